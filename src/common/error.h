@@ -1,0 +1,48 @@
+/**
+ * @file error.h
+ * @brief grove's error codes: one enum for every module, with a string map.
+ *
+ * Every public function that can fail returns an `enum grove_err` (0 on
+ * success) or documents its own convention. Codes are stable: they travel on
+ * the wire in responses, so new codes are only ever appended.
+ */
+#ifndef GROVE_COMMON_ERROR_H
+#define GROVE_COMMON_ERROR_H
+
+enum grove_err {
+	GROVE_OK = 0,            /**< success */
+	GROVE_ENOMEM = 1,        /**< an allocation failed */
+	GROVE_EINVAL = 2,        /**< an argument or a value is malformed */
+	GROVE_ENOTFOUND = 3,     /**< the named node, property or resource does not exist */
+	GROVE_EEXIST = 4,        /**< a sibling with that name (or that id) already exists */
+	GROVE_ECYCLE = 5,        /**< the move would make a node its own ancestor */
+	GROVE_EBADNAME = 6,      /**< a node name is empty or holds . : @ / " % */
+	GROVE_EROOT = 7,         /**< the root cannot be deleted, renamed or moved */
+	GROVE_ECORRUPT = 8,      /**< stored or received bytes fail validation */
+	GROVE_ESTORAGE = 9,      /**< the storage engine reported an error */
+	GROVE_ETOOBIG = 10,      /**< a frame, value or batch exceeds a limit */
+	GROVE_EAUTH = 11,        /**< authentication failed */
+	GROVE_EPROTO = 12,       /**< a protocol rule was broken by the peer */
+	GROVE_EIO = 13,          /**< a system call failed (see errno in the log) */
+	GROVE_ERANGE = 14,       /**< an index or a number is out of range */
+	GROVE_ETYPE = 15,        /**< a value has the wrong Variant type */
+	GROVE_EPARSE = 16,       /**< text could not be parsed */
+	GROVE_EUNAVAILABLE = 17, /**< the server cannot serve the request now (shutting down, no leader) */
+	GROVE_ENOTLEADER = 18,   /**< this server is not the leader; retry at the leader */
+	GROVE_ETIMEDOUT = 19,    /**< the operation did not finish in time */
+	GROVE_ERR_COUNT          /**< number of codes; not an error */
+};
+
+/**
+ * @brief A short, constant, human-readable description of @p err.
+ * @return a static string; "unknown error" for a code outside the enum.
+ */
+const char *grove_strerror(int err);
+
+/**
+ * @brief The symbolic name of @p err, e.g. "GROVE_ECYCLE".
+ * @return a static string; "GROVE_E?" for a code outside the enum.
+ */
+const char *grove_errname(int err);
+
+#endif

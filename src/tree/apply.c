@@ -1,0 +1,1035 @@
+/* The write side of the scene tree: validating and applying batches. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+#include "src/tree/records.h"
+#include "src/tree/tree.h"
+
+/* State of one batch being applied. */
+struct applier {
+	struct store_txn *txn;         /* the nested transaction of this batch */
+	const struct tree_batch *batch;
+	struct tree_result *res;
+	size_t op_index;               /* operation being applied */
+	uint64_t next_id;              /* id counter, written back at the end */
+};
+
+/* Record a refusal (or failure) with a formatted one-line message. */
+__attribute__((format(printf, 3, 4))) static int refuse(struct applier *a, int err, const char *fmt, ...)
+{
+	a->res->err = err;
+	a->res->failed_op = a->op_index;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(a->res->message, sizeof(a->res->message), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* Refuse with the generic text for a storage-level failure. */
+static int fail(struct applier *a, int err)
+{
+	return refuse(a, err, "%s", grove_strerror(err));
+}
+
+/* A node's path for a message; "node <id>" if it cannot be computed. */
+static void describe(struct applier *a, uint64_t id, char *out, size_t cap)
+{
+	char *path = NULL;
+	if (tree_node_path(a->txn, id, &path) == GROVE_OK)
+		snprintf(out, cap, "%s", path);
+	else
+		snprintf(out, cap, "node %llu", (unsigned long long)id);
+	free(path);
+}
+
+static int node_exists(struct applier *a, uint64_t id)
+{
+	uint8_t key[8];
+	put_be64(key, id);
+	return store_get(a->txn, STORE_NODES, key, sizeof(key), NULL);
+}
+
+/* Resolve a node reference to an existing node id. */
+static int resolve(struct applier *a, const struct tree_ref *ref, uint64_t *id)
+{
+	if (ref->id < 0) {
+		uint64_t k = (uint64_t)(-(ref->id + 1));
+		if (k >= a->op_index || a->batch->ops[k].kind != TREE_OP_CREATE)
+			return refuse(a, GROVE_EINVAL, "op %zu refers to op %llu, which is not an earlier create",
+				      a->op_index, (unsigned long long)k);
+		*id = a->res->ids[k];
+	} else if (ref->id > 0) {
+		*id = (uint64_t)ref->id;
+	} else {
+		if (!ref->path)
+			return refuse(a, GROVE_EINVAL, "op %zu names no node", a->op_index);
+		int err = tree_resolve_path(a->txn, ref->path, id);
+		if (err == GROVE_ENOTFOUND || err == GROVE_EINVAL)
+			return refuse(a, err, "%s: no such node", ref->path);
+		return err ? fail(a, err) : GROVE_OK;
+	}
+	int err = node_exists(a, *id);
+	if (err == GROVE_ENOTFOUND)
+		return refuse(a, err, "no node with id %llu", (unsigned long long)*id);
+	return err ? fail(a, err) : GROVE_OK;
+}
+
+static int check_node_name(struct applier *a, const char *name)
+{
+	if (!name || !tree_name_valid(name))
+		return refuse(a, GROVE_EBADNAME,
+			      "invalid node name \"%.64s\": names are 1-%d bytes without . : @ / \" %% or control characters",
+			      name ? name : "", TREE_NAME_MAX);
+	return GROVE_OK;
+}
+
+/* Property, group, signal and method names: 1..TREE_NAME_MAX printable bytes. */
+static int check_member_name(struct applier *a, const char *what, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	bool ok = n > 0 && n <= TREE_NAME_MAX;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (unsigned char)name[i] >= 0x20 && name[i] != 0x7f;
+	if (!ok)
+		return refuse(a, GROVE_EINVAL, "invalid %s name \"%.64s\"", what, name ? name : "");
+	return GROVE_OK;
+}
+
+static int check_text(struct applier *a, const char *what, const char *text, bool required)
+{
+	size_t n = text ? strlen(text) : 0;
+	if ((required && n == 0) || n > TREE_TEXT_MAX)
+		return refuse(a, GROVE_EINVAL, "invalid %s \"%.64s\"", what, text ? text : "");
+	return GROVE_OK;
+}
+
+static int child_lookup(struct applier *a, uint64_t parent, const char *name, uint64_t *child)
+{
+	uint8_t key[8 + TREE_NAME_MAX];
+	size_t klen = id_name_key(key, parent, name);
+	struct store_bytes v;
+	int err = store_get(a->txn, STORE_CHILDREN, key, klen, &v);
+	if (err)
+		return err;
+	if (v.len != 8)
+		return GROVE_ECORRUPT;
+	*child = get_be64(v.data);
+	return GROVE_OK;
+}
+
+static int name_free_under(struct applier *a, uint64_t parent, const char *name)
+{
+	uint64_t other;
+	int err = child_lookup(a, parent, name, &other);
+	if (err == GROVE_ENOTFOUND)
+		return GROVE_OK;
+	if (err)
+		return fail(a, err);
+	char where[256];
+	describe(a, parent, where, sizeof(where));
+	return refuse(a, GROVE_EEXIST, "%s already has a child named %s", where, name);
+}
+
+/* ---- sibling order ---- */
+
+/* Rewrite the order keys of all children of @p parent as GAP, 2*GAP, ... */
+static int renumber_children(struct applier *a, uint64_t parent)
+{
+	size_t n = 0, cap = 64;
+	uint64_t *kids = malloc(cap * sizeof(*kids));
+	if (!kids)
+		return GROVE_ENOMEM;
+	struct store_cursor *c;
+	int err = store_cursor_open(a->txn, STORE_ORDER, &c);
+	if (err) {
+		free(kids);
+		return err;
+	}
+	uint8_t key[16];
+	put_be64(key, parent);
+	struct store_bytes k, v;
+	for (err = store_cursor_seek(c, key, 8, &k, &v); err == GROVE_OK; err = store_cursor_next(c, &k, &v)) {
+		if (!key_has_id_prefix(&k, parent))
+			break;
+		if (n == cap) {
+			uint64_t *grown = realloc(kids, 2 * cap * sizeof(*kids));
+			if (!grown) {
+				err = GROVE_ENOMEM;
+				break;
+			}
+			kids = grown;
+			cap *= 2;
+		}
+		kids[n++] = get_be64(v.data);
+	}
+	store_cursor_close(c);
+	if (err == GROVE_ENOTFOUND)
+		err = GROVE_OK;
+	for (size_t i = 0; i < n && !err; i++) {
+		struct node_rec rec;
+		err = node_rec_load(a->txn, kids[i], &rec);
+		if (err)
+			break;
+		id_pair_key(key, parent, rec.order);
+		err = store_del(a->txn, STORE_ORDER, key, sizeof(key));
+		rec.order = (i + 1) * ORDER_GAP;
+		if (!err)
+			err = node_rec_store(a->txn, kids[i], &rec);
+		node_rec_free(&rec);
+	}
+	for (size_t i = 0; i < n && !err; i++) {
+		uint8_t val[8];
+		put_be64(val, kids[i]);
+		id_pair_key(key, parent, (i + 1) * ORDER_GAP);
+		err = store_put(a->txn, STORE_ORDER, key, sizeof(key), val, sizeof(val));
+	}
+	free(kids);
+	return err;
+}
+
+/*
+ * Choose an order key that puts a new child at position @p index among the
+ * current children of @p parent (-1: last). Keys are spaced by ORDER_GAP;
+ * when two neighbours leave no room, the siblings are renumbered first.
+ */
+/* The largest order key among @p parent's children, 0 if it has none. */
+static int last_order_key(struct store_txn *txn, uint64_t parent, uint64_t *last)
+{
+	*last = 0;
+	struct store_cursor *c;
+	int err = store_cursor_open(txn, STORE_ORDER, &c);
+	if (err)
+		return err;
+	/* Seek past this parent's range, then step back into it. */
+	uint8_t key[8];
+	put_be64(key, parent + 1);
+	struct store_bytes k;
+	err = parent == UINT64_MAX ? GROVE_ENOTFOUND : store_cursor_seek(c, key, sizeof(key), &k, NULL);
+	if (err == GROVE_OK)
+		err = store_cursor_prev(c, &k, NULL);
+	else if (err == GROVE_ENOTFOUND)
+		err = store_cursor_last(c, &k, NULL);
+	if (err == GROVE_OK && key_has_id_prefix(&k, parent) && k.len == 16)
+		*last = get_be64((const uint8_t *)k.data + 8);
+	store_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+static int order_key_for(struct applier *a, uint64_t parent, int64_t index, uint64_t *order)
+{
+	if (index < 0) {
+		uint64_t last;
+		int err = last_order_key(a->txn, parent, &last);
+		if (err)
+			return fail(a, err);
+		if (last <= UINT64_MAX - 2 * ORDER_GAP) {
+			*order = last + ORDER_GAP;
+			return GROVE_OK;
+		}
+	}
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct store_cursor *c;
+		int err = store_cursor_open(a->txn, STORE_ORDER, &c);
+		if (err)
+			return fail(a, err);
+		uint8_t key[8];
+		put_be64(key, parent);
+		struct store_bytes k, v;
+		uint64_t prev = 0, next = 0;
+		bool have_next = false;
+		int64_t pos = 0;
+		for (err = store_cursor_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
+		     err = store_cursor_next(c, &k, &v)) {
+			if (!key_has_id_prefix(&k, parent) || k.len != 16)
+				break;
+			uint64_t this_key = get_be64((const uint8_t *)k.data + 8);
+			if (index >= 0 && pos == index) {
+				next = this_key;
+				have_next = true;
+				break;
+			}
+			prev = this_key;
+			pos++;
+		}
+		store_cursor_close(c);
+		if (err && err != GROVE_ENOTFOUND)
+			return fail(a, err);
+		if (index > pos)
+			return refuse(a, GROVE_ERANGE, "index %lld is past the last position (%lld)", (long long)index,
+				      (long long)pos);
+		if (!have_next) {
+			if (prev > UINT64_MAX - 2 * ORDER_GAP) {
+				err = renumber_children(a, parent);
+				if (err)
+					return fail(a, err);
+				continue;
+			}
+			*order = prev + ORDER_GAP;
+			return GROVE_OK;
+		}
+		if (next - prev >= 2) {
+			*order = prev + (next - prev) / 2;
+			return GROVE_OK;
+		}
+		err = renumber_children(a, parent);
+		if (err)
+			return fail(a, err);
+	}
+	return refuse(a, GROVE_ECORRUPT, "sibling order could not be renumbered");
+}
+
+static int link_child(struct applier *a, uint64_t parent, uint64_t child, const char *name, uint64_t order)
+{
+	uint8_t key[8 + TREE_NAME_MAX], val[8];
+	put_be64(val, child);
+	size_t klen = id_name_key(key, parent, name);
+	int err = store_put(a->txn, STORE_CHILDREN, key, klen, val, sizeof(val));
+	if (!err) {
+		id_pair_key(key, parent, order);
+		err = store_put(a->txn, STORE_ORDER, key, 16, val, sizeof(val));
+	}
+	return err ? fail(a, err) : GROVE_OK;
+}
+
+static int unlink_child(struct applier *a, const struct node_rec *rec)
+{
+	uint8_t key[8 + TREE_NAME_MAX];
+	size_t klen = id_name_key(key, rec->parent, rec->name);
+	int err = store_del(a->txn, STORE_CHILDREN, key, klen);
+	if (!err) {
+		id_pair_key(key, rec->parent, rec->order);
+		err = store_del(a->txn, STORE_ORDER, key, 16);
+	}
+	if (err == GROVE_ENOTFOUND)
+		err = GROVE_ECORRUPT;
+	return err ? fail(a, err) : GROVE_OK;
+}
+
+/* ---- values ---- */
+
+/*
+ * Copy @p in to @p out, replacing batch-local resource references by the ids
+ * created earlier in this batch and checking that every stored reference
+ * exists. Recursion is bounded by VARIANT_MAX_DEPTH (variant_decode enforces
+ * it on everything that arrives from outside).
+ */
+static int bind_resources(struct applier *a, struct variant *v, int depth)
+{
+	if (depth > VARIANT_MAX_DEPTH)
+		return refuse(a, GROVE_ETOOBIG, "value nested deeper than %d", VARIANT_MAX_DEPTH);
+	switch (v->type) {
+	case VARIANT_RESOURCE_REF: {
+		if (v->as.ref == 0)
+			return GROVE_OK;
+		if (v->as.ref < 0) {
+			uint64_t k = (uint64_t)(-(v->as.ref + 1));
+			if (k >= a->op_index || a->batch->ops[k].kind != TREE_OP_PUT_RESOURCE)
+				return refuse(a, GROVE_EINVAL,
+					      "op %zu refers to resource of op %llu, which is not an earlier put_resource",
+					      a->op_index, (unsigned long long)k);
+			v->as.ref = (int64_t)a->res->ids[k];
+			return GROVE_OK;
+		}
+		uint8_t key[8];
+		put_be64(key, (uint64_t)v->as.ref);
+		int err = store_get(a->txn, STORE_RESOURCES, key, sizeof(key), NULL);
+		if (err == GROVE_ENOTFOUND)
+			return refuse(a, err, "no resource with id %lld", (long long)v->as.ref);
+		return err ? fail(a, err) : GROVE_OK;
+	}
+	case VARIANT_ARRAY:
+		for (uint32_t i = 0; i < v->as.array->len; i++) {
+			int err = bind_resources(a, &v->as.array->items[i], depth + 1);
+			if (err)
+				return err;
+		}
+		return GROVE_OK;
+	case VARIANT_DICTIONARY:
+		for (uint32_t i = 0; i < v->as.dict->len; i++) {
+			int err = bind_resources(a, &v->as.dict->keys[i], depth + 1);
+			if (!err)
+				err = bind_resources(a, &v->as.dict->values[i], depth + 1);
+			if (err)
+				return err;
+		}
+		return GROVE_OK;
+	default:
+		return GROVE_OK;
+	}
+}
+
+/* Encode @p value (after binding its resource references) behind @p prefix bytes. */
+static int encode_bound_value(struct applier *a, const struct variant *value, struct variant_buf *out)
+{
+	struct variant copy;
+	int err = variant_copy(&copy, value);
+	if (err)
+		return fail(a, err);
+	err = bind_resources(a, &copy, 0);
+	if (!err) {
+		err = variant_encode(&copy, out);
+		if (err)
+			err = refuse(a, err, "value cannot be stored: %s", grove_strerror(err));
+		else if (out->failed)
+			err = fail(a, GROVE_ENOMEM);
+	}
+	variant_free(&copy);
+	return err;
+}
+
+static uint64_t take_id(struct applier *a)
+{
+	return a->next_id++;
+}
+
+/* ---- operations ---- */
+
+static int op_create(struct applier *a, const struct tree_op *op)
+{
+	uint64_t parent;
+	int err = resolve(a, &op->node, &parent);
+	if (!err)
+		err = check_node_name(a, op->name);
+	/* An instanced scene may leave the class to the scene it instances. */
+	bool instanced = op->instance && op->instance[0];
+	if (!err)
+		err = check_text(a, "class", op->text, !instanced);
+	if (!err)
+		err = check_text(a, "instance path", op->instance, false);
+	if (!err)
+		err = name_free_under(a, parent, op->name);
+	uint64_t order = 0;
+	if (!err)
+		err = order_key_for(a, parent, op->index, &order);
+	if (err)
+		return err;
+	uint64_t id = take_id(a);
+	struct node_rec rec = {
+		.parent = parent,
+		.order = order,
+		.next_seq = 0,
+		.name = (char *)op->name,
+		.class_name = (char *)(op->text ? op->text : ""),
+		.instance = (char *)(op->instance ? op->instance : ""),
+	};
+	err = node_rec_store(a->txn, id, &rec);
+	if (err)
+		return fail(a, err);
+	a->res->ids[a->op_index] = id;
+	return link_child(a, parent, id, op->name, order);
+}
+
+/* Delete every key of @p table that starts with node id @p id. */
+static int delete_prefixed(struct store_txn *txn, enum store_table table, uint64_t id)
+{
+	uint8_t prefix[8];
+	put_be64(prefix, id);
+	for (;;) {
+		struct store_cursor *c;
+		int err = store_cursor_open(txn, table, &c);
+		if (err)
+			return err;
+		struct store_bytes k;
+		uint8_t key[8 + TREE_TEXT_MAX];
+		size_t klen = 0;
+		err = store_cursor_seek(c, prefix, sizeof(prefix), &k, NULL);
+		if (!err && key_has_id_prefix(&k, id) && k.len <= sizeof(key)) {
+			klen = k.len;
+			memcpy(key, k.data, klen);
+		}
+		store_cursor_close(c);
+		if (err && err != GROVE_ENOTFOUND)
+			return err;
+		if (klen == 0)
+			return GROVE_OK;
+		err = store_del(txn, table, key, klen);
+		if (err)
+			return err;
+	}
+}
+
+/* Remove connection @p conn_id and both of its index entries. */
+static int delete_connection(struct store_txn *txn, uint64_t conn_id)
+{
+	struct conn_rec rec;
+	int err = conn_rec_load(txn, conn_id, &rec);
+	if (err)
+		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
+	uint8_t key[16];
+	put_be64(key, conn_id);
+	err = store_del(txn, STORE_CONNS, key, 8);
+	id_pair_key(key, rec.from, conn_id);
+	if (!err)
+		err = store_del(txn, STORE_CONNS_BY_NODE, key, 16);
+	if (!err && rec.to != rec.from) {
+		id_pair_key(key, rec.to, conn_id);
+		err = store_del(txn, STORE_CONNS_BY_NODE, key, 16);
+	}
+	conn_rec_free(&rec);
+	return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
+}
+
+static int delete_connections_of(struct store_txn *txn, uint64_t id)
+{
+	for (;;) {
+		struct store_cursor *c;
+		int err = store_cursor_open(txn, STORE_CONNS_BY_NODE, &c);
+		if (err)
+			return err;
+		uint8_t prefix[8];
+		put_be64(prefix, id);
+		struct store_bytes k;
+		uint64_t conn_id = 0;
+		err = store_cursor_seek(c, prefix, sizeof(prefix), &k, NULL);
+		if (!err && key_has_id_prefix(&k, id) && k.len == 16)
+			conn_id = get_be64((const uint8_t *)k.data + 8);
+		store_cursor_close(c);
+		if (err && err != GROVE_ENOTFOUND)
+			return err;
+		if (conn_id == 0)
+			return GROVE_OK;
+		err = delete_connection(txn, conn_id);
+		if (err)
+			return err;
+	}
+}
+
+/* Remove one node's own records (not its children's). */
+static int delete_one(struct applier *a, uint64_t id)
+{
+	struct node_rec rec;
+	int err = node_rec_load(a->txn, id, &rec);
+	if (err)
+		return fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
+	err = unlink_child(a, &rec);
+	node_rec_free(&rec);
+	if (err)
+		return err;
+	uint8_t key[8];
+	put_be64(key, id);
+	err = store_del(a->txn, STORE_NODES, key, sizeof(key));
+	if (!err)
+		err = delete_prefixed(a->txn, STORE_PROPS, id);
+	if (!err)
+		err = delete_prefixed(a->txn, STORE_GROUPS, id);
+	if (!err)
+		err = delete_connections_of(a->txn, id);
+	return err ? fail(a, err) : GROVE_OK;
+}
+
+/* The id of some child of @p parent, or 0 if it has none. */
+static int first_child(struct store_txn *txn, uint64_t parent, uint64_t *child)
+{
+	*child = 0;
+	struct store_cursor *c;
+	int err = store_cursor_open(txn, STORE_ORDER, &c);
+	if (err)
+		return err;
+	uint8_t key[8];
+	put_be64(key, parent);
+	struct store_bytes k, v;
+	err = store_cursor_seek(c, key, sizeof(key), &k, &v);
+	if (!err && key_has_id_prefix(&k, parent)) {
+		if (v.len != 8)
+			err = GROVE_ECORRUPT;
+		else
+			*child = get_be64(v.data);
+	}
+	store_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+static int op_delete(struct applier *a, const struct tree_op *op)
+{
+	uint64_t id;
+	int err = resolve(a, &op->node, &id);
+	if (err)
+		return err;
+	if (id == TREE_ROOT_ID)
+		return refuse(a, GROVE_EROOT, "/root cannot be deleted");
+	a->res->ids[a->op_index] = id;
+	/*
+	 * Depth-first without recursion: descend to a leaf, delete it, climb
+	 * back to its parent and repeat. Memory stays O(1) however deep or wide
+	 * the subtree is.
+	 */
+	uint64_t cur = id;
+	for (;;) {
+		uint64_t child;
+		err = first_child(a->txn, cur, &child);
+		if (err)
+			return fail(a, err);
+		if (child) {
+			cur = child;
+			continue;
+		}
+		struct node_rec rec;
+		err = node_rec_load(a->txn, cur, &rec);
+		if (err)
+			return fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
+		uint64_t parent = rec.parent;
+		node_rec_free(&rec);
+		err = delete_one(a, cur);
+		if (err)
+			return err;
+		if (cur == id)
+			return GROVE_OK;
+		cur = parent;
+	}
+}
+
+static int load_target_node(struct applier *a, const struct tree_ref *ref, uint64_t *id, struct node_rec *rec)
+{
+	int err = resolve(a, ref, id);
+	if (err)
+		return err;
+	err = node_rec_load(a->txn, *id, rec);
+	return err ? fail(a, err) : GROVE_OK;
+}
+
+static int op_set_prop(struct applier *a, const struct tree_op *op)
+{
+	uint64_t id;
+	struct node_rec rec;
+	int err = load_target_node(a, &op->node, &id, &rec);
+	if (err)
+		return err;
+	a->res->ids[a->op_index] = id;
+	err = check_member_name(a, "property", op->name);
+	if (!err && !op->value)
+		err = refuse(a, GROVE_EINVAL, "set of %s has no value", op->name);
+	uint8_t key[8 + TREE_NAME_MAX];
+	size_t klen = 0;
+	uint32_t seq = 0;
+	if (!err) {
+		klen = id_name_key(key, id, op->name);
+		struct store_bytes old;
+		err = store_get(a->txn, STORE_PROPS, key, klen, &old);
+		if (err == GROVE_OK && old.len >= 4) {
+			seq = get_be32(old.data);
+		} else if (err == GROVE_OK) {
+			err = fail(a, GROVE_ECORRUPT);
+		} else if (err == GROVE_ENOTFOUND) {
+			seq = rec.next_seq++;
+			err = node_rec_store(a->txn, id, &rec);
+			if (err)
+				err = fail(a, err);
+		} else {
+			err = fail(a, err);
+		}
+	}
+	struct variant_buf buf = {0};
+	if (!err) {
+		uint8_t seqbytes[4];
+		put_be32(seqbytes, seq);
+		variant_buf_put(&buf, seqbytes, 4);
+		err = encode_bound_value(a, op->value, &buf);
+	}
+	if (!err) {
+		err = store_put(a->txn, STORE_PROPS, key, klen, buf.data, buf.len);
+		if (err)
+			err = fail(a, err);
+	}
+	variant_buf_free(&buf);
+	node_rec_free(&rec);
+	return err;
+}
+
+static int op_clear_prop(struct applier *a, const struct tree_op *op)
+{
+	uint64_t id;
+	int err = resolve(a, &op->node, &id);
+	if (!err)
+		err = check_member_name(a, "property", op->name);
+	if (err)
+		return err;
+	a->res->ids[a->op_index] = id;
+	uint8_t key[8 + TREE_NAME_MAX];
+	size_t klen = id_name_key(key, id, op->name);
+	err = store_del(a->txn, STORE_PROPS, key, klen);
+	if (err == GROVE_ENOTFOUND) {
+		char where[256];
+		describe(a, id, where, sizeof(where));
+		return refuse(a, err, "%s has no property %s", where, op->name);
+	}
+	return err ? fail(a, err) : GROVE_OK;
+}
+
+static int op_rename(struct applier *a, const struct tree_op *op)
+{
+	uint64_t id;
+	struct node_rec rec;
+	int err = load_target_node(a, &op->node, &id, &rec);
+	if (err)
+		return err;
+	a->res->ids[a->op_index] = id;
+	if (id == TREE_ROOT_ID)
+		err = refuse(a, GROVE_EROOT, "/root cannot be renamed");
+	if (!err)
+		err = check_node_name(a, op->name);
+	if (!err && strcmp(rec.name, op->name) != 0) {
+		err = name_free_under(a, rec.parent, op->name);
+		if (!err)
+			err = unlink_child(a, &rec);
+		if (!err) {
+			free(rec.name);
+			rec.name = strdup(op->name);
+			err = rec.name ? node_rec_store(a->txn, id, &rec) : GROVE_ENOMEM;
+			if (err)
+				err = fail(a, err);
+		}
+		if (!err)
+			err = link_child(a, rec.parent, id, rec.name, rec.order);
+	}
+	node_rec_free(&rec);
+	return err;
+}
+
+/* Refuse if @p id is @p new_parent or one of its ancestors. */
+static int check_no_cycle(struct applier *a, uint64_t id, uint64_t new_parent)
+{
+	uint64_t cur = new_parent;
+	for (uint64_t steps = 0; cur != 0; steps++) {
+		if (cur == id) {
+			char where[256];
+			describe(a, id, where, sizeof(where));
+			return refuse(a, GROVE_ECYCLE, "%s would become its own ancestor", where);
+		}
+		if (cur == TREE_ROOT_ID)
+			return GROVE_OK;
+		struct node_rec rec;
+		int err = node_rec_load(a->txn, cur, &rec);
+		if (err)
+			return fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
+		cur = rec.parent;
+		node_rec_free(&rec);
+		if (steps > (1u << 26))
+			return fail(a, GROVE_ECORRUPT);
+	}
+	return fail(a, GROVE_ECORRUPT);
+}
+
+/* Detach @p id from its place and attach it under @p parent at @p index. */
+static int relocate(struct applier *a, uint64_t id, struct node_rec *rec, uint64_t parent, int64_t index)
+{
+	int err = unlink_child(a, rec);
+	uint64_t order = 0;
+	if (!err)
+		err = order_key_for(a, parent, index, &order);
+	if (err)
+		return err;
+	rec->parent = parent;
+	rec->order = order;
+	err = node_rec_store(a->txn, id, rec);
+	if (err)
+		return fail(a, err);
+	return link_child(a, parent, id, rec->name, order);
+}
+
+static int op_move(struct applier *a, const struct tree_op *op)
+{
+	uint64_t id, parent;
+	struct node_rec rec;
+	int err = load_target_node(a, &op->node, &id, &rec);
+	if (err)
+		return err;
+	a->res->ids[a->op_index] = id;
+	if (id == TREE_ROOT_ID)
+		err = refuse(a, GROVE_EROOT, "/root cannot be moved");
+	if (!err)
+		err = resolve(a, &op->target, &parent);
+	if (!err)
+		err = check_no_cycle(a, id, parent);
+	if (!err && parent != rec.parent)
+		err = name_free_under(a, parent, rec.name);
+	if (!err)
+		err = relocate(a, id, &rec, parent, op->index);
+	node_rec_free(&rec);
+	return err;
+}
+
+static int op_reorder(struct applier *a, const struct tree_op *op)
+{
+	uint64_t id;
+	struct node_rec rec;
+	int err = load_target_node(a, &op->node, &id, &rec);
+	if (err)
+		return err;
+	a->res->ids[a->op_index] = id;
+	if (id == TREE_ROOT_ID)
+		err = refuse(a, GROVE_EROOT, "/root has no siblings");
+	if (!err)
+		err = relocate(a, id, &rec, rec.parent, op->index);
+	node_rec_free(&rec);
+	return err;
+}
+
+static int op_group(struct applier *a, const struct tree_op *op, bool add)
+{
+	uint64_t id;
+	struct node_rec rec;
+	int err = load_target_node(a, &op->node, &id, &rec);
+	if (err)
+		return err;
+	a->res->ids[a->op_index] = id;
+	err = check_member_name(a, "group", op->name);
+	uint8_t key[8 + TREE_NAME_MAX];
+	size_t klen = id_name_key(key, id, op->name ? op->name : "");
+	if (!err) {
+		int found = store_get(a->txn, STORE_GROUPS, key, klen, NULL);
+		char where[256];
+		if (found != GROVE_OK && found != GROVE_ENOTFOUND) {
+			err = fail(a, found);
+		} else if (add && found == GROVE_OK) {
+			describe(a, id, where, sizeof(where));
+			err = refuse(a, GROVE_EEXIST, "%s is already in group %s", where, op->name);
+		} else if (!add && found == GROVE_ENOTFOUND) {
+			describe(a, id, where, sizeof(where));
+			err = refuse(a, GROVE_ENOTFOUND, "%s is not in group %s", where, op->name);
+		} else if (add) {
+			uint8_t seq[4];
+			put_be32(seq, rec.next_seq++);
+			err = node_rec_store(a->txn, id, &rec);
+			if (!err)
+				err = store_put(a->txn, STORE_GROUPS, key, klen, seq, sizeof(seq));
+			if (err)
+				err = fail(a, err);
+		} else {
+			err = store_del(a->txn, STORE_GROUPS, key, klen);
+			if (err)
+				err = fail(a, err);
+		}
+	}
+	node_rec_free(&rec);
+	return err;
+}
+
+/* Find the connection (from, signal, to, method); *conn_id = 0 if absent. */
+static int find_connection(struct applier *a, uint64_t from, const char *signal, uint64_t to, const char *method,
+			   uint64_t *conn_id)
+{
+	*conn_id = 0;
+	struct store_cursor *c;
+	int err = store_cursor_open(a->txn, STORE_CONNS_BY_NODE, &c);
+	if (err)
+		return err;
+	uint8_t prefix[8];
+	put_be64(prefix, from);
+	struct store_bytes k;
+	for (err = store_cursor_seek(c, prefix, sizeof(prefix), &k, NULL); err == GROVE_OK;
+	     err = store_cursor_next(c, &k, NULL)) {
+		if (!key_has_id_prefix(&k, from) || k.len != 16)
+			break;
+		uint64_t candidate = get_be64((const uint8_t *)k.data + 8);
+		struct conn_rec rec;
+		err = conn_rec_load(a->txn, candidate, &rec);
+		if (err)
+			break;
+		bool match = rec.from == from && rec.to == to && strcmp(rec.signal, signal) == 0 &&
+			     strcmp(rec.method, method) == 0;
+		conn_rec_free(&rec);
+		if (match) {
+			*conn_id = candidate;
+			break;
+		}
+	}
+	store_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+static int op_connection(struct applier *a, const struct tree_op *op, bool connect)
+{
+	uint64_t from, to;
+	int err = resolve(a, &op->node, &from);
+	if (!err)
+		err = resolve(a, &op->target, &to);
+	if (!err)
+		err = check_member_name(a, "signal", op->name);
+	if (!err)
+		err = check_member_name(a, "method", op->text);
+	if (err)
+		return err;
+	a->res->ids[a->op_index] = from;
+	uint64_t existing;
+	err = find_connection(a, from, op->name, to, op->text, &existing);
+	if (err)
+		return fail(a, err);
+	char where[256];
+	if (!connect) {
+		if (!existing) {
+			describe(a, from, where, sizeof(where));
+			return refuse(a, GROVE_ENOTFOUND, "%s has no connection %s -> %s", where, op->name, op->text);
+		}
+		err = delete_connection(a->txn, existing);
+		return err ? fail(a, err) : GROVE_OK;
+	}
+	if (existing) {
+		describe(a, from, where, sizeof(where));
+		return refuse(a, GROVE_EEXIST, "%s already connects %s to %s", where, op->name, op->text);
+	}
+	if (op->value && op->value->type != VARIANT_NIL && op->value->type != VARIANT_ARRAY)
+		return refuse(a, GROVE_ETYPE, "connection binds must be an Array");
+	struct variant nil = {0};
+	struct variant_buf buf = {0};
+	buf_u64(&buf, from);
+	buf_u64(&buf, to);
+	buf_u32(&buf, op->flags);
+	buf_str(&buf, op->name);
+	buf_str(&buf, op->text);
+	err = encode_bound_value(a, op->value ? op->value : &nil, &buf);
+	uint64_t conn_id = take_id(a);
+	uint8_t key[16];
+	put_be64(key, conn_id);
+	if (!err)
+		err = store_put(a->txn, STORE_CONNS, key, 8, buf.data, buf.len);
+	variant_buf_free(&buf);
+	id_pair_key(key, from, conn_id);
+	if (!err)
+		err = store_put(a->txn, STORE_CONNS_BY_NODE, key, 16, "", 0);
+	id_pair_key(key, to, conn_id);
+	if (!err && to != from)
+		err = store_put(a->txn, STORE_CONNS_BY_NODE, key, 16, "", 0);
+	return err && a->res->err == GROVE_OK ? fail(a, err) : err;
+}
+
+static int op_put_resource(struct applier *a, const struct tree_op *op)
+{
+	if (op->resource_kind != TREE_RESOURCE_EXT && op->resource_kind != TREE_RESOURCE_SUB)
+		return refuse(a, GROVE_EINVAL, "unknown resource kind %d", (int)op->resource_kind);
+	int err = check_text(a, "resource type", op->text, true);
+	if (!err)
+		err = check_text(a, "resource path", op->instance, op->resource_kind == TREE_RESOURCE_EXT);
+	if (!err)
+		err = check_text(a, "resource uid", op->uid, false);
+	if (!err && op->name && strlen(op->name) > TREE_NAME_MAX)
+		err = refuse(a, GROVE_EINVAL, "resource id longer than %d bytes", TREE_NAME_MAX);
+	if (!err && op->value && op->value->type != VARIANT_NIL && op->value->type != VARIANT_DICTIONARY)
+		err = refuse(a, GROVE_ETYPE, "resource properties must be a Dictionary");
+	if (err)
+		return err;
+	struct variant nil = {0};
+	struct variant_buf buf = {0};
+	uint8_t kind = (uint8_t)op->resource_kind;
+	variant_buf_put(&buf, &kind, 1);
+	buf_str(&buf, op->text);
+	buf_str(&buf, op->instance);
+	buf_str(&buf, op->uid);
+	buf_str(&buf, op->name);
+	err = encode_bound_value(a, op->value ? op->value : &nil, &buf);
+	uint64_t id = take_id(a);
+	if (!err) {
+		uint8_t key[8];
+		put_be64(key, id);
+		err = store_put(a->txn, STORE_RESOURCES, key, sizeof(key), buf.data, buf.len);
+		if (err)
+			err = fail(a, err);
+	}
+	variant_buf_free(&buf);
+	a->res->ids[a->op_index] = id;
+	return err;
+}
+
+static int apply_op(struct applier *a, const struct tree_op *op)
+{
+	switch (op->kind) {
+	case TREE_OP_CREATE:
+		return op_create(a, op);
+	case TREE_OP_DELETE:
+		return op_delete(a, op);
+	case TREE_OP_SET_PROP:
+		return op_set_prop(a, op);
+	case TREE_OP_CLEAR_PROP:
+		return op_clear_prop(a, op);
+	case TREE_OP_RENAME:
+		return op_rename(a, op);
+	case TREE_OP_MOVE:
+		return op_move(a, op);
+	case TREE_OP_REORDER:
+		return op_reorder(a, op);
+	case TREE_OP_ADD_GROUP:
+		return op_group(a, op, true);
+	case TREE_OP_REMOVE_GROUP:
+		return op_group(a, op, false);
+	case TREE_OP_CONNECT:
+		return op_connection(a, op, true);
+	case TREE_OP_DISCONNECT:
+		return op_connection(a, op, false);
+	case TREE_OP_PUT_RESOURCE:
+		return op_put_resource(a, op);
+	}
+	return refuse(a, GROVE_EINVAL, "unknown operation kind %d", (int)op->kind);
+}
+
+void tree_result_free(struct tree_result *res)
+{
+	free(res->ids);
+	res->ids = NULL;
+	res->count = 0;
+}
+
+int tree_init(struct store_txn *txn)
+{
+	uint64_t next;
+	int err = store_meta_get_u64(txn, "next_id", 0, &next);
+	if (err)
+		return err;
+	struct node_rec root;
+	err = node_rec_load(txn, TREE_ROOT_ID, &root);
+	if (err == GROVE_OK) {
+		node_rec_free(&root);
+		return next > TREE_ROOT_ID ? GROVE_OK : GROVE_ECORRUPT;
+	}
+	if (err != GROVE_ENOTFOUND)
+		return err;
+	if (next != 0)
+		return GROVE_ECORRUPT;
+	struct node_rec fresh = {.name = "root", .class_name = "Window", .instance = ""};
+	err = node_rec_store(txn, TREE_ROOT_ID, &fresh);
+	if (!err)
+		err = store_meta_put_u64(txn, "next_id", TREE_ROOT_ID + 1);
+	return err;
+}
+
+int tree_apply_batch(struct store_txn *txn, const struct tree_batch *batch, struct tree_result *res)
+{
+	tree_result_free(res);
+	res->err = GROVE_OK;
+	res->failed_op = 0;
+	res->message[0] = '\0';
+	struct applier a = {.batch = batch, .res = res};
+	if (batch->count > TREE_BATCH_MAX_OPS)
+		return refuse(&a, GROVE_ETOOBIG, "batch of %zu ops exceeds %u", batch->count, TREE_BATCH_MAX_OPS);
+	res->ids = calloc(batch->count ? batch->count : 1, sizeof(*res->ids));
+	if (!res->ids)
+		return fail(&a, GROVE_ENOMEM);
+	res->count = batch->count;
+	int err = store_txn_begin(store_txn_store(txn), txn, true, &a.txn);
+	if (err)
+		return fail(&a, err);
+	err = store_meta_get_u64(a.txn, "next_id", 0, &a.next_id);
+	if (!err && a.next_id <= TREE_ROOT_ID)
+		err = GROVE_ECORRUPT;
+	if (err)
+		fail(&a, err);
+	for (size_t i = 0; !err && i < batch->count; i++) {
+		a.op_index = i;
+		err = apply_op(&a, &batch->ops[i]);
+	}
+	if (!err) {
+		err = store_meta_put_u64(a.txn, "next_id", a.next_id);
+		if (err)
+			fail(&a, err);
+	}
+	if (err) {
+		store_txn_abort(a.txn);
+		return res->err;
+	}
+	err = store_txn_commit(a.txn);
+	if (err)
+		return fail(&a, err);
+	return GROVE_OK;
+}

@@ -1,0 +1,392 @@
+/* The read side of the scene tree: lookups, paths and ordered iteration. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+#include "src/tree/records.h"
+#include "src/tree/tree.h"
+
+void tree_node_free(struct tree_node *n)
+{
+	free(n->name);
+	free(n->class_name);
+	free(n->instance);
+	memset(n, 0, sizeof(*n));
+}
+
+int tree_get_node(struct store_txn *txn, uint64_t id, struct tree_node *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct node_rec rec;
+	int err = node_rec_load(txn, id, &rec);
+	if (err)
+		return err;
+	out->id = id;
+	out->parent = rec.parent;
+	out->name = rec.name;
+	out->class_name = rec.class_name;
+	if (rec.instance[0]) {
+		out->instance = rec.instance;
+	} else {
+		free(rec.instance);
+	}
+	return GROVE_OK;
+}
+
+bool tree_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > TREE_NAME_MAX)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || strchr(".:@/\"%", *p))
+			return false;
+	}
+	return true;
+}
+
+int tree_resolve_path(struct store_txn *txn, const char *path, uint64_t *id)
+{
+	static const char root[] = "/root";
+	size_t rootlen = sizeof(root) - 1;
+	if (strncmp(path, root, rootlen) != 0 || (path[rootlen] != '\0' && path[rootlen] != '/'))
+		return strncmp(path, "/", 1) == 0 ? GROVE_ENOTFOUND : GROVE_EINVAL;
+	uint64_t cur = TREE_ROOT_ID;
+	const char *p = path + rootlen;
+	uint8_t key[8 + TREE_NAME_MAX + 1];
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *end = strchr(p, '/');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		if (n > TREE_NAME_MAX)
+			return GROVE_ENOTFOUND;
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return GROVE_EINVAL;
+		put_be64(key, cur);
+		memcpy(key + 8, p, n);
+		struct store_bytes v;
+		int err = store_get(txn, STORE_CHILDREN, key, 8 + n, &v);
+		if (err)
+			return err;
+		if (v.len != 8)
+			return GROVE_ECORRUPT;
+		cur = get_be64(v.data);
+		p += n;
+	}
+	*id = cur;
+	return GROVE_OK;
+}
+
+int tree_node_path(struct store_txn *txn, uint64_t id, char **out)
+{
+	*out = NULL;
+	/* Collect names leaf-to-root, then join them in reverse; iterative so
+	 * that a 10,000-level tree needs no deep recursion. */
+	size_t count = 0, cap = 16, total = 0;
+	char **names = malloc(cap * sizeof(*names));
+	if (!names)
+		return GROVE_ENOMEM;
+	int err = GROVE_OK;
+	uint64_t cur = id;
+	for (;;) {
+		struct node_rec rec;
+		err = node_rec_load(txn, cur, &rec);
+		if (err)
+			break;
+		if (count == cap) {
+			char **grown = realloc(names, 2 * cap * sizeof(*names));
+			if (!grown) {
+				node_rec_free(&rec);
+				err = GROVE_ENOMEM;
+				break;
+			}
+			names = grown;
+			cap *= 2;
+		}
+		names[count++] = rec.name;
+		total += strlen(rec.name) + 1;
+		rec.name = NULL;
+		uint64_t parent = rec.parent;
+		node_rec_free(&rec);
+		if (cur == TREE_ROOT_ID)
+			break;
+		if (parent == 0 || count > (1u << 24)) {
+			err = GROVE_ECORRUPT;
+			break;
+		}
+		cur = parent;
+	}
+	if (!err) {
+		char *path = malloc(total + 1);
+		if (!path) {
+			err = GROVE_ENOMEM;
+		} else {
+			char *w = path;
+			for (size_t i = count; i-- > 0;) {
+				*w++ = '/';
+				size_t n = strlen(names[i]);
+				memcpy(w, names[i], n);
+				w += n;
+			}
+			*w = '\0';
+			*out = path;
+		}
+	}
+	for (size_t i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return err;
+}
+
+int tree_for_each_child(struct store_txn *txn, uint64_t parent, int (*fn)(void *ctx, uint64_t child), void *ctx)
+{
+	struct store_cursor *c;
+	int err = store_cursor_open(txn, STORE_ORDER, &c);
+	if (err)
+		return err;
+	uint8_t key[8];
+	put_be64(key, parent);
+	struct store_bytes k, v;
+	for (err = store_cursor_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
+	     err = store_cursor_next(c, &k, &v)) {
+		if (!key_has_id_prefix(&k, parent))
+			break;
+		if (v.len != 8) {
+			err = GROVE_ECORRUPT;
+			break;
+		}
+		int stop = fn(ctx, get_be64(v.data));
+		if (stop) {
+			store_cursor_close(c);
+			return stop;
+		}
+	}
+	store_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+static int count_child(void *ctx, uint64_t child)
+{
+	(void)child;
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+int tree_child_count(struct store_txn *txn, uint64_t parent, uint64_t *count)
+{
+	*count = 0;
+	return tree_for_each_child(txn, parent, count_child, count);
+}
+
+int tree_get_prop(struct store_txn *txn, uint64_t id, const char *name, struct variant *value)
+{
+	variant_set_nil(value);
+	if (strlen(name) > TREE_NAME_MAX)
+		return GROVE_ENOTFOUND;
+	uint8_t key[8 + TREE_NAME_MAX];
+	size_t klen = id_name_key(key, id, name);
+	struct store_bytes v;
+	int err = store_get(txn, STORE_PROPS, key, klen, &v);
+	if (err)
+		return err;
+	if (v.len < 4)
+		return GROVE_ECORRUPT;
+	size_t used;
+	err = variant_decode(value, (const uint8_t *)v.data + 4, v.len - 4, &used);
+	if (err)
+		return err == GROVE_ENOMEM ? err : GROVE_ECORRUPT;
+	if (used != v.len - 4) {
+		variant_free(value);
+		return GROVE_ECORRUPT;
+	}
+	return GROVE_OK;
+}
+
+/* One named entry (property or group) of a node, for sorting by sequence. */
+struct seq_entry {
+	uint32_t seq;               /* insertion sequence */
+	char *name;                 /* owned */
+	struct store_bytes payload; /* borrowed: the stored value after the seq */
+};
+
+static int seq_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct seq_entry *)a)->seq, y = ((const struct seq_entry *)b)->seq;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Read every "id + name -> seq + payload" entry of node @p id in @p table and
+ * sort them by seq. Payloads stay valid because nothing writes meanwhile.
+ */
+static int load_seq_entries(struct store_txn *txn, enum store_table table, uint64_t id,
+			    struct seq_entry **out, size_t *count)
+{
+	*out = NULL;
+	*count = 0;
+	struct store_cursor *c;
+	int err = store_cursor_open(txn, table, &c);
+	if (err)
+		return err;
+	size_t n = 0, cap = 0;
+	struct seq_entry *items = NULL;
+	uint8_t key[8];
+	put_be64(key, id);
+	struct store_bytes k, v;
+	for (err = store_cursor_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
+	     err = store_cursor_next(c, &k, &v)) {
+		if (!key_has_id_prefix(&k, id))
+			break;
+		if (v.len < 4) {
+			err = GROVE_ECORRUPT;
+			break;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct seq_entry *grown = realloc(items, ncap * sizeof(*items));
+			if (!grown) {
+				err = GROVE_ENOMEM;
+				break;
+			}
+			items = grown;
+			cap = ncap;
+		}
+		char *name = strndup((const char *)k.data + 8, k.len - 8);
+		if (!name) {
+			err = GROVE_ENOMEM;
+			break;
+		}
+		items[n].seq = get_be32(v.data);
+		items[n].name = name;
+		items[n].payload.data = (const uint8_t *)v.data + 4;
+		items[n].payload.len = v.len - 4;
+		n++;
+	}
+	store_cursor_close(c);
+	if (err == GROVE_ENOTFOUND)
+		err = GROVE_OK;
+	if (err) {
+		for (size_t i = 0; i < n; i++)
+			free(items[i].name);
+		free(items);
+		return err;
+	}
+	qsort(items, n, sizeof(*items), seq_cmp);
+	*out = items;
+	*count = n;
+	return GROVE_OK;
+}
+
+static void free_seq_entries(struct seq_entry *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(items[i].name);
+	free(items);
+}
+
+int tree_for_each_prop(struct store_txn *txn, uint64_t id,
+		       int (*fn)(void *ctx, const char *name, const struct variant *value), void *ctx)
+{
+	struct seq_entry *items;
+	size_t n;
+	int err = load_seq_entries(txn, STORE_PROPS, id, &items, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++) {
+		struct variant value;
+		size_t used;
+		err = variant_decode(&value, items[i].payload.data, items[i].payload.len, &used);
+		if (err) {
+			err = err == GROVE_ENOMEM ? err : GROVE_ECORRUPT;
+			break;
+		}
+		if (used != items[i].payload.len)
+			err = GROVE_ECORRUPT;
+		else
+			err = fn(ctx, items[i].name, &value);
+		variant_free(&value);
+	}
+	free_seq_entries(items, n);
+	return err;
+}
+
+int tree_for_each_group(struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx)
+{
+	struct seq_entry *items;
+	size_t n;
+	int err = load_seq_entries(txn, STORE_GROUPS, id, &items, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++)
+		err = fn(ctx, items[i].name);
+	free_seq_entries(items, n);
+	return err;
+}
+
+int tree_for_each_connection(struct store_txn *txn, uint64_t id,
+			     int (*fn)(void *ctx, const struct tree_connection *c), void *ctx)
+{
+	struct store_cursor *cur;
+	int err = store_cursor_open(txn, STORE_CONNS_BY_NODE, &cur);
+	if (err)
+		return err;
+	uint8_t key[8];
+	put_be64(key, id);
+	struct store_bytes k, v;
+	for (err = store_cursor_seek(cur, key, sizeof(key), &k, &v); err == GROVE_OK;
+	     err = store_cursor_next(cur, &k, &v)) {
+		if (!key_has_id_prefix(&k, id))
+			break;
+		if (k.len != 16) {
+			err = GROVE_ECORRUPT;
+			break;
+		}
+		uint64_t conn_id = get_be64((const uint8_t *)k.data + 8);
+		struct conn_rec rec;
+		err = conn_rec_load(txn, conn_id, &rec);
+		if (err) {
+			if (err == GROVE_ENOTFOUND)
+				err = GROVE_ECORRUPT;
+			break;
+		}
+		struct tree_connection view = {
+			.id = conn_id,
+			.from = rec.from,
+			.to = rec.to,
+			.signal = rec.signal,
+			.method = rec.method,
+			.flags = rec.flags,
+			.binds = &rec.binds,
+		};
+		err = fn(ctx, &view);
+		conn_rec_free(&rec);
+		if (err)
+			break;
+	}
+	store_cursor_close(cur);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+int tree_with_resource(struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const struct tree_resource *r),
+		       void *ctx)
+{
+	struct resource_rec rec;
+	int err = resource_rec_load(txn, id, &rec);
+	if (err)
+		return err;
+	struct tree_resource view = {
+		.id = id,
+		.kind = (enum tree_resource_kind)rec.kind,
+		.type = rec.type,
+		.path = rec.path,
+		.uid = rec.uid,
+		.local_id = rec.local_id,
+		.props = &rec.props,
+	};
+	err = fn(ctx, &view);
+	resource_rec_free(&rec);
+	return err;
+}

@@ -1,0 +1,104 @@
+/**
+ * @file records.h
+ * @brief Private to src/tree: the byte layout of the tree's tables and keys.
+ *
+ * tree.h documents the layout; this header holds the encoders and decoders
+ * shared by the apply path (apply.c) and the read path (read.c). Nothing
+ * outside src/tree includes it.
+ */
+#ifndef GROVE_TREE_RECORDS_H
+#define GROVE_TREE_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/tree/tree.h"
+
+/** Spacing between sibling order keys, so most inserts need no renumbering. */
+#define ORDER_GAP (1ull << 20)
+
+/** A node record with its strings copied out of the store (owned). */
+struct node_rec {
+	uint64_t parent;        /* parent id, 0 for the root */
+	uint64_t order;         /* order key among the siblings */
+	uint32_t next_seq;      /* next sequence number for a property or group */
+	char *name;             /* owned */
+	char *class_name;       /* owned */
+	char *instance;         /* owned, "" when not instanced */
+};
+
+/** Bounds-checked reader over a stored value. */
+struct rec_reader {
+	const uint8_t *p;   /* next byte */
+	const uint8_t *end; /* one past the last byte */
+	bool bad;           /* a read ran past the end, or a copy failed */
+	bool oom;           /* a copy failed for lack of memory */
+};
+
+void put_be64(uint8_t *out, uint64_t v);
+uint64_t get_be64(const uint8_t *in);
+void put_be32(uint8_t *out, uint32_t v);
+uint32_t get_be32(const uint8_t *in);
+
+uint64_t rec_u64(struct rec_reader *r);
+uint32_t rec_u32(struct rec_reader *r);
+uint8_t rec_u8(struct rec_reader *r);
+/** A length-prefixed string, borrowed from the record; sets r->bad if truncated. */
+const char *rec_str(struct rec_reader *r, uint32_t *len);
+
+void buf_u64(struct variant_buf *b, uint64_t v);
+void buf_u32(struct variant_buf *b, uint32_t v);
+void buf_str(struct variant_buf *b, const char *s);
+
+/** Release a node record's strings. */
+void node_rec_free(struct node_rec *n);
+
+/**
+ * Read node @p id. @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT,
+ * GROVE_ENOMEM, GROVE_ESTORAGE.
+ */
+int node_rec_load(struct store_txn *txn, uint64_t id, struct node_rec *out);
+
+/** Write node @p id. @return GROVE_OK, GROVE_ENOMEM, GROVE_ESTORAGE. */
+int node_rec_store(struct store_txn *txn, uint64_t id, const struct node_rec *n);
+
+/**
+ * Build "id + name" into @p key (capacity 8 + TREE_TEXT_MAX). @return the key
+ * length.
+ */
+size_t id_name_key(uint8_t *key, uint64_t id, const char *name);
+
+/** Build "a + b" (two big-endian u64) into @p key; returns 16. */
+size_t id_pair_key(uint8_t *key, uint64_t a, uint64_t b);
+
+/** Whether a stored key starts with the 8-byte big-endian @p id. */
+bool key_has_id_prefix(const struct store_bytes *key, uint64_t id);
+
+/** A connection record decoded from STORE_CONNS; strings and binds are owned. */
+struct conn_rec {
+	uint64_t from;       /* source node */
+	uint64_t to;         /* target node */
+	uint32_t flags;      /* Godot ConnectFlags */
+	char *signal;        /* owned */
+	char *method;        /* owned */
+	struct variant binds;/* owned */
+};
+
+void conn_rec_free(struct conn_rec *c);
+int conn_rec_load(struct store_txn *txn, uint64_t id, struct conn_rec *out);
+
+/** A resource record decoded from STORE_RESOURCES; everything is owned. */
+struct resource_rec {
+	uint8_t kind;          /* enum tree_resource_kind */
+	char *type;            /* owned */
+	char *path;            /* owned */
+	char *uid;             /* owned */
+	char *local_id;        /* owned */
+	struct variant props;  /* owned */
+};
+
+void resource_rec_free(struct resource_rec *r);
+int resource_rec_load(struct store_txn *txn, uint64_t id, struct resource_rec *out);
+
+#endif

@@ -1,0 +1,293 @@
+/**
+ * @file tree.h
+ * @brief The scene-tree state machine: Godot node trees kept in the store.
+ *
+ * The world is one tree of nodes rooted at the node "root" (id 1, path
+ * "/root"), as in Godot's SceneTree. A node has a stable 64-bit id, a parent,
+ * a name unique among its siblings, a class, a position among its siblings,
+ * properties (name -> Variant), groups, an optional instanced scene and
+ * signal connections. Resources that scenes reference (Godot's ext_resource
+ * and sub_resource) are stored too, with their own ids, and properties refer
+ * to them with VARIANT_RESOURCE_REF values.
+ *
+ * Changes arrive as batches of operations. tree_apply_batch() validates each
+ * operation against the state left by the previous ones and applies the
+ * whole batch atomically or not at all. Validation depends only on the store
+ * and the batch, never on time, randomness or the caller, so replicas that
+ * apply the same batches in the same order reach identical states: this is
+ * what lets a Raft log drive it. Ids come from a counter kept in the store
+ * and are never reused.
+ *
+ * Node references inside a batch (struct tree_ref) may name a node by id, by
+ * absolute path resolved at apply time, or as the node created by an earlier
+ * operation of the same batch, so a client can build a subtree in one batch
+ * without knowing ids in advance. Resource references work the same way in
+ * variant values (see variant.h, VARIANT_RESOURCE_REF).
+ *
+ * Properties whose names start with '@' are not engine properties: they keep
+ * what a scene file says about a node outside its property list (for
+ * example "@unique_id", "@index", "@instance" as a reference to the
+ * PackedScene ext_resource), so that .tscn import and export are lossless.
+ * Godot never sees them as properties.
+ *
+ * Storage layout (all integers big-endian so keys sort numerically):
+ * - STORE_NODES    id -> parent u64, order u64, next_prop_seq u32,
+ *                  name, class, instance (each u32 length + bytes)
+ * - STORE_CHILDREN parent u64 + name -> id u64
+ * - STORE_ORDER    parent u64 + order u64 -> id u64
+ * - STORE_PROPS    id u64 + name -> seq u32 + canonical variant
+ * - STORE_GROUPS   id u64 + group -> seq u32
+ * - STORE_CONNS    connection id u64 -> from, to u64, flags u32, signal,
+ *                  method (u32 length + bytes), binds (canonical variant)
+ * - STORE_CONNS_BY_NODE node u64 + connection id u64 -> empty
+ * - STORE_RESOURCES resource id u64 -> kind u8, type, path, uid, local id
+ *                  (u32 length + bytes), properties (canonical variant dict)
+ * - STORE_META     "next_id" (next id to hand out), "applied_index"
+ */
+#ifndef GROVE_TREE_TREE_H
+#define GROVE_TREE_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/tree/variant.h"
+#include "storage/store.h"
+
+/** The id of the root node, "/root". It always exists. */
+#define TREE_ROOT_ID 1
+/** Longest node, property, group, signal or method name in bytes. */
+#define TREE_NAME_MAX 255
+/** Longest class name, resource type, path or uid in bytes. */
+#define TREE_TEXT_MAX 4096
+/** Largest number of operations in one batch. */
+#define TREE_BATCH_MAX_OPS (1u << 22)
+
+/**
+ * A reference to a node inside a batch. Exactly one form is used:
+ * - id > 0: the node with that id;
+ * - id < 0: the node created by operation k = -id - 1 of the same batch
+ *   (k must be earlier than the referring operation);
+ * - id == 0: the node at absolute path @c path, e.g. "/root/World/Player",
+ *   resolved when the operation is applied.
+ */
+struct tree_ref {
+	int64_t id;       /**< node id, batch-local reference, or 0 */
+	const char *path; /**< absolute path when id == 0; borrowed */
+};
+
+/** Kinds of operation. Values are stable: they travel on the wire. */
+enum tree_op_kind {
+	TREE_OP_CREATE = 1,       /**< create a node under a parent */
+	TREE_OP_DELETE = 2,       /**< delete a node and its whole subtree */
+	TREE_OP_SET_PROP = 3,     /**< set a property */
+	TREE_OP_CLEAR_PROP = 4,   /**< remove a property */
+	TREE_OP_RENAME = 5,       /**< rename a node */
+	TREE_OP_MOVE = 6,         /**< reparent a node, at an index */
+	TREE_OP_REORDER = 7,      /**< move a node among its siblings */
+	TREE_OP_ADD_GROUP = 8,    /**< add a node to a group */
+	TREE_OP_REMOVE_GROUP = 9, /**< remove a node from a group */
+	TREE_OP_CONNECT = 10,     /**< connect a signal */
+	TREE_OP_DISCONNECT = 11,  /**< disconnect a signal */
+	TREE_OP_PUT_RESOURCE = 12 /**< store a new resource */
+};
+
+/** Resource kinds, as in a .tscn. */
+enum tree_resource_kind {
+	TREE_RESOURCE_EXT = 1, /**< ext_resource: a file referenced by path */
+	TREE_RESOURCE_SUB = 2  /**< sub_resource: embedded, with properties */
+};
+
+/**
+ * One operation. Strings are borrowed: they must outlive the call that
+ * applies the batch. Which fields are read depends on @c kind:
+ *
+ * | kind         | node             | target            | name     | text     | index | value  |
+ * |--------------|------------------|-------------------|----------|----------|-------|--------|
+ * | CREATE       | parent           |                   | new name | class    | pos   |        |
+ * | DELETE       | node             |                   |          |          |       |        |
+ * | SET_PROP     | node             |                   | property |          |       | value  |
+ * | CLEAR_PROP   | node             |                   | property |          |       |        |
+ * | RENAME       | node             |                   | new name |          |       |        |
+ * | MOVE         | node             | new parent        |          |          | pos   |        |
+ * | REORDER      | node             |                   |          |          | pos   |        |
+ * | ADD_GROUP    | node             |                   | group    |          |       |        |
+ * | REMOVE_GROUP | node             |                   | group    |          |       |        |
+ * | CONNECT      | source           | target            | signal   | method   |       | binds  |
+ * | DISCONNECT   | source           | target            | signal   | method   |       |        |
+ * | PUT_RESOURCE |                  |                   | local id | type     |       | props  |
+ *
+ * pos: 0-based position among the siblings after the change; -1 = last.
+ * CREATE also reads @c instance (instanced scene path, may be NULL); the
+ * class may be empty only for an instanced node.
+ * CONNECT reads @c flags (Godot's ConnectFlags). PUT_RESOURCE reads
+ * @c resource_kind, @c instance as the resource path (ext) and @c uid.
+ * binds: NIL or an ARRAY. props: NIL or a DICTIONARY with String keys.
+ */
+struct tree_op {
+	enum tree_op_kind kind;                 /**< which operation */
+	struct tree_ref node;                   /**< the node acted on (CREATE: the parent) */
+	struct tree_ref target;                 /**< MOVE: new parent; (DIS)CONNECT: target node */
+	const char *name;                       /**< node name, property, group, signal or local id */
+	const char *text;                       /**< class, method or resource type */
+	const char *instance;                   /**< CREATE: instanced scene; PUT_RESOURCE: path */
+	const char *uid;                        /**< PUT_RESOURCE: uid://..., may be NULL */
+	int64_t index;                          /**< position among siblings, -1 for last */
+	uint32_t flags;                         /**< CONNECT: flags */
+	enum tree_resource_kind resource_kind;  /**< PUT_RESOURCE: ext or sub */
+	const struct variant *value;            /**< SET_PROP value, CONNECT binds, PUT_RESOURCE props; borrowed */
+};
+
+/** A batch: applied all or nothing. */
+struct tree_batch {
+	const struct tree_op *ops; /**< the operations, applied in order */
+	size_t count;              /**< number of operations */
+};
+
+/**
+ * What applying a batch produced. Zero-initialize; release with
+ * tree_result_free().
+ */
+struct tree_result {
+	int err;             /**< GROVE_OK or the error that refused the batch */
+	size_t failed_op;    /**< index of the refused operation when err != 0 */
+	char message[512];   /**< one line naming the cause, e.g. "/root/A would become its own ancestor" */
+	uint64_t *ids;       /**< per operation: id created by CREATE or PUT_RESOURCE, else the node acted on; owned */
+	size_t count;        /**< number of entries in ids */
+};
+
+/** @brief Release what @p res owns. */
+void tree_result_free(struct tree_result *res);
+
+/**
+ * @brief Make sure the root exists and the id counter is initialized.
+ * Idempotent; call once after opening a store, in a write transaction.
+ * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
+int tree_init(struct store_txn *txn);
+
+/**
+ * @brief Validate and apply @p batch inside the write transaction @p txn.
+ *
+ * The batch runs in a nested transaction of @p txn: if any operation is
+ * refused, nothing of the batch remains and @p txn is as it was, so the
+ * caller can go on applying other batches in the same (group) commit.
+ * Refusals, with the failing operation in res->failed_op and a message:
+ * GROVE_ENOTFOUND (node, parent, property, group, connection or resource),
+ * GROVE_EEXIST (sibling name taken, group or connection present),
+ * GROVE_EBADNAME (empty, too long, or with . : @ / " %), GROVE_ECYCLE,
+ * GROVE_EROOT (delete, rename or move of the root), GROVE_ERANGE (index),
+ * GROVE_EINVAL (malformed op or bad batch-local reference), GROVE_ETYPE
+ * (binds not an array, props not a dictionary), GROVE_ETOOBIG.
+ * @return res->err: GROVE_OK, one of the refusals, or GROVE_ESTORAGE /
+ * GROVE_ENOMEM / GROVE_ECORRUPT for failures that are not the batch's fault
+ * (the caller should then abort @p txn).
+ */
+int tree_apply_batch(struct store_txn *txn, const struct tree_batch *batch, struct tree_result *res);
+
+/* ---- reading ---- */
+
+/** A node as read from the store. Release with tree_node_free(). */
+struct tree_node {
+	uint64_t id;        /**< stable id */
+	uint64_t parent;    /**< parent id; 0 for the root */
+	char *name;         /**< name, owned */
+	char *class_name;   /**< Godot class, owned */
+	char *instance;     /**< instanced scene path or NULL, owned */
+};
+
+/** @brief Release what @p n owns. */
+void tree_node_free(struct tree_node *n);
+
+/**
+ * @brief Read node @p id.
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ESTORAGE, GROVE_ENOMEM.
+ */
+int tree_get_node(struct store_txn *txn, uint64_t id, struct tree_node *out);
+
+/**
+ * @brief Resolve an absolute path ("/root", "/root/World/Player") to an id.
+ * A trailing slash is ignored; "." and ".." are not accepted.
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_EINVAL (not absolute / malformed),
+ * GROVE_ESTORAGE.
+ */
+int tree_resolve_path(struct store_txn *txn, const char *path, uint64_t *id);
+
+/**
+ * @brief The absolute path of node @p id, as a malloc'd string in @p *out.
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ENOMEM, GROVE_ESTORAGE.
+ */
+int tree_node_path(struct store_txn *txn, uint64_t id, char **out);
+
+/**
+ * @brief Call @p fn for each child of @p parent in sibling order.
+ * Iteration stops early when @p fn returns non-zero; that value is returned.
+ * @return GROVE_OK, @p fn's non-zero value, GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
+int tree_for_each_child(struct store_txn *txn, uint64_t parent,
+			int (*fn)(void *ctx, uint64_t child), void *ctx);
+
+/** @brief Number of children of @p parent (walks the order index). */
+int tree_child_count(struct store_txn *txn, uint64_t parent, uint64_t *count);
+
+/**
+ * @brief Read property @p name of node @p id into @p value (owned by the caller).
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ENOMEM, GROVE_ESTORAGE.
+ */
+int tree_get_prop(struct store_txn *txn, uint64_t id, const char *name, struct variant *value);
+
+/**
+ * @brief Call @p fn for each property of node @p id in the order they were
+ * first set (the order a .tscn lists them). @p value is borrowed for the call.
+ * @return like tree_for_each_child().
+ */
+int tree_for_each_prop(struct store_txn *txn, uint64_t id,
+		       int (*fn)(void *ctx, const char *name, const struct variant *value), void *ctx);
+
+/** @brief Call @p fn for each group of node @p id in the order they were added. */
+int tree_for_each_group(struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx);
+
+/** A signal connection as read from the store. */
+struct tree_connection {
+	uint64_t id;          /**< connection id */
+	uint64_t from;        /**< source node */
+	uint64_t to;          /**< target node */
+	const char *signal;   /**< signal name; borrowed for the callback */
+	const char *method;   /**< method name; borrowed for the callback */
+	uint32_t flags;       /**< Godot ConnectFlags */
+	const struct variant *binds; /**< NIL or ARRAY; borrowed for the callback */
+};
+
+/**
+ * @brief Call @p fn for each connection whose source or target is node @p id,
+ * in creation order.
+ */
+int tree_for_each_connection(struct store_txn *txn, uint64_t id,
+			     int (*fn)(void *ctx, const struct tree_connection *c), void *ctx);
+
+/** A resource as read from the store. */
+struct tree_resource {
+	uint64_t id;                       /**< resource id */
+	enum tree_resource_kind kind;      /**< ext or sub */
+	const char *type;                  /**< Godot type, e.g. "PackedScene"; borrowed */
+	const char *path;                  /**< ext: res:// path; borrowed; "" for sub */
+	const char *uid;                   /**< uid://... or ""; borrowed */
+	const char *local_id;              /**< id the resource had in its scene file; borrowed */
+	const struct variant *props;       /**< sub: DICTIONARY of properties (NIL if none); borrowed */
+};
+
+/**
+ * @brief Read resource @p id and pass it to @p fn (the views are valid only
+ * during the call).
+ * @return GROVE_OK, @p fn's non-zero value, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ESTORAGE.
+ */
+int tree_with_resource(struct store_txn *txn, uint64_t id,
+		       int (*fn)(void *ctx, const struct tree_resource *r), void *ctx);
+
+/**
+ * @brief Whether a node name is acceptable: 1..TREE_NAME_MAX bytes, none of
+ * `. : @ / " %`, no control characters.
+ */
+bool tree_name_valid(const char *name);
+
+#endif

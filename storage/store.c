@@ -1,0 +1,289 @@
+#include "storage/store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "src/common/error.h"
+
+static const char *const table_names[STORE_TABLE_COUNT] = {
+	[STORE_META] = "meta",
+	[STORE_NODES] = "nodes",
+	[STORE_CHILDREN] = "children",
+	[STORE_ORDER] = "order",
+	[STORE_PROPS] = "props",
+	[STORE_GROUPS] = "groups",
+	[STORE_CONNS] = "conns",
+	[STORE_CONNS_BY_NODE] = "conns_by_node",
+	[STORE_RESOURCES] = "resources",
+	[STORE_RAFT_LOG] = "raft_log",
+	[STORE_RAFT_STATE] = "raft_state",
+};
+
+struct store {
+	MDB_env *env;                       /* the LMDB environment */
+	MDB_dbi dbi[STORE_TABLE_COUNT];     /* one named database per table */
+};
+
+struct store_txn {
+	struct store *store; /* owning environment */
+	MDB_txn *txn;        /* the LMDB transaction */
+};
+
+struct store_cursor {
+	MDB_cursor *cursor; /* the LMDB cursor */
+};
+
+#define DEFAULT_MAP_SIZE (64ull << 30)
+
+static int log_mdb(const char *what, int rc)
+{
+	fprintf(stderr, "store: %s: %s\n", what, mdb_strerror(rc));
+	return GROVE_ESTORAGE;
+}
+
+int store_open(struct store **out, const char *dir, const struct store_options *opts)
+{
+	struct store_options defaults = {0};
+	if (!opts)
+		opts = &defaults;
+	*out = NULL;
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "store: cannot create %s: %s\n", dir, strerror(errno));
+		return GROVE_EIO;
+	}
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return GROVE_ENOMEM;
+	int rc = mdb_env_create(&s->env);
+	if (rc) {
+		free(s);
+		return log_mdb("create", rc);
+	}
+	mdb_env_set_maxdbs(s->env, STORE_TABLE_COUNT + 16);
+	mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE);
+	/* NOTLS: transactions are tied to their struct, not to a thread, so a
+	 * server may hand read transactions between threads. */
+	unsigned flags = MDB_NOTLS | (opts->no_sync ? MDB_NOSYNC : 0);
+	rc = mdb_env_open(s->env, dir, flags, 0644);
+	if (rc) {
+		fprintf(stderr, "store: open %s: %s\n", dir, mdb_strerror(rc));
+		mdb_env_close(s->env);
+		free(s);
+		return rc == EACCES || rc == ENOENT || rc == EAGAIN ? GROVE_EIO : GROVE_ESTORAGE;
+	}
+	MDB_txn *txn;
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		goto fail;
+	for (int t = 0; t < STORE_TABLE_COUNT; t++) {
+		rc = mdb_dbi_open(txn, table_names[t], MDB_CREATE, &s->dbi[t]);
+		if (rc) {
+			mdb_txn_abort(txn);
+			goto fail;
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		goto fail;
+	*out = s;
+	return GROVE_OK;
+fail:
+	log_mdb("open tables", rc);
+	mdb_env_close(s->env);
+	free(s);
+	return GROVE_ESTORAGE;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	mdb_env_close(s->env);
+	free(s);
+}
+
+int store_txn_begin(struct store *s, struct store_txn *parent, bool write, struct store_txn **out)
+{
+	*out = NULL;
+	if (parent && !write)
+		return GROVE_EINVAL;
+	struct store_txn *t = malloc(sizeof(*t));
+	if (!t)
+		return GROVE_ENOMEM;
+	t->store = s;
+	int rc = mdb_txn_begin(s->env, parent ? parent->txn : NULL, write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc) {
+		free(t);
+		return log_mdb("begin", rc);
+	}
+	*out = t;
+	return GROVE_OK;
+}
+
+int store_txn_commit(struct store_txn *txn)
+{
+	int rc = mdb_txn_commit(txn->txn);
+	free(txn);
+	return rc ? log_mdb("commit", rc) : GROVE_OK;
+}
+
+struct store *store_txn_store(struct store_txn *txn)
+{
+	return txn->store;
+}
+
+void store_txn_abort(struct store_txn *txn)
+{
+	if (!txn)
+		return;
+	mdb_txn_abort(txn->txn);
+	free(txn);
+}
+
+static void to_view(const MDB_val *v, struct store_bytes *out)
+{
+	if (out) {
+		out->data = v->mv_data;
+		out->len = v->mv_size;
+	}
+}
+
+int store_get(struct store_txn *txn, enum store_table table, const void *key, size_t key_len,
+	      struct store_bytes *val)
+{
+	MDB_val k = {key_len, (void *)key}, v;
+	int rc = mdb_get(txn->txn, txn->store->dbi[table], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return GROVE_ENOTFOUND;
+	if (rc)
+		return log_mdb("get", rc);
+	to_view(&v, val);
+	return GROVE_OK;
+}
+
+int store_put(struct store_txn *txn, enum store_table table, const void *key, size_t key_len,
+	      const void *val, size_t val_len)
+{
+	if (key_len == 0 || key_len > 511)
+		return GROVE_EINVAL;
+	MDB_val k = {key_len, (void *)key}, v = {val_len, (void *)val};
+	int rc = mdb_put(txn->txn, txn->store->dbi[table], &k, &v, 0);
+	return rc ? log_mdb("put", rc) : GROVE_OK;
+}
+
+int store_del(struct store_txn *txn, enum store_table table, const void *key, size_t key_len)
+{
+	MDB_val k = {key_len, (void *)key};
+	int rc = mdb_del(txn->txn, txn->store->dbi[table], &k, NULL);
+	if (rc == MDB_NOTFOUND)
+		return GROVE_ENOTFOUND;
+	return rc ? log_mdb("del", rc) : GROVE_OK;
+}
+
+int store_meta_get_u64(struct store_txn *txn, const char *name, uint64_t dflt, uint64_t *value)
+{
+	struct store_bytes v;
+	int err = store_get(txn, STORE_META, name, strlen(name), &v);
+	if (err == GROVE_ENOTFOUND) {
+		*value = dflt;
+		return GROVE_OK;
+	}
+	if (err)
+		return err;
+	if (v.len != sizeof(uint64_t))
+		return GROVE_ECORRUPT;
+	memcpy(value, v.data, sizeof(uint64_t));
+	return GROVE_OK;
+}
+
+int store_meta_put_u64(struct store_txn *txn, const char *name, uint64_t value)
+{
+	return store_put(txn, STORE_META, name, strlen(name), &value, sizeof(value));
+}
+
+int store_cursor_open(struct store_txn *txn, enum store_table table, struct store_cursor **out)
+{
+	*out = NULL;
+	struct store_cursor *c = malloc(sizeof(*c));
+	if (!c)
+		return GROVE_ENOMEM;
+	int rc = mdb_cursor_open(txn->txn, txn->store->dbi[table], &c->cursor);
+	if (rc) {
+		free(c);
+		return log_mdb("cursor", rc);
+	}
+	*out = c;
+	return GROVE_OK;
+}
+
+void store_cursor_close(struct store_cursor *c)
+{
+	if (!c)
+		return;
+	mdb_cursor_close(c->cursor);
+	free(c);
+}
+
+static int cursor_op(struct store_cursor *c, MDB_val *k, MDB_cursor_op op, struct store_bytes *key_out,
+		     struct store_bytes *val_out)
+{
+	MDB_val v;
+	int rc = mdb_cursor_get(c->cursor, k, &v, op);
+	if (rc == MDB_NOTFOUND)
+		return GROVE_ENOTFOUND;
+	if (rc)
+		return log_mdb("cursor get", rc);
+	to_view(k, key_out);
+	to_view(&v, val_out);
+	return GROVE_OK;
+}
+
+int store_cursor_seek(struct store_cursor *c, const void *key, size_t key_len, struct store_bytes *key_out,
+		      struct store_bytes *val_out)
+{
+	MDB_val k = {key_len, (void *)key};
+	return cursor_op(c, &k, key_len ? MDB_SET_RANGE : MDB_FIRST, key_out, val_out);
+}
+
+int store_cursor_last(struct store_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out)
+{
+	MDB_val k = {0, NULL};
+	return cursor_op(c, &k, MDB_LAST, key_out, val_out);
+}
+
+int store_cursor_next(struct store_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out)
+{
+	MDB_val k = {0, NULL};
+	return cursor_op(c, &k, MDB_NEXT, key_out, val_out);
+}
+
+int store_cursor_prev(struct store_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out)
+{
+	MDB_val k = {0, NULL};
+	return cursor_op(c, &k, MDB_PREV, key_out, val_out);
+}
+
+int store_stats(struct store_txn *txn, struct store_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	MDB_envinfo info;
+	MDB_stat ms;
+	int rc = mdb_env_info(txn->store->env, &info);
+	if (rc)
+		return log_mdb("env info", rc);
+	rc = mdb_env_stat(txn->store->env, &ms);
+	if (rc)
+		return log_mdb("env stat", rc);
+	st->file_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	for (int t = 0; t < STORE_TABLE_COUNT; t++) {
+		rc = mdb_stat(txn->txn, txn->store->dbi[t], &ms);
+		if (rc)
+			return log_mdb("stat", rc);
+		st->entries[t] = ms.ms_entries;
+	}
+	return GROVE_OK;
+}

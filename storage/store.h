@@ -1,0 +1,169 @@
+/**
+ * @file store.h
+ * @brief The durable store: one LMDB environment per server, named tables.
+ *
+ * This is the narrow interface every durable part of grove goes through: the
+ * scene-tree state machine (src/tree) keeps its tables here, and so will the
+ * Raft log and hard state. It knows nothing about what the bytes mean; each
+ * table's key and value layout is documented by the module that owns it.
+ *
+ * Durability contract: store_txn_commit() on a write transaction returns only
+ * after the transaction is on stable storage (LMDB's default sync mode), so
+ * whatever a caller acknowledges after a successful commit survives kill -9
+ * and power loss. A crash before the commit returns leaves no trace of the
+ * transaction. Nested write transactions give all-or-nothing sub-batches
+ * inside one durable commit (group commit).
+ *
+ * Threading: one writer at a time (LMDB's rule); read transactions may run in
+ * other threads. A struct store_txn must be used by one thread.
+ *
+ * Values returned by store_get() and cursors point into LMDB's memory map:
+ * they are valid until the transaction ends or the table is next written in
+ * that transaction, and must not be modified.
+ */
+#ifndef GROVE_STORAGE_STORE_H
+#define GROVE_STORAGE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** The named tables. The owning module documents each layout. */
+enum store_table {
+	STORE_META = 0,       /**< small named values (next id, applied index, ...) */
+	STORE_NODES,          /**< tree: node id -> node record */
+	STORE_CHILDREN,       /**< tree: parent id + name -> child id */
+	STORE_ORDER,          /**< tree: parent id + order key -> child id */
+	STORE_PROPS,          /**< tree: node id + property name -> property record */
+	STORE_GROUPS,         /**< tree: node id + group name -> group record */
+	STORE_CONNS,          /**< tree: connection id -> connection record */
+	STORE_CONNS_BY_NODE,  /**< tree: node id + connection id -> (empty) */
+	STORE_RESOURCES,      /**< tree: resource id -> resource record */
+	STORE_RAFT_LOG,       /**< raft log: group u64 + index u64 -> term u64, type u32, data */
+	STORE_RAFT_STATE,     /**< raft: group u64 + state name -> hard state, conf state, log bounds */
+	STORE_TABLE_COUNT     /**< number of tables; not a table */
+};
+
+/** An open environment. */
+struct store;
+/** A read or write transaction. */
+struct store_txn;
+/** A cursor over one table inside a transaction. */
+struct store_cursor;
+
+/** Options for store_open(). Zero-initialize, then set what you need. */
+struct store_options {
+	size_t map_size;  /**< maximum size of the data file in bytes; 0 = 64 GiB */
+	bool no_sync;     /**< skip fsync on commit: ONLY for benchmarks and tests that say so */
+};
+
+/** A borrowed byte string (key or value). */
+struct store_bytes {
+	const void *data; /**< start of the bytes */
+	size_t len;       /**< number of bytes */
+};
+
+/**
+ * @brief Open (creating if needed) the environment in directory @p dir.
+ *
+ * Creates @p dir if it does not exist. Opening a directory whose data was
+ * left by a killed process is always safe: LMDB's copy-on-write pages mean
+ * the last committed transaction is what is found.
+ * @param out receives the environment; release with store_close().
+ * @param opts may be NULL for defaults.
+ * @return GROVE_OK, GROVE_EIO (directory or lock problem; see the log),
+ * GROVE_ESTORAGE (LMDB error), GROVE_ENOMEM.
+ */
+int store_open(struct store **out, const char *dir, const struct store_options *opts);
+
+/** @brief Close the environment. Every transaction must have ended. NULL is allowed. */
+void store_close(struct store *s);
+
+/**
+ * @brief Begin a transaction.
+ * @param parent NULL for a top-level transaction, or an open write
+ *        transaction to begin a nested one (then @p write must be true): the
+ *        nested transaction's changes become part of the parent on commit and
+ *        vanish on abort. While a child is open the parent must not be used.
+ * @param out receives the transaction.
+ * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ENOMEM.
+ */
+int store_txn_begin(struct store *s, struct store_txn *parent, bool write, struct store_txn **out);
+
+/**
+ * @brief Commit and free @p txn. For a top-level write transaction this
+ * returns after the data is durable (unless the store was opened no_sync).
+ * @return GROVE_OK, or GROVE_ESTORAGE (then nothing of @p txn is stored,
+ * and @p txn is freed all the same).
+ */
+int store_txn_commit(struct store_txn *txn);
+
+/** @brief The environment @p txn belongs to (to begin a nested transaction). */
+struct store *store_txn_store(struct store_txn *txn);
+
+/** @brief Discard and free @p txn. NULL is allowed. */
+void store_txn_abort(struct store_txn *txn);
+
+/**
+ * @brief Look up @p key in @p table.
+ * @param val receives a borrowed view of the value (see the file comment).
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE.
+ */
+int store_get(struct store_txn *txn, enum store_table table, const void *key, size_t key_len,
+	      struct store_bytes *val);
+
+/**
+ * @brief Insert or replace @p key in @p table.
+ * @return GROVE_OK, GROVE_EINVAL (empty key or key over 511 bytes),
+ * GROVE_ESTORAGE (includes a full map: see the log).
+ */
+int store_put(struct store_txn *txn, enum store_table table, const void *key, size_t key_len,
+	      const void *val, size_t val_len);
+
+/**
+ * @brief Delete @p key from @p table.
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE.
+ */
+int store_del(struct store_txn *txn, enum store_table table, const void *key, size_t key_len);
+
+/** @brief Read a u64 stored in STORE_META under @p name; @p *value = @p dflt if absent. */
+int store_meta_get_u64(struct store_txn *txn, const char *name, uint64_t dflt, uint64_t *value);
+/** @brief Write a u64 into STORE_META under @p name. */
+int store_meta_put_u64(struct store_txn *txn, const char *name, uint64_t value);
+
+/**
+ * @brief Open a cursor on @p table. It starts unpositioned.
+ * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ENOMEM.
+ */
+int store_cursor_open(struct store_txn *txn, enum store_table table, struct store_cursor **out);
+
+/** @brief Close a cursor (before its transaction ends). NULL is allowed. */
+void store_cursor_close(struct store_cursor *c);
+
+/**
+ * @brief Position at the first key >= @p key (the first key of the table
+ * when @p key_len is 0).
+ * @return GROVE_OK, GROVE_ENOTFOUND (no such key), GROVE_ESTORAGE.
+ */
+int store_cursor_seek(struct store_cursor *c, const void *key, size_t key_len,
+		      struct store_bytes *key_out, struct store_bytes *val_out);
+
+/** @brief Position at the last key of the table. Same returns as seek. */
+int store_cursor_last(struct store_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out);
+
+/** @brief Step to the next key. @return GROVE_OK, GROVE_ENOTFOUND at the end, GROVE_ESTORAGE. */
+int store_cursor_next(struct store_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out);
+
+/** @brief Step to the previous key. Same returns as store_cursor_next(). */
+int store_cursor_prev(struct store_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out);
+
+/** @brief Statistics for `grove status`: size of the data file and entries per table. */
+struct store_stats {
+	uint64_t file_bytes;                      /**< bytes in use by the data file */
+	uint64_t entries[STORE_TABLE_COUNT];      /**< entries per table */
+};
+
+/** @brief Fill @p st from a read transaction. @return GROVE_OK or GROVE_ESTORAGE. */
+int store_stats(struct store_txn *txn, struct store_stats *st);
+
+#endif

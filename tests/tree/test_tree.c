@@ -1,0 +1,704 @@
+/* The scene-tree state machine on a real LMDB store: every operation, every refusal, atomic batches, and
+ * trees far deeper and wider than recursion could handle. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "src/common/error.h"
+#include "src/tree/tree.h"
+#include "storage/store.h"
+#include "support.h"
+
+struct fixture {
+	char *dir;
+	struct store *store;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->dir = test_tmpdir("tree");
+	struct store_options opts = {.no_sync = true, .map_size = 4ull << 30};
+	assert_int_equal(store_open(&f->store, f->dir, &opts), GROVE_OK);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	assert_int_equal(tree_init(txn), GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->store);
+	test_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Apply @p n ops in one committed transaction; returns the result code, fills @p res (caller frees). */
+static int apply(struct fixture *f, const struct tree_op *ops, size_t n, struct tree_result *res)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	struct tree_batch batch = {ops, n};
+	int err = tree_apply_batch(txn, &batch, res);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	return err;
+}
+
+static int apply1(struct fixture *f, struct tree_op op, char *message, size_t cap)
+{
+	struct tree_result res = {0};
+	int err = apply(f, &op, 1, &res);
+	if (message)
+		snprintf(message, cap, "%s", res.message);
+	tree_result_free(&res);
+	return err;
+}
+
+static struct tree_ref at(const char *path)
+{
+	return (struct tree_ref){.path = path};
+}
+
+static struct tree_op create(const char *parent, const char *name, const char *cls)
+{
+	return (struct tree_op){.kind = TREE_OP_CREATE, .node = at(parent), .name = name, .text = cls, .index = -1};
+}
+
+static uint64_t lookup(struct fixture *f, const char *path)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	uint64_t id = 0;
+	int err = tree_resolve_path(txn, path, &id);
+	store_txn_abort(txn);
+	return err == GROVE_OK ? id : 0;
+}
+
+static char *path_of(struct fixture *f, uint64_t id)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	char *p = NULL;
+	assert_int_equal(tree_node_path(txn, id, &p), GROVE_OK);
+	store_txn_abort(txn);
+	return p;
+}
+
+struct name_list {
+	char names[16][64];
+	int count;
+	struct store_txn *txn;
+};
+
+static int collect_child(void *ctx, uint64_t child)
+{
+	struct name_list *l = ctx;
+	struct tree_node n;
+	assert_int_equal(tree_get_node(l->txn, child, &n), GROVE_OK);
+	if (l->count < 16)
+		snprintf(l->names[l->count], 64, "%s", n.name);
+	l->count++;
+	tree_node_free(&n);
+	return 0;
+}
+
+/* The children of @p path as "a,b,c". */
+static void children_of(struct fixture *f, const char *path, char *out, size_t cap)
+{
+	struct name_list l = {0};
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &l.txn), GROVE_OK);
+	uint64_t id = lookup(f, path);
+	assert_true(id != 0);
+	assert_int_equal(tree_for_each_child(l.txn, id, collect_child, &l), GROVE_OK);
+	store_txn_abort(l.txn);
+	out[0] = '\0';
+	for (int i = 0; i < l.count && i < 16; i++) {
+		strncat(out, l.names[i], cap - strlen(out) - 1);
+		if (i + 1 < l.count)
+			strncat(out, ",", cap - strlen(out) - 1);
+	}
+}
+
+static uint64_t entries(struct fixture *f, enum store_table t)
+{
+	struct store_txn *txn;
+	struct store_stats st;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(store_stats(txn, &st), GROVE_OK);
+	store_txn_abort(txn);
+	return st.entries[t];
+}
+
+static void build_abc(struct fixture *f)
+{
+	struct tree_op ops[] = {
+		create("/root", "A", "Node3D"),
+		{.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = "B", .text = "Node3D", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {.id = -2}, .name = "C", .text = "MeshInstance3D", .index = -1},
+	};
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, ops, 3, &res), GROVE_OK);
+	assert_int_equal(res.count, 3);
+	assert_true(res.ids[0] < res.ids[1] && res.ids[1] < res.ids[2]);
+	tree_result_free(&res);
+}
+
+static void test_root_exists(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(lookup(f, "/root"), TREE_ROOT_ID);
+	assert_int_equal(lookup(f, "/root/"), TREE_ROOT_ID);
+	char *p = path_of(f, TREE_ROOT_ID);
+	assert_string_equal(p, "/root");
+	free(p);
+}
+
+static void test_create_three_levels(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	uint64_t c = lookup(f, "/root/A/B/C");
+	assert_true(c > TREE_ROOT_ID);
+	char *p = path_of(f, c);
+	assert_string_equal(p, "/root/A/B/C");
+	free(p);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	struct tree_node n;
+	assert_int_equal(tree_get_node(txn, c, &n), GROVE_OK);
+	assert_string_equal(n.name, "C");
+	assert_string_equal(n.class_name, "MeshInstance3D");
+	assert_null(n.instance);
+	assert_int_equal(n.parent, lookup(f, "/root/A/B"));
+	tree_node_free(&n);
+	store_txn_abort(txn);
+}
+
+static void test_refusals(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	char msg[512];
+	assert_int_equal(apply1(f, create("/root", "A", "Node"), msg, sizeof(msg)), GROVE_EEXIST);
+	assert_string_equal(msg, "/root already has a child named A");
+	assert_int_equal(apply1(f, create("/root/Nope", "X", "Node"), msg, sizeof(msg)), GROVE_ENOTFOUND);
+	assert_string_equal(msg, "/root/Nope: no such node");
+	const char *bad[] = {"a.b", "a:b", "a@b", "a/b", "a\"b", "a%b", "", "tab\there"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(apply1(f, create("/root", bad[i], "Node"), NULL, 0), GROVE_EBADNAME);
+	char longname[TREE_NAME_MAX + 2];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(apply1(f, create("/root", longname, "Node"), NULL, 0), GROVE_EBADNAME);
+	assert_int_equal(apply1(f, create("/root", "NoClass", ""), NULL, 0), GROVE_EINVAL);
+	/* Unicode names are fine. */
+	assert_int_equal(apply1(f, create("/root", "Spieler_Ä", "Node"), NULL, 0), GROVE_OK);
+
+	struct tree_op del_root = {.kind = TREE_OP_DELETE, .node = at("/root")};
+	assert_int_equal(apply1(f, del_root, NULL, 0), GROVE_EROOT);
+	struct tree_op rename_root = {.kind = TREE_OP_RENAME, .node = at("/root"), .name = "x"};
+	assert_int_equal(apply1(f, rename_root, NULL, 0), GROVE_EROOT);
+	struct tree_op move_root = {.kind = TREE_OP_MOVE, .node = at("/root"), .target = at("/root/A"), .index = -1};
+	assert_int_equal(apply1(f, move_root, NULL, 0), GROVE_EROOT);
+	struct tree_op by_id = {.kind = TREE_OP_DELETE, .node = {.id = 999999}};
+	assert_int_equal(apply1(f, by_id, msg, sizeof(msg)), GROVE_ENOTFOUND);
+	assert_string_equal(msg, "no node with id 999999");
+	struct tree_op bad_kind = {.kind = (enum tree_op_kind)77, .node = at("/root")};
+	assert_int_equal(apply1(f, bad_kind, NULL, 0), GROVE_EINVAL);
+}
+
+static void test_cycle_refused(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	char msg[512];
+	struct tree_op mv = {.kind = TREE_OP_MOVE, .node = at("/root/A"), .target = at("/root/A/B/C"), .index = -1};
+	assert_int_equal(apply1(f, mv, msg, sizeof(msg)), GROVE_ECYCLE);
+	assert_string_equal(msg, "/root/A would become its own ancestor");
+	mv.target = at("/root/A");
+	assert_int_equal(apply1(f, mv, msg, sizeof(msg)), GROVE_ECYCLE);
+	/* Nothing moved. */
+	assert_int_equal(lookup(f, "/root/A/B/C") != 0, 1);
+	/* A legal move: C up to the root, then B under C. */
+	mv = (struct tree_op){.kind = TREE_OP_MOVE, .node = at("/root/A/B/C"), .target = at("/root"), .index = -1};
+	assert_int_equal(apply1(f, mv, NULL, 0), GROVE_OK);
+	mv = (struct tree_op){.kind = TREE_OP_MOVE, .node = at("/root/A/B"), .target = at("/root/C"), .index = 0};
+	assert_int_equal(apply1(f, mv, NULL, 0), GROVE_OK);
+	assert_true(lookup(f, "/root/C/B") != 0);
+	assert_int_equal(lookup(f, "/root/A/B"), 0);
+}
+
+static void test_move_name_clash_and_index(void **state)
+{
+	struct fixture *f = *state;
+	struct tree_op ops[] = {
+		create("/root", "P", "Node"),      create("/root", "Q", "Node"),      create("/root/P", "x", "Node"),
+		create("/root/Q", "x", "Node"),    create("/root/Q", "y", "Node"),    create("/root/Q", "z", "Node"),
+	};
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, ops, 6, &res), GROVE_OK);
+	tree_result_free(&res);
+	char msg[512], list[256];
+	struct tree_op mv = {.kind = TREE_OP_MOVE, .node = at("/root/P/x"), .target = at("/root/Q"), .index = -1};
+	assert_int_equal(apply1(f, mv, msg, sizeof(msg)), GROVE_EEXIST);
+	assert_string_equal(msg, "/root/Q already has a child named x");
+	struct tree_op rn = {.kind = TREE_OP_RENAME, .node = at("/root/P/x"), .name = "w"};
+	assert_int_equal(apply1(f, rn, NULL, 0), GROVE_OK);
+	mv.node = at("/root/P/w");
+	mv.index = 1;
+	assert_int_equal(apply1(f, mv, NULL, 0), GROVE_OK);
+	children_of(f, "/root/Q", list, sizeof(list));
+	assert_string_equal(list, "x,w,y,z");
+	mv.node = at("/root/Q/z");
+	mv.target = at("/root/P");
+	mv.index = 5;
+	assert_int_equal(apply1(f, mv, NULL, 0), GROVE_ERANGE);
+	struct tree_op ro = {.kind = TREE_OP_REORDER, .node = at("/root/Q/z"), .index = 0};
+	assert_int_equal(apply1(f, ro, NULL, 0), GROVE_OK);
+	children_of(f, "/root/Q", list, sizeof(list));
+	assert_string_equal(list, "z,x,w,y");
+	ro.node = at("/root/Q/z");
+	ro.index = 3;
+	assert_int_equal(apply1(f, ro, NULL, 0), GROVE_OK);
+	children_of(f, "/root/Q", list, sizeof(list));
+	assert_string_equal(list, "x,w,y,z");
+	ro.index = -1;
+	ro.node = at("/root/Q/x");
+	assert_int_equal(apply1(f, ro, NULL, 0), GROVE_OK);
+	children_of(f, "/root/Q", list, sizeof(list));
+	assert_string_equal(list, "w,y,z,x");
+	/* Renaming to the same name is a no-op; renaming onto a sibling is refused. */
+	rn = (struct tree_op){.kind = TREE_OP_RENAME, .node = at("/root/Q/w"), .name = "w"};
+	assert_int_equal(apply1(f, rn, NULL, 0), GROVE_OK);
+	rn.name = "y";
+	assert_int_equal(apply1(f, rn, NULL, 0), GROVE_EEXIST);
+	rn.name = "bad.name";
+	assert_int_equal(apply1(f, rn, NULL, 0), GROVE_EBADNAME);
+}
+
+/* Inserting repeatedly at the same position exhausts the gap and forces renumbering. */
+static void test_order_renumbering(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(apply1(f, create("/root", "P", "Node"), NULL, 0), GROVE_OK);
+	assert_int_equal(apply1(f, create("/root/P", "last", "Node"), NULL, 0), GROVE_OK);
+	assert_int_equal(apply1(f, create("/root/P", "first", "Node"), NULL, 0), GROVE_OK);
+	struct tree_op ro = {.kind = TREE_OP_REORDER, .node = at("/root/P/first"), .index = 0};
+	assert_int_equal(apply1(f, ro, NULL, 0), GROVE_OK);
+	char name[16];
+	for (int i = 0; i < 60; i++) {
+		snprintf(name, sizeof(name), "n%02d", i);
+		struct tree_op op = create("/root/P", name, "Node");
+		op.index = 1; /* always right after "first": halves the same gap each time */
+		assert_int_equal(apply1(f, op, NULL, 0), GROVE_OK);
+	}
+	char list[1024];
+	children_of(f, "/root/P", list, sizeof(list));
+	assert_true(strncmp(list, "first,n59,n58,n57", 17) == 0);
+	uint64_t count;
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_child_count(txn, lookup(f, "/root/P"), &count), GROVE_OK);
+	store_txn_abort(txn);
+	assert_int_equal(count, 62);
+}
+
+static void test_atomic_batch(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t nodes_before = entries(f, STORE_NODES);
+	struct variant v = {0};
+	variant_set_int(&v, 7);
+	struct tree_op ops[] = {
+		create("/root", "New", "Node"),
+		{.kind = TREE_OP_SET_PROP, .node = {.id = -1}, .name = "hp", .value = &v},
+		{.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = "Child", .text = "Node", .index = -1},
+		create("/root", "New", "Node"), /* duplicate: refuses the whole batch */
+	};
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, ops, 4, &res), GROVE_EEXIST);
+	assert_int_equal(res.failed_op, 3);
+	tree_result_free(&res);
+	assert_int_equal(lookup(f, "/root/New"), 0);
+	assert_int_equal(entries(f, STORE_NODES), nodes_before);
+	assert_int_equal(entries(f, STORE_PROPS), 0);
+	/* A batch-local reference must point backwards at a create. */
+	struct tree_op fwd[] = {
+		{.kind = TREE_OP_CREATE, .node = {.id = -2}, .name = "X", .text = "Node", .index = -1},
+		create("/root", "Y", "Node"),
+	};
+	assert_int_equal(apply(f, fwd, 2, &res), GROVE_EINVAL);
+	tree_result_free(&res);
+	struct tree_op not_create[] = {
+		{.kind = TREE_OP_SET_PROP, .node = at("/root"), .name = "p", .value = &v},
+		{.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = "X", .text = "Node", .index = -1},
+	};
+	assert_int_equal(apply(f, not_create, 2, &res), GROVE_EINVAL);
+	tree_result_free(&res);
+	assert_int_equal(entries(f, STORE_PROPS), 0);
+}
+
+static void test_ids_never_reused(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(apply1(f, create("/root", "X", "Node"), NULL, 0), GROVE_OK);
+	uint64_t first = lookup(f, "/root/X");
+	struct tree_op del = {.kind = TREE_OP_DELETE, .node = at("/root/X")};
+	assert_int_equal(apply1(f, del, NULL, 0), GROVE_OK);
+	/* A refused batch consumes no ids either, but must not hand out old ones. */
+	assert_int_equal(apply1(f, create("/root/Gone", "Y", "Node"), NULL, 0), GROVE_ENOTFOUND);
+	assert_int_equal(apply1(f, create("/root", "X", "Node"), NULL, 0), GROVE_OK);
+	uint64_t second = lookup(f, "/root/X");
+	assert_true(second > first);
+}
+
+struct prop_list {
+	char text[512];
+};
+
+static int collect_prop(void *ctx, const char *name, const struct variant *v)
+{
+	struct prop_list *l = ctx;
+	char item[64];
+	snprintf(item, sizeof(item), "%s%s:%d", l->text[0] ? "," : "", name, (int)v->type);
+	strncat(l->text, item, sizeof(l->text) - strlen(l->text) - 1);
+	return 0;
+}
+
+static void test_properties(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	struct variant pos = {0}, name = {0}, hp = {0};
+	double xyz[3] = {1, 2, 3};
+	variant_set_reals(&pos, VARIANT_VECTOR3, xyz, 3);
+	assert_int_equal(variant_set_string(&name, VARIANT_STRING, "hero", 4), GROVE_OK);
+	variant_set_int(&hp, 100);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "position", .value = &pos},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "name_label", .value = &name},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "theme_override_colors/font_color", .value = &hp},
+	};
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, ops, 3, &res), GROVE_OK);
+	tree_result_free(&res);
+	/* Overwriting keeps the original position in the property order. */
+	double other[3] = {-0.0, 0.5, 1e300};
+	struct variant pos2 = {0};
+	variant_set_reals(&pos2, VARIANT_VECTOR3, other, 3);
+	struct tree_op set = {.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "position", .value = &pos2};
+	assert_int_equal(apply1(f, set, NULL, 0), GROVE_OK);
+
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	struct variant got = {0};
+	assert_int_equal(tree_get_prop(txn, lookup(f, "/root/A"), "position", &got), GROVE_OK);
+	assert_true(variant_equal(&got, &pos2));
+	assert_false(variant_equal(&got, &pos));
+	variant_free(&got);
+	struct prop_list l = {0};
+	assert_int_equal(tree_for_each_prop(txn, lookup(f, "/root/A"), collect_prop, &l), GROVE_OK);
+	assert_string_equal(l.text, "position:9,name_label:4,theme_override_colors/font_color:2");
+	assert_int_equal(tree_get_prop(txn, lookup(f, "/root/A"), "missing", &got), GROVE_ENOTFOUND);
+	store_txn_abort(txn);
+
+	char msg[512];
+	struct tree_op clear = {.kind = TREE_OP_CLEAR_PROP, .node = at("/root/A"), .name = "name_label"};
+	assert_int_equal(apply1(f, clear, NULL, 0), GROVE_OK);
+	assert_int_equal(apply1(f, clear, msg, sizeof(msg)), GROVE_ENOTFOUND);
+	assert_string_equal(msg, "/root/A has no property name_label");
+	struct tree_op noval = {.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "x"};
+	assert_int_equal(apply1(f, noval, NULL, 0), GROVE_EINVAL);
+	struct tree_op noname = {.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "", .value = &hp};
+	assert_int_equal(apply1(f, noname, NULL, 0), GROVE_EINVAL);
+	variant_free(&pos);
+	variant_free(&pos2);
+	variant_free(&name);
+	variant_free(&hp);
+}
+
+struct group_list {
+	char text[256];
+};
+
+static int collect_group(void *ctx, const char *g)
+{
+	struct group_list *l = ctx;
+	if (l->text[0])
+		strcat(l->text, ",");
+	strcat(l->text, g);
+	return 0;
+}
+
+static void test_groups(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	struct tree_op add = {.kind = TREE_OP_ADD_GROUP, .node = at("/root/A"), .name = "players"};
+	assert_int_equal(apply1(f, add, NULL, 0), GROVE_OK);
+	add.name = "enemies";
+	assert_int_equal(apply1(f, add, NULL, 0), GROVE_OK);
+	assert_int_equal(apply1(f, add, NULL, 0), GROVE_EEXIST);
+	struct group_list l = {0};
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_for_each_group(txn, lookup(f, "/root/A"), collect_group, &l), GROVE_OK);
+	store_txn_abort(txn);
+	assert_string_equal(l.text, "players,enemies");
+	struct tree_op rm = {.kind = TREE_OP_REMOVE_GROUP, .node = at("/root/A"), .name = "players"};
+	assert_int_equal(apply1(f, rm, NULL, 0), GROVE_OK);
+	assert_int_equal(apply1(f, rm, NULL, 0), GROVE_ENOTFOUND);
+	assert_int_equal(entries(f, STORE_GROUPS), 1);
+}
+
+struct conn_count {
+	int count;
+	char last[128];
+};
+
+static int count_conn(void *ctx, const struct tree_connection *c)
+{
+	struct conn_count *cc = ctx;
+	cc->count++;
+	snprintf(cc->last, sizeof(cc->last), "%s->%s flags=%u binds=%d", c->signal, c->method, c->flags,
+		 (int)c->binds->type);
+	return 0;
+}
+
+static void test_connections(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	struct variant binds = {0};
+	assert_int_equal(variant_set_array(&binds), GROVE_OK);
+	struct variant one = {0};
+	variant_set_int(&one, 1);
+	assert_int_equal(variant_array_push(&binds, &one), GROVE_OK);
+	struct tree_op con = {.kind = TREE_OP_CONNECT, .node = at("/root/A/B"), .target = at("/root/A"),
+			      .name = "body_entered", .text = "_on_body_entered", .flags = 3, .value = &binds};
+	assert_int_equal(apply1(f, con, NULL, 0), GROVE_OK);
+	assert_int_equal(apply1(f, con, NULL, 0), GROVE_EEXIST);
+	struct variant notarray = {0};
+	variant_set_int(&notarray, 5);
+	struct tree_op badbinds = con;
+	badbinds.name = "other";
+	badbinds.value = &notarray;
+	assert_int_equal(apply1(f, badbinds, NULL, 0), GROVE_ETYPE);
+	struct conn_count cc = {0};
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_for_each_connection(txn, lookup(f, "/root/A"), count_conn, &cc), GROVE_OK);
+	store_txn_abort(txn);
+	assert_int_equal(cc.count, 1);
+	assert_string_equal(cc.last, "body_entered->_on_body_entered flags=3 binds=28");
+	struct tree_op dis = con;
+	dis.kind = TREE_OP_DISCONNECT;
+	assert_int_equal(apply1(f, dis, NULL, 0), GROVE_OK);
+	assert_int_equal(apply1(f, dis, NULL, 0), GROVE_ENOTFOUND);
+	assert_int_equal(entries(f, STORE_CONNS), 0);
+	assert_int_equal(entries(f, STORE_CONNS_BY_NODE), 0);
+	/* Deleting the target's subtree removes the connection from the source's side too. */
+	con.node = at("/root");
+	con.target = at("/root/A/B/C");
+	assert_int_equal(apply1(f, con, NULL, 0), GROVE_OK);
+	assert_int_equal(entries(f, STORE_CONNS), 1);
+	struct tree_op del = {.kind = TREE_OP_DELETE, .node = at("/root/A")};
+	assert_int_equal(apply1(f, del, NULL, 0), GROVE_OK);
+	assert_int_equal(entries(f, STORE_CONNS), 0);
+	assert_int_equal(entries(f, STORE_CONNS_BY_NODE), 0);
+	variant_free(&binds);
+}
+
+static int check_resource(void *ctx, const struct tree_resource *r)
+{
+	(void)ctx;
+	assert_int_equal(r->kind, TREE_RESOURCE_SUB);
+	assert_string_equal(r->type, "BoxShape3D");
+	assert_string_equal(r->local_id, "BoxShape3D_x1");
+	assert_int_equal(r->props->type, VARIANT_DICTIONARY);
+	return 0;
+}
+
+static void test_resources(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	struct variant props = {0}, key = {0}, val = {0}, ref = {0};
+	assert_int_equal(variant_set_dict(&props), GROVE_OK);
+	assert_int_equal(variant_set_string(&key, VARIANT_STRING, "size", 4), GROVE_OK);
+	double size[3] = {1, 2, 3};
+	variant_set_reals(&val, VARIANT_VECTOR3, size, 3);
+	assert_int_equal(variant_dict_put(&props, &key, &val), GROVE_OK);
+	variant_set_resource_ref(&ref, -1);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .name = "BoxShape3D_x1",
+		 .text = "BoxShape3D", .value = &props},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/A/B/C"), .name = "shape", .value = &ref},
+	};
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, ops, 2, &res), GROVE_OK);
+	uint64_t rid = res.ids[0];
+	tree_result_free(&res);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	struct variant got = {0};
+	assert_int_equal(tree_get_prop(txn, lookup(f, "/root/A/B/C"), "shape", &got), GROVE_OK);
+	assert_int_equal(got.type, VARIANT_RESOURCE_REF);
+	assert_int_equal(got.as.ref, (int64_t)rid);
+	assert_int_equal(tree_with_resource(txn, rid, check_resource, NULL), GROVE_OK);
+	store_txn_abort(txn);
+	variant_free(&got);
+	/* References to missing resources, or batch-local ones pointing at non-resources, are refused. */
+	variant_set_resource_ref(&ref, 123456);
+	struct tree_op set = {.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "shape", .value = &ref};
+	assert_int_equal(apply1(f, set, NULL, 0), GROVE_ENOTFOUND);
+	variant_set_resource_ref(&ref, -1);
+	assert_int_equal(apply1(f, set, NULL, 0), GROVE_EINVAL);
+	struct tree_op ext = {.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Script"};
+	assert_int_equal(apply1(f, ext, NULL, 0), GROVE_EINVAL); /* ext needs a path */
+	ext.instance = "res://player.gd";
+	assert_int_equal(apply1(f, ext, NULL, 0), GROVE_OK);
+	variant_free(&props);
+}
+
+static void test_delete_subtree(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t base_nodes = entries(f, STORE_NODES);
+	build_abc(f);
+	struct variant v = {0};
+	variant_set_bool(&v, true);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/A/B"), .name = "visible", .value = &v},
+		{.kind = TREE_OP_ADD_GROUP, .node = at("/root/A/B/C"), .name = "g"},
+		create("/root/A", "B2", "Node"),
+	};
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, ops, 3, &res), GROVE_OK);
+	tree_result_free(&res);
+	struct tree_op del = {.kind = TREE_OP_DELETE, .node = at("/root/A")};
+	assert_int_equal(apply1(f, del, NULL, 0), GROVE_OK);
+	assert_int_equal(entries(f, STORE_NODES), base_nodes);
+	assert_int_equal(entries(f, STORE_CHILDREN), 0);
+	assert_int_equal(entries(f, STORE_ORDER), 0);
+	assert_int_equal(entries(f, STORE_PROPS), 0);
+	assert_int_equal(entries(f, STORE_GROUPS), 0);
+	assert_int_equal(apply1(f, del, NULL, 0), GROVE_ENOTFOUND);
+}
+
+/* 10,000 levels: built in one batch, path computed, cycle check walks it, deleted without recursion. */
+static void test_deep_tree(void **state)
+{
+	struct fixture *f = *state;
+	enum { DEPTH = 10000 };
+	struct tree_op *ops = calloc(DEPTH, sizeof(*ops));
+	for (int i = 0; i < DEPTH; i++) {
+		ops[i] = (struct tree_op){.kind = TREE_OP_CREATE, .name = "d", .text = "Node", .index = -1};
+		ops[i].node = i == 0 ? at("/root") : (struct tree_ref){.id = -(int64_t)i};
+	}
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, ops, DEPTH, &res), GROVE_OK);
+	uint64_t top = res.ids[0], leaf = res.ids[DEPTH - 1];
+	tree_result_free(&res);
+	char *p = path_of(f, leaf);
+	assert_int_equal(strlen(p), strlen("/root") + 2 * DEPTH);
+	assert_int_equal(lookup(f, p), leaf);
+	free(p);
+	struct tree_op mv = {.kind = TREE_OP_MOVE, .node = {.id = (int64_t)top}, .target = {.id = (int64_t)leaf},
+			     .index = -1};
+	char msg[512];
+	assert_int_equal(apply1(f, mv, msg, sizeof(msg)), GROVE_ECYCLE);
+	assert_string_equal(msg, "/root/d would become its own ancestor");
+	struct tree_op del = {.kind = TREE_OP_DELETE, .node = {.id = (int64_t)top}};
+	assert_int_equal(apply1(f, del, NULL, 0), GROVE_OK);
+	assert_int_equal(entries(f, STORE_NODES), 1);
+	free(ops);
+}
+
+/* 100,000 children under one parent: appended in one batch, inserted in the middle, counted, deleted. */
+static void test_wide_tree(void **state)
+{
+	struct fixture *f = *state;
+	enum { WIDTH = 100000 };
+	struct tree_op *ops = calloc(WIDTH + 1, sizeof(*ops));
+	char (*names)[16] = calloc(WIDTH, 16);
+	ops[0] = create("/root", "Wide", "Node");
+	for (int i = 0; i < WIDTH; i++) {
+		snprintf(names[i], 16, "c%d", i);
+		ops[i + 1] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = names[i],
+					      .text = "Node2D", .index = -1};
+	}
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, ops, WIDTH + 1, &res), GROVE_OK);
+	tree_result_free(&res);
+	struct tree_op mid = create("/root/Wide", "middle", "Node");
+	mid.index = WIDTH / 2;
+	assert_int_equal(apply1(f, mid, NULL, 0), GROVE_OK);
+	struct tree_op front = create("/root/Wide", "front", "Node");
+	front.index = 0;
+	assert_int_equal(apply1(f, front, NULL, 0), GROVE_OK);
+	uint64_t count;
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_child_count(txn, lookup(f, "/root/Wide"), &count), GROVE_OK);
+	store_txn_abort(txn);
+	assert_int_equal(count, WIDTH + 2);
+	char list[256];
+	children_of(f, "/root/Wide", list, sizeof(list));
+	assert_true(strncmp(list, "front,c0,c1,c2", 14) == 0);
+	assert_true(lookup(f, "/root/Wide/c99999") != 0);
+	struct tree_op del = {.kind = TREE_OP_DELETE, .node = at("/root/Wide")};
+	assert_int_equal(apply1(f, del, NULL, 0), GROVE_OK);
+	assert_int_equal(entries(f, STORE_NODES), 1);
+	free(ops);
+	free(names);
+}
+
+static void test_reopen(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	store_close(f->store);
+	struct store_options opts = {.no_sync = true, .map_size = 4ull << 30};
+	assert_int_equal(store_open(&f->store, f->dir, &opts), GROVE_OK);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	assert_int_equal(tree_init(txn), GROVE_OK); /* idempotent */
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	assert_true(lookup(f, "/root/A/B/C") != 0);
+	assert_int_equal(lookup(f, "/root/A/../A"), 0);
+	assert_int_equal(lookup(f, "relative/path"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_root_exists, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_create_three_levels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cycle_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_name_clash_and_index, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_renumbering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atomic_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_properties, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connections, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resources, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_subtree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wide_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("tree", tests, NULL, NULL);
+}
