@@ -394,10 +394,13 @@ static int op_create(struct applier *a, const struct tree_op *op)
 	int err = resolve(a, &op->node, &parent);
 	if (!err)
 		err = check_node_name(a, op->name);
-	/* An instanced scene may leave the class to the scene it instances. */
-	bool instanced = op->instance && op->instance[0];
+	/*
+	 * The class may be empty: a scene's node that overrides properties of a
+	 * node inside an instanced scene has no type of its own (Godot takes it
+	 * from the instanced scene).
+	 */
 	if (!err)
-		err = check_text(a, "class", op->text, !instanced);
+		err = check_text(a, "class", op->text, false);
 	if (!err)
 		err = check_text(a, "instance path", op->instance, false);
 	if (!err)

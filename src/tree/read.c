@@ -274,7 +274,8 @@ static int load_seq_entries(struct store_txn *txn, enum store_table table, uint6
 		free(items);
 		return err;
 	}
-	qsort(items, n, sizeof(*items), seq_cmp);
+	if (n > 1)
+		qsort(items, n, sizeof(*items), seq_cmp);
 	*out = items;
 	*count = n;
 	return GROVE_OK;

@@ -118,8 +118,9 @@ enum tree_resource_kind {
  * | PUT_RESOURCE |                  |                   | local id | type     |       | props  |
  *
  * pos: 0-based position among the siblings after the change; -1 = last.
- * CREATE also reads @c instance (instanced scene path, may be NULL); the
- * class may be empty only for an instanced node.
+ * CREATE also reads @c instance (instanced scene path, may be NULL). The
+ * class may be empty: an instanced node, or a scene's override of a node
+ * inside an instanced scene, takes its class from that scene.
  * CONNECT reads @c flags (Godot's ConnectFlags). PUT_RESOURCE reads
  * @c resource_kind, @c instance as the resource path (ext) and @c uid.
  * binds: NIL or an ARRAY. props: NIL or a DICTIONARY with String keys.

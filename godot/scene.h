@@ -1,0 +1,76 @@
+/**
+ * @file scene.h
+ * @brief Between Godot scenes and the stored tree: import a .tscn model as one
+ * atomic batch, export a stored subtree as a .tscn model.
+ *
+ * Import turns every section of a scene into tree operations: each
+ * ext_resource and sub_resource becomes a PUT_RESOURCE, each node a CREATE
+ * followed by its properties and groups, each connection a CONNECT. Nodes
+ * and resources refer to each other with batch-local references, so the
+ * whole scene applies in one batch, all or nothing. What a scene says about a
+ * node outside its properties is kept in '@' properties (see tree.h):
+ * "@instance" (the PackedScene resource), "@editable", "@scene_uid" on the
+ * scene's root, and every other [node] header attribute as "@<name>" (index,
+ * unique_id, node_paths, parent_id_path, instance_placeholder, owner, ...).
+ * A connection's `unbinds` count is kept in bits 16..31 of its flags.
+ *
+ * Export walks a subtree in sibling order and rebuilds the sections: the
+ * resources its properties reference (directly or through other
+ * sub-resources) in dependency order, the nodes with their header attributes,
+ * the connections whose both ends lie inside the subtree, and the editable
+ * marks. Resource ids in the exported file are the ids the resources had in
+ * the scene they came from, renamed only where two would clash.
+ */
+#ifndef GROVE_GODOT_SCENE_H
+#define GROVE_GODOT_SCENE_H
+
+#include <stddef.h>
+
+#include "godot/tscn.h"
+#include "src/tree/tree.h"
+
+/** A planned import: the batch plus everything its operations point to. */
+struct scene_import {
+	struct tree_op *ops;      /**< the operations, owned */
+	size_t count;             /**< number of operations */
+	struct variant *values;   /**< values the operations point to, owned */
+	size_t n_values;          /**< number of values */
+	char **strings;           /**< strings the operations point to, owned */
+	size_t n_strings;         /**< number of strings */
+	size_t nodes;             /**< nodes the scene creates */
+	size_t resources;         /**< resources the scene creates */
+	size_t connections;       /**< connections the scene creates */
+};
+
+/**
+ * @brief Plan the import of @p scene as a new child of the node at absolute
+ * path @p at_path.
+ *
+ * The plan borrows strings from @p scene, which must outlive it. The scene's
+ * root is named @p root_name if not NULL, else as in the file. Nothing is
+ * validated against the store here: tree_apply_batch() does that when the
+ * plan is applied, and refuses the whole scene on any conflict.
+ * @param message on failure, one line naming the section and the problem.
+ * @return GROVE_OK, GROVE_EPARSE (a node or connection names a parent or
+ * node that the scene does not define, a node without a name, a second
+ * root), GROVE_EINVAL, GROVE_ENOMEM.
+ */
+int scene_import_plan(const struct tscn_scene *scene, const char *at_path, const char *root_name,
+		      struct scene_import *out, char *message, size_t message_cap);
+
+/** @brief Release a plan. */
+void scene_import_free(struct scene_import *plan);
+
+/**
+ * @brief Build the scene of the subtree rooted at node @p root_id.
+ * @param godot_major 4 (format=3) or 3 (format=2): only the header's format
+ *        and uid depend on it; the value syntax is the writer's concern.
+ * @param out receives the scene (release with tscn_scene_free()).
+ * @param message on failure, one line.
+ * @return GROVE_OK, GROVE_ENOTFOUND (no such node), GROVE_ECORRUPT,
+ * GROVE_ESTORAGE, GROVE_ENOMEM.
+ */
+int scene_export(struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
+		 size_t message_cap);
+
+#endif

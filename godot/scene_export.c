@@ -1,0 +1,734 @@
+/* Export: a stored subtree becomes a .tscn scene model. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "godot/scene.h"
+#include "godot/strmap.h"
+#include "src/common/error.h"
+
+/* One node of the exported subtree, in pre-order. */
+struct export_node {
+	uint64_t id;     /* stored id */
+	size_t parent;   /* index of the parent in the node list; SIZE_MAX for the scene root */
+	char *relpath;   /* path relative to the scene root: "." for the root, "A/B" below */
+};
+
+/* One resource the scene needs. */
+struct export_resource {
+	uint64_t id;           /* stored id; 0 for an ext_resource synthesized from an instance path */
+	bool ext;              /* ext_resource or sub_resource */
+	char *synth_path;      /* the instance path of a synthesized ext_resource */
+	size_t section;        /* its section index once placed */
+};
+
+struct exporter {
+	struct store_txn *txn;
+	int godot_major;
+	struct tscn_scene *scene;
+	struct export_node *nodes;
+	size_t n_nodes, nodes_cap;
+	struct strmap node_index;          /* decimal id -> index in nodes */
+	struct export_resource *res;
+	size_t n_res, res_cap;
+	struct strmap res_index;           /* decimal id -> index in res */
+	char *message;
+	size_t message_cap;
+};
+
+__attribute__((format(printf, 3, 4))) static int export_error(struct exporter *e, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, e->message_cap, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static void id_key(char buf[24], uint64_t id)
+{
+	snprintf(buf, 24, "%" PRIu64, id);
+}
+
+/* ---- walking the subtree ---- */
+
+struct child_list {
+	uint64_t *ids;
+	size_t n, cap;
+	int err;
+};
+
+static int collect_child(void *ctx, uint64_t child)
+{
+	struct child_list *l = ctx;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 16;
+		uint64_t *grown = realloc(l->ids, ncap * sizeof(*grown));
+		if (!grown)
+			return l->err = GROVE_ENOMEM;
+		l->ids = grown;
+		l->cap = ncap;
+	}
+	l->ids[l->n++] = child;
+	return 0;
+}
+
+static int add_node(struct exporter *e, uint64_t id, size_t parent, char *relpath)
+{
+	if (!relpath)
+		return GROVE_ENOMEM;
+	if (e->n_nodes == e->nodes_cap) {
+		size_t ncap = e->nodes_cap ? 2 * e->nodes_cap : 64;
+		struct export_node *grown = realloc(e->nodes, ncap * sizeof(*grown));
+		if (!grown) {
+			free(relpath);
+			return GROVE_ENOMEM;
+		}
+		e->nodes = grown;
+		e->nodes_cap = ncap;
+	}
+	char key[24];
+	id_key(key, id);
+	int err = strmap_put(&e->node_index, key, e->n_nodes);
+	if (err) {
+		free(relpath);
+		return err;
+	}
+	e->nodes[e->n_nodes++] = (struct export_node){.id = id, .parent = parent, .relpath = relpath};
+	return GROVE_OK;
+}
+
+/*
+ * Pre-order walk without recursion: the list itself is the work queue. Each
+ * node's children are inserted right after it would break pre-order, so the
+ * walk uses an explicit stack of (node index, next child position) instead.
+ */
+static int walk_subtree(struct exporter *e, uint64_t root_id)
+{
+	int err = add_node(e, root_id, SIZE_MAX, strdup("."));
+	if (err)
+		return err;
+	struct frame {
+		size_t node;
+		struct child_list kids;
+		size_t next;
+	};
+	size_t depth = 0, cap = 64;
+	struct frame *stack = malloc(cap * sizeof(*stack));
+	if (!stack)
+		return GROVE_ENOMEM;
+	stack[0] = (struct frame){.node = 0};
+	err = tree_for_each_child(e->txn, root_id, collect_child, &stack[0].kids);
+	if (!err)
+		err = stack[0].kids.err;
+	depth = 1;
+	while (!err && depth > 0) {
+		struct frame *f = &stack[depth - 1];
+		if (f->next == f->kids.n) {
+			free(f->kids.ids);
+			depth--;
+			continue;
+		}
+		uint64_t child = f->kids.ids[f->next++];
+		struct tree_node n;
+		err = tree_get_node(e->txn, child, &n);
+		if (err)
+			break;
+		const struct export_node *parent = &e->nodes[f->node];
+		char *relpath;
+		if (f->node == 0)
+			relpath = strdup(n.name);
+		else if (asprintf(&relpath, "%s/%s", parent->relpath, n.name) < 0)
+			relpath = NULL;
+		tree_node_free(&n);
+		size_t index = e->n_nodes;
+		err = add_node(e, child, f->node, relpath);
+		if (err)
+			break;
+		if (depth == cap) {
+			struct frame *grown = realloc(stack, 2 * cap * sizeof(*stack));
+			if (!grown) {
+				err = GROVE_ENOMEM;
+				break;
+			}
+			stack = grown;
+			cap *= 2;
+		}
+		stack[depth] = (struct frame){.node = index};
+		err = tree_for_each_child(e->txn, child, collect_child, &stack[depth].kids);
+		if (!err)
+			err = stack[depth].kids.err;
+		depth++;
+	}
+	for (size_t i = 0; i < depth; i++)
+		free(stack[i].kids.ids);
+	free(stack);
+	return err;
+}
+
+/* ---- resources ---- */
+
+static int add_resource(struct exporter *e, uint64_t id, bool ext, char *synth_path, size_t *index)
+{
+	if (e->n_res == e->res_cap) {
+		size_t ncap = e->res_cap ? 2 * e->res_cap : 32;
+		struct export_resource *grown = realloc(e->res, ncap * sizeof(*grown));
+		if (!grown)
+			return GROVE_ENOMEM;
+		e->res = grown;
+		e->res_cap = ncap;
+	}
+	*index = e->n_res;
+	e->res[e->n_res++] = (struct export_resource){.id = id, .ext = ext, .synth_path = synth_path};
+	return GROVE_OK;
+}
+
+static int kind_of(void *ctx, const struct tree_resource *r)
+{
+	*(bool *)ctx = r->kind == TREE_RESOURCE_EXT;
+	return 0;
+}
+
+struct sub_deps {
+	struct exporter *e;
+	int err;
+};
+
+static int note_refs(struct exporter *e, const struct variant *v, int depth);
+
+static int note_sub_props(void *ctx, const struct tree_resource *r)
+{
+	struct sub_deps *d = ctx;
+	d->err = note_refs(d->e, r->props, 0);
+	return 0;
+}
+
+/*
+ * Record every stored resource @p v references, and (depth-first, so that a
+ * sub-resource's dependencies come before it) what those reference.
+ */
+static int note_refs(struct exporter *e, const struct variant *v, int depth)
+{
+	if (depth > VARIANT_MAX_DEPTH)
+		return GROVE_ETOOBIG;
+	if (v->type == VARIANT_ARRAY) {
+		for (uint32_t i = 0; i < v->as.array->len; i++) {
+			int err = note_refs(e, &v->as.array->items[i], depth + 1);
+			if (err)
+				return err;
+		}
+		return GROVE_OK;
+	}
+	if (v->type == VARIANT_DICTIONARY) {
+		for (uint32_t i = 0; i < v->as.dict->len; i++) {
+			int err = note_refs(e, &v->as.dict->keys[i], depth + 1);
+			if (!err)
+				err = note_refs(e, &v->as.dict->values[i], depth + 1);
+			if (err)
+				return err;
+		}
+		return GROVE_OK;
+	}
+	if (v->type != VARIANT_RESOURCE_REF || v->as.ref <= 0)
+		return GROVE_OK;
+	char key[24];
+	id_key(key, (uint64_t)v->as.ref);
+	size_t index;
+	if (strmap_get(&e->res_index, key, &index))
+		return GROVE_OK;
+	/* Mark it visited before descending, so a cycle cannot recurse forever. */
+	int err = strmap_put(&e->res_index, key, SIZE_MAX);
+	bool ext = false;
+	if (!err)
+		err = tree_with_resource(e->txn, (uint64_t)v->as.ref, kind_of, &ext);
+	if (!err && !ext) {
+		struct sub_deps d = {e, GROVE_OK};
+		err = tree_with_resource(e->txn, (uint64_t)v->as.ref, note_sub_props, &d);
+		if (!err)
+			err = d.err;
+	}
+	if (err)
+		return err;
+	err = add_resource(e, (uint64_t)v->as.ref, ext, NULL, &index);
+	if (err)
+		return err;
+	return strmap_set(&e->res_index, key, index);
+}
+
+struct prop_scan {
+	struct exporter *e;
+	int err;
+};
+
+static int scan_prop(void *ctx, const char *name, const struct variant *value)
+{
+	(void)name;
+	struct prop_scan *s = ctx;
+	s->err = note_refs(s->e, value, 0);
+	return s->err;
+}
+
+/* ---- building sections ---- */
+
+static int attr_string(struct tscn_section *s, const char *key, const char *text)
+{
+	struct variant v;
+	int err = variant_set_string(&v, VARIANT_STRING, text, strlen(text));
+	if (!err) {
+		err = tscn_add_attr(s, key, &v);
+		variant_free(&v);
+	}
+	return err;
+}
+
+static int attr_int(struct tscn_section *s, const char *key, int64_t value)
+{
+	struct variant v;
+	variant_set_int(&v, value);
+	return tscn_add_attr(s, key, &v);
+}
+
+/* The resource's section as a scene-local reference. */
+static int64_t section_ref(const struct exporter *e, size_t res_index)
+{
+	return -(int64_t)e->res[res_index].section - 1;
+}
+
+/* Replace stored resource ids in @p v by scene-local section references. */
+static int localize_refs(struct exporter *e, struct variant *v, int depth)
+{
+	if (depth > VARIANT_MAX_DEPTH)
+		return GROVE_ETOOBIG;
+	if (v->type == VARIANT_ARRAY) {
+		for (uint32_t i = 0; i < v->as.array->len; i++) {
+			int err = localize_refs(e, &v->as.array->items[i], depth + 1);
+			if (err)
+				return err;
+		}
+	} else if (v->type == VARIANT_DICTIONARY) {
+		for (uint32_t i = 0; i < v->as.dict->len; i++) {
+			int err = localize_refs(e, &v->as.dict->keys[i], depth + 1);
+			if (!err)
+				err = localize_refs(e, &v->as.dict->values[i], depth + 1);
+			if (err)
+				return err;
+		}
+	} else if (v->type == VARIANT_RESOURCE_REF && v->as.ref > 0) {
+		char key[24];
+		size_t index;
+		id_key(key, (uint64_t)v->as.ref);
+		if (!strmap_get(&e->res_index, key, &index) || index == SIZE_MAX)
+			return GROVE_ECORRUPT;
+		v->as.ref = section_ref(e, index);
+	}
+	return GROVE_OK;
+}
+
+/* Resource ids must be unique per kind in a file; Godot 3 wants integers. */
+struct id_allocator {
+	struct strmap used; /* ids handed out, per kind prefix "e:" / "s:" */
+	int64_t next_int[2];
+};
+
+static int choose_id(struct exporter *e, struct id_allocator *ids, bool ext, const char *wanted, struct variant *out)
+{
+	char key[TREE_NAME_MAX + 8];
+	const char *prefix = ext ? "e:" : "s:";
+	if (e->godot_major == 3) {
+		char *end;
+		long long n = wanted && *wanted ? strtoll(wanted, &end, 10) : 0;
+		if (!(wanted && *wanted && *end == '\0' && n > 0)) {
+			n = 0;
+		}
+		for (;;) {
+			if (n <= 0)
+				n = ++ids->next_int[ext];
+			snprintf(key, sizeof(key), "%s%lld", prefix, n);
+			int err = strmap_put(&ids->used, key, 0);
+			if (err == GROVE_OK) {
+				variant_set_int(out, n);
+				return GROVE_OK;
+			}
+			if (err != GROVE_EEXIST)
+				return err;
+			n = 0;
+		}
+	}
+	const char *candidate = wanted && *wanted ? wanted : NULL;
+	char generated[32];
+	for (;;) {
+		if (!candidate) {
+			snprintf(generated, sizeof(generated), "%" PRId64 "_grove", ++ids->next_int[ext]);
+			candidate = generated;
+		}
+		snprintf(key, sizeof(key), "%s%s", prefix, candidate);
+		int err = strmap_put(&ids->used, key, 0);
+		if (err == GROVE_OK)
+			return variant_set_string(out, VARIANT_STRING, candidate, strlen(candidate));
+		if (err != GROVE_EEXIST)
+			return err;
+		candidate = NULL;
+	}
+}
+
+struct resource_build {
+	struct exporter *e;
+	struct id_allocator *ids;
+	struct tscn_section *section;
+	int err;
+};
+
+static int build_resource(void *ctx, const struct tree_resource *r)
+{
+	struct resource_build *b = ctx;
+	struct tscn_section *s = b->section;
+	struct variant id;
+	int err = choose_id(b->e, b->ids, r->kind == TREE_RESOURCE_EXT, r->local_id, &id);
+	if (err)
+		return b->err = err;
+	if (r->kind == TREE_RESOURCE_EXT) {
+		if (b->e->godot_major == 3) {
+			err = attr_string(s, "path", r->path);
+			if (!err)
+				err = attr_string(s, "type", r->type);
+		} else {
+			err = attr_string(s, "type", r->type);
+			if (!err && r->uid[0])
+				err = attr_string(s, "uid", r->uid);
+			if (!err)
+				err = attr_string(s, "path", r->path);
+		}
+	} else {
+		err = attr_string(s, "type", r->type);
+	}
+	if (!err)
+		err = tscn_add_attr(s, "id", &id);
+	variant_free(&id);
+	if (!err && r->kind == TREE_RESOURCE_SUB && r->props->type == VARIANT_DICTIONARY) {
+		const struct variant_dict *d = r->props->as.dict;
+		for (uint32_t i = 0; !err && i < d->len; i++) {
+			if (d->keys[i].type != VARIANT_STRING) {
+				err = GROVE_ECORRUPT;
+				break;
+			}
+			struct variant value;
+			err = variant_copy(&value, &d->values[i]);
+			if (!err)
+				err = localize_refs(b->e, &value, 0);
+			if (!err)
+				err = tscn_add_prop(s, d->keys[i].as.str.ptr, &value);
+			variant_free(&value);
+		}
+	}
+	return b->err = err;
+}
+
+static int place_resources(struct exporter *e, struct id_allocator *ids)
+{
+	/* ext_resources first, then sub_resources in dependency order (the order they were noted). */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < e->n_res; i++) {
+			if (e->res[i].ext != (pass == 0))
+				continue;
+			struct tscn_section *s = tscn_add_section(e->scene, e->res[i].ext ? TSCN_EXT_RESOURCE : TSCN_SUB_RESOURCE);
+			if (!s)
+				return GROVE_ENOMEM;
+			e->res[i].section = e->scene->count - 1;
+			if (e->res[i].synth_path) {
+				struct tree_resource synth = {.kind = TREE_RESOURCE_EXT, .type = "PackedScene",
+							      .path = e->res[i].synth_path, .uid = "", .local_id = ""};
+				struct resource_build b = {e, ids, s, GROVE_OK};
+				build_resource(&b, &synth);
+				if (b.err)
+					return b.err;
+				continue;
+			}
+			struct resource_build b = {e, ids, s, GROVE_OK};
+			int err = tree_with_resource(e->txn, e->res[i].id, build_resource, &b);
+			if (!err)
+				err = b.err;
+			if (err)
+				return err;
+		}
+	}
+	return GROVE_OK;
+}
+
+struct node_build {
+	struct exporter *e;
+	struct tscn_section *section;
+	struct tscn_section *deferred;  /* "@" attributes collected for the header */
+	const struct variant *instance; /* "@instance", if any (owned copy in deferred) */
+	bool editable;
+	int err;
+};
+
+static int build_prop(void *ctx, const char *name, const struct variant *value)
+{
+	struct node_build *b = ctx;
+	struct variant copy;
+	int err = variant_copy(&copy, value);
+	if (!err)
+		err = localize_refs(b->e, &copy, 0);
+	if (err)
+		return b->err = err;
+	if (name[0] != '@') {
+		err = tscn_add_prop(b->section, name, &copy);
+	} else if (strcmp(name, "@editable") == 0) {
+		b->editable = copy.type == VARIANT_BOOL && copy.as.b;
+	} else if (strcmp(name, "@scene_uid") != 0) {
+		err = tscn_add_attr(b->deferred, name + 1, &copy);
+	}
+	variant_free(&copy);
+	return b->err = err;
+}
+
+struct group_build {
+	struct variant array;
+	int err;
+};
+
+static int build_group(void *ctx, const char *group)
+{
+	struct group_build *g = ctx;
+	struct variant v;
+	g->err = variant_set_string(&v, VARIANT_STRING, group, strlen(group));
+	if (!g->err) {
+		g->err = variant_array_push(&g->array, &v);
+		variant_free(&v);
+	}
+	return g->err;
+}
+
+/* The instance resource of a node without "@instance": the synthesized ext_resource for its path. */
+static int synthesized_instance(struct exporter *e, const char *path, size_t *index)
+{
+	for (size_t i = 0; i < e->n_res; i++)
+		if (e->res[i].synth_path && strcmp(e->res[i].synth_path, path) == 0) {
+			*index = i;
+			return GROVE_OK;
+		}
+	char *copy = strdup(path);
+	if (!copy)
+		return GROVE_ENOMEM;
+	int err = add_resource(e, 0, true, copy, index);
+	if (err)
+		free(copy);
+	return err;
+}
+
+static int build_node(struct exporter *e, size_t i, struct tscn_section **editable_out)
+{
+	const struct export_node *en = &e->nodes[i];
+	struct tree_node n;
+	int err = tree_get_node(e->txn, en->id, &n);
+	if (err)
+		return err;
+	struct tscn_section *s = tscn_add_section(e->scene, TSCN_NODE);
+	struct tscn_section deferred = {0};
+	err = s ? attr_string(s, "name", n.name) : GROVE_ENOMEM;
+	if (!err && n.class_name[0])
+		err = attr_string(s, "type", n.class_name);
+	if (!err && en->parent != SIZE_MAX)
+		err = attr_string(s, "parent", e->nodes[en->parent].relpath);
+	struct node_build b = {e, s, &deferred, NULL, false, GROVE_OK};
+	if (!err) {
+		err = tree_for_each_prop(e->txn, en->id, build_prop, &b);
+		if (!err)
+			err = b.err;
+	}
+	/* Header order as Godot writes it: index, instance, then the rest, groups last. */
+	for (size_t k = 0; !err && k < deferred.n_attrs; k++)
+		if (strcmp(deferred.attrs[k].key, "index") == 0)
+			err = tscn_add_attr(s, "index", &deferred.attrs[k].value);
+	if (!err && !tscn_attr(&deferred, "instance") && n.instance) {
+		size_t index;
+		err = synthesized_instance(e, n.instance, &index);
+		if (!err) {
+			struct variant ref;
+			variant_set_resource_ref(&ref, section_ref(e, index));
+			err = tscn_add_attr(s, "instance", &ref);
+		}
+	}
+	for (size_t k = 0; !err && k < deferred.n_attrs; k++)
+		if (strcmp(deferred.attrs[k].key, "instance") == 0)
+			err = tscn_add_attr(s, "instance", &deferred.attrs[k].value);
+	struct group_build g = {.err = GROVE_OK};
+	if (!err)
+		err = variant_set_array(&g.array);
+	if (!err) {
+		err = tree_for_each_group(e->txn, en->id, build_group, &g);
+		if (!err)
+			err = g.err;
+	}
+	if (!err && g.array.as.array->len > 0)
+		err = tscn_add_attr(s, "groups", &g.array);
+	variant_free(&g.array);
+	for (size_t k = 0; !err && k < deferred.n_attrs; k++) {
+		const char *key = deferred.attrs[k].key;
+		if (strcmp(key, "index") != 0 && strcmp(key, "instance") != 0)
+			err = tscn_add_attr(s, key, &deferred.attrs[k].value);
+	}
+	for (size_t k = 0; k < deferred.n_attrs; k++) {
+		free(deferred.attrs[k].key);
+		variant_free(&deferred.attrs[k].value);
+	}
+	free(deferred.attrs);
+	if (!err && b.editable)
+		*editable_out = s;
+	tree_node_free(&n);
+	return err;
+}
+
+struct conn_build {
+	struct exporter *e;
+	uint64_t from;
+	int err;
+	size_t skipped;
+};
+
+static int build_connection(void *ctx, const struct tree_connection *c)
+{
+	struct conn_build *b = ctx;
+	struct exporter *e = b->e;
+	if (c->from != b->from)
+		return 0; /* listed once, from its source */
+	char key[24];
+	size_t from, to;
+	id_key(key, c->from);
+	strmap_get(&e->node_index, key, &from);
+	id_key(key, c->to);
+	if (!strmap_get(&e->node_index, key, &to)) {
+		b->skipped++; /* the target lies outside the exported subtree: a scene cannot say it */
+		return 0;
+	}
+	struct tscn_section *s = tscn_add_section(e->scene, TSCN_CONNECTION);
+	int err = s ? attr_string(s, "signal", c->signal) : GROVE_ENOMEM;
+	if (!err)
+		err = attr_string(s, "from", e->nodes[from].relpath);
+	if (!err)
+		err = attr_string(s, "to", e->nodes[to].relpath);
+	if (!err)
+		err = attr_string(s, "method", c->method);
+	if (!err && (c->flags & 0xffff))
+		err = attr_int(s, "flags", c->flags & 0xffff);
+	if (!err && c->binds->type == VARIANT_ARRAY && c->binds->as.array->len > 0) {
+		struct variant binds;
+		err = variant_copy(&binds, c->binds);
+		if (!err)
+			err = localize_refs(e, &binds, 0);
+		if (!err)
+			err = tscn_add_attr(s, "binds", &binds);
+		variant_free(&binds);
+	}
+	if (!err && (c->flags >> 16))
+		err = attr_int(s, "unbinds", c->flags >> 16);
+	return b->err = err;
+}
+
+static void exporter_free(struct exporter *e)
+{
+	for (size_t i = 0; i < e->n_nodes; i++)
+		free(e->nodes[i].relpath);
+	free(e->nodes);
+	for (size_t i = 0; i < e->n_res; i++)
+		free(e->res[i].synth_path);
+	free(e->res);
+	strmap_free(&e->node_index);
+	strmap_free(&e->res_index);
+}
+
+static int export_all(struct exporter *e, uint64_t root_id)
+{
+	int err = walk_subtree(e, root_id);
+	if (err)
+		return err;
+	for (size_t i = 0; i < e->n_nodes; i++) {
+		struct prop_scan scan = {e, GROVE_OK};
+		err = tree_for_each_prop(e->txn, e->nodes[i].id, scan_prop, &scan);
+		if (err)
+			return err;
+		struct tree_node n;
+		err = tree_get_node(e->txn, e->nodes[i].id, &n);
+		if (err)
+			return err;
+		struct variant inst = {0};
+		bool has_ref = tree_get_prop(e->txn, e->nodes[i].id, "@instance", &inst) == GROVE_OK;
+		variant_free(&inst);
+		size_t index;
+		if (n.instance && !has_ref)
+			err = synthesized_instance(e, n.instance, &index);
+		tree_node_free(&n);
+		if (err)
+			return err;
+	}
+	struct tscn_section *header = tscn_add_section(e->scene, TSCN_GD_SCENE);
+	if (!header)
+		return GROVE_ENOMEM;
+	if (e->n_res > 0)
+		err = attr_int(header, "load_steps", (int64_t)e->n_res + 1);
+	if (!err)
+		err = attr_int(header, "format", e->godot_major == 3 ? 2 : 3);
+	struct variant uid = {0};
+	if (!err && e->godot_major == 4 && tree_get_prop(e->txn, root_id, "@scene_uid", &uid) == GROVE_OK &&
+	    uid.type == VARIANT_STRING)
+		err = tscn_add_attr(&e->scene->sections[0], "uid", &uid);
+	variant_free(&uid);
+	struct id_allocator ids = {0};
+	if (!err)
+		err = strmap_init(&ids.used, e->n_res);
+	if (!err)
+		err = place_resources(e, &ids);
+	strmap_free(&ids.used);
+	size_t n_editable = 0;
+	size_t *editable_nodes = calloc(e->n_nodes + 1, sizeof(*editable_nodes));
+	for (size_t i = 0; !err && i < e->n_nodes; i++) {
+		struct tscn_section *ed = NULL;
+		err = editable_nodes ? build_node(e, i, &ed) : GROVE_ENOMEM;
+		if (ed)
+			editable_nodes[n_editable++] = i;
+	}
+	size_t skipped = 0;
+	for (size_t i = 0; !err && i < e->n_nodes; i++) {
+		struct conn_build b = {e, e->nodes[i].id, GROVE_OK, 0};
+		err = tree_for_each_connection(e->txn, e->nodes[i].id, build_connection, &b);
+		if (!err)
+			err = b.err;
+		skipped += b.skipped;
+	}
+	for (size_t k = 0; !err && k < n_editable; k++) {
+		struct tscn_section *s = tscn_add_section(e->scene, TSCN_EDITABLE);
+		err = s ? attr_string(s, "path", e->nodes[editable_nodes[k]].relpath) : GROVE_ENOMEM;
+	}
+	free(editable_nodes);
+	(void)skipped;
+	return err;
+}
+
+int scene_export(struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
+		 size_t message_cap)
+{
+	memset(out, 0, sizeof(*out));
+	if (message_cap)
+		message[0] = '\0';
+	struct exporter e = {.txn = txn, .godot_major = godot_major, .scene = out, .message = message,
+			     .message_cap = message_cap};
+	if (godot_major != 3 && godot_major != 4)
+		return export_error(&e, GROVE_EINVAL, "Godot version must be 3 or 4");
+	out->format = godot_major == 3 ? 2 : 3;
+	int err = strmap_init(&e.node_index, 64);
+	if (!err)
+		err = strmap_init(&e.res_index, 64);
+	if (!err)
+		err = export_all(&e, root_id);
+	exporter_free(&e);
+	if (err) {
+		tscn_scene_free(out);
+		if (!message[0])
+			export_error(&e, err, "export failed: %s", grove_strerror(err));
+	}
+	return err;
+}

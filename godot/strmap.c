@@ -1,0 +1,99 @@
+#include "godot/strmap.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+
+/* FNV-1a: short keys, no adversary (keys come from the scene being imported, bounded in size). */
+static uint64_t hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+int strmap_init(struct strmap *m, size_t expected)
+{
+	size_t cap = 16;
+	while (cap < 2 * expected + 2)
+		cap *= 2;
+	m->slots = calloc(cap, sizeof(*m->slots));
+	m->capacity = m->slots ? cap : 0;
+	m->count = 0;
+	return m->slots ? GROVE_OK : GROVE_ENOMEM;
+}
+
+void strmap_free(struct strmap *m)
+{
+	for (size_t i = 0; i < m->capacity; i++)
+		free(m->slots[i].key);
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
+
+static struct strmap_slot *find(const struct strmap *m, const char *key)
+{
+	size_t mask = m->capacity - 1;
+	for (size_t i = hash(key) & mask;; i = (i + 1) & mask) {
+		struct strmap_slot *s = &m->slots[i];
+		if (!s->key || strcmp(s->key, key) == 0)
+			return s;
+	}
+}
+
+static int grow(struct strmap *m)
+{
+	struct strmap bigger;
+	if (strmap_init(&bigger, m->capacity))
+		return GROVE_ENOMEM;
+	for (size_t i = 0; i < m->capacity; i++) {
+		if (m->slots[i].key) {
+			*find(&bigger, m->slots[i].key) = m->slots[i];
+			bigger.count++;
+		}
+	}
+	free(m->slots);
+	*m = bigger;
+	return GROVE_OK;
+}
+
+int strmap_put(struct strmap *m, const char *key, size_t value)
+{
+	if (2 * (m->count + 1) > m->capacity && grow(m))
+		return GROVE_ENOMEM;
+	struct strmap_slot *s = find(m, key);
+	if (s->key)
+		return GROVE_EEXIST;
+	s->key = strdup(key);
+	if (!s->key)
+		return GROVE_ENOMEM;
+	s->value = value;
+	m->count++;
+	return GROVE_OK;
+}
+
+int strmap_set(struct strmap *m, const char *key, size_t value)
+{
+	if (m->capacity) {
+		struct strmap_slot *s = find(m, key);
+		if (s->key) {
+			s->value = value;
+			return GROVE_OK;
+		}
+	}
+	return strmap_put(m, key, value);
+}
+
+bool strmap_get(const struct strmap *m, const char *key, size_t *value)
+{
+	if (!m->capacity)
+		return false;
+	const struct strmap_slot *s = find(m, key);
+	if (!s->key)
+		return false;
+	*value = s->value;
+	return true;
+}

@@ -1,0 +1,34 @@
+/**
+ * @file strmap.h
+ * @brief A small open-addressing hash map from strings to size_t, for the
+ * scene importer's path lookups (a scene may hold 100,000 nodes).
+ */
+#ifndef GROVE_GODOT_STRMAP_H
+#define GROVE_GODOT_STRMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct strmap_slot {
+	char *key;    /**< owned copy, NULL for an empty slot */
+	size_t value; /**< the mapped value */
+};
+
+struct strmap {
+	struct strmap_slot *slots; /**< capacity slots, a power of two */
+	size_t capacity;           /**< number of slots */
+	size_t count;              /**< keys stored */
+};
+
+/** @brief Initialize for about @p expected keys. @return GROVE_OK or GROVE_ENOMEM. */
+int strmap_init(struct strmap *m, size_t expected);
+/** @brief Release the map and its keys. */
+void strmap_free(struct strmap *m);
+/** @brief Insert a copy of @p key. @return GROVE_OK, GROVE_EEXIST (key present, unchanged), GROVE_ENOMEM. */
+int strmap_put(struct strmap *m, const char *key, size_t value);
+/** @brief Insert or update @p key. @return GROVE_OK or GROVE_ENOMEM. */
+int strmap_set(struct strmap *m, const char *key, size_t value);
+/** @brief Look up @p key. @return true and *value if present. */
+bool strmap_get(const struct strmap *m, const char *key, size_t *value);
+
+#endif

@@ -1,0 +1,325 @@
+/* Scene import and export against a real store, on scenes built in memory: every section kind survives
+ * import -> export, resources keep their dependency order, and a broken scene imports nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "godot/scene.h"
+#include "godot/tscn.h"
+#include "src/common/error.h"
+#include "src/tree/tree.h"
+#include "storage/store.h"
+#include "support.h"
+
+struct fixture {
+	char *dir;
+	struct store *store;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->dir = test_tmpdir("scene");
+	struct store_options opts = {.no_sync = true, .map_size = 1ull << 30};
+	assert_int_equal(store_open(&f->store, f->dir, &opts), GROVE_OK);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	assert_int_equal(tree_init(txn), GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->store);
+	test_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+static void add_str(struct tscn_section *s, bool attr, const char *key, const char *text)
+{
+	struct variant v;
+	assert_int_equal(variant_set_string(&v, VARIANT_STRING, text, strlen(text)), GROVE_OK);
+	assert_int_equal(attr ? tscn_add_attr(s, key, &v) : tscn_add_prop(s, key, &v), GROVE_OK);
+}
+
+static void add_val(struct tscn_section *s, bool attr, const char *key, struct variant v)
+{
+	assert_int_equal(attr ? tscn_add_attr(s, key, &v) : tscn_add_prop(s, key, &v), GROVE_OK);
+}
+
+static struct variant ref_to(size_t section)
+{
+	struct variant v;
+	variant_set_resource_ref(&v, -(int64_t)section - 1);
+	return v;
+}
+
+static struct variant int_value(int64_t i)
+{
+	struct variant v;
+	variant_set_int(&v, i);
+	return v;
+}
+
+/*
+ * [gd_scene format=3 uid="uid://abc"]
+ * [ext_resource type="Script" uid="uid://s1" path="res://player.gd" id="1_a"]       (section 1)
+ * [ext_resource type="PackedScene" path="res://gun.tscn" id="2_b"]                   (section 2)
+ * [sub_resource type="Gradient" id="Gradient_1"]  colors = PackedColorArray(...)     (section 3)
+ * [sub_resource type="GradientTexture1D" id="Tex_1"]  gradient = SubResource(3)      (section 4)
+ * [node name="Player" type="CharacterBody3D" unique_id=7]  script = ExtResource(1)
+ * [node name="Body" type="MeshInstance3D" parent="." groups=["solid", "visible"]]  texture = SubResource(4)
+ * [node name="Gun" parent="Body" instance=ExtResource(2) index="0"]
+ * [node name="Muzzle" parent="Body/Gun"]   (override of a node inside the instanced scene)
+ * [connection signal="fired" from="Body/Gun" to="." method="_on_fired" flags=3 binds=[1]]
+ * [editable path="Body/Gun"]
+ */
+static void build_scene(struct tscn_scene *scene)
+{
+	memset(scene, 0, sizeof(*scene));
+	scene->format = 3;
+	struct tscn_section *s = tscn_add_section(scene, TSCN_GD_SCENE);
+	add_val(s, true, "format", int_value(3));
+	add_str(s, true, "uid", "uid://abc");
+	s = tscn_add_section(scene, TSCN_EXT_RESOURCE);
+	add_str(s, true, "type", "Script");
+	add_str(s, true, "uid", "uid://s1");
+	add_str(s, true, "path", "res://player.gd");
+	add_str(s, true, "id", "1_a");
+	s = tscn_add_section(scene, TSCN_EXT_RESOURCE);
+	add_str(s, true, "type", "PackedScene");
+	add_str(s, true, "path", "res://gun.tscn");
+	add_str(s, true, "id", "2_b");
+	s = tscn_add_section(scene, TSCN_SUB_RESOURCE);
+	add_str(s, true, "type", "Gradient");
+	add_str(s, true, "id", "Gradient_1");
+	struct variant colors;
+	assert_int_equal(variant_set_packed(&colors, VARIANT_PACKED_COLOR_ARRAY, 2), GROVE_OK);
+	for (int i = 0; i < 8; i++)
+		colors.as.packed->as.reals[i] = i / 7.0;
+	add_val(s, false, "colors", colors);
+	s = tscn_add_section(scene, TSCN_SUB_RESOURCE);
+	add_str(s, true, "type", "GradientTexture1D");
+	add_str(s, true, "id", "Tex_1");
+	add_val(s, false, "gradient", ref_to(3));
+	s = tscn_add_section(scene, TSCN_NODE);
+	add_str(s, true, "name", "Player");
+	add_str(s, true, "type", "CharacterBody3D");
+	add_val(s, true, "unique_id", int_value(7));
+	add_val(s, false, "script", ref_to(1));
+	s = tscn_add_section(scene, TSCN_NODE);
+	add_str(s, true, "name", "Body");
+	add_str(s, true, "type", "MeshInstance3D");
+	add_str(s, true, "parent", ".");
+	struct variant groups, g;
+	assert_int_equal(variant_set_array(&groups), GROVE_OK);
+	assert_int_equal(variant_set_string(&g, VARIANT_STRING, "solid", 5), GROVE_OK);
+	assert_int_equal(variant_array_push(&groups, &g), GROVE_OK);
+	assert_int_equal(variant_set_string(&g, VARIANT_STRING, "visible", 7), GROVE_OK);
+	assert_int_equal(variant_array_push(&groups, &g), GROVE_OK);
+	add_val(s, true, "groups", groups);
+	add_val(s, false, "texture", ref_to(4));
+	s = tscn_add_section(scene, TSCN_NODE);
+	add_str(s, true, "name", "Gun");
+	add_str(s, true, "parent", "Body");
+	add_val(s, true, "instance", ref_to(2));
+	add_str(s, true, "index", "0");
+	s = tscn_add_section(scene, TSCN_NODE);
+	add_str(s, true, "name", "Muzzle");
+	add_str(s, true, "parent", "Body/Gun");
+	add_val(s, false, "visible", int_value(0));
+	s = tscn_add_section(scene, TSCN_CONNECTION);
+	add_str(s, true, "signal", "fired");
+	add_str(s, true, "from", "Body/Gun");
+	add_str(s, true, "to", ".");
+	add_str(s, true, "method", "_on_fired");
+	add_val(s, true, "flags", int_value(3));
+	struct variant binds, one = int_value(1);
+	assert_int_equal(variant_set_array(&binds), GROVE_OK);
+	assert_int_equal(variant_array_push(&binds, &one), GROVE_OK);
+	add_val(s, true, "binds", binds);
+	s = tscn_add_section(scene, TSCN_EDITABLE);
+	add_str(s, true, "path", "Body/Gun");
+}
+
+static int import_scene(struct fixture *f, const struct tscn_scene *scene, const char *at, char *msg, size_t cap)
+{
+	struct scene_import plan;
+	int err = scene_import_plan(scene, at, NULL, &plan, msg, cap);
+	if (err)
+		return err;
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	struct tree_batch batch = {plan.ops, plan.count};
+	struct tree_result res = {0};
+	err = tree_apply_batch(txn, &batch, &res);
+	if (err)
+		snprintf(msg, cap, "%s", res.message);
+	tree_result_free(&res);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	scene_import_free(&plan);
+	return err;
+}
+
+static void export_scene(struct fixture *f, const char *path, int major, struct tscn_scene *out)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	uint64_t id;
+	assert_int_equal(tree_resolve_path(txn, path, &id), GROVE_OK);
+	char msg[512];
+	int err = scene_export(txn, id, major, out, msg, sizeof(msg));
+	if (err)
+		print_error("export: %s\n", msg);
+	assert_int_equal(err, GROVE_OK);
+	store_txn_abort(txn);
+}
+
+/* Sections equal kind by kind, attribute by attribute (order-insensitive), property by property (in order). */
+static void assert_sections_equal(const struct tscn_section *a, const struct tscn_section *b)
+{
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->n_props, b->n_props);
+	for (size_t i = 0; i < a->n_props; i++) {
+		assert_string_equal(a->props[i].key, b->props[i].key);
+		assert_true(variant_equal(&a->props[i].value, &b->props[i].value));
+	}
+	assert_int_equal(a->n_attrs, b->n_attrs);
+	for (size_t i = 0; i < a->n_attrs; i++) {
+		const struct variant *other = tscn_attr(b, a->attrs[i].key);
+		if (!other)
+			print_error("attribute %s missing\n", a->attrs[i].key);
+		assert_non_null(other);
+		assert_true(variant_equal(&a->attrs[i].value, other));
+	}
+}
+
+static void test_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct tscn_scene scene, out;
+	build_scene(&scene);
+	char msg[512];
+	int err = import_scene(f, &scene, "/root", msg, sizeof(msg));
+	if (err)
+		print_error("import: %s\n", msg);
+	assert_int_equal(err, GROVE_OK);
+	export_scene(f, "/root/Player", 4, &out);
+	/* The exported file lists the same sections; the header gains load_steps. */
+	assert_int_equal(out.count, scene.count);
+	assert_string_equal(tscn_attr(&out.sections[0], "uid")->as.str.ptr, "uid://abc");
+	assert_int_equal(tscn_attr(&out.sections[0], "load_steps")->as.i, 5);
+	for (size_t i = 1; i < scene.count; i++)
+		assert_sections_equal(&scene.sections[i], &out.sections[i]);
+	tscn_scene_free(&out);
+
+	/* Godot 3 flavour: integer resource ids, format=2, no uid. */
+	export_scene(f, "/root/Player", 3, &out);
+	assert_int_equal(tscn_attr(&out.sections[0], "format")->as.i, 2);
+	assert_null(tscn_attr(&out.sections[0], "uid"));
+	assert_int_equal(tscn_attr(&out.sections[1], "id")->type, VARIANT_INT);
+	assert_null(tscn_attr(&out.sections[1], "uid"));
+	tscn_scene_free(&out);
+
+	/* A subtree exports as a scene of its own; the connection to its outside is dropped. */
+	export_scene(f, "/root/Player/Body", 4, &out);
+	size_t nodes = 0, conns = 0, subs = 0;
+	for (size_t i = 0; i < out.count; i++) {
+		nodes += out.sections[i].kind == TSCN_NODE;
+		conns += out.sections[i].kind == TSCN_CONNECTION;
+		subs += out.sections[i].kind == TSCN_SUB_RESOURCE;
+	}
+	assert_int_equal(nodes, 3);
+	assert_int_equal(conns, 0);
+	assert_int_equal(subs, 2);
+	tscn_scene_free(&out);
+
+	/* Importing the same scene again next to itself clashes by name and changes nothing. */
+	struct store_txn *txn;
+	struct store_stats before, after;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(store_stats(txn, &before), GROVE_OK);
+	store_txn_abort(txn);
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EEXIST);
+	assert_string_equal(msg, "/root already has a child named Player");
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(store_stats(txn, &after), GROVE_OK);
+	store_txn_abort(txn);
+	assert_memory_equal(before.entries, after.entries, sizeof(before.entries));
+	tscn_scene_free(&scene);
+}
+
+static void test_broken_scenes(void **state)
+{
+	struct fixture *f = *state;
+	char msg[512];
+	struct tscn_scene scene;
+	/* A node whose parent the scene does not define. */
+	build_scene(&scene);
+	struct tscn_section *s = tscn_add_section(&scene, TSCN_NODE);
+	add_str(s, true, "name", "Lost");
+	add_str(s, true, "parent", "Nowhere");
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EPARSE);
+	assert_non_null(strstr(msg, "parent \"Nowhere\" is not in the scene"));
+	tscn_scene_free(&scene);
+	/* A second root. */
+	build_scene(&scene);
+	s = tscn_add_section(&scene, TSCN_NODE);
+	add_str(s, true, "name", "Other");
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EPARSE);
+	tscn_scene_free(&scene);
+	/* A connection to a node that is not there. */
+	build_scene(&scene);
+	s = tscn_add_section(&scene, TSCN_CONNECTION);
+	add_str(s, true, "signal", "x");
+	add_str(s, true, "from", ".");
+	add_str(s, true, "to", "Ghost");
+	add_str(s, true, "method", "m");
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EPARSE);
+	tscn_scene_free(&scene);
+	/* A duplicate sibling name, and an invalid node name (refused at apply time). */
+	build_scene(&scene);
+	s = tscn_add_section(&scene, TSCN_NODE);
+	add_str(s, true, "name", "Body");
+	add_str(s, true, "parent", ".");
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EPARSE);
+	tscn_scene_free(&scene);
+	build_scene(&scene);
+	s = tscn_add_section(&scene, TSCN_NODE);
+	add_str(s, true, "name", "bad.name");
+	add_str(s, true, "parent", ".");
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EBADNAME);
+	tscn_scene_free(&scene);
+	/* A reference to an undeclared resource. */
+	build_scene(&scene);
+	add_val(&scene.sections[5], false, "extra", ref_to(40));
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EPARSE);
+	tscn_scene_free(&scene);
+	/* Nothing of any of them arrived. */
+	struct store_txn *txn;
+	struct store_stats st;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(store_stats(txn, &st), GROVE_OK);
+	store_txn_abort(txn);
+	assert_int_equal(st.entries[STORE_NODES], 1);
+	assert_int_equal(st.entries[STORE_RESOURCES], 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_broken_scenes, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("scene", tests, NULL, NULL);
+}
