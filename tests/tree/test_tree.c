@@ -200,7 +200,12 @@ static void test_refusals(void **state)
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	assert_int_equal(apply1(f, create("/root", longname, "Node"), NULL, 0), GROVE_EBADNAME);
-	assert_int_equal(apply1(f, create("/root", "NoClass", ""), NULL, 0), GROVE_EINVAL);
+	char longclass[TREE_TEXT_MAX + 2];
+	memset(longclass, 'C', sizeof(longclass) - 1);
+	longclass[sizeof(longclass) - 1] = '\0';
+	assert_int_equal(apply1(f, create("/root", "LongClass", longclass), NULL, 0), GROVE_EINVAL);
+	/* An empty class is a node whose class comes from an instanced scene. */
+	assert_int_equal(apply1(f, create("/root", "FromScene", ""), NULL, 0), GROVE_OK);
 	/* Unicode names are fine. */
 	assert_int_equal(apply1(f, create("/root", "Spieler_Ä", "Node"), NULL, 0), GROVE_OK);
 
