@@ -463,6 +463,7 @@ struct node_build {
 	struct tscn_section *deferred;  /* "@" attributes collected for the header */
 	const struct variant *instance; /* "@instance", if any (owned copy in deferred) */
 	bool editable;
+	bool implicit;                  /* a node of an instanced scene: no section of its own */
 	int err;
 };
 
@@ -479,6 +480,8 @@ static int build_prop(void *ctx, const char *name, const struct variant *value)
 		err = tscn_add_prop(b->section, name, &copy);
 	} else if (strcmp(name, "@editable") == 0) {
 		b->editable = copy.type == VARIANT_BOOL && copy.as.b;
+	} else if (strcmp(name, "@implicit") == 0) {
+		b->implicit = copy.type == VARIANT_BOOL && copy.as.b;
 	} else if (strcmp(name, "@scene_uid") != 0) {
 		err = tscn_add_attr(b->deferred, name + 1, &copy);
 	}
@@ -534,7 +537,7 @@ static int build_node(struct exporter *e, size_t i, struct tscn_section **editab
 		err = attr_string(s, "type", n.class_name);
 	if (!err && en->parent != SIZE_MAX)
 		err = attr_string(s, "parent", e->nodes[en->parent].relpath);
-	struct node_build b = {e, s, &deferred, NULL, false, GROVE_OK};
+	struct node_build b = {e, s, &deferred, NULL, false, false, GROVE_OK};
 	if (!err) {
 		err = tree_for_each_prop(e->txn, en->id, build_prop, &b);
 		if (!err)
@@ -580,6 +583,10 @@ static int build_node(struct exporter *e, size_t i, struct tscn_section **editab
 	if (!err && b.editable)
 		*editable_out = s;
 	tree_node_free(&n);
+	if (!err && b.implicit) {
+		/* Built only to read it; the last section is this node's, so drop it. */
+		tscn_drop_last_section(e->scene);
+	}
 	return err;
 }
 

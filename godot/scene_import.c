@@ -17,6 +17,7 @@ struct planner {
 	size_t strings_cap;      /* capacity of plan->strings */
 	size_t *section_op;      /* per section: the op that creates it, or SIZE_MAX */
 	struct strmap paths;     /* node path relative to the scene root -> op index of its CREATE */
+	bool *instanced;         /* per op: a CREATE of an instanced or implicit node */
 	bool have_root;          /* the root node was seen */
 	char *message;
 	size_t message_cap;
@@ -207,6 +208,63 @@ static int plan_set(struct planner *p, const struct tscn_section *s, size_t crea
 	return GROVE_OK;
 }
 
+/*
+ * The CREATE op of the node at scene-relative @p path ("." is the root). A
+ * scene may add nodes under, or connect to, nodes that live inside an
+ * instanced scene and so have no [node] section of their own; those path
+ * segments become "implicit" nodes (class empty, "@implicit" true) that
+ * export leaves out again.
+ */
+static int path_op(struct planner *p, const struct tscn_section *s, const char *path, size_t *op)
+{
+	if (strmap_get(&p->paths, path, op))
+		return GROVE_OK;
+	if (!strmap_get(&p->paths, ".", op))
+		return plan_error(p, s, GROVE_EPARSE, "\"%s\" comes before the scene's root", path);
+	size_t len = strlen(path);
+	char *prefix = malloc(len + 1);
+	if (!prefix)
+		return plan_error(p, s, GROVE_ENOMEM, "out of memory");
+	int err = GROVE_OK;
+	for (size_t end = 0; !err && end <= len; end++) {
+		if (end < len && path[end] != '/')
+			continue;
+		memcpy(prefix, path, end);
+		prefix[end] = '\0';
+		size_t found;
+		if (strmap_get(&p->paths, prefix, &found)) {
+			*op = found;
+			continue;
+		}
+		if (!p->instanced[*op]) {
+			err = plan_error(p, s, GROVE_EPARSE, "\"%s\" is not a node of the scene", path);
+			break;
+		}
+		const char *slash = strrchr(prefix, '/');
+		const char *name = own_string(p, strdup(slash ? slash + 1 : prefix));
+		if (!name || !name[0]) {
+			err = plan_error(p, s, name ? GROVE_EPARSE : GROVE_ENOMEM, "malformed node path \"%s\"", path);
+			break;
+		}
+		struct tree_op *create = new_op(p, TREE_OP_CREATE);
+		create->node.id = -(int64_t)*op - 1;
+		create->name = name;
+		create->text = "";
+		size_t create_op = p->plan->count - 1;
+		struct tree_op *mark = new_op(p, TREE_OP_SET_PROP);
+		mark->node.id = -(int64_t)create_op - 1;
+		mark->name = "@implicit";
+		struct variant *slot = &p->plan->values[p->plan->n_values++];
+		variant_set_bool(slot, true);
+		mark->value = slot;
+		err = strmap_put(&p->paths, prefix, create_op);
+		p->instanced[create_op] = true;
+		*op = create_op;
+	}
+	free(prefix);
+	return err == GROVE_ENOMEM ? plan_error(p, s, err, "out of memory") : err;
+}
+
 static int plan_node(struct planner *p, size_t index, const char *at_path, const char *root_name)
 {
 	const struct tscn_section *s = &p->scene->sections[index];
@@ -231,8 +289,9 @@ static int plan_node(struct planner *p, size_t index, const char *at_path, const
 		if (!p->have_root)
 			return plan_error(p, s, GROVE_EPARSE, "node %s comes before the scene's root", name);
 		size_t parent_op;
-		if (!strmap_get(&p->paths, parent, &parent_op))
-			return plan_error(p, s, GROVE_EPARSE, "node %s: parent \"%s\" is not in the scene", name, parent);
+		int err = path_op(p, s, parent, &parent_op);
+		if (err)
+			return err;
 		create.node.id = -(int64_t)parent_op - 1;
 		if (strcmp(parent, ".") == 0)
 			path = strdup(name);
@@ -259,6 +318,7 @@ static int plan_node(struct planner *p, size_t index, const char *at_path, const
 		create.instance = string_of(tscn_attr(&p->scene->sections[j], "path"));
 	}
 	*new_op(p, TREE_OP_CREATE) = create;
+	p->instanced[create_op] = instance != NULL;
 	p->plan->nodes++;
 	if (!parent) {
 		const char *uid = string_of(tscn_attr(&p->scene->sections[0], "uid"));
@@ -305,11 +365,12 @@ static int node_op(struct planner *p, const struct tscn_section *s, const char *
 	const char *path = string_of(pathv);
 	size_t op;
 	if (!path)
-		return plan_error(p, s, GROVE_EPARSE, "%s: %s is missing or not a string", s->kind == TSCN_EDITABLE ? "editable" : "connection", what);
-	if (!strmap_get(&p->paths, path, &op))
-		return plan_error(p, s, GROVE_EPARSE, "%s \"%s\" is not a node of the scene", what, path);
-	*ref = -(int64_t)op - 1;
-	return GROVE_OK;
+		return plan_error(p, s, GROVE_EPARSE, "%s: %s is missing or not a string",
+				  s->kind == TSCN_EDITABLE ? "editable" : "connection", what);
+	int err = path_op(p, s, path, &op);
+	if (!err)
+		*ref = -(int64_t)op - 1;
+	return err;
 }
 
 static int plan_connection(struct planner *p, size_t index)
@@ -373,6 +434,17 @@ static int plan_editable(struct planner *p, size_t index)
 static size_t ops_for(const struct tscn_section *s)
 {
 	size_t n = 2 + s->n_attrs + s->n_props;
+	/* Implicit nodes for the segments of every path the section names: two ops each. */
+	for (size_t i = 0; i < s->n_attrs; i++) {
+		const char *key = s->attrs[i].key;
+		const char *path = strcmp(key, "parent") == 0 || strcmp(key, "from") == 0 || strcmp(key, "to") == 0 ||
+					   strcmp(key, "path") == 0
+				   ? string_of(&s->attrs[i].value)
+				   : NULL;
+		for (const char *c = path; c && *c; c++)
+			n += *c == '/' ? 2 : 0;
+		n += path ? 2 : 0;
+	}
 	const struct variant *groups = s->kind == TSCN_NODE ? tscn_attr(s, "groups") : NULL;
 	if (groups && groups->type == VARIANT_ARRAY)
 		n += groups->as.array->len;
@@ -405,8 +477,11 @@ int scene_import_plan(const struct tscn_scene *scene, const char *at_path, const
 	out->ops = calloc(p.ops_cap + 1, sizeof(*out->ops));
 	out->values = calloc(p.ops_cap + 1, sizeof(*out->values));
 	p.section_op = malloc((scene->count + 1) * sizeof(*p.section_op));
-	int err = out->ops && out->values && p.section_op ? strmap_init(&p.paths, scene->count) : GROVE_ENOMEM;
+	p.instanced = calloc(p.ops_cap + 1, sizeof(*p.instanced));
+	int err = out->ops && out->values && p.section_op && p.instanced ? strmap_init(&p.paths, scene->count)
+									  : GROVE_ENOMEM;
 	if (err) {
+		free(p.instanced);
 		free(p.section_op);
 		scene_import_free(out);
 		return plan_error(&p, NULL, GROVE_ENOMEM, "out of memory");
@@ -437,6 +512,7 @@ int scene_import_plan(const struct tscn_scene *scene, const char *at_path, const
 		err = plan_error(&p, NULL, GROVE_EPARSE, "the scene has no nodes");
 	strmap_free(&p.paths);
 	free(p.section_op);
+	free(p.instanced);
 	if (err)
 		scene_import_free(out);
 	return err;

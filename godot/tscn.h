@@ -112,6 +112,9 @@ const struct variant *tscn_prop(const struct tscn_section *s, const char *key);
  */
 struct tscn_section *tscn_add_section(struct tscn_scene *scene, enum tscn_section_kind kind);
 
+/** @brief Remove and release the last section (no-op on an empty scene). */
+void tscn_drop_last_section(struct tscn_scene *scene);
+
 /**
  * @brief Append an entry to a section's attributes (tscn_add_attr) or
  * properties (tscn_add_prop), copying @p key and taking ownership of

@@ -24,6 +24,16 @@ void tscn_scene_free(struct tscn_scene *scene)
 	memset(scene, 0, sizeof(*scene));
 }
 
+void tscn_drop_last_section(struct tscn_scene *scene)
+{
+	if (scene->count == 0)
+		return;
+	struct tscn_section *last = &scene->sections[--scene->count];
+	entries_free(last->attrs, last->n_attrs);
+	entries_free(last->props, last->n_props);
+	memset(last, 0, sizeof(*last));
+}
+
 static const struct variant *lookup(const struct tscn_entry *e, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++)

@@ -81,6 +81,7 @@ static struct variant int_value(int64_t i)
  * [node name="Body" type="MeshInstance3D" parent="." groups=["solid", "visible"]]  texture = SubResource(4)
  * [node name="Gun" parent="Body" instance=ExtResource(2) index="0"]
  * [node name="Muzzle" parent="Body/Gun"]   (override of a node inside the instanced scene)
+ * [node name="Flash" type="OmniLight3D" parent="Body/Gun/Barrel"]   (Barrel lives in gun.tscn)
  * [connection signal="fired" from="Body/Gun" to="." method="_on_fired" flags=3 binds=[1]]
  * [editable path="Body/Gun"]
  */
@@ -138,6 +139,11 @@ static void build_scene(struct tscn_scene *scene)
 	add_str(s, true, "name", "Muzzle");
 	add_str(s, true, "parent", "Body/Gun");
 	add_val(s, false, "visible", int_value(0));
+	/* Under a node that lives inside the instanced gun scene: Barrel has no section of its own. */
+	s = tscn_add_section(scene, TSCN_NODE);
+	add_str(s, true, "name", "Flash");
+	add_str(s, true, "type", "OmniLight3D");
+	add_str(s, true, "parent", "Body/Gun/Barrel");
 	s = tscn_add_section(scene, TSCN_CONNECTION);
 	add_str(s, true, "signal", "fired");
 	add_str(s, true, "from", "Body/Gun");
@@ -239,7 +245,7 @@ static void test_round_trip(void **state)
 		conns += out.sections[i].kind == TSCN_CONNECTION;
 		subs += out.sections[i].kind == TSCN_SUB_RESOURCE;
 	}
-	assert_int_equal(nodes, 3);
+	assert_int_equal(nodes, 4);
 	assert_int_equal(conns, 0);
 	assert_int_equal(subs, 2);
 	tscn_scene_free(&out);
@@ -270,7 +276,14 @@ static void test_broken_scenes(void **state)
 	add_str(s, true, "name", "Lost");
 	add_str(s, true, "parent", "Nowhere");
 	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EPARSE);
-	assert_non_null(strstr(msg, "parent \"Nowhere\" is not in the scene"));
+	assert_non_null(strstr(msg, "\"Nowhere\" is not a node of the scene"));
+	tscn_scene_free(&scene);
+	/* Paths into an instanced scene are fine, but not into an ordinary node. */
+	build_scene(&scene);
+	s = tscn_add_section(&scene, TSCN_NODE);
+	add_str(s, true, "name", "Deep");
+	add_str(s, true, "parent", "Body/NotInstanced");
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EPARSE);
 	tscn_scene_free(&scene);
 	/* A second root. */
 	build_scene(&scene);

@@ -1,0 +1,1198 @@
+#include "godot/variant_text.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+
+/* ---- the constructors, by name ---- */
+
+/* A constructor of fixed arity: Godot 4 name, Godot 3 name (NULL if none). */
+struct constructor {
+	const char *name;
+	const char *name3;
+	enum variant_type type;
+};
+
+static const struct constructor constructors[] = {
+	{"Vector2", "Vector2", VARIANT_VECTOR2},
+	{"Vector2i", NULL, VARIANT_VECTOR2I},
+	{"Rect2", "Rect2", VARIANT_RECT2},
+	{"Rect2i", NULL, VARIANT_RECT2I},
+	{"Vector3", "Vector3", VARIANT_VECTOR3},
+	{"Vector3i", NULL, VARIANT_VECTOR3I},
+	{"Transform2D", "Transform2D", VARIANT_TRANSFORM2D},
+	{"Vector4", NULL, VARIANT_VECTOR4},
+	{"Vector4i", NULL, VARIANT_VECTOR4I},
+	{"Plane", "Plane", VARIANT_PLANE},
+	{"Quaternion", "Quat", VARIANT_QUATERNION},
+	{"AABB", "AABB", VARIANT_AABB},
+	{"Basis", "Basis", VARIANT_BASIS},
+	{"Transform3D", "Transform", VARIANT_TRANSFORM3D},
+	{"Projection", NULL, VARIANT_PROJECTION},
+	{"Color", "Color", VARIANT_COLOR},
+	{"PackedByteArray", "PoolByteArray", VARIANT_PACKED_BYTE_ARRAY},
+	{"PackedInt32Array", "PoolIntArray", VARIANT_PACKED_INT32_ARRAY},
+	{"PackedInt64Array", NULL, VARIANT_PACKED_INT64_ARRAY},
+	{"PackedFloat32Array", "PoolRealArray", VARIANT_PACKED_FLOAT32_ARRAY},
+	{"PackedFloat64Array", NULL, VARIANT_PACKED_FLOAT64_ARRAY},
+	{"PackedStringArray", "PoolStringArray", VARIANT_PACKED_STRING_ARRAY},
+	{"PackedVector2Array", "PoolVector2Array", VARIANT_PACKED_VECTOR2_ARRAY},
+	{"PackedVector3Array", "PoolVector3Array", VARIANT_PACKED_VECTOR3_ARRAY},
+	{"PackedColorArray", "PoolColorArray", VARIANT_PACKED_COLOR_ARRAY},
+	{"PackedVector4Array", NULL, VARIANT_PACKED_VECTOR4_ARRAY},
+};
+
+static const struct constructor *constructor_by_name(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(constructors) / sizeof(constructors[0]); i++) {
+		const struct constructor *k = &constructors[i];
+		if ((strlen(k->name) == len && memcmp(k->name, name, len) == 0) ||
+		    (k->name3 && strlen(k->name3) == len && memcmp(k->name3, name, len) == 0))
+			return k;
+	}
+	/* Older Godot 3 files say Rect3 for AABB. */
+	if (len == 5 && memcmp(name, "Rect3", 5) == 0)
+		return &constructors[11];
+	return NULL;
+}
+
+static const struct constructor *constructor_by_type(enum variant_type type)
+{
+	for (size_t i = 0; i < sizeof(constructors) / sizeof(constructors[0]); i++)
+		if (constructors[i].type == type)
+			return &constructors[i];
+	return NULL;
+}
+
+static bool is_packed(enum variant_type t)
+{
+	return t >= VARIANT_PACKED_BYTE_ARRAY && t <= VARIANT_PACKED_VECTOR4_ARRAY;
+}
+
+static bool is_int_components(enum variant_type t)
+{
+	return t == VARIANT_VECTOR2I || t == VARIANT_VECTOR3I || t == VARIANT_VECTOR4I || t == VARIANT_RECT2I;
+}
+
+/* ---- cursor ---- */
+
+void godot_text_cursor_init(struct godot_text_cursor *c, const char *text, size_t len)
+{
+	c->text = text;
+	c->len = len;
+	c->pos = 0;
+	c->line = 1;
+	c->column = 1;
+}
+
+static int peek(const struct godot_text_cursor *c)
+{
+	return c->pos < c->len ? (unsigned char)c->text[c->pos] : -1;
+}
+
+static int peek_at(const struct godot_text_cursor *c, size_t ahead)
+{
+	return c->pos + ahead < c->len ? (unsigned char)c->text[c->pos + ahead] : -1;
+}
+
+static void advance(struct godot_text_cursor *c)
+{
+	if (c->pos >= c->len)
+		return;
+	if (c->text[c->pos] == '\n') {
+		c->line++;
+		c->column = 1;
+	} else {
+		c->column++;
+	}
+	c->pos++;
+}
+
+void godot_text_skip_space(struct godot_text_cursor *c, bool comments)
+{
+	for (;;) {
+		int ch = peek(c);
+		if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
+			advance(c);
+		} else if (comments && ch == ';') {
+			while (peek(c) != -1 && peek(c) != '\n')
+				advance(c);
+		} else {
+			return;
+		}
+	}
+}
+
+__attribute__((format(printf, 4, 5))) static int parse_error(const struct godot_text_cursor *c,
+							     struct godot_text_error *err, int code,
+							     const char *fmt, ...)
+{
+	if (err) {
+		err->line = c->line;
+		err->column = c->column;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->message, sizeof(err->message), fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static bool is_ident_start(int ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+}
+
+static bool is_ident_char(int ch)
+{
+	return is_ident_start(ch) || (ch >= '0' && ch <= '9');
+}
+
+static bool expect(struct godot_text_cursor *c, int ch)
+{
+	godot_text_skip_space(c, false);
+	if (peek(c) != ch)
+		return false;
+	advance(c);
+	return true;
+}
+
+/* ---- strings ---- */
+
+static void put_utf8(struct variant_buf *b, uint32_t cp)
+{
+	uint8_t tmp[4];
+	size_t n;
+	if (cp < 0x80) {
+		tmp[0] = (uint8_t)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		tmp[0] = (uint8_t)(0xc0 | cp >> 6);
+		tmp[1] = (uint8_t)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		tmp[0] = (uint8_t)(0xe0 | cp >> 12);
+		tmp[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+		tmp[2] = (uint8_t)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		tmp[0] = (uint8_t)(0xf0 | cp >> 18);
+		tmp[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+		tmp[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+		tmp[3] = (uint8_t)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	variant_buf_put(b, tmp, n);
+}
+
+static bool read_hex(struct godot_text_cursor *c, int digits, uint32_t *out)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < digits; i++) {
+		int ch = peek(c);
+		int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+			: ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+		if (d < 0)
+			return false;
+		v = v * 16 + (uint32_t)d;
+		advance(c);
+	}
+	*out = v;
+	return true;
+}
+
+int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len, struct godot_text_error *err)
+{
+	*out = NULL;
+	if (peek(c) != '"')
+		return parse_error(c, err, GROVE_EPARSE, "expected a string");
+	struct godot_text_cursor start = *c;
+	advance(c);
+	struct variant_buf b = {0};
+	for (;;) {
+		int ch = peek(c);
+		if (ch == -1) {
+			variant_buf_free(&b);
+			return parse_error(&start, err, GROVE_EPARSE, "unterminated string");
+		}
+		if (ch == '"') {
+			advance(c);
+			break;
+		}
+		if (ch != '\\') {
+			/* Raw newlines are part of the string: Godot writes multi-line text that way. */
+			char byte = (char)ch;
+			variant_buf_put(&b, &byte, 1);
+			advance(c);
+			continue;
+		}
+		advance(c);
+		int esc = peek(c);
+		char byte;
+		uint32_t cp;
+		switch (esc) {
+		case 'n': byte = '\n'; break;
+		case 't': byte = '\t'; break;
+		case 'r': byte = '\r'; break;
+		case 'b': byte = '\b'; break;
+		case 'f': byte = '\f'; break;
+		case 'a': byte = '\a'; break;
+		case 'v': byte = '\v'; break;
+		case '"': byte = '"'; break;
+		case '\'': byte = '\''; break;
+		case '\\': byte = '\\'; break;
+		case 'u':
+		case 'U':
+			advance(c);
+			if (!read_hex(c, esc == 'u' ? 4 : 6, &cp) || cp > 0x10ffff) {
+				variant_buf_free(&b);
+				return parse_error(c, err, GROVE_EPARSE, "malformed \\%c escape", esc);
+			}
+			/* A UTF-16 surrogate pair written as two \u escapes. */
+			if (cp >= 0xd800 && cp < 0xdc00 && peek(c) == '\\' && peek_at(c, 1) == 'u') {
+				advance(c);
+				advance(c);
+				uint32_t low;
+				if (!read_hex(c, 4, &low) || low < 0xdc00 || low > 0xdfff) {
+					variant_buf_free(&b);
+					return parse_error(c, err, GROVE_EPARSE, "malformed surrogate pair");
+				}
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+			}
+			put_utf8(&b, cp);
+			continue;
+		default:
+			variant_buf_free(&b);
+			return parse_error(c, err, GROVE_EPARSE, "unknown escape \\%c", esc < 0 ? '?' : esc);
+		}
+		variant_buf_put(&b, &byte, 1);
+		advance(c);
+	}
+	variant_buf_put(&b, "", 1);
+	if (b.failed) {
+		variant_buf_free(&b);
+		return GROVE_ENOMEM;
+	}
+	*out = (char *)b.data;
+	*len = b.len - 1;
+	return GROVE_OK;
+}
+
+void godot_text_write_string(struct variant_buf *out, const char *s, size_t len)
+{
+	variant_buf_put(out, "\"", 1);
+	size_t run = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"' || s[i] == '\\') {
+			variant_buf_put(out, s + run, i - run);
+			variant_buf_put(out, "\\", 1);
+			run = i;
+		}
+	}
+	variant_buf_put(out, s + run, len - run);
+	variant_buf_put(out, "\"", 1);
+}
+
+/* ---- numbers ---- */
+
+/* A number as read: integer if written without '.', exponent, inf or nan. */
+struct number {
+	bool is_int;
+	int64_t i;
+	double d;
+};
+
+static int parse_number(struct godot_text_cursor *c, struct number *n, struct godot_text_error *err)
+{
+	struct godot_text_cursor start = *c;
+	char buf[80];
+	size_t k = 0;
+	int ch = peek(c);
+	if (ch == '-' || ch == '+') {
+		buf[k++] = (char)ch;
+		advance(c);
+	}
+	if (is_ident_start(peek(c))) {
+		size_t from = c->pos;
+		while (is_ident_char(peek(c)))
+			advance(c);
+		size_t wl = c->pos - from;
+		const char *w = c->text + from;
+		bool neg = k > 0 && buf[0] == '-';
+		if (wl == 3 && memcmp(w, "inf", 3) == 0)
+			*n = (struct number){.d = neg ? -INFINITY : INFINITY};
+		else if (wl == 7 && memcmp(w, "inf_neg", 7) == 0 && k == 0)
+			*n = (struct number){.d = -INFINITY};
+		else if (wl == 3 && memcmp(w, "nan", 3) == 0)
+			*n = (struct number){.d = NAN};
+		else
+			return parse_error(&start, err, GROVE_EPARSE, "expected a number");
+		return GROVE_OK;
+	}
+	bool is_int = true, digits = false;
+	while (k < sizeof(buf) - 1) {
+		ch = peek(c);
+		if (ch >= '0' && ch <= '9') {
+			digits = true;
+		} else if (ch == '.') {
+			is_int = false;
+		} else if (ch == 'e' || ch == 'E') {
+			is_int = false;
+			buf[k++] = (char)ch;
+			advance(c);
+			ch = peek(c);
+			if (ch != '-' && ch != '+')
+				continue;
+		} else {
+			break;
+		}
+		buf[k++] = (char)ch;
+		advance(c);
+	}
+	buf[k] = '\0';
+	if (!digits || is_ident_char(peek(c)) || peek(c) == '.')
+		return parse_error(&start, err, GROVE_EPARSE, "malformed number");
+	char *end;
+	errno = 0;
+	if (is_int) {
+		long long v = strtoll(buf, &end, 10);
+		if (*end || errno == ERANGE)
+			return parse_error(&start, err, GROVE_EPARSE, "integer out of range");
+		*n = (struct number){.is_int = true, .i = v, .d = (double)v};
+	} else {
+		double d = strtod(buf, &end);
+		if (*end)
+			return parse_error(&start, err, GROVE_EPARSE, "malformed number");
+		*n = (struct number){.d = d};
+	}
+	return GROVE_OK;
+}
+
+static bool number_starts(int ch, int next)
+{
+	return (ch >= '0' && ch <= '9') || ch == '.' || ((ch == '-' || ch == '+') && next != -1);
+}
+
+/* Read a comma-separated list of numbers up to ')'. The opening '(' is already consumed. */
+static int parse_number_list(struct godot_text_cursor *c, struct number **out, size_t *count,
+			     struct godot_text_error *err)
+{
+	size_t n = 0, cap = 16;
+	struct number *items = malloc(cap * sizeof(*items));
+	if (!items)
+		return GROVE_ENOMEM;
+	godot_text_skip_space(c, false);
+	if (peek(c) == ')') {
+		advance(c);
+		*out = items;
+		*count = 0;
+		return GROVE_OK;
+	}
+	for (;;) {
+		godot_text_skip_space(c, false);
+		if (n == cap) {
+			struct number *grown = realloc(items, 2 * cap * sizeof(*items));
+			if (!grown) {
+				free(items);
+				return GROVE_ENOMEM;
+			}
+			items = grown;
+			cap *= 2;
+		}
+		int e = parse_number(c, &items[n], err);
+		if (e) {
+			free(items);
+			return e;
+		}
+		n++;
+		godot_text_skip_space(c, false);
+		if (peek(c) == ',') {
+			advance(c);
+			continue;
+		}
+		if (peek(c) == ')') {
+			advance(c);
+			break;
+		}
+		free(items);
+		return parse_error(c, err, GROVE_EPARSE, "expected ',' or ')'");
+	}
+	*out = items;
+	*count = n;
+	return GROVE_OK;
+}
+
+/* ---- base64 (Godot 4 writes PackedByteArray that way) ---- */
+
+static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int b64_value(int ch)
+{
+	const char *p = ch > 0 ? strchr(b64_alphabet, ch) : NULL;
+	return p ? (int)(p - b64_alphabet) : -1;
+}
+
+static int base64_decode(const char *s, size_t len, struct variant *out)
+{
+	while (len > 0 && s[len - 1] == '=')
+		len--;
+	if (len % 4 == 1)
+		return GROVE_EPARSE;
+	size_t bytes = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+	if (bytes > UINT32_MAX)
+		return GROVE_ETOOBIG;
+	int e = variant_set_packed(out, VARIANT_PACKED_BYTE_ARRAY, (uint32_t)bytes);
+	if (e)
+		return e;
+	uint8_t *dst = out->as.packed->as.bytes;
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t w = 0;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64_value((unsigned char)s[i]);
+		if (v < 0) {
+			variant_free(out);
+			return GROVE_EPARSE;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			dst[w++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return GROVE_OK;
+}
+
+static void base64_encode(struct variant_buf *out, const uint8_t *data, size_t len)
+{
+	char quad[4];
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)data[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)data[i + 1] << 8;
+		if (i + 2 < len)
+			v |= data[i + 2];
+		quad[0] = b64_alphabet[v >> 18];
+		quad[1] = b64_alphabet[(v >> 12) & 63];
+		quad[2] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
+		quad[3] = i + 2 < len ? b64_alphabet[v & 63] : '=';
+		variant_buf_put(out, quad, 4);
+	}
+}
+
+/* ---- values ---- */
+
+static int parse_value(struct godot_text_cursor *c, const struct godot_text_options *o, struct variant *out,
+		       struct godot_text_error *err, int depth);
+
+static int parse_fixed(struct godot_text_cursor *c, enum variant_type type, struct variant *out,
+		       struct godot_text_error *err)
+{
+	struct godot_text_cursor start = *c;
+	struct number *nums;
+	size_t n;
+	int e = parse_number_list(c, &nums, &n, err);
+	if (e)
+		return e;
+	unsigned want = variant_component_count(type);
+	/* Color may be written without alpha. */
+	if (type == VARIANT_COLOR && n == 3) {
+		nums[3] = (struct number){.is_int = true, .i = 1, .d = 1.0};
+		n = 4;
+	}
+	if (n != want) {
+		free(nums);
+		return parse_error(&start, err, GROVE_EPARSE, "%s takes %u numbers, not %zu", variant_type_name(type),
+				   want, n);
+	}
+	if (is_int_components(type)) {
+		int32_t iv[4];
+		for (unsigned i = 0; i < n; i++) {
+			if (!nums[i].is_int || nums[i].i < INT32_MIN || nums[i].i > INT32_MAX) {
+				free(nums);
+				return parse_error(&start, err, GROVE_EPARSE, "%s takes 32-bit integers",
+						   variant_type_name(type));
+			}
+			iv[i] = (int32_t)nums[i].i;
+		}
+		variant_set_ints(out, type, iv, want);
+	} else {
+		double r[16];
+		for (unsigned i = 0; i < n; i++)
+			r[i] = nums[i].d;
+		variant_set_reals(out, type, r, want);
+	}
+	free(nums);
+	return GROVE_OK;
+}
+
+static int parse_packed(struct godot_text_cursor *c, enum variant_type type, struct variant *out,
+			struct godot_text_error *err)
+{
+	struct godot_text_cursor start = *c;
+	godot_text_skip_space(c, false);
+	if (type == VARIANT_PACKED_STRING_ARRAY || (type == VARIANT_PACKED_BYTE_ARRAY && peek(c) == '"')) {
+		/* Strings (or one base64 string for bytes) up to ')'. */
+		struct variant list;
+		int e = variant_set_array(&list);
+		while (!e && peek(c) != ')') {
+			char *s;
+			size_t len;
+			e = godot_text_parse_string(c, &s, &len, err);
+			if (e)
+				break;
+			struct variant item = {.type = VARIANT_STRING, .as.str = {s, (uint32_t)len}};
+			e = variant_array_push(&list, &item);
+			if (e)
+				variant_free(&item);
+			godot_text_skip_space(c, false);
+			if (!e && peek(c) == ',') {
+				advance(c);
+				godot_text_skip_space(c, false);
+			} else if (!e && peek(c) != ')') {
+				e = parse_error(c, err, GROVE_EPARSE, "expected ',' or ')'");
+			}
+		}
+		if (!e)
+			advance(c);
+		if (!e && type == VARIANT_PACKED_BYTE_ARRAY) {
+			const struct variant_array *a = list.as.array;
+			if (a->len > 1)
+				e = parse_error(&start, err, GROVE_EPARSE, "PackedByteArray takes one base64 string");
+			else if (a->len == 0)
+				e = variant_set_packed(out, type, 0);
+			else if ((e = base64_decode(a->items[0].as.str.ptr, a->items[0].as.str.len, out)) == GROVE_EPARSE)
+				parse_error(&start, err, e, "malformed base64 in PackedByteArray");
+		} else if (!e) {
+			const struct variant_array *a = list.as.array;
+			e = variant_set_packed(out, type, a->len);
+			for (uint32_t i = 0; !e && i < a->len; i++)
+				e = variant_packed_set_string(out, i, a->items[i].as.str.ptr, a->items[i].as.str.len);
+		}
+		variant_free(&list);
+		return e;
+	}
+	struct number *nums;
+	size_t n;
+	int e = parse_number_list(c, &nums, &n, err);
+	if (e)
+		return e;
+	unsigned per = variant_packed_reals_per_element(type);
+	size_t elems = per ? n / per : n;
+	if ((per && n % per) || elems > UINT32_MAX) {
+		free(nums);
+		return parse_error(&start, err, GROVE_EPARSE, "%s needs a multiple of %u numbers", variant_type_name(type),
+				   per);
+	}
+	e = variant_set_packed(out, type, (uint32_t)elems);
+	for (size_t i = 0; !e && i < n; i++) {
+		switch (type) {
+		case VARIANT_PACKED_BYTE_ARRAY:
+			if (!nums[i].is_int || nums[i].i < 0 || nums[i].i > 255)
+				e = parse_error(&start, err, GROVE_EPARSE, "PackedByteArray takes bytes (0-255)");
+			else
+				out->as.packed->as.bytes[i] = (uint8_t)nums[i].i;
+			break;
+		case VARIANT_PACKED_INT32_ARRAY:
+			if (!nums[i].is_int || nums[i].i < INT32_MIN || nums[i].i > INT32_MAX)
+				e = parse_error(&start, err, GROVE_EPARSE, "PackedInt32Array takes 32-bit integers");
+			else
+				out->as.packed->as.i32[i] = (int32_t)nums[i].i;
+			break;
+		case VARIANT_PACKED_INT64_ARRAY:
+			if (!nums[i].is_int)
+				e = parse_error(&start, err, GROVE_EPARSE, "PackedInt64Array takes integers");
+			else
+				out->as.packed->as.i64[i] = nums[i].i;
+			break;
+		default:
+			out->as.packed->as.reals[i] = nums[i].d;
+			break;
+		}
+	}
+	free(nums);
+	if (e)
+		variant_free(out);
+	return e;
+}
+
+/* A type name inside Array[...] or Dictionary[...]. */
+static int parse_typehint(struct godot_text_cursor *c, struct variant_typehint *h, struct godot_text_error *err)
+{
+	godot_text_skip_space(c, false);
+	size_t from = c->pos;
+	if (!is_ident_start(peek(c)))
+		return parse_error(c, err, GROVE_EPARSE, "expected a type name");
+	while (is_ident_char(peek(c)))
+		advance(c);
+	size_t len = c->pos - from;
+	const char *name = c->text + from;
+	if (len == 11 && memcmp(name, "ExtResource", 11) == 0)
+		return parse_error(c, err, GROVE_EPARSE, "containers typed by a script class are not supported");
+	memset(h, 0, sizeof(*h));
+	for (int t = 0; t < VARIANT_TYPE_MAX; t++) {
+		const char *tn = variant_type_name((enum variant_type)t);
+		if (tn && t != VARIANT_RESOURCE_REF && strlen(tn) == len && memcmp(tn, name, len) == 0) {
+			h->type = (enum variant_type)t;
+			return GROVE_OK;
+		}
+	}
+	/* Any other name is a class: an Object-typed container. */
+	h->type = VARIANT_RESOURCE_REF;
+	if (!(len == 6 && memcmp(name, "Object", 6) == 0)) {
+		h->class_name = strndup(name, len);
+		if (!h->class_name)
+			return GROVE_ENOMEM;
+	}
+	return GROVE_OK;
+}
+
+static int parse_array_body(struct godot_text_cursor *c, const struct godot_text_options *o, struct variant *out,
+			    struct godot_text_error *err, int depth)
+{
+	/* The '[' is already consumed. */
+	int e = variant_set_array(out);
+	godot_text_skip_space(c, false);
+	while (!e && peek(c) != ']') {
+		struct variant item;
+		e = parse_value(c, o, &item, err, depth + 1);
+		if (e)
+			break;
+		e = variant_array_push(out, &item);
+		if (e) {
+			variant_free(&item);
+			break;
+		}
+		godot_text_skip_space(c, false);
+		if (peek(c) == ',') {
+			advance(c);
+			godot_text_skip_space(c, false);
+		} else if (peek(c) != ']') {
+			e = parse_error(c, err, GROVE_EPARSE, peek(c) == -1 ? "unterminated array" : "expected ',' or ']'");
+		}
+	}
+	if (!e)
+		advance(c);
+	if (e)
+		variant_free(out);
+	return e;
+}
+
+static int parse_dict_body(struct godot_text_cursor *c, const struct godot_text_options *o, struct variant *out,
+			   struct godot_text_error *err, int depth)
+{
+	/* The '{' is already consumed. */
+	int e = variant_set_dict(out);
+	godot_text_skip_space(c, false);
+	while (!e && peek(c) != '}') {
+		struct variant key, value = {0};
+		e = parse_value(c, o, &key, err, depth + 1);
+		if (e)
+			break;
+		if (!expect(c, ':')) {
+			variant_free(&key);
+			e = parse_error(c, err, GROVE_EPARSE, "expected ':' after a dictionary key");
+			break;
+		}
+		e = parse_value(c, o, &value, err, depth + 1);
+		if (!e)
+			e = variant_dict_put(out, &key, &value);
+		variant_free(&key);
+		variant_free(&value);
+		if (e)
+			break;
+		godot_text_skip_space(c, false);
+		if (peek(c) == ',') {
+			advance(c);
+			godot_text_skip_space(c, false);
+		} else if (peek(c) != '}') {
+			e = parse_error(c, err, GROVE_EPARSE, peek(c) == -1 ? "unterminated dictionary" : "expected ',' or '}'");
+		}
+	}
+	if (!e)
+		advance(c);
+	if (e)
+		variant_free(out);
+	return e;
+}
+
+/* ExtResource(...) / SubResource(...): the id is a string or (Godot 3) an integer. */
+static int parse_resource_ref(struct godot_text_cursor *c, const struct godot_text_options *o, bool ext,
+			      struct variant *out, struct godot_text_error *err)
+{
+	struct godot_text_cursor start = *c;
+	godot_text_skip_space(c, false);
+	struct variant id = {0};
+	int e;
+	if (peek(c) == '"') {
+		char *s;
+		size_t len;
+		e = godot_text_parse_string(c, &s, &len, err);
+		if (e)
+			return e;
+		id = (struct variant){.type = VARIANT_STRING, .as.str = {s, (uint32_t)len}};
+	} else {
+		struct number n;
+		e = parse_number(c, &n, err);
+		if (e)
+			return e;
+		if (!n.is_int)
+			return parse_error(&start, err, GROVE_EPARSE, "resource id must be a string or an integer");
+		variant_set_int(&id, n.i);
+	}
+	if (!expect(c, ')')) {
+		variant_free(&id);
+		return parse_error(c, err, GROVE_EPARSE, "expected ')'");
+	}
+	int64_t ref = 0;
+	e = o && o->resolve ? o->resolve(o->ctx, ext, &id, &ref) : GROVE_ENOTFOUND;
+	variant_free(&id);
+	if (e)
+		return parse_error(&start, err, GROVE_EPARSE, "unknown %s", ext ? "ExtResource" : "SubResource");
+	variant_set_resource_ref(out, ref);
+	return GROVE_OK;
+}
+
+static int parse_identifier(struct godot_text_cursor *c, const struct godot_text_options *o, struct variant *out,
+			    struct godot_text_error *err, int depth)
+{
+	struct godot_text_cursor start = *c;
+	size_t from = c->pos;
+	while (is_ident_char(peek(c)))
+		advance(c);
+	size_t len = c->pos - from;
+	const char *name = c->text + from;
+#define IS(word) (len == sizeof(word) - 1 && memcmp(name, word, len) == 0)
+	if (IS("true") || IS("false")) {
+		variant_set_bool(out, IS("true"));
+		return GROVE_OK;
+	}
+	if (IS("null") || IS("nil")) {
+		variant_set_nil(out);
+		return GROVE_OK;
+	}
+	if (IS("inf") || IS("inf_neg") || IS("nan")) {
+		variant_set_float(out, IS("nan") ? NAN : IS("inf") ? INFINITY : -INFINITY);
+		return GROVE_OK;
+	}
+	if (IS("Array") || IS("Dictionary")) {
+		bool is_array = IS("Array");
+		godot_text_skip_space(c, false);
+		if (peek(c) != '[')
+			return parse_error(c, err, GROVE_EPARSE, "expected '[' after %s", is_array ? "Array" : "Dictionary");
+		advance(c);
+		struct variant_typehint k = {0}, v = {0};
+		int e = parse_typehint(c, &k, err);
+		if (!e && !is_array) {
+			if (!expect(c, ','))
+				e = parse_error(c, err, GROVE_EPARSE, "expected ',' between key and value types");
+			else
+				e = parse_typehint(c, &v, err);
+		}
+		if (!e && !expect(c, ']'))
+			e = parse_error(c, err, GROVE_EPARSE, "expected ']'");
+		if (!e && !expect(c, '('))
+			e = parse_error(c, err, GROVE_EPARSE, "expected '('");
+		if (!e && !expect(c, is_array ? '[' : '{'))
+			e = parse_error(c, err, GROVE_EPARSE, "expected '%c'", is_array ? '[' : '{');
+		if (!e)
+			e = is_array ? parse_array_body(c, o, out, err, depth) : parse_dict_body(c, o, out, err, depth);
+		if (!e && !expect(c, ')')) {
+			variant_free(out);
+			e = parse_error(c, err, GROVE_EPARSE, "expected ')'");
+		}
+		if (!e)
+			e = is_array ? variant_array_set_typehint(out, k.type, k.class_name)
+				     : variant_dict_set_typehints(out, k.type, k.class_name, v.type, v.class_name);
+		free(k.class_name);
+		free(v.class_name);
+		if (e)
+			variant_free(out);
+		return e;
+	}
+	godot_text_skip_space(c, false);
+	if (peek(c) != '(')
+		return parse_error(&start, err, GROVE_EPARSE, "unknown word \"%.*s\"", (int)(len > 40 ? 40 : len), name);
+	advance(c);
+	if (IS("ExtResource") || IS("SubResource"))
+		return parse_resource_ref(c, o, IS("ExtResource"), out, err);
+	if (IS("NodePath") || IS("StringName") || IS("String")) {
+		enum variant_type type = IS("NodePath") ? VARIANT_NODE_PATH : IS("StringName") ? VARIANT_STRING_NAME
+											 : VARIANT_STRING;
+		godot_text_skip_space(c, false);
+		char *s;
+		size_t slen;
+		int e = godot_text_parse_string(c, &s, &slen, err);
+		if (e)
+			return e;
+		if (!expect(c, ')')) {
+			free(s);
+			return parse_error(c, err, GROVE_EPARSE, "expected ')'");
+		}
+		*out = (struct variant){.type = type, .as.str = {s, (uint32_t)slen}};
+		return GROVE_OK;
+	}
+	const struct constructor *k = constructor_by_name(name, len);
+	if (!k)
+		return parse_error(&start, err, GROVE_EPARSE, "unknown constructor %.*s", (int)(len > 40 ? 40 : len), name);
+	return is_packed(k->type) ? parse_packed(c, k->type, out, err) : parse_fixed(c, k->type, out, err);
+#undef IS
+}
+
+static int parse_value(struct godot_text_cursor *c, const struct godot_text_options *o, struct variant *out,
+		       struct godot_text_error *err, int depth)
+{
+	variant_set_nil(out);
+	if (depth > VARIANT_MAX_DEPTH)
+		return parse_error(c, err, GROVE_ETOOBIG, "value nested deeper than %d", VARIANT_MAX_DEPTH);
+	godot_text_skip_space(c, false);
+	int ch = peek(c);
+	if (ch == -1)
+		return parse_error(c, err, GROVE_EPARSE, "expected a value");
+	if (ch == '"' || ((ch == '&' || ch == '^') && peek_at(c, 1) == '"')) {
+		enum variant_type type = ch == '&' ? VARIANT_STRING_NAME : ch == '^' ? VARIANT_NODE_PATH : VARIANT_STRING;
+		if (ch != '"')
+			advance(c);
+		char *s;
+		size_t len;
+		int e = godot_text_parse_string(c, &s, &len, err);
+		if (e)
+			return e;
+		if (len > UINT32_MAX - 1) {
+			free(s);
+			return parse_error(c, err, GROVE_ETOOBIG, "string too long");
+		}
+		*out = (struct variant){.type = type, .as.str = {s, (uint32_t)len}};
+		return GROVE_OK;
+	}
+	if (ch == '[') {
+		advance(c);
+		return parse_array_body(c, o, out, err, depth);
+	}
+	if (ch == '{') {
+		advance(c);
+		return parse_dict_body(c, o, out, err, depth);
+	}
+	if (number_starts(ch, peek_at(c, 1))) {
+		struct number n;
+		int e = parse_number(c, &n, err);
+		if (e)
+			return e;
+		if (n.is_int)
+			variant_set_int(out, n.i);
+		else
+			variant_set_float(out, n.d);
+		return GROVE_OK;
+	}
+	if (is_ident_start(ch))
+		return parse_identifier(c, o, out, err, depth);
+	return parse_error(c, err, GROVE_EPARSE, "unexpected character '%c'", ch);
+}
+
+int godot_text_parse_at(struct godot_text_cursor *c, const struct godot_text_options *opts, struct variant *out,
+			struct godot_text_error *err)
+{
+	return parse_value(c, opts, out, err, 0);
+}
+
+int godot_text_parse(const char *text, size_t len, const struct godot_text_options *opts, struct variant *out,
+		     struct godot_text_error *err)
+{
+	struct godot_text_cursor c;
+	godot_text_cursor_init(&c, text, len);
+	int e = parse_value(&c, opts, out, err, 0);
+	if (e)
+		return e;
+	godot_text_skip_space(&c, false);
+	if (c.pos != c.len) {
+		variant_free(out);
+		return parse_error(&c, err, GROVE_EPARSE, "unexpected text after the value");
+	}
+	return GROVE_OK;
+}
+
+/* ---- writing ---- */
+
+static void put_str(struct variant_buf *b, const char *s)
+{
+	variant_buf_put(b, s, strlen(s));
+}
+
+/*
+ * The shortest decimal that reads back as exactly @p d. If @p bare, an
+ * integral value keeps a ".0" so that it reads back as a float.
+ */
+static void put_real(struct variant_buf *b, double d, bool bare)
+{
+	char buf[40];
+	if (isnan(d)) {
+		put_str(b, "nan");
+		return;
+	}
+	if (isinf(d)) {
+		put_str(b, d < 0 ? "-inf" : "inf");
+		return;
+	}
+	if (d == floor(d) && fabs(d) < 1e15) {
+		snprintf(buf, sizeof(buf), bare ? "%.1f" : "%.0f", d);
+		put_str(b, buf);
+		return;
+	}
+	for (int precision = 15; precision <= 17; precision++) {
+		snprintf(buf, sizeof(buf), "%.*g", precision, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	if (bare && !strpbrk(buf, ".e"))
+		strcat(buf, ".0");
+	put_str(b, buf);
+}
+
+static int write_value(const struct variant *v, const struct godot_text_options *o, struct variant_buf *out,
+		       int depth);
+
+/* Opening of a constructor call: Godot 3 puts a space inside the parentheses. */
+static void open_call(struct variant_buf *out, const char *name, bool g3, bool empty)
+{
+	put_str(out, name);
+	put_str(out, g3 && !empty ? "( " : "(");
+}
+
+static void close_call(struct variant_buf *out, bool g3, bool empty)
+{
+	put_str(out, g3 && !empty ? " )" : ")");
+}
+
+static int write_typehint_name(const struct variant_typehint *h, struct variant_buf *out)
+{
+	if (h->type == VARIANT_RESOURCE_REF)
+		put_str(out, h->class_name ? h->class_name : "Object");
+	else
+		put_str(out, variant_type_name(h->type));
+	return GROVE_OK;
+}
+
+static int write_packed(const struct variant *v, struct variant_buf *out, bool g3, bool base64)
+{
+	const struct constructor *k = constructor_by_type(v->type);
+	const struct variant_packed *p = v->as.packed;
+	if (g3 && !k->name3) {
+		if (v->type == VARIANT_PACKED_INT64_ARRAY || v->type == VARIANT_PACKED_FLOAT64_ARRAY) {
+			/* Godot 3 has one int and one real pool; narrow when the values allow it. */
+			for (uint32_t i = 0; v->type == VARIANT_PACKED_INT64_ARRAY && i < p->len; i++)
+				if (p->as.i64[i] < INT32_MIN || p->as.i64[i] > INT32_MAX)
+					return GROVE_EINVAL;
+			k = constructor_by_type(v->type == VARIANT_PACKED_INT64_ARRAY ? VARIANT_PACKED_INT32_ARRAY
+										       : VARIANT_PACKED_FLOAT32_ARRAY);
+		} else {
+			return GROVE_EINVAL;
+		}
+	}
+	const char *name = g3 ? k->name3 : k->name;
+	if (!g3 && base64 && v->type == VARIANT_PACKED_BYTE_ARRAY) {
+		put_str(out, name);
+		put_str(out, "(");
+		if (p->len) {
+			put_str(out, "\"");
+			base64_encode(out, p->as.bytes, p->len);
+			put_str(out, "\"");
+		}
+		put_str(out, ")");
+		return GROVE_OK;
+	}
+	unsigned per = variant_packed_reals_per_element(v->type);
+	size_t n = per ? (size_t)p->len * per : p->len;
+	open_call(out, name, g3, n == 0);
+	char buf[32];
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			put_str(out, ", ");
+		switch (v->type) {
+		case VARIANT_PACKED_BYTE_ARRAY:
+			snprintf(buf, sizeof(buf), "%u", p->as.bytes[i]);
+			put_str(out, buf);
+			break;
+		case VARIANT_PACKED_INT32_ARRAY:
+			snprintf(buf, sizeof(buf), "%" PRId32, p->as.i32[i]);
+			put_str(out, buf);
+			break;
+		case VARIANT_PACKED_INT64_ARRAY:
+			snprintf(buf, sizeof(buf), "%" PRId64, p->as.i64[i]);
+			put_str(out, buf);
+			break;
+		case VARIANT_PACKED_STRING_ARRAY:
+			godot_text_write_string(out, p->as.strings.ptrs[i], p->as.strings.lens[i]);
+			break;
+		default:
+			if (g3 && !isfinite(p->as.reals[i]))
+				return GROVE_EINVAL;
+			put_real(out, p->as.reals[i], false);
+			break;
+		}
+	}
+	close_call(out, g3, n == 0);
+	return GROVE_OK;
+}
+
+static int write_fixed(const struct variant *v, struct variant_buf *out, bool g3)
+{
+	const struct constructor *k = constructor_by_type(v->type);
+	if (g3 && !k->name3)
+		return GROVE_EINVAL;
+	unsigned n = variant_component_count(v->type);
+	open_call(out, g3 ? k->name3 : k->name, g3, false);
+	char buf[24];
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			put_str(out, ", ");
+		if (is_int_components(v->type)) {
+			snprintf(buf, sizeof(buf), "%" PRId32, v->as.iv[i]);
+			put_str(out, buf);
+		} else {
+			/* Godot 3's constructors refuse inf and nan. */
+			if (g3 && !isfinite(v->as.r[i]))
+				return GROVE_EINVAL;
+			put_real(out, v->as.r[i], false);
+		}
+	}
+	close_call(out, g3, false);
+	return GROVE_OK;
+}
+
+static int write_resource_ref(const struct variant *v, const struct godot_text_options *o, struct variant_buf *out,
+			      bool g3)
+{
+	if (v->as.ref == 0) {
+		put_str(out, "null");
+		return GROVE_OK;
+	}
+	if (!o || !o->describe)
+		return GROVE_EINVAL;
+	bool ext = false;
+	struct variant id = {0};
+	int e = o->describe(o->ctx, v->as.ref, &ext, &id);
+	if (e)
+		return e;
+	open_call(out, ext ? "ExtResource" : "SubResource", g3, false);
+	if (id.type == VARIANT_INT) {
+		char buf[24];
+		snprintf(buf, sizeof(buf), "%" PRId64, id.as.i);
+		put_str(out, buf);
+	} else if (id.type == VARIANT_STRING) {
+		godot_text_write_string(out, id.as.str.ptr, id.as.str.len);
+	} else {
+		e = GROVE_EINVAL;
+	}
+	close_call(out, g3, false);
+	variant_free(&id);
+	return e;
+}
+
+static int write_value(const struct variant *v, const struct godot_text_options *o, struct variant_buf *out, int depth)
+{
+	if (depth > VARIANT_MAX_DEPTH)
+		return GROVE_ETOOBIG;
+	bool g3 = o && o->godot_major == 3;
+	char buf[32];
+	switch (v->type) {
+	case VARIANT_NIL:
+		put_str(out, "null");
+		return GROVE_OK;
+	case VARIANT_BOOL:
+		put_str(out, v->as.b ? "true" : "false");
+		return GROVE_OK;
+	case VARIANT_INT:
+		snprintf(buf, sizeof(buf), "%" PRId64, v->as.i);
+		put_str(out, buf);
+		return GROVE_OK;
+	case VARIANT_FLOAT:
+		put_real(out, v->as.f, true);
+		return GROVE_OK;
+	case VARIANT_STRING:
+		godot_text_write_string(out, v->as.str.ptr, v->as.str.len);
+		return GROVE_OK;
+	case VARIANT_STRING_NAME:
+		/* Godot 3 has no StringName literal; its scenes hold plain strings there. */
+		if (!g3)
+			put_str(out, "&");
+		godot_text_write_string(out, v->as.str.ptr, v->as.str.len);
+		return GROVE_OK;
+	case VARIANT_NODE_PATH:
+		put_str(out, "NodePath(");
+		godot_text_write_string(out, v->as.str.ptr, v->as.str.len);
+		put_str(out, ")");
+		return GROVE_OK;
+	case VARIANT_RESOURCE_REF:
+		return write_resource_ref(v, o, out, g3);
+	case VARIANT_ARRAY: {
+		const struct variant_array *a = v->as.array;
+		bool typed = !g3 && a->elem.type != VARIANT_NIL;
+		if (typed) {
+			put_str(out, "Array[");
+			write_typehint_name(&a->elem, out);
+			put_str(out, "](");
+		}
+		put_str(out, g3 && a->len ? "[ " : "[");
+		for (uint32_t i = 0; i < a->len; i++) {
+			if (i)
+				put_str(out, ", ");
+			int e = write_value(&a->items[i], o, out, depth + 1);
+			if (e)
+				return e;
+		}
+		put_str(out, g3 && a->len ? " ]" : "]");
+		if (typed)
+			put_str(out, ")");
+		return GROVE_OK;
+	}
+	case VARIANT_DICTIONARY: {
+		const struct variant_dict *d = v->as.dict;
+		bool typed = !g3 && (d->key.type != VARIANT_NIL || d->value.type != VARIANT_NIL);
+		if (typed) {
+			put_str(out, "Dictionary[");
+			write_typehint_name(&d->key, out);
+			put_str(out, ", ");
+			write_typehint_name(&d->value, out);
+			put_str(out, "](");
+		}
+		put_str(out, d->len ? "{\n" : "{");
+		for (uint32_t i = 0; i < d->len; i++) {
+			if (i)
+				put_str(out, ",\n");
+			int e = write_value(&d->keys[i], o, out, depth + 1);
+			if (!e) {
+				put_str(out, ": ");
+				e = write_value(&d->values[i], o, out, depth + 1);
+			}
+			if (e)
+				return e;
+		}
+		put_str(out, d->len ? "\n}" : "}");
+		if (typed)
+			put_str(out, ")");
+		return GROVE_OK;
+	}
+	default:
+		if (!variant_type_valid((int)v->type))
+			return GROVE_EINVAL;
+		return is_packed(v->type) ? write_packed(v, out, g3, o && o->base64_bytes) : write_fixed(v, out, g3);
+	}
+}
+
+int godot_text_write(const struct variant *v, const struct godot_text_options *opts, struct variant_buf *out)
+{
+	size_t start = out->len;
+	int e = write_value(v, opts, out, 0);
+	if (!e && out->failed)
+		e = GROVE_ENOMEM;
+	if (e && !out->failed)
+		out->len = start;
+	return e;
+}
