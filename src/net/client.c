@@ -1,0 +1,238 @@
+#include "src/net/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/common/error.h"
+#include "src/net/frame.h"
+
+struct grove_client {
+	int fd;                    /* connected socket, blocking with poll-based timeouts */
+	int timeout_ms;            /* per-request timeout */
+	uint64_t next_request_id;  /* ids are per connection */
+	uint64_t server_id;        /* from the hello reply */
+	struct frame_reader reader;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The socket is non-blocking (so reads can drain it); wait for room when a large request fills it. */
+static int send_all(int fd, const uint8_t *p, size_t n, int timeout_ms)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			int rc = poll(&pfd, 1, timeout_ms);
+			if (rc == 0)
+				return GROVE_ETIMEDOUT;
+			if (rc < 0 && errno != EINTR)
+				return GROVE_EIO;
+			continue;
+		}
+		if (w <= 0)
+			return GROVE_EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return GROVE_OK;
+}
+
+static int send_envelope(struct grove_client *c, Grove__Envelope *env)
+{
+	size_t len = grove__envelope__get_packed_size(env);
+	uint8_t *buf = malloc(len + 4);
+	if (!buf)
+		return GROVE_ENOMEM;
+	buf[0] = (uint8_t)len;
+	buf[1] = (uint8_t)(len >> 8);
+	buf[2] = (uint8_t)(len >> 16);
+	buf[3] = (uint8_t)(len >> 24);
+	grove__envelope__pack(env, buf + 4);
+	int err = send_all(c->fd, buf, len + 4, c->timeout_ms);
+	free(buf);
+	return err;
+}
+
+static int receive_envelope(struct grove_client *c, Grove__Envelope **out)
+{
+	int64_t deadline = now_ms() + c->timeout_ms;
+	for (;;) {
+		const uint8_t *payload;
+		size_t len;
+		int ready = frame_reader_next(&c->reader, &payload, &len);
+		if (ready < 0)
+			return GROVE_EPROTO;
+		if (ready == 1) {
+			*out = grove__envelope__unpack(NULL, len, payload);
+			frame_reader_consume(&c->reader, len);
+			return *out ? GROVE_OK : GROVE_EPROTO;
+		}
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			return GROVE_ETIMEDOUT;
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		int n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? GROVE_ETIMEDOUT : GROVE_EIO;
+		int err = frame_reader_fill(&c->reader, c->fd);
+		if (err)
+			return err == GROVE_ENOTFOUND ? GROVE_EIO : err;
+	}
+}
+
+int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply)
+{
+	*reply = NULL;
+	req->version = 1;
+	req->request_id = ++c->next_request_id;
+	int err = send_envelope(c, req);
+	if (err)
+		return err;
+	err = receive_envelope(c, reply);
+	if (err)
+		return err;
+	if ((*reply)->request_id != req->request_id) {
+		grove__envelope__free_unpacked(*reply, NULL);
+		*reply = NULL;
+		return GROVE_EPROTO;
+	}
+	return GROVE_OK;
+}
+
+static int connect_with_timeout(const char *address, int timeout_ms, int *fd_out, char *error, size_t cap)
+{
+	char host[256];
+	const char *colon = strrchr(address, ':');
+	if (!colon || colon == address || (size_t)(colon - address) >= sizeof(host) || !colon[1]) {
+		snprintf(error, cap, "address must be HOST:PORT, not \"%s\"", address);
+		return GROVE_EINVAL;
+	}
+	memcpy(host, address, (size_t)(colon - address));
+	host[colon - address] = '\0';
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+	int rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc) {
+		snprintf(error, cap, "cannot resolve %s: %s", address, gai_strerror(rc));
+		return GROVE_EINVAL;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		freeaddrinfo(res);
+		snprintf(error, cap, "socket: %s", strerror(errno));
+		return GROVE_EIO;
+	}
+	rc = connect(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (rc < 0 && errno == EINPROGRESS) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		rc = poll(&pfd, 1, timeout_ms);
+		if (rc == 0) {
+			close(fd);
+			snprintf(error, cap, "cannot connect to %s: timed out", address);
+			return GROVE_ETIMEDOUT;
+		}
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+		getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		errno = soerr;
+		rc = soerr ? -1 : 0;
+	}
+	if (rc < 0) {
+		snprintf(error, cap, "cannot connect to %s: %s", address, strerror(errno));
+		close(fd);
+		return GROVE_EIO;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*fd_out = fd;
+	return GROVE_OK;
+}
+
+int grove_client_connect(const char *address, const char *token, int timeout_ms, struct grove_client **out,
+			 char *error, size_t error_cap)
+{
+	char scratch[1];
+	if (!error) {
+		error = scratch;
+		error_cap = sizeof(scratch);
+	}
+	*out = NULL;
+	struct grove_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return GROVE_ENOMEM;
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
+	frame_reader_init(&c->reader, 0);
+	int err = connect_with_timeout(address, c->timeout_ms, &c->fd, error, error_cap);
+	if (err) {
+		frame_reader_free(&c->reader);
+		free(c);
+		return err;
+	}
+	Grove__Hello hello = GROVE__HELLO__INIT;
+	hello.role = GROVE__HELLO__ROLE__CLIENT;
+	hello.token = (char *)(token ? token : "");
+	hello.client_name = "grove";
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	Grove__Envelope *reply;
+	err = grove_client_call(c, &env, &reply);
+	if (err) {
+		snprintf(error, error_cap, "hello to %s failed: %s", address, grove_strerror(err));
+	} else if (reply->body_case == GROVE__ENVELOPE__BODY_ERROR) {
+		err = (int)reply->error->code ? (int)reply->error->code : GROVE_EPROTO;
+		snprintf(error, error_cap, "%s", reply->error->message);
+	} else if (reply->body_case != GROVE__ENVELOPE__BODY_HELLO_REPLY) {
+		err = GROVE_EPROTO;
+		snprintf(error, error_cap, "unexpected answer to hello");
+	} else {
+		c->server_id = reply->hello_reply->server_id;
+	}
+	if (reply)
+		grove__envelope__free_unpacked(reply, NULL);
+	if (err) {
+		grove_client_close(c);
+		return err;
+	}
+	*out = c;
+	return GROVE_OK;
+}
+
+void grove_client_close(struct grove_client *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	frame_reader_free(&c->reader);
+	free(c);
+}
+
+uint64_t grove_client_server_id(const struct grove_client *c)
+{
+	return c->server_id;
+}
+
+int grove_client_fd(const struct grove_client *c)
+{
+	return c->fd;
+}

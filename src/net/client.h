@@ -1,0 +1,49 @@
+/**
+ * @file client.h
+ * @brief A small blocking client for grove servers: connect, say hello,
+ * send a request, wait for its reply. Used by the CLI, tests and benchmarks.
+ *
+ * One client is one TCP connection; it is not thread-safe (use one per
+ * thread). Replies are matched by request id; a reply for another id, or a
+ * frame that does not decode, ends the connection with GROVE_EPROTO.
+ */
+#ifndef GROVE_NET_CLIENT_H
+#define GROVE_NET_CLIENT_H
+
+#include <stdint.h>
+
+#include "proto/grove.pb-c.h"
+
+struct grove_client;
+
+/**
+ * @brief Connect to @p address ("HOST:PORT", IPv4 or a name) and
+ * authenticate with @p token (may be NULL or "").
+ * @param timeout_ms connect and per-request timeout; 0 for 10 s.
+ * @param error on failure, one line saying why (may be NULL).
+ * @return GROVE_OK, GROVE_EINVAL (bad address), GROVE_EIO (cannot
+ * connect), GROVE_EAUTH (token refused), GROVE_ETIMEDOUT, GROVE_EPROTO,
+ * GROVE_ENOMEM.
+ */
+int grove_client_connect(const char *address, const char *token, int timeout_ms, struct grove_client **out,
+			 char *error, size_t error_cap);
+
+/** @brief Close the connection and free the client. NULL is allowed. */
+void grove_client_close(struct grove_client *c);
+
+/**
+ * @brief Send @p req (its request_id and version are set here) and wait for
+ * the reply.
+ * @param reply receives the reply; free it with grove__envelope__free_unpacked(reply, NULL).
+ * @return GROVE_OK (the reply may still carry an error code of its own),
+ * GROVE_EIO, GROVE_ETIMEDOUT, GROVE_EPROTO, GROVE_ENOMEM.
+ */
+int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply);
+
+/** @brief The id of the server, from its hello reply. */
+uint64_t grove_client_server_id(const struct grove_client *c);
+
+/** @brief The socket, for tests that need to send raw bytes. */
+int grove_client_fd(const struct grove_client *c);
+
+#endif

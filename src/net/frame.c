@@ -1,0 +1,173 @@
+#include "src/net/frame.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "src/common/error.h"
+
+void frame_reader_init(struct frame_reader *r, uint32_t max)
+{
+	memset(r, 0, sizeof(*r));
+	r->max = max ? max : FRAME_DEFAULT_MAX;
+}
+
+void frame_reader_free(struct frame_reader *r)
+{
+	free(r->buf);
+	memset(r, 0, sizeof(*r));
+}
+
+int frame_reader_fill(struct frame_reader *r, int fd)
+{
+	for (;;) {
+		/* Compact consumed bytes away before growing. */
+		if (r->start > 0 && (r->start == r->len || r->len == r->cap)) {
+			memmove(r->buf, r->buf + r->start, r->len - r->start);
+			r->len -= r->start;
+			r->start = 0;
+		}
+		if (r->len == r->cap) {
+			size_t ncap = r->cap ? r->cap * 2 : 16384;
+			/* Never hold more than one maximal frame plus its header and a read's worth. */
+			if (ncap > (size_t)r->max + 4 + 65536)
+				ncap = (size_t)r->max + 4 + 65536;
+			if (ncap <= r->cap)
+				return GROVE_OK; /* full: the caller consumes a frame first */
+			uint8_t *grown = realloc(r->buf, ncap);
+			if (!grown)
+				return GROVE_ENOMEM;
+			r->buf = grown;
+			r->cap = ncap;
+		}
+		ssize_t n = recv(fd, r->buf + r->len, r->cap - r->len, 0);
+		if (n > 0) {
+			r->len += (size_t)n;
+			if (r->len < r->cap)
+				return GROVE_OK;
+			continue;
+		}
+		if (n == 0)
+			return GROVE_ENOTFOUND;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return GROVE_OK;
+		return GROVE_EIO;
+	}
+}
+
+int frame_reader_next(struct frame_reader *r, const uint8_t **payload, size_t *len)
+{
+	size_t avail = r->len - r->start;
+	if (avail < 4)
+		return 0;
+	const uint8_t *p = r->buf + r->start;
+	uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	*len = n;
+	if (n > r->max)
+		return -GROVE_ETOOBIG;
+	if (avail - 4 < n)
+		return 0;
+	*payload = p + 4;
+	return 1;
+}
+
+void frame_reader_consume(struct frame_reader *r, size_t len)
+{
+	r->start += 4 + len;
+	if (r->start == r->len)
+		r->start = r->len = 0;
+}
+
+void frame_writer_init(struct frame_writer *w)
+{
+	memset(w, 0, sizeof(*w));
+}
+
+void frame_writer_free(struct frame_writer *w)
+{
+	free(w->buf);
+	memset(w, 0, sizeof(*w));
+}
+
+static int reserve(struct frame_writer *w, size_t extra)
+{
+	if (w->sent > 0 && w->sent == w->len)
+		w->sent = w->len = 0;
+	if (w->len + extra <= w->cap)
+		return GROVE_OK;
+	size_t ncap = w->cap ? w->cap : 4096;
+	while (ncap < w->len + extra)
+		ncap *= 2;
+	uint8_t *grown = realloc(w->buf, ncap);
+	if (!grown)
+		return GROVE_ENOMEM;
+	w->buf = grown;
+	w->cap = ncap;
+	return GROVE_OK;
+}
+
+static void put_header(uint8_t *out, uint32_t n)
+{
+	out[0] = (uint8_t)n;
+	out[1] = (uint8_t)(n >> 8);
+	out[2] = (uint8_t)(n >> 16);
+	out[3] = (uint8_t)(n >> 24);
+}
+
+int frame_writer_put_with(struct frame_writer *w, size_t len, void (*fill)(void *ctx, uint8_t *out), void *ctx)
+{
+	if (len > UINT32_MAX)
+		return GROVE_ETOOBIG;
+	int err = reserve(w, 4 + len);
+	if (err)
+		return err;
+	put_header(w->buf + w->len, (uint32_t)len);
+	fill(ctx, w->buf + w->len + 4);
+	w->len += 4 + len;
+	return GROVE_OK;
+}
+
+static void copy_fill(void *ctx, uint8_t *out)
+{
+	const struct {
+		const void *p;
+		size_t n;
+	} *src = ctx;
+	memcpy(out, src->p, src->n);
+}
+
+int frame_writer_put(struct frame_writer *w, const void *payload, size_t len)
+{
+	struct {
+		const void *p;
+		size_t n;
+	} src = {payload, len};
+	return frame_writer_put_with(w, len, copy_fill, &src);
+}
+
+int frame_writer_flush(struct frame_writer *w, int fd)
+{
+	while (w->sent < w->len) {
+		ssize_t n = send(fd, w->buf + w->sent, w->len - w->sent, MSG_NOSIGNAL);
+		if (n > 0) {
+			w->sent += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return GROVE_OK;
+		return GROVE_EIO;
+	}
+	w->sent = w->len = 0;
+	return GROVE_OK;
+}
+
+bool frame_writer_pending(const struct frame_writer *w)
+{
+	return w->sent < w->len;
+}

@@ -1,0 +1,148 @@
+#include "src/net/wire.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+
+/* protobuf-c gives "" for absent strings; the tree wants NULL for "not given" where it matters. */
+static const char *opt(const char *s)
+{
+	return s && s[0] ? s : NULL;
+}
+
+static struct tree_ref ref_from(const Grove__NodeRef *r)
+{
+	if (!r)
+		return (struct tree_ref){0};
+	return (struct tree_ref){.id = r->id, .path = opt(r->path)};
+}
+
+void wire_batch_free(struct wire_batch *b)
+{
+	for (size_t i = 0; i < b->count; i++)
+		variant_free(&b->values[i]);
+	free(b->values);
+	free(b->ops);
+	memset(b, 0, sizeof(*b));
+}
+
+int wire_decode_batch(const Grove__WriteRequest *req, struct wire_batch *out, char *message, size_t message_cap)
+{
+	memset(out, 0, sizeof(*out));
+	message[0] = '\0';
+	size_t n = req->n_ops;
+	if (n == 0) {
+		snprintf(message, message_cap, "empty batch");
+		return GROVE_EINVAL;
+	}
+	if (n > TREE_BATCH_MAX_OPS) {
+		snprintf(message, message_cap, "batch of %zu ops exceeds %u", n, TREE_BATCH_MAX_OPS);
+		return GROVE_ETOOBIG;
+	}
+	out->ops = calloc(n, sizeof(*out->ops));
+	out->values = calloc(n, sizeof(*out->values));
+	if (!out->ops || !out->values) {
+		wire_batch_free(out);
+		return GROVE_ENOMEM;
+	}
+	out->count = n;
+	for (size_t i = 0; i < n; i++) {
+		const Grove__Op *w = req->ops[i];
+		struct tree_op *op = &out->ops[i];
+		if (w->kind < TREE_OP_CREATE || w->kind > TREE_OP_PUT_RESOURCE) {
+			snprintf(message, message_cap, "op %zu: unknown kind %u", i, w->kind);
+			wire_batch_free(out);
+			return GROVE_EINVAL;
+		}
+		op->kind = (enum tree_op_kind)w->kind;
+		op->node = ref_from(w->node);
+		op->target = ref_from(w->target);
+		op->name = w->name;
+		op->text = w->text;
+		op->instance = opt(w->instance);
+		op->uid = opt(w->uid);
+		op->index = w->index;
+		op->flags = w->flags;
+		op->resource_kind = (enum tree_resource_kind)w->resource_kind;
+		if (w->value.len > 0) {
+			size_t used = 0;
+			int err = variant_decode(&out->values[i], w->value.data, w->value.len, &used);
+			if (!err && used != w->value.len)
+				err = GROVE_ECORRUPT;
+			if (err) {
+				snprintf(message, message_cap, "op %zu: malformed value (%s)", i, grove_strerror(err));
+				wire_batch_free(out);
+				return err == GROVE_ENOMEM ? err : GROVE_ECORRUPT;
+			}
+			op->value = &out->values[i];
+		}
+	}
+	return GROVE_OK;
+}
+
+void wire_request_free(struct wire_request *r)
+{
+	if (r->value_bytes) {
+		for (size_t i = 0; i < r->req.n_ops; i++)
+			free(r->value_bytes[i]);
+	}
+	free(r->value_bytes);
+	free(r->ops);
+	free(r->op_ptrs);
+	free(r->refs);
+	memset(r, 0, sizeof(*r));
+}
+
+int wire_encode_batch(const struct tree_op *ops, size_t n, struct wire_request *out)
+{
+	memset(out, 0, sizeof(*out));
+	grove__write_request__init(&out->req);
+	out->ops = calloc(n + 1, sizeof(*out->ops));
+	out->op_ptrs = calloc(n + 1, sizeof(*out->op_ptrs));
+	out->refs = calloc(2 * n + 2, sizeof(*out->refs));
+	out->value_bytes = calloc(n + 1, sizeof(*out->value_bytes));
+	if (!out->ops || !out->op_ptrs || !out->refs || !out->value_bytes) {
+		wire_request_free(out);
+		return GROVE_ENOMEM;
+	}
+	out->req.ops = out->op_ptrs;
+	for (size_t i = 0; i < n; i++) {
+		const struct tree_op *op = &ops[i];
+		Grove__Op *w = &out->ops[i];
+		grove__op__init(w);
+		out->op_ptrs[i] = w;
+		out->req.n_ops = i + 1;
+		w->kind = (uint32_t)op->kind;
+		Grove__NodeRef *node = &out->refs[2 * i], *target = &out->refs[2 * i + 1];
+		grove__node_ref__init(node);
+		grove__node_ref__init(target);
+		node->id = op->node.id;
+		node->path = (char *)(op->node.path ? op->node.path : "");
+		target->id = op->target.id;
+		target->path = (char *)(op->target.path ? op->target.path : "");
+		w->node = node;
+		w->target = target;
+		w->name = (char *)(op->name ? op->name : "");
+		w->text = (char *)(op->text ? op->text : "");
+		w->instance = (char *)(op->instance ? op->instance : "");
+		w->uid = (char *)(op->uid ? op->uid : "");
+		w->index = op->index;
+		w->flags = op->flags;
+		w->resource_kind = (uint32_t)op->resource_kind;
+		if (op->value) {
+			struct variant_buf buf = {0};
+			int err = variant_encode(op->value, &buf);
+			if (err) {
+				variant_buf_free(&buf);
+				wire_request_free(out);
+				return err;
+			}
+			out->value_bytes[i] = buf.data;
+			w->value.data = buf.data;
+			w->value.len = buf.len;
+		}
+	}
+	return GROVE_OK;
+}

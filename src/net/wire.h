@@ -1,0 +1,61 @@
+/**
+ * @file wire.h
+ * @brief Between wire messages (proto/grove.proto) and tree operations.
+ *
+ * The server decodes a WriteRequest into a tree batch without trusting it:
+ * every string must be valid (no embedded NUL; protobuf-c already checks
+ * UTF-8 for string fields), every value must decode as a canonical Variant,
+ * and the number of operations is bounded. Clients encode tree operations
+ * into a WriteRequest with the inverse function.
+ */
+#ifndef GROVE_NET_WIRE_H
+#define GROVE_NET_WIRE_H
+
+#include <stddef.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/tree/tree.h"
+
+/** A decoded batch: operations plus the values they point to. */
+struct wire_batch {
+	struct tree_op *ops;      /**< count operations, owned; strings borrow from the request */
+	struct variant *values;   /**< one slot per operation, owned */
+	size_t count;             /**< number of operations */
+};
+
+/**
+ * @brief Decode @p req into @p out. Strings are borrowed from @p req, which
+ * must outlive @p out.
+ * @param message on failure, one line naming the bad operation.
+ * @return GROVE_OK, GROVE_EINVAL (unknown kind, missing field),
+ * GROVE_ECORRUPT (a value that is not a canonical Variant), GROVE_ETOOBIG,
+ * GROVE_ENOMEM.
+ */
+int wire_decode_batch(const Grove__WriteRequest *req, struct wire_batch *out, char *message, size_t message_cap);
+
+/** @brief Release a decoded batch. */
+void wire_batch_free(struct wire_batch *b);
+
+/**
+ * A WriteRequest built from tree operations: the request plus the storage it
+ * points into. Release with wire_request_free().
+ */
+struct wire_request {
+	Grove__WriteRequest req;  /**< ready to put in an Envelope */
+	Grove__Op *ops;           /**< the operations, owned */
+	Grove__Op **op_ptrs;      /**< pointers to ops, as protobuf-c wants, owned */
+	Grove__NodeRef *refs;     /**< two node refs per operation, owned */
+	uint8_t **value_bytes;    /**< encoded values, owned */
+};
+
+/**
+ * @brief Encode @p n operations as a WriteRequest. Strings are borrowed from
+ * @p ops; values are encoded (copied).
+ * @return GROVE_OK, GROVE_EINVAL (a value that cannot be encoded), GROVE_ENOMEM.
+ */
+int wire_encode_batch(const struct tree_op *ops, size_t n, struct wire_request *out);
+
+/** @brief Release what wire_encode_batch() allocated. */
+void wire_request_free(struct wire_request *r);
+
+#endif

@@ -1,0 +1,445 @@
+/* A real groved on 127.0.0.1 driven by the real grove CLI and by raw sockets: the tree workflow, bad
+ * frames that close only their own connection, many concurrent clients, clean stop and restart, and
+ * 10,000 acknowledged writes that survive kill -9. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "proto/grove.pb-c.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
+#include "src/net/wire.h"
+#include "support.h"
+
+struct fixture {
+	char *dir;
+	char *data;
+	struct groved_proc server;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->dir = test_tmpdir("server");
+	if (asprintf(&f->data, "%s/data", f->dir) < 0)
+		abort();
+	groved_start(&f->server, f->data, NULL);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	groved_kill(&f->server);
+	free(f->data);
+	test_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+#define CLI(f, r, ...) cli_run(&(f)->server, (r), __VA_ARGS__, (char *)NULL)
+
+static void expect_ok(const struct cli_result *r)
+{
+	if (r->status != 0)
+		print_error("grove exited %d: %s", r->status, r->err);
+	assert_int_equal(r->status, 0);
+}
+
+static void test_cli_workflow(void **state)
+{
+	struct fixture *f = *state;
+	struct cli_result r;
+	CLI(f, &r, "add", "/root/World", "Node3D");
+	expect_ok(&r);
+	CLI(f, &r, "add", "/root/World/Players", "Node3D");
+	expect_ok(&r);
+	CLI(f, &r, "add", "/root/World/Players/Alice", "CharacterBody3D");
+	expect_ok(&r);
+	CLI(f, &r, "set", "/root/World/Players/Alice", "position", "Vector3(1, 2, 3)");
+	expect_ok(&r);
+	CLI(f, &r, "add", "/root/World/Zone", "Node3D");
+	expect_ok(&r);
+	CLI(f, &r, "mv", "/root/World/Players/Alice", "/root/World/Zone");
+	expect_ok(&r);
+	CLI(f, &r, "mv", "/root/World", "/root/World/Zone/Alice");
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.err, "grove: mv: /root/World would become its own ancestor\n");
+	CLI(f, &r, "tree");
+	expect_ok(&r);
+	assert_string_equal(r.out, "root (Window)\n"
+				   "  World (Node3D)\n"
+				   "    Players (Node3D)\n"
+				   "    Zone (Node3D)\n"
+				   "      Alice (CharacterBody3D)\n"
+				   "        position = Vector3(1, 2, 3)\n");
+	CLI(f, &r, "--json", "get", "/root/World/Zone/Alice");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "\"path\":\"/root/World/Zone/Alice\""));
+	assert_non_null(strstr(r.out, "\"position\":{\"type\":\"Vector3\",\"value\":\"Vector3(1, 2, 3)\"}"));
+	CLI(f, &r, "get", "/root/World/Zone/Alice", "position");
+	expect_ok(&r);
+	assert_string_equal(r.out, "Vector3(1, 2, 3)\n");
+	/* Refusals: a clear one-line error and a non-zero exit; nothing changes. */
+	CLI(f, &r, "add", "/root/World/Zone", "Node");
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.err, "grove: add: /root/World already has a child named Zone\n");
+	CLI(f, &r, "add", "/root/No/Such", "Node");
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.err, "grove: add: /root/No: no such node\n");
+	CLI(f, &r, "set", "/root/World", "x", "Vector3(1, 2");
+	assert_int_equal(r.status, 2);
+	CLI(f, &r, "rm", "/root");
+	assert_int_equal(r.status, 1);
+	CLI(f, &r, "get", "/root/Nowhere");
+	assert_int_equal(r.status, 1);
+	assert_string_equal(r.err, "grove: get: /root/Nowhere: no such node\n");
+	/* Every other command, once. */
+	CLI(f, &r, "set", "/root/World", "label", "\"hello \\\"world\\\"\"");
+	expect_ok(&r);
+	CLI(f, &r, "get", "/root/World", "label");
+	assert_string_equal(r.out, "\"hello \\\"world\\\"\"\n");
+	CLI(f, &r, "clear", "/root/World", "label");
+	expect_ok(&r);
+	CLI(f, &r, "rename", "/root/World/Zone", "Arena");
+	expect_ok(&r);
+	CLI(f, &r, "group", "add", "/root/World/Arena/Alice", "players");
+	expect_ok(&r);
+	CLI(f, &r, "--json", "tree", "/root/World/Arena");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "\"groups\":[\"players\"]"));
+	CLI(f, &r, "rm", "/root/World/Arena");
+	expect_ok(&r);
+	CLI(f, &r, "--json", "status");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "\"nodes\":3"));
+	CLI(f, &r, "bogus");
+	assert_int_equal(r.status, 2);
+}
+
+static void test_wrong_token(void **state)
+{
+	struct fixture *f = *state;
+	groved_stop(&f->server);
+	groved_start(&f->server, f->data, "s3cret");
+	struct grove_client *c;
+	char error[256];
+	assert_int_equal(grove_client_connect(f->server.address, "wrong", 5000, &c, error, sizeof(error)), GROVE_EAUTH);
+	assert_string_equal(error, "wrong client token");
+	assert_int_equal(grove_client_connect(f->server.address, NULL, 5000, &c, error, sizeof(error)), GROVE_EAUTH);
+	assert_int_equal(grove_client_connect(f->server.address, "s3cret", 5000, &c, error, sizeof(error)), GROVE_OK);
+	grove_client_close(c);
+}
+
+static int raw_connect(const struct groved_proc *p)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->port)};
+	inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Read until the server closes; true if it did (within the timeout). */
+static bool closed_by_server(int fd)
+{
+	char buf[4096];
+	for (int i = 0; i < 100; i++) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n == 0)
+			return true;
+		if (n < 0)
+			return false;
+	}
+	return false;
+}
+
+static void status_works(struct grove_client *c)
+{
+	Grove__StatusRequest sr = GROVE__STATUS_REQUEST__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_STATUS;
+	env.status = &sr;
+	assert_int_equal(grove_client_call(c, &env, &reply), GROVE_OK);
+	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_STATUS_REPLY);
+	grove__envelope__free_unpacked(reply, NULL);
+}
+
+static void test_bad_frames(void **state)
+{
+	struct fixture *f = *state;
+	struct grove_client *good;
+	assert_int_equal(grove_client_connect(f->server.address, NULL, 5000, &good, NULL, 0), GROVE_OK);
+	/* Text where a frame should be: its first four bytes announce a huge frame. */
+	int fd = raw_connect(&f->server);
+	const char garbage[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	assert_int_equal(send(fd, garbage, sizeof(garbage) - 1, 0), (ssize_t)sizeof(garbage) - 1);
+	assert_true(closed_by_server(fd));
+	close(fd);
+	status_works(good);
+	/* An honest length prefix over the limit, with no body behind it. */
+	fd = raw_connect(&f->server);
+	uint8_t huge[4] = {0xff, 0xff, 0xff, 0x7f};
+	assert_int_equal(send(fd, huge, 4, 0), 4);
+	assert_true(closed_by_server(fd));
+	close(fd);
+	status_works(good);
+	/* A well-framed payload that is not a grove message. */
+	fd = raw_connect(&f->server);
+	uint8_t bad[4 + 8] = {8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	assert_int_equal(send(fd, bad, sizeof(bad), 0), (ssize_t)sizeof(bad));
+	assert_true(closed_by_server(fd));
+	close(fd);
+	/* A valid request before the hello. */
+	fd = raw_connect(&f->server);
+	Grove__StatusRequest sr = GROVE__STATUS_REQUEST__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_STATUS;
+	env.status = &sr;
+	uint8_t frame[256];
+	size_t len = grove__envelope__pack(&env, frame + 4);
+	frame[0] = (uint8_t)len;
+	frame[1] = frame[2] = frame[3] = 0;
+	assert_int_equal(send(fd, frame, len + 4, 0), (ssize_t)(len + 4));
+	assert_true(closed_by_server(fd));
+	close(fd);
+	/* A write whose value bytes are not a Variant: refused as a batch, the connection stays. */
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root"}, .name = "x"};
+	struct variant v;
+	variant_set_int(&v, 1);
+	op.value = &v;
+	struct wire_request wr;
+	assert_int_equal(wire_encode_batch(&op, 1, &wr), GROVE_OK);
+	wr.ops[0].value.data[0] = 0xee; /* no such type tag */
+	Grove__Envelope wenv = GROVE__ENVELOPE__INIT, *reply;
+	wenv.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	wenv.write = &wr.req;
+	assert_int_equal(grove_client_call(good, &wenv, &reply), GROVE_OK);
+	assert_int_equal(reply->write_reply->code, GROVE_ECORRUPT);
+	grove__envelope__free_unpacked(reply, NULL);
+	wire_request_free(&wr);
+	status_works(good);
+	grove_client_close(good);
+	/* The server is still fine and logged why it closed each connection. */
+	struct cli_result r;
+	CLI(f, &r, "status");
+	expect_ok(&r);
+	char log_path[4096];
+	snprintf(log_path, sizeof(log_path), "%s.log", f->data);
+	FILE *log = fopen(log_path, "r");
+	assert_non_null(log);
+	char line[1024];
+	int exceeds = 0, malformed = 0, hello = 0;
+	while (fgets(line, sizeof(line), log)) {
+		exceeds += strstr(line, "exceeds the limit") != NULL;
+		malformed += strstr(line, "malformed frame") != NULL;
+		hello += strstr(line, "first message must be a hello") != NULL;
+	}
+	fclose(log);
+	assert_int_equal(exceeds, 2);
+	assert_int_equal(malformed, 1);
+	assert_int_equal(hello, 1);
+}
+
+/* ---- writers ---- */
+
+struct writer {
+	const char *address;
+	int first, count;      /* writes property p<first> .. p<first+count-1> */
+	int acked;             /* how many were acknowledged (a prefix: writes are sequential) */
+	const char *node;
+};
+
+static int set_int(struct grove_client *c, const char *node, const char *prop, int64_t value)
+{
+	struct variant v;
+	variant_set_int(&v, value);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = node}, .name = prop, .value = &v};
+	struct wire_request wr;
+	if (wire_encode_batch(&op, 1, &wr))
+		return -1;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	env.write = &wr.req;
+	int err = grove_client_call(c, &env, &reply);
+	wire_request_free(&wr);
+	if (err)
+		return -1;
+	int code = reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY ? (int)reply->write_reply->code : -1;
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
+static void *write_loop(void *arg)
+{
+	struct writer *w = arg;
+	struct grove_client *c;
+	if (grove_client_connect(w->address, NULL, 10000, &c, NULL, 0))
+		return NULL;
+	for (int i = 0; i < w->count; i++) {
+		char prop[32];
+		snprintf(prop, sizeof(prop), "p%d", w->first + i);
+		if (set_int(c, w->node, prop, w->first + i) != 0)
+			break;
+		__atomic_store_n(&w->acked, i + 1, __ATOMIC_SEQ_CST);
+	}
+	grove_client_close(c);
+	return NULL;
+}
+
+/* Read all properties of @p node into values[] (index from the name p<i>); returns how many. */
+static int read_props(const char *address, const char *node, int64_t *values, int max)
+{
+	struct grove_client *c;
+	assert_int_equal(grove_client_connect(address, NULL, 10000, &c, NULL, 0), GROVE_OK);
+	Grove__NodeRef ref = GROVE__NODE_REF__INIT;
+	ref.path = (char *)node;
+	Grove__ReadRequest rq = GROVE__READ_REQUEST__INIT;
+	rq.node = &ref;
+	rq.with_props = true;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_READ;
+	env.read = &rq;
+	assert_int_equal(grove_client_call(c, &env, &reply), GROVE_OK);
+	grove_client_close(c);
+	assert_int_equal(reply->read_reply->code, 0);
+	const Grove__NodeInfo *n = reply->read_reply->nodes[0];
+	int found = 0;
+	for (size_t k = 0; k < n->n_props; k++) {
+		int i = atoi(n->props[k]->name + 1);
+		struct variant v;
+		size_t used;
+		assert_int_equal(variant_decode(&v, n->props[k]->value.data, n->props[k]->value.len, &used), GROVE_OK);
+		if (i >= 0 && i < max) {
+			values[i] = v.as.i;
+			found++;
+		}
+		variant_free(&v);
+	}
+	grove__envelope__free_unpacked(reply, NULL);
+	return found;
+}
+
+static void test_concurrent_clients(void **state)
+{
+	struct fixture *f = *state;
+	struct cli_result r;
+	CLI(f, &r, "add", "/root/Shared", "Node");
+	expect_ok(&r);
+	enum { THREADS = 16, EACH = 200 };
+	pthread_t threads[THREADS];
+	struct writer w[THREADS];
+	for (int t = 0; t < THREADS; t++) {
+		w[t] = (struct writer){.address = f->server.address, .first = t * EACH, .count = EACH, .node = "/root/Shared"};
+		pthread_create(&threads[t], NULL, write_loop, &w[t]);
+	}
+	for (int t = 0; t < THREADS; t++) {
+		pthread_join(threads[t], NULL);
+		assert_int_equal(w[t].acked, EACH);
+	}
+	int64_t *values = calloc(THREADS * EACH, sizeof(*values));
+	assert_int_equal(read_props(f->server.address, "/root/Shared", values, THREADS * EACH), THREADS * EACH);
+	for (int i = 0; i < THREADS * EACH; i++)
+		assert_int_equal(values[i], i);
+	free(values);
+	CLI(f, &r, "--json", "status");
+	/* 1 create + 3,200 sets, and group commit merged some of them. */
+	assert_non_null(strstr(r.out, "\"applied_index\":3201"));
+}
+
+static void test_sigterm_and_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct cli_result r;
+	CLI(f, &r, "add", "/root/Kept", "Node2D");
+	expect_ok(&r);
+	CLI(f, &r, "set", "/root/Kept", "position", "Vector2(0.1, -2.5e-07)");
+	expect_ok(&r);
+	int status = groved_stop(&f->server);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	groved_start(&f->server, f->data, NULL);
+	CLI(f, &r, "get", "/root/Kept", "position");
+	expect_ok(&r);
+	assert_string_equal(r.out, "Vector2(0.1, -2.5e-07)\n");
+}
+
+/* 10,000 acknowledged writes survive kill -9, which lands while more writes are in flight. */
+static void test_kill9_keeps_acknowledged_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct cli_result r;
+	CLI(f, &r, "add", "/root/K", "Node");
+	expect_ok(&r);
+	enum { THREADS = 4, EACH = 3000, TARGET = 10000 };
+	pthread_t threads[THREADS];
+	struct writer w[THREADS];
+	for (int t = 0; t < THREADS; t++) {
+		w[t] = (struct writer){.address = f->server.address, .first = t * EACH, .count = EACH, .node = "/root/K"};
+		pthread_create(&threads[t], NULL, write_loop, &w[t]);
+	}
+	/* Wait (bounded) for 10,000 acknowledgements, then kill while the writers go on. */
+	time_t deadline = time(NULL) + 240;
+	int total = 0;
+	while (time(NULL) < deadline) {
+		total = 0;
+		for (int t = 0; t < THREADS; t++)
+			total += __atomic_load_n(&w[t].acked, __ATOMIC_SEQ_CST);
+		if (total >= TARGET)
+			break;
+		usleep(1000);
+	}
+	groved_kill(&f->server);
+	for (int t = 0; t < THREADS; t++)
+		pthread_join(threads[t], NULL);
+	total = 0;
+	for (int t = 0; t < THREADS; t++)
+		total += w[t].acked;
+	print_message("kill -9 after %d acknowledged writes\n", total);
+	assert_true(total >= TARGET);
+	groved_start(&f->server, f->data, NULL);
+	int64_t *values = calloc(THREADS * EACH, sizeof(*values));
+	for (int i = 0; i < THREADS * EACH; i++)
+		values[i] = -1;
+	int present = read_props(f->server.address, "/root/K", values, THREADS * EACH);
+	for (int t = 0; t < THREADS; t++)
+		for (int i = 0; i < w[t].acked; i++)
+			assert_int_equal(values[w[t].first + i], w[t].first + i);
+	/* The applied index counts exactly the batches in the store: the create and each present write. */
+	CLI(f, &r, "--json", "status");
+	char expect[64];
+	snprintf(expect, sizeof(expect), "\"applied_index\":%d", present + 1);
+	if (!strstr(r.out, expect))
+		print_error("status %s, expected %s\n", r.out, expect);
+	assert_non_null(strstr(r.out, expect));
+	free(values);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_cli_workflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wrong_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigterm_and_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill9_keeps_acknowledged_writes, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
+}

@@ -1,0 +1,620 @@
+/* grove: the command-line client and admin tool. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "godot/scene.h"
+#include "godot/tscn.h"
+#include "godot/variant_text.h"
+#include "proto/grove.pb-c.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
+#include "src/net/wire.h"
+#include "src/tree/tree.h"
+
+/* Exit codes: 0 done, 1 the server refused or failed the request, 2 bad usage or no connection. */
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2 };
+
+struct options {
+	const char *server;
+	const char *token;
+	bool json;
+	const char *command;
+	int argc;        /* positional arguments after the command */
+	char **argv;
+	const char *instance;
+	const char *at;
+	const char *name;
+	const char *output;
+	int64_t index;
+	int godot;
+};
+
+static const char usage_text[] =
+	"usage: grove [--server HOST:PORT] [--token TOKEN] [--json] COMMAND ...\n"
+	"\n"
+	"Commands (paths look like Godot's: /root/World/Player):\n"
+	"  add PATH CLASS [--instance res://x.tscn] [--index N]   create a node\n"
+	"  set PATH PROP VALUE          set a property; VALUE in Godot syntax, e.g. 'Vector3(1, 2, 3)', '\"text\"'\n"
+	"  clear PATH PROP              remove a property\n"
+	"  get PATH [PROP]              show a node, or one property\n"
+	"  mv PATH NEW_PARENT [--index N]   move a node under another\n"
+	"  rename PATH NAME             rename a node\n"
+	"  rm PATH                      delete a node and its subtree\n"
+	"  group add|rm PATH GROUP      add a node to a group, or remove it\n"
+	"  tree [PATH]                  show a subtree with classes and properties\n"
+	"  import SCENE.tscn --at PATH [--name NAME]   import a Godot scene (all or nothing)\n"
+	"  export PATH -o OUT.tscn [--godot 3|4]      export a subtree as a Godot scene\n"
+	"  status                       show the server's state\n"
+	"\n"
+	"The server defaults to 127.0.0.1:7400 (or GROVE_SERVER); the token to GROVE_TOKEN.\n"
+	"--json prints read results as JSON. Exit status: 0 done, 1 refused, 2 usage or connection error.\n";
+
+static int fail(const struct options *o, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "grove: %s: ", o->command ? o->command : "error");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return code;
+}
+
+/* ---- value display ---- */
+
+static int describe_for_display(void *ctx, int64_t ref, bool *ext, struct variant *id)
+{
+	(void)ctx;
+	char text[32];
+	snprintf(text, sizeof(text), "#%" PRId64, ref);
+	*ext = true;
+	return variant_set_string(id, VARIANT_STRING, text, strlen(text));
+}
+
+/* The Godot text of a value, malloc'd. Stored resources show as ExtResource("#<id>"). */
+static char *value_text(const struct variant *v)
+{
+	struct godot_text_options opts = {.godot_major = 4, .describe = describe_for_display};
+	struct variant_buf buf = {0};
+	if (godot_text_write(v, &opts, &buf) != GROVE_OK) {
+		variant_buf_free(&buf);
+		return strdup("<unprintable>");
+	}
+	variant_buf_put(&buf, "", 1);
+	return buf.failed ? NULL : (char *)buf.data;
+}
+
+static bool decode_value(const ProtobufCBinaryData *bytes, struct variant *v)
+{
+	size_t used;
+	return variant_decode(v, bytes->data, bytes->len, &used) == GROVE_OK && used == bytes->len;
+}
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", out);
+		else if (*p == '\t')
+			fputs("\\t", out);
+		else if (*p < 0x20)
+			fprintf(out, "\\u%04x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
+}
+
+/* ---- talking to the server ---- */
+
+static struct grove_client *connect_or_die(const struct options *o, int *exit_code)
+{
+	struct grove_client *c;
+	char error[256];
+	int err = grove_client_connect(o->server, o->token, 30000, &c, error, sizeof(error));
+	if (err) {
+		*exit_code = fail(o, EXIT_USAGE, "%s", error);
+		return NULL;
+	}
+	return c;
+}
+
+/* Send one batch; print the server's refusal on failure. Fills ids (caller frees) if wanted. */
+static int write_ops(const struct options *o, const struct tree_op *ops, size_t n)
+{
+	int code = 0;
+	struct grove_client *c = connect_or_die(o, &code);
+	if (!c)
+		return code;
+	struct wire_request wr;
+	int err = wire_encode_batch(ops, n, &wr);
+	if (err) {
+		grove_client_close(c);
+		return fail(o, EXIT_USAGE, "cannot encode the request: %s", grove_strerror(err));
+	}
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	env.write = &wr.req;
+	Grove__Envelope *reply;
+	err = grove_client_call(c, &env, &reply);
+	wire_request_free(&wr);
+	grove_client_close(c);
+	if (err)
+		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+	if (reply->body_case == GROVE__ENVELOPE__BODY_ERROR)
+		code = fail(o, EXIT_REFUSED, "%s", reply->error->message);
+	else if (reply->body_case != GROVE__ENVELOPE__BODY_WRITE_REPLY)
+		code = fail(o, EXIT_REFUSED, "unexpected answer");
+	else if (reply->write_reply->code)
+		code = fail(o, EXIT_REFUSED, "%s", reply->write_reply->message);
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
+static int read_nodes(const struct options *o, const char *path, uint32_t depth, bool props, Grove__Envelope **out)
+{
+	int code = 0;
+	struct grove_client *c = connect_or_die(o, &code);
+	if (!c)
+		return code;
+	Grove__NodeRef ref = GROVE__NODE_REF__INIT;
+	ref.path = (char *)path;
+	Grove__ReadRequest rq = GROVE__READ_REQUEST__INIT;
+	rq.node = &ref;
+	rq.depth = depth;
+	rq.with_props = props;
+	rq.with_groups = true;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_READ;
+	env.read = &rq;
+	int err = grove_client_call(c, &env, out);
+	grove_client_close(c);
+	if (err)
+		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+	if ((*out)->body_case == GROVE__ENVELOPE__BODY_ERROR)
+		code = fail(o, EXIT_REFUSED, "%s", (*out)->error->message);
+	else if ((*out)->body_case != GROVE__ENVELOPE__BODY_READ_REPLY)
+		code = fail(o, EXIT_REFUSED, "unexpected answer");
+	else if ((*out)->read_reply->code)
+		code = fail(o, EXIT_REFUSED, "%s", (*out)->read_reply->message);
+	if (code) {
+		grove__envelope__free_unpacked(*out, NULL);
+		*out = NULL;
+	}
+	return code;
+}
+
+/* ---- commands ---- */
+
+/* Split "/root/A/B" into a parent path and a name (the path's last segment). */
+static int split_path(const struct options *o, const char *path, char **parent, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	if (path[0] != '/' || !slash || slash == path || !slash[1])
+		return fail(o, EXIT_USAGE, "\"%s\" is not an absolute node path like /root/World/Player", path);
+	*parent = strndup(path, (size_t)(slash - path));
+	*name = slash + 1;
+	return *parent ? 0 : fail(o, EXIT_USAGE, "out of memory");
+}
+
+static int cmd_add(const struct options *o)
+{
+	if (o->argc != 2)
+		return fail(o, EXIT_USAGE, "usage: grove add PATH CLASS [--instance res://x.tscn] [--index N]");
+	char *parent;
+	const char *name;
+	int code = split_path(o, o->argv[0], &parent, &name);
+	if (code)
+		return code;
+	struct tree_op op = {.kind = TREE_OP_CREATE, .node = {.path = parent}, .name = name, .text = o->argv[1],
+			     .instance = o->instance, .index = o->index};
+	code = write_ops(o, &op, 1);
+	free(parent);
+	return code;
+}
+
+static int cmd_set(const struct options *o)
+{
+	if (o->argc != 3)
+		return fail(o, EXIT_USAGE, "usage: grove set PATH PROP VALUE   (VALUE like 'Vector3(1, 2, 3)' or '\"text\"')");
+	struct variant v;
+	struct godot_text_error err;
+	if (godot_text_parse(o->argv[2], strlen(o->argv[2]), NULL, &v, &err) != GROVE_OK)
+		return fail(o, EXIT_USAGE, "cannot read value at column %u: %s", err.column, err.message);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = o->argv[0]}, .name = o->argv[1], .value = &v};
+	int code = write_ops(o, &op, 1);
+	variant_free(&v);
+	return code;
+}
+
+static int cmd_simple(const struct options *o, enum tree_op_kind kind, int args, const char *usage)
+{
+	if (o->argc != args)
+		return fail(o, EXIT_USAGE, "usage: %s", usage);
+	struct tree_op op = {.kind = kind, .node = {.path = o->argv[0]}, .index = o->index};
+	if (kind == TREE_OP_MOVE)
+		op.target.path = o->argv[1];
+	else if (args > 1)
+		op.name = o->argv[1];
+	return write_ops(o, &op, 1);
+}
+
+static int cmd_group(const struct options *o)
+{
+	if (o->argc != 3 || (strcmp(o->argv[0], "add") != 0 && strcmp(o->argv[0], "rm") != 0))
+		return fail(o, EXIT_USAGE, "usage: grove group add|rm PATH GROUP");
+	struct tree_op op = {.kind = strcmp(o->argv[0], "add") == 0 ? TREE_OP_ADD_GROUP : TREE_OP_REMOVE_GROUP,
+			     .node = {.path = o->argv[1]}, .name = o->argv[2]};
+	return write_ops(o, &op, 1);
+}
+
+static void print_props_json(const Grove__NodeInfo *n)
+{
+	printf("\"properties\":{");
+	for (size_t k = 0; k < n->n_props; k++) {
+		struct variant v;
+		bool ok = decode_value(&n->props[k]->value, &v);
+		char *text = ok ? value_text(&v) : strdup("<corrupt>");
+		if (k)
+			printf(",");
+		json_string(stdout, n->props[k]->name);
+		printf(":{\"type\":");
+		json_string(stdout, ok ? variant_type_name(v.type) : "?");
+		printf(",\"value\":");
+		json_string(stdout, text ? text : "");
+		printf("}");
+		free(text);
+		variant_free(&v);
+	}
+	printf("},\"groups\":[");
+	for (size_t g = 0; g < n->n_groups; g++) {
+		if (g)
+			printf(",");
+		json_string(stdout, n->groups[g]);
+	}
+	printf("]");
+}
+
+static void print_node_json(const Grove__NodeInfo *n)
+{
+	printf("{\"path\":");
+	json_string(stdout, n->path);
+	printf(",\"id\":%" PRIu64 ",\"class\":", n->id);
+	json_string(stdout, n->class_name);
+	if (n->instance[0]) {
+		printf(",\"instance\":");
+		json_string(stdout, n->instance);
+	}
+	printf(",\"children\":%" PRIu64 ",\"depth\":%u,", n->child_count, n->depth);
+	print_props_json(n);
+	printf("}");
+}
+
+static int cmd_get(const struct options *o)
+{
+	if (o->argc != 1 && o->argc != 2)
+		return fail(o, EXIT_USAGE, "usage: grove get PATH [PROP]");
+	Grove__Envelope *reply;
+	int code = read_nodes(o, o->argv[0], 0, true, &reply);
+	if (code)
+		return code;
+	const Grove__NodeInfo *n = reply->read_reply->nodes[0];
+	if (o->argc == 2) {
+		const Grove__Property *found = NULL;
+		for (size_t k = 0; k < n->n_props && !found; k++)
+			if (strcmp(n->props[k]->name, o->argv[1]) == 0)
+				found = n->props[k];
+		if (!found) {
+			code = fail(o, EXIT_REFUSED, "%s has no property %s", n->path, o->argv[1]);
+		} else {
+			struct variant v;
+			if (!decode_value(&found->value, &v)) {
+				code = fail(o, EXIT_REFUSED, "the server sent a malformed value");
+			} else {
+				char *text = value_text(&v);
+				if (o->json) {
+					printf("{\"path\":");
+					json_string(stdout, n->path);
+					printf(",\"property\":");
+					json_string(stdout, found->name);
+					printf(",\"type\":");
+					json_string(stdout, variant_type_name(v.type));
+					printf(",\"value\":");
+					json_string(stdout, text ? text : "");
+					printf("}\n");
+				} else {
+					printf("%s\n", text ? text : "");
+				}
+				free(text);
+				variant_free(&v);
+			}
+		}
+	} else if (o->json) {
+		print_node_json(n);
+		printf("\n");
+	} else {
+		printf("%s (%s) id=%" PRIu64 "%s%s children=%" PRIu64 "\n", n->path, n->class_name[0] ? n->class_name : "-",
+		       n->id, n->instance[0] ? " instance=" : "", n->instance, n->child_count);
+		for (size_t g = 0; g < n->n_groups; g++)
+			printf("  group %s\n", n->groups[g]);
+		for (size_t k = 0; k < n->n_props; k++) {
+			struct variant v;
+			char *text = decode_value(&n->props[k]->value, &v) ? value_text(&v) : strdup("<corrupt>");
+			printf("  %s = %s\n", n->props[k]->name, text ? text : "");
+			free(text);
+			variant_free(&v);
+		}
+	}
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
+static int cmd_tree(const struct options *o)
+{
+	if (o->argc > 1)
+		return fail(o, EXIT_USAGE, "usage: grove tree [PATH]");
+	Grove__Envelope *reply;
+	int code = read_nodes(o, o->argc ? o->argv[0] : "/root", UINT32_MAX, true, &reply);
+	if (code)
+		return code;
+	const Grove__ReadReply *rr = reply->read_reply;
+	if (o->json) {
+		printf("{\"applied_index\":%" PRIu64 ",\"truncated\":%s,\"nodes\":[", rr->applied_index,
+		       rr->truncated ? "true" : "false");
+		for (size_t i = 0; i < rr->n_nodes; i++) {
+			if (i)
+				printf(",");
+			print_node_json(rr->nodes[i]);
+		}
+		printf("]}\n");
+	} else {
+		for (size_t i = 0; i < rr->n_nodes; i++) {
+			const Grove__NodeInfo *n = rr->nodes[i];
+			int indent = 2 * (int)n->depth;
+			printf("%*s%s (%s)", indent, "", n->name, n->class_name[0] ? n->class_name : n->instance);
+			if (n->instance[0] && n->class_name[0])
+				printf(" instance=%s", n->instance);
+			for (size_t g = 0; g < n->n_groups; g++)
+				printf(" [%s]", n->groups[g]);
+			printf("\n");
+			for (size_t k = 0; k < n->n_props; k++) {
+				struct variant v;
+				char *text = decode_value(&n->props[k]->value, &v) ? value_text(&v) : strdup("<corrupt>");
+				printf("%*s  %s = %s\n", indent, "", n->props[k]->name, text ? text : "");
+				free(text);
+				variant_free(&v);
+			}
+		}
+		if (rr->truncated)
+			printf("... (listing cut at %zu nodes)\n", rr->n_nodes);
+	}
+	grove__envelope__free_unpacked(reply, NULL);
+	return 0;
+}
+
+static int cmd_status(const struct options *o)
+{
+	int code = 0;
+	struct grove_client *c = connect_or_die(o, &code);
+	if (!c)
+		return code;
+	Grove__StatusRequest sr = GROVE__STATUS_REQUEST__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_STATUS;
+	env.status = &sr;
+	Grove__Envelope *reply;
+	int err = grove_client_call(c, &env, &reply);
+	grove_client_close(c);
+	if (err)
+		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+	if (reply->body_case != GROVE__ENVELOPE__BODY_STATUS_REPLY) {
+		grove__envelope__free_unpacked(reply, NULL);
+		return fail(o, EXIT_REFUSED, "unexpected answer");
+	}
+	const Grove__StatusReply *s = reply->status_reply;
+	if (o->json) {
+		printf("{\"server_id\":%" PRIu64 ",\"role\":", s->server_id);
+		json_string(stdout, s->role);
+		printf(",\"version\":");
+		json_string(stdout, s->server_version);
+		printf(",\"applied_index\":%" PRIu64 ",\"nodes\":%" PRIu64 ",\"data_bytes\":%" PRIu64
+		       ",\"uptime_ms\":%" PRIu64 ",\"clients\":%" PRIu64 ",\"writes_applied\":%" PRIu64
+		       ",\"group_commits\":%" PRIu64 "}\n",
+		       s->applied_index, s->node_count, s->data_bytes, s->uptime_ms, s->clients, s->writes_applied,
+		       s->group_commits);
+	} else {
+		printf("server %" PRIu64 " (%s, grove %s) at %s\n", s->server_id, s->role, s->server_version, o->server);
+		printf("  applied index   %" PRIu64 "\n", s->applied_index);
+		printf("  nodes           %" PRIu64 "\n", s->node_count);
+		printf("  data            %.1f MiB\n", (double)s->data_bytes / (1 << 20));
+		printf("  uptime          %.1f s\n", (double)s->uptime_ms / 1000);
+		printf("  clients         %" PRIu64 "\n", s->clients);
+		printf("  writes applied  %" PRIu64 " in %" PRIu64 " group commits\n", s->writes_applied,
+		       s->group_commits);
+	}
+	grove__envelope__free_unpacked(reply, NULL);
+	return 0;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	struct stat st;
+	char *buf = NULL;
+	if (fstat(fileno(f), &st) == 0 && (buf = malloc((size_t)st.st_size + 1)) != NULL) {
+		*len = fread(buf, 1, (size_t)st.st_size, f);
+		buf[*len] = '\0';
+	}
+	fclose(f);
+	return buf;
+}
+
+static int cmd_import(const struct options *o)
+{
+	if (o->argc != 1 || !o->at)
+		return fail(o, EXIT_USAGE, "usage: grove import SCENE.tscn --at PATH [--name NAME]");
+	size_t len;
+	char *text = slurp(o->argv[0], &len);
+	if (!text)
+		return fail(o, EXIT_USAGE, "cannot read %s: %s", o->argv[0], strerror(errno));
+	struct tscn_scene scene;
+	struct tscn_error perr;
+	int err = tscn_parse(text, len, &scene, &perr);
+	free(text);
+	if (err)
+		return fail(o, EXIT_REFUSED, "%s:%u:%u: %s", o->argv[0], perr.line, perr.column, perr.message);
+	struct scene_import plan;
+	char msg[512];
+	err = scene_import_plan(&scene, o->at, o->name, &plan, msg, sizeof(msg));
+	int code;
+	if (err) {
+		code = fail(o, EXIT_REFUSED, "%s: %s", o->argv[0], msg);
+	} else {
+		code = write_ops(o, plan.ops, plan.count);
+		if (!code && !o->json)
+			printf("imported %zu nodes, %zu resources, %zu connections under %s\n", plan.nodes, plan.resources,
+			       plan.connections, o->at);
+		scene_import_free(&plan);
+	}
+	tscn_scene_free(&scene);
+	return code;
+}
+
+static int cmd_export(const struct options *o)
+{
+	if (o->argc != 1 || !o->output || (o->godot != 3 && o->godot != 4))
+		return fail(o, EXIT_USAGE, "usage: grove export PATH -o OUT.tscn [--godot 3|4]");
+	int code = 0;
+	struct grove_client *c = connect_or_die(o, &code);
+	if (!c)
+		return code;
+	Grove__NodeRef ref = GROVE__NODE_REF__INIT;
+	ref.path = o->argv[0];
+	Grove__ExportRequest ex = GROVE__EXPORT_REQUEST__INIT;
+	ex.node = &ref;
+	ex.godot_major = (uint32_t)o->godot;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_EXPORT_SCENE;
+	env.export_scene = &ex;
+	Grove__Envelope *reply;
+	int err = grove_client_call(c, &env, &reply);
+	grove_client_close(c);
+	if (err)
+		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+	if (reply->body_case != GROVE__ENVELOPE__BODY_EXPORT_REPLY) {
+		code = fail(o, EXIT_REFUSED, "unexpected answer");
+	} else if (reply->export_reply->code) {
+		code = fail(o, EXIT_REFUSED, "%s", reply->export_reply->message);
+	} else {
+		FILE *f = fopen(o->output, "wb");
+		const ProtobufCBinaryData *scene = &reply->export_reply->scene;
+		if (!f || fwrite(scene->data, 1, scene->len, f) != scene->len || fclose(f) != 0)
+			code = fail(o, EXIT_USAGE, "cannot write %s: %s", o->output, strerror(errno));
+	}
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static char *positional[16];
+	o->argv = positional;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+		bool takes = strcmp(a, "--server") == 0 || strcmp(a, "--token") == 0 || strcmp(a, "--instance") == 0 ||
+			     strcmp(a, "--index") == 0 || strcmp(a, "--at") == 0 || strcmp(a, "--name") == 0 ||
+			     strcmp(a, "-o") == 0 || strcmp(a, "--godot") == 0;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(usage_text, stdout);
+			exit(0);
+		} else if (strcmp(a, "--json") == 0) {
+			o->json = true;
+		} else if (takes) {
+			if (!value) {
+				fprintf(stderr, "grove: %s needs a value\n", a);
+				return EXIT_USAGE;
+			}
+			i++;
+			if (strcmp(a, "--server") == 0)
+				o->server = value;
+			else if (strcmp(a, "--token") == 0)
+				o->token = value;
+			else if (strcmp(a, "--instance") == 0)
+				o->instance = value;
+			else if (strcmp(a, "--index") == 0)
+				o->index = strtoll(value, NULL, 10);
+			else if (strcmp(a, "--at") == 0)
+				o->at = value;
+			else if (strcmp(a, "--name") == 0)
+				o->name = value;
+			else if (strcmp(a, "-o") == 0)
+				o->output = value;
+			else
+				o->godot = atoi(value);
+		} else if (a[0] == '-' && a[1] == '-' && a[2] != '\0') {
+			fprintf(stderr, "grove: unknown option %s\n", a);
+			return EXIT_USAGE;
+		} else if (!o->command) {
+			o->command = a;
+		} else if (o->argc < 16) {
+			positional[o->argc++] = argv[i];
+		} else {
+			fprintf(stderr, "grove: too many arguments\n");
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {.index = -1, .godot = 4};
+	o.server = getenv("GROVE_SERVER") ? getenv("GROVE_SERVER") : "127.0.0.1:7400";
+	o.token = getenv("GROVE_TOKEN");
+	int code = parse_args(argc, argv, &o);
+	if (code)
+		return code;
+	if (!o.command) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = o.command;
+	if (strcmp(cmd, "add") == 0)
+		return cmd_add(&o);
+	if (strcmp(cmd, "set") == 0)
+		return cmd_set(&o);
+	if (strcmp(cmd, "clear") == 0)
+		return cmd_simple(&o, TREE_OP_CLEAR_PROP, 2, "grove clear PATH PROP");
+	if (strcmp(cmd, "get") == 0)
+		return cmd_get(&o);
+	if (strcmp(cmd, "mv") == 0)
+		return cmd_simple(&o, TREE_OP_MOVE, 2, "grove mv PATH NEW_PARENT [--index N]");
+	if (strcmp(cmd, "rename") == 0)
+		return cmd_simple(&o, TREE_OP_RENAME, 2, "grove rename PATH NAME");
+	if (strcmp(cmd, "rm") == 0)
+		return cmd_simple(&o, TREE_OP_DELETE, 1, "grove rm PATH");
+	if (strcmp(cmd, "group") == 0)
+		return cmd_group(&o);
+	if (strcmp(cmd, "tree") == 0)
+		return cmd_tree(&o);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(&o);
+	if (strcmp(cmd, "import") == 0)
+		return cmd_import(&o);
+	if (strcmp(cmd, "export") == 0)
+		return cmd_export(&o);
+	fprintf(stderr, "grove: unknown command %s (grove --help lists them)\n", cmd);
+	return EXIT_USAGE;
+}
