@@ -210,8 +210,8 @@ static int cmd_add(const struct options *o)
 {
 	if (o->argc != 2)
 		return fail(o, EXIT_USAGE, "usage: grove add PATH CLASS [--instance res://x.tscn] [--index N]");
-	char *parent;
-	const char *name;
+	char *parent = NULL;
+	const char *name = NULL;
 	int code = split_path(o, o->argv[0], &parent, &name);
 	if (code)
 		return code;

@@ -772,7 +772,7 @@ static int decode_packed(struct variant *v, enum variant_type type, struct reade
 	if (err)
 		return err;
 	struct variant_packed *p = v->as.packed;
-	uint64_t x;
+	uint64_t x = 0;
 	for (uint32_t i = 0; i < p->len; i++) {
 		switch (type) {
 		case VARIANT_PACKED_BYTE_ARRAY:
