@@ -958,16 +958,16 @@ static void put_real(struct variant_buf *b, double d, bool bare)
 static int write_value(const struct variant *v, const struct godot_text_options *o, struct variant_buf *out,
 		       int depth);
 
-/* Opening of a constructor call: Godot 3 puts a space inside the parentheses. */
-static void open_call(struct variant_buf *out, const char *name, bool g3, bool empty)
+/* Opening of a constructor call: Godot 3 puts a space inside the parentheses, even around nothing. */
+static void open_call(struct variant_buf *out, const char *name, bool g3)
 {
 	put_str(out, name);
-	put_str(out, g3 && !empty ? "( " : "(");
+	put_str(out, g3 ? "( " : "(");
 }
 
-static void close_call(struct variant_buf *out, bool g3, bool empty)
+static void close_call(struct variant_buf *out, bool g3)
 {
-	put_str(out, g3 && !empty ? " )" : ")");
+	put_str(out, g3 ? " )" : ")");
 }
 
 static int write_typehint_name(const struct variant_typehint *h, struct variant_buf *out)
@@ -1009,7 +1009,7 @@ static int write_packed(const struct variant *v, struct variant_buf *out, bool g
 	}
 	unsigned per = variant_packed_reals_per_element(v->type);
 	size_t n = per ? (size_t)p->len * per : p->len;
-	open_call(out, name, g3, n == 0);
+	open_call(out, name, g3);
 	char buf[32];
 	for (size_t i = 0; i < n; i++) {
 		if (i)
@@ -1037,7 +1037,7 @@ static int write_packed(const struct variant *v, struct variant_buf *out, bool g
 			break;
 		}
 	}
-	close_call(out, g3, n == 0);
+	close_call(out, g3);
 	return GROVE_OK;
 }
 
@@ -1047,7 +1047,7 @@ static int write_fixed(const struct variant *v, struct variant_buf *out, bool g3
 	if (g3 && !k->name3)
 		return GROVE_EINVAL;
 	unsigned n = variant_component_count(v->type);
-	open_call(out, g3 ? k->name3 : k->name, g3, false);
+	open_call(out, g3 ? k->name3 : k->name, g3);
 	char buf[24];
 	for (unsigned i = 0; i < n; i++) {
 		if (i)
@@ -1062,7 +1062,7 @@ static int write_fixed(const struct variant *v, struct variant_buf *out, bool g3
 			put_real(out, v->as.r[i], false);
 		}
 	}
-	close_call(out, g3, false);
+	close_call(out, g3);
 	return GROVE_OK;
 }
 
@@ -1080,7 +1080,7 @@ static int write_resource_ref(const struct variant *v, const struct godot_text_o
 	int e = o->describe(o->ctx, v->as.ref, &ext, &id);
 	if (e)
 		return e;
-	open_call(out, ext ? "ExtResource" : "SubResource", g3, false);
+	open_call(out, ext ? "ExtResource" : "SubResource", g3);
 	if (id.type == VARIANT_INT) {
 		char buf[24];
 		snprintf(buf, sizeof(buf), "%" PRId64, id.as.i);
@@ -1090,7 +1090,7 @@ static int write_resource_ref(const struct variant *v, const struct godot_text_o
 	} else {
 		e = GROVE_EINVAL;
 	}
-	close_call(out, g3, false);
+	close_call(out, g3);
 	variant_free(&id);
 	return e;
 }
@@ -1139,7 +1139,7 @@ static int write_value(const struct variant *v, const struct godot_text_options 
 			write_typehint_name(&a->elem, out);
 			put_str(out, "](");
 		}
-		put_str(out, g3 && a->len ? "[ " : "[");
+		put_str(out, g3 ? "[ " : "[");
 		for (uint32_t i = 0; i < a->len; i++) {
 			if (i)
 				put_str(out, ", ");
@@ -1147,7 +1147,7 @@ static int write_value(const struct variant *v, const struct godot_text_options 
 			if (e)
 				return e;
 		}
-		put_str(out, g3 && a->len ? " ]" : "]");
+		put_str(out, g3 ? " ]" : "]");
 		if (typed)
 			put_str(out, ")");
 		return GROVE_OK;
