@@ -252,8 +252,9 @@ static int encode_packed(const struct variant *v, int major, struct variant_buf 
 		put_reals(out, p->as.reals, p->len, major != 3);
 		break;
 	case VARIANT_PACKED_STRING_ARRAY:
+		/* Unlike a String, each element's length counts its NUL terminator, which is written too. */
 		for (uint32_t i = 0; i < p->len; i++)
-			put_string(out, p->as.strings.ptrs[i], p->as.strings.lens[i]);
+			put_string(out, p->as.strings.ptrs[i], p->as.strings.lens[i] + 1);
 		break;
 	default:
 		/* Float32 and Color arrays are float32 in every Godot. */
@@ -593,7 +594,11 @@ static int decode_packed(struct variant *v, enum variant_type type, int major, b
 		case VARIANT_PACKED_STRING_ARRAY: {
 			const char *s;
 			uint32_t len;
-			err = get_string(r, &s, &len) ? variant_packed_set_string(v, i, s, len) : GROVE_ECORRUPT;
+			if (!get_string(r, &s, &len) || len == 0 || s[len - 1] != '\0') {
+				err = GROVE_ECORRUPT; /* the length counts a NUL terminator */
+				break;
+			}
+			err = variant_packed_set_string(v, i, s, len - 1);
 			break;
 		}
 		default: {

@@ -9,7 +9,8 @@
  * (ENCODE_FLAG_64) marks 64-bit ints and doubles; for Godot 4 arrays and
  * dictionaries bits 16-19 say whether the container is typed. Then the
  * payload: ints and floats as 4 or 8 bytes, strings as a u32 byte length +
- * UTF-8 + padding, vectors as float32 components (float64 with the flag),
+ * UTF-8 + padding (in packed string arrays the length also counts a NUL
+ * written after the bytes), vectors as float32 components (float64 with the flag),
  * NodePath in the "new" format (name count | 0x80000000, subname count,
  * flags, then each part as a string), containers as a u32 count followed by
  * their items, packed arrays as a u32 count followed by raw elements.

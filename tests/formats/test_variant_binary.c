@@ -112,7 +112,7 @@ static void test_godot3_vectors(void **state)
 	check_vector(3, "PackedByteArray(1, 2, 3)", "14000000 03000000 01020300");
 	check_vector(3, "PackedInt32Array(-1, 2)", "15000000 02000000 ffffffff 02000000");
 	check_vector(3, "PackedFloat32Array(0.5)", "16000000 01000000 0000003f");
-	check_vector(3, "PackedStringArray(\"hi\", \"\")", "17000000 02000000 02000000 68690000 00000000");
+	check_vector(3, "PackedStringArray(\"hi\", \"\")", "17000000 02000000 03000000 68690000 01000000 00000000");
 	check_vector(3, "PackedVector2Array(1, 2)", "18000000 01000000 0000803f 00000040");
 	check_vector(3, "PackedVector3Array(1, 2, 3)", "19000000 01000000 0000803f 00000040 00004040");
 	check_vector(3, "PackedColorArray(0, 0, 0, 1)", "1a000000 01000000 00000000 00000000 00000000 0000803f");
