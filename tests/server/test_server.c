@@ -431,6 +431,63 @@ static void test_kill9_keeps_acknowledged_writes(void **state)
 	free(values);
 }
 
+static int count_sections(const char *path, const char *prefix)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	char line[65536];
+	int n = 0;
+	while (fgets(line, sizeof(line), f))
+		n += strncmp(line, prefix, strlen(prefix)) == 0;
+	fclose(f);
+	return n;
+}
+
+static void test_cli_import_export(void **state)
+{
+	struct fixture *f = *state;
+	const char *scene = "../shared/corpus/godot4/2d~dodge_the_creeps~main.tscn";
+	if (access(scene, R_OK) != 0) {
+		print_message("corpus scene %s is absent; skipping import/export through the CLI\n", scene);
+		skip();
+	}
+	struct cli_result r;
+	CLI(f, &r, "add", "/root/Level", "Node");
+	expect_ok(&r);
+	CLI(f, &r, "import", scene, "--at", "/root/Level");
+	expect_ok(&r);
+	assert_non_null(strstr(r.out, "imported "));
+	char out4[4096], out3[4096];
+	snprintf(out4, sizeof(out4), "%s/main4.tscn", f->dir);
+	snprintf(out3, sizeof(out3), "%s/main3.tscn", f->dir);
+	CLI(f, &r, "export", "/root/Level/Main", "-o", out4);
+	expect_ok(&r);
+	CLI(f, &r, "export", "/root/Level/Main", "-o", out3, "--godot", "3");
+	expect_ok(&r);
+	int nodes = count_sections(scene, "[node ");
+	assert_true(nodes > 0);
+	assert_int_equal(count_sections(out4, "[node "), nodes);
+	assert_int_equal(count_sections(out3, "[node "), nodes);
+	assert_int_equal(count_sections(out4, "[gd_scene"), 1);
+	assert_int_equal(count_sections(out3, "[gd_scene load_steps="), 1);
+	/* A broken scene names its line and column and imports nothing. */
+	char broken[4096];
+	snprintf(broken, sizeof(broken), "%s/broken.tscn", f->dir);
+	FILE *b = fopen(broken, "w");
+	fputs("[gd_scene format=3]\n\n[node name=\"X\" type=\"Node\"]\nposition = Vector2(1,\n", b);
+	fclose(b);
+	CLI(f, &r, "import", broken, "--at", "/root");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "broken.tscn:5:1: "));
+	CLI(f, &r, "get", "/root/X");
+	assert_int_equal(r.status, 1);
+	/* Importing the same scene again under the same parent clashes, all or nothing. */
+	CLI(f, &r, "import", scene, "--at", "/root/Level");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "already has a child named Main"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +497,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_keeps_acknowledged_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_import_export, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
