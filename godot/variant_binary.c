@@ -568,8 +568,8 @@ static int decode_packed(struct variant *v, enum variant_type type, int major, b
 	if (err)
 		return err;
 	struct variant_packed *p = v->as.packed;
-	uint32_t x32;
-	uint64_t x64;
+	uint32_t x32 = 0;
+	uint64_t x64 = 0;
 	for (uint32_t i = 0; i < count && !err; i++) {
 		switch (type) {
 		case VARIANT_PACKED_BYTE_ARRAY:
@@ -632,7 +632,8 @@ static int decode_value(struct variant *v, int major, struct reader *r, int dept
 	if (t < 0 || !stored_in_grove(t))
 		return id < (major == 3 ? 27u : 39u) ? GROVE_EINVAL : GROVE_ECORRUPT;
 	enum variant_type type = (enum variant_type)t;
-	bool wide = flags & 1;
+	/* 64-bit components exist only in Godot 4 (double-precision builds); Godot 3 has them for int and float. */
+	bool wide = (flags & 1) && (major == 4 || type == VARIANT_INT || type == VARIANT_FLOAT);
 	uint32_t x32;
 	uint64_t x64;
 	switch (type) {
