@@ -1,0 +1,279 @@
+/**
+ * @file raft.h
+ * @brief The Raft consensus core: a pure state machine, one per shard.
+ *
+ * No sockets, files, clocks or randomness of its own: time arrives as
+ * raft_tick(), messages as raft_step(), proposals as raft_propose(), and the
+ * election timeout is drawn from a PRNG seeded by the caller, so a run is a
+ * function of its inputs and a simulation can replay it exactly.
+ *
+ * The caller's loop follows etcd's Ready contract:
+ *   1. raft_ready() says what to do: entries and hard state to persist,
+ *      messages to send, committed entries to apply, a snapshot to install,
+ *      read states whose index has been confirmed;
+ *   2. the caller persists (entries and hard state, durably), then sends the
+ *      messages, then applies the committed entries;
+ *   3. raft_advance() tells the core that all of it was done.
+ * Every message is sent after the persist step, so a vote or an append
+ * acknowledgement never leaves before the state it promises is durable, and
+ * the leader counts its own log toward a quorum only once it is persisted.
+ *
+ * Implemented (Ongaro's dissertation sections in brackets): leader election
+ * [3.4] with pre-vote and check-quorum [9.6]; log replication [3.5] with
+ * per-follower progress (probe / replicate / snapshot), pipelining (up to
+ * max_inflight AppendEntries in flight) and batching; commitment of
+ * current-term entries only [3.6.2]; a no-op entry at the start of each term;
+ * log compaction and snapshots [5.1] (the transport cuts the snapshot data
+ * into chunks; the core only carries its metadata); single-server membership
+ * changes [4.1], one at a time, applied when committed, refused until the
+ * leader has committed an entry of its own term (the fix for the bug of
+ * section 4.1's erratum); learners [4.2.1] (non-voting members); leadership
+ * transfer [3.10]; ReadIndex for linearizable reads without a log write [6.4].
+ *
+ * Ownership: the core owns its log. Entries, messages and read states handed
+ * out by raft_ready() stay valid until raft_advance(); entry data passed to
+ * raft_propose() and in stepped messages is copied.
+ */
+#ifndef GROVE_RAFT_RAFT_H
+#define GROVE_RAFT_RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Most members (voters + learners) of one group. */
+#define RAFT_MAX_MEMBERS 16
+
+/** Node roles. */
+enum raft_role {
+	RAFT_FOLLOWER = 0,
+	RAFT_PRE_CANDIDATE = 1,
+	RAFT_CANDIDATE = 2,
+	RAFT_LEADER = 3
+};
+
+/** Entry kinds. */
+enum raft_entry_type {
+	RAFT_ENTRY_NORMAL = 0,      /**< application data (empty: the leader's no-op) */
+	RAFT_ENTRY_CONF_CHANGE = 1  /**< a struct raft_conf_change, encoded by raft_encode_conf_change() */
+};
+
+/** One log entry. */
+struct raft_entry {
+	uint64_t index;   /**< position in the log, from 1 */
+	uint64_t term;    /**< term of the leader that created it */
+	uint32_t type;    /**< enum raft_entry_type */
+	uint8_t *data;    /**< payload, owned by whoever holds the entry */
+	size_t len;       /**< payload length */
+};
+
+/** Message kinds. */
+enum raft_msg_type {
+	RAFT_MSG_APPEND = 1,          /**< AppendEntries [3.5] */
+	RAFT_MSG_APPEND_RESP = 2,
+	RAFT_MSG_VOTE = 3,            /**< RequestVote [3.4] */
+	RAFT_MSG_VOTE_RESP = 4,
+	RAFT_MSG_PRE_VOTE = 5,        /**< pre-vote [9.6]: a vote that changes no one's term */
+	RAFT_MSG_PRE_VOTE_RESP = 6,
+	RAFT_MSG_HEARTBEAT = 7,       /**< empty append carrying commit and a ReadIndex context */
+	RAFT_MSG_HEARTBEAT_RESP = 8,
+	RAFT_MSG_SNAPSHOT = 9,        /**< InstallSnapshot [5.1] (metadata; data travels beside it) */
+	RAFT_MSG_TIMEOUT_NOW = 10     /**< leadership transfer: start an election now [3.10] */
+};
+
+/** The membership of a group. */
+struct raft_conf {
+	uint64_t voters[RAFT_MAX_MEMBERS];   /**< voting members */
+	size_t n_voters;                     /**< number of voters */
+	uint64_t learners[RAFT_MAX_MEMBERS]; /**< non-voting members */
+	size_t n_learners;                   /**< number of learners */
+};
+
+/** A membership change: one server at a time. */
+enum raft_conf_op {
+	RAFT_CONF_ADD_LEARNER = 1,  /**< add a non-voting member */
+	RAFT_CONF_PROMOTE = 2,      /**< make a learner a voter */
+	RAFT_CONF_REMOVE = 3,       /**< remove a voter or a learner */
+	RAFT_CONF_ADD_VOTER = 4     /**< add a voter directly (prefer learner + promote) */
+};
+
+struct raft_conf_change {
+	enum raft_conf_op op; /**< what to do */
+	uint64_t node;        /**< to whom */
+};
+
+/** A message between members. */
+struct raft_msg {
+	enum raft_msg_type type;
+	uint64_t from, to;
+	uint64_t term;             /**< sender's term (pre-vote: the term it would campaign in) */
+	uint64_t log_term;         /**< APPEND: term of entry `index`; VOTE: term of the candidate's last entry */
+	uint64_t index;            /**< APPEND: index before the entries; VOTE: candidate's last index;
+	                                APPEND_RESP: last index matched (or rejected) */
+	uint64_t commit;           /**< leader's commit index (capped at what the follower is known to have) */
+	bool reject;               /**< a refused append or vote */
+	uint64_t reject_hint;      /**< APPEND_RESP reject: the follower's last index */
+	struct raft_entry *entries;/**< APPEND: entries after `index`; owned by the sender of the message */
+	size_t n_entries;
+	uint64_t context;          /**< HEARTBEAT(_RESP): ReadIndex round id; 0 for none */
+	uint64_t snapshot_index;   /**< SNAPSHOT: last index the snapshot covers */
+	uint64_t snapshot_term;    /**< SNAPSHOT: its term */
+	struct raft_conf snapshot_conf; /**< SNAPSHOT: membership at that index */
+};
+
+/** Durable per-server state [3.8]. */
+struct raft_hard_state {
+	uint64_t term;    /**< current term */
+	uint64_t vote;    /**< voted for in term, 0 for none */
+	uint64_t commit;  /**< highest known committed index */
+};
+
+/** A confirmed linearizable read: serve it once applied >= index. */
+struct raft_read_state {
+	uint64_t context; /**< what raft_read_index() was given */
+	uint64_t index;   /**< commit index at the time of the request, confirmed by a quorum */
+};
+
+/** What the core needs to start. */
+struct raft_config {
+	uint64_t id;                 /**< this server's id (> 0) */
+	unsigned election_ticks;     /**< election timeout base, in ticks (randomized in [t, 2t)) */
+	unsigned heartbeat_ticks;    /**< heartbeat interval, in ticks; < election_ticks */
+	unsigned max_inflight;       /**< AppendEntries in flight per follower (pipelining) */
+	size_t max_batch;            /**< most entries per AppendEntries */
+	uint64_t seed;               /**< seeds the election timeout randomization */
+	bool pre_vote;               /**< run a pre-vote before each election */
+	bool check_quorum;           /**< a leader steps down without a quorum's contact */
+};
+
+/** Durable state the core restarts from (all zero for a new member). */
+struct raft_restore {
+	struct raft_hard_state hard;   /**< persisted term, vote, commit */
+	struct raft_conf conf;         /**< membership as of the last applied conf change or snapshot */
+	uint64_t snapshot_index;       /**< the log starts after this index */
+	uint64_t snapshot_term;        /**< term of snapshot_index */
+	const struct raft_entry *entries; /**< persisted entries snapshot_index+1 .. (copied) */
+	size_t n_entries;
+	uint64_t applied;              /**< last index the application applied (>= snapshot_index) */
+};
+
+/** The work the caller must do now; see the file comment. */
+struct raft_ready {
+	bool hard_state_changed;           /**< persist `hard` */
+	struct raft_hard_state hard;
+	const struct raft_entry *entries;  /**< persist these (they may overwrite a suffix) */
+	size_t n_entries;
+	bool install_snapshot;             /**< install the snapshot at snapshot_index first (follower) */
+	uint64_t snapshot_index, snapshot_term;
+	struct raft_conf snapshot_conf;
+	struct raft_msg *msgs;             /**< send these after persisting */
+	size_t n_msgs;
+	const struct raft_entry *committed;/**< apply these, in order, after sending */
+	size_t n_committed;
+	struct raft_read_state *reads;     /**< confirmed reads */
+	size_t n_reads;
+};
+
+struct raft;
+
+/**
+ * @brief Create a core. @p restore may be NULL for a fresh member; a fresh
+ * member with voters in restore->conf (or a bootstrap configuration) can
+ * campaign.
+ * @return GROVE_OK, GROVE_EINVAL (bad config), GROVE_ENOMEM.
+ */
+int raft_create(const struct raft_config *cfg, const struct raft_restore *restore, struct raft **out);
+
+/** @brief Free a core. NULL is allowed. */
+void raft_destroy(struct raft *r);
+
+/** @brief Advance logical time by one tick (elections, heartbeats, check-quorum). */
+void raft_tick(struct raft *r);
+
+/**
+ * @brief Process one message. Stale terms are ignored (answered when useful).
+ * @return GROVE_OK, GROVE_EINVAL (malformed: unknown type, not addressed to
+ * this node, entries not consecutive), GROVE_ENOMEM.
+ */
+int raft_step(struct raft *r, const struct raft_msg *m);
+
+/**
+ * @brief Append an entry to the leader's log [3.5].
+ * @param index receives the entry's index (to match the commit later).
+ * @return GROVE_OK, GROVE_ENOTLEADER, GROVE_EUNAVAILABLE (leadership
+ * transfer in progress), GROVE_ENOMEM.
+ */
+int raft_propose(struct raft *r, const void *data, size_t len, uint64_t *index);
+
+/**
+ * @brief Propose a single-server membership change [4.1].
+ * @return GROVE_OK, GROVE_ENOTLEADER, GROVE_EUNAVAILABLE (a change is still
+ * pending, or no entry of this term is committed yet), GROVE_EINVAL (the
+ * change makes no sense: removing a non-member, promoting a non-learner, too
+ * many members), GROVE_ENOMEM.
+ */
+int raft_propose_conf_change(struct raft *r, const struct raft_conf_change *cc, uint64_t *index);
+
+/**
+ * @brief Apply a committed conf change entry (call when applying it).
+ * @return GROVE_OK or GROVE_EINVAL (a malformed entry).
+ */
+int raft_apply_conf_change(struct raft *r, const struct raft_entry *e);
+
+/**
+ * @brief Ask for a linearizable read [6.4]; a read state with @p context
+ * appears in a later ready once a quorum has confirmed leadership.
+ * @return GROVE_OK, GROVE_ENOTLEADER, GROVE_EUNAVAILABLE (no entry of this
+ * term committed yet: retry shortly).
+ */
+int raft_read_index(struct raft *r, uint64_t context);
+
+/**
+ * @brief Hand leadership to @p to [3.10].
+ * @return GROVE_OK, GROVE_ENOTLEADER, GROVE_EINVAL (not a voter, or self).
+ */
+int raft_transfer_leader(struct raft *r, uint64_t to);
+
+/**
+ * @brief The application has a snapshot of its state through @p index
+ * (<= applied): drop the log up to it [5.1].
+ * @return GROVE_OK, GROVE_EINVAL (beyond applied, or already compacted).
+ */
+int raft_compact(struct raft *r, uint64_t index);
+
+/** @brief The snapshot sent to @p peer was installed (or failed: @p ok false). */
+void raft_report_snapshot(struct raft *r, uint64_t peer, bool ok);
+
+/** @brief Whether there is work for the caller. */
+bool raft_has_ready(const struct raft *r);
+
+/** @brief Fill @p rd with the current work. Call raft_advance() when done. */
+void raft_ready(struct raft *r, struct raft_ready *rd);
+
+/** @brief Everything in the last ready was persisted, sent and applied. */
+void raft_advance(struct raft *r, const struct raft_ready *rd);
+
+/* ---- observation (tests, status) ---- */
+
+enum raft_role raft_role(const struct raft *r);
+uint64_t raft_term(const struct raft *r);
+uint64_t raft_leader(const struct raft *r);
+uint64_t raft_commit(const struct raft *r);
+uint64_t raft_last_index(const struct raft *r);
+uint64_t raft_first_index(const struct raft *r);
+/** @brief Term of entry @p index, or 0 when it is not held (or compacted past). */
+uint64_t raft_term_at(const struct raft *r, uint64_t index);
+/** @brief The entry at @p index, or NULL; borrowed until the next call into the core. */
+const struct raft_entry *raft_entry_at(const struct raft *r, uint64_t index);
+const struct raft_conf *raft_conf(const struct raft *r);
+/** @brief The leader's view of @p peer: its match index, or 0. */
+uint64_t raft_match(const struct raft *r, uint64_t peer);
+
+/** @brief Encode @p cc as conf change entry data into @p out (9 bytes). */
+void raft_encode_conf_change(const struct raft_conf_change *cc, uint8_t out[9]);
+
+/** @brief Whether @p id is a voter / a learner of @p conf. */
+bool raft_conf_has_voter(const struct raft_conf *conf, uint64_t id);
+bool raft_conf_has_learner(const struct raft_conf *conf, uint64_t id);
+
+#endif
