@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "godot/scene.h"
 #include "godot/tscn.h"
@@ -50,6 +51,8 @@ static const char usage_text[] =
 	"  tree [PATH]                  show a subtree with classes and properties\n"
 	"  import SCENE.tscn --at PATH [--name NAME]   import a Godot scene (all or nothing)\n"
 	"  export PATH -o OUT.tscn [--godot 3|4]      export a subtree as a Godot scene\n"
+	"  snapshot save FILE           save the whole world (zstd-compressed, checksummed)\n"
+	"  snapshot restore FILE        load a saved world into a server whose world is empty\n"
 	"  status                       show the server's state\n"
 	"\n"
 	"The server defaults to 127.0.0.1:7400 (or GROVE_SERVER); the token to GROVE_TOKEN.\n"
@@ -526,6 +529,118 @@ static int cmd_export(const struct options *o)
 	return code;
 }
 
+/* Progress on a terminal only, so scripts and logs stay clean. */
+static void progress(const char *what, uint64_t done, uint64_t total)
+{
+	if (!isatty(2) || total == 0)
+		return;
+	fprintf(stderr, "\r%s %.1f / %.1f MiB", what, (double)done / (1 << 20), (double)total / (1 << 20));
+	if (done >= total)
+		fputc('\n', stderr);
+}
+
+static int snapshot_save(const struct options *o, struct grove_client *c, const char *file)
+{
+	FILE *f = fopen(file, "wb");
+	if (!f)
+		return fail(o, EXIT_USAGE, "cannot write %s: %s", file, strerror(errno));
+	uint64_t offset = 0, total = 0, applied = 0;
+	int code = 0;
+	do {
+		Grove__SnapshotSaveRequest rq = GROVE__SNAPSHOT_SAVE_REQUEST__INIT;
+		rq.offset = offset;
+		Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+		env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE;
+		env.snapshot_save = &rq;
+		int err = grove_client_call(c, &env, &reply);
+		if (err) {
+			code = fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+			break;
+		}
+		const Grove__SnapshotSaveReply *sr = reply->snapshot_save_reply;
+		if (reply->body_case != GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE_REPLY || sr->code || sr->chunk.len == 0) {
+			code = fail(o, EXIT_REFUSED, "%s",
+				    reply->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE_REPLY && sr->code ? sr->message
+													    : "unexpected answer");
+		} else if (fwrite(sr->chunk.data, 1, sr->chunk.len, f) != sr->chunk.len) {
+			code = fail(o, EXIT_USAGE, "cannot write %s: %s", file, strerror(errno));
+		} else {
+			offset += sr->chunk.len;
+			total = sr->total;
+			applied = sr->applied_index;
+			progress("saving", offset, total);
+		}
+		grove__envelope__free_unpacked(reply, NULL);
+	} while (!code && offset < total);
+	if (fclose(f) != 0 && !code)
+		code = fail(o, EXIT_USAGE, "cannot write %s: %s", file, strerror(errno));
+	if (!code && !o->json)
+		printf("saved %llu bytes at applied index %llu to %s\n", (unsigned long long)total,
+		       (unsigned long long)applied, file);
+	if (code)
+		remove(file);
+	return code;
+}
+
+static int snapshot_restore(const struct options *o, struct grove_client *c, const char *file)
+{
+	size_t len;
+	char *data = slurp(file, &len);
+	if (!data)
+		return fail(o, EXIT_USAGE, "cannot read %s: %s", file, strerror(errno));
+	uint64_t offset = 0;
+	int code = 0;
+	bool installed = false;
+	uint64_t applied = 0;
+	while (!code && !installed) {
+		size_t chunk = len - offset < (4u << 20) ? len - offset : (4u << 20);
+		Grove__SnapshotRestoreRequest rq = GROVE__SNAPSHOT_RESTORE_REQUEST__INIT;
+		rq.offset = offset;
+		rq.total = len;
+		rq.chunk.data = (uint8_t *)data + offset;
+		rq.chunk.len = chunk;
+		Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+		env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE;
+		env.snapshot_restore = &rq;
+		int err = grove_client_call(c, &env, &reply);
+		if (err) {
+			code = fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+			break;
+		}
+		const Grove__SnapshotRestoreReply *rr = reply->snapshot_restore_reply;
+		if (reply->body_case != GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE_REPLY)
+			code = fail(o, EXIT_REFUSED, "unexpected answer");
+		else if (rr->code)
+			code = fail(o, EXIT_REFUSED, "%s", rr->message);
+		else {
+			offset = rr->next_offset ? rr->next_offset : offset + chunk;
+			installed = rr->installed;
+			applied = rr->applied_index;
+			progress("restoring", installed ? len : offset, len);
+			if (!installed && chunk == 0)
+				code = fail(o, EXIT_REFUSED, "the server did not install the snapshot");
+		}
+		grove__envelope__free_unpacked(reply, NULL);
+	}
+	free(data);
+	if (!code && !o->json)
+		printf("restored %s (%zu bytes) at applied index %llu\n", file, len, (unsigned long long)applied);
+	return code;
+}
+
+static int cmd_snapshot(const struct options *o)
+{
+	if (o->argc != 2 || (strcmp(o->argv[0], "save") != 0 && strcmp(o->argv[0], "restore") != 0))
+		return fail(o, EXIT_USAGE, "usage: grove snapshot save|restore FILE");
+	int code = 0;
+	struct grove_client *c = connect_or_die(o, &code);
+	if (!c)
+		return code;
+	code = strcmp(o->argv[0], "save") == 0 ? snapshot_save(o, c, o->argv[1]) : snapshot_restore(o, c, o->argv[1]);
+	grove_client_close(c);
+	return code;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static char *positional[16];
@@ -615,6 +730,8 @@ int main(int argc, char **argv)
 		return cmd_import(&o);
 	if (strcmp(cmd, "export") == 0)
 		return cmd_export(&o);
+	if (strcmp(cmd, "snapshot") == 0)
+		return cmd_snapshot(&o);
 	fprintf(stderr, "grove: unknown command %s (grove --help lists them)\n", cmd);
 	return EXIT_USAGE;
 }

@@ -22,6 +22,7 @@
 #include "src/server/handlers.h"
 #include "src/server/log.h"
 #include "src/tree/tree.h"
+#include "storage/snapshot.h"
 #include "storage/store.h"
 
 /* One client connection. */
@@ -33,8 +34,14 @@ struct conn {
 	bool authenticated;
 	bool closing;               /* close once the output is flushed */
 	bool dead;                  /* socket failed: close now, drop output */
+	struct snapshot saving;     /* the snapshot this client is fetching */
+	struct snapshot_receiver restoring; /* the snapshot this client is sending */
 	struct conn *next;          /* list of live connections */
 };
+
+/* Largest snapshot chunk in one reply, and largest snapshot a client may restore. */
+#define SNAPSHOT_CHUNK (4u << 20)
+#define SNAPSHOT_RESTORE_MAX (16ull << 30)
 
 /* A request received in this loop turn, answered after the turn's commit. */
 struct pending {
@@ -170,6 +177,8 @@ static void conn_free(struct server *s, struct conn *c)
 	close(c->fd);
 	frame_reader_free(&c->in);
 	frame_writer_free(&c->out);
+	snapshot_free(&c->saving);
+	snapshot_receiver_free(&c->restoring);
 	free(c);
 	s->state.clients--;
 }
@@ -335,6 +344,8 @@ static void read_conn(struct server *s, struct conn *c)
 		case GROVE__ENVELOPE__BODY_READ:
 		case GROVE__ENVELOPE__BODY_STATUS:
 		case GROVE__ENVELOPE__BODY_EXPORT_SCENE:
+		case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
+		case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
 			if (queue_pending(s, c, env) == GROVE_OK)
 				continue;
 			send_error(c, env->request_id, GROVE_ENOMEM, "server out of memory");
@@ -426,6 +437,96 @@ static void reply_write(struct pending *p, int commit_err, uint64_t durable_ns, 
 	send_envelope(p->conn, &env);
 }
 
+static void handle_snapshot_save(struct server *s, struct pending *p)
+{
+	const Grove__SnapshotSaveRequest *rq = p->env->snapshot_save;
+	struct conn *c = p->conn;
+	Grove__SnapshotSaveReply sr = GROVE__SNAPSHOT_SAVE_REPLY__INIT;
+	int err = GROVE_OK;
+	if (rq->offset == 0) {
+		snapshot_free(&c->saving);
+		err = snapshot_create(s->store, 0, &c->saving);
+		if (!err)
+			log_line("%s: snapshot of %zu bytes at index %llu", c->peer, c->saving.len,
+				 (unsigned long long)c->saving.applied_index);
+	} else if (!c->saving.data || rq->offset > c->saving.len) {
+		err = GROVE_ERANGE;
+	}
+	sr.code = (uint32_t)err;
+	sr.message = err ? (char *)grove_strerror(err) : "";
+	if (!err) {
+		size_t want = rq->max_bytes && rq->max_bytes < SNAPSHOT_CHUNK ? rq->max_bytes : SNAPSHOT_CHUNK;
+		size_t left = c->saving.len - rq->offset;
+		sr.chunk.data = c->saving.data + rq->offset;
+		sr.chunk.len = left < want ? left : want;
+		sr.total = c->saving.len;
+		sr.applied_index = c->saving.applied_index;
+	}
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = p->env->request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE_REPLY;
+	env.snapshot_save_reply = &sr;
+	send_envelope(c, &env);
+}
+
+/* Only an empty world (nothing applied yet) may be replaced by a restore. */
+static bool world_is_empty(struct server *s)
+{
+	struct store_txn *txn;
+	struct store_stats st;
+	if (store_txn_begin(s->store, NULL, false, &txn) != GROVE_OK)
+		return false;
+	bool empty = store_stats(txn, &st) == GROVE_OK && st.entries[STORE_NODES] == 1 && s->state.applied_index == 0;
+	store_txn_abort(txn);
+	return empty;
+}
+
+static void handle_snapshot_restore(struct server *s, struct pending *p)
+{
+	const Grove__SnapshotRestoreRequest *rq = p->env->snapshot_restore;
+	struct conn *c = p->conn;
+	Grove__SnapshotRestoreReply rr = GROVE__SNAPSHOT_RESTORE_REPLY__INIT;
+	char why[200] = "";
+	int err = GROVE_OK;
+	if (rq->offset == 0) {
+		snapshot_receiver_free(&c->restoring);
+		if (!world_is_empty(s)) {
+			err = GROVE_EEXIST;
+			snprintf(why, sizeof(why), "restore needs an empty world; this one has data (applied index %llu)",
+				 (unsigned long long)s->state.applied_index);
+		}
+	}
+	if (!err)
+		err = snapshot_receiver_put(&c->restoring, rq->offset, rq->total, rq->chunk.data, rq->chunk.len,
+					    SNAPSHOT_RESTORE_MAX);
+	if (!err && snapshot_receiver_complete(&c->restoring)) {
+		uint64_t applied = 0;
+		err = snapshot_verify(c->restoring.data, c->restoring.len, &applied, why, sizeof(why));
+		if (!err && !world_is_empty(s)) {
+			err = GROVE_EEXIST;
+			snprintf(why, sizeof(why), "the world changed during the restore");
+		}
+		if (!err)
+			err = snapshot_install(s->store, c->restoring.data, c->restoring.len, why, sizeof(why));
+		if (!err) {
+			s->state.applied_index = applied;
+			rr.installed = true;
+			rr.applied_index = applied;
+			log_line("%s: restored a snapshot of %zu bytes at index %llu", c->peer, c->restoring.len,
+				 (unsigned long long)applied);
+		}
+		snapshot_receiver_free(&c->restoring);
+	}
+	rr.code = (uint32_t)err;
+	rr.message = why[0] ? why : err ? (char *)grove_strerror(err) : "";
+	rr.next_offset = c->restoring.len;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = p->env->request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE_REPLY;
+	env.snapshot_restore_reply = &rr;
+	send_envelope(c, &env);
+}
+
 static void run_turn(struct server *s)
 {
 	size_t n_writes;
@@ -441,6 +542,14 @@ static void run_turn(struct server *s)
 			if (p->applied && !commit_err)
 				index++;
 			reply_write(p, commit_err, durable_ns, index);
+			continue;
+		}
+		if (p->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE) {
+			handle_snapshot_save(s, p);
+			continue;
+		}
+		if (p->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) {
+			handle_snapshot_restore(s, p);
 			continue;
 		}
 		if (!read_txn && store_txn_begin(s->store, NULL, false, &read_txn) != GROVE_OK) {
