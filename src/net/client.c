@@ -17,7 +17,9 @@
 #include "src/net/frame.h"
 
 struct grove_client {
-	int fd;                    /* connected socket, blocking with poll-based timeouts */
+	int fd;                    /* connected socket, non-blocking with poll-based waits */
+	char address[256];         /* where it is connected (it follows the leader) */
+	char token[256];           /* to say hello again after a redirect */
 	int timeout_ms;            /* per-request timeout */
 	uint64_t next_request_id;  /* ids are per connection */
 	uint64_t server_id;        /* from the hello reply */
@@ -100,7 +102,7 @@ static int receive_envelope(struct grove_client *c, Grove__Envelope **out)
 	}
 }
 
-int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply)
+static int call_once(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply)
 {
 	*reply = NULL;
 	req->version = 1;
@@ -117,6 +119,53 @@ int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envel
 		return GROVE_EPROTO;
 	}
 	return GROVE_OK;
+}
+
+static int connect_with_timeout(const char *address, int timeout_ms, int *fd_out, char *error, size_t cap);
+static int say_hello(struct grove_client *c, char *error, size_t error_cap);
+
+/* Move the connection to @p address (the leader a follower named). */
+static int reconnect(struct grove_client *c, const char *address)
+{
+	char error[256];
+	int fd;
+	int err = connect_with_timeout(address, c->timeout_ms, &fd, error, sizeof(error));
+	if (err)
+		return err;
+	close(c->fd);
+	c->fd = fd;
+	snprintf(c->address, sizeof(c->address), "%s", address);
+	frame_reader_free(&c->reader);
+	frame_reader_init(&c->reader, 0);
+	return say_hello(c, error, sizeof(error));
+}
+
+int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply)
+{
+	/* A follower names the leader: follow it. With no leader yet, wait for one (bounded). */
+	int64_t deadline = now_ms() + c->timeout_ms;
+	for (int hops = 0;; hops++) {
+		int err = call_once(c, req, reply);
+		if (err || (*reply)->body_case != GROVE__ENVELOPE__BODY_ERROR || req->body_case == GROVE__ENVELOPE__BODY_HELLO)
+			return err;
+		const Grove__ErrorReply *er = (*reply)->error;
+		bool redirect = er->code == GROVE_ENOTLEADER && er->leader && er->leader[0] && hops < 8;
+		bool wait = er->code == GROVE_EUNAVAILABLE && strstr(er->message, "no leader") && now_ms() < deadline;
+		if (!redirect && !wait)
+			return GROVE_OK;
+		char leader[256];
+		snprintf(leader, sizeof(leader), "%s", redirect ? er->leader : "");
+		grove__envelope__free_unpacked(*reply, NULL);
+		*reply = NULL;
+		if (redirect) {
+			err = reconnect(c, leader);
+			if (err)
+				return err;
+		} else {
+			struct timespec pause = {0, 100 * 1000000L};
+			nanosleep(&pause, NULL);
+		}
+	}
 }
 
 static int connect_with_timeout(const char *address, int timeout_ms, int *fd_out, char *error, size_t cap)
@@ -188,17 +237,30 @@ int grove_client_connect(const char *address, const char *token, int timeout_ms,
 		free(c);
 		return err;
 	}
+	snprintf(c->address, sizeof(c->address), "%s", address);
+	snprintf(c->token, sizeof(c->token), "%s", token ? token : "");
+	err = say_hello(c, error, error_cap);
+	if (err) {
+		grove_client_close(c);
+		return err;
+	}
+	*out = c;
+	return GROVE_OK;
+}
+
+static int say_hello(struct grove_client *c, char *error, size_t error_cap)
+{
 	Grove__Hello hello = GROVE__HELLO__INIT;
 	hello.role = GROVE__HELLO__ROLE__CLIENT;
-	hello.token = (char *)(token ? token : "");
+	hello.token = c->token;
 	hello.client_name = "grove";
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.body_case = GROVE__ENVELOPE__BODY_HELLO;
 	env.hello = &hello;
 	Grove__Envelope *reply;
-	err = grove_client_call(c, &env, &reply);
+	int err = call_once(c, &env, &reply);
 	if (err) {
-		snprintf(error, error_cap, "hello to %s failed: %s", address, grove_strerror(err));
+		snprintf(error, error_cap, "hello to %s failed: %s", c->address, grove_strerror(err));
 	} else if (reply->body_case == GROVE__ENVELOPE__BODY_ERROR) {
 		err = (int)reply->error->code ? (int)reply->error->code : GROVE_EPROTO;
 		snprintf(error, error_cap, "%s", reply->error->message);
@@ -210,12 +272,7 @@ int grove_client_connect(const char *address, const char *token, int timeout_ms,
 	}
 	if (reply)
 		grove__envelope__free_unpacked(reply, NULL);
-	if (err) {
-		grove_client_close(c);
-		return err;
-	}
-	*out = c;
-	return GROVE_OK;
+	return err;
 }
 
 void grove_client_close(struct grove_client *c)

@@ -374,7 +374,27 @@ static void handle_status(struct store_txn *txn, const struct server_state *stat
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	sr->server_id = state->server_id;
-	sr->role = "single";
+	sr->role = (char *)(state->role ? state->role : "single");
+	sr->term = state->term;
+	sr->leader_id = state->leader_id;
+	sr->leader_address = reply_strdup(r, state->leader_address);
+	sr->commit_index = state->commit_index;
+	if (state->n_members) {
+		sr->members = reply_alloc(r, state->n_members * sizeof(*sr->members));
+		for (size_t i = 0; sr->members && i < state->n_members; i++) {
+			Grove__Member *m = reply_alloc(r, sizeof(*m));
+			if (!m)
+				break;
+			grove__member__init(m);
+			m->id = state->members[i].id;
+			m->address = reply_strdup(r, state->members[i].address);
+			m->voter = state->members[i].voter;
+			m->match_index = state->members[i].match;
+			sr->members[sr->n_members++] = m;
+		}
+	}
+	if (!sr->leader_address)
+		sr->leader_address = "";
 	sr->applied_index = state->applied_index;
 	sr->uptime_ms = (now - state->start_ns) / 1000000;
 	sr->clients = state->clients;

@@ -20,6 +20,19 @@ struct server_state {
 	uint64_t group_commits;   /**< durable commits since start */
 	uint64_t clients;         /**< open connections */
 	uint64_t start_ns;        /**< start time, CLOCK_REALTIME */
+	/* Replicated mode, refreshed every loop turn; role "single" otherwise. */
+	const char *role;         /**< "single", "leader", "follower", "candidate" */
+	uint64_t term;            /**< Raft term */
+	uint64_t leader_id;       /**< current leader, 0 if unknown */
+	char leader_address[64];  /**< its client address */
+	uint64_t commit_index;    /**< Raft commit index */
+	size_t n_members;         /**< members below */
+	struct {
+		uint64_t id;
+		char address[64];
+		bool voter;
+		uint64_t match;
+	} members[16];            /**< every member of the group */
 };
 
 /** Most nodes one read reply lists; beyond it the reply says truncated. */

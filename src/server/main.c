@@ -18,7 +18,11 @@ static void usage(FILE *out)
 		"  --listen A:P       IPv4 address and port; port 0 picks a free one\n"
 		"  --token TOKEN      clients must present this token (or set GROVE_TOKEN)\n"
 		"  --max-frame BYTES  largest request accepted (default 64 MiB)\n"
-		"  --id N             server id reported to clients (default 1)\n"
+		"  --id N             server id (default 1); with --peers, this member's id\n"
+		"  --peers LIST       replicate with Raft: ID=HOST:PORT,... for every member, this one included\n"
+		"  --cluster-token T  what peers must present (or set GROVE_CLUSTER_TOKEN)\n"
+		"  --cluster-id N     peers of another cluster id are refused (default 1)\n"
+		"  --raft-compact-at N  compact the Raft log past N applied entries (default 20000)\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
 		"\n"
 		"Prints \"listening on ADDRESS:PORT\" on standard output once it accepts\n"
@@ -27,7 +31,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	struct server_config config = {.id = 1, .token = getenv("GROVE_TOKEN")};
+	struct server_config config = {.id = 1, .token = getenv("GROVE_TOKEN"), .cluster_id = 1,
+				       .cluster_token = getenv("GROVE_CLUSTER_TOKEN")};
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -53,6 +58,14 @@ int main(int argc, char **argv)
 			config.max_frame = (uint32_t)strtoul(value, NULL, 10);
 		else if (strcmp(arg, "--id") == 0)
 			config.id = strtoull(value, NULL, 10);
+		else if (strcmp(arg, "--peers") == 0)
+			config.peers = value;
+		else if (strcmp(arg, "--cluster-token") == 0)
+			config.cluster_token = value;
+		else if (strcmp(arg, "--cluster-id") == 0)
+			config.cluster_id = strtoull(value, NULL, 10);
+		else if (strcmp(arg, "--raft-compact-at") == 0)
+			config.compact_at = strtoull(value, NULL, 10);
 		else {
 			fprintf(stderr, "groved: unknown option %s\n", arg);
 			usage(stderr);

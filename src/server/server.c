@@ -20,53 +20,13 @@
 #include "src/net/frame.h"
 #include "src/net/wire.h"
 #include "src/server/handlers.h"
+#include "src/server/internal.h"
 #include "src/server/log.h"
 #include "src/tree/tree.h"
 #include "storage/snapshot.h"
 #include "storage/store.h"
 
-/* One client connection. */
-struct conn {
-	int fd;
-	char peer[64];              /* "ip:port", for logs */
-	struct frame_reader in;
-	struct frame_writer out;
-	bool authenticated;
-	bool closing;               /* close once the output is flushed */
-	bool dead;                  /* socket failed: close now, drop output */
-	struct snapshot saving;     /* the snapshot this client is fetching */
-	struct snapshot_receiver restoring; /* the snapshot this client is sending */
-	struct conn *next;          /* list of live connections */
-};
-
-/* Largest snapshot chunk in one reply, and largest snapshot a client may restore. */
-#define SNAPSHOT_CHUNK (4u << 20)
-#define SNAPSHOT_RESTORE_MAX (16ull << 30)
-
-/* A request received in this loop turn, answered after the turn's commit. */
-struct pending {
-	struct conn *conn;
-	Grove__Envelope *env;       /* owned: free with grove__envelope__free_unpacked */
-	uint64_t receive_ns;        /* when it was read (CLOCK_REALTIME) */
-	struct tree_result result;  /* for writes: what applying it did */
-	bool applied;               /* for writes: it reached the commit */
-};
-
-struct server {
-	struct server_config config;
-	struct store *store;
-	struct server_state state;  /* counters shared with the handlers */
-	int listen_fd;
-	int epoll_fd;
-	int signal_fd;
-	int port;
-	struct conn *conns;
-	struct pending *pending;
-	size_t n_pending, pending_cap;
-	bool stopping;
-};
-
-static uint64_t realtime_ns(void)
+uint64_t srv_realtime_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -93,7 +53,7 @@ static int parse_listen(const char *listen, struct sockaddr_in *addr)
 	return inet_pton(AF_INET, host, &addr->sin_addr) == 1 ? GROVE_OK : GROVE_EINVAL;
 }
 
-static int epoll_watch(struct server *s, int fd, void *ptr, uint32_t events, int op)
+int srv_epoll_watch(struct server *s, int fd, void *ptr, uint32_t events, int op)
 {
 	struct epoll_event ev = {.events = events, .data.ptr = ptr};
 	return epoll_ctl(s->epoll_fd, op, fd, &ev) == 0 ? GROVE_OK : GROVE_EIO;
@@ -111,8 +71,8 @@ int server_create(const struct server_config *config, struct server **out)
 	if (!s)
 		return GROVE_ENOMEM;
 	s->config = *config;
-	s->listen_fd = s->epoll_fd = s->signal_fd = -1;
-	s->state.start_ns = realtime_ns();
+	s->listen_fd = s->epoll_fd = s->signal_fd = s->timer_fd = -1;
+	s->state.start_ns = srv_realtime_ns();
 	s->state.server_id = config->id;
 	struct store_options opts = {.no_sync = config->no_sync};
 	int err = store_open(&s->store, config->data_dir, &opts);
@@ -151,12 +111,14 @@ int server_create(const struct server_config *config, struct server **out)
 	sigaddset(&mask, SIGINT);
 	s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->signal_fd < 0 || s->epoll_fd < 0 || epoll_watch(s, s->listen_fd, &s->listen_fd, EPOLLIN, EPOLL_CTL_ADD) ||
-	    epoll_watch(s, s->signal_fd, &s->signal_fd, EPOLLIN, EPOLL_CTL_ADD)) {
+	if (s->signal_fd < 0 || s->epoll_fd < 0 || srv_epoll_watch(s, s->listen_fd, &s->listen_fd, EPOLLIN, EPOLL_CTL_ADD) ||
+	    srv_epoll_watch(s, s->signal_fd, &s->signal_fd, EPOLLIN, EPOLL_CTL_ADD)) {
 		log_line("cannot set up the event loop: %s", strerror(errno));
 		err = GROVE_EIO;
 		goto fail;
 	}
+	if (config->peers && (err = replication_start(s)) != GROVE_OK)
+		goto fail;
 	*out = s;
 	return GROVE_OK;
 fail:
@@ -173,6 +135,8 @@ int server_port(const struct server *s)
 
 static void conn_free(struct server *s, struct conn *c)
 {
+	if (s->cluster)
+		replication_forget_conn(s, c);
 	epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	frame_reader_free(&c->in);
@@ -201,13 +165,14 @@ static void accept_all(struct server *s)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->kind = ENDPOINT_CONN;
 		c->fd = fd;
 		char ip[INET_ADDRSTRLEN] = "?";
 		inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof(ip));
 		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(addr.sin_port));
 		frame_reader_init(&c->in, s->config.max_frame);
 		frame_writer_init(&c->out);
-		if (epoll_watch(s, fd, c, EPOLLIN, EPOLL_CTL_ADD)) {
+		if (srv_epoll_watch(s, fd, c, EPOLLIN, EPOLL_CTL_ADD)) {
 			close(fd);
 			free(c);
 			continue;
@@ -224,7 +189,7 @@ static void pack_into(void *ctx, uint8_t *out)
 }
 
 /* Queue @p env on @p c's output. */
-static void send_envelope(struct conn *c, Grove__Envelope *env)
+void srv_send_envelope(struct conn *c, Grove__Envelope *env)
 {
 	env->version = 1;
 	size_t len = grove__envelope__get_packed_size(env);
@@ -234,7 +199,7 @@ static void send_envelope(struct conn *c, Grove__Envelope *env)
 	}
 }
 
-static void send_error(struct conn *c, uint64_t request_id, int code, const char *message)
+void srv_send_error(struct conn *c, uint64_t request_id, int code, const char *message)
 {
 	Grove__ErrorReply er = GROVE__ERROR_REPLY__INIT;
 	er.code = (uint32_t)code;
@@ -243,14 +208,14 @@ static void send_error(struct conn *c, uint64_t request_id, int code, const char
 	env.request_id = request_id;
 	env.body_case = GROVE__ENVELOPE__BODY_ERROR;
 	env.error = &er;
-	send_envelope(c, &env);
+	srv_send_envelope(c, &env);
 }
 
 /* Refuse the connection: one log line, an error reply when possible, then close. */
 static void refuse(struct conn *c, uint64_t request_id, int code, const char *reason)
 {
 	log_line("%s: %s; closing the connection", c->peer, reason);
-	send_error(c, request_id, code, reason);
+	srv_send_error(c, request_id, code, reason);
 	c->closing = true;
 }
 
@@ -267,8 +232,14 @@ static bool token_ok(const struct server *s, const char *token)
 
 static void handle_hello(struct server *s, struct conn *c, Grove__Envelope *env)
 {
-	if (env->hello->role != GROVE__HELLO__ROLE__CLIENT) {
-		refuse(c, env->request_id, GROVE_EAUTH, "peer connections are not accepted by a single node");
+	if (env->hello->role == GROVE__HELLO__ROLE__PEER) {
+		if (!s->cluster) {
+			refuse(c, env->request_id, GROVE_EAUTH, "peer connections are not accepted by a single node");
+		} else if (replication_accept_peer(s, c, env->hello)) {
+			c->authenticated = true;
+		} else {
+			c->closing = true;
+		}
 		return;
 	}
 	if (!token_ok(s, env->hello->token)) {
@@ -283,7 +254,7 @@ static void handle_hello(struct server *s, struct conn *c, Grove__Envelope *env)
 	reply.request_id = env->request_id;
 	reply.body_case = GROVE__ENVELOPE__BODY_HELLO_REPLY;
 	reply.hello_reply = &hr;
-	send_envelope(c, &reply);
+	srv_send_envelope(c, &reply);
 }
 
 static int queue_pending(struct server *s, struct conn *c, Grove__Envelope *env)
@@ -296,7 +267,7 @@ static int queue_pending(struct server *s, struct conn *c, Grove__Envelope *env)
 		s->pending = grown;
 		s->pending_cap = ncap;
 	}
-	s->pending[s->n_pending++] = (struct pending){.conn = c, .env = env, .receive_ns = realtime_ns()};
+	s->pending[s->n_pending++] = (struct pending){.conn = c, .env = env, .receive_ns = srv_realtime_ns()};
 	return GROVE_OK;
 }
 
@@ -339,6 +310,15 @@ static void read_conn(struct server *s, struct conn *c)
 			grove__envelope__free_unpacked(env, NULL);
 			continue;
 		}
+		if (c->peer_id) {
+			/* A peer's connection carries Raft messages and nothing else. */
+			if (env->body_case == GROVE__ENVELOPE__BODY_RAFT)
+				replication_peer_message(s, c, env);
+			else
+				refuse(c, env->request_id, GROVE_EPROTO, "a peer sent something other than a raft message");
+			grove__envelope__free_unpacked(env, NULL);
+			continue;
+		}
 		switch (env->body_case) {
 		case GROVE__ENVELOPE__BODY_WRITE:
 		case GROVE__ENVELOPE__BODY_READ:
@@ -348,13 +328,13 @@ static void read_conn(struct server *s, struct conn *c)
 		case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
 			if (queue_pending(s, c, env) == GROVE_OK)
 				continue;
-			send_error(c, env->request_id, GROVE_ENOMEM, "server out of memory");
+			srv_send_error(c, env->request_id, GROVE_ENOMEM, "server out of memory");
 			break;
 		case GROVE__ENVELOPE__BODY_HELLO:
-			send_error(c, env->request_id, GROVE_EPROTO, "already authenticated");
+			srv_send_error(c, env->request_id, GROVE_EPROTO, "already authenticated");
 			break;
 		default:
-			send_error(c, env->request_id, GROVE_EPROTO, "unsupported request");
+			srv_send_error(c, env->request_id, GROVE_EPROTO, "unsupported request");
 			break;
 		}
 		grove__envelope__free_unpacked(env, NULL);
@@ -429,15 +409,15 @@ static void reply_write(struct pending *p, int commit_err, uint64_t durable_ns, 
 	}
 	wr.server_receive_ns = p->receive_ns;
 	wr.server_durable_ns = durable_ns;
-	wr.server_reply_ns = realtime_ns();
+	wr.server_reply_ns = srv_realtime_ns();
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.request_id = p->env->request_id;
 	env.body_case = GROVE__ENVELOPE__BODY_WRITE_REPLY;
 	env.write_reply = &wr;
-	send_envelope(p->conn, &env);
+	srv_send_envelope(p->conn, &env);
 }
 
-static void handle_snapshot_save(struct server *s, struct pending *p)
+void srv_snapshot_save(struct server *s, struct pending *p)
 {
 	const Grove__SnapshotSaveRequest *rq = p->env->snapshot_save;
 	struct conn *c = p->conn;
@@ -466,7 +446,7 @@ static void handle_snapshot_save(struct server *s, struct pending *p)
 	env.request_id = p->env->request_id;
 	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE_REPLY;
 	env.snapshot_save_reply = &sr;
-	send_envelope(c, &env);
+	srv_send_envelope(c, &env);
 }
 
 /* Only an empty world (nothing applied yet) may be replaced by a restore. */
@@ -524,15 +504,30 @@ static void handle_snapshot_restore(struct server *s, struct pending *p)
 	env.request_id = p->env->request_id;
 	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE_REPLY;
 	env.snapshot_restore_reply = &rr;
-	send_envelope(c, &env);
+	srv_send_envelope(c, &env);
+}
+
+static void free_pending(struct server *s)
+{
+	for (size_t i = 0; i < s->n_pending; i++) {
+		tree_result_free(&s->pending[i].result);
+		if (s->pending[i].env)
+			grove__envelope__free_unpacked(s->pending[i].env, NULL);
+	}
+	s->n_pending = 0;
 }
 
 static void run_turn(struct server *s)
 {
+	if (s->cluster) {
+		replication_turn(s);
+		free_pending(s);
+		return;
+	}
 	size_t n_writes;
 	uint64_t index = s->state.applied_index;
 	int commit_err = apply_writes(s, &n_writes);
-	uint64_t durable_ns = realtime_ns();
+	uint64_t durable_ns = srv_realtime_ns();
 	if (commit_err)
 		log_line("group commit of %zu batches failed: %s", n_writes, grove_strerror(commit_err));
 	struct store_txn *read_txn = NULL;
@@ -545,7 +540,7 @@ static void run_turn(struct server *s)
 			continue;
 		}
 		if (p->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE) {
-			handle_snapshot_save(s, p);
+			srv_snapshot_save(s, p);
 			continue;
 		}
 		if (p->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) {
@@ -553,25 +548,23 @@ static void run_turn(struct server *s)
 			continue;
 		}
 		if (!read_txn && store_txn_begin(s->store, NULL, false, &read_txn) != GROVE_OK) {
-			send_error(p->conn, p->env->request_id, GROVE_ESTORAGE, "cannot read the store");
+			srv_send_error(p->conn, p->env->request_id, GROVE_ESTORAGE, "cannot read the store");
 			continue;
 		}
 		struct handler_reply r;
 		handle_read_request(read_txn, &s->state, p->env, &r);
-		send_envelope(p->conn, &r.env);
+		srv_send_envelope(p->conn, &r.env);
 		handler_reply_free(&r);
 	}
 	store_txn_abort(read_txn);
-	for (size_t i = 0; i < s->n_pending; i++) {
-		tree_result_free(&s->pending[i].result);
-		grove__envelope__free_unpacked(s->pending[i].env, NULL);
-	}
-	s->n_pending = 0;
+	free_pending(s);
 }
 
 /* Flush outputs, update interest in EPOLLOUT, and close what must close. */
 static void settle_connections(struct server *s)
 {
+	if (s->cluster)
+		replication_flush_links(s);
 	struct conn **link = &s->conns;
 	while (*link) {
 		struct conn *c = *link;
@@ -583,7 +576,7 @@ static void settle_connections(struct server *s)
 			conn_free(s, c);
 			continue;
 		}
-		epoll_watch(s, c->fd, c, pending ? EPOLLIN | EPOLLOUT : EPOLLIN, EPOLL_CTL_MOD);
+		srv_epoll_watch(s, c->fd, c, pending ? EPOLLIN | EPOLLOUT : EPOLLIN, EPOLL_CTL_MOD);
 		link = &c->next;
 	}
 }
@@ -610,13 +603,17 @@ int server_run(struct server *s)
 					log_line("received %s; stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 					s->stopping = true;
 				}
+			} else if (ptr == &s->timer_fd) {
+				replication_timer(s);
+			} else if (*(enum endpoint_kind *)ptr == ENDPOINT_LINK) {
+				replication_link_event(s, ptr, events[i].events);
 			} else {
 				struct conn *c = ptr;
 				if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 					read_conn(s, c);
 			}
 		}
-		if (s->n_pending)
+		if (s->n_pending || s->cluster)
 			run_turn(s);
 		settle_connections(s);
 	}
@@ -632,8 +629,9 @@ void server_destroy(struct server *s)
 		s->conns = c->next;
 		conn_free(s, c);
 	}
-	for (size_t i = 0; i < s->n_pending; i++)
-		grove__envelope__free_unpacked(s->pending[i].env, NULL);
+	if (s->cluster)
+		replication_stop(s);
+	free_pending(s);
 	free(s->pending);
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);

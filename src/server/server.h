@@ -27,8 +27,12 @@ struct server_config {
 	const char *listen;     /**< "HOST:PORT"; port 0 picks a free port */
 	const char *token;      /**< client token, or NULL for none */
 	uint32_t max_frame;     /**< largest frame accepted, 0 = FRAME_DEFAULT_MAX */
-	uint64_t id;            /**< server id reported to clients */
+	uint64_t id;            /**< server id reported to clients (and Raft member id) */
 	bool no_sync;           /**< benchmarks only: commit without fsync */
+	const char *peers;      /**< replicated mode: "1=HOST:PORT,2=..."; NULL for a single node */
+	const char *cluster_token; /**< replicated mode: what peers must present */
+	uint64_t cluster_id;    /**< replicated mode: peers of another cluster are refused */
+	uint64_t compact_at;    /**< replicated mode: log compaction threshold (0: default) */
 };
 
 struct server;

@@ -1,0 +1,555 @@
+#include "src/server/cluster.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+#include "src/net/wire.h"
+#include "src/server/log.h"
+#include "storage/raftlog.h"
+#include "storage/snapshot.h"
+
+#define GROUP 1
+/* By default, compact the log once it holds this many applied entries, keeping a quarter for slow followers. */
+#define DEFAULT_COMPACT_AT 20000
+
+struct pending_read {
+	uint64_t context;
+	uint64_t index;
+};
+
+struct cluster {
+	struct cluster_config cfg;
+	struct store *store;
+	struct cluster_hooks hooks;
+	struct raft *raft;
+	uint64_t applied;
+	struct pending_read *reads;
+	size_t n_reads, cap_reads;
+	uint8_t *incoming_snapshot;   /* data of a SNAPSHOT message stepped this turn */
+	size_t incoming_snapshot_len;
+};
+
+/* ---- configuration ---- */
+
+int cluster_parse_peers(const char *spec, struct cluster_config *cfg)
+{
+	cfg->n_peers = 0;
+	const char *p = spec;
+	while (*p) {
+		if (cfg->n_peers == CLUSTER_MAX_PEERS)
+			return GROVE_EINVAL;
+		char *end;
+		unsigned long long id = strtoull(p, &end, 10);
+		if (id == 0 || *end != '=')
+			return GROVE_EINVAL;
+		p = end + 1;
+		size_t n = strcspn(p, ",");
+		if (n == 0 || n >= sizeof(cfg->peers[0].address) || !memchr(p, ':', n))
+			return GROVE_EINVAL;
+		struct cluster_peer *peer = &cfg->peers[cfg->n_peers++];
+		peer->id = id;
+		memcpy(peer->address, p, n);
+		peer->address[n] = '\0';
+		for (size_t i = 0; i + 1 < cfg->n_peers; i++)
+			if (cfg->peers[i].id == id)
+				return GROVE_EINVAL;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return cfg->n_peers ? GROVE_OK : GROVE_EINVAL;
+}
+
+/* Membership bytes: u32 voters, ids, u32 learners, ids (little-endian). */
+static size_t encode_conf(const struct raft_conf *conf, uint8_t *out)
+{
+	size_t n = 0;
+	const uint64_t *lists[2] = {conf->voters, conf->learners};
+	size_t counts[2] = {conf->n_voters, conf->n_learners};
+	for (int l = 0; l < 2; l++) {
+		for (int i = 0; i < 4; i++)
+			out[n++] = (uint8_t)(counts[l] >> (8 * i));
+		for (size_t k = 0; k < counts[l]; k++)
+			for (int i = 0; i < 8; i++)
+				out[n++] = (uint8_t)(lists[l][k] >> (8 * i));
+	}
+	return n;
+}
+
+static int decode_conf(const uint8_t *p, size_t len, struct raft_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	size_t pos = 0;
+	uint64_t *lists[2] = {conf->voters, conf->learners};
+	size_t *counts[2] = {&conf->n_voters, &conf->n_learners};
+	for (int l = 0; l < 2; l++) {
+		if (len - pos < 4)
+			return GROVE_ECORRUPT;
+		uint32_t n = (uint32_t)p[pos] | (uint32_t)p[pos + 1] << 8 | (uint32_t)p[pos + 2] << 16 |
+			     (uint32_t)p[pos + 3] << 24;
+		pos += 4;
+		if (n > RAFT_MAX_MEMBERS || len - pos < (size_t)n * 8)
+			return GROVE_ECORRUPT;
+		for (uint32_t k = 0; k < n; k++, pos += 8) {
+			uint64_t v = 0;
+			for (int i = 0; i < 8; i++)
+				v |= (uint64_t)p[pos + i] << (8 * i);
+			lists[l][k] = v;
+		}
+		*counts[l] = n;
+	}
+	return pos == len ? GROVE_OK : GROVE_ECORRUPT;
+}
+
+/* ---- start ---- */
+
+static int restore_state(struct cluster *c, struct raft_restore *rs, struct raft_entry **entries)
+{
+	struct store_txn *txn;
+	int err = store_txn_begin(c->store, NULL, false, &txn);
+	if (err)
+		return err;
+	struct raftlog_bounds b;
+	struct raftlog_hard_state hs;
+	struct store_bytes conf_bytes;
+	err = raftlog_get_bounds(txn, GROUP, &b);
+	if (!err)
+		err = raftlog_get_hard_state(txn, GROUP, &hs);
+	if (!err) {
+		int cerr = raftlog_get_conf_state(txn, GROUP, &conf_bytes);
+		if (cerr == GROVE_ENOTFOUND) {
+			/* A new group: every configured peer is a voter. */
+			for (size_t i = 0; i < c->cfg.n_peers; i++)
+				rs->conf.voters[rs->conf.n_voters++] = c->cfg.peers[i].id;
+		} else if (cerr) {
+			err = cerr;
+		} else {
+			err = decode_conf(conf_bytes.data, conf_bytes.len, &rs->conf);
+		}
+	}
+	if (!err)
+		err = store_meta_get_u64(txn, "applied_index", 0, &c->applied);
+	size_t n = !err && b.last >= b.first ? (size_t)(b.last - b.first + 1) : 0;
+	*entries = calloc(n + 1, sizeof(**entries));
+	if (!*entries)
+		err = GROVE_ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		struct raftlog_entry e;
+		err = raftlog_get(txn, GROUP, b.first + i, &e);
+		if (err)
+			break;
+		struct raft_entry *re = &(*entries)[i];
+		*re = (struct raft_entry){.index = e.index, .term = e.term, .type = e.type, .len = e.len};
+		if (e.len) {
+			re->data = malloc(e.len);
+			if (!re->data) {
+				err = GROVE_ENOMEM;
+				break;
+			}
+			memcpy(re->data, e.data, e.len);
+		}
+	}
+	store_txn_abort(txn);
+	if (err)
+		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
+	rs->hard = (struct raft_hard_state){hs.term, hs.vote, hs.commit};
+	rs->snapshot_index = b.first - 1;
+	rs->snapshot_term = b.snapshot_term;
+	rs->entries = *entries;
+	rs->n_entries = n;
+	rs->applied = c->applied;
+	return GROVE_OK;
+}
+
+int cluster_create(const struct cluster_config *cfg, struct store *store, const struct cluster_hooks *hooks,
+		   struct cluster **out)
+{
+	*out = NULL;
+	bool self = false;
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		self |= cfg->peers[i].id == cfg->id;
+	if (!self)
+		return GROVE_EINVAL;
+	struct cluster *c = calloc(1, sizeof(*c));
+	if (!c)
+		return GROVE_ENOMEM;
+	c->cfg = *cfg;
+	c->store = store;
+	c->hooks = *hooks;
+	struct raft_restore rs = {0};
+	struct raft_entry *entries = NULL;
+	int err = restore_state(c, &rs, &entries);
+	if (!err) {
+		struct raft_config rc = {.id = cfg->id, .election_ticks = 30, .heartbeat_ticks = 3, .max_inflight = 64,
+					 .max_batch = 512, .seed = cfg->id * 7919 + (uint64_t)(uintptr_t)c,
+					 .pre_vote = true, .check_quorum = true};
+		err = raft_create(&rc, &rs, &c->raft);
+	}
+	for (size_t i = 0; entries && i < rs.n_entries; i++)
+		free(entries[i].data);
+	free(entries);
+	if (err) {
+		free(c);
+		return err;
+	}
+	log_line("raft: member %llu of %zu, term %llu, log %llu..%llu, applied %llu", (unsigned long long)cfg->id,
+		 cfg->n_peers, (unsigned long long)raft_term(c->raft), (unsigned long long)raft_first_index(c->raft),
+		 (unsigned long long)raft_last_index(c->raft), (unsigned long long)c->applied);
+	*out = c;
+	return GROVE_OK;
+}
+
+void cluster_destroy(struct cluster *c)
+{
+	if (!c)
+		return;
+	raft_destroy(c->raft);
+	free(c->reads);
+	free(c->incoming_snapshot);
+	free(c);
+}
+
+void cluster_tick(struct cluster *c)
+{
+	raft_tick(c->raft);
+}
+
+/* ---- messages ---- */
+
+int cluster_step(struct cluster *c, const Grove__RaftMessage *m)
+{
+	if (m->n_entries > 1u << 20 || m->n_snapshot_voters > RAFT_MAX_MEMBERS ||
+	    m->n_snapshot_learners > RAFT_MAX_MEMBERS)
+		return GROVE_EINVAL;
+	struct raft_msg rm = {.type = (enum raft_msg_type)m->type, .from = m->from, .to = m->to, .term = m->term,
+			      .log_term = m->log_term, .index = m->index, .commit = m->commit, .reject = m->reject,
+			      .reject_hint = m->reject_hint, .context = m->context,
+			      .snapshot_index = m->snapshot_index, .snapshot_term = m->snapshot_term};
+	for (size_t i = 0; i < m->n_snapshot_voters; i++)
+		rm.snapshot_conf.voters[rm.snapshot_conf.n_voters++] = m->snapshot_voters[i];
+	for (size_t i = 0; i < m->n_snapshot_learners; i++)
+		rm.snapshot_conf.learners[rm.snapshot_conf.n_learners++] = m->snapshot_learners[i];
+	if (rm.type == RAFT_MSG_SNAPSHOT) {
+		uint64_t applied;
+		char why[128];
+		if (snapshot_verify(m->snapshot_data.data, m->snapshot_data.len, &applied, why, sizeof(why)) ||
+		    applied != m->snapshot_index) {
+			log_line("raft: refused a snapshot from %llu: %s", (unsigned long long)m->from, why);
+			return GROVE_EINVAL;
+		}
+	}
+	struct raft_entry *entries = NULL;
+	if (m->n_entries) {
+		entries = calloc(m->n_entries, sizeof(*entries));
+		if (!entries)
+			return GROVE_ENOMEM;
+		for (size_t i = 0; i < m->n_entries; i++)
+			entries[i] = (struct raft_entry){.index = m->entries[i]->index, .term = m->entries[i]->term,
+							 .type = m->entries[i]->type, .data = m->entries[i]->data.data,
+							 .len = m->entries[i]->data.len};
+	}
+	rm.entries = entries;
+	rm.n_entries = m->n_entries;
+	uint64_t before = raft_first_index(c->raft);
+	int err = raft_step(c->raft, &rm);
+	free(entries);
+	if (!err && rm.type == RAFT_MSG_SNAPSHOT && raft_first_index(c->raft) != before) {
+		/* The core accepted it: keep the data for this turn's install. */
+		free(c->incoming_snapshot);
+		c->incoming_snapshot = malloc(m->snapshot_data.len);
+		if (!c->incoming_snapshot)
+			return GROVE_ENOMEM;
+		memcpy(c->incoming_snapshot, m->snapshot_data.data, m->snapshot_data.len);
+		c->incoming_snapshot_len = m->snapshot_data.len;
+	}
+	return err;
+}
+
+static void pack_and_send(struct cluster *c, const struct raft_msg *m, const struct snapshot *snap)
+{
+	Grove__RaftMessage rm = GROVE__RAFT_MESSAGE__INIT;
+	rm.type = (uint32_t)m->type;
+	rm.from = m->from;
+	rm.to = m->to;
+	rm.term = m->term;
+	rm.log_term = m->log_term;
+	rm.index = m->index;
+	rm.commit = m->commit;
+	rm.reject = m->reject;
+	rm.reject_hint = m->reject_hint;
+	rm.context = m->context;
+	rm.snapshot_index = m->snapshot_index;
+	rm.snapshot_term = m->snapshot_term;
+	Grove__RaftEntry *ents = m->n_entries ? calloc(m->n_entries, sizeof(*ents)) : NULL;
+	Grove__RaftEntry **ptrs = m->n_entries ? calloc(m->n_entries, sizeof(*ptrs)) : NULL;
+	if (m->n_entries && (!ents || !ptrs)) {
+		free(ents);
+		free(ptrs);
+		return; /* dropped: Raft retries */
+	}
+	for (size_t i = 0; i < m->n_entries; i++) {
+		grove__raft_entry__init(&ents[i]);
+		ents[i].index = m->entries[i].index;
+		ents[i].term = m->entries[i].term;
+		ents[i].type = m->entries[i].type;
+		ents[i].data.data = m->entries[i].data;
+		ents[i].data.len = m->entries[i].len;
+		ptrs[i] = &ents[i];
+	}
+	rm.entries = ptrs;
+	rm.n_entries = m->n_entries;
+	uint64_t voters[RAFT_MAX_MEMBERS], learners[RAFT_MAX_MEMBERS];
+	if (snap) {
+		const struct raft_conf *conf = raft_conf(c->raft);
+		memcpy(voters, conf->voters, conf->n_voters * sizeof(uint64_t));
+		memcpy(learners, conf->learners, conf->n_learners * sizeof(uint64_t));
+		rm.snapshot_voters = voters;
+		rm.n_snapshot_voters = conf->n_voters;
+		rm.snapshot_learners = learners;
+		rm.n_snapshot_learners = conf->n_learners;
+		/* The data reflects the applied index, which may be past the core's compaction point. */
+		rm.snapshot_index = snap->applied_index;
+		rm.snapshot_term = raft_term_at(c->raft, snap->applied_index);
+		rm.snapshot_data.data = snap->data;
+		rm.snapshot_data.len = snap->len;
+	}
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.version = 1;
+	env.body_case = GROVE__ENVELOPE__BODY_RAFT;
+	env.raft = &rm;
+	size_t len = grove__envelope__get_packed_size(&env);
+	uint8_t *buf = malloc(len);
+	if (buf) {
+		grove__envelope__pack(&env, buf);
+		c->hooks.send(c->hooks.ctx, m->to, buf, len);
+	}
+	free(buf);
+	free(ents);
+	free(ptrs);
+}
+
+/* ---- the Ready cycle ---- */
+
+static int persist(struct cluster *c, const struct raft_ready *rd)
+{
+	if (rd->install_snapshot) {
+		char why[128];
+		if (!c->incoming_snapshot)
+			return GROVE_ECORRUPT;
+		int err = snapshot_install(c->store, c->incoming_snapshot, c->incoming_snapshot_len, why, sizeof(why));
+		free(c->incoming_snapshot);
+		c->incoming_snapshot = NULL;
+		if (err) {
+			log_line("raft: snapshot install failed: %s", why);
+			return err;
+		}
+		c->applied = rd->snapshot_index;
+		log_line("raft: installed a snapshot at index %llu", (unsigned long long)rd->snapshot_index);
+	}
+	if (!rd->n_entries && !rd->hard_state_changed && !rd->install_snapshot)
+		return GROVE_OK;
+	struct store_txn *txn;
+	int err = store_txn_begin(c->store, NULL, true, &txn);
+	if (err)
+		return err;
+	if (rd->install_snapshot) {
+		uint8_t conf[8 + 16 * RAFT_MAX_MEMBERS];
+		err = raftlog_compact(txn, GROUP, rd->snapshot_index, rd->snapshot_term);
+		if (!err)
+			err = raftlog_put_conf_state(txn, GROUP, conf, encode_conf(&rd->snapshot_conf, conf));
+	}
+	if (!err && rd->n_entries) {
+		struct raftlog_entry *le = calloc(rd->n_entries, sizeof(*le));
+		if (!le)
+			err = GROVE_ENOMEM;
+		for (size_t i = 0; le && i < rd->n_entries; i++)
+			le[i] = (struct raftlog_entry){rd->entries[i].index, rd->entries[i].term, rd->entries[i].type,
+						       rd->entries[i].data, rd->entries[i].len};
+		if (!err)
+			err = raftlog_append(txn, GROUP, le, rd->n_entries);
+		free(le);
+	}
+	if (!err && rd->hard_state_changed) {
+		struct raftlog_hard_state hs = {rd->hard.term, rd->hard.vote, rd->hard.commit};
+		err = raftlog_put_hard_state(txn, GROUP, &hs);
+	}
+	if (err) {
+		store_txn_abort(txn);
+		return err;
+	}
+	return store_txn_commit(txn);
+}
+
+/* Apply committed entries in one transaction with the applied index; then tell the server. */
+static int apply(struct cluster *c, const struct raft_ready *rd)
+{
+	if (!rd->n_committed)
+		return GROVE_OK;
+	struct cluster_applied *done = calloc(rd->n_committed, sizeof(*done));
+	struct store_txn *txn;
+	int err = done ? store_txn_begin(c->store, NULL, true, &txn) : GROVE_ENOMEM;
+	if (err) {
+		free(done);
+		return err;
+	}
+	for (size_t i = 0; !err && i < rd->n_committed; i++) {
+		const struct raft_entry *e = &rd->committed[i];
+		done[i].index = e->index;
+		done[i].term = e->term;
+		if (e->index <= c->applied)
+			continue; /* already in the state (a snapshot covered it) */
+		if (e->type == RAFT_ENTRY_CONF_CHANGE) {
+			raft_apply_conf_change(c->raft, e);
+			uint8_t conf[8 + 16 * RAFT_MAX_MEMBERS];
+			err = raftlog_put_conf_state(txn, GROUP, conf, encode_conf(raft_conf(c->raft), conf));
+		} else if (e->len) {
+			Grove__WriteRequest *wr = grove__write_request__unpack(NULL, e->len, e->data);
+			struct wire_batch batch = {0};
+			if (!wr || wire_decode_batch(wr, &batch, done[i].result.message, sizeof(done[i].result.message))) {
+				/* Proposals are validated before they enter the log; this cannot be the client's fault. */
+				done[i].result.err = GROVE_ECORRUPT;
+			} else {
+				struct tree_batch tb = {batch.ops, batch.count};
+				int aerr = tree_apply_batch(txn, &tb, &done[i].result);
+				if (aerr == GROVE_ESTORAGE || aerr == GROVE_ENOMEM)
+					err = aerr;
+			}
+			wire_batch_free(&batch);
+			if (wr)
+				grove__write_request__free_unpacked(wr, NULL);
+		}
+		if (!err)
+			err = store_meta_put_u64(txn, "applied_index", e->index);
+	}
+	if (!err)
+		err = store_txn_commit(txn);
+	else
+		store_txn_abort(txn);
+	if (!err) {
+		c->applied = rd->committed[rd->n_committed - 1].index;
+		for (size_t i = 0; i < rd->n_committed; i++)
+			c->hooks.applied(c->hooks.ctx, &done[i]);
+	}
+	for (size_t i = 0; i < rd->n_committed; i++)
+		tree_result_free(&done[i].result);
+	free(done);
+	return err;
+}
+
+static void maybe_compact(struct cluster *c)
+{
+	uint64_t first = raft_first_index(c->raft);
+	uint64_t at = c->cfg.compact_at ? c->cfg.compact_at : DEFAULT_COMPACT_AT;
+	if (c->applied < first || c->applied - first < at)
+		return;
+	uint64_t upto = c->applied - at / 4;
+	uint64_t term = raft_term_at(c->raft, upto);
+	struct store_txn *txn;
+	if (store_txn_begin(c->store, NULL, true, &txn))
+		return;
+	if (raftlog_compact(txn, GROUP, upto, term) || store_txn_commit(txn) != GROVE_OK) {
+		store_txn_abort(txn);
+		return;
+	}
+	raft_compact(c->raft, upto);
+}
+
+int cluster_process(struct cluster *c)
+{
+	for (int rounds = 0; rounds < 16 && raft_has_ready(c->raft); rounds++) {
+		struct raft_ready rd;
+		raft_ready(c->raft, &rd);
+		int err = persist(c, &rd);
+		if (err) {
+			log_line("raft: cannot persist: %s", grove_strerror(err));
+			return err;
+		}
+		struct snapshot snap = {0};
+		for (size_t i = 0; i < rd.n_msgs; i++) {
+			if (rd.msgs[i].type == RAFT_MSG_SNAPSHOT && !snap.data && snapshot_create(c->store, 0, &snap)) {
+				raft_report_snapshot(c->raft, rd.msgs[i].to, false);
+				continue;
+			}
+			pack_and_send(c, &rd.msgs[i], rd.msgs[i].type == RAFT_MSG_SNAPSHOT ? &snap : NULL);
+		}
+		snapshot_free(&snap);
+		err = apply(c, &rd);
+		if (err) {
+			log_line("raft: cannot apply: %s", grove_strerror(err));
+			return err;
+		}
+		for (size_t i = 0; i < rd.n_reads; i++) {
+			if (c->n_reads == c->cap_reads) {
+				size_t ncap = c->cap_reads ? 2 * c->cap_reads : 16;
+				struct pending_read *grown = realloc(c->reads, ncap * sizeof(*grown));
+				if (!grown)
+					break;
+				c->reads = grown;
+				c->cap_reads = ncap;
+			}
+			c->reads[c->n_reads++] = (struct pending_read){rd.reads[i].context, rd.reads[i].index};
+		}
+		raft_advance(c->raft, &rd);
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < c->n_reads; i++) {
+		if (c->reads[i].index <= c->applied)
+			c->hooks.read_ready(c->hooks.ctx, c->reads[i].context);
+		else
+			c->reads[kept++] = c->reads[i];
+	}
+	c->n_reads = kept;
+	maybe_compact(c);
+	return GROVE_OK;
+}
+
+int cluster_propose(struct cluster *c, const uint8_t *request, size_t len, uint64_t *index, uint64_t *term)
+{
+	*term = raft_term(c->raft);
+	return raft_propose(c->raft, request, len, index);
+}
+
+int cluster_read(struct cluster *c, uint64_t context)
+{
+	return raft_read_index(c->raft, context);
+}
+
+int cluster_transfer(struct cluster *c, uint64_t to)
+{
+	return raft_transfer_leader(c->raft, to);
+}
+
+const char *cluster_leader_address(const struct cluster *c)
+{
+	uint64_t lead = raft_leader(c->raft);
+	if (lead == c->cfg.id)
+		return "";
+	for (size_t i = 0; i < c->cfg.n_peers; i++)
+		if (c->cfg.peers[i].id == lead)
+			return c->cfg.peers[i].address;
+	return "";
+}
+
+void cluster_status(const struct cluster *c, enum raft_role *role, uint64_t *term, uint64_t *leader,
+		    uint64_t *commit, uint64_t *applied)
+{
+	*role = raft_role(c->raft);
+	*term = raft_term(c->raft);
+	*leader = raft_leader(c->raft);
+	*commit = raft_commit(c->raft);
+	*applied = c->applied;
+}
+
+size_t cluster_members(const struct cluster *c, struct cluster_peer *out, uint64_t *match, bool *voter, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->cfg.n_peers && n < cap; i++) {
+		out[n] = c->cfg.peers[i];
+		match[n] = raft_match(c->raft, c->cfg.peers[i].id);
+		voter[n] = raft_conf_has_voter(raft_conf(c->raft), c->cfg.peers[i].id);
+		n++;
+	}
+	return n;
+}
