@@ -54,6 +54,8 @@ static const char usage_text[] =
 	"  snapshot save FILE           save the whole world (zstd-compressed, checksummed)\n"
 	"  snapshot restore FILE        load a saved world into a server whose world is empty\n"
 	"  status                       show the server's state\n"
+	"  cluster status               every member's role, term, commit and applied index, lag\n"
+	"  cluster transfer-leader ID   hand leadership to member ID\n"
 	"\n"
 	"The server defaults to 127.0.0.1:7400 (or GROVE_SERVER); the token to GROVE_TOKEN.\n"
 	"--json prints read results as JSON. Exit status: 0 done, 1 refused, 2 usage or connection error.\n";
@@ -641,6 +643,107 @@ static int cmd_snapshot(const struct options *o)
 	return code;
 }
 
+static Grove__StatusReply *fetch_status(const char *address, const char *token, Grove__Envelope **holder)
+{
+	struct grove_client *c;
+	*holder = NULL;
+	if (grove_client_connect(address, token, 3000, &c, NULL, 0))
+		return NULL;
+	Grove__StatusRequest sr = GROVE__STATUS_REQUEST__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_STATUS;
+	env.status = &sr;
+	int err = grove_client_call(c, &env, holder);
+	grove_client_close(c);
+	if (err || (*holder)->body_case != GROVE__ENVELOPE__BODY_STATUS_REPLY)
+		return NULL;
+	return (*holder)->status_reply;
+}
+
+static int cluster_status_cmd(const struct options *o)
+{
+	Grove__Envelope *first_holder;
+	Grove__StatusReply *first = fetch_status(o->server, o->token, &first_holder);
+	if (!first)
+		return fail(o, EXIT_USAGE, "no answer from %s", o->server);
+	if (first->n_members == 0) {
+		grove__envelope__free_unpacked(first_holder, NULL);
+		return fail(o, EXIT_REFUSED, "%s runs alone (no --peers)", o->server);
+	}
+	uint64_t leader_commit = 0;
+	Grove__Envelope *holders[16] = {0};
+	Grove__StatusReply *views[16] = {0};
+	for (size_t i = 0; i < first->n_members && i < 16; i++) {
+		views[i] = fetch_status(first->members[i]->address, o->token, &holders[i]);
+		if (views[i] && strcmp(views[i]->role, "leader") == 0)
+			leader_commit = views[i]->commit_index;
+	}
+	if (o->json)
+		printf("{\"members\":[");
+	else
+		printf("%-4s %-22s %-9s %-6s %-10s %-10s %s\n", "id", "address", "role", "term", "commit", "applied", "lag");
+	for (size_t i = 0; i < first->n_members && i < 16; i++) {
+		const Grove__Member *m = first->members[i];
+		const Grove__StatusReply *v = views[i];
+		uint64_t lag = v && leader_commit > v->applied_index ? leader_commit - v->applied_index : 0;
+		if (o->json) {
+			printf("%s{\"id\":%llu,\"address\":", i ? "," : "", (unsigned long long)m->id);
+			json_string(stdout, m->address);
+			if (v)
+				printf(",\"role\":\"%s\",\"term\":%llu,\"commit\":%llu,\"applied\":%llu,\"lag\":%llu}",
+				       v->role, (unsigned long long)v->term, (unsigned long long)v->commit_index,
+				       (unsigned long long)v->applied_index, (unsigned long long)lag);
+			else
+				printf(",\"role\":\"unreachable\"}");
+		} else if (v) {
+			printf("%-4llu %-22s %-9s %-6llu %-10llu %-10llu %llu\n", (unsigned long long)m->id, m->address,
+			       v->role, (unsigned long long)v->term, (unsigned long long)v->commit_index,
+			       (unsigned long long)v->applied_index, (unsigned long long)lag);
+		} else {
+			printf("%-4llu %-22s unreachable\n", (unsigned long long)m->id, m->address);
+		}
+	}
+	if (o->json)
+		printf("]}\n");
+	for (size_t i = 0; i < 16; i++)
+		if (holders[i])
+			grove__envelope__free_unpacked(holders[i], NULL);
+	grove__envelope__free_unpacked(first_holder, NULL);
+	return 0;
+}
+
+static int cmd_cluster(const struct options *o)
+{
+	if (o->argc == 1 && strcmp(o->argv[0], "status") == 0)
+		return cluster_status_cmd(o);
+	if (o->argc != 2 || strcmp(o->argv[0], "transfer-leader") != 0)
+		return fail(o, EXIT_USAGE, "usage: grove cluster status | grove cluster transfer-leader ID");
+	int code = 0;
+	struct grove_client *c = connect_or_die(o, &code);
+	if (!c)
+		return code;
+	Grove__ClusterRequest rq = GROVE__CLUSTER_REQUEST__INIT;
+	rq.op = GROVE__CLUSTER_REQUEST__OP__TRANSFER_LEADER;
+	rq.node = strtoull(o->argv[1], NULL, 10);
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_CLUSTER;
+	env.cluster = &rq;
+	int err = grove_client_call(c, &env, &reply);
+	grove_client_close(c);
+	if (err)
+		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+	if (reply->body_case == GROVE__ENVELOPE__BODY_ERROR)
+		code = fail(o, EXIT_REFUSED, "%s", reply->error->message);
+	else if (reply->body_case != GROVE__ENVELOPE__BODY_CLUSTER_REPLY)
+		code = fail(o, EXIT_REFUSED, "unexpected answer");
+	else if (reply->cluster_reply->code)
+		code = fail(o, EXIT_REFUSED, "%s", reply->cluster_reply->message);
+	else if (!o->json)
+		printf("%s\n", reply->cluster_reply->message);
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static char *positional[16];
@@ -732,6 +835,8 @@ int main(int argc, char **argv)
 		return cmd_export(&o);
 	if (strcmp(cmd, "snapshot") == 0)
 		return cmd_snapshot(&o);
+	if (strcmp(cmd, "cluster") == 0)
+		return cmd_cluster(&o);
 	fprintf(stderr, "grove: unknown command %s (grove --help lists them)\n", cmd);
 	return EXIT_USAGE;
 }

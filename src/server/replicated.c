@@ -486,6 +486,25 @@ void replication_turn(struct server *s)
 		case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
 			srv_snapshot_save(s, p);
 			break;
+		case GROVE__ENVELOPE__BODY_CLUSTER: {
+			int err = cluster_transfer(s->cluster, p->env->cluster->node);
+			if (err == GROVE_ENOTLEADER) {
+				not_leader(s, p->conn, p->env->request_id);
+				break;
+			}
+			Grove__ClusterReply cr = GROVE__CLUSTER_REPLY__INIT;
+			char message[128];
+			snprintf(message, sizeof(message), err ? "cannot transfer leadership to %llu: %s" : "transferring to %llu",
+				 (unsigned long long)p->env->cluster->node, grove_strerror(err));
+			cr.code = (uint32_t)err;
+			cr.message = message;
+			Grove__Envelope env = GROVE__ENVELOPE__INIT;
+			env.request_id = p->env->request_id;
+			env.body_case = GROVE__ENVELOPE__BODY_CLUSTER_REPLY;
+			env.cluster_reply = &cr;
+			srv_send_envelope(p->conn, &env);
+			break;
+		}
 		case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
 			srv_send_error(p->conn, p->env->request_id, GROVE_EUNAVAILABLE,
 				       "restore into a replicated cluster is not supported yet: restore on a single node");

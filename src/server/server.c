@@ -326,6 +326,7 @@ static void read_conn(struct server *s, struct conn *c)
 		case GROVE__ENVELOPE__BODY_EXPORT_SCENE:
 		case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
 		case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
+		case GROVE__ENVELOPE__BODY_CLUSTER:
 			if (queue_pending(s, c, env) == GROVE_OK)
 				continue;
 			srv_send_error(c, env->request_id, GROVE_ENOMEM, "server out of memory");
@@ -545,6 +546,10 @@ static void run_turn(struct server *s)
 		}
 		if (p->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) {
 			handle_snapshot_restore(s, p);
+			continue;
+		}
+		if (p->env->body_case == GROVE__ENVELOPE__BODY_CLUSTER) {
+			srv_send_error(p->conn, p->env->request_id, GROVE_EINVAL, "this server runs alone (no --peers)");
 			continue;
 		}
 		if (!read_txn && store_txn_begin(s->store, NULL, false, &read_txn) != GROVE_OK) {

@@ -412,12 +412,49 @@ static void test_bad_peers_refused(void **state)
 	test_rmtree(c.dir);
 }
 
+static void test_transfer_leader(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_start(&c, 20000);
+	int leader = wait_leader(&c);
+	int target = leader % NODES + 1;
+	char address[32];
+	address_of(&c, leader, address, sizeof(address));
+	struct grove_client *cl;
+	assert_int_equal(grove_client_connect(address, NULL, 5000, &cl, NULL, 0), GROVE_OK);
+	Grove__ClusterRequest rq = GROVE__CLUSTER_REQUEST__INIT;
+	rq.op = GROVE__CLUSTER_REQUEST__OP__TRANSFER_LEADER;
+	rq.node = (uint64_t)target;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_CLUSTER;
+	env.cluster = &rq;
+	assert_int_equal(grove_client_call(cl, &env, &reply), GROVE_OK);
+	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_CLUSTER_REPLY);
+	assert_int_equal(reply->cluster_reply->code, 0);
+	grove__envelope__free_unpacked(reply, NULL);
+	grove_client_close(cl);
+	uint64_t applied[NODES + 1];
+	int now = 0;
+	for (int t = 0; t < 50 && now != target; t++) {
+		usleep(100000);
+		now = leader_of(&c, applied);
+	}
+	assert_int_equal(now, target);
+	struct writer w[1];
+	run_writers(&c, w, 1, 20, 0);
+	assert_int_equal(w[0].acked, 20);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_leader_keeps_acknowledged_writes),
 		cmocka_unit_test(test_follower_catches_up_by_snapshot),
 		cmocka_unit_test(test_bad_peers_refused),
+		cmocka_unit_test(test_transfer_leader),
 	};
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
