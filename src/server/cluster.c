@@ -29,6 +29,7 @@ struct cluster {
 	size_t n_reads, cap_reads;
 	uint8_t *incoming_snapshot;   /* data of a SNAPSHOT message stepped this turn */
 	size_t incoming_snapshot_len;
+	uint64_t saved_term, saved_vote; /* the hard state last written */
 };
 
 /* ---- configuration ---- */
@@ -155,6 +156,8 @@ static int restore_state(struct cluster *c, struct raft_restore *rs, struct raft
 	if (err)
 		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
 	rs->hard = (struct raft_hard_state){hs.term, hs.vote, hs.commit};
+	c->saved_term = hs.term;
+	c->saved_vote = hs.vote;
 	rs->snapshot_index = b.first - 1;
 	rs->snapshot_term = b.snapshot_term;
 	rs->entries = *entries;
@@ -332,28 +335,31 @@ static void pack_and_send(struct cluster *c, const struct raft_msg *m, const str
 
 /* ---- the Ready cycle ---- */
 
-static int persist(struct cluster *c, const struct raft_ready *rd)
+/* Install a snapshot that this turn's messages brought (its own durable transaction). */
+static int install_snapshot(struct cluster *c, const struct raft_ready *rd)
 {
-	if (rd->install_snapshot) {
-		char why[128];
-		if (!c->incoming_snapshot)
-			return GROVE_ECORRUPT;
-		int err = snapshot_install(c->store, c->incoming_snapshot, c->incoming_snapshot_len, why, sizeof(why));
-		free(c->incoming_snapshot);
-		c->incoming_snapshot = NULL;
-		if (err) {
-			log_line("raft: snapshot install failed: %s", why);
-			return err;
-		}
-		c->applied = rd->snapshot_index;
-		log_line("raft: installed a snapshot at index %llu", (unsigned long long)rd->snapshot_index);
-	}
-	if (!rd->n_entries && !rd->hard_state_changed && !rd->install_snapshot)
-		return GROVE_OK;
-	struct store_txn *txn;
-	int err = store_txn_begin(c->store, NULL, true, &txn);
-	if (err)
+	char why[128];
+	if (!c->incoming_snapshot)
+		return GROVE_ECORRUPT;
+	int err = snapshot_install(c->store, c->incoming_snapshot, c->incoming_snapshot_len, why, sizeof(why));
+	free(c->incoming_snapshot);
+	c->incoming_snapshot = NULL;
+	if (err) {
+		log_line("raft: snapshot install failed: %s", why);
 		return err;
+	}
+	c->applied = rd->snapshot_index;
+	log_line("raft: installed a snapshot at index %llu", (unsigned long long)rd->snapshot_index);
+	return GROVE_OK;
+}
+
+/*
+ * Persist the log and hard state. The commit index is not worth an fsync of its own: after a crash it is
+ * learnt again from the leader (and never below the applied index), so only term and vote changes count.
+ */
+static int persist(struct cluster *c, const struct raft_ready *rd, struct store_txn *txn)
+{
+	int err = GROVE_OK;
 	if (rd->install_snapshot) {
 		uint8_t conf[8 + 16 * RAFT_MAX_MEMBERS];
 		err = raftlog_compact(txn, GROUP, rd->snapshot_index, rd->snapshot_term);
@@ -363,37 +369,28 @@ static int persist(struct cluster *c, const struct raft_ready *rd)
 	if (!err && rd->n_entries) {
 		struct raftlog_entry *le = calloc(rd->n_entries, sizeof(*le));
 		if (!le)
-			err = GROVE_ENOMEM;
-		for (size_t i = 0; le && i < rd->n_entries; i++)
+			return GROVE_ENOMEM;
+		for (size_t i = 0; i < rd->n_entries; i++)
 			le[i] = (struct raftlog_entry){rd->entries[i].index, rd->entries[i].term, rd->entries[i].type,
 						       rd->entries[i].data, rd->entries[i].len};
-		if (!err)
-			err = raftlog_append(txn, GROUP, le, rd->n_entries);
+		err = raftlog_append(txn, GROUP, le, rd->n_entries);
 		free(le);
 	}
-	if (!err && rd->hard_state_changed) {
+	if (!err && rd->hard_state_changed && (rd->hard.term != c->saved_term || rd->hard.vote != c->saved_vote)) {
 		struct raftlog_hard_state hs = {rd->hard.term, rd->hard.vote, rd->hard.commit};
 		err = raftlog_put_hard_state(txn, GROUP, &hs);
+		if (!err) {
+			c->saved_term = hs.term;
+			c->saved_vote = hs.vote;
+		}
 	}
-	if (err) {
-		store_txn_abort(txn);
-		return err;
-	}
-	return store_txn_commit(txn);
+	return err;
 }
 
-/* Apply committed entries in one transaction with the applied index; then tell the server. */
-static int apply(struct cluster *c, const struct raft_ready *rd)
+/* Apply committed entries and record the applied index, in @p txn. */
+static int apply(struct cluster *c, const struct raft_ready *rd, struct store_txn *txn, struct cluster_applied *done)
 {
-	if (!rd->n_committed)
-		return GROVE_OK;
-	struct cluster_applied *done = calloc(rd->n_committed, sizeof(*done));
-	struct store_txn *txn;
-	int err = done ? store_txn_begin(c->store, NULL, true, &txn) : GROVE_ENOMEM;
-	if (err) {
-		free(done);
-		return err;
-	}
+	int err = GROVE_OK;
 	for (size_t i = 0; !err && i < rd->n_committed; i++) {
 		const struct raft_entry *e = &rd->committed[i];
 		done[i].index = e->index;
@@ -423,18 +420,6 @@ static int apply(struct cluster *c, const struct raft_ready *rd)
 		if (!err)
 			err = store_meta_put_u64(txn, "applied_index", e->index);
 	}
-	if (!err)
-		err = store_txn_commit(txn);
-	else
-		store_txn_abort(txn);
-	if (!err) {
-		c->applied = rd->committed[rd->n_committed - 1].index;
-		for (size_t i = 0; i < rd->n_committed; i++)
-			c->hooks.applied(c->hooks.ctx, &done[i]);
-	}
-	for (size_t i = 0; i < rd->n_committed; i++)
-		tree_result_free(&done[i].result);
-	free(done);
 	return err;
 }
 
@@ -456,30 +441,67 @@ static void maybe_compact(struct cluster *c)
 	raft_compact(c->raft, upto);
 }
 
+static void send_messages(struct cluster *c, const struct raft_ready *rd, bool leader_appends)
+{
+	struct snapshot snap = {0};
+	for (size_t i = 0; i < rd->n_msgs; i++) {
+		const struct raft_msg *m = &rd->msgs[i];
+		bool early = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+		if (early != leader_appends)
+			continue;
+		if (m->type == RAFT_MSG_SNAPSHOT && !snap.data && snapshot_create(c->store, 0, &snap)) {
+			raft_report_snapshot(c->raft, m->to, false);
+			continue;
+		}
+		pack_and_send(c, m, m->type == RAFT_MSG_SNAPSHOT ? &snap : NULL);
+	}
+	snapshot_free(&snap);
+}
+
 int cluster_process(struct cluster *c)
 {
 	for (int rounds = 0; rounds < 16 && raft_has_ready(c->raft); rounds++) {
 		struct raft_ready rd;
 		raft_ready(c->raft, &rd);
-		int err = persist(c, &rd);
+		/*
+		 * A leader's appends may leave before its own write (dissertation §10.2.1): its entries count
+		 * toward a quorum only once persisted, so followers' disks work in parallel with its own.
+		 */
+		send_messages(c, &rd, true);
+		int err = rd.install_snapshot ? install_snapshot(c, &rd) : GROVE_OK;
+		/* One transaction, one fsync: the new entries and state, and the entries now committed. */
+		struct cluster_applied *done = rd.n_committed ? calloc(rd.n_committed, sizeof(*done)) : NULL;
+		if (!err && rd.n_committed && !done)
+			err = GROVE_ENOMEM;
+		bool hard = rd.hard_state_changed && (rd.hard.term != c->saved_term || rd.hard.vote != c->saved_vote);
+		if (!err && (rd.n_entries || hard || rd.install_snapshot || rd.n_committed)) {
+			struct store_txn *txn;
+			err = store_txn_begin(c->store, NULL, true, &txn);
+			if (!err)
+				err = persist(c, &rd, txn);
+			if (!err)
+				err = apply(c, &rd, txn, done);
+			if (err)
+				store_txn_abort(txn);
+			else
+				err = store_txn_commit(txn);
+		}
 		if (err) {
-			log_line("raft: cannot persist: %s", grove_strerror(err));
+			log_line("raft: cannot persist or apply: %s", grove_strerror(err));
+			free(done);
 			return err;
 		}
-		struct snapshot snap = {0};
-		for (size_t i = 0; i < rd.n_msgs; i++) {
-			if (rd.msgs[i].type == RAFT_MSG_SNAPSHOT && !snap.data && snapshot_create(c->store, 0, &snap)) {
-				raft_report_snapshot(c->raft, rd.msgs[i].to, false);
-				continue;
+		/* Votes and acknowledgements only once what they promise is durable. */
+		send_messages(c, &rd, false);
+		if (rd.n_committed) {
+			c->applied = rd.committed[rd.n_committed - 1].index > c->applied ? rd.committed[rd.n_committed - 1].index
+											     : c->applied;
+			for (size_t i = 0; i < rd.n_committed; i++) {
+				c->hooks.applied(c->hooks.ctx, &done[i]);
+				tree_result_free(&done[i].result);
 			}
-			pack_and_send(c, &rd.msgs[i], rd.msgs[i].type == RAFT_MSG_SNAPSHOT ? &snap : NULL);
 		}
-		snapshot_free(&snap);
-		err = apply(c, &rd);
-		if (err) {
-			log_line("raft: cannot apply: %s", grove_strerror(err));
-			return err;
-		}
+		free(done);
 		for (size_t i = 0; i < rd.n_reads; i++) {
 			if (c->n_reads == c->cap_reads) {
 				size_t ncap = c->cap_reads ? 2 * c->cap_reads : 16;
