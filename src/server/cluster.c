@@ -30,7 +30,26 @@ struct cluster {
 	uint8_t *incoming_snapshot;   /* data of a SNAPSHOT message stepped this turn */
 	size_t incoming_snapshot_len;
 	uint64_t saved_term, saved_vote; /* the hard state last written */
+	/*
+	 * Applied entries whose transaction is not committed yet. The log already holds them durably on a
+	 * quorum, so clients may be answered; the state catches up with the next commit (with the next
+	 * persisted entries, before a read is served, or at the next tick), and a crash just re-applies them.
+	 */
+	struct store_txn *pending_txn;
+	uint64_t applied_visible;        /* what readers of the store can see */
 };
+
+/* Commit the applied-but-unsaved state, if any. */
+static int flush_applied(struct cluster *c)
+{
+	if (!c->pending_txn)
+		return GROVE_OK;
+	int err = store_txn_commit(c->pending_txn);
+	c->pending_txn = NULL;
+	if (!err)
+		c->applied_visible = c->applied;
+	return err;
+}
 
 /* ---- configuration ---- */
 
@@ -132,6 +151,7 @@ static int restore_state(struct cluster *c, struct raft_restore *rs, struct raft
 	}
 	if (!err)
 		err = store_meta_get_u64(txn, "applied_index", 0, &c->applied);
+	c->applied_visible = c->applied;
 	size_t n = !err && b.last >= b.first ? (size_t)(b.last - b.first + 1) : 0;
 	*entries = calloc(n + 1, sizeof(**entries));
 	if (!*entries)
@@ -208,6 +228,7 @@ void cluster_destroy(struct cluster *c)
 {
 	if (!c)
 		return;
+	flush_applied(c);
 	raft_destroy(c->raft);
 	free(c->reads);
 	free(c->incoming_snapshot);
@@ -216,6 +237,8 @@ void cluster_destroy(struct cluster *c)
 
 void cluster_tick(struct cluster *c)
 {
+	if (flush_applied(c) != GROVE_OK)
+		log_line("raft: cannot save the applied state; it will be applied again from the log");
 	raft_tick(c->raft);
 }
 
@@ -431,6 +454,8 @@ static void maybe_compact(struct cluster *c)
 		return;
 	uint64_t upto = c->applied - at / 4;
 	uint64_t term = raft_term_at(c->raft, upto);
+	if (flush_applied(c) != GROVE_OK)
+		return;
 	struct store_txn *txn;
 	if (store_txn_begin(c->store, NULL, true, &txn))
 		return;
@@ -449,7 +474,7 @@ static void send_messages(struct cluster *c, const struct raft_ready *rd, bool l
 		bool early = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
 		if (early != leader_appends)
 			continue;
-		if (m->type == RAFT_MSG_SNAPSHOT && !snap.data && snapshot_create(c->store, 0, &snap)) {
+		if (m->type == RAFT_MSG_SNAPSHOT && !snap.data && (flush_applied(c) || snapshot_create(c->store, 0, &snap))) {
 			raft_report_snapshot(c->raft, m->to, false);
 			continue;
 		}
@@ -468,40 +493,60 @@ int cluster_process(struct cluster *c)
 		 * toward a quorum only once persisted, so followers' disks work in parallel with its own.
 		 */
 		send_messages(c, &rd, true);
-		int err = rd.install_snapshot ? install_snapshot(c, &rd) : GROVE_OK;
-		/* One transaction, one fsync: the new entries and state, and the entries now committed. */
-		struct cluster_applied *done = rd.n_committed ? calloc(rd.n_committed, sizeof(*done)) : NULL;
-		if (!err && rd.n_committed && !done)
-			err = GROVE_ENOMEM;
+		int err = GROVE_OK;
+		if (rd.install_snapshot) {
+			err = flush_applied(c);
+			if (!err)
+				err = install_snapshot(c, &rd);
+			if (!err)
+				c->applied_visible = c->applied;
+		}
+		/* Entries and term/vote are made durable in one transaction (one fsync), with any applied state. */
 		bool hard = rd.hard_state_changed && (rd.hard.term != c->saved_term || rd.hard.vote != c->saved_vote);
-		if (!err && (rd.n_entries || hard || rd.install_snapshot || rd.n_committed)) {
-			struct store_txn *txn;
-			err = store_txn_begin(c->store, NULL, true, &txn);
+		if (!err && (rd.n_entries || hard || rd.install_snapshot)) {
+			struct store_txn *txn = c->pending_txn;
+			c->pending_txn = NULL;
+			if (!txn)
+				err = store_txn_begin(c->store, NULL, true, &txn);
 			if (!err)
 				err = persist(c, &rd, txn);
-			if (!err)
-				err = apply(c, &rd, txn, done);
 			if (err)
 				store_txn_abort(txn);
 			else
 				err = store_txn_commit(txn);
+			if (!err)
+				c->applied_visible = c->applied;
 		}
 		if (err) {
-			log_line("raft: cannot persist or apply: %s", grove_strerror(err));
-			free(done);
+			log_line("raft: cannot persist: %s", grove_strerror(err));
 			return err;
 		}
 		/* Votes and acknowledgements only once what they promise is durable. */
 		send_messages(c, &rd, false);
 		if (rd.n_committed) {
-			c->applied = rd.committed[rd.n_committed - 1].index > c->applied ? rd.committed[rd.n_committed - 1].index
-											     : c->applied;
+			struct cluster_applied *done = calloc(rd.n_committed, sizeof(*done));
+			if (!done)
+				return GROVE_ENOMEM;
+			if (!c->pending_txn)
+				err = store_txn_begin(c->store, NULL, true, &c->pending_txn);
+			if (!err)
+				err = apply(c, &rd, c->pending_txn, done);
+			if (err) {
+				store_txn_abort(c->pending_txn);
+				c->pending_txn = NULL;
+				free(done);
+				log_line("raft: cannot apply: %s", grove_strerror(err));
+				return err;
+			}
+			uint64_t last = rd.committed[rd.n_committed - 1].index;
+			if (last > c->applied)
+				c->applied = last;
 			for (size_t i = 0; i < rd.n_committed; i++) {
 				c->hooks.applied(c->hooks.ctx, &done[i]);
 				tree_result_free(&done[i].result);
 			}
+			free(done);
 		}
-		free(done);
 		for (size_t i = 0; i < rd.n_reads; i++) {
 			if (c->n_reads == c->cap_reads) {
 				size_t ncap = c->cap_reads ? 2 * c->cap_reads : 16;
@@ -515,9 +560,15 @@ int cluster_process(struct cluster *c)
 		}
 		raft_advance(c->raft, &rd);
 	}
+	/* Reads see the store: make what they wait for visible first. */
+	bool ready_read = false;
+	for (size_t i = 0; i < c->n_reads && !ready_read; i++)
+		ready_read = c->reads[i].index <= c->applied;
+	if (ready_read && flush_applied(c) != GROVE_OK)
+		return GROVE_ESTORAGE;
 	size_t kept = 0;
 	for (size_t i = 0; i < c->n_reads; i++) {
-		if (c->reads[i].index <= c->applied)
+		if (c->reads[i].index <= c->applied_visible)
 			c->hooks.read_ready(c->hooks.ctx, c->reads[i].context);
 		else
 			c->reads[kept++] = c->reads[i];
