@@ -5,7 +5,11 @@
  * etcd: three members of Debian's etcd (3.4) on loopback ports, a put per write through the v3 JSON gateway
  * with a keep-alive HTTP/1.1 client at the leader. Not a test: it prints figures.
  *
- *   grove_bench_cluster [--ops N] [--clients C] [--seconds D] [--no-etcd] [--quick]
+ * Then the catch-up of a follower that was down while the leader took M writes (default 10,000): the time
+ * from its restart until it has applied them all, through the log, and through a snapshot (the leader
+ * compacts its log past the follower).
+ *
+ *   grove_bench_cluster [--ops N] [--clients C] [--seconds D] [--catchup M] [--no-etcd] [--quick]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -253,6 +258,99 @@ static int grove_leader(const int *ports, char *out, size_t cap)
 	return -1;
 }
 
+/* ---- follower catch-up ---- */
+
+static uint64_t applied_of(int port, bool *leader)
+{
+	char address[32];
+	snprintf(address, sizeof(address), "127.0.0.1:%d", port);
+	struct grove_client *c;
+	if (grove_client_connect(address, NULL, 2000, &c, NULL, 0))
+		return 0;
+	Grove__StatusRequest sr = GROVE__STATUS_REQUEST__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_STATUS;
+	env.status = &sr;
+	uint64_t applied = 0;
+	if (grove_client_call(c, &env, &reply) == GROVE_OK) {
+		if (reply->body_case == GROVE__ENVELOPE__BODY_STATUS_REPLY) {
+			applied = reply->status_reply->applied_index;
+			if (leader)
+				*leader = strcmp(reply->status_reply->role, "leader") == 0;
+		}
+		grove__envelope__free_unpacked(reply, NULL);
+	}
+	grove_client_close(c);
+	return applied;
+}
+
+static pid_t start_node(const char *dir, int i, const int *ports, const char *peers, const char *compact_at)
+{
+	char id[16], data[4096], listen[32], log[4096];
+	snprintf(id, sizeof(id), "%d", i + 1);
+	snprintf(data, sizeof(data), "%s/catchup%d", dir, i + 1);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", ports[i]);
+	snprintf(log, sizeof(log), "%s/catchup%d.log", dir, i + 1);
+	char *args[] = {GROVED_PATH, "--id", id, "--peers", (char *)peers, "--data", data, "--listen", listen,
+			"--raft-compact-at", (char *)compact_at, NULL};
+	return spawn(args, log);
+}
+
+/* Seconds from the follower's restart until it applied everything, or -1. */
+static double catch_up(const char *dir, int writes, int clients, const char *compact_at)
+{
+	char sub[4096];
+	snprintf(sub, sizeof(sub), "%s/catchup-%s", dir, compact_at);
+	mkdir(sub, 0755);
+	int ports[NODES];
+	char peers[256] = "";
+	for (int i = 0; i < NODES; i++) {
+		ports[i] = free_port();
+		size_t n = strlen(peers);
+		snprintf(peers + n, sizeof(peers) - n, "%s%d=127.0.0.1:%d", i ? "," : "", i + 1, ports[i]);
+	}
+	pid_t pids[NODES];
+	for (int i = 0; i < NODES; i++)
+		pids[i] = start_node(sub, i, ports, peers, compact_at);
+	struct grove_ctx g;
+	double result = -1;
+	if (grove_leader(ports, g.leader, sizeof(g.leader)) == 0) {
+		int leader = atoi(strrchr(g.leader, ':') + 1), follower = -1;
+		for (int i = 0; i < NODES && follower < 0; i++)
+			if (ports[i] != leader)
+				follower = i;
+		kill(pids[follower], SIGTERM);
+		waitpid(pids[follower], NULL, 0);
+		struct target gt = {grove_connect, grove_write, grove_close, &g};
+		struct worker *w = calloc((size_t)clients, sizeof(*w));
+		pthread_t *th = calloc((size_t)clients, sizeof(*th));
+		for (int i = 0; i < clients; i++) {
+			w[i] = (struct worker){.t = &gt, .deadline = now_ns() + 120000000000ull,
+					       .cap = (size_t)(writes / clients), .base = 1000000 * (i + 1)};
+			w[i].lat = calloc(w[i].cap + 1, sizeof(uint64_t));
+			pthread_create(&th[i], NULL, work, &w[i]);
+		}
+		for (int i = 0; i < clients; i++) {
+			pthread_join(th[i], NULL);
+			free(w[i].lat);
+		}
+		free(w);
+		free(th);
+		uint64_t target = applied_of(leader, NULL);
+		uint64_t t0 = now_ns();
+		pids[follower] = start_node(sub, follower, ports, peers, compact_at);
+		while (now_ns() - t0 < 120000000000ull) {
+			if (applied_of(ports[follower], NULL) >= target) {
+				result = (double)(now_ns() - t0) / 1e9;
+				break;
+			}
+			usleep(5000);
+		}
+	}
+	stop_all(pids, NODES);
+	return result;
+}
+
 /* ---- etcd through its v3 JSON gateway ---- */
 
 struct etcd_ctx {
@@ -378,13 +476,16 @@ static void print_result(const char *name, const struct result *r, int clients)
 
 int main(int argc, char **argv)
 {
-	int ops = 3000, clients = 16;
+	int ops = 3000, clients = 16, catchup = 10000;
 	double seconds = 5;
 	bool with_etcd = true;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
 			ops = 300;
 			seconds = 1;
+			catchup = 1000;
+		} else if (strcmp(argv[i], "--catchup") == 0 && i + 1 < argc) {
+			catchup = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--no-etcd") == 0) {
 			with_etcd = false;
 		} else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
@@ -394,7 +495,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = atof(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--ops N] [--clients C] [--seconds D] [--no-etcd] [--quick]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--ops N] [--clients C] [--seconds D] [--catchup M] [--no-etcd] [--quick]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -431,6 +533,12 @@ int main(int argc, char **argv)
 	stop_all(pids, NODES);
 	printf("3-node clusters on loopback, durable (fsync), 100-byte values, this machine, same run\n");
 	print_result("grove", &gr, clients);
+	if (catchup > 0) {
+		double by_log = catch_up(dir, catchup, clients, "1000000");
+		double by_snapshot = catch_up(dir, catchup, clients, "1000");
+		printf("grove  catch-up after %d writes: %.2f s through the log, %.2f s through a snapshot\n", catchup,
+		       by_log, by_snapshot);
+	}
 
 	/* etcd */
 	if (with_etcd && system("command -v etcd >/dev/null 2>&1") == 0) {
