@@ -54,18 +54,6 @@ static double pct(const uint64_t *sorted, size_t n, double p)
 	return n ? (double)sorted[(size_t)(p * (double)(n - 1) + 0.5)] / 1000.0 : 0;
 }
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	socklen_t len = sizeof(a);
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 static pid_t spawn(char *const argv[], const char *log)
 {
 	pid_t pid = fork();
@@ -305,7 +293,7 @@ static double catch_up(const char *dir, int writes, int clients, const char *com
 	int ports[NODES];
 	char peers[256] = "";
 	for (int i = 0; i < NODES; i++) {
-		ports[i] = free_port();
+		ports[i] = test_free_port();
 		size_t n = strlen(peers);
 		snprintf(peers + n, sizeof(peers) - n, "%s%d=127.0.0.1:%d", i ? "," : "", i + 1, ports[i]);
 	}
@@ -507,7 +495,7 @@ int main(int argc, char **argv)
 	int ports[NODES];
 	char peers[256] = "";
 	for (int i = 0; i < NODES; i++) {
-		ports[i] = free_port();
+		ports[i] = test_free_port();
 		size_t n = strlen(peers);
 		snprintf(peers + n, sizeof(peers) - n, "%s%d=127.0.0.1:%d", i ? "," : "", i + 1, ports[i]);
 	}
@@ -545,8 +533,8 @@ int main(int argc, char **argv)
 		int cport[NODES], pport[NODES];
 		char cluster[512] = "";
 		for (int i = 0; i < NODES; i++) {
-			cport[i] = free_port();
-			pport[i] = free_port();
+			cport[i] = test_free_port();
+			pport[i] = test_free_port();
 			size_t n = strlen(cluster);
 			snprintf(cluster + n, sizeof(cluster) - n, "%se%d=http://127.0.0.1:%d", i ? "," : "", i + 1, pport[i]);
 		}

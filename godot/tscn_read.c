@@ -75,35 +75,21 @@ static int cur(const struct godot_text_cursor *c)
 	return c->pos < c->len ? (unsigned char)c->text[c->pos] : -1;
 }
 
-/* Step over one byte, keeping line and column right (the cursor module does the same). */
-static void step(struct godot_text_cursor *c)
-{
-	if (c->pos >= c->len)
-		return;
-	if (c->text[c->pos] == '\n') {
-		c->line++;
-		c->column = 1;
-	} else {
-		c->column++;
-	}
-	c->pos++;
-}
-
 /* Blanks and tabs only: a header or a property line does not continue on the next line between tokens. */
 static void skip_blanks(struct godot_text_cursor *c)
 {
 	while (cur(c) == ' ' || cur(c) == '\t' || cur(c) == '\r')
-		step(c);
+		godot_text_advance(c);
 }
 
 static int read_header(struct tscn_reader *r)
 {
 	struct godot_text_cursor *c = &r->c;
 	struct godot_text_cursor start = *c;
-	step(c); /* '[' */
+	godot_text_advance(c); /* '[' */
 	size_t from = c->pos;
 	while (word_char(cur(c)))
-		step(c);
+		godot_text_advance(c);
 	size_t len = c->pos - from;
 	enum tscn_section_kind kind = 0;
 	for (size_t i = 0; i < sizeof(section_tags) / sizeof(section_tags[0]); i++)
@@ -124,19 +110,19 @@ static int read_header(struct tscn_reader *r)
 		skip_blanks(c);
 		int ch = cur(c);
 		if (ch == ']') {
-			step(c);
+			godot_text_advance(c);
 			break;
 		}
 		if (ch == -1 || ch == '\n')
 			return read_error(r, c, GROVE_EPARSE, "unterminated section header");
 		size_t kfrom = c->pos;
 		while (word_char(cur(c)))
-			step(c);
+			godot_text_advance(c);
 		size_t klen = c->pos - kfrom;
 		skip_blanks(c);
 		if (klen == 0 || cur(c) != '=')
 			return read_error(r, c, GROVE_EPARSE, "expected key=value in the section header");
-		step(c);
+		godot_text_advance(c);
 		struct variant value;
 		struct godot_text_error verr;
 		int e = godot_text_parse_at(c, &opts, &value, &verr);
@@ -196,7 +182,7 @@ static int read_property(struct tscn_reader *r)
 	} else {
 		size_t from = c->pos;
 		while (cur(c) != -1 && cur(c) != '\n' && cur(c) != '=')
-			step(c);
+			godot_text_advance(c);
 		size_t end = c->pos;
 		while (end > from && (c->text[end - 1] == ' ' || c->text[end - 1] == '\t' || c->text[end - 1] == '\r'))
 			end--;
@@ -211,7 +197,7 @@ static int read_property(struct tscn_reader *r)
 		free(key);
 		return read_error(r, c, GROVE_EPARSE, "expected '=' after the property name");
 	}
-	step(c);
+	godot_text_advance(c);
 	struct godot_text_options opts = {.resolve = resolve_ref, .ctx = r};
 	struct variant value;
 	struct godot_text_error verr;

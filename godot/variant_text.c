@@ -101,7 +101,7 @@ static int peek_at(const struct godot_text_cursor *c, size_t ahead)
 	return c->pos + ahead < c->len ? (unsigned char)c->text[c->pos + ahead] : -1;
 }
 
-static void advance(struct godot_text_cursor *c)
+void godot_text_advance(struct godot_text_cursor *c)
 {
 	if (c->pos >= c->len)
 		return;
@@ -119,10 +119,10 @@ void godot_text_skip_space(struct godot_text_cursor *c, bool comments)
 	for (;;) {
 		int ch = peek(c);
 		if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
-			advance(c);
+			godot_text_advance(c);
 		} else if (comments && ch == ';') {
 			while (peek(c) != -1 && peek(c) != '\n')
-				advance(c);
+				godot_text_advance(c);
 		} else {
 			return;
 		}
@@ -159,7 +159,7 @@ static bool expect(struct godot_text_cursor *c, int ch)
 	godot_text_skip_space(c, false);
 	if (peek(c) != ch)
 		return false;
-	advance(c);
+	godot_text_advance(c);
 	return true;
 }
 
@@ -201,7 +201,7 @@ static bool read_hex(struct godot_text_cursor *c, int digits, uint32_t *out)
 		if (d < 0)
 			return false;
 		v = v * 16 + (uint32_t)d;
-		advance(c);
+		godot_text_advance(c);
 	}
 	*out = v;
 	return true;
@@ -213,7 +213,7 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 	if (peek(c) != '"')
 		return parse_error(c, err, GROVE_EPARSE, "expected a string");
 	struct godot_text_cursor start = *c;
-	advance(c);
+	godot_text_advance(c);
 	struct variant_buf b = {0};
 	for (;;) {
 		int ch = peek(c);
@@ -222,17 +222,17 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 			return parse_error(&start, err, GROVE_EPARSE, "unterminated string");
 		}
 		if (ch == '"') {
-			advance(c);
+			godot_text_advance(c);
 			break;
 		}
 		if (ch != '\\') {
 			/* Raw newlines are part of the string: Godot writes multi-line text that way. */
 			char byte = (char)ch;
 			variant_buf_put(&b, &byte, 1);
-			advance(c);
+			godot_text_advance(c);
 			continue;
 		}
-		advance(c);
+		godot_text_advance(c);
 		int esc = peek(c);
 		char byte;
 		uint32_t cp;
@@ -249,15 +249,15 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 		case '\\': byte = '\\'; break;
 		case 'u':
 		case 'U':
-			advance(c);
+			godot_text_advance(c);
 			if (!read_hex(c, esc == 'u' ? 4 : 6, &cp) || cp > 0x10ffff) {
 				variant_buf_free(&b);
 				return parse_error(c, err, GROVE_EPARSE, "malformed \\%c escape", esc);
 			}
 			/* A UTF-16 surrogate pair written as two \u escapes. */
 			if (cp >= 0xd800 && cp < 0xdc00 && peek(c) == '\\' && peek_at(c, 1) == 'u') {
-				advance(c);
-				advance(c);
+				godot_text_advance(c);
+				godot_text_advance(c);
 				uint32_t low;
 				if (!read_hex(c, 4, &low) || low < 0xdc00 || low > 0xdfff) {
 					variant_buf_free(&b);
@@ -272,7 +272,7 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 			return parse_error(c, err, GROVE_EPARSE, "unknown escape \\%c", esc < 0 ? '?' : esc);
 		}
 		variant_buf_put(&b, &byte, 1);
-		advance(c);
+		godot_text_advance(c);
 	}
 	variant_buf_put(&b, "", 1);
 	if (b.failed) {
@@ -316,12 +316,12 @@ static int parse_number(struct godot_text_cursor *c, struct number *n, struct go
 	int ch = peek(c);
 	if (ch == '-' || ch == '+') {
 		buf[k++] = (char)ch;
-		advance(c);
+		godot_text_advance(c);
 	}
 	if (is_ident_start(peek(c))) {
 		size_t from = c->pos;
 		while (is_ident_char(peek(c)))
-			advance(c);
+			godot_text_advance(c);
 		size_t wl = c->pos - from;
 		const char *w = c->text + from;
 		bool neg = k > 0 && buf[0] == '-';
@@ -345,7 +345,7 @@ static int parse_number(struct godot_text_cursor *c, struct number *n, struct go
 		} else if (ch == 'e' || ch == 'E') {
 			is_int = false;
 			buf[k++] = (char)ch;
-			advance(c);
+			godot_text_advance(c);
 			ch = peek(c);
 			if (ch != '-' && ch != '+')
 				continue;
@@ -353,7 +353,7 @@ static int parse_number(struct godot_text_cursor *c, struct number *n, struct go
 			break;
 		}
 		buf[k++] = (char)ch;
-		advance(c);
+		godot_text_advance(c);
 	}
 	buf[k] = '\0';
 	if (!digits || is_ident_char(peek(c)) || peek(c) == '.')
@@ -389,7 +389,7 @@ static int parse_number_list(struct godot_text_cursor *c, struct number **out, s
 		return GROVE_ENOMEM;
 	godot_text_skip_space(c, false);
 	if (peek(c) == ')') {
-		advance(c);
+		godot_text_advance(c);
 		*out = items;
 		*count = 0;
 		return GROVE_OK;
@@ -413,11 +413,11 @@ static int parse_number_list(struct godot_text_cursor *c, struct number **out, s
 		n++;
 		godot_text_skip_space(c, false);
 		if (peek(c) == ',') {
-			advance(c);
+			godot_text_advance(c);
 			continue;
 		}
 		if (peek(c) == ')') {
-			advance(c);
+			godot_text_advance(c);
 			break;
 		}
 		free(items);
@@ -554,14 +554,14 @@ static int parse_packed(struct godot_text_cursor *c, enum variant_type type, str
 				variant_free(&item);
 			godot_text_skip_space(c, false);
 			if (!e && peek(c) == ',') {
-				advance(c);
+				godot_text_advance(c);
 				godot_text_skip_space(c, false);
 			} else if (!e && peek(c) != ')') {
 				e = parse_error(c, err, GROVE_EPARSE, "expected ',' or ')'");
 			}
 		}
 		if (!e)
-			advance(c);
+			godot_text_advance(c);
 		if (!e && type == VARIANT_PACKED_BYTE_ARRAY) {
 			const struct variant_array *a = list.as.array;
 			if (a->len > 1)
@@ -631,7 +631,7 @@ static int parse_typehint(struct godot_text_cursor *c, struct variant_typehint *
 	if (!is_ident_start(peek(c)))
 		return parse_error(c, err, GROVE_EPARSE, "expected a type name");
 	while (is_ident_char(peek(c)))
-		advance(c);
+		godot_text_advance(c);
 	size_t len = c->pos - from;
 	const char *name = c->text + from;
 	if (len == 11 && memcmp(name, "ExtResource", 11) == 0)
@@ -672,14 +672,14 @@ static int parse_array_body(struct godot_text_cursor *c, const struct godot_text
 		}
 		godot_text_skip_space(c, false);
 		if (peek(c) == ',') {
-			advance(c);
+			godot_text_advance(c);
 			godot_text_skip_space(c, false);
 		} else if (peek(c) != ']') {
 			e = parse_error(c, err, GROVE_EPARSE, peek(c) == -1 ? "unterminated array" : "expected ',' or ']'");
 		}
 	}
 	if (!e)
-		advance(c);
+		godot_text_advance(c);
 	if (e)
 		variant_free(out);
 	return e;
@@ -710,14 +710,14 @@ static int parse_dict_body(struct godot_text_cursor *c, const struct godot_text_
 			break;
 		godot_text_skip_space(c, false);
 		if (peek(c) == ',') {
-			advance(c);
+			godot_text_advance(c);
 			godot_text_skip_space(c, false);
 		} else if (peek(c) != '}') {
 			e = parse_error(c, err, GROVE_EPARSE, peek(c) == -1 ? "unterminated dictionary" : "expected ',' or '}'");
 		}
 	}
 	if (!e)
-		advance(c);
+		godot_text_advance(c);
 	if (e)
 		variant_free(out);
 	return e;
@@ -766,7 +766,7 @@ static int parse_identifier(struct godot_text_cursor *c, const struct godot_text
 	struct godot_text_cursor start = *c;
 	size_t from = c->pos;
 	while (is_ident_char(peek(c)))
-		advance(c);
+		godot_text_advance(c);
 	size_t len = c->pos - from;
 	const char *name = c->text + from;
 #define IS(word) (len == sizeof(word) - 1 && memcmp(name, word, len) == 0)
@@ -787,7 +787,7 @@ static int parse_identifier(struct godot_text_cursor *c, const struct godot_text
 		godot_text_skip_space(c, false);
 		if (peek(c) != '[')
 			return parse_error(c, err, GROVE_EPARSE, "expected '[' after %s", is_array ? "Array" : "Dictionary");
-		advance(c);
+		godot_text_advance(c);
 		struct variant_typehint k = {0}, v = {0};
 		int e = parse_typehint(c, &k, err);
 		if (!e && !is_array) {
@@ -820,7 +820,7 @@ static int parse_identifier(struct godot_text_cursor *c, const struct godot_text
 	godot_text_skip_space(c, false);
 	if (peek(c) != '(')
 		return parse_error(&start, err, GROVE_EPARSE, "unknown word \"%.*s\"", (int)(len > 40 ? 40 : len), name);
-	advance(c);
+	godot_text_advance(c);
 	if (IS("ExtResource") || IS("SubResource"))
 		return parse_resource_ref(c, o, IS("ExtResource"), out, err);
 	if (IS("NodePath") || IS("StringName") || IS("String")) {
@@ -859,7 +859,7 @@ static int parse_value(struct godot_text_cursor *c, const struct godot_text_opti
 	if (ch == '"' || ((ch == '&' || ch == '^') && peek_at(c, 1) == '"')) {
 		enum variant_type type = ch == '&' ? VARIANT_STRING_NAME : ch == '^' ? VARIANT_NODE_PATH : VARIANT_STRING;
 		if (ch != '"')
-			advance(c);
+			godot_text_advance(c);
 		char *s;
 		size_t len;
 		int e = godot_text_parse_string(c, &s, &len, err);
@@ -873,11 +873,11 @@ static int parse_value(struct godot_text_cursor *c, const struct godot_text_opti
 		return GROVE_OK;
 	}
 	if (ch == '[') {
-		advance(c);
+		godot_text_advance(c);
 		return parse_array_body(c, o, out, err, depth);
 	}
 	if (ch == '{') {
-		advance(c);
+		godot_text_advance(c);
 		return parse_dict_body(c, o, out, err, depth);
 	}
 	if (number_starts(ch, peek_at(c, 1))) {

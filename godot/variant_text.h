@@ -77,6 +77,9 @@ struct godot_text_options {
 /** @brief Start a cursor at the beginning of @p text. */
 void godot_text_cursor_init(struct godot_text_cursor *c, const char *text, size_t len);
 
+/** @brief Move past one byte, keeping line and column right (no-op at the end). */
+void godot_text_advance(struct godot_text_cursor *c);
+
 /**
  * @brief Skip blanks, tabs, carriage returns and newlines (and, if
  * @p comments, `;` comments to the end of their line).

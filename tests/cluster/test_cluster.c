@@ -40,18 +40,6 @@ struct cluster {
 	char compact_at[32];
 };
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	bind(fd, (struct sockaddr *)&a, sizeof(a));
-	socklen_t len = sizeof(a);
-	getsockname(fd, (struct sockaddr *)&a, &len);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 static void address_of(const struct cluster *c, int node, char *out, size_t cap)
 {
 	snprintf(out, cap, "127.0.0.1:%d", c->ports[node]);
@@ -102,7 +90,7 @@ static void cluster_start(struct cluster *c, int compact_at)
 	snprintf(c->compact_at, sizeof(c->compact_at), "%d", compact_at);
 	size_t n = 0;
 	for (int i = 1; i <= NODES; i++) {
-		c->ports[i] = free_port();
+		c->ports[i] = test_free_port();
 		n += (size_t)snprintf(c->peers + n, sizeof(c->peers) - n, "%s%d=127.0.0.1:%d", i > 1 ? "," : "", i,
 				      c->ports[i]);
 	}

@@ -1,6 +1,9 @@
 #include "support.h"
 
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,4 +34,18 @@ void test_rmtree(char *path)
 		return;
 	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free(path);
+}
+
+int test_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	socklen_t len = sizeof(a);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+		perror("test_free_port");
+		abort();
+	}
+	close(fd);
+	return ntohs(a.sin_port);
 }

@@ -14,4 +14,7 @@ char *test_tmpdir(const char *tag);
 /** @brief Remove @p path and everything below it, then free @p path. */
 void test_rmtree(char *path);
 
+/** @brief A TCP port on 127.0.0.1 that was free a moment ago (for servers that need it before starting). */
+int test_free_port(void);
+
 #endif
