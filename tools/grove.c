@@ -56,6 +56,9 @@ static const char usage_text[] =
 	"  status                       show the server's state\n"
 	"  cluster status               every member's role, term, commit and applied index, lag\n"
 	"  cluster transfer-leader ID   hand leadership to member ID\n"
+	"  cluster add ID HOST:PORT     add a member (started with --join) as a learner\n"
+	"  cluster promote ID           make a learner that caught up a voter\n"
+	"  cluster remove ID            remove a member\n"
 	"\n"
 	"The server defaults to 127.0.0.1:7400 (or GROVE_SERVER); the token to GROVE_TOKEN.\n"
 	"--json prints read results as JSON. Exit status: 0 done, 1 refused, 2 usage or connection error.\n";
@@ -716,15 +719,27 @@ static int cmd_cluster(const struct options *o)
 {
 	if (o->argc == 1 && strcmp(o->argv[0], "status") == 0)
 		return cluster_status_cmd(o);
-	if (o->argc != 2 || strcmp(o->argv[0], "transfer-leader") != 0)
-		return fail(o, EXIT_USAGE, "usage: grove cluster status | grove cluster transfer-leader ID");
+	const char *sub = o->argc ? o->argv[0] : "";
+	Grove__ClusterRequest__Op op;
+	if (strcmp(sub, "transfer-leader") == 0 && o->argc == 2)
+		op = GROVE__CLUSTER_REQUEST__OP__TRANSFER_LEADER;
+	else if (strcmp(sub, "add") == 0 && o->argc == 3)
+		op = GROVE__CLUSTER_REQUEST__OP__ADD_LEARNER;
+	else if (strcmp(sub, "promote") == 0 && o->argc == 2)
+		op = GROVE__CLUSTER_REQUEST__OP__PROMOTE;
+	else if (strcmp(sub, "remove") == 0 && o->argc == 2)
+		op = GROVE__CLUSTER_REQUEST__OP__REMOVE;
+	else
+		return fail(o, EXIT_USAGE,
+			    "usage: grove cluster status | transfer-leader ID | add ID HOST:PORT | promote ID | remove ID");
 	int code = 0;
 	struct grove_client *c = connect_or_die(o, &code);
 	if (!c)
 		return code;
 	Grove__ClusterRequest rq = GROVE__CLUSTER_REQUEST__INIT;
-	rq.op = GROVE__CLUSTER_REQUEST__OP__TRANSFER_LEADER;
+	rq.op = op;
 	rq.node = strtoull(o->argv[1], NULL, 10);
+	rq.address = (char *)(o->argc == 3 ? o->argv[2] : "");
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_CLUSTER;
 	env.cluster = &rq;

@@ -855,7 +855,8 @@ void raft_encode_conf_change(const struct raft_conf_change *cc, uint8_t out[9])
 
 static bool decode_conf_change(const struct raft_entry *e, struct raft_conf_change *cc)
 {
-	if (e->type != RAFT_ENTRY_CONF_CHANGE || e->len != 9)
+	/* Bytes after the first 9 are the application's (a new member's address, say). */
+	if (e->type != RAFT_ENTRY_CONF_CHANGE || e->len < 9)
 		return false;
 	cc->op = (enum raft_conf_op)e->data[0];
 	cc->node = 0;
@@ -884,6 +885,12 @@ static bool conf_change_valid(const struct raft_conf *conf, const struct raft_co
 
 int raft_propose_conf_change(struct raft *r, const struct raft_conf_change *cc, uint64_t *index)
 {
+	return raft_propose_conf_change_with(r, cc, NULL, 0, index);
+}
+
+int raft_propose_conf_change_with(struct raft *r, const struct raft_conf_change *cc, const void *context,
+				  size_t context_len, uint64_t *index)
+{
 	if (r->role != RAFT_LEADER)
 		return GROVE_ENOTLEADER;
 	/* One change at a time, and only once this term has committed an entry (§4.1, erratum). */
@@ -891,10 +898,14 @@ int raft_propose_conf_change(struct raft *r, const struct raft_conf_change *cc, 
 		return GROVE_EUNAVAILABLE;
 	if (!conf_change_valid(&r->conf, cc))
 		return GROVE_EINVAL;
-	uint8_t data[9];
+	if (context_len > 1024)
+		return GROVE_EINVAL;
+	uint8_t data[9 + 1024];
 	raft_encode_conf_change(cc, data);
+	if (context_len)
+		memcpy(data + 9, context, context_len);
 	uint64_t at;
-	int err = append_own(r, RAFT_ENTRY_CONF_CHANGE, data, sizeof(data), &at);
+	int err = append_own(r, RAFT_ENTRY_CONF_CHANGE, data, 9 + context_len, &at);
 	if (!err) {
 		r->pending_conf_index = at;
 		if (index)

@@ -215,6 +215,13 @@ int raft_propose(struct raft *r, const void *data, size_t len, uint64_t *index);
 int raft_propose_conf_change(struct raft *r, const struct raft_conf_change *cc, uint64_t *index);
 
 /**
+ * @brief Like raft_propose_conf_change(), with up to 1024 bytes of the
+ * application's own after the change in the entry (a new member's address).
+ */
+int raft_propose_conf_change_with(struct raft *r, const struct raft_conf_change *cc, const void *context,
+				  size_t context_len, uint64_t *index);
+
+/**
  * @brief Apply a committed conf change entry (call when applying it).
  * @return GROVE_OK or GROVE_EINVAL (a malformed entry).
  */
@@ -269,7 +276,7 @@ const struct raft_conf *raft_conf(const struct raft *r);
 /** @brief The leader's view of @p peer: its match index, or 0. */
 uint64_t raft_match(const struct raft *r, uint64_t peer);
 
-/** @brief Encode @p cc as conf change entry data into @p out (9 bytes). */
+/** @brief Encode @p cc as the first 9 bytes of conf change entry data. */
 void raft_encode_conf_change(const struct raft_conf_change *cc, uint8_t out[9]);
 
 /** @brief Whether @p id is a voter / a learner of @p conf. */

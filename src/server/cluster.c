@@ -123,12 +123,114 @@ static int decode_conf(const uint8_t *p, size_t len, struct raft_conf *conf)
 	return pos == len ? GROVE_OK : GROVE_ECORRUPT;
 }
 
+/* ---- the address book: --peers plus members added since, kept with the state ---- */
+
+static const char members_key[] = "raft_members";
+
+static int save_members(struct cluster *c, struct store_txn *txn)
+{
+	uint8_t buf[CLUSTER_MAX_PEERS * 74];
+	size_t n = 0;
+	for (size_t i = 0; i < c->cfg.n_peers; i++) {
+		const struct cluster_peer *p = &c->cfg.peers[i];
+		size_t alen = strlen(p->address);
+		for (int k = 0; k < 8; k++)
+			buf[n++] = (uint8_t)(p->id >> (8 * k));
+		buf[n++] = (uint8_t)alen;
+		memcpy(buf + n, p->address, alen);
+		n += alen;
+	}
+	return store_put(txn, STORE_META, members_key, sizeof(members_key) - 1, buf, n);
+}
+
+static bool add_member(struct cluster *c, uint64_t id, const char *address, size_t alen)
+{
+	for (size_t i = 0; i < c->cfg.n_peers; i++)
+		if (c->cfg.peers[i].id == id)
+			return false;
+	if (c->cfg.n_peers == CLUSTER_MAX_PEERS || alen == 0 || alen >= sizeof(c->cfg.peers[0].address))
+		return false;
+	struct cluster_peer *p = &c->cfg.peers[c->cfg.n_peers++];
+	p->id = id;
+	memcpy(p->address, address, alen);
+	p->address[alen] = '\0';
+	return true;
+}
+
+static void load_members(struct cluster *c, struct store_txn *txn)
+{
+	struct store_bytes v;
+	if (store_get(txn, STORE_META, members_key, sizeof(members_key) - 1, &v) != GROVE_OK)
+		return;
+	const uint8_t *p = v.data;
+	size_t pos = 0;
+	while (pos + 9 <= v.len) {
+		uint64_t id = 0;
+		for (int k = 0; k < 8; k++)
+			id |= (uint64_t)p[pos + k] << (8 * k);
+		size_t alen = p[pos + 8];
+		if (pos + 9 + alen > v.len)
+			break;
+		add_member(c, id, (const char *)p + pos + 9, alen);
+		pos += 9 + alen;
+	}
+}
+
 /* ---- start ---- */
 
-static int restore_state(struct cluster *c, struct raft_restore *rs, struct raft_entry **entries)
+/*
+ * A new group writes its initial membership into the log, identically on every founding member: one
+ * committed ADD_VOTER entry of term 1 per peer (with its address), as etcd does. A member that joins later
+ * replays them from the leader, so it learns the same membership the founders have.
+ */
+static int bootstrap(struct cluster *c)
 {
 	struct store_txn *txn;
 	int err = store_txn_begin(c->store, NULL, false, &txn);
+	if (err)
+		return err;
+	struct raftlog_bounds b;
+	struct store_bytes conf;
+	err = raftlog_get_bounds(txn, GROUP, &b);
+	int cerr = err ? err : raftlog_get_conf_state(txn, GROUP, &conf);
+	store_txn_abort(txn);
+	if (err || cerr != GROVE_ENOTFOUND || b.last != 0 || c->cfg.join)
+		return err;
+	err = store_txn_begin(c->store, NULL, true, &txn);
+	if (err)
+		return err;
+	for (size_t i = 0; !err && i < c->cfg.n_peers; i++) {
+		uint8_t data[9 + sizeof(c->cfg.peers[0].address)];
+		struct raft_conf_change cc = {RAFT_CONF_ADD_VOTER, c->cfg.peers[i].id};
+		raft_encode_conf_change(&cc, data);
+		size_t alen = strlen(c->cfg.peers[i].address);
+		memcpy(data + 9, c->cfg.peers[i].address, alen);
+		struct raftlog_entry e = {i + 1, 1, RAFT_ENTRY_CONF_CHANGE, data, 9 + alen};
+		err = raftlog_append(txn, GROUP, &e, 1);
+	}
+	struct raft_conf initial = {0};
+	for (size_t i = 0; i < c->cfg.n_peers; i++)
+		initial.voters[initial.n_voters++] = c->cfg.peers[i].id;
+	uint8_t bytes[8 + 16 * RAFT_MAX_MEMBERS];
+	struct raftlog_hard_state hs = {.term = 1, .vote = 0, .commit = c->cfg.n_peers};
+	if (!err)
+		err = raftlog_put_hard_state(txn, GROUP, &hs);
+	if (!err)
+		err = raftlog_put_conf_state(txn, GROUP, bytes, encode_conf(&initial, bytes));
+	if (err) {
+		store_txn_abort(txn);
+		return err;
+	}
+	return store_txn_commit(txn);
+}
+
+static int restore_state(struct cluster *c, struct raft_restore *rs, struct raft_entry **entries)
+{
+	int err = bootstrap(c);
+	if (err)
+		return err;
+	struct store_txn *txn;
+	err = store_txn_begin(c->store, NULL, false, &txn);
 	if (err)
 		return err;
 	struct raftlog_bounds b;
@@ -140,8 +242,8 @@ static int restore_state(struct cluster *c, struct raft_restore *rs, struct raft
 	if (!err) {
 		int cerr = raftlog_get_conf_state(txn, GROUP, &conf_bytes);
 		if (cerr == GROVE_ENOTFOUND) {
-			/* A new group: every configured peer is a voter. */
-			for (size_t i = 0; i < c->cfg.n_peers; i++)
+			/* A new group: every configured peer is a voter. A joining member waits to be added. */
+			for (size_t i = 0; !c->cfg.join && i < c->cfg.n_peers; i++)
 				rs->conf.voters[rs->conf.n_voters++] = c->cfg.peers[i].id;
 		} else if (cerr) {
 			err = cerr;
@@ -151,6 +253,8 @@ static int restore_state(struct cluster *c, struct raft_restore *rs, struct raft
 	}
 	if (!err)
 		err = store_meta_get_u64(txn, "applied_index", 0, &c->applied);
+	if (!err)
+		load_members(c, txn);
 	c->applied_visible = c->applied;
 	size_t n = !err && b.last >= b.first ? (size_t)(b.last - b.first + 1) : 0;
 	*entries = calloc(n + 1, sizeof(**entries));
@@ -424,6 +528,14 @@ static int apply(struct cluster *c, const struct raft_ready *rd, struct store_tx
 			raft_apply_conf_change(c->raft, e);
 			uint8_t conf[8 + 16 * RAFT_MAX_MEMBERS];
 			err = raftlog_put_conf_state(txn, GROUP, conf, encode_conf(raft_conf(c->raft), conf));
+			/* A new member's address travels after the change itself. */
+			uint64_t node = 0;
+			for (int k = 0; k < 8 && e->len >= 9; k++)
+				node |= (uint64_t)e->data[1 + k] << (8 * k);
+			if (!err && e->len > 9 && add_member(c, node, (const char *)e->data + 9, e->len - 9)) {
+				err = save_members(c, txn);
+				c->hooks.member_added(c->hooks.ctx, node, c->cfg.peers[c->cfg.n_peers - 1].address);
+			}
 		} else if (e->len) {
 			Grove__WriteRequest *wr = grove__write_request__unpack(NULL, e->len, e->data);
 			struct wire_batch batch = {0};
@@ -594,6 +706,16 @@ int cluster_transfer(struct cluster *c, uint64_t to)
 	return raft_transfer_leader(c->raft, to);
 }
 
+int cluster_change_membership(struct cluster *c, enum raft_conf_op op, uint64_t node, const char *address)
+{
+	struct raft_conf_change cc = {op, node};
+	size_t alen = address ? strlen(address) : 0;
+	if (op == RAFT_CONF_ADD_LEARNER && (alen == 0 || alen >= sizeof(c->cfg.peers[0].address) || !strchr(address, ':')))
+		return GROVE_EINVAL;
+	uint64_t index;
+	return raft_propose_conf_change_with(c->raft, &cc, address, op == RAFT_CONF_ADD_LEARNER ? alen : 0, &index);
+}
+
 const char *cluster_leader_address(const struct cluster *c)
 {
 	uint64_t lead = raft_leader(c->raft);
@@ -618,7 +740,11 @@ void cluster_status(const struct cluster *c, enum raft_role *role, uint64_t *ter
 size_t cluster_members(const struct cluster *c, struct cluster_peer *out, uint64_t *match, bool *voter, size_t cap)
 {
 	size_t n = 0;
+	const struct raft_conf *conf = raft_conf(c->raft);
 	for (size_t i = 0; i < c->cfg.n_peers && n < cap; i++) {
+		uint64_t id = c->cfg.peers[i].id;
+		if (!raft_conf_has_voter(conf, id) && !raft_conf_has_learner(conf, id))
+			continue; /* removed, or not added yet */
 		out[n] = c->cfg.peers[i];
 		match[n] = raft_match(c->raft, c->cfg.peers[i].id);
 		voter[n] = raft_conf_has_voter(raft_conf(c->raft), c->cfg.peers[i].id);

@@ -42,6 +42,7 @@ struct cluster_config {
 	unsigned tick_ms;                             /**< length of one Raft tick */
 	uint64_t compact_at;                          /**< compact once the log holds this many applied
 	                                                   entries (keeping a quarter); 0 = 20,000 */
+	bool join;                                    /**< a new member: no voters until the leader adds it */
 };
 
 /** What applying one committed entry did, for the client that proposed it. */
@@ -59,6 +60,8 @@ struct cluster_hooks {
 	void (*applied)(void *ctx, const struct cluster_applied *a);
 	/** A linearizable read of @p context may now be served (applied >= its index). */
 	void (*read_ready)(void *ctx, uint64_t context);
+	/** A member was added (or learnt at start): open a link to it. */
+	void (*member_added)(void *ctx, uint64_t id, const char *address);
 	void *ctx;
 };
 
@@ -102,6 +105,14 @@ int cluster_process(struct cluster *c);
 
 /** @brief Hand leadership to @p to. */
 int cluster_transfer(struct cluster *c, uint64_t to);
+
+/**
+ * @brief Propose a membership change: add @p node as a learner listening at
+ * @p address, promote it to voter, or remove it (one change at a time).
+ * @return GROVE_OK (proposed), GROVE_ENOTLEADER, GROVE_EUNAVAILABLE (a
+ * change is pending), GROVE_EINVAL (nonsense for the current membership).
+ */
+int cluster_change_membership(struct cluster *c, enum raft_conf_op op, uint64_t node, const char *address);
 
 /** @brief The leader's client address ("" if unknown or this is the leader). */
 const char *cluster_leader_address(const struct cluster *c);

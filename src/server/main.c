@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"  --cluster-token T  what peers must present (or set GROVE_CLUSTER_TOKEN)\n"
 		"  --cluster-id N     peers of another cluster id are refused (default 1)\n"
 		"  --raft-compact-at N  compact the Raft log past N applied entries (default 20000)\n"
+		"  --join             a new member: wait for `grove cluster add` instead of forming a cluster\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
 		"\n"
 		"Prints \"listening on ADDRESS:PORT\" on standard output once it accepts\n"
@@ -41,6 +42,9 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(arg, "--no-sync") == 0) {
 			config.no_sync = true;
+			continue;
+		} else if (strcmp(arg, "--join") == 0) {
+			config.join = true;
 			continue;
 		}
 		if (!value) {

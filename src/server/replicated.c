@@ -184,6 +184,27 @@ static void on_read_ready(void *ctx, uint64_t context)
 	}
 }
 
+static void add_link(struct server *s, uint64_t id, const char *address)
+{
+	if (id == s->config.id || link_of(s, id) || s->n_links == CLUSTER_MAX_PEERS)
+		return;
+	struct peer_link *l = &s->links[s->n_links++];
+	memset(l, 0, sizeof(*l));
+	l->kind = ENDPOINT_LINK;
+	l->id = id;
+	snprintf(l->address, sizeof(l->address), "%s", address);
+	l->fd = -1;
+	frame_writer_init(&l->out);
+	frame_reader_init(&l->in, 0);
+}
+
+static void on_member_added(void *ctx, uint64_t id, const char *address)
+{
+	struct server *s = ctx;
+	log_line("raft: member %llu at %s joined", (unsigned long long)id, address);
+	add_link(s, id, address);
+}
+
 /* ---- set-up ---- */
 
 int replication_start(struct server *s)
@@ -198,26 +219,24 @@ int replication_start(struct server *s)
 		log_line("cannot read --peers \"%s\": expected ID=HOST:PORT,ID=HOST:PORT,...", s->config.peers);
 		return GROVE_EINVAL;
 	}
+	cc->join = s->config.join;
 	struct cluster_hooks hooks = {.send = send_to_peer, .applied = on_applied, .read_ready = on_read_ready,
-				      .ctx = s};
+				      .member_added = on_member_added, .ctx = s};
 	int err = cluster_create(cc, s->store, &hooks, &s->cluster);
 	if (err) {
 		log_line("cannot start replication: %s (is --id %llu one of --peers?)", grove_strerror(err),
 			 (unsigned long long)s->config.id);
 		return err;
 	}
-	for (size_t i = 0; i < cc->n_peers; i++) {
-		if (cc->peers[i].id == s->config.id)
-			continue;
-		struct peer_link *l = &s->links[s->n_links++];
-		memset(l, 0, sizeof(*l));
-		l->kind = ENDPOINT_LINK;
-		l->id = cc->peers[i].id;
-		snprintf(l->address, sizeof(l->address), "%s", cc->peers[i].address);
-		l->fd = -1;
-		frame_writer_init(&l->out);
-		frame_reader_init(&l->in, 0);
-	}
+	struct cluster_peer peers[CLUSTER_MAX_PEERS];
+	uint64_t match[CLUSTER_MAX_PEERS];
+	bool voter[CLUSTER_MAX_PEERS];
+	for (size_t i = 0; i < cc->n_peers; i++)
+		add_link(s, cc->peers[i].id, cc->peers[i].address);
+	/* Members added at runtime, learnt from the store. */
+	size_t n = cluster_members(s->cluster, peers, match, voter, CLUSTER_MAX_PEERS);
+	for (size_t i = 0; i < n; i++)
+		add_link(s, peers[i].id, peers[i].address);
 	s->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L}, .it_value = {0, TICK_MS * 1000000L}};
 	if (s->timer_fd < 0 || timerfd_settime(s->timer_fd, 0, &its, NULL) != 0 ||
@@ -461,6 +480,11 @@ static void refresh_state(struct server *s)
 	bool voter[16];
 	size_t n = cluster_members(s->cluster, peers, match, voter, 16);
 	s->state.n_members = n;
+	bool self_voter = false;
+	for (size_t i = 0; i < n; i++)
+		self_voter |= peers[i].id == s->config.id && voter[i];
+	if (role == RAFT_FOLLOWER && !self_voter)
+		s->state.role = "learner"; /* or not a member (yet): it only follows */
 	for (size_t i = 0; i < n; i++) {
 		s->state.members[i].id = peers[i].id;
 		snprintf(s->state.members[i].address, sizeof(s->state.members[i].address), "%s", peers[i].address);
@@ -487,15 +511,37 @@ void replication_turn(struct server *s)
 			srv_snapshot_save(s, p);
 			break;
 		case GROVE__ENVELOPE__BODY_CLUSTER: {
-			int err = cluster_transfer(s->cluster, p->env->cluster->node);
+			const Grove__ClusterRequest *rq = p->env->cluster;
+			int err;
+			const char *what = "transfer leadership to";
+			switch (rq->op) {
+			case GROVE__CLUSTER_REQUEST__OP__ADD_LEARNER:
+				err = cluster_change_membership(s->cluster, RAFT_CONF_ADD_LEARNER, rq->node, rq->address);
+				what = "add learner";
+				break;
+			case GROVE__CLUSTER_REQUEST__OP__PROMOTE:
+				err = cluster_change_membership(s->cluster, RAFT_CONF_PROMOTE, rq->node, NULL);
+				what = "promote";
+				break;
+			case GROVE__CLUSTER_REQUEST__OP__REMOVE:
+				err = cluster_change_membership(s->cluster, RAFT_CONF_REMOVE, rq->node, NULL);
+				what = "remove";
+				break;
+			default:
+				err = cluster_transfer(s->cluster, rq->node);
+				break;
+			}
 			if (err == GROVE_ENOTLEADER) {
 				not_leader(s, p->conn, p->env->request_id);
 				break;
 			}
 			Grove__ClusterReply cr = GROVE__CLUSTER_REPLY__INIT;
 			char message[128];
-			snprintf(message, sizeof(message), err ? "cannot transfer leadership to %llu: %s" : "transferring to %llu",
-				 (unsigned long long)p->env->cluster->node, grove_strerror(err));
+			if (err)
+				snprintf(message, sizeof(message), "cannot %s %llu: %s", what, (unsigned long long)rq->node,
+					 err == GROVE_EUNAVAILABLE ? "another change is still pending" : grove_strerror(err));
+			else
+				snprintf(message, sizeof(message), "%s %llu: proposed", what, (unsigned long long)rq->node);
 			cr.code = (uint32_t)err;
 			cr.message = message;
 			Grove__Envelope env = GROVE__ENVELOPE__INIT;

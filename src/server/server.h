@@ -33,6 +33,7 @@ struct server_config {
 	const char *cluster_token; /**< replicated mode: what peers must present */
 	uint64_t cluster_id;    /**< replicated mode: peers of another cluster are refused */
 	uint64_t compact_at;    /**< replicated mode: log compaction threshold (0: default) */
+	bool join;              /**< replicated mode: a new member, waiting to be added by the leader */
 };
 
 struct server;

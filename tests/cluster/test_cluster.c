@@ -436,6 +436,96 @@ static void test_transfer_leader(void **state)
 	test_rmtree(c.dir);
 }
 
+static int cluster_admin(struct cluster *c, int via, Grove__ClusterRequest__Op op, uint64_t node, const char *address)
+{
+	char server[32];
+	address_of(c, via, server, sizeof(server));
+	struct grove_client *cl;
+	assert_int_equal(grove_client_connect(server, NULL, 5000, &cl, NULL, 0), GROVE_OK);
+	Grove__ClusterRequest rq = GROVE__CLUSTER_REQUEST__INIT;
+	rq.op = op;
+	rq.node = node;
+	rq.address = (char *)(address ? address : "");
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_CLUSTER;
+	env.cluster = &rq;
+	assert_int_equal(grove_client_call(cl, &env, &reply), GROVE_OK);
+	int code = reply->body_case == GROVE__ENVELOPE__BODY_CLUSTER_REPLY ? (int)reply->cluster_reply->code : -1;
+	grove__envelope__free_unpacked(reply, NULL);
+	grove_client_close(cl);
+	return code;
+}
+
+/* A fourth server joins as a learner, catches up, is promoted; then an original member is removed. */
+static void test_add_learner_promote_remove(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_start(&c, 20000);
+	int leader = wait_leader(&c);
+	struct writer w[2];
+	run_writers(&c, w, 2, 300, 0);
+	/* Node 4: it knows the others' addresses, waits to be added. */
+	int port4 = test_free_port();
+	char peers4[320], data4[4096], log4[4096], listen4[32];
+	snprintf(peers4, sizeof(peers4), "%s,4=127.0.0.1:%d", c.peers, port4);
+	snprintf(data4, sizeof(data4), "%s/node4", c.dir);
+	snprintf(log4, sizeof(log4), "%s/node4.log", c.dir);
+	snprintf(listen4, sizeof(listen4), "127.0.0.1:%d", port4);
+	pid_t pid4 = fork();
+	if (pid4 == 0) {
+		int fd = open(log4, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(GROVED_PATH, "groved", "--id", "4", "--join", "--peers", peers4, "--data", data4, "--listen", listen4,
+		      "--cluster-token", "test-token", (char *)NULL);
+		_exit(127);
+	}
+	usleep(300000);
+	assert_int_equal(cluster_admin(&c, leader, GROVE__CLUSTER_REQUEST__OP__ADD_LEARNER, 4, listen4), 0);
+	/* Promotion waits until the learner has caught up with the leader. */
+	uint64_t applied4 = 0, applied[NODES + 1];
+	for (int t = 0; t < 100; t++) {
+		leader_of(&c, applied);
+		struct grove_client *cl;
+		if (grove_client_connect(listen4, NULL, 1000, &cl, NULL, 0) == GROVE_OK) {
+			Grove__StatusRequest sr = GROVE__STATUS_REQUEST__INIT;
+			Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+			env.body_case = GROVE__ENVELOPE__BODY_STATUS;
+			env.status = &sr;
+			if (grove_client_call(cl, &env, &reply) == GROVE_OK) {
+				applied4 = reply->status_reply->applied_index;
+				if (t == 0 || applied4 < applied[leader])
+					assert_string_equal(reply->status_reply->role, "learner");
+				grove__envelope__free_unpacked(reply, NULL);
+			}
+			grove_client_close(cl);
+		}
+		if (applied4 > 0 && applied4 >= applied[leader])
+			break;
+		usleep(100000);
+	}
+	assert_true(applied4 >= applied[leader]);
+	int code;
+	for (int t = 0; t < 50 && (code = cluster_admin(&c, leader, GROVE__CLUSTER_REQUEST__OP__PROMOTE, 4, NULL)) != 0; t++)
+		usleep(100000); /* the add may still be pending */
+	assert_int_equal(code, 0);
+	/* Remove a follower that is not the leader; writes keep committing. */
+	int gone = leader % NODES + 1;
+	for (int t = 0; t < 50 && (code = cluster_admin(&c, leader, GROVE__CLUSTER_REQUEST__OP__REMOVE, (uint64_t)gone, NULL)) != 0; t++)
+		usleep(100000);
+	assert_int_equal(code, 0);
+	usleep(500000);
+	node_signal(&c, gone, SIGTERM);
+	struct writer more[1];
+	run_writers(&c, more, 1, 50, 0);
+	assert_int_equal(more[0].acked, 50);
+	kill(pid4, SIGTERM);
+	waitpid(pid4, NULL, 0);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_follower_catches_up_by_snapshot),
 		cmocka_unit_test(test_bad_peers_refused),
 		cmocka_unit_test(test_transfer_leader),
+		cmocka_unit_test(test_add_learner_promote_remove),
 	};
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
