@@ -415,7 +415,7 @@ static int plan_connection(struct planner *p, size_t index)
 static int plan_editable(struct planner *p, size_t index)
 {
 	const struct tscn_section *s = &p->scene->sections[index];
-	int64_t ref;
+	int64_t ref = 0;
 	int err = node_op(p, s, "path", tscn_attr(s, "path"), &ref);
 	if (err)
 		return err;
