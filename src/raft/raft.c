@@ -389,6 +389,17 @@ static void send_append(struct raft *r, struct progress *p, bool allow_empty)
 	uint64_t from = p->next, to = last;
 	if (to >= from && to - from + 1 > r->cfg.max_batch)
 		to = from + r->cfg.max_batch - 1;
+	if (r->cfg.max_msg_bytes) {
+		/* Keep each message within what the transport carries; the first entry always goes. */
+		size_t bytes = 0;
+		for (uint64_t i = from; i <= to; i++) {
+			bytes += r->ents[i - r->snapshot_index - 1].len;
+			if (bytes > r->cfg.max_msg_bytes && i > from) {
+				to = i - 1;
+				break;
+			}
+		}
+	}
 	size_t n = to >= from ? (size_t)(to - from + 1) : 0;
 	if (n == 0 && !allow_empty && p->state == REPLICATE)
 		return;

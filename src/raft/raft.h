@@ -141,6 +141,8 @@ struct raft_config {
 	unsigned heartbeat_ticks;    /**< heartbeat interval, in ticks; < election_ticks */
 	unsigned max_inflight;       /**< AppendEntries in flight per follower (pipelining) */
 	size_t max_batch;            /**< most entries per AppendEntries */
+	size_t max_msg_bytes;        /**< AppendEntries stop adding entries past this many payload bytes
+	                                  (one entry always goes, whatever its size); 0 = no limit */
 	uint64_t seed;               /**< seeds the election timeout randomization */
 	bool pre_vote;               /**< run a pre-vote before each election */
 	bool check_quorum;           /**< a leader steps down without a quorum's contact */

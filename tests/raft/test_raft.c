@@ -23,12 +23,18 @@ struct cluster {
 	struct raft_read_state reads[16];
 	size_t n_reads;
 	uint64_t applied_values[N + 1][64];  /* value applied at each index */
+	size_t max_append_entries;           /* most entries seen in one AppendEntries */
+	size_t max_append_bytes;             /* most payload bytes seen in one AppendEntries of several entries */
 };
+
+/* The AppendEntries size limit of the clusters a test makes (0: none). */
+static size_t max_msg_bytes;
 
 static struct raft_config cfg(uint64_t id)
 {
 	return (struct raft_config){.id = id, .election_ticks = 10, .heartbeat_ticks = 1, .max_inflight = 8,
-				    .max_batch = 16, .seed = id, .pre_vote = true, .check_quorum = true};
+				    .max_batch = 16, .max_msg_bytes = max_msg_bytes, .seed = id, .pre_vote = true,
+				    .check_quorum = true};
 }
 
 static void cluster_init(struct cluster *c, int voters, int learners)
@@ -71,6 +77,13 @@ static void settle(struct cluster *c)
 				msgs = calloc(n_msgs, sizeof(*msgs));
 				for (size_t k = 0; k < n_msgs; k++) {
 					msgs[k] = rd.msgs[k];
+					size_t bytes = 0;
+					for (size_t e = 0; e < rd.msgs[k].n_entries; e++)
+						bytes += rd.msgs[k].entries[e].len;
+					if (rd.msgs[k].n_entries > c->max_append_entries)
+						c->max_append_entries = rd.msgs[k].n_entries;
+					if (rd.msgs[k].n_entries > 1 && bytes > c->max_append_bytes)
+						c->max_append_bytes = bytes;
 					msgs[k].entries = NULL;
 					if (rd.msgs[k].n_entries) {
 						msgs[k].entries = calloc(rd.msgs[k].n_entries, sizeof(struct raft_entry));
@@ -425,9 +438,31 @@ static void test_restart_clamps_commit(void **state)
 	assert_int_equal(raft_create(&bad, NULL, &r), GROVE_EINVAL);
 }
 
+/* A follower far behind is sent batches that stay within max_msg_bytes, yet still hold several entries. */
+static void test_append_respects_max_msg_bytes(void **state)
+{
+	(void)state;
+	max_msg_bytes = 20; /* two 8-byte entries fit, three do not */
+	struct cluster c;
+	cluster_init(&c, 3, 0);
+	max_msg_bytes = 0;
+	elect(&c, 1);
+	isolate(&c, 3);
+	for (uint64_t v = 1; v <= 9; v++)
+		propose(&c, 1, v);
+	heal(&c);
+	c.max_append_entries = c.max_append_bytes = 0;
+	tick(&c, 1, 20);
+	assert_int_equal(raft_last_index(c.r[3]), raft_last_index(c.r[1]));
+	assert_int_equal(c.max_append_entries, 2);
+	assert_true(c.max_append_bytes <= 20);
+	cluster_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_append_respects_max_msg_bytes),
 		cmocka_unit_test(test_election_and_replication),
 		cmocka_unit_test(test_prevote_does_not_disrupt),
 		cmocka_unit_test(test_stale_term_ignored),
