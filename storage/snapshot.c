@@ -292,22 +292,30 @@ static int clear_table(struct store_txn *txn, enum store_table table)
 	}
 }
 
-int snapshot_install(struct store *s, const uint8_t *data, size_t len, char *why, size_t why_cap)
+int snapshot_install_txn(struct store_txn *txn, const uint8_t *data, size_t len, char *why, size_t why_cap)
 {
 	uint8_t *raw;
 	size_t raw_len;
 	int err = open_snapshot(data, len, NULL, &raw, &raw_len, why, why_cap);
 	if (err)
 		return err;
+	/* Check every record before deleting anything. */
 	err = walk_records(raw, raw_len, NULL, why, why_cap);
-	struct store_txn *txn = NULL;
-	if (!err)
-		err = store_txn_begin(s, NULL, true, &txn);
 	for (size_t t = 0; !err && t < N_TABLES; t++)
 		err = clear_table(txn, snapshot_tables[t]);
 	if (!err)
 		err = walk_records(raw, raw_len, txn, why, why_cap);
 	free(raw);
+	return err;
+}
+
+int snapshot_install(struct store *s, const uint8_t *data, size_t len, char *why, size_t why_cap)
+{
+	struct store_txn *txn;
+	int err = store_txn_begin(s, NULL, true, &txn);
+	if (err)
+		return err;
+	err = snapshot_install_txn(txn, data, len, why, why_cap);
 	if (err) {
 		store_txn_abort(txn);
 		return err;

@@ -70,6 +70,14 @@ int snapshot_verify(const uint8_t *data, size_t len, uint64_t *applied_index, ch
  */
 int snapshot_install(struct store *s, const uint8_t *data, size_t len, char *why, size_t why_cap);
 
+/**
+ * @brief Verify, then replace the tree tables (and the meta table) with the
+ * snapshot's content inside @p txn, a write transaction the caller commits
+ * or aborts. The caller restores any meta value it owns afterwards.
+ * @return as snapshot_install(); on error @p txn must be aborted.
+ */
+int snapshot_install_txn(struct store_txn *txn, const uint8_t *data, size_t len, char *why, size_t why_cap);
+
 /** Assembles a snapshot sent in chunks. Zero-initialize; free with snapshot_receiver_free(). */
 struct snapshot_receiver {
 	uint8_t *data;   /**< bytes received so far, owned */

@@ -594,7 +594,7 @@ static int snapshot_restore(const struct options *o, struct grove_client *c, con
 	if (!data)
 		return fail(o, EXIT_USAGE, "cannot read %s: %s", file, strerror(errno));
 	uint64_t offset = 0;
-	int code = 0;
+	int code = 0, restarts = 0;
 	bool installed = false;
 	uint64_t applied = 0;
 	while (!code && !installed) {
@@ -618,11 +618,15 @@ static int snapshot_restore(const struct options *o, struct grove_client *c, con
 		else if (rr->code)
 			code = fail(o, EXIT_REFUSED, "%s", rr->message);
 		else {
-			offset = rr->next_offset ? rr->next_offset : offset + chunk;
+			/* The server says where to go on: further, or back to a chunk it lost (say, after a
+			 * redirect to a new leader); a transfer that keeps going back gives up. */
+			if (rr->next_offset < offset + chunk && !rr->installed && ++restarts > 3)
+				code = fail(o, EXIT_REFUSED, "the server keeps losing the transfer; try again");
+			offset = rr->next_offset;
 			installed = rr->installed;
 			applied = rr->applied_index;
 			progress("restoring", installed ? len : offset, len);
-			if (!installed && chunk == 0)
+			if (!installed && chunk == 0 && !code)
 				code = fail(o, EXIT_REFUSED, "the server did not install the snapshot");
 		}
 		grove__envelope__free_unpacked(reply, NULL);

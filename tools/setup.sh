@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what grove needs to build and test (Debian 12 packages), when missing.
-# Runs apt-get as root, or through sudo for a normal user.
+# Installs what grove needs to build and test (Debian 12 packages), when missing, and any extra packages
+# named as arguments (tools/bench.sh adds etcd-server). Runs apt-get as root, or through sudo for a normal
+# user.
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,7 @@ packages=(
 	clang libclang-rt-14-dev   # libFuzzer targets
 	godot3-server              # the real Godot engine, headless, for engine tests
 	spin                       # model checking of the protocol specs (tla/)
+	"$@"
 )
 
 missing=()

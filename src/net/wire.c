@@ -33,6 +33,10 @@ int wire_decode_batch(const Grove__WriteRequest *req, struct wire_batch *out, ch
 	memset(out, 0, sizeof(*out));
 	message[0] = '\0';
 	size_t n = req->n_ops;
+	if (req->restore_snapshot.len) {
+		snprintf(message, message_cap, "a write request may not carry a snapshot (use snapshot restore)");
+		return GROVE_EINVAL;
+	}
 	if (n == 0) {
 		snprintf(message, message_cap, "empty batch");
 		return GROVE_EINVAL;

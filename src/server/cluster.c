@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "src/common/error.h"
+#include "src/common/grow.h"
 #include "src/net/wire.h"
 #include "src/server/log.h"
 #include "storage/raftlog.h"
@@ -13,6 +14,14 @@
 #define GROUP 1
 /* By default, compact the log once it holds this many applied entries, keeping a quarter for slow followers. */
 #define DEFAULT_COMPACT_AT 20000
+#define DEFAULT_SNAPSHOT_CHUNK (1u << 20)
+/* Largest snapshot a follower assembles in memory. */
+#define SNAPSHOT_RECEIVE_MAX ((size_t)16 << 30)
+/*
+ * A snapshot that left this server but was not acknowledged within this many ticks (its link died, or the
+ * follower dropped it) is reported lost, so Raft sends a fresh one.
+ */
+#define SNAPSHOT_RETRY_TICKS 500
 
 struct pending_read {
 	uint64_t context;
@@ -29,6 +38,14 @@ struct cluster {
 	size_t n_reads, cap_reads;
 	uint8_t *incoming_snapshot;   /* data of a SNAPSHOT message stepped this turn */
 	size_t incoming_snapshot_len;
+	/* The snapshot being received in chunks, and whose it is. */
+	struct snapshot_receiver receiving;
+	uint64_t receiving_from, receiving_term, receiving_index;
+	/* Snapshots sent and not yet acknowledged: peer id (0 = free slot) and ticks since its link went quiet. */
+	struct {
+		uint64_t peer;
+		unsigned quiet_ticks;
+	} sending[CLUSTER_MAX_PEERS];
 	uint64_t saved_term, saved_vote; /* the hard state last written */
 	/*
 	 * Applied entries whose transaction is not committed yet. The log already holds them durably on a
@@ -310,7 +327,7 @@ int cluster_create(const struct cluster_config *cfg, struct store *store, const 
 	int err = restore_state(c, &rs, &entries);
 	if (!err) {
 		struct raft_config rc = {.id = cfg->id, .election_ticks = 30, .heartbeat_ticks = 3, .max_inflight = 64,
-					 .max_batch = 512, .seed = cfg->id * 7919 + (uint64_t)(uintptr_t)c,
+					 .max_batch = 512, .max_msg_bytes = 4u << 20, .seed = cfg->id * 7919 + (uint64_t)(uintptr_t)c,
 					 .pre_vote = true, .check_quorum = true};
 		err = raft_create(&rc, &rs, &c->raft);
 	}
@@ -336,7 +353,43 @@ void cluster_destroy(struct cluster *c)
 	raft_destroy(c->raft);
 	free(c->reads);
 	free(c->incoming_snapshot);
+	snapshot_receiver_free(&c->receiving);
 	free(c);
+}
+
+/* Give up on snapshots that went out but were never acknowledged: Raft then sends a new one. */
+static void retry_lost_snapshots(struct cluster *c)
+{
+	for (size_t i = 0; i < CLUSTER_MAX_PEERS; i++) {
+		uint64_t peer = c->sending[i].peer;
+		if (!peer)
+			continue;
+		if (raft_match(c->raft, peer) >= raft_first_index(c->raft) - 1 || raft_role(c->raft) != RAFT_LEADER) {
+			c->sending[i].peer = 0; /* installed, or no longer ours to send */
+		} else if (c->hooks.backlog && c->hooks.backlog(c->hooks.ctx, peer)) {
+			c->sending[i].quiet_ticks = 0;
+		} else if (++c->sending[i].quiet_ticks > SNAPSHOT_RETRY_TICKS) {
+			c->sending[i].peer = 0;
+			log_line("raft: snapshot to %llu was not acknowledged; sending a new one",
+				 (unsigned long long)peer);
+			raft_report_snapshot(c->raft, peer, false);
+		}
+	}
+}
+
+static void note_snapshot_sent(struct cluster *c, uint64_t peer)
+{
+	size_t free_slot = CLUSTER_MAX_PEERS;
+	for (size_t i = 0; i < CLUSTER_MAX_PEERS; i++) {
+		if (c->sending[i].peer == peer) {
+			free_slot = i;
+			break;
+		}
+		if (!c->sending[i].peer && free_slot == CLUSTER_MAX_PEERS)
+			free_slot = i;
+	}
+	if (free_slot < CLUSTER_MAX_PEERS)
+		c->sending[free_slot].peer = peer, c->sending[free_slot].quiet_ticks = 0;
 }
 
 void cluster_tick(struct cluster *c)
@@ -344,9 +397,51 @@ void cluster_tick(struct cluster *c)
 	if (flush_applied(c) != GROVE_OK)
 		log_line("raft: cannot save the applied state; it will be applied again from the log");
 	raft_tick(c->raft);
+	retry_lost_snapshots(c);
 }
 
 /* ---- messages ---- */
+
+/*
+ * Add one chunk of an incoming snapshot. A chunk at offset 0, or from another sender, term or snapshot,
+ * starts over; a chunk out of order drops what was assembled (the leader sends the snapshot again).
+ * @p complete is set once the whole snapshot has arrived and verifies.
+ */
+static int receive_snapshot_chunk(struct cluster *c, const Grove__RaftMessage *m, bool *complete)
+{
+	*complete = false;
+	if (m->snapshot_offset == 0 || m->from != c->receiving_from || m->term != c->receiving_term ||
+	    m->snapshot_index != c->receiving_index) {
+		snapshot_receiver_free(&c->receiving);
+		c->receiving_from = m->from;
+		c->receiving_term = m->term;
+		c->receiving_index = m->snapshot_index;
+	}
+	int err = snapshot_receiver_put(&c->receiving, m->snapshot_offset, m->snapshot_size, m->snapshot_data.data,
+					m->snapshot_data.len, SNAPSHOT_RECEIVE_MAX);
+	if (err) {
+		log_line("raft: dropped a snapshot chunk from %llu at offset %llu of %llu: %s",
+			 (unsigned long long)m->from, (unsigned long long)m->snapshot_offset,
+			 (unsigned long long)m->snapshot_size, grove_strerror(err));
+		snapshot_receiver_free(&c->receiving);
+		c->receiving_from = 0;
+		return GROVE_EINVAL;
+	}
+	if (!snapshot_receiver_complete(&c->receiving))
+		return GROVE_OK;
+	uint64_t applied;
+	char why[128];
+	if (snapshot_verify(c->receiving.data, c->receiving.len, &applied, why, sizeof(why)) ||
+	    applied != m->snapshot_index) {
+		log_line("raft: refused a snapshot from %llu: %s", (unsigned long long)m->from,
+			 applied != m->snapshot_index ? "its index does not match its data" : why);
+		snapshot_receiver_free(&c->receiving);
+		c->receiving_from = 0;
+		return GROVE_EINVAL;
+	}
+	*complete = true;
+	return GROVE_OK;
+}
 
 int cluster_step(struct cluster *c, const Grove__RaftMessage *m)
 {
@@ -362,13 +457,10 @@ int cluster_step(struct cluster *c, const Grove__RaftMessage *m)
 	for (size_t i = 0; i < m->n_snapshot_learners; i++)
 		rm.snapshot_conf.learners[rm.snapshot_conf.n_learners++] = m->snapshot_learners[i];
 	if (rm.type == RAFT_MSG_SNAPSHOT) {
-		uint64_t applied;
-		char why[128];
-		if (snapshot_verify(m->snapshot_data.data, m->snapshot_data.len, &applied, why, sizeof(why)) ||
-		    applied != m->snapshot_index) {
-			log_line("raft: refused a snapshot from %llu: %s", (unsigned long long)m->from, why);
-			return GROVE_EINVAL;
-		}
+		bool complete;
+		int err = receive_snapshot_chunk(c, m, &complete);
+		if (err || !complete)
+			return err;
 	}
 	struct raft_entry *entries = NULL;
 	if (m->n_entries) {
@@ -385,14 +477,15 @@ int cluster_step(struct cluster *c, const Grove__RaftMessage *m)
 	uint64_t before = raft_first_index(c->raft);
 	int err = raft_step(c->raft, &rm);
 	free(entries);
-	if (!err && rm.type == RAFT_MSG_SNAPSHOT && raft_first_index(c->raft) != before) {
-		/* The core accepted it: keep the data for this turn's install. */
-		free(c->incoming_snapshot);
-		c->incoming_snapshot = malloc(m->snapshot_data.len);
-		if (!c->incoming_snapshot)
-			return GROVE_ENOMEM;
-		memcpy(c->incoming_snapshot, m->snapshot_data.data, m->snapshot_data.len);
-		c->incoming_snapshot_len = m->snapshot_data.len;
+	if (rm.type == RAFT_MSG_SNAPSHOT) {
+		if (!err && raft_first_index(c->raft) != before) {
+			/* The core accepted it: keep the data for this turn's install. */
+			free(c->incoming_snapshot);
+			c->incoming_snapshot = c->receiving.data;
+			c->incoming_snapshot_len = c->receiving.len;
+			c->receiving.data = NULL;
+		}
+		snapshot_receiver_free(&c->receiving);
 	}
 	return err;
 }
@@ -442,20 +535,31 @@ static void pack_and_send(struct cluster *c, const struct raft_msg *m, const str
 		/* The data reflects the applied index, which may be past the core's compaction point. */
 		rm.snapshot_index = snap->applied_index;
 		rm.snapshot_term = raft_term_at(c->raft, snap->applied_index);
-		rm.snapshot_data.data = snap->data;
-		rm.snapshot_data.len = snap->len;
+		rm.snapshot_size = snap->len;
 	}
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.version = 1;
 	env.body_case = GROVE__ENVELOPE__BODY_RAFT;
 	env.raft = &rm;
-	size_t len = grove__envelope__get_packed_size(&env);
-	uint8_t *buf = malloc(len);
-	if (buf) {
+	size_t chunk = c->cfg.snapshot_chunk ? c->cfg.snapshot_chunk : DEFAULT_SNAPSHOT_CHUNK;
+	size_t offset = 0;
+	do {
+		if (snap) {
+			rm.snapshot_offset = offset;
+			rm.snapshot_data.data = snap->data + offset;
+			rm.snapshot_data.len = snap->len - offset < chunk ? snap->len - offset : chunk;
+			offset += rm.snapshot_data.len;
+		}
+		size_t len = grove__envelope__get_packed_size(&env);
+		uint8_t *buf = malloc(len);
+		if (!buf)
+			break; /* dropped: Raft retries */
 		grove__envelope__pack(&env, buf);
 		c->hooks.send(c->hooks.ctx, m->to, buf, len);
-	}
-	free(buf);
+		free(buf);
+	} while (snap && offset < snap->len);
+	if (snap)
+		note_snapshot_sent(c, m->to);
 	free(ents);
 	free(ptrs);
 }
@@ -468,7 +572,8 @@ static int install_snapshot(struct cluster *c, const struct raft_ready *rd)
 	char why[128];
 	if (!c->incoming_snapshot)
 		return GROVE_ECORRUPT;
-	int err = snapshot_install(c->store, c->incoming_snapshot, c->incoming_snapshot_len, why, sizeof(why));
+	size_t len = c->incoming_snapshot_len;
+	int err = snapshot_install(c->store, c->incoming_snapshot, len, why, sizeof(why));
 	free(c->incoming_snapshot);
 	c->incoming_snapshot = NULL;
 	if (err) {
@@ -476,7 +581,7 @@ static int install_snapshot(struct cluster *c, const struct raft_ready *rd)
 		return err;
 	}
 	c->applied = rd->snapshot_index;
-	log_line("raft: installed a snapshot at index %llu", (unsigned long long)rd->snapshot_index);
+	log_line("raft: installed a snapshot of %zu bytes at index %llu", len, (unsigned long long)rd->snapshot_index);
 	return GROVE_OK;
 }
 
@@ -514,6 +619,32 @@ static int persist(struct cluster *c, const struct raft_ready *rd, struct store_
 	return err;
 }
 
+/*
+ * A committed restore: every member replaces its world with the snapshot, in the same transaction as the
+ * applied index. The check that the world is empty is made here, at apply time, so that all members decide
+ * alike even if a write committed between the leader's check and this entry. The membership is this
+ * cluster's own, not the one the snapshot may carry.
+ */
+static int apply_restore(struct cluster *c, struct store_txn *txn, const ProtobufCBinaryData *snapshot,
+			 struct tree_result *res)
+{
+	if (!tree_is_empty(txn)) {
+		res->err = GROVE_EEXIST;
+		snprintf(res->message, sizeof(res->message),
+			 "restore needs an empty world; this one received writes meanwhile");
+		return GROVE_OK;
+	}
+	int err = snapshot_install_txn(txn, snapshot->data, snapshot->len, res->message, sizeof(res->message));
+	if (err == GROVE_ECORRUPT || err == GROVE_ETOOBIG) {
+		/* Checked before anything changed; the leader verified it too, so this is not expected. */
+		res->err = err;
+		return GROVE_OK;
+	}
+	if (!err)
+		err = save_members(c, txn);
+	return err;
+}
+
 /* Apply committed entries and record the applied index, in @p txn. */
 static int apply(struct cluster *c, const struct raft_ready *rd, struct store_txn *txn, struct cluster_applied *done)
 {
@@ -539,7 +670,10 @@ static int apply(struct cluster *c, const struct raft_ready *rd, struct store_tx
 		} else if (e->len) {
 			Grove__WriteRequest *wr = grove__write_request__unpack(NULL, e->len, e->data);
 			struct wire_batch batch = {0};
-			if (!wr || wire_decode_batch(wr, &batch, done[i].result.message, sizeof(done[i].result.message))) {
+			if (wr && wr->restore_snapshot.len) {
+				err = apply_restore(c, txn, &wr->restore_snapshot, &done[i].result);
+			} else if (!wr ||
+				   wire_decode_batch(wr, &batch, done[i].result.message, sizeof(done[i].result.message))) {
 				/* Proposals are validated before they enter the log; this cannot be the client's fault. */
 				done[i].result.err = GROVE_ECORRUPT;
 			} else {
@@ -660,14 +794,8 @@ int cluster_process(struct cluster *c)
 			free(done);
 		}
 		for (size_t i = 0; i < rd.n_reads; i++) {
-			if (c->n_reads == c->cap_reads) {
-				size_t ncap = c->cap_reads ? 2 * c->cap_reads : 16;
-				struct pending_read *grown = realloc(c->reads, ncap * sizeof(*grown));
-				if (!grown)
-					break;
-				c->reads = grown;
-				c->cap_reads = ncap;
-			}
+			if (grove_grow((void **)&c->reads, &c->cap_reads, c->n_reads, sizeof(*c->reads)))
+				break;
 			c->reads[c->n_reads++] = (struct pending_read){rd.reads[i].context, rd.reads[i].index};
 		}
 		raft_advance(c->raft, &rd);

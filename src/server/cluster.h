@@ -43,6 +43,7 @@ struct cluster_config {
 	uint64_t compact_at;                          /**< compact once the log holds this many applied
 	                                                   entries (keeping a quarter); 0 = 20,000 */
 	bool join;                                    /**< a new member: no voters until the leader adds it */
+	size_t snapshot_chunk;                        /**< bytes per InstallSnapshot chunk; 0 = 1 MiB */
 };
 
 /** What applying one committed entry did, for the client that proposed it. */
@@ -62,6 +63,8 @@ struct cluster_hooks {
 	void (*read_ready)(void *ctx, uint64_t context);
 	/** A member was added (or learnt at start): open a link to it. */
 	void (*member_added)(void *ctx, uint64_t id, const char *address);
+	/** Bytes queued for peer @p to that have not left yet (0 when its link is down). */
+	size_t (*backlog)(void *ctx, uint64_t to);
 	void *ctx;
 };
 

@@ -69,6 +69,7 @@ struct proposal {
 	uint64_t request_id;
 	uint64_t index, term;       /* where the entry went */
 	uint64_t receive_ns, durable_ns;
+	bool restore;               /* a snapshot restore: answered with a SnapshotRestoreReply */
 };
 
 /* Replicated mode: a read waiting for ReadIndex confirmation. */
@@ -107,7 +108,18 @@ uint64_t srv_realtime_ns(void);
 int srv_epoll_watch(struct server *s, int fd, void *ptr, uint32_t events, int op);
 void srv_send_envelope(struct conn *c, Grove__Envelope *env);
 void srv_send_error(struct conn *c, uint64_t request_id, int code, const char *message);
-void srv_snapshot_save(struct server *s, struct pending *p);
+/* Answer a snapshot save request: offset 0 takes a new snapshot of the store, later offsets read its chunks. */
+void srv_snapshot_save(struct server *s, struct conn *c, const Grove__Envelope *request);
+/*
+ * Add a chunk of a snapshot being restored to @p c's receiver. GROVE_OK with @p complete set once every
+ * byte arrived and the snapshot verifies; a chunk out of place is not an error (the reply's next offset
+ * tells the client where to resume); GROVE_EEXIST when the world is not empty; with a reason in @p why.
+ */
+int srv_restore_chunk(struct server *s, struct conn *c, const Grove__SnapshotRestoreRequest *rq, char *why,
+		      size_t why_cap, bool *complete);
+/* Answer a restore request (with where to send the next chunk, or that the snapshot is installed). */
+void srv_restore_reply(struct conn *c, uint64_t request_id, int err, const char *why, bool installed,
+		       uint64_t applied_index);
 
 /* replicated.c */
 int replication_start(struct server *s);

@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"  --cluster-token T  what peers must present (or set GROVE_CLUSTER_TOKEN)\n"
 		"  --cluster-id N     peers of another cluster id are refused (default 1)\n"
 		"  --raft-compact-at N  compact the Raft log past N applied entries (default 20000)\n"
+		"  --snapshot-chunk BYTES  size of the chunks a snapshot is sent to a follower in (default 1 MiB)\n"
 		"  --join             a new member: wait for `grove cluster add` instead of forming a cluster\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
 		"\n"
@@ -70,11 +71,17 @@ int main(int argc, char **argv)
 			config.cluster_id = strtoull(value, NULL, 10);
 		else if (strcmp(arg, "--raft-compact-at") == 0)
 			config.compact_at = strtoull(value, NULL, 10);
+		else if (strcmp(arg, "--snapshot-chunk") == 0)
+			config.snapshot_chunk = strtoull(value, NULL, 10);
 		else {
 			fprintf(stderr, "groved: unknown option %s\n", arg);
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (config.snapshot_chunk > (16u << 20)) {
+		fprintf(stderr, "groved: --snapshot-chunk must be at most 16 MiB\n");
+		return 2;
 	}
 	if (!config.data_dir || !config.listen) {
 		usage(stderr);

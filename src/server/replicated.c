@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "src/common/error.h"
+#include "src/common/grow.h"
 #include "src/net/wire.h"
 #include "src/server/internal.h"
 #include "src/server/log.h"
@@ -113,6 +114,12 @@ static void send_to_peer(void *ctx, uint64_t to, const uint8_t *frame, size_t le
 	frame_writer_put(&l->out, frame, len);
 }
 
+static size_t peer_backlog(void *ctx, uint64_t to)
+{
+	struct peer_link *l = link_of(ctx, to);
+	return l && l->fd >= 0 ? l->out.len - l->out.sent : 0;
+}
+
 /* ---- applied entries and confirmed reads ---- */
 
 static struct proposal *proposal_at(struct server *s, uint64_t index)
@@ -131,7 +138,14 @@ static void on_applied(void *ctx, const struct cluster_applied *a)
 	struct proposal *p = proposal_at(s, a->index);
 	if (!p)
 		return;
-	if (p->conn) {
+	if (p->conn && p->restore) {
+		bool lost = p->term != a->term;
+		int err = lost ? GROVE_EUNAVAILABLE : a->result.err;
+		const char *why = lost ? "the restore was lost in a leadership change; retry" : a->result.message;
+		if (!err)
+			log_line("restored a snapshot into the cluster at index %llu", (unsigned long long)a->index);
+		srv_restore_reply(p->conn, p->request_id, err, why, !err, a->index);
+	} else if (p->conn) {
 		Grove__WriteReply wr = GROVE__WRITE_REPLY__INIT;
 		if (p->term != a->term) {
 			/* Another leader's entry took this index: the proposal was lost. */
@@ -166,7 +180,9 @@ static void on_read_ready(void *ctx, uint64_t context)
 		struct waiting_read *w = &s->reads[i];
 		if (w->context != context)
 			continue;
-		if (w->conn) {
+		if (w->conn && w->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE) {
+			srv_snapshot_save(s, w->conn, w->env);
+		} else if (w->conn) {
 			struct store_txn *txn;
 			if (store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK) {
 				struct handler_reply r;
@@ -215,13 +231,14 @@ int replication_start(struct server *s)
 	cc->tick_ms = TICK_MS;
 	cc->cluster_id = s->config.cluster_id;
 	cc->compact_at = s->config.compact_at;
+	cc->snapshot_chunk = s->config.snapshot_chunk;
 	if (cluster_parse_peers(s->config.peers, cc) != GROVE_OK) {
 		log_line("cannot read --peers \"%s\": expected ID=HOST:PORT,ID=HOST:PORT,...", s->config.peers);
 		return GROVE_EINVAL;
 	}
 	cc->join = s->config.join;
 	struct cluster_hooks hooks = {.send = send_to_peer, .applied = on_applied, .read_ready = on_read_ready,
-				      .member_added = on_member_added, .ctx = s};
+				      .member_added = on_member_added, .backlog = peer_backlog, .ctx = s};
 	int err = cluster_create(cc, s->store, &hooks, &s->cluster);
 	if (err) {
 		log_line("cannot start replication: %s (is --id %llu one of --peers?)", grove_strerror(err),
@@ -392,6 +409,17 @@ static void not_leader(struct server *s, struct conn *c, uint64_t request_id)
 	srv_send_envelope(c, &env);
 }
 
+/* Remember whom to answer when the entry at @p index is applied. */
+static int track_proposal(struct server *s, const struct pending *p, uint64_t index, uint64_t term, bool restore)
+{
+	if (grove_grow((void **)&s->proposals, &s->cap_proposals, s->n_proposals, sizeof(*s->proposals)))
+		return GROVE_ENOMEM;
+	s->proposals[s->n_proposals++] = (struct proposal){.conn = p->conn, .request_id = p->env->request_id,
+							   .index = index, .term = term, .receive_ns = p->receive_ns,
+							   .restore = restore};
+	return GROVE_OK;
+}
+
 static void propose_write(struct server *s, struct pending *p)
 {
 	/* Validate before the entry enters the log: a malformed batch is refused now, not replicated. */
@@ -424,23 +452,61 @@ static void propose_write(struct server *s, struct pending *p)
 		not_leader(s, p->conn, p->env->request_id);
 		return;
 	}
-	if (!err && s->n_proposals == s->cap_proposals) {
-		size_t ncap = s->cap_proposals ? 2 * s->cap_proposals : 64;
-		struct proposal *grown = realloc(s->proposals, ncap * sizeof(*grown));
-		if (grown) {
-			s->proposals = grown;
-			s->cap_proposals = ncap;
-		} else {
-			err = GROVE_ENOMEM;
-		}
-	}
-	if (err) {
-		/* The entry may still commit; its reply is lost with the slot, so the client retries. */
+	if (!err)
+		err = track_proposal(s, p, index, term, false);
+	if (err) /* the entry may still commit; its reply is lost with the slot, so the client retries */
 		srv_send_error(p->conn, p->env->request_id, GROVE_ENOMEM, "server out of memory");
+}
+
+/*
+ * A replicated restore: the leader assembles the client's chunks, verifies the snapshot and commits it as
+ * one log entry, which every member applies (src/server/cluster.c); the client is answered once it is
+ * applied here.
+ */
+static void propose_restore(struct server *s, struct pending *p)
+{
+	struct conn *c = p->conn;
+	uint64_t request_id = p->env->request_id;
+	enum raft_role role;
+	uint64_t term, leader, commit, applied;
+	cluster_status(s->cluster, &role, &term, &leader, &commit, &applied);
+	if (role != RAFT_LEADER) {
+		snapshot_receiver_free(&c->restoring);
+		not_leader(s, c, request_id);
 		return;
 	}
-	s->proposals[s->n_proposals++] = (struct proposal){.conn = p->conn, .request_id = p->env->request_id,
-							   .index = index, .term = term, .receive_ns = p->receive_ns};
+	char why[200] = "";
+	bool complete;
+	int err = srv_restore_chunk(s, c, p->env->snapshot_restore, why, sizeof(why), &complete);
+	if (!err && complete) {
+		/* The entry travels to followers in one message, which must fit in a peer frame. */
+		uint32_t max_frame = s->config.max_frame ? s->config.max_frame : FRAME_DEFAULT_MAX;
+		if (c->restoring.len > max_frame - (1u << 20)) {
+			err = GROVE_ETOOBIG;
+			snprintf(why, sizeof(why),
+				 "a snapshot of %zu bytes is too large to restore into a cluster whose --max-frame is %u",
+				 c->restoring.len, max_frame);
+		} else {
+			Grove__WriteRequest wr = GROVE__WRITE_REQUEST__INIT;
+			wr.restore_snapshot.data = c->restoring.data;
+			wr.restore_snapshot.len = c->restoring.len;
+			size_t len = grove__write_request__get_packed_size(&wr);
+			uint8_t *data = malloc(len);
+			uint64_t index, term_of;
+			err = data ? GROVE_OK : GROVE_ENOMEM;
+			if (data) {
+				grove__write_request__pack(&wr, data);
+				err = cluster_propose(s->cluster, data, len, &index, &term_of);
+				free(data);
+			}
+			if (!err)
+				err = track_proposal(s, p, index, term_of, true);
+		}
+		snapshot_receiver_free(&c->restoring);
+		if (!err)
+			return; /* answered once applied */
+	}
+	srv_restore_reply(c, request_id, err, why, false, 0);
 }
 
 static void wait_read(struct server *s, struct pending *p)
@@ -452,16 +518,10 @@ static void wait_read(struct server *s, struct pending *p)
 		grove__envelope__free_unpacked(p->env, NULL);
 		return;
 	}
-	if (s->n_reads == s->cap_reads) {
-		size_t ncap = s->cap_reads ? 2 * s->cap_reads : 64;
-		struct waiting_read *grown = realloc(s->reads, ncap * sizeof(*grown));
-		if (!grown) {
-			srv_send_error(p->conn, p->env->request_id, GROVE_ENOMEM, "server out of memory");
-			grove__envelope__free_unpacked(p->env, NULL);
-			return;
-		}
-		s->reads = grown;
-		s->cap_reads = ncap;
+	if (grove_grow((void **)&s->reads, &s->cap_reads, s->n_reads, sizeof(*s->reads))) {
+		srv_send_error(p->conn, p->env->request_id, GROVE_ENOMEM, "server out of memory");
+		grove__envelope__free_unpacked(p->env, NULL);
+		return;
 	}
 	s->reads[s->n_reads++] = (struct waiting_read){.conn = p->conn, .env = p->env, .context = context};
 }
@@ -508,7 +568,13 @@ void replication_turn(struct server *s)
 			p->env = NULL; /* owned by the waiting read now */
 			break;
 		case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
-			srv_snapshot_save(s, p);
+			if (p->env->snapshot_save->offset == 0) {
+				/* A snapshot holds every write acknowledged before it: taken like a read. */
+				wait_read(s, p);
+				p->env = NULL;
+			} else {
+				srv_snapshot_save(s, p->conn, p->env);
+			}
 			break;
 		case GROVE__ENVELOPE__BODY_CLUSTER: {
 			const Grove__ClusterRequest *rq = p->env->cluster;
@@ -552,8 +618,7 @@ void replication_turn(struct server *s)
 			break;
 		}
 		case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
-			srv_send_error(p->conn, p->env->request_id, GROVE_EUNAVAILABLE,
-				       "restore into a replicated cluster is not supported yet: restore on a single node");
+			propose_restore(s, p);
 			break;
 		default: {
 			struct store_txn *txn;

@@ -17,6 +17,7 @@
 
 #include "proto/grove.pb-c.h"
 #include "src/common/error.h"
+#include "src/common/grow.h"
 #include "src/net/frame.h"
 #include "src/net/wire.h"
 #include "src/server/handlers.h"
@@ -259,14 +260,8 @@ static void handle_hello(struct server *s, struct conn *c, Grove__Envelope *env)
 
 static int queue_pending(struct server *s, struct conn *c, Grove__Envelope *env)
 {
-	if (s->n_pending == s->pending_cap) {
-		size_t ncap = s->pending_cap ? 2 * s->pending_cap : 64;
-		struct pending *grown = realloc(s->pending, ncap * sizeof(*grown));
-		if (!grown)
-			return GROVE_ENOMEM;
-		s->pending = grown;
-		s->pending_cap = ncap;
-	}
+	if (grove_grow((void **)&s->pending, &s->pending_cap, s->n_pending, sizeof(*s->pending)))
+		return GROVE_ENOMEM;
 	s->pending[s->n_pending++] = (struct pending){.conn = c, .env = env, .receive_ns = srv_realtime_ns()};
 	return GROVE_OK;
 }
@@ -418,10 +413,9 @@ static void reply_write(struct pending *p, int commit_err, uint64_t durable_ns, 
 	srv_send_envelope(p->conn, &env);
 }
 
-void srv_snapshot_save(struct server *s, struct pending *p)
+void srv_snapshot_save(struct server *s, struct conn *c, const Grove__Envelope *request)
 {
-	const Grove__SnapshotSaveRequest *rq = p->env->snapshot_save;
-	struct conn *c = p->conn;
+	const Grove__SnapshotSaveRequest *rq = request->snapshot_save;
 	Grove__SnapshotSaveReply sr = GROVE__SNAPSHOT_SAVE_REPLY__INIT;
 	int err = GROVE_OK;
 	if (rq->offset == 0) {
@@ -444,68 +438,92 @@ void srv_snapshot_save(struct server *s, struct pending *p)
 		sr.applied_index = c->saving.applied_index;
 	}
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
-	env.request_id = p->env->request_id;
+	env.request_id = request->request_id;
 	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE_REPLY;
 	env.snapshot_save_reply = &sr;
 	srv_send_envelope(c, &env);
 }
 
-/* Only an empty world (nothing applied yet) may be replaced by a restore. */
+/* Only an empty world may be replaced by a restore. */
 static bool world_is_empty(struct server *s)
 {
 	struct store_txn *txn;
-	struct store_stats st;
 	if (store_txn_begin(s->store, NULL, false, &txn) != GROVE_OK)
 		return false;
-	bool empty = store_stats(txn, &st) == GROVE_OK && st.entries[STORE_NODES] == 1 && s->state.applied_index == 0;
+	bool empty = tree_is_empty(txn);
 	store_txn_abort(txn);
 	return empty;
 }
 
-static void handle_snapshot_restore(struct server *s, struct pending *p)
+int srv_restore_chunk(struct server *s, struct conn *c, const Grove__SnapshotRestoreRequest *rq, char *why,
+		      size_t why_cap, bool *complete)
 {
-	const Grove__SnapshotRestoreRequest *rq = p->env->snapshot_restore;
-	struct conn *c = p->conn;
-	Grove__SnapshotRestoreReply rr = GROVE__SNAPSHOT_RESTORE_REPLY__INIT;
-	char why[200] = "";
-	int err = GROVE_OK;
+	*complete = false;
 	if (rq->offset == 0) {
 		snapshot_receiver_free(&c->restoring);
 		if (!world_is_empty(s)) {
-			err = GROVE_EEXIST;
-			snprintf(why, sizeof(why), "restore needs an empty world; this one has data (applied index %llu)",
-				 (unsigned long long)s->state.applied_index);
+			snprintf(why, why_cap, "restore needs an empty world; this one has data");
+			return GROVE_EEXIST;
 		}
 	}
-	if (!err)
-		err = snapshot_receiver_put(&c->restoring, rq->offset, rq->total, rq->chunk.data, rq->chunk.len,
-					    SNAPSHOT_RESTORE_MAX);
-	if (!err && snapshot_receiver_complete(&c->restoring)) {
-		uint64_t applied = 0;
-		err = snapshot_verify(c->restoring.data, c->restoring.len, &applied, why, sizeof(why));
-		if (!err && !world_is_empty(s)) {
-			err = GROVE_EEXIST;
-			snprintf(why, sizeof(why), "the world changed during the restore");
-		}
-		if (!err)
-			err = snapshot_install(s->store, c->restoring.data, c->restoring.len, why, sizeof(why));
+	int err = snapshot_receiver_put(&c->restoring, rq->offset, rq->total, rq->chunk.data, rq->chunk.len,
+					SNAPSHOT_RESTORE_MAX);
+	if (err == GROVE_ERANGE && rq->offset != c->restoring.len)
+		return GROVE_OK; /* out of place: the reply's next offset says where to resume */
+	if (err) {
+		snprintf(why, why_cap, "%s", err == GROVE_ETOOBIG ? "the snapshot is too large" : grove_strerror(err));
+		snapshot_receiver_free(&c->restoring);
+		return err;
+	}
+	if (!snapshot_receiver_complete(&c->restoring))
+		return GROVE_OK;
+	err = snapshot_verify(c->restoring.data, c->restoring.len, NULL, why, why_cap);
+	if (err)
+		snapshot_receiver_free(&c->restoring);
+	*complete = !err;
+	return err;
+}
+
+void srv_restore_reply(struct conn *c, uint64_t request_id, int err, const char *why, bool installed,
+		       uint64_t applied_index)
+{
+	Grove__SnapshotRestoreReply rr = GROVE__SNAPSHOT_RESTORE_REPLY__INIT;
+	rr.code = (uint32_t)err;
+	rr.message = why && why[0] ? (char *)why : err ? (char *)grove_strerror(err) : "";
+	rr.installed = installed;
+	rr.applied_index = applied_index;
+	rr.next_offset = c->restoring.len;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE_REPLY;
+	env.snapshot_restore_reply = &rr;
+	srv_send_envelope(c, &env);
+}
+
+static void handle_snapshot_restore(struct server *s, struct pending *p)
+{
+	struct conn *c = p->conn;
+	char why[200] = "";
+	bool complete;
+	uint64_t applied = 0;
+	bool installed = false;
+	int err = srv_restore_chunk(s, c, p->env->snapshot_restore, why, sizeof(why), &complete);
+	if (!err && complete) {
+		err = snapshot_install(s->store, c->restoring.data, c->restoring.len, why, sizeof(why));
 		if (!err) {
+			struct store_txn *txn;
+			if (store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK) {
+				store_meta_get_u64(txn, "applied_index", 0, &applied);
+				store_txn_abort(txn);
+			}
 			s->state.applied_index = applied;
-			rr.installed = true;
-			rr.applied_index = applied;
+			installed = true;
 			log_line("%s: restored a snapshot of %zu bytes at index %llu", c->peer, c->restoring.len,
 				 (unsigned long long)applied);
 		}
 		snapshot_receiver_free(&c->restoring);
 	}
-	rr.code = (uint32_t)err;
-	rr.message = why[0] ? why : err ? (char *)grove_strerror(err) : "";
-	rr.next_offset = c->restoring.len;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT;
-	env.request_id = p->env->request_id;
-	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE_REPLY;
-	env.snapshot_restore_reply = &rr;
-	srv_send_envelope(c, &env);
+	srv_restore_reply(c, p->env->request_id, err, why, installed, applied);
 }
 
 static void free_pending(struct server *s)
@@ -541,7 +559,7 @@ static void run_turn(struct server *s)
 			continue;
 		}
 		if (p->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE) {
-			srv_snapshot_save(s, p);
+			srv_snapshot_save(s, p->conn, p->env);
 			continue;
 		}
 		if (p->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) {

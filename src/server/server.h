@@ -19,6 +19,7 @@
 #define GROVE_SERVER_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /** What groved was started with. */
@@ -33,6 +34,7 @@ struct server_config {
 	const char *cluster_token; /**< replicated mode: what peers must present */
 	uint64_t cluster_id;    /**< replicated mode: peers of another cluster are refused */
 	uint64_t compact_at;    /**< replicated mode: log compaction threshold (0: default) */
+	size_t snapshot_chunk;  /**< replicated mode: bytes per InstallSnapshot chunk (0: 1 MiB) */
 	bool join;              /**< replicated mode: a new member, waiting to be added by the leader */
 };
 

@@ -391,3 +391,13 @@ int tree_with_resource(struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, 
 	resource_rec_free(&rec);
 	return err;
 }
+
+bool tree_is_empty(struct store_txn *txn)
+{
+	uint64_t next;
+	struct store_stats st;
+	if (store_meta_get_u64(txn, "next_id", 0, &next) || store_stats(txn, &st))
+		return false;
+	return next <= TREE_ROOT_ID + 1 && st.entries[STORE_NODES] <= 1 && st.entries[STORE_PROPS] == 0 &&
+	       st.entries[STORE_GROUPS] == 0 && st.entries[STORE_CONNS] == 0 && st.entries[STORE_RESOURCES] == 0;
+}

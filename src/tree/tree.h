@@ -161,6 +161,14 @@ struct tree_result {
 void tree_result_free(struct tree_result *res);
 
 /**
+ * @brief Whether the world is empty: no node was ever created under the root, and the root has no
+ * property, group or connection, and there is no resource. Only an empty world may be replaced by a
+ * restored snapshot.
+ * @return true or false (false also when the store cannot be read).
+ */
+bool tree_is_empty(struct store_txn *txn);
+
+/**
  * @brief Make sure the root exists and the id counter is initialized.
  * Idempotent; call once after opening a store, in a write transaction.
  * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.

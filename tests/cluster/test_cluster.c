@@ -28,9 +28,12 @@
 #include "src/net/wire.h"
 #include "src/tree/tree.h"
 #include "storage/store.h"
+#include "harness.h"
 #include "support.h"
 
 #define NODES 3
+/* Small chunks, so that every snapshot sent to a follower travels in many pieces. */
+#define SNAPSHOT_CHUNK "16384"
 
 struct cluster {
 	char *dir;
@@ -61,7 +64,8 @@ static void node_start(struct cluster *c, int node)
 		dup2(fd, 2);
 		close(out[0]);
 		execl(GROVED_PATH, "groved", "--id", id, "--peers", c->peers, "--data", data, "--listen", listen,
-		      "--cluster-token", "test-token", "--raft-compact-at", c->compact_at, (char *)NULL);
+		      "--cluster-token", "test-token", "--raft-compact-at", c->compact_at, "--snapshot-chunk",
+		      SNAPSHOT_CHUNK, (char *)NULL);
 		_exit(127);
 	}
 	close(out[1]);
@@ -268,15 +272,22 @@ static void run_writers(struct cluster *c, struct writer *w, int threads, int ea
 		pthread_join(t[i], NULL);
 }
 
-/* Open node @p node's store (the cluster is stopped) and check every acknowledged write. */
-static uint64_t check_store(struct cluster *c, int node, struct writer *w, int threads)
+/* Open node @p node's store (its process stopped) and a read transaction on it. */
+static struct store_txn *open_store(struct cluster *c, int node, struct store **s)
 {
 	char data[4096];
 	snprintf(data, sizeof(data), "%s/node%d", c->dir, node);
-	struct store *s;
-	assert_int_equal(store_open(&s, data, NULL), GROVE_OK);
+	assert_int_equal(store_open(s, data, NULL), GROVE_OK);
 	struct store_txn *txn;
-	assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(store_txn_begin(*s, NULL, false, &txn), GROVE_OK);
+	return txn;
+}
+
+/* Check every acknowledged write in node @p node's store (the cluster is stopped). */
+static uint64_t check_store(struct cluster *c, int node, struct writer *w, int threads)
+{
+	struct store *s;
+	struct store_txn *txn = open_store(c, node, &s);
 	for (int t = 0; t < threads; t++)
 		for (int i = 0; i < w[t].acked; i++) {
 			char prop[32];
@@ -314,32 +325,68 @@ static void test_kill_leader_keeps_acknowledged_writes(void **state)
 	test_rmtree(c.dir);
 }
 
-static void test_follower_catches_up_by_snapshot(void **state)
+/* The first line of node @p node's log that contains @p needle, or "" (in @p line). */
+static bool log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap)
 {
-	(void)state;
+	char log[4096];
+	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
+	FILE *f = fopen(log, "r");
+	bool found = false;
+	while (f && !found && fgets(line, (int)cap, f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	if (!found)
+		line[0] = '\0';
+	return found;
+}
+
+/*
+ * A follower is stopped while 50,000 writes land, then restarted: it must end with every acknowledged write,
+ * through the log when the leader kept it, through a snapshot (sent in chunks) when the log was compacted.
+ */
+static void follower_catches_up(int compact_at, bool by_snapshot)
+{
 	struct cluster c;
-	cluster_start(&c, 1000); /* compact past 1,000 entries: a follower that misses more needs a snapshot */
+	cluster_start(&c, compact_at);
 	int leader = wait_leader(&c);
 	int follower = leader % NODES + 1;
 	node_signal(&c, follower, SIGTERM);
-	struct writer w[4];
-	run_writers(&c, w, 4, 1250, 0);
+	struct writer w[8];
+	run_writers(&c, w, 8, 6250, 0);
+	int total = 0;
+	for (int i = 0; i < 8; i++)
+		total += w[i].acked;
+	print_message("%d writes acknowledged while node %d was down\n", total, follower);
+	assert_int_equal(total, 50000);
 	node_start(&c, follower);
 	uint64_t applied = wait_converged(&c);
 	cluster_stop(&c);
 	for (int n = 1; n <= NODES; n++)
-		assert_int_equal(check_store(&c, n, w, 4), applied);
-	char log[4096];
-	snprintf(log, sizeof(log), "%s/node%d.log", c.dir, follower);
-	FILE *f = fopen(log, "r");
+		assert_int_equal(check_store(&c, n, w, 8), applied);
 	char line[512];
-	bool installed = false;
-	while (f && fgets(line, sizeof(line), f))
-		installed |= strstr(line, "installed a snapshot") != NULL;
-	if (f)
-		fclose(f);
-	assert_true(installed);
+	bool installed = log_has(&c, follower, "installed a snapshot", line, sizeof(line));
+	assert_int_equal(installed, by_snapshot);
+	if (by_snapshot) {
+		unsigned long long bytes = 0;
+		assert_int_equal(sscanf(strstr(line, "installed a snapshot"), "installed a snapshot of %llu bytes", &bytes),
+				 1);
+		print_message("node %d %s", follower, strstr(line, "installed"));
+		assert_true(bytes > (unsigned long long)atoi(SNAPSHOT_CHUNK)); /* it came in several chunks */
+	}
 	test_rmtree(c.dir);
+}
+
+static void test_follower_catches_up_by_log(void **state)
+{
+	(void)state;
+	follower_catches_up(200000, false);
+}
+
+static void test_follower_catches_up_by_snapshot(void **state)
+{
+	(void)state;
+	follower_catches_up(5000, true); /* compact past 5,000 entries: the follower misses far more */
 }
 
 static void test_bad_peers_refused(void **state)
@@ -526,14 +573,87 @@ static void test_add_learner_promote_remove(void **state)
 	test_rmtree(c.dir);
 }
 
+/* Run the grove CLI against node @p node; @p r receives its exit status and output. */
+#define CLI(c, node, r, ...)                                                      \
+	do {                                                                      \
+		struct groved_proc target_ = {0};                                 \
+		address_of(c, node, target_.address, sizeof(target_.address));    \
+		cli_run(&target_, r, __VA_ARGS__, (char *)NULL);                  \
+		if ((r)->status)                                                  \
+			print_message("grove: exit %d: %s", (r)->status, (r)->err); \
+	} while (0)
+
+/* Whether node @p node's store (its cluster stopped) holds @p path. */
+static bool store_has(struct cluster *c, int node, const char *path)
+{
+	struct store *s;
+	struct store_txn *txn = open_store(c, node, &s);
+	uint64_t id;
+	bool found = tree_resolve_path(txn, path, &id) == GROVE_OK;
+	store_txn_abort(txn);
+	store_close(s);
+	return found;
+}
+
+/*
+ * A world saved from one cluster is restored into a fresh cluster through a follower (redirected to the
+ * leader), reaches every member, keeps its ids and values, and accepts writes after; a second restore into
+ * the now non-empty world is refused.
+ */
+static void test_restore_into_fresh_cluster(void **state)
+{
+	(void)state;
+	struct cli_result *r = malloc(sizeof(*r));
+	struct cluster a;
+	cluster_start(&a, 200000);
+	int leader = wait_leader(&a);
+	CLI(&a, leader, r, "add", "/root/World", "Node3D");
+	assert_int_equal(r->status, 0);
+	CLI(&a, leader, r, "add", "/root/World/Player", "KinematicBody");
+	assert_int_equal(r->status, 0);
+	CLI(&a, leader, r, "set", "/root/World/Player", "translation", "Vector3(1, 2, 3)");
+	assert_int_equal(r->status, 0);
+	char file[4096];
+	snprintf(file, sizeof(file), "%s/world.snap", a.dir);
+	CLI(&a, leader, r, "snapshot", "save", file);
+	assert_int_equal(r->status, 0);
+	cluster_stop(&a);
+
+	struct cluster b;
+	cluster_start(&b, 200000);
+	int follower = wait_leader(&b) % NODES + 1;
+	CLI(&b, follower, r, "snapshot", "restore", file);
+	assert_int_equal(r->status, 0);
+	print_message("%s", r->out);
+	CLI(&b, follower, r, "get", "/root/World/Player", "translation");
+	assert_int_equal(r->status, 0);
+	assert_non_null(strstr(r->out, "Vector3(1, 2, 3)"));
+	CLI(&b, follower, r, "add", "/root/World/Enemy", "KinematicBody");
+	assert_int_equal(r->status, 0);
+	CLI(&b, follower, r, "snapshot", "restore", file);
+	assert_int_not_equal(r->status, 0);
+	assert_non_null(strstr(r->err, "empty world"));
+	wait_converged(&b);
+	cluster_stop(&b);
+	for (int n = 1; n <= NODES; n++) {
+		assert_true(store_has(&b, n, "/root/World/Player"));
+		assert_true(store_has(&b, n, "/root/World/Enemy"));
+	}
+	test_rmtree(b.dir);
+	test_rmtree(a.dir);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_leader_keeps_acknowledged_writes),
+		cmocka_unit_test(test_follower_catches_up_by_log),
 		cmocka_unit_test(test_follower_catches_up_by_snapshot),
 		cmocka_unit_test(test_bad_peers_refused),
 		cmocka_unit_test(test_transfer_leader),
 		cmocka_unit_test(test_add_learner_promote_remove),
+		cmocka_unit_test(test_restore_into_fresh_cluster),
 	};
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
