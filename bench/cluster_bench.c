@@ -9,7 +9,10 @@
  * from its restart until it has applied them all, through the log, and through a snapshot (the leader
  * compacts its log past the follower).
  *
- *   grove_bench_cluster [--ops N] [--clients C] [--seconds D] [--catchup M] [--no-etcd] [--quick]
+ *   grove_bench_cluster [--ops N] [--clients C] [--seconds D] [--catchup M] [--no-etcd] [--quick] [--no-sync]
+ *
+ * --no-sync runs groved without fsync (NOT durable): the difference to a durable run is the disks' share
+ * of the latency.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -170,6 +173,8 @@ static void measure(const struct target *t, int ops, int clients, double seconds
 }
 
 /* ---- grove ---- */
+
+static bool no_sync; /* --no-sync: groved without fsync, to see the disks' share */
 
 struct grove_ctx {
 	char leader[32];
@@ -474,6 +479,8 @@ int main(int argc, char **argv)
 			catchup = 1000;
 		} else if (strcmp(argv[i], "--catchup") == 0 && i + 1 < argc) {
 			catchup = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--no-sync") == 0) {
+			no_sync = true;
 		} else if (strcmp(argv[i], "--no-etcd") == 0) {
 			with_etcd = false;
 		} else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
@@ -483,7 +490,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = atof(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--ops N] [--clients C] [--seconds D] [--catchup M] [--no-etcd] [--quick]\n",
+			fprintf(stderr,
+				"usage: %s [--ops N] [--clients C] [--seconds D] [--catchup M] [--no-etcd] [--quick] [--no-sync]\n",
 				argv[0]);
 			return 2;
 		}
@@ -506,7 +514,8 @@ int main(int argc, char **argv)
 		snprintf(data, sizeof(data), "%s/grove%d", dir, i + 1);
 		snprintf(listen, sizeof(listen), "127.0.0.1:%d", ports[i]);
 		snprintf(log, sizeof(log), "%s/grove%d.log", dir, i + 1);
-		char *args[] = {GROVED_PATH, "--id", id, "--peers", peers, "--data", data, "--listen", listen, NULL};
+		char *args[] = {GROVED_PATH, "--id", id, "--peers", peers, "--data", data, "--listen", listen,
+				no_sync ? "--no-sync" : NULL, NULL};
 		pids[i] = spawn(args, log);
 	}
 	struct grove_ctx g;
@@ -519,7 +528,8 @@ int main(int argc, char **argv)
 	struct result gr;
 	measure(&gt, ops, clients, seconds, &gr);
 	stop_all(pids, NODES);
-	printf("3-node clusters on loopback, durable (fsync), 100-byte values, this machine, same run\n");
+	printf("3-node clusters on loopback, %s, 100-byte values, this machine, same run\n",
+	       no_sync ? "grove WITHOUT fsync (not durable)" : "durable (fsync)");
 	print_result("grove", &gr, clients);
 	if (catchup > 0) {
 		double by_log = catch_up(dir, catchup, clients, "1000000");

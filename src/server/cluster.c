@@ -739,6 +739,8 @@ int cluster_process(struct cluster *c)
 		 * toward a quorum only once persisted, so followers' disks work in parallel with its own.
 		 */
 		send_messages(c, &rd, true);
+		if (c->hooks.flush)
+			c->hooks.flush(c->hooks.ctx);
 		int err = GROVE_OK;
 		if (rd.install_snapshot) {
 			err = flush_applied(c);

@@ -65,6 +65,8 @@ struct cluster_hooks {
 	void (*member_added)(void *ctx, uint64_t id, const char *address);
 	/** Bytes queued for peer @p to that have not left yet (0 when its link is down). */
 	size_t (*backlog)(void *ctx, uint64_t to);
+	/** Write what was sent so far to the sockets now (before this member's own fsync). */
+	void (*flush)(void *ctx);
 	void *ctx;
 };
 

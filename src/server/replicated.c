@@ -114,6 +114,11 @@ static void send_to_peer(void *ctx, uint64_t to, const uint8_t *frame, size_t le
 	frame_writer_put(&l->out, frame, len);
 }
 
+static void flush_links(void *ctx)
+{
+	replication_flush_links(ctx);
+}
+
 static size_t peer_backlog(void *ctx, uint64_t to)
 {
 	struct peer_link *l = link_of(ctx, to);
@@ -238,7 +243,8 @@ int replication_start(struct server *s)
 	}
 	cc->join = s->config.join;
 	struct cluster_hooks hooks = {.send = send_to_peer, .applied = on_applied, .read_ready = on_read_ready,
-				      .member_added = on_member_added, .backlog = peer_backlog, .ctx = s};
+				      .member_added = on_member_added, .backlog = peer_backlog,
+				      .flush = flush_links, .ctx = s};
 	int err = cluster_create(cc, s->store, &hooks, &s->cluster);
 	if (err) {
 		log_line("cannot start replication: %s (is --id %llu one of --peers?)", grove_strerror(err),
