@@ -1,8 +1,10 @@
 /*
  * Raft.pml: the spin twin of Raft.tla, with its variable, action and
  * invariant names.  Every action is one d_step, so one step of pan is one
- * step of the TLA+ Next; the invariants are asserted at the end of every
- * step.  Servers are 0..N-1 here (1..N in Raft.cfg), NIL is "no vote".
+ * step of the TLA+ Next; a monitor process evaluates the state invariants in
+ * every state, and the steps that could break LeaderAppendOnly or the
+ * one-entry-per-index half of StateMachineSafety assert them as they go.
+ * Servers are 0..N-1 here ({s1, s2, s3} in Raft.cfg), NIL is "no vote".
  *
  * The network is a set: messages[] is kept sorted and without duplicates so
  * that a set has one representation.  A delivered message stays (it may be
@@ -70,7 +72,7 @@ Commit committed[MAXLOG];   /* committed[i-1]: the entry committed at index i (t
 
 /* scratch: not part of the state */
 hidden int m;
-hidden byte i, j, k, votes, nw, tm, v, c, lastNew, logOk;
+hidden byte i, j, k, votes, nw, tm, v, c, lastNew, logOk;   /* used within one step only */
 hidden byte prevRole, prevTerm, prevLen;
 hidden byte LeaderAppendOnly_holds;
 hidden byte prevAt[MAXLOG];
