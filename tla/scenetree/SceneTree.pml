@@ -249,15 +249,23 @@ inline Apply() {
                        (live & 1) == 0 && applied <= LogLen && pc[0] <= read && pc[1] <= read && \
                        readVer[0] <= applied && readVer[1] <= applied)
 
+/* Two moves proposed from the same snapshot, each putting one node under
+ * the other: the first applied, the second refused with ECYCLE. */
+#define CrossingMoveRefused (applied == 2 && log[0].kind == KMove && log[1].kind == KMove && \
+                             log[0].node == log[1].par && log[1].node == log[0].par && \
+                             log[0].ver == log[1].ver && results[0] == OK && results[1] == ECYCLE)
+
 #ifdef ONLY_CYCLES
 #define Invariants    NoCycle_now     /* a mutant that must show a cycle */
+#elif defined(CLAIM_NO_CROSSING_MOVE_REFUSED)
+#define Invariants    (TypeOK_now && IsTree_now && UniqueSiblingNames_now && !CrossingMoveRefused)
 #else
 #define Invariants    (TypeOK_now && IsTree_now && UniqueSiblingNames_now)
 #endif
 
 /* The monitor blocks while the invariants hold; on a violation it names the
  * one that failed. */
-hidden byte TypeOK, NoCycle, OneRoot, NoOrphan, IsTree, UniqueSiblingNames;
+hidden byte TypeOK, NoCycle, OneRoot, NoOrphan, IsTree, UniqueSiblingNames, NoCrossingMoveRefused;
 
 active proctype monitor() {
 end_watch:
@@ -267,7 +275,9 @@ end_watch:
         NoOrphan = NoOrphan_now; IsTree = IsTree_now; UniqueSiblingNames = UniqueSiblingNames_now
     };
     assert(TypeOK); assert(NoCycle); assert(OneRoot); assert(NoOrphan); assert(IsTree);
-    assert(UniqueSiblingNames)
+    assert(UniqueSiblingNames);
+    NoCrossingMoveRefused = !CrossingMoveRefused;
+    assert(NoCrossingMoveRefused)
 }
 
 /* ---- the transition relation ---- */
