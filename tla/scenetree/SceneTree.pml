@@ -195,16 +195,17 @@ inline ProposeRename(t, n, nm)     { Propose(t, KRename, n, NoNode, nm) }
 
 /* tree_apply_batch: validate against the current tree, apply or refuse */
 inline Apply() {
+    CopyCurrentToT();
 #ifdef MUTANT_STALE_SNAPSHOT
     /* bug: the entry is validated against the snapshot its proposer read */
     CopyHistToT(log[applied].ver);
-#else
-    CopyCurrentToT();
 #endif
     Check(log[applied].kind, log[applied].node, log[applied].par, log[applied].nm);
+#ifdef MUTANT_STALE_SNAPSHOT
+    CopyCurrentToT();      /* Effect works on the current tree */
+#endif
     if
     :: r == OK ->
-        CopyCurrentToT();
         Effect(log[applied].kind, log[applied].node, log[applied].par, log[applied].nm)
     :: else -> skip
     fi;
