@@ -181,6 +181,9 @@ static uint64_t wait_converged(struct cluster *c)
 
 /* ---- writers ---- */
 
+/* How long the writers may take: 50,000 writes take about 50 s in the sanitizer build on a quiet 2-core machine. */
+#define WRITERS_SECONDS 300
+
 struct writer {
 	struct cluster *c;
 	int first, count;
@@ -212,7 +215,7 @@ static void *write_loop(void *arg)
 {
 	struct writer *w = arg;
 	struct grove_client *cl = NULL;
-	time_t deadline = time(NULL) + 120;
+	time_t deadline = time(NULL) + WRITERS_SECONDS;
 	int i = 0, node = 1;
 	while (i < w->count && !w->stop && time(NULL) < deadline) {
 		if (!cl) {
@@ -353,12 +356,15 @@ static void follower_catches_up(int compact_at, bool by_snapshot)
 	int follower = leader % NODES + 1;
 	node_signal(&c, follower, SIGTERM);
 	struct writer w[8];
+	time_t start = time(NULL);
 	run_writers(&c, w, 8, 6250, 0);
 	int total = 0;
 	for (int i = 0; i < 8; i++)
 		total += w[i].acked;
-	print_message("%d writes acknowledged while node %d was down\n", total, follower);
-	assert_int_equal(total, 50000);
+	print_message("%d writes acknowledged in %lld s while node %d was down\n", total, (long long)(time(NULL) - start),
+		      follower);
+	if (total != 50000)
+		fail_msg("only %d of 50000 writes were acknowledged within %d s", total, WRITERS_SECONDS);
 	node_start(&c, follower);
 	uint64_t applied = wait_converged(&c);
 	cluster_stop(&c);
