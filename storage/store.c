@@ -67,7 +67,7 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 	mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE);
 	/* NOTLS: transactions are tied to their struct, not to a thread, so a
 	 * server may hand read transactions between threads. */
-	unsigned flags = MDB_NOTLS | (opts->no_sync ? MDB_NOSYNC : 0);
+	unsigned flags = MDB_NOTLS | (opts->lazy_sync ? MDB_NOMETASYNC : 0) | (opts->no_sync ? MDB_NOSYNC : 0);
 	rc = mdb_env_open(s->env, dir, flags, 0644);
 	if (rc) {
 		fprintf(stderr, "store: open %s: %s\n", dir, mdb_strerror(rc));
@@ -122,6 +122,12 @@ int store_txn_begin(struct store *s, struct store_txn *parent, bool write, struc
 	}
 	*out = t;
 	return GROVE_OK;
+}
+
+int store_sync(struct store *s)
+{
+	int rc = mdb_env_sync(s->env, 1);
+	return rc ? log_mdb("sync", rc) : GROVE_OK;
 }
 
 int store_txn_commit(struct store_txn *txn)

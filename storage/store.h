@@ -55,6 +55,12 @@ struct store_cursor;
 struct store_options {
 	size_t map_size;  /**< maximum size of the data file in bytes; 0 = 64 GiB */
 	bool no_sync;     /**< skip fsync on commit: ONLY for benchmarks and tests that say so */
+	/**
+	 * Commit syncs the data pages but not the meta page (one fsync, not two): a system crash may then
+	 * undo the last commits, never corrupt the store. For a store whose changes a log elsewhere can
+	 * replay; store_sync() makes every commit so far durable.
+	 */
+	bool lazy_sync;
 };
 
 /** A borrowed byte string (key or value). */
@@ -91,8 +97,16 @@ void store_close(struct store *s);
 int store_txn_begin(struct store *s, struct store_txn *parent, bool write, struct store_txn **out);
 
 /**
+ * @brief Make every committed transaction durable (for a store opened
+ * lazy_sync or no_sync; otherwise they already are).
+ * @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int store_sync(struct store *s);
+
+/**
  * @brief Commit and free @p txn. For a top-level write transaction this
- * returns after the data is durable (unless the store was opened no_sync).
+ * returns after the data is durable (unless the store was opened no_sync or
+ * lazy_sync).
  * @return GROVE_OK, or GROVE_ESTORAGE (then nothing of @p txn is stored,
  * and @p txn is freed all the same).
  */

@@ -112,45 +112,16 @@ static void test_kill9_keeps_acknowledged(void **state)
 {
 	(void)state;
 	char *dir = test_tmpdir("crash");
-	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-	const char *env = getenv("GROVE_CRASH_SEED");
-	if (env)
-		seed = (unsigned)strtoul(env, NULL, 10);
-	printf("crash test seed=%u (GROVE_CRASH_SEED replays the kill points)\n", seed);
-	srand(seed);
+	test_seed_crashes("crash test");
 	int64_t last_acked = -1;
 	uint64_t total_acked = 0;
 	for (int round = 0; round < 5; round++) {
-		int fds[2];
-		assert_int_equal(pipe(fds), 0);
-		pid_t pid = fork();
-		assert_true(pid >= 0);
-		if (pid == 0) {
-			close(fds[0]);
-			writer(dir, fds[1]);
-		}
-		close(fds[1]);
 		/* Kill after a random number of acknowledgements, at most a few seconds in. */
-		int target = 50 + rand() % 400;
-		time_t deadline = time(NULL) + 20;
-		uint64_t ack;
-		for (int got = 0; got < target && time(NULL) < deadline; got++) {
-			if (read(fds[0], &ack, sizeof(ack)) != sizeof(ack))
-				break;
-			last_acked = (int64_t)ack;
-			total_acked++;
-		}
-		usleep((useconds_t)(rand() % 3000));
-		kill(pid, SIGKILL);
-		/* Drain acknowledgements sent before the kill landed: they count too. */
-		while (read(fds[0], &ack, sizeof(ack)) == sizeof(ack)) {
-			last_acked = (int64_t)ack;
-			total_acked++;
-		}
-		close(fds[0]);
-		int status;
-		assert_int_equal(waitpid(pid, &status, 0), pid);
-		assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		uint64_t last;
+		int got = test_kill9_after(writer, dir, 50 + rand() % 400, &last);
+		if (got)
+			last_acked = (int64_t)last;
+		total_acked += (uint64_t)got;
 		uint64_t applied = verify(dir, last_acked);
 		printf("round %d: last acknowledged %lld, applied %llu\n", round, (long long)last_acked,
 		       (unsigned long long)applied);

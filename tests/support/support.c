@@ -3,10 +3,13 @@
 #include <arpa/inet.h>
 #include <ftw.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 char *test_tmpdir(const char *tag)
@@ -48,4 +51,54 @@ int test_free_port(void)
 	}
 	close(fd);
 	return ntohs(a.sin_port);
+}
+
+void test_seed_crashes(const char *what)
+{
+	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	const char *env = getenv("GROVE_CRASH_SEED");
+	if (env)
+		seed = (unsigned)strtoul(env, NULL, 10);
+	printf("%s seed=%u (GROVE_CRASH_SEED replays the kill points)\n", what, seed);
+	srand(seed);
+}
+
+int test_kill9_after(void (*writer)(const char *dir, int ack_fd), const char *dir, int target, uint64_t *last)
+{
+	int fds[2];
+	if (pipe(fds) != 0) {
+		perror("pipe");
+		abort();
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		abort();
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		writer(dir, fds[1]);
+		_exit(0);
+	}
+	close(fds[1]);
+	int got = 0;
+	time_t deadline = time(NULL) + 20;
+	uint64_t ack;
+	while (got < target && time(NULL) < deadline && read(fds[0], &ack, sizeof(ack)) == sizeof(ack)) {
+		*last = ack;
+		got++;
+	}
+	usleep((useconds_t)(rand() % 3000));
+	kill(pid, SIGKILL);
+	while (read(fds[0], &ack, sizeof(ack)) == sizeof(ack)) {
+		*last = ack;
+		got++;
+	}
+	close(fds[0]);
+	int status;
+	if (waitpid(pid, &status, 0) != pid || !WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
+		fprintf(stderr, "the writer did not die of SIGKILL (status %d)\n", status);
+		abort();
+	}
+	return got;
 }

@@ -1,9 +1,12 @@
 /**
  * @file support.h
- * @brief Helpers shared by grove's tests: temporary directories.
+ * @brief Helpers shared by grove's tests: temporary directories, ports, and
+ * killing a writer with SIGKILL in the middle of its work.
  */
 #ifndef GROVE_TESTS_SUPPORT_H
 #define GROVE_TESTS_SUPPORT_H
+
+#include <stdint.h>
 
 /**
  * @brief Create a fresh directory under $TMPDIR (or /tmp) named after @p tag.
@@ -16,5 +19,20 @@ void test_rmtree(char *path);
 
 /** @brief A TCP port on 127.0.0.1 that was free a moment ago (for servers that need it before starting). */
 int test_free_port(void);
+
+/**
+ * @brief Seed rand() for a test that picks random kill points: from $GROVE_CRASH_SEED if set (to replay
+ * a failure), else from the time; prints the seed.
+ */
+void test_seed_crashes(const char *what);
+
+/**
+ * @brief Fork a child that runs @p writer(@p dir, fd) and writes one uint64_t to fd after each write it
+ * made durable; after @p target of them (or 20 s), and a random pause of up to 3 ms, kill it with SIGKILL.
+ * Acknowledgements that were on their way when it died count too.
+ * @param last receives the last acknowledgement (unchanged if there was none).
+ * @return how many acknowledgements were read. Fails the test if the child did not die of the SIGKILL.
+ */
+int test_kill9_after(void (*writer)(const char *dir, int ack_fd), const char *dir, int target, uint64_t *last);
 
 #endif

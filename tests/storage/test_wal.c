@@ -1,0 +1,346 @@
+/*
+ * The Raft write-ahead log on real files: replay, overwrite of a conflicting suffix, snapshots that delete
+ * segments, a write cut short by a crash, corruption, and kill -9 of a process that syncs in a loop.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "src/common/error.h"
+#include "storage/wal.h"
+#include "support.h"
+
+static struct wal *open_wal(const char *dir, struct wal_contents *c)
+{
+	struct wal *w;
+	assert_int_equal(wal_open(&w, dir, c), GROVE_OK);
+	return w;
+}
+
+/* Open a log whose contents are not needed. */
+static struct wal *open_quietly(const char *dir)
+{
+	struct wal_contents c;
+	struct wal *w = open_wal(dir, &c);
+	wal_contents_free(&c);
+	return w;
+}
+
+/* Close @p w and read the log back into @p c. */
+static struct wal *reopen(struct wal *w, const char *dir, struct wal_contents *c)
+{
+	wal_close(w);
+	return open_wal(dir, c);
+}
+
+/* Append entries @p first..@p last of term @p term whose data is "e<index>t<term>", padded to @p size. */
+static void append_range(struct wal *w, uint64_t first, uint64_t last, uint64_t term, size_t size)
+{
+	char *buf = calloc(1, size + 32);
+	assert_non_null(buf);
+	for (uint64_t i = first; i <= last; i++) {
+		int n = snprintf(buf, 32, "e%llut%llu", (unsigned long long)i, (unsigned long long)term);
+		struct raftlog_entry e = {i, term, 1, buf, size > (size_t)n ? size : (size_t)n};
+		assert_int_equal(wal_append(w, &e, 1), GROVE_OK);
+	}
+	free(buf);
+}
+
+/* 1 MiB entries 1..@p last (a multiple of 4) of term 1, synced in batches of four: three batches to a segment. */
+static void fill_segments(struct wal *w, uint64_t last)
+{
+	for (uint64_t i = 1; i <= last; i += 4) {
+		append_range(w, i, i + 3, 1, 1u << 20);
+		assert_int_equal(wal_sync(w), GROVE_OK);
+	}
+}
+
+/* The entries in @p c are exactly @p first..@p last, with the given terms (one per entry). */
+static void expect_entries(const struct wal_contents *c, uint64_t first, uint64_t last, const uint64_t *terms)
+{
+	assert_int_equal(c->n_entries, last + 1 - first);
+	for (uint64_t i = first; i <= last; i++) {
+		const struct raftlog_entry *e = &c->entries[i - first];
+		char want[32];
+		snprintf(want, sizeof(want), "e%llut%llu", (unsigned long long)i, (unsigned long long)terms[i - first]);
+		assert_int_equal(e->index, i);
+		assert_int_equal(e->term, terms[i - first]);
+		assert_int_equal(e->type, 1);
+		assert_true(e->len >= strlen(want));
+		assert_memory_equal(e->data, want, strlen(want));
+	}
+}
+
+static int count_segments(const char *dir)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += strstr(de->d_name, ".wal") != NULL;
+	closedir(d);
+	return n;
+}
+
+/* The path of segment @p seq. */
+static void segment_path(const char *dir, int seq, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%016x.wal", dir, seq);
+}
+
+/* Overwrite @p len bytes at @p offset of file @p path. */
+static void poke(const char *path, off_t offset, const void *bytes, size_t len)
+{
+	int fd = open(path, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, bytes, len, offset), (ssize_t)len);
+	close(fd);
+}
+
+/* Where @p needle first occurs in file @p path. */
+static off_t find_in_file(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	static char buf[WAL_SEGMENT_BYTES];
+	size_t n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	size_t k = strlen(needle);
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(buf + i, needle, k) == 0)
+			return (off_t)i;
+	fail_msg("%s not found in %s", needle, path);
+	return -1;
+}
+
+/* Each test gets a directory of its own, removed after it. */
+static int make_dir(void **state)
+{
+	*state = test_tmpdir("wal");
+	return 0;
+}
+
+static int remove_dir(void **state)
+{
+	test_rmtree(*state);
+	return 0;
+}
+
+static void test_fresh_append_reopen(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_wal(dir, &c);
+	assert_true(c.fresh);
+	assert_int_equal(c.n_entries, 0);
+	wal_contents_free(&c);
+	append_range(w, 1, 10, 1, 0);
+	struct raftlog_hard_state hs = {.term = 3, .vote = 2, .commit = 7};
+	assert_int_equal(wal_set_hard_state(w, &hs), GROVE_OK);
+	assert_true(wal_pending(w) > 0);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	assert_int_equal(wal_pending(w), 0);
+	/* Queued but never synced: not there after a restart. */
+	append_range(w, 11, 12, 3, 0);
+	wal_close(w);
+
+	w = open_wal(dir, &c);
+	assert_false(c.fresh);
+	assert_false(c.torn_tail);
+	uint64_t ones[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+	expect_entries(&c, 1, 10, ones);
+	assert_int_equal(c.hard.term, 3);
+	assert_int_equal(c.hard.vote, 2);
+	assert_int_equal(c.hard.commit, 7);
+	assert_int_equal(c.snapshot_index, 0);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
+static void test_overwrite_conflicting_suffix(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_quietly(dir);
+	append_range(w, 1, 5, 1, 0);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	append_range(w, 3, 4, 2, 0); /* a new leader's entries replace 3..5 */
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	w = reopen(w, dir, &c);
+	uint64_t terms[4] = {1, 1, 2, 2};
+	expect_entries(&c, 1, 4, terms);
+	wal_contents_free(&c);
+	/* Refused: a batch whose indexes are not consecutive queues nothing. */
+	struct raftlog_entry bad[2] = {{5, 2, 1, "x", 1}, {7, 2, 1, "y", 1}};
+	assert_int_equal(wal_append(w, bad, 2), GROVE_EINVAL);
+	assert_int_equal(wal_pending(w), 0);
+	wal_close(w);
+}
+
+static void test_snapshot_deletes_covered_segments(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_quietly(dir);
+	fill_segments(w, 36);
+	assert_int_equal(count_segments(dir), 3);
+	assert_int_equal(wal_set_snapshot(w, 30, 1), GROVE_OK);
+	assert_int_equal(count_segments(dir), 1); /* segments 1 and 2 held nothing past 24 */
+	append_range(w, 37, 38, 2, 0);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	wal_close(w);
+
+	w = open_wal(dir, &c);
+	assert_int_equal(c.snapshot_index, 30);
+	assert_int_equal(c.snapshot_term, 1);
+	uint64_t terms[8] = {1, 1, 1, 1, 1, 1, 2, 2};
+	expect_entries(&c, 31, 38, terms);
+	wal_contents_free(&c);
+
+	/* A follower installing a snapshot past its last entry drops the whole log. */
+	assert_int_equal(wal_set_snapshot(w, 100, 5), GROVE_OK);
+	append_range(w, 101, 101, 5, 0);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	w = reopen(w, dir, &c);
+	assert_int_equal(c.snapshot_index, 100);
+	uint64_t five[1] = {5};
+	expect_entries(&c, 101, 101, five);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
+static void test_interrupted_write_is_cut_off(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_quietly(dir);
+	append_range(w, 1, 5, 1, 0);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	append_range(w, 6, 6, 1, 0);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	wal_close(w);
+	char path[4096];
+	segment_path(dir, 1, path, sizeof(path));
+	/* Entry 6's bytes only half reached the disk. */
+	poke(path, find_in_file(path, "e6t1"), "\0\0", 2);
+	w = open_wal(dir, &c);
+	assert_true(c.torn_tail);
+	uint64_t ones[5] = {1, 1, 1, 1, 1};
+	expect_entries(&c, 1, 5, ones);
+	wal_contents_free(&c);
+	append_range(w, 6, 6, 2, 0);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	wal_close(w);
+
+	/* Bytes of a later write that landed while an earlier one did not: zeroed, never replayed. */
+	poke(path, 1 << 20, "e99t9 stray bytes", 17);
+	w = open_wal(dir, &c);
+	assert_true(c.torn_tail);
+	uint64_t terms[6] = {1, 1, 1, 1, 1, 2};
+	expect_entries(&c, 1, 6, terms);
+	wal_contents_free(&c);
+	w = reopen(w, dir, &c);
+	assert_false(c.torn_tail);
+	expect_entries(&c, 1, 6, terms);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
+static void test_corruption_is_refused(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_quietly(dir);
+	fill_segments(w, 24);
+	assert_int_equal(count_segments(dir), 2);
+	wal_close(w);
+	char first[4096], copy[4096 + 8];
+	segment_path(dir, 1, first, sizeof(first));
+	snprintf(copy, sizeof(copy), "%s.bak", first);
+	/* A segment that is not the newest has no torn tail: a bad record there is corruption. */
+	assert_int_equal(link(first, copy), 0);
+	off_t at = find_in_file(first, "e2t1");
+	poke(first, at, "X", 1);
+	assert_int_equal(wal_open(&w, dir, &c), GROVE_ECORRUPT);
+	wal_contents_free(&c);
+	/* A segment missing with no snapshot covering its entries: refused, not a shorter log. */
+	assert_int_equal(unlink(first), 0);
+	assert_int_equal(wal_open(&w, dir, &c), GROVE_ECORRUPT);
+	wal_contents_free(&c);
+	assert_int_equal(rename(copy, first), 0);
+	poke(first, at, "e", 1);
+	w = open_wal(dir, &c);
+	assert_int_equal(c.n_entries, 24);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
+/* The child: append and sync one entry (and a hard state) at a time, reporting each once durable. */
+static void syncing_writer(const char *dir, int report)
+{
+	struct wal *w;
+	struct wal_contents c;
+	if (wal_open(&w, dir, &c))
+		_exit(2);
+	uint64_t next = c.n_entries ? c.entries[c.n_entries - 1].index + 1 : 1;
+	wal_contents_free(&c);
+	for (;; next++) {
+		char data[64];
+		snprintf(data, sizeof(data), "e%llut1", (unsigned long long)next);
+		struct raftlog_entry e = {next, 1, 1, data, strlen(data) + 1 + (size_t)(next % 40)};
+		struct raftlog_hard_state hs = {1, 0, next};
+		if (wal_append(w, &e, 1) || wal_set_hard_state(w, &hs) || wal_sync(w))
+			_exit(3);
+		if (write(report, &next, sizeof(next)) != sizeof(next))
+			_exit(4);
+	}
+}
+
+static void test_kill9_keeps_synced_entries(void **state)
+{
+	const char *dir = *state;
+	test_seed_crashes("wal crash");
+	uint64_t acked = 0;
+	for (int round = 0; round < 5; round++) {
+		test_kill9_after(syncing_writer, dir, 20 + rand() % 300, &acked);
+		struct wal *w;
+		struct wal_contents c;
+		assert_int_equal(wal_open(&w, dir, &c), GROVE_OK);
+		assert_true(c.n_entries >= acked);
+		for (size_t i = 0; i < c.n_entries; i++) {
+			char want[64];
+			snprintf(want, sizeof(want), "e%zut1", i + 1);
+			assert_int_equal(c.entries[i].index, i + 1);
+			assert_string_equal(c.entries[i].data, want);
+		}
+		assert_true(c.hard.commit >= acked);
+		printf("round %d: %llu acknowledged, %zu replayed\n", round, (unsigned long long)acked, c.n_entries);
+		wal_contents_free(&c);
+		wal_close(w);
+	}
+	assert_true(acked >= 100);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fresh_append_reopen, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_overwrite_conflicting_suffix, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_snapshot_deletes_covered_segments, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_interrupted_write_is_cut_off, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_corruption_is_refused, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_kill9_keeps_synced_entries, make_dir, remove_dir),
+	};
+	return cmocka_run_group_tests_name("wal", tests, NULL, NULL);
+}
