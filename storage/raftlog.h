@@ -1,12 +1,12 @@
 /**
  * @file raftlog.h
- * @brief The durable Raft log of each group, its hard state and conf state.
+ * @brief A Raft group's log, hard state and conf state, kept in the store.
  *
- * Every Raft group (one per shard) keeps its log in the server's single LMDB
- * environment, next to the tree, so that one write transaction can persist
- * the log entries and hard state of many groups at once (group commit: one
- * sync per event-loop turn) and so that applying committed entries and
- * recording the applied index share a transaction with the tree change.
+ * groved keeps each group's conf state here, in the same transaction as the
+ * applied index and the tree. Its log and hard state live in their own file
+ * (storage/wal.h), which costs one fdatasync per round where an LMDB commit
+ * costs two; data directories from before that keep them here, and groved
+ * moves them to the file once at start-up.
  *
  * The log of a group is the contiguous range [first, last] of entries; the
  * entries before `first` were compacted behind a snapshot whose index is

@@ -10,6 +10,7 @@
 #include "src/server/log.h"
 #include "storage/raftlog.h"
 #include "storage/snapshot.h"
+#include "storage/wal.h"
 
 #define GROUP 1
 /* By default, compact the log once it holds this many applied entries, keeping a quarter for slow followers. */
@@ -33,6 +34,7 @@ struct cluster {
 	struct store *store;
 	struct cluster_hooks hooks;
 	struct raft *raft;
+	struct wal *wal;                 /* the durable log and hard state */
 	uint64_t applied;
 	struct pending_read *reads;
 	size_t n_reads, cap_reads;
@@ -49,8 +51,8 @@ struct cluster {
 	uint64_t saved_term, saved_vote; /* the hard state last written */
 	/*
 	 * Applied entries whose transaction is not committed yet. The log already holds them durably on a
-	 * quorum, so clients may be answered; the state catches up with the next commit (with the next
-	 * persisted entries, before a read is served, or at the next tick), and a crash just re-applies them.
+	 * quorum, so clients may be answered; the state catches up with the next commit (before a read is
+	 * served, before a snapshot or compaction, or at the next tick), and a crash just re-applies them.
 	 */
 	struct store_txn *pending_txn;
 	uint64_t applied_visible;        /* what readers of the store can see */
@@ -202,107 +204,147 @@ static void load_members(struct cluster *c, struct store_txn *txn)
  */
 static int bootstrap(struct cluster *c)
 {
+	struct raftlog_entry e[CLUSTER_MAX_PEERS];
+	uint8_t data[CLUSTER_MAX_PEERS][9 + sizeof(c->cfg.peers[0].address)];
+	for (size_t i = 0; i < c->cfg.n_peers; i++) {
+		struct raft_conf_change cc = {RAFT_CONF_ADD_VOTER, c->cfg.peers[i].id};
+		raft_encode_conf_change(&cc, data[i]);
+		size_t alen = strlen(c->cfg.peers[i].address);
+		memcpy(data[i] + 9, c->cfg.peers[i].address, alen);
+		e[i] = (struct raftlog_entry){i + 1, 1, RAFT_ENTRY_CONF_CHANGE, data[i], 9 + alen};
+	}
+	struct raftlog_hard_state hs = {.term = 1, .vote = 0, .commit = c->cfg.n_peers};
+	int err = wal_append(c->wal, e, c->cfg.n_peers);
+	if (!err)
+		err = wal_set_hard_state(c->wal, &hs);
+	if (!err)
+		err = wal_sync(c->wal);
+	if (err)
+		return err;
+	struct raft_conf initial = {0};
+	for (size_t i = 0; i < c->cfg.n_peers; i++)
+		initial.voters[initial.n_voters++] = c->cfg.peers[i].id;
+	uint8_t bytes[8 + 16 * RAFT_MAX_MEMBERS];
+	struct store_txn *txn;
+	err = store_txn_begin(c->store, NULL, true, &txn);
+	if (err)
+		return err;
+	err = raftlog_put_conf_state(txn, GROUP, bytes, encode_conf(&initial, bytes));
+	if (err) {
+		store_txn_abort(txn);
+		return err;
+	}
+	err = store_txn_commit(txn);
+	return err ? err : store_sync(c->store);
+}
+
+/*
+ * A data directory from before the log had a file of its own keeps the log in the store: copy it into the
+ * new log once (the store's copy is then left unused). Sets *@p found when there was one.
+ */
+static int import_store_log(struct cluster *c, bool *found)
+{
 	struct store_txn *txn;
 	int err = store_txn_begin(c->store, NULL, false, &txn);
 	if (err)
 		return err;
 	struct raftlog_bounds b;
-	struct store_bytes conf;
+	struct raftlog_hard_state hs;
 	err = raftlog_get_bounds(txn, GROUP, &b);
-	int cerr = err ? err : raftlog_get_conf_state(txn, GROUP, &conf);
+	if (!err)
+		err = raftlog_get_hard_state(txn, GROUP, &hs);
+	*found = !err && (b.last >= b.first || hs.term > 0);
+	if (!err && *found && b.first > 1)
+		err = wal_set_snapshot(c->wal, b.first - 1, b.snapshot_term);
+	for (uint64_t i = b.first; !err && *found && i <= b.last; i++) {
+		struct raftlog_entry e;
+		err = raftlog_get(txn, GROUP, i, &e);
+		if (!err)
+			err = wal_append(c->wal, &e, 1);
+	}
+	if (!err && *found)
+		err = wal_set_hard_state(c->wal, &hs);
+	if (!err && *found)
+		err = wal_sync(c->wal);
 	store_txn_abort(txn);
-	if (err || cerr != GROVE_ENOTFOUND || b.last != 0 || c->cfg.join)
-		return err;
-	err = store_txn_begin(c->store, NULL, true, &txn);
-	if (err)
-		return err;
-	for (size_t i = 0; !err && i < c->cfg.n_peers; i++) {
-		uint8_t data[9 + sizeof(c->cfg.peers[0].address)];
-		struct raft_conf_change cc = {RAFT_CONF_ADD_VOTER, c->cfg.peers[i].id};
-		raft_encode_conf_change(&cc, data);
-		size_t alen = strlen(c->cfg.peers[i].address);
-		memcpy(data + 9, c->cfg.peers[i].address, alen);
-		struct raftlog_entry e = {i + 1, 1, RAFT_ENTRY_CONF_CHANGE, data, 9 + alen};
-		err = raftlog_append(txn, GROUP, &e, 1);
-	}
-	struct raft_conf initial = {0};
-	for (size_t i = 0; i < c->cfg.n_peers; i++)
-		initial.voters[initial.n_voters++] = c->cfg.peers[i].id;
-	uint8_t bytes[8 + 16 * RAFT_MAX_MEMBERS];
-	struct raftlog_hard_state hs = {.term = 1, .vote = 0, .commit = c->cfg.n_peers};
-	if (!err)
-		err = raftlog_put_hard_state(txn, GROUP, &hs);
-	if (!err)
-		err = raftlog_put_conf_state(txn, GROUP, bytes, encode_conf(&initial, bytes));
-	if (err) {
-		store_txn_abort(txn);
-		return err;
-	}
-	return store_txn_commit(txn);
+	if (!err && *found)
+		log_line("raft: moved the log (entries %llu..%llu) from the store to its own file",
+			 (unsigned long long)b.first, (unsigned long long)b.last);
+	return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
 }
 
-static int restore_state(struct cluster *c, struct raft_restore *rs, struct raft_entry **entries)
+/* Open the log; a log that was never written is imported from the store or bootstrapped, then read back. */
+static int open_log(struct cluster *c, struct wal_contents *log)
 {
-	int err = bootstrap(c);
+	int err = wal_open(&c->wal, c->cfg.log_dir, log);
+	if (err || !log->fresh)
+		return err;
+	bool imported;
+	err = import_store_log(c, &imported);
+	if (!err && !imported && !c->cfg.join)
+		err = bootstrap(c);
 	if (err)
 		return err;
+	wal_contents_free(log);
+	wal_close(c->wal);
+	c->wal = NULL;
+	return wal_open(&c->wal, c->cfg.log_dir, log);
+}
+
+static int restore_state(struct cluster *c, struct raft_restore *rs, struct wal_contents *log,
+			 struct raft_entry **entries)
+{
+	int err = open_log(c, log);
+	if (err)
+		return err;
+	if (c->cfg.no_sync)
+		wal_skip_sync(c->wal);
+	if (log->torn_tail)
+		log_line("raft: cut off the end of the log that a crash interrupted (never acknowledged)");
 	struct store_txn *txn;
 	err = store_txn_begin(c->store, NULL, false, &txn);
 	if (err)
 		return err;
-	struct raftlog_bounds b;
-	struct raftlog_hard_state hs;
 	struct store_bytes conf_bytes;
-	err = raftlog_get_bounds(txn, GROUP, &b);
-	if (!err)
-		err = raftlog_get_hard_state(txn, GROUP, &hs);
-	if (!err) {
-		int cerr = raftlog_get_conf_state(txn, GROUP, &conf_bytes);
-		if (cerr == GROVE_ENOTFOUND) {
-			/* A new group: every configured peer is a voter. A joining member waits to be added. */
-			for (size_t i = 0; !c->cfg.join && i < c->cfg.n_peers; i++)
-				rs->conf.voters[rs->conf.n_voters++] = c->cfg.peers[i].id;
-		} else if (cerr) {
-			err = cerr;
-		} else {
-			err = decode_conf(conf_bytes.data, conf_bytes.len, &rs->conf);
-		}
+	int cerr = raftlog_get_conf_state(txn, GROUP, &conf_bytes);
+	if (cerr == GROVE_ENOTFOUND) {
+		/* A new group: every configured peer is a voter. A joining member waits to be added. */
+		for (size_t i = 0; !c->cfg.join && i < c->cfg.n_peers; i++)
+			rs->conf.voters[rs->conf.n_voters++] = c->cfg.peers[i].id;
+	} else if (cerr) {
+		err = cerr;
+	} else {
+		err = decode_conf(conf_bytes.data, conf_bytes.len, &rs->conf);
 	}
 	if (!err)
 		err = store_meta_get_u64(txn, "applied_index", 0, &c->applied);
 	if (!err)
 		load_members(c, txn);
-	c->applied_visible = c->applied;
-	size_t n = !err && b.last >= b.first ? (size_t)(b.last - b.first + 1) : 0;
-	*entries = calloc(n + 1, sizeof(**entries));
-	if (!*entries)
-		err = GROVE_ENOMEM;
-	for (size_t i = 0; !err && i < n; i++) {
-		struct raftlog_entry e;
-		err = raftlog_get(txn, GROUP, b.first + i, &e);
-		if (err)
-			break;
-		struct raft_entry *re = &(*entries)[i];
-		*re = (struct raft_entry){.index = e.index, .term = e.term, .type = e.type, .len = e.len};
-		if (e.len) {
-			re->data = malloc(e.len);
-			if (!re->data) {
-				err = GROVE_ENOMEM;
-				break;
-			}
-			memcpy(re->data, e.data, e.len);
-		}
-	}
 	store_txn_abort(txn);
 	if (err)
-		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
-	rs->hard = (struct raft_hard_state){hs.term, hs.vote, hs.commit};
-	c->saved_term = hs.term;
-	c->saved_vote = hs.vote;
-	rs->snapshot_index = b.first - 1;
-	rs->snapshot_term = b.snapshot_term;
+		return err;
+	if (c->applied < log->snapshot_index) {
+		/* The store is made durable before the log drops what a snapshot covers: it cannot lag behind. */
+		log_line("raft: the store has applied %llu, but the log starts after %llu", (unsigned long long)c->applied,
+			 (unsigned long long)log->snapshot_index);
+		return GROVE_ECORRUPT;
+	}
+	c->applied_visible = c->applied;
+	*entries = calloc(log->n_entries + 1, sizeof(**entries));
+	if (!*entries)
+		return GROVE_ENOMEM;
+	for (size_t i = 0; i < log->n_entries; i++) {
+		const struct raftlog_entry *e = &log->entries[i];
+		(*entries)[i] = (struct raft_entry){.index = e->index, .term = e->term, .type = e->type,
+						    .data = (uint8_t *)e->data, .len = e->len};
+	}
+	rs->hard = (struct raft_hard_state){log->hard.term, log->hard.vote, log->hard.commit};
+	c->saved_term = log->hard.term;
+	c->saved_vote = log->hard.vote;
+	rs->snapshot_index = log->snapshot_index;
+	rs->snapshot_term = log->snapshot_term;
 	rs->entries = *entries;
-	rs->n_entries = n;
+	rs->n_entries = log->n_entries;
 	rs->applied = c->applied;
 	return GROVE_OK;
 }
@@ -324,17 +366,18 @@ int cluster_create(const struct cluster_config *cfg, struct store *store, const 
 	c->hooks = *hooks;
 	struct raft_restore rs = {0};
 	struct raft_entry *entries = NULL;
-	int err = restore_state(c, &rs, &entries);
+	struct wal_contents log;
+	int err = restore_state(c, &rs, &log, &entries);
 	if (!err) {
 		struct raft_config rc = {.id = cfg->id, .election_ticks = 30, .heartbeat_ticks = 3, .max_inflight = 64,
 					 .max_batch = 512, .max_msg_bytes = 4u << 20, .seed = cfg->id * 7919 + (uint64_t)(uintptr_t)c,
 					 .pre_vote = true, .check_quorum = true};
 		err = raft_create(&rc, &rs, &c->raft);
 	}
-	for (size_t i = 0; entries && i < rs.n_entries; i++)
-		free(entries[i].data);
-	free(entries);
+	free(entries); /* raft_create copied them; their data belongs to the log's contents */
+	wal_contents_free(&log);
 	if (err) {
+		wal_close(c->wal);
 		free(c);
 		return err;
 	}
@@ -351,6 +394,7 @@ void cluster_destroy(struct cluster *c)
 		return;
 	flush_applied(c);
 	raft_destroy(c->raft);
+	wal_close(c->wal);
 	free(c->reads);
 	free(c->incoming_snapshot);
 	snapshot_receiver_free(&c->receiving);
@@ -566,7 +610,10 @@ static void pack_and_send(struct cluster *c, const struct raft_msg *m, const str
 
 /* ---- the Ready cycle ---- */
 
-/* Install a snapshot that this turn's messages brought (its own durable transaction). */
+/*
+ * Install a snapshot that this turn's messages brought, with the membership it carries, and make it durable
+ * before the log drops the entries it covers (after a crash they could not be applied again).
+ */
 static int install_snapshot(struct cluster *c, const struct raft_ready *rd)
 {
 	char why[128];
@@ -580,43 +627,49 @@ static int install_snapshot(struct cluster *c, const struct raft_ready *rd)
 		log_line("raft: snapshot install failed: %s", why);
 		return err;
 	}
+	struct store_txn *txn;
+	err = store_txn_begin(c->store, NULL, true, &txn);
+	if (!err) {
+		uint8_t conf[8 + 16 * RAFT_MAX_MEMBERS];
+		err = raftlog_put_conf_state(txn, GROUP, conf, encode_conf(&rd->snapshot_conf, conf));
+		if (err)
+			store_txn_abort(txn);
+		else
+			err = store_txn_commit(txn);
+	}
+	if (!err)
+		err = store_sync(c->store);
+	if (!err)
+		err = wal_set_snapshot(c->wal, rd->snapshot_index, rd->snapshot_term);
+	if (err)
+		return err;
 	c->applied = rd->snapshot_index;
 	log_line("raft: installed a snapshot of %zu bytes at index %llu", len, (unsigned long long)rd->snapshot_index);
 	return GROVE_OK;
 }
 
 /*
- * Persist the log and hard state. The commit index is not worth an fsync of its own: after a crash it is
- * learnt again from the leader (and never below the applied index), so only term and vote changes count.
+ * Queue the log entries and the hard state, and make them durable with one write and one fdatasync. The
+ * commit index is not worth a record of its own: after a crash it is learnt again from the leader (and
+ * never below the applied index), so only term and vote changes count.
  */
-static int persist(struct cluster *c, const struct raft_ready *rd, struct store_txn *txn)
+static int persist(struct cluster *c, const struct raft_ready *rd)
 {
 	int err = GROVE_OK;
-	if (rd->install_snapshot) {
-		uint8_t conf[8 + 16 * RAFT_MAX_MEMBERS];
-		err = raftlog_compact(txn, GROUP, rd->snapshot_index, rd->snapshot_term);
-		if (!err)
-			err = raftlog_put_conf_state(txn, GROUP, conf, encode_conf(&rd->snapshot_conf, conf));
-	}
-	if (!err && rd->n_entries) {
-		struct raftlog_entry *le = calloc(rd->n_entries, sizeof(*le));
-		if (!le)
-			return GROVE_ENOMEM;
-		for (size_t i = 0; i < rd->n_entries; i++)
-			le[i] = (struct raftlog_entry){rd->entries[i].index, rd->entries[i].term, rd->entries[i].type,
-						       rd->entries[i].data, rd->entries[i].len};
-		err = raftlog_append(txn, GROUP, le, rd->n_entries);
-		free(le);
+	for (size_t i = 0; !err && i < rd->n_entries; i++) {
+		const struct raft_entry *e = &rd->entries[i];
+		struct raftlog_entry le = {e->index, e->term, e->type, e->data, e->len};
+		err = wal_append(c->wal, &le, 1);
 	}
 	if (!err && rd->hard_state_changed && (rd->hard.term != c->saved_term || rd->hard.vote != c->saved_vote)) {
 		struct raftlog_hard_state hs = {rd->hard.term, rd->hard.vote, rd->hard.commit};
-		err = raftlog_put_hard_state(txn, GROUP, &hs);
+		err = wal_set_hard_state(c->wal, &hs);
 		if (!err) {
 			c->saved_term = hs.term;
 			c->saved_vote = hs.vote;
 		}
 	}
-	return err;
+	return err ? err : wal_sync(c->wal);
 }
 
 /*
@@ -700,13 +753,11 @@ static void maybe_compact(struct cluster *c)
 		return;
 	uint64_t upto = c->applied - at / 4;
 	uint64_t term = raft_term_at(c->raft, upto);
-	if (flush_applied(c) != GROVE_OK)
+	/* The entries dropped from the log must never be needed again: the state they made is durable first. */
+	if (flush_applied(c) != GROVE_OK || store_sync(c->store) != GROVE_OK)
 		return;
-	struct store_txn *txn;
-	if (store_txn_begin(c->store, NULL, true, &txn))
-		return;
-	if (raftlog_compact(txn, GROUP, upto, term) || store_txn_commit(txn) != GROVE_OK) {
-		store_txn_abort(txn);
+	if (wal_set_snapshot(c->wal, upto, term) != GROVE_OK) {
+		log_line("raft: cannot compact the log; it keeps growing");
 		return;
 	}
 	raft_compact(c->raft, upto);
@@ -749,22 +800,9 @@ int cluster_process(struct cluster *c)
 			if (!err)
 				c->applied_visible = c->applied;
 		}
-		/* Entries and term/vote are made durable in one transaction (one fsync), with any applied state. */
-		bool hard = rd.hard_state_changed && (rd.hard.term != c->saved_term || rd.hard.vote != c->saved_vote);
-		if (!err && (rd.n_entries || hard || rd.install_snapshot)) {
-			struct store_txn *txn = c->pending_txn;
-			c->pending_txn = NULL;
-			if (!txn)
-				err = store_txn_begin(c->store, NULL, true, &txn);
-			if (!err)
-				err = persist(c, &rd, txn);
-			if (err)
-				store_txn_abort(txn);
-			else
-				err = store_txn_commit(txn);
-			if (!err)
-				c->applied_visible = c->applied;
-		}
+		/* Entries and term/vote are made durable with one write and one fdatasync of the log. */
+		if (!err)
+			err = persist(c, &rd);
 		if (err) {
 			log_line("raft: cannot persist: %s", grove_strerror(err));
 			return err;

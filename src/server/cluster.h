@@ -6,11 +6,17 @@
  * The server's event loop feeds it peer messages, ticks, client proposals
  * and read requests, then calls cluster_process() once per turn. That runs
  * the Raft Ready cycle (src/raft/raft.h): entries and hard state of the turn
- * are persisted in one LMDB transaction with one fsync (group commit), the
- * messages are handed back to the server to send, committed entries are
- * applied to the tree in one transaction that also records the applied index
- * (so a crash never applies an entry twice), and linearizable reads whose
- * index is confirmed and applied are handed back.
+ * are appended to the Raft log (storage/wal.h) with one write and one
+ * fdatasync (group commit), the messages are handed back to the server to
+ * send, committed entries are applied to the tree in one LMDB transaction
+ * that also records the applied index (so a crash never applies an entry
+ * twice), and linearizable reads whose index is confirmed and applied are
+ * handed back.
+ *
+ * The store is opened lazy_sync (store.h): its commits are not durable one by
+ * one, because the log replays whatever a crash undid. The one rule that
+ * keeps this true: the store is synced (store_sync()) before the log drops
+ * entries behind a snapshot, after compaction or a snapshot install.
  *
  * Raft group 1 holds the whole world; shards (more groups) come later.
  */
@@ -44,6 +50,9 @@ struct cluster_config {
 	                                                   entries (keeping a quarter); 0 = 20,000 */
 	bool join;                                    /**< a new member: no voters until the leader adds it */
 	size_t snapshot_chunk;                        /**< bytes per InstallSnapshot chunk; 0 = 1 MiB */
+	bool no_sync;                                 /**< benchmarks only: the log is not fsynced (not durable) */
+	const char *log_dir;                          /**< directory of the Raft log (storage/wal.h); borrowed
+	                                                   for cluster_create() only */
 };
 
 /** What applying one committed entry did, for the client that proposed it. */

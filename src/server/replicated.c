@@ -242,6 +242,10 @@ int replication_start(struct server *s)
 		return GROVE_EINVAL;
 	}
 	cc->join = s->config.join;
+	char log_dir[4096];
+	snprintf(log_dir, sizeof(log_dir), "%s/raft-log", s->config.data_dir);
+	cc->log_dir = log_dir;
+	cc->no_sync = s->config.no_sync;
 	struct cluster_hooks hooks = {.send = send_to_peer, .applied = on_applied, .read_ready = on_read_ready,
 				      .member_added = on_member_added, .backlog = peer_backlog,
 				      .flush = flush_links, .ctx = s};

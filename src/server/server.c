@@ -75,7 +75,8 @@ int server_create(const struct server_config *config, struct server **out)
 	s->listen_fd = s->epoll_fd = s->signal_fd = s->timer_fd = -1;
 	s->state.start_ns = srv_realtime_ns();
 	s->state.server_id = config->id;
-	struct store_options opts = {.no_sync = config->no_sync};
+	/* A replicated server's Raft log replays whatever a crash undid in the store (cluster.h). */
+	struct store_options opts = {.no_sync = config->no_sync, .lazy_sync = config->peers != NULL};
 	int err = store_open(&s->store, config->data_dir, &opts);
 	if (err)
 		goto fail;

@@ -27,7 +27,9 @@
 #include "src/net/client.h"
 #include "src/net/wire.h"
 #include "src/tree/tree.h"
+#include "storage/raftlog.h"
 #include "storage/store.h"
+#include "storage/wal.h"
 #include "harness.h"
 #include "support.h"
 
@@ -650,6 +652,63 @@ static void test_restore_into_fresh_cluster(void **state)
 	free(r);
 }
 
+/*
+ * Rewrite node @p node's Raft log the way servers kept it before it had a file of its own: in the store
+ * (group 1), with no log directory.
+ */
+static void move_log_into_store(struct cluster *c, int node)
+{
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/node%d/raft-log", c->dir, node);
+	struct wal *w;
+	struct wal_contents log;
+	assert_int_equal(wal_open(&w, dir, &log), GROVE_OK);
+	wal_close(w);
+	struct store *s;
+	struct store_txn *txn = open_store(c, node, &s);
+	store_txn_abort(txn);
+	assert_int_equal(store_txn_begin(s, NULL, true, &txn), GROVE_OK);
+	if (log.snapshot_index)
+		assert_int_equal(raftlog_compact(txn, 1, log.snapshot_index, log.snapshot_term), GROVE_OK);
+	assert_int_equal(raftlog_append(txn, 1, log.entries, log.n_entries), GROVE_OK);
+	assert_int_equal(raftlog_put_hard_state(txn, 1, &log.hard), GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	store_close(s);
+	wal_contents_free(&log);
+	char *gone = strdup(dir);
+	test_rmtree(gone);
+}
+
+/* A cluster whose data directories keep the Raft log in the store starts, moves it, and loses nothing. */
+static void test_log_kept_in_store_is_moved(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_start(&c, 20000);
+	wait_leader(&c);
+	struct writer w[2];
+	run_writers(&c, w, 2, 200, 0);
+	assert_int_equal(w[0].acked + w[1].acked, 400);
+	wait_converged(&c);
+	cluster_stop(&c);
+	for (int n = 1; n <= NODES; n++)
+		move_log_into_store(&c, n);
+	for (int n = 1; n <= NODES; n++)
+		node_start(&c, n);
+	wait_leader(&c);
+	struct writer more[1];
+	run_writers(&c, more, 1, 20, 0);
+	assert_int_equal(more[0].acked, 20);
+	uint64_t applied = wait_converged(&c);
+	cluster_stop(&c);
+	char line[512];
+	for (int n = 1; n <= NODES; n++) {
+		assert_true(log_has(&c, n, "moved the log", line, sizeof(line)));
+		assert_int_equal(check_store(&c, n, w, 2), applied);
+	}
+	test_rmtree(c.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -660,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_transfer_leader),
 		cmocka_unit_test(test_add_learner_promote_remove),
 		cmocka_unit_test(test_restore_into_fresh_cluster),
+		cmocka_unit_test(test_log_kept_in_store_is_moved),
 	};
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
