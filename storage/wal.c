@@ -18,7 +18,7 @@ enum record_kind { RECORD_ENTRY = 1, RECORD_HARD_STATE = 2, RECORD_SNAPSHOT = 3 
 #define RECORD_HEADER 8            /* u32 length, u32 crc32c */
 #define ENTRY_FIELDS (1 + 8 + 8 + 4) /* kind, index, term, type */
 #define HARD_STATE_FIELDS (1 + 8 + 8 + 8)
-#define SNAPSHOT_FIELDS (1 + 8 + 8)
+#define SNAPSHOT_FIELDS (1 + 8 + 8 + 1) /* kind, index, term, replaces the log */
 #define SEGMENT_NAME_LEN 20        /* 16 hex digits and ".wal" */
 
 struct segment {
@@ -110,7 +110,7 @@ static int add_hard_state(uint8_t **buf, size_t *len, size_t *cap, const struct 
 	return GROVE_OK;
 }
 
-static int add_snapshot(uint8_t **buf, size_t *len, size_t *cap, uint64_t index, uint64_t term)
+static int add_snapshot(uint8_t **buf, size_t *len, size_t *cap, uint64_t index, uint64_t term, bool replaces_log)
 {
 	uint8_t *f = reserve_record(buf, len, cap, SNAPSHOT_FIELDS);
 	if (!f)
@@ -118,6 +118,7 @@ static int add_snapshot(uint8_t **buf, size_t *len, size_t *cap, uint64_t index,
 	f[0] = RECORD_SNAPSHOT;
 	put_u64(f + 1, index);
 	put_u64(f + 9, term);
+	f[17] = replaces_log;
 	seal_record(f, SNAPSHOT_FIELDS);
 	return GROVE_OK;
 }
@@ -164,15 +165,16 @@ static int replay_entry(struct replay *r, uint64_t index, uint64_t term, uint32_
 	return GROVE_OK;
 }
 
-static void replay_snapshot(struct replay *r, uint64_t index, uint64_t term)
+static void replay_snapshot(struct replay *r, uint64_t index, uint64_t term, bool replaces_log)
 {
 	struct wal_contents *c = r->out;
-	if (index <= c->snapshot_index)
-		return;
 	size_t covered = 0;
 	while (covered < c->n_entries && c->entries[covered].index <= index)
 		covered++;
-	if (covered == c->n_entries) {
+	if (replaces_log) {
+		drop_entries(c, 0);
+		r->gap_upto = 0; /* whatever went missing before was replaced */
+	} else if (covered == c->n_entries) {
 		drop_entries(c, 0);
 	} else {
 		for (size_t i = 0; i < covered; i++)
@@ -180,8 +182,10 @@ static void replay_snapshot(struct replay *r, uint64_t index, uint64_t term)
 		memmove(c->entries, c->entries + covered, (c->n_entries - covered) * sizeof(*c->entries));
 		c->n_entries -= covered;
 	}
-	c->snapshot_index = index;
-	c->snapshot_term = term;
+	if (index > c->snapshot_index) {
+		c->snapshot_index = index;
+		c->snapshot_term = term;
+	}
 }
 
 /*
@@ -211,8 +215,8 @@ static int replay_segment(struct replay *r, const uint8_t *data, size_t len, str
 				seg->max_index = index;
 		} else if (f[0] == RECORD_HARD_STATE && payload == HARD_STATE_FIELDS) {
 			r->out->hard = (struct raftlog_hard_state){get_u64(f + 1), get_u64(f + 9), get_u64(f + 17)};
-		} else if (f[0] == RECORD_SNAPSHOT && payload == SNAPSHOT_FIELDS) {
-			replay_snapshot(r, get_u64(f + 1), get_u64(f + 9));
+		} else if (f[0] == RECORD_SNAPSHOT && payload == SNAPSHOT_FIELDS && f[17] <= 1) {
+			replay_snapshot(r, get_u64(f + 1), get_u64(f + 9), f[17]);
 		} else {
 			return GROVE_ECORRUPT;
 		}
@@ -316,7 +320,7 @@ static int start_segment(struct wal *w, uint64_t seq, size_t need)
 	size_t len = 0, cap = 0;
 	int err = add_hard_state(&head, &len, &cap, &w->hard);
 	if (!err)
-		err = add_snapshot(&head, &len, &cap, w->snapshot_index, w->snapshot_term);
+		err = add_snapshot(&head, &len, &cap, w->snapshot_index, w->snapshot_term, false);
 	if (err) {
 		free(head);
 		return err;
@@ -507,9 +511,10 @@ int wal_sync(struct wal *w)
 	return GROVE_OK;
 }
 
-int wal_set_snapshot(struct wal *w, uint64_t index, uint64_t term)
+/* Record a snapshot mark, make it durable, and delete the segments before the newest that it makes useless. */
+static int mark_snapshot(struct wal *w, uint64_t index, uint64_t term, bool replaces_log)
 {
-	int err = add_snapshot(&w->queue, &w->queued, &w->cap_queue, index, term);
+	int err = add_snapshot(&w->queue, &w->queued, &w->cap_queue, index, term, replaces_log);
 	if (!err)
 		err = wal_sync(w);
 	if (err)
@@ -518,9 +523,8 @@ int wal_set_snapshot(struct wal *w, uint64_t index, uint64_t term)
 		w->snapshot_index = index;
 		w->snapshot_term = term;
 	}
-	/* Segments before the newest whose entries the snapshot covers are not needed to replay the log. */
 	size_t gone = 0;
-	while (gone + 1 < w->n_segments && w->segments[gone].max_index <= index) {
+	while (gone + 1 < w->n_segments && (replaces_log || w->segments[gone].max_index <= index)) {
 		char name[SEGMENT_NAME_LEN + 1];
 		segment_name(w->segments[gone].seq, name);
 		if (unlinkat(w->dir_fd, name, 0) != 0)
@@ -532,6 +536,16 @@ int wal_set_snapshot(struct wal *w, uint64_t index, uint64_t term)
 	memmove(w->segments, w->segments + gone, (w->n_segments - gone) * sizeof(*w->segments));
 	w->n_segments -= gone;
 	return fsync(w->dir_fd) == 0 ? GROVE_OK : GROVE_EIO;
+}
+
+int wal_compact(struct wal *w, uint64_t index, uint64_t term)
+{
+	return mark_snapshot(w, index, term, false);
+}
+
+int wal_install_snapshot(struct wal *w, uint64_t index, uint64_t term)
+{
+	return mark_snapshot(w, index, term, true);
 }
 
 void wal_skip_sync(struct wal *w)

@@ -10,24 +10,25 @@
  * one pwrite of the batch at the end of a preallocated segment, one
  * fdatasync. The tree, the applied index and the membership stay in LMDB,
  * whose commits then need not be durable one by one: whatever a crash
- * undoes there is applied again from this log (see wal_set_snapshot() for
- * the one ordering rule).
+ * undoes there is applied again from this log (see wal_compact() for the
+ * one ordering rule).
  *
  * On disk: a directory of segments named by a hexadecimal sequence number
  * (`0000000000000001.wal`), each preallocated (WAL_SEGMENT_BYTES, or more for
  * one large record) and filled with records, then zeros. A record is
  * `u32 length | u32 crc32c(payload) | payload`, payload `u8 kind | fields`,
  * little-endian: an entry (index, term, type, data), a hard state (term,
- * vote, commit) or a snapshot mark (index, term: entries up to index are
- * covered by a snapshot). A length of 0 ends a segment's records. Every new
- * segment starts by restating the hard state and the snapshot mark, so that
- * older segments can be deleted once a snapshot covers their entries.
+ * vote, commit) or a snapshot mark (index, term, and whether the snapshot
+ * replaces the whole log or only the entries up to index). A length of 0
+ * ends a segment's records. Every new segment starts by restating the hard
+ * state and the snapshot mark, so that older segments can be deleted once a
+ * snapshot covers their entries.
  *
  * Reading it back replays the records in order: an entry at or below the
  * last one replaces that suffix (a follower overwriting a conflict, §3.5), a
- * snapshot mark drops the entries it covers. A record that is cut short or
- * fails its checksum at the end of the newest segment is a write that a
- * crash interrupted before its fdatasync returned; it was never
+ * snapshot mark drops the entries it covers (or all of them). A record that
+ * is cut short or fails its checksum at the end of the newest segment is a
+ * write that a crash interrupted before its fdatasync returned; it was never
  * acknowledged, and it is cut off. The same anywhere else is corruption.
  *
  * One struct wal belongs to one thread; it is not locked.
@@ -83,16 +84,24 @@ int wal_append(struct wal *w, const struct raftlog_entry *entries, size_t n);
 int wal_set_hard_state(struct wal *w, const struct raftlog_hard_state *hs);
 
 /**
- * @brief Record that a snapshot at @p index of term @p term covers the log up
- * to @p index (compaction, or a follower installing a snapshot: then entries
- * beyond @p index go too if @p index is past the last one), make it durable,
- * and delete the segments that only held covered entries.
+ * @brief Compaction: record that a snapshot at @p index of term @p term covers
+ * the log up to @p index, make it durable, and delete the segments that only
+ * held covered entries. Later entries stay.
  *
  * The caller must have made the state that the snapshot stands for durable
  * first (store_sync()): after this call those entries cannot be replayed.
  * @return GROVE_OK, GROVE_EIO, GROVE_ENOMEM.
  */
-int wal_set_snapshot(struct wal *w, uint64_t index, uint64_t term);
+int wal_compact(struct wal *w, uint64_t index, uint64_t term);
+
+/**
+ * @brief A follower installed a snapshot at @p index of term @p term that
+ * replaces its whole log (§5.3: its own entries did not match): record it,
+ * make it durable, and delete every older segment. The next entry appended
+ * must be @p index + 1. The same rule as for wal_compact() applies.
+ * @return GROVE_OK, GROVE_EIO, GROVE_ENOMEM.
+ */
+int wal_install_snapshot(struct wal *w, uint64_t index, uint64_t term);
 
 /**
  * @brief Write everything queued at the end of the log and fdatasync it (one

@@ -255,7 +255,7 @@ static int import_store_log(struct cluster *c, bool *found)
 		err = raftlog_get_hard_state(txn, GROUP, &hs);
 	*found = !err && (b.last >= b.first || hs.term > 0);
 	if (!err && *found && b.first > 1)
-		err = wal_set_snapshot(c->wal, b.first - 1, b.snapshot_term);
+		err = wal_compact(c->wal, b.first - 1, b.snapshot_term);
 	for (uint64_t i = b.first; !err && *found && i <= b.last; i++) {
 		struct raftlog_entry e;
 		err = raftlog_get(txn, GROUP, i, &e);
@@ -273,17 +273,47 @@ static int import_store_log(struct cluster *c, bool *found)
 	return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
 }
 
-/* Open the log; a log that was never written is imported from the store or bootstrapped, then read back. */
+/*
+ * The snapshot the store holds (noted by install_snapshot()) is newer than the log's: a crash came between
+ * installing it in the store and marking it in the log. Mark it now; *@p done says whether it was needed.
+ */
+static int finish_install(struct cluster *c, const struct wal_contents *log, bool *done)
+{
+	struct store_txn *txn;
+	int err = store_txn_begin(c->store, NULL, false, &txn);
+	if (err)
+		return err;
+	struct raftlog_bounds b;
+	err = raftlog_get_bounds(txn, GROUP, &b);
+	store_txn_abort(txn);
+	*done = !err && b.first - 1 > log->snapshot_index;
+	if (!*done)
+		return err;
+	log_line("raft: finishing the install of the snapshot at %llu that a crash interrupted",
+		 (unsigned long long)(b.first - 1));
+	return wal_install_snapshot(c->wal, b.first - 1, b.snapshot_term);
+}
+
+/*
+ * Open the log; a log that was never written is imported from the store or bootstrapped, one whose
+ * snapshot install was interrupted is finished, and then it is read back.
+ */
 static int open_log(struct cluster *c, struct wal_contents *log)
 {
 	int err = wal_open(&c->wal, c->cfg.log_dir, log);
-	if (err || !log->fresh)
-		return err;
-	bool imported;
-	err = import_store_log(c, &imported);
-	if (!err && !imported && !c->cfg.join)
-		err = bootstrap(c);
 	if (err)
+		return err;
+	bool changed;
+	if (log->fresh) {
+		err = import_store_log(c, &changed);
+		if (!err && !changed && !c->cfg.join) {
+			err = bootstrap(c);
+			changed = true;
+		}
+	} else {
+		err = finish_install(c, log, &changed);
+	}
+	if (err || !changed)
 		return err;
 	wal_contents_free(log);
 	wal_close(c->wal);
@@ -612,37 +642,40 @@ static void pack_and_send(struct cluster *c, const struct raft_msg *m, const str
 
 /*
  * Install a snapshot that this turn's messages brought, with the membership it carries, and make it durable
- * before the log drops the entries it covers (after a crash they could not be applied again).
+ * before the log drops the entries it replaces (after a crash they could not be applied again). The store
+ * notes the snapshot's index and term in the same transaction, so that a restart between the two finishes
+ * the log's part (restore_state()).
  */
 static int install_snapshot(struct cluster *c, const struct raft_ready *rd)
 {
-	char why[128];
+	char why[128] = "";
 	if (!c->incoming_snapshot)
 		return GROVE_ECORRUPT;
 	size_t len = c->incoming_snapshot_len;
-	int err = snapshot_install(c->store, c->incoming_snapshot, len, why, sizeof(why));
-	free(c->incoming_snapshot);
-	c->incoming_snapshot = NULL;
-	if (err) {
-		log_line("raft: snapshot install failed: %s", why);
-		return err;
-	}
 	struct store_txn *txn;
-	err = store_txn_begin(c->store, NULL, true, &txn);
+	int err = store_txn_begin(c->store, NULL, true, &txn);
 	if (!err) {
 		uint8_t conf[8 + 16 * RAFT_MAX_MEMBERS];
-		err = raftlog_put_conf_state(txn, GROUP, conf, encode_conf(&rd->snapshot_conf, conf));
+		err = snapshot_install_txn(txn, c->incoming_snapshot, len, why, sizeof(why));
+		if (!err)
+			err = raftlog_put_conf_state(txn, GROUP, conf, encode_conf(&rd->snapshot_conf, conf));
+		if (!err)
+			err = raftlog_compact(txn, GROUP, rd->snapshot_index, rd->snapshot_term);
 		if (err)
 			store_txn_abort(txn);
 		else
 			err = store_txn_commit(txn);
 	}
+	free(c->incoming_snapshot);
+	c->incoming_snapshot = NULL;
 	if (!err)
 		err = store_sync(c->store);
 	if (!err)
-		err = wal_set_snapshot(c->wal, rd->snapshot_index, rd->snapshot_term);
-	if (err)
+		err = wal_install_snapshot(c->wal, rd->snapshot_index, rd->snapshot_term);
+	if (err) {
+		log_line("raft: snapshot install failed: %s", why[0] ? why : grove_strerror(err));
 		return err;
+	}
 	c->applied = rd->snapshot_index;
 	log_line("raft: installed a snapshot of %zu bytes at index %llu", len, (unsigned long long)rd->snapshot_index);
 	return GROVE_OK;
@@ -756,7 +789,7 @@ static void maybe_compact(struct cluster *c)
 	/* The entries dropped from the log must never be needed again: the state they made is durable first. */
 	if (flush_applied(c) != GROVE_OK || store_sync(c->store) != GROVE_OK)
 		return;
-	if (wal_set_snapshot(c->wal, upto, term) != GROVE_OK) {
+	if (wal_compact(c->wal, upto, term) != GROVE_OK) {
 		log_line("raft: cannot compact the log; it keeps growing");
 		return;
 	}

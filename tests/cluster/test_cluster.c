@@ -653,6 +653,33 @@ static void test_restore_into_fresh_cluster(void **state)
 }
 
 /*
+ * Write @p each properties from each of @p n writers into a new cluster, stop it, let @p tamper change the
+ * stopped nodes' files, start it again and write 20 more. Returns the applied index the nodes converged to;
+ * the cluster is stopped.
+ */
+static uint64_t restart_tampered(struct cluster *c, struct writer *w, int n, int each,
+				 void (*tamper)(struct cluster *c))
+{
+	cluster_start(c, 20000);
+	wait_leader(c);
+	run_writers(c, w, n, each, 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(w[i].acked, each);
+	wait_converged(c);
+	cluster_stop(c);
+	tamper(c);
+	for (int i = 1; i <= NODES; i++)
+		node_start(c, i);
+	wait_leader(c);
+	struct writer more[1];
+	run_writers(c, more, 1, 20, 0);
+	assert_int_equal(more[0].acked, 20);
+	uint64_t applied = wait_converged(c);
+	cluster_stop(c);
+	return applied;
+}
+
+/*
  * Rewrite node @p node's Raft log the way servers kept it before it had a file of its own: in the store
  * (group 1), with no log directory.
  */
@@ -679,33 +706,91 @@ static void move_log_into_store(struct cluster *c, int node)
 	test_rmtree(gone);
 }
 
+static void move_logs_into_store(struct cluster *c)
+{
+	for (int n = 1; n <= NODES; n++)
+		move_log_into_store(c, n);
+}
+
 /* A cluster whose data directories keep the Raft log in the store starts, moves it, and loses nothing. */
 static void test_log_kept_in_store_is_moved(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, 20000);
-	wait_leader(&c);
 	struct writer w[2];
-	run_writers(&c, w, 2, 200, 0);
-	assert_int_equal(w[0].acked + w[1].acked, 400);
-	wait_converged(&c);
-	cluster_stop(&c);
-	for (int n = 1; n <= NODES; n++)
-		move_log_into_store(&c, n);
-	for (int n = 1; n <= NODES; n++)
-		node_start(&c, n);
-	wait_leader(&c);
-	struct writer more[1];
-	run_writers(&c, more, 1, 20, 0);
-	assert_int_equal(more[0].acked, 20);
-	uint64_t applied = wait_converged(&c);
-	cluster_stop(&c);
+	uint64_t applied = restart_tampered(&c, w, 2, 200, move_logs_into_store);
 	char line[512];
 	for (int n = 1; n <= NODES; n++) {
 		assert_true(log_has(&c, n, "moved the log", line, sizeof(line)));
 		assert_int_equal(check_store(&c, n, w, 2), applied);
 	}
+	test_rmtree(c.dir);
+}
+
+/*
+ * Leave node 2 as a crash between the two halves of a snapshot install would: the store notes a snapshot
+ * at its applied index, and the log goes on after it with an entry of a far later term, one that the
+ * install dropped (it sets property "stale").
+ */
+static void interrupt_install(struct cluster *c)
+{
+	const int node = 2;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/node%d/raft-log", c->dir, node);
+	struct wal *w;
+	struct wal_contents log;
+	assert_int_equal(wal_open(&w, dir, &log), GROVE_OK);
+	struct store *s;
+	struct store_txn *txn = open_store(c, node, &s);
+	uint64_t applied;
+	assert_int_equal(store_meta_get_u64(txn, "applied_index", 0, &applied), GROVE_OK);
+	store_txn_abort(txn);
+	assert_true(applied > log.snapshot_index && applied - log.snapshot_index <= log.n_entries);
+	uint64_t term = log.entries[applied - log.snapshot_index - 1].term;
+	assert_int_equal(store_txn_begin(s, NULL, true, &txn), GROVE_OK);
+	assert_int_equal(raftlog_compact(txn, 1, applied, term), GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	store_close(s);
+
+	struct variant v;
+	variant_set_int(&v, 1);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root"}, .name = "stale", .value = &v};
+	struct wire_request wr;
+	assert_int_equal(wire_encode_batch(&op, 1, &wr), GROVE_OK);
+	uint8_t packed[256];
+	size_t len = grove__write_request__pack(&wr.req, packed);
+	wire_request_free(&wr);
+	struct raftlog_entry stale = {applied + 1, 99, 0, packed, len};
+	struct raftlog_hard_state hs = {99, 0, applied};
+	assert_int_equal(wal_append(w, &stale, 1), GROVE_OK);
+	assert_int_equal(wal_set_hard_state(w, &hs), GROVE_OK);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	wal_close(w);
+	wal_contents_free(&log);
+}
+
+/*
+ * A follower restarted after a crash in the middle of a snapshot install finishes it: the entries the
+ * snapshot replaced never come back, even one of a term that would win it every election.
+ */
+static void test_interrupted_install_is_finished(void **state)
+{
+	(void)state;
+	struct cluster c;
+	struct writer w[1];
+	uint64_t applied = restart_tampered(&c, w, 1, 50, interrupt_install);
+	for (int n = 1; n <= NODES; n++) {
+		assert_int_equal(check_store(&c, n, w, 1), applied);
+		struct store *s;
+		struct store_txn *txn = open_store(&c, n, &s);
+		struct variant v;
+		if (tree_get_prop(txn, TREE_ROOT_ID, "stale", &v) != GROVE_ENOTFOUND)
+			fail_msg("node %d applied an entry that a snapshot had replaced", n);
+		store_txn_abort(txn);
+		store_close(s);
+	}
+	char line[512];
+	assert_true(log_has(&c, 2, "finishing the install", line, sizeof(line)));
 	test_rmtree(c.dir);
 }
 
@@ -720,6 +805,10 @@ int main(void)
 		cmocka_unit_test(test_add_learner_promote_remove),
 		cmocka_unit_test(test_restore_into_fresh_cluster),
 		cmocka_unit_test(test_log_kept_in_store_is_moved),
+		cmocka_unit_test(test_interrupted_install_is_finished),
 	};
+	/* GROVE_TEST_FILTER=test_transfer* runs only the matching tests. */
+	if (getenv("GROVE_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("GROVE_TEST_FILTER"));
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

@@ -195,7 +195,7 @@ static void test_snapshot_deletes_covered_segments(void **state)
 	struct wal *w = open_quietly(dir);
 	fill_segments(w, 36);
 	assert_int_equal(count_segments(dir), 3);
-	assert_int_equal(wal_set_snapshot(w, 30, 1), GROVE_OK);
+	assert_int_equal(wal_compact(w, 30, 1), GROVE_OK);
 	assert_int_equal(count_segments(dir), 1); /* segments 1 and 2 held nothing past 24 */
 	append_range(w, 37, 38, 2, 0);
 	assert_int_equal(wal_sync(w), GROVE_OK);
@@ -208,14 +208,32 @@ static void test_snapshot_deletes_covered_segments(void **state)
 	expect_entries(&c, 31, 38, terms);
 	wal_contents_free(&c);
 
-	/* A follower installing a snapshot past its last entry drops the whole log. */
-	assert_int_equal(wal_set_snapshot(w, 100, 5), GROVE_OK);
-	append_range(w, 101, 101, 5, 0);
+	/* Compaction past the last entry leaves none. */
+	assert_int_equal(wal_compact(w, 50, 2), GROVE_OK);
+	w = reopen(w, dir, &c);
+	assert_int_equal(c.snapshot_index, 50);
+	assert_int_equal(c.n_entries, 0);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
+/* A follower's snapshot replaces its whole log, the entries after it too: they did not match the leader's. */
+static void test_installed_snapshot_replaces_log(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_quietly(dir);
+	fill_segments(w, 36);
+	assert_int_equal(count_segments(dir), 3);
+	assert_int_equal(wal_install_snapshot(w, 20, 3), GROVE_OK);
+	assert_int_equal(count_segments(dir), 1);
+	append_range(w, 21, 22, 3, 0);
 	assert_int_equal(wal_sync(w), GROVE_OK);
 	w = reopen(w, dir, &c);
-	assert_int_equal(c.snapshot_index, 100);
-	uint64_t five[1] = {5};
-	expect_entries(&c, 101, 101, five);
+	assert_int_equal(c.snapshot_index, 20);
+	assert_int_equal(c.snapshot_term, 3);
+	uint64_t threes[2] = {3, 3};
+	expect_entries(&c, 21, 22, threes);
 	wal_contents_free(&c);
 	wal_close(w);
 }
@@ -338,6 +356,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fresh_append_reopen, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_overwrite_conflicting_suffix, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_snapshot_deletes_covered_segments, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_installed_snapshot_replaces_log, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_interrupted_write_is_cut_off, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_corruption_is_refused, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_kill9_keeps_synced_entries, make_dir, remove_dir),
