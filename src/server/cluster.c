@@ -23,6 +23,11 @@
  * follower dropped it) is reported lost, so Raft sends a fresh one.
  */
 #define SNAPSHOT_RETRY_TICKS 500
+/*
+ * Applied state waits at most this many ticks for its commit when nothing else asks for it: each commit
+ * costs an fdatasync that the log's own syncs would wait behind.
+ */
+#define APPLIED_FLUSH_TICKS 10
 
 struct pending_read {
 	uint64_t context;
@@ -49,10 +54,12 @@ struct cluster {
 		unsigned quiet_ticks;
 	} sending[CLUSTER_MAX_PEERS];
 	uint64_t saved_term, saved_vote; /* the hard state last written */
+	unsigned ticks_since_flush;
 	/*
 	 * Applied entries whose transaction is not committed yet. The log already holds them durably on a
 	 * quorum, so clients may be answered; the state catches up with the next commit (before a read is
-	 * served, before a snapshot or compaction, or at the next tick), and a crash just re-applies them.
+	 * served, before a snapshot or compaction, or APPLIED_FLUSH_TICKS after the last), and a crash just
+	 * re-applies them.
 	 */
 	struct store_txn *pending_txn;
 	uint64_t applied_visible;        /* what readers of the store can see */
@@ -65,6 +72,7 @@ static int flush_applied(struct cluster *c)
 		return GROVE_OK;
 	int err = store_txn_commit(c->pending_txn);
 	c->pending_txn = NULL;
+	c->ticks_since_flush = 0;
 	if (!err)
 		c->applied_visible = c->applied;
 	return err;
@@ -468,7 +476,7 @@ static void note_snapshot_sent(struct cluster *c, uint64_t peer)
 
 void cluster_tick(struct cluster *c)
 {
-	if (flush_applied(c) != GROVE_OK)
+	if (++c->ticks_since_flush >= APPLIED_FLUSH_TICKS && flush_applied(c) != GROVE_OK)
 		log_line("raft: cannot save the applied state; it will be applied again from the log");
 	raft_tick(c->raft);
 	retry_lost_snapshots(c);
