@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Longer fuzzing runs with libFuzzer (clang): tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
-# Targets: variant_text variant_binary canonical tscn (default: all), 300 s each by default.
+# Targets: variant_text variant_binary canonical tscn wal (default: all), 300 s each by default.
 # Crashes and the inputs that caused them land in build-fuzz/findings/TARGET/.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -10,7 +10,7 @@ seconds="${1:-300}"
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-	targets=(variant_text variant_binary canonical tscn)
+	targets=(variant_text variant_binary canonical tscn wal)
 fi
 cmake -S "$root" -B "$root/build-fuzz" -DCMAKE_C_COMPILER=clang -DGROVE_FUZZ=ON >/dev/null
 cmake -S "$root" -B "$root/build-fuzz-seeds" >/dev/null
