@@ -52,7 +52,7 @@ static void address_of(const struct cluster *c, int node, char *out, size_t cap)
 
 static void node_start(struct cluster *c, int node)
 {
-	char data[4096], log[4096], id[8], listen[32];
+	char data[4096], log[4096], id[16], listen[32];
 	snprintf(data, sizeof(data), "%s/node%d", c->dir, node);
 	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
 	snprintf(id, sizeof(id), "%d", node);
@@ -247,31 +247,44 @@ static void *write_loop(void *arg)
 	return NULL;
 }
 
-static void run_writers(struct cluster *c, struct writer *w, int threads, int each, int kill_leader_after)
+/* Whom run_writers() kills with SIGKILL in the middle of the writes. */
+enum victims { KILL_NONE, KILL_LEADER, KILL_ALL };
+
+/*
+ * @p threads writers write @p each properties each. With @p kill, once @p kill_after writes are
+ * acknowledged, the leader (or every node at once) is killed with SIGKILL and started again 1.5 s later.
+ */
+static void run_writers(struct cluster *c, struct writer *w, int threads, int each, enum victims kill,
+			int kill_after)
 {
 	pthread_t t[8];
 	for (int i = 0; i < threads; i++) {
 		w[i] = (struct writer){.c = c, .first = i * each, .count = each};
 		pthread_create(&t[i], NULL, write_loop, &w[i]);
 	}
-	if (kill_leader_after) {
+	if (kill != KILL_NONE) {
 		time_t deadline = time(NULL) + 60;
 		for (;;) {
 			int total = 0;
 			for (int i = 0; i < threads; i++)
 				total += w[i].acked;
-			if (total >= kill_leader_after || time(NULL) > deadline)
+			if (total >= kill_after || time(NULL) > deadline)
 				break;
 			usleep(2000);
 		}
 		uint64_t applied[NODES + 1];
 		int leader = leader_of(c, applied);
-		print_message("kill -9 of leader %d after %d acknowledged writes\n", leader, kill_leader_after);
 		assert_true(leader > 0);
-		node_signal(c, leader, SIGKILL);
-		/* Bring it back a little later: it rejoins as a follower. */
+		for (int n = 1; n <= NODES; n++)
+			if (n == leader || kill == KILL_ALL)
+				node_signal(c, n, SIGKILL);
+		print_message("kill -9 of %s after %d acknowledged writes\n", kill == KILL_ALL ? "every node" : "the leader",
+			      kill_after);
+		/* Bring them back a little later: the writers meanwhile retry. */
 		usleep(1500000);
-		node_start(c, leader);
+		for (int n = 1; n <= NODES; n++)
+			if (!c->pids[n])
+				node_start(c, n);
 	}
 	for (int i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
@@ -310,14 +323,17 @@ static uint64_t check_store(struct cluster *c, int node, struct writer *w, int t
 	return applied;
 }
 
-static void test_kill_leader_keeps_acknowledged_writes(void **state)
+/*
+ * 4,000 writes from four writers, with @p kill after 1,500 of them: every acknowledged write is on every
+ * node's store afterwards, however many nodes had to bring it back from their own Raft log.
+ */
+static void kill_during_writes(enum victims kill)
 {
-	(void)state;
 	struct cluster c;
 	cluster_start(&c, 20000);
 	wait_leader(&c);
 	struct writer w[4];
-	run_writers(&c, w, 4, 1000, 1500);
+	run_writers(&c, w, 4, 1000, kill, 1500);
 	int total = 0;
 	for (int i = 0; i < 4; i++)
 		total += w[i].acked;
@@ -328,6 +344,18 @@ static void test_kill_leader_keeps_acknowledged_writes(void **state)
 	for (int n = 1; n <= NODES; n++)
 		assert_int_equal(check_store(&c, n, w, 4), applied);
 	test_rmtree(c.dir);
+}
+
+static void test_kill_leader_keeps_acknowledged_writes(void **state)
+{
+	(void)state;
+	kill_during_writes(KILL_LEADER);
+}
+
+static void test_kill_all_keeps_acknowledged_writes(void **state)
+{
+	(void)state;
+	kill_during_writes(KILL_ALL);
 }
 
 /* The first line of node @p node's log that contains @p needle, or "" (in @p line). */
@@ -359,7 +387,7 @@ static void follower_catches_up(int compact_at, bool by_snapshot)
 	node_signal(&c, follower, SIGTERM);
 	struct writer w[8];
 	time_t start = time(NULL);
-	run_writers(&c, w, 8, 6250, 0);
+	run_writers(&c, w, 8, 6250, KILL_NONE, 0);
 	int total = 0;
 	for (int i = 0; i < 8; i++)
 		total += w[i].acked;
@@ -449,7 +477,7 @@ static void test_bad_peers_refused(void **state)
 	}
 	/* The cluster did not notice. */
 	struct writer w[1];
-	run_writers(&c, w, 1, 10, 0);
+	run_writers(&c, w, 1, 10, KILL_NONE, 0);
 	assert_int_equal(w[0].acked, 10);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
@@ -485,7 +513,7 @@ static void test_transfer_leader(void **state)
 	}
 	assert_int_equal(now, target);
 	struct writer w[1];
-	run_writers(&c, w, 1, 20, 0);
+	run_writers(&c, w, 1, 20, KILL_NONE, 0);
 	assert_int_equal(w[0].acked, 20);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
@@ -519,7 +547,7 @@ static void test_add_learner_promote_remove(void **state)
 	cluster_start(&c, 20000);
 	int leader = wait_leader(&c);
 	struct writer w[2];
-	run_writers(&c, w, 2, 300, 0);
+	run_writers(&c, w, 2, 300, KILL_NONE, 0);
 	/* Node 4: it knows the others' addresses, waits to be added. */
 	int port4 = test_free_port();
 	char peers4[320], data4[4096], log4[4096], listen4[32];
@@ -573,7 +601,7 @@ static void test_add_learner_promote_remove(void **state)
 	usleep(500000);
 	node_signal(&c, gone, SIGTERM);
 	struct writer more[1];
-	run_writers(&c, more, 1, 50, 0);
+	run_writers(&c, more, 1, 50, KILL_NONE, 0);
 	assert_int_equal(more[0].acked, 50);
 	kill(pid4, SIGTERM);
 	waitpid(pid4, NULL, 0);
@@ -662,7 +690,7 @@ static uint64_t restart_tampered(struct cluster *c, struct writer *w, int n, int
 {
 	cluster_start(c, 20000);
 	wait_leader(c);
-	run_writers(c, w, n, each, 0);
+	run_writers(c, w, n, each, KILL_NONE, 0);
 	for (int i = 0; i < n; i++)
 		assert_int_equal(w[i].acked, each);
 	wait_converged(c);
@@ -672,7 +700,7 @@ static uint64_t restart_tampered(struct cluster *c, struct writer *w, int n, int
 		node_start(c, i);
 	wait_leader(c);
 	struct writer more[1];
-	run_writers(c, more, 1, 20, 0);
+	run_writers(c, more, 1, 20, KILL_NONE, 0);
 	assert_int_equal(more[0].acked, 20);
 	uint64_t applied = wait_converged(c);
 	cluster_stop(c);
@@ -798,6 +826,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_leader_keeps_acknowledged_writes),
+		cmocka_unit_test(test_kill_all_keeps_acknowledged_writes),
 		cmocka_unit_test(test_follower_catches_up_by_log),
 		cmocka_unit_test(test_follower_catches_up_by_snapshot),
 		cmocka_unit_test(test_bad_peers_refused),
