@@ -71,7 +71,7 @@ static uint64_t get_u64(const uint8_t *p)
 	return v;
 }
 
-/* Reserve room for a record of @p fields + @p extra payload bytes in @p buf; returns where its fields go. */
+/* Reserve a record of @p payload bytes at the end of @p buf (length filled in); returns where the payload goes. */
 static uint8_t *reserve_record(uint8_t **buf, size_t *len, size_t *cap, size_t payload)
 {
 	size_t need = *len + RECORD_HEADER + payload;
