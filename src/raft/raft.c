@@ -58,6 +58,7 @@ struct raft {
 	struct progress prs[RAFT_MAX_MEMBERS];
 	size_t n_prs;
 	uint64_t pending_conf_index;
+	bool appends_due;          /* entries proposed since the last raft_ready(): one AppendEntries carries them */
 	uint64_t transferee;
 	struct pending_read *reads;
 	size_t n_reads, cap_reads;
@@ -844,7 +845,7 @@ static int append_own(struct raft *r, uint32_t type, const void *data, size_t le
 		return err;
 	if (index)
 		*index = e.index;
-	broadcast_append(r, false);
+	r->appends_due = true;
 	return GROVE_OK;
 }
 
@@ -1063,13 +1064,17 @@ void raft_report_snapshot(struct raft *r, uint64_t peer, bool ok)
 
 bool raft_has_ready(const struct raft *r)
 {
-	return r->n_msgs || r->persisted < last_index(r) || r->commit > r->applied || r->n_ready_reads ||
+	return r->n_msgs || r->appends_due || r->persisted < last_index(r) || r->commit > r->applied || r->n_ready_reads ||
 	       r->snapshot_to_install || r->term != r->persisted_hard.term || r->vote != r->persisted_hard.vote ||
 	       r->commit != r->persisted_hard.commit;
 }
 
 void raft_ready(struct raft *r, struct raft_ready *rd)
 {
+	/* Proposals of one turn leave together: a follower persists them with one sync, not one each. */
+	if (r->appends_due && r->role == RAFT_LEADER)
+		broadcast_append(r, false);
+	r->appends_due = false;
 	memset(rd, 0, sizeof(*rd));
 	rd->hard = (struct raft_hard_state){r->term, r->vote, r->commit};
 	rd->hard_state_changed = rd->hard.term != r->persisted_hard.term || rd->hard.vote != r->persisted_hard.vote ||

@@ -200,7 +200,8 @@ void raft_tick(struct raft *r);
 int raft_step(struct raft *r, const struct raft_msg *m);
 
 /**
- * @brief Append an entry to the leader's log [3.5].
+ * @brief Append an entry to the leader's log [3.5]; it is sent to the
+ * followers with the next raft_ready().
  * @param index receives the entry's index (to match the commit later).
  * @return GROVE_OK, GROVE_ENOTLEADER, GROVE_EUNAVAILABLE (leadership
  * transfer in progress), GROVE_ENOMEM.
@@ -256,7 +257,11 @@ void raft_report_snapshot(struct raft *r, uint64_t peer, bool ok);
 /** @brief Whether there is work for the caller. */
 bool raft_has_ready(const struct raft *r);
 
-/** @brief Fill @p rd with the current work. Call raft_advance() when done. */
+/**
+ * @brief Fill @p rd with the current work. Call raft_advance() when done.
+ * A leader's AppendEntries for the entries proposed since the last call are
+ * made here, so that the proposals of one turn reach each follower together.
+ */
 void raft_ready(struct raft *r, struct raft_ready *rd);
 
 /** @brief Everything in the last ready was persisted, sent and applied. */

@@ -459,10 +459,36 @@ static void test_append_respects_max_msg_bytes(void **state)
 	cluster_free(&c);
 }
 
+/* Proposals made between two ready cycles reach each follower in one AppendEntries, not one each. */
+static void test_proposals_of_one_turn_leave_together(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_init(&c, 3, 0);
+	elect(&c, 1);
+	for (uint64_t v = 1; v <= 5; v++)
+		assert_int_equal(raft_propose(c.r[1], &v, sizeof(v), NULL), GROVE_OK);
+	struct raft_ready rd;
+	raft_ready(c.r[1], &rd);
+	size_t appends[4] = {0};
+	for (size_t k = 0; k < rd.n_msgs; k++) {
+		if (rd.msgs[k].type != RAFT_MSG_APPEND)
+			continue;
+		assert_true(rd.msgs[k].to >= 2 && rd.msgs[k].to <= 3);
+		assert_int_equal(rd.msgs[k].n_entries, 5);
+		appends[rd.msgs[k].to]++;
+	}
+	assert_int_equal(appends[2], 1);
+	assert_int_equal(appends[3], 1);
+	raft_advance(c.r[1], &rd);
+	cluster_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_append_respects_max_msg_bytes),
+		cmocka_unit_test(test_proposals_of_one_turn_leave_together),
 		cmocka_unit_test(test_election_and_replication),
 		cmocka_unit_test(test_prevote_does_not_disrupt),
 		cmocka_unit_test(test_stale_term_ignored),
