@@ -281,6 +281,18 @@ static int import_store_log(struct cluster *c, bool *found)
 	return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
 }
 
+/* Whether the store has applied any entry (errors count as yes: nothing is overwritten on a doubt). */
+static bool store_has_applied(struct cluster *c)
+{
+	struct store_txn *txn;
+	uint64_t applied = 1;
+	if (store_txn_begin(c->store, NULL, false, &txn) == GROVE_OK) {
+		store_meta_get_u64(txn, "applied_index", 0, &applied);
+		store_txn_abort(txn);
+	}
+	return applied > 0;
+}
+
 /*
  * The snapshot the store holds (noted by install_snapshot()) is newer than the log's: a crash came between
  * installing it in the store and marking it in the log. Mark it now; *@p done says whether it was needed.
@@ -314,6 +326,11 @@ static int open_log(struct cluster *c, struct wal_contents *log)
 	bool changed;
 	if (log->fresh) {
 		err = import_store_log(c, &changed);
+		if (!err && !changed && store_has_applied(c)) {
+			/* Starting over would give entries the store already applied new meanings. */
+			log_line("raft: the log in %s is missing, but the store has applied entries", c->cfg.log_dir);
+			return GROVE_ECORRUPT;
+		}
 		if (!err && !changed && !c->cfg.join) {
 			err = bootstrap(c);
 			changed = true;

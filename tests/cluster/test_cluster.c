@@ -50,34 +50,60 @@ static void address_of(const struct cluster *c, int node, char *out, size_t cap)
 	snprintf(out, cap, "127.0.0.1:%d", c->ports[node]);
 }
 
-static void node_start(struct cluster *c, int node)
+/* Start groved as node @p node; its stdout comes back through *@p out. */
+static pid_t node_spawn(struct cluster *c, int node, int *out)
 {
 	char data[4096], log[4096], id[16], listen[32];
 	snprintf(data, sizeof(data), "%s/node%d", c->dir, node);
 	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
 	snprintf(id, sizeof(id), "%d", node);
 	address_of(c, node, listen, sizeof(listen));
-	int out[2];
-	assert_int_equal(pipe(out), 0);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
 	pid_t pid = fork();
 	if (pid == 0) {
-		dup2(out[1], 1);
+		dup2(fds[1], 1);
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
-		close(out[0]);
+		close(fds[0]);
 		execl(GROVED_PATH, "groved", "--id", id, "--peers", c->peers, "--data", data, "--listen", listen,
 		      "--cluster-token", "test-token", "--raft-compact-at", c->compact_at, "--snapshot-chunk",
 		      SNAPSHOT_CHUNK, (char *)NULL);
 		_exit(127);
 	}
-	close(out[1]);
+	close(fds[1]);
+	*out = fds[0];
+	return pid;
+}
+
+static void node_start(struct cluster *c, int node)
+{
+	int out;
+	pid_t pid = node_spawn(c, node, &out);
 	char line[128] = "";
-	struct pollfd pfd = {.fd = out[0], .events = POLLIN};
+	struct pollfd pfd = {.fd = out, .events = POLLIN};
 	if (poll(&pfd, 1, 10000) > 0)
-		(void)!read(out[0], line, sizeof(line) - 1);
-	close(out[0]);
+		(void)!read(out, line, sizeof(line) - 1);
+	close(out);
 	assert_non_null(strstr(line, "listening on"));
 	c->pids[node] = pid;
+}
+
+/* Start node @p node expecting it to refuse within 10 s: returns its exit status. */
+static int node_start_refused(struct cluster *c, int node)
+{
+	int out, status;
+	pid_t pid = node_spawn(c, node, &out);
+	close(out);
+	for (int t = 0; t < 100; t++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(100000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	fail_msg("node %d started when it should have refused", node);
+	return status;
 }
 
 static void node_signal(struct cluster *c, int node, int sig)
@@ -822,6 +848,28 @@ static void test_interrupted_install_is_finished(void **state)
 	test_rmtree(c.dir);
 }
 
+/* A node whose Raft log is gone but whose store has applied entries refuses to start rather than bootstrap. */
+static void test_missing_log_refused(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_start(&c, 20000);
+	wait_leader(&c);
+	struct writer w[1];
+	run_writers(&c, w, 1, 10, KILL_NONE, 0);
+	assert_int_equal(w[0].acked, 10);
+	wait_converged(&c);
+	cluster_stop(&c);
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/node2/raft-log", c.dir);
+	test_rmtree(strdup(dir));
+	int status = node_start_refused(&c, 2);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	char line[512];
+	assert_true(log_has(&c, 2, "is missing, but the store has applied entries", line, sizeof(line)));
+	test_rmtree(c.dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +883,7 @@ int main(void)
 		cmocka_unit_test(test_restore_into_fresh_cluster),
 		cmocka_unit_test(test_log_kept_in_store_is_moved),
 		cmocka_unit_test(test_interrupted_install_is_finished),
+		cmocka_unit_test(test_missing_log_refused),
 	};
 	/* GROVE_TEST_FILTER=test_transfer* runs only the matching tests. */
 	if (getenv("GROVE_TEST_FILTER"))
