@@ -147,10 +147,13 @@ static int replay_entry(struct replay *r, uint64_t index, uint64_t term, uint32_
 		return GROVE_OK; /* covered by the snapshot already */
 	uint64_t first = c->n_entries ? c->entries[0].index : c->snapshot_index + 1;
 	uint64_t next = first + c->n_entries;
-	if (index < next) {
+	if (index >= first && index < next) {
 		drop_entries(c, (size_t)(index - first)); /* a conflicting suffix replaced */
-	} else if (index > next) {
-		/* The entries before it were in segments deleted behind a snapshot (checked at the end). */
+	} else if (index != next) {
+		/*
+		 * The entries before it are not here: they were in segments deleted behind a snapshot (checked at
+		 * the end). It replaces everything from its index on, so only those before it are missing.
+		 */
 		drop_entries(c, 0);
 		r->gap_upto = index - 1;
 	}

@@ -238,6 +238,27 @@ static void test_installed_snapshot_replaces_log(void **state)
 	wal_close(w);
 }
 
+/*
+ * Segments deleted behind a snapshot leave a gap before the entries that follow; an entry that then
+ * replaces the log from below the gap must not be read as a suffix of what is left.
+ */
+static void test_overwrite_below_a_gap(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_quietly(dir);
+	fill_segments(w, 36);
+	append_range(w, 20, 20, 2, 0);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	assert_int_equal(wal_compact(w, 24, 2), GROVE_OK);
+	assert_int_equal(count_segments(dir), 1);
+	w = reopen(w, dir, &c);
+	assert_int_equal(c.snapshot_index, 24);
+	assert_int_equal(c.n_entries, 0);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
 static void test_interrupted_write_is_cut_off(void **state)
 {
 	const char *dir = *state;
@@ -357,6 +378,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overwrite_conflicting_suffix, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_snapshot_deletes_covered_segments, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_installed_snapshot_replaces_log, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_overwrite_below_a_gap, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_interrupted_write_is_cut_off, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_corruption_is_refused, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_kill9_keeps_synced_entries, make_dir, remove_dir),
