@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include "src/common/error.h"
+#include "storage/bytes.h"
 
 static const char magic[8] = {'G', 'R', 'O', 'V', 'E', 'S', 'N', '1'};
 
@@ -36,28 +37,6 @@ uint32_t snapshot_crc32c(uint32_t crc, const void *data, size_t len)
 	for (size_t i = 0; i < len; i++)
 		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
 	return ~crc;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 /* A growable byte buffer. */
@@ -90,7 +69,7 @@ static void bytes_put(struct bytes *b, const void *p, size_t n)
 static void bytes_u32(struct bytes *b, uint32_t v)
 {
 	uint8_t t[4];
-	put32(t, v);
+	put_le32(t, v);
 	bytes_put(b, t, 4);
 }
 
@@ -155,13 +134,13 @@ int snapshot_create(struct store *s, int level, struct snapshot *out)
 	}
 	uint8_t *h = buf;
 	memcpy(h, magic, 8);
-	put32(h + 8, 1);
-	put32(h + 12, SNAPSHOT_HEADER_SIZE);
-	put64(h + 16, applied);
-	put64(h + 24, raw.len);
-	put64(h + 32, clen);
-	put32(h + 40, snapshot_crc32c(0, buf + SNAPSHOT_HEADER_SIZE, clen));
-	put32(h + 44, snapshot_crc32c(0, h, 44));
+	put_le32(h + 8, 1);
+	put_le32(h + 12, SNAPSHOT_HEADER_SIZE);
+	put_le64(h + 16, applied);
+	put_le64(h + 24, raw.len);
+	put_le64(h + 32, clen);
+	put_le32(h + 40, snapshot_crc32c(0, buf + SNAPSHOT_HEADER_SIZE, clen));
+	put_le32(h + 44, snapshot_crc32c(0, h, 44));
 	out->data = buf;
 	out->len = SNAPSHOT_HEADER_SIZE + clen;
 	out->applied_index = applied;
@@ -193,17 +172,17 @@ static int open_snapshot(const uint8_t *data, size_t len, uint64_t *applied, uin
 	*raw = NULL;
 	if (len < SNAPSHOT_HEADER_SIZE || memcmp(data, magic, 8) != 0)
 		return corrupt(why, cap, "not a grove snapshot");
-	if (get32(data + 44) != snapshot_crc32c(0, data, 44))
+	if (get_le32(data + 44) != snapshot_crc32c(0, data, 44))
 		return corrupt(why, cap, "header checksum mismatch");
-	if (get32(data + 8) != 1 || get32(data + 12) != SNAPSHOT_HEADER_SIZE)
-		return corrupt(why, cap, "unsupported snapshot version %u", get32(data + 8));
-	uint64_t raw_size = get64(data + 24), clen = get64(data + 32);
+	if (get_le32(data + 8) != 1 || get_le32(data + 12) != SNAPSHOT_HEADER_SIZE)
+		return corrupt(why, cap, "unsupported snapshot version %u", get_le32(data + 8));
+	uint64_t raw_size = get_le64(data + 24), clen = get_le64(data + 32);
 	if (clen != len - SNAPSHOT_HEADER_SIZE)
 		return corrupt(why, cap, "body is %zu bytes, header says %llu", len - SNAPSHOT_HEADER_SIZE,
 			       (unsigned long long)clen);
 	if (raw_size > SNAPSHOT_MAX_RAW)
 		return GROVE_ETOOBIG;
-	if (get32(data + 40) != snapshot_crc32c(0, data + SNAPSHOT_HEADER_SIZE, clen))
+	if (get_le32(data + 40) != snapshot_crc32c(0, data + SNAPSHOT_HEADER_SIZE, clen))
 		return corrupt(why, cap, "body checksum mismatch");
 	unsigned long long frame = ZSTD_getFrameContentSize(data + SNAPSHOT_HEADER_SIZE, clen);
 	if (frame != raw_size)
@@ -217,7 +196,7 @@ static int open_snapshot(const uint8_t *data, size_t len, uint64_t *applied, uin
 		return corrupt(why, cap, "body does not decompress");
 	}
 	if (applied)
-		*applied = get64(data + 16);
+		*applied = get_le64(data + 16);
 	*raw = out;
 	*raw_len = raw_size;
 	return GROVE_OK;
@@ -234,11 +213,11 @@ static int walk_records(const uint8_t *raw, size_t len, struct store_txn *txn, c
 		bool known = false;
 		for (size_t t = 0; t < N_TABLES; t++)
 			known |= snapshot_tables[t] == table;
-		uint32_t klen = get32(raw + pos + 1);
+		uint32_t klen = get_le32(raw + pos + 1);
 		if (!known || klen == 0 || klen > 511 || len - pos - 5 < (size_t)klen + 4)
 			return corrupt(why, cap, "malformed record at byte %zu", pos);
 		const uint8_t *key = raw + pos + 5;
-		uint32_t vlen = get32(key + klen);
+		uint32_t vlen = get_le32(key + klen);
 		if (len - pos - 9 - klen < vlen)
 			return corrupt(why, cap, "malformed record at byte %zu", pos);
 		if (txn) {

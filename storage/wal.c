@@ -11,6 +11,7 @@
 
 #include "src/common/error.h"
 #include "src/common/grow.h"
+#include "storage/bytes.h"
 #include "storage/snapshot.h"
 
 enum record_kind { RECORD_ENTRY = 1, RECORD_HARD_STATE = 2, RECORD_SNAPSHOT = 3 };
@@ -43,34 +44,6 @@ struct wal {
 
 /* ---- encoding ---- */
 
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 /* Reserve a record of @p payload bytes at the end of @p buf (length filled in); returns where the payload goes. */
 static uint8_t *reserve_record(uint8_t **buf, size_t *len, size_t *cap, size_t payload)
 {
@@ -86,7 +59,7 @@ static uint8_t *reserve_record(uint8_t **buf, size_t *len, size_t *cap, size_t p
 		*cap = cap2;
 	}
 	uint8_t *rec = *buf + *len;
-	put_u32(rec, (uint32_t)payload);
+	put_le32(rec, (uint32_t)payload);
 	*len = need;
 	return rec + RECORD_HEADER;
 }
@@ -94,7 +67,7 @@ static uint8_t *reserve_record(uint8_t **buf, size_t *len, size_t *cap, size_t p
 /* Fill in the checksum of the record whose payload (of @p payload bytes) starts at @p fields. */
 static void seal_record(uint8_t *fields, size_t payload)
 {
-	put_u32(fields - 4, snapshot_crc32c(0, fields, payload));
+	put_le32(fields - 4, snapshot_crc32c(0, fields, payload));
 }
 
 static int add_hard_state(uint8_t **buf, size_t *len, size_t *cap, const struct raftlog_hard_state *hs)
@@ -103,9 +76,9 @@ static int add_hard_state(uint8_t **buf, size_t *len, size_t *cap, const struct 
 	if (!f)
 		return GROVE_ENOMEM;
 	f[0] = RECORD_HARD_STATE;
-	put_u64(f + 1, hs->term);
-	put_u64(f + 9, hs->vote);
-	put_u64(f + 17, hs->commit);
+	put_le64(f + 1, hs->term);
+	put_le64(f + 9, hs->vote);
+	put_le64(f + 17, hs->commit);
 	seal_record(f, HARD_STATE_FIELDS);
 	return GROVE_OK;
 }
@@ -116,8 +89,8 @@ static int add_snapshot(uint8_t **buf, size_t *len, size_t *cap, uint64_t index,
 	if (!f)
 		return GROVE_ENOMEM;
 	f[0] = RECORD_SNAPSHOT;
-	put_u64(f + 1, index);
-	put_u64(f + 9, term);
+	put_le64(f + 1, index);
+	put_le64(f + 9, term);
 	f[17] = replaces_log;
 	seal_record(f, SNAPSHOT_FIELDS);
 	return GROVE_OK;
@@ -201,25 +174,25 @@ static int replay_segment(struct replay *r, const uint8_t *data, size_t len, str
 	size_t at = 0;
 	*end = 0;
 	while (len - at >= RECORD_HEADER) {
-		uint32_t payload = get_u32(data + at);
+		uint32_t payload = get_le32(data + at);
 		if (payload == 0)
 			return GROVE_OK; /* the zeros after the last record */
 		if (payload > len - at - RECORD_HEADER)
 			return GROVE_ECORRUPT;
 		const uint8_t *f = data + at + RECORD_HEADER;
-		if (get_u32(data + at + 4) != snapshot_crc32c(0, f, payload))
+		if (get_le32(data + at + 4) != snapshot_crc32c(0, f, payload))
 			return GROVE_ECORRUPT;
 		int err = GROVE_OK;
 		if (f[0] == RECORD_ENTRY && payload >= ENTRY_FIELDS) {
-			uint64_t index = get_u64(f + 1);
-			err = replay_entry(r, index, get_u64(f + 9), get_u32(f + 17), f + ENTRY_FIELDS,
+			uint64_t index = get_le64(f + 1);
+			err = replay_entry(r, index, get_le64(f + 9), get_le32(f + 17), f + ENTRY_FIELDS,
 					   payload - ENTRY_FIELDS);
 			if (index > seg->max_index)
 				seg->max_index = index;
 		} else if (f[0] == RECORD_HARD_STATE && payload == HARD_STATE_FIELDS) {
-			r->out->hard = (struct raftlog_hard_state){get_u64(f + 1), get_u64(f + 9), get_u64(f + 17)};
+			r->out->hard = (struct raftlog_hard_state){get_le64(f + 1), get_le64(f + 9), get_le64(f + 17)};
 		} else if (f[0] == RECORD_SNAPSHOT && payload == SNAPSHOT_FIELDS && f[17] <= 1) {
-			replay_snapshot(r, get_u64(f + 1), get_u64(f + 9), f[17]);
+			replay_snapshot(r, get_le64(f + 1), get_le64(f + 9), f[17]);
 		} else {
 			return GROVE_ECORRUPT;
 		}
@@ -463,9 +436,9 @@ int wal_append(struct wal *w, const struct raftlog_entry *entries, size_t n)
 			return GROVE_ENOMEM;
 		}
 		f[0] = RECORD_ENTRY;
-		put_u64(f + 1, e->index);
-		put_u64(f + 9, e->term);
-		put_u32(f + 17, e->type);
+		put_le64(f + 1, e->index);
+		put_le64(f + 9, e->term);
+		put_le32(f + 17, e->type);
 		if (e->len)
 			memcpy(f + ENTRY_FIELDS, e->data, e->len);
 		seal_record(f, payload);
