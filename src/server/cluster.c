@@ -262,18 +262,20 @@ static int import_store_log(struct cluster *c, bool *found)
 	if (!err)
 		err = raftlog_get_hard_state(txn, GROUP, &hs);
 	*found = !err && (b.last >= b.first || hs.term > 0);
-	if (!err && *found && b.first > 1)
-		err = wal_compact(c->wal, b.first - 1, b.snapshot_term);
-	for (uint64_t i = b.first; !err && *found && i <= b.last; i++) {
-		struct raftlog_entry e;
-		err = raftlog_get(txn, GROUP, i, &e);
+	if (*found) {
+		if (b.first > 1)
+			err = wal_compact(c->wal, b.first - 1, b.snapshot_term);
+		for (uint64_t i = b.first; !err && i <= b.last; i++) {
+			struct raftlog_entry e;
+			err = raftlog_get(txn, GROUP, i, &e);
+			if (!err)
+				err = wal_append(c->wal, &e, 1);
+		}
 		if (!err)
-			err = wal_append(c->wal, &e, 1);
+			err = wal_set_hard_state(c->wal, &hs);
+		if (!err)
+			err = wal_sync(c->wal);
 	}
-	if (!err && *found)
-		err = wal_set_hard_state(c->wal, &hs);
-	if (!err && *found)
-		err = wal_sync(c->wal);
 	store_txn_abort(txn);
 	if (!err && *found)
 		log_line("raft: moved the log (entries %llu..%llu) from the store to its own file",
