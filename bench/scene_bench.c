@@ -18,6 +18,9 @@
 #include "storage/store.h"
 #include "support.h"
 
+/* The world's tree (group 1) of the store the test opened last. */
+static struct tree world;
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -26,19 +29,19 @@ static double now_s(void)
 }
 
 /* A scene shaped like a level: groups of 10 props under 1 area per 11 nodes, transforms, colors, shapes. */
-static void generate(struct variant_buf *out, int nodes)
+static void generate(struct grove_buf *out, int nodes)
 {
 	char line[512];
 	int shapes = nodes / 100 + 1;
 	snprintf(line, sizeof(line), "[gd_scene load_steps=%d format=3 uid=\"uid://bench\"]\n\n", shapes + 1);
-	variant_buf_put(out, line, strlen(line));
+	grove_buf_put(out, line, strlen(line));
 	for (int s = 0; s < shapes; s++) {
 		snprintf(line, sizeof(line), "[sub_resource type=\"BoxShape3D\" id=\"Box_%d\"]\nsize = Vector3(%d.5, 1, 2)\n\n",
 			 s, s % 7);
-		variant_buf_put(out, line, strlen(line));
+		grove_buf_put(out, line, strlen(line));
 	}
 	const char root[] = "[node name=\"World\" type=\"Node3D\"]\n\n";
-	variant_buf_put(out, root, sizeof(root) - 1);
+	grove_buf_put(out, root, sizeof(root) - 1);
 	int area = -1;
 	for (int i = 1; i < nodes; i++) {
 		if (i % 11 == 1) {
@@ -54,7 +57,7 @@ static void generate(struct variant_buf *out, int nodes)
 				 "label = \"prop number %d\"\n\n",
 				 i, area, i % 50, i % 2, i % shapes, i);
 		}
-		variant_buf_put(out, line, strlen(line));
+		grove_buf_put(out, line, strlen(line));
 	}
 }
 
@@ -72,7 +75,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	struct variant_buf text = {0};
+	struct grove_buf text = {0};
 	generate(&text, nodes);
 	double mb = (double)text.len / (1 << 20);
 	double best_parse = 1e9, best_import = 1e9, best_export = 1e9;
@@ -84,7 +87,7 @@ int main(int argc, char **argv)
 			return 1;
 		struct store_txn *txn;
 		store_txn_begin(store, NULL, true, &txn);
-		tree_init(txn);
+		tree_init(&world, txn);
 		store_txn_commit(txn);
 
 		double t0 = now_s();
@@ -104,7 +107,7 @@ int main(int argc, char **argv)
 		store_txn_begin(store, NULL, true, &txn);
 		struct tree_batch batch = {plan.ops, plan.count};
 		struct tree_result res = {0};
-		if (tree_apply_batch(txn, &batch, &res)) {
+		if (tree_apply_batch(&world, txn, &batch, &res)) {
 			fprintf(stderr, "import: %s\n", res.message);
 			return 1;
 		}
@@ -123,15 +126,15 @@ int main(int argc, char **argv)
 		store_txn_begin(store, NULL, false, &txn);
 		double t3 = now_s();
 		struct tscn_scene out;
-		if (scene_export(txn, root, 4, &out, msg, sizeof(msg))) {
+		if (scene_export(&world, txn, root, 4, &out, msg, sizeof(msg))) {
 			fprintf(stderr, "export: %s\n", msg);
 			return 1;
 		}
-		struct variant_buf written = {0};
+		struct grove_buf written = {0};
 		tscn_write(&out, 4, &written);
 		double t4 = now_s();
 		exported_bytes = written.len;
-		variant_buf_free(&written);
+		grove_buf_free(&written);
 		tscn_scene_free(&out);
 		store_txn_abort(txn);
 		store_close(store);
@@ -149,7 +152,7 @@ int main(int argc, char **argv)
 	       nodes / best_import);
 	printf("  export  %7.1f MB/s  %9.0f nodes/s  (read, rebuild, write .tscn)\n",
 	       (double)exported_bytes / (1 << 20) / best_export, nodes / best_export);
-	variant_buf_free(&text);
+	grove_buf_free(&text);
 
 	/* The binary codec on a live-update message. */
 	const char *msg_text = "{\"op\": \"set\", \"path\": \"/root/World/Area12/Prop13\", \"property\": \"transform\", "
@@ -158,7 +161,7 @@ int main(int argc, char **argv)
 	struct godot_text_error terr;
 	godot_text_parse(msg_text, strlen(msg_text), NULL, &v, &terr);
 	int count = runs == 1 ? 100000 : 1000000;
-	struct variant_buf enc = {0};
+	struct grove_buf enc = {0};
 	double t0 = now_s();
 	for (int i = 0; i < count; i++) {
 		enc.len = 0;
@@ -173,7 +176,7 @@ int main(int argc, char **argv)
 	printf("binary Variant (Godot 4), %zu-byte update message:\n", enc.len);
 	printf("  encode  %7.1f MB/s  %9.0f values/s\n", (double)enc.len * count / (1 << 20) / (t1 - t0), count / (t1 - t0));
 	printf("  decode  %7.1f MB/s  %9.0f values/s\n", (double)enc.len * count / (1 << 20) / (t2 - t1), count / (t2 - t1));
-	variant_buf_free(&enc);
+	grove_buf_free(&enc);
 	variant_free(&v);
 	return 0;
 }

@@ -70,7 +70,7 @@ void scene_import_free(struct scene_import *plan);
  * @return GROVE_OK, GROVE_ENOTFOUND (no such node), GROVE_ECORRUPT,
  * GROVE_ESTORAGE, GROVE_ENOMEM.
  */
-int scene_export(struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
+int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
 		 size_t message_cap);
 
 #endif

@@ -9,6 +9,7 @@
 #include "godot/scene.h"
 #include "godot/strmap.h"
 #include "src/common/error.h"
+#include "src/common/grow.h"
 
 /* One node of the exported subtree, in pre-order. */
 struct export_node {
@@ -26,6 +27,7 @@ struct export_resource {
 };
 
 struct exporter {
+	const struct tree *t;
 	struct store_txn *txn;
 	int godot_major;
 	struct tscn_scene *scene;
@@ -64,14 +66,8 @@ struct child_list {
 static int collect_child(void *ctx, uint64_t child)
 {
 	struct child_list *l = ctx;
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? 2 * l->cap : 16;
-		uint64_t *grown = realloc(l->ids, ncap * sizeof(*grown));
-		if (!grown)
-			return l->err = GROVE_ENOMEM;
-		l->ids = grown;
-		l->cap = ncap;
-	}
+	if (grove_grow((void **)&l->ids, &l->cap, l->n, sizeof(*l->ids)))
+		return l->err = GROVE_ENOMEM;
 	l->ids[l->n++] = child;
 	return 0;
 }
@@ -80,15 +76,9 @@ static int add_node(struct exporter *e, uint64_t id, size_t parent, char *relpat
 {
 	if (!relpath)
 		return GROVE_ENOMEM;
-	if (e->n_nodes == e->nodes_cap) {
-		size_t ncap = e->nodes_cap ? 2 * e->nodes_cap : 64;
-		struct export_node *grown = realloc(e->nodes, ncap * sizeof(*grown));
-		if (!grown) {
-			free(relpath);
-			return GROVE_ENOMEM;
-		}
-		e->nodes = grown;
-		e->nodes_cap = ncap;
+	if (grove_grow((void **)&e->nodes, &e->nodes_cap, e->n_nodes, sizeof(*e->nodes))) {
+		free(relpath);
+		return GROVE_ENOMEM;
 	}
 	char key[24];
 	id_key(key, id);
@@ -121,7 +111,7 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 	if (!stack)
 		return GROVE_ENOMEM;
 	stack[0] = (struct frame){.node = 0};
-	err = tree_for_each_child(e->txn, root_id, collect_child, &stack[0].kids);
+	err = tree_for_each_child(e->t, e->txn, root_id, collect_child, &stack[0].kids);
 	if (!err)
 		err = stack[0].kids.err;
 	depth = 1;
@@ -134,7 +124,7 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 		}
 		uint64_t child = f->kids.ids[f->next++];
 		struct tree_node n;
-		err = tree_get_node(e->txn, child, &n);
+		err = tree_get_node(e->t, e->txn, child, &n);
 		if (err)
 			break;
 		const struct export_node *parent = &e->nodes[f->node];
@@ -148,17 +138,12 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 		err = add_node(e, child, f->node, relpath);
 		if (err)
 			break;
-		if (depth == cap) {
-			struct frame *grown = realloc(stack, 2 * cap * sizeof(*stack));
-			if (!grown) {
-				err = GROVE_ENOMEM;
-				break;
-			}
-			stack = grown;
-			cap *= 2;
+		if (grove_grow((void **)&stack, &cap, depth, sizeof(*stack))) {
+			err = GROVE_ENOMEM;
+			break;
 		}
 		stack[depth] = (struct frame){.node = index};
-		err = tree_for_each_child(e->txn, child, collect_child, &stack[depth].kids);
+		err = tree_for_each_child(e->t, e->txn, child, collect_child, &stack[depth].kids);
 		if (!err)
 			err = stack[depth].kids.err;
 		depth++;
@@ -173,14 +158,8 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 
 static int add_resource(struct exporter *e, uint64_t id, bool ext, char *synth_path, size_t *index)
 {
-	if (e->n_res == e->res_cap) {
-		size_t ncap = e->res_cap ? 2 * e->res_cap : 32;
-		struct export_resource *grown = realloc(e->res, ncap * sizeof(*grown));
-		if (!grown)
-			return GROVE_ENOMEM;
-		e->res = grown;
-		e->res_cap = ncap;
-	}
+	if (grove_grow((void **)&e->res, &e->res_cap, e->n_res, sizeof(*e->res)))
+		return GROVE_ENOMEM;
 	*index = e->n_res;
 	e->res[e->n_res++] = (struct export_resource){.id = id, .ext = ext, .synth_path = synth_path};
 	return GROVE_OK;
@@ -243,10 +222,10 @@ static int note_refs(struct exporter *e, const struct variant *v, int depth)
 	int err = strmap_put(&e->res_index, key, SIZE_MAX);
 	bool ext = false;
 	if (!err)
-		err = tree_with_resource(e->txn, (uint64_t)v->as.ref, kind_of, &ext);
+		err = tree_with_resource(e->t, e->txn, (uint64_t)v->as.ref, kind_of, &ext);
 	if (!err && !ext) {
 		struct sub_deps d = {e, GROVE_OK};
-		err = tree_with_resource(e->txn, (uint64_t)v->as.ref, note_sub_props, &d);
+		err = tree_with_resource(e->t, e->txn, (uint64_t)v->as.ref, note_sub_props, &d);
 		if (!err)
 			err = d.err;
 	}
@@ -447,7 +426,7 @@ static int place_resources(struct exporter *e, struct id_allocator *ids)
 				continue;
 			}
 			struct resource_build b = {e, ids, s, GROVE_OK};
-			int err = tree_with_resource(e->txn, e->res[i].id, build_resource, &b);
+			int err = tree_with_resource(e->t, e->txn, e->res[i].id, build_resource, &b);
 			if (!err)
 				err = b.err;
 			if (err)
@@ -527,7 +506,7 @@ static int build_node(struct exporter *e, size_t i, struct tscn_section **editab
 {
 	const struct export_node *en = &e->nodes[i];
 	struct tree_node n;
-	int err = tree_get_node(e->txn, en->id, &n);
+	int err = tree_get_node(e->t, e->txn, en->id, &n);
 	if (err)
 		return err;
 	struct tscn_section *s = tscn_add_section(e->scene, TSCN_NODE);
@@ -539,7 +518,7 @@ static int build_node(struct exporter *e, size_t i, struct tscn_section **editab
 		err = attr_string(s, "parent", e->nodes[en->parent].relpath);
 	struct node_build b = {e, s, &deferred, NULL, false, false, GROVE_OK};
 	if (!err) {
-		err = tree_for_each_prop(e->txn, en->id, build_prop, &b);
+		err = tree_for_each_prop(e->t, e->txn, en->id, build_prop, &b);
 		if (!err)
 			err = b.err;
 	}
@@ -563,7 +542,7 @@ static int build_node(struct exporter *e, size_t i, struct tscn_section **editab
 	if (!err)
 		err = variant_set_array(&g.array);
 	if (!err) {
-		err = tree_for_each_group(e->txn, en->id, build_group, &g);
+		err = tree_for_each_group(e->t, e->txn, en->id, build_group, &g);
 		if (!err)
 			err = g.err;
 	}
@@ -655,15 +634,15 @@ static int export_all(struct exporter *e, uint64_t root_id)
 		return err;
 	for (size_t i = 0; i < e->n_nodes; i++) {
 		struct prop_scan scan = {e, GROVE_OK};
-		err = tree_for_each_prop(e->txn, e->nodes[i].id, scan_prop, &scan);
+		err = tree_for_each_prop(e->t, e->txn, e->nodes[i].id, scan_prop, &scan);
 		if (err)
 			return err;
 		struct tree_node n;
-		err = tree_get_node(e->txn, e->nodes[i].id, &n);
+		err = tree_get_node(e->t, e->txn, e->nodes[i].id, &n);
 		if (err)
 			return err;
 		struct variant inst = {0};
-		bool has_ref = tree_get_prop(e->txn, e->nodes[i].id, "@instance", &inst) == GROVE_OK;
+		bool has_ref = tree_get_prop(e->t, e->txn, e->nodes[i].id, "@instance", &inst) == GROVE_OK;
 		variant_free(&inst);
 		size_t index;
 		if (n.instance && !has_ref)
@@ -680,7 +659,7 @@ static int export_all(struct exporter *e, uint64_t root_id)
 	if (!err)
 		err = attr_int(header, "format", e->godot_major == 3 ? 2 : 3);
 	struct variant uid = {0};
-	if (!err && e->godot_major == 4 && tree_get_prop(e->txn, root_id, "@scene_uid", &uid) == GROVE_OK &&
+	if (!err && e->godot_major == 4 && tree_get_prop(e->t, e->txn, root_id, "@scene_uid", &uid) == GROVE_OK &&
 	    uid.type == VARIANT_STRING)
 		err = tscn_add_attr(&e->scene->sections[0], "uid", &uid);
 	variant_free(&uid);
@@ -701,7 +680,7 @@ static int export_all(struct exporter *e, uint64_t root_id)
 	size_t skipped = 0;
 	for (size_t i = 0; !err && i < e->n_nodes; i++) {
 		struct conn_build b = {e, e->nodes[i].id, GROVE_OK, 0};
-		err = tree_for_each_connection(e->txn, e->nodes[i].id, build_connection, &b);
+		err = tree_for_each_connection(e->t, e->txn, e->nodes[i].id, build_connection, &b);
 		if (!err)
 			err = b.err;
 		skipped += b.skipped;
@@ -715,13 +694,13 @@ static int export_all(struct exporter *e, uint64_t root_id)
 	return err;
 }
 
-int scene_export(struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
+int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
 		 size_t message_cap)
 {
 	memset(out, 0, sizeof(*out));
 	if (message_cap)
 		message[0] = '\0';
-	struct exporter e = {.txn = txn, .godot_major = godot_major, .scene = out, .message = message,
+	struct exporter e = {.t = t, .txn = txn, .godot_major = godot_major, .scene = out, .message = message,
 			     .message_cap = message_cap};
 	if (godot_major != 3 && godot_major != 4)
 		return export_error(&e, GROVE_EINVAL, "Godot version must be 3 or 4");

@@ -9,6 +9,7 @@
 #include "godot/scene.h"
 #include "godot/strmap.h"
 #include "src/common/error.h"
+#include "src/common/grow.h"
 
 struct planner {
 	const struct tscn_scene *scene;
@@ -52,15 +53,9 @@ static const char *own_string(struct planner *p, char *s)
 {
 	if (!s)
 		return NULL;
-	if (p->plan->n_strings == p->strings_cap) {
-		size_t ncap = p->strings_cap ? 2 * p->strings_cap : 64;
-		char **grown = realloc(p->plan->strings, ncap * sizeof(*grown));
-		if (!grown) {
-			free(s);
-			return NULL;
-		}
-		p->plan->strings = grown;
-		p->strings_cap = ncap;
+	if (grove_grow((void **)&p->plan->strings, &p->strings_cap, p->plan->n_strings, sizeof(*p->plan->strings))) {
+		free(s);
+		return NULL;
 	}
 	p->plan->strings[p->plan->n_strings++] = s;
 	return s;

@@ -94,7 +94,7 @@ int tscn_parse(const char *text, size_t len, struct tscn_scene *out, struct tscn
  * @return GROVE_OK, GROVE_EINVAL (a value Godot @p godot_major cannot hold, or
  * a dangling resource reference), GROVE_ENOMEM.
  */
-int tscn_write(const struct tscn_scene *scene, int godot_major, struct variant_buf *out);
+int tscn_write(const struct tscn_scene *scene, int godot_major, struct grove_buf *out);
 
 /** @brief Release everything @p scene owns and zero it. */
 void tscn_scene_free(struct tscn_scene *scene);

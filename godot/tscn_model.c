@@ -4,6 +4,7 @@
 
 #include "godot/tscn.h"
 #include "src/common/error.h"
+#include "src/common/grow.h"
 
 static void entries_free(struct tscn_entry *e, size_t n)
 {
@@ -54,14 +55,8 @@ const struct variant *tscn_prop(const struct tscn_section *s, const char *key)
 
 struct tscn_section *tscn_add_section(struct tscn_scene *scene, enum tscn_section_kind kind)
 {
-	if (scene->count == scene->cap) {
-		size_t ncap = scene->cap ? scene->cap * 2 : 16;
-		struct tscn_section *grown = realloc(scene->sections, ncap * sizeof(*grown));
-		if (!grown)
-			return NULL;
-		scene->sections = grown;
-		scene->cap = ncap;
-	}
+	if (grove_grow((void **)&scene->sections, &scene->cap, scene->count, sizeof(*scene->sections)))
+		return NULL;
 	struct tscn_section *s = &scene->sections[scene->count++];
 	memset(s, 0, sizeof(*s));
 	s->kind = kind;

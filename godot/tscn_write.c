@@ -46,18 +46,18 @@ static const char *tag_of(enum tscn_section_kind kind)
 }
 
 /* Property names are written bare unless they could not be read back that way. */
-static void put_key(struct variant_buf *out, const char *key)
+static void put_key(struct grove_buf *out, const char *key)
 {
 	bool bare = key[0] != '\0' && key[0] != '"' && key[0] != '[' && key[0] != ';';
 	for (const char *p = key; *p && bare; p++)
 		bare = *p != '=' && *p != '\n' && *p != ' ' && *p != '\t' && *p != '\r';
 	if (bare)
-		variant_buf_put(out, key, strlen(key));
+		grove_buf_put(out, key, strlen(key));
 	else
 		godot_text_write_string(out, key, strlen(key));
 }
 
-int tscn_write(const struct tscn_scene *scene, int godot_major, struct variant_buf *out)
+int tscn_write(const struct tscn_scene *scene, int godot_major, struct grove_buf *out)
 {
 	if (godot_major != 3 && godot_major != 4)
 		return GROVE_EINVAL;
@@ -74,13 +74,13 @@ int tscn_write(const struct tscn_scene *scene, int godot_major, struct variant_b
 		if (!tag)
 			return GROVE_EINVAL;
 		if (i > 0)
-			variant_buf_put(out, "\n", 1);
-		variant_buf_put(out, "[", 1);
-		variant_buf_put(out, tag, strlen(tag));
+			grove_buf_put(out, "\n", 1);
+		grove_buf_put(out, "[", 1);
+		grove_buf_put(out, tag, strlen(tag));
 		for (size_t k = 0; k < s->n_attrs; k++) {
-			variant_buf_put(out, " ", 1);
-			variant_buf_put(out, s->attrs[k].key, strlen(s->attrs[k].key));
-			variant_buf_put(out, "=", 1);
+			grove_buf_put(out, " ", 1);
+			grove_buf_put(out, s->attrs[k].key, strlen(s->attrs[k].key));
+			grove_buf_put(out, "=", 1);
 			int e;
 			if (s->kind == TSCN_GD_SCENE && strcmp(s->attrs[k].key, "format") == 0) {
 				struct variant f;
@@ -92,14 +92,14 @@ int tscn_write(const struct tscn_scene *scene, int godot_major, struct variant_b
 			if (e)
 				return e;
 		}
-		variant_buf_put(out, "]\n", 2);
+		grove_buf_put(out, "]\n", 2);
 		for (size_t k = 0; k < s->n_props; k++) {
 			put_key(out, s->props[k].key);
-			variant_buf_put(out, " = ", 3);
+			grove_buf_put(out, " = ", 3);
 			int e = godot_text_write(&s->props[k].value, &opts, out);
 			if (e)
 				return e;
-			variant_buf_put(out, "\n", 1);
+			grove_buf_put(out, "\n", 1);
 		}
 	}
 	return out->failed ? GROVE_ENOMEM : GROVE_OK;

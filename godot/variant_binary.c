@@ -82,19 +82,19 @@ static bool float32_exact(double d)
 
 /* ---- encoding ---- */
 
-static void put_u32(struct variant_buf *b, uint32_t v)
+static void put_u32(struct grove_buf *b, uint32_t v)
 {
 	uint8_t t[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-	variant_buf_put(b, t, 4);
+	grove_buf_put(b, t, 4);
 }
 
-static void put_u64(struct variant_buf *b, uint64_t v)
+static void put_u64(struct grove_buf *b, uint64_t v)
 {
 	put_u32(b, (uint32_t)v);
 	put_u32(b, (uint32_t)(v >> 32));
 }
 
-static void put_f32(struct variant_buf *b, double d)
+static void put_f32(struct grove_buf *b, double d)
 {
 	float f = (float)d;
 	uint32_t bits;
@@ -102,23 +102,23 @@ static void put_f32(struct variant_buf *b, double d)
 	put_u32(b, bits);
 }
 
-static void put_f64(struct variant_buf *b, double d)
+static void put_f64(struct grove_buf *b, double d)
 {
 	uint64_t bits;
 	memcpy(&bits, &d, 8);
 	put_u64(b, bits);
 }
 
-static void put_string(struct variant_buf *b, const char *s, uint32_t len)
+static void put_string(struct grove_buf *b, const char *s, uint32_t len)
 {
 	static const uint8_t zeros[4] = {0};
 	put_u32(b, len);
-	variant_buf_put(b, s, len);
+	grove_buf_put(b, s, len);
 	if (len % 4)
-		variant_buf_put(b, zeros, 4 - len % 4);
+		grove_buf_put(b, zeros, 4 - len % 4);
 }
 
-static void put_reals(struct variant_buf *b, const double *r, size_t n, bool wide)
+static void put_reals(struct grove_buf *b, const double *r, size_t n, bool wide)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (wide)
@@ -140,7 +140,7 @@ static bool needs_wide(const double *r, size_t n, int major)
 }
 
 /* "a/b:c:d" -> names a, b and subnames c, d. */
-static void put_node_path(struct variant_buf *b, const char *path, uint32_t len)
+static void put_node_path(struct grove_buf *b, const char *path, uint32_t len)
 {
 	bool absolute = len > 0 && path[0] == '/';
 	const char *colon = memchr(path, ':', len);
@@ -175,7 +175,7 @@ static void put_node_path(struct variant_buf *b, const char *path, uint32_t len)
 	}
 }
 
-static int encode_at(const struct variant *v, int major, struct variant_buf *out, int depth);
+static int encode_at(const struct variant *v, int major, struct grove_buf *out, int depth);
 
 /* The container type info of a Godot 4 typed array or dictionary side. */
 static uint32_t typed_kind(const struct variant_typehint *h)
@@ -185,7 +185,7 @@ static uint32_t typed_kind(const struct variant_typehint *h)
 	return h->type == VARIANT_RESOURCE_REF && h->class_name ? TYPED_CLASS : TYPED_BUILTIN;
 }
 
-static void put_typed_info(struct variant_buf *b, const struct variant_typehint *h)
+static void put_typed_info(struct grove_buf *b, const struct variant_typehint *h)
 {
 	uint32_t kind = typed_kind(h);
 	if (kind == TYPED_BUILTIN)
@@ -194,7 +194,7 @@ static void put_typed_info(struct variant_buf *b, const struct variant_typehint 
 		put_string(b, h->class_name, (uint32_t)strlen(h->class_name));
 }
 
-static int encode_packed(const struct variant *v, int major, struct variant_buf *out, uint32_t header)
+static int encode_packed(const struct variant *v, int major, struct grove_buf *out, uint32_t header)
 {
 	const struct variant_packed *p = v->as.packed;
 	unsigned per = variant_packed_reals_per_element(v->type);
@@ -231,9 +231,9 @@ static int encode_packed(const struct variant *v, int major, struct variant_buf 
 	switch (v->type) {
 	case VARIANT_PACKED_BYTE_ARRAY: {
 		static const uint8_t zeros[4] = {0};
-		variant_buf_put(out, p->as.bytes, p->len);
+		grove_buf_put(out, p->as.bytes, p->len);
 		if (p->len % 4)
-			variant_buf_put(out, zeros, 4 - p->len % 4);
+			grove_buf_put(out, zeros, 4 - p->len % 4);
 		break;
 	}
 	case VARIANT_PACKED_INT32_ARRAY:
@@ -264,7 +264,7 @@ static int encode_packed(const struct variant *v, int major, struct variant_buf 
 	return GROVE_OK;
 }
 
-static int encode_at(const struct variant *v, int major, struct variant_buf *out, int depth)
+static int encode_at(const struct variant *v, int major, struct grove_buf *out, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)
 		return GROVE_ETOOBIG;
@@ -374,7 +374,7 @@ static int encode_at(const struct variant *v, int major, struct variant_buf *out
 	return GROVE_OK;
 }
 
-int godot_binary_encode(const struct variant *v, int godot_major, struct variant_buf *out)
+int godot_binary_encode(const struct variant *v, int godot_major, struct grove_buf *out)
 {
 	if (godot_major != 3 && godot_major != 4)
 		return GROVE_EINVAL;
@@ -387,7 +387,7 @@ int godot_binary_encode(const struct variant *v, int godot_major, struct variant
 	return err;
 }
 
-int godot_packet_encode(const struct variant *v, int godot_major, struct variant_buf *out)
+int godot_packet_encode(const struct variant *v, int godot_major, struct grove_buf *out)
 {
 	size_t start = out->len;
 	put_u32(out, 0);
@@ -481,24 +481,24 @@ static int decode_node_path(struct reader *r, struct variant *v)
 	names &= 0x7fffffffu;
 	if (!room_for(r, (uint64_t)names + subnames, 4))
 		return GROVE_ECORRUPT;
-	struct variant_buf b = {0};
+	struct grove_buf b = {0};
 	if (flags & 1)
-		variant_buf_put(&b, "/", 1);
+		grove_buf_put(&b, "/", 1);
 	for (uint64_t i = 0; i < (uint64_t)names + subnames; i++) {
 		const char *s;
 		uint32_t len;
 		if (!get_string(r, &s, &len)) {
-			variant_buf_free(&b);
+			grove_buf_free(&b);
 			return GROVE_ECORRUPT;
 		}
 		if (i > 0)
-			variant_buf_put(&b, i < names ? "/" : ":", 1);
+			grove_buf_put(&b, i < names ? "/" : ":", 1);
 		else if (names == 0)
-			variant_buf_put(&b, ":", 1);
-		variant_buf_put(&b, s, len);
+			grove_buf_put(&b, ":", 1);
+		grove_buf_put(&b, s, len);
 	}
 	int err = b.failed ? GROVE_ENOMEM : variant_set_string(v, VARIANT_NODE_PATH, (const char *)b.data, b.len);
-	variant_buf_free(&b);
+	grove_buf_free(&b);
 	return err;
 }
 

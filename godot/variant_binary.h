@@ -46,7 +46,7 @@
  * @return GROVE_OK, GROVE_EINVAL (not expressible in that version),
  * GROVE_ETOOBIG (nesting), GROVE_ENOMEM.
  */
-int godot_binary_encode(const struct variant *v, int godot_major, struct variant_buf *out);
+int godot_binary_encode(const struct variant *v, int godot_major, struct grove_buf *out);
 
 /**
  * @brief Decode one Godot @p godot_major binary Variant from @p data.
@@ -63,7 +63,7 @@ int godot_binary_decode(struct variant *v, int godot_major, const uint8_t *data,
  * the encoded Variant.
  * @return like godot_binary_encode().
  */
-int godot_packet_encode(const struct variant *v, int godot_major, struct variant_buf *out);
+int godot_packet_encode(const struct variant *v, int godot_major, struct grove_buf *out);
 
 /**
  * @brief Decode one PacketPeerStream frame from @p data.

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "src/common/error.h"
+#include "src/common/grow.h"
 
 /* ---- the constructors, by name ---- */
 
@@ -165,7 +166,7 @@ static bool expect(struct godot_text_cursor *c, int ch)
 
 /* ---- strings ---- */
 
-static void put_utf8(struct variant_buf *b, uint32_t cp)
+static void put_utf8(struct grove_buf *b, uint32_t cp)
 {
 	uint8_t tmp[4];
 	size_t n;
@@ -188,7 +189,7 @@ static void put_utf8(struct variant_buf *b, uint32_t cp)
 		tmp[3] = (uint8_t)(0x80 | (cp & 0x3f));
 		n = 4;
 	}
-	variant_buf_put(b, tmp, n);
+	grove_buf_put(b, tmp, n);
 }
 
 static bool read_hex(struct godot_text_cursor *c, int digits, uint32_t *out)
@@ -214,11 +215,11 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 		return parse_error(c, err, GROVE_EPARSE, "expected a string");
 	struct godot_text_cursor start = *c;
 	godot_text_advance(c);
-	struct variant_buf b = {0};
+	struct grove_buf b = {0};
 	for (;;) {
 		int ch = peek(c);
 		if (ch == -1) {
-			variant_buf_free(&b);
+			grove_buf_free(&b);
 			return parse_error(&start, err, GROVE_EPARSE, "unterminated string");
 		}
 		if (ch == '"') {
@@ -228,7 +229,7 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 		if (ch != '\\') {
 			/* Raw newlines are part of the string: Godot writes multi-line text that way. */
 			char byte = (char)ch;
-			variant_buf_put(&b, &byte, 1);
+			grove_buf_put(&b, &byte, 1);
 			godot_text_advance(c);
 			continue;
 		}
@@ -251,7 +252,7 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 		case 'U':
 			godot_text_advance(c);
 			if (!read_hex(c, esc == 'u' ? 4 : 6, &cp) || cp > 0x10ffff) {
-				variant_buf_free(&b);
+				grove_buf_free(&b);
 				return parse_error(c, err, GROVE_EPARSE, "malformed \\%c escape", esc);
 			}
 			/* A UTF-16 surrogate pair written as two \u escapes. */
@@ -260,7 +261,7 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 				godot_text_advance(c);
 				uint32_t low;
 				if (!read_hex(c, 4, &low) || low < 0xdc00 || low > 0xdfff) {
-					variant_buf_free(&b);
+					grove_buf_free(&b);
 					return parse_error(c, err, GROVE_EPARSE, "malformed surrogate pair");
 				}
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
@@ -268,15 +269,15 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 			put_utf8(&b, cp);
 			continue;
 		default:
-			variant_buf_free(&b);
+			grove_buf_free(&b);
 			return parse_error(c, err, GROVE_EPARSE, "unknown escape \\%c", esc < 0 ? '?' : esc);
 		}
-		variant_buf_put(&b, &byte, 1);
+		grove_buf_put(&b, &byte, 1);
 		godot_text_advance(c);
 	}
-	variant_buf_put(&b, "", 1);
+	grove_buf_put(&b, "", 1);
 	if (b.failed) {
-		variant_buf_free(&b);
+		grove_buf_free(&b);
 		return GROVE_ENOMEM;
 	}
 	*out = (char *)b.data;
@@ -284,19 +285,19 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 	return GROVE_OK;
 }
 
-void godot_text_write_string(struct variant_buf *out, const char *s, size_t len)
+void godot_text_write_string(struct grove_buf *out, const char *s, size_t len)
 {
-	variant_buf_put(out, "\"", 1);
+	grove_buf_put(out, "\"", 1);
 	size_t run = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '"' || s[i] == '\\') {
-			variant_buf_put(out, s + run, i - run);
-			variant_buf_put(out, "\\", 1);
+			grove_buf_put(out, s + run, i - run);
+			grove_buf_put(out, "\\", 1);
 			run = i;
 		}
 	}
-	variant_buf_put(out, s + run, len - run);
-	variant_buf_put(out, "\"", 1);
+	grove_buf_put(out, s + run, len - run);
+	grove_buf_put(out, "\"", 1);
 }
 
 /* ---- numbers ---- */
@@ -396,14 +397,9 @@ static int parse_number_list(struct godot_text_cursor *c, struct number **out, s
 	}
 	for (;;) {
 		godot_text_skip_space(c, false);
-		if (n == cap) {
-			struct number *grown = realloc(items, 2 * cap * sizeof(*items));
-			if (!grown) {
-				free(items);
-				return GROVE_ENOMEM;
-			}
-			items = grown;
-			cap *= 2;
+		if (grove_grow((void **)&items, &cap, n, sizeof(*items))) {
+			free(items);
+			return GROVE_ENOMEM;
 		}
 		int e = parse_number(c, &items[n], err);
 		if (e) {
@@ -470,7 +466,7 @@ static int base64_decode(const char *s, size_t len, struct variant *out)
 	return GROVE_OK;
 }
 
-static void base64_encode(struct variant_buf *out, const uint8_t *data, size_t len)
+static void base64_encode(struct grove_buf *out, const uint8_t *data, size_t len)
 {
 	char quad[4];
 	for (size_t i = 0; i < len; i += 3) {
@@ -483,7 +479,7 @@ static void base64_encode(struct variant_buf *out, const uint8_t *data, size_t l
 		quad[1] = b64_alphabet[(v >> 12) & 63];
 		quad[2] = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
 		quad[3] = i + 2 < len ? b64_alphabet[v & 63] : '=';
-		variant_buf_put(out, quad, 4);
+		grove_buf_put(out, quad, 4);
 	}
 }
 
@@ -920,16 +916,16 @@ int godot_text_parse(const char *text, size_t len, const struct godot_text_optio
 
 /* ---- writing ---- */
 
-static void put_str(struct variant_buf *b, const char *s)
+static void put_str(struct grove_buf *b, const char *s)
 {
-	variant_buf_put(b, s, strlen(s));
+	grove_buf_put(b, s, strlen(s));
 }
 
 /*
  * The shortest decimal that reads back as exactly @p d. If @p bare, an
  * integral value keeps a ".0" so that it reads back as a float.
  */
-static void put_real(struct variant_buf *b, double d, bool bare)
+static void put_real(struct grove_buf *b, double d, bool bare)
 {
 	char buf[40];
 	if (isnan(d)) {
@@ -955,22 +951,22 @@ static void put_real(struct variant_buf *b, double d, bool bare)
 	put_str(b, buf);
 }
 
-static int write_value(const struct variant *v, const struct godot_text_options *o, struct variant_buf *out,
+static int write_value(const struct variant *v, const struct godot_text_options *o, struct grove_buf *out,
 		       int depth);
 
 /* Opening of a constructor call: Godot 3 puts a space inside the parentheses, even around nothing. */
-static void open_call(struct variant_buf *out, const char *name, bool g3)
+static void open_call(struct grove_buf *out, const char *name, bool g3)
 {
 	put_str(out, name);
 	put_str(out, g3 ? "( " : "(");
 }
 
-static void close_call(struct variant_buf *out, bool g3)
+static void close_call(struct grove_buf *out, bool g3)
 {
 	put_str(out, g3 ? " )" : ")");
 }
 
-static int write_typehint_name(const struct variant_typehint *h, struct variant_buf *out)
+static int write_typehint_name(const struct variant_typehint *h, struct grove_buf *out)
 {
 	if (h->type == VARIANT_RESOURCE_REF)
 		put_str(out, h->class_name ? h->class_name : "Object");
@@ -979,7 +975,7 @@ static int write_typehint_name(const struct variant_typehint *h, struct variant_
 	return GROVE_OK;
 }
 
-static int write_packed(const struct variant *v, struct variant_buf *out, bool g3, bool base64)
+static int write_packed(const struct variant *v, struct grove_buf *out, bool g3, bool base64)
 {
 	const struct constructor *k = constructor_by_type(v->type);
 	const struct variant_packed *p = v->as.packed;
@@ -1041,7 +1037,7 @@ static int write_packed(const struct variant *v, struct variant_buf *out, bool g
 	return GROVE_OK;
 }
 
-static int write_fixed(const struct variant *v, struct variant_buf *out, bool g3)
+static int write_fixed(const struct variant *v, struct grove_buf *out, bool g3)
 {
 	const struct constructor *k = constructor_by_type(v->type);
 	if (g3 && !k->name3)
@@ -1066,7 +1062,7 @@ static int write_fixed(const struct variant *v, struct variant_buf *out, bool g3
 	return GROVE_OK;
 }
 
-static int write_resource_ref(const struct variant *v, const struct godot_text_options *o, struct variant_buf *out,
+static int write_resource_ref(const struct variant *v, const struct godot_text_options *o, struct grove_buf *out,
 			      bool g3)
 {
 	if (v->as.ref == 0) {
@@ -1095,7 +1091,7 @@ static int write_resource_ref(const struct variant *v, const struct godot_text_o
 	return e;
 }
 
-static int write_value(const struct variant *v, const struct godot_text_options *o, struct variant_buf *out, int depth)
+static int write_value(const struct variant *v, const struct godot_text_options *o, struct grove_buf *out, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)
 		return GROVE_ETOOBIG;
@@ -1186,7 +1182,7 @@ static int write_value(const struct variant *v, const struct godot_text_options 
 	}
 }
 
-int godot_text_write(const struct variant *v, const struct godot_text_options *opts, struct variant_buf *out)
+int godot_text_write(const struct variant *v, const struct godot_text_options *opts, struct grove_buf *out)
 {
 	size_t start = out->len;
 	int e = write_value(v, opts, out, 0);

@@ -111,7 +111,7 @@ int godot_text_parse(const char *text, size_t len, const struct godot_text_optio
  * a reference without a describe callback), GROVE_ETOOBIG, GROVE_ENOMEM,
  * or the describe callback's error.
  */
-int godot_text_write(const struct variant *v, const struct godot_text_options *opts, struct variant_buf *out);
+int godot_text_write(const struct variant *v, const struct godot_text_options *opts, struct grove_buf *out);
 
 /**
  * @brief Read a quoted string at the cursor (with Godot's escapes) into a
@@ -121,6 +121,6 @@ int godot_text_write(const struct variant *v, const struct godot_text_options *o
 int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len, struct godot_text_error *err);
 
 /** @brief Append @p s as a quoted string with Godot's escaping. */
-void godot_text_write_string(struct variant_buf *out, const char *s, size_t len);
+void godot_text_write_string(struct grove_buf *out, const char *s, size_t len);
 
 #endif

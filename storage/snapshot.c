@@ -8,16 +8,10 @@
 #include <zstd.h>
 
 #include "src/common/error.h"
-#include "storage/bytes.h"
+#include "storage/store.h"
+#include "src/common/bytes.h"
 
 static const char magic[8] = {'G', 'R', 'O', 'V', 'E', 'S', 'N', '1'};
-
-/* The tables a snapshot holds: the state machine, not the Raft log. */
-static const enum store_table snapshot_tables[] = {
-	STORE_META,  STORE_NODES, STORE_CHILDREN,      STORE_ORDER,     STORE_PROPS,
-	STORE_GROUPS, STORE_CONNS, STORE_CONNS_BY_NODE, STORE_RESOURCES,
-};
-#define N_TABLES (sizeof(snapshot_tables) / sizeof(snapshot_tables[0]))
 
 uint32_t snapshot_crc32c(uint32_t crc, const void *data, size_t len)
 {
@@ -39,87 +33,35 @@ uint32_t snapshot_crc32c(uint32_t crc, const void *data, size_t len)
 	return ~crc;
 }
 
-/* A growable byte buffer. */
-struct bytes {
-	uint8_t *data;
-	size_t len, cap;
-	bool failed;
-};
-
-static void bytes_put(struct bytes *b, const void *p, size_t n)
+int snapshot_add_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val,
+			size_t val_len)
 {
-	if (b->failed)
-		return;
-	if (b->len + n > b->cap) {
-		size_t ncap = b->cap ? b->cap : 1 << 16;
-		while (ncap < b->len + n)
-			ncap *= 2;
-		uint8_t *grown = realloc(b->data, ncap);
-		if (!grown) {
-			b->failed = true;
-			return;
-		}
-		b->data = grown;
-		b->cap = ncap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
+	struct snapshot_builder *b = ctx;
+	if (table > 255 || key_len == 0 || key_len > STORE_KEY_MAX || val_len > UINT32_MAX)
+		return GROVE_EINVAL;
+	grove_buf_u8(&b->raw, (uint8_t)table);
+	grove_buf_le32(&b->raw, (uint32_t)key_len);
+	grove_buf_put(&b->raw, key, key_len);
+	grove_buf_le32(&b->raw, (uint32_t)val_len);
+	grove_buf_put(&b->raw, val, val_len);
+	return b->raw.failed ? GROVE_ENOMEM : GROVE_OK;
 }
 
-static void bytes_u32(struct bytes *b, uint32_t v)
-{
-	uint8_t t[4];
-	put_le32(t, v);
-	bytes_put(b, t, 4);
-}
-
-/* Serialize every record of the snapshot tables. */
-static int serialize(struct store_txn *txn, struct bytes *raw)
-{
-	for (size_t t = 0; t < N_TABLES; t++) {
-		struct store_cursor *c;
-		int err = store_cursor_open(txn, snapshot_tables[t], &c);
-		if (err)
-			return err;
-		struct store_bytes k, v;
-		for (err = store_cursor_seek(c, NULL, 0, &k, &v); err == GROVE_OK; err = store_cursor_next(c, &k, &v)) {
-			uint8_t table = (uint8_t)snapshot_tables[t];
-			bytes_put(raw, &table, 1);
-			bytes_u32(raw, (uint32_t)k.len);
-			bytes_put(raw, k.data, k.len);
-			bytes_u32(raw, (uint32_t)v.len);
-			bytes_put(raw, v.data, v.len);
-		}
-		store_cursor_close(c);
-		if (err != GROVE_ENOTFOUND)
-			return err;
-	}
-	return raw->failed ? GROVE_ENOMEM : GROVE_OK;
-}
-
-int snapshot_create(struct store *s, int level, struct snapshot *out)
+int snapshot_finish(struct snapshot_builder *b, uint64_t applied_index, int level, struct snapshot *out)
 {
 	memset(out, 0, sizeof(*out));
-	struct store_txn *txn;
-	int err = store_txn_begin(s, NULL, false, &txn);
-	if (err)
-		return err;
-	uint64_t applied = 0;
-	struct bytes raw = {0};
-	err = store_meta_get_u64(txn, "applied_index", 0, &applied);
-	if (!err)
-		err = serialize(txn, &raw);
-	store_txn_abort(txn);
-	if (err) {
-		free(raw.data);
-		return err;
+	struct grove_buf raw = b->raw;
+	memset(b, 0, sizeof(*b));
+	if (raw.failed) {
+		grove_buf_free(&raw);
+		return GROVE_ENOMEM;
 	}
 	size_t bound = ZSTD_compressBound(raw.len);
 	uint8_t *buf = malloc(SNAPSHOT_HEADER_SIZE + bound);
 	ZSTD_CCtx *cctx = ZSTD_createCCtx();
 	if (!buf || !cctx) {
 		free(buf);
-		free(raw.data);
+		grove_buf_free(&raw);
 		ZSTD_freeCCtx(cctx);
 		return GROVE_ENOMEM;
 	}
@@ -127,7 +69,8 @@ int snapshot_create(struct store *s, int level, struct snapshot *out)
 	ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
 	size_t clen = ZSTD_compress2(cctx, buf + SNAPSHOT_HEADER_SIZE, bound, raw.data, raw.len);
 	ZSTD_freeCCtx(cctx);
-	free(raw.data);
+	size_t raw_len = raw.len;
+	grove_buf_free(&raw);
 	if (ZSTD_isError(clen)) {
 		free(buf);
 		return GROVE_EIO;
@@ -136,15 +79,15 @@ int snapshot_create(struct store *s, int level, struct snapshot *out)
 	memcpy(h, magic, 8);
 	put_le32(h + 8, 1);
 	put_le32(h + 12, SNAPSHOT_HEADER_SIZE);
-	put_le64(h + 16, applied);
-	put_le64(h + 24, raw.len);
+	put_le64(h + 16, applied_index);
+	put_le64(h + 24, raw_len);
 	put_le64(h + 32, clen);
 	put_le32(h + 40, snapshot_crc32c(0, buf + SNAPSHOT_HEADER_SIZE, clen));
 	put_le32(h + 44, snapshot_crc32c(0, h, 44));
 	out->data = buf;
 	out->len = SNAPSHOT_HEADER_SIZE + clen;
-	out->applied_index = applied;
-	out->raw_size = raw.len;
+	out->applied_index = applied_index;
+	out->raw_size = raw_len;
 	return GROVE_OK;
 }
 
@@ -202,26 +145,25 @@ static int open_snapshot(const uint8_t *data, size_t len, uint64_t *applied, uin
 	return GROVE_OK;
 }
 
-/* Walk the records; with @p txn set, write them. */
-static int walk_records(const uint8_t *raw, size_t len, struct store_txn *txn, char *why, size_t cap)
+typedef int record_fn(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len);
+
+/* Walk the records, handing each to @p fn when it is not NULL. */
+static int walk_records(const uint8_t *raw, size_t len, record_fn *fn, void *ctx, char *why, size_t cap)
 {
 	size_t pos = 0;
 	while (pos < len) {
 		if (len - pos < 5)
 			return corrupt(why, cap, "truncated record");
 		uint8_t table = raw[pos];
-		bool known = false;
-		for (size_t t = 0; t < N_TABLES; t++)
-			known |= snapshot_tables[t] == table;
 		uint32_t klen = get_le32(raw + pos + 1);
-		if (!known || klen == 0 || klen > 511 || len - pos - 5 < (size_t)klen + 4)
+		if (klen == 0 || klen > STORE_KEY_MAX || len - pos - 5 < (size_t)klen + 4)
 			return corrupt(why, cap, "malformed record at byte %zu", pos);
 		const uint8_t *key = raw + pos + 5;
 		uint32_t vlen = get_le32(key + klen);
 		if (len - pos - 9 - klen < vlen)
 			return corrupt(why, cap, "malformed record at byte %zu", pos);
-		if (txn) {
-			int err = store_put(txn, (enum store_table)table, key, klen, key + klen + 4, vlen);
+		if (fn) {
+			int err = fn(ctx, table, key, klen, key + klen + 4, vlen);
 			if (err)
 				return err;
 		}
@@ -237,69 +179,24 @@ int snapshot_verify(const uint8_t *data, size_t len, uint64_t *applied_index, ch
 	int err = open_snapshot(data, len, applied_index, &raw, &raw_len, why, why_cap);
 	if (err)
 		return err;
-	err = walk_records(raw, raw_len, NULL, why, why_cap);
+	err = walk_records(raw, raw_len, NULL, NULL, why, why_cap);
 	free(raw);
 	return err;
 }
 
-/* Delete every entry of @p table. */
-static int clear_table(struct store_txn *txn, enum store_table table)
-{
-	struct store_cursor *c;
-	for (;;) {
-		int err = store_cursor_open(txn, table, &c);
-		if (err)
-			return err;
-		struct store_bytes k;
-		uint8_t key[512];
-		size_t klen = 0;
-		err = store_cursor_seek(c, NULL, 0, &k, NULL);
-		if (!err && k.len <= sizeof(key)) {
-			memcpy(key, k.data, k.len);
-			klen = k.len;
-		}
-		store_cursor_close(c);
-		if (err == GROVE_ENOTFOUND)
-			return GROVE_OK;
-		if (err)
-			return err;
-		if (!klen)
-			return GROVE_ECORRUPT;
-		err = store_del(txn, table, key, klen);
-		if (err)
-			return err;
-	}
-}
-
-int snapshot_install_txn(struct store_txn *txn, const uint8_t *data, size_t len, char *why, size_t why_cap)
+int snapshot_for_each_record(const uint8_t *data, size_t len, record_fn *fn, void *ctx, char *why, size_t why_cap)
 {
 	uint8_t *raw;
 	size_t raw_len;
 	int err = open_snapshot(data, len, NULL, &raw, &raw_len, why, why_cap);
 	if (err)
 		return err;
-	/* Check every record before deleting anything. */
-	err = walk_records(raw, raw_len, NULL, why, why_cap);
-	for (size_t t = 0; !err && t < N_TABLES; t++)
-		err = clear_table(txn, snapshot_tables[t]);
+	/* Every record is checked before the first one is handed out. */
+	err = walk_records(raw, raw_len, NULL, NULL, why, why_cap);
 	if (!err)
-		err = walk_records(raw, raw_len, txn, why, why_cap);
+		err = walk_records(raw, raw_len, fn, ctx, why, why_cap);
 	free(raw);
 	return err;
-}
-
-int snapshot_install(struct store *s, const uint8_t *data, size_t len, char *why, size_t why_cap)
-{
-	struct store_txn *txn;
-	int err = store_txn_begin(s, NULL, true, &txn);
-	if (err)
-		return err;
-	err = snapshot_install_txn(txn, data, len, why, why_cap);
-	if (err) {
-		store_txn_abort(txn);
-		return err;
-	}
-	return store_txn_commit(txn);
 }
 
 int snapshot_receiver_put(struct snapshot_receiver *r, size_t offset, size_t total, const void *chunk, size_t len,

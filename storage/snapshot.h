@@ -1,8 +1,15 @@
 /**
  * @file snapshot.h
- * @brief Snapshots of the scene tree: a consistent read of the tree tables,
- * serialized, zstd-compressed and checksummed; and their verified, atomic
- * installation.
+ * @brief Snapshots of a state machine: records serialized, zstd-compressed
+ * and checksummed; verified before anything reads them.
+ *
+ * The container does not know what the records mean: a state machine (the
+ * scene tree, src/tree/tree.h tree_dump()) hands them in as (table, key,
+ * value) triples, and gets them back the same way to load them. A snapshot
+ * is made from one consistent read (one LMDB read transaction), so writers
+ * never stop for it; whoever loads it checks it whole first
+ * (snapshot_verify() or the first pass of snapshot_for_each_record()), so a
+ * damaged snapshot changes nothing.
  *
  * Format (all integers little-endian):
  *   header  "GROVESN1" magic, u32 version (1), u32 header length (48),
@@ -10,14 +17,8 @@
  *           u32 CRC-32C of the compressed body, u32 CRC-32C of the header's
  *           first 44 bytes;
  *   body    one zstd frame (with zstd's own content checksum) of records
- *           u8 table, u32 key length, key, u32 value length, value — every
- *           entry of the tree tables and of the meta table, in key order.
- * The Raft tables are not part of it: a snapshot is the state machine.
- *
- * A snapshot is created from one LMDB read transaction, so it is consistent
- * without stopping writers. Installation checks both checksums and the whole
- * body before it touches the store, then replaces the tree tables in one
- * write transaction: a crash leaves either the old state or the new one.
+ *           u8 table, u32 key length, key, u32 value length, value.
+ * Keys are 1..STORE_KEY_MAX bytes.
  *
  * Snapshots travel in chunks. A struct snapshot_receiver assembles them in
  * order and says which offset it expects next, so an interrupted transfer
@@ -29,11 +30,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "storage/store.h"
+#include "src/common/buf.h"
 
 /** Size of a snapshot's header. */
 #define SNAPSHOT_HEADER_SIZE 48
-/** Largest uncompressed body accepted when installing (defends against a forged size). */
+/** Largest uncompressed body accepted (defends against a forged size). */
 #define SNAPSHOT_MAX_RAW (64ull << 30)
 
 /** A snapshot in memory. */
@@ -44,18 +45,32 @@ struct snapshot {
 	uint64_t raw_size;      /**< uncompressed body size */
 };
 
+/** The records of a snapshot being made. Zero-initialize. */
+struct snapshot_builder {
+	struct grove_buf raw; /**< records so far, uncompressed */
+};
+
 /**
- * @brief Snapshot the tree tables of @p s (one read transaction).
- * @param level zstd level (1..19; 0 for the default 3).
- * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_EIO (compression failed).
+ * @brief Add one record; the signature of tree_dump()'s emit, with @p ctx a
+ * struct snapshot_builder.
+ * @return GROVE_OK, GROVE_EINVAL (table over 255, key empty or too long), GROVE_ENOMEM.
  */
-int snapshot_create(struct store *s, int level, struct snapshot *out);
+int snapshot_add_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val,
+			size_t val_len);
+
+/**
+ * @brief Compress the records into @p out, a snapshot of the state at
+ * @p applied_index, and release the builder's memory (also on error).
+ * @param level zstd level (1..19; 0 for the default 3).
+ * @return GROVE_OK, GROVE_ENOMEM, GROVE_EIO (compression failed).
+ */
+int snapshot_finish(struct snapshot_builder *b, uint64_t applied_index, int level, struct snapshot *out);
 
 /** @brief Release a snapshot's memory. */
 void snapshot_free(struct snapshot *snap);
 
 /**
- * @brief Check a snapshot's header and body without installing it: magic,
+ * @brief Check a snapshot's header and body without reading it: magic,
  * version, sizes, both checksums, a complete zstd frame whose records parse.
  * @param applied_index receives the index it reflects (may be NULL).
  * @return GROVE_OK, GROVE_ECORRUPT (with a reason in @p why, which may be
@@ -64,19 +79,15 @@ void snapshot_free(struct snapshot *snap);
 int snapshot_verify(const uint8_t *data, size_t len, uint64_t *applied_index, char *why, size_t why_cap);
 
 /**
- * @brief Verify, then replace the tree tables of @p s with the snapshot's
- * content, atomically and durably.
- * @return GROVE_OK, the errors of snapshot_verify(), GROVE_ESTORAGE.
+ * @brief Verify the snapshot completely, then hand each record to @p fn in
+ * order. @p fn is never called for a snapshot that fails verification; a
+ * non-zero return from it stops the walk and is returned.
+ * @return the errors of snapshot_verify(), or @p fn's non-zero value.
  */
-int snapshot_install(struct store *s, const uint8_t *data, size_t len, char *why, size_t why_cap);
-
-/**
- * @brief Verify, then replace the tree tables (and the meta table) with the
- * snapshot's content inside @p txn, a write transaction the caller commits
- * or aborts. The caller restores any meta value it owns afterwards.
- * @return as snapshot_install(); on error @p txn must be aborted.
- */
-int snapshot_install_txn(struct store_txn *txn, const uint8_t *data, size_t len, char *why, size_t why_cap);
+int snapshot_for_each_record(const uint8_t *data, size_t len,
+			     int (*fn)(void *ctx, unsigned table, const void *key, size_t key_len, const void *val,
+				       size_t val_len),
+			     void *ctx, char *why, size_t why_cap);
 
 /** Assembles a snapshot sent in chunks. Zero-initialize; free with snapshot_receiver_free(). */
 struct snapshot_receiver {

@@ -7,25 +7,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "src/common/bytes.h"
 #include "src/common/error.h"
 
-static const char *const table_names[STORE_TABLE_COUNT] = {
-	[STORE_META] = "meta",
-	[STORE_NODES] = "nodes",
-	[STORE_CHILDREN] = "children",
-	[STORE_ORDER] = "order",
-	[STORE_PROPS] = "props",
-	[STORE_GROUPS] = "groups",
-	[STORE_CONNS] = "conns",
-	[STORE_CONNS_BY_NODE] = "conns_by_node",
-	[STORE_RESOURCES] = "resources",
-	[STORE_RAFT_LOG] = "raft_log",
-	[STORE_RAFT_STATE] = "raft_state",
-};
+/* Named databases an environment may hold: the tree's tables, replica state, history and a few spare. */
+#define MAX_DBS 64
 
 struct store {
-	MDB_env *env;                       /* the LMDB environment */
-	MDB_dbi dbi[STORE_TABLE_COUNT];     /* one named database per table */
+	MDB_env *env; /* the LMDB environment */
 };
 
 struct store_txn {
@@ -63,7 +52,7 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 		free(s);
 		return log_mdb("create", rc);
 	}
-	mdb_env_set_maxdbs(s->env, STORE_TABLE_COUNT + 16);
+	mdb_env_set_maxdbs(s->env, MAX_DBS);
 	mdb_env_set_mapsize(s->env, opts->map_size ? opts->map_size : DEFAULT_MAP_SIZE);
 	/* NOTLS: transactions are tied to their struct, not to a thread, so a
 	 * server may hand read transactions between threads. */
@@ -75,27 +64,8 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 		free(s);
 		return rc == EACCES || rc == ENOENT || rc == EAGAIN ? GROVE_EIO : GROVE_ESTORAGE;
 	}
-	MDB_txn *txn;
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-	if (rc)
-		goto fail;
-	for (int t = 0; t < STORE_TABLE_COUNT; t++) {
-		rc = mdb_dbi_open(txn, table_names[t], MDB_CREATE, &s->dbi[t]);
-		if (rc) {
-			mdb_txn_abort(txn);
-			goto fail;
-		}
-	}
-	rc = mdb_txn_commit(txn);
-	if (rc)
-		goto fail;
 	*out = s;
 	return GROVE_OK;
-fail:
-	log_mdb("open tables", rc);
-	mdb_env_close(s->env);
-	free(s);
-	return GROVE_ESTORAGE;
 }
 
 void store_close(struct store *s)
@@ -104,6 +74,35 @@ void store_close(struct store *s)
 		return;
 	mdb_env_close(s->env);
 	free(s);
+}
+
+int store_db_open(struct store *s, const char *name, bool create, store_db *out)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+	if (rc)
+		return log_mdb("begin", rc);
+	MDB_dbi dbi;
+	rc = mdb_dbi_open(txn, name, create ? MDB_CREATE : 0, &dbi);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return GROVE_ENOTFOUND;
+	}
+	if (rc) {
+		mdb_txn_abort(txn);
+		return log_mdb(name, rc);
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		return log_mdb("open database", rc);
+	*out = dbi;
+	return GROVE_OK;
+}
+
+int store_db_drop(struct store_txn *txn, store_db db)
+{
+	int rc = mdb_drop(txn->txn, db, 1);
+	return rc ? log_mdb("drop", rc) : GROVE_OK;
 }
 
 int store_txn_begin(struct store *s, struct store_txn *parent, bool write, struct store_txn **out)
@@ -158,11 +157,11 @@ static void to_view(const MDB_val *v, struct store_bytes *out)
 	}
 }
 
-int store_get(struct store_txn *txn, enum store_table table, const void *key, size_t key_len,
+int store_get(struct store_txn *txn, store_db db, const void *key, size_t key_len,
 	      struct store_bytes *val)
 {
 	MDB_val k = {key_len, (void *)key}, v;
-	int rc = mdb_get(txn->txn, txn->store->dbi[table], &k, &v);
+	int rc = mdb_get(txn->txn, db, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return GROVE_ENOTFOUND;
 	if (rc)
@@ -171,53 +170,76 @@ int store_get(struct store_txn *txn, enum store_table table, const void *key, si
 	return GROVE_OK;
 }
 
-int store_put(struct store_txn *txn, enum store_table table, const void *key, size_t key_len,
+int store_put(struct store_txn *txn, store_db db, const void *key, size_t key_len,
 	      const void *val, size_t val_len)
 {
 	if (key_len == 0 || key_len > 511)
 		return GROVE_EINVAL;
 	MDB_val k = {key_len, (void *)key}, v = {val_len, (void *)val};
-	int rc = mdb_put(txn->txn, txn->store->dbi[table], &k, &v, 0);
+	int rc = mdb_put(txn->txn, db, &k, &v, 0);
 	return rc ? log_mdb("put", rc) : GROVE_OK;
 }
 
-int store_del(struct store_txn *txn, enum store_table table, const void *key, size_t key_len)
+int store_del(struct store_txn *txn, store_db db, const void *key, size_t key_len)
 {
 	MDB_val k = {key_len, (void *)key};
-	int rc = mdb_del(txn->txn, txn->store->dbi[table], &k, NULL);
+	int rc = mdb_del(txn->txn, db, &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return GROVE_ENOTFOUND;
 	return rc ? log_mdb("del", rc) : GROVE_OK;
 }
 
-int store_meta_get_u64(struct store_txn *txn, const char *name, uint64_t dflt, uint64_t *value)
+int store_get_u64(struct store_txn *txn, store_db db, const void *key, size_t key_len, uint64_t dflt,
+		  uint64_t *value)
 {
 	struct store_bytes v;
-	int err = store_get(txn, STORE_META, name, strlen(name), &v);
+	int err = store_get(txn, db, key, key_len, &v);
 	if (err == GROVE_ENOTFOUND) {
 		*value = dflt;
 		return GROVE_OK;
 	}
 	if (err)
 		return err;
-	if (v.len != sizeof(uint64_t))
+	if (v.len != 8)
 		return GROVE_ECORRUPT;
-	memcpy(value, v.data, sizeof(uint64_t));
+	*value = get_le64(v.data);
 	return GROVE_OK;
 }
 
-int store_meta_put_u64(struct store_txn *txn, const char *name, uint64_t value)
+int store_put_u64(struct store_txn *txn, store_db db, const void *key, size_t key_len, uint64_t value)
 {
-	return store_put(txn, STORE_META, name, strlen(name), &value, sizeof(value));
+	uint8_t v[8];
+	put_le64(v, value);
+	return store_put(txn, db, key, key_len, v, sizeof(v));
 }
 
-int store_cursor_open(struct store_txn *txn, enum store_table table, struct store_cursor **out)
+int store_del_prefix(struct store_txn *txn, store_db db, const void *prefix, size_t len)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn->txn, db, &c);
+	if (rc)
+		return log_mdb("cursor", rc);
+	for (;;) {
+		/* Seek again after each delete: a cursor whose last key went is no longer positioned. */
+		MDB_val k = {len, (void *)prefix}, v;
+		rc = mdb_cursor_get(c, &k, &v, len ? MDB_SET_RANGE : MDB_FIRST);
+		if (rc || k.mv_size < len || (len && memcmp(k.mv_data, prefix, len) != 0))
+			break;
+		rc = mdb_cursor_del(c, 0);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? GROVE_OK : log_mdb("delete", rc);
+}
+
+int store_cursor_open(struct store_txn *txn, store_db db, struct store_cursor **out)
 {
 	*out = NULL;
 	struct store_cursor *c = malloc(sizeof(*c));
 	if (!c)
 		return GROVE_ENOMEM;
-	int rc = mdb_cursor_open(txn->txn, txn->store->dbi[table], &c->cursor);
+	int rc = mdb_cursor_open(txn->txn, db, &c->cursor);
 	if (rc) {
 		free(c);
 		return log_mdb("cursor", rc);
@@ -273,23 +295,25 @@ int store_cursor_prev(struct store_cursor *c, struct store_bytes *key_out, struc
 	return cursor_op(c, &k, MDB_PREV, key_out, val_out);
 }
 
-int store_stats(struct store_txn *txn, struct store_stats *st)
+int store_file_bytes(struct store_txn *txn, uint64_t *bytes)
 {
-	memset(st, 0, sizeof(*st));
 	MDB_envinfo info;
 	MDB_stat ms;
 	int rc = mdb_env_info(txn->store->env, &info);
+	if (!rc)
+		rc = mdb_env_stat(txn->store->env, &ms);
 	if (rc)
 		return log_mdb("env info", rc);
-	rc = mdb_env_stat(txn->store->env, &ms);
+	*bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
+	return GROVE_OK;
+}
+
+int store_db_entries(struct store_txn *txn, store_db db, uint64_t *entries)
+{
+	MDB_stat ms;
+	int rc = mdb_stat(txn->txn, db, &ms);
 	if (rc)
-		return log_mdb("env stat", rc);
-	st->file_bytes = (uint64_t)(info.me_last_pgno + 1) * ms.ms_psize;
-	for (int t = 0; t < STORE_TABLE_COUNT; t++) {
-		rc = mdb_stat(txn->txn, txn->store->dbi[t], &ms);
-		if (rc)
-			return log_mdb("stat", rc);
-		st->entries[t] = ms.ms_entries;
-	}
+		return log_mdb("stat", rc);
+	*entries = ms.ms_entries;
 	return GROVE_OK;
 }

@@ -1,25 +1,30 @@
 /**
  * @file store.h
- * @brief The durable store: one LMDB environment per server, named tables.
+ * @brief The durable store: one LMDB environment per server, holding named
+ * databases.
  *
- * This is the narrow interface every durable part of grove goes through: the
- * scene-tree state machine (src/tree) keeps its tables here, and so will the
- * Raft log and hard state. It knows nothing about what the bytes mean; each
- * table's key and value layout is documented by the module that owns it.
+ * This is the narrow interface every LMDB user in grove goes through. It
+ * knows nothing about what the bytes mean: each module opens the databases
+ * it owns by name with store_db_open() and documents their key and value
+ * layout itself (the scene tree its tables in src/tree/tree.h, a replica its
+ * applied index and membership in src/server/replica.h). Keys that belong to
+ * a Raft group start with the group id, so one environment holds many groups.
  *
  * Durability contract: store_txn_commit() on a write transaction returns only
  * after the transaction is on stable storage (LMDB's default sync mode), so
  * whatever a caller acknowledges after a successful commit survives kill -9
- * and power loss. A crash before the commit returns leaves no trace of the
- * transaction. Nested write transactions give all-or-nothing sub-batches
- * inside one durable commit (group commit).
+ * and power loss, unless the store was opened lazy_sync (see store_options).
+ * A crash before the commit returns leaves no trace of the transaction.
+ * Nested write transactions give all-or-nothing sub-batches inside one
+ * commit (group commit).
  *
  * Threading: one writer at a time (LMDB's rule); read transactions may run in
- * other threads. A struct store_txn must be used by one thread.
+ * other threads. A struct store_txn must be used by one thread. Databases are
+ * opened once, at start-up, before transactions run in other threads.
  *
  * Values returned by store_get() and cursors point into LMDB's memory map:
- * they are valid until the transaction ends or the table is next written in
- * that transaction, and must not be modified.
+ * they are valid until the transaction ends or the database is next written
+ * in that transaction, and must not be modified.
  */
 #ifndef GROVE_STORAGE_STORE_H
 #define GROVE_STORAGE_STORE_H
@@ -28,21 +33,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** The named tables. The owning module documents each layout. */
-enum store_table {
-	STORE_META = 0,       /**< small named values (next id, applied index, ...) */
-	STORE_NODES,          /**< tree: node id -> node record */
-	STORE_CHILDREN,       /**< tree: parent id + name -> child id */
-	STORE_ORDER,          /**< tree: parent id + order key -> child id */
-	STORE_PROPS,          /**< tree: node id + property name -> property record */
-	STORE_GROUPS,         /**< tree: node id + group name -> group record */
-	STORE_CONNS,          /**< tree: connection id -> connection record */
-	STORE_CONNS_BY_NODE,  /**< tree: node id + connection id -> (empty) */
-	STORE_RESOURCES,      /**< tree: resource id -> resource record */
-	STORE_RAFT_LOG,       /**< raft log: group u64 + index u64 -> term u64, type u32, data */
-	STORE_RAFT_STATE,     /**< raft: group u64 + state name -> hard state, conf state, log bounds */
-	STORE_TABLE_COUNT     /**< number of tables; not a table */
-};
+/** Longest key a database accepts (LMDB's limit). */
+#define STORE_KEY_MAX 511
+
+/** A named database of an environment (an LMDB dbi), valid while the environment is open. */
+typedef unsigned store_db;
 
 /** An open environment. */
 struct store;
@@ -86,6 +81,21 @@ int store_open(struct store **out, const char *dir, const struct store_options *
 void store_close(struct store *s);
 
 /**
+ * @brief Open the database @p name (at most 63 bytes), creating it if @p create.
+ * Opening the same name again gives the same handle.
+ * @return GROVE_OK, GROVE_ENOTFOUND (absent and not @p create), GROVE_ESTORAGE
+ * (including too many databases: see the log).
+ */
+int store_db_open(struct store *s, const char *name, bool create, store_db *out);
+
+/**
+ * @brief Delete database @p db and its contents when @p txn commits (a data
+ * directory's migration retiring an old layout). The handle is invalid after.
+ * @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int store_db_drop(struct store_txn *txn, store_db db);
+
+/**
  * @brief Begin a transaction.
  * @param parent NULL for a top-level transaction, or an open write
  *        transaction to begin a nested one (then @p write must be true): the
@@ -119,37 +129,48 @@ struct store *store_txn_store(struct store_txn *txn);
 void store_txn_abort(struct store_txn *txn);
 
 /**
- * @brief Look up @p key in @p table.
+ * @brief Look up @p key in @p db.
  * @param val receives a borrowed view of the value (see the file comment).
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE.
  */
-int store_get(struct store_txn *txn, enum store_table table, const void *key, size_t key_len,
+int store_get(struct store_txn *txn, store_db db, const void *key, size_t key_len,
 	      struct store_bytes *val);
 
 /**
- * @brief Insert or replace @p key in @p table.
+ * @brief Insert or replace @p key in @p db.
  * @return GROVE_OK, GROVE_EINVAL (empty key or key over 511 bytes),
  * GROVE_ESTORAGE (includes a full map: see the log).
  */
-int store_put(struct store_txn *txn, enum store_table table, const void *key, size_t key_len,
+int store_put(struct store_txn *txn, store_db db, const void *key, size_t key_len,
 	      const void *val, size_t val_len);
 
 /**
- * @brief Delete @p key from @p table.
+ * @brief Delete @p key from @p db.
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE.
  */
-int store_del(struct store_txn *txn, enum store_table table, const void *key, size_t key_len);
-
-/** @brief Read a u64 stored in STORE_META under @p name; @p *value = @p dflt if absent. */
-int store_meta_get_u64(struct store_txn *txn, const char *name, uint64_t dflt, uint64_t *value);
-/** @brief Write a u64 into STORE_META under @p name. */
-int store_meta_put_u64(struct store_txn *txn, const char *name, uint64_t value);
+int store_del(struct store_txn *txn, store_db db, const void *key, size_t key_len);
 
 /**
- * @brief Open a cursor on @p table. It starts unpositioned.
+ * @brief Read the 8-byte little-endian value of @p key; @p *value = @p dflt if absent.
+ * @return GROVE_OK, GROVE_ECORRUPT (not 8 bytes), GROVE_ESTORAGE.
+ */
+int store_get_u64(struct store_txn *txn, store_db db, const void *key, size_t key_len, uint64_t dflt,
+		  uint64_t *value);
+
+/** @brief Write @p value as 8 little-endian bytes under @p key. Same returns as store_put(). */
+int store_put_u64(struct store_txn *txn, store_db db, const void *key, size_t key_len, uint64_t value);
+
+/**
+ * @brief Delete every key of @p db that starts with @p prefix (@p len bytes; all keys when 0).
+ * @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int store_del_prefix(struct store_txn *txn, store_db db, const void *prefix, size_t len);
+
+/**
+ * @brief Open a cursor on @p db. It starts unpositioned.
  * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ENOMEM.
  */
-int store_cursor_open(struct store_txn *txn, enum store_table table, struct store_cursor **out);
+int store_cursor_open(struct store_txn *txn, store_db db, struct store_cursor **out);
 
 /** @brief Close a cursor (before its transaction ends). NULL is allowed. */
 void store_cursor_close(struct store_cursor *c);
@@ -171,13 +192,10 @@ int store_cursor_next(struct store_cursor *c, struct store_bytes *key_out, struc
 /** @brief Step to the previous key. Same returns as store_cursor_next(). */
 int store_cursor_prev(struct store_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out);
 
-/** @brief Statistics for `grove status`: size of the data file and entries per table. */
-struct store_stats {
-	uint64_t file_bytes;                      /**< bytes in use by the data file */
-	uint64_t entries[STORE_TABLE_COUNT];      /**< entries per table */
-};
+/** @brief Bytes in use by the data file. @return GROVE_OK or GROVE_ESTORAGE. */
+int store_file_bytes(struct store_txn *txn, uint64_t *bytes);
 
-/** @brief Fill @p st from a read transaction. @return GROVE_OK or GROVE_ESTORAGE. */
-int store_stats(struct store_txn *txn, struct store_stats *st);
+/** @brief Number of keys in @p db. @return GROVE_OK or GROVE_ESTORAGE. */
+int store_db_entries(struct store_txn *txn, store_db db, uint64_t *entries);
 
 #endif

@@ -9,167 +9,281 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/common/buf.h"
+#include "src/common/bytes.h"
 #include "src/common/error.h"
 #include "src/common/grow.h"
-#include "storage/bytes.h"
 #include "storage/snapshot.h"
 
-enum record_kind { RECORD_ENTRY = 1, RECORD_HARD_STATE = 2, RECORD_SNAPSHOT = 3 };
+/* Kinds 1-3 come from before the log served several groups: they carry no group id and are group 1's. */
+enum record_kind {
+	RECORD_OLD_ENTRY = 1,
+	RECORD_OLD_HARD_STATE = 2,
+	RECORD_OLD_SNAPSHOT = 3,
+	RECORD_ENTRY = 4,
+	RECORD_HARD_STATE = 5,
+	RECORD_SNAPSHOT = 6
+};
 
-#define RECORD_HEADER 8            /* u32 length, u32 crc32c */
-#define ENTRY_FIELDS (1 + 8 + 8 + 4) /* kind, index, term, type */
-#define HARD_STATE_FIELDS (1 + 8 + 8 + 8)
-#define SNAPSHOT_FIELDS (1 + 8 + 8 + 1) /* kind, index, term, replaces the log */
-#define SEGMENT_NAME_LEN 20        /* 16 hex digits and ".wal" */
+#define RECORD_HEADER 8                 /* u32 length, u32 crc32c */
+#define GROUP_FIELDS 9                  /* kind, group */
+#define ENTRY_FIELDS (8 + 8 + 4)        /* index, term, type */
+#define HARD_STATE_FIELDS (8 + 8 + 8)   /* term, vote, commit */
+#define SNAPSHOT_FIELDS (8 + 8 + 1)     /* index, term, replaces the log */
+#define SEGMENT_NAME_LEN 20             /* 16 hex digits and ".wal" */
+
+/* The highest entry index of one group in a segment or a batch. */
+struct group_max {
+	uint64_t group;
+	uint64_t max_index;
+};
 
 struct segment {
-	uint64_t seq;       /* its number, in the file name */
-	uint64_t max_index; /* highest entry index written to it (0 if none) */
+	uint64_t seq;             /* its number, in the file name */
+	struct group_max *max;    /* per group with entries in it */
+	size_t n_max, cap_max;
+};
+
+/* What a new segment restates of a group, and what decides whether old segments still matter to it. */
+struct group_state {
+	uint64_t group;
+	struct wal_hard_state hard;       /* durable */
+	uint64_t snapshot_index, snapshot_term;
+	uint64_t replaced_seq;            /* segments before this one hold none of its live entries */
+};
+
+/* The newest hard state of a group among queued records. */
+struct group_hard {
+	uint64_t group;
+	struct wal_hard_state hard;
+};
+
+/* Records taken or waiting for a flush, with what they mean for the bookkeeping. */
+struct batch {
+	struct grove_buf bytes;
+	struct group_max *max;
+	size_t n_max, cap_max;
+	struct group_hard *hard;
+	size_t n_hard, cap_hard;
 };
 
 struct wal {
 	int dir_fd;
+	/* The writer's side: touched by wal_flush_run(), possibly in another thread. */
 	int fd;                        /* the newest segment, open for writing */
 	size_t offset, size;           /* where its records end; its preallocated size */
 	struct segment *segments;      /* oldest first; the last is the one open */
 	size_t n_segments, cap_segments;
-	uint8_t *queue;                /* records waiting for wal_sync() */
-	size_t queued, cap_queue;
-	uint64_t queued_max_index;
-	/* The durable state a new segment restates, and what the queue will make of it. */
-	struct raftlog_hard_state hard, queued_hard;
-	uint64_t snapshot_index, snapshot_term;
+	struct batch flight;           /* taken by wal_flush_begin() */
+	/* The loop's side. */
+	struct batch queue;            /* records waiting for a flush */
+	struct group_state *groups;    /* read by wal_flush_run() when it starts a segment; changed only between flushes */
+	size_t n_groups, cap_groups;
+	bool flying;                   /* a flush is between begin and end */
+	bool failed;                   /* a flush failed: nothing more is written */
 	bool skip_sync;                /* benchmarks only */
 };
 
-/* ---- encoding ---- */
-
-/* Reserve a record of @p payload bytes at the end of @p buf (length filled in); returns where the payload goes. */
-static uint8_t *reserve_record(uint8_t **buf, size_t *len, size_t *cap, size_t payload)
+/* The element of @p items (structs whose first member is the group id) for @p group, or NULL. */
+static void *find_group(void *items, size_t n, size_t size, uint64_t group)
 {
-	size_t need = *len + RECORD_HEADER + payload;
-	if (need > *cap) {
-		size_t cap2 = *cap ? *cap : 4096;
-		while (cap2 < need)
-			cap2 *= 2;
-		uint8_t *b = realloc(*buf, cap2);
-		if (!b)
-			return NULL;
-		*buf = b;
-		*cap = cap2;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t *at = (uint64_t *)((char *)items + i * size);
+		if (*at == group)
+			return at;
 	}
-	uint8_t *rec = *buf + *len;
-	put_le32(rec, (uint32_t)payload);
-	*len = need;
-	return rec + RECORD_HEADER;
+	return NULL;
 }
 
-/* Fill in the checksum of the record whose payload (of @p payload bytes) starts at @p fields. */
-static void seal_record(uint8_t *fields, size_t payload)
+/* The element for @p group, added (zeroed) if missing; NULL if out of memory. */
+static void *group_slot(void **items, size_t *n, size_t *cap, size_t size, uint64_t group)
 {
-	put_le32(fields - 4, snapshot_crc32c(0, fields, payload));
+	void *at = find_group(*items, *n, size, group);
+	if (at)
+		return at;
+	if (grove_grow(items, cap, *n, size))
+		return NULL;
+	at = (char *)*items + (*n)++ * size;
+	memset(at, 0, size);
+	*(uint64_t *)at = group;
+	return at;
 }
 
-static int add_hard_state(uint8_t **buf, size_t *len, size_t *cap, const struct raftlog_hard_state *hs)
+static int note_max(struct group_max **max, size_t *n, size_t *cap, uint64_t group, uint64_t index)
 {
-	uint8_t *f = reserve_record(buf, len, cap, HARD_STATE_FIELDS);
-	if (!f)
+	struct group_max *m = group_slot((void **)max, n, cap, sizeof(**max), group);
+	if (!m)
 		return GROVE_ENOMEM;
-	f[0] = RECORD_HARD_STATE;
-	put_le64(f + 1, hs->term);
-	put_le64(f + 9, hs->vote);
-	put_le64(f + 17, hs->commit);
-	seal_record(f, HARD_STATE_FIELDS);
+	if (index > m->max_index)
+		m->max_index = index;
 	return GROVE_OK;
 }
 
-static int add_snapshot(uint8_t **buf, size_t *len, size_t *cap, uint64_t index, uint64_t term, bool replaces_log)
+static void batch_clear(struct batch *b)
 {
-	uint8_t *f = reserve_record(buf, len, cap, SNAPSHOT_FIELDS);
+	b->bytes.len = 0;
+	b->bytes.failed = false;
+	b->n_max = b->n_hard = 0;
+}
+
+static void batch_free(struct batch *b)
+{
+	grove_buf_free(&b->bytes);
+	free(b->max);
+	free(b->hard);
+	memset(b, 0, sizeof(*b));
+}
+
+/* ---- encoding ---- */
+
+/* Start a record of @p kind for @p group with @p fields bytes after the group; returns where they go. */
+static uint8_t *begin_record(struct grove_buf *b, enum record_kind kind, uint64_t group, size_t fields)
+{
+	uint8_t *rec = grove_buf_extend(b, RECORD_HEADER + GROUP_FIELDS + fields);
+	if (!rec)
+		return NULL;
+	put_le32(rec, (uint32_t)(GROUP_FIELDS + fields));
+	rec[RECORD_HEADER] = (uint8_t)kind;
+	put_le64(rec + RECORD_HEADER + 1, group);
+	return rec + RECORD_HEADER + GROUP_FIELDS;
+}
+
+/* Fill in the checksum of the record that starts @p len bytes before the end of @p b. */
+static void seal_record(struct grove_buf *b, size_t len)
+{
+	uint8_t *rec = b->data + b->len - len;
+	put_le32(rec + 4, snapshot_crc32c(0, rec + RECORD_HEADER, len - RECORD_HEADER));
+}
+
+static int add_hard_state(struct grove_buf *b, uint64_t group, const struct wal_hard_state *hs)
+{
+	uint8_t *f = begin_record(b, RECORD_HARD_STATE, group, HARD_STATE_FIELDS);
 	if (!f)
 		return GROVE_ENOMEM;
-	f[0] = RECORD_SNAPSHOT;
-	put_le64(f + 1, index);
-	put_le64(f + 9, term);
-	f[17] = replaces_log;
-	seal_record(f, SNAPSHOT_FIELDS);
+	put_le64(f, hs->term);
+	put_le64(f + 8, hs->vote);
+	put_le64(f + 16, hs->commit);
+	seal_record(b, RECORD_HEADER + GROUP_FIELDS + HARD_STATE_FIELDS);
+	return GROVE_OK;
+}
+
+static int add_snapshot(struct grove_buf *b, uint64_t group, uint64_t index, uint64_t term, bool replaces_log)
+{
+	uint8_t *f = begin_record(b, RECORD_SNAPSHOT, group, SNAPSHOT_FIELDS);
+	if (!f)
+		return GROVE_ENOMEM;
+	put_le64(f, index);
+	put_le64(f + 8, term);
+	f[16] = replaces_log;
+	seal_record(b, RECORD_HEADER + GROUP_FIELDS + SNAPSHOT_FIELDS);
 	return GROVE_OK;
 }
 
 /* ---- replay ---- */
 
-/* The log as the records so far describe it. */
-struct replay {
-	struct wal_contents *out;
-	size_t cap_entries;
-	uint64_t gap_upto; /* entries up to here went missing with deleted segments: a snapshot must cover them */
-};
-
-static void drop_entries(struct wal_contents *c, size_t keep)
+static void drop_entries(struct wal_group *g, size_t keep)
 {
-	for (size_t i = keep; i < c->n_entries; i++)
-		free((void *)c->entries[i].data);
-	c->n_entries = keep;
+	for (size_t i = keep; i < g->n_entries; i++)
+		free((void *)g->entries[i].data);
+	g->n_entries = keep;
 }
 
-static int replay_entry(struct replay *r, uint64_t index, uint64_t term, uint32_t type, const uint8_t *data,
+static struct wal_group *replay_group(struct wal_contents *c, uint64_t group)
+{
+	return group_slot((void **)&c->groups, &c->n_groups, &c->cap_groups, sizeof(*c->groups), group);
+}
+
+static int replay_entry(struct wal_group *g, uint64_t index, uint64_t term, uint32_t type, const uint8_t *data,
 			size_t len)
 {
-	struct wal_contents *c = r->out;
-	if (index <= c->snapshot_index)
+	if (index <= g->snapshot_index)
 		return GROVE_OK; /* covered by the snapshot already */
-	uint64_t first = c->n_entries ? c->entries[0].index : c->snapshot_index + 1;
-	uint64_t next = first + c->n_entries;
+	uint64_t first = g->n_entries ? g->entries[0].index : g->snapshot_index + 1;
+	uint64_t next = first + g->n_entries;
 	if (index >= first && index < next) {
-		drop_entries(c, (size_t)(index - first)); /* a conflicting suffix replaced */
+		drop_entries(g, (size_t)(index - first)); /* a conflicting suffix replaced */
 	} else if (index != next) {
 		/*
 		 * The entries before it are not here: they were in segments deleted behind a snapshot (checked at
 		 * the end). It replaces everything from its index on, so only those before it are missing.
 		 */
-		drop_entries(c, 0);
-		r->gap_upto = index - 1;
+		drop_entries(g, 0);
+		g->gap_upto = index - 1;
 	}
-	if (grove_grow((void **)&c->entries, &r->cap_entries, c->n_entries, sizeof(*c->entries)))
+	if (grove_grow((void **)&g->entries, &g->cap_entries, g->n_entries, sizeof(*g->entries)))
 		return GROVE_ENOMEM;
 	void *copy = NULL;
 	if (len && !(copy = malloc(len)))
 		return GROVE_ENOMEM;
 	if (len)
 		memcpy(copy, data, len);
-	c->entries[c->n_entries++] = (struct raftlog_entry){index, term, type, copy, len};
+	g->entries[g->n_entries++] = (struct wal_entry){index, term, type, copy, len};
 	return GROVE_OK;
 }
 
-static void replay_snapshot(struct replay *r, uint64_t index, uint64_t term, bool replaces_log)
+static void replay_snapshot(struct wal_group *g, uint64_t index, uint64_t term, bool replaces_log)
 {
-	struct wal_contents *c = r->out;
 	size_t covered = 0;
-	while (covered < c->n_entries && c->entries[covered].index <= index)
+	while (covered < g->n_entries && g->entries[covered].index <= index)
 		covered++;
 	if (replaces_log) {
-		drop_entries(c, 0);
-		r->gap_upto = 0; /* whatever went missing before was replaced */
-	} else if (covered == c->n_entries) {
-		drop_entries(c, 0);
+		drop_entries(g, 0);
+		g->gap_upto = 0; /* whatever went missing before was replaced */
+	} else if (covered == g->n_entries) {
+		drop_entries(g, 0);
 	} else {
 		for (size_t i = 0; i < covered; i++)
-			free((void *)c->entries[i].data);
-		memmove(c->entries, c->entries + covered, (c->n_entries - covered) * sizeof(*c->entries));
-		c->n_entries -= covered;
+			free((void *)g->entries[i].data);
+		memmove(g->entries, g->entries + covered, (g->n_entries - covered) * sizeof(*g->entries));
+		g->n_entries -= covered;
 	}
-	if (index > c->snapshot_index) {
-		c->snapshot_index = index;
-		c->snapshot_term = term;
+	if (index > g->snapshot_index) {
+		g->snapshot_index = index;
+		g->snapshot_term = term;
 	}
+}
+
+/* Apply one record's payload @p f of @p len bytes to the replay, noting entries in @p seg. */
+static int replay_record(struct wal_contents *c, const uint8_t *f, size_t len, struct segment *seg)
+{
+	uint8_t kind = f[0];
+	uint64_t group = 1;
+	if (kind >= RECORD_ENTRY) {
+		if (len < GROUP_FIELDS)
+			return GROVE_ECORRUPT;
+		group = get_le64(f + 1);
+		f += GROUP_FIELDS;
+		len -= GROUP_FIELDS;
+		kind -= RECORD_ENTRY - RECORD_OLD_ENTRY;
+	} else {
+		f++;
+		len--;
+	}
+	struct wal_group *g = replay_group(c, group);
+	if (!g)
+		return GROVE_ENOMEM;
+	if (kind == RECORD_OLD_ENTRY && len >= ENTRY_FIELDS) {
+		uint64_t index = get_le64(f);
+		int err = replay_entry(g, index, get_le64(f + 8), get_le32(f + 16), f + ENTRY_FIELDS, len - ENTRY_FIELDS);
+		return err ? err : note_max(&seg->max, &seg->n_max, &seg->cap_max, group, index);
+	}
+	if (kind == RECORD_OLD_HARD_STATE && len == HARD_STATE_FIELDS) {
+		g->hard = (struct wal_hard_state){get_le64(f), get_le64(f + 8), get_le64(f + 16)};
+		return GROVE_OK;
+	}
+	if (kind == RECORD_OLD_SNAPSHOT && len == SNAPSHOT_FIELDS && f[16] <= 1) {
+		replay_snapshot(g, get_le64(f), get_le64(f + 8), f[16]);
+		return GROVE_OK;
+	}
+	return GROVE_ECORRUPT;
 }
 
 /*
  * Replay the records of one segment (@p len bytes at @p data). Sets *@p end to where its valid records
  * end and returns GROVE_ECORRUPT for a record that is cut short, fails its checksum or cannot be decoded
- * (the caller decides whether that is a torn tail). Raises @p seg's max_index.
+ * (the caller decides whether that is a torn tail).
  */
-static int replay_segment(struct replay *r, const uint8_t *data, size_t len, struct segment *seg, size_t *end)
+static int replay_segment(struct wal_contents *c, const uint8_t *data, size_t len, struct segment *seg, size_t *end)
 {
 	size_t at = 0;
 	*end = 0;
@@ -182,20 +296,7 @@ static int replay_segment(struct replay *r, const uint8_t *data, size_t len, str
 		const uint8_t *f = data + at + RECORD_HEADER;
 		if (get_le32(data + at + 4) != snapshot_crc32c(0, f, payload))
 			return GROVE_ECORRUPT;
-		int err = GROVE_OK;
-		if (f[0] == RECORD_ENTRY && payload >= ENTRY_FIELDS) {
-			uint64_t index = get_le64(f + 1);
-			err = replay_entry(r, index, get_le64(f + 9), get_le32(f + 17), f + ENTRY_FIELDS,
-					   payload - ENTRY_FIELDS);
-			if (index > seg->max_index)
-				seg->max_index = index;
-		} else if (f[0] == RECORD_HARD_STATE && payload == HARD_STATE_FIELDS) {
-			r->out->hard = (struct raftlog_hard_state){get_le64(f + 1), get_le64(f + 9), get_le64(f + 17)};
-		} else if (f[0] == RECORD_SNAPSHOT && payload == SNAPSHOT_FIELDS && f[17] <= 1) {
-			replay_snapshot(r, get_le64(f + 1), get_le64(f + 9), f[17]);
-		} else {
-			return GROVE_ECORRUPT;
-		}
+		int err = replay_record(c, f, payload, seg);
 		if (err)
 			return err;
 		at += RECORD_HEADER + payload;
@@ -211,6 +312,7 @@ static bool all_zero(const uint8_t *p, size_t len)
 			return false;
 	return true;
 }
+
 
 /* Read the whole of file @p name in the log's directory. */
 static int read_segment(struct wal *w, const char *name, uint8_t **data, size_t *len)
@@ -239,16 +341,19 @@ static int read_segment(struct wal *w, const char *name, uint8_t **data, size_t 
 	return got == *len ? GROVE_OK : GROVE_EIO;
 }
 
+
 static void segment_name(uint64_t seq, char *out)
 {
 	snprintf(out, SEGMENT_NAME_LEN + 1, "%016llx.wal", (unsigned long long)seq);
 }
+
 
 static int compare_segments(const void *a, const void *b)
 {
 	uint64_t x = ((const struct segment *)a)->seq, y = ((const struct segment *)b)->seq;
 	return x < y ? -1 : x > y;
 }
+
 
 /* The segments in the directory, by sequence number. */
 static int list_segments(struct wal *w)
@@ -270,13 +375,14 @@ static int list_segments(struct wal *w)
 		if (grove_grow((void **)&w->segments, &w->cap_segments, w->n_segments, sizeof(*w->segments)))
 			err = GROVE_ENOMEM;
 		else
-			w->segments[w->n_segments++] = (struct segment){seq, 0};
+			w->segments[w->n_segments++] = (struct segment){.seq = seq};
 	}
 	closedir(d);
 	if (w->n_segments)
 		qsort(w->segments, w->n_segments, sizeof(*w->segments), compare_segments);
 	return err;
 }
+
 
 /* Cut the newest segment at @p end and make everything after it zeros again (an interrupted write). */
 static int cut_tail(struct wal *w, size_t end)
@@ -287,30 +393,52 @@ static int cut_tail(struct wal *w, size_t end)
 	return GROVE_OK;
 }
 
+
+/* Make a new directory's name durable: fsync the directory that holds it. */
+static int sync_parent(const char *dir)
+{
+	char parent[4096];
+	const char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(parent, sizeof(parent), ".");
+	else
+		snprintf(parent, sizeof(parent), "%.*s", slash == dir ? 1 : (int)(slash - dir), dir);
+	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = fd < 0 || fsync(fd) != 0 ? GROVE_EIO : GROVE_OK;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
 /* ---- writing ---- */
 
-/* Start segment @p seq, big enough for @p need bytes, and write the restated state at its front. */
+/* Start segment @p seq, big enough for @p need bytes, with every group's restated state at its front. */
 static int start_segment(struct wal *w, uint64_t seq, size_t need)
 {
-	uint8_t *head = NULL;
-	size_t len = 0, cap = 0;
-	int err = add_hard_state(&head, &len, &cap, &w->hard);
-	if (!err)
-		err = add_snapshot(&head, &len, &cap, w->snapshot_index, w->snapshot_term, false);
+	struct grove_buf head = {0};
+	int err = GROVE_OK;
+	for (size_t i = 0; !err && i < w->n_groups; i++) {
+		const struct group_state *g = &w->groups[i];
+		err = add_hard_state(&head, g->group, &g->hard);
+		if (!err)
+			err = add_snapshot(&head, g->group, g->snapshot_index, g->snapshot_term, false);
+	}
 	if (err) {
-		free(head);
+		grove_buf_free(&head);
 		return err;
 	}
 	size_t size = WAL_SEGMENT_BYTES;
-	if (size < len + need + RECORD_HEADER)
-		size = len + need + RECORD_HEADER; /* room for the zero length that ends it */
+	if (size < head.len + need + RECORD_HEADER)
+		size = head.len + need + RECORD_HEADER; /* room for the zero length that ends it */
 	char name[SEGMENT_NAME_LEN + 1];
 	segment_name(seq, name);
 	int fd = openat(w->dir_fd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
 	err = fd < 0 ? GROVE_EIO : GROVE_OK;
-	if (!err && (posix_fallocate(fd, 0, (off_t)size) != 0 || pwrite(fd, head, len, 0) != (ssize_t)len))
+	if (!err && (posix_fallocate(fd, 0, (off_t)size) != 0 ||
+		     (head.len && pwrite(fd, head.data, head.len, 0) != (ssize_t)head.len)))
 		err = GROVE_EIO;
-	free(head);
+	size_t head_len = head.len;
+	grove_buf_free(&head);
 	if (!err && grove_grow((void **)&w->segments, &w->cap_segments, w->n_segments, sizeof(*w->segments)))
 		err = GROVE_ENOMEM;
 	if (err) {
@@ -328,26 +456,10 @@ static int start_segment(struct wal *w, uint64_t seq, size_t need)
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = fd;
-	w->offset = len;
+	w->offset = head_len;
 	w->size = size;
-	w->segments[w->n_segments++] = (struct segment){seq, 0};
+	w->segments[w->n_segments++] = (struct segment){.seq = seq};
 	return GROVE_OK;
-}
-
-/* Make a new directory's name durable: fsync the directory that holds it. */
-static int sync_parent(const char *dir)
-{
-	char parent[4096];
-	const char *slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(parent, sizeof(parent), ".");
-	else
-		snprintf(parent, sizeof(parent), "%.*s", slash == dir ? 1 : (int)(slash - dir), dir);
-	int fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int err = fd < 0 || fsync(fd) != 0 ? GROVE_EIO : GROVE_OK;
-	if (fd >= 0)
-		close(fd);
-	return err;
 }
 
 int wal_open(struct wal **out, const char *dir, struct wal_contents *contents)
@@ -366,7 +478,6 @@ int wal_open(struct wal **out, const char *dir, struct wal_contents *contents)
 	}
 	w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int err = w->dir_fd < 0 ? GROVE_EIO : list_segments(w);
-	struct replay r = {.out = contents};
 	size_t end = 0;
 	bool torn = false;
 	for (size_t i = 0; !err && i < w->n_segments; i++) {
@@ -376,7 +487,7 @@ int wal_open(struct wal **out, const char *dir, struct wal_contents *contents)
 		size_t len;
 		err = read_segment(w, name, &data, &len);
 		if (!err)
-			err = replay_segment(&r, data, len, &w->segments[i], &end);
+			err = replay_segment(contents, data, len, &w->segments[i], &end);
 		bool newest = i + 1 == w->n_segments;
 		if (newest && (err == GROVE_ECORRUPT || (!err && !all_zero(data + end, len - end)))) {
 			torn = true; /* a write the crash interrupted; it was never acknowledged */
@@ -393,13 +504,22 @@ int wal_open(struct wal **out, const char *dir, struct wal_contents *contents)
 		}
 		free(data);
 	}
-	if (!err && r.gap_upto > contents->snapshot_index)
-		err = GROVE_ECORRUPT; /* entries are missing that no snapshot covers */
+	for (size_t i = 0; !err && i < contents->n_groups; i++) {
+		const struct wal_group *g = &contents->groups[i];
+		if (g->gap_upto > g->snapshot_index)
+			err = GROVE_ECORRUPT; /* entries are missing that no snapshot covers */
+		struct group_state *st =
+			err ? NULL : group_slot((void **)&w->groups, &w->n_groups, &w->cap_groups, sizeof(*w->groups), g->group);
+		if (!err && !st)
+			err = GROVE_ENOMEM;
+		if (st) {
+			st->hard = g->hard;
+			st->snapshot_index = g->snapshot_index;
+			st->snapshot_term = g->snapshot_term;
+		}
+	}
 	contents->fresh = w->n_segments == 0;
 	contents->torn_tail = torn;
-	w->hard = w->queued_hard = contents->hard;
-	w->snapshot_index = contents->snapshot_index;
-	w->snapshot_term = contents->snapshot_term;
 	if (!err && w->n_segments == 0)
 		err = start_segment(w, 1, 0);
 	if (err) {
@@ -412,63 +532,91 @@ int wal_open(struct wal **out, const char *dir, struct wal_contents *contents)
 
 void wal_contents_free(struct wal_contents *contents)
 {
-	drop_entries(contents, 0);
-	free(contents->entries);
-	contents->entries = NULL;
+	for (size_t i = 0; i < contents->n_groups; i++) {
+		drop_entries(&contents->groups[i], 0);
+		free(contents->groups[i].entries);
+	}
+	free(contents->groups);
+	memset(contents, 0, sizeof(*contents));
 }
 
-int wal_append(struct wal *w, const struct raftlog_entry *entries, size_t n)
+const struct wal_group *wal_contents_group(const struct wal_contents *contents, uint64_t group)
+{
+	return find_group(contents->groups, contents->n_groups, sizeof(*contents->groups), group);
+}
+
+int wal_append(struct wal *w, uint64_t group, const struct wal_entry *entries, size_t n)
 {
 	for (size_t i = 1; i < n; i++)
 		if (entries[i].index != entries[i - 1].index + 1)
 			return GROVE_EINVAL;
-	size_t undo = w->queued;
+	struct grove_buf *b = &w->queue.bytes;
+	size_t undo = b->len;
 	for (size_t i = 0; i < n; i++) {
-		const struct raftlog_entry *e = &entries[i];
-		if (e->len > UINT32_MAX - ENTRY_FIELDS - RECORD_HEADER) {
-			w->queued = undo;
+		const struct wal_entry *e = &entries[i];
+		if (e->len > UINT32_MAX - RECORD_HEADER - GROUP_FIELDS - ENTRY_FIELDS) {
+			b->len = undo;
 			return GROVE_ETOOBIG;
 		}
-		size_t payload = ENTRY_FIELDS + e->len;
-		uint8_t *f = reserve_record(&w->queue, &w->queued, &w->cap_queue, payload);
+		uint8_t *f = begin_record(b, RECORD_ENTRY, group, ENTRY_FIELDS + e->len);
 		if (!f) {
-			w->queued = undo;
+			b->len = undo;
+			b->failed = false;
 			return GROVE_ENOMEM;
 		}
-		f[0] = RECORD_ENTRY;
-		put_le64(f + 1, e->index);
-		put_le64(f + 9, e->term);
-		put_le32(f + 17, e->type);
+		put_le64(f, e->index);
+		put_le64(f + 8, e->term);
+		put_le32(f + 16, e->type);
 		if (e->len)
 			memcpy(f + ENTRY_FIELDS, e->data, e->len);
-		seal_record(f, payload);
+		seal_record(b, RECORD_HEADER + GROUP_FIELDS + ENTRY_FIELDS + e->len);
 	}
-	if (n && entries[n - 1].index > w->queued_max_index)
-		w->queued_max_index = entries[n - 1].index;
+	if (n && note_max(&w->queue.max, &w->queue.n_max, &w->queue.cap_max, group, entries[n - 1].index)) {
+		b->len = undo;
+		return GROVE_ENOMEM;
+	}
 	return GROVE_OK;
 }
 
-int wal_set_hard_state(struct wal *w, const struct raftlog_hard_state *hs)
+int wal_set_hard_state(struct wal *w, uint64_t group, const struct wal_hard_state *hs)
 {
-	int err = add_hard_state(&w->queue, &w->queued, &w->cap_queue, hs);
-	if (!err)
-		w->queued_hard = *hs;
-	return err;
+	struct group_hard *h =
+		group_slot((void **)&w->queue.hard, &w->queue.n_hard, &w->queue.cap_hard, sizeof(*w->queue.hard), group);
+	size_t undo = w->queue.bytes.len;
+	if (!h || add_hard_state(&w->queue.bytes, group, hs)) {
+		w->queue.bytes.len = undo;
+		w->queue.bytes.failed = false;
+		return GROVE_ENOMEM;
+	}
+	h->hard = *hs;
+	return GROVE_OK;
 }
 
-int wal_sync(struct wal *w)
+bool wal_flush_begin(struct wal *w)
 {
-	if (!w->queued)
-		return GROVE_OK;
+	if (w->flying || w->failed || w->queue.bytes.len == 0)
+		return false;
+	/* Swap rather than copy: the queue keeps the flight's old buffers to fill next. */
+	struct batch taken = w->queue;
+	w->queue = w->flight;
+	w->flight = taken;
+	batch_clear(&w->queue);
+	w->flying = true;
+	return true;
+}
+
+int wal_flush_run(struct wal *w)
+{
+	const struct grove_buf *b = &w->flight.bytes;
 	/* A record never straddles two segments; the zero length after the last one must fit too. */
-	if (w->offset + w->queued + RECORD_HEADER > w->size) {
-		int err = start_segment(w, w->segments[w->n_segments - 1].seq + 1, w->queued);
+	if (w->offset + b->len + RECORD_HEADER > w->size) {
+		int err = start_segment(w, w->segments[w->n_segments - 1].seq + 1, b->len);
 		if (err)
 			return err;
 	}
 	size_t done = 0;
-	while (done < w->queued) {
-		ssize_t n = pwrite(w->fd, w->queue + done, w->queued - done, (off_t)(w->offset + done));
+	while (done < b->len) {
+		ssize_t n = pwrite(w->fd, b->data + done, b->len - done, (off_t)(w->offset + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -477,34 +625,85 @@ int wal_sync(struct wal *w)
 	}
 	if (!w->skip_sync && fdatasync(w->fd) != 0)
 		return GROVE_EIO;
-	w->offset += w->queued;
-	w->queued = 0;
-	struct segment *seg = &w->segments[w->n_segments - 1];
-	if (w->queued_max_index > seg->max_index)
-		seg->max_index = w->queued_max_index;
-	w->queued_max_index = 0;
-	w->hard = w->queued_hard;
+	w->offset += b->len;
 	return GROVE_OK;
 }
 
-/* Record a snapshot mark, make it durable, and delete the segments before the newest that it makes useless. */
-static int mark_snapshot(struct wal *w, uint64_t index, uint64_t term, bool replaces_log)
+void wal_flush_end(struct wal *w, int result)
 {
-	int err = add_snapshot(&w->queue, &w->queued, &w->cap_queue, index, term, replaces_log);
+	w->flying = false;
+	if (result) {
+		w->failed = true;
+		return;
+	}
+	struct segment *seg = &w->segments[w->n_segments - 1];
+	for (size_t i = 0; i < w->flight.n_max; i++) {
+		const struct group_max *m = &w->flight.max[i];
+		if (note_max(&seg->max, &seg->n_max, &seg->cap_max, m->group, m->max_index))
+			w->failed = true; /* it could no longer tell which segments hold live entries */
+	}
+	for (size_t i = 0; i < w->flight.n_hard; i++) {
+		const struct group_hard *h = &w->flight.hard[i];
+		struct group_state *g = group_slot((void **)&w->groups, &w->n_groups, &w->cap_groups, sizeof(*w->groups), h->group);
+		if (g)
+			g->hard = h->hard;
+		else
+			w->failed = true; /* a new segment could not restate it */
+	}
+	for (size_t i = 0; i < w->flight.n_max && !w->failed; i++)
+		if (!group_slot((void **)&w->groups, &w->n_groups, &w->cap_groups, sizeof(*w->groups), w->flight.max[i].group))
+			w->failed = true;
+	batch_clear(&w->flight);
+}
+
+int wal_sync(struct wal *w)
+{
+	if (w->failed)
+		return GROVE_EIO;
+	if (!wal_flush_begin(w))
+		return GROVE_OK;
+	int err = wal_flush_run(w);
+	wal_flush_end(w, err);
+	return err ? err : w->failed ? GROVE_EIO : GROVE_OK;
+}
+
+/* Whether segment @p s holds a live entry of any group (or is the one being written). */
+static bool segment_needed(const struct wal *w, const struct segment *s)
+{
+	if (s == &w->segments[w->n_segments - 1])
+		return true;
+	for (size_t i = 0; i < s->n_max; i++) {
+		const struct group_state *g = find_group(w->groups, w->n_groups, sizeof(*w->groups), s->max[i].group);
+		if (!g || (s->seq >= g->replaced_seq && s->max[i].max_index > g->snapshot_index))
+			return true;
+	}
+	return false;
+}
+
+/* Record a snapshot mark, make it durable, and delete the oldest segments that it leaves useless. */
+static int mark_snapshot(struct wal *w, uint64_t group, uint64_t index, uint64_t term, bool replaces_log)
+{
+	if (w->flying)
+		return GROVE_EINVAL;
+	struct group_state *g = group_slot((void **)&w->groups, &w->n_groups, &w->cap_groups, sizeof(*w->groups), group);
+	int err = g ? add_snapshot(&w->queue.bytes, group, index, term, replaces_log) : GROVE_ENOMEM;
 	if (!err)
 		err = wal_sync(w);
 	if (err)
 		return err;
-	if (index > w->snapshot_index) {
-		w->snapshot_index = index;
-		w->snapshot_term = term;
+	if (replaces_log || index > g->snapshot_index) {
+		g->snapshot_index = index;
+		g->snapshot_term = term;
 	}
+	if (replaces_log)
+		g->replaced_seq = w->segments[w->n_segments - 1].seq;
 	size_t gone = 0;
-	while (gone + 1 < w->n_segments && (replaces_log || w->segments[gone].max_index <= index)) {
+	while (gone + 1 < w->n_segments && !segment_needed(w, &w->segments[gone])) {
 		char name[SEGMENT_NAME_LEN + 1];
 		segment_name(w->segments[gone].seq, name);
 		if (unlinkat(w->dir_fd, name, 0) != 0)
 			break;
+		free(w->segments[gone].max);
 		gone++;
 	}
 	if (!gone)
@@ -514,14 +713,14 @@ static int mark_snapshot(struct wal *w, uint64_t index, uint64_t term, bool repl
 	return fsync(w->dir_fd) == 0 ? GROVE_OK : GROVE_EIO;
 }
 
-int wal_compact(struct wal *w, uint64_t index, uint64_t term)
+int wal_compact(struct wal *w, uint64_t group, uint64_t index, uint64_t term)
 {
-	return mark_snapshot(w, index, term, false);
+	return mark_snapshot(w, group, index, term, false);
 }
 
-int wal_install_snapshot(struct wal *w, uint64_t index, uint64_t term)
+int wal_install_snapshot(struct wal *w, uint64_t group, uint64_t index, uint64_t term)
 {
-	return mark_snapshot(w, index, term, true);
+	return mark_snapshot(w, group, index, term, true);
 }
 
 void wal_skip_sync(struct wal *w)
@@ -531,7 +730,12 @@ void wal_skip_sync(struct wal *w)
 
 size_t wal_pending(const struct wal *w)
 {
-	return w->queued;
+	return w->queue.bytes.len;
+}
+
+size_t wal_segments(const struct wal *w)
+{
+	return w->n_segments;
 }
 
 void wal_close(struct wal *w)
@@ -542,7 +746,11 @@ void wal_close(struct wal *w)
 		close(w->fd);
 	if (w->dir_fd >= 0)
 		close(w->dir_fd);
+	for (size_t i = 0; i < w->n_segments; i++)
+		free(w->segments[i].max);
 	free(w->segments);
-	free(w->queue);
+	free(w->groups);
+	batch_free(&w->queue);
+	batch_free(&w->flight);
 	free(w);
 }

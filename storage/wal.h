@@ -1,37 +1,47 @@
 /**
  * @file wal.h
- * @brief A Raft group's write-ahead log: its entries and hard state, made
- * durable with one sequential write and one fdatasync per batch.
+ * @brief The write-ahead log of a server: the Raft entries and hard state of
+ * every group it hosts, made durable with one sequential write and one
+ * fdatasync per batch, whatever the number of groups (group commit across
+ * groups).
  *
  * Keeping the log in LMDB costs each Raft round an LMDB commit, that is a
  * dozen scattered page writes and two fdatasyncs (data, then meta page).
  * The log only ever grows at its end, is read back whole at start-up, and is
  * cut at its front behind snapshots, so an append-only file fits it better:
  * one pwrite of the batch at the end of a preallocated segment, one
- * fdatasync. The tree, the applied index and the membership stay in LMDB,
- * whose commits then need not be durable one by one: whatever a crash
+ * fdatasync. The state machines, applied indexes and memberships stay in
+ * LMDB, whose commits then need not be durable one by one: whatever a crash
  * undoes there is applied again from this log (see wal_compact() for the
  * one ordering rule).
  *
  * On disk: a directory of segments named by a hexadecimal sequence number
  * (`0000000000000001.wal`), each preallocated (WAL_SEGMENT_BYTES, or more for
- * one large record) and filled with records, then zeros. A record is
- * `u32 length | u32 crc32c(payload) | payload`, payload `u8 kind | fields`,
- * little-endian: an entry (index, term, type, data), a hard state (term,
- * vote, commit) or a snapshot mark (index, term, and whether the snapshot
- * replaces the whole log or only the entries up to index). A length of 0
- * ends a segment's records. Every new segment starts by restating the hard
- * state and the snapshot mark, so that older segments can be deleted once a
- * snapshot covers their entries.
+ * one large batch) and filled with records, then zeros. A record is
+ * `u32 length | u32 crc32c(payload) | payload`, payload `u8 kind | u64 group
+ * | fields`, little-endian: an entry (index, term, type, data), a hard state
+ * (term, vote, commit) or a snapshot mark (index, term, and whether the
+ * snapshot replaces the group's whole log or only its entries up to index).
+ * A length of 0 ends a segment's records. Every new segment starts by
+ * restating each group's hard state and snapshot mark, so that older
+ * segments can be deleted once snapshots cover every entry they hold.
+ * Records written before the log served several groups carry no group id
+ * (kinds 1-3) and are read as group 1's.
  *
- * Reading it back replays the records in order: an entry at or below the
- * last one replaces that suffix (a follower overwriting a conflict, §3.5), a
- * snapshot mark drops the entries it covers (or all of them). A record that
- * is cut short or fails its checksum at the end of the newest segment is a
- * write that a crash interrupted before its fdatasync returned; it was never
- * acknowledged, and it is cut off. The same anywhere else is corruption.
+ * Reading it back replays the records in order, group by group: an entry at
+ * or below the group's last one replaces that suffix (a follower overwriting
+ * a conflict, §3.5), a snapshot mark drops the entries it covers (or all of
+ * them). A record that is cut short or fails its checksum at the end of the
+ * newest segment is a write that a crash interrupted before its fdatasync
+ * returned; it was never acknowledged, and it is cut off. The same anywhere
+ * else is corruption.
  *
- * One struct wal belongs to one thread; it is not locked.
+ * Threads: one thread (the server's loop) calls everything, except that a
+ * flush may run in a second thread: the loop takes what is queued with
+ * wal_flush_begin(), the writer thread calls wal_flush_run(), and the loop,
+ * told that it returned, calls wal_flush_end(). While a flush runs the loop
+ * may only queue more (wal_append(), wal_set_hard_state(), wal_pending());
+ * the next batch thus forms while the disk syncs the last one.
  */
 #ifndef GROVE_STORAGE_WAL_H
 #define GROVE_STORAGE_WAL_H
@@ -40,23 +50,47 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "storage/raftlog.h"
-
-/** Size a segment is preallocated to; a larger record gets a segment of its own size. */
+/** Size a segment is preallocated to; a larger batch gets a segment of its own size. */
 #define WAL_SEGMENT_BYTES ((size_t)16 << 20)
 
-struct wal;
-
-/** What wal_open() read back. */
-struct wal_contents {
-	struct raftlog_hard_state hard; /**< the last hard state written (all 0 if none) */
-	uint64_t snapshot_index;        /**< the entries start after this index */
-	uint64_t snapshot_term;         /**< term of snapshot_index (0 if none) */
-	struct raftlog_entry *entries;  /**< snapshot_index + 1 .. in order; data owned, see wal_contents_free() */
-	size_t n_entries;
-	bool fresh;                     /**< the directory held no segment: nothing was ever written */
-	bool torn_tail;                 /**< an interrupted write at the end was cut off */
+/** One log entry. */
+struct wal_entry {
+	uint64_t index;    /**< position in the group's log, from 1 */
+	uint64_t term;     /**< term in which the leader created it */
+	uint32_t type;     /**< entry type, defined by the Raft core */
+	const void *data;  /**< payload; borrowed (owned by struct wal_contents when read back) */
+	size_t len;        /**< payload length */
 };
+
+/** Raft's persistent per-server state of one group (§3.8: currentTerm, votedFor), plus commit. */
+struct wal_hard_state {
+	uint64_t term;   /**< current term */
+	uint64_t vote;   /**< server voted for in term, 0 for none */
+	uint64_t commit; /**< highest index known committed (written lazily) */
+};
+
+/** What wal_open() read back of one group. */
+struct wal_group {
+	uint64_t group;               /**< the group id */
+	struct wal_hard_state hard;   /**< the last hard state written (all 0 if none) */
+	uint64_t snapshot_index;      /**< the entries start after this index */
+	uint64_t snapshot_term;       /**< term of snapshot_index (0 if none) */
+	struct wal_entry *entries;    /**< snapshot_index + 1 .. in order; data owned */
+	size_t n_entries;             /**< number of entries */
+	size_t cap_entries;           /**< allocated entries */
+	uint64_t gap_upto;            /**< private to the replay */
+};
+
+/** What wal_open() read back. Release with wal_contents_free(). */
+struct wal_contents {
+	struct wal_group *groups;  /**< every group with a record in the log, in order of first appearance */
+	size_t n_groups;           /**< number of groups */
+	size_t cap_groups;         /**< allocated groups */
+	bool fresh;                /**< the directory held no segment: nothing was ever written */
+	bool torn_tail;            /**< an interrupted write at the end was cut off */
+};
+
+struct wal;
 
 /**
  * @brief Open (creating if needed) the log in directory @p dir and read it back.
@@ -71,53 +105,80 @@ int wal_open(struct wal **out, const char *dir, struct wal_contents *contents);
 /** @brief Free what wal_open() returned in @p contents. */
 void wal_contents_free(struct wal_contents *contents);
 
-/**
- * @brief Queue @p n entries (consecutive indexes). An entry at or below the
- * last one written replaces the log from its index on. Nothing is durable
- * before wal_sync().
- * @return GROVE_OK, GROVE_EINVAL (indexes not consecutive), GROVE_ETOOBIG
- * (an entry of 4 GiB or more), GROVE_ENOMEM.
- */
-int wal_append(struct wal *w, const struct raftlog_entry *entries, size_t n);
+/** @brief Group @p group of @p contents, or NULL if the log holds nothing of it. Borrowed. */
+const struct wal_group *wal_contents_group(const struct wal_contents *contents, uint64_t group);
 
-/** @brief Queue a hard state. @return GROVE_OK, GROVE_ENOMEM. */
-int wal_set_hard_state(struct wal *w, const struct raftlog_hard_state *hs);
+/**
+ * @brief Queue @p n entries (consecutive indexes) of group @p group. An entry
+ * at or below the group's last one written replaces its log from that index
+ * on. Nothing is durable before the flush that takes it.
+ * @return GROVE_OK, GROVE_EINVAL (indexes not consecutive), GROVE_ETOOBIG
+ * (an entry of 4 GiB or more), GROVE_ENOMEM. On error nothing was queued.
+ */
+int wal_append(struct wal *w, uint64_t group, const struct wal_entry *entries, size_t n);
+
+/** @brief Queue a hard state of group @p group. @return GROVE_OK, GROVE_ENOMEM. */
+int wal_set_hard_state(struct wal *w, uint64_t group, const struct wal_hard_state *hs);
+
+/**
+ * @brief Take everything queued for a flush. @return false (and nothing to
+ * do) when nothing is queued. Only one flush at a time.
+ */
+bool wal_flush_begin(struct wal *w);
+
+/**
+ * @brief Write what wal_flush_begin() took at the end of the log and
+ * fdatasync it (a new segment when the current one is full). May run in
+ * another thread than the rest. When it returns GROVE_OK the records are durable.
+ * @return GROVE_OK, GROVE_EIO (the log can no longer be trusted: stop), GROVE_ENOMEM.
+ */
+int wal_flush_run(struct wal *w);
+
+/**
+ * @brief Account for the flush that wal_flush_run() finished with @p result.
+ * After an error the log refuses further flushes.
+ */
+void wal_flush_end(struct wal *w, int result);
+
+/**
+ * @brief wal_flush_begin(), wal_flush_run() and wal_flush_end() in the calling
+ * thread. When it returns GROVE_OK everything queued is durable.
+ * @return as wal_flush_run().
+ */
+int wal_sync(struct wal *w);
 
 /**
  * @brief Compaction: record that a snapshot at @p index of term @p term covers
- * the log up to @p index, make it durable, and delete the segments that only
- * held covered entries. Later entries stay.
+ * group @p group's log up to @p index, make it durable (with whatever else
+ * is queued), and delete the segments that only held covered entries.
+ * Later entries stay. No flush may be running.
  *
  * The caller must have made the state that the snapshot stands for durable
  * first (store_sync()): after this call those entries cannot be replayed.
  * @return GROVE_OK, GROVE_EIO, GROVE_ENOMEM.
  */
-int wal_compact(struct wal *w, uint64_t index, uint64_t term);
+int wal_compact(struct wal *w, uint64_t group, uint64_t index, uint64_t term);
 
 /**
- * @brief A follower installed a snapshot at @p index of term @p term that
- * replaces its whole log (§5.3: its own entries did not match): record it,
- * make it durable, and delete every older segment. The next entry appended
- * must be @p index + 1. The same rule as for wal_compact() applies.
+ * @brief A follower of group @p group installed a snapshot at @p index of
+ * term @p term that replaces its whole log (§5.3: its own entries did not
+ * match): record it, make it durable, and delete the segments that only
+ * held dead entries. The group's next entry appended must be @p index + 1.
+ * The same rules as for wal_compact() apply.
  * @return GROVE_OK, GROVE_EIO, GROVE_ENOMEM.
  */
-int wal_install_snapshot(struct wal *w, uint64_t index, uint64_t term);
-
-/**
- * @brief Write everything queued at the end of the log and fdatasync it (one
- * write and one sync; a new segment when the current one is full). When it
- * returns GROVE_OK the queued records are durable.
- * @return GROVE_OK, GROVE_EIO (the log can no longer be trusted: stop), GROVE_ENOMEM.
- */
-int wal_sync(struct wal *w);
+int wal_install_snapshot(struct wal *w, uint64_t group, uint64_t index, uint64_t term);
 
 /** @brief Write without fdatasync from now on (NOT durable): ONLY for benchmarks that say so. */
 void wal_skip_sync(struct wal *w);
 
-/** @brief Bytes queued and not yet written by wal_sync(). */
+/** @brief Bytes queued and not yet taken by a flush. */
 size_t wal_pending(const struct wal *w);
 
-/** @brief Close the log (queued records are dropped). NULL is allowed. */
+/** @brief Number of segment files the log has now. */
+size_t wal_segments(const struct wal *w);
+
+/** @brief Close the log (queued records are dropped). No flush may be running. NULL is allowed. */
 void wal_close(struct wal *w);
 
 #endif

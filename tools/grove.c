@@ -89,12 +89,12 @@ static int describe_for_display(void *ctx, int64_t ref, bool *ext, struct varian
 static char *value_text(const struct variant *v)
 {
 	struct godot_text_options opts = {.godot_major = 4, .describe = describe_for_display};
-	struct variant_buf buf = {0};
+	struct grove_buf buf = {0};
 	if (godot_text_write(v, &opts, &buf) != GROVE_OK) {
-		variant_buf_free(&buf);
+		grove_buf_free(&buf);
 		return strdup("<unprintable>");
 	}
-	variant_buf_put(&buf, "", 1);
+	grove_buf_put(&buf, "", 1);
 	return buf.failed ? NULL : (char *)buf.data;
 }
 

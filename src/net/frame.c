@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "src/common/bytes.h"
 #include "src/common/error.h"
 
 void frame_reader_init(struct frame_reader *r, uint32_t max)
@@ -65,7 +66,7 @@ int frame_reader_next(struct frame_reader *r, const uint8_t **payload, size_t *l
 	if (avail < 4)
 		return 0;
 	const uint8_t *p = r->buf + r->start;
-	uint32_t n = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+	uint32_t n = get_le32(p);
 	*len = n;
 	if (n > r->max)
 		return -GROVE_ETOOBIG;
@@ -89,45 +90,26 @@ void frame_writer_init(struct frame_writer *w)
 
 void frame_writer_free(struct frame_writer *w)
 {
-	free(w->buf);
-	memset(w, 0, sizeof(*w));
+	grove_buf_free(&w->buf);
+	w->sent = 0;
 }
 
-static int reserve(struct frame_writer *w, size_t extra)
-{
-	if (w->sent > 0 && w->sent == w->len)
-		w->sent = w->len = 0;
-	if (w->len + extra <= w->cap)
-		return GROVE_OK;
-	size_t ncap = w->cap ? w->cap : 4096;
-	while (ncap < w->len + extra)
-		ncap *= 2;
-	uint8_t *grown = realloc(w->buf, ncap);
-	if (!grown)
-		return GROVE_ENOMEM;
-	w->buf = grown;
-	w->cap = ncap;
-	return GROVE_OK;
-}
-
-static void put_header(uint8_t *out, uint32_t n)
-{
-	out[0] = (uint8_t)n;
-	out[1] = (uint8_t)(n >> 8);
-	out[2] = (uint8_t)(n >> 16);
-	out[3] = (uint8_t)(n >> 24);
-}
+/* Largest buffer an idle writer keeps: a burst's memory goes back once it is sent. */
+#define WRITER_KEEP_BYTES (256u << 10)
 
 int frame_writer_put_with(struct frame_writer *w, size_t len, void (*fill)(void *ctx, uint8_t *out), void *ctx)
 {
 	if (len > UINT32_MAX)
 		return GROVE_ETOOBIG;
-	int err = reserve(w, 4 + len);
-	if (err)
-		return err;
-	put_header(w->buf + w->len, (uint32_t)len);
-	fill(ctx, w->buf + w->len + 4);
-	w->len += 4 + len;
+	if (w->sent > 0 && w->sent == w->buf.len)
+		w->sent = w->buf.len = 0;
+	uint8_t *at = grove_buf_extend(&w->buf, 4 + len);
+	if (!at) {
+		w->buf.failed = false; /* the queue is intact: only this frame was refused */
+		return GROVE_ENOMEM;
+	}
+	put_le32(at, (uint32_t)len);
+	fill(ctx, at + 4);
 	return GROVE_OK;
 }
 
@@ -151,8 +133,8 @@ int frame_writer_put(struct frame_writer *w, const void *payload, size_t len)
 
 int frame_writer_flush(struct frame_writer *w, int fd)
 {
-	while (w->sent < w->len) {
-		ssize_t n = send(fd, w->buf + w->sent, w->len - w->sent, MSG_NOSIGNAL);
+	while (w->sent < w->buf.len) {
+		ssize_t n = send(fd, w->buf.data + w->sent, w->buf.len - w->sent, MSG_NOSIGNAL);
 		if (n > 0) {
 			w->sent += (size_t)n;
 			continue;
@@ -163,11 +145,18 @@ int frame_writer_flush(struct frame_writer *w, int fd)
 			return GROVE_OK;
 		return GROVE_EIO;
 	}
-	w->sent = w->len = 0;
+	w->sent = w->buf.len = 0;
+	if (w->buf.cap > WRITER_KEEP_BYTES)
+		grove_buf_free(&w->buf);
 	return GROVE_OK;
 }
 
 bool frame_writer_pending(const struct frame_writer *w)
 {
-	return w->sent < w->len;
+	return w->sent < w->buf.len;
+}
+
+size_t frame_writer_queued(const struct frame_writer *w)
+{
+	return w->buf.len - w->sent;
 }

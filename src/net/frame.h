@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/common/buf.h"
+
 /** Default largest payload accepted: 64 MiB (a whole scene import fits). */
 #define FRAME_DEFAULT_MAX (64u << 20)
 
@@ -30,10 +32,8 @@ struct frame_reader {
 
 /** Queues frames and writes them out. */
 struct frame_writer {
-	uint8_t *buf;  /**< queued bytes, owned */
-	size_t len;    /**< bytes queued */
-	size_t cap;    /**< allocated size */
-	size_t sent;   /**< bytes of buf already written */
+	struct grove_buf buf; /**< queued bytes */
+	size_t sent;          /**< bytes of buf already written */
 };
 
 /** @brief Initialize with a maximum payload (0 = FRAME_DEFAULT_MAX). */
@@ -79,5 +79,8 @@ int frame_writer_flush(struct frame_writer *w, int fd);
 
 /** @brief Whether bytes are still queued. */
 bool frame_writer_pending(const struct frame_writer *w);
+
+/** @brief Bytes queued and not yet written. */
+size_t frame_writer_queued(const struct frame_writer *w);
 
 #endif

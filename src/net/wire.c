@@ -1,5 +1,6 @@
 #include "src/net/wire.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,16 +137,75 @@ int wire_encode_batch(const struct tree_op *ops, size_t n, struct wire_request *
 		w->flags = op->flags;
 		w->resource_kind = (uint32_t)op->resource_kind;
 		if (op->value) {
-			struct variant_buf buf = {0};
+			struct grove_buf buf = {0};
 			int err = variant_encode(op->value, &buf);
 			if (err) {
-				variant_buf_free(&buf);
+				grove_buf_free(&buf);
 				wire_request_free(out);
 				return err;
 			}
 			out->value_bytes[i] = buf.data;
 			w->value.data = buf.data;
 			w->value.len = buf.len;
+		}
+	}
+	return GROVE_OK;
+}
+
+/* A protobuf varint at *@p at of @p p; false if it runs past @p end or over 10 bytes. */
+static bool read_varint(const uint8_t *p, size_t end, size_t *at, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 70 && *at < end; shift += 7) {
+		uint8_t b = p[(*at)++];
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+int wire_peek_envelope(const uint8_t *frame, size_t len, struct wire_envelope_view *out)
+{
+	memset(out, 0, sizeof(*out));
+	size_t at = 0;
+	while (at < len) {
+		uint64_t key, v;
+		if (!read_varint(frame, len, &at, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+			return GROVE_EPROTO;
+		uint32_t field = (uint32_t)(key >> 3);
+		switch (key & 7) {
+		case 0: /* varint */
+			if (!read_varint(frame, len, &at, &v))
+				return GROVE_EPROTO;
+			if (field == 1)
+				out->version = (uint32_t)v;
+			else if (field == 2)
+				out->request_id = v;
+			break;
+		case 1: /* 64-bit */
+			if (len - at < 8)
+				return GROVE_EPROTO;
+			at += 8;
+			break;
+		case 5: /* 32-bit */
+			if (len - at < 4)
+				return GROVE_EPROTO;
+			at += 4;
+			break;
+		case 2: /* length-delimited: every body is a message */
+			if (!read_varint(frame, len, &at, &v) || v > len - at)
+				return GROVE_EPROTO;
+			if (field >= 10) {
+				/* A oneof keeps the last member that appears, as protobuf does. */
+				out->body = field;
+				out->body_data = frame + at;
+				out->body_len = (size_t)v;
+			}
+			at += (size_t)v;
+			break;
+		default:
+			return GROVE_EPROTO;
 		}
 	}
 	return GROVE_OK;

@@ -12,6 +12,7 @@
 #define GROVE_NET_WIRE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proto/grove.pb-c.h"
 #include "src/tree/tree.h"
@@ -57,5 +58,24 @@ int wire_encode_batch(const struct tree_op *ops, size_t n, struct wire_request *
 
 /** @brief Release what wire_encode_batch() allocated. */
 void wire_request_free(struct wire_request *r);
+
+/**
+ * What an Envelope frame holds, seen without decoding it: the request id and
+ * the body (a message field of the oneof), whose bytes stay in the frame.
+ * A server can thus hand a write's bytes to the log exactly as they came.
+ */
+struct wire_envelope_view {
+	uint32_t version;        /**< protocol version */
+	uint64_t request_id;     /**< the requester's id */
+	uint32_t body;           /**< field number of the body (Grove__Envelope__BodyCase), 0 if none */
+	const uint8_t *body_data;/**< the body message's bytes, inside the frame */
+	size_t body_len;         /**< their length */
+};
+
+/**
+ * @brief Scan the top-level fields of an Envelope in @p frame.
+ * @return GROVE_OK, GROVE_EPROTO (not a well-formed protobuf message).
+ */
+int wire_peek_envelope(const uint8_t *frame, size_t len, struct wire_envelope_view *out);
 
 #endif

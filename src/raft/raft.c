@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "src/common/error.h"
+#include "src/common/grow.h"
 
 #define MAX_INFLIGHT 256
 /* HEARTBEAT context marking a vote sent for a leadership transfer (it may cross a leader's lease). */
@@ -38,7 +39,7 @@ struct raft {
 	uint64_t id;
 	/* Durable state [3.8], and what was last handed out for persisting. */
 	uint64_t term, vote;
-	struct raft_hard_state persisted_hard;
+	struct raft_hard_state handed_hard;
 	enum raft_role role;
 	uint64_t lead;
 	/* The log: entries snapshot_index+1 .. snapshot_index+n. */
@@ -46,7 +47,8 @@ struct raft {
 	size_t n_ents, cap_ents;
 	uint64_t snapshot_index, snapshot_term;
 	struct raft_conf snapshot_conf;
-	uint64_t persisted;        /* entries up to here are durable */
+	uint64_t handed;           /* entries up to here were handed out for persisting */
+	uint64_t persisted;        /* entries up to here are durable (raft_persisted()); <= handed */
 	uint64_t commit, applied;
 	struct raft_conf conf;
 	/* Elections. */
@@ -147,14 +149,8 @@ static bool copy_entry(struct raft_entry *dst, const struct raft_entry *src)
 
 static int log_push(struct raft *r, const struct raft_entry *e)
 {
-	if (r->n_ents == r->cap_ents) {
-		size_t ncap = r->cap_ents ? 2 * r->cap_ents : 64;
-		struct raft_entry *grown = realloc(r->ents, ncap * sizeof(*grown));
-		if (!grown)
-			return GROVE_ENOMEM;
-		r->ents = grown;
-		r->cap_ents = ncap;
-	}
+	if (grove_grow((void **)&r->ents, &r->cap_ents, r->n_ents, sizeof(*r->ents)))
+		return GROVE_ENOMEM;
 	if (!copy_entry(&r->ents[r->n_ents], e))
 		return GROVE_ENOMEM;
 	r->n_ents++;
@@ -168,6 +164,8 @@ static void log_truncate_after(struct raft *r, uint64_t index)
 		free(r->ents[r->n_ents - 1].data);
 		r->n_ents--;
 	}
+	if (r->handed > index)
+		r->handed = index;
 	if (r->persisted > index)
 		r->persisted = index;
 }
@@ -176,14 +174,8 @@ static void log_truncate_after(struct raft *r, uint64_t index)
 
 static struct raft_msg *msg_new(struct raft *r, enum raft_msg_type type, uint64_t to)
 {
-	if (r->n_msgs == r->cap_msgs) {
-		size_t ncap = r->cap_msgs ? 2 * r->cap_msgs : 16;
-		struct raft_msg *grown = realloc(r->msgs, ncap * sizeof(*grown));
-		if (!grown)
-			return NULL;
-		r->msgs = grown;
-		r->cap_msgs = ncap;
-	}
+	if (grove_grow((void **)&r->msgs, &r->cap_msgs, r->n_msgs, sizeof(*r->msgs)))
+		return NULL;
 	struct raft_msg *m = &r->msgs[r->n_msgs++];
 	memset(m, 0, sizeof(*m));
 	m->type = type;
@@ -205,14 +197,8 @@ static void free_msgs(struct raft *r)
 
 static void push_ready_read(struct raft *r, uint64_t context, uint64_t index)
 {
-	if (r->n_ready_reads == r->cap_ready_reads) {
-		size_t ncap = r->cap_ready_reads ? 2 * r->cap_ready_reads : 8;
-		struct raft_read_state *grown = realloc(r->ready_reads, ncap * sizeof(*grown));
-		if (!grown)
-			return; /* the read is lost; the caller times out and retries */
-		r->ready_reads = grown;
-		r->cap_ready_reads = ncap;
-	}
+	if (grove_grow((void **)&r->ready_reads, &r->cap_ready_reads, r->n_ready_reads, sizeof(*r->ready_reads)))
+		return; /* the read is lost; the caller times out and retries */
 	r->ready_reads[r->n_ready_reads++] = (struct raft_read_state){context, index};
 }
 
@@ -640,7 +626,7 @@ static void handle_snapshot(struct raft *r, const struct raft_msg *m)
 	r->snapshot_conf = m->snapshot_conf;
 	r->conf = m->snapshot_conf;
 	r->commit = m->snapshot_index;
-	r->persisted = m->snapshot_index;
+	r->handed = r->persisted = m->snapshot_index;
 	r->snapshot_to_install = true;
 	if (resp)
 		resp->index = m->snapshot_index;
@@ -681,14 +667,14 @@ int raft_create(const struct raft_config *cfg, const struct raft_restore *restor
 				return GROVE_EINVAL;
 			}
 		}
-		r->persisted = last_index(r);
+		r->handed = r->persisted = last_index(r);
 		r->applied = restore->applied > r->snapshot_index ? restore->applied : r->snapshot_index;
 		/* A commit index beyond a log that was lost is clamped, not trusted. */
 		r->commit = restore->hard.commit < r->persisted ? restore->hard.commit : r->persisted;
 		if (r->commit < r->applied)
 			r->commit = r->applied;
 	}
-	r->persisted_hard = (struct raft_hard_state){r->term, r->vote, r->commit};
+	r->handed_hard = (struct raft_hard_state){r->term, r->vote, r->commit};
 	become_follower(r, r->term, 0);
 	*out = r;
 	return GROVE_OK;
@@ -705,6 +691,16 @@ void raft_destroy(struct raft *r)
 	free(r->reads);
 	free(r->ready_reads);
 	free(r);
+}
+
+int raft_campaign(struct raft *r)
+{
+	if (r->role == RAFT_LEADER)
+		return GROVE_OK;
+	if (!promotable(r))
+		return GROVE_EINVAL;
+	campaign(r, r->cfg.pre_vote, 0);
+	return GROVE_OK;
 }
 
 void raft_tick(struct raft *r)
@@ -993,14 +989,8 @@ int raft_read_index(struct raft *r, uint64_t context)
 		push_ready_read(r, context, r->commit);
 		return GROVE_OK;
 	}
-	if (r->n_reads == r->cap_reads) {
-		size_t ncap = r->cap_reads ? 2 * r->cap_reads : 8;
-		struct pending_read *grown = realloc(r->reads, ncap * sizeof(*grown));
-		if (!grown)
-			return GROVE_ENOMEM;
-		r->reads = grown;
-		r->cap_reads = ncap;
-	}
+	if (grove_grow((void **)&r->reads, &r->cap_reads, r->n_reads, sizeof(*r->reads)))
+		return GROVE_ENOMEM;
 	struct pending_read *pr = &r->reads[r->n_reads++];
 	pr->seq = ++r->read_seq;
 	pr->context = context;
@@ -1062,11 +1052,18 @@ void raft_report_snapshot(struct raft *r, uint64_t peer, bool ok)
 	send_append(r, p, true);
 }
 
+/* The last entry that may be applied: committed, and durable here (an entry applied before this server
+ * persisted it could be applied by a state that outlives a crash which loses it). */
+static uint64_t applicable(const struct raft *r)
+{
+	return r->commit < r->persisted ? r->commit : r->persisted;
+}
+
 bool raft_has_ready(const struct raft *r)
 {
-	return r->n_msgs || r->appends_due || r->persisted < last_index(r) || r->commit > r->applied || r->n_ready_reads ||
-	       r->snapshot_to_install || r->term != r->persisted_hard.term || r->vote != r->persisted_hard.vote ||
-	       r->commit != r->persisted_hard.commit;
+	return r->n_msgs || r->appends_due || r->handed < last_index(r) || applicable(r) > r->applied ||
+	       r->n_ready_reads || r->snapshot_to_install || r->term != r->handed_hard.term ||
+	       r->vote != r->handed_hard.vote || r->commit != r->handed_hard.commit;
 }
 
 void raft_ready(struct raft *r, struct raft_ready *rd)
@@ -1077,25 +1074,26 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 	r->appends_due = false;
 	memset(rd, 0, sizeof(*rd));
 	rd->hard = (struct raft_hard_state){r->term, r->vote, r->commit};
-	rd->hard_state_changed = rd->hard.term != r->persisted_hard.term || rd->hard.vote != r->persisted_hard.vote ||
-				 rd->hard.commit != r->persisted_hard.commit;
+	rd->hard_state_changed = rd->hard.term != r->handed_hard.term || rd->hard.vote != r->handed_hard.vote ||
+				 rd->hard.commit != r->handed_hard.commit;
 	if (r->snapshot_to_install) {
 		rd->install_snapshot = true;
 		rd->snapshot_index = r->snapshot_index;
 		rd->snapshot_term = r->snapshot_term;
 		rd->snapshot_conf = r->snapshot_conf;
 	}
-	if (r->persisted < last_index(r)) {
-		uint64_t from = r->persisted + 1 > r->snapshot_index + 1 ? r->persisted + 1 : r->snapshot_index + 1;
+	if (r->handed < last_index(r)) {
+		uint64_t from = r->handed + 1 > r->snapshot_index + 1 ? r->handed + 1 : r->snapshot_index + 1;
 		rd->entries = &r->ents[from - r->snapshot_index - 1];
 		rd->n_entries = (size_t)(last_index(r) - from + 1);
 	}
 	rd->msgs = r->msgs;
 	rd->n_msgs = r->n_msgs;
 	uint64_t apply_from = r->applied + 1 > r->snapshot_index + 1 ? r->applied + 1 : r->snapshot_index + 1;
-	if (r->commit >= apply_from) {
+	uint64_t apply_to = applicable(r);
+	if (apply_to >= apply_from) {
 		rd->committed = &r->ents[apply_from - r->snapshot_index - 1];
-		rd->n_committed = (size_t)(r->commit - apply_from + 1);
+		rd->n_committed = (size_t)(apply_to - apply_from + 1);
 	}
 	rd->reads = r->ready_reads;
 	rd->n_reads = r->n_ready_reads;
@@ -1104,7 +1102,7 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 void raft_advance(struct raft *r, const struct raft_ready *rd)
 {
 	if (rd->hard_state_changed)
-		r->persisted_hard = rd->hard;
+		r->handed_hard = rd->hard;
 	if (rd->install_snapshot) {
 		r->snapshot_to_install = false;
 		if (r->applied < rd->snapshot_index)
@@ -1112,8 +1110,8 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 	}
 	if (rd->n_entries) {
 		uint64_t last = rd->entries[rd->n_entries - 1].index;
-		if (last > r->persisted && last <= last_index(r))
-			r->persisted = last;
+		if (last > r->handed && last <= last_index(r))
+			r->handed = last;
 	}
 	if (rd->n_committed) {
 		uint64_t last = rd->committed[rd->n_committed - 1].index;
@@ -1122,6 +1120,14 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 	}
 	free_msgs(r);
 	r->n_ready_reads = 0;
+}
+
+void raft_persisted(struct raft *r, uint64_t index, uint64_t term)
+{
+	/* A write of entries that a later conflict replaced proves nothing about the entries now there. */
+	if (index > last_index(r) || index <= r->persisted || term_at(r, index) != term)
+		return;
+	r->persisted = index;
 	/* The leader's own write is now durable: it may complete a quorum. */
 	if (r->role == RAFT_LEADER) {
 		struct progress *self = progress_of(r, r->id);
@@ -1130,6 +1136,11 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 		if (maybe_commit(r))
 			broadcast_append(r, true);
 	}
+}
+
+uint64_t raft_persisted_index(const struct raft *r)
+{
+	return r->persisted;
 }
 
 enum raft_role raft_role(const struct raft *r)

@@ -7,16 +7,25 @@
  * election timeout is drawn from a PRNG seeded by the caller, so a run is a
  * function of its inputs and a simulation can replay it exactly.
  *
- * The caller's loop follows etcd's Ready contract:
+ * The caller's loop follows etcd's Ready contract, with persistence that may
+ * finish later (etcd's AsyncStorageWrites):
  *   1. raft_ready() says what to do: entries and hard state to persist,
  *      messages to send, committed entries to apply, a snapshot to install,
  *      read states whose index has been confirmed;
- *   2. the caller persists (entries and hard state, durably), then sends the
- *      messages, then applies the committed entries;
- *   3. raft_advance() tells the core that all of it was done.
- * Every message is sent after the persist step, so a vote or an append
- * acknowledgement never leaves before the state it promises is durable, and
- * the leader counts its own log toward a quorum only once it is persisted.
+ *   2. the caller starts persisting the entries and hard state, sends the
+ *      leader's AppendEntries and heartbeats at once, holds every other
+ *      message until the persisting of this ready (and of every earlier one)
+ *      is durable, and applies the committed entries;
+ *   3. raft_advance() tells the core that it was handed all of it;
+ *   4. raft_persisted() tells it, whenever the write has become durable, up
+ *      to which entry.
+ * A vote or an append acknowledgement therefore never leaves before the
+ * state it promises is durable; a leader's own appends leave before its own
+ * write (dissertation §10.2.1), but it counts its own log toward a quorum
+ * only once raft_persisted() said so; and only entries that are durable
+ * here are handed out to apply, so no applied state can outlive a crash
+ * that loses the entries behind it. A caller that persists synchronously
+ * calls raft_persisted() before sending.
  *
  * Implemented (Ongaro's dissertation sections in brackets): leader election
  * [3.4] with pre-vote and check-quorum [9.6]; log replication [3.5] with
@@ -189,6 +198,13 @@ int raft_create(const struct raft_config *cfg, const struct raft_restore *restor
 /** @brief Free a core. NULL is allowed. */
 void raft_destroy(struct raft *r);
 
+/**
+ * @brief Start an election now, without waiting for the election timeout (a
+ * group whose only voter is this server need not wait for anyone).
+ * @return GROVE_OK (also when already the leader), GROVE_EINVAL (not a voter).
+ */
+int raft_campaign(struct raft *r);
+
 /** @brief Advance logical time by one tick (elections, heartbeats, check-quorum). */
 void raft_tick(struct raft *r);
 
@@ -264,8 +280,24 @@ bool raft_has_ready(const struct raft *r);
  */
 void raft_ready(struct raft *r, struct raft_ready *rd);
 
-/** @brief Everything in the last ready was persisted, sent and applied. */
+/**
+ * @brief Everything in the last ready was handed over: its entries and hard
+ * state are being persisted, its messages sent or held, its committed
+ * entries applied. The next raft_ready() does not hand them out again.
+ */
 void raft_advance(struct raft *r, const struct raft_ready *rd);
+
+/**
+ * @brief The entries handed out up to @p index (whose term is @p term) are
+ * durable, and so is every hard state handed out with them (it may be called
+ * before the raft_advance() of the ready that handed them out). Ignored when
+ * the entry at @p index is no longer the one of @p term (a conflict
+ * replaced it meanwhile).
+ */
+void raft_persisted(struct raft *r, uint64_t index, uint64_t term);
+
+/** @brief The last entry known durable on this server. */
+uint64_t raft_persisted_index(const struct raft *r);
 
 /* ---- observation (tests, status) ---- */
 

@@ -76,13 +76,13 @@ static void reply_error(struct handler_reply *r, uint64_t request_id, int code, 
 	r->env.error = er;
 }
 
-static int resolve_ref(struct store_txn *txn, const Grove__NodeRef *ref, uint64_t *id)
+static int resolve_ref(const struct tree *t, struct store_txn *txn, const Grove__NodeRef *ref, uint64_t *id)
 {
 	if (!ref)
 		return GROVE_EINVAL;
 	if (ref->id > 0) {
 		struct tree_node n;
-		int err = tree_get_node(txn, (uint64_t)ref->id, &n);
+		int err = tree_get_node(t, txn, (uint64_t)ref->id, &n);
 		if (!err)
 			tree_node_free(&n);
 		*id = (uint64_t)ref->id;
@@ -90,13 +90,14 @@ static int resolve_ref(struct store_txn *txn, const Grove__NodeRef *ref, uint64_
 	}
 	if (ref->id < 0 || !ref->path || !ref->path[0])
 		return GROVE_EINVAL;
-	return tree_resolve_path(txn, ref->path, id);
+	return tree_resolve_path(t, txn, ref->path, id);
 }
 
 /* ---- read: a node and its subtree down to a depth ---- */
 
 struct read_walk {
 	struct handler_reply *r;
+	const struct tree *t;
 	struct store_txn *txn;
 	const Grove__ReadRequest *req;
 	Grove__NodeInfo **nodes;
@@ -138,10 +139,10 @@ static int collect_prop(void *ctx, const char *name, const struct variant *value
 		pc->cap = ncap;
 	}
 	Grove__Property *p = reply_alloc(r, sizeof(*p));
-	struct variant_buf buf = {0};
+	struct grove_buf buf = {0};
 	int err = p ? variant_encode(value, &buf) : GROVE_ENOMEM;
 	if (err) {
-		variant_buf_free(&buf);
+		grove_buf_free(&buf);
 		return err;
 	}
 	grove__property__init(p);
@@ -197,7 +198,7 @@ static int add_node_info(struct read_walk *w, uint64_t id, const char *path, uin
 		w->cap = ncap;
 	}
 	struct tree_node n;
-	int err = tree_get_node(w->txn, id, &n);
+	int err = tree_get_node(w->t, w->txn, id, &n);
 	if (err)
 		return err;
 	Grove__NodeInfo *info = reply_alloc(w->r, sizeof(*info));
@@ -216,14 +217,14 @@ static int add_node_info(struct read_walk *w, uint64_t id, const char *path, uin
 	tree_node_free(&n);
 	if (!info->name || !info->class_name || !info->instance || !info->path)
 		return GROVE_ENOMEM;
-	err = tree_child_count(w->txn, id, &info->child_count);
+	err = tree_child_count(w->t, w->txn, id, &info->child_count);
 	if (!err && w->req->with_props) {
 		struct prop_collect pc = {w, info, 0};
-		err = tree_for_each_prop(w->txn, id, collect_prop, &pc);
+		err = tree_for_each_prop(w->t, w->txn, id, collect_prop, &pc);
 	}
 	if (!err && w->req->with_groups) {
 		struct group_collect gc = {w->r, info, 0};
-		err = tree_for_each_group(w->txn, id, collect_group, &gc);
+		err = tree_for_each_group(w->t, w->txn, id, collect_group, &gc);
 	}
 	if (!err)
 		w->nodes[w->n++] = info;
@@ -265,7 +266,7 @@ static int walk(struct read_walk *w, uint64_t root, const char *root_path)
 		return GROVE_ENOMEM;
 	stack[0].path = strdup(root_path);
 	stack[0].depth = 0;
-	err = stack[0].path ? tree_for_each_child(w->txn, root, collect_kid, &stack[0]) : GROVE_ENOMEM;
+	err = stack[0].path ? tree_for_each_child(w->t, w->txn, root, collect_kid, &stack[0]) : GROVE_ENOMEM;
 	depth = 1;
 	while (!err && depth > 0 && !w->truncated) {
 		struct kids *top = &stack[depth - 1];
@@ -278,7 +279,7 @@ static int walk(struct read_walk *w, uint64_t root, const char *root_path)
 		}
 		uint64_t child = top->ids[top->next++];
 		struct tree_node n;
-		err = tree_get_node(w->txn, child, &n);
+		err = tree_get_node(w->t, w->txn, child, &n);
 		if (err)
 			break;
 		char *path;
@@ -303,7 +304,7 @@ static int walk(struct read_walk *w, uint64_t root, const char *root_path)
 			cap *= 2;
 		}
 		stack[depth] = (struct kids){.path = path, .depth = child_depth};
-		err = tree_for_each_child(w->txn, child, collect_kid, &stack[depth]);
+		err = tree_for_each_child(w->t, w->txn, child, collect_kid, &stack[depth]);
 		depth++;
 	}
 	for (size_t i = 0; i < depth; i++) {
@@ -314,15 +315,15 @@ static int walk(struct read_walk *w, uint64_t root, const char *root_path)
 	return err;
 }
 
-static void handle_read(struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
+static void handle_read(const struct tree *t, struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
 			struct handler_reply *r)
 {
 	const Grove__ReadRequest *rq = req->read;
 	uint64_t id;
-	int err = resolve_ref(txn, rq->node, &id);
+	int err = resolve_ref(t, txn, rq->node, &id);
 	char *path = NULL;
 	if (!err)
-		err = tree_node_path(txn, id, &path);
+		err = tree_node_path(t, txn, id, &path);
 	Grove__ReadReply *rr = reply_alloc(r, sizeof(*rr));
 	if (!rr) {
 		free(path);
@@ -332,7 +333,7 @@ static void handle_read(struct store_txn *txn, const struct server_state *state,
 	grove__read_reply__init(rr);
 	rr->applied_index = state->applied_index;
 	if (!err) {
-		struct read_walk w = {.r = r, .txn = txn, .req = rq};
+		struct read_walk w = {.r = r, .t = t, .txn = txn, .req = rq};
 		err = walk(&w, id, path);
 		rr->nodes = w.nodes;
 		rr->n_nodes = err ? 0 : w.n;
@@ -356,7 +357,7 @@ static void handle_read(struct store_txn *txn, const struct server_state *state,
 	r->env.read_reply = rr;
 }
 
-static void handle_status(struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
+static void handle_status(const struct tree *t, struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
 			  struct handler_reply *r)
 {
 	Grove__StatusReply *sr = reply_alloc(r, sizeof(*sr));
@@ -365,16 +366,13 @@ static void handle_status(struct store_txn *txn, const struct server_state *stat
 		return;
 	}
 	grove__status_reply__init(sr);
-	struct store_stats st;
-	if (store_stats(txn, &st) == GROVE_OK) {
-		sr->node_count = st.entries[STORE_NODES];
-		sr->data_bytes = st.file_bytes;
-	}
+	tree_node_count(t, txn, &sr->node_count);
+	store_file_bytes(txn, &sr->data_bytes);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	sr->server_id = state->server_id;
-	sr->role = (char *)(state->role ? state->role : "single");
+	sr->role = (char *)(state->role ? state->role : "");
 	sr->term = state->term;
 	sr->leader_id = state->leader_id;
 	sr->leader_address = reply_strdup(r, state->leader_address);
@@ -407,7 +405,7 @@ static void handle_status(struct store_txn *txn, const struct server_state *stat
 	r->env.status_reply = sr;
 }
 
-static void handle_export(struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
+static void handle_export(const struct tree *t, struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
 			  struct handler_reply *r)
 {
 	const Grove__ExportRequest *ex = req->export_scene;
@@ -421,13 +419,13 @@ static void handle_export(struct store_txn *txn, const struct server_state *stat
 	int major = ex->godot_major ? (int)ex->godot_major : 4;
 	char msg[512] = "";
 	uint64_t id;
-	int err = resolve_ref(txn, ex->node, &id);
+	int err = resolve_ref(t, txn, ex->node, &id);
 	if (err)
 		snprintf(msg, sizeof(msg), "%.480s: no such node", ex->node && ex->node->path ? ex->node->path : "?");
 	struct tscn_scene scene = {0};
 	if (!err)
-		err = scene_export(txn, id, major, &scene, msg, sizeof(msg));
-	struct variant_buf text = {0};
+		err = scene_export(t, txn, id, major, &scene, msg, sizeof(msg));
+	struct grove_buf text = {0};
 	if (!err) {
 		err = tscn_write(&scene, major, &text);
 		if (err)
@@ -440,7 +438,7 @@ static void handle_export(struct store_txn *txn, const struct server_state *stat
 		er->scene.len = text.len;
 		text.data = NULL;
 	}
-	variant_buf_free(&text);
+	grove_buf_free(&text);
 	er->code = (uint32_t)err;
 	er->message = reply_strdup(r, msg);
 	if (!er->message)
@@ -451,19 +449,19 @@ static void handle_export(struct store_txn *txn, const struct server_state *stat
 	r->env.export_reply = er;
 }
 
-void handle_read_request(struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
+void handle_read_request(const struct tree *t, struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
 			 struct handler_reply *out)
 {
 	memset(out, 0, sizeof(*out));
 	switch (req->body_case) {
 	case GROVE__ENVELOPE__BODY_READ:
-		handle_read(txn, state, req, out);
+		handle_read(t, txn, state, req, out);
 		break;
 	case GROVE__ENVELOPE__BODY_STATUS:
-		handle_status(txn, state, req, out);
+		handle_status(t, txn, state, req, out);
 		break;
 	case GROVE__ENVELOPE__BODY_EXPORT_SCENE:
-		handle_export(txn, state, req, out);
+		handle_export(t, txn, state, req, out);
 		break;
 	default:
 		reply_error(out, req->request_id, GROVE_EPROTO, "unsupported request");

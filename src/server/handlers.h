@@ -10,18 +10,19 @@
 #include <stdint.h>
 
 #include "proto/grove.pb-c.h"
+#include "src/tree/tree.h"
 #include "storage/store.h"
 
 /** Counters the server keeps and the status request reports. */
 struct server_state {
 	uint64_t server_id;       /**< configured id */
-	uint64_t applied_index;   /**< batches applied since the store was created */
+	uint64_t applied_index;   /**< the last log index applied to the world's group */
 	uint64_t writes_applied;  /**< batches applied since start */
-	uint64_t group_commits;   /**< durable commits since start */
+	uint64_t group_commits;   /**< log flushes (each one write and one fdatasync) since start */
 	uint64_t clients;         /**< open connections */
 	uint64_t start_ns;        /**< start time, CLOCK_REALTIME */
-	/* Replicated mode, refreshed every loop turn; role "single" otherwise. */
-	const char *role;         /**< "single", "leader", "follower", "candidate" */
+	/* The Raft view of the world's group. */
+	const char *role;         /**< "leader", "follower", "candidate" or "learner" */
 	uint64_t term;            /**< Raft term */
 	uint64_t leader_id;       /**< current leader, 0 if unknown */
 	char leader_address[64];  /**< its client address */
@@ -50,11 +51,12 @@ struct handler_reply {
 };
 
 /**
- * @brief Answer a READ, STATUS or EXPORT_SCENE request from @p txn.
+ * @brief Answer a READ, STATUS or EXPORT_SCENE request from tree @p t as
+ * transaction @p txn sees it.
  * Always fills @p out with a reply (an error reply if the request cannot
  * be answered).
  */
-void handle_read_request(struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
+void handle_read_request(const struct tree *t, struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
 			 struct handler_reply *out);
 
 /** @brief Release a reply's memory. */

@@ -12,8 +12,10 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: groved --data DIR --listen ADDRESS:PORT [--token TOKEN] [--max-frame BYTES] [--id N]\n"
+		"              [--peers ID=HOST:PORT,... --cluster-token T [--cluster-id N] [--join]]\n"
 		"\n"
-		"Serves a durable grove store. Every acknowledged write is on disk.\n"
+		"Serves a durable grove store, alone or as a member of a Raft cluster. Every acknowledged\n"
+		"write is on disk (on a quorum of members).\n"
 		"  --data DIR         the store's directory (created if missing)\n"
 		"  --listen A:P       IPv4 address and port; port 0 picks a free one\n"
 		"  --token TOKEN      clients must present this token (or set GROVE_TOKEN)\n"
@@ -25,6 +27,8 @@ static void usage(FILE *out)
 		"  --raft-compact-at N  compact the Raft log past N applied entries (default 20000)\n"
 		"  --snapshot-chunk BYTES  size of the chunks a snapshot is sent to a follower in (default 1 MiB)\n"
 		"  --join             a new member: wait for `grove cluster add` instead of forming a cluster\n"
+		"  --idle-timeout S   close client connections idle for S seconds (default 600)\n"
+		"  --output-max BYTES stop reading a client whose unsent replies pass this (default 4 MiB)\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
 		"\n"
 		"Prints \"listening on ADDRESS:PORT\" on standard output once it accepts\n"
@@ -73,6 +77,10 @@ int main(int argc, char **argv)
 			config.compact_at = strtoull(value, NULL, 10);
 		else if (strcmp(arg, "--snapshot-chunk") == 0)
 			config.snapshot_chunk = strtoull(value, NULL, 10);
+		else if (strcmp(arg, "--idle-timeout") == 0)
+			config.idle_timeout_s = (unsigned)strtoul(value, NULL, 10);
+		else if (strcmp(arg, "--output-max") == 0)
+			config.output_max = strtoull(value, NULL, 10);
 		else {
 			fprintf(stderr, "groved: unknown option %s\n", arg);
 			usage(stderr);

@@ -1,229 +1,333 @@
 #include "src/server/server.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "proto/grove.pb-c.h"
+#include "src/common/clock.h"
 #include "src/common/error.h"
-#include "src/common/grow.h"
-#include "src/net/frame.h"
 #include "src/net/wire.h"
 #include "src/server/handlers.h"
-#include "src/server/internal.h"
+#include "src/server/host.h"
 #include "src/server/log.h"
-#include "src/tree/tree.h"
+#include "src/server/loop.h"
+#include "src/server/transport.h"
+#include "src/server/tree_sm.h"
 #include "storage/snapshot.h"
-#include "storage/store.h"
 
-uint64_t srv_realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+/* Largest snapshot chunk in one reply, and largest snapshot a client may restore. */
+#define SNAPSHOT_CHUNK (4u << 20)
+#define SNAPSHOT_RESTORE_MAX (16ull << 30)
 
-/* ---- set-up ---- */
+/* What the server keeps per connection. */
+struct client {
+	bool authenticated;                 /* its hello was accepted */
+	uint64_t peer_id;                   /* a server that said hello as a peer, else 0 */
+	struct snapshot saving;             /* the snapshot this client is fetching */
+	struct snapshot_receiver restoring; /* the snapshot this client is sending */
+};
 
-static int parse_listen(const char *listen, struct sockaddr_in *addr)
-{
-	char host[64];
-	const char *colon = strrchr(listen, ':');
-	if (!colon || (size_t)(colon - listen) >= sizeof(host))
-		return GROVE_EINVAL;
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = '\0';
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || port < 0 || port > 65535)
-		return GROVE_EINVAL;
-	memset(addr, 0, sizeof(*addr));
-	addr->sin_family = AF_INET;
-	addr->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &addr->sin_addr) == 1 ? GROVE_OK : GROVE_EINVAL;
-}
+struct server {
+	struct server_config config;
+	struct loop *loop;
+	struct transport *transport;
+	struct host *host;
+	struct loop_watch *log_watch;
+	uint64_t start_ns;
+	int failed;
+};
 
-int srv_epoll_watch(struct server *s, int fd, void *ptr, uint32_t events, int op)
-{
-	struct epoll_event ev = {.events = events, .data.ptr = ptr};
-	return epoll_ctl(s->epoll_fd, op, fd, &ev) == 0 ? GROVE_OK : GROVE_EIO;
-}
-
-int server_create(const struct server_config *config, struct server **out)
-{
-	*out = NULL;
-	struct sockaddr_in addr;
-	if (parse_listen(config->listen, &addr)) {
-		log_line("cannot listen on \"%s\": expected IPv4-ADDRESS:PORT", config->listen);
-		return GROVE_EINVAL;
-	}
-	struct server *s = calloc(1, sizeof(*s));
-	if (!s)
-		return GROVE_ENOMEM;
-	s->config = *config;
-	s->listen_fd = s->epoll_fd = s->signal_fd = s->timer_fd = -1;
-	s->state.start_ns = srv_realtime_ns();
-	s->state.server_id = config->id;
-	/* A replicated server's Raft log replays whatever a crash undid in the store (cluster.h). */
-	struct store_options opts = {.no_sync = config->no_sync, .lazy_sync = config->peers != NULL};
-	int err = store_open(&s->store, config->data_dir, &opts);
-	if (err)
-		goto fail;
-	struct store_txn *txn;
-	err = store_txn_begin(s->store, NULL, true, &txn);
-	if (!err) {
-		err = tree_init(txn);
-		if (!err)
-			err = store_meta_get_u64(txn, "applied_index", 0, &s->state.applied_index);
-		if (err)
-			store_txn_abort(txn);
-		else
-			err = store_txn_commit(txn);
-	}
-	if (err) {
-		log_line("cannot initialize the store in %s: %s", config->data_dir, grove_strerror(err));
-		goto fail;
-	}
-	s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int one = 1;
-	setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (s->listen_fd < 0 || bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-	    listen(s->listen_fd, 512) != 0) {
-		log_line("cannot listen on %s: %s", config->listen, strerror(errno));
-		err = GROVE_EIO;
-		goto fail;
-	}
-	socklen_t alen = sizeof(addr);
-	getsockname(s->listen_fd, (struct sockaddr *)&addr, &alen);
-	s->port = ntohs(addr.sin_port);
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	s->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (s->signal_fd < 0 || s->epoll_fd < 0 || srv_epoll_watch(s, s->listen_fd, &s->listen_fd, EPOLLIN, EPOLL_CTL_ADD) ||
-	    srv_epoll_watch(s, s->signal_fd, &s->signal_fd, EPOLLIN, EPOLL_CTL_ADD)) {
-		log_line("cannot set up the event loop: %s", strerror(errno));
-		err = GROVE_EIO;
-		goto fail;
-	}
-	if (config->peers && (err = replication_start(s)) != GROVE_OK)
-		goto fail;
-	*out = s;
-	return GROVE_OK;
-fail:
-	server_destroy(s);
-	return err;
-}
-
-int server_port(const struct server *s)
-{
-	return s->port;
-}
-
-/* ---- connections ---- */
-
-static void conn_free(struct server *s, struct conn *c)
-{
-	if (s->cluster)
-		replication_forget_conn(s, c);
-	epoll_ctl(s->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	frame_reader_free(&c->in);
-	frame_writer_free(&c->out);
-	snapshot_free(&c->saving);
-	snapshot_receiver_free(&c->restoring);
-	free(c);
-	s->state.clients--;
-}
-
-static void accept_all(struct server *s)
-{
-	for (;;) {
-		struct sockaddr_in addr;
-		socklen_t alen = sizeof(addr);
-		int fd = accept4(s->listen_fd, (struct sockaddr *)&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_line("accept: %s", strerror(errno));
-			return;
-		}
-		struct conn *c = calloc(1, sizeof(*c));
-		if (!c) {
-			close(fd);
-			continue;
-		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->kind = ENDPOINT_CONN;
-		c->fd = fd;
-		char ip[INET_ADDRSTRLEN] = "?";
-		inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof(ip));
-		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(addr.sin_port));
-		frame_reader_init(&c->in, s->config.max_frame);
-		frame_writer_init(&c->out);
-		if (srv_epoll_watch(s, fd, c, EPOLLIN, EPOLL_CTL_ADD)) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = s->conns;
-		s->conns = c;
-		s->state.clients++;
-	}
-}
+/* ---- replies ---- */
 
 static void pack_into(void *ctx, uint8_t *out)
 {
 	grove__envelope__pack(ctx, out);
 }
 
-/* Queue @p env on @p c's output. */
-void srv_send_envelope(struct conn *c, Grove__Envelope *env)
+static void send_envelope(struct loop_conn *c, Grove__Envelope *env)
 {
 	env->version = 1;
-	size_t len = grove__envelope__get_packed_size(env);
-	if (frame_writer_put_with(&c->out, len, pack_into, env) != GROVE_OK) {
-		log_line("%s: cannot queue a reply of %zu bytes; closing", c->peer, len);
-		c->dead = true;
-	}
+	loop_send_with(c, grove__envelope__get_packed_size(env), pack_into, env);
 }
 
-void srv_send_error(struct conn *c, uint64_t request_id, int code, const char *message)
+static void send_error(struct loop_conn *c, uint64_t request_id, int code, const char *message, const char *leader)
 {
 	Grove__ErrorReply er = GROVE__ERROR_REPLY__INIT;
 	er.code = (uint32_t)code;
 	er.message = (char *)message;
+	er.leader = (char *)(leader ? leader : "");
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.request_id = request_id;
 	env.body_case = GROVE__ENVELOPE__BODY_ERROR;
 	env.error = &er;
-	srv_send_envelope(c, &env);
+	send_envelope(c, &env);
 }
 
-/* Refuse the connection: one log line, an error reply when possible, then close. */
-static void refuse(struct conn *c, uint64_t request_id, int code, const char *reason)
+/* Answer a request this member cannot serve: where the leader is, or that there is none yet. */
+static void send_not_leader(struct server *s, struct loop_conn *c, uint64_t request_id, int err)
 {
-	log_line("%s: %s; closing the connection", c->peer, reason);
-	srv_send_error(c, request_id, code, reason);
-	c->closing = true;
+	const char *leader = host_leader_address(s->host, HOST_WORLD_GROUP);
+	char message[160];
+	if (err == GROVE_ENOTLEADER && leader[0]) {
+		snprintf(message, sizeof(message), "not the leader; the leader is at %s", leader);
+		send_error(c, request_id, GROVE_ENOTLEADER, message, leader);
+	} else if (err == GROVE_ENOTLEADER || err == GROVE_EUNAVAILABLE) {
+		send_error(c, request_id, GROVE_EUNAVAILABLE, "no leader is known yet; retry shortly", "");
+	} else {
+		send_error(c, request_id, err, grove_strerror(err), "");
+	}
 }
 
-static bool token_ok(const struct server *s, const char *token)
+static struct client *client_of(struct loop_conn *c)
 {
-	const char *want = s->config.token ? s->config.token : "";
+	struct client *cl = loop_conn_data(c);
+	if (!cl && (cl = calloc(1, sizeof(*cl))))
+		loop_conn_set_data(c, cl);
+	return cl;
+}
+
+static void fill_state(struct server *s, struct server_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	struct host_status hs;
+	host_status(s->host, HOST_WORLD_GROUP, &hs);
+	st->server_id = s->config.id;
+	st->applied_index = hs.group.applied;
+	st->writes_applied = hs.writes_applied;
+	st->group_commits = hs.log_flushes;
+	st->clients = loop_connections(s->loop);
+	st->start_ns = s->start_ns;
+	st->role = hs.group.role == RAFT_LEADER     ? "leader"
+		   : hs.group.role != RAFT_FOLLOWER ? "candidate"
+		   : hs.group.voter                 ? "follower"
+						    : "learner"; /* or not a member yet: it only follows */
+	st->term = hs.group.term;
+	st->leader_id = hs.group.leader;
+	snprintf(st->leader_address, sizeof(st->leader_address), "%s",
+		 hs.group.role == RAFT_LEADER ? s->config.listen : host_leader_address(s->host, HOST_WORLD_GROUP));
+	st->commit_index = hs.group.commit;
+	st->n_members = hs.n_members;
+	for (size_t i = 0; i < hs.n_members && i < sizeof(st->members) / sizeof(st->members[0]); i++) {
+		st->members[i].id = hs.members[i].id;
+		snprintf(st->members[i].address, sizeof(st->members[i].address), "%s", hs.members[i].address);
+		st->members[i].voter = hs.members[i].voter;
+		st->members[i].match = hs.members[i].match;
+	}
+}
+
+/* Serve a read-only request from the store as it is now. */
+static void serve_from_store(struct server *s, struct loop_conn *c, const Grove__Envelope *req)
+{
+	struct server_state st;
+	fill_state(s, &st);
+	struct store_txn *txn;
+	if (store_txn_begin(host_store(s->host), NULL, false, &txn) != GROVE_OK) {
+		send_error(c, req->request_id, GROVE_ESTORAGE, "cannot read the store", "");
+		return;
+	}
+	struct handler_reply r;
+	handle_read_request(host_tree(s->host, HOST_WORLD_GROUP), txn, &st, req, &r);
+	send_envelope(c, &r.env);
+	handler_reply_free(&r);
+	store_txn_abort(txn);
+}
+
+/* ---- snapshots ---- */
+
+static void snapshot_save_reply(struct server *s, struct loop_conn *c, const Grove__Envelope *req)
+{
+	struct client *cl = client_of(c);
+	const Grove__SnapshotSaveRequest *rq = req->snapshot_save;
+	Grove__SnapshotSaveReply sr = GROVE__SNAPSHOT_SAVE_REPLY__INIT;
+	int err = cl ? GROVE_OK : GROVE_ENOMEM;
+	if (!err && rq->offset == 0) {
+		snapshot_free(&cl->saving);
+		err = host_snapshot(s->host, HOST_WORLD_GROUP, &cl->saving);
+		if (!err)
+			log_line("%s: snapshot of %zu bytes at index %llu", loop_conn_peer(c), cl->saving.len,
+				 (unsigned long long)cl->saving.applied_index);
+	} else if (!err && (!cl->saving.data || rq->offset > cl->saving.len)) {
+		err = GROVE_ERANGE;
+	}
+	sr.code = (uint32_t)err;
+	sr.message = err ? (char *)grove_strerror(err) : "";
+	if (!err) {
+		size_t want = rq->max_bytes && rq->max_bytes < SNAPSHOT_CHUNK ? rq->max_bytes : SNAPSHOT_CHUNK;
+		size_t left = cl->saving.len - rq->offset;
+		sr.chunk.data = cl->saving.data + rq->offset;
+		sr.chunk.len = left < want ? left : want;
+		sr.total = cl->saving.len;
+		sr.applied_index = cl->saving.applied_index;
+	}
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = req->request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE_REPLY;
+	env.snapshot_save_reply = &sr;
+	send_envelope(c, &env);
+}
+
+static void restore_reply(struct loop_conn *c, uint64_t request_id, int err, const char *why, bool installed,
+			  uint64_t applied_index)
+{
+	struct client *cl = client_of(c);
+	Grove__SnapshotRestoreReply rr = GROVE__SNAPSHOT_RESTORE_REPLY__INIT;
+	rr.code = (uint32_t)err;
+	rr.message = why && why[0] ? (char *)why : err ? (char *)grove_strerror(err) : "";
+	rr.installed = installed;
+	rr.applied_index = applied_index;
+	rr.next_offset = cl ? cl->restoring.len : 0;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE_REPLY;
+	env.snapshot_restore_reply = &rr;
+	send_envelope(c, &env);
+}
+
+static bool world_is_empty(struct server *s)
+{
+	struct store_txn *txn;
+	if (store_txn_begin(host_store(s->host), NULL, false, &txn) != GROVE_OK)
+		return false;
+	bool empty = tree_is_empty(host_tree(s->host, HOST_WORLD_GROUP), txn);
+	store_txn_abort(txn);
+	return empty;
+}
+
+/*
+ * A chunk of a snapshot to restore. Once every byte arrived and it verifies, it is proposed as one entry,
+ * which every member applies only if its world is still empty then.
+ */
+static void snapshot_restore(struct server *s, struct loop_conn *c, const Grove__Envelope *req,
+			     const struct host_ticket *t)
+{
+	struct client *cl = client_of(c);
+	const Grove__SnapshotRestoreRequest *rq = req->snapshot_restore;
+	char why[200] = "";
+	if (!cl) {
+		restore_reply(c, req->request_id, GROVE_ENOMEM, NULL, false, 0);
+		return;
+	}
+	if (rq->offset == 0) {
+		snapshot_receiver_free(&cl->restoring);
+		if (!world_is_empty(s)) {
+			restore_reply(c, req->request_id, GROVE_EEXIST, "restore needs an empty world; this one has data",
+				      false, 0);
+			return;
+		}
+	}
+	int err = snapshot_receiver_put(&cl->restoring, rq->offset, rq->total, rq->chunk.data, rq->chunk.len,
+					SNAPSHOT_RESTORE_MAX);
+	if (err == GROVE_ERANGE && rq->offset != cl->restoring.len)
+		err = GROVE_OK; /* out of place: the reply's next offset says where to resume */
+	else if (err)
+		snprintf(why, sizeof(why), "%s", err == GROVE_ETOOBIG ? "the snapshot is too large" : grove_strerror(err));
+	if (err || !snapshot_receiver_complete(&cl->restoring)) {
+		if (err)
+			snapshot_receiver_free(&cl->restoring);
+		restore_reply(c, req->request_id, err, why, false, 0);
+		return;
+	}
+	err = snapshot_verify(cl->restoring.data, cl->restoring.len, NULL, why, sizeof(why));
+	/* The entry travels to followers in one message, which must fit in a peer frame. */
+	uint32_t max_frame = s->config.max_frame ? s->config.max_frame : (64u << 20);
+	if (!err && cl->restoring.len > max_frame - (1u << 20)) {
+		err = GROVE_ETOOBIG;
+		snprintf(why, sizeof(why), "a snapshot of %zu bytes is too large to restore into a cluster whose --max-frame is %u",
+			 cl->restoring.len, max_frame);
+	}
+	if (!err) {
+		err = host_propose(s->host, HOST_WORLD_GROUP, t, TREE_CMD_RESTORE, cl->restoring.data, cl->restoring.len);
+		if (err == GROVE_ENOTLEADER || err == GROVE_EUNAVAILABLE) {
+			snapshot_receiver_free(&cl->restoring);
+			send_not_leader(s, c, req->request_id, err);
+			return;
+		}
+	}
+	snapshot_receiver_free(&cl->restoring);
+	if (err)
+		restore_reply(c, req->request_id, err, why, false, 0);
+	/* else answered once applied */
+}
+
+/* ---- host hooks ---- */
+
+static void host_send(void *ctx, uint64_t to, const uint8_t *msg, size_t len)
+{
+	struct server *s = ctx;
+	transport_send(s->transport, to, msg, len);
+}
+
+static size_t host_backlog(void *ctx, uint64_t to)
+{
+	struct server *s = ctx;
+	return transport_backlog(s->transport, to);
+}
+
+static void write_done(void *ctx, const struct host_ticket *t, const struct host_write_done *w)
+{
+	struct server *s = ctx;
+	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
+	if (!c)
+		return;
+	if (w->restore) {
+		if (!w->code)
+			log_line("restored a snapshot into the world at index %llu", (unsigned long long)w->index);
+		restore_reply(c, t->request_id, w->code, w->message, !w->code, w->index);
+		return;
+	}
+	Grove__WriteReply wr = GROVE__WRITE_REPLY__INIT;
+	wr.code = (uint32_t)w->code;
+	wr.message = (char *)(w->code ? w->message : "");
+	wr.failed_op = w->code && w->code != GROVE_EUNAVAILABLE ? (uint32_t)w->failed_op : 0;
+	wr.ids = (uint64_t *)w->ids;
+	wr.n_ids = w->n_ids;
+	wr.applied_index = w->code == GROVE_EUNAVAILABLE ? 0 : w->index;
+	wr.server_receive_ns = t->receive_ns;
+	wr.server_durable_ns = w->durable_ns;
+	wr.server_reply_ns = grove_realtime_ns();
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = t->request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE_REPLY;
+	env.write_reply = &wr;
+	send_envelope(c, &env);
+}
+
+static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *request, size_t len)
+{
+	struct server *s = ctx;
+	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
+	Grove__Envelope *req = c ? grove__envelope__unpack(NULL, len, request) : NULL;
+	if (!req)
+		return;
+	if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE)
+		snapshot_save_reply(s, c, req);
+	else
+		serve_from_store(s, c, req);
+	grove__envelope__free_unpacked(req, NULL);
+}
+
+static void read_failed(void *ctx, const struct host_ticket *t, int code, const char *why)
+{
+	struct server *s = ctx;
+	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
+	if (c)
+		send_error(c, t->request_id, code, why, host_leader_address(s->host, HOST_WORLD_GROUP));
+}
+
+static void member_added(void *ctx, uint64_t id, const char *address)
+{
+	struct server *s = ctx;
+	log_line("raft: member %llu is at %s", (unsigned long long)id, address);
+	transport_add_peer(s->transport, id, address);
+}
+
+/* ---- requests ---- */
+
+static bool token_ok(const char *want, const char *token)
+{
+	want = want ? want : "";
 	size_t a = strlen(want), b = token ? strlen(token) : 0;
 	/* Compare every byte whatever the result, so timing does not leak the token. */
 	unsigned diff = (unsigned)(a != b);
@@ -232,23 +336,42 @@ static bool token_ok(const struct server *s, const char *token)
 	return diff == 0;
 }
 
-static void handle_hello(struct server *s, struct conn *c, Grove__Envelope *env)
+static void refuse(struct loop_conn *c, uint64_t request_id, int code, const char *reason)
 {
-	if (env->hello->role == GROVE__HELLO__ROLE__PEER) {
-		if (!s->cluster) {
-			refuse(c, env->request_id, GROVE_EAUTH, "peer connections are not accepted by a single node");
-		} else if (replication_accept_peer(s, c, env->hello)) {
-			c->authenticated = true;
-		} else {
-			c->closing = true;
+	send_error(c, request_id, code, reason, "");
+	loop_close_after_send(c, reason);
+}
+
+static void handle_hello(struct server *s, struct loop_conn *c, const Grove__Envelope *env)
+{
+	const Grove__Hello *hello = env->hello;
+	if (hello->role == GROVE__HELLO__ROLE__PEER) {
+		char reason[96];
+		if (!token_ok(s->config.cluster_token, hello->token))
+			snprintf(reason, sizeof(reason), "wrong cluster token from a peer");
+		else if (hello->cluster_id != s->config.cluster_id)
+			snprintf(reason, sizeof(reason), "peer of cluster %llu, this is cluster %llu",
+				 (unsigned long long)hello->cluster_id, (unsigned long long)s->config.cluster_id);
+		else if (!transport_has_peer(s->transport, hello->peer_id))
+			snprintf(reason, sizeof(reason), "unknown peer id %llu", (unsigned long long)hello->peer_id);
+		else
+			reason[0] = '\0';
+		struct client *cl = client_of(c);
+		if (reason[0] || !cl) {
+			refuse(c, env->request_id, GROVE_EAUTH, reason[0] ? reason : "server out of memory");
+			return;
 		}
+		cl->authenticated = true;
+		cl->peer_id = hello->peer_id;
+		loop_conn_authenticated(c, true);
 		return;
 	}
-	if (!token_ok(s, env->hello->token)) {
+	if (!token_ok(s->config.token, hello->token)) {
 		refuse(c, env->request_id, GROVE_EAUTH, "wrong client token");
 		return;
 	}
-	c->authenticated = true;
+	client_of(c)->authenticated = true;
+	loop_conn_authenticated(c, false);
 	Grove__HelloReply hr = GROVE__HELLO_REPLY__INIT;
 	hr.server_id = s->config.id;
 	hr.server_version = GROVE_VERSION;
@@ -256,413 +379,296 @@ static void handle_hello(struct server *s, struct conn *c, Grove__Envelope *env)
 	reply.request_id = env->request_id;
 	reply.body_case = GROVE__ENVELOPE__BODY_HELLO_REPLY;
 	reply.hello_reply = &hr;
-	srv_send_envelope(c, &reply);
+	send_envelope(c, &reply);
 }
 
-static int queue_pending(struct server *s, struct conn *c, Grove__Envelope *env)
+/* Raft messages from an authenticated peer, one or a batch. */
+static void handle_peer_frame(struct server *s, struct loop_conn *c, uint64_t peer, const struct wire_envelope_view *v)
 {
-	if (grove_grow((void **)&s->pending, &s->pending_cap, s->n_pending, sizeof(*s->pending)))
-		return GROVE_ENOMEM;
-	s->pending[s->n_pending++] = (struct pending){.conn = c, .env = env, .receive_ns = srv_realtime_ns()};
-	return GROVE_OK;
+	Grove__RaftMessage **msgs = NULL;
+	size_t n = 0;
+	Grove__RaftBatch *batch = NULL;
+	Grove__RaftMessage *one = NULL;
+	if (v->body == GROVE__ENVELOPE__BODY_RAFT_BATCH && (batch = grove__raft_batch__unpack(NULL, v->body_len, v->body_data))) {
+		msgs = batch->messages;
+		n = batch->n_messages;
+	} else if (v->body == GROVE__ENVELOPE__BODY_RAFT && (one = grove__raft_message__unpack(NULL, v->body_len, v->body_data))) {
+		msgs = &one;
+		n = 1;
+	} else {
+		refuse(c, v->request_id, GROVE_EPROTO, "a peer sent something other than raft messages");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (host_step(s->host, peer, msgs[i]) != GROVE_OK)
+			log_line("%s: malformed raft message (type %u, group %llu) refused", loop_conn_peer(c), msgs[i]->type,
+				 (unsigned long long)msgs[i]->group);
+	if (batch)
+		grove__raft_batch__free_unpacked(batch, NULL);
+	if (one)
+		grove__raft_message__free_unpacked(one, NULL);
 }
 
-/* Read and dispatch every whole frame the connection has. */
-static void read_conn(struct server *s, struct conn *c)
+static void handle_cluster(struct server *s, struct loop_conn *c, const Grove__Envelope *req)
 {
-	int err = frame_reader_fill(&c->in, c->fd);
-	if (err == GROVE_ENOTFOUND) {
-		c->dead = true;
+	const Grove__ClusterRequest *rq = req->cluster;
+	int op = 0;
+	const char *what = "transfer leadership to";
+	switch (rq->op) {
+	case GROVE__CLUSTER_REQUEST__OP__ADD_LEARNER:
+		op = RAFT_CONF_ADD_LEARNER, what = "add learner";
+		break;
+	case GROVE__CLUSTER_REQUEST__OP__PROMOTE:
+		op = RAFT_CONF_PROMOTE, what = "promote";
+		break;
+	case GROVE__CLUSTER_REQUEST__OP__REMOVE:
+		op = RAFT_CONF_REMOVE, what = "remove";
+		break;
+	default:
+		break;
+	}
+	int err = host_admin(s->host, HOST_WORLD_GROUP, op, rq->node, rq->address);
+	if (err == GROVE_ENOTLEADER) {
+		send_not_leader(s, c, req->request_id, err);
 		return;
 	}
-	if (err) {
-		log_line("%s: read failed: %s; closing the connection", c->peer, strerror(errno));
-		c->dead = true;
+	Grove__ClusterReply cr = GROVE__CLUSTER_REPLY__INIT;
+	char message[128];
+	if (err)
+		snprintf(message, sizeof(message), "cannot %s %llu: %s", what, (unsigned long long)rq->node,
+			 err == GROVE_EUNAVAILABLE ? "another change is still pending" : grove_strerror(err));
+	else
+		snprintf(message, sizeof(message), "%s %llu: proposed", what, (unsigned long long)rq->node);
+	cr.code = (uint32_t)err;
+	cr.message = message;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = req->request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_CLUSTER_REPLY;
+	env.cluster_reply = &cr;
+	send_envelope(c, &env);
+}
+
+/* A request of an authenticated client. A write's bytes go to the log as they came: decoded once, at apply. */
+static void handle_request(struct server *s, struct loop_conn *c, const uint8_t *payload, size_t len,
+			   const struct wire_envelope_view *v)
+{
+	struct host_ticket t = {loop_conn_id(c), v->request_id, grove_realtime_ns()};
+	int err;
+	switch (v->body) {
+	case GROVE__ENVELOPE__BODY_WRITE:
+		err = host_propose(s->host, HOST_WORLD_GROUP, &t, TREE_CMD_WRITE, v->body_data, v->body_len);
+		if (err)
+			send_not_leader(s, c, v->request_id, err);
+		return;
+	case GROVE__ENVELOPE__BODY_READ:
+	case GROVE__ENVELOPE__BODY_EXPORT_SCENE:
+		/* Linearizable: served once a quorum confirms this leader and the state caught up. */
+		err = host_read(s->host, HOST_WORLD_GROUP, &t, payload, len);
+		if (err)
+			send_not_leader(s, c, v->request_id, err);
+		return;
+	case GROVE__ENVELOPE__BODY_STATUS:
+	case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
+	case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
+	case GROVE__ENVELOPE__BODY_CLUSTER:
+		break;
+	case GROVE__ENVELOPE__BODY_HELLO:
+		send_error(c, v->request_id, GROVE_EPROTO, "already authenticated", "");
+		return;
+	default:
+		send_error(c, v->request_id, GROVE_EPROTO, "unsupported request", "");
 		return;
 	}
-	while (!c->closing && !c->dead) {
-		const uint8_t *payload;
-		size_t len;
-		int ready = frame_reader_next(&c->in, &payload, &len);
-		if (ready == 0)
-			return;
-		if (ready < 0) {
-			char reason[96];
-			snprintf(reason, sizeof(reason), "frame of %zu bytes exceeds the limit of %u", len, c->in.max);
-			refuse(c, 0, GROVE_ETOOBIG, reason);
-			return;
-		}
-		Grove__Envelope *env = grove__envelope__unpack(NULL, len, payload);
-		frame_reader_consume(&c->in, len);
-		if (!env) {
-			refuse(c, 0, GROVE_EPROTO, "malformed frame (not a grove message)");
-			return;
-		}
-		if (!c->authenticated) {
-			if (env->body_case == GROVE__ENVELOPE__BODY_HELLO)
-				handle_hello(s, c, env);
-			else
-				refuse(c, env->request_id, GROVE_EAUTH, "first message must be a hello");
-			grove__envelope__free_unpacked(env, NULL);
-			continue;
-		}
-		if (c->peer_id) {
-			/* A peer's connection carries Raft messages and nothing else. */
-			if (env->body_case == GROVE__ENVELOPE__BODY_RAFT)
-				replication_peer_message(s, c, env);
-			else
-				refuse(c, env->request_id, GROVE_EPROTO, "a peer sent something other than a raft message");
-			grove__envelope__free_unpacked(env, NULL);
-			continue;
-		}
-		switch (env->body_case) {
-		case GROVE__ENVELOPE__BODY_WRITE:
-		case GROVE__ENVELOPE__BODY_READ:
-		case GROVE__ENVELOPE__BODY_STATUS:
-		case GROVE__ENVELOPE__BODY_EXPORT_SCENE:
-		case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
-		case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
-		case GROVE__ENVELOPE__BODY_CLUSTER:
-			if (queue_pending(s, c, env) == GROVE_OK)
-				continue;
-			srv_send_error(c, env->request_id, GROVE_ENOMEM, "server out of memory");
-			break;
-		case GROVE__ENVELOPE__BODY_HELLO:
-			srv_send_error(c, env->request_id, GROVE_EPROTO, "already authenticated");
-			break;
-		default:
-			srv_send_error(c, env->request_id, GROVE_EPROTO, "unsupported request");
-			break;
-		}
+	Grove__Envelope *req = grove__envelope__unpack(NULL, len, payload);
+	if (!req) {
+		refuse(c, v->request_id, GROVE_EPROTO, "malformed frame (not a grove message)");
+		return;
+	}
+	if (req->body_case == GROVE__ENVELOPE__BODY_STATUS) {
+		/* Not linearizable, but it sees what this member applied. */
+		host_commit_applied(s->host);
+		serve_from_store(s, c, req);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE && req->snapshot_save->offset > 0) {
+		snapshot_save_reply(s, c, req);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE) {
+		/* A snapshot holds every write acknowledged before it: taken like a read. */
+		err = host_read(s->host, HOST_WORLD_GROUP, &t, payload, len);
+		if (err)
+			send_not_leader(s, c, v->request_id, err);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) {
+		snapshot_restore(s, c, req, &t);
+	} else {
+		handle_cluster(s, c, req);
+	}
+	grove__envelope__free_unpacked(req, NULL);
+}
+
+static void on_frame(void *ctx, struct loop_conn *c, const uint8_t *payload, size_t len)
+{
+	struct server *s = ctx;
+	struct client *cl = client_of(c);
+	struct wire_envelope_view v;
+	if (!cl) {
+		refuse(c, 0, GROVE_ENOMEM, "server out of memory");
+		return;
+	}
+	if (wire_peek_envelope(payload, len, &v) != GROVE_OK) {
+		refuse(c, 0, GROVE_EPROTO, "malformed frame (not a grove message)");
+		return;
+	}
+	if (cl->peer_id) {
+		handle_peer_frame(s, c, cl->peer_id, &v);
+		return;
+	}
+	if (cl->authenticated) {
+		handle_request(s, c, payload, len, &v);
+		return;
+	}
+	Grove__Envelope *env = v.body == GROVE__ENVELOPE__BODY_HELLO ? grove__envelope__unpack(NULL, len, payload) : NULL;
+	if (env)
+		handle_hello(s, c, env);
+	else
+		refuse(c, v.request_id, v.body == GROVE__ENVELOPE__BODY_HELLO ? GROVE_EPROTO : GROVE_EAUTH,
+		       v.body == GROVE__ENVELOPE__BODY_HELLO ? "malformed hello" : "first message must be a hello");
+	if (env)
 		grove__envelope__free_unpacked(env, NULL);
-	}
 }
 
-/* ---- the turn: group commit, then replies ---- */
-
-/* Apply every pending write in one transaction; returns the commit's result. */
-static int apply_writes(struct server *s, size_t *n_writes)
+static void on_closed(void *ctx, struct loop_conn *c)
 {
-	*n_writes = 0;
-	for (size_t i = 0; i < s->n_pending; i++)
-		*n_writes += s->pending[i].env->body_case == GROVE__ENVELOPE__BODY_WRITE;
-	if (*n_writes == 0)
+	(void)ctx;
+	struct client *cl = loop_conn_data(c);
+	if (!cl)
+		return;
+	snapshot_free(&cl->saving);
+	snapshot_receiver_free(&cl->restoring);
+	free(cl);
+}
+
+static void on_tick(void *ctx)
+{
+	struct server *s = ctx;
+	host_tick(s->host);
+}
+
+static void on_turn(void *ctx)
+{
+	struct server *s = ctx;
+	int err = host_process(s->host);
+	if (err && !s->failed) {
+		s->failed = err;
+		log_line("replication failed: %s; stopping to protect the data", grove_strerror(err));
+		loop_stop(s->loop);
+	}
+	transport_flush(s->transport);
+}
+
+static void on_log_event(void *ctx, uint32_t events)
+{
+	(void)events;
+	struct server *s = ctx;
+	host_log_event(s->host);
+}
+
+/* ---- set-up ---- */
+
+/* The founding members: --peers, or this server alone; NULL-free message on a configuration that cannot work. */
+static int founders(const struct server_config *cfg, int port, struct membership *out)
+{
+	if (!cfg->peers) {
+		char self[MEMBER_ADDRESS_MAX + 1];
+		const char *colon = strrchr(cfg->listen, ':');
+		snprintf(self, sizeof(self), "%.*s:%d", (int)(colon - cfg->listen), cfg->listen, port);
+		memset(out, 0, sizeof(*out));
+		membership_add(out, cfg->id, self, strlen(self));
 		return GROVE_OK;
-	struct store_txn *txn;
-	int err = store_txn_begin(s->store, NULL, true, &txn);
-	if (err)
-		return err;
-	uint64_t applied = s->state.applied_index;
-	for (size_t i = 0; i < s->n_pending && !err; i++) {
-		struct pending *p = &s->pending[i];
-		if (p->env->body_case != GROVE__ENVELOPE__BODY_WRITE)
-			continue;
-		struct wire_batch batch;
-		int derr = wire_decode_batch(p->env->write, &batch, p->result.message, sizeof(p->result.message));
-		if (derr) {
-			p->result.err = derr;
-			continue;
-		}
-		struct tree_batch tb = {batch.ops, batch.count};
-		int aerr = tree_apply_batch(txn, &tb, &p->result);
-		wire_batch_free(&batch);
-		if (aerr == GROVE_ESTORAGE || aerr == GROVE_ENOMEM || aerr == GROVE_ECORRUPT) {
-			/* Not the batch's fault: the whole turn fails. */
-			err = aerr;
-			break;
-		}
-		if (aerr == GROVE_OK) {
-			p->applied = true;
-			applied++;
-		}
 	}
-	if (!err && applied != s->state.applied_index)
-		err = store_meta_put_u64(txn, "applied_index", applied);
-	if (err || applied == s->state.applied_index) {
-		/* Every batch was refused (nothing to make durable), or the turn failed. */
-		store_txn_abort(txn);
-		return err;
+	if (membership_parse(cfg->peers, out) != GROVE_OK) {
+		log_line("cannot read --peers \"%s\": expected ID=HOST:PORT,ID=HOST:PORT,... with distinct ids",
+			 cfg->peers);
+		return GROVE_EINVAL;
 	}
-	err = store_txn_commit(txn);
-	if (err)
-		return err;
-	s->state.writes_applied += applied - s->state.applied_index;
-	s->state.applied_index = applied;
-	s->state.group_commits++;
+	const struct member *me = membership_find(out, cfg->id);
+	if (!me) {
+		log_line("--id %llu is not one of --peers (%s): give every member, this one included",
+			 (unsigned long long)cfg->id, cfg->peers);
+		return GROVE_EINVAL;
+	}
+	if (!membership_same_endpoint(cfg->listen, me->address)) {
+		log_line("--listen %s is not member %llu's address in --peers (%s): peers would never reach this "
+			 "server; make them the same",
+			 cfg->listen, (unsigned long long)cfg->id, me->address);
+		return GROVE_EINVAL;
+	}
 	return GROVE_OK;
 }
 
-static void reply_write(struct pending *p, int commit_err, uint64_t durable_ns, uint64_t index)
+int server_create(const struct server_config *config, struct server **out)
 {
-	Grove__WriteReply wr = GROVE__WRITE_REPLY__INIT;
-	int code = commit_err ? commit_err : p->result.err;
-	wr.code = (uint32_t)code;
-	wr.failed_op = code && !commit_err ? (uint32_t)p->result.failed_op : 0;
-	wr.message = code ? (commit_err ? (char *)grove_strerror(commit_err) : p->result.message) : "";
-	if (!code) {
-		wr.ids = p->result.ids;
-		wr.n_ids = p->result.count;
-		wr.applied_index = index;
-	}
-	wr.server_receive_ns = p->receive_ns;
-	wr.server_durable_ns = durable_ns;
-	wr.server_reply_ns = srv_realtime_ns();
-	Grove__Envelope env = GROVE__ENVELOPE__INIT;
-	env.request_id = p->env->request_id;
-	env.body_case = GROVE__ENVELOPE__BODY_WRITE_REPLY;
-	env.write_reply = &wr;
-	srv_send_envelope(p->conn, &env);
-}
-
-void srv_snapshot_save(struct server *s, struct conn *c, const Grove__Envelope *request)
-{
-	const Grove__SnapshotSaveRequest *rq = request->snapshot_save;
-	Grove__SnapshotSaveReply sr = GROVE__SNAPSHOT_SAVE_REPLY__INIT;
+	*out = NULL;
+	struct server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return GROVE_ENOMEM;
+	s->config = *config;
+	s->start_ns = grove_realtime_ns();
+	struct loop_config lc = {.listen = config->listen, .max_frame = config->max_frame,
+				 .idle_ms = config->idle_timeout_s ? config->idle_timeout_s * 1000u : 0,
+				 .output_max = config->output_max};
+	struct loop_hooks lh = {.ctx = s, .frame = on_frame, .closed = on_closed, .tick = on_tick, .turn = on_turn};
+	struct transport_config tc = {.self = config->id, .cluster_id = config->cluster_id,
+				      .cluster_token = config->cluster_token};
+	struct host_config hc = {.self = config->id, .data_dir = config->data_dir, .join = config->join,
+				 .no_sync = config->no_sync, .compact_at = config->compact_at,
+				 .snapshot_chunk = config->snapshot_chunk};
+	struct host_hooks hh = {.ctx = s, .send = host_send, .backlog = host_backlog, .write_done = write_done,
+				.read_ready = read_ready, .read_failed = read_failed, .member_added = member_added};
 	int err = GROVE_OK;
-	if (rq->offset == 0) {
-		snapshot_free(&c->saving);
-		err = snapshot_create(s->store, 0, &c->saving);
-		if (!err)
-			log_line("%s: snapshot of %zu bytes at index %llu", c->peer, c->saving.len,
-				 (unsigned long long)c->saving.applied_index);
-	} else if (!c->saving.data || rq->offset > c->saving.len) {
-		err = GROVE_ERANGE;
+	if (config->peers && config->listen && strrchr(config->listen, ':') &&
+	    strcmp(strrchr(config->listen, ':'), ":0") == 0) {
+		log_line("--listen with port 0 cannot be used with --peers: the other members must know the port");
+		err = GROVE_EINVAL;
 	}
-	sr.code = (uint32_t)err;
-	sr.message = err ? (char *)grove_strerror(err) : "";
+	if (!err)
+		err = loop_create(&lc, &lh, &s->loop);
+	if (!err)
+		err = founders(config, loop_port(s->loop), &hc.founders);
+	if (!err)
+		err = transport_create(s->loop, &tc, &s->transport);
 	if (!err) {
-		size_t want = rq->max_bytes && rq->max_bytes < SNAPSHOT_CHUNK ? rq->max_bytes : SNAPSHOT_CHUNK;
-		size_t left = c->saving.len - rq->offset;
-		sr.chunk.data = c->saving.data + rq->offset;
-		sr.chunk.len = left < want ? left : want;
-		sr.total = c->saving.len;
-		sr.applied_index = c->saving.applied_index;
+		err = host_open(&hc, &hh, &s->host);
+		if (err)
+			log_line("cannot start with the data in %s: %s", config->data_dir, grove_strerror(err));
 	}
-	Grove__Envelope env = GROVE__ENVELOPE__INIT;
-	env.request_id = request->request_id;
-	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE_REPLY;
-	env.snapshot_save_reply = &sr;
-	srv_send_envelope(c, &env);
-}
-
-/* Only an empty world may be replaced by a restore. */
-static bool world_is_empty(struct server *s)
-{
-	struct store_txn *txn;
-	if (store_txn_begin(s->store, NULL, false, &txn) != GROVE_OK)
-		return false;
-	bool empty = tree_is_empty(txn);
-	store_txn_abort(txn);
-	return empty;
-}
-
-int srv_restore_chunk(struct server *s, struct conn *c, const Grove__SnapshotRestoreRequest *rq, char *why,
-		      size_t why_cap, bool *complete)
-{
-	*complete = false;
-	if (rq->offset == 0) {
-		snapshot_receiver_free(&c->restoring);
-		if (!world_is_empty(s)) {
-			snprintf(why, why_cap, "restore needs an empty world; this one has data");
-			return GROVE_EEXIST;
-		}
-	}
-	int err = snapshot_receiver_put(&c->restoring, rq->offset, rq->total, rq->chunk.data, rq->chunk.len,
-					SNAPSHOT_RESTORE_MAX);
-	if (err == GROVE_ERANGE && rq->offset != c->restoring.len)
-		return GROVE_OK; /* out of place: the reply's next offset says where to resume */
+	if (!err && !(s->log_watch = loop_watch(s->loop, host_log_fd(s->host), EPOLLIN, on_log_event, s)))
+		err = GROVE_EIO;
 	if (err) {
-		snprintf(why, why_cap, "%s", err == GROVE_ETOOBIG ? "the snapshot is too large" : grove_strerror(err));
-		snapshot_receiver_free(&c->restoring);
+		server_destroy(s);
 		return err;
 	}
-	if (!snapshot_receiver_complete(&c->restoring))
-		return GROVE_OK;
-	err = snapshot_verify(c->restoring.data, c->restoring.len, NULL, why, why_cap);
-	if (err)
-		snapshot_receiver_free(&c->restoring);
-	*complete = !err;
-	return err;
+	*out = s;
+	return GROVE_OK;
 }
 
-void srv_restore_reply(struct conn *c, uint64_t request_id, int err, const char *why, bool installed,
-		       uint64_t applied_index)
+int server_port(const struct server *s)
 {
-	Grove__SnapshotRestoreReply rr = GROVE__SNAPSHOT_RESTORE_REPLY__INIT;
-	rr.code = (uint32_t)err;
-	rr.message = why && why[0] ? (char *)why : err ? (char *)grove_strerror(err) : "";
-	rr.installed = installed;
-	rr.applied_index = applied_index;
-	rr.next_offset = c->restoring.len;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT;
-	env.request_id = request_id;
-	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE_REPLY;
-	env.snapshot_restore_reply = &rr;
-	srv_send_envelope(c, &env);
-}
-
-static void handle_snapshot_restore(struct server *s, struct pending *p)
-{
-	struct conn *c = p->conn;
-	char why[200] = "";
-	bool complete;
-	uint64_t applied = 0;
-	bool installed = false;
-	int err = srv_restore_chunk(s, c, p->env->snapshot_restore, why, sizeof(why), &complete);
-	if (!err && complete) {
-		err = snapshot_install(s->store, c->restoring.data, c->restoring.len, why, sizeof(why));
-		if (!err) {
-			struct store_txn *txn;
-			if (store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK) {
-				store_meta_get_u64(txn, "applied_index", 0, &applied);
-				store_txn_abort(txn);
-			}
-			s->state.applied_index = applied;
-			installed = true;
-			log_line("%s: restored a snapshot of %zu bytes at index %llu", c->peer, c->restoring.len,
-				 (unsigned long long)applied);
-		}
-		snapshot_receiver_free(&c->restoring);
-	}
-	srv_restore_reply(c, p->env->request_id, err, why, installed, applied);
-}
-
-static void free_pending(struct server *s)
-{
-	for (size_t i = 0; i < s->n_pending; i++) {
-		tree_result_free(&s->pending[i].result);
-		if (s->pending[i].env)
-			grove__envelope__free_unpacked(s->pending[i].env, NULL);
-	}
-	s->n_pending = 0;
-}
-
-static void run_turn(struct server *s)
-{
-	if (s->cluster) {
-		replication_turn(s);
-		free_pending(s);
-		return;
-	}
-	size_t n_writes;
-	uint64_t index = s->state.applied_index;
-	int commit_err = apply_writes(s, &n_writes);
-	uint64_t durable_ns = srv_realtime_ns();
-	if (commit_err)
-		log_line("group commit of %zu batches failed: %s", n_writes, grove_strerror(commit_err));
-	struct store_txn *read_txn = NULL;
-	for (size_t i = 0; i < s->n_pending; i++) {
-		struct pending *p = &s->pending[i];
-		if (p->env->body_case == GROVE__ENVELOPE__BODY_WRITE) {
-			if (p->applied && !commit_err)
-				index++;
-			reply_write(p, commit_err, durable_ns, index);
-			continue;
-		}
-		if (p->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE) {
-			srv_snapshot_save(s, p->conn, p->env);
-			continue;
-		}
-		if (p->env->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) {
-			handle_snapshot_restore(s, p);
-			continue;
-		}
-		if (p->env->body_case == GROVE__ENVELOPE__BODY_CLUSTER) {
-			srv_send_error(p->conn, p->env->request_id, GROVE_EINVAL, "this server runs alone (no --peers)");
-			continue;
-		}
-		if (!read_txn && store_txn_begin(s->store, NULL, false, &read_txn) != GROVE_OK) {
-			srv_send_error(p->conn, p->env->request_id, GROVE_ESTORAGE, "cannot read the store");
-			continue;
-		}
-		struct handler_reply r;
-		handle_read_request(read_txn, &s->state, p->env, &r);
-		srv_send_envelope(p->conn, &r.env);
-		handler_reply_free(&r);
-	}
-	store_txn_abort(read_txn);
-	free_pending(s);
-}
-
-/* Flush outputs, update interest in EPOLLOUT, and close what must close. */
-static void settle_connections(struct server *s)
-{
-	if (s->cluster)
-		replication_flush_links(s);
-	struct conn **link = &s->conns;
-	while (*link) {
-		struct conn *c = *link;
-		if (!c->dead && frame_writer_flush(&c->out, c->fd) != GROVE_OK)
-			c->dead = true;
-		bool pending = frame_writer_pending(&c->out);
-		if (c->dead || (c->closing && !pending)) {
-			*link = c->next;
-			conn_free(s, c);
-			continue;
-		}
-		srv_epoll_watch(s, c->fd, c, pending ? EPOLLIN | EPOLLOUT : EPOLLIN, EPOLL_CTL_MOD);
-		link = &c->next;
-	}
+	return loop_port(s->loop);
 }
 
 int server_run(struct server *s)
 {
-	log_line("serving on port %d, data in %s", s->port, s->config.data_dir);
-	struct epoll_event events[256];
-	while (!s->stopping) {
-		int n = epoll_wait(s->epoll_fd, events, 256, 1000);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_line("epoll_wait: %s", strerror(errno));
-			return GROVE_EIO;
-		}
-		for (int i = 0; i < n; i++) {
-			void *ptr = events[i].data.ptr;
-			if (ptr == &s->listen_fd) {
-				accept_all(s);
-			} else if (ptr == &s->signal_fd) {
-				struct signalfd_siginfo si;
-				if (read(s->signal_fd, &si, sizeof(si)) == sizeof(si)) {
-					log_line("received %s; stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-					s->stopping = true;
-				}
-			} else if (ptr == &s->timer_fd) {
-				replication_timer(s);
-			} else if (*(enum endpoint_kind *)ptr == ENDPOINT_LINK) {
-				replication_link_event(s, ptr, events[i].events);
-			} else {
-				struct conn *c = ptr;
-				if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-					read_conn(s, c);
-			}
-		}
-		if (s->n_pending || s->cluster)
-			run_turn(s);
-		settle_connections(s);
-	}
-	return GROVE_OK;
+	log_line("serving on port %d, data in %s", loop_port(s->loop), s->config.data_dir);
+	int err = loop_run(s->loop);
+	return err ? err : s->failed;
 }
 
 void server_destroy(struct server *s)
 {
 	if (!s)
 		return;
-	while (s->conns) {
-		struct conn *c = s->conns;
-		s->conns = c->next;
-		conn_free(s, c);
-	}
-	if (s->cluster)
-		replication_stop(s);
-	free_pending(s);
-	free(s->pending);
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
-	if (s->signal_fd >= 0)
-		close(s->signal_fd);
-	if (s->epoll_fd >= 0)
-		close(s->epoll_fd);
-	store_close(s->store);
+	/* The transport's links and the log's eventfd are the loop's watches: gone before the loop. */
+	loop_unwatch(s->log_watch);
+	transport_destroy(s->transport);
+	loop_destroy(s->loop);
+	host_close(s->host);
 	free(s);
 }

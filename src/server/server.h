@@ -1,19 +1,21 @@
 /**
  * @file server.h
- * @brief groved's single-node server: one epoll event loop serving clients
- * over length-prefixed protobuf frames, with group commit.
+ * @brief groved: a member of a Raft cluster serving a grove world. A single
+ * node is simply a cluster of one member; every write, in every mode, goes
+ * through the same path: proposed, made durable in the write-ahead log,
+ * committed by a quorum, applied to the tree, answered.
  *
- * Each loop turn reads everything the sockets have, applies all write
- * batches that arrived in that turn inside one LMDB write transaction (each
- * batch atomic on its own), records the applied index in the same
- * transaction, commits once (one fsync), and only then replies to the
- * writers. Reads are answered after the turn's commit, so a client always
- * reads its own acknowledged writes.
+ * The server wires three parts that never call each other: the loop
+ * (loop.h: sockets, timers, limits), the transport (transport.h: links to
+ * peers) and the host (host.h: the groups, their log and their state
+ * machines). It speaks grove's protocol (proto/grove.proto) to clients and
+ * peers: a connection starts with a Hello carrying the client token, or the
+ * cluster token and ids of a peer; anything else first, or a frame that does
+ * not decode, closes that connection with one logged line.
  *
- * A connection must start with a Hello carrying the client token (when the
- * server has one). A frame that is oversized, does not decode, or arrives
- * before authentication closes that connection with one logged line; the
- * other connections are not affected.
+ * Writes and linearizable reads (read, export, snapshot save) are served by
+ * the leader; other members answer with the leader's address. Status is
+ * answered by any member from what it has.
  */
 #ifndef GROVE_SERVER_SERVER_H
 #define GROVE_SERVER_SERVER_H
@@ -24,26 +26,29 @@
 
 /** What groved was started with. */
 struct server_config {
-	const char *data_dir;   /**< LMDB environment directory (created if missing) */
-	const char *listen;     /**< "HOST:PORT"; port 0 picks a free port */
-	const char *token;      /**< client token, or NULL for none */
-	uint32_t max_frame;     /**< largest frame accepted, 0 = FRAME_DEFAULT_MAX */
-	uint64_t id;            /**< server id reported to clients (and Raft member id) */
-	bool no_sync;           /**< benchmarks only: commit without fsync */
-	const char *peers;      /**< replicated mode: "1=HOST:PORT,2=..."; NULL for a single node */
-	const char *cluster_token; /**< replicated mode: what peers must present */
-	uint64_t cluster_id;    /**< replicated mode: peers of another cluster are refused */
-	uint64_t compact_at;    /**< replicated mode: log compaction threshold (0: default) */
-	size_t snapshot_chunk;  /**< replicated mode: bytes per InstallSnapshot chunk (0: 1 MiB) */
-	bool join;              /**< replicated mode: a new member, waiting to be added by the leader */
+	const char *data_dir;      /**< LMDB environment and Raft log (created if missing) */
+	const char *listen;        /**< "HOST:PORT" for clients and peers; port 0 picks a free port (single node only) */
+	const char *token;         /**< client token, or NULL for none */
+	uint32_t max_frame;        /**< largest frame accepted, 0 = FRAME_DEFAULT_MAX */
+	uint64_t id;               /**< this member's id */
+	bool no_sync;              /**< benchmarks only: nothing is fsynced (not durable) */
+	const char *peers;         /**< "1=HOST:PORT,2=..." for every member, this one included; NULL for a single node */
+	const char *cluster_token; /**< what peers must present */
+	uint64_t cluster_id;       /**< peers of another cluster are refused */
+	uint64_t compact_at;       /**< log compaction threshold (0: default) */
+	size_t snapshot_chunk;     /**< bytes per snapshot chunk to a follower (0: 1 MiB) */
+	bool join;                 /**< a new member, waiting to be added by the leader */
+	unsigned idle_timeout_s;   /**< close idle client connections after this (0: 600 s) */
+	size_t output_max;         /**< unsent reply bytes per client before it is not read from (0: 4 MiB) */
 };
 
 struct server;
 
 /**
- * @brief Open the store and bind the listening socket.
- * @return GROVE_OK, GROVE_EINVAL (bad listen address), GROVE_EIO (bind or
- * store directory), GROVE_ESTORAGE, GROVE_ENOMEM.
+ * @brief Check the configuration, open the store and the log, bind the
+ * listener.
+ * @return GROVE_OK, GROVE_EINVAL (a configuration that cannot work, logged
+ * with what to fix), GROVE_EIO, GROVE_ECORRUPT, GROVE_ESTORAGE, GROVE_ENOMEM.
  */
 int server_create(const struct server_config *config, struct server **out);
 
@@ -53,11 +58,11 @@ int server_port(const struct server *s);
 /**
  * @brief Serve until SIGTERM or SIGINT (which the caller must have blocked
  * in every thread, so that the loop receives them through a signalfd).
- * @return GROVE_OK on a clean stop, or the error that stopped the loop.
+ * @return GROVE_OK on a clean stop, or the error that stopped the server.
  */
 int server_run(struct server *s);
 
-/** @brief Close every connection and the store, and free @p s. */
+/** @brief Close every connection, commit what was applied, close the store and free @p s. */
 void server_destroy(struct server *s);
 
 #endif

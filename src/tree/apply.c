@@ -5,16 +5,27 @@
 #include <string.h>
 
 #include "src/common/error.h"
+#include "src/common/grow.h"
 #include "src/tree/records.h"
 #include "src/tree/tree.h"
 
 /* State of one batch being applied. */
 struct applier {
+	const struct tree *t;          /* the tree it changes */
 	struct store_txn *txn;         /* the nested transaction of this batch */
+	int64_t node_delta;            /* nodes created minus nodes deleted, added to the count at the end */
+	size_t changes_cap;            /* allocated res->changes */
 	const struct tree_batch *batch;
 	struct tree_result *res;
 	size_t op_index;               /* operation being applied */
 	uint64_t next_id;              /* id counter, written back at the end */
+	/* What the operation being applied found, for its change record. */
+	struct {
+		uint64_t parent, old_parent;
+		int64_t old_index;
+		char *old_name;            /* owned */
+		struct grove_buf value;    /* a copy of the bound value's bytes */
+	} seen;
 };
 
 /* Record a refusal (or failure) with a formatted one-line message. */
@@ -39,7 +50,7 @@ static int fail(struct applier *a, int err)
 static void describe(struct applier *a, uint64_t id, char *out, size_t cap)
 {
 	char *path = NULL;
-	if (tree_node_path(a->txn, id, &path) == GROVE_OK)
+	if (tree_node_path(a->t, a->txn, id, &path) == GROVE_OK)
 		snprintf(out, cap, "%s", path);
 	else
 		snprintf(out, cap, "node %llu", (unsigned long long)id);
@@ -50,7 +61,7 @@ static int node_exists(struct applier *a, uint64_t id)
 {
 	uint8_t key[8];
 	put_be64(key, id);
-	return store_get(a->txn, STORE_NODES, key, sizeof(key), NULL);
+	return tt_get(a->t, a->txn, TREE_NODES, key, sizeof(key), NULL);
 }
 
 /* Resolve a node reference to an existing node id. */
@@ -67,7 +78,7 @@ static int resolve(struct applier *a, const struct tree_ref *ref, uint64_t *id)
 	} else {
 		if (!ref->path)
 			return refuse(a, GROVE_EINVAL, "op %zu names no node", a->op_index);
-		int err = tree_resolve_path(a->txn, ref->path, id);
+		int err = tree_resolve_path(a->t, a->txn, ref->path, id);
 		if (err == GROVE_ENOTFOUND || err == GROVE_EINVAL)
 			return refuse(a, err, "%s: no such node", ref->path);
 		return err ? fail(a, err) : GROVE_OK;
@@ -112,7 +123,7 @@ static int child_lookup(struct applier *a, uint64_t parent, const char *name, ui
 	uint8_t key[8 + TREE_NAME_MAX];
 	size_t klen = id_name_key(key, parent, name);
 	struct store_bytes v;
-	int err = store_get(a->txn, STORE_CHILDREN, key, klen, &v);
+	int err = tt_get(a->t, a->txn, TREE_CHILDREN, key, klen, &v);
 	if (err)
 		return err;
 	if (v.len != 8)
@@ -143,8 +154,8 @@ static int renumber_children(struct applier *a, uint64_t parent)
 	uint64_t *kids = malloc(cap * sizeof(*kids));
 	if (!kids)
 		return GROVE_ENOMEM;
-	struct store_cursor *c;
-	int err = store_cursor_open(a->txn, STORE_ORDER, &c);
+	struct tt_cursor *c;
+	int err = tt_cursor_open(a->t, a->txn, TREE_ORDER, &c);
 	if (err) {
 		free(kids);
 		return err;
@@ -152,40 +163,35 @@ static int renumber_children(struct applier *a, uint64_t parent)
 	uint8_t key[16];
 	put_be64(key, parent);
 	struct store_bytes k, v;
-	for (err = store_cursor_seek(c, key, 8, &k, &v); err == GROVE_OK; err = store_cursor_next(c, &k, &v)) {
+	for (err = tt_seek(c, key, 8, &k, &v); err == GROVE_OK; err = tt_next(c, &k, &v)) {
 		if (!key_has_id_prefix(&k, parent))
 			break;
-		if (n == cap) {
-			uint64_t *grown = realloc(kids, 2 * cap * sizeof(*kids));
-			if (!grown) {
-				err = GROVE_ENOMEM;
-				break;
-			}
-			kids = grown;
-			cap *= 2;
+		if (grove_grow((void **)&kids, &cap, n, sizeof(*kids))) {
+			err = GROVE_ENOMEM;
+			break;
 		}
 		kids[n++] = get_be64(v.data);
 	}
-	store_cursor_close(c);
+	tt_cursor_close(c);
 	if (err == GROVE_ENOTFOUND)
 		err = GROVE_OK;
 	for (size_t i = 0; i < n && !err; i++) {
 		struct node_rec rec;
-		err = node_rec_load(a->txn, kids[i], &rec);
+		err = node_rec_load(a->t, a->txn, kids[i], &rec);
 		if (err)
 			break;
 		id_pair_key(key, parent, rec.order);
-		err = store_del(a->txn, STORE_ORDER, key, sizeof(key));
+		err = tt_del(a->t, a->txn, TREE_ORDER, key, sizeof(key));
 		rec.order = (i + 1) * ORDER_GAP;
 		if (!err)
-			err = node_rec_store(a->txn, kids[i], &rec);
+			err = node_rec_store(a->t, a->txn, kids[i], &rec);
 		node_rec_free(&rec);
 	}
 	for (size_t i = 0; i < n && !err; i++) {
 		uint8_t val[8];
 		put_be64(val, kids[i]);
 		id_pair_key(key, parent, (i + 1) * ORDER_GAP);
-		err = store_put(a->txn, STORE_ORDER, key, sizeof(key), val, sizeof(val));
+		err = tt_put(a->t, a->txn, TREE_ORDER, key, sizeof(key), val, sizeof(val));
 	}
 	free(kids);
 	return err;
@@ -197,25 +203,25 @@ static int renumber_children(struct applier *a, uint64_t parent)
  * when two neighbours leave no room, the siblings are renumbered first.
  */
 /* The largest order key among @p parent's children, 0 if it has none. */
-static int last_order_key(struct store_txn *txn, uint64_t parent, uint64_t *last)
+static int last_order_key(const struct tree *t, struct store_txn *txn, uint64_t parent, uint64_t *last)
 {
 	*last = 0;
-	struct store_cursor *c;
-	int err = store_cursor_open(txn, STORE_ORDER, &c);
+	struct tt_cursor *c;
+	int err = tt_cursor_open(t, txn, TREE_ORDER, &c);
 	if (err)
 		return err;
 	/* Seek past this parent's range, then step back into it. */
 	uint8_t key[8];
 	put_be64(key, parent + 1);
 	struct store_bytes k;
-	err = parent == UINT64_MAX ? GROVE_ENOTFOUND : store_cursor_seek(c, key, sizeof(key), &k, NULL);
+	err = parent == UINT64_MAX ? GROVE_ENOTFOUND : tt_seek(c, key, sizeof(key), &k, NULL);
 	if (err == GROVE_OK)
-		err = store_cursor_prev(c, &k, NULL);
+		err = tt_prev(c, &k, NULL);
 	else if (err == GROVE_ENOTFOUND)
-		err = store_cursor_last(c, &k, NULL);
+		err = tt_last(c, &k, NULL);
 	if (err == GROVE_OK && key_has_id_prefix(&k, parent) && k.len == 16)
 		*last = get_be64((const uint8_t *)k.data + 8);
-	store_cursor_close(c);
+	tt_cursor_close(c);
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
@@ -223,7 +229,7 @@ static int order_key_for(struct applier *a, uint64_t parent, int64_t index, uint
 {
 	if (index < 0) {
 		uint64_t last;
-		int err = last_order_key(a->txn, parent, &last);
+		int err = last_order_key(a->t, a->txn, parent, &last);
 		if (err)
 			return fail(a, err);
 		if (last <= UINT64_MAX - 2 * ORDER_GAP) {
@@ -232,8 +238,8 @@ static int order_key_for(struct applier *a, uint64_t parent, int64_t index, uint
 		}
 	}
 	for (int attempt = 0; attempt < 2; attempt++) {
-		struct store_cursor *c;
-		int err = store_cursor_open(a->txn, STORE_ORDER, &c);
+		struct tt_cursor *c;
+		int err = tt_cursor_open(a->t, a->txn, TREE_ORDER, &c);
 		if (err)
 			return fail(a, err);
 		uint8_t key[8];
@@ -242,8 +248,8 @@ static int order_key_for(struct applier *a, uint64_t parent, int64_t index, uint
 		uint64_t prev = 0, next = 0;
 		bool have_next = false;
 		int64_t pos = 0;
-		for (err = store_cursor_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
-		     err = store_cursor_next(c, &k, &v)) {
+		for (err = tt_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
+		     err = tt_next(c, &k, &v)) {
 			if (!key_has_id_prefix(&k, parent) || k.len != 16)
 				break;
 			uint64_t this_key = get_be64((const uint8_t *)k.data + 8);
@@ -255,7 +261,7 @@ static int order_key_for(struct applier *a, uint64_t parent, int64_t index, uint
 			prev = this_key;
 			pos++;
 		}
-		store_cursor_close(c);
+		tt_cursor_close(c);
 		if (err && err != GROVE_ENOTFOUND)
 			return fail(a, err);
 		if (index > pos)
@@ -287,10 +293,10 @@ static int link_child(struct applier *a, uint64_t parent, uint64_t child, const 
 	uint8_t key[8 + TREE_NAME_MAX], val[8];
 	put_be64(val, child);
 	size_t klen = id_name_key(key, parent, name);
-	int err = store_put(a->txn, STORE_CHILDREN, key, klen, val, sizeof(val));
+	int err = tt_put(a->t, a->txn, TREE_CHILDREN, key, klen, val, sizeof(val));
 	if (!err) {
 		id_pair_key(key, parent, order);
-		err = store_put(a->txn, STORE_ORDER, key, 16, val, sizeof(val));
+		err = tt_put(a->t, a->txn, TREE_ORDER, key, 16, val, sizeof(val));
 	}
 	return err ? fail(a, err) : GROVE_OK;
 }
@@ -299,10 +305,10 @@ static int unlink_child(struct applier *a, const struct node_rec *rec)
 {
 	uint8_t key[8 + TREE_NAME_MAX];
 	size_t klen = id_name_key(key, rec->parent, rec->name);
-	int err = store_del(a->txn, STORE_CHILDREN, key, klen);
+	int err = tt_del(a->t, a->txn, TREE_CHILDREN, key, klen);
 	if (!err) {
 		id_pair_key(key, rec->parent, rec->order);
-		err = store_del(a->txn, STORE_ORDER, key, 16);
+		err = tt_del(a->t, a->txn, TREE_ORDER, key, 16);
 	}
 	if (err == GROVE_ENOTFOUND)
 		err = GROVE_ECORRUPT;
@@ -336,7 +342,7 @@ static int bind_resources(struct applier *a, struct variant *v, int depth)
 		}
 		uint8_t key[8];
 		put_be64(key, (uint64_t)v->as.ref);
-		int err = store_get(a->txn, STORE_RESOURCES, key, sizeof(key), NULL);
+		int err = tt_get(a->t, a->txn, TREE_RESOURCES, key, sizeof(key), NULL);
 		if (err == GROVE_ENOTFOUND)
 			return refuse(a, err, "no resource with id %lld", (long long)v->as.ref);
 		return err ? fail(a, err) : GROVE_OK;
@@ -363,7 +369,7 @@ static int bind_resources(struct applier *a, struct variant *v, int depth)
 }
 
 /* Encode @p value (after binding its resource references) behind @p prefix bytes. */
-static int encode_bound_value(struct applier *a, const struct variant *value, struct variant_buf *out)
+static int encode_bound_value(struct applier *a, const struct variant *value, struct grove_buf *out)
 {
 	struct variant copy;
 	int err = variant_copy(&copy, value);
@@ -379,6 +385,35 @@ static int encode_bound_value(struct applier *a, const struct variant *value, st
 	}
 	variant_free(&copy);
 	return err;
+}
+
+/* Where node @p order stands among the children of @p parent (0-based), for a change record. */
+static int sibling_position(struct applier *a, uint64_t parent, uint64_t order, int64_t *pos)
+{
+	*pos = 0;
+	if (!a->res->record_changes)
+		return GROVE_OK;
+	struct tt_cursor *c;
+	int err = tt_cursor_open(a->t, a->txn, TREE_ORDER, &c);
+	if (err)
+		return fail(a, err);
+	uint8_t key[8];
+	put_be64(key, parent);
+	struct store_bytes k;
+	for (err = tt_seek(c, key, sizeof(key), &k, NULL); err == GROVE_OK; err = tt_next(c, &k, NULL)) {
+		if (!key_has_id_prefix(&k, parent) || k.len != 16 || get_be64((const uint8_t *)k.data + 8) >= order)
+			break;
+		(*pos)++;
+	}
+	tt_cursor_close(c);
+	return err && err != GROVE_ENOTFOUND ? fail(a, err) : GROVE_OK;
+}
+
+/* Keep a copy of a bound value's bytes for the change record. */
+static void see_value(struct applier *a, const uint8_t *bytes, size_t len)
+{
+	if (a->res->record_changes)
+		grove_buf_put(&a->seen.value, bytes, len);
 }
 
 static uint64_t take_id(struct applier *a)
@@ -419,83 +454,64 @@ static int op_create(struct applier *a, const struct tree_op *op)
 		.class_name = (char *)(op->text ? op->text : ""),
 		.instance = (char *)(op->instance ? op->instance : ""),
 	};
-	err = node_rec_store(a->txn, id, &rec);
+	err = node_rec_store(a->t, a->txn, id, &rec);
 	if (err)
 		return fail(a, err);
 	a->res->ids[a->op_index] = id;
+	a->node_delta++;
+	a->seen.parent = parent;
 	return link_child(a, parent, id, op->name, order);
 }
 
 /* Delete every key of @p table that starts with node id @p id. */
-static int delete_prefixed(struct store_txn *txn, enum store_table table, uint64_t id)
+static int delete_prefixed(const struct tree *t, struct store_txn *txn, enum tree_table table, uint64_t id)
 {
 	uint8_t prefix[8];
 	put_be64(prefix, id);
-	for (;;) {
-		struct store_cursor *c;
-		int err = store_cursor_open(txn, table, &c);
-		if (err)
-			return err;
-		struct store_bytes k;
-		uint8_t key[8 + TREE_TEXT_MAX];
-		size_t klen = 0;
-		err = store_cursor_seek(c, prefix, sizeof(prefix), &k, NULL);
-		if (!err && key_has_id_prefix(&k, id) && k.len <= sizeof(key)) {
-			klen = k.len;
-			memcpy(key, k.data, klen);
-		}
-		store_cursor_close(c);
-		if (err && err != GROVE_ENOTFOUND)
-			return err;
-		if (klen == 0)
-			return GROVE_OK;
-		err = store_del(txn, table, key, klen);
-		if (err)
-			return err;
-	}
+	return tt_del_prefix(t, txn, table, prefix, sizeof(prefix));
 }
 
 /* Remove connection @p conn_id and both of its index entries. */
-static int delete_connection(struct store_txn *txn, uint64_t conn_id)
+static int delete_connection(const struct tree *t, struct store_txn *txn, uint64_t conn_id)
 {
 	struct conn_rec rec;
-	int err = conn_rec_load(txn, conn_id, &rec);
+	int err = conn_rec_load(t, txn, conn_id, &rec);
 	if (err)
 		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
 	uint8_t key[16];
 	put_be64(key, conn_id);
-	err = store_del(txn, STORE_CONNS, key, 8);
+	err = tt_del(t, txn, TREE_CONNS, key, 8);
 	id_pair_key(key, rec.from, conn_id);
 	if (!err)
-		err = store_del(txn, STORE_CONNS_BY_NODE, key, 16);
+		err = tt_del(t, txn, TREE_CONNS_BY_NODE, key, 16);
 	if (!err && rec.to != rec.from) {
 		id_pair_key(key, rec.to, conn_id);
-		err = store_del(txn, STORE_CONNS_BY_NODE, key, 16);
+		err = tt_del(t, txn, TREE_CONNS_BY_NODE, key, 16);
 	}
 	conn_rec_free(&rec);
 	return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
 }
 
-static int delete_connections_of(struct store_txn *txn, uint64_t id)
+static int delete_connections_of(const struct tree *t, struct store_txn *txn, uint64_t id)
 {
 	for (;;) {
-		struct store_cursor *c;
-		int err = store_cursor_open(txn, STORE_CONNS_BY_NODE, &c);
+		struct tt_cursor *c;
+		int err = tt_cursor_open(t, txn, TREE_CONNS_BY_NODE, &c);
 		if (err)
 			return err;
 		uint8_t prefix[8];
 		put_be64(prefix, id);
 		struct store_bytes k;
 		uint64_t conn_id = 0;
-		err = store_cursor_seek(c, prefix, sizeof(prefix), &k, NULL);
+		err = tt_seek(c, prefix, sizeof(prefix), &k, NULL);
 		if (!err && key_has_id_prefix(&k, id) && k.len == 16)
 			conn_id = get_be64((const uint8_t *)k.data + 8);
-		store_cursor_close(c);
+		tt_cursor_close(c);
 		if (err && err != GROVE_ENOTFOUND)
 			return err;
 		if (conn_id == 0)
 			return GROVE_OK;
-		err = delete_connection(txn, conn_id);
+		err = delete_connection(t, txn, conn_id);
 		if (err)
 			return err;
 	}
@@ -505,7 +521,7 @@ static int delete_connections_of(struct store_txn *txn, uint64_t id)
 static int delete_one(struct applier *a, uint64_t id)
 {
 	struct node_rec rec;
-	int err = node_rec_load(a->txn, id, &rec);
+	int err = node_rec_load(a->t, a->txn, id, &rec);
 	if (err)
 		return fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
 	err = unlink_child(a, &rec);
@@ -514,35 +530,36 @@ static int delete_one(struct applier *a, uint64_t id)
 		return err;
 	uint8_t key[8];
 	put_be64(key, id);
-	err = store_del(a->txn, STORE_NODES, key, sizeof(key));
+	err = tt_del(a->t, a->txn, TREE_NODES, key, sizeof(key));
+	a->node_delta--;
 	if (!err)
-		err = delete_prefixed(a->txn, STORE_PROPS, id);
+		err = delete_prefixed(a->t, a->txn, TREE_PROPS, id);
 	if (!err)
-		err = delete_prefixed(a->txn, STORE_GROUPS, id);
+		err = delete_prefixed(a->t, a->txn, TREE_GROUPS, id);
 	if (!err)
-		err = delete_connections_of(a->txn, id);
+		err = delete_connections_of(a->t, a->txn, id);
 	return err ? fail(a, err) : GROVE_OK;
 }
 
 /* The id of some child of @p parent, or 0 if it has none. */
-static int first_child(struct store_txn *txn, uint64_t parent, uint64_t *child)
+static int first_child(const struct tree *t, struct store_txn *txn, uint64_t parent, uint64_t *child)
 {
 	*child = 0;
-	struct store_cursor *c;
-	int err = store_cursor_open(txn, STORE_ORDER, &c);
+	struct tt_cursor *c;
+	int err = tt_cursor_open(t, txn, TREE_ORDER, &c);
 	if (err)
 		return err;
 	uint8_t key[8];
 	put_be64(key, parent);
 	struct store_bytes k, v;
-	err = store_cursor_seek(c, key, sizeof(key), &k, &v);
+	err = tt_seek(c, key, sizeof(key), &k, &v);
 	if (!err && key_has_id_prefix(&k, parent)) {
 		if (v.len != 8)
 			err = GROVE_ECORRUPT;
 		else
 			*child = get_be64(v.data);
 	}
-	store_cursor_close(c);
+	tt_cursor_close(c);
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
@@ -555,6 +572,12 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 	if (id == TREE_ROOT_ID)
 		return refuse(a, GROVE_EROOT, "/root cannot be deleted");
 	a->res->ids[a->op_index] = id;
+	struct node_rec top;
+	err = node_rec_load(a->t, a->txn, id, &top);
+	if (err)
+		return fail(a, err);
+	a->seen.parent = top.parent;
+	node_rec_free(&top);
 	/*
 	 * Depth-first without recursion: descend to a leaf, delete it, climb
 	 * back to its parent and repeat. Memory stays O(1) however deep or wide
@@ -563,7 +586,7 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 	uint64_t cur = id;
 	for (;;) {
 		uint64_t child;
-		err = first_child(a->txn, cur, &child);
+		err = first_child(a->t, a->txn, cur, &child);
 		if (err)
 			return fail(a, err);
 		if (child) {
@@ -571,7 +594,7 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 			continue;
 		}
 		struct node_rec rec;
-		err = node_rec_load(a->txn, cur, &rec);
+		err = node_rec_load(a->t, a->txn, cur, &rec);
 		if (err)
 			return fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
 		uint64_t parent = rec.parent;
@@ -590,7 +613,7 @@ static int load_target_node(struct applier *a, const struct tree_ref *ref, uint6
 	int err = resolve(a, ref, id);
 	if (err)
 		return err;
-	err = node_rec_load(a->txn, *id, rec);
+	err = node_rec_load(a->t, a->txn, *id, rec);
 	return err ? fail(a, err) : GROVE_OK;
 }
 
@@ -611,33 +634,35 @@ static int op_set_prop(struct applier *a, const struct tree_op *op)
 	if (!err) {
 		klen = id_name_key(key, id, op->name);
 		struct store_bytes old;
-		err = store_get(a->txn, STORE_PROPS, key, klen, &old);
+		err = tt_get(a->t, a->txn, TREE_PROPS, key, klen, &old);
 		if (err == GROVE_OK && old.len >= 4) {
 			seq = get_be32(old.data);
 		} else if (err == GROVE_OK) {
 			err = fail(a, GROVE_ECORRUPT);
 		} else if (err == GROVE_ENOTFOUND) {
 			seq = rec.next_seq++;
-			err = node_rec_store(a->txn, id, &rec);
+			err = node_rec_store(a->t, a->txn, id, &rec);
 			if (err)
 				err = fail(a, err);
 		} else {
 			err = fail(a, err);
 		}
 	}
-	struct variant_buf buf = {0};
+	struct grove_buf buf = {0};
 	if (!err) {
 		uint8_t seqbytes[4];
 		put_be32(seqbytes, seq);
-		variant_buf_put(&buf, seqbytes, 4);
+		grove_buf_put(&buf, seqbytes, 4);
 		err = encode_bound_value(a, op->value, &buf);
 	}
 	if (!err) {
-		err = store_put(a->txn, STORE_PROPS, key, klen, buf.data, buf.len);
+		err = tt_put(a->t, a->txn, TREE_PROPS, key, klen, buf.data, buf.len);
 		if (err)
 			err = fail(a, err);
 	}
-	variant_buf_free(&buf);
+	if (!err)
+		see_value(a, buf.data + 4, buf.len - 4);
+	grove_buf_free(&buf);
 	node_rec_free(&rec);
 	return err;
 }
@@ -653,7 +678,7 @@ static int op_clear_prop(struct applier *a, const struct tree_op *op)
 	a->res->ids[a->op_index] = id;
 	uint8_t key[8 + TREE_NAME_MAX];
 	size_t klen = id_name_key(key, id, op->name);
-	err = store_del(a->txn, STORE_PROPS, key, klen);
+	err = tt_del(a->t, a->txn, TREE_PROPS, key, klen);
 	if (err == GROVE_ENOTFOUND) {
 		char where[256];
 		describe(a, id, where, sizeof(where));
@@ -674,6 +699,8 @@ static int op_rename(struct applier *a, const struct tree_op *op)
 		err = refuse(a, GROVE_EROOT, "/root cannot be renamed");
 	if (!err)
 		err = check_node_name(a, op->name);
+	if (!err && a->res->record_changes && !(a->seen.old_name = strdup(rec.name)))
+		err = fail(a, GROVE_ENOMEM);
 	if (!err && strcmp(rec.name, op->name) != 0) {
 		err = name_free_under(a, rec.parent, op->name);
 		if (!err)
@@ -681,7 +708,7 @@ static int op_rename(struct applier *a, const struct tree_op *op)
 		if (!err) {
 			free(rec.name);
 			rec.name = strdup(op->name);
-			err = rec.name ? node_rec_store(a->txn, id, &rec) : GROVE_ENOMEM;
+			err = rec.name ? node_rec_store(a->t, a->txn, id, &rec) : GROVE_ENOMEM;
 			if (err)
 				err = fail(a, err);
 		}
@@ -705,7 +732,7 @@ static int check_no_cycle(struct applier *a, uint64_t id, uint64_t new_parent)
 		if (cur == TREE_ROOT_ID)
 			return GROVE_OK;
 		struct node_rec rec;
-		int err = node_rec_load(a->txn, cur, &rec);
+		int err = node_rec_load(a->t, a->txn, cur, &rec);
 		if (err)
 			return fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
 		cur = rec.parent;
@@ -719,7 +746,11 @@ static int check_no_cycle(struct applier *a, uint64_t id, uint64_t new_parent)
 /* Detach @p id from its place and attach it under @p parent at @p index. */
 static int relocate(struct applier *a, uint64_t id, struct node_rec *rec, uint64_t parent, int64_t index)
 {
-	int err = unlink_child(a, rec);
+	a->seen.old_parent = rec->parent;
+	a->seen.parent = parent;
+	int err = sibling_position(a, rec->parent, rec->order, &a->seen.old_index);
+	if (!err)
+		err = unlink_child(a, rec);
 	uint64_t order = 0;
 	if (!err)
 		err = order_key_for(a, parent, index, &order);
@@ -727,7 +758,7 @@ static int relocate(struct applier *a, uint64_t id, struct node_rec *rec, uint64
 		return err;
 	rec->parent = parent;
 	rec->order = order;
-	err = node_rec_store(a->txn, id, rec);
+	err = node_rec_store(a->t, a->txn, id, rec);
 	if (err)
 		return fail(a, err);
 	return link_child(a, parent, id, rec->name, order);
@@ -783,7 +814,7 @@ static int op_group(struct applier *a, const struct tree_op *op, bool add)
 	uint8_t key[8 + TREE_NAME_MAX];
 	size_t klen = id_name_key(key, id, op->name ? op->name : "");
 	if (!err) {
-		int found = store_get(a->txn, STORE_GROUPS, key, klen, NULL);
+		int found = tt_get(a->t, a->txn, TREE_GROUPS, key, klen, NULL);
 		char where[256];
 		if (found != GROVE_OK && found != GROVE_ENOTFOUND) {
 			err = fail(a, found);
@@ -796,13 +827,13 @@ static int op_group(struct applier *a, const struct tree_op *op, bool add)
 		} else if (add) {
 			uint8_t seq[4];
 			put_be32(seq, rec.next_seq++);
-			err = node_rec_store(a->txn, id, &rec);
+			err = node_rec_store(a->t, a->txn, id, &rec);
 			if (!err)
-				err = store_put(a->txn, STORE_GROUPS, key, klen, seq, sizeof(seq));
+				err = tt_put(a->t, a->txn, TREE_GROUPS, key, klen, seq, sizeof(seq));
 			if (err)
 				err = fail(a, err);
 		} else {
-			err = store_del(a->txn, STORE_GROUPS, key, klen);
+			err = tt_del(a->t, a->txn, TREE_GROUPS, key, klen);
 			if (err)
 				err = fail(a, err);
 		}
@@ -816,20 +847,20 @@ static int find_connection(struct applier *a, uint64_t from, const char *signal,
 			   uint64_t *conn_id)
 {
 	*conn_id = 0;
-	struct store_cursor *c;
-	int err = store_cursor_open(a->txn, STORE_CONNS_BY_NODE, &c);
+	struct tt_cursor *c;
+	int err = tt_cursor_open(a->t, a->txn, TREE_CONNS_BY_NODE, &c);
 	if (err)
 		return err;
 	uint8_t prefix[8];
 	put_be64(prefix, from);
 	struct store_bytes k;
-	for (err = store_cursor_seek(c, prefix, sizeof(prefix), &k, NULL); err == GROVE_OK;
-	     err = store_cursor_next(c, &k, NULL)) {
+	for (err = tt_seek(c, prefix, sizeof(prefix), &k, NULL); err == GROVE_OK;
+	     err = tt_next(c, &k, NULL)) {
 		if (!key_has_id_prefix(&k, from) || k.len != 16)
 			break;
 		uint64_t candidate = get_be64((const uint8_t *)k.data + 8);
 		struct conn_rec rec;
-		err = conn_rec_load(a->txn, candidate, &rec);
+		err = conn_rec_load(a->t, a->txn, candidate, &rec);
 		if (err)
 			break;
 		bool match = rec.from == from && rec.to == to && strcmp(rec.signal, signal) == 0 &&
@@ -840,7 +871,7 @@ static int find_connection(struct applier *a, uint64_t from, const char *signal,
 			break;
 		}
 	}
-	store_cursor_close(c);
+	tt_cursor_close(c);
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
@@ -857,6 +888,7 @@ static int op_connection(struct applier *a, const struct tree_op *op, bool conne
 	if (err)
 		return err;
 	a->res->ids[a->op_index] = from;
+	a->seen.parent = to;
 	uint64_t existing;
 	err = find_connection(a, from, op->name, to, op->text, &existing);
 	if (err)
@@ -867,7 +899,7 @@ static int op_connection(struct applier *a, const struct tree_op *op, bool conne
 			describe(a, from, where, sizeof(where));
 			return refuse(a, GROVE_ENOTFOUND, "%s has no connection %s -> %s", where, op->name, op->text);
 		}
-		err = delete_connection(a->txn, existing);
+		err = delete_connection(a->t, a->txn, existing);
 		return err ? fail(a, err) : GROVE_OK;
 	}
 	if (existing) {
@@ -877,25 +909,28 @@ static int op_connection(struct applier *a, const struct tree_op *op, bool conne
 	if (op->value && op->value->type != VARIANT_NIL && op->value->type != VARIANT_ARRAY)
 		return refuse(a, GROVE_ETYPE, "connection binds must be an Array");
 	struct variant nil = {0};
-	struct variant_buf buf = {0};
-	buf_u64(&buf, from);
-	buf_u64(&buf, to);
-	buf_u32(&buf, op->flags);
+	struct grove_buf buf = {0};
+	grove_buf_be64(&buf, from);
+	grove_buf_be64(&buf, to);
+	grove_buf_be32(&buf, op->flags);
 	buf_str(&buf, op->name);
 	buf_str(&buf, op->text);
+	size_t binds_at = buf.len;
 	err = encode_bound_value(a, op->value ? op->value : &nil, &buf);
+	if (!err)
+		see_value(a, buf.data + binds_at, buf.len - binds_at);
 	uint64_t conn_id = take_id(a);
 	uint8_t key[16];
 	put_be64(key, conn_id);
 	if (!err)
-		err = store_put(a->txn, STORE_CONNS, key, 8, buf.data, buf.len);
-	variant_buf_free(&buf);
+		err = tt_put(a->t, a->txn, TREE_CONNS, key, 8, buf.data, buf.len);
+	grove_buf_free(&buf);
 	id_pair_key(key, from, conn_id);
 	if (!err)
-		err = store_put(a->txn, STORE_CONNS_BY_NODE, key, 16, "", 0);
+		err = tt_put(a->t, a->txn, TREE_CONNS_BY_NODE, key, 16, "", 0);
 	id_pair_key(key, to, conn_id);
 	if (!err && to != from)
-		err = store_put(a->txn, STORE_CONNS_BY_NODE, key, 16, "", 0);
+		err = tt_put(a->t, a->txn, TREE_CONNS_BY_NODE, key, 16, "", 0);
 	return err && a->res->err == GROVE_OK ? fail(a, err) : err;
 }
 
@@ -915,23 +950,26 @@ static int op_put_resource(struct applier *a, const struct tree_op *op)
 	if (err)
 		return err;
 	struct variant nil = {0};
-	struct variant_buf buf = {0};
+	struct grove_buf buf = {0};
 	uint8_t kind = (uint8_t)op->resource_kind;
-	variant_buf_put(&buf, &kind, 1);
+	grove_buf_put(&buf, &kind, 1);
 	buf_str(&buf, op->text);
 	buf_str(&buf, op->instance);
 	buf_str(&buf, op->uid);
 	buf_str(&buf, op->name);
+	size_t props_at = buf.len;
 	err = encode_bound_value(a, op->value ? op->value : &nil, &buf);
+	if (!err)
+		see_value(a, buf.data + props_at, buf.len - props_at);
 	uint64_t id = take_id(a);
 	if (!err) {
 		uint8_t key[8];
 		put_be64(key, id);
-		err = store_put(a->txn, STORE_RESOURCES, key, sizeof(key), buf.data, buf.len);
+		err = tt_put(a->t, a->txn, TREE_RESOURCES, key, sizeof(key), buf.data, buf.len);
 		if (err)
 			err = fail(a, err);
 	}
-	variant_buf_free(&buf);
+	grove_buf_free(&buf);
 	a->res->ids[a->op_index] = id;
 	return err;
 }
@@ -967,21 +1005,73 @@ static int apply_op(struct applier *a, const struct tree_op *op)
 	return refuse(a, GROVE_EINVAL, "unknown operation kind %d", (int)op->kind);
 }
 
+void tree_change_free(struct tree_change *c)
+{
+	free(c->name);
+	free(c->old_name);
+	free(c->text);
+	free(c->instance);
+	grove_buf_free(&c->value);
+	memset(c, 0, sizeof(*c));
+}
+
 void tree_result_free(struct tree_result *res)
 {
 	free(res->ids);
 	res->ids = NULL;
 	res->count = 0;
+	for (size_t i = 0; i < res->n_changes; i++)
+		tree_change_free(&res->changes[i]);
+	free(res->changes);
+	res->changes = NULL;
+	res->n_changes = 0;
 }
 
-int tree_init(struct store_txn *txn)
+static char *copy_or_null(const char *s, bool *oom)
+{
+	if (!s)
+		return NULL;
+	char *c = strdup(s);
+	*oom |= !c;
+	return c;
+}
+
+/* The change record of operation @p op, just applied, from what it found. */
+static int record_change(struct applier *a, const struct tree_op *op)
+{
+	struct tree_change c = {.op = op->kind, .node = a->res->ids[a->op_index], .parent = a->seen.parent,
+				.old_parent = a->seen.old_parent, .index = op->index, .old_index = a->seen.old_index,
+				.old_name = a->seen.old_name, .value = a->seen.value};
+	a->seen.old_name = NULL;
+	memset(&a->seen.value, 0, sizeof(a->seen.value));
+	bool oom = c.value.failed;
+	if (op->kind != TREE_OP_DELETE && op->kind != TREE_OP_MOVE && op->kind != TREE_OP_REORDER)
+		c.name = copy_or_null(op->name, &oom);
+	if (op->kind == TREE_OP_CREATE || op->kind == TREE_OP_CONNECT || op->kind == TREE_OP_DISCONNECT ||
+	    op->kind == TREE_OP_PUT_RESOURCE)
+		c.text = copy_or_null(op->text ? op->text : "", &oom);
+	if (op->kind == TREE_OP_CREATE || op->kind == TREE_OP_PUT_RESOURCE)
+		c.instance = copy_or_null(op->instance ? op->instance : "", &oom);
+	if (op->kind == TREE_OP_CONNECT)
+		c.flags = op->flags;
+	if (op->kind == TREE_OP_PUT_RESOURCE)
+		c.flags = (uint32_t)op->resource_kind;
+	if (oom || grove_grow((void **)&a->res->changes, &a->changes_cap, a->res->n_changes, sizeof(c))) {
+		tree_change_free(&c);
+		return fail(a, GROVE_ENOMEM);
+	}
+	a->res->changes[a->res->n_changes++] = c;
+	return GROVE_OK;
+}
+
+int tree_init(const struct tree *t, struct store_txn *txn)
 {
 	uint64_t next;
-	int err = store_meta_get_u64(txn, "next_id", 0, &next);
+	int err = tt_meta_get(t, txn, "next_id", 0, &next);
 	if (err)
 		return err;
 	struct node_rec root;
-	err = node_rec_load(txn, TREE_ROOT_ID, &root);
+	err = node_rec_load(t, txn, TREE_ROOT_ID, &root);
 	if (err == GROVE_OK) {
 		node_rec_free(&root);
 		return next > TREE_ROOT_ID ? GROVE_OK : GROVE_ECORRUPT;
@@ -991,19 +1081,108 @@ int tree_init(struct store_txn *txn)
 	if (next != 0)
 		return GROVE_ECORRUPT;
 	struct node_rec fresh = {.name = "root", .class_name = "Window", .instance = ""};
-	err = node_rec_store(txn, TREE_ROOT_ID, &fresh);
+	err = node_rec_store(t, txn, TREE_ROOT_ID, &fresh);
 	if (!err)
-		err = store_meta_put_u64(txn, "next_id", TREE_ROOT_ID + 1);
+		err = tt_meta_put(t, txn, "next_id", TREE_ROOT_ID + 1);
+	if (!err)
+		err = tt_meta_put(t, txn, "node_count", 1);
 	return err;
 }
 
-int tree_apply_batch(struct store_txn *txn, const struct tree_batch *batch, struct tree_result *res)
+int tree_open(struct store *store, uint64_t group, struct tree *out)
+{
+	static const char *const names[TREE_TABLE_COUNT] = {
+		[TREE_META] = "tree.meta",         [TREE_NODES] = "tree.nodes",   [TREE_CHILDREN] = "tree.children",
+		[TREE_ORDER] = "tree.order",       [TREE_PROPS] = "tree.props",   [TREE_GROUPS] = "tree.groups",
+		[TREE_CONNS] = "tree.conns",       [TREE_CONNS_BY_NODE] = "tree.conns_by_node",
+		[TREE_RESOURCES] = "tree.resources",
+	};
+	out->group = group;
+	for (int i = 0; i < TREE_TABLE_COUNT; i++) {
+		int err = store_db_open(store, names[i], true, &out->db[i]);
+		if (err)
+			return err;
+	}
+	return GROVE_OK;
+}
+
+/* ---- whole trees ---- */
+
+int tree_dump(const struct tree *t, struct store_txn *txn,
+	      int (*emit)(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len),
+	      void *ctx)
+{
+	for (unsigned table = 0; table < TREE_TABLE_COUNT; table++) {
+		struct tt_cursor *c;
+		int err = tt_cursor_open(t, txn, table, &c);
+		if (err)
+			return err;
+		struct store_bytes k, v;
+		for (err = tt_seek(c, NULL, 0, &k, &v); err == GROVE_OK; err = tt_next(c, &k, &v)) {
+			err = emit(ctx, table, k.data, k.len, v.data, v.len);
+			if (err)
+				break;
+		}
+		tt_cursor_close(c);
+		if (err != GROVE_ENOTFOUND)
+			return err;
+	}
+	return GROVE_OK;
+}
+
+int tree_load_begin(const struct tree *t, struct store_txn *txn)
+{
+	for (unsigned table = 0; table < TREE_TABLE_COUNT; table++) {
+		int err = tt_del_prefix(t, txn, table, NULL, 0);
+		if (err)
+			return err;
+	}
+	return GROVE_OK;
+}
+
+int tree_load_record(const struct tree *t, struct store_txn *txn, unsigned table, const void *key, size_t key_len,
+		     const void *val, size_t val_len)
+{
+	if (table >= TREE_TABLE_COUNT || key_len == 0 || key_len > STORE_KEY_MAX - 8)
+		return GROVE_ECORRUPT;
+	if (table == TREE_META && !(key_len == 7 && memcmp(key, "next_id", 7) == 0))
+		return GROVE_OK; /* the count is recomputed; anything else was never the tree's */
+	return tt_put(t, txn, table, key, key_len, val, val_len);
+}
+
+int tree_load_end(const struct tree *t, struct store_txn *txn)
+{
+	uint64_t next, nodes;
+	struct node_rec root;
+	int err = tt_meta_get(t, txn, "next_id", 0, &next);
+	if (!err)
+		err = node_rec_load(t, txn, TREE_ROOT_ID, &root);
+	if (err)
+		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
+	node_rec_free(&root);
+	if (next <= TREE_ROOT_ID)
+		return GROVE_ECORRUPT;
+	struct tt_cursor *c;
+	err = tt_cursor_open(t, txn, TREE_NODES, &c);
+	if (err)
+		return err;
+	struct store_bytes k;
+	nodes = 0;
+	for (err = tt_seek(c, NULL, 0, &k, NULL); err == GROVE_OK; err = tt_next(c, &k, NULL))
+		nodes++;
+	tt_cursor_close(c);
+	if (err != GROVE_ENOTFOUND)
+		return err;
+	return tt_meta_put(t, txn, "node_count", nodes);
+}
+
+int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct tree_batch *batch, struct tree_result *res)
 {
 	tree_result_free(res);
 	res->err = GROVE_OK;
 	res->failed_op = 0;
 	res->message[0] = '\0';
-	struct applier a = {.batch = batch, .res = res};
+	struct applier a = {.t = t, .batch = batch, .res = res};
 	if (batch->count > TREE_BATCH_MAX_OPS)
 		return refuse(&a, GROVE_ETOOBIG, "batch of %zu ops exceeds %u", batch->count, TREE_BATCH_MAX_OPS);
 	res->ids = calloc(batch->count ? batch->count : 1, sizeof(*res->ids));
@@ -1013,7 +1192,7 @@ int tree_apply_batch(struct store_txn *txn, const struct tree_batch *batch, stru
 	int err = store_txn_begin(store_txn_store(txn), txn, true, &a.txn);
 	if (err)
 		return fail(&a, err);
-	err = store_meta_get_u64(a.txn, "next_id", 0, &a.next_id);
+	err = tt_meta_get(a.t, a.txn, "next_id", 0, &a.next_id);
 	if (!err && a.next_id <= TREE_ROOT_ID)
 		err = GROVE_ECORRUPT;
 	if (err)
@@ -1021,14 +1200,28 @@ int tree_apply_batch(struct store_txn *txn, const struct tree_batch *batch, stru
 	for (size_t i = 0; !err && i < batch->count; i++) {
 		a.op_index = i;
 		err = apply_op(&a, &batch->ops[i]);
+		if (!err && res->record_changes)
+			err = record_change(&a, &batch->ops[i]);
+		free(a.seen.old_name);
+		grove_buf_free(&a.seen.value);
+		memset(&a.seen, 0, sizeof(a.seen));
 	}
 	if (!err) {
-		err = store_meta_put_u64(a.txn, "next_id", a.next_id);
+		uint64_t count;
+		err = tree_node_count(t, a.txn, &count);
+		if (!err)
+			err = tt_meta_put(t, a.txn, "node_count", count + (uint64_t)a.node_delta);
+		if (!err)
+			err = tt_meta_put(t, a.txn, "next_id", a.next_id);
 		if (err)
 			fail(&a, err);
 	}
 	if (err) {
 		store_txn_abort(a.txn);
+		/* A refused batch changed nothing, so it has nothing to tell subscribers. */
+		for (size_t i = 0; i < res->n_changes; i++)
+			tree_change_free(&res->changes[i]);
+		res->n_changes = 0;
 		return res->err;
 	}
 	err = store_txn_commit(a.txn);

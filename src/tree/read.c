@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "src/common/error.h"
+#include "src/common/grow.h"
 #include "src/tree/records.h"
 #include "src/tree/tree.h"
 
@@ -14,11 +15,11 @@ void tree_node_free(struct tree_node *n)
 	memset(n, 0, sizeof(*n));
 }
 
-int tree_get_node(struct store_txn *txn, uint64_t id, struct tree_node *out)
+int tree_get_node(const struct tree *t, struct store_txn *txn, uint64_t id, struct tree_node *out)
 {
 	memset(out, 0, sizeof(*out));
 	struct node_rec rec;
-	int err = node_rec_load(txn, id, &rec);
+	int err = node_rec_load(t, txn, id, &rec);
 	if (err)
 		return err;
 	out->id = id;
@@ -45,7 +46,7 @@ bool tree_name_valid(const char *name)
 	return true;
 }
 
-int tree_resolve_path(struct store_txn *txn, const char *path, uint64_t *id)
+int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id)
 {
 	static const char root[] = "/root";
 	size_t rootlen = sizeof(root) - 1;
@@ -68,7 +69,7 @@ int tree_resolve_path(struct store_txn *txn, const char *path, uint64_t *id)
 		put_be64(key, cur);
 		memcpy(key + 8, p, n);
 		struct store_bytes v;
-		int err = store_get(txn, STORE_CHILDREN, key, 8 + n, &v);
+		int err = tt_get(t, txn, TREE_CHILDREN, key, 8 + n, &v);
 		if (err)
 			return err;
 		if (v.len != 8)
@@ -80,7 +81,7 @@ int tree_resolve_path(struct store_txn *txn, const char *path, uint64_t *id)
 	return GROVE_OK;
 }
 
-int tree_node_path(struct store_txn *txn, uint64_t id, char **out)
+int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, char **out)
 {
 	*out = NULL;
 	/* Collect names leaf-to-root, then join them in reverse; iterative so
@@ -93,18 +94,13 @@ int tree_node_path(struct store_txn *txn, uint64_t id, char **out)
 	uint64_t cur = id;
 	for (;;) {
 		struct node_rec rec;
-		err = node_rec_load(txn, cur, &rec);
+		err = node_rec_load(t, txn, cur, &rec);
 		if (err)
 			break;
-		if (count == cap) {
-			char **grown = realloc(names, 2 * cap * sizeof(*names));
-			if (!grown) {
-				node_rec_free(&rec);
-				err = GROVE_ENOMEM;
-				break;
-			}
-			names = grown;
-			cap *= 2;
+		if (grove_grow((void **)&names, &cap, count, sizeof(*names))) {
+			node_rec_free(&rec);
+			err = GROVE_ENOMEM;
+			break;
 		}
 		names[count++] = rec.name;
 		total += strlen(rec.name) + 1;
@@ -141,17 +137,17 @@ int tree_node_path(struct store_txn *txn, uint64_t id, char **out)
 	return err;
 }
 
-int tree_for_each_child(struct store_txn *txn, uint64_t parent, int (*fn)(void *ctx, uint64_t child), void *ctx)
+int tree_for_each_child(const struct tree *t, struct store_txn *txn, uint64_t parent, int (*fn)(void *ctx, uint64_t child), void *ctx)
 {
-	struct store_cursor *c;
-	int err = store_cursor_open(txn, STORE_ORDER, &c);
+	struct tt_cursor *c;
+	int err = tt_cursor_open(t, txn, TREE_ORDER, &c);
 	if (err)
 		return err;
 	uint8_t key[8];
 	put_be64(key, parent);
 	struct store_bytes k, v;
-	for (err = store_cursor_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
-	     err = store_cursor_next(c, &k, &v)) {
+	for (err = tt_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
+	     err = tt_next(c, &k, &v)) {
 		if (!key_has_id_prefix(&k, parent))
 			break;
 		if (v.len != 8) {
@@ -160,11 +156,11 @@ int tree_for_each_child(struct store_txn *txn, uint64_t parent, int (*fn)(void *
 		}
 		int stop = fn(ctx, get_be64(v.data));
 		if (stop) {
-			store_cursor_close(c);
+			tt_cursor_close(c);
 			return stop;
 		}
 	}
-	store_cursor_close(c);
+	tt_cursor_close(c);
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
@@ -175,13 +171,13 @@ static int count_child(void *ctx, uint64_t child)
 	return 0;
 }
 
-int tree_child_count(struct store_txn *txn, uint64_t parent, uint64_t *count)
+int tree_child_count(const struct tree *t, struct store_txn *txn, uint64_t parent, uint64_t *count)
 {
 	*count = 0;
-	return tree_for_each_child(txn, parent, count_child, count);
+	return tree_for_each_child(t, txn, parent, count_child, count);
 }
 
-int tree_get_prop(struct store_txn *txn, uint64_t id, const char *name, struct variant *value)
+int tree_get_prop(const struct tree *t, struct store_txn *txn, uint64_t id, const char *name, struct variant *value)
 {
 	variant_set_nil(value);
 	if (strlen(name) > TREE_NAME_MAX)
@@ -189,7 +185,7 @@ int tree_get_prop(struct store_txn *txn, uint64_t id, const char *name, struct v
 	uint8_t key[8 + TREE_NAME_MAX];
 	size_t klen = id_name_key(key, id, name);
 	struct store_bytes v;
-	int err = store_get(txn, STORE_PROPS, key, klen, &v);
+	int err = tt_get(t, txn, TREE_PROPS, key, klen, &v);
 	if (err)
 		return err;
 	if (v.len < 4)
@@ -222,13 +218,13 @@ static int seq_cmp(const void *a, const void *b)
  * Read every "id + name -> seq + payload" entry of node @p id in @p table and
  * sort them by seq. Payloads stay valid because nothing writes meanwhile.
  */
-static int load_seq_entries(struct store_txn *txn, enum store_table table, uint64_t id,
+static int load_seq_entries(const struct tree *t, struct store_txn *txn, enum tree_table table, uint64_t id,
 			    struct seq_entry **out, size_t *count)
 {
 	*out = NULL;
 	*count = 0;
-	struct store_cursor *c;
-	int err = store_cursor_open(txn, table, &c);
+	struct tt_cursor *c;
+	int err = tt_cursor_open(t, txn, table, &c);
 	if (err)
 		return err;
 	size_t n = 0, cap = 0;
@@ -236,23 +232,17 @@ static int load_seq_entries(struct store_txn *txn, enum store_table table, uint6
 	uint8_t key[8];
 	put_be64(key, id);
 	struct store_bytes k, v;
-	for (err = store_cursor_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
-	     err = store_cursor_next(c, &k, &v)) {
+	for (err = tt_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
+	     err = tt_next(c, &k, &v)) {
 		if (!key_has_id_prefix(&k, id))
 			break;
 		if (v.len < 4) {
 			err = GROVE_ECORRUPT;
 			break;
 		}
-		if (n == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			struct seq_entry *grown = realloc(items, ncap * sizeof(*items));
-			if (!grown) {
-				err = GROVE_ENOMEM;
-				break;
-			}
-			items = grown;
-			cap = ncap;
+		if (grove_grow((void **)&items, &cap, n, sizeof(*items))) {
+			err = GROVE_ENOMEM;
+			break;
 		}
 		char *name = strndup((const char *)k.data + 8, k.len - 8);
 		if (!name) {
@@ -265,7 +255,7 @@ static int load_seq_entries(struct store_txn *txn, enum store_table table, uint6
 		items[n].payload.len = v.len - 4;
 		n++;
 	}
-	store_cursor_close(c);
+	tt_cursor_close(c);
 	if (err == GROVE_ENOTFOUND)
 		err = GROVE_OK;
 	if (err) {
@@ -288,12 +278,12 @@ static void free_seq_entries(struct seq_entry *items, size_t n)
 	free(items);
 }
 
-int tree_for_each_prop(struct store_txn *txn, uint64_t id,
+int tree_for_each_prop(const struct tree *t, struct store_txn *txn, uint64_t id,
 		       int (*fn)(void *ctx, const char *name, const struct variant *value), void *ctx)
 {
 	struct seq_entry *items;
 	size_t n;
-	int err = load_seq_entries(txn, STORE_PROPS, id, &items, &n);
+	int err = load_seq_entries(t, txn, TREE_PROPS, id, &items, &n);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n && !err; i++) {
@@ -314,11 +304,11 @@ int tree_for_each_prop(struct store_txn *txn, uint64_t id,
 	return err;
 }
 
-int tree_for_each_group(struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx)
+int tree_for_each_group(const struct tree *t, struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx)
 {
 	struct seq_entry *items;
 	size_t n;
-	int err = load_seq_entries(txn, STORE_GROUPS, id, &items, &n);
+	int err = load_seq_entries(t, txn, TREE_GROUPS, id, &items, &n);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n && !err; i++)
@@ -327,18 +317,18 @@ int tree_for_each_group(struct store_txn *txn, uint64_t id, int (*fn)(void *ctx,
 	return err;
 }
 
-int tree_for_each_connection(struct store_txn *txn, uint64_t id,
+int tree_for_each_connection(const struct tree *t, struct store_txn *txn, uint64_t id,
 			     int (*fn)(void *ctx, const struct tree_connection *c), void *ctx)
 {
-	struct store_cursor *cur;
-	int err = store_cursor_open(txn, STORE_CONNS_BY_NODE, &cur);
+	struct tt_cursor *cur;
+	int err = tt_cursor_open(t, txn, TREE_CONNS_BY_NODE, &cur);
 	if (err)
 		return err;
 	uint8_t key[8];
 	put_be64(key, id);
 	struct store_bytes k, v;
-	for (err = store_cursor_seek(cur, key, sizeof(key), &k, &v); err == GROVE_OK;
-	     err = store_cursor_next(cur, &k, &v)) {
+	for (err = tt_seek(cur, key, sizeof(key), &k, &v); err == GROVE_OK;
+	     err = tt_next(cur, &k, &v)) {
 		if (!key_has_id_prefix(&k, id))
 			break;
 		if (k.len != 16) {
@@ -347,7 +337,7 @@ int tree_for_each_connection(struct store_txn *txn, uint64_t id,
 		}
 		uint64_t conn_id = get_be64((const uint8_t *)k.data + 8);
 		struct conn_rec rec;
-		err = conn_rec_load(txn, conn_id, &rec);
+		err = conn_rec_load(t, txn, conn_id, &rec);
 		if (err) {
 			if (err == GROVE_ENOTFOUND)
 				err = GROVE_ECORRUPT;
@@ -367,15 +357,15 @@ int tree_for_each_connection(struct store_txn *txn, uint64_t id,
 		if (err)
 			break;
 	}
-	store_cursor_close(cur);
+	tt_cursor_close(cur);
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
-int tree_with_resource(struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const struct tree_resource *r),
+int tree_with_resource(const struct tree *t, struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const struct tree_resource *r),
 		       void *ctx)
 {
 	struct resource_rec rec;
-	int err = resource_rec_load(txn, id, &rec);
+	int err = resource_rec_load(t, txn, id, &rec);
 	if (err)
 		return err;
 	struct tree_resource view = {
@@ -392,12 +382,32 @@ int tree_with_resource(struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, 
 	return err;
 }
 
-bool tree_is_empty(struct store_txn *txn)
+/* Whether the group's part of @p table has any key starting with @p id (every key when @p id is 0). */
+static bool has_records(const struct tree *t, struct store_txn *txn, enum tree_table table, uint64_t id)
 {
+	struct tt_cursor *c;
+	if (tt_cursor_open(t, txn, table, &c) != GROVE_OK)
+		return true;
+	uint8_t key[8];
+	put_be64(key, id);
+	struct store_bytes k;
+	int err = tt_seek(c, key, id ? sizeof(key) : 0, &k, NULL);
+	bool found = err != GROVE_ENOTFOUND && (err || !id || key_has_id_prefix(&k, id));
+	tt_cursor_close(c);
+	return found;
+}
+
+bool tree_is_empty(const struct tree *t, struct store_txn *txn)
+{
+	/* Ids are never reused, so a counter that never moved means nothing was ever created. */
 	uint64_t next;
-	struct store_stats st;
-	if (store_meta_get_u64(txn, "next_id", 0, &next) || store_stats(txn, &st))
+	if (tt_meta_get(t, txn, "next_id", 0, &next) || next > TREE_ROOT_ID + 1)
 		return false;
-	return next <= TREE_ROOT_ID + 1 && st.entries[STORE_NODES] <= 1 && st.entries[STORE_PROPS] == 0 &&
-	       st.entries[STORE_GROUPS] == 0 && st.entries[STORE_CONNS] == 0 && st.entries[STORE_RESOURCES] == 0;
+	return !has_records(t, txn, TREE_PROPS, TREE_ROOT_ID) && !has_records(t, txn, TREE_GROUPS, TREE_ROOT_ID) &&
+	       !has_records(t, txn, TREE_CONNS, 0) && !has_records(t, txn, TREE_RESOURCES, 0);
+}
+
+int tree_node_count(const struct tree *t, struct store_txn *txn, uint64_t *count)
+{
+	return tt_meta_get(t, txn, "node_count", 1, count);
 }

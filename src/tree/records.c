@@ -5,36 +5,140 @@
 
 #include "src/common/error.h"
 
-void put_be64(uint8_t *out, uint64_t v)
+/* ---- one group's part of a table ---- */
+
+/* The stored form of @p key: the group id, then the key. @return its length, 0 if it is too long. */
+static size_t group_key(const struct tree *t, const void *key, size_t len, uint8_t out[STORE_KEY_MAX])
 {
-	for (int i = 7; i >= 0; i--) {
-		out[i] = (uint8_t)v;
-		v >>= 8;
+	if (len > STORE_KEY_MAX - 8)
+		return 0;
+	put_be64(out, t->group);
+	if (len)
+		memcpy(out + 8, key, len);
+	return 8 + len;
+}
+
+int tt_get(const struct tree *t, struct store_txn *txn, enum tree_table tab, const void *key, size_t len,
+	   struct store_bytes *val)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t klen = group_key(t, key, len, k);
+	return klen ? store_get(txn, t->db[tab], k, klen, val) : GROVE_ENOTFOUND;
+}
+
+int tt_put(const struct tree *t, struct store_txn *txn, enum tree_table tab, const void *key, size_t len,
+	   const void *val, size_t val_len)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t klen = group_key(t, key, len, k);
+	return klen ? store_put(txn, t->db[tab], k, klen, val, val_len) : GROVE_EINVAL;
+}
+
+int tt_del(const struct tree *t, struct store_txn *txn, enum tree_table tab, const void *key, size_t len)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t klen = group_key(t, key, len, k);
+	return klen ? store_del(txn, t->db[tab], k, klen) : GROVE_ENOTFOUND;
+}
+
+int tt_del_prefix(const struct tree *t, struct store_txn *txn, enum tree_table tab, const void *prefix, size_t len)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t klen = group_key(t, prefix, len, k);
+	return klen ? store_del_prefix(txn, t->db[tab], k, klen) : GROVE_EINVAL;
+}
+
+int tt_meta_get(const struct tree *t, struct store_txn *txn, const char *name, uint64_t dflt, uint64_t *value)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t klen = group_key(t, name, strlen(name), k);
+	return store_get_u64(txn, t->db[TREE_META], k, klen, dflt, value);
+}
+
+int tt_meta_put(const struct tree *t, struct store_txn *txn, const char *name, uint64_t value)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t klen = group_key(t, name, strlen(name), k);
+	return store_put_u64(txn, t->db[TREE_META], k, klen, value);
+}
+
+struct tt_cursor {
+	struct store_cursor *c; /* over the whole table */
+	uint64_t group;         /* the part it walks */
+};
+
+int tt_cursor_open(const struct tree *t, struct store_txn *txn, enum tree_table tab, struct tt_cursor **out)
+{
+	*out = malloc(sizeof(**out));
+	if (!*out)
+		return GROVE_ENOMEM;
+	(*out)->group = t->group;
+	int err = store_cursor_open(txn, t->db[tab], &(*out)->c);
+	if (err) {
+		free(*out);
+		*out = NULL;
 	}
+	return err;
 }
 
-uint64_t get_be64(const uint8_t *in)
+void tt_cursor_close(struct tt_cursor *c)
 {
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | in[i];
-	return v;
+	if (!c)
+		return;
+	store_cursor_close(c->c);
+	free(c);
 }
 
-void put_be32(uint8_t *out, uint32_t v)
+/* Keep a position only if it is in the cursor's group, and strip the group from its key. */
+static int in_group(struct tt_cursor *c, int err, struct store_bytes *k, struct store_bytes *key_out)
 {
-	for (int i = 3; i >= 0; i--) {
-		out[i] = (uint8_t)v;
-		v >>= 8;
+	if (err)
+		return err;
+	if (k->len < 8 || get_be64(k->data) != c->group)
+		return GROVE_ENOTFOUND;
+	if (key_out)
+		*key_out = (struct store_bytes){(const uint8_t *)k->data + 8, k->len - 8};
+	return GROVE_OK;
+}
+
+int tt_seek(struct tt_cursor *c, const void *key, size_t len, struct store_bytes *key_out, struct store_bytes *val_out)
+{
+	uint8_t k[STORE_KEY_MAX];
+	struct tree t = {.group = c->group};
+	size_t klen = group_key(&t, key, len, k);
+	if (!klen)
+		return GROVE_ENOTFOUND;
+	struct store_bytes at;
+	return in_group(c, store_cursor_seek(c->c, k, klen, &at, val_out), &at, key_out);
+}
+
+int tt_next(struct tt_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out)
+{
+	struct store_bytes at;
+	return in_group(c, store_cursor_next(c->c, &at, val_out), &at, key_out);
+}
+
+int tt_prev(struct tt_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out)
+{
+	struct store_bytes at;
+	return in_group(c, store_cursor_prev(c->c, &at, val_out), &at, key_out);
+}
+
+int tt_last(struct tt_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out)
+{
+	/* The group's last key is the one before the next group's first. */
+	struct store_bytes at;
+	int err = GROVE_ENOTFOUND;
+	if (c->group < UINT64_MAX) {
+		uint8_t next[8];
+		put_be64(next, c->group + 1);
+		err = store_cursor_seek(c->c, next, sizeof(next), &at, NULL);
+		if (err == GROVE_OK)
+			err = store_cursor_prev(c->c, &at, val_out);
 	}
-}
-
-uint32_t get_be32(const uint8_t *in)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v = (v << 8) | in[i];
-	return v;
+	if (err == GROVE_ENOTFOUND)
+		err = store_cursor_last(c->c, &at, val_out);
+	return in_group(c, err, &at, key_out);
 }
 
 static bool rec_need(struct rec_reader *r, size_t n)
@@ -81,25 +185,11 @@ const char *rec_str(struct rec_reader *r, uint32_t *len)
 	return s;
 }
 
-void buf_u64(struct variant_buf *b, uint64_t v)
-{
-	uint8_t tmp[8];
-	put_be64(tmp, v);
-	variant_buf_put(b, tmp, 8);
-}
-
-void buf_u32(struct variant_buf *b, uint32_t v)
-{
-	uint8_t tmp[4];
-	put_be32(tmp, v);
-	variant_buf_put(b, tmp, 4);
-}
-
-void buf_str(struct variant_buf *b, const char *s)
+void buf_str(struct grove_buf *b, const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
-	buf_u32(b, (uint32_t)n);
-	variant_buf_put(b, s, n);
+	grove_buf_be32(b, (uint32_t)n);
+	grove_buf_put(b, s, n);
 }
 
 /* Copy a length-prefixed string out of a record as an owned C string. */
@@ -127,13 +217,13 @@ void node_rec_free(struct node_rec *n)
 	memset(n, 0, sizeof(*n));
 }
 
-int node_rec_load(struct store_txn *txn, uint64_t id, struct node_rec *out)
+int node_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct node_rec *out)
 {
 	memset(out, 0, sizeof(*out));
 	uint8_t key[8];
 	put_be64(key, id);
 	struct store_bytes v;
-	int err = store_get(txn, STORE_NODES, key, sizeof(key), &v);
+	int err = tt_get(t, txn, TREE_NODES, key, sizeof(key), &v);
 	if (err)
 		return err;
 	struct rec_reader r = {.p = v.data, .end = (const uint8_t *)v.data + v.len};
@@ -150,12 +240,12 @@ int node_rec_load(struct store_txn *txn, uint64_t id, struct node_rec *out)
 	return GROVE_OK;
 }
 
-int node_rec_store(struct store_txn *txn, uint64_t id, const struct node_rec *n)
+int node_rec_store(const struct tree *t, struct store_txn *txn, uint64_t id, const struct node_rec *n)
 {
-	struct variant_buf b = {0};
-	buf_u64(&b, n->parent);
-	buf_u64(&b, n->order);
-	buf_u32(&b, n->next_seq);
+	struct grove_buf b = {0};
+	grove_buf_be64(&b, n->parent);
+	grove_buf_be64(&b, n->order);
+	grove_buf_be32(&b, n->next_seq);
 	buf_str(&b, n->name);
 	buf_str(&b, n->class_name);
 	buf_str(&b, n->instance);
@@ -163,9 +253,9 @@ int node_rec_store(struct store_txn *txn, uint64_t id, const struct node_rec *n)
 	if (!b.failed) {
 		uint8_t key[8];
 		put_be64(key, id);
-		err = store_put(txn, STORE_NODES, key, sizeof(key), b.data, b.len);
+		err = tt_put(t, txn, TREE_NODES, key, sizeof(key), b.data, b.len);
 	}
-	variant_buf_free(&b);
+	grove_buf_free(&b);
 	return err;
 }
 
@@ -197,13 +287,13 @@ void conn_rec_free(struct conn_rec *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int conn_rec_load(struct store_txn *txn, uint64_t id, struct conn_rec *out)
+int conn_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct conn_rec *out)
 {
 	memset(out, 0, sizeof(*out));
 	uint8_t key[8];
 	put_be64(key, id);
 	struct store_bytes v;
-	int err = store_get(txn, STORE_CONNS, key, sizeof(key), &v);
+	int err = tt_get(t, txn, TREE_CONNS, key, sizeof(key), &v);
 	if (err)
 		return err;
 	struct rec_reader r = {.p = v.data, .end = (const uint8_t *)v.data + v.len};
@@ -235,13 +325,13 @@ void resource_rec_free(struct resource_rec *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int resource_rec_load(struct store_txn *txn, uint64_t id, struct resource_rec *out)
+int resource_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct resource_rec *out)
 {
 	memset(out, 0, sizeof(*out));
 	uint8_t key[8];
 	put_be64(key, id);
 	struct store_bytes v;
-	int err = store_get(txn, STORE_RESOURCES, key, sizeof(key), &v);
+	int err = tt_get(t, txn, TREE_RESOURCES, key, sizeof(key), &v);
 	if (err)
 		return err;
 	struct rec_reader r = {.p = v.data, .end = (const uint8_t *)v.data + v.len};

@@ -13,7 +13,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/common/bytes.h"
 #include "src/tree/tree.h"
+
+/*
+ * Access to one group's part of a tree table: every key is stored behind the group id (8 bytes,
+ * big-endian), which these add on the way in and strip on the way out. Keys handed in must leave room
+ * for it (at most STORE_KEY_MAX - 8 bytes).
+ */
+int tt_get(const struct tree *t, struct store_txn *txn, enum tree_table tab, const void *key, size_t len,
+	   struct store_bytes *val);
+int tt_put(const struct tree *t, struct store_txn *txn, enum tree_table tab, const void *key, size_t len,
+	   const void *val, size_t val_len);
+int tt_del(const struct tree *t, struct store_txn *txn, enum tree_table tab, const void *key, size_t len);
+/** Delete every key of the group's part of @p tab that starts with @p prefix (all of it when @p len is 0). */
+int tt_del_prefix(const struct tree *t, struct store_txn *txn, enum tree_table tab, const void *prefix, size_t len);
+/** The u64 meta value @p name of the group (@p dflt if absent), and its update. */
+int tt_meta_get(const struct tree *t, struct store_txn *txn, const char *name, uint64_t dflt, uint64_t *value);
+int tt_meta_put(const struct tree *t, struct store_txn *txn, const char *name, uint64_t value);
+
+/** A cursor over one group's part of a table; it ends (GROVE_ENOTFOUND) at the group's last key. */
+struct tt_cursor;
+int tt_cursor_open(const struct tree *t, struct store_txn *txn, enum tree_table tab, struct tt_cursor **out);
+void tt_cursor_close(struct tt_cursor *c);
+/** First key >= @p key (the group's first key when @p len is 0); @p key_out is stripped of the group. */
+int tt_seek(struct tt_cursor *c, const void *key, size_t len, struct store_bytes *key_out, struct store_bytes *val_out);
+int tt_next(struct tt_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out);
+int tt_prev(struct tt_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out);
+/** The group's last key. */
+int tt_last(struct tt_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out);
 
 /** Spacing between sibling order keys, so most inserts need no renumbering. */
 #define ORDER_GAP (1ull << 20)
@@ -36,20 +64,14 @@ struct rec_reader {
 	bool oom;           /* a copy failed for lack of memory */
 };
 
-void put_be64(uint8_t *out, uint64_t v);
-uint64_t get_be64(const uint8_t *in);
-void put_be32(uint8_t *out, uint32_t v);
-uint32_t get_be32(const uint8_t *in);
-
 uint64_t rec_u64(struct rec_reader *r);
 uint32_t rec_u32(struct rec_reader *r);
 uint8_t rec_u8(struct rec_reader *r);
 /** A length-prefixed string, borrowed from the record; sets r->bad if truncated. */
 const char *rec_str(struct rec_reader *r, uint32_t *len);
 
-void buf_u64(struct variant_buf *b, uint64_t v);
-void buf_u32(struct variant_buf *b, uint32_t v);
-void buf_str(struct variant_buf *b, const char *s);
+/** Append a string as u32 big-endian length + bytes (NULL is ""). */
+void buf_str(struct grove_buf *b, const char *s);
 
 /** Release a node record's strings. */
 void node_rec_free(struct node_rec *n);
@@ -58,10 +80,10 @@ void node_rec_free(struct node_rec *n);
  * Read node @p id. @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT,
  * GROVE_ENOMEM, GROVE_ESTORAGE.
  */
-int node_rec_load(struct store_txn *txn, uint64_t id, struct node_rec *out);
+int node_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct node_rec *out);
 
 /** Write node @p id. @return GROVE_OK, GROVE_ENOMEM, GROVE_ESTORAGE. */
-int node_rec_store(struct store_txn *txn, uint64_t id, const struct node_rec *n);
+int node_rec_store(const struct tree *t, struct store_txn *txn, uint64_t id, const struct node_rec *n);
 
 /**
  * Build "id + name" into @p key (capacity 8 + TREE_TEXT_MAX). @return the key
@@ -86,7 +108,7 @@ struct conn_rec {
 };
 
 void conn_rec_free(struct conn_rec *c);
-int conn_rec_load(struct store_txn *txn, uint64_t id, struct conn_rec *out);
+int conn_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct conn_rec *out);
 
 /** A resource record decoded from STORE_RESOURCES; everything is owned. */
 struct resource_rec {
@@ -99,6 +121,6 @@ struct resource_rec {
 };
 
 void resource_rec_free(struct resource_rec *r);
-int resource_rec_load(struct store_txn *txn, uint64_t id, struct resource_rec *out);
+int resource_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct resource_rec *out);
 
 #endif

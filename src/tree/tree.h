@@ -30,19 +30,25 @@
  * PackedScene ext_resource), so that .tscn import and export are lossless.
  * Godot never sees them as properties.
  *
- * Storage layout (all integers big-endian so keys sort numerically):
- * - STORE_NODES    id -> parent u64, order u64, next_prop_seq u32,
- *                  name, class, instance (each u32 length + bytes)
- * - STORE_CHILDREN parent u64 + name -> id u64
- * - STORE_ORDER    parent u64 + order u64 -> id u64
- * - STORE_PROPS    id u64 + name -> seq u32 + canonical variant
- * - STORE_GROUPS   id u64 + group -> seq u32
- * - STORE_CONNS    connection id u64 -> from, to u64, flags u32, signal,
- *                  method (u32 length + bytes), binds (canonical variant)
- * - STORE_CONNS_BY_NODE node u64 + connection id u64 -> empty
- * - STORE_RESOURCES resource id u64 -> kind u8, type, path, uid, local id
- *                  (u32 length + bytes), properties (canonical variant dict)
- * - STORE_META     "next_id" (next id to hand out), "applied_index"
+ * Storage: the tree owns the databases named "tree.*" of a store. One store
+ * holds the trees of many Raft groups: every key starts with the group id
+ * (u64), so a group's tree is one contiguous range of each table. After the
+ * group id (all integers big-endian so keys sort numerically):
+ * - tree.nodes    id -> parent u64, order u64, next_prop_seq u32,
+ *                 name, class, instance (each u32 length + bytes)
+ * - tree.children parent u64 + name -> id u64
+ * - tree.order    parent u64 + order u64 -> id u64
+ * - tree.props    id u64 + name -> seq u32 + canonical variant
+ * - tree.groups   id u64 + group -> seq u32
+ * - tree.conns    connection id u64 -> from, to u64, flags u32, signal,
+ *                 method (u32 length + bytes), binds (canonical variant)
+ * - tree.conns_by_node node u64 + connection id u64 -> empty
+ * - tree.resources resource id u64 -> kind u8, type, path, uid, local id
+ *                 (u32 length + bytes), properties (canonical variant dict)
+ * - tree.meta     "next_id" (next id to hand out), "node_count" (u64 little-endian)
+ *
+ * Every function that reads or writes takes the tree (which group, which
+ * databases) and a store transaction.
  */
 #ifndef GROVE_TREE_TREE_H
 #define GROVE_TREE_TREE_H
@@ -53,6 +59,36 @@
 
 #include "src/tree/variant.h"
 #include "storage/store.h"
+
+/**
+ * The tables, in the order (and with the numbers) a dump gives them: a
+ * snapshot's records name their table by this number.
+ */
+enum tree_table {
+	TREE_META = 0,        /**< "next_id", "node_count" */
+	TREE_NODES,           /**< id -> node record */
+	TREE_CHILDREN,        /**< parent + name -> id */
+	TREE_ORDER,           /**< parent + order key -> id */
+	TREE_PROPS,           /**< id + property name -> seq + value */
+	TREE_GROUPS,          /**< id + group name -> seq */
+	TREE_CONNS,           /**< connection id -> connection record */
+	TREE_CONNS_BY_NODE,   /**< node + connection id -> empty */
+	TREE_RESOURCES,       /**< resource id -> resource record */
+	TREE_TABLE_COUNT      /**< number of tables; not a table */
+};
+
+/** One Raft group's scene tree in a store. Fill with tree_open(); nothing to free. */
+struct tree {
+	uint64_t group;                 /**< the group whose keys it reads and writes */
+	store_db db[TREE_TABLE_COUNT];  /**< the tables, shared by every group of the store */
+};
+
+/**
+ * @brief The tree of group @p group in @p store, creating its tables if
+ * needed. Call before transactions run in other threads (store.h).
+ * @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int tree_open(struct store *store, uint64_t group, struct tree *out);
 
 /** The id of the root node, "/root". It always exists. */
 #define TREE_ROOT_ID 1
@@ -146,18 +182,46 @@ struct tree_batch {
 };
 
 /**
+ * What one operation of an applied batch changed, with ids resolved (no
+ * paths, no batch-local references): what a subscriber needs to make the
+ * same change to its copy of the tree. Strings and value are owned.
+ */
+struct tree_change {
+	enum tree_op_kind op;     /**< the operation */
+	uint64_t node;            /**< the node acted on or created; PUT_RESOURCE: the resource; (DIS)CONNECT: the source */
+	uint64_t parent;          /**< CREATE, MOVE, REORDER, DELETE: the parent (after a move); (DIS)CONNECT: the target */
+	uint64_t old_parent;      /**< MOVE: the parent before */
+	int64_t index;            /**< CREATE, MOVE, REORDER: the position asked for among the siblings after it (-1: last) */
+	int64_t old_index;        /**< MOVE, REORDER: the position before, among the old siblings */
+	char *name;               /**< CREATE, RENAME: the (new) name; SET/CLEAR_PROP: the property; ADD/REMOVE_GROUP: the
+	                               group; (DIS)CONNECT: the signal; PUT_RESOURCE: the local id; else NULL */
+	char *old_name;           /**< RENAME: the name before; else NULL */
+	char *text;               /**< CREATE: the class; (DIS)CONNECT: the method; PUT_RESOURCE: the type; else NULL */
+	char *instance;           /**< CREATE: the instanced scene; PUT_RESOURCE: the path; else NULL */
+	uint32_t flags;           /**< CONNECT: Godot's ConnectFlags; PUT_RESOURCE: enum tree_resource_kind */
+	struct grove_buf value;   /**< SET_PROP: the value; CONNECT: binds; PUT_RESOURCE: properties; canonical
+	                               Variant bytes (variant.h) with resource references bound to ids; empty otherwise */
+};
+
+/**
  * What applying a batch produced. Zero-initialize; release with
  * tree_result_free().
  */
 struct tree_result {
+	bool record_changes; /**< in: fill changes (a subscriber will want them) */
 	int err;             /**< GROVE_OK or the error that refused the batch */
 	size_t failed_op;    /**< index of the refused operation when err != 0 */
 	char message[512];   /**< one line naming the cause, e.g. "/root/A would become its own ancestor" */
 	uint64_t *ids;       /**< per operation: id created by CREATE or PUT_RESOURCE, else the node acted on; owned */
 	size_t count;        /**< number of entries in ids */
+	struct tree_change *changes; /**< with record_changes and err == GROVE_OK: one per operation, in order; owned */
+	size_t n_changes;    /**< number of changes */
 };
 
-/** @brief Release what @p res owns. */
+/** @brief Release what one change owns. */
+void tree_change_free(struct tree_change *c);
+
+/** @brief Release what @p res owns (record_changes is kept). */
 void tree_result_free(struct tree_result *res);
 
 /**
@@ -166,14 +230,14 @@ void tree_result_free(struct tree_result *res);
  * restored snapshot.
  * @return true or false (false also when the store cannot be read).
  */
-bool tree_is_empty(struct store_txn *txn);
+bool tree_is_empty(const struct tree *t, struct store_txn *txn);
 
 /**
  * @brief Make sure the root exists and the id counter is initialized.
  * Idempotent; call once after opening a store, in a write transaction.
  * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.
  */
-int tree_init(struct store_txn *txn);
+int tree_init(const struct tree *t, struct store_txn *txn);
 
 /**
  * @brief Validate and apply @p batch inside the write transaction @p txn.
@@ -192,7 +256,7 @@ int tree_init(struct store_txn *txn);
  * GROVE_ENOMEM / GROVE_ECORRUPT for failures that are not the batch's fault
  * (the caller should then abort @p txn).
  */
-int tree_apply_batch(struct store_txn *txn, const struct tree_batch *batch, struct tree_result *res);
+int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct tree_batch *batch, struct tree_result *res);
 
 /* ---- reading ---- */
 
@@ -212,7 +276,7 @@ void tree_node_free(struct tree_node *n);
  * @brief Read node @p id.
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ESTORAGE, GROVE_ENOMEM.
  */
-int tree_get_node(struct store_txn *txn, uint64_t id, struct tree_node *out);
+int tree_get_node(const struct tree *t, struct store_txn *txn, uint64_t id, struct tree_node *out);
 
 /**
  * @brief Resolve an absolute path ("/root", "/root/World/Player") to an id.
@@ -220,41 +284,41 @@ int tree_get_node(struct store_txn *txn, uint64_t id, struct tree_node *out);
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_EINVAL (not absolute / malformed),
  * GROVE_ESTORAGE.
  */
-int tree_resolve_path(struct store_txn *txn, const char *path, uint64_t *id);
+int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id);
 
 /**
  * @brief The absolute path of node @p id, as a malloc'd string in @p *out.
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ENOMEM, GROVE_ESTORAGE.
  */
-int tree_node_path(struct store_txn *txn, uint64_t id, char **out);
+int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, char **out);
 
 /**
  * @brief Call @p fn for each child of @p parent in sibling order.
  * Iteration stops early when @p fn returns non-zero; that value is returned.
  * @return GROVE_OK, @p fn's non-zero value, GROVE_ESTORAGE, GROVE_ECORRUPT.
  */
-int tree_for_each_child(struct store_txn *txn, uint64_t parent,
+int tree_for_each_child(const struct tree *t, struct store_txn *txn, uint64_t parent,
 			int (*fn)(void *ctx, uint64_t child), void *ctx);
 
 /** @brief Number of children of @p parent (walks the order index). */
-int tree_child_count(struct store_txn *txn, uint64_t parent, uint64_t *count);
+int tree_child_count(const struct tree *t, struct store_txn *txn, uint64_t parent, uint64_t *count);
 
 /**
  * @brief Read property @p name of node @p id into @p value (owned by the caller).
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ENOMEM, GROVE_ESTORAGE.
  */
-int tree_get_prop(struct store_txn *txn, uint64_t id, const char *name, struct variant *value);
+int tree_get_prop(const struct tree *t, struct store_txn *txn, uint64_t id, const char *name, struct variant *value);
 
 /**
  * @brief Call @p fn for each property of node @p id in the order they were
  * first set (the order a .tscn lists them). @p value is borrowed for the call.
  * @return like tree_for_each_child().
  */
-int tree_for_each_prop(struct store_txn *txn, uint64_t id,
+int tree_for_each_prop(const struct tree *t, struct store_txn *txn, uint64_t id,
 		       int (*fn)(void *ctx, const char *name, const struct variant *value), void *ctx);
 
 /** @brief Call @p fn for each group of node @p id in the order they were added. */
-int tree_for_each_group(struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx);
+int tree_for_each_group(const struct tree *t, struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx);
 
 /** A signal connection as read from the store. */
 struct tree_connection {
@@ -271,7 +335,7 @@ struct tree_connection {
  * @brief Call @p fn for each connection whose source or target is node @p id,
  * in creation order.
  */
-int tree_for_each_connection(struct store_txn *txn, uint64_t id,
+int tree_for_each_connection(const struct tree *t, struct store_txn *txn, uint64_t id,
 			     int (*fn)(void *ctx, const struct tree_connection *c), void *ctx);
 
 /** A resource as read from the store. */
@@ -290,7 +354,7 @@ struct tree_resource {
  * during the call).
  * @return GROVE_OK, @p fn's non-zero value, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ESTORAGE.
  */
-int tree_with_resource(struct store_txn *txn, uint64_t id,
+int tree_with_resource(const struct tree *t, struct store_txn *txn, uint64_t id,
 		       int (*fn)(void *ctx, const struct tree_resource *r), void *ctx);
 
 /**
@@ -298,5 +362,34 @@ int tree_with_resource(struct store_txn *txn, uint64_t id,
  * `. : @ / " %`, no control characters.
  */
 bool tree_name_valid(const char *name);
+
+/** @brief The number of nodes in the tree, the root included. @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT. */
+int tree_node_count(const struct tree *t, struct store_txn *txn, uint64_t *count);
+
+/* ---- whole trees: snapshots and migrations ---- */
+
+/**
+ * @brief Hand every record of the tree to @p emit, table by table in the
+ * order of enum tree_table, keys in order and without the group id, so that
+ * the records can be loaded into any group. Stops at @p emit's first
+ * non-zero return and returns it.
+ * @return GROVE_OK, @p emit's value, GROVE_ESTORAGE.
+ */
+int tree_dump(const struct tree *t, struct store_txn *txn,
+	      int (*emit)(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len),
+	      void *ctx);
+
+/**
+ * @brief Replace the tree with dumped records: tree_load_begin() deletes the
+ * whole tree, tree_load_record() puts one record, tree_load_end() checks the
+ * result has a root and recounts the nodes. Meta records other than the id
+ * counter are ignored (older snapshots carried a server's own values there).
+ * @return GROVE_OK, GROVE_ECORRUPT (a table number out of range, an empty
+ * key, no root at the end), GROVE_ESTORAGE.
+ */
+int tree_load_begin(const struct tree *t, struct store_txn *txn);
+int tree_load_record(const struct tree *t, struct store_txn *txn, unsigned table, const void *key, size_t key_len,
+		     const void *val, size_t val_len);
+int tree_load_end(const struct tree *t, struct store_txn *txn);
 
 #endif

@@ -515,7 +515,7 @@ bool variant_equal(const struct variant *a, const struct variant *b)
 
 int variant_copy(struct variant *dst, const struct variant *src)
 {
-	struct variant_buf buf = {0};
+	struct grove_buf buf = {0};
 	int err = variant_encode(src, &buf);
 	if (!err && buf.failed)
 		err = GROVE_ENOMEM;
@@ -523,67 +523,41 @@ int variant_copy(struct variant *dst, const struct variant *src)
 		err = variant_decode(dst, buf.data, buf.len, NULL);
 	else
 		memset(dst, 0, sizeof(*dst));
-	variant_buf_free(&buf);
+	grove_buf_free(&buf);
 	return err == GROVE_ECORRUPT ? GROVE_ENOMEM : err;
 }
 
 /* ---- canonical binary form ---- */
 
-void variant_buf_free(struct variant_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
-void variant_buf_put(struct variant_buf *b, const void *data, size_t n)
-{
-	if (b->failed || n == 0)
-		return;
-	if (b->len + n > b->cap) {
-		size_t ncap = b->cap ? b->cap : 64;
-		while (ncap < b->len + n)
-			ncap *= 2;
-		uint8_t *grown = realloc(b->data, ncap);
-		if (!grown) {
-			b->failed = true;
-			return;
-		}
-		b->data = grown;
-		b->cap = ncap;
-	}
-	memcpy(b->data + b->len, data, n);
-	b->len += n;
-}
-
-static void put_le(struct variant_buf *b, uint64_t v, unsigned bytes)
+static void put_le(struct grove_buf *b, uint64_t v, unsigned bytes)
 {
 	uint8_t tmp[8];
 	for (unsigned i = 0; i < bytes; i++)
 		tmp[i] = (uint8_t)(v >> (8 * i));
-	variant_buf_put(b, tmp, bytes);
+	grove_buf_put(b, tmp, bytes);
 }
 
-static void put_double(struct variant_buf *b, double d)
+static void put_double(struct grove_buf *b, double d)
 {
 	uint64_t bits;
 	memcpy(&bits, &d, sizeof(bits));
 	put_le(b, bits, 8);
 }
 
-static void put_bytes(struct variant_buf *b, const char *s, uint32_t len)
+static void put_bytes(struct grove_buf *b, const char *s, uint32_t len)
 {
 	put_le(b, len, 4);
-	variant_buf_put(b, s, len);
+	grove_buf_put(b, s, len);
 }
 
-static void put_typehint(struct variant_buf *b, const struct variant_typehint *h)
+static void put_typehint(struct grove_buf *b, const struct variant_typehint *h)
 {
 	put_le(b, (uint64_t)h->type, 1);
 	const char *cls = h->class_name ? h->class_name : "";
 	put_bytes(b, cls, (uint32_t)strlen(cls));
 }
 
-static int encode_at(const struct variant *v, struct variant_buf *out, int depth)
+static int encode_at(const struct variant *v, struct grove_buf *out, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)
 		return GROVE_ETOOBIG;
@@ -643,7 +617,7 @@ static int encode_at(const struct variant *v, struct variant_buf *out, int depth
 		put_le(out, p->len, 4);
 		switch (v->type) {
 		case VARIANT_PACKED_BYTE_ARRAY:
-			variant_buf_put(out, p->as.bytes, p->len);
+			grove_buf_put(out, p->as.bytes, p->len);
 			break;
 		case VARIANT_PACKED_INT32_ARRAY:
 			for (uint32_t i = 0; i < p->len; i++)
@@ -677,7 +651,7 @@ static int encode_at(const struct variant *v, struct variant_buf *out, int depth
 	return GROVE_OK;
 }
 
-int variant_encode(const struct variant *v, struct variant_buf *out)
+int variant_encode(const struct variant *v, struct grove_buf *out)
 {
 	size_t start = out->len;
 	int err = encode_at(v, out, 0);

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/common/buf.h"
+
 /** Variant type tags: Godot 4's Variant::Type ids. */
 enum variant_type {
 	VARIANT_NIL = 0,
@@ -252,21 +254,6 @@ int variant_packed_set_string(struct variant *v, uint32_t index, const char *s, 
 
 /* ---- canonical binary form ---- */
 
-/**
- * A growable byte buffer used by encoders. Zero-initialize it; release with
- * variant_buf_free(). On allocation failure `failed` becomes true and later
- * appends do nothing, so callers check once at the end.
- */
-struct variant_buf {
-	uint8_t *data; /**< bytes written, owned */
-	size_t len;    /**< number of bytes written */
-	size_t cap;    /**< allocated size of data */
-	bool failed;   /**< an allocation failed; the content is incomplete */
-};
-
-void variant_buf_free(struct variant_buf *b);
-/** @brief Append @p n bytes. Sets b->failed on allocation failure. */
-void variant_buf_put(struct variant_buf *b, const void *data, size_t n);
 
 /**
  * @brief Append the canonical binary form of @p v to @p out.
@@ -280,7 +267,7 @@ void variant_buf_put(struct variant_buf *b, const void *data, size_t n);
  * @return GROVE_OK, GROVE_ENOMEM, GROVE_ETOOBIG (nesting deeper than
  * VARIANT_MAX_DEPTH), GROVE_EINVAL (an unstorable type tag).
  */
-int variant_encode(const struct variant *v, struct variant_buf *out);
+int variant_encode(const struct variant *v, struct grove_buf *out);
 
 /**
  * @brief Decode one canonical value from @p data.

@@ -26,12 +26,17 @@
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
+#include "src/server/groupstate.h"
+#include "src/server/tree_sm.h"
 #include "src/tree/tree.h"
-#include "storage/raftlog.h"
 #include "storage/store.h"
 #include "storage/wal.h"
 #include "harness.h"
 #include "support.h"
+
+/* The world's tree (group 1) of the store the test opened last, and its groups' state. */
+static struct tree world;
+static store_db state_db;
 
 #define NODES 3
 /* Small chunks, so that every snapshot sent to a follower travels in many pieces. */
@@ -322,6 +327,8 @@ static struct store_txn *open_store(struct cluster *c, int node, struct store **
 	char data[4096];
 	snprintf(data, sizeof(data), "%s/node%d", c->dir, node);
 	assert_int_equal(store_open(s, data, NULL), GROVE_OK);
+	assert_int_equal(tree_open(*s, 1, &world), GROVE_OK);
+	assert_int_equal(groupstate_open(*s, &state_db), GROVE_OK);
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(*s, NULL, false, &txn), GROVE_OK);
 	return txn;
@@ -337,13 +344,13 @@ static uint64_t check_store(struct cluster *c, int node, struct writer *w, int t
 			char prop[32];
 			snprintf(prop, sizeof(prop), "p%d", w[t].first + i);
 			struct variant v;
-			int err = tree_get_prop(txn, TREE_ROOT_ID, prop, &v);
+			int err = tree_get_prop(&world, txn, TREE_ROOT_ID, prop, &v);
 			if (err)
 				fail_msg("node %d lost acknowledged write %s", node, prop);
 			assert_int_equal(v.as.i, w[t].first + i);
 		}
 	uint64_t applied;
-	assert_int_equal(store_meta_get_u64(txn, "applied_index", 0, &applied), GROVE_OK);
+	assert_int_equal(groupstate_get_applied(txn, state_db, 1, &applied), GROVE_OK);
 	store_txn_abort(txn);
 	store_close(s);
 	return applied;
@@ -651,7 +658,7 @@ static bool store_has(struct cluster *c, int node, const char *path)
 	struct store *s;
 	struct store_txn *txn = open_store(c, node, &s);
 	uint64_t id;
-	bool found = tree_resolve_path(txn, path, &id) == GROVE_OK;
+	bool found = tree_resolve_path(&world, txn, path, &id) == GROVE_OK;
 	store_txn_abort(txn);
 	store_close(s);
 	return found;
@@ -734,54 +741,6 @@ static uint64_t restart_tampered(struct cluster *c, struct writer *w, int n, int
 }
 
 /*
- * Rewrite node @p node's Raft log the way servers kept it before it had a file of its own: in the store
- * (group 1), with no log directory.
- */
-static void move_log_into_store(struct cluster *c, int node)
-{
-	char dir[4096];
-	snprintf(dir, sizeof(dir), "%s/node%d/raft-log", c->dir, node);
-	struct wal *w;
-	struct wal_contents log;
-	assert_int_equal(wal_open(&w, dir, &log), GROVE_OK);
-	wal_close(w);
-	struct store *s;
-	struct store_txn *txn = open_store(c, node, &s);
-	store_txn_abort(txn);
-	assert_int_equal(store_txn_begin(s, NULL, true, &txn), GROVE_OK);
-	if (log.snapshot_index)
-		assert_int_equal(raftlog_compact(txn, 1, log.snapshot_index, log.snapshot_term), GROVE_OK);
-	assert_int_equal(raftlog_append(txn, 1, log.entries, log.n_entries), GROVE_OK);
-	assert_int_equal(raftlog_put_hard_state(txn, 1, &log.hard), GROVE_OK);
-	assert_int_equal(store_txn_commit(txn), GROVE_OK);
-	store_close(s);
-	wal_contents_free(&log);
-	char *gone = strdup(dir);
-	test_rmtree(gone);
-}
-
-static void move_logs_into_store(struct cluster *c)
-{
-	for (int n = 1; n <= NODES; n++)
-		move_log_into_store(c, n);
-}
-
-/* A cluster whose data directories keep the Raft log in the store starts, moves it, and loses nothing. */
-static void test_log_kept_in_store_is_moved(void **state)
-{
-	(void)state;
-	struct cluster c;
-	struct writer w[2];
-	uint64_t applied = restart_tampered(&c, w, 2, 200, move_logs_into_store);
-	char line[512];
-	for (int n = 1; n <= NODES; n++) {
-		assert_true(log_has(&c, n, "moved the log", line, sizeof(line)));
-		assert_int_equal(check_store(&c, n, w, 2), applied);
-	}
-	test_rmtree(c.dir);
-}
-
-/*
  * Leave node 2 as a crash between the two halves of a snapshot install would: the store notes a snapshot
  * at its applied index, and the log goes on after it with an entry of a far later term, one that the
  * install dropped (it sets property "stale").
@@ -797,12 +756,14 @@ static void interrupt_install(struct cluster *c)
 	struct store *s;
 	struct store_txn *txn = open_store(c, node, &s);
 	uint64_t applied;
-	assert_int_equal(store_meta_get_u64(txn, "applied_index", 0, &applied), GROVE_OK);
+	assert_int_equal(groupstate_get_applied(txn, state_db, 1, &applied), GROVE_OK);
 	store_txn_abort(txn);
-	assert_true(applied > log.snapshot_index && applied - log.snapshot_index <= log.n_entries);
-	uint64_t term = log.entries[applied - log.snapshot_index - 1].term;
+	const struct wal_group *g = wal_contents_group(&log, 1);
+	assert_non_null(g);
+	assert_true(applied > g->snapshot_index && applied - g->snapshot_index <= g->n_entries);
+	uint64_t term = g->entries[applied - g->snapshot_index - 1].term;
 	assert_int_equal(store_txn_begin(s, NULL, true, &txn), GROVE_OK);
-	assert_int_equal(raftlog_compact(txn, 1, applied, term), GROVE_OK);
+	assert_int_equal(groupstate_put_snapshot(txn, state_db, 1, applied, term), GROVE_OK);
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
 	store_close(s);
 
@@ -812,12 +773,13 @@ static void interrupt_install(struct cluster *c)
 	struct wire_request wr;
 	assert_int_equal(wire_encode_batch(&op, 1, &wr), GROVE_OK);
 	uint8_t packed[256];
-	size_t len = grove__write_request__pack(&wr.req, packed);
+	packed[0] = TREE_CMD_WRITE;
+	size_t len = 1 + grove__write_request__pack(&wr.req, packed + 1);
 	wire_request_free(&wr);
-	struct raftlog_entry stale = {applied + 1, 99, 0, packed, len};
-	struct raftlog_hard_state hs = {99, 0, applied};
-	assert_int_equal(wal_append(w, &stale, 1), GROVE_OK);
-	assert_int_equal(wal_set_hard_state(w, &hs), GROVE_OK);
+	struct wal_entry stale = {applied + 1, 99, 0, packed, len};
+	struct wal_hard_state hs = {99, 0, applied};
+	assert_int_equal(wal_append(w, 1, &stale, 1), GROVE_OK);
+	assert_int_equal(wal_set_hard_state(w, 1, &hs), GROVE_OK);
 	assert_int_equal(wal_sync(w), GROVE_OK);
 	wal_close(w);
 	wal_contents_free(&log);
@@ -838,7 +800,7 @@ static void test_interrupted_install_is_finished(void **state)
 		struct store *s;
 		struct store_txn *txn = open_store(&c, n, &s);
 		struct variant v;
-		if (tree_get_prop(txn, TREE_ROOT_ID, "stale", &v) != GROVE_ENOTFOUND)
+		if (tree_get_prop(&world, txn, TREE_ROOT_ID, "stale", &v) != GROVE_ENOTFOUND)
 			fail_msg("node %d applied an entry that a snapshot had replaced", n);
 		store_txn_abort(txn);
 		store_close(s);
@@ -866,7 +828,7 @@ static void test_missing_log_refused(void **state)
 	int status = node_start_refused(&c, 2);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 	char line[512];
-	assert_true(log_has(&c, 2, "is missing, but the store has applied entries", line, sizeof(line)));
+	assert_true(log_has(&c, 2, "but its log is missing", line, sizeof(line)));
 	test_rmtree(c.dir);
 }
 
@@ -881,7 +843,6 @@ int main(void)
 		cmocka_unit_test(test_transfer_leader),
 		cmocka_unit_test(test_add_learner_promote_remove),
 		cmocka_unit_test(test_restore_into_fresh_cluster),
-		cmocka_unit_test(test_log_kept_in_store_is_moved),
 		cmocka_unit_test(test_interrupted_install_is_finished),
 		cmocka_unit_test(test_missing_log_refused),
 	};

@@ -31,6 +31,9 @@
 #include "storage/store.h"
 #include "support.h"
 
+/* The world's tree (group 1) of the store the test opened last. */
+static struct tree world;
+
 #define GODOT "godot3-server"
 #define CORPUS3 "../shared/corpus/godot3"
 
@@ -175,7 +178,7 @@ static void test_godot_reads_grove_binary(void **state)
 	if (!have_godot())
 		skip();
 	char *project = make_project();
-	struct variant_buf bin = {0};
+	struct grove_buf bin = {0};
 	for (size_t i = 0; i < N_VALUES; i++) {
 		struct variant v;
 		parse_value(values[i], &v);
@@ -183,7 +186,7 @@ static void test_godot_reads_grove_binary(void **state)
 		variant_free(&v);
 	}
 	write_file(project, "values.bin", bin.data, bin.len);
-	variant_buf_free(&bin);
+	grove_buf_free(&bin);
 	write_file(project, "read.gd", binary_to_text_script, sizeof(binary_to_text_script) - 1);
 	char *out = run_godot(project, "read.gd");
 	size_t seen = 0;
@@ -214,16 +217,16 @@ static void test_grove_reads_godot_binary(void **state)
 		skip();
 	char *project = make_project();
 	/* The script builds the same values from their text (str2var) and writes var2bytes of each. */
-	struct variant_buf script = {0};
+	struct grove_buf script = {0};
 	const char head[] = "extends SceneTree\n"
 			    "func _init():\n"
 			    "\tvar f = File.new()\n"
 			    "\tf.open(\"res://from_godot.bin\", File.WRITE)\n"
 			    "\tfor text in [";
-	variant_buf_put(&script, head, sizeof(head) - 1);
+	grove_buf_put(&script, head, sizeof(head) - 1);
 	for (size_t i = 0; i < N_VALUES; i++) {
 		if (i)
-			variant_buf_put(&script, ", ", 2);
+			grove_buf_put(&script, ", ", 2);
 		godot_text_write_string(&script, values[i], strlen(values[i]));
 	}
 	const char tail[] = "]:\n"
@@ -233,9 +236,9 @@ static void test_grove_reads_godot_binary(void **state)
 			    "\tf.close()\n"
 			    "\tprint(\"GROVE-DONE\")\n"
 			    "\tquit(0)\n";
-	variant_buf_put(&script, tail, sizeof(tail) - 1);
+	grove_buf_put(&script, tail, sizeof(tail) - 1);
 	write_file(project, "write.gd", script.data, script.len);
-	variant_buf_free(&script);
+	grove_buf_free(&script);
 	free(run_godot(project, "write.gd"));
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/from_godot.bin", project);
@@ -465,7 +468,7 @@ static int compare_dump(struct store_txn *txn, uint64_t root, char **cursor, con
 			size_t *props)
 {
 	char *root_path = NULL;
-	assert_int_equal(tree_node_path(txn, root, &root_path), GROVE_OK);
+	assert_int_equal(tree_node_path(&world, txn, root, &root_path), GROVE_OK);
 	int mismatches = 0;
 	uint64_t node = 0;
 	char *line;
@@ -479,14 +482,14 @@ static int compare_dump(struct store_txn *txn, uint64_t root, char **cursor, con
 			*cls++ = '\0';
 			char path[4096];
 			snprintf(path, sizeof(path), "%s%s%s", root_path, strcmp(rel, ".") ? "/" : "", strcmp(rel, ".") ? rel : "");
-			if (tree_resolve_path(txn, path, &node) != GROVE_OK) {
+			if (tree_resolve_path(&world, txn, path, &node) != GROVE_OK) {
 				print_error("%s: Godot has node %s, grove does not\n", scene_name, rel);
 				mismatches++;
 				node = 0;
 				continue;
 			}
 			struct tree_node n;
-			assert_int_equal(tree_get_node(txn, node, &n), GROVE_OK);
+			assert_int_equal(tree_get_node(&world, txn, node, &n), GROVE_OK);
 			if (n.class_name[0] && strcmp(n.class_name, cls) != 0) {
 				print_error("%s: %s is a %s in grove, a %s in Godot\n", scene_name, rel, n.class_name, cls);
 				mismatches++;
@@ -497,7 +500,7 @@ static int compare_dump(struct store_txn *txn, uint64_t root, char **cursor, con
 			char *name = line + 2, *text = strchr(name, '\t');
 			*text++ = '\0';
 			struct variant mine, theirs;
-			if (tree_get_prop(txn, node, name, &mine) != GROVE_OK)
+			if (tree_get_prop(&world, txn, node, name, &mine) != GROVE_OK)
 				continue; /* grove never set it: Godot shows its default */
 			struct godot_text_error err;
 			if (godot_text_parse(text, strlen(text), NULL, &theirs, &err) != GROVE_OK) {
@@ -536,9 +539,10 @@ static void test_godot_loads_grove_scenes(void **state)
 	struct store *store;
 	struct store_options opts = {.no_sync = true, .map_size = 1ull << 30};
 	assert_int_equal(store_open(&store, store_dir, &opts), GROVE_OK);
+	assert_int_equal(tree_open(store, 1, &world), GROVE_OK);
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(store, NULL, true, &txn), GROVE_OK);
-	assert_int_equal(tree_init(txn), GROVE_OK);
+	assert_int_equal(tree_init(&world, txn), GROVE_OK);
 	DIR *d = opendir(CORPUS3);
 	struct dirent *e;
 	uint64_t roots[512];
@@ -568,14 +572,14 @@ static void test_godot_loads_grove_scenes(void **state)
 				    .index = -1};
 		struct tree_batch hb = {&h, 1};
 		struct tree_result res = {0};
-		assert_int_equal(tree_apply_batch(txn, &hb, &res), GROVE_OK);
+		assert_int_equal(tree_apply_batch(&world, txn, &hb, &res), GROVE_OK);
 		struct scene_import plan;
 		int err = scene_import_plan(&loadable, holder, NULL, &plan, msg, sizeof(msg));
 		if (err)
 			print_error("%s: %s\n", e->d_name, msg);
 		assert_int_equal(err, GROVE_OK);
 		struct tree_batch batch = {plan.ops, plan.count};
-		err = tree_apply_batch(txn, &batch, &res);
+		err = tree_apply_batch(&world, txn, &batch, &res);
 		if (err)
 			print_error("%s: %s\n", e->d_name, res.message);
 		assert_int_equal(err, GROVE_OK);
@@ -589,29 +593,29 @@ static void test_godot_loads_grove_scenes(void **state)
 		scene_import_free(&plan);
 		tscn_scene_free(&loadable);
 		struct tscn_scene exported;
-		assert_int_equal(scene_export(txn, roots[count], 3, &exported, msg, sizeof(msg)), GROVE_OK);
-		struct variant_buf out = {0};
+		assert_int_equal(scene_export(&world, txn, roots[count], 3, &exported, msg, sizeof(msg)), GROVE_OK);
+		struct grove_buf out = {0};
 		assert_int_equal(tscn_write(&exported, 3, &out), GROVE_OK);
 		tscn_scene_free(&exported);
 		char file[32];
 		snprintf(file, sizeof(file), "s%zu.tscn", count);
 		write_file(project, file, out.data, out.len);
-		variant_buf_free(&out);
+		grove_buf_free(&out);
 		snprintf(names[count], sizeof(names[count]), "%s", e->d_name);
 		count++;
 	}
 	closedir(d);
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
-	struct variant_buf script = {0};
-	variant_buf_put(&script, dump_script_head, sizeof(dump_script_head) - 1);
+	struct grove_buf script = {0};
+	grove_buf_put(&script, dump_script_head, sizeof(dump_script_head) - 1);
 	for (size_t i = 0; i < N_DUMPED; i++) {
 		if (i)
-			variant_buf_put(&script, ", ", 2);
+			grove_buf_put(&script, ", ", 2);
 		godot_text_write_string(&script, dumped_props[i], strlen(dumped_props[i]));
 	}
-	variant_buf_put(&script, dump_script_body, sizeof(dump_script_body) - 1);
+	grove_buf_put(&script, dump_script_body, sizeof(dump_script_body) - 1);
 	write_file(project, "dump.gd", script.data, script.len);
-	variant_buf_free(&script);
+	grove_buf_free(&script);
 	char *out = run_godot(project, "dump.gd");
 	assert_int_equal(store_txn_begin(store, NULL, false, &txn), GROVE_OK);
 	char *cursor = out;

@@ -70,9 +70,9 @@ static void test_read_and_write_back(void **state)
 	assert_non_null(tscn_prop(player, "metadata/_edit_lock_"));
 	assert_int_equal(tscn_prop(&s.sections[4], "shape")->as.ref, -3);
 	assert_non_null(tscn_prop(&s.sections[4], "odd key"));
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	assert_int_equal(tscn_write(&s, 4, &out), GROVE_OK);
-	variant_buf_put(&out, "", 1);
+	grove_buf_put(&out, "", 1);
 	parse_ok((const char *)out.data, &again);
 	assert_int_equal(again.count, s.count);
 	for (size_t i = 0; i < s.count; i++) {
@@ -83,18 +83,18 @@ static void test_read_and_write_back(void **state)
 	}
 	tscn_scene_free(&again);
 	tscn_scene_free(&s);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 
 	parse_ok(scene3, &s);
 	assert_int_equal(s.format, 2);
 	assert_int_equal(tscn_prop(&s.sections[2], "script")->as.ref, -2);
 	assert_int_equal(tscn_write(&s, 3, &out), GROVE_OK);
-	variant_buf_put(&out, "", 1);
+	grove_buf_put(&out, "", 1);
 	assert_non_null(strstr((char *)out.data, "script = ExtResource( 1 )"));
 	assert_non_null(strstr((char *)out.data, "position = Vector2( 1, 2 )"));
 	assert_non_null(strstr((char *)out.data, "[gd_scene load_steps=2 format=2]"));
 	tscn_scene_free(&s);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 }
 
 static void expect_refused(const char *text, unsigned line, unsigned column, const char *fragment)

@@ -56,7 +56,7 @@ static void check_vector(int major, const char *text, const char *hex)
 	assert_int_equal(used, n);
 	assert_true(variant_equal(&got, &want));
 	variant_free(&got);
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	assert_int_equal(godot_binary_encode(&want, major, &out), GROVE_OK);
 	if (out.len != n || memcmp(out.data, bytes, n) != 0) {
 		print_error("Godot %d encode of %s differs:\n  got ", major, text);
@@ -66,7 +66,7 @@ static void check_vector(int major, const char *text, const char *hex)
 	}
 	assert_int_equal(out.len, n);
 	assert_memory_equal(out.data, bytes, n);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 	for (size_t cut = 0; cut < n; cut++) {
 		rc = godot_binary_decode(&got, major, bytes, cut, NULL);
 		assert_int_equal(rc, GROVE_ECORRUPT);
@@ -156,14 +156,14 @@ static void test_resource_refs_and_refusals(void **state)
 	(void)state;
 	struct variant v, got;
 	variant_set_resource_ref(&v, 5);
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	assert_int_equal(godot_binary_encode(&v, 4, &out), GROVE_OK);
 	uint8_t want[12];
 	assert_int_equal(unhex("18000100 0500000000000000", want), 12);
 	assert_memory_equal(out.data, want, 12);
 	assert_int_equal(godot_binary_decode(&got, 4, out.data, out.len, NULL), GROVE_OK);
 	assert_true(variant_equal(&got, &v));
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 	/* What Godot 3 cannot hold is refused, not mangled. */
 	struct variant iv;
 	value_of("Vector2i(1, 2)", &iv);
@@ -209,7 +209,7 @@ static void test_packet_framing(void **state)
 	(void)state;
 	struct variant v, got;
 	value_of("{\"op\": \"set\", \"value\": Vector3(1, 2, 3)}", &v);
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	assert_int_equal(godot_packet_encode(&v, 4, &out), GROVE_OK);
 	assert_int_equal(out.data[0] | out.data[1] << 8, out.len - 4);
 	size_t used;
@@ -223,9 +223,9 @@ static void test_packet_framing(void **state)
 	assert_int_equal(godot_packet_decode(&got, 4, huge, sizeof(huge), &used), GROVE_ETOOBIG);
 	/* A frame whose length covers more than the value: corrupt. */
 	out.data[0]++;
-	variant_buf_put(&out, "\0", 1);
+	grove_buf_put(&out, "\0", 1);
 	assert_int_equal(godot_packet_decode(&got, 4, out.data, out.len, &used), GROVE_ECORRUPT);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 	variant_free(&v);
 }
 

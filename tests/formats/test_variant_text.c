@@ -29,16 +29,16 @@ static void round_trip(int major, const char *text, const char *expect)
 	struct variant v, again;
 	parse_ok(text, &v);
 	struct godot_text_options o = {.godot_major = major};
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	assert_int_equal(godot_text_write(&v, &o, &out), GROVE_OK);
-	variant_buf_put(&out, "", 1);
+	grove_buf_put(&out, "", 1);
 	if (strcmp((char *)out.data, expect ? expect : text) != 0)
 		print_error("wrote %s, expected %s\n", out.data, expect ? expect : text);
 	assert_string_equal((char *)out.data, expect ? expect : text);
 	parse_ok((char *)out.data, &again);
 	assert_true(variant_equal(&v, &again));
 	/* The canonical binary form round-trips too. */
-	struct variant_buf canon = {0};
+	struct grove_buf canon = {0};
 	struct variant decoded;
 	size_t used;
 	assert_int_equal(variant_encode(&v, &canon), GROVE_OK);
@@ -50,10 +50,10 @@ static void round_trip(int major, const char *text, const char *expect)
 		assert_int_equal(variant_decode(&partial, canon.data, cut, NULL), GROVE_ECORRUPT);
 	}
 	variant_free(&decoded);
-	variant_buf_free(&canon);
+	grove_buf_free(&canon);
 	variant_free(&again);
 	variant_free(&v);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 }
 
 static void test_godot4_types(void **state)
@@ -129,11 +129,11 @@ static void test_godot3_spelling(void **state)
 	struct variant v;
 	parse_ok("&\"x\"", &v);
 	struct godot_text_options o3 = {.godot_major = 3};
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	assert_int_equal(godot_text_write(&v, &o3, &out), GROVE_OK);
 	assert_memory_equal(out.data, "\"x\"", 3);
 	variant_free(&v);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 	/* What it cannot hold is refused. */
 	const char *refused[] = {"Vector2i(1, 2)", "Vector4(1, 2, 3, 4)", "Vector3(inf, 0, 0)",
 				 "PackedInt64Array(9223372036854775807)"};
@@ -143,7 +143,7 @@ static void test_godot3_spelling(void **state)
 		assert_int_equal(out.len, 0);
 		variant_free(&v);
 	}
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 }
 
 static void expect_error(const char *text, unsigned line, unsigned column, const char *fragment)
@@ -224,21 +224,21 @@ static void test_resource_references(void **state)
 	assert_int_equal(godot_text_parse(text4, strlen(text4), &o, &v, &err), GROVE_OK);
 	assert_int_equal(v.as.array->items[0].as.ref, -1);
 	assert_int_equal(v.as.array->items[1].as.ref, -200);
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	assert_int_equal(godot_text_write(&v, &o, &out), GROVE_OK);
-	variant_buf_put(&out, "", 1);
+	grove_buf_put(&out, "", 1);
 	assert_string_equal((char *)out.data, text4);
 	variant_free(&v);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 	major = 3;
 	o.godot_major = 3;
 	const char *text3 = "[ ExtResource( 1 ), SubResource( 2 ) ]";
 	assert_int_equal(godot_text_parse(text3, strlen(text3), &o, &v, &err), GROVE_OK);
 	assert_int_equal(godot_text_write(&v, &o, &out), GROVE_OK);
-	variant_buf_put(&out, "", 1);
+	grove_buf_put(&out, "", 1);
 	assert_string_equal((char *)out.data, text3);
 	variant_free(&v);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 }
 
 int main(void)

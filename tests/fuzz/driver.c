@@ -40,7 +40,7 @@ static uint64_t next_random(void)
 	return rng_state;
 }
 
-static void mutate(struct variant_buf *b, const struct variant_buf *other)
+static void mutate(struct grove_buf *b, const struct grove_buf *other)
 {
 	int rounds = 1 + (int)(next_random() % 4);
 	for (int r = 0; r < rounds; r++) {
@@ -59,7 +59,7 @@ static void mutate(struct variant_buf *b, const struct variant_buf *other)
 		case 2: /* insert a random byte */ {
 			size_t at = len ? next_random() % (len + 1) : 0;
 			uint8_t byte = (uint8_t)next_random();
-			variant_buf_put(b, &byte, 1);
+			grove_buf_put(b, &byte, 1);
 			if (!b->failed) {
 				memmove(b->data + at + 1, b->data + at, len - at);
 				b->data[at] = byte;
@@ -84,7 +84,7 @@ static void mutate(struct variant_buf *b, const struct variant_buf *other)
 				size_t from = next_random() % other->len, n = 1 + next_random() % 16;
 				if (n > other->len - from)
 					n = other->len - from;
-				variant_buf_put(b, other->data + from, n);
+				grove_buf_put(b, other->data + from, n);
 			}
 			break;
 		}
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--write-seeds") == 0 && i + 1 < argc)
 			write_dir = argv[++i];
 	}
-	struct variant_buf seeds[256];
+	struct grove_buf seeds[256];
 	size_t n_seeds = 0;
 	for (; n_seeds < 256; n_seeds++) {
 		memset(&seeds[n_seeds], 0, sizeof(seeds[n_seeds]));
@@ -127,17 +127,17 @@ int main(int argc, char **argv)
 		run_one(seeds[i].data, seeds[i].len);
 	time_t deadline = time(NULL) + 60;
 	long done = 0;
-	struct variant_buf input = {0};
+	struct grove_buf input = {0};
 	for (; done < iterations && time(NULL) < deadline && n_seeds; done++) {
-		const struct variant_buf *base = &seeds[next_random() % n_seeds];
+		const struct grove_buf *base = &seeds[next_random() % n_seeds];
 		input.len = 0;
-		variant_buf_put(&input, base->data, base->len);
+		grove_buf_put(&input, base->data, base->len);
 		mutate(&input, &seeds[next_random() % n_seeds]);
 		run_one(input.len ? input.data : (const uint8_t *)"", input.len);
 	}
-	variant_buf_free(&input);
+	grove_buf_free(&input);
 	for (size_t i = 0; i < n_seeds; i++)
-		variant_buf_free(&seeds[i]);
+		grove_buf_free(&seeds[i]);
 	printf("%s: %zu seeds and %ld mutated inputs ran clean\n", argv[0], n_seeds, done);
 	return 0;
 }

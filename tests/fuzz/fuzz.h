@@ -20,7 +20,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /** @brief Append seed input number @p i to @p out. @return 0 once @p i is past the last seed. */
-int grove_fuzz_seed(size_t i, struct variant_buf *out);
+int grove_fuzz_seed(size_t i, struct grove_buf *out);
 
 /** @brief Stop the process with a message: a property the target checks does not hold. */
 void grove_fuzz_fail(const char *what);

@@ -7,7 +7,7 @@
 #include "seeds.h"
 #include "src/common/error.h"
 
-int grove_fuzz_seed(size_t i, struct variant_buf *out)
+int grove_fuzz_seed(size_t i, struct grove_buf *out)
 {
 	if (i >= fuzz_seed_value_count)
 		return 0;
@@ -26,12 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t used;
 	if (variant_decode(&v, data, size, &used) != GROVE_OK)
 		return 0;
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	if (variant_encode(&v, &out) != GROVE_OK)
 		grove_fuzz_fail("a decoded value does not encode");
 	if (out.len != used || memcmp(out.data, data, used) != 0)
 		grove_fuzz_fail("the canonical form is not canonical");
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 	variant_free(&v);
 	return 0;
 }

@@ -21,10 +21,10 @@ static const char builtin_scene[] =
 	"[editable path=\"Gun\"]\n";
 
 /* The built-in scene, then up to 24 corpus scenes when the corpus is there. */
-int grove_fuzz_seed(size_t i, struct variant_buf *out)
+int grove_fuzz_seed(size_t i, struct grove_buf *out)
 {
 	if (i == 0) {
-		variant_buf_put(out, builtin_scene, sizeof(builtin_scene) - 1);
+		grove_buf_put(out, builtin_scene, sizeof(builtin_scene) - 1);
 		return 1;
 	}
 	const char *dirs[] = {"../shared/corpus/godot4", "../shared/corpus/godot3"};
@@ -43,7 +43,7 @@ int grove_fuzz_seed(size_t i, struct variant_buf *out)
 			if (f)
 				fclose(f);
 			closedir(dir);
-			variant_buf_put(out, buf, n);
+			grove_buf_put(out, buf, n);
 			return 1;
 		}
 		if (dir)
@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (!msg[0])
 		grove_fuzz_fail("a plan refused without a message");
 	for (int major = 4; major >= 3; major--) {
-		struct variant_buf out = {0};
+		struct grove_buf out = {0};
 		if (tscn_write(&scene, major, &out) == GROVE_OK) {
 			if (tscn_parse((const char *)out.data, out.len, &again, &err) != GROVE_OK)
 				grove_fuzz_fail("a written scene does not read back");
@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				grove_fuzz_fail("a written scene lost sections");
 			tscn_scene_free(&again);
 		}
-		variant_buf_free(&out);
+		grove_buf_free(&out);
 	}
 	tscn_scene_free(&scene);
 	return 0;

@@ -7,7 +7,7 @@
 #include "seeds.h"
 #include "src/common/error.h"
 
-int grove_fuzz_seed(size_t i, struct variant_buf *out)
+int grove_fuzz_seed(size_t i, struct grove_buf *out)
 {
 	if (i >= 2 * fuzz_seed_value_count)
 		return 0;
@@ -18,11 +18,11 @@ int grove_fuzz_seed(size_t i, struct variant_buf *out)
 		grove_fuzz_fail("a seed does not parse");
 	/* Even seeds in Godot 4 form; odd ones in Godot 3 form, or a 4-form fallback when 3 cannot hold them. */
 	uint8_t major = i % 2 ? 3 : 4;
-	variant_buf_put(out, &major, 1);
+	grove_buf_put(out, &major, 1);
 	if (godot_binary_encode(&v, major, out) != GROVE_OK) {
 		out->len = 0;
 		major = 4;
-		variant_buf_put(out, &major, 1);
+		grove_buf_put(out, &major, 1);
 		godot_binary_encode(&v, 4, out);
 	}
 	variant_free(&v);
@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct variant v, again;
 	if (godot_binary_decode(&v, major, data + 1, size - 1, NULL) != GROVE_OK)
 		return 0;
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	if (godot_binary_encode(&v, major, &out) != GROVE_OK)
 		grove_fuzz_fail("a decoded value does not encode");
 	if (godot_binary_decode(&again, major, out.data, out.len, NULL) != GROVE_OK)
@@ -63,6 +63,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		grove_fuzz_fail("binary round trip changed the value");
 	variant_free(&again);
 	variant_free(&v);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 	return 0;
 }

@@ -6,11 +6,11 @@
 #include "seeds.h"
 #include "src/common/error.h"
 
-int grove_fuzz_seed(size_t i, struct variant_buf *out)
+int grove_fuzz_seed(size_t i, struct grove_buf *out)
 {
 	if (i >= fuzz_seed_value_count)
 		return 0;
-	variant_buf_put(out, fuzz_seed_values[i], strlen(fuzz_seed_values[i]));
+	grove_buf_put(out, fuzz_seed_values[i], strlen(fuzz_seed_values[i]));
 	return 1;
 }
 
@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	for (int major = 4; major >= 3; major--) {
 		struct godot_text_options o = {.godot_major = major};
-		struct variant_buf out = {0};
+		struct grove_buf out = {0};
 		if (godot_text_write(&v, &o, &out) == GROVE_OK) {
 			if (godot_text_parse((const char *)out.data, out.len, NULL, &again, &err) != GROVE_OK)
 				grove_fuzz_fail("written text does not read back");
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				grove_fuzz_fail("text round trip changed the value");
 			variant_free(&again);
 		}
-		variant_buf_free(&out);
+		grove_buf_free(&out);
 	}
 	variant_free(&v);
 	return 0;

@@ -50,7 +50,7 @@ static void write_segment(const uint8_t *data, size_t size)
 }
 
 /* Seeds: logs the WAL itself wrote (compaction, a replaced suffix, an install), trailing zeros cut off. */
-int grove_fuzz_seed(size_t i, struct variant_buf *out)
+int grove_fuzz_seed(size_t i, struct grove_buf *out)
 {
 	if (i >= 3)
 		return 0;
@@ -63,20 +63,24 @@ int grove_fuzz_seed(size_t i, struct variant_buf *out)
 		grove_fuzz_fail("cannot create a log");
 	wal_contents_free(&c);
 	for (uint64_t k = 1; k <= 6; k++) {
-		struct raftlog_entry e = {k, 1 + k / 3, 1, "payload", 1 + k};
-		wal_append(w, &e, 1);
+		struct wal_entry e = {k, 1 + k / 3, 1, "payload", 1 + k};
+		wal_append(w, 1, &e, 1); /* group 1 entries 1..6, group 3 entries 1..3 between them */
+		e.index = k / 2;
+		if (k % 2 == 0)
+			wal_append(w, 3, &e, 1);
 	}
-	struct raftlog_hard_state hs = {2, 1, 4};
-	wal_set_hard_state(w, &hs);
+	struct wal_hard_state hs = {2, 1, 4};
+	wal_set_hard_state(w, 1, &hs);
+	wal_set_hard_state(w, 3, &hs);
 	wal_sync(w);
 	if (i == 0) {
-		wal_compact(w, 3, 2);
+		wal_compact(w, 3, 3, 2);
 	} else if (i == 1) {
-		struct raftlog_entry e = {5, 3, 2, "replacement", 11};
-		wal_append(w, &e, 1);
+		struct wal_entry e = {2, 3, 2, "replacement", 11};
+		wal_append(w, 3, &e, 1);
 		wal_sync(w);
 	} else {
-		wal_install_snapshot(w, 9, 4);
+		wal_install_snapshot(w, 2, 9, 4);
 	}
 	wal_close(w);
 	FILE *f = fopen(path, "rb");
@@ -86,7 +90,7 @@ int grove_fuzz_seed(size_t i, struct variant_buf *out)
 		fclose(f);
 	while (n && !buf[n - 1])
 		n--;
-	variant_buf_put(out, buf, n);
+	grove_buf_put(out, buf, n);
 	return 1;
 }
 
@@ -105,18 +109,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	wal_close(w);
-	for (size_t k = 0; k < first.n_entries; k++)
-		if (first.entries[k].index != first.snapshot_index + 1 + k)
-			grove_fuzz_fail("entries that do not follow each other");
+	for (size_t g = 0; g < first.n_groups; g++) {
+		const struct wal_group *a = &first.groups[g];
+		for (size_t k = 0; k < a->n_entries; k++)
+			if (a->entries[k].index != a->snapshot_index + 1 + k)
+				grove_fuzz_fail("entries that do not follow each other");
+	}
 	if (wal_open(&w, log_dir(), &again) != GROVE_OK || again.torn_tail)
 		grove_fuzz_fail("a log read once does not read again as it was");
 	wal_close(w);
-	bool same = again.n_entries == first.n_entries && again.snapshot_index == first.snapshot_index &&
-		    again.snapshot_term == first.snapshot_term && memcmp(&again.hard, &first.hard, sizeof(first.hard)) == 0;
-	for (size_t k = 0; same && k < first.n_entries; k++)
-		same = again.entries[k].term == first.entries[k].term && again.entries[k].len == first.entries[k].len &&
-		       (!first.entries[k].len ||
-			memcmp(again.entries[k].data, first.entries[k].data, first.entries[k].len) == 0);
+	bool same = again.n_groups == first.n_groups;
+	for (size_t g = 0; same && g < first.n_groups; g++) {
+		const struct wal_group *a = &first.groups[g], *b = &again.groups[g];
+		same = a->group == b->group && b->n_entries == a->n_entries && b->snapshot_index == a->snapshot_index &&
+		       b->snapshot_term == a->snapshot_term && memcmp(&b->hard, &a->hard, sizeof(a->hard)) == 0;
+		for (size_t k = 0; same && k < a->n_entries; k++)
+			same = b->entries[k].term == a->entries[k].term && b->entries[k].len == a->entries[k].len &&
+			       (!a->entries[k].len || memcmp(b->entries[k].data, a->entries[k].data, a->entries[k].len) == 0);
+	}
 	if (!same)
 		grove_fuzz_fail("the second read of a log differs from the first");
 	wal_contents_free(&first);

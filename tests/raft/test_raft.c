@@ -70,6 +70,9 @@ static void settle(struct cluster *c)
 			any = true;
 			struct raft_ready rd;
 			raft_ready(c->r[i], &rd);
+			/* This cluster persists synchronously: the entries are durable before anything is sent. */
+			if (rd.n_entries)
+				raft_persisted(c->r[i], rd.entries[rd.n_entries - 1].index, rd.entries[rd.n_entries - 1].term);
 			struct raft_msg *msgs = NULL;
 			size_t n_msgs = rd.n_msgs;
 			/* Deliver after advance: copy the messages (entries stay owned by the sender until then). */
@@ -258,7 +261,8 @@ static void test_previous_term_not_committed_by_counting(void **state)
 	assert_int_equal(raft_role(r), RAFT_LEADER);
 	struct raft_ready rd;
 	raft_ready(r, &rd);
-	raft_advance(r, &rd); /* persists the no-op at index 3 */
+	raft_persisted(r, 3, 3); /* the no-op at index 3 is durable */
+	raft_advance(r, &rd);
 	assert_int_equal(raft_last_index(r), 3);
 	/* Follower 2 holds index 2 (term 2): a majority has it, but it must not commit. */
 	struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 2, .to = 1, .term = 3, .index = 2};

@@ -2,11 +2,17 @@
  * Deterministic simulation of Raft clusters: 3 or 5 nodes running the real core, a simulated network that
  * delays, reorders, drops, duplicates and partitions, nodes that crash (losing everything not persisted,
  * sometimes between persisting and sending) and restart from a storage double that keeps exactly what the
- * Ready contract says is durable, log compaction and snapshot installs. After every event:
+ * Ready contract says is durable, log compaction and snapshot installs. Writes finish asynchronously, as
+ * groved's log writer makes them: a ready's entries become durable some steps later (raft_persisted()),
+ * the leader's appends leave at once, every other message waits for the writes before it, and a crash
+ * loses the writes still running. Nodes are paused too (as by SIGSTOP: no ticks, messages wait).
+ * Linearizable reads (ReadIndex) are asked of whichever node thinks it leads, a partitioned one or one
+ * just resumed from a pause included. After every event:
  *   - at most one leader per term (election safety);
  *   - every applied entry agrees with one global history (state-machine safety, applied prefixes);
  *   - a new leader holds every entry applied anywhere (leader completeness);
  *   - logs that agree on an index and term agree on everything before (log matching, checked periodically);
+ *   - a read is served from a state that holds every entry applied anywhere before it was asked;
  * and at the end, after healing the network and restarting every node, every acknowledged proposal is in
  * every node's state and the cluster still commits new proposals.
  *
@@ -38,12 +44,44 @@ struct disk {
 	uint64_t applied;            /* the state machine is durable through here */
 };
 
+/* A write handed to the disk and not finished yet. */
+struct write {
+	uint64_t seq;                /* writes finish in this order */
+	struct raft_entry *entries;  /* deep copies */
+	size_t n;
+	bool has_hard;
+	struct raft_hard_state hard;
+	uint64_t done_at;            /* the step at which it becomes durable */
+};
+
+/* A message that waits until the writes before it are durable. */
+struct held {
+	struct raft_msg m;   /* deep copy */
+	uint64_t after;      /* the seq of the last write handed out before it */
+};
+
+/* A linearizable read waiting at a node. */
+struct read {
+	uint64_t context;
+	uint64_t index;      /* 0 until the core confirmed it */
+	uint64_t required;   /* highest index applied anywhere when it was asked */
+};
+
 struct node {
 	uint64_t id;
 	struct raft *r;
 	bool up;
 	struct disk disk;
 	uint64_t values[MAX_INDEX];  /* the state machine: value applied at each index (0: none) */
+	uint64_t applied;            /* the state machine's last index (in memory) */
+	struct write *writes;        /* running, oldest first */
+	size_t n_writes;
+	uint64_t next_seq, done_seq; /* seq of the next write; every write up to done_seq is durable */
+	struct held *held;
+	size_t n_held;
+	struct read reads[16];
+	size_t n_reads;
+	uint64_t paused_until;       /* stopped (SIGSTOP): no ticks, no processing, messages wait */
 };
 
 struct inflight {
@@ -55,6 +93,7 @@ struct history_entry {
 	uint64_t term;
 	uint64_t value;
 	bool set;
+	uint64_t committed_by; /* the highest term any node had when it was first applied: it committed no later */
 };
 
 struct sim {
@@ -73,6 +112,8 @@ struct sim {
 	uint64_t acked[4096];           /* values applied somewhere: acknowledged to their client */
 	size_t n_acked;
 	bool faults;                    /* crashes, drops, partitions are on */
+	uint64_t next_context;          /* of reads */
+	uint64_t reads_served;
 	bool failed;
 	char why[256];
 };
@@ -177,15 +218,33 @@ static void start_node(struct sim *s, struct node *nd)
 	/* The state machine is durable through disk.applied; later values were lost with memory. */
 	for (uint64_t i = nd->disk.applied + 1; i < MAX_INDEX; i++)
 		nd->values[i] = 0;
+	nd->applied = nd->disk.applied;
 	nd->up = true;
 }
 
+static void free_writes(struct node *nd)
+{
+	for (size_t i = 0; i < nd->n_writes; i++) {
+		for (size_t k = 0; k < nd->writes[i].n; k++)
+			free(nd->writes[i].entries[k].data);
+		free(nd->writes[i].entries);
+	}
+	nd->n_writes = 0;
+	for (size_t i = 0; i < nd->n_held; i++)
+		free_msg(&nd->held[i].m);
+	nd->n_held = 0;
+}
+
+/* A crash: memory is gone, and so are the writes that had not finished and the messages they held. */
 static void crash_node(struct sim *s, struct node *nd)
 {
 	(void)s;
 	raft_destroy(nd->r);
 	nd->r = NULL;
 	nd->up = false;
+	free_writes(nd);
+	nd->next_seq = nd->done_seq;
+	nd->n_reads = 0;
 }
 
 static void check_leader(struct sim *s, struct node *nd)
@@ -197,9 +256,12 @@ static void check_leader(struct sim *s, struct node *nd)
 		return;
 	if (s->leader_of_term[term] == 0) {
 		s->leader_of_term[term] = nd->id;
-		/* Leader completeness: everything applied anywhere is in the new leader's log. */
+		/*
+		 * Leader completeness: what was committed before its term is in the new leader's log. A leader
+		 * may be seen late (it was paused), after later terms committed more: those it need not have.
+		 */
 		for (uint64_t i = raft_first_index(nd->r); i <= s->max_applied; i++) {
-			if (s->hist[i].set && raft_term_at(nd->r, i) != s->hist[i].term)
+			if (s->hist[i].set && s->hist[i].committed_by < term && raft_term_at(nd->r, i) != s->hist[i].term)
 				violate(s, "leader %llu of term %llu lacks committed entry %llu", (unsigned long long)nd->id,
 					(unsigned long long)term, (unsigned long long)i);
 		}
@@ -226,7 +288,11 @@ static void apply_entry(struct sim *s, struct node *nd, const struct raft_entry 
 	uint64_t v = value_of(e);
 	struct history_entry *h = &s->hist[e->index];
 	if (!h->set) {
-		*h = (struct history_entry){e->term, v, true};
+		uint64_t top = 0;
+		for (int i = 0; i < s->n; i++)
+			if (s->nodes[i].up && raft_term(s->nodes[i].r) > top)
+				top = raft_term(s->nodes[i].r);
+		*h = (struct history_entry){e->term, v, true, top};
 		if (v && s->n_acked < 4096)
 			s->acked[s->n_acked++] = v;
 	} else if (h->term != e->term || h->value != v) {
@@ -237,6 +303,7 @@ static void apply_entry(struct sim *s, struct node *nd, const struct raft_entry 
 	if (e->index > s->max_applied)
 		s->max_applied = e->index;
 	nd->values[e->index] = v;
+	nd->applied = e->index;
 	if (e->type == RAFT_ENTRY_CONF_CHANGE) {
 		raft_apply_conf_change(nd->r, e);
 		nd->disk.conf = *raft_conf(nd->r);
@@ -244,13 +311,77 @@ static void apply_entry(struct sim *s, struct node *nd, const struct raft_entry 
 	nd->disk.applied = e->index;
 }
 
-/* One ready cycle: persist, (maybe crash), send, apply, advance. */
+static void send(struct sim *s, const struct raft_msg *m)
+{
+	if (s->n_net == s->cap_net) {
+		s->cap_net = s->cap_net ? 2 * s->cap_net : 256;
+		s->net = realloc(s->net, s->cap_net * sizeof(*s->net));
+	}
+	struct inflight *f = &s->net[s->n_net++];
+	copy_msg(&f->m, m);
+	f->at = s->now + 1 + rnd(s) % 3;
+}
+
+/* Finish the writes due by now (all of them with @p all), in order, and release what waited for them. */
+static void finish_writes(struct sim *s, struct node *nd, bool all)
+{
+	size_t done = 0;
+	while (done < nd->n_writes && (all || nd->writes[done].done_at <= s->now)) {
+		struct write *w = &nd->writes[done++];
+		for (size_t i = 0; i < w->n; i++)
+			disk_append(&nd->disk, &w->entries[i]);
+		if (w->has_hard)
+			nd->disk.hard = w->hard;
+		if (w->n)
+			raft_persisted(nd->r, w->entries[w->n - 1].index, w->entries[w->n - 1].term);
+		for (size_t i = 0; i < w->n; i++)
+			free(w->entries[i].data);
+		free(w->entries);
+		nd->done_seq = w->seq;
+	}
+	if (done) {
+		memmove(nd->writes, nd->writes + done, (nd->n_writes - done) * sizeof(*nd->writes));
+		nd->n_writes -= done;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < nd->n_held; i++) {
+		if (nd->held[i].after <= nd->done_seq) {
+			send(s, &nd->held[i].m);
+			free_msg(&nd->held[i].m);
+		} else {
+			nd->held[kept++] = nd->held[i];
+		}
+	}
+	nd->n_held = kept;
+}
+
+/* Serve the reads whose index is confirmed and applied: the state must hold what they required. */
+static void serve_reads(struct sim *s, struct node *nd)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < nd->n_reads; i++) {
+		struct read *rd = &nd->reads[i];
+		if (!rd->index || nd->applied < rd->index) {
+			nd->reads[kept++] = *rd;
+			continue;
+		}
+		s->reads_served++;
+		if (nd->applied < rd->required)
+			violate(s, "node %llu served a read at %llu, but %llu was applied before the read was asked",
+				(unsigned long long)nd->id, (unsigned long long)nd->applied, (unsigned long long)rd->required);
+	}
+	nd->n_reads = kept;
+}
+
+/* One ready cycle: hand the writes to the disk, send or hold the messages, (maybe crash), apply, advance. */
 static void process(struct sim *s, struct node *nd)
 {
 	for (int rounds = 0; nd->up && raft_has_ready(nd->r) && rounds < 8; rounds++) {
 		struct raft_ready rd;
 		raft_ready(nd->r, &rd);
 		if (rd.install_snapshot) {
+			/* The server lets running writes finish before it installs a snapshot. */
+			finish_writes(s, nd, true);
 			/* The snapshot's data is the history up to its index. */
 			disk_truncate(&nd->disk, 0);
 			nd->disk.n = 0;
@@ -262,29 +393,50 @@ static void process(struct sim *s, struct node *nd)
 					violate(s, "snapshot at %llu covers an index no one applied", (unsigned long long)i);
 				nd->values[i] = s->hist[i].value;
 			}
-			nd->disk.applied = rd.snapshot_index;
+			nd->disk.applied = nd->applied = rd.snapshot_index;
 		}
-		for (size_t i = 0; i < rd.n_entries; i++)
-			disk_append(&nd->disk, &rd.entries[i]);
-		if (rd.hard_state_changed)
-			nd->disk.hard = rd.hard;
-		if (s->faults && chance(s, 1)) {
-			/* Crash after persisting, before sending or applying. */
-			crash_node(s, nd);
-			return;
+		if (rd.n_entries || rd.hard_state_changed) {
+			nd->writes = realloc(nd->writes, (nd->n_writes + 1) * sizeof(*nd->writes));
+			struct write *w = &nd->writes[nd->n_writes++];
+			/* Half the writes finish within the turn, as a synchronous one would; some disks are slow. */
+			uint64_t delay = chance(s, 50) ? 0 : chance(s, 20) ? 5 + rnd(s) % 30 : 1 + rnd(s) % 3;
+			*w = (struct write){.seq = ++nd->next_seq, .n = rd.n_entries, .has_hard = rd.hard_state_changed,
+					    .hard = rd.hard, .done_at = s->now + delay};
+			w->entries = calloc(rd.n_entries + 1, sizeof(*w->entries));
+			for (size_t i = 0; i < rd.n_entries; i++) {
+				w->entries[i] = rd.entries[i];
+				w->entries[i].data = NULL;
+				if (rd.entries[i].len) {
+					w->entries[i].data = malloc(rd.entries[i].len);
+					memcpy(w->entries[i].data, rd.entries[i].data, rd.entries[i].len);
+				}
+			}
 		}
 		for (size_t i = 0; i < rd.n_msgs; i++) {
-			if (s->n_net == s->cap_net) {
-				s->cap_net = s->cap_net ? 2 * s->cap_net : 256;
-				s->net = realloc(s->net, s->cap_net * sizeof(*s->net));
+			const struct raft_msg *m = &rd.msgs[i];
+			/* A leader's appends promise nothing about its own disk: they leave before its write. */
+			if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT) {
+				send(s, m);
+				continue;
 			}
-			struct inflight *f = &s->net[s->n_net++];
-			copy_msg(&f->m, &rd.msgs[i]);
-			f->at = s->now + 1 + rnd(s) % 3;
+			nd->held = realloc(nd->held, (nd->n_held + 1) * sizeof(*nd->held));
+			nd->held[nd->n_held].after = nd->next_seq;
+			copy_msg(&nd->held[nd->n_held++].m, m);
 		}
 		for (size_t i = 0; i < rd.n_committed; i++)
 			apply_entry(s, nd, &rd.committed[i]);
+		for (size_t i = 0; i < rd.n_reads; i++)
+			for (size_t k = 0; k < nd->n_reads; k++)
+				if (nd->reads[k].context == rd.reads[i].context)
+					nd->reads[k].index = rd.reads[i].index;
 		raft_advance(nd->r, &rd);
+		if (s->faults && chance(s, 1)) {
+			/* Crash with writes running, or after they finished but before what they held was sent. */
+			crash_node(s, nd);
+			return;
+		}
+		finish_writes(s, nd, false);
+		serve_reads(s, nd);
 		check_leader(s, nd);
 	}
 }
@@ -305,9 +457,14 @@ static void deliver(struct sim *s, bool faults)
 			i++;
 			continue;
 		}
+		struct node *to = node_by_id(s, f->m.to);
+		if (to && to->up && to->paused_until > s->now) {
+			f->at = to->paused_until;
+			i++;
+			continue;
+		}
 		struct raft_msg m = f->m;
 		s->net[i] = s->net[--s->n_net];
-		struct node *to = node_by_id(s, m.to);
 		bool lost = !to || !to->up || s->cut[m.from - 1][m.to - 1] || (faults && chance(s, 5));
 		if (!lost) {
 			if (faults && chance(s, 3)) {
@@ -333,6 +490,18 @@ static void deliver(struct sim *s, bool faults)
 			}
 		}
 		free_msg(&m);
+	}
+}
+
+/* A client's linearizable read at @p nd, if it thinks it leads. */
+static void ask_read(struct sim *s, struct node *nd)
+{
+	if (!nd->up || raft_role(nd->r) != RAFT_LEADER || nd->n_reads == 16)
+		return;
+	uint64_t context = ++s->next_context;
+	if (raft_read_index(nd->r, context) == GROVE_OK) {
+		nd->reads[nd->n_reads++] = (struct read){.context = context, .required = s->max_applied};
+		process(s, nd);
 	}
 }
 
@@ -376,9 +545,17 @@ static void step_world(struct sim *s, bool faults)
 			}
 			continue;
 		}
+		if (nd->paused_until > s->now)
+			continue;
+		if (nd->paused_until == s->now && chance(s, 50))
+			ask_read(s, nd); /* a request that arrived during the pause, read first on resuming */
+		if (!nd->up)
+			continue;
 		if (chance(s, 70))
 			raft_tick(nd->r);
+		finish_writes(s, nd, false);
 		process(s, nd);
+		serve_reads(s, nd);
 	}
 	deliver(s, faults);
 	if (faults) {
@@ -386,6 +563,11 @@ static void step_world(struct sim *s, bool faults)
 			struct node *nd = &s->nodes[rnd(s) % s->n];
 			if (nd->up)
 				crash_node(s, nd);
+		}
+		if (chance(s, 1)) {
+			struct node *nd = &s->nodes[rnd(s) % s->n];
+			if (nd->up && nd->paused_until <= s->now)
+				nd->paused_until = s->now + 10 + rnd(s) % 50;
 		}
 		if (chance(s, 2)) {
 			/* Cut or heal a random link (both directions). */
@@ -399,6 +581,12 @@ static void step_world(struct sim *s, bool faults)
 			    raft_compact(nd->r, nd->disk.applied) == GROVE_OK)
 				disk_compact(&nd->disk, nd->disk.applied, raft_term_at(nd->r, nd->disk.applied));
 		}
+	}
+	if (faults && chance(s, 10)) {
+		/* A client asks whichever node claims to lead, even one that a partition has cut off. */
+		struct node *nd = &s->nodes[rnd(s) % s->n];
+		if (nd->paused_until <= s->now)
+			ask_read(s, nd);
 	}
 	if (faults && chance(s, 30)) {
 		struct node *nd = &s->nodes[rnd(s) % s->n];
@@ -427,6 +615,9 @@ static void free_sim(struct sim *s)
 		raft_destroy(s->nodes[i].r);
 		disk_truncate(&s->nodes[i].disk, 0);
 		free(s->nodes[i].disk.log);
+		free_writes(&s->nodes[i]);
+		free(s->nodes[i].writes);
+		free(s->nodes[i].held);
 	}
 	for (size_t i = 0; i < s->n_net; i++)
 		free_msg(&s->net[i].m);
@@ -450,8 +641,11 @@ static bool run_seed(uint64_t seed, bool verbose)
 	}
 	for (int t = 0; t < 600 && !s->failed; t++)
 		step_world(s, true);
-	/* Heal: no faults, everyone up, links restored; a leader must emerge and commit. */
+	/* Heal: no faults, everyone up and running, links restored; a leader must emerge and commit. */
 	memset(s->cut, 0, sizeof(s->cut));
+	for (int i = 0; i < s->n; i++)
+		if (s->nodes[i].paused_until > s->now)
+			s->nodes[i].paused_until = s->now + 1;
 	uint64_t final_value = 0, committed_final = 0;
 	for (int t = 0; t < 3000 && !s->failed; t++) {
 		step_world(s, false);
@@ -511,9 +705,9 @@ static bool run_seed(uint64_t seed, bool verbose)
 	}
 	bool ok = !s->failed;
 	if (!ok || verbose)
-		printf("seed=%llu nodes=%d steps=%llu applied=%llu acked=%zu %s%s\n", (unsigned long long)seed, s->n,
-		       (unsigned long long)s->now, (unsigned long long)s->max_applied, s->n_acked, ok ? "ok" : "FAILED: ",
-		       ok ? "" : s->why);
+		printf("seed=%llu nodes=%d steps=%llu applied=%llu acked=%zu reads=%llu %s%s\n", (unsigned long long)seed,
+		       s->n, (unsigned long long)s->now, (unsigned long long)s->max_applied, s->n_acked,
+		       (unsigned long long)s->reads_served, ok ? "ok" : "FAILED: ", ok ? "" : s->why);
 	free_sim(s);
 	free(s);
 	return ok;

@@ -21,6 +21,9 @@
 #include "storage/store.h"
 #include "support.h"
 
+/* The world's tree (group 1) of the store the test opened last. */
+static struct tree world;
+
 #define CORPUS "../shared/corpus"
 
 static char *read_file(const char *path, size_t *len)
@@ -213,9 +216,9 @@ static int round_trip(struct corpus_run *run, const char *path, int major)
 	if (!err) {
 		assert_int_equal(store_txn_begin(run->store, NULL, true, &txn), GROVE_OK);
 		struct tree_batch hb = {&holder, 1};
-		assert_int_equal(tree_apply_batch(txn, &hb, &res), GROVE_OK);
+		assert_int_equal(tree_apply_batch(&world, txn, &hb, &res), GROVE_OK);
 		struct tree_batch batch = {plan.ops, plan.count};
-		err = tree_apply_batch(txn, &batch, &res);
+		err = tree_apply_batch(&world, txn, &batch, &res);
 		if (err)
 			snprintf(msg, sizeof(msg), "op %zu: %.300s", res.failed_op, res.message);
 		tree_result_free(&res);
@@ -225,7 +228,7 @@ static int round_trip(struct corpus_run *run, const char *path, int major)
 		run->connections += plan.connections;
 		scene_import_free(&plan);
 	}
-	struct variant_buf out = {0};
+	struct grove_buf out = {0};
 	if (!err) {
 		assert_int_equal(store_txn_begin(run->store, NULL, false, &txn), GROVE_OK);
 		uint64_t root_id = 0;
@@ -239,8 +242,8 @@ static int round_trip(struct corpus_run *run, const char *path, int major)
 				break;
 			}
 		}
-		assert_int_equal(tree_resolve_path(txn, root_path, &root_id), GROVE_OK);
-		err = scene_export(txn, root_id, major, &exported, msg, sizeof(msg));
+		assert_int_equal(tree_resolve_path(&world, txn, root_path, &root_id), GROVE_OK);
+		err = scene_export(&world, txn, root_id, major, &exported, msg, sizeof(msg));
 		store_txn_abort(txn);
 		if (!err) {
 			err = tscn_write(&exported, major, &out);
@@ -260,7 +263,7 @@ static int round_trip(struct corpus_run *run, const char *path, int major)
 	}
 	if (err)
 		print_message("%s: %s\n", path, msg);
-	variant_buf_free(&out);
+	grove_buf_free(&out);
 	tscn_scene_free(&first);
 	tscn_scene_free(&second);
 	return err ? -1 : 0;
@@ -297,9 +300,10 @@ static void test_corpus_round_trip(void **state)
 	struct corpus_run run = {0};
 	struct store_options opts = {.no_sync = true, .map_size = 4ull << 30};
 	assert_int_equal(store_open(&run.store, dir, &opts), GROVE_OK);
+	assert_int_equal(tree_open(run.store, 1, &world), GROVE_OK);
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(run.store, NULL, true, &txn), GROVE_OK);
-	assert_int_equal(tree_init(txn), GROVE_OK);
+	assert_int_equal(tree_init(&world, txn), GROVE_OK);
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
 	run_dir(&run, CORPUS "/godot4", 4);
 	int g4 = run.checked;

@@ -21,6 +21,16 @@
 #include "storage/store.h"
 #include "support.h"
 
+/* The world's tree (group 1) of the store the test opened last, and where the applied index is kept. */
+static struct tree world;
+static store_db applied_db;
+
+static int open_world(struct store *s)
+{
+	int err = tree_open(s, 1, &world);
+	return err ? err : store_db_open(s, "test.applied", true, &applied_db);
+}
+
 /* Apply batch @p i: create node n<i> with property seq = i, and set /root's "last" to i. */
 static int apply_batch(struct store *s, uint64_t i)
 {
@@ -38,10 +48,10 @@ static int apply_batch(struct store *s, uint64_t i)
 		return -1;
 	struct tree_batch batch = {ops, 3};
 	struct tree_result res = {0};
-	int err = tree_apply_batch(txn, &batch, &res);
+	int err = tree_apply_batch(&world, txn, &batch, &res);
 	tree_result_free(&res);
 	if (!err)
-		err = store_meta_put_u64(txn, "applied_index", i + 1);
+		err = store_put_u64(txn, applied_db, "applied", 7, i + 1);
 	if (err) {
 		store_txn_abort(txn);
 		return -1;
@@ -53,12 +63,12 @@ static int apply_batch(struct store *s, uint64_t i)
 static void writer(const char *dir, int ack_fd)
 {
 	struct store *s;
-	if (store_open(&s, dir, NULL))
+	if (store_open(&s, dir, NULL) || open_world(s))
 		_exit(2);
 	struct store_txn *txn;
 	uint64_t next = 0;
-	if (store_txn_begin(s, NULL, true, &txn) || tree_init(txn) ||
-	    store_meta_get_u64(txn, "applied_index", 0, &next) || store_txn_commit(txn))
+	if (store_txn_begin(s, NULL, true, &txn) || tree_init(&world, txn) ||
+	    store_get_u64(txn, applied_db, "applied", 7, 0, &next) || store_txn_commit(txn))
 		_exit(3);
 	for (uint64_t i = next; i < next + 100000; i++) {
 		if (apply_batch(s, i))
@@ -74,32 +84,33 @@ static uint64_t verify(const char *dir, int64_t last_acked)
 {
 	struct store *s;
 	assert_int_equal(store_open(&s, dir, NULL), GROVE_OK);
+	assert_int_equal(open_world(s), GROVE_OK);
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);
 	uint64_t applied;
-	assert_int_equal(store_meta_get_u64(txn, "applied_index", 0, &applied), GROVE_OK);
+	assert_int_equal(store_get_u64(txn, applied_db, "applied", 7, 0, &applied), GROVE_OK);
 	assert_true((int64_t)applied >= last_acked + 1);
 	/* The tree reflects exactly `applied` batches: n0..n(applied-1) exist, n(applied) does not. */
 	struct variant v = {0};
 	if (applied > 0) {
-		assert_int_equal(tree_get_prop(txn, TREE_ROOT_ID, "last", &v), GROVE_OK);
+		assert_int_equal(tree_get_prop(&world, txn, TREE_ROOT_ID, "last", &v), GROVE_OK);
 		assert_int_equal(v.as.i, (int64_t)applied - 1);
 		variant_free(&v);
 	}
 	uint64_t count;
-	assert_int_equal(tree_child_count(txn, TREE_ROOT_ID, &count), GROVE_OK);
+	assert_int_equal(tree_child_count(&world, txn, TREE_ROOT_ID, &count), GROVE_OK);
 	assert_int_equal(count, applied);
 	for (uint64_t i = 0; i <= applied; i++) {
 		char path[64];
 		snprintf(path, sizeof(path), "/root/n%llu", (unsigned long long)i);
 		uint64_t id;
-		int err = tree_resolve_path(txn, path, &id);
+		int err = tree_resolve_path(&world, txn, path, &id);
 		if (i == applied) {
 			assert_int_equal(err, GROVE_ENOTFOUND);
 			break;
 		}
 		assert_int_equal(err, GROVE_OK);
-		assert_int_equal(tree_get_prop(txn, id, "seq", &v), GROVE_OK);
+		assert_int_equal(tree_get_prop(&world, txn, id, "seq", &v), GROVE_OK);
 		assert_int_equal(v.as.i, (int64_t)i);
 		variant_free(&v);
 	}

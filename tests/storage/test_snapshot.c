@@ -1,5 +1,5 @@
-/* Snapshots of the tree tables: create, verify, install into another store (which then holds exactly the same
- * tree), refuse every kind of damage without touching the target, and assemble chunks in order. */
+/* Snapshots of a group's tree: create, verify, install into another store and group (which then holds exactly
+ * the same tree), refuse every kind of damage without touching the target, and assemble chunks in order. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,19 +16,31 @@
 #include "storage/store.h"
 #include "support.h"
 
-static struct store *fresh_store(char **dir)
+/* A store and the tree of group @p group in it. */
+struct world {
+	char *dir;
+	struct store *store;
+	struct tree tree;
+};
+
+static void fresh_world(struct world *w, uint64_t group)
 {
-	*dir = test_tmpdir("snapshot");
-	struct store *s;
-	assert_int_equal(store_open(&s, *dir, NULL), GROVE_OK);
+	w->dir = test_tmpdir("snapshot");
+	assert_int_equal(store_open(&w->store, w->dir, NULL), GROVE_OK);
+	assert_int_equal(tree_open(w->store, group, &w->tree), GROVE_OK);
 	struct store_txn *txn;
-	assert_int_equal(store_txn_begin(s, NULL, true, &txn), GROVE_OK);
-	assert_int_equal(tree_init(txn), GROVE_OK);
+	assert_int_equal(store_txn_begin(w->store, NULL, true, &txn), GROVE_OK);
+	assert_int_equal(tree_init(&w->tree, txn), GROVE_OK);
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
-	return s;
 }
 
-static void build_world(struct store *s, const char *name, int nodes)
+static void close_world(struct world *w)
+{
+	store_close(w->store);
+	test_rmtree(w->dir);
+}
+
+static void build_world(struct world *w, const char *name, int nodes)
 {
 	struct tree_op *ops = calloc((size_t)nodes * 2 + 1, sizeof(*ops));
 	char (*names)[16] = calloc((size_t)nodes, 16);
@@ -45,79 +57,125 @@ static void build_world(struct store *s, const char *name, int nodes)
 						  .name = "position", .value = &v};
 	}
 	struct store_txn *txn;
-	assert_int_equal(store_txn_begin(s, NULL, true, &txn), GROVE_OK);
+	assert_int_equal(store_txn_begin(w->store, NULL, true, &txn), GROVE_OK);
 	struct tree_batch b = {ops, (size_t)nodes * 2 + 1};
 	struct tree_result res = {0};
-	assert_int_equal(tree_apply_batch(txn, &b, &res), GROVE_OK);
+	assert_int_equal(tree_apply_batch(&w->tree, txn, &b, &res), GROVE_OK);
 	tree_result_free(&res);
-	assert_int_equal(store_meta_put_u64(txn, "applied_index", 42), GROVE_OK);
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
 	free(ops);
 	free(names);
 }
 
-static void expect_world(struct store *s, const char *name, int nodes, bool present)
+static void expect_world(struct world *w, const char *name, int nodes, bool present)
 {
 	struct store_txn *txn;
-	assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
 	char path[64];
 	snprintf(path, sizeof(path), "/root/%s/n%d", name, nodes - 1);
 	uint64_t id;
-	int err = tree_resolve_path(txn, path, &id);
+	int err = tree_resolve_path(&w->tree, txn, path, &id);
 	assert_int_equal(err, present ? GROVE_OK : GROVE_ENOTFOUND);
 	if (present) {
 		struct variant v;
-		assert_int_equal(tree_get_prop(txn, id, "position", &v), GROVE_OK);
+		assert_int_equal(tree_get_prop(&w->tree, txn, id, "position", &v), GROVE_OK);
 		assert_int_equal(v.type, VARIANT_VECTOR3);
 		assert_true(v.as.r[0] == 1.5 && v.as.r[1] == -2);
 	}
 	store_txn_abort(txn);
 }
 
+static void take(struct world *w, int level, uint64_t applied, struct snapshot *snap)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	struct snapshot_builder b = {0};
+	assert_int_equal(tree_dump(&w->tree, txn, snapshot_add_record, &b), GROVE_OK);
+	store_txn_abort(txn);
+	assert_int_equal(snapshot_finish(&b, applied, level, snap), GROVE_OK);
+}
+
+struct loading {
+	struct world *w;
+	struct store_txn *txn;
+};
+
+static int load_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	struct loading *l = ctx;
+	return tree_load_record(&l->w->tree, l->txn, table, key, key_len, val, val_len);
+}
+
+/* Replace @p w's tree with the snapshot, all or nothing. */
+static int install(struct world *w, const uint8_t *data, size_t len, char *why, size_t cap)
+{
+	struct loading l = {w, NULL};
+	assert_int_equal(store_txn_begin(w->store, NULL, true, &l.txn), GROVE_OK);
+	int err = snapshot_verify(data, len, NULL, why, cap);
+	if (!err)
+		err = tree_load_begin(&w->tree, l.txn);
+	if (!err)
+		err = snapshot_for_each_record(data, len, load_record, &l, why, cap);
+	if (!err)
+		err = tree_load_end(&w->tree, l.txn);
+	if (err) {
+		store_txn_abort(l.txn);
+		return err;
+	}
+	return store_txn_commit(l.txn);
+}
+
 static void test_create_and_install(void **state)
 {
 	(void)state;
-	char *a_dir, *b_dir;
-	struct store *a = fresh_store(&a_dir), *b = fresh_store(&b_dir);
-	build_world(a, "World", 5000);
-	build_world(b, "Other", 10);
+	struct world a, b;
+	fresh_world(&a, 1);
+	fresh_world(&b, 7); /* another group: a group's records carry no group id */
+	build_world(&a, "World", 5000);
+	build_world(&b, "Other", 10);
 	struct snapshot snap;
-	assert_int_equal(snapshot_create(a, 0, &snap), GROVE_OK);
+	take(&a, 0, 42, &snap);
 	assert_int_equal(snap.applied_index, 42);
 	assert_true(snap.len < snap.raw_size); /* it compresses */
 	uint64_t applied;
 	char why[128];
 	assert_int_equal(snapshot_verify(snap.data, snap.len, &applied, why, sizeof(why)), GROVE_OK);
 	assert_int_equal(applied, 42);
-	assert_int_equal(snapshot_install(b, snap.data, snap.len, why, sizeof(why)), GROVE_OK);
-	expect_world(b, "World", 5000, true);
-	expect_world(b, "Other", 10, false);
-	/* Same content: the next ids agree, and a snapshot of b equals the one of a, byte for byte. */
+	assert_int_equal(install(&b, snap.data, snap.len, why, sizeof(why)), GROVE_OK);
+	expect_world(&b, "World", 5000, true);
+	expect_world(&b, "Other", 10, false);
+	/* Same content: the next ids and the node count agree, and a snapshot of b equals the one of a. */
 	struct snapshot again;
-	assert_int_equal(snapshot_create(b, 0, &again), GROVE_OK);
+	take(&b, 0, 42, &again);
 	assert_int_equal(again.len, snap.len);
 	assert_memory_equal(again.data, snap.data, snap.len);
 	snapshot_free(&again);
+	struct store_txn *txn;
+	uint64_t count;
+	assert_int_equal(store_txn_begin(b.store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_node_count(&b.tree, txn, &count), GROVE_OK);
+	assert_int_equal(count, 5002);
+	store_txn_abort(txn);
 	/* It survives a reopen. */
-	store_close(b);
-	assert_int_equal(store_open(&b, b_dir, NULL), GROVE_OK);
-	expect_world(b, "World", 5000, true);
+	store_close(b.store);
+	assert_int_equal(store_open(&b.store, b.dir, NULL), GROVE_OK);
+	assert_int_equal(tree_open(b.store, 7, &b.tree), GROVE_OK);
+	expect_world(&b, "World", 5000, true);
 	snapshot_free(&snap);
-	store_close(a);
-	store_close(b);
-	test_rmtree(a_dir);
-	test_rmtree(b_dir);
+	close_world(&a);
+	close_world(&b);
 }
 
 static void test_damage_refused(void **state)
 {
 	(void)state;
-	char *a_dir, *b_dir;
-	struct store *a = fresh_store(&a_dir), *b = fresh_store(&b_dir);
-	build_world(a, "World", 200);
-	build_world(b, "Other", 10);
+	struct world a, b;
+	fresh_world(&a, 1);
+	fresh_world(&b, 1);
+	build_world(&a, "World", 200);
+	build_world(&b, "Other", 10);
 	struct snapshot snap;
-	assert_int_equal(snapshot_create(a, 1, &snap), GROVE_OK);
+	take(&a, 1, 5, &snap);
 	char why[128];
 	struct {
 		size_t at;
@@ -126,20 +184,45 @@ static void test_damage_refused(void **state)
 		     {snap.len - 1, "body checksum"}};
 	for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
 		snap.data[flips[i].at] ^= 0x40;
-		assert_int_equal(snapshot_install(b, snap.data, snap.len, why, sizeof(why)), GROVE_ECORRUPT);
+		assert_int_equal(install(&b, snap.data, snap.len, why, sizeof(why)), GROVE_ECORRUPT);
 		assert_non_null(strstr(why, flips[i].reason));
 		snap.data[flips[i].at] ^= 0x40;
 	}
 	for (size_t cut = 0; cut < snap.len; cut += snap.len / 37 + 1)
 		assert_int_equal(snapshot_verify(snap.data, cut, NULL, NULL, 0), GROVE_ECORRUPT);
 	/* Nothing of it reached b. */
-	expect_world(b, "Other", 10, true);
-	expect_world(b, "World", 200, false);
+	expect_world(&b, "Other", 10, true);
+	expect_world(&b, "World", 200, false);
 	snapshot_free(&snap);
-	store_close(a);
-	store_close(b);
-	test_rmtree(a_dir);
-	test_rmtree(b_dir);
+	close_world(&a);
+	close_world(&b);
+}
+
+/* Records a tree does not hold are refused, a snapshot without a root too; a server's own meta values (as
+ * snapshots from before groups carried) are ignored. */
+static void test_foreign_records(void **state)
+{
+	(void)state;
+	struct world b;
+	fresh_world(&b, 1);
+	build_world(&b, "Other", 3);
+	char why[128] = "";
+	struct snapshot snap;
+	struct snapshot_builder sb = {0};
+	assert_int_equal(snapshot_add_record(&sb, TREE_META, "raft_members", 12, "junk", 4), GROVE_OK);
+	assert_int_equal(snapshot_add_record(&sb, TREE_TABLE_COUNT, "k", 1, "v", 1), GROVE_OK);
+	assert_int_equal(snapshot_finish(&sb, 1, 0, &snap), GROVE_OK);
+	assert_int_equal(install(&b, snap.data, snap.len, why, sizeof(why)), GROVE_ECORRUPT);
+	snapshot_free(&snap);
+	assert_int_equal(snapshot_add_record(&sb, TREE_META, "applied_index", 13, "12345678", 8), GROVE_OK);
+	assert_int_equal(snapshot_finish(&sb, 1, 0, &snap), GROVE_OK);
+	assert_int_equal(install(&b, snap.data, snap.len, why, sizeof(why)), GROVE_ECORRUPT); /* no root */
+	snapshot_free(&snap);
+	expect_world(&b, "Other", 3, true);
+	/* An empty key or an oversized one cannot even be added. */
+	assert_int_equal(snapshot_add_record(&sb, TREE_NODES, "", 0, "v", 1), GROVE_EINVAL);
+	grove_buf_free(&sb.raw);
+	close_world(&b);
 }
 
 static void test_chunks(void **state)
@@ -170,6 +253,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_and_install),
 		cmocka_unit_test(test_damage_refused),
+		cmocka_unit_test(test_foreign_records),
 		cmocka_unit_test(test_chunks),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /*
  * The Raft write-ahead log on real files: replay, overwrite of a conflicting suffix, snapshots that delete
- * segments, a write cut short by a crash, corruption, and kill -9 of a process that syncs in a loop.
+ * segments, a write cut short by a crash, corruption, several groups in one log, records from before
+ * groups, flushes in steps, and kill -9 of a process that syncs in a loop.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,8 +18,17 @@
 #include <cmocka.h>
 
 #include "src/common/error.h"
+#include "storage/snapshot.h"
 #include "storage/wal.h"
 #include "support.h"
+
+/* Group 1 of @p c (an empty group when the log holds none of it). */
+static const struct wal_group *g1(const struct wal_contents *c)
+{
+	static const struct wal_group none = {.group = 1};
+	const struct wal_group *g = wal_contents_group(c, 1);
+	return g ? g : &none;
+}
 
 static struct wal *open_wal(const char *dir, struct wal_contents *c)
 {
@@ -50,8 +60,8 @@ static void append_range(struct wal *w, uint64_t first, uint64_t last, uint64_t 
 	assert_non_null(buf);
 	for (uint64_t i = first; i <= last; i++) {
 		int n = snprintf(buf, 32, "e%llut%llu", (unsigned long long)i, (unsigned long long)term);
-		struct raftlog_entry e = {i, term, 1, buf, size > (size_t)n ? size : (size_t)n};
-		assert_int_equal(wal_append(w, &e, 1), GROVE_OK);
+		struct wal_entry e = {i, term, 1, buf, size > (size_t)n ? size : (size_t)n};
+		assert_int_equal(wal_append(w, 1, &e, 1), GROVE_OK);
 	}
 	free(buf);
 }
@@ -66,11 +76,12 @@ static void fill_segments(struct wal *w, uint64_t last)
 }
 
 /* The entries in @p c are exactly @p first..@p last, with the given terms (one per entry). */
-static void expect_entries(const struct wal_contents *c, uint64_t first, uint64_t last, const uint64_t *terms)
+static void expect_entries(const struct wal_contents *contents, uint64_t first, uint64_t last, const uint64_t *terms)
 {
+	const struct wal_group *c = g1(contents);
 	assert_int_equal(c->n_entries, last + 1 - first);
 	for (uint64_t i = first; i <= last; i++) {
-		const struct raftlog_entry *e = &c->entries[i - first];
+		const struct wal_entry *e = &c->entries[i - first];
 		char want[32];
 		snprintf(want, sizeof(want), "e%llut%llu", (unsigned long long)i, (unsigned long long)terms[i - first]);
 		assert_int_equal(e->index, i);
@@ -143,11 +154,11 @@ static void test_fresh_append_reopen(void **state)
 	struct wal_contents c;
 	struct wal *w = open_wal(dir, &c);
 	assert_true(c.fresh);
-	assert_int_equal(c.n_entries, 0);
+	assert_int_equal(g1(&c)->n_entries, 0);
 	wal_contents_free(&c);
 	append_range(w, 1, 10, 1, 0);
-	struct raftlog_hard_state hs = {.term = 3, .vote = 2, .commit = 7};
-	assert_int_equal(wal_set_hard_state(w, &hs), GROVE_OK);
+	struct wal_hard_state hs = {.term = 3, .vote = 2, .commit = 7};
+	assert_int_equal(wal_set_hard_state(w, 1, &hs), GROVE_OK);
 	assert_true(wal_pending(w) > 0);
 	assert_int_equal(wal_sync(w), GROVE_OK);
 	assert_int_equal(wal_pending(w), 0);
@@ -160,10 +171,10 @@ static void test_fresh_append_reopen(void **state)
 	assert_false(c.torn_tail);
 	uint64_t ones[10] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
 	expect_entries(&c, 1, 10, ones);
-	assert_int_equal(c.hard.term, 3);
-	assert_int_equal(c.hard.vote, 2);
-	assert_int_equal(c.hard.commit, 7);
-	assert_int_equal(c.snapshot_index, 0);
+	assert_int_equal(g1(&c)->hard.term, 3);
+	assert_int_equal(g1(&c)->hard.vote, 2);
+	assert_int_equal(g1(&c)->hard.commit, 7);
+	assert_int_equal(g1(&c)->snapshot_index, 0);
 	wal_contents_free(&c);
 	wal_close(w);
 }
@@ -182,8 +193,8 @@ static void test_overwrite_conflicting_suffix(void **state)
 	expect_entries(&c, 1, 4, terms);
 	wal_contents_free(&c);
 	/* Refused: a batch whose indexes are not consecutive queues nothing. */
-	struct raftlog_entry bad[2] = {{5, 2, 1, "x", 1}, {7, 2, 1, "y", 1}};
-	assert_int_equal(wal_append(w, bad, 2), GROVE_EINVAL);
+	struct wal_entry bad[2] = {{5, 2, 1, "x", 1}, {7, 2, 1, "y", 1}};
+	assert_int_equal(wal_append(w, 1, bad, 2), GROVE_EINVAL);
 	assert_int_equal(wal_pending(w), 0);
 	wal_close(w);
 }
@@ -195,24 +206,24 @@ static void test_snapshot_deletes_covered_segments(void **state)
 	struct wal *w = open_quietly(dir);
 	fill_segments(w, 36);
 	assert_int_equal(count_segments(dir), 3);
-	assert_int_equal(wal_compact(w, 30, 1), GROVE_OK);
+	assert_int_equal(wal_compact(w, 1, 30, 1), GROVE_OK);
 	assert_int_equal(count_segments(dir), 1); /* segments 1 and 2 held nothing past 24 */
 	append_range(w, 37, 38, 2, 0);
 	assert_int_equal(wal_sync(w), GROVE_OK);
 	wal_close(w);
 
 	w = open_wal(dir, &c);
-	assert_int_equal(c.snapshot_index, 30);
-	assert_int_equal(c.snapshot_term, 1);
+	assert_int_equal(g1(&c)->snapshot_index, 30);
+	assert_int_equal(g1(&c)->snapshot_term, 1);
 	uint64_t terms[8] = {1, 1, 1, 1, 1, 1, 2, 2};
 	expect_entries(&c, 31, 38, terms);
 	wal_contents_free(&c);
 
 	/* Compaction past the last entry leaves none. */
-	assert_int_equal(wal_compact(w, 50, 2), GROVE_OK);
+	assert_int_equal(wal_compact(w, 1, 50, 2), GROVE_OK);
 	w = reopen(w, dir, &c);
-	assert_int_equal(c.snapshot_index, 50);
-	assert_int_equal(c.n_entries, 0);
+	assert_int_equal(g1(&c)->snapshot_index, 50);
+	assert_int_equal(g1(&c)->n_entries, 0);
 	wal_contents_free(&c);
 	wal_close(w);
 }
@@ -225,13 +236,13 @@ static void test_installed_snapshot_replaces_log(void **state)
 	struct wal *w = open_quietly(dir);
 	fill_segments(w, 36);
 	assert_int_equal(count_segments(dir), 3);
-	assert_int_equal(wal_install_snapshot(w, 20, 3), GROVE_OK);
+	assert_int_equal(wal_install_snapshot(w, 1, 20, 3), GROVE_OK);
 	assert_int_equal(count_segments(dir), 1);
 	append_range(w, 21, 22, 3, 0);
 	assert_int_equal(wal_sync(w), GROVE_OK);
 	w = reopen(w, dir, &c);
-	assert_int_equal(c.snapshot_index, 20);
-	assert_int_equal(c.snapshot_term, 3);
+	assert_int_equal(g1(&c)->snapshot_index, 20);
+	assert_int_equal(g1(&c)->snapshot_term, 3);
 	uint64_t threes[2] = {3, 3};
 	expect_entries(&c, 21, 22, threes);
 	wal_contents_free(&c);
@@ -250,11 +261,11 @@ static void test_overwrite_below_a_gap(void **state)
 	fill_segments(w, 36);
 	append_range(w, 20, 20, 2, 0);
 	assert_int_equal(wal_sync(w), GROVE_OK);
-	assert_int_equal(wal_compact(w, 24, 2), GROVE_OK);
+	assert_int_equal(wal_compact(w, 1, 24, 2), GROVE_OK);
 	assert_int_equal(count_segments(dir), 1);
 	w = reopen(w, dir, &c);
-	assert_int_equal(c.snapshot_index, 24);
-	assert_int_equal(c.n_entries, 0);
+	assert_int_equal(g1(&c)->snapshot_index, 24);
+	assert_int_equal(g1(&c)->n_entries, 0);
 	wal_contents_free(&c);
 	wal_close(w);
 }
@@ -320,7 +331,172 @@ static void test_corruption_is_refused(void **state)
 	assert_int_equal(rename(copy, first), 0);
 	poke(first, at, "e", 1);
 	w = open_wal(dir, &c);
-	assert_int_equal(c.n_entries, 24);
+	assert_int_equal(g1(&c)->n_entries, 24);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
+/* Append entries @p first..@p last of term 1 to group @p group, each @p size bytes of @p fill. */
+static void append_group(struct wal *w, uint64_t group, uint64_t first, uint64_t last, size_t size, char fill)
+{
+	char *buf = malloc(size);
+	assert_non_null(buf);
+	memset(buf, fill, size);
+	for (uint64_t i = first; i <= last; i++) {
+		struct wal_entry e = {i, 1, 1, buf, size};
+		assert_int_equal(wal_append(w, group, &e, 1), GROVE_OK);
+	}
+	free(buf);
+}
+
+/* Groups share segments; a segment goes only once no group needs an entry in it. */
+static void test_groups_share_the_log(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_quietly(dir);
+	/* 1 MiB entries of two groups, two of each in a batch: twelve batches of 4 MiB, three to a segment. */
+	for (uint64_t i = 1; i <= 24; i += 2) {
+		append_group(w, 7, i, i + 1, 1u << 20, 'a');
+		append_group(w, 9, i, i + 1, 1u << 20, 'b');
+		assert_int_equal(wal_sync(w), GROVE_OK);
+	}
+	struct wal_hard_state hs7 = {4, 1, 20}, hs9 = {6, 2, 18};
+	assert_int_equal(wal_set_hard_state(w, 7, &hs7), GROVE_OK);
+	assert_int_equal(wal_set_hard_state(w, 9, &hs9), GROVE_OK);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	int before = count_segments(dir);
+	assert_true(before >= 3);
+	/* Group 7 alone compacted: group 9 still needs every segment. */
+	assert_int_equal(wal_compact(w, 7, 24, 1), GROVE_OK);
+	assert_int_equal(count_segments(dir), before);
+	w = reopen(w, dir, &c);
+	const struct wal_group *g7 = wal_contents_group(&c, 7), *g9 = wal_contents_group(&c, 9);
+	assert_non_null(g7);
+	assert_non_null(g9);
+	assert_int_equal(g7->snapshot_index, 24);
+	assert_int_equal(g7->n_entries, 0);
+	assert_int_equal(g7->hard.term, 4);
+	assert_int_equal(g9->n_entries, 24);
+	assert_int_equal(g9->hard.term, 6);
+	assert_int_equal(g9->hard.vote, 2);
+	for (size_t i = 0; i < g9->n_entries; i++) {
+		assert_int_equal(g9->entries[i].index, i + 1);
+		assert_int_equal(((const char *)g9->entries[i].data)[0], 'b');
+	}
+	assert_null(wal_contents_group(&c, 1));
+	wal_contents_free(&c);
+	/* Then group 9 too: the old segments go, and both groups' state survives in the restated front. */
+	assert_int_equal(wal_compact(w, 9, 20, 1), GROVE_OK);
+	assert_true(count_segments(dir) < before);
+	w = reopen(w, dir, &c);
+	g7 = wal_contents_group(&c, 7);
+	g9 = wal_contents_group(&c, 9);
+	assert_int_equal(g7->snapshot_index, 24);
+	assert_int_equal(g7->hard.term, 4);
+	assert_int_equal(g9->snapshot_index, 20);
+	assert_int_equal(g9->n_entries, 4);
+	assert_int_equal(g9->entries[0].index, 21);
+	assert_int_equal(g9->hard.commit, 18);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
+/* A record in the format from before the log had groups: u8 kind, fields (kind 1 entry, 2 hard state). */
+static size_t old_record(uint8_t *out, uint8_t kind, const uint8_t *fields, size_t len)
+{
+	uint8_t payload[64];
+	payload[0] = kind;
+	memcpy(payload + 1, fields, len);
+	uint32_t n = (uint32_t)(1 + len);
+	memcpy(out + 8, payload, n);
+	for (int i = 0; i < 4; i++)
+		out[i] = (uint8_t)(n >> (8 * i));
+	uint32_t crc = snapshot_crc32c(0, payload, n);
+	for (int i = 0; i < 4; i++)
+		out[4 + i] = (uint8_t)(crc >> (8 * i));
+	return 8 + n;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A log written before records carried a group id is read as group 1's, and new records follow it. */
+static void test_records_without_group_are_group_one(void **state)
+{
+	const char *dir = *state;
+	struct wal *w = open_quietly(dir);
+	wal_close(w);
+	char path[4096];
+	segment_path(dir, 1, path, sizeof(path));
+	uint8_t seg[512] = {0};
+	size_t at = 0;
+	for (uint64_t i = 1; i <= 3; i++) {
+		uint8_t f[8 + 8 + 4 + 2];
+		put64(f, i);
+		put64(f + 8, 2);
+		f[16] = 1, f[17] = f[18] = f[19] = 0;
+		f[20] = 'o', f[21] = (uint8_t)('0' + i);
+		at += old_record(seg + at, 1, f, sizeof(f));
+	}
+	uint8_t hs[24];
+	put64(hs, 2);
+	put64(hs + 8, 3);
+	put64(hs + 16, 3);
+	at += old_record(seg + at, 2, hs, sizeof(hs));
+	poke(path, 0, seg, sizeof(seg));
+
+	struct wal_contents c;
+	w = open_wal(dir, &c);
+	const struct wal_group *g = wal_contents_group(&c, 1);
+	assert_non_null(g);
+	assert_int_equal(g->n_entries, 3);
+	assert_int_equal(g->entries[2].index, 3);
+	assert_int_equal(g->entries[2].term, 2);
+	assert_memory_equal(g->entries[2].data, "o3", 2);
+	assert_int_equal(g->hard.vote, 3);
+	wal_contents_free(&c);
+	struct wal_entry e = {4, 2, 1, "n4", 2};
+	assert_int_equal(wal_append(w, 1, &e, 1), GROVE_OK);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	w = reopen(w, dir, &c);
+	g = wal_contents_group(&c, 1);
+	assert_int_equal(g->n_entries, 4);
+	assert_memory_equal(g->entries[3].data, "n4", 2);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
+/* A flush takes what was queued; what is queued while it runs waits for the next one. */
+static void test_flush_in_steps(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_quietly(dir);
+	assert_false(wal_flush_begin(w)); /* nothing queued */
+	append_range(w, 1, 3, 1, 0);
+	assert_true(wal_flush_begin(w));
+	assert_int_equal(wal_pending(w), 0);
+	append_range(w, 4, 5, 1, 0); /* the next batch forms during the sync */
+	assert_false(wal_flush_begin(w)); /* one flush at a time */
+	assert_int_equal(wal_flush_run(w), GROVE_OK);
+	wal_flush_end(w, GROVE_OK);
+	assert_true(wal_pending(w) > 0);
+	wal_close(w); /* entries 4 and 5 never flushed */
+	w = open_wal(dir, &c);
+	uint64_t ones[5] = {1, 1, 1, 1, 1};
+	expect_entries(&c, 1, 3, ones);
+	wal_contents_free(&c);
+	append_range(w, 4, 5, 1, 0);
+	assert_true(wal_flush_begin(w));
+	wal_flush_end(w, GROVE_EIO); /* a failed flush: the log refuses to go on */
+	append_range(w, 6, 6, 1, 0);
+	assert_int_equal(wal_sync(w), GROVE_EIO);
+	w = reopen(w, dir, &c);
+	expect_entries(&c, 1, 3, ones);
 	wal_contents_free(&c);
 	wal_close(w);
 }
@@ -332,14 +508,14 @@ static void syncing_writer(const char *dir, int report)
 	struct wal_contents c;
 	if (wal_open(&w, dir, &c))
 		_exit(2);
-	uint64_t next = c.n_entries ? c.entries[c.n_entries - 1].index + 1 : 1;
+	uint64_t next = g1(&c)->n_entries ? g1(&c)->entries[g1(&c)->n_entries - 1].index + 1 : 1;
 	wal_contents_free(&c);
 	for (;; next++) {
 		char data[64];
 		snprintf(data, sizeof(data), "e%llut1", (unsigned long long)next);
-		struct raftlog_entry e = {next, 1, 1, data, strlen(data) + 1 + (size_t)(next % 40)};
-		struct raftlog_hard_state hs = {1, 0, next};
-		if (wal_append(w, &e, 1) || wal_set_hard_state(w, &hs) || wal_sync(w))
+		struct wal_entry e = {next, 1, 1, data, strlen(data) + 1 + (size_t)(next % 40)};
+		struct wal_hard_state hs = {1, 0, next};
+		if (wal_append(w, 1, &e, 1) || wal_set_hard_state(w, 1, &hs) || wal_sync(w))
 			_exit(3);
 		if (write(report, &next, sizeof(next)) != sizeof(next))
 			_exit(4);
@@ -356,15 +532,15 @@ static void test_kill9_keeps_synced_entries(void **state)
 		struct wal *w;
 		struct wal_contents c;
 		assert_int_equal(wal_open(&w, dir, &c), GROVE_OK);
-		assert_true(c.n_entries >= acked);
-		for (size_t i = 0; i < c.n_entries; i++) {
+		assert_true(g1(&c)->n_entries >= acked);
+		for (size_t i = 0; i < g1(&c)->n_entries; i++) {
 			char want[64];
 			snprintf(want, sizeof(want), "e%zut1", i + 1);
-			assert_int_equal(c.entries[i].index, i + 1);
-			assert_string_equal(c.entries[i].data, want);
+			assert_int_equal(g1(&c)->entries[i].index, i + 1);
+			assert_string_equal(g1(&c)->entries[i].data, want);
 		}
-		assert_true(c.hard.commit >= acked);
-		printf("round %d: %llu acknowledged, %zu replayed\n", round, (unsigned long long)acked, c.n_entries);
+		assert_true(g1(&c)->hard.commit >= acked);
+		printf("round %d: %llu acknowledged, %zu replayed\n", round, (unsigned long long)acked, g1(&c)->n_entries);
 		wal_contents_free(&c);
 		wal_close(w);
 	}
@@ -381,6 +557,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overwrite_below_a_gap, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_interrupted_write_is_cut_off, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_corruption_is_refused, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_groups_share_the_log, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_records_without_group_are_group_one, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_flush_in_steps, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_kill9_keeps_synced_entries, make_dir, remove_dir),
 	};
 	return cmocka_run_group_tests_name("wal", tests, NULL, NULL);

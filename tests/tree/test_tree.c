@@ -15,6 +15,9 @@
 #include "storage/store.h"
 #include "support.h"
 
+/* The world's tree (group 1) of the store the test opened last. */
+static struct tree world;
+
 struct fixture {
 	char *dir;
 	struct store *store;
@@ -26,9 +29,10 @@ static int setup(void **state)
 	f->dir = test_tmpdir("tree");
 	struct store_options opts = {.no_sync = true, .map_size = 4ull << 30};
 	assert_int_equal(store_open(&f->store, f->dir, &opts), GROVE_OK);
+	assert_int_equal(tree_open(f->store, 1, &world), GROVE_OK);
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
-	assert_int_equal(tree_init(txn), GROVE_OK);
+	assert_int_equal(tree_init(&world, txn), GROVE_OK);
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
 	*state = f;
 	return 0;
@@ -49,7 +53,7 @@ static int apply(struct fixture *f, const struct tree_op *ops, size_t n, struct 
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
 	struct tree_batch batch = {ops, n};
-	int err = tree_apply_batch(txn, &batch, res);
+	int err = tree_apply_batch(&world, txn, &batch, res);
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
 	return err;
 }
@@ -79,7 +83,7 @@ static uint64_t lookup(struct fixture *f, const char *path)
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
 	uint64_t id = 0;
-	int err = tree_resolve_path(txn, path, &id);
+	int err = tree_resolve_path(&world, txn, path, &id);
 	store_txn_abort(txn);
 	return err == GROVE_OK ? id : 0;
 }
@@ -89,7 +93,7 @@ static char *path_of(struct fixture *f, uint64_t id)
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
 	char *p = NULL;
-	assert_int_equal(tree_node_path(txn, id, &p), GROVE_OK);
+	assert_int_equal(tree_node_path(&world, txn, id, &p), GROVE_OK);
 	store_txn_abort(txn);
 	return p;
 }
@@ -104,7 +108,7 @@ static int collect_child(void *ctx, uint64_t child)
 {
 	struct name_list *l = ctx;
 	struct tree_node n;
-	assert_int_equal(tree_get_node(l->txn, child, &n), GROVE_OK);
+	assert_int_equal(tree_get_node(&world, l->txn, child, &n), GROVE_OK);
 	if (l->count < 16)
 		snprintf(l->names[l->count], 64, "%s", n.name);
 	l->count++;
@@ -119,7 +123,7 @@ static void children_of(struct fixture *f, const char *path, char *out, size_t c
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &l.txn), GROVE_OK);
 	uint64_t id = lookup(f, path);
 	assert_true(id != 0);
-	assert_int_equal(tree_for_each_child(l.txn, id, collect_child, &l), GROVE_OK);
+	assert_int_equal(tree_for_each_child(&world, l.txn, id, collect_child, &l), GROVE_OK);
 	store_txn_abort(l.txn);
 	out[0] = '\0';
 	for (int i = 0; i < l.count && i < 16; i++) {
@@ -129,14 +133,15 @@ static void children_of(struct fixture *f, const char *path, char *out, size_t c
 	}
 }
 
-static uint64_t entries(struct fixture *f, enum store_table t)
+/* Records in table @p t (the store holds one group, so all of them are the world's). */
+static uint64_t entries(struct fixture *f, enum tree_table t)
 {
 	struct store_txn *txn;
-	struct store_stats st;
+	uint64_t n;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
-	assert_int_equal(store_stats(txn, &st), GROVE_OK);
+	assert_int_equal(store_db_entries(txn, world.db[t], &n), GROVE_OK);
 	store_txn_abort(txn);
-	return st.entries[t];
+	return n;
 }
 
 static void build_abc(struct fixture *f)
@@ -175,7 +180,7 @@ static void test_create_three_levels(void **state)
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
 	struct tree_node n;
-	assert_int_equal(tree_get_node(txn, c, &n), GROVE_OK);
+	assert_int_equal(tree_get_node(&world, txn, c, &n), GROVE_OK);
 	assert_string_equal(n.name, "C");
 	assert_string_equal(n.class_name, "MeshInstance3D");
 	assert_null(n.instance);
@@ -313,7 +318,7 @@ static void test_order_renumbering(void **state)
 	uint64_t count;
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
-	assert_int_equal(tree_child_count(txn, lookup(f, "/root/P"), &count), GROVE_OK);
+	assert_int_equal(tree_child_count(&world, txn, lookup(f, "/root/P"), &count), GROVE_OK);
 	store_txn_abort(txn);
 	assert_int_equal(count, 62);
 }
@@ -321,7 +326,7 @@ static void test_order_renumbering(void **state)
 static void test_atomic_batch(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t nodes_before = entries(f, STORE_NODES);
+	uint64_t nodes_before = entries(f, TREE_NODES);
 	struct variant v = {0};
 	variant_set_int(&v, 7);
 	struct tree_op ops[] = {
@@ -335,8 +340,8 @@ static void test_atomic_batch(void **state)
 	assert_int_equal(res.failed_op, 3);
 	tree_result_free(&res);
 	assert_int_equal(lookup(f, "/root/New"), 0);
-	assert_int_equal(entries(f, STORE_NODES), nodes_before);
-	assert_int_equal(entries(f, STORE_PROPS), 0);
+	assert_int_equal(entries(f, TREE_NODES), nodes_before);
+	assert_int_equal(entries(f, TREE_PROPS), 0);
 	/* A batch-local reference must point backwards at a create. */
 	struct tree_op fwd[] = {
 		{.kind = TREE_OP_CREATE, .node = {.id = -2}, .name = "X", .text = "Node", .index = -1},
@@ -350,7 +355,7 @@ static void test_atomic_batch(void **state)
 	};
 	assert_int_equal(apply(f, not_create, 2, &res), GROVE_EINVAL);
 	tree_result_free(&res);
-	assert_int_equal(entries(f, STORE_PROPS), 0);
+	assert_int_equal(entries(f, TREE_PROPS), 0);
 }
 
 static void test_ids_never_reused(void **state)
@@ -407,14 +412,14 @@ static void test_properties(void **state)
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
 	struct variant got = {0};
-	assert_int_equal(tree_get_prop(txn, lookup(f, "/root/A"), "position", &got), GROVE_OK);
+	assert_int_equal(tree_get_prop(&world, txn, lookup(f, "/root/A"), "position", &got), GROVE_OK);
 	assert_true(variant_equal(&got, &pos2));
 	assert_false(variant_equal(&got, &pos));
 	variant_free(&got);
 	struct prop_list l = {0};
-	assert_int_equal(tree_for_each_prop(txn, lookup(f, "/root/A"), collect_prop, &l), GROVE_OK);
+	assert_int_equal(tree_for_each_prop(&world, txn, lookup(f, "/root/A"), collect_prop, &l), GROVE_OK);
 	assert_string_equal(l.text, "position:9,name_label:4,theme_override_colors/font_color:2");
-	assert_int_equal(tree_get_prop(txn, lookup(f, "/root/A"), "missing", &got), GROVE_ENOTFOUND);
+	assert_int_equal(tree_get_prop(&world, txn, lookup(f, "/root/A"), "missing", &got), GROVE_ENOTFOUND);
 	store_txn_abort(txn);
 
 	char msg[512];
@@ -457,13 +462,13 @@ static void test_groups(void **state)
 	struct group_list l = {0};
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
-	assert_int_equal(tree_for_each_group(txn, lookup(f, "/root/A"), collect_group, &l), GROVE_OK);
+	assert_int_equal(tree_for_each_group(&world, txn, lookup(f, "/root/A"), collect_group, &l), GROVE_OK);
 	store_txn_abort(txn);
 	assert_string_equal(l.text, "players,enemies");
 	struct tree_op rm = {.kind = TREE_OP_REMOVE_GROUP, .node = at("/root/A"), .name = "players"};
 	assert_int_equal(apply1(f, rm, NULL, 0), GROVE_OK);
 	assert_int_equal(apply1(f, rm, NULL, 0), GROVE_ENOTFOUND);
-	assert_int_equal(entries(f, STORE_GROUPS), 1);
+	assert_int_equal(entries(f, TREE_GROUPS), 1);
 }
 
 struct conn_count {
@@ -502,7 +507,7 @@ static void test_connections(void **state)
 	struct conn_count cc = {0};
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
-	assert_int_equal(tree_for_each_connection(txn, lookup(f, "/root/A"), count_conn, &cc), GROVE_OK);
+	assert_int_equal(tree_for_each_connection(&world, txn, lookup(f, "/root/A"), count_conn, &cc), GROVE_OK);
 	store_txn_abort(txn);
 	assert_int_equal(cc.count, 1);
 	assert_string_equal(cc.last, "body_entered->_on_body_entered flags=3 binds=28");
@@ -510,17 +515,17 @@ static void test_connections(void **state)
 	dis.kind = TREE_OP_DISCONNECT;
 	assert_int_equal(apply1(f, dis, NULL, 0), GROVE_OK);
 	assert_int_equal(apply1(f, dis, NULL, 0), GROVE_ENOTFOUND);
-	assert_int_equal(entries(f, STORE_CONNS), 0);
-	assert_int_equal(entries(f, STORE_CONNS_BY_NODE), 0);
+	assert_int_equal(entries(f, TREE_CONNS), 0);
+	assert_int_equal(entries(f, TREE_CONNS_BY_NODE), 0);
 	/* Deleting the target's subtree removes the connection from the source's side too. */
 	con.node = at("/root");
 	con.target = at("/root/A/B/C");
 	assert_int_equal(apply1(f, con, NULL, 0), GROVE_OK);
-	assert_int_equal(entries(f, STORE_CONNS), 1);
+	assert_int_equal(entries(f, TREE_CONNS), 1);
 	struct tree_op del = {.kind = TREE_OP_DELETE, .node = at("/root/A")};
 	assert_int_equal(apply1(f, del, NULL, 0), GROVE_OK);
-	assert_int_equal(entries(f, STORE_CONNS), 0);
-	assert_int_equal(entries(f, STORE_CONNS_BY_NODE), 0);
+	assert_int_equal(entries(f, TREE_CONNS), 0);
+	assert_int_equal(entries(f, TREE_CONNS_BY_NODE), 0);
 	variant_free(&binds);
 }
 
@@ -557,10 +562,10 @@ static void test_resources(void **state)
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
 	struct variant got = {0};
-	assert_int_equal(tree_get_prop(txn, lookup(f, "/root/A/B/C"), "shape", &got), GROVE_OK);
+	assert_int_equal(tree_get_prop(&world, txn, lookup(f, "/root/A/B/C"), "shape", &got), GROVE_OK);
 	assert_int_equal(got.type, VARIANT_RESOURCE_REF);
 	assert_int_equal(got.as.ref, (int64_t)rid);
-	assert_int_equal(tree_with_resource(txn, rid, check_resource, NULL), GROVE_OK);
+	assert_int_equal(tree_with_resource(&world, txn, rid, check_resource, NULL), GROVE_OK);
 	store_txn_abort(txn);
 	variant_free(&got);
 	/* References to missing resources, or batch-local ones pointing at non-resources, are refused. */
@@ -579,7 +584,7 @@ static void test_resources(void **state)
 static void test_delete_subtree(void **state)
 {
 	struct fixture *f = *state;
-	uint64_t base_nodes = entries(f, STORE_NODES);
+	uint64_t base_nodes = entries(f, TREE_NODES);
 	build_abc(f);
 	struct variant v = {0};
 	variant_set_bool(&v, true);
@@ -593,11 +598,11 @@ static void test_delete_subtree(void **state)
 	tree_result_free(&res);
 	struct tree_op del = {.kind = TREE_OP_DELETE, .node = at("/root/A")};
 	assert_int_equal(apply1(f, del, NULL, 0), GROVE_OK);
-	assert_int_equal(entries(f, STORE_NODES), base_nodes);
-	assert_int_equal(entries(f, STORE_CHILDREN), 0);
-	assert_int_equal(entries(f, STORE_ORDER), 0);
-	assert_int_equal(entries(f, STORE_PROPS), 0);
-	assert_int_equal(entries(f, STORE_GROUPS), 0);
+	assert_int_equal(entries(f, TREE_NODES), base_nodes);
+	assert_int_equal(entries(f, TREE_CHILDREN), 0);
+	assert_int_equal(entries(f, TREE_ORDER), 0);
+	assert_int_equal(entries(f, TREE_PROPS), 0);
+	assert_int_equal(entries(f, TREE_GROUPS), 0);
 	assert_int_equal(apply1(f, del, NULL, 0), GROVE_ENOTFOUND);
 }
 
@@ -626,7 +631,7 @@ static void test_deep_tree(void **state)
 	assert_string_equal(msg, "/root/d would become its own ancestor");
 	struct tree_op del = {.kind = TREE_OP_DELETE, .node = {.id = (int64_t)top}};
 	assert_int_equal(apply1(f, del, NULL, 0), GROVE_OK);
-	assert_int_equal(entries(f, STORE_NODES), 1);
+	assert_int_equal(entries(f, TREE_NODES), 1);
 	free(ops);
 }
 
@@ -655,7 +660,7 @@ static void test_wide_tree(void **state)
 	uint64_t count;
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
-	assert_int_equal(tree_child_count(txn, lookup(f, "/root/Wide"), &count), GROVE_OK);
+	assert_int_equal(tree_child_count(&world, txn, lookup(f, "/root/Wide"), &count), GROVE_OK);
 	store_txn_abort(txn);
 	assert_int_equal(count, WIDTH + 2);
 	char list[256];
@@ -664,7 +669,7 @@ static void test_wide_tree(void **state)
 	assert_true(lookup(f, "/root/Wide/c99999") != 0);
 	struct tree_op del = {.kind = TREE_OP_DELETE, .node = at("/root/Wide")};
 	assert_int_equal(apply1(f, del, NULL, 0), GROVE_OK);
-	assert_int_equal(entries(f, STORE_NODES), 1);
+	assert_int_equal(entries(f, TREE_NODES), 1);
 	free(ops);
 	free(names);
 }
@@ -676,9 +681,10 @@ static void test_reopen(void **state)
 	store_close(f->store);
 	struct store_options opts = {.no_sync = true, .map_size = 4ull << 30};
 	assert_int_equal(store_open(&f->store, f->dir, &opts), GROVE_OK);
+	assert_int_equal(tree_open(f->store, 1, &world), GROVE_OK);
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
-	assert_int_equal(tree_init(txn), GROVE_OK); /* idempotent */
+	assert_int_equal(tree_init(&world, txn), GROVE_OK); /* idempotent */
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
 	assert_true(lookup(f, "/root/A/B/C") != 0);
 	assert_int_equal(lookup(f, "/root/A/../A"), 0);

@@ -1,0 +1,185 @@
+/**
+ * @file host.h
+ * @brief The host: the Raft groups this server serves, their shared
+ * write-ahead log and its writer thread, and what waits on them.
+ *
+ * A host owns the store (one LMDB environment for every group), the log (one
+ * for every group, flushed beside the loop by a struct logwriter, one write
+ * and one fdatasync per flush whatever the number of groups), and a replica
+ * per group (replica.h) keyed by group id. It tracks proposals by (group,
+ * index) and linearizable reads by context, and answers them through its
+ * hooks; it sends Raft messages through its hooks too, holding back those
+ * that promise what the log has not made durable yet. It knows nothing of
+ * sockets: the server wires it to the loop and the transport.
+ *
+ * Applied state is committed to LMDB lazily (the log replays what a crash
+ * undoes): before a read or a snapshot needs it, and otherwise every 10 ticks.
+ *
+ * Today every server hosts group 1, which holds the whole world; shards
+ * will add groups.
+ */
+#ifndef GROVE_SERVER_HOST_H
+#define GROVE_SERVER_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/server/hub.h"
+#include "src/server/membership.h"
+#include "src/server/replica.h"
+#include "src/tree/tree.h"
+#include "storage/snapshot.h"
+#include "storage/store.h"
+
+/** The group that holds the whole world. */
+#define HOST_WORLD_GROUP 1
+
+/** How to start. */
+struct host_config {
+	uint64_t self;                 /**< this server's id */
+	const char *data_dir;          /**< the store, and the log in DATA/raft-log */
+	struct membership founders;    /**< the founding members (a single node: itself) */
+	bool join;                     /**< a new member: wait to be added instead of founding */
+	bool no_sync;                  /**< benchmarks only: nothing is fsynced (not durable) */
+	uint64_t compact_at;           /**< log compaction threshold (0: default) */
+	size_t snapshot_chunk;         /**< bytes per snapshot chunk (0: 1 MiB) */
+	size_t max_msg_bytes;          /**< largest AppendEntries payload (0: 4 MiB) */
+	const struct change_hub *hub;  /**< where applied changes go; NULL for nowhere */
+};
+
+/** Who waits for an answer: a connection of the loop and its request. */
+struct host_ticket {
+	uint64_t conn;        /**< connection id */
+	uint64_t request_id;  /**< the client's */
+	uint64_t receive_ns;  /**< when the request arrived (CLOCK_REALTIME) */
+};
+
+/** How a proposed write ended. */
+struct host_write_done {
+	uint64_t group;          /**< its group */
+	uint64_t index;          /**< the log index it went to */
+	bool restore;            /**< it was a snapshot restore */
+	int code;                /**< GROVE_OK, the state machine's refusal, or GROVE_EUNAVAILABLE when lost */
+	const char *message;     /**< why, when code != 0 */
+	size_t failed_op;        /**< the refused operation */
+	const uint64_t *ids;     /**< per operation, the node or resource id */
+	size_t n_ids;            /**< number of ids */
+	uint64_t durable_ns;     /**< when the leader's own log held it durably (CLOCK_REALTIME) */
+};
+
+/** What the host needs from the server. Strings and bytes handed to hooks are borrowed for the call. */
+struct host_hooks {
+	void *ctx;
+	/** Send a packed RaftMessage to peer @p to. */
+	void (*send)(void *ctx, uint64_t to, const uint8_t *msg, size_t len);
+	/** Bytes queued for peer @p to and not sent yet. */
+	size_t (*backlog)(void *ctx, uint64_t to);
+	/** A proposal ended. */
+	void (*write_done)(void *ctx, const struct host_ticket *t, const struct host_write_done *w);
+	/** A linearizable read may be served now from the store (@p request: what host_read() was given). */
+	void (*read_ready)(void *ctx, const struct host_ticket *t, const uint8_t *request, size_t len);
+	/** A read cannot be served here (@p code GROVE_ENOTLEADER or GROVE_EUNAVAILABLE, @p why one line). */
+	void (*read_failed)(void *ctx, const struct host_ticket *t, int code, const char *why);
+	/** A member became known (at start, or by a membership change). */
+	void (*member_added)(void *ctx, uint64_t id, const char *address);
+};
+
+struct host;
+
+/**
+ * @brief Open the store and the log in cfg->data_dir (moving data from older
+ * layouts first), start the groups and the log writer.
+ * @return GROVE_OK, GROVE_EINVAL, GROVE_ECORRUPT, GROVE_EIO, GROVE_ESTORAGE, GROVE_ENOMEM.
+ */
+int host_open(const struct host_config *cfg, const struct host_hooks *hooks, struct host **out);
+
+/** @brief Commit what was applied, stop the writer, close everything. NULL is allowed. */
+void host_close(struct host *h);
+
+/** @brief The eventfd that tells the loop a log flush finished; call host_log_event() then. */
+int host_log_fd(const struct host *h);
+
+/** @brief A log flush finished (or maybe did): account for it and release what waited for it. */
+void host_log_event(struct host *h);
+
+/** @brief One tick: Raft time for every group; applied state committed every 10 ticks. */
+void host_tick(struct host *h);
+
+/**
+ * @brief Run every group's Ready cycle, then start a log flush if anything
+ * is queued and none runs. Call once per loop turn.
+ * @return GROVE_OK, or the failure that makes the server stop to protect the data.
+ */
+int host_process(struct host *h);
+
+/**
+ * @brief A RaftMessage from peer @p from (the connection's authenticated id).
+ * @return GROVE_OK, GROVE_EINVAL (malformed, not from @p from or not to this
+ * server, or of a group not hosted here).
+ */
+int host_step(struct host *h, uint64_t from, const Grove__RaftMessage *m);
+
+/**
+ * @brief Propose command @p kind (tree_sm.h) of @p len bytes to group
+ * @p group; the answer goes to write_done.
+ * @return GROVE_OK (proposed), GROVE_ENOTLEADER, GROVE_EUNAVAILABLE,
+ * GROVE_EINVAL (no such group), GROVE_ENOMEM.
+ */
+int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, int kind, const void *body, size_t len);
+
+/**
+ * @brief A linearizable read of group @p group: read_ready (or read_failed)
+ * follows, handing back a copy of @p request.
+ * @return GROVE_OK, GROVE_ENOTLEADER, GROVE_EUNAVAILABLE, GROVE_EINVAL, GROVE_ENOMEM.
+ */
+int host_read(struct host *h, uint64_t group, const struct host_ticket *t, const uint8_t *request, size_t len);
+
+/**
+ * @brief Membership and leadership of group @p group: add @p node as a
+ * learner at @p address, promote it, remove it (op as enum raft_conf_op), or
+ * with op 0 hand leadership to it.
+ * @return as replica_change_membership() / replica_transfer().
+ */
+int host_admin(struct host *h, uint64_t group, int op, uint64_t node, const char *address);
+
+/**
+ * @brief Commit what was applied, so that readers of the store see it (status
+ * and other reads that need no quorum). @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int host_commit_applied(struct host *h);
+
+/** @brief The store (for reads). */
+struct store *host_store(const struct host *h);
+
+/** @brief Group @p group's tree, or NULL if not hosted here. */
+const struct tree *host_tree(const struct host *h, uint64_t group);
+
+/** @brief The leader's address for group @p group, "" if unknown or this server leads. */
+const char *host_leader_address(const struct host *h, uint64_t group);
+
+/** What status reports of a group and of the server. */
+struct host_status {
+	struct replica_status group;       /**< the group's Raft view */
+	size_t n_members;                  /**< members below */
+	struct {
+		uint64_t id;                     /**< member id */
+		char address[MEMBER_ADDRESS_MAX + 1]; /**< where it listens */
+		bool voter;                      /**< it votes */
+		uint64_t match;                  /**< as the leader sees it */
+	} members[RAFT_MAX_MEMBERS];
+	uint64_t writes_applied;           /**< commands applied since start */
+	uint64_t log_flushes;              /**< log flushes (group commits) since start */
+};
+
+/** @brief Fill @p out for group @p group. @return GROVE_OK or GROVE_EINVAL (not hosted). */
+int host_status(const struct host *h, uint64_t group, struct host_status *out);
+
+/**
+ * @brief A snapshot of group @p group as applied now.
+ * @return GROVE_OK, GROVE_EINVAL, GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_EIO.
+ */
+int host_snapshot(struct host *h, uint64_t group, struct snapshot *out);
+
+#endif

@@ -1,0 +1,31 @@
+/**
+ * @file hub.h
+ * @brief Where applied changes go: the subscriber hub's interface.
+ *
+ * After a replica applied a committed entry, the server hands the entry's
+ * change records (src/tree/tree.h, struct tree_change) to the hub, in log
+ * order, group by group. The hub must never make apply wait: it copies what
+ * it needs and returns at once; a subscriber that cannot keep up is the
+ * hub's problem, not the log's.
+ */
+#ifndef GROVE_SERVER_HUB_H
+#define GROVE_SERVER_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/tree/tree.h"
+
+struct change_hub {
+	void *ctx; /**< passed to every call */
+	/** Whether anyone may want group @p group's changes (the tree records them only then). */
+	bool (*wants)(void *ctx, uint64_t group);
+	/**
+	 * Entry @p index of @p group was applied; @p changes (borrowed for the call) is what it changed, in
+	 * order; @p n is 0 for entries that changed nothing (refused batches, no-ops, membership).
+	 */
+	void (*publish)(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n);
+};
+
+#endif

@@ -1,0 +1,647 @@
+#include "src/server/loop.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "src/common/clock.h"
+#include "src/common/error.h"
+#include "src/common/grow.h"
+#include "src/common/idmap.h"
+#include "src/net/frame.h"
+#include "src/server/log.h"
+
+/* Out of descriptors, at most one line per this many ms. */
+#define EMFILE_LOG_MS 10000
+
+/* What an epoll registration points at. */
+enum endpoint { ENDPOINT_LISTENER, ENDPOINT_SIGNAL, ENDPOINT_TIMER, ENDPOINT_WATCH, ENDPOINT_CONN };
+
+struct loop_watch {
+	enum endpoint kind;   /* ENDPOINT_WATCH */
+	struct loop *loop;
+	int fd;
+	uint32_t events;
+	void (*fn)(void *ctx, uint32_t events);
+	void *ctx;
+};
+
+/* A doubly linked list of connections, oldest first. */
+struct conn_list {
+	struct loop_conn *head, *tail;
+};
+
+struct loop_conn {
+	enum endpoint kind;          /* ENDPOINT_CONN */
+	struct loop *loop;
+	int fd;
+	uint64_t id;
+	char peer[64];               /* "ip:port" */
+	struct frame_reader in;
+	struct frame_writer out;
+	void *data;                  /* the server's */
+	bool authenticated, server_peer;
+	bool closing;                /* close once the output is written */
+	bool dead;                   /* close now */
+	bool input_waiting;          /* whole frames are buffered that were not handed out (output over limit) */
+	bool dirty;                  /* in the turn's list of connections to settle */
+	uint32_t events;             /* epoll interest now */
+	uint64_t since_ms;           /* accepted (unauthenticated) or last activity (authenticated) */
+	uint64_t over_since_ms;      /* over the output limit since, 0 if not */
+	struct conn_list *list;      /* which of the loop's lists it is in */
+	struct loop_conn *prev, *next;
+	struct loop_conn *next_dirty;
+};
+
+struct loop {
+	struct loop_config cfg;
+	struct loop_hooks hooks;
+	enum endpoint listener_kind, signal_kind, timer_kind;
+	int listen_fd, signal_fd, timer_fd, epoll_fd, spare_fd;
+	int port;
+	bool stopping;
+	struct idmap conns;            /* (0, id) -> struct loop_conn */
+	uint64_t next_id;
+	struct conn_list fresh;        /* not authenticated yet, by accept time */
+	struct conn_list active;       /* authenticated clients, by last activity */
+	struct conn_list peers;        /* authenticated servers */
+	struct loop_conn *dirty;       /* connections to settle at the end of the turn */
+	size_t total_out;              /* unsent bytes of every connection */
+	size_t n_waiting;              /* connections with input_waiting */
+	uint64_t emfile_since_ms;      /* refused for lack of descriptors since, and how many */
+	size_t emfile_refused;
+	uint64_t last_sweep_ms;
+};
+
+/* ---- lists ---- */
+
+static void list_remove(struct loop_conn *c)
+{
+	if (!c->list)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->list->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		c->list->tail = c->prev;
+	c->prev = c->next = NULL;
+	c->list = NULL;
+}
+
+static void list_append(struct conn_list *list, struct loop_conn *c)
+{
+	list_remove(c);
+	c->list = list;
+	c->prev = list->tail;
+	if (list->tail)
+		list->tail->next = c;
+	else
+		list->head = c;
+	list->tail = c;
+}
+
+/* ---- set-up ---- */
+
+static int parse_listen(const char *listen, struct sockaddr_in *addr)
+{
+	char host[64];
+	const char *colon = listen ? strrchr(listen, ':') : NULL;
+	if (!colon || (size_t)(colon - listen) >= sizeof(host))
+		return GROVE_EINVAL;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || colon[1] == '\0' || port < 0 || port > 65535)
+		return GROVE_EINVAL;
+	memset(addr, 0, sizeof(*addr));
+	addr->sin_family = AF_INET;
+	addr->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &addr->sin_addr) == 1 ? GROVE_OK : GROVE_EINVAL;
+}
+
+static int epoll_set(struct loop *l, int op, int fd, void *ptr, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = ptr};
+	return epoll_ctl(l->epoll_fd, op, fd, &ev) == 0 ? GROVE_OK : GROVE_EIO;
+}
+
+static void apply_defaults(struct loop_config *c)
+{
+	if (!c->max_frame)
+		c->max_frame = FRAME_DEFAULT_MAX;
+	if (!c->handshake_max_frame)
+		c->handshake_max_frame = 4096;
+	if (!c->handshake_ms)
+		c->handshake_ms = 10000;
+	if (!c->idle_ms)
+		c->idle_ms = 600000;
+	if (!c->output_max)
+		c->output_max = 4u << 20;
+	if (!c->output_total_max)
+		c->output_total_max = 256u << 20;
+	if (!c->output_stall_ms)
+		c->output_stall_ms = 30000;
+	if (!c->tick_ms)
+		c->tick_ms = 10;
+}
+
+int loop_create(const struct loop_config *cfg, const struct loop_hooks *hooks, struct loop **out)
+{
+	*out = NULL;
+	struct sockaddr_in addr;
+	if (parse_listen(cfg->listen, &addr)) {
+		log_line("cannot listen on \"%s\": expected IPv4-ADDRESS:PORT", cfg->listen ? cfg->listen : "");
+		return GROVE_EINVAL;
+	}
+	struct loop *l = calloc(1, sizeof(*l));
+	if (!l)
+		return GROVE_ENOMEM;
+	l->cfg = *cfg;
+	apply_defaults(&l->cfg);
+	l->hooks = *hooks;
+	l->listener_kind = ENDPOINT_LISTENER;
+	l->signal_kind = ENDPOINT_SIGNAL;
+	l->timer_kind = ENDPOINT_TIMER;
+	l->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	l->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	int one = 1;
+	if (l->listen_fd >= 0)
+		setsockopt(l->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (l->listen_fd < 0 || bind(l->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    listen(l->listen_fd, 512) != 0) {
+		log_line("cannot listen on %s: %s", cfg->listen, strerror(errno));
+		loop_destroy(l);
+		return GROVE_EIO;
+	}
+	socklen_t alen = sizeof(addr);
+	getsockname(l->listen_fd, (struct sockaddr *)&addr, &alen);
+	l->port = ntohs(addr.sin_port);
+	long tick_ns = (long)l->cfg.tick_ms * 1000000L;
+	struct itimerspec its = {.it_interval = {tick_ns / 1000000000L, tick_ns % 1000000000L},
+				 .it_value = {tick_ns / 1000000000L, tick_ns % 1000000000L}};
+	if (l->epoll_fd < 0 || l->signal_fd < 0 || l->timer_fd < 0 || timerfd_settime(l->timer_fd, 0, &its, NULL) ||
+	    epoll_set(l, EPOLL_CTL_ADD, l->listen_fd, &l->listener_kind, EPOLLIN) ||
+	    epoll_set(l, EPOLL_CTL_ADD, l->signal_fd, &l->signal_kind, EPOLLIN) ||
+	    epoll_set(l, EPOLL_CTL_ADD, l->timer_fd, &l->timer_kind, EPOLLIN)) {
+		log_line("cannot set up the event loop: %s", strerror(errno));
+		loop_destroy(l);
+		return GROVE_EIO;
+	}
+	*out = l;
+	return GROVE_OK;
+}
+
+int loop_port(const struct loop *l)
+{
+	return l->port;
+}
+
+void loop_stop(struct loop *l)
+{
+	l->stopping = true;
+}
+
+size_t loop_connections(const struct loop *l)
+{
+	return l->conns.n;
+}
+
+/* ---- watches ---- */
+
+struct loop_watch *loop_watch(struct loop *l, int fd, uint32_t events, void (*fn)(void *ctx, uint32_t events),
+			      void *ctx)
+{
+	struct loop_watch *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	*w = (struct loop_watch){ENDPOINT_WATCH, l, fd, events, fn, ctx};
+	if (epoll_set(l, EPOLL_CTL_ADD, fd, w, events)) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void loop_watch_events(struct loop_watch *w, uint32_t events)
+{
+	if (w->events == events)
+		return;
+	w->events = events;
+	epoll_set(w->loop, EPOLL_CTL_MOD, w->fd, w, events);
+}
+
+void loop_unwatch(struct loop_watch *w)
+{
+	if (!w)
+		return;
+	epoll_ctl(w->loop->epoll_fd, EPOLL_CTL_DEL, w->fd, NULL);
+	free(w);
+}
+
+/* ---- connections ---- */
+
+struct loop_conn *loop_conn_find(const struct loop *l, uint64_t id)
+{
+	return idmap_get(&l->conns, 0, id);
+}
+
+uint64_t loop_conn_id(const struct loop_conn *c)
+{
+	return c->id;
+}
+
+const char *loop_conn_peer(const struct loop_conn *c)
+{
+	return c->peer;
+}
+
+void *loop_conn_data(const struct loop_conn *c)
+{
+	return c->data;
+}
+
+void loop_conn_set_data(struct loop_conn *c, void *data)
+{
+	c->data = data;
+}
+
+static void set_input_waiting(struct loop_conn *c, bool waiting)
+{
+	if (c->input_waiting != waiting)
+		c->loop->n_waiting += waiting ? 1 : (size_t)-1;
+	c->input_waiting = waiting;
+}
+
+static void mark_dirty(struct loop_conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->next_dirty = c->loop->dirty;
+	c->loop->dirty = c;
+}
+
+/* Activity of an authenticated client: it moves to the end of the idle order. */
+static void touch(struct loop_conn *c)
+{
+	if (c->list != &c->loop->active)
+		return;
+	c->since_ms = grove_monotonic_ms();
+	list_append(&c->loop->active, c);
+}
+
+void loop_conn_authenticated(struct loop_conn *c, bool peer)
+{
+	c->authenticated = true;
+	c->server_peer = peer;
+	c->in.max = c->loop->cfg.max_frame;
+	list_append(peer ? &c->loop->peers : &c->loop->active, c);
+	c->since_ms = grove_monotonic_ms();
+}
+
+/* Account for a frame just queued (or refused: the connection cannot be trusted with replies any more). */
+static int queued(struct loop_conn *c, size_t before, size_t len, int err)
+{
+	if (err) {
+		log_line("%s: cannot queue a reply of %zu bytes: %s; closing the connection", c->peer, len,
+			 grove_strerror(err));
+		c->dead = true;
+	} else {
+		c->loop->total_out += frame_writer_queued(&c->out) - before;
+	}
+	mark_dirty(c);
+	return err;
+}
+
+int loop_send_with(struct loop_conn *c, size_t len, void (*fill)(void *ctx, uint8_t *out), void *ctx)
+{
+	if (c->dead)
+		return GROVE_EIO;
+	size_t before = frame_writer_queued(&c->out);
+	return queued(c, before, len, frame_writer_put_with(&c->out, len, fill, ctx));
+}
+
+int loop_send(struct loop_conn *c, const void *payload, size_t len)
+{
+	if (c->dead)
+		return GROVE_EIO;
+	size_t before = frame_writer_queued(&c->out);
+	return queued(c, before, len, frame_writer_put(&c->out, payload, len));
+}
+
+void loop_close_after_send(struct loop_conn *c, const char *reason)
+{
+	if (!c->closing && !c->dead)
+		log_line("%s: %s; closing the connection", c->peer, reason);
+	c->closing = true;
+	mark_dirty(c);
+}
+
+static void conn_free(struct loop *l, struct loop_conn *c)
+{
+	l->hooks.closed(l->hooks.ctx, c);
+	set_input_waiting(c, false);
+	idmap_remove(&l->conns, 0, c->id);
+	list_remove(c);
+	l->total_out -= frame_writer_queued(&c->out);
+	epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	frame_reader_free(&c->in);
+	frame_writer_free(&c->out);
+	free(c);
+}
+
+/* Accept and close at once: out of descriptors, the spare one makes room for the accept. */
+static void refuse_for_lack_of_descriptors(struct loop *l)
+{
+	if (l->spare_fd >= 0) {
+		close(l->spare_fd);
+		int fd = accept4(l->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	uint64_t now = grove_monotonic_ms();
+	if (!l->emfile_since_ms)
+		l->emfile_since_ms = now;
+	l->emfile_refused++;
+	if (now - l->emfile_since_ms >= EMFILE_LOG_MS || l->emfile_refused == 1) {
+		log_line("out of file descriptors: refused %zu connection(s) in the last %llu s; serving those open",
+			 l->emfile_refused, (unsigned long long)(now - l->emfile_since_ms + 999) / 1000);
+		l->emfile_since_ms = now;
+		l->emfile_refused = 0;
+	}
+}
+
+static void accept_all(struct loop *l)
+{
+	for (int accepted = 0; accepted < 256; accepted++) {
+		struct sockaddr_in addr;
+		socklen_t alen = sizeof(addr);
+		int fd = accept4(l->listen_fd, (struct sockaddr *)&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				refuse_for_lack_of_descriptors(l);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+				log_line("accept: %s", strerror(errno));
+			return;
+		}
+		struct loop_conn *c = calloc(1, sizeof(*c));
+		if (!c || idmap_put(&l->conns, 0, l->next_id + 1, c)) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->kind = ENDPOINT_CONN;
+		c->loop = l;
+		c->fd = fd;
+		c->id = ++l->next_id;
+		char ip[INET_ADDRSTRLEN] = "?";
+		inet_ntop(AF_INET, &addr.sin_addr, ip, sizeof(ip));
+		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(addr.sin_port));
+		frame_reader_init(&c->in, l->cfg.handshake_max_frame);
+		frame_writer_init(&c->out);
+		c->events = EPOLLIN;
+		if (epoll_set(l, EPOLL_CTL_ADD, fd, c, EPOLLIN)) {
+			idmap_remove(&l->conns, 0, c->id);
+			close(fd);
+			free(c);
+			continue;
+		}
+		list_append(&l->fresh, c);
+		c->since_ms = grove_monotonic_ms();
+	}
+}
+
+/* Whether @p c must not be read from: its replies (or everyone's) are not draining. */
+static bool over_limit(const struct loop_conn *c)
+{
+	if (c->server_peer)
+		return false;
+	size_t queued = frame_writer_queued(&c->out);
+	return queued > c->loop->cfg.output_max || (queued && c->loop->total_out > c->loop->cfg.output_total_max);
+}
+
+/* Hand out the whole frames buffered, while the output has room. */
+static void dispatch_frames(struct loop *l, struct loop_conn *c)
+{
+	set_input_waiting(c, false);
+	while (!c->closing && !c->dead) {
+		if (over_limit(c)) {
+			set_input_waiting(c, true);
+			return;
+		}
+		const uint8_t *payload;
+		size_t len;
+		int ready = frame_reader_next(&c->in, &payload, &len);
+		if (ready == 0)
+			return;
+		if (ready < 0) {
+			char reason[128];
+			snprintf(reason, sizeof(reason), "frame of %zu bytes exceeds the limit of %u%s", len, c->in.max,
+				 c->authenticated ? "" : " before the handshake");
+			loop_close_after_send(c, reason);
+			return;
+		}
+		l->hooks.frame(l->hooks.ctx, c, payload, len);
+		frame_reader_consume(&c->in, len);
+	}
+}
+
+static void read_conn(struct loop *l, struct loop_conn *c)
+{
+	int err = frame_reader_fill(&c->in, c->fd);
+	if (err == GROVE_ENOTFOUND) {
+		c->dead = true;
+	} else if (err) {
+		log_line("%s: read failed: %s; closing the connection", c->peer, strerror(errno));
+		c->dead = true;
+	} else {
+		touch(c);
+		dispatch_frames(l, c);
+	}
+	mark_dirty(c);
+}
+
+/* Write what was queued, set the epoll interest if it changed, close what must close. */
+static void settle(struct loop *l, struct loop_conn *c)
+{
+	c->dirty = false;
+	size_t before = frame_writer_queued(&c->out);
+	if (!c->dead && before && frame_writer_flush(&c->out, c->fd) != GROVE_OK)
+		c->dead = true;
+	size_t after = frame_writer_queued(&c->out);
+	l->total_out -= before - after;
+	if (after < before)
+		touch(c);
+	if (c->dead || (c->closing && !after)) {
+		conn_free(l, c);
+		return;
+	}
+	bool over = over_limit(c);
+	if (over && !c->over_since_ms)
+		c->over_since_ms = grove_monotonic_ms();
+	else if (!over)
+		c->over_since_ms = 0;
+	uint32_t want = (over || c->closing ? 0 : EPOLLIN) | (after ? EPOLLOUT : 0);
+	if (want != c->events) {
+		c->events = want;
+		epoll_set(l, EPOLL_CTL_MOD, c->fd, c, want);
+	}
+}
+
+static void settle_all(struct loop *l)
+{
+	while (l->dirty) {
+		struct loop_conn *c = l->dirty;
+		l->dirty = c->next_dirty;
+		settle(l, c);
+	}
+}
+
+/* Connections with frames waiting whose output drained: hand their frames out now. */
+static bool resume_waiting_input(struct loop *l)
+{
+	bool any = false;
+	for (size_t i = 0; l->n_waiting && i < l->conns.cap; i++) {
+		struct loop_conn *c = l->conns.slots[i].value;
+		if (c && c->input_waiting && !over_limit(c)) {
+			dispatch_frames(l, c);
+			mark_dirty(c);
+			any = true;
+		}
+	}
+	return any;
+}
+
+/* Deadlines: the handshake, idleness, and output that does not drain. Only expired ones are visited. */
+static void sweep(struct loop *l)
+{
+	uint64_t now = grove_monotonic_ms();
+	while (l->fresh.head && now - l->fresh.head->since_ms >= l->cfg.handshake_ms) {
+		struct loop_conn *c = l->fresh.head;
+		list_remove(c);
+		char reason[96];
+		snprintf(reason, sizeof(reason), "no handshake within %u ms", l->cfg.handshake_ms);
+		loop_close_after_send(c, reason);
+	}
+	while (l->cfg.idle_ms != UINT32_MAX && l->active.head && now - l->active.head->since_ms >= l->cfg.idle_ms) {
+		struct loop_conn *c = l->active.head;
+		list_remove(c);
+		char reason[96];
+		snprintf(reason, sizeof(reason), "idle for %u s", l->cfg.idle_ms / 1000);
+		loop_close_after_send(c, reason);
+	}
+	if (now - l->last_sweep_ms < 1000)
+		return;
+	l->last_sweep_ms = now;
+	/* Once a second, the connections over their output limit (few, and only those counted in total_out). */
+	for (size_t i = 0; l->total_out && i < l->conns.cap; i++) {
+		struct loop_conn *c = l->conns.slots[i].value;
+		if (c && c->over_since_ms && now - c->over_since_ms >= l->cfg.output_stall_ms) {
+			char reason[128];
+			snprintf(reason, sizeof(reason), "its replies did not drain for %u s (%zu bytes waiting)",
+				 l->cfg.output_stall_ms / 1000, frame_writer_queued(&c->out));
+			c->dead = true; /* what is queued will never be read */
+			log_line("%s: %s; closing the connection", c->peer, reason);
+			mark_dirty(c);
+		}
+	}
+}
+
+int loop_run(struct loop *l)
+{
+	struct epoll_event events[256];
+	bool resumed = false;
+	while (!l->stopping) {
+		int n = epoll_wait(l->epoll_fd, events, 256, resumed ? 0 : 1000);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_line("epoll_wait: %s", strerror(errno));
+			return GROVE_EIO;
+		}
+		for (int i = 0; i < n; i++) {
+			enum endpoint *kind = events[i].data.ptr;
+			if (*kind == ENDPOINT_LISTENER) {
+				accept_all(l);
+			} else if (*kind == ENDPOINT_SIGNAL) {
+				struct signalfd_siginfo si;
+				if (read(l->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+					log_line("received %s; stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+					l->stopping = true;
+				}
+			} else if (*kind == ENDPOINT_TIMER) {
+				uint64_t expirations = 0;
+				if (read(l->timer_fd, &expirations, sizeof(expirations)) != sizeof(expirations))
+					continue;
+				/* Ticks are logical time: a late wake-up counts every missed tick, but not without bound. */
+				for (uint64_t t = 0; t < expirations && t < 10; t++)
+					l->hooks.tick(l->hooks.ctx);
+				sweep(l);
+			} else if (*kind == ENDPOINT_WATCH) {
+				struct loop_watch *w = events[i].data.ptr;
+				w->fn(w->ctx, events[i].events);
+			} else {
+				struct loop_conn *c = events[i].data.ptr;
+				if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+					read_conn(l, c);
+				if (events[i].events & EPOLLOUT)
+					mark_dirty(c);
+			}
+		}
+		l->hooks.turn(l->hooks.ctx);
+		settle_all(l);
+		resumed = resume_waiting_input(l);
+	}
+	return GROVE_OK;
+}
+
+static void free_conn(void *ctx, uint64_t a, uint64_t b, void *value)
+{
+	(void)a, (void)b;
+	struct loop_conn *c = value;
+	struct loop *l = ctx;
+	l->hooks.closed(l->hooks.ctx, c);
+	close(c->fd);
+	frame_reader_free(&c->in);
+	frame_writer_free(&c->out);
+	free(c);
+}
+
+void loop_destroy(struct loop *l)
+{
+	if (!l)
+		return;
+	idmap_for_each(&l->conns, free_conn, l);
+	idmap_free(&l->conns);
+	int fds[] = {l->listen_fd, l->signal_fd, l->timer_fd, l->epoll_fd, l->spare_fd};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(l);
+}
