@@ -79,6 +79,7 @@ struct wal {
 	struct batch queue;            /* records waiting for a flush */
 	struct group_state *groups;    /* read by wal_flush_run() when it starts a segment; changed only between flushes */
 	size_t n_groups, cap_groups;
+	size_t segment_bytes;          /* what a new segment is preallocated to */
 	bool flying;                   /* a flush is between begin and end */
 	bool failed;                   /* a flush failed: nothing more is written */
 	bool skip_sync;                /* benchmarks only */
@@ -427,7 +428,7 @@ static int start_segment(struct wal *w, uint64_t seq, size_t need)
 		grove_buf_free(&head);
 		return err;
 	}
-	size_t size = WAL_SEGMENT_BYTES;
+	size_t size = w->segment_bytes;
 	if (size < head.len + need + RECORD_HEADER)
 		size = head.len + need + RECORD_HEADER; /* room for the zero length that ends it */
 	char name[SEGMENT_NAME_LEN + 1];
@@ -464,11 +465,17 @@ static int start_segment(struct wal *w, uint64_t seq, size_t need)
 
 int wal_open(struct wal **out, const char *dir, struct wal_contents *contents)
 {
+	return wal_open_sized(out, dir, WAL_SEGMENT_BYTES, contents);
+}
+
+int wal_open_sized(struct wal **out, const char *dir, size_t segment_bytes, struct wal_contents *contents)
+{
 	*out = NULL;
 	memset(contents, 0, sizeof(*contents));
 	struct wal *w = calloc(1, sizeof(*w));
 	if (!w)
 		return GROVE_ENOMEM;
+	w->segment_bytes = segment_bytes;
 	w->fd = -1;
 	w->dir_fd = -1;
 	bool created = mkdir(dir, 0755) == 0;

@@ -102,6 +102,13 @@ struct wal;
  */
 int wal_open(struct wal **out, const char *dir, struct wal_contents *contents);
 
+/**
+ * @brief wal_open() with new segments preallocated to @p segment_bytes
+ * instead of WAL_SEGMENT_BYTES (simulations that restart often read every
+ * segment whole at each start).
+ */
+int wal_open_sized(struct wal **out, const char *dir, size_t segment_bytes, struct wal_contents *contents);
+
 /** @brief Free what wal_open() returned in @p contents. */
 void wal_contents_free(struct wal_contents *contents);
 
