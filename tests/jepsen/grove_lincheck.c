@@ -18,11 +18,16 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: grove_lincheck [--max-steps N] [--minimize-steps N] [--no-minimize] [--violations-only] FILE\n"
+	fputs("usage: grove_lincheck [OPTION]... FILE\n"
 	      "Checks the history in FILE (\"-\" for stdin) for linearizability, key by key: a register per key\n"
 	      "(write/read) or a grow-only set (add/read_set), and that every final read holds every acknowledged\n"
 	      "add. The format is described in tests/jepsen/history.h.\n"
-	      "Exit status: 0 linearizable, 1 not linearizable, 2 malformed input or undecided.\n",
+	      "  --max-steps N       steps one search may take before the key is 'unknown'\n"
+	      "  --minimize-steps N  steps the search for a violation's shortest excerpt may take in all\n"
+	      "  --no-minimize       print a violating key's whole history instead of an excerpt\n"
+	      "  --search-only       decide registers by the search even where the zone test applies\n"
+	      "  --violations-only   print only the keys that are not linearizable or not decided\n"
+	      "Exit status: 0 linearizable, 1 not linearizable, 2 malformed input, bad usage or undecided.\n",
 	      f);
 }
 
@@ -55,6 +60,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--minimize-steps") && i + 1 < argc) {
 			if (parse_count(argv[++i], &opt.minimize_steps))
 				goto bad;
+		} else if (!strcmp(a, "--search-only")) {
+			opt.search_only = true;
 		} else if (!strcmp(a, "--no-minimize")) {
 			opt.no_minimize = true;
 		} else if (!strcmp(a, "--violations-only")) {

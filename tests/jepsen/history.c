@@ -272,11 +272,9 @@ static int token(struct parser *ps, const char *what, const char **tok, size_t *
 	const char *s = ps->p;
 	while (ps->p < ps->end && !blank(*ps->p))
 		ps->p++;
-	if (ps->p == s)
-		return fail(ps, "missing %s", what);
 	*tok = s;
 	*n = (size_t)(ps->p - s);
-	return GROVE_OK;
+	return *n ? GROVE_OK : fail(ps, "missing %s", what);
 }
 
 /* Which of the four @p names the token is, or -1. */
@@ -709,14 +707,15 @@ int history_parse(const char *text, size_t len, struct history **out, struct his
 	const char *end = text + len;
 	for (const char *line = text; line < end && !rc;) {
 		const char *nl = memchr(line, '\n', (size_t)(end - line));
-		const char *stop = nl ? nl : end;
+		size_t n = (size_t)((nl ? nl : end) - line);
+		if (n && line[n - 1] == '\r')
+			n--;
 		ps.line++;
 		ps.p = line;
-		ps.end = stop;
+		ps.end = line + n;
+		bool has_nul = memchr(line, 0, n) != NULL;
 		line = nl ? nl + 1 : end;
-		if (ps.end > ps.p && ps.end[-1] == '\r')
-			ps.end--;
-		if (memchr(ps.p, 0, (size_t)(ps.end - ps.p))) {
+		if (has_nul) {
 			rc = fail(&ps, "the line holds a NUL byte");
 			break;
 		}

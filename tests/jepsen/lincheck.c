@@ -38,6 +38,7 @@ struct key {
 	uint32_t n_vals;
 	uint32_t *elem_add;  /* set: element id -> kop of its add, NONE */
 	uint32_t *pool;
+	bool zones;          /* register: decide by zones where they apply, instead of searching */
 };
 
 static void key_free(struct key *k)
@@ -532,61 +533,89 @@ static void unlift(struct search *s, const struct sop *so)
 	s->prev[s->next[a]] = a;
 }
 
+/* Try to linearize the operation of call entry @p e; *taken says whether it was (a new configuration). */
+static int try_take(struct search *s, uint32_t e, bool read, bool *taken, bool *seen)
+{
+	const struct entry *en = &s->ent[e];
+	struct sop *so = &s->ops[en->op];
+	uint32_t next_state;
+	*taken = *seen = false;
+	if (!model_step(s, en->op, &next_state))
+		return GROVE_OK;
+	bit_set(s, en->op);
+	bool fresh;
+	int rc = cache_add(s, next_state, &fresh);
+	if (rc)
+		return rc;
+	if (!fresh) {
+		bit_clear(s, en->op);
+		*seen = true;
+		return GROVE_OK;
+	}
+	s->stack[s->sp++] = (struct frame){e, s->state, read};
+	s->state = next_state;
+	lift(s, so);
+	*taken = true;
+	return GROVE_OK;
+}
+
 /*
  * The walk of lincheck.h, with one pruning of its own: a read (of either
- * model) that can take effect now is linearized now, and alternatives to it
- * are not tried. Any linearization that places it later can place it here
- * instead: a read changes no state, everything that must precede it is
- * already linearized (its invoke comes before every return left in the
- * list), and moving it earlier breaks no constraint of what follows. Without
- * this, a violation near the end of a long history sends the search through
- * every subset of the reads pending at every point before it.
+ * model) that can take effect now is linearized now, before any write or add
+ * is tried, and no alternative to it is tried. Any linearization that places
+ * it later can place it here instead: a read changes no state, everything
+ * that must precede it is already linearized (its invoke comes before every
+ * return left in the list), and moving it earlier breaks no constraint of
+ * what follows. So the search branches only on the order of writes and adds;
+ * without this, a violation late in a long history sends it through every
+ * subset of the reads pending at every point before.
  */
 static int search_run(struct search *s, uint64_t max_steps, enum lin_verdict *verdict)
 {
 	uint32_t known = 0; /* operations with a known return still to linearize */
 	for (uint32_t i = 0; i < s->n; i++)
 		known += s->ops[i].ret != NEVER;
+	bool fresh_config = true;
 	uint32_t e = s->next[s->head];
 	while (known) {
-		if (++s->steps > max_steps) {
-			*verdict = LIN_UNKNOWN;
-			return GROVE_OK;
-		}
-		const struct entry *en = &s->ent[e];
-		struct sop *so = &s->ops[en->op];
-		bool stuck = en->ret;
-		if (!stuck) {
-			uint32_t next_state;
-			bool fresh = false, read = is_read(s->key->ops[so->k].f);
-			if (model_step(s, en->op, &next_state)) {
-				bit_set(s, en->op);
-				int rc = cache_add(s, next_state, &fresh);
-				if (rc)
+		bool taken = false, seen = false, dead = false;
+		int rc;
+		if (fresh_config) {
+			/* First any read that can take effect: taken without alternatives. */
+			for (uint32_t x = s->next[s->head]; !s->ent[x].ret && !taken && !dead; x = s->next[x]) {
+				if (++s->steps > max_steps)
+					goto limit;
+				if (!is_read(s->key->ops[s->ops[s->ent[x].op].k].f))
+					continue;
+				if ((rc = try_take(s, x, true, &taken, &seen)))
 					return rc;
-				if (!fresh)
-					bit_clear(s, en->op);
-				/* The read is known to lead nowhere, so neither does this state. */
-				stuck = !fresh && read;
+				dead = seen; /* where it leads was explored and failed, so this configuration fails */
 			}
-			if (fresh) {
-				s->stack[s->sp++] = (struct frame){e, s->state, read};
-				s->state = next_state;
-				lift(s, so);
-				known -= so->ret != NEVER;
-				e = s->next[s->head];
+			if (taken) {
+				known -= s->ops[s->ent[s->stack[s->sp - 1].entry].op].ret != NEVER;
 				continue;
 			}
-			if (!stuck) {
-				e = s->next[e];
+			e = s->next[s->head];
+		}
+		/* Then each write or add that can take effect, in invoke order, until a return. */
+		for (; !dead && !s->ent[e].ret && !taken; e = taken ? e : s->next[e]) {
+			if (++s->steps > max_steps)
+				goto limit;
+			if (is_read(s->key->ops[s->ops[s->ent[e].op].k].f))
 				continue;
-			}
+			if ((rc = try_take(s, e, false, &taken, &seen)))
+				return rc;
+		}
+		if (taken) {
+			known -= s->ops[s->ent[e].op].ret != NEVER;
+			fresh_config = true;
+			continue;
 		}
 		/* The return of an operation not linearized (or a dead end): undo the last choice. */
-		if (en->ret && (s->best_op == NONE || s->sp > s->best_depth)) {
+		if (!dead && (s->best_op == NONE || s->sp > s->best_depth)) {
 			s->best_depth = s->sp;
 			s->best_state = s->state;
-			s->best_op = en->op;
+			s->best_op = s->ent[e].op;
 		}
 		struct frame fr;
 		do {
@@ -602,20 +631,132 @@ static int search_run(struct search *s, uint64_t max_steps, enum lin_verdict *ve
 			known += undo->ret != NEVER;
 		} while (fr.read);
 		e = s->next[fr.entry];
+		fresh_config = false;
 	}
 	/* What is left has no return: writes and adds, which take effect at the end in any order. */
 	*verdict = LIN_OK;
 	return GROVE_OK;
+limit:
+	*verdict = LIN_UNKNOWN;
+	return GROVE_OK;
 }
 
-/* Search the sub-history @p c once. @p keep: leave the search for the caller to inspect (search_free it). */
+struct zone {
+	uint64_t lo, hi;
+};
+
+static int zone_cmp(const void *pa, const void *pb)
+{
+	const struct zone *a = pa, *b = pb;
+	return a->lo < b->lo ? -1 : a->lo > b->lo;
+}
+
+/*
+ * Gibbons & Korach's test for a register whose every value is written once
+ * (Testing Shared Memories, SIAM J. Comput. 26(4), 1997), in O(n log n)
+ * whatever the concurrency. A value's cluster is its write and the reads that
+ * saw it (nil's: a write before everything, and the reads of nil). Its zone
+ * runs from the earliest return in the cluster to the latest invoke: forward
+ * when the return comes first (the register must hold the value all along),
+ * else backward, from that invoke to that return. The history is
+ * linearizable if and only if every read saw a value that was written, by a
+ * write invoked before the read returned, no two forward zones overlap, and
+ * no backward zone lies inside a forward one. Equal times are concurrent, so
+ * zones that only touch do not overlap. *applies is false when a value is
+ * written twice (or nil is written), where the search must decide.
+ */
+static int zones_run(struct search *s, bool *applies, enum lin_verdict *verdict)
+{
+	const struct key *k = s->key;
+	uint32_t nv = k->n_vals;
+	uint32_t *writer = malloc(nv * sizeof(*writer));
+	struct zone *cl = malloc(nv * sizeof(*cl)), *fwd = malloc(nv * sizeof(*fwd)), *bwd = malloc(nv * sizeof(*bwd));
+	int rc = writer && cl && fwd && bwd ? GROVE_OK : GROVE_ENOMEM;
+	*applies = !rc;
+	*verdict = LIN_OK;
+	for (uint32_t v = 0; !rc && v < nv; v++) {
+		writer[v] = NONE;
+		cl[v] = (struct zone){UINT64_MAX, 0}; /* lo: earliest return; hi: latest invoke */
+	}
+	/* Times move up by one, so that nil's write sits at 0, before everything. */
+	if (!rc)
+		cl[0] = (struct zone){0, 0};
+	for (uint32_t i = 0; *applies && i < s->n; i++) {
+		const struct kop *o = &k->ops[s->ops[i].k];
+		if (o->f != HISTORY_WRITE)
+			continue;
+		if (o->val == 0 || writer[o->val] != NONE)
+			*applies = false;
+		writer[o->val] = i;
+	}
+	for (uint32_t i = 0; *applies && *verdict == LIN_OK && i < s->n; i++) {
+		const struct sop *so = &s->ops[i];
+		const struct kop *o = &k->ops[so->k];
+		uint64_t call = so->call + 1, ret = so->ret == NEVER ? NEVER : so->ret + 1;
+		if (o->f == HISTORY_READ && o->val != 0 &&
+		    (writer[o->val] == NONE || ret < s->ops[writer[o->val]].call + 1)) {
+			*verdict = LIN_VIOLATION; /* nothing it could have seen */
+			break;
+		}
+		if (ret < cl[o->val].lo)
+			cl[o->val].lo = ret;
+		if (call > cl[o->val].hi)
+			cl[o->val].hi = call;
+	}
+	size_t nf = 0, nb = 0;
+	for (uint32_t v = 0; *applies && *verdict == LIN_OK && v < nv; v++) {
+		if (v && writer[v] == NONE)
+			continue;
+		if (cl[v].lo < cl[v].hi)
+			fwd[nf++] = cl[v];
+		else
+			bwd[nb++] = (struct zone){cl[v].hi, cl[v].lo};
+	}
+	if (*applies && *verdict == LIN_OK) {
+		qsort(fwd, nf, sizeof(*fwd), zone_cmp);
+		uint64_t reach = 0;
+		for (size_t i = 0; i < nf && *verdict == LIN_OK; i++) {
+			if (i && fwd[i].lo < reach)
+				*verdict = LIN_VIOLATION;
+			reach = fwd[i].hi > reach ? fwd[i].hi : reach;
+		}
+		for (size_t i = 0; i < nb && *verdict == LIN_OK; i++) {
+			/* The forward zones are disjoint: only the last one starting before it can hold it. */
+			size_t lo = 0, hi = nf;
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				if (fwd[mid].lo < bwd[i].lo)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo && bwd[i].hi < fwd[lo - 1].hi)
+				*verdict = LIN_VIOLATION;
+		}
+	}
+	s->steps = s->n;
+	free(writer);
+	free(cl);
+	free(fwd);
+	free(bwd);
+	return rc;
+}
+
+/* Decide the sub-history @p c: by zones where they apply, else by the search
+ * (*zoned says which; may be NULL). @p keep: search, and leave the search for
+ * the caller to inspect (search_free it). */
 static int check_cand(const struct key *k, const struct cand *c, uint64_t max_steps, enum lin_verdict *verdict,
-                      uint64_t *steps, struct search *keep)
+                      uint64_t *steps, bool *zoned, struct search *keep)
 {
 	struct search local, *s = keep ? keep : &local;
+	bool decided = false;
 	int rc = search_init(s, k, c);
-	if (!rc)
+	if (!rc && k->model == HISTORY_REGISTER && k->zones && !keep)
+		rc = zones_run(s, &decided, verdict);
+	if (!rc && !decided)
 		rc = search_run(s, max_steps, verdict);
+	if (zoned)
+		*zoned = decided;
 	if (steps)
 		*steps = s->steps;
 	if (!keep || rc)
@@ -641,8 +782,9 @@ int lin_check_ops(const struct history *h, size_t key, const size_t *ops, const 
 	int rc = key_build(&k, h, key, ops, as_info, n);
 	if (rc)
 		return rc;
+	k.zones = true;
 	if (!(rc = cand_all(&c, &k)))
-		rc = check_cand(&k, &c, max_steps ? max_steps : LIN_DEFAULT_MAX_STEPS, verdict, steps, NULL);
+		rc = check_cand(&k, &c, max_steps ? max_steps : LIN_DEFAULT_MAX_STEPS, verdict, steps, NULL, NULL);
 	cand_free(&c);
 	key_free(&k);
 	return rc;
@@ -663,7 +805,7 @@ static int fails(const struct key *k, const struct cand *c, struct budget *b, bo
 		return GROVE_OK;
 	enum lin_verdict v;
 	uint64_t steps = 0;
-	int rc = check_cand(k, c, b->max_steps < b->left ? b->max_steps : b->left, &v, &steps, NULL);
+	int rc = check_cand(k, c, b->max_steps < b->left ? b->max_steps : b->left, &v, &steps, NULL, NULL);
 	b->left -= steps < b->left ? steps : b->left;
 	*out = !rc && v == LIN_VIOLATION;
 	return rc;
@@ -995,7 +1137,7 @@ static bool explain_impossible_read(FILE *f, const struct key *k, const struct c
 			const struct history_value *v = &h->ops[o->op].value.elems[e];
 			if (seen[el] == i || !written[el]) {
 				put_op(f, &x->ops[i]);
-				fputs(", holds ", f);
+				fputs(" holds ", f);
 				history_write_value(f, v);
 				if (seen[el] == i) {
 					fputs(" twice", f);
@@ -1033,7 +1175,7 @@ static int explain(const struct key *k, const struct cand *c, const struct histo
 	if (!explain_impossible_read(f, k, c, x)) {
 		struct search s;
 		enum lin_verdict v = LIN_OK;
-		int rc = check_cand(k, c, max_steps, &v, NULL, &s);
+		int rc = check_cand(k, c, max_steps, &v, NULL, NULL, &s);
 		if (rc) {
 			fclose(f);
 			free(*out);
@@ -1196,8 +1338,11 @@ static int check_key(const struct history *h, size_t key, const size_t *ops, siz
 	int rc = key_build(&k, h, key, ops, NULL, n);
 	if (rc)
 		return rc;
+	k.zones = !opt->search_only;
 	r->n_ops = k.n;
-	if ((rc = cand_all(&c, &k)) || (rc = check_cand(&k, &c, max_steps, &r->verdict, &r->steps, NULL)))
+	r->n_all = n;
+	if ((rc = cand_all(&c, &k)) ||
+	    (rc = check_cand(&k, &c, max_steps, &r->verdict, &r->steps, &r->zones, NULL)))
 		goto out;
 	if (r->verdict == LIN_UNKNOWN) {
 		if (asprintf(&r->explanation, "the search stopped at its limit of %" PRIu64 " steps", max_steps) < 0) {
@@ -1374,9 +1519,12 @@ int lin_report_write(FILE *f, const struct history *h, const struct lin_report *
 		n_ops += kr->n_ops;
 		if (!all_keys && kr->verdict == LIN_OK && kr->final_verdict == LIN_OK)
 			continue;
-		fprintf(f, "%s: %s of %zu operations: %s (%" PRIu64 " steps)\n", h->keys[kr->key],
-		        kr->model == HISTORY_REGISTER ? "register" : "set", kr->n_ops, lin_verdict_name(kr->verdict),
-		        kr->steps);
+		fprintf(f, "%s (%s, %zu operations, %zu searched): %s", h->keys[kr->key],
+		        kr->model == HISTORY_REGISTER ? "register" : "set", kr->n_all, kr->n_ops, lin_verdict_name(kr->verdict));
+		if (kr->zones)
+			fputs(" by the zone test\n", f);
+		else
+			fprintf(f, " in %" PRIu64 " steps\n", kr->steps);
 		if (kr->explanation)
 			fprintf(f, "  # %s\n", kr->explanation);
 		if (kr->excerpt) {
@@ -1392,8 +1540,10 @@ int lin_report_write(FILE *f, const struct history *h, const struct lin_report *
 		if (kr->n_problems > 20)
 			fprintf(f, "  ... and %zu more final-read problems\n", kr->n_problems - 20);
 	}
-	return fprintf(f, "summary: %zu keys: %zu linearizable, %zu NOT linearizable, %zu unknown; %zu operations; %s\n",
-	               r->n_keys, r->n_ok, r->n_violation, r->n_unknown, n_ops, lin_verdict_name(r->verdict)) < 0
+	return fprintf(f,
+	               "summary: %zu keys: %zu linearizable, %zu NOT linearizable, %zu unknown; %zu operations, %zu searched "
+	               "(failed operations and reads of unknown outcome constrain nothing); %s\n",
+	               r->n_keys, r->n_ok, r->n_violation, r->n_unknown, h->n_ops, n_ops, lin_verdict_name(r->verdict)) < 0
 	           ? -1
 	           : 0;
 }

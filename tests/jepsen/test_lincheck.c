@@ -6,8 +6,8 @@
  * outcomes must pass; the same history with one read corrupted must fail.
  *
  * GROVE_LIN_SEEDS=N runs N seeds per model (default 2000 register, 1000 set); GROVE_LIN_SEED=S replays
- * one and prints its history. A failure prints its seed. GROVE_LIN_PERF_OUT=FILE keeps the large
- * generated history of test_performance for timing the tool.
+ * one and prints its history. A failure prints its seed. GROVE_LIN_PERF_DIR=DIR keeps the large
+ * generated histories of test_performance there, for timing the tool.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -619,7 +619,8 @@ static void test_step_limit(void **state)
 {
 	(void)state;
 	char *text = noisy_stale_history();
-	struct lin_options opt = {.max_steps = 10};
+	/* The zones decide this register without searching; the search alone stops at its limit. */
+	struct lin_options opt = {.max_steps = 10, .search_only = true};
 	enum lin_verdict v;
 	char *out = report_text(text, &opt, &v);
 	assert_int_equal(v, LIN_UNKNOWN);
@@ -627,7 +628,7 @@ static void test_step_limit(void **state)
 	free(out);
 	/* A minimization out of budget still reports a failing excerpt: the whole history at worst. */
 	struct history *h = parse(text);
-	struct lin_options small = {.minimize_steps = 50};
+	struct lin_options small = {.minimize_steps = 50, .search_only = true};
 	struct lin_report *r;
 	assert_int_equal(lin_check(h, &small, &r), GROVE_OK);
 	assert_int_equal(r->verdict, LIN_VIOLATION);
@@ -971,6 +972,17 @@ static bool seed_verdict(uint64_t seed, const char *model, const char *what, con
 			if (r->keys[k].verdict == LIN_VIOLATION && !excerpt_fails(&r->keys[k]))
 				ok = false;
 	}
+	/* The search alone agrees with the zones, key by key. */
+	struct lin_options search_only = {.search_only = true};
+	struct lin_report *r2 = NULL;
+	if (ok && lin_check(h, &search_only, &r2) == GROVE_OK)
+		for (size_t k = 0; k < r->n_keys; k++)
+			if (r2->keys[k].verdict != r->keys[k].verdict) {
+				printf("seed=%llu %s %s: key %s: %s by the search alone\n", (unsigned long long)seed, model, what,
+				       h->keys[k], lin_verdict_name(r2->keys[k].verdict));
+				ok = false;
+			}
+	lin_report_free(r2);
 	if (!ok || verbose) {
 		printf("seed=%llu %s %s: %s, wanted %s\n", (unsigned long long)seed, model, what,
 		       r ? lin_verdict_name(r->verdict) : "error", lin_verdict_name(want));
@@ -1036,16 +1048,19 @@ static void test_random_sets(void **state)
 
 /* Large generated histories get a verdict (their time is printed, not asserted); @p stale: with the last
  * read made impossible. */
-static void perf_case(const char *what, bool sets, int n_keys, int n_procs, int per_proc, bool stale,
-                      const char *keep)
+static void perf_case(const char *what, const char *file, bool sets, int n_keys, int n_procs, int per_proc,
+                      bool stale)
 {
 	struct gen g = {.rng = 0x5eed5eed5eedull, .sets = sets, .unique = true, .n_keys = n_keys, .n_procs = n_procs};
 	gen_run(&g, per_proc, 20, 60);
 	if (stale)
 		assert_true(gen_corrupt(&g, true));
 	char *text = gen_text(&g, true);
-	if (keep) {
-		FILE *f = fopen(keep, "w");
+	const char *dir = getenv("GROVE_LIN_PERF_DIR");
+	if (dir) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, file);
+		FILE *f = fopen(path, "w");
 		assert_non_null(f);
 		fputs(text, f);
 		fclose(f);
@@ -1077,11 +1092,11 @@ static void perf_case(const char *what, bool sets, int n_keys, int n_procs, int 
 static void test_performance(void **state)
 {
 	(void)state;
-	perf_case("one register", false, 1, 10, 2000, false, NULL);
-	perf_case("one register, last read corrupted", false, 1, 10, 2000, true, NULL);
-	perf_case("registers", false, 100, 10, 10000, false, getenv("GROVE_LIN_PERF_OUT"));
-	perf_case("sets", true, 20, 10, 1000, false, NULL);
-	perf_case("sets, last read corrupted", true, 20, 10, 1000, true, NULL);
+	perf_case("one register", "register-20k.txt", false, 1, 10, 2000, false);
+	perf_case("one register, last read corrupted", "register-20k-bad.txt", false, 1, 10, 2000, true);
+	perf_case("registers", "registers-100k.txt", false, 100, 10, 10000, false);
+	perf_case("sets", "sets-10k.txt", true, 20, 10, 1000, false);
+	perf_case("sets, last read corrupted", "sets-10k-bad.txt", true, 20, 10, 1000, true);
 }
 
 /* ---- against a brute-force search ---- */
@@ -1160,9 +1175,9 @@ static void random_small(struct gen *g)
 			o->status = roll < 70 ? HISTORY_OK : roll < 80 ? HISTORY_FAIL : HISTORY_INFO;
 			o->completes = o->status != HISTORY_INFO || gchance(g, 70);
 			if (o->f == HISTORY_WRITE)
-				o->val = 1 + (int64_t)grnd(g, 3);
+				o->val = g->unique ? next_elem++ : 1 + (int64_t)grnd(g, 3);
 			else if (o->f == HISTORY_READ)
-				o->nil = !(o->val = (int64_t)grnd(g, 4));
+				o->nil = !(o->val = (int64_t)grnd(g, g->unique ? 9 : 4));
 			else if (o->f == HISTORY_ADD)
 				o->val = next_elem++;
 			else
@@ -1180,9 +1195,11 @@ static void random_small(struct gen *g)
 static void test_against_brute_force(void **state)
 {
 	(void)state;
-	unsigned counts[2][2] = {{0}};
-	for (uint64_t seed = 1; seed <= 6000; seed++) {
-		struct gen g = {.rng = seed * 0x2545f4914f6cdd1dull, .sets = seed % 2, .n_keys = 1};
+	unsigned counts[3][2] = {{0}};
+	for (uint64_t seed = 1; seed <= 9000; seed++) {
+		/* Sets, registers with repeated values, registers with unique ones (decided by zones). */
+		struct gen g = {.rng = seed * 0x2545f4914f6cdd1dull, .sets = seed % 3 == 0, .unique = seed % 3 == 1,
+		                .n_keys = 1};
 		g.n_procs = 2 + (int)grnd(&g, 3);
 		random_small(&g);
 		char *text = gen_text(&g, false);
@@ -1197,7 +1214,11 @@ static void test_against_brute_force(void **state)
 		struct lin_report *r;
 		assert_int_equal(lin_check(h, NULL, &r), GROVE_OK);
 		bool got = r->verdict == LIN_OK;
-		if (got != want) {
+		struct lin_options search_only = {.search_only = true};
+		struct lin_report *r2;
+		assert_int_equal(lin_check(h, &search_only, &r2), GROVE_OK);
+		if (got != want || (r2->verdict == LIN_OK) != want) {
+			printf("the search alone says %s\n", lin_verdict_name(r2->verdict));
 			printf("seed=%llu: brute force says %s, the checker %s:\n%s", (unsigned long long)seed,
 			       want ? "linearizable" : "not", lin_verdict_name(r->verdict), text);
 			lin_report_write(stdout, h, r, true);
@@ -1205,19 +1226,23 @@ static void test_against_brute_force(void **state)
 		assert_int_equal(got, want);
 		if (!got)
 			assert_true(excerpt_fails(&r->keys[0]));
-		counts[g.sets][got]++;
+		assert_int_equal(r2->verdict == LIN_OK, want);
+		counts[g.sets ? 2 : g.unique][got]++;
+		lin_report_free(r2);
 		lin_report_free(r);
 		history_free(h);
 		free(text);
 		gen_free(&g);
 	}
-	printf("brute force agrees: registers %u linearizable, %u not; sets %u linearizable, %u not\n", counts[0][1],
-	       counts[0][0], counts[1][1], counts[1][0]);
+	printf("brute force agrees: registers with repeated values %u linearizable, %u not; with unique values %u, %u; "
+	       "sets %u, %u\n",
+	       counts[0][1], counts[0][0], counts[1][1], counts[1][0], counts[2][1], counts[2][0]);
 }
 
 /* ---- the command-line tool ---- */
 
-static int run_tool(const char *text, const char *extra_arg)
+/* Run the tool on a file holding @p text, with the options @p args (NULL-terminated, may be NULL). */
+static int run_tool(const char *text, const char *const *args)
 {
 	const char *dir = getenv("GROVE_BUILD_DIR");
 	char tool[4096], path[] = "/tmp/grove-lincheck-XXXXXX";
@@ -1232,10 +1257,14 @@ static int run_tool(const char *text, const char *extra_arg)
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 1);
 		dup2(null, 2);
-		if (extra_arg)
-			execl(tool, tool, extra_arg, "5", path, (char *)NULL);
-		else
-			execl(tool, tool, path, (char *)NULL);
+		const char *argv[16] = {tool};
+		int n = 1;
+		while (args && args[n - 1] && n < 14) {
+			argv[n] = args[n - 1];
+			n++;
+		}
+		argv[n] = path;
+		execv(tool, (char *const *)argv);
 		_exit(127);
 	}
 	int status;
@@ -1258,8 +1287,13 @@ static void test_tool_exit_status(void **state)
 	                 1);
 	assert_int_equal(run_tool("1 invoke write x 1 10\n1 ok write x 2 20\n", NULL), 2);
 	char *noisy = noisy_stale_history();
-	assert_int_equal(run_tool(noisy, "--max-steps"), 2);
-	assert_int_equal(run_tool(noisy, "--no-such-option"), 2);
+	static const char *const limited[] = {"--search-only", "--max-steps", "5", NULL};
+	static const char *const bad_option[] = {"--no-such-option", NULL};
+	static const char *const bad_count[] = {"--max-steps", "ten", NULL};
+	assert_int_equal(run_tool(noisy, NULL), 1);
+	assert_int_equal(run_tool(noisy, limited), 2);
+	assert_int_equal(run_tool(noisy, bad_option), 2);
+	assert_int_equal(run_tool(noisy, bad_count), 2);
 	free(noisy);
 }
 
