@@ -45,7 +45,7 @@ struct txn_coord {
 	bool outcome_new;              /* not handed out yet */
 	bool pushed_new;               /* the push is not handed out yet */
 	bool done_reported;            /* `done` was handed out */
-	struct txn_meta *blockers;     /* blockers not handed out yet */
+	struct txn_coord_blocker *blockers; /* blockers not handed out yet */
 	size_t n_blockers, cap_blockers;
 	struct txn_record final;       /* the final record the intents are resolved by (owned) */
 	struct txn_recover *rollback;  /* its own status recovery, while rolling back */
@@ -229,14 +229,14 @@ static int evaluate(struct txn_coord *c, uint64_t pt)
 	return GROVE_OK;
 }
 
-static int add_blocker(struct txn_coord *c, const struct txn_meta *other)
+static int add_blocker(struct txn_coord *c, const struct coord_write *w, const struct txn_meta *other)
 {
 	for (size_t i = 0; i < c->n_blockers; i++)
-		if (c->blockers[i].id == other->id)
+		if (c->blockers[i].txn.id == other->id && c->blockers[i].key.data == w->key)
 			return GROVE_OK;
 	int err = grove_grow((void **)&c->blockers, &c->cap_blockers, c->n_blockers, sizeof(*c->blockers));
 	if (!err)
-		c->blockers[c->n_blockers++] = *other;
+		c->blockers[c->n_blockers++] = (struct txn_coord_blocker){*other, w->shard, {w->key, w->key_len}};
 	return err;
 }
 
@@ -257,7 +257,7 @@ static int on_write(struct txn_coord *c, uint64_t pt, const struct txn_cmd *cmd,
 			c->blocked_since = pt;
 		}
 		w->state = WRITE_BLOCKED;
-		err = add_blocker(c, &res->other);
+		err = add_blocker(c, w, &res->other);
 		break;
 	case TXN_R_FINISHED:
 		/* Someone finished the transaction; the record says how. */

@@ -77,6 +77,13 @@ enum txn_coord_phase {
 	TXN_COORD_DONE = 6          /**< every intent resolved */
 };
 
+/** A write blocked by another transaction's intent: recover that transaction (recover.h) from here. */
+struct txn_coord_blocker {
+	struct txn_meta txn;  /**< the transaction whose intent is in the way, as the intent carries it */
+	uint64_t shard;       /**< where that intent is */
+	struct txn_bytes key; /**< on which key (borrowed from the coordinator) */
+};
+
 /** The work the caller must do now; see the file comment. */
 struct txn_coord_ready {
 	const struct txn_msg *msgs;      /**< deliver these (after reporting the outcome, if there is one) */
@@ -86,8 +93,8 @@ struct txn_coord_ready {
 	struct hlc_ts commit_ts;         /**< the commit timestamp when COMMITTED */
 	bool pushed;                     /**< call txn_coord_retry() or txn_coord_rollback() */
 	struct hlc_ts pushed_to;         /**< the timestamp a retry would take */
-	const struct txn_meta *blockers; /**< transactions whose intents newly block a write: recover them */
-	size_t n_blockers;               /**< how many */
+	const struct txn_coord_blocker *blockers; /**< intents of other transactions that newly block a write */
+	size_t n_blockers;                        /**< how many */
 	bool done;                       /**< finished: nothing more will be sent; destroy it */
 };
 

@@ -117,6 +117,8 @@ struct coord_view {
 	int outcomes;  /* how many times an outcome was reported */
 	bool pushed;
 	struct txn_meta blocker;
+	uint64_t blocked_shard;  /* where the first blocker's intent is */
+	char blocked_key[8];
 	bool blocked;
 	bool done;
 };
@@ -133,7 +135,10 @@ static void take_coord(struct txn_coord *c, struct queue *q, struct coord_view *
 		}
 		v->pushed = v->pushed || rd.pushed;
 		if (rd.n_blockers) {
-			v->blocker = rd.blockers[0];
+			v->blocker = rd.blockers[0].txn;
+			v->blocked_shard = rd.blockers[0].shard;
+			snprintf(v->blocked_key, sizeof(v->blocked_key), "%.*s", (int)rd.blockers[0].key.len,
+				 (const char *)rd.blockers[0].key.data);
 			v->blocked = true;
 		}
 		v->done = v->done || rd.done;
@@ -698,6 +703,8 @@ static void test_blocked_write(void **state)
 	take_coord(b, &qb, &vb);
 	assert_true(vb.blocked);
 	assert_int_equal(vb.blocker.id, txn_coord_meta(a)->id);
+	assert_true((vb.blocked_shard == 1 && strcmp(vb.blocked_key, "a") == 0) ||
+		    (vb.blocked_shard == 2 && strcmp(vb.blocked_key, "b") == 0));
 	/* A finishes; B's next retransmission lands above A's version. */
 	run_coord(w, a, &qa, &va);
 	assert_int_equal(va.outcome, TXN_COMMITTED);
