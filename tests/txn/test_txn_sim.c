@@ -343,8 +343,8 @@ static void send_cmd(struct sim *s, uint64_t shard, enum owner_kind kind, int ow
 	check(s, txn_cmd_encode(cmd, &p.cmd, &p.cmd_len), "encoding a command");
 	if (!p.cmd)
 		return;
-	trace(s, "  send %s txn %llu seq %u to shard %llu", txn_cmd_name(cmd->type), (unsigned long long)cmd->txn.id,
-	      cmd->txn.seq, (unsigned long long)shard);
+	trace(s, "  send %s %.*s txn %llu seq %u to shard %llu", txn_cmd_name(cmd->type), (int)cmd->key.len,
+	      (const char *)cmd->key.data, (unsigned long long)cmd->txn.id, cmd->txn.seq, (unsigned long long)shard);
 	queue_packet(s, &p);
 }
 
@@ -599,8 +599,9 @@ static void apply_at_shard(struct sim *s, struct packet *p)
 	struct txn_store st = store_of(s, p->shard);
 	struct txn_result res;
 	check(s, txn_shard_apply(&st, &cmd, &res), "applying a command");
-	trace(s, "shard %llu applies %s txn %llu seq %u: %s", (unsigned long long)p->shard, txn_cmd_name(cmd.type),
-	      (unsigned long long)cmd.txn.id, cmd.txn.seq, txn_result_name(res.code));
+	trace(s, "shard %llu applies %s %.*s txn %llu seq %u: %s " TS_FMT, (unsigned long long)p->shard,
+	      txn_cmd_name(cmd.type), (int)cmd.key.len, (const char *)cmd.key.data, (unsigned long long)cmd.txn.id,
+	      cmd.txn.seq, txn_result_name(res.code), TS(res.ts));
 	check_applied(s, &cmd, &res, &b);
 	struct packet back = *p;
 	back.at = s->now + delay(s);
@@ -1033,9 +1034,9 @@ static void step(struct sim *s)
 		trace(s, "shard %llu changes leader", (unsigned long long)sh);
 	}
 	if (s->faults && chance(s, 10)) {
-		/* The low-water mark moves up to a little behind true time: late intents of transactions whose
+		/* The low-water mark moves up to 2 to 80 ms behind true time: late intents of transactions whose
 		 * markers it forgot land above it, and slow transactions are pushed by it. */
-		struct txn_cmd gc = {.type = TXN_CMD_GC, .at = {s->now - 2 * EXPIRY, 0}};
+		struct txn_cmd gc = {.type = TXN_CMD_GC, .at = {s->now - (2 + rnd(s) % (2 * EXPIRY / MS)) * MS, 0}};
 		send_cmd(s, 1 + rnd(s) % (uint64_t)s->n_shards, OWNER_READER, 0, 0, &gc);
 	}
 	for (int c = 0; c < s->n_clients; c++)
