@@ -243,6 +243,11 @@ static void begin_two_shard(struct scene *s, const char *value)
 	take_coord(s->c, &s->q, &s->v);
 }
 
+/* begin_two_shard(), with a read of key (on shard) at (the timestamp's wall + ahead, logical) landing first,
+ * so that its intent is pushed above the read; every message delivered: the coordinator is PUSHED.
+ * Returns the read's timestamp. */
+static struct hlc_ts begin_pushed(struct scene *s, uint64_t shard, const char *key, uint64_t ahead, uint32_t logical);
+
 /* Run coordinator c to completion, delivering everything. */
 static void run_coord(struct world *w, struct txn_coord *c, struct queue *q, struct coord_view *v)
 {
@@ -485,19 +490,29 @@ static void test_push_aborts_unstaged(void **state)
 	world_free(s.w);
 }
 
+static struct hlc_ts begin_pushed(struct scene *s, uint64_t shard, const char *key, uint64_t ahead, uint32_t logical)
+{
+	char val[64];
+	begin_two_shard(s, "v1");
+	struct hlc_ts read_ts = {s->meta.ts.wall + ahead, logical};
+	assert_int_equal(read_at(s->w, shard, key, read_ts, val, NULL), TXN_R_VALUE);
+	deliver(s->w, &s->q, any, NULL, s->c, NULL, false);
+	take_coord(s->c, &s->q, &s->v);
+	assert_true(s->v.pushed);
+	assert_int_equal(s->v.outcome, TXN_NONE);
+	assert_int_equal(txn_coord_phase(s->c), TXN_COORD_PUSHED);
+	return read_ts;
+}
+
 /* Recovery examined attempt 1, but the live coordinator staged attempt 2 before recovery's decision: the
  * conditional update is refused and recovery starts over, finding the coordinator alive. */
 static void test_recovery_record_moved_on(void **state)
 {
 	(void)state;
 	struct scene s;
-	begin_two_shard(&s, "v1");
 	char val[64];
 	/* A reader above the timestamp pushes "b"; the attempt lands pushed. */
-	assert_int_equal(read_at(s.w, 2, "b", (struct hlc_ts){s.meta.ts.wall + 5, 0}, val, NULL), TXN_R_VALUE);
-	deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
-	take_coord(s.c, &s.q, &s.v);
-	assert_true(s.v.pushed);
+	begin_pushed(&s, 2, "b", 5, 0);
 	/* Recovery by someone whose clock runs ahead starts on attempt 1 (STAGING, heartbeat "expired"). */
 	struct txn_meta met;
 	struct txn_store st1 = store_of(s.w, 1);
@@ -547,15 +562,8 @@ static void test_recovery_record_moved_on(void **state)
 static void push_and_retry(bool restart)
 {
 	struct scene s;
-	begin_two_shard(&s, "v1");
 	char val[64];
-	struct hlc_ts read_ts = {s.meta.ts.wall + 3, 7};
-	assert_int_equal(read_at(s.w, 2, "b", read_ts, val, NULL), TXN_R_VALUE);
-	deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
-	take_coord(s.c, &s.q, &s.v);
-	assert_true(s.v.pushed);
-	assert_int_equal(s.v.outcome, TXN_NONE);
-	assert_int_equal(txn_coord_phase(s.c), TXN_COORD_PUSHED);
+	struct hlc_ts read_ts = begin_pushed(&s, 2, "b", 3, 7);
 	assert_int_equal(txn_coord_retry(s.c, s.w->now, restart), GROVE_OK);
 	assert_int_equal(txn_coord_meta(s.c)->epoch, restart ? 1u : 0u);
 	assert_int_equal(txn_coord_meta(s.c)->seq, 2u);
@@ -592,12 +600,8 @@ static void test_earlier_attempt_at_later_timestamp(void **state)
 {
 	(void)state;
 	struct scene s;
-	begin_two_shard(&s, "v1");
 	char val[64];
-	assert_int_equal(read_at(s.w, 1, "a", (struct hlc_ts){s.meta.ts.wall + 2, 0}, val, NULL), TXN_R_VALUE);
-	deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
-	take_coord(s.c, &s.q, &s.v);
-	assert_true(s.v.pushed);
+	begin_pushed(&s, 1, "a", 2, 0);
 	assert_int_equal(txn_coord_retry(s.c, s.w->now, false), GROVE_OK);
 	struct txn_meta second = *txn_coord_meta(s.c);
 	take_coord(s.c, &s.q, &s.v);
