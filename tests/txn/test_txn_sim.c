@@ -28,7 +28,8 @@
  *
  * GROVE_TXN_SEEDS=N runs N seeds (default 1000); GROVE_TXN_SEED=S replays one (GROVE_TXN_TRACE=1 prints its
  * events). A failure prints `seed=S` and what broke. Built with TXN_SIM_EXPECT_FAILURE (the mutant
- * builds), the program succeeds only if some seed fails, and stops at the first.
+ * builds), the program succeeds only if some seed fails, first with every check and then with the
+ * end-to-end checks alone (GROVE_TXN_CHECKS below), and stops at the first failing seed of each.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1246,20 +1247,26 @@ static void test_simulation(void **state)
 	const char *checks = getenv("GROVE_TXN_CHECKS");
 	end_checks_only = checks && strcmp(checks, "end") == 0;
 #ifdef TXN_SIM_EXPECT_FAILURE
-	/* A mutant build: some seed must fail. */
+	/* A mutant build: some seed must fail, with every check and again with the end-to-end ones alone. */
 	if (one) {
 		assert_false(run_seed(strtoull(one, NULL, 10), true, trace_events));
 		return;
 	}
 	const char *many = getenv("GROVE_TXN_SEEDS");
 	unsigned seeds = many ? (unsigned)strtoul(many, NULL, 10) : 3000;
-	for (unsigned seed = 1; seed <= seeds; seed++)
-		if (!run_seed(seed, false, false)) {
-			printf("txn simulation (%s): caught at seed %u\n", TXN_SIM_EXPECT_FAILURE, seed);
-			return;
+	for (int pass = checks ? 1 : 0; pass < 2; pass++) {
+		end_checks_only = checks ? end_checks_only : pass == 1;
+		const char *mode = end_checks_only ? "end-to-end checks only" : "every check";
+		unsigned seed = 1;
+		while (seed <= seeds && run_seed(seed, false, false))
+			seed++;
+		if (seed > seeds) {
+			printf("txn simulation (%s, %s): %u seeds and the mutant was not caught\n", TXN_SIM_EXPECT_FAILURE,
+			       mode, seeds);
+			fail();
 		}
-	printf("txn simulation (%s): %u seeds and the mutant was not caught\n", TXN_SIM_EXPECT_FAILURE, seeds);
-	fail();
+		printf("txn simulation (%s, %s): caught at seed %u\n", TXN_SIM_EXPECT_FAILURE, mode, seed);
+	}
 #else
 	if (one) {
 		assert_true(run_seed(strtoull(one, NULL, 10), true, trace_events));
