@@ -39,7 +39,7 @@
  *   final tells the coordinator that someone else finished it.
  * The outcome it reports is always the record's: COMMITTED only when the
  * transaction is implicitly or explicitly committed, ABORTED only when the
- * record is ABORTED.
+ * record is ABORTED (or when it is rolled back before anything was sent).
  *
  * Ownership: the coordinator copies keys and values. Messages, metas and
  * the record handed out by txn_coord_ready() stay valid until
@@ -170,6 +170,7 @@ void txn_coord_ready(struct txn_coord *c, struct txn_coord_ready *rd);
 /** @brief The work in @p rd was done (messages delivered, or lost: retransmission makes up for it). */
 void txn_coord_advance(struct txn_coord *c, const struct txn_coord_ready *rd);
 
+/** @brief Where the coordinator is. */
 enum txn_coord_phase txn_coord_phase(const struct txn_coord *c);
 
 /** @brief The transaction and its current attempt. */

@@ -41,6 +41,7 @@ struct layout_reader {
 	bool bad;           /**< a read ran past the end or met a value out of range */
 };
 
+/** Append to @p w in the layouts of the file comment (raw bytes for layout_put); a no-op once w->failed. */
 void layout_put(struct layout_writer *w, const void *data, size_t len);
 void layout_u8(struct layout_writer *w, uint8_t v);
 void layout_u32(struct layout_writer *w, uint32_t v);
@@ -52,6 +53,7 @@ void layout_meta(struct layout_writer *w, const struct txn_meta *m);
 void layout_write_refs(struct layout_writer *w, const struct txn_write_ref *refs, size_t n);
 void layout_record(struct layout_writer *w, const struct txn_record *rec);
 
+/** Read from @p r in the layouts of the file comment; zeros once r->bad (a read past the end sets it). */
 uint8_t layout_get_u8(struct layout_reader *r);
 uint32_t layout_get_u32(struct layout_reader *r);
 uint64_t layout_get_u64(struct layout_reader *r);

@@ -112,7 +112,10 @@ void txn_recover_ready(struct txn_recover *r, struct txn_recover_ready *rd);
 /** @brief The messages of @p rd were delivered (or lost: retransmission makes up for it). */
 void txn_recover_advance(struct txn_recover *r, const struct txn_recover_ready *rd);
 
+/** @brief Where the recovery is. */
 enum txn_recover_phase txn_recover_phase(const struct txn_recover *r);
+
+/** @brief What it found out so far (TXN_RECOVER_UNKNOWN until the push is answered). */
 enum txn_recover_outcome txn_recover_outcome(const struct txn_recover *r);
 
 /** @brief The final record, once the outcome is COMMITTED or ABORTED (borrowed), else NULL. */
