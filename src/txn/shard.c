@@ -1,0 +1,642 @@
+#include "src/txn/shard.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+#include "src/txn/layout.h"
+
+/* The format byte every stored value starts with. */
+#define FORMAT 1
+/* Longest stored key: a version key (length, key, inverted timestamp). */
+#define KEY_BUF (4 + TXN_KEY_MAX + LAYOUT_TS_BYTES + 1)
+
+static const struct txn_bytes lwm_key = {(const uint8_t *)"lwm", 3};
+
+static void put_be(uint8_t *out, uint64_t v, int bytes)
+{
+	for (int i = bytes - 1; i >= 0; i--, v >>= 8)
+		out[i] = (uint8_t)v;
+}
+
+static uint64_t get_be(const uint8_t *in, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v = v << 8 | in[i];
+	return v;
+}
+
+/* ---- keys ---- */
+
+struct id_key {
+	uint8_t bytes[8];
+};
+
+static struct txn_bytes id_key(struct id_key *k, uint64_t id)
+{
+	put_be(k->bytes, id, 8);
+	return (struct txn_bytes){k->bytes, 8};
+}
+
+/* The versions of a key sort newest first: the timestamp is stored inverted. */
+static size_t version_prefix(uint8_t *out, struct txn_bytes key)
+{
+	put_be(out, key.len, 4);
+	memcpy(out + 4, key.data, key.len);
+	return 4 + key.len;
+}
+
+static struct txn_bytes version_key(uint8_t *out, struct txn_bytes key, struct hlc_ts ts)
+{
+	size_t n = version_prefix(out, key);
+	put_be(out + n, ~ts.wall, 8);
+	put_be(out + n + 8, (uint32_t)~ts.logical, 4);
+	return (struct txn_bytes){out, n + LAYOUT_TS_BYTES};
+}
+
+static struct hlc_ts version_ts(struct txn_bytes stored_key)
+{
+	const uint8_t *p = stored_key.data + stored_key.len - LAYOUT_TS_BYTES;
+	return (struct hlc_ts){~get_be(p, 8), (uint32_t)~get_be(p + 8, 4)};
+}
+
+static bool has_prefix(struct txn_bytes k, const uint8_t *prefix, size_t len)
+{
+	return k.len >= len && memcmp(k.data, prefix, len) == 0;
+}
+
+/* The smallest key after k: k followed by a zero byte. */
+static struct txn_bytes successor(uint8_t *buf, struct txn_bytes k)
+{
+	memcpy(buf, k.data, k.len);
+	buf[k.len] = 0;
+	return (struct txn_bytes){buf, k.len + 1};
+}
+
+/* ---- stored values ---- */
+
+static struct layout_reader reader_of(struct txn_bytes v)
+{
+	struct layout_reader r = {v.data, v.data + v.len, false};
+	if (layout_get_u8(&r) != FORMAT)
+		r.bad = true;
+	return r;
+}
+
+static int finish_reader(const struct layout_reader *r)
+{
+	return r->bad || r->p != r->end ? GROVE_ECORRUPT : GROVE_OK;
+}
+
+static int put_written(const struct txn_store *st, enum txn_table table, struct txn_bytes key, struct layout_writer *w)
+{
+	int err = w->failed ? GROVE_ENOMEM : st->ops->put(st->ctx, table, key, (struct txn_bytes){w->data, w->len});
+	free(w->data);
+	return err;
+}
+
+static int load_intent(const struct txn_store *st, struct txn_bytes key, struct txn_meta *meta, struct txn_bytes *value)
+{
+	struct txn_bytes v;
+	int err = st->ops->get(st->ctx, TXN_TABLE_INTENTS, key, &v);
+	if (err)
+		return err;
+	struct layout_reader r = reader_of(v);
+	layout_get_meta(&r, meta);
+	struct txn_bytes val = layout_get_bytes(&r, TXN_VALUE_MAX);
+	if (value)
+		*value = val;
+	return finish_reader(&r);
+}
+
+/* The intent on key, if there is one. */
+static int find_intent(const struct txn_store *st, struct txn_bytes key, bool *present, struct txn_meta *meta,
+		       struct txn_bytes *value)
+{
+	int err = load_intent(st, key, meta, value);
+	*present = err == GROVE_OK;
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+static int store_intent(const struct txn_store *st, struct txn_bytes key, const struct txn_meta *meta,
+			struct txn_bytes value)
+{
+	struct layout_writer w = {0};
+	layout_u8(&w, FORMAT);
+	layout_meta(&w, meta);
+	layout_bytes(&w, value);
+	return put_written(st, TXN_TABLE_INTENTS, key, &w);
+}
+
+static int load_record(const struct txn_store *st, uint64_t id, struct txn_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	struct id_key k;
+	struct txn_bytes v;
+	int err = st->ops->get(st->ctx, TXN_TABLE_RECORDS, id_key(&k, id), &v);
+	if (err == GROVE_ENOTFOUND)
+		return GROVE_OK;
+	if (err)
+		return err;
+	struct layout_reader r = reader_of(v);
+	err = r.bad ? GROVE_ECORRUPT : layout_get_record(&r, rec);
+	if (!err && (err = finish_reader(&r)) != GROVE_OK)
+		txn_record_free(rec);
+	return err;
+}
+
+static int store_record(const struct txn_store *st, uint64_t id, const struct txn_record *rec)
+{
+	struct layout_writer w = {0};
+	struct id_key k;
+	layout_u8(&w, FORMAT);
+	layout_record(&w, rec);
+	return put_written(st, TXN_TABLE_RECORDS, id_key(&k, id), &w);
+}
+
+static int load_ts(const struct txn_store *st, enum txn_table table, struct txn_bytes key, struct hlc_ts *ts)
+{
+	*ts = (struct hlc_ts){0, 0};
+	struct txn_bytes v;
+	int err = st->ops->get(st->ctx, table, key, &v);
+	if (err == GROVE_ENOTFOUND)
+		return GROVE_OK;
+	if (err)
+		return err;
+	struct layout_reader r = reader_of(v);
+	*ts = layout_get_ts(&r);
+	return finish_reader(&r);
+}
+
+static int store_ts(const struct txn_store *st, enum txn_table table, struct txn_bytes key, struct hlc_ts ts)
+{
+	struct layout_writer w = {0};
+	layout_u8(&w, FORMAT);
+	layout_ts(&w, ts);
+	return put_written(st, table, key, &w);
+}
+
+static int marker_ts(struct txn_bytes val, struct hlc_ts *ts)
+{
+	struct layout_reader r = reader_of(val);
+	uint8_t status = layout_get_u8(&r);
+	layout_get_u32(&r);
+	layout_get_u32(&r);
+	*ts = layout_get_ts(&r);
+	return txn_status_is_final((enum txn_status)status) ? finish_reader(&r) : GROVE_ECORRUPT;
+}
+
+/* Whether this shard resolved transaction id already (it has its finished marker). */
+static int load_marker(const struct txn_store *st, uint64_t id, bool *found)
+{
+	struct id_key k;
+	struct txn_bytes v;
+	struct hlc_ts ts;
+	int err = st->ops->get(st->ctx, TXN_TABLE_FINISHED, id_key(&k, id), &v);
+	*found = err == GROVE_OK;
+	if (err == GROVE_ENOTFOUND)
+		return GROVE_OK;
+	return err ? err : marker_ts(v, &ts);
+}
+
+static int store_marker(const struct txn_store *st, const struct txn_cmd *cmd)
+{
+	struct layout_writer w = {0};
+	struct id_key k;
+	layout_u8(&w, FORMAT);
+	layout_u8(&w, (uint8_t)cmd->status);
+	layout_u32(&w, cmd->txn.epoch);
+	layout_u32(&w, cmd->txn.seq);
+	layout_ts(&w, cmd->txn.ts);
+	return put_written(st, TXN_TABLE_FINISHED, id_key(&k, cmd->txn.id), &w);
+}
+
+int txn_shard_tscache(const struct txn_store *st, struct txn_bytes key, struct hlc_ts *ts)
+{
+	struct hlc_ts lwm, entry;
+	int err = load_ts(st, TXN_TABLE_META, lwm_key, &lwm);
+	if (!err)
+		err = load_ts(st, TXN_TABLE_TSCACHE, key, &entry);
+	*ts = txn_ts_max(lwm, entry);
+	return err;
+}
+
+static int tscache_raise(const struct txn_store *st, struct txn_bytes key, struct hlc_ts ts)
+{
+	struct hlc_ts cur;
+	int err = txn_shard_tscache(st, key, &cur);
+	if (err || hlc_cmp(ts, cur) <= 0)
+		return err;
+	return store_ts(st, TXN_TABLE_TSCACHE, key, ts);
+}
+
+/* The newest version of key at or below at (found false if there is none). */
+static int newest_version(const struct txn_store *st, struct txn_bytes key, struct hlc_ts at, bool *found,
+			  struct txn_version *out)
+{
+	uint8_t buf[KEY_BUF];
+	struct txn_bytes k, v;
+	size_t prefix = version_prefix(buf, key);
+	*found = false;
+	int err = st->ops->seek(st->ctx, TXN_TABLE_VERSIONS, version_key(buf, key, at), &k, &v);
+	if (err == GROVE_ENOTFOUND || (!err && (k.len != prefix + LAYOUT_TS_BYTES || !has_prefix(k, buf, prefix))))
+		return GROVE_OK;
+	if (err)
+		return err;
+	struct layout_reader r = reader_of(v);
+	out->ts = version_ts(k);
+	out->writer = layout_get_u64(&r);
+	out->value = layout_get_bytes(&r, TXN_VALUE_MAX);
+	*found = true;
+	return finish_reader(&r);
+}
+
+/* ---- results ---- */
+
+static int with_record(struct txn_result *res, enum txn_result_code code, const struct txn_record *rec)
+{
+	res->code = code;
+	res->has_record = true;
+	return txn_record_copy(&res->record, rec);
+}
+
+static int refuse_malformed(const struct txn_cmd *cmd, enum txn_cmd_type type, struct txn_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	if (cmd->type != type)
+		return GROVE_EINVAL;
+	return txn_cmd_validate(cmd, NULL);
+}
+
+/* ---- commands ---- */
+
+int txn_write_intent(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	int err = refuse_malformed(cmd, TXN_CMD_WRITE_INTENT, res);
+	if (err)
+		return err;
+	bool finished;
+	if ((err = load_marker(st, cmd->txn.id, &finished)) != GROVE_OK)
+		return err;
+	if (finished) {
+		res->code = TXN_R_FINISHED;
+		return GROVE_OK;
+	}
+	struct txn_meta held;
+	bool present;
+	if ((err = find_intent(st, cmd->key, &present, &held, NULL)) != GROVE_OK)
+		return err;
+	if (present) {
+		if (held.id != cmd->txn.id) {
+			res->code = TXN_R_CONFLICT;
+			res->other = held;
+			return GROVE_OK;
+		}
+		if (cmd->txn.seq <= held.seq) {
+			/* The same attempt again answers where it landed; an earlier one must not undo a later one. */
+			res->code = cmd->txn.seq == held.seq ? TXN_R_WRITTEN : TXN_R_STALE;
+			res->ts = held.ts;
+			return GROVE_OK;
+		}
+	}
+	/* Above every read and prevention of the key, and above its newest version. */
+	struct hlc_ts at = cmd->txn.ts, cache;
+	if ((err = txn_shard_tscache(st, cmd->key, &cache)) != GROVE_OK)
+		return err;
+	if (hlc_cmp(cache, at) >= 0)
+		at = txn_ts_next(cache);
+	bool has_version;
+	struct txn_version newest;
+	if ((err = newest_version(st, cmd->key, (struct hlc_ts){UINT64_MAX, UINT32_MAX}, &has_version, &newest)) != GROVE_OK)
+		return err;
+	if (has_version && hlc_cmp(newest.ts, at) >= 0)
+		at = txn_ts_next(newest.ts);
+	struct txn_meta landed = cmd->txn;
+	landed.ts = at;
+	if ((err = store_intent(st, cmd->key, &landed, cmd->value)) != GROVE_OK)
+		return err;
+	res->code = TXN_R_WRITTEN;
+	res->ts = at;
+	return GROVE_OK;
+}
+
+/*
+ * The three commands on the record are each a step from the record as it is to the next one, with an
+ * answer. A final record never changes: every one of them is REFUSED with it, which is how a sender learns
+ * the outcome.
+ */
+typedef enum txn_result_code (*record_step)(const struct txn_record *rec, const struct txn_cmd *cmd,
+					     struct txn_record *next, bool *changed);
+
+static int update_record(const struct txn_store *st, const struct txn_cmd *cmd, enum txn_cmd_type type,
+			 struct txn_result *res, record_step step)
+{
+	int err = refuse_malformed(cmd, type, res);
+	struct txn_record rec;
+	if (err || (err = load_record(st, cmd->txn.id, &rec)) != GROVE_OK)
+		return err;
+	struct txn_record next = rec;
+	bool changed = false;
+	enum txn_result_code code = txn_status_is_final(rec.status) ? TXN_R_REFUSED : step(&rec, cmd, &next, &changed);
+	if (changed)
+		err = store_record(st, cmd->txn.id, &next);
+	if (!err)
+		err = with_record(res, code, changed ? &next : &rec);
+	txn_record_free(&rec);
+	return err;
+}
+
+static enum txn_result_code stage_step(const struct txn_record *rec, const struct txn_cmd *cmd,
+				       struct txn_record *next, bool *changed)
+{
+	if (rec->status != TXN_NONE && rec->seq > cmd->txn.seq)
+		return TXN_R_STALE;
+	if (rec->status == TXN_STAGING && rec->seq == cmd->txn.seq)
+		return TXN_R_OK;
+	*next = (struct txn_record){TXN_STAGING,
+				    cmd->txn.epoch,
+				    cmd->txn.seq,
+				    cmd->txn.ts,
+				    rec->heartbeat > cmd->heartbeat ? rec->heartbeat : cmd->heartbeat,
+				    (struct txn_write_ref *)cmd->writes,
+				    cmd->n_writes};
+	*changed = true;
+	return TXN_R_OK;
+}
+
+int txn_record_stage(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	return update_record(st, cmd, TXN_CMD_STAGE, res, stage_step);
+}
+
+static enum txn_result_code heartbeat_step(const struct txn_record *rec, const struct txn_cmd *cmd,
+					   struct txn_record *next, bool *changed)
+{
+	if (rec->status == TXN_NONE) {
+		next->status = TXN_PENDING;
+		next->epoch = cmd->txn.epoch;
+		next->seq = cmd->txn.seq;
+		next->ts = cmd->txn.ts;
+	}
+	if (rec->status == TXN_NONE || cmd->heartbeat > rec->heartbeat) {
+		next->heartbeat = cmd->heartbeat;
+		*changed = true;
+	}
+	return TXN_R_OK;
+}
+
+int txn_heartbeat(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	return update_record(st, cmd, TXN_CMD_HEARTBEAT, res, heartbeat_step);
+}
+
+/* Whether the record is what the FINALIZE command requires. */
+static bool finalize_condition_holds(const struct txn_record *rec, const struct txn_cmd *cmd)
+{
+#ifdef TXN_MUTANT_UNCONDITIONAL_FINALIZE
+	/* Known-bad: any record that is not final yet is overwritten. */
+	(void)rec;
+	(void)cmd;
+	return true;
+#else
+	if (cmd->expect == TXN_EXPECT_STAGING)
+		return rec->status == TXN_STAGING && rec->epoch == cmd->txn.epoch && rec->seq == cmd->txn.seq &&
+		       hlc_cmp(rec->ts, cmd->txn.ts) == 0;
+	if (rec->status == TXN_NONE)
+		return cmd->txn.start.wall <= cmd->expiry_cutoff;
+	return rec->status == TXN_PENDING && rec->heartbeat <= cmd->expiry_cutoff;
+#endif
+}
+
+static enum txn_result_code finalize_step(const struct txn_record *rec, const struct txn_cmd *cmd,
+					  struct txn_record *next, bool *changed)
+{
+	if (!finalize_condition_holds(rec, cmd))
+		return TXN_R_REFUSED;
+	if (rec->status == TXN_NONE) {
+		/* Pushing a transaction that never wrote a record: the ABORTED record keeps its attempt out. */
+		next->epoch = cmd->txn.epoch;
+		next->seq = cmd->txn.seq;
+		next->ts = cmd->txn.ts;
+	}
+	next->status = cmd->status;
+	*changed = true;
+	return TXN_R_OK;
+}
+
+int txn_finalize(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	return update_record(st, cmd, TXN_CMD_FINALIZE, res, finalize_step);
+}
+
+int txn_resolve_intent(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	int err = refuse_malformed(cmd, TXN_CMD_RESOLVE, res);
+	if (err)
+		return err;
+	bool finished;
+	if ((err = load_marker(st, cmd->txn.id, &finished)) != GROVE_OK)
+		return err;
+	if (!finished && (err = store_marker(st, cmd)) != GROVE_OK)
+		return err;
+	struct txn_meta held;
+	struct txn_bytes value;
+	bool present;
+	if ((err = find_intent(st, cmd->key, &present, &held, &value)) != GROVE_OK)
+		return err;
+	res->code = TXN_R_OK;
+	if (!present || held.id != cmd->txn.id)
+		return GROVE_OK;
+	/* Only the very write that was committed becomes a version; a pushed or earlier one is removed. */
+	if (cmd->status == TXN_COMMITTED && txn_intent_matches(&held, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts)) {
+		struct layout_writer w = {0};
+		uint8_t buf[KEY_BUF];
+		layout_u8(&w, FORMAT);
+		layout_u64(&w, held.id);
+		layout_bytes(&w, value); /* copied out of the store before it is written */
+		if ((err = put_written(st, TXN_TABLE_VERSIONS, version_key(buf, cmd->key, held.ts), &w)) != GROVE_OK)
+			return err;
+	}
+	return st->ops->del(st->ctx, TXN_TABLE_INTENTS, cmd->key);
+}
+
+int txn_query_intent(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	int err = refuse_malformed(cmd, TXN_CMD_QUERY_INTENT, res);
+	if (err)
+		return err;
+	struct txn_meta held;
+	bool present;
+	if ((err = find_intent(st, cmd->key, &present, &held, NULL)) != GROVE_OK)
+		return err;
+	if (present && txn_intent_matches(&held, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts)) {
+		res->code = TXN_R_FOUND;
+		return GROVE_OK;
+	}
+#ifndef TXN_MUTANT_NO_PREVENT
+	if ((err = tscache_raise(st, cmd->key, cmd->txn.ts)) != GROVE_OK)
+		return err;
+#endif
+	res->code = TXN_R_PREVENTED;
+	return GROVE_OK;
+}
+
+int txn_read(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	int err = refuse_malformed(cmd, TXN_CMD_READ, res);
+	if (err)
+		return err;
+	struct txn_meta held;
+	bool present;
+	if ((err = find_intent(st, cmd->key, &present, &held, NULL)) != GROVE_OK)
+		return err;
+	if (present && hlc_cmp(held.ts, cmd->at) <= 0) {
+		res->code = TXN_R_INTENT;
+		res->other = held;
+		return GROVE_OK;
+	}
+	if ((err = tscache_raise(st, cmd->key, cmd->at)) != GROVE_OK)
+		return err;
+	struct txn_version v;
+	if ((err = newest_version(st, cmd->key, cmd->at, &res->found, &v)) != GROVE_OK)
+		return err;
+	res->code = TXN_R_VALUE;
+	if (res->found) {
+		res->ts = v.ts;
+		res->writer = v.writer;
+		res->value_len = v.value.len;
+		if (v.value.len && !(res->value = malloc(v.value.len)))
+			return GROVE_ENOMEM;
+		if (v.value.len)
+			memcpy(res->value, v.value.data, v.value.len);
+	}
+	return GROVE_OK;
+}
+
+/* Delete every entry of table whose timestamp (read by ts_of) is at or below lwm. */
+static int forget_below(const struct txn_store *st, enum txn_table table, struct hlc_ts lwm,
+			int (*ts_of)(struct txn_bytes val, struct hlc_ts *ts))
+{
+	uint8_t cur[KEY_BUF], from_buf[KEY_BUF];
+	struct txn_bytes k, v, from = {from_buf, 0};
+	int err;
+	while ((err = st->ops->seek(st->ctx, table, from, &k, &v)) == GROVE_OK) {
+		struct hlc_ts ts;
+		if (k.len >= KEY_BUF)
+			return GROVE_ECORRUPT;
+		if ((err = ts_of(v, &ts)) != GROVE_OK)
+			return err;
+		struct txn_bytes at = {cur, k.len};
+		memcpy(cur, k.data, k.len); /* k is gone once deleted */
+		if (hlc_cmp(ts, lwm) <= 0 && (err = st->ops->del(st->ctx, table, at)) != GROVE_OK)
+			return err;
+		from = successor(from_buf, at);
+	}
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+static int tscache_entry_ts(struct txn_bytes val, struct hlc_ts *ts)
+{
+	struct layout_reader r = reader_of(val);
+	*ts = layout_get_ts(&r);
+	return finish_reader(&r);
+}
+
+int txn_gc(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	int err = refuse_malformed(cmd, TXN_CMD_GC, res);
+	struct hlc_ts lwm;
+	if (err || (err = load_ts(st, TXN_TABLE_META, lwm_key, &lwm)) != GROVE_OK)
+		return err;
+	if (hlc_cmp(cmd->at, lwm) > 0) {
+		lwm = cmd->at;
+		if ((err = store_ts(st, TXN_TABLE_META, lwm_key, lwm)) != GROVE_OK)
+			return err;
+	}
+	if ((err = forget_below(st, TXN_TABLE_TSCACHE, lwm, tscache_entry_ts)) != GROVE_OK ||
+	    (err = forget_below(st, TXN_TABLE_FINISHED, lwm, marker_ts)) != GROVE_OK)
+		return err;
+	res->code = TXN_R_OK;
+	return GROVE_OK;
+}
+
+int txn_shard_apply(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	switch (cmd->type) {
+	case TXN_CMD_WRITE_INTENT:
+		return txn_write_intent(st, cmd, res);
+	case TXN_CMD_STAGE:
+		return txn_record_stage(st, cmd, res);
+	case TXN_CMD_HEARTBEAT:
+		return txn_heartbeat(st, cmd, res);
+	case TXN_CMD_FINALIZE:
+		return txn_finalize(st, cmd, res);
+	case TXN_CMD_RESOLVE:
+		return txn_resolve_intent(st, cmd, res);
+	case TXN_CMD_QUERY_INTENT:
+		return txn_query_intent(st, cmd, res);
+	case TXN_CMD_READ:
+		return txn_read(st, cmd, res);
+	case TXN_CMD_GC:
+		return txn_gc(st, cmd, res);
+	}
+	memset(res, 0, sizeof(*res));
+	return GROVE_EINVAL;
+}
+
+/* ---- inspection ---- */
+
+int txn_shard_intent(const struct txn_store *st, struct txn_bytes key, struct txn_meta *meta, struct txn_bytes *value)
+{
+	return load_intent(st, key, meta, value);
+}
+
+int txn_shard_record(const struct txn_store *st, uint64_t id, struct txn_record *rec)
+{
+	return load_record(st, id, rec);
+}
+
+int txn_shard_each_intent(const struct txn_store *st,
+			  int (*fn)(void *arg, struct txn_bytes key, const struct txn_meta *meta, struct txn_bytes value),
+			  void *arg)
+{
+	uint8_t buf[KEY_BUF];
+	struct txn_bytes k, v, from = {buf, 0};
+	int err;
+	while ((err = st->ops->seek(st->ctx, TXN_TABLE_INTENTS, from, &k, &v)) == GROVE_OK) {
+		if (k.len > TXN_KEY_MAX)
+			return GROVE_ECORRUPT;
+		struct txn_meta meta;
+		struct txn_bytes value;
+		struct layout_reader r = reader_of(v);
+		layout_get_meta(&r, &meta);
+		value = layout_get_bytes(&r, TXN_VALUE_MAX);
+		if ((err = finish_reader(&r)) != GROVE_OK || (err = fn(arg, k, &meta, value)) != 0)
+			return err;
+		from = successor(buf, k);
+	}
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+int txn_shard_each_version(const struct txn_store *st, struct txn_bytes key,
+			   int (*fn)(void *arg, const struct txn_version *v), void *arg)
+{
+	uint8_t prefix[KEY_BUF], buf[KEY_BUF];
+	size_t prefix_len = version_prefix(prefix, key);
+	struct txn_bytes k, v, from = {prefix, prefix_len};
+	int err;
+	while ((err = st->ops->seek(st->ctx, TXN_TABLE_VERSIONS, from, &k, &v)) == GROVE_OK) {
+		if (!has_prefix(k, prefix, prefix_len) || k.len != prefix_len + LAYOUT_TS_BYTES)
+			return GROVE_OK;
+		struct layout_reader r = reader_of(v);
+		struct txn_version ver;
+		ver.ts = version_ts(k);
+		ver.writer = layout_get_u64(&r);
+		ver.value = layout_get_bytes(&r, TXN_VALUE_MAX);
+		if ((err = finish_reader(&r)) != GROVE_OK || (err = fn(arg, &ver)) != 0)
+			return err;
+		from = successor(buf, k);
+	}
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}

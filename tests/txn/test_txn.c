@@ -1,0 +1,926 @@
+/*
+ * Focused scenarios for the transaction layer, each driven message by message: the happy path, every outcome
+ * of status recovery, push with refresh and restart, a write blocked by another transaction's intent, a late
+ * intent after prevention and after resolution, duplicate delivery of every command, the low-water mark, and
+ * malformed encodings. Every command and result goes through the Raft-log encoding on its way, as in a server.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "src/common/error.h"
+#include "src/txn/codec.h"
+#include "src/txn/coord.h"
+#include "src/txn/memstore.h"
+#include "src/txn/recover.h"
+#include "src/txn/shard.h"
+
+#define MS 1000000ull
+#define SHARDS 3
+#define EXPIRY (50 * MS)
+
+struct world {
+	struct txn_memstore *mem[SHARDS + 1]; /* by shard id, 1-based */
+	struct hlc_clock clock;               /* one node runs every coordinator and recovery here */
+	uint64_t now;                         /* physical time, ns */
+	uint64_t next_id;
+};
+
+/* A message taken from a coordinator or recovery, with its own copy of the command's bytes. */
+struct held {
+	uint64_t shard;
+	uint8_t *bytes;
+	size_t len;
+};
+
+struct queue {
+	struct held items[256];
+	size_t n;
+};
+
+static struct world *world_new(void)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	for (int s = 1; s <= SHARDS; s++)
+		assert_int_equal(txn_memstore_create(&w->mem[s]), GROVE_OK);
+	hlc_init(&w->clock, 10 * MS);
+	w->now = 1000 * MS;
+	w->next_id = 1;
+	return w;
+}
+
+static void world_free(struct world *w)
+{
+	for (int s = 1; s <= SHARDS; s++)
+		txn_memstore_destroy(w->mem[s]);
+	free(w);
+}
+
+static struct txn_store store_of(struct world *w, uint64_t shard)
+{
+	return txn_memstore_store(w->mem[shard]);
+}
+
+static struct txn_bytes bytes_of(const char *s)
+{
+	return (struct txn_bytes){(const uint8_t *)s, strlen(s)};
+}
+
+/* Apply an encoded command to its shard as a Raft group would, and answer with the decoded result. */
+static void apply_encoded(struct world *w, uint64_t shard, const uint8_t *bytes, size_t len, struct txn_cmd *cmd,
+			  struct txn_result *res)
+{
+	assert_int_equal(txn_cmd_decode(bytes, len, cmd, NULL), GROVE_OK);
+	struct txn_store st = store_of(w, shard);
+	struct txn_result applied;
+	assert_int_equal(txn_shard_apply(&st, cmd, &applied), GROVE_OK);
+	uint8_t *out;
+	size_t out_len;
+	assert_int_equal(txn_result_encode(&applied, &out, &out_len), GROVE_OK);
+	assert_int_equal(txn_result_decode(out, out_len, res, NULL), GROVE_OK);
+	free(out);
+	txn_result_free(&applied);
+}
+
+/* Apply a command built here (not sent by a coordinator). */
+static void apply_cmd(struct world *w, uint64_t shard, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	uint8_t *bytes;
+	size_t len;
+	struct txn_cmd decoded;
+	assert_int_equal(txn_cmd_encode(cmd, &bytes, &len), GROVE_OK);
+	apply_encoded(w, shard, bytes, len, &decoded, res);
+	txn_cmd_release(&decoded);
+	free(bytes);
+}
+
+static void hold(struct queue *q, const struct txn_msg *msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		assert_true(q->n < 256);
+		struct held *h = &q->items[q->n++];
+		h->shard = msgs[i].shard;
+		assert_int_equal(txn_cmd_encode(&msgs[i].cmd, &h->bytes, &h->len), GROVE_OK);
+	}
+}
+
+/* What the coordinator's Ready said, collected. */
+struct coord_view {
+	enum txn_status outcome;
+	struct hlc_ts commit_ts;
+	int outcomes;  /* how many times an outcome was reported */
+	bool pushed;
+	struct txn_meta blocker;
+	uint64_t blocked_shard;  /* where the first blocker's intent is */
+	char blocked_key[8];
+	bool blocked;
+	bool done;
+};
+
+static void take_coord(struct txn_coord *c, struct queue *q, struct coord_view *v)
+{
+	while (txn_coord_has_ready(c)) {
+		struct txn_coord_ready rd;
+		txn_coord_ready(c, &rd);
+		if (rd.outcome_changed) {
+			v->outcome = rd.outcome;
+			v->commit_ts = rd.commit_ts;
+			v->outcomes++;
+		}
+		v->pushed = v->pushed || rd.pushed;
+		if (rd.n_blockers) {
+			v->blocker = rd.blockers[0].txn;
+			v->blocked_shard = rd.blockers[0].shard;
+			snprintf(v->blocked_key, sizeof(v->blocked_key), "%.*s", (int)rd.blockers[0].key.len,
+				 (const char *)rd.blockers[0].key.data);
+			v->blocked = true;
+		}
+		v->done = v->done || rd.done;
+		hold(q, rd.msgs, rd.n_msgs);
+		txn_coord_advance(c, &rd);
+	}
+}
+
+/* Which held messages to deliver: every one, or those of one kind. */
+typedef bool (*pick_fn)(const struct txn_cmd *cmd, const void *arg);
+
+static bool any(const struct txn_cmd *cmd, const void *arg)
+{
+	(void)cmd;
+	(void)arg;
+	return true;
+}
+
+static bool of_kind(const struct txn_cmd *cmd, const void *arg)
+{
+	return cmd->type == *(const enum txn_cmd_type *)arg;
+}
+
+static bool not_key(const struct txn_cmd *cmd, const void *arg)
+{
+	return !(cmd->key.len == strlen(arg) && memcmp(cmd->key.data, arg, cmd->key.len) == 0);
+}
+
+/* Deliver the picked messages of q (once each, or twice when dup) to their shards and the results to c. */
+static size_t deliver(struct world *w, struct queue *q, pick_fn pick, const void *arg, struct txn_coord *c,
+		      struct txn_recover *r, bool dup)
+{
+	size_t delivered = 0;
+	for (size_t i = 0; i < q->n;) {
+		struct held h = q->items[i];
+		struct txn_cmd cmd;
+		assert_int_equal(txn_cmd_decode(h.bytes, h.len, &cmd, NULL), GROVE_OK);
+		bool picked = pick(&cmd, arg);
+		txn_cmd_release(&cmd);
+		if (!picked) {
+			i++;
+			continue;
+		}
+		q->items[i] = q->items[--q->n];
+		for (int times = dup ? 2 : 1; times > 0; times--) {
+			struct txn_result res;
+			apply_encoded(w, h.shard, h.bytes, h.len, &cmd, &res);
+			if (c)
+				assert_int_equal(txn_coord_on_result(c, w->now, &cmd, &res), GROVE_OK);
+			if (r)
+				assert_int_equal(txn_recover_on_result(r, w->now, &cmd, &res), GROVE_OK);
+			txn_cmd_release(&cmd);
+			txn_result_free(&res);
+		}
+		free(h.bytes);
+		delivered++;
+	}
+	return delivered;
+}
+
+static void drop_all(struct queue *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		free(q->items[i].bytes);
+	q->n = 0;
+}
+
+static struct txn_coord_config coord_config(struct world *w)
+{
+	return (struct txn_coord_config){.id = w->next_id++, .heartbeat_interval_ns = 10 * MS,
+					 .retry_interval_ns = 5 * MS, .block_timeout_ns = 40 * MS,
+					 .expiry_ns = EXPIRY, .max_attempts = 3};
+}
+
+/* A transaction writing "a" on shard 1 (the anchor) and "b" on shard 2. */
+static struct txn_coord *two_shard_txn(struct world *w, const char *value)
+{
+	struct txn_coord_config cfg = coord_config(w);
+	struct txn_coord *c;
+	assert_int_equal(txn_coord_create(&cfg, &w->clock, w->now, &c), GROVE_OK);
+	assert_int_equal(txn_coord_put(c, 1, "a", 1, value, strlen(value)), GROVE_OK);
+	assert_int_equal(txn_coord_put(c, 2, "b", 1, value, strlen(value)), GROVE_OK);
+	assert_int_equal(txn_coord_commit(c, w->now), GROVE_OK);
+	return c;
+}
+
+/* A world with two_shard_txn() begun and its first Ready taken: the intents and the STAGING record, in q. */
+struct scene {
+	struct world *w;
+	struct txn_coord *c;
+	struct txn_meta meta; /* its first attempt */
+	struct queue q;       /* messages taken, not delivered */
+	struct coord_view v;  /* what its Ready said */
+};
+
+static void begin_two_shard(struct scene *s, const char *value)
+{
+	memset(s, 0, sizeof(*s));
+	s->w = world_new();
+	s->c = two_shard_txn(s->w, value);
+	s->meta = *txn_coord_meta(s->c);
+	take_coord(s->c, &s->q, &s->v);
+}
+
+/* begin_two_shard(), with a read of key (on shard) at (the timestamp's wall + ahead, logical) landing first,
+ * so that its intent is pushed above the read; every message delivered: the coordinator is PUSHED.
+ * Returns the read's timestamp. */
+static struct hlc_ts begin_pushed(struct scene *s, uint64_t shard, const char *key, uint64_t ahead, uint32_t logical);
+
+/* Run coordinator c to completion, delivering everything. */
+static void run_coord(struct world *w, struct txn_coord *c, struct queue *q, struct coord_view *v)
+{
+	for (int round = 0; round < 100 && !v->done; round++) {
+		take_coord(c, q, v);
+		if (!deliver(w, q, any, NULL, c, NULL, false)) {
+			w->now += 5 * MS;
+			assert_int_equal(txn_coord_tick(c, w->now), GROVE_OK);
+		}
+	}
+	take_coord(c, q, v);
+}
+
+struct recover_view {
+	enum txn_recover_outcome outcome;
+	bool done;
+};
+
+static void take_recover(struct txn_recover *r, struct queue *q, struct recover_view *v)
+{
+	while (txn_recover_has_ready(r)) {
+		struct txn_recover_ready rd;
+		txn_recover_ready(r, &rd);
+		if (rd.outcome_changed)
+			v->outcome = rd.outcome;
+		v->done = v->done || rd.done;
+		hold(q, rd.msgs, rd.n_msgs);
+		txn_recover_advance(r, &rd);
+	}
+}
+
+/* Recover the transaction whose intent is on (shard, key), running it to completion. */
+static enum txn_recover_outcome recover_intent(struct world *w, uint64_t shard, const char *key)
+{
+	struct txn_meta met;
+	struct txn_store st = store_of(w, shard);
+	assert_int_equal(txn_shard_intent(&st, bytes_of(key), &met, NULL), GROVE_OK);
+	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = 5 * MS};
+	struct txn_recover *r;
+	assert_int_equal(txn_recover_create(&cfg, &w->clock, w->now, &met, shard, key, strlen(key), &r), GROVE_OK);
+	struct queue q = {0};
+	struct recover_view v = {0};
+	for (int round = 0; round < 50 && !v.done; round++) {
+		take_recover(r, &q, &v);
+		deliver(w, &q, any, NULL, NULL, r, false);
+	}
+	take_recover(r, &q, &v);
+	assert_true(v.done);
+	drop_all(&q);
+	txn_recover_destroy(r);
+	return v.outcome;
+}
+
+static bool has_intent(struct world *w, uint64_t shard, const char *key)
+{
+	struct txn_meta m;
+	struct txn_store st = store_of(w, shard);
+	return txn_shard_intent(&st, bytes_of(key), &m, NULL) == GROVE_OK;
+}
+
+static enum txn_status record_status(struct world *w, uint64_t id)
+{
+	struct txn_record rec;
+	struct txn_store st = store_of(w, 1);
+	assert_int_equal(txn_shard_record(&st, id, &rec), GROVE_OK);
+	enum txn_status s = rec.status;
+	txn_record_free(&rec);
+	return s;
+}
+
+/* Read key on shard at ts; returns the result code, the value in out (if found). */
+static enum txn_result_code read_at(struct world *w, uint64_t shard, const char *key, struct hlc_ts at, char *out,
+				    struct hlc_ts *version_ts)
+{
+	struct txn_cmd cmd = {.type = TXN_CMD_READ, .key = bytes_of(key), .at = at};
+	struct txn_result res;
+	apply_cmd(w, shard, &cmd, &res);
+	out[0] = '\0';
+	if (res.code == TXN_R_VALUE && res.found) {
+		memcpy(out, res.value, res.value_len);
+		out[res.value_len] = '\0';
+		if (version_ts)
+			*version_ts = res.ts;
+	}
+	enum txn_result_code code = res.code;
+	txn_result_free(&res);
+	return code;
+}
+
+static struct hlc_ts far_future(void)
+{
+	return (struct hlc_ts){UINT64_MAX / 2, 0};
+}
+
+static void test_happy_path(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	assert_int_equal(s.q.n, 3); /* two intents and the STAGING record, all at once */
+	assert_int_equal(deliver(s.w, &s.q, any, NULL, s.c, NULL, false), 3);
+	take_coord(s.c, &s.q, &s.v);
+	/* Acknowledged after that one round; the explicit commit is on its way. */
+	assert_int_equal(s.v.outcome, TXN_COMMITTED);
+	assert_int_equal(hlc_cmp(s.v.commit_ts, s.meta.ts), 0);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_STAGING);
+	assert_int_equal(s.q.n, 1);
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_true(s.v.done);
+	assert_int_equal(s.v.outcomes, 1);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED);
+	assert_false(has_intent(s.w, 1, "a"));
+	assert_false(has_intent(s.w, 2, "b"));
+	char val[64];
+	struct hlc_ts vts;
+	assert_int_equal(read_at(s.w, 1, "a", far_future(), val, &vts), TXN_R_VALUE);
+	assert_string_equal(val, "v1");
+	assert_int_equal(hlc_cmp(vts, s.meta.ts), 0);
+	assert_int_equal(read_at(s.w, 2, "b", far_future(), val, NULL), TXN_R_VALUE);
+	assert_string_equal(val, "v1");
+	/* A read below the commit timestamp does not see it. */
+	assert_int_equal(read_at(s.w, 2, "b", (struct hlc_ts){s.meta.ts.wall - 1, 0}, val, NULL), TXN_R_VALUE);
+	assert_string_equal(val, "");
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
+/* The coordinator dies after its intents and STAGING record landed: recovery finds them all and commits. */
+static void test_recovery_commits_implicitly_committed(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	uint64_t id = s.meta.id;
+	deliver(s.w, &s.q, any, NULL, NULL, NULL, false);
+	txn_coord_destroy(s.c); /* crash before hearing any answer */
+	char val[64];
+	assert_int_equal(read_at(s.w, 2, "b", far_future(), val, NULL), TXN_R_INTENT);
+	/* While the heartbeat is fresh the reader waits. */
+	assert_int_equal(recover_intent(s.w, 2, "b"), TXN_RECOVER_ALIVE);
+	assert_int_equal(record_status(s.w, id), TXN_STAGING);
+	s.w->now += 2 * EXPIRY;
+	assert_int_equal(recover_intent(s.w, 2, "b"), TXN_RECOVER_COMMITTED);
+	assert_int_equal(record_status(s.w, id), TXN_COMMITTED);
+	assert_false(has_intent(s.w, 1, "a"));
+	assert_false(has_intent(s.w, 2, "b"));
+	assert_int_equal(read_at(s.w, 1, "a", far_future(), val, NULL), TXN_R_VALUE);
+	assert_string_equal(val, "v1");
+	world_free(s.w);
+}
+
+/* The coordinator dies with one intent still in flight: recovery prevents it and aborts. The late intent,
+ * arriving between the prevention and the decision, can no longer land at the timestamp; once the shard has
+ * resolved the transaction it is refused outright. */
+static void test_recovery_prevents_and_aborts(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	/* Everything but the intent on "b" lands; that one stays in the network. */
+	deliver(s.w, &s.q, not_key, "b", NULL, NULL, false);
+	assert_int_equal(s.q.n, 1);
+	txn_coord_destroy(s.c);
+	s.w->now += 2 * EXPIRY;
+	struct txn_meta met;
+	struct txn_store st1 = store_of(s.w, 1), st2 = store_of(s.w, 2);
+	assert_int_equal(txn_shard_intent(&st1, bytes_of("a"), &met, NULL), GROVE_OK);
+	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = 5 * MS};
+	struct txn_recover *r;
+	assert_int_equal(txn_recover_create(&cfg, &s.w->clock, s.w->now, &met, 1, "a", 1, &r), GROVE_OK);
+	struct queue rq = {0};
+	struct recover_view rv = {0};
+	take_recover(r, &rq, &rv);
+	deliver(s.w, &rq, any, NULL, NULL, r, false); /* the push finds it STAGING and expired */
+	take_recover(r, &rq, &rv);
+	enum txn_cmd_type queries = TXN_CMD_QUERY_INTENT;
+	assert_int_equal(deliver(s.w, &rq, of_kind, &queries, NULL, r, false), 2);
+	struct hlc_ts cache;
+	assert_int_equal(txn_shard_tscache(&st2, bytes_of("b"), &cache), GROVE_OK);
+	assert_true(hlc_cmp(cache, s.meta.ts) >= 0);
+	/* The late intent lands above the prevented timestamp: the attempt can never be complete. */
+	struct txn_cmd late;
+	struct txn_result res;
+	apply_encoded(s.w, s.q.items[0].shard, s.q.items[0].bytes, s.q.items[0].len, &late, &res);
+	assert_int_equal(res.code, TXN_R_WRITTEN);
+	assert_true(hlc_cmp(res.ts, s.meta.ts) > 0);
+	txn_result_free(&res);
+	txn_cmd_release(&late);
+	for (int round = 0; round < 10 && !rv.done; round++) {
+		take_recover(r, &rq, &rv);
+		deliver(s.w, &rq, any, NULL, NULL, r, false);
+	}
+	take_recover(r, &rq, &rv);
+	assert_int_equal(rv.outcome, TXN_RECOVER_ABORTED);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_ABORTED);
+	txn_recover_destroy(r);
+	/* Recovery resolved every listed intent, the late one included. */
+	assert_false(has_intent(s.w, 1, "a"));
+	assert_false(has_intent(s.w, 2, "b"));
+	char val[64];
+	assert_int_equal(read_at(s.w, 2, "b", far_future(), val, NULL), TXN_R_VALUE);
+	assert_string_equal(val, "");
+	/* Now the shard has resolved the transaction: the same late write again is refused. */
+	apply_encoded(s.w, s.q.items[0].shard, s.q.items[0].bytes, s.q.items[0].len, &late, &res);
+	assert_int_equal(res.code, TXN_R_FINISHED);
+	assert_false(has_intent(s.w, 2, "b"));
+	txn_result_free(&res);
+	txn_cmd_release(&late);
+	drop_all(&s.q);
+	world_free(s.w);
+}
+
+/* Intents landed but the STAGING record never did: the first pusher after expiry aborts the transaction. */
+static void test_push_aborts_unstaged(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	uint64_t id = s.meta.id;
+	enum txn_cmd_type intents = TXN_CMD_WRITE_INTENT;
+	deliver(s.w, &s.q, of_kind, &intents, NULL, NULL, false);
+	txn_coord_destroy(s.c);
+	assert_int_equal(recover_intent(s.w, 2, "b"), TXN_RECOVER_ALIVE); /* young: might still be staged */
+	assert_int_equal(record_status(s.w, id), TXN_NONE);
+	s.w->now += 2 * EXPIRY;
+	assert_int_equal(recover_intent(s.w, 2, "b"), TXN_RECOVER_ABORTED);
+	assert_int_equal(record_status(s.w, id), TXN_ABORTED);
+	/* The STAGING record arriving late is refused: the abort stands. */
+	struct txn_cmd stage;
+	struct txn_result res;
+	apply_encoded(s.w, s.q.items[0].shard, s.q.items[0].bytes, s.q.items[0].len, &stage, &res);
+	assert_int_equal(stage.type, TXN_CMD_STAGE);
+	assert_int_equal(res.code, TXN_R_REFUSED);
+	assert_int_equal(res.record.status, TXN_ABORTED);
+	txn_result_free(&res);
+	txn_cmd_release(&stage);
+	assert_int_equal(recover_intent(s.w, 1, "a"), TXN_RECOVER_ABORTED);
+	assert_false(has_intent(s.w, 1, "a"));
+	drop_all(&s.q);
+	world_free(s.w);
+}
+
+static struct hlc_ts begin_pushed(struct scene *s, uint64_t shard, const char *key, uint64_t ahead, uint32_t logical)
+{
+	char val[64];
+	begin_two_shard(s, "v1");
+	struct hlc_ts read_ts = {s->meta.ts.wall + ahead, logical};
+	assert_int_equal(read_at(s->w, shard, key, read_ts, val, NULL), TXN_R_VALUE);
+	deliver(s->w, &s->q, any, NULL, s->c, NULL, false);
+	take_coord(s->c, &s->q, &s->v);
+	assert_true(s->v.pushed);
+	assert_int_equal(s->v.outcome, TXN_NONE);
+	assert_int_equal(txn_coord_phase(s->c), TXN_COORD_PUSHED);
+	return read_ts;
+}
+
+/* Recovery examined attempt 1, but the live coordinator staged attempt 2 before recovery's decision: the
+ * conditional update is refused and recovery starts over, finding the coordinator alive. */
+static void test_recovery_record_moved_on(void **state)
+{
+	(void)state;
+	struct scene s;
+	char val[64];
+	/* A reader above the timestamp pushes "b"; the attempt lands pushed. */
+	begin_pushed(&s, 2, "b", 5, 0);
+	/* Recovery by someone whose clock runs ahead starts on attempt 1 (STAGING, heartbeat "expired"). */
+	struct txn_meta met;
+	struct txn_store st1 = store_of(s.w, 1);
+	assert_int_equal(txn_shard_intent(&st1, bytes_of("a"), &met, NULL), GROVE_OK);
+	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = 5 * MS};
+	struct txn_recover *r;
+	struct hlc_clock fast;
+	hlc_init(&fast, 10 * MS);
+	assert_int_equal(txn_recover_create(&cfg, &fast, s.w->now + 2 * EXPIRY, &met, 1, "a", 1, &r), GROVE_OK);
+	struct queue rq = {0};
+	struct recover_view rv = {0};
+	take_recover(r, &rq, &rv);
+	deliver(s.w, &rq, any, NULL, NULL, r, false); /* the push: STAGING, expired by that clock */
+	take_recover(r, &rq, &rv);
+	assert_int_equal(txn_recover_phase(r), TXN_RECOVER_QUERYING);
+	deliver(s.w, &rq, any, NULL, NULL, r, false); /* the queries: "b" is not at ts (pushed) */
+	take_recover(r, &rq, &rv);
+	assert_int_equal(txn_recover_phase(r), TXN_RECOVER_DECIDING);
+	/* Meanwhile the coordinator refreshes: attempt 2 is staged first. */
+	assert_int_equal(txn_coord_retry(s.c, s.w->now, false), GROVE_OK);
+	take_coord(s.c, &s.q, &s.v);
+	enum txn_cmd_type stage = TXN_CMD_STAGE;
+	deliver(s.w, &s.q, of_kind, &stage, s.c, NULL, false);
+	deliver(s.w, &rq, any, NULL, NULL, r, false); /* ABORTED expecting attempt 1: refused */
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_STAGING);
+	take_recover(r, &rq, &rv);
+	assert_int_equal(txn_recover_phase(r), TXN_RECOVER_PUSHING);
+	/* The coordinator finishes attempt 2 and commits; recovery's new push learns it. */
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_int_equal(s.v.outcome, TXN_COMMITTED);
+	assert_true(hlc_cmp(s.v.commit_ts, s.meta.ts) > 0);
+	for (int round = 0; round < 10 && !rv.done; round++) {
+		deliver(s.w, &rq, any, NULL, NULL, r, false);
+		take_recover(r, &rq, &rv);
+	}
+	assert_int_equal(rv.outcome, TXN_RECOVER_COMMITTED);
+	assert_int_equal(read_at(s.w, 2, "b", far_future(), val, NULL), TXN_R_VALUE);
+	assert_string_equal(val, "v1");
+	drop_all(&rq);
+	txn_recover_destroy(r);
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
+/* A read above the timestamp pushes one intent; the coordinator refreshes (same epoch) or restarts (next
+ * epoch) at the pushed timestamp and commits there; the committed version is above the read. */
+static void push_and_retry(bool restart)
+{
+	struct scene s;
+	char val[64];
+	struct hlc_ts read_ts = begin_pushed(&s, 2, "b", 3, 7);
+	assert_int_equal(txn_coord_retry(s.c, s.w->now, restart), GROVE_OK);
+	assert_int_equal(txn_coord_meta(s.c)->epoch, restart ? 1u : 0u);
+	assert_int_equal(txn_coord_meta(s.c)->seq, 2u);
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_int_equal(s.v.outcome, TXN_COMMITTED);
+	assert_true(hlc_cmp(s.v.commit_ts, read_ts) > 0);
+	struct hlc_ts vts;
+	assert_int_equal(read_at(s.w, 1, "a", far_future(), val, &vts), TXN_R_VALUE);
+	assert_string_equal(val, "v1");
+	assert_int_equal(hlc_cmp(vts, s.v.commit_ts), 0);
+	/* The earlier read is still right: nothing below its timestamp changed. */
+	assert_int_equal(read_at(s.w, 2, "b", read_ts, val, NULL), TXN_R_VALUE);
+	assert_string_equal(val, "");
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
+static void test_push_refresh(void **state)
+{
+	(void)state;
+	push_and_retry(false);
+}
+
+static void test_push_restart(void **state)
+{
+	(void)state;
+	push_and_retry(true);
+}
+
+/* After a refresh, attempt 1's intent on "a" sits exactly at attempt 2's timestamp (it was pushed there),
+ * while attempt 2's write to "a" is still on its way. Recovery must not count the earlier attempt's intent:
+ * it prevents the missing write and aborts (the sequence numbers of ParallelCommits.tla). */
+static void test_earlier_attempt_at_later_timestamp(void **state)
+{
+	(void)state;
+	struct scene s;
+	char val[64];
+	begin_pushed(&s, 1, "a", 2, 0);
+	assert_int_equal(txn_coord_retry(s.c, s.w->now, false), GROVE_OK);
+	struct txn_meta second = *txn_coord_meta(s.c);
+	take_coord(s.c, &s.q, &s.v);
+	/* Attempt 2's STAGING record and its write to "b" land; its write to "a" is held back. */
+	deliver(s.w, &s.q, not_key, "a", NULL, NULL, false);
+	struct txn_meta held;
+	struct txn_store st1 = store_of(s.w, 1);
+	assert_int_equal(txn_shard_intent(&st1, bytes_of("a"), &held, NULL), GROVE_OK);
+	assert_int_equal(held.seq, 1u);
+	assert_int_equal(hlc_cmp(held.ts, second.ts), 0);
+	txn_coord_destroy(s.c);
+	s.w->now += 2 * EXPIRY;
+	assert_int_equal(recover_intent(s.w, 2, "b"), TXN_RECOVER_ABORTED);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_ABORTED);
+	assert_false(has_intent(s.w, 1, "a"));
+	assert_int_equal(read_at(s.w, 1, "a", far_future(), val, NULL), TXN_R_VALUE);
+	assert_string_equal(val, "");
+	drop_all(&s.q);
+	world_free(s.w);
+}
+
+/* A write of an earlier attempt delivered after the retry's does not undo it. */
+static void test_stale_attempt_ignored(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	char val[64];
+	/* Keep copies of attempt 1 to deliver late. */
+	struct queue old = {0};
+	for (size_t i = 0; i < s.q.n; i++) {
+		old.items[old.n] = s.q.items[i];
+		old.items[old.n].bytes = malloc(s.q.items[i].len);
+		memcpy(old.items[old.n++].bytes, s.q.items[i].bytes, s.q.items[i].len);
+	}
+	assert_int_equal(read_at(s.w, 2, "b", (struct hlc_ts){s.meta.ts.wall + 1, 0}, val, NULL), TXN_R_VALUE);
+	deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
+	take_coord(s.c, &s.q, &s.v);
+	assert_int_equal(txn_coord_retry(s.c, s.w->now, false), GROVE_OK);
+	take_coord(s.c, &s.q, &s.v);
+	deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
+	take_coord(s.c, &s.q, &s.v);
+	assert_int_equal(s.v.outcome, TXN_COMMITTED);
+	/* Attempt 1 again, all of it, before the explicit commit: STALE everywhere, the record stays. */
+	for (size_t i = 0; i < old.n; i++) {
+		struct txn_cmd cmd;
+		struct txn_result res;
+		apply_encoded(s.w, old.items[i].shard, old.items[i].bytes, old.items[i].len, &cmd, &res);
+		assert_int_equal(res.code, TXN_R_STALE);
+		txn_cmd_release(&cmd);
+		txn_result_free(&res);
+	}
+	drop_all(&old);
+	struct txn_meta held;
+	struct txn_store st1 = store_of(s.w, 1);
+	assert_int_equal(txn_shard_intent(&st1, bytes_of("a"), &held, NULL), GROVE_OK);
+	assert_int_equal(held.seq, 2u);
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED);
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
+/* Every command of a whole transaction delivered twice: the second application changes nothing. */
+static void test_duplicates_idempotent(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct txn_coord *c = two_shard_txn(w, "v1");
+	uint64_t id = txn_coord_meta(c)->id;
+	struct queue q = {0};
+	struct coord_view v = {0};
+	for (int round = 0; round < 20 && !v.done; round++) {
+		take_coord(c, &q, &v);
+		deliver(w, &q, any, NULL, c, NULL, true);
+	}
+	assert_true(v.done);
+	assert_int_equal(v.outcomes, 1);
+	assert_int_equal(record_status(w, id), TXN_COMMITTED);
+	/* And each command applied twice answers the same both times. */
+	struct txn_meta m = {.id = 99, .anchor = 3, .seq = 1, .ts = {5, 0}, .start = {5, 0}};
+	struct txn_write_ref ref = {3, 1, bytes_of("z")};
+	struct txn_cmd cmds[] = {
+		{.type = TXN_CMD_WRITE_INTENT, .txn = m, .key = bytes_of("z"), .value = bytes_of("x")},
+		{.type = TXN_CMD_HEARTBEAT, .txn = m, .heartbeat = 7},
+		{.type = TXN_CMD_STAGE, .txn = m, .writes = &ref, .n_writes = 1, .heartbeat = 7},
+		{.type = TXN_CMD_QUERY_INTENT, .txn = m, .key = bytes_of("z")},
+		{.type = TXN_CMD_FINALIZE, .txn = m, .status = TXN_COMMITTED, .expect = TXN_EXPECT_STAGING},
+		{.type = TXN_CMD_RESOLVE, .txn = m, .status = TXN_COMMITTED, .key = bytes_of("z")},
+		{.type = TXN_CMD_READ, .key = bytes_of("z"), .at = {6, 0}},
+		{.type = TXN_CMD_GC, .at = {1, 0}},
+	};
+	enum txn_result_code first[] = {TXN_R_WRITTEN, TXN_R_OK, TXN_R_OK, TXN_R_FOUND,
+					TXN_R_OK, TXN_R_OK, TXN_R_VALUE, TXN_R_OK};
+	enum txn_result_code again[] = {TXN_R_WRITTEN, TXN_R_OK, TXN_R_OK, TXN_R_FOUND,
+					TXN_R_REFUSED, TXN_R_OK, TXN_R_VALUE, TXN_R_OK};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		struct txn_result a, b;
+		apply_cmd(w, 3, &cmds[i], &a);
+		apply_cmd(w, 3, &cmds[i], &b);
+		assert_int_equal(a.code, first[i]);
+		/* A FINALIZE that applied is refused the second time, with the same final record. */
+		assert_int_equal(b.code, again[i]);
+		assert_int_equal(hlc_cmp(a.ts, b.ts), 0);
+		assert_int_equal(a.record.status, b.record.status);
+		assert_int_equal(a.found, b.found);
+		txn_result_free(&a);
+		txn_result_free(&b);
+	}
+	assert_int_equal(txn_memstore_count(w->mem[3], TXN_TABLE_VERSIONS), 1);
+	assert_int_equal(txn_memstore_count(w->mem[3], TXN_TABLE_INTENTS), 0);
+	txn_coord_destroy(c);
+	world_free(w);
+}
+
+/* Transaction A, whose intents on "a" and "b" landed; its STAGING record is still in qa. */
+static struct txn_coord *holding_a_and_b(struct world *w, struct queue *qa, struct coord_view *va)
+{
+	struct txn_coord *a = two_shard_txn(w, "A");
+	take_coord(a, qa, va);
+	enum txn_cmd_type intents = TXN_CMD_WRITE_INTENT;
+	deliver(w, qa, of_kind, &intents, a, NULL, false);
+	return a;
+}
+
+/* A transaction's write meets another's intent: blocked until the other is resolved, then it lands. */
+static void test_blocked_write(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct queue qa = {0}, qb = {0};
+	struct coord_view va = {0}, vb = {0};
+	struct txn_coord *a = holding_a_and_b(w, &qa, &va);
+	struct txn_coord *b = two_shard_txn(w, "B");
+	take_coord(b, &qb, &vb);
+	deliver(w, &qb, any, NULL, b, NULL, false);
+	take_coord(b, &qb, &vb);
+	assert_true(vb.blocked);
+	assert_int_equal(vb.blocker.id, txn_coord_meta(a)->id);
+	assert_true((vb.blocked_shard == 1 && strcmp(vb.blocked_key, "a") == 0) ||
+		    (vb.blocked_shard == 2 && strcmp(vb.blocked_key, "b") == 0));
+	/* A finishes; B's next retransmission lands above A's version. */
+	run_coord(w, a, &qa, &va);
+	assert_int_equal(va.outcome, TXN_COMMITTED);
+	run_coord(w, b, &qb, &vb);
+	assert_int_equal(vb.outcome, TXN_COMMITTED);
+	assert_true(hlc_cmp(vb.commit_ts, va.commit_ts) > 0);
+	char val[64];
+	assert_int_equal(read_at(w, 2, "b", far_future(), val, NULL), TXN_R_VALUE);
+	assert_string_equal(val, "B");
+	assert_int_equal(read_at(w, 2, "b", va.commit_ts, val, NULL), TXN_R_VALUE);
+	assert_string_equal(val, "A");
+	txn_coord_destroy(a);
+	txn_coord_destroy(b);
+	world_free(w);
+}
+
+/* Blocked for longer than block_timeout: the coordinator rolls back, preventing its missing intent. */
+static void test_blocked_then_rollback(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct queue qa = {0}, qb = {0};
+	struct coord_view va = {0}, vb = {0};
+	struct txn_coord *a = holding_a_and_b(w, &qa, &va);
+	drop_all(&qa);
+	struct txn_coord *b = two_shard_txn(w, "B");
+	uint64_t b_id = txn_coord_meta(b)->id;
+	run_coord(w, b, &qb, &vb);
+	assert_true(vb.done);
+	assert_int_equal(vb.outcome, TXN_ABORTED);
+	assert_int_equal(record_status(w, b_id), TXN_ABORTED);
+	/* The keys still hold A's intents, none of B's. */
+	struct txn_meta held;
+	struct txn_store st1 = store_of(w, 1), st2 = store_of(w, 2);
+	assert_int_equal(txn_shard_intent(&st1, bytes_of("a"), &held, NULL), GROVE_OK);
+	assert_int_equal(held.id, txn_coord_meta(a)->id);
+	assert_int_equal(txn_shard_intent(&st2, bytes_of("b"), &held, NULL), GROVE_OK);
+	assert_int_equal(held.id, txn_coord_meta(a)->id);
+	txn_coord_destroy(a);
+	txn_coord_destroy(b);
+	world_free(w);
+}
+
+/* The low-water mark: a write below it is pushed, and the finished markers it covers are forgotten, so a
+ * late intent of a forgotten transaction lands above the mark and resolving it removes it. */
+static void test_gc_low_water_mark(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	struct held late = {s.q.items[0].shard, malloc(s.q.items[0].len), s.q.items[0].len};
+	memcpy(late.bytes, s.q.items[0].bytes, late.len);
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_int_equal(s.v.outcome, TXN_COMMITTED);
+	struct txn_cmd gc = {.type = TXN_CMD_GC, .at = {s.meta.ts.wall + 100, 0}};
+	struct txn_result res;
+	for (uint64_t shard = 1; shard <= 2; shard++) {
+		apply_cmd(s.w, shard, &gc, &res);
+		assert_int_equal(res.code, TXN_R_OK);
+		assert_int_equal(txn_memstore_count(s.w->mem[shard], TXN_TABLE_FINISHED), 0);
+		assert_int_equal(txn_memstore_count(s.w->mem[shard], TXN_TABLE_TSCACHE), 0);
+		txn_result_free(&res);
+	}
+	struct txn_cmd cmd;
+	apply_encoded(s.w, late.shard, late.bytes, late.len, &cmd, &res);
+	assert_int_equal(res.code, TXN_R_WRITTEN);
+	assert_true(hlc_cmp(res.ts, gc.at) > 0);
+	txn_cmd_release(&cmd);
+	txn_result_free(&res);
+	free(late.bytes);
+	uint64_t shard = late.shard;
+	const char *key = shard == 1 ? "a" : "b";
+	assert_int_equal(recover_intent(s.w, shard, key), TXN_RECOVER_COMMITTED);
+	assert_false(has_intent(s.w, shard, key));
+	char val[64];
+	struct hlc_ts vts;
+	assert_int_equal(read_at(s.w, shard, key, far_future(), val, &vts), TXN_R_VALUE);
+	assert_int_equal(hlc_cmp(vts, s.meta.ts), 0); /* still the one version, at the commit timestamp */
+	assert_int_equal(txn_memstore_count(s.w->mem[shard], TXN_TABLE_VERSIONS), 1);
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
+static int decode_cmd(const uint8_t *data, size_t len)
+{
+	struct txn_cmd cmd;
+	const char *why = NULL;
+	int err = txn_cmd_decode(data, len, &cmd, &why);
+	if (err)
+		assert_non_null(why);
+	txn_cmd_release(&cmd);
+	return err;
+}
+
+static void test_malformed_refused(void **state)
+{
+	(void)state;
+	struct txn_meta m = {.id = 7, .anchor = 1, .seq = 1, .ts = {5, 1}, .start = {5, 1}};
+	struct txn_write_ref refs[2] = {{1, 1, bytes_of("k1")}, {2, 1, bytes_of("k2")}};
+	struct txn_cmd stage = {.type = TXN_CMD_STAGE, .txn = m, .writes = refs, .n_writes = 2, .heartbeat = 9};
+	uint8_t *bytes;
+	size_t len;
+	assert_int_equal(txn_cmd_encode(&stage, &bytes, &len), GROVE_OK);
+	assert_int_equal(decode_cmd(bytes, len), GROVE_OK);
+	/* Every truncation is refused. */
+	for (size_t cut = 0; cut < len; cut++)
+		assert_int_equal(decode_cmd(bytes, cut), GROVE_ECORRUPT);
+	uint8_t *longer = malloc(len + 1);
+	memcpy(longer, bytes, len);
+	longer[len] = 0;
+	assert_int_equal(decode_cmd(longer, len + 1), GROVE_ECORRUPT); /* a byte after the end */
+	longer[0] = 2;
+	assert_int_equal(decode_cmd(longer, len), GROVE_EINVAL); /* a version this build does not read */
+	longer[0] = 1;
+	longer[1] = 42;
+	assert_int_equal(decode_cmd(longer, len), GROVE_ECORRUPT); /* an unknown kind */
+	longer[1] = TXN_CMD_STAGE;
+	/* A count far beyond what the bytes could hold: refused before any allocation. */
+	size_t count_at = 2 + 48 + 8;
+	longer[count_at + 3] = 0x7f;
+	assert_int_equal(decode_cmd(longer, len), GROVE_ECORRUPT);
+	free(longer);
+	free(bytes);
+	/* Things encode refuses, and decode refuses when another encoder wrote them. */
+	struct txn_cmd bad[] = {
+		{.type = TXN_CMD_WRITE_INTENT, .txn = m, .key = {NULL, 0}},
+		{.type = TXN_CMD_WRITE_INTENT, .txn = {.seq = 1}, .key = bytes_of("k")},
+		{.type = TXN_CMD_FINALIZE, .txn = m, .status = TXN_STAGING, .expect = TXN_EXPECT_STAGING},
+		{.type = TXN_CMD_FINALIZE, .txn = m, .status = TXN_COMMITTED, .expect = TXN_EXPECT_UNSTAGED},
+		{.type = TXN_CMD_STAGE, .txn = m, .n_writes = 0},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(txn_cmd_encode(&bad[i], &bytes, &len), GROVE_EINVAL);
+		assert_null(bytes);
+		struct txn_memstore *mem;
+		assert_int_equal(txn_memstore_create(&mem), GROVE_OK);
+		struct txn_store st = txn_memstore_store(mem);
+		struct txn_result res;
+		assert_int_equal(txn_shard_apply(&st, &bad[i], &res), GROVE_EINVAL);
+		txn_memstore_destroy(mem);
+	}
+	/* A finalize whose status byte is out of range, written by hand. */
+	struct txn_cmd fin = {.type = TXN_CMD_FINALIZE, .txn = m, .status = TXN_ABORTED, .expect = TXN_EXPECT_STAGING};
+	assert_int_equal(txn_cmd_encode(&fin, &bytes, &len), GROVE_OK);
+	bytes[2 + 48] = 9;
+	assert_int_equal(decode_cmd(bytes, len), GROVE_ECORRUPT);
+	free(bytes);
+	/* Results: a record with a bad status, flags that do not fit the code. */
+	struct txn_result res = {.code = TXN_R_REFUSED, .has_record = true, .record = {.status = TXN_STAGING}};
+	assert_int_equal(txn_result_encode(&res, &bytes, &len), GROVE_OK);
+	struct txn_result back;
+	assert_int_equal(txn_result_decode(bytes, len, &back, NULL), GROVE_OK);
+	txn_result_free(&back);
+	bytes[2] |= 1; /* "other follows" on a REFUSED */
+	assert_int_equal(txn_result_decode(bytes, len, &back, NULL), GROVE_ECORRUPT);
+	bytes[2] &= (uint8_t)~1;
+	bytes[3 + 12] = 77; /* the record's status */
+	assert_int_equal(txn_result_decode(bytes, len, &back, NULL), GROVE_ECORRUPT);
+	free(bytes);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_happy_path),
+		cmocka_unit_test(test_recovery_commits_implicitly_committed),
+		cmocka_unit_test(test_recovery_prevents_and_aborts),
+		cmocka_unit_test(test_push_aborts_unstaged),
+		cmocka_unit_test(test_recovery_record_moved_on),
+		cmocka_unit_test(test_push_refresh),
+		cmocka_unit_test(test_push_restart),
+		cmocka_unit_test(test_earlier_attempt_at_later_timestamp),
+		cmocka_unit_test(test_stale_attempt_ignored),
+		cmocka_unit_test(test_duplicates_idempotent),
+		cmocka_unit_test(test_blocked_write),
+		cmocka_unit_test(test_blocked_then_rollback),
+		cmocka_unit_test(test_gc_low_water_mark),
+		cmocka_unit_test(test_malformed_refused),
+	};
+	return cmocka_run_group_tests_name("txn", tests, NULL, NULL);
+}
