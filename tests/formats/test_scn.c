@@ -19,6 +19,7 @@
 #include "godot/scn.h"
 #include "godot/tscn.h"
 #include "src/common/error.h"
+#include "files.h"
 #include "storage/bytes.h"
 
 #define CORPUS "../shared/corpus"
@@ -1203,20 +1204,6 @@ static void test_large_scene(void **state)
 	variant_buf_free(&text);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	struct stat st;
-	fstat(fileno(f), &st);
-	char *buf = malloc((size_t)st.st_size + 1);
-	*len = fread(buf, 1, (size_t)st.st_size, f);
-	buf[*len] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /* Every corpus scene of @p dir written for @p major (and, when the scene needs no Godot 4 type, the other). */
 static void corpus(const char *dir, int major)
 {
@@ -1234,7 +1221,7 @@ static void corpus(const char *dir, int major)
 		if (len < 5 || strcmp(e->d_name + len - 5, ".tscn") != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s/%s", CORPUS, dir, e->d_name);
-		char *text = slurp(path, &len);
+		char *text = test_read_file(path, &len);
 		struct tscn_scene sc;
 		parse_ok(text, &sc);
 		free(text);
