@@ -9,6 +9,7 @@
 
 #include "godot/scn.h"
 #include "godot/strmap.h"
+#include "src/common/grow.h"
 #include "src/common/error.h"
 #include "storage/bytes.h"
 
@@ -104,8 +105,13 @@ struct ptr_list {
 };
 
 /* Equal non-container values share one entry of "variants": open addressing over their indices. */
+struct value_slot {
+	uint64_t hash;  /* value_hash() of the value */
+	uint32_t index; /* variant index + 1; 0 is empty */
+};
+
 struct value_set {
-	uint32_t *slots; /* variant index + 1; 0 is empty */
+	struct value_slot *slots;
 	size_t cap, count;
 };
 
@@ -156,24 +162,9 @@ __attribute__((format(printf, 3, 4))) static int fail(struct plan *p, int code, 
 	return code;
 }
 
-/* Room for one more item of @p size bytes in a list of @p len items. */
-static int reserve(void *items_ptr, size_t *cap, size_t len, size_t size)
-{
-	void **items = items_ptr;
-	if (len < *cap)
-		return GROVE_OK;
-	size_t ncap = *cap ? 2 * *cap : 64;
-	void *grown = realloc(*items, ncap * size);
-	if (!grown)
-		return GROVE_ENOMEM;
-	*items = grown;
-	*cap = ncap;
-	return GROVE_OK;
-}
-
 static int int_push(struct int_list *l, int32_t v)
 {
-	int e = reserve(&l->items, &l->cap, l->len, sizeof(*l->items));
+	int e = grove_grow((void **)&l->items, &l->cap, l->len, sizeof(*l->items));
 	if (!e)
 		l->items[l->len++] = v;
 	return e;
@@ -181,7 +172,7 @@ static int int_push(struct int_list *l, int32_t v)
 
 static int ptr_push(struct ptr_list *l, const void *v)
 {
-	int e = reserve(&l->items, &l->cap, l->len, sizeof(*l->items));
+	int e = grove_grow((void **)&l->items, &l->cap, l->len, sizeof(*l->items));
 	if (!e)
 		l->items[l->len++] = v;
 	return e;
@@ -218,7 +209,19 @@ static uint64_t mix(uint64_t h, const void *data, size_t len)
 }
 
 /* A hash consistent with variant_equal() for every non-container type. */
+static uint64_t value_hash_bytes(const struct variant *v);
+
 static uint64_t value_hash(const struct variant *v)
+{
+	/* FNV's low bits, which pick the slot, are weak for short binary values: finish with a full mix. */
+	uint64_t h = value_hash_bytes(v);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h;
+}
+
+static uint64_t value_hash_bytes(const struct variant *v)
 {
 	uint64_t h = mix(1469598103934665603ull, &v->type, sizeof(v->type));
 	switch (v->type) {
@@ -266,14 +269,14 @@ static int value_set_grow(struct plan *p)
 {
 	struct value_set *s = &p->value_index;
 	size_t ncap = s->cap ? 2 * s->cap : 1024;
-	uint32_t *slots = calloc(ncap, sizeof(*slots));
+	struct value_slot *slots = calloc(ncap, sizeof(*slots));
 	if (!slots)
 		return GROVE_ENOMEM;
 	for (size_t i = 0; i < s->cap; i++) {
-		if (!s->slots[i])
+		if (!s->slots[i].index)
 			continue;
-		size_t j = value_hash(p->values.items[s->slots[i] - 1]) & (ncap - 1);
-		while (slots[j])
+		size_t j = s->slots[i].hash & (ncap - 1);
+		while (slots[j].index)
 			j = (j + 1) & (ncap - 1);
 		slots[j] = s->slots[i];
 	}
@@ -292,15 +295,18 @@ static int add_value(struct plan *p, const struct variant *v, int32_t *index)
 	bool shareable = v->type != VARIANT_ARRAY && v->type != VARIANT_DICTIONARY;
 	struct value_set *s = &p->value_index;
 	size_t slot = 0;
+	uint64_t hash = 0;
 	if (shareable) {
 		if (2 * (s->count + 1) > s->cap) {
 			int e = value_set_grow(p);
 			if (e)
 				return e;
 		}
-		for (slot = value_hash(v) & (s->cap - 1); s->slots[slot]; slot = (slot + 1) & (s->cap - 1)) {
-			if (variant_equal(p->values.items[s->slots[slot] - 1], v)) {
-				*index = (int32_t)(s->slots[slot] - 1);
+		hash = value_hash(v);
+		for (slot = hash & (s->cap - 1); s->slots[slot].index; slot = (slot + 1) & (s->cap - 1)) {
+			const struct value_slot *at = &s->slots[slot];
+			if (at->hash == hash && variant_equal(p->values.items[at->index - 1], v)) {
+				*index = (int32_t)(at->index - 1);
 				return GROVE_OK;
 			}
 		}
@@ -312,7 +318,7 @@ static int add_value(struct plan *p, const struct variant *v, int32_t *index)
 		return e;
 	*index = (int32_t)(p->values.len - 1);
 	if (shareable) {
-		s->slots[slot] = (uint32_t)p->values.len;
+		s->slots[slot] = (struct value_slot){hash, (uint32_t)p->values.len};
 		s->count++;
 	}
 	return GROVE_OK;
