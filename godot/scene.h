@@ -10,8 +10,14 @@
  * whole scene applies in one batch, all or nothing. What a scene says about a
  * node outside its properties is kept in '@' properties (see tree.h):
  * "@instance" (the PackedScene resource), "@editable", "@scene_uid" on the
- * scene's root, and every other [node] header attribute as "@<name>" (index,
- * unique_id, node_paths, parent_id_path, instance_placeholder, owner, ...).
+ * scene's root, "@scene_format" (4) on the root of a format=4 scene (export
+ * hands it back as the root's scene_format attribute, which tscn_write()
+ * turns into format=4), and every other [node] header attribute as
+ * "@<name>" (index, unique_id, node_paths, parent_id_path,
+ * instance_placeholder, owner, ...). Nodes that the file declares without a
+ * type come from an instanced or inherited scene; the nodes below them that
+ * the file only names in a path ("A/B/C") become implicit nodes, as below an
+ * instanced node.
  * A connection's `unbinds` count is kept in bits 16..31 of its flags.
  *
  * Export walks a subtree in sibling order and rebuilds the sections: the

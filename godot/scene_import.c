@@ -313,11 +313,20 @@ static int plan_node(struct planner *p, size_t index, const char *at_path, const
 		create.instance = string_of(tscn_attr(&p->scene->sections[j], "path"));
 	}
 	*new_op(p, TREE_OP_CREATE) = create;
-	p->instanced[create_op] = instance != NULL;
+	/*
+	 * A node without a type is one the scene does not create: it comes from an instanced or inherited
+	 * scene, like an instanced node, so its children the file never declares are implicit too.
+	 */
+	p->instanced[create_op] = instance != NULL || !type;
 	p->plan->nodes++;
 	if (!parent) {
 		const char *uid = string_of(tscn_attr(&p->scene->sections[0], "uid"));
 		if (uid && (err = plan_set(p, s, create_op, "@scene_uid", tscn_attr(&p->scene->sections[0], "uid"))))
+			return err;
+		/* format=4 (base64 byte arrays) is kept so that export writes the scene back the same way. */
+		struct variant format;
+		variant_set_int(&format, p->scene->format);
+		if (p->scene->format == 4 && (err = plan_set(p, s, create_op, "@scene_format", &format)))
 			return err;
 	}
 	if (instance && (err = plan_set(p, s, create_op, "@instance", instance)))
@@ -428,7 +437,7 @@ static int plan_editable(struct planner *p, size_t index)
 /* An upper bound of the ops (and values) a section can produce. */
 static size_t ops_for(const struct tscn_section *s)
 {
-	size_t n = 2 + s->n_attrs + s->n_props;
+	size_t n = 3 + s->n_attrs + s->n_props;
 	/* Implicit nodes for the segments of every path the section names: two ops each. */
 	for (size_t i = 0; i < s->n_attrs; i++) {
 		const char *key = s->attrs[i].key;

@@ -6,13 +6,19 @@
 
 #include "src/common/error.h"
 
-/* FNV-1a: short keys, no adversary (keys come from the scene being imported, bounded in size). */
+/*
+ * FNV-1a: short keys, no adversary (keys come from the scene being imported, bounded in size), finished
+ * with a full mix because the slot is chosen by the low bits, which FNV leaves weak for keys that differ
+ * only in their last characters ("N10", "N11", ...).
+ */
 static uint64_t hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 33);
 }
 
 int strmap_init(struct strmap *m, size_t expected)
@@ -34,12 +40,12 @@ void strmap_free(struct strmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static struct strmap_slot *find(const struct strmap *m, const char *key)
+static struct strmap_slot *find(const struct strmap *m, const char *key, uint64_t h)
 {
 	size_t mask = m->capacity - 1;
-	for (size_t i = hash(key) & mask;; i = (i + 1) & mask) {
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
 		struct strmap_slot *s = &m->slots[i];
-		if (!s->key || strcmp(s->key, key) == 0)
+		if (!s->key || (s->hash == h && strcmp(s->key, key) == 0))
 			return s;
 	}
 }
@@ -51,7 +57,7 @@ static int grow(struct strmap *m)
 		return GROVE_ENOMEM;
 	for (size_t i = 0; i < m->capacity; i++) {
 		if (m->slots[i].key) {
-			*find(&bigger, m->slots[i].key) = m->slots[i];
+			*find(&bigger, m->slots[i].key, m->slots[i].hash) = m->slots[i];
 			bigger.count++;
 		}
 	}
@@ -64,13 +70,15 @@ int strmap_put(struct strmap *m, const char *key, size_t value)
 {
 	if (2 * (m->count + 1) > m->capacity && grow(m))
 		return GROVE_ENOMEM;
-	struct strmap_slot *s = find(m, key);
+	uint64_t h = hash(key);
+	struct strmap_slot *s = find(m, key, h);
 	if (s->key)
 		return GROVE_EEXIST;
 	s->key = strdup(key);
 	if (!s->key)
 		return GROVE_ENOMEM;
 	s->value = value;
+	s->hash = h;
 	m->count++;
 	return GROVE_OK;
 }
@@ -78,7 +86,7 @@ int strmap_put(struct strmap *m, const char *key, size_t value)
 int strmap_set(struct strmap *m, const char *key, size_t value)
 {
 	if (m->capacity) {
-		struct strmap_slot *s = find(m, key);
+		struct strmap_slot *s = find(m, key, hash(key));
 		if (s->key) {
 			s->value = value;
 			return GROVE_OK;
@@ -91,7 +99,7 @@ bool strmap_get(const struct strmap *m, const char *key, size_t *value)
 {
 	if (!m->capacity)
 		return false;
-	const struct strmap_slot *s = find(m, key);
+	const struct strmap_slot *s = find(m, key, hash(key));
 	if (!s->key)
 		return false;
 	*value = s->value;

@@ -8,10 +8,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct strmap_slot {
-	char *key;    /**< owned copy, NULL for an empty slot */
-	size_t value; /**< the mapped value */
+	char *key;     /**< owned copy, NULL for an empty slot */
+	size_t value;  /**< the mapped value */
+	uint64_t hash; /**< hash of key, so that a probe compares strings only when the hashes agree */
 };
 
 struct strmap {

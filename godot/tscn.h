@@ -90,7 +90,12 @@ int tscn_parse(const char *text, size_t len, struct tscn_scene *out, struct tscn
 /**
  * @brief Write @p scene as .tscn text for Godot @p godot_major (3 or 4; it
  * decides format=2 or format=3 and the value syntax) into @p out.
- * Floats are written so that parsing them gives back the same bits.
+ * Floats are written so that parsing them gives back the same bits. For
+ * Godot 4 the file is format=3 (every Godot 4 reads it) unless the scene was
+ * format=4 (scene->format, or a scene_format=4 attribute on the root node, as
+ * an imported format=4 scene comes back from export; that attribute is not
+ * written): then format=4, with PackedByteArrays in base64, as Godot 4.3+
+ * writes them.
  * @return GROVE_OK, GROVE_EINVAL (a value Godot @p godot_major cannot hold, or
  * a dangling resource reference), GROVE_ENOMEM.
  */

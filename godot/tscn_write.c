@@ -57,6 +57,18 @@ static void put_key(struct grove_buf *out, const char *key)
 		godot_text_write_string(out, key, strlen(key));
 }
 
+/*
+ * The root's "scene_format" attribute: what an imported format=4 scene keeps on its root ("@scene_format")
+ * and export hands back as a header attribute of the root node.
+ */
+static const struct variant *root_scene_format(const struct tscn_scene *scene)
+{
+	for (size_t i = 0; i < scene->count; i++)
+		if (scene->sections[i].kind == TSCN_NODE && !tscn_attr(&scene->sections[i], "parent"))
+			return tscn_attr(&scene->sections[i], "scene_format");
+	return NULL;
+}
+
 int tscn_write(const struct tscn_scene *scene, int godot_major, struct grove_buf *out)
 {
 	if (godot_major != 3 && godot_major != 4)
@@ -64,7 +76,9 @@ int tscn_write(const struct tscn_scene *scene, int godot_major, struct grove_buf
 	if (scene->count == 0 || scene->sections[0].kind != TSCN_GD_SCENE)
 		return GROVE_EINVAL;
 	/* Godot 4 reads format=3 everywhere; format=4 (base64 byte arrays) only from 4.3 on. */
-	int format = godot_major == 3 ? 2 : scene->format == 4 ? 4 : 3;
+	const struct variant *kept = root_scene_format(scene);
+	bool was_4 = scene->format == 4 || (kept && kept->type == VARIANT_INT && kept->as.i == 4);
+	int format = godot_major == 3 ? 2 : was_4 ? 4 : 3;
 	struct tscn_writer w = {scene};
 	struct godot_text_options opts = {
 		.godot_major = godot_major, .base64_bytes = format == 4, .describe = describe_ref, .ctx = &w};
@@ -78,6 +92,8 @@ int tscn_write(const struct tscn_scene *scene, int godot_major, struct grove_buf
 		grove_buf_put(out, "[", 1);
 		grove_buf_put(out, tag, strlen(tag));
 		for (size_t k = 0; k < s->n_attrs; k++) {
+			if (s->kind == TSCN_NODE && strcmp(s->attrs[k].key, "scene_format") == 0 && !tscn_attr(s, "parent"))
+				continue;
 			grove_buf_put(out, " ", 1);
 			grove_buf_put(out, s->attrs[k].key, strlen(s->attrs[k].key));
 			grove_buf_put(out, "=", 1);

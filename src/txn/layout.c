@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "src/common/error.h"
-#include "storage/bytes.h"
+#include "src/common/bytes.h"
 
 void layout_put(struct layout_writer *w, const void *data, size_t len)
 {

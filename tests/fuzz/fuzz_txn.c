@@ -21,7 +21,7 @@ static struct txn_bytes text(const char *s)
 }
 
 /* Seeds: one of each command kind, then results of each shape. */
-int grove_fuzz_seed(size_t i, struct variant_buf *out)
+int grove_fuzz_seed(size_t i, struct grove_buf *out)
 {
 	static const struct txn_write_ref refs[2] = {{1, 1, {(const uint8_t *)"k1", 2}}, {2, 1, {(const uint8_t *)"k2", 2}}};
 	struct txn_cmd cmds[] = {
@@ -59,8 +59,8 @@ int grove_fuzz_seed(size_t i, struct variant_buf *out)
 	}
 	if (err)
 		grove_fuzz_fail("a seed does not encode");
-	variant_buf_put(out, &which, 1);
-	variant_buf_put(out, bytes, len);
+	grove_buf_put(out, &which, 1);
+	grove_buf_put(out, bytes, len);
 	free(bytes);
 	return 1;
 }
