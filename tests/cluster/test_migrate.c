@@ -2,7 +2,8 @@
  * versions by make-fixtures.sh there) are moved into the current layout when the current groved starts on
  * a copy of them: the server says so, the world reads back exactly as the old version showed it, new writes
  * work and survive a restart after SIGTERM and after SIGKILL, and a cluster elects a leader whose writes
- * reach all three members, which end with the same world. */
+ * reach all three members, which end with the same world. An upgrade whose first start fails on a full
+ * disk is done whole by the next start. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -197,6 +199,45 @@ static void kill_all(struct run *run)
 {
 	for (int i = 1; i <= run->f->nodes; i++)
 		groved_kill(&run->nodes[i]);
+}
+
+/*
+ * Start node @p node the way a disk that is full (for files past 4 MiB, well below a log segment's
+ * preallocation) would let it start: it must refuse, and exit within 30 s.
+ */
+static void start_on_full_disk(struct run *run, int node)
+{
+	const char *args[8];
+	const char *const *extra = node_args(run, node, args);
+	const char *argv[16] = {"groved", "--data", run->data[node], "--listen", run->listen[node]};
+	for (int i = 0; extra && extra[i]; i++)
+		argv[5 + i] = extra[i];
+	char log[4200];
+	snprintf(log, sizeof(log), "%s.log", run->data[node]);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		/* Ignored, SIGXFSZ turns a write past the limit into EFBIG, as ENOSPC on a full disk. */
+		signal(SIGXFSZ, SIG_IGN);
+		struct rlimit limit = {4 << 20, 4 << 20};
+		setrlimit(RLIMIT_FSIZE, &limit);
+		execv(GROVED_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	int status = 0;
+	time_t deadline = time(NULL) + 30;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (time(NULL) > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("node %d started on a full disk", node);
+		}
+		usleep(50000);
+	}
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 }
 
 /* A number field of `grove --json status` of node @p node (-1 if it did not answer). */
@@ -482,8 +523,8 @@ static long long old_applied(struct run *run, int node)
 	return applied;
 }
 
-/* The current groved on a copy of @p f. */
-static void upgrade(const struct fixture *f)
+/* The current groved on a copy of @p f (after a first start on a full disk when @p full_disk_first). */
+static void upgrade(const struct fixture *f, bool full_disk_first)
 {
 	if (!fixture_present(f)) {
 		print_message("%s/%s is absent: nothing to upgrade\n", LEGACY_DIR, f->name);
@@ -493,6 +534,8 @@ static void upgrade(const struct fixture *f)
 	static struct run run;
 	run_open(&run, f);
 	current = &run;
+	if (full_disk_first)
+		start_on_full_disk(&run, 1);
 
 	/* The first start moves the data, once, and reads back what the old version showed. */
 	start_all(&run);
@@ -547,17 +590,31 @@ static void upgrade(const struct fixture *f)
 	run_close(&run);
 }
 
+/* One upgrade: of which fixture, and whether its first start (node 1's) meets a full disk. */
+struct upgrade_case {
+	const struct fixture *f;
+	bool full_disk_first;
+};
+
 static void test_upgrade(void **state)
 {
-	upgrade(*state);
+	const struct upgrade_case *c = *state;
+	upgrade(c->f, c->full_disk_first);
 }
 
 int main(void)
 {
+	/* A full disk matters to the layouts whose upgrade writes a new Raft log: it stops that log half made. */
+	static const struct upgrade_case cases[] = {
+		{&single_a060f1d, false}, {&cluster_a060f1d, false}, {&cluster_6d2b416, false},
+		{&single_a060f1d, true},  {&cluster_6d2b416, true},
+	};
 	const struct CMUnitTest tests[] = {
-		{"single-a060f1d", test_upgrade, NULL, cleanup, (void *)&single_a060f1d},
-		{"cluster-a060f1d", test_upgrade, NULL, cleanup, (void *)&cluster_a060f1d},
-		{"cluster-6d2b416", test_upgrade, NULL, cleanup, (void *)&cluster_6d2b416},
+		{"single-a060f1d", test_upgrade, NULL, cleanup, (void *)&cases[0]},
+		{"cluster-a060f1d", test_upgrade, NULL, cleanup, (void *)&cases[1]},
+		{"cluster-6d2b416", test_upgrade, NULL, cleanup, (void *)&cases[2]},
+		{"single-a060f1d after a full disk", test_upgrade, NULL, cleanup, (void *)&cases[3]},
+		{"cluster-6d2b416 after a full disk", test_upgrade, NULL, cleanup, (void *)&cases[4]},
 	};
 	/* GROVE_TEST_FILTER=cluster* runs only the matching tests. */
 	if (getenv("GROVE_TEST_FILTER"))
