@@ -1,8 +1,12 @@
 #include "src/server/migrate.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "src/common/bytes.h"
 #include "src/common/error.h"
@@ -105,6 +109,33 @@ static int start_single_log(struct wal *wal, uint64_t applied)
 	return err ? err : wal_sync(wal);
 }
 
+/* Remove the directory @p path and the files in it, if it is there. */
+static int remove_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? GROVE_OK : GROVE_EIO;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	return rmdir(path) == 0 ? GROVE_OK : GROVE_EIO;
+}
+
+/* Make a rename to @p path durable: fsync the directory that holds it. */
+static int sync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char parent[4096];
+	snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	int fd = open(parent[0] ? parent : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int err = fd < 0 || fsync(fd) != 0 ? GROVE_EIO : GROVE_OK;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
 static int copy_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len)
 {
 	void **c = ctx;
@@ -201,7 +232,8 @@ int migrate_data_dir(struct store *s, store_db state_db, const char *log_dir, co
 	uint64_t first, last, term;
 	old_bounds(txn, &l, &first, &last, &term);
 	log_in_store = l.has_raft_log && last >= first;
-	bool single = !replicated && !log_file && !log_in_store;
+	/* Not whether the log file is there: a retry after the log was made must decide the same way. */
+	bool single = !replicated && !log_in_store;
 	if (single && applied > 0 && !(founders && founders->n == 1 && founders->members[0].id == self)) {
 		store_txn_abort(txn);
 		log_line("this data directory belongs to a single node from an older version; start it alone (without "
@@ -211,11 +243,23 @@ int migrate_data_dir(struct store *s, store_db state_db, const char *log_dir, co
 	struct wal *wal = NULL;
 	struct wal_contents contents = {0};
 	if (!log_file && (log_in_store || (single && applied > 0))) {
-		err = wal_open(&wal, log_dir, &contents);
+		/*
+		 * Written beside its place and renamed into it: the log directory is there only once whole. A
+		 * first attempt that failed (a full disk) or crashed leaves the aside copy, which is started
+		 * over; had it left a half log in place, the next attempt would take it for the moved log and
+		 * drop the only copy.
+		 */
+		char aside[4096];
+		snprintf(aside, sizeof(aside), "%s.new", log_dir);
+		err = remove_dir(aside);
+		if (!err)
+			err = wal_open(&wal, aside, &contents);
 		if (!err)
 			err = log_in_store ? move_log(txn, &l, wal) : start_single_log(wal, applied);
 		wal_contents_free(&contents);
 		wal_close(wal);
+		if (!err)
+			err = rename(aside, log_dir) == 0 ? sync_parent(log_dir) : GROVE_EIO;
 	}
 	store_txn_abort(txn);
 	if (!err)

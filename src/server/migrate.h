@@ -7,12 +7,13 @@
  * "nodes", ...) had no group id in their keys, the Raft state lived in
  * "raft_state" and, before the log had a file of its own, the log in
  * "raft_log"; a single node kept no Raft log at all. All of it becomes
- * group 1's: the log (if still in LMDB) is written into the log file first
- * and synced, then the tables, applied index, membership and address book
- * are copied and the old databases dropped in one transaction. A crash in
- * between finds the old databases still there and does the second step
- * again. A single node's store becomes the snapshot its group's log starts
- * after.
+ * group 1's: the log (if still in LMDB) is written into a log directory
+ * beside its place, synced and renamed into it, then the tables, applied
+ * index, membership and address book are copied and the old databases
+ * dropped in one transaction. A failure or crash before the rename leaves
+ * the old layout whole, and the next start begins again; one after it finds
+ * the old databases still there and does the second step again. A single node's store becomes the
+ * snapshot its group's log starts after.
  */
 #ifndef GROVE_SERVER_MIGRATE_H
 #define GROVE_SERVER_MIGRATE_H

@@ -21,6 +21,12 @@ static void die(const char *what)
 
 void groved_start(struct groved_proc *p, char *data_dir, const char *token)
 {
+	const char *token_args[] = {"--token", token, NULL};
+	groved_start_args(p, data_dir, "127.0.0.1:0", token ? token_args : NULL);
+}
+
+void groved_start_args(struct groved_proc *p, char *data_dir, const char *listen, const char *const *args)
+{
 	int out[2];
 	if (pipe(out) != 0)
 		die("pipe");
@@ -36,11 +42,10 @@ void groved_start(struct groved_proc *p, char *data_dir, const char *token)
 			dup2(log, 2);
 		close(out[0]);
 		close(out[1]);
-		if (token)
-			execl(GROVED_PATH, "groved", "--data", data_dir, "--listen", "127.0.0.1:0", "--token", token,
-			      (char *)NULL);
-		else
-			execl(GROVED_PATH, "groved", "--data", data_dir, "--listen", "127.0.0.1:0", (char *)NULL);
+		const char *argv[64] = {"groved", "--data", data_dir, "--listen", listen};
+		for (int i = 0; args && args[i] && i < 58; i++)
+			argv[5 + i] = args[i];
+		execv(GROVED_PATH, (char *const *)argv);
 		_exit(127);
 	}
 	close(out[1]);

@@ -24,6 +24,12 @@ struct groved_proc {
  */
 void groved_start(struct groved_proc *p, char *data_dir, const char *token);
 
+/**
+ * @brief Start groved like groved_start(), listening on @p listen ("127.0.0.1:PORT"; port 0 picks a free
+ * one), with the NULL-terminated @p args (may be NULL) after --data and --listen.
+ */
+void groved_start_args(struct groved_proc *p, char *data_dir, const char *listen, const char *const *args);
+
 /** @brief SIGTERM and wait; @return its exit status as from waitpid. */
 int groved_stop(struct groved_proc *p);
 
