@@ -55,7 +55,7 @@ struct run {
 	char *dir;                           /* the copy */
 	char data[MAX_NODES + 1][4096];      /* dir/nodeN */
 	char listen[MAX_NODES + 1][32];
-	char id[MAX_NODES + 1][8];
+	char id[MAX_NODES + 1][16];
 	char peers[256];
 	struct groved_proc nodes[MAX_NODES + 1];
 	struct cli_result *r;
