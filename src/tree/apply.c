@@ -541,26 +541,18 @@ static int delete_one(struct applier *a, uint64_t id)
 	return err ? fail(a, err) : GROVE_OK;
 }
 
+static int take_first(void *ctx, uint64_t child)
+{
+	*(uint64_t *)ctx = child;
+	return 1;
+}
+
 /* The id of some child of @p parent, or 0 if it has none. */
 static int first_child(const struct tree *t, struct store_txn *txn, uint64_t parent, uint64_t *child)
 {
 	*child = 0;
-	struct tt_cursor *c;
-	int err = tt_cursor_open(t, txn, TREE_ORDER, &c);
-	if (err)
-		return err;
-	uint8_t key[8];
-	put_be64(key, parent);
-	struct store_bytes k, v;
-	err = tt_seek(c, key, sizeof(key), &k, &v);
-	if (!err && key_has_id_prefix(&k, parent)) {
-		if (v.len != 8)
-			err = GROVE_ECORRUPT;
-		else
-			*child = get_be64(v.data);
-	}
-	tt_cursor_close(c);
-	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+	int err = tree_for_each_child(t, txn, parent, take_first, child);
+	return err == 1 ? GROVE_OK : err;
 }
 
 static int op_delete(struct applier *a, const struct tree_op *op)
@@ -608,11 +600,13 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 	}
 }
 
+/* The node an operation acts on, which is also what its result names. */
 static int load_target_node(struct applier *a, const struct tree_ref *ref, uint64_t *id, struct node_rec *rec)
 {
 	int err = resolve(a, ref, id);
 	if (err)
 		return err;
+	a->res->ids[a->op_index] = *id;
 	err = node_rec_load(a->t, a->txn, *id, rec);
 	return err ? fail(a, err) : GROVE_OK;
 }
@@ -624,7 +618,6 @@ static int op_set_prop(struct applier *a, const struct tree_op *op)
 	int err = load_target_node(a, &op->node, &id, &rec);
 	if (err)
 		return err;
-	a->res->ids[a->op_index] = id;
 	err = check_member_name(a, "property", op->name);
 	if (!err && !op->value)
 		err = refuse(a, GROVE_EINVAL, "set of %s has no value", op->name);
@@ -694,7 +687,6 @@ static int op_rename(struct applier *a, const struct tree_op *op)
 	int err = load_target_node(a, &op->node, &id, &rec);
 	if (err)
 		return err;
-	a->res->ids[a->op_index] = id;
 	if (id == TREE_ROOT_ID)
 		err = refuse(a, GROVE_EROOT, "/root cannot be renamed");
 	if (!err)
@@ -771,7 +763,6 @@ static int op_move(struct applier *a, const struct tree_op *op)
 	int err = load_target_node(a, &op->node, &id, &rec);
 	if (err)
 		return err;
-	a->res->ids[a->op_index] = id;
 	if (id == TREE_ROOT_ID)
 		err = refuse(a, GROVE_EROOT, "/root cannot be moved");
 	if (!err)
@@ -793,7 +784,6 @@ static int op_reorder(struct applier *a, const struct tree_op *op)
 	int err = load_target_node(a, &op->node, &id, &rec);
 	if (err)
 		return err;
-	a->res->ids[a->op_index] = id;
 	if (id == TREE_ROOT_ID)
 		err = refuse(a, GROVE_EROOT, "/root has no siblings");
 	if (!err)
@@ -809,7 +799,6 @@ static int op_group(struct applier *a, const struct tree_op *op, bool add)
 	int err = load_target_node(a, &op->node, &id, &rec);
 	if (err)
 		return err;
-	a->res->ids[a->op_index] = id;
 	err = check_member_name(a, "group", op->name);
 	uint8_t key[8 + TREE_NAME_MAX];
 	size_t klen = id_name_key(key, id, op->name ? op->name : "");
