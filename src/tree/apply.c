@@ -93,7 +93,7 @@ static int check_node_name(struct applier *a, const char *name)
 {
 	if (!name || !tree_name_valid(name))
 		return refuse(a, GROVE_EBADNAME,
-			      "invalid node name \"%.64s\": names are 1-%d bytes without . : @ / \" %% or control characters",
+			      "invalid node name \"%.64s\": names are 1-%d bytes of UTF-8 without : @ / \" %% or control characters",
 			      name ? name : "", TREE_NAME_MAX);
 	return GROVE_OK;
 }
@@ -102,7 +102,7 @@ static int check_node_name(struct applier *a, const char *name)
 static int check_member_name(struct applier *a, const char *what, const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
-	bool ok = n > 0 && n <= TREE_NAME_MAX;
+	bool ok = n > 0 && n <= TREE_NAME_MAX && tree_utf8_valid(name);
 	for (size_t i = 0; ok && i < n; i++)
 		ok = (unsigned char)name[i] >= 0x20 && name[i] != 0x7f;
 	if (!ok)

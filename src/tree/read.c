@@ -34,16 +34,36 @@ int tree_get_node(const struct tree *t, struct store_txn *txn, uint64_t id, stru
 	return GROVE_OK;
 }
 
+bool tree_utf8_valid(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		int more = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+		if (more < 0 || (more == 1 && *p < 0xc2))
+			return false; /* a stray continuation byte, a 5- or 6-byte form, or an overlong 2-byte one */
+		uint32_t cp = more ? *p & (0x3f >> more) : *p;
+		p++;
+		for (int i = 0; i < more; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*p & 0x3f);
+		}
+		if ((more == 2 && cp < 0x800) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+			return false; /* overlong, beyond Unicode, or a surrogate */
+	}
+	return true;
+}
+
 bool tree_name_valid(const char *name)
 {
 	size_t n = strlen(name);
-	if (n == 0 || n > TREE_NAME_MAX)
+	/* Godot 3 accepts dots in names ("wall.002", as 3D exporters write them); alone they would be paths. */
+	if (n == 0 || n > TREE_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return false;
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f || strchr(".:@/\"%", *p))
+		if (*p < 0x20 || *p == 0x7f || strchr(":@/\"%", *p))
 			return false;
 	}
-	return true;
+	return tree_utf8_valid(name);
 }
 
 int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id)

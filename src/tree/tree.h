@@ -248,7 +248,7 @@ int tree_init(const struct tree *t, struct store_txn *txn);
  * Refusals, with the failing operation in res->failed_op and a message:
  * GROVE_ENOTFOUND (node, parent, property, group, connection or resource),
  * GROVE_EEXIST (sibling name taken, group or connection present),
- * GROVE_EBADNAME (empty, too long, or with . : @ / " %), GROVE_ECYCLE,
+ * GROVE_EBADNAME (empty, too long, not UTF-8, ".", "..", or with : @ / " %), GROVE_ECYCLE,
  * GROVE_EROOT (delete, rename or move of the root), GROVE_ERANGE (index),
  * GROVE_EINVAL (malformed op or bad batch-local reference), GROVE_ETYPE
  * (binds not an array, props not a dictionary), GROVE_ETOOBIG.
@@ -358,10 +358,14 @@ int tree_with_resource(const struct tree *t, struct store_txn *txn, uint64_t id,
 		       int (*fn)(void *ctx, const struct tree_resource *r), void *ctx);
 
 /**
- * @brief Whether a node name is acceptable: 1..TREE_NAME_MAX bytes, none of
- * `. : @ / " %`, no control characters.
+ * @brief Whether a node name is acceptable: 1..TREE_NAME_MAX bytes of valid
+ * UTF-8, none of `: @ / " %`, no control characters, not "." or "..".
+ * Dots are allowed: Godot 3 loads and saves names such as "wall.002".
  */
 bool tree_name_valid(const char *name);
+
+/** @brief Whether @p s is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
+bool tree_utf8_valid(const char *s);
 
 /** @brief The number of nodes in the tree, the root included. @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT. */
 int tree_node_count(const struct tree *t, struct store_txn *txn, uint64_t *count);

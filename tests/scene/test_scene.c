@@ -319,7 +319,7 @@ static void test_broken_scenes(void **state)
 	tscn_scene_free(&scene);
 	build_scene(&scene);
 	s = tscn_add_section(&scene, TSCN_NODE);
-	add_str(s, true, "name", "bad.name");
+	add_str(s, true, "name", "bad:name");
 	add_str(s, true, "parent", ".");
 	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EBADNAME);
 	tscn_scene_free(&scene);

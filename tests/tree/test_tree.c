@@ -198,9 +198,18 @@ static void test_refusals(void **state)
 	assert_string_equal(msg, "/root already has a child named A");
 	assert_int_equal(apply1(f, create("/root/Nope", "X", "Node"), msg, sizeof(msg)), GROVE_ENOTFOUND);
 	assert_string_equal(msg, "/root/Nope: no such node");
-	const char *bad[] = {"a.b", "a:b", "a@b", "a/b", "a\"b", "a%b", "", "tab\there"};
+	const char *bad[] = {".", "..", "a:b", "a@b", "a/b", "a\"b", "a%b", "", "tab\there",
+			     "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\x80x"}; /* not UTF-8 */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(apply1(f, create("/root", bad[i], "Node"), NULL, 0), GROVE_EBADNAME);
+	/* Godot 3 keeps dots in names, and every language's letters are names too. */
+	assert_int_equal(apply1(f, create("/root", "wall.002", "Node"), NULL, 0), GROVE_OK);
+	assert_int_equal(apply1(f, create("/root", "\xc3\xa9t\xc3\xa9 \xe6\x9d\xb1 \xf0\x9f\x8c\xb2", "Node"), NULL, 0), GROVE_OK);
+	struct store_txn *rtxn;
+	uint64_t dotted;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &rtxn), GROVE_OK);
+	assert_int_equal(tree_resolve_path(&world, rtxn, "/root/wall.002", &dotted), GROVE_OK);
+	store_txn_abort(rtxn);
 	char longname[TREE_NAME_MAX + 2];
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
@@ -292,7 +301,7 @@ static void test_move_name_clash_and_index(void **state)
 	assert_int_equal(apply1(f, rn, NULL, 0), GROVE_OK);
 	rn.name = "y";
 	assert_int_equal(apply1(f, rn, NULL, 0), GROVE_EEXIST);
-	rn.name = "bad.name";
+	rn.name = "bad:name";
 	assert_int_equal(apply1(f, rn, NULL, 0), GROVE_EBADNAME);
 }
 
