@@ -24,6 +24,8 @@ struct applier {
 		uint64_t parent, old_parent;
 		int64_t old_index;
 		char *old_name;            /* owned */
+		char *old_path;            /* owned */
+		char *node_class;          /* owned: of a deleted node */
 		struct grove_buf value;    /* a copy of the bound value's bytes */
 	} seen;
 };
@@ -569,7 +571,14 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 	if (err)
 		return fail(a, err);
 	a->seen.parent = top.parent;
+	if (a->res->record_changes) {
+		a->seen.node_class = strdup(top.class_name);
+		if (!a->seen.node_class || tree_node_path(a->t, a->txn, id, &a->seen.old_path) != GROVE_OK)
+			err = GROVE_ENOMEM;
+	}
 	node_rec_free(&top);
+	if (err)
+		return fail(a, err);
 	/*
 	 * Depth-first without recursion: descend to a leaf, delete it, climb
 	 * back to its parent and repeat. Memory stays O(1) however deep or wide
@@ -691,7 +700,8 @@ static int op_rename(struct applier *a, const struct tree_op *op)
 		err = refuse(a, GROVE_EROOT, "/root cannot be renamed");
 	if (!err)
 		err = check_node_name(a, op->name);
-	if (!err && a->res->record_changes && !(a->seen.old_name = strdup(rec.name)))
+	if (!err && a->res->record_changes &&
+	    (!(a->seen.old_name = strdup(rec.name)) || tree_node_path(a->t, a->txn, id, &a->seen.old_path) != GROVE_OK))
 		err = fail(a, GROVE_ENOMEM);
 	if (!err && strcmp(rec.name, op->name) != 0) {
 		err = name_free_under(a, rec.parent, op->name);
@@ -741,6 +751,8 @@ static int relocate(struct applier *a, uint64_t id, struct node_rec *rec, uint64
 	a->seen.old_parent = rec->parent;
 	a->seen.parent = parent;
 	int err = sibling_position(a, rec->parent, rec->order, &a->seen.old_index);
+	if (!err && a->res->record_changes && tree_node_path(a->t, a->txn, id, &a->seen.old_path) != GROVE_OK)
+		err = fail(a, GROVE_ENOMEM);
 	if (!err)
 		err = unlink_child(a, rec);
 	uint64_t order = 0;
@@ -998,6 +1010,9 @@ void tree_change_free(struct tree_change *c)
 {
 	free(c->name);
 	free(c->old_name);
+	free(c->path);
+	free(c->old_path);
+	free(c->node_class);
 	free(c->text);
 	free(c->instance);
 	grove_buf_free(&c->value);
@@ -1030,10 +1045,26 @@ static int record_change(struct applier *a, const struct tree_op *op)
 {
 	struct tree_change c = {.op = op->kind, .node = a->res->ids[a->op_index], .parent = a->seen.parent,
 				.old_parent = a->seen.old_parent, .index = op->index, .old_index = a->seen.old_index,
-				.old_name = a->seen.old_name, .value = a->seen.value};
-	a->seen.old_name = NULL;
-	memset(&a->seen.value, 0, sizeof(a->seen.value));
+				.old_name = a->seen.old_name, .old_path = a->seen.old_path, .value = a->seen.value};
 	bool oom = c.value.failed;
+	if (op->kind == TREE_OP_DELETE) {
+		c.path = a->seen.old_path, c.old_path = NULL;
+		c.node_class = a->seen.node_class;
+		a->seen.node_class = NULL;
+	} else if (op->kind != TREE_OP_PUT_RESOURCE) {
+		/* Where the node is now, and what it is: what a subscriber of a subtree filters on. */
+		struct node_rec rec;
+		int err = node_rec_load(a->t, a->txn, c.node, &rec);
+		if (!err) {
+			c.node_class = strdup(rec.class_name);
+			oom |= !c.node_class;
+			node_rec_free(&rec);
+			err = tree_node_path(a->t, a->txn, c.node, &c.path);
+		}
+		oom |= err != GROVE_OK;
+	}
+	a->seen.old_name = a->seen.old_path = NULL;
+	memset(&a->seen.value, 0, sizeof(a->seen.value));
 	if (op->kind != TREE_OP_DELETE && op->kind != TREE_OP_MOVE && op->kind != TREE_OP_REORDER)
 		c.name = copy_or_null(op->name, &oom);
 	if (op->kind == TREE_OP_CREATE || op->kind == TREE_OP_CONNECT || op->kind == TREE_OP_DISCONNECT ||
@@ -1192,6 +1223,8 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 		if (!err && res->record_changes)
 			err = record_change(&a, &batch->ops[i]);
 		free(a.seen.old_name);
+		free(a.seen.old_path);
+		free(a.seen.node_class);
 		grove_buf_free(&a.seen.value);
 		memset(&a.seen, 0, sizeof(a.seen));
 	}

@@ -196,6 +196,9 @@ struct tree_change {
 	char *name;               /**< CREATE, RENAME: the (new) name; SET/CLEAR_PROP: the property; ADD/REMOVE_GROUP: the
 	                               group; (DIS)CONNECT: the signal; PUT_RESOURCE: the local id; else NULL */
 	char *old_name;           /**< RENAME: the name before; else NULL */
+	char *path;               /**< the node's absolute path after the change (DELETE: before it); PUT_RESOURCE: NULL */
+	char *old_path;           /**< MOVE, RENAME: the absolute path before; else NULL */
+	char *node_class;         /**< the node's class (DELETE: the deleted node's); PUT_RESOURCE: NULL */
 	char *text;               /**< CREATE: the class; (DIS)CONNECT: the method; PUT_RESOURCE: the type; else NULL */
 	char *instance;           /**< CREATE: the instanced scene; PUT_RESOURCE: the path; else NULL */
 	uint32_t flags;           /**< CONNECT: Godot's ConnectFlags; PUT_RESOURCE: enum tree_resource_kind */
@@ -216,6 +219,8 @@ struct tree_result {
 	size_t count;        /**< number of entries in ids */
 	struct tree_change *changes; /**< with record_changes and err == GROVE_OK: one per operation, in order; owned */
 	size_t n_changes;    /**< number of changes */
+	char key[128];       /**< filled by the caller that applied it: the batch's idempotency key, "" if none */
+	uint64_t duplicate_of; /**< filled by that caller: the index that already applied this key (nothing was done now), or 0 */
 };
 
 /** @brief Release what one change owns. */

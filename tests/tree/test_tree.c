@@ -683,6 +683,58 @@ static void test_wide_tree(void **state)
 	free(names);
 }
 
+/* Change records: ids resolved, paths before and after, classes, values with bound references. */
+static void test_change_records(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	struct variant v;
+	variant_set_int(&v, 7);
+	struct tree_op ops[] = {
+		create("/root/A", "N", "Node3D"),
+		{.kind = TREE_OP_SET_PROP, .node = {.id = -1}, .name = "hp", .value = &v},
+		{.kind = TREE_OP_RENAME, .node = {.id = -1}, .name = "M"},
+		{.kind = TREE_OP_MOVE, .node = {.id = -1}, .target = at("/root"), .index = 0},
+		{.kind = TREE_OP_DELETE, .node = at("/root/A/B")},
+	};
+	struct tree_result res = {.record_changes = true};
+	assert_int_equal(apply(f, ops, 5, &res), GROVE_OK);
+	assert_int_equal(res.n_changes, 5);
+	const struct tree_change *c = res.changes;
+	uint64_t n = res.ids[0], a = lookup(f, "/root/A");
+	assert_int_equal(c[0].op, TREE_OP_CREATE);
+	assert_int_equal(c[0].node, n);
+	assert_int_equal(c[0].parent, a);
+	assert_string_equal(c[0].name, "N");
+	assert_string_equal(c[0].text, "Node3D");
+	assert_string_equal(c[0].path, "/root/A/N");
+	assert_string_equal(c[0].node_class, "Node3D");
+	assert_int_equal(c[1].op, TREE_OP_SET_PROP);
+	assert_string_equal(c[1].name, "hp");
+	struct variant back;
+	assert_int_equal(variant_decode(&back, c[1].value.data, c[1].value.len, NULL), GROVE_OK);
+	assert_int_equal(back.as.i, 7);
+	variant_free(&back);
+	assert_string_equal(c[2].old_name, "N");
+	assert_string_equal(c[2].old_path, "/root/A/N");
+	assert_string_equal(c[2].path, "/root/A/M");
+	assert_int_equal(c[3].old_parent, a);
+	assert_int_equal(c[3].parent, TREE_ROOT_ID);
+	assert_int_equal(c[3].index, 0);
+	assert_string_equal(c[3].old_path, "/root/A/M");
+	assert_string_equal(c[3].path, "/root/M");
+	assert_int_equal(c[4].op, TREE_OP_DELETE);
+	assert_string_equal(c[4].path, "/root/A/B");
+	assert_int_equal(c[4].parent, a);
+	tree_result_free(&res);
+	/* A refused batch has nothing to tell. */
+	struct tree_op bad[] = {create("/root", "X", "Node"), create("/root", "X", "Node")};
+	res = (struct tree_result){.record_changes = true};
+	assert_int_equal(apply(f, bad, 2, &res), GROVE_EEXIST);
+	assert_int_equal(res.n_changes, 0);
+	tree_result_free(&res);
+}
+
 static void test_reopen(void **state)
 {
 	struct fixture *f = *state;
@@ -718,6 +770,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_delete_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wide_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("tree", tests, NULL, NULL);
