@@ -105,4 +105,103 @@
 /** Whether the first frame @p payload of a connection is a Godot Dictionary (of major 3 or 4, set in *@p major). */
 bool gateway_is_godot(const uint8_t *payload, size_t len, int *major);
 
+/** The requests a client sends. */
+enum gateway_op {
+	GATEWAY_HELLO = 1,
+	GATEWAY_SUBSCRIBE,
+	GATEWAY_SUBMIT,
+	GATEWAY_PING
+};
+
+/** A decoded request; strings point into @c msg, which owns everything. */
+struct gateway_request {
+	enum gateway_op op;        /**< which request */
+	struct variant msg;        /**< the whole Dictionary, owned */
+	/* hello */
+	int godot;                 /**< the major the client says it is */
+	const char *token;         /**< "" if absent */
+	/* subscribe */
+	const char *path;          /**< the subtree */
+	bool tscn;                 /**< text scene rather than binary */
+	bool has_from;             /**< resume */
+	uint64_t from;             /**< the last index the client applied */
+	int depth;                 /**< < 0: all levels */
+	const char **properties;   /**< owned array of borrowed strings, or NULL */
+	size_t n_properties;
+	const char **classes;      /**< likewise */
+	size_t n_classes;
+	/* submit */
+	const char *key;           /**< the idempotency key */
+	const struct variant *ops; /**< the Array of op Dictionaries */
+	/* ping */
+	const struct variant *t;   /**< echoed back */
+};
+
+/**
+ * @brief Decode frame @p payload of a client of Godot @p major into @p out
+ * (release with gateway_request_free(), also after an error).
+ * @return GROVE_OK, GROVE_ECORRUPT (not a Variant), GROVE_EPROTO (not a
+ * Dictionary with a known "op", or a field of the wrong type; one line in
+ * @p why), GROVE_ENOMEM.
+ */
+int gateway_decode_request(const uint8_t *payload, size_t len, int major, struct gateway_request *out, char *why,
+			   size_t why_cap);
+
+void gateway_request_free(struct gateway_request *r);
+
+/** A submitted batch as tree operations; strings and values borrow from the request. */
+struct gateway_batch {
+	struct tree_op *ops;       /**< owned array */
+	size_t count;              /**< number of operations */
+};
+
+/**
+ * @brief The operations of a submit request.
+ * @return GROVE_OK, GROVE_EINVAL (an op that is not a Dictionary, an unknown
+ * op, a missing or mistyped field: @p why names it), GROVE_ETOOBIG, GROVE_ENOMEM.
+ */
+int gateway_submit_batch(const struct gateway_request *r, struct gateway_batch *out, char *why, size_t why_cap);
+
+void gateway_batch_free(struct gateway_batch *b);
+
+/** A server message being built: a Dictionary. */
+struct gateway_msg {
+	struct variant dict; /**< owned */
+	bool failed;         /**< an allocation failed */
+};
+
+/** @brief Start message @p op. */
+void gateway_msg_begin(struct gateway_msg *m, const char *op);
+void gateway_msg_int(struct gateway_msg *m, const char *key, int64_t v);
+void gateway_msg_bool(struct gateway_msg *m, const char *key, bool v);
+void gateway_msg_str(struct gateway_msg *m, const char *key, const char *v);
+void gateway_msg_bytes(struct gateway_msg *m, const char *key, const void *data, size_t len);
+/** @brief Put @p v (its contents are taken; it becomes NIL). */
+void gateway_msg_take(struct gateway_msg *m, const char *key, struct variant *v);
+
+/**
+ * @brief Encode the message for Godot @p major into @p out (the frame's
+ * payload) and release it.
+ * @return GROVE_OK, GROVE_EINVAL (a value that major cannot hold), GROVE_ENOMEM.
+ */
+int gateway_msg_finish(struct gateway_msg *m, int major, struct grove_buf *out);
+
+/** Says what a stored resource is, for values that refer to one. */
+struct gateway_resources {
+	void *ctx;
+	/** Fill @p path ("" for an embedded resource) and @p type of resource @p id; false if unknown. */
+	bool (*describe)(void *ctx, uint64_t id, char *path, size_t path_cap, char *type, size_t type_cap);
+};
+
+/**
+ * @brief The "changes" message(s) of entry @p index for Godot @p major:
+ * @p emit gets each frame's payload, in order, each at most
+ * GATEWAY_FRAME_MAX bytes unless one change alone is larger. A value that
+ * major cannot hold goes as nil with "unsupported": true.
+ * @return GROVE_OK, @p emit's non-zero value, GROVE_ENOMEM.
+ */
+int gateway_changes(uint64_t index, uint64_t prev, const struct tree_change *changes, size_t n, int major,
+		    const struct gateway_resources *res, int (*emit)(void *ctx, const uint8_t *frame, size_t len),
+		    void *ctx);
+
 #endif

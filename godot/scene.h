@@ -30,6 +30,7 @@
 #ifndef GROVE_GODOT_SCENE_H
 #define GROVE_GODOT_SCENE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "godot/tscn.h"
@@ -78,5 +79,24 @@ void scene_import_free(struct scene_import *plan);
  */
 int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
 		 size_t message_cap);
+
+/**
+ * @brief scene_export(), and with @p grove_ids every node carries its grove
+ * id as metadata "grove_id" (Godot 4: property "metadata/grove_id"; Godot 3:
+ * key "grove_id" of the node's "__meta__" Dictionary), so that a client that
+ * instances the scene can find the node a change names. Same returns.
+ */
+int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool grove_ids,
+			  struct tscn_scene *out, char *message, size_t message_cap);
+
+/**
+ * @brief The subtree at @p root_id as a file Godot @p godot_major loads:
+ * the binary scene resource (.scn) with @p binary, the text scene (.tscn)
+ * otherwise, appended to @p out; with @p grove_ids as scene_export_with_ids().
+ * @return as scene_export(), and GROVE_EINVAL for a value the major cannot
+ * hold (@p message names it).
+ */
+int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool binary,
+		      bool grove_ids, struct grove_buf *out, char *message, size_t message_cap);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "godot/scene.h"
+#include "godot/scn.h"
 #include "godot/strmap.h"
 #include "src/common/error.h"
 #include "src/common/grow.h"
@@ -39,6 +40,7 @@ struct exporter {
 	struct strmap res_index;           /* decimal id -> index in res */
 	char *message;
 	size_t message_cap;
+	bool grove_ids;                    /* each node carries its id as metadata "grove_id" */
 };
 
 __attribute__((format(printf, 3, 4))) static int export_error(struct exporter *e, int err, const char *fmt, ...)
@@ -502,6 +504,32 @@ static int synthesized_instance(struct exporter *e, const char *path, size_t *in
 	return err;
 }
 
+/*
+ * The node's id as metadata, so that a client that instances the scene can map grove's ids to its nodes:
+ * Godot 4 writes metadata as "metadata/NAME" properties, Godot 3 in the node's "__meta__" Dictionary (which
+ * a scene may already have, with editor keys).
+ */
+static int add_grove_id(struct exporter *e, struct tscn_section *s, uint64_t id)
+{
+	struct variant key, value;
+	variant_set_int(&value, (int64_t)id);
+	if (e->godot_major == 4)
+		return tscn_add_prop(s, "metadata/grove_id", &value);
+	if (variant_set_string(&key, VARIANT_STRING, "grove_id", 8))
+		return GROVE_ENOMEM;
+	for (size_t k = 0; k < s->n_props; k++)
+		if (strcmp(s->props[k].key, "__meta__") == 0 && s->props[k].value.type == VARIANT_DICTIONARY)
+			return variant_dict_put(&s->props[k].value, &key, &value);
+	struct variant meta;
+	int err = variant_set_dict(&meta);
+	if (!err)
+		err = variant_dict_put(&meta, &key, &value);
+	if (!err)
+		err = tscn_add_prop(s, "__meta__", &meta);
+	variant_free(&meta);
+	return err;
+}
+
 static int build_node(struct exporter *e, size_t i, struct tscn_section **editable_out)
 {
 	const struct export_node *en = &e->nodes[i];
@@ -559,6 +587,8 @@ static int build_node(struct exporter *e, size_t i, struct tscn_section **editab
 		variant_free(&deferred.attrs[k].value);
 	}
 	free(deferred.attrs);
+	if (!err && e->grove_ids && !b.implicit)
+		err = add_grove_id(e, s, en->id);
 	if (!err && b.editable)
 		*editable_out = s;
 	tree_node_free(&n);
@@ -697,11 +727,17 @@ static int export_all(struct exporter *e, uint64_t root_id)
 int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
 		 size_t message_cap)
 {
+	return scene_export_with_ids(t, txn, root_id, godot_major, false, out, message, message_cap);
+}
+
+int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool grove_ids,
+			  struct tscn_scene *out, char *message, size_t message_cap)
+{
 	memset(out, 0, sizeof(*out));
 	if (message_cap)
 		message[0] = '\0';
 	struct exporter e = {.t = t, .txn = txn, .godot_major = godot_major, .scene = out, .message = message,
-			     .message_cap = message_cap};
+			     .message_cap = message_cap, .grove_ids = grove_ids};
 	if (godot_major != 3 && godot_major != 4)
 		return export_error(&e, GROVE_EINVAL, "Godot version must be 3 or 4");
 	out->format = godot_major == 3 ? 2 : 3;
@@ -716,5 +752,21 @@ int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, 
 		if (!message[0])
 			export_error(&e, err, "export failed: %s", grove_strerror(err));
 	}
+	return err;
+}
+
+int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool binary,
+		      bool grove_ids, struct grove_buf *out, char *message, size_t message_cap)
+{
+	struct tscn_scene scene;
+	int err = scene_export_with_ids(t, txn, root_id, godot_major, grove_ids, &scene, message, message_cap);
+	if (err)
+		return err;
+	struct scn_error serr = {""};
+	err = binary ? scn_write(&scene, godot_major, out, &serr) : tscn_write(&scene, godot_major, out);
+	if (err)
+		snprintf(message, message_cap, "the subtree cannot be written for Godot %d: %s", godot_major,
+			 serr.message[0] ? serr.message : grove_strerror(err));
+	tscn_scene_free(&scene);
 	return err;
 }

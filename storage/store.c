@@ -213,6 +213,30 @@ int store_put_u64(struct store_txn *txn, store_db db, const void *key, size_t ke
 	return store_put(txn, db, key, key_len, v, sizeof(v));
 }
 
+int store_get_u64_pair(struct store_txn *txn, store_db db, const void *key, size_t key_len, uint64_t *a, uint64_t *b)
+{
+	struct store_bytes v;
+	*a = *b = 0;
+	int err = store_get(txn, db, key, key_len, &v);
+	if (err == GROVE_ENOTFOUND)
+		return GROVE_OK;
+	if (err)
+		return err;
+	if (v.len != 16)
+		return GROVE_ECORRUPT;
+	*a = get_le64(v.data);
+	*b = get_le64((const uint8_t *)v.data + 8);
+	return GROVE_OK;
+}
+
+int store_put_u64_pair(struct store_txn *txn, store_db db, const void *key, size_t key_len, uint64_t a, uint64_t b)
+{
+	uint8_t v[16];
+	put_le64(v, a);
+	put_le64(v + 8, b);
+	return store_put(txn, db, key, key_len, v, sizeof(v));
+}
+
 int store_del_prefix(struct store_txn *txn, store_db db, const void *prefix, size_t len)
 {
 	MDB_cursor *c;

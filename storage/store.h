@@ -161,6 +161,15 @@ int store_get_u64(struct store_txn *txn, store_db db, const void *key, size_t ke
 int store_put_u64(struct store_txn *txn, store_db db, const void *key, size_t key_len, uint64_t value);
 
 /**
+ * @brief Read the two 8-byte little-endian values of @p key; both 0 if absent.
+ * @return GROVE_OK, GROVE_ECORRUPT (not 16 bytes), GROVE_ESTORAGE.
+ */
+int store_get_u64_pair(struct store_txn *txn, store_db db, const void *key, size_t key_len, uint64_t *a, uint64_t *b);
+
+/** @brief Write @p a and @p b as 16 little-endian bytes under @p key. Same returns as store_put(). */
+int store_put_u64_pair(struct store_txn *txn, store_db db, const void *key, size_t key_len, uint64_t a, uint64_t b);
+
+/**
  * @brief Delete every key of @p db that starts with @p prefix (@p len bytes; all keys when 0).
  * @return GROVE_OK, GROVE_ESTORAGE.
  */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "godot/scene.h"
@@ -34,6 +35,9 @@ struct options {
 	const char *output;
 	int64_t index;
 	int godot;
+	int64_t from;    /* watch: resume after this index; -1: from a snapshot */
+	int64_t count;   /* watch: stop after this many changes; -1: never */
+	int64_t seconds; /* watch: stop after this long; -1: never */
 };
 
 static const char usage_text[] =
@@ -50,7 +54,9 @@ static const char usage_text[] =
 	"  group add|rm PATH GROUP      add a node to a group, or remove it\n"
 	"  tree [PATH]                  show a subtree with classes and properties\n"
 	"  import SCENE.tscn --at PATH [--name NAME]   import a Godot scene (all or nothing)\n"
-	"  export PATH -o OUT.tscn [--godot 3|4]      export a subtree as a Godot scene\n"
+	"  export PATH -o OUT.tscn|OUT.scn [--godot 3|4]   export a subtree as a Godot scene (text or binary)\n"
+	"  watch PATH [--from INDEX] [--count N] [--seconds S]   print the subtree, then every change to it\n"
+	"  subscribers                  who follows which subtree, and how far behind\n"
 	"  snapshot save FILE           save the whole world (zstd-compressed, checksummed)\n"
 	"  snapshot restore FILE        load a saved world into a server whose world is empty\n"
 	"  status                       show the server's state\n"
@@ -502,7 +508,7 @@ static int cmd_import(const struct options *o)
 static int cmd_export(const struct options *o)
 {
 	if (o->argc != 1 || !o->output || (o->godot != 3 && o->godot != 4))
-		return fail(o, EXIT_USAGE, "usage: grove export PATH -o OUT.tscn [--godot 3|4]");
+		return fail(o, EXIT_USAGE, "usage: grove export PATH -o OUT.tscn|OUT.scn [--godot 3|4]");
 	int code = 0;
 	struct grove_client *c = connect_or_die(o, &code);
 	if (!c)
@@ -512,6 +518,8 @@ static int cmd_export(const struct options *o)
 	Grove__ExportRequest ex = GROVE__EXPORT_REQUEST__INIT;
 	ex.node = &ref;
 	ex.godot_major = (uint32_t)o->godot;
+	size_t olen = strlen(o->output);
+	ex.binary = olen > 4 && strcmp(o->output + olen - 4, ".scn") == 0;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.body_case = GROVE__ENVELOPE__BODY_EXPORT_SCENE;
 	env.export_scene = &ex;
@@ -532,6 +540,185 @@ static int cmd_export(const struct options *o)
 	}
 	grove__envelope__free_unpacked(reply, NULL);
 	return code;
+}
+
+/* ---- the change stream ---- */
+
+static const char *const change_ops[] = {
+	[TREE_OP_CREATE] = "create", [TREE_OP_DELETE] = "remove", [TREE_OP_SET_PROP] = "set",
+	[TREE_OP_CLEAR_PROP] = "clear", [TREE_OP_RENAME] = "rename", [TREE_OP_MOVE] = "move",
+	[TREE_OP_REORDER] = "reorder", [TREE_OP_ADD_GROUP] = "group_add", [TREE_OP_REMOVE_GROUP] = "group_remove",
+	[TREE_OP_CONNECT] = "connect", [TREE_OP_DISCONNECT] = "disconnect", [TREE_OP_PUT_RESOURCE] = "resource",
+};
+
+static const char *change_op(uint32_t op)
+{
+	return op < sizeof(change_ops) / sizeof(change_ops[0]) && change_ops[op] ? change_ops[op] : "unknown";
+}
+
+/* One change: as a JSON object, or as a line "op path details". */
+static void print_change(const Grove__Change *c, bool json)
+{
+	char *value = NULL;
+	if (c->op == TREE_OP_SET_PROP) {
+		struct variant v;
+		value = decode_value(&c->value, &v) ? value_text(&v) : strdup("<undecodable>");
+		variant_free(&v);
+	}
+	const char *fields[][2] = {
+		{"path", c->path},	   {"old_path", c->old_path}, {"name", c->name},	 {"class", c->text},
+		{"property", c->op == TREE_OP_SET_PROP || c->op == TREE_OP_CLEAR_PROP ? c->name : ""},
+		{"value", value ? value : ""},
+	};
+	if (json) {
+		printf("{\"op\":\"%s\",\"id\":%" PRIu64 ",\"parent\":%" PRIu64 ",\"index\":%" PRId64, change_op(c->op),
+		       c->node, c->parent, c->index);
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+			if (!fields[i][1] || !fields[i][1][0] ||
+			    (strcmp(fields[i][0], "name") == 0 && (c->op == TREE_OP_SET_PROP || c->op == TREE_OP_CLEAR_PROP)))
+				continue;
+			printf(",\"%s\":", fields[i][0]);
+			json_string(stdout, fields[i][1]);
+		}
+		putchar('}');
+	} else {
+		printf("  %s %s", change_op(c->op), c->path[0] ? c->path : c->name);
+		if (c->op == TREE_OP_SET_PROP || c->op == TREE_OP_CLEAR_PROP || c->op == TREE_OP_ADD_GROUP ||
+		    c->op == TREE_OP_REMOVE_GROUP)
+			printf(" %s", c->name);
+		if (value)
+			printf(" = %s", value);
+		if (c->op == TREE_OP_CREATE)
+			printf(" (%s)", c->text);
+		if ((c->op == TREE_OP_MOVE || c->op == TREE_OP_RENAME) && c->old_path[0])
+			printf(" (was %s)", c->old_path);
+		putchar('\n');
+	}
+	free(value);
+}
+
+static void print_changes(const Grove__SubscribeEvent *ev, bool json)
+{
+	if (json) {
+		printf("{\"index\":%" PRIu64 ",\"prev_index\":%" PRIu64 ",\"changes\":[", ev->index, ev->prev);
+		for (size_t i = 0; i < ev->n_changes; i++) {
+			if (i)
+				putchar(',');
+			print_change(ev->changes[i], true);
+		}
+		puts("]}");
+	} else {
+		printf("index %" PRIu64 " (after %" PRIu64 "):\n", ev->index, ev->prev);
+		for (size_t i = 0; i < ev->n_changes; i++)
+			print_change(ev->changes[i], false);
+	}
+	fflush(stdout);
+}
+
+/* Follow a subtree: its scene first (unless resuming), then every change, like `etcdctl watch`. */
+static int cmd_watch(const struct options *o)
+{
+	if (o->argc != 1 || (o->godot != 3 && o->godot != 4))
+		return fail(o, EXIT_USAGE, "usage: grove watch PATH [--from INDEX] [--count N] [--seconds S] [--godot 3|4]");
+	int code = 0;
+	struct grove_client *c = connect_or_die(o, &code);
+	if (!c)
+		return code;
+	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
+	rq.path = o->argv[0];
+	rq.tscn = true;
+	rq.resume = o->from >= 0;
+	rq.from = o->from >= 0 ? (uint64_t)o->from : 0;
+	rq.godot_major = (uint32_t)o->godot;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &rq;
+	int err = grove_client_send(c, &env);
+	struct grove_buf scene = {0};
+	int64_t changes = 0;
+	time_t deadline = o->seconds >= 0 ? time(NULL) + o->seconds : 0;
+	while (!err && code == 0 && (o->count < 0 || changes < o->count) && (!deadline || time(NULL) < deadline)) {
+		Grove__Envelope *msg;
+		err = grove_client_receive(c, 500, &msg);
+		if (err == GROVE_ETIMEDOUT) {
+			err = GROVE_OK;
+			continue;
+		}
+		if (err)
+			break;
+		const Grove__SubscribeEvent *ev = msg->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT ? msg->subscribe_event : NULL;
+		if (!ev) {
+			code = fail(o, EXIT_REFUSED, "%s",
+				    msg->body_case == GROVE__ENVELOPE__BODY_ERROR ? msg->error->message : "unexpected answer");
+		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT) {
+			grove_buf_put(&scene, ev->data.data, ev->data.len);
+			if (ev->last && o->json) {
+				grove_buf_put(&scene, "", 1);
+				printf("{\"index\":%" PRIu64 ",\"root\":%" PRIu64 ",\"snapshot\":", ev->index, ev->root);
+				json_string(stdout, (const char *)scene.data);
+				puts("}");
+			} else if (ev->last) {
+				printf("; snapshot at index %" PRIu64 "\n%.*s", ev->index, (int)scene.len, (const char *)scene.data);
+			}
+			fflush(stdout);
+		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES) {
+			print_changes(ev, o->json);
+			changes++;
+		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__RESUMED) {
+			if (o->json)
+				printf("{\"resumed\":%" PRIu64 "}\n", ev->index);
+			else
+				printf("; resumed after index %" PRIu64 "\n", ev->index);
+			fflush(stdout);
+		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED) {
+			code = fail(o, EXIT_REFUSED, "%s (watch again without --from)", ev->reason);
+		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__ERROR) {
+			code = fail(o, EXIT_REFUSED, "%s", ev->reason);
+		}
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	grove_buf_free(&scene);
+	grove_client_close(c);
+	if (err)
+		return fail(o, EXIT_USAGE, "the stream from %s ended: %s", o->server, grove_strerror(err));
+	return code;
+}
+
+static int cmd_subscribers(const struct options *o)
+{
+	int code = 0;
+	struct grove_client *c = connect_or_die(o, &code);
+	if (!c)
+		return code;
+	Grove__SubscribersRequest rq = GROVE__SUBSCRIBERS_REQUEST__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBERS;
+	env.subscribers = &rq;
+	int err = grove_client_call(c, &env, &reply);
+	grove_client_close(c);
+	if (err)
+		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+	if (reply->body_case != GROVE__ENVELOPE__BODY_SUBSCRIBERS_REPLY) {
+		grove__envelope__free_unpacked(reply, NULL);
+		return fail(o, EXIT_REFUSED, "unexpected answer");
+	}
+	const Grove__SubscribersReply *r = reply->subscribers_reply;
+	if (!o->json)
+		printf("%-21s %-8s %-24s %10s %8s %-9s %10s\n", "PEER", "PROTOCOL", "PATH", "SENT", "LAG", "MODE", "QUEUED");
+	for (size_t i = 0; i < r->n_subscribers; i++) {
+		const Grove__Subscriber *s = r->subscribers[i];
+		if (o->json) {
+			printf("{\"peer\":\"%s\",\"protocol\":\"%s\",\"path\":", s->peer, s->protocol);
+			json_string(stdout, s->path);
+			printf(",\"sent\":%" PRIu64 ",\"lag\":%" PRIu64 ",\"live\":%s,\"queued_bytes\":%" PRIu64 "}\n",
+			       s->sent, s->lag, s->live ? "true" : "false", s->queued_bytes);
+		} else {
+			printf("%-21s %-8s %-24s %10" PRIu64 " %8" PRIu64 " %-9s %10" PRIu64 "\n", s->peer, s->protocol, s->path,
+			       s->sent, s->lag, s->live ? "live" : "catch-up", s->queued_bytes);
+		}
+	}
+	grove__envelope__free_unpacked(reply, NULL);
+	return 0;
 }
 
 /* Progress on a terminal only, so scripts and logs stay clean. */
@@ -772,7 +959,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = strcmp(a, "--server") == 0 || strcmp(a, "--token") == 0 || strcmp(a, "--instance") == 0 ||
 			     strcmp(a, "--index") == 0 || strcmp(a, "--at") == 0 || strcmp(a, "--name") == 0 ||
-			     strcmp(a, "-o") == 0 || strcmp(a, "--godot") == 0;
+			     strcmp(a, "-o") == 0 || strcmp(a, "--godot") == 0 || strcmp(a, "--from") == 0 ||
+			     strcmp(a, "--count") == 0 || strcmp(a, "--seconds") == 0;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage_text, stdout);
 			exit(0);
@@ -798,6 +986,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 				o->name = value;
 			else if (strcmp(a, "-o") == 0)
 				o->output = value;
+			else if (strcmp(a, "--from") == 0)
+				o->from = strtoll(value, NULL, 10);
+			else if (strcmp(a, "--count") == 0)
+				o->count = strtoll(value, NULL, 10);
+			else if (strcmp(a, "--seconds") == 0)
+				o->seconds = strtoll(value, NULL, 10);
 			else
 				o->godot = atoi(value);
 		} else if (a[0] == '-' && a[1] == '-' && a[2] != '\0') {
@@ -817,7 +1011,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 int main(int argc, char **argv)
 {
-	struct options o = {.index = -1, .godot = 4};
+	struct options o = {.index = -1, .godot = 4, .from = -1, .count = -1, .seconds = -1};
 	o.server = getenv("GROVE_SERVER") ? getenv("GROVE_SERVER") : "127.0.0.1:7400";
 	o.token = getenv("GROVE_TOKEN");
 	int code = parse_args(argc, argv, &o);
@@ -850,6 +1044,10 @@ int main(int argc, char **argv)
 		return cmd_status(&o);
 	if (strcmp(cmd, "import") == 0)
 		return cmd_import(&o);
+	if (strcmp(cmd, "watch") == 0)
+		return cmd_watch(&o);
+	if (strcmp(cmd, "subscribers") == 0)
+		return cmd_subscribers(&o);
 	if (strcmp(cmd, "export") == 0)
 		return cmd_export(&o);
 	if (strcmp(cmd, "snapshot") == 0)

@@ -73,9 +73,9 @@ static int send_envelope(struct grove_client *c, Grove__Envelope *env)
 	return err;
 }
 
-static int receive_envelope(struct grove_client *c, Grove__Envelope **out)
+static int receive_envelope(struct grove_client *c, int timeout_ms, Grove__Envelope **out)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = now_ms() + timeout_ms;
 	for (;;) {
 		const uint8_t *payload;
 		size_t len;
@@ -110,7 +110,7 @@ static int call_once(struct grove_client *c, Grove__Envelope *req, Grove__Envelo
 	int err = send_envelope(c, req);
 	if (err)
 		return err;
-	err = receive_envelope(c, reply);
+	err = receive_envelope(c, c->timeout_ms, reply);
 	if (err)
 		return err;
 	if ((*reply)->request_id != req->request_id) {
@@ -119,6 +119,19 @@ static int call_once(struct grove_client *c, Grove__Envelope *req, Grove__Envelo
 		return GROVE_EPROTO;
 	}
 	return GROVE_OK;
+}
+
+int grove_client_send(struct grove_client *c, Grove__Envelope *req)
+{
+	req->version = 1;
+	req->request_id = ++c->next_request_id;
+	return send_envelope(c, req);
+}
+
+int grove_client_receive(struct grove_client *c, int timeout_ms, Grove__Envelope **msg)
+{
+	*msg = NULL;
+	return receive_envelope(c, timeout_ms < 0 ? c->timeout_ms : timeout_ms, msg);
 }
 
 static int connect_with_timeout(const char *address, int timeout_ms, int *fd_out, char *error, size_t cap);

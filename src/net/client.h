@@ -40,6 +40,21 @@ void grove_client_close(struct grove_client *c);
  */
 int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply);
 
+/**
+ * @brief Send @p req (its request_id and version are set here) without
+ * waiting: a subscription, whose events arrive with grove_client_receive().
+ * @return GROVE_OK, GROVE_EIO, GROVE_ETIMEDOUT, GROVE_ENOMEM.
+ */
+int grove_client_send(struct grove_client *c, Grove__Envelope *req);
+
+/**
+ * @brief Wait up to @p timeout_ms (< 0: the client's timeout) for the next
+ * message the server sends, whatever its request id.
+ * @param msg receives it; free it with grove__envelope__free_unpacked(msg, NULL).
+ * @return GROVE_OK, GROVE_ETIMEDOUT, GROVE_EIO (the server closed), GROVE_EPROTO, GROVE_ENOMEM.
+ */
+int grove_client_receive(struct grove_client *c, int timeout_ms, Grove__Envelope **msg);
+
 /** @brief The id of the server, from its hello reply. */
 uint64_t grove_client_server_id(const struct grove_client *c);
 

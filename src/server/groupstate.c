@@ -76,26 +76,13 @@ int groupstate_put_conf(struct store_txn *txn, store_db db, uint64_t group, cons
 int groupstate_get_snapshot(struct store_txn *txn, store_db db, uint64_t group, uint64_t *index, uint64_t *term)
 {
 	uint8_t k[32];
-	struct store_bytes v;
-	*index = *term = 0;
-	int err = store_get(txn, db, k, key_of(group, "snapshot", k), &v);
-	if (err == GROVE_ENOTFOUND)
-		return GROVE_OK;
-	if (err)
-		return err;
-	if (v.len != 16)
-		return GROVE_ECORRUPT;
-	*index = get_le64(v.data);
-	*term = get_le64((const uint8_t *)v.data + 8);
-	return GROVE_OK;
+	return store_get_u64_pair(txn, db, k, key_of(group, "snapshot", k), index, term);
 }
 
 int groupstate_put_snapshot(struct store_txn *txn, store_db db, uint64_t group, uint64_t index, uint64_t term)
 {
-	uint8_t k[32], v[16];
-	put_le64(v, index);
-	put_le64(v + 8, term);
-	return store_put(txn, db, k, key_of(group, "snapshot", k), v, sizeof(v));
+	uint8_t k[32];
+	return store_put_u64_pair(txn, db, k, key_of(group, "snapshot", k), index, term);
 }
 
 int groupstate_load_members(struct store_txn *txn, store_db db, struct membership *book)

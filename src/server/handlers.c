@@ -422,17 +422,9 @@ static void handle_export(const struct tree *t, struct store_txn *txn, const str
 	int err = resolve_ref(t, txn, ex->node, &id);
 	if (err)
 		snprintf(msg, sizeof(msg), "%.480s: no such node", ex->node && ex->node->path ? ex->node->path : "?");
-	struct tscn_scene scene = {0};
-	if (!err)
-		err = scene_export(t, txn, id, major, &scene, msg, sizeof(msg));
 	struct grove_buf text = {0};
-	if (!err) {
-		err = tscn_write(&scene, major, &text);
-		if (err)
-			snprintf(msg, sizeof(msg), "the subtree cannot be written for Godot %d: %s", major,
-				 grove_strerror(err));
-	}
-	tscn_scene_free(&scene);
+	if (!err)
+		err = scene_export_file(t, txn, id, major, ex->binary, false, &text, msg, sizeof(msg));
 	if (!err) {
 		er->scene.data = reply_adopt(r, text.data);
 		er->scene.len = text.len;

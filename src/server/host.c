@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "src/common/clock.h"
+#include "src/common/clock.h"
 #include "src/common/error.h"
 #include "src/common/grow.h"
 #include "src/common/idmap.h"
@@ -34,6 +35,17 @@ struct waiting_read {
 	size_t len;
 };
 
+/* A submit waiting for its key to be applied here. */
+struct submit {
+	struct host_ticket ticket;
+	uint64_t group;
+	char key[128];
+	uint64_t deadline_ms;
+};
+
+/* A submit not applied within this many ms is answered with a retryable error. */
+#define SUBMIT_TIMEOUT_MS 60000
+
 /* A message that waits until the log flush @p after is durable. */
 struct held {
 	uint64_t after;
@@ -54,6 +66,7 @@ struct host {
 	struct host_hooks hooks;
 	struct store *store;
 	store_db state_db;
+	struct history history;        /* what every applied entry changed */
 	struct wal *wal;
 	struct logwriter *writer;
 	struct membership book;        /* every member known */
@@ -71,6 +84,9 @@ struct host {
 	struct idmap reads;            /* (0, context) -> struct waiting_read */
 	uint64_t next_context;
 	uint64_t writes_applied;
+	struct submit *submits;        /* waiting, oldest first */
+	size_t n_submits, cap_submits;
+	struct grove_buf history_record; /* reused for each entry's record */
 };
 
 static struct group *group_of(const struct host *h, uint64_t id)
@@ -218,6 +234,37 @@ static size_t replica_backlog(void *ctx, uint64_t to)
 	return h->hooks.backlog(h->hooks.ctx, to);
 }
 
+/* Answer the submits waiting for key @p key: the entry at @p index carried it. */
+static void submits_applied(struct host *h, uint64_t group, uint64_t index, const struct tree_result *res)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < h->n_submits; i++) {
+		struct submit *s = &h->submits[i];
+		if (s->group == group && strcmp(s->key, res->key) == 0)
+			h->hooks.submit_done(h->hooks.ctx, &s->ticket, s->key, res->duplicate_of ? res->duplicate_of : index,
+					     res->err, res->message, res->failed_op);
+		else
+			h->submits[kept++] = *s;
+	}
+	h->n_submits = kept;
+}
+
+/* Keep what entry @p index changed, in the same transaction that applied it. */
+static void record_history(struct host *h, uint64_t group, uint64_t index, const struct tree_result *res)
+{
+	/* Every entry has a record, an empty one when it changed nothing: a gap then means compacted. */
+	struct store_txn *txn = apply_txn(h);
+	h->history_record.len = 0;
+	int err = history_encode(res ? res->changes : NULL, res ? res->n_changes : 0, &h->history_record);
+	if (!err)
+		err = txn ? history_append(&h->history, txn, group, index, h->history_record.data, h->history_record.len)
+			  : GROVE_ESTORAGE;
+	if (err) {
+		log_line("cannot keep the changes of entry %llu: %s", (unsigned long long)index, grove_strerror(err));
+		h->failed = err;
+	}
+}
+
 static void replica_applied(void *ctx, struct replica *r, const struct replica_applied *a)
 {
 	struct host *h = ctx;
@@ -225,13 +272,17 @@ static void replica_applied(void *ctx, struct replica *r, const struct replica_a
 	const struct tree_result *res = a->result;
 	if (res)
 		h->writes_applied++;
+	record_history(h, group, a->index, res);
 	if (h->cfg.hub)
 		h->cfg.hub->publish(h->cfg.hub->ctx, group, a->index, res ? res->changes : NULL, res ? res->n_changes : 0);
+	if (res && res->key[0] && h->n_submits)
+		submits_applied(h, group, a->index, res);
 	struct proposal *p = idmap_remove(&h->proposals, group, a->index);
 	if (!p)
 		return;
 	static const struct tree_result none;
-	struct host_write_done w = {.group = group, .index = a->index, .restore = p->restore, .durable_ns = p->durable_ns};
+	struct host_write_done w = {.group = group, .index = res && res->duplicate_of ? res->duplicate_of : a->index,
+				    .restore = p->restore, .durable_ns = p->durable_ns};
 	if (p->term != a->term) {
 		w.code = GROVE_EUNAVAILABLE;
 		w.message = p->restore ? "the restore was lost in a leadership change; retry"
@@ -291,7 +342,8 @@ static int open_group(struct host *h, uint64_t id, const struct wal_contents *lo
 	int err = tree_sm_open(h->store, id, &g->tree);
 	if (err)
 		return err;
-	g->tree.record_changes = h->cfg.hub && h->cfg.hub->wants(h->cfg.hub->ctx, id);
+	/* The history keeps every entry's changes, subscribers or not. */
+	g->tree.record_changes = true;
 	struct replica_env env = {.store = h->store, .state_db = h->state_db, .wal = h->wal, .ctx = h,
 				  .apply_txn = apply_txn, .commit_applied = commit_applied, .drain_log = drain_log,
 				  .send = replica_send, .backlog = replica_backlog, .applied = replica_applied,
@@ -325,6 +377,8 @@ int host_open(const struct host_config *cfg, const struct host_hooks *hooks, str
 	int err = store_open(&h->store, cfg->data_dir, &opts);
 	if (!err)
 		err = groupstate_open(h->store, &h->state_db);
+	if (!err)
+		err = history_open(h->store, cfg->history_entries, cfg->history_bytes, &h->history);
 	if (!err)
 		err = migrate_data_dir(h->store, h->state_db, log_dir, cfg->join ? NULL : &cfg->founders, cfg->self);
 	if (!err)
@@ -392,6 +446,8 @@ void host_close(struct host *h)
 	idmap_free(&h->proposals);
 	idmap_for_each(&h->reads, free_read, NULL);
 	idmap_free(&h->reads);
+	free(h->submits);
+	grove_buf_free(&h->history_record);
 	wal_close(h->wal);
 	store_close(h->store);
 	free(h);
@@ -456,6 +512,17 @@ int host_process(struct host *h)
 
 void host_tick(struct host *h)
 {
+	uint64_t now = grove_monotonic_ms();
+	size_t kept = 0;
+	for (size_t i = 0; i < h->n_submits; i++) {
+		struct submit *s = &h->submits[i];
+		if (now < s->deadline_ms)
+			h->submits[kept++] = *s;
+		else
+			h->hooks.submit_done(h->hooks.ctx, &s->ticket, s->key, 0, GROVE_EUNAVAILABLE,
+					     "not applied in time (a leadership change?); retry with the same key", 0);
+	}
+	h->n_submits = kept;
 	for (size_t i = 0; i < h->n_groups; i++)
 		replica_tick(h->groups[i].replica);
 	if (h->apply_txn && ++h->ticks_since_commit >= APPLIED_COMMIT_TICKS && commit_applied(h) != GROVE_OK)
@@ -499,6 +566,59 @@ int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, in
 	return err;
 }
 
+int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, const char *key, const void *request,
+		size_t len)
+{
+	struct group *g = group_of(h, group);
+	if (!g || strlen(key) >= sizeof(h->submits[0].key))
+		return GROVE_EINVAL;
+	struct replica_status st;
+	replica_status(g->replica, &st);
+	if (st.role != RAFT_LEADER && (!st.leader || st.leader == h->cfg.self))
+		return GROVE_EUNAVAILABLE;
+	uint8_t *cmd;
+	size_t cmd_len = tree_sm_command(TREE_CMD_WRITE, request, len, &cmd);
+	if (!cmd_len || grove_grow((void **)&h->submits, &h->cap_submits, h->n_submits, sizeof(*h->submits))) {
+		free(cmd);
+		return GROVE_ENOMEM;
+	}
+	int err = GROVE_OK;
+	if (st.role == RAFT_LEADER) {
+		uint64_t index, term;
+		err = replica_propose(g->replica, cmd, cmd_len, &index, &term);
+	} else {
+		/* The leader proposes it; this member answers when it applies it, as every member does. */
+		h->hooks.forward(h->hooks.ctx, st.leader, group, cmd, cmd_len);
+	}
+	free(cmd);
+	if (err)
+		return err;
+	struct submit *s = &h->submits[h->n_submits++];
+	*s = (struct submit){.ticket = *t, .group = group, .deadline_ms = grove_monotonic_ms() + SUBMIT_TIMEOUT_MS};
+	snprintf(s->key, sizeof(s->key), "%s", key);
+	return GROVE_OK;
+}
+
+void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t *data, size_t len)
+{
+	struct group *g = group_of(h, group);
+	uint64_t index, term;
+	/* Not the leader (any more): dropped; the client retries with the same key, which applies once. */
+	if (g && len && replica_propose(g->replica, data, len, &index, &term) != GROVE_OK)
+		log_line("a command member %llu passed on was dropped: this member does not lead group %llu",
+			 (unsigned long long)from, (unsigned long long)group);
+}
+
+uint64_t host_applied(const struct host *h, uint64_t group)
+{
+	struct group *g = group_of(h, group);
+	if (!g)
+		return 0;
+	struct replica_status st;
+	replica_status(g->replica, &st);
+	return st.applied;
+}
+
 int host_read(struct host *h, uint64_t group, const struct host_ticket *t, const uint8_t *request, size_t len)
 {
 	struct group *g = group_of(h, group);
@@ -535,6 +655,11 @@ int host_admin(struct host *h, uint64_t group, int op, uint64_t node, const char
 	if (op == 0)
 		return replica_transfer(g->replica, node);
 	return replica_change_membership(g->replica, (enum raft_conf_op)op, node, address);
+}
+
+const struct history *host_history(const struct host *h)
+{
+	return &h->history;
 }
 
 int host_commit_applied(struct host *h)

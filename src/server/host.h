@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "proto/grove.pb-c.h"
+#include "src/server/history.h"
 #include "src/server/hub.h"
 #include "src/server/membership.h"
 #include "src/server/replica.h"
@@ -47,6 +48,8 @@ struct host_config {
 	size_t snapshot_chunk;         /**< bytes per snapshot chunk (0: 1 MiB) */
 	size_t max_msg_bytes;          /**< largest AppendEntries payload (0: 4 MiB) */
 	const struct change_hub *hub;  /**< where applied changes go; NULL for nowhere */
+	uint64_t history_entries;      /**< change history retention per group, in entries (0: default) */
+	uint64_t history_bytes;        /**< and in bytes (0: default) */
 };
 
 /** Who waits for an answer: a connection of the loop and its request. */
@@ -84,6 +87,14 @@ struct host_hooks {
 	void (*read_failed)(void *ctx, const struct host_ticket *t, int code, const char *why);
 	/** A member became known (at start, or by a membership change). */
 	void (*member_added)(void *ctx, uint64_t id, const char *address);
+	/** Pass command @p data of group @p group on to member @p to, its leader. */
+	void (*forward)(void *ctx, uint64_t to, uint64_t group, const uint8_t *data, size_t len);
+	/**
+	 * A submit ended: the entry carrying its key was applied here at @p index (@p code GROVE_OK, or the
+	 * state machine's refusal), or it was not applied in time (GROVE_EUNAVAILABLE: retry with the key).
+	 */
+	void (*submit_done)(void *ctx, const struct host_ticket *t, const char *key, uint64_t index, int code,
+			    const char *message, size_t failed_op);
 };
 
 struct host;
@@ -130,6 +141,23 @@ int host_step(struct host *h, uint64_t from, const Grove__RaftMessage *m);
 int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, int kind, const void *body, size_t len);
 
 /**
+ * @brief Submit WriteRequest @p request (@p len bytes, carrying submit_key
+ * @p key) to group @p group: proposed here if this member leads, otherwise
+ * passed on to the leader. Either way it is answered (submit_done) when
+ * this member applies the entry with that key, or after 60 s without one.
+ * @return GROVE_OK, GROVE_EUNAVAILABLE (no leader known), GROVE_EINVAL,
+ * GROVE_ENOMEM.
+ */
+int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, const char *key, const void *request,
+		size_t len);
+
+/** @brief A command (entry data) that member @p from passed on: proposed if this member leads the group. */
+void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t *data, size_t len);
+
+/** @brief The last index applied of group @p group (0 if not hosted). */
+uint64_t host_applied(const struct host *h, uint64_t group);
+
+/**
  * @brief A linearizable read of group @p group: read_ready (or read_failed)
  * follows, handing back a copy of @p request.
  * @return GROVE_OK, GROVE_ENOTLEADER, GROVE_EUNAVAILABLE, GROVE_EINVAL, GROVE_ENOMEM.
@@ -149,6 +177,9 @@ int host_admin(struct host *h, uint64_t group, int op, uint64_t node, const char
  * and other reads that need no quorum). @return GROVE_OK, GROVE_ESTORAGE.
  */
 int host_commit_applied(struct host *h);
+
+/** @brief The change history every applied entry is recorded in. */
+const struct history *host_history(const struct host *h);
 
 /** @brief The store (for reads). */
 struct store *host_store(const struct host *h);

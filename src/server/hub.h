@@ -19,8 +19,6 @@
 
 struct change_hub {
 	void *ctx; /**< passed to every call */
-	/** Whether anyone may want group @p group's changes (the tree records them only then). */
-	bool (*wants)(void *ctx, uint64_t group);
 	/**
 	 * Entry @p index of @p group was applied; @p changes (borrowed for the call) is what it changed, in
 	 * order; @p n is 0 for entries that changed nothing (refused batches, no-ops, membership).

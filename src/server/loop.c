@@ -351,6 +351,11 @@ int loop_send(struct loop_conn *c, const void *payload, size_t len)
 	return queued(c, before, len, frame_writer_put(&c->out, payload, len));
 }
 
+size_t loop_conn_queued(const struct loop_conn *c)
+{
+	return frame_writer_queued(&c->out);
+}
+
 void loop_close_after_send(struct loop_conn *c, const char *reason)
 {
 	if (!c->closing && !c->dead)

@@ -128,6 +128,9 @@ int loop_send_with(struct loop_conn *c, size_t len, void (*fill)(void *ctx, uint
 /** @brief Queue a frame that is a copy of @p payload. Same returns. */
 int loop_send(struct loop_conn *c, const void *payload, size_t len);
 
+/** @brief Bytes queued on @p c and not written yet. */
+size_t loop_conn_queued(const struct loop_conn *c);
+
 /** @brief Log @p reason (one line), stop reading, and close once the output is written. */
 void loop_close_after_send(struct loop_conn *c, const char *reason);
 

@@ -8,7 +8,9 @@
 #include "proto/grove.pb-c.h"
 #include "src/common/clock.h"
 #include "src/common/error.h"
+#include "src/common/token.h"
 #include "src/net/wire.h"
+#include "src/server/follow.h"
 #include "src/server/handlers.h"
 #include "src/server/host.h"
 #include "src/server/log.h"
@@ -24,6 +26,7 @@
 /* What the server keeps per connection. */
 struct client {
 	bool authenticated;                 /* its hello was accepted */
+	bool godot;                         /* it speaks the Godot gateway protocol (follow.h) */
 	uint64_t peer_id;                   /* a server that said hello as a peer, else 0 */
 	struct snapshot saving;             /* the snapshot this client is fetching */
 	struct snapshot_receiver restoring; /* the snapshot this client is sending */
@@ -34,6 +37,8 @@ struct server {
 	struct loop *loop;
 	struct transport *transport;
 	struct host *host;
+	struct follow *follow;
+	struct change_hub hub;
 	struct loop_watch *log_watch;
 	uint64_t start_ns;
 	int failed;
@@ -316,6 +321,26 @@ static void read_failed(void *ctx, const struct host_ticket *t, int code, const 
 		send_error(c, t->request_id, code, why, host_leader_address(s->host, HOST_WORLD_GROUP));
 }
 
+static void forward(void *ctx, uint64_t to, uint64_t group, const uint8_t *data, size_t len)
+{
+	struct server *s = ctx;
+	transport_send_proposal(s->transport, to, group, data, len);
+}
+
+static void submit_done(void *ctx, const struct host_ticket *t, const char *key, uint64_t index, int code,
+			const char *message, size_t failed_op)
+{
+	struct server *s = ctx;
+	follow_submit_done(s->follow, t, key, index, code, message, failed_op);
+}
+
+static void publish(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n)
+{
+	struct server *s = ctx;
+	if (s->follow)
+		follow_publish(s->follow, group, index, changes, n);
+}
+
 static void member_added(void *ctx, uint64_t id, const char *address)
 {
 	struct server *s = ctx;
@@ -324,17 +349,6 @@ static void member_added(void *ctx, uint64_t id, const char *address)
 }
 
 /* ---- requests ---- */
-
-static bool token_ok(const char *want, const char *token)
-{
-	want = want ? want : "";
-	size_t a = strlen(want), b = token ? strlen(token) : 0;
-	/* Compare every byte whatever the result, so timing does not leak the token. */
-	unsigned diff = (unsigned)(a != b);
-	for (size_t i = 0; i < a; i++)
-		diff |= (unsigned)(want[i] ^ (i < b ? token[i] : 0));
-	return diff == 0;
-}
 
 static void refuse(struct loop_conn *c, uint64_t request_id, int code, const char *reason)
 {
@@ -347,7 +361,7 @@ static void handle_hello(struct server *s, struct loop_conn *c, const Grove__Env
 	const Grove__Hello *hello = env->hello;
 	if (hello->role == GROVE__HELLO__ROLE__PEER) {
 		char reason[96];
-		if (!token_ok(s->config.cluster_token, hello->token))
+		if (!grove_token_equal(s->config.cluster_token, hello->token))
 			snprintf(reason, sizeof(reason), "wrong cluster token from a peer");
 		else if (hello->cluster_id != s->config.cluster_id)
 			snprintf(reason, sizeof(reason), "peer of cluster %llu, this is cluster %llu",
@@ -366,7 +380,7 @@ static void handle_hello(struct server *s, struct loop_conn *c, const Grove__Env
 		loop_conn_authenticated(c, true);
 		return;
 	}
-	if (!token_ok(s->config.token, hello->token)) {
+	if (!grove_token_equal(s->config.token, hello->token)) {
 		refuse(c, env->request_id, GROVE_EAUTH, "wrong client token");
 		return;
 	}
@@ -403,6 +417,9 @@ static void handle_peer_frame(struct server *s, struct loop_conn *c, uint64_t pe
 		if (host_step(s->host, peer, msgs[i]) != GROVE_OK)
 			log_line("%s: malformed raft message (type %u, group %llu) refused", loop_conn_peer(c), msgs[i]->type,
 				 (unsigned long long)msgs[i]->group);
+	for (size_t i = 0; batch && i < batch->n_proposals; i++)
+		host_forwarded(s->host, peer, batch->proposals[i]->group, batch->proposals[i]->data.data,
+			       batch->proposals[i]->data.len);
 	if (batch)
 		grove__raft_batch__free_unpacked(batch, NULL);
 	if (one)
@@ -471,6 +488,8 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 	case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
 	case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
 	case GROVE__ENVELOPE__BODY_CLUSTER:
+	case GROVE__ENVELOPE__BODY_SUBSCRIBE:
+	case GROVE__ENVELOPE__BODY_SUBSCRIBERS:
 		break;
 	case GROVE__ENVELOPE__BODY_HELLO:
 		send_error(c, v->request_id, GROVE_EPROTO, "already authenticated", "");
@@ -497,6 +516,10 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 			send_not_leader(s, c, v->request_id, err);
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) {
 		snapshot_restore(s, c, req, &t);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBE) {
+		follow_subscribe(s->follow, c, req);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBERS) {
+		follow_subscribers(s->follow, c, req);
 	} else {
 		handle_cluster(s, c, req);
 	}
@@ -510,6 +533,14 @@ static void on_frame(void *ctx, struct loop_conn *c, const uint8_t *payload, siz
 	struct wire_envelope_view v;
 	if (!cl) {
 		refuse(c, 0, GROVE_ENOMEM, "server out of memory");
+		return;
+	}
+	if (cl->godot) {
+		follow_godot_frame(s->follow, c, payload, len);
+		return;
+	}
+	if (!cl->authenticated && !cl->peer_id && follow_godot_hello(s->follow, c, payload, len)) {
+		cl->godot = true;
 		return;
 	}
 	if (wire_peek_envelope(payload, len, &v) != GROVE_OK) {
@@ -536,7 +567,9 @@ static void on_frame(void *ctx, struct loop_conn *c, const uint8_t *payload, siz
 
 static void on_closed(void *ctx, struct loop_conn *c)
 {
-	(void)ctx;
+	struct server *s = ctx;
+	if (s->follow)
+		follow_closed(s->follow, c);
 	struct client *cl = loop_conn_data(c);
 	if (!cl)
 		return;
@@ -549,6 +582,7 @@ static void on_tick(void *ctx)
 {
 	struct server *s = ctx;
 	host_tick(s->host);
+	follow_tick(s->follow);
 }
 
 static void on_turn(void *ctx)
@@ -619,9 +653,14 @@ int server_create(const struct server_config *config, struct server **out)
 				      .cluster_token = config->cluster_token};
 	struct host_config hc = {.self = config->id, .data_dir = config->data_dir, .join = config->join,
 				 .no_sync = config->no_sync, .compact_at = config->compact_at,
-				 .snapshot_chunk = config->snapshot_chunk};
+				 .snapshot_chunk = config->snapshot_chunk, .history_entries = config->history_entries,
+				 .history_bytes = config->history_bytes};
 	struct host_hooks hh = {.ctx = s, .send = host_send, .backlog = host_backlog, .write_done = write_done,
-				.read_ready = read_ready, .read_failed = read_failed, .member_added = member_added};
+				.read_ready = read_ready, .read_failed = read_failed, .member_added = member_added,
+				.forward = forward, .submit_done = submit_done};
+	s->hub = (struct change_hub){.ctx = s, .publish = publish};
+	hc.hub = &s->hub;
+	struct follow_config fc = {.token = config->token, .server_id = config->id, .version = GROVE_VERSION};
 	int err = GROVE_OK;
 	if (config->peers && config->listen && strrchr(config->listen, ':') &&
 	    strcmp(strrchr(config->listen, ':'), ":0") == 0) {
@@ -639,6 +678,8 @@ int server_create(const struct server_config *config, struct server **out)
 		if (err)
 			log_line("cannot start with the data in %s: %s", config->data_dir, grove_strerror(err));
 	}
+	if (!err)
+		err = follow_create(s->loop, s->host, &fc, &s->follow);
 	if (!err && !(s->log_watch = loop_watch(s->loop, host_log_fd(s->host), EPOLLIN, on_log_event, s)))
 		err = GROVE_EIO;
 	if (err) {
@@ -669,6 +710,7 @@ void server_destroy(struct server *s)
 	loop_unwatch(s->log_watch);
 	transport_destroy(s->transport);
 	loop_destroy(s->loop);
+	follow_destroy(s->follow);
 	host_close(s->host);
 	free(s);
 }

@@ -40,6 +40,8 @@ struct server_config {
 	bool join;                 /**< a new member, waiting to be added by the leader */
 	unsigned idle_timeout_s;   /**< close idle client connections after this (0: 600 s) */
 	size_t output_max;         /**< unsent reply bytes per client before it is not read from (0: 4 MiB) */
+	uint64_t history_entries;  /**< change history kept per group, in entries (0: 100,000) */
+	uint64_t history_bytes;    /**< and in bytes (0: 64 MiB) */
 };
 
 struct server;

@@ -193,23 +193,34 @@ static void frame_batch(struct link *l)
 	l->batch.len = 0;
 }
 
-void transport_send(struct transport *t, uint64_t to, const uint8_t *msg, size_t len)
+/* The link to @p to, connecting it if it may; NULL if there is none to queue on now. */
+static struct link *ready_link(struct transport *t, uint64_t to)
 {
 	struct link *l = link_of(t, to);
 	if (!l)
-		return;
+		return NULL;
 	if (l->fd < 0) {
 		if (grove_monotonic_ms() < l->retry_at_ms)
-			return; /* dropped: Raft sends again */
+			return NULL; /* dropped: Raft sends again */
 		link_connect(l);
 		if (l->fd < 0)
-			return;
+			return NULL;
 	}
+	return l;
+}
+
+/* Append length-delimited field @p field of @p len bytes (written by the caller after) to the batch. */
+static void batch_field(struct link *l, unsigned field, size_t len)
+{
 	uint8_t head[11];
-	head[0] = 0x0a; /* RaftBatch field 1 (messages), length-delimited */
+	head[0] = (uint8_t)(field << 3 | 2);
 	size_t n = 1 + varint(head + 1, len);
 	grove_buf_put(&l->batch, head, n);
-	grove_buf_put(&l->batch, msg, len);
+}
+
+/* Whether appending to the batch failed (then it is dropped, as a lost link's would be); frames it when full. */
+static void batch_done(struct link *l)
+{
 	if (l->batch.failed) {
 		l->batch.len = 0;
 		l->batch.failed = false;
@@ -217,6 +228,33 @@ void transport_send(struct transport *t, uint64_t to, const uint8_t *msg, size_t
 	}
 	if (l->batch.len >= BATCH_MAX)
 		frame_batch(l);
+}
+
+void transport_send(struct transport *t, uint64_t to, const uint8_t *msg, size_t len)
+{
+	struct link *l = ready_link(t, to);
+	if (!l)
+		return;
+	batch_field(l, 1, len); /* RaftBatch.messages */
+	grove_buf_put(&l->batch, msg, len);
+	batch_done(l);
+}
+
+void transport_send_proposal(struct transport *t, uint64_t to, uint64_t group, const uint8_t *data, size_t len)
+{
+	struct link *l = ready_link(t, to);
+	if (!l)
+		return;
+	uint8_t head[24];
+	size_t n = 0;
+	head[n++] = 0x08; /* Proposal.group */
+	n += varint(head + n, group);
+	head[n++] = 0x12; /* Proposal.data */
+	n += varint(head + n, len);
+	batch_field(l, 2, n + len); /* RaftBatch.proposals */
+	grove_buf_put(&l->batch, head, n);
+	grove_buf_put(&l->batch, data, len);
+	batch_done(l);
 }
 
 static void flush_link(struct link *l)

@@ -47,6 +47,13 @@ void transport_add_peer(struct transport *t, uint64_t id, const char *address);
  */
 void transport_send(struct transport *t, uint64_t to, const uint8_t *msg, size_t len);
 
+/**
+ * @brief Queue command @p data (copied) of group @p group for peer @p to,
+ * the group's leader, to propose (a Proposal in the same RaftBatch frame).
+ * Dropped like a message when the link cannot connect now.
+ */
+void transport_send_proposal(struct transport *t, uint64_t to, uint64_t group, const uint8_t *data, size_t len);
+
 /** @brief Frame what was queued and write it to the sockets. */
 void transport_flush(struct transport *t);
 

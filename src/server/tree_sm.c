@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proto/grove.pb-c.h"
+#include "src/common/bytes.h"
 #include "src/common/error.h"
 #include "src/net/wire.h"
 
@@ -12,6 +13,10 @@ int tree_sm_open(struct store *store, uint64_t group, struct tree_sm *out)
 {
 	memset(out, 0, sizeof(*out));
 	int err = tree_open(store, group, &out->tree);
+	if (!err)
+		err = store_db_open(store, "sm.keys", true, &out->keys);
+	if (!err)
+		err = store_db_open(store, "sm.keys_by_index", true, &out->keys_by_index);
 	if (err)
 		return err;
 	struct store_txn *txn;
@@ -37,10 +42,93 @@ size_t tree_sm_command(enum tree_cmd kind, const void *body, size_t len, uint8_t
 	return 1 + len;
 }
 
+/* ---- idempotency keys ---- */
+
+/* @p key behind the group id, in @p out; its length (0 if too long). */
+static size_t group_key(const struct tree_sm *t, const void *key, size_t len, uint8_t out[STORE_KEY_MAX])
+{
+	if (len > STORE_KEY_MAX - 8)
+		return 0;
+	put_be64(out, t->tree.group);
+	memcpy(out + 8, key, len);
+	return 8 + len;
+}
+
+static int put_grouped(struct store_txn *txn, store_db db, const struct tree_sm *t, const void *key, size_t len,
+		       const void *val, size_t val_len)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t klen = group_key(t, key, len, k);
+	return klen ? store_put(txn, db, k, klen, val, val_len) : GROVE_ECORRUPT;
+}
+
+/* The index that applied @p key, or 0. */
+static int key_applied_at(struct tree_sm *t, struct store_txn *txn, const char *key, uint64_t *index)
+{
+	uint8_t k[STORE_KEY_MAX];
+	size_t klen = group_key(t, key, strlen(key), k);
+	return store_get_u64(txn, t->keys, k, klen, 0, index);
+}
+
+/* Remember @p key as applied at @p index, and forget the keys applied TREE_SM_KEEP_KEYS entries before. */
+static int remember_key(struct tree_sm *t, struct store_txn *txn, const char *key, uint64_t index)
+{
+	uint8_t at[8], v[8];
+	put_be64(at, index);
+	put_le64(v, index);
+	int err = put_grouped(txn, t->keys, t, key, strlen(key), v, sizeof(v));
+	if (!err)
+		err = put_grouped(txn, t->keys_by_index, t, at, sizeof(at), key, strlen(key));
+	if (err || index <= TREE_SM_KEEP_KEYS)
+		return err;
+	struct store_cursor *c;
+	err = store_cursor_open(txn, t->keys_by_index, &c);
+	uint8_t first[8];
+	put_be64(first, t->tree.group);
+	for (int forgotten = 0; !err && forgotten < 16; forgotten++) {
+		/* Only the group's oldest keys, a few per entry: pruning never costs more than applying. */
+		struct store_bytes k, old;
+		err = store_cursor_seek(c, first, sizeof(first), &k, &old);
+		if (err || k.len != 16 || get_be64(k.data) != t->tree.group ||
+		    get_be64((const uint8_t *)k.data + 8) + TREE_SM_KEEP_KEYS > index) {
+			err = err == GROVE_ENOTFOUND ? GROVE_OK : err;
+			break;
+		}
+		uint8_t gone[STORE_KEY_MAX];
+		size_t gone_len = group_key(t, old.data, old.len, gone);
+		uint8_t by_index[16];
+		memcpy(by_index, k.data, 16);
+		err = gone_len ? store_del(txn, t->keys, gone, gone_len) : GROVE_ECORRUPT;
+		if (!err || err == GROVE_ENOTFOUND)
+			err = store_del(txn, t->keys_by_index, by_index, sizeof(by_index));
+	}
+	store_cursor_close(c);
+	return err;
+}
+
+/* ---- snapshots ---- */
+
+struct loading {
+	struct tree_sm *t;
+	struct store_txn *txn;
+};
+
 static int load_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len)
 {
-	struct tree_sm *t = ((void **)ctx)[0];
-	return tree_load_record(&t->tree, ((void **)ctx)[1], table, key, key_len, val, val_len);
+	struct loading *l = ctx;
+	if (table == TREE_SM_TABLE_KEYS)
+		return put_grouped(l->txn, l->t->keys, l->t, key, key_len, val, val_len);
+	if (table == TREE_SM_TABLE_KEYS_BY_INDEX)
+		return put_grouped(l->txn, l->t->keys_by_index, l->t, key, key_len, val, val_len);
+	return tree_load_record(&l->t->tree, l->txn, table, key, key_len, val, val_len);
+}
+
+static int clear_keys(struct tree_sm *t, struct store_txn *txn)
+{
+	uint8_t prefix[8];
+	put_be64(prefix, t->tree.group);
+	int err = store_del_prefix(txn, t->keys, prefix, sizeof(prefix));
+	return err ? err : store_del_prefix(txn, t->keys_by_index, prefix, sizeof(prefix));
 }
 
 static int restore(void *sm, struct store_txn *txn, const uint8_t *data, size_t len, char *why, size_t why_cap)
@@ -49,9 +137,11 @@ static int restore(void *sm, struct store_txn *txn, const uint8_t *data, size_t 
 	int err = snapshot_verify(data, len, NULL, why, why_cap);
 	if (!err)
 		err = tree_load_begin(&t->tree, txn);
-	void *ctx[2] = {t, txn};
 	if (!err)
-		err = snapshot_for_each_record(data, len, load_record, ctx, why, why_cap);
+		err = clear_keys(t, txn);
+	struct loading l = {t, txn};
+	if (!err)
+		err = snapshot_for_each_record(data, len, load_record, &l, why, why_cap);
 	if (!err)
 		err = tree_load_end(&t->tree, txn);
 	if (err == GROVE_ECORRUPT && why && !why[0])
@@ -59,8 +149,8 @@ static int restore(void *sm, struct store_txn *txn, const uint8_t *data, size_t 
 	return err;
 }
 
-/* A batch from a WriteRequest: decoded here, once, and applied atomically. */
-static int apply_write(struct tree_sm *t, struct store_txn *txn, const uint8_t *data, size_t len,
+/* A batch from a WriteRequest: decoded here, once, and applied atomically (once per idempotency key). */
+static int apply_write(struct tree_sm *t, struct store_txn *txn, uint64_t index, const uint8_t *data, size_t len,
 		       struct tree_result *out)
 {
 	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, len, data);
@@ -79,7 +169,16 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, const uint8_t *
 			out->err = restore(t, txn, wr->restore_snapshot.data, wr->restore_snapshot.len, out->message,
 					   sizeof(out->message));
 		}
-	} else {
+	} else if (strlen(wr->submit_key) >= sizeof(out->key)) {
+		out->err = GROVE_ETOOBIG;
+		snprintf(out->message, sizeof(out->message), "a submit key is at most %zu bytes", sizeof(out->key) - 1);
+	} else if (wr->submit_key[0] && (err = key_applied_at(t, txn, wr->submit_key, &out->duplicate_of)) == GROVE_OK &&
+		   out->duplicate_of) {
+		snprintf(out->key, sizeof(out->key), "%s", wr->submit_key);
+		snprintf(out->message, sizeof(out->message), "already applied at index %llu",
+			 (unsigned long long)out->duplicate_of);
+	} else if (!err) {
+		snprintf(out->key, sizeof(out->key), "%s", wr->submit_key);
 		struct wire_batch batch = {0};
 		out->err = wire_decode_batch(wr, &batch, out->message, sizeof(out->message));
 		if (!out->err) {
@@ -90,6 +189,9 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, const uint8_t *
 				err = aerr;
 		}
 		wire_batch_free(&batch);
+		/* Only an applied batch is remembered: a refused one may be retried once its cause is gone. */
+		if (!err && !out->err && out->key[0])
+			err = remember_key(t, txn, out->key, index);
 	}
 	grove__write_request__free_unpacked(wr, NULL);
 	return err;
@@ -98,12 +200,11 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, const uint8_t *
 static int apply(void *sm, struct store_txn *txn, uint64_t index, const uint8_t *data, size_t len,
 		 struct tree_result *out)
 {
-	(void)index;
 	struct tree_sm *t = sm;
 	if (data[0] == TREE_CMD_WRITE)
-		return apply_write(t, txn, data + 1, len - 1, out);
+		return apply_write(t, txn, index, data + 1, len - 1, out);
 	if (data[0] != TREE_CMD_RESTORE)
-		return apply_write(t, txn, data, len, out);
+		return apply_write(t, txn, index, data, len, out);
 	/* Decided here, at apply time, so that a write committed before it makes every member refuse it. */
 	if (!tree_is_empty(&t->tree, txn)) {
 		out->err = GROVE_EEXIST;
@@ -123,10 +224,38 @@ static int apply(void *sm, struct store_txn *txn, uint64_t index, const uint8_t 
 	return store_txn_commit(nested);
 }
 
+/* Every record of the group in @p db, without the group id, as table @p table. */
+static int dump_grouped(struct tree_sm *t, struct store_txn *txn, store_db db, unsigned table,
+			struct snapshot_builder *b)
+{
+	struct store_cursor *c;
+	int err = store_cursor_open(txn, db, &c);
+	if (err)
+		return err;
+	uint8_t prefix[8];
+	put_be64(prefix, t->tree.group);
+	struct store_bytes k, v;
+	for (err = store_cursor_seek(c, prefix, sizeof(prefix), &k, &v); err == GROVE_OK;
+	     err = store_cursor_next(c, &k, &v)) {
+		if (k.len <= 8 || memcmp(k.data, prefix, 8) != 0)
+			break;
+		err = snapshot_add_record(b, table, (const uint8_t *)k.data + 8, k.len - 8, v.data, v.len);
+		if (err)
+			break;
+	}
+	store_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
 static int snapshot(void *sm, struct store_txn *txn, struct snapshot_builder *b)
 {
 	struct tree_sm *t = sm;
-	return tree_dump(&t->tree, txn, snapshot_add_record, b);
+	int err = tree_dump(&t->tree, txn, snapshot_add_record, b);
+	if (!err)
+		err = dump_grouped(t, txn, t->keys, TREE_SM_TABLE_KEYS, b);
+	if (!err)
+		err = dump_grouped(t, txn, t->keys_by_index, TREE_SM_TABLE_KEYS_BY_INDEX, b);
+	return err;
 }
 
 const struct state_machine_ops tree_sm_ops = {.apply = apply, .snapshot = snapshot, .restore = restore};

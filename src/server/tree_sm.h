@@ -13,6 +13,14 @@
  * Entries written before commands had a kind byte are a bare WriteRequest
  * (whose first byte is never 1 or 2: protobuf has no field 0), and are
  * applied as such.
+ *
+ * Idempotency: a WriteRequest with a submit_key that an earlier entry
+ * applied is not applied again; the result names that entry
+ * (tree_result.duplicate_of). Keys are kept, as part of the replicated state
+ * and of snapshots, for the last TREE_SM_KEEP_KEYS entries: a client that
+ * retries later than that is too late. Tables, each key behind the group id:
+ * "sm.keys" key -> u64 index, "sm.keys_by_index" u64 index (big-endian) ->
+ * key; in snapshots, tables TREE_SM_TABLE_KEYS and TREE_SM_TABLE_KEYS_BY_INDEX.
  */
 #ifndef GROVE_SERVER_TREE_SM_H
 #define GROVE_SERVER_TREE_SM_H
@@ -29,9 +37,17 @@ enum tree_cmd {
 	TREE_CMD_RESTORE = 2  /**< a snapshot for an empty world */
 };
 
+/** How many entries back an idempotency key is remembered. */
+#define TREE_SM_KEEP_KEYS 100000
+/** Snapshot table numbers of the key tables (after the tree's own). */
+#define TREE_SM_TABLE_KEYS 32
+#define TREE_SM_TABLE_KEYS_BY_INDEX 33
+
 /** The tree of one group. */
 struct tree_sm {
 	struct tree tree;     /**< the group's tables */
+	store_db keys;        /**< "sm.keys" */
+	store_db keys_by_index; /**< "sm.keys_by_index" */
 	bool record_changes;  /**< ask apply for change records (someone subscribes) */
 };
 

@@ -1,0 +1,636 @@
+#include "src/server/follow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "godot/gateway.h"
+#include "godot/scene.h"
+#include "src/common/clock.h"
+#include "src/common/error.h"
+#include "src/common/idmap.h"
+#include "src/common/token.h"
+#include "src/net/wire.h"
+#include "src/server/log.h"
+#include "src/server/subs.h"
+
+/* Snapshot bytes per event: a Godot frame stays under its client's 64 KiB buffer with the headers. */
+#define GODOT_CHUNK (48u << 10)
+#define PROTOBUF_CHUNK (1u << 20)
+
+/* A connection that speaks the gateway protocol, or subscribes over protobuf. */
+struct follower {
+	int godot;            /* 3 or 4: the gateway protocol of that Godot; 0: grove's protobuf */
+	bool authenticated;   /* gateway: its hello was accepted */
+};
+
+struct follow {
+	struct loop *loop;
+	struct host *host;
+	struct follow_config cfg;
+	struct subs *subs;
+	struct idmap followers;   /* (0, conn) -> struct follower */
+};
+
+/* What a subscribe request asks, whichever protocol it came in. */
+struct sub_request {
+	uint64_t request_id;      /* protobuf: echoed in events */
+	const char *path;
+	bool tscn;
+	bool resume;
+	uint64_t from;
+	int scene_major;
+	int depth;
+	const char *const *properties;
+	size_t n_properties;
+	const char *const *classes;
+	size_t n_classes;
+};
+
+/* ---- sending ---- */
+
+static void copy_fill(void *ctx, uint8_t *out)
+{
+	const struct grove_buf *b = ctx;
+	memcpy(out, b->data, b->len);
+}
+
+static void pack_into(void *ctx, uint8_t *out)
+{
+	grove__envelope__pack(ctx, out);
+}
+
+static void send_envelope(struct loop_conn *c, Grove__Envelope *env)
+{
+	env->version = 1;
+	loop_send_with(c, grove__envelope__get_packed_size(env), pack_into, env);
+}
+
+/* Encode and queue a gateway message for @p c, whose Godot is @p major. */
+static void godot_send(struct loop_conn *c, int major, struct gateway_msg *m)
+{
+	struct grove_buf b = {0};
+	int err = gateway_msg_finish(m, major, &b);
+	if (err)
+		log_line("%s: a message could not be encoded for Godot %d: %s", loop_conn_peer(c), major, grove_strerror(err));
+	else
+		loop_send_with(c, b.len, copy_fill, &b);
+	grove_buf_free(&b);
+}
+
+static void godot_error(struct loop_conn *c, int major, int code, const char *reason)
+{
+	struct gateway_msg m;
+	gateway_msg_begin(&m, "error");
+	gateway_msg_int(&m, "code", code);
+	gateway_msg_str(&m, "reason", reason);
+	godot_send(c, major, &m);
+}
+
+static void pb_event(struct loop_conn *c, uint64_t request_id, Grove__SubscribeEvent *ev)
+{
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT;
+	env.subscribe_event = ev;
+	send_envelope(c, &env);
+}
+
+static void pb_error(struct loop_conn *c, uint64_t request_id, int code, const char *reason)
+{
+	Grove__SubscribeEvent ev = GROVE__SUBSCRIBE_EVENT__INIT;
+	ev.kind = GROVE__SUBSCRIBE_EVENT__KIND__ERROR;
+	ev.code = (uint32_t)code;
+	ev.reason = (char *)reason;
+	pb_event(c, request_id, &ev);
+}
+
+static void send_error(struct follower *fw, struct loop_conn *c, uint64_t request_id, int code, const char *reason)
+{
+	if (fw->godot)
+		godot_error(c, fw->godot, code, reason);
+	else
+		pb_error(c, request_id, code, reason);
+}
+
+/* ---- resources named by values ---- */
+
+struct describing {
+	struct follow *f;
+	const struct tree_change *changes; /* the entry's own: a resource it creates is not committed yet */
+	size_t n;
+};
+
+struct resource_view {
+	char *path, *type;
+	size_t path_cap, type_cap;
+};
+
+static int copy_resource(void *ctx, const struct tree_resource *r)
+{
+	struct resource_view *v = ctx;
+	snprintf(v->path, v->path_cap, "%s", r->path);
+	snprintf(v->type, v->type_cap, "%s", r->type);
+	return GROVE_OK;
+}
+
+static bool describe(void *ctx, uint64_t id, char *path, size_t path_cap, char *type, size_t type_cap)
+{
+	struct describing *d = ctx;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->changes[i].op == TREE_OP_PUT_RESOURCE && d->changes[i].node == id) {
+			snprintf(path, path_cap, "%s", d->changes[i].instance ? d->changes[i].instance : "");
+			snprintf(type, type_cap, "%s", d->changes[i].text ? d->changes[i].text : "");
+			return true;
+		}
+	/* Resources never change once stored, so the last committed state knows every one it holds. */
+	struct store_txn *txn;
+	if (store_txn_begin(host_store(d->f->host), NULL, false, &txn) != GROVE_OK)
+		return false;
+	struct resource_view v = {path, type, path_cap, type_cap};
+	bool found = tree_with_resource(host_tree(d->f->host, HOST_WORLD_GROUP), txn, id, copy_resource, &v) == GROVE_OK;
+	store_txn_abort(txn);
+	return found;
+}
+
+/* ---- events ---- */
+
+static int send_frame(void *ctx, const uint8_t *frame, size_t len)
+{
+	return loop_send(ctx, frame, len);
+}
+
+static void fill_change(Grove__Change *pb, const struct tree_change *c)
+{
+	grove__change__init(pb);
+	pb->op = (uint32_t)c->op;
+	pb->node = c->node;
+	pb->parent = c->parent;
+	pb->old_parent = c->old_parent;
+	pb->index = c->index;
+	pb->old_index = c->old_index;
+	char **strings[] = {&pb->name, &pb->old_name, &pb->path, &pb->old_path, &pb->class_name, &pb->text, &pb->instance};
+	const char *values[] = {c->name, c->old_name, c->path, c->old_path, c->node_class, c->text, c->instance};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+		*strings[i] = (char *)(values[i] ? values[i] : "");
+	pb->flags = c->flags;
+	pb->value.data = c->value.data;
+	pb->value.len = c->value.len;
+}
+
+static void pb_changes(struct loop_conn *c, const struct sub_event *ev)
+{
+	Grove__SubscribeEvent pe = GROVE__SUBSCRIBE_EVENT__INIT;
+	pe.kind = GROVE__SUBSCRIBE_EVENT__KIND__CHANGES;
+	pe.index = ev->index;
+	pe.prev = ev->prev;
+	Grove__Change *items = calloc(ev->n_changes ? ev->n_changes : 1, sizeof(*items));
+	Grove__Change **ptrs = calloc(ev->n_changes ? ev->n_changes : 1, sizeof(*ptrs));
+	if (!items || !ptrs) {
+		free(items);
+		free(ptrs);
+		loop_close_after_send(c, "out of memory for a subscriber's changes");
+		return;
+	}
+	for (size_t i = 0; i < ev->n_changes; i++) {
+		fill_change(&items[i], &ev->changes[i]);
+		ptrs[i] = &items[i];
+	}
+	pe.changes = ptrs;
+	pe.n_changes = ev->n_changes;
+	pb_event(c, 0, &pe);
+	free(items);
+	free(ptrs);
+}
+
+static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
+{
+	struct follow *f = ctx;
+	struct loop_conn *c = loop_conn_find(f->loop, conn);
+	struct follower *fw = idmap_get(&f->followers, 0, conn);
+	if (!c || !fw)
+		return false;
+	if (!fw->godot) {
+		if (ev->kind == SUB_CHANGES) {
+			pb_changes(c, ev);
+			return true;
+		}
+		Grove__SubscribeEvent pe = GROVE__SUBSCRIBE_EVENT__INIT;
+		pe.kind = ev->kind == SUB_PROGRESS ? GROVE__SUBSCRIBE_EVENT__KIND__PROGRESS
+						   : GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED;
+		pe.index = ev->index;
+		pe.prev = ev->prev;
+		pe.oldest = ev->oldest;
+		pe.reason = (char *)(ev->reason ? ev->reason : "");
+		pb_event(c, 0, &pe);
+		return true;
+	}
+	if (ev->kind == SUB_CHANGES) {
+		struct describing d = {f, ev->changes, ev->n_changes};
+		struct gateway_resources res = {&d, describe};
+		int err = gateway_changes(ev->index, ev->prev, ev->changes, ev->n_changes, fw->godot, &res, send_frame, c);
+		if (err)
+			loop_close_after_send(c, "a change could not be sent to this subscriber");
+		return !err;
+	}
+	struct gateway_msg m;
+	gateway_msg_begin(&m, ev->kind == SUB_PROGRESS ? "progress" : "compacted");
+	if (ev->kind == SUB_PROGRESS) {
+		gateway_msg_int(&m, "index", (int64_t)ev->index);
+		gateway_msg_int(&m, "prev", (int64_t)ev->prev);
+	} else {
+		gateway_msg_int(&m, "oldest", (int64_t)ev->oldest);
+		gateway_msg_str(&m, "reason", ev->reason);
+	}
+	godot_send(c, fw->godot, &m);
+	return true;
+}
+
+static size_t queued(void *ctx, uint64_t conn)
+{
+	struct follow *f = ctx;
+	struct loop_conn *c = loop_conn_find(f->loop, conn);
+	return c ? loop_conn_queued(c) : 0;
+}
+
+static struct store_txn *read_txn(void *ctx)
+{
+	struct follow *f = ctx;
+	struct store_txn *txn;
+	if (host_commit_applied(f->host) != GROVE_OK || store_txn_begin(host_store(f->host), NULL, false, &txn) != GROVE_OK)
+		return NULL;
+	return txn;
+}
+
+/* ---- set-up ---- */
+
+int follow_create(struct loop *loop, struct host *host, const struct follow_config *cfg, struct follow **out)
+{
+	struct follow *f = calloc(1, sizeof(*f));
+	if (!f)
+		return GROVE_ENOMEM;
+	*f = (struct follow){.loop = loop, .host = host, .cfg = *cfg};
+	struct subs_config sc = {.live_max_queued = cfg->live_max_queued, .max_catchups = cfg->max_catchups};
+	struct subs_hooks sh = {.ctx = f, .emit = emit, .queued = queued, .read_txn = read_txn};
+	int err = subs_create(&sc, host_history(host), &sh, &f->subs);
+	if (err) {
+		free(f);
+		return err;
+	}
+	*out = f;
+	return GROVE_OK;
+}
+
+static void free_follower(void *ctx, uint64_t a, uint64_t b, void *value)
+{
+	(void)ctx, (void)a, (void)b;
+	free(value);
+}
+
+void follow_destroy(struct follow *f)
+{
+	if (!f)
+		return;
+	subs_destroy(f->subs);
+	idmap_for_each(&f->followers, free_follower, NULL);
+	idmap_free(&f->followers);
+	free(f);
+}
+
+static struct follower *follower_of(struct follow *f, struct loop_conn *c, int godot)
+{
+	struct follower *fw = idmap_get(&f->followers, 0, loop_conn_id(c));
+	if (fw)
+		return fw;
+	fw = calloc(1, sizeof(*fw));
+	if (fw && idmap_put(&f->followers, 0, loop_conn_id(c), fw)) {
+		free(fw);
+		fw = NULL;
+	}
+	if (fw)
+		fw->godot = godot;
+	return fw;
+}
+
+void follow_closed(struct follow *f, struct loop_conn *c)
+{
+	subs_remove(f->subs, loop_conn_id(c));
+	free(idmap_remove(&f->followers, 0, loop_conn_id(c)));
+}
+
+void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n)
+{
+	subs_publish(f->subs, group, index, changes, n);
+}
+
+void follow_tick(struct follow *f)
+{
+	subs_tick(f->subs, grove_monotonic_ms());
+}
+
+/* ---- subscribing ---- */
+
+/* Send @p scene (the snapshot at @p index of the subtree @p root) in chunks. */
+static void send_snapshot(struct follower *fw, struct loop_conn *c, const struct sub_request *rq, uint64_t index,
+			  uint64_t root, const struct grove_buf *scene)
+{
+	size_t chunk = fw->godot ? GODOT_CHUNK : PROTOBUF_CHUNK;
+	size_t offset = 0;
+	do {
+		size_t len = scene->len - offset < chunk ? scene->len - offset : chunk;
+		bool last = offset + len == scene->len;
+		if (fw->godot) {
+			struct gateway_msg m;
+			gateway_msg_begin(&m, "snapshot");
+			gateway_msg_int(&m, "index", (int64_t)index);
+			gateway_msg_int(&m, "root", (int64_t)root);
+			gateway_msg_str(&m, "format", rq->tscn ? "tscn" : "scn");
+			gateway_msg_int(&m, "size", (int64_t)scene->len);
+			gateway_msg_int(&m, "offset", (int64_t)offset);
+			gateway_msg_bytes(&m, "data", scene->data + offset, len);
+			gateway_msg_bool(&m, "last", last);
+			godot_send(c, fw->godot, &m);
+		} else {
+			Grove__SubscribeEvent ev = GROVE__SUBSCRIBE_EVENT__INIT;
+			ev.kind = GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT;
+			ev.index = index;
+			ev.root = root;
+			ev.size = scene->len;
+			ev.offset = offset;
+			ev.data.data = scene->data + offset;
+			ev.data.len = len;
+			ev.last = last;
+			pb_event(c, rq->request_id, &ev);
+		}
+		offset += len;
+	} while (offset < scene->len);
+}
+
+static void send_resumed(struct follower *fw, struct loop_conn *c, uint64_t request_id, uint64_t from)
+{
+	if (fw->godot) {
+		struct gateway_msg m;
+		gateway_msg_begin(&m, "resumed");
+		gateway_msg_int(&m, "index", (int64_t)from);
+		godot_send(c, fw->godot, &m);
+		return;
+	}
+	Grove__SubscribeEvent ev = GROVE__SUBSCRIBE_EVENT__INIT;
+	ev.kind = GROVE__SUBSCRIBE_EVENT__KIND__RESUMED;
+	ev.index = from;
+	pb_event(c, request_id, &ev);
+}
+
+static void send_compacted(struct follower *fw, struct loop_conn *c, uint64_t request_id, uint64_t oldest)
+{
+	const char *reason = "the change history no longer holds that position; subscribe again without one";
+	if (fw->godot) {
+		struct gateway_msg m;
+		gateway_msg_begin(&m, "compacted");
+		gateway_msg_int(&m, "oldest", (int64_t)oldest);
+		gateway_msg_str(&m, "reason", reason);
+		godot_send(c, fw->godot, &m);
+		return;
+	}
+	Grove__SubscribeEvent ev = GROVE__SUBSCRIBE_EVENT__INIT;
+	ev.kind = GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED;
+	ev.oldest = oldest;
+	ev.reason = (char *)reason;
+	pb_event(c, request_id, &ev);
+}
+
+/*
+ * Register @p c at the apply boundary the loop is at now: the snapshot (or the resume position) and the
+ * subscription are taken with nothing applied in between, so the stream starts exactly after it.
+ */
+static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq)
+{
+	const struct tree *tree = host_tree(f->host, HOST_WORLD_GROUP);
+	struct store_txn *txn = read_txn(f);
+	if (!txn) {
+		send_error(fw, c, rq->request_id, GROVE_ESTORAGE, "cannot read the store");
+		return;
+	}
+	uint64_t root, applied = host_applied(f->host, HOST_WORLD_GROUP);
+	char *path = NULL;
+	int err = tree_resolve_path(tree, txn, rq->path, &root);
+	if (!err)
+		err = tree_node_path(tree, txn, root, &path); /* its canonical form */
+	if (err) {
+		store_txn_abort(txn);
+		char why[320];
+		snprintf(why, sizeof(why), "%.256s: no such node", rq->path);
+		send_error(fw, c, rq->request_id, err == GROVE_EINVAL ? GROVE_EINVAL : GROVE_ENOTFOUND, why);
+		return;
+	}
+	struct sub_spec spec = {.group = HOST_WORLD_GROUP, .root = root, .root_path = path, .depth = rq->depth,
+				.properties = rq->properties, .n_properties = rq->n_properties, .classes = rq->classes,
+				.n_classes = rq->n_classes};
+	uint64_t oldest = 0;
+	if (rq->resume) {
+		store_txn_abort(txn);
+		err = subs_add(f->subs, loop_conn_id(c), &spec, rq->from, applied, &oldest);
+		if (err == GROVE_ERANGE)
+			send_compacted(fw, c, rq->request_id, oldest);
+		else if (err)
+			send_error(fw, c, rq->request_id, err, grove_strerror(err));
+		else
+			send_resumed(fw, c, rq->request_id, rq->from);
+		free(path);
+		return;
+	}
+	struct grove_buf scene = {0};
+	char why[512] = "";
+	err = scene_export_file(tree, txn, root, rq->scene_major, !rq->tscn, true, &scene, why, sizeof(why));
+	store_txn_abort(txn);
+	if (!err)
+		err = subs_add(f->subs, loop_conn_id(c), &spec, applied, applied, &oldest);
+	if (err)
+		send_error(fw, c, rq->request_id, err, why[0] ? why : grove_strerror(err));
+	else
+		send_snapshot(fw, c, rq, applied, root, &scene);
+	grove_buf_free(&scene);
+	free(path);
+}
+
+void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelope *req)
+{
+	const Grove__SubscribeRequest *s = req->subscribe;
+	struct follower *fw = follower_of(f, c, 0);
+	if (!fw) {
+		pb_error(c, req->request_id, GROVE_ENOMEM, "server out of memory");
+		return;
+	}
+	struct sub_request rq = {.request_id = req->request_id, .path = s->path, .tscn = s->tscn, .resume = s->resume,
+				 .from = s->from, .scene_major = s->godot_major == 3 ? 3 : 4,
+				 .depth = s->depth ? (int)s->depth : -1,
+				 .properties = (const char *const *)s->properties, .n_properties = s->n_properties,
+				 .classes = (const char *const *)s->classes, .n_classes = s->n_classes};
+	subscribe(f, c, fw, &rq);
+}
+
+void follow_subscribers(struct follow *f, struct loop_conn *c, const Grove__Envelope *req)
+{
+	struct sub_info infos[256];
+	size_t n = subs_list(f->subs, infos, 256);
+	if (n > 256)
+		n = 256;
+	uint64_t applied = host_applied(f->host, HOST_WORLD_GROUP);
+	Grove__Subscriber items[256], *ptrs[256];
+	for (size_t i = 0; i < n; i++) {
+		struct loop_conn *sc = loop_conn_find(f->loop, infos[i].conn);
+		struct follower *fw = idmap_get(&f->followers, 0, infos[i].conn);
+		grove__subscriber__init(&items[i]);
+		items[i].peer = (char *)(sc ? loop_conn_peer(sc) : "?");
+		items[i].path = infos[i].root_path;
+		items[i].sent = infos[i].sent;
+		items[i].lag = applied > infos[i].sent ? applied - infos[i].sent : 0;
+		items[i].live = infos[i].live;
+		items[i].queued_bytes = infos[i].queued;
+		items[i].protocol = (char *)(fw && fw->godot == 3 ? "godot3" : fw && fw->godot == 4 ? "godot4" : "grove");
+		ptrs[i] = &items[i];
+	}
+	Grove__SubscribersReply r = GROVE__SUBSCRIBERS_REPLY__INIT;
+	r.subscribers = ptrs;
+	r.n_subscribers = n;
+	r.applied_index = applied;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = req->request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBERS_REPLY;
+	env.subscribers_reply = &r;
+	send_envelope(c, &env);
+}
+
+/* ---- Godot connections ---- */
+
+bool follow_godot_hello(struct follow *f, struct loop_conn *c, const uint8_t *payload, size_t len)
+{
+	int major;
+	if (!gateway_is_godot(payload, len, &major))
+		return false;
+	struct follower *fw = follower_of(f, c, major);
+	struct gateway_request rq;
+	char why[200] = "";
+	int err = fw ? gateway_decode_request(payload, len, major, &rq, why, sizeof(why)) : GROVE_ENOMEM;
+	if (!err && rq.op != GATEWAY_HELLO)
+		err = GROVE_EAUTH, snprintf(why, sizeof(why), "the first message is a hello");
+	else if (!err && rq.godot != major)
+		err = GROVE_EPROTO, snprintf(why, sizeof(why), "hello says Godot %d in a Godot %d encoding", rq.godot, major);
+	else if (!err && !grove_token_equal(f->cfg.token, rq.token))
+		err = GROVE_EAUTH, snprintf(why, sizeof(why), "wrong client token");
+	if (err) {
+		godot_error(c, major, err, why[0] ? why : grove_strerror(err));
+		loop_close_after_send(c, why[0] ? why : grove_strerror(err));
+	} else {
+		fw->authenticated = true;
+		loop_conn_authenticated(c, false);
+		struct gateway_msg m;
+		gateway_msg_begin(&m, "welcome");
+		gateway_msg_int(&m, "server", (int64_t)f->cfg.server_id);
+		gateway_msg_str(&m, "version", f->cfg.version);
+		gateway_msg_str(&m, "leader", host_leader_address(f->host, HOST_WORLD_GROUP));
+		godot_send(c, major, &m);
+	}
+	if (fw)
+		gateway_request_free(&rq);
+	return true;
+}
+
+static void refused(struct loop_conn *c, int major, const char *key, int code, const char *reason, size_t failed_op)
+{
+	struct gateway_msg m;
+	gateway_msg_begin(&m, "refused");
+	gateway_msg_str(&m, "key", key);
+	gateway_msg_int(&m, "code", code);
+	gateway_msg_str(&m, "reason", reason);
+	gateway_msg_int(&m, "failed_op", (int64_t)failed_op);
+	godot_send(c, major, &m);
+}
+
+/* A batch from a Godot client: the operations in a WriteRequest with its key, decoded again only at apply. */
+static void submit(struct follow *f, struct loop_conn *c, int major, const struct gateway_request *rq)
+{
+	char why[256] = "";
+	struct gateway_batch batch;
+	int err = gateway_submit_batch(rq, &batch, why, sizeof(why));
+	struct wire_request wr = {0};
+	if (!err) {
+		err = wire_encode_batch(batch.ops, batch.count, &wr);
+		if (err)
+			snprintf(why, sizeof(why), "a value cannot be stored: %s", grove_strerror(err));
+	}
+	gateway_batch_free(&batch);
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	if (!err) {
+		wr.req.submit_key = (char *)rq->key;
+		len = grove__write_request__get_packed_size(&wr.req);
+		bytes = malloc(len ? len : 1);
+		err = bytes ? GROVE_OK : GROVE_ENOMEM;
+	}
+	if (!err) {
+		grove__write_request__pack(&wr.req, bytes);
+		struct host_ticket t = {loop_conn_id(c), 0, grove_realtime_ns()};
+		err = host_submit(f->host, HOST_WORLD_GROUP, &t, rq->key, bytes, len);
+		if (err == GROVE_EUNAVAILABLE)
+			snprintf(why, sizeof(why), "no leader is known yet; retry shortly with the same key");
+	}
+	free(bytes);
+	wire_request_free(&wr);
+	if (err)
+		refused(c, major, rq->key, err, why[0] ? why : grove_strerror(err), 0);
+}
+
+void follow_submit_done(struct follow *f, const struct host_ticket *t, const char *key, uint64_t index, int code,
+			const char *message, size_t failed_op)
+{
+	struct loop_conn *c = loop_conn_find(f->loop, t->conn);
+	struct follower *fw = c ? idmap_get(&f->followers, 0, t->conn) : NULL;
+	if (!fw || !fw->godot)
+		return;
+	if (code) {
+		refused(c, fw->godot, key, code, message, failed_op);
+		return;
+	}
+	struct gateway_msg m;
+	gateway_msg_begin(&m, "submitted");
+	gateway_msg_str(&m, "key", key);
+	gateway_msg_int(&m, "index", (int64_t)index);
+	godot_send(c, fw->godot, &m);
+}
+
+void follow_godot_frame(struct follow *f, struct loop_conn *c, const uint8_t *payload, size_t len)
+{
+	struct follower *fw = idmap_get(&f->followers, 0, loop_conn_id(c));
+	if (!fw || !fw->authenticated)
+		return; /* closing after a refused hello */
+	struct gateway_request rq;
+	char why[200] = "";
+	int err = gateway_decode_request(payload, len, fw->godot, &rq, why, sizeof(why));
+	if (err == GROVE_ECORRUPT) {
+		/* A frame that is not even a Variant: the stream cannot be trusted any more. */
+		godot_error(c, fw->godot, err, why);
+		loop_close_after_send(c, why);
+	} else if (err) {
+		godot_error(c, fw->godot, err, why);
+	} else if (rq.op == GATEWAY_SUBSCRIBE) {
+		struct sub_request sr = {.path = rq.path, .tscn = rq.tscn, .resume = rq.has_from, .from = rq.from,
+					 .scene_major = fw->godot, .depth = rq.depth, .properties = rq.properties,
+					 .n_properties = rq.n_properties, .classes = rq.classes, .n_classes = rq.n_classes};
+		subscribe(f, c, fw, &sr);
+	} else if (rq.op == GATEWAY_SUBMIT) {
+		submit(f, c, fw->godot, &rq);
+	} else if (rq.op == GATEWAY_PING) {
+		struct gateway_msg m;
+		gateway_msg_begin(&m, "pong");
+		if (rq.t) {
+			struct variant t;
+			if (variant_copy(&t, rq.t) == GROVE_OK)
+				gateway_msg_take(&m, "t", &t);
+		}
+		godot_send(c, fw->godot, &m);
+	} else {
+		godot_error(c, fw->godot, GROVE_EPROTO, "already said hello");
+	}
+	gateway_request_free(&rq);
+}

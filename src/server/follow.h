@@ -1,0 +1,69 @@
+/**
+ * @file follow.h
+ * @brief The server side of the change stream: subscribe requests (from
+ * Godot game servers over the gateway protocol of godot/gateway.h, and from
+ * C clients over grove's protobuf), the snapshot scene each new subscriber
+ * starts from, the events subs.h produces encoded for each protocol, and the
+ * batches Godot clients submit.
+ *
+ * A new subscriber's snapshot is one LMDB read transaction at the applied
+ * index N, taken in the loop between two applies, and the subscriber is
+ * registered at N in the same step: nothing is missed or repeated.
+ */
+#ifndef GROVE_SERVER_FOLLOW_H
+#define GROVE_SERVER_FOLLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/server/host.h"
+#include "src/server/loop.h"
+
+struct follow;
+
+/** Limits. Zero fields take defaults (subs.h). */
+struct follow_config {
+	const char *token;        /**< the client token Godot clients must present ("" or NULL: none) */
+	uint64_t server_id;       /**< reported in the welcome */
+	const char *version;      /**< reported in the welcome */
+	size_t live_max_queued;   /**< see struct subs_config */
+	unsigned max_catchups;    /**< see struct subs_config */
+};
+
+/** @brief The stream over @p host, answering through @p loop. @return GROVE_OK, GROVE_ENOMEM. */
+int follow_create(struct loop *loop, struct host *host, const struct follow_config *cfg, struct follow **out);
+
+void follow_destroy(struct follow *f);
+
+/**
+ * @brief The first frame of connection @p c: if it is a Godot Dictionary the
+ * connection speaks the gateway protocol from now on and this handles it.
+ * @return true if it did (then every later frame goes to follow_godot_frame()).
+ */
+bool follow_godot_hello(struct follow *f, struct loop_conn *c, const uint8_t *payload, size_t len);
+
+/** @brief A frame of a Godot connection after its hello. */
+void follow_godot_frame(struct follow *f, struct loop_conn *c, const uint8_t *payload, size_t len);
+
+/** @brief A protobuf SubscribeRequest of an authenticated client. */
+void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelope *req);
+
+/** @brief A protobuf SubscribersRequest: who follows what, and how far behind. */
+void follow_subscribers(struct follow *f, struct loop_conn *c, const Grove__Envelope *req);
+
+/** @brief Entry @p index of @p group was applied (struct change_hub's publish). */
+void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n);
+
+/** @brief A submit ended (struct host_hooks' submit_done). */
+void follow_submit_done(struct follow *f, const struct host_ticket *t, const char *key, uint64_t index, int code,
+			const char *message, size_t failed_op);
+
+/** @brief Periodic work (progress, catch-ups); every tick. */
+void follow_tick(struct follow *f);
+
+/** @brief Connection @p c is gone. */
+void follow_closed(struct follow *f, struct loop_conn *c);
+
+#endif

@@ -1,0 +1,80 @@
+/**
+ * @file history.h
+ * @brief The change history: what every applied entry changed, kept in LMDB
+ * apart from the Raft log, with a retention of its own, so that a
+ * subscriber that fell behind or reconnects resumes from its last index
+ * without a new snapshot, however the Raft log was compacted meanwhile.
+ *
+ * Layout: database "history"; key group (u64 big-endian) + index (u64
+ * big-endian) -> the entry's change records (history_encode()); every
+ * applied entry has a record, an empty one when it changed nothing, so a
+ * missing index means the history no longer holds it. Under group + index
+ * 2^64 - 1, the group's totals (u64 entries, u64 bytes, little-endian).
+ *
+ * Records are written in the apply transaction of the entries they
+ * describe, so history and state never disagree after a crash; the oldest
+ * are dropped as new ones come, once the group holds more than the entries
+ * or bytes its retention allows.
+ */
+#ifndef GROVE_SERVER_HISTORY_H
+#define GROVE_SERVER_HISTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/common/buf.h"
+#include "src/tree/tree.h"
+#include "storage/store.h"
+
+/** A history and its retention. */
+struct history {
+	store_db db;            /**< "history" */
+	uint64_t max_entries;   /**< keep at most this many entries per group */
+	uint64_t max_bytes;     /**< and at most this many bytes of records */
+};
+
+/**
+ * @brief Open the history of @p s with a retention of @p max_entries entries
+ * and @p max_bytes bytes per group (0: 100,000 and 64 MiB).
+ * @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int history_open(struct store *s, uint64_t max_entries, uint64_t max_bytes, struct history *out);
+
+/**
+ * @brief Append the record of entry @p index of @p group (@p len bytes, may
+ * be 0), then drop the oldest while over the retention.
+ * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
+int history_append(const struct history *h, struct store_txn *txn, uint64_t group, uint64_t index, const void *bytes,
+		   size_t len);
+
+/** @brief The oldest index @p group's history holds (0 if none). @return GROVE_OK, GROVE_ESTORAGE. */
+int history_oldest(const struct history *h, struct store_txn *txn, uint64_t group, uint64_t *oldest);
+
+/**
+ * @brief Hand the records of @p group from index @p from on to @p fn, in
+ * order, until @p max_entries or @p max_bytes were handed out, the history
+ * ends, or @p fn returns non-zero (which is returned). Stops early, with
+ * GROVE_ERANGE, at a gap (an index no longer held).
+ * @return GROVE_OK, GROVE_ERANGE, @p fn's value, GROVE_ESTORAGE.
+ */
+int history_read(const struct history *h, struct store_txn *txn, uint64_t group, uint64_t from, size_t max_entries,
+		 size_t max_bytes, int (*fn)(void *ctx, uint64_t index, const uint8_t *bytes, size_t len), void *ctx);
+
+/**
+ * @brief Encode change records: u32 count, then per change u8 operation,
+ * u64 node, parent, old parent, i64 index, old index, u32 flags, then name,
+ * old name, path, old path, class of the node, text, instance and value,
+ * each a u32 length and its bytes (little-endian).
+ * @return GROVE_OK or GROVE_ENOMEM.
+ */
+int history_encode(const struct tree_change *changes, size_t n, struct grove_buf *out);
+
+/**
+ * @brief Decode what history_encode() wrote into @p *out (@p *n changes,
+ * owned: free each with tree_change_free() and the array with free()).
+ * @return GROVE_OK, GROVE_ECORRUPT, GROVE_ENOMEM.
+ */
+int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, size_t *n);
+
+#endif

@@ -1,0 +1,128 @@
+/**
+ * @file subs.h
+ * @brief Subscriptions: who follows which subtree of the world, from which
+ * index, and what each of them is sent next.
+ *
+ * Anchored on etcd's watch (a start revision, a "compacted" answer,
+ * progress notifications), CockroachDB's rangefeeds (a catch-up scan, then
+ * live) and SpacetimeDB's subscriptions (initial rows and the subscription
+ * registered at the same point, so no later change is missed).
+ *
+ * A subscriber is registered at the apply boundary its snapshot was taken
+ * at (index N; the server's loop applies nothing between the two), and
+ * receives every applied entry from N + 1 on that touched its subtree, one
+ * event per entry, in log order, with the index of the event before it so
+ * that it can tell a gap. Quiet subscribers get progress events. Apply
+ * never waits for a subscriber: an entry goes to a live subscriber only if
+ * its connection has room; one that does not keep up is switched to
+ * catching up from the change history (history.h) in bounded batches, a few
+ * subscribers at a time, and back to live once it has caught up; one that
+ * falls behind the history's retention is told "compacted" and dropped.
+ *
+ * The module is protocol-neutral: it hands events to the server, which
+ * encodes them for the subscriber's protocol (the Godot gateway, or grove's
+ * protobuf for C clients).
+ */
+#ifndef GROVE_SERVER_SUBS_H
+#define GROVE_SERVER_SUBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/server/history.h"
+#include "src/tree/tree.h"
+#include "storage/store.h"
+
+/** What a subscriber follows. */
+struct sub_spec {
+	uint64_t group;          /**< the group holding the subtree */
+	uint64_t root;           /**< the subscribed node's id */
+	const char *root_path;   /**< its path now (copied) */
+	int depth;               /**< levels below the root to follow; < 0: all */
+	const char *const *properties; /**< only these properties' sets and clears (NULL: all); copied */
+	size_t n_properties;
+	const char *const *classes;    /**< only changes of nodes of these classes (NULL: all); copied */
+	size_t n_classes;
+};
+
+/** Kinds of event. */
+enum sub_event_kind {
+	SUB_CHANGES = 1,    /**< an entry's changes in the subtree */
+	SUB_PROGRESS = 2,   /**< nothing in the subtree changed up to index */
+	SUB_COMPACTED = 3,  /**< the subscriber must take a new snapshot; it is dropped */
+};
+
+/** An event for one subscriber; everything is borrowed for the call. */
+struct sub_event {
+	enum sub_event_kind kind;
+	uint64_t index;                    /**< SUB_CHANGES: the entry; SUB_PROGRESS: the position */
+	uint64_t prev;                     /**< index of the event sent before */
+	const struct tree_change *changes; /**< SUB_CHANGES: what changed, filtered for the subscriber */
+	size_t n_changes;
+	uint64_t oldest;                   /**< SUB_COMPACTED: the oldest index the history holds (0 if none) */
+	const char *reason;                /**< SUB_COMPACTED: why, one line */
+};
+
+/** What the subscriptions need from the server. */
+struct subs_hooks {
+	void *ctx;
+	/** Hand @p ev to connection @p conn. @return false if the connection is gone (the subscriber is dropped). */
+	bool (*emit)(void *ctx, uint64_t conn, const struct sub_event *ev);
+	/** Bytes queued for @p conn and not yet written (its backpressure). */
+	size_t (*queued)(void *ctx, uint64_t conn);
+	/** A read transaction that sees everything applied (committing what was applied first), or NULL. */
+	struct store_txn *(*read_txn)(void *ctx);
+};
+
+struct subs;
+
+/** Limits. Zero fields take the defaults in brackets. */
+struct subs_config {
+	size_t live_max_queued;  /**< over this a subscriber leaves live mode [1 MiB] */
+	size_t catchup_batch;    /**< bytes of history per catch-up step [256 KiB] */
+	unsigned max_catchups;   /**< subscribers catching up at once [4] */
+	unsigned progress_ms;    /**< a quiet subscriber's progress period [100 ms] */
+};
+
+/** @brief Subscriptions over @p history. @return GROVE_OK, GROVE_ENOMEM. */
+int subs_create(const struct subs_config *cfg, const struct history *history, const struct subs_hooks *hooks,
+		struct subs **out);
+
+/** @brief Free. NULL is allowed. */
+void subs_destroy(struct subs *s);
+
+/**
+ * @brief Register connection @p conn (replacing its subscription if any) at
+ * index @p from: it receives the entries after it. @p applied is the
+ * group's applied index now; a subscriber whose @p from is behind it
+ * catches up from the history first.
+ * @return GROVE_OK, GROVE_ERANGE (the history no longer holds from + 1: take
+ * a snapshot; *@p oldest says what it holds), GROVE_ENOMEM, GROVE_ESTORAGE.
+ */
+int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied,
+	     uint64_t *oldest);
+
+/** @brief Drop @p conn's subscription (it is gone). */
+void subs_remove(struct subs *s, uint64_t conn);
+
+/** @brief Entry @p index of @p group was applied with these changes: live subscribers get them now. */
+void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n);
+
+/** @brief Periodic work: progress events, catch-up steps. Call every tick. */
+void subs_tick(struct subs *s, uint64_t now_ms);
+
+/** One subscriber, for `grove subscribers`. */
+struct sub_info {
+	uint64_t conn;        /**< its connection */
+	uint64_t group;       /**< the group it follows */
+	char root_path[256];  /**< what it follows */
+	uint64_t sent;        /**< the last index it was sent */
+	bool live;            /**< false while it catches up */
+	size_t queued;        /**< bytes waiting on its connection */
+};
+
+/** @brief Up to @p cap subscribers into @p out; returns how many there are. */
+size_t subs_list(const struct subs *s, struct sub_info *out, size_t cap);
+
+#endif
