@@ -1,0 +1,584 @@
+/*
+ * The change stream of a real groved: a subscriber's snapshot and every change after it with no gap and no
+ * repeat; resuming from an index, and "compacted" once the history no longer holds it; a subscriber that
+ * stops reading while 100,000 writes land neither slows the writes nor grows the server's memory, and then
+ * catches up or is told to take a new snapshot; the Godot gateway protocol spoken as GDScript speaks it
+ * (Variant Dictionaries in PacketPeerStream frames): hello and its token, subscribe, submit with an
+ * idempotency key applied once, ping, and malformed frames refused without harm.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "godot/variant_binary.h"
+#include "proto/grove.pb-c.h"
+#include "src/common/bytes.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
+#include "src/net/wire.h"
+#include "harness.h"
+#include "support.h"
+
+struct fixture {
+	char *dir;
+	char data[4096];
+	struct groved_proc server;
+};
+
+static int setup_with(void **state, const char *const *args)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->dir = test_tmpdir("stream");
+	snprintf(f->data, sizeof(f->data), "%s/data", f->dir);
+	groved_start_args(&f->server, f->data, "127.0.0.1:0", args);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, NULL);
+}
+
+/* A history of 64 entries, so that an old position is soon gone. */
+static int setup_short_history(void **state)
+{
+	static const char *const args[] = {"--history-entries", "64", NULL};
+	return setup_with(state, args);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	if (f->server.pid)
+		groved_stop(&f->server);
+	test_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct grove_client *connect_to(const struct groved_proc *p)
+{
+	struct grove_client *c;
+	char error[256];
+	assert_int_equal(grove_client_connect(p->address, NULL, 10000, &c, error, sizeof(error)), GROVE_OK);
+	return c;
+}
+
+/* Set property @p prop of @p path to @p value; returns the write's applied index (0 if refused). */
+static uint64_t set_int(struct grove_client *c, const char *path, const char *prop, int64_t value)
+{
+	struct variant v;
+	variant_set_int(&v, value);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = path}, .name = prop, .value = &v};
+	struct wire_request wr;
+	assert_int_equal(wire_encode_batch(&op, 1, &wr), GROVE_OK);
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	env.write = &wr.req;
+	int err = grove_client_call(c, &env, &reply);
+	wire_request_free(&wr);
+	if (err)
+		return 0;
+	uint64_t index = reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY && !reply->write_reply->code
+				 ? reply->write_reply->applied_index
+				 : 0;
+	grove__envelope__free_unpacked(reply, NULL);
+	return index;
+}
+
+static void add_node(const struct groved_proc *p, const char *path, const char *cls)
+{
+	struct cli_result r;
+	cli_run(p, &r, "add", path, cls, (char *)NULL);
+	assert_int_equal(r.status, 0);
+}
+
+static void subscribe(struct grove_client *c, const char *path, bool resume, uint64_t from)
+{
+	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
+	rq.path = (char *)path;
+	rq.tscn = true;
+	rq.resume = resume;
+	rq.from = from;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &rq;
+	assert_int_equal(grove_client_send(c, &env), GROVE_OK);
+}
+
+/* The next subscription event (NULL after @p timeout_ms without one). */
+static Grove__Envelope *next_event(struct grove_client *c, int timeout_ms)
+{
+	Grove__Envelope *msg;
+	int err = grove_client_receive(c, timeout_ms, &msg);
+	if (err == GROVE_ETIMEDOUT)
+		return NULL;
+	assert_int_equal(err, GROVE_OK);
+	assert_int_equal(msg->body_case, GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT);
+	return msg;
+}
+
+/* What a subscriber saw: the position it is at, and the value of property "n" in each change, in order. */
+struct seen {
+	uint64_t last;
+	int64_t values[200000];
+	size_t n_values;
+	size_t n_events;
+	bool compacted;
+};
+
+/* Take one event into @p s, checking that it follows the one before. */
+static void take(struct seen *s, const Grove__SubscribeEvent *ev)
+{
+	if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED) {
+		s->compacted = true;
+		return;
+	}
+	if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT || ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__RESUMED) {
+		s->last = ev->index;
+		return;
+	}
+	if (ev->prev != s->last)
+		fail_msg("event at %llu says it follows %llu, but the last one was %llu", (unsigned long long)ev->index,
+			 (unsigned long long)ev->prev, (unsigned long long)s->last);
+	assert_true(ev->index > s->last);
+	s->last = ev->index;
+	s->n_events++;
+	for (size_t i = 0; i < ev->n_changes; i++) {
+		const Grove__Change *ch = ev->changes[i];
+		if (ch->op != TREE_OP_SET_PROP || strcmp(ch->name, "n") != 0)
+			continue;
+		struct variant v;
+		assert_int_equal(variant_decode(&v, ch->value.data, ch->value.len, NULL), GROVE_OK);
+		if (s->n_values < sizeof(s->values) / sizeof(s->values[0]))
+			s->values[s->n_values++] = v.as.i;
+	}
+}
+
+static void test_snapshot_then_every_change(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/World", "Node3D");
+	add_node(&f->server, "/root/World/A", "Node3D");
+	struct grove_client *w = connect_to(&f->server), *sub = connect_to(&f->server);
+	for (int i = 0; i < 10; i++)
+		assert_true(set_int(w, "/root/World/A", "n", i));
+	subscribe(sub, "/root/World", false, 0);
+	/* The scene holds the state at its index, every node with its grove id. */
+	Grove__Envelope *msg = next_event(sub, 5000);
+	assert_non_null(msg);
+	const Grove__SubscribeEvent *ev = msg->subscribe_event;
+	assert_int_equal(ev->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	assert_true(ev->last);
+	char *scene = strndup((const char *)ev->data.data, ev->data.len);
+	assert_non_null(strstr(scene, "n = 9"));
+	assert_non_null(strstr(scene, "metadata/grove_id"));
+	free(scene);
+	static struct seen s;
+	memset(&s, 0, sizeof(s));
+	take(&s, ev);
+	uint64_t at = ev->index;
+	grove__envelope__free_unpacked(msg, NULL);
+	/* Writes after it, inside and outside the subtree: the inside ones arrive, in order, once. */
+	add_node(&f->server, "/root/Elsewhere", "Node");
+	for (int i = 10; i < 200; i++)
+		assert_true(set_int(w, i % 3 ? "/root/World/A" : "/root/Elsewhere", "n", i));
+	uint64_t final = set_int(w, "/root/World/A", "n", 1000);
+	while (s.last < final && (msg = next_event(sub, 5000))) {
+		take(&s, msg->subscribe_event);
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_int_equal(s.last, final);
+	size_t k = 0;
+	for (int i = 10; i < 200; i++)
+		if (i % 3)
+			assert_int_equal(s.values[k++], i);
+	assert_int_equal(s.values[k++], 1000);
+	assert_int_equal(s.n_values, k);
+	/* Quiet: the position still moves, with progress events. */
+	add_node(&f->server, "/root/Elsewhere/X", "Node");
+	msg = next_event(sub, 2000);
+	assert_non_null(msg);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__PROGRESS);
+	take(&s, msg->subscribe_event);
+	assert_true(s.last > final && at < final);
+	grove__envelope__free_unpacked(msg, NULL);
+	grove_client_close(w);
+	grove_client_close(sub);
+}
+
+static void test_resume_and_compacted(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/A", "Node");
+	struct grove_client *w = connect_to(&f->server);
+	uint64_t early = set_int(w, "/root/A", "n", 0);
+	uint64_t mid = 0;
+	for (int i = 1; i <= 100; i++) {
+		uint64_t index = set_int(w, "/root/A", "n", i);
+		if (i == 80)
+			mid = index;
+	}
+	/* From a recent position: exactly what came after it. */
+	struct grove_client *sub = connect_to(&f->server);
+	subscribe(sub, "/root", true, mid);
+	static struct seen s;
+	memset(&s, 0, sizeof(s));
+	Grove__Envelope *msg = next_event(sub, 5000);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__RESUMED);
+	take(&s, msg->subscribe_event);
+	grove__envelope__free_unpacked(msg, NULL);
+	while (s.n_values < 20 && (msg = next_event(sub, 5000))) {
+		take(&s, msg->subscribe_event);
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_int_equal(s.n_values, 20);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(s.values[i], 81 + i);
+	grove_client_close(sub);
+	/* From a position the 64-entry history no longer holds: take a new snapshot. */
+	sub = connect_to(&f->server);
+	subscribe(sub, "/root", true, early);
+	msg = next_event(sub, 5000);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED);
+	assert_true(msg->subscribe_event->oldest > early + 1);
+	grove__envelope__free_unpacked(msg, NULL);
+	grove_client_close(sub);
+	grove_client_close(w);
+}
+
+/* ---- a subscriber that stops reading ---- */
+
+struct writer {
+	const char *address;
+	int first, count, acked;
+};
+
+static void *write_loop(void *arg)
+{
+	struct writer *w = arg;
+	struct grove_client *c;
+	char error[256];
+	if (grove_client_connect(w->address, NULL, 30000, &c, error, sizeof(error)))
+		return NULL;
+	for (int i = 0; i < w->count; i++)
+		if (set_int(c, "/root/Hot", "n", w->first + i))
+			__atomic_add_fetch(&w->acked, 1, __ATOMIC_SEQ_CST);
+	grove_client_close(c);
+	return NULL;
+}
+
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	long kib = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kib;
+}
+
+static void test_slow_subscriber_never_slows_writes(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/Hot", "Node");
+	struct grove_client *sub = connect_to(&f->server);
+	subscribe(sub, "/root", false, 0);
+	Grove__Envelope *msg = next_event(sub, 5000);
+	static struct seen s;
+	memset(&s, 0, sizeof(s));
+	take(&s, msg->subscribe_event);
+	grove__envelope__free_unpacked(msg, NULL);
+	/* Now it stops reading while 100,000 writes land. */
+	long before = rss_kib(f->server.pid);
+	enum { THREADS = 32, EACH = 3125 };
+	pthread_t t[THREADS];
+	struct writer w[THREADS];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < THREADS; i++) {
+		w[i] = (struct writer){.address = f->server.address, .first = i * EACH, .count = EACH};
+		pthread_create(&t[i], NULL, write_loop, &w[i]);
+	}
+	long peak = before;
+	int total = 0;
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		total += w[i].acked;
+		long now = rss_kib(f->server.pid);
+		peak = now > peak ? now : peak;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	long after = rss_kib(f->server.pid);
+	peak = after > peak ? after : peak;
+	print_message("%d writes in %.1f s with a subscriber that reads nothing; groved RSS %ld KiB before, %ld KiB at "
+		      "most\n", total, seconds, before, peak);
+	assert_int_equal(total, THREADS * EACH);
+	/*
+	 * Bounded: the subscriber's socket and queue hold a few MiB at most (it leaves live delivery at 1 MiB), the
+	 * history is on disk. The rest is LMDB's map and the allocator, which 100,000 writes grow too.
+	 */
+	assert_true(peak - before < 96 * 1024);
+	/* Reading again, it catches up from the history, or is told to take a new snapshot; nothing in between. */
+	while (!s.compacted && s.n_values < (size_t)total && (msg = next_event(sub, 10000))) {
+		take(&s, msg->subscribe_event);
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	print_message("the subscriber %s after %zu values\n", s.compacted ? "was told to take a new snapshot" : "caught up",
+		      s.n_values);
+	assert_true(s.compacted || s.n_values == (size_t)total);
+	grove_client_close(sub);
+}
+
+/* ---- the Godot gateway, spoken from C as GDScript speaks it ---- */
+
+struct godot {
+	int fd;
+	int major;
+	struct grove_buf in;
+	struct variant held; /* a "changes" message that arrived while a submit waited */
+	bool holding;
+};
+
+static void godot_connect(struct godot *g, const struct groved_proc *p, int major)
+{
+	g->fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->port)};
+	inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+	assert_int_equal(connect(g->fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	g->major = major;
+	memset(&g->in, 0, sizeof(g->in));
+	g->holding = false;
+}
+
+static void godot_close(struct godot *g)
+{
+	close(g->fd);
+	grove_buf_free(&g->in);
+	if (g->holding)
+		variant_free(&g->held);
+}
+
+/* A Dictionary from alternating keys and values: "s:..." strings, "i:..." ints, "v:" the next Variant. */
+static void dict(struct variant *d, ...)
+{
+	assert_int_equal(variant_set_dict(d), GROVE_OK);
+	va_list ap;
+	va_start(ap, d);
+	for (const char *k; (k = va_arg(ap, const char *));) {
+		const char *spec = va_arg(ap, const char *);
+		struct variant key, value;
+		variant_set_string(&key, VARIANT_STRING, k, strlen(k));
+		if (spec[0] == 's')
+			variant_set_string(&value, VARIANT_STRING, spec + 2, strlen(spec + 2));
+		else if (spec[0] == 'i')
+			variant_set_int(&value, strtoll(spec + 2, NULL, 10));
+		else
+			value = *va_arg(ap, struct variant *);
+		assert_int_equal(variant_dict_put(d, &key, &value), GROVE_OK);
+	}
+	va_end(ap);
+}
+
+static void godot_send(struct godot *g, struct variant *msg)
+{
+	struct grove_buf b = {0};
+	assert_int_equal(godot_packet_encode(msg, g->major, &b), GROVE_OK);
+	assert_int_equal(send(g->fd, b.data, b.len, MSG_NOSIGNAL), (ssize_t)b.len);
+	grove_buf_free(&b);
+	variant_free(msg);
+}
+
+/* The next message (false if the server closed or nothing came within 5 s). */
+static bool godot_receive(struct godot *g, struct variant *msg)
+{
+	for (;;) {
+		size_t used;
+		int err = godot_packet_decode(msg, g->major, g->in.data, g->in.len, &used);
+		if (!err) {
+			memmove(g->in.data, g->in.data + used, g->in.len - used);
+			g->in.len -= used;
+			return true;
+		}
+		assert_int_equal(err, GROVE_ENOTFOUND);
+		struct pollfd pfd = {.fd = g->fd, .events = POLLIN};
+		if (poll(&pfd, 1, 5000) != 1)
+			return false;
+		uint8_t chunk[65536];
+		ssize_t n = recv(g->fd, chunk, sizeof(chunk), 0);
+		if (n <= 0)
+			return false;
+		grove_buf_put(&g->in, chunk, (size_t)n);
+	}
+}
+
+static const struct variant *field(const struct variant *d, const char *key)
+{
+	for (uint32_t i = 0; d->type == VARIANT_DICTIONARY && i < d->as.dict->len; i++)
+		if (strcmp(d->as.dict->keys[i].as.str.ptr, key) == 0)
+			return &d->as.dict->values[i];
+	return NULL;
+}
+
+static const char *op_of(const struct variant *d)
+{
+	const struct variant *op = field(d, "op");
+	return op ? op->as.str.ptr : "";
+}
+
+/* Receive until a message of @p op arrives; fails the test at a close or after 5 s of nothing. */
+static void expect(struct godot *g, const char *op, struct variant *msg)
+{
+	if (g->holding && strcmp(op, "changes") == 0) {
+		*msg = g->held;
+		g->holding = false;
+		return;
+	}
+	for (;;) {
+		assert_true(godot_receive(g, msg));
+		if (strcmp(op_of(msg), op) == 0)
+			return;
+		variant_free(msg);
+	}
+}
+
+static void godot_hello(struct godot *g, const struct groved_proc *p, int major)
+{
+	godot_connect(g, p, major);
+	struct variant m;
+	char godot[8];
+	snprintf(godot, sizeof(godot), "i:%d", major);
+	dict(&m, "op", "s:hello", "godot", godot, "token", "s:", "client", "s:test", NULL);
+	godot_send(g, &m);
+	expect(g, "welcome", &m);
+	variant_free(&m);
+}
+
+/* Submit "set /root/G n = value" with @p key; the answer. */
+static void godot_submit(struct godot *g, const char *key, int value, struct variant *answer)
+{
+	struct variant op, ops, m;
+	char v[32];
+	snprintf(v, sizeof(v), "i:%d", value);
+	dict(&op, "op", "s:set", "node", "s:/root/G", "property", "s:n", "value", v, NULL);
+	assert_int_equal(variant_set_array(&ops), GROVE_OK);
+	assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
+	char k[160];
+	snprintf(k, sizeof(k), "s:%s", key);
+	dict(&m, "op", "s:submit", "key", k, "ops", "v:", &ops, NULL);
+	godot_send(g, &m);
+	for (;;) {
+		assert_true(godot_receive(g, answer));
+		if (strcmp(op_of(answer), "submitted") == 0 || strcmp(op_of(answer), "refused") == 0)
+			return;
+		/* The change and the answer to its submit may come in either order. */
+		if (strcmp(op_of(answer), "changes") == 0 && !g->holding) {
+			g->held = *answer;
+			g->holding = true;
+			continue;
+		}
+		variant_free(answer);
+	}
+}
+
+static void test_godot_gateway(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/G", "Node");
+	for (int major = 3; major <= 4; major++) {
+		struct godot g;
+		godot_hello(&g, &f->server, major);
+		/* The stream: a .scn snapshot in chunks, then the changes. */
+		struct variant m;
+		dict(&m, "op", "s:subscribe", "path", "s:/root", NULL);
+		godot_send(&g, &m);
+		expect(&g, "snapshot", &m);
+		assert_int_equal(field(&m, "data")->type, VARIANT_PACKED_BYTE_ARRAY);
+		assert_memory_equal(field(&m, "data")->as.packed->as.bytes, "RSRC", 4);
+		assert_true(field(&m, "last")->as.b);
+		int64_t at = field(&m, "index")->as.i;
+		variant_free(&m);
+		/* A submit is applied once, whatever the number of times it is sent. */
+		char key[64];
+		snprintf(key, sizeof(key), "godot%d-batch-1", major);
+		struct variant a, b;
+		godot_submit(&g, key, 10 + major, &a);
+		assert_string_equal(op_of(&a), "submitted");
+		godot_submit(&g, key, 99, &b);
+		assert_string_equal(op_of(&b), "submitted");
+		assert_int_equal(field(&a, "index")->as.i, field(&b, "index")->as.i);
+		assert_true(field(&a, "index")->as.i > at);
+		variant_free(&a);
+		variant_free(&b);
+		expect(&g, "changes", &m);
+		const struct variant *changes = field(&m, "changes");
+		assert_int_equal(changes->as.array->len, 1);
+		assert_int_equal(field(&changes->as.array->items[0], "value")->as.i, 10 + major);
+		variant_free(&m);
+		/* Refusals name the op; the connection stays. */
+		dict(&m, "op", "s:submit", "key", "s:bad", "ops", "v:", &(struct variant){0}, NULL);
+		godot_send(&g, &m);
+		expect(&g, "error", &m);
+		variant_free(&m);
+		dict(&m, "op", "s:teleport", NULL);
+		godot_send(&g, &m);
+		expect(&g, "error", &m);
+		variant_free(&m);
+		dict(&m, "op", "s:ping", "t", "i:7", NULL);
+		godot_send(&g, &m);
+		expect(&g, "pong", &m);
+		assert_int_equal(field(&m, "t")->as.i, 7);
+		variant_free(&m);
+		/* Bytes that are no Variant: an error, and the connection closes. */
+		uint8_t junk[] = {12, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+		assert_int_equal(send(g.fd, junk, sizeof(junk), MSG_NOSIGNAL), (ssize_t)sizeof(junk));
+		expect(&g, "error", &m);
+		variant_free(&m);
+		assert_false(godot_receive(&g, &m));
+		godot_close(&g);
+	}
+	/* Nothing is served before the hello. */
+	struct godot g;
+	godot_connect(&g, &f->server, 4);
+	struct variant m;
+	dict(&m, "op", "s:subscribe", "path", "s:/root", NULL);
+	godot_send(&g, &m);
+	expect(&g, "error", &m);
+	variant_free(&m);
+	assert_false(godot_receive(&g, &m));
+	godot_close(&g);
+	/* The world has the first value of each batch, applied once. */
+	struct cli_result r;
+	cli_run(&f->server, &r, "get", "/root/G", "n", (char *)NULL);
+	assert_string_equal(r.out, "14\n");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_snapshot_then_every_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
+		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_subscriber_never_slows_writes, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
+}
