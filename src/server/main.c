@@ -29,6 +29,8 @@ static void usage(FILE *out)
 		"  --join             a new member: wait for `grove cluster add` instead of forming a cluster\n"
 		"  --idle-timeout S   close client connections idle for S seconds (default 600)\n"
 		"  --output-max BYTES stop reading a client whose unsent replies pass this (default 4 MiB)\n"
+		"  --output-stall S   close a client that stays over --output-max for S seconds (default 30)\n"
+		"  --handshake-timeout S  close a connection that has not said hello within S seconds (default 10)\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
 		"\n"
 		"Prints \"listening on ADDRESS:PORT\" on standard output once it accepts\n"
@@ -81,6 +83,10 @@ int main(int argc, char **argv)
 			config.idle_timeout_s = (unsigned)strtoul(value, NULL, 10);
 		else if (strcmp(arg, "--output-max") == 0)
 			config.output_max = strtoull(value, NULL, 10);
+		else if (strcmp(arg, "--output-stall") == 0)
+			config.output_stall_s = (unsigned)strtoul(value, NULL, 10);
+		else if (strcmp(arg, "--handshake-timeout") == 0)
+			config.handshake_timeout_s = (unsigned)strtoul(value, NULL, 10);
 		else {
 			fprintf(stderr, "groved: unknown option %s\n", arg);
 			usage(stderr);

@@ -613,7 +613,8 @@ int server_create(const struct server_config *config, struct server **out)
 	s->start_ns = grove_realtime_ns();
 	struct loop_config lc = {.listen = config->listen, .max_frame = config->max_frame,
 				 .idle_ms = config->idle_timeout_s ? config->idle_timeout_s * 1000u : 0,
-				 .output_max = config->output_max};
+				 .output_max = config->output_max, .output_stall_ms = config->output_stall_s * 1000u,
+				 .handshake_ms = config->handshake_timeout_s * 1000u};
 	struct loop_hooks lh = {.ctx = s, .frame = on_frame, .closed = on_closed, .tick = on_tick, .turn = on_turn};
 	struct transport_config tc = {.self = config->id, .cluster_id = config->cluster_id,
 				      .cluster_token = config->cluster_token};

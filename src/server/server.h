@@ -40,6 +40,8 @@ struct server_config {
 	bool join;                 /**< a new member, waiting to be added by the leader */
 	unsigned idle_timeout_s;   /**< close idle client connections after this (0: 600 s) */
 	size_t output_max;         /**< unsent reply bytes per client before it is not read from (0: 4 MiB) */
+	unsigned output_stall_s;   /**< a client over output_max this long is closed (0: 30 s) */
+	unsigned handshake_timeout_s; /**< a connection must say hello within this (0: 10 s) */
 };
 
 struct server;
