@@ -24,6 +24,8 @@
 
 /* Out of descriptors, at most one line per this many ms. */
 #define EMFILE_LOG_MS 10000
+/* Out of descriptors with no spare one to accept with, the listener rests this long. */
+#define LISTENER_REST_MS 100
 
 /* What an epoll registration points at. */
 enum endpoint { ENDPOINT_LISTENER, ENDPOINT_SIGNAL, ENDPOINT_TIMER, ENDPOINT_WATCH, ENDPOINT_CONN };
@@ -79,8 +81,9 @@ struct loop {
 	struct loop_conn *dirty;       /* connections to settle at the end of the turn */
 	size_t total_out;              /* unsent bytes of every connection */
 	size_t n_waiting;              /* connections with input_waiting */
-	uint64_t emfile_since_ms;      /* refused for lack of descriptors since, and how many */
+	uint64_t emfile_logged_ms;     /* last "out of file descriptors" line, and refusals since */
 	size_t emfile_refused;
+	uint64_t listener_rests_until_ms; /* the listener is not watched until then (0: it is) */
 	uint64_t last_sweep_ms;
 };
 
@@ -373,26 +376,44 @@ static void conn_free(struct loop *l, struct loop_conn *c)
 	free(c);
 }
 
-/* Accept and close at once: out of descriptors, the spare one makes room for the accept. */
+/* Stop or resume watching the listener (a connection waiting there keeps it readable). */
+static void listener_rest(struct loop *l, uint64_t until_ms)
+{
+	if (!l->listener_rests_until_ms != !until_ms)
+		epoll_set(l, EPOLL_CTL_MOD, l->listen_fd, &l->listener_kind, until_ms ? 0 : EPOLLIN);
+	l->listener_rests_until_ms = until_ms;
+}
+
+/*
+ * Accept and close at once: out of descriptors, the spare one makes room for the accept. Without that
+ * (no spare could be had) the connection stays in the backlog and the listener rests a moment, rather
+ * than waking every turn for what cannot be accepted.
+ */
 static void refuse_for_lack_of_descriptors(struct loop *l)
 {
+	bool taken = false;
 	if (l->spare_fd >= 0) {
 		close(l->spare_fd);
 		int fd = accept4(l->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			close(fd);
+		taken = fd >= 0;
 		l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	uint64_t now = grove_monotonic_ms();
-	if (!l->emfile_since_ms)
-		l->emfile_since_ms = now;
+	if (!taken)
+		listener_rest(l, now + LISTENER_REST_MS);
 	l->emfile_refused++;
-	if (now - l->emfile_since_ms >= EMFILE_LOG_MS || l->emfile_refused == 1) {
-		log_line("out of file descriptors: refused %zu connection(s) in the last %llu s; serving those open",
-			 l->emfile_refused, (unsigned long long)(now - l->emfile_since_ms + 999) / 1000);
-		l->emfile_since_ms = now;
-		l->emfile_refused = 0;
-	}
+	if (l->emfile_logged_ms && now - l->emfile_logged_ms < EMFILE_LOG_MS)
+		return;
+	if (l->emfile_refused == 1)
+		log_line("out of file descriptors: refusing new connections, serving the %zu open (one line every %d s "
+			 "while it lasts)", l->conns.n, EMFILE_LOG_MS / 1000);
+	else
+		log_line("out of file descriptors: refused %zu connection(s) in the last %llu s, serving the %zu open",
+			 l->emfile_refused, (unsigned long long)(now - l->emfile_logged_ms) / 1000, l->conns.n);
+	l->emfile_logged_ms = now;
+	l->emfile_refused = 0;
 }
 
 static void accept_all(struct loop *l)
@@ -555,6 +576,11 @@ static void sweep(struct loop *l)
 		char reason[96];
 		snprintf(reason, sizeof(reason), "idle for %u s", l->cfg.idle_ms / 1000);
 		loop_close_after_send(c, reason);
+	}
+	if (l->listener_rests_until_ms && now >= l->listener_rests_until_ms) {
+		if (l->spare_fd < 0)
+			l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		listener_rest(l, 0);
 	}
 	if (now - l->last_sweep_ms < 1000)
 		return;
