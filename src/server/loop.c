@@ -59,6 +59,7 @@ struct loop_conn {
 	bool input_waiting;          /* whole frames are buffered that were not handed out (output over limit) */
 	bool dirty;                  /* in the turn's list of connections to settle */
 	uint32_t events;             /* epoll interest now */
+	unsigned in_flight;          /* requests handed on and not answered yet */
 	uint64_t since_ms;           /* accepted (unauthenticated) or last activity (authenticated) */
 	uint64_t over_since_ms;      /* over the output limit since, 0 if not */
 	struct conn_list *list;      /* which of the loop's lists it is in */
@@ -76,7 +77,7 @@ struct loop {
 	struct idmap conns;            /* (0, id) -> struct loop_conn */
 	uint64_t next_id;
 	struct conn_list fresh;        /* not authenticated yet, by accept time */
-	struct conn_list active;       /* authenticated clients, by last activity */
+	struct conn_list active;       /* authenticated clients with nothing in flight, by last activity */
 	struct conn_list peers;        /* authenticated servers */
 	struct loop_conn *dirty;       /* connections to settle at the end of the turn */
 	size_t total_out;              /* unsent bytes of every connection */
@@ -322,6 +323,23 @@ void loop_conn_authenticated(struct loop_conn *c, bool peer)
 	c->in.max = c->loop->cfg.max_frame;
 	list_append(peer ? &c->loop->peers : &c->loop->active, c);
 	c->since_ms = grove_monotonic_ms();
+}
+
+/* Waiting for an answer is not idleness: such a connection leaves the idle order until it has none in flight. */
+void loop_conn_pending(struct loop_conn *c)
+{
+	if (c->in_flight++ == 0 && c->list == &c->loop->active)
+		list_remove(c);
+}
+
+void loop_conn_answered(struct loop_conn *c)
+{
+	if (c->in_flight == 0 || --c->in_flight > 0)
+		return;
+	if (c->authenticated && !c->server_peer) {
+		c->since_ms = grove_monotonic_ms();
+		list_append(&c->loop->active, c);
+	}
 }
 
 /* Account for a frame just queued (or refused: the connection cannot be trusted with replies any more). */
