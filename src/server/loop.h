@@ -21,7 +21,9 @@
  *   interval, instead of spinning on the listener;
  * - each turn touches only the connections that had something happen:
  *   epoll interest changes only when it must, so idle connections cost
- *   nothing per turn.
+ *   nothing per turn; and a connection hands out at most a few frames per
+ *   turn (the rest wait in its socket), so one that pipelines many requests
+ *   cannot make the turn long for the others.
  *
  * A turn: wait for events; read what arrived and hand whole frames to
  * hooks.frame; run hooks.turn (the server's Ready cycles); write out what
