@@ -593,23 +593,28 @@ static bool resume_blocked(struct loop *l)
 	return work;
 }
 
+/* A deadline passed: close now. What is queued is dropped: the other end is not reading it. */
+static void expire(struct loop_conn *c, const char *reason)
+{
+	list_remove(c, LINK_ORDER);
+	if (!c->closing && !c->dead)
+		log_line("%s: %s; closing the connection", c->peer, reason);
+	c->dead = true;
+	mark_dirty(c);
+}
+
 /* Deadlines: the handshake, idleness, and output that does not drain. Only expired ones are visited. */
 static void sweep(struct loop *l)
 {
 	uint64_t now = grove_monotonic_ms();
+	char reason[96];
 	while (l->fresh.head && now - l->fresh.head->since_ms >= l->cfg.handshake_ms) {
-		struct loop_conn *c = l->fresh.head;
-		list_remove(c, LINK_ORDER);
-		char reason[96];
 		snprintf(reason, sizeof(reason), "no handshake within %u ms", l->cfg.handshake_ms);
-		loop_close_after_send(c, reason);
+		expire(l->fresh.head, reason);
 	}
 	while (l->cfg.idle_ms != UINT32_MAX && l->active.head && now - l->active.head->since_ms >= l->cfg.idle_ms) {
-		struct loop_conn *c = l->active.head;
-		list_remove(c, LINK_ORDER);
-		char reason[96];
 		snprintf(reason, sizeof(reason), "idle for %u s", l->cfg.idle_ms / 1000);
-		loop_close_after_send(c, reason);
+		expire(l->active.head, reason);
 	}
 	if (l->listener_rests_until_ms && now >= l->listener_rests_until_ms) {
 		if (l->spare_fd < 0)
