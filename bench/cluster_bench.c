@@ -35,27 +35,10 @@
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
+#include "stats.h"
 #include "support.h"
 
 #define NODES 3
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const uint64_t *sorted, size_t n, double p)
-{
-	return n ? (double)sorted[(size_t)(p * (double)(n - 1) + 0.5)] / 1000.0 : 0;
-}
 
 static pid_t spawn(char *const argv[], const char *log)
 {

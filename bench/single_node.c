@@ -19,28 +19,8 @@
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
+#include "stats.h"
 #include "support.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const uint64_t *sorted, size_t n, double p)
-{
-	if (n == 0)
-		return 0;
-	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-	return (double)sorted[i] / 1000.0;
-}
 
 /* One set-property write with a ~100-byte string value; returns latency in ns, 0 on failure. */
 static uint64_t timed_set(struct grove_client *c, const char *node, int i, const struct variant *value)

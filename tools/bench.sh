@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up (with Debian's etcd-server, the peer the cluster benchmark compares against), builds the optimized
-# benchmarks and runs them one after the other. Arguments name a subset: single cluster scene.
+# benchmarks and runs them one after the other. Arguments name a subset: single cluster scene idle.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -8,7 +8,7 @@ tools/setup.sh etcd-server
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DGROVE_TESTS=OFF >/dev/null
 cmake --build "$root/build" -j"$(nproc)"
 benches=("$@")
-((${#benches[@]})) || benches=(single cluster scene)
+((${#benches[@]})) || benches=(single cluster scene idle)
 for b in "${benches[@]}"; do
 	echo "== grove_bench_$b"
 	"$root/build/bench/grove_bench_$b"

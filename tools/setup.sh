@@ -10,6 +10,7 @@ packages=(
 	clang libclang-rt-14-dev   # libFuzzer targets
 	godot3-server              # the real Godot engine, headless, for engine tests
 	spin                       # model checking of the protocol specs (tla/)
+	strace                     # test_limits counts groved's epoll_ctl calls
 	"$@"
 )
 

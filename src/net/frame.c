@@ -21,6 +21,19 @@ void frame_reader_free(struct frame_reader *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* Whether a whole frame (or a length prefix over the maximum, which ends the stream) is buffered. */
+static bool frame_buffered(const struct frame_reader *r)
+{
+	size_t avail = r->len - r->start;
+	if (avail < 4)
+		return false;
+	uint32_t n = get_le32(r->buf + r->start);
+	return n > r->max || avail - 4 >= n;
+}
+
+/* Largest buffer an empty reader keeps: a large frame's memory goes back once it is handed out. */
+#define READER_KEEP_BYTES (64u << 10)
+
 int frame_reader_fill(struct frame_reader *r, int fd)
 {
 	for (;;) {
@@ -31,6 +44,10 @@ int frame_reader_fill(struct frame_reader *r, int fd)
 			r->start = 0;
 		}
 		if (r->len == r->cap) {
+			/* Hand out what is whole before reading on: a peer that pipelines requests leaves the rest
+			 * in its socket, where the kernel bounds it, rather than in this buffer. */
+			if (frame_buffered(r))
+				return GROVE_OK;
 			size_t ncap = r->cap ? r->cap * 2 : 16384;
 			/* Never hold more than one maximal frame plus its header and a read's worth. */
 			if (ncap > (size_t)r->max + 4 + 65536)
@@ -79,8 +96,14 @@ int frame_reader_next(struct frame_reader *r, const uint8_t **payload, size_t *l
 void frame_reader_consume(struct frame_reader *r, size_t len)
 {
 	r->start += 4 + len;
-	if (r->start == r->len)
+	if (r->start == r->len) {
 		r->start = r->len = 0;
+		if (r->cap > READER_KEEP_BYTES) {
+			free(r->buf);
+			r->buf = NULL;
+			r->cap = 0;
+		}
+	}
 }
 
 void frame_writer_init(struct frame_writer *w)

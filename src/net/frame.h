@@ -41,7 +41,9 @@ void frame_reader_init(struct frame_reader *r, uint32_t max);
 void frame_reader_free(struct frame_reader *r);
 
 /**
- * @brief Read what the non-blocking socket @p fd has.
+ * @brief Read what the non-blocking socket @p fd has, up to what the buffer
+ * holds: it grows only for a frame that does not fit, so once it holds a
+ * whole frame the rest waits in the socket until frames are consumed.
  * @return GROVE_OK (read something or nothing yet), GROVE_EIO with errno
  * set (socket error), GROVE_ENOTFOUND (the peer closed), GROVE_ENOMEM.
  */

@@ -24,6 +24,10 @@
 
 /* Out of descriptors, at most one line per this many ms. */
 #define EMFILE_LOG_MS 10000
+/* Frames a connection hands out per turn: one that pipelines many cannot make everyone's turn long. */
+#define FRAMES_PER_TURN 16
+/* Out of descriptors with no spare one to accept with, the listener rests this long. */
+#define LISTENER_REST_MS 100
 
 /* What an epoll registration points at. */
 enum endpoint { ENDPOINT_LISTENER, ENDPOINT_SIGNAL, ENDPOINT_TIMER, ENDPOINT_WATCH, ENDPOINT_CONN };
@@ -42,6 +46,14 @@ struct conn_list {
 	struct loop_conn *head, *tail;
 };
 
+/* A connection is in up to two lists at once: one that orders its deadline, and the blocked one. */
+enum { LINK_ORDER, LINK_BLOCKED, LINKS };
+
+struct link {
+	struct conn_list *list; /* the list it is in, NULL if none */
+	struct loop_conn *prev, *next;
+};
+
 struct loop_conn {
 	enum endpoint kind;          /* ENDPOINT_CONN */
 	struct loop *loop;
@@ -54,13 +66,14 @@ struct loop_conn {
 	bool authenticated, server_peer;
 	bool closing;                /* close once the output is written */
 	bool dead;                   /* close now */
-	bool input_waiting;          /* whole frames are buffered that were not handed out (output over limit) */
+	bool input_waiting;          /* whole frames are buffered that were not handed out (output over limit, or turn budget spent) */
 	bool dirty;                  /* in the turn's list of connections to settle */
 	uint32_t events;             /* epoll interest now */
+	unsigned in_flight;          /* requests handed on and not answered yet */
+	uint64_t dispatched_turn;    /* the turn it last handed out frames in */
 	uint64_t since_ms;           /* accepted (unauthenticated) or last activity (authenticated) */
 	uint64_t over_since_ms;      /* over the output limit since, 0 if not */
-	struct conn_list *list;      /* which of the loop's lists it is in */
-	struct loop_conn *prev, *next;
+	struct link link[LINKS];     /* LINK_ORDER: fresh, active or peers; LINK_BLOCKED: blocked */
 	struct loop_conn *next_dirty;
 };
 
@@ -74,41 +87,44 @@ struct loop {
 	struct idmap conns;            /* (0, id) -> struct loop_conn */
 	uint64_t next_id;
 	struct conn_list fresh;        /* not authenticated yet, by accept time */
-	struct conn_list active;       /* authenticated clients, by last activity */
+	struct conn_list active;       /* authenticated clients with nothing in flight, by last activity */
 	struct conn_list peers;        /* authenticated servers */
+	struct conn_list blocked;      /* not read from (output over its limit) or with frames waiting */
 	struct loop_conn *dirty;       /* connections to settle at the end of the turn */
 	size_t total_out;              /* unsent bytes of every connection */
-	size_t n_waiting;              /* connections with input_waiting */
-	uint64_t emfile_since_ms;      /* refused for lack of descriptors since, and how many */
+	uint64_t emfile_logged_ms;     /* last "out of file descriptors" line, and refusals since */
 	size_t emfile_refused;
+	uint64_t listener_rests_until_ms; /* the listener is not watched until then (0: it is) */
 	uint64_t last_sweep_ms;
+	uint64_t turn;                 /* turns run */
 };
 
 /* ---- lists ---- */
 
-static void list_remove(struct loop_conn *c)
+static void list_remove(struct loop_conn *c, int k)
 {
-	if (!c->list)
+	struct link *e = &c->link[k];
+	if (!e->list)
 		return;
-	if (c->prev)
-		c->prev->next = c->next;
+	if (e->prev)
+		e->prev->link[k].next = e->next;
 	else
-		c->list->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+		e->list->head = e->next;
+	if (e->next)
+		e->next->link[k].prev = e->prev;
 	else
-		c->list->tail = c->prev;
-	c->prev = c->next = NULL;
-	c->list = NULL;
+		e->list->tail = e->prev;
+	*e = (struct link){0};
 }
 
-static void list_append(struct conn_list *list, struct loop_conn *c)
+static void list_append(struct conn_list *list, struct loop_conn *c, int k)
 {
-	list_remove(c);
-	c->list = list;
-	c->prev = list->tail;
+	list_remove(c, k);
+	struct link *e = &c->link[k];
+	e->list = list;
+	e->prev = list->tail;
 	if (list->tail)
-		list->tail->next = c;
+		list->tail->link[k].next = c;
 	else
 		list->head = c;
 	list->tail = c;
@@ -287,13 +303,6 @@ void loop_conn_set_data(struct loop_conn *c, void *data)
 	c->data = data;
 }
 
-static void set_input_waiting(struct loop_conn *c, bool waiting)
-{
-	if (c->input_waiting != waiting)
-		c->loop->n_waiting += waiting ? 1 : (size_t)-1;
-	c->input_waiting = waiting;
-}
-
 static void mark_dirty(struct loop_conn *c)
 {
 	if (c->dirty)
@@ -306,10 +315,10 @@ static void mark_dirty(struct loop_conn *c)
 /* Activity of an authenticated client: it moves to the end of the idle order. */
 static void touch(struct loop_conn *c)
 {
-	if (c->list != &c->loop->active)
+	if (c->link[LINK_ORDER].list != &c->loop->active)
 		return;
 	c->since_ms = grove_monotonic_ms();
-	list_append(&c->loop->active, c);
+	list_append(&c->loop->active, c, LINK_ORDER);
 }
 
 void loop_conn_authenticated(struct loop_conn *c, bool peer)
@@ -317,8 +326,25 @@ void loop_conn_authenticated(struct loop_conn *c, bool peer)
 	c->authenticated = true;
 	c->server_peer = peer;
 	c->in.max = c->loop->cfg.max_frame;
-	list_append(peer ? &c->loop->peers : &c->loop->active, c);
+	list_append(peer ? &c->loop->peers : &c->loop->active, c, LINK_ORDER);
 	c->since_ms = grove_monotonic_ms();
+}
+
+/* Waiting for an answer is not idleness: such a connection leaves the idle order until it has none in flight. */
+void loop_conn_pending(struct loop_conn *c)
+{
+	if (c->in_flight++ == 0 && c->link[LINK_ORDER].list == &c->loop->active)
+		list_remove(c, LINK_ORDER);
+}
+
+void loop_conn_answered(struct loop_conn *c)
+{
+	if (c->in_flight == 0 || --c->in_flight > 0)
+		return;
+	if (c->authenticated && !c->server_peer) {
+		c->since_ms = grove_monotonic_ms();
+		list_append(&c->loop->active, c, LINK_ORDER);
+	}
 }
 
 /* Account for a frame just queued (or refused: the connection cannot be trusted with replies any more). */
@@ -367,9 +393,9 @@ void loop_close_after_send(struct loop_conn *c, const char *reason)
 static void conn_free(struct loop *l, struct loop_conn *c)
 {
 	l->hooks.closed(l->hooks.ctx, c);
-	set_input_waiting(c, false);
 	idmap_remove(&l->conns, 0, c->id);
-	list_remove(c);
+	list_remove(c, LINK_ORDER);
+	list_remove(c, LINK_BLOCKED);
 	l->total_out -= frame_writer_queued(&c->out);
 	epoll_ctl(l->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -378,26 +404,44 @@ static void conn_free(struct loop *l, struct loop_conn *c)
 	free(c);
 }
 
-/* Accept and close at once: out of descriptors, the spare one makes room for the accept. */
+/* Stop or resume watching the listener (a connection waiting there keeps it readable). */
+static void listener_rest(struct loop *l, uint64_t until_ms)
+{
+	if (!l->listener_rests_until_ms != !until_ms)
+		epoll_set(l, EPOLL_CTL_MOD, l->listen_fd, &l->listener_kind, until_ms ? 0 : EPOLLIN);
+	l->listener_rests_until_ms = until_ms;
+}
+
+/*
+ * Accept and close at once: out of descriptors, the spare one makes room for the accept. Without that
+ * (no spare could be had) the connection stays in the backlog and the listener rests a moment, rather
+ * than waking every turn for what cannot be accepted.
+ */
 static void refuse_for_lack_of_descriptors(struct loop *l)
 {
+	bool taken = false;
 	if (l->spare_fd >= 0) {
 		close(l->spare_fd);
 		int fd = accept4(l->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0)
 			close(fd);
+		taken = fd >= 0;
 		l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	uint64_t now = grove_monotonic_ms();
-	if (!l->emfile_since_ms)
-		l->emfile_since_ms = now;
+	if (!taken)
+		listener_rest(l, now + LISTENER_REST_MS);
 	l->emfile_refused++;
-	if (now - l->emfile_since_ms >= EMFILE_LOG_MS || l->emfile_refused == 1) {
-		log_line("out of file descriptors: refused %zu connection(s) in the last %llu s; serving those open",
-			 l->emfile_refused, (unsigned long long)(now - l->emfile_since_ms + 999) / 1000);
-		l->emfile_since_ms = now;
-		l->emfile_refused = 0;
-	}
+	if (l->emfile_logged_ms && now - l->emfile_logged_ms < EMFILE_LOG_MS)
+		return;
+	if (l->emfile_refused == 1)
+		log_line("out of file descriptors: refusing new connections, serving the %zu open (one line every %d s "
+			 "while it lasts)", l->conns.n, EMFILE_LOG_MS / 1000);
+	else
+		log_line("out of file descriptors: refused %zu connection(s) in the last %llu s, serving the %zu open",
+			 l->emfile_refused, (unsigned long long)(now - l->emfile_logged_ms) / 1000, l->conns.n);
+	l->emfile_logged_ms = now;
+	l->emfile_refused = 0;
 }
 
 static void accept_all(struct loop *l)
@@ -437,7 +481,7 @@ static void accept_all(struct loop *l)
 			free(c);
 			continue;
 		}
-		list_append(&l->fresh, c);
+		list_append(&l->fresh, c, LINK_ORDER);
 		c->since_ms = grove_monotonic_ms();
 	}
 }
@@ -451,15 +495,12 @@ static bool over_limit(const struct loop_conn *c)
 	return queued > c->loop->cfg.output_max || (queued && c->loop->total_out > c->loop->cfg.output_total_max);
 }
 
-/* Hand out the whole frames buffered, while the output has room. */
+/* Hand out the whole frames buffered, while the output has room and up to the turn's budget. */
 static void dispatch_frames(struct loop *l, struct loop_conn *c)
 {
-	set_input_waiting(c, false);
-	while (!c->closing && !c->dead) {
-		if (over_limit(c)) {
-			set_input_waiting(c, true);
-			return;
-		}
+	c->input_waiting = false;
+	c->dispatched_turn = l->turn;
+	for (unsigned n = 0; !c->closing && !c->dead; n++) {
 		const uint8_t *payload;
 		size_t len;
 		int ready = frame_reader_next(&c->in, &payload, &len);
@@ -470,6 +511,10 @@ static void dispatch_frames(struct loop *l, struct loop_conn *c)
 			snprintf(reason, sizeof(reason), "frame of %zu bytes exceeds the limit of %u%s", len, c->in.max,
 				 c->authenticated ? "" : " before the handshake");
 			loop_close_after_send(c, reason);
+			return;
+		}
+		if (n == FRAMES_PER_TURN || over_limit(c)) {
+			c->input_waiting = true;
 			return;
 		}
 		l->hooks.frame(l->hooks.ctx, c, payload, len);
@@ -512,6 +557,10 @@ static void settle(struct loop *l, struct loop_conn *c)
 		c->over_since_ms = grove_monotonic_ms();
 	else if (!over)
 		c->over_since_ms = 0;
+	if (!over && !c->input_waiting)
+		list_remove(c, LINK_BLOCKED);
+	else if (!c->link[LINK_BLOCKED].list)
+		list_append(&l->blocked, c, LINK_BLOCKED);
 	uint32_t want = (over || c->closing ? 0 : EPOLLIN) | (after ? EPOLLOUT : 0);
 	if (want != c->events) {
 		c->events = want;
@@ -528,51 +577,64 @@ static void settle_all(struct loop *l)
 	}
 }
 
-/* Connections with frames waiting whose output drained: hand their frames out now. */
-static bool resume_waiting_input(struct loop *l)
+/*
+ * Blocked connections whose output drained (or everyone's went under the total): read from them again,
+ * handing out the frames that waited, unless they had their turn's budget already. Only the blocked ones
+ * are visited. Returns whether the next turn has work without waiting for an event.
+ */
+static bool resume_blocked(struct loop *l)
 {
-	bool any = false;
-	for (size_t i = 0; l->n_waiting && i < l->conns.cap; i++) {
-		struct loop_conn *c = l->conns.slots[i].value;
-		if (c && c->input_waiting && !over_limit(c)) {
+	bool work = false;
+	for (struct loop_conn *c = l->blocked.head; c; c = c->link[LINK_BLOCKED].next) {
+		if (c->dirty || over_limit(c))
+			continue;
+		work = true;
+		if (c->input_waiting && c->dispatched_turn == l->turn)
+			continue;
+		if (c->input_waiting)
 			dispatch_frames(l, c);
-			mark_dirty(c);
-			any = true;
-		}
+		mark_dirty(c);
 	}
-	return any;
+	return work;
+}
+
+/* A deadline passed: close now. What is queued is dropped: the other end is not reading it. */
+static void expire(struct loop_conn *c, const char *reason)
+{
+	list_remove(c, LINK_ORDER);
+	if (!c->closing && !c->dead)
+		log_line("%s: %s; closing the connection", c->peer, reason);
+	c->dead = true;
+	mark_dirty(c);
 }
 
 /* Deadlines: the handshake, idleness, and output that does not drain. Only expired ones are visited. */
 static void sweep(struct loop *l)
 {
 	uint64_t now = grove_monotonic_ms();
+	char reason[96];
 	while (l->fresh.head && now - l->fresh.head->since_ms >= l->cfg.handshake_ms) {
-		struct loop_conn *c = l->fresh.head;
-		list_remove(c);
-		char reason[96];
 		snprintf(reason, sizeof(reason), "no handshake within %u ms", l->cfg.handshake_ms);
-		loop_close_after_send(c, reason);
+		expire(l->fresh.head, reason);
 	}
 	while (l->cfg.idle_ms != UINT32_MAX && l->active.head && now - l->active.head->since_ms >= l->cfg.idle_ms) {
-		struct loop_conn *c = l->active.head;
-		list_remove(c);
-		char reason[96];
 		snprintf(reason, sizeof(reason), "idle for %u s", l->cfg.idle_ms / 1000);
-		loop_close_after_send(c, reason);
+		expire(l->active.head, reason);
+	}
+	if (l->listener_rests_until_ms && now >= l->listener_rests_until_ms) {
+		if (l->spare_fd < 0)
+			l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		listener_rest(l, 0);
 	}
 	if (now - l->last_sweep_ms < 1000)
 		return;
 	l->last_sweep_ms = now;
-	/* Once a second, the connections over their output limit (few, and only those counted in total_out). */
-	for (size_t i = 0; l->total_out && i < l->conns.cap; i++) {
-		struct loop_conn *c = l->conns.slots[i].value;
-		if (c && c->over_since_ms && now - c->over_since_ms >= l->cfg.output_stall_ms) {
-			char reason[128];
-			snprintf(reason, sizeof(reason), "its replies did not drain for %u s (%zu bytes waiting)",
-				 l->cfg.output_stall_ms / 1000, frame_writer_queued(&c->out));
+	/* Once a second, the blocked connections: those over their output limit for too long are closed. */
+	for (struct loop_conn *c = l->blocked.head; c; c = c->link[LINK_BLOCKED].next) {
+		if (c->over_since_ms && now - c->over_since_ms >= l->cfg.output_stall_ms && !c->dead) {
+			log_line("%s: its replies did not drain for %u s (%zu bytes waiting); closing the connection",
+				 c->peer, l->cfg.output_stall_ms / 1000, frame_writer_queued(&c->out));
 			c->dead = true; /* what is queued will never be read */
-			log_line("%s: %s; closing the connection", c->peer, reason);
 			mark_dirty(c);
 		}
 	}
@@ -583,6 +645,7 @@ int loop_run(struct loop *l)
 	struct epoll_event events[256];
 	bool resumed = false;
 	while (!l->stopping) {
+		l->turn++;
 		int n = epoll_wait(l->epoll_fd, events, 256, resumed ? 0 : 1000);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -621,7 +684,7 @@ int loop_run(struct loop *l)
 		}
 		l->hooks.turn(l->hooks.ctx);
 		settle_all(l);
-		resumed = resume_waiting_input(l);
+		resumed = resume_blocked(l);
 	}
 	return GROVE_OK;
 }

@@ -9,8 +9,9 @@
  * enforces what protects the server from its clients:
  * - before a connection is authenticated (loop_conn_authenticated()) its
  *   frames are limited to a few KiB and it must authenticate within a
- *   deadline; after that, a connection with nothing in flight that neither
- *   sends nor receives for the idle time is closed;
+ *   deadline; after that, a connection with nothing in flight (the server
+ *   says what is: loop_conn_pending()) that neither sends nor receives for
+ *   the idle time is closed;
  * - output is bounded: a connection whose unsent replies pass its limit,
  *   or while all connections together pass theirs, is not read from (its
  *   requests wait in the socket) until they drain; one that stays over its
@@ -20,7 +21,9 @@
  *   interval, instead of spinning on the listener;
  * - each turn touches only the connections that had something happen:
  *   epoll interest changes only when it must, so idle connections cost
- *   nothing per turn.
+ *   nothing per turn; and a connection hands out at most a few frames per
+ *   turn (the rest wait in its socket), so one that pipelines many requests
+ *   cannot make the turn long for the others.
  *
  * A turn: wait for events; read what arrived and hand whole frames to
  * hooks.frame; run hooks.turn (the server's Ready cycles); write out what
@@ -118,6 +121,15 @@ void loop_conn_set_data(struct loop_conn *c, void *data);
  * deadline. A server peer (@p peer) has neither output limit nor idle time.
  */
 void loop_conn_authenticated(struct loop_conn *c, bool peer);
+
+/**
+ * @brief A request of @p c was handed on and is answered later: until
+ * loop_conn_answered() says so for each, @p c is not idle.
+ */
+void loop_conn_pending(struct loop_conn *c);
+
+/** @brief One request that loop_conn_pending() counted was answered. */
+void loop_conn_answered(struct loop_conn *c);
 
 /**
  * @brief Queue a frame of @p len payload bytes written in place by @p fill.

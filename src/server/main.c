@@ -31,6 +31,8 @@ static void usage(FILE *out)
 		"  --output-max BYTES stop reading a client whose unsent replies pass this (default 4 MiB)\n"
 		"  --history-entries N  keep the changes of the last N entries for subscribers to resume (default 100000)\n"
 		"  --history-bytes B    and at most B bytes of them (default 64 MiB)\n"
+		"  --output-stall S   close a client that stays over --output-max for S seconds (default 30)\n"
+		"  --handshake-timeout S  close a connection that has not said hello within S seconds (default 10)\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
 		"\n"
 		"Prints \"listening on ADDRESS:PORT\" on standard output once it accepts\n"
@@ -87,6 +89,10 @@ int main(int argc, char **argv)
 			config.history_entries = strtoull(value, NULL, 10);
 		else if (strcmp(arg, "--history-bytes") == 0)
 			config.history_bytes = strtoull(value, NULL, 10);
+		else if (strcmp(arg, "--output-stall") == 0)
+			config.output_stall_s = (unsigned)strtoul(value, NULL, 10);
+		else if (strcmp(arg, "--handshake-timeout") == 0)
+			config.handshake_timeout_s = (unsigned)strtoul(value, NULL, 10);
 		else {
 			fprintf(stderr, "groved: unknown option %s\n", arg);
 			usage(stderr);

@@ -85,6 +85,15 @@ static void send_not_leader(struct server *s, struct loop_conn *c, uint64_t requ
 	}
 }
 
+/* The host took a request (@p err 0) and answers it later: until then it is in flight on @p c. */
+static void handed_over(struct server *s, struct loop_conn *c, uint64_t request_id, int err)
+{
+	if (err)
+		send_not_leader(s, c, request_id, err);
+	else
+		loop_conn_pending(c);
+}
+
 static struct client *client_of(struct loop_conn *c)
 {
 	struct client *cl = loop_conn_data(c);
@@ -249,6 +258,8 @@ static void snapshot_restore(struct server *s, struct loop_conn *c, const Grove_
 			send_not_leader(s, c, req->request_id, err);
 			return;
 		}
+		if (!err)
+			loop_conn_pending(c);
 	}
 	snapshot_receiver_free(&cl->restoring);
 	if (err)
@@ -276,6 +287,7 @@ static void write_done(void *ctx, const struct host_ticket *t, const struct host
 	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
 	if (!c)
 		return;
+	loop_conn_answered(c);
 	if (w->restore) {
 		if (!w->code)
 			log_line("restored a snapshot into the world at index %llu", (unsigned long long)w->index);
@@ -303,7 +315,10 @@ static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *re
 {
 	struct server *s = ctx;
 	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
-	Grove__Envelope *req = c ? grove__envelope__unpack(NULL, len, request) : NULL;
+	if (!c)
+		return;
+	loop_conn_answered(c);
+	Grove__Envelope *req = grove__envelope__unpack(NULL, len, request);
 	if (!req)
 		return;
 	if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE)
@@ -317,8 +332,10 @@ static void read_failed(void *ctx, const struct host_ticket *t, int code, const 
 {
 	struct server *s = ctx;
 	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
-	if (c)
-		send_error(c, t->request_id, code, why, host_leader_address(s->host, HOST_WORLD_GROUP));
+	if (!c)
+		return;
+	loop_conn_answered(c);
+	send_error(c, t->request_id, code, why, host_leader_address(s->host, HOST_WORLD_GROUP));
 }
 
 static void forward(void *ctx, uint64_t to, uint64_t group, const uint8_t *data, size_t len)
@@ -474,15 +491,13 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 	switch (v->body) {
 	case GROVE__ENVELOPE__BODY_WRITE:
 		err = host_propose(s->host, HOST_WORLD_GROUP, &t, TREE_CMD_WRITE, v->body_data, v->body_len);
-		if (err)
-			send_not_leader(s, c, v->request_id, err);
+		handed_over(s, c, v->request_id, err);
 		return;
 	case GROVE__ENVELOPE__BODY_READ:
 	case GROVE__ENVELOPE__BODY_EXPORT_SCENE:
 		/* Linearizable: served once a quorum confirms this leader and the state caught up. */
 		err = host_read(s->host, HOST_WORLD_GROUP, &t, payload, len);
-		if (err)
-			send_not_leader(s, c, v->request_id, err);
+		handed_over(s, c, v->request_id, err);
 		return;
 	case GROVE__ENVELOPE__BODY_STATUS:
 	case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
@@ -512,8 +527,7 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE) {
 		/* A snapshot holds every write acknowledged before it: taken like a read. */
 		err = host_read(s->host, HOST_WORLD_GROUP, &t, payload, len);
-		if (err)
-			send_not_leader(s, c, v->request_id, err);
+		handed_over(s, c, v->request_id, err);
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) {
 		snapshot_restore(s, c, req, &t);
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBE) {
@@ -647,7 +661,8 @@ int server_create(const struct server_config *config, struct server **out)
 	s->start_ns = grove_realtime_ns();
 	struct loop_config lc = {.listen = config->listen, .max_frame = config->max_frame,
 				 .idle_ms = config->idle_timeout_s ? config->idle_timeout_s * 1000u : 0,
-				 .output_max = config->output_max};
+				 .output_max = config->output_max, .output_stall_ms = config->output_stall_s * 1000u,
+				 .handshake_ms = config->handshake_timeout_s * 1000u};
 	struct loop_hooks lh = {.ctx = s, .frame = on_frame, .closed = on_closed, .tick = on_tick, .turn = on_turn};
 	struct transport_config tc = {.self = config->id, .cluster_id = config->cluster_id,
 				      .cluster_token = config->cluster_token};

@@ -42,6 +42,8 @@ struct server_config {
 	size_t output_max;         /**< unsent reply bytes per client before it is not read from (0: 4 MiB) */
 	uint64_t history_entries;  /**< change history kept per group, in entries (0: 100,000) */
 	uint64_t history_bytes;    /**< and in bytes (0: 64 MiB) */
+	unsigned output_stall_s;   /**< a client over output_max this long is closed (0: 30 s) */
+	unsigned handshake_timeout_s; /**< a connection must say hello within this (0: 10 s) */
 };
 
 struct server;

@@ -145,19 +145,7 @@ static Grove__StatusReply *status_of(struct cluster *c, int node, Grove__Envelop
 {
 	char address[32];
 	address_of(c, node, address, sizeof(address));
-	struct grove_client *cl;
-	*holder = NULL;
-	if (grove_client_connect(address, NULL, 2000, &cl, NULL, 0))
-		return NULL;
-	Grove__StatusRequest sr = GROVE__STATUS_REQUEST__INIT;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT;
-	env.body_case = GROVE__ENVELOPE__BODY_STATUS;
-	env.status = &sr;
-	int err = grove_client_call(cl, &env, holder);
-	grove_client_close(cl);
-	if (err || (*holder)->body_case != GROVE__ENVELOPE__BODY_STATUS_REPLY)
-		return NULL;
-	return (*holder)->status_reply;
+	return client_status(address, 2000, holder);
 }
 
 /* The node that is leader (0 if none) and, through @p applied, each live node's applied index. */
@@ -224,26 +212,6 @@ struct writer {
 	volatile bool stop;
 };
 
-static int write_prop(struct grove_client *cl, const char *prop, int64_t value)
-{
-	struct variant v;
-	variant_set_int(&v, value);
-	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root"}, .name = prop, .value = &v};
-	struct wire_request wr;
-	if (wire_encode_batch(&op, 1, &wr))
-		return -1;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
-	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
-	env.write = &wr.req;
-	int err = grove_client_call(cl, &env, &reply);
-	wire_request_free(&wr);
-	if (err)
-		return -1;
-	int code = reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY ? (int)reply->write_reply->code : -2;
-	grove__envelope__free_unpacked(reply, NULL);
-	return code;
-}
-
 static void *write_loop(void *arg)
 {
 	struct writer *w = arg;
@@ -263,7 +231,7 @@ static void *write_loop(void *arg)
 		}
 		char prop[32];
 		snprintf(prop, sizeof(prop), "p%d", w->first + i);
-		int code = write_prop(cl, prop, w->first + i);
+		int code = client_set_int(cl, "/root", prop, w->first + i);
 		if (code == 0) {
 			i++;
 			w->acked = i;

@@ -151,7 +151,8 @@ static const char *const *node_args(struct run *run, int node, const char *argv[
 static void node_start(struct run *run, int node)
 {
 	const char *argv[8];
-	groved_start_args(&run->nodes[node], run->data[node], run->listen[node], node_args(run, node, argv));
+	struct groved_opts o = {.listen = run->listen[node], .args = node_args(run, node, argv)};
+	groved_start_opts(&run->nodes[node], run->data[node], &o);
 }
 
 static bool port_free(int port)

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -9,9 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/net/client.h"
+#include "src/net/wire.h"
 
 static void die(const char *what)
 {
@@ -19,13 +27,46 @@ static void die(const char *what)
 	abort();
 }
 
-void groved_start(struct groved_proc *p, char *data_dir, const char *token)
+/* In the child: limits, environment and the command line of @p o, then exec. */
+static void exec_groved(char *data_dir, const struct groved_opts *o)
 {
-	const char *token_args[] = {"--token", token, NULL};
-	groved_start_args(p, data_dir, "127.0.0.1:0", token ? token_args : NULL);
+	if (o->nofile > 0) {
+		struct rlimit rl = {(rlim_t)o->nofile, (rlim_t)o->nofile};
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			_exit(126);
+	}
+	if (o->asan_options) {
+		const char *was = getenv("ASAN_OPTIONS");
+		char opts[1024];
+		snprintf(opts, sizeof(opts), "%s%s%s", was ? was : "", was && *was ? ":" : "", o->asan_options);
+		setenv("ASAN_OPTIONS", opts, 1);
+	}
+	const char *argv[96];
+	size_t n = 0;
+	for (size_t i = 0; o->wrapper && o->wrapper[i] && n < 32; i++)
+		argv[n++] = o->wrapper[i];
+	const char *own[] = {GROVED_PATH, "--data", data_dir, "--listen",
+			     o->listen ? o->listen : "127.0.0.1:0"};
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		argv[n++] = own[i];
+	if (o->token) {
+		argv[n++] = "--token";
+		argv[n++] = o->token;
+	}
+	for (size_t i = 0; o->args && o->args[i] && n < 94; i++)
+		argv[n++] = o->args[i];
+	argv[n] = NULL;
+	execvp(argv[0], (char *const *)argv);
+	_exit(127);
 }
 
-void groved_start_args(struct groved_proc *p, char *data_dir, const char *listen, const char *const *args)
+void groved_start(struct groved_proc *p, char *data_dir, const char *token)
+{
+	struct groved_opts o = {.token = token};
+	groved_start_opts(p, data_dir, &o);
+}
+
+void groved_start_opts(struct groved_proc *p, char *data_dir, const struct groved_opts *o)
 {
 	int out[2];
 	if (pipe(out) != 0)
@@ -42,11 +83,7 @@ void groved_start_args(struct groved_proc *p, char *data_dir, const char *listen
 			dup2(log, 2);
 		close(out[0]);
 		close(out[1]);
-		const char *argv[64] = {"groved", "--data", data_dir, "--listen", listen};
-		for (int i = 0; args && args[i] && i < 58; i++)
-			argv[5 + i] = args[i];
-		execv(GROVED_PATH, (char *const *)argv);
-		_exit(127);
+		exec_groved(data_dir, o);
 	}
 	close(out[1]);
 	char line[256] = "";
@@ -76,6 +113,110 @@ void groved_start_args(struct groved_proc *p, char *data_dir, const char *listen
 	snprintf(p->address, sizeof(p->address), "127.0.0.1:%d", port);
 }
 
+pid_t groved_child(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	int child = 0;
+	if (fscanf(f, "%d", &child) != 1)
+		child = 0;
+	fclose(f);
+	return (pid_t)child;
+}
+
+/* Read one whole frame from @p fd into @p buf (at most 5 s); its payload length, or -1. */
+static long read_one_frame(int fd, uint8_t *buf, size_t cap)
+{
+	size_t got = 0, want = 4;
+	time_t deadline = time(NULL) + 5;
+	while (got < want && time(NULL) <= deadline) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+		if (got >= 4)
+			want = 4 + ((size_t)buf[0] | (size_t)buf[1] << 8 | (size_t)buf[2] << 16 | (size_t)buf[3] << 24);
+		if (want > cap)
+			return -1;
+	}
+	return got >= want ? (long)(want - 4) : -1;
+}
+
+int raw_client(int port, int rcvbuf)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+	Grove__Hello hello = GROVE__HELLO__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.version = 1;
+	env.request_id = 1;
+	env.body_case = GROVE__ENVELOPE__BODY_HELLO;
+	env.hello = &hello;
+	uint8_t frame[256];
+	size_t len = grove__envelope__pack(&env, frame + 4);
+	frame[0] = (uint8_t)len, frame[1] = frame[2] = frame[3] = 0;
+	Grove__Envelope *reply = NULL;
+	long n;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0 &&
+	    send(fd, frame, len + 4, MSG_NOSIGNAL) == (ssize_t)(len + 4) &&
+	    (n = read_one_frame(fd, frame, sizeof(frame))) >= 0)
+		reply = grove__envelope__unpack(NULL, (size_t)n, frame + 4);
+	bool ok = reply && reply->body_case == GROVE__ENVELOPE__BODY_HELLO_REPLY;
+	if (reply)
+		grove__envelope__free_unpacked(reply, NULL);
+	if (!ok) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int client_set_int(struct grove_client *c, const char *node, const char *prop, int64_t value)
+{
+	struct variant v;
+	variant_set_int(&v, value);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = node}, .name = prop, .value = &v};
+	struct wire_request wr;
+	if (wire_encode_batch(&op, 1, &wr))
+		return -1;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	env.write = &wr.req;
+	int err = grove_client_call(c, &env, &reply);
+	wire_request_free(&wr);
+	if (err)
+		return -1;
+	int code = reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY ? (int)reply->write_reply->code : -1;
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
+Grove__StatusReply *client_status(const char *address, int timeout_ms, Grove__Envelope **holder)
+{
+	struct grove_client *c;
+	*holder = NULL;
+	if (grove_client_connect(address, NULL, timeout_ms, &c, NULL, 0))
+		return NULL;
+	Grove__StatusRequest sr = GROVE__STATUS_REQUEST__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_STATUS;
+	env.status = &sr;
+	int err = grove_client_call(c, &env, holder);
+	grove_client_close(c);
+	return err || (*holder)->body_case != GROVE__ENVELOPE__BODY_STATUS_REPLY ? NULL : (*holder)->status_reply;
+}
+
 int groved_stop(struct groved_proc *p)
 {
 	int status = -1;
@@ -90,6 +231,9 @@ int groved_stop(struct groved_proc *p)
 void groved_kill(struct groved_proc *p)
 {
 	if (p->pid > 0) {
+		pid_t child = groved_child(p->pid);
+		if (child > 0)
+			kill(child, SIGKILL);
 		kill(p->pid, SIGKILL);
 		waitpid(p->pid, NULL, 0);
 		p->pid = 0;

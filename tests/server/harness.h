@@ -7,7 +7,12 @@
 #define GROVE_TESTS_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "proto/grove.pb-c.h"
+
+struct grove_client;
 
 /** A running groved. */
 struct groved_proc {
@@ -24,17 +29,52 @@ struct groved_proc {
  */
 void groved_start(struct groved_proc *p, char *data_dir, const char *token);
 
+/** What else groved_start_opts() can set up. Every field may be zero. */
+struct groved_opts {
+	const char *token;          /**< client token, or NULL */
+	const char *listen;         /**< "127.0.0.1:PORT" (NULL: a free port) */
+	const char *const *args;    /**< more groved arguments, NULL-terminated */
+	const char *const *wrapper; /**< a command that runs groved (its arguments follow), NULL-terminated */
+	long nofile;                /**< descriptor limit groved runs under (0: inherited) */
+	const char *asan_options;   /**< appended to ASAN_OPTIONS for groved */
+};
+
 /**
- * @brief Start groved like groved_start(), listening on @p listen ("127.0.0.1:PORT"; port 0 picks a free
- * one), with the NULL-terminated @p args (may be NULL) after --data and --listen.
+ * @brief groved_start() with @p o. With a wrapper, p->pid is the wrapper's;
+ * groved_child() finds groved itself.
  */
-void groved_start_args(struct groved_proc *p, char *data_dir, const char *listen, const char *const *args);
+void groved_start_opts(struct groved_proc *p, char *data_dir, const struct groved_opts *o);
+
+/** @brief The first child process of @p pid (e.g. groved under a wrapper), or 0 if none. */
+pid_t groved_child(pid_t pid);
 
 /** @brief SIGTERM and wait; @return its exit status as from waitpid. */
 int groved_stop(struct groved_proc *p);
 
-/** @brief SIGKILL and wait. */
+/** @brief SIGKILL and wait (under a wrapper, groved is killed too). */
 void groved_kill(struct groved_proc *p);
+
+/**
+ * @brief A TCP connection to 127.0.0.1:@p port that said hello (with no
+ * token) and got the hello reply, for tests that send raw frames;
+ * @p rcvbuf, if not 0, is this end's receive buffer, fixed before connecting.
+ * @return the (blocking) socket, or -1.
+ */
+int raw_client(int port, int rcvbuf);
+
+/**
+ * @brief Set the integer property @p prop of @p node through @p c.
+ * @return the write reply's code (0: done), or -1 if there was no write reply.
+ */
+int client_set_int(struct grove_client *c, const char *node, const char *prop, int64_t value);
+
+/**
+ * @brief Connect to @p address (no token; @p timeout_ms for each step) and
+ * ask for status.
+ * @param holder receives the whole reply; free it with grove__envelope__free_unpacked(*holder, NULL) if not NULL.
+ * @return the status reply, or NULL.
+ */
+Grove__StatusReply *client_status(const char *address, int timeout_ms, Grove__Envelope **holder);
 
 /** Output of one CLI run. */
 struct cli_result {

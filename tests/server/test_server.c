@@ -278,26 +278,6 @@ struct writer {
 	const char *node;
 };
 
-static int set_int(struct grove_client *c, const char *node, const char *prop, int64_t value)
-{
-	struct variant v;
-	variant_set_int(&v, value);
-	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = node}, .name = prop, .value = &v};
-	struct wire_request wr;
-	if (wire_encode_batch(&op, 1, &wr))
-		return -1;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
-	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
-	env.write = &wr.req;
-	int err = grove_client_call(c, &env, &reply);
-	wire_request_free(&wr);
-	if (err)
-		return -1;
-	int code = reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY ? (int)reply->write_reply->code : -1;
-	grove__envelope__free_unpacked(reply, NULL);
-	return code;
-}
-
 static void *write_loop(void *arg)
 {
 	struct writer *w = arg;
@@ -307,7 +287,7 @@ static void *write_loop(void *arg)
 	for (int i = 0; i < w->count; i++) {
 		char prop[32];
 		snprintf(prop, sizeof(prop), "p%d", w->first + i);
-		if (set_int(c, w->node, prop, w->first + i) != 0)
+		if (client_set_int(c, w->node, prop, w->first + i) != 0)
 			break;
 		__atomic_store_n(&w->acked, i + 1, __ATOMIC_SEQ_CST);
 	}

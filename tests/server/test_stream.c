@@ -43,7 +43,7 @@ static int setup_with(void **state, const char *const *args)
 	struct fixture *f = calloc(1, sizeof(*f));
 	f->dir = test_tmpdir("stream");
 	snprintf(f->data, sizeof(f->data), "%s/data", f->dir);
-	groved_start_args(&f->server, f->data, "127.0.0.1:0", args);
+	groved_start_opts(&f->server, f->data, &(struct groved_opts){.args = args});
 	*state = f;
 	return 0;
 }

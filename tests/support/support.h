@@ -20,6 +20,9 @@ void test_rmtree(char *path);
 /** @brief A TCP port on 127.0.0.1 that was free a moment ago (for servers that need it before starting). */
 int test_free_port(void);
 
+/** @brief Raise this process's descriptor limit towards @p want, as far as the hard limit allows; @return the limit now. */
+unsigned long test_raise_nofile(unsigned long want);
+
 /**
  * @brief Seed rand() for a test that picks random kill points: from $GROVE_CRASH_SEED if set (to replay
  * a failure), else from the time; prints the seed.
