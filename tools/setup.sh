@@ -30,3 +30,17 @@ if ((${#missing[@]})); then
 	"${sudo[@]}" apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The Godot 4 twin of the addon (godot/addons4) is checked with tree-sitter's GDScript grammar: no Godot 4
+# engine is packaged for Debian 12. The npm packages ship prebuilt binaries for linux-x64, so their install
+# scripts (which would compile or download) are not run. Without npm the check skips (fails under CI).
+gdscript4="$(cd "$(dirname "$0")" && pwd)/gdscript4"
+if ! command -v npm >/dev/null 2>&1; then
+	echo "setup: npm is not installed; the GDScript 4 syntax check of the addon will skip"
+elif [ ! -d "$gdscript4/node_modules/tree-sitter-gdscript" ] ||
+	[ "$gdscript4/package-lock.json" -nt "$gdscript4/node_modules/.package-lock.json" ]; then
+	echo "setup: installing the npm packages of tools/gdscript4"
+	if ! npm ci --prefix "$gdscript4" --ignore-scripts --no-audit --no-fund --loglevel=error; then
+		echo "setup: npm ci failed; the GDScript 4 syntax check of the addon will skip"
+	fi
+fi

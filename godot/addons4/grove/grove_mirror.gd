@@ -1,0 +1,273 @@
+# The local copy of the subscribed subtree: the instanced snapshot and the map from grove's node ids to
+# the Nodes that stand for them. It knows nothing of the network, so that the client and the tests feed
+# it the same change dictionaries (godot/gateway.h lists them).
+extends RefCounted
+
+# Grove keeps what a scene says about a node beyond its properties (the instanced scene, unique ids, the
+# index in the file) in entries named "@..." next to the properties: bookkeeping of the store that no
+# Godot node has as a property.
+const STORE_ENTRY_PREFIX = "@"
+
+var root = null
+var nodes = {}
+var resources = {}
+var _defaults = {}
+var _unresolved = false
+
+
+# Godot builds a PackedScene only from a resource file, hence the detour through user://. The load skips
+# the cache because the next snapshot goes to the same path and must not be served the old one.
+func load_snapshot(data: PackedByteArray, file: String) -> Node:
+	if _write_file(file, data) != OK:
+		return null
+	var scene = ResourceLoader.load(file, "", ResourceLoader.CACHE_MODE_IGNORE)
+	if not (scene is PackedScene):
+		return null
+	return scene.instantiate()
+
+
+func _write_file(file: String, data: PackedByteArray) -> int:
+	var f = FileAccess.open(file, FileAccess.WRITE)
+	var opened = f != null
+	if not opened:
+		return ERR_CANT_CREATE
+	f.store_buffer(data)
+	f.close()
+	return OK
+
+
+# The old tree goes only once the new one is ready, so that a game keeps showing the world it had while
+# a new snapshot is on its way.
+func mount(scene_root: Node, parent: Node) -> void:
+	drop()
+	root = scene_root
+	parent.add_child(scene_root)
+	_register(scene_root)
+
+
+func drop() -> void:
+	if is_instance_valid(root):
+		if root.get_parent() != null:
+			root.get_parent().remove_child(root)
+		root.free()
+	root = null
+	nodes = {}
+
+
+func node_for(id: int) -> Node:
+	var node = nodes.get(id)
+	if is_instance_valid(node):
+		return node
+	return null
+
+
+# A change that names a node this copy lacks is skipped with a warning: grove validated it against its
+# own tree, so the copy has drifted (a node freed by game code) and only that node's part is lost.
+func apply(change: Dictionary) -> void:
+	var op = str(change.get("op", ""))
+	if op == "create":
+		_create(change)
+		return
+	if op == "resource":
+		resources[int(change.get("id", 0))] = str(change.get("path", ""))
+		return
+	var node = node_for(int(change.get("id", 0)))
+	if node == null:
+		push_warning("grove: %s of node %s, which this copy does not have" % [op, str(change.get("id"))])
+		return
+	match op:
+		"remove":
+			_remove(node)
+		"set":
+			_set_property(node, str(change.get("property", "")), change.get("value"))
+		"clear":
+			_clear_property(node, str(change.get("property", "")))
+		"rename":
+			node.name = str(change.get("name", ""))
+		"move":
+			_move(node, change)
+		"reorder":
+			_place(node, int(change.get("index", -1)))
+		"group_add":
+			node.add_to_group(str(change.get("group", "")), true)
+		"group_remove":
+			if node.is_in_group(str(change.get("group", ""))):
+				node.remove_from_group(str(change.get("group", "")))
+		"connect", "disconnect":
+			_connection(node, change, op == "connect")
+		_:
+			push_warning("grove: unknown change %s" % op)
+
+
+func _create(change: Dictionary) -> void:
+	var id = int(change.get("id", 0))
+	var parent = node_for(int(change.get("parent", 0)))
+	if parent == null:
+		push_warning("grove: node %d made under node %s, which this copy does not have" % [id, str(change.get("parent"))])
+		return
+	var node_name = str(change.get("name", ""))
+	var node = null
+	if node_name != "":
+		node = parent.get_node_or_null(node_name)
+	# A child that an instanced scene made is there already, without an id: grove names it when it first
+	# stores something about it, and the copy takes it over instead of adding a twin beside it.
+	if node == null or node.has_meta("grove_id"):
+		node = _make(str(change.get("class", "Node")), str(change.get("instance", "")))
+		node.name = node_name
+		parent.add_child(node)
+		node.owner = root
+		_place(node, int(change.get("index", -1)))
+	node.set_meta("grove_id", id)
+	nodes[id] = node
+
+
+func _make(cls: String, scene_path: String) -> Node:
+	if scene_path != "":
+		var scene = null
+		if ResourceLoader.exists(scene_path):
+			scene = load(scene_path)
+		if scene is PackedScene:
+			return scene.instantiate()
+		push_warning("grove: cannot load the instanced scene %s; a %s stands in for it" % [scene_path, cls])
+	if ClassDB.class_exists(cls) and ClassDB.can_instantiate(cls) and ClassDB.is_parent_class(cls, "Node"):
+		return ClassDB.instantiate(cls)
+	push_warning("grove: this Godot has no node class %s; a Node stands in for it" % cls)
+	return Node.new()
+
+
+# Freed at once rather than queued, so that a later change of the same entry may reuse the name.
+func _remove(node: Node) -> void:
+	_forget(node)
+	if node == root:
+		root = null
+	if node.get_parent() != null:
+		node.get_parent().remove_child(node)
+	node.free()
+
+
+func _move(node: Node, change: Dictionary) -> void:
+	var parent = node_for(int(change.get("parent", 0)))
+	if parent == null:
+		push_warning("grove: node %s moved under node %s, which this copy does not have" % [str(change.get("id")), str(change.get("parent"))])
+		return
+	if node.get_parent() != parent:
+		node.get_parent().remove_child(node)
+		parent.add_child(node)
+		_own(node)
+	_place(node, int(change.get("index", -1)))
+
+
+func _place(node: Node, index: int) -> void:
+	var parent = node.get_parent()
+	var last = parent.get_child_count() - 1
+	if index < 0 or index > last:
+		index = last
+	parent.move_child(node, index)
+
+
+# Leaving its parent clears the owner of every node the root owned (Godot keeps an owner only while it
+# is an ancestor); giving it back keeps the live tree packable like the snapshot it came from.
+func _own(top: Node) -> void:
+	var stack = [top]
+	while not stack.is_empty():
+		var node = stack.pop_back()
+		if node.owner == null and node != root:
+			node.owner = root
+		stack += node.get_children()
+
+
+func _register(top: Node) -> void:
+	var stack = [top]
+	while not stack.is_empty():
+		var node = stack.pop_back()
+		if node.has_meta("grove_id"):
+			nodes[int(node.get_meta("grove_id"))] = node
+		stack += node.get_children()
+
+
+func _forget(top: Node) -> void:
+	var stack = [top]
+	while not stack.is_empty():
+		var node = stack.pop_back()
+		if node.has_meta("grove_id") and nodes.get(int(node.get_meta("grove_id"))) == node:
+			nodes.erase(int(node.get_meta("grove_id")))
+		stack += node.get_children()
+
+
+func _set_property(node: Node, property: String, value) -> void:
+	if property.begins_with(STORE_ENTRY_PREFIX):
+		return
+	_unresolved = false
+	var resolved = _resolve(value)
+	if _unresolved:
+		push_warning("grove: %s of %s refers to a resource that is embedded or missing; left as it is" % [property, str(node.get_path())])
+		return
+	node.set(property, resolved)
+
+
+# Resources travel as references ({"@resource": id, "path": ...}), never as objects: a file is loaded
+# from the project; an embedded one (no path) has no file to load, and the stream does not carry it.
+func _resolve(value):
+	if typeof(value) == TYPE_DICTIONARY:
+		if value.has("@resource"):
+			return _load_resource(value)
+		var table = {}
+		for key in value:
+			table[key] = _resolve(value[key])
+		return table
+	if typeof(value) == TYPE_ARRAY:
+		var list = []
+		for item in value:
+			list.append(_resolve(item))
+		return list
+	return value
+
+
+func _load_resource(ref: Dictionary):
+	var path = str(ref.get("path", ""))
+	if path == "":
+		path = str(resources.get(int(ref.get("@resource", 0)), ""))
+	if path == "" or not ResourceLoader.exists(path):
+		_unresolved = true
+		return null
+	return load(path)
+
+
+func _clear_property(node: Node, property: String) -> void:
+	if property.begins_with(STORE_ENTRY_PREFIX):
+		return
+	node.set(property, _default_value(node, property))
+
+
+# A cleared property holds what a node of its class holds before anything is stored. Godot 3 has no call
+# for a property's default, so a fresh instance of each class is asked once, for what a scene would store.
+func _default_value(node: Node, property: String):
+	var script = node.get_script()
+	if script != null and script.get_property_default_value(property) != null:
+		return script.get_property_default_value(property)
+	var cls = node.get_class()
+	if not _defaults.has(cls):
+		var values = {}
+		var fresh = ClassDB.instantiate(cls)
+		if fresh != null:
+			for info in fresh.get_property_list():
+				if info.usage & PROPERTY_USAGE_STORAGE:
+					values[info.name] = fresh.get(info.name)
+			fresh.free()
+		_defaults[cls] = values
+	return _defaults[cls].get(property)
+
+
+# Best effort: the target or the signal may be missing (a script not loaded yet); the connection is then
+# left out with a warning rather than failing the whole entry.
+func _connection(node: Node, change: Dictionary, on: bool) -> void:
+	var target = node_for(int(change.get("target", 0)))
+	var sig = str(change.get("signal", ""))
+	var method = str(change.get("method", ""))
+	if target == null or not node.has_signal(sig):
+		push_warning("grove: cannot %s %s of %s" % [str(change.get("op")), sig, str(node.get_path())])
+		return
+	if on and not node.is_connected(sig, Callable(target, method)):
+		node.connect(sig, Callable(target, method), int(change.get("flags", 0)))
+	elif not on and node.is_connected(sig, Callable(target, method)):
+		node.disconnect(sig, Callable(target, method))

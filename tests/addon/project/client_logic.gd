@@ -1,0 +1,249 @@
+# GroveClient's logic without a network: hand-made messages go in through _handle_message (the path the
+# network takes too), what the client would send is recorded, and the tree it builds is checked here step
+# by step and dumped for the C test (tests/addon/test_addon.c) to compare whole.
+extends SceneTree
+
+const RecordingClient = preload("res://recording_client.gd")
+const TreeDump = preload("res://tree_dump.gd")
+
+var failures = 0
+var events = []
+var client = null
+var mount = null
+
+
+func check(ok: bool, what: String) -> void:
+	if not ok:
+		failures += 1
+		print("FAIL: " + what)
+
+
+func on_connected() -> void:
+	events.append("connected")
+
+
+func on_snapshot_loaded(scene_root) -> void:
+	events.append("snapshot_loaded %s" % scene_root.name)
+
+
+func on_changes_applied(index, changes) -> void:
+	events.append("changes_applied %d %d" % [index, changes.size()])
+
+
+func on_submitted(key, index) -> void:
+	events.append("submitted %s %d" % [key.split("-")[1], index])
+
+
+func on_refused(key, code, reason) -> void:
+	events.append("refused %s %d %s" % [key.split("-")[1], code, reason])
+
+
+func on_error(code, reason) -> void:
+	events.append("error %d %s" % [code, reason])
+
+
+func on_disconnected() -> void:
+	events.append("disconnected")
+
+
+func last_sent() -> Dictionary:
+	if client.sent.empty():
+		return {}
+	return client.sent.back()
+
+
+func file_bytes(path: String) -> PoolByteArray:
+	var f = File.new()
+	f.open(path, File.READ)
+	var bytes = f.get_buffer(f.get_len())
+	f.close()
+	return bytes
+
+
+# In small chunks, so that assembling by offset is exercised as the server's 60 KiB frames would.
+func feed_snapshot(bytes: PoolByteArray, index: int, root_id: int, format: String) -> void:
+	var offset = 0
+	while offset < bytes.size():
+		var n = int(min(97, bytes.size() - offset))
+		var data = bytes.subarray(offset, offset + n - 1)
+		client._handle_message({"op": "snapshot", "index": index, "root": root_id, "format": format,
+				"size": bytes.size(), "offset": offset, "data": data, "last": offset + n == bytes.size()})
+		offset += n
+
+
+func changes(index: int, prev: int, list: Array, part: int = 0, last: bool = true) -> void:
+	client._handle_message({"op": "changes", "index": index, "prev": prev, "changes": list, "part": part, "last": last})
+
+
+func path_of(id: int) -> String:
+	var node = client.node_for_id(id)
+	if node == null:
+		return "-"
+	return str(mount.get_path_to(node))
+
+
+func dump(title: String, f: File) -> void:
+	f.store_line("== %s: applied %d received %d" % [title, client.applied_index(), client.received_index()])
+	var ids = client.id_map().keys()
+	ids.sort()
+	for id in ids:
+		f.store_line("I %d %s" % [id, path_of(id)])
+	if client.scene_root() != null:
+		TreeDump.dump_node(client.scene_root(), mount, f)
+
+
+# The second snapshot is a binary scene that Godot itself writes, as the server's default format is.
+func fresh_scene_bytes() -> PoolByteArray:
+	var world = Node2D.new()
+	world.name = "World"
+	world.set_meta("grove_id", 1)
+	var fresh = Sprite.new()
+	fresh.name = "Fresh"
+	fresh.position = Vector2(7, 8)
+	fresh.set_meta("grove_id", 200)
+	world.add_child(fresh)
+	fresh.owner = world
+	var scene = PackedScene.new()
+	scene.pack(world)
+	ResourceSaver.save("res://fresh.scn", scene)
+	world.free()
+	return file_bytes("res://fresh.scn")
+
+
+func _init() -> void:
+	mount = Node.new()
+	mount.name = "Mount"
+	root.add_child(mount)
+	client = RecordingClient.new()
+	client.name = "Client"
+	client.autostart = false
+	client.mount_path = NodePath("../Mount")
+	client.snapshot_file = "user://addon_test_snapshot"
+	root.add_child(client)
+	for sig in ["connected", "snapshot_loaded", "changes_applied", "submitted", "refused", "error", "disconnected"]:
+		client.connect(sig, self, "on_" + sig)
+	var out = File.new()
+	out.open("res://dump.txt", File.WRITE)
+
+	# A first welcome: no tree yet, so a subscription without "from" (a snapshot).
+	client._handle_message({"op": "welcome", "server": 1, "version": "test", "leader": ""})
+	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn"}.hash(), "cold subscribe: %s" % str(last_sent()))
+	# Changes before the snapshot belong to no tree and are dropped.
+	changes(3, 2, [{"op": "rename", "id": 1, "name": "Early"}])
+	feed_snapshot(file_bytes("res://snapshot.tscn"), 10, 1, "tscn")
+	check(client.scene_root() != null and client.scene_root().get_parent() == mount, "the snapshot is mounted under mount_path")
+	check(client.applied_index() == 10 and client.id_map().size() == 5, "snapshot at 10 with 5 ids")
+	check(client.is_following(), "following after the snapshot")
+	check(client.node_for_id(3).is_in_group("players"), "the snapshot's groups")
+
+	# Entry 11 whole, entry 12 in two parts, then progress to 13: all queued, nothing applied yet.
+	changes(11, 10, [
+		{"op": "create", "id": 6, "parent": 2, "name": "Bob", "class": "Node2D", "index": 0, "instance": ""},
+		{"op": "set", "id": 6, "property": "position", "value": Vector2(3, 4)},
+		{"op": "group_add", "id": 6, "group": "players"},
+	])
+	changes(12, 11, [
+		{"op": "move", "id": 3, "parent": 4, "index": -1},
+		{"op": "rename", "id": 4, "name": "Arena"},
+	], 0, false)
+	check(client.received_index() == 11, "a partial entry is not received yet")
+	changes(12, 11, [
+		{"op": "reorder", "id": 5, "index": 0},
+		{"op": "set", "id": 5, "property": "text", "value": "hello"},
+		{"op": "clear", "id": 3, "property": "position"},
+		{"op": "set", "id": 3, "property": "@index", "value": 4},
+	], 1, true)
+	client._handle_message({"op": "progress", "index": 13, "prev": 12})
+	check(client.applied_index() == 10 and client.received_index() == 13, "queued, not applied: %d %d" % [client.applied_index(), client.received_index()])
+	# A budget of nothing still applies one whole entry per call, so a catch-up always moves.
+	client.apply_queued(0.0)
+	check(client.applied_index() == 11 and path_of(6) == "World/Players/Bob", "one entry within a zero budget")
+	client.apply_queued(-1.0)
+	check(client.applied_index() == 13, "all applied: %d" % client.applied_index())
+	check(path_of(3) == "World/Arena/Alice" and path_of(5) == "World/Label", "move and rename")
+	check(client.node_for_id(5).get_index() == 0, "reorder")
+	check(client.node_for_id(3).position == Vector2(0, 0), "clear gives the class default")
+	check(client.node_for_id(6).is_in_group("players") and client.node_for_id(6).owner == client.scene_root(), "a new node's groups and owner")
+
+	# Entry 14: a subtree removed, groups, a node made, resources by path and embedded, a connection.
+	changes(14, 13, [
+		{"op": "remove", "id": 2},
+		{"op": "group_remove", "id": 3, "group": "players"},
+		{"op": "create", "id": 7, "parent": 1, "name": "Sign", "class": "Label", "index": -1, "instance": ""},
+		{"op": "set", "id": 7, "property": "text", "value": "welcome"},
+		{"op": "resource", "id": 50, "type": "Theme", "path": "res://theme.tres"},
+		{"op": "set", "id": 7, "property": "theme", "value": {"@resource": 50, "path": "", "type": "Theme"}},
+		{"op": "set", "id": 5, "property": "theme", "value": {"@resource": 99, "path": "", "type": "Theme"}},
+		{"op": "connect", "id": 5, "target": 1, "signal": "resized", "method": "update", "flags": CONNECT_PERSIST},
+		{"op": "connect", "id": 7, "target": 1, "signal": "resized", "method": "update", "flags": CONNECT_PERSIST},
+		{"op": "set", "id": 6, "property": "position", "value": Vector2(9, 9)},
+	])
+	client.apply_queued(-1.0)
+	check(client.node_for_id(2) == null and client.node_for_id(6) == null, "the removed subtree left the id map")
+	check(client.id_map().size() == 5, "ids after the removal: %s" % str(client.id_map().keys()))
+
+	# A gap (15 is missing): resubscribe from 14; what the old subscription still sends is dropped
+	# until the server says it resumed.
+	changes(16, 15, [{"op": "rename", "id": 7, "name": "Lost"}])
+	check(last_sent().get("op") == "subscribe" and last_sent().get("from") == 14, "resubscribe after a gap: %s" % str(last_sent()))
+	changes(17, 16, [{"op": "rename", "id": 7, "name": "Lost"}])
+	client._handle_message({"op": "resumed", "index": 14})
+	changes(15, 14, [
+		{"op": "rename", "id": 7, "name": "Sign2"},
+		{"op": "disconnect", "id": 7, "target": 1, "signal": "resized", "method": "update", "flags": 0},
+	])
+	changes(15, 14, [{"op": "rename", "id": 7, "name": "Again"}])
+	client.apply_queued(-1.0)
+	check(client.applied_index() == 15 and path_of(7) == "World/Sign2", "resumed at 14, applied 15 once")
+
+	# A submit whose answer a broken link lost goes again, same key, after the next welcome, behind the
+	# subscription that resumes from 15.
+	var key = client.submit([{"op": "set", "node": 3, "property": "position", "value": Vector2(5, 5)}])
+	check(last_sent().get("op") == "submit" and last_sent().get("key") == key, "submit sent")
+	client._link_lost("test")
+	var before = client.sent.size()
+	client._handle_message({"op": "welcome", "server": 2, "version": "test", "leader": "127.0.0.1:1"})
+	check(client.sent.size() == before + 2, "subscribe and one resend")
+	check(client.sent[before].get("op") == "subscribe" and client.sent[before].get("from") == 15, "resume from 15 after a reconnect")
+	check(client.sent[before + 1].get("key") == key and client.sent[before + 1].get("ops")[0].get("value") == Vector2(5, 5), "the same key resent")
+	client._handle_message({"op": "resumed", "index": 15})
+	client._handle_message({"op": "submitted", "key": key, "index": 16})
+	client._handle_message({"op": "submitted", "key": key, "index": 16})
+	var other = client.submit([{"op": "remove", "node": 999}])
+	client._handle_message({"op": "refused", "key": other, "code": 3, "reason": "no such node", "failed_op": 0})
+	check(client.pending_submits().empty(), "every submit answered")
+	changes(16, 15, [{"op": "set", "id": 3, "property": "position", "value": Vector2(5, 5)}])
+	client.apply_queued(-1.0)
+	dump("before compacted", out)
+
+	# A catch-up of 100 entries, a frame's worth at a time: order and the queue's reuse hold up.
+	for i in range(100):
+		changes(17 + i, 16 + i, [{"op": "set", "id": 3, "property": "position", "value": Vector2(i, 0)}])
+	for i in range(70):
+		client.apply_queued(0.0)
+	check(client.applied_index() == 86 and client.node_for_id(3).position == Vector2(69, 0), "70 entries in 70 zero budgets")
+	client.apply_queued(-1.0)
+	check(client.applied_index() == 116 and client.node_for_id(3).position == Vector2(99, 0), "the rest of the catch-up")
+
+	# Compacted: a new snapshot, a fresh tree; the old one stays until the new one replaces it.
+	var old_root = client.scene_root()
+	client._handle_message({"op": "compacted", "oldest": 100})
+	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn"}.hash(), "cold start after compacted: %s" % str(last_sent()))
+	check(is_instance_valid(old_root), "the old tree stays until the snapshot")
+	changes(17, 16, [{"op": "rename", "id": 7, "name": "Stale"}])
+	feed_snapshot(fresh_scene_bytes(), 120, 1, "scn")
+	check(not is_instance_valid(old_root), "the old tree is freed")
+	check(client.applied_index() == 120 and client.id_map().size() == 2, "fresh snapshot at 120")
+	changes(121, 120, [{"op": "create", "id": 201, "parent": 200, "name": "Child", "class": "Node", "index": -1, "instance": "res://missing.tscn"}])
+	client.apply_queued(-1.0)
+	client._handle_message({"op": "error", "code": 3, "reason": "no such path"})
+	dump("after compacted", out)
+	out.store_line("== events")
+	for e in events:
+		out.store_line(e)
+	out.close()
+
+	if failures == 0:
+		print("GROVE-ADDON-OK")
+	print("GROVE-DONE")
+	quit(0)
