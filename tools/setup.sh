@@ -13,6 +13,10 @@ packages=(
 	strace                     # test_limits counts groved's epoll_ctl calls
 	"$@"
 )
+# The GDScript 4 syntax check runs on node; Debian's nodejs and npm unless a node with npm is already here.
+if ! command -v npm >/dev/null 2>&1; then
+	packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -33,7 +37,7 @@ fi
 
 # The Godot 4 twin of the addon (godot/addons4) is checked with tree-sitter's GDScript grammar: no Godot 4
 # engine is packaged for Debian 12. The npm packages ship prebuilt binaries for linux-x64, so their install
-# scripts (which would compile or download) are not run. Without npm the check skips (fails under CI).
+# scripts (which would compile or download) are not run. If they cannot be had, the check skips (fails under CI).
 gdscript4="$(cd "$(dirname "$0")" && pwd)/gdscript4"
 if ! command -v npm >/dev/null 2>&1; then
 	echo "setup: npm is not installed; the GDScript 4 syntax check of the addon will skip"
