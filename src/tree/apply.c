@@ -12,7 +12,7 @@
 /* State of one batch being applied. */
 struct applier {
 	const struct tree *t;          /* the tree it changes */
-	struct store_txn *txn;         /* the nested transaction of this batch */
+	struct store_txn *txn;         /* where the batch writes: a nested transaction, or the caller's */
 	int64_t node_delta;            /* nodes created minus nodes deleted, added to the count at the end */
 	size_t changes_cap;            /* allocated res->changes */
 	const struct tree_batch *batch;
@@ -630,6 +630,13 @@ static int op_set_prop(struct applier *a, const struct tree_op *op)
 	err = check_member_name(a, "property", op->name);
 	if (!err && !op->value)
 		err = refuse(a, GROVE_EINVAL, "set of %s has no value", op->name);
+	/* The value is bound and encoded (or refused) before anything is written: see tree_apply_batch(). */
+	struct grove_buf buf = {0};
+	const uint8_t seq_placeholder[4] = {0};
+	if (!err) {
+		grove_buf_put(&buf, seq_placeholder, sizeof(seq_placeholder));
+		err = encode_bound_value(a, op->value, &buf);
+	}
 	uint8_t key[8 + TREE_NAME_MAX];
 	size_t klen = 0;
 	uint32_t seq = 0;
@@ -650,14 +657,8 @@ static int op_set_prop(struct applier *a, const struct tree_op *op)
 			err = fail(a, err);
 		}
 	}
-	struct grove_buf buf = {0};
 	if (!err) {
-		uint8_t seqbytes[4];
-		put_be32(seqbytes, seq);
-		grove_buf_put(&buf, seqbytes, 4);
-		err = encode_bound_value(a, op->value, &buf);
-	}
-	if (!err) {
+		put_be32(buf.data, seq);
 		err = tt_put(a->t, a->txn, TREE_PROPS, key, klen, buf.data, buf.len);
 		if (err)
 			err = fail(a, err);
@@ -1196,6 +1197,27 @@ int tree_load_end(const struct tree *t, struct store_txn *txn)
 	return tt_meta_put(t, txn, "node_count", nodes);
 }
 
+/*
+ * Whether @p batch is one operation that refuses, if at all, before its first write. Such a batch runs in
+ * the caller's transaction itself: LMDB's nested transaction costs two allocations of megabytes and a copy
+ * of every page the batch touches, more than a property set does. Keep each of these operations checking
+ * everything before it writes; test_tree checks that their refusals leave every table as it was.
+ */
+static bool refuses_before_writing(const struct tree_batch *batch)
+{
+	if (batch->count != 1)
+		return false;
+	switch (batch->ops[0].kind) {
+	case TREE_OP_SET_PROP:
+	case TREE_OP_CLEAR_PROP:
+	case TREE_OP_ADD_GROUP:
+	case TREE_OP_REMOVE_GROUP:
+		return true;
+	default:
+		return false;
+	}
+}
+
 int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct tree_batch *batch, struct tree_result *res)
 {
 	tree_result_free(res);
@@ -1209,10 +1231,14 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 	if (!res->ids)
 		return fail(&a, GROVE_ENOMEM);
 	res->count = batch->count;
-	int err = store_txn_begin(store_txn_store(txn), txn, true, &a.txn);
+	bool nested = !refuses_before_writing(batch);
+	int err = nested ? store_txn_begin(store_txn_store(txn), txn, true, &a.txn) : GROVE_OK;
 	if (err)
 		return fail(&a, err);
+	if (!nested)
+		a.txn = txn;
 	err = tt_meta_get(a.t, a.txn, "next_id", 0, &a.next_id);
+	uint64_t first_free_id = a.next_id;
 	if (!err && a.next_id <= TREE_ROOT_ID)
 		err = GROVE_ECORRUPT;
 	if (err)
@@ -1228,25 +1254,26 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 		grove_buf_free(&a.seen.value);
 		memset(&a.seen, 0, sizeof(a.seen));
 	}
-	if (!err) {
+	if (!err && a.node_delta) {
 		uint64_t count;
 		err = tree_node_count(t, a.txn, &count);
 		if (!err)
 			err = tt_meta_put(t, a.txn, "node_count", count + (uint64_t)a.node_delta);
-		if (!err)
-			err = tt_meta_put(t, a.txn, "next_id", a.next_id);
 		if (err)
 			fail(&a, err);
 	}
+	if (!err && a.next_id != first_free_id && (err = tt_meta_put(t, a.txn, "next_id", a.next_id)))
+		fail(&a, err);
 	if (err) {
-		store_txn_abort(a.txn);
+		if (nested)
+			store_txn_abort(a.txn);
 		/* A refused batch changed nothing, so it has nothing to tell subscribers. */
 		for (size_t i = 0; i < res->n_changes; i++)
 			tree_change_free(&res->changes[i]);
 		res->n_changes = 0;
 		return res->err;
 	}
-	err = store_txn_commit(a.txn);
+	err = nested ? store_txn_commit(a.txn) : GROVE_OK;
 	if (err)
 		return fail(&a, err);
 	return GROVE_OK;

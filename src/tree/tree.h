@@ -247,9 +247,10 @@ int tree_init(const struct tree *t, struct store_txn *txn);
 /**
  * @brief Validate and apply @p batch inside the write transaction @p txn.
  *
- * The batch runs in a nested transaction of @p txn: if any operation is
- * refused, nothing of the batch remains and @p txn is as it was, so the
- * caller can go on applying other batches in the same (group) commit.
+ * If any operation is refused, nothing of the batch remains and @p txn is as
+ * it was, so the caller can go on applying other batches in the same (group)
+ * commit. (A batch runs in a nested transaction of @p txn, unless it is one
+ * operation that checks everything before it writes.)
  * Refusals, with the failing operation in res->failed_op and a message:
  * GROVE_ENOTFOUND (node, parent, property, group, connection or resource),
  * GROVE_EEXIST (sibling name taken, group or connection present),

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "src/common/buf.h"
+#include "src/common/bytes.h"
 #include "src/common/error.h"
 #include "src/tree/tree.h"
 #include "storage/store.h"
@@ -590,6 +592,78 @@ static void test_resources(void **state)
 	variant_free(&props);
 }
 
+static int append_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	struct grove_buf *b = ctx;
+	uint8_t head[3 * 8];
+	put_be64(head, table);
+	put_be64(head + 8, key_len);
+	put_be64(head + 16, val_len);
+	grove_buf_put(b, head, sizeof(head));
+	grove_buf_put(b, key, key_len);
+	grove_buf_put(b, val, val_len);
+	return 0;
+}
+
+/* Every record of the world, table by table, as one byte string. */
+static void dump_all(struct fixture *f, struct grove_buf *out)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_dump(&world, txn, append_record, out), GROVE_OK);
+	store_txn_abort(txn);
+	assert_false(out->failed);
+}
+
+/*
+ * The operations that run in the caller's transaction, without a nested one, must refuse before their first
+ * write: a refusal committed with its group commit leaves every table as it was.
+ */
+static void test_refusals_write_nothing(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	struct tree_op in_group = {.kind = TREE_OP_ADD_GROUP, .node = at("/root/A"), .name = "players"};
+	assert_int_equal(apply1(f, in_group, NULL, 0), GROVE_OK);
+	struct variant one = {0}, missing = {0}, deep = {0};
+	variant_set_int(&one, 1);
+	variant_set_resource_ref(&missing, 123456);
+	assert_int_equal(variant_set_array(&deep), GROVE_OK);
+	for (int i = 0; i < VARIANT_MAX_DEPTH + 2; i++) {
+		struct variant outer;
+		assert_int_equal(variant_set_array(&outer), GROVE_OK);
+		assert_int_equal(variant_array_push(&outer, &deep), GROVE_OK);
+		deep = outer;
+	}
+	const struct tree_op refused[] = {
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/Nope"), .name = "p", .value = &one},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "tab\there", .value = &one},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "p"},
+		/* A first value of a property: refused after the node was read, before its record is written. */
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "fresh", .value = &missing},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/A"), .name = "fresh", .value = &deep},
+		{.kind = TREE_OP_CLEAR_PROP, .node = at("/root/A"), .name = "never_set"},
+		{.kind = TREE_OP_CLEAR_PROP, .node = at("/root/Nope"), .name = "p"},
+		{.kind = TREE_OP_ADD_GROUP, .node = at("/root/A"), .name = "players"},
+		{.kind = TREE_OP_ADD_GROUP, .node = at("/root/A"), .name = ""},
+		{.kind = TREE_OP_REMOVE_GROUP, .node = at("/root/A"), .name = "enemies"},
+		{.kind = TREE_OP_REMOVE_GROUP, .node = {.id = 999999}, .name = "players"},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		struct grove_buf before = {0}, after = {0};
+		dump_all(f, &before);
+		char msg[256];
+		if (apply1(f, refused[i], msg, sizeof(msg)) == GROVE_OK)
+			fail_msg("op %zu was not refused", i);
+		dump_all(f, &after);
+		if (before.len != after.len || memcmp(before.data, after.data, before.len) != 0)
+			fail_msg("refused op %zu (%s) changed the store", i, msg);
+		grove_buf_free(&before);
+		grove_buf_free(&after);
+	}
+	variant_free(&deep);
+}
+
 static void test_delete_subtree(void **state)
 {
 	struct fixture *f = *state;
@@ -758,6 +832,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_root_exists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_create_three_levels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals_write_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cycle_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_name_clash_and_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_renumbering, setup, teardown),
