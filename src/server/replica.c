@@ -45,6 +45,8 @@ struct replica {
 	struct queued_mark queued, flying;
 	struct pending_read *reads;
 	size_t n_reads, cap_reads;
+	struct tree_result *results; /* one per committed entry of a ready; kept to spare an allocation each */
+	size_t cap_results;
 	/* A snapshot being received in chunks, whose it is, and one assembled for this turn's install. */
 	struct snapshot_receiver receiving;
 	uint64_t receiving_from, receiving_term, receiving_index;
@@ -199,6 +201,7 @@ void replica_close(struct replica *r)
 		return;
 	raft_destroy(r->raft);
 	free(r->reads);
+	free(r->results);
 	free(r->incoming_snapshot);
 	snapshot_receiver_free(&r->receiving);
 	free(r);
@@ -486,9 +489,11 @@ static int apply_committed(struct replica *r, const struct raft_ready *rd)
 	struct store_txn *txn = r->env.apply_txn(r->env.ctx);
 	if (!txn)
 		return GROVE_ESTORAGE;
-	struct tree_result *results = calloc(rd->n_committed, sizeof(*results));
-	if (!results)
-		return GROVE_ENOMEM;
+	while (r->cap_results < rd->n_committed)
+		if (grove_grow((void **)&r->results, &r->cap_results, r->cap_results, sizeof(*r->results)))
+			return GROVE_ENOMEM;
+	struct tree_result *results = r->results;
+	memset(results, 0, rd->n_committed * sizeof(*results));
 	int err = GROVE_OK;
 	uint64_t last = r->applied;
 	size_t n = 0;
@@ -516,7 +521,6 @@ static int apply_committed(struct replica *r, const struct raft_ready *rd)
 	}
 	for (size_t i = 0; i < rd->n_committed; i++)
 		tree_result_free(&results[i]);
-	free(results);
 	return err;
 }
 

@@ -370,16 +370,45 @@ static int bind_resources(struct applier *a, struct variant *v, int depth)
 	}
 }
 
-/* Encode @p value (after binding its resource references) behind @p prefix bytes. */
+/* Whether @p v refers to a resource (or is too deep to tell, which binding then refuses). */
+static bool refers_to_resources(const struct variant *v, int depth)
+{
+	if (depth > VARIANT_MAX_DEPTH)
+		return true;
+	switch (v->type) {
+	case VARIANT_RESOURCE_REF:
+		return v->as.ref != 0;
+	case VARIANT_ARRAY:
+		for (uint32_t i = 0; i < v->as.array->len; i++)
+			if (refers_to_resources(&v->as.array->items[i], depth + 1))
+				return true;
+		return false;
+	case VARIANT_DICTIONARY:
+		for (uint32_t i = 0; i < v->as.dict->len; i++)
+			if (refers_to_resources(&v->as.dict->keys[i], depth + 1) ||
+			    refers_to_resources(&v->as.dict->values[i], depth + 1))
+				return true;
+		return false;
+	default:
+		return false;
+	}
+}
+
+/* Encode @p value, its resource references bound (on a copy: the op is the caller's), into @p out. */
 static int encode_bound_value(struct applier *a, const struct variant *value, struct grove_buf *out)
 {
-	struct variant copy;
-	int err = variant_copy(&copy, value);
-	if (err)
-		return fail(a, err);
-	err = bind_resources(a, &copy, 0);
+	struct variant copy = {0};
+	const struct variant *bound = value;
+	int err = GROVE_OK;
+	if (refers_to_resources(value, 0)) {
+		err = variant_copy(&copy, value);
+		if (err)
+			return fail(a, err);
+		err = bind_resources(a, &copy, 0);
+		bound = &copy;
+	}
 	if (!err) {
-		err = variant_encode(&copy, out);
+		err = variant_encode(bound, out);
 		if (err)
 			err = refuse(a, err, "value cannot be stored: %s", grove_strerror(err));
 		else if (out->failed)
