@@ -599,6 +599,15 @@ void follow_submit_done(struct follow *f, const struct host_ticket *t, const cha
 	godot_send(c, fw->godot, &m);
 }
 
+bool follow_godot_error(struct follow *f, struct loop_conn *c, int code, const char *reason)
+{
+	struct follower *fw = idmap_get(&f->followers, 0, loop_conn_id(c));
+	if (!fw || !fw->godot)
+		return false;
+	godot_error(c, fw->godot, code, reason);
+	return true;
+}
+
 void follow_godot_frame(struct follow *f, struct loop_conn *c, const uint8_t *payload, size_t len)
 {
 	struct follower *fw = idmap_get(&f->followers, 0, loop_conn_id(c));

@@ -47,6 +47,9 @@ bool follow_godot_hello(struct follow *f, struct loop_conn *c, const uint8_t *pa
 /** @brief A frame of a Godot connection after its hello. */
 void follow_godot_frame(struct follow *f, struct loop_conn *c, const uint8_t *payload, size_t len);
 
+/** @brief Queue an "error" message (@p code, @p reason) to Godot client @p c. @return false if @p c is none. */
+bool follow_godot_error(struct follow *f, struct loop_conn *c, int code, const char *reason);
+
 /** @brief A protobuf SubscribeRequest of an authenticated client. */
 void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelope *req);
 

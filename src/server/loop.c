@@ -510,6 +510,8 @@ static void dispatch_frames(struct loop *l, struct loop_conn *c)
 			char reason[128];
 			snprintf(reason, sizeof(reason), "frame of %zu bytes exceeds the limit of %u%s", len, c->in.max,
 				 c->authenticated ? "" : " before the handshake");
+			if (l->hooks.too_large)
+				l->hooks.too_large(l->hooks.ctx, c, reason);
 			loop_close_after_send(c, reason);
 			return;
 		}

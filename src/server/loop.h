@@ -64,6 +64,11 @@ struct loop_hooks {
 	void (*tick)(void *ctx);
 	/** The events of a turn were handled: run what they started. */
 	void (*turn)(void *ctx);
+	/**
+	 * A frame on @p c exceeds its limit (@p reason says by how much). @p c closes once what is queued is
+	 * sent, so this may queue a last message telling the client why. May be NULL.
+	 */
+	void (*too_large)(void *ctx, struct loop_conn *c, const char *reason);
 };
 
 /**

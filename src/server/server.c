@@ -579,6 +579,16 @@ static void on_frame(void *ctx, struct loop_conn *c, const uint8_t *payload, siz
 		grove__envelope__free_unpacked(env, NULL);
 }
 
+static void on_too_large(void *ctx, struct loop_conn *c, const char *reason)
+{
+	struct server *s = ctx;
+	struct client *cl = loop_conn_data(c);
+	if (cl && cl->peer_id)
+		return; /* a peer's link logs it; Raft sends again */
+	if (!s->follow || !follow_godot_error(s->follow, c, GROVE_ETOOBIG, reason))
+		send_error(c, 0, GROVE_ETOOBIG, reason, "");
+}
+
 static void on_closed(void *ctx, struct loop_conn *c)
 {
 	struct server *s = ctx;
@@ -663,7 +673,8 @@ int server_create(const struct server_config *config, struct server **out)
 				 .idle_ms = config->idle_timeout_s ? config->idle_timeout_s * 1000u : 0,
 				 .output_max = config->output_max, .output_stall_ms = config->output_stall_s * 1000u,
 				 .handshake_ms = config->handshake_timeout_s * 1000u};
-	struct loop_hooks lh = {.ctx = s, .frame = on_frame, .closed = on_closed, .tick = on_tick, .turn = on_turn};
+	struct loop_hooks lh = {.ctx = s, .frame = on_frame, .closed = on_closed, .tick = on_tick, .turn = on_turn,
+				.too_large = on_too_large};
 	struct transport_config tc = {.self = config->id, .cluster_id = config->cluster_id,
 				      .cluster_token = config->cluster_token};
 	struct host_config hc = {.self = config->id, .data_dir = config->data_dir, .join = config->join,

@@ -43,7 +43,9 @@ static int setup_with(void **state, const char *const *args)
 	struct fixture *f = calloc(1, sizeof(*f));
 	f->dir = test_tmpdir("stream");
 	snprintf(f->data, sizeof(f->data), "%s/data", f->dir);
-	groved_start_opts(&f->server, f->data, &(struct groved_opts){.args = args});
+	/* ASan's quarantine would otherwise hold up to 256 MiB of freed memory and hide groved's real RSS. */
+	struct groved_opts o = {.args = args, .asan_options = "quarantine_size_mb=4"};
+	groved_start_opts(&f->server, f->data, &o);
 	*state = f;
 	return 0;
 }
@@ -548,6 +550,16 @@ static void test_godot_gateway(void **state)
 		expect(&g, "pong", &m);
 		assert_int_equal(field(&m, "t")->as.i, 7);
 		variant_free(&m);
+		/* A submit to a node that does not exist is refused with the path; nothing changes. */
+		struct variant op, ops;
+		dict(&op, "op", "s:set", "node", "s:/root/Nope", "property", "s:n", "value", "i:1", NULL);
+		assert_int_equal(variant_set_array(&ops), GROVE_OK);
+		assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
+		dict(&m, "op", "s:submit", "key", "s:nope", "ops", "v:", &ops, NULL);
+		godot_send(&g, &m);
+		expect(&g, "refused", &m);
+		assert_non_null(strstr(field(&m, "reason")->as.str.ptr, "/root/Nope"));
+		variant_free(&m);
 		/* Bytes that are no Variant: an error, and the connection closes. */
 		uint8_t junk[] = {12, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
 		assert_int_equal(send(g.fd, junk, sizeof(junk), MSG_NOSIGNAL), (ssize_t)sizeof(junk));
@@ -556,6 +568,24 @@ static void test_godot_gateway(void **state)
 		assert_false(godot_receive(&g, &m));
 		godot_close(&g);
 	}
+	/* A frame past the limit: an error that says so, and that connection closes; a neighbour carries on. */
+	struct godot big, neighbour;
+	godot_hello(&big, &f->server, 3);
+	godot_hello(&neighbour, &f->server, 3);
+	uint8_t huge[4] = {0xff, 0xff, 0xff, 0x7f};
+	assert_int_equal(send(big.fd, huge, sizeof(huge), MSG_NOSIGNAL), (ssize_t)sizeof(huge));
+	struct variant e;
+	expect(&big, "error", &e);
+	assert_int_equal(field(&e, "code")->as.i, GROVE_ETOOBIG);
+	assert_non_null(strstr(field(&e, "reason")->as.str.ptr, "exceeds the limit"));
+	variant_free(&e);
+	assert_false(godot_receive(&big, &e));
+	godot_close(&big);
+	dict(&e, "op", "s:ping", "t", "i:8", NULL);
+	godot_send(&neighbour, &e);
+	expect(&neighbour, "pong", &e);
+	variant_free(&e);
+	godot_close(&neighbour);
 	/* Nothing is served before the hello. */
 	struct godot g;
 	godot_connect(&g, &f->server, 4);
