@@ -153,12 +153,39 @@ static int reconnect(struct grove_client *c, const char *address)
 	return say_hello(c, error, sizeof(error));
 }
 
+/* Whether @p reply refuses the request because a split moved what it names (it was not applied: retry). */
+static bool says_moved(const Grove__Envelope *reply)
+{
+	switch (reply->body_case) {
+	case GROVE__ENVELOPE__BODY_ERROR:
+		return reply->error->code == GROVE_EMOVED;
+	case GROVE__ENVELOPE__BODY_WRITE_REPLY:
+		return reply->write_reply->code == GROVE_EMOVED;
+	case GROVE__ENVELOPE__BODY_READ_REPLY:
+		return reply->read_reply->code == GROVE_EMOVED;
+	case GROVE__ENVELOPE__BODY_EXPORT_REPLY:
+		return reply->export_reply->code == GROVE_EMOVED;
+	default:
+		return false;
+	}
+}
+
 int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply)
 {
-	/* A follower names the leader: follow it. With no leader yet, wait for one (bounded). */
+	/* A follower names the leader: follow it. With no leader yet, wait for one (bounded). A shard that
+	 * moved: ask again, a little later each time, until the server routes the request to its new shard. */
 	int64_t deadline = now_ms() + c->timeout_ms;
+	long pause_ms = 10;
 	for (int hops = 0;; hops++) {
 		int err = call_once(c, req, reply);
+		if (!err && says_moved(*reply) && now_ms() < deadline) {
+			grove__envelope__free_unpacked(*reply, NULL);
+			*reply = NULL;
+			struct timespec pause = {0, pause_ms * 1000000L};
+			nanosleep(&pause, NULL);
+			pause_ms = pause_ms < 200 ? pause_ms * 2 : 200;
+			continue;
+		}
 		if (err || (*reply)->body_case != GROVE__ENVELOPE__BODY_ERROR || req->body_case == GROVE__ENVELOPE__BODY_HELLO)
 			return err;
 		const Grove__ErrorReply *er = (*reply)->error;

@@ -33,7 +33,10 @@ void grove_client_close(struct grove_client *c);
 
 /**
  * @brief Send @p req (its request_id and version are set here) and wait for
- * the reply.
+ * the reply. A follower's "not the leader" is followed to the leader it
+ * names (reconnecting there); "no leader yet" and "moved to another shard"
+ * (GROVE_EMOVED: a split moved what the request names, and the request was
+ * not applied) are retried after growing pauses, until the timeout.
  * @param reply receives the reply; free it with grove__envelope__free_unpacked(reply, NULL).
  * @return GROVE_OK (the reply may still carry an error code of its own),
  * GROVE_EIO, GROVE_ETIMEDOUT, GROVE_EPROTO, GROVE_ENOMEM.

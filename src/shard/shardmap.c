@@ -6,7 +6,7 @@
  * - command: u8 kind, then
  *            START_SPLIT: u32 path length, path, u8 members, members x u64
  *            SWITCH:      u64 group, u64 split_index
- *            ABORT:       u64 group, u32 reason length, reason
+ *            ABORT:       u64 group, u32 code, u32 reason length, reason
  */
 #include "src/shard/shardmap.h"
 
@@ -147,6 +147,14 @@ const struct shard_entry *shard_map_find_group(const struct shard_map *m, uint64
 	return NULL;
 }
 
+bool shard_map_has_splits(const struct shard_map *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->entries[i].state == SHARD_SPLITTING)
+			return true;
+	return false;
+}
+
 const struct shard_entry *shard_map_split_of(const struct shard_map *m, uint64_t group)
 {
 	for (size_t i = 0; i < m->n; i++)
@@ -271,6 +279,7 @@ int shard_cmd_encode(const struct shard_cmd *cmd, struct grove_buf *out)
 		if (strlen(reason) > SHARD_PATH_MAX)
 			return GROVE_EINVAL;
 		grove_buf_le64(out, cmd->group);
+		grove_buf_le32(out, cmd->code);
 		put_text(out, reason);
 		break;
 	}
@@ -355,6 +364,10 @@ int shard_cmd_decode(const uint8_t *data, size_t len, struct shard_cmd *out)
 		break;
 	case SHARD_CMD_ABORT:
 		out->group = get_u64(&r);
+		if (need(&r, 4)) {
+			out->code = get_le32(r.p);
+			r.p += 4;
+		}
 		get_text(&r, out->text);
 		out->reason = out->text;
 		break;

@@ -79,7 +79,7 @@ struct shard_map {
 enum shard_cmd_kind {
 	SHARD_CMD_START_SPLIT = 1, /**< path, members */
 	SHARD_CMD_SWITCH = 2,      /**< group, split_index */
-	SHARD_CMD_ABORT = 3        /**< group, reason */
+	SHARD_CMD_ABORT = 3        /**< group, code, reason */
 };
 
 /** A decoded command; strings borrow from the bytes decoded. */
@@ -88,7 +88,8 @@ struct shard_cmd {
 	const char *path;                     /**< START_SPLIT: the subtree's root (NUL-terminated copy below) */
 	uint64_t group;                       /**< SWITCH, ABORT: the split's group */
 	uint64_t split_index;                 /**< SWITCH: where the source applied it */
-	const char *reason;                   /**< ABORT: why the source refused (for the log) */
+	uint32_t code;                        /**< ABORT: the source's refusal (enum grove_err) */
+	const char *reason;                   /**< ABORT: why the source refused, one line */
 	size_t n_members;                     /**< START_SPLIT: members of the new group */
 	uint64_t members[SHARD_MAX_MEMBERS];  /**< their ids */
 	char text[SHARD_PATH_MAX + 1];        /**< storage for path or reason */
@@ -125,6 +126,9 @@ const struct shard_entry *shard_map_lookup(const struct shard_map *m, const char
 
 /** @brief The entry of group @p group, or NULL. Borrowed. */
 const struct shard_entry *shard_map_find_group(const struct shard_map *m, uint64_t group);
+
+/** @brief Whether a split is running (an entry is SPLITTING). */
+bool shard_map_has_splits(const struct shard_map *m);
 
 /** @brief The splitting entry whose source is @p group, or NULL (at most one: see shard_map_start_split()). */
 const struct shard_entry *shard_map_split_of(const struct shard_map *m, uint64_t group);

@@ -1376,7 +1376,7 @@ int tree_load_end(const struct tree *t, struct store_txn *txn)
 		return err;
 	if (stubs > nodes)
 		return GROVE_ECORRUPT;
-	err = tt_meta_put(t, txn, "mounts", stubs);
+	err = tt_meta_put_count(t, txn, "mounts", stubs);
 	return err ? err : tt_meta_put(t, txn, "node_count", nodes - stubs);
 }
 

@@ -80,6 +80,20 @@ static const struct tree *holder(const struct tree *t, struct store_txn *txn, ui
 	return t; /* not found anywhere: the read fails there as it would without a view */
 }
 
+int tree_view_locate(struct tree_view *v, struct store_txn *txn, uint64_t id, uint64_t *group)
+{
+	const struct tree *start = tree_view_group(v, v->world_group);
+	if (!start)
+		return GROVE_ENOTFOUND;
+	const struct tree *t = holder(start, txn, id);
+	uint8_t key[8];
+	put_be64(key, id);
+	int err = tt_get(t, txn, TREE_NODES, key, sizeof(key), NULL);
+	if (!err)
+		*group = t->group;
+	return err;
+}
+
 void tree_node_free(struct tree_node *n)
 {
 	free(n->name);

@@ -62,6 +62,14 @@ int tt_meta_put(const struct tree *t, struct store_txn *txn, const char *name, u
 	return store_put_u64(txn, t->db[TREE_META], k, klen, value);
 }
 
+int tt_meta_put_count(const struct tree *t, struct store_txn *txn, const char *name, uint64_t value)
+{
+	if (value)
+		return tt_meta_put(t, txn, name, value);
+	int err = tt_del(t, txn, TREE_META, name, strlen(name));
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
 int tt_meta_get_text(const struct tree *t, struct store_txn *txn, const char *name, char **out)
 {
 	*out = NULL;

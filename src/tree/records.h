@@ -32,6 +32,9 @@ int tt_del_prefix(const struct tree *t, struct store_txn *txn, enum tree_table t
 int tt_meta_get(const struct tree *t, struct store_txn *txn, const char *name, uint64_t dflt, uint64_t *value);
 int tt_meta_put(const struct tree *t, struct store_txn *txn, const char *name, uint64_t value);
 
+/** Store the u64 meta count @p name, or no record when it is 0 (so a group's records do not depend on how it came by them). */
+int tt_meta_put_count(const struct tree *t, struct store_txn *txn, const char *name, uint64_t value);
+
 /** The text meta value @p name of the group, malloc'd in @p *out (NULL if absent). */
 int tt_meta_get_text(const struct tree *t, struct store_txn *txn, const char *name, char **out);
 int tt_meta_put_text(const struct tree *t, struct store_txn *txn, const char *name, const char *value);

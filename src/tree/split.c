@@ -248,7 +248,7 @@ static int adjust_count(const struct tree *t, struct store_txn *txn, const char 
 {
 	uint64_t value;
 	int err = tt_meta_get(t, txn, name, strcmp(name, "node_count") == 0 ? 1 : 0, &value);
-	return err ? err : tt_meta_put(t, txn, name, value + (uint64_t)delta);
+	return err ? err : tt_meta_put_count(t, txn, name, value + (uint64_t)delta);
 }
 
 static int move_all(struct split *sp, const char *root_path)
@@ -280,7 +280,7 @@ static int move_all(struct split *sp, const char *root_path)
 	if (!err)
 		err = tt_meta_put(&sp->to, sp->txn, "node_count", (uint64_t)moved);
 	if (!err)
-		err = tt_meta_put(&sp->to, sp->txn, "mounts", sp->stubs.n);
+		err = tt_meta_put_count(&sp->to, sp->txn, "mounts", sp->stubs.n);
 	if (!err) {
 		sp->res->nodes = (uint64_t)moved;
 		sp->res->resources = sp->resources.n;

@@ -153,6 +153,12 @@ void tree_view_free(struct tree_view *v);
 const struct tree *tree_view_group(const struct tree_view *v, uint64_t group);
 
 /**
+ * @brief The group that holds node @p id, as the view sees it.
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE.
+ */
+int tree_view_locate(struct tree_view *v, struct store_txn *txn, uint64_t id, uint64_t *group);
+
+/**
  * @brief The tree of group @p group in @p store, creating its tables if
  * needed. Call before transactions run in other threads (store.h).
  * @return GROVE_OK, GROVE_ESTORAGE.
@@ -290,6 +296,9 @@ struct tree_result {
 	size_t n_changes;    /**< number of changes */
 	char key[128];       /**< filled by the caller that applied it: the batch's idempotency key, "" if none */
 	uint64_t duplicate_of; /**< filled by that caller: the index that already applied this key (nothing was done now), or 0 */
+	uint64_t split_group;  /**< filled by a caller that applied a split (tree_split()): the group it created, or 0 */
+	uint64_t split_voters[16]; /**< and that group's voters */
+	size_t n_split_voters;     /**< number of split_voters */
 };
 
 /** @brief Release what one change owns. */

@@ -173,11 +173,12 @@ static void test_commands_round_trip(void **state)
 	assert_int_equal(shard_cmd_decode(b.data, b.len, &cmd), GROVE_OK);
 	assert_int_equal(shard_map_apply(&m, &cmd, &g, why, sizeof(why)), GROVE_OK);
 	assert_int_equal(group_of(&m, "/root/Zone/P"), FIRST);
-	struct shard_cmd ab = {.kind = SHARD_CMD_ABORT, .group = 77, .reason = "no such node"};
+	struct shard_cmd ab = {.kind = SHARD_CMD_ABORT, .group = 77, .code = GROVE_ENOTFOUND, .reason = "no such node"};
 	b.len = 0;
 	assert_int_equal(shard_cmd_encode(&ab, &b), GROVE_OK);
 	assert_int_equal(shard_cmd_decode(b.data, b.len, &cmd), GROVE_OK);
 	assert_string_equal(cmd.reason, "no such node");
+	assert_int_equal(cmd.code, GROVE_ENOTFOUND);
 	assert_int_equal(shard_map_apply(&m, &cmd, &g, why, sizeof(why)), GROVE_ENOTFOUND);
 	uint8_t unknown = 99;
 	assert_int_equal(shard_cmd_decode(&unknown, 1, &cmd), GROVE_ECORRUPT);
