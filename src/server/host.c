@@ -24,6 +24,9 @@
 /* A group born by a split starts from a snapshot at this index and term: its state as the split left it. */
 #define BIRTH_INDEX 1
 #define BIRTH_TERM 1
+/* A quiesced follower whose leader's server has been silent this long wakes (and may elect another leader).
+ * Servers send each other something at least every TRANSPORT_KEEPALIVE_MS (transport.h). */
+#define PEER_SILENCE_MS 1000
 /* A `shard split` not finished within this many ms is answered "still running". */
 #define SPLIT_WAIT_MS 120000
 
@@ -113,6 +116,12 @@ struct host {
 	struct split_drive *drives;
 	size_t n_drives, cap_drives;
 	uint64_t ticks;
+	struct {
+		uint64_t id;       /* a peer server */
+		uint64_t ms;       /* when something last came from it (monotonic) */
+	} heard[RAFT_MAX_MEMBERS];
+	size_t n_heard;
+	uint64_t started_ms;
 	struct store_txn *apply_txn;   /* applied and not yet committed */
 	unsigned ticks_since_commit;
 	/* Log flushes: the one forming gets seq flushed + 1 (+1 again while one runs). */
@@ -551,6 +560,7 @@ int host_open(const struct host_config *cfg, const struct host_hooks *hooks, str
 	h->cfg = *cfg;
 	h->hooks = *hooks;
 	h->book = cfg->founders;
+	h->started_ms = grove_monotonic_ms();
 	char log_dir[4096];
 	snprintf(log_dir, sizeof(log_dir), "%s/raft-log", cfg->data_dir);
 	/* The log replays whatever a crash undid in the store (wal.h), so store commits need one sync, not two. */
@@ -847,6 +857,41 @@ int host_process(struct host *h)
 	return h->failed;
 }
 
+void host_peer_heard(struct host *h, uint64_t peer)
+{
+	uint64_t now = grove_monotonic_ms();
+	for (size_t i = 0; i < h->n_heard; i++)
+		if (h->heard[i].id == peer) {
+			h->heard[i].ms = now;
+			return;
+		}
+	if (h->n_heard < RAFT_MAX_MEMBERS) {
+		h->heard[h->n_heard].id = peer;
+		h->heard[h->n_heard++].ms = now;
+	}
+}
+
+/* When server @p peer was last heard from (the start, if never). */
+static uint64_t last_heard(const struct host *h, uint64_t peer)
+{
+	for (size_t i = 0; i < h->n_heard; i++)
+		if (h->heard[i].id == peer)
+			return h->heard[i].ms;
+	return h->started_ms;
+}
+
+/* Quiesced followers of a leader whose server fell silent wake: no heartbeat would ever time them out. */
+static void wake_orphans(struct host *h, uint64_t now)
+{
+	for (size_t i = 0; i < h->n_groups; i++) {
+		struct replica_status st;
+		replica_status(h->groups[i]->replica, &st);
+		if (st.quiesced && st.role != RAFT_LEADER && st.leader != h->cfg.self &&
+		    (!st.leader || now - last_heard(h, st.leader) > PEER_SILENCE_MS))
+			replica_wake(h->groups[i]->replica);
+	}
+}
+
 void host_tick(struct host *h)
 {
 	uint64_t now = grove_monotonic_ms();
@@ -865,6 +910,7 @@ void host_tick(struct host *h)
 	if (h->apply_txn && ++h->ticks_since_commit >= APPLIED_COMMIT_TICKS && commit_applied(h) != GROVE_OK)
 		h->failed = GROVE_ESTORAGE;
 	if (++h->ticks % SPLIT_DRIVE_TICKS == 0) {
+		wake_orphans(h, now);
 		open_missing_groups(h);
 		expire_split_waits(h, now);
 	}
@@ -1038,6 +1084,7 @@ int host_status(const struct host *h, uint64_t group, struct host_status *out)
 		return GROVE_EINVAL;
 	memset(out, 0, sizeof(*out));
 	replica_status(g->replica, &out->group);
+	out->quiesced = out->group.quiesced;
 	uint64_t ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS];
 	bool voter[RAFT_MAX_MEMBERS];
 	size_t n = replica_members(g->replica, ids, voter, match, RAFT_MAX_MEMBERS);

@@ -134,8 +134,15 @@ int host_log_fd(const struct host *h);
 /** @brief A log flush finished (or maybe did): account for it and release what waited for it. */
 void host_log_event(struct host *h);
 
-/** @brief One tick: Raft time for every group; applied state committed every 10 ticks. */
+/**
+ * @brief One tick: Raft time for every group that is not quiesced; applied
+ * state committed every 10 ticks; quiesced followers whose leader's server
+ * fell silent (host_peer_heard()) woken.
+ */
 void host_tick(struct host *h);
+
+/** @brief Something arrived from peer server @p peer: it is alive (for waking quiesced groups). */
+void host_peer_heard(struct host *h, uint64_t peer);
 
 /**
  * @brief Run every group's Ready cycle, then start a log flush if anything

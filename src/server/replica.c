@@ -201,7 +201,7 @@ int replica_open(const struct replica_config *cfg, const struct replica_env *env
 		struct raft_config rc = {.id = cfg->self, .election_ticks = 30, .heartbeat_ticks = 3, .max_inflight = 64,
 					 .max_batch = 512,
 					 .max_msg_bytes = cfg->max_msg_bytes ? cfg->max_msg_bytes : DEFAULT_MAX_MSG_BYTES,
-					 .seed = cfg->seed, .pre_vote = true, .check_quorum = true};
+					 .seed = cfg->seed, .pre_vote = true, .check_quorum = true, .quiesce = true};
 		err = raft_create(&rc, &rs, &r->raft);
 	}
 	free(entries); /* raft_create copied them */
@@ -675,7 +675,13 @@ void replica_status(const struct replica *r, struct replica_status *out)
 	*out = (struct replica_status){.role = raft_role(r->raft), .voter = raft_conf_has_voter(conf, r->cfg.self),
 				       .term = raft_term(r->raft), .leader = raft_leader(r->raft),
 				       .commit = raft_commit(r->raft), .applied = r->applied,
-				       .first = raft_first_index(r->raft), .last = raft_last_index(r->raft)};
+				       .first = raft_first_index(r->raft), .last = raft_last_index(r->raft),
+				       .quiesced = raft_quiesced(r->raft)};
+}
+
+void replica_wake(struct replica *r)
+{
+	raft_wake(r->raft);
 }
 
 size_t replica_members(const struct replica *r, uint64_t *ids, bool *voter, uint64_t *match, size_t cap)

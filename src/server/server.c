@@ -500,6 +500,7 @@ static void handle_peer_frame(struct server *s, struct loop_conn *c, uint64_t pe
 	Grove__RaftMessage **msgs = NULL;
 	size_t n = 0;
 	int err;
+	host_peer_heard(s->host, peer);
 	Grove__RaftBatch *batch = NULL;
 	Grove__RaftMessage *one = NULL;
 	if (v->body == GROVE__ENVELOPE__BODY_RAFT_BATCH && (batch = grove__raft_batch__unpack(NULL, v->body_len, v->body_data))) {
@@ -835,6 +836,7 @@ static void on_tick(void *ctx)
 {
 	struct server *s = ctx;
 	host_tick(s->host);
+	transport_keepalive(s->transport);
 	follow_tick(s->follow);
 }
 
