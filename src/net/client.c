@@ -23,6 +23,7 @@ struct grove_client {
 	int timeout_ms;            /* per-request timeout */
 	uint64_t next_request_id;  /* ids are per connection */
 	uint64_t server_id;        /* from the hello reply */
+	uint64_t moved_retries;    /* requests asked again because a split moved what they named */
 	struct frame_reader reader;
 };
 
@@ -179,6 +180,7 @@ int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envel
 	for (int hops = 0;; hops++) {
 		int err = call_once(c, req, reply);
 		if (!err && says_moved(*reply) && now_ms() < deadline) {
+			c->moved_retries++;
 			grove__envelope__free_unpacked(*reply, NULL);
 			*reply = NULL;
 			struct timespec pause = {0, pause_ms * 1000000L};
@@ -322,6 +324,11 @@ void grove_client_close(struct grove_client *c)
 	close(c->fd);
 	frame_reader_free(&c->reader);
 	free(c);
+}
+
+uint64_t grove_client_moved_retries(const struct grove_client *c)
+{
+	return c->moved_retries;
 }
 
 uint64_t grove_client_server_id(const struct grove_client *c)

@@ -58,6 +58,9 @@ int grove_client_send(struct grove_client *c, Grove__Envelope *req);
  */
 int grove_client_receive(struct grove_client *c, int timeout_ms, Grove__Envelope **msg);
 
+/** @brief How many times a request was asked again because a split had moved what it named. */
+uint64_t grove_client_moved_retries(const struct grove_client *c);
+
 /** @brief The id of the server, from its hello reply. */
 uint64_t grove_client_server_id(const struct grove_client *c);
 
