@@ -1120,12 +1120,36 @@ bool host_sharded(const struct host *h)
 	return host_shard_map(h)->n > 1;
 }
 
-int host_shard_split(struct host *h, const struct host_ticket *t, const char *path)
+/* Whether every member of group @p g is a voter of the meta group: a new group's members are the meta group's. */
+static bool members_in_meta(struct group *g, struct group *meta, uint64_t *missing)
+{
+	uint64_t ids[RAFT_MAX_MEMBERS], meta_ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS];
+	bool voter[RAFT_MAX_MEMBERS], meta_voter[RAFT_MAX_MEMBERS];
+	size_t n = replica_members(g->replica, ids, voter, match, RAFT_MAX_MEMBERS);
+	size_t m = replica_members(meta->replica, meta_ids, meta_voter, match, RAFT_MAX_MEMBERS);
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+		for (size_t k = 0; k < m && !found; k++)
+			found = meta_ids[k] == ids[i] && meta_voter[k];
+		if (!found) {
+			*missing = ids[i];
+			return false;
+		}
+	}
+	return true;
+}
+
+int host_shard_split(struct host *h, const struct host_ticket *t, const char *path, char *why, size_t why_cap)
 {
 	struct group *meta = group_of(h, HOST_META_GROUP);
 	struct shard_cmd cmd = {.kind = SHARD_CMD_START_SPLIT, .path = path};
-	uint64_t ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS];
+	uint64_t ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS], missing;
 	bool voter[RAFT_MAX_MEMBERS];
+	if (leads(meta) && !members_in_meta(group_of(h, HOST_WORLD_GROUP), meta, &missing)) {
+		snprintf(why, why_cap, "server %llu is a member of the world's group but not of the shard map's (it joined "
+			 "later): splits need every server in every group", (unsigned long long)missing);
+		return GROVE_EINVAL;
+	}
 	size_t n = replica_members(meta->replica, ids, voter, match, RAFT_MAX_MEMBERS);
 	for (size_t i = 0; i < n && cmd.n_members < SHARD_MAX_MEMBERS; i++)
 		if (voter[i])

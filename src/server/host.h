@@ -253,10 +253,12 @@ bool host_sharded(const struct host *h);
  * split's start to the meta group (this member must lead it); the meta
  * group's leader then drives it (the source applies it, the map switches)
  * and shard_done answers when it ended.
+ * @param why one line when refused here.
  * @return GROVE_OK (proposed), GROVE_ENOTLEADER, GROVE_EUNAVAILABLE,
- * GROVE_EINVAL (a path too long), GROVE_ENOMEM.
+ * GROVE_EINVAL (a path too long; a member of the world's group that is not
+ * one of the meta group's: the new group could not have it), GROVE_ENOMEM.
  */
-int host_shard_split(struct host *h, const struct host_ticket *t, const char *path);
+int host_shard_split(struct host *h, const struct host_ticket *t, const char *path, char *why, size_t why_cap);
 
 /**
  * @brief A read-only view of the world across every tree group hosted here

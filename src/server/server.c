@@ -685,7 +685,8 @@ static void handle_shard(struct server *s, struct loop_conn *c, const Grove__Env
 		shard_list(s, c, req->request_id);
 		return;
 	}
-	int err = host_shard_split(s->host, t, rq->path);
+	char why[256] = "";
+	int err = host_shard_split(s->host, t, rq->path, why, sizeof(why));
 	if (err == GROVE_ENOTLEADER || err == GROVE_EUNAVAILABLE) {
 		send_not_leader(s, c, req->request_id, err, HOST_META_GROUP);
 		return;
@@ -696,7 +697,7 @@ static void handle_shard(struct server *s, struct loop_conn *c, const Grove__Env
 	}
 	Grove__ShardReply sr = GROVE__SHARD_REPLY__INIT;
 	sr.code = (uint32_t)err;
-	sr.message = (char *)grove_strerror(err);
+	sr.message = why[0] ? why : (char *)grove_strerror(err);
 	shard_reply(c, req->request_id, &sr);
 }
 
