@@ -177,7 +177,7 @@ int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envel
 	 * moved: ask again, a little later each time, until the server routes the request to its new shard. */
 	int64_t deadline = now_ms() + c->timeout_ms;
 	long pause_ms = 10;
-	for (int hops = 0;; hops++) {
+	for (int hops = 0;;) {
 		int err = call_once(c, req, reply);
 		if (!err && says_moved(*reply) && now_ms() < deadline) {
 			c->moved_retries++;
@@ -199,14 +199,15 @@ int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envel
 		snprintf(leader, sizeof(leader), "%s", redirect ? er->leader : "");
 		grove__envelope__free_unpacked(*reply, NULL);
 		*reply = NULL;
-		if (redirect) {
-			err = reconnect(c, leader);
-			if (err)
-				return err;
-		} else {
-			struct timespec pause = {0, 100 * 1000000L};
-			nanosleep(&pause, NULL);
+		/* A leader that cannot be reached may be dead and not replaced yet: ask this server again shortly. */
+		if (redirect && reconnect(c, leader) == GROVE_OK) {
+			hops++;
+			continue;
 		}
+		if (now_ms() >= deadline)
+			return redirect ? GROVE_EIO : GROVE_ETIMEDOUT;
+		struct timespec pause = {0, 100 * 1000000L};
+		nanosleep(&pause, NULL);
 	}
 }
 

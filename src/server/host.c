@@ -1073,6 +1073,9 @@ const char *host_leader_address(const struct host *h, uint64_t group)
 		return "";
 	struct replica_status st;
 	replica_status(g->replica, &st);
+	/* A quiesced group's leader is only known to be alive while its server is heard from. */
+	if (st.quiesced && st.leader != h->cfg.self && grove_monotonic_ms() - last_heard(h, st.leader) > PEER_SILENCE_MS)
+		return "";
 	const struct member *m = st.leader && st.leader != h->cfg.self ? membership_find(&h->book, st.leader) : NULL;
 	return m ? m->address : "";
 }

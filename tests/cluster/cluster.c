@@ -170,3 +170,19 @@ uint64_t wait_converged(struct cluster *c)
 	return 0;
 }
 
+
+/* The first line of node @p node's log that contains @p needle, or "" (in @p line). */
+bool log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap)
+{
+	char log[4096];
+	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
+	FILE *f = fopen(log, "r");
+	bool found = false;
+	while (f && !found && fgets(line, (int)cap, f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	if (!found)
+		line[0] = '\0';
+	return found;
+}

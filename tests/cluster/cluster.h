@@ -9,6 +9,7 @@
 #ifndef GROVE_TESTS_CLUSTER_H
 #define GROVE_TESTS_CLUSTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -54,6 +55,9 @@ Grove__StatusReply *status_of(struct cluster *c, int node, Grove__Envelope **hol
 
 /** @brief The member that leads the world's group (0 if none) and each live member's applied index of it. */
 int leader_of(struct cluster *c, uint64_t applied[NODES + 1]);
+
+/** @brief Whether member @p node's log has a line containing @p needle: the first one in @p line ("" if none). */
+bool log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap);
 
 /** @brief Wait (at most 10 s) for a leader of the world's group. */
 int wait_leader(struct cluster *c);

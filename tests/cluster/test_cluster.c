@@ -198,22 +198,6 @@ static void test_kill_all_keeps_acknowledged_writes(void **state)
 	kill_during_writes(KILL_ALL);
 }
 
-/* The first line of node @p node's log that contains @p needle, or "" (in @p line). */
-static bool log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap)
-{
-	char log[4096];
-	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
-	FILE *f = fopen(log, "r");
-	bool found = false;
-	while (f && !found && fgets(line, (int)cap, f))
-		found = strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	if (!found)
-		line[0] = '\0';
-	return found;
-}
-
 /*
  * A follower is stopped while 50,000 writes land, then restarted: it must end with every acknowledged write,
  * through the log when the leader kept it, through a snapshot (sent in chunks) when the log was compacted.

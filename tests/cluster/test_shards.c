@@ -543,6 +543,55 @@ static void test_split_under_load(void **state)
 	test_rmtree(c.dir);
 }
 
+/*
+ * A member that was down while a split happened and both groups compacted their logs past it: it catches up
+ * with the world's group by a snapshot (so it never applies the split itself), starts the split's group empty
+ * and is caught up with it by a snapshot too.
+ */
+static void test_catch_up_across_a_split(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_start(&c, 200);
+	wait_leader(&c);
+	struct grove_client *cl = connect_to(&c, 1);
+	assert_int_equal(create_one(cl, "/root", "Zone"), 0);
+	assert_int_equal(create_one(cl, "/root/Zone", "p"), 0);
+	node_signal(&c, 3, SIGTERM);
+	uint64_t group = split(cl, "/root/Zone");
+	for (int i = 0; i < 600; i++) {
+		char prop[16];
+		snprintf(prop, sizeof(prop), "w%d", i);
+		assert_int_equal(client_set_int(cl, "/root", prop, i), 0);
+		snprintf(prop, sizeof(prop), "z%d", i);
+		assert_int_equal(client_set_int(cl, "/root/Zone/p", prop, i), 0);
+	}
+	grove_client_close(cl);
+	node_start(&c, 3);
+	wait_shards_led(&c, 3, 2);
+	wait_groups_converged(&c);
+	cl = connect_to(&c, 3);
+	assert_int_equal(get_int(cl, "/root/Zone/p", "z599"), 599);
+	grove_client_close(cl);
+	cluster_stop(&c);
+	char line[512];
+	assert_true(log_has(&c, 3, "was split off before the snapshot this member installed", line, sizeof(line)));
+	assert_true(log_has(&c, 3, "installed a snapshot", line, sizeof(line)));
+	struct store *s = open_node_store(&c, 3);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);
+	for (int i = 0; i < 600; i++) {
+		char prop[16];
+		snprintf(prop, sizeof(prop), "w%d", i);
+		assert_int_equal(stored_int(txn, 1, "/root", prop), i);
+		snprintf(prop, sizeof(prop), "z%d", i);
+		assert_int_equal(stored_int(txn, group, "/root/Zone/p", prop), i);
+	}
+	store_txn_abort(txn);
+	store_close(s);
+	test_rmtree(c.dir);
+}
+
 int main(void)
 {
 	const char *filter = getenv("GROVE_TEST_FILTER");
@@ -551,6 +600,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_shards),
 		cmocka_unit_test(test_split_under_load),
+		cmocka_unit_test(test_catch_up_across_a_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
