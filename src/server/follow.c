@@ -548,7 +548,7 @@ static void refused(struct loop_conn *c, int major, const char *key, int code, c
 }
 
 /* A batch from a Godot client: the operations in a WriteRequest with its key, decoded again only at apply. */
-static void submit(struct follow *f, struct loop_conn *c, int major, const struct gateway_request *rq)
+static void submit(struct follow *f, struct loop_conn *c, int major, struct gateway_request *rq)
 {
 	char why[256] = "";
 	struct gateway_batch batch;
