@@ -467,7 +467,7 @@ static void godot_hello(struct godot *g, const struct groved_proc *p, int major)
 {
 	godot_connect(g, p, major);
 	struct variant m;
-	char godot[8];
+	char godot[16];
 	snprintf(godot, sizeof(godot), "i:%d", major);
 	dict(&m, "op", "s:hello", "godot", godot, "token", "s:", "client", "s:test", NULL);
 	godot_send(g, &m);
