@@ -47,10 +47,11 @@ static const struct variant *get(const struct variant *d, const char *key)
 	return get_mutable((struct variant *)d, key);
 }
 
+/* A String field; NULL if absent, not a String, or holding a NUL byte (it would end the name there). */
 static const char *get_str(const struct variant *d, const char *key)
 {
 	const struct variant *v = get(d, key);
-	return is_string(v) ? v->as.str.ptr : NULL;
+	return is_string(v) && strlen(v->as.str.ptr) == v->as.str.len ? v->as.str.ptr : NULL;
 }
 
 static bool get_int(const struct variant *d, const char *key, int64_t *out)

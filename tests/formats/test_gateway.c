@@ -190,13 +190,19 @@ static void test_submit_refusals_name_the_field(void **state)
 		{"set", "node", "\"node\""},
 		{"launch", "node", "\"op\""},
 		{"set", "@resource", "@resource"},
+		{"set", "nul", "\"property\""},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct variant ops, op = dict_op(cases[i].op);
 		assert_int_equal(variant_set_array(&ops), GROVE_OK);
-		put_str(&op, "property", "p");
-		if (strcmp(cases[i].field, "@resource") == 0) {
+		struct variant property;
+		/* Godot's String holds no NUL, but the wire may: "p\0q" must not become "p". */
+		assert_int_equal(variant_set_string(&property, VARIANT_STRING, "p\0q", strcmp(cases[i].field, "nul") ? 1 : 3),
+				 GROVE_OK);
+		put(&op, "property", &property);
+		if (strcmp(cases[i].field, "node") != 0)
 			put_int(&op, "node", 3);
+		if (strcmp(cases[i].field, "@resource") == 0) {
 			struct variant bad;
 			assert_int_equal(variant_set_dict(&bad), GROVE_OK);
 			put_str(&bad, "@resource", "not an id");

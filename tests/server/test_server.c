@@ -20,6 +20,7 @@
 
 #include "harness.h"
 #include "proto/grove.pb-c.h"
+#include "src/common/bytes.h"
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
@@ -246,6 +247,27 @@ static void test_bad_frames(void **state)
 	assert_int_equal(reply->write_reply->code, GROVE_ECORRUPT);
 	grove__envelope__free_unpacked(reply, NULL);
 	wire_request_free(&wr);
+	status_works(good);
+	/* A name holding a NUL byte (which protobuf-c would end the string at): refused, nothing stored. */
+	struct tree_op create = {.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = "cutXhere", .text = "Node",
+				 .index = -1};
+	assert_int_equal(wire_encode_batch(&create, 1, &wr), GROVE_OK);
+	wenv.write = &wr.req;
+	uint8_t raw[512];
+	size_t raw_len = grove__envelope__pack(&wenv, raw + 4);
+	put_le32(raw, (uint32_t)raw_len);
+	uint8_t *x = memmem(raw + 4, raw_len, "cutXhere", 8);
+	assert_non_null(x);
+	x[3] = 0;
+	assert_int_equal(send(grove_client_fd(good), raw, raw_len + 4, MSG_NOSIGNAL), (ssize_t)(raw_len + 4));
+	assert_int_equal(grove_client_receive(good, 5000, &reply), GROVE_OK);
+	assert_int_equal(reply->write_reply->code, GROVE_EBADNAME);
+	assert_non_null(strstr(reply->write_reply->message, "NUL"));
+	grove__envelope__free_unpacked(reply, NULL);
+	wire_request_free(&wr);
+	struct cli_result cut;
+	CLI(f, &cut, "get", "/root/cut");
+	assert_int_equal(cut.status, 1);
 	status_works(good);
 	grove_client_close(good);
 	/* The server is still fine and logged why it closed each connection. */
