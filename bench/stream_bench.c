@@ -416,11 +416,11 @@ static int start_receivers(struct receiver *rx, int subscribers)
 	return n;
 }
 
-static void stop_receivers(struct receiver *rx, int n, bool running)
+static void stop_receivers(struct receiver *rx, int n)
 {
-	for (int t = 0; t < n && running; t++)
+	for (int t = 0; t < n; t++)
 		__atomic_store_n(&rx[t].stop, true, __ATOMIC_RELEASE);
-	for (int t = 0; t < n && running; t++)
+	for (int t = 0; t < n; t++)
 		pthread_join(rx[t].thread, NULL);
 	for (int t = 0; t < n; t++)
 		close(rx[t].epoll_fd);
@@ -460,7 +460,7 @@ static void run_round(const struct store *st, int n, int ops, int64_t base, stru
 		wait_until(ready_adapter, subs, n, 0, READY_TIMEOUT_NS);
 	if (!writer || !all_ready(subs, n)) {
 		fprintf(stderr, "%s: %d subscribers could not all subscribe\n", st->name, n);
-		stop_receivers(rx, receivers, true);
+		stop_receivers(rx, receivers);
 	} else {
 		uint64_t *sent = calloc(total, sizeof(uint64_t)), *acked = calloc(total, sizeof(uint64_t));
 		for (size_t i = 0; i < total; i++) {
@@ -470,7 +470,7 @@ static void run_round(const struct store *st, int n, int ops, int64_t base, stru
 			acked[i] = now_ns();
 		}
 		wait_until(all_delivered, subs, n, total - 1, DRAIN_TIMEOUT_NS);
-		stop_receivers(rx, receivers, true);
+		stop_receivers(rx, receivers);
 		summarize(r, subs, n, sent, acked, warmup, total);
 		free(sent);
 		free(acked);
