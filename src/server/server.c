@@ -40,6 +40,7 @@ struct server {
 	struct follow *follow;
 	struct change_hub hub;
 	struct loop_watch *log_watch;
+	struct offload *offload;      /* snapshots of subscribers, written beside the loop */
 	uint64_t start_ns;
 	int failed;
 };
@@ -146,6 +147,57 @@ static void serve_from_store(struct server *s, struct loop_conn *c, const Grove_
 	send_envelope(c, &r.env);
 	handler_reply_free(&r);
 	store_txn_abort(txn);
+}
+
+/* An export of a subtree as a scene, answered from a read transaction taken in the loop, written beside it. */
+struct export_job {
+	struct server *s;
+	uint64_t conn;
+	Grove__Envelope *req;     /* owned */
+	struct server_state state;
+	struct store_txn *txn;    /* owned until run() ends it */
+	struct handler_reply reply;
+};
+
+static void export_run(void *arg)
+{
+	struct export_job *j = arg;
+	handle_read_request(host_tree(j->s->host, HOST_WORLD_GROUP), j->txn, &j->state, j->req, &j->reply);
+	store_txn_abort(j->txn);
+	j->txn = NULL;
+}
+
+static void export_done(void *arg, bool cancelled)
+{
+	struct export_job *j = arg;
+	struct loop_conn *c = cancelled ? NULL : loop_conn_find(j->s->loop, j->conn);
+	if (c)
+		send_envelope(c, &j->reply.env);
+	handler_reply_free(&j->reply);
+	store_txn_abort(j->txn);
+	grove__envelope__free_unpacked(j->req, NULL);
+	free(j);
+}
+
+/* Take @p req (an export) to the offload thread; false if it cannot go there and must be served here. */
+static bool export_beside_the_loop(struct server *s, struct loop_conn *c, Grove__Envelope *req)
+{
+	struct export_job *j = calloc(1, sizeof(*j));
+	if (!j || store_txn_begin(host_store(s->host), NULL, false, &j->txn) != GROVE_OK) {
+		free(j);
+		return false;
+	}
+	j->s = s;
+	j->conn = loop_conn_id(c);
+	j->req = req;
+	fill_state(s, &j->state);
+	struct offload_job job = {.job = j, .run = export_run, .done = export_done};
+	if (offload_submit(s->offload, &job) != GROVE_OK) {
+		store_txn_abort(j->txn);
+		free(j);
+		return false;
+	}
+	return true;
 }
 
 /* ---- snapshots ---- */
@@ -320,6 +372,9 @@ static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *re
 	loop_conn_answered(c);
 	Grove__Envelope *req = grove__envelope__unpack(NULL, len, request);
 	if (!req)
+		return;
+	/* A scene of a large subtree takes seconds to write: not in the loop, which would stall every group. */
+	if (req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE && export_beside_the_loop(s, c, req))
 		return;
 	if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE)
 		snapshot_save_reply(s, c, req);
@@ -705,6 +760,9 @@ int server_create(const struct server_config *config, struct server **out)
 			log_line("cannot start with the data in %s: %s", config->data_dir, grove_strerror(err));
 	}
 	if (!err)
+		err = offload_create(s->loop, &s->offload);
+	fc.offload = s->offload;
+	if (!err)
 		err = follow_create(s->loop, s->host, &fc, &s->follow);
 	if (!err && !(s->log_watch = loop_watch(s->loop, host_log_fd(s->host), EPOLLIN, on_log_event, s)))
 		err = GROVE_EIO;
@@ -732,8 +790,9 @@ void server_destroy(struct server *s)
 {
 	if (!s)
 		return;
-	/* The transport's links and the log's eventfd are the loop's watches: gone before the loop. */
+	/* The transport's links, the log's eventfd and the offload's are the loop's watches: gone before it. */
 	loop_unwatch(s->log_watch);
+	offload_destroy(s->offload);
 	transport_destroy(s->transport);
 	loop_destroy(s->loop);
 	follow_destroy(s->follow);
