@@ -7,6 +7,7 @@ const GroveMirror = preload("grove_mirror.gd")
 
 signal connected
 signal snapshot_loaded(root)
+signal checkpoint_loaded(root)
 signal changes_applied(index, changes)
 signal submitted(key, index)
 signal refused(key, code, reason)
@@ -34,6 +35,11 @@ enum Stream { NONE, SNAPSHOT, RESUMING, LIVE }
 @export var autostart: bool = true
 # Without extension: the snapshot's format gives it. Two clients in one project need two files.
 @export var snapshot_file: String = "user://grove_snapshot"
+# A copy of the followed tree on disk, with the index it reflects, so that a restarted game server resumes
+# from there instead of taking a whole snapshot: a path ending in .scn or .tscn (which says the format), or
+# empty for none. Packing walks the whole tree, hence at most one per interval.
+@export var checkpoint_file: String = ""
+@export var checkpoint_every_ms: int = 1000
 @export var reconnect_min_ms: int = 100
 @export var reconnect_max_ms: int = 5000
 @export var connect_timeout_ms: int = 3000
@@ -72,6 +78,8 @@ var _queue_head = 0
 var _parts = []
 var _parts_index = -1
 var _next_part = 0
+var _checkpoint_index = 0
+var _checkpoint_at = -1
 
 
 func _init() -> void:
@@ -86,6 +94,8 @@ func _ready() -> void:
 
 
 func _exit_tree() -> void:
+	if is_following():
+		_maybe_checkpoint(true)
 	_close_link()
 
 
@@ -93,10 +103,14 @@ func _exit_tree() -> void:
 func start() -> void:
 	_stopped = false
 	_retry_at = 0
+	if not _loaded:
+		_load_checkpoint()
 
 
 func stop() -> void:
 	var was_up = _link == Link.UP
+	if is_following():
+		_maybe_checkpoint(true)
 	_stopped = true
 	_close_link()
 	if was_up:
@@ -175,6 +189,67 @@ func apply_queued(budget_ms: float) -> void:
 			rest.append(_queue[i])
 		_queue = rest
 		_queue_head = 0
+	_maybe_checkpoint(false)
+
+
+# The tree and its index as one scene file, saved aside and renamed over the previous one, so that a
+# process killed while saving leaves the previous checkpoint whole. Godot does not sync the file: a crash
+# of the machine, unlike one of the process, may still lose it, and the client then cold-starts.
+func save_checkpoint() -> int:
+	var top = scene_root()
+	if checkpoint_file.is_empty() or top == null or not _loaded:
+		return ERR_UNCONFIGURED
+	_checkpoint_at = Time.get_ticks_msec()
+	var aside = checkpoint_file.get_basename() + ".tmp." + checkpoint_file.get_extension()
+	var scene = PackedScene.new()
+	top.set_meta("grove_index", _applied_index)
+	top.set_meta("grove_path", subscribe_path)
+	var err = scene.pack(top)
+	if err == OK:
+		err = ResourceSaver.save(scene, aside)
+	# Only now: the packed scene holds the root's metadata itself, not a copy of it.
+	top.remove_meta("grove_index")
+	top.remove_meta("grove_path")
+	if err == OK:
+		err = DirAccess.rename_absolute(aside, checkpoint_file)
+	if err != OK:
+		push_warning("grove: cannot write the checkpoint %s (error %d)" % [checkpoint_file, err])
+		return err
+	_checkpoint_index = _applied_index
+	return OK
+
+
+func _maybe_checkpoint(now: bool) -> void:
+	if checkpoint_file.is_empty() or not _loaded or _applied_index == _checkpoint_index:
+		return
+	if now or _checkpoint_at < 0 or Time.get_ticks_msec() - _checkpoint_at >= checkpoint_every_ms:
+		save_checkpoint()
+
+
+# A checkpoint that does not load (torn by a crash of the machine, of another subtree, not a scene at all)
+# only costs the head start: the client cold-starts as it would without one.
+func _load_checkpoint() -> void:
+	if checkpoint_file.is_empty() or not ResourceLoader.exists(checkpoint_file):
+		return
+	var top = _mirror.load_scene(checkpoint_file)
+	var index = 0
+	if top != null and top.has_meta("grove_index") and top.has_meta("grove_path") and str(top.get_meta("grove_path")) == subscribe_path:
+		index = int(top.get_meta("grove_index"))
+	if index <= 0:
+		push_warning("grove: %s is not a checkpoint of %s; starting from a snapshot" % [checkpoint_file, subscribe_path])
+		if top != null:
+			top.free()
+		return
+	top.remove_meta("grove_index")
+	top.remove_meta("grove_path")
+	_mirror.mount(top, _mount_point())
+	_queue = []
+	_queue_head = 0
+	_received_index = index
+	_applied_index = index
+	_checkpoint_index = index
+	_loaded = true
+	emit_signal("checkpoint_loaded", top)
 
 
 func _apply_entry(entry: Dictionary) -> void:
