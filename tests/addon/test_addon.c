@@ -7,6 +7,9 @@
  *    client_logic.gd: a snapshot in chunks, changes whole and in parts, progress, a gap, a resume, a
  *    reconnect that resends a submit, compacted and a new snapshot), checks itself step by step, and the
  *    tree and id map it dumps must equal tests/addon/client_logic.expected;
+ *  - its checkpoint (tests/addon/project/checkpoint.gd): written after applies, at most once per interval
+ *    and when the client stops; a fresh client reloads the tree and id map and resumes from its index; a
+ *    torn, garbage or foreign checkpoint is passed over for a cold start;
  *  - the Godot 4 twin is the Godot 3 addon with the rewrites that godot/addons/README.md lists, line for
  *    line, and every listed rewrite is needed;
  *  - the twin parses as GDScript 4 (tree-sitter's grammar, tools/gdscript4/check.js), and the checker
@@ -98,6 +101,17 @@ static char *run_godot(const char *project, const char *script)
 	return run_godot_env(project, script, "", "GROVE-DONE");
 }
 
+/* Run @p script, which checks itself and prints @p ok when every check passed; its output (malloc'd). */
+static char *run_self_check(const char *project, const char *script, const char *ok)
+{
+	char *out = run_godot(project, script);
+	if (!strstr(out, ok)) {
+		print_error("%s: its own checks failed:\n%s\n", script, out);
+		fail();
+	}
+	return out;
+}
+
 static int compare_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -183,11 +197,7 @@ static void test_client_logic_in_godot3(void **state)
 	if (!have_godot())
 		skip();
 	char *project = make_project();
-	char *out = run_godot(project, "client_logic.gd");
-	if (!strstr(out, "GROVE-ADDON-OK\n")) {
-		print_error("the client's own checks failed:\n%s\n", out);
-		fail();
-	}
+	char *out = run_self_check(project, "client_logic.gd", "GROVE-ADDON-OK\n");
 	char path[4096];
 	size_t len;
 	snprintf(path, sizeof(path), "%s/dump.txt", project);
@@ -216,6 +226,18 @@ static void test_client_logic_in_godot3(void **state)
 	free(dump);
 	free(want);
 	free(out);
+	test_rmtree(project);
+}
+
+/* The checkpoint (tests/addon/project/checkpoint.gd checks itself): written after applies and on stop,
+ * reloaded by a fresh client that resumes from its index, and passed over when it does not load. */
+static void test_checkpoint_in_godot3(void **state)
+{
+	(void)state;
+	if (!have_godot())
+		skip();
+	char *project = make_project();
+	free(run_self_check(project, "checkpoint.gd", "GROVE-CHECKPOINT-OK\n"));
 	test_rmtree(project);
 }
 
@@ -489,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_addon_loads_in_godot3),
 		cmocka_unit_test(test_e2e_scripts_end_without_server),
 		cmocka_unit_test(test_client_logic_in_godot3),
+		cmocka_unit_test(test_checkpoint_in_godot3),
 	};
 	return cmocka_run_group_tests_name("addon", tests, NULL, NULL);
 }
