@@ -30,45 +30,15 @@
 #include <cmocka.h>
 
 #include "files.h"
+#include "godot_project.h"
 #include "support.h"
 
-#define GODOT "godot3-server"
 #define ADDON3 "godot/addons/grove"
 #define ADDON4 "godot/addons4/grove"
 #define MAPPING "godot/addons/README.md"
 #define PROJECT "tests/addon/project"
 #define MAX_FILES 64
 #define MAX_RULES 64
-
-/* Whether @p command (a shell test) finds the tool; without it, skip, or fail under CI. */
-static bool have(const char *command, const char *what)
-{
-	if (system(command) == 0)
-		return true;
-	const char *ci = getenv("CI");
-	if (ci && strcmp(ci, "true") == 0) {
-		print_error("%s: not installed; CI must run the addon tests (tools/setup.sh installs it)\n", what);
-		fail();
-	}
-	print_message("%s: not installed; skipping\n", what);
-	return false;
-}
-
-static bool have_godot(void)
-{
-	return have("command -v " GODOT " >/dev/null 2>&1", GODOT);
-}
-
-/* A Godot project holding the test project and the Godot 3 addon under addons/grove. */
-static char *make_project(void)
-{
-	char *dir = test_tmpdir("addon");
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "cp -R " PROJECT "/. %s/ && mkdir -p %s/addons && cp -R " ADDON3 " %s/addons/", dir,
-		 dir, dir);
-	assert_int_equal(system(cmd), 0);
-	return dir;
-}
 
 /*
  * Run the engine on @p script of @p project, with the environment assignments @p env; its standard output
@@ -147,9 +117,9 @@ static void free_names(char **names, size_t n)
 static void test_addon_loads_in_godot3(void **state)
 {
 	(void)state;
-	if (!have_godot())
+	if (!godot_available())
 		skip();
-	char *project = make_project();
+	char *project = godot_project_make();
 	char *out = run_godot(project, "load_check.gd");
 	char *names[MAX_FILES];
 	const char *const dirs[][2] = {{ADDON3, "res://addons/grove"}, {PROJECT "/e2e", "res://e2e"}};
@@ -177,9 +147,9 @@ static void test_addon_loads_in_godot3(void **state)
 static void test_e2e_scripts_end_without_server(void **state)
 {
 	(void)state;
-	if (!have_godot())
+	if (!godot_available())
 		skip();
-	char *project = make_project();
+	char *project = godot_project_make();
 	char env[512];
 	snprintf(env, sizeof(env), "GROVE_ADDRESSES=127.0.0.1:%d GROVE_SECONDS=1 GROVE_COUNT=2", test_free_port());
 	char *out = run_godot_env(project, "e2e/follower.gd", env, "GROVE-FOLLOWER-DONE 0\n");
@@ -194,9 +164,9 @@ static void test_e2e_scripts_end_without_server(void **state)
 static void test_client_logic_in_godot3(void **state)
 {
 	(void)state;
-	if (!have_godot())
+	if (!godot_available())
 		skip();
-	char *project = make_project();
+	char *project = godot_project_make();
 	char *out = run_self_check(project, "client_logic.gd", "GROVE-ADDON-OK\n");
 	char path[4096];
 	size_t len;
@@ -205,23 +175,7 @@ static void test_client_logic_in_godot3(void **state)
 	char *want = test_read_file("tests/addon/client_logic.expected", &len);
 	assert_non_null(dump);
 	assert_non_null(want);
-	if (strcmp(dump, want) != 0) {
-		const char *a = dump, *b = want;
-		size_t line = 1;
-		while (*a && *a == *b) {
-			line += *a == '\n';
-			a++;
-			b++;
-		}
-		while (a > dump && a[-1] != '\n') {
-			a--;
-			b--;
-		}
-		print_error("the dump differs from tests/addon/client_logic.expected at line %zu:\n  got:  %.200s\n  want: %.200s\n"
-			    "whole dump:\n%s\n",
-			    line, a, b, dump);
-		fail();
-	}
+	godot_check_text("the dump", dump, "tests/addon/client_logic.expected", want);
 	print_message("the client's dump matches (%zu bytes)\n", len);
 	free(dump);
 	free(want);
@@ -234,9 +188,9 @@ static void test_client_logic_in_godot3(void **state)
 static void test_checkpoint_in_godot3(void **state)
 {
 	(void)state;
-	if (!have_godot())
+	if (!godot_available())
 		skip();
-	char *project = make_project();
+	char *project = godot_project_make();
 	free(run_self_check(project, "checkpoint.gd", "GROVE-CHECKPOINT-OK\n"));
 	test_rmtree(project);
 }
@@ -460,12 +414,12 @@ static int run_checker(const char *target, char **out)
 
 static bool have_checker(void)
 {
-	if (!have("command -v node >/dev/null 2>&1", "node (Node.js)"))
+	if (!test_have("command -v node >/dev/null 2>&1", "node (Node.js)"))
 		return false;
 	char *out;
 	int rc = run_checker(ADDON4, &out);
 	free(out);
-	return rc != 77 || have("false", "the npm packages tree-sitter and tree-sitter-gdscript (tools/gdscript4)");
+	return rc != 77 || test_have("false", "the npm packages tree-sitter and tree-sitter-gdscript (tools/gdscript4)");
 }
 
 static void test_twin_parses_as_gdscript4(void **state)
