@@ -18,6 +18,7 @@ signal disconnected
 const ECORRUPT = 8
 const EPROTO = 12
 const EPARSE = 16
+const EUNAVAILABLE = 17
 
 enum Link { IDLE, CONNECTING, HELLO, UP }
 enum Stream { NONE, SNAPSHOT, RESUMING, LIVE }
@@ -69,6 +70,8 @@ var _rng = RandomNumberGenerator.new()
 var _client_key = ""
 var _submits = 0
 var _unacked = {}
+var _resubmit = []
+var _resubmit_at = 0
 var _snapshot = PackedByteArray()
 var _loaded = false
 var _received_index = 0
@@ -164,7 +167,18 @@ func pending_submits() -> Array:
 
 func _process(_delta: float) -> void:
 	_poll_link()
+	_resubmit_refused()
 	apply_queued(apply_budget_ms)
+
+
+# Batches refused as unavailable go again with their keys, after a pause that lets an election end.
+func _resubmit_refused() -> void:
+	if _resubmit.is_empty() or _link != Link.UP or Time.get_ticks_msec() < _resubmit_at:
+		return
+	for key in _resubmit:
+		if _unacked.has(key):
+			_send({"op": "submit", "key": key, "ops": _unacked[key]})
+	_resubmit = []
 
 
 # Applies queued entries, in index order, each whole, until budget_ms went by (at least one entry).
@@ -392,6 +406,7 @@ func _on_welcome(message: Dictionary) -> void:
 	_attempt = 0
 	leader = str(message.get("leader", ""))
 	_subscribe()
+	_resubmit = []
 	for key in _unacked:
 		_send({"op": "submit", "key": key, "ops": _unacked[key]})
 	emit_signal("connected")
@@ -516,9 +531,16 @@ func _on_compacted() -> void:
 	_subscribe()
 
 
+# Unavailable is not an answer: the batch was not applied, or not yet (no leader was known, or the leader
+# changed before it was applied), and grove applies a key once however often it is sent.
 func _on_answer(message: Dictionary, applied: bool) -> void:
 	var key = str(message.get("key", ""))
 	if not _unacked.has(key):
+		return
+	if not applied and int(message.get("code", 0)) == EUNAVAILABLE:
+		if _resubmit.is_empty():
+			_resubmit_at = Time.get_ticks_msec() + _rng.randi_range(reconnect_min_ms, 2 * reconnect_min_ms)
+		_resubmit.append(key)
 		return
 	_unacked.erase(key)
 	if applied:
