@@ -4,6 +4,12 @@
  *    "submitted" once, each follower applies exactly the submitter's batches after its snapshot, in
  *    increasing index order, none missing, none twice, and both end with the tree grove exports, grove ids
  *    included;
+ *  - the same with the leader, which the followers and the submitter are connected to, killed with SIGKILL
+ *    in the middle of the stream: the submitter's batches are each applied once, and the followers resume
+ *    through another member without a gap or a repeat;
+ *  - batches a member passed on to a leader that is stopped, then killed, before it proposes them: the
+ *    member answers them as unavailable once a new term begins, and the submitter's client sends them
+ *    again, so each is applied once, in seconds rather than after the member's 60 s timeout;
  *  - a follower with a checkpoint killed with SIGKILL and started again resumes from its checkpoint's
  *    index (no snapshot) across the batches written meanwhile; and with groved keeping a history of 64
  *    entries, a follower started again after more than 64 entries is told "compacted" and takes a
@@ -48,6 +54,7 @@ struct e2e {
 	char *dir;                   /* each Godot process's home, every output */
 	char *project;               /* the Godot project */
 	char addresses[256];         /* GROVE_ADDRESSES, in the order clients try them */
+	int first;                   /* the member listed first: the one clients connect to */
 	pid_t godots[MAX_GODOTS];    /* every Godot process started, for the teardown */
 	size_t n_godots;
 	uint64_t applied[MAX_INDICES]; /* the index of every batch the submitters had applied */
@@ -105,12 +112,35 @@ static void make_world(struct e2e *e)
 /* GROVE_ADDRESSES with member @p first first: clients in order connect to it. */
 static void order_addresses(struct e2e *e, int first)
 {
+	e->first = first;
 	size_t n = 0;
 	for (int k = 0; k < CLUSTER_NODES; k++) {
 		char address[32];
 		cluster_address(&e->cluster, (first - 1 + k) % CLUSTER_NODES + 1, address, sizeof(address));
 		n += (size_t)snprintf(e->addresses + n, sizeof(e->addresses) - n, "%s%s", k ? "," : "", address);
 	}
+}
+
+/* Member @p node leads (bounded): on a loaded machine the members may have held an election of their own
+ * since the clients connected to it. */
+static void make_leader(struct e2e *e, int node)
+{
+	struct cli_result *r = malloc(sizeof(*r));
+	uint64_t applied[CLUSTER_NODES + 1];
+	int leader = 0;
+	for (int t = 0; t < 50 && (leader = cluster_leader(&e->cluster, applied)) != node; t++) {
+		if (leader) {
+			struct groved_proc member = {0};
+			char id[16];
+			snprintf(id, sizeof(id), "%d", node);
+			cluster_address(&e->cluster, leader, member.address, sizeof(member.address));
+			cli_run(&member, r, "cluster", "transfer-leader", id, (char *)NULL);
+		}
+		usleep(100000);
+	}
+	free(r);
+	if (leader != node)
+		fail_msg("member %d does not take the leadership", node);
 }
 
 /* How many subscribers of the world the running members serve. */
@@ -243,14 +273,17 @@ static uint64_t release_followers(struct e2e *e)
 
 /* ---- the submitter ---- */
 
-/* @p count batches, all at once. */
-static pid_t submitter_start(struct e2e *e, const char *name, int count)
+/* @p count batches, at most @p window at a time (0: all at once); with @p held, only once DIR/start exists. */
+static pid_t submitter_start(struct e2e *e, const char *name, int count, int window, bool held)
 {
-	char addresses[300], out[4200], n[64];
+	char addresses[300], out[4200], n[64], w[64], start[4200] = "GROVE_START_FILE=";
 	snprintf(addresses, sizeof(addresses), "GROVE_ADDRESSES=%s", e->addresses);
 	snprintf(out, sizeof(out), "GROVE_OUT=%s/%s.txt", e->dir, name);
 	snprintf(n, sizeof(n), "GROVE_COUNT=%d", count);
-	const char *env[] = {addresses, out, n, "GROVE_IN_ORDER=1", "GROVE_SECONDS=" FOLLOWER_SECONDS, NULL};
+	snprintf(w, sizeof(w), "GROVE_WINDOW=%d", window);
+	if (held)
+		snprintf(start, sizeof(start), "GROVE_START_FILE=%s/start", e->dir);
+	const char *env[] = {addresses, out, n, w, start, "GROVE_IN_ORDER=1", "GROVE_SECONDS=" FOLLOWER_SECONDS, NULL};
 	return godot_start(e, name, "e2e/submitter.gd", env);
 }
 
@@ -484,18 +517,42 @@ static struct e2e *running(void **state)
 	return e;
 }
 
-/* Two followers and a submitter of 1,000 batches. */
-static void followers_and_submitter(struct e2e *e)
+/* Two followers and a submitter of 1,000 batches; with @p kill_leader, the leader dies mid-stream. */
+static void followers_and_submitter(struct e2e *e, bool kill_leader)
 {
 	double t0 = now_s();
 	pid_t f1 = follower_start(e, "follower1", false), f2 = follower_start(e, "follower2", false);
 	wait_subscribers(e, 2);
 	double t1 = now_s();
-	pid_t sub = submitter_start(e, "submitter", BATCHES);
+	uint64_t applied[CLUSTER_NODES + 1];
+	int leader = e->first;
+	cluster_leader(&e->cluster, applied);
+	uint64_t before = applied[leader];
+	/* With the leader killed, a window keeps batches on their way at every moment, the kill's included;
+	 * otherwise all go at once. */
+	pid_t sub = submitter_start(e, "submitter", BATCHES, kill_leader ? 32 : 0, false);
+	if (kill_leader) {
+		/* A third of the batches applied: the rest is in flight, at the leader or not yet sent. */
+		for (int t = 0; t < 3000; t++) {
+			cluster_leader(&e->cluster, applied);
+			if (applied[leader] >= before + BATCHES / 3)
+				break;
+			usleep(20000);
+		}
+		assert_true(applied[leader] >= before + BATCHES / 3);
+		/* The followers and the submitter are connected to the member listed first: it must be the one
+		 * that leads when it dies. */
+		make_leader(e, leader);
+		cluster_node_signal(&e->cluster, leader, SIGKILL);
+		print_message("kill -9 of the leader, member %d, at index %" PRIu64 "\n", leader, applied[leader]);
+		print_message("member %d leads now\n", cluster_wait_leader(&e->cluster));
+	}
 	godot_wait(e, sub, "submitter", "GROVE-SUBMITTER-DONE");
 	double t2 = now_s();
 	check_submitter(e, "submitter", BATCHES);
 	print_message("%d of the batches were refused as unavailable and sent again\n", unavailable_of(e, "submitter"));
+	if (kill_leader)
+		cluster_node_start(&e->cluster, leader);
 	uint64_t end = release_followers(e);
 	godot_wait(e, f1, "follower1", "GROVE-FOLLOWER-DONE");
 	godot_wait(e, f2, "follower2", "GROVE-FOLLOWER-DONE");
@@ -515,8 +572,9 @@ static void followers_and_submitter(struct e2e *e)
 		for (size_t k = 1; k < subs && k < 8; k++)
 			if (v[k] < 0)
 				fail_msg("%s asked for a second snapshot", name);
+		/* The link to the killed member breaks: the follower reconnects, to another member. */
 		size_t welcomes = lines_of(both[i], "W ", v, 8);
-		if (welcomes != 1)
+		if (kill_leader ? welcomes < 2 || subs < 2 : welcomes != 1)
 			fail_msg("%s: %zu welcomes, %zu subscriptions", name, welcomes, subs);
 		size_t n = check_stream(e, name, both[i]);
 		print_message("%s: snapshot, then %zu entries applied in order, %zu connection(s)\n", name, n, welcomes);
@@ -536,7 +594,50 @@ static void followers_and_submitter(struct e2e *e)
 static void test_followers_equal_grove(void **state)
 {
 	struct e2e *e = running(state);
-	followers_and_submitter(e);
+	followers_and_submitter(e, false);
+	e->passed = true;
+}
+
+static void test_leader_killed_mid_stream(void **state)
+{
+	struct e2e *e = running(state);
+	followers_and_submitter(e, true);
+	e->passed = true;
+}
+
+/*
+ * Batches that a member forwards to a leader that never proposes them (stopped with SIGSTOP, then killed
+ * with SIGKILL): the member answers them as unavailable as soon as another member leads, rather than at
+ * its 60 s timeout, and the client sends them again with their keys, so that every one is applied, once,
+ * within seconds.
+ */
+static void test_batches_lost_with_the_leader(void **state)
+{
+	struct e2e *e = running(state);
+	uint64_t applied[CLUSTER_NODES + 1];
+	int leader = cluster_leader(&e->cluster, applied), forwarder = leader % CLUSTER_NODES + 1;
+	assert_true(leader > 0);
+	order_addresses(e, forwarder);
+	pid_t sub = submitter_start(e, "submitter", 200, 0, true);
+	wait_subscribers(e, 1);
+	make_leader(e, leader);
+	assert_int_equal(kill(e->cluster.pids[leader], SIGSTOP), 0);
+	double t0 = now_s();
+	test_write_file(e->dir, "start", "", 0);
+	/* The forwarder still takes the stopped member for its leader until its election timeout (300 ms and
+	 * more): what it forwards meanwhile never gets out of the stopped member's socket. */
+	usleep(200000);
+	cluster_node_signal(&e->cluster, leader, SIGKILL);
+	godot_wait(e, sub, "submitter", "GROVE-SUBMITTER-DONE");
+	double took = now_s() - t0;
+	check_submitter(e, "submitter", 200);
+	int unavailable = unavailable_of(e, "submitter");
+	print_message("member %d forwarded to the stopped leader; %d refusals as unavailable; all 200 batches applied "
+		      "once, %.1f s after the stop\n",
+		      forwarder, unavailable, took);
+	assert_true(unavailable > 0);
+	if (took > 30)
+		fail_msg("the batches took %.1f s: the forwarder waited for its timeout", took);
 	e->passed = true;
 }
 
@@ -561,12 +662,12 @@ static void follower_restarted(struct e2e *e, int first, int second, bool compac
 {
 	pid_t f = follower_start(e, "follower", true);
 	wait_subscribers(e, 1);
-	godot_wait(e, submitter_start(e, "submitter1", first), "submitter1", "GROVE-SUBMITTER-DONE");
+	godot_wait(e, submitter_start(e, "submitter1", first, 0, false), "submitter1", "GROVE-SUBMITTER-DONE");
 	check_submitter(e, "submitter1", first);
 	wait_checkpoint(e, "follower");
 	usleep(500000); /* a few more checkpoint intervals: it has seen the batches by now */
 	godot_kill(e, f);
-	godot_wait(e, submitter_start(e, "submitter2", second), "submitter2", "GROVE-SUBMITTER-DONE");
+	godot_wait(e, submitter_start(e, "submitter2", second, 0, false), "submitter2", "GROVE-SUBMITTER-DONE");
 	check_submitter(e, "submitter2", second);
 	f = follower_start(e, "follower", true);
 	uint64_t end = release_followers(e);
@@ -617,6 +718,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_followers_equal_grove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leader_killed_mid_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batches_lost_with_the_leader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follower_resumes_from_checkpoint, setup, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_follower_behind_short_history_takes_snapshot, setup, teardown,
 							 (void *)short_history),
