@@ -45,6 +45,9 @@
  *   index that applied it)} or {"op": "refused", "key": String, "code": int,
  *   "reason": String, "failed_op": int}. A member that does not lead passes
  *   the batch on to the leader and answers once it has applied it itself.
+ *   Code 17 (unavailable: no leader known, a new term began before the batch
+ *   was applied, or 60 s went by) says the batch was not applied, or not
+ *   yet: send it again with the same key.
  *   Ops (node references: an int id > 0, an absolute path String, or a
  *   negative int -(k + 1) for the node created by op k of the same batch):
  *     {"op": "create", "parent": ref, "name": String, "class": String,

@@ -59,6 +59,7 @@ struct group {
 	struct replica *replica;
 	struct tree_sm tree;
 	bool was_leader;       /* at the end of the last process: reads wait only at a leader */
+	uint64_t term;         /* likewise: the submits waiting here were proposed, or passed on, in it */
 };
 
 struct host {
@@ -485,6 +486,21 @@ static void fail_reads_of(struct host *h, uint64_t group)
 	free(r.contexts);
 }
 
+/* Answer the submits of @p group (0: of every group) with a retryable error: all of them, or with @p now
+ * only those past their deadline. */
+static void fail_submits(struct host *h, uint64_t group, uint64_t now, const char *why)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < h->n_submits; i++) {
+		struct submit *s = &h->submits[i];
+		if ((group && s->group != group) || (now && now < s->deadline_ms))
+			h->submits[kept++] = *s;
+		else
+			h->hooks.submit_done(h->hooks.ctx, &s->ticket, s->key, 0, GROVE_EUNAVAILABLE, why, 0);
+	}
+	h->n_submits = kept;
+}
+
 int host_process(struct host *h)
 {
 	finish_flush(h);
@@ -502,6 +518,13 @@ int host_process(struct host *h)
 		if (g->was_leader && !leader)
 			fail_reads_of(h, g->id);
 		g->was_leader = leader;
+		/* A new term: a batch waiting here went to a leader that may have died with it, or to a member that
+		 * no longer leads and dropped it, and nothing would apply it before the timeout. Told now, the
+		 * client sends it again with its key, which is applied at most once. Not on a mere loss of the
+		 * leader: a pre-vote that finds the leader alive changes no term, and its batches still come. */
+		if (g->term && st.term != g->term)
+			fail_submits(h, g->id, 0, "the leader changed before it was applied; retry with the same key");
+		g->term = st.term;
 	}
 	start_flush(h);
 	for (size_t i = 0; i < h->n_groups && !h->failed; i++)
@@ -512,17 +535,7 @@ int host_process(struct host *h)
 
 void host_tick(struct host *h)
 {
-	uint64_t now = grove_monotonic_ms();
-	size_t kept = 0;
-	for (size_t i = 0; i < h->n_submits; i++) {
-		struct submit *s = &h->submits[i];
-		if (now < s->deadline_ms)
-			h->submits[kept++] = *s;
-		else
-			h->hooks.submit_done(h->hooks.ctx, &s->ticket, s->key, 0, GROVE_EUNAVAILABLE,
-					     "not applied in time (a leadership change?); retry with the same key", 0);
-	}
-	h->n_submits = kept;
+	fail_submits(h, 0, grove_monotonic_ms(), "not applied in time (a leadership change?); retry with the same key");
 	for (size_t i = 0; i < h->n_groups; i++)
 		replica_tick(h->groups[i].replica);
 	if (h->apply_txn && ++h->ticks_since_commit >= APPLIED_COMMIT_TICKS && commit_applied(h) != GROVE_OK)

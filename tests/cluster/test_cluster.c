@@ -31,6 +31,7 @@
 #include "src/tree/tree.h"
 #include "storage/store.h"
 #include "storage/wal.h"
+#include "cluster.h"
 #include "harness.h"
 #include "support.h"
 
@@ -38,67 +39,23 @@
 static struct tree world;
 static store_db state_db;
 
-#define NODES 3
 /* Small chunks, so that every snapshot sent to a follower travels in many pieces. */
 #define SNAPSHOT_CHUNK "16384"
 
-struct cluster {
-	char *dir;
-	int ports[NODES + 1];
-	pid_t pids[NODES + 1];
-	char peers[256];
-	char compact_at[32];
-};
-
-static void address_of(const struct cluster *c, int node, char *out, size_t cap)
+/* Every member compacts its Raft log past @p compact_at applied entries. */
+static void start_compacting(struct cluster *c, int compact_at)
 {
-	snprintf(out, cap, "127.0.0.1:%d", c->ports[node]);
-}
-
-/* Start groved as node @p node; its stdout comes back through *@p out. */
-static pid_t node_spawn(struct cluster *c, int node, int *out)
-{
-	char data[4096], log[4096], id[16], listen[32];
-	snprintf(data, sizeof(data), "%s/node%d", c->dir, node);
-	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
-	snprintf(id, sizeof(id), "%d", node);
-	address_of(c, node, listen, sizeof(listen));
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		dup2(fd, 2);
-		close(fds[0]);
-		execl(GROVED_PATH, "groved", "--id", id, "--peers", c->peers, "--data", data, "--listen", listen,
-		      "--cluster-token", "test-token", "--raft-compact-at", c->compact_at, "--snapshot-chunk",
-		      SNAPSHOT_CHUNK, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	*out = fds[0];
-	return pid;
-}
-
-static void node_start(struct cluster *c, int node)
-{
-	int out;
-	pid_t pid = node_spawn(c, node, &out);
-	char line[128] = "";
-	struct pollfd pfd = {.fd = out, .events = POLLIN};
-	if (poll(&pfd, 1, 10000) > 0)
-		(void)!read(out, line, sizeof(line) - 1);
-	close(out);
-	assert_non_null(strstr(line, "listening on"));
-	c->pids[node] = pid;
+	char at[32];
+	snprintf(at, sizeof(at), "%d", compact_at);
+	const char *const args[] = {"--raft-compact-at", at, "--snapshot-chunk", SNAPSHOT_CHUNK, NULL};
+	cluster_start(c, args);
 }
 
 /* Start node @p node expecting it to refuse within 10 s: returns its exit status. */
 static int node_start_refused(struct cluster *c, int node)
 {
 	int out, status;
-	pid_t pid = node_spawn(c, node, &out);
+	pid_t pid = cluster_node_spawn(c, node, &out);
 	close(out);
 	for (int t = 0; t < 100; t++) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
@@ -109,95 +66,6 @@ static int node_start_refused(struct cluster *c, int node)
 	waitpid(pid, &status, 0);
 	fail_msg("node %d started when it should have refused", node);
 	return status;
-}
-
-static void node_signal(struct cluster *c, int node, int sig)
-{
-	if (c->pids[node] > 0) {
-		kill(c->pids[node], sig);
-		waitpid(c->pids[node], NULL, 0);
-		c->pids[node] = 0;
-	}
-}
-
-static void cluster_start(struct cluster *c, int compact_at)
-{
-	memset(c, 0, sizeof(*c));
-	c->dir = test_tmpdir("cluster");
-	snprintf(c->compact_at, sizeof(c->compact_at), "%d", compact_at);
-	size_t n = 0;
-	for (int i = 1; i <= NODES; i++) {
-		c->ports[i] = test_free_port();
-		n += (size_t)snprintf(c->peers + n, sizeof(c->peers) - n, "%s%d=127.0.0.1:%d", i > 1 ? "," : "", i,
-				      c->ports[i]);
-	}
-	for (int i = 1; i <= NODES; i++)
-		node_start(c, i);
-}
-
-static void cluster_stop(struct cluster *c)
-{
-	for (int i = 1; i <= NODES; i++)
-		node_signal(c, i, SIGTERM);
-}
-
-static Grove__StatusReply *status_of(struct cluster *c, int node, Grove__Envelope **holder)
-{
-	char address[32];
-	address_of(c, node, address, sizeof(address));
-	return client_status(address, 2000, holder);
-}
-
-/* The node that is leader (0 if none) and, through @p applied, each live node's applied index. */
-static int leader_of(struct cluster *c, uint64_t applied[NODES + 1])
-{
-	int leader = 0;
-	for (int i = 1; i <= NODES; i++) {
-		applied[i] = 0;
-		if (!c->pids[i])
-			continue;
-		Grove__Envelope *holder;
-		Grove__StatusReply *s = status_of(c, i, &holder);
-		if (s) {
-			applied[i] = s->applied_index;
-			if (strcmp(s->role, "leader") == 0)
-				leader = i;
-		}
-		if (holder)
-			grove__envelope__free_unpacked(holder, NULL);
-	}
-	return leader;
-}
-
-static int wait_leader(struct cluster *c)
-{
-	uint64_t applied[NODES + 1];
-	for (int t = 0; t < 100; t++) {
-		int l = leader_of(c, applied);
-		if (l)
-			return l;
-		usleep(100000);
-	}
-	fail_msg("no leader was elected");
-	return 0;
-}
-
-/* Wait (bounded) until every node has applied the same index. */
-static uint64_t wait_converged(struct cluster *c)
-{
-	uint64_t applied[NODES + 1];
-	for (int t = 0; t < 300; t++) {
-		leader_of(c, applied);
-		bool same = applied[1] > 0;
-		for (int i = 2; i <= NODES; i++)
-			same &= applied[i] == applied[1];
-		if (same)
-			return applied[1];
-		usleep(100000);
-	}
-	fail_msg("nodes did not converge: %llu %llu %llu", (unsigned long long)applied[1],
-		 (unsigned long long)applied[2], (unsigned long long)applied[3]);
-	return 0;
 }
 
 /* ---- writers ---- */
@@ -221,8 +89,8 @@ static void *write_loop(void *arg)
 	while (i < w->count && !w->stop && time(NULL) < deadline) {
 		if (!cl) {
 			char address[32];
-			node = node % NODES + 1;
-			address_of(w->c, node, address, sizeof(address));
+			node = node % CLUSTER_NODES + 1;
+			cluster_address(w->c, node, address, sizeof(address));
 			if (grove_client_connect(address, NULL, 2000, &cl, NULL, 0)) {
 				cl = NULL;
 				usleep(50000);
@@ -271,19 +139,19 @@ static void run_writers(struct cluster *c, struct writer *w, int threads, int ea
 				break;
 			usleep(2000);
 		}
-		uint64_t applied[NODES + 1];
-		int leader = leader_of(c, applied);
+		uint64_t applied[CLUSTER_NODES + 1];
+		int leader = cluster_leader(c, applied);
 		assert_true(leader > 0);
-		for (int n = 1; n <= NODES; n++)
+		for (int n = 1; n <= CLUSTER_NODES; n++)
 			if (n == leader || kill == KILL_ALL)
-				node_signal(c, n, SIGKILL);
+				cluster_node_signal(c, n, SIGKILL);
 		print_message("kill -9 of %s after %d acknowledged writes\n", kill == KILL_ALL ? "every node" : "the leader",
 			      kill_after);
 		/* Bring them back a little later: the writers meanwhile retry. */
 		usleep(1500000);
-		for (int n = 1; n <= NODES; n++)
+		for (int n = 1; n <= CLUSTER_NODES; n++)
 			if (!c->pids[n])
-				node_start(c, n);
+				cluster_node_start(c, n);
 	}
 	for (int i = 0; i < threads; i++)
 		pthread_join(t[i], NULL);
@@ -331,8 +199,8 @@ static uint64_t check_store(struct cluster *c, int node, struct writer *w, int t
 static void kill_during_writes(enum victims kill)
 {
 	struct cluster c;
-	cluster_start(&c, 20000);
-	wait_leader(&c);
+	start_compacting(&c, 20000);
+	cluster_wait_leader(&c);
 	struct writer w[4];
 	run_writers(&c, w, 4, 1000, kill, 1500);
 	int total = 0;
@@ -340,9 +208,9 @@ static void kill_during_writes(enum victims kill)
 		total += w[i].acked;
 	print_message("%d writes acknowledged\n", total);
 	assert_int_equal(total, 4000);
-	uint64_t applied = wait_converged(&c);
+	uint64_t applied = cluster_wait_converged(&c);
 	cluster_stop(&c);
-	for (int n = 1; n <= NODES; n++)
+	for (int n = 1; n <= CLUSTER_NODES; n++)
 		assert_int_equal(check_store(&c, n, w, 4), applied);
 	test_rmtree(c.dir);
 }
@@ -382,10 +250,10 @@ static bool log_has(struct cluster *c, int node, const char *needle, char *line,
 static void follower_catches_up(int compact_at, bool by_snapshot)
 {
 	struct cluster c;
-	cluster_start(&c, compact_at);
-	int leader = wait_leader(&c);
-	int follower = leader % NODES + 1;
-	node_signal(&c, follower, SIGTERM);
+	start_compacting(&c, compact_at);
+	int leader = cluster_wait_leader(&c);
+	int follower = leader % CLUSTER_NODES + 1;
+	cluster_node_signal(&c, follower, SIGTERM);
 	struct writer w[8];
 	time_t start = time(NULL);
 	run_writers(&c, w, 8, 6250, KILL_NONE, 0);
@@ -396,10 +264,10 @@ static void follower_catches_up(int compact_at, bool by_snapshot)
 		      follower);
 	if (total != 50000)
 		fail_msg("only %d of 50000 writes were acknowledged within %d s", total, WRITERS_SECONDS);
-	node_start(&c, follower);
-	uint64_t applied = wait_converged(&c);
+	cluster_node_start(&c, follower);
+	uint64_t applied = cluster_wait_converged(&c);
 	cluster_stop(&c);
-	for (int n = 1; n <= NODES; n++)
+	for (int n = 1; n <= CLUSTER_NODES; n++)
 		assert_int_equal(check_store(&c, n, w, 8), applied);
 	char line[512];
 	bool installed = log_has(&c, follower, "installed a snapshot", line, sizeof(line));
@@ -430,8 +298,8 @@ static void test_bad_peers_refused(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, 20000);
-	wait_leader(&c);
+	start_compacting(&c, 20000);
+	cluster_wait_leader(&c);
 	const struct {
 		const char *token;
 		uint64_t cluster_id, peer_id;
@@ -488,11 +356,11 @@ static void test_transfer_leader(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, 20000);
-	int leader = wait_leader(&c);
-	int target = leader % NODES + 1;
+	start_compacting(&c, 20000);
+	int leader = cluster_wait_leader(&c);
+	int target = leader % CLUSTER_NODES + 1;
 	char address[32];
-	address_of(&c, leader, address, sizeof(address));
+	cluster_address(&c, leader, address, sizeof(address));
 	struct grove_client *cl;
 	assert_int_equal(grove_client_connect(address, NULL, 5000, &cl, NULL, 0), GROVE_OK);
 	Grove__ClusterRequest rq = GROVE__CLUSTER_REQUEST__INIT;
@@ -506,11 +374,11 @@ static void test_transfer_leader(void **state)
 	assert_int_equal(reply->cluster_reply->code, 0);
 	grove__envelope__free_unpacked(reply, NULL);
 	grove_client_close(cl);
-	uint64_t applied[NODES + 1];
+	uint64_t applied[CLUSTER_NODES + 1];
 	int now = 0;
 	for (int t = 0; t < 50 && now != target; t++) {
 		usleep(100000);
-		now = leader_of(&c, applied);
+		now = cluster_leader(&c, applied);
 	}
 	assert_int_equal(now, target);
 	struct writer w[1];
@@ -523,7 +391,7 @@ static void test_transfer_leader(void **state)
 static int cluster_admin(struct cluster *c, int via, Grove__ClusterRequest__Op op, uint64_t node, const char *address)
 {
 	char server[32];
-	address_of(c, via, server, sizeof(server));
+	cluster_address(c, via, server, sizeof(server));
 	struct grove_client *cl;
 	assert_int_equal(grove_client_connect(server, NULL, 5000, &cl, NULL, 0), GROVE_OK);
 	Grove__ClusterRequest rq = GROVE__CLUSTER_REQUEST__INIT;
@@ -545,8 +413,8 @@ static void test_add_learner_promote_remove(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, 20000);
-	int leader = wait_leader(&c);
+	start_compacting(&c, 20000);
+	int leader = cluster_wait_leader(&c);
 	struct writer w[2];
 	run_writers(&c, w, 2, 300, KILL_NONE, 0);
 	/* Node 4: it knows the others' addresses, waits to be added. */
@@ -568,9 +436,9 @@ static void test_add_learner_promote_remove(void **state)
 	usleep(300000);
 	assert_int_equal(cluster_admin(&c, leader, GROVE__CLUSTER_REQUEST__OP__ADD_LEARNER, 4, listen4), 0);
 	/* Promotion waits until the learner has caught up with the leader. */
-	uint64_t applied4 = 0, applied[NODES + 1];
+	uint64_t applied4 = 0, applied[CLUSTER_NODES + 1];
 	for (int t = 0; t < 100; t++) {
-		leader_of(&c, applied);
+		cluster_leader(&c, applied);
 		struct grove_client *cl;
 		if (grove_client_connect(listen4, NULL, 1000, &cl, NULL, 0) == GROVE_OK) {
 			Grove__StatusRequest sr = GROVE__STATUS_REQUEST__INIT;
@@ -595,12 +463,12 @@ static void test_add_learner_promote_remove(void **state)
 		usleep(100000); /* the add may still be pending */
 	assert_int_equal(code, 0);
 	/* Remove a follower that is not the leader; writes keep committing. */
-	int gone = leader % NODES + 1;
+	int gone = leader % CLUSTER_NODES + 1;
 	for (int t = 0; t < 50 && (code = cluster_admin(&c, leader, GROVE__CLUSTER_REQUEST__OP__REMOVE, (uint64_t)gone, NULL)) != 0; t++)
 		usleep(100000);
 	assert_int_equal(code, 0);
 	usleep(500000);
-	node_signal(&c, gone, SIGTERM);
+	cluster_node_signal(&c, gone, SIGTERM);
 	struct writer more[1];
 	run_writers(&c, more, 1, 50, KILL_NONE, 0);
 	assert_int_equal(more[0].acked, 50);
@@ -614,7 +482,7 @@ static void test_add_learner_promote_remove(void **state)
 #define CLI(c, node, r, ...)                                                      \
 	do {                                                                      \
 		struct groved_proc target_ = {0};                                 \
-		address_of(c, node, target_.address, sizeof(target_.address));    \
+		cluster_address(c, node, target_.address, sizeof(target_.address));    \
 		cli_run(&target_, r, __VA_ARGS__, (char *)NULL);                  \
 		if ((r)->status)                                                  \
 			print_message("grove: exit %d: %s", (r)->status, (r)->err); \
@@ -642,8 +510,8 @@ static void test_restore_into_fresh_cluster(void **state)
 	(void)state;
 	struct cli_result *r = malloc(sizeof(*r));
 	struct cluster a;
-	cluster_start(&a, 200000);
-	int leader = wait_leader(&a);
+	start_compacting(&a, 200000);
+	int leader = cluster_wait_leader(&a);
 	CLI(&a, leader, r, "add", "/root/World", "Node3D");
 	assert_int_equal(r->status, 0);
 	CLI(&a, leader, r, "add", "/root/World/Player", "KinematicBody");
@@ -657,8 +525,8 @@ static void test_restore_into_fresh_cluster(void **state)
 	cluster_stop(&a);
 
 	struct cluster b;
-	cluster_start(&b, 200000);
-	int follower = wait_leader(&b) % NODES + 1;
+	start_compacting(&b, 200000);
+	int follower = cluster_wait_leader(&b) % CLUSTER_NODES + 1;
 	CLI(&b, follower, r, "snapshot", "restore", file);
 	assert_int_equal(r->status, 0);
 	print_message("%s", r->out);
@@ -670,9 +538,9 @@ static void test_restore_into_fresh_cluster(void **state)
 	CLI(&b, follower, r, "snapshot", "restore", file);
 	assert_int_not_equal(r->status, 0);
 	assert_non_null(strstr(r->err, "empty world"));
-	wait_converged(&b);
+	cluster_wait_converged(&b);
 	cluster_stop(&b);
-	for (int n = 1; n <= NODES; n++) {
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
 		assert_true(store_has(&b, n, "/root/World/Player"));
 		assert_true(store_has(&b, n, "/root/World/Enemy"));
 	}
@@ -689,21 +557,21 @@ static void test_restore_into_fresh_cluster(void **state)
 static uint64_t restart_tampered(struct cluster *c, struct writer *w, int n, int each,
 				 void (*tamper)(struct cluster *c))
 {
-	cluster_start(c, 20000);
-	wait_leader(c);
+	start_compacting(c, 20000);
+	cluster_wait_leader(c);
 	run_writers(c, w, n, each, KILL_NONE, 0);
 	for (int i = 0; i < n; i++)
 		assert_int_equal(w[i].acked, each);
-	wait_converged(c);
+	cluster_wait_converged(c);
 	cluster_stop(c);
 	tamper(c);
-	for (int i = 1; i <= NODES; i++)
-		node_start(c, i);
-	wait_leader(c);
+	for (int i = 1; i <= CLUSTER_NODES; i++)
+		cluster_node_start(c, i);
+	cluster_wait_leader(c);
 	struct writer more[1];
 	run_writers(c, more, 1, 20, KILL_NONE, 0);
 	assert_int_equal(more[0].acked, 20);
-	uint64_t applied = wait_converged(c);
+	uint64_t applied = cluster_wait_converged(c);
 	cluster_stop(c);
 	return applied;
 }
@@ -763,7 +631,7 @@ static void test_interrupted_install_is_finished(void **state)
 	struct cluster c;
 	struct writer w[1];
 	uint64_t applied = restart_tampered(&c, w, 1, 50, interrupt_install);
-	for (int n = 1; n <= NODES; n++) {
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
 		assert_int_equal(check_store(&c, n, w, 1), applied);
 		struct store *s;
 		struct store_txn *txn = open_store(&c, n, &s);
@@ -783,12 +651,12 @@ static void test_missing_log_refused(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, 20000);
-	wait_leader(&c);
+	start_compacting(&c, 20000);
+	cluster_wait_leader(&c);
 	struct writer w[1];
 	run_writers(&c, w, 1, 10, KILL_NONE, 0);
 	assert_int_equal(w[0].acked, 10);
-	wait_converged(&c);
+	cluster_wait_converged(&c);
 	cluster_stop(&c);
 	char dir[4096];
 	snprintf(dir, sizeof(dir), "%s/node2/raft-log", c.dir);

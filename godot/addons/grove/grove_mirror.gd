@@ -15,11 +15,16 @@ var _defaults = {}
 var _unresolved = false
 
 
-# Godot builds a PackedScene only from a resource file, hence the detour through user://. The load skips
-# the cache because the next snapshot goes to the same path and must not be served the old one.
+# Godot builds a PackedScene only from a resource file, hence the detour through user://.
 func load_snapshot(data: PoolByteArray, file: String) -> Node:
 	if _write_file(file, data) != OK:
 		return null
+	return load_scene(file)
+
+
+# Uncached, because the next snapshot or checkpoint goes to the same path and must not be served the old
+# one.
+func load_scene(file: String) -> Node:
 	var scene = ResourceLoader.load(file, "", true)
 	if not (scene is PackedScene):
 		return null
