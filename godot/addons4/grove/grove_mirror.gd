@@ -178,16 +178,20 @@ func _own(top: Node) -> void:
 		var node = stack.pop_back()
 		if node.owner == null and node != root:
 			node.owner = root
-		stack += node.get_children()
+		for child in node.get_children():
+			stack.append(child)
 
 
+# Children are appended one by one: `stack += children` copies the whole stack at every node, which made
+# the id map of a 100,000-node snapshot take longer than adding the tree.
 func _register(top: Node) -> void:
 	var stack = [top]
 	while not stack.is_empty():
 		var node = stack.pop_back()
 		if node.has_meta("grove_id"):
 			nodes[int(node.get_meta("grove_id"))] = node
-		stack += node.get_children()
+		for child in node.get_children():
+			stack.append(child)
 
 
 func _forget(top: Node) -> void:
@@ -196,7 +200,8 @@ func _forget(top: Node) -> void:
 		var node = stack.pop_back()
 		if node.has_meta("grove_id") and nodes.get(int(node.get_meta("grove_id"))) == node:
 			nodes.erase(int(node.get_meta("grove_id")))
-		stack += node.get_children()
+		for child in node.get_children():
+			stack.append(child)
 
 
 func _set_property(node: Node, property: String, value) -> void:
