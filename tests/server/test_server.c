@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -192,6 +193,47 @@ static void status_works(struct grove_client *c)
 	assert_int_equal(grove_client_call(c, &env, &reply), GROVE_OK);
 	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_STATUS_REPLY);
 	grove__envelope__free_unpacked(reply, NULL);
+}
+
+/* A port on 127.0.0.1 that nothing listens on. */
+static int closed_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+	socklen_t len = sizeof(addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+	close(fd);
+	return ntohs(addr.sin_port);
+}
+
+/* Several members given: one that refuses connections and one that is stopped are passed over. */
+static void test_several_members(void **state)
+{
+	struct fixture *f = *state;
+	char second_data[4096];
+	snprintf(second_data, sizeof(second_data), "%s/second", f->dir);
+	struct groved_proc stopped;
+	groved_start(&stopped, second_data, NULL);
+	assert_int_equal(kill(stopped.pid, SIGSTOP), 0);
+	char list[128];
+	snprintf(list, sizeof(list), "127.0.0.1:%d,%s,%s", closed_port(), stopped.address, f->server.address);
+	struct grove_client *c;
+	char error[256];
+	assert_int_equal(grove_client_connect(list, NULL, 10000, &c, error, sizeof(error)), GROVE_OK);
+	status_works(c);
+	grove_client_close(c);
+	struct cli_result r;
+	cli_run_at(list, &r, "add", "/root/ViaList", "Node", (char *)NULL);
+	expect_ok(&r);
+	CLI(f, &r, "get", "/root/ViaList");
+	expect_ok(&r);
+	/* With none answering, the last one's failure is reported. */
+	snprintf(list, sizeof(list), "127.0.0.1:%d,%s", closed_port(), stopped.address);
+	assert_int_equal(grove_client_connect(list, NULL, 10000, &c, error, sizeof(error)), GROVE_ETIMEDOUT);
+	assert_int_equal(kill(stopped.pid, SIGCONT), 0);
+	groved_stop(&stopped);
 }
 
 static void test_bad_frames(void **state)
@@ -576,6 +618,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cli_workflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_several_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_and_restart, setup, teardown),
