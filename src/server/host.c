@@ -456,6 +456,7 @@ void host_close(struct host *h)
 
 /* ---- the turn ---- */
 
+/* What waits at one group: read contexts, or proposals' indices. */
 struct group_reads {
 	uint64_t group;
 	uint64_t *contexts;
@@ -482,6 +483,34 @@ static void fail_reads_of(struct host *h, uint64_t group)
 				     "the read was lost in a leadership change; retry");
 		free(w->request);
 		free(w);
+	}
+	free(r.contexts);
+}
+
+static void collect_proposals_of(void *ctx, uint64_t group, uint64_t index, void *value)
+{
+	(void)value;
+	struct group_reads *r = ctx;
+	if (group == r->group && !grove_grow((void **)&r->contexts, &r->cap, r->n, sizeof(*r->contexts)))
+		r->contexts[r->n++] = index;
+}
+
+/*
+ * A leader that stepped down will not see its proposals through: answer them now rather than at the client's
+ * timeout. Not as lost: one that reached a quorum may still be committed by the next leader.
+ */
+static void fail_proposals_of(struct host *h, uint64_t group)
+{
+	struct group_reads r = {.group = group};
+	idmap_for_each(&h->proposals, collect_proposals_of, &r);
+	for (size_t i = 0; i < r.n; i++) {
+		struct proposal *p = idmap_remove(&h->proposals, group, r.contexts[i]);
+		struct host_write_done w = {.group = group, .index = r.contexts[i], .restore = p->restore,
+					    .code = GROVE_EUNAVAILABLE,
+					    .message = "the leader stepped down before this was committed: it may or may "
+						       "not be applied (a write with a submit key can be retried safely)"};
+		h->hooks.write_done(h->hooks.ctx, &p->ticket, &w);
+		free(p);
 	}
 	free(r.contexts);
 }
@@ -515,8 +544,10 @@ int host_process(struct host *h)
 		struct replica_status st;
 		replica_status(g->replica, &st);
 		bool leader = st.role == RAFT_LEADER;
-		if (g->was_leader && !leader)
+		if (g->was_leader && !leader) {
 			fail_reads_of(h, g->id);
+			fail_proposals_of(h, g->id);
+		}
 		g->was_leader = leader;
 		/* A new term: a batch waiting here went to a leader that may have died with it, or to a member that
 		 * no longer leads and dropped it, and nothing would apply it before the timeout. Told now, the
