@@ -193,6 +193,16 @@ static uint64_t check_store(struct cluster *c, int node, struct writer *w, int t
 }
 
 /*
+ * Every member's store holds at least what all had applied when they converged at @p applied: a member
+ * stopped later may have applied more, e.g. the empty entry of a leader elected while the others stopped.
+ */
+static void check_stores(struct cluster *c, struct writer *w, int threads, uint64_t applied)
+{
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		assert_true(check_store(c, n, w, threads) >= applied);
+}
+
+/*
  * 4,000 writes from four writers, with @p kill after 1,500 of them: every acknowledged write is on every
  * node's store afterwards, however many nodes had to bring it back from their own Raft log.
  */
@@ -210,8 +220,7 @@ static void kill_during_writes(enum victims kill)
 	assert_int_equal(total, 4000);
 	uint64_t applied = cluster_wait_converged(&c);
 	cluster_stop(&c);
-	for (int n = 1; n <= CLUSTER_NODES; n++)
-		assert_int_equal(check_store(&c, n, w, 4), applied);
+	check_stores(&c, w, 4, applied);
 	test_rmtree(c.dir);
 }
 
@@ -267,8 +276,7 @@ static void follower_catches_up(int compact_at, bool by_snapshot)
 	cluster_node_start(&c, follower);
 	uint64_t applied = cluster_wait_converged(&c);
 	cluster_stop(&c);
-	for (int n = 1; n <= CLUSTER_NODES; n++)
-		assert_int_equal(check_store(&c, n, w, 8), applied);
+	check_stores(&c, w, 8, applied);
 	char line[512];
 	bool installed = log_has(&c, follower, "installed a snapshot", line, sizeof(line));
 	assert_int_equal(installed, by_snapshot);
@@ -632,7 +640,7 @@ static void test_interrupted_install_is_finished(void **state)
 	struct writer w[1];
 	uint64_t applied = restart_tampered(&c, w, 1, 50, interrupt_install);
 	for (int n = 1; n <= CLUSTER_NODES; n++) {
-		assert_int_equal(check_store(&c, n, w, 1), applied);
+		assert_true(check_store(&c, n, w, 1) >= applied);
 		struct store *s;
 		struct store_txn *txn = open_store(&c, n, &s);
 		struct variant v;
