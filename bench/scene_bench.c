@@ -83,7 +83,7 @@ int main(int argc, char **argv)
 	for (int run = 0; run < runs; run++) {
 		char *dir = test_tmpdir("bench-scene");
 		struct store *store;
-		if (store_open(&store, dir, NULL))
+		if (store_open(&store, dir, NULL) || tree_open(store, 1, &world))
 			return 1;
 		struct store_txn *txn;
 		store_txn_begin(store, NULL, true, &txn);

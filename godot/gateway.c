@@ -30,7 +30,7 @@ static bool is_string(const struct variant *v)
 }
 
 /* The value of String key @p key in Dictionary @p d, or NULL. */
-static const struct variant *get(const struct variant *d, const char *key)
+static struct variant *get_mutable(struct variant *d, const char *key)
 {
 	if (!d || d->type != VARIANT_DICTIONARY)
 		return NULL;
@@ -42,10 +42,16 @@ static const struct variant *get(const struct variant *d, const char *key)
 	return NULL;
 }
 
+static const struct variant *get(const struct variant *d, const char *key)
+{
+	return get_mutable((struct variant *)d, key);
+}
+
+/* A String field; NULL if absent, not a String, or holding a NUL byte (it would end the name there). */
 static const char *get_str(const struct variant *d, const char *key)
 {
 	const struct variant *v = get(d, key);
-	return is_string(v) ? v->as.str.ptr : NULL;
+	return is_string(v) && strlen(v->as.str.ptr) == v->as.str.len ? v->as.str.ptr : NULL;
 }
 
 static bool get_int(const struct variant *d, const char *key, int64_t *out)
@@ -156,7 +162,7 @@ int gateway_decode_request(const uint8_t *payload, size_t len, int major, struct
 	if (strcmp(op, "submit") == 0) {
 		out->op = GATEWAY_SUBMIT;
 		out->key = get_str(m, "key");
-		out->ops = get(m, "ops");
+		out->ops = get_mutable(&out->msg, "ops");
 		if (!out->key || !out->key[0] || strlen(out->key) > 127)
 			return bad(why, why_cap, "submit names a \"key\" of 1 to 127 bytes");
 		if (!out->ops || out->ops->type != VARIANT_ARRAY)
@@ -242,7 +248,37 @@ static const char *read_op(const struct variant *d, struct tree_op *op)
 	}
 }
 
-int gateway_submit_batch(const struct gateway_request *r, struct gateway_batch *out, char *why, size_t why_cap)
+/* Every {"@resource": id, ...} Dictionary in @p v (how changes describe a resource) made a reference again. */
+static int refer_to_resources(struct variant *v, int depth)
+{
+	if (depth > VARIANT_MAX_DEPTH)
+		return GROVE_ETOOBIG;
+	if (v->type == VARIANT_DICTIONARY) {
+		const struct variant *id = get(v, "@resource");
+		if (id && id->type != VARIANT_INT)
+			return GROVE_EINVAL;
+		if (id) {
+			int64_t ref = id->as.i;
+			variant_free(v);
+			variant_set_resource_ref(v, ref);
+			return GROVE_OK;
+		}
+		for (uint32_t i = 0; i < v->as.dict->len; i++) {
+			int err = refer_to_resources(&v->as.dict->values[i], depth + 1);
+			if (err)
+				return err;
+		}
+	} else if (v->type == VARIANT_ARRAY) {
+		for (uint32_t i = 0; i < v->as.array->len; i++) {
+			int err = refer_to_resources(&v->as.array->items[i], depth + 1);
+			if (err)
+				return err;
+		}
+	}
+	return GROVE_OK;
+}
+
+int gateway_submit_batch(struct gateway_request *r, struct gateway_batch *out, char *why, size_t why_cap)
 {
 	memset(out, 0, sizeof(*out));
 	const struct variant_array *ops = r->ops->as.array;
@@ -255,6 +291,12 @@ int gateway_submit_batch(const struct gateway_request *r, struct gateway_batch *
 		return GROVE_ENOMEM;
 	for (uint32_t i = 0; i < ops->len; i++) {
 		const char *wrong = ops->items[i].type == VARIANT_DICTIONARY ? read_op(&ops->items[i], &out->ops[i]) : "op";
+		struct variant *value = wrong ? NULL : get_mutable(&ops->items[i], "value");
+		if (value && refer_to_resources(value, 0) != GROVE_OK) {
+			snprintf(why, why_cap, "op %u: a resource in \"value\" is {\"@resource\": id}", i);
+			gateway_batch_free(out);
+			return GROVE_EINVAL;
+		}
 		if (wrong) {
 			snprintf(why, why_cap, "op %u: missing or malformed \"%s\"", i, wrong);
 			gateway_batch_free(out);
@@ -398,9 +440,9 @@ static const char *change_op(enum tree_op_kind k)
 	return "unknown";
 }
 
-/* One change as a Dictionary, encoded for Godot @p major into @p out. */
-static int encode_change(const struct tree_change *c, int major, const struct gateway_resources *res,
-			 struct grove_buf *out)
+/* One change as a Dictionary, encoded for Godot @p major into @p out; a set's value only @p with_value. */
+static int encode_change_as(const struct tree_change *c, int major, const struct gateway_resources *res,
+			    bool with_value, struct grove_buf *out)
 {
 	struct gateway_msg m;
 	gateway_msg_begin(&m, change_op(c->op));
@@ -443,7 +485,7 @@ static int encode_change(const struct tree_change *c, int major, const struct ga
 	default:
 		break;
 	}
-	if (c->op == TREE_OP_SET_PROP) {
+	if (c->op == TREE_OP_SET_PROP && with_value) {
 		struct variant v = {0};
 		int err = variant_decode(&v, c->value.data, c->value.len, NULL);
 		if (!err)
@@ -454,25 +496,24 @@ static int encode_change(const struct tree_change *c, int major, const struct ga
 			return err;
 		}
 		gateway_msg_take(&m, "value", &v);
+	} else if (c->op == TREE_OP_SET_PROP) {
+		struct variant nil = {0};
+		gateway_msg_take(&m, "value", &nil);
+		gateway_msg_bool(&m, "unsupported", true);
 	}
+	return gateway_msg_finish(&m, major, out);
+}
+
+static int encode_change(const struct tree_change *c, int major, const struct gateway_resources *res,
+			 struct grove_buf *out)
+{
 	size_t mark = out->len;
-	struct variant copy;
-	if (variant_copy(&copy, &m.dict)) {
-		variant_free(&m.dict);
-		return GROVE_ENOMEM;
-	}
-	int err = gateway_msg_finish(&m, major, out);
+	int err = encode_change_as(c, major, res, true, out);
 	if (err == GROVE_EINVAL && c->op == TREE_OP_SET_PROP) {
 		/* A value this major cannot hold (a Vector4 for Godot 3): the change goes without it. */
 		out->len = mark;
-		struct gateway_msg bare = {.dict = copy};
-		struct variant nil = {0};
-		gateway_msg_take(&bare, "value", &nil);
-		gateway_msg_bool(&bare, "unsupported", true);
-		memset(&copy, 0, sizeof(copy));
-		err = gateway_msg_finish(&bare, major, out);
+		err = encode_change_as(c, major, res, false, out);
 	}
-	variant_free(&copy);
 	return err;
 }
 

@@ -45,11 +45,16 @@
  *   index that applied it)} or {"op": "refused", "key": String, "code": int,
  *   "reason": String, "failed_op": int}. A member that does not lead passes
  *   the batch on to the leader and answers once it has applied it itself.
+ *   Code 17 (unavailable: no leader known, a new term began before the batch
+ *   was applied, or 60 s went by) says the batch was not applied, or not
+ *   yet: send it again with the same key.
  *   Ops (node references: an int id > 0, an absolute path String, or a
  *   negative int -(k + 1) for the node created by op k of the same batch):
  *     {"op": "create", "parent": ref, "name": String, "class": String,
  *      "index": int (optional, -1 = last), "instance": String (optional)}
  *     {"op": "set", "node": ref, "property": String, "value": Variant}
+ *      (a stored resource, anywhere in the value, as changes describe it:
+ *      {"@resource": id, ...}; never an Object)
  *     {"op": "clear", "node": ref, "property": String}
  *     {"op": "rename", "node": ref, "name": String}
  *     {"op": "move", "node": ref, "parent": ref, "index": int (optional)}
@@ -132,7 +137,7 @@ struct gateway_request {
 	size_t n_classes;
 	/* submit */
 	const char *key;           /**< the idempotency key */
-	const struct variant *ops; /**< the Array of op Dictionaries */
+	struct variant *ops;       /**< the Array of op Dictionaries, in msg */
 	/* ping */
 	const struct variant *t;   /**< echoed back */
 };
@@ -156,11 +161,13 @@ struct gateway_batch {
 };
 
 /**
- * @brief The operations of a submit request.
+ * @brief The operations of a submit request. A value's {"@resource": id, ...}
+ * Dictionaries (as changes describe resources) become references to resource
+ * id again, in @p r's message.
  * @return GROVE_OK, GROVE_EINVAL (an op that is not a Dictionary, an unknown
  * op, a missing or mistyped field: @p why names it), GROVE_ETOOBIG, GROVE_ENOMEM.
  */
-int gateway_submit_batch(const struct gateway_request *r, struct gateway_batch *out, char *why, size_t why_cap);
+int gateway_submit_batch(struct gateway_request *r, struct gateway_batch *out, char *why, size_t why_cap);
 
 void gateway_batch_free(struct gateway_batch *b);
 

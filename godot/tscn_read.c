@@ -232,6 +232,20 @@ int tscn_parse(const char *text, size_t len, struct tscn_scene *out, struct tscn
 	godot_text_cursor_init(&r.c, text, len);
 	if (len > TSCN_MAX_BYTES)
 		return read_error(&r, &r.c, GROVE_ETOOBIG, "scene larger than %llu bytes", TSCN_MAX_BYTES);
+	const char *nul = memchr(text, 0, len);
+	if (nul) {
+		/* Godot stops reading there; a name or string would be cut short without a word. */
+		struct godot_text_cursor at = r.c;
+		for (const char *p = text; p < nul; p++) {
+			if (*p == '\n') {
+				at.line++;
+				at.column = 1;
+			} else {
+				at.column++;
+			}
+		}
+		return read_error(&r, &at, GROVE_EPARSE, "a NUL byte in the scene text");
+	}
 	int e = strmap_init(&r.ids, 64);
 	while (!e) {
 		godot_text_skip_space(&r.c, true);

@@ -23,7 +23,7 @@ start() {
 		echo $! >"$data/node$i.pid"
 	done
 	echo "cluster: nodes on 127.0.0.1:7401, :7402, :7403; data and logs in $data"
-	echo "cluster: try  $build/tools/grove --server 127.0.0.1:7401 tree"
+	echo "cluster: try  $build/tools/grove --server 127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403 tree"
 }
 
 stop() {

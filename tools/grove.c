@@ -41,7 +41,7 @@ struct options {
 };
 
 static const char usage_text[] =
-	"usage: grove [--server HOST:PORT] [--token TOKEN] [--json] COMMAND ...\n"
+	"usage: grove [--server HOST:PORT[,HOST:PORT...]] [--token TOKEN] [--json] COMMAND ...\n"
 	"\n"
 	"Commands (paths look like Godot's: /root/World/Player):\n"
 	"  add PATH CLASS [--instance res://x.tscn] [--index N]   create a node\n"
@@ -68,7 +68,8 @@ static const char usage_text[] =
 	"  shard list                   every shard: group, state, leader, term, nodes, applied index, lag, root path\n"
 	"  shard split PATH             move the subtree at PATH into a shard (Raft group) of its own\n"
 	"\n"
-	"The server defaults to 127.0.0.1:7400 (or GROVE_SERVER); the token to GROVE_TOKEN.\n"
+	"The server defaults to 127.0.0.1:7400 (or GROVE_SERVER); with several members, comma-separated,\n"
+	"the next is tried when one does not answer within 2 s. The token defaults to GROVE_TOKEN.\n"
 	"--json prints read results as JSON. Exit status: 0 done, 1 refused, 2 usage or connection error.\n";
 
 static int fail(const struct options *o, int code, const char *fmt, ...)

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,28 @@ static int connect_with_timeout(const char *address, int timeout_ms, int *fd_out
 	return GROVE_OK;
 }
 
+/* Connect to the one member at @p address and say hello, each within @p attempt_ms. */
+static int connect_one(struct grove_client *c, const char *address, int attempt_ms, char *error, size_t error_cap)
+{
+	int err = connect_with_timeout(address, attempt_ms, &c->fd, error, error_cap);
+	if (err)
+		return err;
+	snprintf(c->address, sizeof(c->address), "%s", address);
+	frame_reader_init(&c->reader, 0);
+	int timeout_ms = c->timeout_ms;
+	c->timeout_ms = attempt_ms;
+	err = say_hello(c, error, error_cap);
+	c->timeout_ms = timeout_ms;
+	if (err) {
+		close(c->fd);
+		frame_reader_free(&c->reader);
+	}
+	return err;
+}
+
+/* A member that does not answer in this long, with others to try, is passed over (etcdctl's dial timeout). */
+#define MEMBER_ATTEMPT_MS 2000
+
 int grove_client_connect(const char *address, const char *token, int timeout_ms, struct grove_client **out,
 			 char *error, size_t error_cap)
 {
@@ -273,18 +296,25 @@ int grove_client_connect(const char *address, const char *token, int timeout_ms,
 	if (!c)
 		return GROVE_ENOMEM;
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
-	frame_reader_init(&c->reader, 0);
-	int err = connect_with_timeout(address, c->timeout_ms, &c->fd, error, error_cap);
-	if (err) {
-		frame_reader_free(&c->reader);
-		free(c);
-		return err;
-	}
-	snprintf(c->address, sizeof(c->address), "%s", address);
 	snprintf(c->token, sizeof(c->token), "%s", token ? token : "");
-	err = say_hello(c, error, error_cap);
+	bool several = strchr(address, ',') != NULL;
+	int attempt_ms = several && c->timeout_ms > MEMBER_ATTEMPT_MS ? MEMBER_ATTEMPT_MS : c->timeout_ms;
+	int err = GROVE_EINVAL;
+	snprintf(error, error_cap, "no server address given");
+	/* Members in the order given; the next when one cannot be reached or does not answer. */
+	for (const char *at = address; *at;) {
+		size_t len = strcspn(at, ",");
+		char one[sizeof(c->address)];
+		snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), at);
+		at += len + (at[len] == ',');
+		if (!one[0])
+			continue;
+		err = connect_one(c, one, attempt_ms, error, error_cap);
+		if (!err || err == GROVE_EAUTH || err == GROVE_ENOMEM)
+			break; /* connected, or refused for a reason every member shares */
+	}
 	if (err) {
-		grove_client_close(c);
+		free(c);
 		return err;
 	}
 	*out = c;

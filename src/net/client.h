@@ -18,12 +18,15 @@ struct grove_client;
 
 /**
  * @brief Connect to @p address ("HOST:PORT", IPv4 or a name) and
- * authenticate with @p token (may be NULL or "").
+ * authenticate with @p token (may be NULL or ""). @p address may list
+ * several members, comma-separated: they are tried in order, each given at
+ * most 2 s to connect and answer the hello, until one does (a refused token
+ * ends the search: every member shares it).
  * @param timeout_ms connect and per-request timeout; 0 for 10 s.
  * @param error on failure, one line saying why (may be NULL).
- * @return GROVE_OK, GROVE_EINVAL (bad address), GROVE_EIO (cannot
- * connect), GROVE_EAUTH (token refused), GROVE_ETIMEDOUT, GROVE_EPROTO,
- * GROVE_ENOMEM.
+ * @return GROVE_OK, or the last member's failure: GROVE_EINVAL (bad
+ * address), GROVE_EIO (cannot connect), GROVE_EAUTH (token refused),
+ * GROVE_ETIMEDOUT, GROVE_EPROTO, GROVE_ENOMEM.
  */
 int grove_client_connect(const char *address, const char *token, int timeout_ms, struct grove_client **out,
 			 char *error, size_t error_cap);

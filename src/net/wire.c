@@ -165,48 +165,106 @@ static bool read_varint(const uint8_t *p, size_t end, size_t *at, uint64_t *v)
 	return false;
 }
 
+/*
+ * The field at *@p at of the encoding @p p (@p len bytes): its number and wire type, and either its varint
+ * (types 0, 1, 5: the 64- and 32-bit ones are skipped) or its bytes (type 2). False on malformed input.
+ */
+static bool next_field(const uint8_t *p, size_t len, size_t *at, uint32_t *field, unsigned *type, uint64_t *varint,
+		       const uint8_t **bytes, size_t *n)
+{
+	uint64_t key, v = 0;
+	if (!read_varint(p, len, at, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+		return false;
+	*field = (uint32_t)(key >> 3);
+	*type = key & 7;
+	switch (*type) {
+	case 0:
+		if (!read_varint(p, len, at, &v))
+			return false;
+		*varint = v;
+		return true;
+	case 1:
+	case 5:
+		v = *type == 1 ? 8 : 4;
+		if (len - *at < v)
+			return false;
+		*at += v;
+		return true;
+	case 2:
+		if (!read_varint(p, len, at, &v) || v > len - *at)
+			return false;
+		*bytes = p + *at;
+		*n = (size_t)v;
+		*at += (size_t)v;
+		return true;
+	default:
+		return false;
+	}
+}
+
 int wire_peek_envelope(const uint8_t *frame, size_t len, struct wire_envelope_view *out)
 {
 	memset(out, 0, sizeof(*out));
 	size_t at = 0;
 	while (at < len) {
-		uint64_t key, v;
-		if (!read_varint(frame, len, &at, &key) || key >> 3 == 0 || key >> 3 > UINT32_MAX)
+		uint32_t field;
+		unsigned type;
+		uint64_t v = 0;
+		const uint8_t *body;
+		size_t n;
+		if (!next_field(frame, len, &at, &field, &type, &v, &body, &n))
 			return GROVE_EPROTO;
-		uint32_t field = (uint32_t)(key >> 3);
-		switch (key & 7) {
-		case 0: /* varint */
-			if (!read_varint(frame, len, &at, &v))
-				return GROVE_EPROTO;
-			if (field == 1)
-				out->version = (uint32_t)v;
-			else if (field == 2)
-				out->request_id = v;
-			break;
-		case 1: /* 64-bit */
-			if (len - at < 8)
-				return GROVE_EPROTO;
-			at += 8;
-			break;
-		case 5: /* 32-bit */
-			if (len - at < 4)
-				return GROVE_EPROTO;
-			at += 4;
-			break;
-		case 2: /* length-delimited: every body is a message */
-			if (!read_varint(frame, len, &at, &v) || v > len - at)
-				return GROVE_EPROTO;
-			if (field >= 10) {
-				/* A oneof keeps the last member that appears, as protobuf does. */
-				out->body = field;
-				out->body_data = frame + at;
-				out->body_len = (size_t)v;
-			}
-			at += (size_t)v;
-			break;
-		default:
-			return GROVE_EPROTO;
+		if (type == 0 && field == 1)
+			out->version = (uint32_t)v;
+		else if (type == 0 && field == 2)
+			out->request_id = v;
+		else if (type == 2 && field >= 10) {
+			/* Every body is a message; a oneof keeps the last member that appears, as protobuf does. */
+			out->body = field;
+			out->body_data = body;
+			out->body_len = n;
 		}
 	}
 	return GROVE_OK;
+}
+
+/* Which length-delimited fields of a message are strings (checked) and which are messages (walked). */
+enum write_part { WRITE_REQUEST, WRITE_OP, WRITE_NODE_REF, WRITE_STRING, WRITE_OTHER };
+
+static enum write_part part_of(enum write_part message, uint32_t field)
+{
+	switch (message) {
+	case WRITE_REQUEST: /* ops = 1, submit_key = 4 */
+		return field == 1 ? WRITE_OP : field == 4 ? WRITE_STRING : WRITE_OTHER;
+	case WRITE_OP: /* node = 2, target = 3; name, text, instance, uid = 4..7 */
+		return field == 2 || field == 3 ? WRITE_NODE_REF : field >= 4 && field <= 7 ? WRITE_STRING : WRITE_OTHER;
+	case WRITE_NODE_REF: /* path = 2 */
+		return field == 2 ? WRITE_STRING : WRITE_OTHER;
+	default:
+		return WRITE_OTHER;
+	}
+}
+
+static bool part_has_nul(const uint8_t *p, size_t len, enum write_part message)
+{
+	for (size_t at = 0; at < len;) {
+		uint32_t field;
+		unsigned type;
+		uint64_t v;
+		const uint8_t *bytes;
+		size_t n;
+		if (!next_field(p, len, &at, &field, &type, &v, &bytes, &n))
+			return true;
+		enum write_part part = type == 2 ? part_of(message, field) : WRITE_OTHER;
+		if (part == WRITE_STRING && memchr(bytes, 0, n))
+			return true;
+		if ((part == WRITE_OP || part == WRITE_NODE_REF) && part_has_nul(bytes, n, part))
+			return true;
+	}
+	return false;
+}
+
+bool wire_write_has_nul(const uint8_t *data, size_t len)
+{
+	return part_has_nul(data, len, WRITE_REQUEST);
 }

@@ -11,6 +11,7 @@
 #ifndef GROVE_NET_WIRE_H
 #define GROVE_NET_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,14 @@ struct wire_batch {
  * GROVE_ENOMEM.
  */
 int wire_decode_batch(const Grove__WriteRequest *req, struct wire_batch *out, char *message, size_t message_cap);
+
+/**
+ * @brief Whether a string of the encoded WriteRequest @p data holds a NUL
+ * byte: protobuf-c ends its strings at the first one, so a name "a\0b" would
+ * otherwise be stored as "a". Walks the encoding itself, since the decoded
+ * message no longer shows it. Malformed input counts as holding one.
+ */
+bool wire_write_has_nul(const uint8_t *data, size_t len);
 
 /** @brief Release a decoded batch. */
 void wire_batch_free(struct wire_batch *b);

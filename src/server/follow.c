@@ -12,6 +12,7 @@
 #include "src/common/token.h"
 #include "src/net/wire.h"
 #include "src/server/log.h"
+#include "src/server/offload.h"
 #include "src/server/subs.h"
 
 /* Snapshot bytes per event: a Godot frame stays under its client's 64 KiB buffer with the headers. */
@@ -22,6 +23,7 @@
 struct follower {
 	int godot;            /* 3 or 4: the gateway protocol of that Godot; 0: grove's protobuf */
 	bool authenticated;   /* gateway: its hello was accepted */
+	uint64_t snapshots;   /* snapshots asked for: only the latest one is sent */
 };
 
 struct follow {
@@ -343,8 +345,8 @@ void follow_tick(struct follow *f)
 
 /* ---- subscribing ---- */
 
-/* Send @p scene (the snapshot at @p index of the subtree @p root) in chunks. */
-static void send_snapshot(struct follower *fw, struct loop_conn *c, const struct sub_request *rq, uint64_t index,
+/* Send @p scene (the snapshot at @p index of the subtree @p root, a .tscn with @p tscn) in chunks. */
+static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t request_id, bool tscn, uint64_t index,
 			  uint64_t root, const struct grove_buf *scene)
 {
 	size_t chunk = fw->godot ? GODOT_CHUNK : PROTOBUF_CHUNK;
@@ -357,7 +359,7 @@ static void send_snapshot(struct follower *fw, struct loop_conn *c, const struct
 			gateway_msg_begin(&m, "snapshot");
 			gateway_msg_int(&m, "index", (int64_t)index);
 			gateway_msg_int(&m, "root", (int64_t)root);
-			gateway_msg_str(&m, "format", rq->tscn ? "tscn" : "scn");
+			gateway_msg_str(&m, "format", tscn ? "tscn" : "scn");
 			gateway_msg_int(&m, "size", (int64_t)scene->len);
 			gateway_msg_int(&m, "offset", (int64_t)offset);
 			gateway_msg_bytes(&m, "data", scene->data + offset, len);
@@ -373,7 +375,7 @@ static void send_snapshot(struct follower *fw, struct loop_conn *c, const struct
 			ev.data.data = scene->data + offset;
 			ev.data.len = len;
 			ev.last = last;
-			pb_event(c, rq->request_id, &ev);
+			pb_event(c, request_id, &ev);
 		}
 		offset += len;
 	} while (offset < scene->len);
@@ -412,9 +414,56 @@ static void send_compacted(struct follower *fw, struct loop_conn *c, uint64_t re
 	pb_event(c, request_id, &ev);
 }
 
+/* A subtree being written as a scene beside the loop, from a read transaction taken at index @c at. */
+struct snapshot_job {
+	struct follow *f;
+	uint64_t conn;            /* the subscriber's connection */
+	uint64_t generation;      /* its follower's snapshot count when asked */
+	uint64_t request_id;
+	const struct tree *tree;
+	struct store_txn *txn;    /* owned until run() ends it */
+	uint64_t root, at;
+	int major;
+	bool tscn;
+	int err;
+	char why[512];
+	struct grove_buf scene;
+};
+
+static void make_snapshot(void *arg)
+{
+	struct snapshot_job *j = arg;
+	j->err = scene_export_file(j->tree, j->txn, j->root, j->major, !j->tscn, true, &j->scene, j->why,
+				   sizeof(j->why));
+	store_txn_abort(j->txn);
+	j->txn = NULL;
+}
+
+static void snapshot_made(void *arg, bool cancelled)
+{
+	struct snapshot_job *j = arg;
+	struct follow *f = j->f;
+	struct loop_conn *c = cancelled ? NULL : loop_conn_find(f->loop, j->conn);
+	struct follower *fw = c ? idmap_get(&f->followers, 0, j->conn) : NULL;
+	/* Gone, or it subscribed again meanwhile: the newer request's snapshot follows. */
+	if (fw && fw->snapshots == j->generation) {
+		if (j->err) {
+			subs_remove(f->subs, j->conn);
+			send_error(fw, c, j->request_id, j->err, j->why[0] ? j->why : grove_strerror(j->err));
+		} else {
+			send_snapshot(fw, c, j->request_id, j->tscn, j->at, j->root, &j->scene);
+			subs_release(f->subs, j->conn);
+		}
+	}
+	store_txn_abort(j->txn);
+	grove_buf_free(&j->scene);
+	free(j);
+}
+
 /*
- * Register @p c at the apply boundary the loop is at now: the snapshot (or the resume position) and the
- * subscription are taken with nothing applied in between, so the stream starts exactly after it.
+ * Register @p c at the apply boundary the loop is at now: the snapshot's read transaction (or the resume
+ * position) and the subscription are taken with nothing applied in between, so the stream starts exactly
+ * after it. The scene itself is written beside the loop; the subscriber is held until it is sent.
  */
 static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq)
 {
@@ -447,9 +496,10 @@ static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw
 	struct sub_spec spec = {.group = group, .root = root, .root_path = path, .depth = rq->depth,
 				.properties = rq->properties, .n_properties = rq->n_properties, .classes = rq->classes,
 				.n_classes = rq->n_classes};
-	uint64_t oldest = 0;
+	fw->snapshots++;
 	if (rq->resume) {
 		store_txn_abort(txn);
+		uint64_t oldest = 0;
 		err = subs_add(f->subs, loop_conn_id(c), &spec, rq->from, applied, &oldest);
 		if (err == GROVE_ERANGE)
 			send_compacted(fw, c, rq->request_id, oldest);
@@ -460,18 +510,24 @@ static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw
 		free(path);
 		return;
 	}
-	struct grove_buf scene = {0};
-	char why[512] = "";
-	err = scene_export_file(tree, txn, root, rq->scene_major, !rq->tscn, true, &scene, why, sizeof(why));
-	store_txn_abort(txn);
-	if (!err)
-		err = subs_add(f->subs, loop_conn_id(c), &spec, applied, applied, &oldest);
-	if (err)
-		send_error(fw, c, rq->request_id, err, why[0] ? why : grove_strerror(err));
-	else
-		send_snapshot(fw, c, rq, applied, root, &scene);
-	grove_buf_free(&scene);
+	struct snapshot_job *j = calloc(1, sizeof(*j));
+	err = j ? subs_add_held(f->subs, loop_conn_id(c), &spec, applied) : GROVE_ENOMEM;
 	free(path);
+	if (!err) {
+		*j = (struct snapshot_job){.f = f, .conn = loop_conn_id(c), .generation = fw->snapshots,
+					   .request_id = rq->request_id, .tree = tree, .txn = txn, .root = root,
+					   .at = applied, .major = rq->scene_major, .tscn = rq->tscn};
+		struct offload_job job = {.job = j, .run = make_snapshot, .done = snapshot_made};
+		err = offload_submit(f->cfg.offload, &job);
+		if (err)
+			subs_remove(f->subs, loop_conn_id(c));
+	}
+	if (err) {
+		store_txn_abort(txn);
+		free(j);
+		send_error(fw, c, rq->request_id, err,
+			   err == GROVE_EUNAVAILABLE ? "too many snapshots are being made; retry" : grove_strerror(err));
+	}
 }
 
 void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelope *req)
@@ -588,7 +644,7 @@ static int route_ops(struct follow *f, const struct gateway_batch *batch, uint64
 }
 
 /* A batch from a Godot client: the operations in a WriteRequest with its key, decoded again only at apply. */
-static void submit(struct follow *f, struct loop_conn *c, int major, const struct gateway_request *rq)
+static void submit(struct follow *f, struct loop_conn *c, int major, struct gateway_request *rq)
 {
 	char why[600] = "";
 	struct gateway_batch batch;

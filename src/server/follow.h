@@ -28,6 +28,7 @@
 #include "proto/grove.pb-c.h"
 #include "src/server/host.h"
 #include "src/server/loop.h"
+#include "src/server/offload.h"
 
 struct follow;
 
@@ -38,6 +39,7 @@ struct follow_config {
 	const char *version;      /**< reported in the welcome */
 	size_t live_max_queued;   /**< see struct subs_config */
 	unsigned max_catchups;    /**< see struct subs_config */
+	struct offload *offload;  /**< where snapshot scenes are written, beside the loop; outlives the follow */
 };
 
 /** @brief The stream over @p host, answering through @p loop. @return GROVE_OK, GROVE_ENOMEM. */

@@ -95,6 +95,7 @@ struct group {
 	struct tree_sm tree;   /* GROUP_WORLD, GROUP_SHARD */
 	struct shard_sm map;   /* GROUP_META */
 	bool was_leader;       /* at the end of the last process: reads wait only at a leader */
+	uint64_t term;         /* likewise: the submits waiting here were proposed, or passed on, in it */
 };
 
 struct host {
@@ -778,6 +779,7 @@ static void expire_split_waits(struct host *h, uint64_t now)
 
 /* ---- the turn ---- */
 
+/* What waits at one group: read contexts, or proposals' indices. */
 struct group_reads {
 	uint64_t group;
 	uint64_t *contexts;
@@ -829,6 +831,49 @@ static void start_births(struct host *h)
 	}
 }
 
+static void collect_proposals_of(void *ctx, uint64_t group, uint64_t index, void *value)
+{
+	(void)value;
+	struct group_reads *r = ctx;
+	if (group == r->group && !grove_grow((void **)&r->contexts, &r->cap, r->n, sizeof(*r->contexts)))
+		r->contexts[r->n++] = index;
+}
+
+/*
+ * A leader that stepped down will not see its proposals through: answer them now rather than at the client's
+ * timeout. Not as lost: one that reached a quorum may still be committed by the next leader.
+ */
+static void fail_proposals_of(struct host *h, uint64_t group)
+{
+	struct group_reads r = {.group = group};
+	idmap_for_each(&h->proposals, collect_proposals_of, &r);
+	for (size_t i = 0; i < r.n; i++) {
+		struct proposal *p = idmap_remove(&h->proposals, group, r.contexts[i]);
+		struct host_write_done w = {.group = group, .index = r.contexts[i], .restore = p->restore,
+					    .code = GROVE_EUNAVAILABLE,
+					    .message = "the leader stepped down before this was committed: it may or may "
+						       "not be applied (a write with a submit key can be retried safely)"};
+		h->hooks.write_done(h->hooks.ctx, &p->ticket, &w);
+		free(p);
+	}
+	free(r.contexts);
+}
+
+/* Answer the submits of @p group (0: of every group) with a retryable error: all of them, or with @p now
+ * only those past their deadline. */
+static void fail_submits(struct host *h, uint64_t group, uint64_t now, const char *why)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < h->n_submits; i++) {
+		struct submit *s = &h->submits[i];
+		if ((group && s->group != group) || (now && now < s->deadline_ms))
+			h->submits[kept++] = *s;
+		else
+			h->hooks.submit_done(h->hooks.ctx, &s->ticket, s->key, 0, GROVE_EUNAVAILABLE, why, 0);
+	}
+	h->n_submits = kept;
+}
+
 int host_process(struct host *h)
 {
 	finish_flush(h);
@@ -843,9 +888,18 @@ int host_process(struct host *h)
 		struct replica_status st;
 		replica_status(g->replica, &st);
 		bool leader = st.role == RAFT_LEADER;
-		if (g->was_leader && !leader)
+		if (g->was_leader && !leader) {
 			fail_reads_of(h, g->id);
+			fail_proposals_of(h, g->id);
+		}
 		g->was_leader = leader;
+		/* A new term: a batch waiting here went to a leader that may have died with it, or to a member that
+		 * no longer leads and dropped it, and nothing would apply it before the timeout. Told now, the
+		 * client sends it again with its key, which is applied at most once. Not on a mere loss of the
+		 * leader: a pre-vote that finds the leader alive changes no term, and its batches still come. */
+		if (g->term && st.term != g->term)
+			fail_submits(h, g->id, 0, "the leader changed before it was applied; retry with the same key");
+		g->term = st.term;
 	}
 	start_births(h);
 	if (shard_map_has_splits(&group_of(h, HOST_META_GROUP)->map.map))
@@ -895,16 +949,7 @@ static void wake_orphans(struct host *h, uint64_t now)
 void host_tick(struct host *h)
 {
 	uint64_t now = grove_monotonic_ms();
-	size_t kept = 0;
-	for (size_t i = 0; i < h->n_submits; i++) {
-		struct submit *s = &h->submits[i];
-		if (now < s->deadline_ms)
-			h->submits[kept++] = *s;
-		else
-			h->hooks.submit_done(h->hooks.ctx, &s->ticket, s->key, 0, GROVE_EUNAVAILABLE,
-					     "not applied in time (a leadership change?); retry with the same key", 0);
-	}
-	h->n_submits = kept;
+	fail_submits(h, 0, now, "not applied in time (a leadership change?); retry with the same key");
 	for (size_t i = 0; i < h->n_groups; i++)
 		replica_tick(h->groups[i]->replica);
 	if (h->apply_txn && ++h->ticks_since_commit >= APPLIED_COMMIT_TICKS && commit_applied(h) != GROVE_OK)

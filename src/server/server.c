@@ -40,6 +40,7 @@ struct server {
 	struct follow *follow;
 	struct change_hub hub;
 	struct loop_watch *log_watch;
+	struct offload *offload;      /* snapshots of subscribers, written beside the loop */
 	uint64_t start_ns;
 	int failed;
 };
@@ -179,6 +180,18 @@ static uint64_t world_nodes(struct server *s, struct store_txn *txn)
 }
 
 /*
+ * The tree that reads group @p group: with shards, through @p view (filled here; release it with
+ * tree_view_free()), so that a subtree is read across them as this member applied them.
+ */
+static const struct tree *read_tree(struct server *s, uint64_t group, struct tree_view *view)
+{
+	memset(view, 0, sizeof(*view));
+	if (host_sharded(s->host) && host_view(s->host, view) == GROVE_OK)
+		return tree_view_group(view, group);
+	return host_tree(s->host, group);
+}
+
+/*
  * Serve a read-only request from the store as it is now. With shards, a subtree is read across them
  * (struct tree_view): each shard's part as this member applied it, all in one store transaction.
  */
@@ -192,19 +205,73 @@ static void serve_from_store(struct server *s, struct loop_conn *c, const Grove_
 		send_error(c, req->request_id, GROVE_ESTORAGE, "cannot read the store", "");
 		return;
 	}
-	struct tree_view view = {0};
-	const struct tree *t = host_tree(s->host, group);
-	if (host_sharded(s->host)) {
+	struct tree_view view;
+	const struct tree *t = read_tree(s, group, &view);
+	if (host_sharded(s->host))
 		st.node_count = world_nodes(s, txn);
-		if (host_view(s->host, &view) == GROVE_OK)
-			t = tree_view_group(&view, group);
-	}
 	struct handler_reply r;
 	handle_read_request(t, txn, &st, req, &r);
 	send_envelope(c, &r.env);
 	handler_reply_free(&r);
 	tree_view_free(&view);
 	store_txn_abort(txn);
+}
+
+/* An export of a subtree as a scene, answered from a read transaction taken in the loop, written beside it. */
+struct export_job {
+	struct server *s;
+	uint64_t conn;
+	Grove__Envelope *req;     /* owned */
+	struct server_state state;
+	struct tree_view view;    /* the shards' view the export reads through (owned) */
+	const struct tree *tree;
+	struct store_txn *txn;    /* owned until run() ends it */
+	struct handler_reply reply;
+};
+
+static void export_run(void *arg)
+{
+	struct export_job *j = arg;
+	handle_read_request(j->tree, j->txn, &j->state, j->req, &j->reply);
+	store_txn_abort(j->txn);
+	j->txn = NULL;
+}
+
+static void export_done(void *arg, bool cancelled)
+{
+	struct export_job *j = arg;
+	struct loop_conn *c = cancelled ? NULL : loop_conn_find(j->s->loop, j->conn);
+	if (c)
+		send_envelope(c, &j->reply.env);
+	handler_reply_free(&j->reply);
+	tree_view_free(&j->view);
+	store_txn_abort(j->txn);
+	grove__envelope__free_unpacked(j->req, NULL);
+	free(j);
+}
+
+/* Take @p req (an export) to the offload thread; false if it cannot go there and must be served here. */
+static bool export_beside_the_loop(struct server *s, struct loop_conn *c, Grove__Envelope *req)
+{
+	struct export_job *j = calloc(1, sizeof(*j));
+	if (!j || store_txn_begin(host_store(s->host), NULL, false, &j->txn) != GROVE_OK) {
+		free(j);
+		return false;
+	}
+	j->s = s;
+	j->conn = loop_conn_id(c);
+	j->req = req;
+	uint64_t group = read_group(s, req);
+	fill_state(s, &j->state, group);
+	j->tree = read_tree(s, group, &j->view);
+	struct offload_job job = {.job = j, .run = export_run, .done = export_done};
+	if (offload_submit(s->offload, &job) != GROVE_OK) {
+		tree_view_free(&j->view);
+		store_txn_abort(j->txn);
+		free(j);
+		return false;
+	}
+	return true;
 }
 
 /* ---- snapshots ---- */
@@ -379,6 +446,9 @@ static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *re
 	loop_conn_answered(c);
 	Grove__Envelope *req = grove__envelope__unpack(NULL, len, request);
 	if (!req)
+		return;
+	/* A scene of a large subtree takes seconds to write: not in the loop, which would stall every group. */
+	if (req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE && export_beside_the_loop(s, c, req))
 		return;
 	if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE)
 		snapshot_save_reply(s, c, req);
@@ -937,6 +1007,9 @@ int server_create(const struct server_config *config, struct server **out)
 			log_line("cannot start with the data in %s: %s", config->data_dir, grove_strerror(err));
 	}
 	if (!err)
+		err = offload_create(s->loop, &s->offload);
+	fc.offload = s->offload;
+	if (!err)
 		err = follow_create(s->loop, s->host, &fc, &s->follow);
 	if (!err && !(s->log_watch = loop_watch(s->loop, host_log_fd(s->host), EPOLLIN, on_log_event, s)))
 		err = GROVE_EIO;
@@ -964,8 +1037,9 @@ void server_destroy(struct server *s)
 {
 	if (!s)
 		return;
-	/* The transport's links and the log's eventfd are the loop's watches: gone before the loop. */
+	/* The transport's links, the log's eventfd and the offload's are the loop's watches: gone before it. */
 	loop_unwatch(s->log_watch);
+	offload_destroy(s->offload);
 	transport_destroy(s->transport);
 	loop_destroy(s->loop);
 	follow_destroy(s->follow);

@@ -26,6 +26,7 @@ struct sub {
 	uint64_t sent;            /* the last index it was sent (changes or progress), or registered at */
 	uint64_t known;           /* every entry up to here was looked at for it */
 	bool live;                /* false: it catches up from the history */
+	bool held;                /* its snapshot is being made: nothing goes to it until subs_release() */
 	uint64_t last_event_ms;
 };
 
@@ -128,8 +129,8 @@ static char **copy_strings(const char *const *list, size_t n, bool *oom)
 	return copy;
 }
 
-int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied,
-	     uint64_t *oldest)
+static int add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied, bool held,
+	       uint64_t *oldest)
 {
 	*oldest = 0;
 	subs_remove(s, conn);
@@ -151,7 +152,8 @@ int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_
 	if (sub) {
 		*sub = (struct sub){.conn = conn, .group = spec->group, .root = spec->root, .depth = spec->depth,
 				    .n_properties = spec->n_properties, .n_classes = spec->n_classes, .sent = from,
-				    .known = from, .live = from >= applied, .last_event_ms = s->now_ms};
+				    .known = from, .live = !held && from >= applied, .held = held,
+				    .last_event_ms = s->now_ms};
 		sub->root_path = strdup(spec->root_path);
 		oom |= !sub->root_path;
 		sub->properties = copy_strings(spec->properties, spec->n_properties, &oom);
@@ -169,6 +171,28 @@ int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_
 	if (applied > *group_applied)
 		*group_applied = applied;
 	return GROVE_OK;
+}
+
+int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied,
+	     uint64_t *oldest)
+{
+	return add(s, conn, spec, from, applied, false, oldest);
+}
+
+int subs_add_held(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t at)
+{
+	uint64_t oldest;
+	return add(s, conn, spec, at, at, true, &oldest);
+}
+
+void subs_release(struct subs *s, uint64_t conn)
+{
+	struct sub *sub = idmap_get(&s->by_conn, 0, conn);
+	if (!sub || !sub->held)
+		return;
+	sub->held = false;
+	uint64_t *applied = applied_of(s, sub->group);
+	sub->live = applied && sub->known >= *applied;
 }
 
 /* ---- what a subscriber sees of a change ---- */
@@ -392,7 +416,8 @@ void subs_tick(struct subs *s, uint64_t now_ms)
 		size_t before = s->n_all;
 		uint64_t *applied = applied_of(s, sub->group);
 		size_t queued = s->hooks.queued(s->hooks.ctx, sub->conn);
-		if (!sub->live && applied && catchups < s->cfg.max_catchups && queued < s->cfg.live_max_queued / 2) {
+		if (!sub->live && !sub->held && applied && catchups < s->cfg.max_catchups &&
+		    queued < s->cfg.live_max_queued / 2) {
 			catchups++;
 			catch_up(s, sub, *applied);
 		}

@@ -103,6 +103,22 @@ void subs_destroy(struct subs *s);
 int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied,
 	     uint64_t *oldest);
 
+/**
+ * @brief Register connection @p conn at index @p at (the group's applied
+ * index now, at which its snapshot is being taken) and send it nothing, no
+ * change and no progress, until subs_release(): its snapshot goes first.
+ * @return GROVE_OK, GROVE_ENOMEM.
+ */
+int subs_add_held(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t at);
+
+/**
+ * @brief The snapshot of held @p conn was sent: it follows from its index on,
+ * from the history first if entries were applied meanwhile (or is told
+ * "compacted" if the history no longer holds them). Nothing if @p conn is
+ * not held.
+ */
+void subs_release(struct subs *s, uint64_t conn);
+
 /** @brief Drop @p conn's subscription (it is gone). */
 void subs_remove(struct subs *s, uint64_t conn);
 

@@ -192,7 +192,10 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 		return GROVE_OK;
 	}
 	int err = GROVE_OK;
-	if (wr->restore_snapshot.len) {
+	if (wire_write_has_nul(data, len)) {
+		out->err = GROVE_EBADNAME;
+		snprintf(out->message, sizeof(out->message), "a name, path or text holds a NUL byte");
+	} else if (wr->restore_snapshot.len) {
 		/* Only a log from before commands had a kind byte holds a restore this way. */
 		if (!tree_is_empty(&t->tree, txn)) {
 			out->err = GROVE_EEXIST;

@@ -14,7 +14,6 @@ struct applier {
 	const struct tree *t;          /* the tree it changes */
 	struct store_txn *txn;         /* where the batch writes: a nested transaction, or the caller's */
 	int64_t node_delta;            /* nodes created minus nodes deleted, added to the count at the end */
-	size_t changes_cap;            /* allocated res->changes */
 	const struct tree_batch *batch;
 	struct tree_result *res;
 	size_t op_index;               /* operation being applied */
@@ -1230,7 +1229,7 @@ static int record_change(struct applier *a, const struct tree_op *op)
 		c.flags = op->flags;
 	if (op->kind == TREE_OP_PUT_RESOURCE)
 		c.flags = (uint32_t)op->resource_kind;
-	if (oom || grove_grow((void **)&a->res->changes, &a->changes_cap, a->res->n_changes, sizeof(c))) {
+	if (oom) {
 		tree_change_free(&c);
 		return fail(a, GROVE_ENOMEM);
 	}
@@ -1411,7 +1410,10 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 	if (batch->count > TREE_BATCH_MAX_OPS)
 		return refuse(&a, GROVE_ETOOBIG, "batch of %zu ops exceeds %u", batch->count, TREE_BATCH_MAX_OPS);
 	res->ids = calloc(batch->count ? batch->count : 1, sizeof(*res->ids));
-	if (!res->ids)
+	/* One change per operation, so the array is never grown. */
+	if (res->record_changes)
+		res->changes = calloc(batch->count ? batch->count : 1, sizeof(*res->changes));
+	if (!res->ids || (res->record_changes && !res->changes))
 		return fail(&a, GROVE_ENOMEM);
 	res->count = batch->count;
 	bool nested = !refuses_before_writing(batch);

@@ -7,6 +7,9 @@
  *    client_logic.gd: a snapshot in chunks, changes whole and in parts, progress, a gap, a resume, a
  *    reconnect that resends a submit, compacted and a new snapshot), checks itself step by step, and the
  *    tree and id map it dumps must equal tests/addon/client_logic.expected;
+ *  - its checkpoint (tests/addon/project/checkpoint.gd): written after applies, at most once per interval
+ *    and when the client stops; a fresh client reloads the tree and id map and resumes from its index; a
+ *    torn, garbage or foreign checkpoint is passed over for a cold start;
  *  - the Godot 4 twin is the Godot 3 addon with the rewrites that godot/addons/README.md lists, line for
  *    line, and every listed rewrite is needed;
  *  - the twin parses as GDScript 4 (tree-sitter's grammar, tools/gdscript4/check.js), and the checker
@@ -27,45 +30,15 @@
 #include <cmocka.h>
 
 #include "files.h"
+#include "godot_project.h"
 #include "support.h"
 
-#define GODOT "godot3-server"
 #define ADDON3 "godot/addons/grove"
 #define ADDON4 "godot/addons4/grove"
 #define MAPPING "godot/addons/README.md"
 #define PROJECT "tests/addon/project"
 #define MAX_FILES 64
 #define MAX_RULES 64
-
-/* Whether @p command (a shell test) finds the tool; without it, skip, or fail under CI. */
-static bool have(const char *command, const char *what)
-{
-	if (system(command) == 0)
-		return true;
-	const char *ci = getenv("CI");
-	if (ci && strcmp(ci, "true") == 0) {
-		print_error("%s: not installed; CI must run the addon tests (tools/setup.sh installs it)\n", what);
-		fail();
-	}
-	print_message("%s: not installed; skipping\n", what);
-	return false;
-}
-
-static bool have_godot(void)
-{
-	return have("command -v " GODOT " >/dev/null 2>&1", GODOT);
-}
-
-/* A Godot project holding the test project and the Godot 3 addon under addons/grove. */
-static char *make_project(void)
-{
-	char *dir = test_tmpdir("addon");
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "cp -R " PROJECT "/. %s/ && mkdir -p %s/addons && cp -R " ADDON3 " %s/addons/", dir,
-		 dir, dir);
-	assert_int_equal(system(cmd), 0);
-	return dir;
-}
 
 /*
  * Run the engine on @p script of @p project, with the environment assignments @p env; its standard output
@@ -96,6 +69,17 @@ static char *run_godot_env(const char *project, const char *script, const char *
 static char *run_godot(const char *project, const char *script)
 {
 	return run_godot_env(project, script, "", "GROVE-DONE");
+}
+
+/* Run @p script, which checks itself and prints @p ok when every check passed; its output (malloc'd). */
+static char *run_self_check(const char *project, const char *script, const char *ok)
+{
+	char *out = run_godot(project, script);
+	if (!strstr(out, ok)) {
+		print_error("%s: its own checks failed:\n%s\n", script, out);
+		fail();
+	}
+	return out;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -133,9 +117,9 @@ static void free_names(char **names, size_t n)
 static void test_addon_loads_in_godot3(void **state)
 {
 	(void)state;
-	if (!have_godot())
+	if (!godot_available())
 		skip();
-	char *project = make_project();
+	char *project = godot_project_make();
 	char *out = run_godot(project, "load_check.gd");
 	char *names[MAX_FILES];
 	const char *const dirs[][2] = {{ADDON3, "res://addons/grove"}, {PROJECT "/e2e", "res://e2e"}};
@@ -163,9 +147,9 @@ static void test_addon_loads_in_godot3(void **state)
 static void test_e2e_scripts_end_without_server(void **state)
 {
 	(void)state;
-	if (!have_godot())
+	if (!godot_available())
 		skip();
-	char *project = make_project();
+	char *project = godot_project_make();
 	char env[512];
 	snprintf(env, sizeof(env), "GROVE_ADDRESSES=127.0.0.1:%d GROVE_SECONDS=1 GROVE_COUNT=2", test_free_port());
 	char *out = run_godot_env(project, "e2e/follower.gd", env, "GROVE-FOLLOWER-DONE 0\n");
@@ -180,14 +164,10 @@ static void test_e2e_scripts_end_without_server(void **state)
 static void test_client_logic_in_godot3(void **state)
 {
 	(void)state;
-	if (!have_godot())
+	if (!godot_available())
 		skip();
-	char *project = make_project();
-	char *out = run_godot(project, "client_logic.gd");
-	if (!strstr(out, "GROVE-ADDON-OK\n")) {
-		print_error("the client's own checks failed:\n%s\n", out);
-		fail();
-	}
+	char *project = godot_project_make();
+	char *out = run_self_check(project, "client_logic.gd", "GROVE-ADDON-OK\n");
 	char path[4096];
 	size_t len;
 	snprintf(path, sizeof(path), "%s/dump.txt", project);
@@ -195,27 +175,23 @@ static void test_client_logic_in_godot3(void **state)
 	char *want = test_read_file("tests/addon/client_logic.expected", &len);
 	assert_non_null(dump);
 	assert_non_null(want);
-	if (strcmp(dump, want) != 0) {
-		const char *a = dump, *b = want;
-		size_t line = 1;
-		while (*a && *a == *b) {
-			line += *a == '\n';
-			a++;
-			b++;
-		}
-		while (a > dump && a[-1] != '\n') {
-			a--;
-			b--;
-		}
-		print_error("the dump differs from tests/addon/client_logic.expected at line %zu:\n  got:  %.200s\n  want: %.200s\n"
-			    "whole dump:\n%s\n",
-			    line, a, b, dump);
-		fail();
-	}
+	godot_check_text("the dump", dump, "tests/addon/client_logic.expected", want);
 	print_message("the client's dump matches (%zu bytes)\n", len);
 	free(dump);
 	free(want);
 	free(out);
+	test_rmtree(project);
+}
+
+/* The checkpoint (tests/addon/project/checkpoint.gd checks itself): written after applies and on stop,
+ * reloaded by a fresh client that resumes from its index, and passed over when it does not load. */
+static void test_checkpoint_in_godot3(void **state)
+{
+	(void)state;
+	if (!godot_available())
+		skip();
+	char *project = godot_project_make();
+	free(run_self_check(project, "checkpoint.gd", "GROVE-CHECKPOINT-OK\n"));
 	test_rmtree(project);
 }
 
@@ -438,12 +414,12 @@ static int run_checker(const char *target, char **out)
 
 static bool have_checker(void)
 {
-	if (!have("command -v node >/dev/null 2>&1", "node (Node.js)"))
+	if (!test_have("command -v node >/dev/null 2>&1", "node (Node.js)"))
 		return false;
 	char *out;
 	int rc = run_checker(ADDON4, &out);
 	free(out);
-	return rc != 77 || have("false", "the npm packages tree-sitter and tree-sitter-gdscript (tools/gdscript4)");
+	return rc != 77 || test_have("false", "the npm packages tree-sitter and tree-sitter-gdscript (tools/gdscript4)");
 }
 
 static void test_twin_parses_as_gdscript4(void **state)
@@ -489,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_addon_loads_in_godot3),
 		cmocka_unit_test(test_e2e_scripts_end_without_server),
 		cmocka_unit_test(test_client_logic_in_godot3),
+		cmocka_unit_test(test_checkpoint_in_godot3),
 	};
 	return cmocka_run_group_tests_name("addon", tests, NULL, NULL);
 }

@@ -35,10 +35,17 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Three members whose logs compact past @p compact_at entries. */
+static void start_compacting(struct cluster *c, const char *compact_at)
+{
+	const char *const args[] = {"--raft-compact-at", compact_at, "--snapshot-chunk", "16384", NULL};
+	cluster_start(c, args);
+}
+
 static struct grove_client *connect_to(struct cluster *c, int node)
 {
 	char address[32];
-	address_of(c, node, address, sizeof(address));
+	cluster_address(c, node, address, sizeof(address));
 	struct grove_client *cl = NULL;
 	for (int t = 0; t < 50; t++) {
 		if (grove_client_connect(address, NULL, 20000, &cl, NULL, 0) == GROVE_OK)
@@ -165,18 +172,18 @@ static void wait_shards_led(struct cluster *c, int node, size_t shards)
 static void wait_groups_converged(struct cluster *c)
 {
 	for (int t = 0; t < 300; t++) {
-		Grove__Envelope *holders[NODES + 1];
-		Grove__ShardReply *lists[NODES + 1];
-		for (int n = 1; n <= NODES; n++)
+		Grove__Envelope *holders[CLUSTER_NODES + 1];
+		Grove__ShardReply *lists[CLUSTER_NODES + 1];
+		for (int n = 1; n <= CLUSTER_NODES; n++)
 			lists[n] = shard_list(c, n, &holders[n]);
 		bool same = true;
-		for (int n = 2; n <= NODES && same; n++) {
+		for (int n = 2; n <= CLUSTER_NODES && same; n++) {
 			same = lists[n]->n_shards == lists[1]->n_shards;
 			for (size_t i = 0; same && i < lists[1]->n_shards; i++)
 				same = lists[n]->shards[i]->group == lists[1]->shards[i]->group &&
 				       lists[n]->shards[i]->applied_index == lists[1]->shards[i]->applied_index;
 		}
-		for (int n = 1; n <= NODES; n++)
+		for (int n = 1; n <= CLUSTER_NODES; n++)
 			grove__envelope__free_unpacked(holders[n], NULL);
 		if (same)
 			return;
@@ -190,13 +197,13 @@ static int busiest_leader(struct cluster *c)
 {
 	Grove__Envelope *holder;
 	Grove__ShardReply *sr = shard_list(c, 1, &holder);
-	int count[NODES + 1] = {0};
+	int count[CLUSTER_NODES + 1] = {0};
 	for (size_t i = 0; i < sr->n_shards; i++)
-		if (sr->shards[i]->leader_id >= 1 && sr->shards[i]->leader_id <= NODES)
+		if (sr->shards[i]->leader_id >= 1 && sr->shards[i]->leader_id <= CLUSTER_NODES)
 			count[sr->shards[i]->leader_id]++;
 	grove__envelope__free_unpacked(holder, NULL);
 	int best = 1;
-	for (int n = 2; n <= NODES; n++)
+	for (int n = 2; n <= CLUSTER_NODES; n++)
 		if (count[n] > count[best])
 			best = n;
 	print_message("leaders: member 1 leads %d shards, member 2 %d, member 3 %d\n", count[1], count[2], count[3]);
@@ -220,13 +227,13 @@ static void *write_loop(void *arg)
 {
 	struct writer *w = arg;
 	struct grove_client *cl = NULL;
-	int node = (int)(w->path[strlen(w->path) - 1] % NODES);
+	int node = (int)(w->path[strlen(w->path) - 1] % CLUSTER_NODES);
 	double deadline = now_s() + WRITER_SECONDS;
 	while (w->acked < w->count && !w->stop && now_s() < deadline) {
 		if (!cl) {
 			char address[32];
-			node = node % NODES + 1;
-			address_of(w->c, node, address, sizeof(address));
+			node = node % CLUSTER_NODES + 1;
+			cluster_address(w->c, node, address, sizeof(address));
 			if (grove_client_connect(address, NULL, 5000, &cl, NULL, 0)) {
 				cl = NULL;
 				usleep(50000);
@@ -339,7 +346,7 @@ static void write_every_zone(struct cluster *c, int round)
 {
 	double start = now_s();
 	for (int i = 0; i < ZONES; i++) {
-		struct grove_client *cl = connect_to(c, i % NODES + 1);
+		struct grove_client *cl = connect_to(c, i % CLUSTER_NODES + 1);
 		char zone[64], node[64], prop[16];
 		snprintf(zone, sizeof(zone), "/root/World/Z%d", i);
 		snprintf(node, sizeof(node), "/root/World/Z%d/N%d", i, round);
@@ -354,7 +361,7 @@ static void write_every_zone(struct cluster *c, int round)
 /* Every zone's writes of rounds 0..@p rounds-1 read back through every member. */
 static void read_every_zone(struct cluster *c, int rounds)
 {
-	for (int n = 1; n <= NODES; n++) {
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
 		struct grove_client *cl = connect_to(c, n);
 		for (int i = 0; i < ZONES; i++)
 			for (int r = 0; r < rounds; r++) {
@@ -372,7 +379,7 @@ static void read_every_zone(struct cluster *c, int rounds)
 /* Each member's own store holds every zone's writes in the zone's group (the cluster stopped). */
 static void check_zone_stores(struct cluster *c, const uint64_t groups[ZONES], int rounds)
 {
-	for (int n = 1; n <= NODES; n++) {
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
 		struct store *s = open_node_store(c, n);
 		struct store_txn *txn;
 		assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);
@@ -395,8 +402,8 @@ static void test_many_shards(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, 20000);
-	wait_leader(&c);
+	start_compacting(&c, "20000");
+	cluster_wait_leader(&c);
 	uint64_t groups[ZONES];
 	make_zones(&c, groups);
 	wait_shards_led(&c, 1, ZONES + 1);
@@ -410,14 +417,14 @@ static void test_many_shards(void **state)
 	while (acked_total(w, 8) < 200)
 		usleep(10000);
 	int victim = busiest_leader(&c);
-	node_signal(&c, victim, SIGKILL);
+	cluster_node_signal(&c, victim, SIGKILL);
 	print_message("kill -9 of member %d after %d acknowledged writes\n", victim, acked_total(w, 8));
 	double start = now_s();
 	int before = acked_total(w, 8);
 	while (acked_total(w, 8) < before + 200 && now_s() - start < 60)
 		usleep(10000);
 	print_message("200 more writes acknowledged %.1f s after the kill\n", now_s() - start);
-	node_start(&c, victim);
+	cluster_node_start(&c, victim);
 	usleep(1000000);
 	for (int i = 0; i < 8; i++)
 		w[i].stop = true;
@@ -426,21 +433,21 @@ static void test_many_shards(void **state)
 	wait_shards_led(&c, victim, ZONES + 1);
 	write_every_zone(&c, 1);
 	read_every_zone(&c, 2);
-	for (int n = 1; n <= NODES; n++)
+	for (int n = 1; n <= CLUSTER_NODES; n++)
 		check_writers_read(&c, n, w, 8);
 
 	/* Every member restarts, cleanly and then with SIGKILL: the map and the data stay. */
 	wait_groups_converged(&c);
 	cluster_stop(&c);
 	check_zone_stores(&c, groups, 2);
-	for (int n = 1; n <= NODES; n++)
-		node_start(&c, n);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		cluster_node_start(&c, n);
 	wait_shards_led(&c, 2, ZONES + 1);
 	write_every_zone(&c, 2);
-	for (int n = 1; n <= NODES; n++)
-		node_signal(&c, n, SIGKILL);
-	for (int n = 1; n <= NODES; n++)
-		node_start(&c, n);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		cluster_node_signal(&c, n, SIGKILL);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		cluster_node_start(&c, n);
 	wait_shards_led(&c, 3, ZONES + 1);
 	read_every_zone(&c, 3);
 	check_writers_read(&c, 1, w, 8);
@@ -472,8 +479,8 @@ static void test_split_under_load(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, 20000);
-	wait_leader(&c);
+	start_compacting(&c, "20000");
+	cluster_wait_leader(&c);
 	struct grove_client *cl = connect_to(&c, 1);
 	enum { WRITERS = 6 };
 	assert_int_equal(create_one(cl, "/root", "Load"), 0);
@@ -520,12 +527,12 @@ static void test_split_under_load(void **state)
 	for (int i = 0; i < WRITERS; i++)
 		assert_true(w[i].acked > 50);
 	grove_client_close(cl);
-	for (int n = 1; n <= NODES; n++)
+	for (int n = 1; n <= CLUSTER_NODES; n++)
 		check_writers_read(&c, n, w, WRITERS);
 	/* Once every member applied everything, read every store. */
 	wait_groups_converged(&c);
 	cluster_stop(&c);
-	for (int n = 1; n <= NODES; n++) {
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
 		struct store *s = open_node_store(&c, n);
 		struct store_txn *txn;
 		assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);
@@ -552,12 +559,12 @@ static void test_catch_up_across_a_split(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, 200);
-	wait_leader(&c);
+	start_compacting(&c, "200");
+	cluster_wait_leader(&c);
 	struct grove_client *cl = connect_to(&c, 1);
 	assert_int_equal(create_one(cl, "/root", "Zone"), 0);
 	assert_int_equal(create_one(cl, "/root/Zone", "p"), 0);
-	node_signal(&c, 3, SIGTERM);
+	cluster_node_signal(&c, 3, SIGTERM);
 	uint64_t group = split(cl, "/root/Zone");
 	for (int i = 0; i < 600; i++) {
 		char prop[16];
@@ -567,7 +574,7 @@ static void test_catch_up_across_a_split(void **state)
 		assert_int_equal(client_set_int(cl, "/root/Zone/p", prop, i), 0);
 	}
 	grove_client_close(cl);
-	node_start(&c, 3);
+	cluster_node_start(&c, 3);
 	wait_shards_led(&c, 3, 2);
 	wait_groups_converged(&c);
 	cl = connect_to(&c, 3);
@@ -575,8 +582,8 @@ static void test_catch_up_across_a_split(void **state)
 	grove_client_close(cl);
 	cluster_stop(&c);
 	char line[512];
-	assert_true(log_has(&c, 3, "was split off before the snapshot this member installed", line, sizeof(line)));
-	assert_true(log_has(&c, 3, "installed a snapshot", line, sizeof(line)));
+	assert_true(cluster_log_has(&c, 3, "was split off before the snapshot this member installed", line, sizeof(line)));
+	assert_true(cluster_log_has(&c, 3, "installed a snapshot", line, sizeof(line)));
 	struct store *s = open_node_store(&c, 3);
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);

@@ -130,6 +130,14 @@ static void test_broken_scenes(void **state)
 	expect_refused("[gd_scene format=3]\n[ext_resource type=\"T\" path=\"res://a\" id=\"1\"]\n"
 		       "[ext_resource type=\"T\" path=\"res://b\" id=\"1\"]\n",
 		       3, 1, "declared twice");
+	/* A NUL byte would end a name or string early: the scene is refused at it. */
+	const char nul[] = "[gd_scene format=3]\n[node name=\"Cut\0Here\" type=\"Node\"]\n";
+	struct tscn_scene cut;
+	struct tscn_error cut_err;
+	assert_int_equal(tscn_parse(nul, sizeof(nul) - 1, &cut, &cut_err), GROVE_EPARSE);
+	assert_int_equal(cut_err.line, 2);
+	assert_int_equal(cut_err.column, 16);
+	assert_non_null(strstr(cut_err.message, "NUL"));
 	/* Truncating a good scene anywhere never crashes; it is refused or reads a shorter scene. */
 	for (size_t cut = 0; cut < sizeof(scene4) - 1; cut++) {
 		struct tscn_scene s;

@@ -300,16 +300,13 @@ static void drain(int out_fd, int err_fd, struct cli_result *r, pid_t pid)
 		kill(pid, SIGKILL);
 }
 
-void cli_run(const struct groved_proc *p, struct cli_result *r, ...)
+static void cli_run_va(const char *servers, struct cli_result *r, va_list ap)
 {
-	const char *args[64] = {"grove", "--server", p->address};
+	const char *args[64] = {"grove", "--server", servers};
 	int n = 3;
-	va_list ap;
-	va_start(ap, r);
 	const char *a;
 	while ((a = va_arg(ap, const char *)) != NULL && n < 63)
 		args[n++] = a;
-	va_end(ap);
 	args[n] = NULL;
 	int out[2], err[2];
 	if (pipe(out) != 0 || pipe(err) != 0)
@@ -336,4 +333,20 @@ void cli_run(const struct groved_proc *p, struct cli_result *r, ...)
 	int status;
 	waitpid(pid, &status, 0);
 	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void cli_run(const struct groved_proc *p, struct cli_result *r, ...)
+{
+	va_list ap;
+	va_start(ap, r);
+	cli_run_va(p->address, r, ap);
+	va_end(ap);
+}
+
+void cli_run_at(const char *servers, struct cli_result *r, ...)
+{
+	va_list ap;
+	va_start(ap, r);
+	cli_run_va(servers, r, ap);
+	va_end(ap);
 }

@@ -106,4 +106,7 @@ struct cli_result {
  */
 void cli_run(const struct groved_proc *p, struct cli_result *r, ...);
 
+/** @brief cli_run() with --server @p servers (one member or several, comma-separated). */
+void cli_run_at(const char *servers, struct cli_result *r, ...);
+
 #endif

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 
 #include "harness.h"
 #include "proto/grove.pb-c.h"
+#include "src/common/bytes.h"
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
@@ -193,6 +195,47 @@ static void status_works(struct grove_client *c)
 	grove__envelope__free_unpacked(reply, NULL);
 }
 
+/* A port on 127.0.0.1 that nothing listens on. */
+static int closed_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in addr = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+	socklen_t len = sizeof(addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+	close(fd);
+	return ntohs(addr.sin_port);
+}
+
+/* Several members given: one that refuses connections and one that is stopped are passed over. */
+static void test_several_members(void **state)
+{
+	struct fixture *f = *state;
+	char second_data[4096];
+	snprintf(second_data, sizeof(second_data), "%s/second", f->dir);
+	struct groved_proc stopped;
+	groved_start(&stopped, second_data, NULL);
+	assert_int_equal(kill(stopped.pid, SIGSTOP), 0);
+	char list[128];
+	snprintf(list, sizeof(list), "127.0.0.1:%d,%s,%s", closed_port(), stopped.address, f->server.address);
+	struct grove_client *c;
+	char error[256];
+	assert_int_equal(grove_client_connect(list, NULL, 10000, &c, error, sizeof(error)), GROVE_OK);
+	status_works(c);
+	grove_client_close(c);
+	struct cli_result r;
+	cli_run_at(list, &r, "add", "/root/ViaList", "Node", (char *)NULL);
+	expect_ok(&r);
+	CLI(f, &r, "get", "/root/ViaList");
+	expect_ok(&r);
+	/* With none answering, the last one's failure is reported. */
+	snprintf(list, sizeof(list), "127.0.0.1:%d,%s", closed_port(), stopped.address);
+	assert_int_equal(grove_client_connect(list, NULL, 10000, &c, error, sizeof(error)), GROVE_ETIMEDOUT);
+	assert_int_equal(kill(stopped.pid, SIGCONT), 0);
+	groved_stop(&stopped);
+}
+
 static void test_bad_frames(void **state)
 {
 	struct fixture *f = *state;
@@ -246,6 +289,27 @@ static void test_bad_frames(void **state)
 	assert_int_equal(reply->write_reply->code, GROVE_ECORRUPT);
 	grove__envelope__free_unpacked(reply, NULL);
 	wire_request_free(&wr);
+	status_works(good);
+	/* A name holding a NUL byte (which protobuf-c would end the string at): refused, nothing stored. */
+	struct tree_op create = {.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = "cutXhere", .text = "Node",
+				 .index = -1};
+	assert_int_equal(wire_encode_batch(&create, 1, &wr), GROVE_OK);
+	wenv.write = &wr.req;
+	uint8_t raw[512];
+	size_t raw_len = grove__envelope__pack(&wenv, raw + 4);
+	put_le32(raw, (uint32_t)raw_len);
+	uint8_t *x = memmem(raw + 4, raw_len, "cutXhere", 8);
+	assert_non_null(x);
+	x[3] = 0;
+	assert_int_equal(send(grove_client_fd(good), raw, raw_len + 4, MSG_NOSIGNAL), (ssize_t)(raw_len + 4));
+	assert_int_equal(grove_client_receive(good, 5000, &reply), GROVE_OK);
+	assert_int_equal(reply->write_reply->code, GROVE_EBADNAME);
+	assert_non_null(strstr(reply->write_reply->message, "NUL"));
+	grove__envelope__free_unpacked(reply, NULL);
+	wire_request_free(&wr);
+	struct cli_result cut;
+	CLI(f, &cut, "get", "/root/cut");
+	assert_int_equal(cut.status, 1);
 	status_works(good);
 	grove_client_close(good);
 	/* The server is still fine and logged why it closed each connection. */
@@ -548,6 +612,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cli_workflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_several_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigterm_and_restart, setup, teardown),

@@ -351,6 +351,151 @@ static void test_slow_subscriber_never_slows_writes(void **state)
 	grove_client_close(sub);
 }
 
+/* ---- a large snapshot is made beside the loop ---- */
+
+struct timed_writer {
+	const char *address;
+	int count, acked;
+	bool stop;               /* set by the test: no more writes after the one in flight */
+	int64_t acked_ns[20000]; /* when each write was acknowledged */
+	uint64_t index[20000];   /* and at which index */
+};
+
+/* Writes of @p w acknowledged after @p from and before @p to (CLOCK_MONOTONIC ns). */
+static int acked_between(const struct timed_writer *w, int64_t from, int64_t to)
+{
+	int n = 0, acked = __atomic_load_n(&w->acked, __ATOMIC_ACQUIRE);
+	for (int i = 0; i < acked; i++)
+		n += w->acked_ns[i] > from && w->acked_ns[i] < to;
+	return n;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void *timed_write_loop(void *arg)
+{
+	struct timed_writer *w = arg;
+	struct grove_client *c;
+	char error[256];
+	if (grove_client_connect(w->address, NULL, 30000, &c, error, sizeof(error)))
+		return NULL;
+	for (int i = 0; i < w->count && !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE); i++) {
+		uint64_t index = set_int(c, "/root/Hot", "n", i);
+		if (!index)
+			break;
+		w->index[i] = index;
+		w->acked_ns[i] = now_ns();
+		__atomic_store_n(&w->acked, i + 1, __ATOMIC_RELEASE);
+	}
+	grove_client_close(c);
+	return NULL;
+}
+
+/* Batches of @p per creates of Node3D under @p parent until it has @p n children. */
+static void fill(const struct groved_proc *p, const char *parent, int n, int per)
+{
+	struct grove_client *c = connect_to(p);
+	struct tree_op *ops = calloc((size_t)per, sizeof(*ops));
+	char (*names)[16] = calloc((size_t)per, sizeof(*names));
+	for (int done = 0; done < n; done += per) {
+		for (int i = 0; i < per; i++) {
+			snprintf(names[i], sizeof(names[i]), "N%d", done + i);
+			ops[i] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = parent}, .name = names[i],
+						  .text = "Node3D", .index = -1};
+		}
+		struct wire_request wr;
+		assert_int_equal(wire_encode_batch(ops, (size_t)per, &wr), GROVE_OK);
+		Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+		env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+		env.write = &wr.req;
+		assert_int_equal(grove_client_call(c, &env, &reply), GROVE_OK);
+		assert_int_equal(reply->write_reply->code, GROVE_OK);
+		grove__envelope__free_unpacked(reply, NULL);
+		wire_request_free(&wr);
+	}
+	free(names);
+	free(ops);
+	grove_client_close(c);
+}
+
+/*
+ * The scene of a large subtree takes long to write; it is written beside the loop, so writes are acknowledged
+ * meanwhile, and the subscriber still gets the scene and then every change after it, none missed or repeated.
+ */
+static void test_writes_go_on_while_a_snapshot_is_made(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/Big", "Node3D");
+	add_node(&f->server, "/root/Hot", "Node");
+	fill(&f->server, "/root/Big", 20000, 1000);
+	static struct timed_writer w;
+	w = (struct timed_writer){.address = f->server.address, .count = 20000};
+	pthread_t t;
+	pthread_create(&t, NULL, timed_write_loop, &w);
+	while (__atomic_load_n(&w.acked, __ATOMIC_ACQUIRE) < 10)
+		usleep(1000);
+	struct grove_client *sub = connect_to(&f->server);
+	int64_t asked = now_ns();
+	subscribe(sub, "/root", false, 0);
+	Grove__Envelope *msg = next_event(sub, 60000);
+	int64_t arrived = now_ns();
+	assert_non_null(msg);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	static struct seen s;
+	memset(&s, 0, sizeof(s));
+	size_t scene_bytes = 0;
+	for (;;) {
+		scene_bytes += msg->subscribe_event->data.len;
+		bool last = msg->subscribe_event->last;
+		take(&s, msg->subscribe_event);
+		grove__envelope__free_unpacked(msg, NULL);
+		if (last)
+			break;
+		msg = next_event(sub, 5000);
+		assert_non_null(msg);
+		assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	}
+	uint64_t at = s.last;
+	int during = acked_between(&w, asked, arrived);
+	print_message("a %zu-byte scene of 20,000 nodes arrived %.0f ms after it was asked for; %d writes were "
+		      "acknowledged meanwhile\n", scene_bytes, (double)(arrived - asked) / 1e6, during);
+	/* Made in the loop, the scene would have held every write up until it was sent. */
+	assert_true(during >= 5);
+	/* So is an export asked for by the CLI. */
+	char out[4200];
+	snprintf(out, sizeof(out), "%s/big.scn", f->dir);
+	struct cli_result r;
+	asked = now_ns();
+	cli_run(&f->server, &r, "export", "/root/Big", "-o", out, "--godot", "3", (char *)NULL);
+	arrived = now_ns();
+	assert_int_equal(r.status, 0);
+	during = acked_between(&w, asked, arrived);
+	print_message("grove export of it took %.0f ms; %d writes were acknowledged meanwhile\n",
+		      (double)(arrived - asked) / 1e6, during);
+	assert_true(during >= 5);
+	__atomic_store_n(&w.stop, true, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	/* After the scene: exactly the writes applied after its index, in order. */
+	int expected = 0;
+	for (int i = 0; i < w.acked; i++)
+		expected += w.index[i] > at;
+	while (s.n_values < (size_t)expected && (msg = next_event(sub, 10000))) {
+		take(&s, msg->subscribe_event);
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_false(s.compacted);
+	assert_int_equal(s.n_values, expected);
+	for (int i = 0, k = 0; i < w.acked; i++)
+		if (w.index[i] > at)
+			assert_int_equal(s.values[k++], i);
+	grove_client_close(sub);
+}
+
 /* ---- the Godot gateway, spoken from C as GDScript speaks it ---- */
 
 struct godot {
@@ -467,7 +612,7 @@ static void godot_hello(struct godot *g, const struct groved_proc *p, int major)
 {
 	godot_connect(g, p, major);
 	struct variant m;
-	char godot[8];
+	char godot[16];
 	snprintf(godot, sizeof(godot), "i:%d", major);
 	dict(&m, "op", "s:hello", "godot", godot, "token", "s:", "client", "s:test", NULL);
 	godot_send(g, &m);
@@ -609,6 +754,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber_never_slows_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writes_go_on_while_a_snapshot_is_made, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
 }

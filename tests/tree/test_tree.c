@@ -652,7 +652,7 @@ static void test_refusals_write_nothing(void **state)
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		struct grove_buf before = {0}, after = {0};
 		dump_all(f, &before);
-		char msg[256];
+		char msg[512];
 		if (apply1(f, refused[i], msg, sizeof(msg)) == GROVE_OK)
 			fail_msg("op %zu was not refused", i);
 		dump_all(f, &after);

@@ -7,6 +7,7 @@ const GroveMirror = preload("grove_mirror.gd")
 
 signal connected
 signal snapshot_loaded(root)
+signal checkpoint_loaded(root)
 signal changes_applied(index, changes)
 signal submitted(key, index)
 signal refused(key, code, reason)
@@ -17,6 +18,7 @@ signal disconnected
 const ECORRUPT = 8
 const EPROTO = 12
 const EPARSE = 16
+const EUNAVAILABLE = 17
 
 enum Link { IDLE, CONNECTING, HELLO, UP }
 enum Stream { NONE, SNAPSHOT, RESUMING, LIVE }
@@ -34,6 +36,11 @@ export var apply_budget_ms: float = 2.0
 export var autostart: bool = true
 # Without extension: the snapshot's format gives it. Two clients in one project need two files.
 export var snapshot_file: String = "user://grove_snapshot"
+# A copy of the followed tree on disk, with the index it reflects, so that a restarted game server resumes
+# from there instead of taking a whole snapshot: a path ending in .scn or .tscn (which says the format), or
+# empty for none. Packing walks the whole tree, hence at most one per interval.
+export var checkpoint_file: String = ""
+export var checkpoint_every_ms: int = 1000
 export var reconnect_min_ms: int = 100
 export var reconnect_max_ms: int = 5000
 export var connect_timeout_ms: int = 3000
@@ -63,6 +70,8 @@ var _rng = RandomNumberGenerator.new()
 var _client_key = ""
 var _submits = 0
 var _unacked = {}
+var _resubmit = []
+var _resubmit_at = 0
 var _snapshot = PoolByteArray()
 var _loaded = false
 var _received_index = 0
@@ -72,6 +81,8 @@ var _queue_head = 0
 var _parts = []
 var _parts_index = -1
 var _next_part = 0
+var _checkpoint_index = 0
+var _checkpoint_at = -1
 
 
 func _init() -> void:
@@ -86,6 +97,8 @@ func _ready() -> void:
 
 
 func _exit_tree() -> void:
+	if is_following():
+		_maybe_checkpoint(true)
 	_close_link()
 
 
@@ -93,10 +106,14 @@ func _exit_tree() -> void:
 func start() -> void:
 	_stopped = false
 	_retry_at = 0
+	if not _loaded:
+		_load_checkpoint()
 
 
 func stop() -> void:
 	var was_up = _link == Link.UP
+	if is_following():
+		_maybe_checkpoint(true)
 	_stopped = true
 	_close_link()
 	if was_up:
@@ -150,7 +167,18 @@ func pending_submits() -> Array:
 
 func _process(_delta: float) -> void:
 	_poll_link()
+	_resubmit_refused()
 	apply_queued(apply_budget_ms)
+
+
+# Batches refused as unavailable go again with their keys, after a pause that lets an election end.
+func _resubmit_refused() -> void:
+	if _resubmit.empty() or _link != Link.UP or OS.get_ticks_msec() < _resubmit_at:
+		return
+	for key in _resubmit:
+		if _unacked.has(key):
+			_send({"op": "submit", "key": key, "ops": _unacked[key]})
+	_resubmit = []
 
 
 # Applies queued entries, in index order, each whole, until budget_ms went by (at least one entry).
@@ -175,6 +203,67 @@ func apply_queued(budget_ms: float) -> void:
 			rest.append(_queue[i])
 		_queue = rest
 		_queue_head = 0
+	_maybe_checkpoint(false)
+
+
+# The tree and its index as one scene file, saved aside and renamed over the previous one, so that a
+# process killed while saving leaves the previous checkpoint whole. Godot does not sync the file: a crash
+# of the machine, unlike one of the process, may still lose it, and the client then cold-starts.
+func save_checkpoint() -> int:
+	var top = scene_root()
+	if checkpoint_file.empty() or top == null or not _loaded:
+		return ERR_UNCONFIGURED
+	_checkpoint_at = OS.get_ticks_msec()
+	var aside = checkpoint_file.get_basename() + ".tmp." + checkpoint_file.get_extension()
+	var scene = PackedScene.new()
+	top.set_meta("grove_index", _applied_index)
+	top.set_meta("grove_path", subscribe_path)
+	var err = scene.pack(top)
+	if err == OK:
+		err = ResourceSaver.save(aside, scene)
+	# Only now: the packed scene holds the root's metadata itself, not a copy of it.
+	top.remove_meta("grove_index")
+	top.remove_meta("grove_path")
+	if err == OK:
+		err = Directory.new().rename(aside, checkpoint_file)
+	if err != OK:
+		push_warning("grove: cannot write the checkpoint %s (error %d)" % [checkpoint_file, err])
+		return err
+	_checkpoint_index = _applied_index
+	return OK
+
+
+func _maybe_checkpoint(now: bool) -> void:
+	if checkpoint_file.empty() or not _loaded or _applied_index == _checkpoint_index:
+		return
+	if now or _checkpoint_at < 0 or OS.get_ticks_msec() - _checkpoint_at >= checkpoint_every_ms:
+		save_checkpoint()
+
+
+# A checkpoint that does not load (torn by a crash of the machine, of another subtree, not a scene at all)
+# only costs the head start: the client cold-starts as it would without one.
+func _load_checkpoint() -> void:
+	if checkpoint_file.empty() or not ResourceLoader.exists(checkpoint_file):
+		return
+	var top = _mirror.load_scene(checkpoint_file)
+	var index = 0
+	if top != null and top.has_meta("grove_index") and top.has_meta("grove_path") and str(top.get_meta("grove_path")) == subscribe_path:
+		index = int(top.get_meta("grove_index"))
+	if index <= 0:
+		push_warning("grove: %s is not a checkpoint of %s; starting from a snapshot" % [checkpoint_file, subscribe_path])
+		if top != null:
+			top.free()
+		return
+	top.remove_meta("grove_index")
+	top.remove_meta("grove_path")
+	_mirror.mount(top, _mount_point())
+	_queue = []
+	_queue_head = 0
+	_received_index = index
+	_applied_index = index
+	_checkpoint_index = index
+	_loaded = true
+	emit_signal("checkpoint_loaded", top)
 
 
 func _apply_entry(entry: Dictionary) -> void:
@@ -317,6 +406,7 @@ func _on_welcome(message: Dictionary) -> void:
 	_attempt = 0
 	leader = str(message.get("leader", ""))
 	_subscribe()
+	_resubmit = []
 	for key in _unacked:
 		_send({"op": "submit", "key": key, "ops": _unacked[key]})
 	emit_signal("connected")
@@ -441,9 +531,16 @@ func _on_compacted() -> void:
 	_subscribe()
 
 
+# Unavailable is not an answer: the batch was not applied, or not yet (no leader was known, or the leader
+# changed before it was applied), and grove applies a key once however often it is sent.
 func _on_answer(message: Dictionary, applied: bool) -> void:
 	var key = str(message.get("key", ""))
 	if not _unacked.has(key):
+		return
+	if not applied and int(message.get("code", 0)) == EUNAVAILABLE:
+		if _resubmit.empty():
+			_resubmit_at = OS.get_ticks_msec() + _rng.randi_range(reconnect_min_ms, 2 * reconnect_min_ms)
+		_resubmit.append(key)
 		return
 	_unacked.erase(key)
 	if applied:

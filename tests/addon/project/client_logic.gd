@@ -211,6 +211,20 @@ func _init() -> void:
 	client._handle_message({"op": "submitted", "key": key, "index": 16})
 	var other = client.submit([{"op": "remove", "node": 999}])
 	client._handle_message({"op": "refused", "key": other, "code": 3, "reason": "no such node", "failed_op": 0})
+	# Refused as unavailable (the leader changed before it was applied): not an answer; the batch goes
+	# again with its key once the pause is over, and the answer to that is the one reported.
+	client.reconnect_min_ms = 60000
+	var retried = client.submit([{"op": "set", "node": 3, "property": "position", "value": Vector2(0, 0)}])
+	client._handle_message({"op": "refused", "key": retried, "code": 17, "reason": "the leader changed", "failed_op": 0})
+	check(client.pending_submits().size() == 1 and client.pending_submits()[0] == retried, "a batch refused as unavailable stays pending")
+	before = client.sent.size()
+	client._process(0.0)
+	check(client.sent.size() == before, "not sent again before the pause is over")
+	client._resubmit_at = 0
+	client._process(0.0)
+	client._process(0.0)
+	check(client.sent.size() == before + 1 and client.sent[before].get("key") == retried, "then sent again once, with its key")
+	client._handle_message({"op": "submitted", "key": retried, "index": 17})
 	check(client.pending_submits().empty(), "every submit answered")
 	changes(16, 15, [{"op": "set", "id": 3, "property": "position", "value": Vector2(5, 5)}])
 	client.apply_queued(-1.0)

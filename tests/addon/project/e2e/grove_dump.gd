@@ -1,0 +1,32 @@
+# The server's side of the end-to-end test's comparison: loads the scene `grove export` wrote (GROVE_SCENE),
+# gives each node the grove id that `grove --json tree` lists for its path (GROVE_IDS, that command's
+# output), since an export carries no ids, and writes the tree as follower.gd does (GROVE_OUT), so that the
+# two compare as text, ids included.
+# Prints GROVE-DUMP-DONE <nodes given an id> when the file is written.
+extends SceneTree
+
+const GroveEnv = preload("res://e2e/grove_env.gd")
+const TreeDump = preload("res://tree_dump.gd")
+
+
+func _init() -> void:
+	var base = Node.new()
+	root.add_child(base)
+	var scene = ResourceLoader.load(GroveEnv.env("GROVE_SCENE", ""), "", true)
+	var top = scene.instance()
+	base.add_child(top)
+	var f = File.new()
+	f.open(GroveEnv.env("GROVE_IDS", ""), File.READ)
+	var listing = JSON.parse(f.get_as_text()).result
+	f.close()
+	var named = 0
+	for entry in listing["nodes"]:
+		var node = base.get_node_or_null(str(entry["path"]).trim_prefix("/root/"))
+		if node != null:
+			node.set_meta("grove_id", int(entry["id"]))
+			named += 1
+	f.open(GroveEnv.env("GROVE_OUT", "user://grove.txt"), File.WRITE)
+	TreeDump.dump_node(top, base, f)
+	f.close()
+	print("GROVE-DUMP-DONE %d" % named)
+	quit(0)

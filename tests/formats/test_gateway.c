@@ -1,0 +1,304 @@
+/* The Godot gateway's codec (godot/gateway.h) without a server: requests as GDScript sends them, in the
+ * Variant encoding of Godot 3 and of Godot 4, turned into tree operations; change records turned into
+ * frames that fit a default PacketPeerStream buffer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "godot/gateway.h"
+#include "godot/variant_binary.h"
+#include "src/common/buf.h"
+#include "src/common/error.h"
+
+static void put(struct variant *d, const char *key, struct variant *value)
+{
+	struct variant k;
+	assert_int_equal(variant_set_string(&k, VARIANT_STRING, key, strlen(key)), GROVE_OK);
+	assert_int_equal(variant_dict_put(d, &k, value), GROVE_OK);
+}
+
+static void put_str(struct variant *d, const char *key, const char *text)
+{
+	struct variant v;
+	assert_int_equal(variant_set_string(&v, VARIANT_STRING, text, strlen(text)), GROVE_OK);
+	put(d, key, &v);
+}
+
+static void put_int(struct variant *d, const char *key, int64_t i)
+{
+	struct variant v;
+	variant_set_int(&v, i);
+	put(d, key, &v);
+}
+
+static struct variant dict_op(const char *op)
+{
+	struct variant d;
+	assert_int_equal(variant_set_dict(&d), GROVE_OK);
+	put_str(&d, "op", op);
+	return d;
+}
+
+/* A resource as a change describes it. */
+static struct variant resource(int64_t id)
+{
+	struct variant d;
+	assert_int_equal(variant_set_dict(&d), GROVE_OK);
+	put_int(&d, "@resource", id);
+	put_str(&d, "path", "res://stone.tres");
+	put_str(&d, "type", "Material");
+	return d;
+}
+
+/* Encode @p msg (consumed) for @p major and decode it as the server does. */
+static int decode(struct variant *msg, int major, struct gateway_request *rq, char *why, size_t cap)
+{
+	struct grove_buf b = {0};
+	assert_int_equal(godot_binary_encode(msg, major, &b), GROVE_OK);
+	variant_free(msg);
+	int err = gateway_decode_request(b.data, b.len, major, rq, why, cap);
+	grove_buf_free(&b);
+	return err;
+}
+
+/* A submit of @p ops (consumed), decoded as the server does. */
+static void decode_submit(struct variant *ops, int major, struct gateway_request *rq)
+{
+	struct variant m = dict_op("submit");
+	put_str(&m, "key", "k-1");
+	put(&m, "ops", ops);
+	char why[256] = "";
+	assert_int_equal(decode(&m, major, rq, why, sizeof(why)), GROVE_OK);
+}
+
+static void test_is_godot(void **state)
+{
+	(void)state;
+	for (int major = 3; major <= 4; major++) {
+		struct variant hello = dict_op("hello");
+		struct grove_buf b = {0};
+		assert_int_equal(godot_binary_encode(&hello, major, &b), GROVE_OK);
+		int seen = 0;
+		assert_true(gateway_is_godot(b.data, b.len, &seen));
+		assert_int_equal(seen, major);
+		variant_free(&hello);
+		grove_buf_free(&b);
+	}
+	const uint8_t protobuf_hello[] = {0x08, 0x01, 0x12, 0x04, 't', 'e', 's', 't'};
+	int seen = 0;
+	assert_false(gateway_is_godot(protobuf_hello, sizeof(protobuf_hello), &seen));
+}
+
+static void test_requests_and_refusals(void **state)
+{
+	(void)state;
+	for (int major = 3; major <= 4; major++) {
+		struct gateway_request rq;
+		char why[256];
+		struct variant m = dict_op("subscribe");
+		put_str(&m, "path", "/root/World");
+		put_int(&m, "from", 41);
+		assert_int_equal(decode(&m, major, &rq, why, sizeof(why)), GROVE_OK);
+		assert_int_equal(rq.op, GATEWAY_SUBSCRIBE);
+		assert_string_equal(rq.path, "/root/World");
+		assert_true(rq.has_from);
+		assert_int_equal(rq.from, 41);
+		gateway_request_free(&rq);
+
+		m = dict_op("teleport");
+		assert_int_not_equal(decode(&m, major, &rq, why, sizeof(why)), GROVE_OK);
+		assert_non_null(strstr(why, "teleport"));
+		gateway_request_free(&rq);
+
+		m = dict_op("submit");
+		put_str(&m, "key", "");
+		assert_int_not_equal(decode(&m, major, &rq, why, sizeof(why)), GROVE_OK);
+		assert_non_null(strstr(why, "key"));
+		gateway_request_free(&rq);
+
+		const uint8_t junk[] = {0xff, 0xff, 0, 0, 1, 2, 3};
+		assert_int_equal(gateway_decode_request(junk, sizeof(junk), major, &rq, why, sizeof(why)), GROVE_ECORRUPT);
+		gateway_request_free(&rq);
+	}
+}
+
+/* A submit as the addon sends one: ids, paths, batch-local references, and a resource value. */
+static void test_submit_batch(void **state)
+{
+	(void)state;
+	for (int major = 3; major <= 4; major++) {
+		struct variant ops, op;
+		assert_int_equal(variant_set_array(&ops), GROVE_OK);
+		op = dict_op("create");
+		put_str(&op, "parent", "/root/World");
+		put_str(&op, "name", "Rock");
+		put_str(&op, "class", "MeshInstance");
+		assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
+		op = dict_op("set");
+		put_int(&op, "node", -1);
+		put_str(&op, "property", "material_override");
+		struct variant value = resource(17);
+		put(&op, "value", &value);
+		assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
+		op = dict_op("set");
+		put_int(&op, "node", 5);
+		put_str(&op, "property", "materials");
+		struct variant list;
+		assert_int_equal(variant_set_array(&list), GROVE_OK);
+		struct variant inner = resource(18);
+		assert_int_equal(variant_array_push(&list, &inner), GROVE_OK);
+		put(&op, "value", &list);
+		assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
+		op = dict_op("move");
+		put_int(&op, "node", 5);
+		put_str(&op, "parent", "/root/World/B");
+		put_int(&op, "index", 0);
+		assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
+		struct gateway_request rq;
+		decode_submit(&ops, major, &rq);
+		char why[256] = "";
+		struct gateway_batch batch;
+		assert_int_equal(gateway_submit_batch(&rq, &batch, why, sizeof(why)), GROVE_OK);
+		assert_int_equal(batch.count, 4);
+		assert_int_equal(batch.ops[0].kind, TREE_OP_CREATE);
+		assert_string_equal(batch.ops[0].node.path, "/root/World");
+		assert_int_equal(batch.ops[1].node.id, -1);
+		assert_int_equal(batch.ops[1].value->type, VARIANT_RESOURCE_REF);
+		assert_int_equal(batch.ops[1].value->as.ref, 17);
+		assert_int_equal(batch.ops[2].value->type, VARIANT_ARRAY);
+		assert_int_equal(batch.ops[2].value->as.array->items[0].type, VARIANT_RESOURCE_REF);
+		assert_int_equal(batch.ops[2].value->as.array->items[0].as.ref, 18);
+		assert_int_equal(batch.ops[3].kind, TREE_OP_MOVE);
+		assert_string_equal(batch.ops[3].target.path, "/root/World/B");
+		assert_int_equal(batch.ops[3].index, 0);
+		gateway_batch_free(&batch);
+		gateway_request_free(&rq);
+	}
+}
+
+static void test_submit_refusals_name_the_field(void **state)
+{
+	(void)state;
+	struct {
+		const char *op, *field, *why;
+	} cases[] = {
+		{"set", "node", "\"node\""},
+		{"launch", "node", "\"op\""},
+		{"set", "@resource", "@resource"},
+		{"set", "nul", "\"property\""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct variant ops, op = dict_op(cases[i].op);
+		assert_int_equal(variant_set_array(&ops), GROVE_OK);
+		struct variant property;
+		/* Godot's String holds no NUL, but the wire may: "p\0q" must not become "p". */
+		assert_int_equal(variant_set_string(&property, VARIANT_STRING, "p\0q", strcmp(cases[i].field, "nul") ? 1 : 3),
+				 GROVE_OK);
+		put(&op, "property", &property);
+		if (strcmp(cases[i].field, "node") != 0)
+			put_int(&op, "node", 3);
+		if (strcmp(cases[i].field, "@resource") == 0) {
+			struct variant bad;
+			assert_int_equal(variant_set_dict(&bad), GROVE_OK);
+			put_str(&bad, "@resource", "not an id");
+			put(&op, "value", &bad);
+		} else {
+			put_int(&op, "value", 1);
+		}
+		assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
+		struct gateway_request rq;
+		decode_submit(&ops, 4, &rq);
+		char why[256] = "";
+		struct gateway_batch batch;
+		assert_int_equal(gateway_submit_batch(&rq, &batch, why, sizeof(why)), GROVE_EINVAL);
+		if (!strstr(why, cases[i].why))
+			fail_msg("case %zu: \"%s\" does not name %s", i, why, cases[i].why);
+		gateway_request_free(&rq);
+	}
+}
+
+struct frames {
+	int count;
+	size_t largest;
+	struct variant last;
+	int64_t parts_seen[64];
+	int n_values;
+};
+
+static int collect(void *ctx, const uint8_t *frame, size_t len)
+{
+	struct frames *f = ctx;
+	f->count++;
+	f->largest = len > f->largest ? len : f->largest;
+	variant_free(&f->last);
+	size_t used;
+	assert_int_equal(godot_binary_decode(&f->last, 4, frame, len, &used), GROVE_OK);
+	for (uint32_t i = 0; i < f->last.as.dict->len; i++) {
+		const struct variant *k = &f->last.as.dict->keys[i], *v = &f->last.as.dict->values[i];
+		if (strcmp(k->as.str.ptr, "part") == 0 && f->count <= 64)
+			f->parts_seen[f->count - 1] = v->as.i;
+		if (strcmp(k->as.str.ptr, "changes") == 0)
+			f->n_values += (int)v->as.array->len;
+	}
+	return 0;
+}
+
+static bool describe(void *ctx, uint64_t id, char *path, size_t path_cap, char *type, size_t type_cap)
+{
+	(void)ctx;
+	snprintf(path, path_cap, "res://r%llu.tres", (unsigned long long)id);
+	snprintf(type, type_cap, "Material");
+	return true;
+}
+
+/* An entry too large for one frame goes in parts, each under the limit, none lost. */
+static void test_changes_in_parts(void **state)
+{
+	(void)state;
+	enum { N = 300 };
+	struct tree_change *changes = calloc(N, sizeof(*changes));
+	char text[1000];
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	for (int i = 0; i < N; i++) {
+		changes[i].op = TREE_OP_SET_PROP;
+		changes[i].node = (uint64_t)(i + 2);
+		changes[i].name = "description";
+		struct variant v;
+		if (i == 0)
+			variant_set_resource_ref(&v, 9);
+		else
+			assert_int_equal(variant_set_string(&v, VARIANT_STRING, text, strlen(text)), GROVE_OK);
+		assert_int_equal(variant_encode(&v, &changes[i].value), GROVE_OK);
+		variant_free(&v);
+	}
+	struct gateway_resources res = {.describe = describe};
+	struct frames f = {0};
+	assert_int_equal(gateway_changes(12, 11, changes, N, 4, &res, collect, &f), GROVE_OK);
+	assert_true(f.count > 1);
+	assert_true(f.largest <= GATEWAY_FRAME_MAX);
+	assert_int_equal(f.n_values, N);
+	for (int i = 0; i < f.count && i < 64; i++)
+		assert_int_equal(f.parts_seen[i], i);
+	variant_free(&f.last);
+	for (int i = 0; i < N; i++)
+		grove_buf_free(&changes[i].value);
+	free(changes);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_is_godot),
+		cmocka_unit_test(test_requests_and_refusals),
+		cmocka_unit_test(test_submit_batch),
+		cmocka_unit_test(test_submit_refusals_name_the_field),
+		cmocka_unit_test(test_changes_in_parts),
+	};
+	return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
+}

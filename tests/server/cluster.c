@@ -1,0 +1,170 @@
+#include "cluster.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "support.h"
+
+void cluster_address(const struct cluster *c, int node, char *out, size_t cap)
+{
+	snprintf(out, cap, "127.0.0.1:%d", c->ports[node]);
+}
+
+pid_t cluster_node_spawn(struct cluster *c, int node, int *out)
+{
+	char data[4096], log[4096], id[16], listen[32];
+	snprintf(data, sizeof(data), "%s/node%d", c->dir, node);
+	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
+	snprintf(id, sizeof(id), "%d", node);
+	cluster_address(c, node, listen, sizeof(listen));
+	const char *argv[32] = {"groved", "--id", id, "--peers", c->peers, "--data", data, "--listen", listen,
+				"--cluster-token", "test-token"};
+	size_t n = 11;
+	for (size_t i = 0; i < c->n_args; i++)
+		argv[n++] = c->args[i];
+	argv[n] = NULL;
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fds[1], 1);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(fd, 2);
+		close(fds[0]);
+		execv(GROVED_PATH, (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	*out = fds[0];
+	return pid;
+}
+
+void cluster_node_start(struct cluster *c, int node)
+{
+	int out;
+	pid_t pid = cluster_node_spawn(c, node, &out);
+	char line[128] = "";
+	struct pollfd pfd = {.fd = out, .events = POLLIN};
+	if (poll(&pfd, 1, 10000) > 0)
+		(void)!read(out, line, sizeof(line) - 1);
+	close(out);
+	c->pids[node] = pid;
+	if (!strstr(line, "listening on"))
+		fail_msg("member %d did not start (said \"%s\"); see %s/node%d.log", node, line, c->dir, node);
+}
+
+void cluster_node_signal(struct cluster *c, int node, int sig)
+{
+	if (c->pids[node] > 0) {
+		kill(c->pids[node], sig);
+		waitpid(c->pids[node], NULL, 0);
+		c->pids[node] = 0;
+	}
+}
+
+void cluster_start(struct cluster *c, const char *const *args)
+{
+	memset(c, 0, sizeof(*c));
+	c->dir = test_tmpdir("cluster");
+	for (size_t i = 0; args && args[i]; i++) {
+		assert_true(c->n_args < sizeof(c->args) / sizeof(c->args[0]) && strlen(args[i]) < sizeof(c->args[0]));
+		strcpy(c->args[c->n_args++], args[i]);
+	}
+	size_t n = 0;
+	for (int i = 1; i <= CLUSTER_NODES; i++) {
+		c->ports[i] = test_free_port();
+		n += (size_t)snprintf(c->peers + n, sizeof(c->peers) - n, "%s%d=127.0.0.1:%d", i > 1 ? "," : "", i,
+				      c->ports[i]);
+	}
+	for (int i = 1; i <= CLUSTER_NODES; i++)
+		cluster_node_start(c, i);
+}
+
+void cluster_stop(struct cluster *c)
+{
+	for (int i = 1; i <= CLUSTER_NODES; i++)
+		cluster_node_signal(c, i, SIGTERM);
+}
+
+int cluster_leader(struct cluster *c, uint64_t applied[CLUSTER_NODES + 1])
+{
+	int leader = 0;
+	for (int i = 1; i <= CLUSTER_NODES; i++) {
+		applied[i] = 0;
+		if (!c->pids[i])
+			continue;
+		char address[32];
+		cluster_address(c, i, address, sizeof(address));
+		Grove__Envelope *holder;
+		Grove__StatusReply *s = client_status(address, 2000, &holder);
+		if (s) {
+			applied[i] = s->applied_index;
+			if (strcmp(s->role, "leader") == 0)
+				leader = i;
+		}
+		if (holder)
+			grove__envelope__free_unpacked(holder, NULL);
+	}
+	return leader;
+}
+
+int cluster_wait_leader(struct cluster *c)
+{
+	uint64_t applied[CLUSTER_NODES + 1];
+	for (int t = 0; t < 100; t++) {
+		int l = cluster_leader(c, applied);
+		if (l)
+			return l;
+		usleep(100000);
+	}
+	fail_msg("no leader was elected");
+	return 0;
+}
+
+uint64_t cluster_wait_converged(struct cluster *c)
+{
+	uint64_t applied[CLUSTER_NODES + 1];
+	for (int t = 0; t < 300; t++) {
+		cluster_leader(c, applied);
+		bool same = applied[1] > 0;
+		for (int i = 2; i <= CLUSTER_NODES; i++)
+			same &= applied[i] == applied[1];
+		if (same)
+			return applied[1];
+		usleep(100000);
+	}
+	fail_msg("members did not converge: %llu %llu %llu", (unsigned long long)applied[1],
+		 (unsigned long long)applied[2], (unsigned long long)applied[3]);
+	return 0;
+}
+
+bool cluster_log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap)
+{
+	char log[4096];
+	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
+	FILE *f = fopen(log, "r");
+	bool found = false;
+	while (f && !found && fgets(line, (int)cap, f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	if (!found)
+		line[0] = '\0';
+	return found;
+}

@@ -1,0 +1,65 @@
+/**
+ * @file cluster.h
+ * @brief A cluster of real groved processes on 127.0.0.1 for tests: start and
+ * restart members, kill them, find the leader, wait until all have applied
+ * the same index. Failures fail the cmocka test.
+ */
+#ifndef GROVE_TESTS_CLUSTER_H
+#define GROVE_TESTS_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/** Members of every cluster, ids 1 to CLUSTER_NODES. */
+#define CLUSTER_NODES 3
+
+/** A cluster; member N keeps its data in DIR/nodeN and its log in DIR/nodeN.log. */
+struct cluster {
+	char *dir;                      /**< malloc'd; the test removes it (test_rmtree) */
+	int ports[CLUSTER_NODES + 1];   /**< each member's port, clients and peers alike */
+	pid_t pids[CLUSTER_NODES + 1];  /**< 0 while a member is not running */
+	char peers[256];                /**< the --peers list */
+	char args[8][64];               /**< more groved arguments for every member */
+	size_t n_args;
+};
+
+/**
+ * @brief A fresh directory and free ports, and every member started with the
+ * groved arguments @p args (NULL-terminated, or NULL). Members die with the
+ * thread that started them, so that a test process that dies leaves none.
+ */
+void cluster_start(struct cluster *c, const char *const *args);
+
+/** @brief Start member @p node (again); returns once it listens. */
+void cluster_node_start(struct cluster *c, int node);
+
+/** @brief Start member @p node; its standard output comes back through *@p out. */
+pid_t cluster_node_spawn(struct cluster *c, int node, int *out);
+
+/** @brief Send @p sig to member @p node (if it runs) and wait for it. */
+void cluster_node_signal(struct cluster *c, int node, int sig);
+
+/** @brief SIGTERM to every member. */
+void cluster_stop(struct cluster *c);
+
+/** @brief "127.0.0.1:PORT" of member @p node. */
+void cluster_address(const struct cluster *c, int node, char *out, size_t cap);
+
+/** @brief The member that leads (0 if none) and, through @p applied, each running member's applied index. */
+int cluster_leader(struct cluster *c, uint64_t applied[CLUSTER_NODES + 1]);
+
+/** @brief The leader, once there is one (at most 10 s). */
+int cluster_wait_leader(struct cluster *c);
+
+/** @brief The applied index, once every member has applied the same one (at most 30 s). */
+uint64_t cluster_wait_converged(struct cluster *c);
+
+/**
+ * @brief Whether member @p node's log has a line containing @p needle; the
+ * first such line goes to @p line ("" if none).
+ */
+bool cluster_log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap);
+
+#endif
