@@ -475,6 +475,10 @@ static void replica_member_address(void *ctx, uint64_t id, const char *address)
 /* Open group @p id (of kind @p kind) from what the store and the log (@p log, may be NULL) hold. */
 static int open_group(struct host *h, uint64_t id, enum group_kind kind, const struct wal_contents *log)
 {
+	/* Its tables are opened in a write transaction of their own, and LMDB has one writer at a time: the
+	 * applies that wait in ours are committed first. */
+	if (commit_applied(h) != GROVE_OK)
+		return GROVE_ESTORAGE;
 	if (grove_grow((void **)&h->groups, &h->cap_groups, h->n_groups, sizeof(*h->groups)))
 		return GROVE_ENOMEM;
 	struct group *g = calloc(1, sizeof(*g));
