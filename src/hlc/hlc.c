@@ -56,3 +56,9 @@ int hlc_update(struct hlc_clock *c, uint64_t pt, struct hlc_ts remote, struct hl
 	*out = c->last;
 	return GROVE_OK;
 }
+
+void hlc_raise(struct hlc_clock *c, struct hlc_ts floor)
+{
+	if (hlc_cmp(c->last, floor) < 0)
+		c->last = floor;
+}

@@ -59,4 +59,11 @@ int hlc_now(struct hlc_clock *c, uint64_t pt, struct hlc_ts *out);
  */
 int hlc_update(struct hlc_clock *c, uint64_t pt, struct hlc_ts remote, struct hlc_ts *out);
 
+/**
+ * @brief Make sure every timestamp @p c hands out from now on is above
+ * @p floor (a restart: the upper bound of what the clock handed out before).
+ * A clock already past @p floor is unchanged.
+ */
+void hlc_raise(struct hlc_clock *c, struct hlc_ts floor);
+
 #endif

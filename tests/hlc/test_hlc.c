@@ -47,6 +47,23 @@ static void test_now_and_update(void **state)
 	assert_int_equal(hlc_update(&c, 10, same, &t1), GROVE_ERANGE);
 }
 
+static void test_raise(void **state)
+{
+	(void)state;
+	struct hlc_clock c;
+	hlc_init(&c, 500);
+	struct hlc_ts t;
+	/* A restart with physical time behind the bound: timestamps stay above the bound. */
+	hlc_raise(&c, (struct hlc_ts){5000, 0});
+	assert_int_equal(hlc_now(&c, 1000, &t), GROVE_OK);
+	assert_true(t.wall == 5000 && t.logical == 1);
+	/* A lower floor changes nothing. */
+	hlc_raise(&c, (struct hlc_ts){4000, 9});
+	assert_true(c.last.wall == 5000 && c.last.logical == 1);
+	assert_int_equal(hlc_now(&c, 6000, &t), GROVE_OK);
+	assert_true(t.wall == 6000 && t.logical == 0);
+}
+
 enum { NODES = 4, EVENTS = 4000, MAX_SKEW = 200, MAX_OFFSET = 1000 };
 
 struct event {
@@ -141,6 +158,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_now_and_update),
+		cmocka_unit_test(test_raise),
 		cmocka_unit_test(test_simulation),
 	};
 	return cmocka_run_group_tests_name("hlc", tests, NULL, NULL);
