@@ -445,9 +445,17 @@ static int cmd_status(const struct options *o)
 		json_string(stdout, s->server_version);
 		printf(",\"applied_index\":%" PRIu64 ",\"nodes\":%" PRIu64 ",\"data_bytes\":%" PRIu64
 		       ",\"uptime_ms\":%" PRIu64 ",\"clients\":%" PRIu64 ",\"writes_applied\":%" PRIu64
-		       ",\"group_commits\":%" PRIu64 "}\n",
+		       ",\"group_commits\":%" PRIu64 ",\"hlc\":{\"wall\":%" PRIu64 ",\"logical\":%" PRIu32 "},\"peer_clocks\":[",
 		       s->applied_index, s->node_count, s->data_bytes, s->uptime_ms, s->clients, s->writes_applied,
-		       s->group_commits);
+		       s->group_commits, s->hlc_wall, s->hlc_logical);
+		for (size_t i = 0; i < s->n_peer_clocks; i++) {
+			const Grove__PeerClock *p = s->peer_clocks[i];
+			printf("%s{\"id\":%" PRIu64 ",\"measured\":%s", i ? "," : "", p->id, p->measured ? "true" : "false");
+			if (p->measured)
+				printf(",\"offset_ns\":%" PRId64 ",\"age_ms\":%" PRIu64, p->offset_ns, p->age_ms);
+			printf(",\"refused_frames\":%" PRIu64 "}", p->refused_frames);
+		}
+		printf("]}\n");
 	} else {
 		printf("server %" PRIu64 " (%s, grove %s) at %s\n", s->server_id, s->role, s->server_version, o->server);
 		printf("  applied index   %" PRIu64 "\n", s->applied_index);
@@ -457,6 +465,19 @@ static int cmd_status(const struct options *o)
 		printf("  clients         %" PRIu64 "\n", s->clients);
 		printf("  writes applied  %" PRIu64 " in %" PRIu64 " group commits\n", s->writes_applied,
 		       s->group_commits);
+		printf("  clock (HLC)     %" PRIu64 ".%09" PRIu64 " s + %" PRIu32 "\n", s->hlc_wall / 1000000000u,
+		       s->hlc_wall % 1000000000u, s->hlc_logical);
+		for (size_t i = 0; i < s->n_peer_clocks; i++) {
+			const Grove__PeerClock *p = s->peer_clocks[i];
+			printf("  peer %-10" PRIu64, p->id);
+			if (p->measured)
+				printf(" clock offset %+.3f ms (measured %" PRIu64 " ms ago)", (double)p->offset_ns / 1e6, p->age_ms);
+			else
+				printf(" clock offset not measured yet");
+			if (p->refused_frames)
+				printf(", %" PRIu64 " frames refused (clock too far ahead)", p->refused_frames);
+			printf("\n");
+		}
 	}
 	grove__envelope__free_unpacked(reply, NULL);
 	return 0;

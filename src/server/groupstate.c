@@ -140,6 +140,18 @@ bool groupstate_any_applied(struct store *s, store_db db)
 	return any;
 }
 
+int groupstate_get_clock_bound(struct store_txn *txn, store_db db, uint64_t *bound)
+{
+	uint8_t k[32];
+	return store_get_u64(txn, db, k, key_of(0, "hlc_bound", k), 0, bound);
+}
+
+int groupstate_put_clock_bound(struct store_txn *txn, store_db db, uint64_t bound)
+{
+	uint8_t k[32];
+	return store_put_u64(txn, db, k, key_of(0, "hlc_bound", k), bound);
+}
+
 int groupstate_list(struct store_txn *txn, store_db db, uint64_t *ids, size_t cap, size_t *n)
 {
 	*n = 0;

@@ -17,7 +17,9 @@
  *              log is cut behind it; a restart that finds the log older
  *              finishes the install)
  * and under group 0, "members": the address book, per member u64 id, u8
- * length, address.
+ * length, address; and "hlc_bound": u64 little-endian, an upper bound of the
+ * physical part of every hybrid timestamp the server handed out (ns), so that
+ * a restart never hands out a smaller one (serverclock.h).
  */
 #ifndef GROVE_SERVER_GROUPSTATE_H
 #define GROVE_SERVER_GROUPSTATE_H
@@ -55,6 +57,11 @@ int groupstate_put_snapshot(struct store_txn *txn, store_db db, uint64_t group, 
 int groupstate_load_members(struct store_txn *txn, store_db db, struct membership *book);
 /** @brief Store @p book. @return GROVE_OK, GROVE_ESTORAGE. */
 int groupstate_save_members(struct store_txn *txn, store_db db, const struct membership *book);
+
+/** @brief The server's hybrid clock bound (0 if none stored). @return GROVE_OK, GROVE_ECORRUPT, GROVE_ESTORAGE. */
+int groupstate_get_clock_bound(struct store_txn *txn, store_db db, uint64_t *bound);
+/** @brief @return GROVE_OK, GROVE_ESTORAGE. */
+int groupstate_put_clock_bound(struct store_txn *txn, store_db db, uint64_t bound);
 
 /**
  * @brief The groups (id > 0) that have a membership or an applied index stored, in id order: up to @p cap

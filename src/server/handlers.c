@@ -395,6 +395,22 @@ static void handle_status(const struct tree *t, struct store_txn *txn, const str
 	}
 	if (!sr->leader_address)
 		sr->leader_address = "";
+	sr->hlc_wall = state->hlc.wall;
+	sr->hlc_logical = state->hlc.logical;
+	if (state->n_peer_clocks)
+		sr->peer_clocks = reply_alloc(r, state->n_peer_clocks * sizeof(*sr->peer_clocks));
+	for (size_t i = 0; sr->peer_clocks && i < state->n_peer_clocks; i++) {
+		Grove__PeerClock *pc = reply_alloc(r, sizeof(*pc));
+		if (!pc)
+			break;
+		grove__peer_clock__init(pc);
+		pc->id = state->peer_clocks[i].id;
+		pc->measured = state->peer_clocks[i].measured;
+		pc->offset_ns = state->peer_clocks[i].offset_ns;
+		pc->age_ms = state->peer_clocks[i].age_ms;
+		pc->refused_frames = state->peer_clocks[i].refused;
+		sr->peer_clocks[sr->n_peer_clocks++] = pc;
+	}
 	sr->applied_index = state->applied_index;
 	sr->uptime_ms = (now - state->start_ns) / 1000000;
 	sr->clients = state->clients;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "proto/grove.pb-c.h"
+#include "src/hlc/hlc.h"
 #include "src/tree/tree.h"
 #include "storage/store.h"
 
@@ -35,6 +36,15 @@ struct server_state {
 		bool voter;
 		uint64_t match;
 	} members[16];            /**< every member of the group */
+	struct hlc_ts hlc;        /**< the server's hybrid clock now */
+	size_t n_peer_clocks;     /**< peers below */
+	struct {
+		uint64_t id;          /**< a member other than this server */
+		bool measured;        /**< a stamped frame of it arrived (the rest is 0 otherwise) */
+		int64_t offset_ns;    /**< its wall at send minus our physical time at receive, last frame */
+		uint64_t age_ms;      /**< how long ago that frame arrived */
+		uint64_t refused;     /**< its frames refused for a clock too far ahead */
+	} peer_clocks[16];        /**< what this server measured of each other member's clock */
 };
 
 /** Most nodes one read reply lists; beyond it the reply says truncated. */

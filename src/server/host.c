@@ -470,6 +470,18 @@ static void replica_member_address(void *ctx, uint64_t id, const char *address)
 	learn_member(ctx, id, address);
 }
 
+static struct hlc_ts replica_stamp(void *ctx)
+{
+	struct host *h = ctx;
+	return h->hooks.stamp(h->hooks.ctx);
+}
+
+static void replica_observe(void *ctx, struct hlc_ts ts)
+{
+	struct host *h = ctx;
+	h->hooks.observe(h->hooks.ctx, ts);
+}
+
 /* ---- start and stop ---- */
 
 /* Open group @p id (of kind @p kind) from what the store and the log (@p log, may be NULL) hold. */
@@ -508,7 +520,9 @@ static int open_group(struct host *h, uint64_t id, enum group_kind kind, const s
 	struct replica_env env = {.store = h->store, .state_db = h->state_db, .wal = h->wal, .ctx = h,
 				  .apply_txn = apply_txn, .commit_applied = commit_applied, .drain_log = drain_log,
 				  .send = replica_send, .backlog = replica_backlog, .applied = replica_applied,
-				  .read_ready = replica_read_ready, .member_address = replica_member_address};
+				  .read_ready = replica_read_ready, .member_address = replica_member_address,
+				  .stamp = h->hooks.stamp ? replica_stamp : NULL,
+				  .observe = h->hooks.observe ? replica_observe : NULL};
 	struct replica_config rc = {.group = id, .self = h->cfg.self, .founders = founders,
 				    .compact_at = h->cfg.compact_at, .snapshot_chunk = h->cfg.snapshot_chunk,
 				    .max_msg_bytes = h->cfg.max_msg_bytes, .seed = h->cfg.self * 7919 + id * 104729 + grove_realtime_ns()};
@@ -1092,6 +1106,19 @@ int host_admin(struct host *h, uint64_t group, int op, uint64_t node, const char
 	if (op == 0)
 		return replica_transfer(g->replica, node);
 	return replica_change_membership(g->replica, (enum raft_conf_op)op, node, address);
+}
+
+int host_clock_bound(struct host *h, uint64_t *bound)
+{
+	struct store_txn *txn = apply_txn(h);
+	return txn ? groupstate_get_clock_bound(txn, h->state_db, bound) : GROVE_ESTORAGE;
+}
+
+int host_save_clock_bound(struct host *h, uint64_t bound)
+{
+	struct store_txn *txn = apply_txn(h);
+	int err = txn ? groupstate_put_clock_bound(txn, h->state_db, bound) : GROVE_ESTORAGE;
+	return err ? err : commit_applied(h);
 }
 
 const struct history *host_history(const struct host *h)

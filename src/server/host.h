@@ -114,6 +114,10 @@ struct host_hooks {
 	 * GROVE_ETIMEDOUT (still running).
 	 */
 	void (*shard_done)(void *ctx, const struct host_ticket *t, int code, const char *message, uint64_t group);
+	/** The hybrid timestamp of a command this member proposes now, as its leader (entrystamp.h). */
+	struct hlc_ts (*stamp)(void *ctx);
+	/** An applied entry carried stamp @p ts: merge it into the server's clock. */
+	void (*observe)(void *ctx, struct hlc_ts ts);
 };
 
 struct host;
@@ -203,6 +207,21 @@ int host_admin(struct host *h, uint64_t group, int op, uint64_t node, const char
  * and other reads that need no quorum). @return GROVE_OK, GROVE_ESTORAGE.
  */
 int host_commit_applied(struct host *h);
+
+/**
+ * @brief The hybrid clock's bound persisted in the store (0 if none yet):
+ * at start, the clock starts above it (serverclock.h).
+ * @return GROVE_OK, GROVE_ECORRUPT, GROVE_ESTORAGE.
+ */
+int host_clock_bound(struct host *h, uint64_t *bound);
+
+/**
+ * @brief Persist @p bound as the hybrid clock's bound, committed at once
+ * together with whatever was applied (a commit without an fsync: it survives
+ * a crash of the process at once, a crash of the machine once the store is
+ * next synced). @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int host_save_clock_bound(struct host *h, uint64_t bound);
 
 /** @brief The change history every applied entry is recorded in. */
 const struct history *host_history(const struct host *h);

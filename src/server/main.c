@@ -33,7 +33,11 @@ static void usage(FILE *out)
 		"  --history-bytes B    and at most B bytes of them (default 64 MiB)\n"
 		"  --output-stall S   close a client that stays over --output-max for S seconds (default 30)\n"
 		"  --handshake-timeout S  close a connection that has not said hello within S seconds (default 10)\n"
+		"  --max-clock-offset MS  refuse the frames of a peer whose clock is more than MS ms ahead (default 500)\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
+		"\n"
+		"Tests only: GROVE_TEST_CLOCK_OFFSET_MS=N shifts this server's physical clock by N ms (negative:\n"
+		"behind), to test clock skew on one machine.\n"
 		"\n"
 		"Prints \"listening on ADDRESS:PORT\" on standard output once it accepts\n"
 		"connections. SIGTERM or SIGINT stops it cleanly.\n");
@@ -91,11 +95,28 @@ int main(int argc, char **argv)
 			config.history_bytes = strtoull(value, NULL, 10);
 		else if (strcmp(arg, "--output-stall") == 0)
 			config.output_stall_s = (unsigned)strtoul(value, NULL, 10);
+		else if (strcmp(arg, "--max-clock-offset") == 0) {
+			char *end;
+			config.max_clock_offset_ms = strtoull(value, &end, 10);
+			if (*end || value[0] == '-' || config.max_clock_offset_ms == 0) {
+				fprintf(stderr, "groved: --max-clock-offset must be a number of milliseconds, at least 1\n");
+				return 2;
+			}
+		}
 		else if (strcmp(arg, "--handshake-timeout") == 0)
 			config.handshake_timeout_s = (unsigned)strtoul(value, NULL, 10);
 		else {
 			fprintf(stderr, "groved: unknown option %s\n", arg);
 			usage(stderr);
+			return 2;
+		}
+	}
+	const char *shift = getenv("GROVE_TEST_CLOCK_OFFSET_MS");
+	if (shift && shift[0]) {
+		char *end;
+		config.test_clock_shift_ms = strtoll(shift, &end, 10);
+		if (*end) {
+			fprintf(stderr, "groved: GROVE_TEST_CLOCK_OFFSET_MS must be a whole number of milliseconds\n");
 			return 2;
 		}
 	}

@@ -7,6 +7,7 @@
 #include "src/common/error.h"
 #include "src/common/grow.h"
 #include "src/net/raftwire.h"
+#include "src/server/entrystamp.h"
 #include "src/server/groupstate.h"
 #include "src/server/log.h"
 #include "storage/snapshot.h"
@@ -523,10 +524,16 @@ static int apply_committed(struct replica *r, const struct raft_ready *rd)
 		const struct raft_entry *e = &rd->committed[n];
 		if (e->index <= r->applied)
 			continue; /* already in the state (a snapshot covered it) */
-		if (e->type == RAFT_ENTRY_CONF_CHANGE)
+		if (e->type == RAFT_ENTRY_CONF_CHANGE) {
 			err = apply_conf_change(r, txn, e);
-		else if (e->len)
-			err = r->sm.ops->apply(r->sm.sm, txn, e->index, e->data, e->len, &results[n]);
+		} else if (e->len) {
+			const uint8_t *command;
+			size_t command_len;
+			struct hlc_ts stamp;
+			if (entry_stamp_read(e->data, e->len, &stamp, &command, &command_len) && r->env.observe)
+				r->env.observe(r->env.ctx, stamp);
+			err = r->sm.ops->apply(r->sm.sm, txn, e->index, command, command_len, &results[n]);
+		}
 		last = e->index;
 	}
 	if (!err && last > r->applied)
@@ -537,7 +544,11 @@ static int apply_committed(struct replica *r, const struct raft_ready *rd)
 		for (size_t i = 0; i < rd->n_committed; i++) {
 			const struct raft_entry *e = &rd->committed[i];
 			bool command = e->type != RAFT_ENTRY_CONF_CHANGE && e->len;
-			struct replica_applied a = {e->index, e->term, command ? &results[i] : NULL};
+			struct replica_applied a = {e->index, e->term, command ? &results[i] : NULL, {0, 0}};
+			const uint8_t *unused;
+			size_t unused_len;
+			if (command)
+				entry_stamp_read(e->data, e->len, &a.stamp, &unused, &unused_len);
 			r->env.applied(r->env.ctx, r, &a);
 		}
 	}
@@ -644,7 +655,20 @@ void replica_maybe_compact(struct replica *r)
 int replica_propose(struct replica *r, const void *data, size_t len, uint64_t *index, uint64_t *term)
 {
 	*term = raft_term(r->raft);
-	return raft_propose(r->raft, data, len, index);
+	/* Only a leader's proposal becomes an entry: elsewhere Raft refuses it, and the clock need not tick. */
+	if (!r->env.stamp || raft_role(r->raft) != RAFT_LEADER)
+		return raft_propose(r->raft, data, len, index);
+	uint8_t stack[512];
+	uint8_t *stamped = ENTRY_STAMP_BYTES + len <= sizeof(stack) ? stack : malloc(ENTRY_STAMP_BYTES + len);
+	if (!stamped)
+		return GROVE_ENOMEM;
+	entry_stamp_put(r->env.stamp(r->env.ctx), stamped);
+	if (len)
+		memcpy(stamped + ENTRY_STAMP_BYTES, data, len);
+	int err = raft_propose(r->raft, stamped, ENTRY_STAMP_BYTES + len, index);
+	if (stamped != stack)
+		free(stamped);
+	return err;
 }
 
 int replica_read(struct replica *r, uint64_t context)

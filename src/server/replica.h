@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "proto/grove.pb-c.h"
+#include "src/hlc/hlc.h"
 #include "src/raft/raft.h"
 #include "src/server/membership.h"
 #include "src/server/statemachine.h"
@@ -51,6 +52,8 @@ struct replica_applied {
 	uint64_t term;                     /**< its term: a proposal of another term at this index was lost */
 	const struct tree_result *result;  /**< the state machine's answer (borrowed for the call); NULL for
 	                                        entries that are not commands (no-ops, membership) */
+	struct hlc_ts stamp;               /**< the hybrid timestamp its leader proposed it at ({0, 0}: an entry
+	                                        without one, see entrystamp.h) */
 };
 
 /** The server's side, as the replica sees it. */
@@ -78,6 +81,10 @@ struct replica_env {
 	void (*read_ready)(void *ctx, struct replica *r, uint64_t context);
 	/** A membership change named member @p id at @p address. */
 	void (*member_address)(void *ctx, uint64_t id, const char *address);
+	/** The hybrid timestamp of a command this member proposes now (NULL: commands are not stamped). */
+	struct hlc_ts (*stamp)(void *ctx);
+	/** An applied entry carried stamp @p ts: merge it into the clock (NULL: ignored). */
+	void (*observe)(void *ctx, struct hlc_ts ts);
 };
 
 /** How to start a replica. */
@@ -124,7 +131,8 @@ void replica_wake(struct replica *r);
 int replica_step(struct replica *r, const Grove__RaftMessage *pb);
 
 /**
- * @brief Propose entry data @p data (copied).
+ * @brief Propose entry data @p data (copied), stamped with env.stamp() when
+ * there is one (entrystamp.h); the state machine applies @p data alone.
  * @param index receives the index it will have if committed; @param term the term it was proposed in.
  * @return GROVE_OK, GROVE_ENOTLEADER, GROVE_EUNAVAILABLE, GROVE_ENOMEM.
  */

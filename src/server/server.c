@@ -15,6 +15,7 @@
 #include "src/server/host.h"
 #include "src/server/log.h"
 #include "src/server/loop.h"
+#include "src/server/serverclock.h"
 #include "src/server/transport.h"
 #include "src/server/tree_sm.h"
 #include "storage/snapshot.h"
@@ -41,6 +42,7 @@ struct server {
 	struct change_hub hub;
 	struct loop_watch *log_watch;
 	struct offload *offload;      /* snapshots of subscribers, written beside the loop */
+	struct server_clock clock;    /* stamps frames to peers and proposed commands */
 	uint64_t start_ns;
 	int failed;
 };
@@ -139,6 +141,22 @@ static void fill_state(struct server *s, struct server_state *st, uint64_t group
 		snprintf(st->members[i].address, sizeof(st->members[i].address), "%s", hs.members[i].address);
 		st->members[i].voter = hs.members[i].voter;
 		st->members[i].match = hs.members[i].match;
+	}
+	st->hlc = server_clock_now(&s->clock);
+	uint64_t now_ms = grove_monotonic_ms();
+	const size_t cap = sizeof(st->peer_clocks) / sizeof(st->peer_clocks[0]);
+	for (size_t i = 0; i < st->n_members && st->n_peer_clocks < cap; i++) {
+		if (st->members[i].id == s->config.id)
+			continue;
+		const struct server_clock_peer *p = server_clock_peer(&s->clock, st->members[i].id);
+		st->peer_clocks[st->n_peer_clocks].id = st->members[i].id;
+		if (p && p->measured_ms) {
+			st->peer_clocks[st->n_peer_clocks].measured = true;
+			st->peer_clocks[st->n_peer_clocks].offset_ns = p->offset_ns;
+			st->peer_clocks[st->n_peer_clocks].age_ms = now_ms - p->measured_ms;
+			st->peer_clocks[st->n_peer_clocks].refused = p->refused;
+		}
+		st->n_peer_clocks++;
 	}
 }
 
@@ -509,6 +527,18 @@ static void shard_done(void *ctx, const struct host_ticket *t, int code, const c
 	shard_reply(c, t->request_id, &sr);
 }
 
+static struct hlc_ts clock_stamp(void *ctx)
+{
+	struct server *s = ctx;
+	return server_clock_now(&s->clock);
+}
+
+static void clock_observe(void *ctx, struct hlc_ts ts)
+{
+	struct server *s = ctx;
+	server_clock_observe(&s->clock, ts);
+}
+
 static void member_added(void *ctx, uint64_t id, const char *address)
 {
 	struct server *s = ctx;
@@ -570,10 +600,16 @@ static void handle_peer_frame(struct server *s, struct loop_conn *c, uint64_t pe
 	Grove__RaftMessage **msgs = NULL;
 	size_t n = 0;
 	int err;
-	host_peer_heard(s->host, peer);
 	Grove__RaftBatch *batch = NULL;
 	Grove__RaftMessage *one = NULL;
 	if (v->body == GROVE__ENVELOPE__BODY_RAFT_BATCH && (batch = grove__raft_batch__unpack(NULL, v->body_len, v->body_data))) {
+		/* A clock too far ahead: the frame is dropped whole, and it does not even count as a sign of life.
+		 * A batch without a stamp comes from a server from before stamps. */
+		struct hlc_ts stamp = {batch->hlc_wall, batch->hlc_logical};
+		if (stamp.wall && server_clock_receive(&s->clock, peer, stamp) != GROVE_OK) {
+			grove__raft_batch__free_unpacked(batch, NULL);
+			return;
+		}
 		msgs = batch->messages;
 		n = batch->n_messages;
 	} else if (v->body == GROVE__ENVELOPE__BODY_RAFT && (one = grove__raft_message__unpack(NULL, v->body_len, v->body_data))) {
@@ -583,6 +619,7 @@ static void handle_peer_frame(struct server *s, struct loop_conn *c, uint64_t pe
 		refuse(c, v->request_id, GROVE_EPROTO, "a peer sent something other than raft messages");
 		return;
 	}
+	host_peer_heard(s->host, peer);
 	for (size_t i = 0; i < n; i++)
 		if ((err = host_step(s->host, peer, msgs[i])) != GROVE_OK && err != GROVE_ENOTFOUND)
 			log_line("%s: malformed raft message (type %u, group %llu) refused", loop_conn_peer(c), msgs[i]->type,
@@ -903,9 +940,27 @@ static void on_closed(void *ctx, struct loop_conn *c)
 	free(cl);
 }
 
+/*
+ * Persist the clock's bound once the clock comes near it. Called before anything stamped this turn leaves the
+ * process (frames, log flushes), so that no timestamp above the persisted bound is out when the process dies.
+ */
+static void persist_clock_bound(struct server *s)
+{
+	uint64_t bound;
+	if (!server_clock_bound_due(&s->clock, &bound))
+		return;
+	int err = host_save_clock_bound(s->host, bound);
+	if (err)
+		log_line("clock: cannot persist its bound: %s; a restart may hand out smaller timestamps",
+			 grove_strerror(err));
+	else
+		server_clock_bound_saved(&s->clock, bound);
+}
+
 static void on_tick(void *ctx)
 {
 	struct server *s = ctx;
+	persist_clock_bound(s);
 	host_tick(s->host);
 	transport_keepalive(s->transport);
 	follow_tick(s->follow);
@@ -914,6 +969,7 @@ static void on_tick(void *ctx)
 static void on_turn(void *ctx)
 {
 	struct server *s = ctx;
+	persist_clock_bound(s);
 	int err = host_process(s->host);
 	if (err && !s->failed) {
 		s->failed = err;
@@ -963,6 +1019,26 @@ static int founders(const struct server_config *cfg, int port, struct membership
 	return GROVE_OK;
 }
 
+/* Start the clock above every timestamp handed out before the restart (the bound persisted in the store). */
+static int start_clock(struct server *s)
+{
+	uint64_t bound = 0;
+	int err = host_clock_bound(s->host, &bound);
+	if (err) {
+		log_line("cannot read the clock's bound: %s", grove_strerror(err));
+		return err;
+	}
+	server_clock_restart_from(&s->clock, bound);
+	uint64_t pt = server_clock_physical(&s->clock);
+	if (bound > pt)
+		log_line("clock: starting %.1f ms ahead of physical time, above every timestamp handed out before the "
+			 "restart", (double)(bound - pt) / 1e6);
+	if (s->config.test_clock_shift_ms)
+		log_line("clock: physical time shifted by %lld ms (GROVE_TEST_CLOCK_OFFSET_MS, tests only)",
+			 (long long)s->config.test_clock_shift_ms);
+	return GROVE_OK;
+}
+
 int server_create(const struct server_config *config, struct server **out)
 {
 	*out = NULL;
@@ -971,6 +1047,9 @@ int server_create(const struct server_config *config, struct server **out)
 		return GROVE_ENOMEM;
 	s->config = *config;
 	s->start_ns = grove_realtime_ns();
+	server_clock_init(&s->clock, config->max_clock_offset_ms ? config->max_clock_offset_ms
+								  : SERVER_CLOCK_DEFAULT_MAX_OFFSET_MS,
+			  config->test_clock_shift_ms);
 	struct loop_config lc = {.listen = config->listen, .max_frame = config->max_frame,
 				 .idle_ms = config->idle_timeout_s ? config->idle_timeout_s * 1000u : 0,
 				 .output_max = config->output_max, .output_stall_ms = config->output_stall_s * 1000u,
@@ -978,14 +1057,15 @@ int server_create(const struct server_config *config, struct server **out)
 	struct loop_hooks lh = {.ctx = s, .frame = on_frame, .closed = on_closed, .tick = on_tick, .turn = on_turn,
 				.too_large = on_too_large};
 	struct transport_config tc = {.self = config->id, .cluster_id = config->cluster_id,
-				      .cluster_token = config->cluster_token};
+				      .cluster_token = config->cluster_token, .stamp = clock_stamp, .ctx = s};
 	struct host_config hc = {.self = config->id, .data_dir = config->data_dir, .join = config->join,
 				 .no_sync = config->no_sync, .compact_at = config->compact_at,
 				 .snapshot_chunk = config->snapshot_chunk, .history_entries = config->history_entries,
 				 .history_bytes = config->history_bytes};
 	struct host_hooks hh = {.ctx = s, .send = host_send, .backlog = host_backlog, .write_done = write_done,
 				.read_ready = read_ready, .read_failed = read_failed, .member_added = member_added,
-				.forward = forward, .submit_done = submit_done, .shard_done = shard_done};
+				.forward = forward, .submit_done = submit_done, .shard_done = shard_done,
+				.stamp = clock_stamp, .observe = clock_observe};
 	s->hub = (struct change_hub){.ctx = s, .publish = publish, .moved = moved};
 	hc.hub = &s->hub;
 	struct follow_config fc = {.token = config->token, .server_id = config->id, .version = GROVE_VERSION};
@@ -1006,6 +1086,8 @@ int server_create(const struct server_config *config, struct server **out)
 		if (err)
 			log_line("cannot start with the data in %s: %s", config->data_dir, grove_strerror(err));
 	}
+	if (!err)
+		err = start_clock(s);
 	if (!err)
 		err = offload_create(s->loop, &s->offload);
 	fc.offload = s->offload;

@@ -160,13 +160,16 @@ static size_t varint(uint8_t *out, uint64_t v)
 }
 
 /*
- * The batch as a frame: an Envelope {version = 1, raft_batch = RaftBatch {messages...}} written directly,
- * since the batch already holds the encoded repeated field (protobuf concatenates them).
+ * The batch as a frame: an Envelope {version = 1, raft_batch = RaftBatch {messages..., hlc_wall, hlc_logical}}
+ * written directly, since the batch already holds the encoded repeated fields (protobuf concatenates them)
+ * and the stamp's fields may follow them.
  */
 struct batch_frame {
 	const struct grove_buf *batch;
 	uint8_t head[16];
 	size_t head_len;
+	uint8_t stamp[24];
+	size_t stamp_len;
 };
 
 static void fill_batch(void *ctx, uint8_t *out)
@@ -175,6 +178,7 @@ static void fill_batch(void *ctx, uint8_t *out)
 	memcpy(out, f->head, f->head_len);
 	if (f->batch->len) /* an empty batch (a keepalive) may have no buffer yet */
 		memcpy(out + f->head_len, f->batch->data, f->batch->len);
+	memcpy(out + f->head_len + f->batch->len, f->stamp, f->stamp_len);
 }
 
 /* Queue the batch as a frame; an empty one only with @p even_empty. */
@@ -182,17 +186,25 @@ static void frame_batch_of(struct link *l, bool even_empty)
 {
 	if (!l->batch.len && !even_empty)
 		return;
-	struct batch_frame f = {.batch = &l->batch};
-	f.head[f.head_len++] = 0x08; /* field 1 (version), varint */
-	f.head[f.head_len++] = 1;
-	f.head_len += varint(f.head + f.head_len, (101u << 3) | 2); /* field 101 (raft_batch), length-delimited */
-	f.head_len += varint(f.head + f.head_len, l->batch.len);
 	if (frame_writer_queued(&l->out) > LINK_BACKLOG_MAX) {
 		log_line("peer %llu is not reading; resetting the link", (unsigned long long)l->id);
 		link_close(l);
 		return;
 	}
-	frame_writer_put_with(&l->out, f.head_len + l->batch.len, fill_batch, &f);
+	struct batch_frame f = {.batch = &l->batch};
+	if (l->t->cfg.stamp) {
+		struct hlc_ts ts = l->t->cfg.stamp(l->t->cfg.ctx);
+		f.stamp[f.stamp_len++] = 0x18; /* field 3 (hlc_wall), varint */
+		f.stamp_len += varint(f.stamp + f.stamp_len, ts.wall);
+		f.stamp[f.stamp_len++] = 0x20; /* field 4 (hlc_logical), varint */
+		f.stamp_len += varint(f.stamp + f.stamp_len, ts.logical);
+	}
+	size_t body_len = l->batch.len + f.stamp_len;
+	f.head[f.head_len++] = 0x08; /* field 1 (version), varint */
+	f.head[f.head_len++] = 1;
+	f.head_len += varint(f.head + f.head_len, (101u << 3) | 2); /* field 101 (raft_batch), length-delimited */
+	f.head_len += varint(f.head + f.head_len, body_len);
+	frame_writer_put_with(&l->out, f.head_len + body_len, fill_batch, &f);
 	l->batch.len = 0;
 	l->sent_ms = grove_monotonic_ms();
 }

@@ -12,6 +12,10 @@
  * with nothing to say sends an empty batch now and then (keepalive), which
  * is all two servers exchange while every group between them is quiesced.
  *
+ * Every frame carries the sender's hybrid timestamp, taken when it is
+ * framed (RaftBatch.hlc_wall, hlc_logical): all the groups' messages in one
+ * frame share one stamp.
+ *
  * Incoming peer connections are accepted by the loop like any other and
  * handed to the server, which checks their hello; this module only sends.
  */
@@ -22,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/hlc/hlc.h"
 #include "src/server/loop.h"
 
 /** What a link says in its hello. */
@@ -29,6 +34,9 @@ struct transport_config {
 	uint64_t self;              /**< this server's id */
 	uint64_t cluster_id;        /**< the cluster it belongs to */
 	const char *cluster_token;  /**< what peers must present (borrowed for the transport's life) */
+	/** The hybrid timestamp of a frame framed now (NULL: frames go unstamped). */
+	struct hlc_ts (*stamp)(void *ctx);
+	void *ctx;                  /**< passed to stamp */
 };
 
 struct transport;
