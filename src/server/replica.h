@@ -51,6 +51,9 @@ struct replica_applied {
 	uint64_t term;                     /**< its term: a proposal of another term at this index was lost */
 	const struct tree_result *result;  /**< the state machine's answer (borrowed for the call); NULL for
 	                                        entries that are not commands (no-ops, membership) */
+	uint64_t committed_ns;             /**< when its ready handed it out to apply (CLOCK_REALTIME): the
+	                                        commit index had passed it and it was durable here */
+	uint64_t applied_ns;               /**< when that ready's entries were applied (CLOCK_REALTIME) */
 };
 
 /** The server's side, as the replica sees it. */
