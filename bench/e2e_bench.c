@@ -22,7 +22,9 @@
  * away from the clients and the followers); jitter is a tenth of the delay.
  *
  *   grove_bench_e2e [--ops N] [--subscribers 1,10,100] [--seconds S] [--no-etcd]
- *                   [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N]
+ *                   [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]
+ *
+ * --report DIR also writes DIR/e2e.md and bar charts per stage and CDFs (gnuplot, PNG and SVG).
  *
  * Not a test: it prints figures.
  */
@@ -30,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clusters.h"
@@ -92,6 +95,8 @@ struct e2e_result {
 	int subscribers;
 	struct pcts stage[N_STAGES];
 	struct pcts etcd;      /* put -> watcher on another member read it */
+	uint64_t *read_sorted, *etcd_sorted; /* submit -> read, put -> read (ns), sorted, for the CDF */
+	size_t n_read, n_etcd;
 	size_t missed;
 	bool ok, etcd_ok;
 };
@@ -239,6 +244,10 @@ static void summarize_grove(void *ctx, const struct round_log *log)
 	}
 	for (int k = 0; k < N_STAGES; k++) {
 		fill_pcts(&r->stage[k], &s[k]);
+		if (k == ST_SUBMIT_TO_READ) {
+			r->read_sorted = s[k].v, r->n_read = s[k].n; /* kept for the CDF */
+			continue;
+		}
 		free(s[k].v);
 	}
 	r->ok = r->stage[ST_TOTAL].n > 0;
@@ -255,7 +264,7 @@ static void summarize_etcd(void *ctx, const struct round_log *log)
 			if (log->acked[i] && !log->subs[k].on_leader && log->subs[k].arrival[i])
 				add_sample(&s, span(log->sent[i], log->subs[k].arrival[i]));
 	fill_pcts(&r->etcd, &s);
-	free(s.v);
+	r->etcd_sorted = s.v, r->n_etcd = s.n; /* kept for the CDF */
 	r->etcd_ok = r->etcd.n > 0;
 }
 
@@ -386,22 +395,22 @@ static void run_etcd(const char *dir, const int *counts, int rounds, int ops, do
 
 /* ---- report ---- */
 
-static void print_stages(const struct e2e_result *r, bool etcd)
+static void print_stages(FILE *out, const struct e2e_result *r, bool etcd)
 {
-	printf("\n%d subscriber%s: %zu subscriber-events, %zu never delivered; microseconds\n", r->subscribers,
+	fprintf(out, "\n%d subscriber%s: %zu subscriber-events, %zu never delivered; microseconds\n", r->subscribers,
 	       r->subscribers == 1 ? "" : "s", r->stage[ST_TOTAL].n, r->missed);
-	printf("| stage | p50 | p99 | p99.9 |\n|---|---:|---:|---:|\n");
+	fprintf(out, "| stage | p50 | p99 | p99.9 |\n|---|---:|---:|---:|\n");
 	for (int k = 0; k < N_STAGES; k++) {
 		const struct pcts *p = &r->stage[k];
 		if (p->n)
-			printf("| %s | %.0f | %.0f | %.0f |\n", stage_names[k], p->p50, p->p99, p->p999);
+			fprintf(out, "| %s | %.0f | %.0f | %.0f |\n", stage_names[k], p->p50, p->p99, p->p999);
 		else
-			printf("| %s | - | - | - |\n", stage_names[k]);
+			fprintf(out, "| %s | - | - | - |\n", stage_names[k]);
 	}
 	if (etcd && r->etcd_ok) {
 		const struct pcts *s = &r->stage[ST_SUBMIT_TO_READ], *e = &r->etcd;
-		printf("| etcd put -> watcher on another member read | %.0f | %.0f | %.0f |\n", e->p50, e->p99, e->p999);
-		printf("| ratio etcd / grove (submit -> read) | %.2fx | %.2fx | %.2fx |\n", e->p50 / s->p50, e->p99 / s->p99,
+		fprintf(out, "| etcd put -> watcher on another member read | %.0f | %.0f | %.0f |\n", e->p50, e->p99, e->p999);
+		fprintf(out, "| ratio etcd / grove (submit -> read) | %.2fx | %.2fx | %.2fx |\n", e->p50 / s->p50, e->p99 / s->p99,
 		       e->p999 / s->p999);
 	}
 }
@@ -409,7 +418,7 @@ static void print_stages(const struct e2e_result *r, bool etcd)
 /* DESIGN.md's worked example with stages 2-5 replaced by measured figures (ms): stage 5 is the leader's
  * commit -> read by a subscriber (applied where it is connected, then delivered to the game server that
  * renders it). Each stage's own percentile: the sum of p99s is a bound, not the p99 of the sum. */
-static void print_example(const char *name, const char *textbook, const struct e2e_result *r)
+static void print_example(FILE *out, const char *name, const char *textbook, const struct e2e_result *r)
 {
 	static const enum stage measured[4] = {ST_PROPAGATION, ST_PROCESSING, ST_REPLICATION, ST_COMMITTED_TO_READ};
 	const struct pcts *s = r->stage;
@@ -418,13 +427,146 @@ static void print_example(const char *name, const char *textbook, const struct e
 		for (int m = 0; m < 4; m++)
 			q[k][m] = (k ? s[measured[m]].p99 : s[measured[m]].p50) / 1000;
 	double frame50 = s[ST_FRAME].p50 / 1000, frame99 = s[ST_FRAME].p99 / 1000;
-	printf("%s (textbook %s):\n", name, textbook);
+	fprintf(out, "%s (textbook %s):\n", name, textbook);
 	for (int k = 0; k < 2; k++) {
 		double sum = 3 + q[k][0] + q[k][1] + q[k][2] + q[k][3] + 10 + 2;
-		printf("  stages at p%s: 3 + %.2f + %.2f + %.2f + %.2f + 10 + 2 = %.1f ms; with the frame wait (%.1f ms) %.1f ms\n",
+		fprintf(out, "  stages at p%s: 3 + %.2f + %.2f + %.2f + %.2f + 10 + 2 = %.1f ms; with the frame wait (%.1f ms) %.1f ms\n",
 		       k ? "99" : "50", q[k][0], q[k][1], q[k][2], q[k][3], sum, k ? frame99 : frame50,
 		       sum + (k ? frame99 : frame50));
 	}
+}
+
+/* What one invocation measured. */
+struct run {
+	const struct e2e_result *res, *net_res;
+	const struct preset *const *net;
+	int rounds, n_net, ops, net_ops;
+	const int *counts;
+	double seconds;
+	bool etcd_ran;
+};
+
+/* Everything measured, as Markdown, into @p out. */
+static void report(FILE *out, const struct run *run)
+{
+	const struct e2e_result *res = run->res, *net_res = run->net_res;
+	const struct preset *const *net = run->net;
+	int rounds = run->rounds, n_net = run->n_net, ops = run->ops, net_ops = run->net_ops;
+	const int *counts = run->counts;
+	double seconds = run->seconds;
+	bool etcd_ran = run->etcd_ran;
+	fprintf(out, "end to end, stage by stage: 3-member durable grove cluster on 127.0.0.1, one sequential writer at\n"
+	       "the leader, subscribers spread over the members, %d writes per row after a warm-up (at most %.0f s);\n"
+	       "CLOCK_REALTIME on this machine; frame wait computed (uniform phase in a 90 Hz frame).\n", ops, seconds);
+	for (int r = 0; r < rounds; r++)
+		print_stages(out, &res[r], etcd_ran);
+	for (int k = 0; k < n_net; k++) {
+		fprintf(out, "\nthrough netdelay, preset %s (one way: clients-leader %g ms, clients-followers %g ms, "
+		       "between members %g ms; jitter a tenth), %d writes:", net[k]->name, net[k]->client_leader,
+		       net[k]->client_follower, net[k]->peers, net_ops);
+		print_stages(out, &net_res[k], false);
+	}
+
+	/* The worked examples: LAN from the lan preset if it ran, else loopback; WAN from the WAN presets. */
+	const struct e2e_result *lan = NULL, *ten = &res[0];
+	for (int r = 0; r < rounds; r++)
+		if (counts[r] == 10)
+			ten = &res[r];
+	for (int k = 0; k < n_net; k++)
+		if (strcmp(net[k]->name, "lan") == 0 && net_res[k].ok)
+			lan = &net_res[k];
+	fprintf(out, "\nDESIGN.md's worked examples, stages 2-5 measured (5 = apply + delivery to the game server), ms:\n");
+	if (ten->ok)
+		print_example(out, lan ? "LAN (lan preset)" : "LAN (loopback, no added delay)", "3 + 0.5 + 5 + 3 + 10 + 10 + 2 = 33.5",
+			      lan ? lan : ten);
+	bool wan = false;
+	for (int k = 0; k < n_net; k++)
+		if (strncmp(net[k]->name, "wan", 3) == 0 && net_res[k].ok) {
+			char name[64];
+			snprintf(name, sizeof(name), "WAN (%s)", net[k]->name);
+			print_example(out, name, "3 + 30 + 15 + 10 + 10 + 10 + 2 = 80", &net_res[k]);
+			wan = true;
+		}
+	if (!wan)
+		fprintf(out, "WAN: not measured in this run (add --net wan-near,wan-far)\n");
+}
+
+/* DIR/e2e.md (the report), DIR/stages.dat and DIR/cdf-N.dat (the figures), and their pictures by
+ * gnuplot (Debian package gnuplot) as PNG and SVG: p50 and p99 per stage per subscriber count, and the
+ * CDF of submit -> subscriber read for grove and etcd. @return false if a file could not be written. */
+static bool write_report(const char *dir, const struct run *run)
+{
+	char path[4200];
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/e2e.md", dir);
+	FILE *md = fopen(path, "w");
+	if (!md)
+		return false;
+	fprintf(md, "# grove end to end, stage by stage\n\n```\n");
+	report(md, run);
+	fprintf(md, "```\n\n![p50 and p99 per stage](stages.png)\n\n![CDF of submit -> subscriber read](cdf.png)\n");
+	fclose(md);
+	static const enum stage shown[] = {ST_PROPAGATION, ST_PROCESSING, ST_REPLICATION, ST_APPLY_LEADER,
+					   ST_APPLY_FOLLOWER, ST_DELIVERY, ST_FRAME};
+	static const char *const labels[] = {"propagation", "processing", "replication", "apply (leader)",
+					     "apply (followers)", "delivery", "frame wait"};
+	snprintf(path, sizeof(path), "%s/stages.dat", dir);
+	FILE *dat = fopen(path, "w");
+	if (!dat)
+		return false;
+	fprintf(dat, "stage");
+	for (int r = 0; r < run->rounds; r++)
+		fprintf(dat, " p50_%d p99_%d", run->counts[r], run->counts[r]);
+	fprintf(dat, "\n");
+	for (size_t k = 0; k < sizeof(shown) / sizeof(shown[0]); k++) {
+		fprintf(dat, "\"%s\"", labels[k]);
+		for (int r = 0; r < run->rounds; r++)
+			fprintf(dat, " %.1f %.1f", run->res[r].stage[shown[k]].p50, run->res[r].stage[shown[k]].p99);
+		fprintf(dat, "\n");
+	}
+	fclose(dat);
+	for (int r = 0; r < run->rounds; r++) {
+		snprintf(path, sizeof(path), "%s/cdf-%d.dat", dir, run->counts[r]);
+		FILE *cdf = fopen(path, "w");
+		if (!cdf)
+			return false;
+		const struct e2e_result *e = &run->res[r];
+		/* 200 points of each distribution: grove, then etcd (same quantiles). */
+		for (int q = 0; q <= 200; q++) {
+			double p = q / 200.0;
+			fprintf(cdf, "%.4f %.1f %.1f\n", p, pct(e->read_sorted, e->n_read, p), e->etcd_ok ? pct(e->etcd_sorted, e->n_etcd, p) : 0);
+		}
+		fclose(cdf);
+	}
+	snprintf(path, sizeof(path), "%s/plot.gp", dir);
+	FILE *gp = fopen(path, "w");
+	if (!gp)
+		return false;
+	const char *terms[][2] = {{"pngcairo size 1000,600", "png"}, {"svg size 1000,600", "svg"}};
+	for (int t = 0; t < 2; t++) {
+		fprintf(gp, "set terminal %s\nset output 'stages.%s'\nset style data histograms\nset style histogram cluster gap 1\n"
+			    "set style fill solid border -1\nset logscale y\nset ylabel 'microseconds'\nset xtics rotate by -20\n"
+			    "set key top left\nset title 'grove: p50 and p99 per stage (3 durable members, 127.0.0.1)'\nplot ",
+			terms[t][0], terms[t][1]);
+		for (int r = 0; r < run->rounds; r++)
+			fprintf(gp, "%s'stages.dat' using %d:xtic(1) title 'p50, %d subs', '' using %d title 'p99, %d subs'",
+				r ? ", " : "", 2 + 2 * r, run->counts[r], 3 + 2 * r, run->counts[r]);
+		fprintf(gp, "\nunset xtics\nset xtics\nunset style\nset style data lines\nset logscale x\nunset logscale y\n"
+			    "set xlabel 'submit -> subscriber read, microseconds'\nset ylabel 'fraction'\nset key bottom right\n"
+			    "set output 'cdf.%s'\nset title 'CDF, grove vs etcd put -> watch, same run'\nplot ", terms[t][1]);
+		for (int r = 0; r < run->rounds; r++) {
+			fprintf(gp, "%s'cdf-%d.dat' using 2:1 title 'grove, %d subs'", r ? ", " : "", run->counts[r], run->counts[r]);
+			if (run->res[r].etcd_ok)
+				fprintf(gp, ", 'cdf-%d.dat' using 3:1 title 'etcd, %d watchers'", run->counts[r], run->counts[r]);
+		}
+		fprintf(gp, "\nunset logscale x\nunset xlabel\n");
+	}
+	fclose(gp);
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "cd '%s' && gnuplot plot.gp", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "gnuplot failed or is not installed (Debian package gnuplot): %s has the data, no pictures\n", dir);
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -432,6 +574,7 @@ int main(int argc, char **argv)
 	int ops = 1000, net_ops = 200, net_subscribers = 10, counts[MAX_ROUNDS] = {1, 10, 100}, rounds = 3, n_net = 0;
 	double seconds = 60;
 	bool with_etcd = true;
+	const char *report_dir = NULL;
 	const struct preset *net[MAX_PRESETS];
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
@@ -446,6 +589,8 @@ int main(int argc, char **argv)
 			rounds = parse_int_list(argv[++i], 1, MAX_SUBSCRIBERS, counts, MAX_ROUNDS);
 		} else if (strcmp(argv[i], "--no-etcd") == 0) {
 			with_etcd = false;
+		} else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
+			report_dir = argv[++i];
 		} else if (strcmp(argv[i], "--net") == 0 && i + 1 < argc) {
 			for (const char *p = argv[++i]; *p && n_net < MAX_PRESETS; p += *p == ',') {
 				size_t len = strcspn(p, ",");
@@ -460,7 +605,7 @@ int main(int argc, char **argv)
 	}
 	if (rounds < 1 || ops < 1 || net_ops < 1 || seconds <= 0 || net_subscribers < 1 || net_subscribers > MAX_SUBSCRIBERS) {
 		fprintf(stderr, "usage: %s [--ops N] [--subscribers N,N,...] [--seconds S] [--no-etcd]\n"
-				"          [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N]\n"
+				"          [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]\n"
 				"  (subscriber counts 1 to %d, default 1,10,100; ops default 1000, per preset 200;\n"
 				"   seconds: the most any round writes for, default 60)\n",
 			argv[0], MAX_SUBSCRIBERS);
@@ -485,40 +630,10 @@ int main(int argc, char **argv)
 		kept |= !run_grove(dir, tag, net[k], &net_subscribers, 1, net_ops, seconds, &net_res[k]);
 	}
 
-	printf("end to end, stage by stage: 3-member durable grove cluster on 127.0.0.1, one sequential writer at\n"
-	       "the leader, subscribers spread over the members, %d writes per row after a warm-up (at most %.0f s);\n"
-	       "CLOCK_REALTIME on this machine; frame wait computed (uniform phase in a 90 Hz frame).\n", ops, seconds);
-	for (int r = 0; r < rounds; r++)
-		print_stages(&res[r], etcd_ran);
-	for (int k = 0; k < n_net; k++) {
-		printf("\nthrough netdelay, preset %s (one way: clients-leader %g ms, clients-followers %g ms, "
-		       "between members %g ms; jitter a tenth), %d writes:", net[k]->name, net[k]->client_leader,
-		       net[k]->client_follower, net[k]->peers, net_ops);
-		print_stages(&net_res[k], false);
-	}
-
-	/* The worked examples: LAN from the lan preset if it ran, else loopback; WAN from the WAN presets. */
-	const struct e2e_result *lan = NULL, *ten = &res[0];
-	for (int r = 0; r < rounds; r++)
-		if (counts[r] == 10)
-			ten = &res[r];
-	for (int k = 0; k < n_net; k++)
-		if (strcmp(net[k]->name, "lan") == 0 && net_res[k].ok)
-			lan = &net_res[k];
-	printf("\nDESIGN.md's worked examples, stages 2-5 measured (5 = apply + delivery to the game server), ms:\n");
-	if (ten->ok)
-		print_example(lan ? "LAN (lan preset)" : "LAN (loopback, no added delay)", "3 + 0.5 + 5 + 3 + 10 + 10 + 2 = 33.5",
-			      lan ? lan : ten);
-	bool wan = false;
-	for (int k = 0; k < n_net; k++)
-		if (strncmp(net[k]->name, "wan", 3) == 0 && net_res[k].ok) {
-			char name[64];
-			snprintf(name, sizeof(name), "WAN (%s)", net[k]->name);
-			print_example(name, "3 + 30 + 15 + 10 + 10 + 10 + 2 = 80", &net_res[k]);
-			wan = true;
-		}
-	if (!wan)
-		printf("WAN: not measured in this run (add --net wan-near,wan-far)\n");
+	struct run run = {res, net_res, net, rounds, n_net, ops, net_ops, counts, seconds, etcd_ran};
+	report(stdout, &run);
+	if (report_dir && !write_report(report_dir, &run))
+		fprintf(stderr, "the report could not be written to %s\n", report_dir);
 	if (!kept)
 		test_rmtree(dir);
 	return 0;
