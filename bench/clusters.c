@@ -143,7 +143,8 @@ void grove_member_start(struct grove_cluster *c, int i)
 	snprintf(id, sizeof(id), "%d", i + 1);
 	snprintf(data, sizeof(data), "%s/%s%d", c->dir, c->tag, i + 1);
 	snprintf(log, sizeof(log), "%s.log", data);
-	char *argv[48] = {GROVED_PATH, "--id", id, "--peers", c->peers, "--data", data, "--listen", c->addresses[i]};
+	char *peers = c->member_peers[i][0] ? c->member_peers[i] : c->peers;
+	char *argv[48] = {GROVED_PATH, "--id", id, "--peers", peers, "--data", data, "--listen", c->addresses[i]};
 	int n = 9;
 	for (int k = 0; c->args && c->args[k] && n < 47; k++)
 		argv[n++] = (char *)c->args[k];

@@ -36,6 +36,8 @@ struct grove_cluster {
 	int ports[CLUSTER_MEMBERS];         /**< each member's client and peer port */
 	char addresses[CLUSTER_MEMBERS][32];/**< "127.0.0.1:PORT" */
 	char peers[256];                    /**< the --peers list */
+	char member_peers[CLUSTER_MEMBERS][256]; /**< when not empty, member i's --peers instead (its own entry must
+	                                          be its --listen address; the others may be proxies) */
 	pid_t pids[CLUSTER_MEMBERS];        /**< 0 while a member is stopped */
 };
 

@@ -11,6 +11,7 @@ packages=(
 	godot3-server              # the real Godot engine, headless, for engine tests
 	spin                       # model checking of the protocol specs (tla/)
 	strace                     # test_limits counts groved's epoll_ctl calls
+	gnuplot                    # grove_bench_e2e --report draws its charts
 	"$@"
 )
 # The GDScript 4 syntax check runs on node; Debian's nodejs and npm unless a node with npm is already here.

@@ -193,6 +193,10 @@ static void pb_changes(struct loop_conn *c, const struct sub_event *ev)
 	pe.kind = GROVE__SUBSCRIBE_EVENT__KIND__CHANGES;
 	pe.index = ev->index;
 	pe.prev = ev->prev;
+	pe.committed_ns = ev->committed_ns;
+	pe.applied_ns = ev->applied_ns;
+	/* One clock read per subscriber and event: its own queueing time, fan-out included. */
+	pe.sent_ns = ev->applied_ns ? grove_realtime_ns() : 0;
 	Grove__Change *items = calloc(ev->n_changes ? ev->n_changes : 1, sizeof(*items));
 	Grove__Change **ptrs = calloc(ev->n_changes ? ev->n_changes : 1, sizeof(*ptrs));
 	if (!items || !ptrs) {
@@ -327,9 +331,10 @@ void follow_closed(struct follow *f, struct loop_conn *c)
 	free(idmap_remove(&f->followers, 0, loop_conn_id(c)));
 }
 
-void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n)
+void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
+		    const struct entry_times *times)
 {
-	subs_publish(f->subs, group, index, changes, n);
+	subs_publish(f->subs, group, index, changes, n, times);
 }
 
 void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to)

@@ -66,8 +66,9 @@ void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelo
 /** @brief A protobuf SubscribersRequest: who follows what, and how far behind. */
 void follow_subscribers(struct follow *f, struct loop_conn *c, const Grove__Envelope *req);
 
-/** @brief Entry @p index of @p group was applied (struct change_hub's publish). */
-void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n);
+/** @brief Entry @p index of @p group was applied at @p times (struct change_hub's publish). */
+void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
+		    const struct entry_times *times);
 
 /** @brief A split moved the subtree at @p path out of @p group into group @p to (struct change_hub's moved). */
 void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to);

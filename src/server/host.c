@@ -36,6 +36,7 @@ struct proposal {
 	uint64_t term;         /* the term it was proposed in: another term's entry at its index means it was lost */
 	uint64_t flush;        /* the log flush that holds it: the one after those started when it was proposed */
 	uint64_t durable_ns;   /* when that flush finished */
+	uint64_t proposed_ns;  /* when it was handed to Raft */
 	bool restore;
 	bool shard_split;      /* a START_SPLIT of the meta group: answered once the split ends (struct split_wait) */
 };
@@ -407,7 +408,8 @@ static void replica_applied(void *ctx, struct replica *r, const struct replica_a
 		h->writes_applied++;
 	record_history(h, group, a->index, res);
 	if (h->cfg.hub)
-		h->cfg.hub->publish(h->cfg.hub->ctx, group, a->index, res ? res->changes : NULL, res ? res->n_changes : 0);
+		h->cfg.hub->publish(h->cfg.hub->ctx, group, a->index, res ? res->changes : NULL, res ? res->n_changes : 0,
+				    &(struct entry_times){a->committed_ns, a->applied_ns});
 	if (res && res->split_group)
 		note_birth(h, group, a->index, res);
 	if (res && res->key[0] && h->n_submits)
@@ -422,7 +424,8 @@ static void replica_applied(void *ctx, struct replica *r, const struct replica_a
 		return;
 	static const struct tree_result none;
 	struct host_write_done w = {.group = group, .index = res && res->duplicate_of ? res->duplicate_of : a->index,
-				    .restore = p->restore, .durable_ns = p->durable_ns};
+				    .restore = p->restore, .durable_ns = p->durable_ns, .proposed_ns = p->proposed_ns,
+				    .committed_ns = a->committed_ns, .applied_ns = a->applied_ns};
 	if (p->term != a->term) {
 		w.code = GROVE_EUNAVAILABLE;
 		w.message = p->restore ? "the restore was lost in a leadership change; retry"
@@ -1007,6 +1010,7 @@ int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, in
 	int err = replica_propose(g->replica, cmd, cmd_len, &index, &p->term);
 	free(cmd);
 	if (!err) {
+		p->proposed_ns = grove_realtime_ns();
 		p->ticket = *t;
 		p->restore = kind == TREE_CMD_RESTORE;
 		p->flush = h->flushes_started + 1;

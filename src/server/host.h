@@ -83,6 +83,9 @@ struct host_write_done {
 	const uint64_t *ids;     /**< per operation, the node or resource id */
 	size_t n_ids;            /**< number of ids */
 	uint64_t durable_ns;     /**< when the leader's own log held it durably (CLOCK_REALTIME) */
+	uint64_t proposed_ns;    /**< when it was handed to Raft (CLOCK_REALTIME) */
+	uint64_t committed_ns;   /**< when it was handed out to apply (struct replica_applied) */
+	uint64_t applied_ns;     /**< when it was applied (struct replica_applied) */
 };
 
 /** What the host needs from the server. Strings and bytes handed to hooks are borrowed for the call. */

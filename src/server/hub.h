@@ -17,13 +17,21 @@
 
 #include "src/tree/tree.h"
 
+/** When an entry was handed out to apply and applied on this member (CLOCK_REALTIME, ns): latency accounting. */
+struct entry_times {
+	uint64_t committed_ns; /**< the commit index had passed it and it was durable here */
+	uint64_t applied_ns;   /**< its ready's entries were applied */
+};
+
 struct change_hub {
 	void *ctx; /**< passed to every call */
 	/**
 	 * Entry @p index of @p group was applied; @p changes (borrowed for the call) is what it changed, in
-	 * order; @p n is 0 for entries that changed nothing (refused batches, no-ops, membership).
+	 * order; @p n is 0 for entries that changed nothing (refused batches, no-ops, membership); @p times
+	 * (borrowed for the call) says when it was committed and applied here.
 	 */
-	void (*publish)(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n);
+	void (*publish)(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
+			const struct entry_times *times);
 	/**
 	 * Entry @p index of @p group (published just before) moved the subtree at @p path (borrowed for the
 	 * call) into the new group @p to: the group's later entries never touch it again. May be NULL.

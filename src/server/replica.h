@@ -54,6 +54,9 @@ struct replica_applied {
 	                                        entries that are not commands (no-ops, membership) */
 	struct hlc_ts stamp;               /**< the hybrid timestamp its leader proposed it at ({0, 0}: an entry
 	                                        without one, see entrystamp.h) */
+	uint64_t committed_ns;             /**< when its ready handed it out to apply (CLOCK_REALTIME): the
+	                                        commit index had passed it and it was durable here */
+	uint64_t applied_ns;               /**< when that ready's entries were applied (CLOCK_REALTIME) */
 };
 
 /** The server's side, as the replica sees it. */

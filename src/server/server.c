@@ -448,6 +448,9 @@ static void write_done(void *ctx, const struct host_ticket *t, const struct host
 	wr.server_receive_ns = t->receive_ns;
 	wr.server_durable_ns = w->durable_ns;
 	wr.server_reply_ns = grove_realtime_ns();
+	wr.server_proposed_ns = w->proposed_ns;
+	wr.server_committed_ns = w->committed_ns;
+	wr.server_applied_ns = w->applied_ns;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.request_id = t->request_id;
 	env.body_case = GROVE__ENVELOPE__BODY_WRITE_REPLY;
@@ -498,11 +501,12 @@ static void submit_done(void *ctx, const struct host_ticket *t, const char *key,
 	follow_submit_done(s->follow, t, key, index, code, message, failed_op);
 }
 
-static void publish(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n)
+static void publish(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
+		    const struct entry_times *times)
 {
 	struct server *s = ctx;
 	if (s->follow)
-		follow_publish(s->follow, group, index, changes, n);
+		follow_publish(s->follow, group, index, changes, n, times);
 }
 
 static void moved(void *ctx, uint64_t group, uint64_t index, const char *path, uint64_t to)

@@ -276,7 +276,8 @@ static void compact(struct subs *s, struct sub *sub, uint64_t oldest, const char
  * Give @p sub what entry @p index changed in its subtree. A move into the subtree from outside brings nodes
  * the subscriber never had: it needs a new snapshot. @return false if @p sub was dropped.
  */
-static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struct tree_change *changes, size_t n)
+static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struct tree_change *changes, size_t n,
+		    const struct entry_times *times)
 {
 	struct tree_change stack[32];
 	struct tree_change *mine = n <= 32 ? stack : malloc(n * sizeof(*mine));
@@ -306,7 +307,8 @@ static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struc
 		compact(s, sub, 0, "nodes moved into the subtree from outside it; take a new snapshot");
 		ok = false;
 	} else if (kept) {
-		struct sub_event ev = {.kind = SUB_CHANGES, .index = index, .changes = mine, .n_changes = kept};
+		struct sub_event ev = {.kind = SUB_CHANGES, .index = index, .changes = mine, .n_changes = kept,
+				       .committed_ns = times ? times->committed_ns : 0, .applied_ns = times ? times->applied_ns : 0};
 		if (!emit(s, sub, &ev)) {
 			subs_remove(s, sub->conn);
 			ok = false;
@@ -317,7 +319,8 @@ static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struc
 	return ok;
 }
 
-void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n)
+void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
+		  const struct entry_times *times)
 {
 	uint64_t *applied = applied_of(s, group);
 	if (applied && index > *applied)
@@ -329,7 +332,7 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 			if (s->hooks.queued(s->hooks.ctx, sub->conn) > s->cfg.live_max_queued)
 				sub->live = false; /* it catches up from the history once its connection drains */
 			else
-				deliver(s, sub, index, changes, n);
+				deliver(s, sub, index, changes, n, times);
 		}
 		if (s->n_all == before)
 			i++;
@@ -368,7 +371,7 @@ static int catch_entry(void *ctx, uint64_t index, const uint8_t *bytes, size_t l
 	int err = history_decode(bytes, len, &changes, &n);
 	if (err)
 		return err;
-	if (!deliver(cu->s, cu->sub, index, changes, n))
+	if (!deliver(cu->s, cu->sub, index, changes, n, NULL))
 		cu->dropped = true;
 	cu->entries++;
 	for (size_t i = 0; i < n; i++)

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "src/server/history.h"
+#include "src/server/hub.h"
 #include "src/tree/tree.h"
 #include "storage/store.h"
 
@@ -62,6 +63,8 @@ struct sub_event {
 	size_t n_changes;
 	uint64_t oldest;                   /**< SUB_COMPACTED: the oldest index the history holds (0 if none) */
 	const char *reason;                /**< SUB_COMPACTED: why, one line */
+	uint64_t committed_ns;             /**< SUB_CHANGES sent live: when the entry was committed here (0: caught up) */
+	uint64_t applied_ns;               /**< and applied here (CLOCK_REALTIME, ns) */
 };
 
 /** What the subscriptions need from the server. */
@@ -122,8 +125,12 @@ void subs_release(struct subs *s, uint64_t conn);
 /** @brief Drop @p conn's subscription (it is gone). */
 void subs_remove(struct subs *s, uint64_t conn);
 
-/** @brief Entry @p index of @p group was applied with these changes: live subscribers get them now. */
-void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n);
+/**
+ * @brief Entry @p index of @p group was applied with these changes at @p times (NULL: not known): live
+ * subscribers get them now, with those times.
+ */
+void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
+		  const struct entry_times *times);
 
 /**
  * @brief A split moved the subtree at @p path out of @p group into group

@@ -747,10 +747,70 @@ static void test_godot_gateway(void **state)
 	assert_string_equal(r.out, "14\n");
 }
 
+/*
+ * Latency accounting: a write's reply carries the leader's stage times and the subscriber's event of the same
+ * index the member's own, every one present and in the order the stages run (one server: leader and member).
+ */
+static void test_stage_times_are_ordered(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/World", "Node3D");
+	add_node(&f->server, "/root/World/A", "Node3D");
+	struct grove_client *w = connect_to(&f->server), *sub = connect_to(&f->server);
+	subscribe(sub, "/root/World", false, 0);
+	Grove__Envelope *msg = next_event(sub, 5000);
+	assert_non_null(msg);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	grove__envelope__free_unpacked(msg, NULL);
+
+	struct variant v;
+	variant_set_int(&v, 7);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/A"}, .name = "n", .value = &v};
+	struct wire_request wr;
+	assert_int_equal(wire_encode_batch(&op, 1, &wr), GROVE_OK);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	wr.req.client_send_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	env.write = &wr.req;
+	assert_int_equal(grove_client_call(w, &env, &reply), GROVE_OK);
+	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_WRITE_REPLY);
+	const Grove__WriteReply *r = reply->write_reply;
+	assert_int_equal(r->code, 0);
+	uint64_t stages[] = {wr.req.client_send_ns, r->server_receive_ns, r->server_proposed_ns, r->server_durable_ns,
+			     r->server_committed_ns, r->server_applied_ns, r->server_reply_ns};
+	for (size_t i = 1; i < sizeof(stages) / sizeof(stages[0]); i++) {
+		if (!stages[i] || stages[i] < stages[i - 1])
+			fail_msg("write stage %zu at %llu, after stage %zu at %llu", i, (unsigned long long)stages[i], i - 1,
+				 (unsigned long long)stages[i - 1]);
+	}
+
+	/* The subscriber's event of that index: committed and applied as the reply says, queued after. */
+	const Grove__SubscribeEvent *ev = NULL;
+	while ((msg = next_event(sub, 5000))) {
+		ev = msg->subscribe_event;
+		if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES && ev->index == r->applied_index)
+			break;
+		grove__envelope__free_unpacked(msg, NULL);
+		ev = NULL;
+	}
+	assert_non_null(ev);
+	assert_int_equal(ev->committed_ns, r->server_committed_ns);
+	assert_int_equal(ev->applied_ns, r->server_applied_ns);
+	assert_true(ev->sent_ns >= ev->applied_ns);
+	grove__envelope__free_unpacked(msg, NULL);
+	grove__envelope__free_unpacked(reply, NULL);
+	wire_request_free(&wr);
+	grove_client_close(w);
+	grove_client_close(sub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_snapshot_then_every_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stage_times_are_ordered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber_never_slows_writes, setup, teardown),

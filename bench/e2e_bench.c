@@ -1,0 +1,640 @@
+/* End to end, stage by stage: how long from a game server sending an event to every other game server
+ * having it, on a durable 3-member cluster, side by side with etcd in the same run.
+ *
+ * grove: one writer sets /root/World/Target's "seq" through the leader, one write after the other, and
+ * puts its send time in the request (WriteRequest.client_send_ns); the leader's reply carries its stage
+ * times (receive, durable, committed, applied); N subscribers (C clients, subscriber k at member k % 3)
+ * receive each change with the delivering member's committed, applied and queued times and its index;
+ * the benchmark joins them by value. Every time is CLOCK_REALTIME on this machine (the servers' stamps
+ * are, and one clock compares across processes). Stages:
+ *   propagation   client send -> leader receive
+ *   processing    leader receive -> durable in the leader's log
+ *   replication   durable -> committed (handed out to apply: a quorum had it and the leader's log did)
+ *   apply         committed -> applied, on the leader; on followers: leader committed -> follower applied
+ *   delivery      applied at the subscriber's member -> read by the subscriber (queued: -> the member
+ *                 queued it to that subscriber; wire: queued -> read)
+ *   frame wait    until the next frame at 90 Hz: computed, a uniform phase in an 11.1 ms frame per event
+ *   total         client send -> read by the subscriber, plus the frame wait
+ * etcd (3.4): put -> the event read by a watcher on a member other than the leader.
+ *
+ * --net adds rows through tools/netdelay (a delaying TCP proxy) on every link: lan (0.2 ms one way),
+ * metro (2 ms), wan-near (leader near the clients, followers 30 ms away) and wan-far (the leader 30 ms
+ * away from the clients and the followers); jitter is a tenth of the delay.
+ *
+ *   grove_bench_e2e [--ops N] [--subscribers 1,10,100] [--seconds S] [--no-etcd]
+ *                   [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]
+ *
+ * --report DIR also writes DIR/e2e.md and bar charts per stage and CDFs (gnuplot, PNG and SVG).
+ *
+ * Not a test: it prints figures.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clusters.h"
+#include "harness.h"
+#include "proto/grove.pb-c.h"
+#include "src/common/clock.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
+#include "src/net/wire.h"
+#include "stats.h"
+#include "streams.h"
+#include "support.h"
+
+#define MAX_ROUNDS 16
+#define MAX_PRESETS 5
+#define FRAME_NS 11111111ull /* 90 Hz */
+
+/* ---- stages ---- */
+
+enum stage {
+	ST_PROPAGATION,
+	ST_PROCESSING,
+	ST_REPLICATION,
+	ST_APPLY_LEADER,
+	ST_APPLY_FOLLOWER,
+	ST_DELIVERY,
+	ST_QUEUED,
+	ST_WIRE,
+	ST_COMMITTED_TO_READ,
+	ST_FRAME,
+	ST_SUBMIT_TO_READ,
+	ST_TOTAL,
+	ST_COMMIT,
+	N_STAGES
+};
+
+static const char *const stage_names[N_STAGES] = {
+	"2 propagation: send -> leader receive",
+	"3 processing: receive -> durable",
+	"4 replication: durable -> committed",
+	"5a apply on the leader",
+	"5a apply on followers (leader commit ->)",
+	"5b delivery: applied -> subscriber read",
+	"   of which applied -> queued",
+	"   of which queued -> read",
+	"5 leader committed -> subscriber read",
+	"frame wait at 90 Hz (computed)",
+	"submit -> subscriber read",
+	"total (with the frame wait)",
+	"(commit: send -> writer's ack)",
+};
+
+/* Percentiles of one stage, in microseconds. */
+struct pcts {
+	double p50, p99, p999;
+	size_t n;
+};
+
+struct e2e_result {
+	int subscribers;
+	struct pcts stage[N_STAGES];
+	struct pcts etcd;      /* put -> watcher on another member read it */
+	uint64_t *read_sorted, *etcd_sorted; /* submit -> read, put -> read (ns), sorted, for the CDF */
+	size_t n_read, n_etcd;
+	size_t missed;
+	bool ok, etcd_ok;
+};
+
+/* What the leader said of write i. */
+struct write_times {
+	uint64_t client_send, receive, durable, committed, applied;
+};
+
+/* The grove store's context: the cluster (addresses maybe through proxies) and each write's times. */
+struct e2e_grove {
+	struct grove_cluster cluster;
+	struct write_times *writes;
+	size_t cap;
+	int64_t base;
+};
+
+struct e2e_writer {
+	struct grove_client *client;
+	struct e2e_grove *g;
+};
+
+static uint64_t realtime(void)
+{
+	return grove_realtime_ns();
+}
+
+static void *e2e_writer_open(const struct store *st)
+{
+	struct e2e_grove *g = (struct e2e_grove *)st->ctx;
+	struct e2e_writer *w = calloc(1, sizeof(*w));
+	if (w && grove_client_connect(g->cluster.addresses[st->leader], NULL, 10000, &w->client, NULL, 0) != GROVE_OK) {
+		free(w);
+		return NULL;
+	}
+	if (w)
+		w->g = g;
+	return w;
+}
+
+static bool e2e_write(void *writer, int64_t value)
+{
+	struct e2e_writer *w = writer;
+	struct variant v;
+	variant_set_int(&v, value);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/Target"}, .name = "seq", .value = &v};
+	struct wire_request wr;
+	if (wire_encode_batch(&op, 1, &wr) != GROVE_OK)
+		return false;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	env.write = &wr.req;
+	wr.req.client_send_ns = realtime();
+	int err = grove_client_call(w->client, &env, &reply);
+	uint64_t sent = wr.req.client_send_ns;
+	wire_request_free(&wr);
+	if (err)
+		return false;
+	bool ok = reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY && reply->write_reply->code == 0;
+	int64_t i = value - w->g->base;
+	if (ok && i >= 0 && (size_t)i < w->g->cap) {
+		const Grove__WriteReply *r = reply->write_reply;
+		w->g->writes[i] = (struct write_times){sent, r->server_receive_ns, r->server_durable_ns,
+						       r->server_committed_ns, r->server_applied_ns};
+	}
+	grove__envelope__free_unpacked(reply, NULL);
+	return ok;
+}
+
+static void e2e_writer_close(void *writer)
+{
+	struct e2e_writer *w = writer;
+	grove_client_close(w->client);
+	free(w);
+}
+
+/* ---- summaries ---- */
+
+static void fill_pcts(struct pcts *p, struct samples *s)
+{
+	p->n = s->n;
+	p->p50 = sorted_pct(s, 0.5);
+	p->p99 = sorted_pct(s, 0.99);
+	p->p999 = sorted_pct(s, 0.999);
+}
+
+static uint64_t span(uint64_t from, uint64_t to)
+{
+	return to > from ? to - from : 0;
+}
+
+/* A uniform phase in the frame, from a fixed-seed xorshift: the same draws in every run. */
+static uint64_t frame_wait(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state % FRAME_NS;
+}
+
+struct grove_summary {
+	struct e2e_result *r;
+	const struct e2e_grove *g;
+};
+
+static void summarize_grove(void *ctx, const struct round_log *log)
+{
+	struct grove_summary *gs = ctx;
+	struct e2e_result *r = gs->r;
+	size_t writes = log->total > log->warmup ? log->total - log->warmup : 0, pairs = writes * (size_t)log->n;
+	struct samples s[N_STAGES];
+	for (int k = 0; k < N_STAGES; k++)
+		s[k] = (struct samples){calloc(pairs + writes + 1, sizeof(uint64_t)), 0};
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	for (size_t i = log->warmup; i < log->total; i++) {
+		const struct write_times *w = &gs->g->writes[i];
+		if (!log->acked[i] || !w->applied)
+			continue;
+		add_sample(&s[ST_COMMIT], span(log->sent[i], log->acked[i]));
+		add_sample(&s[ST_PROPAGATION], span(w->client_send, w->receive));
+		add_sample(&s[ST_PROCESSING], span(w->receive, w->durable));
+		add_sample(&s[ST_REPLICATION], span(w->durable, w->committed));
+		add_sample(&s[ST_APPLY_LEADER], span(w->committed, w->applied));
+		for (int k = 0; k < log->n; k++) {
+			const struct sub *sub = &log->subs[k];
+			uint64_t at = sub->arrival[i];
+			if (!at) {
+				r->missed++;
+				continue;
+			}
+			const struct event_times *ev = &sub->events[i];
+			if (ev->applied_ns) {
+				if (!sub->on_leader)
+					add_sample(&s[ST_APPLY_FOLLOWER], span(w->committed, ev->applied_ns));
+				add_sample(&s[ST_DELIVERY], span(ev->applied_ns, at));
+				add_sample(&s[ST_QUEUED], span(ev->applied_ns, ev->sent_ns));
+				add_sample(&s[ST_WIRE], span(ev->sent_ns, at));
+			}
+			add_sample(&s[ST_COMMITTED_TO_READ], span(w->committed, at));
+			uint64_t wait = frame_wait(&rng);
+			add_sample(&s[ST_FRAME], wait);
+			add_sample(&s[ST_SUBMIT_TO_READ], span(w->client_send, at));
+			add_sample(&s[ST_TOTAL], span(w->client_send, at) + wait);
+		}
+	}
+	for (int k = 0; k < N_STAGES; k++) {
+		fill_pcts(&r->stage[k], &s[k]);
+		if (k == ST_SUBMIT_TO_READ) {
+			r->read_sorted = s[k].v, r->n_read = s[k].n; /* kept for the CDF */
+			continue;
+		}
+		free(s[k].v);
+	}
+	r->ok = r->stage[ST_TOTAL].n > 0;
+}
+
+/* etcd: put -> read by a watcher on a member other than the leader. */
+static void summarize_etcd(void *ctx, const struct round_log *log)
+{
+	struct e2e_result *r = ctx;
+	size_t writes = log->total > log->warmup ? log->total - log->warmup : 0;
+	struct samples s = {calloc(writes * (size_t)log->n + 1, sizeof(uint64_t)), 0};
+	for (size_t i = log->warmup; i < log->total; i++)
+		for (int k = 0; k < log->n; k++)
+			if (log->acked[i] && !log->subs[k].on_leader && log->subs[k].arrival[i])
+				add_sample(&s, span(log->sent[i], log->subs[k].arrival[i]));
+	fill_pcts(&r->etcd, &s);
+	r->etcd_sorted = s.v, r->n_etcd = s.n; /* kept for the CDF */
+	r->etcd_ok = r->etcd.n > 0;
+}
+
+/* ---- delays on the links ---- */
+
+/* One delay preset: one-way delays in ms, between the clients and the leader, the clients and the
+ * followers, and between members. */
+struct preset {
+	const char *name;
+	double client_leader, client_follower, peers;
+};
+
+static const struct preset presets[] = {
+	{"lan", 0.2, 0.2, 0.2},
+	{"metro", 2, 2, 2},
+	{"wan-near", 0.2, 30, 30},
+	{"wan-far", 30, 0.2, 30},
+};
+
+static const struct preset *preset_named(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++)
+		if (strlen(presets[i].name) == len && strncmp(presets[i].name, name, len) == 0)
+			return &presets[i];
+	return NULL;
+}
+
+/* Start a netdelay from @p listen to @p target with @p ms one way (each direction) and a tenth of it as
+ * jitter; wait until it listens. @return its pid, or -1. */
+static pid_t start_delay(const char *dir, int listen, int target, double ms)
+{
+	char l[16], t[16], d[32], j[32], log[4200];
+	snprintf(l, sizeof(l), "%d", listen);
+	snprintf(t, sizeof(t), "%d", target);
+	snprintf(d, sizeof(d), "%g", ms);
+	snprintf(j, sizeof(j), "%g", ms / 10);
+	snprintf(log, sizeof(log), "%s/netdelay-%d.log", dir, listen);
+	char *argv[] = {NETDELAY_PATH, "--listen", l, "--target", t, "--up-ms", d, "--down-ms", d, "--jitter-ms", j, NULL};
+	pid_t pid = bench_spawn(argv, log);
+	/* It prints "ready" once it listens. */
+	for (int waited = 0; pid > 0 && waited < 5000; waited += 10) {
+		char said[64] = "";
+		FILE *f = fopen(log, "r");
+		size_t n = f ? fread(said, 1, sizeof(said) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		said[n] = '\0';
+		if (strstr(said, "ready"))
+			break;
+		usleep(10000);
+	}
+	return pid;
+}
+
+/* ---- one cluster: rounds of every subscriber count ---- */
+
+static bool run_grove(const char *dir, const char *tag, const struct preset *p, const int *counts, int rounds, int ops,
+		      double seconds, struct e2e_result *out)
+{
+	struct e2e_grove *g = calloc(1, sizeof(*g));
+	pid_t proxies[2 * CLUSTER_MEMBERS] = {0};
+	grove_cluster_init(&g->cluster, dir, tag, NULL);
+	if (p) {
+		/* Members reach each other through a proxy in front of each member; each names itself as it listens. */
+		int ports[CLUSTER_MEMBERS];
+		for (int i = 0; i < CLUSTER_MEMBERS; i++) {
+			ports[i] = test_free_port();
+			proxies[i] = start_delay(dir, ports[i], g->cluster.ports[i], p->peers);
+		}
+		for (int i = 0; i < CLUSTER_MEMBERS; i++)
+			for (int j = 0; j < CLUSTER_MEMBERS; j++) {
+				char *list = g->cluster.member_peers[i];
+				size_t n = strlen(list);
+				snprintf(list + n, sizeof(g->cluster.member_peers[i]) - n, "%s%d=127.0.0.1:%d", j ? "," : "", j + 1,
+					 i == j ? g->cluster.ports[j] : ports[j]);
+			}
+	}
+	int leader = grove_cluster_start(&g->cluster);
+	bool ok = leader >= 0 && grove_make_world(&g->cluster, leader);
+	if (!ok)
+		fprintf(stderr, "grove (%s): no leader, or /root/World could not be made; logs kept in %s\n", tag, dir);
+	/* The clients reach each member through a proxy of their own, now that the leader is known. The
+	 * subscribers' and the writer's addresses are the proxies'; the cluster's own stay as they were. */
+	struct e2e_grove *view = g;
+	struct e2e_grove proxied;
+	if (ok && p) {
+		proxied = *g;
+		for (int i = 0; ok && i < CLUSTER_MEMBERS; i++) {
+			int port = test_free_port();
+			proxies[CLUSTER_MEMBERS + i] =
+				start_delay(dir, port, g->cluster.ports[i], i == leader ? p->client_leader : p->client_follower);
+			snprintf(proxied.cluster.addresses[i], sizeof(proxied.cluster.addresses[i]), "127.0.0.1:%d", port);
+		}
+		view = &proxied;
+	}
+	for (int r = 0; ok && r < rounds; r++) {
+		size_t warmup = ops / 10 > 20 ? (size_t)ops / 10 : 20;
+		view->cap = warmup + (size_t)ops;
+		view->base = 1000000 * (int64_t)(r + 1);
+		view->writes = calloc(view->cap, sizeof(*view->writes));
+		struct store st = {"grove", leader, grove_open, view, e2e_writer_open, e2e_write, e2e_writer_close, realtime};
+		memset(&out[r], 0, sizeof(out[r]));
+		out[r].subscribers = counts[r];
+		struct grove_summary gs = {&out[r], view};
+		stream_round(&st, counts[r], ops, seconds, view->base, summarize_grove, &gs);
+		free(view->writes);
+	}
+	grove_cluster_stop(&g->cluster);
+	for (int i = 0; i < 2 * CLUSTER_MEMBERS; i++)
+		bench_stop(proxies[i]);
+	free(g);
+	return ok;
+}
+
+static void run_etcd(const char *dir, const int *counts, int rounds, int ops, double seconds, struct e2e_result *out)
+{
+	struct etcd_cluster e;
+	int leader = etcd_cluster_start(&e, dir);
+	if (leader < 0) {
+		fprintf(stderr, "etcd: no leader\n");
+	} else {
+		struct store st = {"etcd", leader, etcd_open, &e, etcd_writer, etcd_put_seq, etcd_close_writer, realtime};
+		for (int r = 0; r < rounds; r++)
+			stream_round(&st, counts[r], ops, seconds, 1000000 * (int64_t)(r + 1), summarize_etcd, &out[r]);
+	}
+	etcd_cluster_stop(&e);
+}
+
+/* ---- report ---- */
+
+static void print_stages(FILE *out, const struct e2e_result *r, bool etcd)
+{
+	fprintf(out, "\n%d subscriber%s: %zu subscriber-events, %zu never delivered; microseconds\n", r->subscribers,
+	       r->subscribers == 1 ? "" : "s", r->stage[ST_TOTAL].n, r->missed);
+	fprintf(out, "| stage | p50 | p99 | p99.9 |\n|---|---:|---:|---:|\n");
+	for (int k = 0; k < N_STAGES; k++) {
+		const struct pcts *p = &r->stage[k];
+		if (p->n)
+			fprintf(out, "| %s | %.0f | %.0f | %.0f |\n", stage_names[k], p->p50, p->p99, p->p999);
+		else
+			fprintf(out, "| %s | - | - | - |\n", stage_names[k]);
+	}
+	if (etcd && r->etcd_ok) {
+		const struct pcts *s = &r->stage[ST_SUBMIT_TO_READ], *e = &r->etcd;
+		fprintf(out, "| etcd put -> watcher on another member read | %.0f | %.0f | %.0f |\n", e->p50, e->p99, e->p999);
+		fprintf(out, "| ratio etcd / grove (submit -> read) | %.2fx | %.2fx | %.2fx |\n", e->p50 / s->p50, e->p99 / s->p99,
+		       e->p999 / s->p999);
+	}
+}
+
+/* DESIGN.md's worked example with stages 2-5 replaced by measured figures (ms): stage 5 is the leader's
+ * commit -> read by a subscriber (applied where it is connected, then delivered to the game server that
+ * renders it). Each stage's own percentile: the sum of p99s is a bound, not the p99 of the sum. */
+static void print_example(FILE *out, const char *name, const char *textbook, const struct e2e_result *r)
+{
+	static const enum stage measured[4] = {ST_PROPAGATION, ST_PROCESSING, ST_REPLICATION, ST_COMMITTED_TO_READ};
+	const struct pcts *s = r->stage;
+	double q[2][4];
+	for (int k = 0; k < 2; k++)
+		for (int m = 0; m < 4; m++)
+			q[k][m] = (k ? s[measured[m]].p99 : s[measured[m]].p50) / 1000;
+	double frame50 = s[ST_FRAME].p50 / 1000, frame99 = s[ST_FRAME].p99 / 1000;
+	fprintf(out, "%s (textbook %s):\n", name, textbook);
+	for (int k = 0; k < 2; k++) {
+		double sum = 3 + q[k][0] + q[k][1] + q[k][2] + q[k][3] + 10 + 2;
+		fprintf(out, "  stages at p%s: 3 + %.2f + %.2f + %.2f + %.2f + 10 + 2 = %.1f ms; with the frame wait (%.1f ms) %.1f ms\n",
+		       k ? "99" : "50", q[k][0], q[k][1], q[k][2], q[k][3], sum, k ? frame99 : frame50,
+		       sum + (k ? frame99 : frame50));
+	}
+}
+
+/* What one invocation measured. */
+struct run {
+	const struct e2e_result *res, *net_res;
+	const struct preset *const *net;
+	int rounds, n_net, ops, net_ops;
+	const int *counts;
+	double seconds;
+	bool etcd_ran;
+};
+
+/* Everything measured, as Markdown, into @p out. */
+static void report(FILE *out, const struct run *run)
+{
+	const struct e2e_result *res = run->res, *net_res = run->net_res;
+	const struct preset *const *net = run->net;
+	int rounds = run->rounds, n_net = run->n_net, ops = run->ops, net_ops = run->net_ops;
+	const int *counts = run->counts;
+	double seconds = run->seconds;
+	bool etcd_ran = run->etcd_ran;
+	fprintf(out, "end to end, stage by stage: 3-member durable grove cluster on 127.0.0.1, one sequential writer at\n"
+	       "the leader, subscribers spread over the members, %d writes per row after a warm-up (at most %.0f s);\n"
+	       "CLOCK_REALTIME on this machine; frame wait computed (uniform phase in a 90 Hz frame).\n", ops, seconds);
+	for (int r = 0; r < rounds; r++)
+		print_stages(out, &res[r], etcd_ran);
+	for (int k = 0; k < n_net; k++) {
+		fprintf(out, "\nthrough netdelay, preset %s (one way: clients-leader %g ms, clients-followers %g ms, "
+		       "between members %g ms; jitter a tenth), %d writes:", net[k]->name, net[k]->client_leader,
+		       net[k]->client_follower, net[k]->peers, net_ops);
+		print_stages(out, &net_res[k], false);
+	}
+
+	/* The worked examples: LAN from the lan preset if it ran, else loopback; WAN from the WAN presets. */
+	const struct e2e_result *lan = NULL, *ten = &res[0];
+	for (int r = 0; r < rounds; r++)
+		if (counts[r] == 10)
+			ten = &res[r];
+	for (int k = 0; k < n_net; k++)
+		if (strcmp(net[k]->name, "lan") == 0 && net_res[k].ok)
+			lan = &net_res[k];
+	fprintf(out, "\nDESIGN.md's worked examples, stages 2-5 measured (5 = apply + delivery to the game server), ms:\n");
+	if (ten->ok)
+		print_example(out, lan ? "LAN (lan preset)" : "LAN (loopback, no added delay)", "3 + 0.5 + 5 + 3 + 10 + 10 + 2 = 33.5",
+			      lan ? lan : ten);
+	bool wan = false;
+	for (int k = 0; k < n_net; k++)
+		if (strncmp(net[k]->name, "wan", 3) == 0 && net_res[k].ok) {
+			char name[64];
+			snprintf(name, sizeof(name), "WAN (%s)", net[k]->name);
+			print_example(out, name, "3 + 30 + 15 + 10 + 10 + 10 + 2 = 80", &net_res[k]);
+			wan = true;
+		}
+	if (!wan)
+		fprintf(out, "WAN: not measured in this run (add --net wan-near,wan-far)\n");
+}
+
+/* DIR/e2e.md (the report), DIR/stages.dat and DIR/cdf-N.dat (the figures), and their pictures by
+ * gnuplot (Debian package gnuplot) as PNG and SVG: p50 and p99 per stage per subscriber count, and the
+ * CDF of submit -> subscriber read for grove and etcd. @return false if a file could not be written. */
+static bool write_report(const char *dir, const struct run *run)
+{
+	char path[4200];
+	mkdir(dir, 0755);
+	snprintf(path, sizeof(path), "%s/e2e.md", dir);
+	FILE *md = fopen(path, "w");
+	if (!md)
+		return false;
+	fprintf(md, "# grove end to end, stage by stage\n\n```\n");
+	report(md, run);
+	fprintf(md, "```\n\n![p50 and p99 per stage](stages.png)\n\n![CDF of submit -> subscriber read](cdf.png)\n");
+	fclose(md);
+	static const enum stage shown[] = {ST_PROPAGATION, ST_PROCESSING, ST_REPLICATION, ST_APPLY_LEADER,
+					   ST_APPLY_FOLLOWER, ST_DELIVERY, ST_FRAME};
+	static const char *const labels[] = {"propagation", "processing", "replication", "apply (leader)",
+					     "apply (followers)", "delivery", "frame wait"};
+	snprintf(path, sizeof(path), "%s/stages.dat", dir);
+	FILE *dat = fopen(path, "w");
+	if (!dat)
+		return false;
+	fprintf(dat, "stage");
+	for (int r = 0; r < run->rounds; r++)
+		fprintf(dat, " p50_%d p99_%d", run->counts[r], run->counts[r]);
+	fprintf(dat, "\n");
+	for (size_t k = 0; k < sizeof(shown) / sizeof(shown[0]); k++) {
+		fprintf(dat, "\"%s\"", labels[k]);
+		for (int r = 0; r < run->rounds; r++)
+			fprintf(dat, " %.1f %.1f", run->res[r].stage[shown[k]].p50, run->res[r].stage[shown[k]].p99);
+		fprintf(dat, "\n");
+	}
+	fclose(dat);
+	for (int r = 0; r < run->rounds; r++) {
+		snprintf(path, sizeof(path), "%s/cdf-%d.dat", dir, run->counts[r]);
+		FILE *cdf = fopen(path, "w");
+		if (!cdf)
+			return false;
+		const struct e2e_result *e = &run->res[r];
+		/* 200 points of each distribution: grove, then etcd (same quantiles). */
+		for (int q = 0; q <= 200; q++) {
+			double p = q / 200.0;
+			fprintf(cdf, "%.4f %.1f %.1f\n", p, pct(e->read_sorted, e->n_read, p), e->etcd_ok ? pct(e->etcd_sorted, e->n_etcd, p) : 0);
+		}
+		fclose(cdf);
+	}
+	snprintf(path, sizeof(path), "%s/plot.gp", dir);
+	FILE *gp = fopen(path, "w");
+	if (!gp)
+		return false;
+	const char *terms[][2] = {{"pngcairo size 1000,600", "png"}, {"svg size 1000,600", "svg"}};
+	for (int t = 0; t < 2; t++) {
+		fprintf(gp, "set terminal %s\nset output 'stages.%s'\nset style data histograms\nset style histogram cluster gap 1\n"
+			    "set style fill solid border -1\nset logscale y\nset ylabel 'microseconds'\nset xtics rotate by -20\n"
+			    "set key top left\nset title 'grove: p50 and p99 per stage (3 durable members, 127.0.0.1)'\nplot ",
+			terms[t][0], terms[t][1]);
+		for (int r = 0; r < run->rounds; r++)
+			fprintf(gp, "%s'stages.dat' using %d:xtic(1) title 'p50, %d subs', '' using %d title 'p99, %d subs'",
+				r ? ", " : "", 2 + 2 * r, run->counts[r], 3 + 2 * r, run->counts[r]);
+		fprintf(gp, "\nunset xtics\nset xtics\nunset style\nset style data lines\nset logscale x\nunset logscale y\n"
+			    "set xlabel 'submit -> subscriber read, microseconds'\nset ylabel 'fraction'\nset key bottom right\n"
+			    "set output 'cdf.%s'\nset title 'CDF, grove vs etcd put -> watch, same run'\nplot ", terms[t][1]);
+		for (int r = 0; r < run->rounds; r++) {
+			fprintf(gp, "%s'cdf-%d.dat' using 2:1 title 'grove, %d subs'", r ? ", " : "", run->counts[r], run->counts[r]);
+			if (run->res[r].etcd_ok)
+				fprintf(gp, ", 'cdf-%d.dat' using 3:1 title 'etcd, %d watchers'", run->counts[r], run->counts[r]);
+		}
+		fprintf(gp, "\nunset logscale x\nunset xlabel\n");
+	}
+	fclose(gp);
+	char cmd[4400];
+	snprintf(cmd, sizeof(cmd), "cd '%s' && gnuplot plot.gp", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "gnuplot failed or is not installed (Debian package gnuplot): %s has the data, no pictures\n", dir);
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	int ops = 1000, net_ops = 200, net_subscribers = 10, counts[MAX_ROUNDS] = {1, 10, 100}, rounds = 3, n_net = 0;
+	double seconds = 60;
+	bool with_etcd = true;
+	const char *report_dir = NULL;
+	const struct preset *net[MAX_PRESETS];
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
+			ops = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--net-ops") == 0 && i + 1 < argc) {
+			net_ops = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--net-subscribers") == 0 && i + 1 < argc) {
+			net_subscribers = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+			seconds = atof(argv[++i]);
+		} else if (strcmp(argv[i], "--subscribers") == 0 && i + 1 < argc) {
+			rounds = parse_int_list(argv[++i], 1, MAX_SUBSCRIBERS, counts, MAX_ROUNDS);
+		} else if (strcmp(argv[i], "--no-etcd") == 0) {
+			with_etcd = false;
+		} else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
+			report_dir = argv[++i];
+		} else if (strcmp(argv[i], "--net") == 0 && i + 1 < argc) {
+			for (const char *p = argv[++i]; *p && n_net < MAX_PRESETS; p += *p == ',') {
+				size_t len = strcspn(p, ",");
+				if (!(net[n_net++] = preset_named(p, len)))
+					rounds = -1;
+				p += len;
+			}
+		} else {
+			rounds = -1;
+			break;
+		}
+	}
+	if (rounds < 1 || ops < 1 || net_ops < 1 || seconds <= 0 || net_subscribers < 1 || net_subscribers > MAX_SUBSCRIBERS) {
+		fprintf(stderr, "usage: %s [--ops N] [--subscribers N,N,...] [--seconds S] [--no-etcd]\n"
+				"          [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]\n"
+				"  (subscriber counts 1 to %d, default 1,10,100; ops default 1000, per preset 200;\n"
+				"   seconds: the most any round writes for, default 60)\n",
+			argv[0], MAX_SUBSCRIBERS);
+		return 2;
+	}
+	test_raise_nofile(4096);
+	char *dir = test_tmpdir("bench-e2e");
+	struct e2e_result res[MAX_ROUNDS], net_res[MAX_PRESETS];
+	memset(res, 0, sizeof(res));
+	memset(net_res, 0, sizeof(net_res));
+	if (!run_grove(dir, "grove", NULL, counts, rounds, ops, seconds, res))
+		return 1;
+	bool etcd_ran = with_etcd && etcd_installed();
+	if (etcd_ran)
+		run_etcd(dir, counts, rounds, ops, seconds, res);
+	else if (with_etcd)
+		printf("etcd is not installed (Debian package etcd-server): no comparison\n");
+	bool kept = false;
+	for (int k = 0; k < n_net; k++) {
+		char tag[32];
+		snprintf(tag, sizeof(tag), "net-%s", net[k]->name);
+		kept |= !run_grove(dir, tag, net[k], &net_subscribers, 1, net_ops, seconds, &net_res[k]);
+	}
+
+	struct run run = {res, net_res, net, rounds, n_net, ops, net_ops, counts, seconds, etcd_ran};
+	report(stdout, &run);
+	if (report_dir && !write_report(report_dir, &run))
+		fprintf(stderr, "the report could not be written to %s\n", report_dir);
+	if (!kept)
+		test_rmtree(dir);
+	return 0;
+}
