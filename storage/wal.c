@@ -730,6 +730,21 @@ int wal_install_snapshot(struct wal *w, uint64_t group, uint64_t index, uint64_t
 	return mark_snapshot(w, group, index, term, true);
 }
 
+int wal_start_group(struct wal *w, uint64_t group, uint64_t index, uint64_t term)
+{
+	struct group_state *g = group_slot((void **)&w->groups, &w->n_groups, &w->cap_groups, sizeof(*w->groups), group);
+	size_t undo = w->queue.bytes.len;
+	if (!g || add_snapshot(&w->queue.bytes, group, index, term, true)) {
+		w->queue.bytes.len = undo;
+		w->queue.bytes.failed = false;
+		return GROVE_ENOMEM;
+	}
+	g->snapshot_index = index;
+	g->snapshot_term = term;
+	g->replaced_seq = w->n_segments ? w->segments[w->n_segments - 1].seq : 0;
+	return GROVE_OK;
+}
+
 void wal_skip_sync(struct wal *w)
 {
 	w->skip_sync = true;

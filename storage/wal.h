@@ -176,6 +176,16 @@ int wal_compact(struct wal *w, uint64_t group, uint64_t index, uint64_t term);
  */
 int wal_install_snapshot(struct wal *w, uint64_t group, uint64_t index, uint64_t term);
 
+/**
+ * @brief A new group @p group whose state starts as a snapshot at @p index of
+ * term @p term (a group born by a split, whose state the store holds
+ * durably already): queue its snapshot mark, as if a snapshot replaced its
+ * (empty) log; the next flush makes it durable, before any entry the group
+ * appends after it. The group's next entry must be @p index + 1.
+ * @return GROVE_OK, GROVE_ENOMEM (nothing queued).
+ */
+int wal_start_group(struct wal *w, uint64_t group, uint64_t index, uint64_t term);
+
 /** @brief Write without fdatasync from now on (NOT durable): ONLY for benchmarks that say so. */
 void wal_skip_sync(struct wal *w);
 

@@ -65,6 +65,8 @@ static const char usage_text[] =
 	"  cluster add ID HOST:PORT     add a member (started with --join) as a learner\n"
 	"  cluster promote ID           make a learner that caught up a voter\n"
 	"  cluster remove ID            remove a member\n"
+	"  shard list                   every shard: group, state, leader, term, nodes, applied index, lag, root path\n"
+	"  shard split PATH             move the subtree at PATH into a shard (Raft group) of its own\n"
 	"\n"
 	"The server defaults to 127.0.0.1:7400 (or GROVE_SERVER); with several members, comma-separated,\n"
 	"the next is tried when one does not answer within 2 s. The token defaults to GROVE_TOKEN.\n"
@@ -907,6 +909,30 @@ static int cluster_status_cmd(const struct options *o)
 	return 0;
 }
 
+/* Send @p env and hand back its reply in @p reply if its body is @p expected; else say why and return the exit code. */
+static int admin_call(const struct options *o, Grove__Envelope *env, Grove__Envelope__BodyCase expected,
+		      Grove__Envelope **reply)
+{
+	*reply = NULL;
+	int code = 0;
+	struct grove_client *c = connect_or_die(o, &code);
+	if (!c)
+		return code;
+	int err = grove_client_call(c, env, reply);
+	grove_client_close(c);
+	if (err)
+		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+	if ((*reply)->body_case == GROVE__ENVELOPE__BODY_ERROR)
+		code = fail(o, EXIT_REFUSED, "%s", (*reply)->error->message);
+	else if ((*reply)->body_case != expected)
+		code = fail(o, EXIT_REFUSED, "unexpected answer");
+	if (code) {
+		grove__envelope__free_unpacked(*reply, NULL);
+		*reply = NULL;
+	}
+	return code;
+}
+
 static int cmd_cluster(const struct options *o)
 {
 	if (o->argc == 1 && strcmp(o->argv[0], "status") == 0)
@@ -924,10 +950,6 @@ static int cmd_cluster(const struct options *o)
 	else
 		return fail(o, EXIT_USAGE,
 			    "usage: grove cluster status | transfer-leader ID | add ID HOST:PORT | promote ID | remove ID");
-	int code = 0;
-	struct grove_client *c = connect_or_die(o, &code);
-	if (!c)
-		return code;
 	Grove__ClusterRequest rq = GROVE__CLUSTER_REQUEST__INIT;
 	rq.op = op;
 	rq.node = strtoull(o->argv[1], NULL, 10);
@@ -935,18 +957,74 @@ static int cmd_cluster(const struct options *o)
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_CLUSTER;
 	env.cluster = &rq;
-	int err = grove_client_call(c, &env, &reply);
-	grove_client_close(c);
-	if (err)
-		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
-	if (reply->body_case == GROVE__ENVELOPE__BODY_ERROR)
-		code = fail(o, EXIT_REFUSED, "%s", reply->error->message);
-	else if (reply->body_case != GROVE__ENVELOPE__BODY_CLUSTER_REPLY)
-		code = fail(o, EXIT_REFUSED, "unexpected answer");
-	else if (reply->cluster_reply->code)
+	int code = admin_call(o, &env, GROVE__ENVELOPE__BODY_CLUSTER_REPLY, &reply);
+	if (code)
+		return code;
+	if (reply->cluster_reply->code)
 		code = fail(o, EXIT_REFUSED, "%s", reply->cluster_reply->message);
 	else if (!o->json)
 		printf("%s\n", reply->cluster_reply->message);
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
+static void print_shards(const Grove__ShardReply *sr, bool json)
+{
+	if (json) {
+		printf("{\"server\":%" PRIu64 ",\"shards\":[", sr->server_id);
+		for (size_t i = 0; i < sr->n_shards; i++) {
+			const Grove__ShardInfo *s = sr->shards[i];
+			printf("%s{\"path\":", i ? "," : "");
+			json_string(stdout, s->path);
+			printf(",\"group\":%" PRIu64 ",\"state\":", s->group);
+			json_string(stdout, s->state);
+			printf(",\"source\":%" PRIu64 ",\"leader\":%" PRIu64 ",\"leader_address\":", s->source, s->leader_id);
+			json_string(stdout, s->leader_address);
+			printf(",\"term\":%" PRIu64 ",\"nodes\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64
+			       ",\"lag\":%" PRIu64 ",\"quiesced\":%s}",
+			       s->term, s->nodes, s->commit_index, s->applied_index, s->lag, s->quiesced ? "true" : "false");
+		}
+		printf("]}\n");
+		return;
+	}
+	printf("%-8s %-10s %-8s %-22s %6s %10s %10s %6s  %s\n", "GROUP", "STATE", "LEADER", "ADDRESS", "TERM", "NODES",
+	       "APPLIED", "LAG", "PATH");
+	for (size_t i = 0; i < sr->n_shards; i++) {
+		const Grove__ShardInfo *s = sr->shards[i];
+		printf("%-8" PRIu64 " %-10s %-8" PRIu64 " %-22s %6" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 "  %s%s\n",
+		       s->group, s->state, s->leader_id, s->leader_address[0] ? s->leader_address : "-", s->term, s->nodes,
+		       s->applied_index, s->lag, s->path, s->quiesced ? " (idle)" : "");
+	}
+}
+
+static int cmd_shard(const struct options *o)
+{
+	const char *sub = o->argc ? o->argv[0] : "";
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	if (strcmp(sub, "list") == 0 && o->argc == 1) {
+		rq.op = GROVE__SHARD_REQUEST__OP__LIST;
+	} else if (strcmp(sub, "split") == 0 && o->argc == 2) {
+		rq.op = GROVE__SHARD_REQUEST__OP__SPLIT;
+		rq.path = o->argv[1];
+	} else {
+		return fail(o, EXIT_USAGE, "usage: grove shard list | split PATH");
+	}
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	int code = admin_call(o, &env, GROVE__ENVELOPE__BODY_SHARD_REPLY, &reply);
+	if (code)
+		return code;
+	if (reply->shard_reply->code)
+		code = fail(o, EXIT_REFUSED, "%s", reply->shard_reply->message);
+	else if (rq.op == GROVE__SHARD_REQUEST__OP__LIST)
+		print_shards(reply->shard_reply, o->json);
+	else if (o->json) {
+		printf("{\"group\":%" PRIu64 ",\"path\":", reply->shard_reply->group);
+		json_string(stdout, rq.path);
+		printf("}\n");
+	} else
+		printf("%s\n", reply->shard_reply->message);
 	grove__envelope__free_unpacked(reply, NULL);
 	return code;
 }
@@ -1053,6 +1131,8 @@ int main(int argc, char **argv)
 		return cmd_export(&o);
 	if (strcmp(cmd, "snapshot") == 0)
 		return cmd_snapshot(&o);
+	if (strcmp(cmd, "shard") == 0)
+		return cmd_shard(&o);
 	if (strcmp(cmd, "cluster") == 0)
 		return cmd_cluster(&o);
 	fprintf(stderr, "grove: unknown command %s (grove --help lists them)\n", cmd);

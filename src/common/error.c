@@ -24,6 +24,8 @@ static const struct {
 	[GROVE_EUNAVAILABLE] = {"GROVE_EUNAVAILABLE", "unavailable"},
 	[GROVE_ENOTLEADER] = {"GROVE_ENOTLEADER", "not the leader"},
 	[GROVE_ETIMEDOUT] = {"GROVE_ETIMEDOUT", "timed out"},
+	[GROVE_EMOVED] = {"GROVE_EMOVED", "moved to another shard; retry"},
+	[GROVE_ECROSSSHARD] = {"GROVE_ECROSSSHARD", "spans shards, which is not supported yet"},
 };
 
 const char *grove_strerror(int err)

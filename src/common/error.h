@@ -30,6 +30,8 @@ enum grove_err {
 	GROVE_EUNAVAILABLE = 17, /**< the server cannot serve the request now (shutting down, no leader) */
 	GROVE_ENOTLEADER = 18,   /**< this server is not the leader; retry at the leader */
 	GROVE_ETIMEDOUT = 19,    /**< the operation did not finish in time */
+	GROVE_EMOVED = 20,       /**< the node is in another shard now (a split moved it): retry, routed afresh */
+	GROVE_ECROSSSHARD = 21,  /**< the request names nodes of several shards, which is not supported yet */
 	GROVE_ERR_COUNT          /**< number of codes; not an error */
 };
 

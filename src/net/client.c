@@ -24,6 +24,7 @@ struct grove_client {
 	int timeout_ms;            /* per-request timeout */
 	uint64_t next_request_id;  /* ids are per connection */
 	uint64_t server_id;        /* from the hello reply */
+	uint64_t moved_retries;    /* requests asked again because a split moved what they named */
 	struct frame_reader reader;
 };
 
@@ -154,12 +155,40 @@ static int reconnect(struct grove_client *c, const char *address)
 	return say_hello(c, error, sizeof(error));
 }
 
+/* Whether @p reply refuses the request because a split moved what it names (it was not applied: retry). */
+static bool says_moved(const Grove__Envelope *reply)
+{
+	switch (reply->body_case) {
+	case GROVE__ENVELOPE__BODY_ERROR:
+		return reply->error->code == GROVE_EMOVED;
+	case GROVE__ENVELOPE__BODY_WRITE_REPLY:
+		return reply->write_reply->code == GROVE_EMOVED;
+	case GROVE__ENVELOPE__BODY_READ_REPLY:
+		return reply->read_reply->code == GROVE_EMOVED;
+	case GROVE__ENVELOPE__BODY_EXPORT_REPLY:
+		return reply->export_reply->code == GROVE_EMOVED;
+	default:
+		return false;
+	}
+}
+
 int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply)
 {
-	/* A follower names the leader: follow it. With no leader yet, wait for one (bounded). */
+	/* A follower names the leader: follow it. With no leader yet, wait for one (bounded). A shard that
+	 * moved: ask again, a little later each time, until the server routes the request to its new shard. */
 	int64_t deadline = now_ms() + c->timeout_ms;
-	for (int hops = 0;; hops++) {
+	long pause_ms = 10;
+	for (int hops = 0;;) {
 		int err = call_once(c, req, reply);
+		if (!err && says_moved(*reply) && now_ms() < deadline) {
+			c->moved_retries++;
+			grove__envelope__free_unpacked(*reply, NULL);
+			*reply = NULL;
+			struct timespec pause = {0, pause_ms * 1000000L};
+			nanosleep(&pause, NULL);
+			pause_ms = pause_ms < 200 ? pause_ms * 2 : 200;
+			continue;
+		}
 		if (err || (*reply)->body_case != GROVE__ENVELOPE__BODY_ERROR || req->body_case == GROVE__ENVELOPE__BODY_HELLO)
 			return err;
 		const Grove__ErrorReply *er = (*reply)->error;
@@ -171,14 +200,15 @@ int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envel
 		snprintf(leader, sizeof(leader), "%s", redirect ? er->leader : "");
 		grove__envelope__free_unpacked(*reply, NULL);
 		*reply = NULL;
-		if (redirect) {
-			err = reconnect(c, leader);
-			if (err)
-				return err;
-		} else {
-			struct timespec pause = {0, 100 * 1000000L};
-			nanosleep(&pause, NULL);
+		/* A leader that cannot be reached may be dead and not replaced yet: ask this server again shortly. */
+		if (redirect && reconnect(c, leader) == GROVE_OK) {
+			hops++;
+			continue;
 		}
+		if (now_ms() >= deadline)
+			return redirect ? GROVE_EIO : GROVE_ETIMEDOUT;
+		struct timespec pause = {0, 100 * 1000000L};
+		nanosleep(&pause, NULL);
 	}
 }
 
@@ -325,6 +355,11 @@ void grove_client_close(struct grove_client *c)
 	close(c->fd);
 	frame_reader_free(&c->reader);
 	free(c);
+}
+
+uint64_t grove_client_moved_retries(const struct grove_client *c)
+{
+	return c->moved_retries;
 }
 
 uint64_t grove_client_server_id(const struct grove_client *c)

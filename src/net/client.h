@@ -36,7 +36,12 @@ void grove_client_close(struct grove_client *c);
 
 /**
  * @brief Send @p req (its request_id and version are set here) and wait for
- * the reply.
+ * the reply. A follower's "not the leader" is followed to the leader it
+ * names (reconnecting there; a leader that cannot be reached, perhaps dead
+ * and not replaced yet, is asked for again through the same server after a
+ * pause); "no leader yet" and "moved to another shard"
+ * (GROVE_EMOVED: a split moved what the request names, and the request was
+ * not applied) are retried after growing pauses, until the timeout.
  * @param reply receives the reply; free it with grove__envelope__free_unpacked(reply, NULL).
  * @return GROVE_OK (the reply may still carry an error code of its own),
  * GROVE_EIO, GROVE_ETIMEDOUT, GROVE_EPROTO, GROVE_ENOMEM.
@@ -57,6 +62,9 @@ int grove_client_send(struct grove_client *c, Grove__Envelope *req);
  * @return GROVE_OK, GROVE_ETIMEDOUT, GROVE_EIO (the server closed), GROVE_EPROTO, GROVE_ENOMEM.
  */
 int grove_client_receive(struct grove_client *c, int timeout_ms, Grove__Envelope **msg);
+
+/** @brief How many times a request was asked again because a split had moved what it named. */
+uint64_t grove_client_moved_retries(const struct grove_client *c);
 
 /** @brief The id of the server, from its hello reply. */
 uint64_t grove_client_server_id(const struct grove_client *c);

@@ -21,6 +21,7 @@ int raftwire_encode(uint64_t group, const struct raft_msg *m, struct raftwire_ou
 	pb->reject = m->reject;
 	pb->reject_hint = m->reject_hint;
 	pb->context = m->context;
+	pb->quiesce = m->quiesce;
 	pb->snapshot_index = m->snapshot_index;
 	pb->snapshot_term = m->snapshot_term;
 	if (m->n_entries) {
@@ -83,6 +84,7 @@ int raftwire_decode(const Grove__RaftMessage *pb, uint64_t *group, struct raft_m
 	m->reject = pb->reject;
 	m->reject_hint = pb->reject_hint;
 	m->context = pb->context;
+	m->quiesce = pb->quiesce;
 	m->snapshot_index = pb->snapshot_index;
 	m->snapshot_term = pb->snapshot_term;
 	m->snapshot_conf.n_voters = pb->n_snapshot_voters;

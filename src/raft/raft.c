@@ -71,6 +71,9 @@ struct raft {
 	struct raft_read_state *ready_reads;
 	size_t n_ready_reads, cap_ready_reads;
 	bool snapshot_to_install;
+	/* Quiescence (raft_quiesced()). */
+	bool quiesced;
+	unsigned idle_heartbeats;  /* leader: heartbeat periods in a row that found the group idle */
 };
 
 /* ---- small helpers ---- */
@@ -209,8 +212,11 @@ static void reset_votes(struct raft *r)
 	r->n_granted = r->n_rejected = 0;
 }
 
+static void wake(struct raft *r);
+
 static void become_follower(struct raft *r, uint64_t term, uint64_t lead)
 {
+	wake(r);
 	if (term != r->term) {
 		r->term = term;
 		r->vote = 0;
@@ -247,6 +253,7 @@ static void broadcast_append(struct raft *r, bool allow_empty);
 
 static void become_leader(struct raft *r)
 {
+	wake(r);
 	r->role = RAFT_LEADER;
 	r->lead = r->id;
 	r->transferee = 0;
@@ -421,7 +428,7 @@ static void broadcast_append(struct raft *r, bool allow_empty)
 		send_append(r, &r->prs[i], allow_empty);
 }
 
-static void broadcast_heartbeat(struct raft *r, uint64_t context)
+static void broadcast_heartbeat(struct raft *r, uint64_t context, bool quiesce)
 {
 	for (size_t i = 0; i < r->n_prs; i++) {
 		struct progress *p = &r->prs[i];
@@ -432,7 +439,46 @@ static void broadcast_heartbeat(struct raft *r, uint64_t context)
 			return;
 		m->commit = p->match < r->commit ? p->match : r->commit;
 		m->context = context;
+		m->quiesce = quiesce;
 	}
+}
+
+/* ---- quiescence ---- */
+
+static void wake(struct raft *r)
+{
+	if (!r->quiesced)
+		return;
+	r->quiesced = false;
+	r->idle_heartbeats = 0;
+	r->election_elapsed = 0;
+	r->heartbeat_elapsed = 0;
+	/* Nobody was heard while nothing was said: give every member a full round to answer. */
+	for (size_t i = 0; i < r->n_prs; i++)
+		r->prs[i].recent_active = true;
+}
+
+/* Whether a leader's group is idle: nothing to replicate, commit, persist, confirm or hand over. */
+static bool idle(const struct raft *r)
+{
+	uint64_t last = last_index(r);
+	if (r->commit != last || r->persisted != last || r->applied != last || r->n_reads || r->transferee ||
+	    r->pending_conf_index > r->commit || r->appends_due)
+		return false;
+	for (size_t i = 0; i < r->n_prs; i++)
+		if (r->prs[i].id != r->id && (r->prs[i].match != last || r->prs[i].n_inflight || !r->prs[i].recent_active))
+			return false;
+	return true;
+}
+
+bool raft_quiesced(const struct raft *r)
+{
+	return r->quiesced;
+}
+
+void raft_wake(struct raft *r)
+{
+	wake(r);
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -600,6 +646,11 @@ static void handle_heartbeat(struct raft *r, const struct raft_msg *m)
 	uint64_t commit = m->commit < last_index(r) ? m->commit : last_index(r);
 	if (commit > r->commit)
 		r->commit = commit;
+	/* Quiesce only holding everything the leader committed; else keep ticking (and time out if it stays silent). */
+	if (m->quiesce && r->cfg.quiesce && r->commit == last_index(r) && m->commit == r->commit)
+		r->quiesced = true;
+	else if (m->quiesce)
+		wake(r);
 	struct raft_msg *resp = reply(r, m, RAFT_MSG_HEARTBEAT_RESP);
 	if (resp)
 		resp->context = m->context;
@@ -695,6 +746,7 @@ void raft_destroy(struct raft *r)
 
 int raft_campaign(struct raft *r)
 {
+	wake(r);
 	if (r->role == RAFT_LEADER)
 		return GROVE_OK;
 	if (!promotable(r))
@@ -705,6 +757,8 @@ int raft_campaign(struct raft *r)
 
 void raft_tick(struct raft *r)
 {
+	if (r->quiesced)
+		return;
 	if (r->role != RAFT_LEADER) {
 		r->election_elapsed++;
 		if (promotable(r) && r->election_elapsed >= r->randomized_timeout)
@@ -731,7 +785,10 @@ void raft_tick(struct raft *r)
 	}
 	if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
 		r->heartbeat_elapsed = 0;
-		broadcast_heartbeat(r, 0);
+		r->idle_heartbeats = r->cfg.quiesce && idle(r) ? r->idle_heartbeats + 1 : 0;
+		bool quiesce = r->idle_heartbeats >= 2;
+		broadcast_heartbeat(r, 0, quiesce);
+		r->quiesced = quiesce;
 	}
 }
 
@@ -748,6 +805,9 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	for (size_t i = 0; i < m->n_entries; i++)
 		if (m->entries[i].index != m->index + 1 + i || m->entries[i].term > m->term)
 			return GROVE_EINVAL;
+	/* Anything but a leader's heartbeat (or an answer to one) is a sign of life that needs ticks. */
+	if (m->type != RAFT_MSG_HEARTBEAT_RESP && !(m->type == RAFT_MSG_HEARTBEAT && m->quiesce))
+		wake(r);
 	bool vote_request = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PRE_VOTE;
 	if (m->term > r->term) {
 		if (vote_request && m->context != CONTEXT_TRANSFER && in_lease(r))
@@ -849,6 +909,7 @@ int raft_propose(struct raft *r, const void *data, size_t len, uint64_t *index)
 {
 	if (r->role != RAFT_LEADER)
 		return GROVE_ENOTLEADER;
+	wake(r);
 	if (r->transferee)
 		return GROVE_EUNAVAILABLE;
 	return append_own(r, RAFT_ENTRY_NORMAL, data, len, index);
@@ -901,6 +962,7 @@ int raft_propose_conf_change_with(struct raft *r, const struct raft_conf_change 
 {
 	if (r->role != RAFT_LEADER)
 		return GROVE_ENOTLEADER;
+	wake(r);
 	/* One change at a time, and only once this term has committed an entry (§4.1, erratum). */
 	if (r->pending_conf_index > r->applied || term_at(r, r->commit) != r->term || r->transferee)
 		return GROVE_EUNAVAILABLE;
@@ -983,6 +1045,7 @@ int raft_read_index(struct raft *r, uint64_t context)
 {
 	if (r->role != RAFT_LEADER)
 		return GROVE_ENOTLEADER;
+	wake(r);
 	if (term_at(r, r->commit) != r->term)
 		return GROVE_EUNAVAILABLE;
 	if (r->conf.n_voters == 1) {
@@ -999,7 +1062,7 @@ int raft_read_index(struct raft *r, uint64_t context)
 	for (size_t k = 0; k < r->n_prs; k++)
 		if (r->prs[k].id == r->id)
 			pr->acks |= 1u << k;
-	broadcast_heartbeat(r, pr->seq);
+	broadcast_heartbeat(r, pr->seq, false);
 	return GROVE_OK;
 }
 
@@ -1007,6 +1070,7 @@ int raft_transfer_leader(struct raft *r, uint64_t to)
 {
 	if (r->role != RAFT_LEADER)
 		return GROVE_ENOTLEADER;
+	wake(r);
 	if (to == r->id || !raft_conf_has_voter(&r->conf, to))
 		return GROVE_EINVAL;
 	struct progress *p = progress_of(r, to);

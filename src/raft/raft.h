@@ -125,6 +125,7 @@ struct raft_msg {
 	struct raft_entry *entries;/**< APPEND: entries after `index`; owned by the sender of the message */
 	size_t n_entries;
 	uint64_t context;          /**< HEARTBEAT(_RESP): ReadIndex round id; 0 for none */
+	bool quiesce;              /**< HEARTBEAT: the leader's group is idle; a follower that holds everything stops ticking */
 	uint64_t snapshot_index;   /**< SNAPSHOT: last index the snapshot covers */
 	uint64_t snapshot_term;    /**< SNAPSHOT: its term */
 	struct raft_conf snapshot_conf; /**< SNAPSHOT: membership at that index */
@@ -155,6 +156,7 @@ struct raft_config {
 	uint64_t seed;               /**< seeds the election timeout randomization */
 	bool pre_vote;               /**< run a pre-vote before each election */
 	bool check_quorum;           /**< a leader steps down without a quorum's contact */
+	bool quiesce;                /**< an idle group stops ticking (see raft_quiesced()) */
 };
 
 /** Durable state the core restarts from (all zero for a new member). */
@@ -205,8 +207,29 @@ void raft_destroy(struct raft *r);
  */
 int raft_campaign(struct raft *r);
 
-/** @brief Advance logical time by one tick (elections, heartbeats, check-quorum). */
+/**
+ * @brief Advance logical time by one tick (elections, heartbeats, check-quorum).
+ * Does nothing while the group is quiesced.
+ */
 void raft_tick(struct raft *r);
+
+/**
+ * @brief Whether the group is quiesced here. Quiescence (CockroachDB's, with
+ * cfg.quiesce): a leader whose group has been idle for two heartbeat periods
+ * (every member holds the whole log, everything is committed and durable, no
+ * read, transfer or membership change is pending) sends a last heartbeat
+ * marked quiesce and stops ticking: no heartbeats, no check-quorum. A
+ * follower that holds all the leader committed stops ticking when that
+ * heartbeat arrives. Any other message, a proposal, a read, a transfer or
+ * raft_wake() wakes it with a fresh election timeout (a leader also counts
+ * every member active for its next check-quorum round). Whoever runs the
+ * core must wake a quiesced follower whose leader may be gone (its server
+ * fell silent), else no election ever replaces it.
+ */
+bool raft_quiesced(const struct raft *r);
+
+/** @brief Wake a quiesced group (see raft_quiesced()); nothing if it is not. */
+void raft_wake(struct raft *r);
 
 /**
  * @brief Process one message. Stale terms are ignored (answered when useful).

@@ -147,11 +147,18 @@ static bool describe(void *ctx, uint64_t id, char *path, size_t path_cap, char *
 		}
 	/* Resources never change once stored, so the last committed state knows every one it holds. */
 	struct store_txn *txn;
-	if (store_txn_begin(host_store(d->f->host), NULL, false, &txn) != GROVE_OK)
+	struct tree_view view;
+	if (host_view(d->f->host, &view) != GROVE_OK)
 		return false;
+	if (store_txn_begin(host_store(d->f->host), NULL, false, &txn) != GROVE_OK) {
+		tree_view_free(&view);
+		return false;
+	}
 	struct resource_view v = {path, type, path_cap, type_cap};
-	bool found = tree_with_resource(host_tree(d->f->host, HOST_WORLD_GROUP), txn, id, copy_resource, &v) == GROVE_OK;
+	const struct tree *world = tree_view_group(&view, HOST_WORLD_GROUP);
+	bool found = world && tree_with_resource(world, txn, id, copy_resource, &v) == GROVE_OK;
 	store_txn_abort(txn);
+	tree_view_free(&view);
 	return found;
 }
 
@@ -325,6 +332,12 @@ void follow_publish(struct follow *f, uint64_t group, uint64_t index, const stru
 	subs_publish(f->subs, group, index, changes, n);
 }
 
+void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to)
+{
+	(void)index;
+	subs_moved(f->subs, group, path, to);
+}
+
 void follow_tick(struct follow *f)
 {
 	subs_tick(f->subs, grove_monotonic_ms());
@@ -454,13 +467,21 @@ static void snapshot_made(void *arg, bool cancelled)
  */
 static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq)
 {
-	const struct tree *tree = host_tree(f->host, HOST_WORLD_GROUP);
-	struct store_txn *txn = read_txn(f);
+	uint64_t group;
+	char why_route[16];
+	struct host_ref ref = {rq->path, 0};
+	host_route(f->host, &ref, 1, &group, why_route, sizeof(why_route));
+	const struct tree *tree = host_tree(f->host, group);
+	struct store_txn *txn = tree ? read_txn(f) : NULL;
+	if (!tree) {
+		send_error(fw, c, rq->request_id, GROVE_EUNAVAILABLE, "the shard of that path has not started here yet; retry");
+		return;
+	}
 	if (!txn) {
 		send_error(fw, c, rq->request_id, GROVE_ESTORAGE, "cannot read the store");
 		return;
 	}
-	uint64_t root, applied = host_applied(f->host, HOST_WORLD_GROUP);
+	uint64_t root, applied = host_applied(f->host, group);
 	char *path = NULL;
 	int err = tree_resolve_path(tree, txn, rq->path, &root);
 	if (!err)
@@ -472,7 +493,7 @@ static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw
 		send_error(fw, c, rq->request_id, err == GROVE_EINVAL ? GROVE_EINVAL : GROVE_ENOTFOUND, why);
 		return;
 	}
-	struct sub_spec spec = {.group = HOST_WORLD_GROUP, .root = root, .root_path = path, .depth = rq->depth,
+	struct sub_spec spec = {.group = group, .root = root, .root_path = path, .depth = rq->depth,
 				.properties = rq->properties, .n_properties = rq->n_properties, .classes = rq->classes,
 				.n_classes = rq->n_classes};
 	fw->snapshots++;
@@ -540,7 +561,8 @@ void follow_subscribers(struct follow *f, struct loop_conn *c, const Grove__Enve
 		items[i].peer = (char *)(sc ? loop_conn_peer(sc) : "?");
 		items[i].path = infos[i].root_path;
 		items[i].sent = infos[i].sent;
-		items[i].lag = applied > infos[i].sent ? applied - infos[i].sent : 0;
+		uint64_t its_applied = host_applied(f->host, infos[i].group);
+		items[i].lag = its_applied > infos[i].sent ? its_applied - infos[i].sent : 0;
 		items[i].live = infos[i].live;
 		items[i].queued_bytes = infos[i].queued;
 		items[i].protocol = (char *)(fw && fw->godot == 3 ? "godot3" : fw && fw->godot == 4 ? "godot4" : "grove");
@@ -603,13 +625,34 @@ static void refused(struct loop_conn *c, int major, const char *key, int code, c
 	godot_send(c, major, &m);
 }
 
+/* The shard a batch goes to: the one of every node it names (GROVE_ECROSSSHARD with @p why when they differ). */
+static int route_ops(struct follow *f, const struct gateway_batch *batch, uint64_t *group, char *why, size_t why_cap)
+{
+	struct host_ref *refs = calloc(2 * batch->count + 1, sizeof(*refs));
+	if (!refs)
+		return GROVE_ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < batch->count; i++) {
+		const struct tree_ref *named[2] = {&batch->ops[i].node, &batch->ops[i].target};
+		for (size_t k = 0; k < 2; k++)
+			if ((named[k]->id == 0 && named[k]->path && named[k]->path[0]) || named[k]->id > 0)
+				refs[n++] = (struct host_ref){named[k]->id == 0 ? named[k]->path : NULL, named[k]->id};
+	}
+	int err = host_route(f->host, refs, n, group, why, why_cap);
+	free(refs);
+	return err;
+}
+
 /* A batch from a Godot client: the operations in a WriteRequest with its key, decoded again only at apply. */
 static void submit(struct follow *f, struct loop_conn *c, int major, struct gateway_request *rq)
 {
-	char why[256] = "";
+	char why[600] = "";
 	struct gateway_batch batch;
 	int err = gateway_submit_batch(rq, &batch, why, sizeof(why));
 	struct wire_request wr = {0};
+	uint64_t group = HOST_WORLD_GROUP;
+	if (!err)
+		err = route_ops(f, &batch, &group, why, sizeof(why));
 	if (!err) {
 		err = wire_encode_batch(batch.ops, batch.count, &wr);
 		if (err)
@@ -627,7 +670,7 @@ static void submit(struct follow *f, struct loop_conn *c, int major, struct gate
 	if (!err) {
 		grove__write_request__pack(&wr.req, bytes);
 		struct host_ticket t = {loop_conn_id(c), 0, grove_realtime_ns()};
-		err = host_submit(f->host, HOST_WORLD_GROUP, &t, rq->key, bytes, len);
+		err = host_submit(f->host, group, &t, rq->key, bytes, len);
 		if (err == GROVE_EUNAVAILABLE)
 			snprintf(why, sizeof(why), "no leader is known yet; retry shortly with the same key");
 	}

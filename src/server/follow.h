@@ -9,6 +9,14 @@
  * A new subscriber's snapshot is one LMDB read transaction at the applied
  * index N, taken in the loop between two applies, and the subscriber is
  * registered at N in the same step: nothing is missed or repeated.
+ *
+ * Shards: a subscription follows the shard that holds its subtree's root
+ * (indexes are that group's). The subtree of another shard below it appears
+ * in the snapshot as its root node alone (the stub the split left) and its
+ * changes are not streamed: a merged stream across shards is later work. A
+ * split that moves the subscribed subtree away ends the subscription with
+ * "compacted" (subscribe again: the new shard answers). Submits are routed
+ * to the shard of the nodes they name; one that names several is refused.
  */
 #ifndef GROVE_SERVER_FOLLOW_H
 #define GROVE_SERVER_FOLLOW_H
@@ -60,6 +68,9 @@ void follow_subscribers(struct follow *f, struct loop_conn *c, const Grove__Enve
 
 /** @brief Entry @p index of @p group was applied (struct change_hub's publish). */
 void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n);
+
+/** @brief A split moved the subtree at @p path out of @p group into group @p to (struct change_hub's moved). */
+void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to);
 
 /** @brief A submit ended (struct host_hooks' submit_done). */
 void follow_submit_done(struct follow *f, const struct host_ticket *t, const char *key, uint64_t index, int code,

@@ -139,3 +139,30 @@ bool groupstate_any_applied(struct store *s, store_db db)
 	store_txn_abort(txn);
 	return any;
 }
+
+int groupstate_list(struct store_txn *txn, store_db db, uint64_t *ids, size_t cap, size_t *n)
+{
+	*n = 0;
+	struct store_cursor *c;
+	int err = store_cursor_open(txn, db, &c);
+	if (err)
+		return err;
+	uint64_t last = 0;
+	struct store_bytes k, v;
+	for (err = store_cursor_seek(c, NULL, 0, &k, &v); err == GROVE_OK; err = store_cursor_next(c, &k, &v)) {
+		if (k.len < 8)
+			continue;
+		uint64_t group = get_be64(k.data);
+		const char *name = (const char *)k.data + 8;
+		size_t len = k.len - 8;
+		bool state = (len == 4 && memcmp(name, "conf", 4) == 0) || (len == 7 && memcmp(name, "applied", 7) == 0);
+		if (group == 0 || group == last || !state)
+			continue;
+		if (*n < cap)
+			ids[*n] = group;
+		(*n)++;
+		last = group;
+	}
+	store_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}

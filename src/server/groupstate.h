@@ -56,6 +56,13 @@ int groupstate_load_members(struct store_txn *txn, store_db db, struct membershi
 /** @brief Store @p book. @return GROVE_OK, GROVE_ESTORAGE. */
 int groupstate_save_members(struct store_txn *txn, store_db db, const struct membership *book);
 
+/**
+ * @brief The groups (id > 0) that have a membership or an applied index stored, in id order: up to @p cap
+ * of them in @p ids, their number in @p *n (which may exceed @p cap).
+ * @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int groupstate_list(struct store_txn *txn, store_db db, uint64_t *ids, size_t cap, size_t *n);
+
 /** @brief Whether any group has applied anything (errors count as yes: nothing is overwritten on a doubt). */
 bool groupstate_any_applied(struct store *s, store_db db);
 

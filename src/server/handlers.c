@@ -366,7 +366,9 @@ static void handle_status(const struct tree *t, struct store_txn *txn, const str
 		return;
 	}
 	grove__status_reply__init(sr);
-	tree_node_count(t, txn, &sr->node_count);
+	sr->node_count = state->node_count;
+	if (!sr->node_count)
+		tree_node_count(t, txn, &sr->node_count);
 	store_file_bytes(txn, &sr->data_bytes);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);

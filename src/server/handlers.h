@@ -16,7 +16,8 @@
 /** Counters the server keeps and the status request reports. */
 struct server_state {
 	uint64_t server_id;       /**< configured id */
-	uint64_t applied_index;   /**< the last log index applied to the world's group */
+	uint64_t applied_index;   /**< the last log index applied to the group the request was for */
+	uint64_t node_count;      /**< nodes in every shard together (0: count the tree read from) */
 	uint64_t writes_applied;  /**< batches applied since start */
 	uint64_t group_commits;   /**< log flushes (each one write and one fdatasync) since start */
 	uint64_t clients;         /**< open connections */

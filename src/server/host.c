@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "src/common/clock.h"
-#include "src/common/clock.h"
 #include "src/common/error.h"
 #include "src/common/grow.h"
 #include "src/common/idmap.h"
@@ -13,10 +12,23 @@
 #include "src/server/log.h"
 #include "src/server/logwriter.h"
 #include "src/server/migrate.h"
+#include "src/server/shard_sm.h"
 #include "src/server/tree_sm.h"
 
 /* Ticks between commits of the applied state when nothing else asks for one (each costs an fdatasync). */
 #define APPLIED_COMMIT_TICKS 10
+/* Ticks between two looks for groups this member lacks, and before a step of a split is asked for again (its
+ * command was lost, or its source's leader changed); the meta group's leader looks at running splits every turn. */
+#define SPLIT_DRIVE_TICKS 10
+#define SPLIT_RETRY_TICKS 100
+/* A group born by a split starts from a snapshot at this index and term: its state as the split left it. */
+#define BIRTH_INDEX 1
+#define BIRTH_TERM 1
+/* A quiesced follower whose leader's server has been silent this long wakes (and may elect another leader).
+ * Servers send each other something at least every TRANSPORT_KEEPALIVE_MS (transport.h). */
+#define PEER_SILENCE_MS 1000
+/* A `shard split` not finished within this many ms is answered "still running". */
+#define SPLIT_WAIT_MS 120000
 
 /* A write waiting for its entry to be applied. */
 struct proposal {
@@ -25,6 +37,21 @@ struct proposal {
 	uint64_t flush;        /* the log flush that holds it: the one after those started when it was proposed */
 	uint64_t durable_ns;   /* when that flush finished */
 	bool restore;
+	bool shard_split;      /* a START_SPLIT of the meta group: answered once the split ends (struct split_wait) */
+};
+
+/* A `shard split` waiting for its split to end (switched or aborted). */
+struct split_wait {
+	struct host_ticket ticket;
+	uint64_t group;        /* the split's new group */
+	uint64_t deadline_ms;
+};
+
+/* When the meta group's leader may ask for a step of a split again. */
+struct split_drive {
+	uint64_t group;
+	int step;              /* the step asked for last: 1 the move, 2 the switch or the abort */
+	uint64_t next_tick;
 };
 
 /* A linearizable read waiting for its index. */
@@ -54,10 +81,19 @@ struct held {
 	size_t len;
 };
 
+/* What a group's state machine is. */
+enum group_kind {
+	GROUP_WORLD,  /* the scene tree from /root (made at the first start) */
+	GROUP_META,   /* the shard map */
+	GROUP_SHARD   /* a subtree's scene tree, born by a split (or caught up from a snapshot of one) */
+};
+
 struct group {
 	uint64_t id;
+	enum group_kind kind;
 	struct replica *replica;
-	struct tree_sm tree;
+	struct tree_sm tree;   /* GROUP_WORLD, GROUP_SHARD */
+	struct shard_sm map;   /* GROUP_META */
 	bool was_leader;       /* at the end of the last process: reads wait only at a leader */
 	uint64_t term;         /* likewise: the submits waiting here were proposed, or passed on, in it */
 };
@@ -71,8 +107,22 @@ struct host {
 	struct wal *wal;
 	struct logwriter *writer;
 	struct membership book;        /* every member known */
-	struct group *groups;
+	struct group **groups;         /* each allocated on its own: replicas keep pointers to their state machines */
 	size_t n_groups, cap_groups;
+	struct idmap group_index;      /* (0, group id) -> struct group */
+	uint64_t *births;              /* groups a split made in this turn, started after it */
+	size_t n_births, cap_births;
+	struct split_wait *split_waits;
+	size_t n_split_waits, cap_split_waits;
+	struct split_drive *drives;
+	size_t n_drives, cap_drives;
+	uint64_t ticks;
+	struct {
+		uint64_t id;       /* a peer server */
+		uint64_t ms;       /* when something last came from it (monotonic) */
+	} heard[RAFT_MAX_MEMBERS];
+	size_t n_heard;
+	uint64_t started_ms;
 	struct store_txn *apply_txn;   /* applied and not yet committed */
 	unsigned ticks_since_commit;
 	/* Log flushes: the one forming gets seq flushed + 1 (+1 again while one runs). */
@@ -92,10 +142,7 @@ struct host {
 
 static struct group *group_of(const struct host *h, uint64_t id)
 {
-	for (size_t i = 0; i < h->n_groups; i++)
-		if (h->groups[i].id == id)
-			return &h->groups[i];
-	return NULL;
+	return idmap_get(&h->group_index, 0, id);
 }
 
 /* ---- the apply transaction ---- */
@@ -139,7 +186,9 @@ static void collect_flush(struct host *h, bool wait)
 
 static void drain_log(void *ctx)
 {
-	collect_flush(ctx, true);
+	struct host *h = ctx;
+	if (h->writer)
+		collect_flush(h, true);
 }
 
 struct durable_at {
@@ -162,7 +211,7 @@ static void finish_flush(struct host *h)
 		return;
 	h->flush_collected = false;
 	for (size_t i = 0; i < h->n_groups; i++)
-		replica_flush_done(h->groups[i].replica);
+		replica_flush_done(h->groups[i]->replica);
 	struct durable_at d = {h->flushes_done, grove_realtime_ns()};
 	idmap_for_each(&h->proposals, stamp_durable, &d);
 	size_t kept = 0;
@@ -184,7 +233,7 @@ static void start_flush(struct host *h)
 		return;
 	h->flushes_started++;
 	for (size_t i = 0; i < h->n_groups; i++)
-		replica_flush_taken(h->groups[i].replica);
+		replica_flush_taken(h->groups[i]->replica);
 	logwriter_submit(h->writer);
 }
 
@@ -266,19 +315,109 @@ static void record_history(struct host *h, uint64_t group, uint64_t index, const
 	}
 }
 
+/*
+ * A split applied here made group @p res->split_group: its group state goes into the apply transaction
+ * (membership, and its first snapshot at BIRTH_INDEX, which is the state the split wrote), and it starts
+ * after this turn's applies (start_births()).
+ */
+static void note_birth(struct host *h, uint64_t source, uint64_t index, const struct tree_result *res)
+{
+	uint64_t group = res->split_group;
+	if (group_of(h, group)) {
+		log_line("shards: group %llu, split off group %llu, is here already", (unsigned long long)group,
+			 (unsigned long long)source);
+		return;
+	}
+	struct store_txn *txn = apply_txn(h);
+	struct raft_conf conf = {.n_voters = res->n_split_voters};
+	memcpy(conf.voters, res->split_voters, res->n_split_voters * sizeof(*conf.voters));
+	int err = txn ? groupstate_put_conf(txn, h->state_db, group, &conf) : GROVE_ESTORAGE;
+	if (!err)
+		err = groupstate_put_snapshot(txn, h->state_db, group, BIRTH_INDEX, BIRTH_TERM);
+	if (!err)
+		err = groupstate_put_applied(txn, h->state_db, group, BIRTH_INDEX);
+	if (!err)
+		err = grove_grow((void **)&h->births, &h->cap_births, h->n_births, sizeof(*h->births));
+	if (err) {
+		log_line("shards: cannot start group %llu: %s", (unsigned long long)group, grove_strerror(err));
+		h->failed = err;
+		return;
+	}
+	h->births[h->n_births++] = group;
+	char *path = NULL;
+	struct tree born = group_of(h, source)->tree.tree;
+	born.group = group;
+	uint64_t root;
+	if (tree_shard_root(&born, txn, &root, &path) == GROVE_OK && h->cfg.hub && h->cfg.hub->moved)
+		h->cfg.hub->moved(h->cfg.hub->ctx, source, index, path, group);
+	log_line("shards: group %llu split %s off into group %llu at index %llu", (unsigned long long)source,
+		 path ? path : "?", (unsigned long long)group, (unsigned long long)index);
+	free(path);
+}
+
+/* Answer the `shard split` waiting for the split into @p group, which ended with @p code. */
+static void split_ended(struct host *h, uint64_t group, int code, const char *message)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < h->n_split_waits; i++) {
+		struct split_wait *w = &h->split_waits[i];
+		if (w->group == group)
+			h->hooks.shard_done(h->hooks.ctx, &w->ticket, code, message, group);
+		else
+			h->split_waits[kept++] = *w;
+	}
+	h->n_split_waits = kept;
+}
+
+/* The meta group applied a command: a split of this member's asking started, or a split ended. */
+static void meta_applied(struct host *h, struct group *meta, struct proposal *p, const struct replica_applied *a)
+{
+	const struct tree_result *res = a->result;
+	uint64_t group = res && res->count ? res->ids[0] : 0;
+	if (p && p->term != a->term) {
+		h->hooks.shard_done(h->hooks.ctx, &p->ticket, GROVE_EUNAVAILABLE,
+				    "the split request was lost in a leadership change; retry", 0);
+	} else if (p && res && res->err) {
+		h->hooks.shard_done(h->hooks.ctx, &p->ticket, res->err, res->message, 0);
+	} else if (p && res && !grove_grow((void **)&h->split_waits, &h->cap_split_waits, h->n_split_waits,
+					   sizeof(*h->split_waits))) {
+		h->split_waits[h->n_split_waits++] =
+			(struct split_wait){p->ticket, group, grove_monotonic_ms() + SPLIT_WAIT_MS};
+	}
+	if (!res || res->err || !group)
+		return;
+	const struct shard_entry *e = shard_map_find_group(&meta->map.map, group);
+	if (!e) {
+		log_line("shards: the split into group %llu was given up: %s", (unsigned long long)group, res->message);
+		split_ended(h, group, res->failed_op ? (int)res->failed_op : GROVE_EINVAL, res->message);
+	} else if (e->state == SHARD_ACTIVE && e->source) {
+		char done[SHARD_PATH_MAX + 64];
+		snprintf(done, sizeof(done), "%s is shard %llu", e->path, (unsigned long long)group);
+		split_ended(h, group, GROVE_OK, done);
+	}
+}
+
 static void replica_applied(void *ctx, struct replica *r, const struct replica_applied *a)
 {
 	struct host *h = ctx;
 	uint64_t group = replica_group(r);
+	struct group *g = group_of(h, group);
 	const struct tree_result *res = a->result;
 	if (res)
 		h->writes_applied++;
 	record_history(h, group, a->index, res);
 	if (h->cfg.hub)
 		h->cfg.hub->publish(h->cfg.hub->ctx, group, a->index, res ? res->changes : NULL, res ? res->n_changes : 0);
+	if (res && res->split_group)
+		note_birth(h, group, a->index, res);
 	if (res && res->key[0] && h->n_submits)
 		submits_applied(h, group, a->index, res);
 	struct proposal *p = idmap_remove(&h->proposals, group, a->index);
+	if (g && g->kind == GROUP_META) {
+		meta_applied(h, g, p, a);
+		free(p);
+		return;
+	}
 	if (!p)
 		return;
 	static const struct tree_result none;
@@ -333,32 +472,88 @@ static void replica_member_address(void *ctx, uint64_t id, const char *address)
 
 /* ---- start and stop ---- */
 
-static int open_group(struct host *h, uint64_t id, const struct wal_contents *log)
+/* Open group @p id (of kind @p kind) from what the store and the log (@p log, may be NULL) hold. */
+static int open_group(struct host *h, uint64_t id, enum group_kind kind, const struct wal_contents *log)
 {
+	/* Its tables are opened in a write transaction of their own, and LMDB has one writer at a time: the
+	 * applies that wait in ours are committed first. */
+	if (commit_applied(h) != GROVE_OK)
+		return GROVE_ESTORAGE;
 	if (grove_grow((void **)&h->groups, &h->cap_groups, h->n_groups, sizeof(*h->groups)))
 		return GROVE_ENOMEM;
-	struct group *g = &h->groups[h->n_groups];
-	memset(g, 0, sizeof(*g));
+	struct group *g = calloc(1, sizeof(*g));
+	if (!g)
+		return GROVE_ENOMEM;
 	g->id = id;
-	int err = tree_sm_open(h->store, id, &g->tree);
-	if (err)
-		return err;
+	g->kind = kind;
+	struct state_machine sm = {&tree_sm_ops, &g->tree};
+	/* Every founding member writes the world's and the map's first members into their logs; a split's group
+	 * gets its members from the split, and a member that joins later waits to be added. */
+	const struct membership *founders = h->cfg.join || kind == GROUP_SHARD ? NULL : &h->cfg.founders;
+	int err;
+	if (kind == GROUP_META) {
+		uint64_t members[SHARD_MAX_MEMBERS];
+		size_t n = 0;
+		for (; n < h->cfg.founders.n && n < SHARD_MAX_MEMBERS; n++)
+			members[n] = h->cfg.founders.members[n].id;
+		err = shard_sm_open(h->store, id, HOST_WORLD_GROUP, HOST_FIRST_SHARD_GROUP, members, n, &g->map);
+		sm = (struct state_machine){&shard_sm_ops, &g->map};
+	} else if (kind == GROUP_WORLD) {
+		err = tree_sm_open(h->store, id, &g->tree);
+	} else {
+		err = tree_sm_open_shard(h->store, id, &g->tree);
+	}
 	/* The history keeps every entry's changes, subscribers or not. */
 	g->tree.record_changes = true;
 	struct replica_env env = {.store = h->store, .state_db = h->state_db, .wal = h->wal, .ctx = h,
 				  .apply_txn = apply_txn, .commit_applied = commit_applied, .drain_log = drain_log,
 				  .send = replica_send, .backlog = replica_backlog, .applied = replica_applied,
 				  .read_ready = replica_read_ready, .member_address = replica_member_address};
-	struct replica_config rc = {.group = id, .self = h->cfg.self, .founders = h->cfg.join ? NULL : &h->cfg.founders,
+	struct replica_config rc = {.group = id, .self = h->cfg.self, .founders = founders,
 				    .compact_at = h->cfg.compact_at, .snapshot_chunk = h->cfg.snapshot_chunk,
 				    .max_msg_bytes = h->cfg.max_msg_bytes, .seed = h->cfg.self * 7919 + id * 104729 + grove_realtime_ns()};
-	err = replica_open(&rc, &env, wal_contents_group(log, id), (struct state_machine){&tree_sm_ops, &g->tree},
-			   &g->replica);
-	if (err)
+	if (!err)
+		err = replica_open(&rc, &env, log ? wal_contents_group(log, id) : NULL, sm, &g->replica);
+	if (!err)
+		err = idmap_put(&h->group_index, 0, id, g);
+	if (err) {
+		replica_close(g->replica);
+		if (kind == GROUP_META)
+			shard_sm_close(&g->map);
+		free(g);
 		return err;
-	h->n_groups++;
+	}
+	h->groups[h->n_groups++] = g;
 	replica_campaign_if_alone(g->replica);
 	return GROVE_OK;
+}
+
+/* Open every group this server hosts: the world, the map, and every group a split made here or that the log or the store knows. */
+static int open_groups(struct host *h, const struct wal_contents *log)
+{
+	int err = open_group(h, HOST_WORLD_GROUP, GROUP_WORLD, log);
+	if (!err)
+		err = open_group(h, HOST_META_GROUP, GROUP_META, log);
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	struct store_txn *txn = NULL;
+	if (!err)
+		err = store_txn_begin(h->store, NULL, false, &txn);
+	if (!err)
+		err = groupstate_list(txn, h->state_db, NULL, 0, &n);
+	if (!err && n && !(ids = calloc(n, sizeof(*ids))))
+		err = GROVE_ENOMEM;
+	if (!err)
+		err = groupstate_list(txn, h->state_db, ids, n, &n);
+	store_txn_abort(txn);
+	for (size_t i = 0; !err && i < n; i++)
+		if (!group_of(h, ids[i]))
+			err = open_group(h, ids[i], GROUP_SHARD, log);
+	for (size_t i = 0; !err && log && i < log->n_groups; i++)
+		if (!group_of(h, log->groups[i].group))
+			err = open_group(h, log->groups[i].group, GROUP_SHARD, log);
+	free(ids);
+	return err;
 }
 
 int host_open(const struct host_config *cfg, const struct host_hooks *hooks, struct host **out)
@@ -370,6 +565,7 @@ int host_open(const struct host_config *cfg, const struct host_hooks *hooks, str
 	h->cfg = *cfg;
 	h->hooks = *hooks;
 	h->book = cfg->founders;
+	h->started_ms = grove_monotonic_ms();
 	char log_dir[4096];
 	snprintf(log_dir, sizeof(log_dir), "%s/raft-log", cfg->data_dir);
 	/* The log replays whatever a crash undid in the store (wal.h), so store commits need one sync, not two. */
@@ -397,7 +593,7 @@ int host_open(const struct host_config *cfg, const struct host_hooks *hooks, str
 		}
 	}
 	if (!err)
-		err = open_group(h, HOST_WORLD_GROUP, &log);
+		err = open_groups(h, &log);
 	wal_contents_free(&log);
 	if (!err)
 		err = commit_applied(h);
@@ -437,9 +633,17 @@ void host_close(struct host *h)
 		logwriter_stop(h->writer);
 	}
 	commit_applied(h);
-	for (size_t i = 0; i < h->n_groups; i++)
-		replica_close(h->groups[i].replica);
+	for (size_t i = 0; i < h->n_groups; i++) {
+		replica_close(h->groups[i]->replica);
+		if (h->groups[i]->kind == GROUP_META)
+			shard_sm_close(&h->groups[i]->map);
+		free(h->groups[i]);
+	}
 	free(h->groups);
+	idmap_free(&h->group_index);
+	free(h->births);
+	free(h->split_waits);
+	free(h->drives);
 	for (size_t i = 0; i < h->n_held; i++)
 		free(h->held[i].msg);
 	free(h->held);
@@ -452,6 +656,129 @@ void host_close(struct host *h)
 	wal_close(h->wal);
 	store_close(h->store);
 	free(h);
+}
+
+/* ---- splits ---- */
+
+static bool leads(const struct group *g)
+{
+	struct replica_status st;
+	replica_status(g->replica, &st);
+	return st.role == RAFT_LEADER;
+}
+
+/* Whether step @p step of the split into @p group may be asked for now: at once, then every SPLIT_RETRY_TICKS. */
+static bool split_step_due(struct host *h, uint64_t group, int step)
+{
+	struct split_drive *d = NULL;
+	for (size_t i = 0; i < h->n_drives && !d; i++)
+		if (h->drives[i].group == group)
+			d = &h->drives[i];
+	if (!d) {
+		if (grove_grow((void **)&h->drives, &h->cap_drives, h->n_drives, sizeof(*h->drives)))
+			return false;
+		d = &h->drives[h->n_drives++];
+		*d = (struct split_drive){group, 0, 0};
+	}
+	if (d->step == step && h->ticks < d->next_tick)
+		return false;
+	d->step = step;
+	d->next_tick = h->ticks + SPLIT_RETRY_TICKS;
+	return true;
+}
+
+static void propose_meta(struct group *meta, const struct shard_cmd *cmd)
+{
+	struct grove_buf b = {0};
+	uint64_t index, term;
+	if (shard_cmd_encode(cmd, &b) == GROVE_OK)
+		replica_propose(meta->replica, b.data, b.len, &index, &term);
+	grove_buf_free(&b);
+}
+
+/* Ask the leader of @p source to apply the split of entry @p e (proposed here if this member leads it). */
+static void ask_for_split(struct host *h, struct group *source, const struct shard_entry *e)
+{
+	uint8_t *cmd;
+	size_t len = tree_sm_split_command(e->group, e->members, e->n_members, e->path, &cmd);
+	struct replica_status st;
+	replica_status(source->replica, &st);
+	uint64_t index, term;
+	if (len && st.role == RAFT_LEADER)
+		replica_propose(source->replica, cmd, len, &index, &term);
+	else if (len && st.leader && st.leader != h->cfg.self)
+		h->hooks.forward(h->hooks.ctx, st.leader, source->id, cmd, len);
+	free(cmd);
+}
+
+/*
+ * The meta group's leader drives each running split, from what this member has applied of the source: ask
+ * the source to split (StartSplit's second half: Freeze, CopyState and Release in the source's log), then
+ * switch the map when the source did it, or give the split up when the source refused it. Every step is
+ * idempotent, so a step asked for twice, or by a new leader, does no harm.
+ */
+static void drive_splits(struct host *h)
+{
+	struct group *meta = group_of(h, HOST_META_GROUP);
+	if (!meta || h->failed || !leads(meta))
+		return;
+	const struct shard_map *map = &meta->map.map;
+	for (size_t i = 0; i < map->n; i++) {
+		const struct shard_entry *e = &map->entries[i];
+		struct group *source = e->state == SHARD_SPLITTING ? group_of(h, e->source) : NULL;
+		struct store_txn *txn = source ? apply_txn(h) : NULL;
+		struct tree_sm_split_outcome o;
+		int err = txn ? tree_sm_split_outcome(&source->tree, txn, e->group, &o) : GROVE_EINVAL;
+		if (err == GROVE_ENOTFOUND && split_step_due(h, e->group, 1)) {
+			ask_for_split(h, source, e);
+		} else if (err == GROVE_OK && split_step_due(h, e->group, 2)) {
+			struct shard_cmd cmd = {.kind = o.code ? SHARD_CMD_ABORT : SHARD_CMD_SWITCH, .group = e->group,
+						.split_index = o.index, .code = (uint32_t)o.code, .reason = o.message};
+			propose_meta(meta, &cmd);
+		}
+	}
+}
+
+/*
+ * A member whose copy of a split's source caught up past the split by a snapshot never applied the split,
+ * so never made its group: it starts the group empty, and the group's leader catches it up by a snapshot.
+ */
+static void open_missing_groups(struct host *h)
+{
+	struct group *meta = group_of(h, HOST_META_GROUP);
+	if (!meta)
+		return;
+	const struct shard_map *map = &meta->map.map;
+	for (size_t i = 0; i < map->n; i++) {
+		const struct shard_entry *e = &map->entries[i];
+		if (e->state != SHARD_ACTIVE || !e->source || group_of(h, e->group))
+			continue;
+		struct group *source = group_of(h, e->source);
+		if (!source || host_applied(h, e->source) < e->split_index)
+			continue; /* the source will apply the split itself, and make the group */
+		log_line("shards: group %llu was split off before the snapshot this member installed; catching up",
+			 (unsigned long long)e->group);
+		int err = open_group(h, e->group, GROUP_SHARD, NULL);
+		if (err) {
+			log_line("shards: cannot start group %llu: %s", (unsigned long long)e->group, grove_strerror(err));
+			h->failed = err;
+			return;
+		}
+	}
+}
+
+static void expire_split_waits(struct host *h, uint64_t now)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < h->n_split_waits; i++) {
+		struct split_wait *w = &h->split_waits[i];
+		if (now < w->deadline_ms)
+			h->split_waits[kept++] = *w;
+		else
+			h->hooks.shard_done(h->hooks.ctx, &w->ticket, GROVE_ETIMEDOUT,
+					    "the split is still running; see grove shard list", w->group);
+	}
+	h->n_split_waits = kept;
 }
 
 /* ---- the turn ---- */
@@ -485,6 +812,27 @@ static void fail_reads_of(struct host *h, uint64_t group)
 		free(w);
 	}
 	free(r.contexts);
+}
+
+/*
+ * Start the groups that this turn's splits made. Their state must be durable in the store before their log
+ * exists (a group with a log and no state could not start again), so the applies are committed and synced
+ * first; their first log records go with the next flush.
+ */
+static void start_births(struct host *h)
+{
+	if (!h->n_births || h->failed)
+		return;
+	int err = commit_applied(h);
+	if (!err)
+		err = store_sync(h->store);
+	for (size_t i = 0; !err && i < h->n_births; i++)
+		err = open_group(h, h->births[i], GROUP_SHARD, NULL);
+	h->n_births = 0;
+	if (err) {
+		log_line("shards: cannot start a group a split made: %s; stopping to protect the data", grove_strerror(err));
+		h->failed = err;
+	}
 }
 
 static void collect_proposals_of(void *ctx, uint64_t group, uint64_t index, void *value)
@@ -534,7 +882,7 @@ int host_process(struct host *h)
 {
 	finish_flush(h);
 	for (size_t i = 0; i < h->n_groups && !h->failed; i++) {
-		struct group *g = &h->groups[i];
+		struct group *g = h->groups[i];
 		if (replica_has_ready(g->replica)) {
 			int err = replica_process(g->replica);
 			if (err)
@@ -557,20 +905,64 @@ int host_process(struct host *h)
 			fail_submits(h, g->id, 0, "the leader changed before it was applied; retry with the same key");
 		g->term = st.term;
 	}
+	start_births(h);
+	if (shard_map_has_splits(&group_of(h, HOST_META_GROUP)->map.map))
+		drive_splits(h);
 	start_flush(h);
 	for (size_t i = 0; i < h->n_groups && !h->failed; i++)
-		replica_maybe_compact(h->groups[i].replica);
+		replica_maybe_compact(h->groups[i]->replica);
 	finish_flush(h);
 	return h->failed;
 }
 
+void host_peer_heard(struct host *h, uint64_t peer)
+{
+	uint64_t now = grove_monotonic_ms();
+	for (size_t i = 0; i < h->n_heard; i++)
+		if (h->heard[i].id == peer) {
+			h->heard[i].ms = now;
+			return;
+		}
+	if (h->n_heard < RAFT_MAX_MEMBERS) {
+		h->heard[h->n_heard].id = peer;
+		h->heard[h->n_heard++].ms = now;
+	}
+}
+
+/* When server @p peer was last heard from (the start, if never). */
+static uint64_t last_heard(const struct host *h, uint64_t peer)
+{
+	for (size_t i = 0; i < h->n_heard; i++)
+		if (h->heard[i].id == peer)
+			return h->heard[i].ms;
+	return h->started_ms;
+}
+
+/* Quiesced followers of a leader whose server fell silent wake: no heartbeat would ever time them out. */
+static void wake_orphans(struct host *h, uint64_t now)
+{
+	for (size_t i = 0; i < h->n_groups; i++) {
+		struct replica_status st;
+		replica_status(h->groups[i]->replica, &st);
+		if (st.quiesced && st.role != RAFT_LEADER && st.leader != h->cfg.self &&
+		    (!st.leader || now - last_heard(h, st.leader) > PEER_SILENCE_MS))
+			replica_wake(h->groups[i]->replica);
+	}
+}
+
 void host_tick(struct host *h)
 {
-	fail_submits(h, 0, grove_monotonic_ms(), "not applied in time (a leadership change?); retry with the same key");
+	uint64_t now = grove_monotonic_ms();
+	fail_submits(h, 0, now, "not applied in time (a leadership change?); retry with the same key");
 	for (size_t i = 0; i < h->n_groups; i++)
-		replica_tick(h->groups[i].replica);
+		replica_tick(h->groups[i]->replica);
 	if (h->apply_txn && ++h->ticks_since_commit >= APPLIED_COMMIT_TICKS && commit_applied(h) != GROVE_OK)
 		h->failed = GROVE_ESTORAGE;
+	if (++h->ticks % SPLIT_DRIVE_TICKS == 0) {
+		wake_orphans(h, now);
+		open_missing_groups(h);
+		expire_split_waits(h, now);
+	}
 }
 
 /* ---- requests ---- */
@@ -578,9 +970,10 @@ void host_tick(struct host *h)
 int host_step(struct host *h, uint64_t from, const Grove__RaftMessage *m)
 {
 	struct group *g = group_of(h, m->group ? m->group : 1);
-	if (!g || m->from != from || m->to != h->cfg.self)
+	if (m->from != from || m->to != h->cfg.self)
 		return GROVE_EINVAL;
-	return replica_step(g->replica, m);
+	/* A group this member has not made yet (its split is not applied here yet): its leader sends again. */
+	return g ? replica_step(g->replica, m) : GROVE_ENOTFOUND;
 }
 
 int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, int kind, const void *body, size_t len)
@@ -729,6 +1122,9 @@ const char *host_leader_address(const struct host *h, uint64_t group)
 		return "";
 	struct replica_status st;
 	replica_status(g->replica, &st);
+	/* A quiesced group's leader is only known to be alive while its server is heard from. */
+	if (st.quiesced && st.leader != h->cfg.self && grove_monotonic_ms() - last_heard(h, st.leader) > PEER_SILENCE_MS)
+		return "";
 	const struct member *m = st.leader && st.leader != h->cfg.self ? membership_find(&h->book, st.leader) : NULL;
 	return m ? m->address : "";
 }
@@ -740,6 +1136,7 @@ int host_status(const struct host *h, uint64_t group, struct host_status *out)
 		return GROVE_EINVAL;
 	memset(out, 0, sizeof(*out));
 	replica_status(g->replica, &out->group);
+	out->quiesced = out->group.quiesced;
 	uint64_t ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS];
 	bool voter[RAFT_MAX_MEMBERS];
 	size_t n = replica_members(g->replica, ids, voter, match, RAFT_MAX_MEMBERS);
@@ -760,4 +1157,145 @@ int host_snapshot(struct host *h, uint64_t group, struct snapshot *out)
 {
 	struct group *g = group_of(h, group);
 	return g ? replica_snapshot(g->replica, out) : GROVE_EINVAL;
+}
+
+/* ---- shards ---- */
+
+const struct shard_map *host_shard_map(const struct host *h)
+{
+	struct group *meta = group_of(h, HOST_META_GROUP);
+	return &meta->map.map;
+}
+
+bool host_sharded(const struct host *h)
+{
+	return host_shard_map(h)->n > 1;
+}
+
+/* Whether every member of group @p g is a voter of the meta group: a new group's members are the meta group's. */
+static bool members_in_meta(struct group *g, struct group *meta, uint64_t *missing)
+{
+	uint64_t ids[RAFT_MAX_MEMBERS], meta_ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS];
+	bool voter[RAFT_MAX_MEMBERS], meta_voter[RAFT_MAX_MEMBERS];
+	size_t n = replica_members(g->replica, ids, voter, match, RAFT_MAX_MEMBERS);
+	size_t m = replica_members(meta->replica, meta_ids, meta_voter, match, RAFT_MAX_MEMBERS);
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+		for (size_t k = 0; k < m && !found; k++)
+			found = meta_ids[k] == ids[i] && meta_voter[k];
+		if (!found) {
+			*missing = ids[i];
+			return false;
+		}
+	}
+	return true;
+}
+
+int host_shard_split(struct host *h, const struct host_ticket *t, const char *path, char *why, size_t why_cap)
+{
+	struct group *meta = group_of(h, HOST_META_GROUP);
+	struct shard_cmd cmd = {.kind = SHARD_CMD_START_SPLIT, .path = path};
+	uint64_t ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS], missing;
+	bool voter[RAFT_MAX_MEMBERS];
+	if (leads(meta) && !members_in_meta(group_of(h, HOST_WORLD_GROUP), meta, &missing)) {
+		snprintf(why, why_cap, "server %llu is a member of the world's group but not of the shard map's (it joined "
+			 "later): splits need every server in every group", (unsigned long long)missing);
+		return GROVE_EINVAL;
+	}
+	size_t n = replica_members(meta->replica, ids, voter, match, RAFT_MAX_MEMBERS);
+	for (size_t i = 0; i < n && cmd.n_members < SHARD_MAX_MEMBERS; i++)
+		if (voter[i])
+			cmd.members[cmd.n_members++] = ids[i];
+	struct grove_buf b = {0};
+	int err = shard_cmd_encode(&cmd, &b);
+	struct proposal *p = err ? NULL : calloc(1, sizeof(*p));
+	if (!err && !p)
+		err = GROVE_ENOMEM;
+	uint64_t index;
+	if (!err)
+		err = replica_propose(meta->replica, b.data, b.len, &index, &p->term);
+	grove_buf_free(&b);
+	if (!err) {
+		p->ticket = *t;
+		p->shard_split = true;
+		p->flush = h->flushes_started + 1;
+		err = idmap_put(&h->proposals, HOST_META_GROUP, index, p);
+	}
+	if (err)
+		free(p);
+	return err;
+}
+
+/* The trees of every group that holds a scene tree, for a view. */
+static int tree_groups(const struct host *h, const struct tree ***out, size_t *n)
+{
+	*n = 0;
+	*out = calloc(h->n_groups ? h->n_groups : 1, sizeof(**out));
+	if (!*out)
+		return GROVE_ENOMEM;
+	for (size_t i = 0; i < h->n_groups; i++)
+		if (h->groups[i]->kind != GROUP_META)
+			(*out)[(*n)++] = &h->groups[i]->tree.tree;
+	return GROVE_OK;
+}
+
+int host_view(const struct host *h, struct tree_view *out)
+{
+	const struct tree **trees;
+	size_t n;
+	int err = tree_groups(h, &trees, &n);
+	if (!err)
+		err = tree_view_init(out, trees, n, HOST_WORLD_GROUP);
+	free(trees);
+	return err;
+}
+
+int host_locate(struct host *h, uint64_t id, uint64_t *group)
+{
+	struct tree_view v;
+	struct store_txn *txn = apply_txn(h);
+	int err = txn ? host_view(h, &v) : GROVE_ESTORAGE;
+	if (err)
+		return err;
+	err = tree_view_locate(&v, txn, id, group);
+	tree_view_free(&v);
+	return err;
+}
+
+int host_route(struct host *h, const struct host_ref *refs, size_t n, uint64_t *group, char *why, size_t why_cap)
+{
+	*group = HOST_WORLD_GROUP;
+	if (!host_sharded(h))
+		return GROVE_OK;
+	const struct shard_map *map = host_shard_map(h);
+	const char *first = NULL;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t g;
+		const char *named = refs[i].path;
+		char by_id[32];
+		if (refs[i].path && refs[i].path[0]) {
+			const struct shard_entry *e = shard_map_lookup(map, refs[i].path);
+			if (!e)
+				continue; /* not a path under /root: the state machine refuses it */
+			g = e->group;
+		} else if (refs[i].id > 0) {
+			if (host_locate(h, (uint64_t)refs[i].id, &g) != GROVE_OK)
+				continue; /* no such node: the state machine refuses it */
+			snprintf(by_id, sizeof(by_id), "node %lld", (long long)refs[i].id);
+			named = by_id;
+		} else {
+			continue;
+		}
+		if (!first) {
+			*group = g;
+			first = named;
+			continue;
+		}
+		if (g != *group) {
+			snprintf(why, why_cap, "the request names %s (shard %llu) and %s (shard %llu): requests across shards are "
+				 "not supported yet", first, (unsigned long long)*group, named, (unsigned long long)g);
+			return GROVE_ECROSSSHARD;
+		}
+	}
+	return GROVE_OK;
 }

@@ -15,8 +15,16 @@
  * Applied state is committed to LMDB lazily (the log replays what a crash
  * undoes): before a read or a snapshot needs it, and otherwise every 10 ticks.
  *
- * Today every server hosts group 1, which holds the whole world; shards
- * will add groups.
+ * Groups: the world's (HOST_WORLD_GROUP), the meta group that keeps the
+ * shard map (HOST_META_GROUP, shard_sm.h), and one per shard that a split
+ * made. Every server is a member of every group. A split's group is born on
+ * each member when that member applies the split in the source's log: its
+ * state is what the split wrote, as if a snapshot at index 1 (so a member
+ * that lags behind it is caught up by a snapshot like any other); a member
+ * that skipped the split (its source caught up by a snapshot) starts the
+ * group empty and is caught up by a snapshot of it. The meta group's leader
+ * drives every split (tla/membership/Shards.tla): StartSplit in the meta
+ * log, the move in the source's log, SwitchMap in the meta log.
  */
 #ifndef GROVE_SERVER_HOST_H
 #define GROVE_SERVER_HOST_H
@@ -30,12 +38,17 @@
 #include "src/server/hub.h"
 #include "src/server/membership.h"
 #include "src/server/replica.h"
+#include "src/shard/shardmap.h"
 #include "src/tree/tree.h"
 #include "storage/snapshot.h"
 #include "storage/store.h"
 
-/** The group that holds the whole world. */
+/** The group that holds the world's root, and everything no split took away. */
 #define HOST_WORLD_GROUP 1
+/** The meta group: the shard map (every server is a member). */
+#define HOST_META_GROUP 2
+/** Splits make groups from this id on. */
+#define HOST_FIRST_SHARD_GROUP 3
 
 /** How to start. */
 struct host_config {
@@ -95,6 +108,12 @@ struct host_hooks {
 	 */
 	void (*submit_done)(void *ctx, const struct host_ticket *t, const char *key, uint64_t index, int code,
 			    const char *message, size_t failed_op);
+	/**
+	 * A `shard split` (host_shard_split()) ended: @p code GROVE_OK (the subtree is shard @p group now), the
+	 * refusal of the map or of the split's source, GROVE_EUNAVAILABLE (lost in a leadership change) or
+	 * GROVE_ETIMEDOUT (still running).
+	 */
+	void (*shard_done)(void *ctx, const struct host_ticket *t, int code, const char *message, uint64_t group);
 };
 
 struct host;
@@ -115,8 +134,15 @@ int host_log_fd(const struct host *h);
 /** @brief A log flush finished (or maybe did): account for it and release what waited for it. */
 void host_log_event(struct host *h);
 
-/** @brief One tick: Raft time for every group; applied state committed every 10 ticks. */
+/**
+ * @brief One tick: Raft time for every group that is not quiesced; applied
+ * state committed every 10 ticks; quiesced followers whose leader's server
+ * fell silent (host_peer_heard()) woken.
+ */
 void host_tick(struct host *h);
+
+/** @brief Something arrived from peer server @p peer: it is alive (for waking quiesced groups). */
+void host_peer_heard(struct host *h, uint64_t peer);
 
 /**
  * @brief Run every group's Ready cycle, then start a log flush if anything
@@ -128,7 +154,7 @@ int host_process(struct host *h);
 /**
  * @brief A RaftMessage from peer @p from (the connection's authenticated id).
  * @return GROVE_OK, GROVE_EINVAL (malformed, not from @p from or not to this
- * server, or of a group not hosted here).
+ * server), GROVE_ENOTFOUND (of a group not hosted here yet: dropped).
  */
 int host_step(struct host *h, uint64_t from, const Grove__RaftMessage *m);
 
@@ -200,6 +226,7 @@ struct host_status {
 		bool voter;                      /**< it votes */
 		uint64_t match;                  /**< as the leader sees it */
 	} members[RAFT_MAX_MEMBERS];
+	bool quiesced;                     /**< the group is idle: it does not tick */
 	uint64_t writes_applied;           /**< commands applied since start */
 	uint64_t log_flushes;              /**< log flushes (group commits) since start */
 };
@@ -212,5 +239,53 @@ int host_status(const struct host *h, uint64_t group, struct host_status *out);
  * @return GROVE_OK, GROVE_EINVAL, GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_EIO.
  */
 int host_snapshot(struct host *h, uint64_t group, struct snapshot *out);
+
+/* ---- shards ---- */
+
+/** @brief The shard map as this member applied it (borrowed; it changes as the meta group applies). */
+const struct shard_map *host_shard_map(const struct host *h);
+
+/** @brief Whether the world has more than one shard (or a split running). */
+bool host_sharded(const struct host *h);
+
+/**
+ * @brief Split the subtree at @p path off into a new group: proposes the
+ * split's start to the meta group (this member must lead it); the meta
+ * group's leader then drives it (the source applies it, the map switches)
+ * and shard_done answers when it ended.
+ * @param why one line when refused here.
+ * @return GROVE_OK (proposed), GROVE_ENOTLEADER, GROVE_EUNAVAILABLE,
+ * GROVE_EINVAL (a path too long; a member of the world's group that is not
+ * one of the meta group's: the new group could not have it), GROVE_ENOMEM.
+ */
+int host_shard_split(struct host *h, const struct host_ticket *t, const char *path, char *why, size_t why_cap);
+
+/**
+ * @brief A read-only view of the world across every tree group hosted here
+ * (struct tree_view), as this member applied them. Release with tree_view_free().
+ * @return GROVE_OK, GROVE_ENOMEM.
+ */
+int host_view(const struct host *h, struct tree_view *out);
+
+/**
+ * @brief The group that holds node @p id as this member applied it.
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE, GROVE_ENOMEM.
+ */
+int host_locate(struct host *h, uint64_t id, uint64_t *group);
+
+/** A node a request names: an absolute path, or else an id (> 0; batch-local references are not given). */
+struct host_ref {
+	const char *path;  /**< "" or NULL when by id */
+	int64_t id;        /**< when no path */
+};
+
+/**
+ * @brief The group a request naming @p n nodes @p refs goes to: the shard of
+ * every path (longest prefix in the map) and id (where it is now); the
+ * world's group when it names none.
+ * @return GROVE_OK, or GROVE_ECROSSSHARD (with @p why) when they are in
+ * different shards.
+ */
+int host_route(struct host *h, const struct host_ref *refs, size_t n, uint64_t *group, char *why, size_t why_cap);
 
 #endif

@@ -24,6 +24,11 @@ struct change_hub {
 	 * order; @p n is 0 for entries that changed nothing (refused batches, no-ops, membership).
 	 */
 	void (*publish)(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n);
+	/**
+	 * Entry @p index of @p group (published just before) moved the subtree at @p path (borrowed for the
+	 * call) into the new group @p to: the group's later entries never touch it again. May be NULL.
+	 */
+	void (*moved)(void *ctx, uint64_t group, uint64_t index, const char *path, uint64_t to);
 };
 
 #endif

@@ -14,14 +14,16 @@
 #include "src/tree/tree.h"
 #include "storage/wal.h"
 
-/* The databases of the layout from before groups, in the order of their old table numbers (tree_dump's). */
-static const char *const old_tree_tables[TREE_TABLE_COUNT] = {
+/* The databases of the layout from before groups, in the order of their old table numbers (tree_dump's then:
+ * the tables that shards added since did not exist). */
+#define OLD_TREE_TABLES 9
+static const char *const old_tree_tables[OLD_TREE_TABLES] = {
 	"meta", "nodes", "children", "order", "props", "groups", "conns", "conns_by_node", "resources",
 };
 
 /* What the old layout holds. */
 struct legacy {
-	store_db tables[TREE_TABLE_COUNT];
+	store_db tables[OLD_TREE_TABLES];
 	store_db raft_log, raft_state;
 	bool has_raft_log, has_raft_state;
 };
@@ -155,7 +157,7 @@ static int move_tables(struct store *s, store_db state_db, const struct legacy *
 		return err;
 	void *ctx[2] = {&tree, txn};
 	err = tree_load_begin(&tree, txn);
-	for (unsigned t = 0; !err && t < TREE_TABLE_COUNT; t++) {
+	for (unsigned t = 0; !err && t < OLD_TREE_TABLES; t++) {
 		struct store_cursor *c;
 		err = store_cursor_open(txn, l->tables[t], &c);
 		struct store_bytes k, v;
@@ -192,7 +194,7 @@ static int move_tables(struct store *s, store_db state_db, const struct legacy *
 		memcpy(key + 8, "members", 7);
 		err = store_put(txn, state_db, key, sizeof(key), v.data, v.len);
 	}
-	for (unsigned t = 0; !err && t < TREE_TABLE_COUNT; t++)
+	for (unsigned t = 0; !err && t < OLD_TREE_TABLES; t++)
 		err = store_db_drop(txn, l->tables[t]);
 	if (!err && l->has_raft_log)
 		err = store_db_drop(txn, l->raft_log);
@@ -210,7 +212,7 @@ int migrate_data_dir(struct store *s, store_db state_db, const char *log_dir, co
 		     uint64_t self)
 {
 	struct legacy l = {0};
-	for (unsigned t = 0; t < TREE_TABLE_COUNT; t++) {
+	for (unsigned t = 0; t < OLD_TREE_TABLES; t++) {
 		int err = store_db_open(s, old_tree_tables[t], false, &l.tables[t]);
 		if (err == GROVE_ENOTFOUND)
 			return t == 0 ? GROVE_OK : GROVE_ECORRUPT; /* the old layout is all there or not at all */

@@ -92,6 +92,26 @@ static int bootstrap(struct replica *r, struct raft_restore *rs, struct raft_ent
 }
 
 /*
+ * A group born by a split: the store holds its state as of its first snapshot (the split wrote it), and it
+ * has no log yet. Its log starts after that snapshot, in the term of the snapshot.
+ */
+static int be_born(struct replica *r, struct raft_restore *rs, uint64_t index, uint64_t term)
+{
+	/* The store's state is durable already; the log learns of the group with the next flush. */
+	struct wal_hard_state hs = {.term = term, .vote = 0, .commit = index};
+	int err = wal_start_group(r->env.wal, r->cfg.group, index, term);
+	if (!err)
+		err = wal_set_hard_state(r->env.wal, r->cfg.group, &hs);
+	rs->hard = (struct raft_hard_state){hs.term, hs.vote, hs.commit};
+	rs->snapshot_index = index;
+	rs->snapshot_term = term;
+	if (!err)
+		log_line("raft: group %llu starts from the split that made it (index %llu)", (unsigned long long)r->cfg.group,
+			 (unsigned long long)index);
+	return err;
+}
+
+/*
  * Restore the core's state from the log and the store. A snapshot the store noted that the log does not
  * know yet means a crash came between the two halves of an install: finish it.
  */
@@ -114,6 +134,8 @@ static int restore(struct replica *r, const struct wal_group *log, struct raft_r
 	*entries = calloc((log ? log->n_entries : 0) + RAFT_MAX_MEMBERS + 1, sizeof(**entries));
 	if (!*entries)
 		return GROVE_ENOMEM;
+	if (!log && cerr == GROVE_OK && snap_index > 0 && r->applied == snap_index)
+		return be_born(r, rs, snap_index, snap_term);
 	if (!log) {
 		if (cerr == GROVE_OK || r->applied > 0) {
 			/* Starting over would give entries the store already applied new meanings. */
@@ -179,7 +201,7 @@ int replica_open(const struct replica_config *cfg, const struct replica_env *env
 		struct raft_config rc = {.id = cfg->self, .election_ticks = 30, .heartbeat_ticks = 3, .max_inflight = 64,
 					 .max_batch = 512,
 					 .max_msg_bytes = cfg->max_msg_bytes ? cfg->max_msg_bytes : DEFAULT_MAX_MSG_BYTES,
-					 .seed = cfg->seed, .pre_vote = true, .check_quorum = true};
+					 .seed = cfg->seed, .pre_vote = true, .check_quorum = true, .quiesce = true};
 		err = raft_create(&rc, &rs, &r->raft);
 	}
 	free(entries); /* raft_create copied them */
@@ -653,7 +675,13 @@ void replica_status(const struct replica *r, struct replica_status *out)
 	*out = (struct replica_status){.role = raft_role(r->raft), .voter = raft_conf_has_voter(conf, r->cfg.self),
 				       .term = raft_term(r->raft), .leader = raft_leader(r->raft),
 				       .commit = raft_commit(r->raft), .applied = r->applied,
-				       .first = raft_first_index(r->raft), .last = raft_last_index(r->raft)};
+				       .first = raft_first_index(r->raft), .last = raft_last_index(r->raft),
+				       .quiesced = raft_quiesced(r->raft)};
+}
+
+void replica_wake(struct replica *r)
+{
+	raft_wake(r->raft);
 }
 
 size_t replica_members(const struct replica *r, uint64_t *ids, bool *voter, uint64_t *match, size_t cap)

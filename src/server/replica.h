@@ -111,8 +111,11 @@ void replica_close(struct replica *r);
 /** @brief The group id. */
 uint64_t replica_group(const struct replica *r);
 
-/** @brief One tick of Raft time; also retries lost snapshots. */
+/** @brief One tick of Raft time (none while the group is quiesced); also retries lost snapshots. */
 void replica_tick(struct replica *r);
+
+/** @brief Wake a quiesced group: its leader's server fell silent (raft_wake()). */
+void replica_wake(struct replica *r);
 
 /**
  * @brief A RaftMessage from a peer (a snapshot chunk is assembled first).
@@ -176,6 +179,7 @@ struct replica_status {
 	uint64_t applied;      /**< applied index */
 	uint64_t first;        /**< first index of the log */
 	uint64_t last;         /**< last index of the log */
+	bool quiesced;         /**< the group is idle and does not tick (raft_quiesced()) */
 };
 
 void replica_status(const struct replica *r, struct replica_status *out);

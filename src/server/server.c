@@ -71,10 +71,19 @@ static void send_error(struct loop_conn *c, uint64_t request_id, int code, const
 	send_envelope(c, &env);
 }
 
-/* Answer a request this member cannot serve: where the leader is, or that there is none yet. */
-static void send_not_leader(struct server *s, struct loop_conn *c, uint64_t request_id, int err)
+static void shard_reply(struct loop_conn *c, uint64_t request_id, Grove__ShardReply *sr)
 {
-	const char *leader = host_leader_address(s->host, HOST_WORLD_GROUP);
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD_REPLY;
+	env.shard_reply = sr;
+	send_envelope(c, &env);
+}
+
+/* Answer a request for group @p group that this member cannot serve: where its leader is, or that there is none yet. */
+static void send_not_leader(struct server *s, struct loop_conn *c, uint64_t request_id, int err, uint64_t group)
+{
+	const char *leader = host_leader_address(s->host, group);
 	char message[160];
 	if (err == GROVE_ENOTLEADER && leader[0]) {
 		snprintf(message, sizeof(message), "not the leader; the leader is at %s", leader);
@@ -86,11 +95,11 @@ static void send_not_leader(struct server *s, struct loop_conn *c, uint64_t requ
 	}
 }
 
-/* The host took a request (@p err 0) and answers it later: until then it is in flight on @p c. */
-static void handed_over(struct server *s, struct loop_conn *c, uint64_t request_id, int err)
+/* The host took a request for @p group (@p err 0) and answers it later: until then it is in flight on @p c. */
+static void handed_over(struct server *s, struct loop_conn *c, uint64_t request_id, int err, uint64_t group)
 {
 	if (err)
-		send_not_leader(s, c, request_id, err);
+		send_not_leader(s, c, request_id, err, group);
 	else
 		loop_conn_pending(c);
 }
@@ -103,11 +112,12 @@ static struct client *client_of(struct loop_conn *c)
 	return cl;
 }
 
-static void fill_state(struct server *s, struct server_state *st)
+/* What status and read replies say of this server and of group @p group. */
+static void fill_state(struct server *s, struct server_state *st, uint64_t group)
 {
 	memset(st, 0, sizeof(*st));
 	struct host_status hs;
-	host_status(s->host, HOST_WORLD_GROUP, &hs);
+	host_status(s->host, group, &hs);
 	st->server_id = s->config.id;
 	st->applied_index = hs.group.applied;
 	st->writes_applied = hs.writes_applied;
@@ -121,7 +131,7 @@ static void fill_state(struct server *s, struct server_state *st)
 	st->term = hs.group.term;
 	st->leader_id = hs.group.leader;
 	snprintf(st->leader_address, sizeof(st->leader_address), "%s",
-		 hs.group.role == RAFT_LEADER ? s->config.listen : host_leader_address(s->host, HOST_WORLD_GROUP));
+		 hs.group.role == RAFT_LEADER ? s->config.listen : host_leader_address(s->host, group));
 	st->commit_index = hs.group.commit;
 	st->n_members = hs.n_members;
 	for (size_t i = 0; i < hs.n_members && i < sizeof(st->members) / sizeof(st->members[0]); i++) {
@@ -132,20 +142,78 @@ static void fill_state(struct server *s, struct server_state *st)
 	}
 }
 
-/* Serve a read-only request from the store as it is now. */
+/* The node a read or an export names. */
+static const Grove__NodeRef *read_target(const Grove__Envelope *req)
+{
+	if (req->body_case == GROVE__ENVELOPE__BODY_READ)
+		return req->read->node;
+	if (req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE)
+		return req->export_scene->node;
+	return NULL;
+}
+
+/* The group a read-only request is for: the shard of the node it names (the world's when it names none). */
+static uint64_t read_group(struct server *s, const Grove__Envelope *req)
+{
+	const Grove__NodeRef *node = read_target(req);
+	uint64_t group = HOST_WORLD_GROUP;
+	char why[16];
+	if (node) {
+		struct host_ref ref = {node->path, node->id};
+		host_route(s->host, &ref, 1, &group, why, sizeof(why));
+	}
+	return group;
+}
+
+/* Nodes in every group's tree: the world's size. */
+static uint64_t world_nodes(struct server *s, struct store_txn *txn)
+{
+	const struct shard_map *map = host_shard_map(s->host);
+	uint64_t total = 0;
+	for (size_t i = 0; i < map->n; i++) {
+		const struct tree *t = host_tree(s->host, map->entries[i].group);
+		uint64_t n = 0;
+		if (t && map->entries[i].state == SHARD_ACTIVE && tree_node_count(t, txn, &n) == GROVE_OK)
+			total += n;
+	}
+	return total;
+}
+
+/*
+ * The tree that reads group @p group: with shards, through @p view (filled here; release it with
+ * tree_view_free()), so that a subtree is read across them as this member applied them.
+ */
+static const struct tree *read_tree(struct server *s, uint64_t group, struct tree_view *view)
+{
+	memset(view, 0, sizeof(*view));
+	if (host_sharded(s->host) && host_view(s->host, view) == GROVE_OK)
+		return tree_view_group(view, group);
+	return host_tree(s->host, group);
+}
+
+/*
+ * Serve a read-only request from the store as it is now. With shards, a subtree is read across them
+ * (struct tree_view): each shard's part as this member applied it, all in one store transaction.
+ */
 static void serve_from_store(struct server *s, struct loop_conn *c, const Grove__Envelope *req)
 {
 	struct server_state st;
-	fill_state(s, &st);
+	uint64_t group = read_group(s, req);
+	fill_state(s, &st, group);
 	struct store_txn *txn;
 	if (store_txn_begin(host_store(s->host), NULL, false, &txn) != GROVE_OK) {
 		send_error(c, req->request_id, GROVE_ESTORAGE, "cannot read the store", "");
 		return;
 	}
+	struct tree_view view;
+	const struct tree *t = read_tree(s, group, &view);
+	if (host_sharded(s->host))
+		st.node_count = world_nodes(s, txn);
 	struct handler_reply r;
-	handle_read_request(host_tree(s->host, HOST_WORLD_GROUP), txn, &st, req, &r);
+	handle_read_request(t, txn, &st, req, &r);
 	send_envelope(c, &r.env);
 	handler_reply_free(&r);
+	tree_view_free(&view);
 	store_txn_abort(txn);
 }
 
@@ -155,6 +223,8 @@ struct export_job {
 	uint64_t conn;
 	Grove__Envelope *req;     /* owned */
 	struct server_state state;
+	struct tree_view view;    /* the shards' view the export reads through (owned) */
+	const struct tree *tree;
 	struct store_txn *txn;    /* owned until run() ends it */
 	struct handler_reply reply;
 };
@@ -162,7 +232,7 @@ struct export_job {
 static void export_run(void *arg)
 {
 	struct export_job *j = arg;
-	handle_read_request(host_tree(j->s->host, HOST_WORLD_GROUP), j->txn, &j->state, j->req, &j->reply);
+	handle_read_request(j->tree, j->txn, &j->state, j->req, &j->reply);
 	store_txn_abort(j->txn);
 	j->txn = NULL;
 }
@@ -174,6 +244,7 @@ static void export_done(void *arg, bool cancelled)
 	if (c)
 		send_envelope(c, &j->reply.env);
 	handler_reply_free(&j->reply);
+	tree_view_free(&j->view);
 	store_txn_abort(j->txn);
 	grove__envelope__free_unpacked(j->req, NULL);
 	free(j);
@@ -190,9 +261,12 @@ static bool export_beside_the_loop(struct server *s, struct loop_conn *c, Grove_
 	j->s = s;
 	j->conn = loop_conn_id(c);
 	j->req = req;
-	fill_state(s, &j->state);
+	uint64_t group = read_group(s, req);
+	fill_state(s, &j->state, group);
+	j->tree = read_tree(s, group, &j->view);
 	struct offload_job job = {.job = j, .run = export_run, .done = export_done};
 	if (offload_submit(s->offload, &job) != GROVE_OK) {
+		tree_view_free(&j->view);
 		store_txn_abort(j->txn);
 		free(j);
 		return false;
@@ -307,7 +381,7 @@ static void snapshot_restore(struct server *s, struct loop_conn *c, const Grove_
 		err = host_propose(s->host, HOST_WORLD_GROUP, t, TREE_CMD_RESTORE, cl->restoring.data, cl->restoring.len);
 		if (err == GROVE_ENOTLEADER || err == GROVE_EUNAVAILABLE) {
 			snapshot_receiver_free(&cl->restoring);
-			send_not_leader(s, c, req->request_id, err);
+			send_not_leader(s, c, req->request_id, err, HOST_WORLD_GROUP);
 			return;
 		}
 		if (!err)
@@ -413,6 +487,28 @@ static void publish(void *ctx, uint64_t group, uint64_t index, const struct tree
 		follow_publish(s->follow, group, index, changes, n);
 }
 
+static void moved(void *ctx, uint64_t group, uint64_t index, const char *path, uint64_t to)
+{
+	struct server *s = ctx;
+	if (s->follow)
+		follow_moved(s->follow, group, index, path, to);
+}
+
+static void shard_done(void *ctx, const struct host_ticket *t, int code, const char *message, uint64_t group)
+{
+	struct server *s = ctx;
+	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
+	if (!c)
+		return;
+	loop_conn_answered(c);
+	Grove__ShardReply sr = GROVE__SHARD_REPLY__INIT;
+	sr.code = (uint32_t)code;
+	sr.message = (char *)(message ? message : "");
+	sr.group = group;
+	sr.server_id = s->config.id;
+	shard_reply(c, t->request_id, &sr);
+}
+
 static void member_added(void *ctx, uint64_t id, const char *address)
 {
 	struct server *s = ctx;
@@ -473,6 +569,8 @@ static void handle_peer_frame(struct server *s, struct loop_conn *c, uint64_t pe
 {
 	Grove__RaftMessage **msgs = NULL;
 	size_t n = 0;
+	int err;
+	host_peer_heard(s->host, peer);
 	Grove__RaftBatch *batch = NULL;
 	Grove__RaftMessage *one = NULL;
 	if (v->body == GROVE__ENVELOPE__BODY_RAFT_BATCH && (batch = grove__raft_batch__unpack(NULL, v->body_len, v->body_data))) {
@@ -486,7 +584,7 @@ static void handle_peer_frame(struct server *s, struct loop_conn *c, uint64_t pe
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		if (host_step(s->host, peer, msgs[i]) != GROVE_OK)
+		if ((err = host_step(s->host, peer, msgs[i])) != GROVE_OK && err != GROVE_ENOTFOUND)
 			log_line("%s: malformed raft message (type %u, group %llu) refused", loop_conn_peer(c), msgs[i]->type,
 				 (unsigned long long)msgs[i]->group);
 	for (size_t i = 0; batch && i < batch->n_proposals; i++)
@@ -516,14 +614,19 @@ static void handle_cluster(struct server *s, struct loop_conn *c, const Grove__E
 	default:
 		break;
 	}
-	int err = host_admin(s->host, HOST_WORLD_GROUP, op, rq->node, rq->address);
+	/* Every server is a member of every group: a change of members would have to reach each group. */
+	int err = op && host_sharded(s->host) ? GROVE_ECROSSSHARD
+					       : host_admin(s->host, HOST_WORLD_GROUP, op, rq->node, rq->address);
 	if (err == GROVE_ENOTLEADER) {
-		send_not_leader(s, c, req->request_id, err);
+		send_not_leader(s, c, req->request_id, err, HOST_WORLD_GROUP);
 		return;
 	}
 	Grove__ClusterReply cr = GROVE__CLUSTER_REPLY__INIT;
-	char message[128];
-	if (err)
+	char message[160];
+	if (err == GROVE_ECROSSSHARD)
+		snprintf(message, sizeof(message), "cannot %s %llu: membership changes of a world with shards are not "
+			 "supported yet", what, (unsigned long long)rq->node);
+	else if (err)
 		snprintf(message, sizeof(message), "cannot %s %llu: %s", what, (unsigned long long)rq->node,
 			 err == GROVE_EUNAVAILABLE ? "another change is still pending" : grove_strerror(err));
 	else
@@ -537,24 +640,155 @@ static void handle_cluster(struct server *s, struct loop_conn *c, const Grove__E
 	send_envelope(c, &env);
 }
 
+/* Answer a write with @p code and @p message without proposing it. */
+static void write_refused(struct loop_conn *c, uint64_t request_id, int code, const char *message)
+{
+	Grove__WriteReply wr = GROVE__WRITE_REPLY__INIT;
+	wr.code = (uint32_t)code;
+	wr.message = (char *)message;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE_REPLY;
+	env.write_reply = &wr;
+	send_envelope(c, &env);
+}
+
+/*
+ * The group a write goes to: the shard of the nodes it names. Without shards that is the world's, and the
+ * request is not even decoded here; with them it is decoded once more, for its paths and ids. A write
+ * across shards is answered here (true).
+ */
+static bool route_write(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v, uint64_t *group)
+{
+	*group = HOST_WORLD_GROUP;
+	if (!host_sharded(s->host))
+		return false;
+	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, v->body_len, v->body_data);
+	if (!wr)
+		return false; /* refused at apply, like every member refuses it */
+	struct host_ref *refs = calloc(2 * wr->n_ops + 1, sizeof(*refs));
+	size_t n = 0;
+	for (size_t i = 0; refs && i < wr->n_ops; i++) {
+		const Grove__NodeRef *named[2] = {wr->ops[i]->node, wr->ops[i]->target};
+		for (size_t k = 0; k < 2; k++)
+			if (named[k] && ((named[k]->path && named[k]->path[0]) || named[k]->id > 0))
+				refs[n++] = (struct host_ref){named[k]->path, named[k]->id};
+	}
+	char why[600];
+	int err = refs ? host_route(s->host, refs, n, group, why, sizeof(why)) : GROVE_ENOMEM;
+	free(refs);
+	grove__write_request__free_unpacked(wr, NULL);
+	if (!err)
+		return false;
+	write_refused(c, v->request_id, err, err == GROVE_ECROSSSHARD ? why : grove_strerror(err));
+	return true;
+}
+
+/* ---- shards ---- */
+
+/* One shard as this member sees it. */
+static void describe_shard(struct server *s, struct store_txn *txn, const struct shard_entry *e, Grove__ShardInfo *info)
+{
+	grove__shard_info__init(info);
+	info->path = e->path;
+	info->group = e->group;
+	info->state = (char *)(e->state == SHARD_ACTIVE ? "active" : "splitting");
+	info->source = e->source;
+	info->members = (uint64_t *)e->members;
+	info->n_members = e->n_members;
+	struct host_status hs;
+	const struct tree *t = host_tree(s->host, e->group);
+	if (!t || host_status(s->host, e->group, &hs) != GROVE_OK)
+		return; /* not started here yet */
+	info->leader_id = hs.group.leader;
+	info->leader_address = (char *)(hs.group.role == RAFT_LEADER ? s->config.listen
+								      : host_leader_address(s->host, e->group));
+	info->term = hs.group.term;
+	info->commit_index = hs.group.commit;
+	info->applied_index = hs.group.applied;
+	info->quiesced = hs.quiesced;
+	tree_node_count(t, txn, &info->nodes);
+	if (hs.group.role == RAFT_LEADER) {
+		for (size_t i = 0; i < hs.n_members; i++)
+			if (hs.members[i].id != s->config.id && hs.group.last - hs.members[i].match > info->lag)
+				info->lag = hs.group.last - hs.members[i].match;
+	} else {
+		info->lag = hs.group.commit - hs.group.applied;
+	}
+}
+
+static void shard_list(struct server *s, struct loop_conn *c, uint64_t request_id)
+{
+	const struct shard_map *map = host_shard_map(s->host);
+	Grove__ShardReply sr = GROVE__SHARD_REPLY__INIT;
+	sr.server_id = s->config.id;
+	struct store_txn *txn;
+	Grove__ShardInfo *items = calloc(map->n ? map->n : 1, sizeof(*items));
+	Grove__ShardInfo **ptrs = calloc(map->n ? map->n : 1, sizeof(*ptrs));
+	if (!items || !ptrs || host_commit_applied(s->host) != GROVE_OK ||
+	    store_txn_begin(host_store(s->host), NULL, false, &txn) != GROVE_OK) {
+		sr.code = GROVE_ESTORAGE;
+		sr.message = "cannot read the store";
+		shard_reply(c, request_id, &sr);
+		free(items);
+		free(ptrs);
+		return;
+	}
+	/* The world's shard first (its path "/root" sorts first), then by path. */
+	for (size_t i = 0; i < map->n; i++) {
+		describe_shard(s, txn, &map->entries[i], &items[i]);
+		ptrs[i] = &items[i];
+	}
+	sr.shards = ptrs;
+	sr.n_shards = map->n;
+	sr.message = "";
+	shard_reply(c, request_id, &sr);
+	store_txn_abort(txn);
+	free(items);
+	free(ptrs);
+}
+
+static void handle_shard(struct server *s, struct loop_conn *c, const Grove__Envelope *req, const struct host_ticket *t)
+{
+	const Grove__ShardRequest *rq = req->shard;
+	if (rq->op == GROVE__SHARD_REQUEST__OP__LIST) {
+		shard_list(s, c, req->request_id);
+		return;
+	}
+	char why[256] = "";
+	int err = host_shard_split(s->host, t, rq->path, why, sizeof(why));
+	if (err == GROVE_ENOTLEADER || err == GROVE_EUNAVAILABLE) {
+		send_not_leader(s, c, req->request_id, err, HOST_META_GROUP);
+		return;
+	}
+	if (!err) {
+		loop_conn_pending(c);
+		return;
+	}
+	Grove__ShardReply sr = GROVE__SHARD_REPLY__INIT;
+	sr.code = (uint32_t)err;
+	sr.message = why[0] ? why : (char *)grove_strerror(err);
+	shard_reply(c, req->request_id, &sr);
+}
+
 /* A request of an authenticated client. A write's bytes go to the log as they came: decoded once, at apply. */
 static void handle_request(struct server *s, struct loop_conn *c, const uint8_t *payload, size_t len,
 			   const struct wire_envelope_view *v)
 {
 	struct host_ticket t = {loop_conn_id(c), v->request_id, grove_realtime_ns()};
 	int err;
+	uint64_t group;
 	switch (v->body) {
 	case GROVE__ENVELOPE__BODY_WRITE:
-		err = host_propose(s->host, HOST_WORLD_GROUP, &t, TREE_CMD_WRITE, v->body_data, v->body_len);
-		handed_over(s, c, v->request_id, err);
-		return;
-	case GROVE__ENVELOPE__BODY_READ:
-	case GROVE__ENVELOPE__BODY_EXPORT_SCENE:
-		/* Linearizable: served once a quorum confirms this leader and the state caught up. */
-		err = host_read(s->host, HOST_WORLD_GROUP, &t, payload, len);
-		handed_over(s, c, v->request_id, err);
+		if (route_write(s, c, v, &group))
+			return;
+		err = host_propose(s->host, group, &t, TREE_CMD_WRITE, v->body_data, v->body_len);
+		handed_over(s, c, v->request_id, err, group);
 		return;
 	case GROVE__ENVELOPE__BODY_STATUS:
+	case GROVE__ENVELOPE__BODY_READ:
+	case GROVE__ENVELOPE__BODY_EXPORT_SCENE:
+	case GROVE__ENVELOPE__BODY_SHARD:
 	case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
 	case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
 	case GROVE__ENVELOPE__BODY_CLUSTER:
@@ -573,16 +807,28 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 		refuse(c, v->request_id, GROVE_EPROTO, "malformed frame (not a grove message)");
 		return;
 	}
-	if (req->body_case == GROVE__ENVELOPE__BODY_STATUS) {
+	if (req->body_case == GROVE__ENVELOPE__BODY_READ || req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE) {
+		/* Linearizable in the shard of the node named: served once a quorum confirms its leader. */
+		group = read_group(s, req);
+		err = host_read(s->host, group, &t, payload, len);
+		handed_over(s, c, v->request_id, err, group);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_STATUS) {
 		/* Not linearizable, but it sees what this member applied. */
 		host_commit_applied(s->host);
 		serve_from_store(s, c, req);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_SHARD) {
+		handle_shard(s, c, req, &t);
+	} else if ((req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE ||
+		    req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) &&
+		   host_sharded(s->host)) {
+		send_error(c, v->request_id, GROVE_ECROSSSHARD,
+			   "snapshots of a world with shards are not supported yet (a snapshot holds one group)", "");
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE && req->snapshot_save->offset > 0) {
 		snapshot_save_reply(s, c, req);
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE) {
 		/* A snapshot holds every write acknowledged before it: taken like a read. */
 		err = host_read(s->host, HOST_WORLD_GROUP, &t, payload, len);
-		handed_over(s, c, v->request_id, err);
+		handed_over(s, c, v->request_id, err, HOST_WORLD_GROUP);
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) {
 		snapshot_restore(s, c, req, &t);
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBE) {
@@ -661,6 +907,7 @@ static void on_tick(void *ctx)
 {
 	struct server *s = ctx;
 	host_tick(s->host);
+	transport_keepalive(s->transport);
 	follow_tick(s->follow);
 }
 
@@ -738,8 +985,8 @@ int server_create(const struct server_config *config, struct server **out)
 				 .history_bytes = config->history_bytes};
 	struct host_hooks hh = {.ctx = s, .send = host_send, .backlog = host_backlog, .write_done = write_done,
 				.read_ready = read_ready, .read_failed = read_failed, .member_added = member_added,
-				.forward = forward, .submit_done = submit_done};
-	s->hub = (struct change_hub){.ctx = s, .publish = publish};
+				.forward = forward, .submit_done = submit_done, .shard_done = shard_done};
+	s->hub = (struct change_hub){.ctx = s, .publish = publish, .moved = moved};
 	hc.hub = &s->hub;
 	struct follow_config fc = {.token = config->token, .server_id = config->id, .version = GROVE_VERSION};
 	int err = GROVE_OK;

@@ -1,5 +1,6 @@
 #include "src/server/subs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -331,6 +332,21 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 				deliver(s, sub, index, changes, n);
 		}
 		if (s->n_all == before)
+			i++;
+	}
+}
+
+void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to)
+{
+	char reason[160];
+	snprintf(reason, sizeof(reason), "the subtree moved to shard %llu (a split); subscribe again", (unsigned long long)to);
+	size_t n = strlen(path);
+	for (size_t i = 0; i < s->n_all;) {
+		struct sub *sub = s->all[i];
+		const char *root = sub->root_path;
+		if (sub->group == group && strncmp(root, path, n) == 0 && (root[n] == '\0' || root[n] == '/'))
+			compact(s, sub, 0, reason); /* it leaves s->all */
+		else
 			i++;
 	}
 }

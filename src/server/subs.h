@@ -125,6 +125,15 @@ void subs_remove(struct subs *s, uint64_t conn);
 /** @brief Entry @p index of @p group was applied with these changes: live subscribers get them now. */
 void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n);
 
+/**
+ * @brief A split moved the subtree at @p path out of @p group into group
+ * @p to: the subscribers of a subtree at or below it hear "compacted" (take
+ * a new snapshot, which the shard that holds it now gives) and are dropped.
+ * Subscribers of a subtree that holds @p path stay: they follow @p group's
+ * part only.
+ */
+void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to);
+
 /** @brief Periodic work: progress events, catch-up steps. Call every tick. */
 void subs_tick(struct subs *s, uint64_t now_ms);
 

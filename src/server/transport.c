@@ -36,6 +36,7 @@ struct link {
 	struct frame_writer out;
 	struct frame_reader in;     /* the peer's answer to the hello (only a refusal is expected) */
 	struct grove_buf batch;     /* RaftBatch.messages fields queued this turn */
+	uint64_t sent_ms;           /* when a batch was last queued (monotonic) */
 };
 
 struct transport {
@@ -172,12 +173,14 @@ static void fill_batch(void *ctx, uint8_t *out)
 {
 	const struct batch_frame *f = ctx;
 	memcpy(out, f->head, f->head_len);
-	memcpy(out + f->head_len, f->batch->data, f->batch->len);
+	if (f->batch->len) /* an empty batch (a keepalive) may have no buffer yet */
+		memcpy(out + f->head_len, f->batch->data, f->batch->len);
 }
 
-static void frame_batch(struct link *l)
+/* Queue the batch as a frame; an empty one only with @p even_empty. */
+static void frame_batch_of(struct link *l, bool even_empty)
 {
-	if (!l->batch.len)
+	if (!l->batch.len && !even_empty)
 		return;
 	struct batch_frame f = {.batch = &l->batch};
 	f.head[f.head_len++] = 0x08; /* field 1 (version), varint */
@@ -191,6 +194,12 @@ static void frame_batch(struct link *l)
 	}
 	frame_writer_put_with(&l->out, f.head_len + l->batch.len, fill_batch, &f);
 	l->batch.len = 0;
+	l->sent_ms = grove_monotonic_ms();
+}
+
+static void frame_batch(struct link *l)
+{
+	frame_batch_of(l, false);
 }
 
 /* The link to @p to, connecting it if it may; NULL if there is none to queue on now. */
@@ -273,6 +282,18 @@ void transport_flush(struct transport *t)
 {
 	for (size_t i = 0; i < t->n_links; i++)
 		flush_link(&t->links[i]);
+}
+
+void transport_keepalive(struct transport *t)
+{
+	uint64_t now = grove_monotonic_ms();
+	for (size_t i = 0; i < t->n_links; i++) {
+		struct link *l = &t->links[i];
+		if (now - l->sent_ms < TRANSPORT_KEEPALIVE_MS || !ready_link(t, l->id))
+			continue;
+		frame_batch_of(l, true);
+		flush_link(l);
+	}
 }
 
 bool transport_has_peer(const struct transport *t, uint64_t id)

@@ -8,7 +8,9 @@
  * groups between two servers travel in one frame and one send call. A link
  * starts with the cluster's hello; it reconnects after a failure (at most
  * every 100 ms), and a peer that does not drain its link is reset rather
- * than buffered without bound: Raft sends again what a link lost.
+ * than buffered without bound: Raft sends again what a link lost. A link
+ * with nothing to say sends an empty batch now and then (keepalive), which
+ * is all two servers exchange while every group between them is quiesced.
  *
  * Incoming peer connections are accepted by the loop like any other and
  * handed to the server, which checks their hello; this module only sends.
@@ -56,6 +58,16 @@ void transport_send_proposal(struct transport *t, uint64_t to, uint64_t group, c
 
 /** @brief Frame what was queued and write it to the sockets. */
 void transport_flush(struct transport *t);
+
+/** A link that sent nothing for this long sends an empty batch: the peer knows this server is alive. */
+#define TRANSPORT_KEEPALIVE_MS 100
+
+/**
+ * @brief Queue an empty batch on every link that sent nothing for
+ * TRANSPORT_KEEPALIVE_MS (call every tick): the one heartbeat between two
+ * servers that stands for every quiesced group, whose Raft heartbeats stop.
+ */
+void transport_keepalive(struct transport *t);
 
 /** @brief Whether peer @p id is known (its hello may be accepted). */
 bool transport_has_peer(const struct transport *t, uint64_t id);

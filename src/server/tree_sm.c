@@ -9,7 +9,7 @@
 #include "src/common/error.h"
 #include "src/net/wire.h"
 
-int tree_sm_open(struct store *store, uint64_t group, struct tree_sm *out)
+int tree_sm_open_shard(struct store *store, uint64_t group, struct tree_sm *out)
 {
 	memset(out, 0, sizeof(*out));
 	int err = tree_open(store, group, &out->tree);
@@ -17,6 +17,14 @@ int tree_sm_open(struct store *store, uint64_t group, struct tree_sm *out)
 		err = store_db_open(store, "sm.keys", true, &out->keys);
 	if (!err)
 		err = store_db_open(store, "sm.keys_by_index", true, &out->keys_by_index);
+	if (!err)
+		err = store_db_open(store, "sm.splits", true, &out->splits);
+	return err;
+}
+
+int tree_sm_open(struct store *store, uint64_t group, struct tree_sm *out)
+{
+	int err = tree_sm_open_shard(store, group, out);
 	if (err)
 		return err;
 	struct store_txn *txn;
@@ -40,6 +48,26 @@ size_t tree_sm_command(enum tree_cmd kind, const void *body, size_t len, uint8_t
 	if (len)
 		memcpy(*out + 1, body, len);
 	return 1 + len;
+}
+
+size_t tree_sm_split_command(uint64_t group, const uint64_t *voters, size_t n, const char *path, uint8_t **out)
+{
+	*out = NULL;
+	if (n > 16)
+		return 0;
+	struct grove_buf b = {0};
+	grove_buf_u8(&b, TREE_CMD_SPLIT);
+	grove_buf_le64(&b, group);
+	grove_buf_u8(&b, (uint8_t)n);
+	for (size_t i = 0; i < n; i++)
+		grove_buf_le64(&b, voters[i]);
+	grove_buf_put(&b, path, strlen(path));
+	if (b.failed) {
+		grove_buf_free(&b);
+		return 0;
+	}
+	*out = b.data;
+	return b.len;
 }
 
 /* ---- idempotency keys ---- */
@@ -120,6 +148,8 @@ static int load_record(void *ctx, unsigned table, const void *key, size_t key_le
 		return put_grouped(l->txn, l->t->keys, l->t, key, key_len, val, val_len);
 	if (table == TREE_SM_TABLE_KEYS_BY_INDEX)
 		return put_grouped(l->txn, l->t->keys_by_index, l->t, key, key_len, val, val_len);
+	if (table == TREE_SM_TABLE_SPLITS)
+		return put_grouped(l->txn, l->t->splits, l->t, key, key_len, val, val_len);
 	return tree_load_record(&l->t->tree, l->txn, table, key, key_len, val, val_len);
 }
 
@@ -128,6 +158,8 @@ static int clear_keys(struct tree_sm *t, struct store_txn *txn)
 	uint8_t prefix[8];
 	put_be64(prefix, t->tree.group);
 	int err = store_del_prefix(txn, t->keys, prefix, sizeof(prefix));
+	if (!err)
+		err = store_del_prefix(txn, t->splits, prefix, sizeof(prefix));
 	return err ? err : store_del_prefix(txn, t->keys_by_index, prefix, sizeof(prefix));
 }
 
@@ -200,12 +232,111 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 	return err;
 }
 
+/* ---- splits ---- */
+
+static int split_key(const struct tree_sm *t, uint64_t group, uint8_t key[STORE_KEY_MAX])
+{
+	uint8_t g[8];
+	put_be64(g, group);
+	return (int)group_key(t, g, sizeof(g), key);
+}
+
+int tree_sm_split_outcome(struct tree_sm *t, struct store_txn *txn, uint64_t group, struct tree_sm_split_outcome *out)
+{
+	memset(out, 0, sizeof(*out));
+	uint8_t key[STORE_KEY_MAX];
+	struct store_bytes v;
+	int err = store_get(txn, t->splits, key, (size_t)split_key(t, group, key), &v);
+	if (err)
+		return err;
+	if (v.len < 20)
+		return GROVE_ECORRUPT;
+	const uint8_t *p = v.data;
+	out->code = (int)get_le32(p);
+	out->index = get_le64(p + 4);
+	out->root = get_le64(p + 12);
+	size_t n = v.len - 20 < sizeof(out->message) - 1 ? v.len - 20 : sizeof(out->message) - 1;
+	memcpy(out->message, p + 20, n);
+	out->message[n] = '\0';
+	return GROVE_OK;
+}
+
+static int record_split(struct tree_sm *t, struct store_txn *txn, uint64_t group, const struct tree_sm_split_outcome *o)
+{
+	uint8_t key[STORE_KEY_MAX], v[20 + sizeof(o->message)];
+	size_t n = strlen(o->message);
+	put_le32(v, (uint32_t)o->code);
+	put_le64(v + 4, o->index);
+	put_le64(v + 12, o->root);
+	memcpy(v + 20, o->message, n);
+	return store_put(txn, t->splits, key, (size_t)split_key(t, group, key), v, 20 + n);
+}
+
+/*
+ * A split: decided and done at apply time, in a nested transaction so that a refusal leaves nothing; how
+ * it ended is kept, and a repeated command only answers that again.
+ */
+static int apply_split(struct tree_sm *t, struct store_txn *txn, uint64_t index, const uint8_t *data, size_t len,
+		       struct tree_result *out)
+{
+	uint64_t group = len >= 9 ? get_le64(data) : 0;
+	size_t voters = len >= 9 ? data[8] : 0;
+	if (len < 9 || voters > 16 || len < 9 + 8 * voters || len - 9 - 8 * voters > 4096) {
+		out->err = GROVE_EPROTO;
+		snprintf(out->message, sizeof(out->message), "the split command does not decode");
+		return GROVE_OK;
+	}
+	char path[4097];
+	size_t path_len = len - 9 - 8 * voters;
+	memcpy(path, data + 9 + 8 * voters, path_len);
+	path[path_len] = '\0';
+	struct tree_sm_split_outcome o;
+	int err = tree_sm_split_outcome(t, txn, group, &o);
+	if (err == GROVE_OK) {
+		out->err = o.code;
+		snprintf(out->message, sizeof(out->message), "%s", o.code ? o.message : "split already");
+		return GROVE_OK;
+	}
+	if (err != GROVE_ENOTFOUND)
+		return err;
+	struct store_txn *nested;
+	err = store_txn_begin(store_txn_store(txn), txn, true, &nested);
+	if (err)
+		return err;
+	struct tree_split_result res;
+	err = tree_split(&t->tree, group, nested, path, &res);
+	if (err == GROVE_ESTORAGE || err == GROVE_ENOMEM || err == GROVE_ECORRUPT) {
+		store_txn_abort(nested);
+		return err;
+	}
+	if (err)
+		store_txn_abort(nested);
+	else if ((err = store_txn_commit(nested)) != GROVE_OK)
+		return err;
+	o = (struct tree_sm_split_outcome){.code = res.err, .index = index, .root = res.root};
+	snprintf(o.message, sizeof(o.message), "%s", res.message);
+	err = record_split(t, txn, group, &o);
+	if (err)
+		return err;
+	out->err = res.err;
+	snprintf(out->message, sizeof(out->message), "%s", res.message);
+	if (!res.err) {
+		out->split_group = group;
+		out->n_split_voters = voters;
+		for (size_t i = 0; i < voters; i++)
+			out->split_voters[i] = get_le64(data + 9 + 8 * i);
+	}
+	return GROVE_OK;
+}
+
 static int apply(void *sm, struct store_txn *txn, uint64_t index, const uint8_t *data, size_t len,
 		 struct tree_result *out)
 {
 	struct tree_sm *t = sm;
 	if (data[0] == TREE_CMD_WRITE)
 		return apply_write(t, txn, index, data + 1, len - 1, out);
+	if (data[0] == TREE_CMD_SPLIT)
+		return apply_split(t, txn, index, data + 1, len - 1, out);
 	if (data[0] != TREE_CMD_RESTORE)
 		return apply_write(t, txn, index, data, len, out);
 	/* Decided here, at apply time, so that a write committed before it makes every member refuse it. */
@@ -258,6 +389,8 @@ static int snapshot(void *sm, struct store_txn *txn, struct snapshot_builder *b)
 		err = dump_grouped(t, txn, t->keys, TREE_SM_TABLE_KEYS, b);
 	if (!err)
 		err = dump_grouped(t, txn, t->keys_by_index, TREE_SM_TABLE_KEYS_BY_INDEX, b);
+	if (!err)
+		err = dump_grouped(t, txn, t->splits, TREE_SM_TABLE_SPLITS, b);
 	return err;
 }
 

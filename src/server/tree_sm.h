@@ -14,6 +14,17 @@
  * (whose first byte is never 1 or 2: protobuf has no field 0), and are
  * applied as such.
  *
+ * - TREE_CMD_SPLIT: move the subtree at a path into a new group (u64 group,
+ *   u8 voters, voters x u64, all little-endian, then the path's bytes):
+ *   src/tree's tree_split() in the apply transaction. The outcome (done, or
+ *   the refusal) is kept per new group ("sm.splits": group id, new group ->
+ *   u32 code, u64 index, u64 root, message; snapshot table
+ *   TREE_SM_TABLE_SPLITS), so a repeated command changes nothing and
+ *   answers the same, and whoever drives the split (the meta group's
+ *   leader) reads how it ended. A split that was done names the new group
+ *   and its voters in the result (tree_result.split_group), for the host to
+ *   start it.
+ *
  * Idempotency: a WriteRequest with a submit_key that an earlier entry
  * applied is not applied again; the result names that entry
  * (tree_result.duplicate_of). Keys are kept, as part of the replicated state
@@ -34,7 +45,8 @@
 /** Command kinds: the first byte of entry data. */
 enum tree_cmd {
 	TREE_CMD_WRITE = 1,   /**< a WriteRequest */
-	TREE_CMD_RESTORE = 2  /**< a snapshot for an empty world */
+	TREE_CMD_RESTORE = 2, /**< a snapshot for an empty world */
+	TREE_CMD_SPLIT = 3    /**< a split of a subtree into a new group */
 };
 
 /** How many entries back an idempotency key is remembered. */
@@ -42,12 +54,14 @@ enum tree_cmd {
 /** Snapshot table numbers of the key tables (after the tree's own). */
 #define TREE_SM_TABLE_KEYS 32
 #define TREE_SM_TABLE_KEYS_BY_INDEX 33
+#define TREE_SM_TABLE_SPLITS 34
 
 /** The tree of one group. */
 struct tree_sm {
 	struct tree tree;     /**< the group's tables */
 	store_db keys;        /**< "sm.keys" */
 	store_db keys_by_index; /**< "sm.keys_by_index" */
+	store_db splits;      /**< "sm.splits" */
 	bool record_changes;  /**< ask apply for change records (someone subscribes) */
 };
 
@@ -59,6 +73,34 @@ extern const struct state_machine_ops tree_sm_ops;
  * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.
  */
 int tree_sm_open(struct store *store, uint64_t group, struct tree_sm *out);
+
+/**
+ * @brief Open the tree of group @p group, born by a split (its records come
+ * from the split, or from a snapshot): no root is made.
+ * @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int tree_sm_open_shard(struct store *store, uint64_t group, struct tree_sm *out);
+
+/**
+ * @brief Entry data of a split of the subtree at @p path into group
+ * @p group with @p n voters @p voters, into @p out (malloc'd; free it).
+ * @return its length, or 0 when out of memory or @p n is over 16.
+ */
+size_t tree_sm_split_command(uint64_t group, const uint64_t *voters, size_t n, const char *path, uint8_t **out);
+
+/** How a split command ended, as the group that applied it recorded it. */
+struct tree_sm_split_outcome {
+	int code;            /**< GROVE_OK (done) or the refusal */
+	uint64_t index;      /**< the entry that applied it */
+	uint64_t root;       /**< the subtree's root (done) */
+	char message[512];   /**< the refusal's reason */
+};
+
+/**
+ * @brief How the split into group @p group ended in tree @p t.
+ * @return GROVE_OK, GROVE_ENOTFOUND (no such split applied yet), GROVE_ECORRUPT, GROVE_ESTORAGE.
+ */
+int tree_sm_split_outcome(struct tree_sm *t, struct store_txn *txn, uint64_t group, struct tree_sm_split_outcome *out);
 
 /**
  * @brief Entry data for command @p kind with @p len bytes of @p body, into

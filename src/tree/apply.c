@@ -18,6 +18,9 @@ struct applier {
 	struct tree_result *res;
 	size_t op_index;               /* operation being applied */
 	uint64_t next_id;              /* id counter, written back at the end */
+	uint64_t id_limit;             /* ids stay below it (a split-born group's block) */
+	uint64_t top;                  /* the group's root: /root, or its shard's root */
+	bool has_stubs;                /* some of its nodes are roots of other shards */
 	/* What the operation being applied found, for its change record. */
 	struct {
 		uint64_t parent, old_parent;
@@ -65,28 +68,136 @@ static int node_exists(struct applier *a, uint64_t id)
 	return tt_get(a->t, a->txn, TREE_NODES, key, sizeof(key), NULL);
 }
 
-/* Resolve a node reference to an existing node id. */
+/* Refuse a reference that a split sent elsewhere; *@p found tells whether it did. */
+static int refuse_if_moved(struct applier *a, const char *path, uint64_t id, bool *found)
+{
+	*found = false;
+	if (!a->has_stubs)
+		return GROVE_OK;
+	uint64_t group;
+	int err;
+	if (path) {
+		char *stub_path = NULL;
+		err = stub_above(a->t, a->txn, path, &group, &stub_path);
+		if (err == GROVE_OK) {
+			*found = true;
+			err = refuse(a, GROVE_EMOVED, "%s is in shard %llu (rooted at %s) now; retry", path,
+				     (unsigned long long)group, stub_path);
+		} else if (err != GROVE_ENOTFOUND) {
+			err = fail(a, err);
+		} else {
+			err = GROVE_OK;
+		}
+		free(stub_path);
+		return err;
+	}
+	err = tree_mount_of(a->t, a->txn, id, &group);
+	if (err == GROVE_ENOTFOUND)
+		err = tree_moved_to(a->t, a->txn, id, &group);
+	if (err == GROVE_ENOTFOUND)
+		return GROVE_OK;
+	if (err)
+		return fail(a, err);
+	*found = true;
+	return refuse(a, GROVE_EMOVED, "node %llu is in shard %llu now; retry", (unsigned long long)id,
+		      (unsigned long long)group);
+}
+
+/* Resolve a node reference to an existing node id of this group (not a stub of another shard). */
 static int resolve(struct applier *a, const struct tree_ref *ref, uint64_t *id)
 {
+	bool moved;
 	if (ref->id < 0) {
 		uint64_t k = (uint64_t)(-(ref->id + 1));
 		if (k >= a->op_index || a->batch->ops[k].kind != TREE_OP_CREATE)
 			return refuse(a, GROVE_EINVAL, "op %zu refers to op %llu, which is not an earlier create",
 				      a->op_index, (unsigned long long)k);
 		*id = a->res->ids[k];
+		return GROVE_OK;
 	} else if (ref->id > 0) {
 		*id = (uint64_t)ref->id;
 	} else {
 		if (!ref->path)
 			return refuse(a, GROVE_EINVAL, "op %zu names no node", a->op_index);
 		int err = tree_resolve_path(a->t, a->txn, ref->path, id);
-		if (err == GROVE_ENOTFOUND || err == GROVE_EINVAL)
+		if (err == GROVE_EINVAL)
 			return refuse(a, err, "%s: no such node", ref->path);
-		return err ? fail(a, err) : GROVE_OK;
+		if (err == GROVE_ENOTFOUND) {
+			err = refuse_if_moved(a, ref->path, 0, &moved);
+			if (moved || err)
+				return err;
+			return refuse(a, GROVE_ENOTFOUND, "%s: no such node%s", ref->path,
+				      a->top == TREE_ROOT_ID ? "" : " in this shard");
+		}
+		if (err)
+			return fail(a, err);
+		return refuse_if_moved(a, NULL, *id, &moved);
 	}
 	int err = node_exists(a, *id);
-	if (err == GROVE_ENOTFOUND)
-		return refuse(a, err, "no node with id %llu", (unsigned long long)*id);
+	if (err == GROVE_ENOTFOUND || err == GROVE_OK) {
+		int found = err;
+		err = refuse_if_moved(a, NULL, *id, &moved);
+		if (moved || err)
+			return err;
+		if (found == GROVE_ENOTFOUND)
+			return refuse(a, GROVE_ENOTFOUND, "no node with id %llu", (unsigned long long)*id);
+		return GROVE_OK;
+	}
+	return fail(a, err);
+}
+
+/* Refuse a change to this group's root; @p what: "deleted", "renamed", "moved", "reordered". */
+static int refuse_top(struct applier *a, const char *what)
+{
+	if (a->top == TREE_ROOT_ID)
+		return refuse(a, GROVE_EROOT, "/root cannot be %s", what);
+	char where[256];
+	describe(a, a->top, where, sizeof(where));
+	return refuse(a, GROVE_EROOT, "%s is the root of shard %llu: it cannot be %s (shard roots stay put until "
+		      "cross-shard transactions exist)", where, (unsigned long long)a->t->group, what);
+}
+
+struct stub_below {
+	const struct applier *a;
+	uint64_t node;     /* the node being renamed or moved */
+	uint64_t stub;     /* a stub at or below it */
+	uint64_t group;
+};
+
+static int find_stub_below(void *ctx, uint64_t id, uint64_t group)
+{
+	struct stub_below *s = ctx;
+	for (uint64_t cur = id, steps = 0; cur != 0 && steps < (1u << 26); steps++) {
+		if (cur == s->node) {
+			s->stub = id;
+			s->group = group;
+			return 1;
+		}
+		if (cur == s->a->top)
+			return 0;
+		struct node_rec rec;
+		int err = node_rec_load(s->a->t, s->a->txn, cur, &rec);
+		if (err)
+			return err;
+		cur = rec.parent;
+		node_rec_free(&rec);
+	}
+	return 0;
+}
+
+/* Refuse renaming or moving @p id if another shard's root is at or below it: its path would change. */
+static int refuse_if_shard_below(struct applier *a, uint64_t id, const char *what)
+{
+	if (!a->has_stubs)
+		return GROVE_OK;
+	struct stub_below s = {.a = a, .node = id};
+	int err = tree_for_each_mount(a->t, a->txn, find_stub_below, &s);
+	if (err == 1) {
+		char where[256];
+		describe(a, s.stub, where, sizeof(where));
+		return refuse(a, GROVE_ECROSSSHARD, "%s is the root of shard %llu: a node above it cannot be %s "
+			      "until cross-shard transactions exist", where, (unsigned long long)s.group, what);
+	}
 	return err ? fail(a, err) : GROVE_OK;
 }
 
@@ -591,8 +702,8 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 	int err = resolve(a, &op->node, &id);
 	if (err)
 		return err;
-	if (id == TREE_ROOT_ID)
-		return refuse(a, GROVE_EROOT, "/root cannot be deleted");
+	if (id == a->top)
+		return refuse_top(a, "deleted");
 	a->res->ids[a->op_index] = id;
 	struct node_rec top;
 	err = node_rec_load(a->t, a->txn, id, &top);
@@ -621,6 +732,15 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 		if (child) {
 			cur = child;
 			continue;
+		}
+		uint64_t group;
+		if (a->has_stubs && (err = tree_mount_of(a->t, a->txn, cur, &group)) != GROVE_ENOTFOUND) {
+			if (err)
+				return fail(a, err);
+			char where[256];
+			describe(a, cur, where, sizeof(where));
+			return refuse(a, GROVE_ECROSSSHARD, "%s is the root of shard %llu: a subtree holding it cannot be "
+				      "deleted until cross-shard transactions exist", where, (unsigned long long)group);
 		}
 		struct node_rec rec;
 		err = node_rec_load(a->t, a->txn, cur, &rec);
@@ -725,10 +845,12 @@ static int op_rename(struct applier *a, const struct tree_op *op)
 	int err = load_target_node(a, &op->node, &id, &rec);
 	if (err)
 		return err;
-	if (id == TREE_ROOT_ID)
-		err = refuse(a, GROVE_EROOT, "/root cannot be renamed");
+	if (id == a->top)
+		err = refuse_top(a, "renamed");
 	if (!err)
 		err = check_node_name(a, op->name);
+	if (!err && strcmp(rec.name, op->name) != 0)
+		err = refuse_if_shard_below(a, id, "renamed");
 	if (!err && a->res->record_changes &&
 	    (!(a->seen.old_name = strdup(rec.name)) || tree_node_path(a->t, a->txn, id, &a->seen.old_path) != GROVE_OK))
 		err = fail(a, GROVE_ENOMEM);
@@ -760,7 +882,7 @@ static int check_no_cycle(struct applier *a, uint64_t id, uint64_t new_parent)
 			describe(a, id, where, sizeof(where));
 			return refuse(a, GROVE_ECYCLE, "%s would become its own ancestor", where);
 		}
-		if (cur == TREE_ROOT_ID)
+		if (cur == a->top)
 			return GROVE_OK;
 		struct node_rec rec;
 		int err = node_rec_load(a->t, a->txn, cur, &rec);
@@ -804,12 +926,14 @@ static int op_move(struct applier *a, const struct tree_op *op)
 	int err = load_target_node(a, &op->node, &id, &rec);
 	if (err)
 		return err;
-	if (id == TREE_ROOT_ID)
-		err = refuse(a, GROVE_EROOT, "/root cannot be moved");
+	if (id == a->top)
+		err = refuse_top(a, "moved");
 	if (!err)
 		err = resolve(a, &op->target, &parent);
 	if (!err)
 		err = check_no_cycle(a, id, parent);
+	if (!err && parent != rec.parent)
+		err = refuse_if_shard_below(a, id, "moved");
 	if (!err && parent != rec.parent)
 		err = name_free_under(a, parent, rec.name);
 	if (!err)
@@ -825,8 +949,8 @@ static int op_reorder(struct applier *a, const struct tree_op *op)
 	int err = load_target_node(a, &op->node, &id, &rec);
 	if (err)
 		return err;
-	if (id == TREE_ROOT_ID)
-		err = refuse(a, GROVE_EROOT, "/root has no siblings");
+	if (id == a->top)
+		err = a->top == TREE_ROOT_ID ? refuse(a, GROVE_EROOT, "/root has no siblings") : refuse_top(a, "reordered");
 	if (!err)
 		err = relocate(a, id, &rec, rec.parent, op->index);
 	node_rec_free(&rec);
@@ -1115,10 +1239,14 @@ static int record_change(struct applier *a, const struct tree_op *op)
 
 int tree_init(const struct tree *t, struct store_txn *txn)
 {
-	uint64_t next;
+	uint64_t next, top;
 	int err = tt_meta_get(t, txn, "next_id", 0, &next);
+	if (!err)
+		err = tree_top(t, txn, &top);
 	if (err)
 		return err;
+	if (top != TREE_ROOT_ID)
+		return GROVE_ECORRUPT; /* a shard's tree: the world's root does not belong in it */
 	struct node_rec root;
 	err = node_rec_load(t, txn, TREE_ROOT_ID, &root);
 	if (err == GROVE_OK) {
@@ -1144,9 +1272,10 @@ int tree_open(struct store *store, uint64_t group, struct tree *out)
 		[TREE_META] = "tree.meta",         [TREE_NODES] = "tree.nodes",   [TREE_CHILDREN] = "tree.children",
 		[TREE_ORDER] = "tree.order",       [TREE_PROPS] = "tree.props",   [TREE_GROUPS] = "tree.groups",
 		[TREE_CONNS] = "tree.conns",       [TREE_CONNS_BY_NODE] = "tree.conns_by_node",
-		[TREE_RESOURCES] = "tree.resources",
+		[TREE_RESOURCES] = "tree.resources", [TREE_MOUNTS] = "tree.mounts", [TREE_MOVED] = "tree.moved",
 	};
 	out->group = group;
+	out->view = NULL;
 	for (int i = 0; i < TREE_TABLE_COUNT; i++) {
 		int err = store_db_open(store, names[i], true, &out->db[i]);
 		if (err)
@@ -1189,40 +1318,65 @@ int tree_load_begin(const struct tree *t, struct store_txn *txn)
 	return GROVE_OK;
 }
 
+/* Whether meta record @p key is state a snapshot carries (the node count is recomputed instead). */
+static bool meta_is_state(const void *key, size_t len)
+{
+	static const char *const kept[] = {"next_id", "shard_root", "shard_path", "id_limit", "mounts"};
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+		if (len == strlen(kept[i]) && memcmp(key, kept[i], len) == 0)
+			return true;
+	return false;
+}
+
 int tree_load_record(const struct tree *t, struct store_txn *txn, unsigned table, const void *key, size_t key_len,
 		     const void *val, size_t val_len)
 {
 	if (table >= TREE_TABLE_COUNT || key_len == 0 || key_len > STORE_KEY_MAX - 8)
 		return GROVE_ECORRUPT;
-	if (table == TREE_META && !(key_len == 7 && memcmp(key, "next_id", 7) == 0))
+	if (table == TREE_META && !meta_is_state(key, key_len))
 		return GROVE_OK; /* the count is recomputed; anything else was never the tree's */
 	return tt_put(t, txn, table, key, key_len, val, val_len);
 }
 
+/* The number of the group's keys in @p table. */
+static int count_keys(const struct tree *t, struct store_txn *txn, enum tree_table table, uint64_t *count)
+{
+	*count = 0;
+	struct tt_cursor *c;
+	int err = tt_cursor_open(t, txn, table, &c);
+	if (err)
+		return err;
+	struct store_bytes k;
+	for (err = tt_seek(c, NULL, 0, &k, NULL); err == GROVE_OK; err = tt_next(c, &k, NULL))
+		(*count)++;
+	tt_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
 int tree_load_end(const struct tree *t, struct store_txn *txn)
 {
-	uint64_t next, nodes;
+	uint64_t next, top, nodes = 0, stubs = 0;
 	struct node_rec root;
 	int err = tt_meta_get(t, txn, "next_id", 0, &next);
 	if (!err)
-		err = node_rec_load(t, txn, TREE_ROOT_ID, &root);
+		err = tree_top(t, txn, &top);
+	if (!err)
+		err = node_rec_load(t, txn, top, &root);
 	if (err)
 		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
 	node_rec_free(&root);
 	if (next <= TREE_ROOT_ID)
 		return GROVE_ECORRUPT;
-	struct tt_cursor *c;
-	err = tt_cursor_open(t, txn, TREE_NODES, &c);
+	/* Stubs of other shards are not this group's nodes. */
+	err = count_keys(t, txn, TREE_NODES, &nodes);
+	if (!err)
+		err = count_keys(t, txn, TREE_MOUNTS, &stubs);
 	if (err)
 		return err;
-	struct store_bytes k;
-	nodes = 0;
-	for (err = tt_seek(c, NULL, 0, &k, NULL); err == GROVE_OK; err = tt_next(c, &k, NULL))
-		nodes++;
-	tt_cursor_close(c);
-	if (err != GROVE_ENOTFOUND)
-		return err;
-	return tt_meta_put(t, txn, "node_count", nodes);
+	if (stubs > nodes)
+		return GROVE_ECORRUPT;
+	err = tt_meta_put_count(t, txn, "mounts", stubs);
+	return err ? err : tt_meta_put(t, txn, "node_count", nodes - stubs);
 }
 
 /*
@@ -1268,10 +1422,18 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 		return fail(&a, err);
 	if (!nested)
 		a.txn = txn;
+	uint64_t stubs = 0;
 	err = tt_meta_get(a.t, a.txn, "next_id", 0, &a.next_id);
 	uint64_t first_free_id = a.next_id;
 	if (!err && a.next_id <= TREE_ROOT_ID)
 		err = GROVE_ECORRUPT;
+	if (!err)
+		err = tt_meta_get(a.t, a.txn, "id_limit", UINT64_MAX, &a.id_limit);
+	if (!err)
+		err = tree_top(a.t, a.txn, &a.top);
+	if (!err)
+		err = tt_meta_get(a.t, a.txn, "mounts", 0, &stubs);
+	a.has_stubs = stubs > 0;
 	if (err)
 		fail(&a, err);
 	for (size_t i = 0; !err && i < batch->count; i++) {
@@ -1293,6 +1455,8 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 		if (err)
 			fail(&a, err);
 	}
+	if (!err && a.next_id > a.id_limit)
+		err = refuse(&a, GROVE_ETOOBIG, "shard %llu has handed out every id of its block", (unsigned long long)t->group);
 	if (!err && a.next_id != first_free_id && (err = tt_meta_put(t, a.txn, "next_id", a.next_id)))
 		fail(&a, err);
 	if (err) {

@@ -7,6 +7,93 @@
 #include "src/tree/records.h"
 #include "src/tree/tree.h"
 
+/* ---- views across groups ---- */
+
+uint64_t tree_id_birth_group(uint64_t id, uint64_t world)
+{
+	uint64_t block = id >> TREE_ID_BLOCK_BITS;
+	return block == 0 ? world : block;
+}
+
+static int by_group(const void *a, const void *b)
+{
+	uint64_t x = ((const struct tree *)a)->group, y = ((const struct tree *)b)->group;
+	return x < y ? -1 : x > y;
+}
+
+int tree_view_init(struct tree_view *v, const struct tree *const *groups, size_t n, uint64_t world_group)
+{
+	memset(v, 0, sizeof(*v));
+	v->trees = calloc(n ? n : 1, sizeof(*v->trees));
+	if (!v->trees)
+		return GROVE_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		v->trees[i] = *groups[i];
+		v->trees[i].view = v;
+	}
+	qsort(v->trees, n, sizeof(*v->trees), by_group);
+	v->n = n;
+	v->world_group = world_group;
+	return GROVE_OK;
+}
+
+void tree_view_free(struct tree_view *v)
+{
+	free(v->trees);
+	memset(v, 0, sizeof(*v));
+}
+
+const struct tree *tree_view_group(const struct tree_view *v, uint64_t group)
+{
+	struct tree key = {.group = group};
+	return v ? bsearch(&key, v->trees, v->n, sizeof(*v->trees), by_group) : NULL;
+}
+
+/*
+ * The tree that holds node @p id's own records: @p t itself, unless @p t belongs to a view; then the group
+ * the id was born in, following moved ids and stubs from there (each split leaves one of them behind).
+ */
+static const struct tree *holder(const struct tree *t, struct store_txn *txn, uint64_t id)
+{
+	struct tree_view *v = t->view;
+	if (!v)
+		return t;
+	if (v->cached && v->cached_id == id)
+		return v->cached;
+	const struct tree *cur = tree_view_group(v, tree_id_birth_group(id, v->world_group));
+	uint8_t key[8];
+	put_be64(key, id);
+	for (int hops = 0; cur && hops < 64; hops++) {
+		uint64_t group;
+		int err = tt_get(cur, txn, TREE_NODES, key, sizeof(key), NULL);
+		if (err == GROVE_OK && tt_get_id_u64(cur, txn, TREE_MOUNTS, id, &group) != GROVE_OK) {
+			v->cached_id = id;
+			v->cached = cur;
+			return cur;
+		}
+		if (err == GROVE_ENOTFOUND && tt_get_id_u64(cur, txn, TREE_MOVED, id, &group) != GROVE_OK)
+			break;
+		if (err && err != GROVE_ENOTFOUND)
+			break;
+		cur = tree_view_group(v, group);
+	}
+	return t; /* not found anywhere: the read fails there as it would without a view */
+}
+
+int tree_view_locate(struct tree_view *v, struct store_txn *txn, uint64_t id, uint64_t *group)
+{
+	const struct tree *start = tree_view_group(v, v->world_group);
+	if (!start)
+		return GROVE_ENOTFOUND;
+	const struct tree *t = holder(start, txn, id);
+	uint8_t key[8];
+	put_be64(key, id);
+	int err = tt_get(t, txn, TREE_NODES, key, sizeof(key), NULL);
+	if (!err)
+		*group = t->group;
+	return err;
+}
+
 void tree_node_free(struct tree_node *n)
 {
 	free(n->name);
@@ -18,6 +105,7 @@ void tree_node_free(struct tree_node *n)
 int tree_get_node(const struct tree *t, struct store_txn *txn, uint64_t id, struct tree_node *out)
 {
 	memset(out, 0, sizeof(*out));
+	t = holder(t, txn, id);
 	struct node_rec rec;
 	int err = node_rec_load(t, txn, id, &rec);
 	if (err)
@@ -66,14 +154,9 @@ bool tree_name_valid(const char *name)
 	return tree_utf8_valid(name);
 }
 
-int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id)
+/* Resolve the names of @p p (a path's rest after its start) one by one from node @p cur of @p t. */
+static int resolve_below(const struct tree *t, struct store_txn *txn, uint64_t cur, const char *p, uint64_t *id)
 {
-	static const char root[] = "/root";
-	size_t rootlen = sizeof(root) - 1;
-	if (strncmp(path, root, rootlen) != 0 || (path[rootlen] != '\0' && path[rootlen] != '/'))
-		return strncmp(path, "/", 1) == 0 ? GROVE_ENOTFOUND : GROVE_EINVAL;
-	uint64_t cur = TREE_ROOT_ID;
-	const char *p = path + rootlen;
 	uint8_t key[8 + TREE_NAME_MAX + 1];
 	while (*p) {
 		while (*p == '/')
@@ -86,6 +169,16 @@ int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *p
 			return GROVE_ENOTFOUND;
 		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
 			return GROVE_EINVAL;
+		if (t->view) {
+			/* The children of a stub are in the group whose shard it roots. */
+			uint64_t group;
+			for (int hops = 0; hops < 64 && tt_get_id_u64(t, txn, TREE_MOUNTS, cur, &group) == GROVE_OK; hops++) {
+				const struct tree *next = tree_view_group(t->view, group);
+				if (!next)
+					return GROVE_ENOTFOUND;
+				t = next;
+			}
+		}
 		put_be64(key, cur);
 		memcpy(key + 8, p, n);
 		struct store_bytes v;
@@ -101,16 +194,66 @@ int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *p
 	return GROVE_OK;
 }
 
+/* Whether @p path, read as tree_resolve_path() reads paths (repeated slashes), is @p root or below it; where its rest starts. */
+static bool path_below(const char *path, const char *root, const char **rest)
+{
+	const char *p = path, *r = root;
+	while (*r) {
+		if (*p != *r)
+			return false;
+		if (*p == '/')
+			while (p[1] == '/')
+				p++;
+		p++, r++;
+	}
+	if (*p != '\0' && *p != '/')
+		return false;
+	*rest = p;
+	return true;
+}
+
+int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id)
+{
+	if (path[0] != '/')
+		return GROVE_EINVAL;
+	if (t->view) {
+		const struct tree *world = tree_view_group(t->view, t->view->world_group);
+		t = world ? world : t;
+	}
+	char *shard_path = NULL;
+	uint64_t top = TREE_ROOT_ID;
+	int err = t->view ? GROVE_OK : tt_meta_get_text(t, txn, "shard_path", &shard_path);
+	if (!err && shard_path)
+		err = tree_top(t, txn, &top);
+	const char *rest;
+	if (!err && !path_below(path, shard_path ? shard_path : "/root", &rest))
+		err = GROVE_ENOTFOUND;
+	free(shard_path);
+	return err ? err : resolve_below(t, txn, top, rest, id);
+}
+
 int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, char **out)
 {
 	*out = NULL;
-	/* Collect names leaf-to-root, then join them in reverse; iterative so
-	 * that a 10,000-level tree needs no deep recursion. */
-	size_t count = 0, cap = 16, total = 0;
+	t = holder(t, txn, id);
+	/* Collect names leaf-to-top, then join them in reverse; iterative so
+	 * that a 10,000-level tree needs no deep recursion. A shard's names
+	 * hang below the path its root has in the world. */
+	uint64_t top;
+	char *shard_path = NULL;
+	int err = tree_top(t, txn, &top);
+	if (!err && top != TREE_ROOT_ID)
+		err = tt_meta_get_text(t, txn, "shard_path", &shard_path);
+	if (err)
+		return err;
+	const char *slash = shard_path ? strrchr(shard_path, '/') : NULL;
+	size_t prefix = slash ? (size_t)(slash - shard_path) : 0;
+	size_t count = 0, cap = 16, total = prefix;
 	char **names = malloc(cap * sizeof(*names));
-	if (!names)
+	if (!names) {
+		free(shard_path);
 		return GROVE_ENOMEM;
-	int err = GROVE_OK;
+	}
 	uint64_t cur = id;
 	for (;;) {
 		struct node_rec rec;
@@ -127,7 +270,7 @@ int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, cha
 		rec.name = NULL;
 		uint64_t parent = rec.parent;
 		node_rec_free(&rec);
-		if (cur == TREE_ROOT_ID)
+		if (cur == top)
 			break;
 		if (parent == 0 || count > (1u << 24)) {
 			err = GROVE_ECORRUPT;
@@ -140,7 +283,8 @@ int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, cha
 		if (!path) {
 			err = GROVE_ENOMEM;
 		} else {
-			char *w = path;
+			memcpy(path, shard_path ? shard_path : "", prefix);
+			char *w = path + prefix;
 			for (size_t i = count; i-- > 0;) {
 				*w++ = '/';
 				size_t n = strlen(names[i]);
@@ -154,11 +298,13 @@ int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, cha
 	for (size_t i = 0; i < count; i++)
 		free(names[i]);
 	free(names);
+	free(shard_path);
 	return err;
 }
 
 int tree_for_each_child(const struct tree *t, struct store_txn *txn, uint64_t parent, int (*fn)(void *ctx, uint64_t child), void *ctx)
 {
+	t = holder(t, txn, parent);
 	struct tt_cursor *c;
 	int err = tt_cursor_open(t, txn, TREE_ORDER, &c);
 	if (err)
@@ -199,6 +345,7 @@ int tree_child_count(const struct tree *t, struct store_txn *txn, uint64_t paren
 
 int tree_get_prop(const struct tree *t, struct store_txn *txn, uint64_t id, const char *name, struct variant *value)
 {
+	t = holder(t, txn, id);
 	variant_set_nil(value);
 	if (strlen(name) > TREE_NAME_MAX)
 		return GROVE_ENOTFOUND;
@@ -243,6 +390,7 @@ static int load_seq_entries(const struct tree *t, struct store_txn *txn, enum tr
 {
 	*out = NULL;
 	*count = 0;
+	t = holder(t, txn, id);
 	struct tt_cursor *c;
 	int err = tt_cursor_open(t, txn, table, &c);
 	if (err)
@@ -340,6 +488,7 @@ int tree_for_each_group(const struct tree *t, struct store_txn *txn, uint64_t id
 int tree_for_each_connection(const struct tree *t, struct store_txn *txn, uint64_t id,
 			     int (*fn)(void *ctx, const struct tree_connection *c), void *ctx)
 {
+	t = holder(t, txn, id);
 	struct tt_cursor *cur;
 	int err = tt_cursor_open(t, txn, TREE_CONNS_BY_NODE, &cur);
 	if (err)
@@ -384,6 +533,10 @@ int tree_for_each_connection(const struct tree *t, struct store_txn *txn, uint64
 int tree_with_resource(const struct tree *t, struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const struct tree_resource *r),
 		       void *ctx)
 {
+	/* Resources are copied, never moved, by splits: the group that made one holds it. */
+	const struct tree *maker = t->view ? tree_view_group(t->view, tree_id_birth_group(id, t->view->world_group)) : NULL;
+	if (maker)
+		t = maker;
 	struct resource_rec rec;
 	int err = resource_rec_load(t, txn, id, &rec);
 	if (err)
@@ -430,4 +583,80 @@ bool tree_is_empty(const struct tree *t, struct store_txn *txn)
 int tree_node_count(const struct tree *t, struct store_txn *txn, uint64_t *count)
 {
 	return tt_meta_get(t, txn, "node_count", 1, count);
+}
+
+int tree_shard_root(const struct tree *t, struct store_txn *txn, uint64_t *root, char **path)
+{
+	int err = tree_top(t, txn, root);
+	if (err || !path)
+		return err;
+	err = tt_meta_get_text(t, txn, "shard_path", path);
+	if (!err && !*path && !(*path = strdup("/root")))
+		err = GROVE_ENOMEM;
+	return err;
+}
+
+int tree_mount_of(const struct tree *t, struct store_txn *txn, uint64_t id, uint64_t *group)
+{
+	return tt_get_id_u64(t, txn, TREE_MOUNTS, id, group);
+}
+
+int tree_moved_to(const struct tree *t, struct store_txn *txn, uint64_t id, uint64_t *group)
+{
+	return tt_get_id_u64(t, txn, TREE_MOVED, id, group);
+}
+
+struct stub_search {
+	const struct tree *t;
+	struct store_txn *txn;
+	const char *path;
+	uint64_t group;
+	char *stub_path; /* owned */
+};
+
+static int stub_is_above(void *ctx, uint64_t id, uint64_t group)
+{
+	struct stub_search *s = ctx;
+	char *path;
+	int err = tree_node_path(s->t, s->txn, id, &path);
+	if (err)
+		return err;
+	size_t n = strlen(path);
+	if (strncmp(s->path, path, n) == 0 && (s->path[n] == '\0' || s->path[n] == '/')) {
+		s->group = group;
+		s->stub_path = path;
+		return 1;
+	}
+	free(path);
+	return 0;
+}
+
+int stub_above(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *group, char **stub_path)
+{
+	struct stub_search s = {.t = t, .txn = txn, .path = path};
+	int err = tree_for_each_mount(t, txn, stub_is_above, &s);
+	*group = s.group;
+	*stub_path = s.stub_path;
+	return err == 1 ? GROVE_OK : err ? err : GROVE_ENOTFOUND;
+}
+
+int tree_for_each_mount(const struct tree *t, struct store_txn *txn, int (*fn)(void *ctx, uint64_t id, uint64_t group),
+			void *ctx)
+{
+	struct tt_cursor *c;
+	int err = tt_cursor_open(t, txn, TREE_MOUNTS, &c);
+	if (err)
+		return err;
+	struct store_bytes k, v;
+	for (err = tt_seek(c, NULL, 0, &k, &v); err == GROVE_OK; err = tt_next(c, &k, &v)) {
+		if (k.len != 8 || v.len != 8) {
+			err = GROVE_ECORRUPT;
+			break;
+		}
+		err = fn(ctx, get_be64(k.data), get_be64(v.data));
+		if (err)
+			break;
+	}
+	tt_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }

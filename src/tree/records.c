@@ -62,6 +62,56 @@ int tt_meta_put(const struct tree *t, struct store_txn *txn, const char *name, u
 	return store_put_u64(txn, t->db[TREE_META], k, klen, value);
 }
 
+int tt_meta_put_count(const struct tree *t, struct store_txn *txn, const char *name, uint64_t value)
+{
+	if (value)
+		return tt_meta_put(t, txn, name, value);
+	int err = tt_del(t, txn, TREE_META, name, strlen(name));
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+int tt_meta_get_text(const struct tree *t, struct store_txn *txn, const char *name, char **out)
+{
+	*out = NULL;
+	struct store_bytes v;
+	int err = tt_get(t, txn, TREE_META, name, strlen(name), &v);
+	if (err)
+		return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+	*out = strndup(v.data, v.len);
+	return *out ? GROVE_OK : GROVE_ENOMEM;
+}
+
+int tt_meta_put_text(const struct tree *t, struct store_txn *txn, const char *name, const char *value)
+{
+	return tt_put(t, txn, TREE_META, name, strlen(name), value, strlen(value));
+}
+
+int tt_get_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id, uint64_t *value)
+{
+	uint8_t key[8];
+	put_be64(key, id);
+	struct store_bytes v;
+	int err = tt_get(t, txn, tab, key, sizeof(key), &v);
+	if (!err && v.len != 8)
+		err = GROVE_ECORRUPT;
+	if (!err)
+		*value = get_be64(v.data);
+	return err;
+}
+
+int tt_put_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id, uint64_t value)
+{
+	uint8_t key[8], val[8];
+	put_be64(key, id);
+	put_be64(val, value);
+	return tt_put(t, txn, tab, key, sizeof(key), val, sizeof(val));
+}
+
+int tree_top(const struct tree *t, struct store_txn *txn, uint64_t *top)
+{
+	return tt_meta_get(t, txn, "shard_root", TREE_ROOT_ID, top);
+}
+
 struct tt_cursor {
 	struct store_cursor *c; /* over the whole table */
 	uint64_t group;         /* the part it walks */

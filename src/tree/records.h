@@ -32,6 +32,26 @@ int tt_del_prefix(const struct tree *t, struct store_txn *txn, enum tree_table t
 int tt_meta_get(const struct tree *t, struct store_txn *txn, const char *name, uint64_t dflt, uint64_t *value);
 int tt_meta_put(const struct tree *t, struct store_txn *txn, const char *name, uint64_t value);
 
+/** Store the u64 meta count @p name, or no record when it is 0 (so a group's records do not depend on how it came by them). */
+int tt_meta_put_count(const struct tree *t, struct store_txn *txn, const char *name, uint64_t value);
+
+/** The text meta value @p name of the group, malloc'd in @p *out (NULL if absent). */
+int tt_meta_get_text(const struct tree *t, struct store_txn *txn, const char *name, char **out);
+int tt_meta_put_text(const struct tree *t, struct store_txn *txn, const char *name, const char *value);
+
+/** A u64 keyed by node id in @p tab (tree.mounts, tree.moved). @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ESTORAGE. */
+int tt_get_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id, uint64_t *value);
+int tt_put_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id, uint64_t value);
+
+/** The id of the group's top node: TREE_ROOT_ID, or a shard's root. */
+int tree_top(const struct tree *t, struct store_txn *txn, uint64_t *top);
+
+/**
+ * The stub of another shard that @p path is at or below: its group and path (malloc'd in @p *stub_path).
+ * @return GROVE_OK, GROVE_ENOTFOUND (none), GROVE_ENOMEM, GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
+int stub_above(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *group, char **stub_path);
+
 /** A cursor over one group's part of a table; it ends (GROVE_ENOTFOUND) at the group's last key. */
 struct tt_cursor;
 int tt_cursor_open(const struct tree *t, struct store_txn *txn, enum tree_table tab, struct tt_cursor **out);

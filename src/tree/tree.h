@@ -45,10 +45,34 @@
  * - tree.conns_by_node node u64 + connection id u64 -> empty
  * - tree.resources resource id u64 -> kind u8, type, path, uid, local id
  *                 (u32 length + bytes), properties (canonical variant dict)
- * - tree.meta     "next_id" (next id to hand out), "node_count" (u64 little-endian)
+ * - tree.mounts   id u64 -> group u64: the node is the root of another
+ *                 group's shard; only its record stays here (name, class,
+ *                 place among its siblings), as a stub
+ * - tree.moved    id u64 -> group u64: a split moved the node to that group
+ * - tree.meta     "next_id" (next id to hand out), "node_count" (u64 little-endian),
+ *                 and in a group born by a split: "shard_root" (its root's id),
+ *                 "shard_path" (the root's absolute path, bytes), "id_limit"
+ *                 (ids stay below it); "mounts" (stubs here)
+ *
+ * Shards. A split (tree_split()) moves the subtree at a path from one
+ * group's tables to a new group's, in one transaction: every record of its
+ * nodes, with their ids (ids stay unique across the world: a group born by
+ * a split hands out ids from its own block, group << TREE_ID_BLOCK_BITS, and
+ * ids are never reused); the resources they refer to are copied (resources
+ * never change). The subtree's root keeps its record in the source as a
+ * stub (tree.mounts), so its name stays taken among its siblings and its
+ * place in their order stays put; its parent link crosses the groups: in
+ * the new group the root's parent id names a node it does not hold, and
+ * the group knows its root's path ("shard_path"), which cannot change: a
+ * shard root, and its ancestors, cannot be renamed, moved or deleted (nor
+ * the root reordered among its siblings) until cross-shard transactions
+ * exist. A write that names a stub, a node under it, or a moved id is
+ * refused with GROVE_EMOVED (retry: the routing sends it to the new group).
  *
  * Every function that reads or writes takes the tree (which group, which
- * databases) and a store transaction.
+ * databases) and a store transaction. A tree whose `view` is set (see
+ * struct tree_view) reads across groups, following stubs and moved ids, as
+ * if the world were one tree; it is for reads only.
  */
 #ifndef GROVE_TREE_TREE_H
 #define GROVE_TREE_TREE_H
@@ -74,14 +98,65 @@ enum tree_table {
 	TREE_CONNS,           /**< connection id -> connection record */
 	TREE_CONNS_BY_NODE,   /**< node + connection id -> empty */
 	TREE_RESOURCES,       /**< resource id -> resource record */
+	TREE_MOUNTS,          /**< stub id -> the group whose shard it roots */
+	TREE_MOVED,           /**< moved node id -> the group a split moved it to */
 	TREE_TABLE_COUNT      /**< number of tables; not a table */
 };
+
+struct tree_view;
 
 /** One Raft group's scene tree in a store. Fill with tree_open(); nothing to free. */
 struct tree {
 	uint64_t group;                 /**< the group whose keys it reads and writes */
 	store_db db[TREE_TABLE_COUNT];  /**< the tables, shared by every group of the store */
+	struct tree_view *view;         /**< NULL: this group's tables alone; else reads follow shards (tree_view) */
 };
+
+/** Ids a group born by a split hands out start at group << TREE_ID_BLOCK_BITS. */
+#define TREE_ID_BLOCK_BITS 40
+
+/**
+ * @brief The group whose block id @p id was handed out from: @p world for
+ * the world's ids (below 2 << TREE_ID_BLOCK_BITS), else id >> TREE_ID_BLOCK_BITS.
+ * A split may have moved the node since (tree.moved says where).
+ */
+uint64_t tree_id_birth_group(uint64_t id, uint64_t world);
+
+/**
+ * A read-only view of the world across the groups of one store: every tree
+ * it hands out (tree_view_group()) reads a node in whichever group holds it
+ * now, starting from the group whose block its id came from and following
+ * stubs and moved ids, and resolves absolute paths from the world's root
+ * through stubs. Reads through it see each group as the one store
+ * transaction they run in sees it. It keeps a one-entry cache (the last
+ * node located), so it must not be shared between transactions or threads.
+ */
+struct tree_view {
+	struct tree *trees;          /**< one per group, each with view = this; owned */
+	size_t n;                    /**< number of trees */
+	uint64_t world_group;        /**< the group that holds "/root" */
+	uint64_t cached_id;          /**< the last node located (0: none) */
+	const struct tree *cached;   /**< and the tree that holds it */
+};
+
+/**
+ * @brief A view over the @p n trees @p groups (copied; the view must be kept
+ * at a fixed address while its trees are used).
+ * @return GROVE_OK, GROVE_ENOMEM.
+ */
+int tree_view_init(struct tree_view *v, const struct tree *const *groups, size_t n, uint64_t world_group);
+
+/** @brief Release the view's trees. Safe on a zeroed view. */
+void tree_view_free(struct tree_view *v);
+
+/** @brief The view's tree of group @p group (reads from it follow shards), or NULL. */
+const struct tree *tree_view_group(const struct tree_view *v, uint64_t group);
+
+/**
+ * @brief The group that holds node @p id, as the view sees it.
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE.
+ */
+int tree_view_locate(struct tree_view *v, struct store_txn *txn, uint64_t id, uint64_t *group);
 
 /**
  * @brief The tree of group @p group in @p store, creating its tables if
@@ -221,6 +296,9 @@ struct tree_result {
 	size_t n_changes;    /**< number of changes */
 	char key[128];       /**< filled by the caller that applied it: the batch's idempotency key, "" if none */
 	uint64_t duplicate_of; /**< filled by that caller: the index that already applied this key (nothing was done now), or 0 */
+	uint64_t split_group;  /**< filled by a caller that applied a split (tree_split()): the group it created, or 0 */
+	uint64_t split_voters[16]; /**< and that group's voters */
+	size_t n_split_voters;     /**< number of split_voters */
 };
 
 /** @brief Release what one change owns. */
@@ -238,7 +316,8 @@ void tree_result_free(struct tree_result *res);
 bool tree_is_empty(const struct tree *t, struct store_txn *txn);
 
 /**
- * @brief Make sure the root exists and the id counter is initialized.
+ * @brief Make sure the root exists and the id counter is initialized (the
+ * world's tree; a group born by a split gets its state from tree_split()).
  * Idempotent; call once after opening a store, in a write transaction.
  * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.
  */
@@ -255,9 +334,13 @@ int tree_init(const struct tree *t, struct store_txn *txn);
  * GROVE_ENOTFOUND (node, parent, property, group, connection or resource),
  * GROVE_EEXIST (sibling name taken, group or connection present),
  * GROVE_EBADNAME (empty, too long, not UTF-8, ".", "..", or with : @ / " %), GROVE_ECYCLE,
- * GROVE_EROOT (delete, rename or move of the root), GROVE_ERANGE (index),
+ * GROVE_EROOT (delete, rename or move of the root, or of a shard's root:
+ * its reorder too), GROVE_EMOVED (a node a split moved to another group),
+ * GROVE_ECROSSSHARD (a delete, rename or move that would change another
+ * shard's root), GROVE_ERANGE (index),
  * GROVE_EINVAL (malformed op or bad batch-local reference), GROVE_ETYPE
- * (binds not an array, props not a dictionary), GROVE_ETOOBIG.
+ * (binds not an array, props not a dictionary), GROVE_ETOOBIG (also: the
+ * group's id block is used up).
  * @return res->err: GROVE_OK, one of the refusals, or GROVE_ESTORAGE /
  * GROVE_ENOMEM / GROVE_ECORRUPT for failures that are not the batch's fault
  * (the caller should then abort @p txn).
@@ -286,14 +369,17 @@ int tree_get_node(const struct tree *t, struct store_txn *txn, uint64_t id, stru
 
 /**
  * @brief Resolve an absolute path ("/root", "/root/World/Player") to an id.
- * A trailing slash is ignored; "." and ".." are not accepted.
+ * A trailing slash is ignored; "." and ".." are not accepted. In a group
+ * born by a split only paths at or below its root resolve; a stub resolves
+ * to itself (its children are in the other group), except through a view.
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_EINVAL (not absolute / malformed),
  * GROVE_ESTORAGE.
  */
 int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id);
 
 /**
- * @brief The absolute path of node @p id, as a malloc'd string in @p *out.
+ * @brief The absolute path of node @p id, as a malloc'd string in @p *out
+ * (in a shard's group: the shard root's path and the names below it).
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ENOMEM, GROVE_ESTORAGE.
  */
 int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, char **out);
@@ -373,8 +459,60 @@ bool tree_name_valid(const char *name);
 /** @brief Whether @p s is valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF). */
 bool tree_utf8_valid(const char *s);
 
-/** @brief The number of nodes in the tree, the root included. @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT. */
+/**
+ * @brief The number of nodes the group holds (its root included, stubs of
+ * other shards not). @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
 int tree_node_count(const struct tree *t, struct store_txn *txn, uint64_t *count);
+
+/* ---- shards ---- */
+
+/**
+ * @brief The root of the group's tree: TREE_ROOT_ID for the world, the
+ * shard's root for a group born by a split; with @p path (may be NULL) its
+ * absolute path (malloc'd).
+ * @return GROVE_OK, GROVE_ENOMEM, GROVE_ESTORAGE.
+ */
+int tree_shard_root(const struct tree *t, struct store_txn *txn, uint64_t *root, char **path);
+
+/** @brief If node @p id is a stub of another group's shard, that group. @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE. */
+int tree_mount_of(const struct tree *t, struct store_txn *txn, uint64_t id, uint64_t *group);
+
+/** @brief If a split moved node @p id out of this group, where to. @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE. */
+int tree_moved_to(const struct tree *t, struct store_txn *txn, uint64_t id, uint64_t *group);
+
+/**
+ * @brief Call @p fn for every stub of the group (another shard's root), in
+ * id order; stops at @p fn's first non-zero return and returns it.
+ * @return GROVE_OK, @p fn's value, GROVE_ESTORAGE.
+ */
+int tree_for_each_mount(const struct tree *t, struct store_txn *txn, int (*fn)(void *ctx, uint64_t id, uint64_t group),
+			void *ctx);
+
+/** What a split did, or why it refused. */
+struct tree_split_result {
+	int err;              /**< GROVE_OK or the refusal */
+	char message[512];    /**< one line naming the cause */
+	uint64_t root;        /**< the subtree's root (the stub left behind) */
+	uint64_t nodes;       /**< nodes moved (stubs of other shards inside it not counted) */
+	uint64_t resources;   /**< resources copied */
+};
+
+/**
+ * @brief Move the subtree at @p path out of tree @p from into the empty
+ * tree of group @p group (the same store and transaction): the spec's
+ * Freeze, CopyState and Release (tla/membership/Shards.tla) in one step. See
+ * the file comment for what moves, what stays and what is refused.
+ * Refusals (nothing changes): GROVE_EINVAL (not a node path), GROVE_ENOTFOUND,
+ * GROVE_EMOVED (the path is in another group already), GROVE_EROOT (the
+ * group's own root: "/root" or a shard's root), GROVE_EEXIST (already the
+ * root of a shard; @p group is not empty), GROVE_ECROSSSHARD (a signal
+ * connection joins a node inside the subtree and one outside).
+ * @return res->err, or GROVE_ESTORAGE / GROVE_ENOMEM / GROVE_ECORRUPT
+ * (abort @p txn: the move may be half done).
+ */
+int tree_split(const struct tree *from, uint64_t group, struct store_txn *txn, const char *path,
+	       struct tree_split_result *res);
 
 /* ---- whole trees: snapshots and migrations ---- */
 

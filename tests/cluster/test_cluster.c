@@ -236,22 +236,6 @@ static void test_kill_all_keeps_acknowledged_writes(void **state)
 	kill_during_writes(KILL_ALL);
 }
 
-/* The first line of node @p node's log that contains @p needle, or "" (in @p line). */
-static bool log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap)
-{
-	char log[4096];
-	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
-	FILE *f = fopen(log, "r");
-	bool found = false;
-	while (f && !found && fgets(line, (int)cap, f))
-		found = strstr(line, needle) != NULL;
-	if (f)
-		fclose(f);
-	if (!found)
-		line[0] = '\0';
-	return found;
-}
-
 /*
  * A follower is stopped while 50,000 writes land, then restarted: it must end with every acknowledged write,
  * through the log when the leader kept it, through a snapshot (sent in chunks) when the log was compacted.
@@ -278,7 +262,7 @@ static void follower_catches_up(int compact_at, bool by_snapshot)
 	cluster_stop(&c);
 	check_stores(&c, w, 8, applied);
 	char line[512];
-	bool installed = log_has(&c, follower, "installed a snapshot", line, sizeof(line));
+	bool installed = cluster_log_has(&c, follower, "installed a snapshot", line, sizeof(line));
 	assert_int_equal(installed, by_snapshot);
 	if (by_snapshot) {
 		unsigned long long bytes = 0;
@@ -650,7 +634,7 @@ static void test_interrupted_install_is_finished(void **state)
 		store_close(s);
 	}
 	char line[512];
-	assert_true(log_has(&c, 2, "finishing the install", line, sizeof(line)));
+	assert_true(cluster_log_has(&c, 2, "finishing the install", line, sizeof(line)));
 	test_rmtree(c.dir);
 }
 
@@ -672,7 +656,7 @@ static void test_missing_log_refused(void **state)
 	int status = node_start_refused(&c, 2);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 	char line[512];
-	assert_true(log_has(&c, 2, "but its log is missing", line, sizeof(line)));
+	assert_true(cluster_log_has(&c, 2, "but its log is missing", line, sizeof(line)));
 	test_rmtree(c.dir);
 }
 

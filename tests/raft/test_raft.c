@@ -27,14 +27,15 @@ struct cluster {
 	size_t max_append_bytes;             /* most payload bytes seen in one AppendEntries of several entries */
 };
 
-/* The AppendEntries size limit of the clusters a test makes (0: none). */
+/* The AppendEntries size limit of the clusters a test makes (0: none), and whether idle groups quiesce. */
 static size_t max_msg_bytes;
+static bool quiesce;
 
 static struct raft_config cfg(uint64_t id)
 {
 	return (struct raft_config){.id = id, .election_ticks = 10, .heartbeat_ticks = 1, .max_inflight = 8,
 				    .max_batch = 16, .max_msg_bytes = max_msg_bytes, .seed = id, .pre_vote = true,
-				    .check_quorum = true};
+				    .check_quorum = true, .quiesce = quiesce};
 }
 
 static void cluster_init(struct cluster *c, int voters, int learners)
@@ -442,6 +443,72 @@ static void test_restart_clamps_commit(void **state)
 	assert_int_equal(raft_create(&bad, NULL, &r), GROVE_EINVAL);
 }
 
+static bool all_quiesced(struct cluster *c)
+{
+	bool all = true;
+	for (int i = 1; i <= c->n; i++)
+		all &= raft_quiesced(c->r[i]);
+	return all;
+}
+
+/*
+ * An idle group quiesces: its leader stops heartbeating and nobody ticks; a proposal wakes it and it quiesces
+ * again; when the leader is gone, the followers stay quiet until woken, then elect another.
+ */
+static void test_quiescence(void **state)
+{
+	(void)state;
+	quiesce = true;
+	struct cluster c;
+	cluster_init(&c, 3, 0);
+	elect(&c, 1);
+	uint64_t index = propose(&c, 1, 42);
+	assert_false(raft_quiesced(c.r[1]));
+	tick(&c, 1, 4);
+	assert_true(all_quiesced(&c));
+	for (int i = 1; i <= 3; i++)
+		assert_int_equal(c.applied_values[i][index], 42);
+	/* Quiet: a hundred ticks each, and not one message or election. */
+	for (int t = 0; t < 100; t++)
+		for (int i = 1; i <= 3; i++) {
+			raft_tick(c.r[i]);
+			assert_false(raft_has_ready(c.r[i]));
+		}
+	assert_int_equal(raft_role(c.r[1]), RAFT_LEADER);
+	assert_int_equal(raft_term(c.r[2]), 1);
+	/* A proposal wakes the leader, its append wakes the followers, and the idle group quiesces again. */
+	index = propose(&c, 1, 43);
+	assert_false(raft_quiesced(c.r[1]));
+	assert_false(raft_quiesced(c.r[2]));
+	tick(&c, 1, 4);
+	assert_true(all_quiesced(&c));
+	assert_int_equal(c.applied_values[3][index], 43);
+	/* A follower that did not get everything the leader committed keeps ticking. */
+	struct raft_msg behind = {.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 1, .commit = index + 5,
+				  .quiesce = true};
+	assert_int_equal(raft_step(c.r[2], &behind), GROVE_OK);
+	assert_false(raft_quiesced(c.r[2]));
+	settle(&c);
+	tick(&c, 1, 1);
+	/* The leader is gone: nothing happens until the followers are woken; then one of them takes over. */
+	isolate(&c, 1);
+	for (int t = 0; t < 50; t++) {
+		raft_tick(c.r[3]);
+		settle(&c);
+	}
+	assert_int_equal(raft_role(c.r[3]), RAFT_FOLLOWER);
+	raft_wake(c.r[2]);
+	raft_wake(c.r[3]);
+	for (int t = 0; t < 60 && raft_role(c.r[2]) != RAFT_LEADER && raft_role(c.r[3]) != RAFT_LEADER; t++) {
+		raft_tick(c.r[2]);
+		raft_tick(c.r[3]);
+		settle(&c);
+	}
+	assert_true(raft_role(c.r[2]) == RAFT_LEADER || raft_role(c.r[3]) == RAFT_LEADER);
+	cluster_free(&c);
+	quiesce = false;
+}
+
 /* A follower far behind is sent batches that stay within max_msg_bytes, yet still hold several entries. */
 static void test_append_respects_max_msg_bytes(void **state)
 {
@@ -504,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_to_lagging_follower),
 		cmocka_unit_test(test_check_quorum_step_down),
 		cmocka_unit_test(test_restart_clamps_commit),
+		cmocka_unit_test(test_quiescence),
 	};
 	return cmocka_run_group_tests_name("raft", tests, NULL, NULL);
 }

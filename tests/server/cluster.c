@@ -153,3 +153,18 @@ uint64_t cluster_wait_converged(struct cluster *c)
 		 (unsigned long long)applied[2], (unsigned long long)applied[3]);
 	return 0;
 }
+
+bool cluster_log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap)
+{
+	char log[4096];
+	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
+	FILE *f = fopen(log, "r");
+	bool found = false;
+	while (f && !found && fgets(line, (int)cap, f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	if (!found)
+		line[0] = '\0';
+	return found;
+}

@@ -7,6 +7,7 @@
 #ifndef GROVE_TESTS_CLUSTER_H
 #define GROVE_TESTS_CLUSTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -54,5 +55,11 @@ int cluster_wait_leader(struct cluster *c);
 
 /** @brief The applied index, once every member has applied the same one (at most 30 s). */
 uint64_t cluster_wait_converged(struct cluster *c);
+
+/**
+ * @brief Whether member @p node's log has a line containing @p needle; the
+ * first such line goes to @p line ("" if none).
+ */
+bool cluster_log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap);
 
 #endif

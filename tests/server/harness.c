@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "proto/grove.pb-c.h"
+#include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
 
@@ -187,8 +188,31 @@ int client_set_int(struct grove_client *c, const char *node, const char *prop, i
 	struct variant v;
 	variant_set_int(&v, value);
 	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = node}, .name = prop, .value = &v};
+	return client_write_ops(c, &op, 1);
+}
+
+Grove__ReadReply *client_read(struct grove_client *c, const char *path, uint32_t depth, bool with_props,
+			      Grove__Envelope **holder)
+{
+	Grove__NodeRef ref = GROVE__NODE_REF__INIT;
+	ref.path = (char *)path;
+	Grove__ReadRequest rq = GROVE__READ_REQUEST__INIT;
+	rq.node = &ref;
+	rq.depth = depth;
+	rq.with_props = with_props;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_READ;
+	env.read = &rq;
+	*holder = NULL;
+	if (grove_client_call(c, &env, holder) != GROVE_OK)
+		return NULL;
+	return (*holder)->body_case == GROVE__ENVELOPE__BODY_READ_REPLY ? (*holder)->read_reply : NULL;
+}
+
+int client_write_ops(struct grove_client *c, const struct tree_op *ops, size_t n)
+{
 	struct wire_request wr;
-	if (wire_encode_batch(&op, 1, &wr))
+	if (wire_encode_batch(ops, n, &wr))
 		return -1;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_WRITE;

@@ -6,6 +6,7 @@
 #ifndef GROVE_TESTS_HARNESS_H
 #define GROVE_TESTS_HARNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -13,6 +14,7 @@
 #include "proto/grove.pb-c.h"
 
 struct grove_client;
+struct tree_op;
 
 /** A running groved. */
 struct groved_proc {
@@ -63,10 +65,25 @@ void groved_kill(struct groved_proc *p);
 int raw_client(int port, int rcvbuf);
 
 /**
+ * @brief Write the batch of @p n operations @p ops through @p c.
+ * @return the write reply's code (0: done), or -1 if there was no write reply.
+ */
+int client_write_ops(struct grove_client *c, const struct tree_op *ops, size_t n);
+
+/**
  * @brief Set the integer property @p prop of @p node through @p c.
  * @return the write reply's code (0: done), or -1 if there was no write reply.
  */
 int client_set_int(struct grove_client *c, const char *node, const char *prop, int64_t value);
+
+/**
+ * @brief Read the node at @p path through @p c, @p depth levels below it, with its properties if
+ * @p with_props.
+ * @param holder receives the whole reply; free it with grove__envelope__free_unpacked(*holder, NULL) if not NULL.
+ * @return the read reply, or NULL when there was none (no answer, an error reply).
+ */
+Grove__ReadReply *client_read(struct grove_client *c, const char *path, uint32_t depth, bool with_props,
+			      Grove__Envelope **holder);
 
 /**
  * @brief Connect to @p address (no token; @p timeout_ms for each step) and

@@ -364,18 +364,12 @@ static int read_props(const char *address, const char *node, int64_t *values, in
 {
 	struct grove_client *c;
 	assert_int_equal(grove_client_connect(address, NULL, 10000, &c, NULL, 0), GROVE_OK);
-	Grove__NodeRef ref = GROVE__NODE_REF__INIT;
-	ref.path = (char *)node;
-	Grove__ReadRequest rq = GROVE__READ_REQUEST__INIT;
-	rq.node = &ref;
-	rq.with_props = true;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
-	env.body_case = GROVE__ENVELOPE__BODY_READ;
-	env.read = &rq;
-	assert_int_equal(grove_client_call(c, &env, &reply), GROVE_OK);
+	Grove__Envelope *reply;
+	Grove__ReadReply *rr = client_read(c, node, 0, true, &reply);
 	grove_client_close(c);
-	assert_int_equal(reply->read_reply->code, 0);
-	const Grove__NodeInfo *n = reply->read_reply->nodes[0];
+	assert_non_null(rr);
+	assert_int_equal(rr->code, 0);
+	const Grove__NodeInfo *n = rr->nodes[0];
 	int found = 0;
 	for (size_t k = 0; k < n->n_props; k++) {
 		int i = atoi(n->props[k]->name + 1);

@@ -1,0 +1,366 @@
+/* Splits: the subtree at a path moves, records and all, from one group's tables to a new group's. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+#include "src/common/grow.h"
+#include "src/common/idmap.h"
+#include "src/tree/records.h"
+#include "src/tree/tree.h"
+
+/* A set of ids kept in insertion order (an idmap for membership, an array for the order). */
+struct id_set {
+	struct idmap member;
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+static int set_add(struct id_set *s, uint64_t id)
+{
+	if (idmap_get(&s->member, 0, id))
+		return GROVE_OK;
+	if (grove_grow((void **)&s->ids, &s->cap, s->n, sizeof(*s->ids)))
+		return GROVE_ENOMEM;
+	int err = idmap_put(&s->member, 0, id, (void *)1);
+	if (!err)
+		s->ids[s->n++] = id;
+	return err;
+}
+
+static bool set_has(const struct id_set *s, uint64_t id)
+{
+	return idmap_get(&s->member, 0, id) != NULL;
+}
+
+static void set_free(struct id_set *s)
+{
+	idmap_free(&s->member);
+	free(s->ids);
+	memset(s, 0, sizeof(*s));
+}
+
+/* What a split gathers before it moves anything. */
+struct split {
+	const struct tree *from;
+	struct tree to;
+	struct store_txn *txn;
+	struct tree_split_result *res;
+	uint64_t root;
+	struct id_set nodes;      /* the subtree, the root first */
+	struct id_set stubs;      /* stubs of other shards inside it */
+	struct id_set conns;      /* connections of its nodes (both ends inside) */
+	struct id_set resources;  /* resources its values refer to, directly or through other resources */
+};
+
+__attribute__((format(printf, 3, 4))) static int refuse(struct split *sp, int err, const char *fmt, ...)
+{
+	sp->res->err = err;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(sp->res->message, sizeof(sp->res->message), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static int fail(struct split *sp, int err)
+{
+	return refuse(sp, err, "%s", grove_strerror(err));
+}
+
+/* ---- gathering ---- */
+
+static int push_child(void *ctx, uint64_t child)
+{
+	struct id_set *stack = ctx;
+	if (grove_grow((void **)&stack->ids, &stack->cap, stack->n, sizeof(*stack->ids)))
+		return GROVE_ENOMEM;
+	stack->ids[stack->n++] = child;
+	return 0;
+}
+
+/* The subtree's nodes, depth first without recursion; a stub's subtree is in its own group already. */
+static int gather_nodes(struct split *sp)
+{
+	struct id_set stack = {0};
+	int err = push_child(&stack, sp->root);
+	while (!err && stack.n) {
+		uint64_t id = stack.ids[--stack.n], group;
+		err = set_add(&sp->nodes, id);
+		if (err)
+			break;
+		err = tree_mount_of(sp->from, sp->txn, id, &group);
+		if (err == GROVE_OK) {
+			err = set_add(&sp->stubs, id);
+			continue;
+		}
+		if (err == GROVE_ENOTFOUND)
+			err = tree_for_each_child(sp->from, sp->txn, id, push_child, &stack);
+	}
+	set_free(&stack);
+	return err;
+}
+
+/* Add the resources @p v refers to. */
+static int gather_refs(struct split *sp, const struct variant *v, int depth)
+{
+	if (depth > VARIANT_MAX_DEPTH)
+		return GROVE_ECORRUPT;
+	switch (v->type) {
+	case VARIANT_RESOURCE_REF:
+		return v->as.ref > 0 ? set_add(&sp->resources, (uint64_t)v->as.ref) : GROVE_OK;
+	case VARIANT_ARRAY:
+		for (uint32_t i = 0; i < v->as.array->len; i++) {
+			int err = gather_refs(sp, &v->as.array->items[i], depth + 1);
+			if (err)
+				return err;
+		}
+		return GROVE_OK;
+	case VARIANT_DICTIONARY:
+		for (uint32_t i = 0; i < v->as.dict->len; i++) {
+			int err = gather_refs(sp, &v->as.dict->keys[i], depth + 1);
+			if (!err)
+				err = gather_refs(sp, &v->as.dict->values[i], depth + 1);
+			if (err)
+				return err;
+		}
+		return GROVE_OK;
+	default:
+		return GROVE_OK;
+	}
+}
+
+static int gather_prop_refs(void *ctx, const char *name, const struct variant *value)
+{
+	(void)name;
+	return gather_refs(ctx, value, 0);
+}
+
+struct conn_check {
+	struct split *sp;
+	uint64_t node;
+};
+
+/* A connection of a subtree node: both ends must be inside (a connection cannot span groups yet). */
+static int check_connection(void *ctx, const struct tree_connection *c)
+{
+	struct conn_check *cc = ctx;
+	struct split *sp = cc->sp;
+	if (!set_has(&sp->nodes, c->from) || !set_has(&sp->nodes, c->to)) {
+		char *inside = NULL;
+		tree_node_path(sp->from, sp->txn, cc->node, &inside);
+		refuse(sp, GROVE_ECROSSSHARD,
+		       "%s has a signal connection (%s -> %s) with a node outside the subtree: a connection cannot span "
+		       "shards yet; disconnect it first",
+		       inside ? inside : "a node", c->signal, c->method);
+		free(inside);
+		return GROVE_ECROSSSHARD;
+	}
+	int err = set_add(&sp->conns, c->id);
+	return err ? err : gather_refs(sp, c->binds, 0);
+}
+
+static int gather_resource_refs(void *ctx, const struct tree_resource *r)
+{
+	return gather_refs(ctx, r->props, 0);
+}
+
+/* Connections, and every resource the subtree's values refer to, through resources that refer to others. */
+static int gather_links(struct split *sp)
+{
+	int err = GROVE_OK;
+	for (size_t i = 0; !err && i < sp->nodes.n; i++) {
+		uint64_t id = sp->nodes.ids[i];
+		if (set_has(&sp->stubs, id))
+			continue; /* its records are in its own group */
+		struct conn_check cc = {sp, id};
+		err = tree_for_each_connection(sp->from, sp->txn, id, check_connection, &cc);
+		if (!err)
+			err = tree_for_each_prop(sp->from, sp->txn, id, gather_prop_refs, sp);
+	}
+	for (size_t i = 0; !err && i < sp->resources.n; i++) {
+		err = tree_with_resource(sp->from, sp->txn, sp->resources.ids[i], gather_resource_refs, sp);
+		if (err == GROVE_ENOTFOUND)
+			err = GROVE_ECORRUPT; /* a value names a resource the group does not hold */
+	}
+	return err;
+}
+
+/* ---- moving ---- */
+
+/*
+ * Copy every record of @p tab whose key starts with id @p id (or is exactly it, @p exact) to the new group,
+ * and, with @p release, delete it from the source. The records are read out first: the cursor does not
+ * walk a table that is being written.
+ */
+static int move_records(struct split *sp, enum tree_table tab, uint64_t id, bool exact, bool release)
+{
+	struct tt_cursor *c;
+	int err = tt_cursor_open(sp->from, sp->txn, tab, &c);
+	if (err)
+		return err;
+	uint8_t prefix[8];
+	put_be64(prefix, id);
+	struct grove_buf copy = {0};
+	struct store_bytes k, v;
+	for (err = tt_seek(c, prefix, sizeof(prefix), &k, &v); err == GROVE_OK; err = tt_next(c, &k, &v)) {
+		if (!key_has_id_prefix(&k, id) || (exact && k.len != 8))
+			break;
+		grove_buf_le32(&copy, (uint32_t)k.len);
+		grove_buf_put(&copy, k.data, k.len);
+		grove_buf_le32(&copy, (uint32_t)v.len);
+		grove_buf_put(&copy, v.data, v.len);
+	}
+	tt_cursor_close(c);
+	if (err == GROVE_ENOTFOUND)
+		err = copy.failed ? GROVE_ENOMEM : GROVE_OK;
+	for (size_t at = 0; !err && at < copy.len;) {
+		uint32_t klen = get_le32(copy.data + at);
+		const uint8_t *key = copy.data + at + 4;
+		uint32_t vlen = get_le32(key + klen);
+		const uint8_t *val = key + klen + 4;
+		err = tt_put(&sp->to, sp->txn, tab, key, klen, val, vlen);
+		if (!err && release)
+			err = tt_del(sp->from, sp->txn, tab, key, klen);
+		at += 8 + (size_t)klen + vlen;
+	}
+	grove_buf_free(&copy);
+	return err;
+}
+
+static int move_node(struct split *sp, uint64_t id)
+{
+	static const enum tree_table below[] = {TREE_CHILDREN, TREE_ORDER, TREE_PROPS, TREE_GROUPS, TREE_CONNS_BY_NODE,
+						TREE_MOUNTS};
+	int err = GROVE_OK;
+	for (size_t i = 0; !err && i < sizeof(below) / sizeof(below[0]); i++)
+		err = move_records(sp, below[i], id, below[i] == TREE_MOUNTS, true);
+	/* The root's record stays behind as the stub that keeps its name and place among its siblings. */
+	if (!err)
+		err = move_records(sp, TREE_NODES, id, true, id != sp->root);
+	if (!err && id != sp->root)
+		err = tt_put_id_u64(sp->from, sp->txn, TREE_MOVED, id, sp->to.group);
+	return err;
+}
+
+static int adjust_count(const struct tree *t, struct store_txn *txn, const char *name, int64_t delta)
+{
+	uint64_t value;
+	int err = tt_meta_get(t, txn, name, strcmp(name, "node_count") == 0 ? 1 : 0, &value);
+	return err ? err : tt_meta_put_count(t, txn, name, value + (uint64_t)delta);
+}
+
+static int move_all(struct split *sp, const char *root_path)
+{
+	int err = GROVE_OK;
+	for (size_t i = 0; !err && i < sp->nodes.n; i++)
+		err = move_node(sp, sp->nodes.ids[i]);
+	for (size_t i = 0; !err && i < sp->conns.n; i++)
+		err = move_records(sp, TREE_CONNS, sp->conns.ids[i], true, true);
+	/* Resources never change once stored: both groups keep the ones the subtree uses. */
+	for (size_t i = 0; !err && i < sp->resources.n; i++)
+		err = move_records(sp, TREE_RESOURCES, sp->resources.ids[i], true, false);
+	int64_t moved = (int64_t)(sp->nodes.n - sp->stubs.n);
+	uint64_t block = sp->to.group << TREE_ID_BLOCK_BITS;
+	if (!err)
+		err = tt_put_id_u64(sp->from, sp->txn, TREE_MOUNTS, sp->root, sp->to.group);
+	if (!err)
+		err = adjust_count(sp->from, sp->txn, "node_count", -moved);
+	if (!err)
+		err = adjust_count(sp->from, sp->txn, "mounts", 1 - (int64_t)sp->stubs.n);
+	if (!err)
+		err = tt_meta_put(&sp->to, sp->txn, "next_id", block);
+	if (!err)
+		err = tt_meta_put(&sp->to, sp->txn, "id_limit", block + (1ull << TREE_ID_BLOCK_BITS));
+	if (!err)
+		err = tt_meta_put(&sp->to, sp->txn, "shard_root", sp->root);
+	if (!err)
+		err = tt_meta_put_text(&sp->to, sp->txn, "shard_path", root_path);
+	if (!err)
+		err = tt_meta_put(&sp->to, sp->txn, "node_count", (uint64_t)moved);
+	if (!err)
+		err = tt_meta_put_count(&sp->to, sp->txn, "mounts", sp->stubs.n);
+	if (!err) {
+		sp->res->nodes = (uint64_t)moved;
+		sp->res->resources = sp->resources.n;
+	}
+	return err;
+}
+
+/* ---- the split ---- */
+
+static int check_target(struct split *sp, const char *path, char **root_path)
+{
+	uint64_t top, group;
+	int err = tree_resolve_path(sp->from, sp->txn, path, &sp->root);
+	if (err == GROVE_EINVAL)
+		return refuse(sp, err, "\"%.200s\" is not a node path like /root/World/Zone", path);
+	if (err == GROVE_ENOTFOUND) {
+		/* Below a stub: the subtree is another group's already. */
+		char *stub_path = NULL;
+		err = stub_above(sp->from, sp->txn, path, &group, &stub_path);
+		if (err == GROVE_OK)
+			refuse(sp, GROVE_EMOVED, "%.200s is in shard %llu (rooted at %.200s)", path, (unsigned long long)group,
+			       stub_path);
+		else if (err == GROVE_ENOTFOUND)
+			refuse(sp, GROVE_ENOTFOUND, "%.200s: no such node", path);
+		else
+			fail(sp, err);
+		free(stub_path);
+		return sp->res->err;
+	}
+	if (!err)
+		err = tree_top(sp->from, sp->txn, &top);
+	if (err)
+		return fail(sp, err);
+	if (sp->root == top && top == TREE_ROOT_ID)
+		return refuse(sp, GROVE_EROOT, "/root is the world's root: it cannot be split off");
+	if (sp->root == top)
+		return refuse(sp, GROVE_EROOT, "%.200s is the root of shard %llu already", path,
+			      (unsigned long long)sp->from->group);
+	err = tree_mount_of(sp->from, sp->txn, sp->root, &group);
+	if (err == GROVE_OK)
+		return refuse(sp, GROVE_EEXIST, "%.200s is the root of shard %llu already", path, (unsigned long long)group);
+	uint64_t next;
+	if (err == GROVE_ENOTFOUND)
+		err = tt_meta_get(&sp->to, sp->txn, "next_id", 0, &next);
+	if (err)
+		return fail(sp, err);
+	if (next != 0)
+		return refuse(sp, GROVE_EEXIST, "group %llu holds a tree already", (unsigned long long)sp->to.group);
+	err = tree_node_path(sp->from, sp->txn, sp->root, root_path);
+	return err ? fail(sp, err) : GROVE_OK;
+}
+
+int tree_split(const struct tree *from, uint64_t group, struct store_txn *txn, const char *path,
+	       struct tree_split_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	struct split sp = {.from = from, .to = *from, .txn = txn, .res = res};
+	sp.to.group = group;
+	sp.to.view = NULL;
+	char *root_path = NULL;
+	if (group == from->group || group == 0 || group >= (1ull << (64 - TREE_ID_BLOCK_BITS)))
+		return refuse(&sp, GROVE_EINVAL, "group %llu cannot hold a split of group %llu", (unsigned long long)group,
+			      (unsigned long long)from->group);
+	int err = check_target(&sp, path, &root_path);
+	if (err) {
+		free(root_path);
+		return err;
+	}
+	res->root = sp.root;
+	err = gather_nodes(&sp);
+	if (!err)
+		err = gather_links(&sp);
+	if (!err)
+		err = move_all(&sp, root_path);
+	if (err && !res->err)
+		fail(&sp, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
+	set_free(&sp.nodes);
+	set_free(&sp.stubs);
+	set_free(&sp.conns);
+	set_free(&sp.resources);
+	free(root_path);
+	return res->err;
+}

@@ -1,0 +1,613 @@
+/* Shards on a real 3-node groved cluster: 64 splits make 66 Raft groups; writes to every shard land and read
+ * back through every member and in every member's store; a split under a stream of writes loses none of the
+ * acknowledged ones; kill -9 of the member that leads the most groups, and a restart of every member (clean
+ * and with SIGKILL), keep the shard map and every shard's data. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
+#include "src/tree/tree.h"
+#include "storage/store.h"
+#include "cluster.h"
+#include "harness.h"
+#include "support.h"
+
+#define ZONES 64
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Three members whose logs compact past @p compact_at entries. */
+static void start_compacting(struct cluster *c, const char *compact_at)
+{
+	const char *const args[] = {"--raft-compact-at", compact_at, "--snapshot-chunk", "16384", NULL};
+	cluster_start(c, args);
+}
+
+static struct grove_client *connect_to(struct cluster *c, int node)
+{
+	char address[32];
+	cluster_address(c, node, address, sizeof(address));
+	struct grove_client *cl = NULL;
+	for (int t = 0; t < 50; t++) {
+		if (grove_client_connect(address, NULL, 20000, &cl, NULL, 0) == GROVE_OK)
+			return cl;
+		usleep(100000);
+	}
+	fail_msg("cannot connect to member %d", node);
+	return NULL;
+}
+
+/* Create @p n nodes named by @p names under @p parent in one batch; the write's code. */
+static int create_nodes(struct grove_client *cl, const char *parent, char names[][32], int n)
+{
+	struct tree_op *ops = calloc((size_t)n, sizeof(*ops));
+	for (int i = 0; i < n; i++)
+		ops[i] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = parent}, .name = names[i],
+					  .text = "Node3D", .index = -1};
+	int code = client_write_ops(cl, ops, (size_t)n);
+	free(ops);
+	return code;
+}
+
+static int create_one(struct grove_client *cl, const char *parent, const char *name)
+{
+	char names[1][32];
+	snprintf(names[0], sizeof(names[0]), "%s", name);
+	return create_nodes(cl, parent, names, 1);
+}
+
+/* Ask for a shard request; the reply (free it) or NULL. */
+static Grove__Envelope *shard_call(struct grove_client *cl, Grove__ShardRequest__Op op, const char *path)
+{
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	rq.op = op;
+	rq.path = (char *)(path ? path : "");
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	if (grove_client_call(cl, &env, &reply) != GROVE_OK)
+		return NULL;
+	return reply;
+}
+
+/* Split @p path off; the group it became. */
+static uint64_t split(struct grove_client *cl, const char *path)
+{
+	Grove__Envelope *reply = shard_call(cl, GROVE__SHARD_REQUEST__OP__SPLIT, path);
+	assert_non_null(reply);
+	if (reply->body_case != GROVE__ENVELOPE__BODY_SHARD_REPLY || reply->shard_reply->code)
+		fail_msg("split of %s refused: %s", path,
+			 reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY ? reply->shard_reply->message
+			 : reply->body_case == GROVE__ENVELOPE__BODY_ERROR  ? reply->error->message
+									    : "?");
+	uint64_t group = reply->shard_reply->group;
+	grove__envelope__free_unpacked(reply, NULL);
+	return group;
+}
+
+/* Property @p prop of @p path as read through @p cl (routed to its shard's leader); -1 if absent. */
+static int64_t get_int(struct grove_client *cl, const char *path, const char *prop)
+{
+	Grove__Envelope *holder;
+	Grove__ReadReply *rr = client_read(cl, path, 0, true, &holder);
+	int64_t value = rr ? -1 : -2;
+	if (rr && rr->code == 0 && rr->n_nodes == 1) {
+		const Grove__NodeInfo *n = rr->nodes[0];
+		for (size_t i = 0; i < n->n_props; i++)
+			if (strcmp(n->props[i]->name, prop) == 0) {
+				struct variant v;
+				size_t used;
+				if (variant_decode(&v, n->props[i]->value.data, n->props[i]->value.len, &used) == GROVE_OK)
+					value = v.as.i;
+				variant_free(&v);
+			}
+	}
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
+	return value;
+}
+
+/* How many nodes the subtree at @p path has through @p cl (a read across shards); -1 on failure. */
+static int64_t subtree_size(struct grove_client *cl, const char *path)
+{
+	Grove__Envelope *holder;
+	Grove__ReadReply *rr = client_read(cl, path, UINT32_MAX, false, &holder);
+	int64_t n = rr && rr->code == 0 ? (int64_t)rr->n_nodes : -1;
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
+	return n;
+}
+
+/* The shard list as member @p node sees it (free the reply). */
+static Grove__ShardReply *shard_list(struct cluster *c, int node, Grove__Envelope **holder)
+{
+	struct grove_client *cl = connect_to(c, node);
+	*holder = shard_call(cl, GROVE__SHARD_REQUEST__OP__LIST, NULL);
+	grove_client_close(cl);
+	assert_non_null(*holder);
+	assert_int_equal((*holder)->body_case, GROVE__ENVELOPE__BODY_SHARD_REPLY);
+	return (*holder)->shard_reply;
+}
+
+/* Wait (at most 60 s) until member @p node sees @p shards active shards, each with a leader. */
+static void wait_shards_led(struct cluster *c, int node, size_t shards)
+{
+	size_t led = 0, active = 0;
+	for (int t = 0; t < 600; t++) {
+		Grove__Envelope *holder;
+		Grove__ShardReply *sr = shard_list(c, node, &holder);
+		led = active = 0;
+		for (size_t i = 0; i < sr->n_shards; i++) {
+			active += strcmp(sr->shards[i]->state, "active") == 0;
+			led += sr->shards[i]->leader_id != 0;
+		}
+		grove__envelope__free_unpacked(holder, NULL);
+		if (active == shards && led == shards)
+			return;
+		usleep(100000);
+	}
+	fail_msg("member %d sees %zu active shards, %zu with a leader; expected %zu", node, active, led, shards);
+}
+
+/* Wait (at most 30 s) until every member applied the same index of every group. */
+static void wait_groups_converged(struct cluster *c)
+{
+	for (int t = 0; t < 300; t++) {
+		Grove__Envelope *holders[CLUSTER_NODES + 1];
+		Grove__ShardReply *lists[CLUSTER_NODES + 1];
+		for (int n = 1; n <= CLUSTER_NODES; n++)
+			lists[n] = shard_list(c, n, &holders[n]);
+		bool same = true;
+		for (int n = 2; n <= CLUSTER_NODES && same; n++) {
+			same = lists[n]->n_shards == lists[1]->n_shards;
+			for (size_t i = 0; same && i < lists[1]->n_shards; i++)
+				same = lists[n]->shards[i]->group == lists[1]->shards[i]->group &&
+				       lists[n]->shards[i]->applied_index == lists[1]->shards[i]->applied_index;
+		}
+		for (int n = 1; n <= CLUSTER_NODES; n++)
+			grove__envelope__free_unpacked(holders[n], NULL);
+		if (same)
+			return;
+		usleep(100000);
+	}
+	fail_msg("the members did not apply the same entries of every group within 30 s");
+}
+
+/* The member that leads the most shards. */
+static int busiest_leader(struct cluster *c)
+{
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = shard_list(c, 1, &holder);
+	int count[CLUSTER_NODES + 1] = {0};
+	for (size_t i = 0; i < sr->n_shards; i++)
+		if (sr->shards[i]->leader_id >= 1 && sr->shards[i]->leader_id <= CLUSTER_NODES)
+			count[sr->shards[i]->leader_id]++;
+	grove__envelope__free_unpacked(holder, NULL);
+	int best = 1;
+	for (int n = 2; n <= CLUSTER_NODES; n++)
+		if (count[n] > count[best])
+			best = n;
+	print_message("leaders: member 1 leads %d shards, member 2 %d, member 3 %d\n", count[1], count[2], count[3]);
+	return best;
+}
+
+/* ---- writers: each writes to one node of its own, through any member, retrying what was not acknowledged ---- */
+
+#define WRITER_SECONDS 240
+
+struct writer {
+	struct cluster *c;
+	char path[64];        /* the node it writes properties of */
+	int count;            /* how many to write */
+	volatile int acked;   /* p0 .. p(acked-1) were acknowledged */
+	volatile bool stop;
+	uint64_t moved;       /* writes the client library asked again because a split had moved the node */
+};
+
+static void *write_loop(void *arg)
+{
+	struct writer *w = arg;
+	struct grove_client *cl = NULL;
+	int node = (int)(w->path[strlen(w->path) - 1] % CLUSTER_NODES);
+	double deadline = now_s() + WRITER_SECONDS;
+	while (w->acked < w->count && !w->stop && now_s() < deadline) {
+		if (!cl) {
+			char address[32];
+			node = node % CLUSTER_NODES + 1;
+			cluster_address(w->c, node, address, sizeof(address));
+			if (grove_client_connect(address, NULL, 5000, &cl, NULL, 0)) {
+				cl = NULL;
+				usleep(50000);
+				continue;
+			}
+		}
+		char prop[16];
+		snprintf(prop, sizeof(prop), "p%d", w->acked);
+		if (client_set_int(cl, w->path, prop, w->acked) == 0) {
+			w->acked++;
+		} else {
+			/* Not acknowledged (the member died, a leader changed): it may or may not be there; write it again. */
+			w->moved += grove_client_moved_retries(cl);
+			grove_client_close(cl);
+			cl = NULL;
+		}
+	}
+	if (cl)
+		w->moved += grove_client_moved_retries(cl);
+	grove_client_close(cl);
+	return NULL;
+}
+
+static void start_writers(struct cluster *c, struct writer *w, pthread_t *t, int n, const char *fmt, int count)
+{
+	for (int i = 0; i < n; i++) {
+		w[i] = (struct writer){.c = c, .count = count};
+		snprintf(w[i].path, sizeof(w[i].path), fmt, i);
+		pthread_create(&t[i], NULL, write_loop, &w[i]);
+	}
+}
+
+static int acked_total(const struct writer *w, int n)
+{
+	int total = 0;
+	for (int i = 0; i < n; i++)
+		total += w[i].acked;
+	return total;
+}
+
+/* Every acknowledged write of @p w is readable through member @p node. */
+static void check_writers_read(struct cluster *c, int node, const struct writer *w, int n)
+{
+	struct grove_client *cl = connect_to(c, node);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < w[i].acked; k++) {
+			char prop[16];
+			snprintf(prop, sizeof(prop), "p%d", k);
+			int64_t v = get_int(cl, w[i].path, prop);
+			if (v != k)
+				fail_msg("member %d: %s %s is %lld, an acknowledged write of %d", node, w[i].path, prop,
+					 (long long)v, k);
+		}
+	grove_client_close(cl);
+}
+
+/* ---- the stores, read directly (the cluster stopped) ---- */
+
+/* The tables of the store opened last (every group's tree uses the same ones, under its own keys). */
+static struct tree tables;
+
+/* Property @p prop of @p path in group @p group of the store @p txn reads (-1 if absent). */
+static int64_t stored_int(struct store_txn *txn, uint64_t group, const char *path, const char *prop)
+{
+	struct tree t = tables;
+	t.group = group;
+	uint64_t id;
+	struct variant v;
+	if (tree_resolve_path(&t, txn, path, &id) || tree_get_prop(&t, txn, id, prop, &v))
+		return -1;
+	int64_t value = v.as.i;
+	variant_free(&v);
+	return value;
+}
+
+static struct store *open_node_store(struct cluster *c, int node)
+{
+	char data[4096];
+	snprintf(data, sizeof(data), "%s/node%d", c->dir, node);
+	struct store *s;
+	assert_int_equal(store_open(&s, data, NULL), GROVE_OK);
+	assert_int_equal(tree_open(s, 1, &tables), GROVE_OK);
+	return s;
+}
+
+/* ---- tests ---- */
+
+/* Zones Z0..Z63 under /root/World, each split into a shard of its own; one property written to each. */
+static void make_zones(struct cluster *c, uint64_t groups[ZONES])
+{
+	struct grove_client *cl = connect_to(c, 1);
+	assert_int_equal(create_one(cl, "/root", "World"), 0);
+	char names[ZONES][32];
+	for (int i = 0; i < ZONES; i++)
+		snprintf(names[i], sizeof(names[i]), "Z%d", i);
+	assert_int_equal(create_nodes(cl, "/root/World", names, ZONES), 0);
+	double start = now_s();
+	for (int i = 0; i < ZONES; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/root/World/Z%d", i);
+		groups[i] = split(cl, path);
+		assert_true(groups[i] >= 3);
+	}
+	print_message("%d splits in %.1f s\n", ZONES, now_s() - start);
+	grove_client_close(cl);
+}
+
+/* Through every member in turn: a node and a property in every zone. */
+static void write_every_zone(struct cluster *c, int round)
+{
+	double start = now_s();
+	for (int i = 0; i < ZONES; i++) {
+		struct grove_client *cl = connect_to(c, i % CLUSTER_NODES + 1);
+		char zone[64], node[64], prop[16];
+		snprintf(zone, sizeof(zone), "/root/World/Z%d", i);
+		snprintf(node, sizeof(node), "/root/World/Z%d/N%d", i, round);
+		snprintf(prop, sizeof(prop), "r%d", round);
+		assert_int_equal(create_one(cl, zone, node + strlen(zone) + 1), 0);
+		assert_int_equal(client_set_int(cl, node, prop, 1000 * round + i), 0);
+		grove_client_close(cl);
+	}
+	print_message("round %d: 2 writes in each of %d shards in %.1f s\n", round, ZONES, now_s() - start);
+}
+
+/* Every zone's writes of rounds 0..@p rounds-1 read back through every member. */
+static void read_every_zone(struct cluster *c, int rounds)
+{
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
+		struct grove_client *cl = connect_to(c, n);
+		for (int i = 0; i < ZONES; i++)
+			for (int r = 0; r < rounds; r++) {
+				char node[64], prop[16];
+				snprintf(node, sizeof(node), "/root/World/Z%d/N%d", i, r);
+				snprintf(prop, sizeof(prop), "r%d", r);
+				assert_int_equal(get_int(cl, node, prop), 1000 * r + i);
+			}
+		/* One read of the whole world crosses every shard. */
+		assert_int_equal(subtree_size(cl, "/root/World"), 1 + ZONES * (1 + rounds));
+		grove_client_close(cl);
+	}
+}
+
+/* Each member's own store holds every zone's writes in the zone's group (the cluster stopped). */
+static void check_zone_stores(struct cluster *c, const uint64_t groups[ZONES], int rounds)
+{
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
+		struct store *s = open_node_store(c, n);
+		struct store_txn *txn;
+		assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);
+		for (int i = 0; i < ZONES; i++)
+			for (int r = 0; r < rounds; r++) {
+				char node[64], prop[16];
+				snprintf(node, sizeof(node), "/root/World/Z%d/N%d", i, r);
+				snprintf(prop, sizeof(prop), "r%d", r);
+				if (stored_int(txn, groups[i], node, prop) != 1000 * r + i)
+					fail_msg("member %d's group %llu lacks %s %s", n, (unsigned long long)groups[i], node, prop);
+				/* The world's group keeps only the zone's stub. */
+				assert_int_equal(stored_int(txn, 1, node, prop), -1);
+			}
+		store_txn_abort(txn);
+		store_close(s);
+	}
+}
+
+static void test_many_shards(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start_compacting(&c, "20000");
+	cluster_wait_leader(&c);
+	uint64_t groups[ZONES];
+	make_zones(&c, groups);
+	wait_shards_led(&c, 1, ZONES + 1);
+	write_every_zone(&c, 0);
+	read_every_zone(&c, 1);
+
+	/* kill -9 of the member that leads the most groups, while writers write to eight shards. */
+	struct writer w[8];
+	pthread_t t[8];
+	start_writers(&c, w, t, 8, "/root/World/Z%d", 1000000);
+	while (acked_total(w, 8) < 200)
+		usleep(10000);
+	int victim = busiest_leader(&c);
+	cluster_node_signal(&c, victim, SIGKILL);
+	print_message("kill -9 of member %d after %d acknowledged writes\n", victim, acked_total(w, 8));
+	double start = now_s();
+	int before = acked_total(w, 8);
+	while (acked_total(w, 8) < before + 200 && now_s() - start < 60)
+		usleep(10000);
+	print_message("200 more writes acknowledged %.1f s after the kill\n", now_s() - start);
+	cluster_node_start(&c, victim);
+	usleep(1000000);
+	for (int i = 0; i < 8; i++)
+		w[i].stop = true;
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	wait_shards_led(&c, victim, ZONES + 1);
+	write_every_zone(&c, 1);
+	read_every_zone(&c, 2);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		check_writers_read(&c, n, w, 8);
+
+	/* Every member restarts, cleanly and then with SIGKILL: the map and the data stay. */
+	wait_groups_converged(&c);
+	cluster_stop(&c);
+	check_zone_stores(&c, groups, 2);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		cluster_node_start(&c, n);
+	wait_shards_led(&c, 2, ZONES + 1);
+	write_every_zone(&c, 2);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		cluster_node_signal(&c, n, SIGKILL);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		cluster_node_start(&c, n);
+	wait_shards_led(&c, 3, ZONES + 1);
+	read_every_zone(&c, 3);
+	check_writers_read(&c, 1, w, 8);
+	/* Splits still start after all that, and are still refused where they must be. */
+	struct grove_client *cl = connect_to(&c, 2);
+	Grove__Envelope *reply = shard_call(cl, GROVE__SHARD_REQUEST__OP__SPLIT, "/root/World/Z5");
+	assert_non_null(reply);
+	assert_int_equal(reply->shard_reply->code, GROVE_EEXIST);
+	grove__envelope__free_unpacked(reply, NULL);
+	reply = shard_call(cl, GROVE__SHARD_REQUEST__OP__SPLIT, "/root");
+	assert_int_equal(reply->shard_reply->code, GROVE_EROOT);
+	grove__envelope__free_unpacked(reply, NULL);
+	assert_int_equal(create_one(cl, "/root/World/Z5/N0", "Deeper"), 0);
+	uint64_t deeper = split(cl, "/root/World/Z5/N0");
+	assert_true(deeper > groups[ZONES - 1]);
+	assert_int_equal(client_set_int(cl, "/root/World/Z5/N0/Deeper", "x", 7), 0);
+	assert_int_equal(get_int(cl, "/root/World/Z5/N0/Deeper", "x"), 7);
+	assert_int_equal(get_int(cl, "/root/World/Z5/N0", "r0"), 5);
+	grove_client_close(cl);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+/*
+ * Writers write to nodes inside zones while the zones, and then their parent, are split off: every write
+ * acknowledged before, during or after a split is there afterwards, through every member and in every store.
+ */
+static void test_split_under_load(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start_compacting(&c, "20000");
+	cluster_wait_leader(&c);
+	struct grove_client *cl = connect_to(&c, 1);
+	enum { WRITERS = 6 };
+	assert_int_equal(create_one(cl, "/root", "Load"), 0);
+	char names[WRITERS][32];
+	for (int i = 0; i < WRITERS; i++)
+		snprintf(names[i], sizeof(names[i]), "Z%d", i);
+	assert_int_equal(create_nodes(cl, "/root/Load", names, WRITERS), 0);
+	for (int i = 0; i < WRITERS; i++) {
+		char zone[32];
+		snprintf(zone, sizeof(zone), "/root/Load/Z%d", i);
+		assert_int_equal(create_one(cl, zone, "n"), 0);
+	}
+	struct writer w[WRITERS];
+	pthread_t t[WRITERS];
+	start_writers(&c, w, t, WRITERS, "/root/Load/Z%d/n", 1000000);
+	uint64_t groups[WRITERS + 1];
+	for (int i = 0; i < WRITERS; i++) {
+		while (acked_total(w, WRITERS) < 100 * (i + 1))
+			usleep(5000);
+		char zone[32];
+		snprintf(zone, sizeof(zone), "/root/Load/Z%d", i);
+		int before = w[i].acked;
+		double start = now_s();
+		groups[i] = split(cl, zone);
+		print_message("split of %s under load: %.2f s, its writer at %d then %d\n", zone, now_s() - start, before,
+			      w[i].acked);
+	}
+	/* The parent of shards that are split already, with the writers still going. */
+	while (acked_total(w, WRITERS) < 100 * (WRITERS + 2))
+		usleep(5000);
+	groups[WRITERS] = split(cl, "/root/Load");
+	int before = acked_total(w, WRITERS);
+	while (acked_total(w, WRITERS) < before + 300)
+		usleep(5000);
+	for (int i = 0; i < WRITERS; i++)
+		w[i].stop = true;
+	for (int i = 0; i < WRITERS; i++)
+		pthread_join(t[i], NULL);
+	uint64_t moved = 0;
+	for (int i = 0; i < WRITERS; i++)
+		moved += w[i].moved;
+	print_message("%d writes acknowledged across %d splits; %llu refused as moved and asked again\n",
+		      acked_total(w, WRITERS), WRITERS + 1, (unsigned long long)moved);
+	for (int i = 0; i < WRITERS; i++)
+		assert_true(w[i].acked > 50);
+	grove_client_close(cl);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		check_writers_read(&c, n, w, WRITERS);
+	/* Once every member applied everything, read every store. */
+	wait_groups_converged(&c);
+	cluster_stop(&c);
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
+		struct store *s = open_node_store(&c, n);
+		struct store_txn *txn;
+		assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);
+		for (int i = 0; i < WRITERS; i++)
+			for (int k = 0; k < w[i].acked; k++) {
+				char prop[16];
+				snprintf(prop, sizeof(prop), "p%d", k);
+				if (stored_int(txn, groups[i], w[i].path, prop) != k)
+					fail_msg("member %d's group %llu lacks %s %s", n, (unsigned long long)groups[i], w[i].path,
+						 prop);
+			}
+		store_txn_abort(txn);
+		store_close(s);
+	}
+	test_rmtree(c.dir);
+}
+
+/*
+ * A member that was down while a split happened and both groups compacted their logs past it: it catches up
+ * with the world's group by a snapshot (so it never applies the split itself), starts the split's group empty
+ * and is caught up with it by a snapshot too.
+ */
+static void test_catch_up_across_a_split(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start_compacting(&c, "200");
+	cluster_wait_leader(&c);
+	struct grove_client *cl = connect_to(&c, 1);
+	assert_int_equal(create_one(cl, "/root", "Zone"), 0);
+	assert_int_equal(create_one(cl, "/root/Zone", "p"), 0);
+	cluster_node_signal(&c, 3, SIGTERM);
+	uint64_t group = split(cl, "/root/Zone");
+	for (int i = 0; i < 600; i++) {
+		char prop[16];
+		snprintf(prop, sizeof(prop), "w%d", i);
+		assert_int_equal(client_set_int(cl, "/root", prop, i), 0);
+		snprintf(prop, sizeof(prop), "z%d", i);
+		assert_int_equal(client_set_int(cl, "/root/Zone/p", prop, i), 0);
+	}
+	grove_client_close(cl);
+	cluster_node_start(&c, 3);
+	wait_shards_led(&c, 3, 2);
+	wait_groups_converged(&c);
+	cl = connect_to(&c, 3);
+	assert_int_equal(get_int(cl, "/root/Zone/p", "z599"), 599);
+	grove_client_close(cl);
+	cluster_stop(&c);
+	char line[512];
+	assert_true(cluster_log_has(&c, 3, "was split off before the snapshot this member installed", line, sizeof(line)));
+	assert_true(cluster_log_has(&c, 3, "installed a snapshot", line, sizeof(line)));
+	struct store *s = open_node_store(&c, 3);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(s, NULL, false, &txn), GROVE_OK);
+	for (int i = 0; i < 600; i++) {
+		char prop[16];
+		snprintf(prop, sizeof(prop), "w%d", i);
+		assert_int_equal(stored_int(txn, 1, "/root", prop), i);
+		snprintf(prop, sizeof(prop), "z%d", i);
+		assert_int_equal(stored_int(txn, group, "/root/Zone/p", prop), i);
+	}
+	store_txn_abort(txn);
+	store_close(s);
+	test_rmtree(c.dir);
+}
+
+int main(void)
+{
+	const char *filter = getenv("GROVE_TEST_FILTER");
+	if (filter)
+		cmocka_set_test_filter(filter);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_many_shards),
+		cmocka_unit_test(test_split_under_load),
+		cmocka_unit_test(test_catch_up_across_a_split),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

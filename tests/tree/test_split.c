@@ -1,0 +1,588 @@
+/* Splits on a real LMDB store: a subtree's records move from one group's tables to a new group's in one
+ * transaction; ids stay, the root stays behind as a stub; writes that name moved nodes are refused as
+ * moved; shard roots and their ancestors stay put; a view reads the world across groups as one tree. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "src/common/buf.h"
+#include "src/common/bytes.h"
+#include "src/common/error.h"
+#include "src/tree/tree.h"
+#include "storage/store.h"
+#include "support.h"
+
+#define WORLD 1
+#define GA 3 /* the group /root/World/ZoneA goes to */
+
+struct fixture {
+	char *dir;
+	struct store *store;
+	struct tree trees[8]; /* trees[i] is group i's (the same tables, other keys) */
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	f->dir = test_tmpdir("split");
+	struct store_options opts = {.no_sync = true, .map_size = 1ull << 30};
+	assert_int_equal(store_open(&f->store, f->dir, &opts), GROVE_OK);
+	for (uint64_t g = 1; g < 8; g++)
+		assert_int_equal(tree_open(f->store, g, &f->trees[g]), GROVE_OK);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	assert_int_equal(tree_init(&f->trees[WORLD], txn), GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	store_close(f->store);
+	test_rmtree(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct tree_ref at(const char *path)
+{
+	return (struct tree_ref){.path = path};
+}
+
+static struct tree_op create(const char *parent, const char *name)
+{
+	return (struct tree_op){.kind = TREE_OP_CREATE, .node = at(parent), .name = name, .text = "Node3D", .index = -1};
+}
+
+/* Apply ops to group @p g in a committed transaction; the result's code, its message in @p msg, ids in @p ids. */
+static int apply(struct fixture *f, uint64_t g, const struct tree_op *ops, size_t n, char *msg, uint64_t *ids)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	struct tree_batch batch = {ops, n};
+	struct tree_result res = {0};
+	int err = tree_apply_batch(&f->trees[g], txn, &batch, &res);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	if (msg)
+		snprintf(msg, 512, "%s", res.message);
+	for (size_t i = 0; ids && !err && i < n; i++)
+		ids[i] = res.ids[i];
+	tree_result_free(&res);
+	return err;
+}
+
+static int apply1(struct fixture *f, uint64_t g, struct tree_op op, char *msg)
+{
+	return apply(f, g, &op, 1, msg, NULL);
+}
+
+static int split(struct fixture *f, uint64_t from, uint64_t to, const char *path, struct tree_split_result *res)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	int err = tree_split(&f->trees[from], to, txn, path, res);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	return err;
+}
+
+static uint64_t lookup(struct fixture *f, uint64_t g, const char *path)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	uint64_t id = 0;
+	int err = tree_resolve_path(&f->trees[g], txn, path, &id);
+	store_txn_abort(txn);
+	return err == GROVE_OK ? id : 0;
+}
+
+static uint64_t count_of(struct fixture *f, uint64_t g)
+{
+	struct store_txn *txn;
+	uint64_t n = 0;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_node_count(&f->trees[g], txn, &n), GROVE_OK);
+	store_txn_abort(txn);
+	return n;
+}
+
+static char *path_of(struct fixture *f, uint64_t g, uint64_t id)
+{
+	struct store_txn *txn;
+	char *p = NULL;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_node_path(&f->trees[g], txn, id, &p), GROVE_OK);
+	store_txn_abort(txn);
+	return p;
+}
+
+/* A listing of the subtree at @p path as the tree @p t sees it: "path class props groups conns" lines. */
+struct listing {
+	const struct tree *t;
+	struct store_txn *txn;
+	struct grove_buf out;
+};
+
+static int list_prop(void *ctx, const char *name, const struct variant *value)
+{
+	struct listing *l = ctx;
+	char line[160];
+	snprintf(line, sizeof(line), " %s:%d", name, (int)value->type);
+	grove_buf_put(&l->out, line, strlen(line));
+	return 0;
+}
+
+static int list_group(void *ctx, const char *group)
+{
+	struct listing *l = ctx;
+	grove_buf_put(&l->out, " [", 2);
+	grove_buf_put(&l->out, group, strlen(group));
+	grove_buf_put(&l->out, "]", 1);
+	return 0;
+}
+
+static int list_conn(void *ctx, const struct tree_connection *c)
+{
+	struct listing *l = ctx;
+	char line[160];
+	snprintf(line, sizeof(line), " %s->%s", c->signal, c->method);
+	grove_buf_put(&l->out, line, strlen(line));
+	return 0;
+}
+
+static int list_node(void *ctx, uint64_t id);
+
+static int list_node(void *ctx, uint64_t id)
+{
+	struct listing *l = ctx;
+	char *path = NULL;
+	struct tree_node n;
+	assert_int_equal(tree_node_path(l->t, l->txn, id, &path), GROVE_OK);
+	assert_int_equal(tree_get_node(l->t, l->txn, id, &n), GROVE_OK);
+	char line[512];
+	snprintf(line, sizeof(line), "%s #%llu %s", path, (unsigned long long)id, n.class_name);
+	grove_buf_put(&l->out, line, strlen(line));
+	tree_node_free(&n);
+	free(path);
+	assert_int_equal(tree_for_each_prop(l->t, l->txn, id, list_prop, l), GROVE_OK);
+	assert_int_equal(tree_for_each_group(l->t, l->txn, id, list_group, l), GROVE_OK);
+	assert_int_equal(tree_for_each_connection(l->t, l->txn, id, list_conn, l), GROVE_OK);
+	grove_buf_put(&l->out, "\n", 1);
+	return tree_for_each_child(l->t, l->txn, id, list_node, l);
+}
+
+/* The listing of the world from @p t (a plain tree, or a view's), malloc'd. */
+static char *listing_of(struct fixture *f, const struct tree *t)
+{
+	struct listing l = {.t = t};
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &l.txn), GROVE_OK);
+	uint64_t root;
+	assert_int_equal(tree_resolve_path(t, l.txn, "/root", &root), GROVE_OK);
+	assert_int_equal(list_node(&l, root), GROVE_OK);
+	store_txn_abort(l.txn);
+	grove_buf_put(&l.out, "", 1);
+	return (char *)l.out.data;
+}
+
+/* The world of groups 1..@p n through a view. */
+static char *view_listing(struct fixture *f, uint64_t n)
+{
+	const struct tree *groups[8];
+	for (uint64_t g = 1; g <= n; g++)
+		groups[g - 1] = &f->trees[g];
+	struct tree_view v;
+	assert_int_equal(tree_view_init(&v, groups, n, WORLD), GROVE_OK);
+	char *text = listing_of(f, tree_view_group(&v, WORLD));
+	tree_view_free(&v);
+	return text;
+}
+
+/*
+ * /root/World/ZoneA/{P1, P2}, /root/World/ZoneB/Q; P1 has a property that refers to resource R1 (a mesh),
+ * whose properties refer to R2 (a material); R3 is referred to by nothing; P1 is in a group and connects to P2.
+ */
+static void build_world(struct fixture *f, uint64_t *r1, uint64_t *r2, uint64_t *r3)
+{
+	struct variant props = {0}, key = {0}, inner = {0}, ref_local = {0}, num = {0};
+	assert_int_equal(variant_set_dict(&props), GROVE_OK);
+	assert_int_equal(variant_set_string(&key, VARIANT_STRING, "material", 8), GROVE_OK);
+	variant_set_resource_ref(&inner, -3); /* op 2: the material */
+	assert_int_equal(variant_dict_put(&props, &key, &inner), GROVE_OK);
+	variant_set_resource_ref(&ref_local, -4); /* op 3: the mesh */
+	variant_set_int(&num, 7);
+	struct tree_op ops[] = {
+		create("/root", "World"),
+		create("/root/World", "ZoneA"),
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Material",
+		 .instance = "res://m.tres", .name = "1"},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "BoxMesh", .name = "2",
+		 .value = &props},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Script",
+		 .instance = "res://unused.gd", .name = "3"},
+		create("/root/World/ZoneA", "P1"),
+		create("/root/World/ZoneA", "P2"),
+		create("/root/World", "ZoneB"),
+		create("/root/World/ZoneB", "Q"),
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/World/ZoneA/P1"), .name = "mesh", .value = &ref_local},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/World/ZoneA/P1"), .name = "hp", .value = &num},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/World/ZoneA"), .name = "hp", .value = &num},
+		{.kind = TREE_OP_ADD_GROUP, .node = at("/root/World/ZoneA/P1"), .name = "players"},
+		{.kind = TREE_OP_CONNECT, .node = at("/root/World/ZoneA/P1"), .target = at("/root/World/ZoneA/P2"),
+		 .name = "hit", .text = "_on_hit"},
+	};
+	uint64_t ids[sizeof(ops) / sizeof(ops[0])];
+	char msg[512];
+	assert_int_equal(apply(f, WORLD, ops, sizeof(ops) / sizeof(ops[0]), msg, ids), GROVE_OK);
+	variant_free(&num);
+	*r1 = ids[3];
+	*r2 = ids[2];
+	*r3 = ids[4];
+	variant_free(&props);
+}
+
+static int ignore_resource(void *ctx, const struct tree_resource *r)
+{
+	(void)ctx, (void)r;
+	return 0;
+}
+
+static bool holds_resource(struct fixture *f, uint64_t g, uint64_t id)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	int err = tree_with_resource(&f->trees[g], txn, id, ignore_resource, NULL);
+	store_txn_abort(txn);
+	return err == GROVE_OK;
+}
+
+static void test_split_moves_records(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	char *before = listing_of(f, &f->trees[WORLD]);
+	uint64_t zone = lookup(f, WORLD, "/root/World/ZoneA"), p1 = lookup(f, WORLD, "/root/World/ZoneA/P1");
+	uint64_t nodes_before = count_of(f, WORLD);
+	assert_int_equal(nodes_before, 7);
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA", &res), GROVE_OK);
+	assert_int_equal(res.root, zone);
+	assert_int_equal(res.nodes, 3);
+	assert_int_equal(res.resources, 2); /* R1 and, through it, R2; not R3 */
+	/* The source keeps the root as a stub and forgets the rest; the counts add up. */
+	assert_int_equal(lookup(f, WORLD, "/root/World/ZoneA"), zone);
+	assert_int_equal(lookup(f, WORLD, "/root/World/ZoneA/P1"), 0);
+	assert_int_equal(count_of(f, WORLD), nodes_before - 3);
+	assert_int_equal(count_of(f, GA), 3);
+	struct store_txn *txn;
+	uint64_t g;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_mount_of(&f->trees[WORLD], txn, zone, &g), GROVE_OK);
+	assert_int_equal(g, GA);
+	assert_int_equal(tree_moved_to(&f->trees[WORLD], txn, p1, &g), GROVE_OK);
+	assert_int_equal(g, GA);
+	assert_int_equal(tree_moved_to(&f->trees[WORLD], txn, zone, &g), GROVE_ENOTFOUND);
+	uint64_t root;
+	char *root_path;
+	assert_int_equal(tree_shard_root(&f->trees[GA], txn, &root, &root_path), GROVE_OK);
+	assert_int_equal(root, zone);
+	assert_string_equal(root_path, "/root/World/ZoneA");
+	free(root_path);
+	assert_int_equal(tree_shard_root(&f->trees[WORLD], txn, &root, &root_path), GROVE_OK);
+	assert_int_equal(root, TREE_ROOT_ID);
+	assert_string_equal(root_path, "/root");
+	free(root_path);
+	store_txn_abort(txn);
+	/* The new group resolves its paths, with the same ids, and knows where it hangs in the world. */
+	assert_int_equal(lookup(f, GA, "/root/World/ZoneA/P1"), p1);
+	assert_int_equal(lookup(f, GA, "/root/World/ZoneA"), zone);
+	assert_int_equal(lookup(f, GA, "/root/World//ZoneA/P1/"), p1);
+	assert_int_equal(lookup(f, GA, "/root/World/ZoneB"), 0);
+	assert_int_equal(lookup(f, GA, "/root"), 0);
+	char *p = path_of(f, GA, p1);
+	assert_string_equal(p, "/root/World/ZoneA/P1");
+	free(p);
+	assert_true(holds_resource(f, GA, r1));
+	assert_true(holds_resource(f, GA, r2));
+	assert_false(holds_resource(f, GA, r3));
+	assert_true(holds_resource(f, WORLD, r1)); /* copied, not moved */
+	/* Read across groups, the world is what it was. */
+	char *after = view_listing(f, GA);
+	assert_string_equal(after, before);
+	free(before);
+	free(after);
+}
+
+static void test_writes_after_split(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	uint64_t p1 = lookup(f, WORLD, "/root/World/ZoneA/P1"), zone = lookup(f, WORLD, "/root/World/ZoneA");
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA", &res), GROVE_OK);
+	char msg[512];
+	struct variant one = {0};
+	variant_set_int(&one, 1);
+	/* In the source: anything under or at the stub is "moved", by path or by id. */
+	struct tree_op set = {.kind = TREE_OP_SET_PROP, .node = at("/root/World/ZoneA/P1"), .name = "x", .value = &one};
+	assert_int_equal(apply1(f, WORLD, set, msg), GROVE_EMOVED);
+	assert_non_null(strstr(msg, "shard 3"));
+	set.node = (struct tree_ref){.id = (int64_t)p1};
+	assert_int_equal(apply1(f, WORLD, set, msg), GROVE_EMOVED);
+	set.node = at("/root/World/ZoneA");
+	assert_int_equal(apply1(f, WORLD, set, msg), GROVE_EMOVED);
+	set.node = (struct tree_ref){.id = (int64_t)zone};
+	assert_int_equal(apply1(f, WORLD, set, msg), GROVE_EMOVED);
+	assert_int_equal(apply1(f, WORLD, create("/root/World/ZoneA", "New"), msg), GROVE_EMOVED);
+	assert_int_equal(apply1(f, WORLD, create("/root/World/ZoneA/P1", "New"), msg), GROVE_EMOVED);
+	/* The stub keeps its name taken; its siblings and parent go on. */
+	assert_int_equal(apply1(f, WORLD, create("/root/World", "ZoneA"), msg), GROVE_EEXIST);
+	assert_int_equal(apply1(f, WORLD, create("/root/World", "ZoneC"), msg), GROVE_OK);
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_RENAME, .node = at("/root/World/ZoneB"),
+							   .name = "ZoneB2"}, msg), GROVE_OK);
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_REORDER, .node = at("/root/World/ZoneC"),
+							   .index = 0}, msg), GROVE_OK);
+	/* A shard root's ancestors cannot be renamed, moved or deleted: its path would change. */
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_RENAME, .node = at("/root/World"),
+							   .name = "W"}, msg), GROVE_ECROSSSHARD);
+	assert_non_null(strstr(msg, "/root/World/ZoneA is the root of shard 3"));
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_MOVE, .node = at("/root/World"),
+							   .target = at("/root/World/ZoneC"), .index = -1}, msg), GROVE_ECYCLE);
+	assert_int_equal(apply1(f, WORLD, create("/root", "Other"), msg), GROVE_OK);
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_MOVE, .node = at("/root/World"),
+							   .target = at("/root/Other"), .index = -1}, msg), GROVE_ECROSSSHARD);
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World")}, msg),
+			 GROVE_ECROSSSHARD);
+	assert_int_equal(lookup(f, WORLD, "/root/World/ZoneC") != 0, true); /* the refused delete left it all */
+	/* A move into the stub is refused too (it would be cross-shard). */
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_MOVE, .node = at("/root/World/ZoneC"),
+							   .target = at("/root/World/ZoneA"), .index = -1}, msg), GROVE_EMOVED);
+	/* In the new group: writes work, new ids come from its block, the root stays put. */
+	uint64_t ids[1];
+	struct tree_op add = create("/root/World/ZoneA/P1", "Sword");
+	assert_int_equal(apply(f, GA, &add, 1, msg, ids), GROVE_OK);
+	assert_int_equal(ids[0], (uint64_t)GA << TREE_ID_BLOCK_BITS);
+	char *p = path_of(f, GA, ids[0]);
+	assert_string_equal(p, "/root/World/ZoneA/P1/Sword");
+	free(p);
+	set.node = at("/root/World/ZoneA/P1/Sword");
+	assert_int_equal(apply1(f, GA, set, msg), GROVE_OK);
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_MOVE, .node = at("/root/World/ZoneA/P1"),
+							.target = at("/root/World/ZoneA/P2"), .index = -1}, msg), GROVE_OK);
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_MOVE, .node = at("/root/World/ZoneA/P2"),
+							.target = at("/root/World/ZoneA/P2/P1"), .index = -1}, msg), GROVE_ECYCLE);
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneA")}, msg),
+			 GROVE_EROOT);
+	assert_non_null(strstr(msg, "root of shard 3"));
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_RENAME, .node = at("/root/World/ZoneA"),
+							.name = "Z"}, msg), GROVE_EROOT);
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_REORDER, .node = at("/root/World/ZoneA"),
+							.index = 0}, msg), GROVE_EROOT);
+	assert_int_equal(apply1(f, GA, create("/root/World/ZoneB2", "X"), msg), GROVE_ENOTFOUND);
+	assert_non_null(strstr(msg, "in this shard"));
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneA/P2")},
+			      msg), GROVE_OK);
+	assert_int_equal(count_of(f, GA), 1);
+	assert_int_equal(lookup(f, GA, "/root/World/ZoneA/P2/P1"), 0);
+	variant_free(&one);
+}
+
+static void test_split_refusals(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root", &res), GROVE_EROOT);
+	assert_non_null(strstr(res.message, "world's root"));
+	assert_int_equal(split(f, WORLD, GA, "/root/Nowhere", &res), GROVE_ENOTFOUND);
+	assert_int_equal(split(f, WORLD, GA, "root/World", &res), GROVE_EINVAL);
+	assert_int_equal(split(f, WORLD, WORLD, "/root/World", &res), GROVE_EINVAL);
+	/* A connection across the subtree's edge: nothing moves. */
+	char *before = listing_of(f, &f->trees[WORLD]);
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA/P1", &res), GROVE_ECROSSSHARD);
+	assert_non_null(strstr(res.message, "hit -> _on_hit"));
+	char *after = listing_of(f, &f->trees[WORLD]);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	assert_int_equal(count_of(f, GA), 1); /* the default of a group that holds nothing */
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA", &res), GROVE_OK);
+	assert_int_equal(split(f, WORLD, 4, "/root/World/ZoneA", &res), GROVE_EEXIST);
+	assert_non_null(strstr(res.message, "already"));
+	assert_int_equal(split(f, WORLD, 4, "/root/World/ZoneA/P2", &res), GROVE_EMOVED);
+	assert_int_equal(split(f, GA, 4, "/root/World/ZoneA", &res), GROVE_EROOT);
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneB", &res), GROVE_EEXIST); /* group 3 holds a tree */
+	assert_int_equal(split(f, GA, 4, "/root/World/ZoneB", &res), GROVE_ENOTFOUND);
+}
+
+static void test_nested_splits_and_view(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	char msg[512];
+	char *before = listing_of(f, &f->trees[WORLD]);
+	struct tree_split_result res;
+	/* A shard inside a shard, then its parent split off with it, then a split inside the first. */
+	assert_int_equal(split(f, WORLD, 3, "/root/World/ZoneA", &res), GROVE_OK);
+	assert_int_equal(split(f, WORLD, 4, "/root/World", &res), GROVE_OK);
+	assert_int_equal(res.nodes, 3); /* World, ZoneB, Q; ZoneA's stub went along, not counted */
+	assert_int_equal(split(f, 3, 5, "/root/World/ZoneA/P2", &res), GROVE_ECROSSSHARD); /* P1 connects to it */
+	assert_int_equal(apply1(f, 3, (struct tree_op){.kind = TREE_OP_DISCONNECT, .node = at("/root/World/ZoneA/P1"),
+						       .target = at("/root/World/ZoneA/P2"), .name = "hit",
+						       .text = "_on_hit"}, msg), GROVE_OK);
+	char *disconnected = view_listing(f, 4);
+	assert_int_equal(split(f, 3, 5, "/root/World/ZoneA/P2", &res), GROVE_OK);
+	assert_int_equal(count_of(f, WORLD) + count_of(f, 3) + count_of(f, 4) + count_of(f, 5), 7);
+	char *after = view_listing(f, 5);
+	assert_string_equal(after, disconnected);
+	assert_non_null(strstr(before, "hit->_on_hit"));
+	assert_null(strstr(after, "hit->_on_hit"));
+	free(after);
+	free(disconnected);
+	/* Writes land in the right groups and the view sees them all. */
+	assert_int_equal(apply1(f, 5, create("/root/World/ZoneA/P2", "Deep"), msg), GROVE_OK);
+	assert_int_equal(apply1(f, 4, create("/root/World/ZoneB", "Q2"), msg), GROVE_OK);
+	assert_int_equal(apply1(f, 3, create("/root/World/ZoneA/P2", "No"), msg), GROVE_EMOVED);
+	assert_int_equal(apply1(f, 4, create("/root/World/ZoneA", "No"), msg), GROVE_EMOVED);
+	assert_int_equal(apply1(f, WORLD, create("/root/World/ZoneB", "No"), msg), GROVE_EMOVED);
+	after = view_listing(f, 5);
+	assert_non_null(strstr(after, "/root/World/ZoneA/P2/Deep #"));
+	assert_non_null(strstr(after, "/root/World/ZoneB/Q2 #"));
+	assert_null(strstr(after, "/No"));
+	/* Paths resolve through the view from the world's root, across every stub on the way. */
+	const struct tree *groups[5] = {&f->trees[1], &f->trees[2], &f->trees[3], &f->trees[4], &f->trees[5]};
+	struct tree_view v;
+	assert_int_equal(tree_view_init(&v, groups, 5, WORLD), GROVE_OK);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	uint64_t deep;
+	assert_int_equal(tree_resolve_path(tree_view_group(&v, 3), txn, "/root/World/ZoneA/P2/Deep", &deep), GROVE_OK);
+	assert_int_equal(deep, (uint64_t)5 << TREE_ID_BLOCK_BITS);
+	char *p;
+	assert_int_equal(tree_node_path(tree_view_group(&v, WORLD), txn, deep, &p), GROVE_OK);
+	assert_string_equal(p, "/root/World/ZoneA/P2/Deep");
+	free(p);
+	struct variant got = {0};
+	assert_int_equal(tree_get_prop(tree_view_group(&v, WORLD), txn, lookup(f, 3, "/root/World/ZoneA/P1"), "hp", &got),
+			 GROVE_OK);
+	assert_int_equal(got.as.i, 7);
+	variant_free(&got);
+	assert_int_equal(tree_with_resource(tree_view_group(&v, 4), txn, r2, ignore_resource, NULL), GROVE_OK);
+	store_txn_abort(txn);
+	tree_view_free(&v);
+	free(after);
+	free(before);
+}
+
+static int collect(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	struct grove_buf *b = ctx;
+	uint8_t head[12];
+	put_be32(head, table);
+	put_be32(head + 4, (uint32_t)key_len);
+	put_be32(head + 8, (uint32_t)val_len);
+	grove_buf_put(b, head, sizeof(head));
+	grove_buf_put(b, key, key_len);
+	grove_buf_put(b, val, val_len);
+	return 0;
+}
+
+/* Load group @p from's records, as a snapshot carries them, into group @p to. */
+static void copy_group(struct fixture *f, uint64_t from, uint64_t to)
+{
+	struct store_txn *txn;
+	struct grove_buf dump = {0};
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	assert_int_equal(tree_dump(&f->trees[from], txn, collect, &dump), GROVE_OK);
+	assert_int_equal(tree_load_begin(&f->trees[to], txn), GROVE_OK);
+	for (size_t at = 0; at < dump.len;) {
+		unsigned table = get_be32(dump.data + at);
+		uint32_t klen = get_be32(dump.data + at + 4), vlen = get_be32(dump.data + at + 8);
+		assert_int_equal(tree_load_record(&f->trees[to], txn, table, dump.data + at + 12, klen,
+						  dump.data + at + 12 + klen, vlen), GROVE_OK);
+		at += 12 + klen + vlen;
+	}
+	assert_int_equal(tree_load_end(&f->trees[to], txn), GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	grove_buf_free(&dump);
+}
+
+/* A split-born group's records (a snapshot of it) load into another group and make the same shard. */
+static void test_split_group_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA", &res), GROVE_OK);
+	copy_group(f, GA, 6);
+	assert_int_equal(count_of(f, 6), 3);
+	assert_int_equal(lookup(f, 6, "/root/World/ZoneA/P1"), lookup(f, GA, "/root/World/ZoneA/P1"));
+	uint64_t ids[1];
+	assert_int_equal(apply(f, 6, (struct tree_op[]){create("/root/World/ZoneA", "N")}, 1, NULL, ids), GROVE_OK);
+	assert_int_equal(ids[0], (uint64_t)GA << TREE_ID_BLOCK_BITS); /* the block came with the records */
+	/* The source's snapshot keeps its stub and moved ids. */
+	copy_group(f, WORLD, 7);
+	assert_int_equal(count_of(f, 7), count_of(f, WORLD));
+	char msg[512];
+	assert_int_equal(apply1(f, 7, create("/root/World/ZoneA", "X"), msg), GROVE_EMOVED);
+}
+
+/* A subtree of 10,300 nodes, 200 levels deep in places, moves in one transaction. */
+static void test_large_split(void **state)
+{
+	struct fixture *f = *state;
+	char msg[512];
+	assert_int_equal(apply1(f, WORLD, create("/root", "Big"), msg), GROVE_OK);
+	enum { WIDE = 100, DEEP = 199 };
+	struct tree_op *ops = calloc(WIDE + DEEP + 1, sizeof(*ops));
+	char names[WIDE][16];
+	for (int round = 0; round < 100; round++) {
+		char parent[64];
+		snprintf(parent, sizeof(parent), "/root/Big");
+		ops[0] = create(parent, "r");
+		char rname[16];
+		snprintf(rname, sizeof(rname), "r%d", round);
+		ops[0].name = rname;
+		for (int i = 0; i < WIDE; i++) {
+			snprintf(names[i], sizeof(names[i]), "c%d", i);
+			ops[1 + i] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = names[i],
+						      .text = "Node", .index = -1};
+		}
+		for (int i = 0; i < DEEP && round == 0; i++)
+			ops[1 + WIDE + i] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.id = -(int64_t)(WIDE + i + 1)},
+							     .name = "d", .text = "Node", .index = -1};
+		assert_int_equal(apply(f, WORLD, ops, 1 + WIDE + (round == 0 ? DEEP : 0), msg, NULL), GROVE_OK);
+	}
+	free(ops);
+	uint64_t total = count_of(f, WORLD);
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root/Big", &res), GROVE_OK);
+	assert_int_equal(res.nodes, 1 + 100 * (1 + WIDE) + DEEP);
+	assert_int_equal(count_of(f, WORLD) + count_of(f, GA), total);
+	assert_int_equal(count_of(f, WORLD), 1);
+	assert_true(lookup(f, GA, "/root/Big/r99/c99") != 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_split_moves_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writes_after_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_splits_and_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_group_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_split, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
