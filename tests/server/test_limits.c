@@ -363,8 +363,10 @@ static void test_output_bounded(void **state)
 	groved_start_opts(&f->server, f->data, &o);
 	make_big_node(&f->server);
 	/* Small receive buffers on the flooders' side, so that the kernel holds little of what they do not read
-	 * and groved's own limits are what is tested. */
-	struct flood fl = {.n = FLOODERS, .seconds = 30};
+	 * and groved's own limits are what is tested. Its send buffers still take a few MiB of replies first
+	 * (loopback's large segments): small status replies take long to fill them on a loaded machine, hence
+	 * the generous bound (the flood ends as soon as every flooder is closed). */
+	struct flood fl = {.n = FLOODERS, .seconds = 90};
 	for (int i = 0; i < fl.n; i++) {
 		fl.fd[i] = raw_client(f->server.port, 4096);
 		assert_true(fl.fd[i] >= 0);
@@ -376,7 +378,7 @@ static void test_output_bounded(void **state)
 	long base_kib = rss_kib(f->server.pid), peak_kib = base_kib;
 	pthread_create(&flood_thread, NULL, flood_run, &fl);
 	/* Watch memory while they flood, until every flooder was closed (bounded by the flood's own end). */
-	int64_t end = now_ms() + 35000;
+	int64_t end = now_ms() + (fl.seconds + 5) * 1000;
 	while (__atomic_load_n(&fl.closed, __ATOMIC_SEQ_CST) < fl.n && now_ms() < end) {
 		long kib = rss_kib(f->server.pid);
 		if (kib > peak_kib)
@@ -410,16 +412,18 @@ static void test_output_bounded(void **state)
 		      fl.n, sent >> 10, (double)(first_close - fl.started_ms) / 1000,
 		      (double)(last_close - fl.started_ms) / 1000, base_kib, peak_kib, bound_kib, during,
 		      (long long)worst_during);
-	assert_int_equal(fl.closed, fl.n);
-	assert_true(first_close - fl.started_ms >= STALL_S * 1000 - 500);
-	assert_true(peak_kib <= bound_kib);
 	int drained = log_count(f, "did not drain");
-	if (drained != fl.n) {
+	if (drained != fl.n || fl.closed != fl.n) {
 		char cmd[4200];
 		snprintf(cmd, sizeof(cmd), "grep -v 'did not drain' '%s.log' | tail -20", f->data);
 		(void)!system(cmd);
-		fail_msg("%d of %d flooders were closed for replies that did not drain", drained, fl.n);
+		for (int i = 0; i < fl.n; i++)
+			if (!fl.closed_ms[i])
+				print_message("flooder %d (%s) was not closed\n", i, i % 2 ? "reads" : "status");
+		fail_msg("%d of %d flooders were closed, %d for replies that did not drain", fl.closed, fl.n, drained);
 	}
+	assert_true(first_close - fl.started_ms >= STALL_S * 1000 - 500);
+	assert_true(peak_kib <= bound_kib);
 	assert_int_equal(good.failures, 0);
 	assert_true(during >= 20);
 	assert_true(worst_during < 1500);
