@@ -551,6 +551,11 @@ void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelo
 	subscribe(f, c, fw, &rq);
 }
 
+void follow_summarize(const struct follow *f, struct subs_summary *out)
+{
+	subs_summarize(f->subs, out);
+}
+
 void follow_subscribers(struct follow *f, struct loop_conn *c, const Grove__Envelope *req)
 {
 	struct sub_info infos[256];

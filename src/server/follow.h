@@ -29,6 +29,7 @@
 #include "src/server/host.h"
 #include "src/server/loop.h"
 #include "src/server/offload.h"
+#include "src/server/subs.h"
 
 struct follow;
 
@@ -76,6 +77,9 @@ void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *
 /** @brief A submit ended (struct host_hooks' submit_done). */
 void follow_submit_done(struct follow *f, const struct host_ticket *t, const char *key, uint64_t index, int code,
 			const char *message, size_t failed_op);
+
+/** @brief Every subscriber together, for metrics (subs_summarize()). */
+void follow_summarize(const struct follow *f, struct subs_summary *out);
 
 /** @brief Periodic work (progress, catch-ups); every tick. */
 void follow_tick(struct follow *f);

@@ -139,6 +139,8 @@ struct host {
 	struct submit *submits;        /* waiting, oldest first */
 	size_t n_submits, cap_submits;
 	struct grove_buf history_record; /* reused for each entry's record */
+	struct metrics own_metrics;    /* counted here when the config names no struct metrics */
+	struct metrics *metrics;       /* cfg.metrics, or own_metrics */
 };
 
 static struct group *group_of(const struct host *h, uint64_t id)
@@ -173,9 +175,11 @@ static int commit_applied(void *ctx)
 static void collect_flush(struct host *h, bool wait)
 {
 	int result;
-	if (!logwriter_collect(h->writer, wait, &result))
+	uint64_t duration_ns;
+	if (!logwriter_collect(h->writer, wait, &result, &duration_ns))
 		return;
 	wal_flush_end(h->wal, result);
+	metrics_observe(&h->metrics->flush, duration_ns);
 	if (result) {
 		log_line("the Raft log cannot be written: %s; stopping to protect the data", grove_strerror(result));
 		h->failed = result;
@@ -431,6 +435,7 @@ static void replica_applied(void *ctx, struct replica *r, const struct replica_a
 		w.message = p->restore ? "the restore was lost in a leadership change; retry"
 				       : "the write was lost in a leadership change; retry";
 	} else {
+		metrics_observe(&h->metrics->commit, metrics_elapsed(p->proposed_ns, a->applied_ns));
 		if (!res)
 			res = &none;
 		w.code = res->err;
@@ -525,7 +530,7 @@ static int open_group(struct host *h, uint64_t id, enum group_kind kind, const s
 				  .send = replica_send, .backlog = replica_backlog, .applied = replica_applied,
 				  .read_ready = replica_read_ready, .member_address = replica_member_address,
 				  .stamp = h->hooks.stamp ? replica_stamp : NULL,
-				  .observe = h->hooks.observe ? replica_observe : NULL};
+				  .observe = h->hooks.observe ? replica_observe : NULL, .metrics = h->metrics};
 	struct replica_config rc = {.group = id, .self = h->cfg.self, .founders = founders,
 				    .compact_at = h->cfg.compact_at, .snapshot_chunk = h->cfg.snapshot_chunk,
 				    .max_msg_bytes = h->cfg.max_msg_bytes, .seed = h->cfg.self * 7919 + id * 104729 + grove_realtime_ns()};
@@ -582,6 +587,7 @@ int host_open(const struct host_config *cfg, const struct host_hooks *hooks, str
 	h->cfg = *cfg;
 	h->hooks = *hooks;
 	h->book = cfg->founders;
+	h->metrics = cfg->metrics ? cfg->metrics : &h->own_metrics;
 	h->started_ms = grove_monotonic_ms();
 	char log_dir[4096];
 	snprintf(log_dir, sizeof(log_dir), "%s/raft-log", cfg->data_dir);
@@ -1146,6 +1152,13 @@ const struct tree *host_tree(const struct host *h, uint64_t group)
 	return g ? &g->tree.tree : NULL;
 }
 
+/* Whether the leader @p st names may be alive: a quiesced group's leader is only while its server is heard from. */
+static bool leader_alive(const struct host *h, const struct replica_status *st)
+{
+	return !st->quiesced || st->leader == h->cfg.self ||
+	       grove_monotonic_ms() - last_heard(h, st->leader) <= PEER_SILENCE_MS;
+}
+
 const char *host_leader_address(const struct host *h, uint64_t group)
 {
 	struct group *g = group_of(h, group);
@@ -1153,11 +1166,62 @@ const char *host_leader_address(const struct host *h, uint64_t group)
 		return "";
 	struct replica_status st;
 	replica_status(g->replica, &st);
-	/* A quiesced group's leader is only known to be alive while its server is heard from. */
-	if (st.quiesced && st.leader != h->cfg.self && grove_monotonic_ms() - last_heard(h, st.leader) > PEER_SILENCE_MS)
+	if (!leader_alive(h, &st))
 		return "";
 	const struct member *m = st.leader && st.leader != h->cfg.self ? membership_find(&h->book, st.leader) : NULL;
 	return m ? m->address : "";
+}
+
+size_t host_group_ids(const struct host *h, uint64_t *ids, size_t cap)
+{
+	for (size_t i = 0; i < h->n_groups && i < cap; i++)
+		ids[i] = h->groups[i]->id;
+	return h->n_groups;
+}
+
+/* Whether a quorum of @p g's voters, this member included, was heard from within PEER_SILENCE_MS. */
+static bool quorum_heard(const struct host *h, const struct group *g, uint64_t now)
+{
+	uint64_t ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS];
+	bool voter[RAFT_MAX_MEMBERS];
+	size_t n = replica_members(g->replica, ids, voter, match, RAFT_MAX_MEMBERS);
+	size_t voters = 0, heard = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!voter[i])
+			continue;
+		voters++;
+		if (ids[i] == h->cfg.self || now - last_heard(h, ids[i]) <= PEER_SILENCE_MS)
+			heard++;
+	}
+	return heard > voters / 2;
+}
+
+bool host_ready(const struct host *h, uint64_t group, uint64_t max_lag, char *why, size_t why_cap)
+{
+	struct group *g = group_of(h, group);
+	if (!g) {
+		snprintf(why, why_cap, "group %llu is not hosted here", (unsigned long long)group);
+		return false;
+	}
+	struct replica_status st;
+	replica_status(g->replica, &st);
+	if (st.role == RAFT_LEADER) {
+		/* A leader steps down without a quorum's contact (check-quorum), but a quiesced one does not tick. */
+		if (!quorum_heard(h, g, grove_monotonic_ms())) {
+			snprintf(why, why_cap, "group %llu: this member leads, but no quorum was heard from lately",
+				 (unsigned long long)group);
+			return false;
+		}
+	} else if (!st.leader || !leader_alive(h, &st)) {
+		snprintf(why, why_cap, "group %llu: no leader is known", (unsigned long long)group);
+		return false;
+	}
+	if (st.commit > st.applied + max_lag) {
+		snprintf(why, why_cap, "group %llu: applied %llu of %llu committed", (unsigned long long)group,
+			 (unsigned long long)st.applied, (unsigned long long)st.commit);
+		return false;
+	}
+	return true;
 }
 
 int host_status(const struct host *h, uint64_t group, struct host_status *out)

@@ -37,6 +37,7 @@
 #include "src/server/history.h"
 #include "src/server/hub.h"
 #include "src/server/membership.h"
+#include "src/server/metrics.h"
 #include "src/server/replica.h"
 #include "src/shard/shardmap.h"
 #include "src/tree/tree.h"
@@ -63,6 +64,8 @@ struct host_config {
 	const struct change_hub *hub;  /**< where applied changes go; NULL for nowhere */
 	uint64_t history_entries;      /**< change history retention per group, in entries (0: default) */
 	uint64_t history_bytes;        /**< and in bytes (0: default) */
+	struct metrics *metrics;       /**< where latencies and proposals are counted (borrowed, outlives the
+	                                    host; NULL: counted where nobody reads them) */
 };
 
 /** Who waits for an answer: a connection of the loop and its request. */
@@ -234,6 +237,20 @@ struct store *host_store(const struct host *h);
 
 /** @brief Group @p group's tree, or NULL if not hosted here. */
 const struct tree *host_tree(const struct host *h, uint64_t group);
+
+/**
+ * @brief The ids of the groups hosted here, up to @p cap of them into @p ids.
+ * @return how many there are (more than @p cap when they did not all fit).
+ */
+size_t host_group_ids(const struct host *h, uint64_t *ids, size_t cap);
+
+/**
+ * @brief Whether this member can serve group @p group now: it leads it and a
+ * quorum of its voters was heard from lately, or it knows a live leader; and
+ * it applied all but at most @p max_lag of what it knows was committed.
+ * @param why one line saying what is missing, when not.
+ */
+bool host_ready(const struct host *h, uint64_t group, uint64_t max_lag, char *why, size_t why_cap);
 
 /** @brief The leader's address for group @p group, "" if unknown or this server leads. */
 const char *host_leader_address(const struct host *h, uint64_t group);

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "src/common/error.h"
@@ -17,6 +18,7 @@ struct logwriter {
 	bool submitted;  /* a flush is waiting for the thread or running (under lock) */
 	bool finished;   /* ...and it has finished (under lock) */
 	int result;      /* its result (under lock) */
+	uint64_t duration_ns; /* how long it ran (under lock) */
 	bool stopping;   /* under lock */
 	bool busy;       /* the loop's view: submitted and not collected */
 };
@@ -31,9 +33,15 @@ static void *run(void *arg)
 		if (lw->stopping)
 			break;
 		pthread_mutex_unlock(&lw->lock);
+		struct timespec start, end;
+		clock_gettime(CLOCK_MONOTONIC, &start);
 		int result = wal_flush_run(lw->wal);
+		clock_gettime(CLOCK_MONOTONIC, &end);
 		pthread_mutex_lock(&lw->lock);
 		lw->result = result;
+		/* Handed to the loop with the result, under the same lock: the loop's metrics stay single-threaded. */
+		lw->duration_ns = (uint64_t)(end.tv_sec - start.tv_sec) * 1000000000ull + (uint64_t)end.tv_nsec -
+				  (uint64_t)start.tv_nsec;
 		lw->finished = true;
 		pthread_cond_broadcast(&lw->cond);
 		uint64_t one = 1;
@@ -105,7 +113,7 @@ bool logwriter_busy(const struct logwriter *lw)
 	return lw->busy;
 }
 
-bool logwriter_collect(struct logwriter *lw, bool wait, int *result)
+bool logwriter_collect(struct logwriter *lw, bool wait, int *result, uint64_t *duration_ns)
 {
 	if (!lw->busy)
 		return false;
@@ -119,6 +127,7 @@ bool logwriter_collect(struct logwriter *lw, bool wait, int *result)
 	bool done = lw->finished;
 	if (done) {
 		*result = lw->result;
+		*duration_ns = lw->duration_ns;
 		lw->submitted = lw->finished = false;
 	}
 	pthread_mutex_unlock(&lw->lock);

@@ -13,6 +13,7 @@
 #define GROVE_SERVER_LOGWRITER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "storage/wal.h"
 
@@ -37,10 +38,11 @@ void logwriter_submit(struct logwriter *lw);
 bool logwriter_busy(const struct logwriter *lw);
 
 /**
- * @brief Collect a finished flush: its result goes to @p result. With
+ * @brief Collect a finished flush: its result goes to @p result, and how long
+ * wal_flush_run() took, measured in the thread, to @p duration_ns. With
  * @p wait, block until the running one finishes.
  * @return true if a flush was collected (the caller then calls wal_flush_end()).
  */
-bool logwriter_collect(struct logwriter *lw, bool wait, int *result);
+bool logwriter_collect(struct logwriter *lw, bool wait, int *result, uint64_t *duration_ns);
 
 #endif

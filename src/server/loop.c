@@ -176,14 +176,41 @@ static void apply_defaults(struct loop_config *c)
 		c->tick_ms = 10;
 }
 
+bool loop_address_valid(const char *address)
+{
+	struct sockaddr_in addr;
+	return parse_listen(address, &addr) == GROVE_OK;
+}
+
+int loop_listen_socket(const char *address, int backlog, int *port, int *err)
+{
+	struct sockaddr_in addr;
+	if (parse_listen(address, &addr)) {
+		*err = GROVE_EINVAL;
+		return -1;
+	}
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(fd, backlog) != 0) {
+		int saved = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = saved;
+		*err = GROVE_EIO;
+		return -1;
+	}
+	socklen_t alen = sizeof(addr);
+	getsockname(fd, (struct sockaddr *)&addr, &alen);
+	*port = ntohs(addr.sin_port);
+	*err = GROVE_OK;
+	return fd;
+}
+
 int loop_create(const struct loop_config *cfg, const struct loop_hooks *hooks, struct loop **out)
 {
 	*out = NULL;
-	struct sockaddr_in addr;
-	if (parse_listen(cfg->listen, &addr)) {
-		log_line("cannot listen on \"%s\": expected IPv4-ADDRESS:PORT", cfg->listen ? cfg->listen : "");
-		return GROVE_EINVAL;
-	}
 	struct loop *l = calloc(1, sizeof(*l));
 	if (!l)
 		return GROVE_ENOMEM;
@@ -193,7 +220,9 @@ int loop_create(const struct loop_config *cfg, const struct loop_hooks *hooks, s
 	l->listener_kind = ENDPOINT_LISTENER;
 	l->signal_kind = ENDPOINT_SIGNAL;
 	l->timer_kind = ENDPOINT_TIMER;
-	l->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int err;
+	l->listen_fd = loop_listen_socket(cfg->listen, 512, &l->port, &err);
+	int listen_errno = errno;
 	l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	sigset_t mask;
@@ -202,18 +231,14 @@ int loop_create(const struct loop_config *cfg, const struct loop_hooks *hooks, s
 	sigaddset(&mask, SIGINT);
 	l->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	int one = 1;
-	if (l->listen_fd >= 0)
-		setsockopt(l->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (l->listen_fd < 0 || bind(l->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-	    listen(l->listen_fd, 512) != 0) {
-		log_line("cannot listen on %s: %s", cfg->listen, strerror(errno));
+	if (l->listen_fd < 0) {
+		if (err == GROVE_EINVAL)
+			log_line("cannot listen on \"%s\": expected IPv4-ADDRESS:PORT", cfg->listen ? cfg->listen : "");
+		else
+			log_line("cannot listen on %s: %s", cfg->listen, strerror(listen_errno));
 		loop_destroy(l);
-		return GROVE_EIO;
+		return err;
 	}
-	socklen_t alen = sizeof(addr);
-	getsockname(l->listen_fd, (struct sockaddr *)&addr, &alen);
-	l->port = ntohs(addr.sin_port);
 	long tick_ns = (long)l->cfg.tick_ms * 1000000L;
 	struct itimerspec its = {.it_interval = {tick_ns / 1000000000L, tick_ns % 1000000000L},
 				 .it_value = {tick_ns / 1000000000L, tick_ns % 1000000000L}};
@@ -237,6 +262,11 @@ int loop_port(const struct loop *l)
 void loop_stop(struct loop *l)
 {
 	l->stopping = true;
+}
+
+size_t loop_queued_total(const struct loop *l)
+{
+	return l->total_out;
 }
 
 size_t loop_connections(const struct loop *l)

@@ -154,4 +154,19 @@ void loop_close_after_send(struct loop_conn *c, const char *reason);
 /** @brief Statistics for status: connections open now. */
 size_t loop_connections(const struct loop *l);
 
+/** @brief Bytes queued on every connection together and not written yet. */
+size_t loop_queued_total(const struct loop *l);
+
+/** @brief Whether @p address is an "IPv4:PORT" that loop_listen_socket() accepts. */
+bool loop_address_valid(const char *address);
+
+/**
+ * @brief A non-blocking TCP listener bound to @p address ("IPv4:PORT"; port
+ * 0 picks a free one), for the loop's own and for others watched in it.
+ * @param port receives the bound port.
+ * @return the socket (the caller closes it), or -1: *@p err says why,
+ * GROVE_EINVAL (not IPv4:PORT) or GROVE_EIO (socket, bind, listen: errno says).
+ */
+int loop_listen_socket(const char *address, int backlog, int *port, int *err);
+
 #endif

@@ -393,6 +393,10 @@ static void send_snapshot(struct replica *r, const struct raft_msg *m)
 		r->env.send(r->env.ctx, m->to, &out.pb, false);
 	}
 	raftwire_out_free(&out);
+	if (r->env.metrics) {
+		r->env.metrics->snapshot_sends++;
+		r->env.metrics->snapshot_bytes += snap.len;
+	}
 	snapshot_free(&snap);
 	note_snapshot_sent(r, m->to);
 }
@@ -544,6 +548,8 @@ static int apply_committed(struct replica *r, const struct raft_ready *rd)
 	if (!err) {
 		r->applied = last;
 		uint64_t applied_ns = grove_realtime_ns();
+		if (r->env.metrics)
+			metrics_observe(&r->env.metrics->apply, metrics_elapsed(committed_ns, applied_ns));
 		/* What was applied goes to whoever waits for it once the whole ready is in the transaction. */
 		for (size_t i = 0; i < rd->n_committed; i++) {
 			const struct raft_entry *e = &rd->committed[i];
@@ -657,9 +663,9 @@ void replica_maybe_compact(struct replica *r)
 
 /* ---- requests ---- */
 
-int replica_propose(struct replica *r, const void *data, size_t len, uint64_t *index, uint64_t *term)
+/* Propose @p data, stamped when there is a clock. */
+static int propose_stamped(struct replica *r, const void *data, size_t len, uint64_t *index)
 {
-	*term = raft_term(r->raft);
 	/* Only a leader's proposal becomes an entry: elsewhere Raft refuses it, and the clock need not tick. */
 	if (!r->env.stamp || raft_role(r->raft) != RAFT_LEADER)
 		return raft_propose(r->raft, data, len, index);
@@ -673,6 +679,15 @@ int replica_propose(struct replica *r, const void *data, size_t len, uint64_t *i
 	int err = raft_propose(r->raft, stamped, ENTRY_STAMP_BYTES + len, index);
 	if (stamped != stack)
 		free(stamped);
+	return err;
+}
+
+int replica_propose(struct replica *r, const void *data, size_t len, uint64_t *index, uint64_t *term)
+{
+	*term = raft_term(r->raft);
+	int err = propose_stamped(r, data, len, index);
+	if (!err && r->env.metrics)
+		r->env.metrics->proposals++;
 	return err;
 }
 

@@ -40,6 +40,7 @@
 #include "src/hlc/hlc.h"
 #include "src/raft/raft.h"
 #include "src/server/membership.h"
+#include "src/server/metrics.h"
 #include "src/server/statemachine.h"
 #include "storage/store.h"
 #include "storage/wal.h"
@@ -88,6 +89,8 @@ struct replica_env {
 	struct hlc_ts (*stamp)(void *ctx);
 	/** An applied entry carried stamp @p ts: merge it into the clock (NULL: ignored). */
 	void (*observe)(void *ctx, struct hlc_ts ts);
+	/** Where proposals, apply times and snapshot sends are counted (borrowed; NULL: not counted). */
+	struct metrics *metrics;
 };
 
 /** How to start a replica. */

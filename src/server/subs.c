@@ -449,3 +449,20 @@ size_t subs_list(const struct subs *s, struct sub_info *out, size_t cap)
 	}
 	return s->n_all;
 }
+
+void subs_summarize(const struct subs *s, struct subs_summary *out)
+{
+	*out = (struct subs_summary){.subscribers = s->n_all};
+	for (size_t i = 0; i < s->n_all; i++) {
+		const struct sub *sub = s->all[i];
+		uint64_t published = 0;
+		for (size_t k = 0; k < s->n_groups; k++)
+			if (s->groups[k].group == sub->group)
+				published = s->groups[k].applied;
+		uint64_t lag = published > sub->sent ? published - sub->sent : 0;
+		out->catching_up += !sub->live;
+		out->lag_sum += lag;
+		if (lag > out->lag_max)
+			out->lag_max = lag;
+	}
+}

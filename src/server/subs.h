@@ -157,4 +157,15 @@ struct sub_info {
 /** @brief Up to @p cap subscribers into @p out; returns how many there are. */
 size_t subs_list(const struct subs *s, struct sub_info *out, size_t cap);
 
+/** Every subscriber together, for metrics. */
+struct subs_summary {
+	size_t subscribers;    /**< registered */
+	size_t catching_up;    /**< of those, not live */
+	uint64_t lag_max;      /**< entries published and not sent to the one furthest behind */
+	uint64_t lag_sum;      /**< and to all of them together */
+};
+
+/** @brief Fill @p out (no allocation; one pass over the subscribers). */
+void subs_summarize(const struct subs *s, struct subs_summary *out);
+
 #endif

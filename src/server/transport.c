@@ -113,6 +113,14 @@ static void pack_into(void *ctx, uint8_t *out)
 	grove__envelope__pack(ctx, out);
 }
 
+size_t transport_backlog_total(const struct transport *t)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < t->n_links; i++)
+		total += transport_backlog(t, t->links[i].id);
+	return total;
+}
+
 static void link_event(void *ctx, uint32_t events);
 
 static void link_connect(struct link *l)

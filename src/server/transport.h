@@ -83,4 +83,7 @@ bool transport_has_peer(const struct transport *t, uint64_t id);
 /** @brief Bytes queued for peer @p to and not written yet (0 when its link is down). */
 size_t transport_backlog(const struct transport *t, uint64_t to);
 
+/** @brief Bytes queued for every peer together and not sent yet. */
+size_t transport_backlog_total(const struct transport *t);
+
 #endif
