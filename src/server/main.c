@@ -6,6 +6,7 @@
 
 #include "src/common/error.h"
 #include "src/server/log.h"
+#include "src/server/loop.h"
 #include "src/server/server.h"
 
 static void usage(FILE *out)
@@ -34,6 +35,8 @@ static void usage(FILE *out)
 		"  --output-stall S   close a client that stays over --output-max for S seconds (default 30)\n"
 		"  --handshake-timeout S  close a connection that has not said hello within S seconds (default 10)\n"
 		"  --max-clock-offset MS  refuse the frames of a peer whose clock is more than MS ms ahead (default 500)\n"
+		"  --metrics A:P      serve Prometheus metrics (/metrics) and health (/healthz, /readyz) over HTTP\n"
+		"                     on this IPv4 address and port (not the client port)\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
 		"\n"
 		"Tests only: GROVE_TEST_CLOCK_OFFSET_MS=N shifts this server's physical clock by N ms (negative:\n"
@@ -102,6 +105,14 @@ int main(int argc, char **argv)
 				fprintf(stderr, "groved: --max-clock-offset must be a number of milliseconds, at least 1\n");
 				return 2;
 			}
+		}
+		else if (strcmp(arg, "--metrics") == 0) {
+			if (!loop_address_valid(value)) {
+				fprintf(stderr, "groved: --metrics must be IPv4-ADDRESS:PORT (e.g. 127.0.0.1:9464), not \"%s\"\n",
+					value);
+				return 2;
+			}
+			config.metrics_listen = value;
 		}
 		else if (strcmp(arg, "--handshake-timeout") == 0)
 			config.handshake_timeout_s = (unsigned)strtoul(value, NULL, 10);

@@ -13,12 +13,17 @@
 #include "src/server/follow.h"
 #include "src/server/handlers.h"
 #include "src/server/host.h"
+#include "src/server/httpd.h"
 #include "src/server/log.h"
+#include "src/server/metrics.h"
 #include "src/server/loop.h"
 #include "src/server/serverclock.h"
 #include "src/server/transport.h"
 #include "src/server/tree_sm.h"
 #include "storage/snapshot.h"
+
+/* /readyz: a member that has applied all but this many entries of what it knows was committed is ready. */
+#define READY_MAX_LAG 100
 
 /* Largest snapshot chunk in one reply, and largest snapshot a client may restore. */
 #define SNAPSHOT_CHUNK (4u << 20)
@@ -43,6 +48,9 @@ struct server {
 	struct loop_watch *log_watch;
 	struct offload *offload;      /* snapshots of subscribers, written beside the loop */
 	struct server_clock clock;    /* stamps frames to peers and proposed commands */
+	struct metrics metrics;       /* latencies and counters (the host counts into it) */
+	struct httpd *httpd;          /* /metrics, /healthz, /readyz; NULL without --metrics */
+	size_t peer_conns;            /* connections in from peers (the rest are clients) */
 	uint64_t start_ns;
 	int failed;
 };
@@ -579,6 +587,7 @@ static void handle_hello(struct server *s, struct loop_conn *c, const Grove__Env
 		}
 		cl->authenticated = true;
 		cl->peer_id = hello->peer_id;
+		s->peer_conns++;
 		loop_conn_authenticated(c, true);
 		return;
 	}
@@ -939,6 +948,8 @@ static void on_closed(void *ctx, struct loop_conn *c)
 	struct client *cl = loop_conn_data(c);
 	if (!cl)
 		return;
+	if (cl->peer_id)
+		s->peer_conns--;
 	snapshot_free(&cl->saving);
 	snapshot_receiver_free(&cl->restoring);
 	free(cl);
@@ -981,6 +992,8 @@ static void on_turn(void *ctx)
 		loop_stop(s->loop);
 	}
 	transport_flush(s->transport);
+	if (s->httpd)
+		httpd_sweep(s->httpd, grove_monotonic_ms());
 }
 
 static void on_log_event(void *ctx, uint32_t events)
@@ -988,6 +1001,74 @@ static void on_log_event(void *ctx, uint32_t events)
 	(void)events;
 	struct server *s = ctx;
 	host_log_event(s->host);
+}
+
+/* ---- metrics and health over HTTP ---- */
+
+/* Render every metric: the counters and histograms, and the states gathered now. */
+static void serve_metrics(struct server *s, struct httpd_response *r)
+{
+	size_t n = host_group_ids(s->host, NULL, 0);
+	uint64_t *ids = calloc(n ? n : 1, sizeof(*ids));
+	struct metrics_group *groups = calloc(n ? n : 1, sizeof(*groups));
+	if (!ids || !groups) {
+		free(ids);
+		free(groups);
+		r->body.failed = true;
+		return;
+	}
+	n = host_group_ids(s->host, ids, n);
+	struct metrics_gauges g = {.server_id = s->config.id, .groups = groups, .n_groups = n};
+	for (size_t i = 0; i < n; i++) {
+		struct host_status hs;
+		host_status(s->host, ids[i], &hs);
+		groups[i] = (struct metrics_group){.group = ids[i], .term = hs.group.term,
+						   .leader = hs.group.role == RAFT_LEADER, .leader_id = hs.group.leader,
+						   .commit = hs.group.commit, .applied = hs.group.applied};
+		g.writes_applied = hs.writes_applied;
+		g.log_flushes = hs.log_flushes;
+	}
+	g.connections = loop_connections(s->loop);
+	g.clients = g.connections - s->peer_conns;
+	g.queued_clients = loop_queued_total(s->loop);
+	g.queued_peers = transport_backlog_total(s->transport);
+	struct subs_summary subs;
+	follow_summarize(s->follow, &subs);
+	g.subscribers = subs.subscribers;
+	g.subscribers_catching_up = subs.catching_up;
+	g.subscriber_lag_max = subs.lag_max;
+	g.subscriber_lag_sum = subs.lag_sum;
+	metrics_render(&s->metrics, &g, &r->body);
+	r->status = 200;
+	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	free(ids);
+	free(groups);
+}
+
+static void put_line(struct httpd_response *r, int status, const char *line)
+{
+	r->status = status;
+	grove_buf_put(&r->body, line, strlen(line));
+	grove_buf_put(&r->body, "\n", 1);
+}
+
+static void http_get(void *ctx, const char *path, struct httpd_response *r)
+{
+	struct server *s = ctx;
+	char why[200];
+	if (strcmp(path, "/metrics") == 0) {
+		serve_metrics(s, r);
+	} else if (strcmp(path, "/healthz") == 0) {
+		/* The loop answers, so it runs; a failed store stops the server, but may not have yet. */
+		put_line(r, s->failed ? 503 : 200, s->failed ? "the store failed; stopping" : "ok");
+	} else if (strcmp(path, "/readyz") == 0) {
+		if (host_ready(s->host, HOST_WORLD_GROUP, READY_MAX_LAG, why, sizeof(why)) && !s->failed)
+			put_line(r, 200, "ready");
+		else
+			put_line(r, 503, s->failed ? "the store failed; stopping" : why);
+	} else {
+		put_line(r, 404, "not found: try /metrics, /healthz or /readyz");
+	}
 }
 
 /* ---- set-up ---- */
@@ -1065,7 +1146,7 @@ int server_create(const struct server_config *config, struct server **out)
 	struct host_config hc = {.self = config->id, .data_dir = config->data_dir, .join = config->join,
 				 .no_sync = config->no_sync, .compact_at = config->compact_at,
 				 .snapshot_chunk = config->snapshot_chunk, .history_entries = config->history_entries,
-				 .history_bytes = config->history_bytes};
+				 .history_bytes = config->history_bytes, .metrics = &s->metrics};
 	struct host_hooks hh = {.ctx = s, .send = host_send, .backlog = host_backlog, .write_done = write_done,
 				.read_ready = read_ready, .read_failed = read_failed, .member_added = member_added,
 				.forward = forward, .submit_done = submit_done, .shard_done = shard_done,
@@ -1099,6 +1180,11 @@ int server_create(const struct server_config *config, struct server **out)
 		err = follow_create(s->loop, s->host, &fc, &s->follow);
 	if (!err && !(s->log_watch = loop_watch(s->loop, host_log_fd(s->host), EPOLLIN, on_log_event, s)))
 		err = GROVE_EIO;
+	if (!err && config->metrics_listen) {
+		struct httpd_config hcfg = {.address = config->metrics_listen};
+		struct httpd_hooks hhooks = {.ctx = s, .get = http_get};
+		err = httpd_create(s->loop, &hcfg, &hhooks, &s->httpd);
+	}
 	if (err) {
 		server_destroy(s);
 		return err;
@@ -1112,9 +1198,16 @@ int server_port(const struct server *s)
 	return loop_port(s->loop);
 }
 
+int server_metrics_port(const struct server *s)
+{
+	return s->httpd ? httpd_port(s->httpd) : 0;
+}
+
 int server_run(struct server *s)
 {
 	log_line("serving on port %d, data in %s", loop_port(s->loop), s->config.data_dir);
+	if (s->httpd)
+		log_line("metrics on port %d: /metrics, /healthz, /readyz", httpd_port(s->httpd));
 	int err = loop_run(s->loop);
 	return err ? err : s->failed;
 }
@@ -1125,6 +1218,7 @@ void server_destroy(struct server *s)
 		return;
 	/* The transport's links, the log's eventfd and the offload's are the loop's watches: gone before it. */
 	loop_unwatch(s->log_watch);
+	httpd_destroy(s->httpd);
 	offload_destroy(s->offload);
 	transport_destroy(s->transport);
 	loop_destroy(s->loop);

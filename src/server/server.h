@@ -13,6 +13,9 @@
  * cluster token and ids of a peer; anything else first, or a frame that does
  * not decode, closes that connection with one logged line.
  *
+ * With metrics_listen, an HTTP listener in the same loop serves /metrics
+ * (Prometheus' text format: metrics.h), /healthz and /readyz (httpd.h).
+ *
  * Writes and linearizable reads (read, export, snapshot save) are served by
  * the leader; other members answer with the leader's address. Status is
  * answered by any member from what it has.
@@ -46,6 +49,7 @@ struct server_config {
 	unsigned handshake_timeout_s; /**< a connection must say hello within this (0: 10 s) */
 	uint64_t max_clock_offset_ms; /**< frames of a peer whose clock is further ahead are refused (0: 500 ms) */
 	int64_t test_clock_shift_ms;  /**< tests only: this server's physical clock reads this much ahead (< 0: behind) */
+	const char *metrics_listen;   /**< "IPv4:PORT" to serve /metrics, /healthz and /readyz over HTTP on (NULL: none) */
 };
 
 struct server;
@@ -60,6 +64,9 @@ int server_create(const struct server_config *config, struct server **out);
 
 /** @brief The bound port (useful with port 0). */
 int server_port(const struct server *s);
+
+/** @brief The bound port of the metrics listener (0 without one). */
+int server_metrics_port(const struct server *s);
 
 /**
  * @brief Serve until SIGTERM or SIGINT (which the caller must have blocked

@@ -26,7 +26,7 @@ void cluster_address(const struct cluster *c, int node, char *out, size_t cap)
 
 pid_t cluster_node_spawn(struct cluster *c, int node, int *out)
 {
-	char data[4096], log[4096], id[16], listen[32];
+	char data[4096], log[4096], id[16], listen[32], metrics[32];
 	snprintf(data, sizeof(data), "%s/node%d", c->dir, node);
 	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
 	snprintf(id, sizeof(id), "%d", node);
@@ -36,6 +36,11 @@ pid_t cluster_node_spawn(struct cluster *c, int node, int *out)
 	size_t n = 11;
 	for (size_t i = 0; i < c->n_args; i++)
 		argv[n++] = c->args[i];
+	if (c->metrics_ports[node]) {
+		snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", c->metrics_ports[node]);
+		argv[n++] = "--metrics";
+		argv[n++] = metrics;
+	}
 	argv[n] = NULL;
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
@@ -78,7 +83,8 @@ void cluster_node_signal(struct cluster *c, int node, int sig)
 	}
 }
 
-void cluster_start(struct cluster *c, const char *const *args)
+/* Set up @p c and start every member, with metrics listeners if @p metrics. */
+static void start_members(struct cluster *c, const char *const *args, bool metrics)
 {
 	memset(c, 0, sizeof(*c));
 	c->dir = test_tmpdir("cluster");
@@ -89,11 +95,22 @@ void cluster_start(struct cluster *c, const char *const *args)
 	size_t n = 0;
 	for (int i = 1; i <= CLUSTER_NODES; i++) {
 		c->ports[i] = test_free_port();
+		c->metrics_ports[i] = metrics ? test_free_port() : 0;
 		n += (size_t)snprintf(c->peers + n, sizeof(c->peers) - n, "%s%d=127.0.0.1:%d", i > 1 ? "," : "", i,
 				      c->ports[i]);
 	}
 	for (int i = 1; i <= CLUSTER_NODES; i++)
 		cluster_node_start(c, i);
+}
+
+void cluster_start(struct cluster *c, const char *const *args)
+{
+	start_members(c, args, false);
+}
+
+void cluster_start_with_metrics(struct cluster *c, const char *const *args)
+{
+	start_members(c, args, true);
 }
 
 void cluster_stop(struct cluster *c)

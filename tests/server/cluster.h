@@ -23,6 +23,7 @@ struct cluster {
 	char peers[256];                /**< the --peers list */
 	char args[8][64];               /**< more groved arguments for every member */
 	size_t n_args;
+	int metrics_ports[CLUSTER_NODES + 1]; /**< each member's --metrics port; 0: none (cluster_start_with_metrics()) */
 };
 
 /**
@@ -31,6 +32,9 @@ struct cluster {
  * thread that started them, so that a test process that dies leaves none.
  */
 void cluster_start(struct cluster *c, const char *const *args);
+
+/** @brief cluster_start(), and every member serves metrics (--metrics) on a free port of its own. */
+void cluster_start_with_metrics(struct cluster *c, const char *const *args);
 
 /** @brief Start member @p node (again); returns once it listens. */
 void cluster_node_start(struct cluster *c, int node);
