@@ -3,12 +3,29 @@
  * latencies over LAN, metro and WAN links on one machine (`tc netem` needs privileges and a real device).
  *
  *   netdelay --listen PORT --target PORT [--up-ms D] [--down-ms D] [--jitter-ms J] [--seconds S]
+ *            [--control PORT]
  *
  * Bytes from a connecting client to the target are held --up-ms (plus a uniform random 0..J) before they
  * are forwarded, bytes from the target back --down-ms (plus 0..J). Within a direction bytes never overtake
  * each other: a chunk leaves no earlier than the one before it, as on a real link, so jitter delays but
  * never reorders a TCP stream. Bandwidth is not modelled. One thread, one epoll; it runs until SIGTERM or
  * --seconds (default one day) passes. Prints "ready" once it listens.
+ *
+ * Faults at run time (the fault campaign, tests/jepsen/campaign.c, partitions grove's peers with them): with
+ * --control PORT it also listens on 127.0.0.1:PORT for connections that each send one command line and get
+ * "ok" or "error ..." back:
+ *
+ *   drop up|down|both   discard the bytes of that direction from now on (a partition; one-way when one
+ *                       direction only)
+ *   heal                stop discarding; every connection that lost bytes is reset
+ *   delay UP_MS DOWN_MS the delays of bytes read from now on
+ *
+ * A dropped direction keeps its connections open and silently discards what they carry, as a partitioned
+ * network does: the peers notice only by their own timeouts. The alternative, resetting connections and
+ * refusing new ones, would tell them at once, which no real partition does. Discarding leaves a hole in
+ * the TCP stream, which a real TCP connection never delivers (it stalls, retransmits, and eventually gives
+ * up with a reset): so a connection that lost bytes is reset when the fault heals, and never resumes with
+ * the bytes after the hole, which would reach the peer as corrupt frames.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,11 +60,12 @@ struct chunk {
 struct direction {
 	struct link *link;    /* the connection it belongs to */
 	int from, to;
-	uint64_t delay_ns;
 	struct chunk *head, *tail;
 	uint64_t last_due_ns; /* chunks leave in order */
 	bool eof;             /* @c from closed: shut @c to's write side once the queue is empty */
 	bool shut;
+	bool lost;            /* bytes were discarded (drop): the stream has a hole, reset it when healing */
+	bool up;              /* client -> target */
 };
 
 struct link {
@@ -58,6 +76,8 @@ struct link {
 static struct link links[MAX_LINKS];
 static int links_high; /* links at this slot and above were never used */
 static uint64_t jitter_ns;
+static uint64_t delay_up_ns, delay_down_ns; /* for bytes read from now on */
+static bool drop_up, drop_down;           /* discard what the direction carries */
 static volatile sig_atomic_t stopping;
 
 static uint64_t monotonic_ns(void)
@@ -120,6 +140,81 @@ static void close_link(int ep, struct link *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* Close both sockets of @p l with a reset (RST) rather than an orderly end of stream. */
+static void reset_link(int ep, struct link *l)
+{
+	struct linger hard = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(l->up.from, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+	setsockopt(l->down.from, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+	close_link(ep, l);
+}
+
+/* Carry out one control command line; @p reply receives the answer line. */
+static void control_command(int ep, char *line, char *reply, size_t cap)
+{
+	char what[16] = "";
+	double up_ms, down_ms;
+	snprintf(reply, cap, "ok\n");
+	if (sscanf(line, "drop %15s", what) == 1) {
+		bool up = strcmp(what, "up") == 0 || strcmp(what, "both") == 0;
+		bool down = strcmp(what, "down") == 0 || strcmp(what, "both") == 0;
+		drop_up |= up;
+		drop_down |= down;
+		if (!up && !down)
+			snprintf(reply, cap, "error: drop up|down|both\n");
+	} else if (strncmp(line, "heal", 4) == 0) {
+		drop_up = drop_down = false;
+		for (int i = 0; i < links_high; i++)
+			if (links[i].used && (links[i].up.lost || links[i].down.lost))
+				reset_link(ep, &links[i]);
+	} else if (sscanf(line, "delay %lf %lf", &up_ms, &down_ms) == 2 && up_ms >= 0 && down_ms >= 0) {
+		delay_up_ns = (uint64_t)(up_ms * 1e6);
+		delay_down_ns = (uint64_t)(down_ms * 1e6);
+	} else
+		snprintf(reply, cap, "error: unknown command (drop up|down|both, heal, delay UP_MS DOWN_MS)\n");
+}
+
+/*
+ * Serve one control connection: one line in, one line out. It blocks the loop for at most a second, which
+ * only the campaign's own commands can cause: they are short and sent whole.
+ */
+static void serve_control(int ep, int control)
+{
+	int fd = accept4(control, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct timeval limit = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+	char line[128];
+	size_t len = 0;
+	while (len < sizeof(line) - 1 && !memchr(line, '\n', len)) {
+		ssize_t n = recv(fd, line + len, sizeof(line) - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	line[len] = '\0';
+	char reply[128];
+	control_command(ep, line, reply, sizeof(reply));
+	(void)!send(fd, reply, strlen(reply), MSG_NOSIGNAL);
+	close(fd);
+}
+
+/* A socket listening on 127.0.0.1:@p port, or -1. */
+static int listen_on(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (fd >= 0 && (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 256) != 0)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* Read what @p d's source has into a new chunk due after the delay. @return false when the link failed. */
 static bool take(struct direction *d)
 {
@@ -131,11 +226,15 @@ static bool take(struct direction *d)
 		d->eof = true;
 		return true;
 	}
+	if (d->up ? drop_up : drop_down) {
+		d->lost = true;
+		return true;
+	}
 	struct chunk *c = malloc(sizeof(*c) + (size_t)n);
 	if (!c)
 		return false;
 	uint64_t extra = jitter_ns ? (uint64_t)((double)random() / RAND_MAX * (double)jitter_ns) : 0;
-	uint64_t due = monotonic_ns() + d->delay_ns + extra;
+	uint64_t due = monotonic_ns() + (d->up ? delay_up_ns : delay_down_ns) + extra;
 	if (due < d->last_due_ns)
 		due = d->last_due_ns;
 	d->last_due_ns = due;
@@ -198,7 +297,7 @@ static void arm(int timer, uint64_t due)
 	timerfd_settime(timer, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-static void accept_link(int ep, int listener, int target_port, uint64_t up_ns, uint64_t down_ns)
+static void accept_link(int ep, int listener, int target_port)
 {
 	int client = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
 	if (client < 0)
@@ -213,8 +312,8 @@ static void accept_link(int ep, int listener, int target_port, uint64_t up_ns, u
 	}
 	set_nodelay(client);
 	struct link *l = &links[slot];
-	*l = (struct link){.up = {.link = l, .from = client, .to = target, .delay_ns = up_ns},
-			   .down = {.link = l, .from = target, .to = client, .delay_ns = down_ns},
+	*l = (struct link){.up = {.link = l, .from = client, .to = target, .up = true},
+			   .down = {.link = l, .from = target, .to = client},
 			   .used = true};
 	if (slot >= links_high)
 		links_high = slot + 1;
@@ -226,8 +325,7 @@ static void accept_link(int ep, int listener, int target_port, uint64_t up_ns, u
 
 int main(int argc, char **argv)
 {
-	int listen_port = 0, target_port = 0;
-	uint64_t up_ns = 0, down_ns = 0;
+	int listen_port = 0, target_port = 0, control_port = 0;
 	double seconds = 86400;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--listen") == 0)
@@ -235,41 +333,42 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--target") == 0)
 			target_port = atoi(argv[i + 1]);
 		else if (strcmp(argv[i], "--up-ms") == 0)
-			up_ns = parse_ms(argv[i + 1]);
+			delay_up_ns = parse_ms(argv[i + 1]);
 		else if (strcmp(argv[i], "--down-ms") == 0)
-			down_ns = parse_ms(argv[i + 1]);
+			delay_down_ns = parse_ms(argv[i + 1]);
 		else if (strcmp(argv[i], "--jitter-ms") == 0)
 			jitter_ns = parse_ms(argv[i + 1]);
 		else if (strcmp(argv[i], "--seconds") == 0)
 			seconds = atof(argv[i + 1]);
+		else if (strcmp(argv[i], "--control") == 0)
+			control_port = atoi(argv[i + 1]);
 		else
 			listen_port = 0;
 	}
 	if (listen_port <= 0 || target_port <= 0 || argc % 2 == 0) {
 		fprintf(stderr, "usage: %s --listen PORT --target PORT [--up-ms D] [--down-ms D] [--jitter-ms J] "
-				"[--seconds S]\n", argv[0]);
+				"[--seconds S] [--control PORT]\n", argv[0]);
 		return 2;
 	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 	srandom((unsigned)getpid());
-	int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-	setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port)};
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	if (listener < 0 || bind(listener, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(listener, 256) != 0) {
+	int listener = listen_on(listen_port), control = control_port > 0 ? listen_on(control_port) : -2;
+	if (listener < 0 || control == -1) {
 		perror("netdelay: listen");
 		return 1;
 	}
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	/* The listener and the timer are told apart from the directions by these two addresses. */
-	static char listener_tag, timer_tag;
+	static char listener_tag, timer_tag, control_tag;
 	int timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	struct epoll_event le = {.events = EPOLLIN, .data.ptr = &listener_tag}, te = {.events = EPOLLIN, .data.ptr = &timer_tag};
 	epoll_ctl(ep, EPOLL_CTL_ADD, listener, &le);
 	epoll_ctl(ep, EPOLL_CTL_ADD, timer, &te);
+	struct epoll_event ce = {.events = EPOLLIN, .data.ptr = &control_tag};
+	if (control >= 0)
+		epoll_ctl(ep, EPOLL_CTL_ADD, control, &ce);
 	/* Timers of this process fire within a microsecond of their time rather than the default 50. */
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 	printf("ready\n");
@@ -282,7 +381,11 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			void *tag = events[i].data.ptr;
 			if (tag == &listener_tag) {
-				accept_link(ep, listener, target_port, up_ns, down_ns);
+				accept_link(ep, listener, target_port);
+				continue;
+			}
+			if (tag == &control_tag) {
+				serve_control(ep, control);
 				continue;
 			}
 			if (tag == &timer_tag) {
@@ -315,6 +418,8 @@ int main(int argc, char **argv)
 		if (links[i].used)
 			close_link(ep, &links[i]);
 	close(listener);
+	if (control >= 0)
+		close(control);
 	close(timer);
 	close(ep);
 	return 0;
