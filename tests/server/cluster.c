@@ -31,7 +31,8 @@ pid_t cluster_node_spawn(struct cluster *c, int node, int *out)
 	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
 	snprintf(id, sizeof(id), "%d", node);
 	cluster_address(c, node, listen, sizeof(listen));
-	const char *argv[32] = {"groved", "--id", id, "--peers", c->peers, "--data", data, "--listen", listen,
+	const char *peers = c->member_peers[node][0] ? c->member_peers[node] : c->peers;
+	const char *argv[32] = {"groved", "--id", id, "--peers", peers, "--data", data, "--listen", listen,
 				"--cluster-token", "test-token"};
 	size_t n = 11;
 	for (size_t i = 0; i < c->n_args; i++)
@@ -83,11 +84,12 @@ void cluster_node_signal(struct cluster *c, int node, int sig)
 	}
 }
 
-/* Set up @p c and start every member, with metrics listeners if @p metrics. */
-static void start_members(struct cluster *c, const char *const *args, bool metrics)
+/* Set up @p c, with metrics listeners if @p metrics. */
+static void prepare(struct cluster *c, const char *const *args, const char *dir, bool metrics)
 {
 	memset(c, 0, sizeof(*c));
-	c->dir = test_tmpdir("cluster");
+	c->dir = dir ? strdup(dir) : test_tmpdir("cluster");
+	assert_non_null(c->dir);
 	for (size_t i = 0; args && args[i]; i++) {
 		assert_true(c->n_args < sizeof(c->args) / sizeof(c->args[0]) && strlen(args[i]) < sizeof(c->args[0]));
 		strcpy(c->args[c->n_args++], args[i]);
@@ -99,6 +101,17 @@ static void start_members(struct cluster *c, const char *const *args, bool metri
 		n += (size_t)snprintf(c->peers + n, sizeof(c->peers) - n, "%s%d=127.0.0.1:%d", i > 1 ? "," : "", i,
 				      c->ports[i]);
 	}
+}
+
+void cluster_prepare(struct cluster *c, const char *const *args, const char *dir)
+{
+	prepare(c, args, dir, false);
+}
+
+/* Set up @p c and start every member, with metrics listeners if @p metrics. */
+static void start_members(struct cluster *c, const char *const *args, bool metrics)
+{
+	prepare(c, args, NULL, metrics);
 	for (int i = 1; i <= CLUSTER_NODES; i++)
 		cluster_node_start(c, i);
 }

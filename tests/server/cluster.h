@@ -21,6 +21,8 @@ struct cluster {
 	int ports[CLUSTER_NODES + 1];   /**< each member's port, clients and peers alike */
 	pid_t pids[CLUSTER_NODES + 1];  /**< 0 while a member is not running */
 	char peers[256];                /**< the --peers list */
+	/** A member's own --peers list when not empty (e.g. the others through proxies); else @c peers. */
+	char member_peers[CLUSTER_NODES + 1][256];
 	char args[8][64];               /**< more groved arguments for every member */
 	size_t n_args;
 	int metrics_ports[CLUSTER_NODES + 1]; /**< each member's --metrics port; 0: none (cluster_start_with_metrics()) */
@@ -32,6 +34,14 @@ struct cluster {
  * thread that started them, so that a test process that dies leaves none.
  */
 void cluster_start(struct cluster *c, const char *const *args);
+
+/**
+ * @brief cluster_start() without starting anyone: a directory (@p dir,
+ * which must exist, or a fresh one when NULL; c->dir is a malloc'd copy
+ * either way), free ports, the --peers list and @p args, so that the caller
+ * can set member_peers before cluster_node_start().
+ */
+void cluster_prepare(struct cluster *c, const char *const *args, const char *dir);
 
 /** @brief cluster_start(), and every member serves metrics (--metrics) on a free port of its own. */
 void cluster_start_with_metrics(struct cluster *c, const char *const *args);

@@ -1,0 +1,813 @@
+/*
+ * grove_campaign: a Jepsen-style fault campaign against a real 3-member groved cluster on 127.0.0.1.
+ *
+ *   grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]
+ *                  [--faults kill,kill-leader,kill-all,pause,partition,one-way] [--history FILE] [--data DIR]
+ *                  [--mutate read|final]
+ *
+ * Every peer link goes through a fault proxy (tools/netdelay --control): member i reaches member j at the
+ * proxy i->j, so the nemesis can cut any direction between any two members. K client threads, each with its
+ * own client connected to all members, issue register writes (unique values), linearizable reads, unique
+ * adds to a few grow-only sets and reads of those sets, and log every invoke and completion (history.h
+ * format, one CLOCK_MONOTONIC for all). The nemesis (the main thread, so that the members it restarts die
+ * with it: PR_SET_PDEATHSIG follows the thread that forked) injects one fault at a time, round-robin over the
+ * enabled kinds in a seeded order, and heals it. At the end everything is healed, the members converge and
+ * stop, and each member's store is opened to read every set (`final` lines). lincheck.h then decides every
+ * key's history, and that every acknowledged add is on every member.
+ *
+ * Representation: register key rN is the integer property "v" of node /root/rN (a read of a missing
+ * property is nil); set key sN is node /root/sN, and adding element E sets its property "eE" to E (a
+ * read_set lists the node's properties named e*). A property per element keeps adds independent of each
+ * other (no read-modify-write) and makes an add idempotent in the tree as well as by its submit key.
+ *
+ * Outcomes: a write or add applied -> ok; refused at the door (an error reply: no leader, not the leader)
+ * or refused by the tree -> fail; "may or may not be applied" (a leader losing its quorum), a timeout or a
+ * lost connection -> info, after one retry with the same submit key on a fresh connection (the server applies
+ * a key at most once, so the retry cannot double-apply, and an ok retry makes the operation ok). A read that
+ * does not return a value -> fail: reads have no effects.
+ *
+ * --mutate is for the campaign's own test: "read" records one read as having seen a value no one wrote,
+ * "final" leaves one acknowledged add out of member 1's final read. Either must make the run fail.
+ *
+ * Exit status: 0 every key linearizable and every final read complete; 1 a violation (the seed and the
+ * shortest failing excerpt are printed); 3 undecided (a step limit); 2 bad usage or a setup failure.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cluster.h"
+#include "harness.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
+#include "src/net/wire.h"
+#include "src/tree/tree.h"
+#include "src/tree/variant.h"
+#include "storage/store.h"
+#include "support.h"
+#include "tests/jepsen/history.h"
+#include "tests/jepsen/lincheck.h"
+
+#define MAX_CLIENTS 32
+#define MAX_KEYS 64
+#define CLIENT_TIMEOUT_MS 3000
+
+enum fault {
+	FAULT_KILL,
+	FAULT_KILL_LEADER,
+	FAULT_KILL_ALL,
+	FAULT_PAUSE,
+	FAULT_PARTITION,
+	FAULT_ONE_WAY,
+	FAULT_COUNT
+};
+
+static const char *const fault_names[FAULT_COUNT] = {"kill", "kill-leader", "kill-all", "pause", "partition",
+						     "one-way"};
+
+struct options {
+	uint64_t seed;
+	double seconds;
+	int clients, registers, sets;
+	bool faults[FAULT_COUNT];
+	const char *history, *data, *mutate;
+};
+
+/* Counts of a client's operations: [f][outcome], outcome 0 ok, 1 fail, 2 info. */
+struct tally {
+	uint64_t n[4][3];
+};
+
+struct campaign {
+	struct options opt;
+	struct cluster cluster;
+	char members[256];                       /* the clients' member list */
+	int proxy_control[CLUSTER_NODES + 1][CLUSTER_NODES + 1]; /* control port of the proxy i -> j */
+	pid_t proxy_pids[CLUSTER_NODES + 1][CLUSTER_NODES + 1];
+	FILE *history;
+	pthread_mutex_t history_lock;
+	atomic_bool stop;
+	uint64_t deadline_ns;
+	atomic_bool read_mutated;
+	int64_t acked_add;                       /* an acknowledged add's element, for --mutate final */
+	int acked_add_set;                       /* its set, -1 while none */
+	uint64_t faults_done[FAULT_COUNT];
+};
+
+struct worker {
+	struct campaign *cp;
+	int id;
+	uint64_t rng;
+	struct tally tally;
+	pthread_t thread;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: the campaign's only randomness, so that a seed names a schedule of choices. */
+static uint64_t next_random(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*state = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+static uint64_t random_below(uint64_t *state, uint64_t n)
+{
+	return next_random(state) % n;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* ---- the history ---- */
+
+static void record(struct campaign *cp, uint64_t process, enum history_type type, enum history_f f, const char *key,
+		   const struct history_value *v)
+{
+	pthread_mutex_lock(&cp->history_lock);
+	/* The time is taken under the lock so that lines of one process are written in time order. */
+	history_write_event(cp->history, process, type, f, key, v, now_ns());
+	pthread_mutex_unlock(&cp->history_lock);
+}
+
+/* ---- operations ---- */
+
+enum outcome { OUTCOME_OK = 0, OUTCOME_FAIL = 1, OUTCOME_INFO = 2 };
+
+/* Set property @p prop of @p path to @p value under @p submit_key, with one retry on a fresh connection. */
+static enum outcome set_prop(struct campaign *cp, struct grove_client **c, const char *path, const char *prop,
+			     int64_t value, const char *submit_key)
+{
+	struct variant v;
+	variant_set_int(&v, value);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = path}, .name = prop, .value = &v};
+	struct wire_request wr;
+	if (wire_encode_batch(&op, 1, &wr))
+		return OUTCOME_FAIL; /* nothing was sent */
+	wr.req.submit_key = (char *)submit_key;
+	enum outcome outcome = OUTCOME_INFO;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (!*c && grove_client_connect(cp->members, NULL, CLIENT_TIMEOUT_MS, c, NULL, 0) != GROVE_OK) {
+			*c = NULL;
+			break; /* unknown: the first attempt may have reached a server */
+		}
+		Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
+		env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+		env.write = &wr.req;
+		int err = grove_client_call(*c, &env, &reply);
+		if (err) {
+			grove_client_close(*c);
+			*c = NULL;
+			continue;
+		}
+		if (reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY) {
+			uint32_t code = reply->write_reply->code;
+			outcome = code == 0 ? OUTCOME_OK : code == GROVE_EUNAVAILABLE ? OUTCOME_INFO : OUTCOME_FAIL;
+		} else if (reply->body_case == GROVE__ENVELOPE__BODY_ERROR && attempt == 0) {
+			outcome = OUTCOME_FAIL; /* refused before it was proposed */
+		}
+		grove__envelope__free_unpacked(reply, NULL);
+		break;
+	}
+	wr.req.submit_key = NULL; /* borrowed, not wire_request_free()'s to free */
+	wire_request_free(&wr);
+	return outcome;
+}
+
+/*
+ * Read node @p path with its properties. @return the reply to free, or NULL when no value came back (the
+ * connection is then dropped: a refusal and a lost connection look alike here, and a new one costs little).
+ */
+static Grove__Envelope *read_node(struct campaign *cp, struct grove_client **c, const char *path,
+				  Grove__ReadReply **rr)
+{
+	if (!*c && grove_client_connect(cp->members, NULL, CLIENT_TIMEOUT_MS, c, NULL, 0) != GROVE_OK) {
+		*c = NULL;
+		return NULL;
+	}
+	Grove__Envelope *reply;
+	*rr = client_read(*c, path, 0, true, &reply);
+	if (*rr && (*rr)->code == 0 && (*rr)->n_nodes >= 1)
+		return reply;
+	if (reply)
+		grove__envelope__free_unpacked(reply, NULL);
+	grove_client_close(*c);
+	*c = NULL;
+	return NULL;
+}
+
+/* The integer in canonical variant bytes; false if they hold something else. */
+static bool decode_int(const ProtobufCBinaryData *bytes, int64_t *out)
+{
+	struct variant v;
+	size_t used;
+	if (variant_decode(&v, bytes->data, bytes->len, &used) != GROVE_OK)
+		return false;
+	bool is_int = v.type == VARIANT_INT;
+	*out = v.as.i;
+	variant_free(&v);
+	return is_int;
+}
+
+/* Append integer @p e to set value @p set. */
+static bool set_append(struct history_value *set, int64_t e)
+{
+	struct history_value *grown = realloc(set->elems, (set->n_elems + 1) * sizeof(*grown));
+	if (!grown)
+		return false;
+	set->elems = grown;
+	set->elems[set->n_elems++] = (struct history_value){.kind = HISTORY_INT, .i = e};
+	return true;
+}
+
+/* A random key of @p prefix ("r" registers, "s" sets; @p count of them) and the path of its node. */
+static int pick_key(struct worker *w, const char *prefix, int count, char key[16], char path[32])
+{
+	int k = (int)random_below(&w->rng, (uint64_t)count);
+	snprintf(key, 16, "%s%d", prefix, k);
+	snprintf(path, 32, "/root/%s", key);
+	return k;
+}
+
+static void do_write(struct worker *w, struct grove_client **c, uint64_t seq)
+{
+	struct campaign *cp = w->cp;
+	char key[16], path[32], submit[64];
+	pick_key(w, "r", cp->opt.registers, key, path);
+	/* Unique per key (and run): the writer's id in the high part, its sequence in the low. */
+	struct history_value v = {.kind = HISTORY_INT, .i = (int64_t)(w->id + 1) * 1000000000ll + (int64_t)seq};
+	snprintf(submit, sizeof(submit), "c%d-%" PRIu64, w->id, seq);
+	record(cp, (uint64_t)w->id, HISTORY_INVOKE, HISTORY_WRITE, key, &v);
+	enum outcome o = set_prop(cp, c, path, "v", v.i, submit);
+	record(cp, (uint64_t)w->id, (enum history_type)(o + 1), HISTORY_WRITE, key, &v);
+	w->tally.n[HISTORY_WRITE][o]++;
+}
+
+static void do_read(struct worker *w, struct grove_client **c)
+{
+	struct campaign *cp = w->cp;
+	char key[16], path[32];
+	pick_key(w, "r", cp->opt.registers, key, path);
+	struct history_value nil = {.kind = HISTORY_NIL}, seen = {.kind = HISTORY_NIL};
+	record(cp, (uint64_t)w->id, HISTORY_INVOKE, HISTORY_READ, key, &nil);
+	Grove__ReadReply *rr;
+	Grove__Envelope *reply = read_node(cp, c, path, &rr);
+	bool ok = reply != NULL;
+	for (size_t i = 0; ok && i < rr->nodes[0]->n_props; i++)
+		if (strcmp(rr->nodes[0]->props[i]->name, "v") == 0) {
+			seen.kind = HISTORY_INT;
+			ok = decode_int(&rr->nodes[0]->props[i]->value, &seen.i);
+		}
+	if (reply)
+		grove__envelope__free_unpacked(reply, NULL);
+	bool expected = false;
+	if (ok && seen.kind == HISTORY_INT && cp->opt.mutate && strcmp(cp->opt.mutate, "read") == 0 &&
+	    atomic_compare_exchange_strong(&cp->read_mutated, &expected, true))
+		seen.i = -seen.i; /* a value no one wrote */
+	record(cp, (uint64_t)w->id, ok ? HISTORY_OK : HISTORY_FAIL, HISTORY_READ, key, ok ? &seen : &nil);
+	w->tally.n[HISTORY_READ][ok ? OUTCOME_OK : OUTCOME_FAIL]++;
+}
+
+static void do_add(struct worker *w, struct grove_client **c, uint64_t seq)
+{
+	struct campaign *cp = w->cp;
+	char key[16], path[32], prop[32], submit[64];
+	int k = pick_key(w, "s", cp->opt.sets, key, path);
+	struct history_value v = {.kind = HISTORY_INT, .i = (int64_t)(w->id + 1) * 1000000000ll + (int64_t)seq};
+	snprintf(prop, sizeof(prop), "e%" PRId64, v.i);
+	snprintf(submit, sizeof(submit), "c%d-%" PRIu64, w->id, seq);
+	record(cp, (uint64_t)w->id, HISTORY_INVOKE, HISTORY_ADD, key, &v);
+	enum outcome o = set_prop(cp, c, path, prop, v.i, submit);
+	record(cp, (uint64_t)w->id, (enum history_type)(o + 1), HISTORY_ADD, key, &v);
+	w->tally.n[HISTORY_ADD][o]++;
+	if (o == OUTCOME_OK && w->id == 0 && cp->acked_add_set < 0) {
+		cp->acked_add = v.i; /* written before acked_add_set: the main thread reads them after joining */
+		cp->acked_add_set = k;
+	}
+}
+
+static void do_read_set(struct worker *w, struct grove_client **c)
+{
+	struct campaign *cp = w->cp;
+	char key[16], path[32];
+	pick_key(w, "s", cp->opt.sets, key, path);
+	struct history_value nil = {.kind = HISTORY_NIL}, seen = {.kind = HISTORY_SET};
+	record(cp, (uint64_t)w->id, HISTORY_INVOKE, HISTORY_READ_SET, key, &nil);
+	Grove__ReadReply *rr;
+	Grove__Envelope *reply = read_node(cp, c, path, &rr);
+	bool ok = reply != NULL;
+	for (size_t i = 0; ok && i < rr->nodes[0]->n_props; i++) {
+		int64_t e;
+		if (rr->nodes[0]->props[i]->name[0] == 'e')
+			ok = decode_int(&rr->nodes[0]->props[i]->value, &e) && set_append(&seen, e);
+	}
+	if (reply)
+		grove__envelope__free_unpacked(reply, NULL);
+	record(cp, (uint64_t)w->id, ok ? HISTORY_OK : HISTORY_FAIL, HISTORY_READ_SET, key, ok ? &seen : &nil);
+	history_value_free(&seen);
+	w->tally.n[HISTORY_READ_SET][ok ? OUTCOME_OK : OUTCOME_FAIL]++;
+}
+
+static void *client_main(void *arg)
+{
+	struct worker *w = arg;
+	struct grove_client *c = NULL;
+	/* Bounded by time, and by count in case the clock or the cluster misbehaves. */
+	for (uint64_t seq = 1; seq < 1000000 && !atomic_load(&w->cp->stop) && now_ns() < w->cp->deadline_ns; seq++) {
+		uint64_t pick = random_below(&w->rng, 100);
+		if (pick < 35)
+			do_write(w, &c, seq);
+		else if (pick < 70)
+			do_read(w, &c);
+		else if (pick < 90)
+			do_add(w, &c, seq);
+		else
+			do_read_set(w, &c);
+		if (!c)
+			sleep_ms(50); /* no member answered: do not spin */
+	}
+	grove_client_close(c);
+	return NULL;
+}
+
+/* ---- fault proxies ---- */
+
+/* Start the proxy that carries member @p from's connections to member @p to. @return false on failure. */
+static bool start_proxy(struct campaign *cp, int from, int to, int listen_port)
+{
+	char listen[16], target[16], control[16];
+	cp->proxy_control[from][to] = test_free_port();
+	snprintf(listen, sizeof(listen), "%d", listen_port);
+	snprintf(target, sizeof(target), "%d", cp->cluster.ports[to]);
+	snprintf(control, sizeof(control), "%d", cp->proxy_control[from][to]);
+	int fds[2];
+	if (pipe(fds))
+		return false;
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(fds[1], 1);
+		close(fds[0]);
+		execl(NETDELAY_PATH, "netdelay", "--listen", listen, "--target", target, "--control", control,
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	char line[32] = "";
+	struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+	if (pid > 0 && poll(&pfd, 1, 5000) > 0)
+		(void)!read(fds[0], line, sizeof(line) - 1);
+	close(fds[0]);
+	cp->proxy_pids[from][to] = pid;
+	return pid > 0 && strncmp(line, "ready", 5) == 0;
+}
+
+/* Send one command to the proxy @p from -> @p to. @return false when it did not answer "ok". */
+static bool proxy_command(struct campaign *cp, int from, int to, const char *command)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cp->proxy_control[from][to])};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	char line[64], reply[64] = "";
+	int n = snprintf(line, sizeof(line), "%s\n", command);
+	bool sent = write(fd, line, (size_t)n) == n;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	if (sent && poll(&pfd, 1, 2000) > 0)
+		(void)!read(fd, reply, sizeof(reply) - 1);
+	close(fd);
+	return strncmp(reply, "ok", 2) == 0;
+}
+
+/* Every proxy carries everything again. */
+static void heal_all(struct campaign *cp)
+{
+	for (int i = 1; i <= CLUSTER_NODES; i++)
+		for (int j = 1; j <= CLUSTER_NODES; j++)
+			if (i != j && !proxy_command(cp, i, j, "heal"))
+				fprintf(stderr, "campaign: proxy %d->%d did not heal\n", i, j);
+}
+
+/* ---- the nemesis ---- */
+
+/* Sleep @p ms, but not past the end of the run. */
+static void hold(struct campaign *cp, uint64_t ms)
+{
+	uint64_t now = now_ns(), until = now + ms * 1000000ull;
+	if (until > cp->deadline_ns)
+		until = cp->deadline_ns > now ? cp->deadline_ns : now;
+	sleep_ms((until - now) / 1000000ull);
+}
+
+static int random_member(uint64_t *rng)
+{
+	return 1 + (int)random_below(rng, CLUSTER_NODES);
+}
+
+/* Inject fault @p f, hold it a while, and heal it. */
+static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
+{
+	struct cluster *c = &cp->cluster;
+	uint64_t hold_ms = 1000 + random_below(rng, 2000);
+	int m = random_member(rng);
+	uint64_t applied[CLUSTER_NODES + 1];
+	if (f == FAULT_KILL_LEADER) {
+		int leader = cluster_leader(c, applied);
+		m = leader ? leader : m;
+	}
+	char what[64];
+	switch (f) {
+	case FAULT_KILL:
+	case FAULT_KILL_LEADER:
+		snprintf(what, sizeof(what), "kill -9 member %d", m);
+		break;
+	case FAULT_KILL_ALL:
+		snprintf(what, sizeof(what), "kill -9 every member");
+		break;
+	case FAULT_PAUSE:
+		snprintf(what, sizeof(what), "SIGSTOP member %d", m);
+		break;
+	case FAULT_PARTITION:
+		snprintf(what, sizeof(what), "partition member %d from the others", m);
+		break;
+	default:
+		break;
+	}
+	bool inbound = random_below(rng, 2) == 0;
+	if (f == FAULT_ONE_WAY)
+		snprintf(what, sizeof(what), "member %d %s nothing", m, inbound ? "receives" : "sends");
+	printf("nemesis: %.1f s: %s for %" PRIu64 " ms\n", (double)(now_ns() - (cp->deadline_ns -
+	       (uint64_t)(cp->opt.seconds * 1e9))) / 1e9, what, hold_ms);
+	fflush(stdout);
+	cp->faults_done[f]++;
+	switch (f) {
+	case FAULT_KILL:
+	case FAULT_KILL_LEADER:
+		cluster_node_signal(c, m, SIGKILL);
+		hold(cp, hold_ms);
+		cluster_node_start(c, m);
+		break;
+	case FAULT_KILL_ALL:
+		for (int i = 1; i <= CLUSTER_NODES; i++)
+			cluster_node_signal(c, i, SIGKILL);
+		hold(cp, hold_ms);
+		for (int i = 1; i <= CLUSTER_NODES; i++)
+			cluster_node_start(c, i);
+		break;
+	case FAULT_PAUSE:
+		kill(c->pids[m], SIGSTOP);
+		hold(cp, hold_ms);
+		kill(c->pids[m], SIGCONT);
+		break;
+	case FAULT_PARTITION:
+	case FAULT_ONE_WAY:
+		for (int j = 1; j <= CLUSTER_NODES; j++) {
+			if (j == m)
+				continue;
+			/* The proxy m->j carries m's connections to j ("up" is m to j); j->m carries j's to m. */
+			if (f == FAULT_PARTITION) {
+				proxy_command(cp, m, j, "drop both");
+				proxy_command(cp, j, m, "drop both");
+			} else if (inbound) {
+				proxy_command(cp, j, m, "drop up");
+				proxy_command(cp, m, j, "drop down");
+			} else {
+				proxy_command(cp, m, j, "drop up");
+				proxy_command(cp, j, m, "drop down");
+			}
+		}
+		hold(cp, hold_ms);
+		heal_all(cp);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Faults until the deadline: round-robin over the enabled kinds, each round in a seeded order. */
+static void run_nemesis(struct campaign *cp, uint64_t *rng)
+{
+	enum fault order[FAULT_COUNT];
+	int n = 0;
+	for (int f = 0; f < FAULT_COUNT; f++)
+		if (cp->opt.faults[f])
+			order[n++] = (enum fault)f;
+	for (int round = 0; n > 0 && round < 10000 && now_ns() < cp->deadline_ns; round++) {
+		for (int i = n - 1; i > 0; i--) {
+			int j = (int)random_below(rng, (uint64_t)i + 1);
+			enum fault t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (int i = 0; i < n && now_ns() < cp->deadline_ns; i++) {
+			hold(cp, 500 + random_below(rng, 1000)); /* let the cluster recover and the clients work */
+			if (now_ns() + 1000000000ull < cp->deadline_ns)
+				inject(cp, order[i], rng);
+		}
+	}
+	hold(cp, UINT64_MAX / 2000000ull);
+}
+
+/* ---- final reads ---- */
+
+struct prop_collector {
+	struct history_value *set;
+	bool ok;
+};
+
+static int collect_element(void *ctx, const char *name, const struct variant *value)
+{
+	struct prop_collector *pc = ctx;
+	if (name[0] == 'e')
+		pc->ok &= value->type == VARIANT_INT && set_append(pc->set, value->as.i);
+	return 0;
+}
+
+/* Write a `final` line for every set key, read from member @p node's store (its process stopped). */
+static bool final_reads(struct campaign *cp, int node)
+{
+	char data[4200], member[16];
+	snprintf(data, sizeof(data), "%s/node%d", cp->cluster.dir, node);
+	snprintf(member, sizeof(member), "%d", node);
+	struct store *s;
+	struct tree world;
+	struct store_txn *txn;
+	if (store_open(&s, data, NULL) != GROVE_OK)
+		return false;
+	bool ok = tree_open(s, 1, &world) == GROVE_OK && store_txn_begin(s, NULL, false, &txn) == GROVE_OK;
+	for (int k = 0; ok && k < cp->opt.sets; k++) {
+		char key[16], path[32];
+		snprintf(key, sizeof(key), "s%d", k);
+		snprintf(path, sizeof(path), "/root/%s", key);
+		struct history_value set = {.kind = HISTORY_SET};
+		struct prop_collector pc = {.set = &set, .ok = true};
+		uint64_t id;
+		ok = tree_resolve_path(&world, txn, path, &id) == GROVE_OK &&
+		     tree_for_each_prop(&world, txn, id, collect_element, &pc) == GROVE_OK && pc.ok;
+		if (ok && node == 1 && cp->opt.mutate && strcmp(cp->opt.mutate, "final") == 0 && k == cp->acked_add_set)
+			for (size_t i = 0; i < set.n_elems; i++)
+				if (set.elems[i].i == cp->acked_add)
+					set.elems[i] = set.elems[--set.n_elems]; /* lose an acknowledged add */
+		if (ok)
+			history_write_final(cp->history, member, key, &set);
+		history_value_free(&set);
+	}
+	if (ok)
+		store_txn_abort(txn);
+	store_close(s);
+	return ok;
+}
+
+/* ---- setup and main ---- */
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]\n"
+			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way] [--history FILE] [--data DIR]\n"
+			"  [--mutate read|final]\n");
+	exit(2);
+}
+
+static bool parse_faults(const char *list, bool faults[FAULT_COUNT])
+{
+	memset(faults, 0, FAULT_COUNT * sizeof(bool));
+	char copy[256];
+	snprintf(copy, sizeof(copy), "%s", list);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int f = 0;
+		while (f < FAULT_COUNT && strcmp(t, fault_names[f]) != 0)
+			f++;
+		if (f == FAULT_COUNT && strcmp(t, "none") != 0)
+			return false;
+		if (f < FAULT_COUNT)
+			faults[f] = true;
+	}
+	return true;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	*o = (struct options){.seed = (uint64_t)time(NULL), .seconds = 25, .clients = 5, .registers = 4, .sets = 2};
+	for (int f = 0; f < FAULT_COUNT; f++)
+		o->faults[f] = true;
+	for (int i = 1; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			usage();
+		const char *a = argv[i], *v = argv[i + 1];
+		if (strcmp(a, "--seed") == 0)
+			o->seed = strtoull(v, NULL, 10);
+		else if (strcmp(a, "--seconds") == 0)
+			o->seconds = atof(v);
+		else if (strcmp(a, "--clients") == 0)
+			o->clients = atoi(v);
+		else if (strcmp(a, "--keys") == 0)
+			o->registers = atoi(v);
+		else if (strcmp(a, "--sets") == 0)
+			o->sets = atoi(v);
+		else if (strcmp(a, "--faults") == 0) {
+			if (!parse_faults(v, o->faults))
+				usage();
+		} else if (strcmp(a, "--history") == 0)
+			o->history = v;
+		else if (strcmp(a, "--data") == 0)
+			o->data = v;
+		else if (strcmp(a, "--mutate") == 0)
+			o->mutate = v;
+		else
+			usage();
+	}
+	if (o->seconds <= 0 || o->seconds > 86400 || o->clients < 1 || o->clients > MAX_CLIENTS || o->registers < 1 ||
+	    o->registers > MAX_KEYS || o->sets < 1 || o->sets > MAX_KEYS ||
+	    (o->mutate && strcmp(o->mutate, "read") != 0 && strcmp(o->mutate, "final") != 0))
+		usage();
+}
+
+/* Start the proxies and the members, each member reaching the others through its own proxies. */
+static bool start_cluster(struct campaign *cp)
+{
+	struct cluster *c = &cp->cluster;
+	if (cp->opt.data && mkdir(cp->opt.data, 0755) != 0 && errno != EEXIST)
+		return false;
+	cluster_prepare(c, NULL, cp->opt.data);
+	for (int i = 1; i <= CLUSTER_NODES; i++) {
+		size_t n = 0;
+		for (int j = 1; j <= CLUSTER_NODES; j++) {
+			int port = c->ports[j];
+			if (j != i) {
+				port = test_free_port();
+				if (!start_proxy(cp, i, j, port))
+					return false;
+			}
+			n += (size_t)snprintf(c->member_peers[i] + n, sizeof(c->member_peers[i]) - n, "%s%d=127.0.0.1:%d",
+					      j > 1 ? "," : "", j, port);
+		}
+		n = strlen(cp->members);
+		snprintf(cp->members + n, sizeof(cp->members) - n, "%s127.0.0.1:%d", i > 1 ? "," : "", c->ports[i]);
+	}
+	for (int i = 1; i <= CLUSTER_NODES; i++)
+		cluster_node_start(c, i);
+	cluster_wait_leader(c);
+	/* The nodes every key lives on. */
+	struct grove_client *client;
+	if (grove_client_connect(cp->members, NULL, 10000, &client, NULL, 0) != GROVE_OK)
+		return false;
+	bool ok = true;
+	for (int k = 0; ok && k < cp->opt.registers + cp->opt.sets; k++) {
+		char name[16];
+		snprintf(name, sizeof(name), k < cp->opt.registers ? "r%d" : "s%d",
+			 k < cp->opt.registers ? k : k - cp->opt.registers);
+		struct tree_op op = {.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = name, .text = "Node",
+				     .index = -1};
+		ok = client_write_ops(client, &op, 1) == 0;
+	}
+	grove_client_close(client);
+	return ok;
+}
+
+static void print_tally(const struct worker *w, int n)
+{
+	static const char *const outcomes[3] = {"ok", "fail", "info"};
+	uint64_t total = 0;
+	printf("ops:");
+	for (int f = 0; f < 4; f++)
+		for (int o = 0; o < 3; o++) {
+			uint64_t sum = 0;
+			for (int i = 0; i < n; i++)
+				sum += w[i].tally.n[f][o];
+			total += sum;
+			printf(" %s/%s %" PRIu64, history_f_name((enum history_f)f), outcomes[o], sum);
+		}
+	printf(" (total %" PRIu64 ")\n", total);
+}
+
+int main(int argc, char **argv)
+{
+	static struct campaign cp;
+	parse_options(argc, argv, &cp.opt);
+	signal(SIGPIPE, SIG_IGN);
+	printf("campaign: seed %" PRIu64 ", %.0f s, %d clients, %d registers, %d sets, faults", cp.opt.seed,
+	       cp.opt.seconds, cp.opt.clients, cp.opt.registers, cp.opt.sets);
+	for (int f = 0; f < FAULT_COUNT; f++)
+		if (cp.opt.faults[f])
+			printf(" %s", fault_names[f]);
+	printf("%s%s\n", cp.opt.mutate ? ", mutation " : "", cp.opt.mutate ? cp.opt.mutate : "");
+	fflush(stdout);
+	uint64_t rng = cp.opt.seed * 0x9E3779B97F4A7C15ull + 1;
+	cp.acked_add_set = -1;
+	pthread_mutex_init(&cp.history_lock, NULL);
+	if (!start_cluster(&cp)) {
+		fprintf(stderr, "campaign: the cluster did not start (seed %" PRIu64 "); see %s\n", cp.opt.seed,
+			cp.cluster.dir);
+		return 2;
+	}
+	char history_path[4200];
+	snprintf(history_path, sizeof(history_path), "%s", cp.opt.history ? cp.opt.history : "");
+	if (!cp.opt.history)
+		snprintf(history_path, sizeof(history_path), "%s/history.txt", cp.cluster.dir);
+	cp.history = fopen(history_path, "w");
+	if (!cp.history) {
+		perror(history_path);
+		return 2;
+	}
+	fprintf(cp.history, "# grove_campaign seed %" PRIu64 "\n", cp.opt.seed);
+	cp.deadline_ns = now_ns() + (uint64_t)(cp.opt.seconds * 1e9);
+	struct worker workers[MAX_CLIENTS];
+	for (int i = 0; i < cp.opt.clients; i++) {
+		workers[i] = (struct worker){.cp = &cp, .id = i, .rng = next_random(&rng) | 1};
+		pthread_create(&workers[i].thread, NULL, client_main, &workers[i]);
+	}
+	run_nemesis(&cp, &rng);
+	atomic_store(&cp.stop, true);
+	for (int i = 0; i < cp.opt.clients; i++)
+		pthread_join(workers[i].thread, NULL);
+	/* Heal everything, let the members converge, stop them, and read every set from each store. */
+	heal_all(&cp);
+	cluster_wait_leader(&cp.cluster);
+	cluster_wait_converged(&cp.cluster);
+	cluster_stop(&cp.cluster);
+	bool finals = true;
+	for (int i = 1; i <= CLUSTER_NODES; i++)
+		finals &= final_reads(&cp, i);
+	fclose(cp.history);
+	print_tally(workers, cp.opt.clients);
+	printf("faults:");
+	for (int f = 0; f < FAULT_COUNT; f++)
+		printf(" %s %" PRIu64, fault_names[f], cp.faults_done[f]);
+	printf("\nhistory: %s\n", history_path);
+	struct history *h;
+	struct history_error herr;
+	struct lin_report *report = NULL;
+	if (!finals || history_read_file(history_path, &h, &herr) != GROVE_OK) {
+		fprintf(stderr, "campaign: %s (line %zu: %s)\n", finals ? "the history does not read back" :
+			"a member's store could not be read", herr.line, finals ? herr.msg : "");
+		return 2;
+	}
+	if (lin_check(h, NULL, &report) != GROVE_OK) {
+		fprintf(stderr, "campaign: the checker ran out of memory\n");
+		return 2;
+	}
+	lin_report_write(stdout, h, report, false);
+	enum lin_verdict verdict = report->verdict;
+	printf("RESULT: %s: %zu keys checked (%zu linearizable, %zu unknown, %zu violations), %zu final reads; "
+	       "seed %" PRIu64 "\n", verdict == LIN_OK ? "PASSED" : verdict == LIN_UNKNOWN ? "UNDECIDED" : "FAILED",
+	       report->n_keys, report->n_ok, report->n_unknown, report->n_violation, h->n_finals, cp.opt.seed);
+	if (verdict != LIN_OK) {
+		printf("reproduce: grove_campaign --seed %" PRIu64 " --seconds %g --clients %d --keys %d --sets %d --faults ",
+		       cp.opt.seed, cp.opt.seconds, cp.opt.clients, cp.opt.registers, cp.opt.sets);
+		const char *sep = "";
+		for (int f = 0; f < FAULT_COUNT; f++)
+			if (cp.opt.faults[f]) {
+				printf("%s%s", sep, fault_names[f]);
+				sep = ",";
+			}
+		printf("%s%s\n", *sep ? "" : "none", cp.opt.mutate ? (strcmp(cp.opt.mutate, "read") == 0 ?
+			" --mutate read" : " --mutate final") : "");
+	}
+	lin_report_free(report);
+	history_free(h);
+	if (verdict == LIN_OK && !cp.opt.data && !cp.opt.history)
+		test_rmtree(cp.cluster.dir);
+	else
+		free(cp.cluster.dir);
+	return verdict == LIN_OK ? 0 : verdict == LIN_UNKNOWN ? 3 : 1;
+}
