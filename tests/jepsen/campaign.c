@@ -805,7 +805,8 @@ int main(int argc, char **argv)
 	}
 	lin_report_free(report);
 	history_free(h);
-	if (verdict == LIN_OK && !cp.opt.data && !cp.opt.history)
+	/* A failure keeps its data and history to look at, unless a mutation asked for it. */
+	if ((verdict == LIN_OK || cp.opt.mutate) && !cp.opt.data && !cp.opt.history)
 		test_rmtree(cp.cluster.dir);
 	else
 		free(cp.cluster.dir);
