@@ -5,16 +5,18 @@
 #
 #   tools/campaign.sh [RUNS [SECONDS [SEED]]] [-- more grove_campaign options]
 #
-# Uses the binary of ./build (GROVE_BUILD_DIR overrides); build it with
-# `cmake --build build --target grove_campaign`.
+# Sets up and builds the sanitizer test build first (the one tools/test.sh uses; GROVE_TEST_BUILD
+# overrides), so that a fresh clone needs nothing else.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${GROVE_BUILD_DIR:-$root/build}"
+build="${GROVE_TEST_BUILD:-$root/build-test}"
 runs="${1:-10}"; seconds="${2:-60}"; seed="${3:-$(date +%s)}"
 shift $(( $# < 3 ? $# : 3 ))
 [ "${1:-}" = "--" ] && shift
+"$root/tools/setup.sh"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGROVE_SANITIZE=ON >/dev/null
+cmake --build "$build" -j"$(nproc)" --target grove_campaign
 campaign="$build/tests/jepsen/grove_campaign"
-[ -x "$campaign" ] || { echo "campaign.sh: no $campaign; build the grove_campaign target" >&2; exit 2; }
 for ((i = 0; i < runs; i++)); do
 	s=$((seed + i))
 	dir="$(mktemp -d /tmp/grove-campaign-XXXXXX)"
