@@ -316,7 +316,7 @@ static int walk(struct read_walk *w, uint64_t root, const char *root_path)
 	return err;
 }
 
-/* What a reply says besides its nodes (request id, code, message, index, flags): room kept for it. */
+/* What a reply says besides its nodes or its scene (request id, code, message, index, flags): room kept for it. */
 #define READ_REPLY_HEADROOM 4096
 
 /* The largest reply frame, never less than twice the headroom (a smaller configured frame limit leaves half). */
@@ -460,7 +460,8 @@ static void handle_export(const struct tree *t, struct store_txn *txn, const str
 		snprintf(msg, sizeof(msg), "%.480s: no such node", ex->node && ex->node->path ? ex->node->path : "?");
 	struct grove_buf text = {0};
 	if (!err)
-		err = scene_export_file(t, txn, id, major, ex->binary, false, &text, msg, sizeof(msg));
+		err = scene_export_file(t, txn, id, major, ex->binary, false, reply_limit(state) - READ_REPLY_HEADROOM, &text,
+					msg, sizeof(msg));
 	if (!err) {
 		er->scene.data = reply_adopt(r, text.data);
 		er->scene.len = text.len;

@@ -1,7 +1,7 @@
 /* Deep trees on a real groved: a read reply grows with its nodes, not with the square of the depth (only
  * the first node carries its path; the client library rebuilds the others), a listing over the frame limit
- * is refused up front with a clear error, and groved's memory stays bounded meanwhile and it keeps
- * serving. */
+ * is refused up front with a clear error, an export whose node paths would exceed the limit is refused
+ * before they are made, and groved's memory stays bounded meanwhile and it keeps serving. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -375,12 +375,76 @@ static void test_chain_read_over_the_limit_is_refused(void **state)
 	grove_client_close(c);
 }
 
+/* ---- exports of deep chains ---- */
+
+#define EXPORT_REFUSED_LEVELS 20000
+
+static void test_chain_export(void **state)
+{
+	struct groved_fixture *f = *state;
+	struct grove_client *c = connect_to(&f->server);
+	make_chain(c, "Deep", EXPORT_REFUSED_LEVELS);
+	make_chain(c, "Short", 1000);
+	make_chain(c, "Longer", 2000);
+	reset_peak_rss(f->server.pid);
+	struct cli_result *r = malloc(sizeof(*r));
+	char out[4200];
+
+	/* A .tscn names every node's parent by its path from the scene's root: the text grows with the square
+	 * of the depth. */
+	size_t sizes[2];
+	const char *tops[] = {"/root/Short", "/root/Longer"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(out, sizeof(out), "%s/chain.tscn", f->dir);
+		cli_run(&f->server, r, "export", tops[i], "-o", out, (char *)NULL);
+		assert_int_equal(r->status, 0);
+		struct stat st;
+		assert_int_equal(stat(out, &st), 0);
+		sizes[i] = (size_t)st.st_size;
+	}
+	print_message(".tscn of a chain: 1,000 levels %zu bytes, 2,000 levels %zu bytes\n", sizes[0], sizes[1]);
+	assert_true(sizes[1] > 3 * sizes[0]);
+	snprintf(out, sizeof(out), "%s/chain.scn", f->dir);
+	cli_run(&f->server, r, "export", "/root/Longer", "-o", out, (char *)NULL);
+	assert_int_equal(r->status, 0);
+	print_message("groved peak RSS for these exports: %ld MiB\n", peak_rss_kib(f->server.pid) / 1024);
+	reset_peak_rss(f->server.pid);
+
+	/* 20,000 levels: about a gigabyte of paths, refused before any is made. */
+	double t0 = now_s();
+	snprintf(out, sizeof(out), "%s/deep.tscn", f->dir);
+	cli_run(&f->server, r, "export", "/root/Deep", "-o", out, (char *)NULL);
+	print_message("refused in %.2f s: %s", now_s() - t0, r->err);
+	assert_int_equal(r->status, 1);
+	assert_non_null(strstr(r->err, "/root/Deep: the scene's node paths alone would take"));
+	assert_non_null(strstr(r->err, "export a smaller or shallower subtree"));
+	assert_int_equal(access(out, F_OK), -1);
+	snprintf(out, sizeof(out), "%s/deep.scn", f->dir);
+	cli_run(&f->server, r, "export", "/root/Deep", "-o", out, (char *)NULL);
+	assert_int_equal(r->status, 1);
+	assert_non_null(strstr(r->err, "export a smaller or shallower subtree"));
+
+	/* A subscriber's snapshot is bounded the same way, and the stream says why. */
+	cli_run(&f->server, r, "watch", "/root/Deep", "--seconds", "20", (char *)NULL);
+	assert_int_equal(r->status, 1);
+	assert_non_null(strstr(r->err, "export a smaller or shallower subtree"));
+
+	long hwm = peak_rss_kib(f->server.pid);
+	print_message("groved peak RSS: %ld MiB\n", hwm / 1024);
+	assert_true(hwm > 0 && hwm < MAX_HWM_KIB);
+	cli_run(&f->server, r, "get", "/root/Deep", (char *)NULL);
+	assert_int_equal(r->status, 0);
+	free(r);
+	grove_client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reply_paths_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain_read_is_linear, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain_read_over_the_limit_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chain_export, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("deep", tests, NULL, NULL);
 }
