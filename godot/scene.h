@@ -84,19 +84,30 @@ int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, 
  * @brief scene_export(), and with @p grove_ids every node carries its grove
  * id as metadata "grove_id" (Godot 4: property "metadata/grove_id"; Godot 3:
  * key "grove_id" of the node's "__meta__" Dictionary), so that a client that
- * instances the scene can find the node a change names. Same returns.
+ * instances the scene can find the node a change names.
+ *
+ * With @p max_bytes (0: no limit), a subtree whose scene would hold more than
+ * @p max_bytes of node paths is refused with GROVE_ETOOBIG (and a message
+ * giving the sizes) after one walk that keeps only ids and names, before any
+ * path is made: a scene names each node's parent by its path from the
+ * scene's root, so those paths grow with the square of a chain's depth,
+ * while what the scene holds besides grows with the subtree's records.
+ * Otherwise same returns.
  */
 int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool grove_ids,
-			  struct tscn_scene *out, char *message, size_t message_cap);
+			  size_t max_bytes, struct tscn_scene *out, char *message, size_t message_cap);
 
 /**
  * @brief The subtree at @p root_id as a file Godot @p godot_major loads:
  * the binary scene resource (.scn) with @p binary, the text scene (.tscn)
- * otherwise, appended to @p out; with @p grove_ids as scene_export_with_ids().
- * @return as scene_export(), and GROVE_EINVAL for a value the major cannot
- * hold (@p message names it).
+ * otherwise, appended to @p out; with @p grove_ids and @p max_bytes as
+ * scene_export_with_ids(). A binary scene names parents by index, but it is
+ * made from the same model, so the same bound on node paths applies.
+ * @return as scene_export(), GROVE_EINVAL for a value the major cannot
+ * hold (@p message names it), and GROVE_ETOOBIG also when the file comes
+ * out larger than @p max_bytes (then nothing is appended to @p out).
  */
 int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool binary,
-		      bool grove_ids, struct grove_buf *out, char *message, size_t message_cap);
+		      bool grove_ids, size_t max_bytes, struct grove_buf *out, char *message, size_t message_cap);
 
 #endif

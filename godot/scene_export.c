@@ -14,9 +14,11 @@
 
 /* One node of the exported subtree, in pre-order. */
 struct export_node {
-	uint64_t id;     /* stored id */
-	size_t parent;   /* index of the parent in the node list; SIZE_MAX for the scene root */
-	char *relpath;   /* path relative to the scene root: "." for the root, "A/B" below */
+	uint64_t id;        /* stored id */
+	size_t parent;      /* index of the parent in the node list; SIZE_MAX for the scene root */
+	char *name;         /* its name, until its relpath is made */
+	size_t relpath_len; /* strlen(relpath), known before relpath is made */
+	char *relpath;      /* path relative to the scene root: "." for the root, "A/B" below */
 };
 
 /* One resource the scene needs. */
@@ -41,6 +43,7 @@ struct exporter {
 	char *message;
 	size_t message_cap;
 	bool grove_ids;                    /* each node carries its id as metadata "grove_id" */
+	size_t max_bytes;                  /* largest scene allowed; 0: no limit */
 };
 
 __attribute__((format(printf, 3, 4))) static int export_error(struct exporter *e, int err, const char *fmt, ...)
@@ -74,33 +77,34 @@ static int collect_child(void *ctx, uint64_t child)
 	return 0;
 }
 
-static int add_node(struct exporter *e, uint64_t id, size_t parent, char *relpath)
+static int add_node(struct exporter *e, uint64_t id, size_t parent, char *name, size_t relpath_len)
 {
-	if (!relpath)
+	if (!name)
 		return GROVE_ENOMEM;
 	if (grove_grow((void **)&e->nodes, &e->nodes_cap, e->n_nodes, sizeof(*e->nodes))) {
-		free(relpath);
+		free(name);
 		return GROVE_ENOMEM;
 	}
 	char key[24];
 	id_key(key, id);
 	int err = strmap_put(&e->node_index, key, e->n_nodes);
 	if (err) {
-		free(relpath);
+		free(name);
 		return err;
 	}
-	e->nodes[e->n_nodes++] = (struct export_node){.id = id, .parent = parent, .relpath = relpath};
+	e->nodes[e->n_nodes++] =
+		(struct export_node){.id = id, .parent = parent, .name = name, .relpath_len = relpath_len};
 	return GROVE_OK;
 }
 
 /*
- * Pre-order walk without recursion: the list itself is the work queue. Each
- * node's children are inserted right after it would break pre-order, so the
- * walk uses an explicit stack of (node index, next child position) instead.
+ * Pre-order walk without recursion: an explicit stack of (node index, its children, next child). A frame
+ * whose last child is taken is dropped before that child's frame goes on, so a chain keeps one frame.
+ * Only names and path lengths are kept: the paths themselves are made once they are known to fit.
  */
 static int walk_subtree(struct exporter *e, uint64_t root_id)
 {
-	int err = add_node(e, root_id, SIZE_MAX, strdup("."));
+	int err = add_node(e, root_id, SIZE_MAX, strdup("."), 1);
 	if (err)
 		return err;
 	struct frame {
@@ -108,9 +112,9 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 		struct child_list kids;
 		size_t next;
 	};
-	size_t depth = 0, cap = 64;
-	struct frame *stack = malloc(cap * sizeof(*stack));
-	if (!stack)
+	size_t depth = 0, cap = 0;
+	struct frame *stack = NULL;
+	if (grove_grow((void **)&stack, &cap, depth, sizeof(*stack)))
 		return GROVE_ENOMEM;
 	stack[0] = (struct frame){.node = 0};
 	err = tree_for_each_child(e->t, e->txn, root_id, collect_child, &stack[0].kids);
@@ -125,19 +129,20 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 			continue;
 		}
 		uint64_t child = f->kids.ids[f->next++];
+		size_t parent = f->node;
+		if (f->next == f->kids.n) {
+			free(f->kids.ids);
+			depth--;
+		}
 		struct tree_node n;
 		err = tree_get_node(e->t, e->txn, child, &n);
 		if (err)
 			break;
-		const struct export_node *parent = &e->nodes[f->node];
-		char *relpath;
-		if (f->node == 0)
-			relpath = strdup(n.name);
-		else if (asprintf(&relpath, "%s/%s", parent->relpath, n.name) < 0)
-			relpath = NULL;
-		tree_node_free(&n);
+		size_t len = strlen(n.name) + (parent == 0 ? 0 : e->nodes[parent].relpath_len + 1);
 		size_t index = e->n_nodes;
-		err = add_node(e, child, f->node, relpath);
+		err = add_node(e, child, parent, n.name, len);
+		n.name = NULL;
+		tree_node_free(&n);
 		if (err)
 			break;
 		if (grove_grow((void **)&stack, &cap, depth, sizeof(*stack))) {
@@ -154,6 +159,52 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 		free(stack[i].kids.ids);
 	free(stack);
 	return err;
+}
+
+/*
+ * A scene names each node's parent by its path from the scene's root (parent="A/B/C"), so the paths of a
+ * chain of D levels add up to about D * D / 2 names: refuse, before making any, a scene whose parent paths
+ * alone would take more than the limit. Then make each node's path from its parent's, in pre-order.
+ */
+static int make_relpaths(struct exporter *e, uint64_t root_id)
+{
+	size_t path_bytes = 0, deepest = 0;
+	for (size_t i = 1; i < e->n_nodes; i++) {
+		size_t parent_len = e->nodes[e->nodes[i].parent].relpath_len;
+		path_bytes += parent_len + sizeof(" parent=\"\"");
+		if (e->nodes[i].relpath_len > e->nodes[deepest].relpath_len)
+			deepest = i;
+	}
+	if (e->max_bytes && path_bytes > e->max_bytes) {
+		char *root_path = NULL;
+		tree_node_path(e->t, e->txn, root_id, &root_path);
+		int err = export_error(e, GROVE_ETOOBIG,
+				       "%.200s: the scene's node paths alone would take %zu bytes (the limit is %zu; its "
+				       "longest path from the scene's root is %zu bytes, and a scene names every "
+				       "node's parent by that path); export a smaller or shallower subtree",
+				       root_path ? root_path : "the subtree", path_bytes, e->max_bytes,
+				       e->nodes[deepest].relpath_len);
+		free(root_path);
+		return err;
+	}
+	for (size_t i = 0; i < e->n_nodes; i++) {
+		struct export_node *en = &e->nodes[i];
+		if (i == 0 || en->parent == 0) {
+			en->relpath = en->name;
+		} else {
+			const struct export_node *parent = &e->nodes[en->parent];
+			en->relpath = malloc(en->relpath_len + 1);
+			if (!en->relpath)
+				return GROVE_ENOMEM;
+			memcpy(en->relpath, parent->relpath, parent->relpath_len);
+			en->relpath[parent->relpath_len] = '/';
+			memcpy(en->relpath + parent->relpath_len + 1, en->name, en->relpath_len - parent->relpath_len - 1);
+			en->relpath[en->relpath_len] = '\0';
+			free(en->name);
+		}
+		en->name = NULL;
+	}
+	return GROVE_OK;
 }
 
 /* ---- resources ---- */
@@ -647,8 +698,10 @@ static int build_connection(void *ctx, const struct tree_connection *c)
 
 static void exporter_free(struct exporter *e)
 {
-	for (size_t i = 0; i < e->n_nodes; i++)
+	for (size_t i = 0; i < e->n_nodes; i++) {
 		free(e->nodes[i].relpath);
+		free(e->nodes[i].name);
+	}
 	free(e->nodes);
 	for (size_t i = 0; i < e->n_res; i++)
 		free(e->res[i].synth_path);
@@ -660,6 +713,8 @@ static void exporter_free(struct exporter *e)
 static int export_all(struct exporter *e, uint64_t root_id)
 {
 	int err = walk_subtree(e, root_id);
+	if (!err)
+		err = make_relpaths(e, root_id);
 	if (err)
 		return err;
 	for (size_t i = 0; i < e->n_nodes; i++) {
@@ -727,17 +782,17 @@ static int export_all(struct exporter *e, uint64_t root_id)
 int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
 		 size_t message_cap)
 {
-	return scene_export_with_ids(t, txn, root_id, godot_major, false, out, message, message_cap);
+	return scene_export_with_ids(t, txn, root_id, godot_major, false, 0, out, message, message_cap);
 }
 
 int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool grove_ids,
-			  struct tscn_scene *out, char *message, size_t message_cap)
+			  size_t max_bytes, struct tscn_scene *out, char *message, size_t message_cap)
 {
 	memset(out, 0, sizeof(*out));
 	if (message_cap)
 		message[0] = '\0';
 	struct exporter e = {.t = t, .txn = txn, .godot_major = godot_major, .scene = out, .message = message,
-			     .message_cap = message_cap, .grove_ids = grove_ids};
+			     .message_cap = message_cap, .grove_ids = grove_ids, .max_bytes = max_bytes};
 	if (godot_major != 3 && godot_major != 4)
 		return export_error(&e, GROVE_EINVAL, "Godot version must be 3 or 4");
 	out->format = godot_major == 3 ? 2 : 3;
@@ -756,10 +811,11 @@ int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t 
 }
 
 int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool binary,
-		      bool grove_ids, struct grove_buf *out, char *message, size_t message_cap)
+		      bool grove_ids, size_t max_bytes, struct grove_buf *out, char *message, size_t message_cap)
 {
 	struct tscn_scene scene;
-	int err = scene_export_with_ids(t, txn, root_id, godot_major, grove_ids, &scene, message, message_cap);
+	size_t before = out->len;
+	int err = scene_export_with_ids(t, txn, root_id, godot_major, grove_ids, max_bytes, &scene, message, message_cap);
 	if (err)
 		return err;
 	struct scn_error serr = {""};
@@ -768,5 +824,12 @@ int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root
 		snprintf(message, message_cap, "the subtree cannot be written for Godot %d: %s", godot_major,
 			 serr.message[0] ? serr.message : grove_strerror(err));
 	tscn_scene_free(&scene);
+	if (!err && max_bytes && out->len - before > max_bytes) {
+		snprintf(message, message_cap,
+			 "the scene takes %zu bytes, over the limit of %zu; export a smaller subtree", out->len - before,
+			 max_bytes);
+		out->len = before;
+		err = GROVE_ETOOBIG;
+	}
 	return err;
 }

@@ -52,7 +52,8 @@ static const char usage_text[] =
 	"  rename PATH NAME             rename a node\n"
 	"  rm PATH                      delete a node and its subtree\n"
 	"  group add|rm PATH GROUP      add a node to a group, or remove it\n"
-	"  tree [PATH]                  show a subtree with classes and properties\n"
+	"  tree [PATH]                  show a subtree with classes and properties (--json: the root's path, then\n"
+	"                               each node's name and parent id)\n"
 	"  import SCENE.tscn --at PATH [--name NAME]   import a Godot scene (all or nothing)\n"
 	"  export PATH -o OUT.tscn|OUT.scn [--godot 3|4]   export a subtree as a Godot scene (text or binary)\n"
 	"  watch PATH [--from INDEX] [--count N] [--seconds S]   print the subtree, then every change to it\n"
@@ -301,11 +302,25 @@ static void print_props_json(const Grove__NodeInfo *n)
 	printf("]");
 }
 
-static void print_node_json(const Grove__NodeInfo *n)
+/*
+ * One node as JSON. @p path is printed when given: `get` gives the node's absolute path; `tree` gives it for
+ * the subtree's root only, since every path of a deep chain together grows with the square of its depth. The
+ * other nodes name their parent by id (listed before them), so a reader rebuilds paths as parent + "/" + name.
+ */
+static void print_node_json(const Grove__NodeInfo *n, const char *path, bool with_parent)
 {
-	printf("{\"path\":");
-	json_string(stdout, n->path);
-	printf(",\"id\":%" PRIu64 ",\"class\":", n->id);
+	printf("{");
+	if (path) {
+		printf("\"path\":");
+		json_string(stdout, path);
+		printf(",");
+	}
+	printf("\"name\":");
+	json_string(stdout, n->name);
+	printf(",\"id\":%" PRIu64, n->id);
+	if (with_parent)
+		printf(",\"parent\":%" PRIu64, n->parent);
+	printf(",\"class\":");
 	json_string(stdout, n->class_name);
 	if (n->instance[0]) {
 		printf(",\"instance\":");
@@ -356,7 +371,7 @@ static int cmd_get(const struct options *o)
 			}
 		}
 	} else if (o->json) {
-		print_node_json(n);
+		print_node_json(n, n->path, false);
 		printf("\n");
 	} else {
 		printf("%s (%s) id=%" PRIu64 "%s%s children=%" PRIu64 "\n", n->path, n->class_name[0] ? n->class_name : "-",
@@ -375,6 +390,34 @@ static int cmd_get(const struct options *o)
 	return code;
 }
 
+/*
+ * Past this depth `grove tree` indents no further and prints the depth instead, so that every line of a deep
+ * chain stays short (indenting by depth would print the square of the depth in spaces).
+ */
+#define TREE_INDENT_LEVELS 32
+
+static void print_tree_line(const Grove__NodeInfo *n)
+{
+	uint32_t levels = n->depth < TREE_INDENT_LEVELS ? n->depth : TREE_INDENT_LEVELS;
+	int indent = 2 * (int)levels;
+	printf("%*s", indent, "");
+	if (n->depth > TREE_INDENT_LEVELS)
+		printf("[depth %u] ", n->depth);
+	printf("%s (%s)", n->name, n->class_name[0] ? n->class_name : n->instance);
+	if (n->instance[0] && n->class_name[0])
+		printf(" instance=%s", n->instance);
+	for (size_t g = 0; g < n->n_groups; g++)
+		printf(" [%s]", n->groups[g]);
+	printf("\n");
+	for (size_t k = 0; k < n->n_props; k++) {
+		struct variant v;
+		char *text = decode_value(&n->props[k]->value, &v) ? value_text(&v) : strdup("<corrupt>");
+		printf("%*s  %s = %s\n", indent, "", n->props[k]->name, text ? text : "");
+		free(text);
+		variant_free(&v);
+	}
+}
+
 static int cmd_tree(const struct options *o)
 {
 	if (o->argc > 1)
@@ -390,27 +433,12 @@ static int cmd_tree(const struct options *o)
 		for (size_t i = 0; i < rr->n_nodes; i++) {
 			if (i)
 				printf(",");
-			print_node_json(rr->nodes[i]);
+			print_node_json(rr->nodes[i], i == 0 ? rr->nodes[i]->path : NULL, i > 0);
 		}
 		printf("]}\n");
 	} else {
-		for (size_t i = 0; i < rr->n_nodes; i++) {
-			const Grove__NodeInfo *n = rr->nodes[i];
-			int indent = 2 * (int)n->depth;
-			printf("%*s%s (%s)", indent, "", n->name, n->class_name[0] ? n->class_name : n->instance);
-			if (n->instance[0] && n->class_name[0])
-				printf(" instance=%s", n->instance);
-			for (size_t g = 0; g < n->n_groups; g++)
-				printf(" [%s]", n->groups[g]);
-			printf("\n");
-			for (size_t k = 0; k < n->n_props; k++) {
-				struct variant v;
-				char *text = decode_value(&n->props[k]->value, &v) ? value_text(&v) : strdup("<corrupt>");
-				printf("%*s  %s = %s\n", indent, "", n->props[k]->name, text ? text : "");
-				free(text);
-				variant_free(&v);
-			}
-		}
+		for (size_t i = 0; i < rr->n_nodes; i++)
+			print_tree_line(rr->nodes[i]);
 		if (rr->truncated)
 			printf("... (listing cut at %zu nodes)\n", rr->n_nodes);
 	}

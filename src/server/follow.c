@@ -435,11 +435,18 @@ struct snapshot_job {
 	struct grove_buf scene;
 };
 
+/*
+ * Largest scene a subscriber is sent. It goes in chunks, so the frame limit does not bound it; this bounds
+ * what one snapshot holds in memory while it is made (a deep chain's node paths would otherwise grow with
+ * the square of its depth) and what a Godot server is asked to load.
+ */
+#define SNAPSHOT_SCENE_MAX ((size_t)256 << 20)
+
 static void make_snapshot(void *arg)
 {
 	struct snapshot_job *j = arg;
-	j->err = scene_export_file(j->tree, j->txn, j->root, j->major, !j->tscn, true, &j->scene, j->why,
-				   sizeof(j->why));
+	j->err = scene_export_file(j->tree, j->txn, j->root, j->major, !j->tscn, true, SNAPSHOT_SCENE_MAX, &j->scene,
+				   j->why, sizeof(j->why));
 	store_txn_abort(j->txn);
 	j->txn = NULL;
 }

@@ -8,6 +8,8 @@
 #include "godot/scene.h"
 #include "godot/tscn.h"
 #include "src/common/error.h"
+#include "src/common/grow.h"
+#include "src/net/frame.h"
 #include "src/tree/tree.h"
 
 /* ---- the reply's own allocations ---- */
@@ -102,8 +104,9 @@ struct read_walk {
 	const Grove__ReadRequest *req;
 	Grove__NodeInfo **nodes;
 	size_t n, cap;
+	size_t bytes;      /* the listing's size on the wire so far */
+	size_t max_bytes;  /* the most it may take */
 	bool truncated;
-	int err;
 };
 
 struct prop_collect {
@@ -181,6 +184,21 @@ static int collect_group(void *ctx, const char *group)
 	return 0;
 }
 
+/* Bytes a repeated message field's entry of @p size bytes takes: its tag, its length as a varint, the message. */
+static size_t repeated_entry_size(size_t size)
+{
+	size_t varint = 1;
+	for (size_t v = size; v >= 0x80; v >>= 7)
+		varint++;
+	return 1 + varint + size;
+}
+
+/*
+ * Append node @p id to the listing. Only the first node carries its absolute path (@p path): the others carry
+ * their name and depth, from which a client rebuilds paths (src/net/nodepaths.h), so that the reply grows with
+ * the number of nodes and not with the square of the depth. Refuses with GROVE_ETOOBIG, before the listing
+ * grows any further, once the reply would not fit in w->max_bytes.
+ */
 static int add_node_info(struct read_walk *w, uint64_t id, const char *path, uint32_t depth)
 {
 	if (w->n >= HANDLER_MAX_NODES) {
@@ -212,7 +230,8 @@ static int add_node_info(struct read_walk *w, uint64_t id, const char *path, uin
 	info->name = reply_strdup(w->r, n.name);
 	info->class_name = reply_strdup(w->r, n.class_name);
 	info->instance = reply_strdup(w->r, n.instance);
-	info->path = reply_strdup(w->r, path);
+	if (path)
+		info->path = reply_strdup(w->r, path);
 	info->depth = depth;
 	tree_node_free(&n);
 	if (!info->name || !info->class_name || !info->instance || !info->path)
@@ -226,93 +245,85 @@ static int add_node_info(struct read_walk *w, uint64_t id, const char *path, uin
 		struct group_collect gc = {w->r, info, 0};
 		err = tree_for_each_group(w->t, w->txn, id, collect_group, &gc);
 	}
-	if (!err)
-		w->nodes[w->n++] = info;
-	return err;
+	if (err)
+		return err;
+	w->bytes += repeated_entry_size(grove__node_info__get_packed_size(info));
+	if (w->bytes > w->max_bytes)
+		return GROVE_ETOOBIG;
+	w->nodes[w->n++] = info;
+	return GROVE_OK;
 }
 
-/* Children of one node, collected before descending (the walk's stack frame). */
+/* The children of one node still to list, collected before descending (the walk's stack frame). */
 struct kids {
 	uint64_t *ids;
 	size_t n, cap, next;
-	char *path;
-	uint32_t depth;
+	uint32_t depth; /* of the node whose children these are */
 };
 
 static int collect_kid(void *ctx, uint64_t child)
 {
 	struct kids *k = ctx;
-	if (k->n == k->cap) {
-		size_t ncap = k->cap ? 2 * k->cap : 16;
-		uint64_t *grown = realloc(k->ids, ncap * sizeof(*grown));
-		if (!grown)
-			return GROVE_ENOMEM;
-		k->ids = grown;
-		k->cap = ncap;
-	}
+	if (grove_grow((void **)&k->ids, &k->cap, k->n, sizeof(*k->ids)))
+		return GROVE_ENOMEM;
 	k->ids[k->n++] = child;
 	return 0;
 }
 
-/* Pre-order, without recursion, down to req->depth levels. */
+/*
+ * Pre-order, without recursion, down to req->depth levels. A frame whose last child is being listed is
+ * dropped before that child's own frame goes on, so a chain keeps one frame, not one per level.
+ */
 static int walk(struct read_walk *w, uint64_t root, const char *root_path)
 {
 	int err = add_node_info(w, root, root_path, 0);
 	if (err || w->req->depth == 0)
 		return err;
-	size_t depth = 0, cap = 16;
-	struct kids *stack = calloc(cap, sizeof(*stack));
-	if (!stack)
+	size_t depth = 0, cap = 0;
+	struct kids *stack = NULL;
+	if (grove_grow((void **)&stack, &cap, depth, sizeof(*stack)))
 		return GROVE_ENOMEM;
-	stack[0].path = strdup(root_path);
-	stack[0].depth = 0;
-	err = stack[0].path ? tree_for_each_child(w->t, w->txn, root, collect_kid, &stack[0]) : GROVE_ENOMEM;
+	stack[0] = (struct kids){.depth = 0};
+	err = tree_for_each_child(w->t, w->txn, root, collect_kid, &stack[0]);
 	depth = 1;
 	while (!err && depth > 0 && !w->truncated) {
 		struct kids *top = &stack[depth - 1];
 		if (top->next == top->n) {
 			free(top->ids);
-			free(top->path);
-			memset(top, 0, sizeof(*top));
 			depth--;
 			continue;
 		}
 		uint64_t child = top->ids[top->next++];
-		struct tree_node n;
-		err = tree_get_node(w->t, w->txn, child, &n);
-		if (err)
-			break;
-		char *path;
-		if (asprintf(&path, "%s/%s", top->path, n.name) < 0)
-			path = NULL;
-		tree_node_free(&n);
 		uint32_t child_depth = top->depth + 1;
-		err = path ? add_node_info(w, child, path, child_depth) : GROVE_ENOMEM;
-		if (err || child_depth >= w->req->depth) {
-			free(path);
+		if (top->next == top->n) {
+			free(top->ids);
+			depth--;
+		}
+		err = add_node_info(w, child, NULL, child_depth);
+		if (err || child_depth >= w->req->depth)
 			continue;
+		if (grove_grow((void **)&stack, &cap, depth, sizeof(*stack))) {
+			err = GROVE_ENOMEM;
+			break;
 		}
-		if (depth == cap) {
-			struct kids *grown = realloc(stack, 2 * cap * sizeof(*stack));
-			if (!grown) {
-				free(path);
-				err = GROVE_ENOMEM;
-				break;
-			}
-			stack = grown;
-			memset(stack + cap, 0, cap * sizeof(*stack));
-			cap *= 2;
-		}
-		stack[depth] = (struct kids){.path = path, .depth = child_depth};
+		stack[depth] = (struct kids){.depth = child_depth};
 		err = tree_for_each_child(w->t, w->txn, child, collect_kid, &stack[depth]);
 		depth++;
 	}
-	for (size_t i = 0; i < depth; i++) {
+	for (size_t i = 0; i < depth; i++)
 		free(stack[i].ids);
-		free(stack[i].path);
-	}
 	free(stack);
 	return err;
+}
+
+/* What a reply says besides its nodes or its scene (request id, code, message, index, flags): room kept for it. */
+#define READ_REPLY_HEADROOM 4096
+
+/* The largest reply frame, never less than twice the headroom (a smaller configured frame limit leaves half). */
+static size_t reply_limit(const struct server_state *state)
+{
+	size_t frame_max = state->max_reply_bytes ? state->max_reply_bytes : FRAME_DEFAULT_MAX;
+	return frame_max > 2 * READ_REPLY_HEADROOM ? frame_max : 2 * READ_REPLY_HEADROOM;
 }
 
 static void handle_read(const struct tree *t, struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
@@ -332,23 +343,30 @@ static void handle_read(const struct tree *t, struct store_txn *txn, const struc
 	}
 	grove__read_reply__init(rr);
 	rr->applied_index = state->applied_index;
+	size_t frame_max = reply_limit(state);
+	struct read_walk w = {.r = r, .t = t, .txn = txn, .req = rq, .max_bytes = frame_max - READ_REPLY_HEADROOM};
 	if (!err) {
-		struct read_walk w = {.r = r, .t = t, .txn = txn, .req = rq};
 		err = walk(&w, id, path);
 		rr->nodes = w.nodes;
 		rr->n_nodes = err ? 0 : w.n;
 		rr->truncated = w.truncated;
 	}
-	free(path);
 	rr->code = (uint32_t)err;
+	char msg[512];
 	if (err == GROVE_ENOTFOUND || err == GROVE_EINVAL) {
-		char msg[512];
 		snprintf(msg, sizeof(msg), "%.480s: no such node",
 			 rq->node && rq->node->path && rq->node->path[0] ? rq->node->path : "(node id)");
+		rr->message = reply_strdup(r, msg);
+	} else if (err == GROVE_ETOOBIG) {
+		snprintf(msg, sizeof(msg),
+			 "%.200s: the listing would exceed the reply limit of %zu bytes after %zu nodes; "
+			 "ask for less depth or a smaller subtree",
+			 path, frame_max, w.n);
 		rr->message = reply_strdup(r, msg);
 	} else {
 		rr->message = reply_strdup(r, err ? grove_strerror(err) : "");
 	}
+	free(path);
 	if (!rr->message)
 		rr->message = "";
 	grove__envelope__init(&r->env);
@@ -442,7 +460,8 @@ static void handle_export(const struct tree *t, struct store_txn *txn, const str
 		snprintf(msg, sizeof(msg), "%.480s: no such node", ex->node && ex->node->path ? ex->node->path : "?");
 	struct grove_buf text = {0};
 	if (!err)
-		err = scene_export_file(t, txn, id, major, ex->binary, false, &text, msg, sizeof(msg));
+		err = scene_export_file(t, txn, id, major, ex->binary, false, reply_limit(state) - READ_REPLY_HEADROOM, &text,
+					msg, sizeof(msg));
 	if (!err) {
 		er->scene.data = reply_adopt(r, text.data);
 		er->scene.len = text.len;

@@ -23,6 +23,7 @@ struct server_state {
 	uint64_t group_commits;   /**< log flushes (each one write and one fdatasync) since start */
 	uint64_t clients;         /**< open connections */
 	uint64_t start_ns;        /**< start time, CLOCK_REALTIME */
+	size_t max_reply_bytes;   /**< largest reply frame a client takes (the frame limit; 0: FRAME_DEFAULT_MAX) */
 	/* The Raft view of the world's group. */
 	const char *role;         /**< "leader", "follower", "candidate" or "learner" */
 	uint64_t term;            /**< Raft term */
@@ -47,7 +48,12 @@ struct server_state {
 	} peer_clocks[16];        /**< what this server measured of each other member's clock */
 };
 
-/** Most nodes one read reply lists; beyond it the reply says truncated. */
+/**
+ * Most nodes one read reply lists; beyond it the reply says truncated. A listing whose bytes would not fit
+ * in max_reply_bytes is refused instead (GROVE_ETOOBIG), as soon as the walk gets there: only its first
+ * node carries an absolute path, the others their name and depth (proto/grove.proto, NodeInfo), so that
+ * limit is met by subtrees of many nodes with large properties, not by deep ones.
+ */
 #define HANDLER_MAX_NODES 200000
 
 /**
@@ -65,7 +71,9 @@ struct handler_reply {
  * @brief Answer a READ, STATUS or EXPORT_SCENE request from tree @p t as
  * transaction @p txn sees it.
  * Always fills @p out with a reply (an error reply if the request cannot
- * be answered).
+ * be answered). A read or an export whose reply would exceed
+ * state->max_reply_bytes answers GROVE_ETOOBIG with a message that says so,
+ * having built no more than that limit of it.
  */
 void handle_read_request(const struct tree *t, struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
 			 struct handler_reply *out);

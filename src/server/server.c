@@ -9,6 +9,7 @@
 #include "src/common/clock.h"
 #include "src/common/error.h"
 #include "src/common/token.h"
+#include "src/net/frame.h"
 #include "src/net/wire.h"
 #include "src/server/follow.h"
 #include "src/server/handlers.h"
@@ -134,6 +135,7 @@ static void fill_state(struct server *s, struct server_state *st, uint64_t group
 	st->group_commits = hs.log_flushes;
 	st->clients = loop_connections(s->loop);
 	st->start_ns = s->start_ns;
+	st->max_reply_bytes = s->config.max_frame ? s->config.max_frame : FRAME_DEFAULT_MAX;
 	st->role = hs.group.role == RAFT_LEADER     ? "leader"
 		   : hs.group.role != RAFT_FOLLOWER ? "candidate"
 		   : hs.group.voter                 ? "follower"

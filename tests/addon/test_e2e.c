@@ -430,12 +430,12 @@ static char *grove_tree(struct e2e *e)
 	char scene[4200];
 	snprintf(scene, sizeof(scene), "%s/grove_world.tscn", e->project);
 	CLI(e, r, "export", WORLD, "-o", scene, "--godot", "3");
-	/* An export carries no grove ids; `grove tree` lists them by path, and the dump script puts them back. */
+	/* An export carries no grove ids; `grove tree` lists them with names and parents, and the dump script puts them back. */
 	CLI(e, r, "--json", "tree", WORLD);
 	test_write_file(e->dir, "grove_ids.json", r->out, strlen(r->out));
-	size_t nodes = 0;
-	for (const char *p = r->out; (p = strstr(p, "\"path\":")); p++)
-		nodes++;
+	size_t nodes = 0; /* a node's "id" is a number; a property named "id" would be an object */
+	for (const char *p = r->out; (p = strstr(p, "\"id\":")); p++)
+		nodes += p[5] >= '0' && p[5] <= '9';
 	char ids[4200], out[4200], marker[64];
 	snprintf(ids, sizeof(ids), "GROVE_IDS=%s/grove_ids.json", e->dir);
 	snprintf(out, sizeof(out), "GROVE_OUT=%s/grove.txt", e->dir);

@@ -21,6 +21,7 @@
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
+#include "support.h"
 
 static void die(const char *what)
 {
@@ -147,6 +148,45 @@ static long read_one_frame(int fd, uint8_t *buf, size_t cap)
 			return -1;
 	}
 	return got >= want ? (long)(want - 4) : -1;
+}
+
+struct groved_fixture *groved_fixture_new(const char *tag, const struct groved_opts *o)
+{
+	struct groved_fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		abort();
+	f->dir = test_tmpdir(tag);
+	if (asprintf(&f->data, "%s/data", f->dir) < 0)
+		abort();
+	struct groved_opts none = {0};
+	groved_start_opts(&f->server, f->data, o ? o : &none);
+	return f;
+}
+
+void groved_fixture_free(struct groved_fixture *f)
+{
+	if (!f)
+		return;
+	groved_kill(&f->server);
+	free(f->data);
+	test_rmtree(f->dir);
+	free(f);
+}
+
+long proc_status_kib(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = strlen(field);
+	long kib = -1;
+	while (kib < 0 && fgets(line, sizeof(line), f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':' && sscanf(line + n + 1, " %ld kB", &kib) != 1)
+			kib = -1;
+	fclose(f);
+	return kib;
 }
 
 int raw_client(int port, int rcvbuf)

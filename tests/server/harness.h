@@ -47,8 +47,30 @@ struct groved_opts {
  */
 void groved_start_opts(struct groved_proc *p, char *data_dir, const struct groved_opts *o);
 
+/**
+ * @brief A memory figure of process @p pid from /proc/PID/status, in KiB: @p field is "VmRSS" (resident
+ * now), "VmHWM" (peak resident), ... @return the figure, or -1 if the process is gone or has no such line.
+ */
+long proc_status_kib(pid_t pid, const char *field);
+
 /** @brief The first child process of @p pid (e.g. groved under a wrapper), or 0 if none. */
 pid_t groved_child(pid_t pid);
+
+/** One groved in a fresh temporary directory: what most server tests run against. */
+struct groved_fixture {
+	char *dir;                /**< the temporary directory, owned */
+	char *data;               /**< DIR/data, groved's data directory, owned */
+	struct groved_proc server; /**< the running groved */
+};
+
+/**
+ * @brief A temporary directory named after @p tag and groved started on DIR/data with @p o (may be NULL).
+ * Aborts the test on failure. @return the fixture; release it with groved_fixture_free().
+ */
+struct groved_fixture *groved_fixture_new(const char *tag, const struct groved_opts *o);
+
+/** @brief Kill the fixture's groved, remove its directory and free it. NULL is allowed. */
+void groved_fixture_free(struct groved_fixture *f);
 
 /** @brief SIGTERM and wait; @return its exit status as from waitpid. */
 int groved_stop(struct groved_proc *p);

@@ -74,17 +74,7 @@ static int64_t now_ms(void)
 /* Resident memory of @p pid in KiB (VmRSS), -1 once it is gone. */
 static long rss_kib(pid_t pid)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	long kib = -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
+	return proc_status_kib(pid, "VmRSS");
 }
 
 /* CPU time of @p pid (user + system, every thread) in clock ticks. */

@@ -286,16 +286,7 @@ static void *write_loop(void *arg)
 
 static long rss_kib(pid_t pid)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	long kib = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	if (f)
-		fclose(f);
-	return kib;
+	return proc_status_kib(pid, "VmRSS");
 }
 
 static void test_slow_subscriber_never_slows_writes(void **state)

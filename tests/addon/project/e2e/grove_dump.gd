@@ -1,7 +1,8 @@
 # The server's side of the end-to-end test's comparison: loads the scene `grove export` wrote (GROVE_SCENE),
 # gives each node the grove id that `grove --json tree` lists for its path (GROVE_IDS, that command's
-# output), since an export carries no ids, and writes the tree as follower.gd does (GROVE_OUT), so that the
-# two compare as text, ids included.
+# output: the first node's path, then each node's name and parent id, its paths rebuilt here), since an
+# export carries no ids, and writes the tree as follower.gd does (GROVE_OUT), so that the two compare as
+# text, ids included.
 # Prints GROVE-DUMP-DONE <nodes given an id> when the file is written.
 extends SceneTree
 
@@ -20,8 +21,11 @@ func _init() -> void:
 	var listing = JSON.parse(f.get_as_text()).result
 	f.close()
 	var named = 0
+	var paths = {}
 	for entry in listing["nodes"]:
-		var node = base.get_node_or_null(str(entry["path"]).trim_prefix("/root/"))
+		var path = str(entry["path"]) if entry.has("path") else paths[str(int(entry["parent"]))] + "/" + str(entry["name"])
+		paths[str(int(entry["id"]))] = path
+		var node = base.get_node_or_null(path.trim_prefix("/root/"))
 		if node != null:
 			node.set_meta("grove_id", int(entry["id"]))
 			named += 1
