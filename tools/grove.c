@@ -309,14 +309,9 @@ static void print_props_json(const Grove__NodeInfo *n)
  */
 static void print_node_json(const Grove__NodeInfo *n, const char *path, bool with_parent)
 {
-	printf("{");
-	if (path) {
-		printf("\"path\":");
-		json_string(stdout, path);
-		printf(",");
-	}
-	printf("\"name\":");
-	json_string(stdout, n->name);
+	/* A path ends in the node's name; without one, the name is what a reader rebuilds the path from. */
+	printf("{\"%s\":", path ? "path" : "name");
+	json_string(stdout, path ? path : n->name);
 	printf(",\"id\":%" PRIu64, n->id);
 	if (with_parent)
 		printf(",\"parent\":%" PRIu64, n->parent);
