@@ -904,7 +904,8 @@ static int op_rename(struct applier *a, const struct tree_op *op)
 	if (!err && strcmp(rec.name, op->name) != 0)
 		err = refuse_if_shard_below(a, id, "renamed");
 	if (!err && a->res->record_changes)
-		err = (a->seen.old_name = strdup(rec.name)) ? node_step(a, id, &a->seen.old_path_step) : fail(a, GROVE_ENOMEM);
+		err = (a->seen.old_name = strdup(rec.name)) ? node_step(a, id, &a->seen.old_path_step)
+							    : fail(a, GROVE_ENOMEM);
 	if (!err && strcmp(rec.name, op->name) != 0) {
 		err = name_free_under(a, rec.parent, op->name);
 		if (!err)
@@ -1265,7 +1266,8 @@ static int record_change(struct applier *a, const struct tree_op *op)
 {
 	struct tree_change c = {.op = op->kind, .node = a->res->ids[a->op_index], .parent = a->seen.parent,
 				.old_parent = a->seen.old_parent, .index = op->index, .old_name = a->seen.old_name,
-				.path_step = TREE_NO_PATH, .old_path_step = a->seen.old_path_step, .value = a->seen.value};
+				.path_step = TREE_NO_PATH, .old_path_step = a->seen.old_path_step,
+				.value = a->seen.value};
 	bool oom = c.value.failed;
 	a->seen.old_name = NULL;
 	memset(&a->seen.value, 0, sizeof(a->seen.value));

@@ -48,7 +48,8 @@ static void test_round_trip(void **state)
 		 .old_path_step = TREE_NO_PATH, .node_class = "Node", .text = "Node", .instance = ""},
 		{.op = TREE_OP_RENAME, .node = 6, .name = "B", .old_name = "C", .path_step = b, .old_path_step = a,
 		 .node_class = "Node"},
-		{.op = TREE_OP_PUT_RESOURCE, .node = 9, .path_step = TREE_NO_PATH, .old_path_step = TREE_NO_PATH, .flags = 1},
+		{.op = TREE_OP_PUT_RESOURCE, .node = 9, .path_step = TREE_NO_PATH, .old_path_step = TREE_NO_PATH,
+		 .flags = 1},
 	};
 	struct grove_buf out = {0};
 	assert_int_equal(history_encode(changes, 3, &paths, &out), GROVE_OK);

@@ -92,7 +92,8 @@ static double chain(struct fixture *f, const char *top, size_t n)
 	struct tree_op *ops = calloc(n, sizeof(*ops));
 	assert_non_null(ops);
 	for (size_t i = 0; i < n; i++)
-		ops[i] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.id = i ? -(int64_t)i : 0, .path = i ? NULL : "/root"},
+		ops[i] = (struct tree_op){.kind = TREE_OP_CREATE,
+					  .node = {.id = i ? -(int64_t)i : 0, .path = i ? NULL : "/root"},
 					  .name = i ? "n" : top, .text = "Node", .index = -1};
 	double s = timed_batch(f, ops, n);
 	free(ops);
@@ -123,12 +124,14 @@ static double moves(struct fixture *f, const char *from, const char *to, size_t 
 	char (*names)[16] = calloc(n, sizeof(*names));
 	uint64_t *ids = calloc(n, sizeof(*ids));
 	assert_true(ops && names && ids);
-	ops[0] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = from, .text = "Node", .index = -1};
-	ops[1] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = to, .text = "Node", .index = -1};
+	ops[0] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = from, .text = "Node",
+				  .index = -1};
+	ops[1] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = to, .text = "Node",
+				  .index = -1};
 	for (size_t i = 0; i < n; i++) {
 		snprintf(names[i], sizeof(names[i]), "c%zu", i);
-		ops[i + 2] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = names[i], .text = "Node2D",
-					      .index = -1};
+		ops[i + 2] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = names[i],
+					      .text = "Node2D", .index = -1};
 	}
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);

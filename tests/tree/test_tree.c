@@ -870,7 +870,8 @@ static void test_change_paths_follow_renames(void **state)
 	tree_result_free(&res);
 
 	/* Nodes that were there before the batch: their paths are read once, then follow the batch. */
-	struct tree_op before[] = {create("/root", "X", "Node"), create("/root/X", "Y", "Node"), create("/root/X/Y", "Z", "Node")};
+	struct tree_op before[] = {create("/root", "X", "Node"), create("/root/X", "Y", "Node"),
+				   create("/root/X/Y", "Z", "Node")};
 	res = (struct tree_result){.record_changes = true};
 	assert_int_equal(apply(f, before, 3, &res), GROVE_OK);
 	tree_result_free(&res);
