@@ -169,22 +169,33 @@ static int send_frame(void *ctx, const uint8_t *frame, size_t len)
 	return loop_send(ctx, frame, len);
 }
 
-static void fill_change(Grove__Change *pb, const struct tree_change *c)
+/*
+ * Change @p c as protobuf, its absolute paths made from @p paths into @p path and @p old_path (the caller
+ * frees them). @return GROVE_OK, GROVE_ENOMEM, GROVE_EINVAL (a step the entry does not have).
+ */
+static int fill_change(Grove__Change *pb, const struct tree_change *c, const struct tree_paths *paths, char **path,
+		       char **old_path)
 {
 	grove__change__init(pb);
+	int err = tree_paths_string(paths, c->path_step, path);
+	if (!err)
+		err = tree_paths_string(paths, c->old_path_step, old_path);
+	if (err)
+		return err;
 	pb->op = (uint32_t)c->op;
 	pb->node = c->node;
 	pb->parent = c->parent;
 	pb->old_parent = c->old_parent;
 	pb->index = c->index;
-	pb->old_index = c->old_index;
+	pb->old_index = -1; /* not kept: counting it made every move linear in its siblings */
 	char **strings[] = {&pb->name, &pb->old_name, &pb->path, &pb->old_path, &pb->class_name, &pb->text, &pb->instance};
-	const char *values[] = {c->name, c->old_name, c->path, c->old_path, c->node_class, c->text, c->instance};
+	const char *values[] = {c->name, c->old_name, *path, *old_path, c->node_class, c->text, c->instance};
 	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
 		*strings[i] = (char *)(values[i] ? values[i] : "");
 	pb->flags = c->flags;
 	pb->value.data = c->value.data;
 	pb->value.len = c->value.len;
+	return GROVE_OK;
 }
 
 static void pb_changes(struct loop_conn *c, const struct sub_event *ev)
@@ -197,21 +208,25 @@ static void pb_changes(struct loop_conn *c, const struct sub_event *ev)
 	pe.applied_ns = ev->applied_ns;
 	/* One clock read per subscriber and event: its own queueing time, fan-out included. */
 	pe.sent_ns = ev->applied_ns ? grove_realtime_ns() : 0;
-	Grove__Change *items = calloc(ev->n_changes ? ev->n_changes : 1, sizeof(*items));
-	Grove__Change **ptrs = calloc(ev->n_changes ? ev->n_changes : 1, sizeof(*ptrs));
-	if (!items || !ptrs) {
-		free(items);
-		free(ptrs);
-		loop_close_after_send(c, "out of memory for a subscriber's changes");
-		return;
-	}
-	for (size_t i = 0; i < ev->n_changes; i++) {
-		fill_change(&items[i], &ev->changes[i]);
+	size_t n = ev->n_changes ? ev->n_changes : 1;
+	Grove__Change *items = calloc(n, sizeof(*items));
+	Grove__Change **ptrs = calloc(n, sizeof(*ptrs));
+	char **strings = calloc(2 * n, sizeof(*strings)); /* each change's path and old path */
+	int err = items && ptrs && strings ? GROVE_OK : GROVE_ENOMEM;
+	for (size_t i = 0; i < ev->n_changes && !err; i++) {
+		err = fill_change(&items[i], &ev->changes[i], ev->paths, &strings[2 * i], &strings[2 * i + 1]);
 		ptrs[i] = &items[i];
 	}
-	pe.changes = ptrs;
-	pe.n_changes = ev->n_changes;
-	pb_event(c, 0, &pe);
+	if (err) {
+		loop_close_after_send(c, "a change could not be sent to this subscriber");
+	} else {
+		pe.changes = ptrs;
+		pe.n_changes = ev->n_changes;
+		pb_event(c, 0, &pe);
+	}
+	for (size_t i = 0; strings && i < 2 * ev->n_changes; i++)
+		free(strings[i]);
+	free(strings);
 	free(items);
 	free(ptrs);
 }
@@ -332,9 +347,9 @@ void follow_closed(struct follow *f, struct loop_conn *c)
 }
 
 void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		    const struct entry_times *times)
+		    const struct tree_paths *paths, const struct entry_times *times)
 {
-	subs_publish(f->subs, group, index, changes, n, times);
+	subs_publish(f->subs, group, index, changes, n, paths, times);
 }
 
 void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to)

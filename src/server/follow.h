@@ -69,7 +69,7 @@ void follow_subscribers(struct follow *f, struct loop_conn *c, const Grove__Enve
 
 /** @brief Entry @p index of @p group was applied at @p times (struct change_hub's publish). */
 void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		    const struct entry_times *times);
+		    const struct tree_paths *paths, const struct entry_times *times);
 
 /** @brief A split moved the subtree at @p path out of @p group into group @p to (struct change_hub's moved). */
 void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to);

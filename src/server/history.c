@@ -10,6 +10,8 @@
 #define DEFAULT_MAX_BYTES (64ull << 20)
 /* The totals' key sorts after every index of the group. */
 #define TOTALS_INDEX UINT64_MAX
+/* Where older records had their count of changes (never this large): a record with path steps. */
+#define HISTORY_STEPS_MARK UINT32_MAX
 
 int history_open(struct store *s, uint64_t max_entries, uint64_t max_bytes, struct history *out)
 {
@@ -138,8 +140,20 @@ static void put_str(struct grove_buf *b, const char *s)
 	grove_buf_put(b, s, n);
 }
 
-int history_encode(const struct tree_change *changes, size_t n, struct grove_buf *out)
+int history_encode(const struct tree_change *changes, size_t n, const struct tree_paths *paths, struct grove_buf *out)
 {
+	if (n == 0) {
+		grove_buf_le32(out, 0); /* no change: the same in both layouts */
+		return out->failed ? GROVE_ENOMEM : GROVE_OK;
+	}
+	size_t n_steps = paths ? paths->n : 0;
+	grove_buf_le32(out, HISTORY_STEPS_MARK);
+	grove_buf_le32(out, (uint32_t)n_steps);
+	for (size_t i = 0; i < n_steps; i++) {
+		grove_buf_le64(out, paths->steps[i].node);
+		grove_buf_le32(out, paths->steps[i].up);
+		put_str(out, paths->steps[i].name);
+	}
 	grove_buf_le32(out, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		const struct tree_change *c = &changes[i];
@@ -148,9 +162,10 @@ int history_encode(const struct tree_change *changes, size_t n, struct grove_buf
 		grove_buf_le64(out, c->parent);
 		grove_buf_le64(out, c->old_parent);
 		grove_buf_le64(out, (uint64_t)c->index);
-		grove_buf_le64(out, (uint64_t)c->old_index);
 		grove_buf_le32(out, c->flags);
-		const char *strings[] = {c->name, c->old_name, c->path, c->old_path, c->node_class, c->text, c->instance};
+		grove_buf_le32(out, c->path_step);
+		grove_buf_le32(out, c->old_path_step);
+		const char *strings[] = {c->name, c->old_name, c->node_class, c->text, c->instance};
 		for (size_t s = 0; s < sizeof(strings) / sizeof(strings[0]); s++)
 			put_str(out, strings[s]);
 		grove_buf_le32(out, (uint32_t)c->value.len);
@@ -205,17 +220,74 @@ static char *take_str(struct reader *r)
 	return s;
 }
 
-int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, size_t *n)
+/* A step index as read: TREE_NO_PATH, or one of the @p n_steps steps. */
+static uint32_t take_step(struct reader *r, size_t n_steps)
+{
+	uint32_t at = take32(r);
+	if (at != TREE_NO_PATH && at >= n_steps)
+		r->bad = true;
+	return at;
+}
+
+/* The steps of a record, before its changes. */
+static void take_steps(struct reader *r, struct tree_paths *paths)
+{
+	uint32_t n = take32(r);
+	if (n > (size_t)(r->end - r->p) / 16) {
+		r->bad = true; /* every step takes at least 16 bytes */
+		return;
+	}
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		uint64_t node = take64(r);
+		uint32_t up = take32(r);
+		char *name = take_str(r);
+		uint32_t at;
+		int err = r->bad ? GROVE_OK : tree_paths_add(paths, node, up, name ? name : "", &at);
+		r->bad |= err != GROVE_OK;
+		r->oom |= err == GROVE_ENOMEM;
+		free(name);
+	}
+}
+
+/*
+ * A path of a record written before records had steps: a whole absolute path, kept as a step of its own
+ * (TREE_NO_PATH when there was none).
+ */
+static uint32_t take_whole_path(struct reader *r, uint64_t node, struct tree_paths *paths)
+{
+	char *path = take_str(r);
+	uint32_t at = TREE_NO_PATH;
+	if (path) {
+		int err = tree_paths_add(paths, node, TREE_NO_PATH, path, &at);
+		r->bad |= err != GROVE_OK;
+		r->oom |= err == GROVE_ENOMEM;
+		free(path);
+	}
+	return at;
+}
+
+int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, size_t *n, struct tree_paths *paths)
 {
 	struct reader r = {bytes, bytes + len, false, false};
 	*out = NULL;
 	*n = 0;
+	memset(paths, 0, sizeof(*paths));
 	uint32_t count = len ? take32(&r) : 0;
-	if (r.bad || count > len / 40)
-		return GROVE_ECORRUPT; /* every change takes at least 40 bytes */
+	bool with_steps = count == HISTORY_STEPS_MARK;
+	if (with_steps) {
+		take_steps(&r, paths);
+		count = take32(&r);
+	}
+	/* A change takes at least 40 bytes (older records) or 37 (with steps). */
+	if (r.bad || count > len / 37) {
+		tree_paths_free(paths);
+		return r.oom ? GROVE_ENOMEM : GROVE_ECORRUPT;
+	}
 	struct tree_change *c = calloc(count ? count : 1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		tree_paths_free(paths);
 		return GROVE_ENOMEM;
+	}
 	size_t i = 0;
 	for (; i < count && !r.bad; i++) {
 		const uint8_t *op = take(&r, 1);
@@ -224,10 +296,21 @@ int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, s
 		c[i].parent = take64(&r);
 		c[i].old_parent = take64(&r);
 		c[i].index = (int64_t)take64(&r);
-		c[i].old_index = (int64_t)take64(&r);
+		if (!with_steps)
+			take64(&r); /* the old position among the siblings, which nothing reads any more */
 		c[i].flags = take32(&r);
-		char **strings[] = {&c[i].name,      &c[i].old_name, &c[i].path,    &c[i].old_path,
-				    &c[i].node_class, &c[i].text,     &c[i].instance};
+		if (with_steps) {
+			c[i].path_step = take_step(&r, paths->n);
+			c[i].old_path_step = take_step(&r, paths->n);
+			c[i].name = take_str(&r);
+			c[i].old_name = take_str(&r);
+		} else {
+			c[i].name = take_str(&r);
+			c[i].old_name = take_str(&r);
+			c[i].path_step = take_whole_path(&r, c[i].node, paths);
+			c[i].old_path_step = take_whole_path(&r, c[i].node, paths);
+		}
+		char **strings[] = {&c[i].node_class, &c[i].text, &c[i].instance};
 		for (size_t s = 0; s < sizeof(strings) / sizeof(strings[0]); s++)
 			*strings[s] = take_str(&r);
 		uint32_t vlen = take32(&r);
@@ -240,6 +323,7 @@ int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, s
 		for (size_t k = 0; k < i; k++)
 			tree_change_free(&c[k]);
 		free(c);
+		tree_paths_free(paths);
 		return r.oom ? GROVE_ENOMEM : GROVE_ECORRUPT;
 	}
 	*out = c;

@@ -62,19 +62,30 @@ int history_read(const struct history *h, struct store_txn *txn, uint64_t group,
 		 size_t max_bytes, int (*fn)(void *ctx, uint64_t index, const uint8_t *bytes, size_t len), void *ctx);
 
 /**
- * @brief Encode change records: u32 count, then per change u8 operation,
- * u64 node, parent, old parent, i64 index, old index, u32 flags, then name,
- * old name, path, old path, class of the node, text, instance and value,
- * each a u32 length and its bytes (little-endian).
+ * @brief Encode change records and the path steps they name (@p paths may
+ * be NULL when no change has a path), all little-endian: u32 0xFFFFFFFF,
+ * u32 number of steps, per step u64 node, u32 up, name (u32 length and its
+ * bytes); then u32 count, per change u8 operation, u64 node, parent, old
+ * parent, i64 index, u32 flags, path step, old path step, then name, old
+ * name, class of the node, text, instance and value, each a u32 length and
+ * its bytes. No change at all is a lone u32 0.
+ *
+ * Records written before paths were steps start with the count instead of
+ * 0xFFFFFFFF, and per change hold the old position (i64) after the index
+ * and the absolute path and old path as strings after the old name:
+ * history_decode() reads both.
  * @return GROVE_OK or GROVE_ENOMEM.
  */
-int history_encode(const struct tree_change *changes, size_t n, struct grove_buf *out);
+int history_encode(const struct tree_change *changes, size_t n, const struct tree_paths *paths, struct grove_buf *out);
 
 /**
- * @brief Decode what history_encode() wrote into @p *out (@p *n changes,
- * owned: free each with tree_change_free() and the array with free()).
+ * @brief Decode what history_encode() wrote, in either layout, into @p *out
+ * (@p *n changes, owned: free each with tree_change_free() and the array
+ * with free()) and the steps their paths name into @p paths (overwritten;
+ * owned: release with tree_paths_free()); an older record's paths become
+ * steps holding whole paths. On failure nothing is left to free.
  * @return GROVE_OK, GROVE_ECORRUPT, GROVE_ENOMEM.
  */
-int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, size_t *n);
+int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, size_t *n, struct tree_paths *paths);
 
 #endif

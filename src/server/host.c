@@ -310,7 +310,8 @@ static void record_history(struct host *h, uint64_t group, uint64_t index, const
 	/* Every entry has a record, an empty one when it changed nothing: a gap then means compacted. */
 	struct store_txn *txn = apply_txn(h);
 	h->history_record.len = 0;
-	int err = history_encode(res ? res->changes : NULL, res ? res->n_changes : 0, &h->history_record);
+	int err = history_encode(res ? res->changes : NULL, res ? res->n_changes : 0, res ? &res->paths : NULL,
+				 &h->history_record);
 	if (!err)
 		err = txn ? history_append(&h->history, txn, group, index, h->history_record.data, h->history_record.len)
 			  : GROVE_ESTORAGE;
@@ -413,6 +414,7 @@ static void replica_applied(void *ctx, struct replica *r, const struct replica_a
 	record_history(h, group, a->index, res);
 	if (h->cfg.hub)
 		h->cfg.hub->publish(h->cfg.hub->ctx, group, a->index, res ? res->changes : NULL, res ? res->n_changes : 0,
+				    res ? &res->paths : NULL,
 				    &(struct entry_times){a->committed_ns, a->applied_ns});
 	if (res && res->split_group)
 		note_birth(h, group, a->index, res);

@@ -27,11 +27,12 @@ struct change_hub {
 	void *ctx; /**< passed to every call */
 	/**
 	 * Entry @p index of @p group was applied; @p changes (borrowed for the call) is what it changed, in
-	 * order; @p n is 0 for entries that changed nothing (refused batches, no-ops, membership); @p times
-	 * (borrowed for the call) says when it was committed and applied here.
+	 * order, and @p paths (borrowed; NULL when @p n is 0) the path steps they name; @p n is 0 for entries
+	 * that changed nothing (refused batches, no-ops, membership); @p times (borrowed for the call) says
+	 * when it was committed and applied here.
 	 */
 	void (*publish)(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-			const struct entry_times *times);
+			const struct tree_paths *paths, const struct entry_times *times);
 	/**
 	 * Entry @p index of @p group (published just before) moved the subtree at @p path (borrowed for the
 	 * call) into the new group @p to: the group's later entries never touch it again. May be NULL.

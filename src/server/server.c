@@ -512,11 +512,11 @@ static void submit_done(void *ctx, const struct host_ticket *t, const char *key,
 }
 
 static void publish(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		    const struct entry_times *times)
+		    const struct tree_paths *paths, const struct entry_times *times)
 {
 	struct server *s = ctx;
 	if (s->follow)
-		follow_publish(s->follow, group, index, changes, n, times);
+		follow_publish(s->follow, group, index, changes, n, paths, times);
 }
 
 static void moved(void *ctx, uint64_t group, uint64_t index, const char *path, uint64_t to)

@@ -205,26 +205,75 @@ static bool listed(char *const *list, size_t n, const char *s)
 	return false;
 }
 
-/* Levels of @p path below @p root (-1 if it is not in root's subtree). */
-static int depth_below(const char *root, const char *path)
+/*
+ * Where a path step stands against a subscriber's root path: inside its subtree, at some depth below the
+ * root; above it, its path a proper prefix of the root's; or elsewhere.
+ */
+enum place_kind { PLACE_ELSEWHERE, PLACE_ABOVE, PLACE_INSIDE };
+
+struct place {
+	enum place_kind kind;
+	size_t at;  /* INSIDE: levels below the root; ABOVE: bytes of the root's path the step's path covers */
+};
+
+/* Where a whole absolute path stands against @p root. */
+static struct place place_of_path(const char *root, const char *path)
 {
-	size_t n = strlen(root);
-	if (!path || strncmp(path, root, n) != 0 || (path[n] != '\0' && path[n] != '/'))
-		return -1;
-	int depth = 0;
-	for (const char *p = path + n; *p; p++)
-		depth += *p == '/';
-	return depth;
+	size_t n = strlen(root), len = strlen(path);
+	if (strncmp(path, root, n) == 0 && (path[n] == '\0' || path[n] == '/')) {
+		size_t depth = 0;
+		for (const char *p = path + n; *p; p++)
+			depth += *p == '/';
+		return (struct place){PLACE_INSIDE, depth};
+	}
+	if (len < n && strncmp(root, path, len) == 0 && root[len] == '/')
+		return (struct place){PLACE_ABOVE, len};
+	return (struct place){PLACE_ELSEWHERE, 0};
 }
 
-static bool inside(const struct sub *sub, const char *path)
+/* Where a step named @p name under a step at @p up stands against @p root. */
+static struct place place_below(const char *root, struct place up, const char *name)
 {
-	int d = depth_below(sub->root_path, path);
-	return d >= 0 && (sub->depth < 0 || d <= sub->depth);
+	if (up.kind == PLACE_INSIDE)
+		return (struct place){PLACE_INSIDE, up.at + 1};
+	if (up.kind == PLACE_ELSEWHERE)
+		return up;
+	const char *rest = root + up.at + 1; /* root[up.at] is the '/' after the part covered */
+	size_t len = strlen(name);
+	if (strncmp(rest, name, len) != 0 || (rest[len] != '\0' && rest[len] != '/'))
+		return (struct place){PLACE_ELSEWHERE, 0};
+	return rest[len] == '\0' ? (struct place){PLACE_INSIDE, 0} : (struct place){PLACE_ABOVE, up.at + 1 + len};
+}
+
+/*
+ * Place every step of an entry against @p root, each from its parent step's place (a step only refers to
+ * steps before it): linear in the steps, however deep the paths. @return an array to free, or NULL.
+ */
+static struct place *place_steps(const char *root, const struct tree_paths *paths)
+{
+	size_t n = paths ? paths->n : 0;
+	struct place *places = malloc((n ? n : 1) * sizeof(*places));
+	if (!places)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct tree_path_step *step = &paths->steps[i];
+		places[i] = step->up == TREE_NO_PATH ? place_of_path(root, step->name)
+						     : place_below(root, places[step->up], step->name);
+	}
+	return places;
+}
+
+/* Whether step @p at (TREE_NO_PATH: none) is in @p sub's subtree, within its depth. */
+static bool inside(const struct sub *sub, const struct place *places, uint32_t at)
+{
+	if (at == TREE_NO_PATH)
+		return false;
+	struct place p = places[at];
+	return p.kind == PLACE_INSIDE && (sub->depth < 0 || p.at <= (size_t)sub->depth);
 }
 
 /* What of change @p c goes to @p sub: 0 nothing, 1 the change, 2 a removal (it moved out of the subtree). */
-static int relevance(const struct sub *sub, const struct tree_change *c)
+static int relevance(const struct sub *sub, const struct place *places, const struct tree_change *c)
 {
 	if (c->op == TREE_OP_PUT_RESOURCE)
 		return 1; /* resources are the world's; values inside the subtree may refer to them */
@@ -233,24 +282,26 @@ static int relevance(const struct sub *sub, const struct tree_change *c)
 	if ((c->op == TREE_OP_SET_PROP || c->op == TREE_OP_CLEAR_PROP) && sub->n_properties &&
 	    !listed(sub->properties, sub->n_properties, c->name))
 		return 0;
-	bool now = inside(sub, c->path);
+	bool now = inside(sub, places, c->path_step);
 	if (c->op == TREE_OP_MOVE && !now)
-		return c->old_path && inside(sub, c->old_path) ? 2 : 0;
+		return inside(sub, places, c->old_path_step) ? 2 : 0;
 	return now ? 1 : 0;
 }
 
-/* The root moved or was renamed: follow it, so its descendants still match. */
-static void follow_root(struct sub *sub, const struct tree_change *c)
+/*
+ * The root moved or was renamed: follow it, so its descendants still match. @return whether the root's
+ * path changed (the steps must be placed again).
+ */
+static bool follow_root(struct sub *sub, const struct tree_paths *paths, const struct tree_change *c)
 {
-	if ((c->op != TREE_OP_MOVE && c->op != TREE_OP_RENAME) || !c->path)
-		return;
-	if (c->node == sub->root) {
-		char *path = strdup(c->path);
-		if (path) {
-			free(sub->root_path);
-			sub->root_path = path;
-		}
-	}
+	if ((c->op != TREE_OP_MOVE && c->op != TREE_OP_RENAME) || c->node != sub->root)
+		return false;
+	char *path;
+	if (tree_paths_string(paths, c->path_step, &path) != GROVE_OK || !path)
+		return false;
+	free(sub->root_path);
+	sub->root_path = path;
+	return true;
 }
 
 static bool emit(struct subs *s, struct sub *sub, struct sub_event *ev)
@@ -277,11 +328,15 @@ static void compact(struct subs *s, struct sub *sub, uint64_t oldest, const char
  * the subscriber never had: it needs a new snapshot. @return false if @p sub was dropped.
  */
 static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struct tree_change *changes, size_t n,
-		    const struct entry_times *times)
+		    const struct tree_paths *paths, const struct entry_times *times)
 {
 	struct tree_change stack[32];
 	struct tree_change *mine = n <= 32 ? stack : malloc(n * sizeof(*mine));
-	if (!mine) {
+	struct place *places = n ? place_steps(sub->root_path, paths) : NULL;
+	if (!mine || (n && !places)) {
+		if (mine != stack)
+			free(mine);
+		free(places);
 		compact(s, sub, 0, "the server ran out of memory for this subscriber");
 		return false;
 	}
@@ -289,18 +344,29 @@ static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struc
 	bool resync = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct tree_change *c = &changes[i];
-		int r = relevance(sub, c);
-		if (c->op == TREE_OP_MOVE && r == 1 && c->old_path && !inside(sub, c->old_path) && c->node != sub->root)
+		int r = relevance(sub, places, c);
+		if (c->op == TREE_OP_MOVE && r == 1 && c->old_path_step != TREE_NO_PATH &&
+		    !inside(sub, places, c->old_path_step) && c->node != sub->root)
 			resync = true;
 		if (r == 1) {
 			mine[kept++] = *c;
 		} else if (r == 2) {
 			mine[kept] = *c;
 			mine[kept].op = TREE_OP_DELETE; /* it left the subtree: for this subscriber it is gone */
-			mine[kept++].path = c->old_path;
+			mine[kept++].path_step = c->old_path_step;
 		}
-		follow_root(sub, c);
+		if (follow_root(sub, paths, c)) {
+			free(places);
+			places = place_steps(sub->root_path, paths);
+			if (!places) {
+				if (mine != stack)
+					free(mine);
+				compact(s, sub, 0, "the server ran out of memory for this subscriber");
+				return false;
+			}
+		}
 	}
+	free(places);
 	sub->known = index;
 	bool ok = true;
 	if (resync) {
@@ -308,7 +374,8 @@ static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struc
 		ok = false;
 	} else if (kept) {
 		struct sub_event ev = {.kind = SUB_CHANGES, .index = index, .changes = mine, .n_changes = kept,
-				       .committed_ns = times ? times->committed_ns : 0, .applied_ns = times ? times->applied_ns : 0};
+				       .paths = paths, .committed_ns = times ? times->committed_ns : 0,
+				       .applied_ns = times ? times->applied_ns : 0};
 		if (!emit(s, sub, &ev)) {
 			subs_remove(s, sub->conn);
 			ok = false;
@@ -320,7 +387,7 @@ static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struc
 }
 
 void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		  const struct entry_times *times)
+		  const struct tree_paths *paths, const struct entry_times *times)
 {
 	uint64_t *applied = applied_of(s, group);
 	if (applied && index > *applied)
@@ -332,7 +399,7 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 			if (s->hooks.queued(s->hooks.ctx, sub->conn) > s->cfg.live_max_queued)
 				sub->live = false; /* it catches up from the history once its connection drains */
 			else
-				deliver(s, sub, index, changes, n, times);
+				deliver(s, sub, index, changes, n, paths, times);
 		}
 		if (s->n_all == before)
 			i++;
@@ -368,15 +435,17 @@ static int catch_entry(void *ctx, uint64_t index, const uint8_t *bytes, size_t l
 	struct catchup *cu = ctx;
 	struct tree_change *changes;
 	size_t n;
-	int err = history_decode(bytes, len, &changes, &n);
+	struct tree_paths paths;
+	int err = history_decode(bytes, len, &changes, &n, &paths);
 	if (err)
 		return err;
-	if (!deliver(cu->s, cu->sub, index, changes, n, NULL))
+	if (!deliver(cu->s, cu->sub, index, changes, n, &paths, NULL))
 		cu->dropped = true;
 	cu->entries++;
 	for (size_t i = 0; i < n; i++)
 		tree_change_free(&changes[i]);
 	free(changes);
+	tree_paths_free(&paths);
 	return cu->dropped ? GROVE_EUNAVAILABLE : GROVE_OK;
 }
 

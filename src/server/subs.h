@@ -61,6 +61,7 @@ struct sub_event {
 	uint64_t prev;                     /**< index of the event sent before */
 	const struct tree_change *changes; /**< SUB_CHANGES: what changed, filtered for the subscriber */
 	size_t n_changes;
+	const struct tree_paths *paths;    /**< SUB_CHANGES: the steps the changes' paths name (tree_paths_string()) */
 	uint64_t oldest;                   /**< SUB_COMPACTED: the oldest index the history holds (0 if none) */
 	const char *reason;                /**< SUB_COMPACTED: why, one line */
 	uint64_t committed_ns;             /**< SUB_CHANGES sent live: when the entry was committed here (0: caught up) */
@@ -126,11 +127,13 @@ void subs_release(struct subs *s, uint64_t conn);
 void subs_remove(struct subs *s, uint64_t conn);
 
 /**
- * @brief Entry @p index of @p group was applied with these changes at @p times (NULL: not known): live
- * subscribers get them now, with those times.
+ * @brief Entry @p index of @p group was applied with these changes, whose paths are steps of @p paths
+ * (NULL when @p n is 0), at @p times (NULL: not known): live subscribers get them now, with those times.
+ * Filtering by subtree places each step once per subscriber, from its parent step, so it is linear in
+ * the entry; absolute path strings are left to whoever encodes the events.
  */
 void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		  const struct entry_times *times);
+		  const struct tree_paths *paths, const struct entry_times *times);
 
 /**
  * @brief A split moved the subtree at @p path out of @p group into group

@@ -6,6 +6,7 @@
 
 #include "src/common/error.h"
 #include "src/common/grow.h"
+#include "src/common/idmap.h"
 #include "src/tree/records.h"
 #include "src/tree/tree.h"
 
@@ -24,12 +25,17 @@ struct applier {
 	/* What the operation being applied found, for its change record. */
 	struct {
 		uint64_t parent, old_parent;
-		int64_t old_index;
 		char *old_name;            /* owned */
-		char *old_path;            /* owned */
+		uint32_t old_path_step;    /* where the node was before (TREE_NO_PATH: not asked) */
 		char *node_class;          /* owned: of a deleted node */
 		struct grove_buf value;    /* a copy of the bound value's bytes */
 	} seen;
+	/*
+	 * Each node's latest path step (tree_paths), valid while path_epoch stays: a move or rename of a node
+	 * with children makes every step taken before stale, since its descendants' paths changed with it.
+	 */
+	struct idmap step_of_node;     /* (node, epoch) -> step index + 1 */
+	uint64_t path_epoch;
 };
 
 /* Record a refusal (or failure) with a formatted one-line message. */
@@ -528,33 +534,80 @@ static int encode_bound_value(struct applier *a, const struct variant *value, st
 	return err;
 }
 
-/* Where node @p order stands among the children of @p parent (0-based), for a change record. */
-static int sibling_position(struct applier *a, uint64_t parent, uint64_t order, int64_t *pos)
-{
-	*pos = 0;
-	if (!a->res->record_changes)
-		return GROVE_OK;
-	struct tt_cursor *c;
-	int err = tt_cursor_open(a->t, a->txn, TREE_ORDER, &c);
-	if (err)
-		return fail(a, err);
-	uint8_t key[8];
-	put_be64(key, parent);
-	struct store_bytes k;
-	for (err = tt_seek(c, key, sizeof(key), &k, NULL); err == GROVE_OK; err = tt_next(c, &k, NULL)) {
-		if (!key_has_id_prefix(&k, parent) || k.len != 16 || get_be64((const uint8_t *)k.data + 8) >= order)
-			break;
-		(*pos)++;
-	}
-	tt_cursor_close(c);
-	return err && err != GROVE_ENOTFOUND ? fail(a, err) : GROVE_OK;
-}
-
 /* Keep a copy of a bound value's bytes for the change record. */
 static void see_value(struct applier *a, const uint8_t *bytes, size_t len)
 {
 	if (a->res->record_changes)
 		grove_buf_put(&a->seen.value, bytes, len);
+}
+
+/* Take step (@p id under step @p up, @p name) as where @p id is now. */
+static int add_step(struct applier *a, uint64_t id, uint32_t up, const char *name, uint32_t *at)
+{
+	int err = tree_paths_add(&a->res->paths, id, up, name, at);
+	if (!err)
+		err = idmap_put(&a->step_of_node, id, a->path_epoch, (void *)(uintptr_t)(*at + 1));
+	return err ? fail(a, err) : GROVE_OK;
+}
+
+/*
+ * The step of where node @p id is now, for a change record. The nodes up from it that have no step of this
+ * epoch get one, the highest first (the group's root as its absolute path), so each node of a batch is
+ * walked over once, not once per descendant: a chain built top-down costs one step per node.
+ */
+static int node_step(struct applier *a, uint64_t id, uint32_t *at)
+{
+	void *known = idmap_get(&a->step_of_node, id, a->path_epoch);
+	if (known) {
+		*at = (uint32_t)((uintptr_t)known - 1);
+		return GROVE_OK;
+	}
+	struct climb {
+		uint64_t id;
+		char *name;
+	} *below = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t up = TREE_NO_PATH;
+	int err = GROVE_OK;
+	for (uint64_t cur = id;;) {
+		if ((known = idmap_get(&a->step_of_node, cur, a->path_epoch))) {
+			up = (uint32_t)((uintptr_t)known - 1);
+			break;
+		}
+		if (cur == a->top) {
+			char *path;
+			err = tree_node_path(a->t, a->txn, cur, &path);
+			if (err) {
+				err = fail(a, err);
+				break;
+			}
+			err = add_step(a, cur, TREE_NO_PATH, path, &up);
+			free(path);
+			break;
+		}
+		struct node_rec rec;
+		err = node_rec_load(a->t, a->txn, cur, &rec);
+		if (!err && (rec.parent == 0 || grove_grow((void **)&below, &cap, n, sizeof(*below)) != GROVE_OK))
+			err = rec.parent == 0 ? GROVE_ECORRUPT : GROVE_ENOMEM; /* above the group's root, or no room */
+		if (err) {
+			node_rec_free(&rec);
+			err = fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err); /* a parent link to nothing */
+			break;
+		}
+		below[n++] = (struct climb){cur, rec.name};
+		rec.name = NULL;
+		cur = rec.parent;
+		node_rec_free(&rec);
+	}
+	while (n > 0) {
+		n--;
+		if (!err)
+			err = add_step(a, below[n].id, up, below[n].name, &up);
+		free(below[n].name);
+	}
+	free(below);
+	*at = up;
+	return err;
 }
 
 static uint64_t take_id(struct applier *a)
@@ -712,12 +765,11 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 	a->seen.parent = top.parent;
 	if (a->res->record_changes) {
 		a->seen.node_class = strdup(top.class_name);
-		if (!a->seen.node_class || tree_node_path(a->t, a->txn, id, &a->seen.old_path) != GROVE_OK)
-			err = GROVE_ENOMEM;
+		err = a->seen.node_class ? node_step(a, id, &a->seen.old_path_step) : fail(a, GROVE_ENOMEM);
 	}
 	node_rec_free(&top);
 	if (err)
-		return fail(a, err);
+		return err;
 	/*
 	 * Depth-first without recursion: descend to a leaf, delete it, climb
 	 * back to its parent and repeat. Memory stays O(1) however deep or wide
@@ -851,9 +903,9 @@ static int op_rename(struct applier *a, const struct tree_op *op)
 		err = check_node_name(a, op->name);
 	if (!err && strcmp(rec.name, op->name) != 0)
 		err = refuse_if_shard_below(a, id, "renamed");
-	if (!err && a->res->record_changes &&
-	    (!(a->seen.old_name = strdup(rec.name)) || tree_node_path(a->t, a->txn, id, &a->seen.old_path) != GROVE_OK))
-		err = fail(a, GROVE_ENOMEM);
+	if (!err && a->res->record_changes)
+		err = (a->seen.old_name = strdup(rec.name)) ? node_step(a, id, &a->seen.old_path_step)
+							    : fail(a, GROVE_ENOMEM);
 	if (!err && strcmp(rec.name, op->name) != 0) {
 		err = name_free_under(a, rec.parent, op->name);
 		if (!err)
@@ -901,9 +953,7 @@ static int relocate(struct applier *a, uint64_t id, struct node_rec *rec, uint64
 {
 	a->seen.old_parent = rec->parent;
 	a->seen.parent = parent;
-	int err = sibling_position(a, rec->parent, rec->order, &a->seen.old_index);
-	if (!err && a->res->record_changes && tree_node_path(a->t, a->txn, id, &a->seen.old_path) != GROVE_OK)
-		err = fail(a, GROVE_ENOMEM);
+	int err = a->res->record_changes ? node_step(a, id, &a->seen.old_path_step) : GROVE_OK;
 	if (!err)
 		err = unlink_child(a, rec);
 	uint64_t order = 0;
@@ -1163,8 +1213,6 @@ void tree_change_free(struct tree_change *c)
 {
 	free(c->name);
 	free(c->old_name);
-	free(c->path);
-	free(c->old_path);
 	free(c->node_class);
 	free(c->text);
 	free(c->instance);
@@ -1182,6 +1230,7 @@ void tree_result_free(struct tree_result *res)
 	free(res->changes);
 	res->changes = NULL;
 	res->n_changes = 0;
+	tree_paths_free(&res->paths);
 }
 
 static char *copy_or_null(const char *s, bool *oom)
@@ -1193,31 +1242,53 @@ static char *copy_or_null(const char *s, bool *oom)
 	return c;
 }
 
+/* The step of where node @p id is after operation @p op, just applied to it. */
+static int step_after(struct applier *a, const struct tree_op *op, uint64_t id, const struct node_rec *rec,
+		      uint32_t *at)
+{
+	if (op->kind != TREE_OP_CREATE && op->kind != TREE_OP_RENAME && op->kind != TREE_OP_MOVE)
+		return node_step(a, id, at);
+	if (op->kind != TREE_OP_CREATE) {
+		uint64_t child;
+		int err = first_child(a->t, a->txn, id, &child);
+		if (err)
+			return fail(a, err);
+		if (child)
+			a->path_epoch++; /* its descendants' paths changed with it */
+	}
+	uint32_t up;
+	int err = node_step(a, rec->parent, &up);
+	return err ? err : add_step(a, id, up, rec->name, at);
+}
+
 /* The change record of operation @p op, just applied, from what it found. */
 static int record_change(struct applier *a, const struct tree_op *op)
 {
 	struct tree_change c = {.op = op->kind, .node = a->res->ids[a->op_index], .parent = a->seen.parent,
-				.old_parent = a->seen.old_parent, .index = op->index, .old_index = a->seen.old_index,
-				.old_name = a->seen.old_name, .old_path = a->seen.old_path, .value = a->seen.value};
+				.old_parent = a->seen.old_parent, .index = op->index, .old_name = a->seen.old_name,
+				.path_step = TREE_NO_PATH, .old_path_step = a->seen.old_path_step,
+				.value = a->seen.value};
 	bool oom = c.value.failed;
+	a->seen.old_name = NULL;
+	memset(&a->seen.value, 0, sizeof(a->seen.value));
+	int err = GROVE_OK;
 	if (op->kind == TREE_OP_DELETE) {
-		c.path = a->seen.old_path, c.old_path = NULL;
+		c.path_step = a->seen.old_path_step, c.old_path_step = TREE_NO_PATH;
 		c.node_class = a->seen.node_class;
 		a->seen.node_class = NULL;
 	} else if (op->kind != TREE_OP_PUT_RESOURCE) {
 		/* Where the node is now, and what it is: what a subscriber of a subtree filters on. */
 		struct node_rec rec;
-		int err = node_rec_load(a->t, a->txn, c.node, &rec);
-		if (!err) {
+		err = node_rec_load(a->t, a->txn, c.node, &rec);
+		if (err) {
+			err = fail(a, err);
+		} else {
 			c.node_class = strdup(rec.class_name);
 			oom |= !c.node_class;
+			err = step_after(a, op, c.node, &rec, &c.path_step);
 			node_rec_free(&rec);
-			err = tree_node_path(a->t, a->txn, c.node, &c.path);
 		}
-		oom |= err != GROVE_OK;
 	}
-	a->seen.old_name = a->seen.old_path = NULL;
-	memset(&a->seen.value, 0, sizeof(a->seen.value));
 	if (op->kind != TREE_OP_DELETE && op->kind != TREE_OP_MOVE && op->kind != TREE_OP_REORDER)
 		c.name = copy_or_null(op->name, &oom);
 	if (op->kind == TREE_OP_CREATE || op->kind == TREE_OP_CONNECT || op->kind == TREE_OP_DISCONNECT ||
@@ -1229,9 +1300,9 @@ static int record_change(struct applier *a, const struct tree_op *op)
 		c.flags = op->flags;
 	if (op->kind == TREE_OP_PUT_RESOURCE)
 		c.flags = (uint32_t)op->resource_kind;
-	if (oom) {
+	if (oom || err) {
 		tree_change_free(&c);
-		return fail(a, GROVE_ENOMEM);
+		return err ? err : fail(a, GROVE_ENOMEM);
 	}
 	a->res->changes[a->res->n_changes++] = c;
 	return GROVE_OK;
@@ -1436,17 +1507,19 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 	a.has_stubs = stubs > 0;
 	if (err)
 		fail(&a, err);
+	a.seen.old_path_step = TREE_NO_PATH;
 	for (size_t i = 0; !err && i < batch->count; i++) {
 		a.op_index = i;
 		err = apply_op(&a, &batch->ops[i]);
 		if (!err && res->record_changes)
 			err = record_change(&a, &batch->ops[i]);
 		free(a.seen.old_name);
-		free(a.seen.old_path);
 		free(a.seen.node_class);
 		grove_buf_free(&a.seen.value);
 		memset(&a.seen, 0, sizeof(a.seen));
+		a.seen.old_path_step = TREE_NO_PATH;
 	}
+	idmap_free(&a.step_of_node);
 	if (!err && a.node_delta) {
 		uint64_t count;
 		err = tree_node_count(t, a.txn, &count);
@@ -1466,6 +1539,7 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 		for (size_t i = 0; i < res->n_changes; i++)
 			tree_change_free(&res->changes[i]);
 		res->n_changes = 0;
+		tree_paths_free(&res->paths);
 		return res->err;
 	}
 	err = nested ? store_txn_commit(a.txn) : GROVE_OK;

@@ -256,10 +256,62 @@ struct tree_batch {
 	size_t count;              /**< number of operations */
 };
 
+/** No path: what a change's path_step or old_path_step holds when the change has none. */
+#define TREE_NO_PATH UINT32_MAX
+
+/**
+ * One step of the paths of a batch's changes: node @c node's absolute path,
+ * at the moment the step was taken, is the path of step @c up, "/" and
+ * @c name; a step whose @c up is TREE_NO_PATH holds a whole absolute path in
+ * @c name. A step only refers to steps before it, and never changes once
+ * taken, so a later move or rename adds new steps instead.
+ */
+struct tree_path_step {
+	uint64_t node; /**< the node whose path it is */
+	uint32_t up;   /**< the step of its parent's path then, or TREE_NO_PATH */
+	char *name;    /**< its name (with up: an absolute path); owned */
+};
+
+/**
+ * The paths of a batch's changes, as steps that the changes share: a node's
+ * path is built from its parent's step once, not walked up to the root for
+ * every change, so the paths of a batch take time and space linear in the
+ * batch however deep its nodes are. Absolute path strings are made only
+ * when wanted, by tree_paths_string(). Zero-initialize; release with
+ * tree_paths_free().
+ */
+struct tree_paths {
+	struct tree_path_step *steps; /**< in the order taken; owned */
+	size_t n;                     /**< number of steps */
+	size_t cap;                   /**< room in steps */
+};
+
+/**
+ * @brief Append a step for @p node: under step @p up with name @p name, or
+ * with @p up TREE_NO_PATH the absolute path @p name (copied). Its index goes
+ * to @p *at. On failure @p p is as it was.
+ * @return GROVE_OK, GROVE_EINVAL (@p up is not an earlier step, or @p name
+ * is NULL), GROVE_ETOOBIG (TREE_NO_PATH steps already), GROVE_ENOMEM.
+ */
+int tree_paths_add(struct tree_paths *p, uint64_t node, uint32_t up, const char *name, uint32_t *at);
+
+/**
+ * @brief The absolute path step @p at stands for, as a malloc'd string in
+ * @p *out (NULL for TREE_NO_PATH). Costs the steps up to a whole path and
+ * the path's length.
+ * @return GROVE_OK, GROVE_EINVAL (@p at out of range), GROVE_ENOMEM.
+ */
+int tree_paths_string(const struct tree_paths *p, uint32_t at, char **out);
+
+/** @brief Release the steps. Safe on a zeroed value; leaves it zeroed. */
+void tree_paths_free(struct tree_paths *p);
+
 /**
  * What one operation of an applied batch changed, with ids resolved (no
- * paths, no batch-local references): what a subscriber needs to make the
- * same change to its copy of the tree. Strings and value are owned.
+ * batch-local references): what a subscriber needs to make the same change
+ * to its copy of the tree. Paths are steps of the batch's tree_paths, not
+ * strings, so that recording a batch stays linear in its size. Strings and
+ * value are owned.
  */
 struct tree_change {
 	enum tree_op_kind op;     /**< the operation */
@@ -267,12 +319,12 @@ struct tree_change {
 	uint64_t parent;          /**< CREATE, MOVE, REORDER, DELETE: the parent (after a move); (DIS)CONNECT: the target */
 	uint64_t old_parent;      /**< MOVE: the parent before */
 	int64_t index;            /**< CREATE, MOVE, REORDER: the position asked for among the siblings after it (-1: last) */
-	int64_t old_index;        /**< MOVE, REORDER: the position before, among the old siblings */
 	char *name;               /**< CREATE, RENAME: the (new) name; SET/CLEAR_PROP: the property; ADD/REMOVE_GROUP: the
 	                               group; (DIS)CONNECT: the signal; PUT_RESOURCE: the local id; else NULL */
 	char *old_name;           /**< RENAME: the name before; else NULL */
-	char *path;               /**< the node's absolute path after the change (DELETE: before it); PUT_RESOURCE: NULL */
-	char *old_path;           /**< MOVE, RENAME: the absolute path before; else NULL */
+	uint32_t path_step;       /**< the step of the node's absolute path after the change (DELETE: before it);
+	                               PUT_RESOURCE: TREE_NO_PATH */
+	uint32_t old_path_step;   /**< MOVE, RENAME: the step of the absolute path before; else TREE_NO_PATH */
 	char *node_class;         /**< the node's class (DELETE: the deleted node's); PUT_RESOURCE: NULL */
 	char *text;               /**< CREATE: the class; (DIS)CONNECT: the method; PUT_RESOURCE: the type; else NULL */
 	char *instance;           /**< CREATE: the instanced scene; PUT_RESOURCE: the path; else NULL */
@@ -294,6 +346,7 @@ struct tree_result {
 	size_t count;        /**< number of entries in ids */
 	struct tree_change *changes; /**< with record_changes and err == GROVE_OK: one per operation, in order; owned */
 	size_t n_changes;    /**< number of changes */
+	struct tree_paths paths; /**< with changes: the steps their path_step and old_path_step name; owned */
 	char key[128];       /**< filled by the caller that applied it: the batch's idempotency key, "" if none */
 	uint64_t duplicate_of; /**< filled by that caller: the index that already applied this key (nothing was done now), or 0 */
 	uint64_t split_group;  /**< filled by a caller that applied a split (tree_split()): the group it created, or 0 */

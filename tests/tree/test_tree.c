@@ -758,6 +758,16 @@ static void test_wide_tree(void **state)
 }
 
 /* Change records: ids resolved, paths before and after, classes, values with bound references. */
+/* That step @p at of @p paths stands for @p want. */
+static void assert_step_path(const struct tree_paths *paths, uint32_t at, const char *want)
+{
+	char *path;
+	assert_int_equal(tree_paths_string(paths, at, &path), GROVE_OK);
+	assert_non_null(path);
+	assert_string_equal(path, want);
+	free(path);
+}
+
 static void test_change_records(void **state)
 {
 	struct fixture *f = *state;
@@ -781,7 +791,7 @@ static void test_change_records(void **state)
 	assert_int_equal(c[0].parent, a);
 	assert_string_equal(c[0].name, "N");
 	assert_string_equal(c[0].text, "Node3D");
-	assert_string_equal(c[0].path, "/root/A/N");
+	assert_step_path(&res.paths, c[0].path_step, "/root/A/N");
 	assert_string_equal(c[0].node_class, "Node3D");
 	assert_int_equal(c[1].op, TREE_OP_SET_PROP);
 	assert_string_equal(c[1].name, "hp");
@@ -790,15 +800,15 @@ static void test_change_records(void **state)
 	assert_int_equal(back.as.i, 7);
 	variant_free(&back);
 	assert_string_equal(c[2].old_name, "N");
-	assert_string_equal(c[2].old_path, "/root/A/N");
-	assert_string_equal(c[2].path, "/root/A/M");
+	assert_step_path(&res.paths, c[2].old_path_step, "/root/A/N");
+	assert_step_path(&res.paths, c[2].path_step, "/root/A/M");
 	assert_int_equal(c[3].old_parent, a);
 	assert_int_equal(c[3].parent, TREE_ROOT_ID);
 	assert_int_equal(c[3].index, 0);
-	assert_string_equal(c[3].old_path, "/root/A/M");
-	assert_string_equal(c[3].path, "/root/M");
+	assert_step_path(&res.paths, c[3].old_path_step, "/root/A/M");
+	assert_step_path(&res.paths, c[3].path_step, "/root/M");
 	assert_int_equal(c[4].op, TREE_OP_DELETE);
-	assert_string_equal(c[4].path, "/root/A/B");
+	assert_step_path(&res.paths, c[4].path_step, "/root/A/B");
 	assert_int_equal(c[4].parent, a);
 	tree_result_free(&res);
 	/* A refused batch has nothing to tell. */
@@ -826,6 +836,61 @@ static void test_reopen(void **state)
 	assert_int_equal(lookup(f, "relative/path"), 0);
 }
 
+/* A rename or move in a batch changes the paths its later changes give for the nodes below it. */
+static void test_change_paths_follow_renames(void **state)
+{
+	struct fixture *f = *state;
+	struct variant v = {.type = VARIANT_INT, .as.i = 1};
+	struct tree_op ops[] = {
+		create("/root", "P", "Node"),
+		{.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = "C", .text = "Node", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {.id = -2}, .name = "G", .text = "Node", .index = -1},
+		{.kind = TREE_OP_SET_PROP, .node = {.id = -3}, .name = "hp", .value = &v},
+		{.kind = TREE_OP_RENAME, .node = {.id = -1}, .name = "Q"},
+		{.kind = TREE_OP_SET_PROP, .node = {.id = -3}, .name = "hp", .value = &v},
+		{.kind = TREE_OP_MOVE, .node = {.id = -2}, .target = at("/root"), .index = -1},
+		{.kind = TREE_OP_SET_PROP, .node = {.id = -3}, .name = "hp", .value = &v},
+		{.kind = TREE_OP_REORDER, .node = {.id = -2}, .index = 0},
+		{.kind = TREE_OP_DELETE, .node = {.id = -2}},
+	};
+	const char *paths[][2] = {{"/root/P", NULL},         {"/root/P/C", NULL},       {"/root/P/C/G", NULL},
+				  {"/root/P/C/G", NULL},     {"/root/Q", "/root/P"},    {"/root/Q/C/G", NULL},
+				  {"/root/C", "/root/Q/C"}, {"/root/C/G", NULL},       {"/root/C", "/root/C"},
+				  {"/root/C", NULL}};
+	struct tree_result res = {.record_changes = true};
+	assert_int_equal(apply(f, ops, 10, &res), GROVE_OK);
+	assert_int_equal(res.n_changes, 10);
+	for (size_t i = 0; i < 10; i++) {
+		assert_step_path(&res.paths, res.changes[i].path_step, paths[i][0]);
+		if (paths[i][1])
+			assert_step_path(&res.paths, res.changes[i].old_path_step, paths[i][1]);
+		else
+			assert_int_equal(res.changes[i].old_path_step, TREE_NO_PATH);
+	}
+	tree_result_free(&res);
+
+	/* Nodes that were there before the batch: their paths are read once, then follow the batch. */
+	struct tree_op before[] = {create("/root", "X", "Node"), create("/root/X", "Y", "Node"),
+				   create("/root/X/Y", "Z", "Node")};
+	res = (struct tree_result){.record_changes = true};
+	assert_int_equal(apply(f, before, 3, &res), GROVE_OK);
+	tree_result_free(&res);
+	struct tree_op later[] = {
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/X/Y/Z"), .name = "hp", .value = &v},
+		{.kind = TREE_OP_RENAME, .node = at("/root/X"), .name = "W"},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Y/Z"), .name = "hp", .value = &v},
+		{.kind = TREE_OP_RENAME, .node = at("/root/W/Y/Z"), .name = "Z2"},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Y/Z2"), .name = "hp", .value = &v},
+	};
+	const char *later_paths[] = {"/root/X/Y/Z", "/root/W", "/root/W/Y/Z", "/root/W/Y/Z2", "/root/W/Y/Z2"};
+	res = (struct tree_result){.record_changes = true};
+	assert_int_equal(apply(f, later, 5, &res), GROVE_OK);
+	for (size_t i = 0; i < 5; i++)
+		assert_step_path(&res.paths, res.changes[i].path_step, later_paths[i]);
+	assert_step_path(&res.paths, res.changes[3].old_path_step, "/root/W/Y/Z");
+	tree_result_free(&res);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +911,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wide_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_records, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_paths_follow_renames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("tree", tests, NULL, NULL);

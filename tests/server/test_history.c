@@ -1,0 +1,160 @@
+/* The change history's records: what a batch's changes and path steps become, and records written before
+ * paths were steps, which a subscriber catching up must still be able to read. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "src/common/buf.h"
+#include "src/common/error.h"
+#include "src/server/history.h"
+#include "src/tree/tree.h"
+
+static void assert_path(const struct tree_paths *paths, uint32_t at, const char *want)
+{
+	char *path;
+	assert_int_equal(tree_paths_string(paths, at, &path), GROVE_OK);
+	if (!want) {
+		assert_null(path);
+		return;
+	}
+	assert_non_null(path);
+	assert_string_equal(path, want);
+	free(path);
+}
+
+static void free_changes(struct tree_change *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		tree_change_free(&c[i]);
+	free(c);
+}
+
+static void test_round_trip(void **state)
+{
+	(void)state;
+	struct tree_paths paths = {0};
+	uint32_t root, a, b;
+	assert_int_equal(tree_paths_add(&paths, 1, TREE_NO_PATH, "/root", &root), GROVE_OK);
+	assert_int_equal(tree_paths_add(&paths, 5, root, "A", &a), GROVE_OK);
+	assert_int_equal(tree_paths_add(&paths, 6, a, "B", &b), GROVE_OK);
+	assert_int_equal(tree_paths_add(&paths, 6, 7, "B", &b), GROVE_EINVAL);
+	struct tree_change changes[] = {
+		{.op = TREE_OP_CREATE, .node = 5, .parent = 1, .index = -1, .name = "A", .path_step = a,
+		 .old_path_step = TREE_NO_PATH, .node_class = "Node", .text = "Node", .instance = ""},
+		{.op = TREE_OP_RENAME, .node = 6, .name = "B", .old_name = "C", .path_step = b, .old_path_step = a,
+		 .node_class = "Node"},
+		{.op = TREE_OP_PUT_RESOURCE, .node = 9, .path_step = TREE_NO_PATH, .old_path_step = TREE_NO_PATH,
+		 .flags = 1},
+	};
+	struct grove_buf out = {0};
+	assert_int_equal(history_encode(changes, 3, &paths, &out), GROVE_OK);
+	struct tree_change *back;
+	size_t n;
+	struct tree_paths back_paths;
+	assert_int_equal(history_decode(out.data, out.len, &back, &n, &back_paths), GROVE_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(back[0].node, 5);
+	assert_string_equal(back[0].name, "A");
+	assert_string_equal(back[0].text, "Node");
+	assert_path(&back_paths, back[0].path_step, "/root/A");
+	assert_int_equal(back[0].old_path_step, TREE_NO_PATH);
+	assert_path(&back_paths, back[1].path_step, "/root/A/B");
+	assert_path(&back_paths, back[1].old_path_step, "/root/A");
+	assert_string_equal(back[1].old_name, "C");
+	assert_int_equal(back[2].path_step, TREE_NO_PATH);
+	assert_int_equal(back[2].flags, 1);
+	free_changes(back, n);
+	tree_paths_free(&back_paths);
+
+	/* A step a change names that the record does not hold is corrupt. */
+	out.data[out.len - 4 - 4 * 5 - 4] = 9; /* the last change's old path step (none): its low byte */
+	assert_int_equal(history_decode(out.data, out.len, &back, &n, &back_paths), GROVE_ECORRUPT);
+
+	/* No change at all: the same lone zero as ever. */
+	out.len = 0;
+	assert_int_equal(history_encode(NULL, 0, NULL, &out), GROVE_OK);
+	assert_int_equal(out.len, 4);
+	assert_int_equal(history_decode(out.data, out.len, &back, &n, &back_paths), GROVE_OK);
+	assert_int_equal(n, 0);
+	free(back);
+	tree_paths_free(&back_paths);
+	grove_buf_free(&out);
+	tree_paths_free(&paths);
+}
+
+static void put_str(struct grove_buf *b, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	grove_buf_le32(b, (uint32_t)n);
+	grove_buf_put(b, s, n);
+}
+
+/* A record as history_encode() wrote it before paths were steps. */
+static void older_record(struct grove_buf *b)
+{
+	grove_buf_le32(b, 2);
+	/* op, node, parent, old parent, index, old index, flags */
+	grove_buf_u8(b, TREE_OP_MOVE);
+	grove_buf_le64(b, 7);
+	grove_buf_le64(b, 1);
+	grove_buf_le64(b, 5);
+	grove_buf_le64(b, 0);
+	grove_buf_le64(b, 3);
+	grove_buf_le32(b, 0);
+	const char *move[] = {NULL, NULL, "/root/M", "/root/A/M", "Node2D", NULL, NULL};
+	for (size_t i = 0; i < 7; i++)
+		put_str(b, move[i]);
+	grove_buf_le32(b, 0);
+	grove_buf_u8(b, TREE_OP_SET_PROP);
+	grove_buf_le64(b, 7);
+	grove_buf_le64(b, 0);
+	grove_buf_le64(b, 0);
+	grove_buf_le64(b, 0);
+	grove_buf_le64(b, 0);
+	grove_buf_le32(b, 0);
+	const char *set[] = {"hp", NULL, "/root/M", NULL, "Node2D", NULL, NULL};
+	for (size_t i = 0; i < 7; i++)
+		put_str(b, set[i]);
+	grove_buf_le32(b, 2);
+	grove_buf_put(b, "\x02\x07", 2);
+}
+
+static void test_older_records(void **state)
+{
+	(void)state;
+	struct grove_buf b = {0};
+	older_record(&b);
+	struct tree_change *back;
+	size_t n;
+	struct tree_paths paths;
+	assert_int_equal(history_decode(b.data, b.len, &back, &n, &paths), GROVE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(back[0].op, TREE_OP_MOVE);
+	assert_int_equal(back[0].old_parent, 5);
+	assert_path(&paths, back[0].path_step, "/root/M");
+	assert_path(&paths, back[0].old_path_step, "/root/A/M");
+	assert_string_equal(back[0].node_class, "Node2D");
+	assert_string_equal(back[1].name, "hp");
+	assert_path(&paths, back[1].path_step, "/root/M");
+	assert_int_equal(back[1].old_path_step, TREE_NO_PATH);
+	assert_int_equal(back[1].value.len, 2);
+	free_changes(back, n);
+	tree_paths_free(&paths);
+	/* Cut short, it is corrupt. */
+	assert_int_equal(history_decode(b.data, b.len - 1, &back, &n, &paths), GROVE_ECORRUPT);
+	grove_buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_older_records),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

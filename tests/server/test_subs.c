@@ -1,0 +1,218 @@
+/*
+ * Subscriptions' filters over path steps: a subtree, its depth, a node moved out of it, the root renamed,
+ * and an entry far deeper than the subscriber's root filtered in time linear in the entry.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "src/common/error.h"
+#include "src/server/subs.h"
+#include "src/tree/tree.h"
+
+#define GROUP 1
+#define MAX_SEEN 8
+
+/* What the last event carried, as a subscriber would read it. */
+struct seen {
+	size_t events;
+	size_t n;            /* changes in the last event */
+	enum tree_op_kind op[MAX_SEEN];
+	char *path[MAX_SEEN];
+	char *old_path[MAX_SEEN];
+	bool keep_paths;     /* false: count the changes only */
+};
+
+static void forget(struct seen *s)
+{
+	for (size_t i = 0; i < MAX_SEEN; i++) {
+		free(s->path[i]);
+		free(s->old_path[i]);
+		s->path[i] = s->old_path[i] = NULL;
+	}
+	s->n = 0;
+}
+
+static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
+{
+	(void)conn;
+	struct seen *s = ctx;
+	if (ev->kind != SUB_CHANGES)
+		return true;
+	forget(s);
+	s->events++;
+	s->n = ev->n_changes;
+	for (size_t i = 0; s->keep_paths && i < ev->n_changes && i < MAX_SEEN; i++) {
+		s->op[i] = ev->changes[i].op;
+		assert_int_equal(tree_paths_string(ev->paths, ev->changes[i].path_step, &s->path[i]), GROVE_OK);
+		assert_int_equal(tree_paths_string(ev->paths, ev->changes[i].old_path_step, &s->old_path[i]), GROVE_OK);
+	}
+	return true;
+}
+
+static size_t nothing_queued(void *ctx, uint64_t conn)
+{
+	(void)ctx;
+	(void)conn;
+	return 0;
+}
+
+static struct store_txn *no_txn(void *ctx)
+{
+	(void)ctx;
+	return NULL;
+}
+
+static struct subs *subscribe(struct seen *seen, uint64_t root, const char *root_path, int depth)
+{
+	struct subs_config cfg = {0};
+	struct subs_hooks hooks = {.ctx = seen, .emit = emit, .queued = nothing_queued, .read_txn = no_txn};
+	struct subs *s;
+	assert_int_equal(subs_create(&cfg, NULL, &hooks, &s), GROVE_OK);
+	struct sub_spec spec = {.group = GROUP, .root = root, .root_path = root_path, .depth = depth};
+	uint64_t oldest;
+	assert_int_equal(subs_add(s, 1, &spec, 0, 0, &oldest), GROVE_OK);
+	return s;
+}
+
+static uint32_t step(struct tree_paths *p, uint64_t node, uint32_t up, const char *name)
+{
+	uint32_t at;
+	assert_int_equal(tree_paths_add(p, node, up, name, &at), GROVE_OK);
+	return at;
+}
+
+static struct tree_change change(enum tree_op_kind op, uint64_t node, uint32_t path, uint32_t old_path)
+{
+	return (struct tree_change){.op = op, .node = node, .path_step = path, .old_path_step = old_path};
+}
+
+/* /root(1)/A(5)/B(6)/C(7) and /root/X(8); subscribers of /root/A/B and of /root/A down one level. */
+static void test_subtree_and_depth(void **state)
+{
+	(void)state;
+	struct tree_paths p = {0};
+	uint32_t root = step(&p, 1, TREE_NO_PATH, "/root"), a = step(&p, 5, root, "A"), b = step(&p, 6, a, "B"),
+		 c = step(&p, 7, b, "C"), x = step(&p, 8, root, "X"), c_under_x = step(&p, 7, x, "C");
+	struct tree_change changes[] = {
+		change(TREE_OP_SET_PROP, 7, c, TREE_NO_PATH),
+		change(TREE_OP_SET_PROP, 8, x, TREE_NO_PATH),
+		change(TREE_OP_SET_PROP, 5, a, TREE_NO_PATH),
+		change(TREE_OP_SET_PROP, 6, b, TREE_NO_PATH),
+		change(TREE_OP_MOVE, 7, c_under_x, c),
+	};
+	struct seen seen = {.keep_paths = true};
+	struct subs *s = subscribe(&seen, 6, "/root/A/B", -1);
+	subs_publish(s, GROUP, 1, changes, 5, &p, NULL);
+	assert_int_equal(seen.events, 1);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.path[0], "/root/A/B/C");
+	assert_string_equal(seen.path[1], "/root/A/B");
+	assert_int_equal(seen.op[2], TREE_OP_DELETE); /* it left the subtree */
+	assert_string_equal(seen.path[2], "/root/A/B/C");
+	subs_destroy(s);
+
+	s = subscribe(&seen, 5, "/root/A", 1);
+	subs_publish(s, GROUP, 1, changes, 4, &p, NULL);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.path[0], "/root/A");
+	assert_string_equal(seen.path[1], "/root/A/B");
+	subs_destroy(s);
+
+	/* /root/AB is not below /root/A. */
+	uint32_t ab = step(&p, 9, root, "AB");
+	struct tree_change beside = change(TREE_OP_SET_PROP, 9, ab, TREE_NO_PATH);
+	s = subscribe(&seen, 5, "/root/A", -1);
+	seen.events = 0;
+	subs_publish(s, GROUP, 1, &beside, 1, &p, NULL);
+	assert_int_equal(seen.events, 0);
+	subs_destroy(s);
+	forget(&seen);
+	tree_paths_free(&p);
+}
+
+/* The subscribed root renamed in an entry: later changes of that entry below it still match. */
+static void test_root_renamed(void **state)
+{
+	(void)state;
+	struct tree_paths p = {0};
+	uint32_t root = step(&p, 1, TREE_NO_PATH, "/root"), a = step(&p, 5, root, "A"), a2 = step(&p, 5, root, "A2"),
+		 c = step(&p, 7, a2, "C");
+	struct tree_change changes[] = {
+		change(TREE_OP_RENAME, 5, a2, a),
+		change(TREE_OP_SET_PROP, 7, c, TREE_NO_PATH),
+	};
+	struct seen seen = {.keep_paths = true};
+	struct subs *s = subscribe(&seen, 5, "/root/A", -1);
+	subs_publish(s, GROUP, 1, changes, 2, &p, NULL);
+	/* As before steps: the root's own rename is not sent (its new path is judged against the old root path). */
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.path[0], "/root/A2/C");
+	subs_destroy(s);
+	forget(&seen);
+	tree_paths_free(&p);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A 100,000-level chain in one entry, filtered for subscribers beside it and halfway down it. */
+static void test_deep_entry_is_linear(void **state)
+{
+	(void)state;
+	enum { DEPTH = 100000 };
+	struct tree_paths p = {0};
+	struct tree_change *changes = calloc(DEPTH, sizeof(*changes));
+	assert_non_null(changes);
+	uint32_t up = step(&p, 1, TREE_NO_PATH, "/root");
+	for (size_t i = 0; i < DEPTH; i++) {
+		up = step(&p, 100 + i, up, "n");
+		changes[i] = change(TREE_OP_CREATE, 100 + i, up, TREE_NO_PATH);
+	}
+	struct seen seen = {.keep_paths = false};
+	double start = now_s();
+	struct subs *s = subscribe(&seen, 2, "/root/other", -1);
+	subs_publish(s, GROUP, 1, changes, DEPTH, &p, NULL);
+	assert_int_equal(seen.events, 0);
+	subs_destroy(s);
+	/* /root followed by DEPTH / 2 "/n": the node created by change DEPTH / 2 - 1. */
+	size_t len = 5 + 2 * (DEPTH / 2);
+	char *half = malloc(len + 1);
+	assert_non_null(half);
+	memcpy(half, "/root", 5);
+	for (size_t i = 5; i < len; i += 2)
+		memcpy(half + i, "/n", 2);
+	half[len] = '\0';
+	s = subscribe(&seen, 100 + DEPTH / 2 - 1, half, -1);
+	subs_publish(s, GROUP, 1, changes, DEPTH, &p, NULL);
+	assert_int_equal(seen.events, 1);
+	assert_int_equal(seen.n, DEPTH - DEPTH / 2 + 1);
+	subs_destroy(s);
+	double took = now_s() - start;
+	printf("a %d-level entry filtered for two subscribers: %.3f s\n", DEPTH, took);
+	assert_true(took < 10.0); /* quadratic work would take minutes */
+	free(half);
+	free(changes);
+	tree_paths_free(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_subtree_and_depth),
+		cmocka_unit_test(test_root_renamed),
+		cmocka_unit_test(test_deep_entry_is_linear),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
