@@ -12,7 +12,7 @@
  *
  * Shards: a subscription follows the shard that holds its subtree's root
  * (indexes are that group's). The subtree of another shard below it appears
- * in the snapshot as its root node alone (the stub the split left) and its
+ * in the snapshot as its root node alone (the mount point the split left) and its
  * changes are not streamed: a merged stream across shards is later work. A
  * split that moves the subscribed subtree away ends the subscription with
  * "compacted" (subscribe again: the new shard answers). Submits are routed

@@ -21,7 +21,7 @@ struct applier {
 	uint64_t next_id;              /* id counter, written back at the end */
 	uint64_t id_limit;             /* ids stay below it (a split-born group's block) */
 	uint64_t top;                  /* the group's root: /root, or its shard's root */
-	bool has_stubs;                /* some of its nodes are roots of other shards */
+	bool has_mounts;               /* some of its nodes are roots of other shards */
 	/* What the operation being applied found, for its change record. */
 	struct {
 		uint64_t parent, old_parent;
@@ -78,23 +78,23 @@ static int node_exists(struct applier *a, uint64_t id)
 static int refuse_if_moved(struct applier *a, const char *path, uint64_t id, bool *found)
 {
 	*found = false;
-	if (!a->has_stubs)
+	if (!a->has_mounts)
 		return GROVE_OK;
 	uint64_t group;
 	int err;
 	if (path) {
-		char *stub_path = NULL;
-		err = stub_above(a->t, a->txn, path, &group, &stub_path);
+		char *mount_path = NULL;
+		err = mount_above(a->t, a->txn, path, &group, &mount_path);
 		if (err == GROVE_OK) {
 			*found = true;
 			err = refuse(a, GROVE_EMOVED, "%s is in shard %llu (rooted at %s) now; retry", path,
-				     (unsigned long long)group, stub_path);
+				     (unsigned long long)group, mount_path);
 		} else if (err != GROVE_ENOTFOUND) {
 			err = fail(a, err);
 		} else {
 			err = GROVE_OK;
 		}
-		free(stub_path);
+		free(mount_path);
 		return err;
 	}
 	err = tree_mount_of(a->t, a->txn, id, &group);
@@ -109,7 +109,7 @@ static int refuse_if_moved(struct applier *a, const char *path, uint64_t id, boo
 		      (unsigned long long)group);
 }
 
-/* Resolve a node reference to an existing node id of this group (not a stub of another shard). */
+/* Resolve a node reference to an existing node id of this group (not a mount point of another shard). */
 static int resolve(struct applier *a, const struct tree_ref *ref, uint64_t *id)
 {
 	bool moved;
@@ -163,19 +163,19 @@ static int refuse_top(struct applier *a, const char *what)
 		      "cross-shard transactions exist)", where, (unsigned long long)a->t->group, what);
 }
 
-struct stub_below {
+struct mount_below {
 	const struct applier *a;
 	uint64_t node;     /* the node being renamed or moved */
-	uint64_t stub;     /* a stub at or below it */
+	uint64_t mount;    /* a mount point at or below it */
 	uint64_t group;
 };
 
-static int find_stub_below(void *ctx, uint64_t id, uint64_t group)
+static int find_mount_below(void *ctx, uint64_t id, uint64_t group)
 {
-	struct stub_below *s = ctx;
+	struct mount_below *s = ctx;
 	for (uint64_t cur = id, steps = 0; cur != 0 && steps < (1u << 26); steps++) {
 		if (cur == s->node) {
-			s->stub = id;
+			s->mount = id;
 			s->group = group;
 			return 1;
 		}
@@ -194,13 +194,13 @@ static int find_stub_below(void *ctx, uint64_t id, uint64_t group)
 /* Refuse renaming or moving @p id if another shard's root is at or below it: its path would change. */
 static int refuse_if_shard_below(struct applier *a, uint64_t id, const char *what)
 {
-	if (!a->has_stubs)
+	if (!a->has_mounts)
 		return GROVE_OK;
-	struct stub_below s = {.a = a, .node = id};
-	int err = tree_for_each_mount(a->t, a->txn, find_stub_below, &s);
+	struct mount_below s = {.a = a, .node = id};
+	int err = tree_for_each_mount(a->t, a->txn, find_mount_below, &s);
 	if (err == 1) {
 		char where[256];
-		describe(a, s.stub, where, sizeof(where));
+		describe(a, s.mount, where, sizeof(where));
 		return refuse(a, GROVE_ECROSSSHARD, "%s is the root of shard %llu: a node above it cannot be %s "
 			      "until cross-shard transactions exist", where, (unsigned long long)s.group, what);
 	}
@@ -786,7 +786,7 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 			continue;
 		}
 		uint64_t group;
-		if (a->has_stubs && (err = tree_mount_of(a->t, a->txn, cur, &group)) != GROVE_ENOTFOUND) {
+		if (a->has_mounts && (err = tree_mount_of(a->t, a->txn, cur, &group)) != GROVE_ENOTFOUND) {
 			if (err)
 				return fail(a, err);
 			char where[256];
@@ -1426,7 +1426,7 @@ static int count_keys(const struct tree *t, struct store_txn *txn, enum tree_tab
 
 int tree_load_end(const struct tree *t, struct store_txn *txn)
 {
-	uint64_t next, top, nodes = 0, stubs = 0;
+	uint64_t next, top, nodes = 0, mounts = 0;
 	struct node_rec root;
 	int err = tt_meta_get(t, txn, "next_id", 0, &next);
 	if (!err)
@@ -1438,16 +1438,16 @@ int tree_load_end(const struct tree *t, struct store_txn *txn)
 	node_rec_free(&root);
 	if (next <= TREE_ROOT_ID)
 		return GROVE_ECORRUPT;
-	/* Stubs of other shards are not this group's nodes. */
+	/* Mount points of other shards are not this group's nodes. */
 	err = count_keys(t, txn, TREE_NODES, &nodes);
 	if (!err)
-		err = count_keys(t, txn, TREE_MOUNTS, &stubs);
+		err = count_keys(t, txn, TREE_MOUNTS, &mounts);
 	if (err)
 		return err;
-	if (stubs > nodes)
+	if (mounts > nodes)
 		return GROVE_ECORRUPT;
-	err = tt_meta_put_count(t, txn, "mounts", stubs);
-	return err ? err : tt_meta_put(t, txn, "node_count", nodes - stubs);
+	err = tt_meta_put_count(t, txn, "mounts", mounts);
+	return err ? err : tt_meta_put(t, txn, "node_count", nodes - mounts);
 }
 
 /*
@@ -1493,7 +1493,7 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 		return fail(&a, err);
 	if (!nested)
 		a.txn = txn;
-	uint64_t stubs = 0;
+	uint64_t mounts = 0;
 	err = tt_meta_get(a.t, a.txn, "next_id", 0, &a.next_id);
 	uint64_t first_free_id = a.next_id;
 	if (!err && a.next_id <= TREE_ROOT_ID)
@@ -1503,8 +1503,8 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 	if (!err)
 		err = tree_top(a.t, a.txn, &a.top);
 	if (!err)
-		err = tt_meta_get(a.t, a.txn, "mounts", 0, &stubs);
-	a.has_stubs = stubs > 0;
+		err = tt_meta_get(a.t, a.txn, "mounts", 0, &mounts);
+	a.has_mounts = mounts > 0;
 	if (err)
 		fail(&a, err);
 	a.seen.old_path_step = TREE_NO_PATH;

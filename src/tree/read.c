@@ -51,7 +51,7 @@ const struct tree *tree_view_group(const struct tree_view *v, uint64_t group)
 
 /*
  * The tree that holds node @p id's own records: @p t itself, unless @p t belongs to a view; then the group
- * the id was born in, following moved ids and stubs from there (each split leaves one of them behind).
+ * the id was born in, following moved ids and mount points from there (each split leaves one of them behind).
  */
 static const struct tree *holder(const struct tree *t, struct store_txn *txn, uint64_t id)
 {
@@ -170,7 +170,7 @@ static int resolve_below(const struct tree *t, struct store_txn *txn, uint64_t c
 		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
 			return GROVE_EINVAL;
 		if (t->view) {
-			/* The children of a stub are in the group whose shard it roots. */
+			/* The children of a mount point are in the group whose shard it roots. */
 			uint64_t group;
 			for (int hops = 0; hops < 64 && tt_get_id_u64(t, txn, TREE_MOUNTS, cur, &group) == GROVE_OK; hops++) {
 				const struct tree *next = tree_view_group(t->view, group);
@@ -606,17 +606,17 @@ int tree_moved_to(const struct tree *t, struct store_txn *txn, uint64_t id, uint
 	return tt_get_id_u64(t, txn, TREE_MOVED, id, group);
 }
 
-struct stub_search {
+struct mount_search {
 	const struct tree *t;
 	struct store_txn *txn;
 	const char *path;
 	uint64_t group;
-	char *stub_path; /* owned */
+	char *mount_path; /* owned */
 };
 
-static int stub_is_above(void *ctx, uint64_t id, uint64_t group)
+static int mount_is_above(void *ctx, uint64_t id, uint64_t group)
 {
-	struct stub_search *s = ctx;
+	struct mount_search *s = ctx;
 	char *path;
 	int err = tree_node_path(s->t, s->txn, id, &path);
 	if (err)
@@ -624,19 +624,19 @@ static int stub_is_above(void *ctx, uint64_t id, uint64_t group)
 	size_t n = strlen(path);
 	if (strncmp(s->path, path, n) == 0 && (s->path[n] == '\0' || s->path[n] == '/')) {
 		s->group = group;
-		s->stub_path = path;
+		s->mount_path = path;
 		return 1;
 	}
 	free(path);
 	return 0;
 }
 
-int stub_above(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *group, char **stub_path)
+int mount_above(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *group, char **mount_path)
 {
-	struct stub_search s = {.t = t, .txn = txn, .path = path};
-	int err = tree_for_each_mount(t, txn, stub_is_above, &s);
+	struct mount_search s = {.t = t, .txn = txn, .path = path};
+	int err = tree_for_each_mount(t, txn, mount_is_above, &s);
 	*group = s.group;
-	*stub_path = s.stub_path;
+	*mount_path = s.mount_path;
 	return err == 1 ? GROVE_OK : err ? err : GROVE_ENOTFOUND;
 }
 

@@ -47,10 +47,10 @@ int tt_put_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table t
 int tree_top(const struct tree *t, struct store_txn *txn, uint64_t *top);
 
 /**
- * The stub of another shard that @p path is at or below: its group and path (malloc'd in @p *stub_path).
+ * The mount point of another shard that @p path is at or below: its group and path (malloc'd in @p *mount_path).
  * @return GROVE_OK, GROVE_ENOTFOUND (none), GROVE_ENOMEM, GROVE_ESTORAGE, GROVE_ECORRUPT.
  */
-int stub_above(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *group, char **stub_path);
+int mount_above(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *group, char **mount_path);
 
 /** A cursor over one group's part of a table; it ends (GROVE_ENOTFOUND) at the group's last key. */
 struct tt_cursor;

@@ -49,7 +49,7 @@ struct split {
 	struct tree_split_result *res;
 	uint64_t root;
 	struct id_set nodes;      /* the subtree, the root first */
-	struct id_set stubs;      /* stubs of other shards inside it */
+	struct id_set mounts;     /* mount points of other shards inside it */
 	struct id_set conns;      /* connections of its nodes (both ends inside) */
 	struct id_set resources;  /* resources its values refer to, directly or through other resources */
 };
@@ -80,7 +80,7 @@ static int push_child(void *ctx, uint64_t child)
 	return 0;
 }
 
-/* The subtree's nodes, depth first without recursion; a stub's subtree is in its own group already. */
+/* The subtree's nodes, depth first without recursion; a mount point's subtree is in its own group already. */
 static int gather_nodes(struct split *sp)
 {
 	struct id_set stack = {0};
@@ -92,7 +92,7 @@ static int gather_nodes(struct split *sp)
 			break;
 		err = tree_mount_of(sp->from, sp->txn, id, &group);
 		if (err == GROVE_OK) {
-			err = set_add(&sp->stubs, id);
+			err = set_add(&sp->mounts, id);
 			continue;
 		}
 		if (err == GROVE_ENOTFOUND)
@@ -172,7 +172,7 @@ static int gather_links(struct split *sp)
 	int err = GROVE_OK;
 	for (size_t i = 0; !err && i < sp->nodes.n; i++) {
 		uint64_t id = sp->nodes.ids[i];
-		if (set_has(&sp->stubs, id))
+		if (set_has(&sp->mounts, id))
 			continue; /* its records are in its own group */
 		struct conn_check cc = {sp, id};
 		err = tree_for_each_connection(sp->from, sp->txn, id, check_connection, &cc);
@@ -236,7 +236,7 @@ static int move_node(struct split *sp, uint64_t id)
 	int err = GROVE_OK;
 	for (size_t i = 0; !err && i < sizeof(below) / sizeof(below[0]); i++)
 		err = move_records(sp, below[i], id, below[i] == TREE_MOUNTS, true);
-	/* The root's record stays behind as the stub that keeps its name and place among its siblings. */
+	/* The root's record stays behind as the mount point that keeps its name and place among its siblings. */
 	if (!err)
 		err = move_records(sp, TREE_NODES, id, true, id != sp->root);
 	if (!err && id != sp->root)
@@ -261,14 +261,14 @@ static int move_all(struct split *sp, const char *root_path)
 	/* Resources never change once stored: both groups keep the ones the subtree uses. */
 	for (size_t i = 0; !err && i < sp->resources.n; i++)
 		err = move_records(sp, TREE_RESOURCES, sp->resources.ids[i], true, false);
-	int64_t moved = (int64_t)(sp->nodes.n - sp->stubs.n);
+	int64_t moved = (int64_t)(sp->nodes.n - sp->mounts.n);
 	uint64_t block = sp->to.group << TREE_ID_BLOCK_BITS;
 	if (!err)
 		err = tt_put_id_u64(sp->from, sp->txn, TREE_MOUNTS, sp->root, sp->to.group);
 	if (!err)
 		err = adjust_count(sp->from, sp->txn, "node_count", -moved);
 	if (!err)
-		err = adjust_count(sp->from, sp->txn, "mounts", 1 - (int64_t)sp->stubs.n);
+		err = adjust_count(sp->from, sp->txn, "mounts", 1 - (int64_t)sp->mounts.n);
 	if (!err)
 		err = tt_meta_put(&sp->to, sp->txn, "next_id", block);
 	if (!err)
@@ -280,7 +280,7 @@ static int move_all(struct split *sp, const char *root_path)
 	if (!err)
 		err = tt_meta_put(&sp->to, sp->txn, "node_count", (uint64_t)moved);
 	if (!err)
-		err = tt_meta_put_count(&sp->to, sp->txn, "mounts", sp->stubs.n);
+		err = tt_meta_put_count(&sp->to, sp->txn, "mounts", sp->mounts.n);
 	if (!err) {
 		sp->res->nodes = (uint64_t)moved;
 		sp->res->resources = sp->resources.n;
@@ -297,17 +297,17 @@ static int check_target(struct split *sp, const char *path, char **root_path)
 	if (err == GROVE_EINVAL)
 		return refuse(sp, err, "\"%.200s\" is not a node path like /root/World/Zone", path);
 	if (err == GROVE_ENOTFOUND) {
-		/* Below a stub: the subtree is another group's already. */
-		char *stub_path = NULL;
-		err = stub_above(sp->from, sp->txn, path, &group, &stub_path);
+		/* Below a mount point: the subtree is another group's already. */
+		char *mount_path = NULL;
+		err = mount_above(sp->from, sp->txn, path, &group, &mount_path);
 		if (err == GROVE_OK)
 			refuse(sp, GROVE_EMOVED, "%.200s is in shard %llu (rooted at %.200s)", path, (unsigned long long)group,
-			       stub_path);
+			       mount_path);
 		else if (err == GROVE_ENOTFOUND)
 			refuse(sp, GROVE_ENOTFOUND, "%.200s: no such node", path);
 		else
 			fail(sp, err);
-		free(stub_path);
+		free(mount_path);
 		return sp->res->err;
 	}
 	if (!err)
@@ -358,7 +358,7 @@ int tree_split(const struct tree *from, uint64_t group, struct store_txn *txn, c
 	if (err && !res->err)
 		fail(&sp, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
 	set_free(&sp.nodes);
-	set_free(&sp.stubs);
+	set_free(&sp.mounts);
 	set_free(&sp.conns);
 	set_free(&sp.resources);
 	free(root_path);

@@ -47,12 +47,12 @@
  *                 (u32 length + bytes), properties (canonical variant dict)
  * - tree.mounts   id u64 -> group u64: the node is the root of another
  *                 group's shard; only its record stays here (name, class,
- *                 place among its siblings), as a stub
+ *                 place among its siblings), as a mount point
  * - tree.moved    id u64 -> group u64: a split moved the node to that group
  * - tree.meta     "next_id" (next id to hand out), "node_count" (u64 little-endian),
  *                 and in a group born by a split: "shard_root" (its root's id),
  *                 "shard_path" (the root's absolute path, bytes), "id_limit"
- *                 (ids stay below it); "mounts" (stubs here)
+ *                 (ids stay below it); "mounts" (mount points here)
  *
  * Shards. A split (tree_split()) moves the subtree at a path from one
  * group's tables to a new group's, in one transaction: every record of its
@@ -60,18 +60,18 @@
  * a split hands out ids from its own block, group << TREE_ID_BLOCK_BITS, and
  * ids are never reused); the resources they refer to are copied (resources
  * never change). The subtree's root keeps its record in the source as a
- * stub (tree.mounts), so its name stays taken among its siblings and its
+ * mount point (tree.mounts), so its name stays taken among its siblings and its
  * place in their order stays put; its parent link crosses the groups: in
  * the new group the root's parent id names a node it does not hold, and
  * the group knows its root's path ("shard_path"), which cannot change: a
  * shard root, and its ancestors, cannot be renamed, moved or deleted (nor
  * the root reordered among its siblings) until cross-shard transactions
- * exist. A write that names a stub, a node under it, or a moved id is
+ * exist. A write that names a mount point, a node under it, or a moved id is
  * refused with GROVE_EMOVED (retry: the routing sends it to the new group).
  *
  * Every function that reads or writes takes the tree (which group, which
  * databases) and a store transaction. A tree whose `view` is set (see
- * struct tree_view) reads across groups, following stubs and moved ids, as
+ * struct tree_view) reads across groups, following mount points and moved ids, as
  * if the world were one tree; it is for reads only.
  */
 #ifndef GROVE_TREE_TREE_H
@@ -98,7 +98,7 @@ enum tree_table {
 	TREE_CONNS,           /**< connection id -> connection record */
 	TREE_CONNS_BY_NODE,   /**< node + connection id -> empty */
 	TREE_RESOURCES,       /**< resource id -> resource record */
-	TREE_MOUNTS,          /**< stub id -> the group whose shard it roots */
+	TREE_MOUNTS,          /**< mount point id -> the group whose shard it roots */
 	TREE_MOVED,           /**< moved node id -> the group a split moved it to */
 	TREE_TABLE_COUNT      /**< number of tables; not a table */
 };
@@ -126,8 +126,8 @@ uint64_t tree_id_birth_group(uint64_t id, uint64_t world);
  * A read-only view of the world across the groups of one store: every tree
  * it hands out (tree_view_group()) reads a node in whichever group holds it
  * now, starting from the group whose block its id came from and following
- * stubs and moved ids, and resolves absolute paths from the world's root
- * through stubs. Reads through it see each group as the one store
+ * mount points and moved ids, and resolves absolute paths from the world's root
+ * through mount points. Reads through it see each group as the one store
  * transaction they run in sees it. It keeps a one-entry cache (the last
  * node located), so it must not be shared between transactions or threads.
  */
@@ -423,7 +423,7 @@ int tree_get_node(const struct tree *t, struct store_txn *txn, uint64_t id, stru
 /**
  * @brief Resolve an absolute path ("/root", "/root/World/Player") to an id.
  * A trailing slash is ignored; "." and ".." are not accepted. In a group
- * born by a split only paths at or below its root resolve; a stub resolves
+ * born by a split only paths at or below its root resolve; a mount point resolves
  * to itself (its children are in the other group), except through a view.
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_EINVAL (not absolute / malformed),
  * GROVE_ESTORAGE.
@@ -513,7 +513,7 @@ bool tree_name_valid(const char *name);
 bool tree_utf8_valid(const char *s);
 
 /**
- * @brief The number of nodes the group holds (its root included, stubs of
+ * @brief The number of nodes the group holds (its root included, mount points of
  * other shards not). @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.
  */
 int tree_node_count(const struct tree *t, struct store_txn *txn, uint64_t *count);
@@ -528,14 +528,17 @@ int tree_node_count(const struct tree *t, struct store_txn *txn, uint64_t *count
  */
 int tree_shard_root(const struct tree *t, struct store_txn *txn, uint64_t *root, char **path);
 
-/** @brief If node @p id is a stub of another group's shard, that group. @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE. */
+/**
+ * @brief If node @p id is a mount point of another group's shard, that group.
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE.
+ */
 int tree_mount_of(const struct tree *t, struct store_txn *txn, uint64_t id, uint64_t *group);
 
 /** @brief If a split moved node @p id out of this group, where to. @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ESTORAGE. */
 int tree_moved_to(const struct tree *t, struct store_txn *txn, uint64_t id, uint64_t *group);
 
 /**
- * @brief Call @p fn for every stub of the group (another shard's root), in
+ * @brief Call @p fn for every mount point of the group (another shard's root), in
  * id order; stops at @p fn's first non-zero return and returns it.
  * @return GROVE_OK, @p fn's value, GROVE_ESTORAGE.
  */
@@ -546,8 +549,8 @@ int tree_for_each_mount(const struct tree *t, struct store_txn *txn, int (*fn)(v
 struct tree_split_result {
 	int err;              /**< GROVE_OK or the refusal */
 	char message[512];    /**< one line naming the cause */
-	uint64_t root;        /**< the subtree's root (the stub left behind) */
-	uint64_t nodes;       /**< nodes moved (stubs of other shards inside it not counted) */
+	uint64_t root;        /**< the subtree's root (the mount point left behind) */
+	uint64_t nodes;       /**< nodes moved (mount points of other shards inside it not counted) */
 	uint64_t resources;   /**< resources copied */
 };
 

@@ -390,7 +390,7 @@ static void check_zone_stores(struct cluster *c, const uint64_t groups[ZONES], i
 				snprintf(prop, sizeof(prop), "r%d", r);
 				if (stored_int(txn, groups[i], node, prop) != 1000 * r + i)
 					fail_msg("member %d's group %llu lacks %s %s", n, (unsigned long long)groups[i], node, prop);
-				/* The world's group keeps only the zone's stub. */
+				/* The world's group keeps only the zone's mount point. */
 				assert_int_equal(stored_int(txn, 1, node, prop), -1);
 			}
 		store_txn_abort(txn);

@@ -1,5 +1,5 @@
 /* Splits on a real LMDB store: a subtree's records move from one group's tables to a new group's in one
- * transaction; ids stay, the root stays behind as a stub; writes that name moved nodes are refused as
+ * transaction; ids stay, the root stays behind as a mount point; writes that name moved nodes are refused as
  * moved; shard roots and their ancestors stay put; a view reads the world across groups as one tree. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -276,7 +276,7 @@ static void test_split_moves_records(void **state)
 	assert_int_equal(res.root, zone);
 	assert_int_equal(res.nodes, 3);
 	assert_int_equal(res.resources, 2); /* R1 and, through it, R2; not R3 */
-	/* The source keeps the root as a stub and forgets the rest; the counts add up. */
+	/* The source keeps the root as a mount point and forgets the rest; the counts add up. */
 	assert_int_equal(lookup(f, WORLD, "/root/World/ZoneA"), zone);
 	assert_int_equal(lookup(f, WORLD, "/root/World/ZoneA/P1"), 0);
 	assert_int_equal(count_of(f, WORLD), nodes_before - 3);
@@ -331,7 +331,7 @@ static void test_writes_after_split(void **state)
 	char msg[512];
 	struct variant one = {0};
 	variant_set_int(&one, 1);
-	/* In the source: anything under or at the stub is "moved", by path or by id. */
+	/* In the source: anything under or at the mount point is "moved", by path or by id. */
 	struct tree_op set = {.kind = TREE_OP_SET_PROP, .node = at("/root/World/ZoneA/P1"), .name = "x", .value = &one};
 	assert_int_equal(apply1(f, WORLD, set, msg), GROVE_EMOVED);
 	assert_non_null(strstr(msg, "shard 3"));
@@ -343,7 +343,7 @@ static void test_writes_after_split(void **state)
 	assert_int_equal(apply1(f, WORLD, set, msg), GROVE_EMOVED);
 	assert_int_equal(apply1(f, WORLD, create("/root/World/ZoneA", "New"), msg), GROVE_EMOVED);
 	assert_int_equal(apply1(f, WORLD, create("/root/World/ZoneA/P1", "New"), msg), GROVE_EMOVED);
-	/* The stub keeps its name taken; its siblings and parent go on. */
+	/* The mount point keeps its name taken; its siblings and parent go on. */
 	assert_int_equal(apply1(f, WORLD, create("/root/World", "ZoneA"), msg), GROVE_EEXIST);
 	assert_int_equal(apply1(f, WORLD, create("/root/World", "ZoneC"), msg), GROVE_OK);
 	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_RENAME, .node = at("/root/World/ZoneB"),
@@ -362,7 +362,7 @@ static void test_writes_after_split(void **state)
 	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World")}, msg),
 			 GROVE_ECROSSSHARD);
 	assert_int_equal(lookup(f, WORLD, "/root/World/ZoneC") != 0, true); /* the refused delete left it all */
-	/* A move into the stub is refused too (it would be cross-shard). */
+	/* A move into the mount point is refused too (it would be cross-shard). */
 	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_MOVE, .node = at("/root/World/ZoneC"),
 							   .target = at("/root/World/ZoneA"), .index = -1}, msg), GROVE_EMOVED);
 	/* In the new group: writes work, new ids come from its block, the root stays put. */
@@ -435,7 +435,7 @@ static void test_nested_splits_and_view(void **state)
 	/* A shard inside a shard, then its parent split off with it, then a split inside the first. */
 	assert_int_equal(split(f, WORLD, 3, "/root/World/ZoneA", &res), GROVE_OK);
 	assert_int_equal(split(f, WORLD, 4, "/root/World", &res), GROVE_OK);
-	assert_int_equal(res.nodes, 3); /* World, ZoneB, Q; ZoneA's stub went along, not counted */
+	assert_int_equal(res.nodes, 3); /* World, ZoneB, Q; ZoneA's mount point went along, not counted */
 	assert_int_equal(split(f, 3, 5, "/root/World/ZoneA/P2", &res), GROVE_ECROSSSHARD); /* P1 connects to it */
 	assert_int_equal(apply1(f, 3, (struct tree_op){.kind = TREE_OP_DISCONNECT, .node = at("/root/World/ZoneA/P1"),
 						       .target = at("/root/World/ZoneA/P2"), .name = "hit",
@@ -459,7 +459,7 @@ static void test_nested_splits_and_view(void **state)
 	assert_non_null(strstr(after, "/root/World/ZoneA/P2/Deep #"));
 	assert_non_null(strstr(after, "/root/World/ZoneB/Q2 #"));
 	assert_null(strstr(after, "/No"));
-	/* Paths resolve through the view from the world's root, across every stub on the way. */
+	/* Paths resolve through the view from the world's root, across every mount point on the way. */
 	const struct tree *groups[5] = {&f->trees[1], &f->trees[2], &f->trees[3], &f->trees[4], &f->trees[5]};
 	struct tree_view v;
 	assert_int_equal(tree_view_init(&v, groups, 5, WORLD), GROVE_OK);
@@ -531,7 +531,7 @@ static void test_split_group_snapshot(void **state)
 	uint64_t ids[1];
 	assert_int_equal(apply(f, 6, (struct tree_op[]){create("/root/World/ZoneA", "N")}, 1, NULL, ids), GROVE_OK);
 	assert_int_equal(ids[0], (uint64_t)GA << TREE_ID_BLOCK_BITS); /* the block came with the records */
-	/* The source's snapshot keeps its stub and moved ids. */
+	/* The source's snapshot keeps its mount point and moved ids. */
 	copy_group(f, WORLD, 7);
 	assert_int_equal(count_of(f, 7), count_of(f, WORLD));
 	char msg[512];
