@@ -436,6 +436,8 @@ static const char *change_op(enum tree_op_kind k)
 	case TREE_OP_CONNECT: return "connect";
 	case TREE_OP_DISCONNECT: return "disconnect";
 	case TREE_OP_PUT_RESOURCE: return "resource";
+	case TREE_OP_CARRY_OUT:
+	case TREE_OP_CARRY_IN: return "move"; /* never in a change: recorded as moves */
 	}
 	return "unknown";
 }

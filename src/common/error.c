@@ -26,6 +26,7 @@ static const struct {
 	[GROVE_ETIMEDOUT] = {"GROVE_ETIMEDOUT", "timed out"},
 	[GROVE_EMOVED] = {"GROVE_EMOVED", "moved to another shard; retry"},
 	[GROVE_ECROSSSHARD] = {"GROVE_ECROSSSHARD", "spans shards, which is not supported yet"},
+	[GROVE_ECHANGED] = {"GROVE_ECHANGED", "changed since it was read; retry"},
 };
 
 const char *grove_strerror(int err)

@@ -32,6 +32,7 @@ enum grove_err {
 	GROVE_ETIMEDOUT = 19,    /**< the operation did not finish in time */
 	GROVE_EMOVED = 20,       /**< the node is in another shard now (a split moved it): retry, routed afresh */
 	GROVE_ECROSSSHARD = 21,  /**< the request names nodes of several shards, which is not supported yet */
+	GROVE_ECHANGED = 22,     /**< what a cross-shard change was built from changed since: retry, built afresh */
 	GROVE_ERR_COUNT          /**< number of codes; not an error */
 };
 

@@ -74,11 +74,14 @@ static int node_exists(struct applier *a, uint64_t id)
 	return tt_get(a->t, a->txn, TREE_NODES, key, sizeof(key), NULL);
 }
 
-/* Refuse a reference that a split sent elsewhere; *@p found tells whether it did. */
-static int refuse_if_moved(struct applier *a, const char *path, uint64_t id, bool *found)
+/*
+ * Refuse a reference that a split or a move across shards sent elsewhere; *@p found tells whether it did.
+ * An id is looked up among the moved ones only when @p missing (no node here has it).
+ */
+static int refuse_if_moved(struct applier *a, const char *path, uint64_t id, bool missing, bool *found)
 {
 	*found = false;
-	if (!a->has_mounts)
+	if (!a->has_mounts && !missing)
 		return GROVE_OK;
 	uint64_t group;
 	int err;
@@ -97,8 +100,8 @@ static int refuse_if_moved(struct applier *a, const char *path, uint64_t id, boo
 		free(mount_path);
 		return err;
 	}
-	err = tree_mount_of(a->t, a->txn, id, &group);
-	if (err == GROVE_ENOTFOUND)
+	err = a->has_mounts ? tree_mount_of(a->t, a->txn, id, &group) : GROVE_ENOTFOUND;
+	if (err == GROVE_ENOTFOUND && missing)
 		err = tree_moved_to(a->t, a->txn, id, &group);
 	if (err == GROVE_ENOTFOUND)
 		return GROVE_OK;
@@ -129,7 +132,7 @@ static int resolve(struct applier *a, const struct tree_ref *ref, uint64_t *id)
 		if (err == GROVE_EINVAL)
 			return refuse(a, err, "%s: no such node", ref->path);
 		if (err == GROVE_ENOTFOUND) {
-			err = refuse_if_moved(a, ref->path, 0, &moved);
+			err = refuse_if_moved(a, ref->path, 0, false, &moved);
 			if (moved || err)
 				return err;
 			return refuse(a, GROVE_ENOTFOUND, "%s: no such node%s", ref->path,
@@ -137,12 +140,12 @@ static int resolve(struct applier *a, const struct tree_ref *ref, uint64_t *id)
 		}
 		if (err)
 			return fail(a, err);
-		return refuse_if_moved(a, NULL, *id, &moved);
+		return refuse_if_moved(a, NULL, *id, false, &moved);
 	}
 	int err = node_exists(a, *id);
 	if (err == GROVE_ENOTFOUND || err == GROVE_OK) {
 		int found = err;
-		err = refuse_if_moved(a, NULL, *id, &moved);
+		err = refuse_if_moved(a, NULL, *id, found == GROVE_ENOTFOUND, &moved);
 		if (moved || err)
 			return err;
 		if (found == GROVE_ENOTFOUND)
@@ -1178,6 +1181,123 @@ static int op_put_resource(struct applier *a, const struct tree_op *op)
 	return err;
 }
 
+/* ---- moves across shards (tree.h: TREE_OP_CARRY_OUT, TREE_OP_CARRY_IN) ---- */
+
+static int check_carry_group(struct applier *a, const struct tree_op *op)
+{
+	if (op->group == 0 || op->group == a->t->group || !op->carried)
+		return refuse(a, GROVE_EINVAL, "op %zu: a move across shards needs another group and the subtree",
+			      a->op_index);
+	return GROVE_OK;
+}
+
+static int op_carry_out(struct applier *a, const struct tree_op *op)
+{
+	uint64_t id;
+	struct node_rec rec;
+	int err = check_carry_group(a, op);
+	if (!err)
+		err = load_target_node(a, &op->node, &id, &rec);
+	if (err)
+		return err;
+	struct grove_buf now = {0};
+	struct tree_split_result gathered;
+	if (tree_carry_gather(a->t, a->txn, id, &now, &gathered) != GROVE_OK)
+		err = refuse(a, gathered.err, "%s", gathered.message);
+	else if (now.len != op->carried_len || memcmp(now.data, op->carried, now.len) != 0)
+		err = refuse(a, GROVE_ECHANGED, "the subtree of node %llu changed since it was read for its move to shard "
+			     "%llu; retry", (unsigned long long)id, (unsigned long long)op->group);
+	grove_buf_free(&now);
+	struct carried c;
+	if (!err && carried_parse(op->carried, op->carried_len, &c) != GROVE_OK)
+		err = fail(a, GROVE_ECORRUPT); /* it matched what this group gathered */
+	a->seen.old_parent = rec.parent;
+	a->seen.parent = op->target.id > 0 ? (uint64_t)op->target.id : 0;
+	if (!err && a->res->record_changes)
+		err = (a->seen.node_class = strdup(rec.class_name)) ? node_step(a, id, &a->seen.old_path_step)
+								    : fail(a, GROVE_ENOMEM);
+	if (!err)
+		err = unlink_child(a, &rec);
+	node_rec_free(&rec);
+	struct carried_record r;
+	for (size_t at = 0; !err && at < c.len;) {
+		if ((err = carried_next(&c, &at, &r)) != GROVE_OK)
+			return fail(a, err);
+		if (r.table == TREE_RESOURCES)
+			continue; /* both groups keep them: they never change */
+		err = tt_del(a->t, a->txn, r.table, r.key, r.key_len);
+		if (!err && r.table == TREE_NODES) {
+			a->node_delta--;
+			err = tt_put_id_u64(a->t, a->txn, TREE_MOVED, get_be64(r.key), op->group);
+		}
+		if (err)
+			err = fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
+	}
+	return err;
+}
+
+/* Put carried record @p r here (CARRY_IN), the nodes' own records as they were. */
+static int take_record(struct applier *a, const struct carried_record *r)
+{
+	if (r->table == TREE_RESOURCES) {
+		int err = tt_get(a->t, a->txn, TREE_RESOURCES, r->key, r->key_len, NULL);
+		if (err != GROVE_ENOTFOUND)
+			return err ? fail(a, err) : GROVE_OK; /* the same resource: they never change */
+	} else if (r->table == TREE_NODES) {
+		uint64_t id = get_be64(r->key);
+		int err = node_exists(a, id);
+		if (err == GROVE_OK)
+			return refuse(a, GROVE_EEXIST, "node %llu is in shard %llu already", (unsigned long long)id,
+				      (unsigned long long)a->t->group);
+		if (err == GROVE_ENOTFOUND)
+			err = tt_del(a->t, a->txn, TREE_MOVED, r->key, r->key_len);
+		if (err && err != GROVE_ENOTFOUND)
+			return fail(a, err);
+		a->node_delta++;
+	}
+	int err = tt_put(a->t, a->txn, r->table, r->key, r->key_len, r->val, r->val_len);
+	return err ? fail(a, err) : GROVE_OK;
+}
+
+static int op_carry_in(struct applier *a, const struct tree_op *op)
+{
+	uint64_t parent, order = 0;
+	struct carried c;
+	int err = check_carry_group(a, op);
+	if (!err)
+		err = resolve(a, &op->target, &parent);
+	if (!err)
+		err = check_node_name(a, op->name);
+	if (!err)
+		err = name_free_under(a, parent, op->name);
+	if (!err && carried_parse(op->carried, op->carried_len, &c) != GROVE_OK)
+		err = refuse(a, GROVE_EINVAL, "op %zu: the subtree carried from shard %llu is malformed", a->op_index,
+			     (unsigned long long)op->group);
+	if (!err)
+		err = order_key_for(a, parent, op->index, &order);
+	struct carried_record r;
+	for (size_t at = 0; !err && at < c.len;)
+		err = carried_next(&c, &at, &r) ? fail(a, GROVE_ECORRUPT) : take_record(a, &r);
+	if (err)
+		return err;
+	a->res->ids[a->op_index] = c.root;
+	a->seen.old_parent = c.old_parent;
+	a->seen.parent = parent;
+	if (a->res->record_changes && op->text && op->text[0] == '/' &&
+	    (err = tree_paths_add(&a->res->paths, c.root, TREE_NO_PATH, op->text, &a->seen.old_path_step)) != GROVE_OK)
+		return fail(a, err);
+	struct node_rec rec;
+	if ((err = node_rec_load(a->t, a->txn, c.root, &rec)) != GROVE_OK)
+		return fail(a, err);
+	free(rec.name);
+	rec.name = strdup(op->name);
+	rec.parent = parent;
+	rec.order = order;
+	err = rec.name ? node_rec_store(a->t, a->txn, c.root, &rec) : GROVE_ENOMEM;
+	node_rec_free(&rec);
+	return err ? fail(a, err) : link_child(a, parent, c.root, op->name, order);
+}
+
 static int apply_op(struct applier *a, const struct tree_op *op)
 {
 	switch (op->kind) {
@@ -1205,6 +1325,10 @@ static int apply_op(struct applier *a, const struct tree_op *op)
 		return op_connection(a, op, false);
 	case TREE_OP_PUT_RESOURCE:
 		return op_put_resource(a, op);
+	case TREE_OP_CARRY_OUT:
+		return op_carry_out(a, op);
+	case TREE_OP_CARRY_IN:
+		return op_carry_in(a, op);
 	}
 	return refuse(a, GROVE_EINVAL, "unknown operation kind %d", (int)op->kind);
 }
@@ -1246,7 +1370,8 @@ static char *copy_or_null(const char *s, bool *oom)
 static int step_after(struct applier *a, const struct tree_op *op, uint64_t id, const struct node_rec *rec,
 		      uint32_t *at)
 {
-	if (op->kind != TREE_OP_CREATE && op->kind != TREE_OP_RENAME && op->kind != TREE_OP_MOVE)
+	if (op->kind != TREE_OP_CREATE && op->kind != TREE_OP_RENAME && op->kind != TREE_OP_MOVE &&
+	    op->kind != TREE_OP_CARRY_IN)
 		return node_step(a, id, at);
 	if (op->kind != TREE_OP_CREATE) {
 		uint64_t child;
@@ -1276,6 +1401,14 @@ static int record_change(struct applier *a, const struct tree_op *op)
 		c.path_step = a->seen.old_path_step, c.old_path_step = TREE_NO_PATH;
 		c.node_class = a->seen.node_class;
 		a->seen.node_class = NULL;
+	} else if (op->kind == TREE_OP_CARRY_OUT) {
+		/* Where it went is another shard's: its path after, as the transaction gave it. */
+		c.node_class = a->seen.node_class;
+		a->seen.node_class = NULL;
+		if (op->text && op->text[0] == '/')
+			err = tree_paths_add(&a->res->paths, c.node, TREE_NO_PATH, op->text, &c.path_step);
+		if (err)
+			err = fail(a, err);
 	} else if (op->kind != TREE_OP_PUT_RESOURCE) {
 		/* Where the node is now, and what it is: what a subscriber of a subtree filters on. */
 		struct node_rec rec;
@@ -1289,7 +1422,9 @@ static int record_change(struct applier *a, const struct tree_op *op)
 			node_rec_free(&rec);
 		}
 	}
-	if (op->kind != TREE_OP_DELETE && op->kind != TREE_OP_MOVE && op->kind != TREE_OP_REORDER)
+	if (op->kind == TREE_OP_CARRY_OUT || op->kind == TREE_OP_CARRY_IN)
+		c.op = TREE_OP_MOVE; /* the two halves of one move */
+	else if (op->kind != TREE_OP_DELETE && op->kind != TREE_OP_MOVE && op->kind != TREE_OP_REORDER)
 		c.name = copy_or_null(op->name, &oom);
 	if (op->kind == TREE_OP_CREATE || op->kind == TREE_OP_CONNECT || op->kind == TREE_OP_DISCONNECT ||
 	    op->kind == TREE_OP_PUT_RESOURCE)

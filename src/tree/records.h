@@ -143,4 +143,37 @@ struct resource_rec {
 void resource_rec_free(struct resource_rec *r);
 int resource_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct resource_rec *out);
 
+/*
+ * Carried bytes (tree_carry_gather()): a header (format, root, its parent before, node count) and records
+ * `u8 table | u32 key length | key | u32 value length | value` (little-endian lengths, keys without the group
+ * id): per node its record and then its own children, order, properties, groups and connection index
+ * entries, the root first; then its connections and the resources it refers to.
+ */
+struct carried {
+	uint64_t root;          /* the subtree's root */
+	uint64_t old_parent;    /* its parent in the group it left */
+	uint64_t nodes;         /* how many nodes */
+	const uint8_t *records; /* the records (borrowed) */
+	size_t len;             /* their bytes */
+};
+
+/* One carried record, borrowed from the carried bytes. */
+struct carried_record {
+	enum tree_table table;
+	const uint8_t *key;
+	uint32_t key_len;
+	const uint8_t *val;
+	uint32_t val_len;
+};
+
+/*
+ * Check carried bytes whole: the format, every record well formed and in a table a carry holds, each
+ * belonging to a carried node (so that loading them writes nothing else), the node count.
+ * @return GROVE_OK, GROVE_ECORRUPT, GROVE_ENOMEM.
+ */
+int carried_parse(const uint8_t *data, size_t len, struct carried *out);
+
+/* The record at offset *@p at of checked carried bytes, and the offset after it. @return GROVE_OK, GROVE_ECORRUPT. */
+int carried_next(const struct carried *c, size_t *at, struct carried_record *r);
+
 #endif

@@ -1,4 +1,8 @@
-/* Splits: the subtree at a path moves, records and all, from one group's tables to a new group's. */
+/*
+ * Subtrees that leave a group: a split moves the subtree at a path, records and all, from one group's
+ * tables to a new group's in one transaction; a carry gathers a subtree's records as bytes that another
+ * group's log can take (a move across shards).
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +45,11 @@ static void set_free(struct id_set *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* What a split gathers before it moves anything. */
+/* What a split (or a carry) gathers before it moves anything. */
 struct split {
 	const struct tree *from;
 	struct tree to;
+	struct grove_buf *carried; /* a carry: records go here as bytes, not to another group's tables */
 	struct store_txn *txn;
 	struct tree_split_result *res;
 	uint64_t root;
@@ -220,7 +225,13 @@ static int move_records(struct split *sp, enum tree_table tab, uint64_t id, bool
 		const uint8_t *key = copy.data + at + 4;
 		uint32_t vlen = get_le32(key + klen);
 		const uint8_t *val = key + klen + 4;
-		err = tt_put(&sp->to, sp->txn, tab, key, klen, val, vlen);
+		if (sp->carried) {
+			grove_buf_u8(sp->carried, (uint8_t)tab);
+			grove_buf_put(sp->carried, copy.data + at, 8 + (size_t)klen + vlen);
+			err = sp->carried->failed ? GROVE_ENOMEM : GROVE_OK;
+		} else {
+			err = tt_put(&sp->to, sp->txn, tab, key, klen, val, vlen);
+		}
 		if (!err && release)
 			err = tt_del(sp->from, sp->txn, tab, key, klen);
 		at += 8 + (size_t)klen + vlen;
@@ -363,4 +374,142 @@ int tree_split(const struct tree *from, uint64_t group, struct store_txn *txn, c
 	set_free(&sp.resources);
 	free(root_path);
 	return res->err;
+}
+
+/* ---- carries: a subtree as bytes, for a move across shards ---- */
+
+/* Format byte of carried bytes. */
+#define CARRY_FORMAT 1
+/* format u8, root u64, old parent u64, node count u64 (little-endian) */
+#define CARRY_HEADER (1 + 8 + 8 + 8)
+
+/* A node's own records, its record first, in the order carried_parse() checks them. */
+static int carry_node(struct split *sp, uint64_t id)
+{
+	static const enum tree_table own[] = {TREE_NODES, TREE_CHILDREN, TREE_ORDER, TREE_PROPS, TREE_GROUPS,
+					      TREE_CONNS_BY_NODE};
+	int err = GROVE_OK;
+	for (size_t i = 0; !err && i < sizeof(own) / sizeof(own[0]); i++)
+		err = move_records(sp, own[i], id, own[i] == TREE_NODES, false);
+	return err;
+}
+
+int tree_carry_gather(const struct tree *t, struct store_txn *txn, uint64_t node, struct grove_buf *out,
+		      struct tree_split_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	struct split sp = {.from = t, .carried = out, .txn = txn, .res = res, .root = node};
+	uint64_t top, group;
+	struct node_rec rec = {0};
+	int err = tree_top(t, txn, &top);
+	if (!err)
+		err = node_rec_load(t, txn, node, &rec);
+	if (err == GROVE_ENOTFOUND)
+		return refuse(&sp, err, "no node with id %llu in shard %llu", (unsigned long long)node,
+			      (unsigned long long)t->group);
+	if (err)
+		return fail(&sp, err);
+	uint64_t old_parent = rec.parent;
+	node_rec_free(&rec);
+	if (node == top)
+		return refuse(&sp, GROVE_EROOT, "node %llu is the root of shard %llu: it cannot move to another shard",
+			      (unsigned long long)node, (unsigned long long)t->group);
+	err = gather_nodes(&sp);
+	if (!err && sp.mounts.n > 0) {
+		char *inside = NULL;
+		tree_node_path(t, txn, sp.mounts.ids[0], &inside);
+		err = tree_mount_of(t, txn, sp.mounts.ids[0], &group);
+		refuse(&sp, GROVE_ECROSSSHARD, "%s, the root of shard %llu, is inside the subtree: a subtree holding a "
+		       "shard's root cannot move to another shard", inside ? inside : "a node",
+		       err ? 0ull : (unsigned long long)group);
+		free(inside);
+	}
+	if (!err && !res->err)
+		err = gather_links(&sp);
+	if (!err && !res->err) {
+		grove_buf_u8(out, CARRY_FORMAT);
+		grove_buf_le64(out, node);
+		grove_buf_le64(out, old_parent);
+		grove_buf_le64(out, sp.nodes.n);
+		for (size_t i = 0; !err && i < sp.nodes.n; i++)
+			err = carry_node(&sp, sp.nodes.ids[i]);
+		for (size_t i = 0; !err && i < sp.conns.n; i++)
+			err = move_records(&sp, TREE_CONNS, sp.conns.ids[i], true, false);
+		for (size_t i = 0; !err && i < sp.resources.n; i++)
+			err = move_records(&sp, TREE_RESOURCES, sp.resources.ids[i], true, false);
+		if (!err && out->failed)
+			err = GROVE_ENOMEM;
+	}
+	if (err && !res->err)
+		fail(&sp, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
+	if (!res->err) {
+		res->root = node;
+		res->nodes = sp.nodes.n;
+		res->resources = sp.resources.n;
+	}
+	set_free(&sp.nodes);
+	set_free(&sp.mounts);
+	set_free(&sp.conns);
+	set_free(&sp.resources);
+	return res->err;
+}
+
+int carried_parse(const uint8_t *data, size_t len, struct carried *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!data || len < CARRY_HEADER || data[0] != CARRY_FORMAT)
+		return GROVE_ECORRUPT;
+	out->root = get_le64(data + 1);
+	out->old_parent = get_le64(data + 9);
+	out->nodes = get_le64(data + 17);
+	out->records = data + CARRY_HEADER;
+	out->len = len - CARRY_HEADER;
+	/* Every record belongs to one of the carried nodes, each node's record coming before the rest of its own. */
+	struct idmap seen = {0};
+	uint64_t nodes = 0;
+	int err = GROVE_OK;
+	for (size_t at = 0; !err && at < out->len;) {
+		struct carried_record r;
+		err = carried_next(out, &at, &r);
+		if (err)
+			break;
+		uint64_t id = get_be64(r.key);
+		bool exact = r.table == TREE_NODES || r.table == TREE_CONNS || r.table == TREE_RESOURCES;
+		if (exact != (r.key_len == 8) || (r.table == TREE_NODES ? (nodes == 0) != (id == out->root) ||
+						  idmap_get(&seen, 0, id) != NULL
+						: !exact && !idmap_get(&seen, 0, id))) {
+			err = GROVE_ECORRUPT;
+			break;
+		}
+		if (r.table == TREE_NODES) {
+			nodes++;
+			err = idmap_put(&seen, 0, id, (void *)1);
+		}
+	}
+	idmap_free(&seen);
+	if (!err && (nodes != out->nodes || nodes == 0))
+		err = GROVE_ECORRUPT;
+	return err;
+}
+
+int carried_next(const struct carried *c, size_t *at, struct carried_record *r)
+{
+	static const bool carried_table[TREE_TABLE_COUNT] = {
+		[TREE_NODES] = true, [TREE_CHILDREN] = true, [TREE_ORDER] = true, [TREE_PROPS] = true,
+		[TREE_GROUPS] = true, [TREE_CONNS] = true, [TREE_CONNS_BY_NODE] = true, [TREE_RESOURCES] = true};
+	size_t left = c->len - *at;
+	const uint8_t *p = c->records + *at;
+	if (left < 1 + 4 || p[0] >= TREE_TABLE_COUNT || !carried_table[p[0]])
+		return GROVE_ECORRUPT;
+	r->table = (enum tree_table)p[0];
+	r->key_len = get_le32(p + 1);
+	if (r->key_len < 8 || r->key_len > STORE_KEY_MAX - 8 || left - 5 < (size_t)r->key_len + 4)
+		return GROVE_ECORRUPT;
+	r->key = p + 5;
+	r->val_len = get_le32(r->key + r->key_len);
+	if (left - 9 - r->key_len < r->val_len)
+		return GROVE_ECORRUPT;
+	r->val = r->key + r->key_len + 4;
+	*at += 9 + (size_t)r->key_len + r->val_len;
+	return GROVE_OK;
 }

@@ -200,7 +200,14 @@ enum tree_op_kind {
 	TREE_OP_REMOVE_GROUP = 9, /**< remove a node from a group */
 	TREE_OP_CONNECT = 10,     /**< connect a signal */
 	TREE_OP_DISCONNECT = 11,  /**< disconnect a signal */
-	TREE_OP_PUT_RESOURCE = 12 /**< store a new resource */
+	TREE_OP_PUT_RESOURCE = 12, /**< store a new resource */
+	/*
+	 * The two halves of a move across shards, each applied in its own group's log as part of a cross-shard
+	 * transaction (never accepted from clients). Their change records say TREE_OP_MOVE: a subscriber sees a
+	 * move, the node leaving one shard and entering the other.
+	 */
+	TREE_OP_CARRY_OUT = 13,   /**< remove a subtree that another group takes (tree_carry_gather()) */
+	TREE_OP_CARRY_IN = 14     /**< take a subtree another group gave up */
 };
 
 /** Resource kinds, as in a .tscn. */
@@ -227,6 +234,8 @@ enum tree_resource_kind {
  * | CONNECT      | source           | target            | signal   | method   |       | binds  |
  * | DISCONNECT   | source           | target            | signal   | method   |       |        |
  * | PUT_RESOURCE |                  |                   | local id | type     |       | props  |
+ * | CARRY_OUT    | subtree's root   | new parent (id)   | new name | path after |     |        |
+ * | CARRY_IN     |                  | new parent        | new name | path before | pos |        |
  *
  * pos: 0-based position among the siblings after the change; -1 = last.
  * CREATE also reads @c instance (instanced scene path, may be NULL). The
@@ -235,6 +244,13 @@ enum tree_resource_kind {
  * CONNECT reads @c flags (Godot's ConnectFlags). PUT_RESOURCE reads
  * @c resource_kind, @c instance as the resource path (ext) and @c uid.
  * binds: NIL or an ARRAY. props: NIL or a DICTIONARY with String keys.
+ * CARRY_OUT and CARRY_IN read @c carried (the subtree as tree_carry_gather()
+ * gave it) and @c group (the group the subtree goes to, or came from).
+ * CARRY_OUT is refused with GROVE_ECHANGED unless the subtree is still
+ * exactly what @c carried holds; it leaves the subtree's ids marked as moved
+ * to @c group (tree.moved), and keeps the resources (they never change).
+ * CARRY_IN refuses ids it holds already (GROVE_EEXIST) and clears their
+ * moved marks; the root takes the new name; resources it has already are kept.
  */
 struct tree_op {
 	enum tree_op_kind kind;                 /**< which operation */
@@ -248,6 +264,9 @@ struct tree_op {
 	uint32_t flags;                         /**< CONNECT: flags */
 	enum tree_resource_kind resource_kind;  /**< PUT_RESOURCE: ext or sub */
 	const struct variant *value;            /**< SET_PROP value, CONNECT binds, PUT_RESOURCE props; borrowed */
+	const uint8_t *carried;                 /**< CARRY_OUT, CARRY_IN: the subtree's records; borrowed */
+	size_t carried_len;                     /**< their bytes */
+	uint64_t group;                         /**< CARRY_OUT: where the subtree goes; CARRY_IN: where it came from */
 };
 
 /** A batch: applied all or nothing. */
@@ -545,7 +564,7 @@ int tree_moved_to(const struct tree *t, struct store_txn *txn, uint64_t id, uint
 int tree_for_each_mount(const struct tree *t, struct store_txn *txn, int (*fn)(void *ctx, uint64_t id, uint64_t group),
 			void *ctx);
 
-/** What a split did, or why it refused. */
+/** What a split (or a carry: tree_carry_gather()) did, or why it refused. */
 struct tree_split_result {
 	int err;              /**< GROVE_OK or the refusal */
 	char message[512];    /**< one line naming the cause */
@@ -569,6 +588,20 @@ struct tree_split_result {
  */
 int tree_split(const struct tree *from, uint64_t group, struct store_txn *txn, const char *path,
 	       struct tree_split_result *res);
+
+/**
+ * @brief The subtree rooted at node @p node as carried bytes, appended to
+ * @p out: every record of its nodes, their connections (both ends must be
+ * inside) and the resources their values refer to. The bytes depend only on
+ * the subtree's state, so equal bytes mean an unchanged subtree. Nothing is
+ * written. Refusals (res->err and res->message, @p out then holds a partial
+ * result to discard): GROVE_ENOTFOUND, GROVE_EROOT (the group's own root),
+ * GROVE_ECROSSSHARD (another shard's root inside it, or a signal connection
+ * with a node outside it).
+ * @return res->err, or GROVE_ESTORAGE / GROVE_ENOMEM / GROVE_ECORRUPT.
+ */
+int tree_carry_gather(const struct tree *t, struct store_txn *txn, uint64_t node, struct grove_buf *out,
+		      struct tree_split_result *res);
 
 /* ---- whole trees: snapshots and migrations ---- */
 

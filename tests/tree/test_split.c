@@ -262,6 +262,231 @@ static bool holds_resource(struct fixture *f, uint64_t g, uint64_t id)
 	return err == GROVE_OK;
 }
 
+/* ---- moves across shards: a subtree carried out of one group and into another ---- */
+
+static int dump_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	struct grove_buf *b = ctx;
+	grove_buf_u8(b, (uint8_t)table);
+	grove_buf_le32(b, (uint32_t)key_len);
+	grove_buf_put(b, key, key_len);
+	grove_buf_le32(b, (uint32_t)val_len);
+	grove_buf_put(b, val, val_len);
+	return 0;
+}
+
+/* Every record of group @p g's tree, as bytes (to see that a refusal changed nothing). */
+static struct grove_buf dump_of(struct fixture *f, uint64_t g)
+{
+	struct store_txn *txn;
+	struct grove_buf b = {0};
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_dump(&f->trees[g], txn, dump_record, &b), GROVE_OK);
+	store_txn_abort(txn);
+	return b;
+}
+
+static void assert_same_dump(struct fixture *f, uint64_t g, struct grove_buf *before)
+{
+	struct grove_buf now = dump_of(f, g);
+	assert_int_equal(now.len, before->len);
+	assert_memory_equal(now.data, before->data, now.len);
+	grove_buf_free(&now);
+	grove_buf_free(before);
+}
+
+/* The carried bytes of the subtree at @p path of group @p g; the refusal's code otherwise. */
+static int gather(struct fixture *f, uint64_t g, const char *path, struct grove_buf *out, char *msg)
+{
+	struct store_txn *txn;
+	struct tree_split_result res;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	uint64_t id = 0;
+	assert_int_equal(tree_resolve_path(&f->trees[g], txn, path, &id), GROVE_OK);
+	int err = tree_carry_gather(&f->trees[g], txn, id, out, &res);
+	store_txn_abort(txn);
+	if (msg)
+		snprintf(msg, 512, "%s", res.message);
+	return err;
+}
+
+static struct tree_op carry_out(const char *path, uint64_t to, uint64_t new_parent, const char *path_after,
+				const struct grove_buf *b)
+{
+	return (struct tree_op){.kind = TREE_OP_CARRY_OUT, .node = at(path), .target = {.id = (int64_t)new_parent},
+				.text = path_after, .carried = b->data, .carried_len = b->len, .group = to};
+}
+
+static struct tree_op carry_in(const char *parent, const char *name, uint64_t from, const char *path_before,
+			       const struct grove_buf *b)
+{
+	return (struct tree_op){.kind = TREE_OP_CARRY_IN, .target = at(parent), .name = name, .text = path_before,
+				.index = -1, .carried = b->data, .carried_len = b->len, .group = from};
+}
+
+/* Apply one half of a move to group @p g, and check that its change record is the move of @p node. */
+static void assert_move_recorded(struct fixture *f, uint64_t g, struct tree_op op, uint64_t node, uint64_t parent,
+				 const char *path_after, const char *path_before)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	struct tree_batch batch = {&op, 1};
+	struct tree_result res = {.record_changes = true};
+	assert_int_equal(tree_apply_batch(&f->trees[g], txn, &batch, &res), GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	assert_int_equal(res.n_changes, 1);
+	const struct tree_change *c = &res.changes[0];
+	assert_int_equal(c->op, TREE_OP_MOVE);
+	assert_int_equal(c->node, node);
+	assert_int_equal(c->parent, parent);
+	char *after, *before;
+	assert_int_equal(tree_paths_string(&res.paths, c->path_step, &after), GROVE_OK);
+	assert_int_equal(tree_paths_string(&res.paths, c->old_path_step, &before), GROVE_OK);
+	assert_string_equal(after, path_after);
+	assert_string_equal(before, path_before);
+	free(after);
+	free(before);
+	tree_result_free(&res);
+}
+
+static void test_carry_moves_subtree(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	uint64_t zone = lookup(f, WORLD, "/root/World/ZoneA"), p1 = lookup(f, WORLD, "/root/World/ZoneA/P1");
+	uint64_t q = lookup(f, WORLD, "/root/World/ZoneB/Q");
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneB", &res), GROVE_OK);
+	char *before = view_listing(f, GA);
+	uint64_t world_nodes = count_of(f, WORLD), ga_nodes = count_of(f, GA);
+
+	/* ZoneA (three nodes, a connection inside, two resources) goes under ZoneB/Q, in shard GA. */
+	struct grove_buf b = {0};
+	char msg[512];
+	assert_int_equal(gather(f, WORLD, "/root/World/ZoneA", &b, msg), GROVE_OK);
+	assert_move_recorded(f, WORLD, carry_out("/root/World/ZoneA", GA, q, "/root/World/ZoneB/Q/Zone", &b), zone, q,
+			     "/root/World/ZoneB/Q/Zone", "/root/World/ZoneA");
+	assert_int_equal(count_of(f, WORLD), world_nodes - 3);
+	assert_int_equal(lookup(f, WORLD, "/root/World/ZoneA"), 0);
+	/* Named by id in the group it left, a carried node is elsewhere now: retry, routed afresh. */
+	struct variant num = {0};
+	variant_set_int(&num, 9);
+	struct tree_op set_p1 = {.kind = TREE_OP_SET_PROP, .node = {.id = (int64_t)p1}, .name = "hp", .value = &num};
+	assert_int_equal(apply1(f, WORLD, set_p1, msg), GROVE_EMOVED);
+
+	assert_move_recorded(f, GA, carry_in("/root/World/ZoneB/Q", "Zone", WORLD, "/root/World/ZoneA", &b), zone, q,
+			     "/root/World/ZoneB/Q/Zone", "/root/World/ZoneA");
+	assert_int_equal(count_of(f, GA), ga_nodes + 3);
+	assert_int_equal(lookup(f, GA, "/root/World/ZoneB/Q/Zone/P1"), p1);
+	assert_true(holds_resource(f, GA, r1));
+	assert_true(holds_resource(f, GA, r2));
+	assert_false(holds_resource(f, GA, r3));
+	assert_int_equal(apply1(f, GA, set_p1, msg), GROVE_OK);
+	/* Across groups, the world is what it was but for the move (and the property set just now). */
+	char *after = view_listing(f, GA);
+	assert_non_null(strstr(after, "/root/World/ZoneB/Q/Zone/P1 #"));
+	assert_non_null(strstr(after, "[players] hit->_on_hit"));
+	assert_null(strstr(after, "/root/World/ZoneA"));
+	assert_int_equal(strlen(after), strlen(before) + 3 * strlen("/ZoneB/Q") - 3 * strlen("A"));
+	free(after);
+	grove_buf_free(&b);
+
+	/* And back, under another name: the marks of where the nodes went follow them. */
+	assert_int_equal(gather(f, GA, "/root/World/ZoneB/Q/Zone", &b, msg), GROVE_OK);
+	assert_int_equal(apply1(f, GA, carry_out("/root/World/ZoneB/Q/Zone", WORLD, zone, "/root/World/ZoneA", &b), msg),
+			 GROVE_OK);
+	struct tree_op back = carry_in("/root/World", "ZoneA", GA, "/root/World/ZoneB/Q/Zone", &b);
+	back.index = 0; /* where it was among its siblings */
+	assert_int_equal(apply1(f, WORLD, back, msg), GROVE_OK);
+	grove_buf_free(&b);
+	struct store_txn *txn;
+	uint64_t g;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_moved_to(&f->trees[WORLD], txn, p1, &g), GROVE_ENOTFOUND);
+	assert_int_equal(tree_moved_to(&f->trees[GA], txn, p1, &g), GROVE_OK);
+	assert_int_equal(g, WORLD);
+	store_txn_abort(txn);
+	assert_int_equal(count_of(f, WORLD), world_nodes);
+	assert_int_equal(count_of(f, GA), ga_nodes);
+	/* The world is as it was, the property set in shard GA included. */
+	after = view_listing(f, GA);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+	variant_free(&num);
+}
+
+static void test_carry_refusals(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	uint64_t q = lookup(f, WORLD, "/root/World/ZoneB/Q");
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneB", &res), GROVE_OK);
+	struct grove_buf b = {0};
+	char msg[512];
+	/* What cannot move: the root, a subtree holding a shard's root, a node with a connection leaving it. */
+	assert_int_equal(gather(f, WORLD, "/root", &b, msg), GROVE_EROOT);
+	grove_buf_free(&b);
+	assert_int_equal(gather(f, WORLD, "/root/World", &b, msg), GROVE_ECROSSSHARD);
+	assert_non_null(strstr(msg, "/root/World/ZoneB, the root of shard 3"));
+	grove_buf_free(&b);
+	assert_int_equal(gather(f, WORLD, "/root/World/ZoneA/P1", &b, msg), GROVE_ECROSSSHARD);
+	assert_non_null(strstr(msg, "hit -> _on_hit"));
+	grove_buf_free(&b);
+	assert_int_equal(gather(f, GA, "/root/World/ZoneB", &b, msg), GROVE_EROOT);
+	grove_buf_free(&b);
+
+	/* A subtree that changed after it was gathered is not carried out: the transaction must read it again. */
+	assert_int_equal(gather(f, WORLD, "/root/World/ZoneA", &b, msg), GROVE_OK);
+	assert_int_equal(apply1(f, WORLD, create("/root/World/ZoneA/P2", "Late"), msg), GROVE_OK);
+	struct grove_buf world = dump_of(f, WORLD);
+	assert_int_equal(apply1(f, WORLD, carry_out("/root/World/ZoneA", GA, q, "/root/World/ZoneB/Q/ZoneA", &b), msg),
+			 GROVE_ECHANGED);
+	/* Its own group, or none, is not where a carry goes. */
+	assert_int_equal(apply1(f, WORLD, carry_out("/root/World/ZoneA", WORLD, q, "/root/World/ZoneA", &b), msg),
+			 GROVE_EINVAL);
+	assert_same_dump(f, WORLD, &world);
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneA/P2/Late")},
+				msg), GROVE_OK);
+
+	/* Taking it in: a name taken, a parent that is not in the group, bytes that are not a carry. */
+	struct grove_buf ga = dump_of(f, GA);
+	uint64_t ga_nodes = count_of(f, GA);
+	assert_int_equal(apply1(f, GA, carry_in("/root/World/ZoneB", "Q", WORLD, "/root/World/ZoneA", &b), msg),
+			 GROVE_EEXIST);
+	assert_int_equal(apply1(f, GA, carry_in("/root/World/ZoneB", "a/b", WORLD, "/root/World/ZoneA", &b), msg),
+			 GROVE_EBADNAME);
+	assert_int_equal(apply1(f, GA, carry_in("/root/World/Nowhere", "ZoneA", WORLD, "/root/World/ZoneA", &b), msg),
+			 GROVE_ENOTFOUND);
+	for (size_t cut = 0; cut < b.len; cut += 1 + cut / 8) {
+		struct grove_buf part = {.data = b.data, .len = cut};
+		assert_int_equal(apply1(f, GA, carry_in("/root/World/ZoneB", "ZoneA", WORLD, "/root/World/ZoneA", &part),
+					msg), GROVE_EINVAL);
+	}
+	uint8_t saved = b.data[25];
+	b.data[25] = TREE_MOUNTS; /* the first record's table: not one a carry holds */
+	assert_int_equal(apply1(f, GA, carry_in("/root/World/ZoneB", "ZoneA", WORLD, "/root/World/ZoneA", &b), msg),
+			 GROVE_EINVAL);
+	b.data[25] = saved;
+	b.data[27] ^= 1; /* the first record's key: not the root's */
+	assert_int_equal(apply1(f, GA, carry_in("/root/World/ZoneB", "ZoneA", WORLD, "/root/World/ZoneA", &b), msg),
+			 GROVE_EINVAL);
+	b.data[27] ^= 1;
+	assert_same_dump(f, GA, &ga);
+	assert_int_equal(count_of(f, GA), ga_nodes);
+	/* Taken in once, not twice. */
+	assert_int_equal(apply1(f, GA, carry_in("/root/World/ZoneB", "ZoneA", WORLD, "/root/World/ZoneA", &b), msg),
+			 GROVE_OK);
+	assert_int_equal(apply1(f, GA, carry_in("/root/World/ZoneB/Q", "ZoneA", WORLD, "/root/World/ZoneA", &b), msg),
+			 GROVE_EEXIST);
+	assert_non_null(strstr(msg, "is in shard 3 already"));
+	assert_int_equal(count_of(f, GA), ga_nodes + 3);
+	grove_buf_free(&b);
+}
+
 static void test_split_moves_records(void **state)
 {
 	struct fixture *f = *state;
@@ -583,6 +808,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nested_splits_and_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_group_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_carry_moves_subtree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_carry_refusals, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
