@@ -29,7 +29,8 @@ void wire_batch_free(struct wire_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
-int wire_decode_batch(const Grove__WriteRequest *req, struct wire_batch *out, char *message, size_t message_cap)
+int wire_decode_batch(const Grove__WriteRequest *req, bool carries, struct wire_batch *out, char *message,
+		      size_t message_cap)
 {
 	memset(out, 0, sizeof(*out));
 	message[0] = '\0';
@@ -56,7 +57,7 @@ int wire_decode_batch(const Grove__WriteRequest *req, struct wire_batch *out, ch
 	for (size_t i = 0; i < n; i++) {
 		const Grove__Op *w = req->ops[i];
 		struct tree_op *op = &out->ops[i];
-		if (w->kind < TREE_OP_CREATE || w->kind > TREE_OP_PUT_RESOURCE) {
+		if (w->kind < TREE_OP_CREATE || w->kind > (carries ? TREE_OP_CARRY_IN : TREE_OP_PUT_RESOURCE)) {
 			snprintf(message, message_cap, "op %zu: unknown kind %u", i, w->kind);
 			wire_batch_free(out);
 			return GROVE_EINVAL;
@@ -71,6 +72,9 @@ int wire_decode_batch(const Grove__WriteRequest *req, struct wire_batch *out, ch
 		op->index = w->index;
 		op->flags = w->flags;
 		op->resource_kind = (enum tree_resource_kind)w->resource_kind;
+		op->carried = w->carried.data;
+		op->carried_len = w->carried.len;
+		op->group = w->group;
 		if (w->value.len > 0) {
 			size_t used = 0;
 			int err = variant_decode(&out->values[i], w->value.data, w->value.len, &used);

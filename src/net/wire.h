@@ -28,12 +28,15 @@ struct wire_batch {
 /**
  * @brief Decode @p req into @p out. Strings are borrowed from @p req, which
  * must outlive @p out.
+ * @param carries accept the halves of a move across shards (TREE_OP_CARRY_OUT,
+ * TREE_OP_CARRY_IN): only for a transaction's intents, never from a client.
  * @param message on failure, one line naming the bad operation.
  * @return GROVE_OK, GROVE_EINVAL (unknown kind, missing field),
  * GROVE_ECORRUPT (a value that is not a canonical Variant), GROVE_ETOOBIG,
  * GROVE_ENOMEM.
  */
-int wire_decode_batch(const Grove__WriteRequest *req, struct wire_batch *out, char *message, size_t message_cap);
+int wire_decode_batch(const Grove__WriteRequest *req, bool carries, struct wire_batch *out, char *message,
+		      size_t message_cap);
 
 /**
  * @brief Whether a string of the encoded WriteRequest @p data holds a NUL

@@ -215,7 +215,7 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 	} else if (!err) {
 		snprintf(out->key, sizeof(out->key), "%s", wr->submit_key);
 		struct wire_batch batch = {0};
-		out->err = wire_decode_batch(wr, &batch, out->message, sizeof(out->message));
+		out->err = wire_decode_batch(wr, false, &batch, out->message, sizeof(out->message));
 		if (!out->err) {
 			struct tree_batch tb = {batch.ops, batch.count};
 			out->record_changes = t->record_changes;
