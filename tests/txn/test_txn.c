@@ -17,16 +17,21 @@
 #include "src/common/error.h"
 #include "src/txn/codec.h"
 #include "src/txn/coord.h"
-#include "src/txn/memstore.h"
+#include "src/txn/lmdbstore.h"
 #include "src/txn/recover.h"
 #include "src/txn/shard.h"
+#include "stores.h"
+#include "support.h"
 
 #define MS 1000000ull
 #define SHARDS 3
 #define EXPIRY (50 * MS)
 
+/* The backend the world's shards run on: every scenario runs once on each (main()). */
+static enum stores_kind backend;
+
 struct world {
-	struct txn_memstore *mem[SHARDS + 1]; /* by shard id, 1-based */
+	struct stores *stores;                /* shard s is group s */
 	struct hlc_clock clock;               /* one node runs every coordinator and recovery here */
 	uint64_t now;                         /* physical time, ns */
 	uint64_t next_id;
@@ -47,8 +52,7 @@ struct queue {
 static struct world *world_new(void)
 {
 	struct world *w = calloc(1, sizeof(*w));
-	for (int s = 1; s <= SHARDS; s++)
-		assert_int_equal(txn_memstore_create(&w->mem[s]), GROVE_OK);
+	w->stores = stores_open(backend);
 	hlc_init(&w->clock, 10 * MS);
 	w->now = 1000 * MS;
 	w->next_id = 1;
@@ -57,14 +61,13 @@ static struct world *world_new(void)
 
 static void world_free(struct world *w)
 {
-	for (int s = 1; s <= SHARDS; s++)
-		txn_memstore_destroy(w->mem[s]);
+	stores_close(w->stores);
 	free(w);
 }
 
 static struct txn_store store_of(struct world *w, uint64_t shard)
 {
-	return txn_memstore_store(w->mem[shard]);
+	return stores_of(w->stores, shard);
 }
 
 static struct txn_bytes bytes_of(const char *s)
@@ -79,7 +82,7 @@ static void apply_encoded(struct world *w, uint64_t shard, const uint8_t *bytes,
 	assert_int_equal(txn_cmd_decode(bytes, len, cmd, NULL), GROVE_OK);
 	struct txn_store st = store_of(w, shard);
 	struct txn_result applied;
-	assert_int_equal(txn_shard_apply(&st, cmd, &applied), GROVE_OK);
+	assert_int_equal(stores_applied(w->stores, txn_shard_apply(&st, cmd, &applied)), GROVE_OK);
 	uint8_t *out;
 	size_t out_len;
 	assert_int_equal(txn_result_encode(&applied, &out, &out_len), GROVE_OK);
@@ -711,8 +714,8 @@ static void test_duplicates_idempotent(void **state)
 		txn_result_free(&a);
 		txn_result_free(&b);
 	}
-	assert_int_equal(txn_memstore_count(w->mem[3], TXN_TABLE_VERSIONS), 1);
-	assert_int_equal(txn_memstore_count(w->mem[3], TXN_TABLE_INTENTS), 0);
+	assert_int_equal(stores_count(w->stores, 3, TXN_TABLE_VERSIONS), 1);
+	assert_int_equal(stores_count(w->stores, 3, TXN_TABLE_INTENTS), 0);
 	txn_coord_destroy(c);
 	world_free(w);
 }
@@ -802,8 +805,8 @@ static void test_gc_low_water_mark(void **state)
 	for (uint64_t shard = 1; shard <= 2; shard++) {
 		apply_cmd(s.w, shard, &gc, &res);
 		assert_int_equal(res.code, TXN_R_OK);
-		assert_int_equal(txn_memstore_count(s.w->mem[shard], TXN_TABLE_FINISHED), 0);
-		assert_int_equal(txn_memstore_count(s.w->mem[shard], TXN_TABLE_TSCACHE), 0);
+		assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_FINISHED), 0);
+		assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_TSCACHE), 0);
 		txn_result_free(&res);
 	}
 	struct txn_cmd cmd;
@@ -821,7 +824,7 @@ static void test_gc_low_water_mark(void **state)
 	struct hlc_ts vts;
 	assert_int_equal(read_at(s.w, shard, key, far_future(), val, &vts), TXN_R_VALUE);
 	assert_int_equal(hlc_cmp(vts, s.meta.ts), 0); /* still the one version, at the commit timestamp */
-	assert_int_equal(txn_memstore_count(s.w->mem[shard], TXN_TABLE_VERSIONS), 1);
+	assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_VERSIONS), 1);
 	txn_coord_destroy(s.c);
 	world_free(s.w);
 }
@@ -877,12 +880,13 @@ static void test_malformed_refused(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(txn_cmd_encode(&bad[i], &bytes, &len), GROVE_EINVAL);
 		assert_null(bytes);
-		struct txn_memstore *mem;
-		assert_int_equal(txn_memstore_create(&mem), GROVE_OK);
-		struct txn_store st = txn_memstore_store(mem);
+		struct world *w = world_new();
+		struct txn_store st = store_of(w, 1);
 		struct txn_result res;
-		assert_int_equal(txn_shard_apply(&st, &bad[i], &res), GROVE_EINVAL);
-		txn_memstore_destroy(mem);
+		assert_int_equal(stores_applied(w->stores, txn_shard_apply(&st, &bad[i], &res)), GROVE_EINVAL);
+		for (int table = 0; table < TXN_TABLE_COUNT; table++)
+			assert_int_equal(stores_count(w->stores, 1, (enum txn_table)table), 0);
+		world_free(w);
 	}
 	/* A finalize whose status byte is out of range, written by hand. */
 	struct txn_cmd fin = {.type = TXN_CMD_FINALIZE, .txn = m, .status = TXN_ABORTED, .expect = TXN_EXPECT_STAGING};
@@ -904,6 +908,296 @@ static void test_malformed_refused(void **state)
 	free(bytes);
 }
 
+/* ---- the LMDB backend itself: groups sharing one environment, snapshots, nested transactions ---- */
+
+struct lmdb_env {
+	char *dir;
+	struct store *store;
+	struct txn_lmdbstore_tables tables;
+};
+
+static void lmdb_env_open(struct lmdb_env *e)
+{
+	e->dir = test_tmpdir("txnstore");
+	struct store_options opts = {.no_sync = true}; /* nothing here needs to survive a crash */
+	assert_int_equal(store_open(&e->store, e->dir, &opts), GROVE_OK);
+	assert_int_equal(txn_lmdbstore_open(e->store, &e->tables), GROVE_OK);
+}
+
+static struct store_txn *begin(const struct lmdb_env *e, bool write)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(e->store, NULL, write, &txn), GROVE_OK);
+	return txn;
+}
+
+static void lmdb_env_close(struct lmdb_env *e)
+{
+	store_close(e->store);
+	test_rmtree(e->dir);
+}
+
+static struct txn_store bind(struct txn_lmdbstore *b, const struct lmdb_env *e, uint64_t group, struct store_txn *txn)
+{
+	*b = (struct txn_lmdbstore){&e->tables, group, txn};
+	return txn_lmdbstore_store(b);
+}
+
+static void apply_ok(const struct txn_store *st, const struct txn_cmd *cmd)
+{
+	struct txn_result res;
+	assert_int_equal(txn_shard_apply(st, cmd, &res), GROVE_OK);
+	txn_result_free(&res);
+}
+
+/* Commands that leave an entry in each of the six tables: txn 99 committed on "z" (a version, a record, a
+ * finished marker), txn 100 staged with its intent on "y", a read of "x" (a timestamp cache entry) and a GC
+ * far below everything (the low-water mark). */
+static void fill_every_table(const struct txn_store *st)
+{
+	struct txn_meta done = {.id = 99, .anchor = 1, .seq = 1, .ts = {50, 0}, .start = {50, 0}};
+	struct txn_meta open = {.id = 100, .anchor = 1, .seq = 1, .ts = {60, 0}, .start = {60, 0}};
+	struct txn_write_ref done_ref = {1, 1, bytes_of("z")}, open_ref = {1, 1, bytes_of("y")};
+	const struct txn_cmd cmds[] = {
+		{.type = TXN_CMD_WRITE_INTENT, .txn = done, .key = bytes_of("z"), .value = bytes_of("zv")},
+		{.type = TXN_CMD_STAGE, .txn = done, .writes = &done_ref, .n_writes = 1, .heartbeat = 51},
+		{.type = TXN_CMD_FINALIZE, .txn = done, .status = TXN_COMMITTED, .expect = TXN_EXPECT_STAGING},
+		{.type = TXN_CMD_RESOLVE, .txn = done, .status = TXN_COMMITTED, .key = bytes_of("z")},
+		{.type = TXN_CMD_WRITE_INTENT, .txn = open, .key = bytes_of("y"), .value = bytes_of("yv")},
+		{.type = TXN_CMD_STAGE, .txn = open, .writes = &open_ref, .n_writes = 1, .heartbeat = 61},
+		{.type = TXN_CMD_READ, .key = bytes_of("x"), .at = {70, 0}},
+		{.type = TXN_CMD_GC, .at = {1, 0}},
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		apply_ok(st, &cmds[i]);
+}
+
+/* A group's records as txn_lmdbstore_dump() hands them out, copied. */
+struct dumped {
+	unsigned table[64];
+	uint8_t key[64][STORE_KEY_MAX];
+	size_t key_len[64];
+	uint8_t val[64][256];
+	size_t val_len[64];
+	size_t n;
+	size_t per_table[TXN_TABLE_COUNT];
+};
+
+static int keep_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	struct dumped *d = ctx;
+	assert_true(d->n < 64 && table < TXN_TABLE_COUNT && key_len <= STORE_KEY_MAX && val_len <= 256);
+	d->table[d->n] = table;
+	memcpy(d->key[d->n], key, key_len);
+	d->key_len[d->n] = key_len;
+	memcpy(d->val[d->n], val, val_len);
+	d->val_len[d->n] = val_len;
+	d->n++;
+	d->per_table[table]++;
+	return 0;
+}
+
+static struct dumped *dump_group(const struct lmdb_env *e, struct store_txn *txn, uint64_t group)
+{
+	struct dumped *d = calloc(1, sizeof(*d));
+	assert_int_equal(txn_lmdbstore_dump(&e->tables, txn, group, keep_record, d), GROVE_OK);
+	return d;
+}
+
+static void assert_same_records(const struct dumped *a, const struct dumped *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		assert_int_equal(a->table[i], b->table[i]);
+		assert_int_equal(a->key_len[i], b->key_len[i]);
+		assert_memory_equal(a->key[i], b->key[i], a->key_len[i]);
+		assert_int_equal(a->val_len[i], b->val_len[i]);
+		assert_memory_equal(a->val[i], b->val[i], a->val_len[i]);
+	}
+}
+
+/* Neighbouring groups in one environment: a seek stops at the end of its group's range, and a key of one
+ * group is not there for another's get and del. Keys too long for a table are refused cleanly. */
+static void test_lmdb_groups_isolated(void **state)
+{
+	(void)state;
+	struct lmdb_env e;
+	lmdb_env_open(&e);
+	struct store_txn *txn = begin(&e, true);
+	struct txn_lmdbstore b1, b2, b3;
+	struct txn_store g1 = bind(&b1, &e, 1, txn), g2 = bind(&b2, &e, 2, txn), g3 = bind(&b3, &e, 3, txn);
+	struct txn_bytes k, v;
+	for (int table = 0; table < TXN_TABLE_COUNT; table++) {
+		enum txn_table t = (enum txn_table)table;
+		assert_int_equal(g1.ops->put(g1.ctx, t, bytes_of("a"), bytes_of("1a")), GROVE_OK);
+		assert_int_equal(g1.ops->put(g1.ctx, t, bytes_of("m"), bytes_of("1m")), GROVE_OK);
+		assert_int_equal(g3.ops->put(g3.ctx, t, bytes_of("b"), bytes_of("3b")), GROVE_OK);
+		/* Group 2 is empty: a seek from its start must not land in group 3, nor from group 1's end. */
+		assert_int_equal(g2.ops->seek(g2.ctx, t, bytes_of(""), &k, &v), GROVE_ENOTFOUND);
+		assert_int_equal(g1.ops->seek(g1.ctx, t, bytes_of("n"), &k, &v), GROVE_ENOTFOUND);
+		assert_int_equal(g1.ops->seek(g1.ctx, t, bytes_of("b"), &k, &v), GROVE_OK);
+		assert_int_equal(k.len, 1);
+		assert_memory_equal(k.data, "m", 1);
+		assert_memory_equal(v.data, "1m", 2);
+		assert_int_equal(g3.ops->seek(g3.ctx, t, bytes_of(""), &k, &v), GROVE_OK);
+		assert_memory_equal(k.data, "b", 1);
+		assert_int_equal(g3.ops->seek(g3.ctx, t, bytes_of("ba"), &k, &v), GROVE_ENOTFOUND);
+		/* The other group's key: not found, not deleted. */
+		assert_int_equal(g1.ops->get(g1.ctx, t, bytes_of("b"), &v), GROVE_ENOTFOUND);
+		assert_int_equal(g1.ops->del(g1.ctx, t, bytes_of("b")), GROVE_ENOTFOUND);
+		assert_int_equal(g3.ops->get(g3.ctx, t, bytes_of("a"), &v), GROVE_ENOTFOUND);
+		assert_int_equal(g3.ops->get(g3.ctx, t, bytes_of("b"), &v), GROVE_OK);
+		assert_memory_equal(v.data, "3b", 2);
+		assert_int_equal(g1.ops->del(g1.ctx, t, bytes_of("a")), GROVE_OK);
+		assert_int_equal(g1.ops->get(g1.ctx, t, bytes_of("a"), &v), GROVE_ENOTFOUND);
+	}
+	/* The longest key a table takes fits; one byte more is a storage error for every function, and changes
+	 * nothing. */
+	uint8_t big[STORE_KEY_MAX];
+	memset(big, 0xff, sizeof(big));
+	struct txn_bytes fits = {big, STORE_KEY_MAX - 8}, too_long = {big, STORE_KEY_MAX - 7};
+	assert_int_equal(g2.ops->put(g2.ctx, TXN_TABLE_META, fits, bytes_of("x")), GROVE_OK);
+	assert_int_equal(g2.ops->put(g2.ctx, TXN_TABLE_META, too_long, bytes_of("x")), GROVE_ESTORAGE);
+	assert_int_equal(g2.ops->get(g2.ctx, TXN_TABLE_META, too_long, &v), GROVE_ESTORAGE);
+	assert_int_equal(g2.ops->del(g2.ctx, TXN_TABLE_META, too_long), GROVE_ESTORAGE);
+	assert_int_equal(g2.ops->seek(g2.ctx, TXN_TABLE_META, too_long, &k, &v), GROVE_ESTORAGE);
+	assert_int_equal(g2.ops->seek(g2.ctx, TXN_TABLE_META, bytes_of(""), &k, &v), GROVE_OK);
+	assert_int_equal(k.len, fits.len);
+	assert_int_equal(g2.ops->del(g2.ctx, TXN_TABLE_META, fits), GROVE_OK);
+	/* The highest group id has no next group to stop at. */
+	struct txn_lmdbstore blast;
+	struct txn_store glast = bind(&blast, &e, UINT64_MAX, txn);
+	assert_int_equal(glast.ops->put(glast.ctx, TXN_TABLE_RECORDS, bytes_of("q"), bytes_of("v")), GROVE_OK);
+	assert_int_equal(glast.ops->seek(glast.ctx, TXN_TABLE_RECORDS, bytes_of("r"), &k, &v), GROVE_ENOTFOUND);
+	assert_int_equal(g3.ops->seek(g3.ctx, TXN_TABLE_RECORDS, bytes_of("c"), &k, &v), GROVE_ENOTFOUND);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	lmdb_env_close(&e);
+}
+
+/* A group's state dumped and loaded into another group (over what was there) reads back identical, through
+ * the dump and through the state machine. Bad records are refused. */
+static void test_lmdb_dump_load_round_trip(void **state)
+{
+	(void)state;
+	struct lmdb_env e;
+	lmdb_env_open(&e);
+	struct store_txn *txn = begin(&e, true);
+	struct txn_lmdbstore b1, b2, b7;
+	struct txn_store g1 = bind(&b1, &e, 1, txn), g2 = bind(&b2, &e, 2, txn), g7 = bind(&b7, &e, 7, txn);
+	fill_every_table(&g1);
+	fill_every_table(&g2); /* right after group 1's range: a dump that strayed past it would show */
+	assert_int_equal(g7.ops->put(g7.ctx, TXN_TABLE_INTENTS, bytes_of("stale"), bytes_of("junk")), GROVE_OK);
+	struct dumped *from = dump_group(&e, txn, 1);
+	for (int table = 0; table < TXN_TABLE_COUNT; table++)
+		assert_true(from->per_table[table] > 0);
+	assert_int_equal(txn_lmdbstore_load_begin(&e.tables, txn, 7), GROVE_OK);
+	for (size_t i = 0; i < from->n; i++)
+		assert_int_equal(txn_lmdbstore_load_record(&e.tables, txn, 7, from->table[i], from->key[i],
+							   from->key_len[i], from->val[i], from->val_len[i]),
+				 GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	txn = begin(&e, false);
+	struct dumped *to = dump_group(&e, txn, 7);
+	assert_same_records(from, to);
+	struct dumped *again = dump_group(&e, txn, 1);
+	assert_same_records(from, again);
+	g7 = bind(&b7, &e, 7, txn);
+	struct txn_record rec;
+	assert_int_equal(txn_shard_record(&g7, 100, &rec), GROVE_OK);
+	assert_int_equal(rec.status, TXN_STAGING);
+	txn_record_free(&rec);
+	struct txn_meta held;
+	assert_int_equal(txn_shard_intent(&g7, bytes_of("y"), &held, NULL), GROVE_OK);
+	assert_int_equal(held.id, 100);
+	assert_int_equal(txn_shard_intent(&g7, bytes_of("stale"), &held, NULL), GROVE_ENOTFOUND);
+	store_txn_abort(txn);
+	/* A table number out of range, a key no table takes: refused, nothing written. */
+	txn = begin(&e, true);
+	uint8_t big[STORE_KEY_MAX] = {0};
+	assert_int_equal(txn_lmdbstore_load_record(&e.tables, txn, 8, TXN_TABLE_COUNT, "k", 1, "v", 1), GROVE_ECORRUPT);
+	assert_int_equal(txn_lmdbstore_load_record(&e.tables, txn, 8, TXN_TABLE_META, big, STORE_KEY_MAX - 7, "v", 1),
+			 GROVE_ECORRUPT);
+	struct dumped *none = dump_group(&e, txn, 8);
+	assert_int_equal(none->n, 0);
+	store_txn_abort(txn);
+	free(from);
+	free(to);
+	free(again);
+	free(none);
+	lmdb_env_close(&e);
+}
+
+/* Deleting a group's transaction state leaves its neighbours' whole. */
+static void test_lmdb_delete_group(void **state)
+{
+	(void)state;
+	struct lmdb_env e;
+	lmdb_env_open(&e);
+	struct store_txn *txn = begin(&e, true);
+	struct dumped *before[3];
+	for (uint64_t group = 4; group <= 6; group++) {
+		struct txn_lmdbstore b;
+		struct txn_store st = bind(&b, &e, group, txn);
+		fill_every_table(&st);
+		before[group - 4] = dump_group(&e, txn, group);
+	}
+	assert_int_equal(txn_lmdbstore_delete(&e.tables, txn, 5), GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	txn = begin(&e, false);
+	for (uint64_t group = 4; group <= 6; group++) {
+		struct dumped *after = dump_group(&e, txn, group);
+		if (group == 5)
+			assert_int_equal(after->n, 0);
+		else
+			assert_same_records(before[group - 4], after);
+		free(after);
+		free(before[group - 4]);
+	}
+	store_txn_abort(txn);
+	lmdb_env_close(&e);
+}
+
+/* A command applied in a nested transaction that is aborted leaves nothing; committed, it stays. */
+static void test_lmdb_nested_abort(void **state)
+{
+	(void)state;
+	struct lmdb_env e;
+	lmdb_env_open(&e);
+	for (int commit = 0; commit <= 1; commit++) {
+		struct store_txn *txn = begin(&e, true), *nested;
+		assert_int_equal(store_txn_begin(e.store, txn, true, &nested), GROVE_OK);
+		struct txn_lmdbstore b;
+		struct txn_store st = bind(&b, &e, 3, nested);
+		fill_every_table(&st);
+		struct dumped *inside = dump_group(&e, nested, 3);
+		assert_true(inside->n >= TXN_TABLE_COUNT);
+		if (commit)
+			assert_int_equal(store_txn_commit(nested), GROVE_OK);
+		else
+			store_txn_abort(nested);
+		struct dumped *after = dump_group(&e, txn, 3);
+		assert_int_equal(after->n, commit ? inside->n : 0);
+		assert_int_equal(store_txn_commit(txn), GROVE_OK);
+		free(inside);
+		free(after);
+	}
+	lmdb_env_close(&e);
+}
+
+static int on_memory(void **state)
+{
+	(void)state;
+	backend = STORES_MEMORY;
+	return 0;
+}
+
+static int on_lmdb(void **state)
+{
+	(void)state;
+	backend = STORES_LMDB;
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -922,5 +1216,15 @@ int main(void)
 		cmocka_unit_test(test_gc_low_water_mark),
 		cmocka_unit_test(test_malformed_refused),
 	};
-	return cmocka_run_group_tests_name("txn", tests, NULL, NULL);
+	const struct CMUnitTest lmdb_tests[] = {
+		cmocka_unit_test(test_lmdb_groups_isolated),
+		cmocka_unit_test(test_lmdb_dump_load_round_trip),
+		cmocka_unit_test(test_lmdb_delete_group),
+		cmocka_unit_test(test_lmdb_nested_abort),
+	};
+	/* Every scenario on each backend, then the LMDB backend's own cases. */
+	int failed = cmocka_run_group_tests_name("txn (memory)", tests, on_memory, NULL);
+	failed += cmocka_run_group_tests_name("txn (lmdb)", tests, on_lmdb, NULL);
+	failed += cmocka_run_group_tests_name("txn lmdbstore", lmdb_tests, NULL, NULL);
+	return failed;
 }

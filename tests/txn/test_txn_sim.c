@@ -27,7 +27,9 @@
  *   - every read served saw exactly the newest version at or below its timestamp in the final history.
  *
  * GROVE_TXN_SEEDS=N runs N seeds (default 1000); GROVE_TXN_SEED=S replays one (GROVE_TXN_TRACE=1 prints its
- * events). A failure prints `seed=S` and what broke. Built with TXN_SIM_EXPECT_FAILURE (the mutant
+ * events). GROVE_TXN_STORE=lmdb runs the shards on the LMDB backend (src/txn/lmdbstore.h) instead of memory:
+ * every shard of every seed a group of one environment, each command applied in a write transaction of its
+ * own, committed or aborted as shard.h says. A failure prints `seed=S` and what broke. Built with TXN_SIM_EXPECT_FAILURE (the mutant
  * builds), the program succeeds only if some seed fails, first with every check and then with the
  * end-to-end checks alone (GROVE_TXN_CHECKS below), and stops at the first failing seed of each.
  */
@@ -45,9 +47,9 @@
 #include "src/common/error.h"
 #include "src/txn/codec.h"
 #include "src/txn/coord.h"
-#include "src/txn/memstore.h"
 #include "src/txn/recover.h"
 #include "src/txn/shard.h"
+#include "stores.h"
 
 #define MS 1000000ull
 #define MAX_SHARDS 4
@@ -98,7 +100,7 @@ struct packet {
 };
 
 struct shard {
-	struct txn_memstore *mem;
+	uint64_t group;             /* its state in the run's stores */
 	uint64_t unavailable_until; /* a leader change: proposals are lost or wait until then */
 };
 
@@ -292,9 +294,12 @@ static void pick_keys(struct sim *s, int *keys, int n)
 	}
 }
 
+/* Where every seed's shards keep their state (GROVE_TXN_STORE). */
+static struct stores *run_stores;
+
 static struct txn_store store_of(struct sim *s, uint64_t shard)
 {
-	return txn_memstore_store(s->shards[shard].mem);
+	return stores_of(run_stores, s->shards[shard].group);
 }
 
 /* A node's physical time. */
@@ -599,7 +604,7 @@ static void apply_at_shard(struct sim *s, struct packet *p)
 	look_before(s, &cmd, &b);
 	struct txn_store st = store_of(s, p->shard);
 	struct txn_result res;
-	check(s, txn_shard_apply(&st, &cmd, &res), "applying a command");
+	check(s, stores_applied(run_stores, txn_shard_apply(&st, &cmd, &res)), "applying a command");
 	trace(s, "shard %llu applies %s %.*s txn %llu seq %u: %s " TS_FMT, (unsigned long long)p->shard,
 	      txn_cmd_name(cmd.type), (int)cmd.key.len, (const char *)cmd.key.data, (unsigned long long)cmd.txn.id,
 	      cmd.txn.seq, txn_result_name(res.code), TS(res.ts));
@@ -1100,8 +1105,11 @@ static size_t quiesce(struct sim *s)
 		if (!quiet(s) || s->now % (5 * MS))
 			continue;
 		intents = 0;
-		for (int sh = 1; sh <= s->n_shards; sh++)
-			intents += txn_memstore_count(s->shards[sh].mem, TXN_TABLE_INTENTS);
+		for (int sh = 1; sh <= s->n_shards; sh++) {
+			size_t n = stores_count(run_stores, s->shards[sh].group, TXN_TABLE_INTENTS);
+			check(s, n == (size_t)-1 ? GROVE_ESTORAGE : GROVE_OK, "counting intents");
+			intents += n == (size_t)-1 ? 0 : n;
+		}
 		if (!intents)
 			return 0;
 		for (int sh = 1; sh <= s->n_shards; sh++) {
@@ -1182,8 +1190,6 @@ static void free_sim(struct sim *s)
 		txn_coord_destroy(s->clients[c].coord);
 	for (int h = 0; h < MAX_HELPERS; h++)
 		txn_recover_destroy(s->helpers[h].r);
-	for (int sh = 1; sh <= s->n_shards; sh++)
-		txn_memstore_destroy(s->shards[sh].mem);
 	for (size_t i = 0; i < s->n_net; i++)
 		free_packet(&s->net[i]);
 	free(s->net);
@@ -1203,7 +1209,7 @@ static bool run_seed(uint64_t seed, bool verbose, bool trace_events)
 	s->n_clients = 2 + (int)(rnd(s) % 3);
 	s->n_readers = 1 + (int)(rnd(s) % 3);
 	for (int sh = 1; sh <= s->n_shards; sh++)
-		check(s, txn_memstore_create(&s->shards[sh].mem), "creating a store");
+		s->shards[sh].group = seed * (MAX_SHARDS + 1) + (uint64_t)sh; /* distinct across the seeds of a run */
 	for (int n = 0; n < s->n_clients + s->n_readers; n++) {
 		hlc_init(&s->nodes[n].clock, MAX_OFFSET);
 		s->nodes[n].offset = (int64_t)(rnd(s) % (MAX_OFFSET + 1)) - (int64_t)(MAX_OFFSET / 2);
@@ -1221,6 +1227,8 @@ static bool run_seed(uint64_t seed, bool verbose, bool trace_events)
 		violate(s, "%zu intent(s) left after quiescing", left);
 	if (!s->failed)
 		final_checks(s);
+	for (int sh = 1; sh <= s->n_shards; sh++)
+		check(s, stores_forget(run_stores, s->shards[sh].group), "forgetting a shard's state");
 	bool ok = !s->failed;
 	if (!ok || verbose)
 		printf("seed=%llu shards=%d keys=%d clients=%d readers=%d txns=%u acked=%u aborted=%u crashed=%u "
@@ -1237,6 +1245,27 @@ static bool run_seed(uint64_t seed, bool verbose, bool trace_events)
 	free_sim(s);
 	free(s);
 	return ok;
+}
+
+/* The stores of the run, as GROVE_TXN_STORE chooses; removed (with their directory) whatever the outcome. */
+static int open_stores(void **state)
+{
+	(void)state;
+	const char *backend = getenv("GROVE_TXN_STORE");
+	if (backend && strcmp(backend, "lmdb") != 0 && strcmp(backend, "memory") != 0) {
+		printf("GROVE_TXN_STORE=%s: not \"memory\" or \"lmdb\"\n", backend);
+		return -1;
+	}
+	run_stores = stores_open(backend && strcmp(backend, "lmdb") == 0 ? STORES_LMDB : STORES_MEMORY);
+	return 0;
+}
+
+static int close_stores(void **state)
+{
+	(void)state;
+	stores_close(run_stores);
+	run_stores = NULL;
+	return 0;
 }
 
 static void test_simulation(void **state)
@@ -1279,8 +1308,8 @@ static void test_simulation(void **state)
 	for (unsigned seed = 1; seed <= seeds; seed++)
 		if (!run_seed(seed, false, false))
 			failures++;
-	printf("txn simulation: %u seeds, %u failed, %lld s (replay one with GROVE_TXN_SEED=S)\n", seeds, failures,
-	       (long long)(time(NULL) - started));
+	printf("txn simulation (%s): %u seeds, %u failed, %lld s (replay one with GROVE_TXN_SEED=S)\n",
+	       stores_kind_name(stores_kind(run_stores)), seeds, failures, (long long)(time(NULL) - started));
 	printf("  %u txns: %u acknowledged, %u reported aborted, %u coordinators crashed; %u pushes (%u restarts, %u "
 	       "rollbacks), %u blocked writes; %u recoveries: %u committed, %u aborted, %u found it alive; %u intents met "
 	       "by readers, %u reads served; %u messages lost, %u duplicated; late intents of finished transactions: %u "
@@ -1299,7 +1328,7 @@ static void test_simulation(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_simulation),
+		cmocka_unit_test_setup_teardown(test_simulation, open_stores, close_stores),
 	};
 	return cmocka_run_group_tests_name("txn_sim", tests, NULL, NULL);
 }
