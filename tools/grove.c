@@ -1025,8 +1025,9 @@ static void print_shards(const Grove__ShardReply *sr, bool json)
 			printf(",\"source\":%" PRIu64 ",\"leader\":%" PRIu64 ",\"leader_address\":", s->source, s->leader_id);
 			json_string(stdout, s->leader_address);
 			printf(",\"term\":%" PRIu64 ",\"nodes\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64
-			       ",\"lag\":%" PRIu64 ",\"quiesced\":%s}",
-			       s->term, s->nodes, s->commit_index, s->applied_index, s->lag, s->quiesced ? "true" : "false");
+			       ",\"lag\":%" PRIu64 ",\"quiesced\":%s,\"held_by\":%" PRIu64 "}",
+			       s->term, s->nodes, s->commit_index, s->applied_index, s->lag, s->quiesced ? "true" : "false",
+			       s->held_by);
 		}
 		printf("]}\n");
 		return;
@@ -1035,9 +1036,12 @@ static void print_shards(const Grove__ShardReply *sr, bool json)
 	       "APPLIED", "LAG", "PATH");
 	for (size_t i = 0; i < sr->n_shards; i++) {
 		const Grove__ShardInfo *s = sr->shards[i];
-		printf("%-8" PRIu64 " %-10s %-8" PRIu64 " %-22s %6" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 "  %s%s\n",
+		printf("%-8" PRIu64 " %-10s %-8" PRIu64 " %-22s %6" PRIu64 " %10" PRIu64 " %10" PRIu64 " %6" PRIu64 "  %s%s",
 		       s->group, s->state, s->leader_id, s->leader_address[0] ? s->leader_address : "-", s->term, s->nodes,
 		       s->applied_index, s->lag, s->path, s->quiesced ? " (idle)" : "");
+		if (s->held_by)
+			printf(" (held by transaction %016" PRIx64 ")", s->held_by);
+		printf("\n");
 	}
 }
 

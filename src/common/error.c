@@ -27,6 +27,7 @@ static const struct {
 	[GROVE_EMOVED] = {"GROVE_EMOVED", "moved to another shard; retry"},
 	[GROVE_ECROSSSHARD] = {"GROVE_ECROSSSHARD", "spans shards, which is not supported yet"},
 	[GROVE_ECHANGED] = {"GROVE_ECHANGED", "changed since it was read; retry"},
+	[GROVE_EINTENT] = {"GROVE_EINTENT", "held by a cross-shard transaction; retry"},
 };
 
 const char *grove_strerror(int err)

@@ -24,7 +24,7 @@ struct grove_client {
 	int timeout_ms;            /* per-request timeout */
 	uint64_t next_request_id;  /* ids are per connection */
 	uint64_t server_id;        /* from the hello reply */
-	uint64_t moved_retries;    /* requests asked again because a split moved what they named */
+	uint64_t moved_retries;    /* requests asked again after a refusal that passes (a split moved what they named, a transaction held their shard) */
 	struct frame_reader reader;
 };
 
@@ -155,18 +155,27 @@ static int reconnect(struct grove_client *c, const char *address)
 	return say_hello(c, error, sizeof(error));
 }
 
-/* Whether @p reply refuses the request because a split moved what it names (it was not applied: retry). */
-static bool says_moved(const Grove__Envelope *reply)
+/* Whether @p code refuses a request without applying it, for a reason that passes: ask again. */
+static bool retry_later(uint32_t code)
+{
+	return code == GROVE_EMOVED || code == GROVE_EINTENT || code == GROVE_ECHANGED;
+}
+
+/*
+ * Whether @p reply refuses the request for a while only: a split moved what it names, a cross-shard
+ * transaction holds its shard, or what a cross-shard write was built from changed meanwhile.
+ */
+static bool says_retry(const Grove__Envelope *reply)
 {
 	switch (reply->body_case) {
 	case GROVE__ENVELOPE__BODY_ERROR:
-		return reply->error->code == GROVE_EMOVED;
+		return retry_later(reply->error->code);
 	case GROVE__ENVELOPE__BODY_WRITE_REPLY:
-		return reply->write_reply->code == GROVE_EMOVED;
+		return retry_later(reply->write_reply->code);
 	case GROVE__ENVELOPE__BODY_READ_REPLY:
-		return reply->read_reply->code == GROVE_EMOVED;
+		return retry_later(reply->read_reply->code);
 	case GROVE__ENVELOPE__BODY_EXPORT_REPLY:
-		return reply->export_reply->code == GROVE_EMOVED;
+		return retry_later(reply->export_reply->code);
 	default:
 		return false;
 	}
@@ -175,12 +184,12 @@ static bool says_moved(const Grove__Envelope *reply)
 int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply)
 {
 	/* A follower names the leader: follow it. With no leader yet, wait for one (bounded). A shard that
-	 * moved: ask again, a little later each time, until the server routes the request to its new shard. */
+	 * moved, or is held by a transaction: ask again, a little later each time, until it is served. */
 	int64_t deadline = now_ms() + c->timeout_ms;
 	long pause_ms = 10;
 	for (int hops = 0;;) {
 		int err = call_once(c, req, reply);
-		if (!err && says_moved(*reply) && now_ms() < deadline) {
+		if (!err && says_retry(*reply) && now_ms() < deadline) {
 			c->moved_retries++;
 			grove__envelope__free_unpacked(*reply, NULL);
 			*reply = NULL;

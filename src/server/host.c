@@ -14,6 +14,7 @@
 #include "src/server/migrate.h"
 #include "src/server/shard_sm.h"
 #include "src/server/tree_sm.h"
+#include "src/txn/shard.h"
 
 /* Ticks between commits of the applied state when nothing else asks for one (each costs an fdatasync). */
 #define APPLIED_COMMIT_TICKS 10
@@ -420,6 +421,8 @@ static void replica_applied(void *ctx, struct replica *r, const struct replica_a
 		note_birth(h, group, a->index, res);
 	if (res && res->key[0] && h->n_submits)
 		submits_applied(h, group, a->index, res);
+	if (res && res->txn_cmd.len && h->hooks.txn_applied)
+		h->hooks.txn_applied(h->hooks.ctx, group, res);
 	struct proposal *p = idmap_remove(&h->proposals, group, a->index);
 	if (g && g->kind == GROUP_META) {
 		meta_applied(h, g, p, a);
@@ -1060,6 +1063,70 @@ int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, con
 	*s = (struct submit){.ticket = *t, .group = group, .deadline_ms = grove_monotonic_ms() + SUBMIT_TIMEOUT_MS};
 	snprintf(s->key, sizeof(s->key), "%s", key);
 	return GROVE_OK;
+}
+
+int host_send_command(struct host *h, uint64_t group, int kind, const void *body, size_t len)
+{
+	struct group *g = group_of(h, group);
+	if (!g)
+		return GROVE_EINVAL;
+	struct replica_status st;
+	replica_status(g->replica, &st);
+	if (st.role != RAFT_LEADER && (!st.leader || st.leader == h->cfg.self))
+		return GROVE_EUNAVAILABLE;
+	uint8_t *cmd;
+	size_t cmd_len = tree_sm_command((enum tree_cmd)kind, body, len, &cmd);
+	if (!cmd_len)
+		return GROVE_ENOMEM;
+	int err = GROVE_OK;
+	if (st.role == RAFT_LEADER) {
+		uint64_t index, term;
+		err = replica_propose(g->replica, cmd, cmd_len, &index, &term);
+	} else {
+		h->hooks.forward(h->hooks.ctx, st.leader, group, cmd, cmd_len);
+	}
+	free(cmd);
+	return err;
+}
+
+bool host_held(struct host *h, uint64_t group, struct txn_meta *meta)
+{
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	if (!g || g->kind == GROUP_META || !txn)
+		return false;
+	struct txn_lmdbstore b = {&g->tree.txn, group, txn};
+	struct txn_store st = txn_lmdbstore_store(&b);
+	struct txn_meta m;
+	if (txn_shard_intent(&st, (struct txn_bytes){(const uint8_t *)TREE_SM_TXN_KEY, sizeof(TREE_SM_TXN_KEY) - 1}, &m,
+			     NULL) != GROVE_OK)
+		return false;
+	if (meta)
+		*meta = m;
+	return true;
+}
+
+int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_record *rec)
+{
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	if (!g || g->kind == GROUP_META)
+		return GROVE_EINVAL;
+	if (!txn)
+		return GROVE_ESTORAGE;
+	struct txn_lmdbstore b = {&g->tree.txn, group, txn};
+	struct txn_store st = txn_lmdbstore_store(&b);
+	return txn_shard_record(&st, id, rec);
+}
+
+bool host_leads(const struct host *h, uint64_t group)
+{
+	struct group *g = group_of(h, group);
+	if (!g)
+		return false;
+	struct replica_status st;
+	replica_status(g->replica, &st);
+	return st.role == RAFT_LEADER;
 }
 
 void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t *data, size_t len)

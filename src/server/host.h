@@ -41,6 +41,7 @@
 #include "src/server/replica.h"
 #include "src/shard/shardmap.h"
 #include "src/tree/tree.h"
+#include "src/txn/txn.h"
 #include "storage/snapshot.h"
 #include "storage/store.h"
 
@@ -124,6 +125,12 @@ struct host_hooks {
 	struct hlc_ts (*stamp)(void *ctx);
 	/** An applied entry carried stamp @p ts: merge it into the server's clock. */
 	void (*observe)(void *ctx, struct hlc_ts ts);
+	/**
+	 * Group @p group applied a cross-shard transaction's command here: @p res holds the command and the
+	 * shard's result (tree_result.txn_cmd, txn_result), or the tree's refusal of an intent's part
+	 * (res->err, with the result empty), and the ids the part gave (NULL: not wanted).
+	 */
+	void (*txn_applied)(void *ctx, uint64_t group, const struct tree_result *res);
 };
 
 struct host;
@@ -186,6 +193,33 @@ int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, in
  */
 int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, const char *key, const void *request,
 		size_t len);
+
+/**
+ * @brief Have command @p kind (tree_sm.h) of @p len bytes proposed to group
+ * @p group: here if this member leads it, otherwise by its leader. Nobody
+ * waits for it: whoever sent it learns what became of it when this member
+ * applies it (a lost one is sent again by its sender).
+ * @return GROVE_OK, GROVE_EUNAVAILABLE (no leader known), GROVE_EINVAL (no
+ * such group), GROVE_ENOMEM.
+ */
+int host_send_command(struct host *h, uint64_t group, int kind, const void *body, size_t len);
+
+/**
+ * @brief Whether a cross-shard transaction's intent holds group @p group as
+ * this member applied it, and which (@p meta, may be NULL).
+ */
+bool host_held(struct host *h, uint64_t group, struct txn_meta *meta);
+
+/**
+ * @brief The record of transaction @p id on its anchor @p group, as this
+ * member applied it (TXN_NONE if there is none).
+ * @param rec receives an owned record (txn_record_free()).
+ * @return GROVE_OK, GROVE_EINVAL (no such group), GROVE_ESTORAGE, GROVE_ECORRUPT, GROVE_ENOMEM.
+ */
+int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_record *rec);
+
+/** @brief Whether this member leads group @p group now. */
+bool host_leads(const struct host *h, uint64_t group);
 
 /** @brief A command (entry data) that member @p from passed on: proposed if this member leads the group. */
 void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t *data, size_t len);

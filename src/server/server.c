@@ -21,6 +21,8 @@
 #include "src/server/serverclock.h"
 #include "src/server/transport.h"
 #include "src/server/tree_sm.h"
+#include "src/server/xshard.h"
+#include "src/common/grow.h"
 #include "storage/snapshot.h"
 
 /* /readyz: a member that has applied all but this many entries of what it knows was committed is ready. */
@@ -54,7 +56,24 @@ struct server {
 	size_t peer_conns;            /* connections in from peers (the rest are clients) */
 	uint64_t start_ns;
 	int failed;
+	struct xshard *xshard;        /* cross-shard writes coordinated here, and recoveries */
+	uint64_t next_held_scan_ms;   /* when to look for abandoned transactions again */
+	struct parked_read *parked;   /* reads waiting for a transaction's intent to be resolved */
+	size_t n_parked, cap_parked;
 };
+
+/* A read that met a shard held by a cross-shard transaction: served once the intent is resolved. */
+struct parked_read {
+	struct host_ticket ticket;
+	uint8_t *request;             /* the request, owned */
+	size_t len;
+	uint64_t deadline_ms;         /* then it is answered with GROVE_EINTENT */
+};
+
+/* How long a read waits for a transaction's intent to be resolved (an abandoned one takes the expiry and a recovery). */
+#define PARKED_READ_MS 10000
+/* How often the shards this member leads are looked at for abandoned transactions. */
+#define HELD_SCAN_MS 250
 
 /* ---- replies ---- */
 
@@ -468,16 +487,40 @@ static void write_done(void *ctx, const struct host_ticket *t, const struct host
 	send_envelope(c, &env);
 }
 
-static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *request, size_t len)
+/*
+ * Whether what @p req reads is held by a cross-shard transaction's intent here: its part is not in the
+ * tree yet though the transaction may have been acknowledged, so the read must wait for it. A read that
+ * may reach below its own shard (a subtree, an export, a snapshot) waits for any held shard.
+ */
+static bool read_meets_intent(struct server *s, const Grove__Envelope *req)
 {
-	struct server *s = ctx;
-	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
-	if (!c)
-		return;
+	if (!host_sharded(s->host))
+		return false;
+	bool one_node = req->body_case == GROVE__ENVELOPE__BODY_READ && req->read->depth == 0;
+	if (one_node)
+		return host_held(s->host, read_group(s, req), NULL);
+	const struct shard_map *map = host_shard_map(s->host);
+	for (size_t i = 0; i < map->n; i++)
+		if (host_held(s->host, map->entries[i].group, NULL))
+			return true;
+	return false;
+}
+
+static int park_read(struct server *s, const struct host_ticket *t, const uint8_t *request, size_t len)
+{
+	if (grove_grow((void **)&s->parked, &s->cap_parked, s->n_parked, sizeof(*s->parked)))
+		return GROVE_ENOMEM;
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return GROVE_ENOMEM;
+	memcpy(copy, request, len);
+	s->parked[s->n_parked++] = (struct parked_read){*t, copy, len, grove_monotonic_ms() + PARKED_READ_MS};
+	return GROVE_OK;
+}
+
+static void serve_read(struct server *s, struct loop_conn *c, Grove__Envelope *req)
+{
 	loop_conn_answered(c);
-	Grove__Envelope *req = grove__envelope__unpack(NULL, len, request);
-	if (!req)
-		return;
 	/* A scene of a large subtree takes seconds to write: not in the loop, which would stall every group. */
 	if (req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE && export_beside_the_loop(s, c, req))
 		return;
@@ -488,6 +531,51 @@ static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *re
 	grove__envelope__free_unpacked(req, NULL);
 }
 
+/* Serve the parked reads whose shards are free now; answer those that waited too long. */
+static void serve_parked(struct server *s)
+{
+	uint64_t now = grove_monotonic_ms();
+	size_t kept = 0;
+	for (size_t i = 0; i < s->n_parked; i++) {
+		struct parked_read *p = &s->parked[i];
+		struct loop_conn *c = loop_conn_find(s->loop, p->ticket.conn);
+		Grove__Envelope *req = c ? grove__envelope__unpack(NULL, p->len, p->request) : NULL;
+		if (req && read_meets_intent(s, req) && now < p->deadline_ms) {
+			grove__envelope__free_unpacked(req, NULL);
+			s->parked[kept++] = *p;
+			continue;
+		}
+		if (req && now >= p->deadline_ms && read_meets_intent(s, req)) {
+			loop_conn_answered(c);
+			send_error(c, p->ticket.request_id, GROVE_EINTENT,
+				   "a cross-shard transaction still holds a shard this read needs; retry", "");
+			grove__envelope__free_unpacked(req, NULL);
+		} else if (req) {
+			serve_read(s, c, req);
+		}
+		free(p->request);
+	}
+	s->n_parked = kept;
+}
+
+static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *request, size_t len)
+{
+	struct server *s = ctx;
+	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
+	if (!c)
+		return;
+	Grove__Envelope *req = grove__envelope__unpack(NULL, len, request);
+	if (!req) {
+		loop_conn_answered(c);
+		return;
+	}
+	if (read_meets_intent(s, req) && park_read(s, t, request, len) == GROVE_OK) {
+		grove__envelope__free_unpacked(req, NULL);
+		return;
+	}
+	serve_read(s, c, req);
+}
+
 static void read_failed(void *ctx, const struct host_ticket *t, int code, const char *why)
 {
 	struct server *s = ctx;
@@ -496,6 +584,55 @@ static void read_failed(void *ctx, const struct host_ticket *t, int code, const 
 		return;
 	loop_conn_answered(c);
 	send_error(c, t->request_id, code, why, host_leader_address(s->host, HOST_WORLD_GROUP));
+}
+
+/* ---- cross-shard writes ---- */
+
+static int xshard_send(void *ctx, uint64_t group, const uint8_t *cmd, size_t len)
+{
+	struct server *s = ctx;
+	return host_send_command(s->host, group, TREE_CMD_TXN, cmd, len);
+}
+
+static void xshard_done(void *ctx, const struct host_ticket *t, int code, const char *message, size_t failed_op,
+			const uint64_t *ids, size_t n_ids)
+{
+	struct host_write_done w = {.code = code, .message = message, .failed_op = failed_op, .ids = ids, .n_ids = n_ids};
+	write_done(ctx, t, &w);
+}
+
+static void txn_applied(void *ctx, uint64_t group, const struct tree_result *res)
+{
+	struct server *s = ctx;
+	xshard_applied(s->xshard, group, res, grove_realtime_ns());
+}
+
+/*
+ * Recover the transactions that hold a shard this member leads and that nobody will finish: their record
+ * is final (the intents were left behind) or their coordinator's heartbeat expired. Every member could;
+ * the shard's leader does, so that one recovery runs, not one per member.
+ */
+static void recover_abandoned(struct server *s)
+{
+	uint64_t now_ms = grove_monotonic_ms();
+	if (now_ms < s->next_held_scan_ms || !host_sharded(s->host))
+		return;
+	s->next_held_scan_ms = now_ms + HELD_SCAN_MS;
+	uint64_t now = grove_realtime_ns();
+	const struct shard_map *map = host_shard_map(s->host);
+	for (size_t i = 0; i < map->n; i++) {
+		uint64_t group = map->entries[i].group;
+		struct txn_meta met;
+		if (!host_leads(s->host, group) || !host_held(s->host, group, &met) || xshard_busy_with(s->xshard, met.id))
+			continue;
+		struct txn_record rec = {0};
+		if (host_txn_record(s->host, met.anchor, met.id, &rec) != GROVE_OK)
+			continue;
+		uint64_t heard = rec.status == TXN_NONE ? met.start.wall : rec.heartbeat;
+		if (txn_status_is_final(rec.status) || heard + xshard_expiry(s->xshard) < now)
+			xshard_recover(s->xshard, &met, group, now);
+		txn_record_free(&rec);
+	}
 }
 
 static void forward(void *ctx, uint64_t to, uint64_t group, const uint8_t *data, size_t len)
@@ -759,6 +896,9 @@ static void describe_shard(struct server *s, struct store_txn *txn, const struct
 	info->commit_index = hs.group.commit;
 	info->applied_index = hs.group.applied;
 	info->quiesced = hs.quiesced;
+	struct txn_meta held;
+	if (host_held(s->host, e->group, &held))
+		info->held_by = held.id;
 	tree_node_count(t, txn, &info->nodes);
 	if (hs.group.role == RAFT_LEADER) {
 		for (size_t i = 0; i < hs.n_members; i++)
@@ -981,6 +1121,8 @@ static void on_tick(void *ctx)
 	host_tick(s->host);
 	transport_keepalive(s->transport);
 	follow_tick(s->follow);
+	xshard_tick(s->xshard, grove_realtime_ns());
+	recover_abandoned(s);
 }
 
 static void on_turn(void *ctx)
@@ -993,6 +1135,8 @@ static void on_turn(void *ctx)
 		log_line("replication failed: %s; stopping to protect the data", grove_strerror(err));
 		loop_stop(s->loop);
 	}
+	if (s->n_parked)
+		serve_parked(s);
 	transport_flush(s->transport);
 	if (s->httpd)
 		httpd_sweep(s->httpd, grove_monotonic_ms());
@@ -1152,7 +1296,9 @@ int server_create(const struct server_config *config, struct server **out)
 	struct host_hooks hh = {.ctx = s, .send = host_send, .backlog = host_backlog, .write_done = write_done,
 				.read_ready = read_ready, .read_failed = read_failed, .member_added = member_added,
 				.forward = forward, .submit_done = submit_done, .shard_done = shard_done,
-				.stamp = clock_stamp, .observe = clock_observe};
+				.stamp = clock_stamp, .observe = clock_observe, .txn_applied = txn_applied};
+	struct xshard_config xc = {.self = config->id, .clock = &s->clock.hlc};
+	struct xshard_hooks xh = {.ctx = s, .send = xshard_send, .done = xshard_done};
 	s->hub = (struct change_hub){.ctx = s, .publish = publish, .moved = moved};
 	hc.hub = &s->hub;
 	struct follow_config fc = {.token = config->token, .server_id = config->id, .version = GROVE_VERSION};
@@ -1175,6 +1321,8 @@ int server_create(const struct server_config *config, struct server **out)
 	}
 	if (!err)
 		err = start_clock(s);
+	if (!err)
+		err = xshard_create(&xc, &xh, &s->xshard);
 	if (!err)
 		err = offload_create(s->loop, &s->offload);
 	fc.offload = s->offload;
@@ -1226,5 +1374,9 @@ void server_destroy(struct server *s)
 	loop_destroy(s->loop);
 	follow_destroy(s->follow);
 	host_close(s->host);
+	xshard_destroy(s->xshard);
+	for (size_t i = 0; i < s->n_parked; i++)
+		free(s->parked[i].request);
+	free(s->parked);
 	free(s);
 }

@@ -8,6 +8,8 @@
 #include "src/common/bytes.h"
 #include "src/common/error.h"
 #include "src/net/wire.h"
+#include "src/txn/codec.h"
+#include "src/txn/shard.h"
 
 int tree_sm_open_shard(struct store *store, uint64_t group, struct tree_sm *out)
 {
@@ -19,6 +21,10 @@ int tree_sm_open_shard(struct store *store, uint64_t group, struct tree_sm *out)
 		err = store_db_open(store, "sm.keys_by_index", true, &out->keys_by_index);
 	if (!err)
 		err = store_db_open(store, "sm.splits", true, &out->splits);
+	if (!err)
+		err = store_db_open(store, "sm.txn_parts", true, &out->txn_parts);
+	if (!err)
+		err = txn_lmdbstore_open(store, &out->txn);
 	return err;
 }
 
@@ -150,6 +156,11 @@ static int load_record(void *ctx, unsigned table, const void *key, size_t key_le
 		return put_grouped(l->txn, l->t->keys_by_index, l->t, key, key_len, val, val_len);
 	if (table == TREE_SM_TABLE_SPLITS)
 		return put_grouped(l->txn, l->t->splits, l->t, key, key_len, val, val_len);
+	if (table == TREE_SM_TABLE_TXN_PARTS)
+		return put_grouped(l->txn, l->t->txn_parts, l->t, key, key_len, val, val_len);
+	if (table >= TREE_SM_TABLE_TXN && table < TREE_SM_TABLE_TXN + TXN_TABLE_COUNT)
+		return txn_lmdbstore_load_record(&l->t->txn, l->txn, l->t->tree.group, table - TREE_SM_TABLE_TXN, key,
+						 key_len, val, val_len);
 	return tree_load_record(&l->t->tree, l->txn, table, key, key_len, val, val_len);
 }
 
@@ -160,6 +171,10 @@ static int clear_keys(struct tree_sm *t, struct store_txn *txn)
 	int err = store_del_prefix(txn, t->keys, prefix, sizeof(prefix));
 	if (!err)
 		err = store_del_prefix(txn, t->splits, prefix, sizeof(prefix));
+	if (!err)
+		err = store_del_prefix(txn, t->txn_parts, prefix, sizeof(prefix));
+	if (!err)
+		err = txn_lmdbstore_load_begin(&t->txn, txn, t->tree.group);
 	return err ? err : store_del_prefix(txn, t->keys_by_index, prefix, sizeof(prefix));
 }
 
@@ -179,6 +194,179 @@ static int restore(void *sm, struct store_txn *txn, const uint8_t *data, size_t 
 	if (err == GROVE_ECORRUPT && why && !why[0])
 		snprintf(why, why_cap, "the snapshot does not hold a scene tree");
 	return err;
+}
+
+/* ---- cross-shard transactions ---- */
+
+static const struct txn_bytes shard_key = {(const uint8_t *)TREE_SM_TXN_KEY, sizeof(TREE_SM_TXN_KEY) - 1};
+
+bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, uint64_t *txn_id)
+{
+	struct txn_lmdbstore b = {&t->txn, t->tree.group, txn};
+	struct txn_store st = txn_lmdbstore_store(&b);
+	struct txn_meta meta;
+	if (txn_shard_intent(&st, shard_key, &meta, NULL) != GROVE_OK)
+		return false;
+	if (txn_id)
+		*txn_id = meta.id;
+	return true;
+}
+
+/* Refuse what would change a shard that a transaction holds: its part must apply as it was checked. */
+static bool refused_while_held(struct tree_sm *t, struct store_txn *txn, const char *what, struct tree_result *out)
+{
+	uint64_t id;
+	if (!tree_sm_held(t, txn, &id))
+		return false;
+	out->err = GROVE_EINTENT;
+	snprintf(out->message, sizeof(out->message), "shard %llu is held by cross-shard transaction %016llx: %s must "
+		 "wait until it is resolved; retry", (unsigned long long)t->tree.group, (unsigned long long)id, what);
+	return true;
+}
+
+static int txn_part_key(const struct tree_sm *t, uint64_t txn_id, uint8_t key[STORE_KEY_MAX])
+{
+	uint8_t id[8];
+	put_be64(id, txn_id);
+	return (int)group_key(t, id, sizeof(id), key);
+}
+
+/*
+ * Apply a transaction's part (a packed WriteRequest, carries allowed) to the tree in @p txn: for real
+ * (@p record: with change records), or to check it. @return GROVE_OK (out->err says how it went), or
+ * a failure that is not the part's fault.
+ */
+static int apply_part(struct tree_sm *t, struct store_txn *txn, const uint8_t *part, size_t len, bool record,
+		      struct tree_result *out)
+{
+	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, len, part);
+	if (!wr) {
+		out->err = GROVE_EPROTO;
+		snprintf(out->message, sizeof(out->message), "a transaction's part does not decode");
+		return GROVE_OK;
+	}
+	struct wire_batch batch = {0};
+	int err = GROVE_OK;
+	out->err = wire_decode_batch(wr, true, &batch, out->message, sizeof(out->message));
+	if (!out->err) {
+		struct tree_batch tb = {batch.ops, batch.count};
+		out->record_changes = record && t->record_changes;
+		err = tree_apply_batch(&t->tree, txn, &tb, out);
+		if (err != GROVE_ESTORAGE && err != GROVE_ENOMEM)
+			err = GROVE_OK;
+	}
+	wire_batch_free(&batch);
+	grove__write_request__free_unpacked(wr, NULL);
+	return err;
+}
+
+/*
+ * Writing an intent: the txn layer decides whether it lands; the tree then checks the part by applying
+ * it in a transaction that is undone. A part the tree refuses leaves no intent behind.
+ */
+static int write_intent(struct tree_sm *t, struct store_txn *txn, const struct txn_store *st, struct txn_cmd *cmd,
+			struct txn_result *res, struct tree_result *out)
+{
+	struct txn_bytes part = cmd->value;
+	cmd->value = (struct txn_bytes){NULL, 0}; /* kept beside the intent, not in the txn layer's versions */
+	int err = txn_shard_apply(st, cmd, res);
+	if (err || res->code != TXN_R_WRITTEN)
+		return err;
+	struct store_txn *trial = NULL;
+	err = store_txn_begin(store_txn_store(txn), txn, true, &trial);
+	if (!err)
+		err = apply_part(t, trial, part.data, part.len, false, out);
+	if (trial)
+		store_txn_abort(trial);
+	if (err || out->err)
+		return err ? err : GROVE_EINTENT; /* not the txn layer's refusal: undo the intent */
+	uint8_t key[STORE_KEY_MAX];
+	return store_put(txn, t->txn_parts, key, (size_t)txn_part_key(t, cmd->txn.id, key), part.data, part.len);
+}
+
+/* Resolving an intent: a committed transaction's part is applied to the tree now; the part is dropped either way. */
+static int resolve_intent(struct tree_sm *t, struct store_txn *txn, const struct txn_store *st,
+			  const struct txn_cmd *cmd, struct txn_result *res, struct tree_result *out)
+{
+	struct txn_meta meta;
+	int err = txn_shard_intent(st, shard_key, &meta, NULL);
+	uint8_t key[STORE_KEY_MAX];
+	size_t klen = (size_t)txn_part_key(t, cmd->txn.id, key);
+	if (!err && cmd->status == TXN_COMMITTED && txn_intent_matches(&meta, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq,
+									 cmd->txn.ts)) {
+		struct store_bytes part;
+		err = store_get(txn, t->txn_parts, key, klen, &part);
+		if (!err)
+			err = apply_part(t, txn, part.data, part.len, true, out);
+		if (!err && out->err) {
+			/* It was checked when its intent was written, and nothing could change the shard since. */
+			fprintf(stderr, "groved: shard %llu: the committed part of transaction %016llx does not apply: %s\n",
+				(unsigned long long)t->tree.group, (unsigned long long)cmd->txn.id, out->message);
+			err = GROVE_ECORRUPT;
+		}
+	} else if (err == GROVE_ENOTFOUND) {
+		err = GROVE_OK;
+	}
+	if (!err)
+		err = txn_shard_apply(st, cmd, res);
+	if (!err) {
+		err = store_del(txn, t->txn_parts, key, klen);
+		err = err == GROVE_ENOTFOUND ? GROVE_OK : err;
+	}
+	return err;
+}
+
+/* A transaction command, in a nested transaction: all of it, or (a failure, a refused part) none of it. */
+static int apply_txn(struct tree_sm *t, struct store_txn *txn, const uint8_t *data, size_t len, struct tree_result *out)
+{
+	struct txn_cmd cmd;
+	const char *why = NULL;
+	int err = txn_cmd_decode(data, len, &cmd, &why);
+	if (err == GROVE_ENOMEM)
+		return err;
+	if (err) {
+		out->err = GROVE_EPROTO;
+		snprintf(out->message, sizeof(out->message), "a transaction command does not decode: %s", why ? why : "?");
+		return GROVE_OK;
+	}
+	struct store_txn *nested;
+	err = store_txn_begin(store_txn_store(txn), txn, true, &nested);
+	if (err) {
+		txn_cmd_release(&cmd);
+		return err;
+	}
+	struct txn_lmdbstore b = {&t->txn, t->tree.group, nested};
+	struct txn_store st = txn_lmdbstore_store(&b);
+	struct txn_result res = {0};
+	if (cmd.type == TXN_CMD_WRITE_INTENT)
+		err = write_intent(t, nested, &st, &cmd, &res, out);
+	else if (cmd.type == TXN_CMD_RESOLVE)
+		err = resolve_intent(t, nested, &st, &cmd, &res, out);
+	else
+		err = txn_shard_apply(&st, &cmd, &res);
+	txn_cmd_release(&cmd);
+	if (err == GROVE_EINTENT || err == GROVE_EINVAL) {
+		/* Refused whole, alike on every member: the tree refused the part, or the command is malformed. */
+		store_txn_abort(nested);
+		if (err == GROVE_EINVAL) {
+			out->err = GROVE_EINVAL;
+			snprintf(out->message, sizeof(out->message), "a malformed transaction command");
+		}
+		err = GROVE_OK;
+	} else if (err) {
+		store_txn_abort(nested);
+	} else {
+		err = store_txn_commit(nested);
+		uint8_t *encoded = NULL;
+		size_t encoded_len = 0;
+		if (!err)
+			err = txn_result_encode(&res, &encoded, &encoded_len);
+		grove_buf_put(&out->txn_result, encoded, encoded_len);
+		free(encoded);
+	}
+	txn_result_free(&res);
+	grove_buf_put(&out->txn_cmd, data, len);
+	return err ? err : out->txn_cmd.failed || out->txn_result.failed ? GROVE_ENOMEM : GROVE_OK;
 }
 
 /* A batch from a WriteRequest: decoded here, once, and applied atomically (once per idempotency key). */
@@ -212,7 +400,7 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 		snprintf(out->key, sizeof(out->key), "%s", wr->submit_key);
 		snprintf(out->message, sizeof(out->message), "already applied at index %llu",
 			 (unsigned long long)out->duplicate_of);
-	} else if (!err) {
+	} else if (!err && !refused_while_held(t, txn, "a write", out)) {
 		snprintf(out->key, sizeof(out->key), "%s", wr->submit_key);
 		struct wire_batch batch = {0};
 		out->err = wire_decode_batch(wr, false, &batch, out->message, sizeof(out->message));
@@ -299,6 +487,8 @@ static int apply_split(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 	}
 	if (err != GROVE_ENOTFOUND)
 		return err;
+	if (refused_while_held(t, txn, "a split", out))
+		return GROVE_OK; /* not kept as the split's outcome: the split is tried again */
 	struct store_txn *nested;
 	err = store_txn_begin(store_txn_store(txn), txn, true, &nested);
 	if (err)
@@ -337,6 +527,8 @@ static int apply(void *sm, struct store_txn *txn, uint64_t index, const uint8_t 
 		return apply_write(t, txn, index, data + 1, len - 1, out);
 	if (data[0] == TREE_CMD_SPLIT)
 		return apply_split(t, txn, index, data + 1, len - 1, out);
+	if (data[0] == TREE_CMD_TXN)
+		return apply_txn(t, txn, data + 1, len - 1, out);
 	if (data[0] != TREE_CMD_RESTORE)
 		return apply_write(t, txn, index, data, len, out);
 	/* Decided here, at apply time, so that a write committed before it makes every member refuse it. */
@@ -381,6 +573,11 @@ static int dump_grouped(struct tree_sm *t, struct store_txn *txn, store_db db, u
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
+static int dump_txn_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	return snapshot_add_record(ctx, TREE_SM_TABLE_TXN + table, key, key_len, val, val_len);
+}
+
 static int snapshot(void *sm, struct store_txn *txn, struct snapshot_builder *b)
 {
 	struct tree_sm *t = sm;
@@ -391,6 +588,10 @@ static int snapshot(void *sm, struct store_txn *txn, struct snapshot_builder *b)
 		err = dump_grouped(t, txn, t->keys_by_index, TREE_SM_TABLE_KEYS_BY_INDEX, b);
 	if (!err)
 		err = dump_grouped(t, txn, t->splits, TREE_SM_TABLE_SPLITS, b);
+	if (!err)
+		err = dump_grouped(t, txn, t->txn_parts, TREE_SM_TABLE_TXN_PARTS, b);
+	if (!err)
+		err = txn_lmdbstore_dump(&t->txn, txn, t->tree.group, dump_txn_record, b);
 	return err;
 }
 

@@ -25,6 +25,25 @@
  *   and its voters in the result (tree_result.split_group), for the host to
  *   start it.
  *
+ * - TREE_CMD_TXN: a command of a cross-shard transaction (src/txn, parallel
+ *   commits; encoded by src/txn/codec.h) to this shard, applied by
+ *   txn_shard_apply() on the group's transaction tables (src/txn/lmdbstore.h)
+ *   in a nested transaction of the apply. The whole shard is one key of the
+ *   transaction layer (TREE_SM_TXN_KEY): an intent on it holds the shard's
+ *   part of a transaction, a WriteRequest whose ops may include the halves
+ *   of a move across shards (TREE_OP_CARRY_OUT, TREE_OP_CARRY_IN). The part
+ *   is checked when its intent is written, by applying it and undoing it
+ *   (a part the tree refuses writes no intent: the answer is the tree's
+ *   refusal); it is kept ("sm.txn_parts": group id, txn id -> the part)
+ *   while its intent is there, and applied to the tree, change records and
+ *   all, when the intent is resolved as committed. While an intent holds the
+ *   shard, plain writes, restores and splits of it are refused with
+ *   GROVE_EINTENT (retry), so that the part still applies exactly as checked
+ *   when the transaction commits. The outcome carries the command and the
+ *   shard's result (tree_result.txn_cmd, txn_result) for whoever waits on
+ *   it; TREE_SM_TABLE_TXN_PARTS and TREE_SM_TABLE_TXN + enum txn_table hold
+ *   the transaction state in snapshots.
+ *
  * Idempotency: a WriteRequest with a submit_key that an earlier entry
  * applied is not applied again; the result names that entry
  * (tree_result.duplicate_of). Keys are kept, as part of the replicated state
@@ -36,18 +55,24 @@
 #ifndef GROVE_SERVER_TREE_SM_H
 #define GROVE_SERVER_TREE_SM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "src/server/statemachine.h"
+#include "src/txn/lmdbstore.h"
 #include "src/tree/tree.h"
 
 /** Command kinds: the first byte of entry data. */
 enum tree_cmd {
 	TREE_CMD_WRITE = 1,   /**< a WriteRequest */
 	TREE_CMD_RESTORE = 2, /**< a snapshot for an empty world */
-	TREE_CMD_SPLIT = 3    /**< a split of a subtree into a new group */
+	TREE_CMD_SPLIT = 3,   /**< a split of a subtree into a new group */
+	TREE_CMD_TXN = 4      /**< a command of a cross-shard transaction (src/txn/codec.h) */
 };
+
+/** The transaction layer's key that stands for the whole shard. */
+#define TREE_SM_TXN_KEY "tree"
 
 /** How many entries back an idempotency key is remembered. */
 #define TREE_SM_KEEP_KEYS 100000
@@ -55,6 +80,9 @@ enum tree_cmd {
 #define TREE_SM_TABLE_KEYS 32
 #define TREE_SM_TABLE_KEYS_BY_INDEX 33
 #define TREE_SM_TABLE_SPLITS 34
+#define TREE_SM_TABLE_TXN_PARTS 35
+/** The transaction tables are TREE_SM_TABLE_TXN + enum txn_table. */
+#define TREE_SM_TABLE_TXN 40
 
 /** The tree of one group. */
 struct tree_sm {
@@ -62,6 +90,8 @@ struct tree_sm {
 	store_db keys;        /**< "sm.keys" */
 	store_db keys_by_index; /**< "sm.keys_by_index" */
 	store_db splits;      /**< "sm.splits" */
+	store_db txn_parts;   /**< "sm.txn_parts" */
+	struct txn_lmdbstore_tables txn; /**< the transaction layer's tables */
 	bool record_changes;  /**< ask apply for change records (someone subscribes) */
 };
 
@@ -101,6 +131,13 @@ struct tree_sm_split_outcome {
  * @return GROVE_OK, GROVE_ENOTFOUND (no such split applied yet), GROVE_ECORRUPT, GROVE_ESTORAGE.
  */
 int tree_sm_split_outcome(struct tree_sm *t, struct store_txn *txn, uint64_t group, struct tree_sm_split_outcome *out);
+
+/**
+ * @brief Whether a cross-shard transaction's intent holds the shard of tree
+ * @p t, and whose (@p txn_id, may be NULL).
+ * @return true or false (false also when the store cannot be read).
+ */
+bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, uint64_t *txn_id);
 
 /**
  * @brief Entry data for command @p kind with @p len bytes of @p body, into

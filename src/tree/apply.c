@@ -1355,6 +1355,8 @@ void tree_result_free(struct tree_result *res)
 	res->changes = NULL;
 	res->n_changes = 0;
 	tree_paths_free(&res->paths);
+	grove_buf_free(&res->txn_cmd);
+	grove_buf_free(&res->txn_result);
 }
 
 static char *copy_or_null(const char *s, bool *oom)

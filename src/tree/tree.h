@@ -371,6 +371,8 @@ struct tree_result {
 	uint64_t split_group;  /**< filled by a caller that applied a split (tree_split()): the group it created, or 0 */
 	uint64_t split_voters[16]; /**< and that group's voters */
 	size_t n_split_voters;     /**< number of split_voters */
+	struct grove_buf txn_cmd;  /**< filled by a caller that applied a transaction command: the command's bytes */
+	struct grove_buf txn_result; /**< and the shard's result (both src/txn/codec.h; empty: none) */
 };
 
 /** @brief Release what one change owns. */

@@ -1,0 +1,329 @@
+#include "src/server/xshard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+#include "src/common/grow.h"
+#include "src/server/tree_sm.h"
+#include "src/txn/codec.h"
+#include "src/txn/coord.h"
+#include "src/txn/recover.h"
+
+/* Attempts of a transaction whose intents were pushed, before it rolls back. */
+#define MAX_ATTEMPTS 4
+/* Ready rounds handled per event, so that a state machine that keeps producing work cannot hold the loop. */
+#define MAX_ROUNDS 16
+
+/* One cross-shard write coordinated here. */
+struct xtxn {
+	struct txn_coord *coord;
+	uint64_t id;
+	struct host_ticket ticket;
+	bool answered;
+	uint64_t *groups;      /* the parts' shards, the anchor first */
+	size_t n_parts;
+	uint32_t *op_part;     /* per client op */
+	uint32_t *op_index;
+	uint64_t *ids;         /* per client op: what its part gave when its intent was written */
+	size_t n_ops;
+	int refusal;           /* a part the tree refused: the write's answer */
+	size_t failed_op;
+	char message[512];
+};
+
+/* A status recovery running here. */
+struct xrec {
+	struct txn_recover *recover;
+	uint64_t id;
+};
+
+struct xshard {
+	struct xshard_config cfg;
+	struct xshard_hooks hooks;
+	struct xtxn **txns;
+	size_t n_txns, cap_txns;
+	struct xrec *recs;
+	size_t n_recs, cap_recs;
+	uint64_t next_id;
+};
+
+int xshard_create(const struct xshard_config *cfg, const struct xshard_hooks *hooks, struct xshard **out)
+{
+	*out = NULL;
+	if (!cfg->clock || !cfg->self || cfg->self >= (1u << 16))
+		return GROVE_EINVAL;
+	struct xshard *x = calloc(1, sizeof(*x));
+	if (!x)
+		return GROVE_ENOMEM;
+	x->cfg = *cfg;
+	x->hooks = *hooks;
+	if (!x->cfg.expiry_ns)
+		x->cfg.expiry_ns = 2000000000ull;
+	if (!x->cfg.retry_interval_ns)
+		x->cfg.retry_interval_ns = 200000000ull;
+	/* Ids never repeat across restarts: the counter starts at the clock's microseconds (48 bits). */
+	x->next_id = (cfg->clock->last.wall / 1000) & ((1ull << 48) - 1);
+	*out = x;
+	return GROVE_OK;
+}
+
+static void xtxn_free(struct xtxn *t)
+{
+	txn_coord_destroy(t->coord);
+	free(t->groups);
+	free(t->op_part);
+	free(t->op_index);
+	free(t->ids);
+	free(t);
+}
+
+void xshard_destroy(struct xshard *x)
+{
+	if (!x)
+		return;
+	for (size_t i = 0; i < x->n_txns; i++)
+		xtxn_free(x->txns[i]);
+	for (size_t i = 0; i < x->n_recs; i++)
+		txn_recover_destroy(x->recs[i].recover);
+	free(x->txns);
+	free(x->recs);
+	free(x);
+}
+
+/* Hand each command to its shard's group; one that cannot go now is sent again on a tick. */
+static void deliver(struct xshard *x, const struct txn_msg *msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *cmd;
+		size_t len;
+		if (txn_cmd_encode(&msgs[i].cmd, &cmd, &len) != GROVE_OK)
+			continue;
+		x->hooks.send(x->hooks.ctx, msgs[i].shard, cmd, len);
+		free(cmd);
+	}
+}
+
+static void answer(struct xshard *x, struct xtxn *t, enum txn_status outcome)
+{
+	if (t->answered)
+		return;
+	t->answered = true;
+	if (outcome == TXN_COMMITTED)
+		x->hooks.done(x->hooks.ctx, &t->ticket, GROVE_OK, "", 0, t->ids, t->n_ops);
+	else if (t->refusal)
+		x->hooks.done(x->hooks.ctx, &t->ticket, t->refusal, t->message, t->failed_op, NULL, 0);
+	else
+		x->hooks.done(x->hooks.ctx, &t->ticket, GROVE_EINTENT,
+			      "the cross-shard write was aborted: it met another transaction, or could not be staged in "
+			      "time; retry", 0, NULL, 0);
+}
+
+static size_t txn_slot(const struct xshard *x, uint64_t id)
+{
+	for (size_t i = 0; i < x->n_txns; i++)
+		if (x->txns[i]->id == id)
+			return i;
+	return SIZE_MAX;
+}
+
+static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
+{
+	struct xtxn *t = x->txns[slot];
+	for (int round = 0; round < MAX_ROUNDS && txn_coord_has_ready(t->coord); round++) {
+		struct txn_coord_ready rd;
+		txn_coord_ready(t->coord, &rd);
+		if (rd.outcome_changed)
+			answer(x, t, rd.outcome);
+		deliver(x, rd.msgs, rd.n_msgs);
+		for (size_t i = 0; i < rd.n_blockers; i++)
+			xshard_recover(x, &rd.blockers[i].txn, rd.blockers[i].shard, pt);
+		bool pushed = rd.pushed, done = rd.done;
+		txn_coord_advance(t->coord, &rd);
+		if (done) {
+			xtxn_free(t);
+			x->txns[slot] = x->txns[--x->n_txns];
+			return;
+		}
+		/* Nothing the transaction wrote depends on what it read at its timestamp: a refresh is always right. */
+		if (pushed)
+			txn_coord_retry(t->coord, pt, false);
+	}
+}
+
+static size_t rec_slot(const struct xshard *x, uint64_t id)
+{
+	for (size_t i = 0; i < x->n_recs; i++)
+		if (x->recs[i].id == id)
+			return i;
+	return SIZE_MAX;
+}
+
+static void pump_rec(struct xshard *x, size_t slot)
+{
+	struct txn_recover *r = x->recs[slot].recover;
+	for (int round = 0; round < MAX_ROUNDS && txn_recover_has_ready(r); round++) {
+		struct txn_recover_ready rd;
+		txn_recover_ready(r, &rd);
+		deliver(x, rd.msgs, rd.n_msgs);
+		/* A live coordinator: leave it; if it really is gone, the next look at the shard starts again. */
+		bool over = rd.done || (rd.outcome_changed && rd.outcome == TXN_RECOVER_ALIVE);
+		txn_recover_advance(r, &rd);
+		if (over) {
+			txn_recover_destroy(r);
+			x->recs[slot] = x->recs[--x->n_recs];
+			return;
+		}
+	}
+}
+
+int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const struct xshard_part *parts, size_t n,
+		 const struct xshard_ops *ops, uint64_t pt)
+{
+	if (n < 2)
+		return GROVE_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (parts[i].len > TXN_VALUE_MAX)
+			return GROVE_ETOOBIG;
+		for (size_t j = 0; j < i; j++)
+			if (parts[j].group == parts[i].group)
+				return GROVE_EINVAL;
+	}
+	for (size_t i = 0; i < ops->n; i++)
+		if (ops->op_part[i] >= n)
+			return GROVE_EINVAL;
+	if (grove_grow((void **)&x->txns, &x->cap_txns, x->n_txns, sizeof(*x->txns)))
+		return GROVE_ENOMEM;
+	struct xtxn *t = calloc(1, sizeof(*t));
+	if (!t)
+		return GROVE_ENOMEM;
+	size_t n_ops = ops->n ? ops->n : 1;
+	t->groups = calloc(n, sizeof(*t->groups));
+	t->op_part = calloc(n_ops, sizeof(*t->op_part));
+	t->op_index = calloc(n_ops, sizeof(*t->op_index));
+	t->ids = calloc(n_ops, sizeof(*t->ids));
+	t->id = x->cfg.self << 48 | (x->next_id++ & ((1ull << 48) - 1));
+	t->ticket = *ticket;
+	t->n_parts = n;
+	t->n_ops = ops->n;
+	struct txn_coord_config cc = {.id = t->id, .heartbeat_interval_ns = x->cfg.expiry_ns / 4,
+				      .retry_interval_ns = x->cfg.retry_interval_ns, .block_timeout_ns = x->cfg.expiry_ns,
+				      .expiry_ns = x->cfg.expiry_ns, .max_attempts = MAX_ATTEMPTS};
+	int err = t->groups && t->op_part && t->op_index && t->ids ? txn_coord_create(&cc, x->cfg.clock, pt, &t->coord)
+								   : GROVE_ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		t->groups[i] = parts[i].group;
+		err = txn_coord_put(t->coord, parts[i].group, TREE_SM_TXN_KEY, sizeof(TREE_SM_TXN_KEY) - 1, parts[i].request,
+				    parts[i].len);
+	}
+	if (!err) {
+		memcpy(t->op_part, ops->op_part, ops->n * sizeof(*t->op_part));
+		memcpy(t->op_index, ops->op_index, ops->n * sizeof(*t->op_index));
+		err = txn_coord_commit(t->coord, pt);
+	}
+	if (err) {
+		xtxn_free(t);
+		return err;
+	}
+	x->txns[x->n_txns++] = t;
+	pump_txn(x, x->n_txns - 1, pt);
+	return GROVE_OK;
+}
+
+/* The answer of a shard to an intent of @p t: the ids its part gave, or the tree's refusal of it. */
+static void note_part(struct xtxn *t, uint64_t group, const struct tree_result *res, bool written,
+		      uint64_t pt)
+{
+	size_t part = 0;
+	while (part < t->n_parts && t->groups[part] != group)
+		part++;
+	if (part == t->n_parts)
+		return;
+	if (written) {
+		for (size_t i = 0; i < t->n_ops; i++)
+			if (t->op_part[i] == part && t->op_index[i] < res->count)
+				t->ids[i] = res->ids[t->op_index[i]];
+		return;
+	}
+	if (!res->err || t->refusal)
+		return;
+	/* The shard's tree refuses its part: nothing of the write can be applied. */
+	t->refusal = res->err;
+	snprintf(t->message, sizeof(t->message), "%s", res->message);
+	for (size_t i = 0; i < t->n_ops; i++)
+		if (t->op_part[i] == part && t->op_index[i] == res->failed_op)
+			t->failed_op = i;
+	txn_coord_rollback(t->coord, pt);
+}
+
+void xshard_applied(struct xshard *x, uint64_t group, const struct tree_result *res, uint64_t pt)
+{
+	struct txn_cmd cmd;
+	if (txn_cmd_decode(res->txn_cmd.data, res->txn_cmd.len, &cmd, NULL) != GROVE_OK)
+		return;
+	struct txn_result r = {0};
+	bool have = res->txn_result.len &&
+		    txn_result_decode(res->txn_result.data, res->txn_result.len, &r, NULL) == GROVE_OK;
+	size_t slot = txn_slot(x, cmd.txn.id);
+	if (slot != SIZE_MAX) {
+		struct xtxn *t = x->txns[slot];
+		if (cmd.type == TXN_CMD_WRITE_INTENT)
+			note_part(t, group, res, have && r.code == TXN_R_WRITTEN, pt);
+		if (have)
+			txn_coord_on_result(t->coord, pt, &cmd, &r);
+		pump_txn(x, slot, pt);
+	}
+	slot = rec_slot(x, cmd.txn.id);
+	if (slot != SIZE_MAX && have) {
+		txn_recover_on_result(x->recs[slot].recover, pt, &cmd, &r);
+		pump_rec(x, slot);
+	}
+	txn_result_free(&r);
+	txn_cmd_release(&cmd);
+}
+
+bool xshard_busy_with(const struct xshard *x, uint64_t id)
+{
+	return txn_slot(x, id) != SIZE_MAX || rec_slot(x, id) != SIZE_MAX;
+}
+
+int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt)
+{
+	if (xshard_busy_with(x, met->id))
+		return GROVE_OK;
+	if (grove_grow((void **)&x->recs, &x->cap_recs, x->n_recs, sizeof(*x->recs)))
+		return GROVE_ENOMEM;
+	struct txn_recover_config rc = {.expiry_ns = x->cfg.expiry_ns, .retry_interval_ns = x->cfg.retry_interval_ns};
+	struct txn_recover *r;
+	int err = txn_recover_create(&rc, x->cfg.clock, pt, met, shard, TREE_SM_TXN_KEY, sizeof(TREE_SM_TXN_KEY) - 1, &r);
+	if (err)
+		return err;
+	x->recs[x->n_recs++] = (struct xrec){r, met->id};
+	pump_rec(x, x->n_recs - 1);
+	return GROVE_OK;
+}
+
+void xshard_tick(struct xshard *x, uint64_t pt)
+{
+	/* Backwards: a slot that ends is refilled from the end, which was visited already. */
+	for (size_t i = x->n_txns; i-- > 0;) {
+		txn_coord_tick(x->txns[i]->coord, pt);
+		pump_txn(x, i, pt);
+	}
+	for (size_t i = x->n_recs; i-- > 0;) {
+		txn_recover_tick(x->recs[i].recover, pt);
+		pump_rec(x, i);
+	}
+}
+
+uint64_t xshard_expiry(const struct xshard *x)
+{
+	return x->cfg.expiry_ns;
+}
+
+void xshard_counts(const struct xshard *x, size_t *coordinating, size_t *recovering)
+{
+	*coordinating = x->n_txns;
+	*recovering = x->n_recs;
+}

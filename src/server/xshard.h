@@ -1,0 +1,121 @@
+/**
+ * @file xshard.h
+ * @brief Cross-shard writes on this member: a coordinator per write that
+ * spans shards, and status recoveries of transactions found in the way.
+ *
+ * A write that names nodes of several shards becomes a transaction of
+ * src/txn (parallel commits, tla/parallel_commits/ParallelCommits.tla): one
+ * intent per shard, whose value is that shard's part of the write (a packed
+ * WriteRequest, see tree_sm.h TREE_CMD_TXN), and a STAGING record on the
+ * first part's shard (the anchor). The client is answered once the record
+ * is STAGING and every intent landed at its timestamp: one round of
+ * consensus. The record then becomes COMMITTED and each shard applies its
+ * part when its intent is resolved.
+ *
+ * The transaction layer's coordinators and recoveries are pure state
+ * machines (coord.h, recover.h); this module drives them. Their commands are
+ * proposed to the shards' groups through a hook (host_send_command(): here
+ * if this member leads the group, else by its leader) and nobody waits for a
+ * proposal: every member applies every group's log, so a command's result
+ * comes back when this member applies it (xshard_applied()). A command lost
+ * on the way is sent again by the state machine that sent it, on a tick.
+ *
+ * A status recovery (recover.h) is started for a transaction whose intent
+ * holds a shard that this member leads, when its record is final (the
+ * intents were left unresolved) or its heartbeat expired (its coordinator
+ * is gone): xshard_recover(). Its outcome resolves the intents.
+ *
+ * Time: @p pt arguments are this member's physical time in ns (CLOCK_REALTIME),
+ * which the member's hybrid clock turns into timestamps. Single-threaded:
+ * call everything from the event loop.
+ */
+#ifndef GROVE_SERVER_XSHARD_H
+#define GROVE_SERVER_XSHARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/hlc/hlc.h"
+#include "src/server/host.h"
+#include "src/tree/tree.h"
+#include "src/txn/txn.h"
+
+/** What the module needs from the server. */
+struct xshard_hooks {
+	void *ctx;
+	/** Have TREE_CMD_TXN command body @p cmd (@p len bytes, borrowed) proposed to @p group. */
+	int (*send)(void *ctx, uint64_t group, const uint8_t *cmd, size_t len);
+	/**
+	 * A cross-shard write ended: @p code GROVE_OK (committed; @p ids per op of the client's batch, as
+	 * tree_result.ids) or its refusal (@p message, @p failed_op: the client's op).
+	 */
+	void (*done)(void *ctx, const struct host_ticket *t, int code, const char *message, size_t failed_op,
+		     const uint64_t *ids, size_t n_ids);
+};
+
+/** How to behave. Zero fields take the defaults in brackets. */
+struct xshard_config {
+	uint64_t self;               /**< this member's id: the high 16 bits of its transactions' ids */
+	struct hlc_clock *clock;     /**< the member's hybrid clock (borrowed; outlives the module) */
+	uint64_t expiry_ns;          /**< a coordinator silent this long is gone [2 s] */
+	uint64_t retry_interval_ns;  /**< unanswered commands are sent again this often [200 ms] */
+};
+
+/** One shard's part of a write: a packed WriteRequest of the ops that go to @c group. */
+struct xshard_part {
+	uint64_t group;           /**< the shard */
+	const uint8_t *request;   /**< the packed WriteRequest (borrowed for xshard_begin()) */
+	size_t len;               /**< its bytes */
+};
+
+/** Where each op of the client's batch went: op i is op @c op_index[i] of part @c op_part[i]. */
+struct xshard_ops {
+	const uint32_t *op_part;  /**< per client op */
+	const uint32_t *op_index; /**< per client op */
+	size_t n;                 /**< ops in the client's batch */
+};
+
+struct xshard;
+
+/** @return GROVE_OK, GROVE_EINVAL (no clock or id), GROVE_ENOMEM. */
+int xshard_create(const struct xshard_config *cfg, const struct xshard_hooks *hooks, struct xshard **out);
+
+/** @brief Free everything; writes not answered yet are not answered (the server is closing). NULL is allowed. */
+void xshard_destroy(struct xshard *x);
+
+/**
+ * @brief Begin the transaction of a write whose @p n parts go to different
+ * shards (at least two); the first part's shard is the anchor. The parts are
+ * copied. Its end goes to the done hook with @p t.
+ * @return GROVE_OK, GROVE_EINVAL (fewer than two parts, a group twice, an op
+ * mapped outside the parts), GROVE_ETOOBIG (a part over TXN_VALUE_MAX),
+ * GROVE_ENOMEM.
+ */
+int xshard_begin(struct xshard *x, const struct host_ticket *t, const struct xshard_part *parts, size_t n,
+		 const struct xshard_ops *ops, uint64_t pt);
+
+/** @brief Group @p group applied a transaction command here (the host's txn_applied hook). */
+void xshard_applied(struct xshard *x, uint64_t group, const struct tree_result *res, uint64_t pt);
+
+/**
+ * @brief Recover the transaction whose intent @p met holds shard @p shard
+ * (its coordinator is not on this member, or is gone): one recovery per
+ * transaction at a time; a transaction coordinated here is left to its
+ * coordinator. @return GROVE_OK, GROVE_ENOMEM.
+ */
+int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt);
+
+/** @brief Whether transaction @p id is coordinated or recovered on this member now. */
+bool xshard_busy_with(const struct xshard *x, uint64_t id);
+
+/** @brief Time passes: heartbeats, commands sent again, timeouts. */
+void xshard_tick(struct xshard *x, uint64_t pt);
+
+/** @brief The expiry the module was configured with (ns). */
+uint64_t xshard_expiry(const struct xshard *x);
+
+/** @brief Transactions coordinated here that are not done, and recoveries running. */
+void xshard_counts(const struct xshard *x, size_t *coordinating, size_t *recovering);
+
+#endif

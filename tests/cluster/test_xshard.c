@@ -1,0 +1,281 @@
+/* Writes across shards on a real 3-node groved cluster, committed as parallel-commit transactions: a node
+ * and its subtree moved from one shard to another and back, a batch that sets values in two shards, a batch
+ * whose part one shard refuses (nothing of it anywhere); then moves back and forth, coordinated by each member
+ * in turn, with kill -9 of the coordinating member in the middle of some of them: afterwards the node is in
+ * exactly one place, with its subtree, on every member, and no shard is held by an intent. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
+#include "src/tree/tree.h"
+#include "cluster.h"
+#include "harness.h"
+#include "support.h"
+
+#define ZONE_A "/root/World/ZoneA"
+#define ZONE_B "/root/World/ZoneB"
+/* Moves in the kill test, and one in how many has its coordinator killed. */
+#define MOVES 100
+#define KILL_EVERY 10
+
+static struct grove_client *connect_to(struct cluster *c, int node)
+{
+	char address[32];
+	cluster_address(c, node, address, sizeof(address));
+	struct grove_client *cl = NULL;
+	for (int t = 0; t < 100; t++) {
+		if (grove_client_connect(address, NULL, 20000, &cl, NULL, 0) == GROVE_OK)
+			return cl;
+		usleep(100000);
+	}
+	fail_msg("cannot connect to member %d", node);
+	return NULL;
+}
+
+static struct tree_op create(const char *parent, const char *name)
+{
+	return (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = parent}, .name = name, .text = "Node3D",
+				.index = -1};
+}
+
+static struct tree_op move(const char *node, const char *parent)
+{
+	return (struct tree_op){.kind = TREE_OP_MOVE, .node = {.path = node}, .target = {.path = parent}, .index = -1};
+}
+
+static int split(struct grove_client *cl, const char *path)
+{
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	rq.op = GROVE__SHARD_REQUEST__OP__SPLIT;
+	rq.path = (char *)path;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	assert_int_equal(grove_client_call(cl, &env, &reply), GROVE_OK);
+	int code = reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY ? (int)reply->shard_reply->code : -1;
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
+/* Shards held by an intent as member @p node sees them (-1 if it does not answer). */
+static int held_shards(struct cluster *c, int node)
+{
+	struct grove_client *cl = connect_to(c, node);
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	rq.op = GROVE__SHARD_REQUEST__OP__LIST;
+	rq.path = "";
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	int held = -1;
+	if (grove_client_call(cl, &env, &reply) == GROVE_OK && reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY) {
+		held = 0;
+		for (size_t i = 0; i < reply->shard_reply->n_shards; i++)
+			held += reply->shard_reply->shards[i]->held_by != 0;
+	}
+	if (reply)
+		grove__envelope__free_unpacked(reply, NULL);
+	grove_client_close(cl);
+	return held;
+}
+
+/* Wait (bounded) until no member sees a shard held by an intent. */
+static void wait_unheld(struct cluster *c)
+{
+	for (int t = 0; t < 300; t++) {
+		bool clear = true;
+		for (int n = 1; n <= CLUSTER_NODES && clear; n++)
+			clear = held_shards(c, n) == 0;
+		if (clear)
+			return;
+		usleep(100000);
+	}
+	fail_msg("a shard is still held by a transaction's intent after 30 s");
+}
+
+/* The node at @p path as member @p node reads it: its id and how many children it has; 0 if there is none. */
+static uint64_t node_at(struct grove_client *cl, const char *path, size_t *children)
+{
+	Grove__Envelope *holder = NULL;
+	Grove__ReadReply *rr = client_read(cl, path, 1, false, &holder);
+	uint64_t id = 0;
+	if (rr && rr->code == 0 && rr->n_nodes >= 1) {
+		id = rr->nodes[0]->id;
+		if (children)
+			*children = rr->n_nodes - 1;
+	} else if (!rr || rr->code != GROVE_ENOTFOUND) {
+		fail_msg("reading %s: %s", path, rr ? rr->message : "no read reply");
+	}
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
+	return id;
+}
+
+/* Where the player is on member @p node: 'A', 'B', or 0 for nowhere; fails if it is in both. */
+static char where(struct cluster *c, int node, uint64_t id)
+{
+	struct grove_client *cl = connect_to(c, node);
+	size_t kids_a = 0, kids_b = 0;
+	uint64_t a = node_at(cl, ZONE_A "/P", &kids_a), b = node_at(cl, ZONE_B "/P", &kids_b);
+	grove_client_close(cl);
+	if (a && b)
+		fail_msg("member %d holds the player in both zones", node);
+	if (a || b) {
+		assert_int_equal(a ? a : b, id);
+		assert_int_equal(a ? kids_a : kids_b, 3);
+	}
+	return a ? 'A' : b ? 'B' : 0;
+}
+
+/* Three members; ZoneA (holding P with three children and a property) and ZoneB split off. P's id in @p id. */
+static struct grove_client *start_world(struct cluster *c, uint64_t *id)
+{
+	cluster_start(c, NULL);
+	cluster_wait_leader(c);
+	struct grove_client *cl = connect_to(c, 1);
+	struct tree_op world[] = {create("/root", "World"), create("/root/World", "ZoneA"), create("/root/World", "ZoneB"),
+				  create(ZONE_A, "P"), create(ZONE_A "/P", "Arm"), create(ZONE_A "/P", "Leg"),
+				  create(ZONE_A "/P", "Head"), create(ZONE_B, "Q")};
+	assert_int_equal(client_write_ops(cl, world, sizeof(world) / sizeof(world[0])), GROVE_OK);
+	assert_int_equal(client_set_int(cl, ZONE_A "/P", "hp", 42), GROVE_OK);
+	assert_int_equal(split(cl, ZONE_A), GROVE_OK);
+	assert_int_equal(split(cl, ZONE_B), GROVE_OK);
+	*id = node_at(cl, ZONE_A "/P", NULL);
+	assert_true(*id > 0);
+	return cl;
+}
+
+static void test_writes_across_shards(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t id;
+	struct grove_client *cl = start_world(&c, &id);
+	/* The player and its subtree go to the other shard, and come back. */
+	struct tree_op there = move(ZONE_A "/P", ZONE_B);
+	assert_int_equal(client_write_ops(cl, &there, 1), GROVE_OK);
+	cluster_wait_converged(&c);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		assert_int_equal(where(&c, n, id), 'B');
+	struct tree_op back = move(ZONE_B "/P", ZONE_A);
+	assert_int_equal(client_write_ops(cl, &back, 1), GROVE_OK);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		assert_int_equal(where(&c, n, id), 'A');
+
+	/* One batch, values in two shards: both, at once. */
+	struct variant one = {0};
+	variant_set_int(&one, 1);
+	struct tree_op both[] = {{.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_A "/P"}, .name = "x", .value = &one},
+				 {.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_B "/Q"}, .name = "x", .value = &one}};
+	assert_int_equal(client_write_ops(cl, both, 2), GROVE_OK);
+	/* A batch whose part in ZoneB is refused (Q exists): nothing of it lands in ZoneA either. */
+	struct tree_op refused[] = {{.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_A "/P"}, .name = "y", .value = &one},
+				    create(ZONE_B, "Q")};
+	assert_int_equal(client_write_ops(cl, refused, 2), GROVE_EEXIST);
+	Grove__Envelope *holder;
+	Grove__ReadReply *rr = client_read(cl, ZONE_A "/P", 0, true, &holder);
+	assert_non_null(rr);
+	bool has_x = false, has_y = false;
+	for (size_t i = 0; i < rr->nodes[0]->n_props; i++) {
+		has_x |= strcmp(rr->nodes[0]->props[i]->name, "x") == 0;
+		has_y |= strcmp(rr->nodes[0]->props[i]->name, "y") == 0;
+	}
+	grove__envelope__free_unpacked(holder, NULL);
+	assert_true(has_x);
+	assert_false(has_y);
+	grove_client_close(cl);
+	wait_unheld(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+struct mover {
+	struct cluster *c;
+	int node;
+	char from, to;
+	int code;
+};
+
+static void *send_move(void *arg)
+{
+	struct mover *m = arg;
+	char address[32];
+	cluster_address(m->c, m->node, address, sizeof(address));
+	struct grove_client *cl = NULL;
+	m->code = -1;
+	if (grove_client_connect(address, NULL, 20000, &cl, NULL, 0) != GROVE_OK)
+		return NULL;
+	struct tree_op op = move(m->from == 'A' ? ZONE_A "/P" : ZONE_B "/P", m->to == 'A' ? ZONE_A : ZONE_B);
+	m->code = client_write_ops(cl, &op, 1);
+	grove_client_close(cl);
+	return NULL;
+}
+
+static void test_kill_the_coordinator(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t id;
+	struct grove_client *cl = start_world(&c, &id);
+	grove_client_close(cl);
+	srand(7);
+	int kills = 0, acknowledged = 0;
+	char at = 'A';
+	for (int i = 0; i < MOVES; i++) {
+		struct mover m = {&c, 1 + i % CLUSTER_NODES, at, at == 'A' ? 'B' : 'A', 0};
+		pthread_t thread;
+		assert_int_equal(pthread_create(&thread, NULL, send_move, &m), 0);
+		bool kill_it = i % KILL_EVERY == KILL_EVERY - 1;
+		if (kill_it) {
+			usleep((useconds_t)(rand() % 4000));
+			cluster_node_signal(&c, m.node, SIGKILL);
+			kills++;
+		}
+		pthread_join(thread, NULL);
+		if (kill_it)
+			cluster_node_start(&c, m.node);
+		acknowledged += m.code == GROVE_OK;
+		if (m.code == GROVE_OK)
+			at = m.to; /* acknowledged: it must be there */
+		else
+			at = where(&c, 1 + (i + 1) % CLUSTER_NODES, id); /* killed before or after it took: ask */
+		if (m.code == GROVE_OK || !kill_it)
+			assert_int_equal(m.code, GROVE_OK);
+		assert_true(at == 'A' || at == 'B');
+	}
+	wait_unheld(&c);
+	cluster_wait_converged(&c);
+	char first = where(&c, 1, id);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		assert_int_equal(where(&c, n, id), first);
+	assert_int_equal(first, at);
+	print_message("%d moves, %d acknowledged, %d coordinators killed\n", MOVES, acknowledged, kills);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+int main(void)
+{
+	const char *filter = getenv("GROVE_TEST_FILTER");
+	if (filter)
+		cmocka_set_test_filter(filter);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_writes_across_shards),
+		cmocka_unit_test(test_kill_the_coordinator),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
