@@ -12,6 +12,8 @@
 #include "src/net/wire.h"
 
 #define NO_PART UINT32_MAX
+/* More ancestors than nodes a store can hold: the parent links loop. */
+#define PARENT_CHAIN_MAX (UINT64_C(1) << 48)
 
 /* How a client op appears in a part: itself, or one half of a move across shards. */
 enum half { HALF_PLAIN, HALF_OUT, HALF_IN };
@@ -120,13 +122,15 @@ static bool refers_to_local_resource(const struct variant *v, int depth)
 static int is_within(struct planner *pl, uint64_t id, uint64_t root, bool *within)
 {
 	*within = false;
-	for (size_t steps = 0; id != 0; steps++) {
+	for (uint64_t steps = 0; id != 0; steps++) {
 		if (id == root) {
 			*within = true;
 			return GROVE_OK;
 		}
-		if (id == TREE_ROOT_ID || steps > TREE_BATCH_MAX_OPS)
+		if (id == TREE_ROOT_ID)
 			return GROVE_OK;
+		if (steps > PARENT_CHAIN_MAX)
+			return GROVE_ECORRUPT; /* parents that never reach the root */
 		struct tree_node n;
 		int err = tree_get_node(pl->world, pl->w->txn, id, &n);
 		if (err == GROVE_ENOTFOUND)
@@ -161,44 +165,44 @@ static int ref_path(struct planner *pl, const struct tree_ref *ref, char **out)
 {
 	*out = NULL;
 	size_t depth = 0;
-	for (const struct tree_ref *r = ref; r->id < 0; r = &pl->batch.ops[-(r->id + 1)].node)
-		depth++;
 	const struct tree_ref *base = ref;
-	while (base->id < 0)
-		base = &pl->batch.ops[-(base->id + 1)].node;
-	char *path = NULL;
-	if (base->id > 0) {
-		int err = tree_node_path(pl->world, pl->w->txn, (uint64_t)base->id, &path);
-		if (err == GROVE_ENOTFOUND)
-			return GROVE_OK;
-		if (err)
-			return err;
-	} else if (base->path && (path = strdup(base->path)) == NULL) {
+	for (; base->id < 0; base = &pl->batch.ops[-(base->id + 1)].node)
+		depth++;
+	const char **names = depth ? calloc(depth, sizeof(*names)) : NULL;
+	if (depth && !names)
 		return GROVE_ENOMEM;
-	}
-	/* Down the chain of creates, from the base's child to @p ref's node. */
-	for (size_t level = depth; path && level > 0; level--) {
-		const struct tree_ref *r = ref;
-		for (size_t i = 1; i < level; i++)
-			r = &pl->batch.ops[-(r->id + 1)].node;
-		char *longer = join_path(path, pl->batch.ops[-(r->id + 1)].name);
+	size_t level = depth;
+	for (const struct tree_ref *r = ref; r->id < 0; r = &pl->batch.ops[-(r->id + 1)].node)
+		names[--level] = pl->batch.ops[-(r->id + 1)].name; /* from the base's child down to ref's node */
+	char *path = NULL;
+	int err = GROVE_OK;
+	if (base->id > 0)
+		err = tree_node_path(pl->world, pl->w->txn, (uint64_t)base->id, &path);
+	else if (base->path && (path = strdup(base->path)) == NULL)
+		err = GROVE_ENOMEM;
+	for (size_t i = 0; !err && path && i < depth; i++) {
+		char *longer = join_path(path, names[i]);
 		free(path);
-		if (!longer)
-			return GROVE_ENOMEM;
 		path = longer;
+		err = path ? GROVE_OK : GROVE_ENOMEM;
+	}
+	free(names);
+	if (err) {
+		free(path);
+		return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 	}
 	*out = path;
 	return GROVE_OK;
 }
 
-static int ref_text(struct planner *pl, const struct tree_ref *ref, char *text, size_t cap)
+static void ref_text(const struct tree_ref *ref, char *text, size_t cap)
 {
 	if (ref->id > 0)
-		return snprintf(text, cap, "node %lld", (long long)ref->id);
-	if (ref->id < 0)
-		return snprintf(text, cap, "the node created by op %lld", (long long)-(ref->id + 1));
-	(void)pl;
-	return snprintf(text, cap, "%s", ref->path ? ref->path : "(none)");
+		snprintf(text, cap, "node %lld", (long long)ref->id);
+	else if (ref->id < 0)
+		snprintf(text, cap, "the node created by op %lld", (long long)-(ref->id + 1));
+	else
+		snprintf(text, cap, "%s", ref->path ? ref->path : "(none)");
 }
 
 static int place_ref(struct planner *pl, size_t i, const struct tree_ref *ref, struct place *out)
@@ -350,7 +354,7 @@ static int plan_carry(struct planner *pl, size_t i, const struct place *node, co
 {
 	const struct tree_op *op = &pl->batch.ops[i];
 	char named[TREE_TEXT_MAX + 32];
-	ref_text(pl, &op->node, named, sizeof(named));
+	ref_text(&op->node, named, sizeof(named));
 	if (node->local >= 0)
 		return refuse(pl, GROVE_ECROSSSHARD,
 			      "op %zu moves %s, created by this batch, to another shard: create it in its new place", i,
@@ -442,8 +446,8 @@ static int plan_op(struct planner *pl, size_t i)
 		if (op->kind == TREE_OP_MOVE)
 			return plan_carry(pl, i, &node, &target);
 		char a[TREE_TEXT_MAX + 32], b[TREE_TEXT_MAX + 32];
-		ref_text(pl, &op->node, a, sizeof(a));
-		ref_text(pl, &op->target, b, sizeof(b));
+		ref_text(&op->node, a, sizeof(a));
+		ref_text(&op->target, b, sizeof(b));
 		return refuse(pl, GROVE_ECROSSSHARD,
 			      "op %zu connects %s (shard %llu) and %s (shard %llu): a signal connection cannot span shards",
 			      i, a, (unsigned long long)node.group, b, (unsigned long long)target.group);

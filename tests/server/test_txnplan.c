@@ -634,10 +634,14 @@ static size_t make_batch(const struct nodes *ns, struct aop *ops)
 		} else if (roll < 93) {
 			op->kind = TREE_OP_DELETE;
 			op->node = any_ref(ns, ops, i, true);
-		} else {
+		} else if (roll < 97) {
 			op->kind = TREE_OP_REORDER;
 			op->node = any_ref(ns, ops, i, true);
 			op->index = 0;
+		} else {
+			op->kind = TREE_OP_ADD_GROUP;
+			op->node = any_ref(ns, ops, i, false);
+			op->name = pick(2) ? "g0" : "g1";
 		}
 	}
 	return n;
