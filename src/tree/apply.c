@@ -122,7 +122,11 @@ static int resolve(struct applier *a, const struct tree_ref *ref, uint64_t *id)
 			return refuse(a, GROVE_EINVAL, "op %zu refers to op %llu, which is not an earlier create",
 				      a->op_index, (unsigned long long)k);
 		*id = a->res->ids[k];
-		return GROVE_OK;
+		int err = node_exists(a, *id);
+		if (err == GROVE_ENOTFOUND)
+			return refuse(a, err, "op %zu refers to the node op %llu created, which an earlier op deleted",
+				      a->op_index, (unsigned long long)k);
+		return err ? fail(a, err) : GROVE_OK;
 	} else if (ref->id > 0) {
 		*id = (uint64_t)ref->id;
 	} else {

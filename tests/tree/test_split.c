@@ -17,6 +17,7 @@
 #include "src/tree/tree.h"
 #include "storage/store.h"
 #include "support.h"
+#include "treelist.h"
 
 #define WORLD 1
 #define GA 3 /* the group /root/World/ZoneA goes to */
@@ -123,72 +124,16 @@ static char *path_of(struct fixture *f, uint64_t g, uint64_t id)
 	return p;
 }
 
-/* A listing of the subtree at @p path as the tree @p t sees it: "path class props groups conns" lines. */
-struct listing {
-	const struct tree *t;
-	struct store_txn *txn;
-	struct grove_buf out;
-};
-
-static int list_prop(void *ctx, const char *name, const struct variant *value)
-{
-	struct listing *l = ctx;
-	char line[160];
-	snprintf(line, sizeof(line), " %s:%d", name, (int)value->type);
-	grove_buf_put(&l->out, line, strlen(line));
-	return 0;
-}
-
-static int list_group(void *ctx, const char *group)
-{
-	struct listing *l = ctx;
-	grove_buf_put(&l->out, " [", 2);
-	grove_buf_put(&l->out, group, strlen(group));
-	grove_buf_put(&l->out, "]", 1);
-	return 0;
-}
-
-static int list_conn(void *ctx, const struct tree_connection *c)
-{
-	struct listing *l = ctx;
-	char line[160];
-	snprintf(line, sizeof(line), " %s->%s", c->signal, c->method);
-	grove_buf_put(&l->out, line, strlen(line));
-	return 0;
-}
-
-static int list_node(void *ctx, uint64_t id);
-
-static int list_node(void *ctx, uint64_t id)
-{
-	struct listing *l = ctx;
-	char *path = NULL;
-	struct tree_node n;
-	assert_int_equal(tree_node_path(l->t, l->txn, id, &path), GROVE_OK);
-	assert_int_equal(tree_get_node(l->t, l->txn, id, &n), GROVE_OK);
-	char line[512];
-	snprintf(line, sizeof(line), "%s #%llu %s", path, (unsigned long long)id, n.class_name);
-	grove_buf_put(&l->out, line, strlen(line));
-	tree_node_free(&n);
-	free(path);
-	assert_int_equal(tree_for_each_prop(l->t, l->txn, id, list_prop, l), GROVE_OK);
-	assert_int_equal(tree_for_each_group(l->t, l->txn, id, list_group, l), GROVE_OK);
-	assert_int_equal(tree_for_each_connection(l->t, l->txn, id, list_conn, l), GROVE_OK);
-	grove_buf_put(&l->out, "\n", 1);
-	return tree_for_each_child(l->t, l->txn, id, list_node, l);
-}
-
 /* The listing of the world from @p t (a plain tree, or a view's), malloc'd. */
 static char *listing_of(struct fixture *f, const struct tree *t)
 {
-	struct listing l = {.t = t};
-	assert_int_equal(store_txn_begin(f->store, NULL, false, &l.txn), GROVE_OK);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
 	uint64_t root;
-	assert_int_equal(tree_resolve_path(t, l.txn, "/root", &root), GROVE_OK);
-	assert_int_equal(list_node(&l, root), GROVE_OK);
-	store_txn_abort(l.txn);
-	grove_buf_put(&l.out, "", 1);
-	return (char *)l.out.data;
+	assert_int_equal(tree_resolve_path(t, txn, "/root", &root), GROVE_OK);
+	char *text = test_tree_listing(t, txn, root, TEST_LIST_IDS | TEST_LIST_CONNS);
+	store_txn_abort(txn);
+	return text;
 }
 
 /* The world of groups 1..@p n through a view. */

@@ -236,6 +236,17 @@ static void test_refusals(void **state)
 	assert_string_equal(msg, "no node with id 999999");
 	struct tree_op bad_kind = {.kind = (enum tree_op_kind)77, .node = at("/root")};
 	assert_int_equal(apply1(f, bad_kind, NULL, 0), GROVE_EINVAL);
+	/* A batch-local reference to a node an earlier op of the batch deleted names nothing. */
+	struct tree_op gone[] = {
+		create("/root", "Gone", "Node"),
+		{.kind = TREE_OP_DELETE, .node = at("/root/Gone")},
+		{.kind = TREE_OP_MOVE, .node = at("/root/A"), .target = {.id = -1}, .index = -1},
+	};
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, gone, 3, &res), GROVE_ENOTFOUND);
+	assert_int_equal(res.failed_op, 2);
+	assert_string_equal(res.message, "op 2 refers to the node op 0 created, which an earlier op deleted");
+	tree_result_free(&res);
 }
 
 static void test_cycle_refused(void **state)

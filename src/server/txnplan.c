@@ -1,0 +1,642 @@
+#include "src/server/txnplan.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/buf.h"
+#include "src/common/error.h"
+#include "src/common/grow.h"
+#include "src/net/wire.h"
+
+#define NO_PART UINT32_MAX
+/* More ancestors than nodes a store can hold: the parent links loop. */
+#define PARENT_CHAIN_MAX (UINT64_C(1) << 48)
+
+/* How a client op appears in a part: itself, or one half of a move across shards. */
+enum half { HALF_PLAIN, HALF_OUT, HALF_IN };
+
+struct part_entry {
+	uint32_t client_op;
+	enum half half;
+};
+
+/* An earlier op's node in a part: what a later move across shards must not carry away under its feet. */
+struct touch {
+	uint64_t id; /* the node before the batch; 0: not known (a path the world does not hold yet) */
+	uint32_t op;
+};
+
+struct part_build {
+	uint64_t group;
+	struct part_entry *entries;
+	size_t n, cap;
+	struct touch *touched;
+	size_t n_touched, cap_touched;
+	bool paths_changed; /* a rename, move or delete ran here: a later path may name another node than it did */
+	bool paths_unsure;  /* and a path was named after that */
+};
+
+/* A move across shards, as the planner keeps it until the parts are packed. */
+struct carry {
+	uint64_t node, target; /* ids before the batch (target 0: not known) */
+	uint64_t from, to;     /* groups */
+	char *name, *path_before, *path_after;
+	struct grove_buf carried;
+};
+
+struct op_plan {
+	uint32_t part, index;       /* where the op went (a move across shards: its CARRY_OUT half) */
+	uint32_t in_part, in_index; /* a move across shards: its CARRY_IN half */
+	uint64_t anchor;            /* CREATE: the node, before the batch, that its new node is created under (0: not known) */
+	struct carry *carry;        /* a move across shards */
+};
+
+struct moved_subtree {
+	uint64_t root;
+	char *path;
+	uint32_t op;
+};
+
+/* Where one reference of a client op lands. */
+struct place {
+	uint64_t group;
+	int64_t local; /* the client op it names batch-locally, or -1 */
+	uint64_t id;   /* the node it names before the batch; 0 if not known */
+	bool by_path;
+};
+
+struct planner {
+	const Grove__WriteRequest *req;
+	const struct txn_plan_world *w;
+	const struct tree *world; /* the view's tree of the world's group: ids and paths across shards */
+	struct wire_batch batch;
+	struct op_plan *ops;
+	struct part_build *parts;
+	size_t n_parts, cap_parts;
+	struct moved_subtree *moved;
+	size_t n_moved, cap_moved;
+	bool spans_resources; /* an op puts a resource or refers to one batch-locally */
+	size_t resource_op;   /* the first such op */
+	char *why;
+	size_t why_cap;
+};
+
+static int refuse(struct planner *pl, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int refuse(struct planner *pl, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(pl->why, pl->why_cap, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static bool refers_to_local_resource(const struct variant *v, int depth)
+{
+	if (!v || depth > VARIANT_MAX_DEPTH)
+		return false;
+	switch (v->type) {
+	case VARIANT_RESOURCE_REF:
+		return v->as.ref < 0;
+	case VARIANT_ARRAY:
+		for (uint32_t i = 0; i < v->as.array->len; i++)
+			if (refers_to_local_resource(&v->as.array->items[i], depth + 1))
+				return true;
+		return false;
+	case VARIANT_DICTIONARY:
+		for (uint32_t i = 0; i < v->as.dict->len; i++)
+			if (refers_to_local_resource(&v->as.dict->keys[i], depth + 1) ||
+			    refers_to_local_resource(&v->as.dict->values[i], depth + 1))
+				return true;
+		return false;
+	default:
+		return false;
+	}
+}
+
+/* Whether node @p id is @p root or below it, before the batch (the walk up crosses shards). */
+static int is_within(struct planner *pl, uint64_t id, uint64_t root, bool *within)
+{
+	*within = false;
+	for (uint64_t steps = 0; id != 0; steps++) {
+		if (id == root) {
+			*within = true;
+			return GROVE_OK;
+		}
+		if (id == TREE_ROOT_ID)
+			return GROVE_OK;
+		if (steps > PARENT_CHAIN_MAX)
+			return GROVE_ECORRUPT; /* parents that never reach the root */
+		struct tree_node n;
+		int err = tree_get_node(pl->world, pl->w->txn, id, &n);
+		if (err == GROVE_ENOTFOUND)
+			return GROVE_OK;
+		if (err)
+			return err;
+		id = n.parent;
+		tree_node_free(&n);
+	}
+	return GROVE_OK;
+}
+
+static char *join_path(const char *parent, const char *name)
+{
+	size_t plen = strlen(parent), nlen = strlen(name);
+	while (plen > 1 && parent[plen - 1] == '/')
+		plen--;
+	char *s = malloc(plen + 1 + nlen + 1);
+	if (s) {
+		memcpy(s, parent, plen);
+		s[plen] = '/';
+		memcpy(s + plen + 1, name, nlen + 1);
+	}
+	return s;
+}
+
+/*
+ * The absolute path @p ref names before the batch (for a batch-local reference, the path its created node will
+ * have): malloc'd in @p *out, NULL when not known. Paths only label the halves of a move in change records.
+ */
+static int ref_path(struct planner *pl, const struct tree_ref *ref, char **out)
+{
+	*out = NULL;
+	size_t depth = 0;
+	const struct tree_ref *base = ref;
+	for (; base->id < 0; base = &pl->batch.ops[-(base->id + 1)].node)
+		depth++;
+	const char **names = depth ? calloc(depth, sizeof(*names)) : NULL;
+	if (depth && !names)
+		return GROVE_ENOMEM;
+	size_t level = depth;
+	for (const struct tree_ref *r = ref; r->id < 0; r = &pl->batch.ops[-(r->id + 1)].node)
+		names[--level] = pl->batch.ops[-(r->id + 1)].name; /* from the base's child down to ref's node */
+	char *path = NULL;
+	int err = GROVE_OK;
+	if (base->id > 0)
+		err = tree_node_path(pl->world, pl->w->txn, (uint64_t)base->id, &path);
+	else if (base->path && (path = strdup(base->path)) == NULL)
+		err = GROVE_ENOMEM;
+	for (size_t i = 0; !err && path && i < depth; i++) {
+		char *longer = join_path(path, names[i]);
+		free(path);
+		path = longer;
+		err = path ? GROVE_OK : GROVE_ENOMEM;
+	}
+	free(names);
+	if (err) {
+		free(path);
+		return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+	}
+	*out = path;
+	return GROVE_OK;
+}
+
+static void ref_text(const struct tree_ref *ref, char *text, size_t cap)
+{
+	if (ref->id > 0)
+		snprintf(text, cap, "node %lld", (long long)ref->id);
+	else if (ref->id < 0)
+		snprintf(text, cap, "the node created by op %lld", (long long)-(ref->id + 1));
+	else
+		snprintf(text, cap, "%s", ref->path ? ref->path : "(none)");
+}
+
+static int place_ref(struct planner *pl, size_t i, const struct tree_ref *ref, struct place *out)
+{
+	*out = (struct place){.local = -1};
+	const struct txn_plan_world *w = pl->w;
+	if (ref->id < 0) {
+		uint64_t k = (uint64_t)-(ref->id + 1);
+		if (k >= i || pl->batch.ops[k].kind != TREE_OP_CREATE)
+			return refuse(pl, GROVE_EINVAL, "op %zu refers to op %llu, which is not an earlier create", i,
+				      (unsigned long long)k);
+		out->local = (int64_t)k;
+		out->group = pl->parts[pl->ops[k].part].group;
+		out->id = pl->ops[k].anchor;
+		return GROVE_OK;
+	}
+	if (ref->id > 0) {
+		out->id = (uint64_t)ref->id;
+		int err = tree_view_locate(w->view, w->txn, out->id, &out->group);
+		if (err == GROVE_ENOTFOUND)
+			return refuse(pl, err, "op %zu: node %lld: no such node", i, (long long)ref->id);
+		return err;
+	}
+	if (!ref->path)
+		return refuse(pl, GROVE_EINVAL, "op %zu names no node", i);
+	out->by_path = true;
+	const struct shard_entry *e = shard_map_lookup(w->map, ref->path);
+	out->group = e ? e->group : w->view->world_group;
+	int err = tree_resolve_path(pl->world, w->txn, ref->path, &out->id);
+	if (err == GROVE_ENOTFOUND || err == GROVE_EINVAL) {
+		out->id = 0;
+		err = GROVE_OK;
+	}
+	if (err)
+		return err;
+	for (size_t m = 0; m < pl->n_moved; m++) {
+		bool within = shard_path_within(ref->path, pl->moved[m].path);
+		if (!within && out->id && (err = is_within(pl, out->id, pl->moved[m].root, &within)) != GROVE_OK)
+			return err;
+		if (within)
+			return refuse(pl, GROVE_ECROSSSHARD,
+				      "op %zu names %s, which op %u moves to another shard earlier in the batch: name it in a "
+				      "later batch", i, ref->path, pl->moved[m].op);
+	}
+	return GROVE_OK;
+}
+
+/* A node named by id must not be in a subtree an earlier op moved across shards. */
+static int check_not_moved(struct planner *pl, size_t i, const struct place *at)
+{
+	if (at->by_path || at->local >= 0)
+		return GROVE_OK; /* paths were checked as placed; created nodes never move across */
+	for (size_t m = 0; m < pl->n_moved; m++) {
+		bool within;
+		int err = is_within(pl, at->id, pl->moved[m].root, &within);
+		if (err)
+			return err;
+		if (within)
+			return refuse(pl, GROVE_ECROSSSHARD,
+				      "op %zu names node %llu, which op %u moves to another shard (from %s) earlier in the "
+				      "batch: name it in a later batch", i, (unsigned long long)at->id, pl->moved[m].op,
+				      pl->moved[m].path);
+	}
+	return GROVE_OK;
+}
+
+/* The part of group @p group, made if new. */
+static int part_of(struct planner *pl, uint64_t group, uint32_t *part)
+{
+	for (size_t p = 0; p < pl->n_parts; p++) {
+		if (pl->parts[p].group == group) {
+			*part = (uint32_t)p;
+			return GROVE_OK;
+		}
+	}
+	if (grove_grow((void **)&pl->parts, &pl->cap_parts, pl->n_parts, sizeof(*pl->parts)))
+		return GROVE_ENOMEM;
+	pl->parts[pl->n_parts] = (struct part_build){.group = group};
+	*part = (uint32_t)pl->n_parts++;
+	return GROVE_OK;
+}
+
+static int part_add(struct planner *pl, uint32_t part, size_t i, enum half half, uint32_t *index)
+{
+	struct part_build *p = &pl->parts[part];
+	if (grove_grow((void **)&p->entries, &p->cap, p->n, sizeof(*p->entries)))
+		return GROVE_ENOMEM;
+	p->entries[p->n] = (struct part_entry){.client_op = (uint32_t)i, .half = half};
+	*index = (uint32_t)p->n++;
+	return GROVE_OK;
+}
+
+/* What op @p i names in its part, for the moves across shards after it. */
+static int part_touch(struct planner *pl, uint32_t part, size_t i, const struct place *at)
+{
+	struct part_build *p = &pl->parts[part];
+	if (at->by_path && p->paths_changed)
+		p->paths_unsure = true;
+	if (grove_grow((void **)&p->touched, &p->cap_touched, p->n_touched, sizeof(*p->touched)))
+		return GROVE_ENOMEM;
+	p->touched[p->n_touched++] = (struct touch){.id = at->id, .op = (uint32_t)i};
+	return GROVE_OK;
+}
+
+/*
+ * The subtree a move across shards carries is read before the batch runs: refuse when an earlier op of its
+ * part acts, or may act, on it, since its CARRY_OUT would then find it changed.
+ */
+static int check_unchanged(struct planner *pl, size_t i, const struct place *node, const char *named)
+{
+	uint32_t part = NO_PART;
+	for (size_t p = 0; p < pl->n_parts; p++)
+		if (pl->parts[p].group == node->group)
+			part = (uint32_t)p;
+	if (part == NO_PART)
+		return node->id ? GROVE_OK : refuse(pl, GROVE_ENOTFOUND, "op %zu: %s: no such node", i, named);
+	const struct part_build *p = &pl->parts[part];
+	const char *advice = "move it in a batch of its own";
+	if (!node->id || p->paths_unsure || (p->paths_changed && node->by_path))
+		return refuse(pl, GROVE_ECROSSSHARD,
+			      "op %zu moves %s across shards after earlier ops of the batch changed paths in its shard: %s",
+			      i, named, advice);
+	for (size_t t = 0; t < p->n_touched; t++) {
+		bool within = p->touched[t].id == 0;
+		int err = within ? GROVE_OK : is_within(pl, p->touched[t].id, node->id, &within);
+		if (err)
+			return err;
+		if (within)
+			return refuse(pl, GROVE_ECROSSSHARD,
+				      "op %zu moves %s across shards after op %u of the batch acted on it or below it: %s", i,
+				      named, p->touched[t].op, advice);
+	}
+	return GROVE_OK;
+}
+
+static void carry_free(struct carry *c)
+{
+	if (!c)
+		return;
+	free(c->name);
+	free(c->path_before);
+	free(c->path_after);
+	grove_buf_free(&c->carried);
+	free(c);
+}
+
+/* Op @p i moves @p node to @p target, in another shard: read the subtree and what both halves say of it. */
+static int plan_carry(struct planner *pl, size_t i, const struct place *node, const struct place *target)
+{
+	const struct tree_op *op = &pl->batch.ops[i];
+	char named[TREE_TEXT_MAX + 32];
+	ref_text(&op->node, named, sizeof(named));
+	if (node->local >= 0)
+		return refuse(pl, GROVE_ECROSSSHARD,
+			      "op %zu moves %s, created by this batch, to another shard: create it in its new place", i,
+			      named);
+	int err = check_unchanged(pl, i, node, named);
+	if (err)
+		return err;
+	const struct tree *own = pl->w->group_tree(pl->w->ctx, node->group);
+	if (!own)
+		return refuse(pl, GROVE_EINVAL, "op %zu: %s is in group %llu, which is not a tree group here", i, named,
+			      (unsigned long long)node->group);
+	struct carry *c = calloc(1, sizeof(*c));
+	if (!c)
+		return GROVE_ENOMEM;
+	pl->ops[i].carry = c;
+	c->node = node->id;
+	c->target = target->local < 0 ? target->id : 0;
+	c->from = node->group;
+	c->to = target->group;
+	struct tree_split_result gathered = {0};
+	err = tree_carry_gather(own, pl->w->txn, node->id, &c->carried, &gathered);
+	if (err == GROVE_ESTORAGE || err == GROVE_ENOMEM || err == GROVE_ECORRUPT)
+		return err;
+	if (err)
+		return refuse(pl, err, "op %zu: %s", i, gathered.message);
+	if (c->carried.failed)
+		return GROVE_ENOMEM;
+	struct tree_node n;
+	if ((err = tree_get_node(pl->world, pl->w->txn, node->id, &n)) != GROVE_OK)
+		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err; /* the gather found it */
+	c->name = n.name;
+	n.name = NULL;
+	tree_node_free(&n);
+	if ((err = tree_node_path(pl->world, pl->w->txn, node->id, &c->path_before)) != GROVE_OK)
+		return err;
+	char *parent_path;
+	if ((err = ref_path(pl, &op->target, &parent_path)) != GROVE_OK)
+		return err;
+	if (parent_path) {
+		c->path_after = join_path(parent_path, c->name);
+		free(parent_path);
+		if (!c->path_after)
+			return GROVE_ENOMEM;
+	}
+	if (grove_grow((void **)&pl->moved, &pl->cap_moved, pl->n_moved, sizeof(*pl->moved)))
+		return GROVE_ENOMEM;
+	if (!(pl->moved[pl->n_moved].path = strdup(c->path_before)))
+		return GROVE_ENOMEM;
+	pl->moved[pl->n_moved].root = node->id;
+	pl->moved[pl->n_moved++].op = (uint32_t)i;
+	uint32_t from, to;
+	if ((err = part_of(pl, c->from, &from)) || (err = part_of(pl, c->to, &to)) ||
+	    (err = part_add(pl, from, i, HALF_OUT, &pl->ops[i].index)) ||
+	    (err = part_add(pl, to, i, HALF_IN, &pl->ops[i].in_index)))
+		return err;
+	pl->ops[i].part = from;
+	pl->ops[i].in_part = to;
+	pl->parts[from].paths_changed = true;
+	err = part_touch(pl, from, i, node); /* what it leaves: a later move of its old parent carries less */
+	return err ? err : part_touch(pl, to, i, target);
+}
+
+static bool has_target(enum tree_op_kind kind)
+{
+	return kind == TREE_OP_MOVE || kind == TREE_OP_CONNECT || kind == TREE_OP_DISCONNECT;
+}
+
+static int plan_op(struct planner *pl, size_t i)
+{
+	const struct tree_op *op = &pl->batch.ops[i];
+	if (op->kind == TREE_OP_PUT_RESOURCE || refers_to_local_resource(op->value, 0)) {
+		if (!pl->spans_resources)
+			pl->resource_op = i;
+		pl->spans_resources = true;
+		if (op->kind == TREE_OP_PUT_RESOURCE)
+			return GROVE_OK; /* it names no node: it goes where the rest goes, if all goes to one shard */
+	}
+	struct place node, target = {0};
+	int err = place_ref(pl, i, &op->node, &node);
+	if (!err)
+		err = check_not_moved(pl, i, &node);
+	if (!err && has_target(op->kind) && !(err = place_ref(pl, i, &op->target, &target)))
+		err = check_not_moved(pl, i, &target);
+	if (err)
+		return err;
+	if (op->kind == TREE_OP_CREATE)
+		pl->ops[i].anchor = node.id;
+	if (has_target(op->kind) && node.group != target.group) {
+		if (op->kind == TREE_OP_MOVE)
+			return plan_carry(pl, i, &node, &target);
+		char a[TREE_TEXT_MAX + 32], b[TREE_TEXT_MAX + 32];
+		ref_text(&op->node, a, sizeof(a));
+		ref_text(&op->target, b, sizeof(b));
+		return refuse(pl, GROVE_ECROSSSHARD,
+			      "op %zu connects %s (shard %llu) and %s (shard %llu): a signal connection cannot span shards",
+			      i, a, (unsigned long long)node.group, b, (unsigned long long)target.group);
+	}
+	uint32_t part;
+	if ((err = part_of(pl, node.group, &part)) || (err = part_add(pl, part, i, HALF_PLAIN, &pl->ops[i].index)) ||
+	    (err = part_touch(pl, part, i, &node)) || (has_target(op->kind) && (err = part_touch(pl, part, i, &target))))
+		return err;
+	pl->ops[i].part = part;
+	if (op->kind == TREE_OP_RENAME || op->kind == TREE_OP_MOVE || op->kind == TREE_OP_DELETE)
+		pl->parts[part].paths_changed = true;
+	return GROVE_OK;
+}
+
+/* A reference of the client's batch as the part numbers its ops. */
+static void renumber(const struct planner *pl, const Grove__NodeRef *from, Grove__NodeRef *to)
+{
+	grove__node_ref__init(to);
+	to->path = from->path;
+	to->id = from->id;
+	if (from->id < 0)
+		to->id = -(int64_t)pl->ops[-(from->id + 1)].index - 1;
+}
+
+static int pack_part(struct planner *pl, const struct part_build *b, struct txn_plan_part *out)
+{
+	int err = GROVE_ENOMEM;
+	Grove__Op *ops = calloc(b->n, sizeof(*ops));
+	Grove__Op **ptrs = calloc(b->n, sizeof(*ptrs));
+	Grove__NodeRef *refs = calloc(2 * b->n, sizeof(*refs));
+	out->client_op = calloc(b->n, sizeof(*out->client_op));
+	if (!ops || !ptrs || !refs || !out->client_op)
+		goto done;
+	for (size_t j = 0; j < b->n; j++) {
+		uint32_t i = b->entries[j].client_op;
+		const Grove__Op *from = pl->req->ops[i];
+		const struct carry *c = pl->ops[i].carry;
+		Grove__Op *w = &ops[j];
+		Grove__NodeRef *node = &refs[2 * j], *target = &refs[2 * j + 1];
+		out->client_op[j] = i;
+		ptrs[j] = w;
+		grove__node_ref__init(node);
+		grove__node_ref__init(target);
+		switch (b->entries[j].half) {
+		case HALF_PLAIN:
+			*w = *from;
+			w->carried.len = 0, w->carried.data = NULL, w->group = 0;
+			if (from->node)
+				renumber(pl, from->node, node), w->node = node;
+			if (from->target)
+				renumber(pl, from->target, target), w->target = target;
+			break;
+		case HALF_OUT:
+			grove__op__init(w);
+			w->kind = TREE_OP_CARRY_OUT;
+			node->id = (int64_t)c->node;
+			target->id = (int64_t)c->target;
+			w->node = node, w->target = target;
+			w->name = c->name;
+			w->text = c->path_after ? c->path_after : (char *)"";
+			w->carried.data = c->carried.data, w->carried.len = c->carried.len;
+			w->group = c->to;
+			break;
+		case HALF_IN:
+			grove__op__init(w);
+			w->kind = TREE_OP_CARRY_IN;
+			renumber(pl, from->target, target);
+			w->node = node, w->target = target;
+			w->name = c->name;
+			w->index = from->index;
+			w->text = c->path_before;
+			w->carried.data = c->carried.data, w->carried.len = c->carried.len;
+			w->group = c->from;
+			break;
+		}
+	}
+	Grove__WriteRequest req = GROVE__WRITE_REQUEST__INIT;
+	req.n_ops = b->n;
+	req.ops = ptrs;
+	out->group = b->group;
+	out->n_ops = b->n;
+	out->request_len = grove__write_request__get_packed_size(&req);
+	out->request = malloc(out->request_len ? out->request_len : 1);
+	if (out->request) {
+		grove__write_request__pack(&req, out->request);
+		err = GROVE_OK;
+	}
+done:
+	free(ops);
+	free(ptrs);
+	free(refs);
+	return err;
+}
+
+/* Resources: fine in one shard; across shards they would need their ids (put them in their own batch). */
+static int place_resources(struct planner *pl)
+{
+	if (!pl->spans_resources)
+		return GROVE_OK;
+	if (pl->n_parts > 1)
+		return refuse(pl, GROVE_ECROSSSHARD,
+			      "op %zu puts a resource or refers to one put by this batch, in a batch that spans shards: put "
+			      "resources in their own batch first", pl->resource_op);
+	uint32_t part;
+	int err = part_of(pl, pl->n_parts ? pl->parts[0].group : pl->w->view->world_group, &part);
+	if (err)
+		return err;
+	/* One part: the client's own order and numbering. */
+	struct part_build *b = &pl->parts[part];
+	b->n = 0;
+	for (size_t i = 0; i < pl->batch.count; i++) {
+		if ((err = part_add(pl, part, i, HALF_PLAIN, &pl->ops[i].index)) != GROVE_OK)
+			return err;
+		pl->ops[i].part = part;
+	}
+	return GROVE_OK;
+}
+
+static void planner_free(struct planner *pl)
+{
+	for (size_t i = 0; pl->ops && i < pl->batch.count; i++)
+		carry_free(pl->ops[i].carry);
+	free(pl->ops);
+	for (size_t p = 0; p < pl->n_parts; p++) {
+		free(pl->parts[p].entries);
+		free(pl->parts[p].touched);
+	}
+	free(pl->parts);
+	for (size_t m = 0; m < pl->n_moved; m++)
+		free(pl->moved[m].path);
+	free(pl->moved);
+	wire_batch_free(&pl->batch);
+}
+
+void txn_plan_free(struct txn_plan *p)
+{
+	for (size_t i = 0; p->parts && i < p->n_parts; i++) {
+		free(p->parts[i].request);
+		free(p->parts[i].client_op);
+	}
+	free(p->parts);
+	free(p->op_part);
+	free(p->op_index);
+	memset(p, 0, sizeof(*p));
+}
+
+int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *w, struct txn_plan *out, char *why,
+		   size_t why_cap)
+{
+	memset(out, 0, sizeof(*out));
+	why[0] = '\0';
+	struct planner pl = {.req = req, .w = w, .why = why, .why_cap = why_cap};
+	pl.world = tree_view_group(w->view, w->view->world_group);
+	if (!pl.world)
+		return refuse(&pl, GROVE_EINVAL, "the view holds no tree of the world's group %llu",
+			      (unsigned long long)w->view->world_group);
+	int err = wire_decode_batch(req, false, &pl.batch, why, why_cap);
+	if (err)
+		return err;
+	size_t n = pl.batch.count;
+	pl.ops = calloc(n, sizeof(*pl.ops));
+	if (!pl.ops)
+		err = GROVE_ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		pl.ops[i].part = pl.ops[i].in_part = NO_PART;
+		err = plan_op(&pl, i);
+	}
+	if (!err)
+		err = place_resources(&pl);
+	if (!err) {
+		out->parts = calloc(pl.n_parts, sizeof(*out->parts));
+		out->op_part = calloc(n, sizeof(*out->op_part));
+		out->op_index = calloc(n, sizeof(*out->op_index));
+		err = out->parts && out->op_part && out->op_index ? GROVE_OK : GROVE_ENOMEM;
+	}
+	for (size_t p = 0; !err && p < pl.n_parts; p++) {
+		out->n_parts = p + 1;
+		err = pack_part(&pl, &pl.parts[p], &out->parts[p]);
+	}
+	for (size_t i = 0; !err && i < n; i++) {
+		out->op_part[i] = pl.ops[i].part;
+		out->op_index[i] = pl.ops[i].index;
+	}
+	out->n_ops = n;
+	planner_free(&pl);
+	if (err) {
+		if (err == GROVE_ENOMEM && !why[0])
+			snprintf(why, why_cap, "out of memory");
+		txn_plan_free(out);
+	}
+	return err;
+}

@@ -1,0 +1,98 @@
+/**
+ * @file txnplan.h
+ * @brief The plan of a write across shards: one client batch as one sub-batch per shard.
+ *
+ * A client batch may name nodes of several shards. Such a write commits as a
+ * transaction across those shards' groups (DESIGN.md, "Transactions across
+ * shards"): one intent per shard, whose value is the shard's sub-batch, a
+ * packed WriteRequest that the group applies atomically when the transaction
+ * commits. txn_plan_build() makes those sub-batches from the client's
+ * request and the state of the world it reads; it writes nothing.
+ *
+ * Each operation goes to the shard of the node it acts on (a path by the
+ * shard map, an id by where the view finds it, a CREATE by its parent, a
+ * batch-local reference with the operation it names, renumbered to the
+ * part's own numbering); a part keeps its operations in the client's order.
+ * A MOVE whose node and new parent are in different shards becomes two
+ * halves (tree.h): CARRY_OUT in the node's shard, CARRY_IN in the new
+ * parent's, both carrying the subtree as tree_carry_gather() gives it now.
+ *
+ * The carried bytes are read before the batch runs, so the plan refuses what
+ * would make them stale or ambiguous (GROVE_ECROSSSHARD, with a message that
+ * says how to split the batch): a move across shards of a node that an
+ * earlier operation of its shard's part acts on, or may act on (a path the
+ * world does not hold yet, or any path after a rename, move or delete there);
+ * a node created by the batch moved across shards; an operation naming a node
+ * that an earlier operation moved across shards. Also refused: a batch-local
+ * reference to a node created in another shard's part, a connection between
+ * shards, and resources put, or referred to batch-locally, in a batch that
+ * spans shards. Nodes that do not exist are not refused here (except an id
+ * that cannot be located: GROVE_ENOTFOUND): their shard's apply refuses them,
+ * as every replica would.
+ *
+ * Whatever the plan accepts, applying each part to its group (all parts or,
+ * if one refuses, none) leaves the world as applying the client's batch to an
+ * unsharded copy of it would.
+ */
+#ifndef GROVE_SERVER_TXNPLAN_H
+#define GROVE_SERVER_TXNPLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/shard/shardmap.h"
+#include "src/tree/tree.h"
+#include "storage/store.h"
+
+/** What the planner reads; all borrowed for the call. */
+struct txn_plan_world {
+	const struct shard_map *map;   /**< path -> group (longest prefix) */
+	struct store_txn *txn;         /**< a transaction (read-only is enough) of the store of every tree group */
+	struct tree_view *view;        /**< over every tree group: locates ids, resolves paths across shards */
+	/** Group @p group's own tree (no view: tree_carry_gather() runs there), or NULL if unknown. */
+	const struct tree *(*group_tree)(void *ctx, uint64_t group);
+	void *ctx;                     /**< passed to group_tree */
+};
+
+/** One shard's part of a cross-shard write. */
+struct txn_plan_part {
+	uint64_t group;      /**< the shard's group */
+	uint8_t *request;    /**< a packed WriteRequest (no submit_key, no client_send_ns); owned */
+	size_t request_len;  /**< its bytes */
+	size_t n_ops;        /**< its operations */
+	uint32_t *client_op; /**< per operation of the part: the client op it comes from; owned */
+};
+
+/** The plan. Release with txn_plan_free(). */
+struct txn_plan {
+	struct txn_plan_part *parts; /**< parts[0]: the shard of the first op (the anchor); owned */
+	size_t n_parts;              /**< 1 when the whole batch falls in one shard (propose it as a plain write) */
+	/**
+	 * Client op i is operation op_index[i] of parts[op_part[i]]; for a move
+	 * across shards, its CARRY_OUT half (the CARRY_IN half is found through
+	 * the parts' client_op). Owned.
+	 */
+	uint32_t *op_part, *op_index;
+	size_t n_ops;                /**< the client's operations */
+};
+
+/**
+ * @brief Split @p req into one sub-batch per shard, reading the world @p w.
+ * On success @p out owns what it holds; on failure @p out is zeroed and
+ * nothing stays allocated.
+ * @param why on failure, one line naming the op number and the nodes.
+ * @return GROVE_OK; refusals: GROVE_ECROSSSHARD (see the file comment),
+ * GROVE_EINVAL (a restore_snapshot, an empty or malformed batch, a reference
+ * to an op that is not an earlier create, an op that names no node),
+ * GROVE_ENOTFOUND (an id no group holds), what wire_decode_batch() refuses,
+ * and tree_carry_gather()'s refusals of a node moved across shards (its
+ * code and message); failures: GROVE_ENOMEM, GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
+int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *w, struct txn_plan *out, char *why,
+		   size_t why_cap);
+
+/** @brief Release what @p p owns and zero it. Safe on a zeroed plan. */
+void txn_plan_free(struct txn_plan *p);
+
+#endif

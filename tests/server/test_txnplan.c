@@ -1,0 +1,791 @@
+/* The plan of a write across shards, on real LMDB stores: which shard each op goes to, how batch-local references
+ * are renumbered, the two halves of a move across shards, each refusal; and an oracle: random batches applied as
+ * their parts to a world split into four shards leave it as the batches themselves leave an unsharded copy. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "src/common/buf.h"
+#include "src/common/error.h"
+#include "src/net/wire.h"
+#include "src/server/txnplan.h"
+#include "src/shard/shardmap.h"
+#include "src/tree/tree.h"
+#include "storage/store.h"
+#include "support.h"
+#include "treelist.h"
+
+#define WORLD 1
+#define N_GROUPS 4 /* the world, /root/W/Z1, /root/W/Z2, /root/W/Z3/A */
+
+struct world {
+	char *dir;
+	struct store *store;
+	struct tree trees[N_GROUPS + 1]; /* trees[g] is group g's */
+	struct shard_map map;
+	size_t n_groups;
+};
+
+static struct tree_ref at(const char *path)
+{
+	return (struct tree_ref){.path = path};
+}
+
+static struct tree_ref local(int64_t k)
+{
+	return (struct tree_ref){.id = -k - 1};
+}
+
+static struct tree_op create(struct tree_ref parent, const char *name)
+{
+	return (struct tree_op){.kind = TREE_OP_CREATE, .node = parent, .name = name, .text = "Node3D", .index = -1};
+}
+
+static int apply_ops(struct world *w, uint64_t g, const struct tree_op *ops, size_t n, size_t *failed_op)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, true, &txn), GROVE_OK);
+	struct tree_batch batch = {ops, n};
+	struct tree_result res = {0};
+	int err = tree_apply_batch(&w->trees[g], txn, &batch, &res);
+	if (failed_op)
+		*failed_op = res.failed_op;
+	tree_result_free(&res);
+	if (err)
+		store_txn_abort(txn);
+	else
+		assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	return err;
+}
+
+/*
+ * /root/W/Z0..Z3, each with A (children x, y), B (child q) and C; then, if @p sharded, Z1, Z2 and Z3/A split
+ * into groups 2, 3 and 4.
+ */
+static void world_open(struct world *w, const char *tag, bool sharded)
+{
+	memset(w, 0, sizeof(*w));
+	w->dir = test_tmpdir(tag);
+	struct store_options opts = {.no_sync = true, .map_size = 1ull << 30};
+	assert_int_equal(store_open(&w->store, w->dir, &opts), GROVE_OK);
+	w->n_groups = sharded ? N_GROUPS : 1;
+	for (uint64_t g = 1; g <= w->n_groups; g++)
+		assert_int_equal(tree_open(w->store, g, &w->trees[g]), GROVE_OK);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, true, &txn), GROVE_OK);
+	assert_int_equal(tree_init(&w->trees[WORLD], txn), GROVE_OK);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	static const char *zones[] = {"/root/W/Z0", "/root/W/Z1", "/root/W/Z2", "/root/W/Z3"};
+	static char paths[4][3][32];
+	struct tree_op ops[64];
+	size_t n = 0;
+	ops[n++] = create(at("/root"), "W");
+	for (int z = 0; z < 4; z++) {
+		ops[n++] = create(at("/root/W"), zones[z] + 8);
+		for (int c = 0; c < 3; c++)
+			snprintf(paths[z][c], sizeof(paths[z][c]), "%s/%c", zones[z], "ABC"[c]);
+		ops[n++] = create(at(zones[z]), "A");
+		ops[n++] = create(at(zones[z]), "B");
+		ops[n++] = create(at(zones[z]), "C");
+		ops[n++] = create(at(paths[z][0]), "x");
+		ops[n++] = create(at(paths[z][0]), "y");
+		ops[n++] = create(at(paths[z][1]), "q");
+	}
+	assert_int_equal(apply_ops(w, WORLD, ops, n, NULL), GROVE_OK);
+	uint64_t member = 1;
+	assert_int_equal(shard_map_init(&w->map, WORLD, 2, &member, 1), GROVE_OK);
+	if (!sharded)
+		return;
+	static const char *splits[] = {"/root/W/Z1", "/root/W/Z2", "/root/W/Z3/A"};
+	for (int s = 0; s < 3; s++) {
+		uint64_t group;
+		char why[256];
+		uint64_t from = shard_map_lookup(&w->map, splits[s])->group;
+		assert_int_equal(shard_map_start_split(&w->map, splits[s], &member, 1, &group, why, sizeof(why)), GROVE_OK);
+		assert_int_equal(group, (uint64_t)s + 2);
+		struct tree_split_result res;
+		assert_int_equal(store_txn_begin(w->store, NULL, true, &txn), GROVE_OK);
+		assert_int_equal(tree_split(&w->trees[from], group, txn, splits[s], &res), GROVE_OK);
+		assert_int_equal(store_txn_commit(txn), GROVE_OK);
+		assert_int_equal(shard_map_switch(&w->map, group, 1), GROVE_OK);
+	}
+}
+
+static void world_close(struct world *w)
+{
+	shard_map_free(&w->map);
+	store_close(w->store);
+	test_rmtree(w->dir);
+}
+
+static void view_open(struct world *w, struct tree_view *v)
+{
+	const struct tree *groups[N_GROUPS];
+	for (size_t g = 1; g <= w->n_groups; g++)
+		groups[g - 1] = &w->trees[g];
+	assert_int_equal(tree_view_init(v, groups, w->n_groups, WORLD), GROVE_OK);
+}
+
+static const struct tree *group_tree(void *ctx, uint64_t group)
+{
+	struct world *w = ctx;
+	return group >= 1 && group <= w->n_groups ? &w->trees[group] : NULL;
+}
+
+/* The id at @p path, as the world sees it (0 if none). */
+static uint64_t id_of(struct world *w, const char *path)
+{
+	struct tree_view v;
+	view_open(w, &v);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	uint64_t id = 0;
+	if (tree_resolve_path(tree_view_group(&v, WORLD), txn, path, &id) != GROVE_OK)
+		id = 0;
+	store_txn_abort(txn);
+	tree_view_free(&v);
+	return id;
+}
+
+/* Plan @p ops (with @p req_extra's submit key and restore bytes, if any) in transaction @p txn. */
+static int plan_in(struct world *w, struct store_txn *txn, const struct tree_op *ops, size_t n, const char *submit_key,
+		   struct txn_plan *plan, char *why)
+{
+	struct wire_request wr;
+	assert_int_equal(wire_encode_batch(ops, n, &wr), GROVE_OK);
+	if (submit_key) {
+		wr.req.submit_key = (char *)submit_key;
+		wr.req.client_send_ns = 12345;
+	}
+	struct tree_view v;
+	view_open(w, &v);
+	struct txn_plan_world pw = {.map = &w->map, .txn = txn, .view = &v, .group_tree = group_tree, .ctx = w};
+	int err = txn_plan_build(&wr.req, &pw, plan, why, 512);
+	tree_view_free(&v);
+	wire_request_free(&wr);
+	return err;
+}
+
+static int plan_ops(struct world *w, const struct tree_op *ops, size_t n, struct txn_plan *plan, char *why)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	int err = plan_in(w, txn, ops, n, NULL, plan, why);
+	store_txn_abort(txn);
+	return err;
+}
+
+static Grove__WriteRequest *part_request(const struct txn_plan_part *part)
+{
+	Grove__WriteRequest *r = grove__write_request__unpack(NULL, part->request_len, part->request);
+	assert_non_null(r);
+	assert_int_equal(r->n_ops, part->n_ops);
+	return r;
+}
+
+/*
+ * Apply every part of @p plan to its group inside @p txn; the earliest refused client op (by the client's
+ * numbering) goes to @p failed_op. Refused parts leave @p txn as it was.
+ */
+static int apply_parts(struct world *w, struct store_txn *txn, const struct txn_plan *plan, size_t *failed_op)
+{
+	int first_err = GROVE_OK;
+	*failed_op = SIZE_MAX;
+	for (size_t p = 0; p < plan->n_parts; p++) {
+		Grove__WriteRequest *r = part_request(&plan->parts[p]);
+		struct wire_batch b;
+		char msg[512];
+		assert_int_equal(wire_decode_batch(r, true, &b, msg, sizeof(msg)), GROVE_OK);
+		struct tree_batch batch = {b.ops, b.count};
+		struct tree_result res = {0};
+		int err = tree_apply_batch(&w->trees[plan->parts[p].group], txn, &batch, &res);
+		assert_true(err != GROVE_ESTORAGE && err != GROVE_ENOMEM && err != GROVE_ECORRUPT);
+		if (err && plan->parts[p].client_op[res.failed_op] < *failed_op) {
+			*failed_op = plan->parts[p].client_op[res.failed_op];
+			first_err = err;
+		}
+		tree_result_free(&res);
+		wire_batch_free(&b);
+		grove__write_request__free_unpacked(r, NULL);
+	}
+	return first_err;
+}
+
+static int apply_plan(struct world *w, const struct txn_plan *plan)
+{
+	struct store_txn *txn;
+	size_t failed;
+	assert_int_equal(store_txn_begin(w->store, NULL, true, &txn), GROVE_OK);
+	int err = apply_parts(w, txn, plan, &failed);
+	if (err)
+		store_txn_abort(txn);
+	else
+		assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	return err;
+}
+
+/* ---- listings: paths, classes, properties and groups in sibling order; no ids (they differ by shard) ---- */
+
+/* The world as one text, through a view when it is sharded; malloc'd. */
+static char *listing_of(struct world *w)
+{
+	struct tree_view v;
+	view_open(w, &v);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	char *text = test_tree_listing(tree_view_group(&v, WORLD), txn, TREE_ROOT_ID, TEST_LIST_VALUES);
+	store_txn_abort(txn);
+	tree_view_free(&v);
+	return text;
+}
+
+/* ---- unit cases ---- */
+
+static int setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	world_open(w, "txnplan", true);
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	world_close(*state);
+	free(*state);
+	return 0;
+}
+
+static void test_one_shard(void **state)
+{
+	struct world *w = *state;
+	struct tree_op ops[] = {
+		create(at("/root/W/Z1/A"), "n"),
+		{.kind = TREE_OP_SET_PROP, .node = local(0), .name = "hp", .value = NULL},
+		{.kind = TREE_OP_RENAME, .node = {.id = (int64_t)id_of(w, "/root/W/Z1/B")}, .name = "B2"},
+	};
+	struct variant hp = {0};
+	variant_set_int(&hp, 3);
+	ops[1].value = &hp;
+	struct txn_plan plan;
+	char why[512];
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(plan_in(w, txn, ops, 3, "key-1", &plan, why), GROVE_OK);
+	store_txn_abort(txn);
+	assert_int_equal(plan.n_parts, 1);
+	assert_int_equal(plan.parts[0].group, 2);
+	assert_int_equal(plan.n_ops, 3);
+	Grove__WriteRequest *r = part_request(&plan.parts[0]);
+	assert_string_equal(r->submit_key, "");
+	assert_int_equal(r->client_send_ns, 0);
+	assert_int_equal(r->ops[1]->node->id, -1);
+	grove__write_request__free_unpacked(r, NULL);
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_int_equal(plan.op_part[i], 0);
+		assert_int_equal(plan.op_index[i], i);
+	}
+	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
+	txn_plan_free(&plan);
+	assert_int_not_equal(id_of(w, "/root/W/Z1/A/n"), 0);
+	assert_int_not_equal(id_of(w, "/root/W/Z1/B2"), 0);
+	variant_free(&hp);
+
+	/* Unknown nodes are the shard's to refuse; a restore is never a write. */
+	struct tree_op unknown = create(at("/root/W/Z2/Nope"), "n");
+	assert_int_equal(plan_ops(w, &unknown, 1, &plan, why), GROVE_OK);
+	assert_int_equal(plan.parts[0].group, 3);
+	assert_int_equal(apply_plan(w, &plan), GROVE_ENOTFOUND);
+	txn_plan_free(&plan);
+	struct tree_op by_id = {.kind = TREE_OP_DELETE, .node = {.id = 999999}};
+	assert_int_equal(plan_ops(w, &by_id, 1, &plan, why), GROVE_ENOTFOUND);
+	assert_non_null(strstr(why, "op 0"));
+	assert_non_null(strstr(why, "999999"));
+	assert_null(plan.parts);
+
+	struct wire_request wr;
+	assert_int_equal(wire_encode_batch(&unknown, 1, &wr), GROVE_OK);
+	uint8_t snap[4] = {1, 2, 3, 4};
+	wr.req.restore_snapshot.data = snap;
+	wr.req.restore_snapshot.len = sizeof(snap);
+	struct tree_view v;
+	view_open(w, &v);
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	struct txn_plan_world pw = {.map = &w->map, .txn = txn, .view = &v, .group_tree = group_tree, .ctx = w};
+	assert_int_equal(txn_plan_build(&wr.req, &pw, &plan, why, sizeof(why)), GROVE_EINVAL);
+	store_txn_abort(txn);
+	tree_view_free(&v);
+	wire_request_free(&wr);
+}
+
+static void test_parts_and_renumbering(void **state)
+{
+	struct world *w = *state;
+	struct variant hp = {0};
+	variant_set_int(&hp, 5);
+	struct tree_op ops[] = {
+		create(at("/root/W/Z2/A"), "a"),                                        /* Z2: 0 */
+		create(at("/root/W/Z1/A"), "b"),                                        /* Z1: 0 */
+		create(local(1), "c"),                                                  /* Z1: 1 */
+		{.kind = TREE_OP_SET_PROP, .node = local(0), .name = "hp", .value = &hp}, /* Z2: 1 */
+		create(local(2), "d"),                                                  /* Z1: 2 */
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z0/C"), .name = "hp", .value = &hp}, /* world: 0 */
+		create(at("/root/W/Z3/A/x"), "e"),                                      /* Z3/A: 0 */
+	};
+	struct txn_plan plan;
+	char why[512];
+	assert_int_equal(plan_ops(w, ops, 7, &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 4);
+	uint64_t groups[] = {3, 2, 1, 4};
+	for (size_t p = 0; p < 4; p++)
+		assert_int_equal(plan.parts[p].group, groups[p]);
+	uint32_t want_part[] = {0, 1, 1, 0, 1, 2, 3}, want_index[] = {0, 0, 1, 1, 2, 0, 0};
+	for (size_t i = 0; i < 7; i++) {
+		assert_int_equal(plan.op_part[i], want_part[i]);
+		assert_int_equal(plan.op_index[i], want_index[i]);
+		assert_int_equal(plan.parts[want_part[i]].client_op[want_index[i]], i);
+	}
+	Grove__WriteRequest *z1 = part_request(&plan.parts[1]), *z2 = part_request(&plan.parts[0]);
+	assert_string_equal(z1->ops[0]->node->path, "/root/W/Z1/A");
+	assert_int_equal(z1->ops[1]->node->id, -1); /* client op 1 is this part's op 0 */
+	assert_int_equal(z1->ops[2]->node->id, -2);
+	assert_int_equal(z2->ops[1]->node->id, -1);
+	assert_int_equal(z2->ops[1]->kind, TREE_OP_SET_PROP);
+	grove__write_request__free_unpacked(z1, NULL);
+	grove__write_request__free_unpacked(z2, NULL);
+	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
+	txn_plan_free(&plan);
+	assert_int_not_equal(id_of(w, "/root/W/Z1/A/b/c/d"), 0);
+	assert_int_not_equal(id_of(w, "/root/W/Z3/A/x/e"), 0);
+	char *text = listing_of(w);
+	assert_non_null(strstr(text, "/root/W/Z2/A/a Node3D hp="));
+	free(text);
+	variant_free(&hp);
+}
+
+static void test_move_across_halves(void **state)
+{
+	struct world *w = *state;
+	uint64_t a = id_of(w, "/root/W/Z1/A"), b = id_of(w, "/root/W/Z2/B");
+	struct grove_buf gathered = {0};
+	struct tree_split_result gres;
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_carry_gather(&w->trees[2], txn, a, &gathered, &gres), GROVE_OK);
+	store_txn_abort(txn);
+	struct tree_op move = {.kind = TREE_OP_MOVE, .node = {.id = (int64_t)a}, .target = at("/root/W/Z2/B"), .index = 0};
+	struct txn_plan plan;
+	char why[512];
+	assert_int_equal(plan_ops(w, &move, 1, &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 2);
+	assert_int_equal(plan.parts[0].group, 2);
+	assert_int_equal(plan.parts[1].group, 3);
+	assert_int_equal(plan.op_part[0], 0);
+	assert_int_equal(plan.parts[1].client_op[0], 0);
+	Grove__WriteRequest *out = part_request(&plan.parts[0]), *in = part_request(&plan.parts[1]);
+	const Grove__Op *o = out->ops[0], *i = in->ops[0];
+	assert_int_equal(o->kind, TREE_OP_CARRY_OUT);
+	assert_int_equal(o->node->id, (int64_t)a);
+	assert_int_equal(o->target->id, (int64_t)b);
+	assert_string_equal(o->text, "/root/W/Z2/B/A");
+	assert_int_equal(o->group, 3);
+	assert_int_equal(o->carried.len, gathered.len);
+	assert_memory_equal(o->carried.data, gathered.data, gathered.len);
+	assert_int_equal(i->kind, TREE_OP_CARRY_IN);
+	assert_string_equal(i->target->path, "/root/W/Z2/B");
+	assert_string_equal(i->name, "A");
+	assert_int_equal(i->index, 0);
+	assert_string_equal(i->text, "/root/W/Z1/A");
+	assert_int_equal(i->group, 2);
+	assert_memory_equal(i->carried.data, gathered.data, gathered.len);
+	grove__write_request__free_unpacked(out, NULL);
+	grove__write_request__free_unpacked(in, NULL);
+	grove_buf_free(&gathered);
+	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
+	txn_plan_free(&plan);
+	assert_int_equal(id_of(w, "/root/W/Z2/B/A"), a);
+	assert_int_equal(id_of(w, "/root/W/Z1/A"), 0);
+	char *text = listing_of(w);
+	assert_non_null(strstr(text, "/root/W/Z2/B Node3D\n/root/W/Z2/B/A Node3D\n/root/W/Z2/B/A/x Node3D\n/root/W/Z2/B/A/y Node3D\n/root/W/Z2/B/q"));
+	free(text);
+
+	/* Into a node the batch creates in the other shard, then on below it in that shard's part. */
+	struct tree_op ops[] = {
+		create(at("/root/W/Z0"), "Box"),
+		{.kind = TREE_OP_MOVE, .node = at("/root/W/Z2/B/A"), .target = local(0), .index = -1},
+		create(at("/root/W/Z0/Box/A"), "inside"),
+	};
+	assert_int_equal(plan_ops(w, ops, 3, &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 2);
+	assert_int_equal(plan.parts[0].group, 1);
+	in = part_request(&plan.parts[0]);
+	out = part_request(&plan.parts[1]);
+	assert_int_equal(in->n_ops, 3);
+	assert_int_equal(in->ops[1]->kind, TREE_OP_CARRY_IN);
+	assert_int_equal(in->ops[1]->target->id, -1);
+	assert_int_equal(out->ops[0]->target->id, 0); /* not known before the batch */
+	assert_string_equal(out->ops[0]->text, "/root/W/Z0/Box/A");
+	grove__write_request__free_unpacked(out, NULL);
+	grove__write_request__free_unpacked(in, NULL);
+	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
+	txn_plan_free(&plan);
+	assert_int_equal(id_of(w, "/root/W/Z0/Box/A"), a);
+	assert_int_not_equal(id_of(w, "/root/W/Z0/Box/A/inside"), 0);
+}
+
+static void expect_refusal(struct world *w, const struct tree_op *ops, size_t n, int code, const char *says)
+{
+	struct txn_plan plan;
+	char why[512];
+	int err = plan_ops(w, ops, n, &plan, why);
+	if (err != code || !strstr(why, says))
+		fail_msg("expected %s with \"%s\", got %s: %s", grove_errname(code), says, grove_errname(err), why);
+	assert_null(plan.parts);
+	assert_null(strchr(why, '\n'));
+}
+
+static void test_refusals(void **state)
+{
+	struct world *w = *state;
+	uint64_t x = id_of(w, "/root/W/Z1/A/x");
+	struct variant ref = {0};
+	variant_set_resource_ref(&ref, -1);
+	/* A node created in one shard's part, moved to or connected with another shard. */
+	struct tree_op created_moved[] = {
+		create(at("/root/W/Z1"), "n"),
+		{.kind = TREE_OP_MOVE, .node = local(0), .target = at("/root/W/Z2"), .index = -1},
+	};
+	expect_refusal(w, created_moved, 2, GROVE_ECROSSSHARD, "op 1 moves the node created by op 0");
+	struct tree_op created_connected[] = {
+		create(at("/root/W/Z1"), "n"),
+		{.kind = TREE_OP_CONNECT, .node = at("/root/W/Z2/A"), .target = local(0), .name = "s", .text = "m"},
+	};
+	expect_refusal(w, created_connected, 2, GROVE_ECROSSSHARD, "op 1 connects /root/W/Z2/A (shard 3)");
+	struct tree_op connected[] = {
+		{.kind = TREE_OP_DISCONNECT, .node = {.id = (int64_t)x}, .target = at("/root/W/Z0/A"), .name = "s",
+		 .text = "m"},
+	};
+	expect_refusal(w, connected, 1, GROVE_ECROSSSHARD, "and /root/W/Z0/A (shard 1)");
+	/* Resources across shards. */
+	struct tree_op resources[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Script", .instance = "res://a.gd",
+		 .name = "1"},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A"), .name = "script", .value = &ref},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/A"), .name = "hp", .value = &ref},
+	};
+	expect_refusal(w, resources, 3, GROVE_ECROSSSHARD, "op 0 puts a resource");
+	expect_refusal(w, resources + 1, 2, GROVE_ECROSSSHARD, "put resources in their own batch first");
+	struct txn_plan plan;
+	char why[512];
+	assert_int_equal(plan_ops(w, resources, 2, &plan, why), GROVE_OK); /* one shard: fine */
+	assert_int_equal(plan.n_parts, 1);
+	assert_int_equal(plan.parts[0].group, 2);
+	assert_int_equal(plan.op_index[0], 0);
+	assert_int_equal(plan.op_index[1], 1);
+	txn_plan_free(&plan);
+	/* Names of what an earlier op moved across shards, by path or by id. */
+	struct tree_op moved[] = {
+		{.kind = TREE_OP_MOVE, .node = at("/root/W/Z1/A"), .target = at("/root/W/Z2"), .index = -1},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A/x"), .name = "hp", .value = &ref},
+	};
+	variant_set_int(&ref, 1);
+	expect_refusal(w, moved, 2, GROVE_ECROSSSHARD, "op 1 names /root/W/Z1/A/x, which op 0 moves");
+	moved[1].node = (struct tree_ref){.id = (int64_t)x};
+	expect_refusal(w, moved, 2, GROVE_ECROSSSHARD, "which op 0 moves to another shard (from /root/W/Z1/A)");
+	moved[1].node = at("/root/W/Z2/A/x"); /* its new place: fine, in the new shard's part */
+	assert_int_equal(plan_ops(w, moved, 2, &plan, why), GROVE_OK);
+	assert_int_equal(plan.op_part[1], 1);
+	txn_plan_free(&plan);
+	/* A subtree changed by an earlier op of its part cannot be carried as read before the batch. */
+	struct tree_op stale[] = {
+		{.kind = TREE_OP_SET_PROP, .node = {.id = (int64_t)x}, .name = "hp", .value = &ref},
+		{.kind = TREE_OP_MOVE, .node = at("/root/W/Z1/A"), .target = at("/root/W/Z2"), .index = -1},
+	};
+	expect_refusal(w, stale, 2, GROVE_ECROSSSHARD, "op 1 moves /root/W/Z1/A across shards after op 0");
+	stale[0] = (struct tree_op){.kind = TREE_OP_RENAME, .node = at("/root/W/Z1/C"), .name = "A"};
+	expect_refusal(w, stale, 2, GROVE_ECROSSSHARD, "after earlier ops of the batch changed paths");
+	stale[0] = (struct tree_op){.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/B"), .name = "hp", .value = &ref};
+	assert_int_equal(plan_ops(w, stale, 2, &plan, why), GROVE_OK); /* a sibling: fine */
+	txn_plan_free(&plan);
+	/* A connection leaving the subtree: the gather's refusal. */
+	struct tree_op connect = {.kind = TREE_OP_CONNECT, .node = at("/root/W/Z1/A/x"), .target = at("/root/W/Z1/B"),
+				  .name = "s", .text = "m"};
+	assert_int_equal(apply_ops(w, 2, &connect, 1, NULL), GROVE_OK);
+	expect_refusal(w, stale + 1, 1, GROVE_ECROSSSHARD, "op 0: /root/W/Z1/A/x has a signal connection");
+	/* Batch-local references to what is not an earlier create. */
+	struct tree_op forward[] = {create(local(1), "n"), create(at("/root/W/Z1"), "m")};
+	expect_refusal(w, forward, 2, GROVE_EINVAL, "op 0 refers to op 1, which is not an earlier create");
+	variant_free(&ref);
+}
+
+/* ---- the oracle ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static size_t pick(size_t n)
+{
+	return (size_t)(rnd() % n);
+}
+
+/* A reference before it is made into each world's: a path, the id of a path, or an earlier op's node. */
+struct aref {
+	const char *path; /* NULL: local */
+	bool by_id;
+	int64_t k;
+};
+
+struct aop {
+	enum tree_op_kind kind;
+	struct aref node, target;
+	const char *name;
+	int64_t index;
+	int64_t value;
+};
+
+struct nodes {
+	char **paths;
+	size_t n;
+	bool *movable; /* not a shard root nor above one */
+};
+
+static void nodes_free(struct nodes *ns)
+{
+	for (size_t i = 0; i < ns->n; i++)
+		free(ns->paths[i]);
+	free(ns->paths);
+	free(ns->movable);
+	memset(ns, 0, sizeof(*ns));
+}
+
+static void nodes_of(const char *listing, const struct shard_map *map, struct nodes *ns)
+{
+	memset(ns, 0, sizeof(*ns));
+	for (const char *line = listing; *line; line = strchr(line, '\n') + 1) {
+		size_t len = strcspn(line, " \n");
+		ns->paths = realloc(ns->paths, (ns->n + 1) * sizeof(*ns->paths));
+		ns->movable = realloc(ns->movable, (ns->n + 1) * sizeof(*ns->movable));
+		char *p = strndup(line, len);
+		bool movable = strcmp(p, "/root") != 0;
+		for (size_t e = 0; e < map->n; e++)
+			if (strcmp(map->entries[e].path, "/root") != 0 && shard_path_within(map->entries[e].path, p))
+				movable = false;
+		ns->paths[ns->n] = p;
+		ns->movable[ns->n++] = movable;
+	}
+}
+
+static const char *names[] = {"n0", "n1", "n2", "n3", "x", "A"};
+
+static struct aref any_ref(const struct nodes *ns, const struct aop *ops, size_t i, bool movable_only)
+{
+	if (!movable_only && i > 0 && pick(4) == 0) {
+		size_t k = pick(i);
+		if (ops[k].kind == TREE_OP_CREATE)
+			return (struct aref){.k = (int64_t)k};
+	}
+	size_t at;
+	do
+		at = pick(ns->n);
+	while (movable_only && !ns->movable[at]);
+	return (struct aref){.path = ns->paths[at], .by_id = pick(10) < 3};
+}
+
+static size_t make_batch(const struct nodes *ns, struct aop *ops)
+{
+	size_t n = 1 + pick(6);
+	for (size_t i = 0; i < n; i++) {
+		struct aop *op = &ops[i];
+		memset(op, 0, sizeof(*op));
+		size_t roll = pick(100);
+		if (ns->n > 160 && roll < 30)
+			roll = 90; /* keep the world small: delete rather than create */
+		op->index = pick(5) == 0 ? 0 : -1;
+		op->name = names[pick(sizeof(names) / sizeof(names[0]))];
+		if (roll < 30) {
+			op->kind = TREE_OP_CREATE;
+			op->node = any_ref(ns, ops, i, false);
+		} else if (roll < 50) {
+			op->kind = TREE_OP_SET_PROP;
+			op->node = any_ref(ns, ops, i, false);
+			op->name = pick(2) ? "hp" : "mp";
+			op->value = (int64_t)pick(1000);
+		} else if (roll < 60) {
+			op->kind = TREE_OP_RENAME;
+			op->node = any_ref(ns, ops, i, true);
+		} else if (roll < 85) {
+			op->kind = TREE_OP_MOVE;
+			op->node = any_ref(ns, ops, i, true);
+			op->target = any_ref(ns, ops, i, false);
+		} else if (roll < 93) {
+			op->kind = TREE_OP_DELETE;
+			op->node = any_ref(ns, ops, i, true);
+		} else if (roll < 97) {
+			op->kind = TREE_OP_REORDER;
+			op->node = any_ref(ns, ops, i, true);
+			op->index = 0;
+		} else {
+			op->kind = TREE_OP_ADD_GROUP;
+			op->node = any_ref(ns, ops, i, false);
+			op->name = pick(2) ? "g0" : "g1";
+		}
+	}
+	return n;
+}
+
+static struct tree_ref make_ref(struct world *w, const struct aref *r)
+{
+	if (!r->path)
+		return local(r->k);
+	if (!r->by_id)
+		return at(r->path);
+	uint64_t id = id_of(w, r->path);
+	assert_int_not_equal(id, 0);
+	return (struct tree_ref){.id = (int64_t)id};
+}
+
+static void make_ops(struct world *w, const struct aop *a, size_t n, struct tree_op *ops, struct variant *values)
+{
+	for (size_t i = 0; i < n; i++) {
+		ops[i] = (struct tree_op){.kind = a[i].kind, .node = make_ref(w, &a[i].node), .name = a[i].name,
+					  .index = a[i].index, .text = "Node"};
+		if (a[i].kind == TREE_OP_MOVE)
+			ops[i].target = make_ref(w, &a[i].target);
+		if (a[i].kind == TREE_OP_SET_PROP) {
+			variant_set_int(&values[i], a[i].value);
+			ops[i].value = &values[i];
+		}
+	}
+}
+
+static void describe(const struct aop *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		print_message("  op %zu kind %d node %s%s%lld target %s%s%lld name %s index %lld\n", i, (int)a[i].kind,
+			      a[i].node.path ? a[i].node.path : "local:", a[i].node.by_id ? "(id)" : "",
+			      (long long)(a[i].node.path ? 0 : a[i].node.k), a[i].target.path ? a[i].target.path : "local:",
+			      a[i].target.by_id ? "(id)" : "", (long long)(a[i].target.path ? 0 : a[i].target.k), a[i].name,
+			      (long long)a[i].index);
+	}
+}
+
+static void test_oracle(void **state)
+{
+	(void)state;
+	const char *seed_env = getenv("GROVE_PLAN_SEED"), *count_env = getenv("GROVE_PLAN_BATCHES");
+	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)time(NULL);
+	size_t batches = count_env ? strtoul(count_env, NULL, 0) : 400;
+	rng_state = seed * 2654435761u + 1;
+	struct world sharded, flat;
+	world_open(&sharded, "txnplan-sharded", true);
+	world_open(&flat, "txnplan-flat", false);
+	char *expect = listing_of(&flat), *got = listing_of(&sharded);
+	assert_string_equal(got, expect);
+	free(got);
+	size_t both_ok = 0, both_refused = 0, plan_only = 0, multi = 0, carries = 0;
+	for (size_t b = 0; b < batches; b++) {
+		struct nodes ns;
+		nodes_of(expect, &sharded.map, &ns);
+		struct aop a[8];
+		size_t n = make_batch(&ns, a);
+		struct tree_op ops_s[8], ops_f[8];
+		struct variant values_s[8] = {0}, values_f[8] = {0};
+		make_ops(&sharded, a, n, ops_s, values_s);
+		make_ops(&flat, a, n, ops_f, values_f);
+
+		struct store_txn *txn;
+		struct txn_plan plan;
+		char why[512];
+		size_t failed_s = SIZE_MAX, failed_f = SIZE_MAX;
+		assert_int_equal(store_txn_begin(sharded.store, NULL, true, &txn), GROVE_OK);
+		int err_plan = plan_in(&sharded, txn, ops_s, n, NULL, &plan, why);
+		int err_s = err_plan ? err_plan : apply_parts(&sharded, txn, &plan, &failed_s);
+		/* The unsharded world keeps the batch only if the sharded one could: both worlds stay the same. */
+		struct store_txn *flat_txn;
+		assert_int_equal(store_txn_begin(flat.store, NULL, true, &flat_txn), GROVE_OK);
+		struct tree_batch batch = {ops_f, n};
+		struct tree_result res = {0};
+		int err_f = tree_apply_batch(&flat.trees[WORLD], flat_txn, &batch, &res);
+		failed_f = err_f ? res.failed_op : SIZE_MAX;
+		tree_result_free(&res);
+		if (err_s || err_f) {
+			store_txn_abort(txn);
+			store_txn_abort(flat_txn);
+		} else {
+			assert_int_equal(store_txn_commit(txn), GROVE_OK);
+			assert_int_equal(store_txn_commit(flat_txn), GROVE_OK);
+		}
+		bool ok = true;
+		if (err_plan && !err_f) {
+			ok = err_plan == GROVE_ECROSSSHARD; /* only what a transaction cannot do in one go */
+			plan_only++;
+		} else if (err_plan) {
+			both_refused++;
+		} else if (!err_s != !err_f) {
+			ok = false;
+		} else if (err_s) {
+			both_refused++;
+			ok = err_s == err_f && failed_s == failed_f; /* the first op refused in its part is the batch's */
+		} else {
+			both_ok++;
+			multi += plan.n_parts > 1;
+			for (size_t p = 0; p < plan.n_parts; p++)
+				carries += plan.parts[p].n_ops;
+			carries -= n;
+		}
+		free(expect);
+		expect = listing_of(&flat);
+		got = listing_of(&sharded);
+		if (!ok || strcmp(got, expect) != 0) {
+			print_message("batch %zu: plan %s (%s), sharded %s at op %zu, unsharded %s at op %zu\n", b,
+				      grove_errname(err_plan), why, grove_errname(err_s), failed_s, grove_errname(err_f),
+				      failed_f);
+			describe(a, n);
+			print_message("unsharded:\n%s\nsharded:\n%s\n", expect, got);
+			fail_msg("the sharded world differs from the unsharded one; replay with GROVE_PLAN_SEED=%llu",
+				 (unsigned long long)seed);
+		}
+		free(got);
+		if (!err_plan)
+			txn_plan_free(&plan);
+		for (size_t i = 0; i < n; i++) {
+			variant_free(&values_s[i]);
+			variant_free(&values_f[i]);
+		}
+		nodes_free(&ns);
+	}
+	print_message("seed %llu: %zu batches, %zu accepted by both (%zu across shards, %zu moves across), %zu refused "
+		      "by both, %zu refused by the plan alone\n", (unsigned long long)seed, batches, both_ok, multi, carries,
+		      both_refused, plan_only);
+	if (both_ok * 2 < batches || plan_only * 5 > batches || carries * 20 < batches)
+		fail_msg("too few batches accepted; replay with GROVE_PLAN_SEED=%llu", (unsigned long long)seed);
+	free(expect);
+	world_close(&sharded);
+	world_close(&flat);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_one_shard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parts_and_renumbering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_across_halves, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test(test_oracle),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
