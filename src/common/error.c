@@ -25,7 +25,7 @@ static const struct {
 	[GROVE_ENOTLEADER] = {"GROVE_ENOTLEADER", "not the leader"},
 	[GROVE_ETIMEDOUT] = {"GROVE_ETIMEDOUT", "timed out"},
 	[GROVE_EMOVED] = {"GROVE_EMOVED", "moved to another shard; retry"},
-	[GROVE_ECROSSSHARD] = {"GROVE_ECROSSSHARD", "spans shards, which is not supported yet"},
+	[GROVE_ECROSSSHARD] = {"GROVE_ECROSSSHARD", "spans shards in a way that is not supported"},
 	[GROVE_ECHANGED] = {"GROVE_ECHANGED", "changed since it was read; retry"},
 	[GROVE_EINTENT] = {"GROVE_EINTENT", "held by a cross-shard transaction; retry"},
 };

@@ -31,7 +31,7 @@ enum grove_err {
 	GROVE_ENOTLEADER = 18,   /**< this server is not the leader; retry at the leader */
 	GROVE_ETIMEDOUT = 19,    /**< the operation did not finish in time */
 	GROVE_EMOVED = 20,       /**< the node is in another shard now (a split moved it): retry, routed afresh */
-	GROVE_ECROSSSHARD = 21,  /**< the request names nodes of several shards, which is not supported yet */
+	GROVE_ECROSSSHARD = 21,  /**< the request spans shards in a way that is not supported (see its message) */
 	GROVE_ECHANGED = 22,     /**< what a cross-shard change was built from changed since: retry, built afresh */
 	GROVE_EINTENT = 23,      /**< a cross-shard transaction holds the shard: retry once it is resolved */
 	GROVE_ERR_COUNT          /**< number of codes; not an error */

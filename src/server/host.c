@@ -1093,17 +1093,7 @@ bool host_held(struct host *h, uint64_t group, struct txn_meta *meta)
 {
 	struct group *g = group_of(h, group);
 	struct store_txn *txn = apply_txn(h);
-	if (!g || g->kind == GROUP_META || !txn)
-		return false;
-	struct txn_lmdbstore b = {&g->tree.txn, group, txn};
-	struct txn_store st = txn_lmdbstore_store(&b);
-	struct txn_meta m;
-	if (txn_shard_intent(&st, (struct txn_bytes){(const uint8_t *)TREE_SM_TXN_KEY, sizeof(TREE_SM_TXN_KEY) - 1}, &m,
-			     NULL) != GROVE_OK)
-		return false;
-	if (meta)
-		*meta = m;
-	return true;
+	return g && g->kind != GROUP_META && txn && tree_sm_held(&g->tree, txn, meta);
 }
 
 int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_record *rec)

@@ -21,6 +21,7 @@
 #include "src/server/serverclock.h"
 #include "src/server/transport.h"
 #include "src/server/tree_sm.h"
+#include "src/server/txnplan.h"
 #include "src/server/xshard.h"
 #include "src/common/grow.h"
 #include "storage/snapshot.h"
@@ -842,12 +843,69 @@ static void write_refused(struct loop_conn *c, uint64_t request_id, int code, co
 	send_envelope(c, &env);
 }
 
+static const struct tree *plan_group_tree(void *ctx, uint64_t group)
+{
+	struct server *s = ctx;
+	return host_tree(s->host, group);
+}
+
+/*
+ * A write across shards: planned as one part per shard from what this member applied, and committed as a
+ * transaction coordinated here. Answered here if it cannot start, else by the coordinator.
+ */
+static void write_across_shards(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v,
+				const Grove__WriteRequest *wr, const struct host_ticket *t)
+{
+	if (wr->submit_key[0]) {
+		write_refused(c, v->request_id, GROVE_ECROSSSHARD,
+			      "a write with a submit key cannot span shards yet (its key would have to hold in every "
+			      "shard's log): send one write per shard, or none with a key");
+		return;
+	}
+	char why[600] = "";
+	struct store_txn *txn = NULL;
+	struct tree_view view = {0};
+	struct txn_plan plan = {0};
+	int err = host_commit_applied(s->host);
+	if (!err)
+		err = store_txn_begin(host_store(s->host), NULL, false, &txn);
+	if (!err)
+		err = host_view(s->host, &view);
+	if (!err) {
+		struct txn_plan_world w = {.map = host_shard_map(s->host), .txn = txn, .view = &view,
+					   .group_tree = plan_group_tree, .ctx = s};
+		err = txn_plan_build(wr, &w, &plan, why, sizeof(why));
+	}
+	if (!err && plan.n_parts == 1) {
+		err = host_propose(s->host, plan.parts[0].group, t, TREE_CMD_WRITE, v->body_data, v->body_len);
+		handed_over(s, c, v->request_id, err, plan.parts[0].group);
+	} else if (!err) {
+		struct xshard_part *parts = calloc(plan.n_parts, sizeof(*parts));
+		for (size_t i = 0; parts && i < plan.n_parts; i++)
+			parts[i] = (struct xshard_part){plan.parts[i].group, plan.parts[i].request, plan.parts[i].request_len};
+		struct xshard_ops ops = {plan.op_part, plan.op_index, plan.n_ops};
+		err = parts ? xshard_begin(s->xshard, t, parts, plan.n_parts, &ops, grove_realtime_ns()) : GROVE_ENOMEM;
+		free(parts);
+		if (!err)
+			loop_conn_pending(c);
+		else
+			write_refused(c, v->request_id, err, grove_strerror(err));
+	} else {
+		write_refused(c, v->request_id, err, why[0] ? why : grove_strerror(err));
+	}
+	txn_plan_free(&plan);
+	tree_view_free(&view);
+	if (txn)
+		store_txn_abort(txn);
+}
+
 /*
  * The group a write goes to: the shard of the nodes it names. Without shards that is the world's, and the
  * request is not even decoded here; with them it is decoded once more, for its paths and ids. A write
- * across shards is answered here (true).
+ * across shards is taken here (true): refused, or begun as a transaction.
  */
-static bool route_write(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v, uint64_t *group)
+static bool route_write(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v,
+			const struct host_ticket *t, uint64_t *group)
 {
 	*group = HOST_WORLD_GROUP;
 	if (!host_sharded(s->host))
@@ -866,11 +924,12 @@ static bool route_write(struct server *s, struct loop_conn *c, const struct wire
 	char why[600];
 	int err = refs ? host_route(s->host, refs, n, group, why, sizeof(why)) : GROVE_ENOMEM;
 	free(refs);
+	if (err == GROVE_ECROSSSHARD)
+		write_across_shards(s, c, v, wr, t);
+	else if (err)
+		write_refused(c, v->request_id, err, grove_strerror(err));
 	grove__write_request__free_unpacked(wr, NULL);
-	if (!err)
-		return false;
-	write_refused(c, v->request_id, err, err == GROVE_ECROSSSHARD ? why : grove_strerror(err));
-	return true;
+	return err != GROVE_OK;
 }
 
 /* ---- shards ---- */
@@ -972,7 +1031,7 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 	uint64_t group;
 	switch (v->body) {
 	case GROVE__ENVELOPE__BODY_WRITE:
-		if (route_write(s, c, v, &group))
+		if (route_write(s, c, v, &t, &group))
 			return;
 		err = host_propose(s->host, group, &t, TREE_CMD_WRITE, v->body_data, v->body_len);
 		handed_over(s, c, v->request_id, err, group);

@@ -198,26 +198,39 @@ static int restore(void *sm, struct store_txn *txn, const uint8_t *data, size_t 
 
 /* ---- cross-shard transactions ---- */
 
-static const struct txn_bytes shard_key = {(const uint8_t *)TREE_SM_TXN_KEY, sizeof(TREE_SM_TXN_KEY) - 1};
+void tree_sm_txn_key(uint64_t group, uint8_t key[TREE_SM_TXN_KEY_LEN])
+{
+	memcpy(key, "tree", 4);
+	put_be64(key + 4, group);
+}
 
-bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, uint64_t *txn_id)
+/* The intent on the shard's key, if any. */
+static int shard_intent(const struct tree_sm *t, const struct txn_store *st, struct txn_meta *meta)
+{
+	uint8_t key[TREE_SM_TXN_KEY_LEN];
+	tree_sm_txn_key(t->tree.group, key);
+	return txn_shard_intent(st, (struct txn_bytes){key, sizeof(key)}, meta, NULL);
+}
+
+bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, struct txn_meta *meta)
 {
 	struct txn_lmdbstore b = {&t->txn, t->tree.group, txn};
 	struct txn_store st = txn_lmdbstore_store(&b);
-	struct txn_meta meta;
-	if (txn_shard_intent(&st, shard_key, &meta, NULL) != GROVE_OK)
+	struct txn_meta m;
+	if (shard_intent(t, &st, &m) != GROVE_OK)
 		return false;
-	if (txn_id)
-		*txn_id = meta.id;
+	if (meta)
+		*meta = m;
 	return true;
 }
 
 /* Refuse what would change a shard that a transaction holds: its part must apply as it was checked. */
 static bool refused_while_held(struct tree_sm *t, struct store_txn *txn, const char *what, struct tree_result *out)
 {
-	uint64_t id;
-	if (!tree_sm_held(t, txn, &id))
+	struct txn_meta held;
+	if (!tree_sm_held(t, txn, &held))
 		return false;
+	uint64_t id = held.id;
 	out->err = GROVE_EINTENT;
 	snprintf(out->message, sizeof(out->message), "shard %llu is held by cross-shard transaction %016llx: %s must "
 		 "wait until it is resolved; retry", (unsigned long long)t->tree.group, (unsigned long long)id, what);
@@ -289,7 +302,7 @@ static int resolve_intent(struct tree_sm *t, struct store_txn *txn, const struct
 			  const struct txn_cmd *cmd, struct txn_result *res, struct tree_result *out)
 {
 	struct txn_meta meta;
-	int err = txn_shard_intent(st, shard_key, &meta, NULL);
+	int err = shard_intent(t, st, &meta);
 	uint8_t key[STORE_KEY_MAX];
 	size_t klen = (size_t)txn_part_key(t, cmd->txn.id, key);
 	if (!err && cmd->status == TXN_COMMITTED && txn_intent_matches(&meta, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq,

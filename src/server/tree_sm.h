@@ -29,7 +29,7 @@
  *   commits; encoded by src/txn/codec.h) to this shard, applied by
  *   txn_shard_apply() on the group's transaction tables (src/txn/lmdbstore.h)
  *   in a nested transaction of the apply. The whole shard is one key of the
- *   transaction layer (TREE_SM_TXN_KEY): an intent on it holds the shard's
+ *   transaction layer (tree_sm_txn_key()): an intent on it holds the shard's
  *   part of a transaction, a WriteRequest whose ops may include the halves
  *   of a move across shards (TREE_OP_CARRY_OUT, TREE_OP_CARRY_IN). The part
  *   is checked when its intent is written, by applying it and undoing it
@@ -71,8 +71,15 @@ enum tree_cmd {
 	TREE_CMD_TXN = 4      /**< a command of a cross-shard transaction (src/txn/codec.h) */
 };
 
-/** The transaction layer's key that stands for the whole shard. */
-#define TREE_SM_TXN_KEY "tree"
+/** Bytes of the transaction layer's key of a shard (tree_sm_txn_key()). */
+#define TREE_SM_TXN_KEY_LEN 12
+
+/**
+ * @brief The transaction layer's key that stands for the whole shard of
+ * group @p group: "tree" and the group id (big-endian), so that every shard
+ * has a key of its own, as the layer requires.
+ */
+void tree_sm_txn_key(uint64_t group, uint8_t key[TREE_SM_TXN_KEY_LEN]);
 
 /** How many entries back an idempotency key is remembered. */
 #define TREE_SM_KEEP_KEYS 100000
@@ -134,10 +141,10 @@ int tree_sm_split_outcome(struct tree_sm *t, struct store_txn *txn, uint64_t gro
 
 /**
  * @brief Whether a cross-shard transaction's intent holds the shard of tree
- * @p t, and whose (@p txn_id, may be NULL).
+ * @p t, and whose (@p meta, may be NULL: the transaction and attempt).
  * @return true or false (false also when the store cannot be read).
  */
-bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, uint64_t *txn_id);
+bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, struct txn_meta *meta);
 
 /**
  * @brief Entry data for command @p kind with @p len bytes of @p body, into

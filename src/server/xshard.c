@@ -213,9 +213,10 @@ int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const struc
 	int err = t->groups && t->op_part && t->op_index && t->ids ? txn_coord_create(&cc, x->cfg.clock, pt, &t->coord)
 								   : GROVE_ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
+		uint8_t key[TREE_SM_TXN_KEY_LEN];
+		tree_sm_txn_key(parts[i].group, key);
 		t->groups[i] = parts[i].group;
-		err = txn_coord_put(t->coord, parts[i].group, TREE_SM_TXN_KEY, sizeof(TREE_SM_TXN_KEY) - 1, parts[i].request,
-				    parts[i].len);
+		err = txn_coord_put(t->coord, parts[i].group, key, sizeof(key), parts[i].request, parts[i].len);
 	}
 	if (!err) {
 		memcpy(t->op_part, ops->op_part, ops->n * sizeof(*t->op_part));
@@ -296,7 +297,9 @@ int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard,
 		return GROVE_ENOMEM;
 	struct txn_recover_config rc = {.expiry_ns = x->cfg.expiry_ns, .retry_interval_ns = x->cfg.retry_interval_ns};
 	struct txn_recover *r;
-	int err = txn_recover_create(&rc, x->cfg.clock, pt, met, shard, TREE_SM_TXN_KEY, sizeof(TREE_SM_TXN_KEY) - 1, &r);
+	uint8_t key[TREE_SM_TXN_KEY_LEN];
+	tree_sm_txn_key(shard, key);
+	int err = txn_recover_create(&rc, x->cfg.clock, pt, met, shard, key, sizeof(key), &r);
 	if (err)
 		return err;
 	x->recs[x->n_recs++] = (struct xrec){r, met->id};
