@@ -49,7 +49,6 @@ struct carry {
 
 struct op_plan {
 	uint32_t part, index;       /* where the op went (a move across shards: its CARRY_OUT half) */
-	uint32_t in_part, in_index; /* a move across shards: its CARRY_IN half */
 	uint64_t anchor;            /* CREATE: the node, before the batch, that its new node is created under (0: not known) */
 	struct carry *carry;        /* a move across shards */
 };
@@ -405,13 +404,11 @@ static int plan_carry(struct planner *pl, size_t i, const struct place *node, co
 		return GROVE_ENOMEM;
 	pl->moved[pl->n_moved].root = node->id;
 	pl->moved[pl->n_moved++].op = (uint32_t)i;
-	uint32_t from, to;
+	uint32_t from, to, in_index;
 	if ((err = part_of(pl, c->from, &from)) || (err = part_of(pl, c->to, &to)) ||
-	    (err = part_add(pl, from, i, HALF_OUT, &pl->ops[i].index)) ||
-	    (err = part_add(pl, to, i, HALF_IN, &pl->ops[i].in_index)))
+	    (err = part_add(pl, from, i, HALF_OUT, &pl->ops[i].index)) || (err = part_add(pl, to, i, HALF_IN, &in_index)))
 		return err;
 	pl->ops[i].part = from;
-	pl->ops[i].in_part = to;
 	pl->parts[from].paths_changed = true;
 	err = part_touch(pl, from, i, node); /* what it leaves: a later move of its old parent carries less */
 	return err ? err : part_touch(pl, to, i, target);
@@ -612,7 +609,7 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 	if (!pl.ops)
 		err = GROVE_ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
-		pl.ops[i].part = pl.ops[i].in_part = NO_PART;
+		pl.ops[i].part = NO_PART;
 		err = plan_op(&pl, i);
 	}
 	if (!err)
