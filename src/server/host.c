@@ -75,6 +75,13 @@ struct submit {
 /* A submit not applied within this many ms is answered with a retryable error. */
 #define SUBMIT_TIMEOUT_MS 60000
 
+/* A command sent (host_send_command()) while a replica applied: proposed once no Ready cycle runs. */
+struct deferred_command {
+	uint64_t group;
+	uint8_t *cmd;          /* entry data, owned */
+	size_t len;
+};
+
 /* A message that waits until the log flush @p after is durable. */
 struct held {
 	uint64_t after;
@@ -140,6 +147,9 @@ struct host {
 	struct submit *submits;        /* waiting, oldest first */
 	size_t n_submits, cap_submits;
 	struct grove_buf history_record; /* reused for each entry's record */
+	bool processing;               /* inside a replica's Ready cycle: a command proposed now must wait */
+	struct deferred_command *deferred; /* commands sent while processing, proposed right after */
+	size_t n_deferred, cap_deferred;
 	struct metrics own_metrics;    /* counted here when the config names no struct metrics */
 	struct metrics *metrics;       /* cfg.metrics, or own_metrics */
 };
@@ -680,6 +690,9 @@ void host_close(struct host *h)
 	idmap_for_each(&h->reads, free_read, NULL);
 	idmap_free(&h->reads);
 	free(h->submits);
+	for (size_t i = 0; i < h->n_deferred; i++)
+		free(h->deferred[i].cmd);
+	free(h->deferred);
 	grove_buf_free(&h->history_record);
 	wal_close(h->wal);
 	store_close(h->store);
@@ -906,15 +919,20 @@ static void fail_submits(struct host *h, uint64_t group, uint64_t now, const cha
 	h->n_submits = kept;
 }
 
-int host_process(struct host *h)
+static bool propose_deferred(struct host *h);
+
+/* Every group's Ready cycle, and what it tells the host about leadership. */
+static int process_groups(struct host *h)
 {
-	finish_flush(h);
+	h->processing = true;
 	for (size_t i = 0; i < h->n_groups && !h->failed; i++) {
 		struct group *g = h->groups[i];
 		if (replica_has_ready(g->replica)) {
 			int err = replica_process(g->replica);
-			if (err)
+			if (err) {
+				h->processing = false;
 				return err;
+			}
 			finish_flush(h); /* a flush collected by an install or a compaction */
 		}
 		struct replica_status st;
@@ -933,6 +951,19 @@ int host_process(struct host *h)
 			fail_submits(h, g->id, 0, "the leader changed before it was applied; retry with the same key");
 		g->term = st.term;
 	}
+	h->processing = false;
+	return GROVE_OK;
+}
+
+int host_process(struct host *h)
+{
+	finish_flush(h);
+	int err = process_groups(h);
+	/* Commands that applies sent (a transaction's next step) go into this turn's flush: one more cycle. */
+	for (int round = 0; !err && round < 4 && propose_deferred(h); round++)
+		err = process_groups(h);
+	if (err)
+		return err;
 	start_births(h);
 	if (shard_map_has_splits(&group_of(h, HOST_META_GROUP)->map.map))
 		drive_splits(h);
@@ -1065,28 +1096,56 @@ int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, con
 	return GROVE_OK;
 }
 
-int host_send_command(struct host *h, uint64_t group, int kind, const void *body, size_t len)
+/* Propose entry data @p cmd to group @p group here if this member leads it, else by its leader. */
+static int propose_or_forward(struct host *h, uint64_t group, const uint8_t *cmd, size_t len)
 {
 	struct group *g = group_of(h, group);
 	if (!g)
 		return GROVE_EINVAL;
 	struct replica_status st;
 	replica_status(g->replica, &st);
-	if (st.role != RAFT_LEADER && (!st.leader || st.leader == h->cfg.self))
+	if (st.role == RAFT_LEADER) {
+		uint64_t index, term;
+		return replica_propose(g->replica, cmd, len, &index, &term);
+	}
+	if (!st.leader || st.leader == h->cfg.self)
 		return GROVE_EUNAVAILABLE;
+	h->hooks.forward(h->hooks.ctx, st.leader, group, cmd, len);
+	return GROVE_OK;
+}
+
+int host_send_command(struct host *h, uint64_t group, int kind, const void *body, size_t len)
+{
+	if (!group_of(h, group))
+		return GROVE_EINVAL;
 	uint8_t *cmd;
 	size_t cmd_len = tree_sm_command((enum tree_cmd)kind, body, len, &cmd);
 	if (!cmd_len)
 		return GROVE_ENOMEM;
-	int err = GROVE_OK;
-	if (st.role == RAFT_LEADER) {
-		uint64_t index, term;
-		err = replica_propose(g->replica, cmd, cmd_len, &index, &term);
-	} else {
-		h->hooks.forward(h->hooks.ctx, st.leader, group, cmd, cmd_len);
+	/* Sent by whoever an apply told: a proposal now would grow a log whose Ready is being worked on. */
+	if (h->processing) {
+		if (grove_grow((void **)&h->deferred, &h->cap_deferred, h->n_deferred, sizeof(*h->deferred))) {
+			free(cmd);
+			return GROVE_ENOMEM;
+		}
+		h->deferred[h->n_deferred++] = (struct deferred_command){group, cmd, cmd_len};
+		return GROVE_OK;
 	}
+	int err = propose_or_forward(h, group, cmd, cmd_len);
 	free(cmd);
 	return err;
+}
+
+/* Propose the commands sent while replicas were processing; @return whether there were any. */
+static bool propose_deferred(struct host *h)
+{
+	size_t n = h->n_deferred;
+	for (size_t i = 0; i < n; i++) {
+		propose_or_forward(h, h->deferred[i].group, h->deferred[i].cmd, h->deferred[i].len);
+		free(h->deferred[i].cmd);
+	}
+	h->n_deferred = 0;
+	return n > 0;
 }
 
 bool host_held(struct host *h, uint64_t group, struct txn_meta *meta)

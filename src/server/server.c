@@ -536,6 +536,8 @@ static void serve_read(struct server *s, struct loop_conn *c, Grove__Envelope *r
 static void serve_parked(struct server *s)
 {
 	uint64_t now = grove_monotonic_ms();
+	/* Reads are served from committed state: the resolution that freed a shard may be only applied yet. */
+	host_commit_applied(s->host);
 	size_t kept = 0;
 	for (size_t i = 0; i < s->n_parked; i++) {
 		struct parked_read *p = &s->parked[i];
@@ -630,8 +632,11 @@ static void recover_abandoned(struct server *s)
 		if (host_txn_record(s->host, met.anchor, met.id, &rec) != GROVE_OK)
 			continue;
 		uint64_t heard = rec.status == TXN_NONE ? met.start.wall : rec.heartbeat;
-		if (txn_status_is_final(rec.status) || heard + xshard_expiry(s->xshard) < now)
+		if (txn_status_is_final(rec.status) || heard + xshard_expiry(s->xshard) < now) {
+			log_line("transactions: recovering %016llx, which holds shard %llu (its record: %s)",
+				 (unsigned long long)met.id, (unsigned long long)group, txn_status_name(rec.status));
 			xshard_recover(s->xshard, &met, group, now);
+		}
 		txn_record_free(&rec);
 	}
 }
@@ -862,7 +867,30 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 			      "shard's log): send one write per shard, or none with a key");
 		return;
 	}
+	/*
+	 * Coordinated by the leader of the first op's shard, whose state is the latest there is: what a move
+	 * across shards carries is read from it (a follower's could be behind, and its plan refused).
+	 */
+	uint64_t anchor = HOST_WORLD_GROUP;
 	char why[600] = "";
+	const Grove__NodeRef *first = wr->n_ops ? wr->ops[0]->node : NULL;
+	if (first && host_route(s->host, &(struct host_ref){first->path, first->id}, 1, &anchor, why, sizeof(why)) ==
+			     GROVE_OK &&
+	    !host_leads(s->host, anchor)) {
+		send_not_leader(s, c, v->request_id, GROVE_ENOTLEADER, anchor);
+		return;
+	}
+	/* A shard held by a transaction does not show its part yet: a plan read from it could be wrong. */
+	const struct shard_map *map = host_shard_map(s->host);
+	for (size_t i = 0; i < map->n; i++) {
+		struct txn_meta held;
+		if (host_held(s->host, map->entries[i].group, &held)) {
+			snprintf(why, sizeof(why), "shard %llu is held by cross-shard transaction %016llx; retry",
+				 (unsigned long long)map->entries[i].group, (unsigned long long)held.id);
+			write_refused(c, v->request_id, GROVE_EINTENT, why);
+			return;
+		}
+	}
 	struct store_txn *txn = NULL;
 	struct tree_view view = {0};
 	struct txn_plan plan = {0};

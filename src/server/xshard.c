@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/common/clock.h"
 #include "src/common/error.h"
 #include "src/common/grow.h"
 #include "src/server/tree_sm.h"
@@ -63,8 +64,8 @@ int xshard_create(const struct xshard_config *cfg, const struct xshard_hooks *ho
 		x->cfg.expiry_ns = 2000000000ull;
 	if (!x->cfg.retry_interval_ns)
 		x->cfg.retry_interval_ns = 200000000ull;
-	/* Ids never repeat across restarts: the counter starts at the clock's microseconds (48 bits). */
-	x->next_id = (cfg->clock->last.wall / 1000) & ((1ull << 48) - 1);
+	/* Ids never repeat across restarts: the counter starts at the time's microseconds (48 bits). */
+	x->next_id = (grove_realtime_ns() / 1000) & ((1ull << 48) - 1);
 	*out = x;
 	return GROVE_OK;
 }

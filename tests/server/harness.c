@@ -262,6 +262,11 @@ int client_write_ops(struct grove_client *c, const struct tree_op *ops, size_t n
 	if (err)
 		return -1;
 	int code = reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY ? (int)reply->write_reply->code : -1;
+	if (code && getenv("GROVE_TEST_VERBOSE"))
+		fprintf(stderr, "write refused (%d): %s\n", code,
+			reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY ? reply->write_reply->message
+			: reply->body_case == GROVE__ENVELOPE__BODY_ERROR     ? reply->error->message
+									      : "?");
 	grove__envelope__free_unpacked(reply, NULL);
 	return code;
 }
