@@ -38,6 +38,8 @@ static void usage(FILE *out)
 		"  --metrics A:P      serve Prometheus metrics (/metrics) and health (/healthz, /readyz) over HTTP\n"
 		"                     on this IPv4 address and port (not the client port)\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
+		"  --txn-two-phase    benchmarks only: answer a cross-shard write once its record is COMMITTED,\n"
+		"                     a round later than parallel commits need\n"
 		"\n"
 		"Tests only: GROVE_TEST_CLOCK_OFFSET_MS=N shifts this server's physical clock by N ms (negative:\n"
 		"behind), to test clock skew on one machine.\n"
@@ -58,6 +60,8 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(arg, "--no-sync") == 0) {
 			config.no_sync = true;
+		} else if (strcmp(arg, "--txn-two-phase") == 0) {
+			config.txn_two_phase = true;
 			continue;
 		} else if (strcmp(arg, "--join") == 0) {
 			config.join = true;

@@ -1384,7 +1384,7 @@ int server_create(const struct server_config *config, struct server **out)
 				.read_ready = read_ready, .read_failed = read_failed, .member_added = member_added,
 				.forward = forward, .submit_done = submit_done, .shard_done = shard_done,
 				.stamp = clock_stamp, .observe = clock_observe, .txn_applied = txn_applied};
-	struct xshard_config xc = {.self = config->id, .clock = &s->clock.hlc};
+	struct xshard_config xc = {.self = config->id, .clock = &s->clock.hlc, .two_phase = config->txn_two_phase};
 	struct xshard_hooks xh = {.ctx = s, .send = xshard_send, .done = xshard_done};
 	s->hub = (struct change_hub){.ctx = s, .publish = publish, .moved = moved};
 	hc.hub = &s->hub;

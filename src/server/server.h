@@ -35,6 +35,7 @@ struct server_config {
 	uint32_t max_frame;        /**< largest frame accepted, 0 = FRAME_DEFAULT_MAX */
 	uint64_t id;               /**< this member's id */
 	bool no_sync;              /**< benchmarks only: nothing is fsynced (not durable) */
+	bool txn_two_phase;        /**< benchmarks only: cross-shard writes answered once their record is COMMITTED */
 	const char *peers;         /**< "1=HOST:PORT,2=..." for every member, this one included; NULL for a single node */
 	const char *cluster_token; /**< what peers must present */
 	uint64_t cluster_id;       /**< peers of another cluster are refused */

@@ -135,7 +135,7 @@ static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 	for (int round = 0; round < MAX_ROUNDS && txn_coord_has_ready(t->coord); round++) {
 		struct txn_coord_ready rd;
 		txn_coord_ready(t->coord, &rd);
-		if (rd.outcome_changed)
+		if (rd.outcome_changed && !(x->cfg.two_phase && rd.outcome == TXN_COMMITTED))
 			answer(x, t, rd.outcome);
 		deliver(x, rd.msgs, rd.n_msgs);
 		for (size_t i = 0; i < rd.n_blockers; i++)
@@ -272,6 +272,9 @@ void xshard_applied(struct xshard *x, uint64_t group, const struct tree_result *
 		struct xtxn *t = x->txns[slot];
 		if (cmd.type == TXN_CMD_WRITE_INTENT)
 			note_part(t, group, res, have && r.code == TXN_R_WRITTEN, pt);
+		if (x->cfg.two_phase && cmd.type == TXN_CMD_FINALIZE && have && r.has_record &&
+		    r.record.status == TXN_COMMITTED)
+			answer(x, t, TXN_COMMITTED);
 		if (have)
 			txn_coord_on_result(t->coord, pt, &cmd, &r);
 		pump_txn(x, slot, pt);

@@ -60,6 +60,8 @@ struct xshard_config {
 	struct hlc_clock *clock;     /**< the member's hybrid clock (borrowed; outlives the module) */
 	uint64_t expiry_ns;          /**< a coordinator silent this long is gone [2 s] */
 	uint64_t retry_interval_ns;  /**< unanswered commands are sent again this often [200 ms] */
+	bool two_phase;              /**< benchmarks only: answer once the record is COMMITTED, not at the implicit
+	                                  commit (the round that parallel commits save, measured) */
 };
 
 /** One shard's part of a write: a packed WriteRequest of the ops that go to @c group. */

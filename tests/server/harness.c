@@ -249,15 +249,31 @@ Grove__ReadReply *client_read(struct grove_client *c, const char *path, uint32_t
 	return (*holder)->body_case == GROVE__ENVELOPE__BODY_READ_REPLY ? (*holder)->read_reply : NULL;
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 int client_write_ops(struct grove_client *c, const struct tree_op *ops, size_t n)
 {
+	uint64_t ns;
+	return client_write_ops_timed(c, ops, n, &ns);
+}
+
+int client_write_ops_timed(struct grove_client *c, const struct tree_op *ops, size_t n, uint64_t *ns)
+{
+	*ns = 0;
 	struct wire_request wr;
 	if (wire_encode_batch(ops, n, &wr))
 		return -1;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
 	env.write = &wr.req;
+	uint64_t t0 = monotonic_ns();
 	int err = grove_client_call(c, &env, &reply);
+	*ns = monotonic_ns() - t0;
 	wire_request_free(&wr);
 	if (err)
 		return -1;

@@ -92,6 +92,9 @@ int raw_client(int port, int rcvbuf);
  */
 int client_write_ops(struct grove_client *c, const struct tree_op *ops, size_t n);
 
+/** @brief client_write_ops(), and how long the call took (CLOCK_MONOTONIC, ns) in *@p ns. */
+int client_write_ops_timed(struct grove_client *c, const struct tree_op *ops, size_t n, uint64_t *ns);
+
 /**
  * @brief Set the integer property @p prop of @p node through @p c.
  * @return the write reply's code (0: done), or -1 if there was no write reply.

@@ -1,0 +1,169 @@
+/*
+ * Writes across shards against writes in one shard, on durable 3-member groved clusters on 127.0.0.1.
+ *
+ * A world with two shards, /root/World/ZoneA (holding P, with three children) and /root/World/ZoneB (holding
+ * Q). One client, one write at a time, the kinds interleaved round by round so that the machine's noise
+ * falls on all alike:
+ *   single  set a property of ZoneA/P                         one shard: a plain Raft proposal
+ *   cross   set a property of ZoneA/P and one of ZoneB/Q      one batch across two shards: a transaction
+ *   move    move P (and its subtree) to the other zone        a transaction whose halves carry the subtree
+ * The same runs again on a second cluster started with --txn-two-phase, which answers a transaction once
+ * its record is COMMITTED instead of at the implicit commit: the round that parallel commits save.
+ * Prints p50 / p99 per kind and the ratios to single in the same run. Not a test: it prints figures.
+ *
+ * Usage: grove_bench_xshard [--rounds N] [--no-two-phase]
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
+#include "src/tree/tree.h"
+#include "clusters.h"
+#include "harness.h"
+#include "stats.h"
+#include "support.h"
+
+enum kind { SINGLE, CROSS, MOVE, KINDS };
+static const char *const kind_names[KINDS] = {"single", "cross", "move"};
+
+/* One write of @p n ops; its latency in ns, or 0 if it failed (said on stderr). */
+static uint64_t timed_write(struct grove_client *c, const struct tree_op *ops, size_t n)
+{
+	uint64_t ns;
+	int code = client_write_ops_timed(c, ops, n, &ns);
+	if (code)
+		fprintf(stderr, "write failed: %s\n", code < 0 ? "no write reply" : grove_strerror(code));
+	return code ? 0 : ns;
+}
+
+static struct tree_op create(const char *parent, const char *name)
+{
+	return (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = parent}, .name = name, .text = "Node3D",
+				.index = -1};
+}
+
+static bool split(struct grove_client *c, const char *path)
+{
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	rq.op = GROVE__SHARD_REQUEST__OP__SPLIT;
+	rq.path = (char *)path;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	bool ok = grove_client_call(c, &env, &reply) == GROVE_OK &&
+		  reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY && reply->shard_reply->code == 0;
+	if (reply)
+		grove__envelope__free_unpacked(reply, NULL);
+	return ok;
+}
+
+/* Run @p rounds rounds of every kind on a fresh cluster; latencies into lat[kind] (n[kind] of them). */
+static int run(const char *dir, const char *tag, const char *const *args, int rounds, uint64_t *lat[KINDS],
+	       size_t n[KINDS])
+{
+	struct grove_cluster cluster;
+	grove_cluster_init(&cluster, dir, tag, args);
+	int leader = grove_cluster_start(&cluster);
+	struct grove_client *c = NULL;
+	if (leader < 0 || grove_client_connect(cluster.addresses[leader], NULL, 10000, &c, NULL, 0)) {
+		fprintf(stderr, "%s: no leader\n", tag);
+		grove_cluster_stop(&cluster);
+		return 1;
+	}
+	struct tree_op world[] = {create("/root", "World"), create("/root/World", "ZoneA"),
+				  create("/root/World", "ZoneB"), create("/root/World/ZoneA", "P"),
+				  create("/root/World/ZoneA/P", "Arm"), create("/root/World/ZoneA/P", "Leg"),
+				  create("/root/World/ZoneA/P", "Head"), create("/root/World/ZoneB", "Q")};
+	int err = timed_write(c, world, sizeof(world) / sizeof(world[0])) ? 0 : 1;
+	if (!err && (!split(c, "/root/World/ZoneA") || !split(c, "/root/World/ZoneB")))
+		err = 1;
+	struct variant value = {0};
+	char at = 'A';
+	for (int r = 0; !err && r < rounds; r++) {
+		variant_set_int(&value, r);
+		struct tree_op one = {.kind = TREE_OP_SET_PROP, .node = {.path = at == 'A' ? "/root/World/ZoneA/P"
+										     : "/root/World/ZoneB/P"},
+				      .name = "hp", .value = &value};
+		struct tree_op two[] = {one, {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/ZoneB/Q"},
+					      .name = "hp", .value = &value}};
+		struct tree_op mv = {.kind = TREE_OP_MOVE, .node = one.node, .target = {.path = at == 'A' ? "/root/World/ZoneB"
+												: "/root/World/ZoneA"},
+				     .index = -1};
+		uint64_t t;
+		if ((t = timed_write(c, &one, 1)))
+			lat[SINGLE][n[SINGLE]++] = t;
+		/* With P in ZoneB, "cross" would be one shard: it runs only while P is in ZoneA. */
+		if (at == 'A' && (t = timed_write(c, two, 2)))
+			lat[CROSS][n[CROSS]++] = t;
+		if ((t = timed_write(c, &mv, 1))) {
+			lat[MOVE][n[MOVE]++] = t;
+			at = at == 'A' ? 'B' : 'A';
+		} else {
+			err = 1;
+		}
+	}
+	grove_client_close(c);
+	grove_cluster_stop(&cluster);
+	return err;
+}
+
+static void report(const char *title, uint64_t *lat[KINDS], size_t n[KINDS])
+{
+	double p50[KINDS], p99[KINDS];
+	for (int k = 0; k < KINDS; k++) {
+		qsort(lat[k], n[k], sizeof(*lat[k]), cmp_u64);
+		p50[k] = pct(lat[k], n[k], 0.50);
+		p99[k] = pct(lat[k], n[k], 0.99);
+	}
+	printf("%s\n", title);
+	printf("  %-8s %8s %10s %10s %12s %12s\n", "kind", "writes", "p50 us", "p99 us", "p50/single", "p99/single");
+	for (int k = 0; k < KINDS; k++)
+		printf("  %-8s %8zu %10.0f %10.0f %12.2f %12.2f\n", kind_names[k], n[k], p50[k], p99[k], p50[k] / p50[SINGLE],
+		       p99[k] / p99[SINGLE]);
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = 500;
+	bool two_phase = true;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+			rounds = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--no-two-phase") == 0) {
+			two_phase = false;
+		} else {
+			fprintf(stderr, "usage: %s [--rounds N] [--no-two-phase]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (rounds < 10)
+		rounds = 10;
+	char *dir = test_tmpdir("bench-xshard");
+	uint64_t *lat[2][KINDS];
+	size_t n[2][KINDS] = {{0}};
+	for (int v = 0; v < 2; v++)
+		for (int k = 0; k < KINDS; k++)
+			lat[v][k] = calloc((size_t)rounds, sizeof(uint64_t));
+	printf("grove, durable, 3 members on 127.0.0.1, one client, %d rounds of each kind\n\n", rounds);
+	const char *const parallel[] = {NULL};
+	const char *const twophase[] = {"--txn-two-phase", NULL};
+	int err = run(dir, "parallel", parallel, rounds, lat[0], n[0]);
+	if (!err)
+		report("parallel commits (answered at the implicit commit):", lat[0], n[0]);
+	if (!err && two_phase && (err = run(dir, "twophase", twophase, rounds, lat[1], n[1])) == 0) {
+		report("\ntwo-phase variant (answered once the record is COMMITTED):", lat[1], n[1]);
+		printf("\nparallel / two-phase, p50: cross %.2f, move %.2f\n",
+		       pct(lat[0][CROSS], n[0][CROSS], 0.50) / pct(lat[1][CROSS], n[1][CROSS], 0.50),
+		       pct(lat[0][MOVE], n[0][MOVE], 0.50) / pct(lat[1][MOVE], n[1][MOVE], 0.50));
+	}
+	for (int v = 0; v < 2; v++)
+		for (int k = 0; k < KINDS; k++)
+			free(lat[v][k]);
+	test_rmtree(dir);
+	free(dir);
+	return err;
+}
