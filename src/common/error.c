@@ -26,6 +26,7 @@ static const struct {
 	[GROVE_ETIMEDOUT] = {"GROVE_ETIMEDOUT", "timed out"},
 	[GROVE_EMOVED] = {"GROVE_EMOVED", "moved to another shard; retry"},
 	[GROVE_ECROSSSHARD] = {"GROVE_ECROSSSHARD", "spans shards, which is not supported yet"},
+	[GROVE_ENOSPC] = {"GROVE_ENOSPC", "the disk is full"},
 };
 
 const char *grove_strerror(int err)

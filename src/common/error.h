@@ -32,6 +32,7 @@ enum grove_err {
 	GROVE_ETIMEDOUT = 19,    /**< the operation did not finish in time */
 	GROVE_EMOVED = 20,       /**< the node is in another shard now (a split moved it): retry, routed afresh */
 	GROVE_ECROSSSHARD = 21,  /**< the request names nodes of several shards, which is not supported yet */
+	GROVE_ENOSPC = 22,       /**< the disk is full: a write cannot be made durable now; retry when space is freed */
 	GROVE_ERR_COUNT          /**< number of codes; not an error */
 };
 
