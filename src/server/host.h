@@ -169,10 +169,19 @@ int host_process(struct host *h);
 int host_step(struct host *h, uint64_t from, const Grove__RaftMessage *m);
 
 /**
+ * @brief Whether new writes are refused because the disk is full: the data
+ * directory's file system has less than the reserve free, or the log found
+ * it full and waits to write its batch again. @p why (@p why_cap bytes,
+ * 0 for none) receives one line for the client.
+ */
+bool host_disk_full(const struct host *h, char *why, size_t why_cap);
+
+/**
  * @brief Propose command @p kind (tree_sm.h) of @p len bytes to group
  * @p group; the answer goes to write_done.
  * @return GROVE_OK (proposed), GROVE_ENOTLEADER, GROVE_EUNAVAILABLE,
- * GROVE_EINVAL (no such group), GROVE_ENOMEM.
+ * GROVE_ENOSPC (the disk is full: host_disk_full()), GROVE_EINVAL (no such
+ * group), GROVE_ENOMEM.
  */
 int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, int kind, const void *body, size_t len);
 
@@ -181,8 +190,8 @@ int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, in
  * @p key) to group @p group: proposed here if this member leads, otherwise
  * passed on to the leader. Either way it is answered (submit_done) when
  * this member applies the entry with that key, or after 60 s without one.
- * @return GROVE_OK, GROVE_EUNAVAILABLE (no leader known), GROVE_EINVAL,
- * GROVE_ENOMEM.
+ * @return GROVE_OK, GROVE_EUNAVAILABLE (no leader known), GROVE_ENOSPC
+ * (this member leads and its disk is full), GROVE_EINVAL, GROVE_ENOMEM.
  */
 int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, const char *key, const void *request,
 		size_t len);

@@ -109,7 +109,10 @@ static void send_not_leader(struct server *s, struct loop_conn *c, uint64_t requ
 /* The host took a request for @p group (@p err 0) and answers it later: until then it is in flight on @p c. */
 static void handed_over(struct server *s, struct loop_conn *c, uint64_t request_id, int err, uint64_t group)
 {
-	if (err)
+	char why[512];
+	if (err == GROVE_ENOSPC && host_disk_full(s->host, why, sizeof(why)))
+		send_error(c, request_id, err, why, "");
+	else if (err)
 		send_not_leader(s, c, request_id, err, group);
 	else
 		loop_conn_pending(c);
