@@ -117,8 +117,9 @@ struct wal;
  * @param contents receives what it holds; release with wal_contents_free() (also after an error).
  * @return GROVE_OK, GROVE_ECORRUPT (a bad record before the end of the newest
  * segment, an entry that leaves a gap no snapshot covers, an unknown record
- * kind; @p contents->damage says where and what), GROVE_EIO (a system call
- * failed; errno tells which), GROVE_ENOMEM.
+ * kind; @p contents->damage says where and what), GROVE_ENOSPC (no room
+ * for a first segment), GROVE_EIO (a system call failed; errno tells
+ * which), GROVE_ENOMEM.
  */
 int wal_open(struct wal **out, const char *dir, struct wal_contents *contents);
 

@@ -230,7 +230,8 @@ static void collect_flush(struct host *h, bool wait)
 		h->failed = result;
 		return;
 	}
-	h->flushes_done++;
+	/* Numbered by their starts: a flush that follows ones that found the disk full wrote their batches too. */
+	h->flushes_done = h->flushes_started;
 	h->flush_collected = true;
 }
 

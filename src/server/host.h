@@ -276,7 +276,7 @@ struct host_status {
 	} members[RAFT_MAX_MEMBERS];
 	bool quiesced;                     /**< the group is idle: it does not tick */
 	uint64_t writes_applied;           /**< commands applied since start */
-	uint64_t log_flushes;              /**< log flushes (group commits) since start */
+	uint64_t log_flushes;              /**< log flushes (group commits) since start, with those that found the disk full */
 };
 
 /** @brief Fill @p out for group @p group. @return GROVE_OK or GROVE_EINVAL (not hosted). */
