@@ -203,10 +203,12 @@ static void collect_flush(struct host *h, bool wait)
 	if (result == GROVE_ENOSPC) {
 		/*
 		 * Nothing of the batch counts as durable: the replicas are not told (no raft_persisted()), so a
-		 * leader neither counts itself in a quorum for these entries nor answers their writes. It keeps
-		 * leading: its followers may still persist and commit them (a leader's own write is not needed for
-		 * a quorum), and stepping down would only move the same refusal to an election loop, since a
-		 * member that cannot persist cannot vote durably either. New writes are refused meanwhile.
+		 * leader neither counts itself in a quorum for these entries nor applies or answers them (Raft
+		 * applies only what is durable here). It keeps leading rather than stepping down: its followers may
+		 * still persist and commit what it sent (a leader's own write is not needed for a quorum), it goes
+		 * on serving reads, and it refuses new writes with a clear error, which an election would replace
+		 * with a leaderless gap; moving leadership to a member with room is the operator's call (grove
+		 * cluster transfer-leader). Nothing it did not persist is counted, so this is safe either way.
 		 */
 		uint64_t now = grove_monotonic_ms();
 		h->flush_backoff_ms = !h->log_full ? FLUSH_RETRY_MIN_MS
@@ -1173,6 +1175,9 @@ void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t
 {
 	struct group *g = group_of(h, group);
 	uint64_t index, term;
+	/* A full disk here (logged by check_disk()): dropped like the rest; the retry with its key applies once. */
+	if (host_disk_full(h, NULL, 0))
+		return;
 	/* Not the leader (any more): dropped; the client retries with the same key, which applies once. */
 	if (g && len && replica_propose(g->replica, data, len, &index, &term) != GROVE_OK)
 		log_line("a command member %llu passed on was dropped: this member does not lead group %llu",

@@ -196,7 +196,11 @@ int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, in
 int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, const char *key, const void *request,
 		size_t len);
 
-/** @brief A command (entry data) that member @p from passed on: proposed if this member leads the group. */
+/**
+ * @brief A command (entry data) that member @p from passed on: proposed if
+ * this member leads the group, dropped otherwise or while its disk is full
+ * (the client's retry with the same key applies once).
+ */
 void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t *data, size_t len);
 
 /** @brief The last index applied of group @p group (0 if not hosted). */
