@@ -60,6 +60,8 @@ static const char usage_text[] =
 	"  subscribers                  who follows which subtree, and how far behind\n"
 	"  snapshot save FILE           save the whole world (zstd-compressed, checksummed)\n"
 	"  snapshot restore FILE        load a saved world into a server whose world is empty\n"
+	"  snapshot list                the backups the server keeps (groved --snapshot-every): name, applied\n"
+	"                               index, time, size, verified\n"
 	"  status                       show the server's state\n"
 	"  cluster status               every member's role, term, commit and applied index, lag\n"
 	"  cluster transfer-leader ID   hand leadership to member ID\n"
@@ -871,15 +873,83 @@ static int snapshot_restore(const struct options *o, struct grove_client *c, con
 	return code;
 }
 
+/* "2026-11-30T17:24:56.123Z" of @p unix_ms. */
+static void utc_text(uint64_t unix_ms, char *out, size_t cap)
+{
+	time_t seconds = (time_t)(unix_ms / 1000);
+	struct tm tm;
+	char whole[32] = "?";
+	if (gmtime_r(&seconds, &tm))
+		strftime(whole, sizeof(whole), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, cap, "%s.%03uZ", whole, (unsigned)(unix_ms % 1000));
+}
+
+/* The backups the server (the first of --server) keeps: one line each, or one JSON object each. */
+static int snapshot_list(const struct options *o, struct grove_client *c)
+{
+	Grove__SnapshotListRequest rq = GROVE__SNAPSHOT_LIST_REQUEST__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_LIST;
+	env.snapshot_list = &rq;
+	int err = grove_client_call(c, &env, &reply);
+	if (err)
+		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+	const Grove__SnapshotListReply *r = reply->snapshot_list_reply;
+	int code = 0;
+	if (reply->body_case != GROVE__ENVELOPE__BODY_SNAPSHOT_LIST_REPLY || r->code) {
+		code = fail(o, EXIT_REFUSED, "%s",
+			    reply->body_case == GROVE__ENVELOPE__BODY_ERROR ? reply->error->message
+			    : reply->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_LIST_REPLY ? r->message
+											   : "unexpected answer");
+		grove__envelope__free_unpacked(reply, NULL);
+		return code;
+	}
+	if (!o->json) {
+		printf("server %" PRIu64 ", applied index %" PRIu64 ", backups in %s: ", r->server_id, r->applied_index,
+		       r->directory);
+		if (r->every_ms)
+			printf("every %" PRIu64 " ms, keeping %u\n", r->every_ms, r->keep);
+		else
+			printf("none scheduled (--snapshot-every)\n");
+		printf("%-56s %20s %-24s %12s %s\n", "NAME", "INDEX", "TIME (UTC)", "SIZE", "VERIFIED");
+	}
+	for (size_t i = 0; i < r->n_backups; i++) {
+		const Grove__Backup *b = r->backups[i];
+		char when[48];
+		utc_text(b->unix_ms, when, sizeof(when));
+		if (o->json) {
+			printf("{\"name\":");
+			json_string(stdout, b->name);
+			printf(",\"path\":");
+			char path[4200];
+			snprintf(path, sizeof(path), "%s/%s", r->directory, b->name);
+			json_string(stdout, path);
+			printf(",\"applied_index\":%" PRIu64 ",\"time\":\"%s\",\"unix_ms\":%" PRIu64 ",\"size\":%" PRIu64
+			       ",\"verified\":%s}\n",
+			       b->applied_index, when, b->unix_ms, b->size, b->verified ? "true" : "false");
+		} else {
+			printf("%-56s %20" PRIu64 " %-24s %12" PRIu64 " %s\n", b->name, b->applied_index, when, b->size,
+			       b->verified ? "ok" : "NO (changed or gone since verified)");
+		}
+	}
+	grove__envelope__free_unpacked(reply, NULL);
+	return 0;
+}
+
 static int cmd_snapshot(const struct options *o)
 {
-	if (o->argc != 2 || (strcmp(o->argv[0], "save") != 0 && strcmp(o->argv[0], "restore") != 0))
-		return fail(o, EXIT_USAGE, "usage: grove snapshot save|restore FILE");
+	bool list = o->argc == 1 && strcmp(o->argv[0], "list") == 0;
+	if (!list && (o->argc != 2 || (strcmp(o->argv[0], "save") != 0 && strcmp(o->argv[0], "restore") != 0)))
+		return fail(o, EXIT_USAGE, "usage: grove snapshot save|restore FILE, or grove snapshot list");
 	int code = 0;
 	struct grove_client *c = connect_or_die(o, &code);
 	if (!c)
 		return code;
-	code = strcmp(o->argv[0], "save") == 0 ? snapshot_save(o, c, o->argv[1]) : snapshot_restore(o, c, o->argv[1]);
+	if (list)
+		code = snapshot_list(o, c);
+	else
+		code = strcmp(o->argv[0], "save") == 0 ? snapshot_save(o, c, o->argv[1])
+						       : snapshot_restore(o, c, o->argv[1]);
 	grove_client_close(c);
 	return code;
 }
