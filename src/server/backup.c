@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,16 +229,6 @@ int backup_scan(const char *dir, struct backup_list *out)
 	return err;
 }
 
-__attribute__((format(printf, 3, 4))) static void say(char *why, size_t cap, const char *fmt, ...)
-{
-	if (!why || !cap)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, cap, fmt, ap);
-	va_end(ap);
-}
-
 /* Write all of @p data to @p fd and fsync it. */
 static int write_all(int fd, const uint8_t *data, size_t len)
 {
@@ -258,44 +247,32 @@ int backup_write(const char *dir, const struct snapshot *snap, uint64_t unix_ms,
 		 size_t why_cap)
 {
 	memset(out, 0, sizeof(*out));
-	if (backup_file_name(snap->applied_index, unix_ms, out->name, sizeof(out->name)) != GROVE_OK) {
-		say(why, why_cap, "no file name for time %" PRIu64, unix_ms);
-		return GROVE_EIO;
-	}
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		say(why, why_cap, "cannot create %s: %s", dir, strerror(errno));
-		return GROVE_EIO;
-	}
+	if (backup_file_name(snap->applied_index, unix_ms, out->name, sizeof(out->name)) != GROVE_OK)
+		return grove_say(GROVE_EIO, why, why_cap, "no file name for time %" PRIu64, unix_ms);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		return grove_say(GROVE_EIO, why, why_cap, "cannot create %s: %s", dir, strerror(errno));
 	char path[4096], temp[4096], temp_name[BACKUP_NAME_MAX + 8];
 	join_path(path, sizeof(path), dir, out->name);
 	snprintf(temp_name, sizeof(temp_name), ".%s" TEMP_SUFFIX, out->name);
 	join_path(temp, sizeof(temp), dir, temp_name);
-	if (access(path, F_OK) == 0) {
-		say(why, why_cap, "%s exists", path);
-		return GROVE_EEXIST;
-	}
+	if (access(path, F_OK) == 0)
+		return grove_say(GROVE_EEXIST, why, why_cap, "%s exists", path);
 	int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		say(why, why_cap, "cannot create %s: %s", temp, strerror(errno));
-		return GROVE_EIO;
-	}
+	if (fd < 0)
+		return grove_say(GROVE_EIO, why, why_cap, "cannot create %s: %s", temp, strerror(errno));
 	int err = write_all(fd, snap->data, snap->len);
+	if (close(fd) != 0)
+		err = GROVE_EIO;
 	if (err)
-		say(why, why_cap, "cannot write %s: %s", temp, strerror(errno));
-	if (close(fd) != 0 && !err) {
-		say(why, why_cap, "cannot write %s: %s", temp, strerror(errno));
-		err = GROVE_EIO;
-	}
-	if (!err && rename(temp, path) != 0) {
-		say(why, why_cap, "cannot rename %s to %s: %s", temp, path, strerror(errno));
-		err = GROVE_EIO;
-	}
+		grove_say(err, why, why_cap, "cannot write %s: %s", temp, strerror(errno));
+	if (!err && rename(temp, path) != 0)
+		err = grove_say(GROVE_EIO, why, why_cap, "cannot rename %s to %s: %s", temp, path, strerror(errno));
 	if (err) {
 		unlink(temp);
 		return err;
 	}
 	if (fsync_dir(dir) != GROVE_OK) {
-		say(why, why_cap, "cannot fsync %s: %s", dir, strerror(errno));
+		grove_say(GROVE_EIO, why, why_cap, "cannot fsync %s: %s", dir, strerror(errno));
 		unlink(path);
 		return GROVE_EIO;
 	}

@@ -1,6 +1,5 @@
 /* Change records made into operations again: a batch replayed on the state it was first applied to. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,17 +7,6 @@
 #include "src/common/error.h"
 #include "src/tree/tree.h"
 #include "src/tree/variant.h"
-
-__attribute__((format(printf, 4, 5))) static int say(int err, char *why, size_t cap, const char *fmt, ...)
-{
-	if (why && cap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, cap, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
 
 /* The operation that made change @p c, its value decoded into @p value (nil when it has none). */
 static int op_of(const struct tree_change *c, struct tree_op *op, struct variant *value, char *why, size_t cap)
@@ -30,7 +18,7 @@ static int op_of(const struct tree_change *c, struct tree_op *op, struct variant
 	if (c->value.len) {
 		size_t used;
 		if (variant_decode(value, c->value.data, c->value.len, &used) != GROVE_OK || used != c->value.len)
-			return say(GROVE_EINVAL, why, cap, "the value of a change to node %" PRIu64 " does not decode",
+			return grove_say(GROVE_EINVAL, why, cap, "the value of a change to node %" PRIu64 " does not decode",
 				   c->node);
 		op->value = value;
 	}
@@ -46,7 +34,7 @@ static int op_of(const struct tree_change *c, struct tree_op *op, struct variant
 		return GROVE_OK;
 	case TREE_OP_SET_PROP:
 		if (!op->value)
-			return say(GROVE_EINVAL, why, cap, "a property set on node %" PRIu64 " has no value", c->node);
+			return grove_say(GROVE_EINVAL, why, cap, "a property set on node %" PRIu64 " has no value", c->node);
 		/* fall through */
 	case TREE_OP_CLEAR_PROP:
 	case TREE_OP_RENAME:
@@ -69,12 +57,12 @@ static int op_of(const struct tree_change *c, struct tree_op *op, struct variant
 		op->flags = c->flags;
 		return GROVE_OK;
 	case TREE_OP_PUT_RESOURCE:
-		return say(GROVE_EINVAL, why, cap,
+		return grove_say(GROVE_EINVAL, why, cap,
 			   "resource %" PRIu64 " was stored: a change record does not keep a resource's uid, so it cannot "
 			   "be made again exactly",
 			   c->node);
 	}
-	return say(GROVE_EINVAL, why, cap, "a change of unknown kind %d", (int)c->op);
+	return grove_say(GROVE_EINVAL, why, cap, "a change of unknown kind %d", (int)c->op);
 }
 
 int tree_replay(const struct tree *t, struct store_txn *txn, const struct tree_change *changes, size_t n, char *why,
@@ -97,15 +85,15 @@ int tree_replay(const struct tree *t, struct store_txn *txn, const struct tree_c
 		struct tree_batch batch = {.ops = ops, .count = n};
 		err = tree_apply_batch(t, nested, &batch, &res);
 		if (err == GROVE_ENOMEM || err == GROVE_ESTORAGE)
-			say(err, why, why_cap, "%s", res.message);
+			grove_say(err, why, why_cap, "%s", res.message);
 		else if (err)
-			err = say(GROVE_ECORRUPT, why, why_cap, "the changes do not apply to this state: op %zu: %s",
+			err = grove_say(GROVE_ECORRUPT, why, why_cap, "the changes do not apply to this state: op %zu: %s",
 				  res.failed_op, res.message);
 	}
 	/* The same state hands out the same ids; a different one here means it was not the same state. */
 	for (size_t i = 0; !err && i < n; i++)
 		if (res.ids[i] != changes[i].node)
-			err = say(GROVE_ECORRUPT, why, why_cap,
+			err = grove_say(GROVE_ECORRUPT, why, why_cap,
 				  "op %zu acted on node %" PRIu64 " where the record says %" PRIu64 ": not the same state", i,
 				  res.ids[i], changes[i].node);
 	tree_result_free(&res);

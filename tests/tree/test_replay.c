@@ -118,7 +118,10 @@ static struct tree_ref local(int64_t op)
 	return (struct tree_ref){.id = -(op + 1)};
 }
 
-#define OPS(...) ((const struct tree_op[]){__VA_ARGS__}), sizeof((const struct tree_op[]){__VA_ARGS__}) / sizeof(struct tree_op)
+/* An array of ops and its length, as apply() takes them. */
+#define OPS(...)                                 \
+	((const struct tree_op[]){__VA_ARGS__}), \
+		sizeof((const struct tree_op[]){__VA_ARGS__}) / sizeof(struct tree_op)
 
 static void test_replay_equals_applying(void **state)
 {
