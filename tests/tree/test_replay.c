@@ -9,13 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "src/common/buf.h"
 #include "src/common/error.h"
+#include "src/tree/forward.h"
 #include "src/tree/tree.h"
 #include "src/tree/variant.h"
+#include "storage/snapshot.h"
 #include "storage/store.h"
 #include "support.h"
 
@@ -83,6 +86,25 @@ static void load(struct side *s, const struct grove_buf *records)
 	}
 	assert_int_equal(tree_load_end(&s->tree, txn), GROVE_OK);
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+}
+
+/* A server's snapshot of @p s at @p index: the tree's records, then one of another table (a submit key). */
+static void snapshot_of(struct side *s, uint64_t index, struct snapshot *out)
+{
+	struct snapshot_builder b = {0};
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(s->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_dump(&s->tree, txn, snapshot_add_record, &b), GROVE_OK);
+	store_txn_abort(txn);
+	assert_int_equal(snapshot_add_record(&b, 32, "key-1", 5, "answer", 6), GROVE_OK);
+	assert_int_equal(snapshot_finish(&b, index, 0, out), GROVE_OK);
+}
+
+/* The records of snapshot @p snap, as put_record() lays them out. */
+static void records_of(const struct snapshot *snap, struct grove_buf *out)
+{
+	memset(out, 0, sizeof(*out));
+	assert_int_equal(snapshot_for_each_record(snap->data, snap->len, put_record, out, NULL, 0), GROVE_OK);
 }
 
 /* Apply @p n ops as one batch, recording its changes into @p res (kept by the caller). */
@@ -243,10 +265,89 @@ static void test_replay_equals_applying(void **state)
 	close_side(&b);
 }
 
+/*
+ * A snapshot brought forward (tree_forward) with the records of later entries is the snapshot a server takes at
+ * the later index, other tables' records included; what the records cannot show is refused.
+ */
+static void test_forward(void **state)
+{
+	(void)state;
+	struct side a;
+	open_side(&a, "forward_a");
+	char *scratch_top = test_tmpdir("forward_scratch");
+	char scratch[4096];
+	snprintf(scratch, sizeof(scratch), "%s/s", scratch_top);
+	char why[300] = "";
+	struct tree_forward *f;
+
+	/* An empty world at index 5, then records from index 9 on: a restore may have come between. */
+	struct snapshot empty;
+	snapshot_of(&a, 5, &empty);
+	struct variant one;
+	variant_set_int(&one, 1);
+	struct tree_result res[4];
+	apply(&a, OPS({.kind = TREE_OP_CREATE, .node = p("/root"), .name = "World", .text = "Node3D", .index = -1}),
+	      &res[0]);
+	assert_int_equal(tree_forward_open(empty.data, empty.len, scratch, &f, why, sizeof(why)), GROVE_OK);
+	assert_int_equal(tree_forward_index(f), 5);
+	assert_int_equal(tree_forward_apply(f, 9, res[0].changes, res[0].n_changes, why, sizeof(why)), GROVE_EINVAL);
+	assert_non_null(strstr(why, "empty at index 5"));
+	struct snapshot out;
+	assert_int_equal(tree_forward_finish(f, 7, &out, why, sizeof(why)), GROVE_EINVAL);
+	/* The very next index cannot hide a restore. */
+	assert_int_equal(tree_forward_apply(f, 6, res[0].changes, res[0].n_changes, why, sizeof(why)), GROVE_OK);
+	tree_forward_close(f);
+
+	/* A world at index 6; later entries at 8 and 12; brought forward to 15, it is the world at 12. */
+	struct snapshot at6;
+	snapshot_of(&a, 6, &at6);
+	apply(&a, OPS({.kind = TREE_OP_CREATE, .node = p("/root/World"), .name = "A", .text = "Node", .index = -1},
+		      {.kind = TREE_OP_SET_PROP, .node = local(0), .name = "hp", .value = &one}),
+	      &res[1]);
+	apply(&a, OPS({.kind = TREE_OP_RENAME, .node = p("/root/World/A"), .name = "B"}), &res[2]);
+	struct snapshot want;
+	snapshot_of(&a, 15, &want);
+	assert_int_equal(tree_forward_open(at6.data, at6.len, scratch, &f, why, sizeof(why)), GROVE_OK);
+	assert_int_equal(tree_forward_apply(f, 8, res[1].changes, res[1].n_changes, why, sizeof(why)), GROVE_OK);
+	assert_int_equal(tree_forward_apply(f, 8, res[2].changes, res[2].n_changes, why, sizeof(why)), GROVE_ERANGE);
+	assert_int_equal(tree_forward_apply(f, 12, res[2].changes, res[2].n_changes, why, sizeof(why)), GROVE_OK);
+	assert_int_equal(tree_forward_index(f), 12);
+	assert_int_equal(tree_forward_finish(f, 11, &out, why, sizeof(why)), GROVE_ERANGE);
+	assert_int_equal(tree_forward_finish(f, 15, &out, why, sizeof(why)), GROVE_OK);
+	assert_int_equal(out.applied_index, 15);
+	struct grove_buf got, expected;
+	records_of(&out, &got);
+	records_of(&want, &expected);
+	assert_int_equal(got.len, expected.len);
+	assert_memory_equal(got.data, expected.data, expected.len);
+	/* Changes made on another state are refused and leave the state as it was. */
+	assert_int_equal(tree_forward_apply(f, 13, res[1].changes, res[1].n_changes, why, sizeof(why)), GROVE_ECORRUPT);
+	assert_int_equal(tree_forward_index(f), 12);
+	tree_forward_close(f);
+	assert_int_not_equal(access(scratch, F_OK), 0); /* the scratch store is gone */
+
+	/* Not a snapshot: refused with the reason. */
+	at6.data[at6.len - 2] ^= 0x40;
+	assert_int_equal(tree_forward_open(at6.data, at6.len, scratch, &f, why, sizeof(why)), GROVE_ECORRUPT);
+	assert_non_null(strstr(why, "checksum"));
+
+	grove_buf_free(&got);
+	grove_buf_free(&expected);
+	snapshot_free(&out);
+	snapshot_free(&want);
+	snapshot_free(&at6);
+	snapshot_free(&empty);
+	for (size_t i = 0; i < 3; i++)
+		tree_result_free(&res[i]);
+	test_rmtree(scratch_top);
+	close_side(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replay_equals_applying),
+		cmocka_unit_test(test_forward),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
