@@ -1,7 +1,9 @@
 /* Scheduled backups on a real 3-node groved cluster (--snapshot-every): each member writes them beside its
  * loop, only when its applied index moved, and keeps the newest K; `grove snapshot list` shows them; a backup
- * restored into a fresh cluster holds exactly the tree the source read at the backup's index, ids included;
- * at a restart a corrupt backup is logged, left out of the list and not deleted. */
+ * restored into a fresh cluster holds exactly the tree the source read at the backup's index, ids included,
+ * and brought forward with the source's change history (`--at INDEX --history-from`), the tree read at
+ * INDEX; at a restart a corrupt backup is logged, left out of the list and not deleted; a history that no
+ * longer holds what follows a backup refuses to bring it forward. */
 #include <dirent.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -290,7 +292,6 @@ static void test_backups_restore_to_their_index(void **state)
 	assert_int_equal(n_before, n_after);
 	assert_string_equal(before[n_before - 1].path, after[n_after - 1].path);
 	assert_true(cluster_log_has(&a, follower, "backups: wrote", line, sizeof(line)));
-	cluster_stop(&a);
 
 	/* The backup restored into a fresh cluster is the tree the source read at its index, ids and all. */
 	struct cluster b;
@@ -304,6 +305,38 @@ static void test_backups_restore_to_their_index(void **state)
 	free(restored);
 	cluster_stop(&b);
 	test_rmtree(b.dir);
+
+	/*
+	 * Point in time: the same backup brought forward, with the source's change history, to an index between
+	 * it and the next backups, is the tree the source read at that index.
+	 */
+	uint64_t target = s.index[21];
+	assert_true(target > backup.index && target < last);
+	char at[32], sources[128];
+	snprintf(at, sizeof(at), "%" PRIu64, target);
+	snprintf(sources, sizeof(sources), "127.0.0.1:%d,127.0.0.1:%d", a.ports[follower], a.ports[leader]);
+	struct cluster p;
+	cluster_start(&p, NULL);
+	int p_leader = cluster_wait_leader(&p);
+	CLI(&p, p_leader, r, "snapshot", "restore", kept, "--at", at, "--history-from", sources);
+	assert_int_equal(r->status, 0);
+	restored = read_tree(&p, p_leader % CLUSTER_NODES + 1);
+	assert_non_null(restored);
+	assert_string_equal(restored, state_at(&s, target));
+	assert_string_not_equal(restored, state_at(&s, target - 1));
+	free(restored);
+	/* An index before the backup's, or past it with no history named, is refused and changes nothing. */
+	snprintf(at, sizeof(at), "%" PRIu64, backup.index - 1);
+	CLI(&p, p_leader, r, "snapshot", "restore", kept, "--at", at, "--history-from", sources);
+	assert_int_equal(r->status, 2);
+	assert_non_null(strstr(r->err, "restore an earlier one"));
+	snprintf(at, sizeof(at), "%" PRIu64, last);
+	CLI(&p, p_leader, r, "snapshot", "restore", kept, "--at", at);
+	assert_int_equal(r->status, 2);
+	assert_non_null(strstr(r->err, "needs --history-from"));
+	cluster_stop(&p);
+	test_rmtree(p.dir);
+	cluster_stop(&a);
 
 	/*
 	 * A damaged backup (the oldest, so that the newest still holds the member's applied index and no new one
@@ -337,10 +370,69 @@ static void test_backups_restore_to_their_index(void **state)
 	free(r);
 }
 
+/*
+ * A history that no longer holds the entries after a backup: bringing the backup forward is refused with the
+ * reason, and the world it was to go into stays empty.
+ */
+static void test_point_in_time_needs_the_history(void **state)
+{
+	(void)state;
+	struct cli_result *r = malloc(sizeof(*r));
+	const char *const args[] = {"--snapshot-every", "200ms", "--history-entries", "4", NULL};
+	struct groved_opts opts = {.args = args};
+	struct groved_fixture *source = groved_fixture_new("backup_source", &opts);
+	struct groved_fixture *fresh = groved_fixture_new("backup_fresh", NULL);
+	struct grove_client *cl;
+	assert_int_equal(grove_client_connect(source->server.address, NULL, 5000, &cl, NULL, 0), GROVE_OK);
+	struct states s = {0};
+	int k = 0;
+	for (; k < 3; k++) {
+		struct variant v;
+		variant_set_int(&v, k);
+		struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root"}, .name = "n", .value = &v};
+		s.index[s.n++] = write_one(cl, &op);
+	}
+	uint64_t first = s.index[s.n - 1];
+	char kept[4200] = "";
+	for (int t = 0; t < 100 && !kept[0]; t++) {
+		cli_run(&source->server, r, "--json", "snapshot", "list", (char *)NULL);
+		char *p = strstr(r->out, "\"path\":\"");
+		if (p && strtoull(strstr(r->out, "\"applied_index\":") + 16, NULL, 10) >= first) {
+			p += 8;
+			snprintf(kept, sizeof(kept), "%.*s", (int)(strchr(p, '"') - p), p);
+		}
+		usleep(100000);
+	}
+	assert_true(kept[0]);
+	char copy[4200];
+	snprintf(copy, sizeof(copy), "%s/kept.snap", source->dir);
+	copy_file(kept, copy);
+	for (; k < 20; k++) {
+		struct variant v;
+		variant_set_int(&v, k);
+		struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root"}, .name = "n", .value = &v};
+		s.index[s.n++] = write_one(cl, &op);
+	}
+	grove_client_close(cl);
+	char at[32];
+	snprintf(at, sizeof(at), "%" PRIu64, s.index[s.n - 1]);
+	cli_run(&fresh->server, r, "snapshot", "restore", copy, "--at", at, "--history-from", source->server.address,
+		(char *)NULL);
+	assert_int_equal(r->status, 1);
+	assert_non_null(strstr(r->err, "no longer holds index"));
+	cli_run(&fresh->server, r, "get", "/root", (char *)NULL);
+	assert_int_equal(r->status, 0);
+	assert_null(strstr(r->out, "n = "));
+	groved_fixture_free(fresh);
+	groved_fixture_free(source);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backups_restore_to_their_index),
+		cmocka_unit_test(test_point_in_time_needs_the_history),
 	};
 	if (getenv("GROVE_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("GROVE_TEST_FILTER"));
