@@ -848,6 +848,7 @@ struct backup_job {
 	struct server *s;
 	struct host_snapshot_read read;
 	uint64_t unix_ms;
+	uint64_t began_ms;             /* monotonic, for the log */
 	struct backup_list list;       /* the kept backups when it began; run() adds the new one and prunes */
 	struct backup_file written;
 	int err;
@@ -880,8 +881,8 @@ static void backup_done(void *arg, bool cancelled)
 	if (!cancelled && j->err) {
 		log_line("backups: no backup this time: %s", j->why[0] ? j->why : grove_strerror(j->err));
 	} else if (!cancelled) {
-		log_line("backups: wrote %s/%s (%" PRIu64 " bytes, applied index %" PRIu64 ")", b->dir, j->written.name,
-			 j->written.size, j->written.applied_index);
+		log_line("backups: wrote %s/%s (%" PRIu64 " bytes, applied index %" PRIu64 ") in %" PRIu64 " ms", b->dir,
+			 j->written.name, j->written.size, j->written.applied_index, grove_monotonic_ms() - j->began_ms);
 		struct backup_list old = b->list;
 		b->list = j->list;
 		j->list = old;
@@ -917,6 +918,7 @@ static void backups_tick(struct server *s)
 	}
 	j->s = s;
 	j->unix_ms = grove_realtime_ns() / 1000000u;
+	j->began_ms = now;
 	int err = host_snapshot_begin(s->host, HOST_WORLD_GROUP, &j->read);
 	struct offload_job job = {.job = j, .run = backup_run, .done = backup_done};
 	if (!err)
