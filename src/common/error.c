@@ -1,5 +1,8 @@
 #include "src/common/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 static const struct {
 	const char *name;
 	const char *text;
@@ -41,4 +44,15 @@ const char *grove_errname(int err)
 	if (err < 0 || err >= GROVE_ERR_COUNT)
 		return "GROVE_E?";
 	return error_table[err].name;
+}
+
+int grove_say(int err, char *why, size_t cap, const char *fmt, ...)
+{
+	if (why && cap) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why, cap, fmt, ap);
+		va_end(ap);
+	}
+	return err;
 }

@@ -9,6 +9,8 @@
 #ifndef GROVE_COMMON_ERROR_H
 #define GROVE_COMMON_ERROR_H
 
+#include <stddef.h>
+
 enum grove_err {
 	GROVE_OK = 0,            /**< success */
 	GROVE_ENOMEM = 1,        /**< an allocation failed */
@@ -47,5 +49,13 @@ const char *grove_strerror(int err);
  * @return a static string; "GROVE_E?" for a code outside the enum.
  */
 const char *grove_errname(int err);
+
+/**
+ * @brief Say why: format a one-line reason into @p why (skipped when @p why
+ * is NULL or @p cap is 0) and return @p err, for functions that hand a
+ * reason back with their error code.
+ * @return @p err.
+ */
+__attribute__((format(printf, 4, 5))) int grove_say(int err, char *why, size_t cap, const char *fmt, ...);
 
 #endif

@@ -1368,6 +1368,29 @@ int host_snapshot(struct host *h, uint64_t group, struct snapshot *out)
 	return g ? replica_snapshot(g->replica, out) : GROVE_EINVAL;
 }
 
+int host_snapshot_begin(struct host *h, uint64_t group, struct host_snapshot_read *out)
+{
+	struct group *g = group_of(h, group);
+	memset(out, 0, sizeof(*out));
+	if (!g)
+		return GROVE_EINVAL;
+	out->replica = g->replica;
+	return replica_snapshot_begin(g->replica, &out->txn);
+}
+
+int host_snapshot_build(struct host_snapshot_read *rd, struct snapshot *out)
+{
+	struct store_txn *txn = rd->txn;
+	rd->txn = NULL;
+	return replica_snapshot_build(rd->replica, txn, out);
+}
+
+void host_snapshot_abandon(struct host_snapshot_read *rd)
+{
+	store_txn_abort(rd->txn);
+	rd->txn = NULL;
+}
+
 /* ---- shards ---- */
 
 const struct shard_map *host_shard_map(const struct host *h)

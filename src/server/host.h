@@ -292,6 +292,31 @@ int host_status(const struct host *h, uint64_t group, struct host_status *out);
  */
 int host_snapshot(struct host *h, uint64_t group, struct snapshot *out);
 
+/** A snapshot of one group begun in the loop and built on another thread (host_snapshot_begin()). */
+struct host_snapshot_read {
+	const struct replica *replica; /**< borrowed: a group stays open as long as the host */
+	struct store_txn *txn;         /**< the read transaction it is taken from, owned until built or abandoned */
+};
+
+/**
+ * @brief host_snapshot() in two halves, so that the long part runs beside
+ * the loop: here (loop thread), commit what was applied and begin the read
+ * transaction of group @p group's state as applied now.
+ * @return GROVE_OK, GROVE_EINVAL (no such group), GROVE_ESTORAGE. On error
+ * there is nothing to abandon.
+ */
+int host_snapshot_begin(struct host *h, uint64_t group, struct host_snapshot_read *out);
+
+/**
+ * @brief Build the snapshot begun with host_snapshot_begin(); any thread,
+ * while the loop goes on. Ends the read transaction, also on error.
+ * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_EIO.
+ */
+int host_snapshot_build(struct host_snapshot_read *rd, struct snapshot *out);
+
+/** @brief End a snapshot begun and not built (its read transaction). Safe after a build. */
+void host_snapshot_abandon(struct host_snapshot_read *rd);
+
 /* ---- shards ---- */
 
 /** @brief The shard map as this member applied it (borrowed; it changes as the meta group applies). */
