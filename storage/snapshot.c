@@ -213,7 +213,8 @@ int snapshot_receiver_put(struct snapshot_receiver *r, size_t offset, size_t tot
 		r->cap = total;
 		r->total = total;
 	}
-	memcpy(r->data + r->len, chunk, len);
+	if (len) /* an empty chunk may come as NULL (protobuf's empty bytes) */
+		memcpy(r->data + r->len, chunk, len);
 	r->len += len;
 	return GROVE_OK;
 }
