@@ -187,7 +187,8 @@ static bool node_ref(const struct variant *d, const char *key, struct tree_ref *
 		ref->id = v->as.i;
 		return true;
 	}
-	if (is_string(v) && v->as.str.ptr[0] == '/') {
+	/* A path holding a NUL byte would be cut there on the wire, and name another node. */
+	if (is_string(v) && v->as.str.ptr[0] == '/' && strlen(v->as.str.ptr) == v->as.str.len) {
 		ref->id = 0;
 		ref->path = v->as.str.ptr;
 		return true;

@@ -76,8 +76,8 @@ static bool float32_exact(double d)
 {
 	float f = (float)d;
 	double back = f;
-	/* NaN never compares equal; a NaN float32 is still a NaN, which is what matters. */
-	return back == d || (d != d && f != f);
+	/* Bit for bit: a NaN whose payload float32 cannot hold goes wide too, so it reads back the same. */
+	return memcmp(&back, &d, sizeof(d)) == 0;
 }
 
 /* ---- encoding ---- */

@@ -337,7 +337,8 @@ static int parse_number(struct godot_text_cursor *c, struct number *n, struct go
 		return GROVE_OK;
 	}
 	bool is_int = true, digits = false;
-	while (k < sizeof(buf) - 1) {
+	/* Room for an exponent's sign after its 'e', and the NUL. */
+	while (k + 2 < sizeof(buf)) {
 		ch = peek(c);
 		if (ch >= '0' && ch <= '9') {
 			digits = true;

@@ -108,6 +108,55 @@ __attribute__((format(printf, 3, 4))) static int corrupt(char *why, size_t cap, 
 	return GROVE_ECORRUPT;
 }
 
+/* Memory for the first part of a body; more only as decompressed bytes fill it. */
+#define FIRST_ALLOCATION (1u << 20)
+
+/*
+ * Decompress @p clen bytes of one zstd frame at @p src into *@p out (caller frees), which must come to
+ * exactly @p raw_size bytes. The buffer grows with what actually comes out, up to @p raw_size: a header
+ * that claims gigabytes for a body of a few bytes does not get them allocated.
+ * @return GROVE_OK, GROVE_ECORRUPT, GROVE_ENOMEM.
+ */
+static int decompress_body(const uint8_t *src, size_t clen, uint64_t raw_size, uint8_t **out)
+{
+	*out = NULL;
+	size_t cap = raw_size < FIRST_ALLOCATION ? (size_t)raw_size : FIRST_ALLOCATION, len = 0;
+	uint8_t *buf = malloc(cap ? cap : 1);
+	ZSTD_DCtx *dctx = ZSTD_createDCtx();
+	int err = buf && dctx ? GROVE_OK : GROVE_ENOMEM;
+	ZSTD_inBuffer in = {src, clen, 0};
+	while (!err) {
+		ZSTD_outBuffer o = {buf, cap, len};
+		size_t consumed = in.pos;
+		size_t left = ZSTD_decompressStream(dctx, &o, &in);
+		bool progress = o.pos != len || in.pos != consumed;
+		len = o.pos;
+		if (ZSTD_isError(left))
+			err = GROVE_ECORRUPT;
+		else if (left == 0)
+			break; /* the frame is complete */
+		else if (len == cap && cap < raw_size) {
+			size_t grown = raw_size - cap < cap ? (size_t)raw_size : 2 * cap;
+			uint8_t *bigger = realloc(buf, grown);
+			if (!bigger)
+				err = GROVE_ENOMEM;
+			else
+				buf = bigger, cap = grown;
+		} else if (!progress) {
+			err = GROVE_ECORRUPT; /* truncated, or more than the header says */
+		}
+	}
+	ZSTD_freeDCtx(dctx);
+	if (!err && (len != raw_size || in.pos != in.size))
+		err = GROVE_ECORRUPT;
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	return GROVE_OK;
+}
+
 /* Check everything and decompress the body into @p raw (caller frees). */
 static int open_snapshot(const uint8_t *data, size_t len, uint64_t *applied, uint8_t **raw, size_t *raw_len,
 			 char *why, size_t cap)
@@ -130,14 +179,13 @@ static int open_snapshot(const uint8_t *data, size_t len, uint64_t *applied, uin
 	unsigned long long frame = ZSTD_getFrameContentSize(data + SNAPSHOT_HEADER_SIZE, clen);
 	if (frame != raw_size)
 		return corrupt(why, cap, "compressed frame does not match the header");
-	uint8_t *out = malloc(raw_size ? raw_size : 1);
-	if (!out)
-		return GROVE_ENOMEM;
-	size_t got = ZSTD_decompress(out, raw_size, data + SNAPSHOT_HEADER_SIZE, clen);
-	if (ZSTD_isError(got) || got != raw_size) {
-		free(out);
-		return corrupt(why, cap, "body does not decompress");
-	}
+	uint8_t *out;
+	int err = decompress_body(data + SNAPSHOT_HEADER_SIZE, clen, raw_size, &out);
+	if (err == GROVE_ECORRUPT)
+		return corrupt(why, cap, "body does not decompress to the %llu bytes the header says",
+			       (unsigned long long)raw_size);
+	if (err)
+		return err;
 	if (applied)
 		*applied = get_le64(data + 16);
 	*raw = out;
@@ -213,7 +261,8 @@ int snapshot_receiver_put(struct snapshot_receiver *r, size_t offset, size_t tot
 		r->cap = total;
 		r->total = total;
 	}
-	memcpy(r->data + r->len, chunk, len);
+	if (len) /* an empty chunk may come as NULL (protobuf's empty bytes) */
+		memcpy(r->data + r->len, chunk, len);
 	r->len += len;
 	return GROVE_OK;
 }

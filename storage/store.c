@@ -31,7 +31,7 @@ struct store_cursor {
 static int log_mdb(const char *what, int rc)
 {
 	fprintf(stderr, "store: %s: %s\n", what, mdb_strerror(rc));
-	return GROVE_ESTORAGE;
+	return rc == ENOSPC || rc == EDQUOT ? GROVE_ENOSPC : GROVE_ESTORAGE;
 }
 
 int store_open(struct store **out, const char *dir, const struct store_options *opts)

@@ -117,8 +117,10 @@ int store_sync(struct store *s);
  * @brief Commit and free @p txn. For a top-level write transaction this
  * returns after the data is durable (unless the store was opened no_sync or
  * lazy_sync).
- * @return GROVE_OK, or GROVE_ESTORAGE (then nothing of @p txn is stored,
- * and @p txn is freed all the same).
+ * @return GROVE_OK, GROVE_ENOSPC (the file system is full), or
+ * GROVE_ESTORAGE (either way nothing of @p txn is stored, and @p txn is
+ * freed all the same). The store never maps its file writable
+ * (MDB_WRITEMAP), so a full disk is an error here, never a SIGBUS.
  */
 int store_txn_commit(struct store_txn *txn);
 

@@ -72,6 +72,7 @@ struct wal {
 	/* The writer's side: touched by wal_flush_run(), possibly in another thread. */
 	int fd;                        /* the newest segment, open for writing */
 	size_t offset, size;           /* where its records end; its preallocated size */
+	size_t written_end;            /* how far a flush that found the disk full may have written in it */
 	struct segment *segments;      /* oldest first; the last is the one open */
 	size_t n_segments, cap_segments;
 	struct batch flight;           /* taken by wal_flush_begin() */
@@ -82,6 +83,7 @@ struct wal {
 	size_t segment_bytes;          /* what a new segment is preallocated to */
 	bool flying;                   /* a flush is between begin and end */
 	bool failed;                   /* a flush failed: nothing more is written */
+	bool kept;                     /* the flight batch found the disk full: the next flush takes it again */
 	bool skip_sync;                /* benchmarks only */
 };
 
@@ -279,31 +281,88 @@ static int replay_record(struct wal_contents *c, const uint8_t *f, size_t len, s
 	return GROVE_ECORRUPT;
 }
 
+/* How a segment's records end when they do not end with zeros. */
+enum segment_end {
+	END_CLEAN,      /* zeros (or the end of the file) after the last record */
+	END_BAD_RECORD, /* a record cut short or failing its checksum: maybe a write a crash interrupted */
+	END_UNDECODABLE /* a record that passes its checksum but means nothing: never a torn write */
+};
+
 /*
  * Replay the records of one segment (@p len bytes at @p data). Sets *@p end to where its valid records
- * end and returns GROVE_ECORRUPT for a record that is cut short, fails its checksum or cannot be decoded
- * (the caller decides whether that is a torn tail).
+ * end, and *@p how and @p why to how they end. Returns GROVE_ECORRUPT for a record that is cut short,
+ * fails its checksum or cannot be decoded (the caller decides whether that is a torn tail).
  */
-static int replay_segment(struct wal_contents *c, const uint8_t *data, size_t len, struct segment *seg, size_t *end)
+static int replay_segment(struct wal_contents *c, const uint8_t *data, size_t len, struct segment *seg, size_t *end,
+			  enum segment_end *how, char *why, size_t why_size)
 {
 	size_t at = 0;
 	*end = 0;
+	*how = END_CLEAN;
 	while (len - at >= RECORD_HEADER) {
 		uint32_t payload = get_le32(data + at);
 		if (payload == 0)
 			return GROVE_OK; /* the zeros after the last record */
-		if (payload > len - at - RECORD_HEADER)
+		*how = END_BAD_RECORD;
+		if (payload > len - at - RECORD_HEADER) {
+			snprintf(why, why_size, "a record of %u bytes runs past the end of the file (%zu bytes left)",
+				 (unsigned)payload, len - at - RECORD_HEADER);
 			return GROVE_ECORRUPT;
+		}
 		const uint8_t *f = data + at + RECORD_HEADER;
-		if (get_le32(data + at + 4) != snapshot_crc32c(0, f, payload))
+		uint32_t stored = get_le32(data + at + 4), computed = snapshot_crc32c(0, f, payload);
+		if (stored != computed) {
+			snprintf(why, why_size, "checksum mismatch in a record of %u bytes (stored %08x, computed %08x)",
+				 (unsigned)payload, (unsigned)stored, (unsigned)computed);
 			return GROVE_ECORRUPT;
+		}
 		int err = replay_record(c, f, payload, seg);
-		if (err)
+		if (err) {
+			*how = END_UNDECODABLE;
+			snprintf(why, why_size, "a record of %u bytes and kind %u passes its checksum but cannot be decoded",
+				 (unsigned)payload, (unsigned)f[0]);
 			return err;
+		}
+		*how = END_CLEAN;
 		at += RECORD_HEADER + payload;
 		*end = at;
 	}
 	return GROVE_OK;
+}
+
+/* Checksum work the search for a valid record after a bad one may do (it only runs after a crash). */
+#define RESYNC_CRC_BUDGET ((size_t)256 << 20)
+
+/*
+ * Where a record that passes its checksum starts after offset @p from of a segment, or 0 if none does.
+ * Only a bad record followed by none can be a write a crash interrupted: a later record passing its
+ * checksum was written before or with it, so the bad one is damage to an acknowledged record. A random
+ * run of bytes passes as a record once in 2^32 tries.
+ */
+static size_t valid_record_after(const uint8_t *data, size_t len, size_t from)
+{
+	size_t budget = RESYNC_CRC_BUDGET;
+	for (size_t at = from + 1; at + RECORD_HEADER < len; at++) {
+		uint32_t payload = get_le32(data + at);
+		if (payload == 0 || payload > len - at - RECORD_HEADER)
+			continue;
+		const uint8_t *f = data + at + RECORD_HEADER;
+		if (f[0] < RECORD_OLD_ENTRY || f[0] > RECORD_SNAPSHOT || (f[0] >= RECORD_ENTRY && payload < GROUP_FIELDS))
+			continue;
+		if (payload > budget)
+			return 0;
+		budget -= payload;
+		if (get_le32(data + at + 4) == snapshot_crc32c(0, f, payload))
+			return at;
+	}
+	return 0;
+}
+
+static void note_damage(struct wal_damage *d, uint64_t seq, size_t offset, const char *what)
+{
+	snprintf(d->segment, sizeof(d->segment), "%016llx.wal", (unsigned long long)seq);
+	d->offset = offset;
+	snprintf(d->what, sizeof(d->what), "%s", what);
 }
 
 static bool all_zero(const uint8_t *p, size_t len)
@@ -413,6 +472,12 @@ static int sync_parent(const char *dir)
 
 /* ---- writing ---- */
 
+/* The error for a failed system call: a full file system is worth a retry, anything else is not. */
+static int io_error(void)
+{
+	return errno == ENOSPC || errno == EDQUOT ? GROVE_ENOSPC : GROVE_EIO;
+}
+
 /* Start segment @p seq, big enough for @p need bytes, with every group's restated state at its front. */
 static int start_segment(struct wal *w, uint64_t seq, size_t need)
 {
@@ -434,30 +499,34 @@ static int start_segment(struct wal *w, uint64_t seq, size_t need)
 	char name[SEGMENT_NAME_LEN + 1];
 	segment_name(seq, name);
 	int fd = openat(w->dir_fd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0644);
-	err = fd < 0 ? GROVE_EIO : GROVE_OK;
-	if (!err && (posix_fallocate(fd, 0, (off_t)size) != 0 ||
-		     (head.len && pwrite(fd, head.data, head.len, 0) != (ssize_t)head.len)))
-		err = GROVE_EIO;
+	err = fd < 0 ? io_error() : GROVE_OK;
+	if (!err) {
+		int fa = posix_fallocate(fd, 0, (off_t)size); /* returns the error rather than setting errno */
+		if (fa)
+			errno = fa;
+		if (fa || (head.len && pwrite(fd, head.data, head.len, 0) != (ssize_t)head.len))
+			err = io_error();
+	}
 	size_t head_len = head.len;
 	grove_buf_free(&head);
 	if (!err && grove_grow((void **)&w->segments, &w->cap_segments, w->n_segments, sizeof(*w->segments)))
 		err = GROVE_ENOMEM;
+	/* The name must be durable with the first sync of its records. */
+	if (!err && (fdatasync(fd) != 0 || fsync(w->dir_fd) != 0))
+		err = io_error();
 	if (err) {
+		/* Gone again, so that a retry after a full disk can make it afresh. */
 		if (fd >= 0) {
 			close(fd);
 			unlinkat(w->dir_fd, name, 0);
 		}
 		return err;
 	}
-	/* The name must be durable with the first sync of its records. */
-	if (fdatasync(fd) != 0 || fsync(w->dir_fd) != 0) {
-		close(fd);
-		return GROVE_EIO;
-	}
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = fd;
 	w->offset = head_len;
+	w->written_end = head_len;
 	w->size = size;
 	w->segments[w->n_segments++] = (struct segment){.seq = seq};
 	return GROVE_OK;
@@ -492,18 +561,36 @@ int wal_open_sized(struct wal **out, const char *dir, size_t segment_bytes, stru
 		segment_name(w->segments[i].seq, name);
 		uint8_t *data;
 		size_t len;
+		enum segment_end how = END_CLEAN;
+		char why[sizeof(contents->damage.what)] = "";
 		err = read_segment(w, name, &data, &len);
 		if (!err)
-			err = replay_segment(contents, data, len, &w->segments[i], &end);
+			err = replay_segment(contents, data, len, &w->segments[i], &end, &how, why, sizeof(why));
+		if (!err && !all_zero(data + end, len - end))
+			snprintf(why, sizeof(why), "bytes after the zeros that end the records");
 		bool newest = i + 1 == w->n_segments;
-		if (newest && (err == GROVE_ECORRUPT || (!err && !all_zero(data + end, len - end)))) {
+		bool damaged = err == GROVE_ECORRUPT || (!err && !all_zero(data + end, len - end));
+		size_t resync = damaged && how != END_UNDECODABLE ? valid_record_after(data, len, end) : 0;
+		if (damaged && newest && how != END_UNDECODABLE && !resync) {
 			torn = true; /* a write the crash interrupted; it was never acknowledged */
+			note_damage(&contents->damage, w->segments[i].seq, end, why);
 			err = GROVE_OK;
+		} else if (damaged) {
+			if (resync) {
+				size_t n = strlen(why);
+				snprintf(why + n, sizeof(why) - n, ", followed by a valid record at offset %zu", resync);
+			} else if (!newest) {
+				size_t n = strlen(why);
+				snprintf(why + n, sizeof(why) - n, " in a segment that is not the newest");
+			}
+			note_damage(&contents->damage, w->segments[i].seq, end, why);
+			err = GROVE_ECORRUPT;
 		}
 		if (!err && newest) {
 			w->fd = openat(w->dir_fd, name, O_RDWR | O_CLOEXEC);
 			w->size = len;
 			w->offset = end;
+			w->written_end = end;
 			if (w->fd < 0)
 				err = GROVE_EIO;
 			else if (torn)
@@ -513,8 +600,13 @@ int wal_open_sized(struct wal **out, const char *dir, size_t segment_bytes, stru
 	}
 	for (size_t i = 0; !err && i < contents->n_groups; i++) {
 		const struct wal_group *g = &contents->groups[i];
-		if (g->gap_upto > g->snapshot_index)
+		if (g->gap_upto > g->snapshot_index) {
 			err = GROVE_ECORRUPT; /* entries are missing that no snapshot covers */
+			snprintf(contents->damage.what, sizeof(contents->damage.what),
+				 "group %llu: entries %llu..%llu are missing and no snapshot covers them (a segment was lost)",
+				 (unsigned long long)g->group, (unsigned long long)g->snapshot_index + 1,
+				 (unsigned long long)g->gap_upto);
+		}
 		struct group_state *st =
 			err ? NULL : group_slot((void **)&w->groups, &w->n_groups, &w->cap_groups, sizeof(*w->groups), g->group);
 		if (!err && !st)
@@ -599,9 +691,44 @@ int wal_set_hard_state(struct wal *w, uint64_t group, const struct wal_hard_stat
 	return GROVE_OK;
 }
 
+/* Move what was queued behind the kept batch in flight, which goes first. */
+static int merge_queue_into_flight(struct wal *w)
+{
+	struct batch *q = &w->queue, *f = &w->flight;
+	uint8_t *to = q->bytes.len ? grove_buf_extend(&f->bytes, q->bytes.len) : NULL;
+	if (q->bytes.len && !to) {
+		f->bytes.failed = false;
+		return GROVE_ENOMEM;
+	}
+	if (to)
+		memcpy(to, q->bytes.data, q->bytes.len);
+	for (size_t i = 0; i < q->n_max; i++)
+		if (note_max(&f->max, &f->n_max, &f->cap_max, q->max[i].group, q->max[i].max_index))
+			return GROVE_ENOMEM;
+	for (size_t i = 0; i < q->n_hard; i++) {
+		struct group_hard *h = group_slot((void **)&f->hard, &f->n_hard, &f->cap_hard, sizeof(*f->hard), q->hard[i].group);
+		if (!h)
+			return GROVE_ENOMEM;
+		h->hard = q->hard[i].hard;
+	}
+	batch_clear(q);
+	return GROVE_OK;
+}
+
 bool wal_flush_begin(struct wal *w)
 {
-	if (w->flying || w->failed || w->queue.bytes.len == 0)
+	if (w->flying || w->failed)
+		return false;
+	if (w->kept) {
+		if (merge_queue_into_flight(w)) {
+			w->failed = true; /* what is queued could no longer follow what is kept in order */
+			return false;
+		}
+		w->kept = false;
+		w->flying = true;
+		return true;
+	}
+	if (w->queue.bytes.len == 0)
 		return false;
 	/* Swap rather than copy: the queue keeps the flight's old buffers to fill next. */
 	struct batch taken = w->queue;
@@ -612,26 +739,58 @@ bool wal_flush_begin(struct wal *w)
 	return true;
 }
 
+/*
+ * Zero what a flush that found the disk full wrote after the records of the segment being left: once it
+ * is no longer the newest, stray bytes there would read as corruption. The space is allocated already.
+ */
+static int zero_unsynced_tail(struct wal *w)
+{
+	static const uint8_t zeros[4096];
+	for (size_t at = w->offset; at < w->written_end;) {
+		size_t n = w->written_end - at < sizeof(zeros) ? w->written_end - at : sizeof(zeros);
+		ssize_t put = pwrite(w->fd, zeros, n, (off_t)at);
+		if (put < 0 && errno == EINTR)
+			continue;
+		if (put <= 0)
+			return put < 0 ? io_error() : GROVE_EIO;
+		at += (size_t)put;
+	}
+	if (w->written_end > w->offset && fdatasync(w->fd) != 0)
+		return io_error();
+	w->written_end = w->offset;
+	return GROVE_OK;
+}
+
 int wal_flush_run(struct wal *w)
 {
 	const struct grove_buf *b = &w->flight.bytes;
 	/* A record never straddles two segments; the zero length after the last one must fit too. */
 	if (w->offset + b->len + RECORD_HEADER > w->size) {
-		int err = start_segment(w, w->segments[w->n_segments - 1].seq + 1, b->len);
+		int err = zero_unsynced_tail(w);
+		if (!err)
+			err = start_segment(w, w->segments[w->n_segments - 1].seq + 1, b->len);
 		if (err)
 			return err;
 	}
 	size_t done = 0;
 	while (done < b->len) {
 		ssize_t n = pwrite(w->fd, b->data + done, b->len - done, (off_t)(w->offset + done));
+		if (n > 0 && w->offset + done + (size_t)n > w->written_end)
+			w->written_end = w->offset + done + (size_t)n;
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0)
+			return io_error();
+		if (n == 0)
 			return GROVE_EIO;
 		done += (size_t)n;
 	}
+	/*
+	 * After a failed fdatasync the kernel may have dropped the dirty pages' error and marked them clean, so a
+	 * second fdatasync alone proves nothing; a retry after GROVE_ENOSPC writes the whole batch again first.
+	 */
 	if (!w->skip_sync && fdatasync(w->fd) != 0)
-		return GROVE_EIO;
+		return io_error();
 	w->offset += b->len;
 	return GROVE_OK;
 }
@@ -639,6 +798,10 @@ int wal_flush_run(struct wal *w)
 void wal_flush_end(struct wal *w, int result)
 {
 	w->flying = false;
+	if (result == GROVE_ENOSPC) {
+		w->kept = true; /* nothing of it counts as written: the next flush writes it again at the same offset */
+		return;
+	}
 	if (result) {
 		w->failed = true;
 		return;
@@ -673,6 +836,7 @@ int wal_sync(struct wal *w)
 	wal_flush_end(w, err);
 	return err ? err : w->failed ? GROVE_EIO : GROVE_OK;
 }
+
 
 /* Whether segment @p s holds a live entry of any group (or is the one being written). */
 static bool segment_needed(const struct wal *w, const struct segment *s)
@@ -752,7 +916,7 @@ void wal_skip_sync(struct wal *w)
 
 size_t wal_pending(const struct wal *w)
 {
-	return w->queue.bytes.len;
+	return w->queue.bytes.len + (w->kept ? w->flight.bytes.len : 0);
 }
 
 size_t wal_segments(const struct wal *w)

@@ -34,7 +34,18 @@
  * them). A record that is cut short or fails its checksum at the end of the
  * newest segment is a write that a crash interrupted before its fdatasync
  * returned; it was never acknowledged, and it is cut off. The same anywhere
- * else is corruption.
+ * else is corruption: in an older segment, or followed by a record that
+ * passes its checksum (a bit flipped in an acknowledged record, whose cutting
+ * off would silently drop the acknowledged records after it; a crash that
+ * wrote a later page of its last batch but not an earlier one looks the same,
+ * and refusing to start is the safe side of that rare case). A record that
+ * passes its checksum but cannot be decoded is corruption wherever it is.
+ * Either way struct wal_damage names the segment, the byte offset and what
+ * is wrong.
+ *
+ * A full disk is not a failure of the log: a flush that cannot get space
+ * (ENOSPC, EDQUOT) returns GROVE_ENOSPC, keeps its batch, and the next flush
+ * writes it again, ahead of whatever was queued since (see wal_flush_end()).
  *
  * Threads: one thread (the server's loop) calls everything, except that a
  * flush may run in a second thread: the loop takes what is queued with
@@ -81,13 +92,21 @@ struct wal_group {
 	uint64_t gap_upto;            /**< private to the replay */
 };
 
+/** Where the log is damaged, or where an interrupted write was cut off. */
+struct wal_damage {
+	char segment[24];  /**< file name of the segment in the log's directory ("" when no one file is at fault) */
+	uint64_t offset;   /**< byte offset of the bad record in it */
+	char what[160];    /**< what is wrong, one line */
+};
+
 /** What wal_open() read back. Release with wal_contents_free(). */
 struct wal_contents {
 	struct wal_group *groups;  /**< every group with a record in the log, in order of first appearance */
 	size_t n_groups;           /**< number of groups */
 	size_t cap_groups;         /**< allocated groups */
 	bool fresh;                /**< the directory held no segment: nothing was ever written */
-	bool torn_tail;            /**< an interrupted write at the end was cut off */
+	bool torn_tail;            /**< an interrupted write at the end was cut off (where: damage) */
+	struct wal_damage damage;  /**< set when torn_tail, or when wal_open() returned GROVE_ECORRUPT */
 };
 
 struct wal;
@@ -98,7 +117,9 @@ struct wal;
  * @param contents receives what it holds; release with wal_contents_free() (also after an error).
  * @return GROVE_OK, GROVE_ECORRUPT (a bad record before the end of the newest
  * segment, an entry that leaves a gap no snapshot covers, an unknown record
- * kind), GROVE_EIO (a system call failed; errno tells which), GROVE_ENOMEM.
+ * kind; @p contents->damage says where and what), GROVE_ENOSPC (no room
+ * for a first segment), GROVE_EIO (a system call failed; errno tells
+ * which), GROVE_ENOMEM.
  */
 int wal_open(struct wal **out, const char *dir, struct wal_contents *contents);
 
@@ -137,20 +158,25 @@ bool wal_flush_begin(struct wal *w);
  * @brief Write what wal_flush_begin() took at the end of the log and
  * fdatasync it (a new segment when the current one is full). May run in
  * another thread than the rest. When it returns GROVE_OK the records are durable.
- * @return GROVE_OK, GROVE_EIO (the log can no longer be trusted: stop), GROVE_ENOMEM.
+ * @return GROVE_OK, GROVE_ENOSPC (the file system is full: nothing of the
+ * batch may be counted as durable; it is written again by the next flush),
+ * GROVE_EIO (the log can no longer be trusted: stop), GROVE_ENOMEM.
  */
 int wal_flush_run(struct wal *w);
 
 /**
  * @brief Account for the flush that wal_flush_run() finished with @p result.
- * After an error the log refuses further flushes.
+ * After GROVE_ENOSPC the batch is kept, and the next wal_flush_begin() takes
+ * it again with whatever was queued since (so there is always something to
+ * flush until it succeeds); after any other error the log refuses further
+ * flushes.
  */
 void wal_flush_end(struct wal *w, int result);
 
 /**
  * @brief wal_flush_begin(), wal_flush_run() and wal_flush_end() in the calling
  * thread. When it returns GROVE_OK everything queued is durable.
- * @return as wal_flush_run().
+ * @return as wal_flush_run(); after GROVE_ENOSPC calling it again retries.
  */
 int wal_sync(struct wal *w);
 
@@ -162,7 +188,8 @@ int wal_sync(struct wal *w);
  *
  * The caller must have made the state that the snapshot stands for durable
  * first (store_sync()): after this call those entries cannot be replayed.
- * @return GROVE_OK, GROVE_EIO, GROVE_ENOMEM.
+ * @return GROVE_OK, GROVE_ENOSPC (nothing deleted; the mark stays queued and
+ * the next flush writes it), GROVE_EIO, GROVE_ENOMEM.
  */
 int wal_compact(struct wal *w, uint64_t group, uint64_t index, uint64_t term);
 
@@ -189,7 +216,7 @@ int wal_start_group(struct wal *w, uint64_t group, uint64_t index, uint64_t term
 /** @brief Write without fdatasync from now on (NOT durable): ONLY for benchmarks that say so. */
 void wal_skip_sync(struct wal *w);
 
-/** @brief Bytes queued and not yet taken by a flush. */
+/** @brief Bytes queued and not yet taken by a flush, and those of a batch kept after GROVE_ENOSPC. */
 size_t wal_pending(const struct wal *w);
 
 /** @brief Number of segment files the log has now. */

@@ -17,7 +17,9 @@
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
+#include "src/tree/forward.h"
 #include "src/tree/tree.h"
+#include "storage/snapshot.h"
 
 /* Exit codes: 0 done, 1 the server refused or failed the request, 2 bad usage or no connection. */
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2 };
@@ -38,6 +40,7 @@ struct options {
 	int64_t from;    /* watch: resume after this index; -1: from a snapshot */
 	int64_t count;   /* watch: stop after this many changes; -1: never */
 	int64_t seconds; /* watch: stop after this long; -1: never */
+	const char *history_from; /* snapshot restore --at: the servers whose change history brings it forward */
 };
 
 static const char usage_text[] =
@@ -60,6 +63,10 @@ static const char usage_text[] =
 	"  subscribers                  who follows which subtree, and how far behind\n"
 	"  snapshot save FILE           save the whole world (zstd-compressed, checksummed)\n"
 	"  snapshot restore FILE        load a saved world into a server whose world is empty\n"
+	"  snapshot restore FILE --at INDEX --history-from SERVER   the world at INDEX: FILE brought forward with\n"
+	"                               the change history of SERVER (the cluster it came from), then restored\n"
+	"  snapshot list                the backups the server keeps (groved --snapshot-every): name, applied\n"
+	"                               index, time, size, verified\n"
 	"  status                       show the server's state\n"
 	"  cluster status               every member's role, term, commit and applied index, lag\n"
 	"  cluster transfer-leader ID   hand leadership to member ID\n"
@@ -821,12 +828,10 @@ static int snapshot_save(const struct options *o, struct grove_client *c, const 
 	return code;
 }
 
-static int snapshot_restore(const struct options *o, struct grove_client *c, const char *file)
+/* Send snapshot @p data (named @p file in messages) to a server whose world is empty. */
+static int snapshot_send(const struct options *o, struct grove_client *c, const char *file, const uint8_t *data,
+			 size_t len)
 {
-	size_t len;
-	char *data = slurp(file, &len);
-	if (!data)
-		return fail(o, EXIT_USAGE, "cannot read %s: %s", file, strerror(errno));
 	uint64_t offset = 0;
 	int code = 0, restarts = 0;
 	bool installed = false;
@@ -865,21 +870,287 @@ static int snapshot_restore(const struct options *o, struct grove_client *c, con
 		}
 		grove__envelope__free_unpacked(reply, NULL);
 	}
-	free(data);
 	if (!code && !o->json)
 		printf("restored %s (%zu bytes) at applied index %llu\n", file, len, (unsigned long long)applied);
 	return code;
 }
 
+/* ---- point-in-time restore ---- */
+
+static int admin_call(const struct options *o, Grove__Envelope *env, Grove__Envelope__BodyCase expected,
+		      Grove__Envelope **reply);
+
+/* Change record @p pb as the tree's (owned: free with tree_change_free()); false when out of memory. */
+static bool change_from_pb(const Grove__Change *pb, struct tree_change *c)
+{
+	*c = (struct tree_change){.op = (enum tree_op_kind)pb->op, .node = pb->node, .parent = pb->parent,
+				  .old_parent = pb->old_parent, .index = pb->index, .flags = pb->flags,
+				  .path_step = TREE_NO_PATH, .old_path_step = TREE_NO_PATH};
+	const char *const from[] = {pb->name, pb->old_name, pb->class_name, pb->text, pb->instance};
+	char **to[] = {&c->name, &c->old_name, &c->node_class, &c->text, &c->instance};
+	bool ok = true;
+	for (size_t i = 0; i < sizeof(to) / sizeof(to[0]); i++)
+		ok = ok && (!from[i] || (*to[i] = strdup(from[i])));
+	if (ok && pb->value.len) {
+		grove_buf_put(&c->value, pb->value.data, pb->value.len);
+		ok = !c->value.failed;
+	}
+	return ok;
+}
+
+/* The change stream of the world from @p after on, from the history of the servers in @p h. */
+static int history_stream(const struct options *h, uint64_t after, struct grove_client **out)
+{
+	int code = 0;
+	*out = connect_or_die(h, &code);
+	if (!*out)
+		return code;
+	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
+	rq.path = "/root";
+	rq.resume = true;
+	rq.from = after;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &rq;
+	int err = grove_client_send(*out, &env);
+	if (err) {
+		grove_client_close(*out);
+		*out = NULL;
+		return fail(h, EXIT_USAGE, "no answer from %s: %s", h->server, grove_strerror(err));
+	}
+	return 0;
+}
+
+/* Refuse a source whose world has shards: the world's history then holds only part of it. */
+static int history_unsharded(const struct options *h)
+{
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	rq.op = GROVE__SHARD_REQUEST__OP__LIST;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	int code = admin_call(h, &env, GROVE__ENVELOPE__BODY_SHARD_REPLY, &reply);
+	if (code)
+		return code;
+	if (reply->shard_reply->code)
+		code = fail(h, EXIT_REFUSED, "%s", reply->shard_reply->message);
+	else if (reply->shard_reply->n_shards > 1)
+		code = fail(h, EXIT_REFUSED, "the world of %s has shards: its change history holds one group, so a "
+					     "point-in-time restore is not possible", h->server);
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
+/* How long the history may take to reach the index asked for. */
+#define HISTORY_SECONDS 30
+
+/*
+ * Bring @p f forward to index @p at with the records the stream @p c sends (entries after f's index, in
+ * order; CHANGES of an entry, PROGRESS past entries that changed nothing).
+ */
+static int follow_history(const struct options *h, struct grove_client *c, struct tree_forward *f, uint64_t at)
+{
+	uint64_t last = tree_forward_index(f); /* the index the stream said last */
+	time_t deadline = time(NULL) + HISTORY_SECONDS;
+	char why[400];
+	while (last < at) {
+		if (time(NULL) > deadline)
+			return fail(h, EXIT_REFUSED, "%s did not reach index %" PRIu64 " within %d s (it sent up to %" PRIu64 ")",
+				    h->server, at, HISTORY_SECONDS, last);
+		Grove__Envelope *msg;
+		int err = grove_client_receive(c, 500, &msg);
+		if (err == GROVE_ETIMEDOUT)
+			continue;
+		if (err)
+			return fail(h, EXIT_USAGE, "the history stream from %s ended: %s", h->server, grove_strerror(err));
+		const Grove__SubscribeEvent *ev =
+			msg->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT ? msg->subscribe_event : NULL;
+		int code = 0;
+		if (!ev) {
+			code = fail(h, EXIT_REFUSED, "%s",
+				    msg->body_case == GROVE__ENVELOPE__BODY_ERROR ? msg->error->message : "unexpected answer");
+		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED) {
+			code = fail(h, EXIT_REFUSED, "the change history of %s no longer holds index %" PRIu64
+						     " (its oldest is %" PRIu64 "): %s; bring a later backup forward",
+				    h->server, last + 1, ev->oldest, ev->reason);
+		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__ERROR) {
+			code = fail(h, EXIT_REFUSED, "%s", ev->reason);
+		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES && ev->index <= at) {
+			if (ev->prev != last)
+				code = fail(h, EXIT_REFUSED, "the history skipped from %" PRIu64 " to %" PRIu64, last, ev->prev);
+			struct tree_change *changes = calloc(ev->n_changes ? ev->n_changes : 1, sizeof(*changes));
+			size_t n = 0;
+			bool ok = changes != NULL;
+			for (; ok && n < ev->n_changes; n++)
+				ok = change_from_pb(ev->changes[n], &changes[n]);
+			if (!code && !ok)
+				code = fail(h, EXIT_USAGE, "out of memory");
+			if (!code && (err = tree_forward_apply(f, ev->index, changes, n, why, sizeof(why))))
+				code = fail(h, EXIT_REFUSED, "entry %" PRIu64 ": %s", ev->index, why);
+			for (size_t i = 0; changes && i < n; i++)
+				tree_change_free(&changes[i]);
+			free(changes);
+			last = ev->index;
+		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES ||
+			   ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__PROGRESS) {
+			/* Nothing changed between the last record applied and this index. */
+			last = ev->index;
+		}
+		grove__envelope__free_unpacked(msg, NULL);
+		if (code)
+			return code;
+	}
+	return 0;
+}
+
+/* The bytes of @p file brought forward to index @p at with the history of o->history_from (malloc'd). */
+static int bring_forward(const struct options *o, const uint8_t *data, size_t len, uint64_t at, struct snapshot *out)
+{
+	char why[400] = "";
+	uint64_t from;
+	if (snapshot_verify(data, len, &from, why, sizeof(why)) != GROVE_OK)
+		return fail(o, EXIT_USAGE, "not a valid snapshot: %s", why);
+	if (at < from)
+		return fail(o, EXIT_USAGE, "the snapshot holds index %" PRIu64 ", after %" PRIu64 ": restore an earlier one",
+			    from, at);
+	if (at > from && !o->history_from)
+		return fail(o, EXIT_USAGE, "the snapshot holds index %" PRIu64 "; bringing it to %" PRIu64
+					   " needs --history-from SERVER (the cluster it was taken from)", from, at);
+	struct options h = *o;
+	h.server = o->history_from;
+	int code = at > from ? history_unsharded(&h) : 0;
+	if (code)
+		return code;
+	const char *tmp = getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp";
+	char top[4096], scratch[4200];
+	snprintf(top, sizeof(top), "%s/grove-restore-XXXXXX", tmp);
+	if (!mkdtemp(top))
+		return fail(o, EXIT_USAGE, "cannot make a scratch folder in %s: %s", tmp, strerror(errno));
+	snprintf(scratch, sizeof(scratch), "%s/store", top);
+	struct tree_forward *f;
+	int err = tree_forward_open(data, len, scratch, &f, why, sizeof(why));
+	if (err)
+		code = fail(o, EXIT_USAGE, "cannot load the snapshot: %s", why[0] ? why : grove_strerror(err));
+	struct grove_client *c = NULL;
+	if (!code && at > from)
+		code = history_stream(&h, from, &c);
+	if (!code && c)
+		code = follow_history(&h, c, f, at);
+	grove_client_close(c);
+	if (!code && (err = tree_forward_finish(f, at, out, why, sizeof(why))))
+		code = fail(o, EXIT_REFUSED, "%s", why);
+	tree_forward_close(f);
+	rmdir(top);
+	return code;
+}
+
+/* `snapshot restore FILE [--at INDEX --history-from SERVER]`: the world at INDEX into an empty world. */
+static int snapshot_restore(const struct options *o, struct grove_client *c, const char *file)
+{
+	size_t len;
+	char *data = slurp(file, &len);
+	if (!data)
+		return fail(o, EXIT_USAGE, "cannot read %s: %s", file, strerror(errno));
+	int code = 0;
+	if (!o->at) {
+		code = snapshot_send(o, c, file, (const uint8_t *)data, len);
+		free(data);
+		return code;
+	}
+	char *end;
+	uint64_t at = strtoull(o->at, &end, 10);
+	struct snapshot forward = {0};
+	if (*end || o->at[0] < '0' || o->at[0] > '9')
+		code = fail(o, EXIT_USAGE, "--at takes an index, not \"%s\"", o->at);
+	if (!code)
+		code = bring_forward(o, (const uint8_t *)data, len, at, &forward);
+	free(data);
+	if (!code && !o->json)
+		printf("%s brought forward to index %" PRIu64 "\n", file, at);
+	if (!code)
+		code = snapshot_send(o, c, file, forward.data, forward.len);
+	snapshot_free(&forward);
+	return code;
+}
+
+/* "2026-11-30T17:24:56.123Z" of @p unix_ms. */
+static void utc_text(uint64_t unix_ms, char *out, size_t cap)
+{
+	time_t seconds = (time_t)(unix_ms / 1000);
+	struct tm tm;
+	char whole[32] = "?";
+	if (gmtime_r(&seconds, &tm))
+		strftime(whole, sizeof(whole), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, cap, "%s.%03uZ", whole, (unsigned)(unix_ms % 1000));
+}
+
+/* The backups the server (the first of --server) keeps: one line each, or one JSON object each. */
+static int snapshot_list(const struct options *o, struct grove_client *c)
+{
+	Grove__SnapshotListRequest rq = GROVE__SNAPSHOT_LIST_REQUEST__INIT;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_LIST;
+	env.snapshot_list = &rq;
+	int err = grove_client_call(c, &env, &reply);
+	if (err)
+		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+	const Grove__SnapshotListReply *r = reply->snapshot_list_reply;
+	int code = 0;
+	if (reply->body_case != GROVE__ENVELOPE__BODY_SNAPSHOT_LIST_REPLY || r->code) {
+		code = fail(o, EXIT_REFUSED, "%s",
+			    reply->body_case == GROVE__ENVELOPE__BODY_ERROR ? reply->error->message
+			    : reply->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_LIST_REPLY ? r->message
+											   : "unexpected answer");
+		grove__envelope__free_unpacked(reply, NULL);
+		return code;
+	}
+	if (!o->json) {
+		printf("server %" PRIu64 ", applied index %" PRIu64 ", backups in %s: ", r->server_id, r->applied_index,
+		       r->directory);
+		if (r->every_ms)
+			printf("every %" PRIu64 " ms, keeping %u\n", r->every_ms, r->keep);
+		else
+			printf("none scheduled (--snapshot-every)\n");
+		printf("%-56s %20s %-24s %12s %s\n", "NAME", "INDEX", "TIME (UTC)", "SIZE", "VERIFIED");
+	}
+	for (size_t i = 0; i < r->n_backups; i++) {
+		const Grove__Backup *b = r->backups[i];
+		char when[48];
+		utc_text(b->unix_ms, when, sizeof(when));
+		if (o->json) {
+			printf("{\"name\":");
+			json_string(stdout, b->name);
+			printf(",\"path\":");
+			char path[4200];
+			snprintf(path, sizeof(path), "%s/%s", r->directory, b->name);
+			json_string(stdout, path);
+			printf(",\"applied_index\":%" PRIu64 ",\"time\":\"%s\",\"unix_ms\":%" PRIu64 ",\"size\":%" PRIu64
+			       ",\"verified\":%s}\n",
+			       b->applied_index, when, b->unix_ms, b->size, b->verified ? "true" : "false");
+		} else {
+			printf("%-56s %20" PRIu64 " %-24s %12" PRIu64 " %s\n", b->name, b->applied_index, when, b->size,
+			       b->verified ? "ok" : "NO (changed or gone since verified)");
+		}
+	}
+	grove__envelope__free_unpacked(reply, NULL);
+	return 0;
+}
+
 static int cmd_snapshot(const struct options *o)
 {
-	if (o->argc != 2 || (strcmp(o->argv[0], "save") != 0 && strcmp(o->argv[0], "restore") != 0))
-		return fail(o, EXIT_USAGE, "usage: grove snapshot save|restore FILE");
+	bool list = o->argc == 1 && strcmp(o->argv[0], "list") == 0;
+	if (!list && (o->argc != 2 || (strcmp(o->argv[0], "save") != 0 && strcmp(o->argv[0], "restore") != 0)))
+		return fail(o, EXIT_USAGE,
+			    "usage: grove snapshot save FILE | restore FILE [--at INDEX --history-from SERVER] | list");
 	int code = 0;
 	struct grove_client *c = connect_or_die(o, &code);
 	if (!c)
 		return code;
-	code = strcmp(o->argv[0], "save") == 0 ? snapshot_save(o, c, o->argv[1]) : snapshot_restore(o, c, o->argv[1]);
+	if (list)
+		code = snapshot_list(o, c);
+	else
+		code = strcmp(o->argv[0], "save") == 0 ? snapshot_save(o, c, o->argv[1])
+						       : snapshot_restore(o, c, o->argv[1]);
 	grove_client_close(c);
 	return code;
 }
@@ -1087,7 +1358,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		bool takes = strcmp(a, "--server") == 0 || strcmp(a, "--token") == 0 || strcmp(a, "--instance") == 0 ||
 			     strcmp(a, "--index") == 0 || strcmp(a, "--at") == 0 || strcmp(a, "--name") == 0 ||
 			     strcmp(a, "-o") == 0 || strcmp(a, "--godot") == 0 || strcmp(a, "--from") == 0 ||
-			     strcmp(a, "--count") == 0 || strcmp(a, "--seconds") == 0;
+			     strcmp(a, "--count") == 0 || strcmp(a, "--seconds") == 0 ||
+			     strcmp(a, "--history-from") == 0;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage_text, stdout);
 			exit(0);
@@ -1119,6 +1391,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 				o->count = strtoll(value, NULL, 10);
 			else if (strcmp(a, "--seconds") == 0)
 				o->seconds = strtoll(value, NULL, 10);
+			else if (strcmp(a, "--history-from") == 0)
+				o->history_from = value;
 			else
 				o->godot = atoi(value);
 		} else if (a[0] == '-' && a[1] == '-' && a[2] != '\0') {

@@ -1,5 +1,8 @@
 #include "src/common/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 static const struct {
 	const char *name;
 	const char *text;
@@ -26,6 +29,7 @@ static const struct {
 	[GROVE_ETIMEDOUT] = {"GROVE_ETIMEDOUT", "timed out"},
 	[GROVE_EMOVED] = {"GROVE_EMOVED", "moved to another shard; retry"},
 	[GROVE_ECROSSSHARD] = {"GROVE_ECROSSSHARD", "spans shards in a way that is not supported"},
+	[GROVE_ENOSPC] = {"GROVE_ENOSPC", "the disk is full"},
 	[GROVE_ECHANGED] = {"GROVE_ECHANGED", "changed since it was read; retry"},
 	[GROVE_EINTENT] = {"GROVE_EINTENT", "held by a cross-shard transaction; retry"},
 };
@@ -42,4 +46,15 @@ const char *grove_errname(int err)
 	if (err < 0 || err >= GROVE_ERR_COUNT)
 		return "GROVE_E?";
 	return error_table[err].name;
+}
+
+int grove_say(int err, char *why, size_t cap, const char *fmt, ...)
+{
+	if (why && cap) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why, cap, fmt, ap);
+		va_end(ap);
+	}
+	return err;
 }

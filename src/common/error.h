@@ -9,6 +9,8 @@
 #ifndef GROVE_COMMON_ERROR_H
 #define GROVE_COMMON_ERROR_H
 
+#include <stddef.h>
+
 enum grove_err {
 	GROVE_OK = 0,            /**< success */
 	GROVE_ENOMEM = 1,        /**< an allocation failed */
@@ -32,8 +34,9 @@ enum grove_err {
 	GROVE_ETIMEDOUT = 19,    /**< the operation did not finish in time */
 	GROVE_EMOVED = 20,       /**< the node is in another shard now (a split moved it): retry, routed afresh */
 	GROVE_ECROSSSHARD = 21,  /**< the request spans shards in a way that is not supported (see its message) */
-	GROVE_ECHANGED = 22,     /**< what a cross-shard change was built from changed since: retry, built afresh */
-	GROVE_EINTENT = 23,      /**< a cross-shard transaction holds the shard: retry once it is resolved */
+	GROVE_ENOSPC = 22,       /**< the disk is full: a write cannot be made durable now; retry when space is freed */
+	GROVE_ECHANGED = 23,     /**< what a cross-shard change was built from changed since: retry, built afresh */
+	GROVE_EINTENT = 24,      /**< a cross-shard transaction holds the shard: retry once it is resolved */
 	GROVE_ERR_COUNT          /**< number of codes; not an error */
 };
 
@@ -48,5 +51,13 @@ const char *grove_strerror(int err);
  * @return a static string; "GROVE_E?" for a code outside the enum.
  */
 const char *grove_errname(int err);
+
+/**
+ * @brief Say why: format a one-line reason into @p why (skipped when @p why
+ * is NULL or @p cap is 0) and return @p err, for functions that hand a
+ * reason back with their error code.
+ * @return @p err.
+ */
+__attribute__((format(printf, 4, 5))) int grove_say(int err, char *why, size_t cap, const char *fmt, ...);
 
 #endif

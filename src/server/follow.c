@@ -705,6 +705,8 @@ static void submit(struct follow *f, struct loop_conn *c, int major, struct gate
 		err = host_submit(f->host, group, &t, rq->key, bytes, len);
 		if (err == GROVE_EUNAVAILABLE)
 			snprintf(why, sizeof(why), "no leader is known yet; retry shortly with the same key");
+		else if (err == GROVE_ENOSPC)
+			host_disk_full(f->host, why, sizeof(why));
 	}
 	free(bytes);
 	wire_request_free(&wr);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "src/common/clock.h"
 #include "src/common/error.h"
@@ -82,6 +83,20 @@ struct deferred_command {
 	size_t len;
 };
 
+/*
+ * A full disk. New writes are refused (GROVE_ENOSPC) while the data directory's file system has less than
+ * DISK_RESERVE_BYTES free, or while the log cannot write a batch: the reserve is the room that the writes
+ * already accepted need to be applied in the store, whose commits (unlike the log's flushes, which keep
+ * their batch and retry) cannot be undone and done again. A flush that found the disk full is tried again
+ * after a backoff doubling from FLUSH_RETRY_MIN_MS to FLUSH_RETRY_MAX_MS; the state is logged when it
+ * starts, at most once every DISK_FULL_LOG_MS while it lasts, and when it ends.
+ */
+#define DISK_RESERVE_BYTES ((uint64_t)4 << 20)
+#define DISK_CHECK_MS 200
+#define FLUSH_RETRY_MIN_MS 50
+#define FLUSH_RETRY_MAX_MS 2000
+#define DISK_FULL_LOG_MS 10000
+
 /* A message that waits until the log flush @p after is durable. */
 struct held {
 	uint64_t after;
@@ -138,6 +153,11 @@ struct host {
 	uint64_t flushes_started, flushes_done;
 	bool flush_collected;          /* a flush finished while a replica was busy: tell them at the next safe point */
 	int failed;                    /* a flush failed: stop */
+	/* A full disk (DISK_RESERVE_BYTES). */
+	bool log_full;                 /* the last flush found the disk full: its batch waits for a retry */
+	bool space_low;                /* the file system had less than the reserve free at the last check */
+	uint64_t free_bytes;           /* free at the last check */
+	uint64_t disk_checked_ms, flush_retry_ms, flush_backoff_ms, disk_logged_ms;
 	struct held *held;
 	size_t n_held, cap_held;
 	struct idmap proposals;        /* (group, index) -> struct proposal */
@@ -191,12 +211,40 @@ static void collect_flush(struct host *h, bool wait)
 		return;
 	wal_flush_end(h->wal, result);
 	metrics_observe(&h->metrics->flush, duration_ns);
+	if (result == GROVE_ENOSPC) {
+		/*
+		 * Nothing of the batch counts as durable: the replicas are not told (no raft_persisted()), so a
+		 * leader neither counts itself in a quorum for these entries nor applies or answers them (Raft
+		 * applies only what is durable here). It keeps leading rather than stepping down: its followers may
+		 * still persist and commit what it sent (a leader's own write is not needed for a quorum), it goes
+		 * on serving reads, and it refuses new writes with a clear error, which an election would replace
+		 * with a leaderless gap; moving leadership to a member with room is the operator's call (grove
+		 * cluster transfer-leader). Nothing it did not persist is counted, so this is safe either way.
+		 */
+		uint64_t now = grove_monotonic_ms();
+		h->flush_backoff_ms = !h->log_full ? FLUSH_RETRY_MIN_MS
+				     : h->flush_backoff_ms * 2 > FLUSH_RETRY_MAX_MS ? FLUSH_RETRY_MAX_MS
+										: h->flush_backoff_ms * 2;
+		h->flush_retry_ms = now + h->flush_backoff_ms;
+		if (!h->log_full || now - h->disk_logged_ms >= DISK_FULL_LOG_MS) {
+			log_line("the disk is full: the Raft log in %s/raft-log cannot be written; writes are refused "
+				 "and the log is retried until space is freed", h->cfg.data_dir);
+			h->disk_logged_ms = now;
+		}
+		h->log_full = true;
+		return;
+	}
+	if (h->log_full) {
+		log_line("the Raft log is written again after the disk was full");
+		h->log_full = false;
+	}
 	if (result) {
 		log_line("the Raft log cannot be written: %s; stopping to protect the data", grove_strerror(result));
 		h->failed = result;
 		return;
 	}
-	h->flushes_done++;
+	/* Numbered by their starts: a flush that follows ones that found the disk full wrote their batches too. */
+	h->flushes_done = h->flushes_started;
 	h->flush_collected = true;
 }
 
@@ -245,7 +293,8 @@ static void finish_flush(struct host *h)
 
 static void start_flush(struct host *h)
 {
-	if (h->failed || logwriter_busy(h->writer) || !wal_flush_begin(h->wal))
+	if (h->failed || logwriter_busy(h->writer) || (h->log_full && grove_monotonic_ms() < h->flush_retry_ms) ||
+	    !wal_flush_begin(h->wal))
 		return;
 	h->flushes_started++;
 	for (size_t i = 0; i < h->n_groups; i++)
@@ -619,7 +668,14 @@ int host_open(const struct host_config *cfg, const struct host_hooks *hooks, str
 	if (!err)
 		err = wal_open(&h->wal, log_dir, &log);
 	if (!err && log.torn_tail)
-		log_line("raft: cut off the end of the log that a crash interrupted (never acknowledged)");
+		log_line("raft: cut off the end of the log that a crash interrupted (never acknowledged): %s/%s at byte "
+			 "%llu: %s", log_dir, log.damage.segment, (unsigned long long)log.damage.offset, log.damage.what);
+	if (err == GROVE_ECORRUPT && log.damage.segment[0])
+		log_line("raft: the log is corrupt: %s/%s at byte %llu: %s; refusing to start rather than drop "
+			 "acknowledged entries", log_dir, log.damage.segment, (unsigned long long)log.damage.offset,
+			 log.damage.what);
+	else if (err == GROVE_ECORRUPT && log.damage.what[0])
+		log_line("raft: the log in %s is corrupt: %s; refusing to start", log_dir, log.damage.what);
 	if (!err && cfg->no_sync)
 		wal_skip_sync(h->wal);
 	if (!err) {
@@ -968,7 +1024,8 @@ int host_process(struct host *h)
 	if (shard_map_has_splits(&group_of(h, HOST_META_GROUP)->map.map))
 		drive_splits(h);
 	start_flush(h);
-	for (size_t i = 0; i < h->n_groups && !h->failed; i++)
+	/* A compaction writes the log synchronously: not while it waits for space. */
+	for (size_t i = 0; i < h->n_groups && !h->failed && !h->log_full; i++)
 		replica_maybe_compact(h->groups[i]->replica);
 	finish_flush(h);
 	return h->failed;
@@ -1009,14 +1066,62 @@ static void wake_orphans(struct host *h, uint64_t now)
 	}
 }
 
+/* Note how much room the data directory's file system has, logging when that changes what is accepted. */
+static void check_disk(struct host *h, uint64_t now)
+{
+	if (now - h->disk_checked_ms < DISK_CHECK_MS && h->disk_checked_ms)
+		return;
+	h->disk_checked_ms = now;
+	struct statvfs st;
+	if (statvfs(h->cfg.data_dir, &st) != 0)
+		return; /* unknown: the log's own errors still tell */
+	h->free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+	bool low = h->free_bytes < DISK_RESERVE_BYTES;
+	if (low && (!h->space_low || now - h->disk_logged_ms >= DISK_FULL_LOG_MS)) {
+		log_line("the disk is full: %llu bytes free in %s, less than the %llu kept for writes already accepted; "
+			 "new writes are refused until space is freed",
+			 (unsigned long long)h->free_bytes, h->cfg.data_dir, (unsigned long long)DISK_RESERVE_BYTES);
+		h->disk_logged_ms = now;
+	} else if (!low && h->space_low) {
+		log_line("disk space returned (%llu bytes free in %s): accepting writes again",
+			 (unsigned long long)h->free_bytes, h->cfg.data_dir);
+	}
+	h->space_low = low;
+}
+
+bool host_disk_full(const struct host *h, char *why, size_t why_cap)
+{
+	if (!h->log_full && !h->space_low)
+		return false;
+	if (why_cap && h->log_full)
+		snprintf(why, why_cap, "the disk is full: the server cannot write its log in %s; "
+			 "writes are refused until space is freed", h->cfg.data_dir);
+	else if (why_cap)
+		snprintf(why, why_cap, "the disk is full: %llu bytes free in %s, less than the %llu MiB reserve; "
+			 "writes are refused until space is freed", (unsigned long long)h->free_bytes, h->cfg.data_dir,
+			 (unsigned long long)(DISK_RESERVE_BYTES >> 20));
+	return true;
+}
+
 void host_tick(struct host *h)
 {
 	uint64_t now = grove_monotonic_ms();
+	check_disk(h, now);
+	if (h->log_full && now >= h->flush_retry_ms)
+		start_flush(h);
 	fail_submits(h, 0, now, "not applied in time (a leadership change?); retry with the same key");
 	for (size_t i = 0; i < h->n_groups; i++)
 		replica_tick(h->groups[i]->replica);
-	if (h->apply_txn && ++h->ticks_since_commit >= APPLIED_COMMIT_TICKS && commit_applied(h) != GROVE_OK)
-		h->failed = GROVE_ESTORAGE;
+	if (h->apply_txn && ++h->ticks_since_commit >= APPLIED_COMMIT_TICKS) {
+		int err = commit_applied(h);
+		if (err == GROVE_ENOSPC)
+			/* The reserve (check_disk()) is there so that this does not happen; when something else filled
+			 * the disk faster, applies already made cannot be undone here. The log holds every entry. */
+			log_line("the store in %s cannot be written: the disk is full; stopping: every acknowledged write "
+				 "is in the log and is applied again at the next start, once space is freed", h->cfg.data_dir);
+		if (err)
+			h->failed = err;
+	}
 	if (++h->ticks % SPLIT_DRIVE_TICKS == 0) {
 		wake_orphans(h, now);
 		open_missing_groups(h);
@@ -1040,6 +1145,8 @@ int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, in
 	struct group *g = group_of(h, group);
 	if (!g)
 		return GROVE_EINVAL;
+	if (host_disk_full(h, NULL, 0))
+		return GROVE_ENOSPC;
 	uint8_t *cmd;
 	size_t cmd_len = tree_sm_command((enum tree_cmd)kind, body, len, &cmd);
 	struct proposal *p = calloc(1, sizeof(*p));
@@ -1073,6 +1180,8 @@ int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, con
 	replica_status(g->replica, &st);
 	if (st.role != RAFT_LEADER && (!st.leader || st.leader == h->cfg.self))
 		return GROVE_EUNAVAILABLE;
+	if (st.role == RAFT_LEADER && host_disk_full(h, NULL, 0))
+		return GROVE_ENOSPC;
 	uint8_t *cmd;
 	size_t cmd_len = tree_sm_command(TREE_CMD_WRITE, request, len, &cmd);
 	if (!cmd_len || grove_grow((void **)&h->submits, &h->cap_submits, h->n_submits, sizeof(*h->submits))) {
@@ -1182,6 +1291,9 @@ void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t
 {
 	struct group *g = group_of(h, group);
 	uint64_t index, term;
+	/* A full disk here (logged by check_disk()): dropped like the rest; the retry with its key applies once. */
+	if (host_disk_full(h, NULL, 0))
+		return;
 	/* Not the leader (any more): dropped; the client retries with the same key, which applies once. */
 	if (g && len && replica_propose(g->replica, data, len, &index, &term) != GROVE_OK)
 		log_line("a command member %llu passed on was dropped: this member does not lead group %llu",
@@ -1370,6 +1482,29 @@ int host_snapshot(struct host *h, uint64_t group, struct snapshot *out)
 {
 	struct group *g = group_of(h, group);
 	return g ? replica_snapshot(g->replica, out) : GROVE_EINVAL;
+}
+
+int host_snapshot_begin(struct host *h, uint64_t group, struct host_snapshot_read *out)
+{
+	struct group *g = group_of(h, group);
+	memset(out, 0, sizeof(*out));
+	if (!g)
+		return GROVE_EINVAL;
+	out->replica = g->replica;
+	return replica_snapshot_begin(g->replica, &out->txn);
+}
+
+int host_snapshot_build(struct host_snapshot_read *rd, struct snapshot *out)
+{
+	struct store_txn *txn = rd->txn;
+	rd->txn = NULL;
+	return replica_snapshot_build(rd->replica, txn, out);
+}
+
+void host_snapshot_abandon(struct host_snapshot_read *rd)
+{
+	store_txn_abort(rd->txn);
+	rd->txn = NULL;
 }
 
 /* ---- shards ---- */

@@ -176,10 +176,19 @@ int host_process(struct host *h);
 int host_step(struct host *h, uint64_t from, const Grove__RaftMessage *m);
 
 /**
+ * @brief Whether new writes are refused because the disk is full: the data
+ * directory's file system has less than the reserve free, or the log found
+ * it full and waits to write its batch again. @p why (@p why_cap bytes,
+ * 0 for none) receives one line for the client.
+ */
+bool host_disk_full(const struct host *h, char *why, size_t why_cap);
+
+/**
  * @brief Propose command @p kind (tree_sm.h) of @p len bytes to group
  * @p group; the answer goes to write_done.
  * @return GROVE_OK (proposed), GROVE_ENOTLEADER, GROVE_EUNAVAILABLE,
- * GROVE_EINVAL (no such group), GROVE_ENOMEM.
+ * GROVE_ENOSPC (the disk is full: host_disk_full()), GROVE_EINVAL (no such
+ * group), GROVE_ENOMEM.
  */
 int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, int kind, const void *body, size_t len);
 
@@ -188,8 +197,8 @@ int host_propose(struct host *h, uint64_t group, const struct host_ticket *t, in
  * @p key) to group @p group: proposed here if this member leads, otherwise
  * passed on to the leader. Either way it is answered (submit_done) when
  * this member applies the entry with that key, or after 60 s without one.
- * @return GROVE_OK, GROVE_EUNAVAILABLE (no leader known), GROVE_EINVAL,
- * GROVE_ENOMEM.
+ * @return GROVE_OK, GROVE_EUNAVAILABLE (no leader known), GROVE_ENOSPC
+ * (this member leads and its disk is full), GROVE_EINVAL, GROVE_ENOMEM.
  */
 int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, const char *key, const void *request,
 		size_t len);
@@ -221,7 +230,11 @@ int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_reco
 /** @brief Whether this member leads group @p group now. */
 bool host_leads(const struct host *h, uint64_t group);
 
-/** @brief A command (entry data) that member @p from passed on: proposed if this member leads the group. */
+/**
+ * @brief A command (entry data) that member @p from passed on: proposed if
+ * this member leads the group, dropped otherwise or while its disk is full
+ * (the client's retry with the same key applies once).
+ */
 void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t *data, size_t len);
 
 /** @brief The last index applied of group @p group (0 if not hosted). */
@@ -301,7 +314,7 @@ struct host_status {
 	} members[RAFT_MAX_MEMBERS];
 	bool quiesced;                     /**< the group is idle: it does not tick */
 	uint64_t writes_applied;           /**< commands applied since start */
-	uint64_t log_flushes;              /**< log flushes (group commits) since start */
+	uint64_t log_flushes;              /**< log flushes (group commits) since start, with those that found the disk full */
 };
 
 /** @brief Fill @p out for group @p group. @return GROVE_OK or GROVE_EINVAL (not hosted). */
@@ -312,6 +325,31 @@ int host_status(const struct host *h, uint64_t group, struct host_status *out);
  * @return GROVE_OK, GROVE_EINVAL, GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_EIO.
  */
 int host_snapshot(struct host *h, uint64_t group, struct snapshot *out);
+
+/** A snapshot of one group begun in the loop and built on another thread (host_snapshot_begin()). */
+struct host_snapshot_read {
+	const struct replica *replica; /**< borrowed: a group stays open as long as the host */
+	struct store_txn *txn;         /**< the read transaction it is taken from, owned until built or abandoned */
+};
+
+/**
+ * @brief host_snapshot() in two halves, so that the long part runs beside
+ * the loop: here (loop thread), commit what was applied and begin the read
+ * transaction of group @p group's state as applied now.
+ * @return GROVE_OK, GROVE_EINVAL (no such group), GROVE_ESTORAGE. On error
+ * there is nothing to abandon.
+ */
+int host_snapshot_begin(struct host *h, uint64_t group, struct host_snapshot_read *out);
+
+/**
+ * @brief Build the snapshot begun with host_snapshot_begin(); any thread,
+ * while the loop goes on. Ends the read transaction, also on error.
+ * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_EIO.
+ */
+int host_snapshot_build(struct host_snapshot_read *rd, struct snapshot *out);
+
+/** @brief End a snapshot begun and not built (its read transaction). Safe after a build. */
+void host_snapshot_abandon(struct host_snapshot_read *rd);
 
 /* ---- shards ---- */
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "src/common/error.h"
+#include "src/server/backup.h"
 #include "src/server/log.h"
 #include "src/server/loop.h"
 #include "src/server/server.h"
@@ -37,6 +38,9 @@ static void usage(FILE *out)
 		"  --max-clock-offset MS  refuse the frames of a peer whose clock is more than MS ms ahead (default 500)\n"
 		"  --metrics A:P      serve Prometheus metrics (/metrics) and health (/healthz, /readyz) over HTTP\n"
 		"                     on this IPv4 address and port (not the client port)\n"
+		"  --snapshot-every D write a backup of the world into DATA/backups/ every D (500ms, 30s, 10m, 1h)\n"
+		"                     when it changed since the last one (default: never)\n"
+		"  --snapshot-keep K  keep the newest K backups, deleting older ones (default 5)\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
 		"  --txn-two-phase    benchmarks only: answer a cross-shard write once its record is COMMITTED,\n"
 		"                     a round later than parallel commits need\n"
@@ -117,6 +121,23 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			config.metrics_listen = value;
+		}
+		else if (strcmp(arg, "--snapshot-every") == 0) {
+			if (backup_parse_duration(value, &config.snapshot_every_ms) != GROVE_OK) {
+				fprintf(stderr, "groved: --snapshot-every must be a duration like 500ms, 30s, 10m or 1h, "
+						"not \"%s\"\n", value);
+				return 2;
+			}
+		}
+		else if (strcmp(arg, "--snapshot-keep") == 0) {
+			char *end;
+			unsigned long keep = strtoul(value, &end, 10);
+			if (*end || value[0] < '1' || value[0] > '9' || keep < 1 || keep > 100000) {
+				fprintf(stderr, "groved: --snapshot-keep must be a number of backups, 1 to 100000, not \"%s\"\n",
+					value);
+				return 2;
+			}
+			config.snapshot_keep = (unsigned)keep;
 		}
 		else if (strcmp(arg, "--handshake-timeout") == 0)
 			config.handshake_timeout_s = (unsigned)strtoul(value, NULL, 10);

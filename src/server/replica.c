@@ -343,17 +343,18 @@ int replica_step(struct replica *r, const Grove__RaftMessage *pb)
 	return err;
 }
 
-int replica_snapshot(struct replica *r, struct snapshot *out)
+int replica_snapshot_begin(struct replica *r, struct store_txn **txn)
 {
+	*txn = NULL;
 	int err = r->env.commit_applied(r->env.ctx);
-	struct store_txn *txn;
-	if (!err)
-		err = store_txn_begin(r->env.store, NULL, false, &txn);
-	if (err)
-		return err;
+	return err ? err : store_txn_begin(r->env.store, NULL, false, txn);
+}
+
+int replica_snapshot_build(const struct replica *r, struct store_txn *txn, struct snapshot *out)
+{
 	uint64_t applied;
 	struct snapshot_builder b = {0};
-	err = groupstate_get_applied(txn, r->env.state_db, r->cfg.group, &applied);
+	int err = groupstate_get_applied(txn, r->env.state_db, r->cfg.group, &applied);
 	if (!err)
 		err = r->sm.ops->snapshot(r->sm.sm, txn, &b);
 	store_txn_abort(txn);
@@ -362,6 +363,13 @@ int replica_snapshot(struct replica *r, struct snapshot *out)
 		return err;
 	}
 	return snapshot_finish(&b, applied, 0, out);
+}
+
+int replica_snapshot(struct replica *r, struct snapshot *out)
+{
+	struct store_txn *txn;
+	int err = replica_snapshot_begin(r, &txn);
+	return err ? err : replica_snapshot_build(r, txn, out);
 }
 
 /* Send @p m, a SNAPSHOT of the state machine as applied now, in chunks. */

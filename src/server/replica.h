@@ -208,4 +208,23 @@ size_t replica_members(const struct replica *r, uint64_t *ids, bool *voter, uint
  */
 int replica_snapshot(struct replica *r, struct snapshot *out);
 
+/**
+ * @brief The first half of replica_snapshot(), for a snapshot built on
+ * another thread: commit the apply transaction and begin the read
+ * transaction the snapshot is taken from (loop thread only).
+ * @param txn receives the read transaction; hand it to
+ * replica_snapshot_build(), or end it with store_txn_abort().
+ * @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int replica_snapshot_begin(struct replica *r, struct store_txn **txn);
+
+/**
+ * @brief The second half: build the snapshot from @p txn (which it ends,
+ * also on error). Reads only the store through @p txn and what never
+ * changes after the replica was opened, so it may run on any thread while
+ * the loop goes on applying.
+ * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_EIO.
+ */
+int replica_snapshot_build(const struct replica *r, struct store_txn *txn, struct snapshot *out);
+
 #endif

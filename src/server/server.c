@@ -1,11 +1,15 @@
 #include "src/server/server.h"
 
+#include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 
 #include "proto/grove.pb-c.h"
+#include "src/server/backup.h"
 #include "src/common/clock.h"
 #include "src/common/error.h"
 #include "src/common/token.h"
@@ -42,6 +46,19 @@ struct client {
 	struct snapshot_receiver restoring; /* the snapshot this client is sending */
 };
 
+/* Backups written on a schedule (--snapshot-every): the list is the loop's; one job at a time changes it. */
+struct backups {
+	char dir[4096];              /* DATA_DIR/backups */
+	uint64_t every_ms;           /* 0: none are written */
+	size_t keep;
+	struct backup_list list;     /* what is kept, oldest first */
+	struct offload *offload;     /* their own thread, so that exports never wait behind a backup */
+	bool running;                /* a backup job is out */
+	uint64_t due_ms;             /* monotonic time of the next backup */
+	uint64_t last_index;         /* the applied index of the newest backup (0: none) */
+	bool paused_logged;          /* "the world has shards" was said */
+};
+
 struct server {
 	struct server_config config;
 	struct loop *loop;
@@ -54,6 +71,7 @@ struct server {
 	struct server_clock clock;    /* stamps frames to peers and proposed commands */
 	struct metrics metrics;       /* latencies and counters (the host counts into it) */
 	struct httpd *httpd;          /* /metrics, /healthz, /readyz; NULL without --metrics */
+	struct backups backups;
 	size_t peer_conns;            /* connections in from peers (the rest are clients) */
 	uint64_t start_ns;
 	int failed;
@@ -129,7 +147,10 @@ static void send_not_leader(struct server *s, struct loop_conn *c, uint64_t requ
 /* The host took a request for @p group (@p err 0) and answers it later: until then it is in flight on @p c. */
 static void handed_over(struct server *s, struct loop_conn *c, uint64_t request_id, int err, uint64_t group)
 {
-	if (err)
+	char why[512];
+	if (err == GROVE_ENOSPC && host_disk_full(s->host, why, sizeof(why)))
+		send_error(c, request_id, err, why, "");
+	else if (err)
 		send_not_leader(s, c, request_id, err, group);
 	else
 		loop_conn_pending(c);
@@ -1050,6 +1071,168 @@ static void handle_shard(struct server *s, struct loop_conn *c, const Grove__Env
 	shard_reply(c, req->request_id, &sr);
 }
 
+/* ---- backups ---- */
+
+/* One backup: its read begun in the loop, built and written beside it, with the list it leaves. */
+struct backup_job {
+	struct server *s;
+	struct host_snapshot_read read;
+	uint64_t unix_ms;
+	uint64_t began_ms;             /* monotonic, for the log */
+	struct backup_list list;       /* the kept backups when it began; run() adds the new one and prunes */
+	struct backup_file written;
+	int err;
+	char why[400];
+};
+
+static void backup_run(void *arg)
+{
+	struct backup_job *j = arg;
+	const struct backups *b = &j->s->backups;
+	struct snapshot snap;
+	j->err = host_snapshot_build(&j->read, &snap);
+	if (j->err) {
+		snprintf(j->why, sizeof(j->why), "cannot take the snapshot: %s", grove_strerror(j->err));
+		return;
+	}
+	j->err = backup_write(b->dir, &snap, j->unix_ms, &j->written, j->why, sizeof(j->why));
+	snapshot_free(&snap);
+	if (!j->err)
+		j->err = backup_list_add(&j->list, &j->written);
+	if (!j->err && backup_prune(b->dir, &j->list, b->keep) != GROVE_OK)
+		log_line("backups: an old backup could not be deleted; more than %zu are kept", b->keep);
+}
+
+static void backup_done(void *arg, bool cancelled)
+{
+	struct backup_job *j = arg;
+	struct backups *b = &j->s->backups;
+	host_snapshot_abandon(&j->read);
+	if (!cancelled && j->err) {
+		log_line("backups: no backup this time: %s", j->why[0] ? j->why : grove_strerror(j->err));
+	} else if (!cancelled) {
+		log_line("backups: wrote %s/%s (%" PRIu64 " bytes, applied index %" PRIu64 ") in %" PRIu64 " ms", b->dir,
+			 j->written.name, j->written.size, j->written.applied_index, grove_monotonic_ms() - j->began_ms);
+		struct backup_list old = b->list;
+		b->list = j->list;
+		j->list = old;
+		b->last_index = j->written.applied_index;
+	}
+	backup_list_free(&j->list);
+	b->running = false;
+	free(j);
+}
+
+/* Start a backup if one is due, none is out, and the world changed since the last one. */
+static void backups_tick(struct server *s)
+{
+	struct backups *b = &s->backups;
+	uint64_t now = grove_monotonic_ms();
+	if (!b->every_ms || b->running || now < b->due_ms)
+		return;
+	b->due_ms = now + b->every_ms;
+	if (host_sharded(s->host)) {
+		/* The same scope as `grove snapshot save`: a snapshot holds one group. */
+		if (!b->paused_logged)
+			log_line("backups: paused, the world has shards (a snapshot holds one group)");
+		b->paused_logged = true;
+		return;
+	}
+	if (host_applied(s->host, HOST_WORLD_GROUP) <= b->last_index)
+		return;
+	struct backup_job *j = calloc(1, sizeof(*j));
+	if (!j || backup_list_copy(&j->list, &b->list) != GROVE_OK) {
+		free(j);
+		log_line("backups: no backup this time: out of memory");
+		return;
+	}
+	j->s = s;
+	j->unix_ms = grove_realtime_ns() / 1000000u;
+	j->began_ms = now;
+	int err = host_snapshot_begin(s->host, HOST_WORLD_GROUP, &j->read);
+	struct offload_job job = {.job = j, .run = backup_run, .done = backup_done};
+	if (!err)
+		err = offload_submit(b->offload, &job);
+	if (err) {
+		log_line("backups: no backup this time: %s", grove_strerror(err));
+		host_snapshot_abandon(&j->read);
+		backup_list_free(&j->list);
+		free(j);
+		return;
+	}
+	b->running = true;
+}
+
+/* Find the kept backups and start the schedule. */
+static int backups_open(struct server *s)
+{
+	struct backups *b = &s->backups;
+	/* Absolute, so that `grove snapshot list` names files a person can find from anywhere. */
+	char data[PATH_MAX];
+	int n = snprintf(b->dir, sizeof(b->dir), "%s/" BACKUP_DIR_NAME,
+			 realpath(s->config.data_dir, data) ? data : s->config.data_dir);
+	if (n < 0 || (size_t)n >= sizeof(b->dir)) {
+		log_line("backups: the data directory's path is too long");
+		return GROVE_EINVAL;
+	}
+	b->every_ms = s->config.snapshot_every_ms;
+	b->keep = s->config.snapshot_keep ? s->config.snapshot_keep : BACKUP_DEFAULT_KEEP;
+	int err = backup_scan(b->dir, &b->list);
+	if (err) {
+		log_line("backups: cannot read %s: %s", b->dir, grove_strerror(err));
+		return err;
+	}
+	if (b->list.n)
+		b->last_index = b->list.files[b->list.n - 1].applied_index;
+	if (!b->every_ms)
+		return GROVE_OK;
+	b->due_ms = grove_monotonic_ms() + b->every_ms;
+	log_line("backups: every %" PRIu64 " ms into %s, keeping the newest %zu (%zu there now)", b->every_ms, b->dir,
+		 b->keep, b->list.n);
+	return offload_create(s->loop, &b->offload);
+}
+
+static void snapshot_list_reply(struct server *s, struct loop_conn *c, const Grove__Envelope *req)
+{
+	const struct backups *b = &s->backups;
+	Grove__SnapshotListReply lr = GROVE__SNAPSHOT_LIST_REPLY__INIT;
+	Grove__Backup *items = calloc(b->list.n ? b->list.n : 1, sizeof(*items));
+	Grove__Backup **ptrs = calloc(b->list.n ? b->list.n : 1, sizeof(*ptrs));
+	if (!items || !ptrs) {
+		lr.code = GROVE_ENOMEM;
+		lr.message = (char *)grove_strerror(GROVE_ENOMEM);
+	} else {
+		for (size_t i = 0; i < b->list.n; i++) {
+			const struct backup_file *f = &b->list.files[i];
+			char path[4200];
+			struct stat st;
+			snprintf(path, sizeof(path), "%s/%s", b->dir, f->name);
+			grove__backup__init(&items[i]);
+			items[i].name = (char *)f->name;
+			items[i].applied_index = f->applied_index;
+			items[i].unix_ms = f->unix_ms;
+			items[i].size = f->size;
+			/* A file removed or changed since it was verified is no longer vouched for. */
+			items[i].verified = stat(path, &st) == 0 && (uint64_t)st.st_size == f->size;
+			ptrs[i] = &items[i];
+		}
+		lr.backups = ptrs;
+		lr.n_backups = b->list.n;
+	}
+	lr.every_ms = b->every_ms;
+	lr.keep = (uint32_t)b->keep;
+	lr.directory = (char *)b->dir;
+	lr.applied_index = host_applied(s->host, HOST_WORLD_GROUP);
+	lr.server_id = s->config.id;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = req->request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_LIST_REPLY;
+	env.snapshot_list_reply = &lr;
+	send_envelope(c, &env);
+	free(items);
+	free(ptrs);
+}
+
 /* A request of an authenticated client. A write's bytes go to the log as they came: decoded once, at apply. */
 static void handle_request(struct server *s, struct loop_conn *c, const uint8_t *payload, size_t len,
 			   const struct wire_envelope_view *v)
@@ -1070,6 +1253,7 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 	case GROVE__ENVELOPE__BODY_SHARD:
 	case GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE:
 	case GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE:
+	case GROVE__ENVELOPE__BODY_SNAPSHOT_LIST:
 	case GROVE__ENVELOPE__BODY_CLUSTER:
 	case GROVE__ENVELOPE__BODY_SUBSCRIBE:
 	case GROVE__ENVELOPE__BODY_SUBSCRIBERS:
@@ -1097,6 +1281,8 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 		serve_from_store(s, c, req);
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SHARD) {
 		handle_shard(s, c, req, &t);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_LIST) {
+		snapshot_list_reply(s, c, req);
 	} else if ((req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE ||
 		    req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) &&
 		   host_sharded(s->host)) {
@@ -1210,6 +1396,7 @@ static void on_tick(void *ctx)
 	follow_tick(s->follow);
 	xshard_tick(s->xshard, grove_realtime_ns());
 	recover_abandoned(s);
+	backups_tick(s);
 }
 
 static void on_turn(void *ctx)
@@ -1412,6 +1599,8 @@ int server_create(const struct server_config *config, struct server **out)
 		err = xshard_create(&xc, &xh, &s->xshard);
 	if (!err)
 		err = offload_create(s->loop, &s->offload);
+	if (!err)
+		err = backups_open(s);
 	fc.offload = s->offload;
 	if (!err)
 		err = follow_create(s->loop, s->host, &fc, &s->follow);
@@ -1456,6 +1645,7 @@ void server_destroy(struct server *s)
 	/* The transport's links, the log's eventfd and the offload's are the loop's watches: gone before it. */
 	loop_unwatch(s->log_watch);
 	httpd_destroy(s->httpd);
+	offload_destroy(s->backups.offload); /* finishes a backup being written, before the store closes */
 	offload_destroy(s->offload);
 	transport_destroy(s->transport);
 	loop_destroy(s->loop);
@@ -1465,5 +1655,6 @@ void server_destroy(struct server *s)
 	for (size_t i = 0; i < s->n_parked; i++)
 		free(s->parked[i].request);
 	free(s->parked);
+	backup_list_free(&s->backups.list);
 	free(s);
 }

@@ -16,6 +16,9 @@
  * With metrics_listen, an HTTP listener in the same loop serves /metrics
  * (Prometheus' text format: metrics.h), /healthz and /readyz (httpd.h).
  *
+ * With snapshot_every_ms, the member writes a backup of the world (backup.h)
+ * that often, if its applied index moved, on a thread beside the loop.
+ *
  * Writes and linearizable reads (read, export, snapshot save) are served by
  * the leader; other members answer with the leader's address. Status is
  * answered by any member from what it has.
@@ -51,6 +54,8 @@ struct server_config {
 	uint64_t max_clock_offset_ms; /**< frames of a peer whose clock is further ahead are refused (0: 500 ms) */
 	int64_t test_clock_shift_ms;  /**< tests only: this server's physical clock reads this much ahead (< 0: behind) */
 	const char *metrics_listen;   /**< "IPv4:PORT" to serve /metrics, /healthz and /readyz over HTTP on (NULL: none) */
+	uint64_t snapshot_every_ms;   /**< write a backup (backup.h) this often when the world changed (0: never) */
+	unsigned snapshot_keep;       /**< backups kept (0: BACKUP_DEFAULT_KEEP) */
 };
 
 struct server;

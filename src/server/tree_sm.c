@@ -421,7 +421,7 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 			struct tree_batch tb = {batch.ops, batch.count};
 			out->record_changes = t->record_changes;
 			int aerr = tree_apply_batch(&t->tree, txn, &tb, out);
-			if (aerr == GROVE_ESTORAGE || aerr == GROVE_ENOMEM)
+			if (aerr == GROVE_ESTORAGE || aerr == GROVE_ENOSPC || aerr == GROVE_ENOMEM)
 				err = aerr;
 		}
 		wire_batch_free(&batch);
@@ -508,7 +508,7 @@ static int apply_split(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 		return err;
 	struct tree_split_result res;
 	err = tree_split(&t->tree, group, nested, path, &res);
-	if (err == GROVE_ESTORAGE || err == GROVE_ENOMEM || err == GROVE_ECORRUPT) {
+	if (err == GROVE_ESTORAGE || err == GROVE_ENOSPC || err == GROVE_ENOMEM || err == GROVE_ECORRUPT) {
 		store_txn_abort(nested);
 		return err;
 	}
@@ -558,7 +558,7 @@ static int apply(void *sm, struct store_txn *txn, uint64_t index, const uint8_t 
 	out->err = restore(t, nested, data + 1, len - 1, out->message, sizeof(out->message));
 	if (out->err) {
 		store_txn_abort(nested);
-		return out->err == GROVE_ESTORAGE || out->err == GROVE_ENOMEM ? out->err : GROVE_OK;
+		return out->err == GROVE_ESTORAGE || out->err == GROVE_ENOSPC || out->err == GROVE_ENOMEM ? out->err : GROVE_OK;
 	}
 	return store_txn_commit(nested);
 }

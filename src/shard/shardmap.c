@@ -10,7 +10,6 @@
  */
 #include "src/shard/shardmap.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,46 +162,35 @@ const struct shard_entry *shard_map_split_of(const struct shard_map *m, uint64_t
 	return NULL;
 }
 
-__attribute__((format(printf, 4, 5))) static int refuse(int err, char *why, size_t cap, const char *fmt, ...)
-{
-	if (why && cap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(why, cap, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 int shard_map_start_split(struct shard_map *m, const char *path, const uint64_t *members, size_t n_members,
 			  uint64_t *group, char *why, size_t why_cap)
 {
 	*group = 0;
 	if (!shard_path_canonical(path))
-		return refuse(GROVE_EINVAL, why, why_cap, "\"%.200s\" is not a node path like /root/World/Zone", path);
+		return grove_say(GROVE_EINVAL, why, why_cap, "\"%.200s\" is not a node path like /root/World/Zone", path);
 	if (n_members == 0 || n_members > SHARD_MAX_MEMBERS)
-		return refuse(GROVE_EINVAL, why, why_cap, "a shard has 1 to %d members, not %zu", SHARD_MAX_MEMBERS,
+		return grove_say(GROVE_EINVAL, why, why_cap, "a shard has 1 to %d members, not %zu", SHARD_MAX_MEMBERS,
 			      n_members);
 	if (strcmp(path, "/root") == 0)
-		return refuse(GROVE_EROOT, why, why_cap, "/root is the world's root: it cannot be split off");
+		return grove_say(GROVE_EROOT, why, why_cap, "/root is the world's root: it cannot be split off");
 	bool found;
 	size_t at = position_of(m, path, strlen(path), &found);
 	if (found && m->entries[at].state == SHARD_ACTIVE)
-		return refuse(GROVE_EEXIST, why, why_cap, "%.200s is already the root of shard %llu", path,
+		return grove_say(GROVE_EEXIST, why, why_cap, "%.200s is already the root of shard %llu", path,
 			      (unsigned long long)m->entries[at].group);
 	if (found)
-		return refuse(GROVE_EEXIST, why, why_cap, "%.200s is being split off already (group %llu)", path,
+		return grove_say(GROVE_EEXIST, why, why_cap, "%.200s is being split off already (group %llu)", path,
 			      (unsigned long long)m->entries[at].group);
 	const struct shard_entry *source = shard_map_lookup(m, path);
 	if (!source)
-		return refuse(GROVE_EINVAL, why, why_cap, "%.200s is not under /root", path);
+		return grove_say(GROVE_EINVAL, why, why_cap, "%.200s is not under /root", path);
 	const struct shard_entry *running = shard_map_split_of(m, source->group);
 	if (running)
-		return refuse(GROVE_EUNAVAILABLE, why, why_cap,
+		return grove_say(GROVE_EUNAVAILABLE, why, why_cap,
 			      "shard %llu (%.200s) is splitting off %.200s already; retry when that split finished",
 			      (unsigned long long)source->group, source->path, running->path);
 	if (m->n >= SHARD_MAP_MAX)
-		return refuse(GROVE_ETOOBIG, why, why_cap, "the shard map is full (%d entries)", SHARD_MAP_MAX);
+		return grove_say(GROVE_ETOOBIG, why, why_cap, "the shard map is full (%d entries)", SHARD_MAP_MAX);
 	struct shard_entry e = {.path = strdup(path), .group = m->next_group, .source = source->group,
 				.state = SHARD_SPLITTING, .n_members = n_members};
 	if (!e.path)
@@ -390,16 +378,16 @@ int shard_map_apply(struct shard_map *m, const struct shard_cmd *cmd, uint64_t *
 		*group = cmd->group;
 		err = shard_map_switch(m, cmd->group, cmd->split_index);
 		if (err)
-			refuse(err, why, why_cap, "no split of group %llu to switch", (unsigned long long)cmd->group);
+			grove_say(err, why, why_cap, "no split of group %llu to switch", (unsigned long long)cmd->group);
 		return err;
 	case SHARD_CMD_ABORT:
 		*group = cmd->group;
 		err = shard_map_abort(m, cmd->group);
 		if (err)
-			refuse(err, why, why_cap, "no running split of group %llu to abort", (unsigned long long)cmd->group);
+			grove_say(err, why, why_cap, "no running split of group %llu to abort", (unsigned long long)cmd->group);
 		return err;
 	}
-	return refuse(GROVE_ECORRUPT, why, why_cap, "unknown shard map command %d", (int)cmd->kind);
+	return grove_say(GROVE_ECORRUPT, why, why_cap, "unknown shard map command %d", (int)cmd->kind);
 }
 
 /* ---- the whole map ---- */

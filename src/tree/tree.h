@@ -421,6 +421,25 @@ int tree_init(const struct tree *t, struct store_txn *txn);
  */
 int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct tree_batch *batch, struct tree_result *res);
 
+/**
+ * @brief Make again, in this tree, the changes one applied batch recorded
+ * (its tree_result changes, or the same records read back from the change
+ * history): each change becomes the operation that made it, naming nodes by
+ * id, and the batch is applied with tree_apply_batch(). On the state the
+ * batch was applied to, that yields the same state, with the same ids: ids
+ * are handed out in order, so every create takes the id it took then, which
+ * is checked. This brings a snapshot forward to a later index
+ * (point-in-time restore). All or nothing: on any error @p txn is as it was.
+ * @param why receives the reason on error (may be NULL).
+ * @return GROVE_OK; GROVE_EINVAL (a PUT_RESOURCE: its record does not keep
+ * the resource's uid, so it cannot be made exactly; or a change of an
+ * unknown kind, or a value that does not decode); GROVE_ECORRUPT (this tree
+ * is not the state the changes were made on: one was refused, or an id came
+ * out different); GROVE_ENOMEM, GROVE_ESTORAGE.
+ */
+int tree_replay(const struct tree *t, struct store_txn *txn, const struct tree_change *changes, size_t n, char *why,
+		size_t why_cap);
+
 /* ---- reading ---- */
 
 /** A node as read from the store. Release with tree_node_free(). */

@@ -214,7 +214,7 @@ static int store_marker(const struct txn_store *st, const struct txn_cmd *cmd)
 
 int txn_shard_tscache(const struct txn_store *st, struct txn_bytes key, struct hlc_ts *ts)
 {
-	struct hlc_ts lwm, entry;
+	struct hlc_ts lwm = {0}, entry = {0};
 	int err = load_ts(st, TXN_TABLE_META, lwm_key, &lwm);
 	if (!err)
 		err = load_ts(st, TXN_TABLE_TSCACHE, key, &entry);

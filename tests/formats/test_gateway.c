@@ -191,6 +191,7 @@ static void test_submit_refusals_name_the_field(void **state)
 		{"launch", "node", "\"op\""},
 		{"set", "@resource", "@resource"},
 		{"set", "nul", "\"property\""},
+		{"set", "nul path", "\"node\""},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct variant ops, op = dict_op(cases[i].op);
@@ -200,8 +201,14 @@ static void test_submit_refusals_name_the_field(void **state)
 		assert_int_equal(variant_set_string(&property, VARIANT_STRING, "p\0q", strcmp(cases[i].field, "nul") ? 1 : 3),
 				 GROVE_OK);
 		put(&op, "property", &property);
-		if (strcmp(cases[i].field, "node") != 0)
+		if (strcmp(cases[i].field, "nul path") == 0) {
+			/* "/root\0/B" must not address /root. */
+			struct variant path;
+			assert_int_equal(variant_set_string(&path, VARIANT_STRING, "/root\0/B", 8), GROVE_OK);
+			put(&op, "node", &path);
+		} else if (strcmp(cases[i].field, "node") != 0) {
 			put_int(&op, "node", 3);
+		}
 		if (strcmp(cases[i].field, "@resource") == 0) {
 			struct variant bad;
 			assert_int_equal(variant_set_dict(&bad), GROVE_OK);

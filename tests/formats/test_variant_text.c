@@ -176,6 +176,11 @@ static void test_errors(void **state)
 	expect_error("\"bad \\q escape\"", 1, 7, "unknown escape");
 	expect_error("99999999999999999999", 1, 1, "out of range");
 	expect_error("nonsense", 1, 1, "unknown word");
+	/* An exponent's sign at the end of the number buffer: refused, never written past it. */
+	char exponents[128] = "11";
+	for (int i = 0; i < 40; i++)
+		strcat(exponents, "e-");
+	expect_error(exponents, 1, 1, "malformed number");
 	expect_error("", 1, 1, "expected a value");
 	/* Nesting beyond the limit is refused, not a stack overflow. */
 	char deep[2 * VARIANT_MAX_DEPTH + 40];

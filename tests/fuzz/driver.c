@@ -1,8 +1,11 @@
 /*
  * A stand-in for libFuzzer: runs every seed, then a bounded number of seeded random mutations of them
  * (bit flips, byte changes, insertions, deletions, truncations, splices), under whatever sanitizers the
- * build has. Usage: fuzz_X [--iterations N] [--seed S] [--write-seeds DIR]
+ * build has, after every input kept in the target's corpus directory (tests/fuzz/corpus/TARGET, the inputs
+ * libFuzzer found that reach new code). Usage: fuzz_X [--iterations N] [--seed S] [--corpus DIR]
+ * [--write-seeds DIR]
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,43 @@ static void run_one(const uint8_t *data, size_t len)
 	current_input = data;
 	current_len = len;
 	LLVMFuzzerTestOneInput(data, len);
+}
+
+/* Most files a corpus directory may hold, and the largest one replayed: a kept corpus is far smaller. */
+#define CORPUS_MAX_FILES 4096
+#define CORPUS_MAX_BYTES (1u << 20)
+
+/* Run every regular file of @p path (absent: nothing to replay). @return the number of files run. */
+static size_t replay_corpus(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	size_t n = 0;
+	struct grove_buf input = {0};
+	for (struct dirent *e; n < CORPUS_MAX_FILES && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		char file[4096];
+		snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+		FILE *f = fopen(file, "rb");
+		if (!f)
+			continue;
+		input.len = 0;
+		uint8_t chunk[4096];
+		for (size_t got; input.len < CORPUS_MAX_BYTES && (got = fread(chunk, 1, sizeof(chunk), f)) > 0;)
+			grove_buf_put(&input, chunk, got);
+		fclose(f);
+		if (input.failed) {
+			fprintf(stderr, "out of memory reading %s\n", file);
+			abort();
+		}
+		run_one(input.len ? input.data : (const uint8_t *)"", input.len);
+		n++;
+	}
+	closedir(d);
+	grove_buf_free(&input);
+	return n;
 }
 
 static uint64_t rng_state;
@@ -95,7 +135,7 @@ int main(int argc, char **argv)
 {
 	long iterations = 20000;
 	rng_state = 0x9e3779b97f4a7c15ull;
-	const char *write_dir = NULL;
+	const char *write_dir = NULL, *corpus = NULL;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc)
 			iterations = atol(argv[++i]);
@@ -103,6 +143,8 @@ int main(int argc, char **argv)
 			rng_state = strtoull(argv[++i], NULL, 10) | 1;
 		else if (strcmp(argv[i], "--write-seeds") == 0 && i + 1 < argc)
 			write_dir = argv[++i];
+		else if (strcmp(argv[i], "--corpus") == 0 && i + 1 < argc)
+			corpus = argv[++i];
 	}
 	struct grove_buf seeds[256];
 	size_t n_seeds = 0;
@@ -125,6 +167,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n_seeds; i++)
 		run_one(seeds[i].data, seeds[i].len);
+	size_t kept = corpus ? replay_corpus(corpus) : 0;
 	time_t deadline = time(NULL) + 60;
 	long done = 0;
 	struct grove_buf input = {0};
@@ -138,6 +181,6 @@ int main(int argc, char **argv)
 	grove_buf_free(&input);
 	for (size_t i = 0; i < n_seeds; i++)
 		grove_buf_free(&seeds[i]);
-	printf("%s: %zu seeds and %ld mutated inputs ran clean\n", argv[0], n_seeds, done);
+	printf("%s: %zu seeds, %zu corpus inputs and %ld mutated inputs ran clean\n", argv[0], n_seeds, kept, done);
 	return 0;
 }

@@ -62,6 +62,42 @@ static void exec_groved(char *data_dir, const struct groved_opts *o)
 	_exit(127);
 }
 
+/* Fork groved: its standard error goes to DATA_DIR.log, its standard output to @p out (-1: the log too). */
+static pid_t fork_groved(char *data_dir, const struct groved_opts *o, int out)
+{
+	char log_path[4096];
+	snprintf(log_path, sizeof(log_path), "%s.log", data_dir);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (out >= 0)
+			dup2(out, 1);
+		else if (log >= 0)
+			dup2(log, 1);
+		if (log >= 0)
+			dup2(log, 2);
+		exec_groved(data_dir, o);
+	}
+	return pid;
+}
+
+int groved_run_to_exit(char *data_dir, const struct groved_opts *o, int timeout_s)
+{
+	static const struct groved_opts none;
+	pid_t pid = fork_groved(data_dir, o ? o : &none, -1);
+	for (int i = 0; i < timeout_s * 20; i++) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(50000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
 void groved_start(struct groved_proc *p, char *data_dir, const char *token)
 {
 	struct groved_opts o = {.token = token};
@@ -71,22 +107,11 @@ void groved_start(struct groved_proc *p, char *data_dir, const char *token)
 void groved_start_opts(struct groved_proc *p, char *data_dir, const struct groved_opts *o)
 {
 	int out[2];
-	if (pipe(out) != 0)
+	if (pipe2(out, O_CLOEXEC) != 0) /* groved keeps only its standard output (the dup) */
 		die("pipe");
 	char log_path[4096];
 	snprintf(log_path, sizeof(log_path), "%s.log", data_dir);
-	pid_t pid = fork();
-	if (pid < 0)
-		die("fork");
-	if (pid == 0) {
-		dup2(out[1], 1);
-		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (log >= 0)
-			dup2(log, 2);
-		close(out[0]);
-		close(out[1]);
-		exec_groved(data_dir, o);
-	}
+	pid_t pid = fork_groved(data_dir, o, out[1]);
 	close(out[1]);
 	char line[256] = "";
 	size_t len = 0;

@@ -72,6 +72,13 @@ struct groved_fixture *groved_fixture_new(const char *tag, const struct groved_o
 /** @brief Kill the fixture's groved, remove its directory and free it. NULL is allowed. */
 void groved_fixture_free(struct groved_fixture *f);
 
+/**
+ * @brief Run groved with data in @p data_dir and @p o (may be NULL) for one that is expected to stop by
+ * itself (refusing to start): its output goes to DATA_DIR.log. After @p timeout_s it is killed.
+ * @return its exit status as from waitpid, or -1 if it was still running.
+ */
+int groved_run_to_exit(char *data_dir, const struct groved_opts *o, int timeout_s);
+
 /** @brief SIGTERM and wait; @return its exit status as from waitpid. */
 int groved_stop(struct groved_proc *p);
 

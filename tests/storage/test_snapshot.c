@@ -225,6 +225,51 @@ static void test_foreign_records(void **state)
 	close_world(&b);
 }
 
+static int count_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	(void)table, (void)key, (void)key_len, (void)val;
+	size_t *bytes = ctx;
+	*bytes += val_len;
+	return GROVE_OK;
+}
+
+/* Sign header field @p at (u64) of @p snap anew with @p value, as a forger would. */
+static void forge_u64(struct snapshot *snap, size_t at, uint64_t value)
+{
+	for (int i = 0; i < 8; i++)
+		snap->data[at + i] = (uint8_t)(value >> (8 * i));
+	uint32_t crc = snapshot_crc32c(0, snap->data, 44);
+	for (int i = 0; i < 4; i++)
+		snap->data[44 + i] = (uint8_t)(crc >> (8 * i));
+}
+
+/* A body of several MiB decompresses whole (its buffer grows as bytes come); a re-signed header that claims
+ * more or fewer bytes than the body holds, gigabytes too, is refused. (A body whose own zstd frame claims
+ * gigabytes is kept in tests/fuzz/corpus/snapshot/, replayed where allocations over 1 GiB fail.) */
+static void test_body_sizes(void **state)
+{
+	(void)state;
+	struct snapshot_builder b = {0};
+	static uint8_t value[64 << 10];
+	for (size_t i = 0; i < sizeof(value); i++)
+		value[i] = (uint8_t)(i * 2654435761u >> 13);
+	for (uint32_t k = 0; k < 48; k++)
+		assert_int_equal(snapshot_add_record(&b, 1, &k, sizeof(k), value, sizeof(value)), GROVE_OK);
+	struct snapshot snap;
+	assert_int_equal(snapshot_finish(&b, 3, 1, &snap), GROVE_OK);
+	size_t bytes = 0;
+	assert_int_equal(snapshot_for_each_record(snap.data, snap.len, count_record, &bytes, NULL, 0), GROVE_OK);
+	assert_int_equal(bytes, 48 * sizeof(value));
+	char why[128] = "";
+	uint64_t sizes[] = {snap.raw_size - 1, snap.raw_size + 1, 60ull << 30};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		forge_u64(&snap, 24, sizes[i]);
+		assert_int_equal(snapshot_verify(snap.data, snap.len, NULL, why, sizeof(why)), GROVE_ECORRUPT);
+		assert_non_null(strstr(why, "header"));
+	}
+	snapshot_free(&snap);
+}
+
 static void test_chunks(void **state)
 {
 	(void)state;
@@ -245,6 +290,12 @@ static void test_chunks(void **state)
 	snapshot_receiver_free(&r);
 	assert_int_equal(snapshot_receiver_put(&r, 0, 1u << 30, data, 10, 1 << 20), GROVE_ETOOBIG);
 	snapshot_receiver_free(&r);
+	/* A chunk without bytes, as protobuf hands an empty field (NULL): nothing arrives, nothing breaks. */
+	assert_int_equal(snapshot_receiver_put(&r, 0, 1000, NULL, 0, 1 << 20), GROVE_OK);
+	assert_int_equal(r.len, 0);
+	assert_int_equal(snapshot_receiver_put(&r, 0, 1000, data, 1000, 1 << 20), GROVE_OK);
+	assert_true(snapshot_receiver_complete(&r));
+	snapshot_receiver_free(&r);
 	assert_int_equal(snapshot_crc32c(0, "123456789", 9), 0xe3069283u);
 }
 
@@ -254,6 +305,7 @@ int main(void)
 		cmocka_unit_test(test_create_and_install),
 		cmocka_unit_test(test_damage_refused),
 		cmocka_unit_test(test_foreign_records),
+		cmocka_unit_test(test_body_sizes),
 		cmocka_unit_test(test_chunks),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);

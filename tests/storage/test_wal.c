@@ -336,6 +336,153 @@ static void test_corruption_is_refused(void **state)
 	wal_close(w);
 }
 
+/* The offset of the record of entry @p index in segment @p path (its data starts "e<index>t"). */
+static off_t record_of_entry(const char *path, uint64_t index, uint64_t term)
+{
+	char needle[32];
+	snprintf(needle, sizeof(needle), "e%llut%llu", (unsigned long long)index, (unsigned long long)term);
+	return find_in_file(path, needle) - (8 + 9 + 20); /* header, kind and group, index term type */
+}
+
+/* Flip bit @p bit of the byte at @p offset of file @p path. */
+static void flip_bit(const char *path, off_t offset, int bit)
+{
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t b;
+	assert_int_equal(pread(fd, &b, 1, offset), 1);
+	b ^= (uint8_t)(1u << bit);
+	assert_int_equal(pwrite(fd, &b, 1, offset), 1);
+	close(fd);
+}
+
+static void test_bit_flip_before_valid_records_is_named(void **state)
+{
+	const char *dir = *state;
+	struct wal_contents c;
+	struct wal *w = open_quietly(dir);
+	for (uint64_t i = 1; i <= 5; i++) {
+		append_range(w, i, i, 1, 100);
+		assert_int_equal(wal_sync(w), GROVE_OK);
+	}
+	wal_close(w);
+	char path[4096];
+	segment_path(dir, 1, path, sizeof(path));
+	off_t third = record_of_entry(path, 3, 1);
+
+	/* In the newest segment, but acknowledged records follow it: corruption, never a torn tail. */
+	flip_bit(path, third + 40, 2);
+	assert_int_equal(wal_open(&w, dir, &c), GROVE_ECORRUPT);
+	assert_string_equal(c.damage.segment, "0000000000000001.wal");
+	assert_int_equal(c.damage.offset, third);
+	assert_non_null(strstr(c.damage.what, "checksum mismatch"));
+	assert_non_null(strstr(c.damage.what, "followed by a valid record"));
+	wal_contents_free(&c);
+	flip_bit(path, third + 40, 2);
+
+	/* A flipped length: the records after it cannot be walked to, but are found. */
+	flip_bit(path, third, 0);
+	assert_int_equal(wal_open(&w, dir, &c), GROVE_ECORRUPT);
+	assert_int_equal(c.damage.offset, third);
+	assert_non_null(strstr(c.damage.what, "followed by a valid record"));
+	wal_contents_free(&c);
+	flip_bit(path, third, 0);
+	flip_bit(path, third + 3, 6); /* a high bit of the length: it runs past the end of the file */
+	assert_int_equal(wal_open(&w, dir, &c), GROVE_ECORRUPT);
+	assert_non_null(strstr(c.damage.what, "runs past the end"));
+	assert_non_null(strstr(c.damage.what, "followed by a valid record"));
+	wal_contents_free(&c);
+	flip_bit(path, third + 3, 6);
+
+	/* Undamaged again: every entry is back. */
+	uint64_t ones[5] = {1, 1, 1, 1, 1};
+	w = open_wal(dir, &c);
+	assert_false(c.torn_tail);
+	expect_entries(&c, 1, 5, ones);
+	wal_contents_free(&c);
+	wal_close(w);
+
+	/* The last record damaged is what a crash in its write leaves: cut off, and where is said. */
+	off_t fifth = record_of_entry(path, 5, 1);
+	flip_bit(path, fifth + 40, 0);
+	w = open_wal(dir, &c);
+	assert_true(c.torn_tail);
+	assert_string_equal(c.damage.segment, "0000000000000001.wal");
+	assert_int_equal(c.damage.offset, fifth);
+	expect_entries(&c, 1, 4, ones);
+	wal_contents_free(&c);
+	wal_close(w);
+}
+
+/* A tmpfs of 4 MiB in @p dir/fs for a log of 1 MiB segments, or a skip with the reason. */
+static char *mount_small_fs(const char *dir)
+{
+	static char fs[4096];
+	snprintf(fs, sizeof(fs), "%s/fs", dir);
+	assert_int_equal(mkdir(fs, 0755), 0);
+	char why[256];
+	if (test_mount_tmpfs(fs, 4, why, sizeof(why)) != 0) {
+		print_message("skipped: %s\n", why);
+		return NULL;
+	}
+	return fs;
+}
+
+static void test_full_disk_keeps_the_batch(void **state)
+{
+	char *fs = mount_small_fs(*state);
+	if (!fs) {
+		skip();
+		return;
+	}
+	char log[4096 + 8], ballast[4096 + 16];
+	snprintf(log, sizeof(log), "%s/log", fs);
+	snprintf(ballast, sizeof(ballast), "%s/ballast", fs);
+	struct wal_contents c;
+	struct wal *w;
+	assert_int_equal(wal_open_sized(&w, log, 1 << 20, &c), GROVE_OK);
+	wal_contents_free(&c);
+	assert_true(test_fill_disk(ballast) > 0);
+
+	/* The first segment was allocated whole: it fills; the second finds no room. */
+	uint64_t last = 0;
+	int err = GROVE_OK;
+	while (err == GROVE_OK && last < 64) {
+		last++;
+		append_range(w, last, last, 1, 64 << 10);
+		err = wal_sync(w);
+	}
+	assert_int_equal(err, GROVE_ENOSPC);
+	assert_true(last > 2);
+	assert_int_equal(count_segments(log), 1); /* the one that could not be allocated is gone again */
+	/* Still full: what is queued since waits behind the kept batch, and nothing is lost. */
+	append_range(w, last + 1, last + 2, 1, 64 << 10);
+	assert_true(wal_pending(w) > 0);
+	assert_int_equal(wal_sync(w), GROVE_ENOSPC);
+	assert_int_equal(unlink(ballast), 0);
+	assert_int_equal(wal_sync(w), GROVE_OK);
+	assert_int_equal(wal_pending(w), 0);
+	wal_close(w);
+
+	assert_int_equal(wal_open_sized(&w, log, 1 << 20, &c), GROVE_OK);
+	assert_false(c.torn_tail);
+	assert_int_equal(g1(&c)->n_entries, last + 2);
+	for (uint64_t i = 1; i <= last + 2; i++)
+		assert_int_equal(g1(&c)->entries[i - 1].index, i);
+	wal_contents_free(&c);
+	wal_close(w);
+	test_unmount(fs);
+}
+
+/* Unmount the test's tmpfs even when the test failed. */
+static int unmount_and_remove_dir(void **state)
+{
+	char fs[4096];
+	snprintf(fs, sizeof(fs), "%s/fs", (char *)*state);
+	test_unmount(fs);
+	return remove_dir(state);
+}
+
 /* Append entries @p first..@p last of term 1 to group @p group, each @p size bytes of @p fill. */
 static void append_group(struct wal *w, uint64_t group, uint64_t first, uint64_t last, size_t size, char fill)
 {
@@ -557,6 +704,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overwrite_below_a_gap, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_interrupted_write_is_cut_off, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_corruption_is_refused, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_bit_flip_before_valid_records_is_named, make_dir, remove_dir),
+		cmocka_unit_test_setup_teardown(test_full_disk_keeps_the_batch, make_dir, unmount_and_remove_dir),
 		cmocka_unit_test_setup_teardown(test_groups_share_the_log, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_records_without_group_are_group_one, make_dir, remove_dir),
 		cmocka_unit_test_setup_teardown(test_flush_in_steps, make_dir, remove_dir),

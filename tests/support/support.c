@@ -1,12 +1,15 @@
 #include "support.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -114,4 +117,38 @@ int test_kill9_after(void (*writer)(const char *dir, int ack_fd), const char *di
 		abort();
 	}
 	return got;
+}
+
+int test_mount_tmpfs(const char *dir, unsigned size_mib, char *why, size_t why_cap)
+{
+	char opts[32];
+	snprintf(opts, sizeof(opts), "size=%um", size_mib);
+	if (mount("tmpfs", dir, "tmpfs", 0, opts) == 0)
+		return 0;
+	snprintf(why, why_cap, "cannot mount a %u MiB tmpfs on %s (%s): the test needs the right to mount", size_mib,
+		 dir, strerror(errno));
+	return -1;
+}
+
+void test_unmount(const char *dir)
+{
+	if (umount(dir) != 0 && errno == EBUSY)
+		umount2(dir, MNT_DETACH);
+}
+
+uint64_t test_fill_disk(const char *path)
+{
+	static const char zeros[1 << 16];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	uint64_t total = 0;
+	/* Bounded: a tmpfs that never filled would be a broken test set-up, not a reason to write forever. */
+	for (int i = 0; fd >= 0 && i < (1 << 16); i++) {
+		ssize_t n = write(fd, zeros, sizeof(zeros));
+		if (n <= 0)
+			break;
+		total += (uint64_t)n;
+	}
+	if (fd >= 0)
+		close(fd);
+	return total;
 }

@@ -6,6 +6,7 @@
 #ifndef GROVE_TESTS_SUPPORT_H
 #define GROVE_TESTS_SUPPORT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /**
@@ -37,5 +38,21 @@ void test_seed_crashes(const char *what);
  * @return how many acknowledgements were read. Fails the test if the child did not die of the SIGKILL.
  */
 int test_kill9_after(void (*writer)(const char *dir, int ack_fd), const char *dir, int target, uint64_t *last);
+
+/**
+ * @brief Mount a tmpfs of @p size_mib MiB on the empty directory @p dir, for tests of a full disk. Needs
+ * the right to mount (root, or CAP_SYS_ADMIN); where that is missing, @p why (@p why_cap bytes) says so.
+ * @return 0 if mounted, -1 if not.
+ */
+int test_mount_tmpfs(const char *dir, unsigned size_mib, char *why, size_t why_cap);
+
+/** @brief Unmount what test_mount_tmpfs() mounted on @p dir (lazily if still busy). */
+void test_unmount(const char *dir);
+
+/**
+ * @brief Fill the file system of @p path with file @p path (zeros, written until it is full).
+ * @return the bytes written.
+ */
+uint64_t test_fill_disk(const char *path);
 
 #endif
