@@ -164,6 +164,5 @@ int main(int argc, char **argv)
 		for (int k = 0; k < KINDS; k++)
 			free(lat[v][k]);
 	test_rmtree(dir);
-	free(dir);
 	return err;
 }

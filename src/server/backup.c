@@ -175,8 +175,8 @@ static bool verify_file(const char *dir, const char *name, uint64_t name_index, 
 {
 	char path[4096];
 	join_path(path, sizeof(path), dir, name);
-	uint8_t *data;
-	size_t len;
+	uint8_t *data = NULL;
+	size_t len = 0;
 	char why[200] = "";
 	uint64_t index = 0;
 	int err = read_whole(path, &data, &len);

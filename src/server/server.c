@@ -77,12 +77,17 @@ struct server {
 	int failed;
 	struct xshard *xshard;        /* cross-shard writes coordinated here, and recoveries */
 	uint64_t next_held_scan_ms;   /* when to look for abandoned transactions again */
-	struct parked_read *parked;   /* reads waiting for a transaction's intent to be resolved */
+	struct parked_request *parked;   /* reads waiting for a transaction's intent to be resolved */
 	size_t n_parked, cap_parked;
+	struct parked_request *parked_writes; /* writes waiting likewise, to be routed and proposed then */
+	size_t n_parked_writes, cap_parked_writes;
 };
 
-/* A read that met a shard held by a cross-shard transaction: served once the intent is resolved. */
-struct parked_read {
+/*
+ * A read (the whole request) or write (its WriteRequest) that met a shard held by a cross-shard transaction:
+ * served once the intent is resolved.
+ */
+struct parked_request {
 	struct host_ticket ticket;
 	uint8_t *request;             /* the request, owned */
 	size_t len;
@@ -528,16 +533,23 @@ static bool read_meets_intent(struct server *s, const Grove__Envelope *req)
 	return false;
 }
 
-static int park_read(struct server *s, const struct host_ticket *t, const uint8_t *request, size_t len)
+/* Keep @p request (copied) in @p list until @p deadline_ms (0: PARKED_READ_MS from now). */
+static int park(struct parked_request **list, size_t *n, size_t *cap, const struct host_ticket *t, const uint8_t *request,
+		size_t len, uint64_t deadline_ms)
 {
-	if (grove_grow((void **)&s->parked, &s->cap_parked, s->n_parked, sizeof(*s->parked)))
+	if (grove_grow((void **)list, cap, *n, sizeof(**list)))
 		return GROVE_ENOMEM;
 	uint8_t *copy = malloc(len ? len : 1);
 	if (!copy)
 		return GROVE_ENOMEM;
 	memcpy(copy, request, len);
-	s->parked[s->n_parked++] = (struct parked_read){*t, copy, len, grove_monotonic_ms() + PARKED_READ_MS};
+	(*list)[(*n)++] = (struct parked_request){*t, copy, len, deadline_ms ? deadline_ms : grove_monotonic_ms() + PARKED_READ_MS};
 	return GROVE_OK;
+}
+
+static int park_read(struct server *s, const struct host_ticket *t, const uint8_t *request, size_t len)
+{
+	return park(&s->parked, &s->n_parked, &s->cap_parked, t, request, len, 0);
 }
 
 static void serve_read(struct server *s, struct loop_conn *c, Grove__Envelope *req)
@@ -561,7 +573,7 @@ static void serve_parked(struct server *s)
 	host_commit_applied(s->host);
 	size_t kept = 0;
 	for (size_t i = 0; i < s->n_parked; i++) {
-		struct parked_read *p = &s->parked[i];
+		struct parked_request *p = &s->parked[i];
 		struct loop_conn *c = loop_conn_find(s->loop, p->ticket.conn);
 		Grove__Envelope *req = c ? grove__envelope__unpack(NULL, p->len, p->request) : NULL;
 		if (req && read_meets_intent(s, req) && now < p->deadline_ms) {
@@ -869,6 +881,32 @@ static void write_refused(struct loop_conn *c, uint64_t request_id, int code, co
 	send_envelope(c, &env);
 }
 
+static bool any_shard_held(struct server *s)
+{
+	const struct shard_map *map = host_shard_map(s->host);
+	for (size_t i = 0; i < map->n; i++)
+		if (host_held(s->host, map->entries[i].group, NULL))
+			return true;
+	return false;
+}
+
+/*
+ * A write that meets a shard held by a transaction waits here (until @p deadline_ms, 0: from now), and is
+ * routed and proposed again once no shard is held, instead of being refused at apply and retried.
+ */
+static void wait_for_shards(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v,
+			    const struct host_ticket *t, uint64_t deadline_ms)
+{
+	if (deadline_ms && grove_monotonic_ms() >= deadline_ms) {
+		write_refused(c, v->request_id, GROVE_EINTENT, "a cross-shard transaction still holds a shard this write "
+			      "needs; retry");
+		return;
+	}
+	if (park(&s->parked_writes, &s->n_parked_writes, &s->cap_parked_writes, t, v->body_data, v->body_len,
+		 deadline_ms) != GROVE_OK)
+		write_refused(c, v->request_id, GROVE_ENOMEM, grove_strerror(GROVE_ENOMEM));
+}
+
 static const struct tree *plan_group_tree(void *ctx, uint64_t group)
 {
 	struct server *s = ctx;
@@ -880,7 +918,7 @@ static const struct tree *plan_group_tree(void *ctx, uint64_t group)
  * transaction coordinated here. Answered here if it cannot start, else by the coordinator.
  */
 static void write_across_shards(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v,
-				const Grove__WriteRequest *wr, const struct host_ticket *t)
+				const Grove__WriteRequest *wr, const struct host_ticket *t, uint64_t deadline_ms)
 {
 	if (wr->submit_key[0]) {
 		write_refused(c, v->request_id, GROVE_ECROSSSHARD,
@@ -902,15 +940,9 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 		return;
 	}
 	/* A shard held by a transaction does not show its part yet: a plan read from it could be wrong. */
-	const struct shard_map *map = host_shard_map(s->host);
-	for (size_t i = 0; i < map->n; i++) {
-		struct txn_meta held;
-		if (host_held(s->host, map->entries[i].group, &held)) {
-			snprintf(why, sizeof(why), "shard %llu is held by cross-shard transaction %016llx; retry",
-				 (unsigned long long)map->entries[i].group, (unsigned long long)held.id);
-			write_refused(c, v->request_id, GROVE_EINTENT, why);
-			return;
-		}
+	if (any_shard_held(s)) {
+		wait_for_shards(s, c, v, t, deadline_ms);
+		return;
 	}
 	struct store_txn *txn = NULL;
 	struct tree_view view = {0};
@@ -954,7 +986,7 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
  * across shards is taken here (true): refused, or begun as a transaction.
  */
 static bool route_write(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v,
-			const struct host_ticket *t, uint64_t *group)
+			const struct host_ticket *t, uint64_t deadline_ms, uint64_t *group)
 {
 	*group = HOST_WORLD_GROUP;
 	if (!host_sharded(s->host))
@@ -974,7 +1006,7 @@ static bool route_write(struct server *s, struct loop_conn *c, const struct wire
 	int err = refs ? host_route(s->host, refs, n, group, why, sizeof(why)) : GROVE_ENOMEM;
 	free(refs);
 	if (err == GROVE_ECROSSSHARD)
-		write_across_shards(s, c, v, wr, t);
+		write_across_shards(s, c, v, wr, t, deadline_ms);
 	else if (err)
 		write_refused(c, v->request_id, err, grove_strerror(err));
 	grove__write_request__free_unpacked(wr, NULL);
@@ -1233,6 +1265,41 @@ static void snapshot_list_reply(struct server *s, struct loop_conn *c, const Gro
 	free(ptrs);
 }
 
+/* A write: to the leader of its shard, or a transaction across shards; it waits while its shard is held. */
+static void dispatch_write(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v,
+			   const struct host_ticket *t, uint64_t deadline_ms)
+{
+	uint64_t group;
+	if (route_write(s, c, v, t, deadline_ms, &group))
+		return;
+	if (host_sharded(s->host) && host_leads(s->host, group) && host_held(s->host, group, NULL)) {
+		wait_for_shards(s, c, v, t, deadline_ms);
+		return;
+	}
+	int err = host_propose(s->host, group, t, TREE_CMD_WRITE, v->body_data, v->body_len);
+	handed_over(s, c, v->request_id, err, group);
+}
+
+/* Route and propose the parked writes once no shard is held (or answer them at their deadline). */
+static void dispatch_parked_writes(struct server *s)
+{
+	if (any_shard_held(s) && grove_monotonic_ms() < s->parked_writes[0].deadline_ms)
+		return; /* the oldest waits longest: nothing is due */
+	struct parked_request *writes = s->parked_writes;
+	size_t n = s->n_parked_writes;
+	s->parked_writes = NULL;
+	s->n_parked_writes = s->cap_parked_writes = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct loop_conn *c = loop_conn_find(s->loop, writes[i].ticket.conn);
+		struct wire_envelope_view v = {1, writes[i].ticket.request_id, GROVE__ENVELOPE__BODY_WRITE, writes[i].request,
+					       writes[i].len};
+		if (c)
+			dispatch_write(s, c, &v, &writes[i].ticket, writes[i].deadline_ms);
+		free(writes[i].request);
+	}
+	free(writes);
+}
+
 /* A request of an authenticated client. A write's bytes go to the log as they came: decoded once, at apply. */
 static void handle_request(struct server *s, struct loop_conn *c, const uint8_t *payload, size_t len,
 			   const struct wire_envelope_view *v)
@@ -1242,10 +1309,7 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 	uint64_t group;
 	switch (v->body) {
 	case GROVE__ENVELOPE__BODY_WRITE:
-		if (route_write(s, c, v, &t, &group))
-			return;
-		err = host_propose(s->host, group, &t, TREE_CMD_WRITE, v->body_data, v->body_len);
-		handed_over(s, c, v->request_id, err, group);
+		dispatch_write(s, c, v, &t, 0);
 		return;
 	case GROVE__ENVELOPE__BODY_STATUS:
 	case GROVE__ENVELOPE__BODY_READ:
@@ -1411,6 +1475,8 @@ static void on_turn(void *ctx)
 	}
 	if (s->n_parked)
 		serve_parked(s);
+	if (s->n_parked_writes)
+		dispatch_parked_writes(s);
 	transport_flush(s->transport);
 	if (s->httpd)
 		httpd_sweep(s->httpd, grove_monotonic_ms());
@@ -1655,6 +1721,9 @@ void server_destroy(struct server *s)
 	for (size_t i = 0; i < s->n_parked; i++)
 		free(s->parked[i].request);
 	free(s->parked);
+	for (size_t i = 0; i < s->n_parked_writes; i++)
+		free(s->parked_writes[i].request);
+	free(s->parked_writes);
 	backup_list_free(&s->backups.list);
 	free(s);
 }
