@@ -1366,6 +1366,11 @@ const struct history *host_history(const struct host *h)
 	return &h->history;
 }
 
+struct store_txn *host_applied_txn(struct host *h)
+{
+	return apply_txn(h);
+}
+
 int host_commit_applied(struct host *h)
 {
 	return commit_applied(h);

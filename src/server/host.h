@@ -262,6 +262,15 @@ int host_admin(struct host *h, uint64_t group, int op, uint64_t node, const char
 int host_commit_applied(struct host *h);
 
 /**
+ * @brief The open write transaction that holds everything this member
+ * applied, committed to LMDB or not yet: for reads in the loop's thread
+ * that must see the latest applied state without paying for a commit.
+ * Borrowed: neither commit nor abort it, and do not keep it past the
+ * current event. @return it, or NULL when the store cannot begin one.
+ */
+struct store_txn *host_applied_txn(struct host *h);
+
+/**
  * @brief The hybrid clock's bound persisted in the store (0 if none yet):
  * at start, the clock starts above it (serverclock.h).
  * @return GROVE_OK, GROVE_ECORRUPT, GROVE_ESTORAGE.

@@ -944,14 +944,11 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 		wait_for_shards(s, c, v, t, deadline_ms);
 		return;
 	}
-	struct store_txn *txn = NULL;
+	/* Planned from everything applied here, committed to LMDB or not: no commit (an fsync) per write. */
+	struct store_txn *txn = host_applied_txn(s->host);
 	struct tree_view view = {0};
 	struct txn_plan plan = {0};
-	int err = host_commit_applied(s->host);
-	if (!err)
-		err = store_txn_begin(host_store(s->host), NULL, false, &txn);
-	if (!err)
-		err = host_view(s->host, &view);
+	int err = txn ? host_view(s->host, &view) : GROVE_ESTORAGE;
 	if (!err) {
 		struct txn_plan_world w = {.map = host_shard_map(s->host), .txn = txn, .view = &view,
 					   .group_tree = plan_group_tree, .ctx = s};
@@ -976,8 +973,6 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 	}
 	txn_plan_free(&plan);
 	tree_view_free(&view);
-	if (txn)
-		store_txn_abort(txn);
 }
 
 /*
