@@ -18,6 +18,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "proto/grove.pb-c.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
 #include "support.h"
 
 /* ---- children ---- */
@@ -364,4 +367,31 @@ size_t base64_decode(const char *in, size_t n, char *out)
 		}
 	}
 	return o;
+}
+
+struct grove_client *grove_cluster_start_connected(struct grove_cluster *c, int *leader)
+{
+	*leader = grove_cluster_start(c);
+	struct grove_client *cl = NULL;
+	if (*leader < 0 || grove_client_connect(c->addresses[*leader], NULL, 10000, &cl, NULL, 0)) {
+		fprintf(stderr, "%s: no leader\n", c->tag);
+		grove_cluster_stop(c);
+		return NULL;
+	}
+	return cl;
+}
+
+bool grove_shard_split(struct grove_client *cl, const char *path)
+{
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	rq.op = GROVE__SHARD_REQUEST__OP__SPLIT;
+	rq.path = (char *)path;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	bool ok = grove_client_call(cl, &env, &reply) == GROVE_OK &&
+		  reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY && reply->shard_reply->code == 0;
+	if (reply)
+		grove__envelope__free_unpacked(reply, NULL);
+	return ok;
 }

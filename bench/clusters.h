@@ -62,6 +62,17 @@ uint64_t grove_member_applied(const struct grove_cluster *c, int i, bool *leader
 /** @brief Stop every member that runs. */
 void grove_cluster_stop(struct grove_cluster *c);
 
+struct grove_client;
+
+/**
+ * @brief grove_cluster_start(), and a client connected to its leader (@p leader gets its index).
+ * @return the client (grove_client_close() it), or NULL (said on stderr; the cluster is stopped).
+ */
+struct grove_client *grove_cluster_start_connected(struct grove_cluster *c, int *leader);
+
+/** @brief Split the subtree at @p path off into a shard through @p cl; @return whether it was done. */
+bool grove_shard_split(struct grove_client *cl, const char *path);
+
 /** Three members of Debian's etcd (3.4). */
 struct etcd_cluster {
 	int client_ports[CLUSTER_MEMBERS];

@@ -48,41 +48,24 @@ static struct tree_op create(const char *parent, const char *name)
 				.index = -1};
 }
 
-static bool split(struct grove_client *c, const char *path)
-{
-	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
-	rq.op = GROVE__SHARD_REQUEST__OP__SPLIT;
-	rq.path = (char *)path;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
-	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
-	env.shard = &rq;
-	bool ok = grove_client_call(c, &env, &reply) == GROVE_OK &&
-		  reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY && reply->shard_reply->code == 0;
-	if (reply)
-		grove__envelope__free_unpacked(reply, NULL);
-	return ok;
-}
-
 /* Run @p rounds rounds of every kind on a fresh cluster; latencies into lat[kind] (n[kind] of them). */
 static int run(const char *dir, const char *tag, const char *const *args, int rounds, uint64_t *lat[KINDS],
 	       size_t n[KINDS])
 {
 	struct grove_cluster cluster;
 	grove_cluster_init(&cluster, dir, tag, args);
-	int leader = grove_cluster_start(&cluster);
-	struct grove_client *c = NULL;
-	if (leader < 0 || grove_client_connect(cluster.addresses[leader], NULL, 10000, &c, NULL, 0)) {
-		fprintf(stderr, "%s: no leader\n", tag);
-		grove_cluster_stop(&cluster);
+	int leader;
+	struct grove_client *c = grove_cluster_start_connected(&cluster, &leader);
+	if (!c)
 		return 1;
-	}
 	struct tree_op world[] = {create("/root", "World"), create("/root/World", "ZoneA"),
 				  create("/root/World", "ZoneB"), create("/root/World/ZoneA", "P"),
 				  create("/root/World/ZoneA/P", "Arm"), create("/root/World/ZoneA/P", "Leg"),
 				  create("/root/World/ZoneA/P", "Head"), create("/root/World/ZoneB", "Q"),
 				  create("/root/World", "ZoneC"), create("/root/World/ZoneC", "R")};
 	int err = timed_write(c, world, sizeof(world) / sizeof(world[0])) ? 0 : 1;
-	if (!err && (!split(c, "/root/World/ZoneA") || !split(c, "/root/World/ZoneB") || !split(c, "/root/World/ZoneC")))
+	if (!err && (!grove_shard_split(c, "/root/World/ZoneA") || !grove_shard_split(c, "/root/World/ZoneB") ||
+		     !grove_shard_split(c, "/root/World/ZoneC")))
 		err = 1;
 	/* A client per kind: each follows its shard's leader once and stays there (the shards' leaders may differ). */
 	struct grove_client *by_kind[KINDS] = {NULL};

@@ -514,6 +514,16 @@ static void write_done(void *ctx, const struct host_ticket *t, const struct host
 	send_envelope(c, &env);
 }
 
+/* Whether a cross-shard transaction's intent holds any shard, as this member applied them. */
+static bool any_shard_held(struct server *s)
+{
+	const struct shard_map *map = host_shard_map(s->host);
+	for (size_t i = 0; i < map->n; i++)
+		if (host_held(s->host, map->entries[i].group, NULL))
+			return true;
+	return false;
+}
+
 /*
  * Whether what @p req reads is held by a cross-shard transaction's intent here: its part is not in the
  * tree yet though the transaction may have been acknowledged, so the read must wait for it. A read that
@@ -524,13 +534,7 @@ static bool read_meets_intent(struct server *s, const Grove__Envelope *req)
 	if (!host_sharded(s->host))
 		return false;
 	bool one_node = req->body_case == GROVE__ENVELOPE__BODY_READ && req->read->depth == 0;
-	if (one_node)
-		return host_held(s->host, read_group(s, req), NULL);
-	const struct shard_map *map = host_shard_map(s->host);
-	for (size_t i = 0; i < map->n; i++)
-		if (host_held(s->host, map->entries[i].group, NULL))
-			return true;
-	return false;
+	return one_node ? host_held(s->host, read_group(s, req), NULL) : any_shard_held(s);
 }
 
 /* Keep @p request (copied) in @p list until @p deadline_ms (0: PARKED_READ_MS from now). */
@@ -879,15 +883,6 @@ static void write_refused(struct loop_conn *c, uint64_t request_id, int code, co
 	env.body_case = GROVE__ENVELOPE__BODY_WRITE_REPLY;
 	env.write_reply = &wr;
 	send_envelope(c, &env);
-}
-
-static bool any_shard_held(struct server *s)
-{
-	const struct shard_map *map = host_shard_map(s->host);
-	for (size_t i = 0; i < map->n; i++)
-		if (host_held(s->host, map->entries[i].group, NULL))
-			return true;
-	return false;
 }
 
 /*

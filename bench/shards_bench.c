@@ -1,0 +1,169 @@
+/*
+ * Throughput with 1, 8 and 64 shards on a durable 3-member groved cluster on 127.0.0.1, and the log's
+ * fsyncs per second: one write-ahead log per server serves every group, so they should stay near one per
+ * event-loop turn, not one per group.
+ *
+ * For each shard count N: a fresh cluster, zones /root/Z0 .. /root/Z(N-1) each split into a shard of its
+ * own, then C client threads (default 16) for D seconds (default 5), client i setting a property of a node
+ * in zone i % N, one write after the other (each client follows its zone's leader). Prints writes/s, the
+ * latency p50/p99, the log flushes (fdatasync) per second summed over the three members (from their
+ * status), and how many writes one flush made durable (every member flushes every write). Not a test: it
+ * prints figures.
+ *
+ * Usage: grove_bench_shards [--shards 1,8,64] [--clients C] [--seconds D]
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
+#include "src/tree/tree.h"
+#include "clusters.h"
+#include "harness.h"
+#include "stats.h"
+#include "support.h"
+
+#define MAX_COUNTS 8
+
+struct writer {
+	const char *address;  /* where it connects first */
+	char node[64];        /* the node it sets a property of */
+	uint64_t deadline;
+	uint64_t *lat;
+	size_t n, cap;
+};
+
+static void *write_loop(void *arg)
+{
+	struct writer *w = arg;
+	struct grove_client *c;
+	if (grove_client_connect(w->address, NULL, 10000, &c, NULL, 0))
+		return NULL;
+	struct variant value = {0};
+	for (int i = 0; now_ns() < w->deadline && w->n < w->cap; i++) {
+		variant_set_int(&value, i);
+		struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = w->node}, .name = "hp", .value = &value};
+		uint64_t ns;
+		if (client_write_ops_timed(c, &op, 1, &ns))
+			break;
+		w->lat[w->n++] = ns;
+	}
+	grove_client_close(c);
+	return NULL;
+}
+
+/* Log flushes of member @p address so far (0 if it does not answer). */
+static uint64_t flushes(const char *address)
+{
+	Grove__Envelope *holder;
+	Grove__StatusReply *st = client_status(address, 5000, &holder);
+	uint64_t n = st ? st->group_commits : 0;
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
+	return n;
+}
+
+static uint64_t all_flushes(const struct grove_cluster *cl)
+{
+	uint64_t n = 0;
+	for (int m = 0; m < CLUSTER_MEMBERS; m++)
+		n += flushes(cl->addresses[m]);
+	return n;
+}
+
+/* One shard count on a fresh cluster; 0 on success. */
+static int run(const char *dir, int shards, int clients, double seconds)
+{
+	char tag[32];
+	snprintf(tag, sizeof(tag), "shards%d", shards);
+	struct grove_cluster cluster;
+	grove_cluster_init(&cluster, dir, tag, NULL);
+	int leader;
+	struct grove_client *c = grove_cluster_start_connected(&cluster, &leader);
+	if (!c)
+		return 1;
+	int err = 0;
+	for (int z = 0; !err && z < shards; z++) {
+		char zone[32], node[32];
+		snprintf(zone, sizeof(zone), "Z%d", z);
+		snprintf(node, sizeof(node), "/root/Z%d", z);
+		struct tree_op ops[] = {{.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = zone, .text = "Node3D",
+					 .index = -1},
+					{.kind = TREE_OP_CREATE, .node = {.path = node}, .name = "N", .text = "Node3D",
+					 .index = -1}};
+		err = client_write_ops(c, ops, 2) || !grove_shard_split(c, node) ? 1 : 0;
+	}
+	grove_client_close(c);
+	if (err) {
+		fprintf(stderr, "%s: cannot make the shards\n", tag);
+		grove_cluster_stop(&cluster);
+		return 1;
+	}
+	struct writer *w = calloc((size_t)clients, sizeof(*w));
+	pthread_t *th = calloc((size_t)clients, sizeof(*th));
+	uint64_t flushes_before = all_flushes(&cluster);
+	uint64_t start = now_ns();
+	for (int i = 0; i < clients; i++) {
+		w[i] = (struct writer){.address = cluster.addresses[leader], .deadline = start + (uint64_t)(seconds * 1e9),
+				       .cap = 2000000};
+		snprintf(w[i].node, sizeof(w[i].node), "/root/Z%d/N", i % shards);
+		w[i].lat = calloc(w[i].cap, sizeof(uint64_t));
+		pthread_create(&th[i], NULL, write_loop, &w[i]);
+	}
+	size_t total = 0;
+	for (int i = 0; i < clients; i++) {
+		pthread_join(th[i], NULL);
+		total += w[i].n;
+	}
+	double elapsed = (double)(now_ns() - start) / 1e9;
+	uint64_t fsyncs = all_flushes(&cluster) - flushes_before;
+	uint64_t *all = calloc(total + 1, sizeof(*all));
+	for (int i = 0, k = 0; i < clients; k += (int)w[i].n, i++) {
+		memcpy(all + k, w[i].lat, w[i].n * sizeof(uint64_t));
+		free(w[i].lat);
+	}
+	qsort(all, total, sizeof(*all), cmp_u64);
+	printf("%6d %8d %10.0f %10.0f %10.0f %12.0f %12.1f\n", shards, clients, (double)total / elapsed, pct(all, total, 0.5),
+	       pct(all, total, 0.99), (double)fsyncs / elapsed,
+	       fsyncs ? (double)total * CLUSTER_MEMBERS / (double)fsyncs : 0.0);
+	free(all);
+	free(w);
+	free(th);
+	grove_cluster_stop(&cluster);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int counts[MAX_COUNTS] = {1, 8, 64}, n_counts = 3, clients = 16;
+	double seconds = 5;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--shards") == 0 && i + 1 < argc) {
+			n_counts = parse_int_list(argv[++i], 1, 256, counts, MAX_COUNTS);
+		} else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
+			clients = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+			seconds = atof(argv[++i]);
+		} else {
+			n_counts = -1;
+			break;
+		}
+	}
+	if (n_counts <= 0 || clients < 1 || clients > 1024 || seconds <= 0) {
+		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D]\n", argv[0]);
+		return 2;
+	}
+	char *dir = test_tmpdir("bench-shards");
+	printf("grove, durable, 3 members on 127.0.0.1, %d clients for %.0f s per shard count\n", clients, seconds);
+	printf("%6s %8s %10s %10s %10s %12s %12s\n", "shards", "clients", "writes/s", "p50 us", "p99 us", "fsyncs/s",
+	       "writes/fsync");
+	int err = 0;
+	for (int i = 0; !err && i < n_counts; i++)
+		err = run(dir, counts[i], clients, seconds);
+	test_rmtree(dir);
+	return err;
+}
