@@ -309,6 +309,8 @@ static int resolve_intent(struct tree_sm *t, struct store_txn *txn, const struct
 									 cmd->txn.ts)) {
 		struct store_bytes part;
 		err = store_get(txn, t->txn_parts, key, klen, &part);
+		if (err == GROVE_ENOTFOUND)
+			err = GROVE_ECORRUPT; /* written with its intent, in the same transaction */
 		if (!err)
 			err = apply_part(t, txn, part.data, part.len, true, out);
 		if (!err && out->err) {
