@@ -81,6 +81,7 @@ struct server {
 	size_t n_parked, cap_parked;
 	struct parked_request *parked_writes; /* writes waiting likewise, to be routed and proposed then */
 	size_t n_parked_writes, cap_parked_writes;
+	size_t parked_bytes;          /* the requests both lists hold: at most PARKED_BYTES_MAX */
 };
 
 /*
@@ -96,6 +97,8 @@ struct parked_request {
 
 /* How long a read waits for a transaction's intent to be resolved (an abandoned one takes the expiry and a recovery). */
 #define PARKED_READ_MS 10000
+/* Bytes of requests kept waiting for held shards; past it, more are refused at once (retryable). */
+#define PARKED_BYTES_MAX ((size_t)64 << 20)
 /* How often the shards this member leads are looked at for abandoned transactions. */
 #define HELD_SCAN_MS 250
 
@@ -537,23 +540,29 @@ static bool read_meets_intent(struct server *s, const Grove__Envelope *req)
 	return one_node ? host_held(s->host, read_group(s, req), NULL) : any_shard_held(s);
 }
 
-/* Keep @p request (copied) in @p list until @p deadline_ms (0: PARKED_READ_MS from now). */
-static int park(struct parked_request **list, size_t *n, size_t *cap, const struct host_ticket *t, const uint8_t *request,
-		size_t len, uint64_t deadline_ms)
+/*
+ * Keep @p request (copied) in @p list until @p deadline_ms (0: PARKED_READ_MS from now).
+ * @return GROVE_OK, GROVE_ETOOBIG (PARKED_BYTES_MAX are waiting already), GROVE_ENOMEM.
+ */
+static int park(struct server *s, struct parked_request **list, size_t *n, size_t *cap, const struct host_ticket *t,
+		const uint8_t *request, size_t len, uint64_t deadline_ms)
 {
+	if (s->parked_bytes + len > PARKED_BYTES_MAX)
+		return GROVE_ETOOBIG;
 	if (grove_grow((void **)list, cap, *n, sizeof(**list)))
 		return GROVE_ENOMEM;
 	uint8_t *copy = malloc(len ? len : 1);
 	if (!copy)
 		return GROVE_ENOMEM;
 	memcpy(copy, request, len);
+	s->parked_bytes += len;
 	(*list)[(*n)++] = (struct parked_request){*t, copy, len, deadline_ms ? deadline_ms : grove_monotonic_ms() + PARKED_READ_MS};
 	return GROVE_OK;
 }
 
 static int park_read(struct server *s, const struct host_ticket *t, const uint8_t *request, size_t len)
 {
-	return park(&s->parked, &s->n_parked, &s->cap_parked, t, request, len, 0);
+	return park(s, &s->parked, &s->n_parked, &s->cap_parked, t, request, len, 0);
 }
 
 static void serve_read(struct server *s, struct loop_conn *c, Grove__Envelope *req)
@@ -593,6 +602,7 @@ static void serve_parked(struct server *s)
 		} else if (req) {
 			serve_read(s, c, req);
 		}
+		s->parked_bytes -= p->len;
 		free(p->request);
 	}
 	s->n_parked = kept;
@@ -609,11 +619,17 @@ static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *re
 		loop_conn_answered(c);
 		return;
 	}
-	if (read_meets_intent(s, req) && park_read(s, t, request, len) == GROVE_OK) {
-		grove__envelope__free_unpacked(req, NULL);
+	if (!read_meets_intent(s, req)) {
+		serve_read(s, c, req);
 		return;
 	}
-	serve_read(s, c, req);
+	/* Served now it would miss a transaction's part: it waits, or (too many waiting) is told to retry. */
+	if (park_read(s, t, request, len) != GROVE_OK) {
+		loop_conn_answered(c);
+		send_error(c, t->request_id, GROVE_EINTENT, "a cross-shard transaction holds a shard this read needs, and "
+			   "too many requests wait for it already; retry", "");
+	}
+	grove__envelope__free_unpacked(req, NULL);
 }
 
 static void read_failed(void *ctx, const struct host_ticket *t, int code, const char *why)
@@ -897,9 +913,10 @@ static void wait_for_shards(struct server *s, struct loop_conn *c, const struct 
 			      "needs; retry");
 		return;
 	}
-	if (park(&s->parked_writes, &s->n_parked_writes, &s->cap_parked_writes, t, v->body_data, v->body_len,
+	if (park(s, &s->parked_writes, &s->n_parked_writes, &s->cap_parked_writes, t, v->body_data, v->body_len,
 		 deadline_ms) != GROVE_OK)
-		write_refused(c, v->request_id, GROVE_ENOMEM, grove_strerror(GROVE_ENOMEM));
+		write_refused(c, v->request_id, GROVE_EINTENT, "a cross-shard transaction holds a shard this write needs, "
+			      "and too many requests wait for it already; retry");
 }
 
 static const struct tree *plan_group_tree(void *ctx, uint64_t group)
@@ -1279,6 +1296,8 @@ static void dispatch_parked_writes(struct server *s)
 	size_t n = s->n_parked_writes;
 	s->parked_writes = NULL;
 	s->n_parked_writes = s->cap_parked_writes = 0;
+	for (size_t i = 0; i < n; i++)
+		s->parked_bytes -= writes[i].len; /* taken out: dispatching may park them again */
 	for (size_t i = 0; i < n; i++) {
 		struct loop_conn *c = loop_conn_find(s->loop, writes[i].ticket.conn);
 		struct wire_envelope_view v = {1, writes[i].ticket.request_id, GROVE__ENVELOPE__BODY_WRITE, writes[i].request,

@@ -42,20 +42,6 @@ static void start_compacting(struct cluster *c, const char *compact_at)
 	cluster_start(c, args);
 }
 
-static struct grove_client *connect_to(struct cluster *c, int node)
-{
-	char address[32];
-	cluster_address(c, node, address, sizeof(address));
-	struct grove_client *cl = NULL;
-	for (int t = 0; t < 50; t++) {
-		if (grove_client_connect(address, NULL, 20000, &cl, NULL, 0) == GROVE_OK)
-			return cl;
-		usleep(100000);
-	}
-	fail_msg("cannot connect to member %d", node);
-	return NULL;
-}
-
 /* Create @p n nodes named by @p names under @p parent in one batch; the write's code. */
 static int create_nodes(struct grove_client *cl, const char *parent, char names[][32], int n)
 {
@@ -140,7 +126,7 @@ static int64_t subtree_size(struct grove_client *cl, const char *path)
 /* The shard list as member @p node sees it (free the reply). */
 static Grove__ShardReply *shard_list(struct cluster *c, int node, Grove__Envelope **holder)
 {
-	struct grove_client *cl = connect_to(c, node);
+	struct grove_client *cl = cluster_connect(c, node);
 	*holder = shard_call(cl, GROVE__SHARD_REQUEST__OP__LIST, NULL);
 	grove_client_close(cl);
 	assert_non_null(*holder);
@@ -277,7 +263,7 @@ static int acked_total(const struct writer *w, int n)
 /* Every acknowledged write of @p w is readable through member @p node. */
 static void check_writers_read(struct cluster *c, int node, const struct writer *w, int n)
 {
-	struct grove_client *cl = connect_to(c, node);
+	struct grove_client *cl = cluster_connect(c, node);
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < w[i].acked; k++) {
 			char prop[16];
@@ -324,7 +310,7 @@ static struct store *open_node_store(struct cluster *c, int node)
 /* Zones Z0..Z63 under /root/World, each split into a shard of its own; one property written to each. */
 static void make_zones(struct cluster *c, uint64_t groups[ZONES])
 {
-	struct grove_client *cl = connect_to(c, 1);
+	struct grove_client *cl = cluster_connect(c, 1);
 	assert_int_equal(create_one(cl, "/root", "World"), 0);
 	char names[ZONES][32];
 	for (int i = 0; i < ZONES; i++)
@@ -346,7 +332,7 @@ static void write_every_zone(struct cluster *c, int round)
 {
 	double start = now_s();
 	for (int i = 0; i < ZONES; i++) {
-		struct grove_client *cl = connect_to(c, i % CLUSTER_NODES + 1);
+		struct grove_client *cl = cluster_connect(c, i % CLUSTER_NODES + 1);
 		char zone[64], node[64], prop[16];
 		snprintf(zone, sizeof(zone), "/root/World/Z%d", i);
 		snprintf(node, sizeof(node), "/root/World/Z%d/N%d", i, round);
@@ -362,7 +348,7 @@ static void write_every_zone(struct cluster *c, int round)
 static void read_every_zone(struct cluster *c, int rounds)
 {
 	for (int n = 1; n <= CLUSTER_NODES; n++) {
-		struct grove_client *cl = connect_to(c, n);
+		struct grove_client *cl = cluster_connect(c, n);
 		for (int i = 0; i < ZONES; i++)
 			for (int r = 0; r < rounds; r++) {
 				char node[64], prop[16];
@@ -452,7 +438,7 @@ static void test_many_shards(void **state)
 	read_every_zone(&c, 3);
 	check_writers_read(&c, 1, w, 8);
 	/* Splits still start after all that, and are still refused where they must be. */
-	struct grove_client *cl = connect_to(&c, 2);
+	struct grove_client *cl = cluster_connect(&c, 2);
 	Grove__Envelope *reply = shard_call(cl, GROVE__SHARD_REQUEST__OP__SPLIT, "/root/World/Z5");
 	assert_non_null(reply);
 	assert_int_equal(reply->shard_reply->code, GROVE_EEXIST);
@@ -481,7 +467,7 @@ static void test_split_under_load(void **state)
 	struct cluster c;
 	start_compacting(&c, "20000");
 	cluster_wait_leader(&c);
-	struct grove_client *cl = connect_to(&c, 1);
+	struct grove_client *cl = cluster_connect(&c, 1);
 	enum { WRITERS = 6 };
 	assert_int_equal(create_one(cl, "/root", "Load"), 0);
 	char names[WRITERS][32];
@@ -561,7 +547,7 @@ static void test_catch_up_across_a_split(void **state)
 	struct cluster c;
 	start_compacting(&c, "200");
 	cluster_wait_leader(&c);
-	struct grove_client *cl = connect_to(&c, 1);
+	struct grove_client *cl = cluster_connect(&c, 1);
 	assert_int_equal(create_one(cl, "/root", "Zone"), 0);
 	assert_int_equal(create_one(cl, "/root/Zone", "p"), 0);
 	cluster_node_signal(&c, 3, SIGTERM);
@@ -577,7 +563,7 @@ static void test_catch_up_across_a_split(void **state)
 	cluster_node_start(&c, 3);
 	wait_shards_led(&c, 3, 2);
 	wait_groups_converged(&c);
-	cl = connect_to(&c, 3);
+	cl = cluster_connect(&c, 3);
 	assert_int_equal(get_int(cl, "/root/Zone/p", "z599"), 599);
 	grove_client_close(cl);
 	cluster_stop(&c);

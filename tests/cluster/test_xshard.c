@@ -32,20 +32,6 @@
 #define MOVES 100
 #define KILL_EVERY 10
 
-static struct grove_client *connect_to(struct cluster *c, int node)
-{
-	char address[32];
-	cluster_address(c, node, address, sizeof(address));
-	struct grove_client *cl = NULL;
-	for (int t = 0; t < 100; t++) {
-		if (grove_client_connect(address, NULL, 20000, &cl, NULL, 0) == GROVE_OK)
-			return cl;
-		usleep(100000);
-	}
-	fail_msg("cannot connect to member %d", node);
-	return NULL;
-}
-
 static struct tree_op create(const char *parent, const char *name)
 {
 	return (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = parent}, .name = name, .text = "Node3D",
@@ -74,7 +60,7 @@ static int split(struct grove_client *cl, const char *path)
 /* Shards held by an intent as member @p node sees them (-1 if it does not answer). */
 static int held_shards(struct cluster *c, int node)
 {
-	struct grove_client *cl = connect_to(c, node);
+	struct grove_client *cl = cluster_connect(c, node);
 	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
 	rq.op = GROVE__SHARD_REQUEST__OP__LIST;
 	rq.path = "";
@@ -128,7 +114,7 @@ static uint64_t node_at(struct grove_client *cl, const char *path, size_t *child
 /* Where the player is on member @p node: 'A', 'B', or 0 for nowhere; fails if it is in both. */
 static char where(struct cluster *c, int node, uint64_t id)
 {
-	struct grove_client *cl = connect_to(c, node);
+	struct grove_client *cl = cluster_connect(c, node);
 	size_t kids_a = 0, kids_b = 0;
 	uint64_t a = node_at(cl, ZONE_A "/P", &kids_a), b = node_at(cl, ZONE_B "/P", &kids_b);
 	grove_client_close(cl);
@@ -146,7 +132,7 @@ static struct grove_client *start_world(struct cluster *c, uint64_t *id)
 {
 	cluster_start(c, NULL);
 	cluster_wait_leader(c);
-	struct grove_client *cl = connect_to(c, 1);
+	struct grove_client *cl = cluster_connect(c, 1);
 	struct tree_op world[] = {create("/root", "World"), create("/root/World", "ZoneA"), create("/root/World", "ZoneB"),
 				  create(ZONE_A, "P"), create(ZONE_A "/P", "Arm"), create(ZONE_A "/P", "Leg"),
 				  create(ZONE_A "/P", "Head"), create(ZONE_B, "Q")};

@@ -17,11 +17,27 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "src/common/error.h"
+#include "src/net/client.h"
 #include "support.h"
 
 void cluster_address(const struct cluster *c, int node, char *out, size_t cap)
 {
 	snprintf(out, cap, "127.0.0.1:%d", c->ports[node]);
+}
+
+struct grove_client *cluster_connect(struct cluster *c, int node)
+{
+	char address[32];
+	cluster_address(c, node, address, sizeof(address));
+	struct grove_client *cl = NULL;
+	for (int t = 0; t < 100; t++) {
+		if (grove_client_connect(address, NULL, 20000, &cl, NULL, 0) == GROVE_OK)
+			return cl;
+		usleep(100000);
+	}
+	fail_msg("cannot connect to member %d", node);
+	return NULL;
 }
 
 pid_t cluster_node_spawn(struct cluster *c, int node, int *out)

@@ -61,6 +61,14 @@ void cluster_stop(struct cluster *c);
 /** @brief "127.0.0.1:PORT" of member @p node. */
 void cluster_address(const struct cluster *c, int node, char *out, size_t cap);
 
+struct grove_client;
+
+/**
+ * @brief A client connected to member @p node (no token), trying for up to 10 s while it starts; fails
+ * the test if it cannot. Close it with grove_client_close().
+ */
+struct grove_client *cluster_connect(struct cluster *c, int node);
+
 /** @brief The member that leads (0 if none) and, through @p applied, each running member's applied index. */
 int cluster_leader(struct cluster *c, uint64_t applied[CLUSTER_NODES + 1]);
 
