@@ -39,6 +39,8 @@ struct loop_watch {
 	uint32_t events;
 	void (*fn)(void *ctx, uint32_t events);
 	void *ctx;
+	bool gone;                  /* unwatched: freed at the end of the turn, not called */
+	struct loop_watch *next_gone;
 };
 
 /* A doubly linked list of connections, oldest first. */
@@ -91,6 +93,7 @@ struct loop {
 	struct conn_list peers;        /* authenticated servers */
 	struct conn_list blocked;      /* not read from (output over its limit) or with frames waiting */
 	struct loop_conn *dirty;       /* connections to settle at the end of the turn */
+	struct loop_watch *gone;       /* unwatched this turn: events for them may still wait in the batch */
 	size_t total_out;              /* unsent bytes of every connection */
 	uint64_t emfile_logged_ms;     /* last "out of file descriptors" line, and refusals since */
 	size_t emfile_refused;
@@ -282,7 +285,7 @@ struct loop_watch *loop_watch(struct loop *l, int fd, uint32_t events, void (*fn
 	struct loop_watch *w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
-	*w = (struct loop_watch){ENDPOINT_WATCH, l, fd, events, fn, ctx};
+	*w = (struct loop_watch){.kind = ENDPOINT_WATCH, .loop = l, .fd = fd, .events = events, .fn = fn, .ctx = ctx};
 	if (epoll_set(l, EPOLL_CTL_ADD, fd, w, events)) {
 		free(w);
 		return NULL;
@@ -303,7 +306,18 @@ void loop_unwatch(struct loop_watch *w)
 	if (!w)
 		return;
 	epoll_ctl(w->loop->epoll_fd, EPOLL_CTL_DEL, w->fd, NULL);
-	free(w);
+	w->gone = true;
+	w->next_gone = w->loop->gone;
+	w->loop->gone = w;
+}
+
+static void free_unwatched(struct loop *l)
+{
+	while (l->gone) {
+		struct loop_watch *w = l->gone;
+		l->gone = w->next_gone;
+		free(w);
+	}
 }
 
 /* ---- connections ---- */
@@ -705,7 +719,8 @@ int loop_run(struct loop *l)
 				sweep(l);
 			} else if (*kind == ENDPOINT_WATCH) {
 				struct loop_watch *w = events[i].data.ptr;
-				w->fn(w->ctx, events[i].events);
+				if (!w->gone)
+					w->fn(w->ctx, events[i].events);
 			} else {
 				struct loop_conn *c = events[i].data.ptr;
 				if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -716,6 +731,7 @@ int loop_run(struct loop *l)
 		}
 		l->hooks.turn(l->hooks.ctx);
 		settle_all(l);
+		free_unwatched(l);
 		resumed = resume_blocked(l);
 	}
 	return GROVE_OK;
@@ -739,6 +755,7 @@ void loop_destroy(struct loop *l)
 		return;
 	idmap_for_each(&l->conns, free_conn, l);
 	idmap_free(&l->conns);
+	free_unwatched(l);
 	int fds[] = {l->listen_fd, l->signal_fd, l->timer_fd, l->epoll_fd, l->spare_fd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)

@@ -103,7 +103,11 @@ struct loop_watch *loop_watch(struct loop *l, int fd, uint32_t events, void (*fn
 /** @brief Change what @p w waits for (no system call when it is the same). */
 void loop_watch_events(struct loop_watch *w, uint32_t events);
 
-/** @brief Stop watching and free @p w (the fd is not closed). NULL is allowed. */
+/**
+ * @brief Stop watching @p w (the fd is not closed): its function is not
+ * called again, not even for an event already taken in this turn; it is
+ * freed at the end of the turn. NULL is allowed.
+ */
 void loop_unwatch(struct loop_watch *w);
 
 /* ---- connections ---- */
