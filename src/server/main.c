@@ -164,12 +164,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* The loop takes SIGTERM and SIGINT through a signalfd. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	loop_block_signals();
 	signal(SIGPIPE, SIG_IGN);
 
 	struct server *s;
