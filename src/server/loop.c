@@ -68,7 +68,7 @@ struct loop_conn {
 	bool authenticated, server_peer;
 	bool closing;                /* close once the output is written */
 	bool dead;                   /* close now */
-	bool input_waiting;          /* whole frames are buffered that were not handed out (output over limit, or turn budget spent) */
+	bool input_waiting;          /* whole frames are buffered that were not handed out (paused, or turn budget spent) */
 	bool dirty;                  /* in the turn's list of connections to settle */
 	uint32_t events;             /* epoll interest now */
 	unsigned in_flight;          /* requests handed on and not answered yet */
@@ -91,7 +91,7 @@ struct loop {
 	struct conn_list fresh;        /* not authenticated yet, by accept time */
 	struct conn_list active;       /* authenticated clients with nothing in flight, by last activity */
 	struct conn_list peers;        /* authenticated servers */
-	struct conn_list blocked;      /* not read from (output over its limit) or with frames waiting */
+	struct conn_list blocked;      /* not read from (paused: output or requests in flight over the limit) or with frames waiting */
 	struct loop_conn *dirty;       /* connections to settle at the end of the turn */
 	struct loop_watch *gone;       /* unwatched this turn: events for them may still wait in the batch */
 	size_t total_out;              /* unsent bytes of every connection */
@@ -100,6 +100,8 @@ struct loop {
 	uint64_t listener_rests_until_ms; /* the listener is not watched until then (0: it is) */
 	uint64_t last_sweep_ms;
 	uint64_t turn;                 /* turns run */
+	unsigned pending_peak;         /* the most requests one client connection had in flight */
+	uint64_t pending_pauses;       /* times a client connection reached pending_max */
 };
 
 /* ---- lists ---- */
@@ -175,6 +177,8 @@ static void apply_defaults(struct loop_config *c)
 		c->output_total_max = 256u << 20;
 	if (!c->output_stall_ms)
 		c->output_stall_ms = 30000;
+	if (!c->pending_max)
+		c->pending_max = 4096;
 	if (!c->tick_ms)
 		c->tick_ms = 10;
 }
@@ -211,6 +215,21 @@ int loop_listen_socket(const char *address, int backlog, int *port, int *err)
 	return fd;
 }
 
+/* The signals that stop the loop: it reads them from a signalfd, so they must not be delivered. */
+static void stop_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+}
+
+void loop_block_signals(void)
+{
+	sigset_t mask;
+	stop_signals(&mask);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+}
+
 int loop_create(const struct loop_config *cfg, const struct loop_hooks *hooks, struct loop **out)
 {
 	*out = NULL;
@@ -229,9 +248,7 @@ int loop_create(const struct loop_config *cfg, const struct loop_hooks *hooks, s
 	l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
+	stop_signals(&mask);
 	l->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	l->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (l->listen_fd < 0) {
@@ -275,6 +292,16 @@ size_t loop_queued_total(const struct loop *l)
 size_t loop_connections(const struct loop *l)
 {
 	return l->conns.n;
+}
+
+unsigned loop_pending_peak(const struct loop *l)
+{
+	return l->pending_peak;
+}
+
+uint64_t loop_pending_pauses(const struct loop *l)
+{
+	return l->pending_pauses;
 }
 
 /* ---- watches ---- */
@@ -374,11 +401,23 @@ void loop_conn_authenticated(struct loop_conn *c, bool peer)
 	c->since_ms = grove_monotonic_ms();
 }
 
-/* Waiting for an answer is not idleness: such a connection leaves the idle order until it has none in flight. */
+/*
+ * Waiting for an answer is not idleness: such a connection leaves the idle order until it has none in flight.
+ * At the limit, settling it stops reading it, wherever the request came from.
+ */
 void loop_conn_pending(struct loop_conn *c)
 {
-	if (c->in_flight++ == 0 && c->link[LINK_ORDER].list == &c->loop->active)
+	struct loop *l = c->loop;
+	if (c->in_flight++ == 0 && c->link[LINK_ORDER].list == &l->active)
 		list_remove(c, LINK_ORDER);
+	if (c->server_peer)
+		return;
+	if (c->in_flight > l->pending_peak)
+		l->pending_peak = c->in_flight;
+	if (c->in_flight == l->cfg.pending_max) {
+		l->pending_pauses++;
+		mark_dirty(c);
+	}
 }
 
 void loop_conn_answered(struct loop_conn *c)
@@ -530,8 +569,8 @@ static void accept_all(struct loop *l)
 	}
 }
 
-/* Whether @p c must not be read from: its replies (or everyone's) are not draining. */
-static bool over_limit(const struct loop_conn *c)
+/* Whether @p c's replies (or everyone's) are not draining: it is not read from, and a deadline runs. */
+static bool output_over_limit(const struct loop_conn *c)
 {
 	if (c->server_peer)
 		return false;
@@ -539,7 +578,19 @@ static bool over_limit(const struct loop_conn *c)
 	return queued > c->loop->cfg.output_max || (queued && c->loop->total_out > c->loop->cfg.output_total_max);
 }
 
-/* Hand out the whole frames buffered, while the output has room and up to the turn's budget. */
+/* Whether @p c has as many requests in flight as it may: it is not read from until one is answered. */
+static bool pending_at_limit(const struct loop_conn *c)
+{
+	return !c->server_peer && c->in_flight >= c->loop->cfg.pending_max;
+}
+
+/* Whether @p c must not be read from now. */
+static bool paused(const struct loop_conn *c)
+{
+	return output_over_limit(c) || pending_at_limit(c);
+}
+
+/* Hand out the whole frames buffered, while @p c is not paused and up to the turn's budget. */
 static void dispatch_frames(struct loop *l, struct loop_conn *c)
 {
 	c->input_waiting = false;
@@ -559,7 +610,7 @@ static void dispatch_frames(struct loop *l, struct loop_conn *c)
 			loop_close_after_send(c, reason);
 			return;
 		}
-		if (n == FRAMES_PER_TURN || over_limit(c)) {
+		if (n == FRAMES_PER_TURN || paused(c)) {
 			c->input_waiting = true;
 			return;
 		}
@@ -598,16 +649,17 @@ static void settle(struct loop *l, struct loop_conn *c)
 		conn_free(l, c);
 		return;
 	}
-	bool over = over_limit(c);
+	bool over = output_over_limit(c);
 	if (over && !c->over_since_ms)
 		c->over_since_ms = grove_monotonic_ms();
 	else if (!over)
 		c->over_since_ms = 0;
-	if (!over && !c->input_waiting)
+	bool stop_reading = over || pending_at_limit(c);
+	if (!stop_reading && !c->input_waiting)
 		list_remove(c, LINK_BLOCKED);
 	else if (!c->link[LINK_BLOCKED].list)
 		list_append(&l->blocked, c, LINK_BLOCKED);
-	uint32_t want = (over || c->closing ? 0 : EPOLLIN) | (after ? EPOLLOUT : 0);
+	uint32_t want = (stop_reading || c->closing ? 0 : EPOLLIN) | (after ? EPOLLOUT : 0);
 	if (want != c->events) {
 		c->events = want;
 		epoll_set(l, EPOLL_CTL_MOD, c->fd, c, want);
@@ -624,15 +676,17 @@ static void settle_all(struct loop *l)
 }
 
 /*
- * Blocked connections whose output drained (or everyone's went under the total): read from them again,
- * handing out the frames that waited, unless they had their turn's budget already. Only the blocked ones
- * are visited. Returns whether the next turn has work without waiting for an event.
+ * Blocked connections no longer paused (their output drained or everyone's went under the total, and
+ * answers brought their requests in flight under the limit): read from them again, handing out the frames
+ * that waited, unless they had their turn's budget already. Only the blocked ones are visited; those still
+ * paused are no work, so the next turn waits for an event. Returns whether the next turn has work without
+ * waiting for an event.
  */
 static bool resume_blocked(struct loop *l)
 {
 	bool work = false;
 	for (struct loop_conn *c = l->blocked.head; c; c = c->link[LINK_BLOCKED].next) {
-		if (c->dirty || over_limit(c))
+		if (c->dirty || paused(c))
 			continue;
 		work = true;
 		if (c->input_waiting && c->dispatched_turn == l->turn)

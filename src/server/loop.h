@@ -16,6 +16,11 @@
  *   or while all connections together pass theirs, is not read from (its
  *   requests wait in the socket) until they drain; one that stays over its
  *   limit past a deadline is closed with a logged reason;
+ * - requests in flight are bounded: a client connection with pending_max
+ *   requests handed on and not answered yet (loop_conn_pending()) is not
+ *   read from either (its next requests wait in the socket) until an answer
+ *   brings it under the limit; it is then read again in the same or the
+ *   next turn, and while it waits no turn does any work for it;
  * - out of file descriptors, a connection is accepted and closed at once
  *   (a spare descriptor keeps that possible) and one line is logged per
  *   interval, instead of spinning on the listener;
@@ -46,6 +51,7 @@ struct loop_config {
 	size_t output_max;             /**< unsent bytes per connection before it is not read from [4 MiB] */
 	size_t output_total_max;       /**< unsent bytes of all connections together [256 MiB] */
 	unsigned output_stall_ms;      /**< a connection over its limit this long is closed [30 s] */
+	unsigned pending_max;          /**< requests in flight per authenticated client connection before it is not read from [4096] */
 	unsigned tick_ms;              /**< period of hooks.tick [10 ms] */
 };
 
@@ -72,8 +78,14 @@ struct loop_hooks {
 };
 
 /**
+ * @brief Block SIGTERM and SIGINT in the calling thread and in the threads
+ * it starts afterwards, as loop_create() needs: call it before starting any.
+ */
+void loop_block_signals(void);
+
+/**
  * @brief Bind the listener, set up signals (SIGTERM and SIGINT, which the
- * caller must have blocked) and the tick timer.
+ * caller must have blocked: loop_block_signals()) and the tick timer.
  * @return GROVE_OK, GROVE_EINVAL (bad address), GROVE_EIO (bind, epoll), GROVE_ENOMEM.
  */
 int loop_create(const struct loop_config *cfg, const struct loop_hooks *hooks, struct loop **out);
@@ -127,13 +139,15 @@ void loop_conn_set_data(struct loop_conn *c, void *data);
 
 /**
  * @brief @p c proved who it is: frames up to max_frame, no handshake
- * deadline. A server peer (@p peer) has neither output limit nor idle time.
+ * deadline. A server peer (@p peer) has neither output limit, in-flight
+ * limit nor idle time.
  */
 void loop_conn_authenticated(struct loop_conn *c, bool peer);
 
 /**
  * @brief A request of @p c was handed on and is answered later: until
- * loop_conn_answered() says so for each, @p c is not idle.
+ * loop_conn_answered() says so for each, @p c is not idle, and while
+ * pending_max of them wait, @p c is not read from.
  */
 void loop_conn_pending(struct loop_conn *c);
 
@@ -160,6 +174,12 @@ size_t loop_connections(const struct loop *l);
 
 /** @brief Bytes queued on every connection together and not written yet. */
 size_t loop_queued_total(const struct loop *l);
+
+/** @brief Statistics for metrics: the most requests one client connection had in flight at once. */
+unsigned loop_pending_peak(const struct loop *l);
+
+/** @brief Statistics for metrics: times a client connection reached pending_max and was not read from. */
+uint64_t loop_pending_pauses(const struct loop *l);
 
 /** @brief Whether @p address is an "IPv4:PORT" that loop_listen_socket() accepts. */
 bool loop_address_valid(const char *address);

@@ -1,5 +1,6 @@
 /* groved: the grove server. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ static void usage(FILE *out)
 		"  --history-entries N  keep the changes of the last N entries for subscribers to resume (default 100000)\n"
 		"  --history-bytes B    and at most B bytes of them (default 64 MiB)\n"
 		"  --output-stall S   close a client that stays over --output-max for S seconds (default 30)\n"
+		"  --max-inflight N   stop reading a client with N requests in flight until one is answered (default 4096)\n"
 		"  --handshake-timeout S  close a connection that has not said hello within S seconds (default 10)\n"
 		"  --max-clock-offset MS  refuse the frames of a peer whose clock is more than MS ms ahead (default 500)\n"
 		"  --metrics A:P      serve Prometheus metrics (/metrics) and health (/healthz, /readyz) over HTTP\n"
@@ -50,6 +52,17 @@ static void usage(FILE *out)
 		"\n"
 		"Prints \"listening on ADDRESS:PORT\" on standard output once it accepts\n"
 		"connections. SIGTERM or SIGINT stops it cleanly.\n");
+}
+
+/* @p value as a whole number from @p min (at least 1) to @p max, without sign or leading zero. */
+static bool parse_count(const char *value, unsigned long min, unsigned long max, unsigned *out)
+{
+	char *end;
+	unsigned long n = strtoul(value, &end, 10);
+	if (*end || value[0] < '1' || value[0] > '9' || n < min || n > max)
+		return false;
+	*out = (unsigned)n;
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -130,14 +143,18 @@ int main(int argc, char **argv)
 			}
 		}
 		else if (strcmp(arg, "--snapshot-keep") == 0) {
-			char *end;
-			unsigned long keep = strtoul(value, &end, 10);
-			if (*end || value[0] < '1' || value[0] > '9' || keep < 1 || keep > 100000) {
+			if (!parse_count(value, 1, 100000, &config.snapshot_keep)) {
 				fprintf(stderr, "groved: --snapshot-keep must be a number of backups, 1 to 100000, not \"%s\"\n",
 					value);
 				return 2;
 			}
-			config.snapshot_keep = (unsigned)keep;
+		}
+		else if (strcmp(arg, "--max-inflight") == 0) {
+			if (!parse_count(value, 1, 1000000, &config.max_inflight)) {
+				fprintf(stderr, "groved: --max-inflight must be a number of requests, 1 to 1000000, not \"%s\"\n",
+					value);
+				return 2;
+			}
 		}
 		else if (strcmp(arg, "--handshake-timeout") == 0)
 			config.handshake_timeout_s = (unsigned)strtoul(value, NULL, 10);
@@ -164,12 +181,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* The loop takes SIGTERM and SIGINT through a signalfd. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	loop_block_signals();
 	signal(SIGPIPE, SIG_IGN);
 
 	struct server *s;

@@ -129,6 +129,11 @@ void metrics_render(const struct metrics *m, const struct metrics_gauges *g, str
 	gauge(out, "grove_client_queued_bytes", "Bytes queued to connections on the client port, not yet written.",
 	      g->queued_clients);
 	gauge(out, "grove_peer_queued_bytes", "Bytes queued on the links to peers, not yet written.", g->queued_peers);
+	gauge(out, "grove_client_requests_in_flight_peak",
+	      "The most requests one client connection had in flight at once since the start.", g->client_pending_peak);
+	counter(out, "grove_client_inflight_pauses_total",
+		"Times a client connection reached --max-inflight requests in flight and was not read from.",
+		g->client_pending_pauses);
 	gauge(out, "grove_subscribers", "Change stream subscribers.", g->subscribers);
 	gauge(out, "grove_subscribers_catching_up", "Subscribers catching up from the change history.",
 	      g->subscribers_catching_up);

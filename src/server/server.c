@@ -1526,6 +1526,8 @@ static void serve_metrics(struct server *s, struct httpd_response *r)
 	g.connections = loop_connections(s->loop);
 	g.clients = g.connections - s->peer_conns;
 	g.queued_clients = loop_queued_total(s->loop);
+	g.client_pending_peak = loop_pending_peak(s->loop);
+	g.client_pending_pauses = loop_pending_pauses(s->loop);
 	g.queued_peers = transport_backlog_total(s->transport);
 	struct subs_summary subs;
 	follow_summarize(s->follow, &subs);
@@ -1633,6 +1635,7 @@ int server_create(const struct server_config *config, struct server **out)
 	struct loop_config lc = {.listen = config->listen, .max_frame = config->max_frame,
 				 .idle_ms = config->idle_timeout_s ? config->idle_timeout_s * 1000u : 0,
 				 .output_max = config->output_max, .output_stall_ms = config->output_stall_s * 1000u,
+				 .pending_max = config->max_inflight,
 				 .handshake_ms = config->handshake_timeout_s * 1000u};
 	struct loop_hooks lh = {.ctx = s, .frame = on_frame, .closed = on_closed, .tick = on_tick, .turn = on_turn,
 				.too_large = on_too_large};

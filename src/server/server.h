@@ -50,6 +50,7 @@ struct server_config {
 	uint64_t history_entries;  /**< change history kept per group, in entries (0: 100,000) */
 	uint64_t history_bytes;    /**< and in bytes (0: 64 MiB) */
 	unsigned output_stall_s;   /**< a client over output_max this long is closed (0: 30 s) */
+	unsigned max_inflight;     /**< requests in flight per client before it is not read from (0: 4096) */
 	unsigned handshake_timeout_s; /**< a connection must say hello within this (0: 10 s) */
 	uint64_t max_clock_offset_ms; /**< frames of a peer whose clock is further ahead are refused (0: 500 ms) */
 	int64_t test_clock_shift_ms;  /**< tests only: this server's physical clock reads this much ahead (< 0: behind) */

@@ -1,7 +1,8 @@
 /* What groved's loop promises to protect it from its clients, checked on a real groved on 127.0.0.1:
  * bounded output under clients that pipeline requests and never read the replies, running out of file
  * descriptors, epoll work that does not grow with idle connections, the pre-handshake frame limit and
- * deadline, and idle connections. Every load loop here is bounded in count and in time. */
+ * deadline, idle connections, and bounded requests in flight. Every load loop here is bounded in count
+ * and in time. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -815,6 +816,109 @@ static void test_request_in_flight_is_not_idle(void **state)
 		free(data[i]);
 }
 
+/* ---- requests in flight ---- */
+
+enum { INFLIGHT_MAX = 8, PIPELINED = 2000 };
+
+/* The value of @p name in groved's /metrics on @p port (one plain HTTP GET); fails the test without it. */
+static uint64_t metric(int port, const char *name)
+{
+	int fd = raw_connect(port);
+	assert_true(fd >= 0);
+	static const char get[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	assert_int_equal(send(fd, get, sizeof(get) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(get) - 1));
+	static char body[1 << 16];
+	size_t got = 0;
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (ssize_t n; got < sizeof(body) - 1 && (n = recv(fd, body + got, sizeof(body) - 1 - got, 0)) > 0;)
+		got += (size_t)n;
+	close(fd);
+	body[got] = '\0';
+	size_t len = strlen(name);
+	for (const char *line = body; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+		if (strncmp(line, name, len) == 0 && line[len] == ' ')
+			return strtoull(line + len + 1, NULL, 10);
+	fail_msg("no metric %s on port %d", name, port);
+	return 0;
+}
+
+/* Send, without waiting for its reply, a write of /root's "n"; returns its request id. */
+static uint64_t send_set_n(struct grove_client *c, int64_t value)
+{
+	struct variant v;
+	variant_set_int(&v, value);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root"}, .name = "n", .value = &v};
+	struct wire_request wr;
+	assert_int_equal(wire_encode_batch(&op, 1, &wr), GROVE_OK);
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	env.write = &wr.req;
+	assert_int_equal(grove_client_send(c, &env), GROVE_OK);
+	wire_request_free(&wr);
+	return env.request_id;
+}
+
+/* Pipeline PIPELINED writes through one connection to @p p, then read the replies: each done, in order. */
+static void pipeline_writes(const struct groved_proc *p)
+{
+	struct grove_client *c = connect_ok(p);
+	static uint64_t ids[PIPELINED];
+	for (int i = 0; i < PIPELINED; i++)
+		ids[i] = send_set_n(c, i + 1);
+	uint64_t last_index = 0;
+	for (int i = 0; i < PIPELINED; i++) {
+		Grove__Envelope *reply;
+		assert_int_equal(grove_client_receive(c, 30000, &reply), GROVE_OK);
+		assert_int_equal(reply->request_id, ids[i]);
+		assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_WRITE_REPLY);
+		assert_int_equal(reply->write_reply->code, 0);
+		assert_true(reply->write_reply->applied_index > last_index);
+		last_index = reply->write_reply->applied_index;
+		grove__envelope__free_unpacked(reply, NULL);
+	}
+	grove_client_close(c);
+}
+
+/* Start f->server with --max-inflight @p max and metrics; returns the metrics port. */
+static int start_with_inflight_limit(struct fixture *f, const char *max)
+{
+	char metrics[32];
+	int port = test_free_port();
+	snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", port);
+	const char *args[] = {"--max-inflight", max, "--metrics", metrics, NULL};
+	struct groved_opts o = {.args = args};
+	groved_start_opts(&f->server, f->data, &o);
+	return port;
+}
+
+static void test_inflight_bounded(void **state)
+{
+	struct fixture *f = *state;
+	/* The default limit first: the same pipeline goes past INFLIGHT_MAX, so the bound below is the limit's doing. */
+	int port = start_with_inflight_limit(f, "4096");
+	int64_t t0 = now_ms();
+	pipeline_writes(&f->server);
+	int64_t unbounded_ms = now_ms() - t0;
+	uint64_t unbounded_peak = metric(port, "grove_client_requests_in_flight_peak");
+	uint64_t unbounded_pauses = metric(port, "grove_client_inflight_pauses_total");
+	groved_stop(&f->server);
+	port = start_with_inflight_limit(f, "8");
+	t0 = now_ms();
+	pipeline_writes(&f->server);
+	int64_t bounded_ms = now_ms() - t0;
+	uint64_t peak = metric(port, "grove_client_requests_in_flight_peak");
+	uint64_t pauses = metric(port, "grove_client_inflight_pauses_total");
+	print_message("%d pipelined writes, all answered in order: default limit %lld ms, at most %llu in flight; "
+		      "--max-inflight %d %lld ms, at most %llu in flight, paused %llu times\n",
+		      PIPELINED, (long long)unbounded_ms, (unsigned long long)unbounded_peak, INFLIGHT_MAX,
+		      (long long)bounded_ms, (unsigned long long)peak, (unsigned long long)pauses);
+	assert_true(unbounded_peak > INFLIGHT_MAX);
+	assert_int_equal(unbounded_pauses, 0);
+	assert_int_equal(peak, INFLIGHT_MAX);
+	assert_true(pauses >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -825,6 +929,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_handshake_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_in_flight_is_not_idle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inflight_bounded, setup, teardown),
 	};
 	/* GROVE_TEST_FILTER=test_idle* runs only the matching tests. */
 	if (getenv("GROVE_TEST_FILTER"))
