@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "harness.h"
 #include "proto/grove.pb-c.h"
 #include "src/common/error.h"
@@ -122,6 +123,28 @@ void bench_stop(pid_t pid)
 		return;
 	kill(pid, SIGTERM);
 	bench_wait(pid, 10000);
+}
+
+int bench_wait_said(const char *log, const char *const *words, int n, int timeout_ms)
+{
+	/* Read at least once: a timeout of 0 asks what was said already. */
+	for (int waited = 0;; waited += 10) {
+		size_t len;
+		char *said = test_read_file(log, &len);
+		int found = -1;
+		const char *first = NULL;
+		for (int i = 0; said && i < n; i++) {
+			const char *at = strstr(said, words[i]);
+			if (at && (!first || at < first))
+				first = at, found = i;
+		}
+		free(said);
+		if (found >= 0)
+			return found;
+		if (waited >= timeout_ms)
+			return -1;
+		usleep(10000);
+	}
 }
 
 /* ---- grove ---- */

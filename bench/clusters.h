@@ -28,6 +28,13 @@ int bench_wait(pid_t pid, int timeout_ms);
 /** @brief SIGTERM @p pid and wait for it (at most 10 s, then SIGKILL). Ignores pid <= 0. */
 void bench_stop(pid_t pid);
 
+/**
+ * @brief Wait up to @p timeout_ms for one of the @p n @p words to appear in the file @p log (what a child
+ * spawned with it as its log says once it is ready, or that it failed).
+ * @return the index of the word found first in the file, or -1.
+ */
+int bench_wait_said(const char *log, const char *const *words, int n, int timeout_ms);
+
 /** Three groved processes forming one cluster. */
 struct grove_cluster {
 	char dir[4096];                     /**< member i keeps DIR/TAG<i+1> and logs to DIR/TAG<i+1>.log */

@@ -33,6 +33,7 @@
 
 #include "clusters.h"
 #include "files.h"
+#include "godot_procs.h"
 #include "harness.h"
 #include "proto/grove.pb-c.h"
 #include "src/common/error.h"
@@ -292,21 +293,6 @@ static uint64_t c_snapshot(const char *address, size_t *bytes, uint64_t *first_n
 
 /* ---- Godot ---- */
 
-/* A Godot project in a fresh directory: bench/godot and the addon under addons/grove. */
-static char *make_project(void)
-{
-	char *dir = test_tmpdir("bench-coldstart-godot");
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd),
-		 "cp -R '%s/bench/godot/.' '%s/' && mkdir -p '%s/addons' && cp -R '%s/godot/addons/grove' '%s/addons/'",
-		 GROVE_SOURCE_DIR, dir, dir, GROVE_SOURCE_DIR, dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "cannot make the Godot project in %s\n", dir);
-		exit(1);
-	}
-	return dir;
-}
-
 /*
  * Run godot3-server on @p script of @p project (GROVE_ADDRESS=@p address) and read the numbers after
  * @p marker in its output into @p out. @return how many it read; *@p process_ns the whole process.
@@ -314,14 +300,13 @@ static char *make_project(void)
 static int run_godot(const char *project, const char *script, const char *address, const char *marker, long *out,
 		     int want, uint64_t *process_ns)
 {
-	char home[4200], env_address[128], log[4300];
-	snprintf(home, sizeof(home), "HOME=%s", project);
+	char env_address[128], log[4300];
 	snprintf(env_address, sizeof(env_address), "GROVE_ADDRESS=%s", address);
 	snprintf(log, sizeof(log), "%s/godot.log", project);
 	unlink(log);
-	char *argv[] = {"env", home, env_address, "godot3-server", "--path", (char *)project, "-s", (char *)script, NULL};
+	const char *env[] = {env_address, NULL};
 	uint64_t t0 = now_ns();
-	pid_t pid = bench_spawn(argv, log);
+	pid_t pid = godot_spawn(project, script, env, log);
 	int status = pid > 0 ? bench_wait(pid, GODOT_TIMEOUT_MS) : -1;
 	*process_ns = now_ns() - t0;
 	size_t len;
@@ -491,7 +476,9 @@ static void measure_world(int nodes, int runs, enum serving serving, bool godot,
 		kill(perf, SIGINT); /* perf writes its file out on SIGINT */
 		bench_wait(perf, 120000);
 	}
-	char *project = godot && w->ok ? make_project() : NULL;
+	char *project = godot && w->ok ? godot_bench_project() : NULL;
+	if (godot && w->ok && !project)
+		exit(1);
 	for (int r = 0; r < runs && project && w->ok; r++) {
 		long v[11];
 		uint64_t process_ns;
@@ -593,7 +580,7 @@ int main(int argc, char **argv)
 			argv[0], MAX_RUNS);
 		return 2;
 	}
-	bool godot = system("command -v godot3-server >/dev/null 2>&1") == 0;
+	bool godot = godot_installed();
 	if (!godot)
 		printf("godot3-server is not installed (Debian package godot3-server): the C client's figures only\n");
 	printf("cold start of a world into a Godot 3 client; this machine, this run\n");

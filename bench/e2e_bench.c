@@ -13,8 +13,14 @@
  *   apply         committed -> applied, on the leader; on followers: leader committed -> follower applied
  *   delivery      applied at the subscriber's member -> read by the subscriber (queued: -> the member
  *                 queued it to that subscriber; wire: queued -> read)
+ *   Godot apply   (5c) in a real game server: godot3-server running the GroveClient addon unchanged
+ *                 (bench/godot/e2e_follower.gd) at a follower member, in every round on loopback: its
+ *                 message handed to the addon -> the mirror applied it to the scene tree, in the engine's
+ *                 own clock; and leader committed -> that receive, with the engine's clock tied to
+ *                 CLOCK_REALTIME at two ms edges of the wall clock (the only one Godot 3 gives, in ms)
  *   frame wait    until the next frame at 90 Hz: computed, a uniform phase in an 11.1 ms frame per event
- *   total         client send -> read by the subscriber, plus the frame wait
+ *   total         client send -> read by the subscriber, plus the frame wait, plus the same write's 5c
+ *                 (the frame's work, after its wait)
  * etcd (3.4): put -> the event read by a watcher on a member other than the leader.
  *
  * --net adds rows through tools/netdelay (a delaying TCP proxy) on every link: lan (0.2 ms one way),
@@ -24,7 +30,8 @@
  *   grove_bench_e2e [--ops N] [--subscribers 1,10,100] [--seconds S] [--no-etcd]
  *                   [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]
  *
- * --report DIR also writes DIR/e2e.md and bar charts per stage and CDFs (gnuplot, PNG and SVG).
+ * --report DIR also writes DIR/e2e.md and bar charts per stage and CDFs (gnuplot, PNG and SVG). Without
+ * godot3-server the Godot follower is left out, said in one line.
  *
  * Not a test: it prints figures.
  */
@@ -36,6 +43,8 @@
 #include <unistd.h>
 
 #include "clusters.h"
+#include "files.h"
+#include "godot_procs.h"
 #include "harness.h"
 #include "proto/grove.pb-c.h"
 #include "src/common/clock.h"
@@ -62,8 +71,11 @@ enum stage {
 	ST_QUEUED,
 	ST_WIRE,
 	ST_COMMITTED_TO_READ,
+	ST_GODOT_RECEIVED,
+	ST_GODOT_APPLY,
 	ST_FRAME,
 	ST_SUBMIT_TO_READ,
+	ST_GODOT_SUBMIT_TO_APPLIED,
 	ST_TOTAL,
 	ST_COMMIT,
 	N_STAGES
@@ -79,9 +91,12 @@ static const char *const stage_names[N_STAGES] = {
 	"   of which applied -> queued",
 	"   of which queued -> read",
 	"5 leader committed -> subscriber read",
+	"5 leader committed -> Godot client received",
+	"5c Godot apply: received -> applied in scene tree",
 	"frame wait at 90 Hz (computed)",
 	"submit -> subscriber read",
-	"total (with the frame wait)",
+	"submit -> applied in the Godot tree (its own frames)",
+	"total (with the frame wait and 5c)",
 	"(commit: send -> writer's ack)",
 };
 
@@ -99,6 +114,11 @@ struct e2e_result {
 	size_t n_read, n_etcd;
 	size_t missed;
 	bool ok, etcd_ok;
+	/* The Godot follower's part, when one ran in the round (godot_ran). */
+	bool godot_ran;
+	int godot_member;
+	size_t godot_writes, godot_applied, godot_not_in_tree;
+	double godot_tie_us, godot_drift_us; /* its clock against CLOCK_REALTIME: uncertainty, drift over the round */
 };
 
 /* What the leader said of write i. */
@@ -173,6 +193,132 @@ static void e2e_writer_close(void *writer)
 	free(w);
 }
 
+/* ---- a Godot game server following the world ---- */
+
+/* Waits that end a round's Godot part rather than hang it: the engine started and its snapshot live;
+ * after the writes, the script's own wait for the last value (GROVE_DRAIN_SECONDS), then its exit. */
+#define GODOT_READY_MS 60000
+#define GODOT_DRAIN_S 10
+#define GODOT_FINISH_MS 30000
+
+/* godot3-server running bench/godot/e2e_follower.gd (GroveClient and its mirror) through one round. */
+struct godot_follower {
+	pid_t pid; /* 0 once it is gone */
+	int member;
+	char log[4300], records[4300], stop[4300];
+};
+
+/* One entry the follower applied, in the engine's clock (us). */
+struct godot_event {
+	int64_t received, applied, tree_value;
+	bool seen;
+};
+
+/* What the follower's records say, per value written (index: value - base), and its clock tied to
+ * CLOCK_REALTIME: at two ms edges of the wall clock, one before the first entry and one after the last,
+ * the offset between the clocks is known to within half the ticks around the edge; in between it is
+ * taken as moving linearly (the engine's clock is CLOCK_MONOTONIC_RAW, which NTP does not slew: the two
+ * part at NTP's correction rate, steady over a round). */
+struct godot_events {
+	struct godot_event *v;
+	size_t values;
+	int64_t tie_at[2], offset[2]; /* engine ticks at each edge; CLOCK_REALTIME - ticks there (us) */
+	double tie_us;                /* the larger half-width of the two edges */
+	int ties;
+};
+
+/* CLOCK_REALTIME (ns) at engine ticks @p at. */
+static uint64_t godot_realtime_ns(const struct godot_events *e, int64_t at)
+{
+	double slope = e->tie_at[1] != e->tie_at[0] ? (double)(e->offset[1] - e->offset[0]) / (double)(e->tie_at[1] - e->tie_at[0]) : 0;
+	double offset = (double)e->offset[0] + slope * (double)(at - e->tie_at[0]);
+	return (uint64_t)(at + (int64_t)offset) * 1000u;
+}
+
+/* Start the follower at @p address for round @p round (files in @p dir) and wait until its tree is live.
+ * @return whether it follows; if not, it is stopped and its output shown. */
+static bool godot_follow(struct godot_follower *f, const char *project, const char *dir, int round, int member,
+			 const char *address, double seconds)
+{
+	char env_address[64], env_records[4320], env_stop[4320], env_seconds[48], env_drain[48];
+	f->member = member;
+	snprintf(f->log, sizeof(f->log), "%s/godot-%d.log", dir, round);
+	snprintf(f->records, sizeof(f->records), "%s/godot-%d.records", dir, round);
+	snprintf(f->stop, sizeof(f->stop), "%s/godot-%d.stop", dir, round);
+	snprintf(env_address, sizeof(env_address), "GROVE_ADDRESS=%s", address);
+	snprintf(env_records, sizeof(env_records), "GROVE_RECORDS=%s", f->records);
+	snprintf(env_stop, sizeof(env_stop), "GROVE_STOP=%s", f->stop);
+	/* Its own bound covers the round's longest course: subscribing, writing, both drains. */
+	snprintf(env_seconds, sizeof(env_seconds), "GROVE_SECONDS=%d", (int)seconds + 180);
+	snprintf(env_drain, sizeof(env_drain), "GROVE_DRAIN_SECONDS=%d", GODOT_DRAIN_S);
+	const char *env[] = {env_address, env_records, env_stop, env_seconds, env_drain, NULL};
+	f->pid = godot_spawn(project, "e2e_follower.gd", env, f->log);
+	static const char *const said[] = {"GROVE-FOLLOWING", "GROVE-E2E-FAILED"};
+	if (f->pid > 0 && bench_wait_said(f->log, said, 2, GODOT_READY_MS) == 0)
+		return true;
+	bench_stop(f->pid);
+	f->pid = 0;
+	size_t len;
+	char *text = test_read_file(f->log, &len);
+	/* The end says why (the engine's warnings come first). */
+	const char *tail = text && len > 2000 ? text + len - 2000 : text;
+	fprintf(stderr, "godot3-server did not follow /root/World at %s; no Godot stage in this round. The end of its output:\n%s\n",
+		address, tail ? tail : "(none)");
+	free(text);
+	return false;
+}
+
+/* Stop the follower if it still runs (a round that ended before its summary). */
+static void godot_abandon(struct godot_follower *f)
+{
+	bench_stop(f->pid);
+	f->pid = 0;
+}
+
+/* The records' lines into @p e (values from @p base). @return false if the file is missing or its clock
+ * was not tied twice. */
+static bool godot_read_records(const char *path, int64_t base, struct godot_events *e)
+{
+	size_t len;
+	char *text = test_read_file(path, &len), *save = NULL;
+	for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		long long a, b, c, d, v;
+		if (sscanf(line, "CLOCK %lld %lld %lld", &a, &b, &c) == 3 && e->ties < 2) {
+			e->tie_at[e->ties] = (a + b) / 2;
+			e->offset[e->ties] = c * 1000 - (a + b) / 2;
+			double half = (double)(b - a + 1) / 2; /* ticks are whole us: the edge is in [a, b + 1) */
+			e->tie_us = half > e->tie_us ? half : e->tie_us;
+			e->ties++;
+		} else if (sscanf(line, "EVENT %lld %lld %lld %lld %lld", &v, &a, &b, &c, &d) == 5) {
+			int64_t i = v - base;
+			(void)a; /* the entry's index: the value alone joins it to the write */
+			if (i >= 0 && (size_t)i < e->values)
+				e->v[i] = (struct godot_event){b, c, d, true};
+		}
+	}
+	free(text);
+	return e->ties == 2;
+}
+
+/* Tell the follower the last value written (the stop file, renamed into place whole), wait for it to
+ * apply that and exit (killed after GODOT_FINISH_MS), and read its records into @p e. */
+static bool godot_finish(struct godot_follower *f, int64_t last_value, int64_t base, struct godot_events *e)
+{
+	char aside[4400];
+	snprintf(aside, sizeof(aside), "%s.tmp", f->stop);
+	FILE *stop = fopen(aside, "w");
+	bool told = stop && fprintf(stop, "%lld\n", (long long)last_value) > 0;
+	if (stop)
+		told = fclose(stop) == 0 && told;
+	told = told && rename(aside, f->stop) == 0;
+	int status = bench_wait(f->pid, told ? GODOT_FINISH_MS : 0);
+	f->pid = 0;
+	static const char *const done[] = {"GROVE-E2E-DONE"};
+	if (status != 0 || bench_wait_said(f->log, done, 1, 0) != 0)
+		fprintf(stderr, "godot3-server's follower did not finish cleanly (status %d); see %s\n", status, f->log);
+	return godot_read_records(f->records, base, e);
+}
+
 /* ---- summaries ---- */
 
 static void fill_pcts(struct pcts *p, struct samples *s)
@@ -200,7 +346,29 @@ static uint64_t frame_wait(uint64_t *state)
 struct grove_summary {
 	struct e2e_result *r;
 	const struct e2e_grove *g;
+	struct godot_follower *godot; /* NULL: none in this round */
 };
+
+/* The follower's stages for write @p i (value @p value), and what it adds to the total: its 5c in ns, 0 when
+ * it lacks the write. */
+static uint64_t add_godot_samples(struct samples *s, struct e2e_result *r, const struct godot_events *e, size_t i,
+				  int64_t value, const struct write_times *w)
+{
+	r->godot_writes++;
+	const struct godot_event *ev = &e->v[i];
+	if (!ev->seen)
+		return 0;
+	r->godot_applied++;
+	r->godot_not_in_tree += ev->tree_value != value;
+	if (!ev->received)
+		return 0; /* applied, but its message was not seen arriving: no time to count from */
+	uint64_t apply = span((uint64_t)ev->received, (uint64_t)ev->applied) * 1000u;
+	uint64_t received = godot_realtime_ns(e, ev->received);
+	add_sample(&s[ST_GODOT_APPLY], apply);
+	add_sample(&s[ST_GODOT_RECEIVED], span(w->committed, received));
+	add_sample(&s[ST_GODOT_SUBMIT_TO_APPLIED], span(w->client_send, received + apply));
+	return apply;
+}
 
 static void summarize_grove(void *ctx, const struct round_log *log)
 {
@@ -210,11 +378,22 @@ static void summarize_grove(void *ctx, const struct round_log *log)
 	struct samples s[N_STAGES];
 	for (int k = 0; k < N_STAGES; k++)
 		s[k] = (struct samples){calloc(pairs + writes + 1, sizeof(uint64_t)), 0};
+	struct godot_events godot = {.values = log->total};
+	if (gs->godot) {
+		godot.v = calloc(log->total + 1, sizeof(*godot.v));
+		r->godot_member = gs->godot->member;
+		r->godot_ran = godot_finish(gs->godot, gs->g->base + (int64_t)log->total - 1, gs->g->base, &godot);
+		r->godot_tie_us = godot.tie_us;
+		r->godot_drift_us = (double)(godot.offset[1] - godot.offset[0]);
+	}
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 	for (size_t i = log->warmup; i < log->total; i++) {
 		const struct write_times *w = &gs->g->writes[i];
 		if (!log->acked[i] || !w->applied)
 			continue;
+		/* The game server's frame starts after the frame wait, and 5c is its work in that frame: it adds
+		 * to every subscriber's total for this write (0 when no follower measured it). */
+		uint64_t godot_apply = r->godot_ran ? add_godot_samples(s, r, &godot, i, gs->g->base + (int64_t)i, w) : 0;
 		add_sample(&s[ST_COMMIT], span(log->sent[i], log->acked[i]));
 		add_sample(&s[ST_PROPAGATION], span(w->client_send, w->receive));
 		add_sample(&s[ST_PROCESSING], span(w->receive, w->durable));
@@ -239,9 +418,10 @@ static void summarize_grove(void *ctx, const struct round_log *log)
 			uint64_t wait = frame_wait(&rng);
 			add_sample(&s[ST_FRAME], wait);
 			add_sample(&s[ST_SUBMIT_TO_READ], span(w->client_send, at));
-			add_sample(&s[ST_TOTAL], span(w->client_send, at) + wait);
+			add_sample(&s[ST_TOTAL], span(w->client_send, at) + wait + godot_apply);
 		}
 	}
+	free(godot.v);
 	for (int k = 0; k < N_STAGES; k++) {
 		fill_pcts(&r->stage[k], &s[k]);
 		if (k == ST_SUBMIT_TO_READ) {
@@ -304,25 +484,18 @@ static pid_t start_delay(const char *dir, int listen, int target, double ms)
 	snprintf(log, sizeof(log), "%s/netdelay-%d.log", dir, listen);
 	char *argv[] = {NETDELAY_PATH, "--listen", l, "--target", t, "--up-ms", d, "--down-ms", d, "--jitter-ms", j, NULL};
 	pid_t pid = bench_spawn(argv, log);
-	/* It prints "ready" once it listens. */
-	for (int waited = 0; pid > 0 && waited < 5000; waited += 10) {
-		char said[64] = "";
-		FILE *f = fopen(log, "r");
-		size_t n = f ? fread(said, 1, sizeof(said) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		said[n] = '\0';
-		if (strstr(said, "ready"))
-			break;
-		usleep(10000);
-	}
+	static const char *const listening[] = {"ready"};
+	if (pid > 0)
+		bench_wait_said(log, listening, 1, 5000);
 	return pid;
 }
 
 /* ---- one cluster: rounds of every subscriber count ---- */
 
+/* Rounds of every subscriber count on a fresh cluster, delayed by @p p if not NULL; with @p godot_project,
+ * a Godot follower at a follower member through each round. */
 static bool run_grove(const char *dir, const char *tag, const struct preset *p, const int *counts, int rounds, int ops,
-		      double seconds, struct e2e_result *out)
+		      double seconds, const char *godot_project, struct e2e_result *out)
 {
 	struct e2e_grove *g = calloc(1, sizeof(*g));
 	pid_t proxies[2 * CLUSTER_MEMBERS] = {0};
@@ -368,8 +541,13 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 		struct store st = {"grove", leader, grove_open, view, e2e_writer_open, e2e_write, e2e_writer_close, realtime};
 		memset(&out[r], 0, sizeof(out[r]));
 		out[r].subscribers = counts[r];
-		struct grove_summary gs = {&out[r], view};
+		struct godot_follower follower = {0};
+		int member = (leader + 1) % CLUSTER_MEMBERS;
+		bool following = godot_project && godot_follow(&follower, godot_project, dir, r, member,
+							       view->cluster.addresses[member], seconds);
+		struct grove_summary gs = {&out[r], view, following ? &follower : NULL};
 		stream_round(&st, counts[r], ops, seconds, view->base, summarize_grove, &gs);
+		godot_abandon(&follower);
 		free(view->writes);
 	}
 	grove_cluster_stop(&g->cluster);
@@ -395,10 +573,29 @@ static void run_etcd(const char *dir, const int *counts, int rounds, int ops, do
 
 /* ---- report ---- */
 
+/* What the Godot follower of a round did, or that the row has none. */
+static void print_godot_follower(FILE *out, const struct e2e_result *r)
+{
+	if (!r->godot_ran) {
+		fprintf(out, "no Godot follower in this row: 5c not measured, the total is without it\n");
+		return;
+	}
+	size_t missing = r->godot_writes - r->godot_applied;
+	fprintf(out, "Godot follower (godot3-server, GroveClient at member %d): applied %zu of the %zu writes", r->godot_member + 1,
+		r->godot_applied, r->godot_writes);
+	if (missing)
+		fprintf(out, ", %zu MISSING", missing);
+	if (r->godot_not_in_tree)
+		fprintf(out, ", %zu NOT IN ITS TREE when applied", r->godot_not_in_tree);
+	fprintf(out, "; its clock tied to CLOCK_REALTIME within +-%.1f us (the two moved %.0f us apart over the round)\n",
+		r->godot_tie_us, r->godot_drift_us);
+}
+
 static void print_stages(FILE *out, const struct e2e_result *r, bool etcd)
 {
 	fprintf(out, "\n%d subscriber%s: %zu subscriber-events, %zu never delivered; microseconds\n", r->subscribers,
 	       r->subscribers == 1 ? "" : "s", r->stage[ST_TOTAL].n, r->missed);
+	print_godot_follower(out, r);
 	fprintf(out, "| stage | p50 | p99 | p99.9 |\n|---|---:|---:|---:|\n");
 	for (int k = 0; k < N_STAGES; k++) {
 		const struct pcts *p = &r->stage[k];
@@ -507,9 +704,9 @@ static bool write_report(const char *dir, const struct run *run)
 	fprintf(md, "```\n\n![p50 and p99 per stage](stages.png)\n\n![CDF of submit -> subscriber read](cdf.png)\n");
 	fclose(md);
 	static const enum stage shown[] = {ST_PROPAGATION, ST_PROCESSING, ST_REPLICATION, ST_APPLY_LEADER,
-					   ST_APPLY_FOLLOWER, ST_DELIVERY, ST_FRAME};
+					   ST_APPLY_FOLLOWER, ST_DELIVERY, ST_FRAME, ST_GODOT_APPLY};
 	static const char *const labels[] = {"propagation", "processing", "replication", "apply (leader)",
-					     "apply (followers)", "delivery", "frame wait"};
+					     "apply (followers)", "delivery", "frame wait", "Godot apply"};
 	snprintf(path, sizeof(path), "%s/stages.dat", dir);
 	FILE *dat = fopen(path, "w");
 	if (!dat)
@@ -616,7 +813,15 @@ int main(int argc, char **argv)
 	struct e2e_result res[MAX_ROUNDS], net_res[MAX_PRESETS];
 	memset(res, 0, sizeof(res));
 	memset(net_res, 0, sizeof(net_res));
-	if (!run_grove(dir, "grove", NULL, counts, rounds, ops, seconds, res))
+	char *godot_project = NULL;
+	if (!godot_installed())
+		printf("godot3-server is not installed (Debian package godot3-server): no Godot follower, stage 5c not measured\n");
+	else if (!(godot_project = godot_bench_project()))
+		return 1;
+	bool grove_ran = run_grove(dir, "grove", NULL, counts, rounds, ops, seconds, godot_project, res);
+	if (godot_project)
+		test_rmtree(godot_project);
+	if (!grove_ran)
 		return 1;
 	bool etcd_ran = with_etcd && etcd_installed();
 	if (etcd_ran)
@@ -627,7 +832,7 @@ int main(int argc, char **argv)
 	for (int k = 0; k < n_net; k++) {
 		char tag[32];
 		snprintf(tag, sizeof(tag), "net-%s", net[k]->name);
-		kept |= !run_grove(dir, tag, net[k], &net_subscribers, 1, net_ops, seconds, &net_res[k]);
+		kept |= !run_grove(dir, tag, net[k], &net_subscribers, 1, net_ops, seconds, NULL, &net_res[k]);
 	}
 
 	struct run run = {res, net_res, net, rounds, n_net, ops, net_ops, counts, seconds, etcd_ran};

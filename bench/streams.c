@@ -396,12 +396,13 @@ void grove_close_writer(void *writer)
 	grove_client_close(writer);
 }
 
-/* /root/World and the node the writer writes, and every member has applied them. */
+/* /root/World and the node the writer writes, and every member has applied them. Plain Nodes: a class
+ * every Godot has, so that grove_bench_e2e's Godot 3 follower can instance the snapshot. */
 bool grove_make_world(const struct grove_cluster *c, int leader)
 {
 	struct tree_op ops[] = {
-		{.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = "World", .text = "Node3D", .index = -1},
-		{.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = "Target", .text = "Node3D", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = "World", .text = "Node", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {.id = -1}, .name = "Target", .text = "Node", .index = -1},
 	};
 	struct wire_request wr;
 	if (wire_encode_batch(ops, 2, &wr))
