@@ -8,6 +8,7 @@
 #include "godot/scene.h"
 #include "src/common/clock.h"
 #include "src/common/error.h"
+#include "src/common/grow.h"
 #include "src/common/idmap.h"
 #include "src/common/token.h"
 #include "src/net/wire.h"
@@ -26,14 +27,6 @@ struct follower {
 	uint64_t snapshots;   /* snapshots asked for: only the latest one is sent */
 };
 
-struct follow {
-	struct loop *loop;
-	struct host *host;
-	struct follow_config cfg;
-	struct subs *subs;
-	struct idmap followers;   /* (0, conn) -> struct follower */
-};
-
 /* What a subscribe request asks, whichever protocol it came in. */
 struct sub_request {
 	uint64_t request_id;      /* protobuf: echoed in events */
@@ -48,6 +41,26 @@ struct sub_request {
 	const char *const *classes;
 	size_t n_classes;
 };
+
+/* A subscribe whose subtree spans shards, waiting while a transaction holds one of them (see subscribe()). */
+struct deferred {
+	uint64_t conn;
+	uint64_t deadline_ms;
+	struct sub_request *rq;   /* owned copy */
+};
+
+struct follow {
+	struct loop *loop;
+	struct host *host;
+	struct follow_config cfg;
+	struct subs *subs;
+	struct idmap followers;   /* (0, conn) -> struct follower */
+	struct deferred *deferred;
+	size_t n_deferred, cap_deferred;
+};
+
+/* How long a subscribe across shards waits for transactions to be resolved before it is told to retry. */
+#define DEFERRED_SUBSCRIBE_MS 10000
 
 /* ---- sending ---- */
 
@@ -315,10 +328,15 @@ static void free_follower(void *ctx, uint64_t a, uint64_t b, void *value)
 	free(value);
 }
 
+static void sub_request_free(struct sub_request *rq);
+
 void follow_destroy(struct follow *f)
 {
 	if (!f)
 		return;
+	for (size_t i = 0; i < f->n_deferred; i++)
+		sub_request_free(f->deferred[i].rq);
+	free(f->deferred);
 	subs_destroy(f->subs);
 	idmap_for_each(&f->followers, free_follower, NULL);
 	idmap_free(&f->followers);
@@ -347,20 +365,15 @@ void follow_closed(struct follow *f, struct loop_conn *c)
 }
 
 void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		    const struct tree_paths *paths, const struct entry_times *times)
+		    const struct tree_paths *paths, const struct entry_times *times, const struct change_txn *txn)
 {
-	subs_publish(f->subs, group, index, changes, n, paths, times);
+	subs_publish(f->subs, group, index, changes, n, paths, times, txn);
 }
 
-void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to)
+void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at)
 {
 	(void)index;
-	subs_moved(f->subs, group, path, to);
-}
-
-void follow_tick(struct follow *f)
-{
-	subs_tick(f->subs, grove_monotonic_ms());
+	subs_moved(f->subs, group, path, to, born_at);
 }
 
 /* ---- subscribing ---- */
@@ -416,9 +429,13 @@ static void send_resumed(struct follower *fw, struct loop_conn *c, uint64_t requ
 	pb_event(c, request_id, &ev);
 }
 
-static void send_compacted(struct follower *fw, struct loop_conn *c, uint64_t request_id, uint64_t oldest)
+/* The position asked for cannot be resumed from: the history dropped it, or the subtree spans shards. */
+static void send_compacted(struct follower *fw, struct loop_conn *c, uint64_t request_id, uint64_t oldest,
+			   bool spans_shards)
 {
-	const char *reason = "the change history no longer holds that position; subscribe again without one";
+	const char *reason = spans_shards ? "a stream across shards resumes from a new snapshot; subscribe again without "
+					    "a position"
+					  : "the change history no longer holds that position; subscribe again without one";
 	if (fw->godot) {
 		struct gateway_msg m;
 		gateway_msg_begin(&m, "compacted");
@@ -440,7 +457,8 @@ struct snapshot_job {
 	uint64_t conn;            /* the subscriber's connection */
 	uint64_t generation;      /* its follower's snapshot count when asked */
 	uint64_t request_id;
-	const struct tree *tree;
+	const struct tree *tree;  /* the root's group's, or one of view's */
+	struct tree_view view;    /* a subtree across shards: read through every group (else empty) */
 	struct store_txn *txn;    /* owned until run() ends it */
 	uint64_t root, at;
 	int major;
@@ -484,15 +502,163 @@ static void snapshot_made(void *arg, bool cancelled)
 	}
 	store_txn_abort(j->txn);
 	grove_buf_free(&j->scene);
+	tree_view_free(&j->view);
 	free(j);
+}
+
+/* ---- subscribing across shards ---- */
+
+static char **copy_list(const char *const *list, size_t n, bool *oom)
+{
+	char **copy = n ? calloc(n, sizeof(*copy)) : NULL;
+	*oom |= n && !copy;
+	for (size_t i = 0; copy && i < n; i++)
+		*oom |= !(copy[i] = strdup(list[i]));
+	return copy;
+}
+
+static void free_list(const char *const *list, size_t n)
+{
+	for (size_t i = 0; list && i < n; i++)
+		free((char *)list[i]);
+	free((void *)list);
+}
+
+static void sub_request_free(struct sub_request *rq)
+{
+	if (!rq)
+		return;
+	free((char *)rq->path);
+	free_list(rq->properties, rq->n_properties);
+	free_list(rq->classes, rq->n_classes);
+	free(rq);
+}
+
+/* A copy of @p rq that owns its strings, or NULL. */
+static struct sub_request *sub_request_copy(const struct sub_request *rq)
+{
+	struct sub_request *copy = malloc(sizeof(*copy));
+	if (!copy)
+		return NULL;
+	*copy = *rq;
+	bool oom = !(copy->path = strdup(rq->path ? rq->path : ""));
+	copy->properties = (const char *const *)copy_list(rq->properties, rq->n_properties, &oom);
+	copy->classes = (const char *const *)copy_list(rq->classes, rq->n_classes, &oom);
+	if (oom) {
+		sub_request_free(copy);
+		return NULL;
+	}
+	return copy;
+}
+
+/*
+ * The groups that hold the subtree at @p root_path, whose root is in @p group: that one first, then every
+ * shard below the root that this member hosts. @return how many (0: out of memory); *@p out is malloc'd.
+ */
+static size_t span_of(struct follow *f, uint64_t group, const char *root_path, uint64_t **out)
+{
+	const struct shard_map *map = host_shard_map(f->host);
+	size_t n = 0, len = strlen(root_path);
+	uint64_t *groups = malloc(((map ? map->n : 0) + 1) * sizeof(*groups));
+	if (!groups)
+		return 0;
+	groups[n++] = group;
+	for (size_t i = 0; map && i < map->n; i++) {
+		const struct shard_entry *e = &map->entries[i];
+		bool below = strncmp(e->path, root_path, len) == 0 && e->path[len] == '/';
+		if (below && e->group != group && host_tree(f->host, e->group))
+			groups[n++] = e->group;
+	}
+	*out = groups;
+	return n;
+}
+
+/* Whether a transaction's intent holds any of @p groups: its parts are not all applied yet. */
+static bool any_held(struct follow *f, const uint64_t *groups, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (host_held(f->host, groups[i], NULL))
+			return true;
+	return false;
+}
+
+/*
+ * A snapshot across shards must not show a transaction's part in one shard without its part in another,
+ * so it waits while any of them is held: keep @p rq (until @p deadline_ms, 0: from now) for follow_tick().
+ * @return false if it could not be kept.
+ */
+static bool defer(struct follow *f, struct loop_conn *c, const struct sub_request *rq, uint64_t deadline_ms)
+{
+	struct sub_request *copy = sub_request_copy(rq);
+	if (!copy || grove_grow((void **)&f->deferred, &f->cap_deferred, f->n_deferred, sizeof(*f->deferred))) {
+		sub_request_free(copy);
+		return false;
+	}
+	f->deferred[f->n_deferred++] = (struct deferred){loop_conn_id(c),
+							 deadline_ms ? deadline_ms : grove_monotonic_ms() + DEFERRED_SUBSCRIBE_MS,
+							 copy};
+	return true;
+}
+
+/* Follow @p spec from position rq->from on, if the history still holds it and the subtree is one shard's. */
+static int resume(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
+		  const struct sub_spec *spec, uint64_t applied)
+{
+	uint64_t oldest = 0;
+	int err = subs_add(f->subs, loop_conn_id(c), spec, rq->from, applied, &oldest);
+	if (err == GROVE_ERANGE || err == GROVE_EINVAL) {
+		subs_remove(f->subs, loop_conn_id(c)); /* it follows nothing now, as "compacted" says */
+		send_compacted(fw, c, rq->request_id, oldest, err == GROVE_EINVAL);
+		return GROVE_OK;
+	}
+	if (!err)
+		send_resumed(fw, c, rq->request_id, rq->from);
+	return err;
+}
+
+/*
+ * Hold @p c at @p at (per group of @p spec) and write the snapshot of its subtree from @p txn (taken over,
+ * whatever the outcome) beside the loop; across shards, through a view of every group.
+ */
+static int start_snapshot(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
+			  const struct sub_spec *spec, const uint64_t *at, const struct tree *tree, struct store_txn *txn)
+{
+	struct snapshot_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		store_txn_abort(txn);
+		return GROVE_ENOMEM;
+	}
+	*j = (struct snapshot_job){.f = f, .conn = loop_conn_id(c), .generation = fw->snapshots,
+				   .request_id = rq->request_id, .tree = tree, .txn = txn, .root = spec->root,
+				   .at = subs_position(at, spec->n_groups), .major = rq->scene_major, .tscn = rq->tscn};
+	int err = GROVE_OK;
+	if (spec->n_groups > 1) {
+		err = host_view(f->host, &j->view);
+		j->tree = err ? NULL : tree_view_group(&j->view, spec->groups[0]);
+		err = err ? err : j->tree ? GROVE_OK : GROVE_EUNAVAILABLE;
+	}
+	if (!err)
+		err = subs_add_held(f->subs, loop_conn_id(c), spec, at);
+	struct offload_job job = {.job = j, .run = make_snapshot, .done = snapshot_made};
+	if (!err && (err = offload_submit(f->cfg.offload, &job)) != GROVE_OK)
+		subs_remove(f->subs, loop_conn_id(c));
+	if (err) {
+		store_txn_abort(txn);
+		tree_view_free(&j->view);
+		free(j);
+	}
+	return err;
 }
 
 /*
  * Register @p c at the apply boundary the loop is at now: the snapshot's read transaction (or the resume
  * position) and the subscription are taken with nothing applied in between, so the stream starts exactly
- * after it. The scene itself is written beside the loop; the subscriber is held until it is sent.
+ * after it. The scene itself is written beside the loop; the subscriber is held until it is sent. A
+ * subtree across shards is read through every group that holds a part (a view) and followed in each; its
+ * subscribe waits (until @p deadline_ms, 0: a new one) while a transaction holds any of them.
  */
-static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq)
+static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
+		      uint64_t deadline_ms)
 {
 	uint64_t group;
 	char why_route[16];
@@ -508,7 +674,7 @@ static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw
 		send_error(fw, c, rq->request_id, GROVE_ESTORAGE, "cannot read the store");
 		return;
 	}
-	uint64_t root, applied = host_applied(f->host, group);
+	uint64_t root;
 	char *path = NULL;
 	int err = tree_resolve_path(tree, txn, rq->path, &root);
 	if (!err)
@@ -520,41 +686,61 @@ static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw
 		send_error(fw, c, rq->request_id, err == GROVE_EINVAL ? GROVE_EINVAL : GROVE_ENOTFOUND, why);
 		return;
 	}
-	struct sub_spec spec = {.group = group, .root = root, .root_path = path, .depth = rq->depth,
+	uint64_t *groups = NULL, *at = NULL;
+	size_t n = span_of(f, group, path, &groups);
+	if (n)
+		at = malloc(n * sizeof(*at));
+	for (size_t i = 0; at && i < n; i++)
+		at[i] = host_applied(f->host, groups[i]);
+	struct sub_spec spec = {.groups = groups, .n_groups = n, .root = root, .root_path = path, .depth = rq->depth,
 				.properties = rq->properties, .n_properties = rq->n_properties, .classes = rq->classes,
 				.n_classes = rq->n_classes};
 	fw->snapshots++;
-	if (rq->resume) {
-		store_txn_abort(txn);
-		uint64_t oldest = 0;
-		err = subs_add(f->subs, loop_conn_id(c), &spec, rq->from, applied, &oldest);
-		if (err == GROVE_ERANGE)
-			send_compacted(fw, c, rq->request_id, oldest);
-		else if (err)
-			send_error(fw, c, rq->request_id, err, grove_strerror(err));
-		else
-			send_resumed(fw, c, rq->request_id, rq->from);
-		free(path);
-		return;
+	if (!at) {
+		err = GROVE_ENOMEM;
+	} else if (rq->resume) {
+		err = resume(f, c, fw, rq, &spec, at[0]);
+	} else if (n > 1 && any_held(f, groups, n)) {
+		bool waited = deadline_ms && grove_monotonic_ms() >= deadline_ms;
+		err = waited ? GROVE_EINTENT : defer(f, c, rq, deadline_ms) ? GROVE_OK : GROVE_ENOMEM;
+	} else {
+		err = start_snapshot(f, c, fw, rq, &spec, at, tree, txn);
+		txn = NULL; /* taken over */
 	}
-	struct snapshot_job *j = calloc(1, sizeof(*j));
-	err = j ? subs_add_held(f->subs, loop_conn_id(c), &spec, applied) : GROVE_ENOMEM;
+	if (txn)
+		store_txn_abort(txn);
 	free(path);
-	if (!err) {
-		*j = (struct snapshot_job){.f = f, .conn = loop_conn_id(c), .generation = fw->snapshots,
-					   .request_id = rq->request_id, .tree = tree, .txn = txn, .root = root,
-					   .at = applied, .major = rq->scene_major, .tscn = rq->tscn};
-		struct offload_job job = {.job = j, .run = make_snapshot, .done = snapshot_made};
-		err = offload_submit(f->cfg.offload, &job);
-		if (err)
-			subs_remove(f->subs, loop_conn_id(c));
-	}
-	if (err) {
-		store_txn_abort(txn);
-		free(j);
+	free(groups);
+	free(at);
+	if (err == GROVE_EINTENT)
+		send_error(fw, c, rq->request_id, err, "transactions across the shards of this subtree kept them held; retry");
+	else if (err)
 		send_error(fw, c, rq->request_id, err,
 			   err == GROVE_EUNAVAILABLE ? "too many snapshots are being made; retry" : grove_strerror(err));
+}
+
+/* Subscribes waiting for held shards: taken now if free, told to retry at their deadline. */
+static void retry_deferred(struct follow *f)
+{
+	struct deferred *list = f->deferred;
+	size_t n = f->n_deferred;
+	f->deferred = NULL;
+	f->n_deferred = f->cap_deferred = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct loop_conn *c = loop_conn_find(f->loop, list[i].conn);
+		struct follower *fw = c ? idmap_get(&f->followers, 0, list[i].conn) : NULL;
+		if (fw)
+			subscribe(f, c, fw, list[i].rq, list[i].deadline_ms); /* may defer it again */
+		sub_request_free(list[i].rq);
 	}
+	free(list);
+}
+
+void follow_tick(struct follow *f)
+{
+	if (f->n_deferred)
+		retry_deferred(f);
+	subs_tick(f->subs, grove_monotonic_ms());
 }
 
 void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelope *req)
@@ -570,7 +756,7 @@ void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelo
 				 .depth = s->depth ? (int)s->depth : -1,
 				 .properties = (const char *const *)s->properties, .n_properties = s->n_properties,
 				 .classes = (const char *const *)s->classes, .n_classes = s->n_classes};
-	subscribe(f, c, fw, &rq);
+	subscribe(f, c, fw, &rq, 0);
 }
 
 void follow_summarize(const struct follow *f, struct subs_summary *out)
@@ -593,8 +779,7 @@ void follow_subscribers(struct follow *f, struct loop_conn *c, const Grove__Enve
 		items[i].peer = (char *)(sc ? loop_conn_peer(sc) : "?");
 		items[i].path = infos[i].root_path;
 		items[i].sent = infos[i].sent;
-		uint64_t its_applied = host_applied(f->host, infos[i].group);
-		items[i].lag = its_applied > infos[i].sent ? its_applied - infos[i].sent : 0;
+		items[i].lag = infos[i].lag;
 		items[i].live = infos[i].live;
 		items[i].queued_bytes = infos[i].queued;
 		items[i].protocol = (char *)(fw && fw->godot == 3 ? "godot3" : fw && fw->godot == 4 ? "godot4" : "grove");
@@ -759,7 +944,7 @@ void follow_godot_frame(struct follow *f, struct loop_conn *c, const uint8_t *pa
 		struct sub_request sr = {.path = rq.path, .tscn = rq.tscn, .resume = rq.has_from, .from = rq.from,
 					 .scene_major = fw->godot, .depth = rq.depth, .properties = rq.properties,
 					 .n_properties = rq.n_properties, .classes = rq.classes, .n_classes = rq.n_classes};
-		subscribe(f, c, fw, &sr);
+		subscribe(f, c, fw, &sr, 0);
 	} else if (rq.op == GATEWAY_SUBMIT) {
 		submit(f, c, fw->godot, &rq);
 	} else if (rq.op == GATEWAY_PING) {

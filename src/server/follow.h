@@ -11,12 +11,15 @@
  * registered at N in the same step: nothing is missed or repeated.
  *
  * Shards: a subscription follows the shard that holds its subtree's root
- * (indexes are that group's). The subtree of another shard below it appears
- * in the snapshot as its root node alone (the mount point the split left) and its
- * changes are not streamed: a merged stream across shards is later work. A
- * split that moves the subscribed subtree away ends the subscription with
- * "compacted" (subscribe again: the new shard answers). Submits are routed
- * to the shard of the nodes they name; one that names several is refused.
+ * and every shard below it, in one stream (subs.h): the snapshot is read
+ * through all of them at one apply boundary, taken while no transaction
+ * holds any of them (a subscribe waits for that, up to 10 s, then is told
+ * to retry), so no transaction is in it by halves. Within one shard, event
+ * indexes are that group's log indexes; across shards they are positions
+ * that only a new snapshot resumes from. A split that moves the subscribed
+ * subtree away ends the subscription with "compacted" (subscribe again: the
+ * new shard answers). Submits are routed to the shard of the nodes they
+ * name; one that names several is refused.
  */
 #ifndef GROVE_SERVER_FOLLOW_H
 #define GROVE_SERVER_FOLLOW_H
@@ -67,12 +70,12 @@ void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelo
 /** @brief A protobuf SubscribersRequest: who follows what, and how far behind. */
 void follow_subscribers(struct follow *f, struct loop_conn *c, const Grove__Envelope *req);
 
-/** @brief Entry @p index of @p group was applied at @p times (struct change_hub's publish). */
+/** @brief Entry @p index of @p group was applied at @p times, a part of @p txn (struct change_hub's publish). */
 void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		    const struct tree_paths *paths, const struct entry_times *times);
+		    const struct tree_paths *paths, const struct entry_times *times, const struct change_txn *txn);
 
 /** @brief A split moved the subtree at @p path out of @p group into group @p to (struct change_hub's moved). */
-void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to);
+void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at);
 
 /** @brief A submit ended (struct host_hooks' submit_done). */
 void follow_submit_done(struct follow *f, const struct host_ticket *t, const char *key, uint64_t index, int code,

@@ -12,6 +12,8 @@
 #define TOTALS_INDEX UINT64_MAX
 /* Where older records had their count of changes (never this large): a record with path steps. */
 #define HISTORY_STEPS_MARK UINT32_MAX
+/* First u32 of a record that names the transaction it applied a part of. */
+#define HISTORY_TXN_MARK (UINT32_MAX - 1)
 
 int history_open(struct store *s, uint64_t max_entries, uint64_t max_bytes, struct history *out)
 {
@@ -140,8 +142,16 @@ static void put_str(struct grove_buf *b, const char *s)
 	grove_buf_put(b, s, n);
 }
 
-int history_encode(const struct tree_change *changes, size_t n, const struct tree_paths *paths, struct grove_buf *out)
+int history_encode(const struct tree_change *changes, size_t n, const struct tree_paths *paths,
+		   const struct change_txn *txn, struct grove_buf *out)
 {
+	if (txn && txn->n_groups > 1) {
+		grove_buf_le32(out, HISTORY_TXN_MARK);
+		grove_buf_le64(out, txn->id);
+		grove_buf_le32(out, (uint32_t)txn->n_groups);
+		for (size_t i = 0; i < txn->n_groups; i++)
+			grove_buf_le64(out, txn->groups[i]);
+	}
 	if (n == 0) {
 		grove_buf_le32(out, 0); /* no change: the same in both layouts */
 		return out->failed ? GROVE_ENOMEM : GROVE_OK;
@@ -266,12 +276,46 @@ static uint32_t take_whole_path(struct reader *r, uint64_t node, struct tree_pat
 	return at;
 }
 
-int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, size_t *n, struct tree_paths *paths)
+/* The transaction prefix of a record, if it has one, into @p txn (NULL: skipped). @return whether it had one. */
+static bool take_txn(struct reader *r, struct change_txn *txn)
+{
+	if ((size_t)(r->end - r->p) < 4 || get_le32(r->p) != HISTORY_TXN_MARK)
+		return false;
+	take32(r);
+	uint64_t id = take64(r);
+	uint32_t n = take32(r);
+	const uint8_t *groups = n <= (size_t)(r->end - r->p) / 8 ? take(r, (size_t)n * 8) : NULL;
+	r->bad |= !groups;
+	if (r->bad || !txn)
+		return true;
+	txn->groups = malloc((n ? n : 1) * sizeof(*txn->groups));
+	if (!txn->groups) {
+		r->bad = r->oom = true;
+		return true;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		txn->groups[i] = get_le64(groups + 8 * (size_t)i);
+	txn->id = id;
+	txn->n_groups = n;
+	return true;
+}
+
+int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, size_t *n, struct tree_paths *paths,
+		   struct change_txn *txn)
 {
 	struct reader r = {bytes, bytes + len, false, false};
 	*out = NULL;
 	*n = 0;
 	memset(paths, 0, sizeof(*paths));
+	struct change_txn none = {0};
+	if (txn)
+		*txn = none;
+	if (take_txn(&r, txn) && (r.bad || r.p == r.end)) {
+		if (txn)
+			free(txn->groups), *txn = none;
+		return r.oom ? GROVE_ENOMEM : GROVE_ECORRUPT;
+	}
+	len = (size_t)(r.end - r.p);
 	uint32_t count = len ? take32(&r) : 0;
 	bool with_steps = count == HISTORY_STEPS_MARK;
 	if (with_steps) {
@@ -279,15 +323,11 @@ int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, s
 		count = take32(&r);
 	}
 	/* A change takes at least 40 bytes (older records) or 37 (with steps). */
-	if (r.bad || count > len / 37) {
-		tree_paths_free(paths);
-		return r.oom ? GROVE_ENOMEM : GROVE_ECORRUPT;
-	}
-	struct tree_change *c = calloc(count ? count : 1, sizeof(*c));
-	if (!c) {
-		tree_paths_free(paths);
-		return GROVE_ENOMEM;
-	}
+	struct tree_change *c = NULL;
+	if (r.bad || count > len / 37)
+		r.bad = true;
+	else if (!(c = calloc(count ? count : 1, sizeof(*c))))
+		r.bad = r.oom = true;
 	size_t i = 0;
 	for (; i < count && !r.bad; i++) {
 		const uint8_t *op = take(&r, 1);
@@ -320,10 +360,12 @@ int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, s
 		r.oom |= c[i].value.failed;
 	}
 	if (r.bad || r.p != r.end) {
-		for (size_t k = 0; k < i; k++)
+		for (size_t k = 0; c && k < i; k++)
 			tree_change_free(&c[k]);
 		free(c);
 		tree_paths_free(paths);
+		if (txn)
+			free(txn->groups), *txn = none;
 		return r.oom ? GROVE_ENOMEM : GROVE_ECORRUPT;
 	}
 	*out = c;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "src/common/buf.h"
+#include "src/server/hub.h"
 #include "src/tree/tree.h"
 #include "storage/store.h"
 
@@ -74,18 +75,26 @@ int history_read(const struct history *h, struct store_txn *txn, uint64_t group,
  * 0xFFFFFFFF, and per change hold the old position (i64) after the index
  * and the absolute path and old path as strings after the old name:
  * history_decode() reads both.
+ *
+ * An entry that applied a part of a transaction across shards (@p txn not
+ * NULL, with more than one group) is prefixed with u32 0xFFFFFFFE, u64 the
+ * transaction's id, u32 the number of groups and u64 each.
  * @return GROVE_OK or GROVE_ENOMEM.
  */
-int history_encode(const struct tree_change *changes, size_t n, const struct tree_paths *paths, struct grove_buf *out);
+int history_encode(const struct tree_change *changes, size_t n, const struct tree_paths *paths,
+		   const struct change_txn *txn, struct grove_buf *out);
 
 /**
  * @brief Decode what history_encode() wrote, in either layout, into @p *out
  * (@p *n changes, owned: free each with tree_change_free() and the array
  * with free()) and the steps their paths name into @p paths (overwritten;
  * owned: release with tree_paths_free()); an older record's paths become
- * steps holding whole paths. On failure nothing is left to free.
+ * steps holding whole paths. @p txn (NULL: not wanted) receives the
+ * transaction the entry applied a part of (n_groups 0: none; groups owned,
+ * free() them). On failure nothing is left to free.
  * @return GROVE_OK, GROVE_ECORRUPT, GROVE_ENOMEM.
  */
-int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, size_t *n, struct tree_paths *paths);
+int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, size_t *n, struct tree_paths *paths,
+		   struct change_txn *txn);
 
 #endif

@@ -365,13 +365,14 @@ static void submits_applied(struct host *h, uint64_t group, uint64_t index, cons
 }
 
 /* Keep what entry @p index changed, in the same transaction that applied it. */
-static void record_history(struct host *h, uint64_t group, uint64_t index, const struct tree_result *res)
+static void record_history(struct host *h, uint64_t group, uint64_t index, const struct tree_result *res,
+			   const struct change_txn *part_of)
 {
 	/* Every entry has a record, an empty one when it changed nothing: a gap then means compacted. */
 	struct store_txn *txn = apply_txn(h);
 	h->history_record.len = 0;
 	int err = history_encode(res ? res->changes : NULL, res ? res->n_changes : 0, res ? &res->paths : NULL,
-				 &h->history_record);
+				 part_of, &h->history_record);
 	if (!err)
 		err = txn ? history_append(&h->history, txn, group, index, h->history_record.data, h->history_record.len)
 			  : GROVE_ESTORAGE;
@@ -415,7 +416,7 @@ static void note_birth(struct host *h, uint64_t source, uint64_t index, const st
 	born.group = group;
 	uint64_t root;
 	if (tree_shard_root(&born, txn, &root, &path) == GROVE_OK && h->cfg.hub && h->cfg.hub->moved)
-		h->cfg.hub->moved(h->cfg.hub->ctx, source, index, path, group);
+		h->cfg.hub->moved(h->cfg.hub->ctx, source, index, path, group, BIRTH_INDEX);
 	log_line("shards: group %llu split %s off into group %llu at index %llu", (unsigned long long)source,
 		 path ? path : "?", (unsigned long long)group, (unsigned long long)index);
 	free(path);
@@ -471,11 +472,12 @@ static void replica_applied(void *ctx, struct replica *r, const struct replica_a
 	const struct tree_result *res = a->result;
 	if (res)
 		h->writes_applied++;
-	record_history(h, group, a->index, res);
+	struct change_txn part_of = {res ? res->txn_id : 0, res ? res->txn_groups : NULL, res ? res->n_txn_groups : 0};
+	record_history(h, group, a->index, res, part_of.n_groups > 1 ? &part_of : NULL);
 	if (h->cfg.hub)
 		h->cfg.hub->publish(h->cfg.hub->ctx, group, a->index, res ? res->changes : NULL, res ? res->n_changes : 0,
-				    res ? &res->paths : NULL,
-				    &(struct entry_times){a->committed_ns, a->applied_ns});
+				    res ? &res->paths : NULL, &(struct entry_times){a->committed_ns, a->applied_ns},
+				    part_of.n_groups > 1 ? &part_of : NULL);
 	if (res && res->split_group)
 		note_birth(h, group, a->index, res);
 	if (res && res->key[0] && h->n_submits)

@@ -23,21 +23,35 @@ struct entry_times {
 	uint64_t applied_ns;   /**< its ready's entries were applied */
 };
 
+/**
+ * The transaction across shards whose part an entry applied: its id and the
+ * groups of all its parts (the entry's own among them). Those parts are
+ * applied in their groups' logs one by one; a reader that follows several
+ * of the groups puts them together again.
+ */
+struct change_txn {
+	uint64_t id;
+	uint64_t *groups;  /**< borrowed where handed out, owned where decoded (history_decode()) */
+	size_t n_groups;
+};
+
 struct change_hub {
 	void *ctx; /**< passed to every call */
 	/**
 	 * Entry @p index of @p group was applied; @p changes (borrowed for the call) is what it changed, in
 	 * order, and @p paths (borrowed; NULL when @p n is 0) the path steps they name; @p n is 0 for entries
 	 * that changed nothing (refused batches, no-ops, membership); @p times (borrowed for the call) says
-	 * when it was committed and applied here.
+	 * when it was committed and applied here; @p txn (borrowed; NULL: none) names the transaction across
+	 * shards whose part the entry applied.
 	 */
 	void (*publish)(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-			const struct tree_paths *paths, const struct entry_times *times);
+			const struct tree_paths *paths, const struct entry_times *times, const struct change_txn *txn);
 	/**
 	 * Entry @p index of @p group (published just before) moved the subtree at @p path (borrowed for the
-	 * call) into the new group @p to: the group's later entries never touch it again. May be NULL.
+	 * call) into the new group @p to, whose state is that of its own log at index @p born_at: the group's
+	 * later entries never touch it again, @p to's entries after @p born_at do. May be NULL.
 	 */
-	void (*moved)(void *ctx, uint64_t group, uint64_t index, const char *path, uint64_t to);
+	void (*moved)(void *ctx, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at);
 };
 
 #endif

@@ -708,18 +708,18 @@ static void submit_done(void *ctx, const struct host_ticket *t, const char *key,
 }
 
 static void publish(void *ctx, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		    const struct tree_paths *paths, const struct entry_times *times)
+		    const struct tree_paths *paths, const struct entry_times *times, const struct change_txn *txn)
 {
 	struct server *s = ctx;
 	if (s->follow)
-		follow_publish(s->follow, group, index, changes, n, paths, times);
+		follow_publish(s->follow, group, index, changes, n, paths, times, txn);
 }
 
-static void moved(void *ctx, uint64_t group, uint64_t index, const char *path, uint64_t to)
+static void moved(void *ctx, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at)
 {
 	struct server *s = ctx;
 	if (s->follow)
-		follow_moved(s->follow, group, index, path, to);
+		follow_moved(s->follow, group, index, path, to, born_at);
 }
 
 static void shard_done(void *ctx, const struct host_ticket *t, int code, const char *message, uint64_t group)

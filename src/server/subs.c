@@ -14,20 +14,33 @@
 #define DEFAULT_PROGRESS_MS 100
 /* Entries per catch-up step, whatever their size. */
 #define CATCHUP_ENTRIES 256
+/*
+ * How long a stream across shards waits for the rest of a transaction's parts. They come (a committed
+ * transaction is resolved everywhere, after a crash by recovery); a wait this long means this member
+ * is cut off from a group, and a new snapshot is better than a stream that says nothing.
+ */
+#define TXN_PARTS_WAIT_MS 30000
+
+/* A group a subscriber follows: its subtree's part in that shard. */
+struct sub_group {
+	uint64_t group;
+	uint64_t known;           /* every entry of the group up to here was looked at for it */
+};
 
 struct sub {
 	uint64_t conn;
-	uint64_t group;
+	struct sub_group *groups; /* the root's group first, then the shards below the root */
+	size_t n_groups, cap_groups;
 	uint64_t root;
 	char *root_path;          /* follows renames and moves of the root */
 	int depth;
 	char **properties, **classes;
 	size_t n_properties, n_classes;
-	uint64_t sent;            /* the last index it was sent (changes or progress), or registered at */
-	uint64_t known;           /* every entry up to here was looked at for it */
+	uint64_t sent;            /* the position last sent (changes or progress), or registered at */
 	bool live;                /* false: it catches up from the history */
 	bool held;                /* its snapshot is being made: nothing goes to it until subs_release() */
 	uint64_t last_event_ms;
+	uint64_t awaiting_since_ms; /* a transaction's other parts are awaited since then (0: none) */
 };
 
 struct subs {
@@ -86,6 +99,7 @@ static void free_strings(char **list, size_t n)
 
 static void sub_free(struct sub *sub)
 {
+	free(sub->groups);
 	free(sub->root_path);
 	free_strings(sub->properties, sub->n_properties);
 	free_strings(sub->classes, sub->n_classes);
@@ -129,31 +143,65 @@ static char **copy_strings(const char *const *list, size_t n, bool *oom)
 	return copy;
 }
 
-static int add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied, bool held,
-	       uint64_t *oldest)
+uint64_t subs_position(const uint64_t *at, size_t n)
 {
-	*oldest = 0;
-	subs_remove(s, conn);
-	if (from < applied) {
-		/* Resuming: the history must hold every entry after from. */
-		struct store_txn *txn = s->hooks.read_txn(s->hooks.ctx);
-		if (!txn)
-			return GROVE_ESTORAGE;
-		int err = history_oldest(s->history, txn, spec->group, oldest);
-		store_txn_abort(txn);
-		if (err)
-			return err;
-		if (!*oldest || *oldest > from + 1)
-			return GROVE_ERANGE;
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += at[i];
+	return sum;
+}
+
+/* The stream's position now: where each of its groups was looked at up to, together. */
+static uint64_t position(const struct sub *sub)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < sub->n_groups; i++)
+		sum += sub->groups[i].known;
+	return sum;
+}
+
+static struct sub_group *group_of(const struct sub *sub, uint64_t group)
+{
+	for (size_t i = 0; i < sub->n_groups; i++)
+		if (sub->groups[i].group == group)
+			return &sub->groups[i];
+	return NULL;
+}
+
+/* Follow @p group from entry @p known on as well (nothing if it does already). @return false if out of memory. */
+static bool follow_group(struct subs *s, struct sub *sub, uint64_t group, uint64_t known)
+{
+	if (group_of(sub, group))
+		return true;
+	if (!applied_of(s, group) ||
+	    grove_grow((void **)&sub->groups, &sub->cap_groups, sub->n_groups, sizeof(*sub->groups)))
+		return false;
+	sub->groups[sub->n_groups++] = (struct sub_group){group, known};
+	return true;
+}
+
+/* Whether every group of @p sub applied no more here than it was looked at for. */
+static bool caught_up(struct subs *s, const struct sub *sub)
+{
+	for (size_t i = 0; i < sub->n_groups; i++) {
+		uint64_t *applied = applied_of(s, sub->groups[i].group);
+		if (applied && sub->groups[i].known < *applied)
+			return false;
 	}
-	uint64_t *group_applied = applied_of(s, spec->group);
-	struct sub *sub = group_applied ? calloc(1, sizeof(*sub)) : NULL;
+	return true;
+}
+
+static int add(struct subs *s, uint64_t conn, const struct sub_spec *spec, const uint64_t *from, bool held)
+{
+	subs_remove(s, conn);
+	struct sub *sub = calloc(1, sizeof(*sub));
 	bool oom = !sub;
 	if (sub) {
-		*sub = (struct sub){.conn = conn, .group = spec->group, .root = spec->root, .depth = spec->depth,
-				    .n_properties = spec->n_properties, .n_classes = spec->n_classes, .sent = from,
-				    .known = from, .live = !held && from >= applied, .held = held,
-				    .last_event_ms = s->now_ms};
+		*sub = (struct sub){.conn = conn, .root = spec->root, .depth = spec->depth,
+				    .n_properties = spec->n_properties, .n_classes = spec->n_classes,
+				    .sent = subs_position(from, spec->n_groups), .held = held, .last_event_ms = s->now_ms};
+		for (size_t i = 0; i < spec->n_groups && !oom; i++)
+			oom = !follow_group(s, sub, spec->groups[i], from[i]);
 		sub->root_path = strdup(spec->root_path);
 		oom |= !sub->root_path;
 		sub->properties = copy_strings(spec->properties, spec->n_properties, &oom);
@@ -168,21 +216,46 @@ static int add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint6
 		return GROVE_ENOMEM;
 	}
 	s->all[s->n_all++] = sub;
-	if (applied > *group_applied)
-		*group_applied = applied;
+	sub->live = !held && caught_up(s, sub);
 	return GROVE_OK;
 }
 
 int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied,
 	     uint64_t *oldest)
 {
-	return add(s, conn, spec, from, applied, false, oldest);
+	*oldest = 0;
+	if (spec->n_groups != 1)
+		return GROVE_EINVAL;
+	if (from < applied) {
+		/* Resuming: the history must hold every entry after from. */
+		struct store_txn *txn = s->hooks.read_txn(s->hooks.ctx);
+		if (!txn)
+			return GROVE_ESTORAGE;
+		int err = history_oldest(s->history, txn, spec->groups[0], oldest);
+		store_txn_abort(txn);
+		if (err)
+			return err;
+		if (!*oldest || *oldest > from + 1)
+			return GROVE_ERANGE;
+	}
+	uint64_t *published = applied_of(s, spec->groups[0]);
+	if (!published)
+		return GROVE_ENOMEM;
+	if (applied > *published)
+		*published = applied;
+	return add(s, conn, spec, &from, false);
 }
 
-int subs_add_held(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t at)
+int subs_add_held(struct subs *s, uint64_t conn, const struct sub_spec *spec, const uint64_t *at)
 {
-	uint64_t oldest;
-	return add(s, conn, spec, at, at, true, &oldest);
+	for (size_t i = 0; i < spec->n_groups; i++) {
+		uint64_t *published = applied_of(s, spec->groups[i]);
+		if (!published)
+			return GROVE_ENOMEM;
+		if (at[i] > *published)
+			*published = at[i];
+	}
+	return add(s, conn, spec, at, true);
 }
 
 void subs_release(struct subs *s, uint64_t conn)
@@ -191,8 +264,7 @@ void subs_release(struct subs *s, uint64_t conn)
 	if (!sub || !sub->held)
 		return;
 	sub->held = false;
-	uint64_t *applied = applied_of(s, sub->group);
-	sub->live = applied && sub->known >= *applied;
+	sub->live = caught_up(s, sub);
 }
 
 /* ---- what a subscriber sees of a change ---- */
@@ -324,10 +396,11 @@ static void compact(struct subs *s, struct sub *sub, uint64_t oldest, const char
 }
 
 /*
- * Give @p sub what entry @p index changed in its subtree. A move into the subtree from outside brings nodes
- * the subscriber never had: it needs a new snapshot. @return false if @p sub was dropped.
+ * Give @p sub what an entry (or a transaction's parts together) changed in its subtree, its groups'
+ * positions already moved past it. A move into the subtree from outside brings nodes the subscriber
+ * never had: it needs a new snapshot. @return false if @p sub was dropped.
  */
-static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struct tree_change *changes, size_t n,
+static bool deliver(struct subs *s, struct sub *sub, const struct tree_change *changes, size_t n,
 		    const struct tree_paths *paths, const struct entry_times *times)
 {
 	struct tree_change stack[32];
@@ -367,13 +440,12 @@ static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struc
 		}
 	}
 	free(places);
-	sub->known = index;
 	bool ok = true;
 	if (resync) {
 		compact(s, sub, 0, "nodes moved into the subtree from outside it; take a new snapshot");
 		ok = false;
 	} else if (kept) {
-		struct sub_event ev = {.kind = SUB_CHANGES, .index = index, .changes = mine, .n_changes = kept,
+		struct sub_event ev = {.kind = SUB_CHANGES, .index = position(sub), .changes = mine, .n_changes = kept,
 				       .paths = paths, .committed_ns = times ? times->committed_ns : 0,
 				       .applied_ns = times ? times->applied_ns : 0};
 		if (!emit(s, sub, &ev)) {
@@ -386,8 +458,17 @@ static bool deliver(struct subs *s, struct sub *sub, uint64_t index, const struc
 	return ok;
 }
 
+/* Whether @p txn, applied in @p group, has a part in another group @p sub follows: then the parts go together. */
+static bool awaits_parts(const struct sub *sub, const struct change_txn *txn, uint64_t group)
+{
+	for (size_t i = 0; txn && i < txn->n_groups; i++)
+		if (txn->groups[i] != group && group_of(sub, txn->groups[i]))
+			return true;
+	return false;
+}
+
 void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		  const struct tree_paths *paths, const struct entry_times *times)
+		  const struct tree_paths *paths, const struct entry_times *times, const struct change_txn *txn)
 {
 	uint64_t *applied = applied_of(s, group);
 	if (applied && index > *applied)
@@ -395,18 +476,22 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 	for (size_t i = 0; i < s->n_all;) {
 		struct sub *sub = s->all[i];
 		size_t before = s->n_all;
-		if (sub->group == group && sub->live && index > sub->known) {
-			if (s->hooks.queued(s->hooks.ctx, sub->conn) > s->cfg.live_max_queued)
-				sub->live = false; /* it catches up from the history once its connection drains */
-			else
-				deliver(s, sub, index, changes, n, paths, times);
+		struct sub_group *g = sub->live ? group_of(sub, group) : NULL;
+		if (g && index > g->known) {
+			/* Over its queue, or a transaction's first part: the history serves it, once the rest is there. */
+			if (s->hooks.queued(s->hooks.ctx, sub->conn) > s->cfg.live_max_queued || awaits_parts(sub, txn, group)) {
+				sub->live = false;
+			} else {
+				g->known = index;
+				deliver(s, sub, changes, n, paths, times);
+			}
 		}
 		if (s->n_all == before)
 			i++;
 	}
 }
 
-void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to)
+void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to, uint64_t born_at)
 {
 	char reason[160];
 	snprintf(reason, sizeof(reason), "the subtree moved to shard %llu (a split); subscribe again", (unsigned long long)to);
@@ -414,68 +499,247 @@ void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to)
 	for (size_t i = 0; i < s->n_all;) {
 		struct sub *sub = s->all[i];
 		const char *root = sub->root_path;
-		if (sub->group == group && strncmp(root, path, n) == 0 && (root[n] == '\0' || root[n] == '/'))
+		size_t r = strlen(root);
+		bool follows = group_of(sub, group) != NULL;
+		if (follows && strncmp(root, path, n) == 0 && (root[n] == '\0' || root[n] == '/')) {
 			compact(s, sub, 0, reason); /* it leaves s->all */
-		else
-			i++;
+			continue;
+		}
+		/* A shard split off inside the subtree: its part is followed there from now on. */
+		if (follows && n > r && strncmp(path, root, r) == 0 && path[r] == '/' && !follow_group(s, sub, to, born_at)) {
+			compact(s, sub, 0, "the server ran out of memory for this subscriber");
+			continue;
+		}
+		i++;
 	}
 }
 
 /* ---- catching up ---- */
 
-struct catchup {
-	struct subs *s;
-	struct sub *sub;
-	size_t entries;
-	bool dropped;
-};
-
-static int catch_entry(void *ctx, uint64_t index, const uint8_t *bytes, size_t len)
-{
-	struct catchup *cu = ctx;
+/* The next entry of one of a subscriber's groups, decoded. */
+struct next_entry {
+	bool read;                  /* it was read this step */
 	struct tree_change *changes;
 	size_t n;
 	struct tree_paths paths;
-	int err = history_decode(bytes, len, &changes, &n, &paths);
-	if (err)
-		return err;
-	if (!deliver(cu->s, cu->sub, index, changes, n, &paths, NULL))
-		cu->dropped = true;
-	cu->entries++;
-	for (size_t i = 0; i < n; i++)
-		tree_change_free(&changes[i]);
-	free(changes);
-	tree_paths_free(&paths);
-	return cu->dropped ? GROVE_EUNAVAILABLE : GROVE_OK;
+	struct change_txn txn;      /* the transaction it applied a part of (n_groups 0: none) */
+	size_t bytes;               /* its record's size */
+};
+
+static void next_entry_free(struct next_entry *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		tree_change_free(&e->changes[i]);
+	free(e->changes);
+	tree_paths_free(&e->paths);
+	free(e->txn.groups);
+	*e = (struct next_entry){0};
 }
 
-/* One bounded step of @p sub's catch-up. @return false if it was dropped. */
-static bool catch_up(struct subs *s, struct sub *sub, uint64_t applied)
+static int decode_next(void *ctx, uint64_t index, const uint8_t *bytes, size_t len)
 {
-	if (sub->known >= applied) {
-		sub->live = true;
-		return true;
+	(void)index;
+	struct next_entry *e = ctx;
+	int err = history_decode(bytes, len, &e->changes, &e->n, &e->paths, &e->txn);
+	e->read = !err;
+	e->bytes = len;
+	return err;
+}
+
+/* One catch-up step of a subscriber: what its groups applied, through a read transaction, within a budget. */
+struct catchup {
+	struct subs *s;
+	struct sub *sub;
+	struct store_txn *txn;
+	struct next_entry *next;    /* per group of sub: the entry after its known one, once read */
+	size_t entries, bytes;      /* spent so far */
+};
+
+enum step { STEP_DONE, STEP_DELIVERED, STEP_AWAITS, STEP_DROPPED };
+
+/* Read the entry after group @p k's known one into cu->next[k]. @return GROVE_OK, GROVE_ERANGE (gone), or an error. */
+static int read_next(struct catchup *cu, size_t k)
+{
+	struct sub_group *g = &cu->sub->groups[k];
+	next_entry_free(&cu->next[k]);
+	int err = history_read(cu->s->history, cu->txn, g->group, g->known + 1, 1, SIZE_MAX, decode_next, &cu->next[k]);
+	if (!err && !cu->next[k].read)
+		err = GROVE_ERANGE; /* every applied entry has a record: a missing one was dropped behind it */
+	cu->entries++;
+	cu->bytes += cu->next[k].bytes;
+	return err;
+}
+
+static bool left_group(const struct tree_change *c)
+{
+	return c->op == TREE_OP_MOVE && (c->flags & TREE_MOVE_LEFT_GROUP);
+}
+
+static bool whole_move_of(const struct tree_change *c, size_t from, size_t to, uint64_t node)
+{
+	for (size_t k = from; k < to; k++)
+		if (c[k].op == TREE_OP_MOVE && c[k].node == node && !left_group(&c[k]))
+			return true;
+	return false;
+}
+
+/* Drop the halves of moves that left a group when the transaction's other part holds the whole move. */
+static size_t whole_moves(struct tree_change *c, size_t n)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* What is kept so far sits in [0, kept), what is still to look at in (i, n). */
+		bool half = left_group(&c[i]) && (whole_move_of(c, 0, kept, c[i].node) || whole_move_of(c, i + 1, n, c[i].node));
+		if (!half)
+			c[kept++] = c[i];
 	}
-	struct store_txn *txn = s->hooks.read_txn(s->hooks.ctx);
-	if (!txn)
-		return true; /* try again next tick */
-	struct catchup cu = {s, sub, 0, false};
-	int err = history_read(s->history, txn, sub->group, sub->known + 1, CATCHUP_ENTRIES, s->cfg.catchup_batch,
-			       catch_entry, &cu);
-	/* Every applied entry has a record: one missing was dropped behind the subscriber. */
-	bool gone = !cu.dropped && (err == GROVE_ERANGE || (!err && !cu.entries));
+	return kept;
+}
+
+/*
+ * The parts of transaction @p id that groups @p parts (flags per group) read: one event, their changes in
+ * the groups' order, their paths' steps one after the other. Everything is borrowed from cu->next.
+ */
+static bool deliver_parts(struct catchup *cu, const bool *parts)
+{
+	size_t n = 0, steps = 0;
+	for (size_t k = 0; k < cu->sub->n_groups; k++)
+		if (parts[k])
+			n += cu->next[k].n, steps += cu->next[k].paths.n;
+	struct tree_change *changes = malloc((n ? n : 1) * sizeof(*changes));
+	struct tree_paths paths = {malloc((steps ? steps : 1) * sizeof(*paths.steps)), 0, steps};
+	if (!changes || !paths.steps) {
+		free(changes);
+		free(paths.steps);
+		compact(cu->s, cu->sub, 0, "the server ran out of memory for this subscriber");
+		return false;
+	}
+	n = 0;
+	for (size_t k = 0; k < cu->sub->n_groups; k++) {
+		if (!parts[k])
+			continue;
+		const struct next_entry *e = &cu->next[k];
+		uint32_t offset = (uint32_t)paths.n;
+		for (size_t i = 0; i < e->paths.n; i++) {
+			paths.steps[paths.n] = e->paths.steps[i];
+			if (e->paths.steps[i].up != TREE_NO_PATH)
+				paths.steps[paths.n].up += offset;
+			paths.n++;
+		}
+		for (size_t i = 0; i < e->n; i++) {
+			changes[n] = e->changes[i];
+			if (changes[n].path_step != TREE_NO_PATH)
+				changes[n].path_step += offset;
+			if (changes[n].old_path_step != TREE_NO_PATH)
+				changes[n].old_path_step += offset;
+			n++;
+		}
+		cu->sub->groups[k].known++;
+	}
+	bool kept = deliver(cu->s, cu->sub, changes, whole_moves(changes, n), &paths, NULL);
+	free(changes);
+	free(paths.steps); /* the steps' names are the entries' */
+	return kept;
+}
+
+/* Hand out group @p k's next entries until a transaction's part waits for others. */
+static enum step advance_group(struct catchup *cu, size_t k, uint64_t applied, int *err)
+{
+	enum step done = STEP_DONE;
+	while (cu->sub->groups[k].known < applied && cu->entries < CATCHUP_ENTRIES &&
+	       cu->bytes < cu->s->cfg.catchup_batch) {
+		if ((*err = read_next(cu, k)) != GROVE_OK)
+			return STEP_DONE;
+		struct next_entry *e = &cu->next[k];
+		if (awaits_parts(cu->sub, &e->txn, cu->sub->groups[k].group))
+			return STEP_AWAITS;
+		cu->sub->groups[k].known++;
+		if (!deliver(cu->s, cu->sub, e->changes, e->n, &e->paths, NULL))
+			return STEP_DROPPED;
+		next_entry_free(e);
+		done = STEP_DELIVERED;
+	}
+	return done;
+}
+
+/*
+ * Whether every part of the transaction group @p k waits with is waiting likewise in the groups of the
+ * subscriber that it names; @p parts receives which groups hold them.
+ */
+static bool parts_complete(const struct catchup *cu, size_t k, const enum step *state, bool *parts)
+{
+	const struct change_txn *t = &cu->next[k].txn;
+	for (size_t j = 0; j < cu->sub->n_groups; j++) {
+		const struct next_entry *e = &cu->next[j];
+		bool named = false;
+		for (size_t g = 0; g < t->n_groups; g++)
+			named |= t->groups[g] == cu->sub->groups[j].group;
+		parts[j] = named && state[j] == STEP_AWAITS && e->txn.n_groups && e->txn.id == t->id;
+		if (named && !parts[j])
+			return false;
+	}
+	return true;
+}
+
+/* One bounded step of @p sub's catch-up, in every group it follows. @return false if it was dropped. */
+static bool catch_up(struct subs *s, struct sub *sub)
+{
+	size_t n = sub->n_groups;
+	struct catchup cu = {s, sub, s->hooks.read_txn(s->hooks.ctx), calloc(n, sizeof(*cu.next)), 0, 0};
+	enum step *state = calloc(n, sizeof(*state));
+	bool *parts = calloc(n, sizeof(*parts));
+	bool kept = true, progress = true;
+	int err = GROVE_OK;
+	size_t failed = 0;
+	if (!cu.txn || !cu.next || !state || !parts)
+		progress = false; /* try again next tick */
+	while (kept && progress && !err) {
+		progress = false;
+		for (size_t k = 0; k < n && kept && !err; k++) {
+			uint64_t *applied = applied_of(s, sub->groups[k].group);
+			if (state[k] == STEP_AWAITS || !applied)
+				continue;
+			state[k] = advance_group(&cu, k, *applied, &err);
+			failed = k;
+			kept = state[k] != STEP_DROPPED;
+			progress |= state[k] == STEP_DELIVERED;
+		}
+		for (size_t k = 0; k < n && kept && !err; k++) {
+			if (state[k] != STEP_AWAITS || !parts_complete(&cu, k, state, parts))
+				continue;
+			kept = deliver_parts(&cu, parts);
+			for (size_t j = 0; j < n; j++)
+				if (parts[j])
+					state[j] = STEP_DONE, next_entry_free(&cu.next[j]);
+			progress = true;
+		}
+	}
+	bool awaiting = false;
+	for (size_t k = 0; k < n && state; k++)
+		awaiting |= state[k] == STEP_AWAITS;
 	uint64_t oldest = 0;
-	if (gone)
-		history_oldest(s->history, txn, sub->group, &oldest);
-	store_txn_abort(txn);
-	if (cu.dropped)
+	if (kept && err == GROVE_ERANGE)
+		history_oldest(s->history, cu.txn, sub->groups[failed].group, &oldest);
+	for (size_t k = 0; cu.next && k < n; k++)
+		next_entry_free(&cu.next[k]);
+	free(cu.next);
+	free(state);
+	free(parts);
+	if (cu.txn)
+		store_txn_abort(cu.txn);
+	if (!kept)
 		return false;
-	if (gone) {
-		compact(s, sub, oldest, "the change history no longer holds what this subscriber missed");
+	if (err) {
+		compact(s, sub, oldest, err == GROVE_ERANGE ? "the change history no longer holds what this subscriber missed"
+							   : "the change history cannot be read for this subscriber");
 		return false;
 	}
-	if (sub->known >= applied)
-		sub->live = true;
+	sub->awaiting_since_ms = awaiting ? (sub->awaiting_since_ms ? sub->awaiting_since_ms : s->now_ms) : 0;
+	if (awaiting && s->now_ms - sub->awaiting_since_ms > TXN_PARTS_WAIT_MS) {
+		compact(s, sub, 0, "a transaction's parts in other shards did not arrive here in time; take a new snapshot");
+		return false;
+	}
+	sub->live = !awaiting && caught_up(s, sub);
 	return true;
 }
 
@@ -486,16 +750,15 @@ void subs_tick(struct subs *s, uint64_t now_ms)
 	for (size_t i = 0; i < s->n_all;) {
 		struct sub *sub = s->all[i];
 		size_t before = s->n_all;
-		uint64_t *applied = applied_of(s, sub->group);
 		size_t queued = s->hooks.queued(s->hooks.ctx, sub->conn);
-		if (!sub->live && !sub->held && applied && catchups < s->cfg.max_catchups &&
-		    queued < s->cfg.live_max_queued / 2) {
+		if (!sub->live && !sub->held && catchups < s->cfg.max_catchups && queued < s->cfg.live_max_queued / 2) {
 			catchups++;
-			catch_up(s, sub, *applied);
+			catch_up(s, sub);
 		}
-		if (s->n_all == before && sub->live && sub->sent < sub->known &&
-		    now_ms - sub->last_event_ms >= s->cfg.progress_ms && queued < s->cfg.live_max_queued) {
-			struct sub_event ev = {.kind = SUB_PROGRESS, .index = sub->known};
+		uint64_t at = s->n_all == before ? position(sub) : 0;
+		if (s->n_all == before && sub->live && sub->sent < at && now_ms - sub->last_event_ms >= s->cfg.progress_ms &&
+		    queued < s->cfg.live_max_queued) {
+			struct sub_event ev = {.kind = SUB_PROGRESS, .index = at};
 			if (!emit(s, sub, &ev))
 				subs_remove(s, sub->conn);
 		}
@@ -504,11 +767,23 @@ void subs_tick(struct subs *s, uint64_t now_ms)
 	}
 }
 
+/* Entries applied here in @p sub's groups that it was not sent. */
+static uint64_t lag_of(const struct subs *s, const struct sub *sub)
+{
+	uint64_t lag = 0;
+	for (size_t i = 0; i < sub->n_groups; i++)
+		for (size_t k = 0; k < s->n_groups; k++)
+			if (s->groups[k].group == sub->groups[i].group && s->groups[k].applied > sub->groups[i].known)
+				lag += s->groups[k].applied - sub->groups[i].known;
+	return lag + position(sub) - sub->sent;
+}
+
 size_t subs_list(const struct subs *s, struct sub_info *out, size_t cap)
 {
 	for (size_t i = 0; i < s->n_all && i < cap; i++) {
 		const struct sub *sub = s->all[i];
-		out[i] = (struct sub_info){.conn = sub->conn, .group = sub->group, .sent = sub->sent, .live = sub->live,
+		out[i] = (struct sub_info){.conn = sub->conn, .group = sub->groups[0].group, .n_groups = sub->n_groups,
+					   .sent = sub->sent, .lag = lag_of(s, sub), .live = sub->live,
 					   .queued = s->hooks.queued(s->hooks.ctx, sub->conn)};
 		size_t n = strlen(sub->root_path);
 		if (n >= sizeof(out[i].root_path))
@@ -524,11 +799,7 @@ void subs_summarize(const struct subs *s, struct subs_summary *out)
 	*out = (struct subs_summary){.subscribers = s->n_all};
 	for (size_t i = 0; i < s->n_all; i++) {
 		const struct sub *sub = s->all[i];
-		uint64_t published = 0;
-		for (size_t k = 0; k < s->n_groups; k++)
-			if (s->groups[k].group == sub->group)
-				published = s->groups[k].applied;
-		uint64_t lag = published > sub->sent ? published - sub->sent : 0;
+		uint64_t lag = lag_of(s, sub);
 		out->catching_up += !sub->live;
 		out->lag_sum += lag;
 		if (lag > out->lag_max)

@@ -19,6 +19,16 @@
  * subscribers at a time, and back to live once it has caught up; one that
  * falls behind the history's retention is told "compacted" and dropped.
  *
+ * A subtree that spans shards is followed in every group that holds a part
+ * of it, in one stream: the position of an event is then the sum of the
+ * indexes looked at in each group (for one group, simply its index), and
+ * the parts of a transaction across shards, applied in their groups' logs
+ * one after another, are handed out together as one event (a move across
+ * shards is one move, never a removal without its arrival). Such a stream
+ * waits for a transaction's last part before anything its groups applied
+ * after it; it resumes only from a new snapshot (a sum names no position).
+ * A split below the subscribed root adds the new group to the stream.
+ *
  * The module is protocol-neutral: it hands events to the server, which
  * encodes them for the subscriber's protocol (the Godot gateway, or grove's
  * protobuf for C clients).
@@ -37,7 +47,8 @@
 
 /** What a subscriber follows. */
 struct sub_spec {
-	uint64_t group;          /**< the group holding the subtree */
+	const uint64_t *groups;  /**< the groups holding the subtree: the root's first, then the shards below it */
+	size_t n_groups;         /**< at least 1 */
 	uint64_t root;           /**< the subscribed node's id */
 	const char *root_path;   /**< its path now (copied) */
 	int depth;               /**< levels below the root to follow; < 0: all */
@@ -98,22 +109,28 @@ void subs_destroy(struct subs *s);
 
 /**
  * @brief Register connection @p conn (replacing its subscription if any) at
- * index @p from: it receives the entries after it. @p applied is the
- * group's applied index now; a subscriber whose @p from is behind it
- * catches up from the history first.
+ * index @p from of the one group of @p spec: it receives the entries after
+ * it. @p applied is the group's applied index now; a subscriber whose
+ * @p from is behind it catches up from the history first.
  * @return GROVE_OK, GROVE_ERANGE (the history no longer holds from + 1: take
- * a snapshot; *@p oldest says what it holds), GROVE_ENOMEM, GROVE_ESTORAGE.
+ * a snapshot; *@p oldest says what it holds), GROVE_EINVAL (@p spec has
+ * several groups: a position across shards cannot be resumed from),
+ * GROVE_ENOMEM, GROVE_ESTORAGE.
  */
 int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied,
 	     uint64_t *oldest);
 
 /**
- * @brief Register connection @p conn at index @p at (the group's applied
- * index now, at which its snapshot is being taken) and send it nothing, no
- * change and no progress, until subs_release(): its snapshot goes first.
+ * @brief Register connection @p conn at @p at (per group of @p spec, its
+ * applied index now, at which the snapshot is being taken) and send it
+ * nothing, no change and no progress, until subs_release(): its snapshot
+ * goes first. The snapshot's position is subs_position(@p spec, @p at).
  * @return GROVE_OK, GROVE_ENOMEM.
  */
-int subs_add_held(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t at);
+int subs_add_held(struct subs *s, uint64_t conn, const struct sub_spec *spec, const uint64_t *at);
+
+/** @brief The position of a stream over @p n groups at indexes @p at: their sum. */
+uint64_t subs_position(const uint64_t *at, size_t n);
 
 /**
  * @brief The snapshot of held @p conn was sent: it follows from its index on,
@@ -128,21 +145,24 @@ void subs_remove(struct subs *s, uint64_t conn);
 
 /**
  * @brief Entry @p index of @p group was applied with these changes, whose paths are steps of @p paths
- * (NULL when @p n is 0), at @p times (NULL: not known): live subscribers get them now, with those times.
+ * (NULL when @p n is 0), at @p times (NULL: not known), as a part of transaction @p txn (NULL: none):
+ * live subscribers get them now, with those times, unless they follow another of the transaction's
+ * groups (then they are given all its parts together, from the history, once the last is applied).
  * Filtering by subtree places each step once per subscriber, from its parent step, so it is linear in
  * the entry; absolute path strings are left to whoever encodes the events.
  */
 void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
-		  const struct tree_paths *paths, const struct entry_times *times);
+		  const struct tree_paths *paths, const struct entry_times *times, const struct change_txn *txn);
 
 /**
  * @brief A split moved the subtree at @p path out of @p group into group
- * @p to: the subscribers of a subtree at or below it hear "compacted" (take
- * a new snapshot, which the shard that holds it now gives) and are dropped.
- * Subscribers of a subtree that holds @p path stay: they follow @p group's
- * part only.
+ * @p to, whose own log starts from that state at @p born_at: the
+ * subscribers of a subtree at or below it hear "compacted" (take a new
+ * snapshot, which the shard that holds it now gives) and are dropped.
+ * Subscribers of a subtree that holds @p path stay, and follow @p to's
+ * entries after @p born_at too.
  */
-void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to);
+void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to, uint64_t born_at);
 
 /** @brief Periodic work: progress events, catch-up steps. Call every tick. */
 void subs_tick(struct subs *s, uint64_t now_ms);
@@ -150,9 +170,11 @@ void subs_tick(struct subs *s, uint64_t now_ms);
 /** One subscriber, for `grove subscribers`. */
 struct sub_info {
 	uint64_t conn;        /**< its connection */
-	uint64_t group;       /**< the group it follows */
+	uint64_t group;       /**< the group of its root */
+	size_t n_groups;      /**< the groups it follows (more than one: a subtree across shards) */
 	char root_path[256];  /**< what it follows */
-	uint64_t sent;        /**< the last index it was sent */
+	uint64_t sent;        /**< the last position it was sent */
+	uint64_t lag;         /**< entries applied here that it has not been sent, over all its groups */
 	bool live;            /**< false while it catches up */
 	size_t queued;        /**< bytes waiting on its connection */
 };

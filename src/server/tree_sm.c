@@ -249,6 +249,19 @@ static int txn_part_key(const struct tree_sm *t, uint64_t txn_id, uint8_t key[ST
  * (@p record: with change records), or to check it. @return GROVE_OK (out->err says how it went), or
  * a failure that is not the part's fault.
  */
+/* The groups of every part of the transaction, for subscribers that follow several (tree_result.txn_groups). */
+static int copy_txn_groups(const Grove__WriteRequest *wr, struct tree_result *out)
+{
+	free(out->txn_groups);
+	out->n_txn_groups = 0;
+	out->txn_groups = malloc(wr->n_txn_groups * sizeof(*out->txn_groups));
+	if (!out->txn_groups)
+		return GROVE_ENOMEM;
+	memcpy(out->txn_groups, wr->txn_groups, wr->n_txn_groups * sizeof(*out->txn_groups));
+	out->n_txn_groups = wr->n_txn_groups;
+	return GROVE_OK;
+}
+
 static int apply_part(struct tree_sm *t, struct store_txn *txn, const uint8_t *part, size_t len, bool record,
 		      struct tree_result *out)
 {
@@ -268,6 +281,8 @@ static int apply_part(struct tree_sm *t, struct store_txn *txn, const uint8_t *p
 		if (err != GROVE_ESTORAGE && err != GROVE_ENOMEM)
 			err = GROVE_OK;
 	}
+	if (!err && !out->err && record && wr->n_txn_groups)
+		err = copy_txn_groups(wr, out);
 	wire_batch_free(&batch);
 	grove__write_request__free_unpacked(wr, NULL);
 	return err;
@@ -313,6 +328,8 @@ static int resolve_intent(struct tree_sm *t, struct store_txn *txn, const struct
 			err = GROVE_ECORRUPT; /* written with its intent, in the same transaction */
 		if (!err)
 			err = apply_part(t, txn, part.data, part.len, true, out);
+		if (!err && !out->err)
+			out->txn_id = cmd->txn.id;
 		if (!err && out->err) {
 			/* It was checked when its intent was written, and nothing could change the shard since. */
 			fprintf(stderr, "groved: shard %llu: the committed part of transaction %016llx does not apply: %s\n",

@@ -475,9 +475,12 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 	Grove__Op *ops = calloc(b->n, sizeof(*ops));
 	Grove__Op **ptrs = calloc(b->n, sizeof(*ptrs));
 	Grove__NodeRef *refs = calloc(2 * b->n, sizeof(*refs));
+	uint64_t *groups = calloc(pl->n_parts, sizeof(*groups));
 	out->client_op = calloc(b->n, sizeof(*out->client_op));
-	if (!ops || !ptrs || !refs || !out->client_op)
+	if (!ops || !ptrs || !refs || !groups || !out->client_op)
 		goto done;
+	for (size_t p = 0; p < pl->n_parts; p++)
+		groups[p] = pl->parts[p].group;
 	for (size_t j = 0; j < b->n; j++) {
 		uint32_t i = b->entries[j].client_op;
 		const Grove__Op *from = pl->req->ops[i];
@@ -524,6 +527,8 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 	Grove__WriteRequest req = GROVE__WRITE_REQUEST__INIT;
 	req.n_ops = b->n;
 	req.ops = ptrs;
+	req.n_txn_groups = pl->n_parts;
+	req.txn_groups = groups;
 	out->group = b->group;
 	out->n_ops = b->n;
 	out->request_len = grove__write_request__get_packed_size(&req);
@@ -536,6 +541,7 @@ done:
 	free(ops);
 	free(ptrs);
 	free(refs);
+	free(groups);
 	return err;
 }
 

@@ -1361,6 +1361,10 @@ void tree_result_free(struct tree_result *res)
 	tree_paths_free(&res->paths);
 	grove_buf_free(&res->txn_cmd);
 	grove_buf_free(&res->txn_result);
+	free(res->txn_groups);
+	res->txn_groups = NULL;
+	res->n_txn_groups = 0;
+	res->txn_id = 0;
 }
 
 static char *copy_or_null(const char *s, bool *oom)
@@ -1409,6 +1413,7 @@ static int record_change(struct applier *a, const struct tree_op *op)
 		a->seen.node_class = NULL;
 	} else if (op->kind == TREE_OP_CARRY_OUT) {
 		/* Where it went is another shard's: its path after, as the transaction gave it. */
+		c.flags = TREE_MOVE_LEFT_GROUP;
 		c.node_class = a->seen.node_class;
 		a->seen.node_class = NULL;
 		if (op->text && op->text[0] == '/')

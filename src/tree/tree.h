@@ -347,10 +347,19 @@ struct tree_change {
 	char *node_class;         /**< the node's class (DELETE: the deleted node's); PUT_RESOURCE: NULL */
 	char *text;               /**< CREATE: the class; (DIS)CONNECT: the method; PUT_RESOURCE: the type; else NULL */
 	char *instance;           /**< CREATE: the instanced scene; PUT_RESOURCE: the path; else NULL */
-	uint32_t flags;           /**< CONNECT: Godot's ConnectFlags; PUT_RESOURCE: enum tree_resource_kind */
+	uint32_t flags;           /**< CONNECT: Godot's ConnectFlags; PUT_RESOURCE: enum tree_resource_kind;
+	                               MOVE: TREE_MOVE_LEFT_GROUP or 0 */
 	struct grove_buf value;   /**< SET_PROP: the value; CONNECT: binds; PUT_RESOURCE: properties; canonical
 	                               Variant bytes (variant.h) with resource references bound to ids; empty otherwise */
 };
+
+/**
+ * A MOVE change's flag: the half of a move across shards that the node left
+ * this group by (CARRY_OUT). The group that took it records the whole move
+ * (CARRY_IN, old parent and old path included), so a reader of both groups
+ * keeps that one.
+ */
+#define TREE_MOVE_LEFT_GROUP 1u
 
 /**
  * What applying a batch produced. Zero-initialize; release with
@@ -373,6 +382,9 @@ struct tree_result {
 	size_t n_split_voters;     /**< number of split_voters */
 	struct grove_buf txn_cmd;  /**< filled by a caller that applied a transaction command: the command's bytes */
 	struct grove_buf txn_result; /**< and the shard's result (both src/txn/codec.h; empty: none) */
+	uint64_t txn_id;           /**< filled by a caller that applied a committed transaction's part: its id, else 0 */
+	uint64_t *txn_groups;      /**< and the groups of all its parts; owned */
+	size_t n_txn_groups;       /**< number of txn_groups */
 };
 
 /** @brief Release what one change owns. */

@@ -2,7 +2,9 @@
  * and its subtree moved from one shard to another and back, a batch that sets values in two shards, a batch
  * whose part one shard refuses (nothing of it anywhere); then moves back and forth, coordinated by each member
  * in turn, with kill -9 of the coordinating member in the middle of some of them: afterwards the node is in
- * exactly one place, with its subtree, on every member, and no shard is held by an intent. */
+ * exactly one place, with its subtree, on every member, and no shard is held by an intent. A subscriber of
+ * the world across its shards gets one snapshot of all of them and one stream in which each move across
+ * shards is one move, and a shard split off below it later is followed too. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -31,6 +33,8 @@
 /* Moves in the kill test, and one in how many has its coordinator killed. */
 #define MOVES 100
 #define KILL_EVERY 10
+/* Moves while a subscriber follows the world. */
+#define STREAMED_MOVES 10
 
 static struct tree_op create(const char *parent, const char *name)
 {
@@ -259,6 +263,133 @@ static void test_kill_the_coordinator(void **state)
 	test_rmtree(c.dir);
 }
 
+static void subscribe(struct grove_client *cl, const char *path, bool resume, uint64_t from)
+{
+	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
+	rq.path = (char *)path;
+	rq.tscn = true;
+	rq.resume = resume;
+	rq.from = from;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &rq;
+	assert_int_equal(grove_client_send(cl, &env), GROVE_OK);
+}
+
+/* The next subscription event (fails after 10 s without one). */
+static Grove__Envelope *next_event(struct grove_client *cl)
+{
+	Grove__Envelope *msg = NULL;
+	assert_int_equal(grove_client_receive(cl, 10000, &msg), GROVE_OK);
+	assert_int_equal(msg->body_case, GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT);
+	return msg;
+}
+
+/* What a subscriber of the world saw after its snapshot. */
+struct stream_seen {
+	uint64_t last;     /* its position */
+	int moves;         /* of the player */
+	char player_in;    /* the zone the last one took it to */
+	int64_t q[STREAMED_MOVES];
+	size_t n_q;        /* values of ZoneB/Q's "n", in order */
+	bool r_set;        /* ZoneC/R's "n", once ZoneC is a shard */
+};
+
+/* Take one event, checking that it follows the one before and holds each move of the player whole, once. */
+static void take_event(struct stream_seen *s, const Grove__SubscribeEvent *ev, uint64_t player)
+{
+	if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__PROGRESS || ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES) {
+		if (ev->prev != s->last)
+			fail_msg("event at %llu follows %llu, but the last one was %llu", (unsigned long long)ev->index,
+				 (unsigned long long)ev->prev, (unsigned long long)s->last);
+		assert_true(ev->index > s->last);
+		s->last = ev->index;
+	} else {
+		fail_msg("event of kind %d in the stream: %s", ev->kind, ev->reason);
+	}
+	int player_changes = 0;
+	for (size_t i = 0; i < ev->n_changes; i++) {
+		const Grove__Change *ch = ev->changes[i];
+		assert_int_not_equal(ch->op, TREE_OP_DELETE);
+		if (ch->node == player) {
+			assert_int_equal(ch->op, TREE_OP_MOVE);
+			bool to_a = strcmp(ch->path, ZONE_A "/P") == 0;
+			assert_true(to_a || strcmp(ch->path, ZONE_B "/P") == 0);
+			assert_string_equal(ch->old_path, to_a ? ZONE_B "/P" : ZONE_A "/P");
+			s->player_in = to_a ? 'A' : 'B';
+			s->moves++;
+			player_changes++;
+		} else if (ch->op == TREE_OP_SET_PROP && strcmp(ch->path, ZONE_B "/Q") == 0 && s->n_q < STREAMED_MOVES) {
+			struct variant v;
+			assert_int_equal(variant_decode(&v, ch->value.data, ch->value.len, NULL), GROVE_OK);
+			s->q[s->n_q++] = v.as.i;
+		} else if (ch->op == TREE_OP_SET_PROP && strcmp(ch->path, "/root/World/ZoneC/R") == 0) {
+			s->r_set = true;
+		}
+	}
+	assert_true(player_changes <= 1);
+}
+
+static void test_stream_across_shards(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t player;
+	struct grove_client *cl = start_world(&c, &player);
+	struct grove_client *sub = cluster_connect(&c, 2);
+	subscribe(sub, "/root/World", false, 0);
+	/* One scene of the world, both shards' subtrees in it. */
+	Grove__Envelope *msg = next_event(sub);
+	const Grove__SubscribeEvent *ev = msg->subscribe_event;
+	assert_int_equal(ev->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	assert_true(ev->last);
+	char *scene = strndup((const char *)ev->data.data, ev->data.len);
+	assert_non_null(strstr(scene, "[node name=\"Arm\""));
+	assert_non_null(strstr(scene, "[node name=\"Q\""));
+	free(scene);
+	struct stream_seen s = {.last = ev->index, .player_in = 'A'};
+	grove__envelope__free_unpacked(msg, NULL);
+
+	/* Moves across the shards, and writes in one of them between them. */
+	for (int i = 0; i < STREAMED_MOVES; i++) {
+		struct tree_op op = i % 2 ? move(ZONE_B "/P", ZONE_A) : move(ZONE_A "/P", ZONE_B);
+		assert_int_equal(client_write_ops(cl, &op, 1), GROVE_OK);
+		assert_int_equal(client_set_int(cl, ZONE_B "/Q", "n", i), GROVE_OK);
+	}
+	/* A shard split off below the subscribed node after it subscribed: followed from its birth on. */
+	struct tree_op zone_c[] = {create("/root/World", "ZoneC"), create("/root/World/ZoneC", "R")};
+	assert_int_equal(client_write_ops(cl, zone_c, 2), GROVE_OK);
+	assert_int_equal(split(cl, "/root/World/ZoneC"), GROVE_OK);
+	assert_int_equal(client_set_int(cl, "/root/World/ZoneC/R", "n", 7), GROVE_OK);
+	for (int events = 0; events < 1000 && (s.moves < STREAMED_MOVES || s.n_q < STREAMED_MOVES || !s.r_set); events++) {
+		msg = next_event(sub);
+		take_event(&s, msg->subscribe_event, player);
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_int_equal(s.moves, STREAMED_MOVES);
+	assert_int_equal(s.player_in, STREAMED_MOVES % 2 ? 'B' : 'A');
+	for (int i = 0; i < STREAMED_MOVES; i++)
+		assert_int_equal(s.q[i], i);
+	assert_true(s.r_set);
+
+	/* A position across shards is not one to resume from: a new snapshot is. */
+	subscribe(sub, "/root/World", true, s.last);
+	bool compacted = false;
+	for (int events = 0; events < 100 && !compacted; events++) {
+		msg = next_event(sub);
+		compacted = msg->subscribe_event->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED;
+		if (compacted)
+			assert_non_null(strstr(msg->subscribe_event->reason, "across shards"));
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_true(compacted);
+	grove_client_close(sub);
+	grove_client_close(cl);
+	wait_unheld(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 int main(void)
 {
 	const char *filter = getenv("GROVE_TEST_FILTER");
@@ -267,6 +398,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writes_across_shards),
 		cmocka_unit_test(test_kill_the_coordinator),
+		cmocka_unit_test(test_stream_across_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

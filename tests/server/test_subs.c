@@ -76,7 +76,8 @@ static struct subs *subscribe(struct seen *seen, uint64_t root, const char *root
 	struct subs_hooks hooks = {.ctx = seen, .emit = emit, .queued = nothing_queued, .read_txn = no_txn};
 	struct subs *s;
 	assert_int_equal(subs_create(&cfg, NULL, &hooks, &s), GROVE_OK);
-	struct sub_spec spec = {.group = GROUP, .root = root, .root_path = root_path, .depth = depth};
+	static const uint64_t groups[] = {GROUP};
+	struct sub_spec spec = {.groups = groups, .n_groups = 1, .root = root, .root_path = root_path, .depth = depth};
 	uint64_t oldest;
 	assert_int_equal(subs_add(s, 1, &spec, 0, 0, &oldest), GROVE_OK);
 	return s;
@@ -110,7 +111,7 @@ static void test_subtree_and_depth(void **state)
 	};
 	struct seen seen = {.keep_paths = true};
 	struct subs *s = subscribe(&seen, 6, "/root/A/B", -1);
-	subs_publish(s, GROUP, 1, changes, 5, &p, NULL);
+	subs_publish(s, GROUP, 1, changes, 5, &p, NULL, NULL);
 	assert_int_equal(seen.events, 1);
 	assert_int_equal(seen.n, 3);
 	assert_string_equal(seen.path[0], "/root/A/B/C");
@@ -120,7 +121,7 @@ static void test_subtree_and_depth(void **state)
 	subs_destroy(s);
 
 	s = subscribe(&seen, 5, "/root/A", 1);
-	subs_publish(s, GROUP, 1, changes, 4, &p, NULL);
+	subs_publish(s, GROUP, 1, changes, 4, &p, NULL, NULL);
 	assert_int_equal(seen.n, 2);
 	assert_string_equal(seen.path[0], "/root/A");
 	assert_string_equal(seen.path[1], "/root/A/B");
@@ -131,7 +132,7 @@ static void test_subtree_and_depth(void **state)
 	struct tree_change beside = change(TREE_OP_SET_PROP, 9, ab, TREE_NO_PATH);
 	s = subscribe(&seen, 5, "/root/A", -1);
 	seen.events = 0;
-	subs_publish(s, GROUP, 1, &beside, 1, &p, NULL);
+	subs_publish(s, GROUP, 1, &beside, 1, &p, NULL, NULL);
 	assert_int_equal(seen.events, 0);
 	subs_destroy(s);
 	forget(&seen);
@@ -151,7 +152,7 @@ static void test_root_renamed(void **state)
 	};
 	struct seen seen = {.keep_paths = true};
 	struct subs *s = subscribe(&seen, 5, "/root/A", -1);
-	subs_publish(s, GROUP, 1, changes, 2, &p, NULL);
+	subs_publish(s, GROUP, 1, changes, 2, &p, NULL, NULL);
 	/* As before steps: the root's own rename is not sent (its new path is judged against the old root path). */
 	assert_int_equal(seen.n, 1);
 	assert_string_equal(seen.path[0], "/root/A2/C");
@@ -183,7 +184,7 @@ static void test_deep_entry_is_linear(void **state)
 	struct seen seen = {.keep_paths = false};
 	double start = now_s();
 	struct subs *s = subscribe(&seen, 2, "/root/other", -1);
-	subs_publish(s, GROUP, 1, changes, DEPTH, &p, NULL);
+	subs_publish(s, GROUP, 1, changes, DEPTH, &p, NULL, NULL);
 	assert_int_equal(seen.events, 0);
 	subs_destroy(s);
 	/* /root followed by DEPTH / 2 "/n": the node created by change DEPTH / 2 - 1. */
@@ -195,7 +196,7 @@ static void test_deep_entry_is_linear(void **state)
 		memcpy(half + i, "/n", 2);
 	half[len] = '\0';
 	s = subscribe(&seen, 100 + DEPTH / 2 - 1, half, -1);
-	subs_publish(s, GROUP, 1, changes, DEPTH, &p, NULL);
+	subs_publish(s, GROUP, 1, changes, DEPTH, &p, NULL, NULL);
 	assert_int_equal(seen.events, 1);
 	assert_int_equal(seen.n, DEPTH - DEPTH / 2 + 1);
 	subs_destroy(s);
