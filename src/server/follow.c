@@ -42,7 +42,7 @@ struct sub_request {
 	size_t n_classes;
 };
 
-/* A subscribe whose subtree spans shards, waiting while a transaction holds one of them (see subscribe()). */
+/* A subscribe whose subtree spans shards, waiting while a transaction holds one of them (see subscribe()); one per connection at most. */
 struct deferred {
 	uint64_t conn;
 	uint64_t deadline_ms;
@@ -582,6 +582,19 @@ static bool any_held(struct follow *f, const uint64_t *groups, size_t n)
 	return false;
 }
 
+/* Forget a subscribe of @p conn that waits: a newer request replaces it (one waits per connection at most). */
+static void drop_deferred(struct follow *f, uint64_t conn)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < f->n_deferred; i++) {
+		if (f->deferred[i].conn == conn)
+			sub_request_free(f->deferred[i].rq);
+		else
+			f->deferred[kept++] = f->deferred[i];
+	}
+	f->n_deferred = kept;
+}
+
 /*
  * A snapshot across shards must not show a transaction's part in one shard without its part in another,
  * so it waits while any of them is held: keep @p rq (until @p deadline_ms, 0: from now) for follow_tick().
@@ -660,6 +673,7 @@ static int start_snapshot(struct follow *f, struct loop_conn *c, struct follower
 static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
 		      uint64_t deadline_ms)
 {
+	drop_deferred(f, loop_conn_id(c));
 	uint64_t group;
 	char why_route[16];
 	struct host_ref ref = {rq->path, 0};
