@@ -263,19 +263,6 @@ static void test_kill_the_coordinator(void **state)
 	test_rmtree(c.dir);
 }
 
-static void subscribe(struct grove_client *cl, const char *path, bool resume, uint64_t from)
-{
-	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
-	rq.path = (char *)path;
-	rq.tscn = true;
-	rq.resume = resume;
-	rq.from = from;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT;
-	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
-	env.subscribe = &rq;
-	assert_int_equal(grove_client_send(cl, &env), GROVE_OK);
-}
-
 /* The next subscription event (fails after 10 s without one). */
 static Grove__Envelope *next_event(struct grove_client *cl)
 {
@@ -337,7 +324,7 @@ static void test_stream_across_shards(void **state)
 	uint64_t player;
 	struct grove_client *cl = start_world(&c, &player);
 	struct grove_client *sub = cluster_connect(&c, 2);
-	subscribe(sub, "/root/World", false, 0);
+	assert_int_equal(client_subscribe(sub, "/root/World", false, 0), GROVE_OK);
 	/* One scene of the world, both shards' subtrees in it. */
 	Grove__Envelope *msg = next_event(sub);
 	const Grove__SubscribeEvent *ev = msg->subscribe_event;
@@ -373,7 +360,7 @@ static void test_stream_across_shards(void **state)
 	assert_true(s.r_set);
 
 	/* A position across shards is not one to resume from: a new snapshot is. */
-	subscribe(sub, "/root/World", true, s.last);
+	assert_int_equal(client_subscribe(sub, "/root/World", true, s.last), GROVE_OK);
 	bool compacted = false;
 	for (int events = 0; events < 100 && !compacted; events++) {
 		msg = next_event(sub);

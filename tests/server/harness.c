@@ -436,3 +436,16 @@ void cli_run_at(const char *servers, struct cli_result *r, ...)
 	cli_run_va(servers, r, ap);
 	va_end(ap);
 }
+
+int client_subscribe(struct grove_client *c, const char *path, bool resume, uint64_t from)
+{
+	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
+	rq.path = (char *)path;
+	rq.tscn = true;
+	rq.resume = resume;
+	rq.from = from;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &rq;
+	return grove_client_send(c, &env);
+}

@@ -109,6 +109,13 @@ int client_write_ops_timed(struct grove_client *c, const struct tree_op *ops, si
 int client_set_int(struct grove_client *c, const char *node, const char *prop, int64_t value);
 
 /**
+ * @brief Send a subscribe to the subtree at @p path through @p c, its snapshot as .tscn, or resuming after
+ * position @p from when @p resume; the events are read with grove_client_receive().
+ * @return grove_client_send()'s code.
+ */
+int client_subscribe(struct grove_client *c, const char *path, bool resume, uint64_t from);
+
+/**
  * @brief Read the node at @p path through @p c, @p depth levels below it, with its properties if
  * @p with_props.
  * @param holder receives the whole reply; free it with grove__envelope__free_unpacked(*holder, NULL) if not NULL.

@@ -109,19 +109,6 @@ static void add_node(const struct groved_proc *p, const char *path, const char *
 	assert_int_equal(r.status, 0);
 }
 
-static void subscribe(struct grove_client *c, const char *path, bool resume, uint64_t from)
-{
-	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
-	rq.path = (char *)path;
-	rq.tscn = true;
-	rq.resume = resume;
-	rq.from = from;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT;
-	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
-	env.subscribe = &rq;
-	assert_int_equal(grove_client_send(c, &env), GROVE_OK);
-}
-
 /* The next subscription event (NULL after @p timeout_ms without one). */
 static Grove__Envelope *next_event(struct grove_client *c, int timeout_ms)
 {
@@ -179,7 +166,7 @@ static void test_snapshot_then_every_change(void **state)
 	struct grove_client *w = connect_to(&f->server), *sub = connect_to(&f->server);
 	for (int i = 0; i < 10; i++)
 		assert_true(set_int(w, "/root/World/A", "n", i));
-	subscribe(sub, "/root/World", false, 0);
+	assert_int_equal(client_subscribe(sub, "/root/World", false, 0), GROVE_OK);
 	/* The scene holds the state at its index, every node with its grove id. */
 	Grove__Envelope *msg = next_event(sub, 5000);
 	assert_non_null(msg);
@@ -237,7 +224,7 @@ static void test_resume_and_compacted(void **state)
 	}
 	/* From a recent position: exactly what came after it. */
 	struct grove_client *sub = connect_to(&f->server);
-	subscribe(sub, "/root", true, mid);
+	assert_int_equal(client_subscribe(sub, "/root", true, mid), GROVE_OK);
 	static struct seen s;
 	memset(&s, 0, sizeof(s));
 	Grove__Envelope *msg = next_event(sub, 5000);
@@ -254,7 +241,7 @@ static void test_resume_and_compacted(void **state)
 	grove_client_close(sub);
 	/* From a position the 64-entry history no longer holds: take a new snapshot. */
 	sub = connect_to(&f->server);
-	subscribe(sub, "/root", true, early);
+	assert_int_equal(client_subscribe(sub, "/root", true, early), GROVE_OK);
 	msg = next_event(sub, 5000);
 	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED);
 	assert_true(msg->subscribe_event->oldest > early + 1);
@@ -294,7 +281,7 @@ static void test_slow_subscriber_never_slows_writes(void **state)
 	struct fixture *f = *state;
 	add_node(&f->server, "/root/Hot", "Node");
 	struct grove_client *sub = connect_to(&f->server);
-	subscribe(sub, "/root", false, 0);
+	assert_int_equal(client_subscribe(sub, "/root", false, 0), GROVE_OK);
 	Grove__Envelope *msg = next_event(sub, 5000);
 	static struct seen s;
 	memset(&s, 0, sizeof(s));
@@ -432,7 +419,7 @@ static void test_writes_go_on_while_a_snapshot_is_made(void **state)
 		usleep(1000);
 	struct grove_client *sub = connect_to(&f->server);
 	int64_t asked = now_ns();
-	subscribe(sub, "/root", false, 0);
+	assert_int_equal(client_subscribe(sub, "/root", false, 0), GROVE_OK);
 	Grove__Envelope *msg = next_event(sub, 60000);
 	int64_t arrived = now_ns();
 	assert_non_null(msg);
@@ -748,7 +735,7 @@ static void test_stage_times_are_ordered(void **state)
 	add_node(&f->server, "/root/World", "Node3D");
 	add_node(&f->server, "/root/World/A", "Node3D");
 	struct grove_client *w = connect_to(&f->server), *sub = connect_to(&f->server);
-	subscribe(sub, "/root/World", false, 0);
+	assert_int_equal(client_subscribe(sub, "/root/World", false, 0), GROVE_OK);
 	Grove__Envelope *msg = next_event(sub, 5000);
 	assert_non_null(msg);
 	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
