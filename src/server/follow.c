@@ -902,7 +902,9 @@ static void submit(struct follow *f, struct loop_conn *c, int major, struct gate
 		grove__write_request__pack(&wr.req, bytes);
 		struct host_ticket t = {loop_conn_id(c), 0, grove_realtime_ns()};
 		err = host_submit(f->host, group, &t, rq->key, bytes, len);
-		if (err == GROVE_EUNAVAILABLE)
+		if (!err)
+			loop_conn_pending(c); /* answered once, by follow_submit_done() */
+		else if (err == GROVE_EUNAVAILABLE)
 			snprintf(why, sizeof(why), "no leader is known yet; retry shortly with the same key");
 		else if (err == GROVE_ENOSPC)
 			host_disk_full(f->host, why, sizeof(why));
@@ -920,6 +922,7 @@ void follow_submit_done(struct follow *f, const struct host_ticket *t, const cha
 	struct follower *fw = c ? idmap_get(&f->followers, 0, t->conn) : NULL;
 	if (!fw || !fw->godot)
 		return;
+	loop_conn_answered(c);
 	if (code) {
 		refused(c, fw->godot, key, code, message, failed_op);
 		return;

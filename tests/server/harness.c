@@ -214,6 +214,35 @@ long proc_status_kib(pid_t pid, const char *field)
 	return kib;
 }
 
+bool groved_metric(int port, const char *name, uint64_t *value)
+{
+	static const char get[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    send(fd, get, sizeof(get) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(get) - 1)) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	static char body[1 << 16];
+	size_t got = 0;
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (ssize_t n; got < sizeof(body) - 1 && (n = recv(fd, body + got, sizeof(body) - 1 - got, 0)) > 0;)
+		got += (size_t)n;
+	close(fd);
+	body[got] = '\0';
+	size_t len = strlen(name);
+	for (const char *line = body; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+		if (strncmp(line, name, len) == 0 && line[len] == ' ') {
+			*value = strtoull(line + len + 1, NULL, 10);
+			return true;
+		}
+	return false;
+}
+
 int raw_client(int port, int rcvbuf)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -94,6 +94,13 @@ void groved_kill(struct groved_proc *p);
 int raw_client(int port, int rcvbuf);
 
 /**
+ * @brief Read counter or gauge @p name into @p value from the /metrics of the
+ * groved whose --metrics address is 127.0.0.1:@p port (one plain HTTP GET).
+ * @return false if it could not be read or there is no such metric.
+ */
+bool groved_metric(int port, const char *name, uint64_t *value);
+
+/**
  * @brief Write the batch of @p n operations @p ops through @p c.
  * @return the write reply's code (0: done), or -1 if there was no write reply.
  */

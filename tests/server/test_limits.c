@@ -820,29 +820,6 @@ static void test_request_in_flight_is_not_idle(void **state)
 
 enum { INFLIGHT_MAX = 8, PIPELINED = 2000 };
 
-/* The value of @p name in groved's /metrics on @p port (one plain HTTP GET); fails the test without it. */
-static uint64_t metric(int port, const char *name)
-{
-	int fd = raw_connect(port);
-	assert_true(fd >= 0);
-	static const char get[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	assert_int_equal(send(fd, get, sizeof(get) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(get) - 1));
-	static char body[1 << 16];
-	size_t got = 0;
-	struct timeval tv = {.tv_sec = 5};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	for (ssize_t n; got < sizeof(body) - 1 && (n = recv(fd, body + got, sizeof(body) - 1 - got, 0)) > 0;)
-		got += (size_t)n;
-	close(fd);
-	body[got] = '\0';
-	size_t len = strlen(name);
-	for (const char *line = body; line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
-		if (strncmp(line, name, len) == 0 && line[len] == ' ')
-			return strtoull(line + len + 1, NULL, 10);
-	fail_msg("no metric %s on port %d", name, port);
-	return 0;
-}
-
 /* Send, without waiting for its reply, a write of /root's "n"; returns its request id. */
 static uint64_t send_set_n(struct grove_client *c, int64_t value)
 {
@@ -900,15 +877,19 @@ static void test_inflight_bounded(void **state)
 	int64_t t0 = now_ms();
 	pipeline_writes(&f->server);
 	int64_t unbounded_ms = now_ms() - t0;
-	uint64_t unbounded_peak = metric(port, "grove_client_requests_in_flight_peak");
-	uint64_t unbounded_pauses = metric(port, "grove_client_inflight_pauses_total");
+	uint64_t unbounded_peak;
+	assert_true(groved_metric(port, "grove_client_requests_in_flight_peak", &unbounded_peak));
+	uint64_t unbounded_pauses;
+	assert_true(groved_metric(port, "grove_client_inflight_pauses_total", &unbounded_pauses));
 	groved_stop(&f->server);
 	port = start_with_inflight_limit(f, "8");
 	t0 = now_ms();
 	pipeline_writes(&f->server);
 	int64_t bounded_ms = now_ms() - t0;
-	uint64_t peak = metric(port, "grove_client_requests_in_flight_peak");
-	uint64_t pauses = metric(port, "grove_client_inflight_pauses_total");
+	uint64_t peak;
+	assert_true(groved_metric(port, "grove_client_requests_in_flight_peak", &peak));
+	uint64_t pauses;
+	assert_true(groved_metric(port, "grove_client_inflight_pauses_total", &pauses));
 	print_message("%d pipelined writes, all answered in order: default limit %lld ms, at most %llu in flight; "
 		      "--max-inflight %d %lld ms, at most %llu in flight, paused %llu times\n",
 		      PIPELINED, (long long)unbounded_ms, (unsigned long long)unbounded_peak, INFLIGHT_MAX,

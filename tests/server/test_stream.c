@@ -36,6 +36,7 @@ struct fixture {
 	char *dir;
 	char data[4096];
 	struct groved_proc server;
+	int metrics_port; /* 0: none */
 };
 
 static int setup_with(void **state, const char *const *args)
@@ -60,6 +61,21 @@ static int setup_short_history(void **state)
 {
 	static const char *const args[] = {"--history-entries", "64", NULL};
 	return setup_with(state, args);
+}
+
+enum { INFLIGHT_MAX = 8, PIPELINED_SUBMITS = 500 };
+
+/* A limit of INFLIGHT_MAX requests in flight per client, and metrics to show what it did. */
+static int setup_inflight_limit(void **state)
+{
+	static char metrics[32], max[16];
+	int port = test_free_port();
+	snprintf(metrics, sizeof(metrics), "127.0.0.1:%d", port);
+	snprintf(max, sizeof(max), "%d", INFLIGHT_MAX);
+	const char *const args[] = {"--max-inflight", max, "--metrics", metrics, NULL};
+	setup_with(state, args);
+	((struct fixture *)*state)->metrics_port = port;
+	return 0;
 }
 
 static int teardown(void **state)
@@ -598,8 +614,8 @@ static void godot_hello(struct godot *g, const struct groved_proc *p, int major)
 	variant_free(&m);
 }
 
-/* Submit "set /root/G n = value" with @p key; the answer. */
-static void godot_submit(struct godot *g, const char *key, int value, struct variant *answer)
+/* Send "set /root/G n = value" with @p key, not waiting for its answer. */
+static void godot_send_submit(struct godot *g, const char *key, int value)
 {
 	struct variant op, ops, m;
 	char v[32];
@@ -611,6 +627,12 @@ static void godot_submit(struct godot *g, const char *key, int value, struct var
 	snprintf(k, sizeof(k), "s:%s", key);
 	dict(&m, "op", "s:submit", "key", k, "ops", "v:", &ops, NULL);
 	godot_send(g, &m);
+}
+
+/* Submit "set /root/G n = value" with @p key; the answer. */
+static void godot_submit(struct godot *g, const char *key, int value, struct variant *answer)
+{
+	godot_send_submit(g, key, value);
 	for (;;) {
 		assert_true(godot_receive(g, answer));
 		if (strcmp(op_of(answer), "submitted") == 0 || strcmp(op_of(answer), "refused") == 0)
@@ -729,6 +751,39 @@ static void test_godot_gateway(void **state)
  * Latency accounting: a write's reply carries the leader's stage times and the subscriber's event of the same
  * index the member's own, every one present and in the order the stages run (one server: leader and member).
  */
+/* Submits pipelined by a Godot client count against --max-inflight like any other client's requests. */
+static void test_godot_submits_in_flight_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/G", "Node");
+	struct godot g;
+	godot_hello(&g, &f->server, 3);
+	char key[32];
+	for (int i = 0; i < PIPELINED_SUBMITS; i++) {
+		snprintf(key, sizeof(key), "pipelined-%d", i);
+		godot_send_submit(&g, key, i);
+	}
+	int64_t last_index = 0;
+	for (int i = 0; i < PIPELINED_SUBMITS; i++) {
+		struct variant a;
+		expect(&g, "submitted", &a);
+		snprintf(key, sizeof(key), "pipelined-%d", i);
+		assert_string_equal(field(&a, "key")->as.str.ptr, key);
+		assert_true(field(&a, "index")->as.i > last_index);
+		last_index = field(&a, "index")->as.i;
+		variant_free(&a);
+	}
+	godot_close(&g);
+	uint64_t peak;
+	assert_true(groved_metric(f->metrics_port, "grove_client_requests_in_flight_peak", &peak));
+	uint64_t pauses;
+	assert_true(groved_metric(f->metrics_port, "grove_client_inflight_pauses_total", &pauses));
+	print_message("%d pipelined submits answered in order; at most %llu in flight, paused %llu times\n",
+		      PIPELINED_SUBMITS, (unsigned long long)peak, (unsigned long long)pauses);
+	assert_int_equal(peak, INFLIGHT_MAX);
+	assert_true(pauses >= 1);
+}
+
 static void test_stage_times_are_ordered(void **state)
 {
 	struct fixture *f = *state;
@@ -791,6 +846,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stage_times_are_ordered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_godot_submits_in_flight_are_bounded, setup_inflight_limit, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber_never_slows_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writes_go_on_while_a_snapshot_is_made, setup, teardown),
 	};
