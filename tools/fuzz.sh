@@ -8,6 +8,11 @@
 # inputs of fixed findings). Prints each target's executions, exec/s, seconds and findings, then a summary
 # line; exits non-zero on a finding. Crashes and their inputs land in build-fuzz/findings/TARGET/.
 set -euo pipefail
+# Targets that read files (wal, snapshot) write each input to TMPDIR first; on a disk every input then
+# costs an fsync of the log it opens. Memory is the place for them (16x the executions per second for wal).
+if [[ -z "${TMPDIR:-}" && -d /dev/shm && -w /dev/shm ]]; then
+	export TMPDIR=/dev/shm
+fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 keep=0
