@@ -42,7 +42,8 @@
  *   One atomic batch. "key" is chosen by the client, unique per batch; a
  *   retry with the same key (after a reconnect, to any member) is applied
  *   once. Answer: {"op": "submitted", "key": String, "index": int (the log
- *   index that applied it)} or {"op": "refused", "key": String, "code": int,
+ *   index that applied it; for a batch across shards, the index in the
+ *   first op's shard where the transaction's part was staged)} or {"op": "refused", "key": String, "code": int,
  *   "reason": String, "failed_op": int}. A member that does not lead passes
  *   the batch on to the leader and answers once it has applied it itself.
  *   Code 17 (unavailable: no leader known, a new term began before the batch

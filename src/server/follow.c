@@ -856,6 +856,15 @@ static void refused(struct loop_conn *c, int major, const char *key, int code, c
 	godot_send(c, major, &m);
 }
 
+static void submitted(struct loop_conn *c, int major, const char *key, uint64_t index)
+{
+	struct gateway_msg m;
+	gateway_msg_begin(&m, "submitted");
+	gateway_msg_str(&m, "key", key);
+	gateway_msg_int(&m, "index", (int64_t)index);
+	godot_send(c, major, &m);
+}
+
 /* The shard a batch goes to: the one of every node it names (GROVE_ECROSSSHARD with @p why when they differ). */
 static int route_ops(struct follow *f, const struct gateway_batch *batch, uint64_t *group, char *why, size_t why_cap)
 {
@@ -882,8 +891,14 @@ static void submit(struct follow *f, struct loop_conn *c, int major, struct gate
 	int err = gateway_submit_batch(rq, &batch, why, sizeof(why));
 	struct wire_request wr = {0};
 	uint64_t group = HOST_WORLD_GROUP;
+	bool across = false;
 	if (!err)
 		err = route_ops(f, &batch, &group, why, sizeof(why));
+	if (err == GROVE_ECROSSSHARD && f->cfg.submit_across) {
+		across = true; /* the server's write across shards, which plans the batch itself */
+		err = GROVE_OK;
+		why[0] = '\0';
+	}
 	if (!err) {
 		err = wire_encode_batch(batch.ops, batch.count, &wr);
 		if (err)
@@ -901,12 +916,16 @@ static void submit(struct follow *f, struct loop_conn *c, int major, struct gate
 	if (!err) {
 		grove__write_request__pack(&wr.req, bytes);
 		struct host_ticket t = {loop_conn_id(c), 0, grove_realtime_ns()};
-		err = host_submit(f->host, group, &t, rq->key, bytes, len);
-		if (!err)
+		uint64_t applied_at = 0;
+		err = across ? f->cfg.submit_across(f->cfg.ctx, &t, rq->key, bytes, len, &applied_at, why, sizeof(why))
+			     : host_submit(f->host, group, &t, rq->key, bytes, len);
+		if (!err && applied_at)
+			submitted(c, major, rq->key, applied_at);
+		else if (!err)
 			loop_conn_pending(c); /* answered once, by follow_submit_done() */
-		else if (err == GROVE_EUNAVAILABLE)
+		else if (err == GROVE_EUNAVAILABLE && !why[0])
 			snprintf(why, sizeof(why), "no leader is known yet; retry shortly with the same key");
-		else if (err == GROVE_ENOSPC)
+		else if (err == GROVE_ENOSPC && !why[0])
 			host_disk_full(f->host, why, sizeof(why));
 	}
 	free(bytes);
@@ -927,11 +946,7 @@ void follow_submit_done(struct follow *f, const struct host_ticket *t, const cha
 		refused(c, fw->godot, key, code, message, failed_op);
 		return;
 	}
-	struct gateway_msg m;
-	gateway_msg_begin(&m, "submitted");
-	gateway_msg_str(&m, "key", key);
-	gateway_msg_int(&m, "index", (int64_t)index);
-	godot_send(c, fw->godot, &m);
+	submitted(c, fw->godot, key, index);
 }
 
 bool follow_godot_error(struct follow *f, struct loop_conn *c, int code, const char *reason)

@@ -19,7 +19,9 @@
  * that only a new snapshot resumes from. A split that moves the subscribed
  * subtree away ends the subscription with "compacted" (subscribe again: the
  * new shard answers). Submits are routed to the shard of the nodes they
- * name; one that names several is refused.
+ * name; one that names several is handed to the server's write across
+ * shards (follow_config.submit_across), which answers it, once, through
+ * follow_submit_done(): its key holds across the transaction.
  */
 #ifndef GROVE_SERVER_FOLLOW_H
 #define GROVE_SERVER_FOLLOW_H
@@ -44,6 +46,17 @@ struct follow_config {
 	size_t live_max_queued;   /**< see struct subs_config */
 	unsigned max_catchups;    /**< see struct subs_config */
 	struct offload *offload;  /**< where snapshot scenes are written, beside the loop; outlives the follow */
+	/**
+	 * Begin a submit whose batch names nodes of several shards as a write across shards (NULL: such a
+	 * submit is refused with GROVE_ECROSSSHARD). @p request is the packed WriteRequest with its submit
+	 * @p key (both borrowed for the call). GROVE_OK with *@p applied_at set: the key was applied already,
+	 * at that index (answered "submitted" now); GROVE_OK with it 0: it is answered later, exactly once, by
+	 * follow_submit_done() with ticket @p t. Otherwise it was not begun: the refusal's code, and its
+	 * reason in @p why (left empty when the code says enough).
+	 */
+	int (*submit_across)(void *ctx, const struct host_ticket *t, const char *key, const uint8_t *request, size_t len,
+			     uint64_t *applied_at, char *why, size_t why_cap);
+	void *ctx;                /**< passed to submit_across */
 };
 
 /** @brief The stream over @p host, answering through @p loop. @return GROVE_OK, GROVE_ENOMEM. */

@@ -483,7 +483,7 @@ static void replica_applied(void *ctx, struct replica *r, const struct replica_a
 	if (res && res->key[0] && h->n_submits)
 		submits_applied(h, group, a->index, res);
 	if (res && res->txn_cmd.len && h->hooks.txn_applied)
-		h->hooks.txn_applied(h->hooks.ctx, group, res);
+		h->hooks.txn_applied(h->hooks.ctx, group, a->index, res);
 	struct proposal *p = idmap_remove(&h->proposals, group, a->index);
 	if (g && g->kind == GROUP_META) {
 		meta_applied(h, g, p, a);
@@ -1264,6 +1264,16 @@ bool host_held(struct host *h, uint64_t group, struct txn_meta *meta)
 	struct group *g = group_of(h, group);
 	struct store_txn *txn = apply_txn(h);
 	return g && g->kind != GROUP_META && txn && tree_sm_held(&g->tree, txn, meta);
+}
+
+int host_key_applied(struct host *h, uint64_t group, const char *key, uint64_t *index)
+{
+	*index = 0;
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	if (!g || g->kind == GROUP_META)
+		return GROVE_EINVAL;
+	return txn ? tree_sm_key_applied(&g->tree, txn, key, index) : GROVE_ESTORAGE;
 }
 
 int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_record *rec)

@@ -126,11 +126,12 @@ struct host_hooks {
 	/** An applied entry carried stamp @p ts: merge it into the server's clock. */
 	void (*observe)(void *ctx, struct hlc_ts ts);
 	/**
-	 * Group @p group applied a cross-shard transaction's command here: @p res holds the command and the
-	 * shard's result (tree_result.txn_cmd, txn_result), or the tree's refusal of an intent's part
-	 * (res->err, with the result empty), and the ids the part gave (NULL: not wanted).
+	 * Group @p group applied a cross-shard transaction's command here, at @p index: @p res holds the
+	 * command and the shard's result (tree_result.txn_cmd, txn_result), or the tree's refusal of an
+	 * intent's part (res->err, with the result empty) or of its key (res->duplicate_of), and the ids the
+	 * part gave (NULL: not wanted).
 	 */
-	void (*txn_applied)(void *ctx, uint64_t group, const struct tree_result *res);
+	void (*txn_applied)(void *ctx, uint64_t group, uint64_t index, const struct tree_result *res);
 };
 
 struct host;
@@ -212,6 +213,14 @@ int host_submit(struct host *h, uint64_t group, const struct host_ticket *t, con
  * such group), GROVE_ENOMEM.
  */
 int host_send_command(struct host *h, uint64_t group, int kind, const void *body, size_t len);
+
+/**
+ * @brief The index at which tree group @p group applied submit key @p key, as
+ * this member applied it (0: not, or not any more, remembered). What a
+ * member applied may lag the group's log: 0 decides nothing.
+ * @return GROVE_OK, GROVE_EINVAL (not a tree group here), GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
+int host_key_applied(struct host *h, uint64_t group, const char *key, uint64_t *index);
 
 /**
  * @brief Whether a cross-shard transaction's intent holds group @p group as

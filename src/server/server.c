@@ -650,17 +650,25 @@ static int xshard_send(void *ctx, uint64_t group, const uint8_t *cmd, size_t len
 	return host_send_command(s->host, group, TREE_CMD_TXN, cmd, len);
 }
 
-static void xshard_done(void *ctx, const struct host_ticket *t, int code, const char *message, size_t failed_op,
-			const uint64_t *ids, size_t n_ids)
+/* A cross-shard write ended: answered in the protocol of the client that sent it (a Godot submit, or a write). */
+static void xshard_done(void *ctx, const struct host_ticket *t, const struct xshard_outcome *o)
 {
-	struct host_write_done w = {.code = code, .message = message, .failed_op = failed_op, .ids = ids, .n_ids = n_ids};
+	struct server *s = ctx;
+	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
+	struct client *cl = c ? loop_conn_data(c) : NULL;
+	if (cl && cl->godot) {
+		follow_submit_done(s->follow, t, o->key, o->index, o->code, o->message, o->failed_op);
+		return;
+	}
+	struct host_write_done w = {.group = o->group, .index = o->index, .code = o->code, .message = o->message,
+				    .failed_op = o->failed_op, .ids = o->ids, .n_ids = o->n_ids};
 	write_done(ctx, t, &w);
 }
 
-static void txn_applied(void *ctx, uint64_t group, const struct tree_result *res)
+static void txn_applied(void *ctx, uint64_t group, uint64_t index, const struct tree_result *res)
 {
 	struct server *s = ctx;
-	xshard_applied(s->xshard, group, res, grove_realtime_ns());
+	xshard_applied(s->xshard, group, index, res, grove_realtime_ns());
 }
 
 /*
@@ -925,19 +933,64 @@ static const struct tree *plan_group_tree(void *ctx, uint64_t group)
 	return host_tree(s->host, group);
 }
 
+/* The plan of write @p wr across shards, from everything applied here (committed to LMDB or not: no fsync per write). */
+static int plan_across_shards(struct server *s, const Grove__WriteRequest *wr, struct txn_plan *plan, char *why,
+			      size_t why_cap)
+{
+	struct store_txn *txn = host_applied_txn(s->host);
+	struct tree_view view = {0};
+	int err = txn ? host_view(s->host, &view) : GROVE_ESTORAGE;
+	if (!err) {
+		struct txn_plan_world w = {.map = host_shard_map(s->host), .txn = txn, .view = &view,
+					   .group_tree = plan_group_tree, .ctx = s};
+		err = txn_plan_build(wr, &w, plan, why, why_cap);
+	}
+	tree_view_free(&view);
+	return err;
+}
+
+/* Begin the transaction of a plan of several parts, with the write's submit @p key; xshard_done() answers it. */
+static int begin_across_shards(struct server *s, const struct txn_plan *plan, const struct host_ticket *t,
+			       const char *key)
+{
+	struct xshard_part *parts = calloc(plan->n_parts, sizeof(*parts));
+	if (!parts)
+		return GROVE_ENOMEM;
+	for (size_t i = 0; i < plan->n_parts; i++)
+		parts[i] = (struct xshard_part){plan->parts[i].group, plan->parts[i].request, plan->parts[i].request_len};
+	struct xshard_ops ops = {plan->op_part, plan->op_index, plan->n_ops};
+	int err = xshard_begin(s->xshard, t, key, parts, plan->n_parts, &ops, grove_realtime_ns());
+	free(parts);
+	return err;
+}
+
+/*
+ * The fast path of a keyed write across shards: the index at which its first op's shard (the anchor of its
+ * first attempt, or the shard a split gave the anchor's keys) applied its key, as this member applied it; 0
+ * if not seen. A hint only, read from the same applied state the plan reads: a first attempt whose effects
+ * make the batch unplannable now (a node it moved away) is answered as applied instead of refused. What
+ * decides is the anchor's apply (tree_sm.h): a key not seen here is checked there.
+ */
+static uint64_t key_applied_before(struct server *s, const Grove__WriteRequest *wr)
+{
+	const Grove__NodeRef *first = wr->n_ops ? wr->ops[0]->node : NULL;
+	uint64_t group, index = 0;
+	char why[200];
+	if (wr->submit_key[0] && first &&
+	    host_route(s->host, &(struct host_ref){first->path, first->id}, 1, &group, why, sizeof(why)) == GROVE_OK &&
+	    host_key_applied(s->host, group, wr->submit_key, &index) != GROVE_OK)
+		index = 0;
+	return index;
+}
+
 /*
  * A write across shards: planned as one part per shard from what this member applied, and committed as a
- * transaction coordinated here. Answered here if it cannot start, else by the coordinator.
+ * transaction coordinated here. Answered here if it cannot start, else by the coordinator. A submit key
+ * goes with the anchor's part, whose group keeps it (tree_sm.h): a retry applies once, wherever it runs.
  */
 static void write_across_shards(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v,
 				const Grove__WriteRequest *wr, const struct host_ticket *t, uint64_t deadline_ms)
 {
-	if (wr->submit_key[0]) {
-		write_refused(c, v->request_id, GROVE_ECROSSSHARD,
-			      "a write with a submit key cannot span shards yet (its key would have to hold in every "
-			      "shard's log): send one write per shard, or none with a key");
-		return;
-	}
 	/*
 	 * Coordinated by the leader of the first op's shard, whose state is the latest there is: what a move
 	 * across shards carries is read from it (a follower's could be behind, and its plan refused).
@@ -956,26 +1009,19 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 		wait_for_shards(s, c, v, t, deadline_ms);
 		return;
 	}
-	/* Planned from everything applied here, committed to LMDB or not: no commit (an fsync) per write. */
-	struct store_txn *txn = host_applied_txn(s->host);
-	struct tree_view view = {0};
-	struct txn_plan plan = {0};
-	int err = txn ? host_view(s->host, &view) : GROVE_ESTORAGE;
-	if (!err) {
-		struct txn_plan_world w = {.map = host_shard_map(s->host), .txn = txn, .view = &view,
-					   .group_tree = plan_group_tree, .ctx = s};
-		err = txn_plan_build(wr, &w, &plan, why, sizeof(why));
+	uint64_t applied_at = key_applied_before(s, wr);
+	if (applied_at) {
+		loop_conn_pending(c); /* write_done() answers it, as it answers a duplicate found at apply */
+		write_done(s, t, &(struct host_write_done){.index = applied_at, .message = ""});
+		return;
 	}
+	struct txn_plan plan = {0};
+	int err = plan_across_shards(s, wr, &plan, why, sizeof(why));
 	if (!err && plan.n_parts == 1) {
 		err = host_propose(s->host, plan.parts[0].group, t, TREE_CMD_WRITE, v->body_data, v->body_len);
 		handed_over(s, c, v->request_id, err, plan.parts[0].group);
 	} else if (!err) {
-		struct xshard_part *parts = calloc(plan.n_parts, sizeof(*parts));
-		for (size_t i = 0; parts && i < plan.n_parts; i++)
-			parts[i] = (struct xshard_part){plan.parts[i].group, plan.parts[i].request, plan.parts[i].request_len};
-		struct xshard_ops ops = {plan.op_part, plan.op_index, plan.n_ops};
-		err = parts ? xshard_begin(s->xshard, t, parts, plan.n_parts, &ops, grove_realtime_ns()) : GROVE_ENOMEM;
-		free(parts);
+		err = begin_across_shards(s, &plan, t, wr->submit_key);
 		if (!err)
 			loop_conn_pending(c);
 		else
@@ -984,7 +1030,34 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 		write_refused(c, v->request_id, err, why[0] ? why : grove_strerror(err));
 	}
 	txn_plan_free(&plan);
-	tree_view_free(&view);
+}
+
+/*
+ * A Godot client's submit whose batch spans shards (follow.h submit_across): the same transaction as a
+ * write's. Refused while a shard is held, as a submit to a held shard is at apply: the client sends it
+ * again with its key.
+ */
+static int submit_across_shards(void *ctx, const struct host_ticket *t, const char *key, const uint8_t *request,
+				size_t len, uint64_t *applied_at, char *why, size_t why_cap)
+{
+	struct server *s = ctx;
+	if (any_shard_held(s)) {
+		snprintf(why, why_cap, "a cross-shard transaction holds a shard this batch needs; retry with the same key");
+		return GROVE_EINTENT;
+	}
+	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, len, request);
+	if (!wr)
+		return GROVE_EPROTO;
+	struct txn_plan plan = {0};
+	*applied_at = key_applied_before(s, wr);
+	int err = *applied_at ? GROVE_OK : plan_across_shards(s, wr, &plan, why, why_cap);
+	if (!err && plan.n_parts == 1)
+		err = host_submit(s->host, plan.parts[0].group, t, key, request, len);
+	else if (!err && plan.n_parts > 1)
+		err = begin_across_shards(s, &plan, t, key);
+	txn_plan_free(&plan);
+	grove__write_request__free_unpacked(wr, NULL);
+	return err;
 }
 
 /*
@@ -1653,7 +1726,8 @@ int server_create(const struct server_config *config, struct server **out)
 	struct xshard_hooks xh = {.ctx = s, .send = xshard_send, .done = xshard_done};
 	s->hub = (struct change_hub){.ctx = s, .publish = publish, .moved = moved};
 	hc.hub = &s->hub;
-	struct follow_config fc = {.token = config->token, .server_id = config->id, .version = GROVE_VERSION};
+	struct follow_config fc = {.token = config->token, .server_id = config->id, .version = GROVE_VERSION,
+				   .submit_across = submit_across_shards, .ctx = s};
 	int err = GROVE_OK;
 	if (config->peers && config->listen && strrchr(config->listen, ':') &&
 	    strcmp(strrchr(config->listen, ':'), ":0") == 0) {

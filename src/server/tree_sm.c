@@ -104,6 +104,12 @@ static int key_applied_at(struct tree_sm *t, struct store_txn *txn, const char *
 	return store_get_u64(txn, t->keys, k, klen, 0, index);
 }
 
+int tree_sm_key_applied(struct tree_sm *t, struct store_txn *txn, const char *key, uint64_t *index)
+{
+	*index = 0;
+	return strlen(key) < TREE_SM_KEY_MAX ? key_applied_at(t, txn, key, index) : GROVE_OK;
+}
+
 /* Remember @p key as applied at @p index, and forget the keys applied TREE_SM_KEEP_KEYS entries before. */
 static int remember_key(struct tree_sm *t, struct store_txn *txn, const char *key, uint64_t index)
 {
@@ -137,6 +143,48 @@ static int remember_key(struct tree_sm *t, struct store_txn *txn, const char *ke
 			err = store_del(txn, t->keys_by_index, by_index, sizeof(by_index));
 	}
 	store_cursor_close(c);
+	return err;
+}
+
+_Static_assert(sizeof(((struct tree_result *)0)->key) == TREE_SM_KEY_MAX, "a key fits tree_result.key");
+
+/*
+ * Give group @p to every key this group remembers, in both tables, at the same indexes: a retry of a batch
+ * applied here may name nodes that a split moved there, and must find its key there. Every key, not only
+ * those of batches that touched the subtree: a key is one batch's, so knowing more of them refuses nothing
+ * that should apply. The indexes are this group's: @p to's own pruning treats them as its own, which at
+ * worst keeps a copied key longer.
+ */
+static int copy_keys(struct tree_sm *t, struct store_txn *txn, uint64_t to)
+{
+	store_db dbs[2] = {t->keys, t->keys_by_index};
+	uint8_t prefix[8];
+	put_be64(prefix, t->tree.group);
+	int err = GROVE_OK;
+	for (size_t d = 0; !err && d < 2; d++) {
+		struct store_cursor *c;
+		if ((err = store_cursor_open(txn, dbs[d], &c)) != GROVE_OK)
+			break;
+		struct store_bytes k, v;
+		for (err = store_cursor_seek(c, prefix, sizeof(prefix), &k, &v); err == GROVE_OK;
+		     err = store_cursor_next(c, &k, &v)) {
+			if (k.len <= 8 || k.len > STORE_KEY_MAX || memcmp(k.data, prefix, 8) != 0)
+				break;
+			if (v.len > STORE_KEY_MAX) {
+				err = GROVE_ECORRUPT; /* an index or a key, both short */
+				break;
+			}
+			/* Copied out first: a write may move the page the cursor's bytes are on. */
+			uint8_t copy[STORE_KEY_MAX], val[STORE_KEY_MAX];
+			memcpy(copy, k.data, k.len);
+			memcpy(val, v.data, v.len);
+			put_be64(copy, to);
+			if ((err = store_put(txn, dbs[d], copy, k.len, val, v.len)) != GROVE_OK)
+				break;
+		}
+		store_cursor_close(c);
+		err = err == GROVE_ENOTFOUND ? GROVE_OK : err;
+	}
 	return err;
 }
 
@@ -289,17 +337,68 @@ static int apply_part(struct tree_sm *t, struct store_txn *txn, const uint8_t *p
 }
 
 /*
+ * Where a keyed part's intent was written, beside the part: its txn_parts key and "k", u64 index. The key is
+ * remembered at that index once the part applies, so that the answer the coordinator gave at the implicit
+ * commit (the index its anchor intent was written at) and every retry's answer name the same entry.
+ */
+static size_t txn_key_index_key(const struct tree_sm *t, uint64_t txn_id, uint8_t key[STORE_KEY_MAX])
+{
+	uint8_t id[9];
+	put_be64(id, txn_id);
+	id[8] = 'k';
+	return group_key(t, id, sizeof(id), key);
+}
+
+/* The submit key a transaction's part carries (only an anchor's part has one), "" if none. */
+static int part_submit_key(const uint8_t *part, size_t len, char key[TREE_SM_KEY_MAX], struct tree_result *out)
+{
+	key[0] = '\0';
+	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, len, part);
+	if (!wr)
+		return GROVE_OK; /* apply_part() refuses it */
+	int err = GROVE_OK;
+	if (strlen(wr->submit_key) >= TREE_SM_KEY_MAX) {
+		out->err = err = GROVE_ETOOBIG;
+		snprintf(out->message, sizeof(out->message), "a submit key is at most %d bytes", TREE_SM_KEY_MAX - 1);
+	} else {
+		snprintf(key, TREE_SM_KEY_MAX, "%s", wr->submit_key);
+	}
+	grove__write_request__free_unpacked(wr, NULL);
+	return err;
+}
+
+/*
  * Writing an intent: the txn layer decides whether it lands; the tree then checks the part by applying
  * it in a transaction that is undone. A part the tree refuses leaves no intent behind.
+ *
+ * A keyed part (the anchor's) whose key this group applied already is refused as a duplicate
+ * (out->duplicate_of, out->err 0), which aborts its transaction with nothing applied. Why this holds the
+ * key across the transaction: the key is remembered only by resolve_intent(), in the same LMDB transaction
+ * that applies the anchor's part as committed, and this check runs at apply time in the anchor's log, so
+ * every member decides alike. The whole shard is one key of the transaction layer, so another
+ * transaction's intent can be written here only once the first one's intent is gone: resolved as committed
+ * (its key remembered: the later one is a duplicate) or as aborted (nothing applied, the key free: the later
+ * one applies). A retry of the same batch has the same first op, hence the same anchor or, after a split
+ * moved that node, a group that was given the anchor's keys (copy_keys()).
  */
-static int write_intent(struct tree_sm *t, struct store_txn *txn, const struct txn_store *st, struct txn_cmd *cmd,
-			struct txn_result *res, struct tree_result *out)
+static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index, const struct txn_store *st,
+			struct txn_cmd *cmd, struct txn_result *res, struct tree_result *out)
 {
 	struct txn_bytes part = cmd->value;
 	cmd->value = (struct txn_bytes){NULL, 0}; /* kept beside the intent, not in the txn layer's versions */
 	int err = txn_shard_apply(st, cmd, res);
 	if (err || res->code != TXN_R_WRITTEN)
 		return err;
+	char submit_key[TREE_SM_KEY_MAX];
+	if (part_submit_key(part.data, part.len, submit_key, out) != GROVE_OK)
+		return GROVE_EINTENT;
+	if (submit_key[0] && (err = key_applied_at(t, txn, submit_key, &out->duplicate_of)) != GROVE_OK)
+		return err;
+	if (out->duplicate_of) {
+		snprintf(out->message, sizeof(out->message), "already applied at index %llu",
+			 (unsigned long long)out->duplicate_of);
+		return GROVE_EINTENT; /* not the txn layer's refusal: undo the intent */
+	}
 	struct store_txn *trial = NULL;
 	err = store_txn_begin(store_txn_store(txn), txn, true, &trial);
 	if (!err)
@@ -307,13 +406,33 @@ static int write_intent(struct tree_sm *t, struct store_txn *txn, const struct t
 	if (trial)
 		store_txn_abort(trial);
 	if (err || out->err)
-		return err ? err : GROVE_EINTENT; /* not the txn layer's refusal: undo the intent */
+		return err ? err : GROVE_EINTENT;
 	uint8_t key[STORE_KEY_MAX];
-	return store_put(txn, t->txn_parts, key, (size_t)txn_part_key(t, cmd->txn.id, key), part.data, part.len);
+	err = store_put(txn, t->txn_parts, key, (size_t)txn_part_key(t, cmd->txn.id, key), part.data, part.len);
+	if (!err && submit_key[0]) {
+		uint8_t at[8];
+		put_le64(at, index);
+		err = store_put(txn, t->txn_parts, key, txn_key_index_key(t, cmd->txn.id, key), at, sizeof(at));
+	}
+	return err;
+}
+
+/* A committed keyed part was applied: remember its key at the index its intent was written at. */
+static int remember_part_key(struct tree_sm *t, struct store_txn *txn, uint64_t txn_id, const uint8_t *part,
+			     size_t len, uint64_t index)
+{
+	char submit_key[TREE_SM_KEY_MAX];
+	struct tree_result ignored = {0};
+	if (part_submit_key(part, len, submit_key, &ignored) != GROVE_OK || !submit_key[0])
+		return GROVE_OK; /* a key that is too long never got this far */
+	uint8_t key[STORE_KEY_MAX];
+	uint64_t at = 0;
+	int err = store_get_u64(txn, t->txn_parts, key, txn_key_index_key(t, txn_id, key), 0, &at);
+	return err ? err : remember_key(t, txn, submit_key, at ? at : index);
 }
 
 /* Resolving an intent: a committed transaction's part is applied to the tree now; the part is dropped either way. */
-static int resolve_intent(struct tree_sm *t, struct store_txn *txn, const struct txn_store *st,
+static int resolve_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index, const struct txn_store *st,
 			  const struct txn_cmd *cmd, struct txn_result *res, struct tree_result *out)
 {
 	struct txn_meta meta;
@@ -336,6 +455,9 @@ static int resolve_intent(struct tree_sm *t, struct store_txn *txn, const struct
 				(unsigned long long)t->tree.group, (unsigned long long)cmd->txn.id, out->message);
 			err = GROVE_ECORRUPT;
 		}
+		/* Read again: applying wrote to the store, which may have moved the bytes it gave. */
+		if (!err && (err = store_get(txn, t->txn_parts, key, klen, &part)) == GROVE_OK)
+			err = remember_part_key(t, txn, cmd->txn.id, part.data, part.len, index);
 	} else if (err == GROVE_ENOTFOUND) {
 		err = GROVE_OK;
 	}
@@ -345,11 +467,16 @@ static int resolve_intent(struct tree_sm *t, struct store_txn *txn, const struct
 		err = store_del(txn, t->txn_parts, key, klen);
 		err = err == GROVE_ENOTFOUND ? GROVE_OK : err;
 	}
+	if (!err) {
+		err = store_del(txn, t->txn_parts, key, txn_key_index_key(t, cmd->txn.id, key));
+		err = err == GROVE_ENOTFOUND ? GROVE_OK : err;
+	}
 	return err;
 }
 
 /* A transaction command, in a nested transaction: all of it, or (a failure, a refused part) none of it. */
-static int apply_txn(struct tree_sm *t, struct store_txn *txn, const uint8_t *data, size_t len, struct tree_result *out)
+static int apply_txn(struct tree_sm *t, struct store_txn *txn, uint64_t index, const uint8_t *data, size_t len,
+		     struct tree_result *out)
 {
 	struct txn_cmd cmd;
 	const char *why = NULL;
@@ -371,9 +498,9 @@ static int apply_txn(struct tree_sm *t, struct store_txn *txn, const uint8_t *da
 	struct txn_store st = txn_lmdbstore_store(&b);
 	struct txn_result res = {0};
 	if (cmd.type == TXN_CMD_WRITE_INTENT)
-		err = write_intent(t, nested, &st, &cmd, &res, out);
+		err = write_intent(t, nested, index, &st, &cmd, &res, out);
 	else if (cmd.type == TXN_CMD_RESOLVE)
-		err = resolve_intent(t, nested, &st, &cmd, &res, out);
+		err = resolve_intent(t, nested, index, &st, &cmd, &res, out);
 	else
 		err = txn_shard_apply(&st, &cmd, &res);
 	txn_cmd_release(&cmd);
@@ -531,6 +658,10 @@ static int apply_split(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 		store_txn_abort(nested);
 		return err;
 	}
+	if (!err && (err = copy_keys(t, nested, group)) != GROVE_OK) {
+		store_txn_abort(nested);
+		return err;
+	}
 	if (err)
 		store_txn_abort(nested);
 	else if ((err = store_txn_commit(nested)) != GROVE_OK)
@@ -560,7 +691,7 @@ static int apply(void *sm, struct store_txn *txn, uint64_t index, const uint8_t 
 	if (data[0] == TREE_CMD_SPLIT)
 		return apply_split(t, txn, index, data + 1, len - 1, out);
 	if (data[0] == TREE_CMD_TXN)
-		return apply_txn(t, txn, data + 1, len - 1, out);
+		return apply_txn(t, txn, index, data + 1, len - 1, out);
 	if (data[0] != TREE_CMD_RESTORE)
 		return apply_write(t, txn, index, data, len, out);
 	/* Decided here, at apply time, so that a write committed before it makes every member refuse it. */

@@ -46,7 +46,13 @@
  *
  * Idempotency: a WriteRequest with a submit_key that an earlier entry
  * applied is not applied again; the result names that entry
- * (tree_result.duplicate_of). Keys are kept, as part of the replicated state
+ * (tree_result.duplicate_of). A transaction's key travels in its anchor's
+ * part only: it is remembered when that part is applied as committed, at
+ * the index its intent was written at (kept beside the part in
+ * "sm.txn_parts", txn id and "k" -> u64 index, while the intent is there),
+ * and a later intent whose part carries a remembered key is not written:
+ * the result has duplicate_of and no err, and the transaction aborts with
+ * nothing applied. A split gives the new group every key the parent knew. Keys are kept, as part of the replicated state
  * and of snapshots, for the last TREE_SM_KEEP_KEYS entries: a client that
  * retries later than that is too late. Tables, each key behind the group id:
  * "sm.keys" key -> u64 index, "sm.keys_by_index" u64 index (big-endian) ->
@@ -81,6 +87,8 @@ enum tree_cmd {
  */
 void tree_sm_txn_key(uint64_t group, uint8_t key[TREE_SM_TXN_KEY_LEN]);
 
+/** Bytes of an idempotency key, with its NUL: longer ones are refused (tree_result.key holds one). */
+#define TREE_SM_KEY_MAX 128
 /** How many entries back an idempotency key is remembered. */
 #define TREE_SM_KEEP_KEYS 100000
 /** Snapshot table numbers of the key tables (after the tree's own). */
@@ -145,6 +153,13 @@ int tree_sm_split_outcome(struct tree_sm *t, struct store_txn *txn, uint64_t gro
  * @return true or false (false also when the store cannot be read).
  */
 bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, struct txn_meta *meta);
+
+/**
+ * @brief The index that applied submit key @p key in tree @p t (0: none
+ * remembered; a key of TREE_SM_KEY_MAX bytes or more never is).
+ * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
+int tree_sm_key_applied(struct tree_sm *t, struct store_txn *txn, const char *key, uint64_t *index);
 
 /**
  * @brief Entry data for command @p kind with @p len bytes of @p body, into

@@ -30,6 +30,10 @@
  * that cannot be located: GROVE_ENOTFOUND): their shard's apply refuses them,
  * as every replica would.
  *
+ * The client's submit key goes with the anchor's part (parts[0]) only: the
+ * anchor's group remembers it when that part is applied as committed, and
+ * refuses a later transaction's part with the same key (tree_sm.h).
+ *
  * Whatever the plan accepts, applying each part to its group (all parts or,
  * if one refuses, none) leaves the world as applying the client's batch to an
  * unsharded copy of it would.
@@ -58,7 +62,7 @@ struct txn_plan_world {
 /** One shard's part of a cross-shard write. */
 struct txn_plan_part {
 	uint64_t group;      /**< the shard's group */
-	uint8_t *request;    /**< a packed WriteRequest (no submit_key, no client_send_ns); owned */
+	uint8_t *request;    /**< a packed WriteRequest (no client_send_ns; the client's submit_key in parts[0] only); owned */
 	size_t request_len;  /**< its bytes */
 	size_t n_ops;        /**< its operations */
 	uint32_t *client_op; /**< per operation of the part: the client op it comes from; owned */

@@ -29,6 +29,9 @@ struct xtxn {
 	uint32_t *op_index;
 	uint64_t *ids;         /* per client op: what its part gave when its intent was written */
 	size_t n_ops;
+	uint64_t anchor_index; /* where the anchor's intent was last written: the answer's index */
+	uint64_t duplicate_of; /* the anchor refused the part: its key was applied there, at this index */
+	char key[TREE_SM_KEY_MAX];
 	int refusal;           /* a part the tree refused: the write's answer */
 	size_t failed_op;
 	char message[512];
@@ -111,14 +114,19 @@ static void answer(struct xshard *x, struct xtxn *t, enum txn_status outcome)
 	if (t->answered)
 		return;
 	t->answered = true;
-	if (outcome == TXN_COMMITTED)
-		x->hooks.done(x->hooks.ctx, &t->ticket, GROVE_OK, "", 0, t->ids, t->n_ops);
-	else if (t->refusal)
-		x->hooks.done(x->hooks.ctx, &t->ticket, t->refusal, t->message, t->failed_op, NULL, 0);
-	else
-		x->hooks.done(x->hooks.ctx, &t->ticket, GROVE_EINTENT,
-			      "the cross-shard write was aborted: it met another transaction, or could not be staged in "
-			      "time; retry", 0, NULL, 0);
+	struct xshard_outcome o = {.message = "", .group = t->groups[0], .key = t->key};
+	if (outcome == TXN_COMMITTED) {
+		o.index = t->anchor_index, o.ids = t->ids, o.n_ids = t->n_ops;
+	} else if (t->duplicate_of) {
+		o.index = t->duplicate_of; /* answered as a write applied once: the same index as the first answer */
+	} else if (t->refusal) {
+		o.code = t->refusal, o.message = t->message, o.failed_op = t->failed_op;
+	} else {
+		o.code = GROVE_EINTENT;
+		o.message = "the cross-shard write was aborted: it met another transaction, or could not be staged in "
+			    "time; retry";
+	}
+	x->hooks.done(x->hooks.ctx, &t->ticket, &o);
 }
 
 static size_t txn_slot(const struct xshard *x, uint64_t id)
@@ -179,11 +187,13 @@ static void pump_rec(struct xshard *x, size_t slot)
 	}
 }
 
-int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const struct xshard_part *parts, size_t n,
-		 const struct xshard_ops *ops, uint64_t pt)
+int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const char *key, const struct xshard_part *parts,
+		 size_t n, const struct xshard_ops *ops, uint64_t pt)
 {
 	if (n < 2)
 		return GROVE_EINVAL;
+	if (key && strlen(key) >= TREE_SM_KEY_MAX)
+		return GROVE_ETOOBIG;
 	for (size_t i = 0; i < n; i++) {
 		if (parts[i].len > TXN_VALUE_MAX)
 			return GROVE_ETOOBIG;
@@ -206,6 +216,7 @@ int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const struc
 	t->ids = calloc(n_ops, sizeof(*t->ids));
 	t->id = x->cfg.self << 48 | (x->next_id++ & ((1ull << 48) - 1));
 	t->ticket = *ticket;
+	snprintf(t->key, sizeof(t->key), "%s", key ? key : "");
 	t->n_parts = n;
 	t->n_ops = ops->n;
 	struct txn_coord_config cc = {.id = t->id, .heartbeat_interval_ns = x->cfg.expiry_ns / 4,
@@ -233,8 +244,8 @@ int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const struc
 	return GROVE_OK;
 }
 
-/* The answer of a shard to an intent of @p t: the ids its part gave, or the tree's refusal of it. */
-static void note_part(struct xtxn *t, uint64_t group, const struct tree_result *res, bool written,
+/* The answer of a shard to an intent of @p t (applied at @p index): the ids its part gave, or the tree's refusal of it. */
+static void note_part(struct xtxn *t, uint64_t group, uint64_t index, const struct tree_result *res, bool written,
 		      uint64_t pt)
 {
 	size_t part = 0;
@@ -243,14 +254,30 @@ static void note_part(struct xtxn *t, uint64_t group, const struct tree_result *
 	if (part == t->n_parts)
 		return;
 	if (written) {
+		if (part == 0)
+			t->anchor_index = index;
 		for (size_t i = 0; i < t->n_ops; i++)
 			if (t->op_part[i] == part && t->op_index[i] < res->count)
 				t->ids[i] = res->ids[t->op_index[i]];
 		return;
 	}
-	if (!res->err || t->refusal)
+	if (t->refusal || t->duplicate_of)
 		return;
-	/* The shard's tree refuses its part: nothing of the write can be applied. */
+	if (part == 0 && res->duplicate_of && !res->err && !t->answered) {
+		/* The anchor applied this key already, for an earlier transaction: nothing of this one may apply. */
+		t->duplicate_of = res->duplicate_of;
+		txn_coord_rollback(t->coord, pt);
+		return;
+	}
+	if (!res->err)
+		return;
+	/*
+	 * The shard's tree refuses its part: nothing of the write can be applied. For a keyed write this
+	 * answer can be wrong in one case: a retry planned before its first attempt applied, refused by a
+	 * shard that the first attempt changed, before the anchor could refuse its key. It applies nothing;
+	 * the client is told it was refused although its first attempt applied, and a further retry with
+	 * the key answers the first attempt's index.
+	 */
 	t->refusal = res->err;
 	snprintf(t->message, sizeof(t->message), "%s", res->message);
 	for (size_t i = 0; i < t->n_ops; i++)
@@ -259,7 +286,7 @@ static void note_part(struct xtxn *t, uint64_t group, const struct tree_result *
 	txn_coord_rollback(t->coord, pt);
 }
 
-void xshard_applied(struct xshard *x, uint64_t group, const struct tree_result *res, uint64_t pt)
+void xshard_applied(struct xshard *x, uint64_t group, uint64_t index, const struct tree_result *res, uint64_t pt)
 {
 	struct txn_cmd cmd;
 	if (txn_cmd_decode(res->txn_cmd.data, res->txn_cmd.len, &cmd, NULL) != GROVE_OK)
@@ -271,7 +298,7 @@ void xshard_applied(struct xshard *x, uint64_t group, const struct tree_result *
 	if (slot != SIZE_MAX) {
 		struct xtxn *t = x->txns[slot];
 		if (cmd.type == TXN_CMD_WRITE_INTENT)
-			note_part(t, group, res, have && r.code == TXN_R_WRITTEN, pt);
+			note_part(t, group, index, res, have && r.code == TXN_R_WRITTEN, pt);
 		if (x->cfg.two_phase && cmd.type == TXN_CMD_FINALIZE && have && r.has_record &&
 		    r.record.status == TXN_COMMITTED)
 			answer(x, t, TXN_COMMITTED);

@@ -41,17 +41,29 @@
 #include "src/tree/tree.h"
 #include "src/txn/txn.h"
 
+/** How a cross-shard write ended, for the done hook. All borrowed for the call. */
+struct xshard_outcome {
+	int code;             /**< GROVE_OK (committed, or a duplicate of a keyed write that was) or the refusal */
+	const char *message;  /**< the refusal's reason ("" if none) */
+	size_t failed_op;     /**< a refusal's op, as the client numbered it */
+	/**
+	 * GROVE_OK: the index the anchor's intent was written at in the anchor's log, which is also the index
+	 * its submit key is remembered at; for a duplicate, that of the transaction that applied the key.
+	 */
+	uint64_t index;
+	uint64_t group;       /**< the anchor's group */
+	const uint64_t *ids;  /**< per op of the client's batch, as tree_result.ids (NULL for a duplicate) */
+	size_t n_ids;
+	const char *key;      /**< the write's submit key, "" if none */
+};
+
 /** What the module needs from the server. */
 struct xshard_hooks {
 	void *ctx;
 	/** Have TREE_CMD_TXN command body @p cmd (@p len bytes, borrowed) proposed to @p group. */
 	int (*send)(void *ctx, uint64_t group, const uint8_t *cmd, size_t len);
-	/**
-	 * A cross-shard write ended: @p code GROVE_OK (committed; @p ids per op of the client's batch, as
-	 * tree_result.ids) or its refusal (@p message, @p failed_op: the client's op).
-	 */
-	void (*done)(void *ctx, const struct host_ticket *t, int code, const char *message, size_t failed_op,
-		     const uint64_t *ids, size_t n_ids);
+	/** A cross-shard write ended (called once per xshard_begin() that succeeded). */
+	void (*done)(void *ctx, const struct host_ticket *t, const struct xshard_outcome *o);
 };
 
 /** How to behave. Zero fields take the defaults in brackets. */
@@ -89,16 +101,20 @@ void xshard_destroy(struct xshard *x);
 /**
  * @brief Begin the transaction of a write whose @p n parts go to different
  * shards (at least two); the first part's shard is the anchor. The parts are
- * copied. Its end goes to the done hook with @p t.
+ * copied. Its end goes to the done hook with @p t and @p key (the write's
+ * submit key, copied; NULL or "": none), which the anchor's part must carry
+ * (txn_plan_build() puts it there): a part refused as a duplicate of that
+ * key ends the write with GROVE_OK and the index that applied it.
  * @return GROVE_OK, GROVE_EINVAL (fewer than two parts, a group twice, an op
- * mapped outside the parts), GROVE_ETOOBIG (a part over TXN_VALUE_MAX),
+ * mapped outside the parts), GROVE_ETOOBIG (a part over TXN_VALUE_MAX, a key
+ * of TREE_SM_KEY_MAX bytes or more),
  * GROVE_ENOMEM.
  */
-int xshard_begin(struct xshard *x, const struct host_ticket *t, const struct xshard_part *parts, size_t n,
-		 const struct xshard_ops *ops, uint64_t pt);
+int xshard_begin(struct xshard *x, const struct host_ticket *t, const char *key, const struct xshard_part *parts,
+		 size_t n, const struct xshard_ops *ops, uint64_t pt);
 
-/** @brief Group @p group applied a transaction command here (the host's txn_applied hook). */
-void xshard_applied(struct xshard *x, uint64_t group, const struct tree_result *res, uint64_t pt);
+/** @brief Group @p group applied a transaction command here at @p index (the host's txn_applied hook). */
+void xshard_applied(struct xshard *x, uint64_t group, uint64_t index, const struct tree_result *res, uint64_t pt);
 
 /**
  * @brief Recover the transaction whose intent @p met holds shard @p shard

@@ -4,7 +4,10 @@
  * in turn, with kill -9 of the coordinating member in the middle of some of them: afterwards the node is in
  * exactly one place, with its subtree, on every member, and no shard is held by an intent. A subscriber of
  * the world across its shards gets one snapshot of all of them and one stream in which each move across
- * shards is one move, and a shard split off below it later is followed too. */
+ * shards is one move, and a shard split off below it later is followed too. Writes across shards with a
+ * submit key (protobuf and the Godot gateway) apply once: a retry after a reconnect, one that races the first
+ * attempt, and one after a split moved one of their nodes answer the first attempt's index and change
+ * nothing; a key whose transaction was refused is free again. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -25,6 +28,7 @@
 #include "src/net/client.h"
 #include "src/tree/tree.h"
 #include "cluster.h"
+#include "godot_client.h"
 #include "harness.h"
 #include "support.h"
 
@@ -377,6 +381,239 @@ static void test_stream_across_shards(void **state)
 	test_rmtree(c.dir);
 }
 
+/* ---- submit keys across shards ---- */
+
+/* Integer property @p prop of the node at @p path as member 1 reads it (fails if the node or prop is missing). */
+static int64_t prop_of(struct cluster *c, const char *path, const char *prop)
+{
+	struct grove_client *cl = cluster_connect(c, 1);
+	Grove__Envelope *holder = NULL;
+	Grove__ReadReply *rr = client_read(cl, path, 0, true, &holder);
+	assert_non_null(rr);
+	if (rr->code || rr->n_nodes < 1)
+		fail_msg("reading %s: %s", path, rr->message);
+	int64_t value = INT64_MIN;
+	for (size_t i = 0; i < rr->nodes[0]->n_props; i++) {
+		const Grove__Property *p = rr->nodes[0]->props[i];
+		if (strcmp(p->name, prop) != 0)
+			continue;
+		struct variant v;
+		assert_int_equal(variant_decode(&v, p->value.data, p->value.len, NULL), GROVE_OK);
+		value = v.as.i;
+		variant_free(&v);
+	}
+	grove__envelope__free_unpacked(holder, NULL);
+	grove_client_close(cl);
+	if (value == INT64_MIN)
+		fail_msg("%s has no property %s", path, prop);
+	return value;
+}
+
+static struct tree_op set_op(const char *node, const char *prop, const struct variant *value)
+{
+	return (struct tree_op){.kind = TREE_OP_SET_PROP, .node = {.path = node}, .name = prop, .value = value};
+}
+
+/* Write @p ops with @p key through a new connection to member @p node, again while a transaction holds a shard. */
+static int keyed_write(struct cluster *c, int node, const char *key, const struct tree_op *ops, size_t n,
+		       uint64_t *index)
+{
+	int code = -1;
+	for (int attempt = 0; attempt < 50; attempt++) {
+		struct grove_client *cl = cluster_connect(c, node);
+		code = client_write_keyed(cl, key, ops, n, index);
+		grove_client_close(cl);
+		if (code != GROVE_EINTENT)
+			break;
+		usleep(100000);
+	}
+	return code;
+}
+
+/* start_world() for the keyed tests, which connect per write: P's id. */
+static uint64_t keyed_world(struct cluster *c)
+{
+	uint64_t id;
+	grove_client_close(start_world(c, &id));
+	return id;
+}
+
+static void test_keyed_writes_across_shards(void **state)
+{
+	(void)state;
+	struct cluster c;
+	keyed_world(&c);
+	struct variant one = {0}, five = {0};
+	variant_set_int(&one, 1);
+	variant_set_int(&five, 5);
+
+	/* Applied once; its retry on a new connection answers the same index and changes nothing. */
+	struct tree_op batch[] = {set_op(ZONE_A "/P", "k", &one), create(ZONE_B, "K")};
+	uint64_t first = 0, again = 0;
+	assert_int_equal(keyed_write(&c, 1, "move-1", batch, 2, &first), GROVE_OK);
+	assert_true(first > 0);
+	struct tree_op later = set_op(ZONE_A "/P", "k", &five);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	assert_int_equal(client_write_ops(cl, &later, 1), GROVE_OK);
+	grove_client_close(cl);
+	for (int node = 1; node <= CLUSTER_NODES; node++) {
+		assert_int_equal(keyed_write(&c, node, "move-1", batch, 2, &again), GROVE_OK);
+		assert_int_equal(again, first);
+	}
+	assert_int_equal(prop_of(&c, ZONE_A "/P", "k"), 5);
+
+	/* A key whose transaction was refused (ZoneB/Q exists) is free again: nothing of it landed. */
+	struct tree_op refused[] = {set_op(ZONE_A "/P", "r", &one), create(ZONE_B, "Q")};
+	assert_int_equal(keyed_write(&c, 1, "move-2", refused, 2, &again), GROVE_EEXIST);
+	struct tree_op fixed[] = {set_op(ZONE_A "/P", "r", &one), create(ZONE_B, "R")};
+	assert_int_equal(keyed_write(&c, 1, "move-2", fixed, 2, &first), GROVE_OK);
+	assert_int_equal(prop_of(&c, ZONE_A "/P", "r"), 1);
+	assert_int_equal(keyed_write(&c, 2, "move-2", fixed, 2, &again), GROVE_OK);
+	assert_int_equal(again, first);
+
+	/* A retry after a split moved the anchor's node (P) into a new shard: that shard knows the key. */
+	struct tree_op split_batch[] = {set_op(ZONE_A "/P", "s", &one), set_op(ZONE_B "/Q", "s", &one)};
+	assert_int_equal(keyed_write(&c, 1, "move-3", split_batch, 2, &first), GROVE_OK);
+	cl = cluster_connect(&c, 1);
+	assert_int_equal(split(cl, ZONE_A "/P"), GROVE_OK);
+	struct tree_op bump[] = {set_op(ZONE_A "/P", "s", &five), set_op(ZONE_B "/Q", "s", &five)};
+	assert_int_equal(client_write_ops(cl, bump, 2), GROVE_OK);
+	grove_client_close(cl);
+	assert_int_equal(keyed_write(&c, 1, "move-3", split_batch, 2, &again), GROVE_OK);
+	assert_int_equal(again, first);
+	assert_int_equal(prop_of(&c, ZONE_A "/P", "s"), 5);
+	assert_int_equal(prop_of(&c, ZONE_B "/Q", "s"), 5);
+	wait_unheld(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+struct keyed_sender {
+	struct cluster *c;
+	int node;
+	const char *key;
+	const struct tree_op *ops;
+	size_t n;
+	int code;
+	uint64_t index;
+};
+
+static void *send_keyed(void *arg)
+{
+	struct keyed_sender *k = arg;
+	k->code = keyed_write(k->c, k->node, k->key, k->ops, k->n, &k->index);
+	return NULL;
+}
+
+/* A retry sent while the first attempt's transaction may still hold its shards: one application, one index. */
+static void test_keyed_retry_races_the_first(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t id = keyed_world(&c);
+	for (int round = 0; round < 5; round++) {
+		char name[16];
+		snprintf(name, sizeof(name), "N%d", round);
+		struct tree_op ops[] = {move(round % 2 ? ZONE_B "/P" : ZONE_A "/P", round % 2 ? ZONE_A : ZONE_B),
+					create(round % 2 ? ZONE_B : ZONE_A, name)};
+		char key[32];
+		snprintf(key, sizeof(key), "race-%d", round);
+		struct keyed_sender a = {&c, 1, key, ops, 2, -1, 0}, b = {&c, 1 + (round + 1) % CLUSTER_NODES, key, ops, 2, -1, 0};
+		pthread_t ta, tb;
+		assert_int_equal(pthread_create(&ta, NULL, send_keyed, &a), 0);
+		assert_int_equal(pthread_create(&tb, NULL, send_keyed, &b), 0);
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		/*
+		 * Applied once: P moved once, the node made once. An attempt planned before the other applied may
+		 * still be refused by a shard the other changed (xshard.c, note_part()): never applied twice,
+		 * and the next retry answers the first answer's index.
+		 */
+		assert_true(a.code == GROVE_OK || b.code == GROVE_OK);
+		if (a.code == GROVE_OK && b.code == GROVE_OK)
+			assert_int_equal(a.index, b.index);
+		wait_unheld(&c);
+		cluster_wait_converged(&c);
+		assert_int_equal(where(&c, 1, id), round % 2 ? 'A' : 'B');
+		uint64_t index;
+		assert_int_equal(keyed_write(&c, 2, key, ops, 2, &index), GROVE_OK);
+		assert_int_equal(index, a.code == GROVE_OK ? a.index : b.index);
+		if (a.code || b.code)
+			print_message("round %d: one attempt was refused (%d) by a shard the other had changed\n", round,
+				      a.code ? a.code : b.code);
+	}
+	wait_unheld(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+/* The gateway port of member @p node. */
+static int port_of(struct cluster *c, int node)
+{
+	char address[32];
+	cluster_address(c, node, address, sizeof(address));
+	return atoi(strrchr(address, ':') + 1);
+}
+
+/* Submit through the Godot gateway of member @p node, on a new connection: the answer. */
+static void godot_keyed(struct cluster *c, int node, const char *key, struct variant *answer)
+{
+	struct godot g;
+	godot_hello(&g, port_of(c, node), 4);
+	struct variant set, make, ops;
+	godot_dict(&set, "op", "s:set", "node", "s:" ZONE_A "/P", "property", "s:g", "value", "i:1", NULL);
+	godot_dict(&make, "op", "s:create", "parent", "s:" ZONE_B, "name", "s:G", "class", "s:Node3D", NULL);
+	assert_int_equal(variant_set_array(&ops), GROVE_OK);
+	assert_int_equal(variant_array_push(&ops, &set), GROVE_OK);
+	assert_int_equal(variant_array_push(&ops, &make), GROVE_OK);
+	for (int attempt = 0; attempt < 50; attempt++) {
+		struct variant copy;
+		assert_int_equal(variant_copy(&copy, &ops), GROVE_OK);
+		godot_send_ops(&g, key, &copy);
+		godot_answer(&g, answer);
+		const struct variant *code = godot_field(answer, "code");
+		if (strcmp(godot_op_of(answer), "refused") != 0 || code->as.i != GROVE_EINTENT)
+			break;
+		variant_free(answer);
+		usleep(100000);
+	}
+	variant_free(&ops);
+	godot_close(&g);
+}
+
+static void test_godot_keyed_submit_across_shards(void **state)
+{
+	(void)state;
+	struct cluster c;
+	keyed_world(&c);
+	struct variant a, b;
+	godot_keyed(&c, 2, "godot-1", &a);
+	if (strcmp(godot_op_of(&a), "submitted") != 0)
+		fail_msg("the submit was %s: %s", godot_op_of(&a), godot_field(&a, "reason")->as.str.ptr);
+	assert_string_equal(godot_field(&a, "key")->as.str.ptr, "godot-1");
+	int64_t index = godot_field(&a, "index")->as.i;
+	assert_true(index > 0);
+	assert_int_equal(prop_of(&c, ZONE_A "/P", "g"), 1);
+	struct variant five = {0};
+	variant_set_int(&five, 5);
+	struct tree_op later = set_op(ZONE_A "/P", "g", &five);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	assert_int_equal(client_write_ops(cl, &later, 1), GROVE_OK);
+	grove_client_close(cl);
+	/* The retry, on a new connection to each member: the same index, nothing applied again. */
+	for (int node = 1; node <= CLUSTER_NODES; node++) {
+		godot_keyed(&c, node, "godot-1", &b);
+		assert_string_equal(godot_op_of(&b), "submitted");
+		assert_int_equal(godot_field(&b, "index")->as.i, index);
+		variant_free(&b);
+	}
+	variant_free(&a);
+	assert_int_equal(prop_of(&c, ZONE_A "/P", "g"), 5);
+	wait_unheld(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 int main(void)
 {
 	const char *filter = getenv("GROVE_TEST_FILTER");
@@ -386,6 +623,9 @@ int main(void)
 		cmocka_unit_test(test_writes_across_shards),
 		cmocka_unit_test(test_kill_the_coordinator),
 		cmocka_unit_test(test_stream_across_shards),
+		cmocka_unit_test(test_keyed_writes_across_shards),
+		cmocka_unit_test(test_keyed_retry_races_the_first),
+		cmocka_unit_test(test_godot_keyed_submit_across_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

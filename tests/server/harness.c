@@ -316,12 +316,18 @@ int client_write_ops(struct grove_client *c, const struct tree_op *ops, size_t n
 	return client_write_ops_timed(c, ops, n, &ns);
 }
 
-int client_write_ops_timed(struct grove_client *c, const struct tree_op *ops, size_t n, uint64_t *ns)
+/* A write of @p ops with submit key @p key (NULL: none): its code (-1: no reply), time and applied index. */
+static int write_batch(struct grove_client *c, const char *key, const struct tree_op *ops, size_t n, uint64_t *ns,
+		       uint64_t *index)
 {
 	*ns = 0;
+	if (index)
+		*index = 0;
 	struct wire_request wr;
 	if (wire_encode_batch(ops, n, &wr))
 		return -1;
+	if (key)
+		wr.req.submit_key = (char *)key;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
 	env.write = &wr.req;
@@ -332,6 +338,8 @@ int client_write_ops_timed(struct grove_client *c, const struct tree_op *ops, si
 	if (err)
 		return -1;
 	int code = reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY ? (int)reply->write_reply->code : -1;
+	if (index && code == 0)
+		*index = reply->write_reply->applied_index;
 	if (code && getenv("GROVE_TEST_VERBOSE"))
 		fprintf(stderr, "write refused (%d): %s\n", code,
 			reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY ? reply->write_reply->message
@@ -339,6 +347,17 @@ int client_write_ops_timed(struct grove_client *c, const struct tree_op *ops, si
 									      : "?");
 	grove__envelope__free_unpacked(reply, NULL);
 	return code;
+}
+
+int client_write_ops_timed(struct grove_client *c, const struct tree_op *ops, size_t n, uint64_t *ns)
+{
+	return write_batch(c, NULL, ops, n, ns, NULL);
+}
+
+int client_write_keyed(struct grove_client *c, const char *key, const struct tree_op *ops, size_t n, uint64_t *index)
+{
+	uint64_t ns;
+	return write_batch(c, key, ops, n, &ns, index);
 }
 
 Grove__StatusReply *client_status(const char *address, int timeout_ms, Grove__Envelope **holder)

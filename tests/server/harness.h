@@ -109,6 +109,10 @@ int client_write_ops(struct grove_client *c, const struct tree_op *ops, size_t n
 /** @brief client_write_ops(), and how long the call took (CLOCK_MONOTONIC, ns) in *@p ns. */
 int client_write_ops_timed(struct grove_client *c, const struct tree_op *ops, size_t n, uint64_t *ns);
 
+/** @brief Write @p ops with submit key @p key; its applied index (0 unless applied) in *@p index.
+ * @return the write reply's code (0: done), or -1 if there was no write reply. */
+int client_write_keyed(struct grove_client *c, const char *key, const struct tree_op *ops, size_t n, uint64_t *index);
+
 /**
  * @brief Set the integer property @p prop of @p node through @p c.
  * @return the write reply's code (0: done), or -1 if there was no write reply.

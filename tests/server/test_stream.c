@@ -29,6 +29,7 @@
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
+#include "godot_client.h"
 #include "harness.h"
 #include "support.h"
 
@@ -490,161 +491,25 @@ static void test_writes_go_on_while_a_snapshot_is_made(void **state)
 	grove_client_close(sub);
 }
 
-/* ---- the Godot gateway, spoken from C as GDScript speaks it ---- */
-
-struct godot {
-	int fd;
-	int major;
-	struct grove_buf in;
-	struct variant held; /* a "changes" message that arrived while a submit waited */
-	bool holding;
-};
-
-static void godot_connect(struct godot *g, const struct groved_proc *p, int major)
-{
-	g->fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->port)};
-	inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-	assert_int_equal(connect(g->fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-	g->major = major;
-	memset(&g->in, 0, sizeof(g->in));
-	g->holding = false;
-}
-
-static void godot_close(struct godot *g)
-{
-	close(g->fd);
-	grove_buf_free(&g->in);
-	if (g->holding)
-		variant_free(&g->held);
-}
-
-/* A Dictionary from alternating keys and values: "s:..." strings, "i:..." ints, "v:" the next Variant. */
-static void dict(struct variant *d, ...)
-{
-	assert_int_equal(variant_set_dict(d), GROVE_OK);
-	va_list ap;
-	va_start(ap, d);
-	for (const char *k; (k = va_arg(ap, const char *));) {
-		const char *spec = va_arg(ap, const char *);
-		struct variant key, value;
-		variant_set_string(&key, VARIANT_STRING, k, strlen(k));
-		if (spec[0] == 's')
-			variant_set_string(&value, VARIANT_STRING, spec + 2, strlen(spec + 2));
-		else if (spec[0] == 'i')
-			variant_set_int(&value, strtoll(spec + 2, NULL, 10));
-		else
-			value = *va_arg(ap, struct variant *);
-		assert_int_equal(variant_dict_put(d, &key, &value), GROVE_OK);
-	}
-	va_end(ap);
-}
-
-static void godot_send(struct godot *g, struct variant *msg)
-{
-	struct grove_buf b = {0};
-	assert_int_equal(godot_packet_encode(msg, g->major, &b), GROVE_OK);
-	assert_int_equal(send(g->fd, b.data, b.len, MSG_NOSIGNAL), (ssize_t)b.len);
-	grove_buf_free(&b);
-	variant_free(msg);
-}
-
-/* The next message (false if the server closed or nothing came within 5 s). */
-static bool godot_receive(struct godot *g, struct variant *msg)
-{
-	for (;;) {
-		size_t used;
-		int err = godot_packet_decode(msg, g->major, g->in.data, g->in.len, &used);
-		if (!err) {
-			memmove(g->in.data, g->in.data + used, g->in.len - used);
-			g->in.len -= used;
-			return true;
-		}
-		assert_int_equal(err, GROVE_ENOTFOUND);
-		struct pollfd pfd = {.fd = g->fd, .events = POLLIN};
-		if (poll(&pfd, 1, 5000) != 1)
-			return false;
-		uint8_t chunk[65536];
-		ssize_t n = recv(g->fd, chunk, sizeof(chunk), 0);
-		if (n <= 0)
-			return false;
-		grove_buf_put(&g->in, chunk, (size_t)n);
-	}
-}
-
-static const struct variant *field(const struct variant *d, const char *key)
-{
-	for (uint32_t i = 0; d->type == VARIANT_DICTIONARY && i < d->as.dict->len; i++)
-		if (strcmp(d->as.dict->keys[i].as.str.ptr, key) == 0)
-			return &d->as.dict->values[i];
-	return NULL;
-}
-
-static const char *op_of(const struct variant *d)
-{
-	const struct variant *op = field(d, "op");
-	return op ? op->as.str.ptr : "";
-}
-
-/* Receive until a message of @p op arrives; fails the test at a close or after 5 s of nothing. */
-static void expect(struct godot *g, const char *op, struct variant *msg)
-{
-	if (g->holding && strcmp(op, "changes") == 0) {
-		*msg = g->held;
-		g->holding = false;
-		return;
-	}
-	for (;;) {
-		assert_true(godot_receive(g, msg));
-		if (strcmp(op_of(msg), op) == 0)
-			return;
-		variant_free(msg);
-	}
-}
-
-static void godot_hello(struct godot *g, const struct groved_proc *p, int major)
-{
-	godot_connect(g, p, major);
-	struct variant m;
-	char godot[16];
-	snprintf(godot, sizeof(godot), "i:%d", major);
-	dict(&m, "op", "s:hello", "godot", godot, "token", "s:", "client", "s:test", NULL);
-	godot_send(g, &m);
-	expect(g, "welcome", &m);
-	variant_free(&m);
-}
+/* ---- the Godot gateway (godot_client.h) ---- */
 
 /* Send "set /root/G n = value" with @p key, not waiting for its answer. */
 static void godot_send_submit(struct godot *g, const char *key, int value)
 {
-	struct variant op, ops, m;
+	struct variant op, ops;
 	char v[32];
 	snprintf(v, sizeof(v), "i:%d", value);
-	dict(&op, "op", "s:set", "node", "s:/root/G", "property", "s:n", "value", v, NULL);
+	godot_dict(&op, "op", "s:set", "node", "s:/root/G", "property", "s:n", "value", v, NULL);
 	assert_int_equal(variant_set_array(&ops), GROVE_OK);
 	assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
-	char k[160];
-	snprintf(k, sizeof(k), "s:%s", key);
-	dict(&m, "op", "s:submit", "key", k, "ops", "v:", &ops, NULL);
-	godot_send(g, &m);
+	godot_send_ops(g, key, &ops);
 }
 
 /* Submit "set /root/G n = value" with @p key; the answer. */
 static void godot_submit(struct godot *g, const char *key, int value, struct variant *answer)
 {
 	godot_send_submit(g, key, value);
-	for (;;) {
-		assert_true(godot_receive(g, answer));
-		if (strcmp(op_of(answer), "submitted") == 0 || strcmp(op_of(answer), "refused") == 0)
-			return;
-		/* The change and the answer to its submit may come in either order. */
-		if (strcmp(op_of(answer), "changes") == 0 && !g->holding) {
-			g->held = *answer;
-			g->holding = true;
-			continue;
-		}
-		variant_free(answer);
-	}
+	godot_answer(g, answer);
 }
 
 static void test_godot_gateway(void **state)
@@ -653,91 +518,91 @@ static void test_godot_gateway(void **state)
 	add_node(&f->server, "/root/G", "Node");
 	for (int major = 3; major <= 4; major++) {
 		struct godot g;
-		godot_hello(&g, &f->server, major);
+		godot_hello(&g, f->server.port, major);
 		/* The stream: a .scn snapshot in chunks, then the changes. */
 		struct variant m;
-		dict(&m, "op", "s:subscribe", "path", "s:/root", NULL);
+		godot_dict(&m, "op", "s:subscribe", "path", "s:/root", NULL);
 		godot_send(&g, &m);
-		expect(&g, "snapshot", &m);
-		assert_int_equal(field(&m, "data")->type, VARIANT_PACKED_BYTE_ARRAY);
-		assert_memory_equal(field(&m, "data")->as.packed->as.bytes, "RSRC", 4);
-		assert_true(field(&m, "last")->as.b);
-		int64_t at = field(&m, "index")->as.i;
+		godot_expect(&g, "snapshot", &m);
+		assert_int_equal(godot_field(&m, "data")->type, VARIANT_PACKED_BYTE_ARRAY);
+		assert_memory_equal(godot_field(&m, "data")->as.packed->as.bytes, "RSRC", 4);
+		assert_true(godot_field(&m, "last")->as.b);
+		int64_t at = godot_field(&m, "index")->as.i;
 		variant_free(&m);
 		/* A submit is applied once, whatever the number of times it is sent. */
 		char key[64];
 		snprintf(key, sizeof(key), "godot%d-batch-1", major);
 		struct variant a, b;
 		godot_submit(&g, key, 10 + major, &a);
-		assert_string_equal(op_of(&a), "submitted");
+		assert_string_equal(godot_op_of(&a), "submitted");
 		godot_submit(&g, key, 99, &b);
-		assert_string_equal(op_of(&b), "submitted");
-		assert_int_equal(field(&a, "index")->as.i, field(&b, "index")->as.i);
-		assert_true(field(&a, "index")->as.i > at);
+		assert_string_equal(godot_op_of(&b), "submitted");
+		assert_int_equal(godot_field(&a, "index")->as.i, godot_field(&b, "index")->as.i);
+		assert_true(godot_field(&a, "index")->as.i > at);
 		variant_free(&a);
 		variant_free(&b);
-		expect(&g, "changes", &m);
-		const struct variant *changes = field(&m, "changes");
+		godot_expect(&g, "changes", &m);
+		const struct variant *changes = godot_field(&m, "changes");
 		assert_int_equal(changes->as.array->len, 1);
-		assert_int_equal(field(&changes->as.array->items[0], "value")->as.i, 10 + major);
+		assert_int_equal(godot_field(&changes->as.array->items[0], "value")->as.i, 10 + major);
 		variant_free(&m);
 		/* Refusals name the op; the connection stays. */
-		dict(&m, "op", "s:submit", "key", "s:bad", "ops", "v:", &(struct variant){0}, NULL);
+		godot_dict(&m, "op", "s:submit", "key", "s:bad", "ops", "v:", &(struct variant){0}, NULL);
 		godot_send(&g, &m);
-		expect(&g, "error", &m);
+		godot_expect(&g, "error", &m);
 		variant_free(&m);
-		dict(&m, "op", "s:teleport", NULL);
+		godot_dict(&m, "op", "s:teleport", NULL);
 		godot_send(&g, &m);
-		expect(&g, "error", &m);
+		godot_expect(&g, "error", &m);
 		variant_free(&m);
-		dict(&m, "op", "s:ping", "t", "i:7", NULL);
+		godot_dict(&m, "op", "s:ping", "t", "i:7", NULL);
 		godot_send(&g, &m);
-		expect(&g, "pong", &m);
-		assert_int_equal(field(&m, "t")->as.i, 7);
+		godot_expect(&g, "pong", &m);
+		assert_int_equal(godot_field(&m, "t")->as.i, 7);
 		variant_free(&m);
 		/* A submit to a node that does not exist is refused with the path; nothing changes. */
 		struct variant op, ops;
-		dict(&op, "op", "s:set", "node", "s:/root/Nope", "property", "s:n", "value", "i:1", NULL);
+		godot_dict(&op, "op", "s:set", "node", "s:/root/Nope", "property", "s:n", "value", "i:1", NULL);
 		assert_int_equal(variant_set_array(&ops), GROVE_OK);
 		assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
-		dict(&m, "op", "s:submit", "key", "s:nope", "ops", "v:", &ops, NULL);
+		godot_dict(&m, "op", "s:submit", "key", "s:nope", "ops", "v:", &ops, NULL);
 		godot_send(&g, &m);
-		expect(&g, "refused", &m);
-		assert_non_null(strstr(field(&m, "reason")->as.str.ptr, "/root/Nope"));
+		godot_expect(&g, "refused", &m);
+		assert_non_null(strstr(godot_field(&m, "reason")->as.str.ptr, "/root/Nope"));
 		variant_free(&m);
 		/* Bytes that are no Variant: an error, and the connection closes. */
 		uint8_t junk[] = {12, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
 		assert_int_equal(send(g.fd, junk, sizeof(junk), MSG_NOSIGNAL), (ssize_t)sizeof(junk));
-		expect(&g, "error", &m);
+		godot_expect(&g, "error", &m);
 		variant_free(&m);
 		assert_false(godot_receive(&g, &m));
 		godot_close(&g);
 	}
 	/* A frame past the limit: an error that says so, and that connection closes; a neighbour carries on. */
 	struct godot big, neighbour;
-	godot_hello(&big, &f->server, 3);
-	godot_hello(&neighbour, &f->server, 3);
+	godot_hello(&big, f->server.port, 3);
+	godot_hello(&neighbour, f->server.port, 3);
 	uint8_t huge[4] = {0xff, 0xff, 0xff, 0x7f};
 	assert_int_equal(send(big.fd, huge, sizeof(huge), MSG_NOSIGNAL), (ssize_t)sizeof(huge));
 	struct variant e;
-	expect(&big, "error", &e);
-	assert_int_equal(field(&e, "code")->as.i, GROVE_ETOOBIG);
-	assert_non_null(strstr(field(&e, "reason")->as.str.ptr, "exceeds the limit"));
+	godot_expect(&big, "error", &e);
+	assert_int_equal(godot_field(&e, "code")->as.i, GROVE_ETOOBIG);
+	assert_non_null(strstr(godot_field(&e, "reason")->as.str.ptr, "exceeds the limit"));
 	variant_free(&e);
 	assert_false(godot_receive(&big, &e));
 	godot_close(&big);
-	dict(&e, "op", "s:ping", "t", "i:8", NULL);
+	godot_dict(&e, "op", "s:ping", "t", "i:8", NULL);
 	godot_send(&neighbour, &e);
-	expect(&neighbour, "pong", &e);
+	godot_expect(&neighbour, "pong", &e);
 	variant_free(&e);
 	godot_close(&neighbour);
 	/* Nothing is served before the hello. */
 	struct godot g;
-	godot_connect(&g, &f->server, 4);
+	godot_connect(&g, f->server.port, 4);
 	struct variant m;
-	dict(&m, "op", "s:subscribe", "path", "s:/root", NULL);
+	godot_dict(&m, "op", "s:subscribe", "path", "s:/root", NULL);
 	godot_send(&g, &m);
-	expect(&g, "error", &m);
+	godot_expect(&g, "error", &m);
 	variant_free(&m);
 	assert_false(godot_receive(&g, &m));
 	godot_close(&g);
@@ -757,7 +622,7 @@ static void test_godot_submits_in_flight_are_bounded(void **state)
 	struct fixture *f = *state;
 	add_node(&f->server, "/root/G", "Node");
 	struct godot g;
-	godot_hello(&g, &f->server, 3);
+	godot_hello(&g, f->server.port, 3);
 	char key[32];
 	for (int i = 0; i < PIPELINED_SUBMITS; i++) {
 		snprintf(key, sizeof(key), "pipelined-%d", i);
@@ -766,11 +631,11 @@ static void test_godot_submits_in_flight_are_bounded(void **state)
 	int64_t last_index = 0;
 	for (int i = 0; i < PIPELINED_SUBMITS; i++) {
 		struct variant a;
-		expect(&g, "submitted", &a);
+		godot_expect(&g, "submitted", &a);
 		snprintf(key, sizeof(key), "pipelined-%d", i);
-		assert_string_equal(field(&a, "key")->as.str.ptr, key);
-		assert_true(field(&a, "index")->as.i > last_index);
-		last_index = field(&a, "index")->as.i;
+		assert_string_equal(godot_field(&a, "key")->as.str.ptr, key);
+		assert_true(godot_field(&a, "index")->as.i > last_index);
+		last_index = godot_field(&a, "index")->as.i;
 		variant_free(&a);
 	}
 	godot_close(&g);

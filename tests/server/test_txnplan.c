@@ -173,13 +173,20 @@ static int plan_in(struct world *w, struct store_txn *txn, const struct tree_op 
 	return err;
 }
 
-static int plan_ops(struct world *w, const struct tree_op *ops, size_t n, struct txn_plan *plan, char *why)
+/* plan_in() in a read transaction of its own, with submit key @p key (NULL: none). */
+static int plan_keyed(struct world *w, const struct tree_op *ops, size_t n, const char *key, struct txn_plan *plan,
+		      char *why)
 {
 	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
-	int err = plan_in(w, txn, ops, n, NULL, plan, why);
+	int err = plan_in(w, txn, ops, n, key, plan, why);
 	store_txn_abort(txn);
 	return err;
+}
+
+static int plan_ops(struct world *w, const struct tree_op *ops, size_t n, struct txn_plan *plan, char *why)
+{
+	return plan_keyed(w, ops, n, NULL, plan, why);
 }
 
 static Grove__WriteRequest *part_request(const struct txn_plan_part *part)
@@ -276,15 +283,12 @@ static void test_one_shard(void **state)
 	ops[1].value = &hp;
 	struct txn_plan plan;
 	char why[512];
-	struct store_txn *txn;
-	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
-	assert_int_equal(plan_in(w, txn, ops, 3, "key-1", &plan, why), GROVE_OK);
-	store_txn_abort(txn);
+	assert_int_equal(plan_keyed(w, ops, 3, "key-1", &plan, why), GROVE_OK);
 	assert_int_equal(plan.n_parts, 1);
 	assert_int_equal(plan.parts[0].group, 2);
 	assert_int_equal(plan.n_ops, 3);
 	Grove__WriteRequest *r = part_request(&plan.parts[0]);
-	assert_string_equal(r->submit_key, "");
+	assert_string_equal(r->submit_key, "key-1"); /* the anchor's part carries the key */
 	assert_int_equal(r->client_send_ns, 0);
 	assert_int_equal(r->ops[1]->node->id, -1);
 	grove__write_request__free_unpacked(r, NULL);
@@ -317,12 +321,32 @@ static void test_one_shard(void **state)
 	wr.req.restore_snapshot.len = sizeof(snap);
 	struct tree_view v;
 	view_open(w, &v);
+	struct store_txn *txn;
 	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
 	struct txn_plan_world pw = {.map = &w->map, .txn = txn, .view = &v, .group_tree = group_tree, .ctx = w};
 	assert_int_equal(txn_plan_build(&wr.req, &pw, &plan, why, sizeof(why)), GROVE_EINVAL);
 	store_txn_abort(txn);
 	tree_view_free(&v);
 	wire_request_free(&wr);
+}
+
+/* A submit key goes with the anchor's part (the first op's shard) only: that group alone decides on it. */
+static void test_key_goes_to_the_anchor(void **state)
+{
+	struct world *w = *state;
+	struct tree_op ops[] = {create(at("/root/W/Z2/A"), "a"), create(at("/root/W/Z1/A"), "b"),
+				create(at("/root/W/Z0/C"), "c")};
+	struct txn_plan plan;
+	char why[512];
+	assert_int_equal(plan_keyed(w, ops, 3, "player-7-zone", &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 3);
+	assert_int_equal(plan.parts[0].group, 3);
+	for (size_t p = 0; p < plan.n_parts; p++) {
+		Grove__WriteRequest *r = part_request(&plan.parts[p]);
+		assert_string_equal(r->submit_key, p == 0 ? "player-7-zone" : "");
+		grove__write_request__free_unpacked(r, NULL);
+	}
+	txn_plan_free(&plan);
 }
 
 static void test_parts_and_renumbering(void **state)
@@ -783,6 +807,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_one_shard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parts_and_renumbering, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_goes_to_the_anchor, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_across_halves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test(test_oracle),
