@@ -757,6 +757,11 @@ void follow_tick(struct follow *f)
 	subs_tick(f->subs, grove_monotonic_ms());
 }
 
+void follow_turn(struct follow *f)
+{
+	subs_turn(f->subs, grove_monotonic_ms());
+}
+
 void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelope *req)
 {
 	const Grove__SubscribeRequest *s = req->subscribe;
