@@ -87,7 +87,10 @@ struct subs_hooks {
 	bool (*emit)(void *ctx, uint64_t conn, const struct sub_event *ev);
 	/** Bytes queued for @p conn and not yet written (its backpressure). */
 	size_t (*queued)(void *ctx, uint64_t conn);
-	/** A read transaction that sees everything applied (committing what was applied first), or NULL. */
+	/**
+	 * A transaction that sees everything applied, or NULL: only read from it, and end it with
+	 * store_txn_abort() before anything else is applied.
+	 */
 	struct store_txn *(*read_txn)(void *ctx);
 };
 
