@@ -10,6 +10,8 @@
  *   propagation   client send -> leader receive
  *   processing    leader receive -> durable in the leader's log
  *   replication   durable -> committed (handed out to apply: a quorum had it and the leader's log did)
+ *   answered      leader receive -> its reply sent (processing and replication together; across shards,
+ *                 the parallel-commit coordination too)
  *   apply         committed -> applied, on the leader; on followers: leader committed -> follower applied
  *   delivery      applied at the subscriber's member -> read by the subscriber (queued: -> the member
  *                 queued it to that subscriber; wire: queued -> read)
@@ -23,11 +25,23 @@
  *                 (the frame's work, after its wait)
  * etcd (3.4): put -> the event read by a watcher on a member other than the leader.
  *
+ * --cross-shard adds, after the single-shard rounds and for the same subscriber counts, rounds on a
+ * second cluster whose world is split into two shards (/root/World/ZoneA and /root/World/ZoneB, each with
+ * a Target): every write sets "seq" of both Targets in one batch, a transaction across the shards (parallel
+ * commits), and the subscribers of /root/World (which spans both) get the two parts as one event. Its
+ * reply carries the leader's receive and answer times only, and an event across shards is handed out from
+ * the change history without the member's stage times, so its row has propagation, receive -> answered
+ * (leader processing, replication and the parallel-commit coordination together), commit, submit ->
+ * subscriber read and the total, and "-" where a stage needs a time it lacks. The ratios cross-shard /
+ * single-shard of commit (send -> writer's ack), of submit -> subscriber read and of receive -> answered
+ * follow, per subscriber count, at p50, p99 and p99.9 (the issue's goal: at most 1.3x). No Godot follower
+ * and no netdelay in those rounds.
+ *
  * --net adds rows through tools/netdelay (a delaying TCP proxy) on every link: lan (0.2 ms one way),
  * metro (2 ms), wan-near (leader near the clients, followers 30 ms away) and wan-far (the leader 30 ms
  * away from the clients and the followers); jitter is a tenth of the delay.
  *
- *   grove_bench_e2e [--ops N] [--subscribers 1,10,100] [--seconds S] [--no-etcd]
+ *   grove_bench_e2e [--ops N] [--subscribers 1,10,100] [--seconds S] [--no-etcd] [--cross-shard]
  *                   [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]
  *
  * --report DIR also writes DIR/e2e.md and bar charts per stage and CDFs (gnuplot, PNG and SVG). Without
@@ -58,6 +72,8 @@
 #define MAX_ROUNDS 16
 #define MAX_PRESETS 5
 #define FRAME_NS 11111111ull /* 90 Hz */
+#define ZONE_A "/root/World/ZoneA"
+#define ZONE_B "/root/World/ZoneB"
 
 /* ---- stages ---- */
 
@@ -65,6 +81,7 @@ enum stage {
 	ST_PROPAGATION,
 	ST_PROCESSING,
 	ST_REPLICATION,
+	ST_ANSWERED,
 	ST_APPLY_LEADER,
 	ST_APPLY_FOLLOWER,
 	ST_DELIVERY,
@@ -85,6 +102,7 @@ static const char *const stage_names[N_STAGES] = {
 	"2 propagation: send -> leader receive",
 	"3 processing: receive -> durable",
 	"4 replication: durable -> committed",
+	"3+4 receive -> answered (across shards: with coordination)",
 	"5a apply on the leader",
 	"5a apply on followers (leader commit ->)",
 	"5b delivery: applied -> subscriber read",
@@ -108,6 +126,7 @@ struct pcts {
 
 struct e2e_result {
 	int subscribers;
+	bool cross;            /* every write a transaction across two shards */
 	struct pcts stage[N_STAGES];
 	struct pcts etcd;      /* put -> watcher on another member read it */
 	uint64_t *read_sorted, *etcd_sorted; /* submit -> read, put -> read (ns), sorted, for the CDF */
@@ -123,7 +142,7 @@ struct e2e_result {
 
 /* What the leader said of write i. */
 struct write_times {
-	uint64_t client_send, receive, durable, committed, applied;
+	uint64_t client_send, receive, durable, committed, applied, reply; /* 0: not said (across shards) */
 };
 
 /* The grove store's context: the cluster (addresses maybe through proxies) and each write's times. */
@@ -132,6 +151,7 @@ struct e2e_grove {
 	struct write_times *writes;
 	size_t cap;
 	int64_t base;
+	bool cross;             /* writes set the Targets of both shards (make_cross_world()) */
 };
 
 struct e2e_writer {
@@ -162,9 +182,13 @@ static bool e2e_write(void *writer, int64_t value)
 	struct e2e_writer *w = writer;
 	struct variant v;
 	variant_set_int(&v, value);
-	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/Target"}, .name = "seq", .value = &v};
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_SET_PROP, .node = {.path = w->g->cross ? ZONE_A "/Target" : "/root/World/Target"},
+		 .name = "seq", .value = &v},
+		{.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_B "/Target"}, .name = "seq", .value = &v},
+	};
 	struct wire_request wr;
-	if (wire_encode_batch(&op, 1, &wr) != GROVE_OK)
+	if (wire_encode_batch(ops, w->g->cross ? 2 : 1, &wr) != GROVE_OK)
 		return false;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
@@ -180,7 +204,7 @@ static bool e2e_write(void *writer, int64_t value)
 	if (ok && i >= 0 && (size_t)i < w->g->cap) {
 		const Grove__WriteReply *r = reply->write_reply;
 		w->g->writes[i] = (struct write_times){sent, r->server_receive_ns, r->server_durable_ns,
-						       r->server_committed_ns, r->server_applied_ns};
+						       r->server_committed_ns, r->server_applied_ns, r->server_reply_ns};
 	}
 	grove__envelope__free_unpacked(reply, NULL);
 	return ok;
@@ -334,6 +358,13 @@ static uint64_t span(uint64_t from, uint64_t to)
 	return to > from ? to - from : 0;
 }
 
+/* A sample of from -> to, unless a time is missing (0: the server did not say it). */
+static void add_span(struct samples *s, uint64_t from, uint64_t to)
+{
+	if (from && to)
+		add_sample(s, span(from, to));
+}
+
 /* A uniform phase in the frame, from a fixed-seed xorshift: the same draws in every run. */
 static uint64_t frame_wait(uint64_t *state)
 {
@@ -389,16 +420,17 @@ static void summarize_grove(void *ctx, const struct round_log *log)
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 	for (size_t i = log->warmup; i < log->total; i++) {
 		const struct write_times *w = &gs->g->writes[i];
-		if (!log->acked[i] || !w->applied)
+		if (!log->acked[i] || !w->receive)
 			continue;
 		/* The game server's frame starts after the frame wait, and 5c is its work in that frame: it adds
 		 * to every subscriber's total for this write (0 when no follower measured it). */
 		uint64_t godot_apply = r->godot_ran ? add_godot_samples(s, r, &godot, i, gs->g->base + (int64_t)i, w) : 0;
 		add_sample(&s[ST_COMMIT], span(log->sent[i], log->acked[i]));
-		add_sample(&s[ST_PROPAGATION], span(w->client_send, w->receive));
-		add_sample(&s[ST_PROCESSING], span(w->receive, w->durable));
-		add_sample(&s[ST_REPLICATION], span(w->durable, w->committed));
-		add_sample(&s[ST_APPLY_LEADER], span(w->committed, w->applied));
+		add_span(&s[ST_PROPAGATION], w->client_send, w->receive);
+		add_span(&s[ST_PROCESSING], w->receive, w->durable);
+		add_span(&s[ST_REPLICATION], w->durable, w->committed);
+		add_span(&s[ST_ANSWERED], w->receive, w->reply);
+		add_span(&s[ST_APPLY_LEADER], w->committed, w->applied);
 		for (int k = 0; k < log->n; k++) {
 			const struct sub *sub = &log->subs[k];
 			uint64_t at = sub->arrival[i];
@@ -409,12 +441,12 @@ static void summarize_grove(void *ctx, const struct round_log *log)
 			const struct event_times *ev = &sub->events[i];
 			if (ev->applied_ns) {
 				if (!sub->on_leader)
-					add_sample(&s[ST_APPLY_FOLLOWER], span(w->committed, ev->applied_ns));
+					add_span(&s[ST_APPLY_FOLLOWER], w->committed, ev->applied_ns);
 				add_sample(&s[ST_DELIVERY], span(ev->applied_ns, at));
 				add_sample(&s[ST_QUEUED], span(ev->applied_ns, ev->sent_ns));
 				add_sample(&s[ST_WIRE], span(ev->sent_ns, at));
 			}
-			add_sample(&s[ST_COMMITTED_TO_READ], span(w->committed, at));
+			add_span(&s[ST_COMMITTED_TO_READ], w->committed, at);
 			uint64_t wait = frame_wait(&rng);
 			add_sample(&s[ST_FRAME], wait);
 			add_sample(&s[ST_SUBMIT_TO_READ], span(w->client_send, at));
@@ -492,12 +524,33 @@ static pid_t start_delay(const char *dir, int listen, int target, double ms)
 
 /* ---- one cluster: rounds of every subscriber count ---- */
 
+/* /root/World with ZoneA/Target and ZoneB/Target, each zone split off into a shard of its own, through
+ * member @p leader; every member applies them. */
+static bool make_cross_world(const struct grove_cluster *c, int leader)
+{
+	static const struct tree_op world[] = {
+		{.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = "World", .text = "Node", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {.path = "/root/World"}, .name = "ZoneA", .text = "Node", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {.path = "/root/World"}, .name = "ZoneB", .text = "Node", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {.path = ZONE_A}, .name = "Target", .text = "Node", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {.path = ZONE_B}, .name = "Target", .text = "Node", .index = -1},
+	};
+	struct grove_client *w;
+	if (grove_client_connect(c->addresses[leader], NULL, 10000, &w, NULL, 0) != GROVE_OK)
+		return false;
+	bool ok = client_write_ops(w, world, sizeof(world) / sizeof(world[0])) == GROVE_OK &&
+		  grove_shard_split(w, ZONE_A) && grove_shard_split(w, ZONE_B);
+	grove_client_close(w);
+	return ok && grove_members_caught_up(c, leader);
+}
+
 /* Rounds of every subscriber count on a fresh cluster, delayed by @p p if not NULL; with @p godot_project,
- * a Godot follower at a follower member through each round. */
+ * a Godot follower at a follower member through each round; with @p cross, writes across two shards. */
 static bool run_grove(const char *dir, const char *tag, const struct preset *p, const int *counts, int rounds, int ops,
-		      double seconds, const char *godot_project, struct e2e_result *out)
+		      double seconds, const char *godot_project, bool cross, struct e2e_result *out)
 {
 	struct e2e_grove *g = calloc(1, sizeof(*g));
+	g->cross = cross;
 	pid_t proxies[2 * CLUSTER_MEMBERS] = {0};
 	grove_cluster_init(&g->cluster, dir, tag, NULL);
 	if (p) {
@@ -516,9 +569,10 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 			}
 	}
 	int leader = grove_cluster_start(&g->cluster);
-	bool ok = leader >= 0 && grove_make_world(&g->cluster, leader);
+	bool ok = leader >= 0 && (cross ? make_cross_world(&g->cluster, leader) : grove_make_world(&g->cluster, leader));
 	if (!ok)
-		fprintf(stderr, "grove (%s): no leader, or /root/World could not be made; logs kept in %s\n", tag, dir);
+		fprintf(stderr, "grove (%s): no leader, or /root/World (%s) could not be made; logs kept in %s\n", tag,
+			cross ? "two shards" : "one shard", dir);
 	/* The clients reach each member through a proxy of their own, now that the leader is known. The
 	 * subscribers' and the writer's addresses are the proxies'; the cluster's own stay as they were. */
 	struct e2e_grove *view = g;
@@ -541,6 +595,7 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 		struct store st = {"grove", leader, grove_open, view, e2e_writer_open, e2e_write, e2e_writer_close, realtime};
 		memset(&out[r], 0, sizeof(out[r]));
 		out[r].subscribers = counts[r];
+		out[r].cross = cross;
 		struct godot_follower follower = {0};
 		int member = (leader + 1) % CLUSTER_MEMBERS;
 		bool following = godot_project && godot_follow(&follower, godot_project, dir, r, member,
@@ -593,8 +648,9 @@ static void print_godot_follower(FILE *out, const struct e2e_result *r)
 
 static void print_stages(FILE *out, const struct e2e_result *r, bool etcd)
 {
-	fprintf(out, "\n%d subscriber%s: %zu subscriber-events, %zu never delivered; microseconds\n", r->subscribers,
-	       r->subscribers == 1 ? "" : "s", r->stage[ST_TOTAL].n, r->missed);
+	fprintf(out, "\n%s%d subscriber%s: %zu subscriber-events, %zu never delivered; microseconds\n",
+		r->cross ? "across two shards (every write a transaction over both), " : "", r->subscribers,
+		r->subscribers == 1 ? "" : "s", r->stage[ST_TOTAL].n, r->missed);
 	print_godot_follower(out, r);
 	fprintf(out, "| stage | p50 | p99 | p99.9 |\n|---|---:|---:|---:|\n");
 	for (int k = 0; k < N_STAGES; k++) {
@@ -609,6 +665,26 @@ static void print_stages(FILE *out, const struct e2e_result *r, bool etcd)
 		fprintf(out, "| etcd put -> watcher on another member read | %.0f | %.0f | %.0f |\n", e->p50, e->p99, e->p999);
 		fprintf(out, "| ratio etcd / grove (submit -> read) | %.2fx | %.2fx | %.2fx |\n", e->p50 / s->p50, e->p99 / s->p99,
 		       e->p999 / s->p999);
+	}
+}
+
+/* Cross-shard against single-shard rounds of the same subscriber count, in the same run: the issue asks
+ * for at most 1.3x. */
+static void print_cross_ratios(FILE *out, const struct e2e_result *single, const struct e2e_result *cross, int rounds)
+{
+	static const enum stage compared[] = {ST_COMMIT, ST_SUBMIT_TO_READ, ST_ANSWERED};
+	static const char *const names[] = {"commit (send -> writer's ack)", "submit -> subscriber read",
+					    "receive -> answered"};
+	fprintf(out, "\ncross-shard / single-shard, same run (goal: <= 1.3x):\n| subscribers | what | p50 | p99 | p99.9 |\n"
+		     "|---:|---|---:|---:|---:|\n");
+	for (int r = 0; r < rounds; r++) {
+		if (!single[r].ok || !cross[r].ok)
+			continue;
+		for (size_t k = 0; k < sizeof(compared) / sizeof(compared[0]); k++) {
+			const struct pcts *a = &single[r].stage[compared[k]], *b = &cross[r].stage[compared[k]];
+			fprintf(out, "| %d | %s | %.2fx | %.2fx | %.2fx |\n", single[r].subscribers, names[k], b->p50 / a->p50,
+				b->p99 / a->p99, b->p999 / a->p999);
+		}
 	}
 }
 
@@ -636,6 +712,7 @@ static void print_example(FILE *out, const char *name, const char *textbook, con
 /* What one invocation measured. */
 struct run {
 	const struct e2e_result *res, *net_res;
+	const struct e2e_result *cross_res; /* NULL: no cross-shard rounds */
 	const struct preset *const *net;
 	int rounds, n_net, ops, net_ops;
 	const int *counts;
@@ -657,6 +734,11 @@ static void report(FILE *out, const struct run *run)
 	       "CLOCK_REALTIME on this machine; frame wait computed (uniform phase in a 90 Hz frame).\n", ops, seconds);
 	for (int r = 0; r < rounds; r++)
 		print_stages(out, &res[r], etcd_ran);
+	if (run->cross_res) {
+		for (int r = 0; r < rounds; r++)
+			print_stages(out, &run->cross_res[r], false);
+		print_cross_ratios(out, res, run->cross_res, rounds);
+	}
 	for (int k = 0; k < n_net; k++) {
 		fprintf(out, "\nthrough netdelay, preset %s (one way: clients-leader %g ms, clients-followers %g ms, "
 		       "between members %g ms; jitter a tenth), %d writes:", net[k]->name, net[k]->client_leader,
@@ -770,7 +852,7 @@ int main(int argc, char **argv)
 {
 	int ops = 1000, net_ops = 200, net_subscribers = 10, counts[MAX_ROUNDS] = {1, 10, 100}, rounds = 3, n_net = 0;
 	double seconds = 60;
-	bool with_etcd = true;
+	bool with_etcd = true, cross = false;
 	const char *report_dir = NULL;
 	const struct preset *net[MAX_PRESETS];
 	for (int i = 1; i < argc; i++) {
@@ -786,6 +868,8 @@ int main(int argc, char **argv)
 			rounds = parse_int_list(argv[++i], 1, MAX_SUBSCRIBERS, counts, MAX_ROUNDS);
 		} else if (strcmp(argv[i], "--no-etcd") == 0) {
 			with_etcd = false;
+		} else if (strcmp(argv[i], "--cross-shard") == 0) {
+			cross = true;
 		} else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
 			report_dir = argv[++i];
 		} else if (strcmp(argv[i], "--net") == 0 && i + 1 < argc) {
@@ -801,7 +885,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (rounds < 1 || ops < 1 || net_ops < 1 || seconds <= 0 || net_subscribers < 1 || net_subscribers > MAX_SUBSCRIBERS) {
-		fprintf(stderr, "usage: %s [--ops N] [--subscribers N,N,...] [--seconds S] [--no-etcd]\n"
+		fprintf(stderr, "usage: %s [--ops N] [--subscribers N,N,...] [--seconds S] [--no-etcd] [--cross-shard]\n"
 				"          [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]\n"
 				"  (subscriber counts 1 to %d, default 1,10,100; ops default 1000, per preset 200;\n"
 				"   seconds: the most any round writes for, default 60)\n",
@@ -810,17 +894,20 @@ int main(int argc, char **argv)
 	}
 	test_raise_nofile(4096);
 	char *dir = test_tmpdir("bench-e2e");
-	struct e2e_result res[MAX_ROUNDS], net_res[MAX_PRESETS];
+	struct e2e_result res[MAX_ROUNDS], net_res[MAX_PRESETS], cross_res[MAX_ROUNDS];
 	memset(res, 0, sizeof(res));
+	memset(cross_res, 0, sizeof(cross_res));
 	memset(net_res, 0, sizeof(net_res));
 	char *godot_project = NULL;
 	if (!godot_installed())
 		printf("godot3-server is not installed (Debian package godot3-server): no Godot follower, stage 5c not measured\n");
 	else if (!(godot_project = godot_bench_project()))
 		return 1;
-	bool grove_ran = run_grove(dir, "grove", NULL, counts, rounds, ops, seconds, godot_project, res);
+	bool grove_ran = run_grove(dir, "grove", NULL, counts, rounds, ops, seconds, godot_project, false, res);
 	if (godot_project)
 		test_rmtree(godot_project);
+	/* Right after the single-shard rounds, so that both see the machine alike. */
+	bool kept = grove_ran && cross && !run_grove(dir, "cross", NULL, counts, rounds, ops, seconds, NULL, true, cross_res);
 	if (!grove_ran)
 		return 1;
 	bool etcd_ran = with_etcd && etcd_installed();
@@ -828,14 +915,13 @@ int main(int argc, char **argv)
 		run_etcd(dir, counts, rounds, ops, seconds, res);
 	else if (with_etcd)
 		printf("etcd is not installed (Debian package etcd-server): no comparison\n");
-	bool kept = false;
 	for (int k = 0; k < n_net; k++) {
 		char tag[32];
 		snprintf(tag, sizeof(tag), "net-%s", net[k]->name);
-		kept |= !run_grove(dir, tag, net[k], &net_subscribers, 1, net_ops, seconds, NULL, &net_res[k]);
+		kept |= !run_grove(dir, tag, net[k], &net_subscribers, 1, net_ops, seconds, NULL, false, &net_res[k]);
 	}
 
-	struct run run = {res, net_res, net, rounds, n_net, ops, net_ops, counts, seconds, etcd_ran};
+	struct run run = {res, net_res, cross ? cross_res : NULL, net, rounds, n_net, ops, net_ops, counts, seconds, etcd_ran};
 	report(stdout, &run);
 	if (report_dir && !write_report(report_dir, &run))
 		fprintf(stderr, "the report could not be written to %s\n", report_dir);

@@ -420,7 +420,13 @@ bool grove_make_world(const struct grove_cluster *c, int leader)
 		grove_client_close(w);
 	}
 	wire_request_free(&wr);
+	return ok && grove_members_caught_up(c, leader);
+}
+
+bool grove_members_caught_up(const struct grove_cluster *c, int leader)
+{
 	uint64_t target = grove_member_applied(c, leader, NULL);
+	bool ok = true;
 	for (int i = 0; i < CLUSTER_MEMBERS && ok; i++) {
 		uint64_t t0 = now_ns();
 		while (grove_member_applied(c, i, NULL) < target && now_ns() - t0 < 10000000000ull)

@@ -115,6 +115,9 @@ void grove_close_writer(void *writer);
 /** @brief Make /root/World and /root/World/Target through member @p leader; every member applies them. */
 bool grove_make_world(const struct grove_cluster *c, int leader);
 
+/** @brief Wait (up to 10 s each) until every member applied what member @p leader has; @return whether they did. */
+bool grove_members_caught_up(const struct grove_cluster *c, int leader);
+
 /** @brief Watch /world/ at member s->member of the etcd cluster st->ctx points to. */
 bool etcd_open(struct sub *s, const struct store *st);
 

@@ -303,6 +303,18 @@ static struct store_txn *read_txn(void *ctx)
 	return txn;
 }
 
+/*
+ * The history as applied, for catch-ups: they read it often (at the end of every turn that completed a
+ * transaction across shards for a subscriber), and committing the applies each time would make the loop
+ * wait for a sync of the store.
+ */
+static struct store_txn *history_txn(void *ctx)
+{
+	struct follow *f = ctx;
+	struct store_txn *txn;
+	return host_read_applied(f->host, &txn) == GROVE_OK ? txn : NULL;
+}
+
 /* ---- set-up ---- */
 
 int follow_create(struct loop *loop, struct host *host, const struct follow_config *cfg, struct follow **out)
@@ -312,7 +324,7 @@ int follow_create(struct loop *loop, struct host *host, const struct follow_conf
 		return GROVE_ENOMEM;
 	*f = (struct follow){.loop = loop, .host = host, .cfg = *cfg};
 	struct subs_config sc = {.live_max_queued = cfg->live_max_queued, .max_catchups = cfg->max_catchups};
-	struct subs_hooks sh = {.ctx = f, .emit = emit, .queued = queued, .read_txn = read_txn};
+	struct subs_hooks sh = {.ctx = f, .emit = emit, .queued = queued, .read_txn = history_txn};
 	int err = subs_create(&sc, host_history(host), &sh, &f->subs);
 	if (err) {
 		free(f);
@@ -755,6 +767,11 @@ void follow_tick(struct follow *f)
 	if (f->n_deferred)
 		retry_deferred(f);
 	subs_tick(f->subs, grove_monotonic_ms());
+}
+
+void follow_turn(struct follow *f)
+{
+	subs_turn(f->subs, grove_monotonic_ms());
 }
 
 void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelope *req)

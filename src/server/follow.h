@@ -100,6 +100,12 @@ void follow_summarize(const struct follow *f, struct subs_summary *out);
 /** @brief Periodic work (progress, catch-ups); every tick. */
 void follow_tick(struct follow *f);
 
+/**
+ * @brief The end of a loop turn, after the turn's applies: a transaction's
+ * parts across shards completed in it go out now (subs_turn()).
+ */
+void follow_turn(struct follow *f);
+
 /** @brief Connection @p c is gone. */
 void follow_closed(struct follow *f, struct loop_conn *c);
 

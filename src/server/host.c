@@ -1388,6 +1388,11 @@ int host_commit_applied(struct host *h)
 	return commit_applied(h);
 }
 
+int host_read_applied(struct host *h, struct store_txn **out)
+{
+	return store_txn_begin(h->store, h->apply_txn, h->apply_txn != NULL, out);
+}
+
 struct store *host_store(const struct host *h)
 {
 	return h->store;

@@ -271,6 +271,16 @@ int host_admin(struct host *h, uint64_t group, int op, uint64_t node, const char
 int host_commit_applied(struct host *h);
 
 /**
+ * @brief A transaction that sees everything applied, without committing the
+ * applies first (a commit makes the loop wait for the store's sync): while
+ * applies wait uncommitted, one nested in their transaction, to read only and
+ * to end with store_txn_abort() before anything else touches the store;
+ * otherwise a read transaction.
+ * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ENOMEM.
+ */
+int host_read_applied(struct host *h, struct store_txn **out);
+
+/**
  * @brief The open write transaction that holds everything this member
  * applied, committed to LMDB or not yet: for reads in the loop's thread
  * that must see the latest applied state without paying for a commit.

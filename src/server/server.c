@@ -1560,6 +1560,9 @@ static void on_turn(void *ctx)
 	if (s->n_parked_writes)
 		dispatch_parked_writes(s);
 	transport_flush(s->transport);
+	/* After the flush: replication never waits for subscribers' catch-ups. */
+	if (s->follow)
+		follow_turn(s->follow);
 	if (s->httpd)
 		httpd_sweep(s->httpd, grove_monotonic_ms());
 }

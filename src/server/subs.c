@@ -41,6 +41,8 @@ struct sub {
 	bool held;                /* its snapshot is being made: nothing goes to it until subs_release() */
 	uint64_t last_event_ms;
 	uint64_t awaiting_since_ms; /* a transaction's other parts are awaited since then (0: none) */
+	bool awaiting_parts;      /* out of live mode only until a transaction's other parts are applied here */
+	bool due;                 /* and one of them was since: subs_turn() catches it up without waiting for a tick */
 };
 
 struct subs {
@@ -55,6 +57,8 @@ struct subs {
 	} *groups;
 	size_t n_groups, cap_groups;
 	uint64_t now_ms;
+	unsigned catchups;        /* catch-up steps since the last turn ended: ticks and turns share one cap */
+	bool any_due;             /* some subscriber may be due (struct sub's due) */
 };
 
 /* The last index published of @p group (a zero slot is added for a new group; NULL if out of memory). */
@@ -476,15 +480,23 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 	for (size_t i = 0; i < s->n_all;) {
 		struct sub *sub = s->all[i];
 		size_t before = s->n_all;
-		struct sub_group *g = sub->live ? group_of(sub, group) : NULL;
-		if (g && index > g->known) {
+		struct sub_group *g = group_of(sub, group);
+		if (g && sub->live && index > g->known) {
 			/* Over its queue, or a transaction's first part: the history serves it, once the rest is there. */
-			if (s->hooks.queued(s->hooks.ctx, sub->conn) > s->cfg.live_max_queued || awaits_parts(sub, txn, group)) {
+			bool full = s->hooks.queued(s->hooks.ctx, sub->conn) > s->cfg.live_max_queued;
+			if (full || awaits_parts(sub, txn, group)) {
 				sub->live = false;
+				sub->awaiting_parts = !full;
 			} else {
 				g->known = index;
 				deliver(s, sub, changes, n, paths, times);
 			}
+		} else if (g && sub->awaiting_parts && awaits_parts(sub, txn, group)) {
+			/*
+			 * Another part: maybe the last one. Its record is in the history once the turn's applies are
+			 * committed, so the turn's end can hand the parts out rather than the next tick.
+			 */
+			sub->due = s->any_due = true;
 		}
 		if (s->n_all == before)
 			i++;
@@ -681,9 +693,24 @@ static bool parts_complete(const struct catchup *cu, size_t k, const enum step *
 	return true;
 }
 
+/*
+ * Whether a catch-up step that left @p sub awaiting parts stopped only for them: every group without an
+ * awaited part was looked at up to what it applied (else its budget ran out, and ticks carry on).
+ */
+static bool stopped_for_parts(struct subs *s, const struct sub *sub, const enum step *state)
+{
+	for (size_t k = 0; k < sub->n_groups; k++) {
+		uint64_t *applied = applied_of(s, sub->groups[k].group);
+		if (state[k] != STEP_AWAITS && applied && sub->groups[k].known < *applied)
+			return false;
+	}
+	return true;
+}
+
 /* One bounded step of @p sub's catch-up, in every group it follows. @return false if it was dropped. */
 static bool catch_up(struct subs *s, struct sub *sub)
 {
+	sub->due = false;
 	size_t n = sub->n_groups;
 	struct catchup cu = {s, sub, s->hooks.read_txn(s->hooks.ctx), calloc(n, sizeof(*cu.next)), 0, 0};
 	enum step *state = calloc(n, sizeof(*state));
@@ -717,6 +744,7 @@ static bool catch_up(struct subs *s, struct sub *sub)
 	bool awaiting = false;
 	for (size_t k = 0; k < n && state; k++)
 		awaiting |= state[k] == STEP_AWAITS;
+	sub->awaiting_parts = awaiting && kept && !err && stopped_for_parts(s, sub, state);
 	uint64_t oldest = 0;
 	if (kept && err == GROVE_ERANGE)
 		history_oldest(s->history, cu.txn, sub->groups[failed].group, &oldest);
@@ -746,13 +774,13 @@ static bool catch_up(struct subs *s, struct sub *sub)
 void subs_tick(struct subs *s, uint64_t now_ms)
 {
 	s->now_ms = now_ms;
-	unsigned catchups = 0;
+	s->catchups = 0;
 	for (size_t i = 0; i < s->n_all;) {
 		struct sub *sub = s->all[i];
 		size_t before = s->n_all;
 		size_t queued = s->hooks.queued(s->hooks.ctx, sub->conn);
-		if (!sub->live && !sub->held && catchups < s->cfg.max_catchups && queued < s->cfg.live_max_queued / 2) {
-			catchups++;
+		if (!sub->live && !sub->held && s->catchups < s->cfg.max_catchups && queued < s->cfg.live_max_queued / 2) {
+			s->catchups++;
 			catch_up(s, sub);
 		}
 		uint64_t at = s->n_all == before ? position(sub) : 0;
@@ -765,6 +793,32 @@ void subs_tick(struct subs *s, uint64_t now_ms)
 		if (s->n_all == before)
 			i++;
 	}
+}
+
+void subs_turn(struct subs *s, uint64_t now_ms)
+{
+	if (s->any_due) {
+		s->now_ms = now_ms;
+		bool left = false;
+		for (size_t i = 0; i < s->n_all;) {
+			struct sub *sub = s->all[i];
+			size_t before = s->n_all;
+			if (sub->due && !sub->live && !sub->held) {
+				/* The same cap and room as a tick's catch-ups: a slow subscriber waits for its queue to drain. */
+				if (s->catchups < s->cfg.max_catchups &&
+				    s->hooks.queued(s->hooks.ctx, sub->conn) < s->cfg.live_max_queued / 2) {
+					s->catchups++;
+					catch_up(s, sub);
+				} else {
+					left = true;
+				}
+			}
+			if (s->n_all == before)
+				i++;
+		}
+		s->any_due = left;
+	}
+	s->catchups = 0;
 }
 
 /* Entries applied here in @p sub's groups that it was not sent. */

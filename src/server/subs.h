@@ -24,7 +24,8 @@
  * indexes looked at in each group (for one group, simply its index), and
  * the parts of a transaction across shards, applied in their groups' logs
  * one after another, are handed out together as one event (a move across
- * shards is one move, never a removal without its arrival). Such a stream
+ * shards is one move, never a removal without its arrival), at the end of
+ * the loop turn in which the last part was applied here. Such a stream
  * waits for a transaction's last part before anything its groups applied
  * after it; it resumes only from a new snapshot (a sum names no position).
  * A split below the subscribed root adds the new group to the stream.
@@ -86,7 +87,10 @@ struct subs_hooks {
 	bool (*emit)(void *ctx, uint64_t conn, const struct sub_event *ev);
 	/** Bytes queued for @p conn and not yet written (its backpressure). */
 	size_t (*queued)(void *ctx, uint64_t conn);
-	/** A read transaction that sees everything applied (committing what was applied first), or NULL. */
+	/**
+	 * A transaction that sees everything applied, or NULL: only read from it, and end it with
+	 * store_txn_abort() before anything else is applied.
+	 */
 	struct store_txn *(*read_txn)(void *ctx);
 };
 
@@ -164,8 +168,23 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
  */
 void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to, uint64_t born_at);
 
-/** @brief Periodic work: progress events, catch-up steps. Call every tick. */
+/**
+ * @brief Periodic work: progress events, catch-up steps (at most max_catchups
+ * since the last subs_turn(), those included). Call every tick.
+ */
 void subs_tick(struct subs *s, uint64_t now_ms);
+
+/**
+ * @brief The end of an event-loop turn, once what the turn applied can be
+ * read (the hooks' read_txn commits it): a subscriber across shards that
+ * left live mode for a transaction's parts, and saw another of them
+ * published since, takes its catch-up step now rather than at the next
+ * tick, so the parts go out together in the turn the last one was applied.
+ * Bounded as subs_tick() is: one step each, at most max_catchups together
+ * with the tick's since the last turn, none for a subscriber whose queue is
+ * over half its limit (those wait for a later turn or tick).
+ */
+void subs_turn(struct subs *s, uint64_t now_ms);
 
 /** One subscriber, for `grove subscribers`. */
 struct sub_info {

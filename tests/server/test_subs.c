@@ -1,6 +1,7 @@
 /*
  * Subscriptions' filters over path steps: a subtree, its depth, a node moved out of it, the root renamed,
- * and an entry far deeper than the subscriber's root filtered in time linear in the entry.
+ * and an entry far deeper than the subscriber's root filtered in time linear in the entry; a transaction's
+ * parts across shards handed out together at the end of the loop turn that applied the last, no tick needed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,8 @@
 #include "src/common/error.h"
 #include "src/server/subs.h"
 #include "src/tree/tree.h"
+#include "storage/store.h"
+#include "support.h"
 
 #define GROUP 1
 #define MAX_SEEN 8
@@ -208,12 +211,147 @@ static void test_deep_entry_is_linear(void **state)
 	tree_paths_free(&p);
 }
 
+/* ---- a subtree across two shards ---- */
+
+#define SHARD_A 1
+#define SHARD_B 2
+#define TXN_ID 77
+
+/* Two shards' history in a store of their own, and subscribers of /root, which spans both. */
+struct shards {
+	char *dir;
+	struct store *store;
+	struct history history;
+	struct seen seen;
+	size_t queued;          /* what every subscriber's connection holds unsent */
+	struct subs *subs;
+	uint64_t applied[3];    /* per shard */
+};
+
+static size_t shards_queued(void *ctx, uint64_t conn)
+{
+	(void)conn;
+	const struct shards *sh = ctx;
+	return sh->queued;
+}
+
+static bool shards_emit(void *ctx, uint64_t conn, const struct sub_event *ev)
+{
+	struct shards *sh = ctx;
+	return emit(&sh->seen, conn, ev);
+}
+
+static struct store_txn *shards_read(void *ctx)
+{
+	struct shards *sh = ctx;
+	struct store_txn *txn;
+	return store_txn_begin(sh->store, NULL, false, &txn) == GROVE_OK ? txn : NULL;
+}
+
+static void shards_open(struct shards *sh, unsigned max_catchups, size_t subscribers)
+{
+	*sh = (struct shards){.dir = test_tmpdir("subs-shards")};
+	struct store_options opts = {.no_sync = true, .map_size = 1ull << 26};
+	assert_int_equal(store_open(&sh->store, sh->dir, &opts), GROVE_OK);
+	assert_int_equal(history_open(sh->store, 0, 0, &sh->history), GROVE_OK);
+	struct subs_config cfg = {.max_catchups = max_catchups, .live_max_queued = 1000};
+	struct subs_hooks hooks = {.ctx = sh, .emit = shards_emit, .queued = shards_queued, .read_txn = shards_read};
+	assert_int_equal(subs_create(&cfg, &sh->history, &hooks, &sh->subs), GROVE_OK);
+	static const uint64_t groups[] = {SHARD_A, SHARD_B};
+	static const uint64_t at[] = {0, 0};
+	struct sub_spec spec = {.groups = groups, .n_groups = 2, .root = 1, .root_path = "/root", .depth = -1};
+	for (uint64_t conn = 1; conn <= subscribers; conn++) {
+		assert_int_equal(subs_add_held(sh->subs, conn, &spec, at), GROVE_OK);
+		subs_release(sh->subs, conn);
+	}
+}
+
+static void shards_close(struct shards *sh)
+{
+	subs_destroy(sh->subs);
+	forget(&sh->seen);
+	store_close(sh->store);
+	test_rmtree(sh->dir);
+}
+
+/*
+ * Apply the next entry of @p group as the host does: its record in the history, committed, then published.
+ * It sets property "x" of node @p node at @p path, as a part of the transaction over both shards if @p part.
+ */
+static void apply(struct shards *sh, uint64_t group, uint64_t node, const char *path, bool part)
+{
+	struct tree_paths paths = {0};
+	struct tree_change c = change(TREE_OP_SET_PROP, node, step(&paths, node, TREE_NO_PATH, path), TREE_NO_PATH);
+	c.name = "x";
+	uint64_t groups[] = {SHARD_A, SHARD_B};
+	struct change_txn txn = {TXN_ID, groups, 2};
+	uint64_t index = ++sh->applied[group];
+	struct grove_buf rec = {0};
+	assert_int_equal(history_encode(&c, 1, &paths, part ? &txn : NULL, &rec), GROVE_OK);
+	struct store_txn *w;
+	assert_int_equal(store_txn_begin(sh->store, NULL, true, &w), GROVE_OK);
+	assert_int_equal(history_append(&sh->history, w, group, index, rec.data, rec.len), GROVE_OK);
+	assert_int_equal(store_txn_commit(w), GROVE_OK);
+	grove_buf_free(&rec);
+	subs_publish(sh->subs, group, index, &c, 1, &paths, NULL, part ? &txn : NULL);
+	tree_paths_free(&paths);
+}
+
+/* The parts go out as one event when the turn that applied the last ends, with no tick in between. */
+static void test_parts_at_turn_end(void **state)
+{
+	(void)state;
+	struct shards sh;
+	shards_open(&sh, 0, 1);
+	sh.seen.keep_paths = true;
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	assert_int_equal(sh.seen.events, 1); /* live */
+	apply(&sh, SHARD_A, 10, "/root/a", true);
+	subs_turn(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 1); /* the part in B is not applied yet */
+	apply(&sh, SHARD_B, 20, "/root/b", true);
+	assert_int_equal(sh.seen.events, 1); /* never the last part alone, live */
+	subs_turn(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 2);
+	assert_int_equal(sh.seen.n, 2);
+	assert_string_equal(sh.seen.path[0], "/root/a");
+	assert_string_equal(sh.seen.path[1], "/root/b");
+	/* Caught up, it is live again: the next entry goes out as it is published. */
+	apply(&sh, SHARD_B, 20, "/root/b", false);
+	assert_int_equal(sh.seen.events, 3);
+	assert_string_equal(sh.seen.path[0], "/root/b");
+	shards_close(&sh);
+}
+
+/* Turns catch up at most max_catchups subscribers (ticks included), and none whose queue is too full. */
+static void test_turn_catchups_bounded(void **state)
+{
+	(void)state;
+	struct shards sh;
+	shards_open(&sh, 1, 2);
+	apply(&sh, SHARD_A, 10, "/root/a", true);
+	apply(&sh, SHARD_B, 20, "/root/b", true);
+	sh.queued = 600; /* over half the limit: it waits for its connection to drain */
+	subs_turn(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 0);
+	sh.queued = 0;
+	subs_turn(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 1); /* one subscriber per turn */
+	subs_turn(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 2);
+	subs_turn(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 2); /* nothing more is due */
+	shards_close(&sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_subtree_and_depth),
 		cmocka_unit_test(test_root_renamed),
 		cmocka_unit_test(test_deep_entry_is_linear),
+		cmocka_unit_test(test_parts_at_turn_end),
+		cmocka_unit_test(test_turn_catchups_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
