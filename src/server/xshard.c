@@ -32,6 +32,9 @@ struct xtxn {
 	uint64_t anchor_index; /* where the anchor's intent was last written: the answer's index */
 	uint64_t duplicate_of; /* the anchor refused the part: its key was applied there, at this index */
 	char key[TREE_SM_KEY_MAX];
+	bool anchor_decided;   /* the anchor's intent was written, or refused (by its key or its tree) */
+	bool answer_held;      /* aborted with a key before the anchor decided: answered once it does */
+	enum txn_status held_outcome;
 	int refusal;           /* a part the tree refused: the write's answer */
 	size_t failed_op;
 	char message[512];
@@ -119,6 +122,11 @@ static void answer(struct xshard *x, struct xtxn *t, enum txn_status outcome)
 		o.index = t->anchor_index, o.ids = t->ids, o.n_ids = t->n_ops;
 	} else if (t->duplicate_of) {
 		o.index = t->duplicate_of; /* answered as a write applied once: the same index as the first answer */
+	} else if (t->key[0] && !t->anchor_decided) {
+		/* Whether an earlier attempt with this key applied is not known: only a retry can tell. */
+		o.code = GROVE_EINTENT;
+		o.message = "the cross-shard write was aborted before its shard could check its key; retry with the "
+			    "same key";
 	} else if (t->refusal) {
 		o.code = t->refusal, o.message = t->message, o.failed_op = t->failed_op;
 	} else {
@@ -143,14 +151,22 @@ static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 	for (int round = 0; round < MAX_ROUNDS && txn_coord_has_ready(t->coord); round++) {
 		struct txn_coord_ready rd;
 		txn_coord_ready(t->coord, &rd);
-		if (rd.outcome_changed && !(x->cfg.two_phase && rd.outcome == TXN_COMMITTED))
-			answer(x, t, rd.outcome);
+		if (rd.outcome_changed && !(x->cfg.two_phase && rd.outcome == TXN_COMMITTED)) {
+			if (rd.outcome != TXN_COMMITTED && t->key[0] && !t->anchor_decided && !rd.done) {
+				t->answer_held = true;
+				t->held_outcome = rd.outcome;
+			} else {
+				answer(x, t, rd.outcome);
+			}
+		}
 		deliver(x, rd.msgs, rd.n_msgs);
 		for (size_t i = 0; i < rd.n_blockers; i++)
 			xshard_recover(x, &rd.blockers[i].txn, rd.blockers[i].shard, pt);
 		bool pushed = rd.pushed, done = rd.done;
 		txn_coord_advance(t->coord, &rd);
 		if (done) {
+			if (t->answer_held)
+				answer(x, t, t->held_outcome);
 			xtxn_free(t);
 			x->txns[slot] = x->txns[--x->n_txns];
 			return;
@@ -253,6 +269,8 @@ static void note_part(struct xtxn *t, uint64_t group, uint64_t index, const stru
 		part++;
 	if (part == t->n_parts)
 		return;
+	if (part == 0 && (written || res->duplicate_of || res->err))
+		t->anchor_decided = true;
 	if (written) {
 		if (part == 0)
 			t->anchor_index = index;
@@ -261,22 +279,25 @@ static void note_part(struct xtxn *t, uint64_t group, uint64_t index, const stru
 				t->ids[i] = res->ids[t->op_index[i]];
 		return;
 	}
-	if (t->refusal || t->duplicate_of)
+	if (t->duplicate_of)
 		return;
 	if (part == 0 && res->duplicate_of && !res->err && !t->answered) {
-		/* The anchor applied this key already, for an earlier transaction: nothing of this one may apply. */
+		/*
+		 * The anchor applied this key already, for an earlier transaction: nothing of this one may apply,
+		 * and the answer is that one's, whatever another shard said of this attempt (a retry planned
+		 * before its first attempt applied is refused by a shard that the first attempt changed).
+		 */
 		t->duplicate_of = res->duplicate_of;
-		txn_coord_rollback(t->coord, pt);
+		if (!t->refusal)
+			txn_coord_rollback(t->coord, pt);
 		return;
 	}
-	if (!res->err)
+	if (!res->err || t->refusal)
 		return;
 	/*
-	 * The shard's tree refuses its part: nothing of the write can be applied. For a keyed write this
-	 * answer can be wrong in one case: a retry planned before its first attempt applied, refused by a
-	 * shard that the first attempt changed, before the anchor could refuse its key. It applies nothing;
-	 * the client is told it was refused although its first attempt applied, and a further retry with
-	 * the key answers the first attempt's index.
+	 * The shard's tree refuses its part: nothing of the write can be applied. With a key, the answer waits
+	 * for the anchor's word on the key (pump_txn()): the refusal may come from a shard that an earlier
+	 * attempt with the same key changed.
 	 */
 	t->refusal = res->err;
 	snprintf(t->message, sizeof(t->message), "%s", res->message);
@@ -299,6 +320,10 @@ void xshard_applied(struct xshard *x, uint64_t group, uint64_t index, const stru
 		struct xtxn *t = x->txns[slot];
 		if (cmd.type == TXN_CMD_WRITE_INTENT)
 			note_part(t, group, index, res, have && r.code == TXN_R_WRITTEN, pt);
+		if (t->answer_held && t->anchor_decided) {
+			t->answer_held = false;
+			answer(x, t, t->held_outcome);
+		}
 		if (x->cfg.two_phase && cmd.type == TXN_CMD_FINALIZE && have && r.has_record &&
 		    r.record.status == TXN_COMMITTED)
 			answer(x, t, TXN_COMMITTED);
