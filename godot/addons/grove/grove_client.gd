@@ -19,6 +19,9 @@ const ECORRUPT = 8
 const EPROTO = 12
 const EPARSE = 16
 const EUNAVAILABLE = 17
+# Answers that say "not applied, or not yet: send it again" (a leader changing, a node whose shard moved,
+# a cross-shard change built from what changed since, a shard held by a transaction).
+const RETRY_CODES = [EUNAVAILABLE, 20, 23, 24]
 
 enum Link { IDLE, CONNECTING, HELLO, UP }
 enum Stream { NONE, SNAPSHOT, RESUMING, LIVE }
@@ -171,7 +174,7 @@ func _process(_delta: float) -> void:
 	apply_queued(apply_budget_ms)
 
 
-# Batches refused as unavailable go again with their keys, after a pause that lets an election end.
+# Batches refused with a retry code go again with their keys, after a pause that lets an election end.
 func _resubmit_refused() -> void:
 	if _resubmit.empty() or _link != Link.UP or OS.get_ticks_msec() < _resubmit_at:
 		return
@@ -531,13 +534,14 @@ func _on_compacted() -> void:
 	_subscribe()
 
 
-# Unavailable is not an answer: the batch was not applied, or not yet (no leader was known, or the leader
-# changed before it was applied), and grove applies a key once however often it is sent.
+# A retry code is not an answer: the batch was not applied, or not yet (no leader was known, the leader
+# changed before it was applied, a transaction held its shard), and grove applies a key once however often
+# it is sent.
 func _on_answer(message: Dictionary, applied: bool) -> void:
 	var key = str(message.get("key", ""))
 	if not _unacked.has(key):
 		return
-	if not applied and int(message.get("code", 0)) == EUNAVAILABLE:
+	if not applied and int(message.get("code", 0)) in RETRY_CODES:
 		if _resubmit.empty():
 			_resubmit_at = OS.get_ticks_msec() + _rng.randi_range(reconnect_min_ms, 2 * reconnect_min_ms)
 		_resubmit.append(key)

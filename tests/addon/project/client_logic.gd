@@ -226,6 +226,16 @@ func _init() -> void:
 	check(client.sent.size() == before + 1 and client.sent[before].get("key") == retried, "then sent again once, with its key")
 	client._handle_message({"op": "submitted", "key": retried, "index": 17})
 	check(client.pending_submits().empty(), "every submit answered")
+	# Held by a cross-shard transaction: the same, a retry and not an answer.
+	var held = client.submit([{"op": "set", "node": 3, "property": "scale", "value": Vector2(2, 2)}])
+	client._handle_message({"op": "refused", "key": held, "code": 24, "reason": "retry with the same key", "failed_op": 0})
+	check(client.pending_submits().size() == 1 and client.pending_submits()[0] == held, "a batch refused while a shard is held stays pending")
+	before = client.sent.size()
+	client._resubmit_at = 0
+	client._process(0.0)
+	check(client.sent.size() == before + 1 and client.sent[before].get("key") == held, "and is sent again with its key")
+	client._handle_message({"op": "submitted", "key": held, "index": 17})
+	check(client.pending_submits().empty(), "answered at last")
 	changes(16, 15, [{"op": "set", "id": 3, "property": "position", "value": Vector2(5, 5)}])
 	client.apply_queued(-1.0)
 	dump("before compacted", out)
