@@ -314,6 +314,8 @@ static void apply_at(struct sim *s, uint64_t g, size_t pos)
 static void idle(struct sim *s, uint64_t ns)
 {
 	s->pt += ns;
+	if (getenv("GROVE_SIM_TRACE"))
+		print_message("  tick at +%llu ms\n", (unsigned long long)((s->pt - START_PT) / MS));
 	xshard_tick(s->x, s->pt);
 }
 
@@ -547,6 +549,12 @@ static void run_seed(uint64_t seed)
 	sim_open(&s, seed);
 	int attempts = 2 + (int)(next_random(&s) % 3);
 	const struct write w = {.key = "kp", .v = 11, .b_name = "x", .c_name = next_random(&s) % 2 ? "y" : NULL};
+	/*
+	 * How often time passes while commands are on their way (1 in N steps; 0: only when none is): often, and
+	 * commands are sent again and land twice; never, and an aborted attempt ends before its anchor is heard.
+	 */
+	static const uint64_t tick_odds[] = {3, 10, 40, 0};
+	uint64_t odds = tick_odds[next_random(&s) % 4];
 	int begun = 0;
 	for (int step = 0;; step++) {
 		CHECK(step < MAX_STEPS);
@@ -562,7 +570,7 @@ static void run_seed(uint64_t seed)
 			if (getenv("GROVE_SIM_TRACE"))
 				print_message("  write %d begins\n", begun);
 			begin(&s, begun, &w);
-		} else if (n_ready && next_random(&s) % 10) {
+		} else if (n_ready && (!odds || next_random(&s) % odds)) {
 			apply_at(&s, ready[next_random(&s) % n_ready], 0);
 		} else if (n_ready || coordinating || recovering) {
 			idle(&s, (1 + next_random(&s) % 300) * MS);
