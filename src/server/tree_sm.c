@@ -386,7 +386,16 @@ static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index
 {
 	struct txn_bytes part = cmd->value;
 	cmd->value = (struct txn_bytes){NULL, 0}; /* kept beside the intent, not in the txn layer's versions */
-	int err = txn_shard_apply(st, cmd, res);
+	/*
+	 * A command sent again (its coordinator heard nothing in time) lands again, as the same attempt: its key
+	 * must stay at the index the attempt first landed at, which its coordinator may have answered already.
+	 */
+	struct txn_meta there;
+	int err = shard_intent(t, st, &there);
+	if (err && err != GROVE_ENOTFOUND)
+		return err;
+	bool again = !err && there.id == cmd->txn.id && there.seq == cmd->txn.seq;
+	err = txn_shard_apply(st, cmd, res);
 	if (err || res->code != TXN_R_WRITTEN)
 		return err;
 	char submit_key[TREE_SM_KEY_MAX];
@@ -409,7 +418,7 @@ static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index
 		return err ? err : GROVE_EINTENT;
 	uint8_t key[STORE_KEY_MAX];
 	err = store_put(txn, t->txn_parts, key, (size_t)txn_part_key(t, cmd->txn.id, key), part.data, part.len);
-	if (!err && submit_key[0]) {
+	if (!err && submit_key[0] && !again) {
 		uint8_t at[8];
 		put_le64(at, index);
 		err = store_put(txn, t->txn_parts, key, txn_key_index_key(t, cmd->txn.id, key), at, sizeof(at));

@@ -48,7 +48,8 @@
  * applied is not applied again; the result names that entry
  * (tree_result.duplicate_of). A transaction's key travels in its anchor's
  * part only: it is remembered when that part is applied as committed, at
- * the index its intent was written at (kept beside the part in
+ * the index its intent was first written at by the attempt that committed
+ * (a command sent twice lands twice; kept beside the part in
  * "sm.txn_parts", txn id and "k" -> u64 index, while the intent is there),
  * and a later intent whose part carries a remembered key is not written:
  * the result has duplicate_of and no err, and the transaction aborts with

@@ -29,7 +29,8 @@ struct xtxn {
 	uint32_t *op_index;
 	uint64_t *ids;         /* per client op: what its part gave when its intent was written */
 	size_t n_ops;
-	uint64_t anchor_index; /* where the anchor's intent was last written: the answer's index */
+	uint64_t anchor_index; /* where the anchor's intent of its latest attempt first landed: the answer's index */
+	uint32_t anchor_seq;   /* that attempt */
 	uint64_t duplicate_of; /* the anchor refused the part: its key was applied there, at this index */
 	char key[TREE_SM_KEY_MAX];
 	bool anchor_decided;   /* the anchor's intent was written, or refused (by its key or its tree) */
@@ -261,8 +262,8 @@ int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const char 
 }
 
 /* The answer of a shard to an intent of @p t (applied at @p index): the ids its part gave, or the tree's refusal of it. */
-static void note_part(struct xtxn *t, uint64_t group, uint64_t index, const struct tree_result *res, bool written,
-		      uint64_t pt)
+static void note_part(struct xtxn *t, uint64_t group, uint64_t index, uint32_t seq, const struct tree_result *res,
+		      bool written, uint64_t pt)
 {
 	size_t part = 0;
 	while (part < t->n_parts && t->groups[part] != group)
@@ -272,8 +273,9 @@ static void note_part(struct xtxn *t, uint64_t group, uint64_t index, const stru
 	if (part == 0 && (written || res->duplicate_of || res->err))
 		t->anchor_decided = true;
 	if (written) {
-		if (part == 0)
-			t->anchor_index = index;
+		/* An attempt's command sent twice lands twice: the anchor's tree keeps the key at the first (tree_sm.c). */
+		if (part == 0 && (!t->anchor_index || seq != t->anchor_seq))
+			t->anchor_index = index, t->anchor_seq = seq;
 		for (size_t i = 0; i < t->n_ops; i++)
 			if (t->op_part[i] == part && t->op_index[i] < res->count)
 				t->ids[i] = res->ids[t->op_index[i]];
@@ -319,7 +321,7 @@ void xshard_applied(struct xshard *x, uint64_t group, uint64_t index, const stru
 	if (slot != SIZE_MAX) {
 		struct xtxn *t = x->txns[slot];
 		if (cmd.type == TXN_CMD_WRITE_INTENT)
-			note_part(t, group, index, res, have && r.code == TXN_R_WRITTEN, pt);
+			note_part(t, group, index, cmd.txn.seq, res, have && r.code == TXN_R_WRITTEN, pt);
 		if (t->answer_held && t->anchor_decided) {
 			t->answer_held = false;
 			answer(x, t, t->held_outcome);

@@ -47,7 +47,7 @@ struct xshard_outcome {
 	const char *message;  /**< the refusal's reason ("" if none) */
 	size_t failed_op;     /**< a refusal's op, as the client numbered it */
 	/**
-	 * GROVE_OK: the index the anchor's intent was written at in the anchor's log, which is also the index
+	 * GROVE_OK: the index the anchor's intent was first written at in the anchor's log, which is also the index
 	 * its submit key is remembered at; for a duplicate, that of the transaction that applied the key.
 	 */
 	uint64_t index;

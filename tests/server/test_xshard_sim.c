@@ -1,0 +1,634 @@
+/*
+ * Keyed writes across shards, coordinated by xshard.h against the state machines members run (tree_sm.h
+ * over a real LMDB store): a world whose /root/B and /root/C were split into groups 2 and 3, one
+ * coordinator whose commands wait in their group's log until the simulation applies them, and each result
+ * handed back to the coordinator as the host hands it (xshard_applied()). What is checked is what a client
+ * retrying with its submit key sees: the write applies once, every OK names the same index, and a retry
+ * that the first attempt's changes made a shard refuse is answered with the first attempt's index, or
+ * "retry", never with that refusal.
+ *
+ * The property run: per seed, 2-4 attempts of one keyed write begun at random points, the groups' logs
+ * applied in a random interleaving (each log in order), the clock moved and the coordinator ticked now and
+ * then. GROVE_SIM_SEEDS=N runs N seeds (default 200); GROVE_SIM_SEED=S replays one. A failure prints its seed.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/grove.pb-c.h"
+#include "src/common/error.h"
+#include "src/hlc/hlc.h"
+#include "src/net/wire.h"
+#include "src/server/tree_sm.h"
+#include "src/server/xshard.h"
+#include "src/txn/codec.h"
+#include "storage/store.h"
+#include "support.h"
+
+#define WORLD 1
+#define N_GROUPS 3
+#define MAX_TAGS 16
+#define MAX_TXNS 64
+#define MAX_STEPS 20000
+#define MS 1000000ull
+/* Physical time of the simulation: any fixed start, so that a seed replays exactly. */
+#define START_PT (1700000000000ull * MS)
+
+/* The property run's seed, printed with a failure (0 in the fixed cases). */
+static uint64_t seed_now;
+
+#define CHECK(cond)                                                                                                   \
+	do {                                                                                                          \
+		if (!(cond)) {                                                                                        \
+			if (seed_now)                                                                                 \
+				print_message("seed=%llu (replay with GROVE_SIM_SEED=%llu)\n",                      \
+					      (unsigned long long)seed_now, (unsigned long long)seed_now);           \
+			fail_msg("%s (line %d)", #cond, __LINE__);                                                    \
+		}                                                                                                     \
+	} while (0)
+
+/* A command on its way into a group's log, and which write's transaction (or recovery) sent it. */
+struct entry {
+	uint8_t *data;
+	size_t len;
+	int tag;
+};
+
+struct queue {
+	struct entry *e;
+	size_t n, cap;
+};
+
+/* What the done hook said for one write (tag = the ticket's request id). */
+struct answer {
+	int count;
+	int code;
+	uint64_t index;
+	char message[256];
+};
+
+struct sim {
+	char *dir;
+	struct store *store;
+	struct tree_sm sm[N_GROUPS + 1]; /* sm[g] is group g's */
+	struct queue q[N_GROUPS + 1];
+	uint64_t index[N_GROUPS + 1];    /* the last index applied in each group's log */
+	unsigned parts_applied[N_GROUPS + 1]; /* committed parts applied to each group's tree */
+	struct hlc_clock clock;
+	struct xshard *x;
+	uint64_t pt;
+	uint64_t rng;
+	int begin_tag;                   /* the write being begun: its transaction's commands get its tag */
+	uint64_t txn_ids[MAX_TXNS];
+	int txn_tags[MAX_TXNS];
+	size_t n_txns;
+	struct answer answers[MAX_TAGS];
+};
+
+static uint64_t next_random(struct sim *s)
+{
+	s->rng ^= s->rng << 13;
+	s->rng ^= s->rng >> 7;
+	s->rng ^= s->rng << 17;
+	return s->rng;
+}
+
+static int tag_of(struct sim *s, uint64_t txn_id)
+{
+	for (size_t i = 0; i < s->n_txns; i++)
+		if (s->txn_ids[i] == txn_id)
+			return s->txn_tags[i];
+	CHECK(s->n_txns < MAX_TXNS);
+	s->txn_ids[s->n_txns] = txn_id;
+	s->txn_tags[s->n_txns++] = s->begin_tag;
+	return s->begin_tag;
+}
+
+static int sim_send(void *ctx, uint64_t group, const uint8_t *cmd, size_t len)
+{
+	struct sim *s = ctx;
+	CHECK(group >= 1 && group <= N_GROUPS);
+	struct txn_cmd c;
+	CHECK(txn_cmd_decode(cmd, len, &c, NULL) == GROVE_OK);
+	int tag = tag_of(s, c.txn.id);
+	txn_cmd_release(&c);
+	struct queue *q = &s->q[group];
+	if (q->n == q->cap) {
+		q->cap = q->cap ? 2 * q->cap : 64;
+		q->e = realloc(q->e, q->cap * sizeof(*q->e));
+		CHECK(q->e != NULL);
+	}
+	q->e[q->n].len = tree_sm_command(TREE_CMD_TXN, cmd, len, &q->e[q->n].data);
+	CHECK(q->e[q->n].len > 0);
+	q->e[q->n++].tag = tag;
+	return GROVE_OK;
+}
+
+static void sim_done(void *ctx, const struct host_ticket *t, const struct xshard_outcome *o)
+{
+	struct sim *s = ctx;
+	CHECK(t->request_id < MAX_TAGS);
+	struct answer *a = &s->answers[t->request_id];
+	a->count++;
+	a->code = o->code;
+	a->index = o->index;
+	snprintf(a->message, sizeof(a->message), "%s", o->message);
+	if (getenv("GROVE_SIM_TRACE"))
+		print_message("  write %d answered %d at %llu: %s\n", (int)t->request_id, o->code,
+			      (unsigned long long)o->index, o->message);
+}
+
+/* A packed WriteRequest of @p n ops with submit key @p key (NULL: none); malloc'd. */
+static uint8_t *pack_ops(const struct tree_op *ops, size_t n, const char *key, size_t *len)
+{
+	struct wire_request wr;
+	CHECK(wire_encode_batch(ops, n, &wr) == GROVE_OK);
+	if (key)
+		wr.req.submit_key = (char *)key;
+	*len = grove__write_request__get_packed_size(&wr.req);
+	uint8_t *packed = malloc(*len);
+	CHECK(packed != NULL);
+	grove__write_request__pack(&wr.req, packed);
+	wire_request_free(&wr);
+	return packed;
+}
+
+/* Apply entry data @p data to group @p g at its next index, in a transaction of its own. */
+static void apply_data(struct sim *s, uint64_t g, const uint8_t *data, size_t len, struct tree_result *res)
+{
+	struct store_txn *txn;
+	CHECK(store_txn_begin(s->store, NULL, true, &txn) == GROVE_OK);
+	CHECK(tree_sm_ops.apply(&s->sm[g], txn, ++s->index[g], data, len, res) == GROVE_OK);
+	CHECK(store_txn_commit(txn) == GROVE_OK);
+}
+
+static void apply_plain(struct sim *s, uint64_t g, const struct tree_op *ops, size_t n)
+{
+	size_t len;
+	uint8_t *packed = pack_ops(ops, n, NULL, &len), *cmd;
+	size_t cmd_len = tree_sm_command(TREE_CMD_WRITE, packed, len, &cmd);
+	free(packed);
+	struct tree_result res = {0};
+	apply_data(s, g, cmd, cmd_len, &res);
+	CHECK(res.err == GROVE_OK);
+	tree_result_free(&res);
+	free(cmd);
+}
+
+static struct tree_op create_op(const char *parent, const char *name)
+{
+	return (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = parent}, .name = name, .text = "Node3D",
+				.index = -1};
+}
+
+/* /root/A in the world's group, /root/B and /root/C split into groups 2 and 3 (by the split command). */
+static void sim_open(struct sim *s, uint64_t seed)
+{
+	memset(s, 0, sizeof(*s));
+	s->rng = seed * 0x9e3779b97f4a7c15ull + 1;
+	s->pt = START_PT;
+	s->dir = test_tmpdir("xshard-sim");
+	struct store_options opts = {.no_sync = true, .map_size = 1ull << 28};
+	CHECK(store_open(&s->store, s->dir, &opts) == GROVE_OK);
+	CHECK(tree_sm_open(s->store, WORLD, &s->sm[WORLD]) == GROVE_OK);
+	for (uint64_t g = 2; g <= N_GROUPS; g++)
+		CHECK(tree_sm_open_shard(s->store, g, &s->sm[g]) == GROVE_OK);
+	struct tree_op ops[] = {create_op("/root", "A"), create_op("/root", "B"), create_op("/root", "C")};
+	apply_plain(s, WORLD, ops, 3);
+	static const char *const split_paths[] = {"/root/B", "/root/C"};
+	const uint64_t voter = 1;
+	for (uint64_t g = 2; g <= N_GROUPS; g++) {
+		uint8_t *cmd;
+		size_t len = tree_sm_split_command(g, &voter, 1, split_paths[g - 2], &cmd);
+		CHECK(len > 0);
+		struct tree_result res = {0};
+		apply_data(s, WORLD, cmd, len, &res);
+		CHECK(res.err == GROVE_OK && res.split_group == g);
+		tree_result_free(&res);
+		free(cmd);
+	}
+	hlc_init(&s->clock, 500 * MS);
+	struct xshard_config cfg = {.self = 1, .clock = &s->clock};
+	struct xshard_hooks hooks = {.ctx = s, .send = sim_send, .done = sim_done};
+	CHECK(xshard_create(&cfg, &hooks, &s->x) == GROVE_OK);
+}
+
+static void sim_close(struct sim *s)
+{
+	xshard_destroy(s->x);
+	for (uint64_t g = 1; g <= N_GROUPS; g++) {
+		for (size_t i = 0; i < s->q[g].n; i++)
+			free(s->q[g].e[i].data);
+		free(s->q[g].e);
+	}
+	store_close(s->store);
+	test_rmtree(s->dir);
+}
+
+/*
+ * A cross-shard write: the anchor (the world's group) sets /root/A's "v" to @p v; if @p b_name, group 2
+ * creates @p b_name under @p b_parent; if @p c_name, group 3 creates it under /root/C. The key goes in the
+ * anchor's part only, as txn_plan_build() puts it.
+ */
+struct write {
+	const char *key;
+	int64_t v;
+	const char *b_parent;
+	const char *b_name;
+	const char *c_name;
+};
+
+static void begin(struct sim *s, int tag, const struct write *w)
+{
+	CHECK(tag > 0 && tag < MAX_TAGS);
+	struct variant v;
+	variant_set_int(&v, w->v);
+	struct tree_op ops[N_GROUPS] = {{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/A"}, .name = "v", .value = &v}};
+	uint64_t groups[N_GROUPS] = {WORLD};
+	size_t n = 1;
+	if (w->b_name) {
+		groups[n] = 2;
+		ops[n++] = create_op(w->b_parent ? w->b_parent : "/root/B", w->b_name);
+	}
+	if (w->c_name) {
+		groups[n] = 3;
+		ops[n++] = create_op("/root/C", w->c_name);
+	}
+	struct xshard_part parts[N_GROUPS];
+	uint32_t op_part[N_GROUPS], op_index[N_GROUPS] = {0};
+	for (size_t i = 0; i < n; i++) {
+		parts[i].group = groups[i];
+		parts[i].request = pack_ops(&ops[i], 1, i == 0 ? w->key : NULL, &parts[i].len);
+		op_part[i] = (uint32_t)i;
+	}
+	struct xshard_ops map = {op_part, op_index, n};
+	struct host_ticket ticket = {.conn = 1, .request_id = (uint64_t)tag};
+	s->begin_tag = tag;
+	CHECK(xshard_begin(s->x, &ticket, w->key, parts, n, &map, s->pt) == GROVE_OK);
+	s->begin_tag = 0;
+	for (size_t i = 0; i < n; i++)
+		free((void *)parts[i].request);
+}
+
+/* One line per command applied (GROVE_SIM_TRACE set), to follow a failing seed. */
+static void trace_apply(const struct sim *s, uint64_t g, int tag, const struct tree_result *res)
+{
+	struct txn_cmd c;
+	struct txn_result r = {0};
+	CHECK(txn_cmd_decode(res->txn_cmd.data, res->txn_cmd.len, &c, NULL) == GROVE_OK);
+	bool have = res->txn_result.len && txn_result_decode(res->txn_result.data, res->txn_result.len, &r, NULL) == 0;
+	print_message("  group %llu index %llu: write %d %s epoch %u -> %s err %d dup %llu%s %s\n", (unsigned long long)g,
+		      (unsigned long long)s->index[g], tag, txn_cmd_name(c.type), (unsigned)c.txn.epoch,
+		      have ? txn_result_name(r.code) : "-", res->err, (unsigned long long)res->duplicate_of,
+		      res->txn_id ? " part applied" : "", res->message);
+	txn_result_free(&r);
+	txn_cmd_release(&c);
+}
+
+/* Apply the command at @p pos of group @p g's queue and hand its result to the coordinator. */
+static void apply_at(struct sim *s, uint64_t g, size_t pos)
+{
+	struct queue *q = &s->q[g];
+	struct entry e = q->e[pos];
+	memmove(&q->e[pos], &q->e[pos + 1], (q->n - pos - 1) * sizeof(q->e[0]));
+	q->n--;
+	s->pt += MS;
+	struct tree_result res = {0};
+	apply_data(s, g, e.data, e.len, &res);
+	if (res.txn_id)
+		s->parts_applied[g]++;
+	if (getenv("GROVE_SIM_TRACE"))
+		trace_apply(s, g, e.tag, &res);
+	xshard_applied(s->x, g, s->index[g], &res, s->pt);
+	tree_result_free(&res);
+	free(e.data);
+}
+
+static void idle(struct sim *s, uint64_t ns)
+{
+	s->pt += ns;
+	if (getenv("GROVE_SIM_TRACE"))
+		print_message("  tick at +%llu ms\n", (unsigned long long)((s->pt - START_PT) / MS));
+	xshard_tick(s->x, s->pt);
+}
+
+/* Whether write @p tag's transaction is still coordinated (or recovered) here. */
+static bool busy(const struct sim *s, int tag)
+{
+	for (size_t i = 0; i < s->n_txns; i++)
+		if (s->txn_tags[i] == tag && xshard_busy_with(s->x, s->txn_ids[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Run write @p tag to its end, its commands only (the others' wait in their logs, as proposals still on their
+ * way): each step applies its oldest command in group @p first if there is one, else in the lowest group.
+ */
+static void drive(struct sim *s, int tag, uint64_t first)
+{
+	for (int step = 0; step < MAX_STEPS; step++) {
+		size_t pos = SIZE_MAX;
+		uint64_t g = first;
+		for (uint64_t k = 0; k <= N_GROUPS && pos == SIZE_MAX; k++) {
+			g = k == 0 ? first : k;
+			for (size_t i = 0; g && i < s->q[g].n && pos == SIZE_MAX; i++)
+				if (s->q[g].e[i].tag == tag)
+					pos = i;
+		}
+		if (pos != SIZE_MAX)
+			apply_at(s, g, pos);
+		else if (busy(s, tag))
+			idle(s, 100 * MS);
+		else
+			return;
+	}
+	CHECK(!"a write did not end");
+}
+
+/* Apply everything queued, oldest first per group, groups in order, until every transaction has ended. */
+static void drain(struct sim *s)
+{
+	for (int step = 0; step < MAX_STEPS; step++) {
+		bool any = false;
+		for (uint64_t g = 1; g <= N_GROUPS; g++)
+			if (s->q[g].n) {
+				apply_at(s, g, 0);
+				any = true;
+			}
+		size_t coordinating, recovering;
+		xshard_counts(s->x, &coordinating, &recovering);
+		if (!any && !coordinating && !recovering)
+			return;
+		if (!any)
+			idle(s, 100 * MS);
+	}
+	CHECK(!"the transactions did not end");
+}
+
+static void expect_answer(const struct sim *s, int tag, int code, uint64_t index)
+{
+	const struct answer *a = &s->answers[tag];
+	if (a->count != 1 || a->code != code || (index && a->index != index))
+		print_message("write %d: %d answers, the last %d (%s) at index %llu; expected %d at %llu\n", tag, a->count,
+			      a->code, a->message, (unsigned long long)a->index, code, (unsigned long long)index);
+	CHECK(a->count == 1 && a->code == code);
+	CHECK(!index || a->index == index);
+}
+
+/* Whether @p path names a node in group @p g's tree. */
+static int node_count(struct sim *s, uint64_t g, const char *path)
+{
+	struct store_txn *txn;
+	CHECK(store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK);
+	uint64_t id;
+	int err = tree_resolve_path(&s->sm[g].tree, txn, path, &id);
+	store_txn_abort(txn);
+	CHECK(err == GROVE_OK || err == GROVE_ENOTFOUND);
+	return err == GROVE_OK;
+}
+
+/* /root/A's "v" (-1 if none). */
+static int64_t a_value(struct sim *s)
+{
+	struct store_txn *txn;
+	CHECK(store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK);
+	uint64_t id;
+	struct variant v = {0};
+	CHECK(tree_resolve_path(&s->sm[WORLD].tree, txn, "/root/A", &id) == GROVE_OK);
+	int err = tree_get_prop(&s->sm[WORLD].tree, txn, id, "v", &v);
+	store_txn_abort(txn);
+	CHECK(err == GROVE_OK || err == GROVE_ENOTFOUND);
+	return err == GROVE_OK ? v.as.i : -1;
+}
+
+static uint64_t key_index(struct sim *s, const char *key)
+{
+	struct store_txn *txn;
+	CHECK(store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK);
+	uint64_t index = 0;
+	CHECK(tree_sm_key_applied(&s->sm[WORLD], txn, key, &index) == GROVE_OK);
+	store_txn_abort(txn);
+	return index;
+}
+
+static bool held(struct sim *s, uint64_t g)
+{
+	struct store_txn *txn;
+	CHECK(store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK);
+	bool is = tree_sm_held(&s->sm[g], txn, NULL);
+	store_txn_abort(txn);
+	return is;
+}
+
+/* No transaction's intent is left on any shard. */
+static void expect_free(struct sim *s)
+{
+	for (uint64_t g = 1; g <= N_GROUPS; g++)
+		CHECK(!held(s, g));
+}
+
+/* Write @p tag, begun already, run to its end alone: answered OK. @return the index it was answered with. */
+static uint64_t drive_ok(struct sim *s, int tag, uint64_t first)
+{
+	drive(s, tag, first);
+	expect_answer(s, tag, GROVE_OK, 0);
+	return s->answers[tag].index;
+}
+
+/* Key @p key's write applied once, its key at @p index, /root/A's "v" at @p v; no intent left. */
+static void expect_once(struct sim *s, const char *key, uint64_t index, int64_t v)
+{
+	CHECK(index > 0 && key_index(s, key) == index);
+	CHECK(node_count(s, 2, "/root/B/x") == 1 && a_value(s) == v);
+	CHECK(s->parts_applied[2] == 1);
+	expect_free(s);
+}
+
+/* 1: a keyed write across two shards commits once, answered with its anchor intent's index. */
+static void test_commits_once(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 1);
+	const struct write w = {.key = "k1", .v = 7, .b_name = "x"};
+	begin(&s, 1, &w);
+	expect_once(&s, "k1", drive_ok(&s, 1, WORLD), 7);
+	CHECK(s.parts_applied[WORLD] == 1);
+	sim_close(&s);
+}
+
+/*
+ * 2: a retry planned before its first attempt applied, whose non-anchor part the first attempt's create makes
+ * group 2 refuse (GROVE_EEXIST), and whose refusal reaches the coordinator before the anchor's word on the key:
+ * answered OK with the first attempt's index, the tree changed once.
+ */
+static void test_retry_refused_by_first_attempt(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 2);
+	const struct write w = {.key = "k2", .v = 3, .b_name = "x"};
+	begin(&s, 1, &w);
+	begin(&s, 2, &w);
+	uint64_t first = drive_ok(&s, 1, WORLD);
+	CHECK(first == key_index(&s, "k2") && s.parts_applied[2] == 1);
+	drive(&s, 2, 2);
+	expect_answer(&s, 2, GROVE_OK, first);
+	expect_once(&s, "k2", first, 3);
+	CHECK(s.parts_applied[WORLD] == 1);
+	sim_close(&s);
+}
+
+/*
+ * 3: a retry aborted before its anchor could check the key (another transaction's intent holds the anchor;
+ * group 2 refuses its part, which the first attempt created): "retry with the same key" (GROVE_EINTENT), not
+ * the refusal. Once the other transaction is gone, a further retry answers the first attempt's index.
+ */
+static void test_aborted_before_key_check(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 3);
+	const struct write w = {.key = "k3", .v = 5, .b_name = "x"};
+	begin(&s, 1, &w);
+	uint64_t first = drive_ok(&s, 1, WORLD);
+	/* The other transaction: its intent lands on the anchor, then its commands stall. */
+	const struct write other = {.v = 99, .c_name = "t"};
+	begin(&s, 2, &other);
+	while (!held(&s, WORLD)) {
+		size_t i = 0;
+		while (i < s.q[WORLD].n && s.q[WORLD].e[i].tag != 2)
+			i++;
+		CHECK(i < s.q[WORLD].n);
+		apply_at(&s, WORLD, i);
+	}
+	begin(&s, 3, &w);
+	drive(&s, 3, 2);
+	expect_answer(&s, 3, GROVE_EINTENT, 0);
+	CHECK(strstr(s.answers[3].message, "same key") != NULL);
+	drain(&s);
+	expect_answer(&s, 2, GROVE_OK, 0);
+	begin(&s, 4, &w);
+	drive(&s, 4, WORLD);
+	expect_answer(&s, 4, GROVE_OK, first);
+	expect_once(&s, "k3", first, 99);
+	sim_close(&s);
+}
+
+/* 4: a key whose transaction aborted (a part refused for a reason of its own) is free: the fixed retry applies. */
+static void test_aborted_key_is_free(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 4);
+	const struct write bad = {.key = "k4", .v = 1, .b_parent = "/root/B/missing", .b_name = "x"};
+	begin(&s, 1, &bad);
+	drive(&s, 1, 2);
+	expect_answer(&s, 1, GROVE_ENOTFOUND, 0);
+	CHECK(key_index(&s, "k4") == 0 && a_value(&s) == -1);
+	const struct write fixed = {.key = "k4", .v = 2, .b_name = "x"};
+	begin(&s, 2, &fixed);
+	expect_once(&s, "k4", drive_ok(&s, 2, 2), 2);
+	CHECK(s.parts_applied[WORLD] == 1);
+	sim_close(&s);
+}
+
+/* 5, one seed: attempts of one keyed write begun at random points, the logs applied in a random interleaving. */
+static void run_seed(uint64_t seed)
+{
+	seed_now = seed;
+	struct sim s;
+	sim_open(&s, seed);
+	int attempts = 2 + (int)(next_random(&s) % 3);
+	const struct write w = {.key = "kp", .v = 11, .b_name = "x", .c_name = next_random(&s) % 2 ? "y" : NULL};
+	/*
+	 * How often time passes while commands are on their way (1 in N steps; 0: only when none is): often, and
+	 * commands are sent again and land twice; never, and an aborted attempt ends before its anchor is heard.
+	 */
+	static const uint64_t tick_odds[] = {3, 10, 40, 0};
+	uint64_t odds = tick_odds[next_random(&s) % 4];
+	int begun = 0;
+	for (int step = 0;; step++) {
+		CHECK(step < MAX_STEPS);
+		uint64_t ready[N_GROUPS];
+		size_t n_ready = 0;
+		for (uint64_t g = 1; g <= N_GROUPS; g++)
+			if (s.q[g].n)
+				ready[n_ready++] = g;
+		size_t coordinating, recovering;
+		xshard_counts(s.x, &coordinating, &recovering);
+		if (begun < attempts && (next_random(&s) % 6 == 0 || (!n_ready && !coordinating))) {
+			begun++;
+			if (getenv("GROVE_SIM_TRACE"))
+				print_message("  write %d begins\n", begun);
+			begin(&s, begun, &w);
+		} else if (n_ready && (!odds || next_random(&s) % odds)) {
+			apply_at(&s, ready[next_random(&s) % n_ready], 0);
+		} else if (n_ready || coordinating || recovering) {
+			idle(&s, (1 + next_random(&s) % 300) * MS);
+		} else {
+			break;
+		}
+	}
+	uint64_t ok_index = 0;
+	for (int t = 1; t <= attempts; t++) {
+		const struct answer *a = &s.answers[t];
+		if (a->count != 1 || (a->code != GROVE_OK && a->code != GROVE_EINTENT) ||
+		    (a->code == GROVE_OK && ok_index && a->index != ok_index))
+			print_message("seed=%llu: attempt %d of %d: %d answers, the last %d (%s) at %llu\n",
+				      (unsigned long long)seed, t, attempts, a->count, a->code, a->message,
+				      (unsigned long long)a->index);
+		CHECK(a->count == 1);
+		CHECK(a->code == GROVE_OK || a->code == GROVE_EINTENT);
+		if (a->code == GROVE_OK) {
+			CHECK(!ok_index || a->index == ok_index);
+			ok_index = a->index;
+		}
+	}
+	/* Whoever committed was answered OK, and nothing applied without a commit. */
+	unsigned applied = s.parts_applied[WORLD];
+	CHECK(applied <= 1 && s.parts_applied[2] == applied && s.parts_applied[3] == (w.c_name ? applied : 0));
+	CHECK(applied == (ok_index != 0));
+	CHECK(key_index(&s, w.key) == ok_index);
+	expect_free(&s);
+	/* One more retry, alone: it applies the write if nothing did, else answers the index that did. */
+	begin(&s, attempts + 1, &w);
+	drive(&s, attempts + 1, next_random(&s) % 2 ? WORLD : 2);
+	expect_answer(&s, attempts + 1, GROVE_OK, ok_index);
+	expect_once(&s, w.key, s.answers[attempts + 1].index, 11);
+	CHECK(s.parts_applied[WORLD] == 1);
+	CHECK(!w.c_name || node_count(&s, 3, "/root/C/y") == 1);
+	sim_close(&s);
+	seed_now = 0;
+}
+
+static void test_property(void **state)
+{
+	(void)state;
+	const char *one = getenv("GROVE_SIM_SEED"), *count = getenv("GROVE_SIM_SEEDS");
+	uint64_t first = one ? strtoull(one, NULL, 10) : 1;
+	uint64_t n = one ? 1 : count ? strtoull(count, NULL, 10) : 200;
+	for (uint64_t seed = first; seed < first + n; seed++)
+		run_seed(seed);
+	print_message("cross-shard keyed writes: %llu seeds (replay one with GROVE_SIM_SEED=S)\n", (unsigned long long)n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_commits_once),
+		cmocka_unit_test(test_retry_refused_by_first_attempt),
+		cmocka_unit_test(test_aborted_before_key_check),
+		cmocka_unit_test(test_aborted_key_is_free),
+		cmocka_unit_test(test_property),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
