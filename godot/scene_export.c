@@ -39,7 +39,7 @@ struct exporter {
 	int godot_major;
 	struct tscn_scene *scene;
 	struct tree_reader *reader;        /* every per-node read goes through it */
-	struct arena arena;                /* the node list's strings */
+	struct arena *strings;             /* the node list's strings: the scene's arena, which its attributes borrow */
 	struct export_node *nodes;
 	size_t n_nodes, nodes_cap;
 	struct idmap node_index;           /* id -> index in nodes + 1 */
@@ -49,6 +49,7 @@ struct exporter {
 	char *message;
 	size_t message_cap;
 	size_t refs_noted;                 /* resource references note_refs() has seen */
+	size_t node_sections;              /* the nodes' sections, built first (build_nodes()) */
 	bool grove_ids;                    /* each node carries its id as metadata "grove_id" */
 	size_t max_bytes;                  /* largest scene allowed; 0: no limit */
 };
@@ -89,9 +90,9 @@ static int add_node(struct exporter *e, const struct tree_node_view *n, size_t p
 	if (grove_grow((void **)&e->nodes, &e->nodes_cap, e->n_nodes, sizeof(*e->nodes)))
 		return GROVE_ENOMEM;
 	struct export_node en = {.id = n->id, .parent = parent, .relpath_len = relpath_len,
-				 .name = arena_strdup(&e->arena, n->name),
-				 .class_name = arena_strdup(&e->arena, n->class_name),
-				 .instance = n->instance[0] ? arena_strdup(&e->arena, n->instance) : NULL};
+				 .name = arena_strdup(e->strings, n->name),
+				 .class_name = arena_strdup(e->strings, n->class_name),
+				 .instance = n->instance[0] ? arena_strdup(e->strings, n->instance) : NULL};
 	if (!en.name || !en.class_name || (n->instance[0] && !en.instance))
 		return GROVE_ENOMEM;
 	int err = idmap_put(&e->node_index, n->id, 0, (void *)(uintptr_t)(e->n_nodes + 1));
@@ -207,7 +208,7 @@ static int make_relpaths(struct exporter *e, uint64_t root_id)
 			en->relpath = en->name;
 		} else {
 			const struct export_node *parent = &e->nodes[en->parent];
-			char *path = arena_alloc(&e->arena, en->relpath_len + 1);
+			char *path = arena_alloc(e->strings, en->relpath_len + 1);
 			if (!path)
 				return GROVE_ENOMEM;
 			memcpy(path, parent->relpath, parent->relpath_len);
@@ -306,15 +307,18 @@ static int note_refs(struct exporter *e, const struct variant *v, int depth)
 
 /* ---- building sections ---- */
 
+/* A string attribute whose text is in the scene's arena already (or static): the section borrows it. */
+static int attr_text(struct tscn_section *s, const char *key, const char *text, size_t len)
+{
+	struct variant v = {.type = VARIANT_STRING, .as.str = {.ptr = (char *)text, .len = (uint32_t)len}};
+	return tscn_add_attr_borrowed(s, key, &v);
+}
+
 static int attr_string(struct tscn_section *s, const char *key, const char *text)
 {
-	struct variant v;
-	int err = variant_set_string(&v, VARIANT_STRING, text, strlen(text));
-	if (!err) {
-		err = tscn_add_attr(s, key, &v);
-		variant_free(&v);
-	}
-	return err;
+	size_t len = strlen(text);
+	char *copy = arena_strndup(s->arena, text, len);
+	return copy ? attr_text(s, key, copy, len) : GROVE_ENOMEM;
 }
 
 static int attr_int(struct tscn_section *s, const char *key, int64_t value)
@@ -469,7 +473,8 @@ static int place_resources(struct exporter *e, struct id_allocator *ids)
 			struct tscn_section *s = tscn_add_section(e->scene, e->res[i].ext ? TSCN_EXT_RESOURCE : TSCN_SUB_RESOURCE);
 			if (!s)
 				return GROVE_ENOMEM;
-			e->res[i].section = e->scene->count - 1;
+			/* Its index once it is moved in front of the nodes' sections (place_nodes()). */
+			e->res[i].section = e->scene->count - 1 - e->node_sections;
 			if (e->res[i].synth_path) {
 				struct tree_resource synth = {.kind = TREE_RESOURCE_EXT, .type = "PackedScene",
 							      .path = e->res[i].synth_path, .uid = "", .local_id = ""};
@@ -490,10 +495,34 @@ static int place_resources(struct exporter *e, struct id_allocator *ids)
 	return GROVE_OK;
 }
 
+/* A node's "@" properties, which become header attributes in Godot's order: keys in the exporter's arena. */
+struct deferred {
+	struct tscn_entry *items; /* values owned */
+	size_t n, cap;
+};
+
+static int defer(struct exporter *e, struct deferred *d, const char *key, struct variant *value)
+{
+	char *copy = arena_strdup(e->strings, key);
+	if (!copy || grove_grow((void **)&d->items, &d->cap, d->n, sizeof(*d->items)))
+		return GROVE_ENOMEM;
+	d->items[d->n++] = (struct tscn_entry){.key = copy, .value = *value};
+	variant_set_nil(value);
+	return GROVE_OK;
+}
+
+static bool deferred_has(const struct deferred *d, const char *key)
+{
+	for (size_t k = 0; k < d->n; k++)
+		if (strcmp(d->items[k].key, key) == 0)
+			return true;
+	return false;
+}
+
 struct node_build {
 	struct exporter *e;
 	struct tscn_section *section;
-	struct tscn_section *deferred;  /* "@" attributes collected for the header */
+	struct deferred *deferred;      /* "@" attributes collected for the header */
 	bool editable;
 	bool implicit;                  /* a node of an instanced scene: no section of its own */
 	int err;
@@ -513,7 +542,7 @@ static int build_prop(void *ctx, const char *name, struct variant *value)
 	} else if (strcmp(name, "@implicit") == 0) {
 		b->implicit = value->type == VARIANT_BOOL && value->as.b;
 	} else if (strcmp(name, "@scene_uid") != 0) {
-		err = tscn_add_attr(b->deferred, name + 1, value);
+		err = defer(b->e, b->deferred, name + 1, value);
 	}
 	return b->err = err;
 }
@@ -527,7 +556,10 @@ static int build_group(void *ctx, const char *group)
 {
 	struct group_build *g = ctx;
 	struct variant v;
-	g->err = variant_set_string(&v, VARIANT_STRING, group, strlen(group));
+	/* Most nodes have no group: the array is made for the first. */
+	g->err = g->array.type == VARIANT_ARRAY ? GROVE_OK : variant_set_array(&g->array);
+	if (!g->err)
+		g->err = variant_set_string(&v, VARIANT_STRING, group, strlen(group));
 	if (!g->err) {
 		g->err = variant_array_push(&g->array, &v);
 		variant_free(&v);
@@ -563,19 +595,24 @@ static int add_grove_id(struct exporter *e, struct tscn_section *s, uint64_t id)
 	variant_set_int(&value, (int64_t)id);
 	if (e->godot_major == 4)
 		return tscn_add_prop(s, "metadata/grove_id", &value);
-	if (variant_set_string(&key, VARIANT_STRING, "grove_id", 8))
-		return GROVE_ENOMEM;
-	for (size_t k = 0; k < s->n_props; k++)
-		if (strcmp(s->props[k].key, "__meta__") == 0 && s->props[k].value.type == VARIANT_DICTIONARY)
+	for (size_t k = 0; k < s->n_props; k++) {
+		if (strcmp(s->props[k].key, "__meta__") == 0 && s->props[k].value.type == VARIANT_DICTIONARY &&
+		    !s->props[k].borrowed) {
+			if (variant_set_string(&key, VARIANT_STRING, "grove_id", 8))
+				return GROVE_ENOMEM;
 			return variant_dict_put(&s->props[k].value, &key, &value);
-	struct variant meta;
-	int err = variant_set_dict(&meta);
-	if (!err)
-		err = variant_dict_put(&meta, &key, &value);
-	if (!err)
-		err = tscn_add_prop(s, "__meta__", &meta);
-	variant_free(&meta);
-	return err;
+		}
+	}
+	/* Made in the scene's arena: one per node of a large scene, freed with it at once. */
+	struct variant_dict *d = arena_alloc(s->arena, sizeof(*d));
+	struct variant *items = arena_alloc(s->arena, 2 * sizeof(*items));
+	if (!d || !items)
+		return GROVE_ENOMEM;
+	items[0] = (struct variant){.type = VARIANT_STRING, .as.str = {.ptr = (char *)"grove_id", .len = 8}};
+	items[1] = value;
+	*d = (struct variant_dict){.keys = &items[0], .values = &items[1], .len = 1, .cap = 1};
+	struct variant meta = {.type = VARIANT_DICTIONARY, .as.dict = d};
+	return tscn_add_prop_borrowed(s, "__meta__", &meta);
 }
 
 /*
@@ -590,21 +627,21 @@ struct pending_node {
 };
 
 /*
- * Build node @p i's section as the last of @p body, reading each of its records once. A node of an
+ * Build node @p i's section as the last of the scene, reading each of its records once. A node of an
  * instanced scene gets no section of its own; its references are noted all the same.
  */
-static int build_node(struct exporter *e, size_t i, struct tscn_scene *body, struct pending_node *pending)
+static int build_node(struct exporter *e, size_t i, struct pending_node *pending)
 {
 	const struct export_node *en = &e->nodes[i];
 	*pending = (struct pending_node){.synth_attr = SIZE_MAX};
 	size_t refs_before = e->refs_noted;
-	struct tscn_section *s = tscn_add_section(body, TSCN_NODE);
-	struct tscn_section deferred = {0};
-	int err = s ? attr_string(s, "name", en->name) : GROVE_ENOMEM;
+	struct tscn_section *s = tscn_add_section(e->scene, TSCN_NODE);
+	struct deferred deferred = {0};
+	int err = s ? attr_text(s, "name", en->name, strlen(en->name)) : GROVE_ENOMEM;
 	if (!err && en->class_name[0])
-		err = attr_string(s, "type", en->class_name);
+		err = attr_text(s, "type", en->class_name, strlen(en->class_name));
 	if (!err && en->parent != SIZE_MAX)
-		err = attr_string(s, "parent", e->nodes[en->parent].relpath);
+		err = attr_text(s, "parent", e->nodes[en->parent].relpath, e->nodes[en->parent].relpath_len);
 	struct node_build b = {e, s, &deferred, false, false, GROVE_OK};
 	if (!err) {
 		err = tree_reader_props(e->reader, en->id, build_prop, &b);
@@ -612,10 +649,10 @@ static int build_node(struct exporter *e, size_t i, struct tscn_scene *body, str
 			err = b.err;
 	}
 	/* Header order as Godot writes it: index, instance, then the rest, groups last. */
-	for (size_t k = 0; !err && k < deferred.n_attrs; k++)
-		if (strcmp(deferred.attrs[k].key, "index") == 0)
-			err = tscn_add_attr(s, "index", &deferred.attrs[k].value);
-	if (!err && !tscn_attr(&deferred, "instance") && en->instance) {
+	for (size_t k = 0; !err && k < deferred.n; k++)
+		if (strcmp(deferred.items[k].key, "index") == 0)
+			err = tscn_add_attr(s, "index", &deferred.items[k].value);
+	if (!err && !deferred_has(&deferred, "instance") && en->instance) {
 		/* Its reference is set once the resource has its section. */
 		struct variant ref;
 		variant_set_resource_ref(&ref, 0);
@@ -624,37 +661,33 @@ static int build_node(struct exporter *e, size_t i, struct tscn_scene *body, str
 		if (!err)
 			err = tscn_add_attr(s, "instance", &ref);
 	}
-	for (size_t k = 0; !err && k < deferred.n_attrs; k++)
-		if (strcmp(deferred.attrs[k].key, "instance") == 0)
-			err = tscn_add_attr(s, "instance", &deferred.attrs[k].value);
+	for (size_t k = 0; !err && k < deferred.n; k++)
+		if (strcmp(deferred.items[k].key, "instance") == 0)
+			err = tscn_add_attr(s, "instance", &deferred.items[k].value);
 	struct group_build g = {.err = GROVE_OK};
-	if (!err)
-		err = variant_set_array(&g.array);
 	if (!err) {
 		err = tree_reader_groups(e->reader, en->id, build_group, &g);
 		if (!err)
 			err = g.err;
 	}
-	if (!err && g.array.as.array->len > 0)
+	if (!err && g.array.type == VARIANT_ARRAY)
 		err = tscn_add_attr(s, "groups", &g.array);
 	variant_free(&g.array);
-	for (size_t k = 0; !err && k < deferred.n_attrs; k++) {
-		const char *key = deferred.attrs[k].key;
+	for (size_t k = 0; !err && k < deferred.n; k++) {
+		const char *key = deferred.items[k].key;
 		if (strcmp(key, "index") != 0 && strcmp(key, "instance") != 0)
-			err = tscn_add_attr(s, key, &deferred.attrs[k].value);
+			err = tscn_add_attr(s, key, &deferred.items[k].value);
 	}
-	for (size_t k = 0; k < deferred.n_attrs; k++) {
-		free(deferred.attrs[k].key);
-		variant_free(&deferred.attrs[k].value);
-	}
-	free(deferred.attrs);
+	for (size_t k = 0; k < deferred.n; k++)
+		variant_free(&deferred.items[k].value);
+	free(deferred.items);
 	if (!err && e->grove_ids && !b.implicit)
 		err = add_grove_id(e, s, en->id);
 	pending->refs = e->refs_noted != refs_before;
 	pending->editable = b.editable;
 	if (!err && b.implicit) {
 		/* Built only to read it; the last section is this node's, so drop it. */
-		tscn_drop_last_section(body);
+		tscn_drop_last_section(e->scene);
 	}
 	return err;
 }
@@ -695,9 +728,9 @@ static int build_connection(void *ctx, const struct tree_connection *c)
 	struct tscn_section *s = tscn_add_section(e->scene, TSCN_CONNECTION);
 	int err = s ? attr_string(s, "signal", c->signal) : GROVE_ENOMEM;
 	if (!err)
-		err = attr_string(s, "from", e->nodes[from].relpath);
+		err = attr_text(s, "from", e->nodes[from].relpath, e->nodes[from].relpath_len);
 	if (!err)
-		err = attr_string(s, "to", e->nodes[to].relpath);
+		err = attr_text(s, "to", e->nodes[to].relpath, e->nodes[to].relpath_len);
 	if (!err)
 		err = attr_string(s, "method", c->method);
 	if (!err && (c->flags & 0xffff))
@@ -720,7 +753,6 @@ static void exporter_free(struct exporter *e)
 {
 	tree_reader_close(e->reader);
 	free(e->nodes);
-	arena_free(&e->arena);
 	for (size_t i = 0; i < e->n_res; i++)
 		free(e->res[i].synth_path);
 	free(e->res);
@@ -729,61 +761,55 @@ static void exporter_free(struct exporter *e)
 }
 
 /*
- * The nodes' sections, built into @p body in one pass over their records; that pass is also what finds
- * the resources they need, so the sections wait there until the resources have theirs.
+ * The nodes' sections, built first in one pass over their records, which is also what finds the resources
+ * they need: the header and the resources' sections are added behind them, then moved to the front.
  */
-static int build_nodes(struct exporter *e, struct tscn_scene *body, struct pending_node *pending, size_t *editable,
-		       size_t *n_editable)
+static int build_nodes(struct exporter *e, struct pending_node *pending, size_t *editable, size_t *n_editable)
 {
 	for (size_t i = 0; i < e->n_nodes; i++) {
-		struct pending_node *p = &pending[body->count];
-		int err = build_node(e, i, body, p);
+		struct pending_node *p = &pending[e->scene->count];
+		int err = build_node(e, i, p);
 		if (err)
 			return err;
 		if (p->editable)
 			editable[(*n_editable)++] = i;
 	}
+	e->node_sections = e->scene->count;
 	return GROVE_OK;
 }
 
-/* Move the built node sections behind the resources' (the scene takes them over), finishing each. */
-static int place_nodes(struct exporter *e, struct tscn_scene *body, const struct pending_node *pending)
+/* Move the header and resource sections, added behind the nodes', to the front; finish the nodes'. */
+static int place_nodes(struct exporter *e, const struct pending_node *pending)
 {
-	int err = GROVE_OK;
-	for (size_t k = 0; !err && k < body->count; k++)
-		err = finish_node(e, &body->sections[k], &pending[k]);
-	if (err)
-		return err;
 	struct tscn_scene *sc = e->scene;
-	size_t count = sc->count + body->count;
-	if (count > sc->cap) {
-		struct tscn_section *grown = realloc(sc->sections, count * sizeof(*grown));
-		if (!grown)
-			return GROVE_ENOMEM;
-		sc->sections = grown;
-		sc->cap = count;
-	}
-	memcpy(sc->sections + sc->count, body->sections, body->count * sizeof(*body->sections));
-	sc->count = count;
-	free(body->sections);
-	memset(body, 0, sizeof(*body));
-	return GROVE_OK;
+	size_t nodes = e->node_sections, front = sc->count - nodes;
+	struct tscn_section *moved = malloc(front * sizeof(*moved));
+	if (!moved)
+		return GROVE_ENOMEM;
+	memcpy(moved, sc->sections + nodes, front * sizeof(*moved));
+	memmove(sc->sections + front, sc->sections, nodes * sizeof(*moved));
+	memcpy(sc->sections, moved, front * sizeof(*moved));
+	free(moved);
+	int err = GROVE_OK;
+	for (size_t k = 0; !err && k < nodes; k++)
+		err = finish_node(e, &sc->sections[front + k], &pending[k]);
+	return err;
 }
 
 static int export_all(struct exporter *e, uint64_t root_id)
 {
-	int err = tree_reader_open(e->t, e->txn, &e->reader);
+	e->strings = tscn_scene_arena(e->scene);
+	int err = e->strings ? tree_reader_open(e->t, e->txn, &e->reader) : GROVE_ENOMEM;
 	if (!err)
 		err = walk_subtree(e, root_id);
 	if (!err)
 		err = make_relpaths(e, root_id);
 	if (err)
 		return err;
-	struct tscn_scene body = {0};
 	struct pending_node *pending = calloc(e->n_nodes + 1, sizeof(*pending));
 	size_t n_editable = 0;
 	size_t *editable_nodes = calloc(e->n_nodes + 1, sizeof(*editable_nodes));
-	err = pending && editable_nodes ? build_nodes(e, &body, pending, editable_nodes, &n_editable) : GROVE_ENOMEM;
+	err = pending && editable_nodes ? build_nodes(e, pending, editable_nodes, &n_editable) : GROVE_ENOMEM;
 	struct tscn_section *header = err ? NULL : tscn_add_section(e->scene, TSCN_GD_SCENE);
 	if (!err && !header)
 		err = GROVE_ENOMEM;
@@ -794,7 +820,7 @@ static int export_all(struct exporter *e, uint64_t root_id)
 	struct variant uid = {0};
 	if (!err && e->godot_major == 4 && tree_get_prop(e->t, e->txn, root_id, "@scene_uid", &uid) == GROVE_OK &&
 	    uid.type == VARIANT_STRING)
-		err = tscn_add_attr(&e->scene->sections[0], "uid", &uid);
+		err = tscn_add_attr(header, "uid", &uid);
 	variant_free(&uid);
 	struct id_allocator ids = {0};
 	if (!err)
@@ -803,8 +829,7 @@ static int export_all(struct exporter *e, uint64_t root_id)
 		err = place_resources(e, &ids);
 	strmap_free(&ids.used);
 	if (!err)
-		err = place_nodes(e, &body, pending);
-	tscn_scene_free(&body);
+		err = place_nodes(e, pending);
 	free(pending);
 	size_t skipped = 0;
 	for (size_t i = 0; !err && i < e->n_nodes; i++) {
@@ -816,7 +841,8 @@ static int export_all(struct exporter *e, uint64_t root_id)
 	}
 	for (size_t k = 0; !err && k < n_editable; k++) {
 		struct tscn_section *s = tscn_add_section(e->scene, TSCN_EDITABLE);
-		err = s ? attr_string(s, "path", e->nodes[editable_nodes[k]].relpath) : GROVE_ENOMEM;
+		const struct export_node *en = &e->nodes[editable_nodes[k]];
+		err = s ? attr_text(s, "path", en->relpath, en->relpath_len) : GROVE_ENOMEM;
 	}
 	free(editable_nodes);
 	(void)skipped;

@@ -29,13 +29,13 @@ int strmap_init(struct strmap *m, size_t expected)
 	m->slots = calloc(cap, sizeof(*m->slots));
 	m->capacity = m->slots ? cap : 0;
 	m->count = 0;
+	m->keys = (struct arena){0};
 	return m->slots ? GROVE_OK : GROVE_ENOMEM;
 }
 
 void strmap_free(struct strmap *m)
 {
-	for (size_t i = 0; i < m->capacity; i++)
-		free(m->slots[i].key);
+	arena_free(&m->keys);
 	free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
@@ -55,6 +55,7 @@ static int grow(struct strmap *m)
 	struct strmap bigger;
 	if (strmap_init(&bigger, m->capacity))
 		return GROVE_ENOMEM;
+	bigger.keys = m->keys;
 	for (size_t i = 0; i < m->capacity; i++) {
 		if (m->slots[i].key) {
 			*find(&bigger, m->slots[i].key, m->slots[i].hash) = m->slots[i];
@@ -74,7 +75,7 @@ int strmap_put(struct strmap *m, const char *key, size_t value)
 	struct strmap_slot *s = find(m, key, h);
 	if (s->key)
 		return GROVE_EEXIST;
-	s->key = strdup(key);
+	s->key = arena_strdup(&m->keys, key);
 	if (!s->key)
 		return GROVE_ENOMEM;
 	s->value = value;

@@ -10,8 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/common/arena.h"
+
 struct strmap_slot {
-	char *key;     /**< owned copy, NULL for an empty slot */
+	char *key;     /**< copy in the map's arena, NULL for an empty slot */
 	size_t value;  /**< the mapped value */
 	uint64_t hash; /**< hash of key, so that a probe compares strings only when the hashes agree */
 };
@@ -20,6 +22,7 @@ struct strmap {
 	struct strmap_slot *slots; /**< capacity slots, a power of two */
 	size_t capacity;           /**< number of slots */
 	size_t count;              /**< keys stored */
+	struct arena keys;         /**< the keys' copies, freed at once (a map may hold 100,000 of them) */
 };
 
 /** @brief Initialize for about @p expected keys. @return GROVE_OK or GROVE_ENOMEM. */
