@@ -183,11 +183,9 @@ static int ptr_push(struct ptr_list *l, const void *v)
 /* The index of @p s in a string list, added if new. */
 static int intern(struct strmap *map, struct ptr_list *list, const char *s, size_t *index)
 {
-	if (strmap_get(map, s, index))
-		return GROVE_OK;
 	*index = list->len;
-	int e = strmap_put(map, s, *index);
-	return e ? e : ptr_push(list, s);
+	int e = strmap_intern(map, s, index);
+	return e || *index != list->len ? e : ptr_push(list, s);
 }
 
 static int add_name(struct plan *p, const char *s, int32_t *index)
@@ -577,7 +575,7 @@ static void node_attrs_of(const struct tscn_section *s, struct node_attrs *a)
 	for (size_t k = 0; k < s->n_attrs; k++) {
 		for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
 			const struct variant **slot = (const struct variant **)((char *)a + keys[j].offset);
-			if (!*slot && strcmp(s->attrs[k].key, keys[j].key) == 0) {
+			if (!*slot && s->attrs[k].key[0] == keys[j].key[0] && strcmp(s->attrs[k].key, keys[j].key) == 0) {
 				*slot = &s->attrs[k].value;
 				break;
 			}

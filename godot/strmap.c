@@ -67,21 +67,49 @@ static int grow(struct strmap *m)
 	return GROVE_OK;
 }
 
-int strmap_put(struct strmap *m, const char *key, size_t value)
+/* The slot of @p key, or the empty one where it goes (with room for it made). */
+static int slot_for(struct strmap *m, const char *key, struct strmap_slot **out)
 {
 	if (2 * (m->count + 1) > m->capacity && grow(m))
 		return GROVE_ENOMEM;
 	uint64_t h = hash(key);
-	struct strmap_slot *s = find(m, key, h);
-	if (s->key)
-		return GROVE_EEXIST;
+	*out = find(m, key, h);
+	(*out)->hash = (*out)->key ? (*out)->hash : h;
+	return GROVE_OK;
+}
+
+/* Fill the empty slot @p s with a copy of @p key. */
+static int fill(struct strmap *m, struct strmap_slot *s, const char *key, size_t value)
+{
 	s->key = arena_strdup(&m->keys, key);
 	if (!s->key)
 		return GROVE_ENOMEM;
 	s->value = value;
-	s->hash = h;
 	m->count++;
 	return GROVE_OK;
+}
+
+int strmap_intern(struct strmap *m, const char *key, size_t *value)
+{
+	struct strmap_slot *s;
+	int err = slot_for(m, key, &s);
+	if (err || s->key) {
+		if (!err)
+			*value = s->value;
+		return err;
+	}
+	return fill(m, s, key, *value);
+}
+
+int strmap_put(struct strmap *m, const char *key, size_t value)
+{
+	struct strmap_slot *s;
+	int err = slot_for(m, key, &s);
+	if (err)
+		return err;
+	if (s->key)
+		return GROVE_EEXIST;
+	return fill(m, s, key, value);
 }
 
 int strmap_set(struct strmap *m, const char *key, size_t value)

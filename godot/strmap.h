@@ -33,6 +33,12 @@ void strmap_free(struct strmap *m);
 int strmap_put(struct strmap *m, const char *key, size_t value);
 /** @brief Insert or update @p key. @return GROVE_OK or GROVE_ENOMEM. */
 int strmap_set(struct strmap *m, const char *key, size_t value);
+/**
+ * @brief The value of @p key in *@p value if present, else insert a copy of @p key with @p value (one
+ * probe either way, for interning).
+ * @return GROVE_OK (found or inserted), GROVE_ENOMEM.
+ */
+int strmap_intern(struct strmap *m, const char *key, size_t *value);
 /** @brief Look up @p key. @return true and *value if present. */
 bool strmap_get(const struct strmap *m, const char *key, size_t *value);
 
