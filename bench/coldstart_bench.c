@@ -40,174 +40,25 @@
 #include "src/net/client.h"
 #include "src/net/wire.h"
 #include "stats.h"
+#include "world_plan.h"
 #include "support.h"
 
 #define MAX_SIZES 8
 #define MAX_RUNS 32
 #define FILL_BATCH_NODES 2000
-#define MAX_PROPS_PER_NODE 3
-#define CELLS_PER_ZONE 64
-#define PROPS_PER_CELL 5
-#define ICONS_PER_PANEL 7
 #define GODOT_TIMEOUT_MS 120000
 #define CLIENT_TIMEOUT_MS 60000
 
 /* ---- the world ---- */
 
-enum kind { WORLD, ZONE, HUD, CELL, PROP, ANCHOR, PANEL, ICON };
-
-static const char *const class_of[] = {"Spatial", "Spatial", "Node2D", "Spatial", "MeshInstance", "Position3D",
-				       "Node2D", "Sprite"};
-
-struct plan_node {
-	int parent;    /* index in the plan; -1 for World, under /root */
-	enum kind kind;
-	int number;    /* tells siblings of a kind apart */
-};
-
-struct plan {
-	struct plan_node *nodes;
-	int count, cap;
-};
-
-/* Append a node unless the plan is full; its index, or -1. */
-static int plan_add(struct plan *p, int parent, enum kind kind, int number)
-{
-	if (p->count == p->cap)
-		return -1;
-	p->nodes[p->count] = (struct plan_node){parent, kind, number};
-	return p->count++;
-}
-
-/* Zones of CELLS_PER_ZONE units under World; nine units in ten are a 3D cell of props with anchors, the
- * tenth a 2D panel of icons under the zone's HUD. */
-static void plan_world(struct plan *p, int nodes)
-{
-	p->nodes = calloc((size_t)nodes, sizeof(*p->nodes));
-	p->cap = nodes;
-	p->count = 0;
-	plan_add(p, -1, WORLD, 0);
-	int zone = -1, hud = -1, units_in_zone = CELLS_PER_ZONE, zones = 0, unit = 0;
-	while (p->count < nodes) {
-		if (units_in_zone == CELLS_PER_ZONE) {
-			zone = plan_add(p, 0, ZONE, zones++);
-			hud = plan_add(p, zone, HUD, 0);
-			units_in_zone = 0;
-			continue;
-		}
-		units_in_zone++;
-		unit++;
-		if (unit % 10 == 0) {
-			int panel = plan_add(p, hud, PANEL, unit);
-			for (int i = 0; i < ICONS_PER_PANEL && panel >= 0; i++)
-				plan_add(p, panel, ICON, i);
-		} else {
-			int cell = plan_add(p, zone, CELL, unit);
-			for (int i = 0; i < PROPS_PER_CELL && cell >= 0; i++) {
-				int prop = plan_add(p, cell, PROP, i);
-				if (prop >= 0)
-					plan_add(p, prop, ANCHOR, 0);
-			}
-		}
-	}
-}
-
-static void node_name(const struct plan_node *n, char *out, size_t cap)
-{
-	static const char *const stem[] = {"World", "Zone", "HUD", "Cell", "Prop", "Anchor", "Panel", "Icon"};
-	if (n->kind == WORLD || n->kind == HUD || n->kind == ANCHOR)
-		snprintf(out, cap, "%s", stem[n->kind]);
-	else
-		snprintf(out, cap, "%s%d", stem[n->kind], n->number);
-}
-
-/* A Transform turning @p degrees about Y, scaled by @p scale, at (x, y, z): basis rows, then origin. */
-static void set_transform(struct variant *v, double degrees, double scale, double x, double y, double z)
-{
-	double a = degrees * M_PI / 180, c = scale * cos(a), s = scale * sin(a);
-	double r[12] = {c, 0, s, 0, scale, 0, -s, 0, c, x, y, z};
-	variant_set_reals(v, VARIANT_TRANSFORM3D, r, 12);
-}
-
-static void set_vector2(struct variant *v, double x, double y)
-{
-	double r[2] = {x, y};
-	variant_set_reals(v, VARIANT_VECTOR2, r, 2);
-}
-
-/* The properties node @p k stores (what a scene of its class would): names into @p names, values into @p values. */
-static int node_props(const struct plan_node *n, int k, const char **names, struct variant *values)
-{
-	switch (n->kind) {
-	case WORLD:
-		return 0;
-	case ZONE:
-		names[0] = "transform";
-		set_transform(&values[0], 0, 1, n->number * 256.0, 0, 0);
-		return 1;
-	case HUD:
-		names[0] = "position", names[1] = "z_index";
-		set_vector2(&values[0], 8, 8);
-		variant_set_int(&values[1], 10);
-		return 2;
-	case CELL:
-		names[0] = "transform";
-		set_transform(&values[0], k % 360, 1, k % 64 * 4.0, 0, k % 7 * 4.0);
-		return 1;
-	case PROP:
-		names[0] = "transform", names[1] = "cast_shadow";
-		set_transform(&values[0], k % 90, 1.5, n->number - 2.0, 0.5, 1.25);
-		variant_set_int(&values[1], k % 2);
-		return 2;
-	case ANCHOR:
-		names[0] = "transform";
-		set_transform(&values[0], 0, 1, 0, 2, 0);
-		return 1;
-	case PANEL:
-		names[0] = "position", names[1] = "rotation";
-		set_vector2(&values[0], k % 32 * 20.0, k % 16 * 20.0);
-		variant_set_float(&values[1], 0.25);
-		return 2;
-	case ICON: {
-		names[0] = "position", names[1] = "scale", names[2] = "modulate";
-		set_vector2(&values[0], n->number * 16.0, 0);
-		set_vector2(&values[1], 0.5, 0.5);
-		double color[4] = {1, k % 10 / 10.0, 0.5, 1};
-		variant_set_reals(&values[2], VARIANT_COLOR, color, 4);
-		return 3;
-	}
-	}
-	return 0;
-}
-
 /* Nodes [start, end) of @p p as one batch; parents made by earlier batches are named by the ids they got. */
 static int write_batch(struct grove_client *c, const struct plan *p, int start, int end, uint64_t *ids)
 {
-	size_t cap = (size_t)(end - start) * (1 + MAX_PROPS_PER_NODE);
-	struct tree_op *ops = calloc(cap, sizeof(*ops));
-	struct variant *values = calloc(cap, sizeof(*values));
-	char (*names)[32] = calloc((size_t)(end - start), sizeof(*names));
-	size_t *create_at = calloc((size_t)(end - start), sizeof(*create_at));
-	size_t n = 0;
-	for (int k = start; k < end; k++) {
-		const struct plan_node *node = &p->nodes[k];
-		struct tree_ref parent = {.path = "/root"};
-		if (node->parent >= start)
-			parent = (struct tree_ref){.id = -(int64_t)create_at[node->parent - start] - 1};
-		else if (node->parent >= 0)
-			parent = (struct tree_ref){.id = (int64_t)ids[node->parent]};
-		node_name(node, names[k - start], sizeof(names[0]));
-		create_at[k - start] = n;
-		ops[n++] = (struct tree_op){.kind = TREE_OP_CREATE, .node = parent, .name = names[k - start],
-					    .text = class_of[node->kind], .index = -1};
-		const char *props[MAX_PROPS_PER_NODE];
-		int count = node_props(node, k, props, &values[n]);
-		for (int i = 0; i < count; i++, n++)
-			ops[n] = (struct tree_op){.kind = TREE_OP_SET_PROP, .node = {.id = -(int64_t)create_at[k - start] - 1},
-						  .name = props[i], .value = &values[n]};
-	}
+	struct plan_batch b;
+	if (plan_batch_make(p, start, end, ids, &b))
+		return GROVE_ENOMEM;
 	struct wire_request wr;
-	int err = wire_encode_batch(ops, n, &wr);
+	int err = wire_encode_batch(b.ops, b.count, &wr);
 	if (!err) {
 		Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 		env.body_case = GROVE__ENVELOPE__BODY_WRITE;
@@ -215,21 +66,17 @@ static int write_batch(struct grove_client *c, const struct plan *p, int start, 
 		err = grove_client_call(c, &env, &reply);
 		if (!err) {
 			const Grove__WriteReply *wrep = reply->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY ? reply->write_reply : NULL;
-			if (!wrep || wrep->code || wrep->n_ids != n) {
+			if (!wrep || wrep->code || wrep->n_ids != b.count) {
 				fprintf(stderr, "fill: batch refused: %s\n", wrep ? wrep->message : "no write reply");
 				err = GROVE_EPROTO;
 			} else {
-				for (int k = start; k < end; k++)
-					ids[k] = wrep->ids[create_at[k - start]];
+				plan_batch_ids(&b, start, end, wrep->ids, ids);
 			}
 			grove__envelope__free_unpacked(reply, NULL);
 		}
 		wire_request_free(&wr);
 	}
-	free(ops);
-	free(values);
-	free(names);
-	free(create_at);
+	plan_batch_free(&b);
 	return err;
 }
 
@@ -450,9 +297,8 @@ static void measure_world(int nodes, int runs, enum serving serving, bool godot,
 		snprintf(serve_address, sizeof(serve_address), "%s", single.address);
 	}
 	struct plan plan;
-	plan_world(&plan, nodes);
-	w->fill_s = fill_world(fill_address, &plan);
-	free(plan.nodes);
+	w->fill_s = plan_world(&plan, nodes) ? -1 : fill_world(fill_address, &plan);
+	plan_free(&plan);
 	w->ok = w->fill_s >= 0;
 	if (w->ok && cluster) {
 		/* The member that serves the clients has the whole world before the clock starts. */

@@ -9,16 +9,20 @@
 #include "godot/scene.h"
 #include "godot/scn.h"
 #include "godot/strmap.h"
+#include "src/common/arena.h"
 #include "src/common/error.h"
 #include "src/common/grow.h"
+#include "src/common/idmap.h"
 
-/* One node of the exported subtree, in pre-order. */
+/* One node of the exported subtree, in pre-order; its strings are in the exporter's arena. */
 struct export_node {
-	uint64_t id;        /* stored id */
-	size_t parent;      /* index of the parent in the node list; SIZE_MAX for the scene root */
-	char *name;         /* its name, until its relpath is made */
-	size_t relpath_len; /* strlen(relpath), known before relpath is made */
-	char *relpath;      /* path relative to the scene root: "." for the root, "A/B" below */
+	uint64_t id;            /* stored id */
+	size_t parent;          /* index of the parent in the node list; SIZE_MAX for the scene root */
+	const char *name;       /* its name */
+	const char *class_name; /* its class, "" for a node of an instanced scene */
+	const char *instance;   /* its instanced scene's path, or NULL */
+	size_t relpath_len;     /* strlen(relpath), known before relpath is made */
+	const char *relpath;    /* path relative to the scene root: "." for the root, "A/B" below */
 };
 
 /* One resource the scene needs. */
@@ -34,14 +38,18 @@ struct exporter {
 	struct store_txn *txn;
 	int godot_major;
 	struct tscn_scene *scene;
+	struct tree_reader *reader;        /* every per-node read goes through it */
+	struct arena *strings;             /* the node list's strings: the scene's arena, which its attributes borrow */
 	struct export_node *nodes;
 	size_t n_nodes, nodes_cap;
-	struct strmap node_index;          /* decimal id -> index in nodes */
+	struct idmap node_index;           /* id -> index in nodes + 1 */
 	struct export_resource *res;
 	size_t n_res, res_cap;
 	struct strmap res_index;           /* decimal id -> index in res */
 	char *message;
 	size_t message_cap;
+	size_t refs_noted;                 /* resource references note_refs() has seen */
+	size_t node_sections;              /* the nodes' sections, built first (build_nodes()) */
 	bool grove_ids;                    /* each node carries its id as metadata "grove_id" */
 	size_t max_bytes;                  /* largest scene allowed; 0: no limit */
 };
@@ -77,24 +85,29 @@ static int collect_child(void *ctx, uint64_t child)
 	return 0;
 }
 
-static int add_node(struct exporter *e, uint64_t id, size_t parent, char *name, size_t relpath_len)
+static int add_node(struct exporter *e, const struct tree_node_view *n, size_t parent, size_t relpath_len)
 {
-	if (!name)
+	if (grove_grow((void **)&e->nodes, &e->nodes_cap, e->n_nodes, sizeof(*e->nodes)))
 		return GROVE_ENOMEM;
-	if (grove_grow((void **)&e->nodes, &e->nodes_cap, e->n_nodes, sizeof(*e->nodes))) {
-		free(name);
+	struct export_node en = {.id = n->id, .parent = parent, .relpath_len = relpath_len,
+				 .name = arena_strdup(e->strings, n->name),
+				 .class_name = arena_strdup(e->strings, n->class_name),
+				 .instance = n->instance[0] ? arena_strdup(e->strings, n->instance) : NULL};
+	if (!en.name || !en.class_name || (n->instance[0] && !en.instance))
 		return GROVE_ENOMEM;
-	}
-	char key[24];
-	id_key(key, id);
-	int err = strmap_put(&e->node_index, key, e->n_nodes);
-	if (err) {
-		free(name);
+	int err = idmap_put(&e->node_index, n->id, 0, (void *)(uintptr_t)(e->n_nodes + 1));
+	if (err)
 		return err;
-	}
-	e->nodes[e->n_nodes++] =
-		(struct export_node){.id = id, .parent = parent, .name = name, .relpath_len = relpath_len};
+	e->nodes[e->n_nodes++] = en;
 	return GROVE_OK;
+}
+
+/* The index of stored node @p id in the node list, or false when it is not in the subtree. */
+static bool node_index_of(const struct exporter *e, uint64_t id, size_t *index)
+{
+	uintptr_t v = (uintptr_t)idmap_get(&e->node_index, id, 0);
+	*index = v - 1;
+	return v != 0;
 }
 
 /*
@@ -104,7 +117,10 @@ static int add_node(struct exporter *e, uint64_t id, size_t parent, char *name, 
  */
 static int walk_subtree(struct exporter *e, uint64_t root_id)
 {
-	int err = add_node(e, root_id, SIZE_MAX, strdup("."), 1);
+	struct tree_node_view n;
+	int err = tree_reader_node(e->reader, root_id, &n);
+	if (!err)
+		err = add_node(e, &n, SIZE_MAX, 1);
 	if (err)
 		return err;
 	struct frame {
@@ -117,7 +133,7 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 	if (grove_grow((void **)&stack, &cap, depth, sizeof(*stack)))
 		return GROVE_ENOMEM;
 	stack[0] = (struct frame){.node = 0};
-	err = tree_for_each_child(e->t, e->txn, root_id, collect_child, &stack[0].kids);
+	err = tree_reader_children(e->reader, root_id, collect_child, &stack[0].kids);
 	if (!err)
 		err = stack[0].kids.err;
 	depth = 1;
@@ -134,15 +150,12 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 			free(f->kids.ids);
 			depth--;
 		}
-		struct tree_node n;
-		err = tree_get_node(e->t, e->txn, child, &n);
+		err = tree_reader_node(e->reader, child, &n);
 		if (err)
 			break;
 		size_t len = strlen(n.name) + (parent == 0 ? 0 : e->nodes[parent].relpath_len + 1);
 		size_t index = e->n_nodes;
-		err = add_node(e, child, parent, n.name, len);
-		n.name = NULL;
-		tree_node_free(&n);
+		err = add_node(e, &n, parent, len);
 		if (err)
 			break;
 		if (grove_grow((void **)&stack, &cap, depth, sizeof(*stack))) {
@@ -150,7 +163,7 @@ static int walk_subtree(struct exporter *e, uint64_t root_id)
 			break;
 		}
 		stack[depth] = (struct frame){.node = index};
-		err = tree_for_each_child(e->t, e->txn, child, collect_child, &stack[depth].kids);
+		err = tree_reader_children(e->reader, child, collect_child, &stack[depth].kids);
 		if (!err)
 			err = stack[depth].kids.err;
 		depth++;
@@ -189,20 +202,21 @@ static int make_relpaths(struct exporter *e, uint64_t root_id)
 	}
 	for (size_t i = 0; i < e->n_nodes; i++) {
 		struct export_node *en = &e->nodes[i];
-		if (i == 0 || en->parent == 0) {
+		if (i == 0) {
+			en->relpath = ".";
+		} else if (en->parent == 0) {
 			en->relpath = en->name;
 		} else {
 			const struct export_node *parent = &e->nodes[en->parent];
-			en->relpath = malloc(en->relpath_len + 1);
-			if (!en->relpath)
+			char *path = arena_alloc(e->strings, en->relpath_len + 1);
+			if (!path)
 				return GROVE_ENOMEM;
-			memcpy(en->relpath, parent->relpath, parent->relpath_len);
-			en->relpath[parent->relpath_len] = '/';
-			memcpy(en->relpath + parent->relpath_len + 1, en->name, en->relpath_len - parent->relpath_len - 1);
-			en->relpath[en->relpath_len] = '\0';
-			free(en->name);
+			memcpy(path, parent->relpath, parent->relpath_len);
+			path[parent->relpath_len] = '/';
+			memcpy(path + parent->relpath_len + 1, en->name, en->relpath_len - parent->relpath_len - 1);
+			path[en->relpath_len] = '\0';
+			en->relpath = path;
 		}
-		en->name = NULL;
 	}
 	return GROVE_OK;
 }
@@ -266,6 +280,7 @@ static int note_refs(struct exporter *e, const struct variant *v, int depth)
 	}
 	if (v->type != VARIANT_RESOURCE_REF || v->as.ref <= 0)
 		return GROVE_OK;
+	e->refs_noted++;
 	char key[24];
 	id_key(key, (uint64_t)v->as.ref);
 	size_t index;
@@ -290,30 +305,20 @@ static int note_refs(struct exporter *e, const struct variant *v, int depth)
 	return strmap_set(&e->res_index, key, index);
 }
 
-struct prop_scan {
-	struct exporter *e;
-	int err;
-};
-
-static int scan_prop(void *ctx, const char *name, const struct variant *value)
-{
-	(void)name;
-	struct prop_scan *s = ctx;
-	s->err = note_refs(s->e, value, 0);
-	return s->err;
-}
-
 /* ---- building sections ---- */
+
+/* A string attribute whose text is in the scene's arena already (or static): the section borrows it. */
+static int attr_text(struct tscn_section *s, const char *key, const char *text, size_t len)
+{
+	struct variant v = {.type = VARIANT_STRING, .as.str = {.ptr = (char *)text, .len = (uint32_t)len}};
+	return tscn_add_attr_borrowed(s, key, &v);
+}
 
 static int attr_string(struct tscn_section *s, const char *key, const char *text)
 {
-	struct variant v;
-	int err = variant_set_string(&v, VARIANT_STRING, text, strlen(text));
-	if (!err) {
-		err = tscn_add_attr(s, key, &v);
-		variant_free(&v);
-	}
-	return err;
+	size_t len = strlen(text);
+	char *copy = arena_strndup(s->arena, text, len);
+	return copy ? attr_text(s, key, copy, len) : GROVE_ENOMEM;
 }
 
 static int attr_int(struct tscn_section *s, const char *key, int64_t value)
@@ -468,7 +473,8 @@ static int place_resources(struct exporter *e, struct id_allocator *ids)
 			struct tscn_section *s = tscn_add_section(e->scene, e->res[i].ext ? TSCN_EXT_RESOURCE : TSCN_SUB_RESOURCE);
 			if (!s)
 				return GROVE_ENOMEM;
-			e->res[i].section = e->scene->count - 1;
+			/* Its index once it is moved in front of the nodes' sections (place_nodes()). */
+			e->res[i].section = e->scene->count - 1 - e->node_sections;
 			if (e->res[i].synth_path) {
 				struct tree_resource synth = {.kind = TREE_RESOURCE_EXT, .type = "PackedScene",
 							      .path = e->res[i].synth_path, .uid = "", .local_id = ""};
@@ -489,35 +495,55 @@ static int place_resources(struct exporter *e, struct id_allocator *ids)
 	return GROVE_OK;
 }
 
+/* A node's "@" properties, which become header attributes in Godot's order: keys in the exporter's arena. */
+struct deferred {
+	struct tscn_entry *items; /* values owned */
+	size_t n, cap;
+};
+
+static int defer(struct exporter *e, struct deferred *d, const char *key, struct variant *value)
+{
+	char *copy = arena_strdup(e->strings, key);
+	if (!copy || grove_grow((void **)&d->items, &d->cap, d->n, sizeof(*d->items)))
+		return GROVE_ENOMEM;
+	d->items[d->n++] = (struct tscn_entry){.key = copy, .value = *value};
+	variant_set_nil(value);
+	return GROVE_OK;
+}
+
+static bool deferred_has(const struct deferred *d, const char *key)
+{
+	for (size_t k = 0; k < d->n; k++)
+		if (strcmp(d->items[k].key, key) == 0)
+			return true;
+	return false;
+}
+
 struct node_build {
 	struct exporter *e;
 	struct tscn_section *section;
-	struct tscn_section *deferred;  /* "@" attributes collected for the header */
-	const struct variant *instance; /* "@instance", if any (owned copy in deferred) */
+	struct deferred *deferred;      /* "@" attributes collected for the header */
 	bool editable;
 	bool implicit;                  /* a node of an instanced scene: no section of its own */
 	int err;
 };
 
-static int build_prop(void *ctx, const char *name, const struct variant *value)
+/* Take a property of the node: its resource references are noted now and localized once resources are placed. */
+static int build_prop(void *ctx, const char *name, struct variant *value)
 {
 	struct node_build *b = ctx;
-	struct variant copy;
-	int err = variant_copy(&copy, value);
-	if (!err)
-		err = localize_refs(b->e, &copy, 0);
+	int err = note_refs(b->e, value, 0);
 	if (err)
 		return b->err = err;
 	if (name[0] != '@') {
-		err = tscn_add_prop(b->section, name, &copy);
+		err = tscn_add_prop(b->section, name, value);
 	} else if (strcmp(name, "@editable") == 0) {
-		b->editable = copy.type == VARIANT_BOOL && copy.as.b;
+		b->editable = value->type == VARIANT_BOOL && value->as.b;
 	} else if (strcmp(name, "@implicit") == 0) {
-		b->implicit = copy.type == VARIANT_BOOL && copy.as.b;
+		b->implicit = value->type == VARIANT_BOOL && value->as.b;
 	} else if (strcmp(name, "@scene_uid") != 0) {
-		err = tscn_add_attr(b->deferred, name + 1, &copy);
+		err = defer(b->e, b->deferred, name + 1, value);
 	}
-	variant_free(&copy);
 	return b->err = err;
 }
 
@@ -530,7 +556,10 @@ static int build_group(void *ctx, const char *group)
 {
 	struct group_build *g = ctx;
 	struct variant v;
-	g->err = variant_set_string(&v, VARIANT_STRING, group, strlen(group));
+	/* Most nodes have no group: the array is made for the first. */
+	g->err = g->array.type == VARIANT_ARRAY ? GROVE_OK : variant_set_array(&g->array);
+	if (!g->err)
+		g->err = variant_set_string(&v, VARIANT_STRING, group, strlen(group));
 	if (!g->err) {
 		g->err = variant_array_push(&g->array, &v);
 		variant_free(&v);
@@ -566,87 +595,114 @@ static int add_grove_id(struct exporter *e, struct tscn_section *s, uint64_t id)
 	variant_set_int(&value, (int64_t)id);
 	if (e->godot_major == 4)
 		return tscn_add_prop(s, "metadata/grove_id", &value);
-	if (variant_set_string(&key, VARIANT_STRING, "grove_id", 8))
-		return GROVE_ENOMEM;
-	for (size_t k = 0; k < s->n_props; k++)
-		if (strcmp(s->props[k].key, "__meta__") == 0 && s->props[k].value.type == VARIANT_DICTIONARY)
+	for (size_t k = 0; k < s->n_props; k++) {
+		if (strcmp(s->props[k].key, "__meta__") == 0 && s->props[k].value.type == VARIANT_DICTIONARY &&
+		    !s->props[k].borrowed) {
+			if (variant_set_string(&key, VARIANT_STRING, "grove_id", 8))
+				return GROVE_ENOMEM;
 			return variant_dict_put(&s->props[k].value, &key, &value);
-	struct variant meta;
-	int err = variant_set_dict(&meta);
-	if (!err)
-		err = variant_dict_put(&meta, &key, &value);
-	if (!err)
-		err = tscn_add_prop(s, "__meta__", &meta);
-	variant_free(&meta);
-	return err;
+		}
+	}
+	/* Made in the scene's arena: one per node of a large scene, freed with it at once. */
+	struct variant_dict *d = arena_alloc(s->arena, sizeof(*d));
+	struct variant *items = arena_alloc(s->arena, 2 * sizeof(*items));
+	if (!d || !items)
+		return GROVE_ENOMEM;
+	items[0] = (struct variant){.type = VARIANT_STRING, .as.str = {.ptr = (char *)"grove_id", .len = 8}};
+	items[1] = value;
+	*d = (struct variant_dict){.keys = &items[0], .values = &items[1], .len = 1, .cap = 1};
+	struct variant meta = {.type = VARIANT_DICTIONARY, .as.dict = d};
+	return tscn_add_prop_borrowed(s, "__meta__", &meta);
 }
 
-static int build_node(struct exporter *e, size_t i, struct tscn_section **editable_out)
+/*
+ * What a node section built before the resources were placed still needs: its resource references
+ * localized, and the reference of its synthesized instance set.
+ */
+struct pending_node {
+	bool refs;         /* its values hold stored resource references */
+	size_t synth_attr; /* its "instance" attribute when synthesized, else SIZE_MAX */
+	size_t synth_res;  /* and the resource it names */
+	bool editable;     /* its instanced scene is editable (also noted for a node without a section) */
+};
+
+/*
+ * Build node @p i's section as the last of the scene, reading each of its records once. A node of an
+ * instanced scene gets no section of its own; its references are noted all the same.
+ */
+static int build_node(struct exporter *e, size_t i, struct pending_node *pending)
 {
 	const struct export_node *en = &e->nodes[i];
-	struct tree_node n;
-	int err = tree_get_node(e->t, e->txn, en->id, &n);
-	if (err)
-		return err;
+	*pending = (struct pending_node){.synth_attr = SIZE_MAX};
+	size_t refs_before = e->refs_noted;
 	struct tscn_section *s = tscn_add_section(e->scene, TSCN_NODE);
-	struct tscn_section deferred = {0};
-	err = s ? attr_string(s, "name", n.name) : GROVE_ENOMEM;
-	if (!err && n.class_name[0])
-		err = attr_string(s, "type", n.class_name);
+	struct deferred deferred = {0};
+	int err = s ? attr_text(s, "name", en->name, strlen(en->name)) : GROVE_ENOMEM;
+	if (!err && en->class_name[0])
+		err = attr_text(s, "type", en->class_name, strlen(en->class_name));
 	if (!err && en->parent != SIZE_MAX)
-		err = attr_string(s, "parent", e->nodes[en->parent].relpath);
-	struct node_build b = {e, s, &deferred, NULL, false, false, GROVE_OK};
+		err = attr_text(s, "parent", e->nodes[en->parent].relpath, e->nodes[en->parent].relpath_len);
+	struct node_build b = {e, s, &deferred, false, false, GROVE_OK};
 	if (!err) {
-		err = tree_for_each_prop(e->t, e->txn, en->id, build_prop, &b);
+		err = tree_reader_props(e->reader, en->id, build_prop, &b);
 		if (!err)
 			err = b.err;
 	}
 	/* Header order as Godot writes it: index, instance, then the rest, groups last. */
-	for (size_t k = 0; !err && k < deferred.n_attrs; k++)
-		if (strcmp(deferred.attrs[k].key, "index") == 0)
-			err = tscn_add_attr(s, "index", &deferred.attrs[k].value);
-	if (!err && !tscn_attr(&deferred, "instance") && n.instance) {
-		size_t index;
-		err = synthesized_instance(e, n.instance, &index);
-		if (!err) {
-			struct variant ref;
-			variant_set_resource_ref(&ref, section_ref(e, index));
+	for (size_t k = 0; !err && k < deferred.n; k++)
+		if (strcmp(deferred.items[k].key, "index") == 0)
+			err = tscn_add_attr(s, "index", &deferred.items[k].value);
+	if (!err && !deferred_has(&deferred, "instance") && en->instance) {
+		/* Its reference is set once the resource has its section. */
+		struct variant ref;
+		variant_set_resource_ref(&ref, 0);
+		pending->synth_attr = s->n_attrs;
+		err = synthesized_instance(e, en->instance, &pending->synth_res);
+		if (!err)
 			err = tscn_add_attr(s, "instance", &ref);
-		}
 	}
-	for (size_t k = 0; !err && k < deferred.n_attrs; k++)
-		if (strcmp(deferred.attrs[k].key, "instance") == 0)
-			err = tscn_add_attr(s, "instance", &deferred.attrs[k].value);
+	for (size_t k = 0; !err && k < deferred.n; k++)
+		if (strcmp(deferred.items[k].key, "instance") == 0)
+			err = tscn_add_attr(s, "instance", &deferred.items[k].value);
 	struct group_build g = {.err = GROVE_OK};
-	if (!err)
-		err = variant_set_array(&g.array);
 	if (!err) {
-		err = tree_for_each_group(e->t, e->txn, en->id, build_group, &g);
+		err = tree_reader_groups(e->reader, en->id, build_group, &g);
 		if (!err)
 			err = g.err;
 	}
-	if (!err && g.array.as.array->len > 0)
+	if (!err && g.array.type == VARIANT_ARRAY)
 		err = tscn_add_attr(s, "groups", &g.array);
 	variant_free(&g.array);
-	for (size_t k = 0; !err && k < deferred.n_attrs; k++) {
-		const char *key = deferred.attrs[k].key;
+	for (size_t k = 0; !err && k < deferred.n; k++) {
+		const char *key = deferred.items[k].key;
 		if (strcmp(key, "index") != 0 && strcmp(key, "instance") != 0)
-			err = tscn_add_attr(s, key, &deferred.attrs[k].value);
+			err = tscn_add_attr(s, key, &deferred.items[k].value);
 	}
-	for (size_t k = 0; k < deferred.n_attrs; k++) {
-		free(deferred.attrs[k].key);
-		variant_free(&deferred.attrs[k].value);
-	}
-	free(deferred.attrs);
+	for (size_t k = 0; k < deferred.n; k++)
+		variant_free(&deferred.items[k].value);
+	free(deferred.items);
 	if (!err && e->grove_ids && !b.implicit)
 		err = add_grove_id(e, s, en->id);
-	if (!err && b.editable)
-		*editable_out = s;
-	tree_node_free(&n);
+	pending->refs = e->refs_noted != refs_before;
+	pending->editable = b.editable;
 	if (!err && b.implicit) {
 		/* Built only to read it; the last section is this node's, so drop it. */
 		tscn_drop_last_section(e->scene);
 	}
+	return err;
+}
+
+/* Localize the references of a node section built before the resources were placed. */
+static int finish_node(struct exporter *e, struct tscn_section *s, const struct pending_node *pending)
+{
+	if (pending->synth_attr != SIZE_MAX)
+		s->attrs[pending->synth_attr].value.as.ref = section_ref(e, pending->synth_res);
+	int err = GROVE_OK;
+	for (size_t k = 0; pending->refs && !err && k < s->n_attrs; k++)
+		if (k != pending->synth_attr)
+			err = localize_refs(e, &s->attrs[k].value, 0);
+	for (size_t k = 0; pending->refs && !err && k < s->n_props; k++)
+		err = localize_refs(e, &s->props[k].value, 0);
 	return err;
 }
 
@@ -663,21 +719,18 @@ static int build_connection(void *ctx, const struct tree_connection *c)
 	struct exporter *e = b->e;
 	if (c->from != b->from)
 		return 0; /* listed once, from its source */
-	char key[24];
 	size_t from, to;
-	id_key(key, c->from);
-	strmap_get(&e->node_index, key, &from);
-	id_key(key, c->to);
-	if (!strmap_get(&e->node_index, key, &to)) {
+	node_index_of(e, c->from, &from);
+	if (!node_index_of(e, c->to, &to)) {
 		b->skipped++; /* the target lies outside the exported subtree: a scene cannot say it */
 		return 0;
 	}
 	struct tscn_section *s = tscn_add_section(e->scene, TSCN_CONNECTION);
 	int err = s ? attr_string(s, "signal", c->signal) : GROVE_ENOMEM;
 	if (!err)
-		err = attr_string(s, "from", e->nodes[from].relpath);
+		err = attr_text(s, "from", e->nodes[from].relpath, e->nodes[from].relpath_len);
 	if (!err)
-		err = attr_string(s, "to", e->nodes[to].relpath);
+		err = attr_text(s, "to", e->nodes[to].relpath, e->nodes[to].relpath_len);
 	if (!err)
 		err = attr_string(s, "method", c->method);
 	if (!err && (c->flags & 0xffff))
@@ -698,55 +751,76 @@ static int build_connection(void *ctx, const struct tree_connection *c)
 
 static void exporter_free(struct exporter *e)
 {
-	for (size_t i = 0; i < e->n_nodes; i++) {
-		free(e->nodes[i].relpath);
-		free(e->nodes[i].name);
-	}
+	tree_reader_close(e->reader);
 	free(e->nodes);
 	for (size_t i = 0; i < e->n_res; i++)
 		free(e->res[i].synth_path);
 	free(e->res);
-	strmap_free(&e->node_index);
+	idmap_free(&e->node_index);
 	strmap_free(&e->res_index);
+}
+
+/*
+ * The nodes' sections, built first in one pass over their records, which is also what finds the resources
+ * they need: the header and the resources' sections are added behind them, then moved to the front.
+ */
+static int build_nodes(struct exporter *e, struct pending_node *pending, size_t *editable, size_t *n_editable)
+{
+	for (size_t i = 0; i < e->n_nodes; i++) {
+		struct pending_node *p = &pending[e->scene->count];
+		int err = build_node(e, i, p);
+		if (err)
+			return err;
+		if (p->editable)
+			editable[(*n_editable)++] = i;
+	}
+	e->node_sections = e->scene->count;
+	return GROVE_OK;
+}
+
+/* Move the header and resource sections, added behind the nodes', to the front; finish the nodes'. */
+static int place_nodes(struct exporter *e, const struct pending_node *pending)
+{
+	struct tscn_scene *sc = e->scene;
+	size_t nodes = e->node_sections, front = sc->count - nodes;
+	struct tscn_section *moved = malloc(front * sizeof(*moved));
+	if (!moved)
+		return GROVE_ENOMEM;
+	memcpy(moved, sc->sections + nodes, front * sizeof(*moved));
+	memmove(sc->sections + front, sc->sections, nodes * sizeof(*moved));
+	memcpy(sc->sections, moved, front * sizeof(*moved));
+	free(moved);
+	int err = GROVE_OK;
+	for (size_t k = 0; !err && k < nodes; k++)
+		err = finish_node(e, &sc->sections[front + k], &pending[k]);
+	return err;
 }
 
 static int export_all(struct exporter *e, uint64_t root_id)
 {
-	int err = walk_subtree(e, root_id);
+	e->strings = tscn_scene_arena(e->scene);
+	int err = e->strings ? tree_reader_open(e->t, e->txn, &e->reader) : GROVE_ENOMEM;
+	if (!err)
+		err = walk_subtree(e, root_id);
 	if (!err)
 		err = make_relpaths(e, root_id);
 	if (err)
 		return err;
-	for (size_t i = 0; i < e->n_nodes; i++) {
-		struct prop_scan scan = {e, GROVE_OK};
-		err = tree_for_each_prop(e->t, e->txn, e->nodes[i].id, scan_prop, &scan);
-		if (err)
-			return err;
-		struct tree_node n;
-		err = tree_get_node(e->t, e->txn, e->nodes[i].id, &n);
-		if (err)
-			return err;
-		struct variant inst = {0};
-		bool has_ref = tree_get_prop(e->t, e->txn, e->nodes[i].id, "@instance", &inst) == GROVE_OK;
-		variant_free(&inst);
-		size_t index;
-		if (n.instance && !has_ref)
-			err = synthesized_instance(e, n.instance, &index);
-		tree_node_free(&n);
-		if (err)
-			return err;
-	}
-	struct tscn_section *header = tscn_add_section(e->scene, TSCN_GD_SCENE);
-	if (!header)
-		return GROVE_ENOMEM;
-	if (e->n_res > 0)
+	struct pending_node *pending = calloc(e->n_nodes + 1, sizeof(*pending));
+	size_t n_editable = 0;
+	size_t *editable_nodes = calloc(e->n_nodes + 1, sizeof(*editable_nodes));
+	err = pending && editable_nodes ? build_nodes(e, pending, editable_nodes, &n_editable) : GROVE_ENOMEM;
+	struct tscn_section *header = err ? NULL : tscn_add_section(e->scene, TSCN_GD_SCENE);
+	if (!err && !header)
+		err = GROVE_ENOMEM;
+	if (!err && e->n_res > 0)
 		err = attr_int(header, "load_steps", (int64_t)e->n_res + 1);
 	if (!err)
 		err = attr_int(header, "format", e->godot_major == 3 ? 2 : 3);
 	struct variant uid = {0};
 	if (!err && e->godot_major == 4 && tree_get_prop(e->t, e->txn, root_id, "@scene_uid", &uid) == GROVE_OK &&
 	    uid.type == VARIANT_STRING)
-		err = tscn_add_attr(&e->scene->sections[0], "uid", &uid);
+		err = tscn_add_attr(header, "uid", &uid);
 	variant_free(&uid);
 	struct id_allocator ids = {0};
 	if (!err)
@@ -754,25 +828,21 @@ static int export_all(struct exporter *e, uint64_t root_id)
 	if (!err)
 		err = place_resources(e, &ids);
 	strmap_free(&ids.used);
-	size_t n_editable = 0;
-	size_t *editable_nodes = calloc(e->n_nodes + 1, sizeof(*editable_nodes));
-	for (size_t i = 0; !err && i < e->n_nodes; i++) {
-		struct tscn_section *ed = NULL;
-		err = editable_nodes ? build_node(e, i, &ed) : GROVE_ENOMEM;
-		if (ed)
-			editable_nodes[n_editable++] = i;
-	}
+	if (!err)
+		err = place_nodes(e, pending);
+	free(pending);
 	size_t skipped = 0;
 	for (size_t i = 0; !err && i < e->n_nodes; i++) {
 		struct conn_build b = {e, e->nodes[i].id, GROVE_OK, 0};
-		err = tree_for_each_connection(e->t, e->txn, e->nodes[i].id, build_connection, &b);
+		err = tree_reader_connections(e->reader, e->nodes[i].id, build_connection, &b);
 		if (!err)
 			err = b.err;
 		skipped += b.skipped;
 	}
 	for (size_t k = 0; !err && k < n_editable; k++) {
 		struct tscn_section *s = tscn_add_section(e->scene, TSCN_EDITABLE);
-		err = s ? attr_string(s, "path", e->nodes[editable_nodes[k]].relpath) : GROVE_ENOMEM;
+		const struct export_node *en = &e->nodes[editable_nodes[k]];
+		err = s ? attr_text(s, "path", en->relpath, en->relpath_len) : GROVE_ENOMEM;
 	}
 	free(editable_nodes);
 	(void)skipped;
@@ -796,9 +866,7 @@ int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t 
 	if (godot_major != 3 && godot_major != 4)
 		return export_error(&e, GROVE_EINVAL, "Godot version must be 3 or 4");
 	out->format = godot_major == 3 ? 2 : 3;
-	int err = strmap_init(&e.node_index, 64);
-	if (!err)
-		err = strmap_init(&e.res_index, 64);
+	int err = strmap_init(&e.res_index, 64);
 	if (!err)
 		err = export_all(&e, root_id);
 	exporter_free(&e);

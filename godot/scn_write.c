@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,7 @@ struct plan {
 	size_t node_count, conn_count;
 	struct ptr_list node_paths, editable;
 	struct strmap node_index;    /* scene-relative path of a declared node -> its index */
+	struct grove_buf path;       /* room to make a node's path in */
 	int64_t base_scene;
 	size_t current_section;      /* for messages */
 	const char *current_key;
@@ -181,11 +183,9 @@ static int ptr_push(struct ptr_list *l, const void *v)
 /* The index of @p s in a string list, added if new. */
 static int intern(struct strmap *map, struct ptr_list *list, const char *s, size_t *index)
 {
-	if (strmap_get(map, s, index))
-		return GROVE_OK;
 	*index = list->len;
-	int e = strmap_put(map, s, *index);
-	return e ? e : ptr_push(list, s);
+	int e = strmap_intern(map, s, index);
+	return e || *index != list->len ? e : ptr_push(list, s);
 }
 
 static int add_name(struct plan *p, const char *s, int32_t *index)
@@ -553,11 +553,43 @@ static bool is_node_path_property(const struct tscn_section *s, const char *key)
 	return false;
 }
 
+/* The header attributes a node's entry uses (each the first of its key, as tscn_attr() finds it). */
+struct node_attrs {
+	const struct variant *name, *parent, *type, *instance, *placeholder, *owner, *index, *groups;
+};
+
+/* One pass over the attributes instead of a search per key: a scene may hold 100,000 nodes. */
+static void node_attrs_of(const struct tscn_section *s, struct node_attrs *a)
+{
+	*a = (struct node_attrs){0};
+	static const struct {
+		const char *key;
+		size_t offset;
+	} keys[] = {
+		{"name", offsetof(struct node_attrs, name)},         {"parent", offsetof(struct node_attrs, parent)},
+		{"type", offsetof(struct node_attrs, type)},         {"instance", offsetof(struct node_attrs, instance)},
+		{"instance_placeholder", offsetof(struct node_attrs, placeholder)},
+		{"owner", offsetof(struct node_attrs, owner)},       {"index", offsetof(struct node_attrs, index)},
+		{"groups", offsetof(struct node_attrs, groups)},
+	};
+	for (size_t k = 0; k < s->n_attrs; k++) {
+		for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
+			const struct variant **slot = (const struct variant **)((char *)a + keys[j].offset);
+			if (!*slot && s->attrs[k].key[0] == keys[j].key[0] && strcmp(s->attrs[k].key, keys[j].key) == 0) {
+				*slot = &s->attrs[k].value;
+				break;
+			}
+		}
+	}
+}
+
 static int plan_node(struct plan *p, size_t i)
 {
 	const struct tscn_section *s = &p->scene->sections[i];
-	const char *name = string_of(tscn_attr(s, "name"));
-	const struct variant *parent_attr = tscn_attr(s, "parent");
+	struct node_attrs a;
+	node_attrs_of(s, &a);
+	const char *name = string_of(a.name);
+	const struct variant *parent_attr = a.parent;
 	const char *parent = string_of(parent_attr);
 	if (!name)
 		return fail(p, GROVE_EINVAL, "node without a name");
@@ -571,14 +603,14 @@ static int plan_node(struct plan *p, size_t i)
 		return fail(p, GROVE_ETOOBIG, "more nodes than a scene can index");
 	int32_t parent_id = -1, owner_id = -1, type_id = TYPE_INSTANTIATED, name_id, instance = -1;
 	int e = parent ? node_id(p, parent, &parent_id) : GROVE_OK;
-	const char *type = string_of(tscn_attr(s, "type"));
+	const char *type = string_of(a.type);
 	if (!e && type)
 		e = add_name(p, type, &type_id);
 	if (!e)
 		e = add_name(p, name, &name_id);
 	if (!e && (uint32_t)name_id > NAME_MASK)
 		return fail(p, GROVE_ETOOBIG, "node %s: more distinct names than a scene can index", name);
-	const struct variant *inst = tscn_attr(s, "instance");
+	const struct variant *inst = a.instance;
 	if (!e && inst) {
 		size_t ext;
 		p->current_key = "instance";
@@ -592,7 +624,7 @@ static int plan_node(struct plan *p, size_t i)
 			instance = -1;
 		}
 	}
-	const struct variant *placeholder = tscn_attr(s, "instance_placeholder");
+	const struct variant *placeholder = a.placeholder;
 	if (!e && placeholder) {
 		if (!string_of(placeholder) || !parent)
 			return fail(p, GROVE_EINVAL, "node %s: instance_placeholder must be a path, and not on the root",
@@ -600,12 +632,12 @@ static int plan_node(struct plan *p, size_t i)
 		e = add_value(p, placeholder, &instance);
 		instance = (int32_t)((uint32_t)instance | FLAG_INSTANCE_IS_PLACEHOLDER);
 	}
-	const char *owner = string_of(tscn_attr(s, "owner"));
+	const char *owner = string_of(a.owner);
 	if (!e && owner)
 		e = node_id(p, owner, &owner_id);
 	else if (parent && !(type_id == TYPE_INSTANTIATED && instance == -1))
 		owner_id = 0;
-	int64_t index = index_of(tscn_attr(s, "index"));
+	int64_t index = index_of(a.index);
 	uint32_t name_index = (uint32_t)name_id;
 	if (index >= 0 && index < MAX_SAVED_INDEX)
 		name_index |= (uint32_t)(index + 1) << NAME_INDEX_BITS;
@@ -638,7 +670,7 @@ static int plan_node(struct plan *p, size_t i)
 			e = int_push(n, value);
 	}
 	p->current_key = "groups";
-	const struct variant *groups = tscn_attr(s, "groups");
+	const struct variant *groups = a.groups;
 	if (!e && groups && groups->type != VARIANT_ARRAY && groups->type != VARIANT_PACKED_STRING_ARRAY)
 		return fail(p, GROVE_EINVAL, "node %s: groups must be an array", name);
 	uint32_t n_groups = !groups ? 0
@@ -659,17 +691,21 @@ static int plan_node(struct plan *p, size_t i)
 	if (e)
 		return e;
 	/* Register the node's own path for the nodes and connections that follow. */
-	char *path;
-	if (!parent)
-		path = strdup(".");
-	else if (strcmp(parent, ".") == 0)
-		path = strdup(name);
-	else if (asprintf(&path, "%s/%s", parent, name) < 0)
-		path = NULL;
-	if (!path)
+	struct grove_buf *path = &p->path;
+	path->len = 0;
+	if (!parent) {
+		grove_buf_put(path, ".", 1);
+	} else {
+		if (strcmp(parent, ".") != 0) {
+			grove_buf_put(path, parent, strlen(parent));
+			grove_buf_put(path, "/", 1);
+		}
+		grove_buf_put(path, name, strlen(name));
+	}
+	grove_buf_u8(path, 0);
+	if (path->failed)
 		return GROVE_ENOMEM;
-	e = strmap_put(&p->node_index, path, p->node_count);
-	free(path);
+	e = strmap_put(&p->node_index, (const char *)path->data, p->node_count);
 	if (e == GROVE_EEXIST)
 		return fail(p, GROVE_EINVAL, "node %s: a sibling has the same name", name);
 	p->section_slot[i] = p->node_count++;
@@ -783,6 +819,7 @@ static void plan_free(struct plan *p)
 	strmap_free(&p->strings);
 	strmap_free(&p->names);
 	strmap_free(&p->node_index);
+	grove_buf_free(&p->path);
 	free(p->string_list.items);
 	free(p->name_list.items);
 	free(p->values.items);

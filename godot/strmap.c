@@ -29,13 +29,13 @@ int strmap_init(struct strmap *m, size_t expected)
 	m->slots = calloc(cap, sizeof(*m->slots));
 	m->capacity = m->slots ? cap : 0;
 	m->count = 0;
+	m->keys = (struct arena){0};
 	return m->slots ? GROVE_OK : GROVE_ENOMEM;
 }
 
 void strmap_free(struct strmap *m)
 {
-	for (size_t i = 0; i < m->capacity; i++)
-		free(m->slots[i].key);
+	arena_free(&m->keys);
 	free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
@@ -55,6 +55,7 @@ static int grow(struct strmap *m)
 	struct strmap bigger;
 	if (strmap_init(&bigger, m->capacity))
 		return GROVE_ENOMEM;
+	bigger.keys = m->keys;
 	for (size_t i = 0; i < m->capacity; i++) {
 		if (m->slots[i].key) {
 			*find(&bigger, m->slots[i].key, m->slots[i].hash) = m->slots[i];
@@ -66,21 +67,49 @@ static int grow(struct strmap *m)
 	return GROVE_OK;
 }
 
-int strmap_put(struct strmap *m, const char *key, size_t value)
+/* The slot of @p key, or the empty one where it goes (with room for it made). */
+static int slot_for(struct strmap *m, const char *key, struct strmap_slot **out)
 {
 	if (2 * (m->count + 1) > m->capacity && grow(m))
 		return GROVE_ENOMEM;
 	uint64_t h = hash(key);
-	struct strmap_slot *s = find(m, key, h);
-	if (s->key)
-		return GROVE_EEXIST;
-	s->key = strdup(key);
+	*out = find(m, key, h);
+	(*out)->hash = (*out)->key ? (*out)->hash : h;
+	return GROVE_OK;
+}
+
+/* Fill the empty slot @p s with a copy of @p key. */
+static int fill(struct strmap *m, struct strmap_slot *s, const char *key, size_t value)
+{
+	s->key = arena_strdup(&m->keys, key);
 	if (!s->key)
 		return GROVE_ENOMEM;
 	s->value = value;
-	s->hash = h;
 	m->count++;
 	return GROVE_OK;
+}
+
+int strmap_intern(struct strmap *m, const char *key, size_t *value)
+{
+	struct strmap_slot *s;
+	int err = slot_for(m, key, &s);
+	if (err || s->key) {
+		if (!err)
+			*value = s->value;
+		return err;
+	}
+	return fill(m, s, key, *value);
+}
+
+int strmap_put(struct strmap *m, const char *key, size_t value)
+{
+	struct strmap_slot *s;
+	int err = slot_for(m, key, &s);
+	if (err)
+		return err;
+	if (s->key)
+		return GROVE_EEXIST;
+	return fill(m, s, key, value);
 }
 
 int strmap_set(struct strmap *m, const char *key, size_t value)

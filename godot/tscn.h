@@ -20,14 +20,20 @@
  * which keeps import a simple renumbering.
  *
  * Ownership: a struct tscn_scene owns everything; tscn_scene_free() releases
- * it.
+ * it. The keys and the entry lists of its sections live in the scene's arena
+ * (one malloc per block rather than one per key: a scene may hold 100,000
+ * nodes), its values each own their contents. So entries are added only
+ * through tscn_add_attr() and tscn_add_prop(), to sections made by
+ * tscn_add_section(), and sections move only within their scene.
  */
 #ifndef GROVE_GODOT_TSCN_H
 #define GROVE_GODOT_TSCN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/common/arena.h"
 #include "src/tree/variant.h"
 
 /** The kinds of section a .tscn may hold. */
@@ -42,8 +48,9 @@ enum tscn_section_kind {
 
 /** A key and its value: a header attribute or a property line. */
 struct tscn_entry {
-	char *key;            /**< attribute or property name, owned */
-	struct variant value; /**< the value, owned */
+	char *key;            /**< attribute or property name, in the scene's arena */
+	struct variant value; /**< the value, owned (unless borrowed) */
+	bool borrowed;        /**< the value's contents live in the scene's arena: they go with it, not on their own */
 };
 
 /** One section. */
@@ -54,6 +61,7 @@ struct tscn_section {
 	struct tscn_entry *props;    /**< body properties in file order, owned */
 	size_t n_props;              /**< number of props */
 	uint32_t line;               /**< 1-based line of the header in the source (0 if built in memory) */
+	struct arena *arena;         /**< the scene's arena, where attrs, props and their keys live */
 };
 
 /** A whole scene file. */
@@ -62,6 +70,7 @@ struct tscn_scene {
 	struct tscn_section *sections;  /**< in file order; sections[0] is the gd_scene header */
 	size_t count;                   /**< number of sections */
 	size_t cap;                     /**< allocated capacity of sections */
+	struct arena *arena;            /**< the sections' keys and entry lists, owned; NULL before the first section */
 };
 
 /** Where and why reading failed. */
@@ -122,11 +131,27 @@ void tscn_drop_last_section(struct tscn_scene *scene);
 
 /**
  * @brief Append an entry to a section's attributes (tscn_add_attr) or
- * properties (tscn_add_prop), copying @p key and taking ownership of
- * @p value's contents (it becomes NIL).
+ * properties (tscn_add_prop), copying @p key (into the scene's arena) and
+ * taking ownership of @p value's contents (it becomes NIL).
  * @return GROVE_OK or GROVE_ENOMEM (then @p value is untouched).
  */
 int tscn_add_attr(struct tscn_section *s, const char *key, struct variant *value);
 int tscn_add_prop(struct tscn_section *s, const char *key, struct variant *value);
+
+/**
+ * @brief The scene's arena, made on first use: where a builder puts the contents of borrowed values
+ * (strings, containers), which are then freed at once with the scene instead of one by one.
+ * @return the arena, or NULL when out of memory.
+ */
+struct arena *tscn_scene_arena(struct tscn_scene *scene);
+
+/**
+ * @brief tscn_add_attr() and tscn_add_prop() for a value whose contents are in the scene's arena (or
+ * static): the entry holds a shallow copy of @p value and never frees its contents. Nothing may change
+ * a borrowed value's containers afterwards.
+ * @return GROVE_OK or GROVE_ENOMEM.
+ */
+int tscn_add_attr_borrowed(struct tscn_section *s, const char *key, const struct variant *value);
+int tscn_add_prop_borrowed(struct tscn_section *s, const char *key, const struct variant *value);
 
 #endif

@@ -6,22 +6,25 @@
 #include "src/common/error.h"
 #include "src/common/grow.h"
 
-static void entries_free(struct tscn_entry *e, size_t n)
+/* The values: the keys and the lists are the arena's. */
+static void values_free(struct tscn_entry *e, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(e[i].key);
-		variant_free(&e[i].value);
-	}
-	free(e);
+	for (size_t i = 0; i < n; i++)
+		if (!e[i].borrowed)
+			variant_free(&e[i].value);
 }
 
 void tscn_scene_free(struct tscn_scene *scene)
 {
 	for (size_t i = 0; i < scene->count; i++) {
-		entries_free(scene->sections[i].attrs, scene->sections[i].n_attrs);
-		entries_free(scene->sections[i].props, scene->sections[i].n_props);
+		values_free(scene->sections[i].attrs, scene->sections[i].n_attrs);
+		values_free(scene->sections[i].props, scene->sections[i].n_props);
 	}
 	free(scene->sections);
+	if (scene->arena) {
+		arena_free(scene->arena);
+		free(scene->arena);
+	}
 	memset(scene, 0, sizeof(*scene));
 }
 
@@ -30,8 +33,8 @@ void tscn_drop_last_section(struct tscn_scene *scene)
 	if (scene->count == 0)
 		return;
 	struct tscn_section *last = &scene->sections[--scene->count];
-	entries_free(last->attrs, last->n_attrs);
-	entries_free(last->props, last->n_props);
+	values_free(last->attrs, last->n_attrs);
+	values_free(last->props, last->n_props);
 	memset(last, 0, sizeof(*last));
 }
 
@@ -53,42 +56,73 @@ const struct variant *tscn_prop(const struct tscn_section *s, const char *key)
 	return lookup(s->props, s->n_props, key);
 }
 
+struct arena *tscn_scene_arena(struct tscn_scene *scene)
+{
+	if (!scene->arena)
+		scene->arena = calloc(1, sizeof(*scene->arena));
+	return scene->arena;
+}
+
 struct tscn_section *tscn_add_section(struct tscn_scene *scene, enum tscn_section_kind kind)
 {
+	if (!tscn_scene_arena(scene))
+		return NULL;
 	if (grove_grow((void **)&scene->sections, &scene->cap, scene->count, sizeof(*scene->sections)))
 		return NULL;
 	struct tscn_section *s = &scene->sections[scene->count++];
 	memset(s, 0, sizeof(*s));
 	s->kind = kind;
+	s->arena = scene->arena;
 	return s;
 }
 
-/* Append to an entry list whose capacity is the next power of two of its length. */
-static int append_entry(struct tscn_entry **list, size_t *n, const char *key, struct variant *value)
+/*
+ * Append to an entry list whose capacity is the next power of two of its length, at least 4 (most
+ * sections have a few entries). A grown list leaves the old one in the arena: at most as much again.
+ */
+static int append_entry(struct arena *arena, struct tscn_entry **list, size_t *n, const char *key, struct variant *value,
+			bool borrowed)
 {
 	size_t len = *n;
-	if ((len & (len - 1)) == 0) { /* len is 0 or a power of two: grow */
-		struct tscn_entry *grown = realloc(*list, (len ? 2 * len : 1) * sizeof(**list));
+	if (len >= 4 && (len & (len - 1)) == 0) {
+		struct tscn_entry *grown = len < SIZE_MAX / (2 * sizeof(**list)) ? arena_alloc(arena, 2 * len * sizeof(**list)) : NULL;
 		if (!grown)
 			return GROVE_ENOMEM;
+		memcpy(grown, *list, len * sizeof(**list));
 		*list = grown;
+	} else if (len == 0 && !(*list = arena_alloc(arena, 4 * sizeof(**list)))) {
+		return GROVE_ENOMEM;
 	}
-	char *k = strdup(key);
+	char *k = arena_strdup(arena, key);
 	if (!k)
 		return GROVE_ENOMEM;
 	(*list)[len].key = k;
 	(*list)[len].value = *value;
-	memset(value, 0, sizeof(*value));
+	(*list)[len].borrowed = borrowed;
+	if (!borrowed)
+		memset(value, 0, sizeof(*value));
 	*n = len + 1;
 	return GROVE_OK;
 }
 
 int tscn_add_attr(struct tscn_section *s, const char *key, struct variant *value)
 {
-	return append_entry(&s->attrs, &s->n_attrs, key, value);
+	return append_entry(s->arena, &s->attrs, &s->n_attrs, key, value, false);
 }
 
 int tscn_add_prop(struct tscn_section *s, const char *key, struct variant *value)
 {
-	return append_entry(&s->props, &s->n_props, key, value);
+	return append_entry(s->arena, &s->props, &s->n_props, key, value, false);
+}
+
+int tscn_add_attr_borrowed(struct tscn_section *s, const char *key, const struct variant *value)
+{
+	struct variant shallow = *value;
+	return append_entry(s->arena, &s->attrs, &s->n_attrs, key, &shallow, true);
+}
+
+int tscn_add_prop_borrowed(struct tscn_section *s, const char *key, const struct variant *value)
+{
+	struct variant shallow = *value;
+	return append_entry(s->arena, &s->props, &s->n_props, key, &shallow, true);
 }

@@ -302,31 +302,23 @@ int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, cha
 	return err;
 }
 
-int tree_for_each_child(const struct tree *t, struct store_txn *txn, uint64_t parent, int (*fn)(void *ctx, uint64_t child), void *ctx)
+/* The children of @p parent through @p c, a cursor over the order table of the tree that holds it. */
+static int children_with(struct tt_cursor *c, uint64_t parent, int (*fn)(void *ctx, uint64_t child), void *ctx)
 {
-	t = holder(t, txn, parent);
-	struct tt_cursor *c;
-	int err = tt_cursor_open(t, txn, TREE_ORDER, &c);
-	if (err)
-		return err;
 	uint8_t key[8];
 	put_be64(key, parent);
 	struct store_bytes k, v;
+	int err;
 	for (err = tt_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
 	     err = tt_next(c, &k, &v)) {
 		if (!key_has_id_prefix(&k, parent))
 			break;
-		if (v.len != 8) {
-			err = GROVE_ECORRUPT;
-			break;
-		}
+		if (v.len != 8)
+			return GROVE_ECORRUPT;
 		int stop = fn(ctx, get_be64(v.data));
-		if (stop) {
-			tt_cursor_close(c);
+		if (stop)
 			return stop;
-		}
 	}
-	tt_cursor_close(c);
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
@@ -371,9 +363,23 @@ int tree_get_prop(const struct tree *t, struct store_txn *txn, uint64_t id, cons
 /* One named entry (property or group) of a node, for sorting by sequence. */
 struct seq_entry {
 	uint32_t seq;               /* insertion sequence */
-	char *name;                 /* owned */
+	size_t name;                /* offset of its NUL-terminated name in the scratch's names */
 	struct store_bytes payload; /* borrowed: the stored value after the seq */
 };
+
+/* What reading a node's entries needs, kept from one node to the next by a reader. */
+struct seq_scratch {
+	struct seq_entry *items;
+	size_t cap;
+	struct grove_buf names;
+};
+
+static void seq_scratch_free(struct seq_scratch *s)
+{
+	free(s->items);
+	grove_buf_free(&s->names);
+	memset(s, 0, sizeof(*s));
+}
 
 static int seq_cmp(const void *a, const void *b)
 {
@@ -382,136 +388,100 @@ static int seq_cmp(const void *a, const void *b)
 }
 
 /*
- * Read every "id + name -> seq + payload" entry of node @p id in @p table and
- * sort them by seq. Payloads stay valid because nothing writes meanwhile.
+ * Read every "id + name -> seq + payload" entry of node @p id through @p c (a cursor over the props or
+ * groups table of the tree that holds the node) into @p s, sorted by seq. Payloads stay valid because
+ * nothing writes meanwhile.
  */
-static int load_seq_entries(const struct tree *t, struct store_txn *txn, enum tree_table table, uint64_t id,
-			    struct seq_entry **out, size_t *count)
+static int load_seq_entries(struct tt_cursor *c, uint64_t id, struct seq_scratch *s, size_t *count)
 {
-	*out = NULL;
+	size_t n = 0;
 	*count = 0;
-	t = holder(t, txn, id);
-	struct tt_cursor *c;
-	int err = tt_cursor_open(t, txn, table, &c);
-	if (err)
-		return err;
-	size_t n = 0, cap = 0;
-	struct seq_entry *items = NULL;
+	s->names.len = 0;
 	uint8_t key[8];
 	put_be64(key, id);
 	struct store_bytes k, v;
+	int err;
 	for (err = tt_seek(c, key, sizeof(key), &k, &v); err == GROVE_OK;
 	     err = tt_next(c, &k, &v)) {
 		if (!key_has_id_prefix(&k, id))
 			break;
-		if (v.len < 4) {
-			err = GROVE_ECORRUPT;
-			break;
-		}
-		if (grove_grow((void **)&items, &cap, n, sizeof(*items))) {
-			err = GROVE_ENOMEM;
-			break;
-		}
-		char *name = strndup((const char *)k.data + 8, k.len - 8);
-		if (!name) {
-			err = GROVE_ENOMEM;
-			break;
-		}
-		items[n].seq = get_be32(v.data);
-		items[n].name = name;
-		items[n].payload.data = (const uint8_t *)v.data + 4;
-		items[n].payload.len = v.len - 4;
+		if (v.len < 4)
+			return GROVE_ECORRUPT;
+		if (grove_grow((void **)&s->items, &s->cap, n, sizeof(*s->items)))
+			return GROVE_ENOMEM;
+		s->items[n].seq = get_be32(v.data);
+		s->items[n].name = s->names.len;
+		s->items[n].payload.data = (const uint8_t *)v.data + 4;
+		s->items[n].payload.len = v.len - 4;
+		grove_buf_put(&s->names, (const uint8_t *)k.data + 8, k.len - 8);
+		grove_buf_u8(&s->names, 0);
 		n++;
 	}
-	tt_cursor_close(c);
-	if (err == GROVE_ENOTFOUND)
-		err = GROVE_OK;
-	if (err) {
-		for (size_t i = 0; i < n; i++)
-			free(items[i].name);
-		free(items);
+	if (err != GROVE_ENOTFOUND && err != GROVE_OK)
 		return err;
-	}
+	if (s->names.failed)
+		return GROVE_ENOMEM;
 	if (n > 1)
-		qsort(items, n, sizeof(*items), seq_cmp);
-	*out = items;
+		qsort(s->items, n, sizeof(*s->items), seq_cmp);
 	*count = n;
 	return GROVE_OK;
 }
 
-static void free_seq_entries(struct seq_entry *items, size_t n)
+static const char *seq_name(const struct seq_scratch *s, size_t i)
 {
-	for (size_t i = 0; i < n; i++)
-		free(items[i].name);
-	free(items);
+	return (const char *)s->names.data + s->items[i].name;
 }
 
-int tree_for_each_prop(const struct tree *t, struct store_txn *txn, uint64_t id,
-		       int (*fn)(void *ctx, const char *name, const struct variant *value), void *ctx)
+/* Node @p id's properties in the order they were first set; @p fn may take each value (leave it NIL). */
+static int props_with(struct tt_cursor *c, struct seq_scratch *s, uint64_t id,
+		      int (*fn)(void *ctx, const char *name, struct variant *value), void *ctx)
 {
-	struct seq_entry *items;
 	size_t n;
-	int err = load_seq_entries(t, txn, TREE_PROPS, id, &items, &n);
-	if (err)
-		return err;
+	int err = load_seq_entries(c, id, s, &n);
 	for (size_t i = 0; i < n && !err; i++) {
 		struct variant value;
 		size_t used;
-		err = variant_decode(&value, items[i].payload.data, items[i].payload.len, &used);
-		if (err) {
-			err = err == GROVE_ENOMEM ? err : GROVE_ECORRUPT;
-			break;
-		}
-		if (used != items[i].payload.len)
+		err = variant_decode(&value, s->items[i].payload.data, s->items[i].payload.len, &used);
+		if (err)
+			return err == GROVE_ENOMEM ? err : GROVE_ECORRUPT;
+		if (used != s->items[i].payload.len)
 			err = GROVE_ECORRUPT;
 		else
-			err = fn(ctx, items[i].name, &value);
+			err = fn(ctx, seq_name(s, i), &value);
 		variant_free(&value);
 	}
-	free_seq_entries(items, n);
 	return err;
 }
 
-int tree_for_each_group(const struct tree *t, struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx)
+static int groups_with(struct tt_cursor *c, struct seq_scratch *s, uint64_t id, int (*fn)(void *ctx, const char *group),
+		       void *ctx)
 {
-	struct seq_entry *items;
 	size_t n;
-	int err = load_seq_entries(t, txn, TREE_GROUPS, id, &items, &n);
-	if (err)
-		return err;
+	int err = load_seq_entries(c, id, s, &n);
 	for (size_t i = 0; i < n && !err; i++)
-		err = fn(ctx, items[i].name);
-	free_seq_entries(items, n);
+		err = fn(ctx, seq_name(s, i));
 	return err;
 }
 
-int tree_for_each_connection(const struct tree *t, struct store_txn *txn, uint64_t id,
-			     int (*fn)(void *ctx, const struct tree_connection *c), void *ctx)
+/* Node @p id's connections through @p cur, a cursor over the conns_by_node table of @p t, which holds the node. */
+static int connections_with(const struct tree *t, struct store_txn *txn, struct tt_cursor *cur, uint64_t id,
+			    int (*fn)(void *ctx, const struct tree_connection *c), void *ctx)
 {
-	t = holder(t, txn, id);
-	struct tt_cursor *cur;
-	int err = tt_cursor_open(t, txn, TREE_CONNS_BY_NODE, &cur);
-	if (err)
-		return err;
 	uint8_t key[8];
 	put_be64(key, id);
 	struct store_bytes k, v;
+	int err;
 	for (err = tt_seek(cur, key, sizeof(key), &k, &v); err == GROVE_OK;
 	     err = tt_next(cur, &k, &v)) {
 		if (!key_has_id_prefix(&k, id))
 			break;
-		if (k.len != 16) {
-			err = GROVE_ECORRUPT;
-			break;
-		}
+		if (k.len != 16)
+			return GROVE_ECORRUPT;
 		uint64_t conn_id = get_be64((const uint8_t *)k.data + 8);
 		struct conn_rec rec;
 		err = conn_rec_load(t, txn, conn_id, &rec);
-		if (err) {
-			if (err == GROVE_ENOTFOUND)
-				err = GROVE_ECORRUPT;
-			break;
-		}
+		if (err)
+			return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
 		struct tree_connection view = {
 			.id = conn_id,
 			.from = rec.from,
@@ -524,10 +494,193 @@ int tree_for_each_connection(const struct tree *t, struct store_txn *txn, uint64
 		err = fn(ctx, &view);
 		conn_rec_free(&rec);
 		if (err)
-			break;
+			return err;
 	}
-	tt_cursor_close(cur);
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+/* ---- readers: the per-node reads, with cursors and scratch kept from one node to the next ---- */
+
+struct tree_reader {
+	const struct tree *t;                      /* as given: maybe through a view */
+	struct store_txn *txn;
+	const struct tree *at;                     /* the tree the cursors read; NULL before the first read */
+	struct tt_cursor *cursors[TREE_TABLE_COUNT]; /* opened on first use */
+	struct seq_scratch scratch;
+	struct grove_buf node;                     /* the last node's strings, NUL-terminated */
+};
+
+int tree_reader_open(const struct tree *t, struct store_txn *txn, struct tree_reader **out)
+{
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return GROVE_ENOMEM;
+	(*out)->t = t;
+	(*out)->txn = txn;
+	return GROVE_OK;
+}
+
+static void reader_close_cursors(struct tree_reader *r)
+{
+	for (int i = 0; i < TREE_TABLE_COUNT; i++) {
+		tt_cursor_close(r->cursors[i]);
+		r->cursors[i] = NULL;
+	}
+}
+
+/* Release what a reader holds, but not the reader. */
+static void reader_release(struct tree_reader *r)
+{
+	reader_close_cursors(r);
+	seq_scratch_free(&r->scratch);
+	grove_buf_free(&r->node);
+}
+
+void tree_reader_close(struct tree_reader *r)
+{
+	if (!r)
+		return;
+	reader_release(r);
+	free(r);
+}
+
+/* A cursor over @p table of the tree that holds node @p id (through a view, cursors follow the node's group). */
+static int reader_cursor(struct tree_reader *r, uint64_t id, enum tree_table table, struct tt_cursor **out)
+{
+	const struct tree *t = holder(r->t, r->txn, id);
+	if (t != r->at) {
+		reader_close_cursors(r);
+		r->at = t;
+	}
+	if (!r->cursors[table]) {
+		int err = tt_cursor_open(t, r->txn, table, &r->cursors[table]);
+		if (err)
+			return err;
+	}
+	*out = r->cursors[table];
+	return GROVE_OK;
+}
+
+/* Append a stored string to the node buffer with its NUL; its offset. */
+static size_t node_str(struct tree_reader *r, struct rec_reader *rec)
+{
+	uint32_t len;
+	const char *s = rec_str(rec, &len);
+	size_t at = r->node.len;
+	if (s)
+		grove_buf_put(&r->node, s, len);
+	grove_buf_u8(&r->node, 0);
+	return at;
+}
+
+int tree_reader_node(struct tree_reader *r, uint64_t id, struct tree_node_view *out)
+{
+	struct tt_cursor *c;
+	int err = reader_cursor(r, id, TREE_NODES, &c);
+	if (err)
+		return err;
+	uint8_t key[8];
+	put_be64(key, id);
+	struct store_bytes k, v;
+	err = tt_seek(c, key, sizeof(key), &k, &v);
+	if (err)
+		return err;
+	if (k.len != 8 || memcmp(k.data, key, 8) != 0)
+		return GROVE_ENOTFOUND;
+	struct rec_reader rec = {.p = v.data, .end = (const uint8_t *)v.data + v.len};
+	out->id = id;
+	out->parent = rec_u64(&rec);
+	rec_u64(&rec); /* order */
+	rec_u32(&rec); /* next_seq */
+	r->node.len = 0;
+	size_t name = node_str(r, &rec), class_name = node_str(r, &rec), instance = node_str(r, &rec);
+	if (rec.bad || rec.p != rec.end)
+		return GROVE_ECORRUPT;
+	if (r->node.failed)
+		return GROVE_ENOMEM;
+	out->name = (const char *)r->node.data + name;
+	out->class_name = (const char *)r->node.data + class_name;
+	out->instance = (const char *)r->node.data + instance;
+	return GROVE_OK;
+}
+
+int tree_reader_children(struct tree_reader *r, uint64_t parent, int (*fn)(void *ctx, uint64_t child), void *ctx)
+{
+	struct tt_cursor *c;
+	int err = reader_cursor(r, parent, TREE_ORDER, &c);
+	return err ? err : children_with(c, parent, fn, ctx);
+}
+
+int tree_reader_props(struct tree_reader *r, uint64_t id, int (*fn)(void *ctx, const char *name, struct variant *value),
+		      void *ctx)
+{
+	struct tt_cursor *c;
+	int err = reader_cursor(r, id, TREE_PROPS, &c);
+	return err ? err : props_with(c, &r->scratch, id, fn, ctx);
+}
+
+int tree_reader_groups(struct tree_reader *r, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx)
+{
+	struct tt_cursor *c;
+	int err = reader_cursor(r, id, TREE_GROUPS, &c);
+	return err ? err : groups_with(c, &r->scratch, id, fn, ctx);
+}
+
+int tree_reader_connections(struct tree_reader *r, uint64_t id, int (*fn)(void *ctx, const struct tree_connection *c),
+			    void *ctx)
+{
+	struct tt_cursor *c;
+	int err = reader_cursor(r, id, TREE_CONNS_BY_NODE, &c);
+	return err ? err : connections_with(r->at, r->txn, c, id, fn, ctx);
+}
+
+/* ---- the same reads, one node at a time: through a reader that lives for the call ---- */
+
+/* The const view of a property that tree_for_each_prop() hands on. */
+struct const_props {
+	int (*fn)(void *ctx, const char *name, const struct variant *value);
+	void *ctx;
+};
+
+static int hand_on_prop(void *ctx, const char *name, struct variant *value)
+{
+	const struct const_props *p = ctx;
+	return p->fn(p->ctx, name, value);
+}
+
+int tree_for_each_child(const struct tree *t, struct store_txn *txn, uint64_t parent, int (*fn)(void *ctx, uint64_t child), void *ctx)
+{
+	struct tree_reader r = {.t = t, .txn = txn};
+	int err = tree_reader_children(&r, parent, fn, ctx);
+	reader_release(&r);
+	return err;
+}
+
+int tree_for_each_prop(const struct tree *t, struct store_txn *txn, uint64_t id,
+		       int (*fn)(void *ctx, const char *name, const struct variant *value), void *ctx)
+{
+	struct tree_reader r = {.t = t, .txn = txn};
+	struct const_props p = {fn, ctx};
+	int err = tree_reader_props(&r, id, hand_on_prop, &p);
+	reader_release(&r);
+	return err;
+}
+
+int tree_for_each_group(const struct tree *t, struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx)
+{
+	struct tree_reader r = {.t = t, .txn = txn};
+	int err = tree_reader_groups(&r, id, fn, ctx);
+	reader_release(&r);
+	return err;
+}
+
+int tree_for_each_connection(const struct tree *t, struct store_txn *txn, uint64_t id,
+			     int (*fn)(void *ctx, const struct tree_connection *c), void *ctx)
+{
+	struct tree_reader r = {.t = t, .txn = txn};
+	int err = tree_reader_connections(&r, id, fn, ctx);
+	reader_release(&r);
+	return err;
 }
 
 int tree_with_resource(const struct tree *t, struct store_txn *txn, uint64_t id, int (*fn)(void *ctx, const struct tree_resource *r),

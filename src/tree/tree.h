@@ -554,6 +554,56 @@ struct tree_resource {
 int tree_with_resource(const struct tree *t, struct store_txn *txn, uint64_t id,
 		       int (*fn)(void *ctx, const struct tree_resource *r), void *ctx);
 
+/* ---- reading many nodes ---- */
+
+/**
+ * A reader for the reads of many nodes in one transaction (an export of a subtree): it keeps its
+ * cursors, which LMDB positions faster near their last key, and its scratch memory from one node to the
+ * next, so that reading a node allocates nothing once the reader has warmed up. Through a tree of a view
+ * it follows each node to the group that holds it, as the functions above do. Open with
+ * tree_reader_open(), release with tree_reader_close(); use it only while its transaction lives, and
+ * from one thread.
+ */
+struct tree_reader;
+
+/** A node as a reader read it: the strings are borrowed, valid until the reader's next tree_reader_node(). */
+struct tree_node_view {
+	uint64_t id;            /**< stable id */
+	uint64_t parent;        /**< parent id; 0 for the root */
+	const char *name;       /**< name */
+	const char *class_name; /**< Godot class ("" for a node of an instanced scene) */
+	const char *instance;   /**< instanced scene path, "" when none */
+};
+
+/** @brief A reader of @p t in @p txn (both must outlive it). @return GROVE_OK, GROVE_ENOMEM. */
+int tree_reader_open(const struct tree *t, struct store_txn *txn, struct tree_reader **out);
+
+/** @brief Release a reader; NULL is allowed. */
+void tree_reader_close(struct tree_reader *r);
+
+/**
+ * @brief Read node @p id, as tree_get_node() does, into a view of the reader's memory.
+ * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ESTORAGE, GROVE_ENOMEM.
+ */
+int tree_reader_node(struct tree_reader *r, uint64_t id, struct tree_node_view *out);
+
+/**
+ * @brief tree_for_each_child(), tree_for_each_group() and tree_for_each_connection() through a reader.
+ * The callbacks must not use @p r.
+ */
+int tree_reader_children(struct tree_reader *r, uint64_t parent, int (*fn)(void *ctx, uint64_t child), void *ctx);
+int tree_reader_groups(struct tree_reader *r, uint64_t id, int (*fn)(void *ctx, const char *group), void *ctx);
+int tree_reader_connections(struct tree_reader *r, uint64_t id, int (*fn)(void *ctx, const struct tree_connection *c),
+			    void *ctx);
+
+/**
+ * @brief tree_for_each_prop() through a reader, except that @p fn may take @p value: move its contents
+ * out and leave it NIL (what it leaves is freed after the call). @p fn must not use @p r.
+ * @return like tree_for_each_prop().
+ */
+int tree_reader_props(struct tree_reader *r, uint64_t id, int (*fn)(void *ctx, const char *name, struct variant *value),
+		      void *ctx);
+
 /**
  * @brief Whether a node name is acceptable: 1..TREE_NAME_MAX bytes of valid
  * UTF-8, none of `: @ / " %`, no control characters, not "." or "..".

@@ -122,7 +122,7 @@ static void drop_load_steps(struct tscn_scene *sc)
 	for (size_t i = 0; i < h->n_attrs; i++) {
 		if (strcmp(h->attrs[i].key, "load_steps") != 0)
 			continue;
-		free(h->attrs[i].key);
+		/* The key is the scene's (its arena); the count is an int the section owns. */
 		variant_free(&h->attrs[i].value);
 		memmove(&h->attrs[i], &h->attrs[i + 1], (h->n_attrs - i - 1) * sizeof(h->attrs[0]));
 		h->n_attrs--;

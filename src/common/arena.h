@@ -1,0 +1,35 @@
+/**
+ * @file arena.h
+ * @brief A bump allocator: many small allocations that live and die together (the nodes and strings of
+ * one export) cost one malloc per block instead of one each, and are freed at once.
+ */
+#ifndef GROVE_COMMON_ARENA_H
+#define GROVE_COMMON_ARENA_H
+
+#include <stddef.h>
+
+struct arena_block;
+
+/** Zero-initialize; release with arena_free(). */
+struct arena {
+	struct arena_block *head; /**< the block allocations come from, linked to the older ones */
+	size_t used;              /**< bytes of head handed out */
+	size_t cap;               /**< bytes head holds */
+};
+
+/**
+ * @brief @p n bytes aligned for any type, uninitialized, owned by the arena (valid until arena_free()).
+ * @return the bytes, or NULL when out of memory (the arena stays usable).
+ */
+void *arena_alloc(struct arena *a, size_t n);
+
+/** @brief A NUL-terminated copy of the @p n bytes at @p s in the arena, or NULL when out of memory. */
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+
+/** @brief arena_strndup() of the whole of @p s. */
+char *arena_strdup(struct arena *a, const char *s);
+
+/** @brief Release everything the arena handed out and zero it (it can be used again). */
+void arena_free(struct arena *a);
+
+#endif
