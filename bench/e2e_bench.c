@@ -16,10 +16,11 @@
  *   delivery      applied at the subscriber's member -> read by the subscriber (queued: -> the member
  *                 queued it to that subscriber; wire: queued -> read)
  *   Godot apply   (5c) in a real game server: godot3-server running the GroveClient addon unchanged
- *                 (bench/godot/e2e_follower.gd) at a follower member, in every round on loopback: its
- *                 message handed to the addon -> the mirror applied it to the scene tree, in the engine's
- *                 own clock; and leader committed -> that receive, with the engine's clock tied to
- *                 CLOCK_REALTIME at two ms edges of the wall clock (the only one Godot 3 gives, in ms)
+ *                 (bench/godot/e2e_follower.gd) at a follower member, in every round on loopback and in
+ *                 every --net row: its message handed to the addon -> the mirror applied it to the scene
+ *                 tree, in the engine's own clock; and leader committed -> that receive, with the engine's
+ *                 clock tied to CLOCK_REALTIME at two ms edges of the wall clock (the only one Godot 3
+ *                 gives, in ms), read inside the engine's process: no link, hence no delay, in the tie
  *   frame wait    until the next frame at 90 Hz: computed, a uniform phase in an 11.1 ms frame per event
  *   total         client send -> read by the subscriber, plus the frame wait, plus the same write's 5c
  *                 (the frame's work, after its wait)
@@ -39,7 +40,13 @@
  *
  * --net adds rows through tools/netdelay (a delaying TCP proxy) on every link: lan (0.2 ms one way),
  * metro (2 ms), wan-near (leader near the clients, followers 30 ms away) and wan-far (the leader 30 ms
- * away from the clients and the followers); jitter is a tenth of the delay.
+ * away from the clients and the followers); jitter is a tenth of the delay. Each row has its Godot
+ * follower too, connected through the proxy of its member like the C subscribers there (a game server at
+ * the clients' distance from that member), so each row has 5c and a total with it.
+ *
+ * The report ends with DESIGN.md's two worked examples, stages 2-5 replaced by measured figures, stage 5
+ * being leader committed -> subscriber read plus 5c, and the frame wait added: LAN from the lan row (else
+ * the loopback round of 10 subscribers), WAN from each wan row, each example from one row only.
  *
  *   grove_bench_e2e [--ops N] [--subscribers 1,10,100] [--seconds S] [--no-etcd] [--cross-shard]
  *                   [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]
@@ -259,16 +266,17 @@ static uint64_t godot_realtime_ns(const struct godot_events *e, int64_t at)
 	return (uint64_t)(at + (int64_t)offset) * 1000u;
 }
 
-/* Start the follower at @p address for round @p round (files in @p dir) and wait until its tree is live.
- * @return whether it follows; if not, it is stopped and its output shown. */
-static bool godot_follow(struct godot_follower *f, const char *project, const char *dir, int round, int member,
-			 const char *address, double seconds)
+/* Start the follower at @p address for round @p round of the cluster @p tag (files in @p dir, named by both:
+ * a stop file left by an earlier cluster's round would end this one at once) and wait until its tree is
+ * live. @return whether it follows; if not, it is stopped and its output shown. */
+static bool godot_follow(struct godot_follower *f, const char *project, const char *dir, const char *tag, int round,
+			 int member, const char *address, double seconds)
 {
 	char env_address[64], env_records[4320], env_stop[4320], env_seconds[48], env_drain[48];
 	f->member = member;
-	snprintf(f->log, sizeof(f->log), "%s/godot-%d.log", dir, round);
-	snprintf(f->records, sizeof(f->records), "%s/godot-%d.records", dir, round);
-	snprintf(f->stop, sizeof(f->stop), "%s/godot-%d.stop", dir, round);
+	snprintf(f->log, sizeof(f->log), "%s/godot-%s-%d.log", dir, tag, round);
+	snprintf(f->records, sizeof(f->records), "%s/godot-%s-%d.records", dir, tag, round);
+	snprintf(f->stop, sizeof(f->stop), "%s/godot-%s-%d.stop", dir, tag, round);
 	snprintf(env_address, sizeof(env_address), "GROVE_ADDRESS=%s", address);
 	snprintf(env_records, sizeof(env_records), "GROVE_RECORDS=%s", f->records);
 	snprintf(env_stop, sizeof(env_stop), "GROVE_STOP=%s", f->stop);
@@ -598,7 +606,7 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 		out[r].cross = cross;
 		struct godot_follower follower = {0};
 		int member = (leader + 1) % CLUSTER_MEMBERS;
-		bool following = godot_project && godot_follow(&follower, godot_project, dir, r, member,
+		bool following = godot_project && godot_follow(&follower, godot_project, dir, tag, r, member,
 							       view->cluster.addresses[member], seconds);
 		struct grove_summary gs = {&out[r], view, following ? &follower : NULL};
 		stream_round(&st, counts[r], ops, seconds, view->base, summarize_grove, &gs);
@@ -688,25 +696,34 @@ static void print_cross_ratios(FILE *out, const struct e2e_result *single, const
 	}
 }
 
-/* DESIGN.md's worked example with stages 2-5 replaced by measured figures (ms): stage 5 is the leader's
- * commit -> read by a subscriber (applied where it is connected, then delivered to the game server that
- * renders it). Each stage's own percentile: the sum of p99s is a bound, not the p99 of the sum. */
-static void print_example(FILE *out, const char *name, const char *textbook, const struct e2e_result *r)
+/* DESIGN.md's worked example with stages 2-5 replaced by the figures of row @p row (ms). Its stage 5 is the
+ * node-tree change applied on the servers that render it: the leader's commit -> read by a subscriber
+ * (applied at its member, then delivered), plus 5c, the game server's apply in its scene tree, where the
+ * row had a Godot follower; the frame wait is the row's too. Each stage's own percentile: the sum of
+ * p99s is a bound, not the p99 of the sum. */
+static void print_example(FILE *out, const char *name, const char *row, const char *textbook, const struct e2e_result *r)
 {
 	static const enum stage measured[4] = {ST_PROPAGATION, ST_PROCESSING, ST_REPLICATION, ST_COMMITTED_TO_READ};
 	const struct pcts *s = r->stage;
-	double q[2][4];
-	for (int k = 0; k < 2; k++)
-		for (int m = 0; m < 4; m++)
-			q[k][m] = (k ? s[measured[m]].p99 : s[measured[m]].p50) / 1000;
-	double frame50 = s[ST_FRAME].p50 / 1000, frame99 = s[ST_FRAME].p99 / 1000;
-	fprintf(out, "%s (textbook %s):\n", name, textbook);
+	bool godot = r->godot_ran && s[ST_GODOT_APPLY].n;
+	fprintf(out, "%s, every figure from the %s (textbook %s):\n", name, row, textbook);
 	for (int k = 0; k < 2; k++) {
-		double sum = 3 + q[k][0] + q[k][1] + q[k][2] + q[k][3] + 10 + 2;
-		fprintf(out, "  stages at p%s: 3 + %.2f + %.2f + %.2f + %.2f + 10 + 2 = %.1f ms; with the frame wait (%.1f ms) %.1f ms\n",
-		       k ? "99" : "50", q[k][0], q[k][1], q[k][2], q[k][3], sum, k ? frame99 : frame50,
-		       sum + (k ? frame99 : frame50));
+		double q[4], sum = 3 + 10 + 2;
+		for (int m = 0; m < 4; m++)
+			sum += q[m] = (k ? s[measured[m]].p99 : s[measured[m]].p50) / 1000;
+		double godot_apply = godot ? (k ? s[ST_GODOT_APPLY].p99 : s[ST_GODOT_APPLY].p50) / 1000 : 0;
+		double frame = (k ? s[ST_FRAME].p99 : s[ST_FRAME].p50) / 1000;
+		sum += godot_apply;
+		char five[64];
+		if (godot)
+			snprintf(five, sizeof(five), "(%.2f + %.2f)", q[3], godot_apply);
+		else
+			snprintf(five, sizeof(five), "%.2f", q[3]);
+		fprintf(out, "  stages at p%s: 3 + %.2f + %.2f + %.2f + %s + 10 + 2 = %.1f ms; with the frame wait (%.1f ms) %.1f ms\n",
+			k ? "99" : "50", q[0], q[1], q[2], five, sum, frame, sum + frame);
 	}
+	fprintf(out, godot ? "  (stage 5: leader committed -> subscriber read + 5c, the Godot follower's apply in its scene tree)\n"
+			   : "  (stage 5: leader committed -> subscriber read; no Godot follower in this row, 5c not in the sum)\n");
 }
 
 /* What one invocation measured. */
@@ -746,7 +763,8 @@ static void report(FILE *out, const struct run *run)
 		print_stages(out, &net_res[k], false);
 	}
 
-	/* The worked examples: LAN from the lan preset if it ran, else loopback; WAN from the WAN presets. */
+	/* The worked examples: LAN from the lan row if it ran, else the loopback round of 10 subscribers (or the
+	 * first); WAN from each wan row. */
 	const struct e2e_result *lan = NULL, *ten = &res[0];
 	for (int r = 0; r < rounds; r++)
 		if (counts[r] == 10)
@@ -754,16 +772,20 @@ static void report(FILE *out, const struct run *run)
 	for (int k = 0; k < n_net; k++)
 		if (strcmp(net[k]->name, "lan") == 0 && net_res[k].ok)
 			lan = &net_res[k];
-	fprintf(out, "\nDESIGN.md's worked examples, stages 2-5 measured (5 = apply + delivery to the game server), ms:\n");
-	if (ten->ok)
-		print_example(out, lan ? "LAN (lan preset)" : "LAN (loopback, no added delay)", "3 + 0.5 + 5 + 3 + 10 + 10 + 2 = 33.5",
-			      lan ? lan : ten);
+	fprintf(out, "\nDESIGN.md's worked examples, stages 2-5 measured (5 = apply + delivery to the game server + its\n"
+		     "apply in the scene tree), ms:\n");
+	char row[96];
+	const struct e2e_result *l = lan ? lan : ten;
+	snprintf(row, sizeof(row), "%s, %d subscriber%s", lan ? "lan row" : "loopback round (no added delay)", l->subscribers,
+		 l->subscribers == 1 ? "" : "s");
+	if (l->ok)
+		print_example(out, "LAN", row, "3 + 0.5 + 5 + 3 + 10 + 10 + 2 = 33.5", l);
 	bool wan = false;
 	for (int k = 0; k < n_net; k++)
 		if (strncmp(net[k]->name, "wan", 3) == 0 && net_res[k].ok) {
-			char name[64];
-			snprintf(name, sizeof(name), "WAN (%s)", net[k]->name);
-			print_example(out, name, "3 + 30 + 15 + 10 + 10 + 10 + 2 = 80", &net_res[k]);
+			snprintf(row, sizeof(row), "%s row, %d subscriber%s", net[k]->name, net_res[k].subscribers,
+				 net_res[k].subscribers == 1 ? "" : "s");
+			print_example(out, "WAN", row, "3 + 30 + 15 + 10 + 10 + 10 + 2 = 80", &net_res[k]);
 			wan = true;
 		}
 	if (!wan)
@@ -904,12 +926,13 @@ int main(int argc, char **argv)
 	else if (!(godot_project = godot_bench_project()))
 		return 1;
 	bool grove_ran = run_grove(dir, "grove", NULL, counts, rounds, ops, seconds, godot_project, false, res);
-	if (godot_project)
-		test_rmtree(godot_project);
 	/* Right after the single-shard rounds, so that both see the machine alike. */
 	bool kept = grove_ran && cross && !run_grove(dir, "cross", NULL, counts, rounds, ops, seconds, NULL, true, cross_res);
-	if (!grove_ran)
+	if (!grove_ran) {
+		if (godot_project)
+			test_rmtree(godot_project);
 		return 1;
+	}
 	bool etcd_ran = with_etcd && etcd_installed();
 	if (etcd_ran)
 		run_etcd(dir, counts, rounds, ops, seconds, res);
@@ -918,8 +941,10 @@ int main(int argc, char **argv)
 	for (int k = 0; k < n_net; k++) {
 		char tag[32];
 		snprintf(tag, sizeof(tag), "net-%s", net[k]->name);
-		kept |= !run_grove(dir, tag, net[k], &net_subscribers, 1, net_ops, seconds, NULL, false, &net_res[k]);
+		kept |= !run_grove(dir, tag, net[k], &net_subscribers, 1, net_ops, seconds, godot_project, false, &net_res[k]);
 	}
+	if (godot_project)
+		test_rmtree(godot_project);
 
 	struct run run = {res, net_res, cross ? cross_res : NULL, net, rounds, n_net, ops, net_ops, counts, seconds, etcd_ran};
 	report(stdout, &run);
