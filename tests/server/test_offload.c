@@ -14,13 +14,15 @@
 #include "src/server/offload.h"
 
 enum { JOBS = 20 };
+/* A full queue and the job that ran before it: all of them may run before destroying stops the thread. */
+enum { MAX_RUN = OFFLOAD_MAX_QUEUED + 1 };
 
 struct world {
 	struct loop *loop;
 	struct offload *offload;
 	pthread_t loop_thread;
-	int ran[JOBS], n_ran;          /* order of run(), written by the offload thread only */
-	int finished[JOBS], n_finished; /* order of done(), on the loop thread */
+	int ran[MAX_RUN], n_ran;          /* order of run(), written by the offload thread only */
+	int finished[MAX_RUN], n_finished; /* order of done(), on the loop thread */
 	int cancelled;
 	bool ran_on_loop, done_off_loop;
 	pthread_mutex_t gate;          /* held by the test to keep the first job running */
