@@ -10,7 +10,7 @@
  * nothing; a key whose transaction was refused is free again. A subscriber across shards that leaves resumes
  * from its last position, on another member, over protobuf and the Godot gateway: exactly the rest, a move
  * across shards as one event; a position the history no longer holds is answered "compacted", a malformed one
- * an error. */
+ * an error; `grove watch --from` resumes from a position too. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -859,6 +859,20 @@ static void resume_round_trip(struct cluster *c, struct grove_client *cl, bool g
 	assert_int_equal(rest.values[0][0], base + 2); /* nothing of the first round again */
 	assert_int_equal(rest.values[1][0], base + 2);
 	follower_close(&f);
+	if (!godot) {
+		/* `grove watch --from` takes the position too, and prints the ones it is given. */
+		char address[32], resumed[300];
+		struct cli_result *r = calloc(1, sizeof(*r));
+		assert_non_null(r);
+		cluster_address(c, 2, address, sizeof(address));
+		cli_run_at(address, r, "--json", "watch", "/root/World", "--from", seen.position, "--count", "1", (char *)NULL);
+		snprintf(resumed, sizeof(resumed), "{\"resumed\":%llu,\"position\":\"%s\"}\n", (unsigned long long)seen.index,
+			 seen.position);
+		if (r->status != 0 || strncmp(r->out, resumed, strlen(resumed)) != 0 || !strstr(r->out, "\"prev_index\":"))
+			fail_msg("grove watch --from %s: %d\n%s%s", seen.position, r->status, r->out, r->err);
+		assert_non_null(strstr(strchr(r->out, '\n'), "\"position\":\""));
+		free(r);
+	}
 
 	/* ZoneB's history moves past the first position. */
 	for (int i = 0; i < 70; i++)
