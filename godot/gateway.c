@@ -144,10 +144,12 @@ int gateway_decode_request(const uint8_t *payload, size_t len, int major, struct
 			return bad(why, why_cap, "subscribe's \"format\" is \"scn\" or \"tscn\"");
 		out->tscn = format && strcmp(format, "tscn") == 0;
 		if (get(m, "from")) {
-			if (!get_int(m, "from", &v) || v < 0)
-				return bad(why, why_cap, "subscribe's \"from\" is an index, 0 or more");
+			out->from_position = get_str(m, "from");
+			if (!out->from_position && (!get_int(m, "from", &v) || v < 0))
+				return bad(why, why_cap,
+					   "subscribe's \"from\" is an index, 0 or more, or a position String as the server sent it");
 			out->has_from = true;
-			out->from = (uint64_t)v;
+			out->from = out->from_position ? 0 : (uint64_t)v;
 		}
 		if (get(m, "depth")) {
 			if (!get_int(m, "depth", &v) || v < 0 || v > 1 << 20)
@@ -527,8 +529,8 @@ struct part {
 };
 
 /* Frame part @p number of entry @p index: the "changes" Dictionary, its Array written from encoded items. */
-static int frame_part(uint64_t index, uint64_t prev, const struct part *p, uint32_t number, bool last, int major,
-		      int (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx)
+static int frame_part(uint64_t index, uint64_t prev, const char *position, const struct part *p, uint32_t number,
+		      bool last, int major, int (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx)
 {
 	/*
 	 * The Array is a u32 type, a u32 count, then its items: the items are already encoded, so the Dictionary
@@ -538,6 +540,8 @@ static int frame_part(uint64_t index, uint64_t prev, const struct part *p, uint3
 	gateway_msg_begin(&m, "changes");
 	gateway_msg_int(&m, "index", (int64_t)index);
 	gateway_msg_int(&m, "prev", (int64_t)prev);
+	if (position)
+		gateway_msg_str(&m, "position", position);
 	gateway_msg_int(&m, "part", number);
 	gateway_msg_bool(&m, "last", last);
 	struct variant empty;
@@ -555,8 +559,8 @@ static int frame_part(uint64_t index, uint64_t prev, const struct part *p, uint3
 	return err;
 }
 
-int gateway_changes(uint64_t index, uint64_t prev, const struct tree_change *changes, size_t n, int major,
-		    const struct gateway_resources *res, int (*emit)(void *ctx, const uint8_t *frame, size_t len),
+int gateway_changes(uint64_t index, uint64_t prev, const char *position, const struct tree_change *changes, size_t n,
+		    int major, const struct gateway_resources *res, int (*emit)(void *ctx, const uint8_t *frame, size_t len),
 		    void *ctx)
 {
 	struct part p = {0};
@@ -570,7 +574,7 @@ int gateway_changes(uint64_t index, uint64_t prev, const struct tree_change *cha
 		/* 128 bytes is room for the header. */
 		if (p.count && p.changes.len + 128 > GATEWAY_FRAME_MAX) {
 			struct part full = {.changes = {.data = p.changes.data, .len = mark}, .count = p.count};
-			err = frame_part(index, prev, &full, number++, false, major, emit, ctx);
+			err = frame_part(index, prev, position, &full, number++, false, major, emit, ctx);
 			memmove(p.changes.data, p.changes.data + mark, p.changes.len - mark);
 			p.changes.len -= mark;
 			p.count = 0;
@@ -578,7 +582,7 @@ int gateway_changes(uint64_t index, uint64_t prev, const struct tree_change *cha
 		p.count++;
 	}
 	if (!err)
-		err = frame_part(index, prev, &p, number, true, major, emit, ctx);
+		err = frame_part(index, prev, position, &p, number, true, major, emit, ctx);
 	grove_buf_free(&p.changes);
 	return err;
 }

@@ -38,6 +38,7 @@ struct options {
 	int64_t index;
 	int godot;
 	int64_t from;    /* watch: resume after this index; -1: from a snapshot */
+	const char *from_position; /* watch: resume after this position of a stream across shards (NULL: none) */
 	int64_t count;   /* watch: stop after this many changes; -1: never */
 	int64_t seconds; /* watch: stop after this long; -1: never */
 	const char *history_from; /* snapshot restore --at: the servers whose change history brings it forward */
@@ -59,7 +60,7 @@ static const char usage_text[] =
 	"                               each node's name and parent id)\n"
 	"  import SCENE.tscn --at PATH [--name NAME]   import a Godot scene (all or nothing)\n"
 	"  export PATH -o OUT.tscn|OUT.scn [--godot 3|4]   export a subtree as a Godot scene (text or binary)\n"
-	"  watch PATH [--from INDEX] [--count N] [--seconds S]   print the subtree, then every change to it\n"
+	"  watch PATH [--from INDEX|POSITION] [--count N] [--seconds S]   print the subtree, then every change to it\n"
 	"  subscribers                  who follows which subtree, and how far behind\n"
 	"  snapshot save FILE           save the whole world (zstd-compressed, checksummed)\n"
 	"  snapshot restore FILE        load a saved world into a server whose world is empty\n"
@@ -651,10 +652,25 @@ static void print_change(const Grove__Change *c, bool json)
 	free(value);
 }
 
+/* A stream across shards' position after @p ev, to resume with (--from): a JSON member, or a note. */
+static void print_position(const Grove__SubscribeEvent *ev, bool json)
+{
+	if (!ev->position || !ev->position[0])
+		return;
+	if (json) {
+		fputs(",\"position\":", stdout);
+		json_string(stdout, ev->position);
+	} else {
+		printf(" at position %s", ev->position);
+	}
+}
+
 static void print_changes(const Grove__SubscribeEvent *ev, bool json)
 {
 	if (json) {
-		printf("{\"index\":%" PRIu64 ",\"prev_index\":%" PRIu64 ",\"changes\":[", ev->index, ev->prev);
+		printf("{\"index\":%" PRIu64 ",\"prev_index\":%" PRIu64, ev->index, ev->prev);
+		print_position(ev, true);
+		fputs(",\"changes\":[", stdout);
 		for (size_t i = 0; i < ev->n_changes; i++) {
 			if (i)
 				putchar(',');
@@ -662,7 +678,9 @@ static void print_changes(const Grove__SubscribeEvent *ev, bool json)
 		}
 		puts("]}");
 	} else {
-		printf("index %" PRIu64 " (after %" PRIu64 "):\n", ev->index, ev->prev);
+		printf("index %" PRIu64 " (after %" PRIu64 ")", ev->index, ev->prev);
+		print_position(ev, false);
+		puts(":");
 		for (size_t i = 0; i < ev->n_changes; i++)
 			print_change(ev->changes[i], false);
 	}
@@ -673,7 +691,7 @@ static void print_changes(const Grove__SubscribeEvent *ev, bool json)
 static int cmd_watch(const struct options *o)
 {
 	if (o->argc != 1 || (o->godot != 3 && o->godot != 4))
-		return fail(o, EXIT_USAGE, "usage: grove watch PATH [--from INDEX] [--count N] [--seconds S] [--godot 3|4]");
+		return fail(o, EXIT_USAGE, "usage: grove watch PATH [--from INDEX|POSITION] [--count N] [--seconds S] [--godot 3|4]");
 	int code = 0;
 	struct grove_client *c = connect_or_die(o, &code);
 	if (!c)
@@ -681,8 +699,9 @@ static int cmd_watch(const struct options *o)
 	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
 	rq.path = o->argv[0];
 	rq.tscn = true;
-	rq.resume = o->from >= 0;
+	rq.resume = o->from >= 0 || o->from_position;
 	rq.from = o->from >= 0 ? (uint64_t)o->from : 0;
+	rq.position = (char *)(o->from_position ? o->from_position : "");
 	rq.godot_major = (uint32_t)o->godot;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
@@ -708,21 +727,24 @@ static int cmd_watch(const struct options *o)
 			grove_buf_put(&scene, ev->data.data, ev->data.len);
 			if (ev->last && o->json) {
 				grove_buf_put(&scene, "", 1);
-				printf("{\"index\":%" PRIu64 ",\"root\":%" PRIu64 ",\"snapshot\":", ev->index, ev->root);
+				printf("{\"index\":%" PRIu64 ",\"root\":%" PRIu64, ev->index, ev->root);
+				print_position(ev, true);
+				fputs(",\"snapshot\":", stdout);
 				json_string(stdout, (const char *)scene.data);
 				puts("}");
 			} else if (ev->last) {
-				printf("; snapshot at index %" PRIu64 "\n%.*s", ev->index, (int)scene.len, (const char *)scene.data);
+				printf("; snapshot at index %" PRIu64, ev->index);
+				print_position(ev, false);
+				printf("\n%.*s", (int)scene.len, (const char *)scene.data);
 			}
 			fflush(stdout);
 		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES) {
 			print_changes(ev, o->json);
 			changes++;
 		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__RESUMED) {
-			if (o->json)
-				printf("{\"resumed\":%" PRIu64 "}\n", ev->index);
-			else
-				printf("; resumed after index %" PRIu64 "\n", ev->index);
+			printf(o->json ? "{\"resumed\":%" PRIu64 : "; resumed after index %" PRIu64, ev->index);
+			print_position(ev, o->json);
+			puts(o->json ? "}" : "");
 			fflush(stdout);
 		} else if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED) {
 			code = fail(o, EXIT_REFUSED, "%s (watch again without --from)", ev->reason);
@@ -1385,6 +1407,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 				o->name = value;
 			else if (strcmp(a, "-o") == 0)
 				o->output = value;
+			else if (strcmp(a, "--from") == 0 && strchr(value, ':'))
+				o->from_position = value; /* "group:index,...": a stream across shards */
 			else if (strcmp(a, "--from") == 0)
 				o->from = strtoll(value, NULL, 10);
 			else if (strcmp(a, "--count") == 0)

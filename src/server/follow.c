@@ -34,6 +34,7 @@ struct sub_request {
 	bool tscn;
 	bool resume;
 	uint64_t from;
+	const char *position;     /* resume after this position's text rather than after from (NULL: from) */
 	int scene_major;
 	int depth;
 	const char *const *properties;
@@ -211,10 +212,11 @@ static int fill_change(Grove__Change *pb, const struct tree_change *c, const str
 	return GROVE_OK;
 }
 
-static void pb_changes(struct loop_conn *c, const struct sub_event *ev)
+static void pb_changes(struct loop_conn *c, const struct sub_event *ev, char *position)
 {
 	Grove__SubscribeEvent pe = GROVE__SUBSCRIBE_EVENT__INIT;
 	pe.kind = GROVE__SUBSCRIBE_EVENT__KIND__CHANGES;
+	pe.position = position;
 	pe.index = ev->index;
 	pe.prev = ev->prev;
 	pe.committed_ns = ev->committed_ns;
@@ -244,16 +246,13 @@ static void pb_changes(struct loop_conn *c, const struct sub_event *ev)
 	free(ptrs);
 }
 
-static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
+/* The events of @p fw to connection @p c, @p position (NULL: one shard's stream) with those that carry an index. */
+static bool emit_to(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_event *ev,
+		    char *position)
 {
-	struct follow *f = ctx;
-	struct loop_conn *c = loop_conn_find(f->loop, conn);
-	struct follower *fw = idmap_get(&f->followers, 0, conn);
-	if (!c || !fw)
-		return false;
 	if (!fw->godot) {
 		if (ev->kind == SUB_CHANGES) {
-			pb_changes(c, ev);
+			pb_changes(c, ev, position ? position : "");
 			return true;
 		}
 		Grove__SubscribeEvent pe = GROVE__SUBSCRIBE_EVENT__INIT;
@@ -263,13 +262,15 @@ static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
 		pe.prev = ev->prev;
 		pe.oldest = ev->oldest;
 		pe.reason = (char *)(ev->reason ? ev->reason : "");
+		pe.position = position ? position : "";
 		pb_event(c, 0, &pe);
 		return true;
 	}
 	if (ev->kind == SUB_CHANGES) {
 		struct describing d = {f, ev->changes, ev->n_changes};
 		struct gateway_resources res = {&d, describe};
-		int err = gateway_changes(ev->index, ev->prev, ev->changes, ev->n_changes, fw->godot, &res, send_frame, c);
+		int err = gateway_changes(ev->index, ev->prev, position, ev->changes, ev->n_changes, fw->godot, &res,
+					  send_frame, c);
 		if (err)
 			loop_close_after_send(c, "a change could not be sent to this subscriber");
 		return !err;
@@ -279,12 +280,32 @@ static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
 	if (ev->kind == SUB_PROGRESS) {
 		gateway_msg_int(&m, "index", (int64_t)ev->index);
 		gateway_msg_int(&m, "prev", (int64_t)ev->prev);
+		if (position)
+			gateway_msg_str(&m, "position", position);
 	} else {
 		gateway_msg_int(&m, "oldest", (int64_t)ev->oldest);
 		gateway_msg_str(&m, "reason", ev->reason);
 	}
 	godot_send(c, fw->godot, &m);
 	return true;
+}
+
+static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
+{
+	struct follow *f = ctx;
+	struct loop_conn *c = loop_conn_find(f->loop, conn);
+	struct follower *fw = idmap_get(&f->followers, 0, conn);
+	if (!c || !fw)
+		return false;
+	/* Only a stream across shards needs one: one shard's index is its position already. */
+	char *position = ev->n_at > 1 ? subs_position_format(ev->at, ev->n_at) : NULL;
+	if (ev->n_at > 1 && !position) {
+		loop_close_after_send(c, "the server ran out of memory for this subscriber");
+		return false;
+	}
+	bool sent = emit_to(f, c, fw, ev, position);
+	free(position);
+	return sent;
 }
 
 static size_t queued(void *ctx, uint64_t conn)
@@ -392,7 +413,7 @@ void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *
 
 /* Send @p scene (the snapshot at @p index of the subtree @p root, a .tscn with @p tscn) in chunks. */
 static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t request_id, bool tscn, uint64_t index,
-			  uint64_t root, const struct grove_buf *scene)
+			  char *position, uint64_t root, const struct grove_buf *scene)
 {
 	size_t chunk = fw->godot ? GODOT_CHUNK : PROTOBUF_CHUNK;
 	size_t offset = 0;
@@ -409,6 +430,8 @@ static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t req
 			gateway_msg_int(&m, "offset", (int64_t)offset);
 			gateway_msg_bytes(&m, "data", scene->data + offset, len);
 			gateway_msg_bool(&m, "last", last);
+			if (last && position)
+				gateway_msg_str(&m, "position", position);
 			godot_send(c, fw->godot, &m);
 		} else {
 			Grove__SubscribeEvent ev = GROVE__SUBSCRIBE_EVENT__INIT;
@@ -420,34 +443,46 @@ static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t req
 			ev.data.data = scene->data + offset;
 			ev.data.len = len;
 			ev.last = last;
+			ev.position = last && position ? position : "";
 			pb_event(c, request_id, &ev);
 		}
 		offset += len;
 	} while (offset < scene->len);
 }
 
-static void send_resumed(struct follower *fw, struct loop_conn *c, uint64_t request_id, uint64_t from)
+/* The text of position @p at (per group of @p spec) for a stream across shards; NULL for one shard's, or out of memory. */
+static char *position_text(const struct sub_spec *spec, const uint64_t *at)
+{
+	struct sub_at *pairs = spec->n_groups > 1 ? malloc(spec->n_groups * sizeof(*pairs)) : NULL;
+	for (size_t i = 0; pairs && i < spec->n_groups; i++)
+		pairs[i] = (struct sub_at){spec->groups[i], at[i]};
+	char *text = pairs ? subs_position_format(pairs, spec->n_groups) : NULL;
+	free(pairs);
+	return text;
+}
+
+static void send_resumed(struct follower *fw, struct loop_conn *c, uint64_t request_id, uint64_t from, char *position)
 {
 	if (fw->godot) {
 		struct gateway_msg m;
 		gateway_msg_begin(&m, "resumed");
 		gateway_msg_int(&m, "index", (int64_t)from);
+		if (position)
+			gateway_msg_str(&m, "position", position);
 		godot_send(c, fw->godot, &m);
 		return;
 	}
 	Grove__SubscribeEvent ev = GROVE__SUBSCRIBE_EVENT__INIT;
 	ev.kind = GROVE__SUBSCRIBE_EVENT__KIND__RESUMED;
 	ev.index = from;
+	ev.position = position ? position : "";
 	pb_event(c, request_id, &ev);
 }
 
-/* The position asked for cannot be resumed from: the history dropped it, or the subtree spans shards. */
+/* The position asked for cannot be resumed from (@p reason says why): the client takes a new snapshot. */
 static void send_compacted(struct follower *fw, struct loop_conn *c, uint64_t request_id, uint64_t oldest,
-			   bool spans_shards)
+			   const char *reason)
 {
-	const char *reason = spans_shards ? "a stream across shards resumes from a new snapshot; subscribe again without "
-					    "a position"
-					  : "the change history no longer holds that position; subscribe again without one";
 	if (fw->godot) {
 		struct gateway_msg m;
 		gateway_msg_begin(&m, "compacted");
@@ -473,6 +508,7 @@ struct snapshot_job {
 	struct tree_view view;    /* a subtree across shards: read through every group (else empty) */
 	struct store_txn *txn;    /* owned until run() ends it */
 	uint64_t root, at;
+	char *position;           /* at, per group, of a stream across shards (else NULL) */
 	int major;
 	bool tscn;
 	int err;
@@ -508,13 +544,14 @@ static void snapshot_made(void *arg, bool cancelled)
 			subs_remove(f->subs, j->conn);
 			send_error(fw, c, j->request_id, j->err, j->why[0] ? j->why : grove_strerror(j->err));
 		} else {
-			send_snapshot(fw, c, j->request_id, j->tscn, j->at, j->root, &j->scene);
+			send_snapshot(fw, c, j->request_id, j->tscn, j->at, j->position, j->root, &j->scene);
 			subs_release(f->subs, j->conn);
 		}
 	}
 	store_txn_abort(j->txn);
 	grove_buf_free(&j->scene);
 	tree_view_free(&j->view);
+	free(j->position);
 	free(j);
 }
 
@@ -541,6 +578,7 @@ static void sub_request_free(struct sub_request *rq)
 	if (!rq)
 		return;
 	free((char *)rq->path);
+	free((char *)rq->position);
 	free_list(rq->properties, rq->n_properties);
 	free_list(rq->classes, rq->n_classes);
 	free(rq);
@@ -554,6 +592,7 @@ static struct sub_request *sub_request_copy(const struct sub_request *rq)
 		return NULL;
 	*copy = *rq;
 	bool oom = !(copy->path = strdup(rq->path ? rq->path : ""));
+	oom |= rq->position && !(copy->position = strdup(rq->position));
 	copy->properties = (const char *const *)copy_list(rq->properties, rq->n_properties, &oom);
 	copy->classes = (const char *const *)copy_list(rq->classes, rq->n_classes, &oom);
 	if (oom) {
@@ -625,19 +664,47 @@ static bool defer(struct follow *f, struct loop_conn *c, const struct sub_reques
 	return true;
 }
 
-/* Follow @p spec from position rq->from on, if the history still holds it and the subtree is one shard's. */
-static int resume(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
-		  const struct sub_spec *spec, uint64_t applied)
+/* Where each group of @p spec stands for a resume: its applied index @p applied, and the split that made it. */
+static struct sub_span *span_now(struct follow *f, const struct sub_spec *spec, const uint64_t *applied)
 {
-	uint64_t oldest = 0;
-	int err = subs_add(f->subs, loop_conn_id(c), spec, rq->from, applied, &oldest);
-	if (err == GROVE_ERANGE || err == GROVE_EINVAL) {
-		subs_remove(f->subs, loop_conn_id(c)); /* it follows nothing now, as "compacted" says */
-		send_compacted(fw, c, rq->request_id, oldest, err == GROVE_EINVAL);
-		return GROVE_OK;
+	struct sub_span *span = calloc(spec->n_groups, sizeof(*span));
+	const struct shard_map *map = host_shard_map(f->host);
+	for (size_t i = 0; span && i < spec->n_groups; i++) {
+		span[i] = (struct sub_span){.applied = applied[i], .born = HOST_BIRTH_INDEX};
+		for (size_t k = 0; map && k < map->n; k++)
+			if (map->entries[k].group == spec->groups[i]) {
+				span[i].source = map->entries[k].source;
+				span[i].split_index = map->entries[k].split_index;
+			}
 	}
-	if (!err)
-		send_resumed(fw, c, rq->request_id, rq->from);
+	return span;
+}
+
+/*
+ * Follow @p spec after position @p from (@p n_from groups), if the history still holds what follows it in
+ * every group; else "compacted", and @p c follows nothing.
+ */
+static int resume(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
+		  const struct sub_spec *spec, const uint64_t *applied, const struct sub_at *from, size_t n_from)
+{
+	struct sub_span *span = span_now(f, spec, applied);
+	uint64_t *at = malloc(spec->n_groups * sizeof(*at));
+	struct sub_refusal why;
+	int err = span && at ? subs_resume(f->subs, loop_conn_id(c), spec, span, from, n_from, at, &why) : GROVE_ENOMEM;
+	char *position = err ? NULL : position_text(spec, at);
+	if (err == GROVE_ERANGE) {
+		subs_remove(f->subs, loop_conn_id(c)); /* it follows nothing now, as "compacted" says */
+		send_compacted(fw, c, rq->request_id, why.oldest, why.reason);
+		err = GROVE_OK;
+	} else if (!err && spec->n_groups > 1 && !position) {
+		subs_remove(f->subs, loop_conn_id(c));
+		err = GROVE_ENOMEM;
+	} else if (!err) {
+		send_resumed(fw, c, rq->request_id, subs_position(at, spec->n_groups), position);
+	}
+	free(position);
+	free(span);
+	free(at);
 	return err;
 }
 
@@ -656,8 +723,9 @@ static int start_snapshot(struct follow *f, struct loop_conn *c, struct follower
 	*j = (struct snapshot_job){.f = f, .conn = loop_conn_id(c), .generation = fw->snapshots,
 				   .request_id = rq->request_id, .tree = tree, .txn = txn, .root = spec->root,
 				   .at = subs_position(at, spec->n_groups), .major = rq->scene_major, .tscn = rq->tscn};
-	int err = GROVE_OK;
-	if (spec->n_groups > 1) {
+	j->position = position_text(spec, at);
+	int err = spec->n_groups > 1 && !j->position ? GROVE_ENOMEM : GROVE_OK;
+	if (!err && spec->n_groups > 1) {
 		err = host_view(f->host, &j->view);
 		j->tree = err ? NULL : tree_view_group(&j->view, spec->groups[0]);
 		err = err ? err : j->tree ? GROVE_OK : GROVE_EUNAVAILABLE;
@@ -670,6 +738,7 @@ static int start_snapshot(struct follow *f, struct loop_conn *c, struct follower
 	if (err) {
 		store_txn_abort(txn);
 		tree_view_free(&j->view);
+		free(j->position);
 		free(j);
 	}
 	return err;
@@ -682,8 +751,8 @@ static int start_snapshot(struct follow *f, struct loop_conn *c, struct follower
  * subtree across shards is read through every group that holds a part (a view) and followed in each; its
  * subscribe waits (until @p deadline_ms, 0: a new one) while a transaction holds any of them.
  */
-static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
-		      uint64_t deadline_ms)
+static void subscribe_from(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
+			   uint64_t deadline_ms, struct sub_at *from, size_t n_from)
 {
 	drop_deferred(f, loop_conn_id(c));
 	uint64_t group;
@@ -725,7 +794,9 @@ static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw
 	if (!at) {
 		err = GROVE_ENOMEM;
 	} else if (rq->resume) {
-		err = resume(f, c, fw, rq, &spec, at[0]);
+		if (!rq->position)
+			from[0].group = group; /* an index alone is one in the root's group */
+		err = resume(f, c, fw, rq, &spec, at, from, n_from);
 	} else if (n > 1 && any_held(f, groups, n)) {
 		bool waited = deadline_ms && grove_monotonic_ms() >= deadline_ms;
 		err = waited ? GROVE_EINTENT : defer(f, c, rq, deadline_ms) ? GROVE_OK : GROVE_ENOMEM;
@@ -743,6 +814,23 @@ static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw
 	else if (err)
 		send_error(fw, c, rq->request_id, err,
 			   err == GROVE_EUNAVAILABLE ? "too many snapshots are being made; retry" : grove_strerror(err));
+}
+
+/* Subscribe @p c as @p rq asks; a position that does not parse changes nothing (a subscription goes on). */
+static void subscribe(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
+		      uint64_t deadline_ms)
+{
+	struct sub_at one = {0, rq->from}, *from = &one;
+	size_t n_from = 1;
+	char why[200];
+	int err = rq->resume && rq->position ? subs_position_parse(rq->position, &from, &n_from, why, sizeof(why)) : GROVE_OK;
+	if (err) {
+		send_error(fw, c, rq->request_id, err, err == GROVE_EINVAL ? why : "server out of memory");
+		return;
+	}
+	subscribe_from(f, c, fw, rq, deadline_ms, from, n_from);
+	if (from != &one)
+		free(from);
 }
 
 /* Subscribes waiting for held shards: taken now if free, told to retry at their deadline. */
@@ -783,7 +871,8 @@ void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelo
 		return;
 	}
 	struct sub_request rq = {.request_id = req->request_id, .path = s->path, .tscn = s->tscn, .resume = s->resume,
-				 .from = s->from, .scene_major = s->godot_major == 3 ? 3 : 4,
+				 .from = s->from, .position = s->position && s->position[0] ? s->position : NULL,
+				 .scene_major = s->godot_major == 3 ? 3 : 4,
 				 .depth = s->depth ? (int)s->depth : -1,
 				 .properties = (const char *const *)s->properties, .n_properties = s->n_properties,
 				 .classes = (const char *const *)s->classes, .n_classes = s->n_classes};
@@ -991,6 +1080,7 @@ void follow_godot_frame(struct follow *f, struct loop_conn *c, const uint8_t *pa
 		godot_error(c, fw->godot, err, why);
 	} else if (rq.op == GATEWAY_SUBSCRIBE) {
 		struct sub_request sr = {.path = rq.path, .tscn = rq.tscn, .resume = rq.has_from, .from = rq.from,
+					 .position = rq.from_position,
 					 .scene_major = fw->godot, .depth = rq.depth, .properties = rq.properties,
 					 .n_properties = rq.n_properties, .classes = rq.classes, .n_classes = rq.n_classes};
 		subscribe(f, c, fw, &sr, 0);

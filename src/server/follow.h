@@ -15,11 +15,13 @@
  * through all of them at one apply boundary, taken while no transaction
  * holds any of them (a subscribe waits for that, up to 10 s, then is told
  * to retry), so no transaction is in it by halves. Within one shard, event
- * indexes are that group's log indexes; across shards they are positions
- * that only a new snapshot resumes from. A split that moves the subscribed
- * subtree away ends the subscription with "compacted" (subscribe again: the
- * new shard answers). Submits are routed to the shard of the nodes they
- * name; one that names several is handed to the server's write across
+ * indexes are that group's log indexes; across shards they are sums, and
+ * the events also carry the stream's position (subs_position_format():
+ * "group:index" per group), which a subscribe resumes from (subs_resume();
+ * a position that does not parse is an error and changes nothing). A split
+ * that moves the subscribed subtree away ends the subscription with
+ * "compacted" (subscribe again: the new shard answers). Submits are routed
+ * to the shard of the nodes they name; one that names several is handed to the server's write across
  * shards (follow_config.submit_across), which answers it, once, through
  * follow_submit_done(): its key holds across the transaction.
  */

@@ -24,7 +24,6 @@
 #define SPLIT_DRIVE_TICKS 10
 #define SPLIT_RETRY_TICKS 100
 /* A group born by a split starts from a snapshot at this index and term: its state as the split left it. */
-#define BIRTH_INDEX 1
 #define BIRTH_TERM 1
 /* A quiesced follower whose leader's server has been silent this long wakes (and may elect another leader).
  * Servers send each other something at least every TRANSPORT_KEEPALIVE_MS (transport.h). */
@@ -384,7 +383,7 @@ static void record_history(struct host *h, uint64_t group, uint64_t index, const
 
 /*
  * A split applied here made group @p res->split_group: its group state goes into the apply transaction
- * (membership, and its first snapshot at BIRTH_INDEX, which is the state the split wrote), and it starts
+ * (membership, and its first snapshot at HOST_BIRTH_INDEX, which is the state the split wrote), and it starts
  * after this turn's applies (start_births()).
  */
 static void note_birth(struct host *h, uint64_t source, uint64_t index, const struct tree_result *res)
@@ -400,9 +399,9 @@ static void note_birth(struct host *h, uint64_t source, uint64_t index, const st
 	memcpy(conf.voters, res->split_voters, res->n_split_voters * sizeof(*conf.voters));
 	int err = txn ? groupstate_put_conf(txn, h->state_db, group, &conf) : GROVE_ESTORAGE;
 	if (!err)
-		err = groupstate_put_snapshot(txn, h->state_db, group, BIRTH_INDEX, BIRTH_TERM);
+		err = groupstate_put_snapshot(txn, h->state_db, group, HOST_BIRTH_INDEX, BIRTH_TERM);
 	if (!err)
-		err = groupstate_put_applied(txn, h->state_db, group, BIRTH_INDEX);
+		err = groupstate_put_applied(txn, h->state_db, group, HOST_BIRTH_INDEX);
 	if (!err)
 		err = grove_grow((void **)&h->births, &h->cap_births, h->n_births, sizeof(*h->births));
 	if (err) {
@@ -416,7 +415,7 @@ static void note_birth(struct host *h, uint64_t source, uint64_t index, const st
 	born.group = group;
 	uint64_t root;
 	if (tree_shard_root(&born, txn, &root, &path) == GROVE_OK && h->cfg.hub && h->cfg.hub->moved)
-		h->cfg.hub->moved(h->cfg.hub->ctx, source, index, path, group, BIRTH_INDEX);
+		h->cfg.hub->moved(h->cfg.hub->ctx, source, index, path, group, HOST_BIRTH_INDEX);
 	log_line("shards: group %llu split %s off into group %llu at index %llu", (unsigned long long)source,
 		 path ? path : "?", (unsigned long long)group, (unsigned long long)index);
 	free(path);

@@ -47,6 +47,8 @@
 
 /** The group that holds the world's root, and everything no split took away. */
 #define HOST_WORLD_GROUP 1
+/** The index a group split off starts its own log from: its state is the split's, as if a snapshot there. */
+#define HOST_BIRTH_INDEX 1
 /** The meta group: the shard map (every server is a member). */
 #define HOST_META_GROUP 2
 /** Splits make groups from this id on. */

@@ -1,5 +1,6 @@
 #include "src/server/subs.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,16 +22,22 @@
  */
 #define TXN_PARTS_WAIT_MS 30000
 
-/* A group a subscriber follows: its subtree's part in that shard. */
-struct sub_group {
+/* A group split off below the root, resumed from its birth: its entries wait until its source was looked at up to the split. */
+struct sub_wait {
 	uint64_t group;
-	uint64_t known;           /* every entry of the group up to here was looked at for it */
+	uint64_t source, split_index;
 };
 
 struct sub {
 	uint64_t conn;
-	struct sub_group *groups; /* the root's group first, then the shards below the root */
+	/*
+	 * The groups followed, each with the index every entry up to which was looked at for it: the root's
+	 * group first, then the shards below the root. As an array it is the stream's position.
+	 */
+	struct sub_at *groups;
 	size_t n_groups, cap_groups;
+	struct sub_wait *waits;   /* groups whose entries wait for their source's split (subs_resume()) */
+	size_t n_waits;
 	uint64_t root;
 	char *root_path;          /* follows renames and moves of the root */
 	int depth;
@@ -104,6 +111,7 @@ static void free_strings(char **list, size_t n)
 static void sub_free(struct sub *sub)
 {
 	free(sub->groups);
+	free(sub->waits);
 	free(sub->root_path);
 	free_strings(sub->properties, sub->n_properties);
 	free_strings(sub->classes, sub->n_classes);
@@ -147,6 +155,70 @@ static char **copy_strings(const char *const *list, size_t n, bool *oom)
 	return copy;
 }
 
+char *subs_position_format(const struct sub_at *at, size_t n)
+{
+	size_t cap = n * 42 + 1; /* two 20-digit numbers, a colon and a comma each */
+	char *text = malloc(cap);
+	size_t len = 0;
+	for (size_t i = 0; text && i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s%llu:%llu", i ? "," : "", (unsigned long long)at[i].group,
+					(unsigned long long)at[i].index);
+	if (text && !n)
+		text[0] = '\0';
+	return text;
+}
+
+/* A decimal number at *@p p (no sign, at most 20 digits, within 64 bits), @p p moved past it. */
+static bool parse_number(const char **p, uint64_t *out)
+{
+	const char *q = *p;
+	uint64_t v = 0;
+	if (*q < '0' || *q > '9')
+		return false;
+	for (; *q >= '0' && *q <= '9'; q++) {
+		uint64_t d = (uint64_t)(*q - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*p = q;
+	*out = v;
+	return true;
+}
+
+int subs_position_parse(const char *text, struct sub_at **out, size_t *n, char *why, size_t why_cap)
+{
+	*out = NULL;
+	*n = 0;
+	size_t count = 1;
+	for (const char *p = text; *p; p++)
+		count += *p == ',';
+	if (!*text || count > SUBS_POSITION_MAX_GROUPS) {
+		snprintf(why, why_cap, "a position names 1 to %d shards", SUBS_POSITION_MAX_GROUPS);
+		return GROVE_EINVAL;
+	}
+	struct sub_at *at = malloc(count * sizeof(*at));
+	if (!at)
+		return GROVE_ENOMEM;
+	const char *p = text;
+	for (size_t i = 0; i < count; i++) {
+		bool ok = parse_number(&p, &at[i].group) && *p++ == ':' && parse_number(&p, &at[i].index) &&
+			  *p == (i + 1 < count ? ',' : '\0') && at[i].group > 0;
+		for (size_t k = 0; ok && k < i; k++)
+			ok = at[k].group != at[i].group;
+		if (!ok) {
+			snprintf(why, why_cap, "a position is \"group:index\" pairs (groups above 0, each once) joined by commas, "
+				 "as the server sent it; pair %zu is not", i + 1);
+			free(at);
+			return GROVE_EINVAL;
+		}
+		p++;
+	}
+	*out = at;
+	*n = count;
+	return GROVE_OK;
+}
+
 uint64_t subs_position(const uint64_t *at, size_t n)
 {
 	uint64_t sum = 0;
@@ -160,11 +232,11 @@ static uint64_t position(const struct sub *sub)
 {
 	uint64_t sum = 0;
 	for (size_t i = 0; i < sub->n_groups; i++)
-		sum += sub->groups[i].known;
+		sum += sub->groups[i].index;
 	return sum;
 }
 
-static struct sub_group *group_of(const struct sub *sub, uint64_t group)
+static struct sub_at *group_of(const struct sub *sub, uint64_t group)
 {
 	for (size_t i = 0; i < sub->n_groups; i++)
 		if (sub->groups[i].group == group)
@@ -180,7 +252,7 @@ static bool follow_group(struct subs *s, struct sub *sub, uint64_t group, uint64
 	if (!applied_of(s, group) ||
 	    grove_grow((void **)&sub->groups, &sub->cap_groups, sub->n_groups, sizeof(*sub->groups)))
 		return false;
-	sub->groups[sub->n_groups++] = (struct sub_group){group, known};
+	sub->groups[sub->n_groups++] = (struct sub_at){group, known};
 	return true;
 }
 
@@ -189,7 +261,7 @@ static bool caught_up(struct subs *s, const struct sub *sub)
 {
 	for (size_t i = 0; i < sub->n_groups; i++) {
 		uint64_t *applied = applied_of(s, sub->groups[i].group);
-		if (applied && sub->groups[i].known < *applied)
+		if (applied && sub->groups[i].index < *applied)
 			return false;
 	}
 	return true;
@@ -224,30 +296,141 @@ static int add(struct subs *s, uint64_t conn, const struct sub_spec *spec, const
 	return GROVE_OK;
 }
 
+/* Refuse a resume: a new snapshot is needed, for the reason formatted. @return GROVE_ERANGE. */
+static int refuse(struct sub_refusal *why, uint64_t oldest, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int refuse(struct sub_refusal *why, uint64_t oldest, const char *fmt, ...)
+{
+	why->oldest = oldest;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why->reason, sizeof(why->reason), fmt, ap);
+	va_end(ap);
+	return GROVE_ERANGE;
+}
+
+/* Where @p from puts @p group: its index there, or false if it does not name it. */
+static bool named(const struct sub_at *from, size_t n, uint64_t group, uint64_t *index)
+{
+	for (size_t i = 0; i < n; i++)
+		if (from[i].group == group) {
+			*index = from[i].index;
+			return true;
+		}
+	return false;
+}
+
+/* Which group of @p spec @p group is (spec->n_groups if none). */
+static size_t spec_slot(const struct sub_spec *spec, uint64_t group)
+{
+	size_t i = 0;
+	while (i < spec->n_groups && spec->groups[i] != group)
+		i++;
+	return i;
+}
+
+/*
+ * Where each group of @p spec resumes from (into @p at), and which wait for their source's split (into
+ * @p waits, one per group at most). @return GROVE_OK, or GROVE_ERANGE with @p why.
+ */
+static int resume_points(const struct sub_spec *spec, const struct sub_span *span, const struct sub_at *from,
+			 size_t n_from, uint64_t *at, struct sub_wait *waits, size_t *n_waits, struct sub_refusal *why)
+{
+	for (size_t i = 0; i < n_from; i++)
+		if (spec_slot(spec, from[i].group) == spec->n_groups)
+			return refuse(why, 0, "the position names shard %llu, which holds no part of this subtree now",
+				      (unsigned long long)from[i].group);
+	if (!named(from, n_from, spec->groups[0], &at[0]))
+		return refuse(why, 0, "the subscribed node is in shard %llu now, which the position does not name",
+			      (unsigned long long)spec->groups[0]);
+	*n_waits = 0;
+	for (size_t i = 1; i < spec->n_groups; i++) {
+		if (named(from, n_from, spec->groups[i], &at[i]))
+			continue;
+		/*
+		 * Split off below the root since: its part of the subtree was in its source until the split and is
+		 * in its own log from its birth on, so that is exact, provided nothing of its own goes out before
+		 * what its source applied up to the split.
+		 */
+		size_t src = spec_slot(spec, span[i].source);
+		uint64_t src_at = 0;
+		if (!span[i].split_index || src == spec->n_groups || src == i ||
+		    (!named(from, n_from, span[i].source, &src_at) && spec_slot(spec, span[src].source) == spec->n_groups))
+			return refuse(why, 0, "shard %llu split off below the subscribed node since that position, from shard "
+				      "%llu, which the position does not follow", (unsigned long long)spec->groups[i],
+				      (unsigned long long)span[i].source);
+		at[i] = span[i].born;
+		if (src_at < span[i].split_index)
+			waits[(*n_waits)++] = (struct sub_wait){spec->groups[i], span[i].source, span[i].split_index};
+	}
+	return GROVE_OK;
+}
+
+/* Whether the history holds every entry of @p spec's groups after @p at that is applied. @return GROVE_OK, GROVE_ERANGE with @p why, or an error. */
+static int history_holds(struct subs *s, const struct sub_spec *spec, const struct sub_span *span, const uint64_t *at,
+			 struct sub_refusal *why)
+{
+	struct store_txn *txn = NULL;
+	int err = GROVE_OK;
+	for (size_t i = 0; i < spec->n_groups && !err; i++) {
+		if (at[i] >= span[i].applied)
+			continue;
+		if (!txn && !(txn = s->hooks.read_txn(s->hooks.ctx)))
+			return GROVE_ESTORAGE;
+		uint64_t oldest = 0;
+		err = history_oldest(s->history, txn, spec->groups[i], &oldest);
+		if (!err && (!oldest || oldest > at[i] + 1))
+			err = refuse(why, oldest, "the change history of shard %llu no longer holds what follows index %llu",
+				     (unsigned long long)spec->groups[i], (unsigned long long)at[i]);
+	}
+	if (txn)
+		store_txn_abort(txn);
+	return err;
+}
+
+int subs_resume(struct subs *s, uint64_t conn, const struct sub_spec *spec, const struct sub_span *span,
+		const struct sub_at *from, size_t n_from, uint64_t *resumed_at, struct sub_refusal *why)
+{
+	*why = (struct sub_refusal){0};
+	struct sub_wait *waits = malloc(spec->n_groups * sizeof(*waits));
+	if (!waits)
+		return GROVE_ENOMEM;
+	size_t n_waits = 0;
+	int err = resume_points(spec, span, from, n_from, resumed_at, waits, &n_waits, why);
+	if (!err)
+		err = history_holds(s, spec, span, resumed_at, why);
+	for (size_t i = 0; i < spec->n_groups && !err; i++) {
+		uint64_t *published = applied_of(s, spec->groups[i]);
+		if (!published)
+			err = GROVE_ENOMEM;
+		else if (span[i].applied > *published)
+			*published = span[i].applied;
+	}
+	if (!err)
+		err = add(s, conn, spec, resumed_at, false);
+	struct sub *sub = err ? NULL : idmap_get(&s->by_conn, 0, conn);
+	if (sub && n_waits) {
+		sub->waits = waits;
+		sub->n_waits = n_waits;
+		waits = NULL;
+	}
+	free(waits);
+	return err;
+}
+
 int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied,
 	     uint64_t *oldest)
 {
 	*oldest = 0;
 	if (spec->n_groups != 1)
 		return GROVE_EINVAL;
-	if (from < applied) {
-		/* Resuming: the history must hold every entry after from. */
-		struct store_txn *txn = s->hooks.read_txn(s->hooks.ctx);
-		if (!txn)
-			return GROVE_ESTORAGE;
-		int err = history_oldest(s->history, txn, spec->groups[0], oldest);
-		store_txn_abort(txn);
-		if (err)
-			return err;
-		if (!*oldest || *oldest > from + 1)
-			return GROVE_ERANGE;
-	}
-	uint64_t *published = applied_of(s, spec->groups[0]);
-	if (!published)
-		return GROVE_ENOMEM;
-	if (applied > *published)
-		*published = applied;
-	return add(s, conn, spec, &from, false);
+	struct sub_span span = {.applied = applied};
+	struct sub_at at = {spec->groups[0], from};
+	struct sub_refusal why;
+	uint64_t resumed;
+	int err = subs_resume(s, conn, spec, &span, &at, 1, &resumed, &why);
+	*oldest = why.oldest;
+	return err;
 }
 
 int subs_add_held(struct subs *s, uint64_t conn, const struct sub_spec *spec, const uint64_t *at)
@@ -380,9 +563,29 @@ static bool follow_root(struct sub *sub, const struct tree_paths *paths, const s
 	return true;
 }
 
+/*
+ * Whether @p g's entries may go to @p sub: a group resumed from its birth waits until its source was looked
+ * at up to the split (then it never waits again).
+ */
+static bool may_advance(struct sub *sub, const struct sub_at *g)
+{
+	for (size_t i = 0; i < sub->n_waits; i++) {
+		if (sub->waits[i].group != g->group)
+			continue;
+		const struct sub_at *src = group_of(sub, sub->waits[i].source);
+		if (src && src->index < sub->waits[i].split_index)
+			return false;
+		sub->waits[i] = sub->waits[--sub->n_waits];
+		break;
+	}
+	return true;
+}
+
 static bool emit(struct subs *s, struct sub *sub, struct sub_event *ev)
 {
 	ev->prev = sub->sent;
+	if (ev->kind != SUB_COMPACTED)
+		ev->at = sub->groups, ev->n_at = sub->n_groups;
 	if (!s->hooks.emit(s->hooks.ctx, sub->conn, ev))
 		return false;
 	if (ev->kind != SUB_COMPACTED)
@@ -480,15 +683,15 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 	for (size_t i = 0; i < s->n_all;) {
 		struct sub *sub = s->all[i];
 		size_t before = s->n_all;
-		struct sub_group *g = group_of(sub, group);
-		if (g && sub->live && index > g->known) {
+		struct sub_at *g = group_of(sub, group);
+		if (g && sub->live && index > g->index) {
 			/* Over its queue, or a transaction's first part: the history serves it, once the rest is there. */
-			bool full = s->hooks.queued(s->hooks.ctx, sub->conn) > s->cfg.live_max_queued;
+			bool full = s->hooks.queued(s->hooks.ctx, sub->conn) > s->cfg.live_max_queued || !may_advance(sub, g);
 			if (full || awaits_parts(sub, txn, group)) {
 				sub->live = false;
 				sub->awaiting_parts = !full;
 			} else {
-				g->known = index;
+				g->index = index;
 				deliver(s, sub, changes, n, paths, times);
 			}
 		} else if (g && sub->awaiting_parts && awaits_parts(sub, txn, group)) {
@@ -572,9 +775,9 @@ enum step { STEP_DONE, STEP_DELIVERED, STEP_AWAITS, STEP_DROPPED };
 /* Read the entry after group @p k's known one into cu->next[k]. @return GROVE_OK, GROVE_ERANGE (gone), or an error. */
 static int read_next(struct catchup *cu, size_t k)
 {
-	struct sub_group *g = &cu->sub->groups[k];
+	struct sub_at *g = &cu->sub->groups[k];
 	next_entry_free(&cu->next[k]);
-	int err = history_read(cu->s->history, cu->txn, g->group, g->known + 1, 1, SIZE_MAX, decode_next, &cu->next[k]);
+	int err = history_read(cu->s->history, cu->txn, g->group, g->index + 1, 1, SIZE_MAX, decode_next, &cu->next[k]);
 	if (!err && !cu->next[k].read)
 		err = GROVE_ERANGE; /* every applied entry has a record: a missing one was dropped behind it */
 	cu->entries++;
@@ -646,7 +849,7 @@ static bool deliver_parts(struct catchup *cu, const bool *parts)
 				changes[n].old_path_step += offset;
 			n++;
 		}
-		cu->sub->groups[k].known++;
+		cu->sub->groups[k].index++;
 	}
 	bool kept = deliver(cu->s, cu->sub, changes, whole_moves(changes, n), &paths, NULL);
 	free(changes);
@@ -658,14 +861,16 @@ static bool deliver_parts(struct catchup *cu, const bool *parts)
 static enum step advance_group(struct catchup *cu, size_t k, uint64_t applied, int *err)
 {
 	enum step done = STEP_DONE;
-	while (cu->sub->groups[k].known < applied && cu->entries < CATCHUP_ENTRIES &&
+	if (!may_advance(cu->sub, &cu->sub->groups[k]))
+		return STEP_DONE;
+	while (cu->sub->groups[k].index < applied && cu->entries < CATCHUP_ENTRIES &&
 	       cu->bytes < cu->s->cfg.catchup_batch) {
 		if ((*err = read_next(cu, k)) != GROVE_OK)
 			return STEP_DONE;
 		struct next_entry *e = &cu->next[k];
 		if (awaits_parts(cu->sub, &e->txn, cu->sub->groups[k].group))
 			return STEP_AWAITS;
-		cu->sub->groups[k].known++;
+		cu->sub->groups[k].index++;
 		if (!deliver(cu->s, cu->sub, e->changes, e->n, &e->paths, NULL))
 			return STEP_DROPPED;
 		next_entry_free(e);
@@ -701,7 +906,7 @@ static bool stopped_for_parts(struct subs *s, const struct sub *sub, const enum 
 {
 	for (size_t k = 0; k < sub->n_groups; k++) {
 		uint64_t *applied = applied_of(s, sub->groups[k].group);
-		if (state[k] != STEP_AWAITS && applied && sub->groups[k].known < *applied)
+		if (state[k] != STEP_AWAITS && applied && sub->groups[k].index < *applied)
 			return false;
 	}
 	return true;
@@ -827,8 +1032,8 @@ static uint64_t lag_of(const struct subs *s, const struct sub *sub)
 	uint64_t lag = 0;
 	for (size_t i = 0; i < sub->n_groups; i++)
 		for (size_t k = 0; k < s->n_groups; k++)
-			if (s->groups[k].group == sub->groups[i].group && s->groups[k].applied > sub->groups[i].known)
-				lag += s->groups[k].applied - sub->groups[i].known;
+			if (s->groups[k].group == sub->groups[i].group && s->groups[k].applied > sub->groups[i].index)
+				lag += s->groups[k].applied - sub->groups[i].index;
 	return lag + position(sub) - sub->sent;
 }
 

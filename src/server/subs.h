@@ -20,15 +20,19 @@
  * falls behind the history's retention is told "compacted" and dropped.
  *
  * A subtree that spans shards is followed in every group that holds a part
- * of it, in one stream: the position of an event is then the sum of the
- * indexes looked at in each group (for one group, simply its index), and
- * the parts of a transaction across shards, applied in their groups' logs
- * one after another, are handed out together as one event (a move across
- * shards is one move, never a removal without its arrival), at the end of
- * the loop turn in which the last part was applied here. Such a stream
- * waits for a transaction's last part before anything its groups applied
- * after it; it resumes only from a new snapshot (a sum names no position).
- * A split below the subscribed root adds the new group to the stream.
+ * of it, in one stream: the index of an event is then the sum of the
+ * indexes looked at in each group (for one group, simply its index), which
+ * grows with every event, and its position names each group with its index
+ * (struct sub_at; as text, subs_position_format()). The parts of a
+ * transaction across shards, applied in their groups' logs one after
+ * another, are handed out together as one event (a move across shards is
+ * one move, never a removal without its arrival), at the end of the loop
+ * turn in which the last part was applied here. Such a stream waits for a
+ * transaction's last part before anything its groups applied after it, so
+ * every position it sends lies between transactions, never inside one; it
+ * resumes from such a position (subs_resume()). A split below the
+ * subscribed root adds the new group to the stream, followed from its birth
+ * once the group it split from has been looked at up to the split.
  *
  * The module is protocol-neutral: it hands events to the server, which
  * encodes them for the subscriber's protocol (the Godot gateway, or grove's
@@ -59,6 +63,33 @@ struct sub_spec {
 	size_t n_classes;
 };
 
+/** One group's part of a stream's position: everything of @c group up to @c index was looked at. */
+struct sub_at {
+	uint64_t group;
+	uint64_t index;
+};
+
+/** Most groups a position names (a parsed one with more is refused). */
+#define SUBS_POSITION_MAX_GROUPS 1024
+
+/**
+ * @brief The text form of a position, for clients to keep and send back
+ * without understanding it: "group:index" pairs in decimal, comma-separated,
+ * in the stream's order (e.g. "1:120,5:33").
+ * @return a malloc'd string for the caller to free, or NULL if out of memory.
+ */
+char *subs_position_format(const struct sub_at *at, size_t n);
+
+/**
+ * @brief Parse a position's text (subs_position_format()'s form: at least
+ * one pair, at most SUBS_POSITION_MAX_GROUPS, group ids above 0 and each
+ * named once, nothing else in the text).
+ * @return GROVE_OK with *@p out malloc'd (the caller frees it) and *@p n
+ * set; GROVE_EINVAL (malformed: @p why says what, nothing is allocated);
+ * GROVE_ENOMEM.
+ */
+int subs_position_parse(const char *text, struct sub_at **out, size_t *n, char *why, size_t why_cap);
+
 /** Kinds of event. */
 enum sub_event_kind {
 	SUB_CHANGES = 1,    /**< an entry's changes in the subtree */
@@ -78,6 +109,8 @@ struct sub_event {
 	const char *reason;                /**< SUB_COMPACTED: why, one line */
 	uint64_t committed_ns;             /**< SUB_CHANGES sent live: when the entry was committed here (0: caught up) */
 	uint64_t applied_ns;               /**< and applied here (CLOCK_REALTIME, ns) */
+	const struct sub_at *at;           /**< SUB_CHANGES, SUB_PROGRESS: the position per group after the event */
+	size_t n_at;                       /**< the groups followed (more than one: a stream across shards) */
 };
 
 /** What the subscriptions need from the server. */
@@ -124,6 +157,41 @@ void subs_destroy(struct subs *s);
 int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_t from, uint64_t applied,
 	     uint64_t *oldest);
 
+/** What a resume knows of one group of the subtree now (aligned with struct sub_spec's groups). */
+struct sub_span {
+	uint64_t applied;      /**< the group's applied index here */
+	uint64_t source;       /**< a shard below the root: the group it split from (0: none known) */
+	uint64_t split_index;  /**< the source's index that applied the split (0: not yet) */
+	uint64_t born;         /**< the index the group's own log starts from, at its birth */
+};
+
+/** Why a resume cannot go on: take a new snapshot. */
+struct sub_refusal {
+	uint64_t oldest;       /**< the oldest index the history holds of the group that lacks entries (0: none) */
+	char reason[200];      /**< one line */
+};
+
+/**
+ * @brief Register connection @p conn (replacing its subscription if any) to
+ * resume after position @p from (@p n_from groups, from a stream over the
+ * same subtree): each group it names is followed after its index there (a
+ * position ahead of what this member applied skips what it has not sent);
+ * a group of @p spec it does not name, split off below the root since, is
+ * followed from its birth (@p span's born), and only once its source group
+ * has been looked at up to the split, so nothing of that part arrives
+ * before what preceded the split. @p span (one per group of @p spec) says
+ * where each group stands. *@p resumed_at receives the positions registered
+ * per group of @p spec (n_groups of them, the caller's array).
+ * @return GROVE_OK; GROVE_ERANGE (a new snapshot is needed, *@p why says
+ * why, and nothing was registered): @p from does not name the root's group
+ * (it moved to another shard), names a group that no longer holds a part
+ * of the subtree, or is behind what the history keeps of a group, or a
+ * group split off since from a group @p from does not name; GROVE_ENOMEM,
+ * GROVE_ESTORAGE.
+ */
+int subs_resume(struct subs *s, uint64_t conn, const struct sub_spec *spec, const struct sub_span *span,
+		const struct sub_at *from, size_t n_from, uint64_t *resumed_at, struct sub_refusal *why);
+
 /**
  * @brief Register connection @p conn at @p at (per group of @p spec, its
  * applied index now, at which the snapshot is being taken) and send it
@@ -133,7 +201,7 @@ int subs_add(struct subs *s, uint64_t conn, const struct sub_spec *spec, uint64_
  */
 int subs_add_held(struct subs *s, uint64_t conn, const struct sub_spec *spec, const uint64_t *at);
 
-/** @brief The position of a stream over @p n groups at indexes @p at: their sum. */
+/** @brief The index of a stream over @p n groups at indexes @p at: their sum. */
 uint64_t subs_position(const uint64_t *at, size_t n);
 
 /**

@@ -7,7 +7,10 @@
  * shards is one move, and a shard split off below it later is followed too. Writes across shards with a
  * submit key (protobuf and the Godot gateway) apply once: a retry after a reconnect, one that races the first
  * attempt, and one after a split moved one of their nodes answer the first attempt's index and change
- * nothing; a key whose transaction was refused is free again. */
+ * nothing; a key whose transaction was refused is free again. A subscriber across shards that leaves resumes
+ * from its last position, on another member, over protobuf and the Godot gateway: exactly the rest, a move
+ * across shards as one event; a position the history no longer holds is answered "compacted", a malformed one
+ * an error; `grove watch --from` resumes from a position too. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -136,9 +139,9 @@ static char where(struct cluster *c, int node, uint64_t id)
 }
 
 /* Three members; ZoneA (holding P with three children and a property) and ZoneB split off. P's id in @p id. */
-static struct grove_client *start_world(struct cluster *c, uint64_t *id)
+static struct grove_client *start_world_with(struct cluster *c, const char *const *args, uint64_t *id)
 {
-	cluster_start(c, NULL);
+	cluster_start(c, args);
 	cluster_wait_leader(c);
 	struct grove_client *cl = cluster_connect(c, 1);
 	struct tree_op world[] = {create("/root", "World"), create("/root/World", "ZoneA"), create("/root/World", "ZoneB"),
@@ -151,6 +154,11 @@ static struct grove_client *start_world(struct cluster *c, uint64_t *id)
 	*id = node_at(cl, ZONE_A "/P", NULL);
 	assert_true(*id > 0);
 	return cl;
+}
+
+static struct grove_client *start_world(struct cluster *c, uint64_t *id)
+{
+	return start_world_with(c, NULL, id);
 }
 
 static void test_writes_across_shards(void **state)
@@ -363,17 +371,6 @@ static void test_stream_across_shards(void **state)
 		assert_int_equal(s.q[i], i);
 	assert_true(s.r_set);
 
-	/* A position across shards is not one to resume from: a new snapshot is. */
-	assert_int_equal(client_subscribe(sub, "/root/World", true, s.last), GROVE_OK);
-	bool compacted = false;
-	for (int events = 0; events < 100 && !compacted; events++) {
-		msg = next_event(sub);
-		compacted = msg->subscribe_event->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED;
-		if (compacted)
-			assert_non_null(strstr(msg->subscribe_event->reason, "across shards"));
-		grove__envelope__free_unpacked(msg, NULL);
-	}
-	assert_true(compacted);
 	grove_client_close(sub);
 	grove_client_close(cl);
 	wait_unheld(&c);
@@ -616,6 +613,305 @@ static void test_godot_keyed_submit_across_shards(void **state)
 	test_rmtree(c.dir);
 }
 
+/* ---- resuming a stream across shards ---- */
+
+/* History kept per group in the resume test: what its writes between two subscriptions fit in. */
+#define RESUME_HISTORY "64"
+
+/* A subscriber over protobuf or the Godot gateway, and what it reads, whichever protocol brings it. */
+struct follower {
+	bool godot;
+	struct grove_client *pb;
+	struct godot gd;
+};
+
+struct read_event {
+	char kind;              /* 'S' a snapshot's last chunk, 'C' changes, 'P' progress, 'R' resumed, 'X' compacted, 'E' error */
+	uint64_t index, prev;
+	char position[256];
+	char reason[256];
+	int64_t code;
+	size_t n_sets;          /* property "n" set, in order: on which node, to what */
+	uint64_t set_node[16];
+	int64_t set_value[16];
+	size_t moves;           /* of the player, each whole */
+};
+
+static void follower_open(struct follower *f, struct cluster *c, int node, bool godot)
+{
+	*f = (struct follower){.godot = godot};
+	if (godot)
+		godot_hello(&f->gd, port_of(c, node), 4);
+	else
+		f->pb = cluster_connect(c, node);
+}
+
+static void follower_close(struct follower *f)
+{
+	if (f->godot)
+		godot_close(&f->gd);
+	else
+		grove_client_close(f->pb);
+}
+
+/* Subscribe to the world: a snapshot, or resumed after @p position. */
+static void follower_subscribe(struct follower *f, const char *position)
+{
+	if (f->godot) {
+		struct variant m;
+		char from[300];
+		snprintf(from, sizeof(from), "s:%s", position ? position : "");
+		if (position)
+			godot_dict(&m, "op", "s:subscribe", "path", "s:/root/World", "format", "s:tscn", "from", from, NULL);
+		else
+			godot_dict(&m, "op", "s:subscribe", "path", "s:/root/World", "format", "s:tscn", NULL);
+		godot_send(&f->gd, &m);
+		return;
+	}
+	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
+	rq.path = "/root/World";
+	rq.tscn = true;
+	rq.resume = position != NULL;
+	rq.position = (char *)(position ? position : "");
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &rq;
+	assert_int_equal(grove_client_send(f->pb, &env), GROVE_OK);
+}
+
+static void note_set(struct read_event *e, uint64_t node, int64_t value)
+{
+	assert_true(e->n_sets < 16);
+	e->set_node[e->n_sets] = node;
+	e->set_value[e->n_sets++] = value;
+}
+
+static void copy_text(char *to, size_t cap, const char *from)
+{
+	snprintf(to, cap, "%s", from ? from : "");
+}
+
+static bool pb_next(struct follower *f, struct read_event *e, uint64_t player)
+{
+	Grove__Envelope *msg = next_event(f->pb);
+	const Grove__SubscribeEvent *ev = msg->subscribe_event;
+	static const char kinds[] = {'S', 'C', 'P', 'R', 'X', 'E'};
+	e->kind = ev->kind < sizeof(kinds) ? kinds[ev->kind] : '?';
+	bool whole = ev->kind != GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT || ev->last;
+	e->index = ev->index;
+	e->prev = ev->prev;
+	e->code = ev->code;
+	copy_text(e->position, sizeof(e->position), ev->position);
+	copy_text(e->reason, sizeof(e->reason), ev->reason);
+	for (size_t i = 0; i < ev->n_changes; i++) {
+		const Grove__Change *ch = ev->changes[i];
+		if (ch->node == player && ch->op == TREE_OP_MOVE) {
+			e->moves++;
+		} else if (ch->op == TREE_OP_SET_PROP && strcmp(ch->name, "n") == 0) {
+			struct variant v;
+			assert_int_equal(variant_decode(&v, ch->value.data, ch->value.len, NULL), GROVE_OK);
+			note_set(e, ch->node, v.as.i);
+		}
+		assert_false(ch->node == player && ch->op == TREE_OP_DELETE);
+	}
+	grove__envelope__free_unpacked(msg, NULL);
+	return whole;
+}
+
+static int64_t int_field(const struct variant *m, const char *key)
+{
+	const struct variant *v = godot_field(m, key);
+	return v && v->type == VARIANT_INT ? v->as.i : -1;
+}
+
+static bool godot_next(struct follower *f, struct read_event *e, uint64_t player)
+{
+	struct variant m;
+	assert_true(godot_receive(&f->gd, &m));
+	const char *op = godot_op_of(&m);
+	const char *ops[] = {"snapshot", "changes", "progress", "resumed", "compacted", "error"};
+	e->kind = '?';
+	for (size_t i = 0; i < 6; i++)
+		if (strcmp(op, ops[i]) == 0)
+			e->kind = "SCPRXE"[i];
+	const struct variant *last = godot_field(&m, "last"), *position = godot_field(&m, "position"),
+			     *reason = godot_field(&m, "reason"), *changes = godot_field(&m, "changes");
+	bool whole = e->kind != 'S' || (last && last->as.b);
+	e->index = (uint64_t)int_field(&m, "index");
+	e->prev = (uint64_t)int_field(&m, "prev");
+	e->code = int_field(&m, "code");
+	copy_text(e->position, sizeof(e->position), position ? position->as.str.ptr : NULL);
+	copy_text(e->reason, sizeof(e->reason), reason ? reason->as.str.ptr : NULL);
+	if (e->kind == 'C')
+		assert_true(godot_field(&m, "last")->as.b); /* small entries: one part each */
+	for (size_t i = 0; changes && i < changes->as.array->len; i++) {
+		const struct variant *ch = &changes->as.array->items[i];
+		const char *kind = godot_op_of(ch);
+		uint64_t id = (uint64_t)int_field(ch, "id");
+		const struct variant *property = godot_field(ch, "property");
+		if (id == player && strcmp(kind, "move") == 0)
+			e->moves++;
+		else if (strcmp(kind, "set") == 0 && property && strcmp(property->as.str.ptr, "n") == 0)
+			note_set(e, id, int_field(ch, "value"));
+		assert_false(id == player && strcmp(kind, "remove") == 0);
+	}
+	variant_free(&m);
+	return whole;
+}
+
+/* The next whole event (a snapshot's last chunk, not the ones before it). */
+static void follower_next(struct follower *f, struct read_event *e, uint64_t player)
+{
+	for (;;) {
+		*e = (struct read_event){0};
+		if (f->godot ? godot_next(f, e, player) : pb_next(f, e, player))
+			return;
+	}
+}
+
+/* What a subscriber was given since its snapshot or resume, checked event by event. */
+struct resume_seen {
+	uint64_t index;              /* of the last event */
+	char position[256];          /* and its position */
+	int64_t values[2][16];       /* "n" set on S (0) and on Q (1), in order */
+	size_t n_values[2];
+	size_t moves;
+};
+
+/* Read events until @p want values on each of S (@p s) and Q (@p q) and @p moves moves of the player came. */
+static void read_rest(struct follower *f, struct resume_seen *seen, uint64_t s, uint64_t q, uint64_t player,
+		      size_t want, size_t moves)
+{
+	for (int events = 0; events < 500 && (seen->n_values[0] < want || seen->n_values[1] < want || seen->moves < moves);
+	     events++) {
+		struct read_event e;
+		follower_next(f, &e, player);
+		if (e.kind != 'C' && e.kind != 'P')
+			fail_msg("event '%c' in the stream: %s", e.kind, e.reason);
+		if (e.prev != seen->index)
+			fail_msg("event at %llu follows %llu, but the last one was %llu", (unsigned long long)e.index,
+				 (unsigned long long)e.prev, (unsigned long long)seen->index);
+		assert_true(e.index > seen->index);
+		assert_true(strchr(e.position, ',') != NULL); /* it names every group */
+		seen->index = e.index;
+		copy_text(seen->position, sizeof(seen->position), e.position);
+		assert_true(e.moves <= 1);
+		seen->moves += e.moves;
+		for (size_t i = 0; i < e.n_sets; i++) {
+			int which = e.set_node[i] == s ? 0 : e.set_node[i] == q ? 1 : -1;
+			if (which >= 0 && seen->n_values[which] < 16)
+				seen->values[which][seen->n_values[which]++] = e.set_value[i];
+		}
+	}
+	assert_int_equal(seen->moves, moves);
+	for (int which = 0; which < 2; which++) {
+		assert_int_equal(seen->n_values[which], want);
+		for (size_t i = 0; i < want; i++)
+			assert_int_equal(seen->values[which][i], seen->values[which][0] + (int64_t)i);
+	}
+}
+
+/* Values @p from and @p from + 1 of "n" on S and Q, and the player moved across the shards between them. */
+static void write_round(struct grove_client *cl, int64_t from, const char *player_at, const char *to)
+{
+	assert_int_equal(client_set_int(cl, ZONE_A "/S", "n", from), GROVE_OK);
+	assert_int_equal(client_set_int(cl, ZONE_B "/Q", "n", from), GROVE_OK);
+	struct tree_op op = move(player_at, to);
+	assert_int_equal(client_write_ops(cl, &op, 1), GROVE_OK);
+	assert_int_equal(client_set_int(cl, ZONE_A "/S", "n", from + 1), GROVE_OK);
+	assert_int_equal(client_set_int(cl, ZONE_B "/Q", "n", from + 1), GROVE_OK);
+}
+
+/*
+ * A subscriber of the world (three shards) over @p godot or protobuf reads a round of writes, the player's
+ * move across the shards among them as one event; it leaves, another round is written, and it resumes from
+ * its last position on another member: exactly that round, no gap, no repeat. Its first position, once the
+ * history of ZoneB's shard has moved past it, is answered "compacted"; a malformed one, an error.
+ */
+static void resume_round_trip(struct cluster *c, struct grove_client *cl, bool godot, uint64_t player, int64_t base)
+{
+	uint64_t s = node_at(cl, ZONE_A "/S", NULL), q = node_at(cl, ZONE_B "/Q", NULL);
+	struct follower f;
+	follower_open(&f, c, 2, godot);
+	follower_subscribe(&f, NULL);
+	struct read_event e;
+	follower_next(&f, &e, player);
+	assert_int_equal(e.kind, 'S');
+	char first[256];
+	copy_text(first, sizeof(first), e.position);
+	assert_int_equal(strchr(first, ',') != strrchr(first, ','), true); /* three groups */
+	struct resume_seen seen = {.index = e.index};
+	write_round(cl, base, ZONE_A "/P", ZONE_B);
+	read_rest(&f, &seen, s, q, player, 2, 1);
+	assert_int_equal(seen.values[0][0], base);
+	follower_close(&f);
+
+	write_round(cl, base + 2, ZONE_B "/P", ZONE_A);
+	follower_open(&f, c, 3, godot);
+	follower_subscribe(&f, seen.position);
+	follower_next(&f, &e, player);
+	if (e.kind != 'R')
+		fail_msg("resuming from %s: '%c' %s", seen.position, e.kind, e.reason);
+	assert_int_equal(e.index, seen.index);
+	assert_string_equal(e.position, seen.position);
+	struct resume_seen rest = {.index = seen.index};
+	read_rest(&f, &rest, s, q, player, 2, 1);
+	assert_int_equal(rest.values[0][0], base + 2); /* nothing of the first round again */
+	assert_int_equal(rest.values[1][0], base + 2);
+	follower_close(&f);
+	if (!godot) {
+		/* `grove watch --from` takes the position too, and prints the ones it is given. */
+		char address[32], resumed[300];
+		struct cli_result *r = calloc(1, sizeof(*r));
+		assert_non_null(r);
+		cluster_address(c, 2, address, sizeof(address));
+		cli_run_at(address, r, "--json", "watch", "/root/World", "--from", seen.position, "--count", "1", (char *)NULL);
+		snprintf(resumed, sizeof(resumed), "{\"resumed\":%llu,\"position\":\"%s\"}\n", (unsigned long long)seen.index,
+			 seen.position);
+		if (r->status != 0 || strncmp(r->out, resumed, strlen(resumed)) != 0 || !strstr(r->out, "\"prev_index\":"))
+			fail_msg("grove watch --from %s: %d\n%s%s", seen.position, r->status, r->out, r->err);
+		assert_non_null(strstr(strchr(r->out, '\n'), "\"position\":\""));
+		free(r);
+	}
+
+	/* ZoneB's history moves past the first position. */
+	for (int i = 0; i < 70; i++)
+		assert_int_equal(client_set_int(cl, ZONE_B "/Q", "m", i), GROVE_OK);
+	follower_open(&f, c, 1, godot);
+	follower_subscribe(&f, first);
+	follower_next(&f, &e, player);
+	if (e.kind != 'X')
+		fail_msg("resuming from %s: '%c' %s", first, e.kind, e.reason);
+	assert_non_null(strstr(e.reason, "no longer holds"));
+	/* A position that does not parse: an error, and the connection still serves. */
+	follower_subscribe(&f, "1:12,x");
+	follower_next(&f, &e, player);
+	assert_int_equal(e.kind, 'E');
+	assert_int_equal(e.code, GROVE_EINVAL);
+	assert_non_null(strstr(e.reason, "position"));
+	follower_subscribe(&f, NULL);
+	follower_next(&f, &e, player);
+	assert_int_equal(e.kind, 'S');
+	follower_close(&f);
+}
+
+static void test_resume_across_shards(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t player;
+	const char *args[] = {"--history-entries", RESUME_HISTORY, NULL};
+	struct grove_client *cl = start_world_with(&c, args, &player);
+	struct tree_op make_s = create(ZONE_A, "S");
+	assert_int_equal(client_write_ops(cl, &make_s, 1), GROVE_OK);
+	resume_round_trip(&c, cl, false, player, 100);
+	resume_round_trip(&c, cl, true, player, 200);
+	grove_client_close(cl);
+	wait_unheld(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 int main(void)
 {
 	const char *filter = getenv("GROVE_TEST_FILTER");
@@ -628,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_keyed_writes_across_shards),
 		cmocka_unit_test(test_keyed_retry_races_the_first),
 		cmocka_unit_test(test_godot_keyed_submit_across_shards),
+		cmocka_unit_test(test_resume_across_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

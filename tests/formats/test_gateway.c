@@ -286,7 +286,7 @@ static void test_changes_in_parts(void **state)
 	}
 	struct gateway_resources res = {.describe = describe};
 	struct frames f = {0};
-	assert_int_equal(gateway_changes(12, 11, changes, N, 4, &res, collect, &f), GROVE_OK);
+	assert_int_equal(gateway_changes(12, 11, NULL, changes, N, 4, &res, collect, &f), GROVE_OK);
 	assert_true(f.count > 1);
 	assert_true(f.largest <= GATEWAY_FRAME_MAX);
 	assert_int_equal(f.n_values, N);

@@ -1,7 +1,9 @@
 /*
  * Subscriptions' filters over path steps: a subtree, its depth, a node moved out of it, the root renamed,
  * and an entry far deeper than the subscriber's root filtered in time linear in the entry; a transaction's
- * parts across shards handed out together at the end of the loop turn that applied the last, no tick needed.
+ * parts across shards handed out together at the end of the loop turn that applied the last, no tick needed;
+ * positions across shards as text, and a stream across shards resumed from one: exactly the rest, the parts of a
+ * transaction as one event, and the positions it cannot resume from.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +33,8 @@ struct seen {
 	char *path[MAX_SEEN];
 	char *old_path[MAX_SEEN];
 	bool keep_paths;     /* false: count the changes only */
+	uint64_t index;      /* of the last event */
+	char *position;      /* and its position's text, if it named more than one group */
 };
 
 static void forget(struct seen *s)
@@ -40,6 +44,8 @@ static void forget(struct seen *s)
 		free(s->old_path[i]);
 		s->path[i] = s->old_path[i] = NULL;
 	}
+	free(s->position);
+	s->position = NULL;
 	s->n = 0;
 }
 
@@ -52,6 +58,9 @@ static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
 	forget(s);
 	s->events++;
 	s->n = ev->n_changes;
+	s->index = ev->index;
+	if (ev->n_at > 1)
+		assert_non_null(s->position = subs_position_format(ev->at, ev->n_at));
 	for (size_t i = 0; s->keep_paths && i < ev->n_changes && i < MAX_SEEN; i++) {
 		s->op[i] = ev->changes[i].op;
 		assert_int_equal(tree_paths_string(ev->paths, ev->changes[i].path_step, &s->path[i]), GROVE_OK);
@@ -226,6 +235,7 @@ struct shards {
 	size_t queued;          /* what every subscriber's connection holds unsent */
 	struct subs *subs;
 	uint64_t applied[3];    /* per shard */
+	uint64_t txn_id;        /* of the next parts (0: TXN_ID) */
 };
 
 static size_t shards_queued(void *ctx, uint64_t conn)
@@ -250,7 +260,7 @@ static struct store_txn *shards_read(void *ctx)
 
 static void shards_open(struct shards *sh, unsigned max_catchups, size_t subscribers)
 {
-	*sh = (struct shards){.dir = test_tmpdir("subs-shards")};
+	*sh = (struct shards){.dir = test_tmpdir("subs-shards"), .seen = {.keep_paths = true}};
 	struct store_options opts = {.no_sync = true, .map_size = 1ull << 26};
 	assert_int_equal(store_open(&sh->store, sh->dir, &opts), GROVE_OK);
 	assert_int_equal(history_open(sh->store, 0, 0, &sh->history), GROVE_OK);
@@ -284,7 +294,7 @@ static void apply(struct shards *sh, uint64_t group, uint64_t node, const char *
 	struct tree_change c = change(TREE_OP_SET_PROP, node, step(&paths, node, TREE_NO_PATH, path), TREE_NO_PATH);
 	c.name = "x";
 	uint64_t groups[] = {SHARD_A, SHARD_B};
-	struct change_txn txn = {TXN_ID, groups, 2};
+	struct change_txn txn = {sh->txn_id ? sh->txn_id : TXN_ID, groups, 2};
 	uint64_t index = ++sh->applied[group];
 	struct grove_buf rec = {0};
 	assert_int_equal(history_encode(&c, 1, &paths, part ? &txn : NULL, &rec), GROVE_OK);
@@ -303,7 +313,6 @@ static void test_parts_at_turn_end(void **state)
 	(void)state;
 	struct shards sh;
 	shards_open(&sh, 0, 1);
-	sh.seen.keep_paths = true;
 	apply(&sh, SHARD_A, 10, "/root/a", false);
 	assert_int_equal(sh.seen.events, 1); /* live */
 	apply(&sh, SHARD_A, 10, "/root/a", true);
@@ -344,6 +353,166 @@ static void test_turn_catchups_bounded(void **state)
 	shards_close(&sh);
 }
 
+/* ---- positions ---- */
+
+static void test_position_codec(void **state)
+{
+	(void)state;
+	const struct sub_at at[] = {{1, 120}, {5, 33}, {UINT64_MAX, UINT64_MAX}};
+	char *text = subs_position_format(at, 3);
+	assert_string_equal(text, "1:120,5:33,18446744073709551615:18446744073709551615");
+	struct sub_at *back;
+	size_t n;
+	char why[200];
+	assert_int_equal(subs_position_parse(text, &back, &n, why, sizeof(why)), GROVE_OK);
+	assert_int_equal(n, 3);
+	assert_memory_equal(back, at, sizeof(at));
+	free(back);
+	free(text);
+	assert_int_equal(subs_position_parse("7:0", &back, &n, why, sizeof(why)), GROVE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(back[0].group, 7);
+	assert_int_equal(back[0].index, 0);
+	free(back);
+	const char *bad[] = {"", "1", "1:", ":1", "1:2,", ",1:2", "1:2,1:3", "0:5", "1:2 ", " 1:2", "+1:2", "1:-2", "1;2",
+			     "a:b", "1:2:3", "18446744073709551616:1", "1:18446744073709551616"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		back = (struct sub_at *)1;
+		why[0] = '\0';
+		if (subs_position_parse(bad[i], &back, &n, why, sizeof(why)) != GROVE_EINVAL)
+			fail_msg("\"%s\" parsed", bad[i]);
+		assert_null(back);
+		assert_int_equal(n, 0);
+		assert_non_null(strstr(why, "position"));
+	}
+	/* More groups than a position may name. */
+	size_t many = SUBS_POSITION_MAX_GROUPS + 1;
+	struct sub_at *lots = calloc(many, sizeof(*lots));
+	for (size_t i = 0; i < many; i++)
+		lots[i] = (struct sub_at){i + 1, i};
+	text = subs_position_format(lots, many);
+	assert_int_equal(subs_position_parse(text, &back, &n, why, sizeof(why)), GROVE_EINVAL);
+	free(text);
+	free(lots);
+}
+
+/* Resume @p conn of @p sh's /root after @p position, each shard at what it applied. */
+static int shards_resume(struct shards *sh, uint64_t conn, const char *position, const struct sub_span *span,
+			 struct sub_refusal *why)
+{
+	static const uint64_t groups[] = {SHARD_A, SHARD_B};
+	struct sub_spec spec = {.groups = groups, .n_groups = 2, .root = 1, .root_path = "/root", .depth = -1};
+	struct sub_span now[2] = {{.applied = sh->applied[SHARD_A]}, {.applied = sh->applied[SHARD_B]}};
+	struct sub_at *from;
+	size_t n;
+	char text[200];
+	assert_int_equal(subs_position_parse(position, &from, &n, text, sizeof(text)), GROVE_OK);
+	uint64_t at[2];
+	int err = subs_resume(sh->subs, conn, &spec, span ? span : now, from, n, at, why);
+	free(from);
+	return err;
+}
+
+/*
+ * A subscriber across two shards leaves after an event, entries go on in both, one more transaction across
+ * them among them; resumed from its last position it gets exactly the rest, the transaction as one event.
+ */
+static void test_resume_across_shards(void **state)
+{
+	(void)state;
+	struct shards sh;
+	shards_open(&sh, 0, 1);
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	apply(&sh, SHARD_A, 10, "/root/a", true);
+	apply(&sh, SHARD_B, 20, "/root/b", true);
+	subs_turn(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 2);
+	assert_string_equal(sh.seen.position, "1:2,2:1");
+	assert_int_equal(sh.seen.index, 3);
+	char *left_at = strdup(sh.seen.position);
+	subs_remove(sh.subs, 1);
+
+	apply(&sh, SHARD_B, 20, "/root/b", false);
+	sh.txn_id = TXN_ID + 1;
+	apply(&sh, SHARD_B, 20, "/root/b", true);
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	apply(&sh, SHARD_A, 10, "/root/a", true);
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	struct sub_refusal why;
+	assert_int_equal(shards_resume(&sh, 2, left_at, NULL, &why), GROVE_OK);
+	size_t before = sh.seen.events;
+	/* The catch-up: B's entry 2, A's 3 (A's group first, up to the transaction's part), the parts, A's 5. */
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.events - before, 4);
+	assert_int_equal(sh.seen.n, 1);
+	assert_string_equal(sh.seen.position, "1:5,2:3");
+	assert_int_equal(sh.seen.index, 8);
+	/* Live again: the next entry goes out as it is published, after that position. */
+	apply(&sh, SHARD_B, 20, "/root/b", false);
+	assert_int_equal(sh.seen.events - before, 5);
+	assert_string_equal(sh.seen.position, "1:5,2:4");
+
+	/* A position past what this member applied skips what it has not sent. */
+	assert_int_equal(shards_resume(&sh, 3, "1:5,2:4", NULL, &why), GROVE_OK);
+	before = sh.seen.events;
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.events, before);
+	free(left_at);
+	shards_close(&sh);
+}
+
+/* Which resumes take a new snapshot instead, and why; the parts of a transaction never go out alone. */
+static void test_resume_refused(void **state)
+{
+	(void)state;
+	struct shards sh;
+	shards_open(&sh, 0, 0);
+	sh.history.max_entries = 2;
+	for (int i = 0; i < 4; i++)
+		apply(&sh, SHARD_A, 10, "/root/a", false);
+	apply(&sh, SHARD_B, 20, "/root/b", false);
+	struct sub_refusal why;
+	/* Behind what A's history keeps (3 and 4). */
+	assert_int_equal(shards_resume(&sh, 1, "1:1,2:0", NULL, &why), GROVE_ERANGE);
+	assert_int_equal(why.oldest, 3);
+	assert_non_null(strstr(why.reason, "no longer holds"));
+	assert_int_equal(shards_resume(&sh, 1, "1:2,2:0", NULL, &why), GROVE_OK);
+	/* A shard that holds no part of the subtree now, or not the root's. */
+	assert_int_equal(shards_resume(&sh, 1, "1:2,2:0,9:4", NULL, &why), GROVE_ERANGE);
+	assert_non_null(strstr(why.reason, "shard 9"));
+	assert_int_equal(shards_resume(&sh, 1, "2:0", NULL, &why), GROVE_ERANGE);
+	assert_non_null(strstr(why.reason, "shard 1 now"));
+	/* B split off from A at A's entry 3 since: from its birth, once A was looked at up to the split. */
+	struct sub_span split[2] = {{.applied = 4}, {.applied = 1, .source = SHARD_A, .split_index = 3, .born = 0}};
+	assert_int_equal(shards_resume(&sh, 1, "1:2", split, &why), GROVE_OK);
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 3);
+	assert_string_equal(sh.seen.path[0], "/root/b");
+	assert_string_equal(sh.seen.position, "1:4,2:1");
+	/* A split whose source the position does not follow, or that is not done. */
+	split[1].source = 9;
+	assert_int_equal(shards_resume(&sh, 1, "1:2", split, &why), GROVE_ERANGE);
+	assert_non_null(strstr(why.reason, "split off"));
+	split[1] = (struct sub_span){.applied = 1, .source = SHARD_A};
+	assert_int_equal(shards_resume(&sh, 1, "1:2", split, &why), GROVE_ERANGE);
+
+	/* A transaction's part in A after the position, its part in B not applied yet: nothing of it goes out. */
+	assert_int_equal(shards_resume(&sh, 1, "1:4,2:1", NULL, &why), GROVE_OK);
+	sh.history.max_entries = 0;
+	apply(&sh, SHARD_A, 10, "/root/a", true);
+	size_t before = sh.seen.events;
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.events, before);
+	subs_remove(sh.subs, 1);
+	apply(&sh, SHARD_B, 20, "/root/b", true);
+	assert_int_equal(shards_resume(&sh, 1, "1:4,2:1", NULL, &why), GROVE_OK);
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.events, before + 1);
+	assert_int_equal(sh.seen.n, 2);
+	assert_string_equal(sh.seen.position, "1:5,2:2");
+	shards_close(&sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +521,9 @@ int main(void)
 		cmocka_unit_test(test_deep_entry_is_linear),
 		cmocka_unit_test(test_parts_at_turn_end),
 		cmocka_unit_test(test_turn_catchups_bounded),
+		cmocka_unit_test(test_position_codec),
+		cmocka_unit_test(test_resume_across_shards),
+		cmocka_unit_test(test_resume_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,6 +86,10 @@ var _parts_index = -1
 var _next_part = 0
 var _checkpoint_index = 0
 var _checkpoint_at = -1
+# A stream across shards gives its position ("" within one shard) with every entry: the last received is
+# what a resume sends back, the last applied what a checkpoint keeps. The client never looks inside it.
+var _received_position = ""
+var _applied_position = ""
 
 
 func _init() -> void:
@@ -126,6 +130,11 @@ func stop() -> void:
 # The last entry of the world's log that this copy reflects.
 func applied_index() -> int:
 	return _applied_index
+
+
+# Where a stream across shards stands for the applied entries, as the server gave it ("" within one shard).
+func applied_position() -> String:
+	return _applied_position
 
 
 # The last entry received whole; entries past applied_index() wait for their turn in a frame.
@@ -221,12 +230,14 @@ func save_checkpoint() -> int:
 	var scene = PackedScene.new()
 	top.set_meta("grove_index", _applied_index)
 	top.set_meta("grove_path", subscribe_path)
+	top.set_meta("grove_position", _applied_position)
 	var err = scene.pack(top)
 	if err == OK:
 		err = ResourceSaver.save(aside, scene)
 	# Only now: the packed scene holds the root's metadata itself, not a copy of it.
 	top.remove_meta("grove_index")
 	top.remove_meta("grove_path")
+	top.remove_meta("grove_position")
 	if err == OK:
 		err = Directory.new().rename(aside, checkpoint_file)
 	if err != OK:
@@ -259,6 +270,12 @@ func _load_checkpoint() -> void:
 		return
 	top.remove_meta("grove_index")
 	top.remove_meta("grove_path")
+	# A checkpoint of a stream within one shard, or written before positions were kept, has none.
+	_received_position = ""
+	if top.has_meta("grove_position"):
+		_received_position = str(top.get_meta("grove_position"))
+		top.remove_meta("grove_position")
+	_applied_position = _received_position
 	_mirror.mount(top, _mount_point())
 	_queue = []
 	_queue_head = 0
@@ -271,6 +288,7 @@ func _load_checkpoint() -> void:
 
 func _apply_entry(entry: Dictionary) -> void:
 	var changes = entry["changes"]
+	_applied_position = entry["position"]
 	if changes == null:
 		_applied_index = entry["index"]
 		return
@@ -423,6 +441,8 @@ func _subscribe() -> void:
 	var message = {"op": "subscribe", "path": subscribe_path, "format": "scn"}
 	if _loaded:
 		message["from"] = _received_index
+		if _received_position != "":
+			message["from"] = _received_position
 		_stream = Stream.RESUMING
 	else:
 		_snapshot = PoolByteArray()
@@ -458,6 +478,8 @@ func _on_snapshot(message: Dictionary) -> void:
 	_queue_head = 0
 	_received_index = int(message.get("index", 0))
 	_applied_index = _received_index
+	_received_position = str(message.get("position", ""))
+	_applied_position = _received_position
 	_loaded = true
 	_stream = Stream.LIVE
 	emit_signal("snapshot_loaded", scene_root)
@@ -472,9 +494,17 @@ func _mount_point() -> Node:
 func _on_resumed(message: Dictionary) -> void:
 	if _stream != Stream.RESUMING:
 		return
-	if int(message.get("index", -1)) != _received_index:
+	# Across shards the server gives the position back, a shard split off since added at its birth: the
+	# index may then be past the one asked for, and an entry that applies nothing takes the client there.
+	var index = int(message.get("index", -1))
+	var position = str(message.get("position", ""))
+	if index != _received_index and (position == "" or index < _received_index):
 		_fail(EPROTO, "resumed at %s, asked for %d" % [str(message.get("index")), _received_index])
 		return
+	if position != "" and position != _received_position:
+		_queue.append({"index": index, "changes": null, "position": position})
+		_received_index = index
+		_received_position = position
 	_stream = Stream.LIVE
 
 
@@ -504,7 +534,8 @@ func _on_changes(message: Dictionary) -> void:
 	_next_part = part + 1
 	if not message.get("last", true):
 		return
-	_queue.append({"index": index, "changes": _parts})
+	_received_position = str(message.get("position", _received_position))
+	_queue.append({"index": index, "changes": _parts, "position": _received_position})
 	_received_index = index
 	_parts = []
 	_parts_index = -1
@@ -519,7 +550,8 @@ func _on_progress(message: Dictionary) -> void:
 	if int(message.get("prev", -1)) != _received_index or _parts_index >= 0:
 		_subscribe()
 		return
-	_queue.append({"index": index, "changes": null})
+	_received_position = str(message.get("position", _received_position))
+	_queue.append({"index": index, "changes": null, "position": _received_position})
 	_received_index = index
 
 

@@ -1,7 +1,8 @@
 # GroveClient's checkpoint without a network, fed hand-made messages as in client_logic.gd: written after
 # applies (at most once per interval, only when the index moved, and when the client stops), a fresh
-# client reloads the tree and its id map from it and resumes from its index, and a checkpoint that is
-# torn, garbage, of another subtree or not a checkpoint at all is passed over for a cold start.
+# client reloads the tree and its id map from it and resumes from its index (across shards, from its
+# position), and a checkpoint that is torn, garbage, of another subtree or not a checkpoint at all is
+# passed over for a cold start.
 extends SceneTree
 
 const RecordingClient = preload("res://recording_client.gd")
@@ -212,6 +213,26 @@ func _init() -> void:
 	other.start()
 	check(other.scene_root() == null and other.applied_index() == 0, "a checkpoint of another subtree is not used")
 	other.free()
+
+	# Across shards the checkpoint keeps the applied entries' position too, and a restart resumes from it.
+	remove_file(CHECKPOINT)
+	var c = make_client("MountC")
+	c.start()
+	c._handle_message({"op": "welcome", "server": 1, "version": "test", "leader": ""})
+	c._handle_message({"op": "snapshot", "index": 30, "root": 1, "format": "tscn", "size": bytes.size(), "offset": 0, "data": bytes, "last": true, "position": "1:20,4:10"})
+	c._handle_message({"op": "changes", "index": 32, "prev": 30, "position": "1:21,4:11", "changes": [{"op": "rename", "id": 4, "name": "Arena"}], "part": 0, "last": true})
+	c._handle_message({"op": "progress", "index": 33, "prev": 32, "position": "1:22,4:11"})
+	c.apply_queued(0.0)
+	c.stop()
+	check(checkpoint_index() == 32, "the position's entry checkpointed: %d" % checkpoint_index())
+	c.free()
+	var d = make_client("MountD")
+	d.start()
+	check(d.applied_index() == 32 and d.applied_position() == "1:21,4:11", "reloaded at the position: %s" % d.applied_position())
+	check(not d.scene_root().has_meta("grove_position"), "the mounted root does not keep the position")
+	d._handle_message({"op": "welcome", "server": 2, "version": "test", "leader": ""})
+	check(last_sent(d).hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "from": "1:21,4:11"}.hash(), "subscribes from the checkpoint's position: %s" % str(last_sent(d)))
+	d.free()
 
 	remove_file(CHECKPOINT)
 	remove_file(ASIDE)

@@ -61,18 +61,27 @@ func file_bytes(path: String) -> PoolByteArray:
 
 
 # In small chunks, so that assembling by offset is exercised as the server's 60 KiB frames would.
-func feed_snapshot(bytes: PoolByteArray, index: int, root_id: int, format: String) -> void:
+# A snapshot across shards gives its @position with the last chunk.
+func feed_snapshot(bytes: PoolByteArray, index: int, root_id: int, format: String, position: String = "") -> void:
 	var offset = 0
 	while offset < bytes.size():
 		var n = int(min(97, bytes.size() - offset))
 		var data = bytes.subarray(offset, offset + n - 1)
-		client._handle_message({"op": "snapshot", "index": index, "root": root_id, "format": format,
-				"size": bytes.size(), "offset": offset, "data": data, "last": offset + n == bytes.size()})
+		var message = {"op": "snapshot", "index": index, "root": root_id, "format": format,
+				"size": bytes.size(), "offset": offset, "data": data, "last": offset + n == bytes.size()}
+		if position != "" and message["last"]:
+			message["position"] = position
+		client._handle_message(message)
 		offset += n
 
 
 func changes(index: int, prev: int, list: Array, part: int = 0, last: bool = true) -> void:
 	client._handle_message({"op": "changes", "index": index, "prev": prev, "changes": list, "part": part, "last": last})
+
+
+# Changes of a stream across shards: each carries the stream's position after it.
+func changes_at(index: int, prev: int, position: String, list: Array) -> void:
+	client._handle_message({"op": "changes", "index": index, "prev": prev, "position": position, "changes": list, "part": 0, "last": true})
 
 
 func path_of(id: int) -> String:
@@ -261,7 +270,35 @@ func _init() -> void:
 	changes(121, 120, [{"op": "create", "id": 201, "parent": 200, "name": "Child", "class": "Node", "index": -1, "instance": "res://missing.tscn"}])
 	client.apply_queued(-1.0)
 	client._handle_message({"op": "error", "code": 3, "reason": "no such path"})
+	check(client.applied_position() == "", "no position within one shard")
 	dump("after compacted", out)
+
+	# Across shards: the snapshot's last chunk, changes and progress give the position; the client keeps
+	# the one of the last entry received, resumes from it after a reconnect, and applies it with the entry.
+	client._handle_message({"op": "compacted", "oldest": 200})
+	feed_snapshot(fresh_scene_bytes(), 300, 1, "scn", "1:200,5:100")
+	check(client.applied_index() == 300 and client.applied_position() == "1:200,5:100", "the snapshot's position: %s" % client.applied_position())
+	changes_at(301, 300, "1:200,5:101", [{"op": "set", "id": 200, "property": "position", "value": Vector2(1, 1)}])
+	client._handle_message({"op": "progress", "index": 303, "prev": 301, "position": "1:202,5:101"})
+	check(client.applied_position() == "1:200,5:100", "queued, not applied: %s" % client.applied_position())
+	client.apply_queued(0.0)
+	check(client.applied_index() == 301 and client.applied_position() == "1:200,5:101", "applied with its entry: %s" % client.applied_position())
+	client._link_lost("test")
+	client._handle_message({"op": "welcome", "server": 3, "version": "test", "leader": ""})
+	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "from": "1:202,5:101"}.hash(), "resume from the position: %s" % str(last_sent()))
+	# The server gives the position back with a shard split off since, at its birth: the index moves on.
+	client._handle_message({"op": "resumed", "index": 304, "position": "1:202,5:101,7:1"})
+	check(client.received_index() == 304, "resumed at the server's index: %d" % client.received_index())
+	changes_at(306, 304, "1:202,5:102,7:2", [{"op": "set", "id": 200, "property": "position", "value": Vector2(2, 2)}])
+	client.apply_queued(-1.0)
+	check(client.applied_index() == 306 and client.applied_position() == "1:202,5:102,7:2", "all applied: %s" % client.applied_position())
+	check(client.node_for_id(200).position == Vector2(2, 2), "the changes after the resume")
+	# A resume answered below the index asked for is an error, across shards too.
+	client._link_lost("test")
+	client._handle_message({"op": "welcome", "server": 3, "version": "test", "leader": ""})
+	check(last_sent().get("from") == "1:202,5:102,7:2", "resume from the last position: %s" % str(last_sent()))
+	client._handle_message({"op": "resumed", "index": 305, "position": "1:202,5:102,7:1"})
+	dump("across shards", out)
 	out.store_line("== events")
 	for e in events:
 		out.store_line(e)
