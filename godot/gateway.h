@@ -39,10 +39,10 @@
  *   F + 1 in its history it answers {"op": "compacted", "oldest": int,
  *   "reason": String} and the client subscribes again without "from" (a new
  *   snapshot).
- *   A subtree across shards: its snapshot's last chunk, "changes",
- *   "progress" and "resumed" carry "position": String ("group:index" pairs,
- *   comma-separated, e.g. "1:120,5:33"), and its "index" is a sum that only
- *   orders the stream. Keep the latest position and resume with "from" = that
+ *   The snapshot's last chunk, "changes", "progress" and "resumed" carry
+ *   "position": String ("group:index" pairs, comma-separated, e.g.
+ *   "1:120,5:33"; one pair within one shard); across shards "index" is a
+ *   sum that only orders the stream. Keep the latest position and resume with "from" = that
  *   String: each shard resumes after its index, a shard split off below the
  *   subscribed node since from its birth; "resumed" gives the index and
  *   position it resumed at (a new shard included). A position naming a shard
@@ -76,16 +76,15 @@
  * - {"op": "ping", "t": any} -> {"op": "pong", "t": the same}
  *
  * Server to client, after the snapshot or "resumed":
- * - {"op": "changes", "index": int, "prev": int, "position": String (across
- *    shards), "changes": Array, "part": int, "last": bool}: what log entry "index" changed in the
+ * - {"op": "changes", "index": int, "prev": int, "position": String,
+ *    "changes": Array, "part": int, "last": bool}: what log entry "index" changed in the
  *   subtree. "prev" is the index of the last "changes" or "progress" message
  *   before it (the snapshot's or resume index for the first), so a client
  *   that sees prev != its last index knows it missed something and
  *   resubscribes from its last index. An entry whose changes do not fit in
  *   one frame comes in parts (same index, "part" 0, 1, ..., "last" true on
  *   the final one); apply them together, at the last part.
- * - {"op": "progress", "index": int, "prev": int, "position": String (across
- *   shards)}: nothing in the subtree changed up to "index"; sent when quiet,
+ * - {"op": "progress", "index": int, "prev": int, "position": String}: nothing in the subtree changed up to "index"; sent when quiet,
  *   so the client's position moves.
  * - {"op": "compacted", "oldest": int}: the client fell too far behind (or
  *   asked for a position the history no longer holds); subscribe again
@@ -143,7 +142,7 @@ struct gateway_request {
 	bool tscn;                 /**< text scene rather than binary */
 	bool has_from;             /**< resume */
 	uint64_t from;             /**< the last index the client applied */
-	const char *from_position; /**< "from" as a position String (a stream across shards), or NULL; borrowed from the message */
+	const char *from_position; /**< "from" as a position String, or NULL; borrowed from the message */
 	int depth;                 /**< < 0: all levels */
 	const char **properties;   /**< owned array of borrowed strings, or NULL */
 	size_t n_properties;
@@ -219,7 +218,7 @@ struct gateway_resources {
  * @p emit gets each frame's payload, in order, each at most
  * GATEWAY_FRAME_MAX bytes unless one change alone is larger. A value that
  * major cannot hold goes as nil with "unsupported": true. @p position (a
- * stream across shards; NULL: none) goes in every frame as "position".
+ * stream; NULL: none) goes in every frame as "position".
  * @return GROVE_OK, @p emit's non-zero value, GROVE_ENOMEM.
  */
 int gateway_changes(uint64_t index, uint64_t prev, const char *position, const struct tree_change *changes, size_t n,

@@ -38,7 +38,7 @@ struct options {
 	int64_t index;
 	int godot;
 	int64_t from;    /* watch: resume after this index; -1: from a snapshot */
-	const char *from_position; /* watch: resume after this position of a stream across shards (NULL: none) */
+	const char *from_position; /* watch: resume after this position (NULL: none) */
 	int64_t count;   /* watch: stop after this many changes; -1: never */
 	int64_t seconds; /* watch: stop after this long; -1: never */
 	const char *history_from; /* snapshot restore --at: the servers whose change history brings it forward */
@@ -652,7 +652,7 @@ static void print_change(const Grove__Change *c, bool json)
 	free(value);
 }
 
-/* A stream across shards' position after @p ev, to resume with (--from): a JSON member, or a note. */
+/* The stream's position after @p ev, to resume with (--from): a JSON member, or a note. */
 static void print_position(const Grove__SubscribeEvent *ev, bool json)
 {
 	if (!ev->position || !ev->position[0])
@@ -1408,7 +1408,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			else if (strcmp(a, "-o") == 0)
 				o->output = value;
 			else if (strcmp(a, "--from") == 0 && strchr(value, ':'))
-				o->from_position = value; /* "group:index,...": a stream across shards */
+				o->from_position = value; /* "group:index,...", as the stream gave it */
 			else if (strcmp(a, "--from") == 0)
 				o->from = strtoll(value, NULL, 10);
 			else if (strcmp(a, "--count") == 0)

@@ -246,7 +246,7 @@ static void pb_changes(struct loop_conn *c, const struct sub_event *ev, char *po
 	free(ptrs);
 }
 
-/* The events of @p fw to connection @p c, @p position (NULL: one shard's stream) with those that carry an index. */
+/* The events of @p fw to connection @p c, @p position (NULL: none) with those that carry an index. */
 static bool emit_to(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_event *ev,
 		    char *position)
 {
@@ -297,9 +297,12 @@ static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
 	struct follower *fw = idmap_get(&f->followers, 0, conn);
 	if (!c || !fw)
 		return false;
-	/* Only a stream across shards needs one: one shard's index is its position already. */
-	char *position = ev->n_at > 1 ? subs_position_format(ev->at, ev->n_at) : NULL;
-	if (ev->n_at > 1 && !position) {
+	/*
+	 * Every stream's events name their group too: a bare index means nothing in another group's log, and a
+	 * split may move the subscribed subtree to a new group while its client is away.
+	 */
+	char *position = ev->n_at ? subs_position_format(ev->at, ev->n_at) : NULL;
+	if (ev->n_at && !position) {
 		loop_close_after_send(c, "the server ran out of memory for this subscriber");
 		return false;
 	}
@@ -450,10 +453,10 @@ static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t req
 	} while (offset < scene->len);
 }
 
-/* The text of position @p at (per group of @p spec) for a stream across shards; NULL for one shard's, or out of memory. */
+/* The text of position @p at (per group of @p spec); NULL when out of memory. */
 static char *position_text(const struct sub_spec *spec, const uint64_t *at)
 {
-	struct sub_at *pairs = spec->n_groups > 1 ? malloc(spec->n_groups * sizeof(*pairs)) : NULL;
+	struct sub_at *pairs = malloc(spec->n_groups * sizeof(*pairs));
 	for (size_t i = 0; pairs && i < spec->n_groups; i++)
 		pairs[i] = (struct sub_at){spec->groups[i], at[i]};
 	char *text = pairs ? subs_position_format(pairs, spec->n_groups) : NULL;
@@ -696,7 +699,7 @@ static int resume(struct follow *f, struct loop_conn *c, struct follower *fw, co
 		subs_remove(f->subs, loop_conn_id(c)); /* it follows nothing now, as "compacted" says */
 		send_compacted(fw, c, rq->request_id, why.oldest, why.reason);
 		err = GROVE_OK;
-	} else if (!err && spec->n_groups > 1 && !position) {
+	} else if (!err && !position) {
 		subs_remove(f->subs, loop_conn_id(c));
 		err = GROVE_ENOMEM;
 	} else if (!err) {
@@ -724,7 +727,7 @@ static int start_snapshot(struct follow *f, struct loop_conn *c, struct follower
 				   .request_id = rq->request_id, .tree = tree, .txn = txn, .root = spec->root,
 				   .at = subs_position(at, spec->n_groups), .major = rq->scene_major, .tscn = rq->tscn};
 	j->position = position_text(spec, at);
-	int err = spec->n_groups > 1 && !j->position ? GROVE_ENOMEM : GROVE_OK;
+	int err = j->position ? GROVE_OK : GROVE_ENOMEM;
 	if (!err && spec->n_groups > 1) {
 		err = host_view(f->host, &j->view);
 		j->tree = err ? NULL : tree_view_group(&j->view, spec->groups[0]);

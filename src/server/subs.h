@@ -110,7 +110,7 @@ struct sub_event {
 	uint64_t committed_ns;             /**< SUB_CHANGES sent live: when the entry was committed here (0: caught up) */
 	uint64_t applied_ns;               /**< and applied here (CLOCK_REALTIME, ns) */
 	const struct sub_at *at;           /**< SUB_CHANGES, SUB_PROGRESS: the position per group after the event */
-	size_t n_at;                       /**< the groups followed (more than one: a stream across shards) */
+	size_t n_at;                       /**< the groups followed (one, or more for a stream across shards) */
 };
 
 /** What the subscriptions need from the server. */

@@ -86,8 +86,8 @@ var _parts_index = -1
 var _next_part = 0
 var _checkpoint_index = 0
 var _checkpoint_at = -1
-# A stream across shards gives its position ("" within one shard) with every entry: the last received is
-# what a resume sends back, the last applied what a checkpoint keeps. The client never looks inside it.
+# The stream gives its position (its shards' indexes) with every entry: the last received is what a resume
+# sends back, the last applied what a checkpoint keeps. The client never looks inside it.
 var _received_position = ""
 var _applied_position = ""
 
@@ -270,7 +270,7 @@ func _load_checkpoint() -> void:
 		return
 	top.remove_meta("grove_index")
 	top.remove_meta("grove_path")
-	# A checkpoint of a stream within one shard, or written before positions were kept, has none.
+	# A checkpoint written before positions were kept has none: it resumes from its index.
 	_received_position = ""
 	if top.has_meta("grove_position"):
 		_received_position = str(top.get_meta("grove_position"))

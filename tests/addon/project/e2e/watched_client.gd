@@ -10,8 +10,18 @@ var unavailable = 0
 
 func _send(message: Dictionary) -> void:
 	if str(message.get("op", "")) == "subscribe":
-		emit_signal("subscribing", int(message.get("from", -1)))
+		emit_signal("subscribing", index_of(message.get("from", -1)))
 	._send(message)
+
+
+# A position ("group:index,...") stands for the sum of its indexes, as the stream's index does.
+func index_of(from) -> int:
+	if typeof(from) != TYPE_STRING:
+		return int(from)
+	var sum = 0
+	for pair in from.split(","):
+		sum += int(pair.split(":")[1])
+	return sum
 
 
 func _handle_message(message: Dictionary) -> void:
