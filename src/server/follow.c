@@ -408,8 +408,7 @@ void follow_publish(struct follow *f, uint64_t group, uint64_t index, const stru
 
 void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at)
 {
-	(void)index;
-	subs_moved(f->subs, group, path, to, born_at);
+	subs_moved(f->subs, group, index, path, to, born_at);
 }
 
 /* ---- subscribing ---- */

@@ -22,7 +22,7 @@
  */
 #define TXN_PARTS_WAIT_MS 30000
 
-/* A group split off below the root, resumed from its birth: its entries wait until its source was looked at up to the split. */
+/* A group split off below the root, followed from its birth: its entries wait until its source was looked at up to the split. */
 struct sub_wait {
 	uint64_t group;
 	uint64_t source, split_index;
@@ -36,8 +36,8 @@ struct sub {
 	 */
 	struct sub_at *groups;
 	size_t n_groups, cap_groups;
-	struct sub_wait *waits;   /* groups whose entries wait for their source's split (subs_resume()) */
-	size_t n_waits;
+	struct sub_wait *waits;   /* groups whose entries wait for their source's split */
+	size_t n_waits, cap_waits;
 	uint64_t root;
 	char *root_path;          /* follows renames and moves of the root */
 	int depth;
@@ -411,7 +411,7 @@ int subs_resume(struct subs *s, uint64_t conn, const struct sub_spec *spec, cons
 	struct sub *sub = err ? NULL : idmap_get(&s->by_conn, 0, conn);
 	if (sub && n_waits) {
 		sub->waits = waits;
-		sub->n_waits = n_waits;
+		sub->n_waits = sub->cap_waits = n_waits;
 		waits = NULL;
 	}
 	free(waits);
@@ -706,7 +706,26 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 	}
 }
 
-void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to, uint64_t born_at)
+/*
+ * @p sub follows @p to, split off its source @p group at @p index, from its birth: when @p sub has not looked
+ * at its source up to the split yet (it is catching up), what @p to applied waits until it has, or a part
+ * of the subtree could show its state after the split before its last changes in the source.
+ */
+static bool follow_split(struct subs *s, struct sub *sub, uint64_t group, uint64_t index, uint64_t to, uint64_t born_at)
+{
+	bool new_group = !group_of(sub, to);
+	if (!follow_group(s, sub, to, born_at))
+		return false;
+	const struct sub_at *source = group_of(sub, group);
+	if (!new_group || !source || source->index >= index)
+		return true;
+	if (grove_grow((void **)&sub->waits, &sub->cap_waits, sub->n_waits, sizeof(*sub->waits)))
+		return false;
+	sub->waits[sub->n_waits++] = (struct sub_wait){to, group, index};
+	return true;
+}
+
+void subs_moved(struct subs *s, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at)
 {
 	char reason[160];
 	snprintf(reason, sizeof(reason), "the subtree moved to shard %llu (a split); subscribe again", (unsigned long long)to);
@@ -721,7 +740,8 @@ void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to, u
 			continue;
 		}
 		/* A shard split off inside the subtree: its part is followed there from now on. */
-		if (follows && n > r && strncmp(path, root, r) == 0 && path[r] == '/' && !follow_group(s, sub, to, born_at)) {
+		if (follows && n > r && strncmp(path, root, r) == 0 && path[r] == '/' &&
+		    !follow_split(s, sub, group, index, to, born_at)) {
 			compact(s, sub, 0, "the server ran out of memory for this subscriber");
 			continue;
 		}

@@ -227,14 +227,15 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 		  const struct tree_paths *paths, const struct entry_times *times, const struct change_txn *txn);
 
 /**
- * @brief A split moved the subtree at @p path out of @p group into group
- * @p to, whose own log starts from that state at @p born_at: the
- * subscribers of a subtree at or below it hear "compacted" (take a new
- * snapshot, which the shard that holds it now gives) and are dropped.
- * Subscribers of a subtree that holds @p path stay, and follow @p to's
- * entries after @p born_at too.
+ * @brief A split (entry @p index of @p group, published already) moved the
+ * subtree at @p path out of @p group into group @p to, whose own log starts
+ * from that state at @p born_at: the subscribers of a subtree at or below it
+ * hear "compacted" (take a new snapshot, which the shard that holds it now
+ * gives) and are dropped. Subscribers of a subtree that holds @p path stay,
+ * and follow @p to's entries after @p born_at too; one that is catching up
+ * gets none of them before it was given @p group's up to @p index.
  */
-void subs_moved(struct subs *s, uint64_t group, const char *path, uint64_t to, uint64_t born_at);
+void subs_moved(struct subs *s, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at);
 
 /**
  * @brief Periodic work: progress events, catch-up steps (at most max_catchups

@@ -234,7 +234,7 @@ struct shards {
 	struct seen seen;
 	size_t queued;          /* what every subscriber's connection holds unsent */
 	struct subs *subs;
-	uint64_t applied[3];    /* per shard */
+	uint64_t applied[4];    /* per shard (a third one split off SHARD_A) */
 	uint64_t txn_id;        /* of the next parts (0: TXN_ID) */
 };
 
@@ -329,6 +329,36 @@ static void test_parts_at_turn_end(void **state)
 	apply(&sh, SHARD_B, 20, "/root/b", false);
 	assert_int_equal(sh.seen.events, 3);
 	assert_string_equal(sh.seen.path[0], "/root/b");
+	shards_close(&sh);
+}
+
+/*
+ * A shard split off below the root while the subscriber catches up: nothing of the new shard goes out
+ * before what its source applied up to the split, even when the source's catch-up stops at a transaction's
+ * part that waits for another shard.
+ */
+static void test_split_while_catching_up(void **state)
+{
+	(void)state;
+	enum { SHARD_C = 3 };
+	struct shards sh;
+	shards_open(&sh, 0, 1);
+	sh.queued = 2000; /* over live_max_queued: the subscriber leaves live mode */
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	apply(&sh, SHARD_A, 10, "/root/a", true); /* its part in B comes later */
+	apply(&sh, SHARD_A, 30, "/root/c", false); /* the split's entry */
+	subs_moved(sh.subs, SHARD_A, sh.applied[SHARD_A], "/root/c", SHARD_C, 0);
+	apply(&sh, SHARD_C, 30, "/root/c", false); /* after the split */
+	sh.queued = 0;
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 1); /* A's first entry; A waits at the part, C at the split */
+	assert_string_equal(sh.seen.path[0], "/root/a");
+	apply(&sh, SHARD_B, 20, "/root/b", true);
+	subs_turn(sh.subs, 1);
+	subs_tick(sh.subs, 2);
+	assert_int_equal(sh.seen.events, 4); /* the parts, the split's entry, then C's */
+	assert_string_equal(sh.seen.path[0], "/root/c");
+	assert_string_equal(sh.seen.position, "1:3,2:1,3:1");
 	shards_close(&sh);
 }
 
@@ -520,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_root_renamed),
 		cmocka_unit_test(test_deep_entry_is_linear),
 		cmocka_unit_test(test_parts_at_turn_end),
+		cmocka_unit_test(test_split_while_catching_up),
 		cmocka_unit_test(test_turn_catchups_bounded),
 		cmocka_unit_test(test_position_codec),
 		cmocka_unit_test(test_resume_across_shards),
