@@ -125,6 +125,12 @@ struct subs_hooks {
 	 * store_txn_abort() before anything else is applied.
 	 */
 	struct store_txn *(*read_txn)(void *ctx);
+	/**
+	 * The tree of @p group as applied here, to read through read_txn's transaction, with *@p applied the
+	 * index of the group's last entry applied (the state that transaction sees); NULL if the group is not
+	 * here. Without it (NULL hook) a move into a subtree from outside it is always "compacted".
+	 */
+	const struct tree *(*tree)(void *ctx, uint64_t group, uint64_t *applied);
 };
 
 struct subs;
@@ -135,6 +141,8 @@ struct subs_config {
 	size_t catchup_batch;    /**< bytes of history per catch-up step [256 KiB] */
 	unsigned max_catchups;   /**< subscribers catching up at once [4] */
 	unsigned progress_ms;    /**< a quiet subscriber's progress period [100 ms] */
+	size_t arrival_max_nodes; /**< a subtree moved in with more nodes is "compacted" [10,000] */
+	size_t arrival_max_bytes; /**< and one whose changes hold more bytes [4 MiB] */
 };
 
 /** @brief Subscriptions over @p history. @return GROVE_OK, GROVE_ENOMEM. */
