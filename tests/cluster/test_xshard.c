@@ -378,6 +378,50 @@ static void test_stream_across_shards(void **state)
 	test_rmtree(c.dir);
 }
 
+/*
+ * A subscriber of ZoneB alone, a shard of its own: the player and its subtree moved in from ZoneA's shard
+ * arrive as their creation with the player's property, never "compacted".
+ */
+static void test_move_across_shards_into_a_zone(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t player;
+	struct grove_client *cl = start_world(&c, &player);
+	struct grove_client *sub = cluster_connect(&c, 2);
+	assert_int_equal(client_subscribe(sub, ZONE_B, false, 0), GROVE_OK);
+	Grove__Envelope *msg = next_event(sub);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	assert_true(msg->subscribe_event->last);
+	grove__envelope__free_unpacked(msg, NULL);
+	struct tree_op op = move(ZONE_A "/P", ZONE_B);
+	assert_int_equal(client_write_ops(cl, &op, 1), GROVE_OK);
+	int creates = 0;
+	bool hp = false;
+	for (int events = 0; events < 100 && creates < 4; events++) {
+		msg = next_event(sub);
+		const Grove__SubscribeEvent *ev = msg->subscribe_event;
+		if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED)
+			fail_msg("compacted: %s", ev->reason);
+		for (size_t i = 0; i < ev->n_changes; i++) {
+			const Grove__Change *ch = ev->changes[i];
+			assert_int_not_equal(ch->op, TREE_OP_MOVE);
+			creates += ch->op == TREE_OP_CREATE;
+			if (ch->op == TREE_OP_CREATE && ch->node == player)
+				assert_string_equal(ch->path, ZONE_B "/P");
+			hp |= ch->op == TREE_OP_SET_PROP && ch->node == player && strcmp(ch->name, "hp") == 0;
+		}
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_int_equal(creates, 4); /* P, Arm, Leg, Head */
+	assert_true(hp);
+	grove_client_close(sub);
+	grove_client_close(cl);
+	wait_unheld(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 /* ---- submit keys across shards ---- */
 
 /* Integer property @p prop of the node at @p path as member 1 reads it (fails if the node or prop is missing). */
@@ -981,6 +1025,7 @@ int main(void)
 		cmocka_unit_test(test_writes_across_shards),
 		cmocka_unit_test(test_kill_the_coordinator),
 		cmocka_unit_test(test_stream_across_shards),
+		cmocka_unit_test(test_move_across_shards_into_a_zone),
 		cmocka_unit_test(test_keyed_writes_across_shards),
 		cmocka_unit_test(test_keyed_retry_races_the_first),
 		cmocka_unit_test(test_godot_keyed_submit_across_shards),

@@ -244,6 +244,7 @@ struct shards {
 	uint64_t applied[4];    /* per shard (a third one split off SHARD_A) */
 	uint64_t txn_id;        /* of the next parts (0: TXN_ID) */
 	struct tree tree;       /* SHARD_A's tree, in the same store */
+	struct tree tree_b;     /* SHARD_B's (it holds its root only) */
 };
 
 static size_t shards_queued(void *ctx, uint64_t conn)
@@ -270,7 +271,7 @@ static const struct tree *shards_tree(void *ctx, uint64_t group, uint64_t *appli
 {
 	struct shards *sh = ctx;
 	*applied = sh->applied[group];
-	return group == SHARD_A ? &sh->tree : NULL;
+	return group == SHARD_A ? &sh->tree : group == SHARD_B ? &sh->tree_b : NULL;
 }
 
 /* (Again) the subscriptions of @p sh, without subscribers. */
@@ -291,9 +292,11 @@ static void shards_open(struct shards *sh, unsigned max_catchups, size_t subscri
 	assert_int_equal(store_open(&sh->store, sh->dir, &opts), GROVE_OK);
 	assert_int_equal(history_open(sh->store, 0, 0, &sh->history), GROVE_OK);
 	assert_int_equal(tree_open(sh->store, SHARD_A, &sh->tree), GROVE_OK);
+	assert_int_equal(tree_open(sh->store, SHARD_B, &sh->tree_b), GROVE_OK);
 	struct store_txn *w;
 	assert_int_equal(store_txn_begin(sh->store, NULL, true, &w), GROVE_OK);
 	assert_int_equal(tree_init(&sh->tree, w), GROVE_OK);
+	assert_int_equal(tree_init(&sh->tree_b, w), GROVE_OK);
 	assert_int_equal(store_txn_commit(w), GROVE_OK);
 	shards_subs(sh, max_catchups, 0);
 	static const uint64_t groups[] = {SHARD_A, SHARD_B};
@@ -578,7 +581,8 @@ static void test_resume_refused(void **state)
  * Apply batch @p ops in SHARD_A's tree as the host does: applied, its record in the history, committed,
  * then published. @p ids receives the ids the batch's operations created or acted on (NULL: not wanted).
  */
-static void zone_apply(struct shards *sh, const struct tree_op *ops, size_t n, uint64_t *ids)
+static void zone_apply_part(struct shards *sh, const struct tree_op *ops, size_t n, uint64_t *ids,
+			    const struct change_txn *txn)
 {
 	struct store_txn *w;
 	assert_int_equal(store_txn_begin(sh->store, NULL, true, &w), GROVE_OK);
@@ -587,14 +591,19 @@ static void zone_apply(struct shards *sh, const struct tree_op *ops, size_t n, u
 	assert_int_equal(tree_apply_batch(&sh->tree, w, &batch, &res), GROVE_OK);
 	uint64_t index = ++sh->applied[SHARD_A];
 	struct grove_buf rec = {0};
-	assert_int_equal(history_encode(res.changes, res.n_changes, &res.paths, NULL, &rec), GROVE_OK);
+	assert_int_equal(history_encode(res.changes, res.n_changes, &res.paths, txn, &rec), GROVE_OK);
 	assert_int_equal(history_append(&sh->history, w, SHARD_A, index, rec.data, rec.len), GROVE_OK);
 	assert_int_equal(store_txn_commit(w), GROVE_OK);
 	grove_buf_free(&rec);
 	for (size_t i = 0; ids && i < n; i++)
 		ids[i] = res.ids[i];
-	subs_publish(sh->subs, SHARD_A, index, res.changes, res.n_changes, &res.paths, NULL, NULL);
+	subs_publish(sh->subs, SHARD_A, index, res.changes, res.n_changes, &res.paths, NULL, txn);
 	tree_result_free(&res);
+}
+
+static void zone_apply(struct shards *sh, const struct tree_op *ops, size_t n, uint64_t *ids)
+{
+	zone_apply_part(sh, ops, n, ids, NULL);
 }
 
 /* Move /root/A/P to @p to ("/root/A" or "/root/B"). */
@@ -604,13 +613,19 @@ static void zone_move(struct shards *sh, const char *from, const char *to)
 	zone_apply(sh, &move, 1, NULL);
 }
 
-/* Connection @p conn follows /root/B (node @p b) in SHARD_A from what it applied. */
+/* Connection @p conn follows /root/B (node @p b) in SHARD_A (and SHARD_B too if @p both) from what they applied. */
+static void zone_subscribe_in(struct shards *sh, uint64_t conn, uint64_t b, bool both)
+{
+	static const uint64_t groups[] = {SHARD_A, SHARD_B};
+	struct sub_spec spec = {.groups = groups, .n_groups = both ? 2 : 1, .root = b, .root_path = "/root/B", .depth = -1};
+	uint64_t at[] = {sh->applied[SHARD_A], sh->applied[SHARD_B]};
+	assert_int_equal(subs_add_held(sh->subs, conn, &spec, at), GROVE_OK);
+	subs_release(sh->subs, conn);
+}
+
 static void zone_subscribe(struct shards *sh, uint64_t conn, uint64_t b)
 {
-	static const uint64_t groups[] = {SHARD_A};
-	struct sub_spec spec = {.groups = groups, .n_groups = 1, .root = b, .root_path = "/root/B", .depth = -1};
-	assert_int_equal(subs_add_held(sh->subs, conn, &spec, &sh->applied[SHARD_A]), GROVE_OK);
-	subs_release(sh->subs, conn);
+	zone_subscribe_in(sh, conn, b, false);
 }
 
 /* /root/A/P with properties, a group, children C1 (with child D) and C2, and a connection C1 -> C2; /root/B. */
@@ -709,6 +724,74 @@ static void test_move_in_creates(void **state)
 	shards_close(&sh);
 }
 
+/*
+ * A move across shards into /root/B, whose carry-in (the whole move) SHARD_A applied, the part SHARD_B
+ * recorded being the half it left by; then @p after more entries in SHARD_A; then the turn ends.
+ */
+static void zone_move_across(struct shards *sh, int after)
+{
+	uint64_t groups[] = {SHARD_A, SHARD_B};
+	struct change_txn txn = {sh->txn_id ? sh->txn_id : TXN_ID, groups, 2};
+	sh->txn_id = txn.id + 1;
+	struct tree_op in = {.kind = TREE_OP_MOVE, .node = {.path = "/root/A/P"}, .target = {.path = "/root/B"}, .index = -1};
+	zone_apply_part(sh, &in, 1, NULL, &txn);
+	struct tree_paths paths = {0};
+	uint64_t p = 0;
+	struct store_txn *r = shards_read(sh);
+	assert_int_equal(tree_resolve_path(&sh->tree, r, "/root/B/P", &p), GROVE_OK);
+	store_txn_abort(r);
+	struct tree_change half = change(TREE_OP_MOVE, p, step(&paths, p, TREE_NO_PATH, "/root/B/P"),
+					 step(&paths, p, TREE_NO_PATH, "/root/A/P"));
+	half.flags = TREE_MOVE_LEFT_GROUP;
+	uint64_t index = ++sh->applied[SHARD_B];
+	struct grove_buf rec = {0};
+	assert_int_equal(history_encode(&half, 1, &paths, &txn, &rec), GROVE_OK);
+	struct store_txn *w;
+	assert_int_equal(store_txn_begin(sh->store, NULL, true, &w), GROVE_OK);
+	assert_int_equal(history_append(&sh->history, w, SHARD_B, index, rec.data, rec.len), GROVE_OK);
+	assert_int_equal(store_txn_commit(w), GROVE_OK);
+	grove_buf_free(&rec);
+	subs_publish(sh->subs, SHARD_B, index, &half, 1, &paths, NULL, &txn);
+	tree_paths_free(&paths);
+	for (int i = 0; i < after; i++) {
+		struct variant v;
+		variant_set_int(&v, i);
+		struct tree_op set = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/B/P"}, .name = "x", .value = &v};
+		zone_apply(sh, &set, 1, NULL);
+	}
+	subs_turn(sh->subs, 1);
+}
+
+/*
+ * A subscriber of /root/B that follows both shards of a move across them into it: given the parts
+ * together at the end of the turn that applied the last, with nothing applied after them, it gets the
+ * creation of what moved in; with an entry applied after them in that turn, "compacted".
+ */
+static void test_move_in_across_shards(void **state)
+{
+	(void)state;
+	struct shards sh;
+	shards_open(&sh, 0, 0);
+	uint64_t ids[10];
+	uint64_t b = zone_build(&sh, ids);
+	zone_subscribe_in(&sh, 1, b, true);
+	zone_move_across(&sh, 0);
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(sh.seen.events, 1);
+	assert_int_equal(sh.seen.n, 8);
+	assert_int_equal(sh.seen.op[0], TREE_OP_CREATE);
+	assert_int_equal(sh.seen.node[0], ids[2]);
+	assert_string_equal(sh.seen.path[0], "/root/B/P");
+	assert_string_equal(sh.seen.path[6], "/root/B/P/C1/D");
+	assert_string_equal(sh.seen.position, "1:2,2:1");
+
+	zone_move(&sh, "/root/B/P", "/root/A");
+	assert_int_equal(sh.seen.op[0], TREE_OP_DELETE);
+	zone_move_across(&sh, 1);
+	assert_int_equal(sh.seen.compacted, 1);
+	shards_close(&sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -722,6 +805,7 @@ int main(void)
 		cmocka_unit_test(test_resume_across_shards),
 		cmocka_unit_test(test_resume_refused),
 		cmocka_unit_test(test_move_in_creates),
+		cmocka_unit_test(test_move_in_across_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
