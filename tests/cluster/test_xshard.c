@@ -329,19 +329,31 @@ static void take_event(struct stream_seen *s, const Grove__SubscribeEvent *ev, u
 	assert_true(player_changes <= 1);
 }
 
+/*
+ * start_world() (*@p cl its client) and a subscriber of @p path on member 2 (*@p sub): its snapshot, in one
+ * event, is returned (free it with grove__envelope__free_unpacked()).
+ */
+static Grove__Envelope *start_following(struct cluster *c, uint64_t *player, const char *path, struct grove_client **cl,
+					struct grove_client **sub)
+{
+	*cl = start_world(c, player);
+	*sub = cluster_connect(c, 2);
+	assert_int_equal(client_subscribe(*sub, path, false, 0), GROVE_OK);
+	Grove__Envelope *msg = next_event(*sub);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	assert_true(msg->subscribe_event->last);
+	return msg;
+}
+
 static void test_stream_across_shards(void **state)
 {
 	(void)state;
 	struct cluster c;
 	uint64_t player;
-	struct grove_client *cl = start_world(&c, &player);
-	struct grove_client *sub = cluster_connect(&c, 2);
-	assert_int_equal(client_subscribe(sub, "/root/World", false, 0), GROVE_OK);
+	struct grove_client *cl, *sub;
 	/* One scene of the world, both shards' subtrees in it. */
-	Grove__Envelope *msg = next_event(sub);
+	Grove__Envelope *msg = start_following(&c, &player, "/root/World", &cl, &sub);
 	const Grove__SubscribeEvent *ev = msg->subscribe_event;
-	assert_int_equal(ev->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
-	assert_true(ev->last);
 	char *scene = strndup((const char *)ev->data.data, ev->data.len);
 	assert_non_null(strstr(scene, "[node name=\"Arm\""));
 	assert_non_null(strstr(scene, "[node name=\"Q\""));
@@ -387,12 +399,8 @@ static void test_move_across_shards_into_a_zone(void **state)
 	(void)state;
 	struct cluster c;
 	uint64_t player;
-	struct grove_client *cl = start_world(&c, &player);
-	struct grove_client *sub = cluster_connect(&c, 2);
-	assert_int_equal(client_subscribe(sub, ZONE_B, false, 0), GROVE_OK);
-	Grove__Envelope *msg = next_event(sub);
-	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
-	assert_true(msg->subscribe_event->last);
+	struct grove_client *cl, *sub;
+	Grove__Envelope *msg = start_following(&c, &player, ZONE_B, &cl, &sub);
 	grove__envelope__free_unpacked(msg, NULL);
 	struct tree_op op = move(ZONE_A "/P", ZONE_B);
 	assert_int_equal(client_write_ops(cl, &op, 1), GROVE_OK);

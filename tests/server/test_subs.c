@@ -651,6 +651,15 @@ static uint64_t zone_build(struct shards *sh, uint64_t *ids)
 	return ids[1];
 }
 
+/* shards_open(), zone_build() (@p ids its ids) and subscriber 1 of /root/B (in both shards if @p both): /root/B's id. */
+static uint64_t zone_open(struct shards *sh, uint64_t *ids, bool both)
+{
+	shards_open(sh, 0, 0);
+	uint64_t b = zone_build(sh, ids);
+	zone_subscribe_in(sh, 1, b, both);
+	return b;
+}
+
 /*
  * A node with children moved from /root/A into /root/B: a live subscriber of /root/B is given their
  * creation, parents first, with their properties, groups and connection; one catching up once more has
@@ -661,11 +670,9 @@ static void test_move_in_creates(void **state)
 {
 	(void)state;
 	struct shards sh;
-	shards_open(&sh, 0, 0);
 	uint64_t ids[10];
-	uint64_t b = zone_build(&sh, ids);
+	uint64_t b = zone_open(&sh, ids, false);
 	uint64_t p = ids[2], c1 = ids[5], c2 = ids[7], d = ids[8];
-	zone_subscribe(&sh, 1, b);
 	zone_move(&sh, "/root/A/P", "/root/B");
 	assert_int_equal(sh.seen.compacted, 0);
 	assert_int_equal(sh.seen.events, 1);
@@ -771,10 +778,8 @@ static void test_move_in_across_shards(void **state)
 {
 	(void)state;
 	struct shards sh;
-	shards_open(&sh, 0, 0);
 	uint64_t ids[10];
-	uint64_t b = zone_build(&sh, ids);
-	zone_subscribe_in(&sh, 1, b, true);
+	zone_open(&sh, ids, true);
 	zone_move_across(&sh, 0);
 	assert_int_equal(sh.seen.compacted, 0);
 	assert_int_equal(sh.seen.events, 1);
