@@ -19,6 +19,21 @@
  * subscribers at a time, and back to live once it has caught up; one that
  * falls behind the history's retention is told "compacted" and dropped.
  *
+ * A move into a subscriber's subtree from outside it (a move within a
+ * group, or a move across shards, whose half in the group it entered is
+ * recorded whole) brings nodes the subscriber never had: it is given their
+ * creation instead (arrival.h: the moved node and its subtree, parents
+ * first, with properties, groups and connections, as CREATE, SET_PROP,
+ * ADD_GROUP and CONNECT changes with their own path steps, filtered like
+ * any change). They are read from the tree (the hooks' tree, through
+ * read_txn), which holds the state right after the entry only if every
+ * group the subscriber follows applied nothing after what it is being
+ * given: live, when the entry was the last of its ready; caught up, when
+ * it is the last applied, which includes a move across shards whose parts
+ * go out at the end of the turn that applied the last one when nothing
+ * followed. Otherwise, or for a subtree over the arrival limits, the
+ * subscriber is told "compacted".
+ *
  * A subtree that spans shards is followed in every group that holds a part
  * of it, in one stream: the index of an event is then the sum of the
  * indexes looked at in each group (for one group, simply its index), which
