@@ -110,6 +110,16 @@ static int on_connection(void *ctx, const struct tree_connection *k)
 	return err ? err : over(b);
 }
 
+/* Whether step @p at of @p paths names @p name (a whole path's step: as its last part). */
+static bool named(const struct tree_paths *paths, uint32_t at, const char *name)
+{
+	if (at >= paths->n)
+		return false;
+	const char *step = paths->steps[at].name;
+	const char *slash = paths->steps[at].up == TREE_NO_PATH ? strrchr(step, '/') : NULL;
+	return strcmp(slash ? slash + 1 : step, name) == 0;
+}
+
 /* Make pending node @p p: its CREATE, properties and groups, and queue its children. */
 static int make(struct build *b, const struct tree_change *move, const struct pending *p)
 {
@@ -120,6 +130,8 @@ static int make(struct build *b, const struct tree_change *move, const struct pe
 	b->node = p->id;
 	b->node_class = node.class_name;
 	b->step = move->path_step;
+	if (p->up == TREE_NO_PATH && (node.parent != move->parent || !named(b->paths, move->path_step, node.name)))
+		return GROVE_ECHANGED;
 	if (p->up != TREE_NO_PATH && (err = tree_paths_add(b->paths, p->id, p->up, node.name, &b->step)))
 		return err;
 	struct tree_change *c = add(b, &b->v, &b->n, &b->cap, TREE_OP_CREATE);

@@ -35,11 +35,13 @@ struct arrival_limits {
  * others by steps appended under their parent's.
  *
  * The caller must know that @p t in @p txn is the state right after the
- * move, or the changes describe a later state.
+ * move, or after later changes; the changes describe that state, so
+ * changes after the move of nodes they make are already in them.
  * @param out the changes are appended to *@p out (grown with realloc, the
  * caller frees them and it), *@p n counts them
  * @return GROVE_OK; GROVE_ETOOBIG (over @p limits), GROVE_ENOTFOUND (@p t
- * does not hold the node), GROVE_ENOMEM, GROVE_ESTORAGE, GROVE_ECORRUPT:
+ * does not hold the node), GROVE_ECHANGED (the node is no longer where the
+ * move put it: under another parent, or renamed), GROVE_ENOMEM, GROVE_ESTORAGE, GROVE_ECORRUPT:
  * then *@p out and *@p n are as they were (their contents freed), and
  * @p paths may hold unused steps.
  */

@@ -619,6 +619,10 @@ struct delivery {
 	struct tree_paths ext;        /* the entry's steps (borrowed), then the arrivals' (owned) from base on */
 	size_t base;
 	struct place *places;         /* where each step of paths stands against the subscriber's root */
+	struct idmap arrived;         /* (0, id) -> non-NULL: a node an arrival made, as the entry left it */
+	uint64_t *roots;              /* the moved nodes that arrivals made */
+	size_t n_roots, cap_roots;
+	bool *region;                 /* per step of paths: its node or an ancestor step's is one arrivals made (NULL: none yet) */
 };
 
 static const char out_of_memory[] = "the server ran out of memory for this subscriber";
@@ -712,12 +716,45 @@ static const char *arrive(struct subs *s, struct sub *sub, struct store_txn **tx
 	if (err)
 		return err == GROVE_ENOMEM ? out_of_memory : moved_in;
 	free(d->places);
-	if (!(d->places = place_steps(sub->root_path, d->paths)) || !room(d, stack, d->kept + d->n_made - from + rest))
+	if (!(d->places = place_steps(sub->root_path, d->paths)) || !room(d, stack, d->kept + d->n_made - from + rest) ||
+	    grove_grow((void **)&d->roots, &d->cap_roots, d->n_roots, sizeof(*d->roots)))
 		return out_of_memory;
-	for (size_t i = from; i < d->n_made; i++)
+	d->roots[d->n_roots++] = c->node;
+	for (size_t i = from; i < d->n_made; i++) {
+		if (d->made[i].op == TREE_OP_CREATE && idmap_put(&d->arrived, 0, d->made[i].node, d))
+			return out_of_memory;
 		if (relevance(sub, d->places, &d->made[i]) == 1)
 			d->mine[d->kept++] = d->made[i];
+	}
+	bool *region = realloc(d->region, (d->paths->n ? d->paths->n : 1) * sizeof(*region));
+	if (!region)
+		return out_of_memory;
+	d->region = region;
+	for (size_t i = 0; i < d->paths->n; i++) {
+		const struct tree_path_step *step = &d->paths->steps[i];
+		region[i] = idmap_get(&d->arrived, 0, step->node) || (step->up != TREE_NO_PATH && region[step->up]);
+	}
 	return NULL;
+}
+
+/*
+ * Whether change @p c, later in the entry than an arrival, concerns what arrivals made: they made the
+ * state the entry left, so such a change is in them already (a node they made, or one that was in their
+ * subtrees for a while and left it or was deleted), except a reorder of a moved node itself, which places
+ * it among siblings the subscriber has as they were placed.
+ */
+static bool arrived_already(const struct delivery *d, const struct tree_change *c)
+{
+	if (!d->region || c->op == TREE_OP_PUT_RESOURCE)
+		return false;
+	if (idmap_get(&d->arrived, 0, c->node)) {
+		for (size_t i = 0; c->op == TREE_OP_REORDER && i < d->n_roots; i++)
+			if (d->roots[i] == c->node)
+				return false;
+		return true;
+	}
+	return (c->path_step != TREE_NO_PATH && d->region[c->path_step]) ||
+	       (c->old_path_step != TREE_NO_PATH && d->region[c->old_path_step]);
 }
 
 static void delivery_free(struct delivery *d, struct tree_change *stack)
@@ -731,6 +768,9 @@ static void delivery_free(struct delivery *d, struct tree_change *stack)
 	for (size_t i = d->base; i < d->ext.n; i++)
 		free(d->ext.steps[i].name); /* the steps before base are the entry's */
 	free(d->ext.steps);
+	idmap_free(&d->arrived);
+	free(d->roots);
+	free(d->region);
 }
 
 /*
@@ -748,9 +788,13 @@ static bool deliver(struct subs *s, struct sub *sub, struct store_txn *txn, cons
 	bool begun = false;
 	for (size_t i = 0; i < n && !resync; i++) {
 		const struct tree_change *c = &changes[i];
+		bool into = c->op == TREE_OP_MOVE && inside(sub, d.places, c->path_step) && c->node != sub->root;
 		int r = relevance(sub, d.places, c);
-		if (c->op == TREE_OP_MOVE && inside(sub, d.places, c->path_step) && c->old_path_step != TREE_NO_PATH &&
-		    !inside(sub, d.places, c->old_path_step) && c->node != sub->root) {
+		if (arrived_already(&d, c)) {
+			/* A node that was in an arrived subtree for a while and moved on into the subtree: it arrives too. */
+			if (into && !idmap_get(&d.arrived, 0, c->node))
+				resync = arrive(s, sub, &txn, &begun, c, n - i - 1, &d, stack);
+		} else if (into && c->old_path_step != TREE_NO_PATH && !inside(sub, d.places, c->old_path_step)) {
 			resync = arrive(s, sub, &txn, &begun, c, n - i - 1, &d, stack);
 		} else if (r == 1) {
 			d.mine[d.kept++] = *c;

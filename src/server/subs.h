@@ -26,13 +26,16 @@
  * first, with properties, groups and connections, as CREATE, SET_PROP,
  * ADD_GROUP and CONNECT changes with their own path steps, filtered like
  * any change). They are read from the tree (the hooks' tree, through
- * read_txn), which holds the state right after the entry only if every
- * group the subscriber follows applied nothing after what it is being
- * given: live, when the entry was the last of its ready; caught up, when
- * it is the last applied, which includes a move across shards whose parts
- * go out at the end of the turn that applied the last one when nothing
- * followed. Otherwise, or for a subtree over the arrival limits, the
- * subscriber is told "compacted".
+ * read_txn) as the entry left it, so changes later in the same entry of
+ * what arrived are in them already and are not given again. The tree
+ * holds the state right after the entry only if every group the
+ * subscriber follows applied nothing after what it is being given: live,
+ * when the entry was the last of its ready; caught up, when it is the last
+ * applied, which includes a move across shards whose parts go out at the
+ * end of the turn that applied the last one when nothing followed.
+ * Otherwise, or for a subtree over the arrival limits, or when the moved
+ * node left its new place again in the same entry, the subscriber is told
+ * "compacted".
  *
  * A subtree that spans shards is followed in every group that holds a part
  * of it, in one stream: the index of an event is then the sum of the

@@ -732,6 +732,43 @@ static void test_move_in_creates(void **state)
 }
 
 /*
+ * One entry moves P into /root/B and goes on changing what it brought: a set, a child made, a child moved
+ * on to /root/B, a grandchild deleted. The subscriber is given P's subtree as the entry left it, those
+ * changes not again, and the child that moved on as an arrival of its own.
+ */
+static void test_move_in_then_more(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	uint64_t b = zone_open(&sh, ids, false);
+	struct variant nine;
+	variant_set_int(&nine, 9);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/A/P"}, .target = {.path = "/root/B"}, .index = -1},
+		{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/B/P"}, .name = "x", .value = &nine},
+		{.kind = TREE_OP_CREATE, .node = {.path = "/root/B/P"}, .name = "New", .text = "Node", .index = -1},
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/P/C2"}, .target = {.path = "/root/B"}, .index = -1},
+		{.kind = TREE_OP_DELETE, .node = {.path = "/root/B/P/C1/D"}},
+	};
+	zone_apply(&sh, ops, sizeof(ops) / sizeof(ops[0]), NULL);
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(sh.seen.events, 1);
+	assert_int_equal(sh.seen.n, 8);
+	static const enum tree_op_kind kinds[] = {TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_ADD_GROUP, TREE_OP_CREATE,
+						  TREE_OP_SET_PROP, TREE_OP_CREATE, TREE_OP_CONNECT, TREE_OP_CREATE};
+	static const char *const paths[] = {"/root/B/P", "/root/B/P", "/root/B/P", "/root/B/P/C1",
+					    "/root/B/P/C1", "/root/B/P/New", "/root/B/P/C1", "/root/B/C2"};
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(sh.seen.op[i], kinds[i]);
+		assert_string_equal(sh.seen.path[i], paths[i]);
+	}
+	assert_int_equal(sh.seen.node[7], ids[7]);
+	assert_int_equal(sh.seen.parent[7], b);
+	shards_close(&sh);
+}
+
+/*
  * A move across shards into /root/B, whose carry-in (the whole move) SHARD_A applied, the part SHARD_B
  * recorded being the half it left by; then @p after more entries in SHARD_A; then the turn ends.
  */
@@ -810,6 +847,7 @@ int main(void)
 		cmocka_unit_test(test_resume_across_shards),
 		cmocka_unit_test(test_resume_refused),
 		cmocka_unit_test(test_move_in_creates),
+		cmocka_unit_test(test_move_in_then_more),
 		cmocka_unit_test(test_move_in_across_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
