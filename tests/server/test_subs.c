@@ -731,6 +731,40 @@ static void test_move_in_creates(void **state)
 	shards_close(&sh);
 }
 
+/* The subscriber's depth, classes and properties pick among what arrives, as among any changes. */
+static void test_move_in_filtered(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	uint64_t b = zone_open(&sh, ids, false);
+	subs_remove(sh.subs, 1);
+	static const uint64_t groups[] = {SHARD_A};
+	static const char *const sprites[] = {"Sprite"}, *const y[] = {"y"};
+	struct sub_spec shallow = {.groups = groups, .n_groups = 1, .root = b, .root_path = "/root/B", .depth = 1};
+	struct sub_spec only = {.groups = groups, .n_groups = 1, .root = b, .root_path = "/root/B", .depth = -1,
+				.classes = sprites, .n_classes = 1, .properties = y, .n_properties = 1};
+	const struct sub_spec *specs[] = {&shallow, &only};
+	static const enum tree_op_kind want[2][3] = {{TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_ADD_GROUP},
+						     {TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_CONNECT}};
+	static const char *const paths[2][3] = {{"/root/B/P", "/root/B/P", "/root/B/P"},
+						{"/root/B/P/C1", "/root/B/P/C1", "/root/B/P/C1"}};
+	for (size_t k = 0; k < 2; k++) {
+		assert_int_equal(subs_add_held(sh.subs, 2, specs[k], &sh.applied[SHARD_A]), GROVE_OK);
+		subs_release(sh.subs, 2);
+		zone_move(&sh, "/root/A/P", "/root/B");
+		assert_int_equal(sh.seen.n, 3);
+		for (size_t i = 0; i < 3; i++) {
+			assert_int_equal(sh.seen.op[i], want[k][i]);
+			assert_string_equal(sh.seen.path[i], paths[k][i]);
+		}
+		zone_move(&sh, "/root/B/P", "/root/A");
+		subs_remove(sh.subs, 2);
+	}
+	assert_int_equal(sh.seen.compacted, 0);
+	shards_close(&sh);
+}
+
 /*
  * One entry moves P into /root/B and goes on changing what it brought: a set, a child made, a child moved
  * on to /root/B, a grandchild deleted. The subscriber is given P's subtree as the entry left it, those
@@ -848,6 +882,7 @@ int main(void)
 		cmocka_unit_test(test_resume_refused),
 		cmocka_unit_test(test_move_in_creates),
 		cmocka_unit_test(test_move_in_then_more),
+		cmocka_unit_test(test_move_in_filtered),
 		cmocka_unit_test(test_move_in_across_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
