@@ -713,6 +713,8 @@ static const char *arrive(struct subs *s, struct sub *sub, struct store_txn **tx
 	int err = arrival_changes(t, *txn, c, &d->ext, &limits, &d->made, &d->n_made);
 	if (err == GROVE_ETOOBIG)
 		return "a subtree too large for the stream moved into the subtree from outside it; take a new snapshot";
+	if (err == GROVE_ECHANGED)
+		return "nodes moved into the subtree from outside it and on again in the same entry; take a new snapshot";
 	if (err)
 		return err == GROVE_ENOMEM ? out_of_memory : moved_in;
 	free(d->places);
