@@ -725,7 +725,8 @@ static const char *arrive(struct subs *s, struct sub *sub, struct store_txn **tx
 	for (size_t i = from; i < d->n_made; i++) {
 		if (d->made[i].op == TREE_OP_CREATE && idmap_put(&d->arrived, 0, d->made[i].node, d))
 			return out_of_memory;
-		if (relevance(sub, d->places, &d->made[i]) == 1)
+		/* Connections go last (connections_last()): a target may arrive later in the entry. */
+		if (d->made[i].op != TREE_OP_CONNECT && relevance(sub, d->places, &d->made[i]) == 1)
 			d->mine[d->kept++] = d->made[i];
 	}
 	bool *region = realloc(d->region, (d->paths->n ? d->paths->n : 1) * sizeof(*region));
@@ -757,6 +758,17 @@ static bool arrived_already(const struct delivery *d, const struct tree_change *
 	}
 	return (c->path_step != TREE_NO_PATH && d->region[c->path_step]) ||
 	       (c->old_path_step != TREE_NO_PATH && d->region[c->old_path_step]);
+}
+
+/*
+ * The connections arrivals made, after everything else of the entry: they are the entry's last state, so
+ * both their ends are there by the end of it (an arrival made later in the entry may hold the target).
+ */
+static void connections_last(const struct sub *sub, struct delivery *d)
+{
+	for (size_t i = 0; i < d->n_made; i++)
+		if (d->made[i].op == TREE_OP_CONNECT && relevance(sub, d->places, &d->made[i]) == 1)
+			d->mine[d->kept++] = d->made[i]; /* arrive() made room for every change it made */
 }
 
 static void delivery_free(struct delivery *d, struct tree_change *stack)
@@ -813,6 +825,8 @@ static bool deliver(struct subs *s, struct sub *sub, struct store_txn *txn, cons
 	}
 	if (begun)
 		store_txn_abort(txn);
+	if (!resync)
+		connections_last(sub, &d);
 	bool ok = true;
 	if (resync) {
 		compact(s, sub, 0, resync);

@@ -768,7 +768,8 @@ static void test_move_in_filtered(void **state)
 /*
  * One entry moves P into /root/B and goes on changing what it brought: a set, a child made, a child moved
  * on to /root/B, a grandchild deleted. The subscriber is given P's subtree as the entry left it, those
- * changes not again, and the child that moved on as an arrival of its own.
+ * changes not again, the child that moved on as an arrival of its own, and the connection to that child
+ * after it.
  */
 static void test_move_in_then_more(void **state)
 {
@@ -789,16 +790,18 @@ static void test_move_in_then_more(void **state)
 	assert_int_equal(sh.seen.compacted, 0);
 	assert_int_equal(sh.seen.events, 1);
 	assert_int_equal(sh.seen.n, 8);
+	/* The connection C1 -> C2 once C2 is there too. */
 	static const enum tree_op_kind kinds[] = {TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_ADD_GROUP, TREE_OP_CREATE,
-						  TREE_OP_SET_PROP, TREE_OP_CREATE, TREE_OP_CONNECT, TREE_OP_CREATE};
+						  TREE_OP_SET_PROP, TREE_OP_CREATE, TREE_OP_CREATE, TREE_OP_CONNECT};
 	static const char *const paths[] = {"/root/B/P", "/root/B/P", "/root/B/P", "/root/B/P/C1",
-					    "/root/B/P/C1", "/root/B/P/New", "/root/B/P/C1", "/root/B/C2"};
+					    "/root/B/P/C1", "/root/B/P/New", "/root/B/C2", "/root/B/P/C1"};
 	for (size_t i = 0; i < 8; i++) {
 		assert_int_equal(sh.seen.op[i], kinds[i]);
 		assert_string_equal(sh.seen.path[i], paths[i]);
 	}
-	assert_int_equal(sh.seen.node[7], ids[7]);
-	assert_int_equal(sh.seen.parent[7], b);
+	assert_int_equal(sh.seen.node[6], ids[7]);
+	assert_int_equal(sh.seen.parent[6], b);
+	assert_int_equal(sh.seen.parent[7], ids[7]);
 	shards_close(&sh);
 }
 
