@@ -339,6 +339,14 @@ static struct store_txn *history_txn(void *ctx)
 	return host_read_applied(f->host, &txn) == GROVE_OK ? txn : NULL;
 }
 
+/* A group's tree and how far it is applied, for moves into a subtree: read through history_txn()'s transaction. */
+static const struct tree *group_tree(void *ctx, uint64_t group, uint64_t *applied)
+{
+	struct follow *f = ctx;
+	*applied = host_applied(f->host, group);
+	return host_tree(f->host, group);
+}
+
 /* ---- set-up ---- */
 
 int follow_create(struct loop *loop, struct host *host, const struct follow_config *cfg, struct follow **out)
@@ -348,7 +356,8 @@ int follow_create(struct loop *loop, struct host *host, const struct follow_conf
 		return GROVE_ENOMEM;
 	*f = (struct follow){.loop = loop, .host = host, .cfg = *cfg};
 	struct subs_config sc = {.live_max_queued = cfg->live_max_queued, .max_catchups = cfg->max_catchups};
-	struct subs_hooks sh = {.ctx = f, .emit = emit, .queued = queued, .read_txn = history_txn};
+	struct subs_hooks sh = {.ctx = f, .emit = emit, .queued = queued, .read_txn = history_txn,
+				 .tree = group_tree};
 	int err = subs_create(&sc, host_history(host), &sh, &f->subs);
 	if (err) {
 		free(f);

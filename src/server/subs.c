@@ -8,11 +8,14 @@
 #include "src/common/error.h"
 #include "src/common/grow.h"
 #include "src/common/idmap.h"
+#include "src/server/arrival.h"
 
 #define DEFAULT_LIVE_MAX_QUEUED (1u << 20)
 #define DEFAULT_CATCHUP_BATCH (256u << 10)
 #define DEFAULT_MAX_CATCHUPS 4
 #define DEFAULT_PROGRESS_MS 100
+#define DEFAULT_ARRIVAL_MAX_NODES 10000
+#define DEFAULT_ARRIVAL_MAX_BYTES (4u << 20)
 /* Entries per catch-up step, whatever their size. */
 #define CATCHUP_ENTRIES 256
 /*
@@ -95,6 +98,10 @@ int subs_create(const struct subs_config *cfg, const struct history *history, co
 		s->cfg.max_catchups = DEFAULT_MAX_CATCHUPS;
 	if (!s->cfg.progress_ms)
 		s->cfg.progress_ms = DEFAULT_PROGRESS_MS;
+	if (!s->cfg.arrival_max_nodes)
+		s->cfg.arrival_max_nodes = DEFAULT_ARRIVAL_MAX_NODES;
+	if (!s->cfg.arrival_max_bytes)
+		s->cfg.arrival_max_bytes = DEFAULT_ARRIVAL_MAX_BYTES;
 	s->history = history;
 	s->hooks = *hooks;
 	*out = s;
@@ -602,66 +609,238 @@ static void compact(struct subs *s, struct sub *sub, uint64_t oldest, const char
 	subs_remove(s, sub->conn);
 }
 
+/* What one event for a subscriber is made of while its changes are picked. */
+struct delivery {
+	struct tree_change *mine;     /* the changes it is given (borrowed from the entry's or from made) */
+	size_t kept, cap;
+	struct tree_change *made;     /* the changes of subtrees moved in from outside, owned */
+	size_t n_made;
+	const struct tree_paths *paths; /* the entry's steps, or ext once arrivals added steps to them */
+	struct tree_paths ext;        /* the entry's steps (borrowed), then the arrivals' (owned) from base on */
+	size_t base;
+	struct place *places;         /* where each step of paths stands against the subscriber's root */
+	struct idmap arrived;         /* (0, id) -> non-NULL: a node an arrival made, as the entry left it */
+	uint64_t *roots;              /* the moved nodes that arrivals made */
+	size_t n_roots, cap_roots;
+	bool *region;                 /* per step of paths: its node or an ancestor step's is one arrivals made (NULL: none yet) */
+};
+
+static const char out_of_memory[] = "the server ran out of memory for this subscriber";
+
+/* Room in d->mine for @p need changes. @return false if out of memory. */
+static bool room(struct delivery *d, struct tree_change *stack, size_t need)
+{
+	if (need <= d->cap)
+		return true;
+	struct tree_change *grown = d->mine == stack ? malloc(need * sizeof(*grown)) : realloc(d->mine, need * sizeof(*grown));
+	if (!grown)
+		return false;
+	if (d->mine == stack)
+		memcpy(grown, stack, d->kept * sizeof(*grown));
+	d->mine = grown;
+	d->cap = need;
+	return true;
+}
+
+/*
+ * Whether the state the hooks' read transaction sees is exactly the one right after the event @p sub is
+ * being given: every group it follows has applied here no more than it has been given of it. Live, that
+ * is when the entry was the last of its group's ready (the host publishes a ready's entries once all of
+ * them are applied); caught up, when the entry is the last one applied of its group and no other group it
+ * follows applied anything after what it was given (so a transaction's parts handed out at the end of
+ * the turn that applied the last one qualify, if nothing followed them).
+ */
+static bool state_is_event(struct subs *s, const struct sub *sub)
+{
+	for (size_t k = 0; k < sub->n_groups; k++) {
+		uint64_t applied = 0;
+		if (!s->hooks.tree || !s->hooks.tree(s->hooks.ctx, sub->groups[k].group, &applied) ||
+		    applied != sub->groups[k].index)
+			return false;
+	}
+	return true;
+}
+
+/* The tree of one of @p sub's groups that holds node @p id in @p txn (a node is in one group at a time), or NULL. */
+static const struct tree *holder(struct subs *s, const struct sub *sub, struct store_txn *txn, uint64_t id)
+{
+	for (size_t k = 0; k < sub->n_groups; k++) {
+		uint64_t applied;
+		const struct tree *t = s->hooks.tree(s->hooks.ctx, sub->groups[k].group, &applied);
+		struct tree_node node;
+		if (t && tree_get_node(t, txn, id, &node) == GROVE_OK) {
+			tree_node_free(&node);
+			return t;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Move @p c brought a subtree into @p sub's from outside it: the subscriber never had those nodes, so it is
+ * given their creation instead (arrival.h), read from the state right after the event, filtered as any
+ * change; @p rest changes of the entry follow it. A subscriber given the event when the state has moved on
+ * since (it catches up, or the entry was not the last of its ready) cannot be told what the subtree was
+ * then: it takes a new snapshot. *@p txn is the read transaction, begun here if NULL (*@p begun then).
+ * @return NULL, or why @p sub must take a new snapshot.
+ */
+static const char *arrive(struct subs *s, struct sub *sub, struct store_txn **txn, bool *begun,
+			  const struct tree_change *c, size_t rest, struct delivery *d, struct tree_change *stack)
+{
+	static const char moved_in[] = "nodes moved into the subtree from outside it while this subscriber was behind; "
+				       "take a new snapshot";
+	if (!state_is_event(s, sub))
+		return moved_in;
+	if (!*txn) {
+		*txn = s->hooks.read_txn(s->hooks.ctx);
+		*begun = *txn != NULL;
+		if (!*txn)
+			return moved_in;
+	}
+	const struct tree *t = holder(s, sub, *txn, c->node);
+	if (!t)
+		return moved_in;
+	if (!d->ext.steps) {
+		size_t n = d->paths->n;
+		if (!(d->ext.steps = malloc((n ? n : 1) * sizeof(*d->ext.steps))))
+			return out_of_memory;
+		memcpy(d->ext.steps, d->paths->steps, n * sizeof(*d->ext.steps));
+		d->ext.n = d->ext.cap = d->base = n;
+		d->paths = &d->ext;
+	}
+	size_t from = d->n_made;
+	struct arrival_limits limits = {s->cfg.arrival_max_nodes, s->cfg.arrival_max_bytes};
+	int err = arrival_changes(t, *txn, c, &d->ext, &limits, &d->made, &d->n_made);
+	if (err == GROVE_ETOOBIG)
+		return "a subtree too large for the stream moved into the subtree from outside it; take a new snapshot";
+	if (err == GROVE_ECHANGED)
+		return "nodes moved into the subtree from outside it and on again in the same entry; take a new snapshot";
+	if (err)
+		return err == GROVE_ENOMEM ? out_of_memory : moved_in;
+	free(d->places);
+	if (!(d->places = place_steps(sub->root_path, d->paths)) || !room(d, stack, d->kept + d->n_made - from + rest) ||
+	    grove_grow((void **)&d->roots, &d->cap_roots, d->n_roots, sizeof(*d->roots)))
+		return out_of_memory;
+	d->roots[d->n_roots++] = c->node;
+	for (size_t i = from; i < d->n_made; i++) {
+		if (d->made[i].op == TREE_OP_CREATE && idmap_put(&d->arrived, 0, d->made[i].node, d))
+			return out_of_memory;
+		/* Connections go last (connections_last()): a target may arrive later in the entry. */
+		if (d->made[i].op != TREE_OP_CONNECT && relevance(sub, d->places, &d->made[i]) == 1)
+			d->mine[d->kept++] = d->made[i];
+	}
+	bool *region = realloc(d->region, (d->paths->n ? d->paths->n : 1) * sizeof(*region));
+	if (!region)
+		return out_of_memory;
+	d->region = region;
+	for (size_t i = 0; i < d->paths->n; i++) {
+		const struct tree_path_step *step = &d->paths->steps[i];
+		region[i] = idmap_get(&d->arrived, 0, step->node) || (step->up != TREE_NO_PATH && region[step->up]);
+	}
+	return NULL;
+}
+
+/*
+ * Whether change @p c, later in the entry than an arrival, concerns what arrivals made: they made the
+ * state the entry left, so such a change is in them already (a node they made, or one that was in their
+ * subtrees for a while and left it or was deleted), except a reorder of a moved node itself, which places
+ * it among siblings the subscriber has as they were placed.
+ */
+static bool arrived_already(const struct delivery *d, const struct tree_change *c)
+{
+	if (!d->region || c->op == TREE_OP_PUT_RESOURCE)
+		return false;
+	if (idmap_get(&d->arrived, 0, c->node)) {
+		for (size_t i = 0; c->op == TREE_OP_REORDER && i < d->n_roots; i++)
+			if (d->roots[i] == c->node)
+				return false;
+		return true;
+	}
+	return (c->path_step != TREE_NO_PATH && d->region[c->path_step]) ||
+	       (c->old_path_step != TREE_NO_PATH && d->region[c->old_path_step]);
+}
+
+/*
+ * The connections arrivals made, after everything else of the entry: they are the entry's last state, so
+ * both their ends are there by the end of it (an arrival made later in the entry may hold the target).
+ */
+static void connections_last(const struct sub *sub, struct delivery *d)
+{
+	for (size_t i = 0; i < d->n_made; i++)
+		if (d->made[i].op == TREE_OP_CONNECT && relevance(sub, d->places, &d->made[i]) == 1)
+			d->mine[d->kept++] = d->made[i]; /* arrive() made room for every change it made */
+}
+
+static void delivery_free(struct delivery *d, struct tree_change *stack)
+{
+	if (d->mine != stack)
+		free(d->mine);
+	free(d->places);
+	for (size_t i = 0; i < d->n_made; i++)
+		tree_change_free(&d->made[i]);
+	free(d->made);
+	for (size_t i = d->base; i < d->ext.n; i++)
+		free(d->ext.steps[i].name); /* the steps before base are the entry's */
+	free(d->ext.steps);
+	idmap_free(&d->arrived);
+	free(d->roots);
+	free(d->region);
+}
+
 /*
  * Give @p sub what an entry (or a transaction's parts together) changed in its subtree, its groups'
- * positions already moved past it. A move into the subtree from outside brings nodes the subscriber
- * never had: it needs a new snapshot. @return false if @p sub was dropped.
+ * positions already moved past it, reading the tree (for moves into the subtree) through @p txn, or
+ * through one of the hooks' if NULL. @return false if @p sub was dropped.
  */
-static bool deliver(struct subs *s, struct sub *sub, const struct tree_change *changes, size_t n,
-		    const struct tree_paths *paths, const struct entry_times *times)
+static bool deliver(struct subs *s, struct sub *sub, struct store_txn *txn, const struct tree_change *changes,
+		    size_t n, const struct tree_paths *paths, const struct entry_times *times)
 {
 	struct tree_change stack[32];
-	struct tree_change *mine = n <= 32 ? stack : malloc(n * sizeof(*mine));
-	struct place *places = n ? place_steps(sub->root_path, paths) : NULL;
-	if (!mine || (n && !places)) {
-		if (mine != stack)
-			free(mine);
-		free(places);
-		compact(s, sub, 0, "the server ran out of memory for this subscriber");
-		return false;
-	}
-	size_t kept = 0;
-	bool resync = false;
-	for (size_t i = 0; i < n; i++) {
+	struct delivery d = {.mine = n <= 32 ? stack : malloc(n * sizeof(*d.mine)), .cap = n <= 32 ? 32 : n,
+			     .paths = paths, .places = n ? place_steps(sub->root_path, paths) : NULL};
+	const char *resync = !d.mine || (n && !d.places) ? out_of_memory : NULL;
+	bool begun = false;
+	for (size_t i = 0; i < n && !resync; i++) {
 		const struct tree_change *c = &changes[i];
-		int r = relevance(sub, places, c);
-		if (c->op == TREE_OP_MOVE && r == 1 && c->old_path_step != TREE_NO_PATH &&
-		    !inside(sub, places, c->old_path_step) && c->node != sub->root)
-			resync = true;
-		if (r == 1) {
-			mine[kept++] = *c;
+		bool into = c->op == TREE_OP_MOVE && inside(sub, d.places, c->path_step) && c->node != sub->root;
+		int r = relevance(sub, d.places, c);
+		if (arrived_already(&d, c)) {
+			/* A node that was in an arrived subtree for a while and moved on into the subtree: it arrives too. */
+			if (into && !idmap_get(&d.arrived, 0, c->node))
+				resync = arrive(s, sub, &txn, &begun, c, n - i - 1, &d, stack);
+		} else if (into && c->old_path_step != TREE_NO_PATH && !inside(sub, d.places, c->old_path_step)) {
+			resync = arrive(s, sub, &txn, &begun, c, n - i - 1, &d, stack);
+		} else if (r == 1) {
+			d.mine[d.kept++] = *c;
 		} else if (r == 2) {
-			mine[kept] = *c;
-			mine[kept].op = TREE_OP_DELETE; /* it left the subtree: for this subscriber it is gone */
-			mine[kept++].path_step = c->old_path_step;
+			d.mine[d.kept] = *c;
+			d.mine[d.kept].op = TREE_OP_DELETE; /* it left the subtree: for this subscriber it is gone */
+			d.mine[d.kept++].path_step = c->old_path_step;
 		}
-		if (follow_root(sub, paths, c)) {
-			free(places);
-			places = place_steps(sub->root_path, paths);
-			if (!places) {
-				if (mine != stack)
-					free(mine);
-				compact(s, sub, 0, "the server ran out of memory for this subscriber");
-				return false;
-			}
+		if (!resync && follow_root(sub, d.paths, c)) {
+			free(d.places);
+			if (!(d.places = place_steps(sub->root_path, d.paths)))
+				resync = out_of_memory;
 		}
 	}
-	free(places);
+	if (begun)
+		store_txn_abort(txn);
+	if (!resync)
+		connections_last(sub, &d);
 	bool ok = true;
 	if (resync) {
-		compact(s, sub, 0, "nodes moved into the subtree from outside it; take a new snapshot");
+		compact(s, sub, 0, resync);
 		ok = false;
-	} else if (kept) {
-		struct sub_event ev = {.kind = SUB_CHANGES, .index = position(sub), .changes = mine, .n_changes = kept,
-				       .paths = paths, .committed_ns = times ? times->committed_ns : 0,
+	} else if (d.kept) {
+		struct sub_event ev = {.kind = SUB_CHANGES, .index = position(sub), .changes = d.mine, .n_changes = d.kept,
+				       .paths = d.paths, .committed_ns = times ? times->committed_ns : 0,
 				       .applied_ns = times ? times->applied_ns : 0};
 		if (!emit(s, sub, &ev)) {
 			subs_remove(s, sub->conn);
 			ok = false;
 		}
 	}
-	if (mine != stack)
-		free(mine);
+	delivery_free(&d, stack);
 	return ok;
 }
 
@@ -692,7 +871,7 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 				sub->awaiting_parts = !full;
 			} else {
 				g->index = index;
-				deliver(s, sub, changes, n, paths, times);
+				deliver(s, sub, NULL, changes, n, paths, times);
 			}
 		} else if (g && sub->awaiting_parts && awaits_parts(sub, txn, group)) {
 			/*
@@ -742,7 +921,7 @@ void subs_moved(struct subs *s, uint64_t group, uint64_t index, const char *path
 		/* A shard split off inside the subtree: its part is followed there from now on. */
 		if (follows && n > r && strncmp(path, root, r) == 0 && path[r] == '/' &&
 		    !follow_split(s, sub, group, index, to, born_at)) {
-			compact(s, sub, 0, "the server ran out of memory for this subscriber");
+			compact(s, sub, 0, out_of_memory);
 			continue;
 		}
 		i++;
@@ -846,7 +1025,7 @@ static bool deliver_parts(struct catchup *cu, const bool *parts)
 	if (!changes || !paths.steps) {
 		free(changes);
 		free(paths.steps);
-		compact(cu->s, cu->sub, 0, "the server ran out of memory for this subscriber");
+		compact(cu->s, cu->sub, 0, out_of_memory);
 		return false;
 	}
 	n = 0;
@@ -871,7 +1050,7 @@ static bool deliver_parts(struct catchup *cu, const bool *parts)
 		}
 		cu->sub->groups[k].index++;
 	}
-	bool kept = deliver(cu->s, cu->sub, changes, whole_moves(changes, n), &paths, NULL);
+	bool kept = deliver(cu->s, cu->sub, cu->txn, changes, whole_moves(changes, n), &paths, NULL);
 	free(changes);
 	free(paths.steps); /* the steps' names are the entries' */
 	return kept;
@@ -891,7 +1070,7 @@ static enum step advance_group(struct catchup *cu, size_t k, uint64_t applied, i
 		if (awaits_parts(cu->sub, &e->txn, cu->sub->groups[k].group))
 			return STEP_AWAITS;
 		cu->sub->groups[k].index++;
-		if (!deliver(cu->s, cu->sub, e->changes, e->n, &e->paths, NULL))
+		if (!deliver(cu->s, cu->sub, cu->txn, e->changes, e->n, &e->paths, NULL))
 			return STEP_DROPPED;
 		next_entry_free(e);
 		done = STEP_DELIVERED;
@@ -969,7 +1148,8 @@ static bool catch_up(struct subs *s, struct sub *sub)
 	bool awaiting = false;
 	for (size_t k = 0; k < n && state; k++)
 		awaiting |= state[k] == STEP_AWAITS;
-	sub->awaiting_parts = awaiting && kept && !err && stopped_for_parts(s, sub, state);
+	if (kept) /* else it was freed */
+		sub->awaiting_parts = awaiting && !err && stopped_for_parts(s, sub, state);
 	uint64_t oldest = 0;
 	if (kept && err == GROVE_ERANGE)
 		history_oldest(s->history, cu.txn, sub->groups[failed].group, &oldest);

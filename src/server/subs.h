@@ -19,6 +19,24 @@
  * subscribers at a time, and back to live once it has caught up; one that
  * falls behind the history's retention is told "compacted" and dropped.
  *
+ * A move into a subscriber's subtree from outside it (a move within a
+ * group, or a move across shards, whose half in the group it entered is
+ * recorded whole) brings nodes the subscriber never had: it is given their
+ * creation instead (arrival.h: the moved node and its subtree, parents
+ * first, with properties, groups and connections, as CREATE, SET_PROP,
+ * ADD_GROUP and CONNECT changes with their own path steps, filtered like
+ * any change). They are read from the tree (the hooks' tree, through
+ * read_txn) as the entry left it, so changes later in the same entry of
+ * what arrived are in them already and are not given again. The tree
+ * holds the state right after the entry only if every group the
+ * subscriber follows applied nothing after what it is being given: live,
+ * when the entry was the last of its ready; caught up, when it is the last
+ * applied, which includes a move across shards whose parts go out at the
+ * end of the turn that applied the last one when nothing followed.
+ * Otherwise, or for a subtree over the arrival limits, or when the moved
+ * node left its new place again in the same entry, the subscriber is told
+ * "compacted".
+ *
  * A subtree that spans shards is followed in every group that holds a part
  * of it, in one stream: the index of an event is then the sum of the
  * indexes looked at in each group (for one group, simply its index), which
@@ -125,6 +143,12 @@ struct subs_hooks {
 	 * store_txn_abort() before anything else is applied.
 	 */
 	struct store_txn *(*read_txn)(void *ctx);
+	/**
+	 * The tree of @p group as applied here, to read through read_txn's transaction, with *@p applied the
+	 * index of the group's last entry applied (the state that transaction sees); NULL if the group is not
+	 * here. Without it (NULL hook) a move into a subtree from outside it is always "compacted".
+	 */
+	const struct tree *(*tree)(void *ctx, uint64_t group, uint64_t *applied);
 };
 
 struct subs;
@@ -135,6 +159,8 @@ struct subs_config {
 	size_t catchup_batch;    /**< bytes of history per catch-up step [256 KiB] */
 	unsigned max_catchups;   /**< subscribers catching up at once [4] */
 	unsigned progress_ms;    /**< a quiet subscriber's progress period [100 ms] */
+	size_t arrival_max_nodes; /**< a subtree moved in with more nodes is "compacted" [10,000] */
+	size_t arrival_max_bytes; /**< and one whose changes hold more bytes [4 MiB] */
 };
 
 /** @brief Subscriptions over @p history. @return GROVE_OK, GROVE_ENOMEM. */

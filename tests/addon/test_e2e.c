@@ -13,7 +13,9 @@
  *  - a follower with a checkpoint killed with SIGKILL and started again resumes from its checkpoint's
  *    index (no snapshot) across the batches written meanwhile; and with groved keeping a history of 64
  *    entries, a follower started again after more than 64 entries is told "compacted" and takes a
- *    snapshot.
+ *    snapshot;
+ *  - a follower of zone B alone gets a node with a child moved in from zone A as its creation, with no
+ *    new snapshot, and ends equal to grove's export of zone B.
  * Without godot3-server the tests skip with a message, or fail when CI=true. */
 #include <errno.h>
 #include <fcntl.h>
@@ -143,9 +145,11 @@ static void make_leader(struct e2e *e, int node)
 		fail_msg("member %d does not take the leadership", node);
 }
 
-/* How many subscribers of the world the running members serve. */
-static int world_subscribers(struct e2e *e)
+/* How many subscribers of @p path the running members serve. */
+static int subscribers_of(struct e2e *e, const char *path)
 {
+	char quoted[300];
+	snprintf(quoted, sizeof(quoted), "\"path\":\"%s\"", path);
 	struct cli_result *r = malloc(sizeof(*r));
 	int n = 0;
 	for (int i = 1; i <= CLUSTER_NODES; i++) {
@@ -154,7 +158,7 @@ static int world_subscribers(struct e2e *e)
 		struct groved_proc member = {0};
 		cluster_address(&e->cluster, i, member.address, sizeof(member.address));
 		cli_run(&member, r, "--json", "subscribers", (char *)NULL);
-		for (const char *p = r->out; r->status == 0 && (p = strstr(p, "\"path\":\"" WORLD "\"")); p++)
+		for (const char *p = r->out; r->status == 0 && (p = strstr(p, quoted)); p++)
 			n++;
 	}
 	free(r);
@@ -233,10 +237,11 @@ static void godot_wait(struct e2e *e, pid_t pid, const char *name, const char *m
 }
 
 /* A follower of the world, connected to the members in order; with @p checkpoint, it keeps one. */
-static pid_t follower_start(struct e2e *e, const char *name, bool checkpoint)
+static pid_t follower_start(struct e2e *e, const char *name, bool checkpoint, const char *path)
 {
-	char addresses[300], out[4200], until[4200], cp[4200];
+	char addresses[300], out[4200], until[4200], cp[4200], follows[300];
 	snprintf(addresses, sizeof(addresses), "GROVE_ADDRESSES=%s", e->addresses);
+	snprintf(follows, sizeof(follows), "GROVE_PATH=%s", path);
 	snprintf(out, sizeof(out), "GROVE_OUT=%s/%s.txt", e->dir, name);
 	snprintf(until, sizeof(until), "GROVE_UNTIL_FILE=%s/until", e->dir);
 	if (checkpoint)
@@ -244,17 +249,17 @@ static pid_t follower_start(struct e2e *e, const char *name, bool checkpoint)
 	else
 		snprintf(cp, sizeof(cp), "GROVE_CHECKPOINT=");
 	const char *env[] = {addresses, out, until, cp, "GROVE_IN_ORDER=1", "GROVE_CHECKPOINT_MS=200",
-			     "GROVE_SECONDS=" FOLLOWER_SECONDS, NULL};
+			     "GROVE_SECONDS=" FOLLOWER_SECONDS, follows, NULL};
 	return godot_start(e, name, "e2e/follower.gd", env);
 }
 
-/* Wait (bounded) until the members serve @p n subscribers of the world: from then on, every batch comes
+/* Wait (bounded) until the members serve @p n subscribers of @p path: from then on, every batch comes
  * after their snapshots. */
-static void wait_subscribers(struct e2e *e, int n)
+static void wait_subscribers(struct e2e *e, const char *path, int n)
 {
-	for (int t = 0; t < 300 && world_subscribers(e) < n; t++)
+	for (int t = 0; t < 300 && subscribers_of(e, path) < n; t++)
 		usleep(100000);
-	assert_true(world_subscribers(e) >= n);
+	assert_true(subscribers_of(e, path) >= n);
 }
 
 /* The followers stop once they have applied what the members have: nothing writes any more. */
@@ -423,15 +428,15 @@ static size_t check_stream(struct e2e *e, const char *name, const struct seen *s
 
 /* ---- grove's tree as Godot loads it ---- */
 
-/* The world exported by grove, loaded in Godot with the ids grove lists, dumped as a follower dumps. */
-static char *grove_tree(struct e2e *e)
+/* The subtree at @p path exported by grove, loaded in Godot with the ids grove lists, dumped as a follower dumps. */
+static char *grove_tree(struct e2e *e, const char *path)
 {
 	struct cli_result *r = malloc(sizeof(*r));
 	char scene[4200];
 	snprintf(scene, sizeof(scene), "%s/grove_world.tscn", e->project);
-	CLI(e, r, "export", WORLD, "-o", scene, "--godot", "3");
+	CLI(e, r, "export", path, "-o", scene, "--godot", "3");
 	/* An export carries no grove ids; `grove tree` lists them with names and parents, and the dump script puts them back. */
-	CLI(e, r, "--json", "tree", WORLD);
+	CLI(e, r, "--json", "tree", path);
 	test_write_file(e->dir, "grove_ids.json", r->out, strlen(r->out));
 	size_t nodes = 0; /* a node's "id" is a number; a property named "id" would be an object */
 	for (const char *p = r->out; (p = strstr(p, "\"id\":")); p++)
@@ -521,8 +526,8 @@ static struct e2e *running(void **state)
 static void followers_and_submitter(struct e2e *e, bool kill_leader)
 {
 	double t0 = now_s();
-	pid_t f1 = follower_start(e, "follower1", false), f2 = follower_start(e, "follower2", false);
-	wait_subscribers(e, 2);
+	pid_t f1 = follower_start(e, "follower1", false, WORLD), f2 = follower_start(e, "follower2", false, WORLD);
+	wait_subscribers(e, WORLD, 2);
 	double t1 = now_s();
 	uint64_t applied[CLUSTER_NODES + 1];
 	int leader = e->first;
@@ -580,7 +585,7 @@ static void followers_and_submitter(struct e2e *e, bool kill_leader)
 		print_message("%s: snapshot, then %zu entries applied in order, %zu connection(s)\n", name, n, welcomes);
 		assert_true(n > 0);
 	}
-	char *tree = grove_tree(e);
+	char *tree = grove_tree(e, WORLD);
 	check_tree("follower1", &s1, tree);
 	check_tree("follower2", &s2, tree);
 	print_message("%d batches submitted and applied once, up to index %" PRIu64 "; both followers equal grove's "
@@ -619,7 +624,7 @@ static void test_batches_lost_with_the_leader(void **state)
 	assert_true(leader > 0);
 	order_addresses(e, forwarder);
 	pid_t sub = submitter_start(e, "submitter", 200, 0, true);
-	wait_subscribers(e, 1);
+	wait_subscribers(e, WORLD, 1);
 	make_leader(e, leader);
 	assert_int_equal(kill(e->cluster.pids[leader], SIGSTOP), 0);
 	double t0 = now_s();
@@ -660,8 +665,8 @@ static void wait_checkpoint(struct e2e *e, const char *name)
  */
 static void follower_restarted(struct e2e *e, int first, int second, bool compacted)
 {
-	pid_t f = follower_start(e, "follower", true);
-	wait_subscribers(e, 1);
+	pid_t f = follower_start(e, "follower", true, WORLD);
+	wait_subscribers(e, WORLD, 1);
 	godot_wait(e, submitter_start(e, "submitter1", first, 0, false), "submitter1", "GROVE-SUBMITTER-DONE");
 	check_submitter(e, "submitter1", first);
 	wait_checkpoint(e, "follower");
@@ -669,7 +674,7 @@ static void follower_restarted(struct e2e *e, int first, int second, bool compac
 	godot_kill(e, f);
 	godot_wait(e, submitter_start(e, "submitter2", second, 0, false), "submitter2", "GROVE-SUBMITTER-DONE");
 	check_submitter(e, "submitter2", second);
-	f = follower_start(e, "follower", true);
+	f = follower_start(e, "follower", true, WORLD);
 	uint64_t end = release_followers(e);
 	godot_wait(e, f, "follower", "GROVE-FOLLOWER-DONE");
 	struct seen s;
@@ -690,7 +695,7 @@ static void follower_restarted(struct e2e *e, int first, int second, bool compac
 		assert_int_equal(n_snaps, 0);
 	}
 	size_t n = check_stream(e, "follower", &s);
-	char *tree = grove_tree(e);
+	char *tree = grove_tree(e, WORLD);
 	check_tree("follower", &s, tree);
 	print_message("the restarted follower loaded its checkpoint at %" PRId64 ", subscribed from it, %s, applied "
 		      "%zu entries up to %" PRIu64 " and equals grove's tree\n",
@@ -714,6 +719,40 @@ static void test_follower_behind_short_history_takes_snapshot(void **state)
 	e->passed = true;
 }
 
+/*
+ * A follower of zone B alone: a node with a child and properties moved in from zone A arrives as its
+ * creation (one snapshot, the one it started with, and nothing refused), and the follower ends equal to
+ * grove's tree of zone B, grove ids included.
+ */
+static void test_zone_follower_gets_moved_in_nodes(void **state)
+{
+	struct e2e *e = running(state);
+	struct cli_result *r = malloc(sizeof(*r));
+	CLI(e, r, "add", WORLD "/A/Mover/Arm", "Sprite");
+	CLI(e, r, "set", WORLD "/A/Mover/Arm", "modulate", "Color(0, 1, 0, 1)");
+	CLI(e, r, "set", WORLD "/A/Mover", "position", "Vector2(3, 4)");
+	pid_t f = follower_start(e, "zone", false, WORLD "/B");
+	wait_subscribers(e, WORLD "/B", 1);
+	CLI(e, r, "mv", WORLD "/A/Mover", WORLD "/B");
+	uint64_t end = release_followers(e);
+	godot_wait(e, f, "zone", "GROVE-FOLLOWER-DONE");
+	struct seen s;
+	seen_read(e, "zone", &s);
+	assert_true(s.applied >= end);
+	int64_t v[4];
+	assert_int_equal(lines_of(&s, "S ", v, 4), 1);
+	assert_int_equal(lines_of(&s, "U ", v, 4), 1);
+	assert_int_equal(lines_of(&s, "E ", v, 4), 0);
+	char *tree = grove_tree(e, WORLD "/B");
+	assert_non_null(strstr(tree, "B/Mover/Arm Sprite"));
+	check_tree("zone", &s, tree);
+	print_message("the follower of zone B got the node moved in as its creation and equals grove's tree of it\n");
+	free(tree);
+	free(s.text);
+	free(r);
+	e->passed = true;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -721,6 +760,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_leader_killed_mid_stream, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batches_lost_with_the_leader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follower_resumes_from_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zone_follower_gets_moved_in_nodes, setup, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_follower_behind_short_history_takes_snapshot, setup, teardown,
 							 (void *)short_history),
 	};

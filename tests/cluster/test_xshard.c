@@ -329,19 +329,31 @@ static void take_event(struct stream_seen *s, const Grove__SubscribeEvent *ev, u
 	assert_true(player_changes <= 1);
 }
 
+/*
+ * start_world() (*@p cl its client) and a subscriber of @p path on member 2 (*@p sub): its snapshot, in one
+ * event, is returned (free it with grove__envelope__free_unpacked()).
+ */
+static Grove__Envelope *start_following(struct cluster *c, uint64_t *player, const char *path, struct grove_client **cl,
+					struct grove_client **sub)
+{
+	*cl = start_world(c, player);
+	*sub = cluster_connect(c, 2);
+	assert_int_equal(client_subscribe(*sub, path, false, 0), GROVE_OK);
+	Grove__Envelope *msg = next_event(*sub);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	assert_true(msg->subscribe_event->last);
+	return msg;
+}
+
 static void test_stream_across_shards(void **state)
 {
 	(void)state;
 	struct cluster c;
 	uint64_t player;
-	struct grove_client *cl = start_world(&c, &player);
-	struct grove_client *sub = cluster_connect(&c, 2);
-	assert_int_equal(client_subscribe(sub, "/root/World", false, 0), GROVE_OK);
+	struct grove_client *cl, *sub;
 	/* One scene of the world, both shards' subtrees in it. */
-	Grove__Envelope *msg = next_event(sub);
+	Grove__Envelope *msg = start_following(&c, &player, "/root/World", &cl, &sub);
 	const Grove__SubscribeEvent *ev = msg->subscribe_event;
-	assert_int_equal(ev->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
-	assert_true(ev->last);
 	char *scene = strndup((const char *)ev->data.data, ev->data.len);
 	assert_non_null(strstr(scene, "[node name=\"Arm\""));
 	assert_non_null(strstr(scene, "[node name=\"Q\""));
@@ -371,6 +383,46 @@ static void test_stream_across_shards(void **state)
 		assert_int_equal(s.q[i], i);
 	assert_true(s.r_set);
 
+	grove_client_close(sub);
+	grove_client_close(cl);
+	wait_unheld(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+/*
+ * A subscriber of ZoneB alone, a shard of its own: the player and its subtree moved in from ZoneA's shard
+ * arrive as their creation with the player's property, never "compacted".
+ */
+static void test_move_across_shards_into_a_zone(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t player;
+	struct grove_client *cl, *sub;
+	Grove__Envelope *msg = start_following(&c, &player, ZONE_B, &cl, &sub);
+	grove__envelope__free_unpacked(msg, NULL);
+	struct tree_op op = move(ZONE_A "/P", ZONE_B);
+	assert_int_equal(client_write_ops(cl, &op, 1), GROVE_OK);
+	int creates = 0;
+	bool hp = false;
+	for (int events = 0; events < 100 && creates < 4; events++) {
+		msg = next_event(sub);
+		const Grove__SubscribeEvent *ev = msg->subscribe_event;
+		if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED)
+			fail_msg("compacted: %s", ev->reason);
+		for (size_t i = 0; i < ev->n_changes; i++) {
+			const Grove__Change *ch = ev->changes[i];
+			assert_int_not_equal(ch->op, TREE_OP_MOVE);
+			creates += ch->op == TREE_OP_CREATE;
+			if (ch->op == TREE_OP_CREATE && ch->node == player)
+				assert_string_equal(ch->path, ZONE_B "/P");
+			hp |= ch->op == TREE_OP_SET_PROP && ch->node == player && strcmp(ch->name, "hp") == 0;
+		}
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_int_equal(creates, 4); /* P, Arm, Leg, Head */
+	assert_true(hp);
 	grove_client_close(sub);
 	grove_client_close(cl);
 	wait_unheld(&c);
@@ -981,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_writes_across_shards),
 		cmocka_unit_test(test_kill_the_coordinator),
 		cmocka_unit_test(test_stream_across_shards),
+		cmocka_unit_test(test_move_across_shards_into_a_zone),
 		cmocka_unit_test(test_keyed_writes_across_shards),
 		cmocka_unit_test(test_keyed_retry_races_the_first),
 		cmocka_unit_test(test_godot_keyed_submit_across_shards),

@@ -4,7 +4,8 @@
  * stops reading while 100,000 writes land neither slows the writes nor grows the server's memory, and then
  * catches up or is told to take a new snapshot; the Godot gateway protocol spoken as GDScript speaks it
  * (Variant Dictionaries in PacketPeerStream frames): hello and its token, subscribe, submit with an
- * idempotency key applied once, ping, and malformed frames refused without harm.
+ * idempotency key applied once, ping, and malformed frames refused without harm; a node with children moved
+ * into a followed subtree from outside it arrives as its creation, which rebuilds what the server holds.
  */
 #include <errno.h>
 #include <poll.h>
@@ -704,6 +705,170 @@ static void test_stage_times_are_ordered(void **state)
 	grove_client_close(sub);
 }
 
+/* ---- a node moved into a followed zone from outside it ---- */
+
+/* A node as a subscriber rebuilt it from the stream. */
+struct rebuilt {
+	uint64_t id, parent;
+	char name[64], class_name[64], path[256];
+	struct {
+		char name[32];
+		uint8_t value[64];
+		size_t len;
+	} props[8];
+	size_t n_props;
+	bool in_players;
+};
+
+static struct rebuilt *rebuilt_of(struct rebuilt *nodes, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (nodes[i].id == id)
+			return &nodes[i];
+	return NULL;
+}
+
+/* Apply the changes of @p ev (creates, sets, group adds: what a move in brings) to @p nodes. */
+static size_t rebuild(struct rebuilt *nodes, size_t n, const Grove__SubscribeEvent *ev)
+{
+	for (size_t i = 0; i < ev->n_changes; i++) {
+		const Grove__Change *c = ev->changes[i];
+		if (c->op == TREE_OP_CREATE) {
+			assert_true(n < 16);
+			assert_null(rebuilt_of(nodes, n, c->node));
+			struct rebuilt *r = &nodes[n++];
+			*r = (struct rebuilt){.id = c->node, .parent = c->parent};
+			snprintf(r->name, sizeof(r->name), "%s", c->name);
+			snprintf(r->class_name, sizeof(r->class_name), "%s", c->text);
+			snprintf(r->path, sizeof(r->path), "%s", c->path);
+			continue;
+		}
+		struct rebuilt *r = rebuilt_of(nodes, n, c->node);
+		assert_non_null(r); /* made before anything names it */
+		assert_string_equal(c->path, r->path);
+		if (c->op == TREE_OP_SET_PROP) {
+			assert_true(r->n_props < 8 && c->value.len <= sizeof(r->props[0].value));
+			snprintf(r->props[r->n_props].name, sizeof(r->props[0].name), "%s", c->name);
+			memcpy(r->props[r->n_props].value, c->value.data, c->value.len);
+			r->props[r->n_props++].len = c->value.len;
+		} else {
+			assert_int_equal(c->op, TREE_OP_ADD_GROUP);
+			assert_string_equal(c->name, "players");
+			r->in_players = true;
+		}
+	}
+	return n;
+}
+
+/*
+ * A player with children moved from zone A into zone B: a subscriber of zone B is given the player's subtree
+ * as creates and sets, not "compacted", and what it rebuilds from them is what a read of the server returns;
+ * a Godot client of zone B gets the same as gateway "create" and "set" changes.
+ */
+static void test_move_into_zone(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/World", "Node3D");
+	add_node(&f->server, "/root/World/ZoneA", "Node3D");
+	add_node(&f->server, "/root/World/ZoneB", "Node3D");
+	add_node(&f->server, "/root/World/ZoneB/Ground", "StaticBody3D");
+	add_node(&f->server, "/root/World/ZoneA/Player", "CharacterBody3D");
+	add_node(&f->server, "/root/World/ZoneA/Player/Body", "Node3D");
+	add_node(&f->server, "/root/World/ZoneA/Player/Body/Mesh", "MeshInstance3D");
+	add_node(&f->server, "/root/World/ZoneA/Player/Gun", "Node3D");
+	struct grove_client *w = connect_to(&f->server), *sub = connect_to(&f->server);
+	assert_true(set_int(w, "/root/World/ZoneA/Player", "hp", 100));
+	assert_true(set_int(w, "/root/World/ZoneA/Player/Body/Mesh", "layers", 3));
+	assert_true(set_int(w, "/root/World/ZoneA/Player/Gun", "ammo", 30));
+	struct cli_result r;
+	cli_run(&f->server, &r, "group", "add", "/root/World/ZoneA/Player", "players", (char *)NULL);
+	assert_int_equal(r.status, 0);
+
+	assert_int_equal(client_subscribe(sub, "/root/World/ZoneB", false, 0), GROVE_OK);
+	Grove__Envelope *msg;
+	bool last = false;
+	while (!last) {
+		assert_non_null(msg = next_event(sub, 5000));
+		assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+		last = msg->subscribe_event->last;
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	struct godot g;
+	godot_hello(&g, f->server.port, 4);
+	struct variant m;
+	godot_dict(&m, "op", "s:subscribe", "path", "s:/root/World/ZoneB", NULL);
+	godot_send(&g, &m);
+	do {
+		godot_expect(&g, "snapshot", &m);
+		last = godot_field(&m, "last")->as.b;
+		variant_free(&m);
+	} while (!last);
+
+	cli_run(&f->server, &r, "mv", "/root/World/ZoneA/Player", "/root/World/ZoneB", (char *)NULL);
+	assert_int_equal(r.status, 0);
+	static struct rebuilt nodes[16];
+	size_t n = 0;
+	while (n < 4) {
+		assert_non_null(msg = next_event(sub, 5000));
+		const Grove__SubscribeEvent *ev = msg->subscribe_event;
+		assert_int_not_equal(ev->kind, GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED);
+		if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES)
+			n = rebuild(nodes, n, ev);
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_string_equal(nodes[0].path, "/root/World/ZoneB/Player");
+	assert_true(nodes[0].in_players);
+
+	/* What the server holds now, node for node. */
+	Grove__Envelope *holder;
+	Grove__ReadReply *read = client_read(w, "/root/World/ZoneB/Player", 10, true, &holder);
+	assert_non_null(read);
+	assert_int_equal(read->n_nodes, n);
+	for (size_t i = 0; i < read->n_nodes; i++) {
+		const Grove__NodeInfo *ni = read->nodes[i];
+		struct rebuilt *rb = rebuilt_of(nodes, n, ni->id);
+		assert_non_null(rb);
+		assert_string_equal(rb->name, ni->name);
+		assert_string_equal(rb->class_name, ni->class_name);
+		if (i == 0) {
+			assert_string_equal(rb->path, ni->path);
+		} else {
+			struct rebuilt *up = rebuilt_of(nodes, n, ni->parent);
+			assert_non_null(up);
+			assert_int_equal(rb->parent, ni->parent);
+			char path[sizeof(up->path) + sizeof(up->name) + 1];
+			snprintf(path, sizeof(path), "%s/%s", up->path, ni->name);
+			assert_string_equal(rb->path, path);
+		}
+		assert_int_equal(rb->n_props, ni->n_props);
+		for (size_t k = 0; k < ni->n_props; k++) {
+			assert_string_equal(rb->props[k].name, ni->props[k]->name);
+			assert_int_equal(rb->props[k].len, ni->props[k]->value.len);
+			assert_memory_equal(rb->props[k].value, ni->props[k]->value.data, rb->props[k].len);
+		}
+	}
+	grove__envelope__free_unpacked(holder, NULL);
+
+	/* The Godot client: the same nodes made, with their grove ids, in the gateway's words. */
+	godot_expect(&g, "changes", &m);
+	const struct variant *changes = godot_field(&m, "changes");
+	size_t creates = 0;
+	for (uint32_t i = 0; i < changes->as.array->len; i++) {
+		const struct variant *c = &changes->as.array->items[i];
+		if (strcmp(godot_op_of(c), "create") != 0)
+			continue;
+		assert_non_null(rebuilt_of(nodes, n, (uint64_t)godot_field(c, "id")->as.i));
+		assert_int_equal(godot_field(c, "parent")->as.i, (int64_t)rebuilt_of(nodes, n, (uint64_t)godot_field(c, "id")->as.i)->parent);
+		creates++;
+	}
+	assert_int_equal(creates, 4);
+	assert_string_equal(godot_op_of(&changes->as.array->items[0]), "create");
+	variant_free(&m);
+	godot_close(&g);
+	grove_client_close(w);
+	grove_client_close(sub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,6 +876,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stage_times_are_ordered, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_into_zone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_submits_in_flight_are_bounded, setup_inflight_limit, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber_never_slows_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writes_go_on_while_a_snapshot_is_made, setup, teardown),

@@ -23,18 +23,21 @@
 #include "support.h"
 
 #define GROUP 1
-#define MAX_SEEN 8
+#define MAX_SEEN 16
 
 /* What the last event carried, as a subscriber would read it. */
 struct seen {
 	size_t events;
 	size_t n;            /* changes in the last event */
 	enum tree_op_kind op[MAX_SEEN];
+	uint64_t node[MAX_SEEN], parent[MAX_SEEN];
+	int64_t at[MAX_SEEN];  /* a change's index */
 	char *path[MAX_SEEN];
 	char *old_path[MAX_SEEN];
 	bool keep_paths;     /* false: count the changes only */
 	uint64_t index;      /* of the last event */
 	char *position;      /* and its position's text, if it named more than one group */
+	size_t compacted;    /* "compacted" events */
 };
 
 static void forget(struct seen *s)
@@ -53,6 +56,7 @@ static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
 {
 	(void)conn;
 	struct seen *s = ctx;
+	s->compacted += ev->kind == SUB_COMPACTED;
 	if (ev->kind != SUB_CHANGES)
 		return true;
 	forget(s);
@@ -63,6 +67,9 @@ static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
 		assert_non_null(s->position = subs_position_format(ev->at, ev->n_at));
 	for (size_t i = 0; s->keep_paths && i < ev->n_changes && i < MAX_SEEN; i++) {
 		s->op[i] = ev->changes[i].op;
+		s->node[i] = ev->changes[i].node;
+		s->parent[i] = ev->changes[i].parent;
+		s->at[i] = ev->changes[i].index;
 		assert_int_equal(tree_paths_string(ev->paths, ev->changes[i].path_step, &s->path[i]), GROVE_OK);
 		assert_int_equal(tree_paths_string(ev->paths, ev->changes[i].old_path_step, &s->old_path[i]), GROVE_OK);
 	}
@@ -236,6 +243,8 @@ struct shards {
 	struct subs *subs;
 	uint64_t applied[4];    /* per shard (a third one split off SHARD_A) */
 	uint64_t txn_id;        /* of the next parts (0: TXN_ID) */
+	struct tree tree;       /* SHARD_A's tree, in the same store */
+	struct tree tree_b;     /* SHARD_B's (it holds its root only) */
 };
 
 static size_t shards_queued(void *ctx, uint64_t conn)
@@ -258,15 +267,38 @@ static struct store_txn *shards_read(void *ctx)
 	return store_txn_begin(sh->store, NULL, false, &txn) == GROVE_OK ? txn : NULL;
 }
 
+static const struct tree *shards_tree(void *ctx, uint64_t group, uint64_t *applied)
+{
+	struct shards *sh = ctx;
+	*applied = sh->applied[group];
+	return group == SHARD_A ? &sh->tree : group == SHARD_B ? &sh->tree_b : NULL;
+}
+
+/* (Again) the subscriptions of @p sh, without subscribers. */
+static void shards_subs(struct shards *sh, unsigned max_catchups, size_t arrival_max_nodes)
+{
+	subs_destroy(sh->subs);
+	struct subs_config cfg = {.max_catchups = max_catchups, .live_max_queued = 1000,
+				  .arrival_max_nodes = arrival_max_nodes};
+	struct subs_hooks hooks = {.ctx = sh, .emit = shards_emit, .queued = shards_queued, .read_txn = shards_read,
+				   .tree = shards_tree};
+	assert_int_equal(subs_create(&cfg, &sh->history, &hooks, &sh->subs), GROVE_OK);
+}
+
 static void shards_open(struct shards *sh, unsigned max_catchups, size_t subscribers)
 {
 	*sh = (struct shards){.dir = test_tmpdir("subs-shards"), .seen = {.keep_paths = true}};
 	struct store_options opts = {.no_sync = true, .map_size = 1ull << 26};
 	assert_int_equal(store_open(&sh->store, sh->dir, &opts), GROVE_OK);
 	assert_int_equal(history_open(sh->store, 0, 0, &sh->history), GROVE_OK);
-	struct subs_config cfg = {.max_catchups = max_catchups, .live_max_queued = 1000};
-	struct subs_hooks hooks = {.ctx = sh, .emit = shards_emit, .queued = shards_queued, .read_txn = shards_read};
-	assert_int_equal(subs_create(&cfg, &sh->history, &hooks, &sh->subs), GROVE_OK);
+	assert_int_equal(tree_open(sh->store, SHARD_A, &sh->tree), GROVE_OK);
+	assert_int_equal(tree_open(sh->store, SHARD_B, &sh->tree_b), GROVE_OK);
+	struct store_txn *w;
+	assert_int_equal(store_txn_begin(sh->store, NULL, true, &w), GROVE_OK);
+	assert_int_equal(tree_init(&sh->tree, w), GROVE_OK);
+	assert_int_equal(tree_init(&sh->tree_b, w), GROVE_OK);
+	assert_int_equal(store_txn_commit(w), GROVE_OK);
+	shards_subs(sh, max_catchups, 0);
 	static const uint64_t groups[] = {SHARD_A, SHARD_B};
 	static const uint64_t at[] = {0, 0};
 	struct sub_spec spec = {.groups = groups, .n_groups = 2, .root = 1, .root_path = "/root", .depth = -1};
@@ -543,6 +575,302 @@ static void test_resume_refused(void **state)
 	shards_close(&sh);
 }
 
+/* ---- a subtree moved into a subscriber's from outside it ---- */
+
+/*
+ * Apply batch @p ops in SHARD_A's tree as the host does: applied, its record in the history, committed,
+ * then published. @p ids receives the ids the batch's operations created or acted on (NULL: not wanted).
+ */
+static void zone_apply_part(struct shards *sh, const struct tree_op *ops, size_t n, uint64_t *ids,
+			    const struct change_txn *txn)
+{
+	struct store_txn *w;
+	assert_int_equal(store_txn_begin(sh->store, NULL, true, &w), GROVE_OK);
+	struct tree_result res = {.record_changes = true};
+	struct tree_batch batch = {ops, n};
+	assert_int_equal(tree_apply_batch(&sh->tree, w, &batch, &res), GROVE_OK);
+	uint64_t index = ++sh->applied[SHARD_A];
+	struct grove_buf rec = {0};
+	assert_int_equal(history_encode(res.changes, res.n_changes, &res.paths, txn, &rec), GROVE_OK);
+	assert_int_equal(history_append(&sh->history, w, SHARD_A, index, rec.data, rec.len), GROVE_OK);
+	assert_int_equal(store_txn_commit(w), GROVE_OK);
+	grove_buf_free(&rec);
+	for (size_t i = 0; ids && i < n; i++)
+		ids[i] = res.ids[i];
+	subs_publish(sh->subs, SHARD_A, index, res.changes, res.n_changes, &res.paths, NULL, txn);
+	tree_result_free(&res);
+}
+
+static void zone_apply(struct shards *sh, const struct tree_op *ops, size_t n, uint64_t *ids)
+{
+	zone_apply_part(sh, ops, n, ids, NULL);
+}
+
+/* Move /root/A/P to @p to ("/root/A" or "/root/B"). */
+static void zone_move(struct shards *sh, const char *from, const char *to)
+{
+	struct tree_op move = {.kind = TREE_OP_MOVE, .node = {.path = from}, .target = {.path = to}, .index = -1};
+	zone_apply(sh, &move, 1, NULL);
+}
+
+/* Connection @p conn follows /root/B (node @p b) in SHARD_A (and SHARD_B too if @p both) from what they applied. */
+static void zone_subscribe_in(struct shards *sh, uint64_t conn, uint64_t b, bool both)
+{
+	static const uint64_t groups[] = {SHARD_A, SHARD_B};
+	struct sub_spec spec = {.groups = groups, .n_groups = both ? 2 : 1, .root = b, .root_path = "/root/B", .depth = -1};
+	uint64_t at[] = {sh->applied[SHARD_A], sh->applied[SHARD_B]};
+	assert_int_equal(subs_add_held(sh->subs, conn, &spec, at), GROVE_OK);
+	subs_release(sh->subs, conn);
+}
+
+static void zone_subscribe(struct shards *sh, uint64_t conn, uint64_t b)
+{
+	zone_subscribe_in(sh, conn, b, false);
+}
+
+/* /root/A/P with properties, a group, children C1 (with child D) and C2, and a connection C1 -> C2; /root/B. */
+static uint64_t zone_build(struct shards *sh, uint64_t *ids)
+{
+	struct variant seven, two, nil = {0};
+	variant_set_int(&seven, 7);
+	variant_set_int(&two, 2);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_CREATE, .node = {TREE_ROOT_ID, NULL}, .name = "A", .text = "Node3D", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {TREE_ROOT_ID, NULL}, .name = "B", .text = "Node3D", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {-1, NULL}, .name = "P", .text = "Node3D", .index = -1},
+		{.kind = TREE_OP_SET_PROP, .node = {-3, NULL}, .name = "x", .value = &seven},
+		{.kind = TREE_OP_ADD_GROUP, .node = {-3, NULL}, .name = "players"},
+		{.kind = TREE_OP_CREATE, .node = {-3, NULL}, .name = "C1", .text = "Sprite", .index = -1},
+		{.kind = TREE_OP_SET_PROP, .node = {-6, NULL}, .name = "y", .value = &two},
+		{.kind = TREE_OP_CREATE, .node = {-3, NULL}, .name = "C2", .text = "Node", .index = -1},
+		{.kind = TREE_OP_CREATE, .node = {-6, NULL}, .name = "D", .text = "Node", .index = -1},
+		{.kind = TREE_OP_CONNECT, .node = {-6, NULL}, .target = {-8, NULL}, .name = "ready", .text = "on_ready",
+		 .value = &nil},
+	};
+	zone_apply(sh, ops, sizeof(ops) / sizeof(ops[0]), ids);
+	return ids[1];
+}
+
+/* shards_open(), zone_build() (@p ids its ids) and subscriber 1 of /root/B (in both shards if @p both): /root/B's id. */
+static uint64_t zone_open(struct shards *sh, uint64_t *ids, bool both)
+{
+	shards_open(sh, 0, 0);
+	uint64_t b = zone_build(sh, ids);
+	zone_subscribe_in(sh, 1, b, both);
+	return b;
+}
+
+/*
+ * A node with children moved from /root/A into /root/B: a live subscriber of /root/B is given their
+ * creation, parents first, with their properties, groups and connection; one catching up once more has
+ * happened since is told "compacted", one catching up to the last entry is given the creation too; a
+ * subtree over the limit is "compacted".
+ */
+static void test_move_in_creates(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	uint64_t b = zone_open(&sh, ids, false);
+	uint64_t p = ids[2], c1 = ids[5], c2 = ids[7], d = ids[8];
+	zone_move(&sh, "/root/A/P", "/root/B");
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(sh.seen.events, 1);
+	assert_int_equal(sh.seen.n, 8);
+	static const enum tree_op_kind ops[] = {TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_ADD_GROUP, TREE_OP_CREATE,
+						TREE_OP_SET_PROP, TREE_OP_CREATE, TREE_OP_CREATE, TREE_OP_CONNECT};
+	const uint64_t nodes[] = {p, p, p, c1, c1, c2, d, c1};
+	static const char *const paths[] = {"/root/B/P", "/root/B/P", "/root/B/P", "/root/B/P/C1", "/root/B/P/C1",
+					    "/root/B/P/C2", "/root/B/P/C1/D", "/root/B/P/C1"};
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(sh.seen.op[i], ops[i]);
+		assert_int_equal(sh.seen.node[i], nodes[i]);
+		assert_string_equal(sh.seen.path[i], paths[i]);
+		assert_null(sh.seen.old_path[i]);
+	}
+	assert_int_equal(sh.seen.parent[0], b);
+	assert_int_equal(sh.seen.at[0], -1); /* where the move put it */
+	assert_int_equal(sh.seen.parent[3], p);
+	assert_int_equal(sh.seen.at[3], 0);
+	assert_int_equal(sh.seen.at[5], 1);
+	assert_int_equal(sh.seen.parent[6], c1);
+	assert_int_equal(sh.seen.parent[7], c2); /* the connection's target */
+
+	/* Out and in again while it catches up, and something after: the state moved on, "compacted". */
+	zone_move(&sh, "/root/B/P", "/root/A");
+	assert_int_equal(sh.seen.op[0], TREE_OP_DELETE);
+	sh.queued = 2000;
+	zone_move(&sh, "/root/A/P", "/root/B");
+	zone_move(&sh, "/root/B/P/C2", "/root/B/P/C1");
+	sh.queued = 0;
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.compacted, 1);
+
+	/* Catching up to the last entry applied: the state is the entry's, the creation goes out. */
+	zone_subscribe(&sh, 2, b);
+	zone_move(&sh, "/root/B/P", "/root/A");
+	sh.queued = 2000;
+	zone_move(&sh, "/root/A/P", "/root/B");
+	size_t events = sh.seen.events;
+	sh.queued = 0;
+	subs_tick(sh.subs, 2);
+	assert_int_equal(sh.seen.compacted, 1);
+	assert_int_equal(sh.seen.events, events + 1);
+	assert_int_equal(sh.seen.n, 8);
+	assert_int_equal(sh.seen.op[0], TREE_OP_CREATE);
+	assert_string_equal(sh.seen.path[6], "/root/B/P/C1/C2"); /* C2 moved under C1 meanwhile */
+
+	/* Four nodes, over a limit of three. */
+	shards_subs(&sh, 0, 3);
+	zone_subscribe(&sh, 3, b);
+	zone_move(&sh, "/root/B/P", "/root/A");
+	events = sh.seen.events;
+	zone_move(&sh, "/root/A/P", "/root/B");
+	assert_int_equal(sh.seen.events, events);
+	assert_int_equal(sh.seen.compacted, 2);
+	shards_close(&sh);
+}
+
+/* The subscriber's depth, classes and properties pick among what arrives, as among any changes. */
+static void test_move_in_filtered(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	uint64_t b = zone_open(&sh, ids, false);
+	subs_remove(sh.subs, 1);
+	static const uint64_t groups[] = {SHARD_A};
+	static const char *const sprites[] = {"Sprite"}, *const y[] = {"y"};
+	struct sub_spec shallow = {.groups = groups, .n_groups = 1, .root = b, .root_path = "/root/B", .depth = 1};
+	struct sub_spec only = {.groups = groups, .n_groups = 1, .root = b, .root_path = "/root/B", .depth = -1,
+				.classes = sprites, .n_classes = 1, .properties = y, .n_properties = 1};
+	const struct sub_spec *specs[] = {&shallow, &only};
+	static const enum tree_op_kind want[2][3] = {{TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_ADD_GROUP},
+						     {TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_CONNECT}};
+	static const char *const paths[2][3] = {{"/root/B/P", "/root/B/P", "/root/B/P"},
+						{"/root/B/P/C1", "/root/B/P/C1", "/root/B/P/C1"}};
+	for (size_t k = 0; k < 2; k++) {
+		assert_int_equal(subs_add_held(sh.subs, 2, specs[k], &sh.applied[SHARD_A]), GROVE_OK);
+		subs_release(sh.subs, 2);
+		zone_move(&sh, "/root/A/P", "/root/B");
+		assert_int_equal(sh.seen.n, 3);
+		for (size_t i = 0; i < 3; i++) {
+			assert_int_equal(sh.seen.op[i], want[k][i]);
+			assert_string_equal(sh.seen.path[i], paths[k][i]);
+		}
+		zone_move(&sh, "/root/B/P", "/root/A");
+		subs_remove(sh.subs, 2);
+	}
+	assert_int_equal(sh.seen.compacted, 0);
+	shards_close(&sh);
+}
+
+/*
+ * One entry moves P into /root/B and goes on changing what it brought: a set, a child made, a child moved
+ * on to /root/B, a grandchild deleted. The subscriber is given P's subtree as the entry left it, those
+ * changes not again, the child that moved on as an arrival of its own, and the connection to that child
+ * after it.
+ */
+static void test_move_in_then_more(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	uint64_t b = zone_open(&sh, ids, false);
+	struct variant nine;
+	variant_set_int(&nine, 9);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/A/P"}, .target = {.path = "/root/B"}, .index = -1},
+		{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/B/P"}, .name = "x", .value = &nine},
+		{.kind = TREE_OP_CREATE, .node = {.path = "/root/B/P"}, .name = "New", .text = "Node", .index = -1},
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/P/C2"}, .target = {.path = "/root/B"}, .index = -1},
+		{.kind = TREE_OP_DELETE, .node = {.path = "/root/B/P/C1/D"}},
+	};
+	zone_apply(&sh, ops, sizeof(ops) / sizeof(ops[0]), NULL);
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(sh.seen.events, 1);
+	assert_int_equal(sh.seen.n, 8);
+	/* The connection C1 -> C2 once C2 is there too. */
+	static const enum tree_op_kind kinds[] = {TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_ADD_GROUP, TREE_OP_CREATE,
+						  TREE_OP_SET_PROP, TREE_OP_CREATE, TREE_OP_CREATE, TREE_OP_CONNECT};
+	static const char *const paths[] = {"/root/B/P", "/root/B/P", "/root/B/P", "/root/B/P/C1",
+					    "/root/B/P/C1", "/root/B/P/New", "/root/B/C2", "/root/B/P/C1"};
+	for (size_t i = 0; i < 8; i++) {
+		assert_int_equal(sh.seen.op[i], kinds[i]);
+		assert_string_equal(sh.seen.path[i], paths[i]);
+	}
+	assert_int_equal(sh.seen.node[6], ids[7]);
+	assert_int_equal(sh.seen.parent[6], b);
+	assert_int_equal(sh.seen.parent[7], ids[7]);
+	shards_close(&sh);
+}
+
+/*
+ * A move across shards into /root/B, whose carry-in (the whole move) SHARD_A applied, the part SHARD_B
+ * recorded being the half it left by; then @p after more entries in SHARD_A; then the turn ends.
+ */
+static void zone_move_across(struct shards *sh, int after)
+{
+	uint64_t groups[] = {SHARD_A, SHARD_B};
+	struct change_txn txn = {sh->txn_id ? sh->txn_id : TXN_ID, groups, 2};
+	sh->txn_id = txn.id + 1;
+	struct tree_op in = {.kind = TREE_OP_MOVE, .node = {.path = "/root/A/P"}, .target = {.path = "/root/B"}, .index = -1};
+	zone_apply_part(sh, &in, 1, NULL, &txn);
+	struct tree_paths paths = {0};
+	uint64_t p = 0;
+	struct store_txn *r = shards_read(sh);
+	assert_int_equal(tree_resolve_path(&sh->tree, r, "/root/B/P", &p), GROVE_OK);
+	store_txn_abort(r);
+	struct tree_change half = change(TREE_OP_MOVE, p, step(&paths, p, TREE_NO_PATH, "/root/B/P"),
+					 step(&paths, p, TREE_NO_PATH, "/root/A/P"));
+	half.flags = TREE_MOVE_LEFT_GROUP;
+	uint64_t index = ++sh->applied[SHARD_B];
+	struct grove_buf rec = {0};
+	assert_int_equal(history_encode(&half, 1, &paths, &txn, &rec), GROVE_OK);
+	struct store_txn *w;
+	assert_int_equal(store_txn_begin(sh->store, NULL, true, &w), GROVE_OK);
+	assert_int_equal(history_append(&sh->history, w, SHARD_B, index, rec.data, rec.len), GROVE_OK);
+	assert_int_equal(store_txn_commit(w), GROVE_OK);
+	grove_buf_free(&rec);
+	subs_publish(sh->subs, SHARD_B, index, &half, 1, &paths, NULL, &txn);
+	tree_paths_free(&paths);
+	for (int i = 0; i < after; i++) {
+		struct variant v;
+		variant_set_int(&v, i);
+		struct tree_op set = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/B/P"}, .name = "x", .value = &v};
+		zone_apply(sh, &set, 1, NULL);
+	}
+	subs_turn(sh->subs, 1);
+}
+
+/*
+ * A subscriber of /root/B that follows both shards of a move across them into it: given the parts
+ * together at the end of the turn that applied the last, with nothing applied after them, it gets the
+ * creation of what moved in; with an entry applied after them in that turn, "compacted".
+ */
+static void test_move_in_across_shards(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	zone_open(&sh, ids, true);
+	zone_move_across(&sh, 0);
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(sh.seen.events, 1);
+	assert_int_equal(sh.seen.n, 8);
+	assert_int_equal(sh.seen.op[0], TREE_OP_CREATE);
+	assert_int_equal(sh.seen.node[0], ids[2]);
+	assert_string_equal(sh.seen.path[0], "/root/B/P");
+	assert_string_equal(sh.seen.path[6], "/root/B/P/C1/D");
+	assert_string_equal(sh.seen.position, "1:2,2:1");
+
+	zone_move(&sh, "/root/B/P", "/root/A");
+	assert_int_equal(sh.seen.op[0], TREE_OP_DELETE);
+	zone_move_across(&sh, 1);
+	assert_int_equal(sh.seen.compacted, 1);
+	shards_close(&sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -555,6 +883,10 @@ int main(void)
 		cmocka_unit_test(test_position_codec),
 		cmocka_unit_test(test_resume_across_shards),
 		cmocka_unit_test(test_resume_refused),
+		cmocka_unit_test(test_move_in_creates),
+		cmocka_unit_test(test_move_in_then_more),
+		cmocka_unit_test(test_move_in_filtered),
+		cmocka_unit_test(test_move_in_across_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

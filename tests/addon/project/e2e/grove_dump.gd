@@ -22,10 +22,12 @@ func _init() -> void:
 	f.close()
 	var named = 0
 	var paths = {}
+	# The exported node is the scene's root, under base: a path names a node below base from its parent on.
+	var above = str(listing["nodes"][0]["path"]).get_base_dir() + "/"
 	for entry in listing["nodes"]:
 		var path = str(entry["path"]) if entry.has("path") else paths[str(int(entry["parent"]))] + "/" + str(entry["name"])
 		paths[str(int(entry["id"]))] = path
-		var node = base.get_node_or_null(path.trim_prefix("/root/"))
+		var node = base.get_node_or_null(path.trim_prefix(above))
 		if node != null:
 			node.set_meta("grove_id", int(entry["id"]))
 			named += 1

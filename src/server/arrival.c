@@ -1,0 +1,200 @@
+#include "src/server/arrival.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/common/error.h"
+#include "src/common/grow.h"
+
+/* A node still to make: read once its parent was made, so that its step can hang under its parent's. */
+struct pending {
+	uint64_t id;
+	uint64_t parent;
+	int64_t index;
+	uint32_t up;      /* its parent's step (the moved node: TREE_NO_PATH, its step is the move's) */
+};
+
+struct build {
+	struct tree_reader *r;
+	struct tree_paths *paths;
+	const struct arrival_limits *limits;
+	struct tree_change *v;      /* the changes: the caller's first, then ours */
+	size_t n, cap;
+	struct tree_change *conns;  /* CONNECTs, after every node: a target may be made after its source */
+	size_t n_conns, cap_conns;
+	size_t bytes;
+	struct pending *queue;      /* breadth first: every parent is made before its children */
+	size_t head, n_queue, cap_queue;
+	size_t siblings;            /* children of the node being read, so far: the next one's index */
+	uint64_t node;              /* the node being read */
+	uint32_t step;              /* its step */
+	const char *node_class;     /* its class (the reader's, valid while it is read) */
+};
+
+/* A new change at the end of @p v, zeroed but for what every change of an arrival shares. NULL if out of memory. */
+static struct tree_change *add(struct build *b, struct tree_change **v, size_t *n, size_t *cap, enum tree_op_kind op)
+{
+	if (grove_grow((void **)v, cap, *n, sizeof(**v)))
+		return NULL;
+	struct tree_change *c = &(*v)[(*n)++];
+	*c = (struct tree_change){.op = op, .node = b->node, .path_step = b->step, .old_path_step = TREE_NO_PATH,
+				  .node_class = strdup(b->node_class)};
+	if (!c->node_class) {
+		(*n)--;
+		return NULL;
+	}
+	b->bytes += strlen(b->node_class);
+	return c;
+}
+
+/* Copy @p s into *@p to, counted against the limit. @return false if out of memory. */
+static bool copy(struct build *b, char **to, const char *s)
+{
+	b->bytes += strlen(s);
+	return (*to = strdup(s)) != NULL;
+}
+
+static int over(const struct build *b)
+{
+	return b->bytes > b->limits->max_bytes ? GROVE_ETOOBIG : GROVE_OK;
+}
+
+static int on_child(void *ctx, uint64_t child)
+{
+	struct build *b = ctx;
+	if (b->n_queue >= b->limits->max_nodes)
+		return GROVE_ETOOBIG;
+	if (grove_grow((void **)&b->queue, &b->cap_queue, b->n_queue, sizeof(*b->queue)))
+		return GROVE_ENOMEM;
+	b->queue[b->n_queue++] = (struct pending){child, b->node, (int64_t)b->siblings++, b->step};
+	return GROVE_OK;
+}
+
+static int on_prop(void *ctx, const char *name, struct variant *value)
+{
+	struct build *b = ctx;
+	struct tree_change *c = add(b, &b->v, &b->n, &b->cap, TREE_OP_SET_PROP);
+	if (!c || !copy(b, &c->name, name))
+		return GROVE_ENOMEM;
+	int err = variant_encode(value, &c->value);
+	if (!err && c->value.failed)
+		err = GROVE_ENOMEM;
+	b->bytes += c->value.len;
+	return err ? err : over(b);
+}
+
+static int on_group(void *ctx, const char *group)
+{
+	struct build *b = ctx;
+	struct tree_change *c = add(b, &b->v, &b->n, &b->cap, TREE_OP_ADD_GROUP);
+	if (!c || !copy(b, &c->name, group))
+		return GROVE_ENOMEM;
+	return over(b);
+}
+
+/* A connection is made once, by its source: one whose target only is in the subtree is another node's. */
+static int on_connection(void *ctx, const struct tree_connection *k)
+{
+	struct build *b = ctx;
+	if (k->from != b->node)
+		return GROVE_OK;
+	struct tree_change *c = add(b, &b->conns, &b->n_conns, &b->cap_conns, TREE_OP_CONNECT);
+	if (!c || !copy(b, &c->name, k->signal) || !copy(b, &c->text, k->method))
+		return GROVE_ENOMEM;
+	c->parent = k->to;
+	c->flags = k->flags;
+	int err = k->binds && k->binds->type != VARIANT_NIL ? variant_encode(k->binds, &c->value) : GROVE_OK;
+	if (!err && c->value.failed)
+		err = GROVE_ENOMEM;
+	b->bytes += c->value.len;
+	return err ? err : over(b);
+}
+
+/* Whether step @p at of @p paths names @p name (a whole path's step: as its last part). */
+static bool named(const struct tree_paths *paths, uint32_t at, const char *name)
+{
+	if (at >= paths->n)
+		return false;
+	const char *step = paths->steps[at].name;
+	const char *slash = paths->steps[at].up == TREE_NO_PATH ? strrchr(step, '/') : NULL;
+	return strcmp(slash ? slash + 1 : step, name) == 0;
+}
+
+/* Make pending node @p p: its CREATE, properties and groups, and queue its children. */
+static int make(struct build *b, const struct tree_change *move, const struct pending *p)
+{
+	struct tree_node_view node;
+	int err = tree_reader_node(b->r, p->id, &node);
+	if (err)
+		return err;
+	b->node = p->id;
+	b->node_class = node.class_name;
+	b->step = move->path_step;
+	if (p->up == TREE_NO_PATH && (node.parent != move->parent || !named(b->paths, move->path_step, node.name)))
+		return GROVE_ECHANGED;
+	if (p->up != TREE_NO_PATH && (err = tree_paths_add(b->paths, p->id, p->up, node.name, &b->step)))
+		return err;
+	struct tree_change *c = add(b, &b->v, &b->n, &b->cap, TREE_OP_CREATE);
+	if (!c || !copy(b, &c->name, node.name) || !copy(b, &c->text, node.class_name) ||
+	    !copy(b, &c->instance, node.instance))
+		return GROVE_ENOMEM;
+	c->parent = p->parent;
+	c->index = p->index;
+	if ((err = over(b)))
+		return err;
+	/* The reader's views of the node end at its next read: what the callbacks need of them is copied. */
+	char *node_class = strdup(node.class_name);
+	if (!node_class)
+		return GROVE_ENOMEM;
+	b->node_class = node_class;
+	b->siblings = 0;
+	err = tree_reader_props(b->r, p->id, on_prop, b);
+	if (!err)
+		err = tree_reader_groups(b->r, p->id, on_group, b);
+	if (!err)
+		err = tree_reader_connections(b->r, p->id, on_connection, b);
+	if (!err)
+		err = tree_reader_children(b->r, p->id, on_child, b);
+	free(node_class);
+	return err;
+}
+
+static void free_changes(struct tree_change *v, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		tree_change_free(&v[i]);
+}
+
+int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tree_change *move,
+		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n)
+{
+	struct build b = {.paths = paths, .limits = limits, .v = *out, .n = *n, .cap = *n};
+	int err = tree_reader_open(t, txn, &b.r);
+	if (!err && !limits->max_nodes)
+		err = GROVE_ETOOBIG;
+	if (!err && (err = grove_grow((void **)&b.queue, &b.cap_queue, 0, sizeof(*b.queue))) == GROVE_OK)
+		b.queue[b.n_queue++] = (struct pending){move->node, move->parent, move->index, TREE_NO_PATH};
+	while (!err && b.head < b.n_queue) {
+		struct pending p = b.queue[b.head++];
+		err = make(&b, move, &p);
+	}
+	tree_reader_close(b.r);
+	free(b.queue);
+	for (size_t i = 0; !err && i < b.n_conns; i++) {
+		if (grove_grow((void **)&b.v, &b.cap, b.n, sizeof(*b.v))) {
+			err = GROVE_ENOMEM;
+			break;
+		}
+		b.v[b.n++] = b.conns[i];
+		b.conns[i] = (struct tree_change){0};
+	}
+	free_changes(b.conns, 0, b.n_conns);
+	free(b.conns);
+	if (err) {
+		free_changes(b.v, *n, b.n);
+		b.n = *n;
+	}
+	*out = b.v;
+	*n = b.n;
+	return err;
+}

@@ -1,0 +1,51 @@
+/**
+ * @file arrival.h
+ * @brief A subtree that arrives in a subscriber's subtree from outside it
+ * (a move in), written as the changes that make it: for a subscriber that
+ * never had those nodes, the move is their creation.
+ *
+ * The changes are the kinds every stream carries already (CREATE, SET_PROP,
+ * ADD_GROUP, CONNECT), so whoever applies a stream applies them as any
+ * other: nothing new on the wire.
+ */
+#ifndef GROVE_SERVER_ARRIVAL_H
+#define GROVE_SERVER_ARRIVAL_H
+
+#include <stddef.h>
+
+#include "src/tree/tree.h"
+#include "storage/store.h"
+
+/** How much one arrival may make; over either, it is refused. */
+struct arrival_limits {
+	size_t max_nodes;   /**< nodes of the subtree, its root included */
+	size_t max_bytes;   /**< names, classes and values of its changes together */
+};
+
+/**
+ * @brief The changes that make the subtree that @p move (a TREE_OP_MOVE
+ * change whose path step is in @p paths) brought to its new parent, as tree
+ * @p t holds it in @p txn: a CREATE of every node, parents before their
+ * children and children in sibling order (the moved node at the move's
+ * index under its new parent, the others at their place among their
+ * siblings), each followed by its properties' SET_PROP (in the order they
+ * were first set) and its groups' ADD_GROUP; after every node, a CONNECT
+ * for each connection whose source is one of them. Each change names its
+ * node's path by a step of @p paths: the moved node by the move's step, the
+ * others by steps appended under their parent's.
+ *
+ * The caller must know that @p t in @p txn is the state right after the
+ * move, or after later changes; the changes describe that state, so
+ * changes after the move of nodes they make are already in them.
+ * @param out the changes are appended to *@p out (grown with realloc, the
+ * caller frees them and it), *@p n counts them
+ * @return GROVE_OK; GROVE_ETOOBIG (over @p limits), GROVE_ENOTFOUND (@p t
+ * does not hold the node), GROVE_ECHANGED (the node is no longer where the
+ * move put it: under another parent, or renamed), GROVE_ENOMEM, GROVE_ESTORAGE, GROVE_ECORRUPT:
+ * then *@p out and *@p n are as they were (their contents freed), and
+ * @p paths may hold unused steps.
+ */
+int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tree_change *move,
+		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n);
+
+#endif
