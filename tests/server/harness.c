@@ -243,6 +243,12 @@ bool groved_metric(int port, const char *name, uint64_t *value)
 	return false;
 }
 
+bool groved_inflight_metrics(int port, uint64_t *peak, uint64_t *pauses)
+{
+	return groved_metric(port, "grove_client_requests_in_flight_peak", peak) &&
+	       groved_metric(port, "grove_client_inflight_pauses_total", pauses);
+}
+
 int raw_client(int port, int rcvbuf)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

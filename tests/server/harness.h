@@ -101,6 +101,14 @@ int raw_client(int port, int rcvbuf);
 bool groved_metric(int port, const char *name, uint64_t *value);
 
 /**
+ * @brief Read the in-flight limit's metrics (groved_metric()): the most
+ * requests one client had in flight (@p peak) and the times a client was
+ * not read from at the limit (@p pauses).
+ * @return false if either could not be read.
+ */
+bool groved_inflight_metrics(int port, uint64_t *peak, uint64_t *pauses);
+
+/**
  * @brief Write the batch of @p n operations @p ops through @p c.
  * @return the write reply's code (0: done), or -1 if there was no write reply.
  */

@@ -877,19 +877,15 @@ static void test_inflight_bounded(void **state)
 	int64_t t0 = now_ms();
 	pipeline_writes(&f->server);
 	int64_t unbounded_ms = now_ms() - t0;
-	uint64_t unbounded_peak;
-	assert_true(groved_metric(port, "grove_client_requests_in_flight_peak", &unbounded_peak));
-	uint64_t unbounded_pauses;
-	assert_true(groved_metric(port, "grove_client_inflight_pauses_total", &unbounded_pauses));
+	uint64_t unbounded_peak, unbounded_pauses;
+	assert_true(groved_inflight_metrics(port, &unbounded_peak, &unbounded_pauses));
 	groved_stop(&f->server);
 	port = start_with_inflight_limit(f, "8");
 	t0 = now_ms();
 	pipeline_writes(&f->server);
 	int64_t bounded_ms = now_ms() - t0;
-	uint64_t peak;
-	assert_true(groved_metric(port, "grove_client_requests_in_flight_peak", &peak));
-	uint64_t pauses;
-	assert_true(groved_metric(port, "grove_client_inflight_pauses_total", &pauses));
+	uint64_t peak, pauses;
+	assert_true(groved_inflight_metrics(port, &peak, &pauses));
 	print_message("%d pipelined writes, all answered in order: default limit %lld ms, at most %llu in flight; "
 		      "--max-inflight %d %lld ms, at most %llu in flight, paused %llu times\n",
 		      PIPELINED, (long long)unbounded_ms, (unsigned long long)unbounded_peak, INFLIGHT_MAX,

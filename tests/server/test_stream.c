@@ -640,10 +640,8 @@ static void test_godot_submits_in_flight_are_bounded(void **state)
 		variant_free(&a);
 	}
 	godot_close(&g);
-	uint64_t peak;
-	assert_true(groved_metric(f->metrics_port, "grove_client_requests_in_flight_peak", &peak));
-	uint64_t pauses;
-	assert_true(groved_metric(f->metrics_port, "grove_client_inflight_pauses_total", &pauses));
+	uint64_t peak, pauses;
+	assert_true(groved_inflight_metrics(f->metrics_port, &peak, &pauses));
 	print_message("%d pipelined submits answered in order; at most %llu in flight, paused %llu times\n",
 		      PIPELINED_SUBMITS, (unsigned long long)peak, (unsigned long long)pauses);
 	assert_int_equal(peak, INFLIGHT_MAX);
