@@ -198,3 +198,90 @@ int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tr
 	*n = b.n;
 	return err;
 }
+
+/*
+ * Whether move @p c may bring nodes into a subtree from outside it: its new parent was not an ancestor of
+ * its old place. (A subtree that holds the new place and not the old one lies under the new parent, which
+ * then was not above the old place.) Its half that left the group brings nothing here.
+ */
+static int may_bring(const struct tree_paths *paths, const struct tree_change *c, bool *brings)
+{
+	*brings = false;
+	if (c->op != TREE_OP_MOVE || (c->flags & TREE_MOVE_LEFT_GROUP) || c->path_step == TREE_NO_PATH ||
+	    c->old_path_step == TREE_NO_PATH)
+		return GROVE_OK;
+	char *to = NULL, *from = NULL;
+	int err = tree_paths_string(paths, c->path_step, &to);
+	if (!err)
+		err = tree_paths_string(paths, c->old_path_step, &from);
+	if (!err && to && from) {
+		const char *slash = strrchr(to, '/');
+		size_t parent = slash ? (size_t)(slash - to) : 0;
+		*brings = !(strncmp(from, to, parent) == 0 && from[parent] == '/');
+	}
+	free(to);
+	free(from);
+	return err;
+}
+
+/* What change @p c counts against arrival_limits.max_bytes, as the build counts it. */
+static size_t change_bytes(const struct tree_change *c)
+{
+	const char *strings[] = {c->node_class, c->name, c->text, c->instance};
+	size_t bytes = c->value.len;
+	for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+		bytes += strings[i] ? strlen(strings[i]) : 0;
+	return bytes;
+}
+
+int arrival_carry(const struct tree *t, struct store_txn *txn, struct tree_result *res,
+		  const struct arrival_limits *limits)
+{
+	size_t first = res->n_changes;
+	for (size_t i = 0; i < res->n_changes && first == res->n_changes; i++) {
+		bool brings;
+		if (may_bring(&res->paths, &res->changes[i], &brings))
+			return GROVE_ENOMEM;
+		if (brings)
+			first = i;
+	}
+	if (first == res->n_changes)
+		return GROVE_OK;
+	/* The changes before the first such move stay where they are; from it on, they are copied with what is carried. */
+	struct tree_change *all = malloc((res->n_changes + 1) * sizeof(*all));
+	if (!all)
+		return GROVE_ENOMEM;
+	memcpy(all, res->changes, first * sizeof(*all));
+	size_t n = first, cap = res->n_changes + 1, nodes = 0, bytes = 0;
+	int err = GROVE_OK;
+	for (size_t i = first; i < res->n_changes && !err; i++) {
+		if ((err = grove_grow((void **)&all, &cap, n, sizeof(*all))))
+			break;
+		all[n++] = res->changes[i];
+		bool brings;
+		if ((err = may_bring(&res->paths, &res->changes[i], &brings)) || !brings)
+			continue;
+		struct arrival_limits left = {limits->max_nodes - nodes, limits->max_bytes - bytes};
+		size_t from = n;
+		err = arrival_changes(t, txn, &res->changes[i], &res->paths, &left, &all, &n);
+		cap = n; /* it may have moved the array; it holds n at least */
+		if (err != GROVE_ENOMEM)
+			err = GROVE_OK; /* too large, or moved on: nothing carried for this move */
+		for (size_t j = from; j < n; j++) {
+			all[j].carried = true;
+			nodes += all[j].op == TREE_OP_CREATE;
+			bytes += change_bytes(&all[j]);
+		}
+	}
+	if (err) {
+		for (size_t j = first; j < n; j++)
+			if (all[j].carried)
+				tree_change_free(&all[j]);
+		free(all);
+		return err;
+	}
+	free(res->changes);
+	res->changes = all;
+	res->n_changes = n;
+	return GROVE_OK;
+}

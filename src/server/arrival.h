@@ -22,6 +22,10 @@ struct arrival_limits {
 	size_t max_bytes;   /**< names, classes and values of its changes together */
 };
 
+/** The limits streams apply unless configured otherwise. */
+#define ARRIVAL_DEFAULT_MAX_NODES 10000
+#define ARRIVAL_DEFAULT_MAX_BYTES (4u << 20)
+
 /**
  * @brief The changes that make the subtree that @p move (a TREE_OP_MOVE
  * change whose path step is in @p paths) brought to its new parent, as tree
@@ -47,5 +51,27 @@ struct arrival_limits {
  */
 int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tree_change *move,
 		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n);
+
+/**
+ * @brief Carry in @p res (a batch applied by tree @p t in @p txn, with its
+ * change records) what every move that may bring nodes into a subscriber's
+ * subtree from outside it brought: a MOVE to a parent that was not an
+ * ancestor of the node's old place. Each such move is followed in
+ * res->changes by its arrival_changes() as the batch left the tree, marked
+ * carried (tree_change.carried), their steps added to res->paths; so the
+ * entry's record says what arrived however much the tree changes later,
+ * and a subscriber given it at any time (live behind other entries,
+ * catching up, resumed) is given the creation of what it never had.
+ *
+ * The batch's carried changes together stay within @p limits (the first
+ * moves' first); a move over them, or one whose node moved on again in the
+ * batch, carries nothing, and a subscriber it brings nodes to is told
+ * "compacted" unless the tree still holds the entry's state.
+ * @return GROVE_OK (also when nothing could be carried: the record is then
+ * as it was), GROVE_ENOMEM (res unchanged but for unused steps in
+ * res->paths).
+ */
+int arrival_carry(const struct tree *t, struct store_txn *txn, struct tree_result *res,
+		  const struct arrival_limits *limits);
 
 #endif

@@ -12,6 +12,8 @@
 #define TOTALS_INDEX UINT64_MAX
 /* Where older records had their count of changes (never this large): a record with path steps. */
 #define HISTORY_STEPS_MARK UINT32_MAX
+/* In a change's operation byte: the change is carried (operations stay far below it). */
+#define HISTORY_CARRIED 0x80u
 /* First u32 of a record that names the transaction it applied a part of. */
 #define HISTORY_TXN_MARK (UINT32_MAX - 1)
 
@@ -167,7 +169,7 @@ int history_encode(const struct tree_change *changes, size_t n, const struct tre
 	grove_buf_le32(out, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		const struct tree_change *c = &changes[i];
-		grove_buf_u8(out, (uint8_t)c->op);
+		grove_buf_u8(out, (uint8_t)((unsigned)c->op | (c->carried ? HISTORY_CARRIED : 0u)));
 		grove_buf_le64(out, c->node);
 		grove_buf_le64(out, c->parent);
 		grove_buf_le64(out, c->old_parent);
@@ -331,7 +333,8 @@ int history_decode(const uint8_t *bytes, size_t len, struct tree_change **out, s
 	size_t i = 0;
 	for (; i < count && !r.bad; i++) {
 		const uint8_t *op = take(&r, 1);
-		c[i].op = op ? (enum tree_op_kind)*op : 0;
+		c[i].op = op ? (enum tree_op_kind)(*op & ~HISTORY_CARRIED) : 0;
+		c[i].carried = op && (*op & HISTORY_CARRIED);
 		c[i].node = take64(&r);
 		c[i].parent = take64(&r);
 		c[i].old_parent = take64(&r);

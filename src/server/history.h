@@ -69,7 +69,8 @@ int history_read(const struct history *h, struct store_txn *txn, uint64_t group,
  * bytes); then u32 count, per change u8 operation, u64 node, parent, old
  * parent, i64 index, u32 flags, path step, old path step, then name, old
  * name, class of the node, text, instance and value, each a u32 length and
- * its bytes. No change at all is a lone u32 0.
+ * its bytes. The operation's top bit (0x80) marks a carried change
+ * (tree_change.carried). No change at all is a lone u32 0.
  *
  * Records written before paths were steps start with the count instead of
  * 0xFFFFFFFF, and per change hold the old position (i64) after the index

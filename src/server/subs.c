@@ -613,8 +613,10 @@ static void compact(struct subs *s, struct sub *sub, uint64_t oldest, const char
 struct delivery {
 	struct tree_change *mine;     /* the changes it is given (borrowed from the entry's or from made) */
 	size_t kept, cap;
-	struct tree_change *made;     /* the changes of subtrees moved in from outside, owned */
-	size_t n_made;
+	struct tree_change *made;     /* the changes of subtrees moved in from outside (borrowed from the entry or from read) */
+	size_t n_made, cap_made;
+	struct tree_change *read;     /* those of them read from the tree, owned */
+	size_t n_read;
 	const struct tree_paths *paths; /* the entry's steps, or ext once arrivals added steps to them */
 	struct tree_paths ext;        /* the entry's steps (borrowed), then the arrivals' (owned) from base on */
 	size_t base;
@@ -676,16 +678,28 @@ static const struct tree *holder(struct subs *s, const struct sub *sub, struct s
 	return NULL;
 }
 
+/* Room in d->made for @p more changes. @return false if out of memory. */
+static bool room_made(struct delivery *d, size_t more)
+{
+	if (d->n_made + more <= d->cap_made)
+		return true;
+	struct tree_change *grown = realloc(d->made, (d->n_made + more) * sizeof(*grown));
+	if (!grown)
+		return false;
+	d->made = grown;
+	d->cap_made = d->n_made + more;
+	return true;
+}
+
 /*
- * Move @p c brought a subtree into @p sub's from outside it: the subscriber never had those nodes, so it is
- * given their creation instead (arrival.h), read from the state right after the event, filtered as any
- * change; @p rest changes of the entry follow it. A subscriber given the event when the state has moved on
- * since (it catches up, or the entry was not the last of its ready) cannot be told what the subtree was
- * then: it takes a new snapshot. *@p txn is the read transaction, begun here if NULL (*@p begun then).
+ * The arrival of move @p c, for a record that does not carry it: read from the state right after the event
+ * into d->read and d->made. A subscriber given the event when the state has moved on since (it catches up,
+ * or the entry was not the last of its ready) cannot be told what the subtree was then: it takes a new
+ * snapshot. *@p txn is the read transaction, begun here if NULL (*@p begun then).
  * @return NULL, or why @p sub must take a new snapshot.
  */
-static const char *arrive(struct subs *s, struct sub *sub, struct store_txn **txn, bool *begun,
-			  const struct tree_change *c, size_t rest, struct delivery *d, struct tree_change *stack)
+static const char *read_arrival(struct subs *s, struct sub *sub, struct store_txn **txn, bool *begun,
+				const struct tree_change *c, struct delivery *d)
 {
 	static const char moved_in[] = "nodes moved into the subtree from outside it while this subscriber was behind; "
 				       "take a new snapshot";
@@ -708,34 +722,65 @@ static const char *arrive(struct subs *s, struct sub *sub, struct store_txn **tx
 		d->ext.n = d->ext.cap = d->base = n;
 		d->paths = &d->ext;
 	}
-	size_t from = d->n_made;
+	size_t from = d->n_read;
 	struct arrival_limits limits = {s->cfg.arrival_max_nodes, s->cfg.arrival_max_bytes};
-	int err = arrival_changes(t, *txn, c, &d->ext, &limits, &d->made, &d->n_made);
+	int err = arrival_changes(t, *txn, c, &d->ext, &limits, &d->read, &d->n_read);
 	if (err == GROVE_ETOOBIG)
 		return "a subtree too large for the stream moved into the subtree from outside it; take a new snapshot";
 	if (err == GROVE_ECHANGED)
 		return "nodes moved into the subtree from outside it and on again in the same entry; take a new snapshot";
 	if (err)
 		return err == GROVE_ENOMEM ? out_of_memory : moved_in;
+	if (!room_made(d, d->n_read - from))
+		return out_of_memory;
+	memcpy(d->made + d->n_made, d->read + from, (d->n_read - from) * sizeof(*d->made));
+	d->n_made += d->n_read - from;
 	free(d->places);
-	if (!(d->places = place_steps(sub->root_path, d->paths)) || !room(d, stack, d->kept + d->n_made - from + rest) ||
+	return (d->places = place_steps(sub->root_path, d->paths)) ? NULL : out_of_memory;
+}
+
+/*
+ * Move @p changes[@p i] brought a subtree into @p sub's from outside it: the subscriber never had those nodes,
+ * so it is given their creation instead (arrival.h), filtered as any change: the changes the entry carried
+ * after the move, or else those read from the tree (read_arrival()); the entry has @p n changes.
+ * @return NULL, or why @p sub must take a new snapshot.
+ */
+static const char *arrive(struct subs *s, struct sub *sub, struct store_txn **txn, bool *begun,
+			  const struct tree_change *changes, size_t i, size_t n, struct delivery *d,
+			  struct tree_change *stack)
+{
+	const struct tree_change *c = &changes[i];
+	size_t from = d->n_made, carried = 0;
+	while (i + 1 + carried < n && changes[i + 1 + carried].carried)
+		carried++;
+	if (carried) {
+		if (!room_made(d, carried))
+			return out_of_memory;
+		memcpy(d->made + d->n_made, c + 1, carried * sizeof(*d->made));
+		d->n_made += carried;
+	} else {
+		const char *why = read_arrival(s, sub, txn, begun, c, d);
+		if (why)
+			return why;
+	}
+	if (!room(d, stack, d->kept + d->n_made - from + n - i - 1) ||
 	    grove_grow((void **)&d->roots, &d->cap_roots, d->n_roots, sizeof(*d->roots)))
 		return out_of_memory;
 	d->roots[d->n_roots++] = c->node;
-	for (size_t i = from; i < d->n_made; i++) {
-		if (d->made[i].op == TREE_OP_CREATE && idmap_put(&d->arrived, 0, d->made[i].node, d))
+	for (size_t k = from; k < d->n_made; k++) {
+		if (d->made[k].op == TREE_OP_CREATE && idmap_put(&d->arrived, 0, d->made[k].node, d))
 			return out_of_memory;
 		/* Connections go last (connections_last()): a target may arrive later in the entry. */
-		if (d->made[i].op != TREE_OP_CONNECT && relevance(sub, d->places, &d->made[i]) == 1)
-			d->mine[d->kept++] = d->made[i];
+		if (d->made[k].op != TREE_OP_CONNECT && relevance(sub, d->places, &d->made[k]) == 1)
+			d->mine[d->kept++] = d->made[k];
 	}
 	bool *region = realloc(d->region, (d->paths->n ? d->paths->n : 1) * sizeof(*region));
 	if (!region)
 		return out_of_memory;
 	d->region = region;
-	for (size_t i = 0; i < d->paths->n; i++) {
-		const struct tree_path_step *step = &d->paths->steps[i];
-		region[i] = idmap_get(&d->arrived, 0, step->node) || (step->up != TREE_NO_PATH && region[step->up]);
+	for (size_t k = 0; k < d->paths->n; k++) {
+		const struct tree_path_step *step = &d->paths->steps[k];
+		region[k] = idmap_get(&d->arrived, 0, step->node) || (step->up != TREE_NO_PATH && region[step->up]);
 	}
 	return NULL;
 }
@@ -776,9 +821,10 @@ static void delivery_free(struct delivery *d, struct tree_change *stack)
 	if (d->mine != stack)
 		free(d->mine);
 	free(d->places);
-	for (size_t i = 0; i < d->n_made; i++)
-		tree_change_free(&d->made[i]);
 	free(d->made);
+	for (size_t i = 0; i < d->n_read; i++)
+		tree_change_free(&d->read[i]);
+	free(d->read);
 	for (size_t i = d->base; i < d->ext.n; i++)
 		free(d->ext.steps[i].name); /* the steps before base are the entry's */
 	free(d->ext.steps);
@@ -802,14 +848,16 @@ static bool deliver(struct subs *s, struct sub *sub, struct store_txn *txn, cons
 	bool begun = false;
 	for (size_t i = 0; i < n && !resync; i++) {
 		const struct tree_change *c = &changes[i];
+		if (c->carried)
+			continue; /* arrive() took it, or the subscriber has what it describes */
 		bool into = c->op == TREE_OP_MOVE && inside(sub, d.places, c->path_step) && c->node != sub->root;
 		int r = relevance(sub, d.places, c);
 		if (arrived_already(&d, c)) {
 			/* A node that was in an arrived subtree for a while and moved on into the subtree: it arrives too. */
 			if (into && !idmap_get(&d.arrived, 0, c->node))
-				resync = arrive(s, sub, &txn, &begun, c, n - i - 1, &d, stack);
+				resync = arrive(s, sub, &txn, &begun, changes, i, n, &d, stack);
 		} else if (into && c->old_path_step != TREE_NO_PATH && !inside(sub, d.places, c->old_path_step)) {
-			resync = arrive(s, sub, &txn, &begun, c, n - i - 1, &d, stack);
+			resync = arrive(s, sub, &txn, &begun, changes, i, n, &d, stack);
 		} else if (r == 1) {
 			d.mine[d.kept++] = *c;
 		} else if (r == 2) {

@@ -25,17 +25,17 @@
  * creation instead (arrival.h: the moved node and its subtree, parents
  * first, with properties, groups and connections, as CREATE, SET_PROP,
  * ADD_GROUP and CONNECT changes with their own path steps, filtered like
- * any change). They are read from the tree (the hooks' tree, through
- * read_txn) as the entry left it, so changes later in the same entry of
- * what arrived are in them already and are not given again. The tree
- * holds the state right after the entry only if every group the
- * subscriber follows applied nothing after what it is being given: live,
- * when the entry was the last of its ready; caught up, when it is the last
- * applied, which includes a move across shards whose parts go out at the
- * end of the turn that applied the last one when nothing followed.
- * Otherwise, or for a subtree over the arrival limits, or when the moved
- * node left its new place again in the same entry, the subscriber is told
- * "compacted".
+ * any change), as the entry left it, so changes later in the same entry of
+ * what arrived are in them already and are not given again. The entry's
+ * record carries them (tree_change.carried, arrival_carry(), written when
+ * the entry was applied), so a subscriber is given them however much the
+ * tree changed since: live behind other entries of the same ready, caught
+ * up, resumed. A record that carries nothing for the move (the subtree was
+ * over the limits, or the moved node left its new place again in the same
+ * entry) is read from the tree (the hooks' tree, through read_txn) if it
+ * holds the state right after the entry: every group the subscriber
+ * follows applied nothing after what it is being given. Otherwise the
+ * subscriber is told "compacted".
  *
  * A subtree that spans shards is followed in every group that holds a part
  * of it, in one stream: the index of an event is then the sum of the

@@ -8,6 +8,7 @@
 #include "src/common/bytes.h"
 #include "src/common/error.h"
 #include "src/net/wire.h"
+#include "src/server/arrival.h"
 #include "src/txn/codec.h"
 #include "src/txn/shard.h"
 
@@ -691,18 +692,30 @@ static int apply_split(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 	return GROVE_OK;
 }
 
+/*
+ * What a move brought into the tree goes into its change records (arrival.h): a subscriber given the entry
+ * after the tree moved on (behind other entries, catching up, resumed) is still told what arrived.
+ */
+static int carry_arrivals(struct tree_sm *t, struct store_txn *txn, int err, struct tree_result *out)
+{
+	static const struct arrival_limits limits = {ARRIVAL_DEFAULT_MAX_NODES, ARRIVAL_DEFAULT_MAX_BYTES};
+	if (!err && !out->err && out->n_changes)
+		(void)arrival_carry(&t->tree, txn, out, &limits); /* out of memory: records as they were, still right */
+	return err;
+}
+
 static int apply(void *sm, struct store_txn *txn, uint64_t index, const uint8_t *data, size_t len,
 		 struct tree_result *out)
 {
 	struct tree_sm *t = sm;
 	if (data[0] == TREE_CMD_WRITE)
-		return apply_write(t, txn, index, data + 1, len - 1, out);
+		return carry_arrivals(t, txn, apply_write(t, txn, index, data + 1, len - 1, out), out);
 	if (data[0] == TREE_CMD_SPLIT)
 		return apply_split(t, txn, index, data + 1, len - 1, out);
 	if (data[0] == TREE_CMD_TXN)
-		return apply_txn(t, txn, index, data + 1, len - 1, out);
+		return carry_arrivals(t, txn, apply_txn(t, txn, index, data + 1, len - 1, out), out);
 	if (data[0] != TREE_CMD_RESTORE)
-		return apply_write(t, txn, index, data, len, out);
+		return carry_arrivals(t, txn, apply_write(t, txn, index, data, len, out), out);
 	/* Decided here, at apply time, so that a write committed before it makes every member refuse it. */
 	if (!tree_is_empty(&t->tree, txn)) {
 		out->err = GROVE_EEXIST;

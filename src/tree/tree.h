@@ -351,6 +351,9 @@ struct tree_change {
 	                               MOVE: TREE_MOVE_LEFT_GROUP or 0 */
 	struct grove_buf value;   /**< SET_PROP: the value; CONNECT: binds; PUT_RESOURCE: properties; canonical
 	                               Variant bytes (variant.h) with resource references bound to ids; empty otherwise */
+	bool carried;             /**< not a change the batch made but part of what the MOVE before it brought, as
+	                               the batch left it (set by whoever records the entry, src/server/arrival.h):
+	                               for a reader that never had the moved nodes; every other reader skips it */
 };
 
 /**

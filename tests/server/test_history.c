@@ -47,7 +47,7 @@ static void test_round_trip(void **state)
 		{.op = TREE_OP_CREATE, .node = 5, .parent = 1, .index = -1, .name = "A", .path_step = a,
 		 .old_path_step = TREE_NO_PATH, .node_class = "Node", .text = "Node", .instance = ""},
 		{.op = TREE_OP_RENAME, .node = 6, .name = "B", .old_name = "C", .path_step = b, .old_path_step = a,
-		 .node_class = "Node"},
+		 .node_class = "Node", .carried = true},
 		{.op = TREE_OP_PUT_RESOURCE, .node = 9, .path_step = TREE_NO_PATH, .old_path_step = TREE_NO_PATH,
 		 .flags = 1},
 	};
@@ -66,6 +66,9 @@ static void test_round_trip(void **state)
 	assert_path(&back_paths, back[1].path_step, "/root/A/B");
 	assert_path(&back_paths, back[1].old_path_step, "/root/A");
 	assert_string_equal(back[1].old_name, "C");
+	assert_false(back[0].carried);
+	assert_true(back[1].carried);
+	assert_int_equal(back[1].op, TREE_OP_RENAME);
 	assert_int_equal(back[2].path_step, TREE_NO_PATH);
 	assert_int_equal(back[2].flags, 1);
 	free_changes(back, n);

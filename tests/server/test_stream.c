@@ -98,14 +98,11 @@ static struct grove_client *connect_to(const struct groved_proc *p)
 	return c;
 }
 
-/* Set property @p prop of @p path to @p value; returns the write's applied index (0 if refused). */
-static uint64_t set_int(struct grove_client *c, const char *path, const char *prop, int64_t value)
+/* Write @p op as one batch; returns the write's applied index (0 if refused). */
+static uint64_t write_op(struct grove_client *c, const struct tree_op *op)
 {
-	struct variant v;
-	variant_set_int(&v, value);
-	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = path}, .name = prop, .value = &v};
 	struct wire_request wr;
-	assert_int_equal(wire_encode_batch(&op, 1, &wr), GROVE_OK);
+	assert_int_equal(wire_encode_batch(op, 1, &wr), GROVE_OK);
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
 	env.write = &wr.req;
@@ -118,6 +115,15 @@ static uint64_t set_int(struct grove_client *c, const char *path, const char *pr
 				 : 0;
 	grove__envelope__free_unpacked(reply, NULL);
 	return index;
+}
+
+/* Set property @p prop of @p path to @p value; returns the write's applied index (0 if refused). */
+static uint64_t set_int(struct grove_client *c, const char *path, const char *prop, int64_t value)
+{
+	struct variant v;
+	variant_set_int(&v, value);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = path}, .name = prop, .value = &v};
+	return write_op(c, &op);
 }
 
 static void add_node(const struct groved_proc *p, const char *path, const char *cls)
@@ -867,6 +873,161 @@ static void test_move_into_zone(void **state)
 	grove_client_close(sub);
 }
 
+/* Move @p from (a path) under @p to, as one write; whether it was applied. */
+static bool move_node(struct grove_client *c, const char *from, const char *to)
+{
+	struct tree_op op = {.kind = TREE_OP_MOVE, .node = {.path = from}, .target = {.path = to}, .index = -1};
+	return write_op(c, &op) != 0;
+}
+
+/* A zone's subscriber's copy of what the zone holds: nodes by id, with their path and property "hp". */
+struct zone_copy {
+	struct {
+		uint64_t id;
+		char path[128];
+		int64_t hp;
+	} nodes[16];
+	size_t n;
+	size_t arrivals;  /* creates of /root/World/ZoneB/Player */
+	bool compacted, done;
+	struct grove_client *sub;
+};
+
+static size_t zone_copy_find(const struct zone_copy *z, uint64_t id)
+{
+	for (size_t i = 0; i < z->n; i++)
+		if (z->nodes[i].id == id)
+			return i;
+	return z->n;
+}
+
+/* Take the changes of @p ev into @p z: a create makes a node once, a delete takes its subtree away. */
+static void zone_copy_take(struct zone_copy *z, const Grove__SubscribeEvent *ev)
+{
+	for (size_t i = 0; i < ev->n_changes; i++) {
+		const Grove__Change *c = ev->changes[i];
+		size_t at = zone_copy_find(z, c->node);
+		if (c->op == TREE_OP_CREATE) {
+			assert_int_equal(at, z->n); /* never made twice */
+			assert_true(z->n < 16);
+			z->nodes[z->n].id = c->node;
+			z->nodes[z->n].hp = 0;
+			snprintf(z->nodes[z->n++].path, sizeof(z->nodes[0].path), "%s", c->path);
+			z->arrivals += strcmp(c->path, "/root/World/ZoneB/Player") == 0;
+		} else if (c->op == TREE_OP_DELETE) {
+			assert_true(at < z->n);
+			char gone[160];
+			snprintf(gone, sizeof(gone), "%s/", z->nodes[at].path);
+			size_t kept = 0;
+			for (size_t k = 0; k < z->n; k++)
+				if (k != at && strncmp(z->nodes[k].path, gone, strlen(gone)) != 0)
+					z->nodes[kept++] = z->nodes[k];
+			z->n = kept;
+		} else if (c->op == TREE_OP_SET_PROP && strcmp(c->name, "hp") == 0) {
+			assert_true(at < z->n); /* set on a node it has */
+			struct variant v;
+			assert_int_equal(variant_decode(&v, c->value.data, c->value.len, NULL), GROVE_OK);
+			z->nodes[at].hp = v.as.i;
+			z->done = v.as.i == -1;
+		}
+	}
+}
+
+static void *zone_copy_loop(void *arg)
+{
+	struct zone_copy *z = arg;
+	Grove__Envelope *msg;
+	while (!z->done && !z->compacted && (msg = next_event(z->sub, 30000))) {
+		const Grove__SubscribeEvent *ev = msg->subscribe_event;
+		z->compacted = ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED;
+		if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES)
+			zone_copy_take(z, ev);
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	return NULL;
+}
+
+/*
+ * A player moved in and out of zone B again and again while other clients write elsewhere, so that entries
+ * are applied several at a time: the subscriber of zone B is given the player's subtree at every arrival,
+ * never "compacted", and its copy ends equal to what the server holds.
+ */
+static void test_moves_into_zone_under_load(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const nodes[][2] = {
+		{"/root/Hot", "Node"}, {"/root/World", "Node3D"}, {"/root/World/ZoneA", "Node3D"},
+		{"/root/World/ZoneB", "Node3D"}, {"/root/World/ZoneA/Player", "CharacterBody3D"},
+		{"/root/World/ZoneA/Player/Body", "Node3D"}, {"/root/World/ZoneA/Player/Body/Mesh", "MeshInstance3D"},
+		{"/root/World/ZoneA/Player/Gun", "Node3D"}};
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++)
+		add_node(&f->server, nodes[i][0], nodes[i][1]);
+	struct grove_client *w = connect_to(&f->server);
+	assert_true(set_int(w, "/root/World/ZoneA/Player/Gun", "hp", 30));
+	static struct zone_copy z;
+	memset(&z, 0, sizeof(z));
+	z.sub = connect_to(&f->server);
+	assert_int_equal(client_subscribe(z.sub, "/root/World/ZoneB", false, 0), GROVE_OK);
+	for (bool last = false; !last;) {
+		Grove__Envelope *msg = next_event(z.sub, 5000);
+		assert_non_null(msg);
+		assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+		last = msg->subscribe_event->last;
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	pthread_t reader;
+	pthread_create(&reader, NULL, zone_copy_loop, &z);
+	enum { WRITERS = 4, EACH = 1500, MIN_ROUNDS = 20, MAX_ROUNDS = 400 };
+	pthread_t t[WRITERS];
+	struct writer wr[WRITERS];
+	for (int i = 0; i < WRITERS; i++) {
+		wr[i] = (struct writer){.address = f->server.address, .first = i * EACH, .count = EACH};
+		pthread_create(&t[i], NULL, write_loop, &wr[i]);
+	}
+	int rounds = 0;
+	for (bool writing = true; rounds < MAX_ROUNDS && (writing || rounds < MIN_ROUNDS); rounds++) {
+		assert_true(move_node(w, "/root/World/ZoneA/Player", "/root/World/ZoneB"));
+		assert_true(set_int(w, "/root/World/ZoneB/Player", "hp", rounds));
+		assert_true(move_node(w, "/root/World/ZoneB/Player", "/root/World/ZoneA"));
+		writing = false;
+		for (int i = 0; i < WRITERS; i++)
+			writing |= __atomic_load_n(&wr[i].acked, __ATOMIC_SEQ_CST) < EACH;
+	}
+	for (int i = 0; i < WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(wr[i].acked, EACH);
+	}
+	assert_true(move_node(w, "/root/World/ZoneA/Player", "/root/World/ZoneB"));
+	assert_true(set_int(w, "/root/World/ZoneB/Player", "hp", -1));
+	pthread_join(reader, NULL);
+	print_message("%d rounds of a player moving in and out of a zone beside %d writes; its subscriber saw %zu "
+		      "arrivals%s\n", rounds, WRITERS * EACH, z.arrivals, z.compacted ? " and was told \"compacted\"" : "");
+	assert_false(z.compacted);
+	assert_true(z.done);
+	assert_int_equal(z.arrivals, (size_t)rounds + 1);
+
+	Grove__Envelope *holder;
+	Grove__ReadReply *read = client_read(w, "/root/World/ZoneB/Player", 10, true, &holder);
+	assert_non_null(read);
+	assert_int_equal(read->n_nodes, z.n);
+	for (size_t i = 0; i < read->n_nodes; i++) {
+		size_t at = zone_copy_find(&z, read->nodes[i]->id);
+		assert_true(at < z.n);
+		int64_t hp = 0;
+		for (size_t k = 0; k < read->nodes[i]->n_props; k++) {
+			struct variant v;
+			const Grove__Property *prop = read->nodes[i]->props[k];
+			assert_int_equal(variant_decode(&v, prop->value.data, prop->value.len, NULL), GROVE_OK);
+			if (strcmp(prop->name, "hp") == 0)
+				hp = v.as.i;
+		}
+		assert_int_equal(z.nodes[at].hp, hp);
+	}
+	grove__envelope__free_unpacked(holder, NULL);
+	grove_client_close(w);
+	grove_client_close(z.sub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -875,6 +1036,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_into_zone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_moves_into_zone_under_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_submits_in_flight_are_bounded, setup_inflight_limit, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber_never_slows_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writes_go_on_while_a_snapshot_is_made, setup, teardown),

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "src/common/error.h"
+#include "src/server/arrival.h"
 #include "src/server/subs.h"
 #include "src/tree/tree.h"
 #include "storage/store.h"
@@ -245,6 +246,7 @@ struct shards {
 	uint64_t txn_id;        /* of the next parts (0: TXN_ID) */
 	struct tree tree;       /* SHARD_A's tree, in the same store */
 	struct tree tree_b;     /* SHARD_B's (it holds its root only) */
+	struct arrival_limits carry; /* SHARD_A's records carry what moves brought, within these (0 nodes: they do not) */
 };
 
 static size_t shards_queued(void *ctx, uint64_t conn)
@@ -589,6 +591,8 @@ static void zone_apply_part(struct shards *sh, const struct tree_op *ops, size_t
 	struct tree_result res = {.record_changes = true};
 	struct tree_batch batch = {ops, n};
 	assert_int_equal(tree_apply_batch(&sh->tree, w, &batch, &res), GROVE_OK);
+	if (sh->carry.max_nodes)
+		assert_int_equal(arrival_carry(&sh->tree, w, &res, &sh->carry), GROVE_OK);
 	uint64_t index = ++sh->applied[SHARD_A];
 	struct grove_buf rec = {0};
 	assert_int_equal(history_encode(res.changes, res.n_changes, &res.paths, txn, &rec), GROVE_OK);
@@ -727,6 +731,102 @@ static void test_move_in_creates(void **state)
 	events = sh.seen.events;
 	zone_move(&sh, "/root/A/P", "/root/B");
 	assert_int_equal(sh.seen.events, events);
+	assert_int_equal(sh.seen.compacted, 2);
+	shards_close(&sh);
+}
+
+/*
+ * Records that carry what moves brought (the host's): a subscriber that catches up, after the tree moved on
+ * since, is given the subtree as the entry left it, and then the later changes to it; with a carry over
+ * its limits the record carries nothing, and such a subscriber is "compacted" as before. Moves that bring
+ * nothing from outside a subtree (within one parent, up to an ancestor) carry nothing.
+ */
+static void test_move_in_carried(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	uint64_t b = zone_open(&sh, ids, false);
+	sh.carry = (struct arrival_limits){ARRIVAL_DEFAULT_MAX_NODES, ARRIVAL_DEFAULT_MAX_BYTES};
+	uint64_t p = ids[2], c1 = ids[5], c2 = ids[7];
+	sh.queued = 2000; /* it falls behind: catching up, the tree ahead of what it is given */
+	zone_move(&sh, "/root/A/P", "/root/B");
+	zone_move(&sh, "/root/B/P/C2", "/root/B/P/C1");
+	sh.queued = 0;
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(sh.seen.n, 1); /* the last event: C2 moved under C1, within the subtree */
+	assert_int_equal(sh.seen.op[0], TREE_OP_MOVE);
+	assert_string_equal(sh.seen.old_path[0], "/root/B/P/C2");
+	assert_string_equal(sh.seen.path[0], "/root/B/P/C1/C2");
+	assert_int_equal(sh.seen.events, 2);
+
+	/* Given live, and resumed from the history: the same 8 changes, C2 where the move's entry left it. */
+	zone_move(&sh, "/root/B/P", "/root/A");
+	zone_move(&sh, "/root/A/P/C1/C2", "/root/A/P");
+	zone_subscribe(&sh, 2, b);
+	zone_move(&sh, "/root/A/P", "/root/B");
+	assert_int_equal(sh.seen.n, 8);
+	assert_string_equal(sh.seen.path[5], "/root/B/P/C2");
+	assert_int_equal(sh.seen.parent[5], p);
+	assert_int_equal(sh.seen.node[7], c1);
+	assert_int_equal(sh.seen.parent[7], c2);
+	size_t events = sh.seen.events;
+	struct variant v;
+	variant_set_int(&v, 5);
+	struct tree_op set = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/B/P"}, .name = "x", .value = &v};
+	zone_apply(&sh, &set, 1, NULL);
+	assert_int_equal(sh.seen.events, events + 2); /* one per subscriber */
+	uint64_t at = sh.applied[SHARD_A] - 2;
+	subs_remove(sh.subs, 2);
+	static const uint64_t groups[] = {SHARD_A};
+	struct sub_spec spec = {.groups = groups, .n_groups = 1, .root = b, .root_path = "/root/B", .depth = -1};
+	assert_int_equal(subs_add_held(sh.subs, 2, &spec, &at), GROVE_OK);
+	subs_release(sh.subs, 2);
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(sh.seen.n, 1); /* the set after the arrival, given last */
+	assert_int_equal(sh.seen.op[0], TREE_OP_SET_PROP);
+	assert_int_equal(sh.seen.events, events + 4);
+
+	/* Within one parent, or up to an ancestor of the old place: nothing carried, nothing to give. */
+	struct tree_op within[] = {
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/P/C2"}, .target = {.path = "/root/B/P"}, .index = 0},
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/P/C1/D"}, .target = {.path = "/root/B"}, .index = -1},
+	};
+	struct store_txn *w;
+	assert_int_equal(store_txn_begin(sh.store, NULL, true, &w), GROVE_OK);
+	struct tree_result res = {.record_changes = true};
+	struct tree_batch batch = {within, 2};
+	assert_int_equal(tree_apply_batch(&sh.tree, w, &batch, &res), GROVE_OK);
+	assert_int_equal(arrival_carry(&sh.tree, w, &res, &sh.carry), GROVE_OK);
+	assert_int_equal(res.n_changes, 2);
+	/* Over its limits, a move carries nothing, and a move after it that fits carries its own. */
+	tree_result_free(&res);
+	res = (struct tree_result){.record_changes = true};
+	struct tree_op out_and_in[] = {
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/P"}, .target = {.path = "/root/A"}, .index = -1},
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/D"}, .target = {.path = "/root/A/P"}, .index = -1},
+	};
+	batch = (struct tree_batch){out_and_in, 2};
+	assert_int_equal(tree_apply_batch(&sh.tree, w, &batch, &res), GROVE_OK);
+	struct arrival_limits two = {2, ARRIVAL_DEFAULT_MAX_BYTES};
+	assert_int_equal(arrival_carry(&sh.tree, w, &res, &two), GROVE_OK);
+	assert_int_equal(res.n_changes, 3);
+	assert_false(res.changes[1].carried);
+	assert_true(res.changes[2].carried);
+	assert_int_equal(res.changes[2].op, TREE_OP_CREATE);
+	tree_result_free(&res);
+	store_txn_abort(w);
+
+	/* The subscriber behind again, with a record over the limits: "compacted". */
+	sh.carry.max_nodes = 3;
+	zone_move(&sh, "/root/B/P", "/root/A");
+	sh.queued = 2000;
+	zone_move(&sh, "/root/A/P", "/root/B");
+	zone_apply(&sh, &set, 1, NULL);
+	sh.queued = 0;
+	subs_tick(sh.subs, 1);
 	assert_int_equal(sh.seen.compacted, 2);
 	shards_close(&sh);
 }
@@ -886,6 +986,7 @@ int main(void)
 		cmocka_unit_test(test_move_in_creates),
 		cmocka_unit_test(test_move_in_then_more),
 		cmocka_unit_test(test_move_in_filtered),
+		cmocka_unit_test(test_move_in_carried),
 		cmocka_unit_test(test_move_in_across_shards),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
