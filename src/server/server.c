@@ -986,7 +986,7 @@ static uint64_t key_applied_before(struct server *s, const Grove__WriteRequest *
 /*
  * A write across shards: planned as one part per shard from what this member applied, and committed as a
  * transaction coordinated here. Answered here if it cannot start, else by the coordinator. A submit key
- * goes with the anchor's part, whose group keeps it (tree_sm.h): a retry applies once, wherever it runs.
+ * goes with every part, whose groups keep it (tree_sm.h): a retry applies once, wherever it runs.
  */
 static void write_across_shards(struct server *s, struct loop_conn *c, const struct wire_envelope_view *v,
 				const Grove__WriteRequest *wr, const struct host_ticket *t, uint64_t deadline_ms)

@@ -350,7 +350,7 @@ static size_t txn_key_index_key(const struct tree_sm *t, uint64_t txn_id, uint8_
 	return group_key(t, id, sizeof(id), key);
 }
 
-/* The submit key a transaction's part carries (only an anchor's part has one), "" if none. */
+/* The submit key a transaction's part carries, "" if none. */
 static int part_submit_key(const uint8_t *part, size_t len, char key[TREE_SM_KEY_MAX], struct tree_result *out)
 {
 	key[0] = '\0';
@@ -372,15 +372,16 @@ static int part_submit_key(const uint8_t *part, size_t len, char key[TREE_SM_KEY
  * Writing an intent: the txn layer decides whether it lands; the tree then checks the part by applying
  * it in a transaction that is undone. A part the tree refuses leaves no intent behind.
  *
- * A keyed part (the anchor's) whose key this group applied already is refused as a duplicate
- * (out->duplicate_of, out->err 0), which aborts its transaction with nothing applied. Why this holds the
- * key across the transaction: the key is remembered only by resolve_intent(), in the same LMDB transaction
- * that applies the anchor's part as committed, and this check runs at apply time in the anchor's log, so
+ * A keyed part (every part of a keyed write is) whose key this group applied already is refused as a
+ * duplicate (out->duplicate_of, out->err 0), which aborts its transaction with nothing applied. Why this
+ * holds the key across the transaction: the key is remembered only by resolve_intent(), in the same LMDB
+ * transaction that applies the part as committed, and this check runs at apply time in the group's log, so
  * every member decides alike. The whole shard is one key of the transaction layer, so another
  * transaction's intent can be written here only once the first one's intent is gone: resolved as committed
  * (its key remembered: the later one is a duplicate) or as aborted (nothing applied, the key free: the later
- * one applies). A retry of the same batch has the same first op, hence the same anchor or, after a split
- * moved that node, a group that was given the anchor's keys (copy_keys()).
+ * one applies). A retry of the same batch has the same first op, hence the same anchor; or, after the batch
+ * moved that node across shards, the group that took it, which had a part and so remembers the key; or,
+ * after a split moved that node, a group that was given its parent's keys (copy_keys()).
  */
 static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index, const struct txn_store *st,
 			struct txn_cmd *cmd, struct txn_result *res, struct tree_result *out)

@@ -46,8 +46,8 @@
  *
  * Idempotency: a WriteRequest with a submit_key that an earlier entry
  * applied is not applied again; the result names that entry
- * (tree_result.duplicate_of). A transaction's key travels in its anchor's
- * part only: it is remembered when that part is applied as committed, at
+ * (tree_result.duplicate_of). A transaction's key travels in every part:
+ * each group remembers it when its part is applied as committed, at
  * the index its intent was first written at by the attempt that committed
  * (a command sent twice lands twice; kept beside the part in
  * "sm.txn_parts", txn id and "k" -> u64 index, while the intent is there),

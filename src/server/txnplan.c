@@ -525,8 +525,11 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 		}
 	}
 	Grove__WriteRequest req = GROVE__WRITE_REQUEST__INIT;
-	/* Only the anchor's part carries the key: its group alone decides, at apply, whether the key was used. */
-	if (b == &pl->parts[0] && pl->req->submit_key)
+	/*
+	 * Every part carries the key: each group remembers it when its part applies as committed, so a retry
+	 * finds it wherever its first op's node is now (a node the batch moved across shards is in another).
+	 */
+	if (pl->req->submit_key)
 		req.submit_key = pl->req->submit_key;
 	req.n_ops = b->n;
 	req.ops = ptrs;

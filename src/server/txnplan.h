@@ -30,9 +30,12 @@
  * that cannot be located: GROVE_ENOTFOUND): their shard's apply refuses them,
  * as every replica would.
  *
- * The client's submit key goes with the anchor's part (parts[0]) only: the
- * anchor's group remembers it when that part is applied as committed, and
- * refuses a later transaction's part with the same key (tree_sm.h).
+ * The client's submit key goes with every part: each part's group remembers
+ * it when that part is applied as committed, and refuses a later
+ * transaction's part, or a later write, with the same key (tree_sm.h). A
+ * retry is routed by its first op: to the anchor's group or, when the batch
+ * moved that node across shards, to the group that took it; both know the
+ * key.
  *
  * Whatever the plan accepts, applying each part to its group (all parts or,
  * if one refuses, none) leaves the world as applying the client's batch to an

@@ -31,7 +31,8 @@ struct xtxn {
 	size_t n_ops;
 	uint64_t anchor_index; /* where the anchor's intent of its latest attempt first landed: the answer's index */
 	uint32_t anchor_seq;   /* that attempt */
-	uint64_t duplicate_of; /* the anchor refused the part: its key was applied there, at this index */
+	uint64_t duplicate_of; /* a shard refused its part: its key was applied there, at this index */
+	uint64_t duplicate_group; /* that shard */
 	char key[TREE_SM_KEY_MAX];
 	bool anchor_decided;   /* the anchor's intent was written, or refused (by its key or its tree) */
 	bool answer_held;      /* aborted with a key before the anchor decided: answered once it does */
@@ -123,6 +124,7 @@ static void answer(struct xshard *x, struct xtxn *t, enum txn_status outcome)
 		o.index = t->anchor_index, o.ids = t->ids, o.n_ids = t->n_ops;
 	} else if (t->duplicate_of) {
 		o.index = t->duplicate_of; /* answered as a write applied once: the same index as the first answer */
+		o.group = t->duplicate_group;
 	} else if (t->key[0] && !t->anchor_decided) {
 		/* Whether an earlier attempt with this key applied is not known: only a retry can tell. */
 		o.code = GROVE_EINTENT;
@@ -281,19 +283,24 @@ static void note_part(struct xtxn *t, uint64_t group, uint64_t index, uint32_t s
 				t->ids[i] = res->ids[t->op_index[i]];
 		return;
 	}
-	if (t->duplicate_of)
-		return;
-	if (part == 0 && res->duplicate_of && !res->err && !t->answered) {
+	if (res->duplicate_of && !res->err && !t->answered) {
 		/*
-		 * The anchor applied this key already, for an earlier transaction: nothing of this one may apply,
-		 * and the answer is that one's, whatever another shard said of this attempt (a retry planned
-		 * before its first attempt applied is refused by a shard that the first attempt changed).
+		 * A shard applied this key already, for an earlier transaction: nothing of this one may apply, and
+		 * the answer is that one's, whatever another shard said of this attempt (a retry planned before its
+		 * first attempt applied is refused by a shard that the first attempt changed). Every part carries
+		 * the key, so a shard that took part knows it too: a retry whose first op names a node that the
+		 * first attempt moved into that shard asks it. The anchor's word comes first: every attempt with
+		 * the same first op asks the anchor, so their answers name one index.
 		 */
-		t->duplicate_of = res->duplicate_of;
-		if (!t->refusal)
+		bool first = !t->duplicate_of;
+		if (first || part == 0)
+			t->duplicate_of = res->duplicate_of, t->duplicate_group = group;
+		if (first && !t->refusal)
 			txn_coord_rollback(t->coord, pt);
 		return;
 	}
+	if (t->duplicate_of)
+		return;
 	if (!res->err || t->refusal)
 		return;
 	/*

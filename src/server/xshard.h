@@ -102,9 +102,11 @@ void xshard_destroy(struct xshard *x);
  * @brief Begin the transaction of a write whose @p n parts go to different
  * shards (at least two); the first part's shard is the anchor. The parts are
  * copied. Its end goes to the done hook with @p t and @p key (the write's
- * submit key, copied; NULL or "": none), which the anchor's part must carry
+ * submit key, copied; NULL or "": none), which every part must carry
  * (txn_plan_build() puts it there): a part refused as a duplicate of that
- * key ends the write with GROVE_OK and the index that applied it.
+ * key ends the write with GROVE_OK and the index that applied it (the
+ * anchor's, if the anchor refused its part too; else that shard's, with its
+ * group).
  * @return GROVE_OK, GROVE_EINVAL (fewer than two parts, a group twice, an op
  * mapped outside the parts), GROVE_ETOOBIG (a part over TXN_VALUE_MAX, a key
  * of TREE_SM_KEY_MAX bytes or more),

@@ -7,7 +7,8 @@
  * shards is one move, and a shard split off below it later is followed too. Writes across shards with a
  * submit key (protobuf and the Godot gateway) apply once: a retry after a reconnect, one that races the first
  * attempt, and one after a split moved one of their nodes answer the first attempt's index and change
- * nothing; a key whose transaction was refused is free again. A subscriber across shards that leaves resumes
+ * nothing, as does one whose first op names by id a node the first attempt moved across shards (answered by
+ * the shard that took it); a key whose transaction was refused is free again. A subscriber across shards that leaves resumes
  * from its last position, on another member, over protobuf and the Godot gateway: exactly the rest, a move
  * across shards as one event; a position the history no longer holds is answered "compacted", a malformed one
  * an error; `grove watch --from` resumes from a position too. */
@@ -491,7 +492,7 @@ static void test_keyed_writes_across_shards(void **state)
 {
 	(void)state;
 	struct cluster c;
-	keyed_world(&c);
+	uint64_t p = keyed_world(&c);
 	struct variant one = {0}, five = {0};
 	variant_set_int(&one, 1);
 	variant_set_int(&five, 5);
@@ -519,6 +520,24 @@ static void test_keyed_writes_across_shards(void **state)
 	assert_int_equal(prop_of(&c, ZONE_A "/P", "r"), 1);
 	assert_int_equal(keyed_write(&c, 2, "move-2", fixed, 2, &again), GROVE_OK);
 	assert_int_equal(again, first);
+
+	/*
+	 * A batch whose first op moves P, named by its id, to the other shard: its retry is routed to where P is
+	 * now, the shard that took it, which had a part of the transaction and knows the key (before, it did
+	 * not, and the retry was applied again there: refused, as K4 existed).
+	 */
+	struct tree_op by_id[] = {{.kind = TREE_OP_MOVE, .node = {.id = (int64_t)p}, .target = {.path = ZONE_B}, .index = -1},
+				  create(ZONE_B, "K4")};
+	assert_int_equal(keyed_write(&c, 1, "move-4", by_id, 2, &first), GROVE_OK);
+	for (int node = 1; node <= CLUSTER_NODES; node++) {
+		assert_int_equal(keyed_write(&c, node, "move-4", by_id, 2, &again), GROVE_OK);
+		assert_true(again > 0);
+	}
+	assert_int_equal(where(&c, 1, p), 'B');
+	struct tree_op back = move(ZONE_B "/P", ZONE_A);
+	cl = cluster_connect(&c, 1);
+	assert_int_equal(client_write_ops(cl, &back, 1), GROVE_OK);
+	grove_client_close(cl);
 
 	/* A retry after a split moved the anchor's node (P) into a new shard: that shard knows the key. */
 	struct tree_op split_batch[] = {set_op(ZONE_A "/P", "s", &one), set_op(ZONE_B "/Q", "s", &one)};

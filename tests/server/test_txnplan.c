@@ -330,8 +330,11 @@ static void test_one_shard(void **state)
 	wire_request_free(&wr);
 }
 
-/* A submit key goes with the anchor's part (the first op's shard) only: that group alone decides on it. */
-static void test_key_goes_to_the_anchor(void **state)
+/*
+ * A submit key goes with every part, the anchor's (the first op's shard) first: each group remembers it, so a
+ * retry finds it wherever its first op's node went.
+ */
+static void test_key_goes_to_every_part(void **state)
 {
 	struct world *w = *state;
 	struct tree_op ops[] = {create(at("/root/W/Z2/A"), "a"), create(at("/root/W/Z1/A"), "b"),
@@ -343,7 +346,7 @@ static void test_key_goes_to_the_anchor(void **state)
 	assert_int_equal(plan.parts[0].group, 3);
 	for (size_t p = 0; p < plan.n_parts; p++) {
 		Grove__WriteRequest *r = part_request(&plan.parts[p]);
-		assert_string_equal(r->submit_key, p == 0 ? "player-7-zone" : "");
+		assert_string_equal(r->submit_key, "player-7-zone");
 		grove__write_request__free_unpacked(r, NULL);
 	}
 	txn_plan_free(&plan);
@@ -807,7 +810,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_one_shard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parts_and_renumbering, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_key_goes_to_the_anchor, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_goes_to_every_part, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_across_halves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test(test_oracle),
