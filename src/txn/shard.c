@@ -1,5 +1,6 @@
 #include "src/txn/shard.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,6 +211,12 @@ static int store_marker(const struct txn_store *st, const struct txn_cmd *cmd)
 	layout_u32(&w, cmd->txn.seq);
 	layout_ts(&w, cmd->txn.ts);
 	return put_written(st, TXN_TABLE_FINISHED, id_key(&k, cmd->txn.id), &w);
+}
+
+int txn_shard_lwm(const struct txn_store *st, struct hlc_ts *lwm)
+{
+	*lwm = (struct hlc_ts){0};
+	return load_ts(st, TXN_TABLE_META, lwm_key, lwm);
 }
 
 int txn_shard_tscache(const struct txn_store *st, struct txn_bytes key, struct hlc_ts *ts)
@@ -487,6 +494,13 @@ int txn_read(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_r
 	int err = refuse_malformed(cmd, TXN_CMD_READ, res);
 	if (err)
 		return err;
+	struct hlc_ts lwm;
+	if ((err = load_ts(st, TXN_TABLE_META, lwm_key, &lwm)) != GROVE_OK)
+		return err;
+	if (hlc_cmp(cmd->at, lwm) <= 0) {
+		res->code = TXN_R_GONE; /* txn_gc() may have dropped the version it would see */
+		return GROVE_OK;
+	}
 	struct txn_meta held;
 	bool present;
 	if ((err = find_intent(st, cmd->key, &present, &held, NULL)) != GROVE_OK)
@@ -536,6 +550,36 @@ static int forget_below(const struct txn_store *st, enum txn_table table, struct
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
+/*
+ * Delete every version at or below lwm but the newest of its key: a write is checked against the newest, and
+ * no read at or below the mark is served (txn_read()), so the older ones are never read again.
+ */
+static int prune_versions(const struct txn_store *st, struct hlc_ts lwm)
+{
+	uint8_t cur[KEY_BUF], from_buf[KEY_BUF], kept[KEY_BUF];
+	size_t kept_len = SIZE_MAX; /* the key whose newest version at or below lwm stays */
+	struct txn_bytes k, v, from = {from_buf, 0};
+	int err;
+	while ((err = st->ops->seek(st->ctx, TXN_TABLE_VERSIONS, from, &k, &v)) == GROVE_OK) {
+		if (k.len >= KEY_BUF || k.len < 4 + LAYOUT_TS_BYTES)
+			return GROVE_ECORRUPT;
+		struct txn_bytes at = {cur, k.len};
+		memcpy(cur, k.data, k.len); /* k is gone once deleted */
+		size_t prefix = k.len - LAYOUT_TS_BYTES;
+		if (hlc_cmp(version_ts(at), lwm) <= 0) {
+			if (kept_len == prefix && memcmp(kept, cur, prefix) == 0) {
+				if ((err = st->ops->del(st->ctx, TXN_TABLE_VERSIONS, at)) != GROVE_OK)
+					return err;
+			} else {
+				memcpy(kept, cur, prefix);
+				kept_len = prefix;
+			}
+		}
+		from = successor(from_buf, at);
+	}
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
 static int tscache_entry_ts(struct txn_bytes val, struct hlc_ts *ts)
 {
 	struct layout_reader r = reader_of(val);
@@ -555,7 +599,8 @@ int txn_gc(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_res
 			return err;
 	}
 	if ((err = forget_below(st, TXN_TABLE_TSCACHE, lwm, tscache_entry_ts)) != GROVE_OK ||
-	    (err = forget_below(st, TXN_TABLE_FINISHED, lwm, marker_ts)) != GROVE_OK)
+	    (err = forget_below(st, TXN_TABLE_FINISHED, lwm, marker_ts)) != GROVE_OK ||
+	    (err = prune_versions(st, lwm)) != GROVE_OK)
 		return err;
 	res->code = TXN_R_OK;
 	return GROVE_OK;

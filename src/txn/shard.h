@@ -170,8 +170,10 @@ int txn_resolve_intent(const struct txn_store *st, const struct txn_cmd *cmd, st
 int txn_query_intent(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
 
 /**
- * @brief TXN_CMD_READ, the spec's ReaderRead(k): an intent at or below the
- * read timestamp is in the way (INTENT, other = its transaction: recover it,
+ * @brief TXN_CMD_READ, the spec's ReaderRead(k): a read timestamp at or
+ * below the low-water mark is answered GONE (txn_gc() may have dropped the
+ * version it would see: read again later). An intent at or below the read
+ * timestamp is in the way (INTENT, other = its transaction: recover it,
  * then read again). Otherwise raise the key's timestamp cache to the read
  * timestamp and answer VALUE with the newest version at or below it.
  * Same returns as txn_shard_apply().
@@ -180,10 +182,12 @@ int txn_read(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_r
 
 /**
  * @brief TXN_CMD_GC: raise the timestamp cache's low-water mark to the
- * command's timestamp (never lower it) and forget the cache entries and
- * finished markers at or below it. Safe at any time: a write at or below the
- * mark is pushed, and a late intent of a forgotten transaction can only land
- * above the mark, where resolving it removes it. Always OK.
+ * command's timestamp (never lower it), forget the cache entries and
+ * finished markers at or below it, and drop every version at or below it but
+ * the newest of its key. Safe at any time: a write at or below the mark is
+ * pushed (and checked against the newest version, which stays), a read
+ * there is answered GONE, and a late intent of a forgotten transaction can
+ * only land above the mark, where resolving it removes it. Always OK.
  * Same returns as txn_shard_apply().
  */
 int txn_gc(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
@@ -198,6 +202,12 @@ int txn_gc(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_res
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, or the store's error.
  */
 int txn_shard_intent(const struct txn_store *st, struct txn_bytes key, struct txn_meta *meta, struct txn_bytes *value);
+
+/**
+ * @brief The low-water mark (zero until a GC raised it).
+ * @return GROVE_OK, GROVE_ECORRUPT, or the store's error.
+ */
+int txn_shard_lwm(const struct txn_store *st, struct hlc_ts *lwm);
 
 /**
  * @brief The record of transaction @p id (status TXN_NONE if there is none).

@@ -157,7 +157,9 @@ enum txn_result_code {
 	TXN_R_FOUND = 6,     /**< QUERY_INTENT: the intent is there at the attempt and timestamp */
 	TXN_R_PREVENTED = 7, /**< QUERY_INTENT: it is not; it can no longer land at that timestamp */
 	TXN_R_VALUE = 8,     /**< READ: the newest version at or below the read timestamp (if found) */
-	TXN_R_INTENT = 9     /**< READ: an intent at or below the read timestamp is in the way (other) */
+	TXN_R_INTENT = 9,    /**< READ: an intent at or below the read timestamp is in the way (other) */
+	TXN_R_GONE = 10      /**< READ: at or below the low-water mark, whose older versions are gone (txn_gc):
+	                          read again at a later timestamp */
 };
 
 /**

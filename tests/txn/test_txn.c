@@ -829,6 +829,63 @@ static void test_gc_low_water_mark(void **state)
 	world_free(s.w);
 }
 
+/*
+ * The versions below the mark: all but the newest of each key are dropped, which a write is still checked
+ * against; a read at or below the mark is answered GONE, one above it as before.
+ */
+static void test_gc_prunes_versions(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_int_equal(s.v.outcome, TXN_COMMITTED);
+	struct hlc_ts first = s.meta.ts;
+	txn_coord_destroy(s.c);
+	const char *const values[] = {"v2", "v3"};
+	struct hlc_ts last = first;
+	for (int i = 0; i < 2; i++) {
+		s.w->now += 10 * MS;
+		struct txn_coord *c = two_shard_txn(s.w, values[i]);
+		struct coord_view v = {0};
+		struct queue q = {0};
+		last = txn_coord_meta(c)->ts;
+		run_coord(s.w, c, &q, &v);
+		assert_int_equal(v.outcome, TXN_COMMITTED);
+		txn_coord_destroy(c);
+	}
+	assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_VERSIONS), 3);
+	/* A mark between the second and third versions: the first goes, the second stays under the third. */
+	struct txn_cmd gc = {.type = TXN_CMD_GC, .at = {last.wall - 1, 0}};
+	struct txn_result res;
+	for (uint64_t shard = 1; shard <= 2; shard++) {
+		apply_cmd(s.w, shard, &gc, &res);
+		assert_int_equal(res.code, TXN_R_OK);
+		assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_VERSIONS), 2);
+		txn_result_free(&res);
+	}
+	char val[64];
+	struct hlc_ts vts;
+	assert_int_equal(read_at(s.w, 1, "a", first, val, &vts), TXN_R_GONE);
+	assert_int_equal(read_at(s.w, 1, "a", gc.at, val, &vts), TXN_R_GONE);
+	assert_int_equal(read_at(s.w, 1, "a", far_future(), val, &vts), TXN_R_VALUE);
+	assert_string_equal(val, "v3");
+	assert_int_equal(hlc_cmp(vts, last), 0);
+	/* A mark above them all: the newest stays; a lower mark changes nothing. */
+	gc.at = far_future();
+	apply_cmd(s.w, 2, &gc, &res);
+	txn_result_free(&res);
+	gc.at = first;
+	apply_cmd(s.w, 2, &gc, &res);
+	txn_result_free(&res);
+	assert_int_equal(stores_count(s.w->stores, 2, TXN_TABLE_VERSIONS), 1);
+	struct txn_store st2 = store_of(s.w, 2);
+	struct hlc_ts lwm;
+	assert_int_equal(txn_shard_lwm(&st2, &lwm), GROVE_OK);
+	assert_int_equal(hlc_cmp(lwm, far_future()), 0);
+	world_free(s.w);
+}
+
 static int decode_cmd(const uint8_t *data, size_t len)
 {
 	struct txn_cmd cmd;
@@ -1214,6 +1271,7 @@ int main(void)
 		cmocka_unit_test(test_blocked_write),
 		cmocka_unit_test(test_blocked_then_rollback),
 		cmocka_unit_test(test_gc_low_water_mark),
+		cmocka_unit_test(test_gc_prunes_versions),
 		cmocka_unit_test(test_malformed_refused),
 	};
 	const struct CMUnitTest lmdb_tests[] = {

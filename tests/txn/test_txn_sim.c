@@ -152,6 +152,8 @@ struct sim_txn {
 	bool acked;               /* the client was told COMMITTED ... */
 	struct hlc_ts acked_ts;   /* ... at this timestamp */
 	bool told_aborted;
+	bool made[MAX_TXN_KEYS];  /* a version of its write on keys[i] was made (it may be pruned since) ... */
+	struct hlc_ts made_ts[MAX_TXN_KEYS]; /* ... at this timestamp */
 };
 
 /* A read some shard served (the result may never have reached the reader: it still counts). */
@@ -161,6 +163,7 @@ struct observation {
 	bool found;
 	struct hlc_ts ts;
 	uint64_t writer;
+	bool checked;     /* checked before a GC could prune the versions it is checked against */
 };
 
 struct prevention {
@@ -520,6 +523,85 @@ static void check_version(struct sim *s, int key, uint64_t writer)
 	txn_record_free(&rec);
 }
 
+/* What a walk's callback returns to stop it: not an error code. */
+#define WALK_STOP (-1)
+
+struct history_check {
+	struct sim *s;
+	int key;
+	struct hlc_ts rts;
+	bool found;
+	struct txn_version v;
+};
+
+static int newest_at(void *arg, const struct txn_version *v)
+{
+	struct history_check *hc = arg;
+	if (hlc_cmp(v->ts, hc->rts) > 0)
+		return 0;
+	hc->found = true;
+	hc->v = *v;
+	return WALK_STOP; /* newest first: the first at or below rts is the one */
+}
+
+/* A version of @p writer's write on @p key exists now: noted, as a GC may prune it later. */
+static void note_made(struct sim *s, int key, uint64_t writer)
+{
+	struct version_check vc = versions_of(s, key, writer);
+	struct sim_txn *tx = writer >= 1 && writer <= (uint64_t)s->n_txns ? &s->txns[writer - 1] : NULL;
+	for (int i = 0; vc.count && tx && i < tx->n_keys; i++)
+		if (tx->keys[i] == key && !tx->made[i])
+			tx->made[i] = true, tx->made_ts[i] = vc.ts;
+}
+
+struct newer_check {
+	struct hlc_ts above, upto; /* a version in (above, upto] */
+	bool found;
+};
+
+static int visit_newer(void *arg, const struct txn_version *v)
+{
+	struct newer_check *nc = arg;
+	nc->found |= hlc_cmp(v->ts, nc->above) > 0 && hlc_cmp(v->ts, nc->upto) <= 0;
+	return 0;
+}
+
+/* Whether a GC may have dropped @p key's version at @p ts: it lies at or below the mark, under a newer one that does too. */
+static bool pruned(struct sim *s, int key, struct hlc_ts ts)
+{
+	char buf[8];
+	struct txn_store st = store_of(s, shard_of(s, key));
+	struct newer_check nc = {.above = ts};
+	check(s, txn_shard_lwm(&st, &nc.upto), "reading the low-water mark");
+	if (hlc_cmp(ts, nc.upto) > 0)
+		return false;
+	check(s, txn_shard_each_version(&st, key_bytes(key, buf), visit_newer, &nc), "walking versions");
+	return nc.found;
+}
+
+/* Read @p o is what the history says was there at its timestamp (nothing lands at or below it after the read). */
+static void check_observation(struct sim *s, struct observation *o)
+{
+	char buf[8];
+	struct history_check hc = {.s = s, .key = o->key, .rts = o->rts};
+	struct txn_store st = store_of(s, shard_of(s, o->key));
+	int err = txn_shard_each_version(&st, key_bytes(o->key, buf), newest_at, &hc);
+	check(s, err == WALK_STOP ? GROVE_OK : err, "walking versions");
+	if (hc.found != o->found || (o->found && (hlc_cmp(hc.v.ts, o->ts) != 0 || hc.v.writer != o->writer)))
+		violate(s, "a read of k%d at " TS_FMT " saw %s txn %llu at " TS_FMT "; the history has %s txn %llu at " TS_FMT,
+			o->key, TS(o->rts), o->found ? "" : "nothing, not", (unsigned long long)o->writer, TS(o->ts),
+			hc.found ? "" : "nothing, not", (unsigned long long)hc.v.writer, TS(hc.v.ts));
+	o->checked = true;
+}
+
+/* Shard @p shard is about to forget below @p lwm: the reads of its keys at or below it are checked now. */
+static void check_observations(struct sim *s, uint64_t shard, struct hlc_ts lwm)
+{
+	for (size_t i = 0; i < s->n_obs && !s->failed; i++)
+		if (!s->obs[i].checked && shard_of(s, s->obs[i].key) == shard && hlc_cmp(s->obs[i].rts, lwm) <= 0)
+			check_observation(s, &s->obs[i]);
+}
+
 /* What a command is about to change, for check_applied(). */
 struct before {
 	bool has_record;
@@ -562,6 +644,7 @@ static void check_applied(struct sim *s, const struct txn_cmd *cmd, const struct
 		break;
 	}
 	case TXN_CMD_RESOLVE:
+		note_made(s, key, cmd->txn.id);
 		check_version(s, key, cmd->txn.id);
 		break;
 	case TXN_CMD_QUERY_INTENT:
@@ -581,7 +664,7 @@ static void check_applied(struct sim *s, const struct txn_cmd *cmd, const struct
 			s->cap_obs = s->cap_obs ? 2 * s->cap_obs : 1024;
 			s->obs = realloc(s->obs, s->cap_obs * sizeof(*s->obs));
 		}
-		s->obs[s->n_obs++] = (struct observation){key, cmd->at, res->found, res->ts, res->writer};
+		s->obs[s->n_obs++] = (struct observation){key, cmd->at, res->found, res->ts, res->writer, false};
 		if (res->found)
 			check_version(s, key, res->writer);
 		break;
@@ -602,6 +685,8 @@ static void apply_at_shard(struct sim *s, struct packet *p)
 	}
 	struct before b;
 	look_before(s, &cmd, &b);
+	if (cmd.type == TXN_CMD_GC)
+		check_observations(s, p->shard, cmd.at);
 	struct txn_store st = store_of(s, p->shard);
 	struct txn_result res;
 	check(s, stores_applied(run_stores, txn_shard_apply(&st, &cmd, &res)), "applying a command");
@@ -736,6 +821,11 @@ static void reader_result(struct sim *s, int r, const struct txn_cmd *cmd, const
 	struct reader *rd = &s->readers[r];
 	if (rd->state != READER_READING || hlc_cmp(cmd->at, rd->rts) != 0 || key_index(cmd->key) != rd->keys[rd->next])
 		return;
+	if (res->code == TXN_R_GONE) {
+		rd->state = READER_IDLE; /* a GC passed its timestamp: a new session reads at a new one */
+		rd->wait_until = s->now;
+		return;
+	}
 	if (res->code == TXN_R_VALUE) {
 		rd->tries = 0;
 		if (++rd->next == rd->n_keys) {
@@ -1121,27 +1211,6 @@ static size_t quiesce(struct sim *s)
 	return intents ? intents : 1;
 }
 
-/* What a walk's callback returns to stop it: not an error code. */
-#define WALK_STOP (-1)
-
-struct history_check {
-	struct sim *s;
-	int key;
-	struct hlc_ts rts;
-	bool found;
-	struct txn_version v;
-};
-
-static int newest_at(void *arg, const struct txn_version *v)
-{
-	struct history_check *hc = arg;
-	if (hlc_cmp(v->ts, hc->rts) > 0)
-		return 0;
-	hc->found = true;
-	hc->v = *v;
-	return WALK_STOP; /* newest first: the first at or below rts is the one */
-}
-
 static void final_checks(struct sim *s)
 {
 	/* Atomicity, acknowledged is committed, told aborted is aborted. */
@@ -1160,6 +1229,8 @@ static void final_checks(struct sim *s)
 			violate(s, "txn %llu ends implicitly committed but not COMMITTED", (unsigned long long)id);
 		for (int i = 0; i < tx->n_keys; i++) {
 			struct version_check vc = versions_of(s, tx->keys[i], id);
+			if (!vc.count && tx->made[i] && pruned(s, tx->keys[i], tx->made_ts[i]))
+				vc.count = 1, vc.ts = tx->made_ts[i]; /* made, then dropped by a GC under a newer one */
 			if (rec.status == TXN_COMMITTED && (vc.count != 1 || hlc_cmp(vc.ts, rec.ts) != 0))
 				violate(s, "txn %llu is COMMITTED at " TS_FMT " but k%d has %d version(s) of it (atomicity)",
 					(unsigned long long)id, TS(rec.ts), tx->keys[i], vc.count);
@@ -1170,18 +1241,9 @@ static void final_checks(struct sim *s)
 		txn_record_free(&rec);
 	}
 	/* Every read served is what the final history says was there at its timestamp. */
-	for (size_t i = 0; i < s->n_obs && !s->failed; i++) {
-		const struct observation *o = &s->obs[i];
-		char buf[8];
-		struct history_check hc = {.s = s, .key = o->key, .rts = o->rts};
-		struct txn_store st = store_of(s, shard_of(s, o->key));
-		int err = txn_shard_each_version(&st, key_bytes(o->key, buf), newest_at, &hc);
-		check(s, err == WALK_STOP ? GROVE_OK : err, "walking versions");
-		if (hc.found != o->found || (o->found && (hlc_cmp(hc.v.ts, o->ts) != 0 || hc.v.writer != o->writer)))
-			violate(s, "a read of k%d at " TS_FMT " saw %s txn %llu at " TS_FMT "; the history has %s txn %llu at " TS_FMT,
-				o->key, TS(o->rts), o->found ? "" : "nothing, not", (unsigned long long)o->writer, TS(o->ts),
-				hc.found ? "" : "nothing, not", (unsigned long long)hc.v.writer, TS(hc.v.ts));
-	}
+	for (size_t i = 0; i < s->n_obs && !s->failed; i++)
+		if (!s->obs[i].checked)
+			check_observation(s, &s->obs[i]);
 }
 
 static void free_sim(struct sim *s)
