@@ -43,6 +43,8 @@ static void usage(FILE *out)
 		"  --snapshot-every D write a backup of the world into DATA/backups/ every D (500ms, 30s, 10m, 1h)\n"
 		"                     when it changed since the last one (default: never)\n"
 		"  --snapshot-keep K  keep the newest K backups, deleting older ones (default 5)\n"
+		"  --txn-gc-after D   forget what cross-shard transactions left in a shard (timestamp cache, finished\n"
+		"                     markers, all but the newest version) once older than D (default 60s)\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
 		"  --txn-two-phase    benchmarks only: answer a cross-shard write once its record is COMMITTED,\n"
 		"                     a round later than parallel commits need\n"
@@ -135,7 +137,12 @@ int main(int argc, char **argv)
 			}
 			config.metrics_listen = value;
 		}
-		else if (strcmp(arg, "--snapshot-every") == 0) {
+		else if (strcmp(arg, "--txn-gc-after") == 0) {
+			if (backup_parse_duration(value, &config.txn_gc_after_ms) != GROVE_OK || !config.txn_gc_after_ms) {
+				fprintf(stderr, "groved: --txn-gc-after must be a duration like 500ms, 30s, 10m or 1h\n");
+				return 2;
+			}
+		} else if (strcmp(arg, "--snapshot-every") == 0) {
 			if (backup_parse_duration(value, &config.snapshot_every_ms) != GROVE_OK) {
 				fprintf(stderr, "groved: --snapshot-every must be a duration like 500ms, 30s, 10m or 1h, "
 						"not \"%s\"\n", value);

@@ -27,6 +27,7 @@
 #include "src/server/tree_sm.h"
 #include "src/server/txnplan.h"
 #include "src/server/xshard.h"
+#include "src/txn/codec.h"
 #include "src/common/grow.h"
 #include "storage/snapshot.h"
 
@@ -77,6 +78,10 @@ struct server {
 	int failed;
 	struct xshard *xshard;        /* cross-shard writes coordinated here, and recoveries */
 	uint64_t next_held_scan_ms;   /* when to look for abandoned transactions again */
+	struct txn_garbage *garbage;  /* groups whose transaction state has something to forget */
+	size_t n_garbage, cap_garbage;
+	uint64_t gc_after_ns;         /* transaction state older than this is forgotten */
+	uint64_t next_gc_ms;          /* when to propose those collections again */
 	struct parked_request *parked;   /* reads waiting for a transaction's intent to be resolved */
 	size_t n_parked, cap_parked;
 	struct parked_request *parked_writes; /* writes waiting likewise, to be routed and proposed then */
@@ -101,6 +106,15 @@ struct parked_request {
 #define PARKED_BYTES_MAX ((size_t)64 << 20)
 /* How often the shards this member leads are looked at for abandoned transactions. */
 #define HELD_SCAN_MS 250
+/* Transaction state kept (--txn-gc-after), and the longest wait between two collections. */
+#define TXN_GC_AFTER_MS 60000
+#define TXN_GC_EVERY_MS 10000
+
+/* A group that applied transaction commands: the newest applied here (CLOCK_REALTIME, ns). */
+struct txn_garbage {
+	uint64_t group;
+	uint64_t newest_ns;
+};
 
 /* ---- replies ---- */
 
@@ -665,10 +679,67 @@ static void xshard_done(void *ctx, const struct host_ticket *t, const struct xsh
 	write_done(ctx, t, &w);
 }
 
+/* Group @p group applied a transaction command at @p now (ns): its state will have something to forget. */
+static void note_txn_garbage(struct server *s, uint64_t group, const struct tree_result *res, uint64_t now)
+{
+	struct txn_cmd cmd;
+	if (txn_cmd_decode(res->txn_cmd.data, res->txn_cmd.len, &cmd, NULL) != GROVE_OK)
+		return;
+	bool collection = cmd.type == TXN_CMD_GC; /* what it leaves is not garbage */
+	txn_cmd_release(&cmd);
+	if (collection)
+		return;
+	for (size_t i = 0; i < s->n_garbage; i++) {
+		if (s->garbage[i].group == group) {
+			s->garbage[i].newest_ns = now;
+			return;
+		}
+	}
+	if (!grove_grow((void **)&s->garbage, &s->cap_garbage, s->n_garbage, sizeof(*s->garbage)))
+		s->garbage[s->n_garbage++] = (struct txn_garbage){group, now};
+}
+
 static void txn_applied(void *ctx, uint64_t group, uint64_t index, const struct tree_result *res)
 {
 	struct server *s = ctx;
-	xshard_applied(s->xshard, group, index, res, grove_realtime_ns());
+	uint64_t now = grove_realtime_ns();
+	xshard_applied(s->xshard, group, index, res, now);
+	note_txn_garbage(s, group, res, now);
+}
+
+/*
+ * Forget what transactions left in the shards this member leads once it is older than --txn-gc-after
+ * (txn_gc(): timestamp cache entries, finished markers, every version but the newest; records stay): a
+ * TXN_CMD_GC whose low-water mark is that far behind this member's clock, proposed to each group that
+ * applied transaction commands since, until the mark has passed the newest of them. Groups without
+ * transactions get none, so they stay quiescent. Every member notes what it applied; the leader proposes.
+ */
+static void collect_txn_garbage(struct server *s)
+{
+	uint64_t now_ms = grove_monotonic_ms();
+	if (!s->n_garbage || now_ms < s->next_gc_ms)
+		return;
+	uint64_t every_ms = s->gc_after_ns / 1000000 / 4;
+	s->next_gc_ms = now_ms + (every_ms > TXN_GC_EVERY_MS ? TXN_GC_EVERY_MS : every_ms ? every_ms : 1);
+	uint64_t now = grove_realtime_ns();
+	if (now <= s->gc_after_ns)
+		return;
+	struct txn_cmd gc = {.type = TXN_CMD_GC, .at = {now - s->gc_after_ns, 0}};
+	uint8_t *body = NULL;
+	size_t len = 0;
+	if (txn_cmd_encode(&gc, &body, &len) != GROVE_OK)
+		return;
+	size_t kept = 0;
+	for (size_t i = 0; i < s->n_garbage; i++) {
+		struct txn_garbage *g = &s->garbage[i];
+		if (host_leads(s->host, g->group))
+			host_send_command(s->host, g->group, TREE_CMD_TXN, body, len);
+		/* A transaction's timestamp is at most the clock offset ahead of the member that applied it. */
+		if (gc.at.wall <= g->newest_ns + s->clock.hlc.max_offset_ns)
+			s->garbage[kept++] = *g;
+	}
+	s->n_garbage = kept;
+	free(body);
 }
 
 /*
@@ -1542,6 +1613,7 @@ static void on_tick(void *ctx)
 	follow_tick(s->follow);
 	xshard_tick(s->xshard, grove_realtime_ns());
 	recover_abandoned(s);
+	collect_txn_garbage(s);
 	backups_tick(s);
 }
 
@@ -1705,6 +1777,7 @@ int server_create(const struct server_config *config, struct server **out)
 		return GROVE_ENOMEM;
 	s->config = *config;
 	s->start_ns = grove_realtime_ns();
+	s->gc_after_ns = (config->txn_gc_after_ms ? config->txn_gc_after_ms : TXN_GC_AFTER_MS) * 1000000;
 	server_clock_init(&s->clock, config->max_clock_offset_ms ? config->max_clock_offset_ms
 								  : SERVER_CLOCK_DEFAULT_MAX_OFFSET_MS,
 			  config->test_clock_shift_ms);
@@ -1813,6 +1886,7 @@ void server_destroy(struct server *s)
 	for (size_t i = 0; i < s->n_parked_writes; i++)
 		free(s->parked_writes[i].request);
 	free(s->parked_writes);
+	free(s->garbage);
 	backup_list_free(&s->backups.list);
 	free(s);
 }

@@ -31,6 +31,7 @@
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/tree/tree.h"
+#include "storage/store.h"
 #include "cluster.h"
 #include "godot_client.h"
 #include "harness.h"
@@ -462,6 +463,66 @@ static int64_t prop_of(struct cluster *c, const char *path, const char *prop)
 static struct tree_op set_op(const char *node, const char *prop, const struct variant *value)
 {
 	return (struct tree_op){.kind = TREE_OP_SET_PROP, .node = {.path = node}, .name = prop, .value = value};
+}
+
+/* ---- what transactions leave behind ---- */
+
+/* Keys of table @p name in member @p node's store (every group's), read once the member is stopped. */
+static uint64_t table_entries(struct cluster *c, int node, const char *name)
+{
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/node%d", c->dir, node);
+	struct store *st;
+	struct store_options opts = {.map_size = 1ull << 30};
+	assert_int_equal(store_open(&st, dir, &opts), GROVE_OK);
+	store_db db;
+	uint64_t n = 0;
+	struct store_txn *txn;
+	if (store_db_open(st, name, false, &db) == GROVE_OK) {
+		assert_int_equal(store_txn_begin(st, NULL, false, &txn), GROVE_OK);
+		assert_int_equal(store_db_entries(txn, db, &n), GROVE_OK);
+		store_txn_abort(txn);
+	}
+	store_close(st);
+	return n;
+}
+
+/*
+ * With --txn-gc-after 300ms, 20 transactions over ZoneA and ZoneB leave, on every member, one version per shard
+ * (the newest, which later writes are checked against) and no finished marker or timestamp cache entry; their
+ * records stay.
+ */
+static void test_transaction_state_is_collected(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t id;
+	static const char *const args[] = {"--txn-gc-after", "300ms", NULL};
+	struct grove_client *cl = start_world_with(&c, args, &id);
+	enum { TXNS = 20 };
+	for (int i = 0; i < TXNS; i++) {
+		struct variant v = {0};
+		variant_set_int(&v, i);
+		struct tree_op both[] = {set_op(ZONE_A "/P", "n", &v), set_op(ZONE_B "/Q", "n", &v)};
+		assert_int_equal(client_write_ops(cl, both, 2), GROVE_OK);
+	}
+	grove_client_close(cl);
+	wait_unheld(&c);
+	cluster_wait_converged(&c);
+	usleep(1500 * 1000); /* past the mark, and a collection or two (every 75 ms) */
+	cluster_stop(&c);
+	for (int node = 1; node <= CLUSTER_NODES; node++) {
+		uint64_t versions = table_entries(&c, node, "txn.versions"), finished = table_entries(&c, node, "txn.finished");
+		uint64_t cache = table_entries(&c, node, "txn.tscache"), records = table_entries(&c, node, "txn.records");
+		print_message("member %d after %d transactions: %llu versions, %llu finished markers, %llu cache entries, "
+			      "%llu records\n", node, TXNS, (unsigned long long)versions, (unsigned long long)finished,
+			      (unsigned long long)cache, (unsigned long long)records);
+		assert_int_equal(versions, 2);
+		assert_int_equal(finished, 0);
+		assert_int_equal(cache, 0);
+		assert_true(records >= TXNS);
+	}
+	test_rmtree(c.dir);
 }
 
 /* Write @p ops with @p key through a new connection to member @p node, again while a transaction holds a shard. */
@@ -1053,6 +1114,7 @@ int main(void)
 		cmocka_unit_test(test_kill_the_coordinator),
 		cmocka_unit_test(test_stream_across_shards),
 		cmocka_unit_test(test_move_across_shards_into_a_zone),
+		cmocka_unit_test(test_transaction_state_is_collected),
 		cmocka_unit_test(test_keyed_writes_across_shards),
 		cmocka_unit_test(test_keyed_retry_races_the_first),
 		cmocka_unit_test(test_godot_keyed_submit_across_shards),
