@@ -90,6 +90,7 @@ int txn_cmd_encode(const struct txn_cmd *cmd, uint8_t **data, size_t *len)
 		layout_bytes(&w, cmd->key);
 		break;
 	case TXN_CMD_GC:
+	case TXN_CMD_FORGET:
 		break;
 	}
 	return finish_writer(&w, data, len);
@@ -103,7 +104,7 @@ int txn_cmd_decode(const uint8_t *data, size_t len, struct txn_cmd *cmd, const c
 	if (err)
 		return err;
 	cmd->type = (enum txn_cmd_type)layout_get_u8(&r);
-	if (cmd->type < TXN_CMD_WRITE_INTENT || cmd->type > TXN_CMD_GC)
+	if (cmd->type < TXN_CMD_WRITE_INTENT || cmd->type > TXN_CMD_FORGET)
 		return refuse(why, GROVE_ECORRUPT, r.bad ? "truncated" : "unknown command kind");
 	if (cmd->type == TXN_CMD_READ || cmd->type == TXN_CMD_GC)
 		cmd->at = layout_get_ts(&r);
@@ -138,6 +139,7 @@ int txn_cmd_decode(const uint8_t *data, size_t len, struct txn_cmd *cmd, const c
 		cmd->key = layout_get_bytes(&r, TXN_KEY_MAX);
 		break;
 	case TXN_CMD_GC:
+	case TXN_CMD_FORGET:
 		break;
 	}
 	const char *invalid = NULL;

@@ -272,6 +272,13 @@ static int on_write(struct txn_coord *c, uint64_t pt, const struct txn_cmd *cmd,
 	return err;
 }
 
+/* Every intent is resolved: nothing needs the record any more (txn_forget()). */
+static int forget_record(struct txn_coord *c)
+{
+	struct txn_cmd cmd = {.type = TXN_CMD_FORGET, .txn = c->meta};
+	return send(c, c->meta.anchor, &cmd);
+}
+
 static int on_resolved(struct txn_coord *c, const struct txn_cmd *cmd)
 {
 	struct coord_write *w = write_of(c, cmd->key);
@@ -280,9 +287,10 @@ static int on_resolved(struct txn_coord *c, const struct txn_cmd *cmd)
 	bool all = true;
 	for (size_t i = 0; i < c->n_writes; i++)
 		all = all && c->writes[i].resolved;
-	if (all)
-		c->phase = TXN_COORD_DONE;
-	return GROVE_OK;
+	if (!all)
+		return GROVE_OK;
+	c->phase = TXN_COORD_FORGETTING;
+	return forget_record(c);
 }
 
 static bool is_current_attempt(const struct txn_coord *c, const struct txn_cmd *cmd)
@@ -324,6 +332,10 @@ int txn_coord_on_result(struct txn_coord *c, uint64_t pt, const struct txn_cmd *
 	case TXN_CMD_RESOLVE:
 		if (c->phase == TXN_COORD_RESOLVING)
 			err = on_resolved(c, cmd);
+		break;
+	case TXN_CMD_FORGET:
+		if (c->phase == TXN_COORD_FORGETTING)
+			c->phase = TXN_COORD_DONE;
 		break;
 	default:
 		break;
@@ -470,6 +482,8 @@ int txn_coord_tick(struct txn_coord *c, uint64_t pt)
 		return commit_explicit(c);
 	case TXN_COORD_RESOLVING:
 		return resolve_unanswered(c);
+	case TXN_COORD_FORGETTING:
+		return forget_record(c);
 	default:
 		return GROVE_OK;
 	}

@@ -20,7 +20,8 @@
  *   Ready carries the outcome COMMITTED: acknowledge the client [Ack]
  *   (step 3). The same Ready carries the conditional FINALIZE that makes
  *   the record COMMITTED [CommitExplicit], then the intents are resolved
- *   [ResolveIntent] (step 4);
+ *   [ResolveIntent] (step 4); once every intent is, the record is deleted
+ *   (TXN_CMD_FORGET, beyond the spec: shard.h txn_forget());
  * - if every intent landed but some above the timestamp (a read or a newer
  *   version was in the way), the Ready says pushed: the caller calls
  *   txn_coord_retry() to refresh (same epoch) or restart (next epoch) at
@@ -74,7 +75,8 @@ enum txn_coord_phase {
 	TXN_COORD_FINALIZING = 3,   /**< implicitly committed and acknowledged; making the record COMMITTED */
 	TXN_COORD_ROLLING_BACK = 4, /**< its own status recovery is running */
 	TXN_COORD_RESOLVING = 5,    /**< the record is final; resolving the intents */
-	TXN_COORD_DONE = 6          /**< every intent resolved */
+	TXN_COORD_DONE = 6,         /**< every intent resolved, the record forgotten */
+	TXN_COORD_FORGETTING = 7    /**< every intent resolved; deleting the final record (after RESOLVING) */
 };
 
 /** A write blocked by another transaction's intent: recover that transaction (recover.h) from here. */

@@ -468,6 +468,24 @@ int txn_resolve_intent(const struct txn_store *st, const struct txn_cmd *cmd, st
 	return st->ops->del(st->ctx, TXN_TABLE_INTENTS, cmd->key);
 }
 
+int txn_forget(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
+{
+	int err = refuse_malformed(cmd, TXN_CMD_FORGET, res);
+	struct txn_record rec;
+	if (err || (err = load_record(st, cmd->txn.id, &rec)) != GROVE_OK)
+		return err;
+	if (rec.status != TXN_NONE && !txn_status_is_final(rec.status)) {
+		err = with_record(res, TXN_R_REFUSED, &rec); /* a live transaction is never forgotten */
+		txn_record_free(&rec);
+		return err;
+	}
+	txn_record_free(&rec);
+	struct id_key k;
+	err = st->ops->del(st->ctx, TXN_TABLE_RECORDS, id_key(&k, cmd->txn.id));
+	res->code = TXN_R_OK;
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
 int txn_query_intent(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
 {
 	int err = refuse_malformed(cmd, TXN_CMD_QUERY_INTENT, res);
@@ -625,6 +643,8 @@ int txn_shard_apply(const struct txn_store *st, const struct txn_cmd *cmd, struc
 		return txn_read(st, cmd, res);
 	case TXN_CMD_GC:
 		return txn_gc(st, cmd, res);
+	case TXN_CMD_FORGET:
+		return txn_forget(st, cmd, res);
 	}
 	memset(res, 0, sizeof(*res));
 	return GROVE_EINVAL;

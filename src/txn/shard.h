@@ -152,6 +152,19 @@ int txn_heartbeat(const struct txn_store *st, const struct txn_cmd *cmd, struct 
 int txn_finalize(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
 
 /**
+ * @brief TXN_CMD_FORGET: delete the transaction's record if it is final
+ * (OK; also OK when there is none). A record that is not final is kept:
+ * REFUSED with it. Beyond the spec: its coordinator sends it once every
+ * intent is resolved, so nothing needs the record any more. A later push
+ * finds no record and aborts (PushAbort creates an ABORTED one), which is
+ * right for what can still come: a copy of one of its intents that was
+ * late, at a pushed timestamp, whose part was applied already (or never
+ * was).
+ * Same returns as txn_shard_apply().
+ */
+int txn_forget(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
+
+/**
  * @brief TXN_CMD_RESOLVE, the spec's ResolveIntent(k): the transaction is
  * final with the command's status at its (epoch, seq, ts). Its intent on
  * the key becomes the version at ts when COMMITTED and it is exactly that

@@ -89,7 +89,7 @@ int txn_cmd_validate(const struct txn_cmd *cmd, const char **why)
 {
 	const char *bad = NULL;
 	bool txn_cmd = cmd->type != TXN_CMD_READ && cmd->type != TXN_CMD_GC;
-	if (cmd->type < TXN_CMD_WRITE_INTENT || cmd->type > TXN_CMD_GC)
+	if (cmd->type < TXN_CMD_WRITE_INTENT || cmd->type > TXN_CMD_FORGET)
 		bad = "unknown command kind";
 	else if (txn_cmd && cmd->txn.id == 0)
 		bad = "transaction id 0";
@@ -131,6 +131,7 @@ int txn_cmd_validate(const struct txn_cmd *cmd, const char **why)
 			break;
 		case TXN_CMD_HEARTBEAT:
 		case TXN_CMD_GC:
+		case TXN_CMD_FORGET:
 			break;
 		}
 	}
@@ -148,13 +149,13 @@ const char *txn_status_name(enum txn_status s)
 const char *txn_cmd_name(enum txn_cmd_type t)
 {
 	static const char *const names[] = {"?",       "WRITE_INTENT", "STAGE",        "HEARTBEAT", "FINALIZE",
-					    "RESOLVE", "QUERY_INTENT", "READ",         "GC"};
+					    "RESOLVE", "QUERY_INTENT", "READ",         "GC",        "FORGET"};
 	return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
 const char *txn_result_name(enum txn_result_code c)
 {
 	static const char *const names[] = {"OK",      "WRITTEN", "STALE",     "CONFLICT", "FINISHED",
-					    "REFUSED", "FOUND",   "PREVENTED", "VALUE",    "INTENT"};
+					    "REFUSED", "FOUND",   "PREVENTED", "VALUE",    "INTENT",  "GONE"};
 	return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "?";
 }

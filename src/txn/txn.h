@@ -104,7 +104,8 @@ enum txn_cmd_type {
 	TXN_CMD_RESOLVE = 5,      /**< turn an intent into a version or remove it (txn_resolve_intent) */
 	TXN_CMD_QUERY_INTENT = 6, /**< is the intent there? if not, prevent it (txn_query_intent) */
 	TXN_CMD_READ = 7,         /**< read a key at a timestamp (txn_read) */
-	TXN_CMD_GC = 8            /**< raise the timestamp cache's low-water mark, forget what it covers (txn_gc) */
+	TXN_CMD_GC = 8,           /**< raise the timestamp cache's low-water mark, forget what it covers (txn_gc) */
+	TXN_CMD_FORGET = 9        /**< delete a final record whose intents are all resolved (txn_forget) */
 };
 
 /** The condition of a FINALIZE command. Values are stable. */

@@ -35,6 +35,7 @@ int grove_fuzz_seed(size_t i, struct grove_buf *out)
 		{.type = TXN_CMD_QUERY_INTENT, .txn = seed_meta, .key = text("k2")},
 		{.type = TXN_CMD_READ, .key = text("k1"), .at = {9, 0}},
 		{.type = TXN_CMD_GC, .at = {2, 0}},
+		{.type = TXN_CMD_FORGET, .txn = seed_meta},
 	};
 	size_t n_cmds = sizeof(cmds) / sizeof(cmds[0]);
 	uint8_t *bytes = NULL;

@@ -251,6 +251,26 @@ static void begin_two_shard(struct scene *s, const char *value)
  * Returns the read's timestamp. */
 static struct hlc_ts begin_pushed(struct scene *s, uint64_t shard, const char *key, uint64_t ahead, uint32_t logical);
 
+static bool not_forget(const struct txn_cmd *cmd, const void *arg)
+{
+	(void)arg;
+	return cmd->type != TXN_CMD_FORGET;
+}
+
+/* Run coordinator c until every intent is resolved, its record (COMMITTED or ABORTED) kept: FORGET stays in q. */
+static void run_coord_keeping_record(struct world *w, struct txn_coord *c, struct queue *q, struct coord_view *v)
+{
+	for (int round = 0; round < 100 && txn_coord_phase(c) != TXN_COORD_FORGETTING; round++) {
+		take_coord(c, q, v);
+		if (!deliver(w, q, not_forget, NULL, c, NULL, false)) {
+			w->now += 5 * MS;
+			assert_int_equal(txn_coord_tick(c, w->now), GROVE_OK);
+		}
+	}
+	take_coord(c, q, v);
+	assert_int_equal(txn_coord_phase(c), TXN_COORD_FORGETTING);
+}
+
 /* Run coordinator c to completion, delivering everything. */
 static void run_coord(struct world *w, struct txn_coord *c, struct queue *q, struct coord_view *v)
 {
@@ -361,7 +381,7 @@ static void test_happy_path(void **state)
 	run_coord(s.w, s.c, &s.q, &s.v);
 	assert_true(s.v.done);
 	assert_int_equal(s.v.outcomes, 1);
-	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_NONE); /* forgotten once every intent was resolved */
 	assert_false(has_intent(s.w, 1, "a"));
 	assert_false(has_intent(s.w, 2, "b"));
 	char val[64];
@@ -544,7 +564,7 @@ static void test_recovery_record_moved_on(void **state)
 	take_recover(r, &rq, &rv);
 	assert_int_equal(txn_recover_phase(r), TXN_RECOVER_PUSHING);
 	/* The coordinator finishes attempt 2 and commits; recovery's new push learns it. */
-	run_coord(s.w, s.c, &s.q, &s.v);
+	run_coord_keeping_record(s.w, s.c, &s.q, &s.v);
 	assert_int_equal(s.v.outcome, TXN_COMMITTED);
 	assert_true(hlc_cmp(s.v.commit_ts, s.meta.ts) > 0);
 	for (int round = 0; round < 10 && !rv.done; round++) {
@@ -555,6 +575,7 @@ static void test_recovery_record_moved_on(void **state)
 	assert_int_equal(read_at(s.w, 2, "b", far_future(), val, NULL), TXN_R_VALUE);
 	assert_string_equal(val, "v1");
 	drop_all(&rq);
+	drop_all(&s.q);
 	txn_recover_destroy(r);
 	txn_coord_destroy(s.c);
 	world_free(s.w);
@@ -662,8 +683,9 @@ static void test_stale_attempt_ignored(void **state)
 	struct txn_store st1 = store_of(s.w, 1);
 	assert_int_equal(txn_shard_intent(&st1, bytes_of("a"), &held, NULL), GROVE_OK);
 	assert_int_equal(held.seq, 2u);
-	run_coord(s.w, s.c, &s.q, &s.v);
+	run_coord_keeping_record(s.w, s.c, &s.q, &s.v);
 	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED);
+	drop_all(&s.q);
 	txn_coord_destroy(s.c);
 	world_free(s.w);
 }
@@ -683,7 +705,8 @@ static void test_duplicates_idempotent(void **state)
 	}
 	assert_true(v.done);
 	assert_int_equal(v.outcomes, 1);
-	assert_int_equal(record_status(w, id), TXN_COMMITTED);
+	assert_int_equal(v.outcome, TXN_COMMITTED);
+	assert_int_equal(record_status(w, id), TXN_NONE); /* forgotten, twice */
 	/* And each command applied twice answers the same both times. */
 	struct txn_meta m = {.id = 99, .anchor = 3, .seq = 1, .ts = {5, 0}, .start = {5, 0}};
 	struct txn_write_ref ref = {3, 1, bytes_of("z")};
@@ -776,7 +799,7 @@ static void test_blocked_then_rollback(void **state)
 	run_coord(w, b, &qb, &vb);
 	assert_true(vb.done);
 	assert_int_equal(vb.outcome, TXN_ABORTED);
-	assert_int_equal(record_status(w, b_id), TXN_ABORTED);
+	assert_int_equal(record_status(w, b_id), TXN_NONE); /* aborted, then forgotten */
 	/* The keys still hold A's intents, none of B's. */
 	struct txn_meta held;
 	struct txn_store st1 = store_of(w, 1), st2 = store_of(w, 2);
@@ -790,7 +813,7 @@ static void test_blocked_then_rollback(void **state)
 }
 
 /* The low-water mark: a write below it is pushed, and the finished markers it covers are forgotten, so a
- * late intent of a forgotten transaction lands above the mark and resolving it removes it. */
+ * late intent of a forgotten transaction lands above the mark and a recovery removes it. */
 static void test_gc_low_water_mark(void **state)
 {
 	(void)state;
@@ -818,7 +841,13 @@ static void test_gc_low_water_mark(void **state)
 	free(late.bytes);
 	uint64_t shard = late.shard;
 	const char *key = shard == 1 ? "a" : "b";
-	assert_int_equal(recover_intent(s.w, shard, key), TXN_RECOVER_COMMITTED);
+	/*
+	 * Its record was forgotten too: once the transaction is older than the expiry (as every transaction
+	 * below a mark is), a recovery aborts it, which removes the late intent and nothing else.
+	 */
+	assert_int_equal(recover_intent(s.w, shard, key), TXN_RECOVER_ALIVE);
+	s.w->now += 2 * EXPIRY;
+	assert_int_equal(recover_intent(s.w, shard, key), TXN_RECOVER_ABORTED);
 	assert_false(has_intent(s.w, shard, key));
 	char val[64];
 	struct hlc_ts vts;

@@ -152,6 +152,8 @@ struct sim_txn {
 	bool acked;               /* the client was told COMMITTED ... */
 	struct hlc_ts acked_ts;   /* ... at this timestamp */
 	bool told_aborted;
+	bool forgot;              /* its record was deleted (TXN_CMD_FORGET) ... */
+	struct txn_record forgotten; /* ... as it was then: what the checks take for its record from then on */
 	bool made[MAX_TXN_KEYS];  /* a version of its write on keys[i] was made (it may be pruned since) ... */
 	struct hlc_ts made_ts[MAX_TXN_KEYS]; /* ... at this timestamp */
 };
@@ -387,12 +389,47 @@ static bool intent_on(struct sim *s, int key, struct txn_meta *meta)
 	return err == GROVE_OK;
 }
 
+/*
+ * The record of @p txn, or the one its coordinator forgot: a push that finds none later makes an ABORTED one,
+ * which says nothing of how the transaction ended.
+ */
 static struct txn_record record_of(struct sim *s, uint64_t txn)
 {
 	struct txn_record rec = {0};
-	struct txn_store st = store_of(s, s->txns[txn - 1].anchor);
+	const struct sim_txn *tx = &s->txns[txn - 1];
+	if (tx->forgot) {
+		check(s, txn_record_copy(&rec, &tx->forgotten), "copying a record");
+		return rec;
+	}
+	struct txn_store st = store_of(s, tx->anchor);
 	check(s, txn_shard_record(&st, txn, &rec), "reading a record");
 	return rec;
+}
+
+/*
+ * A FORGET deleted @p txn's record (@p before, as it was): only a final one, and only once no intent of its
+ * final attempt is left (a copy that arrived late sits at a pushed timestamp, which a recovery removes).
+ */
+static void note_forgotten(struct sim *s, uint64_t txn, const struct txn_record *before)
+{
+	struct sim_txn *tx = &s->txns[txn - 1];
+	struct txn_record now = {0};
+	struct txn_store st = store_of(s, tx->anchor);
+	check(s, txn_shard_record(&st, txn, &now), "reading a record");
+	bool deleted = now.status == TXN_NONE && before->status != TXN_NONE;
+	txn_record_free(&now);
+	if (!deleted || tx->forgot)
+		return;
+	if (!txn_status_is_final(before->status))
+		violate(s, "txn %llu: its %s record was forgotten", (unsigned long long)txn, txn_status_name(before->status));
+	for (int i = 0; i < tx->n_keys; i++) {
+		struct txn_meta m;
+		if (intent_on(s, tx->keys[i], &m) && txn_intent_matches(&m, txn, before->epoch, before->seq, before->ts))
+			violate(s, "txn %llu: its record was forgotten while its intent on k%d is unresolved",
+				(unsigned long long)txn, tx->keys[i]);
+	}
+	tx->forgot = true;
+	check(s, txn_record_copy(&tx->forgotten, before), "copying a record");
 }
 
 /* Whether rec (of txn) is implicitly committed now; if not, why into `why`. */
@@ -613,7 +650,8 @@ struct before {
 static void look_before(struct sim *s, const struct txn_cmd *cmd, struct before *b)
 {
 	memset(b, 0, sizeof(*b));
-	if (cmd->type == TXN_CMD_STAGE || cmd->type == TXN_CMD_HEARTBEAT || cmd->type == TXN_CMD_FINALIZE) {
+	if (cmd->type == TXN_CMD_STAGE || cmd->type == TXN_CMD_HEARTBEAT || cmd->type == TXN_CMD_FINALIZE ||
+	    cmd->type == TXN_CMD_FORGET) {
 		b->has_record = true;
 		b->record = record_of(s, cmd->txn.id);
 	}
@@ -624,6 +662,8 @@ static void look_before(struct sim *s, const struct txn_cmd *cmd, struct before 
 static void check_applied(struct sim *s, const struct txn_cmd *cmd, const struct txn_result *res, struct before *b)
 {
 	int key = cmd->key.len ? key_index(cmd->key) : -1;
+	if (cmd->type == TXN_CMD_FORGET)
+		note_forgotten(s, cmd->txn.id, &b->record);
 	if (b->has_record) {
 		struct txn_record after = record_of(s, cmd->txn.id);
 		check_record_change(s, cmd->txn.id, &b->record, &after);
@@ -1248,6 +1288,8 @@ static void final_checks(struct sim *s)
 
 static void free_sim(struct sim *s)
 {
+	for (int t = 0; t < s->n_txns; t++)
+		txn_record_free(&s->txns[t].forgotten);
 	for (int c = 0; c < s->n_clients; c++)
 		txn_coord_destroy(s->clients[c].coord);
 	for (int h = 0; h < MAX_HELPERS; h++)
