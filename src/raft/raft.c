@@ -262,7 +262,12 @@ static void become_leader(struct raft *r)
 	r->n_reads = 0;
 	init_progress(r);
 	/* A no-op of the new term lets the leader commit what earlier terms left (§3.6.2). */
-	struct raft_entry noop = {.index = last_index(r) + 1, .term = r->term, .type = RAFT_ENTRY_NORMAL};
+	uint8_t data[RAFT_NOOP_DATA_MAX];
+	size_t len = r->cfg.noop_data ? r->cfg.noop_data(r->cfg.noop_ctx, data) : 0;
+	if (len > RAFT_NOOP_DATA_MAX)
+		len = 0;
+	struct raft_entry noop = {.index = last_index(r) + 1, .term = r->term, .type = RAFT_ENTRY_NORMAL,
+				  .data = len ? data : NULL, .len = len};
 	log_push(r, &noop);
 	/* Until it commits, a conf change could still be pending from an earlier term. */
 	r->pending_conf_index = noop.index;

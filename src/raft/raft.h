@@ -63,7 +63,7 @@ enum raft_role {
 
 /** Entry kinds. */
 enum raft_entry_type {
-	RAFT_ENTRY_NORMAL = 0,      /**< application data (empty: the leader's no-op) */
+	RAFT_ENTRY_NORMAL = 0,      /**< application data (empty, or raft_config.noop_data's: the leader's no-op) */
 	RAFT_ENTRY_CONF_CHANGE = 1  /**< a struct raft_conf_change, encoded by raft_encode_conf_change() */
 };
 
@@ -157,7 +157,17 @@ struct raft_config {
 	bool pre_vote;               /**< run a pre-vote before each election */
 	bool check_quorum;           /**< a leader steps down without a quorum's contact */
 	bool quiesce;                /**< an idle group stops ticking (see raft_quiesced()) */
+	/**
+	 * What the no-op entry of a new leader holds (NULL: nothing): called when the leader appends it, with
+	 * @p out of RAFT_NOOP_DATA_MAX bytes; returns how many it wrote. The application must take an entry that
+	 * holds only such bytes for empty (e.g. a timestamp it stamps its commands with too).
+	 */
+	size_t (*noop_data)(void *ctx, uint8_t *out);
+	void *noop_ctx;              /**< passed to noop_data */
 };
+
+/** Most bytes raft_config.noop_data may write. */
+#define RAFT_NOOP_DATA_MAX 32
 
 /** Durable state the core restarts from (all zero for a new member). */
 struct raft_restore {

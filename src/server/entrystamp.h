@@ -9,8 +9,11 @@
  * start with their kind (1-3), shard map commands likewise, and a bare
  * WriteRequest of the oldest logs with a protobuf tag, whose low three bits
  * (the wire type) are never 7. So entries from older logs read back as
- * unstamped, and apply as before. Entries that carry no command (a new
- * leader's empty entry, membership changes) are not stamped.
+ * unstamped, and apply as before. A new leader's no-op holds a stamp alone
+ * (raft_config.noop_data), and a membership change carries its stamp right
+ * after the conf change's 9 bytes, before the address (membership.h); only
+ * the founders' membership entries, which every founder writes alike when
+ * a group is created, carry none.
  */
 #ifndef GROVE_SERVER_ENTRYSTAMP_H
 #define GROVE_SERVER_ENTRYSTAMP_H

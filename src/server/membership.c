@@ -5,6 +5,7 @@
 
 #include "src/common/bytes.h"
 #include "src/common/error.h"
+#include "src/server/entrystamp.h"
 
 int membership_parse(const char *spec, struct membership *book)
 {
@@ -58,12 +59,15 @@ size_t membership_encode_change(const struct raft_conf_change *cc, const char *a
 
 bool membership_change_address(const uint8_t *data, size_t len, uint64_t *id, char address[MEMBER_ADDRESS_MAX + 1])
 {
-	if (len <= 9 || len > 9 + MEMBER_ADDRESS_MAX)
+	size_t at = 9;
+	if (len >= at + ENTRY_STAMP_BYTES && data[at] == ENTRY_STAMP_MARK)
+		at += ENTRY_STAMP_BYTES; /* stamped by its leader (entrystamp.h) */
+	if (len <= at || len > at + MEMBER_ADDRESS_MAX)
 		return false;
 	*id = get_le64(data + 1);
-	memcpy(address, data + 9, len - 9);
-	address[len - 9] = '\0';
-	return strlen(address) == len - 9 && strchr(address, ':');
+	memcpy(address, data + at, len - at);
+	address[len - at] = '\0';
+	return strlen(address) == len - at && strchr(address, ':');
 }
 
 bool membership_same_endpoint(const char *listen, const char *address)

@@ -58,7 +58,7 @@ size_t membership_encode_change(const struct raft_conf_change *cc, const char *a
 
 /**
  * @brief The member and address a conf change entry's data names, if it
- * carries an address.
+ * carries an address (after its leader's stamp, if it has one).
  * @return true if it does (then *@p id and @p address are set).
  */
 bool membership_change_address(const uint8_t *data, size_t len, uint64_t *id, char address[MEMBER_ADDRESS_MAX + 1]);

@@ -68,7 +68,18 @@ uint64_t replica_group(const struct replica *r)
 
 /* ---- start ---- */
 
-/* Write a new group's founders into its log as committed membership entries of term 1. */
+/* A new leader's no-op carries a stamp alone: every entry a leader makes is stamped. */
+static size_t stamp_noop(void *ctx, uint8_t *out)
+{
+	struct replica *r = ctx;
+	entry_stamp_put(r->env.stamp(r->env.ctx), out);
+	return ENTRY_STAMP_BYTES;
+}
+
+/*
+ * Write a new group's founders into its log as committed membership entries of term 1. Every founder
+ * writes the same bytes at the same indexes, so these carry no stamp.
+ */
 static int bootstrap(struct replica *r, struct raft_restore *rs, struct raft_entry *entries)
 {
 	const struct membership *f = r->cfg.founders;
@@ -203,7 +214,8 @@ int replica_open(const struct replica_config *cfg, const struct replica_env *env
 		struct raft_config rc = {.id = cfg->self, .election_ticks = 30, .heartbeat_ticks = 3, .max_inflight = 64,
 					 .max_batch = 512,
 					 .max_msg_bytes = cfg->max_msg_bytes ? cfg->max_msg_bytes : DEFAULT_MAX_MSG_BYTES,
-					 .seed = cfg->seed, .pre_vote = true, .check_quorum = true, .quiesce = true};
+					 .seed = cfg->seed, .pre_vote = true, .check_quorum = true, .quiesce = true,
+					 .noop_data = r->env.stamp ? stamp_noop : NULL, .noop_ctx = r};
 		err = raft_create(&rc, &rs, &r->raft);
 	}
 	free(entries); /* raft_create copied them */
@@ -508,6 +520,11 @@ void replica_flush_done(struct replica *r)
 /* A membership change entry: the core's new membership, stored with the applied index; a new address. */
 static int apply_conf_change(struct replica *r, struct store_txn *txn, const struct raft_entry *e)
 {
+	struct hlc_ts stamp;
+	const uint8_t *rest;
+	size_t rest_len;
+	if (e->len > 9 && entry_stamp_read(e->data + 9, e->len - 9, &stamp, &rest, &rest_len) && r->env.observe)
+		r->env.observe(r->env.ctx, stamp);
 	int err = raft_apply_conf_change(r->raft, e);
 	if (err)
 		return GROVE_OK; /* malformed: the core ignores it, and so does every member */
@@ -547,7 +564,8 @@ static int apply_committed(struct replica *r, const struct raft_ready *rd)
 			struct hlc_ts stamp;
 			if (entry_stamp_read(e->data, e->len, &stamp, &command, &command_len) && r->env.observe)
 				r->env.observe(r->env.ctx, stamp);
-			err = r->sm.ops->apply(r->sm.sm, txn, e->index, command, command_len, &results[n]);
+			if (command_len) /* a stamp alone is a new leader's no-op */
+				err = r->sm.ops->apply(r->sm.sm, txn, e->index, command, command_len, &results[n]);
 		}
 		last = e->index;
 	}
@@ -561,13 +579,13 @@ static int apply_committed(struct replica *r, const struct raft_ready *rd)
 		/* What was applied goes to whoever waits for it once the whole ready is in the transaction. */
 		for (size_t i = 0; i < rd->n_committed; i++) {
 			const struct raft_entry *e = &rd->committed[i];
-			bool command = e->type != RAFT_ENTRY_CONF_CHANGE && e->len;
-			struct replica_applied a = {e->index, e->term, command ? &results[i] : NULL, {0, 0}, committed_ns,
-						    applied_ns};
-			const uint8_t *unused;
-			size_t unused_len;
-			if (command)
-				entry_stamp_read(e->data, e->len, &a.stamp, &unused, &unused_len);
+			struct replica_applied a = {e->index, e->term, NULL, {0, 0}, committed_ns, applied_ns};
+			const uint8_t *command;
+			size_t command_len = 0;
+			if (e->type != RAFT_ENTRY_CONF_CHANGE)
+				entry_stamp_read(e->data, e->len, &a.stamp, &command, &command_len);
+			if (command_len)
+				a.result = &results[i];
 			r->env.applied(r->env.ctx, r, &a);
 		}
 	}
@@ -715,8 +733,14 @@ int replica_change_membership(struct replica *r, enum raft_conf_op op, uint64_t 
 	size_t alen = address ? strlen(address) : 0;
 	if (op == RAFT_CONF_ADD_LEARNER && (alen == 0 || alen > MEMBER_ADDRESS_MAX || !strchr(address, ':')))
 		return GROVE_EINVAL;
-	uint8_t data[9 + MEMBER_ADDRESS_MAX];
+	uint8_t data[9 + ENTRY_STAMP_BYTES + MEMBER_ADDRESS_MAX];
 	size_t len = membership_encode_change(&cc, op == RAFT_CONF_ADD_LEARNER ? address : NULL, data);
+	if (r->env.stamp && raft_role(r->raft) == RAFT_LEADER) {
+		/* Stamped like every command; membership_change_address() reads past the stamp. */
+		memmove(data + 9 + ENTRY_STAMP_BYTES, data + 9, len - 9);
+		entry_stamp_put(r->env.stamp(r->env.ctx), data + 9);
+		len += ENTRY_STAMP_BYTES;
+	}
 	uint64_t index;
 	return raft_propose_conf_change_with(r->raft, &cc, data + 9, len - 9, &index);
 }

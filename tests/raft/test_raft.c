@@ -244,6 +244,13 @@ static void test_stale_term_ignored(void **state)
 }
 
 /* Figure 8 of the Raft paper: an entry of an earlier term is never committed by counting replicas. */
+static size_t noop_mark(void *ctx, uint8_t *out)
+{
+	(void)ctx;
+	memcpy(out, "noop", 4);
+	return 4;
+}
+
 static void test_previous_term_not_committed_by_counting(void **state)
 {
 	(void)state;
@@ -254,6 +261,7 @@ static void test_previous_term_not_committed_by_counting(void **state)
 	struct raft *r;
 	struct raft_config k = cfg(1);
 	k.pre_vote = false;
+	k.noop_data = noop_mark;
 	assert_int_equal(raft_create(&k, &rs, &r), GROVE_OK);
 	for (int t = 0; t < 40 && raft_role(r) != RAFT_CANDIDATE; t++)
 		raft_tick(r);
@@ -262,6 +270,11 @@ static void test_previous_term_not_committed_by_counting(void **state)
 	assert_int_equal(raft_role(r), RAFT_LEADER);
 	struct raft_ready rd;
 	raft_ready(r, &rd);
+	/* The no-op holds what raft_config.noop_data gave it. */
+	assert_int_equal(rd.n_entries, 1);
+	assert_int_equal(rd.entries[0].index, 3);
+	assert_int_equal(rd.entries[0].len, 4);
+	assert_memory_equal(rd.entries[0].data, "noop", 4);
 	raft_persisted(r, 3, 3); /* the no-op at index 3 is durable */
 	raft_advance(r, &rd);
 	assert_int_equal(raft_last_index(r), 3);
