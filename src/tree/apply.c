@@ -166,8 +166,8 @@ static int refuse_top(struct applier *a, const char *what)
 		return refuse(a, GROVE_EROOT, "/root cannot be %s", what);
 	char where[256];
 	describe(a, a->top, where, sizeof(where));
-	return refuse(a, GROVE_EROOT, "%s is the root of shard %llu: it cannot be %s (shard roots stay put until "
-		      "cross-shard transactions exist)", where, (unsigned long long)a->t->group, what);
+	return refuse(a, GROVE_EROOT, "%s is the root of shard %llu: it cannot be %s (the shard map names a shard "
+		      "by its root's path, which stays)", where, (unsigned long long)a->t->group, what);
 }
 
 struct mount_below {
@@ -209,7 +209,8 @@ static int refuse_if_shard_below(struct applier *a, uint64_t id, const char *wha
 		char where[256];
 		describe(a, s.mount, where, sizeof(where));
 		return refuse(a, GROVE_ECROSSSHARD, "%s is the root of shard %llu: a node above it cannot be %s "
-			      "until cross-shard transactions exist", where, (unsigned long long)s.group, what);
+			      "(the shard map names a shard by its root's path, which stays)", where,
+			      (unsigned long long)s.group, what);
 	}
 	return err ? fail(a, err) : GROVE_OK;
 }
@@ -799,7 +800,7 @@ static int op_delete(struct applier *a, const struct tree_op *op)
 			char where[256];
 			describe(a, cur, where, sizeof(where));
 			return refuse(a, GROVE_ECROSSSHARD, "%s is the root of shard %llu: a subtree holding it cannot be "
-				      "deleted until cross-shard transactions exist", where, (unsigned long long)group);
+				      "deleted (a shard's root stays; delete what it holds)", where, (unsigned long long)group);
 		}
 		struct node_rec rec;
 		err = node_rec_load(a->t, a->txn, cur, &rec);

@@ -65,8 +65,8 @@
  * the new group the root's parent id names a node it does not hold, and
  * the group knows its root's path ("shard_path"), which cannot change: a
  * shard root, and its ancestors, cannot be renamed, moved or deleted (nor
- * the root reordered among its siblings) until cross-shard transactions
- * exist. A write that names a mount point, a node under it, or a moved id is
+ * the root reordered among its siblings): the shard map names the shard by
+ * that path, and no transaction moves a shard yet. A write that names a mount point, a node under it, or a moved id is
  * refused with GROVE_EMOVED (retry: the routing sends it to the new group).
  *
  * Every function that reads or writes takes the tree (which group, which
