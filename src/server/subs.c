@@ -14,8 +14,6 @@
 #define DEFAULT_CATCHUP_BATCH (256u << 10)
 #define DEFAULT_MAX_CATCHUPS 4
 #define DEFAULT_PROGRESS_MS 100
-#define DEFAULT_ARRIVAL_MAX_NODES 10000
-#define DEFAULT_ARRIVAL_MAX_BYTES (4u << 20)
 /* Entries per catch-up step, whatever their size. */
 #define CATCHUP_ENTRIES 256
 /*
@@ -55,8 +53,19 @@ struct sub {
 	bool due;                 /* and one of them was since: subs_turn() catches it up without waiting for a tick */
 };
 
+/* How many entries' times are kept for events made from the history. */
+#define RECENT_TIMES_BITS 12
+#define RECENT_TIMES (1u << RECENT_TIMES_BITS)
+
+/* When an entry was committed and applied here, kept for a while after it was published. */
+struct recent_times {
+	uint64_t group, index;  /* index 0: empty */
+	struct entry_times times;
+};
+
 struct subs {
 	struct subs_config cfg;
+	struct recent_times *recent; /* RECENT_TIMES slots by (group, index); a newer entry takes an older's slot */
 	const struct history *history;
 	struct subs_hooks hooks;
 	struct idmap by_conn;     /* (0, conn) -> struct sub */
@@ -70,6 +79,29 @@ struct subs {
 	unsigned catchups;        /* catch-up steps since the last turn ended: ticks and turns share one cap */
 	bool any_due;             /* some subscriber may be due (struct sub's due) */
 };
+
+static struct recent_times *recent_slot(const struct subs *s, uint64_t group, uint64_t index)
+{
+	uint64_t h = (index ^ group << 40) * 0x9E3779B97F4A7C15ull; /* Fibonacci hashing: the top bits are mixed */
+	return &s->recent[h >> (64 - RECENT_TIMES_BITS)];
+}
+
+static void note_times(struct subs *s, uint64_t group, uint64_t index, const struct entry_times *times)
+{
+	if (s->recent && times)
+		*recent_slot(s, group, index) = (struct recent_times){group, index, *times};
+}
+
+/*
+ * The times of entry @p index of @p group if they are still kept, else NULL: an event made from the history
+ * (a catch-up, or a transaction's parts together) says when its entries were committed and applied, as a
+ * live one does, as long as they are recent.
+ */
+static const struct entry_times *times_of(const struct subs *s, uint64_t group, uint64_t index)
+{
+	const struct recent_times *r = s->recent ? recent_slot(s, group, index) : NULL;
+	return r && r->index == index && r->group == group ? &r->times : NULL;
+}
 
 /* The last index published of @p group (a zero slot is added for a new group; NULL if out of memory). */
 static uint64_t *applied_of(struct subs *s, uint64_t group)
@@ -99,11 +131,12 @@ int subs_create(const struct subs_config *cfg, const struct history *history, co
 	if (!s->cfg.progress_ms)
 		s->cfg.progress_ms = DEFAULT_PROGRESS_MS;
 	if (!s->cfg.arrival_max_nodes)
-		s->cfg.arrival_max_nodes = DEFAULT_ARRIVAL_MAX_NODES;
+		s->cfg.arrival_max_nodes = ARRIVAL_DEFAULT_MAX_NODES;
 	if (!s->cfg.arrival_max_bytes)
-		s->cfg.arrival_max_bytes = DEFAULT_ARRIVAL_MAX_BYTES;
+		s->cfg.arrival_max_bytes = ARRIVAL_DEFAULT_MAX_BYTES;
 	s->history = history;
 	s->hooks = *hooks;
+	s->recent = calloc(RECENT_TIMES, sizeof(*s->recent)); /* without it, events from the history carry no times */
 	*out = s;
 	return GROVE_OK;
 }
@@ -133,6 +166,7 @@ void subs_destroy(struct subs *s)
 		sub_free(s->all[i]);
 	free(s->all);
 	free(s->groups);
+	free(s->recent);
 	idmap_free(&s->by_conn);
 	free(s);
 }
@@ -907,6 +941,7 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 	uint64_t *applied = applied_of(s, group);
 	if (applied && index > *applied)
 		*applied = index;
+	note_times(s, group, index, times);
 	for (size_t i = 0; i < s->n_all;) {
 		struct sub *sub = s->all[i];
 		size_t before = s->n_all;
@@ -1077,10 +1112,19 @@ static bool deliver_parts(struct catchup *cu, const bool *parts)
 		return false;
 	}
 	n = 0;
+	/* The event's times are its last part's: when the transaction had been committed and applied whole. */
+	struct entry_times times = {0, 0};
+	bool timed = true;
 	for (size_t k = 0; k < cu->sub->n_groups; k++) {
 		if (!parts[k])
 			continue;
 		const struct next_entry *e = &cu->next[k];
+		const struct entry_times *t = times_of(cu->s, cu->sub->groups[k].group, cu->sub->groups[k].index + 1);
+		timed = timed && t;
+		if (t && t->committed_ns > times.committed_ns)
+			times.committed_ns = t->committed_ns;
+		if (t && t->applied_ns > times.applied_ns)
+			times.applied_ns = t->applied_ns;
 		uint32_t offset = (uint32_t)paths.n;
 		for (size_t i = 0; i < e->paths.n; i++) {
 			paths.steps[paths.n] = e->paths.steps[i];
@@ -1098,7 +1142,7 @@ static bool deliver_parts(struct catchup *cu, const bool *parts)
 		}
 		cu->sub->groups[k].index++;
 	}
-	bool kept = deliver(cu->s, cu->sub, cu->txn, changes, whole_moves(changes, n), &paths, NULL);
+	bool kept = deliver(cu->s, cu->sub, cu->txn, changes, whole_moves(changes, n), &paths, timed ? &times : NULL);
 	free(changes);
 	free(paths.steps); /* the steps' names are the entries' */
 	return kept;
@@ -1118,7 +1162,8 @@ static enum step advance_group(struct catchup *cu, size_t k, uint64_t applied, i
 		if (awaits_parts(cu->sub, &e->txn, cu->sub->groups[k].group))
 			return STEP_AWAITS;
 		cu->sub->groups[k].index++;
-		if (!deliver(cu->s, cu->sub, cu->txn, e->changes, e->n, &e->paths, NULL))
+		const struct entry_times *times = times_of(cu->s, cu->sub->groups[k].group, cu->sub->groups[k].index);
+		if (!deliver(cu->s, cu->sub, cu->txn, e->changes, e->n, &e->paths, times))
 			return STEP_DROPPED;
 		next_entry_free(e);
 		done = STEP_DELIVERED;

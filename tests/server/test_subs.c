@@ -39,6 +39,7 @@ struct seen {
 	uint64_t index;      /* of the last event */
 	char *position;      /* and its position's text, if it named more than one group */
 	size_t compacted;    /* "compacted" events */
+	uint64_t committed_ns, applied_ns; /* of the last event */
 };
 
 static void forget(struct seen *s)
@@ -64,6 +65,8 @@ static bool emit(void *ctx, uint64_t conn, const struct sub_event *ev)
 	s->events++;
 	s->n = ev->n_changes;
 	s->index = ev->index;
+	s->committed_ns = ev->committed_ns;
+	s->applied_ns = ev->applied_ns;
 	if (ev->n_at > 1)
 		assert_non_null(s->position = subs_position_format(ev->at, ev->n_at));
 	for (size_t i = 0; s->keep_paths && i < ev->n_changes && i < MAX_SEEN; i++) {
@@ -337,7 +340,9 @@ static void apply(struct shards *sh, uint64_t group, uint64_t node, const char *
 	assert_int_equal(history_append(&sh->history, w, group, index, rec.data, rec.len), GROVE_OK);
 	assert_int_equal(store_txn_commit(w), GROVE_OK);
 	grove_buf_free(&rec);
-	subs_publish(sh->subs, group, index, &c, 1, &paths, NULL, part ? &txn : NULL);
+	/* Times the test can tell apart: committed at 1000 x the group + the index, applied 1 later. */
+	struct entry_times times = {1000 * group + index, 1000 * group + index + 1};
+	subs_publish(sh->subs, group, index, &c, 1, &paths, &times, part ? &txn : NULL);
 	tree_paths_free(&paths);
 }
 
@@ -359,6 +364,9 @@ static void test_parts_at_turn_end(void **state)
 	assert_int_equal(sh.seen.n, 2);
 	assert_string_equal(sh.seen.path[0], "/root/a");
 	assert_string_equal(sh.seen.path[1], "/root/b");
+	/* Made from the history, the event still says when it was committed and applied: its last part's. */
+	assert_int_equal(sh.seen.committed_ns, 1000 * SHARD_B + 1);
+	assert_int_equal(sh.seen.applied_ns, 1000 * SHARD_B + 2);
 	/* Caught up, it is live again: the next entry goes out as it is published. */
 	apply(&sh, SHARD_B, 20, "/root/b", false);
 	assert_int_equal(sh.seen.events, 3);
@@ -387,6 +395,7 @@ static void test_split_while_catching_up(void **state)
 	subs_tick(sh.subs, 1);
 	assert_int_equal(sh.seen.events, 1); /* A's first entry; A waits at the part, C at the split */
 	assert_string_equal(sh.seen.path[0], "/root/a");
+	assert_int_equal(sh.seen.committed_ns, 1000 * SHARD_A + 1); /* caught up from the history, with its times */
 	apply(&sh, SHARD_B, 20, "/root/b", true);
 	subs_turn(sh.subs, 1);
 	subs_tick(sh.subs, 2);
