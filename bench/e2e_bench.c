@@ -30,9 +30,9 @@
  * second cluster whose world is split into two shards (/root/World/ZoneA and /root/World/ZoneB, each with
  * a Target): every write sets "seq" of both Targets in one batch, a transaction across the shards (parallel
  * commits), and the subscribers of /root/World (which spans both) get the two parts as one event. Its
- * reply carries the leader's receive and answer times only, and an event across shards is handed out from
- * the change history without the member's stage times, so its row has propagation, receive -> answered
- * (leader processing, replication and the parallel-commit coordination together), commit, submit ->
+ * reply carries the leader's receive and answer times only, so its row has propagation, receive ->
+ * answered (leader processing, replication and the parallel-commit coordination together), delivery (an
+ * event made from the change history carries its last part's commit and apply times), commit, submit ->
  * subscriber read and the total, and "-" where a stage needs a time it lacks. The ratios cross-shard /
  * single-shard of commit (send -> writer's ack), of submit -> subscriber read and of receive -> answered
  * follow, per subscriber count, at p50, p99 and p99.9 (the issue's goal: at most 1.3x). No Godot follower
