@@ -709,7 +709,8 @@ static void txn_applied(void *ctx, uint64_t group, uint64_t index, const struct 
 
 /*
  * Forget what transactions left in the shards this member leads once it is older than --txn-gc-after
- * (txn_gc(): timestamp cache entries, finished markers, every version but the newest; records stay): a
+ * (txn_gc(): timestamp cache entries, finished markers, every version but the newest; a record is its
+ * coordinator's to delete, txn_forget()): a
  * TXN_CMD_GC whose low-water mark is that far behind this member's clock, proposed to each group that
  * applied transaction commands since, until the mark has passed the newest of them. Groups without
  * transactions get none, so they stay quiescent. Every member notes what it applied; the leader proposes.

@@ -712,16 +712,18 @@ static const struct tree *holder(struct subs *s, const struct sub *sub, struct s
 	return NULL;
 }
 
-/* Room in d->made for @p more changes. @return false if out of memory. */
-static bool room_made(struct delivery *d, size_t more)
+/* Append @p n changes (borrowed) to d->made. @return false if out of memory. */
+static bool add_made(struct delivery *d, const struct tree_change *changes, size_t n)
 {
-	if (d->n_made + more <= d->cap_made)
-		return true;
-	struct tree_change *grown = realloc(d->made, (d->n_made + more) * sizeof(*grown));
-	if (!grown)
-		return false;
-	d->made = grown;
-	d->cap_made = d->n_made + more;
+	if (d->n_made + n > d->cap_made) {
+		struct tree_change *grown = realloc(d->made, (d->n_made + n) * sizeof(*grown));
+		if (!grown)
+			return false;
+		d->made = grown;
+		d->cap_made = d->n_made + n;
+	}
+	memcpy(d->made + d->n_made, changes, n * sizeof(*changes));
+	d->n_made += n;
 	return true;
 }
 
@@ -765,10 +767,8 @@ static const char *read_arrival(struct subs *s, struct sub *sub, struct store_tx
 		return "nodes moved into the subtree from outside it and on again in the same entry; take a new snapshot";
 	if (err)
 		return err == GROVE_ENOMEM ? out_of_memory : moved_in;
-	if (!room_made(d, d->n_read - from))
+	if (!add_made(d, d->read + from, d->n_read - from))
 		return out_of_memory;
-	memcpy(d->made + d->n_made, d->read + from, (d->n_read - from) * sizeof(*d->made));
-	d->n_made += d->n_read - from;
 	free(d->places);
 	return (d->places = place_steps(sub->root_path, d->paths)) ? NULL : out_of_memory;
 }
@@ -788,10 +788,8 @@ static const char *arrive(struct subs *s, struct sub *sub, struct store_txn **tx
 	while (i + 1 + carried < n && changes[i + 1 + carried].carried)
 		carried++;
 	if (carried) {
-		if (!room_made(d, carried))
+		if (!add_made(d, c + 1, carried))
 			return out_of_memory;
-		memcpy(d->made + d->n_made, c + 1, carried * sizeof(*d->made));
-		d->n_made += carried;
 	} else {
 		const char *why = read_arrival(s, sub, txn, begun, c, d);
 		if (why)
