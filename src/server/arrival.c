@@ -166,9 +166,10 @@ static void free_changes(struct tree_change *v, size_t from, size_t to)
 }
 
 int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tree_change *move,
-		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n)
+		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n,
+		    size_t *cap)
 {
-	struct build b = {.paths = paths, .limits = limits, .v = *out, .n = *n, .cap = *n};
+	struct build b = {.paths = paths, .limits = limits, .v = *out, .n = *n, .cap = *cap};
 	int err = tree_reader_open(t, txn, &b.r);
 	if (!err && !limits->max_nodes)
 		err = GROVE_ETOOBIG;
@@ -196,6 +197,7 @@ int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tr
 	}
 	*out = b.v;
 	*n = b.n;
+	*cap = b.cap;
 	return err;
 }
 
@@ -253,18 +255,21 @@ int arrival_carry(const struct tree *t, struct store_txn *txn, struct tree_resul
 		return GROVE_ENOMEM;
 	memcpy(all, res->changes, first * sizeof(*all));
 	size_t n = first, cap = res->n_changes + 1, nodes = 0, bytes = 0;
+	bool full = false; /* a move did not fit: the later ones carry nothing either */
 	int err = GROVE_OK;
 	for (size_t i = first; i < res->n_changes && !err; i++) {
 		if ((err = grove_grow((void **)&all, &cap, n, sizeof(*all))))
 			break;
 		all[n++] = res->changes[i];
 		bool brings;
-		if ((err = may_bring(&res->paths, &res->changes[i], &brings)) || !brings)
+		if (full || (err = may_bring(&res->paths, &res->changes[i], &brings)) || !brings)
 			continue;
 		struct arrival_limits left = {limits->max_nodes - nodes, limits->max_bytes - bytes};
-		size_t from = n;
-		err = arrival_changes(t, txn, &res->changes[i], &res->paths, &left, &all, &n);
-		cap = n; /* it may have moved the array; it holds n at least */
+		size_t from = n, steps = res->paths.n;
+		err = arrival_changes(t, txn, &res->changes[i], &res->paths, &left, &all, &n, &cap);
+		if (err)
+			tree_paths_truncate(&res->paths, steps); /* what it read before it stopped */
+		full = err == GROVE_ETOOBIG;
 		if (err != GROVE_ENOMEM)
 			err = GROVE_OK; /* too large, or moved on: nothing carried for this move */
 		for (size_t j = from; j < n; j++) {

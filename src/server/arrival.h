@@ -41,8 +41,9 @@ struct arrival_limits {
  * The caller must know that @p t in @p txn is the state right after the
  * move, or after later changes; the changes describe that state, so
  * changes after the move of nodes they make are already in them.
- * @param out the changes are appended to *@p out (grown with realloc, the
- * caller frees them and it), *@p n counts them
+ * @param out the changes are appended to *@p out (room for *@p cap; grown
+ * with realloc, *@p cap then updated; the caller frees them and it), *@p n
+ * counts them
  * @return GROVE_OK; GROVE_ETOOBIG (over @p limits), GROVE_ENOTFOUND (@p t
  * does not hold the node), GROVE_ECHANGED (the node is no longer where the
  * move put it: under another parent, or renamed), GROVE_ENOMEM, GROVE_ESTORAGE, GROVE_ECORRUPT:
@@ -50,7 +51,8 @@ struct arrival_limits {
  * @p paths may hold unused steps.
  */
 int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tree_change *move,
-		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n);
+		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n,
+		    size_t *cap);
 
 /**
  * @brief Carry in @p res (a batch applied by tree @p t in @p txn, with its
@@ -64,9 +66,11 @@ int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tr
  * catching up, resumed) is given the creation of what it never had.
  *
  * The batch's carried changes together stay within @p limits (the first
- * moves' first); a move over them, or one whose node moved on again in the
- * batch, carries nothing, and a subscriber it brings nodes to is told
- * "compacted" unless the tree still holds the entry's state.
+ * moves' first); a move over them, and every move after it, or one whose
+ * node moved on again in the batch, carries nothing, and a subscriber it
+ * brings nodes to is told "compacted" unless the tree still holds the
+ * entry's state. So a batch of many moves costs at most one failed read
+ * of at most @p limits beyond what it carries.
  * @return GROVE_OK (also when nothing could be carried: the record is then
  * as it was), GROVE_ENOMEM (res unchanged but for unused steps in
  * res->paths).

@@ -650,7 +650,7 @@ struct delivery {
 	struct tree_change *made;     /* the changes of subtrees moved in from outside (borrowed from the entry or from read) */
 	size_t n_made, cap_made;
 	struct tree_change *read;     /* those of them read from the tree, owned */
-	size_t n_read;
+	size_t n_read, cap_read;
 	const struct tree_paths *paths; /* the entry's steps, or ext once arrivals added steps to them */
 	struct tree_paths ext;        /* the entry's steps (borrowed), then the arrivals' (owned) from base on */
 	size_t base;
@@ -760,7 +760,7 @@ static const char *read_arrival(struct subs *s, struct sub *sub, struct store_tx
 	}
 	size_t from = d->n_read;
 	struct arrival_limits limits = {s->cfg.arrival_max_nodes, s->cfg.arrival_max_bytes};
-	int err = arrival_changes(t, *txn, c, &d->ext, &limits, &d->read, &d->n_read);
+	int err = arrival_changes(t, *txn, c, &d->ext, &limits, &d->read, &d->n_read, &d->cap_read);
 	if (err == GROVE_ETOOBIG)
 		return "a subtree too large for the stream moved into the subtree from outside it; take a new snapshot";
 	if (err == GROVE_ECHANGED)

@@ -55,6 +55,14 @@ int tree_paths_string(const struct tree_paths *p, uint32_t at, char **out)
 	return GROVE_OK;
 }
 
+void tree_paths_truncate(struct tree_paths *p, size_t n)
+{
+	for (size_t i = n; i < p->n; i++)
+		free(p->steps[i].name);
+	if (n < p->n)
+		p->n = n;
+}
+
 void tree_paths_free(struct tree_paths *p)
 {
 	for (size_t i = 0; i < p->n; i++)

@@ -325,6 +325,9 @@ int tree_paths_string(const struct tree_paths *p, uint32_t at, char **out);
 /** @brief Release the steps. Safe on a zeroed value; leaves it zeroed. */
 void tree_paths_free(struct tree_paths *p);
 
+/** @brief Drop the steps from @p n on (those appended since @p p held @p n steps). */
+void tree_paths_truncate(struct tree_paths *p, size_t n);
+
 /**
  * What one operation of an applied batch changed, with ids resolved (no
  * batch-local references): what a subscriber needs to make the same change

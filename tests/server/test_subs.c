@@ -810,21 +810,36 @@ static void test_move_in_carried(void **state)
 	assert_int_equal(tree_apply_batch(&sh.tree, w, &batch, &res), GROVE_OK);
 	assert_int_equal(arrival_carry(&sh.tree, w, &res, &sh.carry), GROVE_OK);
 	assert_int_equal(res.n_changes, 2);
-	/* Over its limits, a move carries nothing, and a move after it that fits carries its own. */
+	/*
+	 * Within limits of two nodes: D (one node) carries its creation; P (three) carries nothing, and no move
+	 * after it does, which leaves no step of it behind either.
+	 */
 	tree_result_free(&res);
 	res = (struct tree_result){.record_changes = true};
-	struct tree_op out_and_in[] = {
+	struct tree_op both_to_a[] = {
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/D"}, .target = {.path = "/root/A"}, .index = -1},
 		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/P"}, .target = {.path = "/root/A"}, .index = -1},
-		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/D"}, .target = {.path = "/root/A/P"}, .index = -1},
 	};
-	batch = (struct tree_batch){out_and_in, 2};
+	batch = (struct tree_batch){both_to_a, 2};
 	assert_int_equal(tree_apply_batch(&sh.tree, w, &batch, &res), GROVE_OK);
 	struct arrival_limits two = {2, ARRIVAL_DEFAULT_MAX_BYTES};
 	assert_int_equal(arrival_carry(&sh.tree, w, &res, &two), GROVE_OK);
 	assert_int_equal(res.n_changes, 3);
-	assert_false(res.changes[1].carried);
-	assert_true(res.changes[2].carried);
-	assert_int_equal(res.changes[2].op, TREE_OP_CREATE);
+	assert_true(res.changes[1].carried);
+	assert_int_equal(res.changes[1].op, TREE_OP_CREATE);
+	assert_false(res.changes[2].carried);
+	tree_result_free(&res);
+	res = (struct tree_result){.record_changes = true};
+	struct tree_op both_to_b[] = {
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/A/P"}, .target = {.path = "/root/B"}, .index = -1},
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/A/D"}, .target = {.path = "/root/B"}, .index = -1},
+	};
+	batch = (struct tree_batch){both_to_b, 2};
+	assert_int_equal(tree_apply_batch(&sh.tree, w, &batch, &res), GROVE_OK);
+	size_t steps = res.paths.n;
+	assert_int_equal(arrival_carry(&sh.tree, w, &res, &two), GROVE_OK);
+	assert_int_equal(res.n_changes, 2);
+	assert_int_equal(res.paths.n, steps);
 	tree_result_free(&res);
 	store_txn_abort(w);
 
