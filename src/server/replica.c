@@ -733,16 +733,19 @@ int replica_change_membership(struct replica *r, enum raft_conf_op op, uint64_t 
 	size_t alen = address ? strlen(address) : 0;
 	if (op == RAFT_CONF_ADD_LEARNER && (alen == 0 || alen > MEMBER_ADDRESS_MAX || !strchr(address, ':')))
 		return GROVE_EINVAL;
-	uint8_t data[9 + ENTRY_STAMP_BYTES + MEMBER_ADDRESS_MAX];
-	size_t len = membership_encode_change(&cc, op == RAFT_CONF_ADD_LEARNER ? address : NULL, data);
+	/* What follows the conf change in its entry: a stamp like every command's, then a learner's address. */
+	uint8_t context[ENTRY_STAMP_BYTES + MEMBER_ADDRESS_MAX];
+	size_t len = 0;
 	if (r->env.stamp && raft_role(r->raft) == RAFT_LEADER) {
-		/* Stamped like every command; membership_change_address() reads past the stamp. */
-		memmove(data + 9 + ENTRY_STAMP_BYTES, data + 9, len - 9);
-		entry_stamp_put(r->env.stamp(r->env.ctx), data + 9);
-		len += ENTRY_STAMP_BYTES;
+		entry_stamp_put(r->env.stamp(r->env.ctx), context);
+		len = ENTRY_STAMP_BYTES;
+	}
+	if (op == RAFT_CONF_ADD_LEARNER) {
+		memcpy(context + len, address, alen);
+		len += alen;
 	}
 	uint64_t index;
-	return raft_propose_conf_change_with(r->raft, &cc, data + 9, len - 9, &index);
+	return raft_propose_conf_change_with(r->raft, &cc, context, len, &index);
 }
 
 void replica_status(const struct replica *r, struct replica_status *out)
