@@ -1066,6 +1066,7 @@ static void test_resume_after_the_subtree_moved_shards(void **state)
 		snprintf(path, sizeof(path), "/root/World/ZoneC%d", godot);
 		struct tree_op zone[] = {create("/root/World", path + strlen("/root/World/")), create(path, "T")};
 		assert_int_equal(client_write_ops(cl, zone, 2), GROVE_OK);
+		cluster_wait_converged(&c); /* member 2 serves the subscription from what it applied */
 		char t[80];
 		snprintf(t, sizeof(t), "%s/T", path);
 		struct follower f;
@@ -1087,6 +1088,7 @@ static void test_resume_after_the_subtree_moved_shards(void **state)
 		assert_int_equal(split(cl, path), GROVE_OK);
 		for (int i = 2; i < 6; i++)
 			assert_int_equal(client_set_int(cl, t, "n", i), GROVE_OK);
+		cluster_wait_converged(&c);
 		follower_open(&f, &c, 3, godot);
 		follower_subscribe_at(&f, path, last);
 		follower_next(&f, &e, player);
