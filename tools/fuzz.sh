@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Long fuzzing runs with libFuzzer (clang):
-#   tools/fuzz.sh [--keep] [--runs N] [SECONDS_PER_TARGET] [TARGET...]
+#   tools/fuzz.sh [--keep] [--runs N] [--max-len BYTES] [SECONDS_PER_TARGET] [TARGET...]
 # Targets (default: all): variant_text variant_binary canonical tscn wal txn request raft gateway snapshot.
 # Each target runs until N executions (default 10,000,000) or SECONDS (default 300), whichever comes first,
 # starting from its seeds and the corpus kept in tests/fuzz/corpus/TARGET/. With --keep, what the run found
 # is merged back into that corpus, minimized (libFuzzer -merge=1; files named regression-* always stay: the
 # inputs of fixed findings). Prints each target's executions, exec/s, seconds and findings, then a summary
 # line; exits non-zero on a finding. Crashes and their inputs land in build-fuzz/findings/TARGET/.
+# --max-len caps the inputs (libFuzzer's -max_len; longer corpus files are read truncated): without it,
+# libFuzzer takes the largest corpus file or 4096 bytes, whichever is larger.
 set -euo pipefail
 # Targets that read files (wal, snapshot) write each input to TMPDIR first; on a disk every input then
 # costs an fsync of the log it opens. Memory is the place for them (16x the executions per second for wal).
@@ -17,10 +19,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 keep=0
 runs=10000000
+max_len=()
 while (($#)); do
 	case "$1" in
 	--keep) keep=1; shift ;;
 	--runs) runs="$2"; shift 2 ;;
+	--max-len) max_len=(-max_len="$2"); shift 2 ;;
 	*) break ;;
 	esac
 done
@@ -49,7 +53,7 @@ for t in "${targets[@]}"; do
 	start=$(date +%s)
 	touch "$findings/.start"
 	status=0
-	"$root/build-fuzz/tests/fuzz/fuzz_$t" "$work" "$kept" -runs="$runs" -max_total_time="$seconds" \
+	"$root/build-fuzz/tests/fuzz/fuzz_$t" "$work" "$kept" -runs="$runs" -max_total_time="$seconds" "${max_len[@]}" \
 		-artifact_prefix="$findings/" -print_final_stats=1 >"$log" 2>&1 || status=$?
 	elapsed=$(($(date +%s) - start))
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
