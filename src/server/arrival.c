@@ -239,31 +239,26 @@ static size_t change_bytes(const struct tree_change *c)
 int arrival_carry(const struct tree *t, struct store_txn *txn, struct tree_result *res,
 		  const struct arrival_limits *limits)
 {
-	size_t first = res->n_changes;
-	for (size_t i = 0; i < res->n_changes && first == res->n_changes; i++) {
-		bool brings;
-		if (may_bring(&res->paths, &res->changes[i], &brings))
-			return GROVE_ENOMEM;
-		if (brings)
-			first = i;
-	}
-	if (first == res->n_changes)
-		return GROVE_OK;
-	/* The changes before the first such move stay where they are; from it on, they are copied with what is carried. */
-	struct tree_change *all = malloc((res->n_changes + 1) * sizeof(*all));
-	if (!all)
-		return GROVE_ENOMEM;
-	memcpy(all, res->changes, first * sizeof(*all));
-	size_t n = first, cap = res->n_changes + 1, nodes = 0, bytes = 0;
+	/* The changes and what is carried after them: a copy, made at the first move that may bring nodes. */
+	struct tree_change *all = NULL;
+	size_t n = 0, cap = 0, nodes = 0, bytes = 0;
 	bool full = false; /* a move did not fit: the later ones carry nothing either */
 	int err = GROVE_OK;
-	for (size_t i = first; i < res->n_changes && !err; i++) {
-		if ((err = grove_grow((void **)&all, &cap, n, sizeof(*all))))
-			break;
-		all[n++] = res->changes[i];
+	for (size_t i = 0; i < res->n_changes && !err; i++) {
+		if (all && !(err = grove_grow((void **)&all, &cap, n, sizeof(*all))))
+			all[n++] = res->changes[i];
 		bool brings;
-		if (full || (err = may_bring(&res->paths, &res->changes[i], &brings)) || !brings)
+		if (err || full || (err = may_bring(&res->paths, &res->changes[i], &brings)) || !brings)
 			continue;
+		if (!all) {
+			cap = res->n_changes + 1;
+			if (!(all = malloc(cap * sizeof(*all)))) {
+				err = GROVE_ENOMEM;
+				break;
+			}
+			n = i + 1;
+			memcpy(all, res->changes, n * sizeof(*all));
+		}
 		struct arrival_limits left = {limits->max_nodes - nodes, limits->max_bytes - bytes};
 		size_t from = n, steps = res->paths.n;
 		err = arrival_changes(t, txn, &res->changes[i], &res->paths, &left, &all, &n, &cap);
@@ -279,14 +274,16 @@ int arrival_carry(const struct tree *t, struct store_txn *txn, struct tree_resul
 		}
 	}
 	if (err) {
-		for (size_t j = first; j < n; j++)
+		for (size_t j = 0; j < n; j++)
 			if (all[j].carried)
 				tree_change_free(&all[j]);
 		free(all);
 		return err;
 	}
-	free(res->changes);
-	res->changes = all;
-	res->n_changes = n;
+	if (all) {
+		free(res->changes);
+		res->changes = all;
+		res->n_changes = n;
+	}
 	return GROVE_OK;
 }

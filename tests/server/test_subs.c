@@ -744,6 +744,18 @@ static void test_move_in_creates(void **state)
 	shards_close(&sh);
 }
 
+/* Apply @p ops in SHARD_A's tree in @p w, with change records, into @p res, then carry what they brought within @p limits: the steps before. */
+static size_t carry_batch(struct shards *sh, struct store_txn *w, const struct tree_op *ops, size_t n,
+			  const struct arrival_limits *limits, struct tree_result *res)
+{
+	*res = (struct tree_result){.record_changes = true};
+	struct tree_batch batch = {ops, n};
+	assert_int_equal(tree_apply_batch(&sh->tree, w, &batch, res), GROVE_OK);
+	size_t steps = res->paths.n;
+	assert_int_equal(arrival_carry(&sh->tree, w, res, limits), GROVE_OK);
+	return steps;
+}
+
 /*
  * Records that carry what moves brought (the host's): a subscriber that catches up, after the tree moved on
  * since, is given the subtree as the entry left it, and then the later changes to it; with a carry over
@@ -805,39 +817,30 @@ static void test_move_in_carried(void **state)
 	};
 	struct store_txn *w;
 	assert_int_equal(store_txn_begin(sh.store, NULL, true, &w), GROVE_OK);
-	struct tree_result res = {.record_changes = true};
-	struct tree_batch batch = {within, 2};
-	assert_int_equal(tree_apply_batch(&sh.tree, w, &batch, &res), GROVE_OK);
-	assert_int_equal(arrival_carry(&sh.tree, w, &res, &sh.carry), GROVE_OK);
+	struct tree_result res;
+	carry_batch(&sh, w, within, 2, &sh.carry, &res);
 	assert_int_equal(res.n_changes, 2);
 	/*
 	 * Within limits of two nodes: D (one node) carries its creation; P (three) carries nothing, and no move
 	 * after it does, which leaves no step of it behind either.
 	 */
 	tree_result_free(&res);
-	res = (struct tree_result){.record_changes = true};
 	struct tree_op both_to_a[] = {
 		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/D"}, .target = {.path = "/root/A"}, .index = -1},
 		{.kind = TREE_OP_MOVE, .node = {.path = "/root/B/P"}, .target = {.path = "/root/A"}, .index = -1},
 	};
-	batch = (struct tree_batch){both_to_a, 2};
-	assert_int_equal(tree_apply_batch(&sh.tree, w, &batch, &res), GROVE_OK);
 	struct arrival_limits two = {2, ARRIVAL_DEFAULT_MAX_BYTES};
-	assert_int_equal(arrival_carry(&sh.tree, w, &res, &two), GROVE_OK);
+	carry_batch(&sh, w, both_to_a, 2, &two, &res);
 	assert_int_equal(res.n_changes, 3);
 	assert_true(res.changes[1].carried);
 	assert_int_equal(res.changes[1].op, TREE_OP_CREATE);
 	assert_false(res.changes[2].carried);
 	tree_result_free(&res);
-	res = (struct tree_result){.record_changes = true};
 	struct tree_op both_to_b[] = {
 		{.kind = TREE_OP_MOVE, .node = {.path = "/root/A/P"}, .target = {.path = "/root/B"}, .index = -1},
 		{.kind = TREE_OP_MOVE, .node = {.path = "/root/A/D"}, .target = {.path = "/root/B"}, .index = -1},
 	};
-	batch = (struct tree_batch){both_to_b, 2};
-	assert_int_equal(tree_apply_batch(&sh.tree, w, &batch, &res), GROVE_OK);
-	size_t steps = res.paths.n;
-	assert_int_equal(arrival_carry(&sh.tree, w, &res, &two), GROVE_OK);
+	size_t steps = carry_batch(&sh, w, both_to_b, 2, &two, &res);
 	assert_int_equal(res.n_changes, 2);
 	assert_int_equal(res.paths.n, steps);
 	tree_result_free(&res);
