@@ -10,7 +10,11 @@
  * status), and how many writes one flush made durable (every member flushes every write). Not a test: it
  * prints figures.
  *
- * Usage: grove_bench_shards [--shards 1,8,64] [--clients C] [--seconds D]
+ * With --cross every write is a transaction across two shards: client i sets the property in zones 2i % N
+ * and (2i + 1) % N in one batch, so that clients whose pairs differ never touch the same shard; a write
+ * the server refuses (a shard held too long) is counted and the client goes on.
+ *
+ * Usage: grove_bench_shards [--shards 1,8,64] [--clients C] [--seconds D] [--cross]
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -31,10 +35,12 @@
 
 struct writer {
 	const char *address;  /* where it connects first */
-	char node[64];        /* the node it sets a property of */
+	char node[2][64];     /* the nodes it sets a property of (the second only with --cross) */
+	size_t n_nodes;
 	uint64_t deadline;
 	uint64_t *lat;
 	size_t n, cap;
+	size_t refused;       /* writes answered with an error */
 };
 
 static void *write_loop(void *arg)
@@ -46,11 +52,18 @@ static void *write_loop(void *arg)
 	struct variant value = {0};
 	for (int i = 0; now_ns() < w->deadline && w->n < w->cap; i++) {
 		variant_set_int(&value, i);
-		struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = w->node}, .name = "hp", .value = &value};
+		struct tree_op ops[2];
+		for (size_t k = 0; k < w->n_nodes; k++)
+			ops[k] = (struct tree_op){.kind = TREE_OP_SET_PROP, .node = {.path = w->node[k]}, .name = "hp",
+						  .value = &value};
 		uint64_t ns;
-		if (client_write_ops_timed(c, &op, 1, &ns))
+		int code = client_write_ops_timed(c, ops, w->n_nodes, &ns);
+		if (code < 0)
 			break;
-		w->lat[w->n++] = ns;
+		if (code > 0)
+			w->refused++;
+		else
+			w->lat[w->n++] = ns;
 	}
 	grove_client_close(c);
 	return NULL;
@@ -76,7 +89,7 @@ static uint64_t all_flushes(const struct grove_cluster *cl)
 }
 
 /* One shard count on a fresh cluster; 0 on success. */
-static int run(const char *dir, int shards, int clients, double seconds)
+static int run(const char *dir, int shards, int clients, double seconds, bool cross)
 {
 	char tag[32];
 	snprintf(tag, sizeof(tag), "shards%d", shards);
@@ -110,14 +123,18 @@ static int run(const char *dir, int shards, int clients, double seconds)
 	for (int i = 0; i < clients; i++) {
 		w[i] = (struct writer){.address = cluster.addresses[leader], .deadline = start + (uint64_t)(seconds * 1e9),
 				       .cap = 2000000};
-		snprintf(w[i].node, sizeof(w[i].node), "/root/Z%d/N", i % shards);
+		w[i].n_nodes = cross && shards > 1 ? 2 : 1;
+		for (size_t k = 0; k < w[i].n_nodes; k++)
+			snprintf(w[i].node[k], sizeof(w[i].node[k]), "/root/Z%d/N",
+				 w[i].n_nodes == 2 ? (2 * i + (int)k) % shards : i % shards);
 		w[i].lat = calloc(w[i].cap, sizeof(uint64_t));
 		pthread_create(&th[i], NULL, write_loop, &w[i]);
 	}
-	size_t total = 0;
+	size_t total = 0, refused = 0;
 	for (int i = 0; i < clients; i++) {
 		pthread_join(th[i], NULL);
 		total += w[i].n;
+		refused += w[i].refused;
 	}
 	double elapsed = (double)(now_ns() - start) / 1e9;
 	uint64_t fsyncs = all_flushes(&cluster) - flushes_before;
@@ -127,9 +144,9 @@ static int run(const char *dir, int shards, int clients, double seconds)
 		free(w[i].lat);
 	}
 	qsort(all, total, sizeof(*all), cmp_u64);
-	printf("%6d %8d %10.0f %10.0f %10.0f %12.0f %12.1f\n", shards, clients, (double)total / elapsed, pct(all, total, 0.5),
-	       pct(all, total, 0.99), (double)fsyncs / elapsed,
-	       fsyncs ? (double)total * CLUSTER_MEMBERS / (double)fsyncs : 0.0);
+	printf("%6d %8d %10.0f %10.0f %10.0f %12.0f %12.1f %8zu\n", shards, clients, (double)total / elapsed,
+	       pct(all, total, 0.5), pct(all, total, 0.99), (double)fsyncs / elapsed,
+	       fsyncs ? (double)total * CLUSTER_MEMBERS / (double)fsyncs : 0.0, refused);
 	free(all);
 	free(w);
 	free(th);
@@ -141,6 +158,7 @@ int main(int argc, char **argv)
 {
 	int counts[MAX_COUNTS] = {1, 8, 64}, n_counts = 3, clients = 16;
 	double seconds = 5;
+	bool cross = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--shards") == 0 && i + 1 < argc) {
 			n_counts = parse_int_list(argv[++i], 1, 256, counts, MAX_COUNTS);
@@ -148,22 +166,25 @@ int main(int argc, char **argv)
 			clients = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = atof(argv[++i]);
+		} else if (strcmp(argv[i], "--cross") == 0) {
+			cross = true;
 		} else {
 			n_counts = -1;
 			break;
 		}
 	}
 	if (n_counts <= 0 || clients < 1 || clients > 1024 || seconds <= 0) {
-		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D] [--cross]\n", argv[0]);
 		return 2;
 	}
 	char *dir = test_tmpdir("bench-shards");
-	printf("grove, durable, 3 members on 127.0.0.1, %d clients for %.0f s per shard count\n", clients, seconds);
-	printf("%6s %8s %10s %10s %10s %12s %12s\n", "shards", "clients", "writes/s", "p50 us", "p99 us", "fsyncs/s",
-	       "writes/fsync");
+	printf("grove, durable, 3 members on 127.0.0.1, %d clients for %.0f s per shard count%s\n", clients, seconds,
+	       cross ? ", every write across two shards" : "");
+	printf("%6s %8s %10s %10s %10s %12s %12s %8s\n", "shards", "clients", "writes/s", "p50 us", "p99 us", "fsyncs/s",
+	       "writes/fsync", "refused");
 	int err = 0;
 	for (int i = 0; !err && i < n_counts; i++)
-		err = run(dir, counts[i], clients, seconds);
+		err = run(dir, counts[i], clients, seconds, cross);
 	test_rmtree(dir);
 	return err;
 }

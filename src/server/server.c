@@ -87,6 +87,7 @@ struct server {
 	struct parked_request *parked_writes; /* writes waiting likewise, to be routed and proposed then */
 	size_t n_parked_writes, cap_parked_writes;
 	size_t parked_bytes;          /* the requests both lists hold: at most PARKED_BYTES_MAX */
+	bool txn_applied_since;       /* transaction commands were applied since the parked writes were looked at */
 };
 
 /*
@@ -703,6 +704,7 @@ static void txn_applied(void *ctx, uint64_t group, uint64_t index, const struct 
 {
 	struct server *s = ctx;
 	uint64_t now = grove_realtime_ns();
+	s->txn_applied_since = true;
 	xshard_applied(s->xshard, group, index, res, now);
 	note_txn_garbage(s, group, res, now);
 }
@@ -1021,6 +1023,22 @@ static int plan_across_shards(struct server *s, const Grove__WriteRequest *wr, s
 	return err;
 }
 
+/*
+ * Whether a plan (or its failure, @p err) may rest on a state that a transaction's pending part is about to
+ * change: one of its shards is held (the part is not in that tree yet), or it failed while any shard is
+ * (what it missed may be that part: a node it creates or moves in). Shards the plan does not touch may
+ * stay held: a transaction elsewhere in the world does not hold this one back.
+ */
+static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *plan)
+{
+	if (err)
+		return any_shard_held(s);
+	for (size_t i = 0; i < plan->n_parts; i++)
+		if (host_held(s->host, plan->parts[i].group, NULL))
+			return true;
+	return false;
+}
+
 /* Begin the transaction of a plan of several parts, with the write's submit @p key; xshard_done() answers it. */
 static int begin_across_shards(struct server *s, const struct txn_plan *plan, const struct host_ticket *t,
 			       const char *key)
@@ -1076,11 +1094,6 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 		send_not_leader(s, c, v->request_id, GROVE_ENOTLEADER, anchor);
 		return;
 	}
-	/* A shard held by a transaction does not show its part yet: a plan read from it could be wrong. */
-	if (any_shard_held(s)) {
-		wait_for_shards(s, c, v, t, deadline_ms);
-		return;
-	}
 	uint64_t applied_at = key_applied_before(s, wr);
 	if (applied_at) {
 		loop_conn_pending(c); /* write_done() answers it, as it answers a duplicate found at apply */
@@ -1089,7 +1102,9 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 	}
 	struct txn_plan plan = {0};
 	int err = plan_across_shards(s, wr, &plan, why, sizeof(why));
-	if (!err && plan.n_parts == 1) {
+	if (plan_meets_intent(s, err, &plan)) {
+		wait_for_shards(s, c, v, t, deadline_ms);
+	} else if (!err && plan.n_parts == 1) {
 		err = host_propose(s->host, plan.parts[0].group, t, TREE_CMD_WRITE, v->body_data, v->body_len);
 		handed_over(s, c, v->request_id, err, plan.parts[0].group);
 	} else if (!err) {
@@ -1106,24 +1121,23 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 
 /*
  * A Godot client's submit whose batch spans shards (follow.h submit_across): the same transaction as a
- * write's. Refused while a shard is held, as a submit to a held shard is at apply: the client sends it
- * again with its key.
+ * write's. Refused while a shard it needs is held, as a submit to a held shard is at apply: the client
+ * sends it again with its key.
  */
 static int submit_across_shards(void *ctx, const struct host_ticket *t, const char *key, const uint8_t *request,
 				size_t len, uint64_t *applied_at, char *why, size_t why_cap)
 {
 	struct server *s = ctx;
-	if (any_shard_held(s)) {
-		snprintf(why, why_cap, "a cross-shard transaction holds a shard this batch needs; retry with the same key");
-		return GROVE_EINTENT;
-	}
 	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, len, request);
 	if (!wr)
 		return GROVE_EPROTO;
 	struct txn_plan plan = {0};
 	*applied_at = key_applied_before(s, wr);
 	int err = *applied_at ? GROVE_OK : plan_across_shards(s, wr, &plan, why, why_cap);
-	if (!err && plan.n_parts == 1)
+	if (!*applied_at && plan_meets_intent(s, err, &plan)) {
+		snprintf(why, why_cap, "a cross-shard transaction holds a shard this batch needs; retry with the same key");
+		err = GROVE_EINTENT;
+	} else if (!err && plan.n_parts == 1)
 		err = host_submit(s->host, plan.parts[0].group, t, key, request, len);
 	else if (!err && plan.n_parts > 1)
 		err = begin_across_shards(s, &plan, t, key);
@@ -1432,11 +1446,15 @@ static void dispatch_write(struct server *s, struct loop_conn *c, const struct w
 	handed_over(s, c, v->request_id, err, group);
 }
 
-/* Route and propose the parked writes once no shard is held (or answer them at their deadline). */
+/*
+ * Route and propose the parked writes once transaction commands were applied (only a resolution frees a
+ * shard), each to go if its own shards are free now; answer them at their deadline.
+ */
 static void dispatch_parked_writes(struct server *s)
 {
-	if (any_shard_held(s) && grove_monotonic_ms() < s->parked_writes[0].deadline_ms)
+	if (!s->txn_applied_since && grove_monotonic_ms() < s->parked_writes[0].deadline_ms)
 		return; /* the oldest waits longest: nothing is due */
+	s->txn_applied_since = false;
 	struct parked_request *writes = s->parked_writes;
 	size_t n = s->n_parked_writes;
 	s->parked_writes = NULL;
