@@ -1288,6 +1288,19 @@ int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_reco
 	return txn_shard_record(&st, id, rec);
 }
 
+int host_txn_early(struct host *h, uint64_t group, uint64_t after, struct txn_meta *meta)
+{
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	if (!g || g->kind == GROUP_META)
+		return GROVE_EINVAL;
+	if (!txn)
+		return GROVE_ESTORAGE;
+	struct txn_lmdbstore b = {&g->tree.txn, group, txn};
+	struct txn_store st = txn_lmdbstore_store(&b);
+	return txn_shard_early(&st, after, meta);
+}
+
 bool host_leads(const struct host *h, uint64_t group)
 {
 	struct group *g = group_of(h, group);

@@ -238,6 +238,16 @@ bool host_held(struct host *h, uint64_t group, struct txn_meta *meta);
  */
 int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_record *rec);
 
+/**
+ * @brief The first transaction with an id above @p after that @p group
+ * resolved early (shard.h txn_shard_early()) and whose record has not
+ * confirmed it yet, as this member applied it.
+ * @param meta receives the attempt resolved early.
+ * @return GROVE_OK, GROVE_ENOTFOUND (none), GROVE_EINVAL (no such tree
+ * group), GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
+int host_txn_early(struct host *h, uint64_t group, uint64_t after, struct txn_meta *meta);
+
 /** @brief Whether this member leads group @p group now. */
 bool host_leads(const struct host *h, uint64_t group);
 

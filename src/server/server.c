@@ -746,9 +746,30 @@ static void collect_txn_garbage(struct server *s)
 }
 
 /*
- * Recover the transactions that hold a shard this member leads and that nobody will finish: their record
- * is final (the intents were left behind) or their coordinator's heartbeat expired. Every member could;
- * the shard's leader does, so that one recovery runs, not one per member.
+ * Recover transaction @p met, met on @p group (holding it, or resolved there early), if nobody will finish
+ * it: its record is final (what it left was not resolved by it) or its coordinator's heartbeat expired.
+ * A transaction resolved early without a record was forgotten after its confirmation: nothing to do.
+ */
+static void recover_if_abandoned(struct server *s, const struct txn_meta *met, uint64_t group, bool early, uint64_t now)
+{
+	struct txn_record rec = {0};
+	if (xshard_busy_with(s->xshard, met->id) || host_txn_record(s->host, met->anchor, met->id, &rec) != GROVE_OK)
+		return;
+	uint64_t heard = rec.status == TXN_NONE ? met->start.wall : rec.heartbeat;
+	if ((!early || rec.status != TXN_NONE) &&
+	    (txn_status_is_final(rec.status) || heard + xshard_expiry(s->xshard) < now)) {
+		log_line("transactions: recovering %016llx, %s shard %llu (its record: %s)", (unsigned long long)met->id,
+			 early ? "resolved early on" : "which holds", (unsigned long long)group,
+			 txn_status_name(rec.status));
+		xshard_recover(s->xshard, met, group, now);
+	}
+	txn_record_free(&rec);
+}
+
+/*
+ * Recover the transactions that hold a shard this member leads, or that it resolved early, and that nobody
+ * will finish (recover_if_abandoned()). Every member could; the shard's leader does, so that one recovery
+ * runs, not one per member.
  */
 static void recover_abandoned(struct server *s)
 {
@@ -761,18 +782,12 @@ static void recover_abandoned(struct server *s)
 	for (size_t i = 0; i < map->n; i++) {
 		uint64_t group = map->entries[i].group;
 		struct txn_meta met;
-		if (!host_leads(s->host, group) || !host_held(s->host, group, &met) || xshard_busy_with(s->xshard, met.id))
+		if (!host_leads(s->host, group))
 			continue;
-		struct txn_record rec = {0};
-		if (host_txn_record(s->host, met.anchor, met.id, &rec) != GROVE_OK)
-			continue;
-		uint64_t heard = rec.status == TXN_NONE ? met.start.wall : rec.heartbeat;
-		if (txn_status_is_final(rec.status) || heard + xshard_expiry(s->xshard) < now) {
-			log_line("transactions: recovering %016llx, which holds shard %llu (its record: %s)",
-				 (unsigned long long)met.id, (unsigned long long)group, txn_status_name(rec.status));
-			xshard_recover(s->xshard, &met, group, now);
-		}
-		txn_record_free(&rec);
+		if (host_held(s->host, group, &met))
+			recover_if_abandoned(s, &met, group, false, now);
+		for (uint64_t after = 0; host_txn_early(s->host, group, after, &met) == GROVE_OK; after = met.id)
+			recover_if_abandoned(s, &met, group, true, now);
 	}
 }
 

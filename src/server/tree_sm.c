@@ -293,11 +293,6 @@ static int txn_part_key(const struct tree_sm *t, uint64_t txn_id, uint8_t key[ST
 	return (int)group_key(t, id, sizeof(id), key);
 }
 
-/*
- * Apply a transaction's part (a packed WriteRequest, carries allowed) to the tree in @p txn: for real
- * (@p record: with change records), or to check it. @return GROVE_OK (out->err says how it went), or
- * a failure that is not the part's fault.
- */
 /* The groups of every part of the transaction, for subscribers that follow several (tree_result.txn_groups). */
 static int copy_txn_groups(const Grove__WriteRequest *wr, struct tree_result *out)
 {
@@ -311,6 +306,11 @@ static int copy_txn_groups(const Grove__WriteRequest *wr, struct tree_result *ou
 	return GROVE_OK;
 }
 
+/*
+ * Apply a transaction's part (a packed WriteRequest, carries allowed) to the tree in @p txn: for real
+ * (@p record: with change records), or to check it. @return GROVE_OK (out->err says how it went), or
+ * a failure that is not the part's fault.
+ */
 static int apply_part(struct tree_sm *t, struct store_txn *txn, const uint8_t *part, size_t len, bool record,
 		      struct tree_result *out)
 {
@@ -442,16 +442,31 @@ static int remember_part_key(struct tree_sm *t, struct store_txn *txn, uint64_t 
 	return err ? err : remember_key(t, txn, submit_key, at ? at : index);
 }
 
-/* Resolving an intent: a committed transaction's part is applied to the tree now; the part is dropped either way. */
+/*
+ * Resolving an intent: a committed transaction's part is applied to the tree when its intent becomes a
+ * version (by the final record, or early: txn_resolve_intent), and dropped with the intent. An early
+ * resolution that changes nothing keeps it for the resolution by the record.
+ */
 static int resolve_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index, const struct txn_store *st,
 			  const struct txn_cmd *cmd, struct txn_result *res, struct tree_result *out)
 {
 	struct txn_meta meta;
 	int err = shard_intent(t, st, &meta);
+	bool exact = !err && txn_intent_matches(&meta, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts);
+	if (err == GROVE_ENOTFOUND)
+		err = GROVE_OK;
+	if (!err)
+		err = txn_shard_apply(st, cmd, res);
+	bool resolved = false; /* the intent is gone */
+	if (!err && exact) {
+		err = shard_intent(t, st, &meta);
+		resolved = err == GROVE_ENOTFOUND;
+		err = resolved ? GROVE_OK : err;
+	}
+	bool early = cmd->status == TXN_STAGING;
 	uint8_t key[STORE_KEY_MAX];
 	size_t klen = (size_t)txn_part_key(t, cmd->txn.id, key);
-	if (!err && cmd->status == TXN_COMMITTED && txn_intent_matches(&meta, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq,
-									 cmd->txn.ts)) {
+	if (!err && resolved && (early || cmd->status == TXN_COMMITTED)) {
 		struct store_bytes part;
 		err = store_get(txn, t->txn_parts, key, klen, &part);
 		if (err == GROVE_ENOTFOUND)
@@ -469,15 +484,11 @@ static int resolve_intent(struct tree_sm *t, struct store_txn *txn, uint64_t ind
 		/* Read again: applying wrote to the store, which may have moved the bytes it gave. */
 		if (!err && (err = store_get(txn, t->txn_parts, key, klen, &part)) == GROVE_OK)
 			err = remember_part_key(t, txn, cmd->txn.id, part.data, part.len, index);
-	} else if (err == GROVE_ENOTFOUND) {
-		err = GROVE_OK;
 	}
-	if (!err)
-		err = txn_shard_apply(st, cmd, res);
-	if (!err) {
-		err = store_del(txn, t->txn_parts, key, klen);
-		err = err == GROVE_ENOTFOUND ? GROVE_OK : err;
-	}
+	if (err || (early && !resolved))
+		return err;
+	err = store_del(txn, t->txn_parts, key, klen);
+	err = err == GROVE_ENOTFOUND ? GROVE_OK : err;
 	if (!err) {
 		err = store_del(txn, t->txn_parts, key, txn_key_index_key(t, cmd->txn.id, key));
 		err = err == GROVE_ENOTFOUND ? GROVE_OK : err;

@@ -19,8 +19,11 @@
  * - once the record is STAGING and every intent landed at the timestamp, the
  *   Ready carries the outcome COMMITTED: acknowledge the client [Ack]
  *   (step 3). The same Ready carries the conditional FINALIZE that makes
- *   the record COMMITTED [CommitExplicit], then the intents are resolved
- *   [ResolveIntent] (step 4); once every intent is, the record is deleted
+ *   the record COMMITTED [CommitExplicit] and an early resolution of every
+ *   intent (a RESOLVE with status STAGING, sent once) [ResolveEarly], so
+ *   that the keys are free one round after the acknowledgement; once the
+ *   record is final the intents are resolved by it [ResolveIntent] (step 4;
+ *   it confirms the early resolutions); once every intent is, the record is deleted
  *   (TXN_CMD_FORGET, beyond the spec: shard.h txn_forget());
  * - if every intent landed but some above the timestamp (a read or a newer
  *   version was in the way), the Ready says pushed: the caller calls

@@ -201,6 +201,53 @@ static int load_marker(const struct txn_store *st, uint64_t id, bool *found)
 	return err ? err : marker_ts(v, &ts);
 }
 
+/* The attempt of transaction @p id resolved early here (found false if none). */
+static int load_early(const struct txn_store *st, uint64_t id, bool *found, struct txn_meta *meta)
+{
+	struct id_key k;
+	struct txn_bytes v;
+	int err = st->ops->get(st->ctx, TXN_TABLE_EARLY, id_key(&k, id), &v);
+	*found = err == GROVE_OK;
+	if (err)
+		return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+	struct layout_reader r = reader_of(v);
+	layout_get_meta(&r, meta);
+	return finish_reader(&r);
+}
+
+static int store_early(const struct txn_store *st, const struct txn_meta *meta)
+{
+	struct layout_writer w = {0};
+	struct id_key k;
+	layout_u8(&w, FORMAT);
+	layout_meta(&w, meta);
+	return put_written(st, TXN_TABLE_EARLY, id_key(&k, meta->id), &w);
+}
+
+/* Whether this shard resolved exactly @p attempt (id, epoch, seq, ts) as committed: early or by its record. */
+static int resolved_committed(const struct txn_store *st, const struct txn_meta *attempt, bool *found)
+{
+	struct txn_meta early;
+	int err = load_early(st, attempt->id, found, &early);
+	if (err || *found) {
+		*found = *found && txn_intent_matches(&early, attempt->id, attempt->epoch, attempt->seq, attempt->ts);
+		return err;
+	}
+	struct id_key k;
+	struct txn_bytes v;
+	if ((err = st->ops->get(st->ctx, TXN_TABLE_FINISHED, id_key(&k, attempt->id), &v)) != GROVE_OK)
+		return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+	struct layout_reader r = reader_of(v);
+	uint8_t status = layout_get_u8(&r);
+	uint32_t epoch = layout_get_u32(&r);
+	uint32_t seq = layout_get_u32(&r);
+	struct hlc_ts ts = layout_get_ts(&r);
+	if ((err = finish_reader(&r)) != GROVE_OK)
+		return err;
+	*found = status == TXN_COMMITTED && epoch == attempt->epoch && seq == attempt->seq && hlc_cmp(ts, attempt->ts) == 0;
+	return GROVE_OK;
+}
+
 static int store_marker(const struct txn_store *st, const struct txn_cmd *cmd)
 {
 	struct layout_writer w = {0};
@@ -211,6 +258,20 @@ static int store_marker(const struct txn_store *st, const struct txn_cmd *cmd)
 	layout_u32(&w, cmd->txn.seq);
 	layout_ts(&w, cmd->txn.ts);
 	return put_written(st, TXN_TABLE_FINISHED, id_key(&k, cmd->txn.id), &w);
+}
+
+int txn_shard_early(const struct txn_store *st, uint64_t after, struct txn_meta *meta)
+{
+	struct id_key k;
+	struct txn_bytes key, val;
+	if (after == UINT64_MAX)
+		return GROVE_ENOTFOUND;
+	int err = st->ops->seek(st->ctx, TXN_TABLE_EARLY, id_key(&k, after + 1), &key, &val);
+	if (err)
+		return err;
+	struct layout_reader r = reader_of(val);
+	layout_get_meta(&r, meta);
+	return finish_reader(&r);
 }
 
 int txn_shard_lwm(const struct txn_store *st, struct hlc_ts *lwm)
@@ -283,10 +344,12 @@ int txn_write_intent(const struct txn_store *st, const struct txn_cmd *cmd, stru
 	int err = refuse_malformed(cmd, TXN_CMD_WRITE_INTENT, res);
 	if (err)
 		return err;
-	bool finished;
-	if ((err = load_marker(st, cmd->txn.id, &finished)) != GROVE_OK)
+	bool finished, early;
+	struct txn_meta attempt;
+	if ((err = load_marker(st, cmd->txn.id, &finished)) != GROVE_OK ||
+	    (err = load_early(st, cmd->txn.id, &early, &attempt)) != GROVE_OK)
 		return err;
-	if (finished) {
+	if (finished || early) {
 		res->code = TXN_R_FINISHED;
 		return GROVE_OK;
 	}
@@ -437,34 +500,63 @@ int txn_finalize(const struct txn_store *st, const struct txn_cmd *cmd, struct t
 	return update_record(st, cmd, TXN_CMD_FINALIZE, res, finalize_step);
 }
 
+/* @p intent's value becomes the version of @p key at its timestamp (the value is copied before the write). */
+static int put_version(const struct txn_store *st, struct txn_bytes key, const struct txn_meta *intent,
+		       struct txn_bytes value)
+{
+	struct layout_writer w = {0};
+	uint8_t buf[KEY_BUF];
+	layout_u8(&w, FORMAT);
+	layout_u64(&w, intent->id);
+	layout_bytes(&w, value);
+	return put_written(st, TXN_TABLE_VERSIONS, version_key(buf, key, intent->ts), &w);
+}
+
+/* ResolveEarly: only the implicitly committed attempt's own intent, and only before the record is final. */
+static int resolve_early(const struct txn_store *st, const struct txn_cmd *cmd, bool finished, bool resolved_early)
+{
+	struct txn_meta held;
+	struct txn_bytes value;
+	bool present;
+	int err = find_intent(st, cmd->key, &present, &held, &value);
+	if (err || finished || !present ||
+	    !txn_intent_matches(&held, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts))
+		return err;
+	if ((err = put_version(st, cmd->key, &held, value)) != GROVE_OK ||
+	    (!resolved_early && (err = store_early(st, &held)) != GROVE_OK))
+		return err;
+	return st->ops->del(st->ctx, TXN_TABLE_INTENTS, cmd->key);
+}
+
 int txn_resolve_intent(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
 {
 	int err = refuse_malformed(cmd, TXN_CMD_RESOLVE, res);
 	if (err)
 		return err;
-	bool finished;
-	if ((err = load_marker(st, cmd->txn.id, &finished)) != GROVE_OK)
+	bool finished, resolved_early;
+	struct txn_meta attempt;
+	struct id_key k;
+	if ((err = load_marker(st, cmd->txn.id, &finished)) != GROVE_OK ||
+	    (err = load_early(st, cmd->txn.id, &resolved_early, &attempt)) != GROVE_OK)
 		return err;
+	res->code = TXN_R_OK;
+	if (cmd->status == TXN_STAGING)
+		return resolve_early(st, cmd, finished, resolved_early);
 	if (!finished && (err = store_marker(st, cmd)) != GROVE_OK)
 		return err;
+	if (resolved_early && (err = st->ops->del(st->ctx, TXN_TABLE_EARLY, id_key(&k, cmd->txn.id))) != GROVE_OK)
+		return err; /* confirmed by the final record */
 	struct txn_meta held;
 	struct txn_bytes value;
 	bool present;
 	if ((err = find_intent(st, cmd->key, &present, &held, &value)) != GROVE_OK)
 		return err;
-	res->code = TXN_R_OK;
 	if (!present || held.id != cmd->txn.id)
 		return GROVE_OK;
 	/* Only the very write that was committed becomes a version; a pushed or earlier one is removed. */
-	if (cmd->status == TXN_COMMITTED && txn_intent_matches(&held, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts)) {
-		struct layout_writer w = {0};
-		uint8_t buf[KEY_BUF];
-		layout_u8(&w, FORMAT);
-		layout_u64(&w, held.id);
-		layout_bytes(&w, value); /* copied out of the store before it is written */
-		if ((err = put_written(st, TXN_TABLE_VERSIONS, version_key(buf, cmd->key, held.ts), &w)) != GROVE_OK)
-			return err;
-	}
+	if (cmd->status == TXN_COMMITTED && txn_intent_matches(&held, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts) &&
+	    (err = put_version(st, cmd->key, &held, value)) != GROVE_OK)
+		return err;
 	return st->ops->del(st->ctx, TXN_TABLE_INTENTS, cmd->key);
 }
 
@@ -486,16 +578,36 @@ int txn_forget(const struct txn_store *st, const struct txn_cmd *cmd, struct txn
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
+int txn_shard_landed(const struct txn_store *st, struct txn_bytes key, const struct txn_meta *attempt, bool *landed)
+{
+	struct txn_meta held;
+	bool present;
+	*landed = false;
+	int err = find_intent(st, key, &present, &held, NULL);
+	if (err)
+		return err;
+	if (present && txn_intent_matches(&held, attempt->id, attempt->epoch, attempt->seq, attempt->ts)) {
+		*landed = true;
+		return GROVE_OK;
+	}
+	return resolved_committed(st, attempt, landed);
+}
+
 int txn_query_intent(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
 {
 	int err = refuse_malformed(cmd, TXN_CMD_QUERY_INTENT, res);
-	if (err)
+	bool landed;
+	if (err || (err = txn_shard_landed(st, cmd->key, &cmd->txn, &landed)) != GROVE_OK)
 		return err;
+#ifdef TXN_MUTANT_EARLY_UNMARKED
+	/* Known-bad: only the intent counts; a write resolved early is taken for a missing one. */
 	struct txn_meta held;
 	bool present;
 	if ((err = find_intent(st, cmd->key, &present, &held, NULL)) != GROVE_OK)
 		return err;
-	if (present && txn_intent_matches(&held, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts)) {
+	landed = present && txn_intent_matches(&held, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts);
+#endif
+	if (landed) {
 		res->code = TXN_R_FOUND;
 		return GROVE_OK;
 	}

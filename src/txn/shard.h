@@ -21,9 +21,13 @@
  *   Keys not tracked count as the low-water mark;
  * - the transaction records this shard anchors;
  * - finished markers: transactions whose intents this shard resolved, so a
- *   late intent write of a finished transaction is refused.
+ *   late intent write of a finished transaction is refused;
+ * - early resolutions: transactions whose intents this shard resolved as
+ *   implicitly committed before their record was final. Status recovery
+ *   counts them as intents in place, and txn_gc() keeps them until a
+ *   resolution by the final record confirms them.
  *
- * Storage. The state machine reads and writes typed records as bytes in six
+ * Storage. The state machine reads and writes typed records as bytes in seven
  * tables through struct txn_store: the server backs it with LMDB tables
  * inside the Raft apply transaction (keys prefixed with the group id), the
  * tests with txn_memstore. Key order is bytewise, shorter first on a common
@@ -43,6 +47,8 @@
  * - TXN_TABLE_FINISHED  txn id u64 BE -> format, status u8, epoch u32,
  *                       seq u32, ts
  * - TXN_TABLE_META      "lwm" -> format, ts (the timestamp cache's low-water mark)
+ * - TXN_TABLE_EARLY     txn id u64 BE -> format, meta (the attempt resolved
+ *                       early, as intents store it)
  * (ts = wall u64 + logical u32.)
  *
  * Atomicity: a command makes several writes; when a function here returns an
@@ -67,7 +73,8 @@ enum txn_table {
 	TXN_TABLE_RECORDS = 3,  /**< txn id -> transaction record (anchored here) */
 	TXN_TABLE_FINISHED = 4, /**< txn id -> finished marker */
 	TXN_TABLE_META = 5,     /**< name -> small values (the low-water mark) */
-	TXN_TABLE_COUNT = 6     /**< number of tables; not a table */
+	TXN_TABLE_EARLY = 6,    /**< txn id -> the attempt resolved early here, until confirmed */
+	TXN_TABLE_COUNT = 7     /**< number of tables; not a table */
 };
 
 /**
@@ -107,7 +114,8 @@ int txn_shard_apply(const struct txn_store *st, const struct txn_cmd *cmd, struc
 
 /**
  * @brief TXN_CMD_WRITE_INTENT, the spec's ApplyIntent(k). Refused with
- * FINISHED if this shard resolved the transaction already and with CONFLICT
+ * FINISHED if this shard resolved the transaction already (early or by its
+ * final record) and with CONFLICT
  * (other = the holder) if another transaction's intent is on the key. The
  * same attempt again is a duplicate: WRITTEN at where it landed. An earlier
  * attempt is STALE. Otherwise the intent lands at the command's ts, or just
@@ -165,20 +173,30 @@ int txn_finalize(const struct txn_store *st, const struct txn_cmd *cmd, struct t
 int txn_forget(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
 
 /**
- * @brief TXN_CMD_RESOLVE, the spec's ResolveIntent(k): the transaction is
- * final with the command's status at its (epoch, seq, ts). Its intent on
- * the key becomes the version at ts when COMMITTED and it is exactly that
- * write (txn_intent_matches()); any other intent of it is removed. The
- * shard notes the transaction as finished either way. Always OK.
- * Same returns as txn_shard_apply().
+ * @brief TXN_CMD_RESOLVE, the spec's ResolveIntent(k) and ResolveEarly(k).
+ * - Status COMMITTED or ABORTED (ResolveIntent): the transaction is final
+ *   with that status at the command's (epoch, seq, ts). Its intent on the
+ *   key becomes the version at ts when COMMITTED and it is exactly that
+ *   write (txn_intent_matches()); any other intent of it is removed. The
+ *   shard notes the transaction as finished, and forgets its early
+ *   resolution (confirmed).
+ * - Status STAGING (ResolveEarly): the command's attempt is implicitly
+ *   committed (its coordinator saw every intent in place and the record
+ *   STAGING there) though the record may not be final yet. Its intent on
+ *   the key, if it is exactly that write, becomes the version at ts, and
+ *   the attempt is kept as an early resolution, which txn_query_intent()
+ *   finds and txn_gc() keeps. Anything else changes nothing.
+ * Always OK. Same returns as txn_shard_apply().
  */
 int txn_resolve_intent(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
 
 /**
  * @brief TXN_CMD_QUERY_INTENT, the spec's QueryIntent(k): FOUND if the
- * key's intent is the command's write at its ts; otherwise raise the key's
- * timestamp cache to ts, so that write can never land at ts any more, and
- * answer PREVENTED. Same returns as txn_shard_apply().
+ * key's intent is the command's write at its ts, or if this shard resolved
+ * exactly that attempt as committed (early, or by a COMMITTED record);
+ * otherwise raise the key's timestamp cache to ts, so that write can never
+ * land at ts any more, and answer PREVENTED. Same returns as
+ * txn_shard_apply().
  */
 int txn_query_intent(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
 
@@ -197,7 +215,8 @@ int txn_read(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_r
  * @brief TXN_CMD_GC: raise the timestamp cache's low-water mark to the
  * command's timestamp (never lower it), forget the cache entries and
  * finished markers at or below it, and drop every version at or below it but
- * the newest of its key. Safe at any time: a write at or below the mark is
+ * the newest of its key. Early resolutions stay: status recovery may still
+ * need them to commit a transaction whose record is STAGING. Safe at any time: a write at or below the mark is
  * pushed (and checked against the newest version, which stays), a read
  * there is answered GONE, and a late intent of a forgotten transaction can
  * only land above the mark, where resolving it removes it. Always OK.
@@ -215,6 +234,24 @@ int txn_gc(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_res
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, or the store's error.
  */
 int txn_shard_intent(const struct txn_store *st, struct txn_bytes key, struct txn_meta *meta, struct txn_bytes *value);
+
+/**
+ * @brief Whether write @p attempt (its id, epoch, seq and ts) of @p key is in
+ * place: its intent, or resolved as committed here (what
+ * txn_query_intent() answers FOUND for, without its side effect).
+ * @return GROVE_OK, GROVE_ECORRUPT, or the store's error.
+ */
+int txn_shard_landed(const struct txn_store *st, struct txn_bytes key, const struct txn_meta *attempt, bool *landed);
+
+/**
+ * @brief The first early resolution (not confirmed yet) of a transaction
+ * whose id is above @p after: whoever leads the shard recovers that
+ * transaction once its coordinator is gone, so that its record becomes
+ * final and confirms it.
+ * @param meta receives the attempt resolved early (id and anchor included).
+ * @return GROVE_OK, GROVE_ENOTFOUND (none), GROVE_ECORRUPT, or the store's error.
+ */
+int txn_shard_early(const struct txn_store *st, uint64_t after, struct txn_meta *meta);
 
 /**
  * @brief The low-water mark (zero until a GC raised it).

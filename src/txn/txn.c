@@ -119,8 +119,8 @@ int txn_cmd_validate(const struct txn_cmd *cmd, const char **why)
 				bad = "an unstaged record can only be aborted";
 			break;
 		case TXN_CMD_RESOLVE:
-			if (!txn_status_is_final(cmd->status))
-				bad = "resolve with a status that is not final";
+			if (!txn_status_is_final(cmd->status) && cmd->status != TXN_STAGING)
+				bad = "resolve with a status that is neither final nor STAGING (implicitly committed)";
 			else if (!key_ok(cmd->key))
 				bad = "key empty or longer than TXN_KEY_MAX";
 			break;

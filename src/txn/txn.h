@@ -130,7 +130,9 @@ struct txn_cmd {
 	uint64_t heartbeat;                 /**< STAGE, HEARTBEAT: the coordinator's HLC wall time */
 	uint64_t expiry_cutoff;             /**< FINALIZE with TXN_EXPECT_UNSTAGED: heartbeats at or before
 	                                         this wall time are expired */
-	enum txn_status status;             /**< FINALIZE, RESOLVE: TXN_COMMITTED or TXN_ABORTED */
+	enum txn_status status;             /**< FINALIZE: TXN_COMMITTED or TXN_ABORTED; RESOLVE: those (the
+	                                         record is final) or TXN_STAGING (an early resolution: the
+	                                         attempt is implicitly committed, shard.h txn_resolve_intent) */
 	enum txn_expect expect;             /**< FINALIZE */
 	struct hlc_ts at;                   /**< READ: the read timestamp; GC: the new low-water mark */
 };

@@ -165,6 +165,12 @@ static bool of_kind(const struct txn_cmd *cmd, const void *arg)
 	return cmd->type == *(const enum txn_cmd_type *)arg;
 }
 
+static bool early_resolution_of(const struct txn_cmd *cmd, const void *arg)
+{
+	return cmd->type == TXN_CMD_RESOLVE && cmd->status == TXN_STAGING && cmd->key.len == strlen(arg) &&
+	       memcmp(cmd->key.data, arg, cmd->key.len) == 0;
+}
+
 static bool not_key(const struct txn_cmd *cmd, const void *arg)
 {
 	return !(cmd->key.len == strlen(arg) && memcmp(cmd->key.data, arg, cmd->key.len) == 0);
@@ -303,14 +309,13 @@ static void take_recover(struct txn_recover *r, struct queue *q, struct recover_
 }
 
 /* Recover the transaction whose intent is on (shard, key), running it to completion. */
-static enum txn_recover_outcome recover_intent(struct world *w, uint64_t shard, const char *key)
+/* Run a status recovery of @p txn to its end, met on @p key of @p shard (NULL: met no intent). */
+static enum txn_recover_outcome recover_txn(struct world *w, const struct txn_meta *txn, uint64_t shard, const char *key)
 {
-	struct txn_meta met;
-	struct txn_store st = store_of(w, shard);
-	assert_int_equal(txn_shard_intent(&st, bytes_of(key), &met, NULL), GROVE_OK);
 	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = 5 * MS};
 	struct txn_recover *r;
-	assert_int_equal(txn_recover_create(&cfg, &w->clock, w->now, &met, shard, key, strlen(key), &r), GROVE_OK);
+	assert_int_equal(txn_recover_create(&cfg, &w->clock, w->now, txn, shard, key, key ? strlen(key) : 0, &r),
+			 GROVE_OK);
 	struct queue q = {0};
 	struct recover_view v = {0};
 	for (int round = 0; round < 50 && !v.done; round++) {
@@ -322,6 +327,14 @@ static enum txn_recover_outcome recover_intent(struct world *w, uint64_t shard, 
 	drop_all(&q);
 	txn_recover_destroy(r);
 	return v.outcome;
+}
+
+static enum txn_recover_outcome recover_intent(struct world *w, uint64_t shard, const char *key)
+{
+	struct txn_meta met;
+	struct txn_store st = store_of(w, shard);
+	assert_int_equal(txn_shard_intent(&st, bytes_of(key), &met, NULL), GROVE_OK);
+	return recover_txn(w, &met, shard, key);
 }
 
 static bool has_intent(struct world *w, uint64_t shard, const char *key)
@@ -377,9 +390,11 @@ static void test_happy_path(void **state)
 	assert_int_equal(s.v.outcome, TXN_COMMITTED);
 	assert_int_equal(hlc_cmp(s.v.commit_ts, s.meta.ts), 0);
 	assert_int_equal(record_status(s.w, s.meta.id), TXN_STAGING);
-	assert_int_equal(s.q.n, 1);
+	assert_int_equal(s.q.n, 3); /* and each intent's early resolution */
 	run_coord(s.w, s.c, &s.q, &s.v);
 	assert_true(s.v.done);
+	for (uint64_t shard = 1; shard <= 2; shard++)
+		assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_EARLY), 0); /* confirmed */
 	assert_int_equal(s.v.outcomes, 1);
 	assert_int_equal(record_status(s.w, s.meta.id), TXN_NONE); /* forgotten once every intent was resolved */
 	assert_false(has_intent(s.w, 1, "a"));
@@ -420,6 +435,68 @@ static void test_recovery_commits_implicitly_committed(void **state)
 	assert_int_equal(read_at(s.w, 1, "a", far_future(), val, NULL), TXN_R_VALUE);
 	assert_string_equal(val, "v1");
 	world_free(s.w);
+}
+
+/*
+ * Acknowledged, then the early resolutions land but the FINALIZE does not, and the coordinator dies: the
+ * writes are versions while the record is STAGING, and the shards keep the attempt through a GC. A recovery
+ * (met on the intent left, or on no intent at all) finds them in place and commits; the resolution by the
+ * record confirms them. A late copy of an intent is refused.
+ */
+static void test_early_resolution(void **state)
+{
+	(void)state;
+	for (int left = 0; left <= 1; left++) { /* one intent not resolved early, or none */
+		struct scene s;
+		begin_two_shard(&s, "v1");
+		deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
+		take_coord(s.c, &s.q, &s.v);
+		assert_int_equal(s.v.outcome, TXN_COMMITTED);
+		enum txn_cmd_type resolve = TXN_CMD_RESOLVE;
+		assert_int_equal(deliver(s.w, &s.q, left ? early_resolution_of : of_kind, left ? (const void *)"a" : &resolve,
+					 NULL, NULL, false),
+				 left ? 1 : 2);
+		drop_all(&s.q); /* the FINALIZE is lost */
+		txn_coord_destroy(s.c);
+		uint64_t id = s.meta.id;
+		char val[64];
+		assert_int_equal(record_status(s.w, id), TXN_STAGING);
+		assert_false(has_intent(s.w, 1, "a"));
+		assert_int_equal(has_intent(s.w, 2, "b"), left == 1);
+		assert_int_equal(read_at(s.w, 1, "a", far_future(), val, NULL), TXN_R_VALUE);
+		assert_string_equal(val, "v1");
+		struct txn_store st1 = store_of(s.w, 1);
+		struct txn_meta early;
+		assert_int_equal(txn_shard_early(&st1, 0, &early), GROVE_OK);
+		assert_int_equal(early.id, id);
+		assert_int_equal(early.anchor, s.meta.anchor);
+		assert_int_equal(txn_shard_early(&st1, id, &early), GROVE_ENOTFOUND);
+		bool landed;
+		assert_int_equal(txn_shard_landed(&st1, bytes_of("a"), &s.meta, &landed), GROVE_OK);
+		assert_true(landed);
+		/* A GC past it keeps the early resolution (recovery may need it), not the finished markers. */
+		struct txn_cmd gc = {.type = TXN_CMD_GC, .at = far_future()};
+		struct txn_result res;
+		apply_cmd(s.w, 1, &gc, &res);
+		txn_result_free(&res);
+		assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_EARLY), 1);
+		assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_FINISHED), 0);
+		struct txn_cmd late = {.type = TXN_CMD_WRITE_INTENT, .txn = s.meta, .key = bytes_of("a"),
+				       .value = bytes_of("v1")};
+		apply_cmd(s.w, 1, &late, &res);
+		assert_int_equal(res.code, TXN_R_FINISHED);
+		txn_result_free(&res);
+		s.w->now += 2 * EXPIRY;
+		enum txn_recover_outcome out = left ? recover_intent(s.w, 2, "b") : recover_txn(s.w, &early, 0, NULL);
+		assert_int_equal(out, TXN_RECOVER_COMMITTED);
+		assert_int_equal(record_status(s.w, id), TXN_COMMITTED);
+		assert_false(has_intent(s.w, 2, "b"));
+		assert_int_equal(read_at(s.w, 2, "b", far_future(), val, NULL), TXN_R_VALUE);
+		assert_string_equal(val, "v1");
+		for (uint64_t shard = 1; shard <= 2; shard++)
+			assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_EARLY), 0);
+		world_free(s.w);
+	}
 }
 
 /* The coordinator dies with one intent still in flight: recovery prevents it and aborts. The late intent,
@@ -1036,14 +1113,16 @@ static void apply_ok(const struct txn_store *st, const struct txn_cmd *cmd)
 	txn_result_free(&res);
 }
 
-/* Commands that leave an entry in each of the six tables: txn 99 committed on "z" (a version, a record, a
- * finished marker), txn 100 staged with its intent on "y", a read of "x" (a timestamp cache entry) and a GC
- * far below everything (the low-water mark). */
+/* Commands that leave an entry in each of the seven tables: txn 99 committed on "z" (a version, a record, a
+ * finished marker), txn 100 staged with its intent on "y", txn 101 resolved early on "w" (an early
+ * resolution), a read of "x" (a timestamp cache entry) and a GC far below everything (the low-water mark). */
 static void fill_every_table(const struct txn_store *st)
 {
 	struct txn_meta done = {.id = 99, .anchor = 1, .seq = 1, .ts = {50, 0}, .start = {50, 0}};
 	struct txn_meta open = {.id = 100, .anchor = 1, .seq = 1, .ts = {60, 0}, .start = {60, 0}};
+	struct txn_meta early = {.id = 101, .anchor = 1, .seq = 1, .ts = {65, 0}, .start = {65, 0}};
 	struct txn_write_ref done_ref = {1, 1, bytes_of("z")}, open_ref = {1, 1, bytes_of("y")};
+	struct txn_write_ref early_ref = {1, 1, bytes_of("w")};
 	const struct txn_cmd cmds[] = {
 		{.type = TXN_CMD_WRITE_INTENT, .txn = done, .key = bytes_of("z"), .value = bytes_of("zv")},
 		{.type = TXN_CMD_STAGE, .txn = done, .writes = &done_ref, .n_writes = 1, .heartbeat = 51},
@@ -1051,6 +1130,9 @@ static void fill_every_table(const struct txn_store *st)
 		{.type = TXN_CMD_RESOLVE, .txn = done, .status = TXN_COMMITTED, .key = bytes_of("z")},
 		{.type = TXN_CMD_WRITE_INTENT, .txn = open, .key = bytes_of("y"), .value = bytes_of("yv")},
 		{.type = TXN_CMD_STAGE, .txn = open, .writes = &open_ref, .n_writes = 1, .heartbeat = 61},
+		{.type = TXN_CMD_WRITE_INTENT, .txn = early, .key = bytes_of("w"), .value = bytes_of("wv")},
+		{.type = TXN_CMD_STAGE, .txn = early, .writes = &early_ref, .n_writes = 1, .heartbeat = 66},
+		{.type = TXN_CMD_RESOLVE, .txn = early, .status = TXN_STAGING, .key = bytes_of("w")},
 		{.type = TXN_CMD_READ, .key = bytes_of("x"), .at = {70, 0}},
 		{.type = TXN_CMD_GC, .at = {1, 0}},
 	};
@@ -1288,6 +1370,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_happy_path),
+		cmocka_unit_test(test_early_resolution),
 		cmocka_unit_test(test_recovery_commits_implicitly_committed),
 		cmocka_unit_test(test_recovery_prevents_and_aborts),
 		cmocka_unit_test(test_push_aborts_unstaged),

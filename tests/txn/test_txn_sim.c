@@ -17,10 +17,12 @@
  *     committed nor once acknowledged, and a final record never changes (CommitFinal, AbortFinal);
  *   - an intent lands above every timestamp its key's reads and preventions covered and above its newest
  *     version (the timestamp cache rule), so never where recovery prevented it;
- *   - a version appears only for a transaction COMMITTED at exactly its timestamp; a read sees only those;
+ *   - a version appears only for a transaction committed at exactly its timestamp (COMMITTED, or STAGING and
+ *     implicitly committed: resolved early); a read sees only those;
  *   - every node's HLC is monotonic and within the maximum offset of true time.
- * And after quiescing (faults off, every live coordinator finished, abandoned intents recovered):
- *   - no intent is left;
+ * And after quiescing (faults off, every live coordinator finished, abandoned intents and early resolutions
+ * recovered, as a shard's leader in groved does):
+ *   - no intent and no unconfirmed early resolution is left;
  *   - atomicity: a COMMITTED transaction's every write is a version at its commit timestamp with its value,
  *     and nothing of any other transaction is visible;
  *   - every acknowledged transaction is COMMITTED at the acknowledged timestamp;
@@ -77,7 +79,8 @@ enum crash_point {
 	CP_AFTER_SEND,         /* all of them left; no answer is heard */
 	CP_AFTER_STAGE,        /* the STAGING record's answer arrived */
 	CP_BEFORE_ACK,         /* implicitly committed; the client is not told */
-	CP_AFTER_ACK,          /* the client is told; the FINALIZE does not leave */
+	CP_AFTER_ACK,          /* the client is told; the FINALIZE and the early resolutions do not leave */
+	CP_MID_EARLY,          /* the client is told; some of the early resolutions leave, the FINALIZE not */
 	CP_AFTER_FINALIZE,     /* the FINALIZE left */
 	CP_MID_RESOLVE,        /* the record is final; half of the RESOLVEs leave */
 	CP_DURING_ROLLBACK,    /* rolling back: half of its first commands leave */
@@ -441,9 +444,17 @@ static bool implicitly_committed(struct sim *s, uint64_t txn, const struct txn_r
 		snprintf(why, n, "a list of %zu writes", rec->n_writes);
 		return false;
 	}
-	for (size_t i = 0; i < rec->n_writes; i++)
-		if (intent_on(s, key_index(rec->writes[i].key), &metas[i]))
+	for (size_t i = 0; i < rec->n_writes; i++) {
+		int key = key_index(rec->writes[i].key);
+		struct txn_meta attempt = {.id = txn, .epoch = rec->epoch, .seq = rec->writes[i].seq, .ts = rec->ts};
+		struct txn_store st = store_of(s, shard_of(s, key));
+		bool landed;
+		check(s, txn_shard_landed(&st, rec->writes[i].key, &attempt, &landed), "looking for a write");
+		if (landed)
+			metas[i] = attempt; /* its intent, or resolved as committed (early): in place */
+		if (landed || intent_on(s, key, &metas[i]))
 			intents[i] = &metas[i];
+	}
 	if (txn_is_implicitly_committed(txn, rec, intents))
 		return true;
 	snprintf(why, n, "record %s", txn_status_name(rec->status));
@@ -545,7 +556,10 @@ static struct version_check versions_of(struct sim *s, int key, uint64_t writer)
 	return vc;
 }
 
-/* A version of writer now exists on key: its record must be COMMITTED at exactly that timestamp. */
+/*
+ * A version of writer now exists on key: its record must be COMMITTED at exactly that timestamp, or STAGING
+ * there and implicitly committed (an early resolution).
+ */
 static void check_version(struct sim *s, int key, uint64_t writer)
 {
 	if (end_checks_only)
@@ -554,7 +568,10 @@ static void check_version(struct sim *s, int key, uint64_t writer)
 	if (!vc.count)
 		return;
 	struct txn_record rec = record_of(s, writer);
-	if (vc.count > 1 || rec.status != TXN_COMMITTED || hlc_cmp(rec.ts, vc.ts) != 0)
+	char why[128];
+	bool committed = rec.status == TXN_COMMITTED ||
+			 (rec.status == TXN_STAGING && implicitly_committed(s, writer, &rec, why, sizeof(why)));
+	if (vc.count > 1 || !committed || hlc_cmp(rec.ts, vc.ts) != 0)
 		violate(s, "txn %llu: %d version(s) on k%d at " TS_FMT " while its record is %s at " TS_FMT,
 			(unsigned long long)writer, vc.count, key, TS(vc.ts), txn_status_name(rec.status), TS(rec.ts));
 	txn_record_free(&rec);
@@ -760,7 +777,10 @@ static bool recovering(struct sim *s, uint64_t txn)
 	return false;
 }
 
-/* Someone on node met txn's intent on key: recover it. Returns false when no helper is free. */
+/*
+ * Someone on node met txn's intent on key (-1: an early resolution of it): recover it. Returns false when no
+ * helper is free.
+ */
 static bool start_helper(struct sim *s, int node, const struct txn_meta *txn, int key, int waiter)
 {
 	int h = 0;
@@ -770,15 +790,15 @@ static bool start_helper(struct sim *s, int node, const struct txn_meta *txn, in
 		return false;
 	struct helper *hp = &s->helpers[h];
 	char buf[8];
-	struct txn_bytes kb = key_bytes(key, buf);
+	struct txn_bytes kb = key_bytes(key < 0 ? 0 : key, buf);
 	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = RETRY};
 	hp->gen++;
 	hp->node = node;
 	hp->txn = txn->id;
 	hp->waiter = waiter;
 	hp->crash_at = s->faults && chance(s, 100) ? s->now + (1 + rnd(s) % 20) * MS : 0;
-	check(s, txn_recover_create(&cfg, &s->nodes[node].clock, pt_of(s, node), txn, shard_of(s, key), kb.data, kb.len,
-				    &hp->r),
+	check(s, txn_recover_create(&cfg, &s->nodes[node].clock, pt_of(s, node), txn, key < 0 ? 0 : shard_of(s, key),
+				    key < 0 ? NULL : kb.data, key < 0 ? 0 : kb.len, &hp->r),
 	      "starting a recovery");
 	if (!hp->r)
 		return false;
@@ -978,6 +998,19 @@ static bool client_ready(struct sim *s, int c)
 		told(s, c, &rd);
 	if (cp == CP_AFTER_ACK && acking) {
 		crash_client(s, c, "after acknowledging");
+		return false;
+	}
+	if (cp == CP_MID_EARLY && acking) {
+		size_t resolves = 0;
+		for (size_t i = 0; i < rd.n_msgs; i++)
+			resolves += rd.msgs[i].cmd.type == TXN_CMD_RESOLVE;
+		size_t leaving = resolves ? 1 + (size_t)(rnd(s) % resolves) : 0; /* all of them, at times */
+		for (size_t i = 0; i < rd.n_msgs && leaving; i++)
+			if (rd.msgs[i].cmd.type == TXN_CMD_RESOLVE) {
+				send_cmd(s, rd.msgs[i].shard, OWNER_CLIENT, c, cl->gen, &rd.msgs[i].cmd);
+				leaving--;
+			}
+		crash_client(s, c, "while resolving early");
 		return false;
 	}
 	bool half = (cp == CP_MID_SEND && first) || (cp == CP_DURING_ROLLBACK && phase == TXN_COORD_ROLLING_BACK) ||
@@ -1221,8 +1254,22 @@ static bool quiet(struct sim *s)
 	return true;
 }
 
+/* Recover each transaction with an early resolution on @p shard that nobody recovers yet. */
+static void sweep_early(struct sim *s, uint64_t shard)
+{
+	struct txn_store st = store_of(s, shard);
+	struct txn_meta meta;
+	int err;
+	for (uint64_t after = 0; (err = txn_shard_early(&st, after, &meta)) == GROVE_OK; after = meta.id)
+		if (!recovering(s, meta.id))
+			start_helper(s, 0, &meta, -1, -1);
+	if (err != GROVE_ENOTFOUND)
+		check(s, err, "walking early resolutions");
+}
+
 /* Faults off, no new work: live coordinators finish; intents left by the dead are recovered by a sweep,
- * as whoever met them would (CockroachDB's intent resolution on a scan). */
+ * as whoever met them would (CockroachDB's intent resolution on a scan), and so are transactions resolved
+ * early whose coordinator died before their record was final (groved's leaders look for them). */
 static size_t quiesce(struct sim *s)
 {
 	s->faults = false;
@@ -1235,10 +1282,13 @@ static size_t quiesce(struct sim *s)
 		if (!quiet(s) || s->now % (5 * MS))
 			continue;
 		intents = 0;
+		static const enum txn_table unfinished[] = {TXN_TABLE_INTENTS, TXN_TABLE_EARLY};
 		for (int sh = 1; sh <= s->n_shards; sh++) {
-			size_t n = stores_count(run_stores, s->shards[sh].group, TXN_TABLE_INTENTS);
-			check(s, n == (size_t)-1 ? GROVE_ESTORAGE : GROVE_OK, "counting intents");
-			intents += n == (size_t)-1 ? 0 : n;
+			for (size_t t = 0; t < sizeof(unfinished) / sizeof(unfinished[0]); t++) {
+				size_t n = stores_count(run_stores, s->shards[sh].group, unfinished[t]);
+				check(s, n == (size_t)-1 ? GROVE_ESTORAGE : GROVE_OK, "counting intents");
+				intents += n == (size_t)-1 ? 0 : n;
+			}
 		}
 		if (!intents)
 			return 0;
@@ -1246,6 +1296,7 @@ static size_t quiesce(struct sim *s)
 			struct sweep sw = {s, (uint64_t)sh};
 			struct txn_store st = store_of(s, (uint64_t)sh);
 			check(s, txn_shard_each_intent(&st, sweep_intent, &sw), "walking intents");
+			sweep_early(s, (uint64_t)sh);
 		}
 	}
 	return intents ? intents : 1;
@@ -1328,7 +1379,7 @@ static bool run_seed(uint64_t seed, bool verbose, bool trace_events)
 		step(s);
 	size_t left = s->failed ? 0 : quiesce(s);
 	if (!s->failed && left)
-		violate(s, "%zu intent(s) left after quiescing", left);
+		violate(s, "%zu intent(s) or early resolution(s) left after quiescing", left);
 	if (!s->failed)
 		final_checks(s);
 	for (int sh = 1; sh <= s->n_shards; sh++)

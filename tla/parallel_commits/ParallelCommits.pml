@@ -64,6 +64,11 @@ byte intentEpoch[2];
 byte intentSeq[2];
 byte intentTs[2];
 byte value[2];           /* commit timestamp of the key's version; 0: none */
+/* finished markers of committed resolutions; markTs[k] == 0: none */
+byte markEpoch[2];
+byte markSeq[2];
+byte markTs[2];
+bool markFinal[2];       /* by a final record; false: early (the record may be STAGING) */
 byte tscache[2];         /* timestamp cache of the key's shard */
 /* the coordinator */
 byte cPhase = C_START;
@@ -74,6 +79,7 @@ byte wReq[2];
 byte wRes[2];
 byte sReq = S_NONE;
 bool acked;
+byte eReq[2];            /* the early resolution sent at Ack: W_NONE, W_INFLIGHT, W_DONE */
 /* status recovery */
 byte rcPhase = RC_IDLE;
 byte rcEpoch;
@@ -92,8 +98,12 @@ hidden byte preStatus, preEpoch, preTs;
 /* txn_intent_matches */
 #define IntentAt(k, e, s, t) \
     (intentTs[k] == (t) && intentEpoch[k] == (e) && intentSeq[k] == (s))
+#define MarkAt(k, e, s, t) \
+    (markTs[k] == (t) && markEpoch[k] == (e) && markSeq[k] == (s))
+#define Landed(k, e, s, t) (IntentAt(k, e, s, t) || MarkAt(k, e, s, t))
+#define EarlyMark(k) (markTs[k] != 0 && !markFinal[k])
 #define ListedAt(k) \
-    (recInflight[k] == 0 || IntentAt(k, recEpoch, recInflight[k], recTs))
+    (recInflight[k] == 0 || Landed(k, recEpoch, recInflight[k], recTs))
 #define ImplicitlyCommitted (recStatus == STAGING && ListedAt(0) && ListedAt(1))
 
 /* what status recovery accepts as "the listed intent is there" */
@@ -105,14 +115,18 @@ hidden byte preStatus, preEpoch, preTs;
 /* bug: epoch and sequence number are not compared; an intent left by an
  * earlier attempt counts when it happens to sit at the record's timestamp */
 #define QueryMatches(k) (intentTs[k] == rcTs)
-#else
+#elif defined(MUTANT_EARLY_UNMARKED)
+/* bug: an intent resolved early (its marker) is taken for a missing one */
 #define QueryMatches(k) IntentAt(k, rcEpoch, rcInflight[k], rcTs)
+#else
+#define QueryMatches(k) Landed(k, rcEpoch, rcInflight[k], rcTs)
 #endif
 
 #define Responded (sReq >= S_OK && wReq[0] == W_DONE && wReq[1] == W_DONE)
 #define Pushed (wRes[0] > cTs || wRes[1] > cTs)
 #define MaxRes Max(wRes[0], wRes[1])
 #define AnyIntent (intentTs[0] != 0 || intentTs[1] != 0)
+#define AnyEarlyMark (EarlyMark(0) || EarlyMark(1))
 
 /* ---- invariants ---- */
 #define TypeOK (recStatus <= ABORTED && recEpoch < MAXATTEMPTS && recTs <= MAXTS && \
@@ -125,6 +139,7 @@ hidden byte preStatus, preEpoch, preTs;
      (recStatus != STAGING || ImplicitlyCommitted)))
 #define NoPartialRead (rdSeen[0] == UNREAD || rdSeen[1] == UNREAD || \
     rdSeen[0] == rdSeen[1])
+#define AbortedWroteNothing (recStatus != ABORTED || (value[0] == 0 && value[1] == 0))
 #define CommitFinal (preStatus != COMMITTED || \
     (recStatus == COMMITTED && recEpoch == preEpoch && recTs == preTs))
 #define AbortFinal (preStatus != ABORTED || recStatus == ABORTED)
@@ -137,6 +152,7 @@ inline CheckInvariants() {
     assert(TypeOK);
     assert(AckedIsCommitted);
     assert(NoPartialRead);
+    assert(AbortedWroteNothing);
     assert(CommitFinal);
     assert(AbortFinal)
 }
@@ -158,7 +174,8 @@ inline Ack() {
     cPhase == C_WRITING && sReq == S_OK &&
     wReq[0] == W_DONE && wRes[0] == cTs && wReq[1] == W_DONE && wRes[1] == cTs ->
     SavePre();
-    cPhase = C_ACKED; acked = true
+    cPhase = C_ACKED; acked = true;
+    eReq[0] = W_INFLIGHT; eReq[1] = W_INFLIGHT
 }
 
 inline Retry(bump) {
@@ -224,9 +241,15 @@ inline ApplyStage() {
 #else
 #define RecoveryMayStart true
 #endif
+#ifdef MUTANT_EARLY_MARKS_IGNORED
+/* bug: only an intent starts recovery; unconfirmed markers are not looked at */
+#define RecoveryTrigger AnyIntent
+#else
+#define RecoveryTrigger (AnyIntent || AnyEarlyMark)
+#endif
 
 inline StartRecovery() {
-    rcPhase == RC_IDLE && recStatus == STAGING && AnyIntent && RecoveryMayStart ->
+    rcPhase == RC_IDLE && recStatus == STAGING && RecoveryTrigger && RecoveryMayStart ->
     SavePre();
     rcPhase = RC_QUERYING; rcEpoch = recEpoch; rcTs = recTs;
     rcInflight[0] = recInflight[0]; rcInflight[1] = recInflight[1];
@@ -269,12 +292,30 @@ inline PushAbort() {
 }
 
 inline ResolveIntent(k) {
-    intentTs[k] != 0 && recStatus >= COMMITTED -> SavePre();
+    (intentTs[k] != 0 || EarlyMark(k)) && recStatus >= COMMITTED -> SavePre();
     if
-    :: recStatus == COMMITTED && intentEpoch[k] == recEpoch -> value[k] = recTs
+    :: intentTs[k] != 0 && recStatus == COMMITTED && intentEpoch[k] == recEpoch -> value[k] = recTs
     :: else -> skip
     fi;
-    intentTs[k] = 0; intentEpoch[k] = 0; intentSeq[k] = 0
+    intentTs[k] = 0; intentEpoch[k] = 0; intentSeq[k] = 0;
+    if
+    :: recStatus == COMMITTED ->
+        markEpoch[k] = recEpoch; markSeq[k] = recInflight[k]; markTs[k] = recTs
+    :: else -> skip
+    fi;
+    markFinal[k] = true
+}
+
+inline ResolveEarly(k) {
+    eReq[k] == W_INFLIGHT -> SavePre();
+    eReq[k] = W_DONE;
+    if
+    :: IntentAt(k, cEpoch, attempts, cTs) ->
+        value[k] = cTs;
+        intentTs[k] = 0; intentEpoch[k] = 0; intentSeq[k] = 0;
+        markEpoch[k] = cEpoch; markSeq[k] = attempts; markTs[k] = cTs; markFinal[k] = false
+    :: else -> skip
+    fi
 }
 
 /* ---- the reader ---- */
@@ -316,6 +357,8 @@ end:
     STEP(PushAbort())
     STEP(ResolveIntent(0))
     STEP(ResolveIntent(1))
+    STEP(ResolveEarly(0))
+    STEP(ResolveEarly(1))
     STEP(ReaderStart(1))
     STEP(ReaderStart(2))
 #if MAXRTS > 2

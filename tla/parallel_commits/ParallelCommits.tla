@@ -21,7 +21,14 @@
 (* and that late write would then move a committed intent above the      *)
 (* commit timestamp (TLC finds that history in 23 steps).                 *)
 (* the coordinator acknowledges the client when its own responses tell it *)
-(* so, then makes the record COMMITTED and the intents are resolved.      *)
+(* so, then makes the record COMMITTED and, in the same step, resolves    *)
+(* the intents early: an intent resolved while the record is still        *)
+(* STAGING becomes its key's version and leaves a finished marker that    *)
+(* names the attempt (unconfirmed until a final record resolves it too).  *)
+(* Status recovery counts such a marker as the intent in place; without  *)
+(* that a crash after an early resolution let recovery abort a           *)
+(* transaction one shard had applied.  Early resolution frees each key    *)
+(* one round after the acknowledgement instead of two.                    *)
 (* A pushed attempt is retried at the pushed timestamp, in the same epoch *)
 (* (a refresh) or the next one (a restart); every retry rewrites all      *)
 (* intents and re-stages the record.  The coordinator may crash anywhere. *)
@@ -32,8 +39,9 @@
 (* it is missing bump the key's timestamp cache to ts so that the write   *)
 (* can never land at ts any more; then, if the record is still STAGING at *)
 (* the remembered (epoch, ts), make it COMMITTED when every intent was    *)
-(* found and ABORTED otherwise; if the record moved on, give up (a new    *)
-(* recovery may start).  A txn whose record is absent or PENDING and      *)
+(* found (or its marker) and ABORTED otherwise; if the record moved on,   *)
+(* give up (a new recovery may start).  Recovery starts for a STAGING     *)
+(* record when an intent or an unconfirmed marker is met.  A txn whose record is absent or PENDING and      *)
 (* whose coordinator is dead is aborted by the first pusher.              *)
 (*                                                                         *)
 (* A reader at timestamp rdTs reads the two keys one after the other; it  *)
@@ -78,6 +86,14 @@ VARIABLES
     intentTs,
     \* the committed version of each key (its commit timestamp; 0: none)
     value,
+    \* finished markers of committed resolutions: markTs[k] # 0 means k's
+    \* shard resolved the txn's write (markEpoch[k], markSeq[k]) at markTs[k]
+    \* as committed; markFinal[k]: by a final record (FALSE: early, while the
+    \* record may still be STAGING)
+    markEpoch,
+    markSeq,
+    markTs,
+    markFinal,
     \* the timestamp cache of each key's shard
     tscache,
     \* the coordinator
@@ -89,6 +105,7 @@ VARIABLES
     wRes,         \* wRes[k]: timestamp the intent landed at (response of the write)
     sReq,         \* the STAGING write: "none" | "inflight" | "ok" | "failed"
     acked,        \* the client has been told "committed"
+    eReq,         \* eReq[k]: the early resolution sent at Ack: "none" | "inflight" | "done"
     \* status recovery
     rcPhase,      \* "idle" | "querying"
     rcEpoch,      \* the (epoch, ts) of the STAGING record recovery started from
@@ -100,11 +117,13 @@ VARIABLES
     rdSeen        \* rdSeen[k]: "unread" | "seen" | "missed"
 
 vars == <<recStatus, recEpoch, recTs, recInflight, intentEpoch, intentSeq,
-          intentTs, value, tscache, cPhase, cEpoch, cTs, attempts, wReq, wRes,
-          sReq, acked, rcPhase, rcEpoch, rcTs, rcInflight, rcQueried, rdTs, rdSeen>>
+          intentTs, value, markEpoch, markSeq, markTs, markFinal, tscache,
+          cPhase, cEpoch, cTs, attempts, wReq, wRes, sReq, acked, eReq,
+          rcPhase, rcEpoch, rcTs, rcInflight, rcQueried, rdTs, rdSeen>>
 
 recVars == <<recStatus, recEpoch, recTs, recInflight>>
-coordVars == <<cPhase, cEpoch, cTs, attempts, wReq, wRes, sReq, acked>>
+coordVars == <<cPhase, cEpoch, cTs, attempts, wReq, wRes, sReq, acked, eReq>>
+markVars == <<markEpoch, markSeq, markTs, markFinal>>
 rcVars == <<rcPhase, rcEpoch, rcTs, rcInflight, rcQueried>>
 intentVars == <<intentEpoch, intentSeq, intentTs>>
 rdVars == <<rdTs, rdSeen>>
@@ -116,10 +135,18 @@ MaxTs == 1 + MaxRts + MaxAttempts   \* no timestamp ever exceeds this
 \* and it landed at timestamp t.
 IntentAt(k, e, s, t) == intentTs[k] = t /\ intentEpoch[k] = e /\ intentSeq[k] = s
 
+\* k's shard resolved the write (e, s) at t as committed (its finished marker).
+MarkAt(k, e, s, t) == markTs[k] = t /\ markEpoch[k] = e /\ markSeq[k] = s
+
+\* txn_query_intent's FOUND: the write is in place, or was resolved as committed.
+Landed(k, e, s, t) == IntentAt(k, e, s, t) \/ MarkAt(k, e, s, t)
+
 \* txn_is_implicitly_committed
 ImplicitlyCommitted ==
     /\ recStatus = STAGING
-    /\ \A k \in Key : recInflight[k] # 0 => IntentAt(k, recEpoch, recInflight[k], recTs)
+    /\ \A k \in Key : recInflight[k] # 0 => Landed(k, recEpoch, recInflight[k], recTs)
+
+EarlyMark(k) == markTs[k] # 0 /\ ~markFinal[k]
 
 Responded == sReq \in {"ok", "failed"} /\ \A k \in Key : wReq[k] = "done"
 Pushed == \E k \in Key : wRes[k] > cTs
@@ -132,11 +159,13 @@ TypeOK ==
     /\ intentEpoch \in [Key -> 0..MaxAttempts] /\ intentSeq \in [Key -> 0..MaxAttempts]
     /\ intentTs \in [Key -> 0..MaxTs]
     /\ value \in [Key -> 0..MaxTs] /\ tscache \in [Key -> 0..MaxTs]
+    /\ markEpoch \in [Key -> 0..MaxAttempts] /\ markSeq \in [Key -> 0..MaxAttempts]
+    /\ markTs \in [Key -> 0..MaxTs] /\ markFinal \in [Key -> BOOLEAN]
     /\ cPhase \in {"start", "writing", "acked", "finished", "crashed"}
     /\ cEpoch \in 0..MaxAttempts /\ cTs \in 1..MaxTs /\ attempts \in 0..MaxAttempts
     /\ wReq \in [Key -> {"none", "inflight", "done"}] /\ wRes \in [Key -> 0..MaxTs]
     /\ sReq \in {"none", "inflight", "ok", "failed"}
-    /\ acked \in BOOLEAN
+    /\ acked \in BOOLEAN /\ eReq \in [Key -> {"none", "inflight", "done"}]
     /\ rcPhase \in {"idle", "querying"}
     /\ rcEpoch \in 0..MaxAttempts /\ rcTs \in 0..MaxTs
     /\ rcInflight \in [Key -> 0..MaxAttempts]
@@ -148,9 +177,11 @@ Init ==
     /\ intentEpoch = [k \in Key |-> 0] /\ intentSeq = [k \in Key |-> 0]
     /\ intentTs = [k \in Key |-> 0]
     /\ value = [k \in Key |-> 0] /\ tscache = [k \in Key |-> 0]
+    /\ markEpoch = [k \in Key |-> 0] /\ markSeq = [k \in Key |-> 0]
+    /\ markTs = [k \in Key |-> 0] /\ markFinal = [k \in Key |-> FALSE]
     /\ cPhase = "start" /\ cEpoch = 0 /\ cTs = 1 /\ attempts = 0
     /\ wReq = [k \in Key |-> "none"] /\ wRes = [k \in Key |-> 0]
-    /\ sReq = "none" /\ acked = FALSE
+    /\ sReq = "none" /\ acked = FALSE /\ eReq = [k \in Key |-> "none"]
     /\ rcPhase = "idle" /\ rcEpoch = 0 /\ rcTs = 0 /\ rcInflight = [k \in Key |-> 0]
     /\ rcQueried = [k \in Key |-> "pending"]
     /\ rdTs = 0 /\ rdSeen = [k \in Key |-> "unread"]
@@ -163,7 +194,7 @@ Init ==
 Heartbeat ==
     /\ cPhase = "start" /\ recStatus = NONE
     /\ recStatus' = PENDING /\ recEpoch' = cEpoch /\ recTs' = cTs
-    /\ UNCHANGED <<recInflight, intentVars, value, tscache>>
+    /\ UNCHANGED <<recInflight, intentVars, value, markVars, tscache>>
     /\ UNCHANGED <<coordVars, rcVars, rdVars>>
 
 \* txn_coord_commit: intents and the STAGING record, all in parallel.
@@ -171,17 +202,19 @@ SendWrites ==
     /\ cPhase = "start"
     /\ cPhase' = "writing" /\ attempts' = 1
     /\ wReq' = [k \in Key |-> "inflight"] /\ sReq' = "inflight"
-    /\ UNCHANGED <<cEpoch, cTs, wRes, acked>>
-    /\ UNCHANGED <<recVars, intentVars, value, tscache, rcVars, rdVars>>
+    /\ UNCHANGED <<cEpoch, cTs, wRes, acked, eReq>>
+    /\ UNCHANGED <<recVars, intentVars, value, markVars, tscache, rcVars, rdVars>>
 
 \* txn_coord_on_response: every write of the attempt is at (cEpoch, cTs)
-\* and the record is STAGING there: implicitly committed; tell the client.
+\* and the record is STAGING there: implicitly committed; tell the client
+\* and send every intent's early resolution (txn_coord: ack).
 Ack ==
     /\ cPhase = "writing" /\ sReq = "ok"
     /\ \A k \in Key : wReq[k] = "done" /\ wRes[k] = cTs
     /\ cPhase' = "acked" /\ acked' = TRUE
+    /\ eReq' = [k \in Key |-> "inflight"]
     /\ UNCHANGED <<cEpoch, cTs, attempts, wReq, wRes, sReq>>
-    /\ UNCHANGED <<recVars, intentVars, value, tscache, rcVars, rdVars>>
+    /\ UNCHANGED <<recVars, intentVars, value, markVars, tscache, rcVars, rdVars>>
 
 \* txn_coord_retry: some intent was pushed; retry at the pushed timestamp,
 \* as a refresh (same epoch) or a restart (next epoch).  Everything is
@@ -192,8 +225,8 @@ Retry ==
     /\ \E bump \in {0, 1} : cEpoch' = cEpoch + bump
     /\ cTs' = MaxRes /\ attempts' = attempts + 1
     /\ wReq' = [k \in Key |-> "inflight"] /\ sReq' = "inflight"
-    /\ UNCHANGED <<cPhase, wRes, acked>>
-    /\ UNCHANGED <<recVars, intentVars, value, tscache, rcVars, rdVars>>
+    /\ UNCHANGED <<cPhase, wRes, acked, eReq>>
+    /\ UNCHANGED <<recVars, intentVars, value, markVars, tscache, rcVars, rdVars>>
 
 \* txn_coord_rollback: the record write failed (the txn was aborted), or
 \* the last attempt was pushed: end the txn as ABORTED.  Never after an
@@ -203,8 +236,8 @@ Rollback ==
     /\ sReq = "failed" \/ (Pushed /\ attempts = MaxAttempts)
     /\ recStatus' = IF recStatus \in {NONE, PENDING, STAGING} THEN ABORTED ELSE recStatus
     /\ cPhase' = "finished"
-    /\ UNCHANGED <<recEpoch, recTs, recInflight, intentVars, value, tscache>>
-    /\ UNCHANGED <<cEpoch, cTs, attempts, wReq, wRes, sReq, acked, rcVars, rdVars>>
+    /\ UNCHANGED <<recEpoch, recTs, recInflight, intentVars, value, markVars, tscache>>
+    /\ UNCHANGED <<cEpoch, cTs, attempts, wReq, wRes, sReq, acked, eReq, rcVars, rdVars>>
 
 \* txn_coord_finalize: explicit commit, asynchronous to the client.  If
 \* recovery committed the record first there is nothing left to do.
@@ -213,15 +246,15 @@ CommitExplicit ==
     /\ recStatus' = IF recStatus = STAGING /\ recEpoch = cEpoch /\ recTs = cTs
                     THEN COMMITTED ELSE recStatus
     /\ cPhase' = "finished"
-    /\ UNCHANGED <<recEpoch, recTs, recInflight, intentVars, value, tscache>>
-    /\ UNCHANGED <<cEpoch, cTs, attempts, wReq, wRes, sReq, acked, rcVars, rdVars>>
+    /\ UNCHANGED <<recEpoch, recTs, recInflight, intentVars, value, markVars, tscache>>
+    /\ UNCHANGED <<cEpoch, cTs, attempts, wReq, wRes, sReq, acked, eReq, rcVars, rdVars>>
 
 \* The coordinator dies; its requests already sent may still be applied.
 Crash ==
     /\ cPhase \in {"start", "writing", "acked"}
     /\ cPhase' = "crashed"
-    /\ UNCHANGED <<cEpoch, cTs, attempts, wReq, wRes, sReq, acked>>
-    /\ UNCHANGED <<recVars, intentVars, value, tscache, rcVars, rdVars>>
+    /\ UNCHANGED <<cEpoch, cTs, attempts, wReq, wRes, sReq, acked, eReq>>
+    /\ UNCHANGED <<recVars, intentVars, value, markVars, tscache, rcVars, rdVars>>
 
 (***************************************************************************)
 (* The shards applying the coordinator's requests.                        *)
@@ -236,8 +269,8 @@ ApplyIntent(k) ==
           /\ intentSeq' = [intentSeq EXCEPT ![k] = attempts]
           /\ wRes' = [wRes EXCEPT ![k] = t]
     /\ wReq' = [wReq EXCEPT ![k] = "done"]
-    /\ UNCHANGED <<cPhase, cEpoch, cTs, attempts, sReq, acked>>
-    /\ UNCHANGED <<recVars, value, tscache, rcVars, rdVars>>
+    /\ UNCHANGED <<cPhase, cEpoch, cTs, attempts, sReq, acked, eReq>>
+    /\ UNCHANGED <<recVars, value, markVars, tscache, rcVars, rdVars>>
 
 \* txn_record_stage on the anchor shard: refused once the txn is final.
 ApplyStage ==
@@ -248,8 +281,8 @@ ApplyStage ==
             /\ sReq' = "ok"
        ELSE /\ sReq' = "failed"
             /\ UNCHANGED recVars
-    /\ UNCHANGED <<cPhase, cEpoch, cTs, attempts, wReq, wRes, acked>>
-    /\ UNCHANGED <<intentVars, value, tscache, rcVars, rdVars>>
+    /\ UNCHANGED <<cPhase, cEpoch, cTs, attempts, wReq, wRes, acked, eReq>>
+    /\ UNCHANGED <<intentVars, value, markVars, tscache, rcVars, rdVars>>
 
 (***************************************************************************)
 (* Status recovery (txn_recover) and pushing an abandoned txn.            *)
@@ -257,22 +290,23 @@ ApplyStage ==
 
 StartRecovery ==
     /\ rcPhase = "idle" /\ recStatus = STAGING
-    /\ \E k \in Key : intentTs[k] # 0
+    /\ \E k \in Key : intentTs[k] # 0 \/ EarlyMark(k)
     /\ rcPhase' = "querying" /\ rcEpoch' = recEpoch /\ rcTs' = recTs
     /\ rcInflight' = recInflight
     /\ rcQueried' = [k \in Key |-> IF recInflight[k] # 0 THEN "pending" ELSE "found"]
-    /\ UNCHANGED <<recVars, intentVars, value, tscache, coordVars, rdVars>>
+    /\ UNCHANGED <<recVars, intentVars, value, markVars, tscache, coordVars, rdVars>>
 
 \* txn_query_intent with prevent: a missing intent can no longer land at rcTs.
+\* An intent resolved as committed is not missing: its marker is found.
 QueryIntent(k) ==
     /\ rcPhase = "querying" /\ rcQueried[k] = "pending"
-    /\ IF IntentAt(k, rcEpoch, rcInflight[k], rcTs)
+    /\ IF Landed(k, rcEpoch, rcInflight[k], rcTs)
        THEN /\ rcQueried' = [rcQueried EXCEPT ![k] = "found"]
             /\ UNCHANGED tscache
        ELSE /\ rcQueried' = [rcQueried EXCEPT ![k] = "missing"]
             /\ tscache' = [tscache EXCEPT ![k] = Max(@, rcTs)]
     /\ UNCHANGED <<rcPhase, rcEpoch, rcTs, rcInflight>>
-    /\ UNCHANGED <<recVars, intentVars, value, coordVars, rdVars>>
+    /\ UNCHANGED <<recVars, intentVars, value, markVars, coordVars, rdVars>>
 
 \* txn_recover_decide: only if the record is still the attempt queried.
 RecoverTxn ==
@@ -283,26 +317,54 @@ RecoverTxn ==
          ELSE recStatus
     /\ rcPhase' = "idle"
     /\ UNCHANGED <<recEpoch, recTs, recInflight, rcEpoch, rcTs, rcInflight, rcQueried>>
-    /\ UNCHANGED <<intentVars, value, tscache, coordVars, rdVars>>
+    /\ UNCHANGED <<intentVars, value, markVars, tscache, coordVars, rdVars>>
 
 \* txn_push: the coordinator's heartbeat expired and no record is STAGING.
 PushAbort ==
     /\ cPhase = "crashed" /\ recStatus \in {NONE, PENDING}
     /\ \E k \in Key : intentTs[k] # 0
     /\ recStatus' = ABORTED
-    /\ UNCHANGED <<recEpoch, recTs, recInflight, intentVars, value, tscache>>
+    /\ UNCHANGED <<recEpoch, recTs, recInflight, intentVars, value, markVars, tscache>>
     /\ UNCHANGED <<coordVars, rcVars, rdVars>>
 
-\* txn_resolve_intent: an intent of the committing epoch becomes the version
-\* at the commit timestamp; any other is removed.
+\* txn_resolve_intent by the final record: an intent of the committing epoch
+\* becomes the version at the commit timestamp; any other is removed.  A
+\* committed resolution leaves a final marker (confirming an early one).
 ResolveIntent(k) ==
-    /\ intentTs[k] # 0 /\ recStatus \in {COMMITTED, ABORTED}
-    /\ value' = IF recStatus = COMMITTED /\ intentEpoch[k] = recEpoch
+    /\ intentTs[k] # 0 \/ EarlyMark(k)
+    /\ recStatus \in {COMMITTED, ABORTED}
+    /\ value' = IF intentTs[k] # 0 /\ recStatus = COMMITTED /\ intentEpoch[k] = recEpoch
                 THEN [value EXCEPT ![k] = recTs] ELSE value
     /\ intentTs' = [intentTs EXCEPT ![k] = 0]
     /\ intentEpoch' = [intentEpoch EXCEPT ![k] = 0]
     /\ intentSeq' = [intentSeq EXCEPT ![k] = 0]
+    /\ IF recStatus = COMMITTED
+       THEN /\ markEpoch' = [markEpoch EXCEPT ![k] = recEpoch]
+            /\ markSeq' = [markSeq EXCEPT ![k] = recInflight[k]]
+            /\ markTs' = [markTs EXCEPT ![k] = recTs]
+       ELSE UNCHANGED <<markEpoch, markSeq, markTs>>
+    /\ markFinal' = [markFinal EXCEPT ![k] = TRUE]
     /\ UNCHANGED <<recVars, tscache, coordVars, rcVars, rdVars>>
+
+\* txn_resolve_intent early (status STAGING): the acknowledged attempt is
+\* implicitly committed, so its intent becomes the version at its timestamp
+\* before the record is final, and an unconfirmed marker names the attempt.
+\* Sent once at Ack; a crash of the coordinator does not stop it.
+ResolveEarly(k) ==
+    /\ eReq[k] = "inflight"
+    /\ eReq' = [eReq EXCEPT ![k] = "done"]
+    /\ IF IntentAt(k, cEpoch, attempts, cTs)
+       THEN /\ value' = [value EXCEPT ![k] = cTs]
+            /\ intentTs' = [intentTs EXCEPT ![k] = 0]
+            /\ intentEpoch' = [intentEpoch EXCEPT ![k] = 0]
+            /\ intentSeq' = [intentSeq EXCEPT ![k] = 0]
+            /\ markEpoch' = [markEpoch EXCEPT ![k] = cEpoch]
+            /\ markSeq' = [markSeq EXCEPT ![k] = attempts]
+            /\ markTs' = [markTs EXCEPT ![k] = cTs]
+            /\ markFinal' = [markFinal EXCEPT ![k] = FALSE]
+       ELSE UNCHANGED <<value, intentVars, markVars>>
+    /\ UNCHANGED <<cPhase, cEpoch, cTs, attempts, wReq, wRes, sReq, acked>>
+    /\ UNCHANGED <<recVars, tscache, rcVars, rdVars>>
 
 (***************************************************************************)
 (* The reader.                                                             *)
@@ -310,7 +372,7 @@ ResolveIntent(k) ==
 
 ReaderStart(t) ==
     /\ rdTs = 0 /\ rdTs' = t
-    /\ UNCHANGED <<recVars, intentVars, value, tscache, coordVars, rcVars, rdSeen>>
+    /\ UNCHANGED <<recVars, intentVars, value, markVars, tscache, coordVars, rcVars, rdSeen>>
 
 \* tree_read at rdTs: waits for an intent at or below rdTs to be resolved.
 ReaderRead(k) ==
@@ -319,14 +381,15 @@ ReaderRead(k) ==
     /\ rdSeen' = [rdSeen EXCEPT ![k] = IF value[k] # 0 /\ value[k] <= rdTs
                                        THEN "seen" ELSE "missed"]
     /\ tscache' = [tscache EXCEPT ![k] = Max(@, rdTs)]
-    /\ UNCHANGED <<recVars, intentVars, value, coordVars, rcVars, rdTs>>
+    /\ UNCHANGED <<recVars, intentVars, value, markVars, coordVars, rcVars, rdTs>>
 
 \* ACTIONS: Heartbeat, SendWrites, Ack, Retry, Rollback, CommitExplicit, Crash
 \* ACTIONS: ApplyIntent, ApplyStage, StartRecovery, QueryIntent, RecoverTxn
-\* ACTIONS: PushAbort, ResolveIntent, ReaderStart, ReaderRead
+\* ACTIONS: PushAbort, ResolveIntent, ResolveEarly, ReaderStart, ReaderRead
 Next ==
     \/ Heartbeat \/ SendWrites \/ Ack \/ Retry \/ Rollback \/ CommitExplicit \/ Crash
-    \/ \E k \in Key : ApplyIntent(k) \/ QueryIntent(k) \/ ResolveIntent(k) \/ ReaderRead(k)
+    \/ \E k \in Key : ApplyIntent(k) \/ QueryIntent(k) \/ ResolveIntent(k) \/ ResolveEarly(k)
+                   \/ ReaderRead(k)
     \/ ApplyStage \/ StartRecovery \/ RecoverTxn \/ PushAbort
     \/ \E t \in 1..MaxRts : ReaderStart(t)
 
@@ -348,6 +411,9 @@ AckedIsCommitted ==
 NoPartialRead ==
     (\A k \in Key : rdSeen[k] # "unread") =>
         \A j, k \in Key : rdSeen[j] = rdSeen[k]
+
+\* Atomicity: an aborted txn's writes never became versions.
+AbortedWroteNothing == recStatus = ABORTED => \A k \in Key : value[k] = 0
 
 CommitFinal ==
     [][recStatus = COMMITTED =>

@@ -40,6 +40,9 @@
     intentEpoch[0] <= MAXATTEMPTS && intentEpoch[1] <= MAXATTEMPTS && \
     intentSeq[0] <= MAXATTEMPTS && intentSeq[1] <= MAXATTEMPTS && \
     value[0] <= MAXTS && value[1] <= MAXTS && cEpoch <= MAXATTEMPTS && \
+    markEpoch[0] <= MAXATTEMPTS && markEpoch[1] <= MAXATTEMPTS && \
+    markSeq[0] <= MAXATTEMPTS && markSeq[1] <= MAXATTEMPTS && \
+    markTs[0] <= MAXTS && markTs[1] <= MAXTS && eReq[0] <= W_DONE && eReq[1] <= W_DONE && \
     wReq[0] <= W_DONE && wReq[1] <= W_DONE && wRes[0] <= MAXTS && wRes[1] <= MAXTS && \
     sReq <= S_FAILED && (acked == 0 || acked == 1) && rcPhase <= RC_QUERYING && \
     rcEpoch <= MAXATTEMPTS && rcTs <= MAXTS && \
@@ -53,6 +56,7 @@ inline CheckLiveInvariants() {
     assert(AckedIsCommitted);
     assert(CommitFinal);
     assert(AbortFinal);
+    assert(AbortedWroteNothing);
 #ifdef WITH_READER
     assert(NoPartialRead)
 #else
@@ -98,6 +102,8 @@ active proctype Query1() { end: do LSTEP(QueryIntent(1)) od }
 active proctype Pusher() { end: do LSTEP(PushAbort()) od }
 active proctype Resolver0() { end: do LSTEP(ResolveIntent(0)) od }
 active proctype Resolver1() { end: do LSTEP(ResolveIntent(1)) od }
+active proctype EarlyResolver0() { end: do LSTEP(ResolveEarly(0)) od }
+active proctype EarlyResolver1() { end: do LSTEP(ResolveEarly(1)) od }
 
 /* ---- steps that need not happen ---- */
 active proctype Environment() {

@@ -14,7 +14,7 @@ EXTENDS ParallelCommits
 
 LiveNext ==
     \/ Heartbeat \/ SendWrites \/ Ack \/ Retry \/ Rollback \/ CommitExplicit \/ Crash
-    \/ \E k \in Key : ApplyIntent(k) \/ QueryIntent(k) \/ ResolveIntent(k)
+    \/ \E k \in Key : ApplyIntent(k) \/ QueryIntent(k) \/ ResolveIntent(k) \/ ResolveEarly(k)
     \/ ApplyStage \/ StartRecovery \/ RecoverTxn \/ PushAbort
 
 Fairness ==
@@ -25,6 +25,7 @@ Fairness ==
     /\ \A k \in Key : /\ WF_vars(ApplyIntent(k))
                       /\ WF_vars(QueryIntent(k))
                       /\ WF_vars(ResolveIntent(k))
+                      /\ WF_vars(ResolveEarly(k))
 
 FairSpec == Init /\ [][LiveNext]_vars /\ Fairness
 
