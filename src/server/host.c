@@ -1275,7 +1275,8 @@ int host_key_applied(struct host *h, uint64_t group, const char *key, uint64_t *
 	return txn ? tree_sm_key_applied(&g->tree, txn, key, index) : GROVE_ESTORAGE;
 }
 
-int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_record *rec)
+/* Group @p group's transaction state as this member applied it, in @p b. @return GROVE_OK, GROVE_EINVAL, GROVE_ESTORAGE. */
+static int txn_state(struct host *h, uint64_t group, struct txn_lmdbstore *b, struct txn_store *st)
 {
 	struct group *g = group_of(h, group);
 	struct store_txn *txn = apply_txn(h);
@@ -1283,22 +1284,25 @@ int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_reco
 		return GROVE_EINVAL;
 	if (!txn)
 		return GROVE_ESTORAGE;
-	struct txn_lmdbstore b = {&g->tree.txn, group, txn};
-	struct txn_store st = txn_lmdbstore_store(&b);
-	return txn_shard_record(&st, id, rec);
+	*b = (struct txn_lmdbstore){&g->tree.txn, group, txn};
+	*st = txn_lmdbstore_store(b);
+	return GROVE_OK;
+}
+
+int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_record *rec)
+{
+	struct txn_lmdbstore b;
+	struct txn_store st;
+	int err = txn_state(h, group, &b, &st);
+	return err ? err : txn_shard_record(&st, id, rec);
 }
 
 int host_txn_early(struct host *h, uint64_t group, uint64_t after, struct txn_meta *meta)
 {
-	struct group *g = group_of(h, group);
-	struct store_txn *txn = apply_txn(h);
-	if (!g || g->kind == GROUP_META)
-		return GROVE_EINVAL;
-	if (!txn)
-		return GROVE_ESTORAGE;
-	struct txn_lmdbstore b = {&g->tree.txn, group, txn};
-	struct txn_store st = txn_lmdbstore_store(&b);
-	return txn_shard_early(&st, after, meta);
+	struct txn_lmdbstore b;
+	struct txn_store st;
+	int err = txn_state(h, group, &b, &st);
+	return err ? err : txn_shard_early(&st, after, meta);
 }
 
 bool host_leads(const struct host *h, uint64_t group)
