@@ -1039,17 +1039,31 @@ static int plan_across_shards(struct server *s, const Grove__WriteRequest *wr, s
 }
 
 /*
- * Whether a plan (or its failure, @p err) may rest on a state that a transaction's pending part is about to
- * change: one of its shards is held (the part is not in that tree yet), or it failed while any shard is
- * (what it missed may be that part: a node it creates or moves in). Shards the plan does not touch may
- * stay held: a transaction elsewhere in the world does not hold this one back.
+ * Whether a write to @p group must wait for the transaction that holds it: held, and not by a transaction
+ * coordinated here whose resolutions went out already. Behind those, a write proposed now is applied after
+ * the resolution, in log order; the apply refuses it (GROVE_EINTENT) in the rare case it is not (the
+ * group's leader changed in between).
+ */
+static bool held_for_writes(struct server *s, uint64_t group)
+{
+	struct txn_meta met;
+	return host_held(s->host, group, &met) && !xshard_resolution_sent(s->xshard, met.id);
+}
+
+/*
+ * Whether a plan (or its failure, @p err) must wait for a transaction's part that is not applied yet: a
+ * plan that read the trees waits while one of its shards is held (the part is not in that tree yet), one of
+ * paths alone only while held_for_writes() says so; a failed one while any shard is held (what it missed
+ * may be that part: a node it creates or moves in). Shards the plan does not touch may stay held: a
+ * transaction elsewhere in the world does not hold this one back.
  */
 static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *plan)
 {
 	if (err)
 		return any_shard_held(s);
 	for (size_t i = 0; i < plan->n_parts; i++)
-		if (host_held(s->host, plan->parts[i].group, NULL))
+		if (plan->reads_tree ? host_held(s->host, plan->parts[i].group, NULL)
+				     : held_for_writes(s, plan->parts[i].group))
 			return true;
 	return false;
 }
@@ -1453,7 +1467,7 @@ static void dispatch_write(struct server *s, struct loop_conn *c, const struct w
 	uint64_t group;
 	if (route_write(s, c, v, t, deadline_ms, &group))
 		return;
-	if (host_sharded(s->host) && host_leads(s->host, group) && host_held(s->host, group, NULL)) {
+	if (host_sharded(s->host) && host_leads(s->host, group) && held_for_writes(s, group)) {
 		wait_for_shards(s, c, v, t, deadline_ms);
 		return;
 	}

@@ -78,6 +78,7 @@ struct planner {
 	struct moved_subtree *moved;
 	size_t n_moved, cap_moved;
 	bool spans_resources; /* an op puts a resource or refers to one batch-locally */
+	bool located;         /* an op names a node by id: where it is was read from the trees */
 	size_t resource_op;   /* the first such op */
 	char *why;
 	size_t why_cap;
@@ -220,6 +221,7 @@ static int place_ref(struct planner *pl, size_t i, const struct tree_ref *ref, s
 	}
 	if (ref->id > 0) {
 		out->id = (uint64_t)ref->id;
+		pl->located = true;
 		int err = tree_view_locate(w->view, w->txn, out->id, &out->group);
 		if (err == GROVE_ENOTFOUND)
 			return refuse(pl, err, "op %zu: node %lld: no such node", i, (long long)ref->id);
@@ -641,6 +643,7 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 		out->op_index[i] = pl.ops[i].index;
 	}
 	out->n_ops = n;
+	out->reads_tree = pl.located || pl.n_moved > 0;
 	planner_free(&pl);
 	if (err) {
 		if (err == GROVE_ENOMEM && !why[0])

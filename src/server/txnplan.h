@@ -82,6 +82,13 @@ struct txn_plan {
 	 */
 	uint32_t *op_part, *op_index;
 	size_t n_ops;                /**< the client's operations */
+	/**
+	 * The plan rests on the trees' state: it located a node by id or read a
+	 * subtree to carry. Otherwise (paths only, no move across shards) it is
+	 * the same whatever the shards hold, and may be made while a
+	 * transaction's part is still to be applied to one of them.
+	 */
+	bool reads_tree;
 };
 
 /**

@@ -354,6 +354,16 @@ bool xshard_busy_with(const struct xshard *x, uint64_t id)
 	return txn_slot(x, id) != SIZE_MAX || rec_slot(x, id) != SIZE_MAX;
 }
 
+bool xshard_resolution_sent(const struct xshard *x, uint64_t id)
+{
+	size_t slot = txn_slot(x, id);
+	if (slot == SIZE_MAX)
+		return false;
+	enum txn_coord_phase phase = txn_coord_phase(x->txns[slot]->coord);
+	return phase == TXN_COORD_FINALIZING || phase == TXN_COORD_RESOLVING || phase == TXN_COORD_FORGETTING ||
+	       phase == TXN_COORD_DONE;
+}
+
 int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt)
 {
 	if (xshard_busy_with(x, met->id))

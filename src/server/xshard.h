@@ -129,6 +129,16 @@ int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard,
 /** @brief Whether transaction @p id is coordinated or recovered on this member now. */
 bool xshard_busy_with(const struct xshard *x, uint64_t id);
 
+/**
+ * @brief Whether transaction @p id is coordinated here and has sent the
+ * resolution of every intent (early, with its acknowledgement, or by its
+ * final record). A command this member sends to one of its shards after
+ * that is applied after the resolution, unless the shard's leader changed
+ * in between (then the command meets the intent, and waits or is refused,
+ * as any command that meets one).
+ */
+bool xshard_resolution_sent(const struct xshard *x, uint64_t id);
+
 /** @brief Time passes: heartbeats, commands sent again, timeouts. */
 void xshard_tick(struct xshard *x, uint64_t pt);
 

@@ -370,6 +370,7 @@ static void test_parts_and_renumbering(void **state)
 	char why[512];
 	assert_int_equal(plan_ops(w, ops, 7, &plan, why), GROVE_OK);
 	assert_int_equal(plan.n_parts, 4);
+	assert_false(plan.reads_tree); /* paths and batch-local references: the same whatever the trees hold */
 	uint64_t groups[] = {3, 2, 1, 4};
 	for (size_t p = 0; p < 4; p++)
 		assert_int_equal(plan.parts[p].group, groups[p]);
@@ -397,6 +398,28 @@ static void test_parts_and_renumbering(void **state)
 	variant_free(&hp);
 }
 
+/* A plan that names a node by id located it in the trees; one of paths alone did not read them. */
+static void test_reads_tree(void **state)
+{
+	struct world *w = *state;
+	struct variant hp = {0};
+	variant_set_int(&hp, 1);
+	struct tree_op ops[] = {{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A"), .name = "hp", .value = &hp},
+				{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/B"), .name = "hp", .value = &hp}};
+	struct txn_plan plan;
+	char why[512];
+	assert_int_equal(plan_ops(w, ops, 2, &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 2);
+	assert_false(plan.reads_tree);
+	txn_plan_free(&plan);
+	ops[1].node = (struct tree_ref){.id = (int64_t)id_of(w, "/root/W/Z2/B")};
+	assert_int_equal(plan_ops(w, ops, 2, &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 2);
+	assert_true(plan.reads_tree);
+	txn_plan_free(&plan);
+	variant_free(&hp);
+}
+
 static void test_move_across_halves(void **state)
 {
 	struct world *w = *state;
@@ -412,6 +435,7 @@ static void test_move_across_halves(void **state)
 	char why[512];
 	assert_int_equal(plan_ops(w, &move, 1, &plan, why), GROVE_OK);
 	assert_int_equal(plan.n_parts, 2);
+	assert_true(plan.reads_tree); /* a subtree carried, and a node located by id */
 	assert_int_equal(plan.parts[0].group, 2);
 	assert_int_equal(plan.parts[1].group, 3);
 	assert_int_equal(plan.op_part[0], 0);
@@ -811,6 +835,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_shard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parts_and_renumbering, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_goes_to_every_part, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reads_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_across_halves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test(test_oracle),

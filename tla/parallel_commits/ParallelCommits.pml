@@ -110,11 +110,12 @@ hidden byte preStatus, preEpoch, preTs;
 #if defined(MUTANT_INTENT_ANY_TIMESTAMP)
 /* bug: the timestamp is not compared; a pushed intent counts */
 #define QueryMatches(k) \
-    (intentTs[k] != 0 && intentEpoch[k] == rcEpoch && intentSeq[k] == rcInflight[k])
+    ((intentTs[k] != 0 && intentEpoch[k] == rcEpoch && intentSeq[k] == rcInflight[k]) || \
+     MarkAt(k, rcEpoch, rcInflight[k], rcTs))
 #elif defined(MUTANT_INTENT_ANY_EPOCH)
 /* bug: epoch and sequence number are not compared; an intent left by an
  * earlier attempt counts when it happens to sit at the record's timestamp */
-#define QueryMatches(k) (intentTs[k] == rcTs)
+#define QueryMatches(k) (intentTs[k] == rcTs || MarkAt(k, rcEpoch, rcInflight[k], rcTs))
 #elif defined(MUTANT_EARLY_UNMARKED)
 /* bug: an intent resolved early (its marker) is taken for a missing one */
 #define QueryMatches(k) IntentAt(k, rcEpoch, rcInflight[k], rcTs)
