@@ -1318,9 +1318,10 @@ static void print_shards(const Grove__ShardReply *sr, bool json)
 			printf(",\"source\":%" PRIu64 ",\"leader\":%" PRIu64 ",\"leader_address\":", s->source, s->leader_id);
 			json_string(stdout, s->leader_address);
 			printf(",\"term\":%" PRIu64 ",\"nodes\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64
-			       ",\"lag\":%" PRIu64 ",\"quiesced\":%s,\"held_by\":%" PRIu64 "}",
+			       ",\"lag\":%" PRIu64 ",\"quiesced\":%s,\"held_by\":%" PRIu64 ",\"resolved_early\":%" PRIu32
+			       "}",
 			       s->term, s->nodes, s->commit_index, s->applied_index, s->lag, s->quiesced ? "true" : "false",
-			       s->held_by);
+			       s->held_by, s->resolved_early);
 		}
 		printf("]}\n");
 		return;
@@ -1334,6 +1335,8 @@ static void print_shards(const Grove__ShardReply *sr, bool json)
 		       s->applied_index, s->lag, s->path, s->quiesced ? " (idle)" : "");
 		if (s->held_by)
 			printf(" (held by transaction %016" PRIx64 ")", s->held_by);
+		if (s->resolved_early)
+			printf(" (%" PRIu32 " resolved early, unconfirmed)", s->resolved_early);
 		printf("\n");
 	}
 }

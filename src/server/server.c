@@ -105,6 +105,8 @@ struct parked_request {
 #define PARKED_READ_MS 10000
 /* Bytes of requests kept waiting for held shards; past it, more are refused at once (retryable). */
 #define PARKED_BYTES_MAX ((size_t)64 << 20)
+/* Early resolutions counted for `grove shard list` at most. */
+#define RESOLVED_EARLY_SHOWN 10000
 /* How often the shards this member leads are looked at for abandoned transactions. */
 #define HELD_SCAN_MS 250
 /* Transaction state kept (--txn-gc-after), and the longest wait between two collections. */
@@ -1234,6 +1236,10 @@ static void describe_shard(struct server *s, struct store_txn *txn, const struct
 	struct txn_meta held;
 	if (host_held(s->host, e->group, &held))
 		info->held_by = held.id;
+	for (uint64_t after = 0; info->resolved_early < RESOLVED_EARLY_SHOWN &&
+				 host_txn_early(s->host, e->group, after, &held) == GROVE_OK;
+	     after = held.id)
+		info->resolved_early++;
 	tree_node_count(t, txn, &info->nodes);
 	if (hs.group.role == RAFT_LEADER) {
 		for (size_t i = 0; i < hs.n_members; i++)

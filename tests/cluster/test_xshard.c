@@ -2,7 +2,8 @@
  * and its subtree moved from one shard to another and back, a batch that sets values in two shards, a batch
  * whose part one shard refuses (nothing of it anywhere); then moves back and forth, coordinated by each member
  * in turn, with kill -9 of the coordinating member in the middle of some of them: afterwards the node is in
- * exactly one place, with its subtree, on every member, and no shard is held by an intent. A subscriber of
+ * exactly one place, with its subtree, on every member, and no shard is held by an intent or keeps a
+ * transaction resolved early without its record's confirmation. A subscriber of
  * the world across its shards gets one snapshot of all of them and one stream in which each move across
  * shards is one move, and a shard split off below it later is followed too. Writes across shards with a
  * submit key (protobuf and the Godot gateway) apply once: a retry after a reconnect, one that races the first
@@ -70,8 +71,11 @@ static int split(struct grove_client *cl, const char *path)
 	return code;
 }
 
-/* Shards held by an intent as member @p node sees them (-1 if it does not answer). */
-static int held_shards(struct cluster *c, int node)
+/*
+ * Shards held by an intent, or with a transaction resolved early that its record has not confirmed, as member
+ * @p node sees them (-1 if it does not answer).
+ */
+static int unsettled_shards(struct cluster *c, int node)
 {
 	struct grove_client *cl = cluster_connect(c, node);
 	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
@@ -84,7 +88,7 @@ static int held_shards(struct cluster *c, int node)
 	if (grove_client_call(cl, &env, &reply) == GROVE_OK && reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY) {
 		held = 0;
 		for (size_t i = 0; i < reply->shard_reply->n_shards; i++)
-			held += reply->shard_reply->shards[i]->held_by != 0;
+			held += reply->shard_reply->shards[i]->held_by || reply->shard_reply->shards[i]->resolved_early;
 	}
 	if (reply)
 		grove__envelope__free_unpacked(reply, NULL);
@@ -92,18 +96,18 @@ static int held_shards(struct cluster *c, int node)
 	return held;
 }
 
-/* Wait (bounded) until no member sees a shard held by an intent. */
-static void wait_unheld(struct cluster *c)
+/* Wait (bounded) until no member sees a shard held by an intent or resolved early without confirmation. */
+static void wait_settled(struct cluster *c)
 {
 	for (int t = 0; t < 300; t++) {
 		bool clear = true;
 		for (int n = 1; n <= CLUSTER_NODES && clear; n++)
-			clear = held_shards(c, n) == 0;
+			clear = unsettled_shards(c, n) == 0;
 		if (clear)
 			return;
 		usleep(100000);
 	}
-	fail_msg("a shard is still held by a transaction's intent after 30 s");
+	fail_msg("a shard is still held by a transaction's intent, or resolved early unconfirmed, after 30 s");
 }
 
 /* The node at @p path as member @p node reads it: its id and how many children it has; 0 if there is none. */
@@ -202,7 +206,7 @@ static void test_writes_across_shards(void **state)
 	assert_true(has_x);
 	assert_false(has_y);
 	grove_client_close(cl);
-	wait_unheld(&c);
+	wait_settled(&c);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
 }
@@ -261,7 +265,7 @@ static void test_kill_the_coordinator(void **state)
 			fail_msg("move %d (%c to %c, coordinated by member %d) failed: %d", i, m.from, m.to, m.node, m.code);
 		assert_true(at == 'A' || at == 'B');
 	}
-	wait_unheld(&c);
+	wait_settled(&c);
 	cluster_wait_converged(&c);
 	char first = where(&c, 1, id);
 	for (int n = 1; n <= CLUSTER_NODES; n++)
@@ -387,7 +391,7 @@ static void test_stream_across_shards(void **state)
 
 	grove_client_close(sub);
 	grove_client_close(cl);
-	wait_unheld(&c);
+	wait_settled(&c);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
 }
@@ -427,7 +431,7 @@ static void test_move_across_shards_into_a_zone(void **state)
 	assert_true(hp);
 	grove_client_close(sub);
 	grove_client_close(cl);
-	wait_unheld(&c);
+	wait_settled(&c);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
 }
@@ -510,7 +514,7 @@ static void test_transaction_state_is_collected(void **state)
 		assert_int_equal(client_write_ops(cl, both, 2), GROVE_OK);
 	}
 	grove_client_close(cl);
-	wait_unheld(&c);
+	wait_settled(&c);
 	cluster_wait_converged(&c);
 	usleep(1500 * 1000); /* past the mark, and a collection or two (every 75 ms) */
 	cluster_stop(&c);
@@ -616,7 +620,7 @@ static void test_keyed_writes_across_shards(void **state)
 	assert_int_equal(again, first);
 	assert_int_equal(prop_of(&c, ZONE_A "/P", "s"), 5);
 	assert_int_equal(prop_of(&c, ZONE_B "/Q", "s"), 5);
-	wait_unheld(&c);
+	wait_settled(&c);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
 }
@@ -667,7 +671,7 @@ static void test_keyed_retry_races_the_first(void **state)
 		assert_true(b.code == GROVE_OK || b.code == GROVE_EINTENT);
 		if (a.code == GROVE_OK && b.code == GROVE_OK)
 			assert_int_equal(a.index, b.index);
-		wait_unheld(&c);
+		wait_settled(&c);
 		cluster_wait_converged(&c);
 		assert_int_equal(where(&c, 1, id), round % 2 ? 'A' : 'B');
 		uint64_t index;
@@ -677,7 +681,7 @@ static void test_keyed_retry_races_the_first(void **state)
 			print_message("round %d: one attempt was answered \"retry\": aborted before its key was checked\n",
 				      round);
 	}
-	wait_unheld(&c);
+	wait_settled(&c);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
 }
@@ -744,7 +748,7 @@ static void test_godot_keyed_submit_across_shards(void **state)
 	}
 	variant_free(&a);
 	assert_int_equal(prop_of(&c, ZONE_A "/P", "g"), 5);
-	wait_unheld(&c);
+	wait_settled(&c);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
 }
@@ -1050,7 +1054,7 @@ static void test_resume_across_shards(void **state)
 	resume_round_trip(&c, cl, false, player, 100);
 	resume_round_trip(&c, cl, true, player, 200);
 	grove_client_close(cl);
-	wait_unheld(&c);
+	wait_settled(&c);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
 }
