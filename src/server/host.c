@@ -1275,7 +1275,8 @@ int host_key_applied(struct host *h, uint64_t group, const char *key, uint64_t *
 	return txn ? tree_sm_key_applied(&g->tree, txn, key, index) : GROVE_ESTORAGE;
 }
 
-/* Group @p group's transaction state as this member applied it, in @p b. @return GROVE_OK, GROVE_EINVAL, GROVE_ESTORAGE. */
+/* Group @p group's transaction state as this member applied it (@p b backs @p st). @return GROVE_OK, GROVE_EINVAL,
+ * GROVE_ESTORAGE. */
 static int txn_state(struct host *h, uint64_t group, struct txn_lmdbstore *b, struct txn_store *st)
 {
 	struct group *g = group_of(h, group);

@@ -178,14 +178,29 @@ static int store_ts(const struct txn_store *st, enum txn_table table, struct txn
 	return put_written(st, table, key, &w);
 }
 
-static int marker_ts(struct txn_bytes val, struct hlc_ts *ts)
+/* A finished marker as stored. */
+struct marker {
+	enum txn_status status;
+	uint32_t epoch, seq;
+	struct hlc_ts ts;
+};
+
+static int parse_marker(struct txn_bytes val, struct marker *m)
 {
 	struct layout_reader r = reader_of(val);
-	uint8_t status = layout_get_u8(&r);
-	layout_get_u32(&r);
-	layout_get_u32(&r);
-	*ts = layout_get_ts(&r);
-	return txn_status_is_final((enum txn_status)status) ? finish_reader(&r) : GROVE_ECORRUPT;
+	m->status = (enum txn_status)layout_get_u8(&r);
+	m->epoch = layout_get_u32(&r);
+	m->seq = layout_get_u32(&r);
+	m->ts = layout_get_ts(&r);
+	return txn_status_is_final(m->status) ? finish_reader(&r) : GROVE_ECORRUPT;
+}
+
+static int marker_ts(struct txn_bytes val, struct hlc_ts *ts)
+{
+	struct marker m;
+	int err = parse_marker(val, &m);
+	*ts = m.ts;
+	return err;
 }
 
 /* Whether this shard resolved transaction id already (it has its finished marker). */
@@ -201,17 +216,18 @@ static int load_marker(const struct txn_store *st, uint64_t id, bool *found)
 	return err ? err : marker_ts(v, &ts);
 }
 
-/* The attempt of transaction @p id resolved early here (found false if none). */
+/* The attempt of transaction @p id resolved early here (found false if none; @p meta may be NULL). */
 static int load_early(const struct txn_store *st, uint64_t id, bool *found, struct txn_meta *meta)
 {
 	struct id_key k;
 	struct txn_bytes v;
+	struct txn_meta m;
 	int err = st->ops->get(st->ctx, TXN_TABLE_EARLY, id_key(&k, id), &v);
 	*found = err == GROVE_OK;
 	if (err)
 		return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 	struct layout_reader r = reader_of(v);
-	layout_get_meta(&r, meta);
+	layout_get_meta(&r, meta ? meta : &m);
 	return finish_reader(&r);
 }
 
@@ -235,16 +251,13 @@ static int resolved_committed(const struct txn_store *st, const struct txn_meta 
 	}
 	struct id_key k;
 	struct txn_bytes v;
+	struct marker m;
 	if ((err = st->ops->get(st->ctx, TXN_TABLE_FINISHED, id_key(&k, attempt->id), &v)) != GROVE_OK)
 		return err == GROVE_ENOTFOUND ? GROVE_OK : err;
-	struct layout_reader r = reader_of(v);
-	uint8_t status = layout_get_u8(&r);
-	uint32_t epoch = layout_get_u32(&r);
-	uint32_t seq = layout_get_u32(&r);
-	struct hlc_ts ts = layout_get_ts(&r);
-	if ((err = finish_reader(&r)) != GROVE_OK)
+	if ((err = parse_marker(v, &m)) != GROVE_OK)
 		return err;
-	*found = status == TXN_COMMITTED && epoch == attempt->epoch && seq == attempt->seq && hlc_cmp(ts, attempt->ts) == 0;
+	*found = m.status == TXN_COMMITTED && m.epoch == attempt->epoch && m.seq == attempt->seq &&
+		 hlc_cmp(m.ts, attempt->ts) == 0;
 	return GROVE_OK;
 }
 
@@ -345,9 +358,8 @@ int txn_write_intent(const struct txn_store *st, const struct txn_cmd *cmd, stru
 	if (err)
 		return err;
 	bool finished, early;
-	struct txn_meta attempt;
 	if ((err = load_marker(st, cmd->txn.id, &finished)) != GROVE_OK ||
-	    (err = load_early(st, cmd->txn.id, &early, &attempt)) != GROVE_OK)
+	    (err = load_early(st, cmd->txn.id, &early, NULL)) != GROVE_OK)
 		return err;
 	if (finished || early) {
 		res->code = TXN_R_FINISHED;
@@ -534,10 +546,9 @@ int txn_resolve_intent(const struct txn_store *st, const struct txn_cmd *cmd, st
 	if (err)
 		return err;
 	bool finished, resolved_early;
-	struct txn_meta attempt;
 	struct id_key k;
 	if ((err = load_marker(st, cmd->txn.id, &finished)) != GROVE_OK ||
-	    (err = load_early(st, cmd->txn.id, &resolved_early, &attempt)) != GROVE_OK)
+	    (err = load_early(st, cmd->txn.id, &resolved_early, NULL)) != GROVE_OK)
 		return err;
 	res->code = TXN_R_OK;
 	if (cmd->status == TXN_STAGING)
@@ -554,8 +565,9 @@ int txn_resolve_intent(const struct txn_store *st, const struct txn_cmd *cmd, st
 	if (!present || held.id != cmd->txn.id)
 		return GROVE_OK;
 	/* Only the very write that was committed becomes a version; a pushed or earlier one is removed. */
-	if (cmd->status == TXN_COMMITTED && txn_intent_matches(&held, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts) &&
-	    (err = put_version(st, cmd->key, &held, value)) != GROVE_OK)
+	bool committed = cmd->status == TXN_COMMITTED &&
+			 txn_intent_matches(&held, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts);
+	if (committed && (err = put_version(st, cmd->key, &held, value)) != GROVE_OK)
 		return err;
 	return st->ops->del(st->ctx, TXN_TABLE_INTENTS, cmd->key);
 }

@@ -310,7 +310,8 @@ static void take_recover(struct txn_recover *r, struct queue *q, struct recover_
 
 /* Recover the transaction whose intent is on (shard, key), running it to completion. */
 /* Run a status recovery of @p txn to its end, met on @p key of @p shard (NULL: met no intent). */
-static enum txn_recover_outcome recover_txn(struct world *w, const struct txn_meta *txn, uint64_t shard, const char *key)
+static enum txn_recover_outcome recover_txn(struct world *w, const struct txn_meta *txn, uint64_t shard,
+					      const char *key)
 {
 	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = 5 * MS};
 	struct txn_recover *r;

@@ -790,15 +790,16 @@ static bool start_helper(struct sim *s, int node, const struct txn_meta *txn, in
 		return false;
 	struct helper *hp = &s->helpers[h];
 	char buf[8];
-	struct txn_bytes kb = key_bytes(key < 0 ? 0 : key, buf);
+	struct txn_bytes met = key < 0 ? (struct txn_bytes){NULL, 0} : key_bytes(key, buf);
+	uint64_t met_shard = key < 0 ? 0 : shard_of(s, key);
 	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = RETRY};
 	hp->gen++;
 	hp->node = node;
 	hp->txn = txn->id;
 	hp->waiter = waiter;
 	hp->crash_at = s->faults && chance(s, 100) ? s->now + (1 + rnd(s) % 20) * MS : 0;
-	check(s, txn_recover_create(&cfg, &s->nodes[node].clock, pt_of(s, node), txn, key < 0 ? 0 : shard_of(s, key),
-				    key < 0 ? NULL : kb.data, key < 0 ? 0 : kb.len, &hp->r),
+	check(s, txn_recover_create(&cfg, &s->nodes[node].clock, pt_of(s, node), txn, met_shard, met.data, met.len,
+				    &hp->r),
 	      "starting a recovery");
 	if (!hp->r)
 		return false;
