@@ -80,6 +80,12 @@ struct grove_client *grove_cluster_start_connected(struct grove_cluster *c, int 
 /** @brief Split the subtree at @p path off into a shard through @p cl; @return whether it was done. */
 bool grove_shard_split(struct grove_client *cl, const char *path);
 
+/**
+ * @brief Which member leads each shard, as the member @p cl talks to sees it: "PATH: member N" for each,
+ * comma-separated, in @p out ("?" if it does not answer).
+ */
+void grove_shard_leaders(struct grove_client *cl, char *out, size_t cap);
+
 /** Three members of Debian's etcd (3.4). */
 struct etcd_cluster {
 	int client_ports[CLUSTER_MEMBERS];

@@ -141,6 +141,7 @@ struct e2e_result {
 	size_t missed;
 	bool ok, etcd_ok;
 	/* The Godot follower's part, when one ran in the round (godot_ran). */
+	char placement[256];   /* across shards: which member leads each shard ("" otherwise) */
 	bool godot_ran;
 	int godot_member;
 	size_t godot_writes, godot_applied, godot_not_in_tree;
@@ -552,6 +553,20 @@ static bool make_cross_world(const struct grove_cluster *c, int leader)
 	return ok && grove_members_caught_up(c, leader);
 }
 
+/* After the rounds, which member leads each shard (as member @p leader, the writer's, sees it) in each result. */
+static void note_placement(const struct grove_cluster *c, int leader, struct e2e_result *out, int rounds)
+{
+	struct grove_client *cl;
+	char placement[sizeof(out->placement)];
+	int n = snprintf(placement, sizeof(placement), "the writer's member %d; ", leader + 1);
+	if (grove_client_connect(c->addresses[leader], NULL, 10000, &cl, NULL, 0) != GROVE_OK)
+		return;
+	grove_shard_leaders(cl, placement + n, sizeof(placement) - (size_t)n);
+	grove_client_close(cl);
+	for (int r = 0; r < rounds; r++)
+		snprintf(out[r].placement, sizeof(out[r].placement), "%s", placement);
+}
+
 /* Rounds of every subscriber count on a fresh cluster, delayed by @p p if not NULL; with @p godot_project,
  * a Godot follower at a follower member through each round; with @p cross, writes across two shards. */
 static bool run_grove(const char *dir, const char *tag, const struct preset *p, const int *counts, int rounds, int ops,
@@ -613,6 +628,8 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 		godot_abandon(&follower);
 		free(view->writes);
 	}
+	if (ok && cross)
+		note_placement(&g->cluster, leader, out, rounds);
 	grove_cluster_stop(&g->cluster);
 	for (int i = 0; i < 2 * CLUSTER_MEMBERS; i++)
 		bench_stop(proxies[i]);
@@ -660,6 +677,8 @@ static void print_stages(FILE *out, const struct e2e_result *r, bool etcd)
 		r->cross ? "across two shards (every write a transaction over both), " : "", r->subscribers,
 		r->subscribers == 1 ? "" : "s", r->stage[ST_TOTAL].n, r->missed);
 	print_godot_follower(out, r);
+	if (r->placement[0])
+		fprintf(out, "shard leaders: %s\n", r->placement);
 	fprintf(out, "| stage | p50 | p99 | p99.9 |\n|---|---:|---:|---:|\n");
 	for (int k = 0; k < N_STAGES; k++) {
 		const struct pcts *p = &r->stage[k];
