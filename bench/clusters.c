@@ -407,24 +407,16 @@ struct grove_client *grove_cluster_start_connected(struct grove_cluster *c, int 
 
 void grove_shard_leaders(struct grove_client *cl, char *out, size_t cap)
 {
-	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
-	rq.op = GROVE__SHARD_REQUEST__OP__LIST;
-	rq.path = "";
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
-	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
-	env.shard = &rq;
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = client_shard_list(cl, &holder);
 	snprintf(out, cap, "?");
-	if (grove_client_call(cl, &env, &reply) == GROVE_OK && reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY) {
-		size_t n = 0;
-		out[0] = '\0';
-		for (size_t i = 0; i < reply->shard_reply->n_shards && n < cap; i++) {
-			const Grove__ShardInfo *s = reply->shard_reply->shards[i];
-			int w = snprintf(out + n, cap - n, "%s%s: member %" PRIu64, i ? ", " : "", s->path, s->leader_id);
-			n += w > 0 ? (size_t)w : 0;
-		}
+	for (size_t i = 0, n = 0; sr && i < sr->n_shards && n < cap; i++) {
+		const Grove__ShardInfo *s = sr->shards[i];
+		int w = snprintf(out + n, cap - n, "%s%s: member %" PRIu64, i ? ", " : "", s->path, s->leader_id);
+		n += w > 0 ? (size_t)w : 0;
 	}
-	if (reply)
-		grove__envelope__free_unpacked(reply, NULL);
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
 }
 
 bool grove_shard_split(struct grove_client *cl, const char *path)

@@ -78,20 +78,13 @@ static int split(struct grove_client *cl, const char *path)
 static int unsettled_shards(struct cluster *c, int node)
 {
 	struct grove_client *cl = cluster_connect(c, node);
-	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
-	rq.op = GROVE__SHARD_REQUEST__OP__LIST;
-	rq.path = "";
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
-	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
-	env.shard = &rq;
-	int held = -1;
-	if (grove_client_call(cl, &env, &reply) == GROVE_OK && reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY) {
-		held = 0;
-		for (size_t i = 0; i < reply->shard_reply->n_shards; i++)
-			held += reply->shard_reply->shards[i]->held_by || reply->shard_reply->shards[i]->resolved_early;
-	}
-	if (reply)
-		grove__envelope__free_unpacked(reply, NULL);
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = client_shard_list(cl, &holder);
+	int held = sr ? 0 : -1;
+	for (size_t i = 0; sr && i < sr->n_shards; i++)
+		held += sr->shards[i]->held_by || sr->shards[i]->resolved_early;
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
 	grove_client_close(cl);
 	return held;
 }

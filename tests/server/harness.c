@@ -291,6 +291,20 @@ int client_set_int(struct grove_client *c, const char *node, const char *prop, i
 	return client_write_ops(c, &op, 1);
 }
 
+Grove__ShardReply *client_shard_list(struct grove_client *c, Grove__Envelope **holder)
+{
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	rq.op = GROVE__SHARD_REQUEST__OP__LIST;
+	rq.path = "";
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	*holder = NULL;
+	if (grove_client_call(c, &env, holder) != GROVE_OK)
+		return NULL;
+	return (*holder)->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY ? (*holder)->shard_reply : NULL;
+}
+
 Grove__ReadReply *client_read(struct grove_client *c, const char *path, uint32_t depth, bool with_props,
 			      Grove__Envelope **holder)
 {

@@ -135,6 +135,13 @@ int client_set_int(struct grove_client *c, const char *node, const char *prop, i
 int client_subscribe(struct grove_client *c, const char *path, bool resume, uint64_t from);
 
 /**
+ * @brief The shard list as the member @p c talks to sees it.
+ * @param holder receives the whole reply; free it with grove__envelope__free_unpacked(*holder, NULL) if not NULL.
+ * @return the shard reply, or NULL if there was none.
+ */
+Grove__ShardReply *client_shard_list(struct grove_client *c, Grove__Envelope **holder);
+
+/**
  * @brief Read the node at @p path through @p c, @p depth levels below it, with its properties if
  * @p with_props.
  * @param holder receives the whole reply; free it with grove__envelope__free_unpacked(*holder, NULL) if not NULL.
