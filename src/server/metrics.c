@@ -134,6 +134,9 @@ void metrics_render(const struct metrics *m, const struct metrics_gauges *g, str
 	counter(out, "grove_client_inflight_pauses_total",
 		"Times a client connection reached --max-inflight requests in flight and was not read from.",
 		g->client_pending_pauses);
+	counter(out, "grove_writes_waited_for_transactions_total",
+		"Writes that met a shard whose cross-shard transaction's part was not applied yet, and waited for it.",
+		g->writes_waited);
 	gauge(out, "grove_subscribers", "Change stream subscribers.", g->subscribers);
 	gauge(out, "grove_subscribers_catching_up", "Subscribers catching up from the change history.",
 	      g->subscribers_catching_up);

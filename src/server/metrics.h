@@ -70,6 +70,7 @@ struct metrics_gauges {
 	size_t queued_clients;          /**< bytes queued on those connections, not yet written */
 	unsigned client_pending_peak;   /**< the most requests one client connection had in flight at once */
 	uint64_t client_pending_pauses; /**< times a client connection reached --max-inflight and was not read from */
+	uint64_t writes_waited;         /**< writes that waited in the server for a transaction's part to be applied */
 	size_t queued_peers;            /**< bytes queued on the links to peers, not yet written */
 	size_t subscribers;             /**< change stream subscribers */
 	size_t subscribers_catching_up; /**< of those, catching up from the history */

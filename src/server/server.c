@@ -88,6 +88,7 @@ struct server {
 	size_t n_parked_writes, cap_parked_writes;
 	size_t parked_bytes;          /* the requests both lists hold: at most PARKED_BYTES_MAX */
 	bool txn_applied_since;       /* transaction commands were applied since the parked writes were looked at */
+	uint64_t writes_waited;       /* writes parked for a held shard (each once) */
 };
 
 /*
@@ -1016,6 +1017,8 @@ static void wait_for_shards(struct server *s, struct loop_conn *c, const struct 
 		 deadline_ms) != GROVE_OK)
 		write_refused(c, v->request_id, GROVE_EINTENT, "a cross-shard transaction holds a shard this write needs, "
 			      "and too many requests wait for it already; retry");
+	else if (!deadline_ms)
+		s->writes_waited++; /* parked for the first time, not parked again */
 }
 
 static const struct tree *plan_group_tree(void *ctx, uint64_t group)
@@ -1730,6 +1733,7 @@ static void serve_metrics(struct server *s, struct httpd_response *r)
 	g.queued_clients = loop_queued_total(s->loop);
 	g.client_pending_peak = loop_pending_peak(s->loop);
 	g.client_pending_pauses = loop_pending_pauses(s->loop);
+	g.writes_waited = s->writes_waited;
 	g.queued_peers = transport_backlog_total(s->transport);
 	struct subs_summary subs;
 	follow_summarize(s->follow, &subs);

@@ -1,6 +1,7 @@
 /* Writes across shards on a real 3-node groved cluster, committed as parallel-commit transactions: a node
  * and its subtree moved from one shard to another and back, a batch that sets values in two shards, a batch
- * whose part one shard refuses (nothing of it anywhere); then moves back and forth, coordinated by each member
+ * whose part one shard refuses (nothing of it anywhere); batches across the same shards back to back, which
+ * never wait for the last one's parts to be applied; then moves back and forth, coordinated by each member
  * in turn, with kill -9 of the coordinating member in the middle of some of them: afterwards the node is in
  * exactly one place, with its subtree, on every member, and no shard is held by an intent or keeps a
  * transaction resolved early without its record's confirmation. A subscriber of
@@ -137,10 +138,16 @@ static char where(struct cluster *c, int node, uint64_t id)
 	return a ? 'A' : b ? 'B' : 0;
 }
 
-/* Three members; ZoneA (holding P with three children and a property) and ZoneB split off. P's id in @p id. */
-static struct grove_client *start_world_with(struct cluster *c, const char *const *args, uint64_t *id)
+/*
+ * Three members (serving metrics if @p metrics); ZoneA (holding P with three children and a property) and ZoneB
+ * split off. P's id in @p id.
+ */
+static struct grove_client *start_world_with(struct cluster *c, const char *const *args, bool metrics, uint64_t *id)
 {
-	cluster_start(c, args);
+	if (metrics)
+		cluster_start_with_metrics(c, args);
+	else
+		cluster_start(c, args);
 	cluster_wait_leader(c);
 	struct grove_client *cl = cluster_connect(c, 1);
 	struct tree_op world[] = {create("/root", "World"), create("/root/World", "ZoneA"), create("/root/World", "ZoneB"),
@@ -157,7 +164,7 @@ static struct grove_client *start_world_with(struct cluster *c, const char *cons
 
 static struct grove_client *start_world(struct cluster *c, uint64_t *id)
 {
-	return start_world_with(c, NULL, id);
+	return start_world_with(c, NULL, false, id);
 }
 
 static void test_writes_across_shards(void **state)
@@ -198,6 +205,62 @@ static void test_writes_across_shards(void **state)
 	grove__envelope__free_unpacked(holder, NULL);
 	assert_true(has_x);
 	assert_false(has_y);
+	grove_client_close(cl);
+	wait_settled(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+/* Writes that waited in the servers for a transaction's part to be applied, over every member. */
+static uint64_t writes_waited(struct cluster *c)
+{
+	uint64_t total = 0;
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
+		uint64_t v;
+		assert_true(groved_metric(c->metrics_ports[n], "grove_writes_waited_for_transactions_total", &v));
+		total += v;
+	}
+	return total;
+}
+
+/*
+ * A writer's next batch across the same shards, right after the answer to the last, does not wait for the last
+ * one's parts to be applied: its member sent their resolutions, and its intents are proposed behind them. A move
+ * of the same node by id reads the trees to plan, and waits (so the count does move).
+ */
+static void test_back_to_back_writes_do_not_wait(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t id;
+	struct grove_client *cl = start_world_with(&c, NULL, true, &id);
+	struct tree_op r = create(ZONE_A, "R");
+	assert_int_equal(client_write_ops(cl, &r, 1), GROVE_OK);
+	struct variant v = {0};
+	uint64_t before = writes_waited(&c);
+	for (int i = 0; i < 50; i++) {
+		variant_set_int(&v, i);
+		struct tree_op both[] = {{.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_A "/R"}, .name = "x", .value = &v},
+					 {.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_B "/Q"}, .name = "x", .value = &v}};
+		assert_int_equal(client_write_ops(cl, both, 2), GROVE_OK);
+	}
+	assert_int_equal(writes_waited(&c) - before, 0);
+	int waited = 0;
+	for (int i = 0; i < 20; i++) {
+		variant_set_int(&v, i);
+		struct tree_op both[] = {{.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_A "/R"}, .name = "y", .value = &v},
+					 {.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_B "/Q"}, .name = "y", .value = &v}};
+		struct tree_op there = move(NULL, i % 2 ? ZONE_A : ZONE_B);
+		there.node = (struct tree_ref){.id = (int64_t)id};
+		uint64_t at = writes_waited(&c);
+		assert_int_equal(client_write_ops(cl, both, 2), GROVE_OK);
+		assert_int_equal(client_write_ops(cl, &there, 1), GROVE_OK);
+		waited += writes_waited(&c) > at;
+	}
+	print_message("50 writes across two shards back to back: none waited; 20 moves by id right after one: %d "
+		      "waited\n", waited);
+	assert_true(waited > 0);
+	variant_free(&v);
 	grove_client_close(cl);
 	wait_settled(&c);
 	cluster_stop(&c);
@@ -498,7 +561,7 @@ static void test_transaction_state_is_collected(void **state)
 	struct cluster c;
 	uint64_t id;
 	static const char *const args[] = {"--txn-gc-after", "300ms", NULL};
-	struct grove_client *cl = start_world_with(&c, args, &id);
+	struct grove_client *cl = start_world_with(&c, args, false, &id);
 	enum { TXNS = 20 };
 	for (int i = 0; i < TXNS; i++) {
 		struct variant v = {0};
@@ -1041,7 +1104,7 @@ static void test_resume_across_shards(void **state)
 	struct cluster c;
 	uint64_t player;
 	const char *args[] = {"--history-entries", RESUME_HISTORY, NULL};
-	struct grove_client *cl = start_world_with(&c, args, &player);
+	struct grove_client *cl = start_world_with(&c, args, false, &player);
 	struct tree_op make_s = create(ZONE_A, "S");
 	assert_int_equal(client_write_ops(cl, &make_s, 1), GROVE_OK);
 	resume_round_trip(&c, cl, false, player, 100);
@@ -1114,6 +1177,7 @@ int main(void)
 		cmocka_set_test_filter(filter);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writes_across_shards),
+		cmocka_unit_test(test_back_to_back_writes_do_not_wait),
 		cmocka_unit_test(test_kill_the_coordinator),
 		cmocka_unit_test(test_stream_across_shards),
 		cmocka_unit_test(test_move_across_shards_into_a_zone),
