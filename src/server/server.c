@@ -1044,15 +1044,17 @@ static int plan_across_shards(struct server *s, const Grove__WriteRequest *wr, s
 }
 
 /*
- * Whether a write to @p group must wait for the transaction that holds it: held, and not by a transaction
- * coordinated here whose resolutions went out already. Behind those, a write proposed now is applied after
+ * Whether a write to @p group must wait for a transaction: one coordinated here is writing to it (its intent
+ * may not be applied here yet, and a write proposed now would meet it), or one holds it, unless it was
+ * coordinated here and its resolutions went out already. Behind those, a write proposed now is applied after
  * the resolution, in log order; the apply refuses it (GROVE_EINTENT) in the rare case it is not (the
  * group's leader changed in between).
  */
 static bool held_for_writes(struct server *s, uint64_t group)
 {
 	struct txn_meta met;
-	return host_held(s->host, group, &met) && !xshard_resolution_sent(s->xshard, met.id);
+	return xshard_writing_to(s->xshard, group) ||
+	       (host_held(s->host, group, &met) && !xshard_resolution_sent(s->xshard, met.id));
 }
 
 /*
@@ -1066,10 +1068,12 @@ static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *
 {
 	if (err)
 		return any_shard_held(s);
-	for (size_t i = 0; i < plan->n_parts; i++)
-		if (plan->reads_tree ? host_held(s->host, plan->parts[i].group, NULL)
-				     : held_for_writes(s, plan->parts[i].group))
+	for (size_t i = 0; i < plan->n_parts; i++) {
+		uint64_t group = plan->parts[i].group;
+		if (plan->reads_tree ? host_held(s->host, group, NULL) || xshard_writing_to(s->xshard, group)
+				     : held_for_writes(s, group))
 			return true;
+	}
 	return false;
 }
 

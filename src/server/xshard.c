@@ -364,6 +364,19 @@ bool xshard_resolution_sent(const struct xshard *x, uint64_t id)
 	       phase == TXN_COORD_DONE;
 }
 
+bool xshard_writing_to(const struct xshard *x, uint64_t group)
+{
+	for (size_t i = 0; i < x->n_txns; i++) {
+		enum txn_coord_phase phase = txn_coord_phase(x->txns[i]->coord);
+		if (phase != TXN_COORD_WRITING && phase != TXN_COORD_PUSHED && phase != TXN_COORD_ROLLING_BACK)
+			continue;
+		for (size_t p = 0; p < x->txns[i]->n_parts; p++)
+			if (x->txns[i]->groups[p] == group)
+				return true;
+	}
+	return false;
+}
+
 int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt)
 {
 	if (xshard_busy_with(x, met->id))

@@ -139,6 +139,14 @@ bool xshard_busy_with(const struct xshard *x, uint64_t id);
  */
 bool xshard_resolution_sent(const struct xshard *x, uint64_t id);
 
+/**
+ * @brief Whether a transaction coordinated here sent an intent to @p group
+ * and not yet its resolution: its intent is in the group's log or on its
+ * way, though this member may not have applied it yet. A write or
+ * transaction proposed to the group now would meet it.
+ */
+bool xshard_writing_to(const struct xshard *x, uint64_t group);
+
 /** @brief Time passes: heartbeats, commands sent again, timeouts. */
 void xshard_tick(struct xshard *x, uint64_t pt);
 
