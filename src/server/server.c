@@ -1059,10 +1059,11 @@ static bool held_for_writes(struct server *s, uint64_t group)
 
 /*
  * Whether a plan (or its failure, @p err) must wait for a transaction's part that is not applied yet: a
- * plan that read the trees waits while one of its shards is held (the part is not in that tree yet), one of
- * paths alone only while held_for_writes() says so; a failed one while any shard is held (what it missed
- * may be that part: a node it creates or moves in). Shards the plan does not touch may stay held: a
- * transaction elsewhere in the world does not hold this one back.
+ * plan that read the trees waits while one of its shards is held (the part is not in that tree yet) or
+ * written to by a transaction coordinated here, one of paths alone only while held_for_writes() says so; a
+ * failed one while any shard is held (what it missed may be that part: a node it creates or moves in).
+ * Shards the plan does not touch may stay held: a transaction elsewhere in the world does not hold this one
+ * back.
  */
 static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *plan)
 {
