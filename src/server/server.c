@@ -108,8 +108,10 @@ struct parked_request {
 #define PARKED_BYTES_MAX ((size_t)64 << 20)
 /* Early resolutions counted for `grove shard list` at most. */
 #define RESOLVED_EARLY_SHOWN 10000
-/* How often the shards this member leads are looked at for abandoned transactions. */
+/* How often the shards this member leads are looked at for abandoned transactions, and how many early
+ * resolutions of one shard a look examines at most (the rest, at the next looks, as these are recovered). */
 #define HELD_SCAN_MS 250
+#define EARLY_PER_SCAN 256
 /* Transaction state kept (--txn-gc-after), and the longest wait between two collections. */
 #define TXN_GC_AFTER_MS 60000
 #define TXN_GC_EVERY_MS 10000
@@ -789,8 +791,11 @@ static void recover_abandoned(struct server *s)
 			continue;
 		if (host_held(s->host, group, &met))
 			recover_if_abandoned(s, &met, group, false, now);
-		for (uint64_t after = 0; host_txn_early(s->host, group, after, &met) == GROVE_OK; after = met.id)
+		uint64_t after = 0;
+		for (int k = 0; k < EARLY_PER_SCAN && host_txn_early(s->host, group, after, &met) == GROVE_OK; k++) {
 			recover_if_abandoned(s, &met, group, true, now);
+			after = met.id;
+		}
 	}
 }
 
