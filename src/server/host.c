@@ -1306,6 +1306,14 @@ int host_txn_early(struct host *h, uint64_t group, uint64_t after, struct txn_me
 	return err ? err : txn_shard_early(&st, after, meta);
 }
 
+int host_txn_unresolved(struct host *h, uint64_t group, uint64_t after, uint64_t *id, struct txn_record *rec)
+{
+	struct txn_lmdbstore b;
+	struct txn_store st;
+	int err = txn_state(h, group, &b, &st);
+	return err ? err : txn_shard_unresolved(&st, after, id, rec);
+}
+
 bool host_leads(const struct host *h, uint64_t group)
 {
 	struct group *g = group_of(h, group);

@@ -248,6 +248,17 @@ int host_txn_record(struct host *h, uint64_t group, uint64_t id, struct txn_reco
  */
 int host_txn_early(struct host *h, uint64_t group, uint64_t after, struct txn_meta *meta);
 
+/**
+ * @brief The first record, of a transaction with an id above @p after, that
+ * @p group anchors and that waits for its coordinator or a recovery to
+ * finish (shard.h txn_shard_unresolved()), as this member applied it.
+ * @param id receives the transaction's id.
+ * @param rec receives its record (owned: txn_record_free()).
+ * @return GROVE_OK, GROVE_ENOTFOUND (none), GROVE_EINVAL (no such tree
+ * group), GROVE_ESTORAGE, GROVE_ECORRUPT, GROVE_ENOMEM.
+ */
+int host_txn_unresolved(struct host *h, uint64_t group, uint64_t after, uint64_t *id, struct txn_record *rec);
+
 /** @brief Whether this member leads group @p group now. */
 bool host_leads(const struct host *h, uint64_t group);
 

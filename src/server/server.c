@@ -109,9 +109,10 @@ struct parked_request {
 /* Early resolutions counted for `grove shard list` at most. */
 #define RESOLVED_EARLY_SHOWN 10000
 /* How often the shards this member leads are looked at for abandoned transactions, and how many early
- * resolutions of one shard a look examines at most (the rest, at the next looks, as these are recovered). */
+ * resolutions, and records, of one shard a look examines at most (the rest at the next looks, as these are
+ * recovered). */
 #define HELD_SCAN_MS 250
-#define EARLY_PER_SCAN 256
+#define UNFINISHED_PER_SCAN 256
 /* Transaction state kept (--txn-gc-after), and the longest wait between two collections. */
 #define TXN_GC_AFTER_MS 60000
 #define TXN_GC_EVERY_MS 10000
@@ -772,9 +773,32 @@ static void recover_if_abandoned(struct server *s, const struct txn_meta *met, u
 }
 
 /*
- * Recover the transactions that hold a shard this member leads, or that it resolved early, and that nobody
- * will finish (recover_if_abandoned()). Every member could; the shard's leader does, so that one recovery
- * runs, not one per member.
+ * Recover the transactions whose records @p group anchors and that wait for a coordinator that is gone: its
+ * heartbeat expired (a coordinator stops heartbeating once its record is final, and resolving takes far less
+ * than the expiry). A coordinator can die after its record became final and before its FORGET, with no
+ * intent left for anyone to meet; without this its record would never be collected.
+ */
+static void recover_unresolved_records(struct server *s, uint64_t group, uint64_t now)
+{
+	struct txn_record rec;
+	uint64_t id, after = 0;
+	for (int k = 0; k < UNFINISHED_PER_SCAN && host_txn_unresolved(s->host, group, after, &id, &rec) == GROVE_OK;
+	     k++, after = id) {
+		struct txn_meta met = {.id = id, .anchor = group, .epoch = rec.epoch, .seq = rec.seq, .ts = rec.ts,
+				       .start = rec.ts};
+		if (!xshard_busy_with(s->xshard, id) && rec.heartbeat + xshard_expiry(s->xshard) < now) {
+			log_line("transactions: recovering %016llx, whose %s record shard %llu keeps", (unsigned long long)id,
+				 txn_status_name(rec.status), (unsigned long long)group);
+			xshard_recover(s->xshard, &met, group, now);
+		}
+		txn_record_free(&rec);
+	}
+}
+
+/*
+ * Recover the transactions that hold a shard this member leads, that it resolved early, or whose records it
+ * keeps, and that nobody will finish (recover_if_abandoned(), recover_unresolved_records()). Every member
+ * could; the shard's leader does, so that one recovery runs, not one per member.
  */
 static void recover_abandoned(struct server *s)
 {
@@ -792,10 +816,11 @@ static void recover_abandoned(struct server *s)
 		if (host_held(s->host, group, &met))
 			recover_if_abandoned(s, &met, group, false, now);
 		uint64_t after = 0;
-		for (int k = 0; k < EARLY_PER_SCAN && host_txn_early(s->host, group, after, &met) == GROVE_OK; k++) {
+		for (int k = 0; k < UNFINISHED_PER_SCAN && host_txn_early(s->host, group, after, &met) == GROVE_OK; k++) {
 			recover_if_abandoned(s, &met, group, true, now);
 			after = met.id;
 		}
+		recover_unresolved_records(s, group, now);
 	}
 }
 

@@ -185,6 +185,17 @@ static int learn_final(struct txn_coord *c, uint64_t pt, const struct txn_record
 	return resolve_unanswered(c);
 }
 
+/*
+ * An acknowledged attempt is committed (no recovery can abort it), yet the anchor has no record, or an ABORTED
+ * one: a recovery committed the attempt and resolved its intents, and the record was collected while this
+ * coordinator was silent (txn_gc()); a heartbeat of it, too old to make a record, then made an ABORTED one.
+ */
+static int learn_forgotten_commit(struct txn_coord *c, uint64_t pt)
+{
+	struct txn_record committed = {TXN_COMMITTED, c->meta.epoch, c->meta.seq, c->meta.ts, 0, NULL, 0};
+	return learn_final(c, pt, &committed);
+}
+
 /* Move the rollback's messages into this queue; once it knows the outcome, take it over. */
 static int drain_rollback(struct txn_coord *c, uint64_t pt)
 {
@@ -336,7 +347,10 @@ int txn_coord_on_result(struct txn_coord *c, uint64_t pt, const struct txn_cmd *
 	case TXN_CMD_HEARTBEAT:
 	case TXN_CMD_FINALIZE:
 		/* A refused heartbeat is how a live coordinator learns that others finished its transaction. */
-		if (active && final_record)
+		if (c->phase == TXN_COORD_FINALIZING && res->has_record &&
+		    (res->record.status == TXN_NONE || res->record.status == TXN_ABORTED))
+			err = learn_forgotten_commit(c, pt);
+		else if (active && final_record)
 			err = learn_final(c, pt, &res->record);
 		break;
 	case TXN_CMD_RESOLVE:

@@ -21,7 +21,7 @@ static const char *const table_names[TXN_TABLE_COUNT] = {
 	[TXN_TABLE_INTENTS] = "txn.intents", [TXN_TABLE_VERSIONS] = "txn.versions",
 	[TXN_TABLE_TSCACHE] = "txn.tscache", [TXN_TABLE_RECORDS] = "txn.records",
 	[TXN_TABLE_FINISHED] = "txn.finished", [TXN_TABLE_META] = "txn.meta",
-	[TXN_TABLE_EARLY] = "txn.early",
+	[TXN_TABLE_EARLY] = "txn.early", [TXN_TABLE_RESOLVED] = "txn.resolved",
 };
 
 int txn_lmdbstore_open(struct store *store, struct txn_lmdbstore_tables *out)

@@ -129,6 +129,14 @@ static int resolve_unanswered(struct txn_recover *r)
 	return err;
 }
 
+/* Every intent is resolved: the record can be collected once it is old enough (txn_forget()). */
+static int forget_record(struct txn_recover *r)
+{
+	r->phase = TXN_RECOVER_FORGETTING;
+	struct txn_cmd cmd = {.type = TXN_CMD_FORGET, .txn = r->txn};
+	return send(r, r->txn.anchor, &cmd);
+}
+
 static void learn(struct txn_recover *r, enum txn_recover_outcome outcome)
 {
 	r->outcome = outcome;
@@ -247,9 +255,7 @@ static int on_resolved(struct txn_recover *r, const struct txn_cmd *cmd)
 			r->resolved[i] = true;
 		all = all && r->resolved[i];
 	}
-	if (all)
-		r->phase = TXN_RECOVER_DONE;
-	return GROVE_OK;
+	return all ? forget_record(r) : GROVE_OK;
 }
 
 int txn_recover_on_result(struct txn_recover *r, uint64_t pt, const struct txn_cmd *cmd, const struct txn_result *res)
@@ -266,6 +272,10 @@ int txn_recover_on_result(struct txn_recover *r, uint64_t pt, const struct txn_c
 		return finalize && cmd->expect == TXN_EXPECT_STAGING ? on_decided(r, cmd, res, pt) : GROVE_OK;
 	case TXN_RECOVER_RESOLVING:
 		return cmd->type == TXN_CMD_RESOLVE ? on_resolved(r, cmd) : GROVE_OK;
+	case TXN_RECOVER_FORGETTING:
+		if (cmd->type == TXN_CMD_FORGET)
+			r->phase = TXN_RECOVER_DONE;
+		break;
 	case TXN_RECOVER_DONE:
 		break;
 	}
@@ -290,6 +300,8 @@ int txn_recover_tick(struct txn_recover *r, uint64_t pt)
 		return recover_txn(r);
 	case TXN_RECOVER_RESOLVING:
 		return resolve_unanswered(r);
+	case TXN_RECOVER_FORGETTING:
+		return forget_record(r);
 	case TXN_RECOVER_DONE:
 		break;
 	}

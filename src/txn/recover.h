@@ -23,7 +23,9 @@
  *    the attempt examined: COMMITTED if every intent was found, ABORTED
  *    otherwise. If the record moved on meanwhile, start again at 1.
  * 4. ResolveIntent: a RESOLVE for the intent that was met and for every
- *    listed intent, by the final record; done once each is answered.
+ *    listed intent, by the final record.
+ * 5. Beyond the spec: a FORGET to the anchor once each is answered, so that
+ *    the record can be collected (shard.h txn_forget()); done once answered.
  *
  * Ownership: messages, records and metas handed out stay valid until
  * txn_recover_advance() (messages) or txn_recover_destroy().
@@ -52,7 +54,8 @@ enum txn_recover_phase {
 	TXN_RECOVER_QUERYING = 1,   /**< querying the listed intents of a STAGING record */
 	TXN_RECOVER_DECIDING = 2,   /**< the conditional COMMITTED/ABORTED is in flight */
 	TXN_RECOVER_RESOLVING = 3,  /**< the record is final; resolving intents */
-	TXN_RECOVER_DONE = 4        /**< nothing more to do */
+	TXN_RECOVER_FORGETTING = 4, /**< every intent resolved; telling the anchor so (TXN_CMD_FORGET) */
+	TXN_RECOVER_DONE = 5        /**< nothing more to do */
 };
 
 /** What a recovery found out. */

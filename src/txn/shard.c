@@ -287,6 +287,31 @@ int txn_shard_early(const struct txn_store *st, uint64_t after, struct txn_meta 
 	return finish_reader(&r);
 }
 
+int txn_shard_unresolved(const struct txn_store *st, uint64_t after, uint64_t *id, struct txn_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	for (; after != UINT64_MAX; after = *id) {
+		struct id_key k;
+		struct txn_bytes key, val, resolved;
+		int err = st->ops->seek(st->ctx, TXN_TABLE_RECORDS, id_key(&k, after + 1), &key, &val);
+		if (err)
+			return err;
+		if (key.len != sizeof(k.bytes))
+			return GROVE_ECORRUPT;
+		*id = get_be(key.data, 8);
+		if ((err = load_record(st, *id, rec)) != GROVE_OK)
+			return err;
+		err = rec->status == TXN_ABORTED ? GROVE_OK
+						 : st->ops->get(st->ctx, TXN_TABLE_RESOLVED, id_key(&k, *id), &resolved);
+		if (err == GROVE_ENOTFOUND)
+			return GROVE_OK;
+		txn_record_free(rec);
+		if (err)
+			return err;
+	}
+	return GROVE_ENOTFOUND;
+}
+
 int txn_shard_lwm(const struct txn_store *st, struct hlc_ts *lwm)
 {
 	*lwm = (struct hlc_ts){0};
@@ -404,6 +429,29 @@ int txn_write_intent(const struct txn_store *st, const struct txn_cmd *cmd, stru
 }
 
 /*
+ * Whether @p cmd would make a record for a transaction that began at or below the low-water mark. txn_gc()
+ * deletes final records there, so a record made now could contradict the outcome that was forgotten (a late
+ * copy of a committed transaction's STAGE, or a slow coordinator staging what a push aborted). FINALIZE
+ * expecting STAGING never makes a record, so it is left to its own condition.
+ */
+static int begun_at_or_below_mark(const struct txn_store *st, const struct txn_cmd *cmd, bool *too_old)
+{
+	struct hlc_ts lwm;
+	int err = load_ts(st, TXN_TABLE_META, lwm_key, &lwm);
+	*too_old = !err && !(cmd->type == TXN_CMD_FINALIZE && cmd->expect == TXN_EXPECT_STAGING) &&
+		   hlc_cmp(cmd->txn.start, lwm) <= 0;
+	return err;
+}
+
+/* Such a transaction is aborted, as a push would abort it: the record is ABORTED at the command's attempt. */
+static enum txn_result_code abort_unrecorded(const struct txn_cmd *cmd, struct txn_record *next, bool *changed)
+{
+	*next = (struct txn_record){TXN_ABORTED, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts, cmd->heartbeat, NULL, 0};
+	*changed = true;
+	return cmd->type == TXN_CMD_FINALIZE && cmd->status == TXN_ABORTED ? TXN_R_OK : TXN_R_REFUSED;
+}
+
+/*
  * The three commands on the record are each a step from the record as it is to the next one, with an
  * answer. A final record never changes: every one of them is REFUSED with it, which is how a sender learns
  * the outcome.
@@ -419,8 +467,16 @@ static int update_record(const struct txn_store *st, const struct txn_cmd *cmd, 
 	if (err || (err = load_record(st, cmd->txn.id, &rec)) != GROVE_OK)
 		return err;
 	struct txn_record next = rec;
-	bool changed = false;
-	enum txn_result_code code = txn_status_is_final(rec.status) ? TXN_R_REFUSED : step(&rec, cmd, &next, &changed);
+	bool changed = false, too_old = false;
+	if (rec.status == TXN_NONE && (err = begun_at_or_below_mark(st, cmd, &too_old)) != GROVE_OK)
+		return err;
+	enum txn_result_code code;
+	if (txn_status_is_final(rec.status))
+		code = TXN_R_REFUSED;
+	else if (too_old)
+		code = abort_unrecorded(cmd, &next, &changed);
+	else
+		code = step(&rec, cmd, &next, &changed);
 	if (changed)
 		err = store_record(st, cmd->txn.id, &next);
 	if (!err)
@@ -583,11 +639,14 @@ int txn_forget(const struct txn_store *st, const struct txn_cmd *cmd, struct txn
 		txn_record_free(&rec);
 		return err;
 	}
-	txn_record_free(&rec);
-	struct id_key k;
-	err = st->ops->del(st->ctx, TXN_TABLE_RECORDS, id_key(&k, cmd->txn.id));
 	res->code = TXN_R_OK;
-	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+	if (rec.status == TXN_NONE)
+		return GROVE_OK;
+	txn_record_free(&rec);
+	struct layout_writer w = {0};
+	struct id_key k;
+	layout_u8(&w, FORMAT);
+	return put_written(st, TXN_TABLE_RESOLVED, id_key(&k, cmd->txn.id), &w);
 }
 
 int txn_shard_landed(const struct txn_store *st, struct txn_bytes key, const struct txn_meta *attempt, bool *landed)
@@ -670,26 +729,86 @@ int txn_read(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_r
 	return GROVE_OK;
 }
 
-/* Delete every entry of table whose timestamp (read by ts_of) is at or below lwm. */
-static int forget_below(const struct txn_store *st, enum txn_table table, struct hlc_ts lwm,
-			int (*ts_of)(struct txn_bytes val, struct hlc_ts *ts))
+/* Whether the entry (key, val) of a table is forgotten at low-water mark lwm. */
+typedef int (*expiry)(const struct txn_store *st, struct txn_bytes key, struct txn_bytes val, struct hlc_ts lwm,
+		      bool *expired);
+
+/* Delete every entry of table that has expired at lwm. */
+static int forget_below(const struct txn_store *st, enum txn_table table, struct hlc_ts lwm, expiry expired)
 {
 	uint8_t cur[KEY_BUF], from_buf[KEY_BUF];
 	struct txn_bytes k, v, from = {from_buf, 0};
 	int err;
 	while ((err = st->ops->seek(st->ctx, table, from, &k, &v)) == GROVE_OK) {
-		struct hlc_ts ts;
+		bool gone;
 		if (k.len >= KEY_BUF)
 			return GROVE_ECORRUPT;
-		if ((err = ts_of(v, &ts)) != GROVE_OK)
-			return err;
 		struct txn_bytes at = {cur, k.len};
 		memcpy(cur, k.data, k.len); /* k is gone once deleted */
-		if (hlc_cmp(ts, lwm) <= 0 && (err = st->ops->del(st->ctx, table, at)) != GROVE_OK)
+		if ((err = expired(st, at, v, lwm, &gone)) != GROVE_OK ||
+		    (gone && (err = st->ops->del(st->ctx, table, at)) != GROVE_OK))
 			return err;
 		from = successor(from_buf, at);
 	}
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+static int tscache_expired(const struct txn_store *st, struct txn_bytes key, struct txn_bytes val, struct hlc_ts lwm,
+			   bool *expired)
+{
+	(void)st;
+	(void)key;
+	struct layout_reader r = reader_of(val);
+	struct hlc_ts ts = layout_get_ts(&r);
+	*expired = hlc_cmp(ts, lwm) <= 0;
+	return finish_reader(&r);
+}
+
+static int marker_expired(const struct txn_store *st, struct txn_bytes key, struct txn_bytes val, struct hlc_ts lwm,
+			  bool *expired)
+{
+	(void)st;
+	(void)key;
+	struct hlc_ts ts;
+	int err = marker_ts(val, &ts);
+	*expired = hlc_cmp(ts, lwm) <= 0;
+	return err;
+}
+
+/*
+ * A final record at or below the mark goes once nothing needs it: an ABORTED one always (a push of a transaction
+ * that began there finds no record and aborts it again), a COMMITTED one once every intent of it was resolved
+ * (txn_forget()); until then a recovery must still find it COMMITTED.
+ */
+static int record_expired(const struct txn_store *st, struct txn_bytes key, struct txn_bytes val, struct hlc_ts lwm,
+			  bool *expired)
+{
+	struct layout_reader r = reader_of(val);
+	enum txn_status status = (enum txn_status)layout_get_u8(&r);
+	layout_get_u32(&r);
+	layout_get_u32(&r);
+	struct hlc_ts ts = layout_get_ts(&r);
+	*expired = false;
+	if (r.bad)
+		return GROVE_ECORRUPT;
+	if (!txn_status_is_final(status) || hlc_cmp(ts, lwm) > 0)
+		return GROVE_OK;
+	struct txn_bytes resolved;
+	int err = status == TXN_ABORTED ? GROVE_OK : st->ops->get(st->ctx, TXN_TABLE_RESOLVED, key, &resolved);
+	*expired = err == GROVE_OK;
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+/* A resolved note goes with its record. */
+static int note_orphaned(const struct txn_store *st, struct txn_bytes key, struct txn_bytes val, struct hlc_ts lwm,
+			 bool *expired)
+{
+	(void)val;
+	(void)lwm;
+	struct txn_bytes record;
+	int err = st->ops->get(st->ctx, TXN_TABLE_RECORDS, key, &record);
+	*expired = err == GROVE_ENOTFOUND;
+	return *expired ? GROVE_OK : err;
 }
 
 /*
@@ -722,13 +841,6 @@ static int prune_versions(const struct txn_store *st, struct hlc_ts lwm)
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
-static int tscache_entry_ts(struct txn_bytes val, struct hlc_ts *ts)
-{
-	struct layout_reader r = reader_of(val);
-	*ts = layout_get_ts(&r);
-	return finish_reader(&r);
-}
-
 int txn_gc(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res)
 {
 	int err = refuse_malformed(cmd, TXN_CMD_GC, res);
@@ -740,8 +852,10 @@ int txn_gc(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_res
 		if ((err = store_ts(st, TXN_TABLE_META, lwm_key, lwm)) != GROVE_OK)
 			return err;
 	}
-	if ((err = forget_below(st, TXN_TABLE_TSCACHE, lwm, tscache_entry_ts)) != GROVE_OK ||
-	    (err = forget_below(st, TXN_TABLE_FINISHED, lwm, marker_ts)) != GROVE_OK ||
+	if ((err = forget_below(st, TXN_TABLE_TSCACHE, lwm, tscache_expired)) != GROVE_OK ||
+	    (err = forget_below(st, TXN_TABLE_FINISHED, lwm, marker_expired)) != GROVE_OK ||
+	    (err = forget_below(st, TXN_TABLE_RECORDS, lwm, record_expired)) != GROVE_OK ||
+	    (err = forget_below(st, TXN_TABLE_RESOLVED, lwm, note_orphaned)) != GROVE_OK ||
 	    (err = prune_versions(st, lwm)) != GROVE_OK)
 		return err;
 	res->code = TXN_R_OK;

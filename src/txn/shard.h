@@ -26,8 +26,12 @@
  *   implicitly committed before their record was final. Status recovery
  *   counts them as intents in place, and txn_gc() keeps them until a
  *   resolution by the final record confirms them.
+ * Transaction state does not grow without bound: txn_gc() forgets what lies
+ * at or below a low-water mark that follows the clock some time behind,
+ * final records included once nothing needs them; a transaction that began
+ * at or below the mark can no longer make a record (it is aborted instead).
  *
- * Storage. The state machine reads and writes typed records as bytes in seven
+ * Storage. The state machine reads and writes typed records as bytes in eight
  * tables through struct txn_store: the server backs it with LMDB tables
  * inside the Raft apply transaction (keys prefixed with the group id), the
  * tests with txn_memstore. Key order is bytewise, shorter first on a common
@@ -49,6 +53,8 @@
  * - TXN_TABLE_META      "lwm" -> format, ts (the timestamp cache's low-water mark)
  * - TXN_TABLE_EARLY     txn id u64 BE -> format, meta (the attempt resolved
  *                       early, as intents store it)
+ * - TXN_TABLE_RESOLVED  txn id u64 BE -> format (the final record of that
+ *                       transaction has no intent left: txn_forget())
  * (ts = wall u64 + logical u32.)
  *
  * Atomicity: a command makes several writes; when a function here returns an
@@ -74,7 +80,8 @@ enum txn_table {
 	TXN_TABLE_FINISHED = 4, /**< txn id -> finished marker */
 	TXN_TABLE_META = 5,     /**< name -> small values (the low-water mark) */
 	TXN_TABLE_EARLY = 6,    /**< txn id -> the attempt resolved early here, until confirmed */
-	TXN_TABLE_COUNT = 7     /**< number of tables; not a table */
+	TXN_TABLE_RESOLVED = 7, /**< txn id -> nothing: every intent of its final record was resolved */
+	TXN_TABLE_COUNT = 8     /**< number of tables; not a table */
 };
 
 /**
@@ -130,7 +137,11 @@ int txn_write_intent(const struct txn_store *st, const struct txn_cmd *cmd, stru
  * PENDING record, or a STAGING one of an earlier attempt, becomes STAGING at
  * the command's (epoch, seq, ts) with its in-flight list (OK). The same
  * attempt again is OK; an earlier one is STALE; a final record is REFUSED.
- * The heartbeat only moves forward. Same returns as txn_shard_apply().
+ * The heartbeat only moves forward. An absent record of a transaction that
+ * began at or below the low-water mark (its start) becomes ABORTED instead:
+ * REFUSED with it (the same holds for HEARTBEAT and for FINALIZE expecting
+ * an unstaged record, which then answers OK).
+ * Same returns as txn_shard_apply().
  */
 int txn_record_stage(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
 
@@ -160,14 +171,16 @@ int txn_heartbeat(const struct txn_store *st, const struct txn_cmd *cmd, struct 
 int txn_finalize(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
 
 /**
- * @brief TXN_CMD_FORGET: delete the transaction's record if it is final
- * (OK; also OK when there is none). A record that is not final is kept:
- * REFUSED with it. Beyond the spec: its coordinator sends it once every
- * intent is resolved, so nothing needs the record any more. A later push
- * finds no record and aborts (PushAbort creates an ABORTED one), which is
- * right for what can still come: a copy of one of its intents that was
- * late, at a pushed timestamp, whose part was applied already (or never
- * was).
+ * @brief TXN_CMD_FORGET: note that every intent of the transaction's final
+ * record is resolved, so that txn_gc() deletes the record once it is at or
+ * below the low-water mark (OK; also OK when there is no record). A record
+ * that is not final is kept as it is: REFUSED with it. Beyond the spec: the
+ * coordinator sends it once it resolved every intent, and so does a status
+ * recovery. A push after the record is deleted finds none and aborts (the
+ * transaction began at or below the mark, so nothing can make another
+ * record for it), which is right for what can still come: a copy of one of
+ * its intents that was late, at a pushed timestamp, whose part was applied
+ * already (or never was).
  * Same returns as txn_shard_apply().
  */
 int txn_forget(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
@@ -215,11 +228,14 @@ int txn_read(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_r
  * @brief TXN_CMD_GC: raise the timestamp cache's low-water mark to the
  * command's timestamp (never lower it), forget the cache entries and
  * finished markers at or below it, and drop every version at or below it but
- * the newest of its key. Early resolutions stay: status recovery may still
- * need them to commit a transaction whose record is STAGING. Safe at any time: a write at or below the mark is
- * pushed (and checked against the newest version, which stays), a read
- * there is answered GONE, and a late intent of a forgotten transaction can
- * only land above the mark, where resolving it removes it. Always OK.
+ * the newest of its key. Final records at or below it go too: ABORTED ones,
+ * and COMMITTED ones whose intents are all resolved (txn_forget()). Early
+ * resolutions stay: status recovery may still need them to commit a
+ * transaction whose record is STAGING. Safe at any time: a write at or below
+ * the mark is pushed (and checked against the newest version, which stays),
+ * a read there is answered GONE, a late intent of a forgotten transaction
+ * can only land above the mark, where resolving it removes it, and no record
+ * is made again for a transaction that began at or below it. Always OK.
  * Same returns as txn_shard_apply().
  */
 int txn_gc(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
@@ -252,6 +268,19 @@ int txn_shard_landed(const struct txn_store *st, struct txn_bytes key, const str
  * @return GROVE_OK, GROVE_ENOTFOUND (none), GROVE_ECORRUPT, or the store's error.
  */
 int txn_shard_early(const struct txn_store *st, uint64_t after, struct txn_meta *meta);
+
+/**
+ * @brief The first record, of a transaction whose id is above @p after, that
+ * waits for its coordinator or a recovery to finish: neither ABORTED (which
+ * txn_gc() collects as it is) nor noted resolved by a FORGET. Whoever leads
+ * the shard recovers that transaction once its coordinator is gone, so that
+ * no record is left behind (a coordinator can die after its record became
+ * final and before its FORGET, with no intent left for anyone to meet).
+ * @param id receives the transaction's id.
+ * @param rec receives its record (owned: txn_record_free()).
+ * @return GROVE_OK, GROVE_ENOTFOUND (none), GROVE_ECORRUPT, or the store's error.
+ */
+int txn_shard_unresolved(const struct txn_store *st, uint64_t after, uint64_t *id, struct txn_record *rec);
 
 /**
  * @brief The low-water mark (zero until a GC raised it).

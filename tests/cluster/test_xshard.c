@@ -310,51 +310,67 @@ static void *send_move(void *arg)
 	return NULL;
 }
 
+/*
+ * Move the player (node @p id) between the zones @p moves times, each coordinated by the next member, and
+ * kill -9 every @p kill_every-th coordinator while its move is on the way (then start it again). Every move not
+ * killed must be acknowledged; afterwards every member agrees where the player is, which is where the last
+ * acknowledged move (or a read, after a killed one) put it.
+ */
+static void move_killing_coordinators(struct cluster *c, uint64_t id, int moves, int kill_every)
+{
+	srand(7);
+	int kills = 0, acknowledged = 0;
+	char at = 'A';
+	for (int i = 0; i < moves; i++) {
+		struct mover m = {c, 1 + i % CLUSTER_NODES, at, at == 'A' ? 'B' : 'A', 0};
+		pthread_t thread;
+		assert_int_equal(pthread_create(&thread, NULL, send_move, &m), 0);
+		bool kill_it = i % kill_every == kill_every - 1;
+		if (kill_it) {
+			usleep((useconds_t)(rand() % 4000));
+			cluster_node_signal(c, m.node, SIGKILL);
+			kills++;
+		}
+		pthread_join(thread, NULL);
+		if (kill_it)
+			cluster_node_start(c, m.node);
+		acknowledged += m.code == GROVE_OK;
+		if (m.code == GROVE_OK)
+			at = m.to; /* acknowledged: it must be there */
+		else
+			at = where(c, 1 + (i + 1) % CLUSTER_NODES, id); /* killed before or after it took: ask */
+		if (m.code != GROVE_OK && !kill_it)
+			fail_msg("move %d (%c to %c, coordinated by member %d) failed: %d", i, m.from, m.to, m.node, m.code);
+		assert_true(at == 'A' || at == 'B');
+	}
+	wait_settled(c);
+	cluster_wait_converged(c);
+	char first = where(c, 1, id);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		assert_int_equal(where(c, n, id), first);
+	assert_int_equal(first, at);
+	print_message("%d moves, %d acknowledged, %d coordinators killed\n", moves, acknowledged, kills);
+}
+
+/* Print each member's first log line that has @p text. */
+static void print_log_lines(struct cluster *c, const char *text)
+{
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
+		char line[256];
+		if (cluster_log_has(c, n, text, line, sizeof(line)))
+			print_message("member %d: %s\n", n, line);
+	}
+}
+
 static void test_kill_the_coordinator(void **state)
 {
 	(void)state;
 	struct cluster c;
 	uint64_t id;
-	struct grove_client *cl = start_world(&c, &id);
-	grove_client_close(cl);
-	srand(7);
-	int kills = 0, acknowledged = 0;
-	char at = 'A';
-	for (int i = 0; i < MOVES; i++) {
-		struct mover m = {&c, 1 + i % CLUSTER_NODES, at, at == 'A' ? 'B' : 'A', 0};
-		pthread_t thread;
-		assert_int_equal(pthread_create(&thread, NULL, send_move, &m), 0);
-		bool kill_it = i % KILL_EVERY == KILL_EVERY - 1;
-		if (kill_it) {
-			usleep((useconds_t)(rand() % 4000));
-			cluster_node_signal(&c, m.node, SIGKILL);
-			kills++;
-		}
-		pthread_join(thread, NULL);
-		if (kill_it)
-			cluster_node_start(&c, m.node);
-		acknowledged += m.code == GROVE_OK;
-		if (m.code == GROVE_OK)
-			at = m.to; /* acknowledged: it must be there */
-		else
-			at = where(&c, 1 + (i + 1) % CLUSTER_NODES, id); /* killed before or after it took: ask */
-		if (m.code != GROVE_OK && !kill_it)
-			fail_msg("move %d (%c to %c, coordinated by member %d) failed: %d", i, m.from, m.to, m.node, m.code);
-		assert_true(at == 'A' || at == 'B');
-	}
-	wait_settled(&c);
-	cluster_wait_converged(&c);
-	char first = where(&c, 1, id);
-	for (int n = 1; n <= CLUSTER_NODES; n++)
-		assert_int_equal(where(&c, n, id), first);
-	assert_int_equal(first, at);
-	print_message("%d moves, %d acknowledged, %d coordinators killed\n", MOVES, acknowledged, kills);
+	grove_client_close(start_world(&c, &id));
+	move_killing_coordinators(&c, id, MOVES, KILL_EVERY);
 	cluster_stop(&c);
-	for (int n = 1; n <= CLUSTER_NODES; n++) {
-		char line[256];
-		if (cluster_log_has(&c, n, "transactions: recovering", line, sizeof(line)))
-			print_message("member %d: %s\n", n, line);
-	}
+	print_log_lines(&c, "transactions: recovering");
 	test_rmtree(c.dir);
 }
 
@@ -595,17 +611,49 @@ static void test_transaction_state_is_collected(void **state)
 	cluster_wait_converged(&c);
 	usleep(1500 * 1000); /* past the mark, and a collection or two (every 75 ms) */
 	cluster_stop(&c);
-	static const char *const tables[] = {"txn.versions", "txn.finished", "txn.tscache", "txn.records"};
+	static const char *const tables[] = {"txn.versions", "txn.finished", "txn.tscache", "txn.records",
+					     "txn.resolved"};
 	for (int node = 1; node <= CLUSTER_NODES; node++) {
-		uint64_t n[4];
-		table_entries(&c, node, tables, 4, n);
+		uint64_t n[5];
+		table_entries(&c, node, tables, 5, n);
 		print_message("member %d after %d transactions: %llu versions, %llu finished markers, %llu cache entries, "
-			      "%llu records\n", node, TXNS, (unsigned long long)n[0], (unsigned long long)n[1],
-			      (unsigned long long)n[2], (unsigned long long)n[3]);
+			      "%llu records, %llu resolved notes\n", node, TXNS, (unsigned long long)n[0],
+			      (unsigned long long)n[1], (unsigned long long)n[2], (unsigned long long)n[3],
+			      (unsigned long long)n[4]);
 		assert_int_equal(n[0], 2);
 		assert_int_equal(n[1], 0);
 		assert_int_equal(n[2], 0);
-		assert_int_equal(n[3], 0); /* each deleted by its coordinator once its intents were resolved */
+		assert_int_equal(n[3], 0); /* each noted resolved by its coordinator, then collected */
+		assert_int_equal(n[4], 0);
+	}
+	test_rmtree(c.dir);
+}
+
+/*
+ * With --txn-gc-after 300ms, transactions whose coordinators were killed at any step leave nothing behind
+ * either once the expiry (2 s) and a collection have passed: the records of those that a recovery finished,
+ * or that waited for a coordinator killed after its record was final, are collected like the rest.
+ */
+static void test_killed_transactions_are_collected(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t id;
+	static const char *const args[] = {"--txn-gc-after", "300ms", NULL};
+	grove_client_close(start_world_with(&c, args, false, &id));
+	move_killing_coordinators(&c, id, 24, 3);
+	usleep(4000 * 1000); /* the expiry, a look for abandoned records (every 250 ms), their recovery, a collection */
+	cluster_stop(&c);
+	print_log_lines(&c, "record shard");
+	static const char *const tables[] = {"txn.records", "txn.resolved", "txn.intents", "txn.early"};
+	for (int node = 1; node <= CLUSTER_NODES; node++) {
+		uint64_t n[4];
+		table_entries(&c, node, tables, 4, n);
+		print_message("member %d: %llu records, %llu resolved notes, %llu intents, %llu early resolutions\n", node,
+			      (unsigned long long)n[0], (unsigned long long)n[1], (unsigned long long)n[2],
+			      (unsigned long long)n[3]);
+		for (int t = 0; t < 4; t++)
+			assert_int_equal(n[t], 0);
 	}
 	test_rmtree(c.dir);
 }
@@ -1203,6 +1251,7 @@ int main(void)
 		cmocka_unit_test(test_stream_across_shards),
 		cmocka_unit_test(test_move_across_shards_into_a_zone),
 		cmocka_unit_test(test_transaction_state_is_collected),
+		cmocka_unit_test(test_killed_transactions_are_collected),
 		cmocka_unit_test(test_keyed_writes_across_shards),
 		cmocka_unit_test(test_keyed_retry_races_the_first),
 		cmocka_unit_test(test_godot_keyed_submit_across_shards),

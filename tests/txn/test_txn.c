@@ -355,6 +355,16 @@ static enum txn_status record_status(struct world *w, uint64_t id)
 	return s;
 }
 
+/* A GC on @p shard with its low-water mark just above @p ts. */
+static void collect(struct world *w, uint64_t shard, struct hlc_ts ts)
+{
+	struct txn_cmd gc = {.type = TXN_CMD_GC, .at = txn_ts_next(ts)};
+	struct txn_result res;
+	apply_cmd(w, shard, &gc, &res);
+	assert_int_equal(res.code, TXN_R_OK);
+	txn_result_free(&res);
+}
+
 /* Read key on shard at ts; returns the result code, the value in out (if found). */
 static enum txn_result_code read_at(struct world *w, uint64_t shard, const char *key, struct hlc_ts at, char *out,
 				    struct hlc_ts *version_ts)
@@ -397,7 +407,11 @@ static void test_happy_path(void **state)
 	for (uint64_t shard = 1; shard <= 2; shard++)
 		assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_EARLY), 0); /* confirmed */
 	assert_int_equal(s.v.outcomes, 1);
-	assert_int_equal(record_status(s.w, s.meta.id), TXN_NONE); /* forgotten once every intent was resolved */
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED);
+	assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_RESOLVED), 1); /* every intent resolved: FORGET */
+	collect(s.w, 1, s.meta.ts);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_NONE); /* collected once at or below the mark */
+	assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_RESOLVED), 0);
 	assert_false(has_intent(s.w, 1, "a"));
 	assert_false(has_intent(s.w, 2, "b"));
 	char val[64];
@@ -435,6 +449,10 @@ static void test_recovery_commits_implicitly_committed(void **state)
 	assert_false(has_intent(s.w, 2, "b"));
 	assert_int_equal(read_at(s.w, 1, "a", far_future(), val, NULL), TXN_R_VALUE);
 	assert_string_equal(val, "v1");
+	/* The recovery said so (FORGET) once every intent was resolved: the record is collected. */
+	assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_RESOLVED), 1);
+	collect(s.w, 1, s.meta.ts);
+	assert_int_equal(record_status(s.w, id), TXN_NONE);
 	world_free(s.w);
 }
 
@@ -784,7 +802,8 @@ static void test_duplicates_idempotent(void **state)
 	assert_true(v.done);
 	assert_int_equal(v.outcomes, 1);
 	assert_int_equal(v.outcome, TXN_COMMITTED);
-	assert_int_equal(record_status(w, id), TXN_NONE); /* forgotten, twice */
+	assert_int_equal(record_status(w, id), TXN_COMMITTED);
+	assert_int_equal(stores_count(w->stores, 1, TXN_TABLE_RESOLVED), 1); /* forgotten, twice */
 	/* And each command applied twice answers the same both times. */
 	struct txn_meta m = {.id = 99, .anchor = 3, .seq = 1, .ts = {5, 0}, .start = {5, 0}};
 	struct txn_write_ref ref = {3, 1, bytes_of("z")};
@@ -877,7 +896,7 @@ static void test_blocked_then_rollback(void **state)
 	run_coord(w, b, &qb, &vb);
 	assert_true(vb.done);
 	assert_int_equal(vb.outcome, TXN_ABORTED);
-	assert_int_equal(record_status(w, b_id), TXN_NONE); /* aborted, then forgotten */
+	assert_int_equal(record_status(w, b_id), TXN_ABORTED); /* aborted: collected by the next GC above it */
 	/* The keys still hold A's intents, none of B's. */
 	struct txn_meta held;
 	struct txn_store st1 = store_of(w, 1), st2 = store_of(w, 2);
@@ -920,11 +939,11 @@ static void test_gc_low_water_mark(void **state)
 	uint64_t shard = late.shard;
 	const char *key = shard == 1 ? "a" : "b";
 	/*
-	 * Its record was forgotten too: once the transaction is older than the expiry (as every transaction
-	 * below a mark is), a recovery aborts it, which removes the late intent and nothing else.
+	 * Its record was collected too (COMMITTED, every intent resolved, at or below the mark): the transaction
+	 * began below the mark, so no record can be made for it again, and a recovery aborts it at once, which
+	 * removes the late intent and nothing else.
 	 */
-	assert_int_equal(recover_intent(s.w, shard, key), TXN_RECOVER_ALIVE);
-	s.w->now += 2 * EXPIRY;
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_NONE);
 	assert_int_equal(recover_intent(s.w, shard, key), TXN_RECOVER_ABORTED);
 	assert_false(has_intent(s.w, shard, key));
 	char val[64];
@@ -932,6 +951,134 @@ static void test_gc_low_water_mark(void **state)
 	assert_int_equal(read_at(s.w, shard, key, far_future(), val, &vts), TXN_R_VALUE);
 	assert_int_equal(hlc_cmp(vts, s.meta.ts), 0); /* still the one version, at the commit timestamp */
 	assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_VERSIONS), 1);
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
+/* Apply @p cmd (built here) to shard 1 and return its result code; the record it answered with in @p status. */
+static enum txn_result_code apply_on_anchor(struct world *w, const struct txn_cmd *cmd, enum txn_status *status)
+{
+	struct txn_result res;
+	apply_cmd(w, 1, cmd, &res);
+	enum txn_result_code code = res.code;
+	*status = res.has_record ? res.record.status : TXN_NONE;
+	txn_result_free(&res);
+	return code;
+}
+
+/*
+ * A GC collects a final record at or below its mark: an ABORTED one as it is, a COMMITTED one only once a
+ * FORGET said every intent of it was resolved (a recovery must still find it COMMITTED until then).
+ */
+static void test_records_collected(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	run_coord_keeping_record(s.w, s.c, &s.q, &s.v);
+	assert_int_equal(s.v.outcome, TXN_COMMITTED);
+	struct txn_store st = store_of(s.w, 1);
+	struct txn_record rec;
+	uint64_t id;
+	assert_int_equal(txn_shard_unresolved(&st, 0, &id, &rec), GROVE_OK); /* waits for its FORGET */
+	assert_int_equal(id, s.meta.id);
+	assert_int_equal(rec.status, TXN_COMMITTED);
+	txn_record_free(&rec);
+	collect(s.w, 1, s.meta.ts);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED); /* kept: no FORGET yet */
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_true(s.v.done);
+	assert_int_equal(txn_shard_unresolved(&st, 0, &id, &rec), GROVE_ENOTFOUND);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED); /* noted; the mark already passed it */
+	collect(s.w, 1, s.meta.ts);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_NONE);
+	assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_RESOLVED), 0);
+	assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_RECORDS), 0);
+
+	/* An ABORTED record (a push of a transaction that wrote none) needs no FORGET. */
+	struct txn_meta pushed = {.id = 77, .anchor = 1, .seq = 1, .ts = {s.w->now, 0}, .start = {s.w->now, 0}};
+	struct txn_cmd push = {.type = TXN_CMD_FINALIZE, .txn = pushed, .status = TXN_ABORTED,
+			       .expect = TXN_EXPECT_UNSTAGED, .expiry_cutoff = s.w->now};
+	enum txn_status status;
+	assert_int_equal(apply_on_anchor(s.w, &push, &status), TXN_R_OK);
+	assert_int_equal(status, TXN_ABORTED);
+	assert_int_equal(txn_shard_unresolved(&st, 0, &id, &rec), GROVE_ENOTFOUND); /* nothing to wait for */
+	collect(s.w, 1, pushed.ts);
+	assert_int_equal(record_status(s.w, pushed.id), TXN_NONE);
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
+/*
+ * A transaction that began at or below the mark can no longer make a record: its STAGE or HEARTBEAT makes an
+ * ABORTED one (REFUSED with it) and a push aborts it whatever its age. One that began above the mark stages.
+ */
+static void test_no_record_at_or_below_mark(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct hlc_ts mark = {w->now, 0};
+	collect(w, 1, mark); /* the mark is just above it */
+	struct txn_write_ref ref = {1, 1, bytes_of("a")};
+	struct txn_meta old = {.id = 1, .anchor = 1, .seq = 1, .ts = txn_ts_next(mark), .start = mark};
+	struct txn_cmd stage = {.type = TXN_CMD_STAGE, .txn = old, .writes = &ref, .n_writes = 1, .heartbeat = w->now};
+	enum txn_status status;
+	assert_int_equal(apply_on_anchor(w, &stage, &status), TXN_R_REFUSED);
+	assert_int_equal(status, TXN_ABORTED);
+	assert_int_equal(record_status(w, 1), TXN_ABORTED);
+
+	old.id = 2;
+	struct txn_cmd beat = {.type = TXN_CMD_HEARTBEAT, .txn = old, .heartbeat = w->now};
+	assert_int_equal(apply_on_anchor(w, &beat, &status), TXN_R_REFUSED);
+	assert_int_equal(status, TXN_ABORTED);
+
+	old.id = 3;
+	struct txn_cmd push = {.type = TXN_CMD_FINALIZE, .txn = old, .status = TXN_ABORTED,
+			       .expect = TXN_EXPECT_UNSTAGED, .expiry_cutoff = 0}; /* young by the pusher's clock */
+	assert_int_equal(apply_on_anchor(w, &push, &status), TXN_R_OK);
+	assert_int_equal(status, TXN_ABORTED);
+
+	struct txn_meta young = {.id = 4, .anchor = 1, .seq = 1, .ts = {w->now + 1, 0}, .start = {w->now + 1, 0}};
+	stage.txn = young;
+	assert_int_equal(apply_on_anchor(w, &stage, &status), TXN_R_OK);
+	assert_int_equal(status, TXN_STAGING);
+	world_free(w);
+}
+
+/*
+ * A coordinator silent from its acknowledgement until its record was committed by a recovery, resolved and
+ * collected: its explicit commit finds no record and its heartbeat makes an ABORTED one (it began below the
+ * mark), and it takes both for what they are, the commit it acknowledged. Nothing it then does undoes a write.
+ */
+static void test_coordinator_silent_through_collection(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
+	take_coord(s.c, &s.q, &s.v);
+	assert_int_equal(s.v.outcome, TXN_COMMITTED); /* acknowledged; its FINALIZE and early resolutions held */
+	s.w->now += 2 * EXPIRY;
+	assert_int_equal(recover_intent(s.w, 2, "b"), TXN_RECOVER_COMMITTED);
+	collect(s.w, 1, s.meta.ts);
+	collect(s.w, 2, s.meta.ts);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_NONE);
+	assert_int_equal(txn_coord_tick(s.c, s.w->now), GROVE_OK); /* a heartbeat and the FINALIZE again */
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_true(s.v.done);
+	assert_int_equal(s.v.outcomes, 1);
+	assert_int_equal(s.v.outcome, TXN_COMMITTED);
+	char val[64];
+	struct hlc_ts vts;
+	assert_int_equal(read_at(s.w, 1, "a", far_future(), val, &vts), TXN_R_VALUE);
+	assert_string_equal(val, "v1");
+	assert_int_equal(hlc_cmp(vts, s.meta.ts), 0);
+	assert_int_equal(read_at(s.w, 2, "b", far_future(), val, &vts), TXN_R_VALUE);
+	assert_string_equal(val, "v1");
+	assert_false(has_intent(s.w, 1, "a"));
+	assert_false(has_intent(s.w, 2, "b"));
+	collect(s.w, 1, (struct hlc_ts){s.w->now, 0});
+	assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_RECORDS), 0);
 	txn_coord_destroy(s.c);
 	world_free(s.w);
 }
@@ -1129,6 +1276,7 @@ static void fill_every_table(const struct txn_store *st)
 		{.type = TXN_CMD_STAGE, .txn = done, .writes = &done_ref, .n_writes = 1, .heartbeat = 51},
 		{.type = TXN_CMD_FINALIZE, .txn = done, .status = TXN_COMMITTED, .expect = TXN_EXPECT_STAGING},
 		{.type = TXN_CMD_RESOLVE, .txn = done, .status = TXN_COMMITTED, .key = bytes_of("z")},
+		{.type = TXN_CMD_FORGET, .txn = done},
 		{.type = TXN_CMD_WRITE_INTENT, .txn = open, .key = bytes_of("y"), .value = bytes_of("yv")},
 		{.type = TXN_CMD_STAGE, .txn = open, .writes = &open_ref, .n_writes = 1, .heartbeat = 61},
 		{.type = TXN_CMD_WRITE_INTENT, .txn = early, .key = bytes_of("w"), .value = bytes_of("wv")},
@@ -1385,6 +1533,9 @@ int main(void)
 		cmocka_unit_test(test_blocked_then_rollback),
 		cmocka_unit_test(test_gc_low_water_mark),
 		cmocka_unit_test(test_gc_prunes_versions),
+		cmocka_unit_test(test_records_collected),
+		cmocka_unit_test(test_no_record_at_or_below_mark),
+		cmocka_unit_test(test_coordinator_silent_through_collection),
 		cmocka_unit_test(test_malformed_refused),
 	};
 	const struct CMUnitTest lmdb_tests[] = {

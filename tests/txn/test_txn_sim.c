@@ -155,7 +155,8 @@ struct sim_txn {
 	bool acked;               /* the client was told COMMITTED ... */
 	struct hlc_ts acked_ts;   /* ... at this timestamp */
 	bool told_aborted;
-	bool forgot;              /* its record was deleted (TXN_CMD_FORGET) ... */
+	bool resolved;            /* a FORGET noted every intent of its final record resolved */
+	bool forgot;              /* its record was deleted (a GC collected it) ... */
 	struct txn_record forgotten; /* ... as it was then: what the checks take for its record from then on */
 	bool made[MAX_TXN_KEYS];  /* a version of its write on keys[i] was made (it may be pruned since) ... */
 	struct hlc_ts made_ts[MAX_TXN_KEYS]; /* ... at this timestamp */
@@ -183,6 +184,7 @@ struct stats {
 		recovered_abort, alive, intents_met, reads, lost, duplicated;
 	unsigned late_refused;      /* intents of finished transactions refused by a finished marker */
 	unsigned late_landed;       /* ... that landed anyway (the marker forgotten below the low-water mark) */
+	unsigned collected;         /* records deleted by a GC */
 	unsigned crashes[CP_COUNT]; /* by crash point */
 };
 
@@ -409,11 +411,35 @@ static struct txn_record record_of(struct sim *s, uint64_t txn)
 	return rec;
 }
 
+/* No intent of @p txn's final attempt (@p rec) is left (a copy that arrived late sits at a pushed timestamp). */
+static void check_no_final_intent(struct sim *s, uint64_t txn, const struct txn_record *rec, const char *when)
+{
+	const struct sim_txn *tx = &s->txns[txn - 1];
+	for (int i = 0; i < tx->n_keys; i++) {
+		struct txn_meta m;
+		if (intent_on(s, tx->keys[i], &m) && txn_intent_matches(&m, txn, rec->epoch, rec->seq, rec->ts))
+			violate(s, "txn %llu: %s while its intent on k%d is unresolved", (unsigned long long)txn, when,
+				tx->keys[i]);
+	}
+}
+
 /*
- * A FORGET deleted @p txn's record (@p before, as it was): only a final one, and only once no intent of its
- * final attempt is left (a copy that arrived late sits at a pushed timestamp, which a recovery removes).
+ * A FORGET was applied to @p txn's record (@p before, as it was): if COMMITTED, every intent of it is resolved
+ * (of an ABORTED one, intents its list does not name may be left: a push aborts them again).
  */
-static void note_forgotten(struct sim *s, uint64_t txn, const struct txn_record *before)
+static void note_resolved(struct sim *s, uint64_t txn, const struct txn_record *before)
+{
+	if (before->status != TXN_COMMITTED)
+		return;
+	check_no_final_intent(s, txn, before, "a FORGET said it was resolved");
+	s->txns[txn - 1].resolved = true;
+}
+
+/*
+ * A GC may have deleted @p txn's record (@p before, as it was): only a final one; a COMMITTED one only once a
+ * FORGET said every intent of it was resolved (an ABORTED one may still have intents: a push aborts them again).
+ */
+static void note_collected(struct sim *s, uint64_t txn, const struct txn_record *before)
 {
 	struct sim_txn *tx = &s->txns[txn - 1];
 	struct txn_record now = {0};
@@ -424,15 +450,14 @@ static void note_forgotten(struct sim *s, uint64_t txn, const struct txn_record 
 	if (!deleted || tx->forgot)
 		return;
 	if (!txn_status_is_final(before->status))
-		violate(s, "txn %llu: its %s record was forgotten", (unsigned long long)txn, txn_status_name(before->status));
-	for (int i = 0; i < tx->n_keys; i++) {
-		struct txn_meta m;
-		if (intent_on(s, tx->keys[i], &m) && txn_intent_matches(&m, txn, before->epoch, before->seq, before->ts))
-			violate(s, "txn %llu: its record was forgotten while its intent on k%d is unresolved",
-				(unsigned long long)txn, tx->keys[i]);
-	}
+		violate(s, "txn %llu: its %s record was collected", (unsigned long long)txn, txn_status_name(before->status));
+	if (before->status == TXN_COMMITTED && !tx->resolved)
+		violate(s, "txn %llu: its COMMITTED record was collected before a FORGET", (unsigned long long)txn);
+	if (before->status == TXN_COMMITTED)
+		check_no_final_intent(s, txn, before, "its record was collected");
 	tx->forgot = true;
 	check(s, txn_record_copy(&tx->forgotten, before), "copying a record");
+	s->st.collected++;
 }
 
 /* Whether rec (of txn) is implicitly committed now; if not, why into `why`. */
@@ -680,7 +705,7 @@ static void check_applied(struct sim *s, const struct txn_cmd *cmd, const struct
 {
 	int key = cmd->key.len ? key_index(cmd->key) : -1;
 	if (cmd->type == TXN_CMD_FORGET)
-		note_forgotten(s, cmd->txn.id, &b->record);
+		note_resolved(s, cmd->txn.id, &b->record);
 	if (b->has_record) {
 		struct txn_record after = record_of(s, cmd->txn.id);
 		check_record_change(s, cmd->txn.id, &b->record, &after);
@@ -742,11 +767,23 @@ static void apply_at_shard(struct sim *s, struct packet *p)
 	}
 	struct before b;
 	look_before(s, &cmd, &b);
-	if (cmd.type == TXN_CMD_GC)
+	struct txn_record *anchored = NULL; /* a GC: the records of this shard before it, by transaction */
+	if (cmd.type == TXN_CMD_GC) {
 		check_observations(s, p->shard, cmd.at);
+		anchored = calloc((size_t)s->n_txns + 1, sizeof(*anchored));
+		for (int t = 0; t < s->n_txns; t++)
+			if (s->txns[t].anchor == p->shard && !s->txns[t].forgot)
+				anchored[t] = record_of(s, (uint64_t)t + 1);
+	}
 	struct txn_store st = store_of(s, p->shard);
 	struct txn_result res;
 	check(s, stores_applied(run_stores, txn_shard_apply(&st, &cmd, &res)), "applying a command");
+	for (int t = 0; anchored && t < s->n_txns; t++) {
+		if (s->txns[t].anchor == p->shard && anchored[t].status != TXN_NONE)
+			note_collected(s, (uint64_t)t + 1, &anchored[t]);
+		txn_record_free(&anchored[t]);
+	}
+	free(anchored);
 	trace(s, "shard %llu applies %s %.*s txn %llu seq %u: %s " TS_FMT, (unsigned long long)p->shard,
 	      txn_cmd_name(cmd.type), (int)cmd.key.len, (const char *)cmd.key.data, (unsigned long long)cmd.txn.id,
 	      cmd.txn.seq, txn_result_name(res.code), TS(res.ts));
@@ -1268,9 +1305,30 @@ static void sweep_early(struct sim *s, uint64_t shard)
 		check(s, err, "walking early resolutions");
 }
 
+/* How many records on @p shard wait for a coordinator or a recovery; with @p recover, recover each of them. */
+static size_t unresolved_records(struct sim *s, uint64_t shard, bool recover)
+{
+	struct txn_store st = store_of(s, shard);
+	struct txn_record rec;
+	uint64_t id;
+	size_t n = 0;
+	int err;
+	for (uint64_t after = 0; (err = txn_shard_unresolved(&st, after, &id, &rec)) == GROVE_OK; after = id, n++) {
+		struct txn_meta meta = {.id = id, .anchor = shard, .epoch = rec.epoch, .seq = rec.seq, .ts = rec.ts,
+					.start = rec.ts};
+		if (recover && !recovering(s, id))
+			start_helper(s, 0, &meta, -1, -1);
+		txn_record_free(&rec);
+	}
+	if (err != GROVE_ENOTFOUND)
+		check(s, err, "walking records");
+	return n;
+}
+
 /* Faults off, no new work: live coordinators finish; intents left by the dead are recovered by a sweep,
  * as whoever met them would (CockroachDB's intent resolution on a scan), and so are transactions resolved
- * early whose coordinator died before their record was final (groved's leaders look for them). */
+ * early whose coordinator died before their record was final, and records that wait for a dead coordinator
+ * (groved's leaders look for both). Then every record is one a GC collects. */
 static size_t quiesce(struct sim *s)
 {
 	s->faults = false;
@@ -1291,6 +1349,8 @@ static size_t quiesce(struct sim *s)
 				intents += n == (size_t)-1 ? 0 : n;
 			}
 		}
+		for (int sh = 1; sh <= s->n_shards; sh++)
+			intents += unresolved_records(s, (uint64_t)sh, false);
 		if (!intents)
 			return 0;
 		for (int sh = 1; sh <= s->n_shards; sh++) {
@@ -1298,6 +1358,7 @@ static size_t quiesce(struct sim *s)
 			struct txn_store st = store_of(s, (uint64_t)sh);
 			check(s, txn_shard_each_intent(&st, sweep_intent, &sw), "walking intents");
 			sweep_early(s, (uint64_t)sh);
+			unresolved_records(s, (uint64_t)sh, true);
 		}
 	}
 	return intents ? intents : 1;
@@ -1380,7 +1441,7 @@ static bool run_seed(uint64_t seed, bool verbose, bool trace_events)
 		step(s);
 	size_t left = s->failed ? 0 : quiesce(s);
 	if (!s->failed && left)
-		violate(s, "%zu intent(s) or early resolution(s) left after quiescing", left);
+		violate(s, "%zu intent(s), early resolution(s) or unresolved record(s) left after quiescing", left);
 	if (!s->failed)
 		final_checks(s);
 	for (int sh = 1; sh <= s->n_shards; sh++)
@@ -1469,11 +1530,11 @@ static void test_simulation(void **state)
 	printf("  %u txns: %u acknowledged, %u reported aborted, %u coordinators crashed; %u pushes (%u restarts, %u "
 	       "rollbacks), %u blocked writes; %u recoveries: %u committed, %u aborted, %u found it alive; %u intents met "
 	       "by readers, %u reads served; %u messages lost, %u duplicated; late intents of finished transactions: %u "
-	       "refused, %u landed\n  crashes by point:",
+	       "refused, %u landed; %u records collected\n  crashes by point:",
 	       totals.begun, totals.acked, totals.aborted, totals.crashed, totals.pushes, totals.restarts,
 	       totals.rollbacks, totals.blocked, totals.recoveries, totals.recovered_commit, totals.recovered_abort,
 	       totals.alive, totals.intents_met, totals.reads, totals.lost, totals.duplicated, totals.late_refused,
-	       totals.late_landed);
+	       totals.late_landed, totals.collected);
 	for (int cp = 1; cp < CP_COUNT; cp++)
 		printf(" %u", totals.crashes[cp]);
 	printf("\n");
