@@ -1039,14 +1039,14 @@ static void wait_for_shards(struct server *s, struct loop_conn *c, const struct 
 			    const struct host_ticket *t, uint64_t deadline_ms)
 {
 	if (deadline_ms && grove_monotonic_ms() >= deadline_ms) {
-		write_refused(c, v->request_id, GROVE_EINTENT, "a cross-shard transaction still holds a shard this write "
-			      "needs; retry");
+		write_refused(c, v->request_id, GROVE_EINTENT, "cross-shard transactions in flight still hold what this "
+			      "write needs (a shard, or this member's room for one more); retry");
 		return;
 	}
 	if (park(s, &s->parked_writes, &s->n_parked_writes, &s->cap_parked_writes, t, v->body_data, v->body_len,
 		 deadline_ms) != GROVE_OK)
-		write_refused(c, v->request_id, GROVE_EINTENT, "a cross-shard transaction holds a shard this write needs, "
-			      "and too many requests wait for it already; retry");
+		write_refused(c, v->request_id, GROVE_EINTENT, "cross-shard transactions in flight hold what this write "
+			      "needs, and too many requests wait for them already; retry");
 	else if (!deadline_ms)
 		s->writes_waited++; /* parked for the first time, not parked again */
 }
@@ -1171,7 +1171,7 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 	}
 	struct txn_plan plan = {0};
 	int err = plan_across_shards(s, wr, &plan, why, sizeof(why));
-	if (plan_meets_intent(s, err, &plan)) {
+	if (plan_meets_intent(s, err, &plan) || (!err && plan.n_parts > 1 && xshard_full(s->xshard))) {
 		wait_for_shards(s, c, v, t, deadline_ms);
 	} else if (!err && plan.n_parts == 1) {
 		err = host_propose(s->host, plan.parts[0].group, t, TREE_CMD_WRITE, v->body_data, v->body_len);
@@ -1205,6 +1205,10 @@ static int submit_across_shards(void *ctx, const struct host_ticket *t, const ch
 	int err = *applied_at ? GROVE_OK : plan_across_shards(s, wr, &plan, why, why_cap);
 	if (!*applied_at && plan_meets_intent(s, err, &plan)) {
 		snprintf(why, why_cap, "a cross-shard transaction holds a shard this batch needs; retry with the same key");
+		err = GROVE_EINTENT;
+	} else if (!err && plan.n_parts > 1 && xshard_full(s->xshard)) {
+		snprintf(why, why_cap, "this member coordinates as many cross-shard transactions as it may; retry with the "
+			 "same key");
 		err = GROVE_EINTENT;
 	} else if (!err && plan.n_parts == 1)
 		err = host_submit(s->host, plan.parts[0].group, t, key, request, len);

@@ -25,6 +25,7 @@ struct xtxn {
 	bool answered;
 	uint64_t *groups;      /* the parts' shards, the anchor first */
 	size_t n_parts;
+	size_t bytes;          /* of the parts, held by its coordinator */
 	uint32_t *op_part;     /* per client op */
 	uint32_t *op_index;
 	uint64_t *ids;         /* per client op: what its part gave when its intent was written */
@@ -53,6 +54,7 @@ struct xshard {
 	struct xshard_hooks hooks;
 	struct xtxn **txns;
 	size_t n_txns, cap_txns;
+	size_t bytes;                /* of the parts of txns */
 	struct xrec *recs;
 	size_t n_recs, cap_recs;
 	uint64_t next_id;
@@ -72,6 +74,10 @@ int xshard_create(const struct xshard_config *cfg, const struct xshard_hooks *ho
 		x->cfg.expiry_ns = 2000000000ull;
 	if (!x->cfg.retry_interval_ns)
 		x->cfg.retry_interval_ns = 200000000ull;
+	if (!x->cfg.max_txns)
+		x->cfg.max_txns = 1024;
+	if (!x->cfg.max_bytes)
+		x->cfg.max_bytes = (size_t)256 << 20;
 	/* Ids never repeat across restarts: the counter starts at the time's microseconds (48 bits). */
 	x->next_id = (grove_realtime_ns() / 1000) & ((1ull << 48) - 1);
 	*out = x;
@@ -170,6 +176,7 @@ static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 		if (done) {
 			if (t->answer_held)
 				answer(x, t, t->held_outcome);
+			x->bytes -= t->bytes;
 			xtxn_free(t);
 			x->txns[slot] = x->txns[--x->n_txns];
 			return;
@@ -223,6 +230,8 @@ int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const char 
 	for (size_t i = 0; i < ops->n; i++)
 		if (ops->op_part[i] >= n)
 			return GROVE_EINVAL;
+	if (xshard_full(x))
+		return GROVE_EUNAVAILABLE;
 	if (grove_grow((void **)&x->txns, &x->cap_txns, x->n_txns, sizeof(*x->txns)))
 		return GROVE_ENOMEM;
 	struct xtxn *t = calloc(1, sizeof(*t));
@@ -247,6 +256,7 @@ int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const char 
 		uint8_t key[TREE_SM_TXN_KEY_LEN];
 		tree_sm_txn_key(parts[i].group, key);
 		t->groups[i] = parts[i].group;
+		t->bytes += parts[i].len;
 		err = txn_coord_put(t->coord, parts[i].group, key, sizeof(key), parts[i].request, parts[i].len);
 	}
 	if (!err) {
@@ -259,8 +269,14 @@ int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const char 
 		return err;
 	}
 	x->txns[x->n_txns++] = t;
+	x->bytes += t->bytes;
 	pump_txn(x, x->n_txns - 1, pt);
 	return GROVE_OK;
+}
+
+bool xshard_full(const struct xshard *x)
+{
+	return x->n_txns >= x->cfg.max_txns || x->bytes >= x->cfg.max_bytes;
 }
 
 /* The answer of a shard to an intent of @p t (applied at @p index): the ids its part gave, or the tree's refusal of it. */

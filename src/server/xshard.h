@@ -74,6 +74,8 @@ struct xshard_config {
 	uint64_t retry_interval_ns;  /**< unanswered commands are sent again this often [200 ms] */
 	bool two_phase;              /**< benchmarks only: answer once the record is COMMITTED, not at the implicit
 	                                  commit (the round that parallel commits save, measured) */
+	size_t max_txns;             /**< transactions coordinated at once, at most [1,024] */
+	size_t max_bytes;            /**< bytes of their parts held at once, at most (one may pass it) [256 MiB] */
 };
 
 /** One shard's part of a write: a packed WriteRequest of the ops that go to @c group. */
@@ -109,11 +111,18 @@ void xshard_destroy(struct xshard *x);
  * group).
  * @return GROVE_OK, GROVE_EINVAL (fewer than two parts, a group twice, an op
  * mapped outside the parts), GROVE_ETOOBIG (a part over TXN_VALUE_MAX, a key
- * of TREE_SM_KEY_MAX bytes or more),
- * GROVE_ENOMEM.
+ * of TREE_SM_KEY_MAX bytes or more), GROVE_EUNAVAILABLE (xshard_full(): try
+ * again once one ended), GROVE_ENOMEM.
  */
 int xshard_begin(struct xshard *x, const struct host_ticket *t, const char *key, const struct xshard_part *parts,
 		 size_t n, const struct xshard_ops *ops, uint64_t pt);
+
+/**
+ * @brief Whether this member coordinates as many transactions (or bytes of
+ * their parts) as its configuration allows: a new one must wait until one
+ * ended (it ends when its last command, a FORGET, is applied here).
+ */
+bool xshard_full(const struct xshard *x);
 
 /** @brief Group @p group applied a transaction command here at @p index (the host's txn_applied hook). */
 void xshard_applied(struct xshard *x, uint64_t group, uint64_t index, const struct tree_result *res, uint64_t pt);

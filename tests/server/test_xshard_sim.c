@@ -189,7 +189,8 @@ static struct tree_op create_op(const char *parent, const char *name)
 }
 
 /* /root/A in the world's group, /root/B and /root/C split into groups 2 and 3 (by the split command). */
-static void sim_open(struct sim *s, uint64_t seed)
+/* sim_open() with a coordinator that takes at most @p max_txns transactions and @p max_bytes of parts (0: its defaults). */
+static void sim_open_limited(struct sim *s, uint64_t seed, size_t max_txns, size_t max_bytes)
 {
 	memset(s, 0, sizeof(*s));
 	s->rng = seed * 0x9e3779b97f4a7c15ull + 1;
@@ -215,9 +216,14 @@ static void sim_open(struct sim *s, uint64_t seed)
 		free(cmd);
 	}
 	hlc_init(&s->clock, 500 * MS);
-	struct xshard_config cfg = {.self = 1, .clock = &s->clock};
+	struct xshard_config cfg = {.self = 1, .clock = &s->clock, .max_txns = max_txns, .max_bytes = max_bytes};
 	struct xshard_hooks hooks = {.ctx = s, .send = sim_send, .done = sim_done};
 	CHECK(xshard_create(&cfg, &hooks, &s->x) == GROVE_OK);
+}
+
+static void sim_open(struct sim *s, uint64_t seed)
+{
+	sim_open_limited(s, seed, 0, 0);
 }
 
 static void sim_close(struct sim *s)
@@ -541,7 +547,60 @@ static void test_aborted_key_is_free(void **state)
 	sim_close(&s);
 }
 
-/* 5, one seed: attempts of one keyed write begun at random points, the logs applied in a random interleaving. */
+/* A cross-shard write of @p tag that xshard_begin() refuses with @p code (nothing is sent). */
+static void begin_refused(struct sim *s, int tag, const struct write *w, int code)
+{
+	struct tree_op ops[] = {create_op("/root/A", w->b_name), create_op("/root/B", w->b_name)};
+	struct xshard_part parts[2] = {{WORLD, NULL, 0}, {2, NULL, 0}};
+	uint8_t *a = pack_ops(&ops[0], 1, w->key, &parts[0].len), *b = pack_ops(&ops[1], 1, NULL, &parts[1].len);
+	parts[0].request = a;
+	parts[1].request = b;
+	uint32_t op_part[] = {0, 1}, op_index[] = {0, 0};
+	struct xshard_ops map = {op_part, op_index, 2};
+	struct host_ticket ticket = {.conn = 1, .request_id = (uint64_t)tag};
+	size_t queued = s->q[WORLD].n + s->q[2].n;
+	CHECK(xshard_begin(s->x, &ticket, w->key, parts, 2, &map, s->pt) == code);
+	CHECK(s->q[WORLD].n + s->q[2].n == queued);
+	free(a);
+	free(b);
+}
+
+/*
+ * 5: a member coordinates at most max_txns transactions, and parts of at most max_bytes (one may pass it), at
+ * once: one more is refused, retryable, until one ended.
+ */
+static void test_coordinated_at_most(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open_limited(&s, 5, 2, 0);
+	const struct write w1 = {.key = "c1", .v = 1, .b_name = "x1"}, w2 = {.key = "c2", .v = 2, .c_name = "x2"};
+	const struct write w3 = {.key = "c3", .v = 3, .b_name = "x3"};
+	begin(&s, 1, &w1);
+	CHECK(!xshard_full(s.x));
+	begin(&s, 2, &w2);
+	CHECK(xshard_full(s.x));
+	begin_refused(&s, 3, &w3, GROVE_EUNAVAILABLE);
+	drain(&s);
+	expect_answer(&s, 1, GROVE_OK, 0);
+	expect_answer(&s, 2, GROVE_OK, 0);
+	CHECK(!xshard_full(s.x));
+	begin(&s, 3, &w3);
+	drain(&s);
+	expect_answer(&s, 3, GROVE_OK, 0);
+	expect_free(&s);
+	sim_close(&s);
+
+	sim_open_limited(&s, 5, 0, 1); /* one byte: the first passes it */
+	begin(&s, 1, &w1);
+	CHECK(xshard_full(s.x));
+	begin_refused(&s, 2, &w2, GROVE_EUNAVAILABLE);
+	drain(&s);
+	CHECK(!xshard_full(s.x));
+	sim_close(&s);
+}
+
+/* 6, one seed: attempts of one keyed write begun at random points, the logs applied in a random interleaving. */
 static void run_seed(uint64_t seed)
 {
 	seed_now = seed;
@@ -628,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_retry_refused_by_first_attempt),
 		cmocka_unit_test(test_aborted_before_key_check),
 		cmocka_unit_test(test_aborted_key_is_free),
+		cmocka_unit_test(test_coordinated_at_most),
 		cmocka_unit_test(test_property),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
