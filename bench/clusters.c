@@ -419,11 +419,13 @@ void grove_shard_leaders(struct grove_client *cl, char *out, size_t cap)
 		grove__envelope__free_unpacked(holder, NULL);
 }
 
-bool grove_shard_split(struct grove_client *cl, const char *path)
+/* A shard request about @p path (and member @p node) through @p cl: whether it was done. */
+static bool shard_request(struct grove_client *cl, Grove__ShardRequest__Op op, const char *path, uint64_t node)
 {
 	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
-	rq.op = GROVE__SHARD_REQUEST__OP__SPLIT;
+	rq.op = op;
 	rq.path = (char *)path;
+	rq.node = node;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
 	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
 	env.shard = &rq;
@@ -432,4 +434,27 @@ bool grove_shard_split(struct grove_client *cl, const char *path)
 	if (reply)
 		grove__envelope__free_unpacked(reply, NULL);
 	return ok;
+}
+
+bool grove_shard_lead(struct grove_client *cl, const char *path, uint64_t node)
+{
+	bool asked = shard_request(cl, GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER, path, node);
+	for (int tries = 0; asked && tries < 100; tries++) {
+		Grove__Envelope *holder;
+		Grove__ShardReply *sr = client_shard_list(cl, &holder);
+		bool leads = false;
+		for (size_t i = 0; sr && i < sr->n_shards; i++)
+			leads = leads || (strcmp(sr->shards[i]->path, path) == 0 && sr->shards[i]->leader_id == node);
+		if (holder)
+			grove__envelope__free_unpacked(holder, NULL);
+		if (leads)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+bool grove_shard_split(struct grove_client *cl, const char *path)
+{
+	return shard_request(cl, GROVE__SHARD_REQUEST__OP__SPLIT, path, 0);
 }

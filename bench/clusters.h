@@ -81,6 +81,13 @@ struct grove_client *grove_cluster_start_connected(struct grove_cluster *c, int 
 bool grove_shard_split(struct grove_client *cl, const char *path);
 
 /**
+ * @brief Hand the leadership of the shard whose root is @p path to member @p node (through @p cl, which
+ * follows the shard's leader) and wait, at most 10 s, until @p cl's member sees @p node lead it.
+ * @return whether it did.
+ */
+bool grove_shard_lead(struct grove_client *cl, const char *path, uint64_t node);
+
+/**
  * @brief Which member leads each shard, as the member @p cl talks to sees it: "PATH: member N" for each,
  * comma-separated, in @p out ("?" if it does not answer).
  */

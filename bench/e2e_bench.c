@@ -49,7 +49,11 @@
  * the loopback round of 10 subscribers), WAN from each wan row, each example from one row only.
  *
  *   grove_bench_e2e [--ops N] [--subscribers 1,10,100] [--seconds S] [--no-etcd] [--cross-shard]
- *                   [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]
+ *                   [--colocate-leaders] [--net lan,metro,wan-near,wan-far] [--net-ops N]
+ *                   [--net-subscribers N] [--report DIR]
+ *
+ * --colocate-leaders hands both shards' leadership to the writer's member before the cross-shard rounds
+ * (grove shard transfer-leader), so that a transaction's coordinator leads every group it writes to.
  *
  * --report DIR also writes DIR/e2e.md and bar charts per stage and CDFs (gnuplot, PNG and SVG). Without
  * godot3-server the Godot follower is left out, said in one line.
@@ -533,8 +537,11 @@ static pid_t start_delay(const char *dir, int listen, int target, double ms)
 
 /* ---- one cluster: rounds of every subscriber count ---- */
 
+/* --colocate-leaders: the shards' leaders handed to the writer's member before the cross-shard rounds. */
+static bool colocate_leaders;
+
 /* /root/World with ZoneA/Target and ZoneB/Target, each zone split off into a shard of its own, through
- * member @p leader; every member applies them. */
+ * member @p leader; every member applies them. With colocate_leaders, @p leader then leads both shards. */
 static bool make_cross_world(const struct grove_cluster *c, int leader)
 {
 	static const struct tree_op world[] = {
@@ -549,6 +556,8 @@ static bool make_cross_world(const struct grove_cluster *c, int leader)
 		return false;
 	bool ok = client_write_ops(w, world, sizeof(world) / sizeof(world[0])) == GROVE_OK &&
 		  grove_shard_split(w, ZONE_A) && grove_shard_split(w, ZONE_B);
+	if (ok && colocate_leaders)
+		ok = grove_shard_lead(w, ZONE_A, (uint64_t)leader + 1) && grove_shard_lead(w, ZONE_B, (uint64_t)leader + 1);
 	grove_client_close(w);
 	return ok && grove_members_caught_up(c, leader);
 }
@@ -911,6 +920,8 @@ int main(int argc, char **argv)
 			with_etcd = false;
 		} else if (strcmp(argv[i], "--cross-shard") == 0) {
 			cross = true;
+		} else if (strcmp(argv[i], "--colocate-leaders") == 0) {
+			colocate_leaders = true;
 		} else if (strcmp(argv[i], "--report") == 0 && i + 1 < argc) {
 			report_dir = argv[++i];
 		} else if (strcmp(argv[i], "--net") == 0 && i + 1 < argc) {
@@ -927,7 +938,8 @@ int main(int argc, char **argv)
 	}
 	if (rounds < 1 || ops < 1 || net_ops < 1 || seconds <= 0 || net_subscribers < 1 || net_subscribers > MAX_SUBSCRIBERS) {
 		fprintf(stderr, "usage: %s [--ops N] [--subscribers N,N,...] [--seconds S] [--no-etcd] [--cross-shard]\n"
-				"          [--net lan,metro,wan-near,wan-far] [--net-ops N] [--net-subscribers N] [--report DIR]\n"
+				"          [--colocate-leaders] [--net lan,metro,wan-near,wan-far] [--net-ops N]\n"
+				"          [--net-subscribers N] [--report DIR]\n"
 				"  (subscriber counts 1 to %d, default 1,10,100; ops default 1000, per preset 200;\n"
 				"   seconds: the most any round writes for, default 60)\n",
 			argv[0], MAX_SUBSCRIBERS);

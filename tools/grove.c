@@ -76,6 +76,7 @@ static const char usage_text[] =
 	"  cluster remove ID            remove a member\n"
 	"  shard list                   every shard: group, state, leader, term, nodes, applied index, lag, root path\n"
 	"  shard split PATH             move the subtree at PATH into a shard (Raft group) of its own\n"
+	"  shard transfer-leader PATH ID   hand the leadership of the shard whose root is PATH to member ID\n"
 	"\n"
 	"The server defaults to 127.0.0.1:7400 (or GROVE_SERVER); with several members, comma-separated,\n"
 	"the next is tried when one does not answer within 2 s. The token defaults to GROVE_TOKEN.\n"
@@ -1350,8 +1351,12 @@ static int cmd_shard(const struct options *o)
 	} else if (strcmp(sub, "split") == 0 && o->argc == 2) {
 		rq.op = GROVE__SHARD_REQUEST__OP__SPLIT;
 		rq.path = o->argv[1];
+	} else if (strcmp(sub, "transfer-leader") == 0 && o->argc == 3) {
+		rq.op = GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER;
+		rq.path = o->argv[1];
+		rq.node = strtoull(o->argv[2], NULL, 10);
 	} else {
-		return fail(o, EXIT_USAGE, "usage: grove shard list | split PATH");
+		return fail(o, EXIT_USAGE, "usage: grove shard list | split PATH | transfer-leader PATH ID");
 	}
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_SHARD;

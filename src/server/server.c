@@ -1323,11 +1323,44 @@ static void shard_list(struct server *s, struct loop_conn *c, uint64_t request_i
 	free(ptrs);
 }
 
+/* Hand the leadership of the shard whose root is rq->path to member rq->node: answered by that shard's leader. */
+static void shard_transfer_leader(struct server *s, struct loop_conn *c, uint64_t request_id,
+				  const Grove__ShardRequest *rq)
+{
+	Grove__ShardReply sr = GROVE__SHARD_REPLY__INIT;
+	char message[TREE_TEXT_MAX + 200];
+	const struct shard_entry *e = shard_map_lookup(host_shard_map(s->host), rq->path);
+	int err = GROVE_EINVAL;
+	if (!e)
+		snprintf(message, sizeof(message), "%s: no shard holds that path", rq->path);
+	else if (strcmp(e->path, rq->path) != 0)
+		snprintf(message, sizeof(message), "%s is not a shard's root: it is in shard %llu, whose root is %s",
+			 rq->path, (unsigned long long)e->group, e->path);
+	else if ((err = host_admin(s->host, e->group, 0, rq->node, "")) == GROVE_ENOTLEADER) {
+		send_not_leader(s, c, request_id, err, e->group);
+		return;
+	} else if (err)
+		snprintf(message, sizeof(message), "cannot hand shard %llu (%s) to member %llu: %s",
+			 (unsigned long long)e->group, e->path, (unsigned long long)rq->node,
+			 err == GROVE_EINVAL ? "it leads it already, or is not a voter of it" : grove_strerror(err));
+	else
+		snprintf(message, sizeof(message), "shard %llu (%s): leadership handed to member %llu",
+			 (unsigned long long)e->group, e->path, (unsigned long long)rq->node);
+	sr.code = (uint32_t)err;
+	sr.message = message;
+	sr.group = e ? e->group : 0;
+	shard_reply(c, request_id, &sr);
+}
+
 static void handle_shard(struct server *s, struct loop_conn *c, const Grove__Envelope *req, const struct host_ticket *t)
 {
 	const Grove__ShardRequest *rq = req->shard;
 	if (rq->op == GROVE__SHARD_REQUEST__OP__LIST) {
 		shard_list(s, c, req->request_id);
+		return;
+	}
+	if (rq->op == GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER) {
+		shard_transfer_leader(s, c, req->request_id, rq);
 		return;
 	}
 	char why[256] = "";

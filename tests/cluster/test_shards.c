@@ -61,18 +61,25 @@ static int create_one(struct grove_client *cl, const char *parent, const char *n
 	return create_nodes(cl, parent, names, 1);
 }
 
-/* Ask for a shard request; the reply (free it) or NULL. */
-static Grove__Envelope *shard_call(struct grove_client *cl, Grove__ShardRequest__Op op, const char *path)
+/* Ask for a shard request about @p path (and member @p node); the reply (free it) or NULL. */
+static Grove__Envelope *shard_call_about(struct grove_client *cl, Grove__ShardRequest__Op op, const char *path,
+					 uint64_t node)
 {
 	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
 	rq.op = op;
 	rq.path = (char *)(path ? path : "");
+	rq.node = node;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
 	env.shard = &rq;
 	if (grove_client_call(cl, &env, &reply) != GROVE_OK)
 		return NULL;
 	return reply;
+}
+
+static Grove__Envelope *shard_call(struct grove_client *cl, Grove__ShardRequest__Op op, const char *path)
+{
+	return shard_call_about(cl, op, path, 0);
 }
 
 /* Split @p path off; the group it became. */
@@ -457,6 +464,86 @@ static void test_many_shards(void **state)
 	test_rmtree(c.dir);
 }
 
+/* Who leads the shard whose root is @p path, as member @p node sees it (0: none known). */
+static uint64_t shard_leader(struct cluster *c, int node, const char *path)
+{
+	struct grove_client *cl = cluster_connect(c, node);
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = client_shard_list(cl, &holder);
+	uint64_t leader = 0;
+	for (size_t i = 0; sr && i < sr->n_shards; i++)
+		if (strcmp(sr->shards[i]->path, path) == 0)
+			leader = sr->shards[i]->leader_id;
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
+	grove_client_close(cl);
+	return leader;
+}
+
+/* Hand the leadership of the shard at @p path to member @p to through member @p via: the reply's code. */
+static int transfer(struct cluster *c, int via, const char *path, uint64_t to, char *message, size_t cap)
+{
+	struct grove_client *cl = cluster_connect(c, via);
+	Grove__Envelope *reply = shard_call_about(cl, GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER, path, to);
+	assert_non_null(reply);
+	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_SHARD_REPLY);
+	int code = (int)reply->shard_reply->code;
+	snprintf(message, cap, "%s", reply->shard_reply->message);
+	grove__envelope__free_unpacked(reply, NULL);
+	grove_client_close(cl);
+	return code;
+}
+
+/*
+ * `grove shard transfer-leader`: asked of any member, the shard's leader hands it to the member named, which
+ * every member then sees lead it and which takes its writes; the world's group too. A path that is not a
+ * shard's root, and a member that is not a voter, are refused and change nothing.
+ */
+static void test_shard_leadership_handed_over(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_start(&c, NULL);
+	cluster_wait_leader(&c);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	assert_int_equal(create_one(cl, "/root", "World"), 0);
+	assert_int_equal(create_one(cl, "/root/World", "Z"), 0);
+	split(cl, "/root/World/Z");
+	grove_client_close(cl);
+	static const char *const roots[] = {"/root/World/Z", "/root"};
+	char message[256];
+	for (int r = 0; r < 2; r++) {
+		uint64_t before = 0;
+		for (int t = 0; t < 100 && !(before = shard_leader(&c, 1, roots[r])); t++)
+			usleep(100000);
+		assert_true(before > 0);
+		uint64_t to = before % CLUSTER_NODES + 1;
+		int via = (int)(to % CLUSTER_NODES + 1); /* neither the leader nor the member it goes to */
+		assert_int_equal(transfer(&c, via, roots[r], to, message, sizeof(message)), 0);
+		print_message("%s\n", message);
+		for (int node = 1; node <= CLUSTER_NODES; node++) {
+			uint64_t now = 0;
+			for (int t = 0; t < 100 && (now = shard_leader(&c, node, roots[r])) != to; t++)
+				usleep(100000);
+			assert_int_equal(now, to);
+		}
+	}
+	cl = cluster_connect(&c, 1);
+	assert_int_equal(client_set_int(cl, "/root/World/Z", "x", 3), 0);
+	assert_int_equal(get_int(cl, "/root/World/Z", "x"), 3);
+	grove_client_close(cl);
+	uint64_t led = shard_leader(&c, 1, "/root/World/Z");
+	assert_int_equal(transfer(&c, 1, "/root/World", 1, message, sizeof(message)), GROVE_EINVAL);
+	print_message("%s\n", message);
+	assert_non_null(strstr(message, "not a shard's root"));
+	assert_int_equal(transfer(&c, 1, "/root/World/Z", 9, message, sizeof(message)), GROVE_EINVAL);
+	print_message("%s\n", message);
+	assert_int_equal(transfer(&c, 1, "/root/World/Z", led, message, sizeof(message)), GROVE_EINVAL);
+	assert_int_equal(shard_leader(&c, 1, "/root/World/Z"), led);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 /*
  * Writers write to nodes inside zones while the zones, and then their parent, are split off: every write
  * acknowledged before, during or after a split is there afterwards, through every member and in every store.
@@ -592,6 +679,7 @@ int main(void)
 		cmocka_set_test_filter(filter);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_shards),
+		cmocka_unit_test(test_shard_leadership_handed_over),
 		cmocka_unit_test(test_split_under_load),
 		cmocka_unit_test(test_catch_up_across_a_split),
 	};
