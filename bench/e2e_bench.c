@@ -53,7 +53,8 @@
  *                   [--net-subscribers N] [--report DIR]
  *
  * --colocate-leaders hands both shards' leadership to the writer's member before the cross-shard rounds
- * (grove shard transfer-leader), so that a transaction's coordinator leads every group it writes to.
+ * (grove shard transfer-leader, on members started with --no-leader-balance), so that a transaction's
+ * coordinator leads every group it writes to.
  *
  * --report DIR also writes DIR/e2e.md and bar charts per stage and CDFs (gnuplot, PNG and SVG). Without
  * godot3-server the Godot follower is left out, said in one line.
@@ -584,7 +585,8 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 	struct e2e_grove *g = calloc(1, sizeof(*g));
 	g->cross = cross;
 	pid_t proxies[2 * CLUSTER_MEMBERS] = {0};
-	grove_cluster_init(&g->cluster, dir, tag, NULL);
+	static const char *const fixed_leaders[] = {"--no-leader-balance", NULL}; /* they stay where they are put */
+	grove_cluster_init(&g->cluster, dir, tag, cross && colocate_leaders ? fixed_leaders : NULL);
 	if (p) {
 		/* Members reach each other through a proxy in front of each member; each names itself as it listens. */
 		int ports[CLUSTER_MEMBERS];

@@ -14,13 +14,21 @@
  * and (2i + 1) % N in one batch, so that clients whose pairs differ never touch the same shard; a write
  * the server refuses (a shard held too long) is counted and the client goes on.
  *
+ * Leaders: by default the members spread the groups' leaderships evenly by themselves (balance.h); the run
+ * waits (at most 60 s) until they are within one group of even before it writes. --leaders elected starts
+ * the members with --no-leader-balance, so each group stays with the member its election chose; --leaders
+ * both runs each shard count that way and then balanced, on fresh clusters, one after the other. The
+ * "leaders" column says how many groups each member led when the writes began.
+ *
  * Usage: grove_bench_shards [--shards 1,8,64] [--clients C] [--seconds D] [--cross]
+ *                           [--leaders balanced|elected|both]
  */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/grove.pb-c.h"
 #include "src/common/error.h"
@@ -88,13 +96,43 @@ static uint64_t all_flushes(const struct grove_cluster *cl)
 	return n;
 }
 
-/* One shard count on a fresh cluster; 0 on success. */
-static int run(const char *dir, int shards, int clients, double seconds, bool cross)
+/*
+ * How many groups each member leads as the member @p cl talks to sees it ("a/b/c" in @p out); false while a
+ * group has no leader. @p spread gets the most minus the fewest.
+ */
+static bool leader_counts(struct grove_client *cl, char *out, size_t cap, size_t *spread)
+{
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = client_shard_list(cl, &holder);
+	size_t count[CLUSTER_MEMBERS + 1] = {0};
+	bool all_led = sr != NULL;
+	for (size_t i = 0; sr && i < sr->n_shards; i++) {
+		uint64_t leader = sr->shards[i]->leader_id;
+		all_led = all_led && leader >= 1 && leader <= CLUSTER_MEMBERS;
+		if (leader >= 1 && leader <= CLUSTER_MEMBERS)
+			count[leader]++;
+	}
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
+	size_t most = 0, fewest = SIZE_MAX;
+	int n = 0;
+	for (int m = 1; m <= CLUSTER_MEMBERS; m++) {
+		most = count[m] > most ? count[m] : most;
+		fewest = count[m] < fewest ? count[m] : fewest;
+		n += snprintf(out + n, cap - (size_t)n, "%s%zu", m > 1 ? "/" : "", count[m]);
+	}
+	*spread = most - fewest;
+	return all_led;
+}
+
+/* One shard count on a fresh cluster, its leaders balanced or as elected; 0 on success. */
+static int run(const char *dir, int shards, int clients, double seconds, bool cross, bool balanced)
 {
 	char tag[32];
-	snprintf(tag, sizeof(tag), "shards%d", shards);
+	snprintf(tag, sizeof(tag), "shards%d%s", shards, balanced ? "b" : "e");
 	struct grove_cluster cluster;
-	grove_cluster_init(&cluster, dir, tag, NULL);
+	static const char *const elected[] = {"--no-leader-balance", NULL};
+	grove_cluster_init(&cluster, dir, tag, balanced ? NULL : elected);
 	int leader;
 	struct grove_client *c = grove_cluster_start_connected(&cluster, &leader);
 	if (!c)
@@ -109,6 +147,13 @@ static int run(const char *dir, int shards, int clients, double seconds, bool cr
 					{.kind = TREE_OP_CREATE, .node = {.path = node}, .name = "N", .text = "Node3D",
 					 .index = -1}};
 		err = client_write_ops(c, ops, 2) || !grove_shard_split(c, node) ? 1 : 0;
+	}
+	char leaders[64] = "?";
+	size_t spread = 0;
+	for (int t = 0; !err && t < 600; t++) {
+		if (leader_counts(c, leaders, sizeof(leaders), &spread) && (!balanced || spread <= 1))
+			break;
+		usleep(100000);
 	}
 	grove_client_close(c);
 	if (err) {
@@ -144,9 +189,10 @@ static int run(const char *dir, int shards, int clients, double seconds, bool cr
 		free(w[i].lat);
 	}
 	qsort(all, total, sizeof(*all), cmp_u64);
-	printf("%6d %8d %10.0f %10.0f %10.0f %12.0f %12.1f %8zu\n", shards, clients, (double)total / elapsed,
+	printf("%6d %8d %10.0f %10.0f %10.0f %12.0f %12.1f %8zu %9s %s\n", shards, clients, (double)total / elapsed,
 	       pct(all, total, 0.5), pct(all, total, 0.99), (double)fsyncs / elapsed,
-	       fsyncs ? (double)total * CLUSTER_MEMBERS / (double)fsyncs : 0.0, refused);
+	       fsyncs ? (double)total * CLUSTER_MEMBERS / (double)fsyncs : 0.0, refused, leaders,
+	       balanced ? "balanced" : "elected");
 	free(all);
 	free(w);
 	free(th);
@@ -158,7 +204,7 @@ int main(int argc, char **argv)
 {
 	int counts[MAX_COUNTS] = {1, 8, 64}, n_counts = 3, clients = 16;
 	double seconds = 5;
-	bool cross = false;
+	bool cross = false, elected = false, balanced = true;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--shards") == 0 && i + 1 < argc) {
 			n_counts = parse_int_list(argv[++i], 1, 256, counts, MAX_COUNTS);
@@ -168,23 +214,34 @@ int main(int argc, char **argv)
 			seconds = atof(argv[++i]);
 		} else if (strcmp(argv[i], "--cross") == 0) {
 			cross = true;
+		} else if (strcmp(argv[i], "--leaders") == 0 && i + 1 < argc) {
+			const char *how = argv[++i];
+			elected = strcmp(how, "elected") == 0 || strcmp(how, "both") == 0;
+			balanced = strcmp(how, "balanced") == 0 || strcmp(how, "both") == 0;
+			if (!elected && !balanced)
+				n_counts = -1;
 		} else {
 			n_counts = -1;
 			break;
 		}
 	}
 	if (n_counts <= 0 || clients < 1 || clients > 1024 || seconds <= 0) {
-		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D] [--cross]\n", argv[0]);
+		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D] [--cross]\n"
+				"          [--leaders balanced|elected|both]\n", argv[0]);
 		return 2;
 	}
 	char *dir = test_tmpdir("bench-shards");
 	printf("grove, durable, 3 members on 127.0.0.1, %d clients for %.0f s per shard count%s\n", clients, seconds,
 	       cross ? ", every write across two shards" : "");
-	printf("%6s %8s %10s %10s %10s %12s %12s %8s\n", "shards", "clients", "writes/s", "p50 us", "p99 us", "fsyncs/s",
-	       "writes/fsync", "refused");
+	printf("%6s %8s %10s %10s %10s %12s %12s %8s %9s\n", "shards", "clients", "writes/s", "p50 us", "p99 us",
+	       "fsyncs/s", "writes/fsync", "refused", "leaders");
 	int err = 0;
-	for (int i = 0; !err && i < n_counts; i++)
-		err = run(dir, counts[i], clients, seconds, cross);
+	for (int i = 0; !err && i < n_counts; i++) {
+		if (elected)
+			err = run(dir, counts[i], clients, seconds, cross, false);
+		if (!err && balanced)
+			err = run(dir, counts[i], clients, seconds, cross, true);
+	}
 	test_rmtree(dir);
 	return err;
 }

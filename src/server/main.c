@@ -47,6 +47,8 @@ static void usage(FILE *out)
 		"                     markers, all but the newest version, finished records) once older than D\n"
 		"                     (default 60s); a transaction older than D that made no record is aborted\n"
 		"  --no-sync          benchmarks only: do not fsync commits (not durable)\n"
+		"  --no-leader-balance  leave each shard's leadership where its election put it (by default a member\n"
+		"                     that leads two more shards than another hands one to it)\n"
 		"  --txn-two-phase    benchmarks only: answer a cross-shard write once its record is COMMITTED,\n"
 		"                     a round later than parallel commits need\n"
 		"\n"
@@ -82,6 +84,8 @@ int main(int argc, char **argv)
 			config.no_sync = true;
 		} else if (strcmp(arg, "--txn-two-phase") == 0) {
 			config.txn_two_phase = true;
+		} else if (strcmp(arg, "--no-leader-balance") == 0) {
+			config.no_leader_balance = true;
 			continue;
 		} else if (strcmp(arg, "--join") == 0) {
 			config.join = true;

@@ -26,6 +26,7 @@
 #include "src/server/transport.h"
 #include "src/server/tree_sm.h"
 #include "src/server/txnplan.h"
+#include "src/server/balance.h"
 #include "src/server/xshard.h"
 #include "src/txn/codec.h"
 #include "src/common/grow.h"
@@ -77,6 +78,7 @@ struct server {
 	uint64_t start_ns;
 	int failed;
 	struct xshard *xshard;        /* cross-shard writes coordinated here, and recoveries */
+	uint64_t next_balance_ms;     /* when to look at the spread of leaderships again */
 	uint64_t next_held_scan_ms;   /* when to look for abandoned transactions again */
 	struct txn_garbage *garbage;  /* groups whose transaction state has something to forget */
 	size_t n_garbage, cap_garbage;
@@ -113,6 +115,10 @@ struct parked_request {
  * recovered). */
 #define HELD_SCAN_MS 250
 #define UNFINISHED_PER_SCAN 256
+/* How often a member looks at who leads each group (balance.h), and how long it waits after a hand-over of
+ * its own, so that every member sees the counts it left before it looks again. */
+#define BALANCE_EVERY_MS 1000
+#define BALANCE_SETTLE_MS 3000
 /* Transaction state kept (--txn-gc-after), and the longest wait between two collections. */
 #define TXN_GC_AFTER_MS 60000
 #define TXN_GC_EVERY_MS 10000
@@ -1733,6 +1739,44 @@ static void persist_clock_bound(struct server *s)
 		server_clock_bound_saved(&s->clock, bound);
 }
 
+/*
+ * Hand one of the groups this member leads to the member that leads the fewest, if this one leads two more
+ * (balance.h). A group a transaction holds or writes to stays where it is until it is done.
+ */
+static void balance_leaders(struct server *s)
+{
+	uint64_t now_ms = grove_monotonic_ms();
+	if (s->config.no_leader_balance || !host_sharded(s->host) || now_ms < s->next_balance_ms)
+		return;
+	s->next_balance_ms = now_ms + BALANCE_EVERY_MS;
+	const struct shard_map *map = host_shard_map(s->host);
+	const struct shard_entry *world = shard_map_find_group(map, HOST_WORLD_GROUP);
+	struct balance_group *groups = calloc(map->n, sizeof(*groups));
+	if (!world || !groups) {
+		free(groups);
+		return;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < map->n; i++) {
+		const struct shard_entry *e = &map->entries[i];
+		struct host_status hs;
+		if (e->state != SHARD_ACTIVE || host_status(s->host, e->group, &hs) != GROVE_OK)
+			continue;
+		groups[n++] = (struct balance_group){e->group, hs.group.leader, e->members, e->n_members,
+						     !host_held(s->host, e->group, NULL) &&
+							     !xshard_writing_to(s->xshard, e->group)};
+	}
+	uint64_t group, to;
+	if (balance_pick(s->config.id, world->members, world->n_members, groups, n, &group, &to) &&
+	    host_admin(s->host, group, 0, to, "") == GROVE_OK) {
+		const struct shard_entry *e = shard_map_find_group(map, group);
+		log_line("leaders: handing shard %llu (%s) to member %llu, which leads fewer", (unsigned long long)group,
+			 e ? e->path : "?", (unsigned long long)to);
+		s->next_balance_ms = now_ms + BALANCE_SETTLE_MS;
+	}
+	free(groups);
+}
+
 static void on_tick(void *ctx)
 {
 	struct server *s = ctx;
@@ -1743,6 +1787,7 @@ static void on_tick(void *ctx)
 	xshard_tick(s->xshard, grove_realtime_ns());
 	recover_abandoned(s);
 	collect_txn_garbage(s);
+	balance_leaders(s);
 	backups_tick(s);
 }
 

@@ -39,6 +39,7 @@ struct server_config {
 	uint64_t id;               /**< this member's id */
 	bool no_sync;              /**< benchmarks only: nothing is fsynced (not durable) */
 	bool txn_two_phase;        /**< benchmarks only: cross-shard writes answered once their record is COMMITTED */
+	bool no_leader_balance;    /**< leave each group's leadership where its election put it (balance.h) */
 	uint64_t txn_gc_after_ms;  /**< a shard's transaction state older than this is forgotten (0: 60 s) */
 	const char *peers;         /**< "1=HOST:PORT,2=..." for every member, this one included; NULL for a single node */
 	const char *cluster_token; /**< what peers must present */

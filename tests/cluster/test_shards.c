@@ -503,7 +503,8 @@ static void test_shard_leadership_handed_over(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, NULL);
+	static const char *const args[] = {"--no-leader-balance", NULL}; /* the leaders stay where they are put */
+	cluster_start(&c, args);
 	cluster_wait_leader(&c);
 	struct grove_client *cl = cluster_connect(&c, 1);
 	assert_int_equal(create_one(cl, "/root", "World"), 0);
@@ -541,6 +542,76 @@ static void test_shard_leadership_handed_over(void **state)
 	assert_int_equal(transfer(&c, 1, "/root/World/Z", led, message, sizeof(message)), GROVE_EINVAL);
 	assert_int_equal(shard_leader(&c, 1, "/root/World/Z"), led);
 	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+/* The most and the fewest groups one member leads, as member @p node sees it; false if a group has no leader. */
+static bool leadership_spread(struct cluster *c, int node, size_t *most, size_t *fewest)
+{
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = shard_list(c, node, &holder);
+	size_t count[CLUSTER_NODES + 1] = {0};
+	bool all_led = true;
+	for (size_t i = 0; i < sr->n_shards; i++) {
+		uint64_t leader = sr->shards[i]->leader_id;
+		all_led = all_led && leader >= 1 && leader <= CLUSTER_NODES;
+		if (all_led)
+			count[leader]++;
+	}
+	grove__envelope__free_unpacked(holder, NULL);
+	*most = 0, *fewest = SIZE_MAX;
+	for (int m = 1; m <= CLUSTER_NODES; m++) {
+		*most = count[m] > *most ? count[m] : *most;
+		*fewest = count[m] < *fewest ? count[m] : *fewest;
+	}
+	return all_led;
+}
+
+/*
+ * Leaders spread by themselves (balance.h): with every one of nine groups handed to member 1, the members
+ * hand them on until each leads three, which every member sees; writes go on meanwhile.
+ */
+static void test_leaders_spread(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_start(&c, NULL);
+	cluster_wait_leader(&c);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	assert_int_equal(create_one(cl, "/root", "World"), 0);
+	char paths[8][64];
+	for (int z = 0; z < 8; z++) {
+		char name[16];
+		snprintf(name, sizeof(name), "Z%d", z);
+		snprintf(paths[z], sizeof(paths[z]), "/root/World/%s", name);
+		assert_int_equal(create_one(cl, "/root/World", name), 0);
+		split(cl, paths[z]);
+	}
+	grove_client_close(cl);
+	wait_shards_led(&c, 1, 9);
+	char message[256];
+	for (int z = -1; z < 8; z++)
+		transfer(&c, 2, z < 0 ? "/root" : paths[z], 1, message, sizeof(message)); /* refused if it leads it */
+	size_t most = 0, fewest = 0;
+	for (int t = 0; t < 600; t++) {
+		bool settled = true;
+		for (int node = 1; node <= CLUSTER_NODES && settled; node++)
+			settled = leadership_spread(&c, node, &most, &fewest) && most - fewest <= 1;
+		if (settled)
+			break;
+		if (t % 20 == 0) {
+			cl = cluster_connect(&c, 3);
+			assert_int_equal(client_set_int(cl, paths[t / 20 % 8], "t", t), 0);
+			grove_client_close(cl);
+		}
+		usleep(100000);
+	}
+	print_message("leaderships per member: %zu to %zu\n", fewest, most);
+	assert_true(most - fewest <= 1);
+	cluster_stop(&c);
+	char line[256];
+	assert_true(cluster_log_has(&c, 1, "leaders: handing", line, sizeof(line)));
+	print_message("member 1: %s\n", line);
 	test_rmtree(c.dir);
 }
 
@@ -680,6 +751,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_shards),
 		cmocka_unit_test(test_shard_leadership_handed_over),
+		cmocka_unit_test(test_leaders_spread),
 		cmocka_unit_test(test_split_under_load),
 		cmocka_unit_test(test_catch_up_across_a_split),
 	};
