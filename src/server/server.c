@@ -91,6 +91,7 @@ struct server {
 	size_t parked_bytes;          /* the requests both lists hold: at most PARKED_BYTES_MAX */
 	bool txn_applied_since;       /* transaction commands were applied since the parked writes were looked at */
 	uint64_t writes_waited;       /* writes parked for a held shard (each once) */
+	uint64_t leaders_handed;      /* groups handed over by balance_leaders() */
 };
 
 /*
@@ -1773,6 +1774,7 @@ static void balance_leaders(struct server *s)
 		log_line("leaders: handing shard %llu (%s) to member %llu, which leads fewer", (unsigned long long)group,
 			 e ? e->path : "?", (unsigned long long)to);
 		s->next_balance_ms = now_ms + BALANCE_SETTLE_MS;
+		s->leaders_handed++;
 	}
 	free(groups);
 }
@@ -1851,6 +1853,7 @@ static void serve_metrics(struct server *s, struct httpd_response *r)
 	g.client_pending_peak = loop_pending_peak(s->loop);
 	g.client_pending_pauses = loop_pending_pauses(s->loop);
 	g.writes_waited = s->writes_waited;
+	g.leaders_handed = s->leaders_handed;
 	g.queued_peers = transport_backlog_total(s->transport);
 	struct subs_summary subs;
 	follow_summarize(s->follow, &subs);

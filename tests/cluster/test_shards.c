@@ -575,7 +575,7 @@ static void test_leaders_spread(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, NULL);
+	cluster_start_with_metrics(&c, NULL);
 	cluster_wait_leader(&c);
 	struct grove_client *cl = cluster_connect(&c, 1);
 	assert_int_equal(create_one(cl, "/root", "World"), 0);
@@ -608,6 +608,9 @@ static void test_leaders_spread(void **state)
 	}
 	print_message("leaderships per member: %zu to %zu\n", fewest, most);
 	assert_true(most - fewest <= 1);
+	uint64_t handed = 0;
+	assert_true(groved_metric(c.metrics_ports[1], "grove_leaderships_handed_total", &handed));
+	assert_true(handed >= 1); /* member 1 led all nine */
 	cluster_stop(&c);
 	char line[256];
 	assert_true(cluster_log_has(&c, 1, "leaders: handing", line, sizeof(line)));
