@@ -181,10 +181,21 @@ static bool says_retry(const Grove__Envelope *reply)
 	}
 }
 
+/*
+ * Whether @p req changes nothing, so that asking it again after it failed on the way is harmless: a read
+ * that a leadership change lost (a balancer's transfer, a failover) is answered GROVE_EUNAVAILABLE.
+ */
+static bool reads_only(const Grove__Envelope *req)
+{
+	return req->body_case == GROVE__ENVELOPE__BODY_READ || req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE ||
+	       req->body_case == GROVE__ENVELOPE__BODY_STATUS;
+}
+
 int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envelope **reply)
 {
-	/* A follower names the leader: follow it. With no leader yet, wait for one (bounded). A shard that
-	 * moved, or is held by a transaction: ask again, a little later each time, until it is served. */
+	/* A follower names the leader: follow it. With no leader yet (or a read lost in a leadership change),
+	 * wait for one (bounded). A shard that moved, or is held by a transaction: ask again, a little later
+	 * each time, until it is served. */
 	int64_t deadline = now_ms() + c->timeout_ms;
 	long pause_ms = 10;
 	for (int hops = 0;;) {
@@ -202,7 +213,9 @@ int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envel
 			return err;
 		const Grove__ErrorReply *er = (*reply)->error;
 		bool redirect = er->code == GROVE_ENOTLEADER && er->leader && er->leader[0] && hops < 8;
-		bool wait = er->code == GROVE_EUNAVAILABLE && strstr(er->message, "no leader") && now_ms() < deadline;
+		/* A write is asked again only when it was not proposed (no leader); a read, whatever befell it. */
+		bool wait = er->code == GROVE_EUNAVAILABLE && (strstr(er->message, "no leader") || reads_only(req)) &&
+			    now_ms() < deadline;
 		if (!redirect && !wait)
 			return GROVE_OK;
 		char leader[256];

@@ -39,7 +39,8 @@ void grove_client_close(struct grove_client *c);
  * the reply. A follower's "not the leader" is followed to the leader it
  * names (reconnecting there; a leader that cannot be reached, perhaps dead
  * and not replaced yet, is asked for again through the same server after a
- * pause); "no leader yet" and "moved to another shard"
+ * pause); "no leader yet", a read (or export, or status) that a leadership
+ * change lost (GROVE_EUNAVAILABLE), and "moved to another shard"
  * (GROVE_EMOVED: a split moved what the request names, and the request was
  * not applied) are retried after growing pauses, until the timeout.
  * @param reply receives the reply; free it with grove__envelope__free_unpacked(reply, NULL).

@@ -1436,6 +1436,11 @@ static bool leader_alive(const struct host *h, const struct replica_status *st)
 	       grove_monotonic_ms() - last_heard(h, st->leader) <= PEER_SILENCE_MS;
 }
 
+bool host_peer_lately_heard(const struct host *h, uint64_t peer, uint64_t ms)
+{
+	return peer == h->cfg.self || grove_monotonic_ms() - last_heard(h, peer) <= ms;
+}
+
 const char *host_leader_address(const struct host *h, uint64_t group)
 {
 	struct group *g = group_of(h, group);

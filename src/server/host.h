@@ -259,6 +259,13 @@ int host_txn_early(struct host *h, uint64_t group, uint64_t after, struct txn_me
  */
 int host_txn_unresolved(struct host *h, uint64_t group, uint64_t after, uint64_t *id, struct txn_record *rec);
 
+/**
+ * @brief Whether server @p peer was heard from within the last @p ms
+ * milliseconds (a live peer's link sends something at least every
+ * TRANSPORT_KEEPALIVE_MS); this member always is.
+ */
+bool host_peer_lately_heard(const struct host *h, uint64_t peer, uint64_t ms);
+
 /** @brief Whether this member leads group @p group now. */
 bool host_leads(const struct host *h, uint64_t group);
 

@@ -120,6 +120,9 @@ struct parked_request {
  * its own, so that every member sees the counts it left before it looks again. */
 #define BALANCE_EVERY_MS 1000
 #define BALANCE_SETTLE_MS 3000
+/* A member counts for balancing only if heard from this lately: three of its links' keepalives (and well
+ * inside an election timeout, so that one just gone is left out before the others take its groups). */
+#define BALANCE_HEARD_MS 300
 /* Transaction state kept (--txn-gc-after), and the longest wait between two collections. */
 #define TXN_GC_AFTER_MS 60000
 #define TXN_GC_EVERY_MS 10000
@@ -1740,9 +1743,20 @@ static void persist_clock_bound(struct server *s)
 		server_clock_bound_saved(&s->clock, bound);
 }
 
+/* Whether @p member has every entry of the group that @p hs describes (its leader's view) committed. */
+static bool caught_up(const struct host_status *hs, uint64_t member)
+{
+	for (size_t i = 0; i < hs->n_members; i++)
+		if (hs->members[i].id == member)
+			return hs->members[i].match >= hs->group.commit;
+	return false;
+}
+
 /*
  * Hand one of the groups this member leads to the member that leads the fewest, if this one leads two more
- * (balance.h). A group a transaction holds or writes to stays where it is until it is done.
+ * (balance.h). Only members heard from lately count (BALANCE_HEARD_MS): a leader proposes nothing while its
+ * transfer runs, so a transfer to a member that is down would stop the group for an election timeout. A group a transaction
+ * holds or writes to stays where it is until it is done; one whose receiver lags waits for it to catch up.
  */
 static void balance_leaders(struct server *s)
 {
@@ -1757,6 +1771,11 @@ static void balance_leaders(struct server *s)
 		free(groups);
 		return;
 	}
+	uint64_t live[SHARD_MAX_MEMBERS];
+	size_t n_live = 0;
+	for (size_t m = 0; m < world->n_members; m++)
+		if (host_peer_lately_heard(s->host, world->members[m], BALANCE_HEARD_MS))
+			live[n_live++] = world->members[m];
 	size_t n = 0;
 	for (size_t i = 0; i < map->n; i++) {
 		const struct shard_entry *e = &map->entries[i];
@@ -1768,7 +1787,9 @@ static void balance_leaders(struct server *s)
 							     !xshard_writing_to(s->xshard, e->group)};
 	}
 	uint64_t group, to;
-	if (balance_pick(s->config.id, world->members, world->n_members, groups, n, &group, &to) &&
+	struct host_status hs;
+	if (balance_pick(s->config.id, live, n_live, groups, n, &group, &to) &&
+	    host_status(s->host, group, &hs) == GROVE_OK && caught_up(&hs, to) &&
 	    host_admin(s->host, group, 0, to, "") == GROVE_OK) {
 		const struct shard_entry *e = shard_map_find_group(map, group);
 		log_line("leaders: handing shard %llu (%s) to member %llu, which leads fewer", (unsigned long long)group,

@@ -567,9 +567,25 @@ static bool leadership_spread(struct cluster *c, int node, size_t *most, size_t 
 	return all_led;
 }
 
+/* How many lines of member @p node's log have @p text. */
+static int log_lines_with(struct cluster *c, int node, const char *text)
+{
+	char path[4096], line[1024];
+	snprintf(path, sizeof(path), "%s/node%d.log", c->dir, node);
+	FILE *f = fopen(path, "r");
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, text) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
 /*
  * Leaders spread by themselves (balance.h): with every one of nine groups handed to member 1, the members
- * hand them on until each leads three, which every member sees; writes go on meanwhile.
+ * hand them on until each leads three, which every member sees; writes go on meanwhile. Then member 3
+ * stops: the others take its groups and never hand one to it while it is gone (a leader proposes nothing
+ * while a transfer runs), and every zone still takes writes.
  */
 static void test_leaders_spread(void **state)
 {
@@ -611,6 +627,19 @@ static void test_leaders_spread(void **state)
 	uint64_t handed = 0;
 	assert_true(groved_metric(c.metrics_ports[1], "grove_leaderships_handed_total", &handed));
 	assert_true(handed >= 1); /* member 1 led all nine */
+
+	const char *to_three = "to member 3, which leads fewer";
+	int before[3] = {0, log_lines_with(&c, 1, to_three), log_lines_with(&c, 2, to_three)};
+	cluster_node_signal(&c, 3, SIGTERM);
+	wait_shards_led(&c, 1, 9);
+	for (int t = 0; t < 12; t++) { /* two looks at the spread and their settling, with writes */
+		cl = cluster_connect(&c, 1 + t % 2);
+		assert_int_equal(client_set_int(cl, paths[t % 8], "down", t), 0);
+		grove_client_close(cl);
+		usleep(500000);
+	}
+	for (int node = 1; node <= 2; node++)
+		assert_int_equal(log_lines_with(&c, node, to_three), before[node]);
 	cluster_stop(&c);
 	char line[256];
 	assert_true(cluster_log_has(&c, 1, "leaders: handing", line, sizeof(line)));

@@ -115,7 +115,10 @@ static uint64_t node_at(struct grove_client *cl, const char *path, size_t *child
 		if (children)
 			*children = rr->n_nodes - 1;
 	} else if (!rr || rr->code != GROVE_ENOTFOUND) {
-		fail_msg("reading %s: %s", path, rr ? rr->message : "no read reply");
+		fail_msg("reading %s: %s", path,
+			 rr					       ? rr->message
+			 : holder && holder->body_case == GROVE__ENVELOPE__BODY_ERROR ? holder->error->message
+										     : "no answer (the connection failed)");
 	}
 	if (holder)
 		grove__envelope__free_unpacked(holder, NULL);
