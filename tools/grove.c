@@ -74,7 +74,8 @@ static const char usage_text[] =
 	"  cluster add ID HOST:PORT     add a member (started with --join) as a learner\n"
 	"  cluster promote ID           make a learner that caught up a voter\n"
 	"  cluster remove ID            remove a member\n"
-	"  shard list                   every shard: group, state, leader, term, nodes, applied index, lag, root path\n"
+	"  shard list                   every shard: group, state, leader, term, nodes, applied index, lag, root path;\n"
+	"                               then how many shards each member leads\n"
 	"  shard split PATH             move the subtree at PATH into a shard (Raft group) of its own\n"
 	"  shard transfer-leader PATH ID   hand the leadership of the shard whose root is PATH to member ID\n"
 	"\n"
@@ -1306,6 +1307,37 @@ static int cmd_cluster(const struct options *o)
 	return code;
 }
 
+/* How many shards each member leads, as the answering member sees it: the spread that leader balancing evens out. */
+static void print_leaderships(const Grove__ShardReply *sr)
+{
+	uint64_t members[64] = {0}, led[64] = {0};
+	size_t n = 0, unknown = 0;
+	for (size_t i = 0; i < sr->n_shards; i++) {
+		uint64_t leader = sr->shards[i]->leader_id;
+		size_t k = 0;
+		while (k < n && members[k] != leader)
+			k++;
+		if (!leader)
+			unknown++;
+		else if (k < n)
+			led[k]++;
+		else if (n < 64)
+			members[n] = leader, led[n++] = 1;
+	}
+	for (size_t k = 1; k < n; k++) /* by member id */
+		for (size_t j = k; j > 0 && members[j - 1] > members[j]; j--) {
+			uint64_t m = members[j], l = led[j];
+			members[j] = members[j - 1], led[j] = led[j - 1];
+			members[j - 1] = m, led[j - 1] = l;
+		}
+	printf("leaders:");
+	for (size_t k = 0; k < n; k++)
+		printf("%s member %" PRIu64 " leads %" PRIu64, k ? "," : "", members[k], led[k]);
+	if (unknown)
+		printf("%s %zu without a known leader", n ? "," : "", unknown);
+	printf("\n");
+}
+
 static void print_shards(const Grove__ShardReply *sr, bool json)
 {
 	if (json) {
@@ -1340,6 +1372,7 @@ static void print_shards(const Grove__ShardReply *sr, bool json)
 			printf(" (%" PRIu32 " resolved early, unconfirmed)", s->resolved_early);
 		printf("\n");
 	}
+	print_leaderships(sr);
 }
 
 static int cmd_shard(const struct options *o)
