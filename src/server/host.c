@@ -1306,12 +1306,13 @@ int host_txn_early(struct host *h, uint64_t group, uint64_t after, struct txn_me
 	return err ? err : txn_shard_early(&st, after, meta);
 }
 
-int host_txn_unresolved(struct host *h, uint64_t group, uint64_t after, uint64_t *id, struct txn_record *rec)
+int host_txn_next_record(struct host *h, uint64_t group, uint64_t after, uint64_t *id, struct txn_record *rec,
+			 bool *waits)
 {
 	struct txn_lmdbstore b;
 	struct txn_store st;
 	int err = txn_state(h, group, &b, &st);
-	return err ? err : txn_shard_unresolved(&st, after, id, rec);
+	return err ? err : txn_shard_next_record(&st, after, id, rec, waits);
 }
 
 bool host_leads(const struct host *h, uint64_t group)

@@ -250,14 +250,15 @@ int host_txn_early(struct host *h, uint64_t group, uint64_t after, struct txn_me
 
 /**
  * @brief The first record, of a transaction with an id above @p after, that
- * @p group anchors and that waits for its coordinator or a recovery to
- * finish (shard.h txn_shard_unresolved()), as this member applied it.
+ * @p group anchors, and whether it waits for its coordinator or a recovery
+ * (shard.h txn_shard_next_record()), as this member applied it.
  * @param id receives the transaction's id.
  * @param rec receives its record (owned: txn_record_free()).
  * @return GROVE_OK, GROVE_ENOTFOUND (none), GROVE_EINVAL (no such tree
  * group), GROVE_ESTORAGE, GROVE_ECORRUPT, GROVE_ENOMEM.
  */
-int host_txn_unresolved(struct host *h, uint64_t group, uint64_t after, uint64_t *id, struct txn_record *rec);
+int host_txn_next_record(struct host *h, uint64_t group, uint64_t after, uint64_t *id, struct txn_record *rec,
+			 bool *waits);
 
 /**
  * @brief Whether server @p peer was heard from within the last @p ms

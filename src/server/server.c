@@ -80,6 +80,8 @@ struct server {
 	struct xshard *xshard;        /* cross-shard writes coordinated here, and recoveries */
 	uint64_t next_balance_ms;     /* when to look at the spread of leaderships again */
 	uint64_t next_held_scan_ms;   /* when to look for abandoned transactions again */
+	struct record_cursor *cursors; /* per group, where the walk of its transaction records stopped */
+	size_t n_cursors, cap_cursors;
 	struct txn_garbage *garbage;  /* groups whose transaction state has something to forget */
 	size_t n_garbage, cap_garbage;
 	uint64_t gc_after_ns;         /* transaction state older than this is forgotten */
@@ -126,6 +128,12 @@ struct parked_request {
 /* Transaction state kept (--txn-gc-after), and the longest wait between two collections. */
 #define TXN_GC_AFTER_MS 60000
 #define TXN_GC_EVERY_MS 10000
+
+/* Where the last look at a group's transaction records stopped: the next one goes on from there. */
+struct record_cursor {
+	uint64_t group;
+	uint64_t after;  /* the last transaction id looked at; 0: from the start */
+};
 
 /* A group that applied transaction commands: the newest applied here (CLOCK_REALTIME, ns). */
 struct txn_garbage {
@@ -782,21 +790,41 @@ static void recover_if_abandoned(struct server *s, const struct txn_meta *met, u
 	txn_record_free(&rec);
 }
 
+/* The cursor of @p group's records, made at its start if there is none; NULL when out of memory. */
+static uint64_t *record_cursor(struct server *s, uint64_t group)
+{
+	for (size_t i = 0; i < s->n_cursors; i++)
+		if (s->cursors[i].group == group)
+			return &s->cursors[i].after;
+	if (grove_grow((void **)&s->cursors, &s->cap_cursors, s->n_cursors, sizeof(*s->cursors)))
+		return NULL;
+	s->cursors[s->n_cursors] = (struct record_cursor){group, 0};
+	return &s->cursors[s->n_cursors++].after;
+}
+
 /*
  * Recover the transactions whose records @p group anchors and that wait for a coordinator that is gone: its
  * heartbeat expired (a coordinator stops heartbeating once its record is final, and resolving takes far less
  * than the expiry). A coordinator can die after its record became final and before its FORGET, with no
- * intent left for anyone to meet; without this its record would never be collected.
+ * intent left for anyone to meet; without this its record would never be collected. A look examines at most
+ * UNFINISHED_PER_SCAN records (the table holds every record of the last --txn-gc-after) and the next goes on
+ * where it stopped, starting over at the end.
  */
 static void recover_unresolved_records(struct server *s, uint64_t group, uint64_t now)
 {
+	uint64_t *after = record_cursor(s, group);
 	struct txn_record rec;
-	uint64_t id, after = 0;
-	for (int k = 0; k < UNFINISHED_PER_SCAN && host_txn_unresolved(s->host, group, after, &id, &rec) == GROVE_OK;
-	     k++, after = id) {
+	uint64_t id;
+	bool waits;
+	for (int k = 0; after && k < UNFINISHED_PER_SCAN; k++, *after = id) {
+		int err = host_txn_next_record(s->host, group, *after, &id, &rec, &waits);
+		if (err) {
+			*after = 0;
+			return;
+		}
 		struct txn_meta met = {.id = id, .anchor = group, .epoch = rec.epoch, .seq = rec.seq, .ts = rec.ts,
 				       .start = rec.ts};
-		if (!xshard_busy_with(s->xshard, id) && rec.heartbeat + xshard_expiry(s->xshard) < now) {
+		if (waits && !xshard_busy_with(s->xshard, id) && rec.heartbeat + xshard_expiry(s->xshard) < now) {
 			log_line("transactions: recovering %016llx, whose %s record shard %llu keeps", (unsigned long long)id,
 				 txn_status_name(rec.status), (unsigned long long)group);
 			xshard_recover(s->xshard, &met, group, now);
@@ -2086,6 +2114,7 @@ void server_destroy(struct server *s)
 		free(s->parked_writes[i].request);
 	free(s->parked_writes);
 	free(s->garbage);
+	free(s->cursors);
 	backup_list_free(&s->backups.list);
 	free(s);
 }

@@ -287,29 +287,28 @@ int txn_shard_early(const struct txn_store *st, uint64_t after, struct txn_meta 
 	return finish_reader(&r);
 }
 
-int txn_shard_unresolved(const struct txn_store *st, uint64_t after, uint64_t *id, struct txn_record *rec)
+int txn_shard_next_record(const struct txn_store *st, uint64_t after, uint64_t *id, struct txn_record *rec,
+			  bool *waits)
 {
 	memset(rec, 0, sizeof(*rec));
-	for (; after != UINT64_MAX; after = *id) {
-		struct id_key k;
-		struct txn_bytes key, val, resolved;
-		int err = st->ops->seek(st->ctx, TXN_TABLE_RECORDS, id_key(&k, after + 1), &key, &val);
-		if (err)
-			return err;
-		if (key.len != sizeof(k.bytes))
-			return GROVE_ECORRUPT;
-		*id = get_be(key.data, 8);
-		if ((err = load_record(st, *id, rec)) != GROVE_OK)
-			return err;
-		err = rec->status == TXN_ABORTED ? GROVE_OK
-						 : st->ops->get(st->ctx, TXN_TABLE_RESOLVED, id_key(&k, *id), &resolved);
-		if (err == GROVE_ENOTFOUND)
-			return GROVE_OK;
-		txn_record_free(rec);
-		if (err)
-			return err;
-	}
-	return GROVE_ENOTFOUND;
+	struct id_key k;
+	struct txn_bytes key, val, resolved;
+	if (after == UINT64_MAX)
+		return GROVE_ENOTFOUND;
+	int err = st->ops->seek(st->ctx, TXN_TABLE_RECORDS, id_key(&k, after + 1), &key, &val);
+	if (err)
+		return err;
+	if (key.len != sizeof(k.bytes))
+		return GROVE_ECORRUPT;
+	*id = get_be(key.data, 8);
+	if ((err = load_record(st, *id, rec)) != GROVE_OK)
+		return err;
+	err = rec->status == TXN_ABORTED ? GROVE_OK : st->ops->get(st->ctx, TXN_TABLE_RESOLVED, id_key(&k, *id), &resolved);
+	*waits = err == GROVE_ENOTFOUND;
+	if (err == GROVE_OK || err == GROVE_ENOTFOUND)
+		return GROVE_OK;
+	txn_record_free(rec);
+	return err;
 }
 
 int txn_shard_lwm(const struct txn_store *st, struct hlc_ts *lwm)

@@ -270,17 +270,21 @@ int txn_shard_landed(const struct txn_store *st, struct txn_bytes key, const str
 int txn_shard_early(const struct txn_store *st, uint64_t after, struct txn_meta *meta);
 
 /**
- * @brief The first record, of a transaction whose id is above @p after, that
- * waits for its coordinator or a recovery to finish: neither ABORTED (which
- * txn_gc() collects as it is) nor noted resolved by a FORGET. Whoever leads
- * the shard recovers that transaction once its coordinator is gone, so that
- * no record is left behind (a coordinator can die after its record became
- * final and before its FORGET, with no intent left for anyone to meet).
+ * @brief The first record of a transaction whose id is above @p after, one
+ * per call (so that a caller walking a large table bounds its work per turn),
+ * and whether it waits for its coordinator or a recovery to finish: neither
+ * ABORTED (which txn_gc() collects as it is) nor noted resolved by a FORGET.
+ * Whoever leads the shard recovers a waiting one once its coordinator is
+ * gone, so that no record is left behind (a coordinator can die after its
+ * record became final and before its FORGET, with no intent left for anyone
+ * to meet).
  * @param id receives the transaction's id.
  * @param rec receives its record (owned: txn_record_free()).
+ * @param waits receives whether it waits.
  * @return GROVE_OK, GROVE_ENOTFOUND (none), GROVE_ECORRUPT, or the store's error.
  */
-int txn_shard_unresolved(const struct txn_store *st, uint64_t after, uint64_t *id, struct txn_record *rec);
+int txn_shard_next_record(const struct txn_store *st, uint64_t after, uint64_t *id, struct txn_record *rec,
+			  bool *waits);
 
 /**
  * @brief The low-water mark (zero until a GC raised it).

@@ -567,20 +567,6 @@ static bool leadership_spread(struct cluster *c, int node, size_t *most, size_t 
 	return all_led;
 }
 
-/* How many lines of member @p node's log have @p text. */
-static int log_lines_with(struct cluster *c, int node, const char *text)
-{
-	char path[4096], line[1024];
-	snprintf(path, sizeof(path), "%s/node%d.log", c->dir, node);
-	FILE *f = fopen(path, "r");
-	int n = 0;
-	while (f && fgets(line, sizeof(line), f))
-		n += strstr(line, text) != NULL;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /*
  * Leaders spread by themselves (balance.h): with every one of nine groups handed to member 1, the members
  * hand them on until each leads three, which every member sees; writes go on meanwhile. Then member 3
@@ -629,7 +615,7 @@ static void test_leaders_spread(void **state)
 	assert_true(handed >= 1); /* member 1 led all nine */
 
 	const char *to_three = "to member 3, which leads fewer";
-	int before[3] = {0, log_lines_with(&c, 1, to_three), log_lines_with(&c, 2, to_three)};
+	int before[3] = {0, cluster_log_count(&c, 1, to_three), cluster_log_count(&c, 2, to_three)};
 	cluster_node_signal(&c, 3, SIGTERM);
 	wait_shards_led(&c, 1, 9);
 	for (int t = 0; t < 12; t++) { /* two looks at the spread and their settling, with writes */
@@ -639,7 +625,7 @@ static void test_leaders_spread(void **state)
 		usleep(500000);
 	}
 	for (int node = 1; node <= 2; node++)
-		assert_int_equal(log_lines_with(&c, node, to_three), before[node]);
+		assert_int_equal(cluster_log_count(&c, node, to_three), before[node]);
 	cluster_stop(&c);
 	char line[256];
 	assert_true(cluster_log_has(&c, 1, "leaders: handing", line, sizeof(line)));

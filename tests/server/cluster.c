@@ -200,17 +200,30 @@ uint64_t cluster_wait_converged(struct cluster *c)
 	return 0;
 }
 
-bool cluster_log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap)
+/* Member @p node's log read line by line into @p line (to the first line with @p needle if @p first_only): how many had it. */
+static int scan_log(struct cluster *c, int node, const char *needle, char *line, size_t cap, bool first_only)
 {
 	char log[4096];
 	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, node);
 	FILE *f = fopen(log, "r");
-	bool found = false;
-	while (f && !found && fgets(line, (int)cap, f))
-		found = strstr(line, needle) != NULL;
+	int found = 0;
+	while (f && !(first_only && found) && fgets(line, (int)cap, f))
+		found += strstr(line, needle) != NULL;
 	if (f)
 		fclose(f);
+	return found;
+}
+
+bool cluster_log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap)
+{
+	bool found = scan_log(c, node, needle, line, cap, true) > 0;
 	if (!found)
 		line[0] = '\0';
 	return found;
+}
+
+int cluster_log_count(struct cluster *c, int node, const char *needle)
+{
+	char line[1024];
+	return scan_log(c, node, needle, line, sizeof(line), false);
 }

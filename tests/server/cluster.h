@@ -84,4 +84,7 @@ uint64_t cluster_wait_converged(struct cluster *c);
  */
 bool cluster_log_has(struct cluster *c, int node, const char *needle, char *line, size_t cap);
 
+/** @brief How many lines of member @p node's log contain @p needle. */
+int cluster_log_count(struct cluster *c, int node, const char *needle);
+
 #endif

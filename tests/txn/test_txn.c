@@ -980,15 +980,19 @@ static void test_records_collected(void **state)
 	struct txn_store st = store_of(s.w, 1);
 	struct txn_record rec;
 	uint64_t id;
-	assert_int_equal(txn_shard_unresolved(&st, 0, &id, &rec), GROVE_OK); /* waits for its FORGET */
+	bool waits;
+	assert_int_equal(txn_shard_next_record(&st, 0, &id, &rec, &waits), GROVE_OK);
 	assert_int_equal(id, s.meta.id);
 	assert_int_equal(rec.status, TXN_COMMITTED);
+	assert_true(waits); /* for its FORGET */
 	txn_record_free(&rec);
 	collect(s.w, 1, s.meta.ts);
 	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED); /* kept: no FORGET yet */
 	run_coord(s.w, s.c, &s.q, &s.v);
 	assert_true(s.v.done);
-	assert_int_equal(txn_shard_unresolved(&st, 0, &id, &rec), GROVE_ENOTFOUND);
+	assert_int_equal(txn_shard_next_record(&st, 0, &id, &rec, &waits), GROVE_OK);
+	assert_false(waits);
+	txn_record_free(&rec);
 	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED); /* noted; the mark already passed it */
 	collect(s.w, 1, s.meta.ts);
 	assert_int_equal(record_status(s.w, s.meta.id), TXN_NONE);
@@ -1002,7 +1006,10 @@ static void test_records_collected(void **state)
 	enum txn_status status;
 	assert_int_equal(apply_on_anchor(s.w, &push, &status), TXN_R_OK);
 	assert_int_equal(status, TXN_ABORTED);
-	assert_int_equal(txn_shard_unresolved(&st, 0, &id, &rec), GROVE_ENOTFOUND); /* nothing to wait for */
+	assert_int_equal(txn_shard_next_record(&st, 0, &id, &rec, &waits), GROVE_OK);
+	assert_false(waits); /* nothing to wait for */
+	txn_record_free(&rec);
+	assert_int_equal(txn_shard_next_record(&st, id, &id, &rec, &waits), GROVE_ENOTFOUND);
 	collect(s.w, 1, pushed.ts);
 	assert_int_equal(record_status(s.w, pushed.id), TXN_NONE);
 	txn_coord_destroy(s.c);

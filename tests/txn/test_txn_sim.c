@@ -1312,11 +1312,13 @@ static size_t unresolved_records(struct sim *s, uint64_t shard, bool recover)
 	struct txn_record rec;
 	uint64_t id;
 	size_t n = 0;
+	bool waits;
 	int err;
-	for (uint64_t after = 0; (err = txn_shard_unresolved(&st, after, &id, &rec)) == GROVE_OK; after = id, n++) {
+	for (uint64_t after = 0; (err = txn_shard_next_record(&st, after, &id, &rec, &waits)) == GROVE_OK; after = id) {
 		struct txn_meta meta = {.id = id, .anchor = shard, .epoch = rec.epoch, .seq = rec.seq, .ts = rec.ts,
 					.start = rec.ts};
-		if (recover && !recovering(s, id))
+		n += waits;
+		if (waits && recover && !recovering(s, id))
 			start_helper(s, 0, &meta, -1, -1);
 		txn_record_free(&rec);
 	}
