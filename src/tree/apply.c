@@ -1504,26 +1504,93 @@ int tree_open(struct store *store, uint64_t group, struct tree *out)
 
 /* ---- whole trees ---- */
 
+/*
+ * Whether group tree @p i's record (@p table, @p key) belongs in the dump of the world as one tree: the
+ * shard bookkeeping does not (mount points and moved ids, and every meta record but the world's id
+ * counter), a mount point's record is its shard's root's, and a resource copied by a split is emitted by the
+ * first group that holds it.
+ */
+static int world_keeps(const struct tree_view *v, size_t i, struct store_txn *txn, unsigned table,
+		       const struct store_bytes *key, bool *keep)
+{
+	const struct tree *t = &v->trees[i];
+	*keep = true;
+	if (table == TREE_MOUNTS || table == TREE_MOVED) {
+		*keep = false;
+	} else if (table == TREE_META) {
+		*keep = t->group == v->world_group && key->len == strlen("next_id") &&
+			memcmp(key->data, "next_id", key->len) == 0;
+	} else if (table == TREE_NODES && key->len == 8) {
+		uint64_t group;
+		int err = tt_get_id_u64(t, txn, TREE_MOUNTS, get_be64(key->data), &group);
+		if (err && err != GROVE_ENOTFOUND)
+			return err;
+		*keep = err == GROVE_ENOTFOUND;
+	} else if (table == TREE_RESOURCES) {
+		for (size_t k = 0; k < i && *keep; k++) {
+			struct store_bytes val;
+			int err = tt_get(&v->trees[k], txn, TREE_RESOURCES, key->data, key->len, &val);
+			if (err && err != GROVE_ENOTFOUND)
+				return err;
+			*keep = err == GROVE_ENOTFOUND;
+		}
+	}
+	return GROVE_OK;
+}
+
+/*
+ * Hand group tree @p t's records of @p table to @p emit: all of them, or with @p world set (t being its
+ * tree @p i) those that belong in the dump of the world as one tree.
+ */
+static int dump_table(const struct tree *t, struct store_txn *txn, unsigned table, const struct tree_view *world,
+		      size_t i,
+		      int (*emit)(void *ctx, unsigned table, const void *key, size_t key_len, const void *val,
+				  size_t val_len),
+		      void *ctx)
+{
+	struct tt_cursor *c;
+	int err = tt_cursor_open(t, txn, table, &c);
+	if (err)
+		return err;
+	struct store_bytes k, v;
+	for (err = tt_seek(c, NULL, 0, &k, &v); err == GROVE_OK; err = tt_next(c, &k, &v)) {
+		bool keep = true;
+		if (world)
+			err = world_keeps(world, i, txn, table, &k, &keep);
+		if (!err && keep)
+			err = emit(ctx, table, k.data, k.len, v.data, v.len);
+		if (err)
+			break;
+	}
+	tt_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
 int tree_dump(const struct tree *t, struct store_txn *txn,
 	      int (*emit)(void *ctx, unsigned table, const void *key, size_t key_len, const void *val, size_t val_len),
 	      void *ctx)
 {
-	for (unsigned table = 0; table < TREE_TABLE_COUNT; table++) {
-		struct tt_cursor *c;
-		int err = tt_cursor_open(t, txn, table, &c);
-		if (err)
-			return err;
-		struct store_bytes k, v;
-		for (err = tt_seek(c, NULL, 0, &k, &v); err == GROVE_OK; err = tt_next(c, &k, &v)) {
-			err = emit(ctx, table, k.data, k.len, v.data, v.len);
-			if (err)
-				break;
-		}
-		tt_cursor_close(c);
-		if (err != GROVE_ENOTFOUND)
-			return err;
-	}
-	return GROVE_OK;
+	int err = GROVE_OK;
+	for (unsigned table = 0; !err && table < TREE_TABLE_COUNT; table++)
+		err = dump_table(t, txn, table, NULL, 0, emit, ctx);
+	return err;
+}
+
+int tree_view_dump(const struct tree_view *v, struct store_txn *txn,
+		   int (*emit)(void *ctx, unsigned table, const void *key, size_t key_len, const void *val,
+			       size_t val_len),
+		   void *ctx)
+{
+	bool world_seen = false;
+	for (size_t i = 0; i < v->n; i++)
+		world_seen = world_seen || v->trees[i].group == v->world_group;
+	if (!world_seen)
+		return GROVE_EINVAL;
+	int err = GROVE_OK;
+	for (unsigned table = 0; !err && table < TREE_TABLE_COUNT; table++)
+		for (size_t i = 0; !err && i < v->n; i++)
+			err = dump_table(&v->trees[i], txn, table, v, i, emit, ctx);
+	return err;
 }
 
 int tree_load_begin(const struct tree *t, struct store_txn *txn)

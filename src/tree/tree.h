@@ -706,6 +706,24 @@ int tree_dump(const struct tree *t, struct store_txn *txn,
 	      void *ctx);
 
 /**
+ * @brief Hand every record of the world that view @p v sees (every group of
+ * it, the world's among them) to @p emit as the records of one tree, as
+ * tree_dump() gives them: loaded into an empty group, they make the world
+ * with no shards, every node with its id. Mount points, moved ids and the
+ * groups' shard bookkeeping are left out, a shard's root is its own group's
+ * record, and a resource that splits copied is given once. Reads each group's
+ * tables alone (not through the view), all in @p txn: the caller makes sure
+ * the groups' states belong together (a cut of the world). Stops at
+ * @p emit's first non-zero return and returns it.
+ * @return GROVE_OK, @p emit's value, GROVE_EINVAL (the view has no world
+ * group), GROVE_ESTORAGE, GROVE_ECORRUPT.
+ */
+int tree_view_dump(const struct tree_view *v, struct store_txn *txn,
+		   int (*emit)(void *ctx, unsigned table, const void *key, size_t key_len, const void *val,
+			       size_t val_len),
+		   void *ctx);
+
+/**
  * @brief Replace the tree with dumped records: tree_load_begin() deletes the
  * whole tree, tree_load_record() puts one record, tree_load_end() checks the
  * result has a root and recounts the nodes. Meta records other than the id

@@ -1,6 +1,7 @@
 /* Splits on a real LMDB store: a subtree's records move from one group's tables to a new group's in one
  * transaction; ids stay, the root stays behind as a mount point; writes that name moved nodes are refused as
- * moved; shard roots and their ancestors stay put; a view reads the world across groups as one tree. */
+ * moved; shard roots and their ancestors stay put; a view reads the world across groups as one tree, and
+ * dumps it as the records of the one tree it was before the splits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -667,6 +668,20 @@ static int collect(void *ctx, unsigned table, const void *key, size_t key_len, c
 	return 0;
 }
 
+/* Replace group @p to's tree with the records of @p dump (collect()'s format) in @p txn. */
+static void load_dump(struct fixture *f, struct store_txn *txn, uint64_t to, const struct grove_buf *dump)
+{
+	assert_int_equal(tree_load_begin(&f->trees[to], txn), GROVE_OK);
+	for (size_t at = 0; at < dump->len;) {
+		unsigned table = get_be32(dump->data + at);
+		uint32_t klen = get_be32(dump->data + at + 4), vlen = get_be32(dump->data + at + 8);
+		assert_int_equal(tree_load_record(&f->trees[to], txn, table, dump->data + at + 12, klen,
+						  dump->data + at + 12 + klen, vlen), GROVE_OK);
+		at += 12 + klen + vlen;
+	}
+	assert_int_equal(tree_load_end(&f->trees[to], txn), GROVE_OK);
+}
+
 /* Load group @p from's records, as a snapshot carries them, into group @p to. */
 static void copy_group(struct fixture *f, uint64_t from, uint64_t to)
 {
@@ -674,15 +689,7 @@ static void copy_group(struct fixture *f, uint64_t from, uint64_t to)
 	struct grove_buf dump = {0};
 	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
 	assert_int_equal(tree_dump(&f->trees[from], txn, collect, &dump), GROVE_OK);
-	assert_int_equal(tree_load_begin(&f->trees[to], txn), GROVE_OK);
-	for (size_t at = 0; at < dump.len;) {
-		unsigned table = get_be32(dump.data + at);
-		uint32_t klen = get_be32(dump.data + at + 4), vlen = get_be32(dump.data + at + 8);
-		assert_int_equal(tree_load_record(&f->trees[to], txn, table, dump.data + at + 12, klen,
-						  dump.data + at + 12 + klen, vlen), GROVE_OK);
-		at += 12 + klen + vlen;
-	}
-	assert_int_equal(tree_load_end(&f->trees[to], txn), GROVE_OK);
+	load_dump(f, txn, to, &dump);
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
 	grove_buf_free(&dump);
 }
@@ -706,6 +713,130 @@ static void test_split_group_snapshot(void **state)
 	assert_int_equal(count_of(f, 7), count_of(f, WORLD));
 	char msg[512];
 	assert_int_equal(apply1(f, 7, create("/root/World/ZoneA", "X"), msg), GROVE_EMOVED);
+}
+
+/* One record of a dump, for sorting dumps into sets. */
+struct record_slice {
+	const uint8_t *at;
+	size_t len;
+};
+
+static int by_bytes(const void *a, const void *b)
+{
+	const struct record_slice *x = a, *y = b;
+	int c = memcmp(x->at, y->at, x->len < y->len ? x->len : y->len);
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The records of a dump (collect()'s format) sorted, without the meta records a dump of the world drops. */
+static struct grove_buf record_set(const struct grove_buf *dump)
+{
+	struct record_slice *slices = calloc(dump->len / 12 + 1, sizeof(*slices));
+	size_t n = 0;
+	for (size_t at = 0; at < dump->len;) {
+		unsigned table = get_be32(dump->data + at);
+		uint32_t klen = get_be32(dump->data + at + 4), vlen = get_be32(dump->data + at + 8);
+		bool counter = klen == 7 && memcmp(dump->data + at + 12, "next_id", 7) == 0;
+		if (table != TREE_META || counter)
+			slices[n++] = (struct record_slice){dump->data + at, 12 + klen + vlen};
+		at += 12 + klen + vlen;
+	}
+	qsort(slices, n, sizeof(*slices), by_bytes);
+	struct grove_buf set = {0};
+	for (size_t i = 0; i < n; i++)
+		grove_buf_put(&set, slices[i].at, slices[i].len);
+	free(slices);
+	return set;
+}
+
+/* The world of groups 1..@p n dumped as one tree (tree_view_dump()) in @p txn, into @p dump. */
+static void dump_world(struct fixture *f, uint64_t n, struct store_txn *txn, struct grove_buf *dump)
+{
+	const struct tree *groups[8];
+	for (uint64_t g = 1; g <= n; g++)
+		groups[g - 1] = &f->trees[g];
+	struct tree_view v;
+	assert_int_equal(tree_view_init(&v, groups, n, WORLD), GROVE_OK);
+	assert_int_equal(tree_view_dump(&v, txn, collect, dump), GROVE_OK);
+	tree_view_free(&v);
+}
+
+/* The world of groups 1..@p n dumped as one tree, as a sorted record set. */
+static struct grove_buf world_records(struct fixture *f, uint64_t n)
+{
+	struct store_txn *txn;
+	struct grove_buf dump = {0};
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	dump_world(f, n, txn, &dump);
+	store_txn_abort(txn);
+	struct grove_buf set = record_set(&dump);
+	grove_buf_free(&dump);
+	return set;
+}
+
+/* Load the world of groups 1..@p n, dumped as one tree, into the empty group @p to. */
+static void load_world(struct fixture *f, uint64_t n, uint64_t to)
+{
+	struct store_txn *txn;
+	struct grove_buf dump = {0};
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	dump_world(f, n, txn, &dump);
+	load_dump(f, txn, to, &dump);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	grove_buf_free(&dump);
+}
+
+/*
+ * A world split into shards (nested ones too) dumps as the one tree it was before the splits, record for
+ * record; loaded into an empty group it is that world without shards, and writes made in the shards since
+ * are in it with their ids.
+ */
+static void test_world_dump_is_one_tree(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	struct store_txn *txn;
+	struct grove_buf dump = {0};
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_dump(&f->trees[WORLD], txn, collect, &dump), GROVE_OK);
+	store_txn_abort(txn);
+	struct grove_buf before = record_set(&dump);
+	grove_buf_free(&dump);
+	char *listing = listing_of(f, &f->trees[WORLD]);
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA", &res), GROVE_OK);
+	assert_int_equal(split(f, WORLD, 4, "/root/World", &res), GROVE_OK);
+	assert_int_equal(split(f, 4, 5, "/root/World/ZoneB/Q", &res), GROVE_OK);
+	struct grove_buf after = world_records(f, 5);
+	assert_int_equal(after.len, before.len);
+	assert_memory_equal(after.data, before.data, before.len);
+	grove_buf_free(&after);
+	grove_buf_free(&before);
+	load_world(f, 5, 6);
+	char *loaded = listing_of(f, &f->trees[6]);
+	assert_string_equal(loaded, listing);
+	free(loaded);
+	free(listing);
+	/* A node made in a shard keeps its id from the shard's block; the world's counter goes on. */
+	char msg[512];
+	assert_int_equal(apply1(f, 5, create("/root/World/ZoneB/Q", "Deep"), msg), GROVE_OK);
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneA/P2")},
+				msg), GROVE_OK);
+	uint64_t total = count_of(f, WORLD) + count_of(f, GA) + count_of(f, 4) + count_of(f, 5);
+	char *shards = view_listing(f, 5);
+	load_world(f, 5, 7);
+	assert_int_equal(count_of(f, 7), total);
+	loaded = listing_of(f, &f->trees[7]);
+	assert_string_equal(loaded, shards);
+	assert_int_equal(lookup(f, 7, "/root/World/ZoneB/Q/Deep"), (uint64_t)5 << TREE_ID_BLOCK_BITS);
+	assert_int_equal(lookup(f, 7, "/root/World/ZoneA/P2"), 0);
+	assert_true(holds_resource(f, 7, r1) && holds_resource(f, 7, r2) && holds_resource(f, 7, r3));
+	uint64_t ids[1];
+	assert_int_equal(apply(f, 7, (struct tree_op[]){create("/root/World/ZoneA", "N")}, 1, NULL, ids), GROVE_OK);
+	assert_true(ids[0] > lookup(f, 7, "/root/World/ZoneB/Q") && ids[0] < (uint64_t)2 << TREE_ID_BLOCK_BITS);
+	free(loaded);
+	free(shards);
 }
 
 /* A subtree of 10,300 nodes, 200 levels deep in places, moves in one transaction. */
@@ -755,6 +886,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_large_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carry_moves_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carry_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_world_dump_is_one_tree, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
