@@ -49,7 +49,10 @@ static int push_abort(struct txn_recover *r, uint64_t pt)
 	struct hlc_ts now;
 	if (hlc_now(r->clock, pt, &now) != GROVE_OK)
 		now = r->clock->last;
-	r->cutoff = r->cfg.own ? UINT64_MAX : now.wall > r->cfg.expiry_ns ? now.wall - r->cfg.expiry_ns : 0;
+	if (r->cfg.own || r->cfg.forced)
+		r->cutoff = UINT64_MAX;
+	else
+		r->cutoff = now.wall > r->cfg.expiry_ns ? now.wall - r->cfg.expiry_ns : 0;
 	r->phase = TXN_RECOVER_PUSHING;
 	r->next_retry = pt + r->cfg.retry_interval_ns;
 	struct txn_cmd cmd = {.type = TXN_CMD_FINALIZE, .txn = r->txn, .status = TXN_ABORTED,
@@ -212,7 +215,7 @@ static int on_push(struct txn_recover *r, const struct txn_result *res)
 	const struct txn_record *rec = &res->record;
 	if (txn_status_is_final(rec->status))
 		return finish(r, rec);
-	if (rec->status == TXN_STAGING && (r->cfg.own || rec->heartbeat <= r->cutoff))
+	if (rec->status == TXN_STAGING && (r->cfg.own || r->cfg.forced || rec->heartbeat <= r->cutoff))
 		return start_recovery(r, rec);
 	/* A recent heartbeat: the coordinator is alive and will finish the transaction itself. */
 	learn(r, TXN_RECOVER_ALIVE);

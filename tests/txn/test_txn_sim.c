@@ -3,7 +3,8 @@
  * arrival order as its Raft group would (an applied command is durable; a leader change is a window in
  * which proposals are lost or wait), 2-4 clients running transactions of 2-4 keys over a few shared keys
  * with the real coordinator, 1-2 readers reading keys at their HLC time, and status recoveries run by
- * whoever meets an intent. Every command and result travels encoded, through a network that loses,
+ * whoever meets an intent (a coordinator's, now and then, forced: pushing whatever the heartbeat says, as a
+ * cut of the world does). Every command and result travels encoded, through a network that loses,
  * duplicates and delays (so reorders) them; every node's physical clock is off by up to half the maximum
  * offset. Coordinators crash at every step of the protocol (before, during and after sending their
  * intents, after the STAGING record, before and after acknowledging, before and after finalizing, while
@@ -185,6 +186,7 @@ struct stats {
 	unsigned late_refused;      /* intents of finished transactions refused by a finished marker */
 	unsigned late_landed;       /* ... that landed anyway (the marker forgotten below the low-water mark) */
 	unsigned collected;         /* records deleted by a GC */
+	unsigned forced;            /* recoveries that pushed whatever the heartbeat said */
 	unsigned crashes[CP_COUNT]; /* by crash point */
 };
 
@@ -818,7 +820,7 @@ static bool recovering(struct sim *s, uint64_t txn)
  * Someone on node met txn's intent on key (-1: an early resolution of it): recover it. Returns false when no
  * helper is free.
  */
-static bool start_helper(struct sim *s, int node, const struct txn_meta *txn, int key, int waiter)
+static bool start_helper(struct sim *s, int node, const struct txn_meta *txn, int key, int waiter, bool forced)
 {
 	int h = 0;
 	while (h < MAX_HELPERS && s->helpers[h].used)
@@ -829,7 +831,7 @@ static bool start_helper(struct sim *s, int node, const struct txn_meta *txn, in
 	char buf[8];
 	struct txn_bytes met = key < 0 ? (struct txn_bytes){NULL, 0} : key_bytes(key, buf);
 	uint64_t met_shard = key < 0 ? 0 : shard_of(s, key);
-	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = RETRY};
+	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = RETRY, .forced = forced};
 	hp->gen++;
 	hp->node = node;
 	hp->txn = txn->id;
@@ -842,7 +844,9 @@ static bool start_helper(struct sim *s, int node, const struct txn_meta *txn, in
 		return false;
 	hp->used = true;
 	s->st.recoveries++;
-	trace(s, "node %d recovers txn %llu (met on k%d)", node, (unsigned long long)txn->id, key);
+	s->st.forced += forced;
+	trace(s, "node %d recovers txn %llu (met on k%d%s)", node, (unsigned long long)txn->id, key,
+	      forced ? ", forced" : "");
 	process_helper(s, h);
 	return true;
 }
@@ -936,7 +940,7 @@ static void reader_result(struct sim *s, int r, const struct txn_cmd *cmd, const
 	}
 	s->st.intents_met++;
 	rd->state = READER_RECOVERING;
-	if (!start_helper(s, rd->node, &res->other, rd->keys[rd->next], r)) {
+	if (!start_helper(s, rd->node, &res->other, rd->keys[rd->next], r, false)) {
 		rd->state = READER_WAITING;
 		rd->wait_until = s->now + 5 * MS;
 	}
@@ -1066,7 +1070,8 @@ static bool client_ready(struct sim *s, int c)
 	for (size_t i = 0; i < rd.n_blockers; i++) {
 		s->st.blocked++;
 		if (!recovering(s, rd.blockers[i].txn.id))
-			start_helper(s, cl->node, &rd.blockers[i].txn, key_index(rd.blockers[i].key), -1);
+			start_helper(s, cl->node, &rd.blockers[i].txn, key_index(rd.blockers[i].key), -1,
+				     chance(s, 250));
 	}
 	bool pushed = rd.pushed, done = rd.done;
 	txn_coord_advance(cl->coord, &rd);
@@ -1275,7 +1280,7 @@ static int sweep_intent(void *arg, struct txn_bytes key, const struct txn_meta *
 	(void)value;
 	struct sweep *sw = arg;
 	if (!recovering(sw->s, meta->id))
-		start_helper(sw->s, 0, meta, key_index(key), -1);
+		start_helper(sw->s, 0, meta, key_index(key), -1, false);
 	return 0;
 }
 
@@ -1300,7 +1305,7 @@ static void sweep_early(struct sim *s, uint64_t shard)
 	int err;
 	for (uint64_t after = 0; (err = txn_shard_early(&st, after, &meta)) == GROVE_OK; after = meta.id)
 		if (!recovering(s, meta.id))
-			start_helper(s, 0, &meta, -1, -1);
+			start_helper(s, 0, &meta, -1, -1, false);
 	if (err != GROVE_ENOTFOUND)
 		check(s, err, "walking early resolutions");
 }
@@ -1319,7 +1324,7 @@ static size_t unresolved_records(struct sim *s, uint64_t shard, bool recover)
 					.start = rec.ts};
 		n += waits;
 		if (waits && recover && !recovering(s, id))
-			start_helper(s, 0, &meta, -1, -1);
+			start_helper(s, 0, &meta, -1, -1, false);
 		txn_record_free(&rec);
 	}
 	if (err != GROVE_ENOTFOUND)
@@ -1532,11 +1537,11 @@ static void test_simulation(void **state)
 	printf("  %u txns: %u acknowledged, %u reported aborted, %u coordinators crashed; %u pushes (%u restarts, %u "
 	       "rollbacks), %u blocked writes; %u recoveries: %u committed, %u aborted, %u found it alive; %u intents met "
 	       "by readers, %u reads served; %u messages lost, %u duplicated; late intents of finished transactions: %u "
-	       "refused, %u landed; %u records collected\n  crashes by point:",
+	       "refused, %u landed; %u records collected; %u recoveries forced\n  crashes by point:",
 	       totals.begun, totals.acked, totals.aborted, totals.crashed, totals.pushes, totals.restarts,
 	       totals.rollbacks, totals.blocked, totals.recoveries, totals.recovered_commit, totals.recovered_abort,
 	       totals.alive, totals.intents_met, totals.reads, totals.lost, totals.duplicated, totals.late_refused,
-	       totals.late_landed, totals.collected);
+	       totals.late_landed, totals.collected, totals.forced);
 	for (int cp = 1; cp < CP_COUNT; cp++)
 		printf(" %u", totals.crashes[cp]);
 	printf("\n");
