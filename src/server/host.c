@@ -140,6 +140,7 @@ struct host {
 	struct split_drive *drives;
 	size_t n_drives, cap_drives;
 	uint64_t ticks;
+	uint64_t changes_applied;      /* entries applied here since it opened whose change records are not empty */
 	struct {
 		uint64_t id;       /* a peer server */
 		uint64_t ms;       /* when something last came from it (monotonic) */
@@ -369,6 +370,8 @@ static void record_history(struct host *h, uint64_t group, uint64_t index, const
 {
 	/* Every entry has a record, an empty one when it changed nothing: a gap then means compacted. */
 	struct store_txn *txn = apply_txn(h);
+	if (res && res->n_changes)
+		h->changes_applied++;
 	h->history_record.len = 0;
 	int err = history_encode(res ? res->changes : NULL, res ? res->n_changes : 0, res ? &res->paths : NULL,
 				 part_of, &h->history_record);
@@ -1419,6 +1422,11 @@ int host_read_applied(struct host *h, struct store_txn **out)
 	return store_txn_begin(h->store, h->apply_txn, h->apply_txn != NULL, out);
 }
 
+uint64_t host_changes_applied(const struct host *h)
+{
+	return h->changes_applied;
+}
+
 struct store *host_store(const struct host *h)
 {
 	return h->store;
@@ -1547,10 +1555,55 @@ int host_snapshot_begin(struct host *h, uint64_t group, struct host_snapshot_rea
 	return replica_snapshot_begin(g->replica, &out->txn);
 }
 
+int host_world_snapshot_begin(struct host *h, uint64_t holder, struct host_snapshot_read *out)
+{
+	memset(out, 0, sizeof(*out));
+	int err = commit_applied(h);
+	if (!err)
+		err = store_txn_begin(h->store, NULL, false, &out->txn);
+	if (err)
+		return err;
+	for (size_t i = 0; !err && i < h->n_groups; i++) {
+		struct txn_meta held;
+		if (h->groups[i]->kind != GROUP_META &&
+		    (!tree_sm_held(&h->groups[i]->tree, out->txn, &held) || held.id != holder))
+			err = GROVE_EINTENT;
+	}
+	if (!err)
+		err = host_view(h, &out->view);
+	if (err) {
+		host_snapshot_abandon(out);
+		return err;
+	}
+	out->world = true;
+	out->state_db = h->state_db;
+	return GROVE_OK;
+}
+
+/* Build the world snapshot begun in @p rd (host_world_snapshot_begin()) from its read transaction @p txn. */
+static int build_world_snapshot(struct host_snapshot_read *rd, struct store_txn *txn, struct snapshot *out)
+{
+	uint64_t applied;
+	struct snapshot_builder b = {0};
+	int err = groupstate_get_applied(txn, rd->state_db, HOST_WORLD_GROUP, &applied);
+	if (!err)
+		err = tree_view_dump(&rd->view, txn, snapshot_add_record, &b);
+	store_txn_abort(txn);
+	tree_view_free(&rd->view);
+	rd->world = false;
+	if (err) {
+		grove_buf_free(&b.raw);
+		return err;
+	}
+	return snapshot_finish(&b, applied, 0, out);
+}
+
 int host_snapshot_build(struct host_snapshot_read *rd, struct snapshot *out)
 {
 	struct store_txn *txn = rd->txn;
 	rd->txn = NULL;
+	if (rd->world)
+		return build_world_snapshot(rd, txn, out);
 	return replica_snapshot_build(rd->replica, txn, out);
 }
 
@@ -1558,6 +1611,9 @@ void host_snapshot_abandon(struct host_snapshot_read *rd)
 {
 	store_txn_abort(rd->txn);
 	rd->txn = NULL;
+	if (rd->world)
+		tree_view_free(&rd->view);
+	rd->world = false;
 }
 
 /* ---- shards ---- */

@@ -338,6 +338,13 @@ int host_save_clock_bound(struct host *h, uint64_t bound);
 /** @brief The change history every applied entry is recorded in. */
 const struct history *host_history(const struct host *h);
 
+/**
+ * @brief How many entries this member applied, in any group, since the host
+ * opened, that changed a tree (their change records are not empty): a cheap
+ * "did the world change" across shards.
+ */
+uint64_t host_changes_applied(const struct host *h);
+
 /** @brief The store (for reads). */
 struct store *host_store(const struct host *h);
 
@@ -385,10 +392,16 @@ int host_status(const struct host *h, uint64_t group, struct host_status *out);
  */
 int host_snapshot(struct host *h, uint64_t group, struct snapshot *out);
 
-/** A snapshot of one group begun in the loop and built on another thread (host_snapshot_begin()). */
+/**
+ * A snapshot begun in the loop and built on another thread: of one group
+ * (host_snapshot_begin()), or of the whole world (host_world_snapshot_begin()).
+ */
 struct host_snapshot_read {
 	const struct replica *replica; /**< borrowed: a group stays open as long as the host */
 	struct store_txn *txn;         /**< the read transaction it is taken from, owned until built or abandoned */
+	bool world;                    /**< the world across its shards, as one tree (view) */
+	struct tree_view view;         /**< every tree group, when world (owned) */
+	store_db state_db;             /**< where the world group's applied index is read, when world */
 };
 
 /**
@@ -409,6 +422,21 @@ int host_snapshot_build(struct host_snapshot_read *rd, struct snapshot *out);
 
 /** @brief End a snapshot begun and not built (its read transaction). Safe after a build. */
 void host_snapshot_abandon(struct host_snapshot_read *rd);
+
+/**
+ * @brief Begin a snapshot of the whole world, its shards merged into one tree
+ * (tree_view_dump(): it restores as a world without shards), from what this
+ * member applied: commit what was applied, begin the read transaction, and
+ * check in it that transaction @p holder's intent holds every shard (every
+ * group but the meta group). Held so, each shard's state is the one at that
+ * intent, and no other cross-shard transaction is applied on one shard and
+ * not on another (it would hold a shard too, or wait behind @p holder): the
+ * states belong together. The snapshot names the world group's applied index.
+ * Build it with host_snapshot_build().
+ * @return GROVE_OK, GROVE_EINTENT (a shard is not held by @p holder: no
+ * cut here), GROVE_ESTORAGE, GROVE_ENOMEM. On error there is nothing to abandon.
+ */
+int host_world_snapshot_begin(struct host *h, uint64_t holder, struct host_snapshot_read *out);
 
 /* ---- shards ---- */
 

@@ -16,6 +16,7 @@
 #include "src/net/frame.h"
 #include "src/net/wire.h"
 #include "src/server/balance.h"
+#include "src/server/cut.h"
 #include "src/server/follow.h"
 #include "src/server/handlers.h"
 #include "src/server/host.h"
@@ -58,7 +59,10 @@ struct backups {
 	bool running;                /* a backup job is out */
 	uint64_t due_ms;             /* monotonic time of the next backup */
 	uint64_t last_index;         /* the applied index of the newest backup (0: none) */
-	bool paused_logged;          /* "the world has shards" was said */
+	uint64_t began_ms;           /* monotonic time the running one began, for the log */
+	uint64_t changes_at_last;    /* host_changes_applied() when the newest backup's read was taken (UINT64_MAX:
+	                                not known, as before the first backup of a world with shards) */
+	uint64_t changes_at_read;    /* and when the running one's was */
 };
 
 struct server {
@@ -78,6 +82,7 @@ struct server {
 	uint64_t start_ns;
 	int failed;
 	struct xshard *xshard;        /* cross-shard writes coordinated here, and recoveries */
+	struct cut_list *cuts;        /* consistent reads of a world with shards, for snapshots and backups */
 	uint64_t next_balance_ms;     /* when to look at the spread of leaderships again */
 	uint64_t next_held_scan_ms;   /* when to look for abandoned transactions again */
 	struct record_cursor *cursors; /* per group, where the walk of its transaction records stopped */
@@ -392,36 +397,72 @@ static bool export_beside_the_loop(struct server *s, struct loop_conn *c, Grove_
 
 /* ---- snapshots ---- */
 
-static void snapshot_save_reply(struct server *s, struct loop_conn *c, const Grove__Envelope *req)
+/* Answer save request @p request_id with the chunk of the client's snapshot at @p offset, or with @p err (@p why). */
+static void save_reply(struct loop_conn *c, uint64_t request_id, uint64_t offset, uint64_t max_bytes, int err,
+		       const char *why)
 {
 	struct client *cl = client_of(c);
-	const Grove__SnapshotSaveRequest *rq = req->snapshot_save;
 	Grove__SnapshotSaveReply sr = GROVE__SNAPSHOT_SAVE_REPLY__INIT;
-	int err = cl ? GROVE_OK : GROVE_ENOMEM;
-	if (!err && rq->offset == 0) {
-		snapshot_free(&cl->saving);
-		err = host_snapshot(s->host, HOST_WORLD_GROUP, &cl->saving);
-		if (!err)
-			log_line("%s: snapshot of %zu bytes at index %llu", loop_conn_peer(c), cl->saving.len,
-				 (unsigned long long)cl->saving.applied_index);
-	} else if (!err && (!cl->saving.data || rq->offset > cl->saving.len)) {
-		err = GROVE_ERANGE;
-	}
+	if (!err && (!cl || !cl->saving.data || offset > cl->saving.len))
+		err = cl ? GROVE_ERANGE : GROVE_ENOMEM;
 	sr.code = (uint32_t)err;
-	sr.message = err ? (char *)grove_strerror(err) : "";
+	sr.message = (char *)(err && why && why[0] ? why : err ? grove_strerror(err) : "");
 	if (!err) {
-		size_t want = rq->max_bytes && rq->max_bytes < SNAPSHOT_CHUNK ? rq->max_bytes : SNAPSHOT_CHUNK;
-		size_t left = cl->saving.len - rq->offset;
-		sr.chunk.data = cl->saving.data + rq->offset;
+		size_t want = max_bytes && max_bytes < SNAPSHOT_CHUNK ? max_bytes : SNAPSHOT_CHUNK;
+		size_t left = cl->saving.len - offset;
+		sr.chunk.data = cl->saving.data + offset;
 		sr.chunk.len = left < want ? left : want;
 		sr.total = cl->saving.len;
 		sr.applied_index = cl->saving.applied_index;
 	}
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
-	env.request_id = req->request_id;
+	env.request_id = request_id;
 	env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE_REPLY;
 	env.snapshot_save_reply = &sr;
 	send_envelope(c, &env);
+}
+
+static void log_saved(struct loop_conn *c, const struct snapshot *snap, const char *what)
+{
+	log_line("%s: snapshot%s of %zu bytes at index %llu", loop_conn_peer(c), what, snap->len,
+		 (unsigned long long)snap->applied_index);
+}
+
+/* A save request: at offset 0 the snapshot is taken (of the world group: the world has no shards), then chunks. */
+static void snapshot_save_reply(struct server *s, struct loop_conn *c, const Grove__Envelope *req)
+{
+	struct client *cl = client_of(c);
+	const Grove__SnapshotSaveRequest *rq = req->snapshot_save;
+	int err = GROVE_OK;
+	if (cl && rq->offset == 0) {
+		snapshot_free(&cl->saving);
+		err = host_snapshot(s->host, HOST_WORLD_GROUP, &cl->saving);
+		if (!err)
+			log_saved(c, &cl->saving, "");
+	}
+	save_reply(c, req->request_id, rq->offset, rq->max_bytes, err, NULL);
+}
+
+/* The cut a save of a world with shards asked for (cut.h) was taken, or failed: the snapshot and its first chunk. */
+static void save_cut_taken(struct server *s, const struct cut_for *who, int err, const char *why,
+			   struct host_snapshot_read *rd)
+{
+	struct loop_conn *c = loop_conn_find(s->loop, who->conn);
+	struct client *cl = c ? client_of(c) : NULL;
+	if (!c) {
+		host_snapshot_abandon(rd);
+		return;
+	}
+	loop_conn_answered(c);
+	if (!err && cl) {
+		snapshot_free(&cl->saving);
+		err = host_snapshot_build(rd, &cl->saving);
+		why = NULL;
+		if (!err)
+			log_saved(c, &cl->saving, " of the world across its shards");
+	}
+	host_snapshot_abandon(rd);
+	save_reply(c, who->request_id, 0, who->detail, err, why);
 }
 
 static void restore_reply(struct loop_conn *c, uint64_t request_id, int err, const char *why, bool installed,
@@ -693,6 +734,10 @@ static int xshard_send(void *ctx, uint64_t group, const uint8_t *cmd, size_t len
 static void xshard_done(void *ctx, const struct host_ticket *t, const struct xshard_outcome *o)
 {
 	struct server *s = ctx;
+	if (cut_owns(t)) {
+		cut_txn_ended(s->cuts, t, o);
+		return;
+	}
 	struct loop_conn *c = loop_conn_find(s->loop, t->conn);
 	struct client *cl = c ? loop_conn_data(c) : NULL;
 	if (cl && cl->godot) {
@@ -1463,10 +1508,50 @@ static void backup_done(void *arg, bool cancelled)
 		b->list = j->list;
 		j->list = old;
 		b->last_index = j->written.applied_index;
+		b->changes_at_last = b->changes_at_read;
 	}
 	backup_list_free(&j->list);
 	b->running = false;
 	free(j);
+}
+
+/* Write the backup whose snapshot @p rd began (taken over), beside the loop. */
+static void backup_start(struct server *s, struct host_snapshot_read *rd)
+{
+	struct backups *b = &s->backups;
+	struct backup_job *j = calloc(1, sizeof(*j));
+	int err = j ? backup_list_copy(&j->list, &b->list) : GROVE_ENOMEM;
+	if (!err) {
+		j->s = s;
+		j->unix_ms = grove_realtime_ns() / 1000000u;
+		j->began_ms = b->began_ms;
+		j->read = *rd;
+		memset(rd, 0, sizeof(*rd));
+		struct offload_job job = {.job = j, .run = backup_run, .done = backup_done};
+		err = offload_submit(b->offload, &job);
+	}
+	if (err) {
+		log_line("backups: no backup this time: %s", grove_strerror(err));
+		host_snapshot_abandon(rd);
+		if (j) {
+			host_snapshot_abandon(&j->read);
+			backup_list_free(&j->list);
+		}
+		free(j);
+		b->running = false;
+	}
+}
+
+/* The cut a backup of a world with shards asked for (cut.h) was taken, or failed. */
+static void backup_cut_taken(struct server *s, int err, const char *why, struct host_snapshot_read *rd)
+{
+	if (err) {
+		log_line("backups: no backup this time: %s", why);
+		s->backups.running = false;
+		return;
+	}
+	s->backups.changes_at_read = host_changes_applied(s->host);
+	backup_start(s, rd);
 }
 
 /* Start a backup if one is due, none is out, and the world changed since the last one. */
@@ -1478,35 +1563,36 @@ static void backups_tick(struct server *s)
 		return;
 	b->due_ms = now + b->every_ms;
 	if (host_sharded(s->host)) {
-		/* The same scope as `grove snapshot save`: a snapshot holds one group. */
-		if (!b->paused_logged)
-			log_line("backups: paused, the world has shards (a snapshot holds one group)");
-		b->paused_logged = true;
+		/* The shards' indexes move with every transaction's bookkeeping: count changes of the tree instead. */
+		if (host_changes_applied(s->host) == b->changes_at_last)
+			return;
+		b->running = true;
+		b->began_ms = now;
+		cut_begin(s->cuts, &(struct cut_for){0});
 		return;
 	}
 	if (host_applied(s->host, HOST_WORLD_GROUP) <= b->last_index)
 		return;
-	struct backup_job *j = calloc(1, sizeof(*j));
-	if (!j || backup_list_copy(&j->list, &b->list) != GROVE_OK) {
-		free(j);
-		log_line("backups: no backup this time: out of memory");
-		return;
-	}
-	j->s = s;
-	j->unix_ms = grove_realtime_ns() / 1000000u;
-	j->began_ms = now;
-	int err = host_snapshot_begin(s->host, HOST_WORLD_GROUP, &j->read);
-	struct offload_job job = {.job = j, .run = backup_run, .done = backup_done};
-	if (!err)
-		err = offload_submit(b->offload, &job);
+	struct host_snapshot_read rd;
+	int err = host_snapshot_begin(s->host, HOST_WORLD_GROUP, &rd);
 	if (err) {
 		log_line("backups: no backup this time: %s", grove_strerror(err));
-		host_snapshot_abandon(&j->read);
-		backup_list_free(&j->list);
-		free(j);
 		return;
 	}
 	b->running = true;
+	b->began_ms = now;
+	b->changes_at_read = UINT64_MAX;
+	backup_start(s, &rd);
+}
+
+/* A cut was taken for a client's save or for a backup. */
+static void cut_taken(void *ctx, const struct cut_for *who, int err, const char *why, struct host_snapshot_read *rd)
+{
+	struct server *s = ctx;
+	if (who->conn)
+		save_cut_taken(s, who, err, why, rd);
+	else
+		backup_cut_taken(s, err, why, rd);
 }
 
 /* Find the kept backups and start the schedule. */
@@ -1522,6 +1608,7 @@ static int backups_open(struct server *s)
 		return GROVE_EINVAL;
 	}
 	b->every_ms = s->config.snapshot_every_ms;
+	b->changes_at_last = UINT64_MAX;
 	b->keep = s->config.snapshot_keep ? s->config.snapshot_keep : BACKUP_DEFAULT_KEEP;
 	int err = backup_scan(b->dir, &b->list);
 	if (err) {
@@ -1667,13 +1754,15 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 		handle_shard(s, c, req, &t);
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_LIST) {
 		snapshot_list_reply(s, c, req);
-	} else if ((req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE ||
-		    req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE) &&
-		   host_sharded(s->host)) {
-		send_error(c, v->request_id, GROVE_ECROSSSHARD,
-			   "snapshots of a world with shards are not supported yet (a snapshot holds one group)", "");
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_RESTORE && host_sharded(s->host)) {
+		restore_reply(c, v->request_id, GROVE_ECROSSSHARD,
+			      "restore needs an empty world, and this one has shards: restore into a new cluster", false, 0);
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE && req->snapshot_save->offset > 0) {
 		snapshot_save_reply(s, c, req);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE && host_sharded(s->host)) {
+		/* Every shard at one point: a cut (cut.h), which also holds every write acknowledged before it. */
+		loop_conn_pending(c);
+		cut_begin(s->cuts, &(struct cut_for){loop_conn_id(c), v->request_id, req->snapshot_save->max_bytes});
 	} else if (req->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE) {
 		/* A snapshot holds every write acknowledged before it: taken like a read. */
 		err = host_read(s->host, HOST_WORLD_GROUP, &t, payload, len);
@@ -1852,6 +1941,8 @@ static void on_turn(void *ctx)
 		log_line("replication failed: %s; stopping to protect the data", grove_strerror(err));
 		loop_stop(s->loop);
 	}
+	if (cut_pending(s->cuts))
+		cut_turn(s->cuts);
 	if (s->n_parked)
 		serve_parked(s);
 	if (s->n_parked_writes)
@@ -2052,6 +2143,9 @@ int server_create(const struct server_config *config, struct server **out)
 		err = start_clock(s);
 	if (!err)
 		err = xshard_create(&xc, &xh, &s->xshard);
+	struct cut_hooks ch = {.ctx = s, .taken = cut_taken};
+	if (!err)
+		err = cut_list_create(s->host, s->xshard, &ch, &s->cuts);
 	if (!err)
 		err = offload_create(s->loop, &s->offload);
 	if (!err)
@@ -2106,6 +2200,7 @@ void server_destroy(struct server *s)
 	loop_destroy(s->loop);
 	follow_destroy(s->follow);
 	host_close(s->host);
+	cut_list_destroy(s->cuts);
 	xshard_destroy(s->xshard);
 	for (size_t i = 0; i < s->n_parked; i++)
 		free(s->parked[i].request);

@@ -39,7 +39,9 @@
  *   all, when the intent is resolved as committed. While an intent holds the
  *   shard, plain writes, restores and splits of it are refused with
  *   GROVE_EINTENT (retry), so that the part still applies exactly as checked
- *   when the transaction commits. The outcome carries the command and the
+ *   when the transaction commits. A part of no ops changes nothing and only
+ *   holds the shard: a cut of the world (host_world_snapshot_begin()) is a
+ *   transaction with such a part on every shard. The outcome carries the command and the
  *   shard's result (tree_result.txn_cmd, txn_result) for whoever waits on
  *   it; TREE_SM_TABLE_TXN_PARTS and TREE_SM_TABLE_TXN + enum txn_table hold
  *   the transaction state in snapshots.

@@ -12,8 +12,13 @@
 #include "src/txn/coord.h"
 #include "src/txn/recover.h"
 
-/* Attempts of a transaction whose intents were pushed, before it rolls back. */
+/*
+ * Attempts of a transaction whose intents were pushed, before it rolls back. A cut has more: its timestamp
+ * means nothing to it (it reads and writes nothing), and the transactions it pushes out of its way leave its
+ * shards' timestamps above its own.
+ */
 #define MAX_ATTEMPTS 4
+#define MAX_CUT_ATTEMPTS 16
 /* Ready rounds handled per event, so that a state machine that keeps producing work cannot hold the loop. */
 #define MAX_ROUNDS 16
 
@@ -36,6 +41,7 @@ struct xtxn {
 	uint64_t duplicate_group; /* that shard */
 	char key[TREE_SM_KEY_MAX];
 	bool anchor_decided;   /* the anchor's intent was written, or refused (by its key or its tree) */
+	bool cut;              /* a cut of the world (xshard_begin_cut()) */
 	bool answer_held;      /* aborted with a key before the anchor decided: answered once it does */
 	enum txn_status held_outcome;
 	int refusal;           /* a part the tree refused: the write's answer */
@@ -125,7 +131,7 @@ static void answer(struct xshard *x, struct xtxn *t, enum txn_status outcome)
 	if (t->answered)
 		return;
 	t->answered = true;
-	struct xshard_outcome o = {.message = "", .group = t->groups[0], .key = t->key};
+	struct xshard_outcome o = {.message = "", .group = t->groups[0], .key = t->key, .txn = t->id};
 	if (outcome == TXN_COMMITTED) {
 		o.index = t->anchor_index, o.ids = t->ids, o.n_ids = t->n_ops;
 	} else if (t->duplicate_of) {
@@ -154,6 +160,22 @@ static size_t txn_slot(const struct xshard *x, uint64_t id)
 	return SIZE_MAX;
 }
 
+static int recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt, bool forced);
+
+/*
+ * Whether cut @p self, blocked by @p other's intent, pushes it out of its way at once: when @p other began
+ * after it. A transaction that began before the cut is waited for: it was on its
+ * way first, and mostly holds its shards before the cut reaches them. Two cuts that each hold what the other
+ * needs never wait for each other: the older pushes the younger out, which is begun again (cut.h). A
+ * transaction that is not a cut pushes nobody early, a cut no more than another (its client would only be
+ * told to retry sooner, and a cut begun again is younger each time).
+ */
+static bool wounds(const struct txn_meta *self, const struct txn_meta *other)
+{
+	int c = hlc_cmp(other->start, self->start);
+	return c > 0 || (c == 0 && other->id > self->id);
+}
+
 static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 {
 	struct xtxn *t = x->txns[slot];
@@ -170,7 +192,8 @@ static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 		}
 		deliver(x, rd.msgs, rd.n_msgs);
 		for (size_t i = 0; i < rd.n_blockers; i++)
-			xshard_recover(x, &rd.blockers[i].txn, rd.blockers[i].shard, pt);
+			recover(x, &rd.blockers[i].txn, rd.blockers[i].shard, pt,
+				t->cut && wounds(txn_coord_meta(t->coord), &rd.blockers[i].txn));
 		bool pushed = rd.pushed, done = rd.done;
 		txn_coord_advance(t->coord, &rd);
 		if (done) {
@@ -213,8 +236,8 @@ static void pump_rec(struct xshard *x, size_t slot)
 	}
 }
 
-int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const char *key, const struct xshard_part *parts,
-		 size_t n, const struct xshard_ops *ops, uint64_t pt)
+static int begin(struct xshard *x, const struct host_ticket *ticket, const char *key, const struct xshard_part *parts,
+		 size_t n, const struct xshard_ops *ops, bool cut, uint64_t pt)
 {
 	if (n < 2)
 		return GROVE_EINVAL;
@@ -244,12 +267,13 @@ int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const char 
 	t->ids = calloc(n_ops, sizeof(*t->ids));
 	t->id = x->cfg.self << 48 | (x->next_id++ & ((1ull << 48) - 1));
 	t->ticket = *ticket;
+	t->cut = cut;
 	snprintf(t->key, sizeof(t->key), "%s", key ? key : "");
 	t->n_parts = n;
 	t->n_ops = ops->n;
 	struct txn_coord_config cc = {.id = t->id, .heartbeat_interval_ns = x->cfg.expiry_ns / 4,
 				      .retry_interval_ns = x->cfg.retry_interval_ns, .block_timeout_ns = x->cfg.expiry_ns,
-				      .expiry_ns = x->cfg.expiry_ns, .max_attempts = MAX_ATTEMPTS};
+				      .expiry_ns = x->cfg.expiry_ns, .max_attempts = cut ? MAX_CUT_ATTEMPTS : MAX_ATTEMPTS};
 	int err = t->groups && t->op_part && t->op_index && t->ids ? txn_coord_create(&cc, x->cfg.clock, pt, &t->coord)
 								   : GROVE_ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
@@ -272,6 +296,26 @@ int xshard_begin(struct xshard *x, const struct host_ticket *ticket, const char 
 	x->bytes += t->bytes;
 	pump_txn(x, x->n_txns - 1, pt);
 	return GROVE_OK;
+}
+
+int xshard_begin(struct xshard *x, const struct host_ticket *t, const char *key, const struct xshard_part *parts,
+		 size_t n, const struct xshard_ops *ops, uint64_t pt)
+{
+	return begin(x, t, key, parts, n, ops, false, pt);
+}
+
+int xshard_begin_cut(struct xshard *x, const struct host_ticket *t, const uint64_t *groups, size_t n, uint64_t pt)
+{
+	struct xshard_part *parts = calloc(n ? n : 1, sizeof(*parts));
+	if (!parts)
+		return GROVE_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		parts[i] = (struct xshard_part){.group = groups[i]}; /* no ops: it only holds the shard */
+	uint32_t none = 0;
+	struct xshard_ops ops = {&none, &none, 0};
+	int err = begin(x, t, NULL, parts, n, &ops, true, pt);
+	free(parts);
+	return err;
 }
 
 bool xshard_full(const struct xshard *x)
@@ -393,13 +437,18 @@ bool xshard_writing_to(const struct xshard *x, uint64_t group)
 	return false;
 }
 
-int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt)
+/*
+ * One recovery per transaction at a time. A transaction coordinated here is left to its coordinator, unless
+ * @p forced (wounds()).
+ */
+static int recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt, bool forced)
 {
-	if (xshard_busy_with(x, met->id))
+	if (rec_slot(x, met->id) != SIZE_MAX || (!forced && txn_slot(x, met->id) != SIZE_MAX))
 		return GROVE_OK;
 	if (grove_grow((void **)&x->recs, &x->cap_recs, x->n_recs, sizeof(*x->recs)))
 		return GROVE_ENOMEM;
-	struct txn_recover_config rc = {.expiry_ns = x->cfg.expiry_ns, .retry_interval_ns = x->cfg.retry_interval_ns};
+	struct txn_recover_config rc = {.expiry_ns = x->cfg.expiry_ns, .retry_interval_ns = x->cfg.retry_interval_ns,
+					.forced = forced};
 	struct txn_recover *r;
 	uint8_t key[TREE_SM_TXN_KEY_LEN];
 	tree_sm_txn_key(shard, key);
@@ -409,6 +458,11 @@ int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard,
 	x->recs[x->n_recs++] = (struct xrec){r, met->id};
 	pump_rec(x, x->n_recs - 1);
 	return GROVE_OK;
+}
+
+int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt)
+{
+	return recover(x, met, shard, pt, false);
 }
 
 void xshard_tick(struct xshard *x, uint64_t pt)

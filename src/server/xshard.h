@@ -55,6 +55,7 @@ struct xshard_outcome {
 	const uint64_t *ids;  /**< per op of the client's batch, as tree_result.ids (NULL for a duplicate) */
 	size_t n_ids;
 	const char *key;      /**< the write's submit key, "" if none */
+	uint64_t txn;         /**< the transaction's id */
 };
 
 /** What the module needs from the server. */
@@ -116,6 +117,23 @@ void xshard_destroy(struct xshard *x);
  */
 int xshard_begin(struct xshard *x, const struct host_ticket *t, const char *key, const struct xshard_part *parts,
 		 size_t n, const struct xshard_ops *ops, uint64_t pt);
+
+/**
+ * @brief Begin a cut of the world (cut.h): a transaction whose part on each
+ * of the @p n groups @p groups (at least two, the anchor first) has no ops
+ * and only holds its shard while the transaction runs. Its end goes to the
+ * done hook with @p t; a committed outcome names the transaction
+ * (xshard_outcome.txn). An intent in its way of a transaction that began after it is pushed at
+ * once, whatever its heartbeat (txn_recover_config.forced): aborted if not
+ * staged (its client is told to retry), recovered if staged; one that began
+ * before it is waited for. So a cut never waits behind a stream of
+ * transactions, and of two cuts that each hold what the other needs the
+ * older goes on. An older transaction that needs a shard the cut holds
+ * while the cut waits for one it holds waits like any two transactions
+ * that meet (until one gives up: xshard_config.expiry_ns).
+ * @return as xshard_begin().
+ */
+int xshard_begin_cut(struct xshard *x, const struct host_ticket *t, const uint64_t *groups, size_t n, uint64_t pt);
 
 /**
  * @brief Whether this member coordinates as many transactions (or bytes of

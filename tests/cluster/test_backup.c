@@ -3,8 +3,11 @@
  * restored into a fresh cluster holds exactly the tree the source read at the backup's index, ids included,
  * and brought forward with the source's change history (`--at INDEX --history-from`), the tree read at
  * INDEX; at a restart a corrupt backup is logged, left out of the list and not deleted; a history that no
- * longer holds what follows a backup refuses to bring it forward. */
+ * longer holds what follows a backup refuses to bring it forward. A world with shards is saved and backed up
+ * whole, at one point, while a player moves between two shards: each snapshot holds it in exactly one place
+ * and restores as the world without shards, and backups stop while nothing changes. */
 #include <dirent.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -428,11 +431,174 @@ static void test_point_in_time_needs_the_history(void **state)
 	free(r);
 }
 
+/* ---- a world with shards ---- */
+
+#define ZONE_A "/root/World/ZoneA"
+#define ZONE_B "/root/World/ZoneB"
+/* Moves of the player across the zones while snapshots are saved, and the snapshots saved meanwhile. */
+#define SAVED_MOVES 60
+#define SAVES 12
+
+static struct tree_op create(const char *parent, const char *name)
+{
+	return (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = parent}, .name = name, .text = "Node3D",
+				.index = -1};
+}
+
+/* The player P in the zone @p zone of the world served at @p address: 1 if it is there with its three children. */
+static int player_in(const char *address, const char *zone)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "%s/P", zone);
+	struct grove_client *cl;
+	assert_int_equal(grove_client_connect(address, NULL, 5000, &cl, NULL, 0), GROVE_OK);
+	Grove__Envelope *holder;
+	Grove__ReadReply *rr = client_read(cl, path, 1, false, &holder);
+	assert_non_null(rr);
+	int there = rr->code == 0;
+	if (there)
+		assert_int_equal(rr->n_nodes, 4);
+	else
+		assert_int_equal(rr->code, GROVE_ENOTFOUND);
+	grove__envelope__free_unpacked(holder, NULL);
+	grove_client_close(cl);
+	return there;
+}
+
+struct mover {
+	struct cluster *c;
+	int moved;
+	int refused; /* answers "met another transaction, retry" */
+};
+
+/*
+ * Move the player from zone to zone SAVED_MOVES times, through each member in turn; every move must succeed,
+ * sent again (as a client does) while it is refused as meeting another transaction (a cut among them).
+ */
+static void *move_player(void *arg)
+{
+	struct mover *m = arg;
+	for (int i = 0; i < SAVED_MOVES; i++) {
+		struct grove_client *cl = cluster_connect(m->c, 1 + i % CLUSTER_NODES);
+		struct tree_op op = {.kind = TREE_OP_MOVE, .node = {.path = i % 2 ? ZONE_B "/P" : ZONE_A "/P"},
+				     .target = {.path = i % 2 ? ZONE_A : ZONE_B}, .index = -1};
+		int code = GROVE_EINTENT;
+		for (int attempt = 0; attempt < 20 && code == GROVE_EINTENT; attempt++) {
+			code = client_write_ops(cl, &op, 1);
+			m->refused += code == GROVE_EINTENT;
+		}
+		grove_client_close(cl);
+		if (code != GROVE_OK)
+			break;
+		m->moved++;
+	}
+	return NULL;
+}
+
+/* Restore snapshot file @p file into a fresh groved: @return its tree, canonical; in @p zone_a / @p zone_b whether P is there. */
+static char *restored_world(const char *file, int *zone_a, int *zone_b)
+{
+	struct cli_result *r = malloc(sizeof(*r));
+	struct groved_fixture *fresh = groved_fixture_new("backup_shards", NULL);
+	cli_run(&fresh->server, r, "snapshot", "restore", file, (char *)NULL);
+	if (r->status)
+		fail_msg("restoring %s: %s", file, r->err);
+	*zone_a = player_in(fresh->server.address, ZONE_A);
+	*zone_b = player_in(fresh->server.address, ZONE_B);
+	struct grove_client *cl;
+	assert_int_equal(grove_client_connect(fresh->server.address, NULL, 5000, &cl, NULL, 0), GROVE_OK);
+	Grove__Envelope *holder;
+	Grove__ReadReply *rr = client_read(cl, "/root", UINT32_MAX, true, &holder);
+	assert_true(rr && rr->code == 0);
+	char *text = canonical(rr);
+	grove__envelope__free_unpacked(holder, NULL);
+	grove_client_close(cl);
+	groved_fixture_free(fresh);
+	free(r);
+	return text;
+}
+
+/*
+ * A world split into shards is saved whole: snapshots taken from every member while a player moves between
+ * two shards over and over each hold it in exactly one zone with its subtree, and restore into a fresh server
+ * as the world without shards; backups are written of it too, only when the tree changed, and the newest
+ * restores as the tree the cluster reads, ids and all. A restore into the world with shards is refused.
+ */
+static void test_world_with_shards_is_saved_whole(void **state)
+{
+	(void)state;
+	struct cli_result *r = malloc(sizeof(*r));
+	struct cluster a;
+	const char *const args[] = {"--snapshot-every", "300ms", "--snapshot-keep", KEEP_TEXT, NULL};
+	cluster_start(&a, args);
+	cluster_wait_leader(&a);
+	struct grove_client *cl = cluster_connect(&a, 1);
+	struct tree_op world[] = {create("/root", "World"), create("/root/World", "ZoneA"), create("/root/World", "ZoneB"),
+				  create(ZONE_A, "P"), create(ZONE_A "/P", "Arm"), create(ZONE_A "/P", "Leg"),
+				  create(ZONE_A "/P", "Head"), create(ZONE_B, "Q")};
+	assert_int_equal(client_write_ops(cl, world, sizeof(world) / sizeof(world[0])), GROVE_OK);
+	assert_int_equal(client_set_int(cl, ZONE_A "/P", "hp", 42), GROVE_OK);
+	grove_client_close(cl);
+	CLI(&a, 1, r, "shard", "split", ZONE_A);
+	assert_int_equal(r->status, 0);
+	CLI(&a, 2, r, "shard", "split", ZONE_B);
+	assert_int_equal(r->status, 0);
+
+	struct mover m = {&a, 0, 0};
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, move_player, &m), 0);
+	char files[SAVES][4200];
+	for (int i = 0; i < SAVES; i++) {
+		snprintf(files[i], sizeof(files[i]), "%s/saved-%d.snap", a.dir, i);
+		CLI(&a, 1 + i % CLUSTER_NODES, r, "snapshot", "save", files[i]);
+		assert_int_equal(r->status, 0);
+		usleep(10000);
+	}
+	pthread_join(thread, NULL);
+	assert_int_equal(m.moved, SAVED_MOVES);
+	print_message("%d moves (%d answers to send one again) while %d snapshots were saved\n", m.moved, m.refused,
+		      SAVES);
+	for (int i = 0; i < SAVES; i++) {
+		int in_a, in_b;
+		free(restored_world(files[i], &in_a, &in_b));
+		if (in_a + in_b != 1)
+			fail_msg("snapshot %d holds the player in %d zones", i, in_a + in_b);
+	}
+
+	/* Backups: the newest, once the moves stopped, is the world as read; then none while nothing changes. */
+	int follower = cluster_wait_leader(&a) % CLUSTER_NODES + 1;
+	char *now = read_tree(&a, follower);
+	assert_non_null(now);
+	usleep(1000000);
+	struct listed before[16], after[16];
+	size_t n_before = list_backups(&a, follower, before, 16);
+	assert_in_range(n_before, 1, KEEP);
+	usleep(1200000);
+	size_t n_after = list_backups(&a, follower, after, 16);
+	assert_int_equal(n_after, n_before);
+	assert_string_equal(before[n_before - 1].path, after[n_after - 1].path);
+	assert_true(after[n_after - 1].verified);
+	int in_a, in_b;
+	char *restored = restored_world(after[n_after - 1].path, &in_a, &in_b);
+	assert_string_equal(restored, now);
+	assert_int_equal(in_a, SAVED_MOVES % 2 == 0);
+	free(restored);
+	free(now);
+
+	CLI(&a, 3, r, "snapshot", "restore", files[0]);
+	assert_int_equal(r->status, 1);
+	assert_non_null(strstr(r->err, "this one has shards"));
+	cluster_stop(&a);
+	test_rmtree(a.dir);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_backups_restore_to_their_index),
 		cmocka_unit_test(test_point_in_time_needs_the_history),
+		cmocka_unit_test(test_world_with_shards_is_saved_whole),
 	};
 	if (getenv("GROVE_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("GROVE_TEST_FILTER"));

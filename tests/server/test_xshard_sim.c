@@ -7,6 +7,10 @@
  * that the first attempt's changes made a shard refuse is answered with the first attempt's index, or
  * "retry", never with that refusal.
  *
+ * Cuts of the world (xshard_begin_cut()): one commits holding every shard and changes nothing; one that
+ * meets a younger write, or an older cut meeting a younger one, pushes it out at once instead of waiting
+ * for a timeout.
+ *
  * The property run: per seed, 2-4 attempts of one keyed write begun at random points, the groups' logs
  * applied in a random interleaving (each log in order), the clock moved and the coordinator ticked now and
  * then. GROVE_SIM_SEEDS=N runs N seeds (default 200); GROVE_SIM_SEED=S replays one. A failure prints its seed.
@@ -72,6 +76,8 @@ struct answer {
 	int code;
 	uint64_t index;
 	char message[256];
+	uint64_t txn;          /* the transaction's id */
+	bool held_everywhere;  /* at the answer, every group was held by it */
 };
 
 struct sim {
@@ -139,7 +145,16 @@ static void sim_done(void *ctx, const struct host_ticket *t, const struct xshard
 	a->count++;
 	a->code = o->code;
 	a->index = o->index;
+	a->txn = o->txn;
 	snprintf(a->message, sizeof(a->message), "%s", o->message);
+	struct store_txn *txn;
+	CHECK(store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK);
+	a->held_everywhere = true;
+	for (uint64_t g = 1; g <= N_GROUPS; g++) {
+		struct txn_meta m;
+		a->held_everywhere = a->held_everywhere && tree_sm_held(&s->sm[g], txn, &m) && m.id == o->txn;
+	}
+	store_txn_abort(txn);
 	if (getenv("GROVE_SIM_TRACE"))
 		print_message("  write %d answered %d at %llu: %s\n", (int)t->request_id, o->code,
 			      (unsigned long long)o->index, o->message);
@@ -669,6 +684,112 @@ static void run_seed(uint64_t seed)
 	seed_now = 0;
 }
 
+/* Begin a cut of every group, as write @p tag. */
+static void begin_cut(struct sim *s, int tag)
+{
+	const uint64_t groups[N_GROUPS] = {WORLD, 2, 3};
+	struct host_ticket ticket = {.conn = 0, .request_id = (uint64_t)tag};
+	s->begin_tag = tag;
+	CHECK(xshard_begin_cut(s->x, &ticket, groups, N_GROUPS, s->pt) == GROVE_OK);
+	s->begin_tag = 0;
+}
+
+/* Apply the oldest command of write @p tag queued for group @p g (there must be one). */
+static void apply_first(struct sim *s, uint64_t g, int tag)
+{
+	for (size_t i = 0; i < s->q[g].n; i++) {
+		if (s->q[g].e[i].tag == tag) {
+			apply_at(s, g, i);
+			return;
+		}
+	}
+	CHECK(!"no command of that write queued for the group");
+}
+
+/* A count of the nodes of every group's tree, to see that a cut changed nothing. */
+static uint64_t nodes_everywhere(struct sim *s)
+{
+	struct store_txn *txn;
+	CHECK(store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK);
+	uint64_t total = 0;
+	for (uint64_t g = 1; g <= N_GROUPS; g++) {
+		uint64_t n;
+		CHECK(tree_node_count(&s->sm[g].tree, txn, &n) == GROVE_OK);
+		total += n;
+	}
+	store_txn_abort(txn);
+	return total;
+}
+
+/*
+ * 6: a cut commits holding every shard (its answer comes while each is held by it) and changes no tree; once
+ * it ends, nothing holds any shard.
+ */
+static void test_cut_holds_every_shard(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 6);
+	uint64_t before = nodes_everywhere(&s);
+	begin_cut(&s, 5);
+	drain(&s);
+	expect_answer(&s, 5, GROVE_OK, 0);
+	CHECK(s.answers[5].held_everywhere);
+	CHECK(nodes_everywhere(&s) == before);
+	expect_free(&s);
+	sim_close(&s);
+}
+
+/*
+ * 7: a cut and a younger write that each hold a shard the other needs (the cut the world's group, the write
+ * group 2): the cut pushes the write out at once, whatever its heartbeat, and commits; the write is aborted
+ * (its client retries). Without it both would wait until one timed out (2 s).
+ */
+static void test_cut_pushes_a_younger_write(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 7);
+	const struct write w = {.key = "w1", .v = 9, .b_name = "x"};
+	begin_cut(&s, 5);
+	s.pt += MS;
+	begin(&s, 1, &w);
+	apply_first(&s, WORLD, 5); /* the cut's intent holds the world's group */
+	apply_first(&s, 2, 1);     /* the write's holds group 2 */
+	apply_first(&s, WORLD, 1); /* the write meets the cut */
+	apply_first(&s, 2, 5);     /* the cut meets the write */
+	uint64_t began = s.pt;
+	drain(&s);
+	CHECK(s.pt - began < 1000 * MS);
+	expect_answer(&s, 5, GROVE_OK, 0);
+	expect_answer(&s, 1, GROVE_EINTENT, 0);
+	CHECK(node_count(&s, 2, "/root/B/x") == 0);
+	expect_free(&s);
+	sim_close(&s);
+}
+
+/* 8: of two cuts that each hold a shard the other needs, the older pushes the younger out and commits. */
+static void test_older_cut_goes_on(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 8);
+	begin_cut(&s, 5);
+	s.pt += MS;
+	begin_cut(&s, 6);
+	apply_first(&s, WORLD, 5);
+	apply_first(&s, 2, 6);
+	apply_first(&s, WORLD, 6);
+	apply_first(&s, 2, 5);
+	uint64_t began = s.pt;
+	drain(&s);
+	CHECK(s.pt - began < 1000 * MS);
+	expect_answer(&s, 5, GROVE_OK, 0);
+	expect_answer(&s, 6, GROVE_EINTENT, 0);
+	expect_free(&s);
+	sim_close(&s);
+}
+
 static void test_property(void **state)
 {
 	(void)state;
@@ -688,6 +809,9 @@ int main(void)
 		cmocka_unit_test(test_aborted_before_key_check),
 		cmocka_unit_test(test_aborted_key_is_free),
 		cmocka_unit_test(test_coordinated_at_most),
+		cmocka_unit_test(test_cut_holds_every_shard),
+		cmocka_unit_test(test_cut_pushes_a_younger_write),
+		cmocka_unit_test(test_older_cut_goes_on),
 		cmocka_unit_test(test_property),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
