@@ -199,34 +199,44 @@ static void taken(struct cut_list *l, size_t i, struct host_snapshot_read *rd)
 }
 
 /*
- * Running cut @p i committed: read the world for it, and for every cut asked for while it ran, which share its
- * point (a write acknowledged before they were asked for is in it: a shard the cut holds applies none).
+ * Read the world for every cut asked for, while transaction @p holder holds every shard here: they share its
+ * point (a write acknowledged before they were asked for is in it, as a shard held applies none). @return
+ * whether it could be read.
  */
-static void read_world(struct cut_list *l, size_t i)
+static bool read_world(struct cut_list *l, uint64_t holder)
 {
-	uint64_t holder = l->cuts[i].holder;
-	l->cuts[i].holder = 0;
 	struct host_snapshot_read rd;
 	int err = host_world_snapshot_begin(l->host, holder, &rd);
-	if (err == GROVE_EINTENT) {
-		again(l, i, "a shard was not held by the cut when it was read");
-		return;
+	if (err == GROVE_EINTENT)
+		return false;
+	while (l->n) {
+		if (err)
+			fail(l, l->n - 1, err, "cannot read the store");
+		else
+			taken(l, l->n - 1, &rd);
+		if (l->n)
+			err = host_world_snapshot_begin(l->host, holder, &rd);
 	}
-	if (err) {
-		fail(l, i, err, "cannot read the store");
-		return;
-	}
-	taken(l, i, &rd);
-	for (size_t k = l->n; k-- > 0;)
-		if (host_world_snapshot_begin(l->host, holder, &rd) == GROVE_OK)
-			taken(l, k, &rd);
+	return true;
 }
 
 void cut_turn(struct cut_list *l)
 {
+	/*
+	 * The running cut committed here; or, as good, every shard here is held by one transaction (another
+	 * member's cut, usually): then every cut asked for here is read from it, and the running one's transaction
+	 * ends by itself.
+	 */
 	size_t i = running_cut(l);
-	if (i != SIZE_MAX && l->cuts[i].holder)
-		read_world(l, i);
+	uint64_t holder;
+	if (i != SIZE_MAX && l->cuts[i].holder) {
+		holder = l->cuts[i].holder;
+		l->cuts[i].holder = 0;
+		if (!read_world(l, holder))
+			again(l, i, "a shard was not held by the cut when it was read");
+	} else if (l->n && host_world_held(l->host, &holder)) {
+		read_world(l, holder);
+	}
 	uint64_t now = grove_monotonic_ms();
 	for (i = l->n; i-- > 0;)
 		if (!l->cuts[i].begun && now >= l->cuts[i].deadline_ms)

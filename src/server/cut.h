@@ -16,7 +16,10 @@
  * (host_world_snapshot_begin()), is the world at one point.
  *
  * A member runs one cut at a time; those asked for meanwhile (a backup and a
- * save, say) share its point. A cut begins when no transaction holds a shard here or is on its way to
+ * save, say) share its point. Any moment at which one transaction holds
+ * every shard here is as good, whoever began it: a cut asked for here is
+ * read from another member's cut when this member sees every shard held by
+ * it, so cuts of several members do not fight over the shards. A cut begins when no transaction holds a shard here or is on its way to
  * one from this member (as a write across shards waits), or after a short
  * wait for that: under back-to-back transactions coordinated by other
  * members there may be no such moment. A younger transaction whose intent

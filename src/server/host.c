@@ -1555,6 +1555,21 @@ int host_snapshot_begin(struct host *h, uint64_t group, struct host_snapshot_rea
 	return replica_snapshot_begin(g->replica, &out->txn);
 }
 
+bool host_world_held(struct host *h, uint64_t *holder)
+{
+	struct store_txn *txn = apply_txn(h);
+	*holder = 0;
+	for (size_t i = 0; txn && i < h->n_groups; i++) {
+		struct txn_meta held;
+		if (h->groups[i]->kind == GROUP_META)
+			continue;
+		if (!tree_sm_held(&h->groups[i]->tree, txn, &held) || (*holder && held.id != *holder))
+			return false;
+		*holder = held.id;
+	}
+	return *holder != 0;
+}
+
 int host_world_snapshot_begin(struct host *h, uint64_t holder, struct host_snapshot_read *out)
 {
 	memset(out, 0, sizeof(*out));

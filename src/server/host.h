@@ -438,6 +438,14 @@ void host_snapshot_abandon(struct host_snapshot_read *rd);
  */
 int host_world_snapshot_begin(struct host *h, uint64_t holder, struct host_snapshot_read *out);
 
+/**
+ * @brief Whether one transaction's intent holds every shard (every group but
+ * the meta group) as this member applied them, and which (@p holder): then
+ * host_world_snapshot_begin() with it reads a consistent cut, whoever began
+ * that transaction (a cut of another member's, say).
+ */
+bool host_world_held(struct host *h, uint64_t *holder);
+
 /* ---- shards ---- */
 
 /** @brief The shard map as this member applied it (borrowed; it changes as the meta group applies). */
