@@ -1338,6 +1338,37 @@ static void print_leaderships(const Grove__ShardReply *sr)
 	printf("\n");
 }
 
+/* @p label and then @p ids as a JSON array ("[1,2,3]"). */
+static void print_ids(const char *label, const uint64_t *ids, size_t n)
+{
+	printf("%s[", label);
+	for (size_t i = 0; i < n; i++)
+		printf("%s%" PRIu64, i ? "," : "", ids[i]);
+	printf("]");
+}
+
+/* Whether @p a and @p b hold the same ids, in any order (neither repeats one). */
+static bool same_ids(const uint64_t *a, size_t na, const uint64_t *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		bool found = false;
+		for (size_t k = 0; k < nb && !found; k++)
+			found = b[k] == a[i];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* Whether shard @p s has the members and learners of shard @p world. */
+static bool same_members(const Grove__ShardInfo *s, const Grove__ShardInfo *world)
+{
+	return same_ids(s->members, s->n_members, world->members, world->n_members) &&
+	       same_ids(s->learners, s->n_learners, world->learners, world->n_learners);
+}
+
 static void print_shards(const Grove__ShardReply *sr, bool json)
 {
 	if (json) {
@@ -1351,10 +1382,12 @@ static void print_shards(const Grove__ShardReply *sr, bool json)
 			printf(",\"source\":%" PRIu64 ",\"leader\":%" PRIu64 ",\"leader_address\":", s->source, s->leader_id);
 			json_string(stdout, s->leader_address);
 			printf(",\"term\":%" PRIu64 ",\"nodes\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64
-			       ",\"lag\":%" PRIu64 ",\"quiesced\":%s,\"held_by\":%" PRIu64 ",\"resolved_early\":%" PRIu32
-			       "}",
+			       ",\"lag\":%" PRIu64 ",\"quiesced\":%s,\"held_by\":%" PRIu64 ",\"resolved_early\":%" PRIu32,
 			       s->term, s->nodes, s->commit_index, s->applied_index, s->lag, s->quiesced ? "true" : "false",
 			       s->held_by, s->resolved_early);
+			print_ids(",\"members\":", s->members, s->n_members);
+			print_ids(",\"learners\":", s->learners, s->n_learners);
+			printf("}");
 		}
 		printf("]}\n");
 		return;
@@ -1370,6 +1403,11 @@ static void print_shards(const Grove__ShardReply *sr, bool json)
 			printf(" (held by transaction %016" PRIx64 ")", s->held_by);
 		if (s->resolved_early)
 			printf(" (%" PRIu32 " resolved early, unconfirmed)", s->resolved_early);
+		if (!same_members(s, sr->shards[0])) {
+			print_ids(" (members ", s->members, s->n_members);
+			print_ids(", learners ", s->learners, s->n_learners);
+			printf(": following the world's)");
+		}
 		printf("\n");
 	}
 	print_leaderships(sr);

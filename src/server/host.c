@@ -23,6 +23,8 @@
  * command was lost, or its source's leader changed); the meta group's leader looks at running splits every turn. */
 #define SPLIT_DRIVE_TICKS 10
 #define SPLIT_RETRY_TICKS 100
+/* How far behind its group's commit index a learner may be and be promoted (entries). */
+#define PROMOTE_LAG 16
 /* A group born by a split starts from a snapshot at this index and term: its state as the split left it. */
 #define BIRTH_TERM 1
 /* A quiesced follower whose leader's server has been silent this long wakes (and may elect another leader).
@@ -868,6 +870,78 @@ static void open_missing_groups(struct host *h)
 	}
 }
 
+static bool has_id(const uint64_t *ids, size_t n, uint64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * Take group @p g, which this member leads, one step towards the world group's members (@p wn of them, in
+ * @p world_ids, voters where @p world_voter): remove a member the world no longer has (handing the group to
+ * another voter first if that is this member), add one it lacks as a learner, promote a learner the world has
+ * as a voter once it caught up. One change at a time, as Raft allows: a change still pending refuses the next
+ * (GROVE_EUNAVAILABLE), which waits for the next look.
+ */
+static void follow_members(struct host *h, struct group *g, const uint64_t *world_ids, const bool *world_voter,
+			   size_t wn)
+{
+	uint64_t ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS];
+	bool voter[RAFT_MAX_MEMBERS];
+	size_t n = replica_members(g->replica, ids, voter, match, RAFT_MAX_MEMBERS);
+	struct replica_status st;
+	replica_status(g->replica, &st);
+	enum raft_conf_op op = RAFT_CONF_REMOVE;
+	uint64_t node = 0;
+	for (size_t k = 0; k < n && !node; k++)
+		if (!has_id(world_ids, wn, ids[k]))
+			node = ids[k];
+	if (node == h->cfg.self) {
+		for (size_t k = 0; k < n; k++)
+			if (voter[k] && ids[k] != node && has_id(world_ids, wn, ids[k])) {
+				if (replica_transfer(g->replica, ids[k]) == GROVE_OK)
+					log_line("members: handing group %llu to member %llu: this member left the world's "
+						 "group", (unsigned long long)g->id, (unsigned long long)ids[k]);
+				return;
+			}
+		return;
+	}
+	for (size_t k = 0; k < wn && !node; k++)
+		if (!has_id(ids, n, world_ids[k]))
+			op = RAFT_CONF_ADD_LEARNER, node = world_ids[k];
+	for (size_t k = 0; k < n && !node; k++) {
+		bool world_has_voter = false;
+		for (size_t w = 0; w < wn; w++)
+			world_has_voter = world_has_voter || (world_ids[w] == ids[k] && world_voter[w]);
+		if (!voter[k] && world_has_voter && match[k] + PROMOTE_LAG >= st.commit)
+			op = RAFT_CONF_PROMOTE, node = ids[k];
+	}
+	if (!node)
+		return;
+	const struct member *m = membership_find(&h->book, node);
+	if (op == RAFT_CONF_ADD_LEARNER && !m)
+		return; /* its address is learnt with the world's change, which this member applies first */
+	static const char *const what[] = {[RAFT_CONF_ADD_LEARNER] = "adding learner", [RAFT_CONF_PROMOTE] = "promoting",
+					   [RAFT_CONF_REMOVE] = "removing"};
+	if (replica_change_membership(g->replica, op, node, m ? m->address : NULL) == GROVE_OK)
+		log_line("members: group %llu %s member %llu, as the world's group has it", (unsigned long long)g->id,
+			 what[op], (unsigned long long)node);
+}
+
+/* Every group this member leads follows the world group's members (`grove cluster add/promote/remove`). */
+static void follow_world_members(struct host *h)
+{
+	struct group *world = group_of(h, HOST_WORLD_GROUP);
+	uint64_t ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS];
+	bool voter[RAFT_MAX_MEMBERS];
+	size_t n = world ? replica_members(world->replica, ids, voter, match, RAFT_MAX_MEMBERS) : 0;
+	for (size_t i = 0; n && i < h->n_groups; i++)
+		if (h->groups[i] != world && leads(h->groups[i]))
+			follow_members(h, h->groups[i], ids, voter, n);
+}
+
 static void expire_split_waits(struct host *h, uint64_t now)
 {
 	size_t kept = 0;
@@ -1129,6 +1203,7 @@ void host_tick(struct host *h)
 	if (++h->ticks % SPLIT_DRIVE_TICKS == 0) {
 		wake_orphans(h, now);
 		open_missing_groups(h);
+		follow_world_members(h);
 		expire_split_waits(h, now);
 	}
 }
@@ -1670,8 +1745,9 @@ int host_shard_split(struct host *h, const struct host_ticket *t, const char *pa
 	uint64_t ids[RAFT_MAX_MEMBERS], match[RAFT_MAX_MEMBERS], missing;
 	bool voter[RAFT_MAX_MEMBERS];
 	if (leads(meta) && !members_in_meta(group_of(h, HOST_WORLD_GROUP), meta, &missing)) {
-		snprintf(why, why_cap, "server %llu is a member of the world's group but not of the shard map's (it joined "
-			 "later): splits need every server in every group", (unsigned long long)missing);
+		snprintf(why, why_cap, "server %llu is a member of the world's group but not yet a voter of the shard "
+			 "map's, which follows the world's members: splits need every server in every group; retry once "
+			 "it caught up", (unsigned long long)missing);
 		return GROVE_EINVAL;
 	}
 	size_t n = replica_members(meta->replica, ids, voter, match, RAFT_MAX_MEMBERS);

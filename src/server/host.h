@@ -17,7 +17,12 @@
  *
  * Groups: the world's (HOST_WORLD_GROUP), the meta group that keeps the
  * shard map (HOST_META_GROUP, shard_sm.h), and one per shard that a split
- * made. Every server is a member of every group. A split's group is born on
+ * made. Every server is a member of every group: membership changes are
+ * made to the world's group (host_admin()), and the leader of every other
+ * group follows it, one Raft change at a time (adds a member as a learner,
+ * promotes it once caught up if the world's group has it as a voter,
+ * removes one the world's group no longer has, handing the group to
+ * another voter first if that is itself). A split's group is born on
  * each member when that member applies the split in the source's log: its
  * state is what the split wrote, as if a snapshot at index 1 (so a member
  * that lags behind it is caught up by a snapshot like any other); a member

@@ -1075,21 +1075,20 @@ static void handle_cluster(struct server *s, struct loop_conn *c, const Grove__E
 	default:
 		break;
 	}
-	/* Every server is a member of every group: a change of members would have to reach each group. */
-	int err = op && host_sharded(s->host) ? GROVE_ECROSSSHARD
-					       : host_admin(s->host, HOST_WORLD_GROUP, op, rq->node, rq->address);
+	/* Made to the world's group; every other group follows it (host.h). */
+	int err = host_admin(s->host, HOST_WORLD_GROUP, op, rq->node, rq->address);
 	if (err == GROVE_ENOTLEADER) {
 		send_not_leader(s, c, req->request_id, err, HOST_WORLD_GROUP);
 		return;
 	}
 	Grove__ClusterReply cr = GROVE__CLUSTER_REPLY__INIT;
 	char message[160];
-	if (err == GROVE_ECROSSSHARD)
-		snprintf(message, sizeof(message), "cannot %s %llu: membership changes of a world with shards are not "
-			 "supported yet", what, (unsigned long long)rq->node);
-	else if (err)
+	if (err)
 		snprintf(message, sizeof(message), "cannot %s %llu: %s", what, (unsigned long long)rq->node,
 			 err == GROVE_EUNAVAILABLE ? "another change is still pending" : grove_strerror(err));
+	else if (op && host_sharded(s->host))
+		snprintf(message, sizeof(message), "%s %llu: proposed; every shard's group follows", what,
+			 (unsigned long long)rq->node);
 	else
 		snprintf(message, sizeof(message), "%s %llu: proposed", what, (unsigned long long)rq->node);
 	cr.code = (uint32_t)err;
@@ -1338,7 +1337,12 @@ static bool route_write(struct server *s, struct loop_conn *c, const struct wire
 /* ---- shards ---- */
 
 /* One shard as this member sees it. */
-static void describe_shard(struct server *s, struct store_txn *txn, const struct shard_entry *e, Grove__ShardInfo *info)
+/*
+ * Fill @p info with shard @p e as this member sees it. @p members has room for RAFT_MAX_MEMBERS ids: the
+ * group's voters and learners, which @p info borrows.
+ */
+static void describe_shard(struct server *s, struct store_txn *txn, const struct shard_entry *e, Grove__ShardInfo *info,
+			   uint64_t *members)
 {
 	grove__shard_info__init(info);
 	info->path = e->path;
@@ -1351,6 +1355,15 @@ static void describe_shard(struct server *s, struct store_txn *txn, const struct
 	const struct tree *t = host_tree(s->host, e->group);
 	if (!t || host_status(s->host, e->group, &hs) != GROVE_OK)
 		return; /* not started here yet */
+	info->members = members;
+	info->n_members = 0;
+	for (size_t i = 0; i < hs.n_members; i++)
+		if (hs.members[i].voter)
+			members[info->n_members++] = hs.members[i].id;
+	info->learners = members + info->n_members;
+	for (size_t i = 0; i < hs.n_members; i++)
+		if (!hs.members[i].voter)
+			info->learners[info->n_learners++] = hs.members[i].id;
 	info->leader_id = hs.group.leader;
 	info->leader_address = (char *)(hs.group.role == RAFT_LEADER ? s->config.listen
 								      : host_leader_address(s->host, e->group));
@@ -1383,18 +1396,20 @@ static void shard_list(struct server *s, struct loop_conn *c, uint64_t request_i
 	struct store_txn *txn;
 	Grove__ShardInfo *items = calloc(map->n ? map->n : 1, sizeof(*items));
 	Grove__ShardInfo **ptrs = calloc(map->n ? map->n : 1, sizeof(*ptrs));
-	if (!items || !ptrs || host_commit_applied(s->host) != GROVE_OK ||
+	uint64_t *members = calloc((map->n ? map->n : 1) * RAFT_MAX_MEMBERS, sizeof(*members));
+	if (!items || !ptrs || !members || host_commit_applied(s->host) != GROVE_OK ||
 	    store_txn_begin(host_store(s->host), NULL, false, &txn) != GROVE_OK) {
 		sr.code = GROVE_ESTORAGE;
 		sr.message = "cannot read the store";
 		shard_reply(c, request_id, &sr);
 		free(items);
 		free(ptrs);
+		free(members);
 		return;
 	}
 	/* The world's shard first (its path "/root" sorts first), then by path. */
 	for (size_t i = 0; i < map->n; i++) {
-		describe_shard(s, txn, &map->entries[i], &items[i]);
+		describe_shard(s, txn, &map->entries[i], &items[i], members + i * RAFT_MAX_MEMBERS);
 		ptrs[i] = &items[i];
 	}
 	sr.shards = ptrs;
@@ -1404,6 +1419,7 @@ static void shard_list(struct server *s, struct loop_conn *c, uint64_t request_i
 	store_txn_abort(txn);
 	free(items);
 	free(ptrs);
+	free(members);
 }
 
 /* Hand the leadership of the shard whose root is rq->path to member rq->node: answered by that shard's leader. */

@@ -410,21 +410,8 @@ static void test_add_learner_promote_remove(void **state)
 	struct writer w[2];
 	run_writers(&c, w, 2, 300, KILL_NONE, 0);
 	/* Node 4: it knows the others' addresses, waits to be added. */
-	int port4 = test_free_port();
-	char peers4[320], data4[4096], log4[4096], listen4[32];
-	snprintf(peers4, sizeof(peers4), "%s,4=127.0.0.1:%d", c.peers, port4);
-	snprintf(data4, sizeof(data4), "%s/node4", c.dir);
-	snprintf(log4, sizeof(log4), "%s/node4.log", c.dir);
-	snprintf(listen4, sizeof(listen4), "127.0.0.1:%d", port4);
-	pid_t pid4 = fork();
-	if (pid4 == 0) {
-		int fd = open(log4, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execl(GROVED_PATH, "groved", "--id", "4", "--join", "--peers", peers4, "--data", data4, "--listen", listen4,
-		      "--cluster-token", "test-token", (char *)NULL);
-		_exit(127);
-	}
+	char listen4[32];
+	pid_t pid4 = cluster_spawn_joiner(&c, 4, listen4, sizeof(listen4));
 	usleep(300000);
 	assert_int_equal(cluster_admin(&c, leader, GROVE__CLUSTER_REQUEST__OP__ADD_LEARNER, 4, listen4), 0);
 	/* Promotion waits until the learner has caught up with the leader. */

@@ -1,7 +1,8 @@
 /* Shards on a real 3-node groved cluster: 64 splits make 66 Raft groups; writes to every shard land and read
  * back through every member and in every member's store; a split under a stream of writes loses none of the
  * acknowledged ones; kill -9 of the member that leads the most groups, and a restart of every member (clean
- * and with SIGKILL), keep the shard map and every shard's data. */
+ * and with SIGKILL), keep the shard map and every shard's data; a dead member is replaced by a new server
+ * with `grove cluster add/promote/remove`, and every group follows the world's members. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -763,6 +765,134 @@ static void test_catch_up_across_a_split(void **state)
 	test_rmtree(c.dir);
 }
 
+/* Whether every shard's group, as member @p node sees it, has exactly the voters @p voters and no learner. */
+static bool every_group_has(struct cluster *c, int node, const uint64_t *voters, size_t n)
+{
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = shard_list(c, node, &holder);
+	bool same = sr->n_shards > 0;
+	for (size_t i = 0; same && i < sr->n_shards; i++) {
+		const Grove__ShardInfo *s = sr->shards[i];
+		same = s->n_learners == 0 && s->n_members == n;
+		for (size_t k = 0; same && k < n; k++) {
+			bool found = false;
+			for (size_t m = 0; m < s->n_members && !found; m++)
+				found = s->members[m] == voters[k];
+			same = found;
+		}
+	}
+	grove__envelope__free_unpacked(holder, NULL);
+	return same;
+}
+
+/* Wait (at most 60 s) until every_group_has(). */
+static void wait_every_group_has(struct cluster *c, int node, const uint64_t *voters, size_t n)
+{
+	for (int t = 0; t < 600; t++) {
+		if (every_group_has(c, node, voters, n))
+			return;
+		usleep(100000);
+	}
+	fail_msg("member %d does not see the same %zu voters in every group after 60 s", node, n);
+}
+
+/* Run `grove ARGS...` against member @p node until it succeeds (at most 30 s: an election, a change pending). */
+#define CLI_UNTIL_OK(c, node, r, ...)                                                       \
+	do {                                                                                \
+		char at_[32];                                                               \
+		cluster_address(c, node, at_, sizeof(at_));                                 \
+		for (int t_ = 0; t_ < 300; t_++) {                                          \
+			cli_run_at(at_, r, __VA_ARGS__, (char *)NULL);                      \
+			if ((r)->status == 0)                                               \
+				break;                                                      \
+			usleep(100000);                                                     \
+		}                                                                           \
+		if ((r)->status)                                                            \
+			fail_msg("grove: exit %d: %s", (r)->status, (r)->err);              \
+	} while (0)
+
+/* Set @p prop of @p path to @p value through @p address, sent again while refused (an election): its code. */
+static int set_until_ok(const char *address, const char *path, const char *prop, int64_t value)
+{
+	int code = -1;
+	for (int t = 0; t < 100 && code; t++) {
+		struct grove_client *cl;
+		if (grove_client_connect(address, NULL, 5000, &cl, NULL, 0) == GROVE_OK) {
+			code = client_set_int(cl, path, prop, value);
+			grove_client_close(cl);
+		}
+		if (code)
+			usleep(100000);
+	}
+	return code;
+}
+
+/*
+ * A member of a world with shards is replaced: member 3 dies, a new server joins, is added and promoted and
+ * member 3 removed with `grove cluster`, and every group (the world's, the shard map's, each shard's) follows:
+ * every shard lists members 1, 2 and 4. A split works afterwards (its group gets the new members), and with
+ * member 1 stopped too, members 2 and 4 are a quorum of every group: writes to every shard, the new one
+ * included, succeed, and the new server reads them.
+ */
+static void test_member_replaced(void **state)
+{
+	(void)state;
+	struct cli_result *r = malloc(sizeof(*r));
+	struct cluster c;
+	cluster_start(&c, NULL);
+	cluster_wait_leader(&c);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	const char *const zones[] = {"/root/A", "/root/B", "/root/C"};
+	for (int z = 0; z < 3; z++) {
+		assert_int_equal(create_one(cl, "/root", zones[z] + strlen("/root/")), 0);
+		char path[32];
+		snprintf(path, sizeof(path), "%s/p", zones[z]);
+		assert_int_equal(create_one(cl, zones[z], "p"), 0);
+		assert_int_equal(client_set_int(cl, path, "v", 1), 0);
+	}
+	split(cl, "/root/A");
+	split(cl, "/root/B");
+	grove_client_close(cl);
+	cluster_node_signal(&c, 3, SIGKILL);
+
+	char listen4[32];
+	pid_t pid4 = cluster_spawn_joiner(&c, 4, listen4, sizeof(listen4));
+	CLI_UNTIL_OK(&c, 1, r, "cluster", "add", "4", listen4);
+	CLI_UNTIL_OK(&c, 1, r, "cluster", "promote", "4");
+	const uint64_t with_both[] = {1, 2, 3, 4}, replaced[] = {1, 2, 4};
+	wait_every_group_has(&c, 1, with_both, 4);
+	CLI_UNTIL_OK(&c, 2, r, "cluster", "remove", "3");
+	wait_every_group_has(&c, 2, replaced, 3);
+
+	cl = cluster_connect(&c, 2);
+	split(cl, "/root/C");
+	grove_client_close(cl);
+	wait_every_group_has(&c, 2, replaced, 3);
+	cluster_node_signal(&c, 1, SIGTERM);
+	char address2[32];
+	cluster_address(&c, 2, address2, sizeof(address2));
+	for (int z = 0; z < 3; z++) {
+		char path[32];
+		snprintf(path, sizeof(path), "%s/p", zones[z]);
+		assert_int_equal(set_until_ok(address2, path, "v", 2), 0);
+	}
+	assert_int_equal(grove_client_connect(listen4, NULL, 5000, &cl, NULL, 0), GROVE_OK);
+	for (int z = 0; z < 3; z++) {
+		char path[32];
+		snprintf(path, sizeof(path), "%s/p", zones[z]);
+		assert_int_equal(get_int(cl, path, "v"), 2);
+	}
+	grove_client_close(cl);
+	kill(pid4, SIGTERM);
+	waitpid(pid4, NULL, 0);
+	cluster_stop(&c);
+	char line[512];
+	assert_true(cluster_log_has(&c, 2, "members: group", line, sizeof(line)) ||
+		    cluster_log_has(&c, 1, "members: group", line, sizeof(line)));
+	test_rmtree(c.dir);
+	free(r);
+}
+
 int main(void)
 {
 	const char *filter = getenv("GROVE_TEST_FILTER");
@@ -774,6 +904,7 @@ int main(void)
 		cmocka_unit_test(test_leaders_spread),
 		cmocka_unit_test(test_split_under_load),
 		cmocka_unit_test(test_catch_up_across_a_split),
+		cmocka_unit_test(test_member_replaced),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,29 @@ struct grove_client *cluster_connect(struct cluster *c, int node)
 	return NULL;
 }
 
+pid_t cluster_spawn_joiner(struct cluster *c, int id, char *address, size_t cap)
+{
+	int port = test_free_port();
+	char peers[320], data[4096], log[4096], idtext[16];
+	snprintf(peers, sizeof(peers), "%s,%d=127.0.0.1:%d", c->peers, id, port);
+	snprintf(data, sizeof(data), "%s/node%d", c->dir, id);
+	snprintf(log, sizeof(log), "%s/node%d.log", c->dir, id);
+	snprintf(idtext, sizeof(idtext), "%d", id);
+	snprintf(address, cap, "127.0.0.1:%d", port);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(GROVED_PATH, "groved", "--id", idtext, "--join", "--peers", peers, "--data", data, "--listen", address,
+		      "--cluster-token", "test-token", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
 pid_t cluster_node_spawn(struct cluster *c, int node, int *out)
 {
 	char data[4096], log[4096], id[16], listen[32], metrics[32];

@@ -52,6 +52,13 @@ void cluster_node_start(struct cluster *c, int node);
 /** @brief Start member @p node; its standard output comes back through *@p out. */
 pid_t cluster_node_spawn(struct cluster *c, int node, int *out);
 
+/**
+ * @brief Start a server that is not a member yet: id @p id with `--join`, its --peers the cluster's and
+ * itself on a free port, its data and log beside the members' (DIR/node<id>, DIR/node<id>.log). Its
+ * address goes to @p address (@p cap bytes). Stop it with kill() and waitpid().
+ */
+pid_t cluster_spawn_joiner(struct cluster *c, int id, char *address, size_t cap);
+
 /** @brief Send @p sig to member @p node (if it runs) and wait for it. */
 void cluster_node_signal(struct cluster *c, int node, int sig);
 
