@@ -6,6 +6,8 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,18 +45,49 @@ void test_rmtree(char *path)
 	free(path);
 }
 
-int test_free_port(void)
+/* Bind a TCP socket to 127.0.0.1:@p port (0: any) and close it; @return the port bound, or 0. */
+static int bind_once(int port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
 	socklen_t len = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+		  getsockname(fd, (struct sockaddr *)&a, &len) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok ? ntohs(a.sin_port) : 0;
+}
+
+/*
+ * Below the kernel's ephemeral range: a port from it (what binding port 0 gives) can be taken, between this
+ * call and the server's listen, by any outgoing connection of a test running beside this one.
+ */
+int test_free_port(void)
+{
+	unsigned low = 32768;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%u", &low) != 1)
+			low = 32768;
+		fclose(f);
+	}
+	static unsigned calls;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	unsigned seed = (unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec ^ ++calls * 40503u;
+	const unsigned base = 10000;
+	for (int i = 0; low > base + 1000 && i < 64; i++) {
+		int port = bind_once((int)(base + (unsigned)rand_r(&seed) % (low - base)));
+		if (port)
+			return port;
+	}
+	int port = bind_once(0);
+	if (!port) {
 		perror("test_free_port");
 		abort();
 	}
-	close(fd);
-	return ntohs(a.sin_port);
+	return port;
 }
 
 unsigned long test_raise_nofile(unsigned long want)

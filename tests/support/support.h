@@ -18,7 +18,10 @@ char *test_tmpdir(const char *tag);
 /** @brief Remove @p path and everything below it, then free @p path. */
 void test_rmtree(char *path);
 
-/** @brief A TCP port on 127.0.0.1 that was free a moment ago (for servers that need it before starting). */
+/**
+ * @brief A TCP port on 127.0.0.1 that was free a moment ago (for servers that need it before starting),
+ * chosen at random below the kernel's ephemeral range, so that no outgoing connection takes it meanwhile.
+ */
 int test_free_port(void);
 
 /** @brief Raise this process's descriptor limit towards @p want, as far as the hard limit allows; @return the limit now. */
