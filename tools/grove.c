@@ -562,6 +562,9 @@ static int cmd_import(const struct options *o)
 	return code;
 }
 
+/* Bytes of a scene asked for in one chunk by `grove export`. */
+#define EXPORT_CHUNK_BYTES (4u << 20)
+
 static int cmd_export(const struct options *o)
 {
 	if (o->argc != 1 || !o->output || (o->godot != 3 && o->godot != 4))
@@ -577,25 +580,39 @@ static int cmd_export(const struct options *o)
 	ex.godot_major = (uint32_t)o->godot;
 	size_t olen = strlen(o->output);
 	ex.binary = olen > 4 && strcmp(o->output + olen - 4, ".scn") == 0;
+	ex.max_bytes = EXPORT_CHUNK_BYTES; /* a scene larger than a frame comes in chunks, written as they come */
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.body_case = GROVE__ENVELOPE__BODY_EXPORT_SCENE;
 	env.export_scene = &ex;
-	Grove__Envelope *reply;
-	int err = grove_client_call(c, &env, &reply);
-	grove_client_close(c);
-	if (err)
-		return fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
-	if (reply->body_case != GROVE__ENVELOPE__BODY_EXPORT_REPLY) {
-		code = fail(o, EXIT_REFUSED, "unexpected answer");
-	} else if (reply->export_reply->code) {
-		code = fail(o, EXIT_REFUSED, "%s", reply->export_reply->message);
-	} else {
-		FILE *f = fopen(o->output, "wb");
-		const ProtobufCBinaryData *scene = &reply->export_reply->scene;
-		if (!f || fwrite(scene->data, 1, scene->len, f) != scene->len || fclose(f) != 0)
+	FILE *f = NULL;
+	uint64_t got = 0, total = 0;
+	do {
+		Grove__Envelope *reply;
+		ex.offset = got;
+		int err = grove_client_call(c, &env, &reply);
+		if (err) {
+			code = fail(o, EXIT_USAGE, "no answer from %s: %s", o->server, grove_strerror(err));
+			break;
+		}
+		const Grove__ExportReply *er = reply->export_reply;
+		if (reply->body_case != GROVE__ENVELOPE__BODY_EXPORT_REPLY)
+			code = fail(o, EXIT_REFUSED, "unexpected answer");
+		else if (er->code)
+			code = fail(o, EXIT_REFUSED, "%s", er->message);
+		else if (!f && !(f = fopen(o->output, "wb")))
 			code = fail(o, EXIT_USAGE, "cannot write %s: %s", o->output, strerror(errno));
-	}
-	grove__envelope__free_unpacked(reply, NULL);
+		else if (fwrite(er->scene.data, 1, er->scene.len, f) != er->scene.len)
+			code = fail(o, EXIT_USAGE, "cannot write %s: %s", o->output, strerror(errno));
+		if (!code) {
+			got += er->scene.len;
+			total = er->total ? er->total : got; /* a server that sends the scene whole says no total */
+			code = er->scene.len ? 0 : fail(o, EXIT_REFUSED, "the server sent an empty chunk at %" PRIu64, got);
+		}
+		grove__envelope__free_unpacked(reply, NULL);
+	} while (!code && got < total);
+	grove_client_close(c);
+	if (f && fclose(f) != 0 && !code)
+		code = fail(o, EXIT_USAGE, "cannot write %s: %s", o->output, strerror(errno));
 	return code;
 }
 

@@ -67,13 +67,18 @@ struct handler_reply {
 	size_t cap_blocks;    /**< capacity of blocks */
 };
 
+/** Largest scene an export in chunks makes (held by the server while its chunks are fetched). */
+#define EXPORT_SCENE_MAX ((size_t)256 << 20)
+
 /**
  * @brief Answer a READ, STATUS or EXPORT_SCENE request from tree @p t as
  * transaction @p txn sees it.
  * Always fills @p out with a reply (an error reply if the request cannot
  * be answered). A read or an export whose reply would exceed
  * state->max_reply_bytes answers GROVE_ETOOBIG with a message that says so,
- * having built no more than that limit of it.
+ * having built no more than that limit of it; an export asked for in chunks
+ * (export_scene->max_bytes > 0) is built whole up to EXPORT_SCENE_MAX, for
+ * the caller to send in chunks.
  */
 void handle_read_request(const struct tree *t, struct store_txn *txn, const struct server_state *state, const Grove__Envelope *req,
 			 struct handler_reply *out);

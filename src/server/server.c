@@ -39,6 +39,8 @@
 /* Largest snapshot chunk in one reply, and largest snapshot a client may restore. */
 #define SNAPSHOT_CHUNK (4u << 20)
 #define SNAPSHOT_RESTORE_MAX (16ull << 30)
+/* Room left in a frame beside an export's chunk. */
+#define EXPORT_CHUNK_HEADROOM 4096
 
 /* What the server keeps per connection. */
 struct client {
@@ -46,6 +48,8 @@ struct client {
 	bool godot;                         /* it speaks the Godot gateway protocol (follow.h) */
 	uint64_t peer_id;                   /* a server that said hello as a peer, else 0 */
 	struct snapshot saving;             /* the snapshot this client is fetching */
+	struct grove_buf exporting;         /* the scene this client is fetching in chunks */
+	uint64_t export_index;              /* the applied index it reflects */
 	struct snapshot_receiver restoring; /* the snapshot this client is sending */
 };
 
@@ -313,6 +317,68 @@ static const struct tree *read_tree(struct server *s, uint64_t group, struct tre
 }
 
 /*
+ * Answer export request @p request_id with the chunk at @p offset (@p max_bytes at most, and no more than a
+ * snapshot chunk or a frame) of the scene the client fetches in chunks; its last chunk lets the scene go.
+ */
+static void export_chunk_reply(struct server *s, struct loop_conn *c, uint64_t request_id, uint64_t offset,
+			       uint32_t max_bytes)
+{
+	struct client *cl = client_of(c);
+	size_t frame = s->config.max_frame ? s->config.max_frame : SNAPSHOT_CHUNK;
+	size_t cap = frame > 2 * EXPORT_CHUNK_HEADROOM ? frame - EXPORT_CHUNK_HEADROOM : EXPORT_CHUNK_HEADROOM;
+	if (cap > SNAPSHOT_CHUNK)
+		cap = SNAPSHOT_CHUNK;
+	Grove__ExportReply er = GROVE__EXPORT_REPLY__INIT;
+	if (!cl || !cl->exporting.data || offset > cl->exporting.len) {
+		er.code = cl ? GROVE_ERANGE : GROVE_ENOMEM;
+		er.message = cl ? "no scene is being fetched here at that offset: ask for it from offset 0" : "out of memory";
+	} else {
+		size_t want = max_bytes && max_bytes < cap ? max_bytes : cap;
+		size_t left = cl->exporting.len - offset;
+		er.message = "";
+		er.scene.data = cl->exporting.data + offset;
+		er.scene.len = left < want ? left : want;
+		er.total = cl->exporting.len;
+		er.applied_index = cl->export_index;
+	}
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.request_id = request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_EXPORT_REPLY;
+	env.export_reply = &er;
+	send_envelope(c, &env);
+	if (cl && !er.code && offset + er.scene.len == cl->exporting.len)
+		grove_buf_free(&cl->exporting);
+}
+
+/*
+ * Send @p r, the answer to @p req (a read-only request): an export asked for in chunks keeps its scene in the
+ * client and answers its first chunk.
+ */
+static void send_read_reply(struct server *s, struct loop_conn *c, const Grove__Envelope *req,
+			    struct handler_reply *r)
+{
+	struct client *cl = req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE && req->export_scene->max_bytes &&
+					    r->env.body_case == GROVE__ENVELOPE__BODY_EXPORT_REPLY &&
+					    !r->env.export_reply->code
+				    ? client_of(c)
+				    : NULL;
+	if (!cl) {
+		send_envelope(c, &r->env);
+		return;
+	}
+	ProtobufCBinaryData *scene = &r->env.export_reply->scene;
+	grove_buf_free(&cl->exporting);
+	grove_buf_put(&cl->exporting, scene->data, scene->len);
+	cl->export_index = r->env.export_reply->applied_index;
+	if (cl->exporting.failed) {
+		grove_buf_free(&cl->exporting);
+		send_error(c, req->request_id, GROVE_ENOMEM, "out of memory for the scene", "");
+		return;
+	}
+	export_chunk_reply(s, c, req->request_id, 0, req->export_scene->max_bytes);
+}
+
+/*
  * Serve a read-only request from the store as it is now. With shards, a subtree is read across them
  * (struct tree_view): each shard's part as this member applied it, all in one store transaction.
  */
@@ -332,7 +398,7 @@ static void serve_from_store(struct server *s, struct loop_conn *c, const Grove_
 		st.node_count = world_nodes(s, txn);
 	struct handler_reply r;
 	handle_read_request(t, txn, &st, req, &r);
-	send_envelope(c, &r.env);
+	send_read_reply(s, c, req, &r);
 	handler_reply_free(&r);
 	tree_view_free(&view);
 	store_txn_abort(txn);
@@ -363,7 +429,7 @@ static void export_done(void *arg, bool cancelled)
 	struct export_job *j = arg;
 	struct loop_conn *c = cancelled ? NULL : loop_conn_find(j->s->loop, j->conn);
 	if (c)
-		send_envelope(c, &j->reply.env);
+		send_read_reply(j->s, c, j->req, &j->reply);
 	handler_reply_free(&j->reply);
 	tree_view_free(&j->view);
 	store_txn_abort(j->txn);
@@ -1757,7 +1823,9 @@ static void handle_request(struct server *s, struct loop_conn *c, const uint8_t 
 		refuse(c, v->request_id, GROVE_EPROTO, "malformed frame (not a grove message)");
 		return;
 	}
-	if (req->body_case == GROVE__ENVELOPE__BODY_READ || req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE) {
+	if (req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE && req->export_scene->offset > 0) {
+		export_chunk_reply(s, c, v->request_id, req->export_scene->offset, req->export_scene->max_bytes);
+	} else if (req->body_case == GROVE__ENVELOPE__BODY_READ || req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE) {
 		/* Linearizable in the shard of the node named: served once a quorum confirms its leader. */
 		group = read_group(s, req);
 		err = host_read(s->host, group, &t, payload, len);
@@ -1855,6 +1923,7 @@ static void on_closed(void *ctx, struct loop_conn *c)
 	if (cl->peer_id)
 		s->peer_conns--;
 	snapshot_free(&cl->saving);
+	grove_buf_free(&cl->exporting);
 	snapshot_receiver_free(&cl->restoring);
 	free(cl);
 }

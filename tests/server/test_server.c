@@ -21,6 +21,7 @@
 
 #include "harness.h"
 #include "proto/grove.pb-c.h"
+#include "src/common/buf.h"
 #include "src/common/bytes.h"
 #include "src/common/error.h"
 #include "src/net/client.h"
@@ -491,6 +492,97 @@ static int count_sections(const char *path, const char *prefix)
 	return n;
 }
 
+/* Ask @p c for the export of @p path from @p offset, @p max_bytes at a time (0: whole); the reply (free it). */
+static Grove__Envelope *export_call(struct grove_client *c, const char *path, uint64_t offset, uint32_t max_bytes)
+{
+	Grove__NodeRef ref = GROVE__NODE_REF__INIT;
+	ref.path = (char *)path;
+	Grove__ExportRequest ex = GROVE__EXPORT_REQUEST__INIT;
+	ex.node = &ref;
+	ex.godot_major = 4;
+	ex.offset = offset;
+	ex.max_bytes = max_bytes;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_EXPORT_SCENE;
+	env.export_scene = &ex;
+	assert_int_equal(grove_client_call(c, &env, &reply), GROVE_OK);
+	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_EXPORT_REPLY);
+	return reply;
+}
+
+/*
+ * A scene larger than a frame (--max-frame 64 KiB here) is exported in chunks: asked for whole it is refused
+ * with a hint; `grove export` fetches it in chunks, and its file is the scene a client assembles from chunks
+ * of 1,000 bytes; a chunk asked for at an offset with no scene being fetched is refused.
+ */
+static void test_export_in_chunks(void **state)
+{
+	(void)state;
+	const char *const args[] = {"--max-frame", "65536", NULL};
+	struct groved_opts opts = {.args = args};
+	struct groved_fixture *f = groved_fixture_new("export_chunks", &opts);
+	struct grove_client *c;
+	assert_int_equal(grove_client_connect(f->server.address, NULL, 5000, &c, NULL, 0), GROVE_OK);
+	struct tree_op big = {.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = "Big", .text = "Node3D",
+			      .index = -1};
+	assert_int_equal(client_write_ops(c, &big, 1), GROVE_OK);
+	enum { BATCHES = 10, PER_BATCH = 200 };
+	static char names[BATCHES * PER_BATCH][16];
+	for (int b = 0; b < BATCHES; b++) {
+		struct tree_op ops[PER_BATCH];
+		for (int i = 0; i < PER_BATCH; i++) {
+			snprintf(names[b * PER_BATCH + i], sizeof(names[0]), "n%d", b * PER_BATCH + i);
+			ops[i] = (struct tree_op){.kind = TREE_OP_CREATE, .node = {.path = "/root/Big"},
+						  .name = names[b * PER_BATCH + i], .text = "Node3D", .index = -1};
+		}
+		assert_int_equal(client_write_ops(c, ops, PER_BATCH), GROVE_OK);
+	}
+	Grove__Envelope *reply = export_call(c, "/root/Big", 0, 0);
+	assert_int_equal(reply->export_reply->code, GROVE_ETOOBIG);
+	assert_non_null(strstr(reply->export_reply->message, "ask for it in chunks"));
+	grove__envelope__free_unpacked(reply, NULL);
+
+	struct grove_buf scene = {0};
+	uint64_t total = 0;
+	do {
+		reply = export_call(c, "/root/Big", scene.len, 1000);
+		const Grove__ExportReply *er = reply->export_reply;
+		assert_int_equal(er->code, 0);
+		assert_true(er->scene.len > 0 && er->scene.len <= 1000);
+		assert_true(total == 0 || er->total == total);
+		total = er->total;
+		grove_buf_put(&scene, er->scene.data, er->scene.len);
+		grove__envelope__free_unpacked(reply, NULL);
+	} while (scene.len < total);
+	assert_true(total > 65536);
+	assert_int_equal(scene.len, total);
+	grove_buf_put(&scene, "", 1);
+	assert_non_null(strstr((const char *)scene.data, "[node name=\"n1999\""));
+
+	struct cli_result r;
+	char out[4200];
+	snprintf(out, sizeof(out), "%s/big.tscn", f->dir);
+	cli_run(&f->server, &r, "export", "/root/Big", "-o", out, (char *)NULL);
+	assert_int_equal(r.status, 0);
+	FILE *file = fopen(out, "rb");
+	assert_non_null(file);
+	char *text = calloc(1, total + 1);
+	assert_int_equal(fread(text, 1, total + 1, file), total);
+	fclose(file);
+	assert_memory_equal(text, scene.data, total);
+	free(text);
+	grove_buf_free(&scene);
+	grove_client_close(c);
+
+	assert_int_equal(grove_client_connect(f->server.address, NULL, 5000, &c, NULL, 0), GROVE_OK);
+	reply = export_call(c, "/root/Big", 5, 1000);
+	assert_int_equal(reply->export_reply->code, GROVE_ERANGE);
+	assert_non_null(strstr(reply->export_reply->message, "from offset 0"));
+	grove__envelope__free_unpacked(reply, NULL);
+	grove_client_close(c);
+	groved_fixture_free(f);
+}
+
 static void test_cli_import_export(void **state)
 {
 	struct fixture *f = *state;
@@ -618,6 +710,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sigterm_and_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_keeps_acknowledged_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_import_export, setup, teardown),
+		cmocka_unit_test(test_export_in_chunks),
 		cmocka_unit_test_setup_teardown(test_snapshot_save_restore, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("server", tests, NULL, NULL);
