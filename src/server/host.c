@@ -1614,12 +1614,6 @@ int host_status(const struct host *h, uint64_t group, struct host_status *out)
 	return GROVE_OK;
 }
 
-int host_snapshot(struct host *h, uint64_t group, struct snapshot *out)
-{
-	struct group *g = group_of(h, group);
-	return g ? replica_snapshot(g->replica, out) : GROVE_EINVAL;
-}
-
 int host_snapshot_begin(struct host *h, uint64_t group, struct host_snapshot_read *out)
 {
 	struct group *g = group_of(h, group);

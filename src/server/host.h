@@ -392,12 +392,6 @@ struct host_status {
 int host_status(const struct host *h, uint64_t group, struct host_status *out);
 
 /**
- * @brief A snapshot of group @p group as applied now.
- * @return GROVE_OK, GROVE_EINVAL, GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_EIO.
- */
-int host_snapshot(struct host *h, uint64_t group, struct snapshot *out);
-
-/**
  * A snapshot begun in the loop and built on another thread: of one group
  * (host_snapshot_begin()), or of the whole world (host_world_snapshot_begin()).
  */
@@ -410,9 +404,9 @@ struct host_snapshot_read {
 };
 
 /**
- * @brief host_snapshot() in two halves, so that the long part runs beside
- * the loop: here (loop thread), commit what was applied and begin the read
- * transaction of group @p group's state as applied now.
+ * @brief A snapshot of group @p group as applied now, in two halves, so
+ * that the long part runs beside the loop: here (loop thread), commit what
+ * was applied and begin the read transaction of the group's state.
  * @return GROVE_OK, GROVE_EINVAL (no such group), GROVE_ESTORAGE. On error
  * there is nothing to abandon.
  */

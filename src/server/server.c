@@ -488,47 +488,97 @@ static void save_reply(struct loop_conn *c, uint64_t request_id, uint64_t offset
 	send_envelope(c, &env);
 }
 
-static void log_saved(struct loop_conn *c, const struct snapshot *snap, const char *what)
+/* A snapshot a client saves: read begun in the loop, built beside it (offload.h), then sent in chunks. */
+struct save_job {
+	struct server *s;
+	uint64_t conn;
+	uint64_t request_id;
+	uint32_t max_bytes;            /* of the first chunk */
+	struct host_snapshot_read read; /* owned until built */
+	struct snapshot snap;          /* what run() built */
+	int err;
+};
+
+static void save_run(void *arg)
 {
-	log_line("%s: snapshot%s of %zu bytes at index %llu", loop_conn_peer(c), what, snap->len,
-		 (unsigned long long)snap->applied_index);
+	struct save_job *j = arg;
+	j->err = host_snapshot_build(&j->read, &j->snap);
 }
 
-/* A save request: at offset 0 the snapshot is taken (of the world group: the world has no shards), then chunks. */
+/* The snapshot is built: it becomes the client's, and its first chunk is the answer. */
+static void save_done(void *arg, bool cancelled)
+{
+	struct save_job *j = arg;
+	struct loop_conn *c = cancelled ? NULL : loop_conn_find(j->s->loop, j->conn);
+	struct client *cl = c ? client_of(c) : NULL;
+	if (c)
+		loop_conn_answered(c);
+	if (cl && !j->err) {
+		snapshot_free(&cl->saving);
+		cl->saving = j->snap;
+		j->snap = (struct snapshot){0};
+		log_line("%s: snapshot of %zu bytes at index %llu", loop_conn_peer(c), cl->saving.len,
+			 (unsigned long long)cl->saving.applied_index);
+	}
+	if (c)
+		save_reply(c, j->request_id, 0, j->max_bytes, j->err, NULL);
+	host_snapshot_abandon(&j->read);
+	snapshot_free(&j->snap);
+	free(j);
+}
+
+/*
+ * Build the snapshot begun in @p rd (taken over) for save request @p request_id beside the loop, which a
+ * whole world's snapshot would stall (every group's replication with it); here if it cannot go there.
+ */
+static void save_beside_the_loop(struct server *s, struct loop_conn *c, uint64_t request_id, uint32_t max_bytes,
+				 struct host_snapshot_read *rd)
+{
+	struct save_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		host_snapshot_abandon(rd);
+		save_reply(c, request_id, 0, max_bytes, GROVE_ENOMEM, NULL);
+		return;
+	}
+	*j = (struct save_job){.s = s, .conn = loop_conn_id(c), .request_id = request_id, .max_bytes = max_bytes,
+			       .read = *rd};
+	loop_conn_pending(c);
+	struct offload_job job = {.job = j, .run = save_run, .done = save_done};
+	if (offload_submit(s->offload, &job) != GROVE_OK) {
+		save_run(j);
+		save_done(j, false);
+	}
+}
+
+/*
+ * A save request of a world without shards: at offset 0 the snapshot of the world's group is begun (once the
+ * read was confirmed, so that it holds every write acknowledged before it), then chunks.
+ */
 static void snapshot_save_reply(struct server *s, struct loop_conn *c, const Grove__Envelope *req)
 {
-	struct client *cl = client_of(c);
 	const Grove__SnapshotSaveRequest *rq = req->snapshot_save;
-	int err = GROVE_OK;
-	if (cl && rq->offset == 0) {
-		snapshot_free(&cl->saving);
-		err = host_snapshot(s->host, HOST_WORLD_GROUP, &cl->saving);
-		if (!err)
-			log_saved(c, &cl->saving, "");
-	}
-	save_reply(c, req->request_id, rq->offset, rq->max_bytes, err, NULL);
+	struct host_snapshot_read rd;
+	if (rq->offset > 0)
+		save_reply(c, req->request_id, rq->offset, rq->max_bytes, GROVE_OK, NULL);
+	else if (host_snapshot_begin(s->host, HOST_WORLD_GROUP, &rd) == GROVE_OK)
+		save_beside_the_loop(s, c, req->request_id, rq->max_bytes, &rd);
+	else
+		save_reply(c, req->request_id, 0, rq->max_bytes, GROVE_ESTORAGE, "cannot read the store");
 }
 
-/* The cut a save of a world with shards asked for (cut.h) was taken, or failed: the snapshot and its first chunk. */
+/* The cut a save of a world with shards asked for (cut.h) was taken, or failed. */
 static void save_cut_taken(struct server *s, const struct cut_for *who, int err, const char *why,
 			   struct host_snapshot_read *rd)
 {
 	struct loop_conn *c = loop_conn_find(s->loop, who->conn);
-	struct client *cl = c ? client_of(c) : NULL;
-	if (!c) {
+	if (c)
+		loop_conn_answered(c);
+	if (c && !err)
+		save_beside_the_loop(s, c, who->request_id, (uint32_t)who->detail, rd);
+	else if (c)
+		save_reply(c, who->request_id, 0, who->detail, err, why);
+	else
 		host_snapshot_abandon(rd);
-		return;
-	}
-	loop_conn_answered(c);
-	if (!err && cl) {
-		snapshot_free(&cl->saving);
-		err = host_snapshot_build(rd, &cl->saving);
-		why = NULL;
-		if (!err)
-			log_saved(c, &cl->saving, " of the world across its shards");
-	}
-	host_snapshot_abandon(rd);
-	save_reply(c, who->request_id, 0, who->detail, err, why);
 }
 
 static void restore_reply(struct loop_conn *c, uint64_t request_id, int err, const char *why, bool installed,
