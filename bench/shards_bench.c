@@ -20,8 +20,13 @@
  * both runs each shard count that way and then balanced, on fresh clusters, one after the other. The
  * "leaders" column says how many groups each member led when the writes began.
  *
+ * With --snapshots N each shard count runs twice on its cluster, one window after the other: without
+ * snapshots, then with N `snapshot save`s spread over the window (a world with shards is saved through a
+ * cut, cut.h, whose transaction holds every shard for a round): the "saves" column gives their duration
+ * p50/max (ms), and the two rows' latencies what the saves cost the writes.
+ *
  * Usage: grove_bench_shards [--shards 1,8,64] [--clients C] [--seconds D] [--cross]
- *                           [--leaders balanced|elected|both]
+ *                           [--leaders balanced|elected|both] [--snapshots N]
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -125,8 +130,121 @@ static bool leader_counts(struct grove_client *cl, char *out, size_t cap, size_t
 	return all_led;
 }
 
+/* What a saver does: @p n snapshots, the first at once and the others spread until @p deadline. */
+struct saver {
+	const char *address;
+	int n;
+	uint64_t deadline;
+	uint64_t ms[256];     /* each save's duration */
+	int done;
+	int failed;
+};
+
+/* Save a snapshot of the world through @p c, fetched whole in chunks; its code. */
+static int save_snapshot(struct grove_client *c)
+{
+	uint64_t offset = 0, total = 0;
+	do {
+		Grove__SnapshotSaveRequest rq = GROVE__SNAPSHOT_SAVE_REQUEST__INIT;
+		rq.offset = offset;
+		Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+		env.body_case = GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE;
+		env.snapshot_save = &rq;
+		if (grove_client_call(c, &env, &reply) != GROVE_OK)
+			return -1;
+		int code = reply->body_case == GROVE__ENVELOPE__BODY_SNAPSHOT_SAVE_REPLY ? (int)reply->snapshot_save_reply->code
+											: -1;
+		if (!code) {
+			offset += reply->snapshot_save_reply->chunk.len;
+			total = reply->snapshot_save_reply->total;
+			code = reply->snapshot_save_reply->chunk.len ? 0 : -1;
+		}
+		grove__envelope__free_unpacked(reply, NULL);
+		if (code)
+			return code;
+	} while (offset < total);
+	return 0;
+}
+
+static void *save_loop(void *arg)
+{
+	struct saver *sv = arg;
+	struct grove_client *c;
+	if (grove_client_connect(sv->address, NULL, 10000, &c, NULL, 0))
+		return NULL;
+	uint64_t start = now_ns(), every = (sv->deadline - start) / (uint64_t)(sv->n + 1);
+	for (int i = 0; i < sv->n && now_ns() < sv->deadline; i++) {
+		while (now_ns() < start + (uint64_t)i * every)
+			usleep(1000);
+		uint64_t t0 = now_ns();
+		if (save_snapshot(c))
+			sv->failed++;
+		else
+			sv->ms[sv->done++] = (now_ns() - t0) / 1000000;
+	}
+	grove_client_close(c);
+	return NULL;
+}
+
+/*
+ * One window of writes (and @p saves snapshots) on @p cluster: prints its row. @p leaders says how many groups
+ * each member led.
+ */
+static void window(struct grove_cluster *cluster, int leader, int shards, int clients, double seconds, bool cross,
+		   bool balanced, const char *leaders, int saves)
+{
+	struct writer *w = calloc((size_t)clients, sizeof(*w));
+	pthread_t *th = calloc((size_t)clients, sizeof(*th));
+	uint64_t flushes_before = all_flushes(cluster);
+	uint64_t start = now_ns();
+	for (int i = 0; i < clients; i++) {
+		w[i] = (struct writer){.address = cluster->addresses[leader], .deadline = start + (uint64_t)(seconds * 1e9),
+				       .cap = 2000000};
+		w[i].n_nodes = cross && shards > 1 ? 2 : 1;
+		for (size_t k = 0; k < w[i].n_nodes; k++)
+			snprintf(w[i].node[k], sizeof(w[i].node[k]), "/root/Z%d/N",
+				 w[i].n_nodes == 2 ? (2 * i + (int)k) % shards : i % shards);
+		w[i].lat = calloc(w[i].cap, sizeof(uint64_t));
+		pthread_create(&th[i], NULL, write_loop, &w[i]);
+	}
+	struct saver sv = {.address = cluster->addresses[(leader + 1) % CLUSTER_MEMBERS], .n = saves,
+			   .deadline = start + (uint64_t)(seconds * 1e9)};
+	pthread_t saver;
+	if (saves)
+		pthread_create(&saver, NULL, save_loop, &sv);
+	size_t total = 0, refused = 0;
+	for (int i = 0; i < clients; i++) {
+		pthread_join(th[i], NULL);
+		total += w[i].n;
+		refused += w[i].refused;
+	}
+	if (saves)
+		pthread_join(saver, NULL);
+	double elapsed = (double)(now_ns() - start) / 1e9;
+	uint64_t fsyncs = all_flushes(cluster) - flushes_before;
+	uint64_t *all = calloc(total + 1, sizeof(*all));
+	for (int i = 0, k = 0; i < clients; k += (int)w[i].n, i++) {
+		memcpy(all + k, w[i].lat, w[i].n * sizeof(uint64_t));
+		free(w[i].lat);
+	}
+	qsort(all, total, sizeof(*all), cmp_u64);
+	char saved[48] = "-";
+	if (sv.done) {
+		qsort(sv.ms, (size_t)sv.done, sizeof(sv.ms[0]), cmp_u64);
+		snprintf(saved, sizeof(saved), "%d: %llu/%llu%s", sv.done, (unsigned long long)sv.ms[(sv.done - 1) / 2],
+			 (unsigned long long)sv.ms[sv.done - 1], sv.failed ? " (some failed)" : "");
+	}
+	printf("%6d %8d %10.0f %10.0f %10.0f %12.0f %12.1f %8zu %9s %-9s %s\n", shards, clients, (double)total / elapsed,
+	       pct(all, total, 0.5), pct(all, total, 0.99), (double)fsyncs / elapsed,
+	       fsyncs ? (double)total * CLUSTER_MEMBERS / (double)fsyncs : 0.0, refused, leaders,
+	       balanced ? "balanced" : "elected", saved);
+	free(all);
+	free(w);
+	free(th);
+}
+
 /* One shard count on a fresh cluster, its leaders balanced or as elected; 0 on success. */
-static int run(const char *dir, int shards, int clients, double seconds, bool cross, bool balanced)
+static int run(const char *dir, int shards, int clients, double seconds, bool cross, bool balanced, int saves)
 {
 	char tag[32];
 	snprintf(tag, sizeof(tag), "shards%d%s", shards, balanced ? "b" : "e");
@@ -161,48 +279,16 @@ static int run(const char *dir, int shards, int clients, double seconds, bool cr
 		grove_cluster_stop(&cluster);
 		return 1;
 	}
-	struct writer *w = calloc((size_t)clients, sizeof(*w));
-	pthread_t *th = calloc((size_t)clients, sizeof(*th));
-	uint64_t flushes_before = all_flushes(&cluster);
-	uint64_t start = now_ns();
-	for (int i = 0; i < clients; i++) {
-		w[i] = (struct writer){.address = cluster.addresses[leader], .deadline = start + (uint64_t)(seconds * 1e9),
-				       .cap = 2000000};
-		w[i].n_nodes = cross && shards > 1 ? 2 : 1;
-		for (size_t k = 0; k < w[i].n_nodes; k++)
-			snprintf(w[i].node[k], sizeof(w[i].node[k]), "/root/Z%d/N",
-				 w[i].n_nodes == 2 ? (2 * i + (int)k) % shards : i % shards);
-		w[i].lat = calloc(w[i].cap, sizeof(uint64_t));
-		pthread_create(&th[i], NULL, write_loop, &w[i]);
-	}
-	size_t total = 0, refused = 0;
-	for (int i = 0; i < clients; i++) {
-		pthread_join(th[i], NULL);
-		total += w[i].n;
-		refused += w[i].refused;
-	}
-	double elapsed = (double)(now_ns() - start) / 1e9;
-	uint64_t fsyncs = all_flushes(&cluster) - flushes_before;
-	uint64_t *all = calloc(total + 1, sizeof(*all));
-	for (int i = 0, k = 0; i < clients; k += (int)w[i].n, i++) {
-		memcpy(all + k, w[i].lat, w[i].n * sizeof(uint64_t));
-		free(w[i].lat);
-	}
-	qsort(all, total, sizeof(*all), cmp_u64);
-	printf("%6d %8d %10.0f %10.0f %10.0f %12.0f %12.1f %8zu %9s %s\n", shards, clients, (double)total / elapsed,
-	       pct(all, total, 0.5), pct(all, total, 0.99), (double)fsyncs / elapsed,
-	       fsyncs ? (double)total * CLUSTER_MEMBERS / (double)fsyncs : 0.0, refused, leaders,
-	       balanced ? "balanced" : "elected");
-	free(all);
-	free(w);
-	free(th);
+	window(&cluster, leader, shards, clients, seconds, cross, balanced, leaders, 0);
+	if (saves)
+		window(&cluster, leader, shards, clients, seconds, cross, balanced, leaders, saves);
 	grove_cluster_stop(&cluster);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	int counts[MAX_COUNTS] = {1, 8, 64}, n_counts = 3, clients = 16;
+	int counts[MAX_COUNTS] = {1, 8, 64}, n_counts = 3, clients = 16, saves = 0;
 	double seconds = 5;
 	bool cross = false, elected = false, balanced = true;
 	for (int i = 1; i < argc; i++) {
@@ -212,6 +298,8 @@ int main(int argc, char **argv)
 			clients = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = atof(argv[++i]);
+		} else if (strcmp(argv[i], "--snapshots") == 0 && i + 1 < argc) {
+			saves = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--cross") == 0) {
 			cross = true;
 		} else if (strcmp(argv[i], "--leaders") == 0 && i + 1 < argc) {
@@ -225,22 +313,22 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (n_counts <= 0 || clients < 1 || clients > 1024 || seconds <= 0) {
+	if (n_counts <= 0 || clients < 1 || clients > 1024 || seconds <= 0 || saves < 0 || saves > 256) {
 		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D] [--cross]\n"
-				"          [--leaders balanced|elected|both]\n", argv[0]);
+				"          [--leaders balanced|elected|both] [--snapshots N]\n", argv[0]);
 		return 2;
 	}
 	char *dir = test_tmpdir("bench-shards");
 	printf("grove, durable, 3 members on 127.0.0.1, %d clients for %.0f s per shard count%s\n", clients, seconds,
 	       cross ? ", every write across two shards" : "");
-	printf("%6s %8s %10s %10s %10s %12s %12s %8s %9s\n", "shards", "clients", "writes/s", "p50 us", "p99 us",
-	       "fsyncs/s", "writes/fsync", "refused", "leaders");
+	printf("%6s %8s %10s %10s %10s %12s %12s %8s %9s %-9s %s\n", "shards", "clients", "writes/s", "p50 us", "p99 us",
+	       "fsyncs/s", "writes/fsync", "refused", "leaders", "", "saves p50/max ms");
 	int err = 0;
 	for (int i = 0; !err && i < n_counts; i++) {
 		if (elected)
-			err = run(dir, counts[i], clients, seconds, cross, false);
+			err = run(dir, counts[i], clients, seconds, cross, false, saves);
 		if (!err && balanced)
-			err = run(dir, counts[i], clients, seconds, cross, true);
+			err = run(dir, counts[i], clients, seconds, cross, true, saves);
 	}
 	test_rmtree(dir);
 	return err;

@@ -30,6 +30,7 @@ struct cut {
 	int attempts;
 	uint64_t deadline_ms; /* monotonic: it fails if not taken by then */
 	uint64_t waited_since_ms; /* monotonic: when it began to wait for free shards (this attempt) */
+	struct hlc_ts age;        /* its first transaction's start, kept by every attempt (wound-wait) */
 };
 
 struct cut_list {
@@ -103,7 +104,7 @@ static int start(struct cut_list *l, struct cut *c)
 	c->holder = 0;
 	c->attempts++;
 	struct host_ticket t = {.conn = 0, .request_id = c->seq, .receive_ns = grove_realtime_ns()};
-	int err = n_shards < 2 ? GROVE_EINVAL : xshard_begin_cut(l->xshard, &t, ids, n_shards, t.receive_ns);
+	int err = n_shards < 2 ? GROVE_EINVAL : xshard_begin_cut(l->xshard, &t, ids, n_shards, &c->age, t.receive_ns);
 	free(ids);
 	return err;
 }

@@ -84,8 +84,11 @@ int xshard_create(const struct xshard_config *cfg, const struct xshard_hooks *ho
 		x->cfg.max_txns = 1024;
 	if (!x->cfg.max_bytes)
 		x->cfg.max_bytes = (size_t)256 << 20;
-	/* Ids never repeat across restarts: the counter starts at the time's microseconds (48 bits). */
-	x->next_id = (grove_realtime_ns() / 1000) & ((1ull << 48) - 1);
+	/*
+	 * Ids never repeat across restarts: the counter starts at the time's microseconds (48 bits), even; a cut's
+	 * is the odd one above, so that whoever meets its intent knows it for a cut (wounds()).
+	 */
+	x->next_id = (grove_realtime_ns() / 1000) & ((1ull << 48) - 2);
 	*out = x;
 	return GROVE_OK;
 }
@@ -162,16 +165,23 @@ static size_t txn_slot(const struct xshard *x, uint64_t id)
 
 static int recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt, bool forced);
 
+/* Whether transaction @p id is a cut's (xshard_begin_cut()): its id is odd. */
+static bool is_cut(uint64_t id)
+{
+	return id & 1;
+}
+
 /*
- * Whether cut @p self, blocked by @p other's intent, pushes it out of its way at once: when @p other began
- * after it. A transaction that began before the cut is waited for: it was on its
- * way first, and mostly holds its shards before the cut reaches them. Two cuts that each hold what the other
- * needs never wait for each other: the older pushes the younger out, which is begun again (cut.h). A
- * transaction that is not a cut pushes nobody early, a cut no more than another (its client would only be
- * told to retry sooner, and a cut begun again is younger each time).
+ * Whether transaction @p self, blocked by @p other's intent, pushes it out of its way at once: when one of
+ * them is a cut and @p other began after @p self (wound-wait). The older always goes on: a cut and a
+ * transaction, or two cuts, that each hold what the other needs never wait for each other's timeout. A cut
+ * pushed out is begun again with its age (cut.h), so that it becomes the oldest in time; a transaction's
+ * client is told to retry. Two transactions that are not cuts wait for each other as before.
  */
 static bool wounds(const struct txn_meta *self, const struct txn_meta *other)
 {
+	if (!is_cut(self->id) && !is_cut(other->id))
+		return false;
 	int c = hlc_cmp(other->start, self->start);
 	return c > 0 || (c == 0 && other->id > self->id);
 }
@@ -193,7 +203,7 @@ static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 		deliver(x, rd.msgs, rd.n_msgs);
 		for (size_t i = 0; i < rd.n_blockers; i++)
 			recover(x, &rd.blockers[i].txn, rd.blockers[i].shard, pt,
-				t->cut && wounds(txn_coord_meta(t->coord), &rd.blockers[i].txn));
+				wounds(txn_coord_meta(t->coord), &rd.blockers[i].txn));
 		bool pushed = rd.pushed, done = rd.done;
 		txn_coord_advance(t->coord, &rd);
 		if (done) {
@@ -237,8 +247,9 @@ static void pump_rec(struct xshard *x, size_t slot)
 }
 
 static int begin(struct xshard *x, const struct host_ticket *ticket, const char *key, const struct xshard_part *parts,
-		 size_t n, const struct xshard_ops *ops, bool cut, uint64_t pt)
+		 size_t n, const struct xshard_ops *ops, struct hlc_ts *cut_age, uint64_t pt)
 {
+	bool cut = cut_age != NULL;
 	if (n < 2)
 		return GROVE_EINVAL;
 	if (key && strlen(key) >= TREE_SM_KEY_MAX)
@@ -265,7 +276,8 @@ static int begin(struct xshard *x, const struct host_ticket *ticket, const char 
 	t->op_part = calloc(n_ops, sizeof(*t->op_part));
 	t->op_index = calloc(n_ops, sizeof(*t->op_index));
 	t->ids = calloc(n_ops, sizeof(*t->ids));
-	t->id = x->cfg.self << 48 | (x->next_id++ & ((1ull << 48) - 1));
+	x->next_id += 2;
+	t->id = x->cfg.self << 48 | ((x->next_id | cut) & ((1ull << 48) - 1));
 	t->ticket = *ticket;
 	t->cut = cut;
 	snprintf(t->key, sizeof(t->key), "%s", key ? key : "");
@@ -273,7 +285,8 @@ static int begin(struct xshard *x, const struct host_ticket *ticket, const char 
 	t->n_ops = ops->n;
 	struct txn_coord_config cc = {.id = t->id, .heartbeat_interval_ns = x->cfg.expiry_ns / 4,
 				      .retry_interval_ns = x->cfg.retry_interval_ns, .block_timeout_ns = x->cfg.expiry_ns,
-				      .expiry_ns = x->cfg.expiry_ns, .max_attempts = cut ? MAX_CUT_ATTEMPTS : MAX_ATTEMPTS};
+				      .expiry_ns = x->cfg.expiry_ns, .max_attempts = cut ? MAX_CUT_ATTEMPTS : MAX_ATTEMPTS,
+				      .start = cut ? *cut_age : (struct hlc_ts){0}};
 	int err = t->groups && t->op_part && t->op_index && t->ids ? txn_coord_create(&cc, x->cfg.clock, pt, &t->coord)
 								   : GROVE_ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
@@ -292,6 +305,8 @@ static int begin(struct xshard *x, const struct host_ticket *ticket, const char 
 		xtxn_free(t);
 		return err;
 	}
+	if (cut)
+		*cut_age = txn_coord_meta(t->coord)->start;
 	x->txns[x->n_txns++] = t;
 	x->bytes += t->bytes;
 	pump_txn(x, x->n_txns - 1, pt);
@@ -301,10 +316,11 @@ static int begin(struct xshard *x, const struct host_ticket *ticket, const char 
 int xshard_begin(struct xshard *x, const struct host_ticket *t, const char *key, const struct xshard_part *parts,
 		 size_t n, const struct xshard_ops *ops, uint64_t pt)
 {
-	return begin(x, t, key, parts, n, ops, false, pt);
+	return begin(x, t, key, parts, n, ops, NULL, pt);
 }
 
-int xshard_begin_cut(struct xshard *x, const struct host_ticket *t, const uint64_t *groups, size_t n, uint64_t pt)
+int xshard_begin_cut(struct xshard *x, const struct host_ticket *t, const uint64_t *groups, size_t n,
+		     struct hlc_ts *age, uint64_t pt)
 {
 	struct xshard_part *parts = calloc(n ? n : 1, sizeof(*parts));
 	if (!parts)
@@ -313,7 +329,7 @@ int xshard_begin_cut(struct xshard *x, const struct host_ticket *t, const uint64
 		parts[i] = (struct xshard_part){.group = groups[i]}; /* no ops: it only holds the shard */
 	uint32_t none = 0;
 	struct xshard_ops ops = {&none, &none, 0};
-	int err = begin(x, t, NULL, parts, n, &ops, true, pt);
+	int err = begin(x, t, NULL, parts, n, &ops, age, pt);
 	free(parts);
 	return err;
 }

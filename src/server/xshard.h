@@ -123,17 +123,18 @@ int xshard_begin(struct xshard *x, const struct host_ticket *t, const char *key,
  * of the @p n groups @p groups (at least two, the anchor first) has no ops
  * and only holds its shard while the transaction runs. Its end goes to the
  * done hook with @p t; a committed outcome names the transaction
- * (xshard_outcome.txn). An intent in its way of a transaction that began after it is pushed at
- * once, whatever its heartbeat (txn_recover_config.forced): aborted if not
- * staged (its client is told to retry), recovered if staged; one that began
- * before it is waited for. So a cut never waits behind a stream of
- * transactions, and of two cuts that each hold what the other needs the
- * older goes on. An older transaction that needs a shard the cut holds
- * while the cut waits for one it holds waits like any two transactions
- * that meet (until one gives up: xshard_config.expiry_ns).
+ * (xshard_outcome.txn). Its id is odd (every other transaction's is even),
+ * so that whoever meets its intent knows it for a cut: between a cut and
+ * another transaction the older goes on (wound-wait). An intent of a
+ * younger one in the way is pushed at once, whatever its heartbeat
+ * (txn_recover_config.forced): aborted if not staged (a write's client is
+ * told to retry), recovered if staged; an older one is waited for. @p age:
+ * zero for a new cut, which gets its transaction's start; a cut begun again
+ * after it gave up passes it back, and keeps its age.
  * @return as xshard_begin().
  */
-int xshard_begin_cut(struct xshard *x, const struct host_ticket *t, const uint64_t *groups, size_t n, uint64_t pt);
+int xshard_begin_cut(struct xshard *x, const struct host_ticket *t, const uint64_t *groups, size_t n,
+		     struct hlc_ts *age, uint64_t pt);
 
 /**
  * @brief Whether this member coordinates as many transactions (or bytes of

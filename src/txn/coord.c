@@ -387,7 +387,7 @@ int txn_coord_create(const struct txn_coord_config *cfg, struct hlc_clock *clock
 	c->cfg = *cfg;
 	c->clock = clock;
 	c->meta.id = cfg->id;
-	c->meta.start = c->meta.ts;
+	c->meta.start = cfg->start.wall || cfg->start.logical ? cfg->start : c->meta.ts;
 	*out = c;
 	return GROVE_OK;
 }

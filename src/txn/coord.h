@@ -68,6 +68,8 @@ struct txn_coord_config {
 	uint64_t block_timeout_ns;      /**< give up (roll back) after a write is blocked this long; > 0 */
 	uint64_t expiry_ns;             /**< the expiry recovery uses (for the own rollback's config); > 0 */
 	uint32_t max_attempts;          /**< attempts including the first; >= 1 */
+	struct hlc_ts start;            /**< the transaction's age (txn_meta.start) when it goes on from an
+	                                     earlier one that gave up (zero: its first attempt's timestamp) */
 };
 
 /** Where a coordinator is. */

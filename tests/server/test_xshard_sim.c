@@ -7,9 +7,9 @@
  * that the first attempt's changes made a shard refuse is answered with the first attempt's index, or
  * "retry", never with that refusal.
  *
- * Cuts of the world (xshard_begin_cut()): one commits holding every shard and changes nothing; one that
- * meets a younger write, or an older cut meeting a younger one, pushes it out at once instead of waiting
- * for a timeout.
+ * Cuts of the world (xshard_begin_cut()): one commits holding every shard and changes nothing; of a cut and
+ * a write, or two cuts, that each hold what the other needs, the older pushes the younger out at once instead
+ * of both waiting for a timeout.
  *
  * The property run: per seed, 2-4 attempts of one keyed write begun at random points, the groups' logs
  * applied in a random interleaving (each log in order), the clock moved and the coordinator ticked now and
@@ -690,7 +690,8 @@ static void begin_cut(struct sim *s, int tag)
 	const uint64_t groups[N_GROUPS] = {WORLD, 2, 3};
 	struct host_ticket ticket = {.conn = 0, .request_id = (uint64_t)tag};
 	s->begin_tag = tag;
-	CHECK(xshard_begin_cut(s->x, &ticket, groups, N_GROUPS, s->pt) == GROVE_OK);
+	struct hlc_ts age = {0};
+	CHECK(xshard_begin_cut(s->x, &ticket, groups, N_GROUPS, &age, s->pt) == GROVE_OK);
 	s->begin_tag = 0;
 }
 
@@ -743,7 +744,7 @@ static void test_cut_holds_every_shard(void **state)
 /*
  * 7: a cut and a younger write that each hold a shard the other needs (the cut the world's group, the write
  * group 2): the cut pushes the write out at once, whatever its heartbeat, and commits; the write is aborted
- * (its client retries). Without it both would wait until one timed out (2 s).
+ * (its client retries). Without it both would wait until one timed out (2 s), the write's client with them.
  */
 static void test_cut_pushes_a_younger_write(void **state)
 {
@@ -768,12 +769,36 @@ static void test_cut_pushes_a_younger_write(void **state)
 	sim_close(&s);
 }
 
-/* 8: of two cuts that each hold a shard the other needs, the older pushes the younger out and commits. */
-static void test_older_cut_goes_on(void **state)
+/* 8: the same with the write older than the cut: the write pushes the cut out and commits. */
+static void test_older_write_pushes_a_cut(void **state)
 {
 	(void)state;
 	struct sim s;
 	sim_open(&s, 8);
+	const struct write w = {.key = "w1", .v = 9, .b_name = "x"};
+	begin(&s, 1, &w);
+	s.pt += MS;
+	begin_cut(&s, 5);
+	apply_first(&s, WORLD, 5);
+	apply_first(&s, 2, 1);
+	apply_first(&s, WORLD, 1);
+	apply_first(&s, 2, 5);
+	uint64_t began = s.pt;
+	drain(&s);
+	CHECK(s.pt - began < 1000 * MS);
+	expect_answer(&s, 1, GROVE_OK, 0);
+	expect_answer(&s, 5, GROVE_EINTENT, 0);
+	CHECK(node_count(&s, 2, "/root/B/x") == 1);
+	expect_free(&s);
+	sim_close(&s);
+}
+
+/* 9: of two cuts that each hold a shard the other needs, the older pushes the younger out and commits. */
+static void test_older_cut_goes_on(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 9);
 	begin_cut(&s, 5);
 	s.pt += MS;
 	begin_cut(&s, 6);
@@ -811,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_coordinated_at_most),
 		cmocka_unit_test(test_cut_holds_every_shard),
 		cmocka_unit_test(test_cut_pushes_a_younger_write),
+		cmocka_unit_test(test_older_write_pushes_a_cut),
 		cmocka_unit_test(test_older_cut_goes_on),
 		cmocka_unit_test(test_property),
 	};
