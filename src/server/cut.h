@@ -25,8 +25,11 @@
  * members there may be no such moment. A younger transaction whose intent
  * it meets is pushed at once (xshard_begin_cut()): aborted if not staged
  * (its client is told to retry), recovered if staged; an older one is waited
- * for. So a cut neither waits behind a stream of transactions nor deadlocks
- * with one, or with another member's cut. A cut that does not get
+ * for, and the shard is reserved for the cut meanwhile (tree_sm.h): a
+ * younger transaction's intent there waits until the cut's lands, so that a
+ * stream of transactions does not take the shard again each time it frees.
+ * So a cut neither waits behind a stream of transactions nor deadlocks with
+ * one, or with another member's cut. A cut that does not get
  * there (a shard split off meanwhile, its resolution applied before the
  * read) is begun again, a few times, within a bounded wait. While its
  * intents hold the shards (one round of consensus, until its resolution

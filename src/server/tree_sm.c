@@ -385,6 +385,82 @@ static int part_submit_key(const uint8_t *part, size_t len, char key[TREE_SM_KEY
  * moved that node across shards, the group that took it, which had a part and so remembers the key; or,
  * after a split moved that node, a group that was given its parent's keys (copy_keys()).
  */
+/*
+ * A cut (a transaction whose part has no ops: host.h, cut.h) that meets another transaction's intent here
+ * reserves the shard: until the cut's own intent lands, an intent of a transaction that began after the cut
+ * is answered as blocked by it, so that a stream of younger transactions cannot take the shard again each
+ * time it frees and keep the cut out. The reservation is kept beside the parts ("reserve": the cut's
+ * transaction, 48 bytes); an attempt of the cut begun again (it keeps its age) takes it over, and it lapses
+ * CUT_RESERVE_NS after the attempt's timestamp, so that a cut that went away holds nobody for longer.
+ */
+#define CUT_RESERVE_NS 2000000000ull
+#define RESERVE_BYTES 48
+
+static size_t reserve_key(const struct tree_sm *t, uint8_t key[STORE_KEY_MAX])
+{
+	return group_key(t, "reserve", 7, key);
+}
+
+static void put_meta(uint8_t *b, const struct txn_meta *m)
+{
+	put_be64(b, m->id);
+	put_be64(b + 8, m->anchor);
+	put_be32(b + 16, m->epoch);
+	put_be32(b + 20, m->seq);
+	put_be64(b + 24, m->ts.wall);
+	put_be32(b + 32, m->ts.logical);
+	put_be64(b + 36, m->start.wall);
+	put_be32(b + 44, m->start.logical);
+}
+
+static void get_meta(const uint8_t *b, struct txn_meta *m)
+{
+	*m = (struct txn_meta){.id = get_be64(b), .anchor = get_be64(b + 8), .epoch = get_be32(b + 16),
+			       .seq = get_be32(b + 20), .ts = {get_be64(b + 24), get_be32(b + 32)},
+			       .start = {get_be64(b + 36), get_be32(b + 44)}};
+}
+
+/* The cut that reserves the shard, if any. @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ESTORAGE. */
+static int reservation(const struct tree_sm *t, struct store_txn *txn, struct txn_meta *cut)
+{
+	uint8_t key[STORE_KEY_MAX];
+	struct store_bytes v;
+	int err = store_get(txn, t->txn_parts, key, reserve_key(t, key), &v);
+	if (err)
+		return err;
+	if (v.len != RESERVE_BYTES)
+		return GROVE_ECORRUPT;
+	get_meta(v.data, cut);
+	return GROVE_OK;
+}
+
+/* Whether a reservation by @p cut makes the intent of @p txn wait: @p txn began after it, while it lasts. */
+static bool reserved_against(const struct txn_meta *cut, const struct txn_meta *txn)
+{
+	return hlc_cmp(txn->start, cut->start) > 0 && txn->ts.wall < cut->ts.wall + CUT_RESERVE_NS;
+}
+
+/* After the txn layer applied intent @p cmd, whose part is @p part: a cut's reservation is made, or lifted. */
+static int update_reservation(struct tree_sm *t, struct store_txn *txn, const struct txn_cmd *cmd,
+			      struct txn_bytes part, const struct txn_result *res)
+{
+	struct txn_meta held;
+	int err = reservation(t, txn, &held);
+	if (err && err != GROVE_ENOTFOUND)
+		return err;
+	bool reserved = !err;
+	uint8_t key[STORE_KEY_MAX];
+	size_t klen = reserve_key(t, key);
+	bool not_younger = reserved && hlc_cmp(cmd->txn.start, held.start) <= 0;
+	if (!part.len && res->code == TXN_R_WRITTEN && not_younger)
+		return store_del(txn, t->txn_parts, key, klen); /* the cut (an attempt of it, or an older one) landed */
+	if (part.len || res->code != TXN_R_CONFLICT || (reserved && !not_younger))
+		return GROVE_OK; /* not a cut that met an intent, or an older cut reserves the shard already */
+	uint8_t value[RESERVE_BYTES];
+	put_meta(value, &cmd->txn);
+	return store_put(txn, t->txn_parts, key, klen, value, sizeof(value));
+}
+
 static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index, const struct txn_store *st,
 			struct txn_cmd *cmd, struct txn_result *res, struct tree_result *out)
 {
@@ -399,7 +475,17 @@ static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index
 	if (err && err != GROVE_ENOTFOUND)
 		return err;
 	bool again = !err && there.id == cmd->txn.id && there.seq == cmd->txn.seq;
+	struct txn_meta cut;
+	err = reservation(t, txn, &cut);
+	if (!err && reserved_against(&cut, &cmd->txn)) {
+		*res = (struct txn_result){.code = TXN_R_CONFLICT, .other = cut};
+		return GROVE_OK;
+	}
+	if (err && err != GROVE_ENOTFOUND)
+		return err;
 	err = txn_shard_apply(st, cmd, res);
+	if (!err)
+		err = update_reservation(t, txn, cmd, part, res);
 	if (err || res->code != TXN_R_WRITTEN)
 		return err;
 	char submit_key[TREE_SM_KEY_MAX];

@@ -41,7 +41,11 @@
  *   GROVE_EINTENT (retry), so that the part still applies exactly as checked
  *   when the transaction commits. A part of no ops changes nothing and only
  *   holds the shard: a cut of the world (host_world_snapshot_begin()) is a
- *   transaction with such a part on every shard. The outcome carries the command and the
+ *   transaction with such a part on every shard. A cut whose intent meets
+ *   another's reserves the shard ("sm.txn_parts" key "reserve") until its
+ *   own lands there: meanwhile the intent of a transaction that began after
+ *   it is answered as blocked by the cut (TXN_R_CONFLICT), not written; the
+ *   reservation lapses 10 s after the cut began. The outcome carries the command and the
  *   shard's result (tree_result.txn_cmd, txn_result) for whoever waits on
  *   it; TREE_SM_TABLE_TXN_PARTS and TREE_SM_TABLE_TXN + enum txn_table hold
  *   the transaction state in snapshots.

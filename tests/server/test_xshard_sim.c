@@ -802,6 +802,39 @@ static void test_older_cut_goes_on(void **state)
 	sim_close(&s);
 }
 
+/*
+ * 9: a cut that meets an older write's intents reserves those shards: a write that began after the cut and
+ * comes while the first still holds them, or right after it let them go, is answered as blocked by the cut
+ * instead of taking them; the cut lands and commits, then the younger write does.
+ */
+static void test_cut_reserves_shards(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 9);
+	const struct write older = {.key = "w1", .v = 1, .b_name = "x"}, younger = {.key = "w2", .v = 2, .b_name = "y"};
+	begin(&s, 1, &older);
+	apply_first(&s, WORLD, 1);
+	apply_first(&s, 2, 1); /* the older write holds the world's group and group 2 */
+	s.pt += MS;
+	begin_cut(&s, 5);
+	apply_first(&s, WORLD, 5);
+	apply_first(&s, 2, 5); /* the cut meets it on both, and waits: it is older */
+	drive(&s, 1, WORLD);   /* the older write commits and lets them go */
+	expect_answer(&s, 1, GROVE_OK, 0);
+	CHECK(!held(&s, WORLD) && !held(&s, 2));
+	s.pt += MS;
+	begin(&s, 2, &younger);
+	apply_first(&s, WORLD, 2);
+	CHECK(!held(&s, WORLD)); /* reserved for the cut: the younger write did not take it */
+	drain(&s);
+	expect_answer(&s, 5, GROVE_OK, 0);
+	expect_answer(&s, 2, GROVE_OK, 0);
+	CHECK(node_count(&s, 2, "/root/B/x") == 1 && node_count(&s, 2, "/root/B/y") == 1);
+	expect_free(&s);
+	sim_close(&s);
+}
+
 static void test_property(void **state)
 {
 	(void)state;
@@ -824,6 +857,7 @@ int main(void)
 		cmocka_unit_test(test_cut_holds_every_shard),
 		cmocka_unit_test(test_cut_and_write_older_goes_on),
 		cmocka_unit_test(test_older_cut_goes_on),
+		cmocka_unit_test(test_cut_reserves_shards),
 		cmocka_unit_test(test_property),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
