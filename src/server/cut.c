@@ -14,6 +14,8 @@
  */
 #define CUT_ATTEMPTS 8
 #define CUT_WAIT_MS 10000
+/* Cuts asked for and not taken yet, at most: each is a client's save or a backup, all served by one point. */
+#define CUTS_MAX 64
 /*
  * How long a cut waits for every shard to be free here before it begins anyway (and pushes or waits for what
  * it meets, reserving the shards): under back-to-back transactions coordinated by other members there may
@@ -123,6 +125,10 @@ static const char *start_failure(int err)
 
 void cut_begin(struct cut_list *l, const struct cut_for *who)
 {
+	if (l->n >= CUTS_MAX) {
+		report(l, who, GROVE_EUNAVAILABLE, "as many snapshots of the world are being taken as may be; retry", NULL);
+		return;
+	}
 	if (grove_grow((void **)&l->cuts, &l->cap, l->n, sizeof(*l->cuts))) {
 		report(l, who, GROVE_ENOMEM, "out of memory", NULL);
 		return;

@@ -76,7 +76,7 @@ void cut_list_destroy(struct cut_list *l);
  * @brief Begin a cut of the world for @p who, reported through the taken
  * hook once taken, or failed: GROVE_EINVAL (the world has no shards),
  * GROVE_EUNAVAILABLE (this member coordinates as many transactions as it
- * may), GROVE_EINTENT (no cut after the attempts and the wait allowed).
+ * may, or 64 cuts wait already), GROVE_EINTENT (no cut after the attempts and the wait allowed).
  */
 void cut_begin(struct cut_list *l, const struct cut_for *who);
 

@@ -62,6 +62,18 @@ void handler_reply_free(struct handler_reply *r)
 	memset(r, 0, sizeof(*r));
 }
 
+void *handler_reply_release(struct handler_reply *r, const void *p)
+{
+	for (size_t i = 0; p && i < r->n_blocks; i++) {
+		if (r->blocks[i] == p) {
+			void *block = r->blocks[i];
+			r->blocks[i] = r->blocks[--r->n_blocks];
+			return block;
+		}
+	}
+	return NULL;
+}
+
 static void reply_error(struct handler_reply *r, uint64_t request_id, int code, const char *message)
 {
 	Grove__ErrorReply *er = reply_alloc(r, sizeof(*er));

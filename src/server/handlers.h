@@ -86,4 +86,11 @@ void handle_read_request(const struct tree *t, struct store_txn *txn, const stru
 /** @brief Release a reply's memory. */
 void handler_reply_free(struct handler_reply *r);
 
+/**
+ * @brief Take block @p p (an allocation the reply owns, e.g. an export's
+ * scene bytes) out of the reply: the caller frees it. @return @p p, or NULL
+ * if the reply does not own it.
+ */
+void *handler_reply_release(struct handler_reply *r, const void *p);
+
 #endif

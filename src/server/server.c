@@ -39,6 +39,8 @@
 /* Largest snapshot chunk in one reply, and largest snapshot a client may restore. */
 #define SNAPSHOT_CHUNK (4u << 20)
 #define SNAPSHOT_RESTORE_MAX (16ull << 30)
+/* Bytes of exported scenes held for clients fetching them in chunks, at most (a new one past it: retry). */
+#define EXPORTING_BYTES_MAX ((size_t)1 << 30)
 /* Room left in a frame beside an export's chunk. */
 #define EXPORT_CHUNK_HEADROOM 4096
 
@@ -103,6 +105,7 @@ struct server {
 	bool txn_applied_since;       /* transaction commands were applied since the parked writes were looked at */
 	uint64_t writes_waited;       /* writes parked for a held shard (each once) */
 	uint64_t leaders_handed;      /* groups handed over by balance_leaders() */
+	size_t exporting_bytes;       /* of the scenes clients fetch in chunks: at most EXPORTING_BYTES_MAX */
 };
 
 /*
@@ -316,6 +319,13 @@ static const struct tree *read_tree(struct server *s, uint64_t group, struct tre
 	return host_tree(s->host, group);
 }
 
+/* Let the scene client @p cl was fetching go. */
+static void forget_export(struct server *s, struct client *cl)
+{
+	s->exporting_bytes -= cl->exporting.len;
+	grove_buf_free(&cl->exporting);
+}
+
 /*
  * Answer export request @p request_id with the chunk at @p offset (@p max_bytes at most, and no more than a
  * snapshot chunk or a frame) of the scene the client fetches in chunks; its last chunk lets the scene go.
@@ -347,7 +357,7 @@ static void export_chunk_reply(struct server *s, struct loop_conn *c, uint64_t r
 	env.export_reply = &er;
 	send_envelope(c, &env);
 	if (cl && !er.code && offset + er.scene.len == cl->exporting.len)
-		grove_buf_free(&cl->exporting);
+		forget_export(s, cl);
 }
 
 /*
@@ -367,14 +377,22 @@ static void send_read_reply(struct server *s, struct loop_conn *c, const Grove__
 		return;
 	}
 	ProtobufCBinaryData *scene = &r->env.export_reply->scene;
-	grove_buf_free(&cl->exporting);
-	grove_buf_put(&cl->exporting, scene->data, scene->len);
-	cl->export_index = r->env.export_reply->applied_index;
-	if (cl->exporting.failed) {
-		grove_buf_free(&cl->exporting);
+	size_t len = scene->len;
+	forget_export(s, cl);
+	if (s->exporting_bytes + len > EXPORTING_BYTES_MAX) {
+		send_error(c, req->request_id, GROVE_EUNAVAILABLE,
+			   "this server holds as many exported scenes as it may while their chunks are fetched; retry", "");
+		return;
+	}
+	/* Taken from the reply, not copied: a scene may be hundreds of megabytes. */
+	uint8_t *data = handler_reply_release(r, scene->data);
+	if (!data) {
 		send_error(c, req->request_id, GROVE_ENOMEM, "out of memory for the scene", "");
 		return;
 	}
+	cl->exporting = (struct grove_buf){.data = data, .len = len, .cap = len};
+	cl->export_index = r->env.export_reply->applied_index;
+	s->exporting_bytes += len;
 	export_chunk_reply(s, c, req->request_id, 0, req->export_scene->max_bytes);
 }
 
@@ -1973,7 +1991,7 @@ static void on_closed(void *ctx, struct loop_conn *c)
 	if (cl->peer_id)
 		s->peer_conns--;
 	snapshot_free(&cl->saving);
-	grove_buf_free(&cl->exporting);
+	forget_export(s, cl);
 	snapshot_receiver_free(&cl->restoring);
 	free(cl);
 }
