@@ -1393,14 +1393,25 @@ int host_txn_next_record(struct host *h, uint64_t group, uint64_t after, uint64_
 	return err ? err : txn_shard_next_record(&st, after, id, rec, waits);
 }
 
-bool host_leads(const struct host *h, uint64_t group)
+/* Group @p group's replica status in @p st; false if this member does not serve it. */
+static bool group_status(const struct host *h, uint64_t group, struct replica_status *st)
 {
 	struct group *g = group_of(h, group);
-	if (!g)
-		return false;
+	if (g)
+		replica_status(g->replica, st);
+	return g != NULL;
+}
+
+bool host_leads(const struct host *h, uint64_t group)
+{
 	struct replica_status st;
-	replica_status(g->replica, &st);
-	return st.role == RAFT_LEADER;
+	return group_status(h, group, &st) && st.role == RAFT_LEADER;
+}
+
+bool host_leads_current(const struct host *h, uint64_t group)
+{
+	struct replica_status st;
+	return group_status(h, group, &st) && st.current;
 }
 
 void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t *data, size_t len)

@@ -276,6 +276,13 @@ bool host_peer_lately_heard(const struct host *h, uint64_t peer, uint64_t ms);
 bool host_leads(const struct host *h, uint64_t group);
 
 /**
+ * @brief Whether this member leads group @p group and its tree there is the
+ * latest there is (replica_status.current): what is read from it is not
+ * behind what the group committed before this leader's term.
+ */
+bool host_leads_current(const struct host *h, uint64_t group);
+
+/**
  * @brief A command (entry data) that member @p from passed on: proposed if
  * this member leads the group, dropped otherwise or while its disk is full
  * (the client's retry with the same key applies once).

@@ -756,6 +756,7 @@ void replica_status(const struct replica *r, struct replica_status *out)
 				       .commit = raft_commit(r->raft), .applied = r->applied,
 				       .first = raft_first_index(r->raft), .last = raft_last_index(r->raft),
 				       .quiesced = raft_quiesced(r->raft)};
+	out->current = out->role == RAFT_LEADER && raft_term_at(r->raft, r->applied) == out->term;
 }
 
 void replica_wake(struct replica *r)

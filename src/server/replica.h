@@ -194,6 +194,12 @@ struct replica_status {
 	uint64_t first;        /**< first index of the log */
 	uint64_t last;         /**< last index of the log */
 	bool quiesced;         /**< the group is idle and does not tick (raft_quiesced()) */
+	/**
+	 * The leader, and it has applied an entry of its own term: everything committed before its term is
+	 * applied here, so its state machine is the latest there is. A new leader is not current until its
+	 * first entry is applied (it may not know yet how far its predecessor committed).
+	 */
+	bool current;
 };
 
 void replica_status(const struct replica *r, struct replica_status *out);

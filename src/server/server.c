@@ -1368,16 +1368,23 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 {
 	/*
 	 * Coordinated by the leader of the first op's shard, whose state is the latest there is: what a move
-	 * across shards carries is read from it (a follower's could be behind, and its plan refused).
+	 * across shards carries is read from it (a follower's could be behind, and its plan refused). A leader
+	 * just elected may not have applied what its predecessor committed: the write is asked again shortly.
 	 */
 	uint64_t anchor = HOST_WORLD_GROUP;
 	char why[600] = "";
 	const Grove__NodeRef *first = wr->n_ops ? wr->ops[0]->node : NULL;
 	if (first && host_route(s->host, &(struct host_ref){first->path, first->id}, 1, &anchor, why, sizeof(why)) ==
-			     GROVE_OK &&
-	    !host_leads(s->host, anchor)) {
-		send_not_leader(s, c, v->request_id, GROVE_ENOTLEADER, anchor);
-		return;
+			     GROVE_OK) {
+		if (!host_leads(s->host, anchor)) {
+			send_not_leader(s, c, v->request_id, GROVE_ENOTLEADER, anchor);
+			return;
+		}
+		if (!host_leads_current(s->host, anchor)) {
+			send_error(c, v->request_id, GROVE_EUNAVAILABLE,
+				   "no leader is ready yet: the shard's new leader is applying its log; retry shortly", "");
+			return;
+		}
 	}
 	uint64_t applied_at = key_applied_before(s, wr);
 	if (applied_at) {

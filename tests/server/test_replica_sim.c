@@ -107,6 +107,7 @@ struct sim {
 	bool faults;
 	uint64_t next_write, next_context;
 	bool acked_set[MAX_WRITES];
+	uint64_t acked_in_term[MAX_WRITES]; /* the acknowledging member's term then: at least the commit's */
 	uint64_t acked[MAX_WRITES];      /* in the order they were acknowledged */
 	size_t n_acked;
 	uint64_t reads_served, crashes;
@@ -233,6 +234,9 @@ static void env_applied(void *ctx, struct replica *r, const struct replica_appli
 			continue;
 		if (p->term == a->term && res && !res->err && !s->acked_set[p->write]) {
 			s->acked_set[p->write] = true;
+			struct replica_status st;
+			replica_status(nd->rep, &st);
+			s->acked_in_term[p->write] = st.term;
 			s->acked[s->n_acked++] = p->write;
 		}
 		nd->proposals[i] = nd->proposals[--nd->n_proposals];
@@ -415,6 +419,30 @@ static void deliver(struct sim *s)
 	}
 }
 
+/*
+ * A leader that says it is current (replica_status.current) is read as the latest state there is (a plan
+ * across shards reads it): it must hold every write acknowledged in an earlier term, which was committed in
+ * one. (A leader cut off from a newer one's term still believes it leads; what that one commits it lacks.)
+ */
+static void check_current(struct sim *s, struct node *nd, const struct replica_status *st)
+{
+	if (!st->current || !s->n_acked)
+		return;
+	struct store_txn *read = NULL;
+	if (!nd->apply && store_txn_begin(nd->store, NULL, false, &read) != GROVE_OK) {
+		violate(s, "cannot read node %llu's store", (unsigned long long)nd->id);
+		return;
+	}
+	uint64_t checked[2] = {s->acked[s->n_acked - 1], s->acked[rnd(s) % s->n_acked]};
+	for (int k = 0; k < 2 && !s->failed; k++)
+		if (s->acked_in_term[checked[k]] < st->term && !has_write(nd, nd->apply ? nd->apply : read, checked[k]))
+			violate(s, "node %llu leads as current (term %llu, applied %llu) without acknowledged w%llu",
+				(unsigned long long)nd->id, (unsigned long long)st->term, (unsigned long long)st->applied,
+				(unsigned long long)checked[k]);
+	if (read)
+		store_txn_abort(read);
+}
+
 /* A client's write at whichever member thinks it leads: create /root/w<k>. */
 static void propose(struct sim *s)
 {
@@ -425,6 +453,7 @@ static void propose(struct sim *s)
 	replica_status(nd->rep, &st);
 	if (st.role != RAFT_LEADER)
 		return;
+	check_current(s, nd, &st);
 	uint64_t k = ++s->next_write;
 	char name[32];
 	snprintf(name, sizeof(name), "w%llu", (unsigned long long)k);
