@@ -436,19 +436,27 @@ static bool shard_request(struct grove_client *cl, Grove__ShardRequest__Op op, c
 	return ok;
 }
 
+/* Whether member @p node leads the shard whose root is @p path, as the member @p cl talks to sees it. */
+static bool shard_led_by(struct grove_client *cl, const char *path, uint64_t node)
+{
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = client_shard_list(cl, &holder);
+	bool leads = false;
+	for (size_t i = 0; sr && i < sr->n_shards; i++)
+		leads = leads || (strcmp(sr->shards[i]->path, path) == 0 && sr->shards[i]->leader_id == node);
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
+	return leads;
+}
+
 bool grove_shard_lead(struct grove_client *cl, const char *path, uint64_t node)
 {
-	bool asked = shard_request(cl, GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER, path, node);
-	for (int tries = 0; asked && tries < 100; tries++) {
-		Grove__Envelope *holder;
-		Grove__ShardReply *sr = client_shard_list(cl, &holder);
-		bool leads = false;
-		for (size_t i = 0; sr && i < sr->n_shards; i++)
-			leads = leads || (strcmp(sr->shards[i]->path, path) == 0 && sr->shards[i]->leader_id == node);
-		if (holder)
-			grove__envelope__free_unpacked(holder, NULL);
-		if (leads)
+	/* A shard just split off may have no leader yet, or elect @p node itself: ask until it leads. */
+	for (int tries = 0; tries < 100; tries++) {
+		if (shard_led_by(cl, path, node))
 			return true;
+		if (tries % 10 == 0)
+			shard_request(cl, GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER, path, node);
 		usleep(100000);
 	}
 	return false;
