@@ -143,7 +143,12 @@ int xshard_begin_cut(struct xshard *x, const struct host_ticket *t, const uint64
  */
 bool xshard_full(const struct xshard *x);
 
-/** @brief Group @p group applied a transaction command here at @p index (the host's txn_applied hook). */
+/**
+ * @brief Group @p group applied a transaction command here at @p index (the
+ * host's txn_applied hook). Its result goes to the coordinator or recovery
+ * that sent it; a resolution also sends again, at once, every write of a
+ * transaction coordinated here that was blocked on @p group.
+ */
 void xshard_applied(struct xshard *x, uint64_t group, uint64_t index, const struct tree_result *res, uint64_t pt);
 
 /**

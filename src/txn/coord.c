@@ -481,6 +481,15 @@ int txn_coord_rollback(struct txn_coord *c, uint64_t pt)
 	return rollback(c, pt);
 }
 
+int txn_coord_unblocked(struct txn_coord *c, uint64_t shard)
+{
+	int err = GROVE_OK;
+	for (size_t i = 0; i < c->n_writes && !err && c->phase == TXN_COORD_WRITING; i++)
+		if (c->writes[i].state == WRITE_BLOCKED && c->writes[i].shard == shard)
+			err = write_intent(c, &c->writes[i]);
+	return err;
+}
+
 int txn_coord_tick(struct txn_coord *c, uint64_t pt)
 {
 	int err = GROVE_OK;

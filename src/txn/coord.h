@@ -168,6 +168,15 @@ int txn_coord_rollback(struct txn_coord *c, uint64_t pt);
  */
 int txn_coord_tick(struct txn_coord *c, uint64_t pt);
 
+/**
+ * @brief An intent on @p shard was resolved: what blocked a write there may
+ * be gone. Each write blocked there is sent again now (the same attempt, as
+ * a retransmission would) instead of at the next retransmission; nothing
+ * happens when none is.
+ * @return GROVE_OK, GROVE_ENOMEM.
+ */
+int txn_coord_unblocked(struct txn_coord *c, uint64_t shard);
+
 /** @brief Whether txn_coord_ready() has anything. */
 bool txn_coord_has_ready(const struct txn_coord *c);
 

@@ -77,11 +77,17 @@ static char *read_tree(struct cluster *c, int node)
 	char address[32];
 	cluster_address(c, node, address, sizeof(address));
 	struct grove_client *cl;
-	if (grove_client_connect(address, NULL, 5000, &cl, NULL, 0))
+	/* A read of a world with shards waits while a cut holds them: every member's backups take cuts, and on a
+	 * loaded machine members' cuts that meet each other have held the shards for seconds. */
+	if (grove_client_connect(address, NULL, 30000, &cl, NULL, 0)) {
+		print_message("member %d: cannot connect\n", node);
 		return NULL;
+	}
 	Grove__Envelope *holder;
 	Grove__ReadReply *rr = client_read(cl, "/root", UINT32_MAX, true, &holder);
 	char *text = rr && rr->code == 0 ? canonical(rr) : NULL;
+	if (!text)
+		print_message("member %d: reading /root: %s\n", node, rr ? rr->message : "no answer");
 	if (holder)
 		grove__envelope__free_unpacked(holder, NULL);
 	grove_client_close(cl);

@@ -78,6 +78,7 @@ struct answer {
 	char message[256];
 	uint64_t txn;          /* the transaction's id */
 	bool held_everywhere;  /* at the answer, every group was held by it */
+	uint64_t pt;           /* the time it was answered at */
 };
 
 struct sim {
@@ -146,6 +147,7 @@ static void sim_done(void *ctx, const struct host_ticket *t, const struct xshard
 	a->code = o->code;
 	a->index = o->index;
 	a->txn = o->txn;
+	a->pt = s->pt;
 	snprintf(a->message, sizeof(a->message), "%s", o->message);
 	struct store_txn *txn;
 	CHECK(store_txn_begin(s->store, NULL, false, &txn) == GROVE_OK);
@@ -820,6 +822,7 @@ static void test_cut_reserves_shards(void **state)
 	begin_cut(&s, 5);
 	apply_first(&s, WORLD, 5);
 	apply_first(&s, 2, 5); /* the cut meets it on both, and waits: it is older */
+	uint64_t blocked_at = s.pt;
 	drive(&s, 1, WORLD);   /* the older write commits and lets them go */
 	expect_answer(&s, 1, GROVE_OK, 0);
 	CHECK(!held(&s, WORLD) && !held(&s, 2));
@@ -829,6 +832,8 @@ static void test_cut_reserves_shards(void **state)
 	CHECK(!held(&s, WORLD)); /* reserved for the cut: the younger write did not take it */
 	drain(&s);
 	expect_answer(&s, 5, GROVE_OK, 0);
+	/* The cut's intents went again when the older write's were resolved, not at a retransmission. */
+	CHECK(s.answers[5].pt - blocked_at < 200 * MS);
 	expect_answer(&s, 2, GROVE_OK, 0);
 	CHECK(node_count(&s, 2, "/root/B/x") == 1 && node_count(&s, 2, "/root/B/y") == 1);
 	expect_free(&s);

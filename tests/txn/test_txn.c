@@ -850,6 +850,18 @@ static struct txn_coord *holding_a_and_b(struct world *w, struct queue *qa, stru
 	return a;
 }
 
+/* Transaction "B" over the keys that @p a holds, its writes sent and blocked by @p a. */
+static struct txn_coord *blocked_by(struct world *w, struct txn_coord *a, struct queue *qb, struct coord_view *vb)
+{
+	struct txn_coord *b = two_shard_txn(w, "B");
+	take_coord(b, qb, vb);
+	deliver(w, qb, any, NULL, b, NULL, false);
+	take_coord(b, qb, vb);
+	assert_true(vb->blocked);
+	assert_int_equal(vb->blocker.id, txn_coord_meta(a)->id);
+	return b;
+}
+
 /* A transaction's write meets another's intent: blocked until the other is resolved, then it lands. */
 static void test_blocked_write(void **state)
 {
@@ -858,12 +870,7 @@ static void test_blocked_write(void **state)
 	struct queue qa = {0}, qb = {0};
 	struct coord_view va = {0}, vb = {0};
 	struct txn_coord *a = holding_a_and_b(w, &qa, &va);
-	struct txn_coord *b = two_shard_txn(w, "B");
-	take_coord(b, &qb, &vb);
-	deliver(w, &qb, any, NULL, b, NULL, false);
-	take_coord(b, &qb, &vb);
-	assert_true(vb.blocked);
-	assert_int_equal(vb.blocker.id, txn_coord_meta(a)->id);
+	struct txn_coord *b = blocked_by(w, a, &qb, &vb);
 	assert_true((vb.blocked_shard == 1 && strcmp(vb.blocked_key, "a") == 0) ||
 		    (vb.blocked_shard == 2 && strcmp(vb.blocked_key, "b") == 0));
 	/* A finishes; B's next retransmission lands above A's version. */
@@ -879,6 +886,42 @@ static void test_blocked_write(void **state)
 	assert_string_equal(val, "A");
 	txn_coord_destroy(a);
 	txn_coord_destroy(b);
+	world_free(w);
+}
+
+/* A blocked write goes again as soon as the intent in its way is resolved, not at the next retransmission. */
+static void test_unblocked_write_goes_at_once(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct queue qa = {0}, qb = {0};
+	struct coord_view va = {0}, vb = {0};
+	struct txn_coord *a = holding_a_and_b(w, &qa, &va);
+	struct txn_coord *b = blocked_by(w, a, &qb, &vb); /* on both shards: A holds a and b */
+	assert_false(txn_coord_has_ready(b));
+	/* A's writes land and are resolved without the clock moving: B has nothing to send until told. */
+	enum txn_cmd_type kinds[] = {TXN_CMD_STAGE, TXN_CMD_FINALIZE, TXN_CMD_RESOLVE};
+	for (int round = 0; round < 10 && (has_intent(w, 1, "a") || has_intent(w, 2, "b")); round++) {
+		take_coord(a, &qa, &va);
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			deliver(w, &qa, of_kind, &kinds[k], a, NULL, false);
+	}
+	assert_int_equal(va.outcome, TXN_COMMITTED);
+	assert_false(has_intent(w, 1, "a") || has_intent(w, 2, "b"));
+	assert_false(txn_coord_has_ready(b));
+	assert_int_equal(txn_coord_unblocked(b, 1), GROVE_OK);
+	assert_true(txn_coord_has_ready(b));
+	assert_int_equal(txn_coord_unblocked(b, 2), GROVE_OK);
+	for (int round = 0; round < 10 && vb.outcome == TXN_NONE; round++) {
+		take_coord(b, &qb, &vb);
+		deliver(w, &qb, any, NULL, b, NULL, false);
+	}
+	assert_int_equal(vb.outcome, TXN_COMMITTED);
+	assert_true(hlc_cmp(vb.commit_ts, va.commit_ts) > 0);
+	txn_coord_destroy(a);
+	txn_coord_destroy(b);
+	drop_all(&qa);
+	drop_all(&qb);
 	world_free(w);
 }
 
@@ -1537,6 +1580,7 @@ int main(void)
 		cmocka_unit_test(test_stale_attempt_ignored),
 		cmocka_unit_test(test_duplicates_idempotent),
 		cmocka_unit_test(test_blocked_write),
+		cmocka_unit_test(test_unblocked_write_goes_at_once),
 		cmocka_unit_test(test_blocked_then_rollback),
 		cmocka_unit_test(test_gc_low_water_mark),
 		cmocka_unit_test(test_gc_prunes_versions),
