@@ -75,7 +75,7 @@ static const char usage_text[] =
 	"  cluster promote ID           make a learner that caught up a voter\n"
 	"  cluster remove ID            remove a member\n"
 	"  shard list                   every shard: group, state, leader, term, nodes, applied index, lag, root path;\n"
-	"                               then how many shards each member leads\n"
+	"                               the meta group (the shard map); then how many shards each member leads\n"
 	"  shard split PATH             move the subtree at PATH into a shard (Raft group) of its own\n"
 	"  shard transfer-leader PATH ID   hand the leadership of the shard whose root is PATH to member ID\n"
 	"\n"
@@ -1386,27 +1386,37 @@ static bool same_members(const Grove__ShardInfo *s, const Grove__ShardInfo *worl
 	       same_ids(s->learners, s->n_learners, world->learners, world->n_learners);
 }
 
+static void json_shard(const Grove__ShardInfo *s)
+{
+	printf("{\"path\":");
+	json_string(stdout, s->path);
+	printf(",\"group\":%" PRIu64 ",\"state\":", s->group);
+	json_string(stdout, s->state);
+	printf(",\"source\":%" PRIu64 ",\"leader\":%" PRIu64 ",\"leader_address\":", s->source, s->leader_id);
+	json_string(stdout, s->leader_address);
+	printf(",\"term\":%" PRIu64 ",\"nodes\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64
+	       ",\"lag\":%" PRIu64 ",\"quiesced\":%s,\"held_by\":%" PRIu64 ",\"resolved_early\":%" PRIu32,
+	       s->term, s->nodes, s->commit_index, s->applied_index, s->lag, s->quiesced ? "true" : "false",
+	       s->held_by, s->resolved_early);
+	print_ids(",\"members\":", s->members, s->n_members);
+	print_ids(",\"learners\":", s->learners, s->n_learners);
+	printf("}");
+}
+
 static void print_shards(const Grove__ShardReply *sr, bool json)
 {
 	if (json) {
 		printf("{\"server\":%" PRIu64 ",\"shards\":[", sr->server_id);
 		for (size_t i = 0; i < sr->n_shards; i++) {
-			const Grove__ShardInfo *s = sr->shards[i];
-			printf("%s{\"path\":", i ? "," : "");
-			json_string(stdout, s->path);
-			printf(",\"group\":%" PRIu64 ",\"state\":", s->group);
-			json_string(stdout, s->state);
-			printf(",\"source\":%" PRIu64 ",\"leader\":%" PRIu64 ",\"leader_address\":", s->source, s->leader_id);
-			json_string(stdout, s->leader_address);
-			printf(",\"term\":%" PRIu64 ",\"nodes\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64
-			       ",\"lag\":%" PRIu64 ",\"quiesced\":%s,\"held_by\":%" PRIu64 ",\"resolved_early\":%" PRIu32,
-			       s->term, s->nodes, s->commit_index, s->applied_index, s->lag, s->quiesced ? "true" : "false",
-			       s->held_by, s->resolved_early);
-			print_ids(",\"members\":", s->members, s->n_members);
-			print_ids(",\"learners\":", s->learners, s->n_learners);
-			printf("}");
+			printf("%s", i ? "," : "");
+			json_shard(sr->shards[i]);
 		}
-		printf("]}\n");
+		printf("]");
+		if (sr->meta) {
+			printf(",\"meta\":");
+			json_shard(sr->meta);
+		}
+		printf("}\n");
 		return;
 	}
 	printf("%-8s %-10s %-8s %-22s %6s %10s %10s %6s  %s\n", "GROUP", "STATE", "LEADER", "ADDRESS", "TERM", "NODES",
@@ -1427,6 +1437,11 @@ static void print_shards(const Grove__ShardReply *sr, bool json)
 		}
 		printf("\n");
 	}
+	const Grove__ShardInfo *m = sr->meta;
+	if (m)
+		printf("%-8" PRIu64 " %-10s %-8" PRIu64 " %-22s %6" PRIu64 " %10s %10" PRIu64 " %6" PRIu64 "  (the shard map)%s\n",
+		       m->group, "meta", m->leader_id, m->leader_address[0] ? m->leader_address : "-", m->term, "-",
+		       m->applied_index, m->lag, m->quiesced ? " (idle)" : "");
 	print_leaderships(sr);
 }
 

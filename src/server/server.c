@@ -1479,23 +1479,15 @@ static bool route_write(struct server *s, struct loop_conn *c, const struct wire
 
 /* One shard as this member sees it. */
 /*
- * Fill @p info with shard @p e as this member sees it. @p members has room for RAFT_MAX_MEMBERS ids: the
- * group's voters and learners, which @p info borrows.
+ * What this member knows of group @p group's replication, into @p info: members (@p members has room for
+ * RAFT_MAX_MEMBERS ids: the group's voters and learners, which @p info borrows), leader, term, indexes, lag.
+ * False if the group has not started here.
  */
-static void describe_shard(struct server *s, struct store_txn *txn, const struct shard_entry *e, Grove__ShardInfo *info,
-			   uint64_t *members)
+static bool describe_group(struct server *s, uint64_t group, Grove__ShardInfo *info, uint64_t *members)
 {
-	grove__shard_info__init(info);
-	info->path = e->path;
-	info->group = e->group;
-	info->state = (char *)(e->state == SHARD_ACTIVE ? "active" : "splitting");
-	info->source = e->source;
-	info->members = (uint64_t *)e->members;
-	info->n_members = e->n_members;
 	struct host_status hs;
-	const struct tree *t = host_tree(s->host, e->group);
-	if (!t || host_status(s->host, e->group, &hs) != GROVE_OK)
-		return; /* not started here yet */
+	if (host_status(s->host, group, &hs) != GROVE_OK)
+		return false;
 	info->members = members;
 	info->n_members = 0;
 	for (size_t i = 0; i < hs.n_members; i++)
@@ -1507,11 +1499,35 @@ static void describe_shard(struct server *s, struct store_txn *txn, const struct
 			info->learners[info->n_learners++] = hs.members[i].id;
 	info->leader_id = hs.group.leader;
 	info->leader_address = (char *)(hs.group.role == RAFT_LEADER ? s->config.listen
-								      : host_leader_address(s->host, e->group));
+								      : host_leader_address(s->host, group));
 	info->term = hs.group.term;
 	info->commit_index = hs.group.commit;
 	info->applied_index = hs.group.applied;
 	info->quiesced = hs.quiesced;
+	if (hs.group.role == RAFT_LEADER) {
+		for (size_t i = 0; i < hs.n_members; i++)
+			if (hs.members[i].id != s->config.id && hs.group.last - hs.members[i].match > info->lag)
+				info->lag = hs.group.last - hs.members[i].match;
+	} else {
+		info->lag = hs.group.commit - hs.group.applied;
+	}
+	return true;
+}
+
+/* Fill @p info with shard @p e as this member sees it (@p members as for describe_group()). */
+static void describe_shard(struct server *s, struct store_txn *txn, const struct shard_entry *e, Grove__ShardInfo *info,
+			   uint64_t *members)
+{
+	grove__shard_info__init(info);
+	info->path = e->path;
+	info->group = e->group;
+	info->state = (char *)(e->state == SHARD_ACTIVE ? "active" : "splitting");
+	info->source = e->source;
+	info->members = (uint64_t *)e->members;
+	info->n_members = e->n_members;
+	const struct tree *t = host_tree(s->host, e->group);
+	if (!t || !describe_group(s, e->group, info, members))
+		return; /* not started here yet: the members the split gave it */
 	struct txn_meta held;
 	if (host_held(s->host, e->group, &held))
 		info->held_by = held.id;
@@ -1520,13 +1536,6 @@ static void describe_shard(struct server *s, struct store_txn *txn, const struct
 	     after = held.id)
 		info->resolved_early++;
 	tree_node_count(t, txn, &info->nodes);
-	if (hs.group.role == RAFT_LEADER) {
-		for (size_t i = 0; i < hs.n_members; i++)
-			if (hs.members[i].id != s->config.id && hs.group.last - hs.members[i].match > info->lag)
-				info->lag = hs.group.last - hs.members[i].match;
-	} else {
-		info->lag = hs.group.commit - hs.group.applied;
-	}
 }
 
 static void shard_list(struct server *s, struct loop_conn *c, uint64_t request_id)
@@ -1555,6 +1564,13 @@ static void shard_list(struct server *s, struct loop_conn *c, uint64_t request_i
 	}
 	sr.shards = ptrs;
 	sr.n_shards = map->n;
+	Grove__ShardInfo meta = GROVE__SHARD_INFO__INIT;
+	uint64_t meta_members[RAFT_MAX_MEMBERS];
+	meta.group = HOST_META_GROUP;
+	meta.path = (char *)"";
+	meta.state = (char *)"active";
+	if (describe_group(s, HOST_META_GROUP, &meta, meta_members))
+		sr.meta = &meta;
 	sr.message = "";
 	shard_reply(c, request_id, &sr);
 	store_txn_abort(txn);

@@ -171,9 +171,10 @@ static void wait_groups_converged(struct cluster *c)
 		Grove__ShardReply *lists[CLUSTER_NODES + 1];
 		for (int n = 1; n <= CLUSTER_NODES; n++)
 			lists[n] = shard_list(c, n, &holders[n]);
-		bool same = true;
+		bool same = lists[1]->meta != NULL;
 		for (int n = 2; n <= CLUSTER_NODES && same; n++) {
-			same = lists[n]->n_shards == lists[1]->n_shards;
+			same = lists[n]->n_shards == lists[1]->n_shards && lists[n]->meta &&
+			       lists[n]->meta->applied_index == lists[1]->meta->applied_index;
 			for (size_t i = 0; same && i < lists[1]->n_shards; i++)
 				same = lists[n]->shards[i]->group == lists[1]->shards[i]->group &&
 				       lists[n]->shards[i]->applied_index == lists[1]->shards[i]->applied_index;
@@ -185,6 +186,24 @@ static void wait_groups_converged(struct cluster *c)
 		usleep(100000);
 	}
 	fail_msg("the members did not apply the same entries of every group within 30 s");
+}
+
+/*
+ * Every member lists the meta group beside the shards: the group that keeps the shard map, with all three
+ * members as voters, a leader, and at least @p splits entries applied (one per split).
+ */
+static void check_meta_group(struct cluster *c, uint64_t splits)
+{
+	for (int n = 1; n <= CLUSTER_NODES; n++) {
+		Grove__Envelope *holder;
+		const Grove__ShardInfo *m = shard_list(c, n, &holder)->meta;
+		assert_non_null(m);
+		assert_int_equal(m->group, 2);
+		assert_int_equal(m->n_members, CLUSTER_NODES);
+		assert_in_range(m->leader_id, 1, CLUSTER_NODES);
+		assert_true(m->applied_index >= splits);
+		grove__envelope__free_unpacked(holder, NULL);
+	}
 }
 
 /* The member that leads the most shards. */
@@ -404,6 +423,8 @@ static void test_many_shards(void **state)
 	wait_shards_led(&c, 1, ZONES + 1);
 	write_every_zone(&c, 0);
 	read_every_zone(&c, 1);
+	wait_groups_converged(&c);
+	check_meta_group(&c, ZONES);
 
 	/* kill -9 of the member that leads the most groups, while writers write to eight shards. */
 	struct writer w[8];
