@@ -137,6 +137,9 @@ void metrics_render(const struct metrics *m, const struct metrics_gauges *g, str
 	counter(out, "grove_writes_waited_for_transactions_total",
 		"Writes that met a shard whose cross-shard transaction's part was not applied yet, and waited for it.",
 		g->writes_waited);
+	counter(out, "grove_reads_waited_for_transactions_total",
+		"Reads that met a shard they read held by a cross-shard transaction whose part was not applied yet, and "
+		"waited for it.", g->reads_waited);
 	counter(out, "grove_leaderships_handed_total",
 		"Groups whose leadership this member handed to a member that led two fewer (leader balancing).",
 		g->leaders_handed);

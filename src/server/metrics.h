@@ -71,6 +71,7 @@ struct metrics_gauges {
 	unsigned client_pending_peak;   /**< the most requests one client connection had in flight at once */
 	uint64_t client_pending_pauses; /**< times a client connection reached --max-inflight and was not read from */
 	uint64_t writes_waited;         /**< writes that waited in the server for a transaction's part to be applied */
+	uint64_t reads_waited;          /**< reads that waited in the server for a transaction's part to be applied */
 	uint64_t leaders_handed;        /**< groups this member handed to a member that led fewer (balance.h) */
 	size_t queued_peers;            /**< bytes queued on the links to peers, not yet written */
 	size_t subscribers;             /**< change stream subscribers */

@@ -104,6 +104,7 @@ struct server {
 	size_t parked_bytes;          /* the requests both lists hold: at most PARKED_BYTES_MAX */
 	bool txn_applied_since;       /* transaction commands were applied since the parked writes were looked at */
 	uint64_t writes_waited;       /* writes parked for a held shard (each once) */
+	uint64_t reads_waited;        /* reads parked likewise */
 	uint64_t leaders_handed;      /* groups handed over by balance_leaders() */
 	size_t exporting_bytes;       /* of the scenes clients fetch in chunks: at most EXPORTING_BYTES_MAX */
 };
@@ -743,15 +744,28 @@ static bool any_shard_held(struct server *s)
 
 /*
  * Whether what @p req reads is held by a cross-shard transaction's intent here: its part is not in the
- * tree yet though the transaction may have been acknowledged, so the read must wait for it. A read that
- * may reach below its own shard (a subtree, an export, a snapshot) waits for any held shard.
+ * tree yet though the transaction may have been acknowledged, so the read must wait for it. A read reaches
+ * the shard of the node it names and, for a subtree or an export, every shard whose root is below that
+ * node; one that names no node by a path in canonical form (a snapshot, a node by id) may reach any shard.
+ * The nodes above a shard's root, through which a path is resolved, never change in a transaction (they
+ * cannot be moved, renamed or deleted).
  */
 static bool read_meets_intent(struct server *s, const Grove__Envelope *req)
 {
 	if (!host_sharded(s->host))
 		return false;
-	bool one_node = req->body_case == GROVE__ENVELOPE__BODY_READ && req->read->depth == 0;
-	return one_node ? host_held(s->host, read_group(s, req), NULL) : any_shard_held(s);
+	if (host_held(s->host, read_group(s, req), NULL))
+		return true;
+	if (req->body_case == GROVE__ENVELOPE__BODY_READ && req->read->depth == 0)
+		return false;
+	const Grove__NodeRef *node = read_target(req);
+	if (!node || node->id || !node->path || !shard_path_canonical(node->path))
+		return any_shard_held(s);
+	const struct shard_map *map = host_shard_map(s->host);
+	for (size_t i = 0; i < map->n; i++)
+		if (shard_path_within(map->entries[i].path, node->path) && host_held(s->host, map->entries[i].group, NULL))
+			return true;
+	return false;
 }
 
 /*
@@ -842,6 +856,8 @@ static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *re
 		loop_conn_answered(c);
 		send_error(c, t->request_id, GROVE_EINTENT, "a cross-shard transaction holds a shard this read needs, and "
 			   "too many requests wait for it already; retry", "");
+	} else {
+		s->reads_waited++;
 	}
 	grove__envelope__free_unpacked(req, NULL);
 }
@@ -2169,6 +2185,7 @@ static void serve_metrics(struct server *s, struct httpd_response *r)
 	g.client_pending_peak = loop_pending_peak(s->loop);
 	g.client_pending_pauses = loop_pending_pauses(s->loop);
 	g.writes_waited = s->writes_waited;
+	g.reads_waited = s->reads_waited;
 	g.leaders_handed = s->leaders_handed;
 	g.queued_peers = transport_backlog_total(s->transport);
 	struct subs_summary subs;

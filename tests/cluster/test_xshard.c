@@ -214,16 +214,28 @@ static void test_writes_across_shards(void **state)
 	test_rmtree(c.dir);
 }
 
-/* Writes that waited in the servers for a transaction's part to be applied, over every member. */
-static uint64_t writes_waited(struct cluster *c)
+/* Counter @p metric summed over every member. */
+static uint64_t summed(struct cluster *c, const char *metric)
 {
 	uint64_t total = 0;
 	for (int n = 1; n <= CLUSTER_NODES; n++) {
 		uint64_t v;
-		assert_true(groved_metric(c->metrics_ports[n], "grove_writes_waited_for_transactions_total", &v));
+		assert_true(groved_metric(c->metrics_ports[n], metric, &v));
 		total += v;
 	}
 	return total;
+}
+
+/* Writes that waited in the servers for a transaction's part to be applied, over every member. */
+static uint64_t writes_waited(struct cluster *c)
+{
+	return summed(c, "grove_writes_waited_for_transactions_total");
+}
+
+/* Reads likewise. */
+static uint64_t reads_waited(struct cluster *c)
+{
+	return summed(c, "grove_reads_waited_for_transactions_total");
 }
 
 /* The sum of every shard's term as member 1 sees it: it moves when any shard's leader changes. */
@@ -286,6 +298,85 @@ static void test_back_to_back_writes_do_not_wait(void **state)
 	assert_true(waited > 0);
 	variant_free(&v);
 	grove_client_close(cl);
+	wait_settled(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+/* Writes across the world's group and ZoneA, back to back, until @c count are acknowledged. */
+struct across {
+	struct cluster *c;
+	int count, acked;
+	bool done;
+};
+
+static void *write_across(void *arg)
+{
+	struct across *a = arg;
+	struct grove_client *cl = cluster_connect(a->c, 1);
+	struct variant v = {0};
+	for (int i = 0; i < a->count; i++) {
+		variant_set_int(&v, i);
+		struct tree_op both[] = {{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/X"}, .name = "x", .value = &v},
+					 {.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_A "/P"}, .name = "x", .value = &v}};
+		a->acked += client_write_ops(cl, both, 2) == GROVE_OK;
+	}
+	variant_free(&v);
+	grove_client_close(cl);
+	__atomic_store_n(&a->done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * Read the subtree at @p path (through @p readers, each member's client in turn) while @p writes transactions
+ * over the world's group and ZoneA follow each other; the reads made in @p reads. @return how many of them
+ * waited in a server for a transaction.
+ */
+static uint64_t reads_during_writes(struct cluster *c, struct grove_client **readers, const char *path, int writes,
+				    int *reads)
+{
+	uint64_t before = reads_waited(c);
+	struct across a = {.c = c, .count = writes};
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, write_across, &a), 0);
+	for (*reads = 0; !__atomic_load_n(&a.done, __ATOMIC_ACQUIRE) && *reads < 100000; (*reads)++) {
+		Grove__Envelope *holder = NULL;
+		Grove__ReadReply *rr = client_read(readers[1 + *reads % CLUSTER_NODES], path, UINT32_MAX, true, &holder);
+		assert_true(rr && rr->code == 0);
+		grove__envelope__free_unpacked(holder, NULL);
+	}
+	pthread_join(thread, NULL);
+	assert_int_equal(a.acked, writes);
+	return reads_waited(c) - before;
+}
+
+/*
+ * A read waits for a transaction only when it reads one of its shards: reads of ZoneB's subtree, on every
+ * member, while transactions over the world's group and ZoneA follow each other, never wait; reads of the
+ * whole world meanwhile may.
+ */
+static void test_reads_wait_only_for_their_shards(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t id;
+	struct grove_client *cl = start_world_with(&c, NULL, true, &id);
+	struct tree_op x = create("/root/World", "X");
+	assert_int_equal(client_write_ops(cl, &x, 1), GROVE_OK);
+	grove_client_close(cl);
+	struct grove_client *readers[CLUSTER_NODES + 1];
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		readers[n] = cluster_connect(&c, n);
+	int zone_reads, world_reads;
+	uint64_t zone_waited = reads_during_writes(&c, readers, ZONE_B, 100, &zone_reads);
+	uint64_t world_waited = reads_during_writes(&c, readers, "/root/World", 30, &world_reads);
+	print_message("100 transactions over the world's group and ZoneA: %d reads of ZoneB, %llu waited; 30 more: %d "
+		      "reads of the whole world, %llu waited\n", zone_reads, (unsigned long long)zone_waited, world_reads,
+		      (unsigned long long)world_waited);
+	assert_true(zone_reads > 0);
+	assert_int_equal(zone_waited, 0);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		grove_client_close(readers[n]);
 	wait_settled(&c);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
@@ -1250,6 +1341,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writes_across_shards),
 		cmocka_unit_test(test_back_to_back_writes_do_not_wait),
+		cmocka_unit_test(test_reads_wait_only_for_their_shards),
 		cmocka_unit_test(test_kill_the_coordinator),
 		cmocka_unit_test(test_stream_across_shards),
 		cmocka_unit_test(test_move_across_shards_into_a_zone),
