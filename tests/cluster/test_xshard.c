@@ -58,20 +58,6 @@ static struct tree_op move(const char *node, const char *parent)
 	return (struct tree_op){.kind = TREE_OP_MOVE, .node = {.path = node}, .target = {.path = parent}, .index = -1};
 }
 
-static int split(struct grove_client *cl, const char *path)
-{
-	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
-	rq.op = GROVE__SHARD_REQUEST__OP__SPLIT;
-	rq.path = (char *)path;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
-	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
-	env.shard = &rq;
-	assert_int_equal(grove_client_call(cl, &env, &reply), GROVE_OK);
-	int code = reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY ? (int)reply->shard_reply->code : -1;
-	grove__envelope__free_unpacked(reply, NULL);
-	return code;
-}
-
 /*
  * Shards held by an intent, or with a transaction resolved early that its record has not confirmed, as member
  * @p node sees them (-1 if it does not answer).
@@ -158,8 +144,8 @@ static struct grove_client *start_world_with(struct cluster *c, const char *cons
 				  create(ZONE_A "/P", "Head"), create(ZONE_B, "Q")};
 	assert_int_equal(client_write_ops(cl, world, sizeof(world) / sizeof(world[0])), GROVE_OK);
 	assert_int_equal(client_set_int(cl, ZONE_A "/P", "hp", 42), GROVE_OK);
-	assert_int_equal(split(cl, ZONE_A), GROVE_OK);
-	assert_int_equal(split(cl, ZONE_B), GROVE_OK);
+	assert_int_equal(client_shard_split(cl, ZONE_A, NULL), GROVE_OK);
+	assert_int_equal(client_shard_split(cl, ZONE_B, NULL), GROVE_OK);
 	*id = node_at(cl, ZONE_A "/P", NULL);
 	assert_true(*id > 0);
 	return cl;
@@ -563,7 +549,7 @@ static void test_stream_across_shards(void **state)
 	/* A shard split off below the subscribed node after it subscribed: followed from its birth on. */
 	struct tree_op zone_c[] = {create("/root/World", "ZoneC"), create("/root/World/ZoneC", "R")};
 	assert_int_equal(client_write_ops(cl, zone_c, 2), GROVE_OK);
-	assert_int_equal(split(cl, "/root/World/ZoneC"), GROVE_OK);
+	assert_int_equal(client_shard_split(cl, "/root/World/ZoneC", NULL), GROVE_OK);
 	assert_int_equal(client_set_int(cl, "/root/World/ZoneC/R", "n", 7), GROVE_OK);
 	for (int events = 0; events < 1000 && (s.moves < STREAMED_MOVES || s.n_q < STREAMED_MOVES || !s.r_set); events++) {
 		msg = next_event(sub);
@@ -831,7 +817,7 @@ static void test_keyed_writes_across_shards(void **state)
 	struct tree_op split_batch[] = {set_op(ZONE_A "/P", "s", &one), set_op(ZONE_B "/Q", "s", &one)};
 	assert_int_equal(keyed_write(&c, 1, "move-3", split_batch, 2, &first), GROVE_OK);
 	cl = cluster_connect(&c, 1);
-	assert_int_equal(split(cl, ZONE_A "/P"), GROVE_OK);
+	assert_int_equal(client_shard_split(cl, ZONE_A "/P", NULL), GROVE_OK);
 	struct tree_op bump[] = {set_op(ZONE_A "/P", "s", &five), set_op(ZONE_B "/Q", "s", &five)};
 	assert_int_equal(client_write_ops(cl, bump, 2), GROVE_OK);
 	grove_client_close(cl);
@@ -1313,7 +1299,7 @@ static void test_resume_after_the_subtree_moved_shards(void **state)
 		copy_text(last, sizeof(last), e.position);
 		follower_close(&f);
 
-		assert_int_equal(split(cl, path), GROVE_OK);
+		assert_int_equal(client_shard_split(cl, path, NULL), GROVE_OK);
 		for (int i = 2; i < 6; i++)
 			assert_int_equal(client_set_int(cl, t, "n", i), GROVE_OK);
 		cluster_wait_converged(&c);

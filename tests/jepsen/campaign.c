@@ -91,6 +91,7 @@ struct options {
 	uint64_t seed;
 	double seconds;
 	int clients, registers, sets;
+	int cross; /* percent of register writes over two registers; > 0: every key a shard of its own */
 	bool faults[FAULT_COUNT];
 	const char *history, *data, *mutate;
 };
@@ -113,6 +114,7 @@ struct campaign {
 	atomic_bool read_mutated;
 	int64_t acked_add;                       /* an acknowledged add's element, for --mutate final */
 	int acked_add_set;                       /* its set, -1 while none */
+	uint64_t set_groups[MAX_KEYS];           /* the group holding each set's node (with --cross, its shard) */
 	uint64_t faults_done[FAULT_COUNT];
 };
 
@@ -169,15 +171,22 @@ static void record(struct campaign *cp, uint64_t process, enum history_type type
 
 enum outcome { OUTCOME_OK = 0, OUTCOME_FAIL = 1, OUTCOME_INFO = 2 };
 
-/* Set property @p prop of @p path to @p value under @p submit_key, with one retry on a fresh connection. */
-static enum outcome set_prop(struct campaign *cp, struct grove_client **c, const char *path, const char *prop,
-			     int64_t value, const char *submit_key)
+/*
+ * Set property @p prop of each of the @p n nodes @p paths (one batch: with keys in shards of their own, a
+ * transaction across them) to @p value under @p submit_key, with one retry on a fresh connection.
+ */
+static enum outcome set_prop(struct campaign *cp, struct grove_client **c, const char *const *paths, size_t n,
+			     const char *prop, int64_t value, const char *submit_key)
 {
 	struct variant v;
 	variant_set_int(&v, value);
-	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = path}, .name = prop, .value = &v};
+	struct tree_op ops[2];
+	if (n < 1 || n > 2)
+		return OUTCOME_FAIL;
+	for (size_t i = 0; i < n; i++)
+		ops[i] = (struct tree_op){.kind = TREE_OP_SET_PROP, .node = {.path = paths[i]}, .name = prop, .value = &v};
 	struct wire_request wr;
-	if (wire_encode_batch(&op, 1, &wr))
+	if (wire_encode_batch(ops, n, &wr))
 		return OUTCOME_FAIL; /* nothing was sent */
 	wr.req.submit_key = (char *)submit_key;
 	enum outcome outcome = OUTCOME_INFO;
@@ -264,18 +273,30 @@ static int pick_key(struct worker *w, const char *prefix, int count, char key[16
 	return k;
 }
 
+/*
+ * A write of a register; with --cross, that share of writes sets two registers in one batch (each key is a
+ * shard of its own: a transaction across two shards), recorded as a write of each: the second by the worker's
+ * companion process (MAX_CLIENTS above its own), since a process has one operation open at a time.
+ */
 static void do_write(struct worker *w, struct grove_client **c, uint64_t seq)
 {
 	struct campaign *cp = w->cp;
-	char key[16], path[32], submit[64];
-	pick_key(w, "r", cp->opt.registers, key, path);
+	char keys[2][16], paths[2][32], submit[64];
+	size_t n = cp->opt.registers > 1 && (int)random_below(&w->rng, 100) < cp->opt.cross ? 2 : 1;
+	int first = pick_key(w, "r", cp->opt.registers, keys[0], paths[0]);
+	while (n == 2 && pick_key(w, "r", cp->opt.registers, keys[1], paths[1]) == first)
+		;
 	/* Unique per key (and run): the writer's id in the high part, its sequence in the low. */
 	struct history_value v = {.kind = HISTORY_INT, .i = (int64_t)(w->id + 1) * 1000000000ll + (int64_t)seq};
 	snprintf(submit, sizeof(submit), "c%d-%" PRIu64, w->id, seq);
-	record(cp, (uint64_t)w->id, HISTORY_INVOKE, HISTORY_WRITE, key, &v);
-	enum outcome o = set_prop(cp, c, path, "v", v.i, submit);
-	record(cp, (uint64_t)w->id, (enum history_type)(o + 1), HISTORY_WRITE, key, &v);
-	w->tally.n[HISTORY_WRITE][o]++;
+	for (size_t i = 0; i < n; i++)
+		record(cp, (uint64_t)(w->id + (int)i * MAX_CLIENTS), HISTORY_INVOKE, HISTORY_WRITE, keys[i], &v);
+	const char *const targets[2] = {paths[0], paths[1]};
+	enum outcome o = set_prop(cp, c, targets, n, "v", v.i, submit);
+	for (size_t i = 0; i < n; i++) {
+		record(cp, (uint64_t)(w->id + (int)i * MAX_CLIENTS), (enum history_type)(o + 1), HISTORY_WRITE, keys[i], &v);
+		w->tally.n[HISTORY_WRITE][o]++;
+	}
 }
 
 static void do_read(struct worker *w, struct grove_client **c)
@@ -312,7 +333,8 @@ static void do_add(struct worker *w, struct grove_client **c, uint64_t seq)
 	snprintf(prop, sizeof(prop), "e%" PRId64, v.i);
 	snprintf(submit, sizeof(submit), "c%d-%" PRIu64, w->id, seq);
 	record(cp, (uint64_t)w->id, HISTORY_INVOKE, HISTORY_ADD, key, &v);
-	enum outcome o = set_prop(cp, c, path, prop, v.i, submit);
+	const char *const target = path;
+	enum outcome o = set_prop(cp, c, &target, 1, prop, v.i, submit);
 	record(cp, (uint64_t)w->id, (enum history_type)(o + 1), HISTORY_ADD, key, &v);
 	w->tally.n[HISTORY_ADD][o]++;
 	if (o == OUTCOME_OK && w->id == 0 && cp->acked_add_set < 0) {
@@ -569,11 +591,17 @@ static bool final_reads(struct campaign *cp, int node)
 	snprintf(data, sizeof(data), "%s/node%d", cp->cluster.dir, node);
 	snprintf(member, sizeof(member), "%d", node);
 	struct store *s;
-	struct tree world;
-	struct store_txn *txn;
+	struct store_txn *txn = NULL;
 	if (store_open(&s, data, NULL) != GROVE_OK)
 		return false;
-	bool ok = tree_open(s, 1, &world) == GROVE_OK && store_txn_begin(s, NULL, false, &txn) == GROVE_OK;
+	struct tree trees[MAX_KEYS]; /* opened before the read begins: opening may open the store's tables */
+	bool ok = true;
+	for (int k = 0; ok && k < cp->opt.sets; k++)
+		ok = tree_open(s, cp->set_groups[k], &trees[k]) == GROVE_OK;
+	if (ok && store_txn_begin(s, NULL, false, &txn) != GROVE_OK) {
+		txn = NULL;
+		ok = false;
+	}
 	for (int k = 0; ok && k < cp->opt.sets; k++) {
 		char key[16], path[32];
 		snprintf(key, sizeof(key), "s%d", k);
@@ -581,8 +609,8 @@ static bool final_reads(struct campaign *cp, int node)
 		struct history_value set = {.kind = HISTORY_SET};
 		struct prop_collector pc = {.set = &set, .ok = true};
 		uint64_t id;
-		ok = tree_resolve_path(&world, txn, path, &id) == GROVE_OK &&
-		     tree_for_each_prop(&world, txn, id, collect_element, &pc) == GROVE_OK && pc.ok;
+		ok = tree_resolve_path(&trees[k], txn, path, &id) == GROVE_OK &&
+		     tree_for_each_prop(&trees[k], txn, id, collect_element, &pc) == GROVE_OK && pc.ok;
 		if (ok && node == 1 && cp->opt.mutate && strcmp(cp->opt.mutate, "final") == 0 && k == cp->acked_add_set)
 			for (size_t i = 0; i < set.n_elems; i++)
 				if (set.elems[i].i == cp->acked_add)
@@ -591,7 +619,7 @@ static bool final_reads(struct campaign *cp, int node)
 			history_write_final(cp->history, member, key, &set);
 		history_value_free(&set);
 	}
-	if (ok)
+	if (txn)
 		store_txn_abort(txn);
 	store_close(s);
 	return ok;
@@ -603,7 +631,9 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]\n"
 			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way] [--history FILE] [--data DIR]\n"
-			"  [--mutate read|final]\n");
+			"  [--mutate read|final] [--cross PERCENT]\n"
+			"--cross: every key a shard of its own, and PERCENT of the register writes set two registers in\n"
+			"  one batch (a transaction across two shards)\n");
 	exit(2);
 }
 
@@ -644,6 +674,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->registers = atoi(v);
 		else if (strcmp(a, "--sets") == 0)
 			o->sets = atoi(v);
+		else if (strcmp(a, "--cross") == 0)
+			o->cross = atoi(v);
 		else if (strcmp(a, "--faults") == 0) {
 			if (!parse_faults(v, o->faults))
 				usage();
@@ -657,7 +689,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 			usage();
 	}
 	if (o->seconds <= 0 || o->seconds > 86400 || o->clients < 1 || o->clients > MAX_CLIENTS || o->registers < 1 ||
-	    o->registers > MAX_KEYS || o->sets < 1 || o->sets > MAX_KEYS ||
+	    o->registers > MAX_KEYS || o->sets < 1 || o->sets > MAX_KEYS || o->cross < 0 || o->cross > 100 ||
 	    (o->mutate && strcmp(o->mutate, "read") != 0 && strcmp(o->mutate, "final") != 0))
 		usage();
 }
@@ -699,6 +731,13 @@ static bool start_cluster(struct campaign *cp)
 		struct tree_op op = {.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = name, .text = "Node",
 				     .index = -1};
 		ok = client_write_ops(client, &op, 1) == 0;
+		char path[32];
+		snprintf(path, sizeof(path), "/root/%s", name);
+		uint64_t group = 1; /* the world's */
+		if (ok && cp->opt.cross)
+			ok = client_shard_split(client, path, &group) == GROVE_OK;
+		if (k >= cp->opt.registers)
+			cp->set_groups[k - cp->opt.registers] = group;
 	}
 	grove_client_close(client);
 	return ok;
@@ -730,7 +769,10 @@ int main(int argc, char **argv)
 	for (int f = 0; f < FAULT_COUNT; f++)
 		if (cp.opt.faults[f])
 			printf(" %s", fault_names[f]);
-	printf("%s%s\n", cp.opt.mutate ? ", mutation " : "", cp.opt.mutate ? cp.opt.mutate : "");
+	printf("%s%s", cp.opt.mutate ? ", mutation " : "", cp.opt.mutate ? cp.opt.mutate : "");
+	if (cp.opt.cross)
+		printf(", every key a shard, %d%% of register writes across two", cp.opt.cross);
+	printf("\n");
 	fflush(stdout);
 	uint64_t rng = cp.opt.seed * 0x9E3779B97F4A7C15ull + 1;
 	cp.acked_add_set = -1;
@@ -800,8 +842,11 @@ int main(int argc, char **argv)
 				printf("%s%s", sep, fault_names[f]);
 				sep = ",";
 			}
-		printf("%s%s\n", *sep ? "" : "none", cp.opt.mutate ? (strcmp(cp.opt.mutate, "read") == 0 ?
+		printf("%s%s", *sep ? "" : "none", cp.opt.mutate ? (strcmp(cp.opt.mutate, "read") == 0 ?
 			" --mutate read" : " --mutate final") : "");
+		if (cp.opt.cross)
+			printf(" --cross %d", cp.opt.cross);
+		printf("\n");
 	}
 	lin_report_free(report);
 	history_free(h);

@@ -1,4 +1,5 @@
-/* The fault campaign in the default suite: a short run with every fault kind must pass the checker, and
+/* The fault campaign in the default suite: a short run with every fault kind must pass the checker (and one
+ * with every key a shard of its own and writes across shards), and
  * runs with a mutation of what the campaign records (a read of a value no one wrote; an acknowledged add
  * left out of a member's final read) must fail it, so that a passing run means something. */
 #include <fcntl.h>
@@ -59,6 +60,19 @@ static void test_short_run_passes(void **state)
 	assert_non_null(strstr(output, "RESULT: PASSED"));
 }
 
+/* The same with every key a shard of its own and half the register writes a transaction across two. */
+static void test_short_run_across_shards_passes(void **state)
+{
+	(void)state;
+	char seed[32];
+	snprintf(seed, sizeof(seed), "%ld", (long)time(NULL) + 1);
+	const char *args[] = {"--seed", seed, "--seconds", "20", "--cross", "50", NULL};
+	int status = run_campaign(args, output, sizeof(output));
+	if (status != 0)
+		fail_msg("the campaign across shards failed with status %d (seed %s): see above", status, seed);
+	assert_non_null(strstr(output, "RESULT: PASSED"));
+}
+
 static void test_corrupted_read_fails(void **state)
 {
 	(void)state;
@@ -80,6 +94,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_short_run_passes),
+		cmocka_unit_test(test_short_run_across_shards_passes),
 		cmocka_unit_test(test_corrupted_read_fails),
 		cmocka_unit_test(test_lost_add_fails),
 	};

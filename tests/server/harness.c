@@ -305,6 +305,23 @@ Grove__ShardReply *client_shard_list(struct grove_client *c, Grove__Envelope **h
 	return (*holder)->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY ? (*holder)->shard_reply : NULL;
 }
 
+int client_shard_split(struct grove_client *c, const char *path, uint64_t *group)
+{
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	rq.op = GROVE__SHARD_REQUEST__OP__SPLIT;
+	rq.path = (char *)path;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	if (grove_client_call(c, &env, &reply) != GROVE_OK)
+		return -1;
+	int code = reply->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY ? (int)reply->shard_reply->code : -1;
+	if (group && code == GROVE_OK)
+		*group = reply->shard_reply->group;
+	grove__envelope__free_unpacked(reply, NULL);
+	return code;
+}
+
 Grove__ReadReply *client_read(struct grove_client *c, const char *path, uint32_t depth, bool with_props,
 			      Grove__Envelope **holder)
 {

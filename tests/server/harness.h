@@ -142,6 +142,13 @@ int client_subscribe(struct grove_client *c, const char *path, bool resume, uint
 Grove__ShardReply *client_shard_list(struct grove_client *c, Grove__Envelope **holder);
 
 /**
+ * @brief Split the subtree at @p path into a shard of its own, through @p c.
+ * @param group receives the new shard's group when split (may be NULL).
+ * @return the shard reply's code (GROVE_OK: split), or -1 if no shard reply came back.
+ */
+int client_shard_split(struct grove_client *c, const char *path, uint64_t *group);
+
+/**
  * @brief Read the node at @p path through @p c, @p depth levels below it, with its properties if
  * @p with_props.
  * @param holder receives the whole reply; free it with grove__envelope__free_unpacked(*holder, NULL) if not NULL.
