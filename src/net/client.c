@@ -17,15 +17,31 @@
 #include "src/common/error.h"
 #include "src/net/frame.h"
 
-struct grove_client {
+/*
+ * Connections kept to members at once. A world with shards has a leader per shard, often on different
+ * members: a client that follows each request's leader keeps the connections it made, instead of making a
+ * new one at every hop.
+ */
+#define CLIENT_LINKS 8
+
+/* One connection to a member. */
+struct link {
 	int fd;                    /* connected socket, non-blocking with poll-based waits */
-	char address[256];         /* where it is connected (it follows the leader) */
-	char token[256];           /* to say hello again after a redirect */
-	int timeout_ms;            /* per-request timeout */
-	uint64_t next_request_id;  /* ids are per connection */
+	char address[256];         /* the member's */
 	uint64_t server_id;        /* from the hello reply */
-	uint64_t moved_retries;    /* requests asked again after a refusal that passes (a split moved what they named, a transaction held their shard) */
+	uint64_t used;             /* when it was last chosen (the client's counter): the oldest is closed first */
 	struct frame_reader reader;
+};
+
+struct grove_client {
+	struct link links[CLIENT_LINKS];
+	size_t n_links;
+	struct link *cur;          /* where requests go: the member the last one was answered by */
+	char token[256];           /* to say hello to each member */
+	int timeout_ms;            /* per-request timeout */
+	uint64_t next_request_id;
+	uint64_t uses;
+	uint64_t moved_retries;    /* requests asked again after a refusal that passes (a split moved what they named, a transaction held their shard) */
 };
 
 static int64_t now_ms(void)
@@ -70,7 +86,7 @@ static int send_envelope(struct grove_client *c, Grove__Envelope *env)
 	buf[2] = (uint8_t)(len >> 16);
 	buf[3] = (uint8_t)(len >> 24);
 	grove__envelope__pack(env, buf + 4);
-	int err = send_all(c->fd, buf, len + 4, c->timeout_ms);
+	int err = send_all(c->cur->fd, buf, len + 4, c->timeout_ms);
 	free(buf);
 	return err;
 }
@@ -81,24 +97,24 @@ static int receive_envelope(struct grove_client *c, int timeout_ms, Grove__Envel
 	for (;;) {
 		const uint8_t *payload;
 		size_t len;
-		int ready = frame_reader_next(&c->reader, &payload, &len);
+		int ready = frame_reader_next(&c->cur->reader, &payload, &len);
 		if (ready < 0)
 			return GROVE_EPROTO;
 		if (ready == 1) {
 			*out = grove__envelope__unpack(NULL, len, payload);
-			frame_reader_consume(&c->reader, len);
+			frame_reader_consume(&c->cur->reader, len);
 			return *out ? GROVE_OK : GROVE_EPROTO;
 		}
 		int64_t left = deadline - now_ms();
 		if (left <= 0)
 			return GROVE_ETIMEDOUT;
-		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		struct pollfd pfd = {.fd = c->cur->fd, .events = POLLIN};
 		int n = poll(&pfd, 1, (int)left);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n == 0 ? GROVE_ETIMEDOUT : GROVE_EIO;
-		int err = frame_reader_fill(&c->reader, c->fd);
+		int err = frame_reader_fill(&c->cur->reader, c->cur->fd);
 		if (err)
 			return err == GROVE_ENOTFOUND ? GROVE_EIO : err;
 	}
@@ -139,20 +155,68 @@ int grove_client_receive(struct grove_client *c, int timeout_ms, Grove__Envelope
 static int connect_with_timeout(const char *address, int timeout_ms, int *fd_out, char *error, size_t cap);
 static int say_hello(struct grove_client *c, char *error, size_t error_cap);
 
-/* Move the connection to @p address (the leader a follower named). */
-static int reconnect(struct grove_client *c, const char *address)
+static void link_close(struct link *l)
 {
-	char error[256];
-	int fd;
-	int err = connect_with_timeout(address, c->timeout_ms, &fd, error, sizeof(error));
+	close(l->fd);
+	frame_reader_free(&l->reader);
+}
+
+/*
+ * Whether a kept connection still looks open: nothing is due on it between requests, so anything to read
+ * (the member closed it, or restarted) or an error means it is not.
+ */
+static bool link_open(const struct link *l)
+{
+	struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
+	return poll(&pfd, 1, 0) == 0;
+}
+
+/*
+ * Make the connection to @p address the one requests go to: the kept one if it still looks open, else a new
+ * one (connected within @p attempt_ms and greeted), in place of the one used least lately when all are
+ * taken. On failure the client stays where it was.
+ */
+static int use_member(struct grove_client *c, const char *address, int attempt_ms, char *error, size_t error_cap)
+{
+	struct link *l = NULL;
+	for (size_t i = 0; i < c->n_links && !l; i++)
+		if (strcmp(c->links[i].address, address) == 0)
+			l = &c->links[i];
+	if (l && link_open(l)) {
+		l->used = ++c->uses;
+		c->cur = l;
+		return GROVE_OK;
+	}
+	struct link fresh = {.used = ++c->uses};
+	int err = connect_with_timeout(address, attempt_ms, &fresh.fd, error, error_cap);
 	if (err)
 		return err;
-	close(c->fd);
-	c->fd = fd;
-	snprintf(c->address, sizeof(c->address), "%s", address);
-	frame_reader_free(&c->reader);
-	frame_reader_init(&c->reader, 0);
-	return say_hello(c, error, sizeof(error));
+	snprintf(fresh.address, sizeof(fresh.address), "%s", address);
+	frame_reader_init(&fresh.reader, 0);
+	struct link *was = c->cur;
+	c->cur = &fresh;
+	int timeout_ms = c->timeout_ms;
+	c->timeout_ms = attempt_ms;
+	err = say_hello(c, error, error_cap);
+	c->timeout_ms = timeout_ms;
+	c->cur = was;
+	if (err) {
+		link_close(&fresh);
+		return err;
+	}
+	if (l) {
+		link_close(l); /* kept, but closed by the member */
+	} else if (c->n_links < CLIENT_LINKS) {
+		l = &c->links[c->n_links++];
+	} else {
+		for (size_t i = 0; i < c->n_links; i++) /* the one used least lately, never the current one */
+			if (&c->links[i] != c->cur && (!l || c->links[i].used < l->used))
+				l = &c->links[i];
+		link_close(l);
+	}
+	*l = fresh;
+	c->cur = l;
+	return GROVE_OK;
 }
 
 /* Whether @p code refuses a request without applying it, for a reason that passes: ask again. */
@@ -223,7 +287,8 @@ int grove_client_call(struct grove_client *c, Grove__Envelope *req, Grove__Envel
 		grove__envelope__free_unpacked(*reply, NULL);
 		*reply = NULL;
 		/* A leader that cannot be reached may be dead and not replaced yet: ask this server again shortly. */
-		if (redirect && reconnect(c, leader) == GROVE_OK) {
+		char error[256];
+		if (redirect && use_member(c, leader, c->timeout_ms, error, sizeof(error)) == GROVE_OK) {
 			hops++;
 			continue;
 		}
@@ -283,25 +348,6 @@ static int connect_with_timeout(const char *address, int timeout_ms, int *fd_out
 	return GROVE_OK;
 }
 
-/* Connect to the one member at @p address and say hello, each within @p attempt_ms. */
-static int connect_one(struct grove_client *c, const char *address, int attempt_ms, char *error, size_t error_cap)
-{
-	int err = connect_with_timeout(address, attempt_ms, &c->fd, error, error_cap);
-	if (err)
-		return err;
-	snprintf(c->address, sizeof(c->address), "%s", address);
-	frame_reader_init(&c->reader, 0);
-	int timeout_ms = c->timeout_ms;
-	c->timeout_ms = attempt_ms;
-	err = say_hello(c, error, error_cap);
-	c->timeout_ms = timeout_ms;
-	if (err) {
-		close(c->fd);
-		frame_reader_free(&c->reader);
-	}
-	return err;
-}
-
 /* A member that does not answer in this long, with others to try, is passed over (etcdctl's dial timeout). */
 #define MEMBER_ATTEMPT_MS 2000
 
@@ -326,12 +372,12 @@ int grove_client_connect(const char *address, const char *token, int timeout_ms,
 	/* Members in the order given; the next when one cannot be reached or does not answer. */
 	for (const char *at = address; *at;) {
 		size_t len = strcspn(at, ",");
-		char one[sizeof(c->address)];
+		char one[sizeof(c->links[0].address)];
 		snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), at);
 		at += len + (at[len] == ',');
 		if (!one[0])
 			continue;
-		err = connect_one(c, one, attempt_ms, error, error_cap);
+		err = use_member(c, one, attempt_ms, error, error_cap);
 		if (!err || err == GROVE_EAUTH || err == GROVE_ENOMEM)
 			break; /* connected, or refused for a reason every member shares */
 	}
@@ -355,7 +401,7 @@ static int say_hello(struct grove_client *c, char *error, size_t error_cap)
 	Grove__Envelope *reply;
 	int err = call_once(c, &env, &reply);
 	if (err) {
-		snprintf(error, error_cap, "hello to %s failed: %s", c->address, grove_strerror(err));
+		snprintf(error, error_cap, "hello to %s failed: %s", c->cur->address, grove_strerror(err));
 	} else if (reply->body_case == GROVE__ENVELOPE__BODY_ERROR) {
 		err = (int)reply->error->code ? (int)reply->error->code : GROVE_EPROTO;
 		snprintf(error, error_cap, "%s", reply->error->message);
@@ -363,7 +409,7 @@ static int say_hello(struct grove_client *c, char *error, size_t error_cap)
 		err = GROVE_EPROTO;
 		snprintf(error, error_cap, "unexpected answer to hello");
 	} else {
-		c->server_id = reply->hello_reply->server_id;
+		c->cur->server_id = reply->hello_reply->server_id;
 	}
 	if (reply)
 		grove__envelope__free_unpacked(reply, NULL);
@@ -374,8 +420,8 @@ void grove_client_close(struct grove_client *c)
 {
 	if (!c)
 		return;
-	close(c->fd);
-	frame_reader_free(&c->reader);
+	for (size_t i = 0; i < c->n_links; i++)
+		link_close(&c->links[i]);
 	free(c);
 }
 
@@ -386,10 +432,10 @@ uint64_t grove_client_moved_retries(const struct grove_client *c)
 
 uint64_t grove_client_server_id(const struct grove_client *c)
 {
-	return c->server_id;
+	return c->cur->server_id;
 }
 
 int grove_client_fd(const struct grove_client *c)
 {
-	return c->fd;
+	return c->cur->fd;
 }

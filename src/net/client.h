@@ -3,9 +3,13 @@
  * @brief A small blocking client for grove servers: connect, say hello,
  * send a request, wait for its reply. Used by the CLI, tests and benchmarks.
  *
- * One client is one TCP connection; it is not thread-safe (use one per
- * thread). Replies are matched by request id; a reply for another id, or a
- * frame that does not decode, ends the connection with GROVE_EPROTO.
+ * A client talks to one member at a time, the one its last request was
+ * answered by; it keeps the connections it made to others it was sent to
+ * (up to 8; a world with shards has a leader per shard), so following a
+ * leader back reuses one, checked first to be still open. It is not
+ * thread-safe (use one per thread). Replies are matched by request id; a
+ * reply for another id, or a frame that does not decode, ends the call with
+ * GROVE_EPROTO.
  */
 #ifndef GROVE_NET_CLIENT_H
 #define GROVE_NET_CLIENT_H
@@ -31,7 +35,7 @@ struct grove_client;
 int grove_client_connect(const char *address, const char *token, int timeout_ms, struct grove_client **out,
 			 char *error, size_t error_cap);
 
-/** @brief Close the connection and free the client. NULL is allowed. */
+/** @brief Close the connections and free the client. NULL is allowed. */
 void grove_client_close(struct grove_client *c);
 
 /**
@@ -67,10 +71,10 @@ int grove_client_receive(struct grove_client *c, int timeout_ms, Grove__Envelope
 /** @brief How many times a request was asked again because a split had moved what it named. */
 uint64_t grove_client_moved_retries(const struct grove_client *c);
 
-/** @brief The id of the server, from its hello reply. */
+/** @brief The id of the server requests go to now, from its hello reply. */
 uint64_t grove_client_server_id(const struct grove_client *c);
 
-/** @brief The socket, for tests that need to send raw bytes. */
+/** @brief The socket of the member requests go to now, for tests that need to send raw bytes. */
 int grove_client_fd(const struct grove_client *c);
 
 #endif

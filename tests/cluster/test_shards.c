@@ -3,6 +3,8 @@
  * acknowledged ones; kill -9 of the member that leads the most groups, and a restart of every member (clean
  * and with SIGKILL), keep the shard map and every shard's data; a dead member is replaced by a new server
  * with `grove cluster add/promote/remove`, and every group follows the world's members. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -518,6 +521,26 @@ static int transfer(struct cluster *c, int via, const char *path, uint64_t to, c
 }
 
 /*
+ * Three members that leave each group's leader where it is put (no balancing), and /root/World with each of
+ * @p zones below it split into a shard of its own.
+ */
+static void start_zones_where_put(struct cluster *c, const char *const *zones, size_t n)
+{
+	static const char *const args[] = {"--no-leader-balance", NULL};
+	cluster_start(c, args);
+	cluster_wait_leader(c);
+	struct grove_client *cl = cluster_connect(c, 1);
+	assert_int_equal(create_one(cl, "/root", "World"), 0);
+	for (size_t i = 0; i < n; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/root/World/%s", zones[i]);
+		assert_int_equal(create_one(cl, "/root/World", zones[i]), 0);
+		split(cl, path);
+	}
+	grove_client_close(cl);
+}
+
+/*
  * `grove shard transfer-leader`: asked of any member, the shard's leader hands it to the member named, which
  * every member then sees lead it and which takes its writes; the world's group too. A path that is not a
  * shard's root, and a member that is not a voter, are refused and change nothing.
@@ -526,14 +549,9 @@ static void test_shard_leadership_handed_over(void **state)
 {
 	(void)state;
 	struct cluster c;
-	static const char *const args[] = {"--no-leader-balance", NULL}; /* the leaders stay where they are put */
-	cluster_start(&c, args);
-	cluster_wait_leader(&c);
-	struct grove_client *cl = cluster_connect(&c, 1);
-	assert_int_equal(create_one(cl, "/root", "World"), 0);
-	assert_int_equal(create_one(cl, "/root/World", "Z"), 0);
-	split(cl, "/root/World/Z");
-	grove_client_close(cl);
+	static const char *const zones[] = {"Z"};
+	start_zones_where_put(&c, zones, 1);
+	struct grove_client *cl;
 	static const char *const roots[] = {"/root/World/Z", "/root"};
 	char message[256];
 	for (int r = 0; r < 2; r++) {
@@ -588,6 +606,61 @@ static bool leadership_spread(struct cluster *c, int node, size_t *most, size_t 
 		*fewest = count[m] < *fewest ? count[m] : *fewest;
 	}
 	return all_led;
+}
+
+/* Make member @p to the leader of the shard whose root is @p root, as member 1 sees it (at most 10 s). */
+static void lead(struct cluster *c, const char *root, uint64_t to)
+{
+	char message[256];
+	for (int t = 0; t < 100; t++) {
+		if (shard_leader(c, 1, root) == to)
+			return;
+		if (t % 10 == 0)
+			transfer(c, 1, root, to, message, sizeof(message));
+		usleep(100000);
+	}
+	fail_msg("member %llu does not lead %s", (unsigned long long)to, root);
+}
+
+/* The local port of @p fd's connection: a new connection gets a new one. */
+static int local_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	return ntohs(a.sin_port);
+}
+
+/*
+ * A client sent to the leaders of shards led by different members keeps a connection to each: going back to
+ * a member reuses the connection it made there (the same local port) instead of connecting again.
+ */
+static void test_client_keeps_a_connection_per_member(void **state)
+{
+	(void)state;
+	struct cluster c;
+	static const char *const zones[] = {"A", "B"};
+	start_zones_where_put(&c, zones, 2);
+	lead(&c, "/root/World/A", 2);
+	lead(&c, "/root/World/B", 3);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	static const char *const paths[] = {"/root/World/A", "/root/World/B"};
+	int ports[2] = {0};
+	for (int round = 0; round < 3; round++)
+		for (int k = 0; k < 2; k++) {
+			assert_int_equal(client_set_int(cl, paths[k], "x", round), 0);
+			assert_int_equal(grove_client_server_id(cl), 2 + k); /* answered by the shard's leader */
+			int port = local_port(grove_client_fd(cl));
+			if (round == 0)
+				ports[k] = port;
+			else if (port != ports[k])
+				fail_msg("round %d: member %d answered on a new connection (port %d, before %d)", round, 2 + k,
+					 port, ports[k]);
+		}
+	assert_int_not_equal(ports[0], ports[1]);
+	grove_client_close(cl);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
 }
 
 /*
@@ -934,6 +1007,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_many_shards),
 		cmocka_unit_test(test_shard_leadership_handed_over),
+		cmocka_unit_test(test_client_keeps_a_connection_per_member),
 		cmocka_unit_test(test_leaders_spread),
 		cmocka_unit_test(test_split_under_load),
 		cmocka_unit_test(test_catch_up_across_a_split),
