@@ -421,10 +421,10 @@ void xshard_applied(struct xshard *x, uint64_t group, uint64_t index, const stru
 		txn_recover_on_result(x->recs[slot].recover, pt, &cmd, &r);
 		pump_rec(x, slot);
 	}
-	/* An intent resolved frees the shard (or a cut's reservation of it): a write blocked there goes now. */
+	/* An intent resolved frees the shard (or a cut's reservation of it): a write it blocked there goes now. */
 	if (cmd.type == TXN_CMD_RESOLVE)
 		for (size_t i = x->n_txns; i-- > 0;)
-			if (txn_coord_unblocked(x->txns[i]->coord, group) == GROVE_OK)
+			if (txn_coord_unblocked(x->txns[i]->coord, group, cmd.txn.id) == GROVE_OK)
 				pump_txn(x, i, pt);
 	txn_result_free(&r);
 	txn_cmd_release(&cmd);

@@ -147,7 +147,7 @@ bool xshard_full(const struct xshard *x);
  * @brief Group @p group applied a transaction command here at @p index (the
  * host's txn_applied hook). Its result goes to the coordinator or recovery
  * that sent it; a resolution also sends again, at once, every write of a
- * transaction coordinated here that was blocked on @p group.
+ * transaction coordinated here that the resolved intent blocked.
  */
 void xshard_applied(struct xshard *x, uint64_t group, uint64_t index, const struct tree_result *res, uint64_t pt);
 

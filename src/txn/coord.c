@@ -23,6 +23,7 @@ struct coord_write {
 	size_t value_len;
 	enum write_state state; /* of the current attempt's intent */
 	struct hlc_ts landed;   /* where it landed (WRITE_LANDED) */
+	uint64_t blocked_by;    /* the transaction whose intent is in its way (WRITE_BLOCKED) */
 	bool resolved;          /* its RESOLVE was answered */
 };
 
@@ -278,6 +279,7 @@ static int on_write(struct txn_coord *c, uint64_t pt, const struct txn_cmd *cmd,
 			c->blocked_since = pt;
 		}
 		w->state = WRITE_BLOCKED;
+		w->blocked_by = res->other.id;
 		err = add_blocker(c, w, &res->other);
 		break;
 	case TXN_R_FINISHED:
@@ -481,12 +483,14 @@ int txn_coord_rollback(struct txn_coord *c, uint64_t pt)
 	return rollback(c, pt);
 }
 
-int txn_coord_unblocked(struct txn_coord *c, uint64_t shard)
+int txn_coord_unblocked(struct txn_coord *c, uint64_t shard, uint64_t txn)
 {
 	int err = GROVE_OK;
-	for (size_t i = 0; i < c->n_writes && !err && c->phase == TXN_COORD_WRITING; i++)
-		if (c->writes[i].state == WRITE_BLOCKED && c->writes[i].shard == shard)
-			err = write_intent(c, &c->writes[i]);
+	for (size_t i = 0; i < c->n_writes && !err && c->phase == TXN_COORD_WRITING; i++) {
+		const struct coord_write *w = &c->writes[i];
+		if (w->state == WRITE_BLOCKED && w->shard == shard && w->blocked_by == txn)
+			err = write_intent(c, w);
+	}
 	return err;
 }
 

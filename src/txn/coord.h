@@ -169,13 +169,13 @@ int txn_coord_rollback(struct txn_coord *c, uint64_t pt);
 int txn_coord_tick(struct txn_coord *c, uint64_t pt);
 
 /**
- * @brief An intent on @p shard was resolved: what blocked a write there may
- * be gone. Each write blocked there is sent again now (the same attempt, as
- * a retransmission would) instead of at the next retransmission; nothing
+ * @brief Transaction @p txn's intent on @p shard was resolved: each write
+ * that it blocked there is sent again now (the same attempt, as a
+ * retransmission would) instead of at the next retransmission; nothing
  * happens when none is.
  * @return GROVE_OK, GROVE_ENOMEM.
  */
-int txn_coord_unblocked(struct txn_coord *c, uint64_t shard);
+int txn_coord_unblocked(struct txn_coord *c, uint64_t shard, uint64_t txn);
 
 /** @brief Whether txn_coord_ready() has anything. */
 bool txn_coord_has_ready(const struct txn_coord *c);

@@ -909,9 +909,12 @@ static void test_unblocked_write_goes_at_once(void **state)
 	assert_int_equal(va.outcome, TXN_COMMITTED);
 	assert_false(has_intent(w, 1, "a") || has_intent(w, 2, "b"));
 	assert_false(txn_coord_has_ready(b));
-	assert_int_equal(txn_coord_unblocked(b, 1), GROVE_OK);
+	uint64_t a_id = txn_coord_meta(a)->id;
+	assert_int_equal(txn_coord_unblocked(b, 1, a_id + 1), GROVE_OK); /* another transaction's intent: nothing */
+	assert_false(txn_coord_has_ready(b));
+	assert_int_equal(txn_coord_unblocked(b, 1, a_id), GROVE_OK);
 	assert_true(txn_coord_has_ready(b));
-	assert_int_equal(txn_coord_unblocked(b, 2), GROVE_OK);
+	assert_int_equal(txn_coord_unblocked(b, 2, a_id), GROVE_OK);
 	for (int round = 0; round < 10 && vb.outcome == TXN_NONE; round++) {
 		take_coord(b, &qb, &vb);
 		deliver(w, &qb, any, NULL, b, NULL, false);
