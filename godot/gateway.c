@@ -441,6 +441,8 @@ static const char *change_op(enum tree_op_kind k)
 	case TREE_OP_PUT_RESOURCE: return "resource";
 	case TREE_OP_CARRY_OUT:
 	case TREE_OP_CARRY_IN: return "move"; /* never in a change: recorded as moves */
+	case TREE_OP_CONNECT_ACROSS: return "connect"; /* never in a change either */
+	case TREE_OP_DISCONNECT_ACROSS: return "disconnect";
 	}
 	return "unknown";
 }

@@ -57,7 +57,7 @@ int wire_decode_batch(const Grove__WriteRequest *req, bool carries, struct wire_
 	for (size_t i = 0; i < n; i++) {
 		const Grove__Op *w = req->ops[i];
 		struct tree_op *op = &out->ops[i];
-		if (w->kind < TREE_OP_CREATE || w->kind > (carries ? TREE_OP_CARRY_IN : TREE_OP_PUT_RESOURCE)) {
+		if (w->kind < TREE_OP_CREATE || w->kind > (carries ? TREE_OP_DISCONNECT_ACROSS : TREE_OP_PUT_RESOURCE)) {
 			snprintf(message, message_cap, "op %zu: unknown kind %u", i, w->kind);
 			wire_batch_free(out);
 			return GROVE_EINVAL;

@@ -29,7 +29,8 @@ struct wire_batch {
  * @brief Decode @p req into @p out. Strings are borrowed from @p req, which
  * must outlive @p out.
  * @param carries accept the halves of a move across shards (TREE_OP_CARRY_OUT,
- * TREE_OP_CARRY_IN): only for a transaction's intents, never from a client.
+ * TREE_OP_CARRY_IN) and of a connection across shards (TREE_OP_CONNECT_ACROSS,
+ * TREE_OP_DISCONNECT_ACROSS): only for a transaction's intents, never from a client.
  * @param message on failure, one line naming the bad operation.
  * @return GROVE_OK, GROVE_EINVAL (unknown kind, missing field),
  * GROVE_ECORRUPT (a value that is not a canonical Variant), GROVE_ETOOBIG,

@@ -982,21 +982,30 @@ static void submitted(struct loop_conn *c, int major, const char *key, uint64_t 
 	godot_send(c, major, &m);
 }
 
-/* The shard a batch goes to: the one of every node it names (GROVE_ECROSSSHARD with @p why when they differ). */
+/*
+ * The shard a batch goes to: the one of every node it names (GROVE_ECROSSSHARD with @p why when they differ, or
+ * when it deletes in a shard that holds connections across shards).
+ */
 static int route_ops(struct follow *f, const struct gateway_batch *batch, uint64_t *group, char *why, size_t why_cap)
 {
 	struct host_ref *refs = calloc(2 * batch->count + 1, sizeof(*refs));
 	if (!refs)
 		return GROVE_ENOMEM;
 	size_t n = 0;
+	bool deletes = false;
 	for (size_t i = 0; i < batch->count; i++) {
 		const struct tree_ref *named[2] = {&batch->ops[i].node, &batch->ops[i].target};
 		for (size_t k = 0; k < 2; k++)
 			if ((named[k]->id == 0 && named[k]->path && named[k]->path[0]) || named[k]->id > 0)
 				refs[n++] = (struct host_ref){named[k]->id == 0 ? named[k]->path : NULL, named[k]->id};
+		deletes |= batch->ops[i].kind == TREE_OP_DELETE;
 	}
 	int err = host_route(f->host, refs, n, group, why, why_cap);
 	free(refs);
+	if (!err && deletes && host_connected_across(f->host, *group)) {
+		snprintf(why, why_cap, "it deletes in a shard with signal connections across shards");
+		err = GROVE_ECROSSSHARD; /* the write across shards plans it, removing both halves of each */
+	}
 	return err;
 }
 

@@ -1724,6 +1724,13 @@ bool host_sharded(const struct host *h)
 	return host_shard_map(h)->n > 1;
 }
 
+bool host_connected_across(struct host *h, uint64_t group)
+{
+	const struct tree *t = host_tree(h, group);
+	struct store_txn *txn = t ? apply_txn(h) : NULL;
+	return txn && tree_has_across(t, txn);
+}
+
 /* Whether every member of group @p g is a voter of the meta group: a new group's members are the meta group's. */
 static bool members_in_meta(struct group *g, struct group *meta, uint64_t *missing)
 {

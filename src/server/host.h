@@ -461,6 +461,12 @@ const struct shard_map *host_shard_map(const struct host *h);
 bool host_sharded(const struct host *h);
 
 /**
+ * @brief Whether group @p group, as this member applied it, holds a signal connection across shards: a delete
+ * there may have to remove its other half too, so it is planned as a write across shards (txnplan.h).
+ */
+bool host_connected_across(struct host *h, uint64_t group);
+
+/**
  * @brief Split the subtree at @p path off into a new group: proposes the
  * split's start to the meta group (this member must lead it); the meta
  * group's leader then drives it (the source applies it, the map switches)

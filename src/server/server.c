@@ -1474,15 +1474,19 @@ static bool route_write(struct server *s, struct loop_conn *c, const struct wire
 		return false; /* refused at apply, like every member refuses it */
 	struct host_ref *refs = calloc(2 * wr->n_ops + 1, sizeof(*refs));
 	size_t n = 0;
+	bool deletes = false;
 	for (size_t i = 0; refs && i < wr->n_ops; i++) {
 		const Grove__NodeRef *named[2] = {wr->ops[i]->node, wr->ops[i]->target};
 		for (size_t k = 0; k < 2; k++)
 			if (named[k] && ((named[k]->path && named[k]->path[0]) || named[k]->id > 0))
 				refs[n++] = (struct host_ref){named[k]->path, named[k]->id};
+		deletes |= wr->ops[i]->kind == TREE_OP_DELETE;
 	}
 	char why[600];
 	int err = refs ? host_route(s->host, refs, n, group, why, sizeof(why)) : GROVE_ENOMEM;
 	free(refs);
+	if (!err && deletes && host_connected_across(s->host, *group))
+		err = GROVE_ECROSSSHARD; /* planned: what it deletes may be connected to another shard's nodes */
 	if (err == GROVE_ECROSSSHARD)
 		write_across_shards(s, c, v, wr, t, deadline_ms);
 	else if (err)

@@ -15,12 +15,23 @@
 /* More ancestors than nodes a store can hold: the parent links loop. */
 #define PARENT_CHAIN_MAX (UINT64_C(1) << 48)
 
-/* How a client op appears in a part: itself, or one half of a move across shards. */
-enum half { HALF_PLAIN, HALF_OUT, HALF_IN };
+/*
+ * How a client op appears in a part: itself, one half of a move across shards, one group's half of a connection
+ * across shards (made or removed), or the removal of one group's half of a connection across shards that a
+ * delete takes away.
+ */
+enum half { HALF_PLAIN, HALF_OUT, HALF_IN, HALF_LINK, HALF_UNLINK };
 
 struct part_entry {
 	uint32_t client_op;
 	enum half half;
+	uint32_t unlink; /* HALF_UNLINK: which of the planner's unlinks */
+};
+
+/* A connection across shards that the batch removes: by a disconnect, or with a node it deletes. */
+struct unlink {
+	uint64_t from, to;
+	char *signal, *method;
 };
 
 /* An earlier op's node in a part: what a later move across shards must not carry away under its feet. */
@@ -37,6 +48,7 @@ struct part_build {
 	size_t n_touched, cap_touched;
 	bool paths_changed; /* a rename, move or delete ran here: a later path may name another node than it did */
 	bool paths_unsure;  /* and a path was named after that */
+	bool moved_within;  /* a move inside the shard ran here: a subtree may hold other nodes than it did */
 };
 
 /* A move across shards, as the planner keeps it until the parts are packed. */
@@ -51,6 +63,7 @@ struct op_plan {
 	uint32_t part, index;       /* where the op went (a move across shards: its CARRY_OUT half) */
 	uint64_t anchor;            /* CREATE: the node, before the batch, that its new node is created under (0: not known) */
 	struct carry *carry;        /* a move across shards */
+	uint64_t source, target;    /* a (dis)connection across shards: its ends */
 };
 
 struct moved_subtree {
@@ -77,6 +90,8 @@ struct planner {
 	size_t n_parts, cap_parts;
 	struct moved_subtree *moved;
 	size_t n_moved, cap_moved;
+	struct unlink *unlinks;
+	size_t n_unlinks, cap_unlinks;
 	bool spans_resources; /* an op puts a resource or refers to one batch-locally */
 	bool located;         /* an op names a node by id: where it is was read from the trees */
 	size_t resource_op;   /* the first such op */
@@ -329,6 +344,9 @@ static int check_unchanged(struct planner *pl, size_t i, const struct place *nod
 	for (size_t t = 0; t < p->n_touched; t++) {
 		bool within = p->touched[t].id == 0;
 		int err = within ? GROVE_OK : is_within(pl, p->touched[t].id, node->id, &within);
+		/* A delete of a node above it takes it away before the move: that is for the apply to say, in one part. */
+		if (!err && !within && pl->batch.ops[p->touched[t].op].kind == TREE_OP_DELETE)
+			err = is_within(pl, node->id, p->touched[t].id, &within);
 		if (err)
 			return err;
 		if (within)
@@ -416,6 +434,154 @@ static int plan_carry(struct planner *pl, size_t i, const struct place *node, co
 	return err ? err : part_touch(pl, to, i, target);
 }
 
+/* Refuse op @p i (which @p does) when an earlier op of the batch may have changed what @p at names: its id was read before the batch. */
+static int check_named_before(struct planner *pl, size_t i, const struct place *at, const char *does)
+{
+	for (size_t p = 0; p < pl->n_parts; p++) {
+		const struct part_build *b = &pl->parts[p];
+		if (b->group == at->group && (b->paths_unsure || (b->paths_changed && at->by_path)))
+			return refuse(pl, GROVE_ECROSSSHARD,
+				      "op %zu %s after earlier ops of the batch changed paths in its shard: put it in a batch "
+				      "of its own", i, does);
+	}
+	return GROVE_OK;
+}
+
+/* Note that the batch removes connection (from, signal, to, method); *@p added is false if it does already. */
+static int add_unlink(struct planner *pl, uint64_t from, uint64_t to, const char *signal, const char *method,
+		      bool *added)
+{
+	*added = false;
+	for (size_t k = 0; k < pl->n_unlinks; k++) {
+		const struct unlink *u = &pl->unlinks[k];
+		if (u->from == from && u->to == to && strcmp(u->signal, signal) == 0 && strcmp(u->method, method) == 0)
+			return GROVE_OK;
+	}
+	if (grove_grow((void **)&pl->unlinks, &pl->cap_unlinks, pl->n_unlinks, sizeof(*pl->unlinks)))
+		return GROVE_ENOMEM;
+	struct unlink *u = &pl->unlinks[pl->n_unlinks];
+	*u = (struct unlink){from, to, strdup(signal), strdup(method)};
+	if (!u->signal || !u->method) {
+		free(u->signal);
+		free(u->method);
+		return GROVE_ENOMEM;
+	}
+	pl->n_unlinks++;
+	*added = true;
+	return GROVE_OK;
+}
+
+/* Op @p i connects or disconnects @p node and @p target, nodes of two shards: a half in each shard's part. */
+static int plan_link(struct planner *pl, size_t i, const struct place *node, const struct place *target)
+{
+	const struct tree_op *op = &pl->batch.ops[i];
+	char a[TREE_TEXT_MAX + 32], b[TREE_TEXT_MAX + 32];
+	ref_text(&op->node, a, sizeof(a));
+	ref_text(&op->target, b, sizeof(b));
+	if (node->local >= 0 || target->local >= 0)
+		return refuse(pl, GROVE_ECROSSSHARD,
+			      "op %zu connects %s and %s, nodes of two shards, one of them created by this batch: connect "
+			      "them in a later batch", i, a, b);
+	int err = check_named_before(pl, i, node, "connects nodes of two shards");
+	if (!err)
+		err = check_named_before(pl, i, target, "connects nodes of two shards");
+	if (!err && (!node->id || !target->id))
+		return refuse(pl, GROVE_ENOTFOUND, "op %zu: %s: no such node", i, node->id ? b : a);
+	bool added;
+	if (!err && op->kind == TREE_OP_DISCONNECT)
+		err = add_unlink(pl, node->id, target->id, op->name, op->text, &added);
+	if (err)
+		return err;
+	pl->located = true;
+	pl->ops[i].source = node->id;
+	pl->ops[i].target = target->id;
+	uint32_t from, to, other;
+	if ((err = part_of(pl, node->group, &from)) || (err = part_of(pl, target->group, &to)) ||
+	    (err = part_add(pl, from, i, HALF_LINK, &pl->ops[i].index)) || (err = part_add(pl, to, i, HALF_LINK, &other)) ||
+	    (err = part_touch(pl, from, i, node)) || (err = part_touch(pl, to, i, target)))
+		return err;
+	pl->ops[i].part = from;
+	return GROVE_OK;
+}
+
+/* Removing connection (@p from, @p signal, @p to, @p method) of node @p here, in group @p group, with the node (op @p i). */
+static int plan_unlink(struct planner *pl, size_t i, uint64_t group, uint64_t here, uint64_t from, uint64_t to,
+		       const char *signal, const char *method)
+{
+	bool added;
+	int err = add_unlink(pl, from, to, signal, method, &added);
+	if (err || !added)
+		return err;
+	uint64_t other = here == from ? to : from, other_group;
+	err = tree_view_locate(pl->w->view, pl->w->txn, other, &other_group);
+	if (err == GROVE_ENOTFOUND)
+		return refuse(pl, GROVE_ECHANGED, "op %zu: node %llu, connected to node %llu across shards, is not applied "
+			      "here yet; retry", i, (unsigned long long)other, (unsigned long long)here);
+	uint32_t parts[2], index;
+	if (err || (err = part_of(pl, group, &parts[0])) || (err = part_of(pl, other_group, &parts[1])))
+		return err;
+	for (int k = 0; k < 2; k++) {
+		if ((err = part_add(pl, parts[k], i, HALF_UNLINK, &index)) != GROVE_OK)
+			return err;
+		pl->parts[parts[k]].entries[index].unlink = (uint32_t)pl->n_unlinks - 1;
+	}
+	return part_touch(pl, parts[1], i, &(struct place){.group = other_group, .local = -1, .id = other});
+}
+
+struct unlink_scan {
+	struct planner *pl;
+	size_t op;
+	uint64_t root, group;
+};
+
+static int unlink_if_within(void *ctx, uint64_t node, const struct tree_connection *c)
+{
+	struct unlink_scan *u = ctx;
+	bool within;
+	int err = is_within(u->pl, node, u->root, &within);
+	if (!err && within)
+		err = plan_unlink(u->pl, u->op, u->group, node, c->from, c->to, c->signal, c->method);
+	return err;
+}
+
+/*
+ * Op @p i deletes @p node: every connection across shards of a node of its subtree (made before the batch or by
+ * an earlier op) is removed first, in both shards, so that no group keeps a half whose other half is gone.
+ */
+static int plan_unlinks(struct planner *pl, size_t i, const struct place *node)
+{
+	const struct tree *own = pl->w->group_tree(pl->w->ctx, node->group);
+	bool linked = false;
+	for (size_t k = 0; k < i && !linked; k++)
+		linked = pl->ops[k].source && pl->batch.ops[k].kind == TREE_OP_CONNECT;
+	if (node->local >= 0 || !own || (!linked && !tree_has_across(own, pl->w->txn)))
+		return GROVE_OK;
+	int err = check_named_before(pl, i, node, "deletes a node of a shard with connections across shards");
+	for (size_t p = 0; !err && p < pl->n_parts; p++)
+		if (pl->parts[p].group == node->group && pl->parts[p].moved_within)
+			err = refuse(pl, GROVE_ECROSSSHARD,
+				     "op %zu deletes a node of a shard with connections across shards after earlier ops of the "
+				     "batch moved nodes there: put it in a batch of its own", i);
+	if (err || !node->id)
+		return err; /* no such node: the apply says so */
+	pl->located = true;
+	struct unlink_scan u = {pl, i, node->id, node->group};
+	err = tree_for_each_across(own, pl->w->txn, unlink_if_within, &u);
+	for (size_t k = 0; !err && k < i; k++) {
+		const struct op_plan *o = &pl->ops[k];
+		const struct tree_op *made = &pl->batch.ops[k];
+		bool from_within = false, to_within = false;
+		if (!o->source || made->kind != TREE_OP_CONNECT)
+			continue;
+		if (!(err = is_within(pl, o->source, node->id, &from_within)) && !from_within)
+			err = is_within(pl, o->target, node->id, &to_within);
+		if (!err && (from_within || to_within))
+			err = plan_unlink(pl, i, node->group, from_within ? o->source : o->target, o->source, o->target,
+					  made->name, made->text);
+	}
+	return err;
+}
+
 static bool has_target(enum tree_op_kind kind)
 {
 	return kind == TREE_OP_MOVE || kind == TREE_OP_CONNECT || kind == TREE_OP_DISCONNECT;
@@ -441,16 +607,10 @@ static int plan_op(struct planner *pl, size_t i)
 		return err;
 	if (op->kind == TREE_OP_CREATE)
 		pl->ops[i].anchor = node.id;
-	if (has_target(op->kind) && node.group != target.group) {
-		if (op->kind == TREE_OP_MOVE)
-			return plan_carry(pl, i, &node, &target);
-		char a[TREE_TEXT_MAX + 32], b[TREE_TEXT_MAX + 32];
-		ref_text(&op->node, a, sizeof(a));
-		ref_text(&op->target, b, sizeof(b));
-		return refuse(pl, GROVE_ECROSSSHARD,
-			      "op %zu connects %s (shard %llu) and %s (shard %llu): a signal connection cannot span shards",
-			      i, a, (unsigned long long)node.group, b, (unsigned long long)target.group);
-	}
+	if (has_target(op->kind) && node.group != target.group)
+		return op->kind == TREE_OP_MOVE ? plan_carry(pl, i, &node, &target) : plan_link(pl, i, &node, &target);
+	if (op->kind == TREE_OP_DELETE && (err = plan_unlinks(pl, i, &node)) != GROVE_OK)
+		return err;
 	uint32_t part;
 	if ((err = part_of(pl, node.group, &part)) || (err = part_add(pl, part, i, HALF_PLAIN, &pl->ops[i].index)) ||
 	    (err = part_touch(pl, part, i, &node)) || (has_target(op->kind) && (err = part_touch(pl, part, i, &target))))
@@ -458,6 +618,7 @@ static int plan_op(struct planner *pl, size_t i)
 	pl->ops[i].part = part;
 	if (op->kind == TREE_OP_RENAME || op->kind == TREE_OP_MOVE || op->kind == TREE_OP_DELETE)
 		pl->parts[part].paths_changed = true;
+	pl->parts[part].moved_within |= op->kind == TREE_OP_MOVE;
 	return GROVE_OK;
 }
 
@@ -513,6 +674,25 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 			w->carried.data = c->carried.data, w->carried.len = c->carried.len;
 			w->group = c->to;
 			break;
+		case HALF_LINK:
+			*w = *from;
+			w->carried.len = 0, w->carried.data = NULL, w->group = 0;
+			w->kind = from->kind == TREE_OP_CONNECT ? TREE_OP_CONNECT_ACROSS : TREE_OP_DISCONNECT_ACROSS;
+			node->id = (int64_t)pl->ops[i].source;
+			target->id = (int64_t)pl->ops[i].target;
+			w->node = node, w->target = target;
+			break;
+		case HALF_UNLINK: {
+			const struct unlink *u = &pl->unlinks[b->entries[j].unlink];
+			grove__op__init(w);
+			w->kind = TREE_OP_DISCONNECT_ACROSS;
+			node->id = (int64_t)u->from;
+			target->id = (int64_t)u->to;
+			w->node = node, w->target = target;
+			w->name = u->signal;
+			w->text = u->method;
+			break;
+		}
 		case HALF_IN:
 			grove__op__init(w);
 			w->kind = TREE_OP_CARRY_IN;
@@ -590,6 +770,11 @@ static void planner_free(struct planner *pl)
 	for (size_t m = 0; m < pl->n_moved; m++)
 		free(pl->moved[m].path);
 	free(pl->moved);
+	for (size_t u = 0; u < pl->n_unlinks; u++) {
+		free(pl->unlinks[u].signal);
+		free(pl->unlinks[u].method);
+	}
+	free(pl->unlinks);
 	wire_batch_free(&pl->batch);
 }
 

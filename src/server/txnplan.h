@@ -24,9 +24,18 @@
  * world does not hold yet, or any path after a rename, move or delete there);
  * a node created by the batch moved across shards; an operation naming a node
  * that an earlier operation moved across shards. Also refused: a batch-local
- * reference to a node created in another shard's part, a connection between
- * shards, and resources put, or referred to batch-locally, in a batch that
- * spans shards. Nodes that do not exist are not refused here (except an id
+ * reference to a node created in another shard's part (a connection with one
+ * included), and resources put, or referred to batch-locally, in a batch that
+ * spans shards.
+ *
+ * A connection between nodes of two shards (or its removal) is a half in each
+ * shard's part (TREE_OP_CONNECT_ACROSS, TREE_OP_DISCONNECT_ACROSS); the source's
+ * part answers for the client's op. A delete in a shard that holds connections
+ * across shards (tree_has_across()) removes both halves of every one of them
+ * below the deleted node first, those made earlier in the batch included: so a
+ * delete there is planned even when it names one shard, and is refused, to be
+ * sent in a batch of its own, after an earlier op of the batch moved nodes in
+ * that shard or changed the path it is named by. Nodes that do not exist are not refused here (except an id
  * that cannot be located: GROVE_ENOTFOUND): their shard's apply refuses them,
  * as every replica would.
  *

@@ -22,6 +22,8 @@ struct applier {
 	uint64_t id_limit;             /* ids stay below it (a split-born group's block) */
 	uint64_t top;                  /* the group's root: /root, or its shard's root */
 	bool has_mounts;               /* some of its nodes are roots of other shards */
+	bool has_across;               /* some of its nodes have connections across shards */
+	bool no_change;                /* the operation applied has no change record (another group's has it) */
 	/* What the operation being applied found, for its change record. */
 	struct {
 		uint64_t parent, old_parent;
@@ -673,7 +675,19 @@ static int delete_prefixed(const struct tree *t, struct store_txn *txn, enum tre
 	return tt_del_prefix(t, txn, table, prefix, sizeof(prefix));
 }
 
-/* Remove connection @p conn_id and both of its index entries. */
+/* Delete @p key from @p tab if it is there; *@p found says whether it was. */
+static int del_present(const struct tree *t, struct store_txn *txn, enum tree_table tab, const uint8_t *key, size_t len,
+		       unsigned *found)
+{
+	int err = tt_del(t, txn, tab, key, len);
+	*found += err == GROVE_OK;
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+/*
+ * Remove connection @p conn_id and its index entries: both ends' here, or, for a connection across shards, the
+ * one end this group holds and its mark (tree.conns_across).
+ */
 static int delete_connection(const struct tree *t, struct store_txn *txn, uint64_t conn_id)
 {
 	struct conn_rec rec;
@@ -683,45 +697,82 @@ static int delete_connection(const struct tree *t, struct store_txn *txn, uint64
 	uint8_t key[16];
 	put_be64(key, conn_id);
 	err = tt_del(t, txn, TREE_CONNS, key, 8);
-	id_pair_key(key, rec.from, conn_id);
-	if (!err)
-		err = tt_del(t, txn, TREE_CONNS_BY_NODE, key, 16);
-	if (!err && rec.to != rec.from) {
-		id_pair_key(key, rec.to, conn_id);
-		err = tt_del(t, txn, TREE_CONNS_BY_NODE, key, 16);
+	uint64_t ends[2] = {rec.from, rec.to};
+	unsigned n_ends = rec.to != rec.from ? 2 : 1, indexed = 0, across = 0;
+	for (unsigned e = 0; !err && e < n_ends; e++) {
+		id_pair_key(key, ends[e], conn_id);
+		err = del_present(t, txn, TREE_CONNS_BY_NODE, key, 16, &indexed);
+		if (!err)
+			err = del_present(t, txn, TREE_CONNS_ACROSS, key, 16, &across);
 	}
 	conn_rec_free(&rec);
+	if (!err && !(across == 0 ? indexed == n_ends : across == 1 && indexed == 1))
+		err = GROVE_ECORRUPT;
 	return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
+}
+
+/* The first connection of node @p id in @p tab (tree.conns_by_node or tree.conns_across); 0 if none. */
+static int first_connection(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id,
+			    uint64_t *conn_id)
+{
+	*conn_id = 0;
+	struct tt_cursor *c;
+	int err = tt_cursor_open(t, txn, tab, &c);
+	if (err)
+		return err;
+	uint8_t prefix[8];
+	put_be64(prefix, id);
+	struct store_bytes k;
+	err = tt_seek(c, prefix, sizeof(prefix), &k, NULL);
+	if (!err && key_has_id_prefix(&k, id) && k.len == 16)
+		*conn_id = get_be64((const uint8_t *)k.data + 8);
+	tt_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
 static int delete_connections_of(const struct tree *t, struct store_txn *txn, uint64_t id)
 {
 	for (;;) {
-		struct tt_cursor *c;
-		int err = tt_cursor_open(t, txn, TREE_CONNS_BY_NODE, &c);
-		if (err)
+		uint64_t conn_id;
+		int err = first_connection(t, txn, TREE_CONNS_BY_NODE, id, &conn_id);
+		if (err || conn_id == 0)
 			return err;
-		uint8_t prefix[8];
-		put_be64(prefix, id);
-		struct store_bytes k;
-		uint64_t conn_id = 0;
-		err = tt_seek(c, prefix, sizeof(prefix), &k, NULL);
-		if (!err && key_has_id_prefix(&k, id) && k.len == 16)
-			conn_id = get_be64((const uint8_t *)k.data + 8);
-		tt_cursor_close(c);
-		if (err && err != GROVE_ENOTFOUND)
-			return err;
-		if (conn_id == 0)
-			return GROVE_OK;
-		err = delete_connection(t, txn, conn_id);
-		if (err)
+		if ((err = delete_connection(t, txn, conn_id)) != GROVE_OK)
 			return err;
 	}
+}
+
+/*
+ * Refuse deleting node @p id while it has a connection with another shard's node: the other group's half must
+ * go in the same transaction (the planner removes both halves first, TREE_OP_DISCONNECT_ACROSS).
+ */
+static int refuse_if_connected_across(struct applier *a, uint64_t id)
+{
+	if (!a->has_across)
+		return GROVE_OK;
+	uint64_t conn_id;
+	int err = first_connection(a->t, a->txn, TREE_CONNS_ACROSS, id, &conn_id);
+	if (err || !conn_id)
+		return err ? fail(a, err) : GROVE_OK;
+	struct conn_rec rec;
+	err = conn_rec_load(a->t, a->txn, conn_id, &rec);
+	if (err)
+		return fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
+	char where[256];
+	describe(a, id, where, sizeof(where));
+	err = refuse(a, GROVE_ECHANGED,
+		     "%s has a signal connection (%s -> %s) with a node of another shard: deleting it removes the "
+		     "connection in both shards, one transaction across them; retry", where, rec.signal, rec.method);
+	conn_rec_free(&rec);
+	return err;
 }
 
 /* Remove one node's own records (not its children's). */
 static int delete_one(struct applier *a, uint64_t id)
 {
+	int refused = refuse_if_connected_across(a, id);
+	if (refused)
+		return refused;
 	struct node_rec rec;
 	int err = node_rec_load(a->t, a->txn, id, &rec);
 	if (err)
@@ -1054,9 +1105,9 @@ static int op_group(struct applier *a, const struct tree_op *op, bool add)
 	return err;
 }
 
-/* Find the connection (from, signal, to, method); *conn_id = 0 if absent. */
+/* Find the connection (from, signal, to, method) among those of node @p via, one of its ends; *conn_id = 0 if absent. */
 static int find_connection(struct applier *a, uint64_t from, const char *signal, uint64_t to, const char *method,
-			   uint64_t *conn_id)
+			   uint64_t via, uint64_t *conn_id)
 {
 	*conn_id = 0;
 	struct tt_cursor *c;
@@ -1064,11 +1115,11 @@ static int find_connection(struct applier *a, uint64_t from, const char *signal,
 	if (err)
 		return err;
 	uint8_t prefix[8];
-	put_be64(prefix, from);
+	put_be64(prefix, via);
 	struct store_bytes k;
 	for (err = tt_seek(c, prefix, sizeof(prefix), &k, NULL); err == GROVE_OK;
 	     err = tt_next(c, &k, NULL)) {
-		if (!key_has_id_prefix(&k, from) || k.len != 16)
+		if (!key_has_id_prefix(&k, via) || k.len != 16)
 			break;
 		uint64_t candidate = get_be64((const uint8_t *)k.data + 8);
 		struct conn_rec rec;
@@ -1087,14 +1138,15 @@ static int find_connection(struct applier *a, uint64_t from, const char *signal,
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
-static int op_connection(struct applier *a, const struct tree_op *op, bool connect)
+/*
+ * Connect or disconnect (from, signal, to, method). @p here is the end this group holds (for a connection across
+ * shards), or 0: both are its own. A connection across shards is indexed by its end here only and marked
+ * (tree.conns_across); the target's group keeps it without binds, which only the source's group hands out.
+ */
+static int change_connection(struct applier *a, const struct tree_op *op, uint64_t from, uint64_t to, uint64_t here,
+			     bool connect)
 {
-	uint64_t from, to;
-	int err = resolve(a, &op->node, &from);
-	if (!err)
-		err = resolve(a, &op->target, &to);
-	if (!err)
-		err = check_member_name(a, "signal", op->name);
+	int err = check_member_name(a, "signal", op->name);
 	if (!err)
 		err = check_member_name(a, "method", op->text);
 	if (err)
@@ -1102,25 +1154,26 @@ static int op_connection(struct applier *a, const struct tree_op *op, bool conne
 	a->res->ids[a->op_index] = from;
 	a->seen.parent = to;
 	uint64_t existing;
-	err = find_connection(a, from, op->name, to, op->text, &existing);
+	err = find_connection(a, from, op->name, to, op->text, here ? here : from, &existing);
 	if (err)
 		return fail(a, err);
 	char where[256];
 	if (!connect) {
 		if (!existing) {
-			describe(a, from, where, sizeof(where));
+			describe(a, here ? here : from, where, sizeof(where));
 			return refuse(a, GROVE_ENOTFOUND, "%s has no connection %s -> %s", where, op->name, op->text);
 		}
 		err = delete_connection(a->t, a->txn, existing);
 		return err ? fail(a, err) : GROVE_OK;
 	}
 	if (existing) {
-		describe(a, from, where, sizeof(where));
+		describe(a, here ? here : from, where, sizeof(where));
 		return refuse(a, GROVE_EEXIST, "%s already connects %s to %s", where, op->name, op->text);
 	}
 	if (op->value && op->value->type != VARIANT_NIL && op->value->type != VARIANT_ARRAY)
 		return refuse(a, GROVE_ETYPE, "connection binds must be an Array");
 	struct variant nil = {0};
+	const struct variant *binds = op->value && here != to ? op->value : &nil;
 	struct grove_buf buf = {0};
 	grove_buf_be64(&buf, from);
 	grove_buf_be64(&buf, to);
@@ -1128,7 +1181,7 @@ static int op_connection(struct applier *a, const struct tree_op *op, bool conne
 	buf_str(&buf, op->name);
 	buf_str(&buf, op->text);
 	size_t binds_at = buf.len;
-	err = encode_bound_value(a, op->value ? op->value : &nil, &buf);
+	err = encode_bound_value(a, binds, &buf);
 	if (!err)
 		see_value(a, buf.data + binds_at, buf.len - binds_at);
 	uint64_t conn_id = take_id(a);
@@ -1137,13 +1190,51 @@ static int op_connection(struct applier *a, const struct tree_op *op, bool conne
 	if (!err)
 		err = tt_put(a->t, a->txn, TREE_CONNS, key, 8, buf.data, buf.len);
 	grove_buf_free(&buf);
-	id_pair_key(key, from, conn_id);
-	if (!err)
+	uint64_t ends[2] = {here ? here : from, here ? here : to};
+	for (unsigned e = 0; !err && e < (ends[1] != ends[0] ? 2u : 1u); e++) {
+		id_pair_key(key, ends[e], conn_id);
 		err = tt_put(a->t, a->txn, TREE_CONNS_BY_NODE, key, 16, "", 0);
-	id_pair_key(key, to, conn_id);
-	if (!err && to != from)
-		err = tt_put(a->t, a->txn, TREE_CONNS_BY_NODE, key, 16, "", 0);
+		if (!err && here)
+			err = tt_put(a->t, a->txn, TREE_CONNS_ACROSS, key, 16, "", 0);
+	}
+	a->has_across |= here != 0;
 	return err && a->res->err == GROVE_OK ? fail(a, err) : err;
+}
+
+static int op_connection(struct applier *a, const struct tree_op *op, bool connect)
+{
+	uint64_t from, to;
+	int err = resolve(a, &op->node, &from);
+	if (!err)
+		err = resolve(a, &op->target, &to);
+	return err ? err : change_connection(a, op, from, to, 0, connect);
+}
+
+/* This group's half of a connection across shards (TREE_OP_CONNECT_ACROSS, TREE_OP_DISCONNECT_ACROSS). */
+static int op_connection_across(struct applier *a, const struct tree_op *op, bool connect)
+{
+	if (op->node.id <= 0 || op->target.id <= 0)
+		return refuse(a, GROVE_EINVAL, "op %zu: a connection across shards names both its ends by id", a->op_index);
+	uint64_t from = (uint64_t)op->node.id, to = (uint64_t)op->target.id;
+	bool from_here, to_here;
+	int err = tt_own_node(a->t, a->txn, from, &from_here);
+	if (!err)
+		err = tt_own_node(a->t, a->txn, to, &to_here);
+	if (err)
+		return fail(a, err);
+	if (from_here && to_here)
+		return refuse(a, GROVE_ECHANGED, "node %llu and node %llu are both in shard %llu now; retry",
+			      (unsigned long long)from, (unsigned long long)to, (unsigned long long)a->t->group);
+	if (!from_here && !to_here) {
+		/* The reason: an end gone (said first, as a write in one shard would), or moved. */
+		uint64_t id;
+		err = resolve(a, &op->target, &id);
+		if (err != GROVE_ENOTFOUND)
+			err = resolve(a, &op->node, &id);
+		return err ? err : refuse(a, GROVE_ENOTFOUND, "node %llu: no such node", (unsigned long long)from);
+	}
+	a->no_change = !from_here; /* the source's group records the change */
+	return change_connection(a, op, from, to, from_here ? from : to, connect);
 }
 
 static int op_put_resource(struct applier *a, const struct tree_op *op)
@@ -1328,6 +1419,10 @@ static int apply_op(struct applier *a, const struct tree_op *op)
 		return op_connection(a, op, true);
 	case TREE_OP_DISCONNECT:
 		return op_connection(a, op, false);
+	case TREE_OP_CONNECT_ACROSS:
+		return op_connection_across(a, op, true);
+	case TREE_OP_DISCONNECT_ACROSS:
+		return op_connection_across(a, op, false);
 	case TREE_OP_PUT_RESOURCE:
 		return op_put_resource(a, op);
 	case TREE_OP_CARRY_OUT:
@@ -1400,7 +1495,11 @@ static int step_after(struct applier *a, const struct tree_op *op, uint64_t id, 
 /* The change record of operation @p op, just applied, from what it found. */
 static int record_change(struct applier *a, const struct tree_op *op)
 {
-	struct tree_change c = {.op = op->kind, .node = a->res->ids[a->op_index], .parent = a->seen.parent,
+	/* Either half of a connection across shards is, to a reader, the connection made or removed. */
+	enum tree_op_kind kind = op->kind == TREE_OP_CONNECT_ACROSS	 ? TREE_OP_CONNECT
+				 : op->kind == TREE_OP_DISCONNECT_ACROSS ? TREE_OP_DISCONNECT
+									 : op->kind;
+	struct tree_change c = {.op = kind, .node = a->res->ids[a->op_index], .parent = a->seen.parent,
 				.old_parent = a->seen.old_parent, .index = op->index, .old_name = a->seen.old_name,
 				.path_step = TREE_NO_PATH, .old_path_step = a->seen.old_path_step,
 				.value = a->seen.value};
@@ -1438,12 +1537,12 @@ static int record_change(struct applier *a, const struct tree_op *op)
 		c.op = TREE_OP_MOVE; /* the two halves of one move */
 	else if (op->kind != TREE_OP_DELETE && op->kind != TREE_OP_MOVE && op->kind != TREE_OP_REORDER)
 		c.name = copy_or_null(op->name, &oom);
-	if (op->kind == TREE_OP_CREATE || op->kind == TREE_OP_CONNECT || op->kind == TREE_OP_DISCONNECT ||
+	if (op->kind == TREE_OP_CREATE || kind == TREE_OP_CONNECT || kind == TREE_OP_DISCONNECT ||
 	    op->kind == TREE_OP_PUT_RESOURCE)
 		c.text = copy_or_null(op->text ? op->text : "", &oom);
 	if (op->kind == TREE_OP_CREATE || op->kind == TREE_OP_PUT_RESOURCE)
 		c.instance = copy_or_null(op->instance ? op->instance : "", &oom);
-	if (op->kind == TREE_OP_CONNECT)
+	if (kind == TREE_OP_CONNECT)
 		c.flags = op->flags;
 	if (op->kind == TREE_OP_PUT_RESOURCE)
 		c.flags = (uint32_t)op->resource_kind;
@@ -1491,6 +1590,7 @@ int tree_open(struct store *store, uint64_t group, struct tree *out)
 		[TREE_ORDER] = "tree.order",       [TREE_PROPS] = "tree.props",   [TREE_GROUPS] = "tree.groups",
 		[TREE_CONNS] = "tree.conns",       [TREE_CONNS_BY_NODE] = "tree.conns_by_node",
 		[TREE_RESOURCES] = "tree.resources", [TREE_MOUNTS] = "tree.mounts", [TREE_MOVED] = "tree.moved",
+		[TREE_CONNS_ACROSS] = "tree.conns_across",
 	};
 	out->group = group;
 	out->view = NULL;
@@ -1504,19 +1604,59 @@ int tree_open(struct store *store, uint64_t group, struct tree *out)
 
 /* ---- whole trees ---- */
 
+/* Whether group tree @p t holds the source of connection @p conn_id: the group whose record the world keeps. */
+static int source_here(const struct tree *t, struct store_txn *txn, uint64_t conn_id, bool *here)
+{
+	struct conn_rec rec;
+	int err = conn_rec_load(t, txn, conn_id, &rec);
+	if (err)
+		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
+	err = tt_own_node(t, txn, rec.from, here);
+	conn_rec_free(&rec);
+	return err;
+}
+
+/*
+ * In the dump of the world, the index entry of a connection's target that another group holds: emitted with
+ * the source's (@p key, a tree.conns_by_node key of group tree @p t), the target's group's entry being left out.
+ */
+static int emit_remote_target(const struct tree *t, struct store_txn *txn, const struct store_bytes *key,
+			      int (*emit)(void *ctx, unsigned table, const void *key, size_t key_len, const void *val,
+					  size_t val_len),
+			      void *ctx)
+{
+	if (tt_get(t, txn, TREE_CONNS_ACROSS, key->data, key->len, NULL) != GROVE_OK)
+		return GROVE_OK;
+	uint64_t conn_id = get_be64((const uint8_t *)key->data + 8);
+	struct conn_rec rec;
+	int err = conn_rec_load(t, txn, conn_id, &rec);
+	if (err)
+		return err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
+	uint8_t target[16];
+	id_pair_key(target, rec.to, conn_id);
+	err = rec.from == get_be64(key->data) ? emit(ctx, TREE_CONNS_BY_NODE, target, sizeof(target), "", 0) : GROVE_OK;
+	conn_rec_free(&rec);
+	return err;
+}
+
 /*
  * Whether group tree @p i's record (@p table, @p key) belongs in the dump of the world as one tree: the
  * shard bookkeeping does not (mount points and moved ids, and every meta record but the world's id
- * counter), a mount point's record is its shard's root's, and a resource copied by a split is emitted by the
- * first group that holds it.
+ * counter, and the marks of connections across shards), a mount point's record is its shard's root's, a
+ * resource copied by a split is emitted by the first group that holds it, and a connection across shards by
+ * the group of its source.
  */
 static int world_keeps(const struct tree_view *v, size_t i, struct store_txn *txn, unsigned table,
 		       const struct store_bytes *key, bool *keep)
 {
 	const struct tree *t = &v->trees[i];
 	*keep = true;
-	if (table == TREE_MOUNTS || table == TREE_MOVED) {
+	if (table == TREE_MOUNTS || table == TREE_MOVED || table == TREE_CONNS_ACROSS) {
 		*keep = false;
+	} else if (table == TREE_CONNS && key->len == 8) {
+		return source_here(t, txn, get_be64(key->data), keep);
+	} else if (table == TREE_CONNS_BY_NODE && key->len == 16) {
+		return source_here(t, txn, get_be64((const uint8_t *)key->data + 8), keep);
 	} else if (table == TREE_META) {
 		*keep = t->group == v->world_group && key->len == strlen("next_id") &&
 			memcmp(key->data, "next_id", key->len) == 0;
@@ -1559,6 +1699,8 @@ static int dump_table(const struct tree *t, struct store_txn *txn, unsigned tabl
 			err = world_keeps(world, i, txn, table, &k, &keep);
 		if (!err && keep)
 			err = emit(ctx, table, k.data, k.len, v.data, v.len);
+		if (!err && keep && world && table == TREE_CONNS_BY_NODE && k.len == 16)
+			err = emit_remote_target(t, txn, &k, emit, ctx);
 		if (err)
 			break;
 	}
@@ -1719,13 +1861,15 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 	if (!err)
 		err = tt_meta_get(a.t, a.txn, "mounts", 0, &mounts);
 	a.has_mounts = mounts > 0;
+	a.has_across = !err && tree_has_across(a.t, a.txn);
 	if (err)
 		fail(&a, err);
 	a.seen.old_path_step = TREE_NO_PATH;
 	for (size_t i = 0; !err && i < batch->count; i++) {
 		a.op_index = i;
+		a.no_change = false;
 		err = apply_op(&a, &batch->ops[i]);
-		if (!err && res->record_changes)
+		if (!err && res->record_changes && !a.no_change)
 			err = record_change(&a, &batch->ops[i]);
 		free(a.seen.old_name);
 		free(a.seen.node_class);

@@ -499,6 +499,48 @@ static int connections_with(const struct tree *t, struct store_txn *txn, struct 
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
+int tree_for_each_across(const struct tree *t, struct store_txn *txn,
+			 int (*fn)(void *ctx, uint64_t node, const struct tree_connection *c), void *ctx)
+{
+	struct tt_cursor *cur;
+	int err = tt_cursor_open(t, txn, TREE_CONNS_ACROSS, &cur);
+	if (err)
+		return err;
+	struct store_bytes k;
+	for (err = tt_seek(cur, NULL, 0, &k, NULL); err == GROVE_OK; err = tt_next(cur, &k, NULL)) {
+		if (k.len != 16) {
+			err = GROVE_ECORRUPT;
+			break;
+		}
+		uint64_t node = get_be64(k.data), conn_id = get_be64((const uint8_t *)k.data + 8);
+		struct conn_rec rec;
+		err = conn_rec_load(t, txn, conn_id, &rec);
+		if (err) {
+			err = err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err;
+			break;
+		}
+		struct tree_connection view = {.id = conn_id, .from = rec.from, .to = rec.to, .signal = rec.signal,
+					       .method = rec.method, .flags = rec.flags, .binds = &rec.binds};
+		err = fn(ctx, node, &view);
+		conn_rec_free(&rec);
+		if (err)
+			break;
+	}
+	tt_cursor_close(cur);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+static int stop_at_first(void *ctx, uint64_t node, const struct tree_connection *c)
+{
+	(void)ctx, (void)node, (void)c;
+	return 1;
+}
+
+bool tree_has_across(const struct tree *t, struct store_txn *txn)
+{
+	return tree_for_each_across(t, txn, stop_at_first, NULL) != GROVE_OK; /* found, or it could not tell */
+}
+
 /* ---- readers: the per-node reads, with cursors and scratch kept from one node to the next ---- */
 
 struct tree_reader {

@@ -86,6 +86,21 @@ int tt_meta_put_text(const struct tree *t, struct store_txn *txn, const char *na
 	return tt_put(t, txn, TREE_META, name, strlen(name), value, strlen(value));
 }
 
+int tt_own_node(const struct tree *t, struct store_txn *txn, uint64_t id, bool *own)
+{
+	*own = false;
+	uint8_t key[8];
+	put_be64(key, id);
+	int err = tt_get(t, txn, TREE_NODES, key, sizeof(key), NULL);
+	if (err == GROVE_ENOTFOUND)
+		return GROVE_OK;
+	uint64_t group;
+	if (!err)
+		err = tt_get_id_u64(t, txn, TREE_MOUNTS, id, &group);
+	*own = err == GROVE_ENOTFOUND;
+	return *own ? GROVE_OK : err;
+}
+
 int tt_get_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id, uint64_t *value)
 {
 	uint8_t key[8];

@@ -43,6 +43,9 @@ int tt_meta_put_text(const struct tree *t, struct store_txn *txn, const char *na
 int tt_get_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id, uint64_t *value);
 int tt_put_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id, uint64_t value);
 
+/** Whether node @p id is the group's own: there, and not a mount point of another shard's root. @return GROVE_OK, GROVE_ECORRUPT, GROVE_ESTORAGE. */
+int tt_own_node(const struct tree *t, struct store_txn *txn, uint64_t id, bool *own);
+
 /** The id of the group's top node: TREE_ROOT_ID, or a shard's root. */
 int tree_top(const struct tree *t, struct store_txn *txn, uint64_t *top);
 

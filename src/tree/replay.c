@@ -58,8 +58,10 @@ static int op_of(const struct tree_change *c, struct tree_op *op, struct variant
 		return GROVE_OK;
 	case TREE_OP_CARRY_OUT:
 	case TREE_OP_CARRY_IN:
-		/* Change records say TREE_OP_MOVE for these: not found in a history. */
-		return grove_say(GROVE_EINVAL, why, cap, "a change to node %" PRIu64 " is half of a move across shards",
+	case TREE_OP_CONNECT_ACROSS:
+	case TREE_OP_DISCONNECT_ACROSS:
+		/* Change records say TREE_OP_MOVE, _CONNECT or _DISCONNECT for these: not found in a history. */
+		return grove_say(GROVE_EINVAL, why, cap, "a change to node %" PRIu64 " is half of a change across shards",
 				 c->node);
 	case TREE_OP_PUT_RESOURCE:
 		return grove_say(GROVE_EINVAL, why, cap,

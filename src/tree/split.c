@@ -45,6 +45,13 @@ static void set_free(struct id_set *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* A connection across the subtree's edge: it becomes (or stays) a connection across shards. */
+struct edge {
+	uint64_t id;
+	uint64_t inside, outside; /* its ends */
+	bool outside_here;        /* the source group holds the outside end: both groups keep a half */
+};
+
 /* What a split (or a carry) gathers before it moves anything. */
 struct split {
 	const struct tree *from;
@@ -56,6 +63,8 @@ struct split {
 	struct id_set nodes;      /* the subtree, the root first */
 	struct id_set mounts;     /* mount points of other shards inside it */
 	struct id_set conns;      /* connections of its nodes (both ends inside) */
+	struct edge *edges;       /* a split's connections between a node inside and one outside */
+	size_t n_edges, cap_edges;
 	struct id_set resources;  /* resources its values refer to, directly or through other resources */
 };
 
@@ -147,20 +156,35 @@ struct conn_check {
 	uint64_t node;
 };
 
-/* A connection of a subtree node: both ends must be inside (a connection cannot span groups yet). */
+/*
+ * A connection of a subtree node. A split takes one with a node outside as a connection across shards; a carry
+ * cannot (the halves would need a transaction of their own).
+ */
 static int check_connection(void *ctx, const struct tree_connection *c)
 {
 	struct conn_check *cc = ctx;
 	struct split *sp = cc->sp;
-	if (!set_has(&sp->nodes, c->from) || !set_has(&sp->nodes, c->to)) {
-		char *inside = NULL;
-		tree_node_path(sp->from, sp->txn, cc->node, &inside);
-		refuse(sp, GROVE_ECROSSSHARD,
-		       "%s has a signal connection (%s -> %s) with a node outside the subtree: a connection cannot span "
-		       "shards yet; disconnect it first",
-		       inside ? inside : "a node", c->signal, c->method);
-		free(inside);
-		return GROVE_ECROSSSHARD;
+	bool from_inside = set_has(&sp->nodes, c->from), to_inside = set_has(&sp->nodes, c->to);
+	if (!from_inside || !to_inside) {
+		if (sp->carried) {
+			char *inside = NULL;
+			tree_node_path(sp->from, sp->txn, cc->node, &inside);
+			refuse(sp, GROVE_ECROSSSHARD,
+			       "%s has a signal connection (%s -> %s) with a node outside the subtree: a subtree with "
+			       "connections to nodes outside it cannot move to another shard; disconnect them first",
+			       inside ? inside : "a node", c->signal, c->method);
+			free(inside);
+			return GROVE_ECROSSSHARD;
+		}
+		if (grove_grow((void **)&sp->edges, &sp->cap_edges, sp->n_edges, sizeof(*sp->edges)))
+			return GROVE_ENOMEM;
+		struct edge *e = &sp->edges[sp->n_edges];
+		*e = (struct edge){.id = c->id, .inside = from_inside ? c->from : c->to, .outside = from_inside ? c->to : c->from};
+		int err = tt_own_node(sp->from, sp->txn, e->outside, &e->outside_here);
+		if (err)
+			return err;
+		sp->n_edges++;
+		return gather_refs(sp, c->binds, 0);
 	}
 	int err = set_add(&sp->conns, c->id);
 	return err ? err : gather_refs(sp, c->binds, 0);
@@ -243,7 +267,7 @@ static int move_records(struct split *sp, enum tree_table tab, uint64_t id, bool
 static int move_node(struct split *sp, uint64_t id)
 {
 	static const enum tree_table below[] = {TREE_CHILDREN, TREE_ORDER, TREE_PROPS, TREE_GROUPS, TREE_CONNS_BY_NODE,
-						TREE_MOUNTS};
+						TREE_CONNS_ACROSS, TREE_MOUNTS};
 	int err = GROVE_OK;
 	for (size_t i = 0; !err && i < sizeof(below) / sizeof(below[0]); i++)
 		err = move_records(sp, below[i], id, below[i] == TREE_MOUNTS, true);
@@ -269,6 +293,22 @@ static int move_all(struct split *sp, const char *root_path)
 		err = move_node(sp, sp->nodes.ids[i]);
 	for (size_t i = 0; !err && i < sp->conns.n; i++)
 		err = move_records(sp, TREE_CONNS, sp->conns.ids[i], true, true);
+	/*
+	 * A connection across the edge: the new group takes it with its inside end (whose index entries and mark
+	 * moved with the node); the source keeps it, marked, while it holds the outside end too.
+	 */
+	for (size_t i = 0; !err && i < sp->n_edges; i++) {
+		const struct edge *e = &sp->edges[i];
+		err = move_records(sp, TREE_CONNS, e->id, true, !e->outside_here);
+		uint8_t key[16];
+		if (!err && e->outside_here) {
+			id_pair_key(key, e->outside, e->id);
+			err = tt_put(sp->from, sp->txn, TREE_CONNS_ACROSS, key, sizeof(key), "", 0);
+			id_pair_key(key, e->inside, e->id);
+			if (!err)
+				err = tt_put(&sp->to, sp->txn, TREE_CONNS_ACROSS, key, sizeof(key), "", 0);
+		}
+	}
 	/* Resources never change once stored: both groups keep the ones the subtree uses. */
 	for (size_t i = 0; !err && i < sp->resources.n; i++)
 		err = move_records(sp, TREE_RESOURCES, sp->resources.ids[i], true, false);
@@ -372,6 +412,7 @@ int tree_split(const struct tree *from, uint64_t group, struct store_txn *txn, c
 	set_free(&sp.mounts);
 	set_free(&sp.conns);
 	set_free(&sp.resources);
+	free(sp.edges);
 	free(root_path);
 	return res->err;
 }

@@ -49,6 +49,8 @@
  *                 group's shard; only its record stays here (name, class,
  *                 place among its siblings), as a mount point
  * - tree.moved    id u64 -> group u64: a split moved the node to that group
+ * - tree.conns_across node u64 + connection id u64 -> empty: a connection
+ *                 of this group's node whose other end another group holds
  * - tree.meta     "next_id" (next id to hand out), "node_count" (u64 little-endian),
  *                 and in a group born by a split: "shard_root" (its root's id),
  *                 "shard_path" (the root's absolute path, bytes), "id_limit"
@@ -68,6 +70,9 @@
  * the root reordered among its siblings): the shard map names the shard by
  * that path, and no transaction moves a shard yet. A write that names a mount point, a node under it, or a moved id is
  * refused with GROVE_EMOVED (retry: the routing sends it to the new group).
+ * A signal connection between a node inside the subtree and one outside it
+ * becomes a connection across shards: both groups keep its record (the same
+ * id), each indexes its own end, and tree.conns_across marks those ends.
  *
  * Every function that reads or writes takes the tree (which group, which
  * databases) and a store transaction. A tree whose `view` is set (see
@@ -100,6 +105,7 @@ enum tree_table {
 	TREE_RESOURCES,       /**< resource id -> resource record */
 	TREE_MOUNTS,          /**< mount point id -> the group whose shard it roots */
 	TREE_MOVED,           /**< moved node id -> the group a split moved it to */
+	TREE_CONNS_ACROSS,    /**< node + connection id -> empty: the connection's other end is in another group */
 	TREE_TABLE_COUNT      /**< number of tables; not a table */
 };
 
@@ -207,7 +213,17 @@ enum tree_op_kind {
 	 * move, the node leaving one shard and entering the other.
 	 */
 	TREE_OP_CARRY_OUT = 13,   /**< remove a subtree that another group takes (tree_carry_gather()) */
-	TREE_OP_CARRY_IN = 14     /**< take a subtree another group gave up */
+	TREE_OP_CARRY_IN = 14,    /**< take a subtree another group gave up */
+	/*
+	 * A signal connection between nodes of two shards is kept by both groups, each indexing the end it holds
+	 * (tree.conns_across marks it): made and removed by a transaction with one of these in each group's part
+	 * (never accepted from clients). node is the source, target the target, both by id; exactly one of them
+	 * must be this group's. Only the source's half has a change record (TREE_OP_CONNECT or _DISCONNECT): a
+	 * subscriber sees one connection. A delete of a node with such a connection is refused (GROVE_ECHANGED)
+	 * unless the batch removed it first: the other group's half must go in the same transaction.
+	 */
+	TREE_OP_CONNECT_ACROSS = 15,    /**< this group's half of a connection across shards */
+	TREE_OP_DISCONNECT_ACROSS = 16  /**< remove this group's half of a connection across shards */
 };
 
 /** Resource kinds, as in a .tscn. */
@@ -541,6 +557,23 @@ struct tree_connection {
 int tree_for_each_connection(const struct tree *t, struct store_txn *txn, uint64_t id,
 			     int (*fn)(void *ctx, const struct tree_connection *c), void *ctx);
 
+/**
+ * @brief Call @p fn for each connection of this group's nodes whose other end
+ * another group holds (tree.conns_across), with @p node its end here, in
+ * (node, connection id) order. The group that holds the source holds the
+ * connection as a scene says it (binds included); the other keeps the ends,
+ * signal and method, for the transaction that removes both halves.
+ * @return GROVE_OK, @p fn's non-zero value, GROVE_ECORRUPT, GROVE_ESTORAGE.
+ */
+int tree_for_each_across(const struct tree *t, struct store_txn *txn,
+			 int (*fn)(void *ctx, uint64_t node, const struct tree_connection *c), void *ctx);
+
+/**
+ * @brief Whether the group holds any connection across shards (tree_for_each_across() would call its function);
+ * true as well when the store cannot tell (a failed read), so that a caller takes the careful path.
+ */
+bool tree_has_across(const struct tree *t, struct store_txn *txn);
+
 /** A resource as read from the store. */
 struct tree_resource {
 	uint64_t id;                       /**< resource id */
@@ -670,8 +703,7 @@ struct tree_split_result {
  * Refusals (nothing changes): GROVE_EINVAL (not a node path), GROVE_ENOTFOUND,
  * GROVE_EMOVED (the path is in another group already), GROVE_EROOT (the
  * group's own root: "/root" or a shard's root), GROVE_EEXIST (already the
- * root of a shard; @p group is not empty), GROVE_ECROSSSHARD (a signal
- * connection joins a node inside the subtree and one outside).
+ * root of a shard; @p group is not empty).
  * @return res->err, or GROVE_ESTORAGE / GROVE_ENOMEM / GROVE_ECORRUPT
  * (abort @p txn: the move may be half done).
  */

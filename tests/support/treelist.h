@@ -16,7 +16,7 @@
 enum test_listing_flags {
 	TEST_LIST_IDS = 1,    /**< " #id" after the path (worlds with the same ids) */
 	TEST_LIST_VALUES = 2, /**< properties as name=hex of the canonical value, else name:type */
-	TEST_LIST_CONNS = 4   /**< connections, " signal->method" */
+	TEST_LIST_CONNS = 4   /**< connections, " signal->method", at their source */
 };
 
 /**

@@ -577,14 +577,6 @@ static void test_split_refusals(void **state)
 	assert_int_equal(split(f, WORLD, GA, "/root/Nowhere", &res), GROVE_ENOTFOUND);
 	assert_int_equal(split(f, WORLD, GA, "root/World", &res), GROVE_EINVAL);
 	assert_int_equal(split(f, WORLD, WORLD, "/root/World", &res), GROVE_EINVAL);
-	/* A connection across the subtree's edge: nothing moves. */
-	char *before = listing_of(f, &f->trees[WORLD]);
-	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA/P1", &res), GROVE_ECROSSSHARD);
-	assert_non_null(strstr(res.message, "hit -> _on_hit"));
-	char *after = listing_of(f, &f->trees[WORLD]);
-	assert_string_equal(before, after);
-	free(before);
-	free(after);
 	assert_int_equal(count_of(f, GA), 1); /* the default of a group that holds nothing */
 	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA", &res), GROVE_OK);
 	assert_int_equal(split(f, WORLD, 4, "/root/World/ZoneA", &res), GROVE_EEXIST);
@@ -607,19 +599,14 @@ static void test_nested_splits_and_view(void **state)
 	assert_int_equal(split(f, WORLD, 3, "/root/World/ZoneA", &res), GROVE_OK);
 	assert_int_equal(split(f, WORLD, 4, "/root/World", &res), GROVE_OK);
 	assert_int_equal(res.nodes, 3); /* World, ZoneB, Q; ZoneA's mount point went along, not counted */
-	assert_int_equal(split(f, 3, 5, "/root/World/ZoneA/P2", &res), GROVE_ECROSSSHARD); /* P1 connects to it */
-	assert_int_equal(apply1(f, 3, (struct tree_op){.kind = TREE_OP_DISCONNECT, .node = at("/root/World/ZoneA/P1"),
-						       .target = at("/root/World/ZoneA/P2"), .name = "hit",
-						       .text = "_on_hit"}, msg), GROVE_OK);
-	char *disconnected = view_listing(f, 4);
-	assert_int_equal(split(f, 3, 5, "/root/World/ZoneA/P2", &res), GROVE_OK);
+	char *connected = view_listing(f, 4);
+	assert_int_equal(split(f, 3, 5, "/root/World/ZoneA/P2", &res), GROVE_OK); /* P1 connects to it, across now */
 	assert_int_equal(count_of(f, WORLD) + count_of(f, 3) + count_of(f, 4) + count_of(f, 5), 7);
 	char *after = view_listing(f, 5);
-	assert_string_equal(after, disconnected);
-	assert_non_null(strstr(before, "hit->_on_hit"));
-	assert_null(strstr(after, "hit->_on_hit"));
+	assert_string_equal(after, connected);
+	assert_non_null(strstr(after, "hit->_on_hit"));
 	free(after);
-	free(disconnected);
+	free(connected);
 	/* Writes land in the right groups and the view sees them all. */
 	assert_int_equal(apply1(f, 5, create("/root/World/ZoneA/P2", "Deep"), msg), GROVE_OK);
 	assert_int_equal(apply1(f, 4, create("/root/World/ZoneB", "Q2"), msg), GROVE_OK);
@@ -761,6 +748,19 @@ static void dump_world(struct fixture *f, uint64_t n, struct store_txn *txn, str
 	tree_view_free(&v);
 }
 
+/* Group @p g's records as a sorted record set. */
+static struct grove_buf group_records(struct fixture *f, uint64_t g)
+{
+	struct store_txn *txn;
+	struct grove_buf dump = {0};
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_dump(&f->trees[g], txn, collect, &dump), GROVE_OK);
+	store_txn_abort(txn);
+	struct grove_buf set = record_set(&dump);
+	grove_buf_free(&dump);
+	return set;
+}
+
 /* The world of groups 1..@p n dumped as one tree, as a sorted record set. */
 static struct grove_buf world_records(struct fixture *f, uint64_t n)
 {
@@ -796,13 +796,7 @@ static void test_world_dump_is_one_tree(void **state)
 	struct fixture *f = *state;
 	uint64_t r1, r2, r3;
 	build_world(f, &r1, &r2, &r3);
-	struct store_txn *txn;
-	struct grove_buf dump = {0};
-	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
-	assert_int_equal(tree_dump(&f->trees[WORLD], txn, collect, &dump), GROVE_OK);
-	store_txn_abort(txn);
-	struct grove_buf before = record_set(&dump);
-	grove_buf_free(&dump);
+	struct grove_buf before = group_records(f, WORLD);
 	char *listing = listing_of(f, &f->trees[WORLD]);
 	struct tree_split_result res;
 	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA", &res), GROVE_OK);
@@ -837,6 +831,133 @@ static void test_world_dump_is_one_tree(void **state)
 	assert_true(ids[0] > lookup(f, 7, "/root/World/ZoneB/Q") && ids[0] < (uint64_t)2 << TREE_ID_BLOCK_BITS);
 	free(loaded);
 	free(shards);
+}
+
+/* Apply @p op to group @p g with change records: how many it made, and the first one's kind (0 if none). */
+static int apply_recorded(struct fixture *f, uint64_t g, struct tree_op op, char *msg, size_t *n_changes,
+			  enum tree_op_kind *kind)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	struct tree_batch batch = {&op, 1};
+	struct tree_result res = {.record_changes = true};
+	int err = tree_apply_batch(&f->trees[g], txn, &batch, &res);
+	assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	snprintf(msg, 512, "%s", res.message);
+	*n_changes = res.n_changes;
+	*kind = res.n_changes ? res.changes[0].op : 0;
+	tree_result_free(&res);
+	return err;
+}
+
+static struct tree_op across(enum tree_op_kind kind, uint64_t from, uint64_t to, const char *signal, const char *method)
+{
+	return (struct tree_op){.kind = kind, .node = {.id = (int64_t)from}, .target = {.id = (int64_t)to},
+				.name = signal, .text = method};
+}
+
+/*
+ * A connection between a node inside a split's subtree and one outside becomes a connection across shards: the
+ * world reads and dumps as it did, neither end is deleted alone, a carry refuses it, a later split takes its
+ * half along, and the halves are made and removed one group at a time (a transaction's parts), the change
+ * recorded once, by the source's group.
+ */
+static void test_split_keeps_connections_across(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	char msg[512];
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_CONNECT, .node = at("/root/World/ZoneB/Q"),
+							   .target = at("/root/World/ZoneA/P2"), .name = "seen",
+							   .text = "_on_seen"}, msg), GROVE_OK);
+	uint64_t q = lookup(f, WORLD, "/root/World/ZoneB/Q"), p1 = lookup(f, WORLD, "/root/World/ZoneA/P1"),
+		 p2 = lookup(f, WORLD, "/root/World/ZoneA/P2");
+	char *listing = listing_of(f, &f->trees[WORLD]);
+	struct grove_buf before = group_records(f, WORLD);
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneA", &res), GROVE_OK);
+	char *now = view_listing(f, GA);
+	assert_string_equal(now, listing);
+	free(now);
+	struct grove_buf world = world_records(f, GA);
+	assert_int_equal(world.len, before.len);
+	assert_memory_equal(world.data, before.data, before.len);
+	grove_buf_free(&world);
+
+	/* Neither end goes alone; a carry takes no connection across its edge. */
+	struct grove_buf ga = dump_of(f, GA);
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneA/P2")}, msg),
+			 GROVE_ECHANGED);
+	assert_non_null(strstr(msg, "seen -> _on_seen"));
+	assert_same_dump(f, GA, &ga);
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneB")}, msg),
+			 GROVE_ECHANGED);
+	struct grove_buf b = {0};
+	assert_int_equal(gather(f, GA, "/root/World/ZoneA/P2", &b, msg), GROVE_ECROSSSHARD);
+	assert_non_null(strstr(msg, "cannot move to another shard"));
+	grove_buf_free(&b);
+
+	/* ZoneB split off too: the world's half goes with Q, and the world keeps no record of it. */
+	assert_int_equal(split(f, WORLD, 4, "/root/World/ZoneB", &res), GROVE_OK);
+	now = view_listing(f, 4);
+	assert_string_equal(now, listing);
+	free(now);
+	world = world_records(f, 4);
+	assert_int_equal(world.len, before.len);
+	assert_memory_equal(world.data, before.data, before.len);
+	grove_buf_free(&world);
+	size_t n;
+	enum tree_op_kind kind;
+	assert_int_equal(apply_recorded(f, WORLD, across(TREE_OP_DISCONNECT_ACROSS, q, p2, "seen", "_on_seen"), msg, &n,
+					&kind), GROVE_EMOVED);
+
+	/* The halves, removed one group at a time: only the source's records a change. */
+	assert_int_equal(apply_recorded(f, GA, across(TREE_OP_DISCONNECT_ACROSS, q, p2, "seen", "_on_seen"), msg, &n, &kind),
+			 GROVE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(apply_recorded(f, 4, across(TREE_OP_DISCONNECT_ACROSS, q, p2, "seen", "_on_seen"), msg, &n, &kind),
+			 GROVE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(kind, TREE_OP_DISCONNECT);
+	assert_int_equal(apply_recorded(f, 4, across(TREE_OP_DISCONNECT_ACROSS, q, p2, "seen", "_on_seen"), msg, &n, &kind),
+			 GROVE_ENOTFOUND);
+	now = view_listing(f, 4);
+	assert_null(strstr(now, "seen->_on_seen"));
+	free(now);
+
+	/* Made again, between other nodes: each group's half under its own id, the world one connection. */
+	assert_int_equal(apply_recorded(f, 4, across(TREE_OP_CONNECT_ACROSS, q, p1, "again", "_m"), msg, &n, &kind),
+			 GROVE_OK);
+	assert_int_equal(kind, TREE_OP_CONNECT);
+	assert_int_equal(apply_recorded(f, GA, across(TREE_OP_CONNECT_ACROSS, q, p1, "again", "_m"), msg, &n, &kind),
+			 GROVE_OK);
+	assert_int_equal(n, 0);
+	assert_int_equal(apply_recorded(f, GA, across(TREE_OP_CONNECT_ACROSS, q, p1, "again", "_m"), msg, &n, &kind),
+			 GROVE_EEXIST);
+	assert_int_equal(apply_recorded(f, GA, across(TREE_OP_CONNECT_ACROSS, p1, p2, "both", "_here"), msg, &n, &kind),
+			 GROVE_ECHANGED);
+	now = view_listing(f, 4);
+	assert_non_null(strstr(now, "again->_m"));
+	load_world(f, 4, 6);
+	char *loaded = listing_of(f, &f->trees[6]);
+	assert_string_equal(loaded, now);
+	assert_int_equal(apply1(f, 6, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneB")}, msg),
+			 GROVE_OK); /* one tree again: nothing across */
+	free(loaded);
+	free(now);
+	/* With its half removed there as well, a node goes. */
+	assert_int_equal(apply1(f, 4, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneB/Q")}, msg),
+			 GROVE_ECHANGED);
+	assert_int_equal(apply(f, 4, (struct tree_op[]){across(TREE_OP_DISCONNECT_ACROSS, q, p1, "again", "_m"),
+							 {.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneB/Q")}},
+			       2, msg, NULL), GROVE_OK);
+	assert_int_equal(apply1(f, GA, across(TREE_OP_DISCONNECT_ACROSS, q, p1, "again", "_m"), msg), GROVE_OK);
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneA/P1")}, msg),
+			 GROVE_OK);
+	free(listing);
+	grove_buf_free(&before);
+	grove_buf_free(&ga);
 }
 
 /* A subtree of 10,300 nodes, 200 levels deep in places, moves in one transaction. */
@@ -887,6 +1008,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_carry_moves_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carry_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_world_dump_is_one_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_keeps_connections_across, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
