@@ -202,87 +202,6 @@ static void test_writes_across_shards(void **state)
 	test_rmtree(c.dir);
 }
 
-static struct tree_op connect_op(const char *from, const char *signal, const char *to, const char *method)
-{
-	return (struct tree_op){.kind = TREE_OP_CONNECT, .node = {.path = from}, .target = {.path = to}, .name = signal,
-				.text = method};
-}
-
-/* How many times @p needle occurs in /root/World exported as a text scene by member @p node. */
-static int in_export(struct cluster *c, int node, const char *needle)
-{
-	char address[32], out[PATH_MAX];
-	cluster_address(c, node, address, sizeof(address));
-	snprintf(out, sizeof(out), "%s/export-%d.tscn", c->dir, node);
-	struct cli_result r;
-	for (int t = 0; t < 100; t++) {
-		cli_run_at(address, &r, "export", "/root/World", "-o", out, (char *)NULL);
-		if (r.status == 0)
-			break;
-		usleep(100000); /* a read that waits for a transaction, or a leader not elected yet */
-	}
-	if (r.status)
-		fail_msg("grove export at member %d: exit %d: %s", node, r.status, r.err);
-	size_t len;
-	char *text = test_read_file(out, &len);
-	assert_non_null(text);
-	int n = 0;
-	for (const char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
-		n++;
-	free(text);
-	return n;
-}
-
-/*
- * Signal connections across shards: a zone connected to its world's nodes splits off with them (as a scene with
- * connections from its nodes to the scene's root does), a connection is made between two zones, each export
- * states each connection once on every member, and deleting a connected node takes the connections in both
- * shards with it, leaving no half behind (a delete of the other end is then a plain one that nothing refuses).
- */
-static void test_connections_across_shards(void **state)
-{
-	(void)state;
-	struct cluster c;
-	cluster_start(&c, NULL);
-	cluster_wait_leader(&c);
-	struct grove_client *cl = cluster_connect(&c, 1);
-	struct tree_op world[] = {create("/root", "World"), create("/root/World", "Manager"),
-				  create("/root/World", "ZoneA"), create("/root/World", "ZoneB"),
-				  create(ZONE_A, "Trigger"), create(ZONE_B, "Door"),
-				  connect_op(ZONE_A "/Trigger", "body_entered", "/root/World/Manager", "_on_trigger"),
-				  connect_op("/root/World/Manager", "alarm", ZONE_A "/Trigger", "arm")};
-	assert_int_equal(client_write_ops(cl, world, sizeof(world) / sizeof(world[0])), GROVE_OK);
-	assert_int_equal(client_shard_split(cl, ZONE_A, NULL), GROVE_OK);
-	assert_int_equal(client_shard_split(cl, ZONE_B, NULL), GROVE_OK);
-	struct tree_op door = connect_op(ZONE_B "/Door", "opened", ZONE_A "/Trigger", "_on_door");
-	assert_int_equal(client_write_ops(cl, &door, 1), GROVE_OK);
-	assert_int_equal(client_write_ops(cl, &door, 1), GROVE_EEXIST);
-	cluster_wait_converged(&c);
-	static const char *const lines[] = {
-		"[connection signal=\"body_entered\" from=\"ZoneA/Trigger\" to=\"Manager\" method=\"_on_trigger\"]",
-		"[connection signal=\"alarm\" from=\"Manager\" to=\"ZoneA/Trigger\" method=\"arm\"]",
-		"[connection signal=\"opened\" from=\"ZoneB/Door\" to=\"ZoneA/Trigger\" method=\"_on_door\"]",
-	};
-	for (int n = 1; n <= CLUSTER_NODES; n++)
-		for (size_t k = 0; k < sizeof(lines) / sizeof(lines[0]); k++)
-			if (in_export(&c, n, lines[k]) != 1)
-				fail_msg("member %d's export does not state %s once", n, lines[k]);
-
-	struct tree_op gone = {.kind = TREE_OP_DELETE, .node = {.path = ZONE_A "/Trigger"}};
-	assert_int_equal(client_write_ops(cl, &gone, 1), GROVE_OK);
-	cluster_wait_converged(&c);
-	for (int n = 1; n <= CLUSTER_NODES; n++)
-		assert_int_equal(in_export(&c, n, "[connection"), 0);
-	struct tree_op rest[] = {{.kind = TREE_OP_DELETE, .node = {.path = ZONE_B "/Door"}},
-				 {.kind = TREE_OP_DELETE, .node = {.path = "/root/World/Manager"}}};
-	for (size_t k = 0; k < 2; k++)
-		assert_int_equal(client_write_ops(cl, &rest[k], 1), GROVE_OK);
-	grove_client_close(cl);
-	wait_settled(&c);
-	cluster_stop(&c);
-	test_rmtree(c.dir);
-}
-
 /* Counter @p metric summed over every member. */
 static uint64_t summed(struct cluster *c, const char *metric)
 {
@@ -605,6 +524,112 @@ static Grove__Envelope *start_following(struct cluster *c, uint64_t *player, con
 	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
 	assert_true(msg->subscribe_event->last);
 	return msg;
+}
+
+static struct tree_op connect_op(const char *from, const char *signal, const char *to, const char *method)
+{
+	return (struct tree_op){.kind = TREE_OP_CONNECT, .node = {.path = from}, .target = {.path = to}, .name = signal,
+				.text = method};
+}
+
+/* How many times @p needle occurs in /root/World exported as a text scene by member @p node. */
+static int in_export(struct cluster *c, int node, const char *needle)
+{
+	char address[32], out[PATH_MAX];
+	cluster_address(c, node, address, sizeof(address));
+	snprintf(out, sizeof(out), "%s/export-%d.tscn", c->dir, node);
+	struct cli_result r;
+	for (int t = 0; t < 100; t++) {
+		cli_run_at(address, &r, "export", "/root/World", "-o", out, (char *)NULL);
+		if (r.status == 0)
+			break;
+		usleep(100000); /* a read that waits for a transaction, or a leader not elected yet */
+	}
+	if (r.status)
+		fail_msg("grove export at member %d: exit %d: %s", node, r.status, r.err);
+	size_t len;
+	char *text = test_read_file(out, &len);
+	assert_non_null(text);
+	int n = 0;
+	for (const char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
+		n++;
+	free(text);
+	return n;
+}
+
+/*
+ * Signal connections across shards: a zone connected to its world's nodes splits off with them (as a scene with
+ * connections from its nodes to the scene's root does), a connection is made between two zones (a subscriber
+ * of the world sees it once), each export states each connection once on every member, and deleting a connected node takes the connections in both
+ * shards with it, leaving no half behind (a delete of the other end is then a plain one that nothing refuses).
+ */
+static void test_connections_across_shards(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_start(&c, NULL);
+	cluster_wait_leader(&c);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	struct tree_op world[] = {create("/root", "World"), create("/root/World", "Manager"),
+				  create("/root/World", "ZoneA"), create("/root/World", "ZoneB"),
+				  create(ZONE_A, "Trigger"), create(ZONE_B, "Door"),
+				  connect_op(ZONE_A "/Trigger", "body_entered", "/root/World/Manager", "_on_trigger"),
+				  connect_op("/root/World/Manager", "alarm", ZONE_A "/Trigger", "arm")};
+	assert_int_equal(client_write_ops(cl, world, sizeof(world) / sizeof(world[0])), GROVE_OK);
+	assert_int_equal(client_shard_split(cl, ZONE_A, NULL), GROVE_OK);
+	assert_int_equal(client_shard_split(cl, ZONE_B, NULL), GROVE_OK);
+	/* A subscriber of the world, at a follower, sees the connection once: the source's change. */
+	struct grove_client *sub = cluster_connect(&c, 2);
+	assert_int_equal(client_subscribe(sub, "/root/World", false, 0), GROVE_OK);
+	Grove__Envelope *msg = next_event(sub);
+	assert_true(msg->subscribe_event->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT && msg->subscribe_event->last);
+	grove__envelope__free_unpacked(msg, NULL);
+	struct tree_op door = connect_op(ZONE_B "/Door", "opened", ZONE_A "/Trigger", "_on_door");
+	assert_int_equal(client_write_ops(cl, &door, 1), GROVE_OK);
+	assert_int_equal(client_write_ops(cl, &door, 1), GROVE_EEXIST);
+	assert_int_equal(client_set_int(cl, ZONE_B "/Door", "n", 1), GROVE_OK); /* the end of what to look at */
+	size_t connects = 0, others = 0;
+	bool marked = false;
+	for (int events = 0; events < 200 && !marked; events++) {
+		msg = next_event(sub);
+		const Grove__SubscribeEvent *ev = msg->subscribe_event;
+		for (size_t k = 0; k < ev->n_changes; k++) {
+			const Grove__Change *ch = ev->changes[k];
+			bool connect = ch->op == TREE_OP_CONNECT && strcmp(ch->name, "opened") == 0;
+			marked |= ch->op == TREE_OP_SET_PROP && strcmp(ch->name, "n") == 0;
+			connects += connect;
+			others += !connect && ch->op != TREE_OP_SET_PROP;
+		}
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_true(marked);
+	assert_int_equal(connects, 1);
+	assert_int_equal(others, 0);
+	grove_client_close(sub);
+	cluster_wait_converged(&c);
+	static const char *const lines[] = {
+		"[connection signal=\"body_entered\" from=\"ZoneA/Trigger\" to=\"Manager\" method=\"_on_trigger\"]",
+		"[connection signal=\"alarm\" from=\"Manager\" to=\"ZoneA/Trigger\" method=\"arm\"]",
+		"[connection signal=\"opened\" from=\"ZoneB/Door\" to=\"ZoneA/Trigger\" method=\"_on_door\"]",
+	};
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		for (size_t k = 0; k < sizeof(lines) / sizeof(lines[0]); k++)
+			if (in_export(&c, n, lines[k]) != 1)
+				fail_msg("member %d's export does not state %s once", n, lines[k]);
+
+	struct tree_op gone = {.kind = TREE_OP_DELETE, .node = {.path = ZONE_A "/Trigger"}};
+	assert_int_equal(client_write_ops(cl, &gone, 1), GROVE_OK);
+	cluster_wait_converged(&c);
+	for (int n = 1; n <= CLUSTER_NODES; n++)
+		assert_int_equal(in_export(&c, n, "[connection"), 0);
+	struct tree_op rest[] = {{.kind = TREE_OP_DELETE, .node = {.path = ZONE_B "/Door"}},
+				 {.kind = TREE_OP_DELETE, .node = {.path = "/root/World/Manager"}}};
+	for (size_t k = 0; k < 2; k++)
+		assert_int_equal(client_write_ops(cl, &rest[k], 1), GROVE_OK);
+	grove_client_close(cl);
+	wait_settled(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
 }
 
 static void test_stream_across_shards(void **state)
