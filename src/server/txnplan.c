@@ -528,6 +528,39 @@ static int plan_unlink(struct planner *pl, size_t i, uint64_t group, uint64_t he
 	return part_touch(pl, parts[1], i, &(struct place){.group = other_group, .local = -1, .id = other});
 }
 
+/* Nodes of a subtree a delete walks to find its connections across shards, rather than going through them all. */
+#define WALK_MAX 4096
+
+struct subtree {
+	uint64_t *ids;
+	size_t n, cap, max;
+	bool whole; /* every node of it (else: a larger subtree, not walked to the end) */
+};
+
+static int add_below(void *ctx, uint64_t child)
+{
+	struct subtree *s = ctx;
+	if (s->n == s->max)
+		return 1;
+	if (grove_grow((void **)&s->ids, &s->cap, s->n, sizeof(*s->ids)))
+		return GROVE_ENOMEM;
+	s->ids[s->n++] = child;
+	return 0;
+}
+
+/* The nodes of @p t's subtree at @p root, breadth first, if it has at most @p max; s->whole says whether it does. */
+static int subtree_within(const struct tree *t, struct store_txn *txn, uint64_t root, size_t max, struct subtree *s)
+{
+	s->max = max;
+	int err = add_below(s, root);
+	for (size_t k = 0; !err && k < s->n; k++)
+		err = tree_for_each_child(t, txn, s->ids[k], add_below, s);
+	s->whole = err == GROVE_OK;
+	if (err == 1)
+		s->n = 0; /* too large: the caller goes through every connection instead */
+	return err == 1 ? GROVE_OK : err;
+}
+
 struct unlink_scan {
 	struct planner *pl;
 	size_t op;
@@ -566,7 +599,13 @@ static int plan_unlinks(struct planner *pl, size_t i, const struct place *node)
 		return err; /* no such node: the apply says so */
 	pl->located = true;
 	struct unlink_scan u = {pl, i, node->id, node->group};
-	err = tree_for_each_across(own, pl->w->txn, unlink_if_within, &u);
+	struct subtree below = {0};
+	err = subtree_within(own, pl->w->txn, node->id, pl->w->walk_max ? pl->w->walk_max : WALK_MAX, &below);
+	for (size_t k = 0; !err && k < below.n; k++)
+		err = tree_for_each_across(own, pl->w->txn, below.ids[k], unlink_if_within, &u);
+	if (!err && !below.whole)
+		err = tree_for_each_across(own, pl->w->txn, 0, unlink_if_within, &u);
+	free(below.ids);
 	for (size_t k = 0; !err && k < i; k++) {
 		const struct op_plan *o = &pl->ops[k];
 		const struct tree_op *made = &pl->batch.ops[k];

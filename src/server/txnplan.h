@@ -69,6 +69,11 @@ struct txn_plan_world {
 	/** Group @p group's own tree (no view: tree_carry_gather() runs there), or NULL if unknown. */
 	const struct tree *(*group_tree)(void *ctx, uint64_t group);
 	void *ctx;                     /**< passed to group_tree */
+	/**
+	 * A delete in a shard with connections across shards looks for them node by node in a subtree of at
+	 * most this many nodes, and through every such connection of the shard in a larger one (0: 4096).
+	 */
+	size_t walk_max;
 };
 
 /** One shard's part of a cross-shard write. */

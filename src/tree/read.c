@@ -499,15 +499,20 @@ static int connections_with(const struct tree *t, struct store_txn *txn, struct 
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
-int tree_for_each_across(const struct tree *t, struct store_txn *txn,
+int tree_for_each_across(const struct tree *t, struct store_txn *txn, uint64_t of,
 			 int (*fn)(void *ctx, uint64_t node, const struct tree_connection *c), void *ctx)
 {
 	struct tt_cursor *cur;
 	int err = tt_cursor_open(t, txn, TREE_CONNS_ACROSS, &cur);
 	if (err)
 		return err;
+	uint8_t prefix[8];
+	put_be64(prefix, of);
 	struct store_bytes k;
-	for (err = tt_seek(cur, NULL, 0, &k, NULL); err == GROVE_OK; err = tt_next(cur, &k, NULL)) {
+	for (err = tt_seek(cur, of ? prefix : NULL, of ? sizeof(prefix) : 0, &k, NULL); err == GROVE_OK;
+	     err = tt_next(cur, &k, NULL)) {
+		if (of && !key_has_id_prefix(&k, of))
+			break;
 		if (k.len != 16) {
 			err = GROVE_ECORRUPT;
 			break;
@@ -538,7 +543,7 @@ static int stop_at_first(void *ctx, uint64_t node, const struct tree_connection 
 
 bool tree_has_across(const struct tree *t, struct store_txn *txn)
 {
-	return tree_for_each_across(t, txn, stop_at_first, NULL) != GROVE_OK; /* found, or it could not tell */
+	return tree_for_each_across(t, txn, 0, stop_at_first, NULL) != GROVE_OK; /* found, or it could not tell */
 }
 
 /* ---- readers: the per-node reads, with cursors and scratch kept from one node to the next ---- */

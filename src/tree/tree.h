@@ -558,14 +558,15 @@ int tree_for_each_connection(const struct tree *t, struct store_txn *txn, uint64
 			     int (*fn)(void *ctx, const struct tree_connection *c), void *ctx);
 
 /**
- * @brief Call @p fn for each connection of this group's nodes whose other end
- * another group holds (tree.conns_across), with @p node its end here, in
- * (node, connection id) order. The group that holds the source holds the
- * connection as a scene says it (binds included); the other keeps the ends,
- * signal and method, for the transaction that removes both halves.
+ * @brief Call @p fn for each connection of this group's nodes (of node @p of
+ * alone, unless it is 0) whose other end another group holds
+ * (tree.conns_across), with @p node its end here, in (node, connection id)
+ * order. The group that holds the source holds the connection as a scene says
+ * it (binds included); the other keeps the ends, signal and method, for the
+ * transaction that removes both halves.
  * @return GROVE_OK, @p fn's non-zero value, GROVE_ECORRUPT, GROVE_ESTORAGE.
  */
-int tree_for_each_across(const struct tree *t, struct store_txn *txn,
+int tree_for_each_across(const struct tree *t, struct store_txn *txn, uint64_t of,
 			 int (*fn)(void *ctx, uint64_t node, const struct tree_connection *c), void *ctx);
 
 /**
