@@ -32,6 +32,7 @@ struct part_entry {
 struct unlink {
 	uint64_t from, to;
 	char *signal, *method;
+	bool gone; /* removed by the ops planned so far (a later connect makes it again) */
 };
 
 /* An earlier op's node in a part: what a later move across shards must not carry away under its feet. */
@@ -447,27 +448,40 @@ static int check_named_before(struct planner *pl, size_t i, const struct place *
 	return GROVE_OK;
 }
 
-/* Note that the batch removes connection (from, signal, to, method); *@p added is false if it does already. */
-static int add_unlink(struct planner *pl, uint64_t from, uint64_t to, const char *signal, const char *method,
-		      bool *added)
+/* The planner's record of connection (from, signal, to, method); SIZE_MAX if it has none. */
+static size_t find_unlink(const struct planner *pl, uint64_t from, uint64_t to, const char *signal, const char *method)
 {
-	*added = false;
 	for (size_t k = 0; k < pl->n_unlinks; k++) {
 		const struct unlink *u = &pl->unlinks[k];
 		if (u->from == from && u->to == to && strcmp(u->signal, signal) == 0 && strcmp(u->method, method) == 0)
-			return GROVE_OK;
+			return k;
 	}
-	if (grove_grow((void **)&pl->unlinks, &pl->cap_unlinks, pl->n_unlinks, sizeof(*pl->unlinks)))
-		return GROVE_ENOMEM;
-	struct unlink *u = &pl->unlinks[pl->n_unlinks];
-	*u = (struct unlink){from, to, strdup(signal), strdup(method)};
-	if (!u->signal || !u->method) {
-		free(u->signal);
-		free(u->method);
-		return GROVE_ENOMEM;
+	return SIZE_MAX;
+}
+
+/*
+ * Note that the batch removes connection (from, signal, to, method), as its unlink *@p index; *@p added is false if
+ * the ops planned so far removed it already.
+ */
+static int add_unlink(struct planner *pl, uint64_t from, uint64_t to, const char *signal, const char *method,
+		      uint32_t *index, bool *added)
+{
+	size_t k = find_unlink(pl, from, to, signal, method);
+	*added = k == SIZE_MAX || !pl->unlinks[k].gone;
+	if (k == SIZE_MAX) {
+		if (grove_grow((void **)&pl->unlinks, &pl->cap_unlinks, pl->n_unlinks, sizeof(*pl->unlinks)))
+			return GROVE_ENOMEM;
+		struct unlink *u = &pl->unlinks[pl->n_unlinks];
+		*u = (struct unlink){from, to, strdup(signal), strdup(method), false};
+		if (!u->signal || !u->method) {
+			free(u->signal);
+			free(u->method);
+			return GROVE_ENOMEM;
+		}
+		k = pl->n_unlinks++;
 	}
-	pl->n_unlinks++;
-	*added = true;
+	pl->unlinks[k].gone = true;
+	*index = (uint32_t)k;
 	return GROVE_OK;
 }
 
@@ -488,8 +502,12 @@ static int plan_link(struct planner *pl, size_t i, const struct place *node, con
 	if (!err && (!node->id || !target->id))
 		return refuse(pl, GROVE_ENOTFOUND, "op %zu: %s: no such node", i, node->id ? b : a);
 	bool added;
+	uint32_t index;
 	if (!err && op->kind == TREE_OP_DISCONNECT)
-		err = add_unlink(pl, node->id, target->id, op->name, op->text, &added);
+		err = add_unlink(pl, node->id, target->id, op->name, op->text, &index, &added);
+	size_t made = op->kind == TREE_OP_CONNECT ? find_unlink(pl, node->id, target->id, op->name, op->text) : SIZE_MAX;
+	if (made != SIZE_MAX)
+		pl->unlinks[made].gone = false; /* made again: a later delete removes it once more */
 	if (err)
 		return err;
 	pl->located = true;
@@ -509,7 +527,8 @@ static int plan_unlink(struct planner *pl, size_t i, uint64_t group, uint64_t he
 		       const char *signal, const char *method)
 {
 	bool added;
-	int err = add_unlink(pl, from, to, signal, method, &added);
+	uint32_t unlink;
+	int err = add_unlink(pl, from, to, signal, method, &unlink, &added);
 	if (err || !added)
 		return err;
 	uint64_t other = here == from ? to : from, other_group;
@@ -523,7 +542,7 @@ static int plan_unlink(struct planner *pl, size_t i, uint64_t group, uint64_t he
 	for (int k = 0; k < 2; k++) {
 		if ((err = part_add(pl, parts[k], i, HALF_UNLINK, &index)) != GROVE_OK)
 			return err;
-		pl->parts[parts[k]].entries[index].unlink = (uint32_t)pl->n_unlinks - 1;
+		pl->parts[parts[k]].entries[index].unlink = unlink;
 	}
 	return part_touch(pl, parts[1], i, &(struct place){.group = other_group, .local = -1, .id = other});
 }

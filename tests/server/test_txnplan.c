@@ -611,6 +611,11 @@ static void test_connections_across(void **state)
 	txn_plan_free(&plan);
 	struct tree_op disconnect = connect;
 	disconnect.kind = TREE_OP_DISCONNECT;
+	struct tree_op remade[] = {disconnect, connect, {.kind = TREE_OP_DELETE, .node = at("/root/W/Z0/A")}};
+	assert_int_equal(plan_ops(w, remade, 3, &plan, why), GROVE_OK);
+	expect_part(&plan, 1, "16 15 16 2 "); /* made again by op 1: the delete removes it once more */
+	expect_part(&plan, 3, "16 15 16 ");
+	txn_plan_free(&plan);
 	struct tree_op twice[] = {disconnect, {.kind = TREE_OP_DELETE, .node = at("/root/W/Z0/A")}};
 	assert_int_equal(plan_ops(w, twice, 2, &plan, why), GROVE_OK);
 	expect_part(&plan, 1, "16 2 "); /* the delete finds it removed by op 0 */
