@@ -22,7 +22,7 @@ struct applier {
 	uint64_t id_limit;             /* ids stay below it (a split-born group's block) */
 	uint64_t top;                  /* the group's root: /root, or its shard's root */
 	bool has_mounts;               /* some of its nodes are roots of other shards */
-	bool has_across;               /* some of its nodes have connections across shards */
+	int has_across;                /* some of its nodes have connections across shards: -1 not looked at yet */
 	bool no_change;                /* the operation applied has no change record (another group's has it) */
 	/* What the operation being applied found, for its change record. */
 	struct {
@@ -748,6 +748,8 @@ static int delete_connections_of(const struct tree *t, struct store_txn *txn, ui
  */
 static int refuse_if_connected_across(struct applier *a, uint64_t id)
 {
+	if (a->has_across < 0)
+		a->has_across = tree_has_across(a->t, a->txn); /* looked at once, by the batch's first delete */
 	if (!a->has_across)
 		return GROVE_OK;
 	uint64_t conn_id;
@@ -1197,7 +1199,8 @@ static int change_connection(struct applier *a, const struct tree_op *op, uint64
 		if (!err && here)
 			err = tt_put(a->t, a->txn, TREE_CONNS_ACROSS, key, 16, "", 0);
 	}
-	a->has_across |= here != 0;
+	if (here)
+		a->has_across = 1;
 	return err && a->res->err == GROVE_OK ? fail(a, err) : err;
 }
 
@@ -1861,7 +1864,7 @@ int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct t
 	if (!err)
 		err = tt_meta_get(a.t, a.txn, "mounts", 0, &mounts);
 	a.has_mounts = mounts > 0;
-	a.has_across = !err && tree_has_across(a.t, a.txn);
+	a.has_across = -1;
 	if (err)
 		fail(&a, err);
 	a.seen.old_path_step = TREE_NO_PATH;
