@@ -250,6 +250,10 @@ static int on_decided(struct txn_recover *r, const struct txn_cmd *cmd, const st
 
 static int on_resolved(struct txn_recover *r, const struct txn_cmd *cmd)
 {
+	/* Only the final record's resolution counts: an early one (heard from the coordinator it replaces) leaves
+	 * a mark that only the final record's removes. */
+	if (cmd->status != r->rec.status)
+		return GROVE_OK;
 	bool all = true;
 	for (size_t i = 0; i <= r->rec.n_writes; i++) {
 		struct txn_bytes key = i < r->rec.n_writes ? r->rec.writes[i].key

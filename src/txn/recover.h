@@ -26,6 +26,10 @@
  *    listed intent, by the final record.
  * 5. Beyond the spec: a FORGET to the anchor once each is answered, so that
  *    the record can be collected (shard.h txn_forget()); done once answered.
+ *    Only a resolution by the final record counts as an answer: an early one
+ *    (a result of the coordinator's, which the caller may hand over too)
+ *    leaves a mark on its shard that only the final record's removes, and
+ *    once the record is forgotten nothing else would.
  *
  * Ownership: messages, records and metas handed out stay valid until
  * txn_recover_advance() (messages) or txn_recover_destroy().

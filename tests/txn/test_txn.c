@@ -277,6 +277,16 @@ static void run_coord_keeping_record(struct world *w, struct txn_coord *c, struc
 	assert_int_equal(txn_coord_phase(c), TXN_COORD_FORGETTING);
 }
 
+/* begin_two_shard(), every intent and the STAGING record delivered: acknowledged, its FINALIZE and early
+ * resolutions in q. */
+static void begin_acknowledged(struct scene *s, const char *value)
+{
+	begin_two_shard(s, value);
+	deliver(s->w, &s->q, any, NULL, s->c, NULL, false);
+	take_coord(s->c, &s->q, &s->v);
+	assert_int_equal(s->v.outcome, TXN_COMMITTED);
+}
+
 /* Run coordinator c to completion, delivering everything. */
 static void run_coord(struct world *w, struct txn_coord *c, struct queue *q, struct coord_view *v)
 {
@@ -467,10 +477,7 @@ static void test_early_resolution(void **state)
 	(void)state;
 	for (int left = 0; left <= 1; left++) { /* one intent not resolved early, or none */
 		struct scene s;
-		begin_two_shard(&s, "v1");
-		deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
-		take_coord(s.c, &s.q, &s.v);
-		assert_int_equal(s.v.outcome, TXN_COMMITTED);
+		begin_acknowledged(&s, "v1");
 		enum txn_cmd_type resolve = TXN_CMD_RESOLVE;
 		assert_int_equal(deliver(s.w, &s.q, left ? early_resolution_of : of_kind, left ? (const void *)"a" : &resolve,
 					 NULL, NULL, false),
@@ -516,6 +523,60 @@ static void test_early_resolution(void **state)
 			assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_EARLY), 0);
 		world_free(s.w);
 	}
+}
+
+/*
+ * The coordinator finalizes and dies with its early resolution of "b" still on its way; the recovery that
+ * finishes the transaction loses its own resolution of "b" and then hears the late early one's result (groved
+ * hands every applied result to whoever works on the transaction). That early resolution is not the final
+ * record's: the recovery sends its own again, and only then forgets the record, leaving no early mark.
+ */
+static void test_recovery_hears_an_early_resolution(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_acknowledged(&s, "v1");
+	enum txn_cmd_type finalize = TXN_CMD_FINALIZE;
+	assert_int_equal(deliver(s.w, &s.q, of_kind, &finalize, NULL, NULL, false), 1);
+	assert_int_equal(deliver(s.w, &s.q, early_resolution_of, "a", NULL, NULL, false), 1);
+	txn_coord_destroy(s.c);
+	assert_int_equal(s.q.n, 1); /* the early resolution of "b", late */
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED);
+
+	struct txn_store st1 = store_of(s.w, 1);
+	struct txn_meta early;
+	assert_int_equal(txn_shard_early(&st1, 0, &early), GROVE_OK);
+	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = 5 * MS};
+	struct txn_recover *r;
+	assert_int_equal(txn_recover_create(&cfg, &s.w->clock, s.w->now, &early, 0, NULL, 0, &r), GROVE_OK);
+	struct queue rq = {0};
+	struct recover_view v = {0};
+	take_recover(r, &rq, &v);
+	assert_int_equal(deliver(s.w, &rq, any, NULL, NULL, r, false), 1); /* the push finds the record final */
+	take_recover(r, &rq, &v);
+	assert_int_equal(txn_recover_phase(r), TXN_RECOVER_RESOLVING);
+	assert_int_equal(deliver(s.w, &rq, not_key, "b", NULL, r, false), 1);
+	drop_all(&rq); /* its resolution of "b" is lost */
+	assert_int_equal(deliver(s.w, &s.q, any, NULL, NULL, r, false), 1);
+	take_recover(r, &rq, &v);
+	assert_int_equal(txn_recover_phase(r), TXN_RECOVER_RESOLVING);
+	assert_int_equal(rq.n, 0);
+	assert_int_equal(stores_count(s.w->stores, 2, TXN_TABLE_EARLY), 1);
+
+	s.w->now += 5 * MS;
+	assert_int_equal(txn_recover_tick(r, s.w->now), GROVE_OK);
+	for (int round = 0; round < 10 && !v.done; round++) {
+		take_recover(r, &rq, &v);
+		deliver(s.w, &rq, any, NULL, NULL, r, false);
+	}
+	take_recover(r, &rq, &v);
+	assert_true(v.done);
+	assert_int_equal(v.outcome, TXN_RECOVER_COMMITTED);
+	for (uint64_t shard = 1; shard <= 2; shard++)
+		assert_int_equal(stores_count(s.w->stores, shard, TXN_TABLE_EARLY), 0);
+	assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_RESOLVED), 1); /* forgotten, after that */
+	txn_recover_destroy(r);
+	world_free(s.w);
 }
 
 /* The coordinator dies with one intent still in flight: recovery prevents it and aborts. The late intent,
@@ -1107,10 +1168,7 @@ static void test_coordinator_silent_through_collection(void **state)
 {
 	(void)state;
 	struct scene s;
-	begin_two_shard(&s, "v1");
-	deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
-	take_coord(s.c, &s.q, &s.v);
-	assert_int_equal(s.v.outcome, TXN_COMMITTED); /* acknowledged; its FINALIZE and early resolutions held */
+	begin_acknowledged(&s, "v1"); /* its FINALIZE and early resolutions held */
 	s.w->now += 2 * EXPIRY;
 	assert_int_equal(recover_intent(s.w, 2, "b"), TXN_RECOVER_COMMITTED);
 	collect(s.w, 1, s.meta.ts);
@@ -1573,6 +1631,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_happy_path),
 		cmocka_unit_test(test_early_resolution),
+		cmocka_unit_test(test_recovery_hears_an_early_resolution),
 		cmocka_unit_test(test_recovery_commits_implicitly_committed),
 		cmocka_unit_test(test_recovery_prevents_and_aborts),
 		cmocka_unit_test(test_push_aborts_unstaged),

@@ -4,7 +4,9 @@
  * which proposals are lost or wait), 2-4 clients running transactions of 2-4 keys over a few shared keys
  * with the real coordinator, 1-2 readers reading keys at their HLC time, and status recoveries run by
  * whoever meets an intent (a coordinator's, now and then, forced: pushing whatever the heartbeat says, as a
- * cut of the world does). Every command and result travels encoded, through a network that loses,
+ * cut of the world does). A command's result goes back to its sender and to every other coordinator or
+ * recovery of the same transaction (groved hands each applied result to whoever works on the transaction
+ * there). Every command and result travels encoded, through a network that loses,
  * duplicates and delays (so reorders) them; every node's physical clock is off by up to half the maximum
  * offset. Coordinators crash at every step of the protocol (before, during and after sending their
  * intents, after the STAGING record, before and after acknowledging, before and after finalizing, while
@@ -20,6 +22,8 @@
  *     version (the timestamp cache rule), so never where recovery prevented it;
  *   - a version appears only for a transaction committed at exactly its timestamp (COMMITTED, or STAGING and
  *     implicitly committed: resolved early); a read sees only those;
+ *   - when a COMMITTED record is forgotten, no shard has it resolved early unconfirmed (nothing would
+ *     confirm it after);
  *   - every node's HLC is monotonic and within the maximum offset of true time.
  * And after quiescing (faults off, every live coordinator finished, abandoned intents and early resolutions
  * recovered, as a shard's leader in groved does):
@@ -434,6 +438,18 @@ static void note_resolved(struct sim *s, uint64_t txn, const struct txn_record *
 	if (before->status != TXN_COMMITTED)
 		return;
 	check_no_final_intent(s, txn, before, "a FORGET said it was resolved");
+	/* Each early resolution is confirmed by the final record before the FORGET: with the record gone, nothing
+	 * else would confirm it (groved leaves an early resolution without a record alone). */
+	for (int sh = 1; sh <= s->n_shards; sh++) {
+		struct txn_store st = store_of(s, (uint64_t)sh);
+		struct txn_meta early;
+		int err = txn_shard_early(&st, txn - 1, &early);
+		if (err != GROVE_ENOTFOUND)
+			check(s, err, "walking early resolutions");
+		if (err == GROVE_OK && early.id == txn)
+			violate(s, "txn %llu: a FORGET came while shard %d still had it resolved early, unconfirmed",
+				(unsigned long long)txn, sh);
+	}
 	s->txns[txn - 1].resolved = true;
 }
 
@@ -758,6 +774,37 @@ static void check_applied(struct sim *s, const struct txn_cmd *cmd, const struct
 }
 
 /* A shard's Raft group applies one command; the result goes back to the sender. */
+/* The result @p res of command packet @p p, on its way back to @p kind / @p owner (of generation @p gen). */
+static void send_result(struct sim *s, const struct packet *p, enum owner_kind kind, int owner, uint32_t gen,
+			const uint8_t *res, size_t res_len)
+{
+	struct packet back = {.at = s->now + delay(s), .shard = p->shard, .kind = kind, .owner = owner, .gen = gen,
+			      .cmd = malloc(p->cmd_len), .cmd_len = p->cmd_len, .res = malloc(res_len), .res_len = res_len};
+	memcpy(back.cmd, p->cmd, p->cmd_len);
+	memcpy(back.res, res, res_len);
+	queue_packet(s, &back);
+}
+
+/*
+ * The result of @p p, a command of transaction @p txn, reaches every other coordinator and recovery of @p txn
+ * too: in groved every member applies each command of a group it belongs to and hands its result to whoever
+ * works on that transaction there, whoever sent it (an early resolution sent by a coordinator that died is
+ * heard by the recovery that replaced it).
+ */
+static void overhear(struct sim *s, const struct packet *p, uint64_t txn, const uint8_t *res, size_t res_len)
+{
+	for (int c = 0; c < s->n_clients; c++) {
+		const struct client *cl = &s->clients[c];
+		if (cl->coord && (uint64_t)cl->txn + 1 == txn && !(p->kind == OWNER_CLIENT && p->owner == c))
+			send_result(s, p, OWNER_CLIENT, c, cl->gen, res, res_len);
+	}
+	for (int h = 0; h < MAX_HELPERS; h++) {
+		const struct helper *hp = &s->helpers[h];
+		if (hp->used && hp->txn == txn && !(p->kind == OWNER_HELPER && p->owner == h))
+			send_result(s, p, OWNER_HELPER, h, hp->gen, res, res_len);
+	}
+}
+
 static void apply_at_shard(struct sim *s, struct packet *p)
 {
 	struct txn_cmd cmd;
@@ -790,15 +837,14 @@ static void apply_at_shard(struct sim *s, struct packet *p)
 	      txn_cmd_name(cmd.type), (int)cmd.key.len, (const char *)cmd.key.data, (unsigned long long)cmd.txn.id,
 	      cmd.txn.seq, txn_result_name(res.code), TS(res.ts));
 	check_applied(s, &cmd, &res, &b);
-	struct packet back = *p;
-	back.at = s->now + delay(s);
-	back.cmd = malloc(p->cmd_len);
-	memcpy(back.cmd, p->cmd, p->cmd_len);
-	check(s, txn_result_encode(&res, &back.res, &back.res_len), "encoding a result");
-	if (back.res)
-		queue_packet(s, &back);
-	else
-		free(back.cmd);
+	uint8_t *encoded = NULL;
+	size_t encoded_len = 0;
+	check(s, txn_result_encode(&res, &encoded, &encoded_len), "encoding a result");
+	if (encoded) {
+		send_result(s, p, p->kind, p->owner, p->gen, encoded, encoded_len);
+		overhear(s, p, cmd.txn.id, encoded, encoded_len);
+	}
+	free(encoded);
 	txn_result_free(&res);
 	txn_cmd_release(&cmd);
 }
