@@ -753,6 +753,7 @@ int loop_run(struct loop *l)
 			log_line("epoll_wait: %s", strerror(errno));
 			return GROVE_EIO;
 		}
+		uint64_t expirations = 0;
 		for (int i = 0; i < n; i++) {
 			enum endpoint *kind = events[i].data.ptr;
 			if (*kind == ENDPOINT_LISTENER) {
@@ -764,13 +765,8 @@ int loop_run(struct loop *l)
 					l->stopping = true;
 				}
 			} else if (*kind == ENDPOINT_TIMER) {
-				uint64_t expirations = 0;
 				if (read(l->timer_fd, &expirations, sizeof(expirations)) != sizeof(expirations))
-					continue;
-				/* Ticks are logical time: a late wake-up counts every missed tick, but not without bound. */
-				for (uint64_t t = 0; t < expirations && t < 10; t++)
-					l->hooks.tick(l->hooks.ctx);
-				sweep(l);
+					expirations = 0;
 			} else if (*kind == ENDPOINT_WATCH) {
 				struct loop_watch *w = events[i].data.ptr;
 				if (!w->gone)
@@ -782,6 +778,17 @@ int loop_run(struct loop *l)
 				if (events[i].events & EPOLLOUT)
 					mark_dirty(c);
 			}
+		}
+		/*
+		 * Ticks are logical time: a late wake-up counts every missed tick, but not without bound. They come
+		 * after what this turn read: a stalled turn must not time out a leader whose heartbeats (or the
+		 * followers' answers) wait, already arrived, behind the timer (a follower that did campaigned, and
+		 * a leader stepped down, under load, with every member alive).
+		 */
+		if (expirations) {
+			for (uint64_t t = 0; t < expirations && t < 10; t++)
+				l->hooks.tick(l->hooks.ctx);
+			sweep(l);
 		}
 		l->hooks.turn(l->hooks.ctx);
 		settle_all(l);

@@ -28,7 +28,7 @@
 #include "src/common/error.h"
 #include "src/server/loop.h"
 
-enum { LIMIT = 8, ANSWERS_PER_TURN = 4, MAX_REQUESTS = 4096 };
+enum { LIMIT = 8, ANSWERS_PER_TURN = 4, MAX_REQUESTS = 4096, STALL_MS = 150 };
 
 /* A request the hooks hold: its connection and sequence number. */
 struct held_request {
@@ -47,6 +47,9 @@ struct stand_in {
 	uint64_t turns;
 	bool answering;        /* set by the test: turns answer ANSWERS_PER_TURN requests */
 	bool stop;             /* set by the test */
+	bool stall;            /* set by the test: the next tick stalls the loop for STALL_MS */
+	bool stalled;          /* set by that tick when it begins */
+	unsigned early_ticks;  /* ticks after the stall while none of the requests was handed over */
 };
 
 static int64_t now_ms(void)
@@ -108,6 +111,12 @@ static void on_tick(void *ctx)
 	struct stand_in *s = ctx;
 	if (__atomic_load_n(&s->stop, __ATOMIC_SEQ_CST))
 		loop_stop(s->loop);
+	if (__atomic_load_n(&s->stalled, __ATOMIC_SEQ_CST) && !__atomic_load_n(&s->holding, __ATOMIC_SEQ_CST))
+		__atomic_add_fetch(&s->early_ticks, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&s->stall, false, __ATOMIC_SEQ_CST)) {
+		__atomic_store_n(&s->stalled, true, __ATOMIC_SEQ_CST);
+		usleep(STALL_MS * 1000); /* a long turn: an fsync, a big apply, a machine short of CPU */
+	}
 }
 
 static void on_closed(void *ctx, struct loop_conn *c)
@@ -278,6 +287,30 @@ static void test_paused_connection_costs_nothing(void **state)
 	assert_true(pauses >= 1);
 }
 
+/*
+ * After a turn that stalled the loop for STALL_MS (some 15 ticks), a request that arrived meanwhile is handed
+ * over before the ticks it missed are counted: Raft must see the heartbeats and answers that were waiting
+ * before the time that passed, or a loop short of CPU times out leaders that are alive.
+ */
+static void test_ticks_come_after_what_arrived(void **state)
+{
+	(void)state;
+	struct stand_in *s = stand_in_start(0);
+	int fd = connect_to(s);
+	__atomic_store_n(&s->stall, true, __ATOMIC_SEQ_CST);
+	for (int64_t end = now_ms() + 5000; !__atomic_load_n(&s->stalled, __ATOMIC_SEQ_CST) && now_ms() < end;)
+		usleep(1000);
+	assert_true(__atomic_load_n(&s->stalled, __ATOMIC_SEQ_CST));
+	send_requests(fd, 0, 1); /* while the loop sleeps in its tick */
+	wait_holding(s, 1);
+	unsigned early = __atomic_load_n(&s->early_ticks, __ATOMIC_SEQ_CST);
+	close(fd);
+	stand_in_stop(s);
+	print_message("a request sent during a %d ms stall: %u ticks counted before it was handed over\n", STALL_MS,
+		      early);
+	assert_int_equal(early, 0);
+}
+
 struct pair {
 	struct loop *loop;
 	struct loop_watch *watch[2];
@@ -337,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_pipelined_requests_bounded),
 		cmocka_unit_test(test_paused_connection_costs_nothing),
 		cmocka_unit_test(test_unwatched_in_the_same_turn_is_not_called),
+		cmocka_unit_test(test_ticks_come_after_what_arrived),
 	};
 	return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }
