@@ -966,8 +966,12 @@ static void collect_txn_garbage(struct server *s)
 
 /*
  * Recover transaction @p met, met on @p group (holding it, or resolved there early), if nobody will finish
- * it: its record is final (what it left was not resolved by it) or its coordinator's heartbeat expired.
- * A transaction resolved early without a record was forgotten after its confirmation: nothing to do.
+ * it: its coordinator's heartbeat expired, or, once its record is final, half the expiry passed since. A
+ * coordinator resolves what it left as soon as its record is final, and heartbeats at most a quarter of the
+ * expiry before: a recovery started at once (as it was) did the same work beside a live coordinator for
+ * most transactions that a look at their shard happened to catch between the two. A pushed record keeps no
+ * heartbeat, so what it left is recovered at once. A transaction resolved early without a record was
+ * forgotten after its confirmation: nothing to do.
  */
 static void recover_if_abandoned(struct server *s, const struct txn_meta *met, uint64_t group, bool early, uint64_t now)
 {
@@ -975,8 +979,8 @@ static void recover_if_abandoned(struct server *s, const struct txn_meta *met, u
 	if (xshard_busy_with(s->xshard, met->id) || host_txn_record(s->host, met->anchor, met->id, &rec) != GROVE_OK)
 		return;
 	uint64_t heard = rec.status == TXN_NONE ? met->start.wall : rec.heartbeat;
-	if ((!early || rec.status != TXN_NONE) &&
-	    (txn_status_is_final(rec.status) || heard + xshard_expiry(s->xshard) < now)) {
+	uint64_t patience = xshard_expiry(s->xshard) / (txn_status_is_final(rec.status) ? 2 : 1);
+	if ((!early || rec.status != TXN_NONE) && heard + patience < now) {
 		log_line("transactions: recovering %016llx, %s shard %llu (its record: %s)", (unsigned long long)met->id,
 			 early ? "resolved early on" : "which holds", (unsigned long long)group,
 			 txn_status_name(rec.status));
