@@ -1422,9 +1422,13 @@ void host_forwarded(struct host *h, uint64_t from, uint64_t group, const uint8_t
 	if (host_disk_full(h, NULL, 0))
 		return;
 	/* Not the leader (any more): dropped; the client retries with the same key, which applies once. */
-	if (g && len && replica_propose(g->replica, data, len, &index, &term) != GROVE_OK)
-		log_line("a command member %llu passed on was dropped: this member does not lead group %llu",
-			 (unsigned long long)from, (unsigned long long)group);
+	int err = g && len ? replica_propose(g->replica, data, len, &index, &term) : GROVE_OK;
+	if (err)
+		log_line("a command member %llu passed on for group %llu was dropped: %s", (unsigned long long)from,
+			 (unsigned long long)group,
+			 err == GROVE_ENOTLEADER     ? "this member does not lead it"
+			 : err == GROVE_EUNAVAILABLE ? "this member is handing its leadership over"
+						     : grove_strerror(err));
 }
 
 uint64_t host_applied(const struct host *h, uint64_t group)
