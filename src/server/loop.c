@@ -780,10 +780,9 @@ int loop_run(struct loop *l)
 			}
 		}
 		/*
-		 * Ticks are logical time: a late wake-up counts every missed tick, but not without bound. They come
-		 * after what this turn read: a stalled turn must not time out a leader whose heartbeats (or the
-		 * followers' answers) wait, already arrived, behind the timer (a follower that did campaigned, and
-		 * a leader stepped down, under load, with every member alive).
+		 * Ticks are logical time: a late wake-up counts every missed tick, but not without bound, and only
+		 * after what this turn read. Counted before, the time a stall missed timed out the heartbeats and
+		 * answers that had arrived during it: followers campaigned and leaders stepped down, all alive.
 		 */
 		if (expirations) {
 			for (uint64_t t = 0; t < expirations && t < 10; t++)

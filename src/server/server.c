@@ -966,12 +966,11 @@ static void collect_txn_garbage(struct server *s)
 
 /*
  * Recover transaction @p met, met on @p group (holding it, or resolved there early), if nobody will finish
- * it: its coordinator's heartbeat expired, or, once its record is final, half the expiry passed since. A
- * coordinator resolves what it left as soon as its record is final, and heartbeats at most a quarter of the
- * expiry before: a recovery started at once (as it was) did the same work beside a live coordinator for
- * most transactions that a look at their shard happened to catch between the two. A pushed record keeps no
- * heartbeat, so what it left is recovered at once. A transaction resolved early without a record was
- * forgotten after its confirmation: nothing to do.
+ * it: its coordinator's heartbeat expired, or its record is final and half the expiry passed since the last
+ * heartbeat (a live coordinator resolves as soon as the record is final, having heartbeat at most a quarter
+ * of the expiry before; a recovery at once did the same work beside it). A pushed record has no heartbeat:
+ * what it left is recovered at once. A transaction resolved early without a record was forgotten after its
+ * confirmation: nothing to do.
  */
 static void recover_if_abandoned(struct server *s, const struct txn_meta *met, uint64_t group, bool early, uint64_t now)
 {

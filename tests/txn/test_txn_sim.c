@@ -773,7 +773,6 @@ static void check_applied(struct sim *s, const struct txn_cmd *cmd, const struct
 	}
 }
 
-/* A shard's Raft group applies one command; the result goes back to the sender. */
 /* The result @p res of command packet @p p, on its way back to @p kind / @p owner (of generation @p gen). */
 static void send_result(struct sim *s, const struct packet *p, enum owner_kind kind, int owner, uint32_t gen,
 			const uint8_t *res, size_t res_len)
@@ -805,6 +804,7 @@ static void overhear(struct sim *s, const struct packet *p, uint64_t txn, const 
 	}
 }
 
+/* A shard's Raft group applies one command; the result goes back to the sender, and is overheard. */
 static void apply_at_shard(struct sim *s, struct packet *p)
 {
 	struct txn_cmd cmd;
