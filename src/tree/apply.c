@@ -1447,17 +1447,22 @@ void tree_change_free(struct tree_change *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void tree_result_free(struct tree_result *res)
+void tree_result_drop_changes(struct tree_result *res)
 {
-	free(res->ids);
-	res->ids = NULL;
-	res->count = 0;
 	for (size_t i = 0; i < res->n_changes; i++)
 		tree_change_free(&res->changes[i]);
 	free(res->changes);
 	res->changes = NULL;
 	res->n_changes = 0;
 	tree_paths_free(&res->paths);
+}
+
+void tree_result_free(struct tree_result *res)
+{
+	free(res->ids);
+	res->ids = NULL;
+	res->count = 0;
+	tree_result_drop_changes(res);
 	grove_buf_free(&res->txn_cmd);
 	grove_buf_free(&res->txn_result);
 	free(res->txn_groups);

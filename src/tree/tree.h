@@ -415,6 +415,9 @@ void tree_change_free(struct tree_change *c);
 /** @brief Release what @p res owns (record_changes is kept). */
 void tree_result_free(struct tree_result *res);
 
+/** @brief Release the changes (and their paths) of @p res alone: it keeps its ids and the rest. */
+void tree_result_drop_changes(struct tree_result *res);
+
 /**
  * @brief Whether the world is empty: no node was ever created under the root, and the root has no
  * property, group or connection, and there is no resource. Only an empty world may be replaced by a
@@ -454,6 +457,22 @@ int tree_init(const struct tree *t, struct store_txn *txn);
  * (the caller should then abort @p txn).
  */
 int tree_apply_batch(const struct tree *t, struct store_txn *txn, const struct tree_batch *batch, struct tree_result *res);
+
+/**
+ * @brief Apply @p batch beside @p pending, a batch checked to apply here
+ * that will be applied later (a cross-shard transaction's part, held by its
+ * intent): only if @p batch commutes with it. That is: @p batch applies, and
+ * does not act on a node @p pending acts on, touch a subtree it moves or
+ * deletes, delete, move or rename a node it names or one above those, or
+ * change the children of a node whose children it changes; and @p pending
+ * still applies after it. Then, with @p keep, @p batch is applied to @p txn
+ * as tree_apply_batch() would; without, @p txn is left as it was (a check).
+ * @return GROVE_OK; GROVE_EINTENT (res->err too, with a message: it meets
+ * @p pending, or fails beside it, or @p pending does not apply; nothing was
+ * applied); GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_ECORRUPT (abort @p txn).
+ */
+int tree_apply_beside(const struct tree *t, struct store_txn *txn, const struct tree_batch *pending,
+		      const struct tree_batch *batch, bool keep, struct tree_result *res);
 
 /**
  * @brief Make again, in this tree, the changes one applied batch recorded

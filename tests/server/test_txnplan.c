@@ -275,17 +275,24 @@ static void sort_connections(char *listing)
 	}
 }
 
-/* The world as one text, through a view when it is sharded; malloc'd. */
-static char *listing_of(struct world *w)
+/* The world as one text in @p txn, through a view when it is sharded; malloc'd. */
+static char *listing_in(struct world *w, struct store_txn *txn)
 {
 	struct tree_view v;
 	view_open(w, &v);
-	struct store_txn *txn;
-	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
 	char *text = test_tree_listing(tree_view_group(&v, WORLD), txn, TREE_ROOT_ID, TEST_LIST_VALUES | TEST_LIST_CONNS);
 	sort_connections(text);
-	store_txn_abort(txn);
 	tree_view_free(&v);
+	return text;
+}
+
+/* The world as one text, as committed; malloc'd. */
+static char *listing_of(struct world *w)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	char *text = listing_in(w, txn);
+	store_txn_abort(txn);
 	return text;
 }
 
@@ -891,13 +898,21 @@ static void print_differences(const char *unsharded, const char *sharded)
 	}
 }
 
+/* The random runs' seed (GROVE_PLAN_SEED, else the time) and length (GROVE_PLAN_BATCHES, else 400); seeds rnd(). */
+static uint64_t seed_run(uint64_t salt, size_t *count)
+{
+	const char *seed_env = getenv("GROVE_PLAN_SEED"), *count_env = getenv("GROVE_PLAN_BATCHES");
+	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)time(NULL);
+	*count = count_env ? strtoul(count_env, NULL, 0) : 400;
+	rng_state = seed * 2654435761u + salt;
+	return seed;
+}
+
 static void test_oracle(void **state)
 {
 	(void)state;
-	const char *seed_env = getenv("GROVE_PLAN_SEED"), *count_env = getenv("GROVE_PLAN_BATCHES");
-	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : (uint64_t)time(NULL);
-	size_t batches = count_env ? strtoul(count_env, NULL, 0) : 400;
-	rng_state = seed * 2654435761u + 1;
+	size_t batches;
+	uint64_t seed = seed_run(1, &batches);
 	struct world sharded, flat;
 	world_open(&sharded, "txnplan-sharded", true);
 	world_open(&flat, "txnplan-flat", false);
@@ -991,6 +1006,142 @@ static void test_oracle(void **state)
 	world_close(&flat);
 }
 
+/* Part @p p of @p plan as a batch (carries allowed); release with wire_batch_free() and the request. */
+static Grove__WriteRequest *part_batch(const struct txn_plan *plan, size_t p, struct wire_batch *b)
+{
+	Grove__WriteRequest *r = part_request(&plan->parts[p]);
+	char msg[512];
+	assert_int_equal(wire_decode_batch(r, true, b, msg, sizeof(msg)), GROVE_OK);
+	return r;
+}
+
+/*
+ * Writes beside a transaction's pending part (tree_apply_beside()), the oracle: a random batch across shards is
+ * the pending transaction, a random batch within one of its shards the write. Whenever the write is let
+ * through, applying it and then every part leaves the world as every part and then the write does (the write
+ * behaves as if it came after the transaction its client may have seen acknowledged), and the part still
+ * applies after it. A check (keep false) decides as the apply does and changes nothing. GROVE_PLAN_SEED and
+ * GROVE_PLAN_BATCHES as for the oracle above.
+ */
+static void test_beside_commutes(void **state)
+{
+	(void)state;
+	size_t rounds;
+	uint64_t seed = seed_run(7, &rounds);
+	plan_walk_max = 0;
+	struct world w;
+	world_open(&w, "txnplan-beside", true);
+	size_t tried = 0, through = 0, met = 0;
+	for (size_t round = 0; round < rounds; round++) {
+		char *listing = listing_of(&w);
+		struct nodes ns;
+		nodes_of(listing, &w.map, &ns);
+		struct aop ta[8], wa[8];
+		struct tree_op t_ops[8], w_ops[8];
+		struct variant t_values[8] = {0}, w_values[8] = {0};
+		size_t tn = make_batch(&ns, ta), wn = 0;
+		make_ops(&w, ta, tn, t_ops, t_values);
+		struct txn_plan tplan, wplan;
+		char why[512];
+		bool have_t = plan_ops(&w, t_ops, tn, &tplan, why) == GROVE_OK;
+		bool have_w = false, both_applied = false;
+		size_t tp = 0;
+		if (have_t && tplan.n_parts > 1) {
+			struct store_txn *txn;
+			size_t failed;
+			assert_int_equal(store_txn_begin(w.store, NULL, true, &txn), GROVE_OK);
+			bool applies = apply_parts(&w, txn, &tplan, &failed) == GROVE_OK;
+			store_txn_abort(txn);
+			for (int attempt = 0; applies && attempt < 40 && !have_w; attempt++) {
+				for (size_t i = 0; i < wn; i++)
+					variant_free(&w_values[i]);
+				wn = make_batch(&ns, wa);
+				make_ops(&w, wa, wn, w_ops, w_values);
+				if (plan_ops(&w, w_ops, wn, &wplan, why) != GROVE_OK)
+					continue;
+				for (size_t p = 0; p < tplan.n_parts && !have_w; p++)
+					if (wplan.n_parts == 1 && wplan.parts[0].group == tplan.parts[p].group) {
+						have_w = true;
+						tp = p;
+					}
+				if (!have_w)
+					txn_plan_free(&wplan);
+			}
+		}
+		if (have_w) {
+			tried++;
+			uint64_t g = tplan.parts[tp].group;
+			struct wire_batch pending_b, write_b;
+			Grove__WriteRequest *pending_r = part_batch(&tplan, tp, &pending_b);
+			Grove__WriteRequest *write_r = part_batch(&wplan, 0, &write_b);
+			struct tree_batch pending = {pending_b.ops, pending_b.count}, write = {write_b.ops, write_b.count};
+			struct store_txn *txn;
+			size_t failed;
+			assert_int_equal(store_txn_begin(w.store, NULL, true, &txn), GROVE_OK);
+			struct tree_result checked = {0}, res = {0};
+			int check = tree_apply_beside(&w.trees[g], txn, &pending, &write, false, &checked);
+			char *unchanged = listing_in(&w, txn);
+			assert_string_equal(unchanged, listing);
+			free(unchanged);
+			int err = tree_apply_beside(&w.trees[g], txn, &pending, &write, true, &res);
+			assert_int_equal(check, err);
+			assert_true(err == GROVE_OK || err == GROVE_EINTENT);
+			if (err == GROVE_EINTENT) {
+				met++;
+				store_txn_abort(txn);
+			} else {
+				through++;
+				both_applied = true;
+				int t_err = apply_parts(&w, txn, &tplan, &failed);
+				char *write_first = listing_in(&w, txn);
+				store_txn_abort(txn);
+				assert_int_equal(store_txn_begin(w.store, NULL, true, &txn), GROVE_OK);
+				assert_int_equal(apply_parts(&w, txn, &tplan, &failed), GROVE_OK);
+				struct tree_result after = {0};
+				int w_err = tree_apply_batch(&w.trees[g], txn, &write, &after);
+				char *write_after = listing_in(&w, txn);
+				if (t_err || w_err || strcmp(write_first, write_after) != 0) {
+					print_message("round %zu: part %s after the write, write %s after the part (%s)\n", round,
+						      grove_errname(t_err), grove_errname(w_err), after.message);
+					print_message("the transaction:\n");
+					describe(ta, tn);
+					print_message("the write (group %llu):\n", (unsigned long long)g);
+					describe(wa, wn);
+					print_differences(write_after, write_first);
+					fail_msg("a write let through beside a transaction does not commute with it; replay with "
+						 "GROVE_PLAN_SEED=%llu", (unsigned long long)seed);
+				}
+				tree_result_free(&after);
+				free(write_first);
+				free(write_after);
+				assert_int_equal(store_txn_commit(txn), GROVE_OK);
+			}
+			tree_result_free(&checked);
+			tree_result_free(&res);
+			wire_batch_free(&pending_b);
+			wire_batch_free(&write_b);
+			grove__write_request__free_unpacked(pending_r, NULL);
+			grove__write_request__free_unpacked(write_r, NULL);
+			txn_plan_free(&wplan);
+		}
+		if (have_t && !both_applied)
+			apply_plan(&w, &tplan); /* the world moves on either way (a refused batch changes nothing) */
+		if (have_t)
+			txn_plan_free(&tplan);
+		for (size_t i = 0; i < 8; i++) {
+			variant_free(&t_values[i]);
+			variant_free(&w_values[i]);
+		}
+		nodes_free(&ns);
+		free(listing);
+	}
+	print_message("seed %llu: %zu writes beside a transaction, %zu let through, %zu met it\n", (unsigned long long)seed,
+		      tried, through, met);
+	if (through * 10 < tried || met * 10 < tried || tried * 8 < rounds)
+		fail_msg("too few of either; replay with GROVE_PLAN_SEED=%llu", (unsigned long long)seed);
+	world_close(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1002,6 +1153,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_across, setup, teardown),
 		cmocka_unit_test(test_oracle),
+		cmocka_unit_test(test_beside_commutes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
