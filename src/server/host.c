@@ -1343,6 +1343,21 @@ bool host_held(struct host *h, uint64_t group, struct txn_meta *meta)
 	return g && g->kind != GROUP_META && txn && tree_sm_held(&g->tree, txn, meta);
 }
 
+bool host_write_waits(struct host *h, uint64_t group, const uint8_t *request, size_t len)
+{
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	return g && g->kind != GROUP_META && txn && tree_sm_write_waits(&g->tree, txn, request, len);
+}
+
+bool host_write_meets(struct host *h, uint64_t group, const uint8_t *part, size_t part_len, const uint8_t *request,
+		      size_t len)
+{
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	return !g || g->kind == GROUP_META || !txn || tree_sm_write_meets(&g->tree, txn, part, part_len, request, len);
+}
+
 int host_key_applied(struct host *h, uint64_t group, const char *key, uint64_t *index)
 {
 	*index = 0;

@@ -236,6 +236,22 @@ int host_key_applied(struct host *h, uint64_t group, const char *key, uint64_t *
 bool host_held(struct host *h, uint64_t group, struct txn_meta *meta);
 
 /**
+ * @brief Whether write @p request (a packed WriteRequest) to tree group
+ * @p group would be refused now, as this member applied the group, because a
+ * cross-shard transaction holds it and the write does not commute with its
+ * part (tree_sm_write_waits()). False for a group that is not held.
+ */
+bool host_write_waits(struct host *h, uint64_t group, const uint8_t *request, size_t len);
+
+/**
+ * @brief Whether write @p request to tree group @p group would meet @p part,
+ * a cross-shard transaction's part for the group whose intent may not be
+ * applied here yet, as this member applied the group (tree_sm_write_meets()).
+ */
+bool host_write_meets(struct host *h, uint64_t group, const uint8_t *part, size_t part_len, const uint8_t *request,
+		      size_t len);
+
+/**
  * @brief The record of transaction @p id on its anchor @p group, as this
  * member applied it (TXN_NONE if there is none).
  * @param rec receives an owned record (txn_record_free()).

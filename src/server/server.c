@@ -1308,18 +1308,38 @@ static int plan_across_shards(struct server *s, const Grove__WriteRequest *wr, s
 	return err;
 }
 
-/*
- * Whether a write to @p group must wait for a transaction: one coordinated here is writing to it (its intent
- * may not be applied here yet, and a write proposed now would meet it), or one holds it, unless it was
- * coordinated here and its resolutions went out already. Behind those, a write proposed now is applied after
- * the resolution, in log order; the apply refuses it (GROVE_EINTENT) in the rare case it is not (the
- * group's leader changed in between).
- */
-static bool held_for_writes(struct server *s, uint64_t group)
+/* A write to check against the parts of transactions coordinated here (held_for_writes()). */
+struct write_check {
+	struct host *host;
+	uint64_t group;
+	const uint8_t *request;
+	size_t len;
+};
+
+static bool write_meets_part(void *ctx, const uint8_t *part, size_t len)
 {
+	const struct write_check *w = ctx;
+	return host_write_meets(w->host, w->group, part, len, w->request, w->len);
+}
+
+/*
+ * Whether write @p request to @p group (NULL: a transaction's part, which waits for any) must wait for a
+ * transaction: one coordinated here is writing to it (its intent may not be applied here yet) and the write
+ * meets its part, or one holds it and the write meets its part (host_write_meets(), host_write_waits()),
+ * unless that one was coordinated here and its resolutions went out already. A write that commutes with a
+ * part is applied beside it, before or after its intent: each is checked against the other at apply time.
+ * Behind those, a write proposed now is applied after the resolution, in log order; the apply refuses it
+ * (GROVE_EINTENT) in the rare case it is not (the group's leader changed in between).
+ */
+static bool held_for_writes(struct server *s, uint64_t group, const uint8_t *request, size_t len)
+{
+	struct write_check w = {s->host, group, request, len};
+	if (request ? xshard_any_part_to(s->xshard, group, write_meets_part, &w) : xshard_writing_to(s->xshard, group))
+		return true;
 	struct txn_meta met;
-	return xshard_writing_to(s->xshard, group) ||
-	       (host_held(s->host, group, &met) && !xshard_resolution_sent(s->xshard, met.id));
+	if (!host_held(s->host, group, &met) || xshard_resolution_sent(s->xshard, met.id))
+		return false;
+	return !request || host_write_waits(s->host, group, request, len);
 }
 
 /*
@@ -1336,8 +1356,9 @@ static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *
 		return any_shard_held(s);
 	for (size_t i = 0; i < plan->n_parts; i++) {
 		uint64_t group = plan->parts[i].group;
+		const struct txn_plan_part *part = &plan->parts[i];
 		if (plan->reads_tree ? host_held(s->host, group, NULL) || xshard_writing_to(s->xshard, group)
-				     : held_for_writes(s, group))
+				     : held_for_writes(s, group, plan->n_parts == 1 ? part->request : NULL, part->request_len))
 			return true;
 	}
 	return false;
@@ -1869,7 +1890,7 @@ static void dispatch_write(struct server *s, struct loop_conn *c, const struct w
 	uint64_t group;
 	if (route_write(s, c, v, t, deadline_ms, &group))
 		return;
-	if (host_sharded(s->host) && host_leads(s->host, group) && held_for_writes(s, group)) {
+	if (host_sharded(s->host) && host_leads(s->host, group) && held_for_writes(s, group, v->body_data, v->body_len)) {
 		wait_for_shards(s, c, v, t, deadline_ms);
 		return;
 	}

@@ -293,6 +293,56 @@ static int txn_part_key(const struct tree_sm *t, uint64_t txn_id, uint8_t key[ST
 	return (int)group_key(t, id, sizeof(id), key);
 }
 
+/*
+ * Apply a write's batch (with @p keep; without, only see whether it would be refused) beside @p part, the part
+ * of transaction @p holder for this shard (NULL: none kept), when the two commute (tree_apply_beside()): a
+ * transaction holds what its part acts on, per node, as an intent per key would. A cut's hold (a part of no
+ * ops: the shard is read at one point with the others) refuses every write. Refused: out->err GROVE_EINTENT.
+ */
+static int apply_beside(struct tree_sm *t, struct store_txn *txn, uint64_t holder, const uint8_t *part,
+			size_t part_len, const struct tree_batch *batch, bool keep, struct tree_result *out)
+{
+	Grove__WriteRequest *wr = part ? grove__write_request__unpack(NULL, part_len, part) : NULL;
+	struct wire_batch pending = {0};
+	char why[sizeof(out->message)];
+	int err = GROVE_OK;
+	if (!wr || !wr->n_ops || wire_decode_batch(wr, true, &pending, why, sizeof(why)) != GROVE_OK) {
+		out->err = GROVE_EINTENT;
+		snprintf(out->message, sizeof(out->message), "shard %llu is held by cross-shard transaction %016llx: a "
+			 "write must wait until it is resolved; retry", (unsigned long long)t->tree.group,
+			 (unsigned long long)holder);
+	} else {
+		err = tree_apply_beside(&t->tree, txn, &(struct tree_batch){pending.ops, pending.count}, batch, keep, out);
+		if (err == GROVE_EINTENT) {
+			snprintf(why, sizeof(why), "%s", out->message);
+			snprintf(out->message, sizeof(out->message), "shard %llu: cross-shard transaction %016llx holds what "
+				 "this write needs (%.400s); retry once it is resolved", (unsigned long long)t->tree.group,
+				 (unsigned long long)holder, why);
+			err = GROVE_OK;
+		}
+	}
+	wire_batch_free(&pending);
+	if (wr)
+		grove__write_request__free_unpacked(wr, NULL);
+	return err;
+}
+
+/* Apply a write's batch (with @p keep; without, only see whether the hold on the shard refuses it). */
+static int apply_batch(struct tree_sm *t, struct store_txn *txn, const struct tree_batch *batch, bool keep,
+		       struct tree_result *out)
+{
+	out->record_changes = t->record_changes;
+	struct txn_meta held;
+	if (!tree_sm_held(t, txn, &held))
+		return keep ? tree_apply_batch(&t->tree, txn, batch, out) : GROVE_OK;
+	uint8_t key[STORE_KEY_MAX];
+	struct store_bytes part = {0};
+	int err = store_get(txn, t->txn_parts, key, (size_t)txn_part_key(t, held.id, key), &part);
+	if (err && err != GROVE_ENOTFOUND)
+		return err;
+	return apply_beside(t, txn, held.id, err ? NULL : part.data, part.len, batch, keep, out);
+}
+
 /* The groups of every part of the transaction, for subscribers that follow several (tree_result.txn_groups). */
 static int copy_txn_groups(const Grove__WriteRequest *wr, struct tree_result *out)
 {
@@ -669,14 +719,12 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 		snprintf(out->key, sizeof(out->key), "%s", wr->submit_key);
 		snprintf(out->message, sizeof(out->message), "already applied at index %llu",
 			 (unsigned long long)out->duplicate_of);
-	} else if (!err && !refused_while_held(t, txn, "a write", out)) {
+	} else if (!err) {
 		snprintf(out->key, sizeof(out->key), "%s", wr->submit_key);
 		struct wire_batch batch = {0};
 		out->err = wire_decode_batch(wr, false, &batch, out->message, sizeof(out->message));
 		if (!out->err) {
-			struct tree_batch tb = {batch.ops, batch.count};
-			out->record_changes = t->record_changes;
-			int aerr = tree_apply_batch(&t->tree, txn, &tb, out);
+			int aerr = apply_batch(t, txn, &(struct tree_batch){batch.ops, batch.count}, true, out);
 			if (aerr == GROVE_ESTORAGE || aerr == GROVE_ENOSPC || aerr == GROVE_ENOMEM)
 				err = aerr;
 		}
@@ -687,6 +735,39 @@ static int apply_write(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 	}
 	grove__write_request__free_unpacked(wr, NULL);
 	return err;
+}
+
+/* Whether write @p request would be refused now: by the hold on the shard, or beside @p part if @p given. */
+static bool write_refused(struct tree_sm *t, struct store_txn *txn, const uint8_t *request, size_t len,
+			  const uint8_t *part, size_t part_len, bool given)
+{
+	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, len, request);
+	if (!wr)
+		return false; /* refused at apply, held or not */
+	struct wire_batch batch = {0};
+	struct tree_result out = {0};
+	bool refused = false;
+	if (wire_decode_batch(wr, false, &batch, out.message, sizeof(out.message)) == GROVE_OK) {
+		struct tree_batch b = {batch.ops, batch.count};
+		int err = given ? apply_beside(t, txn, 0, part, part_len, &b, false, &out)
+				: apply_batch(t, txn, &b, false, &out);
+		refused = err != GROVE_OK || out.err == GROVE_EINTENT;
+	}
+	tree_result_free(&out);
+	wire_batch_free(&batch);
+	grove__write_request__free_unpacked(wr, NULL);
+	return refused;
+}
+
+bool tree_sm_write_waits(struct tree_sm *t, struct store_txn *txn, const uint8_t *request, size_t len)
+{
+	return tree_sm_held(t, txn, NULL) && write_refused(t, txn, request, len, NULL, 0, false);
+}
+
+bool tree_sm_write_meets(struct tree_sm *t, struct store_txn *txn, const uint8_t *part, size_t part_len,
+			 const uint8_t *request, size_t len)
+{
+	return write_refused(t, txn, request, len, part, part_len, true);
 }
 
 /* ---- splits ---- */

@@ -37,15 +37,19 @@
  *   refusal); it is kept ("sm.txn_parts": group id, txn id -> the part)
  *   while its intent is there, and applied to the tree, change records and
  *   all, when the intent is resolved as committed. While an intent holds the
- *   shard, plain writes, restores and splits of it are refused with
- *   GROVE_EINTENT (retry), so that the part still applies exactly as checked
- *   when the transaction commits. A part of no ops changes nothing and only
- *   holds the shard: a cut of the world (host_world_snapshot_begin()) is a
+ *   shard, the part must still apply exactly as checked when the transaction
+ *   commits: a plain write applies beside it only when the two commute
+ *   (tree_apply_beside(): it does not act on a node the part acts on, touch a
+ *   subtree the part moves, renames or deletes, change a node above those,
+ *   nor the children of a node whose children the part changes), and is
+ *   refused with GROVE_EINTENT (retry) otherwise; splits of the shard are
+ *   refused. A part of no ops changes nothing and holds the shard whole (every
+ *   write is refused): a cut of the world (host_world_snapshot_begin()) is a
  *   transaction with such a part on every shard. A cut whose intent meets
  *   another's reserves the shard ("sm.txn_parts" key "reserve") until its
  *   own lands there: meanwhile the intent of a transaction that began after
  *   it is answered as blocked by the cut (TXN_R_CONFLICT), not written; the
- *   reservation lapses 10 s after the cut began. The outcome carries the command and the
+ *   reservation lapses 2 s after the cut's attempt began. The outcome carries the command and the
  *   shard's result (tree_result.txn_cmd, txn_result) for whoever waits on
  *   it; TREE_SM_TABLE_TXN_PARTS and TREE_SM_TABLE_TXN + enum txn_table hold
  *   the transaction state in snapshots.
@@ -160,6 +164,30 @@ int tree_sm_split_outcome(struct tree_sm *t, struct store_txn *txn, uint64_t gro
  * @return true or false (false also when the store cannot be read).
  */
 bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, struct txn_meta *meta);
+
+/**
+ * @brief Whether write @p request (a packed WriteRequest) would be refused
+ * now, in @p txn, because a cross-shard transaction holds the shard: it meets
+ * that transaction's part (tree_apply_beside()), or the hold is a cut's. A
+ * write is applied beside a part that it commutes with; one that does not
+ * waits for the resolution. @p txn is left as it was (the check runs in a
+ * nested transaction that is undone).
+ * @return true or false (false when the shard is not held or the request
+ * does not decode: the apply refuses it anyway; true when the store fails).
+ */
+bool tree_sm_write_waits(struct tree_sm *t, struct store_txn *txn, const uint8_t *request, size_t len);
+
+/**
+ * @brief Whether write @p request would meet @p part, a cross-shard
+ * transaction's part for this shard (a packed WriteRequest) whose intent may
+ * not be here yet, if both applied now in @p txn: tree_apply_beside() would
+ * refuse the write beside it, or @p part has no ops (a cut's). @p txn is
+ * left as it was.
+ * @return true or false (false when the request does not decode; true when
+ * the store fails).
+ */
+bool tree_sm_write_meets(struct tree_sm *t, struct store_txn *txn, const uint8_t *part, size_t part_len,
+			 const uint8_t *request, size_t len);
 
 /**
  * @brief The index that applied submit key @p key in tree @p t (0: none

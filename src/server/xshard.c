@@ -445,15 +445,30 @@ bool xshard_resolution_sent(const struct xshard *x, uint64_t id)
 	       phase == TXN_COORD_DONE;
 }
 
+static bool any_part(void *ctx, const uint8_t *part, size_t len)
+{
+	(void)ctx, (void)part, (void)len;
+	return true;
+}
+
 bool xshard_writing_to(const struct xshard *x, uint64_t group)
 {
+	return xshard_any_part_to(x, group, any_part, NULL);
+}
+
+bool xshard_any_part_to(const struct xshard *x, uint64_t group, bool (*fn)(void *ctx, const uint8_t *part, size_t len),
+			void *ctx)
+{
+	uint8_t key[TREE_SM_TXN_KEY_LEN];
+	tree_sm_txn_key(group, key);
 	for (size_t i = 0; i < x->n_txns; i++) {
 		enum txn_coord_phase phase = txn_coord_phase(x->txns[i]->coord);
 		if (phase != TXN_COORD_WRITING && phase != TXN_COORD_PUSHED && phase != TXN_COORD_ROLLING_BACK)
 			continue;
-		for (size_t p = 0; p < x->txns[i]->n_parts; p++)
-			if (x->txns[i]->groups[p] == group)
-				return true;
+		struct txn_bytes part;
+		if (txn_coord_value(x->txns[i]->coord, (struct txn_bytes){key, sizeof(key)}, &part) == GROVE_OK &&
+		    fn(ctx, part.data, part.len))
+			return true;
 	}
 	return false;
 }

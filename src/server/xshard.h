@@ -180,6 +180,15 @@ bool xshard_resolution_sent(const struct xshard *x, uint64_t id);
  */
 bool xshard_writing_to(const struct xshard *x, uint64_t group);
 
+/**
+ * @brief Call @p fn with the part of each transaction coordinated here that
+ * xshard_writing_to() counts for @p group (a packed WriteRequest, borrowed
+ * for the call; empty for a cut's), until one returns true.
+ * @return whether one did.
+ */
+bool xshard_any_part_to(const struct xshard *x, uint64_t group, bool (*fn)(void *ctx, const uint8_t *part, size_t len),
+			void *ctx);
+
 /** @brief Time passes: heartbeats, commands sent again, timeouts. */
 void xshard_tick(struct xshard *x, uint64_t pt);
 

@@ -73,6 +73,18 @@ static struct coord_write *write_of(struct txn_coord *c, struct txn_bytes key)
 	return NULL;
 }
 
+int txn_coord_value(const struct txn_coord *c, struct txn_bytes key, struct txn_bytes *value)
+{
+	for (size_t i = 0; i < c->n_writes; i++) {
+		const struct coord_write *w = &c->writes[i];
+		if (w->key_len == key.len && memcmp(w->key, key.data, key.len) == 0) {
+			*value = (struct txn_bytes){w->value, w->value_len};
+			return GROVE_OK;
+		}
+	}
+	return GROVE_ENOTFOUND;
+}
+
 static int write_intent(struct txn_coord *c, const struct coord_write *w)
 {
 	struct txn_cmd cmd = {.type = TXN_CMD_WRITE_INTENT, .txn = c->meta,

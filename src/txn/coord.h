@@ -195,4 +195,11 @@ const struct txn_meta *txn_coord_meta(const struct txn_coord *c);
 /** @brief The outcome so far (TXN_NONE, TXN_COMMITTED, TXN_ABORTED). */
 enum txn_status txn_coord_outcome(const struct txn_coord *c);
 
+/**
+ * @brief The value the transaction writes to @p key, if it writes it
+ * (borrowed from @p c: valid until it is destroyed or the key written again).
+ * @return GROVE_OK, GROVE_ENOTFOUND.
+ */
+int txn_coord_value(const struct txn_coord *c, struct txn_bytes key, struct txn_bytes *value);
+
 #endif

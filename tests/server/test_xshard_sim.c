@@ -840,6 +840,92 @@ static void test_cut_reserves_shards(void **state)
 	sim_close(&s);
 }
 
+/*
+ * Plain write @p op to group @p g while a transaction may hold it: the check the server makes before proposing
+ * (tree_sm_write_waits()) says what the apply then does. @return the apply's err.
+ */
+static int write_beside(struct sim *s, uint64_t g, const struct tree_op *op)
+{
+	size_t len;
+	uint8_t *packed = pack_ops(op, 1, NULL, &len), *cmd;
+	struct store_txn *txn;
+	CHECK(store_txn_begin(s->store, NULL, true, &txn) == GROVE_OK);
+	bool waits = tree_sm_write_waits(&s->sm[g], txn, packed, len);
+	store_txn_abort(txn);
+	size_t cmd_len = tree_sm_command(TREE_CMD_WRITE, packed, len, &cmd);
+	free(packed);
+	struct tree_result res = {0};
+	apply_data(s, g, cmd, cmd_len, &res);
+	free(cmd);
+	if (getenv("GROVE_SIM_TRACE"))
+		print_message("  group %llu: %s\n", (unsigned long long)g, res.err ? res.message : "applied");
+	CHECK(res.err == GROVE_OK || res.err == GROVE_EINTENT);
+	CHECK(waits == (res.err == GROVE_EINTENT));
+	int err = res.err;
+	tree_result_free(&res);
+	return err;
+}
+
+/* Whether plain write @p op to group @p g meets part @p part whose intent is not applied yet (tree_sm_write_meets()). */
+static bool meets_part(struct sim *s, uint64_t g, const uint8_t *part, size_t part_len, const struct tree_op *op)
+{
+	size_t len;
+	uint8_t *packed = pack_ops(op, 1, NULL, &len);
+	struct store_txn *txn;
+	CHECK(store_txn_begin(s->store, NULL, true, &txn) == GROVE_OK);
+	bool meets = tree_sm_write_meets(&s->sm[g], txn, part, part_len, packed, len);
+	store_txn_abort(txn);
+	free(packed);
+	return meets;
+}
+
+/*
+ * 10: while a transaction's intents hold the world's group (setting /root/A's "v") and group 2 (creating
+ * /root/B/x), writes that commute with its parts apply at once, per node: a property of /root/B (the parent
+ * it creates under) and a child of /root/A; those that do not wait (GROVE_EINTENT): another property of the
+ * node it sets, a sibling beside the one it creates (sibling order), a rename of /root/B. The server checks
+ * a write against a part on its way the same way. Once it ends, the writes that waited apply, and everything
+ * is there once.
+ */
+static void test_writes_beside_intents(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 10);
+	const struct write w = {.key = "k10", .v = 4, .b_name = "x"};
+	begin(&s, 1, &w);
+	apply_first(&s, WORLD, 1); /* the anchor's intent (its record's command waits behind it) */
+	apply_first(&s, 2, 1);
+	CHECK(held(&s, WORLD) && held(&s, 2));
+	struct variant one;
+	variant_set_int(&one, 1);
+	const struct tree_op set_b = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/B"}, .name = "p", .value = &one};
+	const struct tree_op set_a = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/A"}, .name = "w", .value = &one};
+	const struct tree_op child_a = create_op("/root/A", "k"), sibling = create_op("/root/B", "z");
+	const struct tree_op rename_b = {.kind = TREE_OP_RENAME, .node = {.path = "/root/B"}, .name = "B2"};
+	/* Group 2's part as the coordinator sends it, checked before its intent is applied; a cut's part meets all. */
+	const struct tree_op create_x = create_op("/root/B", "x");
+	size_t part_len;
+	uint8_t *part = pack_ops(&create_x, 1, NULL, &part_len);
+	CHECK(!meets_part(&s, 2, part, part_len, &set_b) && meets_part(&s, 2, part, part_len, &sibling));
+	CHECK(meets_part(&s, 2, part, part_len, &rename_b) && meets_part(&s, 2, NULL, 0, &set_b));
+	free(part);
+	CHECK(write_beside(&s, 2, &set_b) == GROVE_OK);
+	CHECK(write_beside(&s, WORLD, &child_a) == GROVE_OK);
+	CHECK(write_beside(&s, WORLD, &set_a) == GROVE_EINTENT);
+	CHECK(write_beside(&s, 2, &sibling) == GROVE_EINTENT);
+	CHECK(write_beside(&s, 2, &rename_b) == GROVE_EINTENT);
+	CHECK(held(&s, WORLD) && held(&s, 2));
+	drain(&s);
+	expect_answer(&s, 1, GROVE_OK, 0);
+	expect_free(&s);
+	CHECK(write_beside(&s, WORLD, &set_a) == GROVE_OK);
+	CHECK(write_beside(&s, 2, &sibling) == GROVE_OK);
+	CHECK(node_count(&s, 2, "/root/B/x") == 1 && node_count(&s, 2, "/root/B/z") == 1);
+	CHECK(node_count(&s, WORLD, "/root/A/k") == 1 && a_value(&s) == 4);
+	sim_close(&s);
+}
+
 static void test_property(void **state)
 {
 	(void)state;
@@ -863,6 +949,7 @@ int main(void)
 		cmocka_unit_test(test_cut_and_write_older_goes_on),
 		cmocka_unit_test(test_older_cut_goes_on),
 		cmocka_unit_test(test_cut_reserves_shards),
+		cmocka_unit_test(test_writes_beside_intents),
 		cmocka_unit_test(test_property),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
