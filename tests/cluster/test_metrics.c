@@ -193,7 +193,7 @@ static void check_exposition(const char *text)
 			}
 			p++;
 		}
-		double v;
+		double v = 0;
 		if (*p != ' ' || !parse_value(p + 1, &v))
 			fail_msg("not `name{labels} number`: %s", line);
 		for (size_t i = 0; i < n_hist; i++) {
