@@ -15,11 +15,14 @@
  *   that changes the same children list meets it.
  * The write is then applied, and its own changes are checked against those; and last the part is tried
  * again on top of it, which catches what a write's changes do not name (a name the part needs taken, the
- * node its half of a connection across shards holds deleted). A write that fails beside the part also
+ * node its half of a connection across shards holds deleted), and must give the same ids: a group hands out
+ * ids in order, and the client of the part was told the ids of what it creates when its intent was written. A write that fails beside the part also
  * meets it: it may succeed once the part is applied (it may name a node the part brings).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "src/common/error.h"
 #include "src/common/idmap.h"
@@ -165,14 +168,17 @@ static int trial(const struct tree *t, struct store_txn *txn, const struct tree_
 	return err == GROVE_ESTORAGE || err == GROVE_ENOMEM || err == GROVE_ECORRUPT ? err : GROVE_OK;
 }
 
-/* Refuse @p res (nothing applied): it meets the pending batch, as @p fmt says. */
-static int refused(struct tree_result *res, const char *fmt, uint64_t node, const char *detail)
+/* Refuse @p res (nothing applied): it meets the pending batch, as @p fmt says. @return GROVE_EINTENT. */
+static int refused(struct tree_result *res, const char *fmt, ...)
 {
+	char message[sizeof(res->message)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
 	tree_result_free(res);
 	res->err = GROVE_EINTENT;
 	res->failed_op = 0;
-	char message[sizeof(res->message)];
-	snprintf(message, sizeof(message), fmt, (unsigned long long)node, detail);
 	snprintf(res->message, sizeof(res->message), "%s", message);
 	return GROVE_EINTENT;
 }
@@ -186,7 +192,7 @@ int tree_apply_beside(const struct tree *t, struct store_txn *txn, const struct 
 	struct store_txn *nested = NULL;
 	int err = trial(t, txn, pending, &before);
 	if (!err && before.err) {
-		err = refused(res, "the pending batch does not apply (op %llu): %.400s", before.failed_op, before.message);
+		err = refused(res, "the pending batch does not apply (op %zu): %.400s", before.failed_op, before.message);
 		goto out;
 	}
 	if (!err)
@@ -204,8 +210,8 @@ int tree_apply_beside(const struct tree *t, struct store_txn *txn, const struct 
 	if (err == GROVE_ESTORAGE || err == GROVE_ENOMEM || err == GROVE_ECORRUPT)
 		goto out;
 	if (res->err) {
-		err = refused(res, "it fails beside a pending batch that may change that (op %llu): %.400s",
-			      (unsigned long long)res->failed_op, res->message);
+		err = refused(res, "it fails beside a pending batch that may change that (op %zu): %.400s", res->failed_op,
+			      res->message);
 		goto out;
 	}
 	if ((err = tree_reader_open(t, nested, &f.reader)) != GROVE_OK)
@@ -217,15 +223,17 @@ int tree_apply_beside(const struct tree *t, struct store_txn *txn, const struct 
 	tree_reader_close(f.reader);
 	f.reader = NULL;
 	if (err == GROVE_EINTENT) {
-		err = refused(res, "node %llu: it %.400s", node, how);
+		err = refused(res, "node %llu: it %s", (unsigned long long)node, how);
 		goto out;
 	}
 	struct tree_result after = {0};
 	if (!err)
 		err = trial(t, nested, pending, &after);
 	if (!err && after.err)
-		err = refused(res, "the pending batch would no longer apply after it (op %llu): %.400s", after.failed_op,
+		err = refused(res, "the pending batch would no longer apply after it (op %zu): %.400s", after.failed_op,
 			      after.message);
+	else if (!err && (after.count != before.count || memcmp(after.ids, before.ids, sizeof(*after.ids) * after.count)))
+		err = refused(res, "it takes an id the pending batch takes, whose client was told its ids already");
 	tree_result_free(&after);
 out:
 	if (nested && !err && keep)

@@ -205,7 +205,17 @@ static Grove__WriteRequest *part_request(const struct txn_plan_part *part)
  * Apply every part of @p plan to its group inside @p txn; the earliest refused client op (by the client's
  * numbering) goes to @p failed_op. Refused parts leave @p txn as it was.
  */
+static int apply_parts_ids(struct world *w, struct store_txn *txn, const struct txn_plan *plan, size_t *failed_op,
+			   struct grove_buf *ids);
+
 static int apply_parts(struct world *w, struct store_txn *txn, const struct txn_plan *plan, size_t *failed_op)
+{
+	return apply_parts_ids(w, txn, plan, failed_op, NULL);
+}
+
+/* apply_parts(), and the ids each part's ops gave appended to @p ids (NULL: not wanted). */
+static int apply_parts_ids(struct world *w, struct store_txn *txn, const struct txn_plan *plan, size_t *failed_op,
+			   struct grove_buf *ids)
 {
 	int first_err = GROVE_OK;
 	*failed_op = SIZE_MAX;
@@ -218,6 +228,8 @@ static int apply_parts(struct world *w, struct store_txn *txn, const struct txn_
 		struct tree_result res = {0};
 		int err = tree_apply_batch(&w->trees[plan->parts[p].group], txn, &batch, &res);
 		assert_true(err != GROVE_ESTORAGE && err != GROVE_ENOMEM && err != GROVE_ECORRUPT);
+		if (ids && !err)
+			grove_buf_put(ids, res.ids, res.count * sizeof(*res.ids));
 		if (err && plan->parts[p].client_op[res.failed_op] < *failed_op) {
 			*failed_op = plan->parts[p].client_op[res.failed_op];
 			first_err = err;
@@ -1092,17 +1104,24 @@ static void test_beside_commutes(void **state)
 			} else {
 				through++;
 				both_applied = true;
-				int t_err = apply_parts(&w, txn, &tplan, &failed);
+				struct grove_buf ids_first = {0}, ids_after = {0};
+				int t_err = apply_parts_ids(&w, txn, &tplan, &failed, &ids_first);
 				char *write_first = listing_in(&w, txn);
 				store_txn_abort(txn);
 				assert_int_equal(store_txn_begin(w.store, NULL, true, &txn), GROVE_OK);
-				assert_int_equal(apply_parts(&w, txn, &tplan, &failed), GROVE_OK);
+				assert_int_equal(apply_parts_ids(&w, txn, &tplan, &failed, &ids_after), GROVE_OK);
 				struct tree_result after = {0};
 				int w_err = tree_apply_batch(&w.trees[g], txn, &write, &after);
 				char *write_after = listing_in(&w, txn);
-				if (t_err || w_err || strcmp(write_first, write_after) != 0) {
-					print_message("round %zu: part %s after the write, write %s after the part (%s)\n", round,
-						      grove_errname(t_err), grove_errname(w_err), after.message);
+				/* The ids too: the transaction's client was told them when its intents were written. */
+				bool same_ids = ids_first.len == ids_after.len &&
+						memcmp(ids_first.data, ids_after.data, ids_first.len) == 0;
+				grove_buf_free(&ids_first);
+				grove_buf_free(&ids_after);
+				if (t_err || w_err || !same_ids || strcmp(write_first, write_after) != 0) {
+					print_message("round %zu: part %s after the write, write %s after the part (%s), ids %s\n",
+						      round, grove_errname(t_err), grove_errname(w_err), after.message,
+						      same_ids ? "the same" : "differ");
 					print_message("the transaction:\n");
 					describe(ta, tn);
 					print_message("the write (group %llu):\n", (unsigned long long)g);
