@@ -25,8 +25,14 @@
  * cut, cut.h, whose transaction holds every shard for a round): the "saves" column gives their duration
  * p50/max (ms), and the two rows' latencies what the saves cost the writes.
  *
+ * With --movers M (2 shards or more) each shard count also runs twice on its cluster: without, then with M
+ * more clients that each move a node of their own (/root/Zj/Mj) back and forth between zones 2j % N and
+ * (2j + 1) % N, one move after the other: transactions across two shards whose intents hold those shards
+ * while the writers set properties of other nodes there. The "moves" column gives the moves per second and
+ * their p50 (us), and the two rows' latencies what the moves cost the writes beside them.
+ *
  * Usage: grove_bench_shards [--shards 1,8,64] [--clients C] [--seconds D] [--cross]
- *                           [--leaders balanced|elected|both] [--snapshots N]
+ *                           [--leaders balanced|elected|both] [--snapshots N] [--movers M]
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -54,6 +60,7 @@ struct writer {
 	uint64_t *lat;
 	size_t n, cap;
 	size_t refused;       /* writes answered with an error */
+	uint64_t retried;     /* writes the client sent again (a transaction held what they needed) */
 };
 
 static void *write_loop(void *arg)
@@ -77,6 +84,45 @@ static void *write_loop(void *arg)
 			w->refused++;
 		else
 			w->lat[w->n++] = ns;
+	}
+	w->retried = grove_client_moved_retries(c);
+	grove_client_close(c);
+	return NULL;
+}
+
+/* What a mover does: move its node between two zones, one move after the other, until the deadline. */
+struct mover {
+	const char *address;
+	char zone[2][32];     /* /root/Za, /root/Zb */
+	char name[16];        /* its node's name */
+	uint64_t deadline;
+	uint64_t lat[1 << 16];
+	size_t n;
+	size_t refused;
+};
+
+static void *move_loop(void *arg)
+{
+	struct mover *m = arg;
+	struct grove_client *c;
+	if (grove_client_connect(m->address, NULL, 10000, &c, NULL, 0))
+		return NULL;
+	int at = 0;
+	while (now_ns() < m->deadline && m->n < sizeof(m->lat) / sizeof(m->lat[0])) {
+		char from[64];
+		snprintf(from, sizeof(from), "%s/%s", m->zone[at], m->name);
+		struct tree_op op = {.kind = TREE_OP_MOVE, .node = {.path = from}, .target = {.path = m->zone[!at]},
+				     .index = -1};
+		uint64_t ns;
+		int code = client_write_ops_timed(c, &op, 1, &ns);
+		if (code < 0)
+			break;
+		if (code > 0) {
+			m->refused++;
+		} else {
+			m->lat[m->n++] = ns;
+			at = !at;
+		}
 	}
 	grove_client_close(c);
 	return NULL;
@@ -191,7 +237,7 @@ static void *save_loop(void *arg)
  * each member led.
  */
 static void window(struct grove_cluster *cluster, int leader, int shards, int clients, double seconds, bool cross,
-		   bool balanced, const char *leaders, int saves)
+		   bool balanced, const char *leaders, int saves, int movers)
 {
 	struct writer *w = calloc((size_t)clients, sizeof(*w));
 	pthread_t *th = calloc((size_t)clients, sizeof(*th));
@@ -212,14 +258,35 @@ static void window(struct grove_cluster *cluster, int leader, int shards, int cl
 	pthread_t saver;
 	if (saves)
 		pthread_create(&saver, NULL, save_loop, &sv);
+	struct mover *mv = calloc((size_t)movers + 1, sizeof(*mv));
+	pthread_t *mth = calloc((size_t)movers + 1, sizeof(*mth));
+	for (int j = 0; j < movers; j++) {
+		mv[j] = (struct mover){.address = cluster->addresses[leader], .deadline = start + (uint64_t)(seconds * 1e9)};
+		for (int k = 0; k < 2; k++)
+			snprintf(mv[j].zone[k], sizeof(mv[j].zone[k]), "/root/Z%d", (2 * j + k) % shards);
+		snprintf(mv[j].name, sizeof(mv[j].name), "M%d", j);
+		pthread_create(&mth[j], NULL, move_loop, &mv[j]);
+	}
 	size_t total = 0, refused = 0;
+	uint64_t retried = 0;
 	for (int i = 0; i < clients; i++) {
 		pthread_join(th[i], NULL);
 		total += w[i].n;
 		refused += w[i].refused;
+		retried += w[i].retried;
 	}
 	if (saves)
 		pthread_join(saver, NULL);
+	size_t moves = 0, moves_refused = 0;
+	for (int j = 0; j < movers; j++) {
+		pthread_join(mth[j], NULL);
+		moves += mv[j].n;
+		moves_refused += mv[j].refused;
+	}
+	uint64_t *move_lat = calloc(moves + 1, sizeof(*move_lat));
+	for (int j = 0, k = 0; j < movers; k += (int)mv[j].n, j++)
+		memcpy(move_lat + k, mv[j].lat, mv[j].n * sizeof(uint64_t));
+	qsort(move_lat, moves, sizeof(*move_lat), cmp_u64);
 	double elapsed = (double)(now_ns() - start) / 1e9;
 	uint64_t fsyncs = all_flushes(cluster) - flushes_before;
 	uint64_t *all = calloc(total + 1, sizeof(*all));
@@ -234,17 +301,26 @@ static void window(struct grove_cluster *cluster, int leader, int shards, int cl
 		snprintf(saved, sizeof(saved), "%d: %llu/%llu%s", sv.done, (unsigned long long)sv.ms[(sv.done - 1) / 2],
 			 (unsigned long long)sv.ms[sv.done - 1], sv.failed ? " (some failed)" : "");
 	}
-	printf("%6d %8d %10.0f %10.0f %10.0f %12.0f %12.1f %8zu %9s %-9s %s\n", shards, clients, (double)total / elapsed,
-	       pct(all, total, 0.5), pct(all, total, 0.99), (double)fsyncs / elapsed,
+	char moved[96] = "-";
+	if (movers)
+		snprintf(moved, sizeof(moved), "%d: %.0f/s %.0f us%s; writes sent again %llu", movers,
+			 (double)moves / elapsed, pct(move_lat, moves, 0.5), moves_refused ? " (some refused)" : "",
+			 (unsigned long long)retried);
+	printf("%6d %8d %10.0f %10.0f %10.0f %12.0f %12.1f %8zu %9s %-9s %-18s %s\n", shards, clients,
+	       (double)total / elapsed, pct(all, total, 0.5), pct(all, total, 0.99), (double)fsyncs / elapsed,
 	       fsyncs ? (double)total * CLUSTER_MEMBERS / (double)fsyncs : 0.0, refused, leaders,
-	       balanced ? "balanced" : "elected", saved);
+	       balanced ? "balanced" : "elected", saved, moved);
+	free(move_lat);
+	free(mv);
+	free(mth);
 	free(all);
 	free(w);
 	free(th);
 }
 
 /* One shard count on a fresh cluster, its leaders balanced or as elected; 0 on success. */
-static int run(const char *dir, int shards, int clients, double seconds, bool cross, bool balanced, int saves)
+static int run(const char *dir, int shards, int clients, double seconds, bool cross, bool balanced, int saves,
+	       int movers)
 {
 	char tag[32];
 	snprintf(tag, sizeof(tag), "shards%d%s", shards, balanced ? "b" : "e");
@@ -266,6 +342,14 @@ static int run(const char *dir, int shards, int clients, double seconds, bool cr
 					 .index = -1}};
 		err = client_write_ops(c, ops, 2) || !grove_shard_split(c, node) ? 1 : 0;
 	}
+	for (int j = 0; !err && j < movers; j++) {
+		char zone[32], name[16];
+		snprintf(zone, sizeof(zone), "/root/Z%d", (2 * j) % shards);
+		snprintf(name, sizeof(name), "M%d", j);
+		struct tree_op op = {.kind = TREE_OP_CREATE, .node = {.path = zone}, .name = name, .text = "Node3D",
+				     .index = -1};
+		err = client_write_ops(c, &op, 1) ? 1 : 0;
+	}
 	char leaders[64] = "?";
 	size_t spread = 0;
 	for (int t = 0; !err && t < 600; t++) {
@@ -279,16 +363,18 @@ static int run(const char *dir, int shards, int clients, double seconds, bool cr
 		grove_cluster_stop(&cluster);
 		return 1;
 	}
-	window(&cluster, leader, shards, clients, seconds, cross, balanced, leaders, 0);
+	window(&cluster, leader, shards, clients, seconds, cross, balanced, leaders, 0, 0);
 	if (saves)
-		window(&cluster, leader, shards, clients, seconds, cross, balanced, leaders, saves);
+		window(&cluster, leader, shards, clients, seconds, cross, balanced, leaders, saves, 0);
+	if (movers)
+		window(&cluster, leader, shards, clients, seconds, cross, balanced, leaders, 0, movers);
 	grove_cluster_stop(&cluster);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	int counts[MAX_COUNTS] = {1, 8, 64}, n_counts = 3, clients = 16, saves = 0;
+	int counts[MAX_COUNTS] = {1, 8, 64}, n_counts = 3, clients = 16, saves = 0, movers = 0;
 	double seconds = 5;
 	bool cross = false, elected = false, balanced = true;
 	for (int i = 1; i < argc; i++) {
@@ -300,6 +386,8 @@ int main(int argc, char **argv)
 			seconds = atof(argv[++i]);
 		} else if (strcmp(argv[i], "--snapshots") == 0 && i + 1 < argc) {
 			saves = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--movers") == 0 && i + 1 < argc) {
+			movers = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--cross") == 0) {
 			cross = true;
 		} else if (strcmp(argv[i], "--leaders") == 0 && i + 1 < argc) {
@@ -313,22 +401,27 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (n_counts <= 0 || clients < 1 || clients > 1024 || seconds <= 0 || saves < 0 || saves > 256) {
+	for (int i = 0; movers && i < n_counts; i++)
+		if (counts[i] < 2)
+			movers = -1; /* a move across shards needs two */
+	if (n_counts <= 0 || clients < 1 || clients > 1024 || seconds <= 0 || saves < 0 || saves > 256 || movers < 0 ||
+	    movers > 256) {
 		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D] [--cross]\n"
-				"          [--leaders balanced|elected|both] [--snapshots N]\n", argv[0]);
+				"          [--leaders balanced|elected|both] [--snapshots N] [--movers M (2 shards or more)]\n",
+			argv[0]);
 		return 2;
 	}
 	char *dir = test_tmpdir("bench-shards");
 	printf("grove, durable, 3 members on 127.0.0.1, %d clients for %.0f s per shard count%s\n", clients, seconds,
 	       cross ? ", every write across two shards" : "");
-	printf("%6s %8s %10s %10s %10s %12s %12s %8s %9s %-9s %s\n", "shards", "clients", "writes/s", "p50 us", "p99 us",
-	       "fsyncs/s", "writes/fsync", "refused", "leaders", "", "saves p50/max ms");
+	printf("%6s %8s %10s %10s %10s %12s %12s %8s %9s %-9s %-18s %s\n", "shards", "clients", "writes/s", "p50 us",
+	       "p99 us", "fsyncs/s", "writes/fsync", "refused", "leaders", "", "saves p50/max ms", "movers: moves p50");
 	int err = 0;
 	for (int i = 0; !err && i < n_counts; i++) {
 		if (elected)
-			err = run(dir, counts[i], clients, seconds, cross, false, saves);
+			err = run(dir, counts[i], clients, seconds, cross, false, saves, movers);
 		if (!err && balanced)
-			err = run(dir, counts[i], clients, seconds, cross, true, saves);
+			err = run(dir, counts[i], clients, seconds, cross, true, saves, movers);
 	}
 	test_rmtree(dir);
 	return err;
