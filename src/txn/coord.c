@@ -65,7 +65,7 @@ static uint64_t heartbeat_wall(struct txn_coord *c, uint64_t pt)
 	return hlc_now(c->clock, pt, &now) == GROVE_OK ? now.wall : c->clock->last.wall;
 }
 
-static struct coord_write *write_of(struct txn_coord *c, struct txn_bytes key)
+static struct coord_write *write_of(const struct txn_coord *c, struct txn_bytes key)
 {
 	for (size_t i = 0; i < c->n_writes; i++)
 		if (c->writes[i].key_len == key.len && memcmp(c->writes[i].key, key.data, key.len) == 0)
@@ -75,14 +75,11 @@ static struct coord_write *write_of(struct txn_coord *c, struct txn_bytes key)
 
 int txn_coord_value(const struct txn_coord *c, struct txn_bytes key, struct txn_bytes *value)
 {
-	for (size_t i = 0; i < c->n_writes; i++) {
-		const struct coord_write *w = &c->writes[i];
-		if (w->key_len == key.len && memcmp(w->key, key.data, key.len) == 0) {
-			*value = (struct txn_bytes){w->value, w->value_len};
-			return GROVE_OK;
-		}
-	}
-	return GROVE_ENOTFOUND;
+	const struct coord_write *w = write_of(c, key);
+	if (!w)
+		return GROVE_ENOTFOUND;
+	*value = (struct txn_bytes){w->value, w->value_len};
+	return GROVE_OK;
 }
 
 static int write_intent(struct txn_coord *c, const struct coord_write *w)
