@@ -103,6 +103,7 @@ struct server {
 	size_t n_parked_writes, cap_parked_writes;
 	size_t parked_bytes;          /* the requests both lists hold: at most PARKED_BYTES_MAX */
 	bool txn_applied_since;       /* transaction commands were applied since the parked writes were looked at */
+	bool parked_for_apply;        /* a parked write waits for this member to apply what its shards committed */
 	uint64_t writes_waited;       /* writes parked for a held shard (each once) */
 	uint64_t reads_waited;        /* reads parked likewise */
 	uint64_t leaders_handed;      /* groups handed over by balance_leaders() */
@@ -1343,17 +1344,39 @@ static bool held_for_writes(struct server *s, uint64_t group, const uint8_t *req
 }
 
 /*
+ * Whether this member applied every entry it knows committed in the shards it leads. A transaction
+ * acknowledged by another member (its coordinator, which answers once its own member applied every intent)
+ * may have an intent that this one, though the leader of its shard, has committed and not applied yet: a
+ * plan that fails here may miss what that part brings.
+ */
+static bool applied_all_committed(struct server *s)
+{
+	const struct shard_map *map = host_shard_map(s->host);
+	for (size_t i = 0; i < map->n; i++) {
+		struct host_status hs;
+		if (host_leads(s->host, map->entries[i].group) &&
+		    host_status(s->host, map->entries[i].group, &hs) == GROVE_OK && hs.group.applied < hs.group.commit)
+			return false;
+	}
+	return true;
+}
+
+/*
  * Whether a plan (or its failure, @p err) must wait for a transaction's part that is not applied yet: a
  * plan that read the trees waits while one of its shards is held (the part is not in that tree yet) or
  * written to by a transaction coordinated here, one of paths alone only while held_for_writes() says so; a
- * failed one while any shard is held (what it missed may be that part: a node it creates or moves in).
+ * failed one while any shard is held, or an entry committed here is not applied yet (what it missed may be a
+ * part: a node it creates or moves in).
  * Shards the plan does not touch may stay held: a transaction elsewhere in the world does not hold this one
  * back.
  */
 static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *plan)
 {
-	if (err)
-		return any_shard_held(s);
+	if (err) {
+		bool behind = !applied_all_committed(s);
+		s->parked_for_apply |= behind; /* looked at again once this member applied what it led to commit */
+		return behind || any_shard_held(s);
+	}
 	for (size_t i = 0; i < plan->n_parts; i++) {
 		uint64_t group = plan->parts[i].group;
 		const struct txn_plan_part *part = &plan->parts[i];
@@ -1904,9 +1927,11 @@ static void dispatch_write(struct server *s, struct loop_conn *c, const struct w
  */
 static void dispatch_parked_writes(struct server *s)
 {
-	if (!s->txn_applied_since && grove_monotonic_ms() < s->parked_writes[0].deadline_ms)
+	bool caught_up = s->parked_for_apply && applied_all_committed(s);
+	if (!s->txn_applied_since && !caught_up && grove_monotonic_ms() < s->parked_writes[0].deadline_ms)
 		return; /* the oldest waits longest: nothing is due */
 	s->txn_applied_since = false;
+	s->parked_for_apply = false;
 	struct parked_request *writes = s->parked_writes;
 	size_t n = s->n_parked_writes;
 	s->parked_writes = NULL;

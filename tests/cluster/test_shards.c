@@ -494,14 +494,7 @@ static void test_many_shards(void **state)
 static uint64_t shard_leader(struct cluster *c, int node, const char *path)
 {
 	struct grove_client *cl = cluster_connect(c, node);
-	Grove__Envelope *holder;
-	Grove__ShardReply *sr = client_shard_list(cl, &holder);
-	uint64_t leader = 0;
-	for (size_t i = 0; sr && i < sr->n_shards; i++)
-		if (strcmp(sr->shards[i]->path, path) == 0)
-			leader = sr->shards[i]->leader_id;
-	if (holder)
-		grove__envelope__free_unpacked(holder, NULL);
+	uint64_t leader = client_shard_leader(cl, path);
 	grove_client_close(cl);
 	return leader;
 }

@@ -158,6 +158,41 @@ static struct grove_client *start_world(struct cluster *c, uint64_t *id)
 	return start_world_with(c, NULL, false, id);
 }
 
+/* Hand the leadership of the shard at @p path to member @p to (`grove shard transfer-leader`), and see it taken. */
+static void lead(struct grove_client *cl, const char *path, uint64_t to)
+{
+	for (int attempt = 0; attempt < 100 && client_shard_leader(cl, path) != to; attempt++) {
+		Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+		rq.op = GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER;
+		rq.path = (char *)path;
+		rq.node = to;
+		Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
+		env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+		env.shard = &rq;
+		if (grove_client_call(cl, &env, &reply) == GROVE_OK)
+			grove__envelope__free_unpacked(reply, NULL);
+		usleep(100000);
+	}
+	assert_int_equal(client_shard_leader(cl, path), to);
+}
+
+/* Plain writes to a node of each zone, back to back from two clients, until @c stop: load on the shards' leaders. */
+struct zone_load {
+	struct cluster *c;
+	bool stop;
+	int written;
+};
+
+static void *load_zones(void *arg)
+{
+	struct zone_load *l = arg;
+	struct grove_client *cl = cluster_connect(l->c, 1);
+	for (int i = 0; !__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE) && i < 1000000; i++)
+		l->written += client_set_int(cl, i % 2 ? ZONE_B "/Q" : ZONE_A, "load", i) == GROVE_OK;
+	grove_client_close(cl);
+	return NULL;
+}
+
 static void test_writes_across_shards(void **state)
 {
 	(void)state;
@@ -174,6 +209,29 @@ static void test_writes_across_shards(void **state)
 	assert_int_equal(client_write_ops(cl, &back, 1), GROVE_OK);
 	for (int n = 1; n <= CLUSTER_NODES; n++)
 		assert_int_equal(where(&c, n, id), 'A');
+	/*
+	 * Back and forth by path, each move right after the last was answered: the next is planned by the leader of
+	 * the shard the last one moved it into (another member: the zones are led by members 2 and 3), which may
+	 * not have applied that shard's intent yet when the other coordinated (and answered) it, the more so while
+	 * other writes keep both busy. It must find the node there, not answer "no such node".
+	 */
+	lead(cl, ZONE_A, 2);
+	lead(cl, ZONE_B, 3);
+	struct zone_load load[6];
+	pthread_t loaders[6];
+	for (int k = 0; k < 6; k++) {
+		load[k] = (struct zone_load){.c = &c};
+		assert_int_equal(pthread_create(&loaders[k], NULL, load_zones, &load[k]), 0);
+	}
+	for (int i = 0; i < 100; i++) {
+		struct tree_op hop = move(i % 2 ? ZONE_B "/P" : ZONE_A "/P", i % 2 ? ZONE_A : ZONE_B);
+		assert_int_equal(client_write_ops(cl, &hop, 1), GROVE_OK);
+	}
+	for (int k = 0; k < 6; k++) {
+		__atomic_store_n(&load[k].stop, true, __ATOMIC_RELEASE);
+		pthread_join(loaders[k], NULL);
+		assert_true(load[k].written > 0);
+	}
 
 	/* One batch, values in two shards: both, at once. */
 	struct variant one = {0};

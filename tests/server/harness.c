@@ -305,6 +305,19 @@ Grove__ShardReply *client_shard_list(struct grove_client *c, Grove__Envelope **h
 	return (*holder)->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY ? (*holder)->shard_reply : NULL;
 }
 
+uint64_t client_shard_leader(struct grove_client *c, const char *path)
+{
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = client_shard_list(c, &holder);
+	uint64_t leader = 0;
+	for (size_t i = 0; sr && i < sr->n_shards; i++)
+		if (strcmp(sr->shards[i]->path, path) == 0)
+			leader = sr->shards[i]->leader_id;
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
+	return leader;
+}
+
 int client_shard_split(struct grove_client *c, const char *path, uint64_t *group)
 {
 	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;

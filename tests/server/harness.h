@@ -141,6 +141,9 @@ int client_subscribe(struct grove_client *c, const char *path, bool resume, uint
  */
 Grove__ShardReply *client_shard_list(struct grove_client *c, Grove__Envelope **holder);
 
+/** @brief Who leads the shard whose root is @p path, as the member @p c talks to sees it (0: none known). */
+uint64_t client_shard_leader(struct grove_client *c, const char *path);
+
 /**
  * @brief Split the subtree at @p path into a shard of its own, through @p c.
  * @param group receives the new shard's group when split (may be NULL).
