@@ -273,16 +273,21 @@ bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, struct txn_meta *met
 	return true;
 }
 
-/* Refuse what would change a shard that a transaction holds: its part must apply as it was checked. */
+/* Refuse @p what: transaction @p holder holds the shard, and its part must apply as it was checked. */
+static void refuse_held(const struct tree_sm *t, uint64_t holder, const char *what, struct tree_result *out)
+{
+	out->err = GROVE_EINTENT;
+	snprintf(out->message, sizeof(out->message), "shard %llu is held by cross-shard transaction %016llx: %s must "
+		 "wait until it is resolved; retry", (unsigned long long)t->tree.group, (unsigned long long)holder, what);
+}
+
+/* Refuse what would change a shard that a transaction holds, whatever it is (a split). */
 static bool refused_while_held(struct tree_sm *t, struct store_txn *txn, const char *what, struct tree_result *out)
 {
 	struct txn_meta held;
 	if (!tree_sm_held(t, txn, &held))
 		return false;
-	uint64_t id = held.id;
-	out->err = GROVE_EINTENT;
-	snprintf(out->message, sizeof(out->message), "shard %llu is held by cross-shard transaction %016llx: %s must "
-		 "wait until it is resolved; retry", (unsigned long long)t->tree.group, (unsigned long long)id, what);
+	refuse_held(t, held.id, what, out);
 	return true;
 }
 
@@ -307,10 +312,7 @@ static int apply_beside(struct tree_sm *t, struct store_txn *txn, uint64_t holde
 	char why[sizeof(out->message)];
 	int err = GROVE_OK;
 	if (!wr || !wr->n_ops || wire_decode_batch(wr, true, &pending, why, sizeof(why)) != GROVE_OK) {
-		out->err = GROVE_EINTENT;
-		snprintf(out->message, sizeof(out->message), "shard %llu is held by cross-shard transaction %016llx: a "
-			 "write must wait until it is resolved; retry", (unsigned long long)t->tree.group,
-			 (unsigned long long)holder);
+		refuse_held(t, holder, "a write", out);
 	} else {
 		err = tree_apply_beside(&t->tree, txn, &(struct tree_batch){pending.ops, pending.count}, batch, keep, out);
 		if (err == GROVE_EINTENT) {
