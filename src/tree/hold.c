@@ -16,8 +16,9 @@
  * The write is then applied, and its own changes are checked against those; and last the part is tried
  * again on top of it, which catches what a write's changes do not name (a name the part needs taken, the
  * node its half of a connection across shards holds deleted), and must give the same ids: a group hands out
- * ids in order, and the client of the part was told the ids of what it creates when its intent was written. A write that fails beside the part also
- * meets it: it may succeed once the part is applied (it may name a node the part brings).
+ * ids in order, and the client of the part was told the ids of what it creates when its intent was written.
+ * A write that fails beside the part also meets it: it may succeed once the part is applied (it may name a
+ * node the part brings).
  */
 #include <stdarg.h>
 #include <stdio.h>
