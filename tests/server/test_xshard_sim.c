@@ -866,7 +866,7 @@ static int write_beside(struct sim *s, uint64_t g, const struct tree_op *op)
 	return err;
 }
 
-/* Whether plain write @p op to group @p g meets part @p part, whose intent may not be applied (tree_sm_write_meets()). */
+/* Whether plain write @p op to group @p g meets @p part, whose intent may not be applied (tree_sm_write_meets()). */
 static bool meets_part(struct sim *s, uint64_t g, const uint8_t *part, size_t part_len, const struct tree_op *op)
 {
 	size_t len;
