@@ -66,25 +66,9 @@ static int create_one(struct grove_client *cl, const char *parent, const char *n
 	return create_nodes(cl, parent, names, 1);
 }
 
-/* Ask for a shard request about @p path (and member @p node); the reply (free it) or NULL. */
-static Grove__Envelope *shard_call_about(struct grove_client *cl, Grove__ShardRequest__Op op, const char *path,
-					 uint64_t node)
-{
-	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
-	rq.op = op;
-	rq.path = (char *)(path ? path : "");
-	rq.node = node;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
-	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
-	env.shard = &rq;
-	if (grove_client_call(cl, &env, &reply) != GROVE_OK)
-		return NULL;
-	return reply;
-}
-
 static Grove__Envelope *shard_call(struct grove_client *cl, Grove__ShardRequest__Op op, const char *path)
 {
-	return shard_call_about(cl, op, path, 0);
+	return client_shard_call(cl, op, path, 0);
 }
 
 /* Split @p path off; the group it became. */
@@ -503,7 +487,7 @@ static uint64_t shard_leader(struct cluster *c, int node, const char *path)
 static int transfer(struct cluster *c, int via, const char *path, uint64_t to, char *message, size_t cap)
 {
 	struct grove_client *cl = cluster_connect(c, via);
-	Grove__Envelope *reply = shard_call_about(cl, GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER, path, to);
+	Grove__Envelope *reply = client_shard_call(cl, GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER, path, to);
 	assert_non_null(reply);
 	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_SHARD_REPLY);
 	int code = (int)reply->shard_reply->code;

@@ -162,21 +162,15 @@ static struct grove_client *start_world(struct cluster *c, uint64_t *id)
 static void lead(struct grove_client *cl, const char *path, uint64_t to)
 {
 	for (int attempt = 0; attempt < 100 && client_shard_leader(cl, path) != to; attempt++) {
-		Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
-		rq.op = GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER;
-		rq.path = (char *)path;
-		rq.node = to;
-		Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply = NULL;
-		env.body_case = GROVE__ENVELOPE__BODY_SHARD;
-		env.shard = &rq;
-		if (grove_client_call(cl, &env, &reply) == GROVE_OK)
+		Grove__Envelope *reply = client_shard_call(cl, GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER, path, to);
+		if (reply)
 			grove__envelope__free_unpacked(reply, NULL);
 		usleep(100000);
 	}
 	assert_int_equal(client_shard_leader(cl, path), to);
 }
 
-/* Plain writes to a node of each zone, back to back from two clients, until @c stop: load on the shards' leaders. */
+/* Plain writes to a node of each zone, back to back from one client, until @c stop: load on the shards' leaders. */
 struct zone_load {
 	struct cluster *c;
 	bool stop;

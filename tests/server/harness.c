@@ -305,6 +305,18 @@ Grove__ShardReply *client_shard_list(struct grove_client *c, Grove__Envelope **h
 	return (*holder)->body_case == GROVE__ENVELOPE__BODY_SHARD_REPLY ? (*holder)->shard_reply : NULL;
 }
 
+Grove__Envelope *client_shard_call(struct grove_client *c, Grove__ShardRequest__Op op, const char *path, uint64_t node)
+{
+	Grove__ShardRequest rq = GROVE__SHARD_REQUEST__INIT;
+	rq.op = op;
+	rq.path = (char *)(path ? path : "");
+	rq.node = node;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
+	env.shard = &rq;
+	return grove_client_call(c, &env, &reply) == GROVE_OK ? reply : NULL;
+}
+
 uint64_t client_shard_leader(struct grove_client *c, const char *path)
 {
 	Grove__Envelope *holder;

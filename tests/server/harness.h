@@ -141,6 +141,12 @@ int client_subscribe(struct grove_client *c, const char *path, bool resume, uint
  */
 Grove__ShardReply *client_shard_list(struct grove_client *c, Grove__Envelope **holder);
 
+/**
+ * @brief A shard request @p op about @p path (NULL: none) and member @p node through @p c.
+ * @return the reply (free it with grove__envelope__free_unpacked()), or NULL if none came.
+ */
+Grove__Envelope *client_shard_call(struct grove_client *c, Grove__ShardRequest__Op op, const char *path, uint64_t node);
+
 /** @brief Who leads the shard whose root is @p path, as the member @p c talks to sees it (0: none known). */
 uint64_t client_shard_leader(struct grove_client *c, const char *path);
 
