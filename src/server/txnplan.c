@@ -73,6 +73,17 @@ struct moved_subtree {
 	uint32_t op;
 };
 
+/*
+ * A shard whose records a move across shards of a subtree with connections to nodes outside it changes beyond
+ * the subtree: one holding an outside end (whose end becomes, or stops being, across shards), or the one the
+ * subtree enters.
+ */
+struct leaving {
+	uint64_t outside; /* the end outside the subtree; 0: the entry names the shard the subtree enters */
+	uint64_t group;
+	uint32_t op;
+};
+
 /* Where one reference of a client op lands. */
 struct place {
 	uint64_t group;
@@ -93,6 +104,8 @@ struct planner {
 	size_t n_moved, cap_moved;
 	struct unlink *unlinks;
 	size_t n_unlinks, cap_unlinks;
+	struct leaving *leaving;
+	size_t n_leaving, cap_leaving;
 	bool spans_resources; /* an op puts a resource or refers to one batch-locally */
 	bool located;         /* an op names a node by id: where it is was read from the trees */
 	size_t resource_op;   /* the first such op */
@@ -369,6 +382,68 @@ static void carry_free(struct carry *c)
 	free(c);
 }
 
+struct edge_scan {
+	struct planner *pl;
+	size_t op;
+	size_t first; /* this move's first entry in pl->leaving */
+	const char *named;
+};
+
+static int add_leaving(struct planner *pl, uint64_t outside, uint64_t group, size_t op)
+{
+	if (grove_grow((void **)&pl->leaving, &pl->cap_leaving, pl->n_leaving, sizeof(*pl->leaving)))
+		return GROVE_ENOMEM;
+	pl->leaving[pl->n_leaving++] = (struct leaving){outside, group, (uint32_t)op};
+	return GROVE_OK;
+}
+
+/*
+ * A connection of the carried subtree with node @p outside: its record is read before the batch and checked
+ * as read at apply, so no earlier op may have removed it (a delete in the outside end's shard: refused
+ * broadly, for a delete's removal of connections is planned from the records before the batch), and no other
+ * move of the batch may carry its other end.
+ */
+static int check_leaving(void *ctx, uint64_t inside, uint64_t outside)
+{
+	(void)inside;
+	struct edge_scan *e = ctx;
+	struct planner *pl = e->pl;
+	uint64_t group;
+	int err = tree_view_locate(pl->w->view, pl->w->txn, outside, &group);
+	if (err == GROVE_ENOTFOUND)
+		return refuse(pl, GROVE_ECHANGED, "op %zu: node %llu, connected to %s, is not applied here yet; retry", e->op,
+			      (unsigned long long)outside, e->named);
+	for (size_t k = 0; !err && k < e->op; k++)
+		if (pl->batch.ops[k].kind == TREE_OP_DELETE && pl->ops[k].part != NO_PART &&
+		    pl->parts[pl->ops[k].part].group == group)
+			return refuse(pl, GROVE_ECROSSSHARD,
+				      "op %zu moves %s, connected to node %llu, across shards after op %zu of the batch deleted "
+				      "in that node's shard: move it in a batch of its own", e->op, e->named,
+				      (unsigned long long)outside, k);
+	bool within = false;
+	for (size_t m = 0; !err && !within && m + 1 < pl->n_moved; m++)
+		err = is_within(pl, outside, pl->moved[m].root, &within);
+	for (size_t l = 0; !err && !within && l < e->first; l++)
+		if (pl->leaving[l].outside)
+			err = is_within(pl, pl->leaving[l].outside, pl->moved[pl->n_moved - 1].root, &within);
+	if (!err && within)
+		return refuse(pl, GROVE_ECROSSSHARD,
+			      "op %zu moves %s across shards, and another move of the batch carries a node connected to it: "
+			      "move them in two batches", e->op, e->named);
+	return err ? err : add_leaving(pl, outside, group, e->op);
+}
+
+/* A delete, op @p i in @p group, after a move across shards whose connections changed records there. */
+static int check_delete_after_leaving(struct planner *pl, size_t i, uint64_t group)
+{
+	for (size_t l = 0; l < pl->n_leaving; l++)
+		if (pl->leaving[l].group == group)
+			return refuse(pl, GROVE_ECROSSSHARD,
+				      "op %zu deletes in a shard whose connections op %u changed, moving a subtree connected "
+				      "to nodes outside it across shards: delete in a batch of its own", i, pl->leaving[l].op);
+	return GROVE_OK;
+}
+
 /* Op @p i moves @p node to @p target, in another shard: read the subtree and what both halves say of it. */
 static int plan_carry(struct planner *pl, size_t i, const struct place *node, const struct place *target)
 {
@@ -425,6 +500,12 @@ static int plan_carry(struct planner *pl, size_t i, const struct place *node, co
 		return GROVE_ENOMEM;
 	pl->moved[pl->n_moved].root = node->id;
 	pl->moved[pl->n_moved++].op = (uint32_t)i;
+	size_t first = pl->n_leaving;
+	struct edge_scan scan = {pl, i, first, named};
+	if ((err = tree_carried_edges(c->carried.data, c->carried.len, check_leaving, &scan)) != GROVE_OK)
+		return err;
+	if (pl->n_leaving > first && (err = add_leaving(pl, 0, c->to, i)) != GROVE_OK)
+		return err;
 	uint32_t from, to, in_index;
 	if ((err = part_of(pl, c->from, &from)) || (err = part_of(pl, c->to, &to)) ||
 	    (err = part_add(pl, from, i, HALF_OUT, &pl->ops[i].index)) || (err = part_add(pl, to, i, HALF_IN, &in_index)))
@@ -667,7 +748,8 @@ static int plan_op(struct planner *pl, size_t i)
 		pl->ops[i].anchor = node.id;
 	if (has_target(op->kind) && node.group != target.group)
 		return op->kind == TREE_OP_MOVE ? plan_carry(pl, i, &node, &target) : plan_link(pl, i, &node, &target);
-	if (op->kind == TREE_OP_DELETE && (err = plan_unlinks(pl, i, &node)) != GROVE_OK)
+	if (op->kind == TREE_OP_DELETE &&
+	    ((err = check_delete_after_leaving(pl, i, node.group)) != GROVE_OK || (err = plan_unlinks(pl, i, &node)) != GROVE_OK))
 		return err;
 	uint32_t part;
 	if ((err = part_of(pl, node.group, &part)) || (err = part_add(pl, part, i, HALF_PLAIN, &pl->ops[i].index)) ||
@@ -833,6 +915,7 @@ static void planner_free(struct planner *pl)
 		free(pl->unlinks[u].method);
 	}
 	free(pl->unlinks);
+	free(pl->leaving);
 	wire_batch_free(&pl->batch);
 }
 

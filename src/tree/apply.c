@@ -1282,6 +1282,108 @@ static int op_put_resource(struct applier *a, const struct tree_op *op)
 
 /* ---- moves across shards (tree.h: TREE_OP_CARRY_OUT, TREE_OP_CARRY_IN) ---- */
 
+/* Whether carried connection @p r has one end outside the subtree (@p nodes: the carried nodes so far, all of them by now). */
+static int carried_edge(const struct idmap *nodes, const struct carried_record *r, bool *edge)
+{
+	uint64_t from, to;
+	int err = carried_conn_ends(r, &from, &to);
+	if (!err)
+		*edge = !idmap_get(nodes, 0, from) || !idmap_get(nodes, 0, to);
+	return err;
+}
+
+/* Put (or delete) the mark of connection @p conn_id's end @p node as across shards. */
+static int mark_across(struct applier *a, uint64_t node, uint64_t conn_id, bool mark)
+{
+	uint8_t key[16];
+	id_pair_key(key, node, conn_id);
+	if (!mark)
+		return tt_del(a->t, a->txn, TREE_CONNS_ACROSS, key, sizeof(key));
+	a->has_across = 1;
+	return tt_put(a->t, a->txn, TREE_CONNS_ACROSS, key, sizeof(key), "", 0);
+}
+
+/*
+ * CARRY_OUT of connection @p r between a carried node and one outside: kept, marked across shards at the
+ * outside end, when this group holds that end (its carried end's index entry is a carried record, gone with
+ * it); else this group's half goes, mark and all.
+ */
+static int leave_edge(struct applier *a, const struct idmap *nodes, const struct carried_record *r)
+{
+	uint64_t from, to;
+	bool kept;
+	int err = carried_conn_ends(r, &from, &to);
+	uint64_t outside = idmap_get(nodes, 0, from) ? to : from, conn_id = get_be64(r->key);
+	if (!err)
+		err = tt_own_node(a->t, a->txn, outside, &kept);
+	if (!err && kept)
+		return mark_across(a, outside, conn_id, true);
+	if (!err)
+		err = tt_del(a->t, a->txn, TREE_CONNS, r->key, r->key_len);
+	return err ? err : mark_across(a, outside == from ? to : from, conn_id, false);
+}
+
+/*
+ * CARRY_IN of connection @p r between a carried node and one outside (whose index entry at the carried end
+ * was a carried record): taken, marked across shards at the carried end, unless this group holds the outside
+ * end. Then this group's half of it (found by its ends, signal and method: each group numbered its own half)
+ * and the carried one become one connection within the group, under the carried id, as the source's half has
+ * it (the target's half has no binds).
+ */
+static int take_edge(struct applier *a, const struct idmap *nodes, const struct carried_record *r)
+{
+	struct conn_rec rec;
+	int err = conn_rec_decode(r->val, r->val_len, &rec);
+	if (err)
+		return fail(a, err);
+	bool from_inside = idmap_get(nodes, 0, rec.from) != NULL, here;
+	uint64_t outside = from_inside ? rec.to : rec.from, conn_id = get_be64(r->key), half = 0;
+	err = tt_own_node(a->t, a->txn, outside, &here);
+	if (!err && !here) {
+		err = tt_put(a->t, a->txn, TREE_CONNS, r->key, r->key_len, r->val, r->val_len);
+		if (!err)
+			err = mark_across(a, from_inside ? rec.from : rec.to, conn_id, true);
+		conn_rec_free(&rec);
+		return err ? fail(a, err) : GROVE_OK;
+	}
+	if (!err)
+		err = find_connection(a, rec.from, rec.signal, rec.to, rec.method, outside, &half);
+	if (!err && !half) {
+		char where[256];
+		describe(a, outside, where, sizeof(where));
+		err = refuse(a, GROVE_ECHANGED, "%s has no half of the connection (%s -> %s) across shards that node %llu "
+			     "brings; retry", where, rec.signal, rec.method, (unsigned long long)(from_inside ? rec.from : rec.to));
+		conn_rec_free(&rec);
+		return err;
+	}
+	conn_rec_free(&rec);
+	uint8_t key[16];
+	struct store_bytes mine;
+	struct grove_buf value = {0};
+	put_be64(key, half);
+	if (!err)
+		err = tt_get(a->t, a->txn, TREE_CONNS, key, 8, &mine);
+	if (!err)
+		grove_buf_put(&value, from_inside ? r->val : mine.data, from_inside ? r->val_len : mine.len);
+	if (!err && value.failed)
+		err = GROVE_ENOMEM;
+	/* Not delete_connection(): a half a split made has the carried id, whose carried end's entry is in already. */
+	if (!err)
+		err = tt_del(a->t, a->txn, TREE_CONNS, key, 8);
+	if (!err)
+		err = mark_across(a, outside, half, false);
+	id_pair_key(key, outside, half);
+	if (!err)
+		err = tt_del(a->t, a->txn, TREE_CONNS_BY_NODE, key, sizeof(key));
+	if (!err)
+		err = tt_put(a->t, a->txn, TREE_CONNS, r->key, r->key_len, value.data, value.len);
+	id_pair_key(key, outside, conn_id);
+	if (!err)
+		err = tt_put(a->t, a->txn, TREE_CONNS_BY_NODE, key, sizeof(key), "", 0);
+	grove_buf_free(&value);
+	return err ? fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err) : GROVE_OK;
+}
+
 static int check_carry_group(struct applier *a, const struct tree_op *op)
 {
 	if (op->group == 0 || op->group == a->t->group || !op->carried)
@@ -1318,21 +1420,27 @@ static int op_carry_out(struct applier *a, const struct tree_op *op)
 	if (!err)
 		err = unlink_child(a, &rec);
 	node_rec_free(&rec);
+	struct idmap carried_nodes = {0};
 	struct carried_record r;
 	for (size_t at = 0; !err && at < c.len;) {
+		bool edge = false;
 		if ((err = carried_next(&c, &at, &r)) != GROVE_OK)
-			return fail(a, err);
+			break;
 		if (r.table == TREE_RESOURCES)
 			continue; /* both groups keep them: they never change */
-		err = tt_del(a->t, a->txn, r.table, r.key, r.key_len);
+		if (r.table == TREE_CONNS && (err = carried_edge(&carried_nodes, &r, &edge)) == GROVE_OK && edge)
+			err = leave_edge(a, &carried_nodes, &r);
+		else if (!err)
+			err = tt_del(a->t, a->txn, r.table, r.key, r.key_len);
 		if (!err && r.table == TREE_NODES) {
 			a->node_delta--;
 			err = tt_put_id_u64(a->t, a->txn, TREE_MOVED, get_be64(r.key), op->group);
+			if (!err)
+				err = idmap_put(&carried_nodes, 0, get_be64(r.key), (void *)1);
 		}
-		if (err)
-			err = fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err);
 	}
-	return err;
+	idmap_free(&carried_nodes);
+	return err && a->res->err == GROVE_OK ? fail(a, err == GROVE_ENOTFOUND ? GROVE_ECORRUPT : err) : err;
 }
 
 /* Put carried record @p r here (CARRY_IN), the nodes' own records as they were. */
@@ -1374,9 +1482,20 @@ static int op_carry_in(struct applier *a, const struct tree_op *op)
 			     (unsigned long long)op->group);
 	if (!err)
 		err = order_key_for(a, parent, op->index, &order);
+	struct idmap carried_nodes = {0};
 	struct carried_record r;
-	for (size_t at = 0; !err && at < c.len;)
-		err = carried_next(&c, &at, &r) ? fail(a, GROVE_ECORRUPT) : take_record(a, &r);
+	for (size_t at = 0; !err && at < c.len;) {
+		bool edge = false;
+		if (carried_next(&c, &at, &r) != GROVE_OK || (r.table == TREE_CONNS && carried_edge(&carried_nodes, &r, &edge)))
+			err = fail(a, GROVE_ECORRUPT);
+		else if (edge)
+			err = take_edge(a, &carried_nodes, &r);
+		else
+			err = take_record(a, &r);
+		if (!err && r.table == TREE_NODES && idmap_put(&carried_nodes, 0, get_be64(r.key), (void *)1))
+			err = fail(a, GROVE_ENOMEM);
+	}
+	idmap_free(&carried_nodes);
 	if (err)
 		return err;
 	a->res->ids[a->op_index] = c.root;

@@ -101,12 +101,19 @@ int tt_own_node(const struct tree *t, struct store_txn *txn, uint64_t id, bool *
 	return *own ? GROVE_OK : err;
 }
 
-int tt_get_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id, uint64_t *value)
+/* The record of @p id in @p tab (an 8-byte id key), borrowed from @p txn. */
+static int get_by_id(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id,
+		     struct store_bytes *v)
 {
 	uint8_t key[8];
 	put_be64(key, id);
+	return tt_get(t, txn, tab, key, sizeof(key), v);
+}
+
+int tt_get_id_u64(const struct tree *t, struct store_txn *txn, enum tree_table tab, uint64_t id, uint64_t *value)
+{
 	struct store_bytes v;
-	int err = tt_get(t, txn, tab, key, sizeof(key), &v);
+	int err = get_by_id(t, txn, tab, id, &v);
 	if (!err && v.len != 8)
 		err = GROVE_ECORRUPT;
 	if (!err)
@@ -285,10 +292,8 @@ void node_rec_free(struct node_rec *n)
 int node_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct node_rec *out)
 {
 	memset(out, 0, sizeof(*out));
-	uint8_t key[8];
-	put_be64(key, id);
 	struct store_bytes v;
-	int err = tt_get(t, txn, TREE_NODES, key, sizeof(key), &v);
+	int err = get_by_id(t, txn, TREE_NODES, id, &v);
 	if (err)
 		return err;
 	struct rec_reader r = {.p = v.data, .end = (const uint8_t *)v.data + v.len};
@@ -352,21 +357,16 @@ void conn_rec_free(struct conn_rec *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int conn_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct conn_rec *out)
+int conn_rec_decode(const void *val, size_t len, struct conn_rec *out)
 {
 	memset(out, 0, sizeof(*out));
-	uint8_t key[8];
-	put_be64(key, id);
-	struct store_bytes v;
-	int err = tt_get(t, txn, TREE_CONNS, key, sizeof(key), &v);
-	if (err)
-		return err;
-	struct rec_reader r = {.p = v.data, .end = (const uint8_t *)v.data + v.len};
+	struct rec_reader r = {.p = val, .end = (const uint8_t *)val + len};
 	out->from = rec_u64(&r);
 	out->to = rec_u64(&r);
 	out->flags = rec_u32(&r);
 	out->signal = rec_strdup(&r);
 	out->method = rec_strdup(&r);
+	int err = GROVE_OK;
 	if (!r.bad) {
 		size_t used = 0;
 		err = variant_decode(&out->binds, r.p, (size_t)(r.end - r.p), &used);
@@ -378,6 +378,14 @@ int conn_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, stru
 		return r.oom || err == GROVE_ENOMEM ? GROVE_ENOMEM : GROVE_ECORRUPT;
 	}
 	return GROVE_OK;
+}
+
+int conn_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct conn_rec *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct store_bytes v;
+	int err = get_by_id(t, txn, TREE_CONNS, id, &v);
+	return err ? err : conn_rec_decode(v.data, v.len, out);
 }
 
 void resource_rec_free(struct resource_rec *r)
@@ -393,10 +401,8 @@ void resource_rec_free(struct resource_rec *r)
 int resource_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct resource_rec *out)
 {
 	memset(out, 0, sizeof(*out));
-	uint8_t key[8];
-	put_be64(key, id);
 	struct store_bytes v;
-	int err = tt_get(t, txn, TREE_RESOURCES, key, sizeof(key), &v);
+	int err = get_by_id(t, txn, TREE_RESOURCES, id, &v);
 	if (err)
 		return err;
 	struct rec_reader r = {.p = v.data, .end = (const uint8_t *)v.data + v.len};

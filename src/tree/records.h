@@ -132,6 +132,8 @@ struct conn_rec {
 
 void conn_rec_free(struct conn_rec *c);
 int conn_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, struct conn_rec *out);
+/* A connection record's value (tree.conns) decoded. @return GROVE_OK, GROVE_ECORRUPT, GROVE_ENOMEM. */
+int conn_rec_decode(const void *val, size_t len, struct conn_rec *out);
 
 /** A resource record decoded from STORE_RESOURCES; everything is owned. */
 struct resource_rec {
@@ -150,7 +152,8 @@ int resource_rec_load(const struct tree *t, struct store_txn *txn, uint64_t id, 
  * Carried bytes (tree_carry_gather()): a header (format, root, its parent before, node count) and records
  * `u8 table | u32 key length | key | u32 value length | value` (little-endian lengths, keys without the group
  * id): per node its record and then its own children, order, properties, groups and connection index
- * entries, the root first; then its connections and the resources it refers to.
+ * entries, the root first; then its connections (those with a node outside the subtree too: one end is
+ * carried) and the resources it refers to.
  */
 struct carried {
 	uint64_t root;          /* the subtree's root */
@@ -178,5 +181,8 @@ int carried_parse(const uint8_t *data, size_t len, struct carried *out);
 
 /* The record at offset *@p at of checked carried bytes, and the offset after it. @return GROVE_OK, GROVE_ECORRUPT. */
 int carried_next(const struct carried *c, size_t *at, struct carried_record *r);
+
+/* The ends of carried connection record @p r (tree.conns). @return GROVE_OK, GROVE_ECORRUPT. */
+int carried_conn_ends(const struct carried_record *r, uint64_t *from, uint64_t *to);
 
 #endif

@@ -157,8 +157,9 @@ struct conn_check {
 };
 
 /*
- * A connection of a subtree node. A split takes one with a node outside as a connection across shards; a carry
- * cannot (the halves would need a transaction of their own).
+ * A connection of a subtree node. One with a node outside becomes (or stays) a connection across shards: a
+ * split keeps it in both groups at once; a carry takes it along, and each group's half of the move makes its
+ * end right (tree.h, TREE_OP_CARRY_OUT).
  */
 static int check_connection(void *ctx, const struct tree_connection *c)
 {
@@ -166,21 +167,11 @@ static int check_connection(void *ctx, const struct tree_connection *c)
 	struct split *sp = cc->sp;
 	bool from_inside = set_has(&sp->nodes, c->from), to_inside = set_has(&sp->nodes, c->to);
 	if (!from_inside || !to_inside) {
-		if (sp->carried) {
-			char *inside = NULL;
-			tree_node_path(sp->from, sp->txn, cc->node, &inside);
-			refuse(sp, GROVE_ECROSSSHARD,
-			       "%s has a signal connection (%s -> %s) with a node outside the subtree: a subtree with "
-			       "connections to nodes outside it cannot move to another shard; disconnect them first",
-			       inside ? inside : "a node", c->signal, c->method);
-			free(inside);
-			return GROVE_ECROSSSHARD;
-		}
 		if (grove_grow((void **)&sp->edges, &sp->cap_edges, sp->n_edges, sizeof(*sp->edges)))
 			return GROVE_ENOMEM;
 		struct edge *e = &sp->edges[sp->n_edges];
 		*e = (struct edge){.id = c->id, .inside = from_inside ? c->from : c->to, .outside = from_inside ? c->to : c->from};
-		int err = tt_own_node(sp->from, sp->txn, e->outside, &e->outside_here);
+		int err = sp->carried ? GROVE_OK : tt_own_node(sp->from, sp->txn, e->outside, &e->outside_here);
 		if (err)
 			return err;
 		sp->n_edges++;
@@ -476,6 +467,8 @@ int tree_carry_gather(const struct tree *t, struct store_txn *txn, uint64_t node
 			err = carry_node(&sp, sp.nodes.ids[i]);
 		for (size_t i = 0; !err && i < sp.conns.n; i++)
 			err = move_records(&sp, TREE_CONNS, sp.conns.ids[i], true, false);
+		for (size_t i = 0; !err && i < sp.n_edges; i++)
+			err = move_records(&sp, TREE_CONNS, sp.edges[i].id, true, false);
 		for (size_t i = 0; !err && i < sp.resources.n; i++)
 			err = move_records(&sp, TREE_RESOURCES, sp.resources.ids[i], true, false);
 		if (!err && out->failed)
@@ -492,7 +485,17 @@ int tree_carry_gather(const struct tree *t, struct store_txn *txn, uint64_t node
 	set_free(&sp.mounts);
 	set_free(&sp.conns);
 	set_free(&sp.resources);
+	free(sp.edges);
 	return res->err;
+}
+
+int carried_conn_ends(const struct carried_record *r, uint64_t *from, uint64_t *to)
+{
+	if (r->table != TREE_CONNS || r->val_len < 16)
+		return GROVE_ECORRUPT;
+	*from = get_be64(r->val);
+	*to = get_be64(r->val + 8);
+	return GROVE_OK;
 }
 
 int carried_parse(const uint8_t *data, size_t len, struct carried *out)
@@ -508,6 +511,7 @@ int carried_parse(const uint8_t *data, size_t len, struct carried *out)
 	/* Every record belongs to one of the carried nodes, each node's record coming before the rest of its own. */
 	struct idmap seen = {0};
 	uint64_t nodes = 0;
+	bool past_nodes = false;
 	int err = GROVE_OK;
 	for (size_t at = 0; !err && at < out->len;) {
 		struct carried_record r;
@@ -522,9 +526,16 @@ int carried_parse(const uint8_t *data, size_t len, struct carried *out)
 			err = GROVE_ECORRUPT;
 			break;
 		}
-		if (r.table == TREE_NODES) {
+		uint64_t from, to;
+		past_nodes |= r.table == TREE_CONNS || r.table == TREE_RESOURCES;
+		if (r.table == TREE_NODES && past_nodes) {
+			err = GROVE_ECORRUPT; /* every node before the connections: which are within the subtree is known */
+		} else if (r.table == TREE_NODES) {
 			nodes++;
 			err = idmap_put(&seen, 0, id, (void *)1);
+		} else if (r.table == TREE_CONNS && (carried_conn_ends(&r, &from, &to) != GROVE_OK ||
+						     (!idmap_get(&seen, 0, from) && !idmap_get(&seen, 0, to)))) {
+			err = GROVE_ECORRUPT; /* a connection comes after its carried end */
 		}
 	}
 	idmap_free(&seen);
@@ -553,4 +564,27 @@ int carried_next(const struct carried *c, size_t *at, struct carried_record *r)
 	r->val = r->key + r->key_len + 4;
 	*at += 9 + (size_t)r->key_len + r->val_len;
 	return GROVE_OK;
+}
+
+int tree_carried_edges(const uint8_t *data, size_t len, int (*fn)(void *ctx, uint64_t inside, uint64_t outside),
+		       void *ctx)
+{
+	struct carried c;
+	int err = carried_parse(data, len, &c);
+	struct idmap nodes = {0};
+	struct carried_record r;
+	for (size_t at = 0; !err && at < c.len;) {
+		uint64_t from, to;
+		if ((err = carried_next(&c, &at, &r)) != GROVE_OK)
+			break;
+		if (r.table == TREE_NODES) {
+			err = idmap_put(&nodes, 0, get_be64(r.key), (void *)1);
+		} else if (r.table == TREE_CONNS && !(err = carried_conn_ends(&r, &from, &to))) {
+			bool from_inside = idmap_get(&nodes, 0, from) != NULL, to_inside = idmap_get(&nodes, 0, to) != NULL;
+			if (from_inside != to_inside)
+				err = fn(ctx, from_inside ? from : to, from_inside ? to : from);
+		}
+	}
+	idmap_free(&nodes);
+	return err;
 }

@@ -267,6 +267,14 @@ enum tree_resource_kind {
  * to @c group (tree.moved), and keeps the resources (they never change).
  * CARRY_IN refuses ids it holds already (GROVE_EEXIST) and clears their
  * moved marks; the root takes the new name; resources it has already are kept.
+ * A connection between a carried node and a node outside the subtree goes
+ * with the subtree and stays what it was, each group keeping what holds its
+ * ends: CARRY_OUT keeps its record, marked across shards, when the outside end
+ * stays (the connection was within the group), and drops its half otherwise;
+ * CARRY_IN takes it, marked across shards, unless it holds the outside end:
+ * then the two halves become one connection within the group (the binds of
+ * the source's half), refused with GROVE_ECHANGED if its half is gone. A
+ * third group that holds the outside end keeps its half as it was.
  */
 struct tree_op {
 	enum tree_op_kind kind;                 /**< which operation */
@@ -732,17 +740,27 @@ int tree_split(const struct tree *from, uint64_t group, struct store_txn *txn, c
 
 /**
  * @brief The subtree rooted at node @p node as carried bytes, appended to
- * @p out: every record of its nodes, their connections (both ends must be
- * inside) and the resources their values refer to. The bytes depend only on
- * the subtree's state, so equal bytes mean an unchanged subtree. Nothing is
- * written. Refusals (res->err and res->message, @p out then holds a partial
- * result to discard): GROVE_ENOTFOUND, GROVE_EROOT (the group's own root),
- * GROVE_ECROSSSHARD (another shard's root inside it, or a signal connection
- * with a node outside it).
+ * @p out: every record of its nodes, their connections (those with a node
+ * outside the subtree too, as this group holds them) and the resources their
+ * values refer to (binds included). The bytes depend only on the subtree's
+ * state and its connections' records, so equal bytes mean an unchanged
+ * subtree. Nothing is written. Refusals (res->err and res->message, @p out
+ * then holds a partial result to discard): GROVE_ENOTFOUND, GROVE_EROOT (the
+ * group's own root), GROVE_ECROSSSHARD (another shard's root inside it).
  * @return res->err, or GROVE_ESTORAGE / GROVE_ENOMEM / GROVE_ECORRUPT.
  */
 int tree_carry_gather(const struct tree *t, struct store_txn *txn, uint64_t node, struct grove_buf *out,
 		      struct tree_split_result *res);
+
+/**
+ * @brief Call @p fn with the ends of every connection of carried bytes
+ * (tree_carry_gather()) between a carried node (@p inside) and a node outside
+ * the subtree (@p outside), in the order carried; stops at @p fn's first
+ * non-zero return and returns it.
+ * @return GROVE_OK, @p fn's value, GROVE_ECORRUPT (malformed bytes), GROVE_ENOMEM.
+ */
+int tree_carried_edges(const uint8_t *data, size_t len, int (*fn)(void *ctx, uint64_t inside, uint64_t outside),
+		       void *ctx);
 
 /* ---- whole trees: snapshots and migrations ---- */
 

@@ -609,10 +609,23 @@ static int in_export(struct cluster *c, int node, const char *needle)
 	return n;
 }
 
+/* Every member's export states each of @p lines once, and no other connection. */
+static void assert_exports_state(struct cluster *c, const char *const *lines, size_t n)
+{
+	for (int node = 1; node <= CLUSTER_NODES; node++) {
+		if (in_export(c, node, "[connection") != (int)n)
+			fail_msg("member %d's export states other connections than the %zu expected", node, n);
+		for (size_t k = 0; k < n; k++)
+			if (in_export(c, node, lines[k]) != 1)
+				fail_msg("member %d's export does not state %s once", node, lines[k]);
+	}
+}
+
 /*
  * Signal connections across shards: a zone connected to its world's nodes splits off with them (as a scene with
  * connections from its nodes to the scene's root does), a connection is made between two zones (a subscriber
- * of the world sees it once), each export states each connection once on every member, and deleting a connected node takes the connections in both
+ * of the world sees it once), each export states each connection once on every member, a connected node moves
+ * to another shard and back with its connections, and deleting a connected node takes the connections in both
  * shards with it, leaving no half behind (a delete of the other end is then a plain one that nothing refuses).
  */
 static void test_connections_across_shards(void **state)
@@ -664,10 +677,29 @@ static void test_connections_across_shards(void **state)
 		"[connection signal=\"alarm\" from=\"Manager\" to=\"ZoneA/Trigger\" method=\"arm\"]",
 		"[connection signal=\"opened\" from=\"ZoneB/Door\" to=\"ZoneA/Trigger\" method=\"_on_door\"]",
 	};
-	for (int n = 1; n <= CLUSTER_NODES; n++)
-		for (size_t k = 0; k < sizeof(lines) / sizeof(lines[0]); k++)
-			if (in_export(&c, n, lines[k]) != 1)
-				fail_msg("member %d's export does not state %s once", n, lines[k]);
+	assert_exports_state(&c, lines, 3);
+
+	/*
+	 * Trigger moves into ZoneB and back, its connections along: with the world's Manager (across shards
+	 * wherever it is) and from ZoneB's Door (within ZoneB while it is there, across again once it is back).
+	 */
+	static const char *const moved[] = {
+		"[connection signal=\"body_entered\" from=\"ZoneB/Trigger\" to=\"Manager\" method=\"_on_trigger\"]",
+		"[connection signal=\"alarm\" from=\"Manager\" to=\"ZoneB/Trigger\" method=\"arm\"]",
+		"[connection signal=\"opened\" from=\"ZoneB/Door\" to=\"ZoneB/Trigger\" method=\"_on_door\"]",
+	};
+	struct tree_op there = move(ZONE_A "/Trigger", ZONE_B), back = move(ZONE_B "/Trigger", ZONE_A);
+	for (int round = 0; round < 10; round++) {
+		assert_int_equal(client_write_ops(cl, &there, 1), GROVE_OK);
+		if (round == 0) {
+			cluster_wait_converged(&c);
+			assert_exports_state(&c, moved, 3);
+		}
+		assert_int_equal(client_write_ops(cl, &back, 1), GROVE_OK);
+	}
+	wait_settled(&c);
+	cluster_wait_converged(&c);
+	assert_exports_state(&c, lines, 3);
 
 	struct tree_op gone = {.kind = TREE_OP_DELETE, .node = {.path = ZONE_A "/Trigger"}};
 	assert_int_equal(client_write_ops(cl, &gone, 1), GROVE_OK);

@@ -373,14 +373,11 @@ static void test_carry_refusals(void **state)
 	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneB", &res), GROVE_OK);
 	struct grove_buf b = {0};
 	char msg[512];
-	/* What cannot move: the root, a subtree holding a shard's root, a node with a connection leaving it. */
+	/* What cannot move: the root, a subtree holding a shard's root. */
 	assert_int_equal(gather(f, WORLD, "/root", &b, msg), GROVE_EROOT);
 	grove_buf_free(&b);
 	assert_int_equal(gather(f, WORLD, "/root/World", &b, msg), GROVE_ECROSSSHARD);
 	assert_non_null(strstr(msg, "/root/World/ZoneB, the root of shard 3"));
-	grove_buf_free(&b);
-	assert_int_equal(gather(f, WORLD, "/root/World/ZoneA/P1", &b, msg), GROVE_ECROSSSHARD);
-	assert_non_null(strstr(msg, "hit -> _on_hit"));
 	grove_buf_free(&b);
 	assert_int_equal(gather(f, GA, "/root/World/ZoneB", &b, msg), GROVE_EROOT);
 	grove_buf_free(&b);
@@ -858,7 +855,7 @@ static struct tree_op across(enum tree_op_kind kind, uint64_t from, uint64_t to,
 
 /*
  * A connection between a node inside a split's subtree and one outside becomes a connection across shards: the
- * world reads and dumps as it did, neither end is deleted alone, a carry refuses it, a later split takes its
+ * world reads and dumps as it did, neither end is deleted alone, a later split takes its
  * half along, and the halves are made and removed one group at a time (a transaction's parts), the change
  * recorded once, by the source's group.
  */
@@ -885,7 +882,7 @@ static void test_split_keeps_connections_across(void **state)
 	assert_memory_equal(world.data, before.data, before.len);
 	grove_buf_free(&world);
 
-	/* Neither end goes alone; a carry takes no connection across its edge. */
+	/* Neither end goes alone. */
 	struct grove_buf ga = dump_of(f, GA);
 	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneA/P2")}, msg),
 			 GROVE_ECHANGED);
@@ -893,10 +890,6 @@ static void test_split_keeps_connections_across(void **state)
 	assert_same_dump(f, GA, &ga);
 	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneB")}, msg),
 			 GROVE_ECHANGED);
-	struct grove_buf b = {0};
-	assert_int_equal(gather(f, GA, "/root/World/ZoneA/P2", &b, msg), GROVE_ECROSSSHARD);
-	assert_non_null(strstr(msg, "cannot move to another shard"));
-	grove_buf_free(&b);
 
 	/* ZoneB split off too: the world's half goes with Q, and the world keeps no record of it. */
 	assert_int_equal(split(f, WORLD, 4, "/root/World/ZoneB", &res), GROVE_OK);
@@ -960,6 +953,172 @@ static void test_split_keeps_connections_across(void **state)
 	grove_buf_free(&ga);
 }
 
+/* ---- a carry of a subtree with connections to nodes outside it ---- */
+
+static struct tree_op connect_op(const char *from, const char *to, const char *signal, const char *method,
+				 const struct variant *binds)
+{
+	return (struct tree_op){.kind = TREE_OP_CONNECT, .node = at(from), .target = at(to), .name = signal,
+				.text = method, .value = binds};
+}
+
+/* Move the subtree at @p path of group @p from under @p parent (a node of group @p to) as a transaction's two parts do. */
+static void carry(struct fixture *f, uint64_t from, uint64_t to, const char *path, const char *parent, const char *name,
+		  int64_t index)
+{
+	struct grove_buf b = {0};
+	char msg[512], after[256];
+	assert_int_equal(gather(f, from, path, &b, msg), GROVE_OK);
+	snprintf(after, sizeof(after), "%s/%s", parent, name);
+	assert_int_equal(apply1(f, from, carry_out(path, to, lookup(f, to, parent), after, &b), msg), GROVE_OK);
+	struct tree_op in = carry_in(parent, name, from, path, &b);
+	in.index = index;
+	assert_int_equal(apply1(f, to, in, msg), GROVE_OK);
+	grove_buf_free(&b);
+}
+
+static void assert_same_records(struct grove_buf *a, struct grove_buf *b)
+{
+	assert_int_equal(a->len, b->len);
+	assert_memory_equal(a->data, b->data, a->len);
+	grove_buf_free(a);
+	grove_buf_free(b);
+}
+
+struct binds_of {
+	const char *signal;
+	struct grove_buf canonical;
+	int seen;
+};
+
+static int find_binds(void *ctx, const struct tree_connection *c)
+{
+	struct binds_of *b = ctx;
+	if (strcmp(c->signal, b->signal) == 0) {
+		b->seen++;
+		assert_int_equal(variant_encode(c->binds, &b->canonical), GROVE_OK);
+	}
+	return 0;
+}
+
+/*
+ * A subtree carried to another shard takes its connections with nodes outside it along, whichever group holds
+ * the other end: the world (read and dumped as one tree) is the world a plain move makes in a world without
+ * shards, record for record, binds included, there and back; the ends left behind are connections across
+ * shards (neither goes alone), those met in the group it enters are connections within it again, and a third
+ * group's half stays as it was. Halves that two groups numbered each on its own become one connection, with
+ * the source's binds; a carry-in whose half is gone is refused and changes nothing.
+ */
+static void test_carry_keeps_connections_leaving(void **state)
+{
+	struct fixture *f = *state;
+	struct variant seven = {0}, binds = {0};
+	variant_set_int(&seven, 7);
+	assert_int_equal(variant_set_array(&binds), GROVE_OK);
+	assert_int_equal(variant_array_push(&binds, &seven), GROVE_OK);
+	const char *P = "/root/World/ZoneA/P", *GUN = "/root/World/ZoneA/P/Gun", *N = "/root/World/ZoneA/N",
+		   *Q = "/root/World/ZoneB/Q", *R = "/root/World/ZoneC/R";
+	struct tree_op ops[] = {
+		create("/root", "Manager"), create("/root", "World"), create("/root/World", "ZoneA"),
+		create("/root/World/ZoneA", "P"), create(P, "Gun"), create("/root/World/ZoneA", "N"),
+		create("/root/World", "ZoneB"), create("/root/World/ZoneB", "Q"), create("/root/World", "ZoneC"),
+		create("/root/World/ZoneC", "R"),
+		connect_op(P, N, "hit", "_on_hit", &binds),     /* within the group it leaves, either way */
+		connect_op(N, P, "heal", "_on_heal", NULL),
+		connect_op(P, Q, "seen", "_on_seen", &binds),   /* with the group it enters, either way */
+		connect_op(Q, P, "ping", "_on_ping", &binds),
+		connect_op(GUN, R, "aim", "_on_aim", &binds),   /* with a third group, either way */
+		connect_op(R, GUN, "lock", "_on_lock", NULL),
+		connect_op(P, GUN, "fire", "_fire", NULL),      /* inside */
+		connect_op("/root/Manager", P, "tick", "_on_tick", NULL),
+	};
+	char msg[512];
+	assert_int_equal(apply(f, WORLD, ops, sizeof(ops) / sizeof(ops[0]), msg, NULL), GROVE_OK);
+	copy_group(f, WORLD, 6); /* the same world without shards */
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, GA, "/root/World/ZoneB", &res), GROVE_OK);
+	assert_int_equal(split(f, WORLD, 4, "/root/World/ZoneC", &res), GROVE_OK);
+	struct grove_buf dump4 = dump_of(f, 4);
+
+	/* P (with Gun) into ZoneB/Q, shard GA; in the world without shards, a move. */
+	carry(f, WORLD, GA, P, Q, "P", -1);
+	assert_int_equal(apply1(f, 6, (struct tree_op){.kind = TREE_OP_MOVE, .node = at(P), .target = at(Q), .index = -1},
+				msg), GROVE_OK);
+	struct grove_buf world = world_records(f, 4), plain = group_records(f, 6);
+	assert_same_records(&world, &plain);
+	char *sharded = view_listing(f, 4), *one = listing_of(f, &f->trees[6]);
+	assert_string_equal(sharded, one);
+	assert_non_null(strstr(sharded, "/root/World/ZoneB/Q/P #"));
+	free(sharded);
+	free(one);
+	assert_same_dump(f, 4, &dump4); /* R's group: its halves name P's nodes by id, wherever they are */
+
+	/* N's end is across shards now: it does not go alone; Q's end is within its group again: it does. */
+	struct grove_buf before = dump_of(f, WORLD);
+	assert_int_equal(apply1(f, WORLD, (struct tree_op){.kind = TREE_OP_DELETE, .node = at(N)}, msg), GROVE_ECHANGED);
+	assert_same_dump(f, WORLD, &before);
+	uint64_t p = lookup(f, GA, "/root/World/ZoneB/Q/P"), n = lookup(f, WORLD, N);
+	assert_int_equal(apply1(f, GA, across(TREE_OP_CONNECT_ACROSS, p, n, "hit", "_on_hit"), msg), GROVE_EEXIST);
+
+	/* And back to ZoneA, first among its children: the world is still the one a move makes. */
+	carry(f, GA, WORLD, "/root/World/ZoneB/Q/P", "/root/World/ZoneA", "P", 0);
+	assert_int_equal(apply1(f, 6, (struct tree_op){.kind = TREE_OP_MOVE, .node = at("/root/World/ZoneB/Q/P"),
+						       .target = at("/root/World/ZoneA"), .index = 0}, msg), GROVE_OK);
+	world = world_records(f, 4), plain = group_records(f, 6);
+	assert_same_records(&world, &plain);
+
+	/*
+	 * A connection whose halves the two groups made, each numbered by its own group: Q -> P, whose binds only
+	 * Q's half keeps. Carried in, the two become one, with Q's binds.
+	 */
+	uint64_t q = lookup(f, GA, Q);
+	struct tree_op wave = across(TREE_OP_CONNECT_ACROSS, q, p, "wave", "_on_wave");
+	wave.value = &binds;
+	assert_int_equal(apply1(f, GA, wave, msg), GROVE_OK);
+	assert_int_equal(apply1(f, WORLD, wave, msg), GROVE_OK);
+	assert_int_equal(apply1(f, 6, connect_op(Q, P, "wave", "_on_wave", &binds), msg), GROVE_OK);
+	carry(f, WORLD, GA, P, Q, "P", -1);
+	assert_int_equal(apply1(f, 6, (struct tree_op){.kind = TREE_OP_MOVE, .node = at(P), .target = at(Q), .index = -1},
+				msg), GROVE_OK);
+	sharded = view_listing(f, 4), one = listing_of(f, &f->trees[6]);
+	assert_string_equal(sharded, one);
+	free(sharded);
+	free(one);
+	struct binds_of got = {.signal = "wave"}, want = {0};
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_for_each_connection(&f->trees[GA], txn, p, find_binds, &got), GROVE_OK);
+	store_txn_abort(txn);
+	assert_int_equal(got.seen, 1);
+	assert_int_equal(variant_encode(&binds, &want.canonical), GROVE_OK);
+	assert_int_equal(got.canonical.len, want.canonical.len);
+	assert_memory_equal(got.canonical.data, want.canonical.data, got.canonical.len);
+	grove_buf_free(&got.canonical);
+	grove_buf_free(&want.canonical);
+	/* Gun's ends with R, in a third group, are still across shards: Q does not go alone. */
+	before = dump_of(f, GA);
+	assert_int_equal(apply1(f, GA, (struct tree_op){.kind = TREE_OP_DELETE, .node = at(Q)}, msg), GROVE_ECHANGED);
+	assert_non_null(strstr(msg, "_on_"));
+	assert_same_dump(f, GA, &before);
+
+	/* A carry-in that finds its group's half gone (a transaction removed it) is refused and changes nothing. */
+	assert_int_equal(apply1(f, WORLD, create("/root/World/ZoneA", "P"), msg), GROVE_OK);
+	p = lookup(f, WORLD, P);
+	uint64_t r = lookup(f, 4, R);
+	assert_int_equal(apply1(f, 4, across(TREE_OP_CONNECT_ACROSS, r, p, "lock", "_on_lock"), msg), GROVE_OK);
+	assert_int_equal(apply1(f, WORLD, across(TREE_OP_CONNECT_ACROSS, r, p, "lock", "_on_lock"), msg), GROVE_OK);
+	struct grove_buf b = {0};
+	assert_int_equal(gather(f, WORLD, P, &b, msg), GROVE_OK);
+	assert_int_equal(apply1(f, 4, across(TREE_OP_DISCONNECT_ACROSS, r, p, "lock", "_on_lock"), msg), GROVE_OK);
+	dump4 = dump_of(f, 4);
+	assert_int_equal(apply1(f, 4, carry_in("/root/World/ZoneC/R", "P", WORLD, P, &b), msg), GROVE_ECHANGED);
+	assert_non_null(strstr(msg, "lock -> _on_lock"));
+	assert_same_dump(f, 4, &dump4);
+	grove_buf_free(&b);
+	variant_free(&seven);
+	variant_free(&binds);
+}
+
 /* A subtree of 10,300 nodes, 200 levels deep in places, moves in one transaction. */
 static void test_large_split(void **state)
 {
@@ -1009,6 +1168,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_carry_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_world_dump_is_one_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_keeps_connections_across, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_carry_keeps_connections_leaving, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
