@@ -206,6 +206,50 @@ int cluster_wait_leader(struct cluster *c)
 	return 0;
 }
 
+/* Groups a member may host, beyond which a convergence check gives up on the shard list. */
+#define CONVERGE_GROUPS_MAX 1024
+
+/*
+ * Every group's applied index at member @p node, as (group, applied) pairs in its shard list's order, in @p out
+ * (room for CONVERGE_GROUPS_MAX pairs), their count in *@p n (0: the member keeps no shard list).
+ * @return false if the member did not answer.
+ */
+static bool groups_applied(struct cluster *c, int node, uint64_t *out, size_t *n)
+{
+	char address[32];
+	cluster_address(c, node, address, sizeof(address));
+	struct grove_client *cl = NULL;
+	*n = 0;
+	if (grove_client_connect(address, NULL, 2000, &cl, NULL, 0) != GROVE_OK)
+		return false;
+	Grove__Envelope *holder = NULL;
+	Grove__ShardReply *r = client_shard_list(cl, &holder);
+	bool answered = r != NULL;
+	for (size_t i = 0; r && r->code == 0 && i < r->n_shards && i < CONVERGE_GROUPS_MAX; i++) {
+		out[2 * i] = r->shards[i]->group;
+		out[2 * i + 1] = r->shards[i]->applied_index;
+		*n = i + 1;
+	}
+	if (holder)
+		grove__envelope__free_unpacked(holder, NULL);
+	grove_client_close(cl);
+	return answered;
+}
+
+/* Whether every member applied every group (every shard, not only the world's) as far as the first. */
+static bool groups_converged(struct cluster *c)
+{
+	static uint64_t first[2 * CONVERGE_GROUPS_MAX], other[2 * CONVERGE_GROUPS_MAX];
+	size_t n_first, n_other;
+	if (!groups_applied(c, 1, first, &n_first))
+		return false;
+	for (int i = 2; i <= CLUSTER_NODES; i++)
+		if (!groups_applied(c, i, other, &n_other) || n_other != n_first ||
+		    memcmp(first, other, 2 * n_first * sizeof(*first)) != 0)
+			return false;
+	return true;
+}
+
 uint64_t cluster_wait_converged(struct cluster *c)
 {
 	uint64_t applied[CLUSTER_NODES + 1];
@@ -214,7 +258,7 @@ uint64_t cluster_wait_converged(struct cluster *c)
 		bool same = applied[1] > 0;
 		for (int i = 2; i <= CLUSTER_NODES; i++)
 			same &= applied[i] == applied[1];
-		if (same)
+		if (same && groups_converged(c))
 			return applied[1];
 		usleep(100000);
 	}

@@ -82,7 +82,10 @@ int cluster_leader(struct cluster *c, uint64_t applied[CLUSTER_NODES + 1]);
 /** @brief The leader, once there is one (at most 10 s). */
 int cluster_wait_leader(struct cluster *c);
 
-/** @brief The applied index, once every member has applied the same one (at most 30 s). */
+/**
+ * @brief The applied index, once every member has applied the same one, in every group it hosts (each shard's
+ * too, as its shard list says), at most 30 s.
+ */
 uint64_t cluster_wait_converged(struct cluster *c);
 
 /**
