@@ -1358,6 +1358,15 @@ bool host_write_meets(struct host *h, uint64_t group, const uint8_t *part, size_
 	return !g || g->kind == GROUP_META || !txn || tree_sm_write_meets(&g->tree, txn, part, part_len, request, len);
 }
 
+bool host_read_waits(struct host *h, uint64_t group, const struct host_ref *node, bool whole)
+{
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	if (!g || g->kind == GROUP_META)
+		return false;
+	return !txn || tree_sm_read_waits(&g->tree, txn, node->path && node->path[0] ? node->path : NULL, node->id, whole);
+}
+
 int host_key_applied(struct host *h, uint64_t group, const char *key, uint64_t *index)
 {
 	*index = 0;

@@ -522,4 +522,12 @@ struct host_ref {
  */
 int host_route(struct host *h, const struct host_ref *refs, size_t n, uint64_t *group, char *why, size_t why_cap);
 
+/**
+ * @brief Whether a read of @p node in tree group @p group, whole or alone,
+ * must wait for the cross-shard transaction that holds the group, as this
+ * member applied it (tree_sm_read_waits()). False for a group that is not
+ * held; true when the store cannot be read.
+ */
+bool host_read_waits(struct host *h, uint64_t group, const struct host_ref *node, bool whole);
+
 #endif

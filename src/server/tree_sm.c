@@ -772,6 +772,31 @@ bool tree_sm_write_meets(struct tree_sm *t, struct store_txn *txn, const uint8_t
 	return write_refused(t, txn, request, len, part, part_len, true);
 }
 
+bool tree_sm_read_waits(struct tree_sm *t, struct store_txn *txn, const char *path, int64_t id, bool whole)
+{
+	struct txn_meta held;
+	if (!tree_sm_held(t, txn, &held))
+		return false;
+	uint64_t node = id > 0 ? (uint64_t)id : 0;
+	if (!node && (!path || tree_resolve_path(&t->tree, txn, path, &node) != GROVE_OK))
+		return true; /* not here now: the part may bring it */
+	uint8_t key[STORE_KEY_MAX];
+	struct store_bytes part;
+	if (store_get(txn, t->txn_parts, key, (size_t)txn_part_key(t, held.id, key), &part) != GROVE_OK)
+		return true; /* a cut's hold, or the part cannot be read */
+	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, part.len, part.data);
+	struct wire_batch pending = {0};
+	char why[256];
+	bool meets = true;
+	if (wr && wr->n_ops && wire_decode_batch(wr, true, &pending, why, sizeof(why)) == GROVE_OK &&
+	    tree_read_beside(&t->tree, txn, &(struct tree_batch){pending.ops, pending.count}, node, whole, &meets) != GROVE_OK)
+		meets = true;
+	wire_batch_free(&pending);
+	if (wr)
+		grove__write_request__free_unpacked(wr, NULL);
+	return meets;
+}
+
 /* ---- splits ---- */
 
 static int split_key(const struct tree_sm *t, uint64_t group, uint8_t key[STORE_KEY_MAX])

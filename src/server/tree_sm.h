@@ -190,6 +190,19 @@ bool tree_sm_write_meets(struct tree_sm *t, struct store_txn *txn, const uint8_t
 			 const uint8_t *request, size_t len);
 
 /**
+ * @brief Whether a read of the node at @p path (or, with @p path NULL or
+ * empty, of node @p id), with its whole subtree or (@p whole false) alone,
+ * must wait because a cross-shard transaction holds the shard: its part may
+ * change what the read returns (tree_read_beside()), the node is not here
+ * (the part may bring it), or the hold is a cut's. A read that the part does
+ * not meet returns the same before and after the part, so it is served
+ * beside it. @p txn is left as it was.
+ * @return true or false (false when the shard is not held; true when the
+ * store fails).
+ */
+bool tree_sm_read_waits(struct tree_sm *t, struct store_txn *txn, const char *path, int64_t id, bool whole);
+
+/**
  * @brief The index that applied submit key @p key in tree @p t (0: none
  * remembered; a key of TREE_SM_KEY_MAX bytes or more never is).
  * @return GROVE_OK, GROVE_ESTORAGE, GROVE_ECORRUPT.

@@ -687,15 +687,17 @@ static int plan_unlinks(struct planner *pl, size_t i, const struct place *node)
 	bool linked = false;
 	for (size_t k = 0; k < i && !linked; k++)
 		linked = pl->ops[k].source && pl->batch.ops[k].kind == TREE_OP_CONNECT;
-	if (node->local >= 0 || !own || (!linked && !tree_has_across(own, pl->w->txn)))
+	if (!own || (!linked && !tree_has_across(own, pl->w->txn)))
 		return GROVE_OK;
-	int err = check_named_before(pl, i, node, "deletes a node of a shard with connections across shards");
+	/* A node the batch made holds nothing from before the batch, but what a move put under it. */
+	int err = node->local >= 0 ? GROVE_OK
+				   : check_named_before(pl, i, node, "deletes a node of a shard with connections across shards");
 	for (size_t p = 0; !err && p < pl->n_parts; p++)
 		if (pl->parts[p].group == node->group && pl->parts[p].moved_within)
 			err = refuse(pl, GROVE_ECROSSSHARD,
 				     "op %zu deletes a node of a shard with connections across shards after earlier ops of the "
 				     "batch moved nodes there: put it in a batch of its own", i);
-	if (err || !node->id)
+	if (err || !node->id || node->local >= 0)
 		return err; /* no such node: the apply says so */
 	pl->located = true;
 	struct unlink_scan u = {pl, i, node->id, node->group};

@@ -19,6 +19,10 @@
  * ids in order, and the client of the part was told the ids of what it creates when its intent was written.
  * A write that fails beside the part also meets it: it may succeed once the part is applied (it may name a
  * node the part brings).
+ *
+ * A read (tree_read_beside()) needs less: it reads the same before and after the part unless the node it
+ * names, or one above, is in a subtree the part moves, renames or deletes, or a node it covers is acted on
+ * or has its children changed.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +30,7 @@
 #include <string.h>
 
 #include "src/common/error.h"
+#include "src/common/grow.h"
 #include "src/common/idmap.h"
 #include "src/tree/tree.h"
 
@@ -40,6 +45,8 @@ enum role {
 struct footprint {
 	struct idmap roles;
 	struct tree_reader *reader; /* of the tree as it is read now */
+	uint64_t *changed;          /* the nodes it acts on, moves, renames or deletes, or whose children it changes */
+	size_t n_changed, cap_changed;
 };
 
 static bool plays(const struct footprint *f, enum role role, uint64_t id)
@@ -49,7 +56,14 @@ static bool plays(const struct footprint *f, enum role role, uint64_t id)
 
 static int mark(struct footprint *f, enum role role, uint64_t id)
 {
-	return id && !plays(f, role, id) ? idmap_put(&f->roles, role, id, (void *)1) : GROVE_OK;
+	if (!id || plays(f, role, id))
+		return GROVE_OK;
+	if (role != ABOVE) {
+		if (grove_grow((void **)&f->changed, &f->cap_changed, f->n_changed, sizeof(*f->changed)))
+			return GROVE_ENOMEM;
+		f->changed[f->n_changed++] = id;
+	}
+	return idmap_put(&f->roles, role, id, (void *)1);
 }
 
 /* Whether @p id is a node of this tree now. */
@@ -184,6 +198,70 @@ static int refused(struct tree_result *res, const char *fmt, ...)
 	return GROVE_EINTENT;
 }
 
+/* The footprint of @p pending in @p txn, from a trial of it (@p before: how it went; its footprint if it applies). */
+static int footprint_of(const struct tree *t, struct store_txn *txn, const struct tree_batch *pending,
+			struct tree_result *before, struct footprint *f)
+{
+	int err = trial(t, txn, pending, before);
+	if (!err && !before->err)
+		err = tree_reader_open(t, txn, &f->reader);
+	for (size_t i = 0; !err && !before->err && i < before->n_changes; i++)
+		err = footprint_add(f, &before->changes[i]);
+	tree_reader_close(f->reader);
+	f->reader = NULL;
+	return err;
+}
+
+static void footprint_free(struct footprint *f)
+{
+	idmap_free(&f->roles);
+	free(f->changed);
+}
+
+/* Whether node @p id, or one above it, is @p top. */
+static int below(struct footprint *f, uint64_t id, uint64_t top, bool *is)
+{
+	while (id && id != top) {
+		bool exists_now;
+		int err = exists(f, id, &exists_now, &id);
+		if (err)
+			return err;
+	}
+	*is = id != 0;
+	return GROVE_OK;
+}
+
+int tree_read_beside(const struct tree *t, struct store_txn *txn, const struct tree_batch *pending, uint64_t node,
+		     bool whole, bool *meets)
+{
+	*meets = true;
+	struct footprint f = {0};
+	struct tree_result before = {0};
+	int err = footprint_of(t, txn, pending, &before, &f);
+	if (!err && !before.err)
+		err = tree_reader_open(t, txn, &f.reader);
+	if (err || before.err)
+		goto out;
+	/* Where the node is, and that it is: nothing above it moves, is renamed or is deleted. */
+	uint64_t moved;
+	err = in_subtree(&f, node, &moved);
+	if (err == GROVE_EINTENT) {
+		err = GROVE_OK;
+		goto out;
+	}
+	bool is;
+	if (err || (err = exists(&f, node, &is, NULL)) != GROVE_OK || !is)
+		goto out;
+	*meets = plays(&f, ACTED, node) || plays(&f, CHILDREN, node);
+	for (size_t i = 0; !err && whole && !*meets && i < f.n_changed; i++)
+		err = below(&f, f.changed[i], node, meets);
+out:
+	tree_reader_close(f.reader);
+	tree_result_free(&before);
+	footprint_free(&f);
+	return err;
+}
+
 int tree_apply_beside(const struct tree *t, struct store_txn *txn, const struct tree_batch *pending,
 		      const struct tree_batch *batch, bool keep, struct tree_result *res)
 {
@@ -191,17 +269,11 @@ int tree_apply_beside(const struct tree *t, struct store_txn *txn, const struct 
 	struct footprint f = {0};
 	struct tree_result before = {0};
 	struct store_txn *nested = NULL;
-	int err = trial(t, txn, pending, &before);
+	int err = footprint_of(t, txn, pending, &before, &f);
 	if (!err && before.err) {
 		err = refused(res, "the pending batch does not apply (op %zu): %.400s", before.failed_op, before.message);
 		goto out;
 	}
-	if (!err)
-		err = tree_reader_open(t, txn, &f.reader);
-	for (size_t i = 0; !err && i < before.n_changes; i++)
-		err = footprint_add(&f, &before.changes[i]);
-	tree_reader_close(f.reader);
-	f.reader = NULL;
 	if (!err)
 		err = store_txn_begin(store_txn_store(txn), txn, true, &nested);
 	if (err)
@@ -245,6 +317,6 @@ out:
 		tree_result_drop_changes(res);
 	res->record_changes = wanted;
 	tree_result_free(&before);
-	idmap_free(&f.roles);
+	footprint_free(&f);
 	return err;
 }

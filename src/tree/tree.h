@@ -483,6 +483,22 @@ int tree_apply_beside(const struct tree *t, struct store_txn *txn, const struct 
 		      const struct tree_batch *batch, bool keep, struct tree_result *res);
 
 /**
+ * @brief Whether a read of node @p node (with its whole subtree; without
+ * @p whole, the node alone and how many children it has) may see something
+ * that @p pending, applied later as for tree_apply_beside(), changes: the
+ * node, or one above it, is moved, renamed or deleted by it (or is not in
+ * this tree), or, in what the read covers, a node is acted on or gains, loses
+ * or reorders children. A read that it does not meet reads the same before
+ * and after @p pending. @p pending is tried in a nested transaction that is
+ * undone: @p txn is left as it was. *@p meets is true too when @p pending
+ * does not apply.
+ * @return GROVE_OK; GROVE_ESTORAGE, GROVE_ENOMEM, GROVE_ECORRUPT (then
+ * *@p meets is true).
+ */
+int tree_read_beside(const struct tree *t, struct store_txn *txn, const struct tree_batch *pending, uint64_t node,
+		     bool whole, bool *meets);
+
+/**
  * @brief Make again, in this tree, the changes one applied batch recorded
  * (its tree_result changes, or the same records read back from the change
  * history): each change becomes the operation that made it, naming nodes by

@@ -372,8 +372,8 @@ static void *write_across(void *arg)
  * over the world's group and ZoneA follow each other; the reads made in @p reads. @return how many of them
  * waited in a server for a transaction.
  */
-static uint64_t reads_during_writes(struct cluster *c, struct grove_client **readers, const char *path, int writes,
-				    int *reads)
+static uint64_t reads_during_writes(struct cluster *c, struct grove_client **readers, const char *path, uint32_t depth,
+				    int writes, int *reads)
 {
 	uint64_t before = reads_waited(c);
 	struct across a = {.c = c, .count = writes};
@@ -381,7 +381,7 @@ static uint64_t reads_during_writes(struct cluster *c, struct grove_client **rea
 	assert_int_equal(pthread_create(&thread, NULL, write_across, &a), 0);
 	for (*reads = 0; !__atomic_load_n(&a.done, __ATOMIC_ACQUIRE) && *reads < 100000; (*reads)++) {
 		Grove__Envelope *holder = NULL;
-		Grove__ReadReply *rr = client_read(readers[1 + *reads % CLUSTER_NODES], path, UINT32_MAX, true, &holder);
+		Grove__ReadReply *rr = client_read(readers[1 + *reads % CLUSTER_NODES], path, depth, true, &holder);
 		assert_true(rr && rr->code == 0);
 		grove__envelope__free_unpacked(holder, NULL);
 	}
@@ -391,9 +391,10 @@ static uint64_t reads_during_writes(struct cluster *c, struct grove_client **rea
 }
 
 /*
- * A read waits for a transaction only when it reads one of its shards: reads of ZoneB's subtree, on every
- * member, while transactions over the world's group and ZoneA follow each other, never wait; reads of the
- * whole world meanwhile may.
+ * A read waits for a transaction only when it reads one of its shards, and there only what its part changes:
+ * reads of ZoneB's subtree, on every member, while transactions over the world's group and ZoneA (setting a
+ * value of ZoneA's P) follow each other, never wait, nor do reads of P's children's subtrees in ZoneA; reads of
+ * P itself, or of the whole world, meanwhile may.
  */
 static void test_reads_wait_only_for_their_shards(void **state)
 {
@@ -407,14 +408,19 @@ static void test_reads_wait_only_for_their_shards(void **state)
 	struct grove_client *readers[CLUSTER_NODES + 1];
 	for (int n = 1; n <= CLUSTER_NODES; n++)
 		readers[n] = cluster_connect(&c, n);
-	int zone_reads, world_reads;
-	uint64_t zone_waited = reads_during_writes(&c, readers, ZONE_B, 100, &zone_reads);
-	uint64_t world_waited = reads_during_writes(&c, readers, "/root/World", 30, &world_reads);
-	print_message("100 transactions over the world's group and ZoneA: %d reads of ZoneB, %llu waited; 30 more: %d "
-		      "reads of the whole world, %llu waited\n", zone_reads, (unsigned long long)zone_waited, world_reads,
+	int zone_reads, arm_reads, p_reads, world_reads;
+	uint64_t zone_waited = reads_during_writes(&c, readers, ZONE_B, UINT32_MAX, 100, &zone_reads);
+	uint64_t arm_waited = reads_during_writes(&c, readers, ZONE_A "/P/Arm", UINT32_MAX, 100, &arm_reads);
+	uint64_t p_waited = reads_during_writes(&c, readers, ZONE_A "/P", 0, 30, &p_reads);
+	uint64_t world_waited = reads_during_writes(&c, readers, "/root/World", UINT32_MAX, 30, &world_reads);
+	print_message("100 transactions over the world's group and ZoneA: %d reads of ZoneB, %llu waited; 100 more: %d "
+		      "reads of ZoneA's P/Arm, %llu waited; 30 more: %d reads of P, %llu waited; 30 more: %d reads of the "
+		      "whole world, %llu waited\n", zone_reads, (unsigned long long)zone_waited, arm_reads,
+		      (unsigned long long)arm_waited, p_reads, (unsigned long long)p_waited, world_reads,
 		      (unsigned long long)world_waited);
-	assert_true(zone_reads > 0);
+	assert_true(zone_reads > 0 && arm_reads > 0);
 	assert_int_equal(zone_waited, 0);
+	assert_int_equal(arm_waited, 0);
 	for (int n = 1; n <= CLUSTER_NODES; n++)
 		grove_client_close(readers[n]);
 	wait_settled(&c);
