@@ -177,6 +177,13 @@ static void test_client_logic_in_godot3(void **state)
 	assert_non_null(want);
 	godot_check_text("the dump", dump, "tests/addon/client_logic.expected", want);
 	print_message("the client's dump matches (%zu bytes)\n", len);
+	/* A connection to a node the copy does not follow is left out without a word. */
+	snprintf(path, sizeof(path), "%s/godot.err", project);
+	char *err = test_read_file(path, &len);
+	assert_non_null(err);
+	if (strstr(err, "grove: cannot connect"))
+		fail_msg("a connection to a node outside what the copy follows was warned of:\n%.2000s", err);
+	free(err);
 	free(dump);
 	free(want);
 	free(out);

@@ -268,10 +268,15 @@ func _default_value(node: Node, property: String):
 	return _defaults[cls].get(property)
 
 
-# Best effort: the target or the signal may be missing (a script not loaded yet); the connection is then
-# left out with a warning rather than failing the whole entry.
+# A target this copy never had (or saw go) is outside what it follows, as a zone's node connected to the
+# world's manager: the connection is left out, as a scene of the subtree leaves it out. Best effort otherwise:
+# the target freed by game code or the signal missing (a script not loaded yet) leave it out with a warning
+# rather than failing the whole entry.
 func _connection(node: Node, change: Dictionary, on: bool) -> void:
-	var target = node_for(int(change.get("target", 0)))
+	var target_id = int(change.get("target", 0))
+	if not nodes.has(target_id):
+		return
+	var target = node_for(target_id)
 	var sig = str(change.get("signal", ""))
 	var method = str(change.get("method", ""))
 	if target == null or not node.has_signal(sig):

@@ -185,6 +185,8 @@ func _init() -> void:
 		{"op": "set", "id": 5, "property": "theme", "value": {"@resource": 99, "path": "", "type": "Theme"}},
 		{"op": "connect", "id": 5, "target": 1, "signal": "resized", "method": "update", "flags": CONNECT_PERSIST},
 		{"op": "connect", "id": 7, "target": 1, "signal": "resized", "method": "update", "flags": CONNECT_PERSIST},
+		# A target outside what this copy follows (a zone's node connected to the world's manager): left out.
+		{"op": "connect", "id": 7, "target": 998, "signal": "resized", "method": "update", "flags": 0},
 		{"op": "set", "id": 6, "property": "position", "value": Vector2(9, 9)},
 	])
 	client.apply_queued(-1.0)
