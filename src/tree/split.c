@@ -45,11 +45,11 @@ static void set_free(struct id_set *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* A connection across the subtree's edge: it becomes (or stays) a connection across shards. */
+/* A connection across the subtree's edge: a split makes it (or keeps it) one across shards; a carry takes it along. */
 struct edge {
 	uint64_t id;
 	uint64_t inside, outside; /* its ends */
-	bool outside_here;        /* the source group holds the outside end: both groups keep a half */
+	bool outside_here;        /* a split: the source holds the outside end, both groups keep a half */
 };
 
 /* What a split (or a carry) gathers before it moves anything. */
@@ -63,7 +63,7 @@ struct split {
 	struct id_set nodes;      /* the subtree, the root first */
 	struct id_set mounts;     /* mount points of other shards inside it */
 	struct id_set conns;      /* connections of its nodes (both ends inside) */
-	struct edge *edges;       /* a split's connections between a node inside and one outside */
+	struct edge *edges;       /* connections between a node inside and one outside */
 	size_t n_edges, cap_edges;
 	struct id_set resources;  /* resources its values refer to, directly or through other resources */
 };
