@@ -772,6 +772,12 @@ bool tree_sm_write_meets(struct tree_sm *t, struct store_txn *txn, const uint8_t
 	return write_refused(t, txn, request, len, part, part_len, true);
 }
 
+/*
+ * The largest part a read is checked beside: the check tries the part, on the loop, for every read of the shard
+ * while it is held; beside a larger one (a large subtree carried in or out) a read waits, as exports do.
+ */
+#define READ_BESIDE_PART_MAX (64u << 10)
+
 bool tree_sm_read_waits(struct tree_sm *t, struct store_txn *txn, const char *path, int64_t id, bool whole)
 {
 	struct txn_meta held;
@@ -782,8 +788,9 @@ bool tree_sm_read_waits(struct tree_sm *t, struct store_txn *txn, const char *pa
 		return true; /* not here now: the part may bring it */
 	uint8_t key[STORE_KEY_MAX];
 	struct store_bytes part;
-	if (store_get(txn, t->txn_parts, key, (size_t)txn_part_key(t, held.id, key), &part) != GROVE_OK)
-		return true; /* a cut's hold, or the part cannot be read */
+	if (store_get(txn, t->txn_parts, key, (size_t)txn_part_key(t, held.id, key), &part) != GROVE_OK ||
+	    part.len > READ_BESIDE_PART_MAX)
+		return true; /* a cut's hold, the part cannot be read, or it is too large to try for every read */
 	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, part.len, part.data);
 	struct wire_batch pending = {0};
 	char why[256];

@@ -194,9 +194,10 @@ bool tree_sm_write_meets(struct tree_sm *t, struct store_txn *txn, const uint8_t
  * empty, of node @p id), with its whole subtree or (@p whole false) alone,
  * must wait because a cross-shard transaction holds the shard: its part may
  * change what the read returns (tree_read_beside()), the node is not here
- * (the part may bring it), or the hold is a cut's. A read that the part does
- * not meet returns the same before and after the part, so it is served
- * beside it. @p txn is left as it was.
+ * (the part may bring it), the hold is a cut's, or the part is over 64 KiB
+ * (tried for every read, it would cost the loop too much). A read that the
+ * part does not meet returns the same before and after the part, so it is
+ * served beside it. @p txn is left as it was.
  * @return true or false (false when the shard is not held; true when the
  * store fails).
  */

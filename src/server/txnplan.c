@@ -413,7 +413,9 @@ static int check_leaving(void *ctx, uint64_t inside, uint64_t outside)
 	if (err == GROVE_ENOTFOUND)
 		return refuse(pl, GROVE_ECHANGED, "op %zu: node %llu, connected to %s, is not applied here yet; retry", e->op,
 			      (unsigned long long)outside, e->named);
-	for (size_t k = 0; !err && k < e->op; k++)
+	if (err)
+		return err;
+	for (size_t k = 0; k < e->op; k++)
 		if (pl->batch.ops[k].kind == TREE_OP_DELETE && pl->ops[k].part != NO_PART &&
 		    pl->parts[pl->ops[k].part].group == group)
 			return refuse(pl, GROVE_ECROSSSHARD,
