@@ -626,7 +626,7 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 		view->cap = warmup + (size_t)ops;
 		view->base = 1000000 * (int64_t)(r + 1);
 		view->writes = calloc(view->cap, sizeof(*view->writes));
-		struct store st = {"grove", leader, grove_open, view, e2e_writer_open, e2e_write, e2e_writer_close, realtime};
+		struct store st = {"grove", leader, grove_open, view, e2e_writer_open, e2e_write, e2e_writer_close, realtime, NULL};
 		memset(&out[r], 0, sizeof(out[r]));
 		out[r].subscribers = counts[r];
 		out[r].cross = cross;
@@ -655,7 +655,7 @@ static void run_etcd(const char *dir, const int *counts, int rounds, int ops, do
 	if (leader < 0) {
 		fprintf(stderr, "etcd: no leader\n");
 	} else {
-		struct store st = {"etcd", leader, etcd_open, &e, etcd_writer, etcd_put_seq, etcd_close_writer, realtime};
+		struct store st = {"etcd", leader, etcd_open, &e, etcd_writer, etcd_put_seq, etcd_close_writer, realtime, NULL};
 		for (int r = 0; r < rounds; r++)
 			stream_round(&st, counts[r], ops, seconds, 1000000 * (int64_t)(r + 1), summarize_etcd, &out[r]);
 	}

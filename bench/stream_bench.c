@@ -160,14 +160,10 @@ int main(int argc, char **argv)
 	memset(etcd, 0, sizeof(etcd));
 
 	struct grove_cluster cluster;
-	grove_cluster_init(&cluster, dir, "grove", NULL);
-	int leader = grove_cluster_start(&cluster);
-	if (leader < 0 || !grove_make_world(&cluster, leader)) {
-		fprintf(stderr, "grove: no leader, or /root/World could not be made\n");
-		grove_cluster_stop(&cluster);
+	int leader = grove_world_start(&cluster, dir);
+	if (leader < 0)
 		return 1;
-	}
-	struct store gs = {"grove", leader, grove_open, &cluster, grove_writer, grove_write_seq, grove_close_writer, NULL};
+	struct store gs = {"grove", leader, grove_open, &cluster, grove_writer, grove_write_seq, grove_close_writer, NULL, NULL};
 	for (int r = 0; r < rounds; r++)
 		run_round(&gs, counts[r], ops, 1000000 * (int64_t)(r + 1), &grove[r]);
 	grove_cluster_stop(&cluster);
@@ -179,7 +175,7 @@ int main(int argc, char **argv)
 		if (etcd_lead < 0) {
 			fprintf(stderr, "etcd: no leader\n");
 		} else {
-			struct store es = {"etcd", etcd_lead, etcd_open, &e, etcd_writer, etcd_put_seq, etcd_close_writer, NULL};
+			struct store es = {"etcd", etcd_lead, etcd_open, &e, etcd_writer, etcd_put_seq, etcd_close_writer, NULL, NULL};
 			for (int r = 0; r < rounds; r++)
 				run_round(&es, counts[r], ops, 1000000 * (int64_t)(r + 1), &etcd[r]);
 			etcd_ran = true;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -327,25 +328,58 @@ static bool open_subscribers(const struct store *st, struct sub *subs, int n, st
 	return true;
 }
 
+/* A round's subscribers, subscribed and read by its receivers. */
+struct round_subs {
+	struct sub *subs;
+	int n;
+	struct receiver rx[MAX_RECEIVERS];
+	int receivers;
+};
+
+/* Subscribe @p n subscribers, each noting @p values values from @p base, start their receivers, and wait
+ * until every one has its snapshot. @p opened says whether the store's writer could be opened meanwhile. */
+static bool round_subscribe(const struct store *st, int n, size_t values, int64_t base, struct round_subs *rs,
+			    bool (*open_writer)(const struct store *st, void *ctx), void *ctx)
+{
+	rs->n = n;
+	rs->subs = calloc((size_t)n, sizeof(*rs->subs));
+	rs->receivers = start_receivers(rs->rx, n, st->clock ? st->clock : now_ns);
+	bool opened = rs->subs && open_subscribers(st, rs->subs, n, rs->rx, rs->receivers, values, base);
+	for (int t = 0; t < rs->receivers; t++)
+		pthread_create(&rs->rx[t].thread, NULL, receive, &rs->rx[t]);
+	opened = opened && open_writer(st, ctx);
+	if (opened)
+		wait_until(ready_adapter, rs->subs, n, 0, READY_TIMEOUT_NS);
+	if (opened && all_ready(rs->subs, n))
+		return true;
+	fprintf(stderr, "%s: %d subscribers could not all subscribe\n", st->name, n);
+	stop_receivers(rs->rx, rs->receivers);
+	return false;
+}
+
+static void round_close(struct round_subs *rs)
+{
+	for (int k = 0; rs->subs && k < rs->n; k++)
+		close_sub(&rs->subs[k]);
+	free(rs->subs);
+}
+
+static bool open_sequential_writer(const struct store *st, void *ctx)
+{
+	void **writer = ctx;
+	*writer = st->writer(st);
+	return *writer != NULL;
+}
+
 bool stream_round(const struct store *st, int n, int ops, double seconds, int64_t base,
 		  void (*summary)(void *ctx, const struct round_log *log), void *ctx)
 {
 	uint64_t (*clock)(void) = st->clock ? st->clock : now_ns;
 	size_t warmup = ops / 10 > 20 ? (size_t)ops / 10 : 20, total = warmup + (size_t)ops;
-	struct sub *subs = calloc((size_t)n, sizeof(*subs));
-	struct receiver rx[MAX_RECEIVERS];
-	int receivers = start_receivers(rx, n, clock);
-	bool opened = open_subscribers(st, subs, n, rx, receivers, total, base);
-	for (int t = 0; t < receivers; t++)
-		pthread_create(&rx[t].thread, NULL, receive, &rx[t]);
-	void *writer = opened ? st->writer(st) : NULL;
-	if (writer)
-		wait_until(ready_adapter, subs, n, 0, READY_TIMEOUT_NS);
-	bool ok = writer && all_ready(subs, n);
-	if (!ok) {
-		fprintf(stderr, "%s: %d subscribers could not all subscribe\n", st->name, n);
-		stop_receivers(rx, receivers);
-	} else {
+	struct round_subs rs;
+	void *writer = NULL;
+	bool ok = round_subscribe(st, n, total, base, &rs, open_sequential_writer, &writer);
+	if (ok) {
 		uint64_t *sent = calloc(total, sizeof(uint64_t)), *acked = calloc(total, sizeof(uint64_t));
 		uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
 		size_t written = 0;
@@ -356,18 +390,142 @@ bool stream_round(const struct store *st, int n, int ops, double seconds, int64_
 			acked[written] = clock();
 		}
 		if (written)
-			wait_until(all_delivered, subs, n, written - 1, DRAIN_TIMEOUT_NS);
-		stop_receivers(rx, receivers);
-		struct round_log log = {subs, n, sent, acked, warmup, written};
+			wait_until(all_delivered, rs.subs, n, written - 1, DRAIN_TIMEOUT_NS);
+		stop_receivers(rs.rx, rs.receivers);
+		struct round_log log = {rs.subs, n, sent, acked, warmup, written, 0, 0};
 		summary(ctx, &log);
 		free(sent);
 		free(acked);
 	}
 	if (writer)
 		st->close_writer(writer);
-	for (int k = 0; k < n; k++)
-		close_sub(&subs[k]);
-	free(subs);
+	round_close(&rs);
+	return ok;
+}
+
+/* ---- pipelined rounds ---- */
+
+/* One submitter of a pipelined round: its values are base + first + stride * k. */
+struct submitter {
+	pthread_t thread;
+	const struct store *st;
+	void *conn;
+	size_t first, stride, cap; /* value indexes first, first + stride, ... below cap */
+	int window;
+	int64_t base;
+	uint64_t end_ns;           /* sends nothing after this */
+	uint64_t *sent, *acked;    /* shared by the round's submitters, each writing only its own indexes */
+	size_t last;               /* the index of its last acknowledged value (valid when any) */
+	size_t acknowledged, refused;
+	bool lost;                 /* its connection failed */
+};
+
+static void *submit(void *arg)
+{
+	struct submitter *s = arg;
+	const struct pipeline_ops *p = s->st->pipeline;
+	uint64_t (*clock)(void) = s->st->clock ? s->st->clock : now_ns;
+	bool *ok = calloc((size_t)s->window, sizeof(bool));
+	size_t queued = 0, answered = 0; /* writes sent and answered, counted in this submitter's own sequence */
+	/* Bounded by its end, then by the answers it waits for, each within 10 s. */
+	while (ok && !s->lost) {
+		size_t from = queued;
+		while (queued - answered < (size_t)s->window && s->first + s->stride * queued < s->cap &&
+		       now_ns() < s->end_ns) {
+			if (!p->queue(s->conn, s->base + (int64_t)(s->first + s->stride * queued)))
+				break;
+			queued++;
+		}
+		if (queued > from) {
+			uint64_t at = clock();
+			for (size_t k = from; k < queued; k++)
+				s->sent[s->first + s->stride * k] = at;
+			if (!p->flush(s->conn)) {
+				s->lost = true;
+				break;
+			}
+		}
+		if (answered == queued)
+			break;
+		int got = p->take_acks(s->conn, 10000, ok, s->window);
+		uint64_t at = clock();
+		if (got <= 0) {
+			s->lost = true;
+			break;
+		}
+		for (int k = 0; k < got; k++, answered++) {
+			size_t index = s->first + s->stride * answered;
+			if (ok[k]) {
+				s->acked[index] = at;
+				s->last = index;
+				s->acknowledged++;
+			} else {
+				s->refused++;
+			}
+		}
+	}
+	free(ok);
+	return NULL;
+}
+
+struct submitters {
+	struct submitter *s;
+	int n;
+};
+
+static bool open_submitters(const struct store *st, void *ctx)
+{
+	struct submitters *all = ctx;
+	for (int p = 0; p < all->n; p++)
+		if (!(all->s[p].conn = st->pipeline->open(st)))
+			return false;
+	return true;
+}
+
+bool stream_round_pipelined(const struct store *st, int n, int submitters, int window, size_t cap, double seconds,
+			    int64_t base, void (*summary)(void *ctx, const struct round_log *log), void *ctx)
+{
+	if (!st->pipeline || submitters < 1 || window < 1)
+		return false;
+	struct submitters all = {calloc((size_t)submitters, sizeof(struct submitter)), submitters};
+	struct round_subs rs;
+	bool ok = all.s && round_subscribe(st, n, cap, base, &rs, open_submitters, &all);
+	if (ok) {
+		uint64_t *sent = calloc(cap, sizeof(uint64_t)), *acked = calloc(cap, sizeof(uint64_t));
+		uint64_t start = now_ns(), span = (uint64_t)(seconds * 1e9);
+		for (int p = 0; p < submitters; p++) {
+			struct submitter *s = &all.s[p];
+			*s = (struct submitter){.st = st, .conn = s->conn, .first = (size_t)p, .stride = (size_t)submitters,
+						.cap = cap, .window = window, .base = base, .end_ns = start + span,
+						.sent = sent, .acked = acked};
+			pthread_create(&s->thread, NULL, submit, s);
+		}
+		size_t refused = 0;
+		for (int p = 0; p < submitters; p++) {
+			pthread_join(all.s[p].thread, NULL);
+			refused += all.s[p].refused;
+		}
+		uint64_t drain_end = now_ns() + DRAIN_TIMEOUT_NS;
+		for (int p = 0; p < submitters; p++) {
+			uint64_t now = now_ns();
+			if (all.s[p].acknowledged && now < drain_end)
+				wait_until(all_delivered, rs.subs, n, all.s[p].last, drain_end - now);
+		}
+		stop_receivers(rs.rx, rs.receivers);
+		uint64_t (*clock)(void) = st->clock ? st->clock : now_ns;
+		/* The warm-up: what was sent in the first tenth of the time, on the round's clock. */
+		uint64_t counted_from = clock() - (now_ns() - start) + span / 10;
+		struct round_log log = {rs.subs, n, sent, acked, 0, cap, counted_from, refused};
+		summary(ctx, &log);
+		free(sent);
+		free(acked);
+	}
+	for (int p = 0; all.s && p < submitters; p++)
+		if (all.s[p].conn)
+			st->pipeline->close(all.s[p].conn);
+	free(all.s);
+	if (all.s)
+		round_close(&rs);
 	return ok;
 }
 
@@ -396,6 +554,110 @@ void grove_close_writer(void *writer)
 	grove_client_close(writer);
 }
 
+/* Pipelined writes to the leader: the writes of one flush leave in one send, their answers are read as
+ * they come. */
+struct grove_pipe {
+	struct grove_client *client; /* owns fd */
+	int fd;
+	struct frame_writer out;
+	struct frame_reader in;
+	uint64_t next_request_id;
+};
+
+static void *grove_pipe_open(const struct store *st)
+{
+	const struct grove_cluster *c = st->ctx;
+	struct grove_pipe *p = calloc(1, sizeof(*p));
+	if (!p || grove_client_connect(c->addresses[st->leader], NULL, 10000, &p->client, NULL, 0) != GROVE_OK) {
+		free(p);
+		return NULL;
+	}
+	/* The client read exactly its hello reply; the rest of the connection is this pipe's. */
+	p->fd = grove_client_fd(p->client);
+	frame_writer_init(&p->out);
+	frame_reader_init(&p->in, 0);
+	return p;
+}
+
+static void pack_envelope(void *env, uint8_t *out)
+{
+	grove__envelope__pack(env, out);
+}
+
+static bool grove_pipe_queue(void *conn, int64_t value)
+{
+	struct grove_pipe *p = conn;
+	struct variant v;
+	variant_set_int(&v, value);
+	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/Target"}, .name = "seq", .value = &v};
+	struct wire_request wr;
+	if (wire_encode_batch(&op, 1, &wr) != GROVE_OK)
+		return false;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.version = 1;
+	env.request_id = ++p->next_request_id;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	env.write = &wr.req;
+	bool ok = frame_writer_put_with(&p->out, grove__envelope__get_packed_size(&env), pack_envelope, &env) == GROVE_OK;
+	wire_request_free(&wr);
+	return ok;
+}
+
+static bool grove_pipe_flush(void *conn)
+{
+	struct grove_pipe *p = conn;
+	/* Bounded: the server reads while it answers, so a full socket drains; 10 s ends a server that hangs. */
+	uint64_t deadline = now_ns() + 10000000000ull;
+	while (frame_writer_pending(&p->out) && now_ns() < deadline) {
+		if (frame_writer_flush(&p->out, p->fd) != GROVE_OK)
+			return false;
+		if (frame_writer_pending(&p->out)) {
+			struct pollfd pfd = {.fd = p->fd, .events = POLLOUT};
+			poll(&pfd, 1, 100);
+		}
+	}
+	return !frame_writer_pending(&p->out);
+}
+
+static int grove_pipe_take_acks(void *conn, int timeout_ms, bool *ok, int max)
+{
+	struct grove_pipe *p = conn;
+	int got = 0;
+	const uint8_t *payload;
+	size_t len;
+	int ready = 0;
+	for (;;) {
+		while (got < max && (ready = frame_reader_next(&p->in, &payload, &len)) == 1) {
+			Grove__Envelope *msg = grove__envelope__unpack(NULL, len, payload);
+			frame_reader_consume(&p->in, len);
+			if (!msg)
+				return -1;
+			ok[got++] = msg->body_case == GROVE__ENVELOPE__BODY_WRITE_REPLY && msg->write_reply->code == 0;
+			grove__envelope__free_unpacked(msg, NULL);
+		}
+		if (got || ready < 0)
+			return ready < 0 ? -1 : got;
+		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
+		int n = poll(&pfd, 1, timeout_ms);
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			return n == 0 ? 0 : -1;
+		if (frame_reader_fill(&p->in, p->fd) != GROVE_OK)
+			return -1;
+	}
+}
+
+static void grove_pipe_close(void *conn)
+{
+	struct grove_pipe *p = conn;
+	frame_writer_free(&p->out);
+	frame_reader_free(&p->in);
+	grove_client_close(p->client);
+	free(p);
+}
+
+const struct pipeline_ops grove_pipeline = {grove_pipe_open, grove_pipe_queue, grove_pipe_flush, grove_pipe_take_acks,
+					    grove_pipe_close};
+
 /* /root/World and the node the writer writes, and every member has applied them. Plain Nodes: a class
  * every Godot has, so that grove_bench_e2e's Godot 3 follower can instance the snapshot. */
 bool grove_make_world(const struct grove_cluster *c, int leader)
@@ -421,6 +683,18 @@ bool grove_make_world(const struct grove_cluster *c, int leader)
 	}
 	wire_request_free(&wr);
 	return ok && grove_members_caught_up(c, leader);
+}
+
+int grove_world_start(struct grove_cluster *c, const char *dir)
+{
+	grove_cluster_init(c, dir, "grove", NULL);
+	int leader = grove_cluster_start(c);
+	if (leader < 0 || !grove_make_world(c, leader)) {
+		fprintf(stderr, "grove: no leader, or /root/World could not be made\n");
+		grove_cluster_stop(c);
+		return -1;
+	}
+	return leader;
 }
 
 bool grove_members_caught_up(const struct grove_cluster *c, int leader)

@@ -57,6 +57,22 @@ struct sub {
 	bool (*parse)(struct sub *s, uint64_t at);
 };
 
+struct store;
+
+/**
+ * Writes sent without waiting for each one's acknowledgement (a submitter that pipelines): a store that has
+ * them can run stream_round_pipelined().
+ */
+struct pipeline_ops {
+	void *(*open)(const struct store *st);          /**< a connection to the leader */
+	bool (*queue)(void *conn, int64_t value);        /**< encode one write of @p value, sent at the next flush */
+	bool (*flush)(void *conn);                       /**< send every queued write */
+	/** Wait up to @p timeout_ms for acknowledgements; they come in the order of the writes. Each one's
+	 * success goes to ok[0..]; at most @p max. @return how many came (0: none yet), or -1 (connection lost). */
+	int (*take_acks)(void *conn, int timeout_ms, bool *ok, int max);
+	void (*close)(void *conn);
+};
+
 /** A store under test: how to subscribe, and the writer. */
 struct store {
 	const char *name;
@@ -67,6 +83,7 @@ struct store {
 	bool (*write)(void *writer, int64_t value);          /**< one write, acknowledged */
 	void (*close_writer)(void *writer);
 	uint64_t (*clock)(void);                             /**< every time of a round; NULL: now_ns() */
+	const struct pipeline_ops *pipeline;                 /**< NULL: no pipelined writes */
 };
 
 /** What a round recorded, handed to its summary before it is freed. */
@@ -77,6 +94,8 @@ struct round_log {
 	const uint64_t *acked;  /**< per value: when its acknowledgement came (0: not written) */
 	size_t warmup;          /**< values before this one are not counted */
 	size_t total;           /**< values written, at most */
+	uint64_t counted_from;  /**< values sent before this time are not counted either (0: none) */
+	size_t refused;         /**< writes the store refused (pipelined rounds) */
 };
 
 /** Latency samples in nanoseconds. */
@@ -100,6 +119,20 @@ double sorted_pct(struct samples *s, double p);
 bool stream_round(const struct store *st, int n, int ops, double seconds, int64_t base,
 		  void (*summary)(void *ctx, const struct round_log *log), void *ctx);
 
+/**
+ * @brief A pipelined round: @p n subscribers, then @p submitters connections to the leader (one thread
+ * each), each keeping up to @p window writes in flight, write for @p seconds; submitter p writes the values
+ * base + p + submitters * k (k = 0, 1, ...), at most @p cap values in all. Writes sent in the first tenth
+ * of the time are the warm-up (round_log.counted_from). Then wait (at most 10 s) until every subscriber
+ * has each submitter's last acknowledged value, and hand what was recorded to @p summary.
+ * @return false if the store has no pipeline or the subscribers could not all subscribe.
+ */
+bool stream_round_pipelined(const struct store *st, int n, int submitters, int window, size_t cap, double seconds,
+			    int64_t base, void (*summary)(void *ctx, const struct round_log *log), void *ctx);
+
+/** Pipelined writes of /root/World/Target's "seq" to the leader of the grove cluster st->ctx points to. */
+extern const struct pipeline_ops grove_pipeline;
+
 /** @brief Subscribe @p s to /root/World at member s->member of the grove cluster st->ctx points to. */
 bool grove_open(struct sub *s, const struct store *st);
 
@@ -114,6 +147,12 @@ void grove_close_writer(void *writer);
 
 /** @brief Make /root/World and /root/World/Target through member @p leader; every member applies them. */
 bool grove_make_world(const struct grove_cluster *c, int leader);
+
+/**
+ * @brief Start a durable 3-member cluster in @p dir (grove_cluster_init(), tag "grove") and make its world
+ * (grove_make_world()). @return the leader's index, or -1 (said on stderr; the cluster is stopped).
+ */
+int grove_world_start(struct grove_cluster *c, const char *dir);
 
 /** @brief Wait (up to 10 s each) until every member applied what member @p leader has; @return whether they did. */
 bool grove_members_caught_up(const struct grove_cluster *c, int leader);
