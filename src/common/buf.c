@@ -77,3 +77,14 @@ void grove_buf_be64(struct grove_buf *b, uint64_t v)
 	if (at)
 		put_be64(at, v);
 }
+
+void grove_buf_varint(struct grove_buf *b, uint64_t v)
+{
+	uint8_t bytes[10];
+	size_t n = 0;
+	do {
+		bytes[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	grove_buf_put(b, bytes, n);
+}

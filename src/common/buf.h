@@ -42,4 +42,7 @@ void grove_buf_le64(struct grove_buf *b, uint64_t v);
 void grove_buf_be32(struct grove_buf *b, uint32_t v);
 void grove_buf_be64(struct grove_buf *b, uint64_t v);
 
+/** @brief An unsigned varint (LEB128, protobuf's encoding): 7 bits a byte, low first, 1 to 10 bytes. */
+void grove_buf_varint(struct grove_buf *b, uint64_t v);
+
 #endif

@@ -20,6 +20,12 @@
 #define GODOT_CHUNK (48u << 10)
 #define PROTOBUF_CHUNK (1u << 20)
 
+/* The fields of a protobuf changes event that pb_changes() packs by hand. */
+enum event_field {
+	EV_VERSION, EV_BODY, EV_KIND, EV_INDEX, EV_PREV, EV_CHANGES, EV_COMMITTED, EV_APPLIED, EV_SENT, EV_POSITION,
+	EV_FIELDS
+};
+
 /* A connection that speaks the gateway protocol, or subscribes over protobuf. */
 struct follower {
 	int godot;            /* 3 or 4: the gateway protocol of that Godot; 0: grove's protobuf */
@@ -58,6 +64,13 @@ struct follow {
 	struct idmap followers;   /* (0, conn) -> struct follower */
 	struct deferred *deferred;
 	size_t n_deferred, cap_deferred;
+	/* While follow_publish() hands an entry out: its changes packed once for the protobuf subscribers that get it whole. */
+	bool publishing;
+	bool packed_valid;
+	struct grove_buf packed;
+	struct grove_buf own;     /* a subscriber's own fields of an event being packed */
+	struct grove_buf scratch; /* an event's frame being packed */
+	uint32_t fields[EV_FIELDS]; /* the numbers of the fields packed by hand */
 };
 
 /* How long a subscribe across shards waits for transactions to be resolved before it is told to retry. */
@@ -69,6 +82,15 @@ static void copy_fill(void *ctx, uint8_t *out)
 {
 	const struct grove_buf *b = ctx;
 	memcpy(out, b->data, b->len);
+}
+
+/* Two buffers one after the other (a frame's head, and the changes packed once for many). */
+static void copy_parts(void *ctx, uint8_t *out)
+{
+	const struct grove_buf *const *parts = ctx;
+	memcpy(out, parts[0]->data, parts[0]->len);
+	if (parts[1]->len)
+		memcpy(out + parts[0]->len, parts[1]->data, parts[1]->len);
 }
 
 static void pack_into(void *ctx, uint8_t *out)
@@ -212,38 +234,130 @@ static int fill_change(Grove__Change *pb, const struct tree_change *c, const str
 	return GROVE_OK;
 }
 
-static void pb_changes(struct loop_conn *c, const struct sub_event *ev, char *position)
+/*
+ * The fields of a changes event packed by hand: a subscriber's own (position, indexes, times) around the
+ * changes packed once per entry. Their numbers come from the descriptors, and follow_create() checks their
+ * types, so that the packing below can only be what protobuf-c would write.
+ */
+static const struct {
+	const ProtobufCMessageDescriptor *message;
+	const char *name;
+	ProtobufCType type;
+} event_fields[EV_FIELDS] = {
+	[EV_VERSION] = {&grove__envelope__descriptor, "version", PROTOBUF_C_TYPE_UINT32},
+	[EV_BODY] = {&grove__envelope__descriptor, "subscribe_event", PROTOBUF_C_TYPE_MESSAGE},
+	[EV_KIND] = {&grove__subscribe_event__descriptor, "kind", PROTOBUF_C_TYPE_ENUM},
+	[EV_INDEX] = {&grove__subscribe_event__descriptor, "index", PROTOBUF_C_TYPE_UINT64},
+	[EV_PREV] = {&grove__subscribe_event__descriptor, "prev", PROTOBUF_C_TYPE_UINT64},
+	[EV_CHANGES] = {&grove__subscribe_event__descriptor, "changes", PROTOBUF_C_TYPE_MESSAGE},
+	[EV_COMMITTED] = {&grove__subscribe_event__descriptor, "committed_ns", PROTOBUF_C_TYPE_UINT64},
+	[EV_APPLIED] = {&grove__subscribe_event__descriptor, "applied_ns", PROTOBUF_C_TYPE_UINT64},
+	[EV_SENT] = {&grove__subscribe_event__descriptor, "sent_ns", PROTOBUF_C_TYPE_UINT64},
+	[EV_POSITION] = {&grove__subscribe_event__descriptor, "position", PROTOBUF_C_TYPE_STRING},
+};
+
+/* Each field's number, or GROVE_EPROTO if one is missing or not of the type packed for it. */
+static int event_field_numbers(uint32_t numbers[EV_FIELDS])
 {
-	Grove__SubscribeEvent pe = GROVE__SUBSCRIBE_EVENT__INIT;
-	pe.kind = GROVE__SUBSCRIBE_EVENT__KIND__CHANGES;
-	pe.position = position;
-	pe.index = ev->index;
-	pe.prev = ev->prev;
-	pe.committed_ns = ev->committed_ns;
-	pe.applied_ns = ev->applied_ns;
-	/* One clock read per subscriber and event: its own queueing time, fan-out included. */
-	pe.sent_ns = ev->applied_ns ? grove_realtime_ns() : 0;
-	size_t n = ev->n_changes ? ev->n_changes : 1;
-	Grove__Change *items = calloc(n, sizeof(*items));
-	Grove__Change **ptrs = calloc(n, sizeof(*ptrs));
-	char **strings = calloc(2 * n, sizeof(*strings)); /* each change's path and old path */
-	int err = items && ptrs && strings ? GROVE_OK : GROVE_ENOMEM;
-	for (size_t i = 0; i < ev->n_changes && !err; i++) {
-		err = fill_change(&items[i], &ev->changes[i], ev->paths, &strings[2 * i], &strings[2 * i + 1]);
-		ptrs[i] = &items[i];
+	for (int i = 0; i < EV_FIELDS; i++) {
+		const ProtobufCFieldDescriptor *field =
+			protobuf_c_message_descriptor_get_field_by_name(event_fields[i].message, event_fields[i].name);
+		if (!field || field->type != event_fields[i].type)
+			return GROVE_EPROTO;
+		numbers[i] = field->id;
 	}
-	if (err) {
+	return GROVE_OK;
+}
+
+/* A varint field (protobuf wire type 0); proto3 leaves out zeros. */
+static void put_varint_field(struct grove_buf *b, uint32_t number, uint64_t v)
+{
+	if (v) {
+		grove_buf_varint(b, (uint64_t)number << 3);
+		grove_buf_varint(b, v);
+	}
+}
+
+/* The key and length of a length-delimited field (wire type 2) of @p len bytes. */
+static void put_bytes_key(struct grove_buf *b, uint32_t number, size_t len)
+{
+	grove_buf_varint(b, (uint64_t)number << 3 | 2);
+	grove_buf_varint(b, len);
+}
+
+/* Each change of @p ev appended to @p out as a SubscribeEvent "changes" field. @return GROVE_OK, GROVE_ENOMEM, GROVE_EINVAL. */
+static int pack_change_fields(const struct follow *f, const struct sub_event *ev, struct grove_buf *out)
+{
+	for (size_t i = 0; i < ev->n_changes; i++) {
+		Grove__Change pb;
+		char *path = NULL, *old_path = NULL;
+		int err = fill_change(&pb, &ev->changes[i], ev->paths, &path, &old_path);
+		if (!err) {
+			size_t len = grove__change__get_packed_size(&pb);
+			put_bytes_key(out, f->fields[EV_CHANGES], len);
+			uint8_t *at = grove_buf_extend(out, len);
+			if (at)
+				grove__change__pack(&pb, at);
+		}
+		free(path);
+		free(old_path);
+		if (err)
+			return err;
+	}
+	return out->failed ? GROVE_ENOMEM : GROVE_OK;
+}
+
+/*
+ * The changes of @p ev to @p c. Every subscriber that gets an entry whole (sub_event.whole) while it is
+ * published gets the same changes: they are packed once, and each subscriber's own fields (position,
+ * indexes, times) packed around them; protobuf reads a message's fields in any order.
+ */
+static void pb_changes(struct follow *f, struct loop_conn *c, const struct sub_event *ev, const char *position)
+{
+	struct grove_buf changed = {0};
+	const struct grove_buf *changes = &changed;
+	int err;
+	if (f->publishing && ev->whole) {
+		if (!f->packed_valid) {
+			f->packed.len = 0;
+			f->packed.failed = false;
+			f->packed_valid = (err = pack_change_fields(f, ev, &f->packed)) == GROVE_OK;
+		} else {
+			err = GROVE_OK;
+		}
+		changes = &f->packed;
+	} else {
+		err = pack_change_fields(f, ev, &changed);
+	}
+	struct grove_buf *own = &f->own, *frame = &f->scratch;
+	own->len = frame->len = 0;
+	own->failed = frame->failed = false;
+	const uint32_t *field = f->fields;
+	put_varint_field(own, field[EV_KIND], GROVE__SUBSCRIBE_EVENT__KIND__CHANGES);
+	put_varint_field(own, field[EV_INDEX], ev->index);
+	put_varint_field(own, field[EV_PREV], ev->prev);
+	put_varint_field(own, field[EV_COMMITTED], ev->committed_ns);
+	put_varint_field(own, field[EV_APPLIED], ev->applied_ns);
+	/* One clock read per subscriber and event: its own queueing time, fan-out included. */
+	put_varint_field(own, field[EV_SENT], ev->applied_ns ? grove_realtime_ns() : 0);
+	if (*position) {
+		put_bytes_key(own, field[EV_POSITION], strlen(position));
+		grove_buf_put(own, position, strlen(position));
+	}
+	put_varint_field(frame, field[EV_VERSION], 1);
+	put_bytes_key(frame, field[EV_BODY], own->len + changes->len);
+	grove_buf_put(frame, own->data, own->len);
+	if (err || own->failed || frame->failed) {
 		loop_close_after_send(c, "a change could not be sent to this subscriber");
 	} else {
-		pe.changes = ptrs;
-		pe.n_changes = ev->n_changes;
-		pb_event(c, 0, &pe);
+		const struct grove_buf *parts[] = {frame, changes};
+		loop_send_with(c, frame->len + changes->len, copy_parts, parts);
 	}
-	for (size_t i = 0; strings && i < 2 * ev->n_changes; i++)
-		free(strings[i]);
-	free(strings);
-	free(items);
-	free(ptrs);
+	grove_buf_free(&changed);
+	if (own->cap > PROTOBUF_CHUNK || frame->cap > PROTOBUF_CHUNK) {
+		grove_buf_free(own); /* kept for the next event, unless an unusually long position grew them */
+		grove_buf_free(frame);
+	}
 }
 
 /* The events of @p fw to connection @p c, @p position (NULL: none) with those that carry an index. */
@@ -252,7 +366,7 @@ static bool emit_to(struct follow *f, struct loop_conn *c, struct follower *fw, 
 {
 	if (!fw->godot) {
 		if (ev->kind == SUB_CHANGES) {
-			pb_changes(c, ev, position ? position : "");
+			pb_changes(f, c, ev, position ? position : "");
 			return true;
 		}
 		Grove__SubscribeEvent pe = GROVE__SUBSCRIBE_EVENT__INIT;
@@ -355,6 +469,10 @@ int follow_create(struct loop *loop, struct host *host, const struct follow_conf
 	if (!f)
 		return GROVE_ENOMEM;
 	*f = (struct follow){.loop = loop, .host = host, .cfg = *cfg};
+	if (event_field_numbers(f->fields) != GROVE_OK) {
+		free(f);
+		return GROVE_EPROTO;
+	}
 	struct subs_config sc = {.live_max_queued = cfg->live_max_queued, .max_catchups = cfg->max_catchups};
 	struct subs_hooks sh = {.ctx = f, .emit = emit, .queued = queued, .read_txn = history_txn,
 				 .tree = group_tree};
@@ -383,6 +501,9 @@ void follow_destroy(struct follow *f)
 		sub_request_free(f->deferred[i].rq);
 	free(f->deferred);
 	subs_destroy(f->subs);
+	grove_buf_free(&f->packed);
+	grove_buf_free(&f->own);
+	grove_buf_free(&f->scratch);
 	idmap_for_each(&f->followers, free_follower, NULL);
 	idmap_free(&f->followers);
 	free(f);
@@ -412,7 +533,11 @@ void follow_closed(struct follow *f, struct loop_conn *c)
 void follow_publish(struct follow *f, uint64_t group, uint64_t index, const struct tree_change *changes, size_t n,
 		    const struct tree_paths *paths, const struct entry_times *times, const struct change_txn *txn)
 {
+	f->publishing = true;
+	f->packed_valid = false;
 	subs_publish(f->subs, group, index, changes, n, paths, times, txn);
+	f->publishing = false;
+	f->packed_valid = false;
 }
 
 void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at)

@@ -196,16 +196,33 @@ static char **copy_strings(const char *const *list, size_t n, bool *oom)
 	return copy;
 }
 
+/* @p v in decimal at @p out (room for 20 digits). @return the digits written. */
+static size_t put_decimal(char *out, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	for (size_t i = 0; i < n; i++)
+		out[i] = digits[n - 1 - i];
+	return n;
+}
+
+/* Every event of every subscriber carries its position: printf's parsing would cost more than the rest. */
 char *subs_position_format(const struct sub_at *at, size_t n)
 {
-	size_t cap = n * 42 + 1; /* two 20-digit numbers, a colon and a comma each */
-	char *text = malloc(cap);
+	char *text = malloc(n * 42 + 1); /* two 20-digit numbers, a colon and a comma each */
 	size_t len = 0;
-	for (size_t i = 0; text && i < n; i++)
-		len += (size_t)snprintf(text + len, cap - len, "%s%llu:%llu", i ? "," : "", (unsigned long long)at[i].group,
-					(unsigned long long)at[i].index);
-	if (text && !n)
-		text[0] = '\0';
+	for (size_t i = 0; text && i < n; i++) {
+		if (i)
+			text[len++] = ',';
+		len += put_decimal(text + len, at[i].group);
+		text[len++] = ':';
+		len += put_decimal(text + len, at[i].index);
+	}
+	if (text)
+		text[len] = '\0';
 	return text;
 }
 
@@ -877,13 +894,14 @@ static bool deliver(struct subs *s, struct sub *sub, struct store_txn *txn, cons
 	struct delivery d = {.mine = n <= 32 ? stack : malloc(n * sizeof(*d.mine)), .cap = n <= 32 ? 32 : n,
 			     .paths = paths, .places = n ? place_steps(sub->root_path, paths) : NULL};
 	const char *resync = !d.mine || (n && !d.places) ? out_of_memory : NULL;
-	bool begun = false;
+	bool begun = false, whole = true;
 	for (size_t i = 0; i < n && !resync; i++) {
 		const struct tree_change *c = &changes[i];
 		if (c->carried)
 			continue; /* arrive() took it, or the subscriber has what it describes */
 		bool into = c->op == TREE_OP_MOVE && inside(sub, d.places, c->path_step) && c->node != sub->root;
 		int r = relevance(sub, d.places, c);
+		bool verbatim = false;
 		if (arrived_already(&d, c)) {
 			/* A node that was in an arrived subtree for a while and moved on into the subtree: it arrives too. */
 			if (into && !idmap_get(&d.arrived, 0, c->node))
@@ -892,11 +910,13 @@ static bool deliver(struct subs *s, struct sub *sub, struct store_txn *txn, cons
 			resync = arrive(s, sub, &txn, &begun, changes, i, n, &d, stack);
 		} else if (r == 1) {
 			d.mine[d.kept++] = *c;
+			verbatim = true;
 		} else if (r == 2) {
 			d.mine[d.kept] = *c;
 			d.mine[d.kept].op = TREE_OP_DELETE; /* it left the subtree: for this subscriber it is gone */
 			d.mine[d.kept++].path_step = c->old_path_step;
 		}
+		whole = whole && verbatim;
 		if (!resync && follow_root(sub, d.paths, c)) {
 			free(d.places);
 			if (!(d.places = place_steps(sub->root_path, d.paths)))
@@ -914,7 +934,7 @@ static bool deliver(struct subs *s, struct sub *sub, struct store_txn *txn, cons
 	} else if (d.kept) {
 		struct sub_event ev = {.kind = SUB_CHANGES, .index = position(sub), .changes = d.mine, .n_changes = d.kept,
 				       .paths = d.paths, .committed_ns = times ? times->committed_ns : 0,
-				       .applied_ns = times ? times->applied_ns : 0};
+				       .applied_ns = times ? times->applied_ns : 0, .whole = whole};
 		if (!emit(s, sub, &ev)) {
 			subs_remove(s, sub->conn);
 			ok = false;

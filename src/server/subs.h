@@ -129,6 +129,11 @@ struct sub_event {
 	uint64_t applied_ns;               /**< and applied here (CLOCK_REALTIME, ns) */
 	const struct sub_at *at;           /**< SUB_CHANGES, SUB_PROGRESS: the position per group after the event */
 	size_t n_at;                       /**< the groups followed (one, or more for a stream across shards) */
+	/**
+	 * SUB_CHANGES: the changes are those handed to subs_publish() (or of the entries caught up), less the
+	 * carried ones, unaltered and in order: every subscriber whose event of one publish says so gets the same.
+	 */
+	bool whole;
 };
 
 /** What the subscriptions need from the server. */

@@ -234,6 +234,115 @@ static void test_snapshot_then_every_change(void **state)
 	grove_client_close(sub);
 }
 
+/* Subscribe to @p path, following @p depth levels (0: all) and only property @p only (NULL: every one). */
+static void subscribe_filtered(struct grove_client *c, const char *path, uint32_t depth, const char *only)
+{
+	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
+	rq.path = (char *)path;
+	rq.tscn = true;
+	rq.depth = depth;
+	char *properties[] = {(char *)only};
+	rq.properties = only ? properties : NULL;
+	rq.n_properties = only ? 1 : 0;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &rq;
+	assert_int_equal(grove_client_send(c, &env), GROVE_OK);
+}
+
+/* The next changes event of @p c, after its snapshot (if @p snapshot_first), as "path name=value;" per change. */
+static void next_changes(struct grove_client *c, bool snapshot_first, uint64_t *index, uint64_t *prev, char *out,
+			 size_t cap)
+{
+	Grove__Envelope *msg;
+	while ((msg = next_event(c, 5000)) && msg->subscribe_event->kind != GROVE__SUBSCRIBE_EVENT__KIND__CHANGES) {
+		assert_true(snapshot_first && msg->subscribe_event->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_non_null(msg);
+	const Grove__SubscribeEvent *ev = msg->subscribe_event;
+	*index = ev->index;
+	*prev = ev->prev;
+	assert_true(strlen(ev->position) > 0);
+	size_t len = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < ev->n_changes; i++) {
+		const Grove__Change *ch = ev->changes[i];
+		struct variant v;
+		assert_int_equal(ch->op, TREE_OP_SET_PROP);
+		assert_int_equal(variant_decode(&v, ch->value.data, ch->value.len, NULL), GROVE_OK);
+		len += (size_t)snprintf(out + len, cap - len, "%s %s=%lld;", ch->path, ch->name, (long long)v.as.i);
+	}
+	grove__envelope__free_unpacked(msg, NULL);
+}
+
+/*
+ * One entry to subscribers that get it whole and to others that get part of it (a property filter, a
+ * depth, a subtree), then the next entry: each gets exactly its own share, with its own index and
+ * position, however the server shares the work between them.
+ */
+static void test_one_entry_to_many_subscribers(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/World", "Node3D");
+	add_node(&f->server, "/root/World/A", "Node3D");
+	add_node(&f->server, "/root/World/A/B", "Node");
+	struct grove_client *w = connect_to(&f->server), *subs[5];
+	const char *paths[] = {"/root/World", "/root/World", "/root/World", "/root/World/A", "/root/World"};
+	const uint32_t depths[] = {0, 0, 0, 0, 1};
+	const char *only[] = {NULL, NULL, "n", NULL, NULL};
+	for (int k = 0; k < 5; k++) {
+		subs[k] = connect_to(&f->server);
+		subscribe_filtered(subs[k], paths[k], depths[k], only[k]);
+	}
+	/* Every subscription is in place once a write after them is seen by each (the snapshots come first). */
+	uint64_t before = set_int(w, "/root/World/A", "n", 1);
+	uint64_t seen[5];
+	for (int k = 0; k < 5; k++) {
+		uint64_t index = 0, prev;
+		char got[512];
+		while (index < before)
+			next_changes(subs[k], index == 0, &index, &prev, got, sizeof(got));
+		seen[k] = index;
+	}
+	struct variant v[3];
+	variant_set_int(&v[0], 7);
+	variant_set_int(&v[1], 8);
+	variant_set_int(&v[2], 9);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/A"}, .name = "n", .value = &v[0]},
+		{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/A"}, .name = "m", .value = &v[1]},
+		{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/A/B"}, .name = "n", .value = &v[2]},
+	};
+	struct wire_request wr;
+	assert_int_equal(wire_encode_batch(ops, 3, &wr), GROVE_OK);
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
+	env.write = &wr.req;
+	assert_int_equal(grove_client_call(w, &env, &reply), GROVE_OK);
+	wire_request_free(&wr);
+	assert_int_equal(reply->write_reply->code, 0);
+	uint64_t first = reply->write_reply->applied_index;
+	grove__envelope__free_unpacked(reply, NULL);
+	uint64_t second = set_int(w, "/root/World/A", "n", 10);
+	const char *all = "/root/World/A n=7;/root/World/A m=8;/root/World/A/B n=9;";
+	const char *expected[] = {all, all, "/root/World/A n=7;/root/World/A/B n=9;", all, "/root/World/A n=7;/root/World/A m=8;"};
+	for (int k = 0; k < 5; k++) {
+		uint64_t index, prev;
+		char got[512];
+		next_changes(subs[k], false, &index, &prev, got, sizeof(got));
+		assert_int_equal(index, first);
+		assert_int_equal(prev, seen[k]);
+		assert_string_equal(got, expected[k]);
+		next_changes(subs[k], false, &index, &prev, got, sizeof(got));
+		assert_int_equal(index, second);
+		assert_int_equal(prev, first);
+		assert_string_equal(got, "/root/World/A n=10;");
+		grove_client_close(subs[k]);
+	}
+	grove_client_close(w);
+}
+
 static void test_resume_and_compacted(void **state)
 {
 	struct fixture *f = *state;
@@ -1033,6 +1142,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_snapshot_then_every_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stage_times_are_ordered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_entry_to_many_subscribers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_into_zone, setup, teardown),
