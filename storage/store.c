@@ -319,6 +319,12 @@ int store_cursor_prev(struct store_cursor *c, struct store_bytes *key_out, struc
 	return cursor_op(c, &k, MDB_PREV, key_out, val_out);
 }
 
+int store_cursor_del(struct store_cursor *c)
+{
+	int rc = mdb_cursor_del(c->cursor, 0);
+	return rc ? log_mdb("cursor del", rc) : GROVE_OK;
+}
+
 int store_file_bytes(struct store_txn *txn, uint64_t *bytes)
 {
 	MDB_envinfo info;

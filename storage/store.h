@@ -203,6 +203,12 @@ int store_cursor_next(struct store_cursor *c, struct store_bytes *key_out, struc
 /** @brief Step to the previous key. Same returns as store_cursor_next(). */
 int store_cursor_prev(struct store_cursor *c, struct store_bytes *key_out, struct store_bytes *val_out);
 
+/**
+ * @brief Delete the pair the cursor stands at. The cursor is then not positioned: seek again.
+ * @return GROVE_OK, GROVE_ESTORAGE.
+ */
+int store_cursor_del(struct store_cursor *c);
+
 /** @brief Bytes in use by the data file. @return GROVE_OK or GROVE_ESTORAGE. */
 int store_file_bytes(struct store_txn *txn, uint64_t *bytes);
 

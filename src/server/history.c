@@ -8,6 +8,8 @@
 
 #define DEFAULT_MAX_ENTRIES 100000
 #define DEFAULT_MAX_BYTES (64ull << 20)
+/* A trim drops what is over the retention and this fraction of it more. */
+#define TRIM_SLACK 256
 /* The totals' key sorts after every index of the group. */
 #define TOTALS_INDEX UINT64_MAX
 /* Where older records had their count of changes (never this large): a record with path steps. */
@@ -65,6 +67,33 @@ int history_oldest(const struct history *h, struct store_txn *txn, uint64_t grou
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
+/*
+ * Drop @p group's oldest records, never @p index (the one just written), until the totals @p t are a little
+ * under the retention: then a trim runs once in many appends rather than at every one.
+ */
+static int trim(const struct history *h, struct store_txn *txn, uint64_t group, uint64_t index, struct totals *t)
+{
+	uint64_t entries_to = h->max_entries - h->max_entries / TRIM_SLACK, bytes_to = h->max_bytes - h->max_bytes / TRIM_SLACK;
+	struct store_cursor *c;
+	int err = store_cursor_open(txn, h->db, &c);
+	uint8_t first[16];
+	key_of(group, 0, first);
+	while (!err && (t->entries > entries_to || t->bytes > bytes_to)) {
+		struct store_bytes at, old;
+		err = store_cursor_seek(c, first, sizeof(first), &at, &old);
+		if (err || at.len != 16 || get_be64(at.data) != group)
+			break;
+		uint64_t oldest = get_be64((const uint8_t *)at.data + 8);
+		if (oldest == TOTALS_INDEX || oldest == index)
+			break;
+		t->entries--;
+		t->bytes -= old.len < t->bytes ? old.len : t->bytes;
+		err = store_cursor_del(c);
+	}
+	store_cursor_close(c);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
 int history_append(const struct history *h, struct store_txn *txn, uint64_t group, uint64_t index, const void *bytes,
 		   size_t len)
 {
@@ -84,19 +113,8 @@ int history_append(const struct history *h, struct store_txn *txn, uint64_t grou
 	err = store_put(txn, h->db, k, sizeof(k), bytes, len);
 	t.entries++;
 	t.bytes += len;
-	while (!err && (t.entries > h->max_entries || t.bytes > h->max_bytes)) {
-		uint64_t oldest;
-		err = history_oldest(h, txn, group, &oldest);
-		if (err || !oldest || oldest == index)
-			break;
-		key_of(group, oldest, k);
-		err = store_get(txn, h->db, k, sizeof(k), &old);
-		if (!err) {
-			t.entries--;
-			t.bytes -= old.len < t.bytes ? old.len : t.bytes;
-			err = store_del(txn, h->db, k, sizeof(k));
-		}
-	}
+	if (!err && (t.entries > h->max_entries || t.bytes > h->max_bytes))
+		err = trim(h, txn, group, index, &t);
 	return err ? err : put_totals(h, txn, group, &t);
 }
 

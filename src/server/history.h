@@ -12,9 +12,10 @@
  * 2^64 - 1, the group's totals (u64 entries, u64 bytes, little-endian).
  *
  * Records are written in the apply transaction of the entries they
- * describe, so history and state never disagree after a crash; the oldest
- * are dropped as new ones come, once the group holds more than the entries
- * or bytes its retention allows.
+ * describe, so history and state never disagree after a crash; once the
+ * group holds more than the entries or bytes its retention allows, the
+ * oldest are dropped until it holds 1/256 less than that (so that it is
+ * done once in many appends).
  */
 #ifndef GROVE_SERVER_HISTORY_H
 #define GROVE_SERVER_HISTORY_H

@@ -1,5 +1,6 @@
 /* The change history's records: what a batch's changes and path steps become, and records written before
- * paths were steps, which a subscriber catching up must still be able to read. */
+ * paths were steps, which a subscriber catching up must still be able to read; its retention, in a real
+ * LMDB store. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 #include "src/common/error.h"
 #include "src/server/history.h"
 #include "src/tree/tree.h"
+#include "storage/store.h"
+#include "support.h"
 
 static void assert_path(const struct tree_paths *paths, uint32_t at, const char *want)
 {
@@ -196,12 +199,85 @@ static void test_older_records(void **state)
 	grove_buf_free(&b);
 }
 
+/* How many records of @p group the history holds from its oldest on, and their bytes; checks there is no gap. */
+static int count_record(void *ctx, uint64_t index, const uint8_t *bytes, size_t len)
+{
+	(void)index, (void)bytes;
+	uint64_t *held = ctx;
+	held[0]++;
+	held[1] += len;
+	return 0;
+}
+
+static void held(const struct history *h, struct store_txn *txn, uint64_t group, uint64_t *oldest, uint64_t *entries,
+		 uint64_t *bytes)
+{
+	uint64_t counts[2] = {0, 0};
+	assert_int_equal(history_oldest(h, txn, group, oldest), GROVE_OK);
+	assert_int_equal(history_read(h, txn, group, *oldest, SIZE_MAX, SIZE_MAX, count_record, counts), GROVE_OK);
+	*entries = counts[0];
+	*bytes = counts[1];
+}
+
+/*
+ * The retention: never more than it allows, dropping the oldest first, a little under it after each trim
+ * (1/256 of it), never the record just written, and per group; an entry applied again replaces its record.
+ */
+static void test_retention(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir("history");
+	struct store *s;
+	assert_int_equal(store_open(&s, dir, NULL), GROVE_OK);
+	struct history h;
+	assert_int_equal(history_open(s, 1024, 40000, &h), GROVE_OK);
+	uint8_t record[300];
+	memset(record, 'r', sizeof(record));
+	uint64_t trims = 0, last_entries = 0;
+	for (uint64_t i = 1; i <= 3000; i++) {
+		struct store_txn *txn;
+		assert_int_equal(store_txn_begin(s, NULL, true, &txn), GROVE_OK);
+		/* Group 1's records are 10 bytes (the entries bound them); group 2's 300 from 1,000 on (the bytes do). */
+		size_t len2 = i < 1000 ? 10 : 300;
+		assert_int_equal(history_append(&h, txn, 1, i, record, 10), GROVE_OK);
+		assert_int_equal(history_append(&h, txn, 2, i, record, len2), GROVE_OK);
+		if (i % 7 == 0) /* applied again after a crash: the same record, counted once */
+			assert_int_equal(history_append(&h, txn, 1, i, record, 10), GROVE_OK);
+		uint64_t oldest, entries, bytes;
+		held(&h, txn, 1, &oldest, &entries, &bytes);
+		assert_int_equal(oldest + entries - 1, i);
+		assert_true(entries <= 1024 && entries >= (i < 1024 ? i : 1024 - 4));
+		trims += entries < last_entries;
+		last_entries = entries;
+		held(&h, txn, 2, &oldest, &entries, &bytes);
+		assert_int_equal(oldest + entries - 1, i);
+		assert_true(bytes <= 40000 && (i < 1200 || bytes > 40000 - 40000 / 256 - 300));
+		assert_int_equal(store_txn_commit(txn), GROVE_OK);
+	}
+	/* Once full, a trim goes from 1,025 records to 1,020: (3000 - 1024) / 5 trims, not one per append. */
+	assert_true(trims >= 390 && trims <= 400);
+	/* A record larger than the whole retention stays: it is the newest. */
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(s, NULL, true, &txn), GROVE_OK);
+	uint8_t *big = calloc(50000, 1);
+	assert_int_equal(history_append(&h, txn, 2, 3001, big, 50000), GROVE_OK);
+	uint64_t oldest, entries, bytes;
+	held(&h, txn, 2, &oldest, &entries, &bytes);
+	assert_int_equal(oldest, 3001);
+	assert_int_equal(entries, 1);
+	free(big);
+	store_txn_abort(txn);
+	store_close(s);
+	test_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_transaction_part),
 		cmocka_unit_test(test_older_records),
+		cmocka_unit_test(test_retention),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
