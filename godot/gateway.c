@@ -524,15 +524,10 @@ static int encode_change(const struct tree_change *c, int major, const struct ga
 	return err;
 }
 
-/* The part being built: its header's fields and the encoded changes that follow. */
-struct part {
-	struct grove_buf changes; /* encoded change Dictionaries, back to back */
-	uint32_t count;
-};
-
-/* Frame part @p number of entry @p index: the "changes" Dictionary, its Array written from encoded items. */
-static int frame_part(uint64_t index, uint64_t prev, const char *position, const struct part *p, uint32_t number,
-		      bool last, int major, int (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx)
+/* Frame part @p number of entry @p index: the "changes" Dictionary, its Array the @p count encoded items at @p items. */
+static int frame_part(uint64_t index, uint64_t prev, const char *position, const uint8_t *items, size_t len,
+		      uint32_t count, uint32_t number, bool last, int major,
+		      int (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx)
 {
 	/*
 	 * The Array is a u32 type, a u32 count, then its items: the items are already encoded, so the Dictionary
@@ -553,38 +548,69 @@ static int frame_part(uint64_t index, uint64_t prev, const char *position, const
 	int err = gateway_msg_finish(&m, major, &frame);
 	if (!err && frame.len >= 4) {
 		/* The last 4 bytes are the empty Array's count. */
-		put_le32(frame.data + frame.len - 4, p->count);
-		grove_buf_put(&frame, p->changes.data, p->changes.len);
+		put_le32(frame.data + frame.len - 4, count);
+		grove_buf_put(&frame, items, len);
 		err = frame.failed ? GROVE_ENOMEM : emit(ctx, frame.data, frame.len);
 	}
 	grove_buf_free(&frame);
 	return err;
 }
 
+int gateway_changes_encode(const struct tree_change *changes, size_t n, int major, const struct gateway_resources *res,
+			   struct gateway_encoded_changes *out)
+{
+	*out = (struct gateway_encoded_changes){.major = major, .ends = malloc((n ? n : 1) * sizeof(size_t))};
+	int err = out->ends ? GROVE_OK : GROVE_ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		err = encode_change(&changes[i], major, res, &out->items);
+		out->ends[out->n++] = out->items.len;
+	}
+	if (!err && out->items.failed)
+		err = GROVE_ENOMEM;
+	if (err)
+		gateway_encoded_changes_free(out);
+	return err;
+}
+
+int gateway_changes_send(uint64_t index, uint64_t prev, const char *position, const struct gateway_encoded_changes *enc,
+			 int (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx)
+{
+	size_t from = 0; /* where the part being framed starts in enc->items */
+	uint32_t count = 0, number = 0;
+	int err = GROVE_OK;
+	for (size_t i = 0; !err && i < enc->n; i++) {
+		/* 128 bytes is room for the header. */
+		if (count && enc->ends[i] - from + 128 > GATEWAY_FRAME_MAX) {
+			size_t end = enc->ends[i - 1];
+			err = frame_part(index, prev, position, enc->items.data + from, end - from, count, number++, false,
+					 enc->major, emit, ctx);
+			from = end;
+			count = 0;
+		}
+		count++;
+	}
+	size_t end = enc->n ? enc->ends[enc->n - 1] : 0;
+	if (!err)
+		err = frame_part(index, prev, position, enc->items.data + from, end - from, count, number, true, enc->major,
+				 emit, ctx);
+	return err;
+}
+
+void gateway_encoded_changes_free(struct gateway_encoded_changes *e)
+{
+	grove_buf_free(&e->items);
+	free(e->ends);
+	*e = (struct gateway_encoded_changes){0};
+}
+
 int gateway_changes(uint64_t index, uint64_t prev, const char *position, const struct tree_change *changes, size_t n,
 		    int major, const struct gateway_resources *res, int (*emit)(void *ctx, const uint8_t *frame, size_t len),
 		    void *ctx)
 {
-	struct part p = {0};
-	uint32_t number = 0;
-	int err = GROVE_OK;
-	for (size_t i = 0; !err && i < n; i++) {
-		size_t mark = p.changes.len;
-		err = encode_change(&changes[i], major, res, &p.changes);
-		if (err)
-			break;
-		/* 128 bytes is room for the header. */
-		if (p.count && p.changes.len + 128 > GATEWAY_FRAME_MAX) {
-			struct part full = {.changes = {.data = p.changes.data, .len = mark}, .count = p.count};
-			err = frame_part(index, prev, position, &full, number++, false, major, emit, ctx);
-			memmove(p.changes.data, p.changes.data + mark, p.changes.len - mark);
-			p.changes.len -= mark;
-			p.count = 0;
-		}
-		p.count++;
-	}
+	struct gateway_encoded_changes enc;
+	int err = gateway_changes_encode(changes, n, major, res, &enc);
 	if (!err)
-		err = frame_part(index, prev, position, &p, number, true, major, emit, ctx);
-	grove_buf_free(&p.changes);
+		err = gateway_changes_send(index, prev, position, &enc, emit, ctx);
+	gateway_encoded_changes_free(&enc);
 	return err;
 }

@@ -113,6 +113,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/common/buf.h"
 #include "src/tree/tree.h"
 #include "src/tree/variant.h"
 
@@ -224,5 +225,31 @@ struct gateway_resources {
 int gateway_changes(uint64_t index, uint64_t prev, const char *position, const struct tree_change *changes, size_t n,
 		    int major, const struct gateway_resources *res, int (*emit)(void *ctx, const uint8_t *frame, size_t len),
 		    void *ctx);
+
+/** An entry's changes encoded once for one Godot major, to frame for any number of subscribers. */
+struct gateway_encoded_changes {
+	struct grove_buf items; /**< the change Dictionaries, back to back */
+	size_t *ends;           /**< per change, where its encoding ends in items, owned */
+	size_t n;
+	int major;
+};
+
+/**
+ * @brief gateway_changes() in two steps: encode @p changes for @p major into @p out (free it with
+ * gateway_encoded_changes_free(); on error it holds nothing) ...
+ * @return GROVE_OK, GROVE_ENOMEM, GROVE_EINVAL (a change that cannot be encoded).
+ */
+int gateway_changes_encode(const struct tree_change *changes, size_t n, int major, const struct gateway_resources *res,
+			   struct gateway_encoded_changes *out);
+
+/**
+ * @brief ... then frame them for one subscriber, as gateway_changes() does: its @p index, @p prev and
+ * @p position in every frame's header. @return GROVE_OK, @p emit's non-zero value, GROVE_ENOMEM.
+ */
+int gateway_changes_send(uint64_t index, uint64_t prev, const char *position, const struct gateway_encoded_changes *enc,
+			 int (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx);
+
+/** @brief Release what gateway_changes_encode() made. */
+void gateway_encoded_changes_free(struct gateway_encoded_changes *e);
 
 #endif

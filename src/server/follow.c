@@ -71,6 +71,7 @@ struct follow {
 	struct grove_buf own;     /* a subscriber's own fields of an event being packed */
 	struct grove_buf scratch; /* an event's frame being packed */
 	uint32_t fields[EV_FIELDS]; /* the numbers of the fields packed by hand */
+	struct gateway_encoded_changes godot_packed[2]; /* and for the Godot subscribers, 3 and 4 (ends NULL: not yet) */
 };
 
 /* How long a subscribe across shards waits for transactions to be resolved before it is told to retry. */
@@ -381,10 +382,21 @@ static bool emit_to(struct follow *f, struct loop_conn *c, struct follower *fw, 
 		return true;
 	}
 	if (ev->kind == SUB_CHANGES) {
+		/* Encoded once per Godot major for the subscribers that get the entry whole, as for protobuf. */
+		struct gateway_encoded_changes own = {0}, *enc = &own;
 		struct describing d = {f, ev->changes, ev->n_changes};
 		struct gateway_resources res = {&d, describe};
-		int err = gateway_changes(ev->index, ev->prev, position, ev->changes, ev->n_changes, fw->godot, &res,
-					  send_frame, c);
+		int err = GROVE_OK;
+		if (f->publishing && ev->whole) {
+			enc = &f->godot_packed[fw->godot == 3 ? 0 : 1];
+			if (!enc->ends)
+				err = gateway_changes_encode(ev->changes, ev->n_changes, fw->godot, &res, enc);
+		} else {
+			err = gateway_changes_encode(ev->changes, ev->n_changes, fw->godot, &res, enc);
+		}
+		if (!err)
+			err = gateway_changes_send(ev->index, ev->prev, position, enc, send_frame, c);
+		gateway_encoded_changes_free(&own);
 		if (err)
 			loop_close_after_send(c, "a change could not be sent to this subscriber");
 		return !err;
@@ -504,6 +516,8 @@ void follow_destroy(struct follow *f)
 	grove_buf_free(&f->packed);
 	grove_buf_free(&f->own);
 	grove_buf_free(&f->scratch);
+	gateway_encoded_changes_free(&f->godot_packed[0]);
+	gateway_encoded_changes_free(&f->godot_packed[1]);
 	idmap_for_each(&f->followers, free_follower, NULL);
 	idmap_free(&f->followers);
 	free(f);
@@ -534,10 +548,11 @@ void follow_publish(struct follow *f, uint64_t group, uint64_t index, const stru
 		    const struct tree_paths *paths, const struct entry_times *times, const struct change_txn *txn)
 {
 	f->publishing = true;
-	f->packed_valid = false;
 	subs_publish(f->subs, group, index, changes, n, paths, times, txn);
 	f->publishing = false;
 	f->packed_valid = false;
+	gateway_encoded_changes_free(&f->godot_packed[0]);
+	gateway_encoded_changes_free(&f->godot_packed[1]);
 }
 
 void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at)

@@ -276,10 +276,28 @@ static void next_changes(struct grove_client *c, bool snapshot_first, uint64_t *
 	grove__envelope__free_unpacked(msg, NULL);
 }
 
+/* The next "changes" message of Godot subscriber @p g (others skipped), as "property=value;" per change; @return its index. */
+static int64_t godot_next_changes(struct godot *g, char *out, size_t cap)
+{
+	struct variant m;
+	godot_expect(g, "changes", &m);
+	int64_t index = godot_field(&m, "index")->as.i;
+	const struct variant *changes = godot_field(&m, "changes");
+	size_t len = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < changes->as.array->len; i++) {
+		const struct variant *c = &changes->as.array->items[i];
+		len += (size_t)snprintf(out + len, cap - len, "%s=%lld;", godot_field(c, "property")->as.str.ptr,
+					(long long)godot_field(c, "value")->as.i);
+	}
+	variant_free(&m);
+	return index;
+}
+
 /*
  * One entry to subscribers that get it whole and to others that get part of it (a property filter, a
- * depth, a subtree), then the next entry: each gets exactly its own share, with its own index and
- * position, however the server shares the work between them.
+ * depth, a subtree), over protobuf and as Godot 3 and 4 gateways, then the next entry: each gets exactly
+ * its own share, with its own index and position, however the server shares the work between them.
  */
 static void test_one_entry_to_many_subscribers(void **state)
 {
@@ -295,6 +313,19 @@ static void test_one_entry_to_many_subscribers(void **state)
 		subs[k] = connect_to(&f->server);
 		subscribe_filtered(subs[k], paths[k], depths[k], only[k]);
 	}
+	struct godot godots[3];
+	const int majors[] = {3, 4, 3};
+	for (int k = 0; k < 3; k++) {
+		godot_hello(&godots[k], f->server.port, majors[k]);
+		struct variant m;
+		if (k < 2)
+			godot_dict(&m, "op", "s:subscribe", "path", "s:/root/World", NULL);
+		else
+			godot_dict(&m, "op", "s:subscribe", "path", "s:/root/World", "depth", "i:1", NULL);
+		godot_send(&godots[k], &m);
+		godot_expect(&godots[k], "snapshot", &m);
+		variant_free(&m);
+	}
 	/* Every subscription is in place once a write after them is seen by each (the snapshots come first). */
 	uint64_t before = set_int(w, "/root/World/A", "n", 1);
 	uint64_t seen[5];
@@ -305,6 +336,10 @@ static void test_one_entry_to_many_subscribers(void **state)
 			next_changes(subs[k], index == 0, &index, &prev, got, sizeof(got));
 		seen[k] = index;
 	}
+	char godot_got[512];
+	for (int k = 0; k < 3; k++)
+		while (godot_next_changes(&godots[k], godot_got, sizeof(godot_got)) < (int64_t)before)
+			;
 	struct variant v[3];
 	variant_set_int(&v[0], 7);
 	variant_set_int(&v[1], 8);
@@ -339,6 +374,14 @@ static void test_one_entry_to_many_subscribers(void **state)
 		assert_int_equal(prev, first);
 		assert_string_equal(got, "/root/World/A n=10;");
 		grove_client_close(subs[k]);
+	}
+	const char *godot_expected[] = {"n=7;m=8;n=9;", "n=7;m=8;n=9;", "n=7;m=8;"};
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(godot_next_changes(&godots[k], godot_got, sizeof(godot_got)), first);
+		assert_string_equal(godot_got, godot_expected[k]);
+		assert_int_equal(godot_next_changes(&godots[k], godot_got, sizeof(godot_got)), second);
+		assert_string_equal(godot_got, "n=10;");
+		godot_close(&godots[k]);
 	}
 	grove_client_close(w);
 }
