@@ -126,6 +126,7 @@ struct group {
 struct host {
 	struct host_config cfg;
 	struct host_hooks hooks;
+	bool sends_flushed;            /* this turn's first apply wrote out what was queued for peers */
 	struct store *store;
 	store_db state_db;
 	struct history history;        /* what every applied entry changed */
@@ -343,6 +344,19 @@ static void replica_send(void *ctx, uint64_t to, const Grove__RaftMessage *pb, b
 	}
 	grove__raft_message__pack(pb, buf);
 	h->held[h->n_held++] = (struct held){after, to, buf, len};
+}
+
+/*
+ * Before a turn's first apply, what the turn's groups queued for peers leaves (a commit told to the
+ * followers among it), once: the rest of the turn's messages still leave together at its end.
+ */
+static void replica_flush_sends(void *ctx)
+{
+	struct host *h = ctx;
+	if (!h->sends_flushed && h->hooks.flush_sends) {
+		h->hooks.flush_sends(h->hooks.ctx);
+		h->sends_flushed = true;
+	}
 }
 
 static size_t replica_backlog(void *ctx, uint64_t to)
@@ -597,7 +611,8 @@ static int open_group(struct host *h, uint64_t id, enum group_kind kind, const s
 	g->tree.record_changes = true;
 	struct replica_env env = {.store = h->store, .state_db = h->state_db, .wal = h->wal, .ctx = h,
 				  .apply_txn = apply_txn, .commit_applied = commit_applied, .drain_log = drain_log,
-				  .send = replica_send, .backlog = replica_backlog, .applied = replica_applied,
+				  .send = replica_send, .backlog = replica_backlog, .flush_sends = replica_flush_sends,
+				  .applied = replica_applied,
 				  .read_ready = replica_read_ready, .member_address = replica_member_address,
 				  .stamp = h->hooks.stamp ? replica_stamp : NULL,
 				  .observe = h->hooks.observe ? replica_observe : NULL, .metrics = h->metrics};
@@ -1091,6 +1106,7 @@ static int process_groups(struct host *h)
 
 int host_process(struct host *h)
 {
+	h->sends_flushed = false;
 	finish_flush(h);
 	int err = process_groups(h);
 	/* Commands that applies sent (a transaction's next step) go into this turn's flush: one more cycle. */

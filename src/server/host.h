@@ -106,6 +106,8 @@ struct host_hooks {
 	void (*send)(void *ctx, uint64_t to, const uint8_t *msg, size_t len);
 	/** Bytes queued for peer @p to and not sent yet. */
 	size_t (*backlog)(void *ctx, uint64_t to);
+	/** Write out what send() queued so far (NULL: only when the server flushes at the end of its turn). */
+	void (*flush_sends)(void *ctx);
 	/** A proposal ended. */
 	void (*write_done)(void *ctx, const struct host_ticket *t, const struct host_write_done *w);
 	/** A linearizable read may be served now from the store (@p request: what host_read() was given). */

@@ -539,6 +539,8 @@ static int apply_conf_change(struct replica *r, struct store_txn *txn, const str
 /* Apply committed entries and record the applied index, in the server's apply transaction. */
 static int apply_committed(struct replica *r, const struct raft_ready *rd)
 {
+	if (r->env.flush_sends)
+		r->env.flush_sends(r->env.ctx);
 	struct store_txn *txn = r->env.apply_txn(r->env.ctx);
 	if (!txn)
 		return GROVE_ESTORAGE;

@@ -77,6 +77,11 @@ struct replica_env {
 	 * queued so far is durable.
 	 */
 	void (*send)(void *ctx, uint64_t to, const Grove__RaftMessage *pb, bool after_persist);
+	/**
+	 * Write out now what send() queued (NULL: the server writes at its own pace). Called before committed
+	 * entries are applied: followers then hear of a commit before its leader spends time applying it.
+	 */
+	void (*flush_sends)(void *ctx);
 	/** Bytes queued for peer @p to and not sent yet (0 when its link is down). */
 	size_t (*backlog)(void *ctx, uint64_t to);
 	/** A committed entry was applied (every entry, on every member). */

@@ -694,6 +694,12 @@ static void host_send(void *ctx, uint64_t to, const uint8_t *msg, size_t len)
 	transport_send(s->transport, to, msg, len);
 }
 
+static void host_flush_sends(void *ctx)
+{
+	struct server *s = ctx;
+	transport_flush(s->transport);
+}
+
 static size_t host_backlog(void *ctx, uint64_t to)
 {
 	struct server *s = ctx;
@@ -2363,8 +2369,8 @@ int server_create(const struct server_config *config, struct server **out)
 				 .no_sync = config->no_sync, .compact_at = config->compact_at,
 				 .snapshot_chunk = config->snapshot_chunk, .history_entries = config->history_entries,
 				 .history_bytes = config->history_bytes, .metrics = &s->metrics};
-	struct host_hooks hh = {.ctx = s, .send = host_send, .backlog = host_backlog, .write_done = write_done,
-				.read_ready = read_ready, .read_failed = read_failed, .member_added = member_added,
+	struct host_hooks hh = {.ctx = s, .send = host_send, .backlog = host_backlog, .flush_sends = host_flush_sends,
+				.write_done = write_done, .read_ready = read_ready, .read_failed = read_failed, .member_added = member_added,
 				.forward = forward, .submit_done = submit_done, .shard_done = shard_done,
 				.stamp = clock_stamp, .observe = clock_observe, .txn_applied = txn_applied};
 	struct xshard_config xc = {.self = config->id, .clock = &s->clock.hlc, .two_phase = config->txn_two_phase};
