@@ -180,6 +180,21 @@ int store_put(struct store_txn *txn, store_db db, const void *key, size_t key_le
 	return rc ? log_mdb("put", rc) : GROVE_OK;
 }
 
+int store_put_new(struct store_txn *txn, store_db db, const void *key, size_t key_len, const void *val,
+		  size_t val_len, struct store_bytes *old)
+{
+	if (key_len == 0 || key_len > 511)
+		return GROVE_EINVAL;
+	MDB_val k = {key_len, (void *)key}, v = {val_len, (void *)val};
+	int rc = mdb_put(txn->txn, db, &k, &v, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		if (old)
+			to_view(&v, old);
+		return GROVE_EEXIST;
+	}
+	return rc ? log_mdb("put", rc) : GROVE_OK;
+}
+
 int store_del(struct store_txn *txn, store_db db, const void *key, size_t key_len)
 {
 	MDB_val k = {key_len, (void *)key};

@@ -139,6 +139,15 @@ int store_get(struct store_txn *txn, store_db db, const void *key, size_t key_le
 	      struct store_bytes *val);
 
 /**
+ * @brief Insert @p key in @p db unless it is there (one search where a get and a put take two).
+ * @param old receives the value already there when GROVE_EEXIST (valid as store_get()'s); may be NULL.
+ * @return GROVE_OK (inserted), GROVE_EEXIST (nothing changed), GROVE_EINVAL (empty key or key over 511
+ * bytes), GROVE_ESTORAGE.
+ */
+int store_put_new(struct store_txn *txn, store_db db, const void *key, size_t key_len, const void *val,
+		  size_t val_len, struct store_bytes *old);
+
+/**
  * @brief Insert or replace @p key in @p db.
  * @return GROVE_OK, GROVE_EINVAL (empty key or key over 511 bytes),
  * GROVE_ESTORAGE (includes a full map: see the log).

@@ -80,11 +80,13 @@ void grove_buf_be64(struct grove_buf *b, uint64_t v)
 
 void grove_buf_varint(struct grove_buf *b, uint64_t v)
 {
-	uint8_t bytes[10];
+	uint8_t *at = grove_buf_extend(b, 10); /* the most a varint takes; what it does not use is given back */
+	if (!at)
+		return;
 	size_t n = 0;
 	do {
-		bytes[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		at[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
 		v >>= 7;
 	} while (v);
-	grove_buf_put(b, bytes, n);
+	b->len -= 10 - n;
 }

@@ -102,15 +102,16 @@ int history_append(const struct history *h, struct store_txn *txn, uint64_t grou
 	key_of(group, index, k);
 	struct store_bytes old;
 	int err = get_totals(h, txn, group, &t);
-	/* An entry applied again after a crash replaces its own record. */
-	int had = err ? err : store_get(txn, h->db, k, sizeof(k), &old);
-	if (had == GROVE_OK && t.entries && t.bytes >= old.len) {
-		t.entries--;
-		t.bytes -= old.len;
-	} else if (had != GROVE_ENOTFOUND) {
-		return had;
+	if (err)
+		return err;
+	if ((err = store_put_new(txn, h->db, k, sizeof(k), bytes, len, &old)) == GROVE_EEXIST) {
+		/* An entry applied again after a crash replaces its own record. */
+		if (t.entries && t.bytes >= old.len) {
+			t.entries--;
+			t.bytes -= old.len;
+		}
+		err = store_put(txn, h->db, k, sizeof(k), bytes, len);
 	}
-	err = store_put(txn, h->db, k, sizeof(k), bytes, len);
 	t.entries++;
 	t.bytes += len;
 	if (!err && (t.entries > h->max_entries || t.bytes > h->max_bytes))

@@ -95,6 +95,7 @@ static void test_nested_and_abort(void **state)
 	test_rmtree(dir);
 }
 
+/* Cursors walk keys in order, delete at their place; an insert can refuse a key that is there. */
 static void test_cursor_order(void **state)
 {
 	(void)state;
@@ -125,7 +126,22 @@ static void test_cursor_order(void **state)
 	assert_int_equal(store_cursor_seek(c, NULL, 0, &k, NULL), GROVE_OK);
 	assert_memory_equal(k.data, "a1", 2);
 	assert_int_equal(store_cursor_seek(c, "d", 1, &k, NULL), GROVE_ENOTFOUND);
+	/* A delete at the cursor takes that key; seek again after it. */
+	assert_int_equal(store_cursor_seek(c, "b", 1, &k, NULL), GROVE_OK);
+	assert_int_equal(store_cursor_del(c), GROVE_OK);
+	assert_int_equal(store_get(txn, order, "b1", 2, NULL), GROVE_ENOTFOUND);
+	assert_int_equal(store_cursor_seek(c, "b", 1, &k, NULL), GROVE_OK);
+	assert_memory_equal(k.data, "b2", 2);
 	store_cursor_close(c);
+	/* An insert that finds its key changes nothing and shows what is there. */
+	struct store_bytes old;
+	assert_int_equal(store_put_new(txn, order, "b1", 2, "new", 3, &old), GROVE_OK);
+	assert_int_equal(store_put_new(txn, order, "b1", 2, "other", 5, &old), GROVE_EEXIST);
+	assert_int_equal(old.len, 3);
+	assert_memory_equal(old.data, "new", 3);
+	assert_int_equal(store_get(txn, order, "b1", 2, &old), GROVE_OK);
+	assert_memory_equal(old.data, "new", 3);
+	assert_int_equal(store_put_new(txn, order, "", 0, "x", 1, NULL), GROVE_EINVAL);
 	/* A prefix delete takes exactly the keys that start with it. */
 	assert_int_equal(store_del_prefix(txn, order, "b", 1), GROVE_OK);
 	uint64_t left;
