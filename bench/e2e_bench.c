@@ -21,9 +21,12 @@
  *                 tree, in the engine's own clock; and leader committed -> that receive, with the engine's
  *                 clock tied to CLOCK_REALTIME at two ms edges of the wall clock (the only one Godot 3
  *                 gives, in ms), read inside the engine's process: no link, hence no delay, in the tie
- *   frame wait    until the next frame at 90 Hz: computed, a uniform phase in an 11.1 ms frame per event
- *   total         client send -> read by the subscriber, plus the frame wait, plus the same write's 5c
- *                 (the frame's work, after its wait)
+ *   frame wait    until the next frame at 90 Hz: computed, a uniform phase in an 11.1 ms frame per event;
+ *                 and measured, where a C subscriber is at the follower's member: a second Godot follower
+ *                 there, its frames paced at 90 Hz (Engine.target_fps) and reading the network once a
+ *                 frame, from a C subscriber's read of the change to that follower's
+ *   total         client send -> read by the subscriber, plus the (computed) frame wait, plus the same
+ *                 write's 5c (the frame's work, after its wait)
  * etcd (3.4): put -> the event read by a watcher on a member other than the leader.
  *
  * --cross-shard adds, after the single-shard rounds and for the same subscriber counts, rounds on a
@@ -83,7 +86,8 @@
 
 #define MAX_ROUNDS 16
 #define MAX_PRESETS 5
-#define FRAME_NS 11111111ull /* 90 Hz */
+#define FRAME_HZ 90
+#define FRAME_NS (1000000000ull / FRAME_HZ)
 #define ZONE_A "/root/World/ZoneA"
 #define ZONE_B "/root/World/ZoneB"
 
@@ -103,6 +107,7 @@ enum stage {
 	ST_GODOT_RECEIVED,
 	ST_GODOT_APPLY,
 	ST_FRAME,
+	ST_FRAME_MEASURED,
 	ST_SUBMIT_TO_READ,
 	ST_GODOT_SUBMIT_TO_APPLIED,
 	ST_TOTAL,
@@ -124,6 +129,7 @@ static const char *const stage_names[N_STAGES] = {
 	"5 leader committed -> Godot client received",
 	"5c Godot apply: received -> applied in scene tree",
 	"frame wait at 90 Hz (computed)",
+	"frame wait at 90 Hz (measured: C subscriber read -> Godot at 90 Hz read, same member)",
 	"submit -> subscriber read",
 	"submit -> applied in the Godot tree (its own frames)",
 	"total (with the frame wait and 5c)",
@@ -273,23 +279,25 @@ static uint64_t godot_realtime_ns(const struct godot_events *e, int64_t at)
 }
 
 /* Start the follower at @p address for round @p round of the cluster @p tag (files in @p dir, named by both:
- * a stop file left by an earlier cluster's round would end this one at once) and wait until its tree is
- * live. @return whether it follows; if not, it is stopped and its output shown. */
+ * a stop file left by an earlier cluster's round would end this one at once), its frames paced at @p fps
+ * (0: as fast as the project's 1 ms sleep lets them), and wait until its tree is live. @return whether it
+ * follows; if not, it is stopped and its output shown. */
 static bool godot_follow(struct godot_follower *f, const char *project, const char *dir, const char *tag, int round,
-			 int member, const char *address, double seconds)
+			 int member, const char *address, double seconds, int fps)
 {
-	char env_address[64], env_records[4320], env_stop[4320], env_seconds[48], env_drain[48];
+	char env_address[64], env_records[4320], env_stop[4320], env_seconds[48], env_drain[48], env_fps[32];
 	f->member = member;
-	snprintf(f->log, sizeof(f->log), "%s/godot-%s-%d.log", dir, tag, round);
-	snprintf(f->records, sizeof(f->records), "%s/godot-%s-%d.records", dir, tag, round);
-	snprintf(f->stop, sizeof(f->stop), "%s/godot-%s-%d.stop", dir, tag, round);
+	snprintf(f->log, sizeof(f->log), "%s/godot-%s-%d-fps%d.log", dir, tag, round, fps);
+	snprintf(f->records, sizeof(f->records), "%s/godot-%s-%d-fps%d.records", dir, tag, round, fps);
+	snprintf(f->stop, sizeof(f->stop), "%s/godot-%s-%d-fps%d.stop", dir, tag, round, fps);
 	snprintf(env_address, sizeof(env_address), "GROVE_ADDRESS=%s", address);
 	snprintf(env_records, sizeof(env_records), "GROVE_RECORDS=%s", f->records);
 	snprintf(env_stop, sizeof(env_stop), "GROVE_STOP=%s", f->stop);
 	/* Its own bound covers the round's longest course: subscribing, writing, both drains. */
 	snprintf(env_seconds, sizeof(env_seconds), "GROVE_SECONDS=%d", (int)seconds + 180);
 	snprintf(env_drain, sizeof(env_drain), "GROVE_DRAIN_SECONDS=%d", GODOT_DRAIN_S);
-	const char *env[] = {env_address, env_records, env_stop, env_seconds, env_drain, NULL};
+	snprintf(env_fps, sizeof(env_fps), "GROVE_FPS=%d", fps);
+	const char *env[] = {env_address, env_records, env_stop, env_seconds, env_drain, env_fps, NULL};
 	f->pid = godot_spawn(project, "e2e_follower.gd", env, f->log);
 	static const char *const said[] = {"GROVE-FOLLOWING", "GROVE-E2E-FAILED"};
 	if (f->pid > 0 && bench_wait_said(f->log, said, 2, GODOT_READY_MS) == 0)
@@ -392,7 +400,27 @@ struct grove_summary {
 	struct e2e_result *r;
 	const struct e2e_grove *g;
 	struct godot_follower *godot; /* NULL: none in this round */
+	struct godot_follower *paced; /* a second one, its frames at 90 Hz, at the same member (NULL: none) */
 };
+
+/*
+ * The wait for the next frame of a game server at 90 Hz, measured: from when a C subscriber at the paced
+ * follower's member read write @p i (the earliest of them: the member sends the change to every connection
+ * in one pass) to when the paced follower read it, at the start of the frame that applies it.
+ */
+static void add_paced_sample(struct samples *s, const struct round_log *log, const struct godot_events *paced,
+			     int member, size_t i)
+{
+	const struct godot_event *ev = &paced->v[i];
+	uint64_t first = 0;
+	for (int k = 0; k < log->n; k++) {
+		uint64_t at = log->subs[k].arrival[i];
+		if (log->subs[k].member == member && at && (!first || at < first))
+			first = at;
+	}
+	if (ev->seen && ev->received && first)
+		add_sample(&s[ST_FRAME_MEASURED], span(first, godot_realtime_ns(paced, ev->received)));
+}
 
 /* The follower's stages for write @p i (value @p value), and what it adds to the total: its 5c in ns, 0 when
  * it lacks the write. */
@@ -431,6 +459,12 @@ static void summarize_grove(void *ctx, const struct round_log *log)
 		r->godot_tie_us = godot.tie_us;
 		r->godot_drift_us = (double)(godot.offset[1] - godot.offset[0]);
 	}
+	struct godot_events paced = {.values = log->total};
+	bool paced_ran = false;
+	if (gs->paced) {
+		paced.v = calloc(log->total + 1, sizeof(*paced.v));
+		paced_ran = godot_finish(gs->paced, gs->g->base + (int64_t)log->total - 1, gs->g->base, &paced);
+	}
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 	for (size_t i = log->warmup; i < log->total; i++) {
 		const struct write_times *w = &gs->g->writes[i];
@@ -445,6 +479,8 @@ static void summarize_grove(void *ctx, const struct round_log *log)
 		add_span(&s[ST_REPLICATION], w->durable, w->committed);
 		add_span(&s[ST_ANSWERED], w->receive, w->reply);
 		add_span(&s[ST_APPLY_LEADER], w->committed, w->applied);
+		if (paced_ran)
+			add_paced_sample(s, log, &paced, gs->paced->member, i);
 		for (int k = 0; k < log->n; k++) {
 			const struct sub *sub = &log->subs[k];
 			uint64_t at = sub->arrival[i];
@@ -468,6 +504,7 @@ static void summarize_grove(void *ctx, const struct round_log *log)
 		}
 	}
 	free(godot.v);
+	free(paced.v);
 	for (int k = 0; k < N_STAGES; k++) {
 		fill_pcts(&r->stage[k], &s[k]);
 		if (k == ST_SUBMIT_TO_READ) {
@@ -630,13 +667,18 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 		memset(&out[r], 0, sizeof(out[r]));
 		out[r].subscribers = counts[r];
 		out[r].cross = cross;
-		struct godot_follower follower = {0};
+		struct godot_follower follower = {0}, paced = {0};
 		int member = (leader + 1) % CLUSTER_MEMBERS;
 		bool following = godot_project && godot_follow(&follower, godot_project, dir, tag, r, member,
-							       view->cluster.addresses[member], seconds);
-		struct grove_summary gs = {&out[r], view, following ? &follower : NULL};
+							       view->cluster.addresses[member], seconds, 0);
+		/* The paced one needs a C subscriber at its member to measure from: subscriber k is at member k % 3. */
+		bool pacing = following && counts[r] > member &&
+			      godot_follow(&paced, godot_project, dir, tag, r, member, view->cluster.addresses[member],
+					   seconds, FRAME_HZ);
+		struct grove_summary gs = {&out[r], view, following ? &follower : NULL, pacing ? &paced : NULL};
 		stream_round(&st, counts[r], ops, seconds, view->base, summarize_grove, &gs);
 		godot_abandon(&follower);
+		godot_abandon(&paced);
 		free(view->writes);
 	}
 	if (ok && cross)
@@ -680,6 +722,9 @@ static void print_godot_follower(FILE *out, const struct e2e_result *r)
 		fprintf(out, ", %zu NOT IN ITS TREE when applied", r->godot_not_in_tree);
 	fprintf(out, "; its clock tied to CLOCK_REALTIME within +-%.1f us (the two moved %.0f us apart over the round)\n",
 		r->godot_tie_us, r->godot_drift_us);
+	if (r->stage[ST_FRAME_MEASURED].n)
+		fprintf(out, "a second Godot follower at member %d, at 90 Hz: the frame wait measured for %zu writes\n",
+			r->godot_member + 1, r->stage[ST_FRAME_MEASURED].n);
 }
 
 static void print_stages(FILE *out, const struct e2e_result *r, bool etcd)
@@ -778,7 +823,8 @@ static void report(FILE *out, const struct run *run)
 	bool etcd_ran = run->etcd_ran;
 	fprintf(out, "end to end, stage by stage: 3-member durable grove cluster on 127.0.0.1, one sequential writer at\n"
 	       "the leader, subscribers spread over the members, %d writes per row after a warm-up (at most %.0f s);\n"
-	       "CLOCK_REALTIME on this machine; frame wait computed (uniform phase in a 90 Hz frame).\n", ops, seconds);
+	       "CLOCK_REALTIME on this machine; frame wait computed (uniform phase in a 90 Hz frame), and measured where\n"
+	       "a follower at 90 Hz ran.\n", ops, seconds);
 	for (int r = 0; r < rounds; r++)
 		print_stages(out, &res[r], etcd_ran);
 	if (run->cross_res) {

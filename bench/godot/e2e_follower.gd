@@ -4,6 +4,9 @@
 # its message reached the client and when the mirror had applied it to the scene tree, and what Target's
 # seq holds then.
 #
+# GROVE_FPS paces its frames as a game server's (the client reads the network once a frame), so that
+# when a message is received includes the wait for the next frame.
+#
 # Prints GROVE-FOLLOWING once the snapshot is live. Once the file GROVE_STOP exists (it holds the last
 # value written) it waits for that value to be applied (at most GROVE_DRAIN_SECONDS, default 10), writes
 # GROVE_RECORDS, prints GROVE-E2E-DONE <entries> and quits; GROVE_SECONDS (default 120) bounds the whole
@@ -40,6 +43,8 @@ func env(name: String, default: String) -> String:
 
 
 func _init() -> void:
+	# A game server's pace (GROVE_FPS frames a second; 0: as fast as the project's frame sleep lets it).
+	Engine.target_fps = int(env("GROVE_FPS", "0"))
 	stop_file = env("GROVE_STOP", "")
 	drain_ms = int(env("GROVE_DRAIN_SECONDS", "10")) * 1000
 	deadline = OS.get_ticks_msec() + int(env("GROVE_SECONDS", "120")) * 1000
