@@ -751,9 +751,10 @@ static bool any_shard_held(struct server *s)
 
 /*
  * Whether what @p req reads is held by a cross-shard transaction's intent here: its part is not in the
- * tree yet though the transaction may have been acknowledged, so the read must wait for it, unless it is a
- * listing of nodes that the part leaves as they are (host_read_waits()); an export, which states connections
- * and resources too, waits whenever the shard is held. A read reaches
+ * tree yet though the transaction may have been acknowledged, so the read must wait for it, unless it
+ * reads, in the shard of the node it names, only nodes that the part leaves as they are (host_read_waits()):
+ * a listing, or an export of the node's subtree (what an export states beyond a listing, a node's
+ * connections, groups and the resources its values name, changes only with an op on the node). A read reaches
  * the shard of the node it names and, for a subtree or an export, every shard whose root is below that
  * node; one that names no node by a path in canonical form (a snapshot, a node by id) may reach any shard.
  * The nodes above a shard's root, through which a path is resolved, never change in a transaction (they
@@ -765,9 +766,11 @@ static bool read_meets_intent(struct server *s, const Grove__Envelope *req)
 		return false;
 	const Grove__NodeRef *node = read_target(req);
 	uint64_t group = read_group(s, req);
-	bool listing = req->body_case == GROVE__ENVELOPE__BODY_READ && node;
-	if (listing ? host_read_waits(s->host, group, &(struct host_ref){node->path, node->id}, req->read->depth != 0)
-		    : host_held(s->host, group, NULL))
+	bool reading = req->body_case == GROVE__ENVELOPE__BODY_READ;
+	bool exporting = req->body_case == GROVE__ENVELOPE__BODY_EXPORT_SCENE;
+	bool whole = exporting || (reading && req->read->depth != 0);
+	if (node && (reading || exporting) ? host_read_waits(s->host, group, &(struct host_ref){node->path, node->id}, whole)
+					   : host_held(s->host, group, NULL))
 		return true;
 	if (req->body_case == GROVE__ENVELOPE__BODY_READ && req->read->depth == 0)
 		return false;

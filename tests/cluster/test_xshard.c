@@ -359,7 +359,8 @@ static void *write_across(void *arg)
 		variant_set_int(&v, i);
 		struct tree_op both[] = {{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/X"}, .name = "x", .value = &v},
 					 {.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_A "/P"}, .name = "x", .value = &v}};
-		a->acked += client_write_ops(cl, both, 2) == GROVE_OK;
+		if (client_write_ops(cl, both, 2) == GROVE_OK)
+			__atomic_add_fetch(&a->acked, 1, __ATOMIC_RELEASE);
 	}
 	variant_free(&v);
 	grove_client_close(cl);
@@ -368,20 +369,60 @@ static void *write_across(void *arg)
 }
 
 /*
- * Read the subtree at @p path (through @p readers, each member's client in turn) while @p writes transactions
- * over the world's group and ZoneA follow each other; the reads made in @p reads. @return how many of them
- * waited in a server for a transaction.
+ * Export the subtree at @p path through @p cl as a text scene, whole; it must hold that node. @return the
+ * value of its property x (-1 if it has none).
+ */
+static long long export_x(struct grove_client *cl, const char *path)
+{
+	Grove__NodeRef ref = GROVE__NODE_REF__INIT;
+	ref.path = (char *)path;
+	Grove__ExportRequest ex = GROVE__EXPORT_REQUEST__INIT;
+	ex.node = &ref;
+	ex.godot_major = 4;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_EXPORT_SCENE;
+	env.export_scene = &ex;
+	assert_int_equal(grove_client_call(cl, &env, &reply), GROVE_OK);
+	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_EXPORT_REPLY);
+	if (reply->export_reply->code)
+		fail_msg("export of %s: %s", path, reply->export_reply->message);
+	char *scene = strndup((const char *)reply->export_reply->scene.data, reply->export_reply->scene.len);
+	const char *name = strrchr(path, '/') + 1, *x = strstr(scene, "\nx = ");
+	char header[128];
+	snprintf(header, sizeof(header), "[node name=\"%s\"", name);
+	assert_non_null(strstr(scene, header));
+	long long value = x ? atoll(x + 5) : -1;
+	free(scene);
+	grove__envelope__free_unpacked(reply, NULL);
+	return value;
+}
+
+/*
+ * Read the subtree at @p path (through @p readers, each member's client in turn; with @p export, export it)
+ * while @p writes transactions over the world's group and ZoneA follow each other, each setting x of
+ * /root/World/X and ZoneA's P to its number; the reads made in @p reads. An export of P must show the
+ * last acknowledged number, or a later one. @return how many of the reads waited in a server for a
+ * transaction.
  */
 static uint64_t reads_during_writes(struct cluster *c, struct grove_client **readers, const char *path, uint32_t depth,
-				    int writes, int *reads)
+				    bool export, int writes, int *reads)
 {
 	uint64_t before = reads_waited(c);
 	struct across a = {.c = c, .count = writes};
 	pthread_t thread;
 	assert_int_equal(pthread_create(&thread, NULL, write_across, &a), 0);
+	bool of_p = strcmp(path, ZONE_A "/P") == 0;
 	for (*reads = 0; !__atomic_load_n(&a.done, __ATOMIC_ACQUIRE) && *reads < 100000; (*reads)++) {
+		struct grove_client *reader = readers[1 + *reads % CLUSTER_NODES];
+		if (export) {
+			int acked = __atomic_load_n(&a.acked, __ATOMIC_ACQUIRE);
+			long long x = export_x(reader, path);
+			if (of_p && x < acked - 1)
+				fail_msg("an export of P shows x = %lld after write %d was acknowledged", x, acked - 1);
+			continue;
+		}
 		Grove__Envelope *holder = NULL;
-		Grove__ReadReply *rr = client_read(readers[1 + *reads % CLUSTER_NODES], path, depth, true, &holder);
+		Grove__ReadReply *rr = client_read(reader, path, depth, true, &holder);
 		assert_true(rr && rr->code == 0);
 		grove__envelope__free_unpacked(holder, NULL);
 	}
@@ -393,8 +434,9 @@ static uint64_t reads_during_writes(struct cluster *c, struct grove_client **rea
 /*
  * A read waits for a transaction only when it reads one of its shards, and there only what its part changes:
  * reads of ZoneB's subtree, on every member, while transactions over the world's group and ZoneA (setting a
- * value of ZoneA's P) follow each other, never wait, nor do reads of P's children's subtrees in ZoneA; reads of
- * P itself, or of the whole world, meanwhile may.
+ * value of ZoneA's P) follow each other, never wait, nor do reads or exports of P's children's subtrees in
+ * ZoneA; reads of P itself, or of the whole world, meanwhile may, and an export of P always shows the last
+ * acknowledged value or a later one.
  */
 static void test_reads_wait_only_for_their_shards(void **state)
 {
@@ -408,19 +450,24 @@ static void test_reads_wait_only_for_their_shards(void **state)
 	struct grove_client *readers[CLUSTER_NODES + 1];
 	for (int n = 1; n <= CLUSTER_NODES; n++)
 		readers[n] = cluster_connect(&c, n);
-	int zone_reads, arm_reads, p_reads, world_reads;
-	uint64_t zone_waited = reads_during_writes(&c, readers, ZONE_B, UINT32_MAX, 100, &zone_reads);
-	uint64_t arm_waited = reads_during_writes(&c, readers, ZONE_A "/P/Arm", UINT32_MAX, 100, &arm_reads);
-	uint64_t p_waited = reads_during_writes(&c, readers, ZONE_A "/P", 0, 30, &p_reads);
-	uint64_t world_waited = reads_during_writes(&c, readers, "/root/World", UINT32_MAX, 30, &world_reads);
+	int zone_reads, arm_reads, p_reads, world_reads, arm_exports, p_exports;
+	uint64_t zone_waited = reads_during_writes(&c, readers, ZONE_B, UINT32_MAX, false, 100, &zone_reads);
+	uint64_t arm_waited = reads_during_writes(&c, readers, ZONE_A "/P/Arm", UINT32_MAX, false, 100, &arm_reads);
+	uint64_t p_waited = reads_during_writes(&c, readers, ZONE_A "/P", 0, false, 30, &p_reads);
+	uint64_t world_waited = reads_during_writes(&c, readers, "/root/World", UINT32_MAX, false, 30, &world_reads);
+	uint64_t arm_exports_waited = reads_during_writes(&c, readers, ZONE_A "/P/Arm", 0, true, 100, &arm_exports);
+	uint64_t p_exports_waited = reads_during_writes(&c, readers, ZONE_A "/P", 0, true, 30, &p_exports);
 	print_message("100 transactions over the world's group and ZoneA: %d reads of ZoneB, %llu waited; 100 more: %d "
 		      "reads of ZoneA's P/Arm, %llu waited; 30 more: %d reads of P, %llu waited; 30 more: %d reads of the "
-		      "whole world, %llu waited\n", zone_reads, (unsigned long long)zone_waited, arm_reads,
+		      "whole world, %llu waited; 100 more: %d exports of P/Arm, %llu waited; 30 more: %d exports of P, "
+		      "%llu waited\n", zone_reads, (unsigned long long)zone_waited, arm_reads,
 		      (unsigned long long)arm_waited, p_reads, (unsigned long long)p_waited, world_reads,
-		      (unsigned long long)world_waited);
-	assert_true(zone_reads > 0 && arm_reads > 0);
+		      (unsigned long long)world_waited, arm_exports, (unsigned long long)arm_exports_waited, p_exports,
+		      (unsigned long long)p_exports_waited);
+	assert_true(zone_reads > 0 && arm_reads > 0 && arm_exports > 0 && p_exports > 0);
 	assert_int_equal(zone_waited, 0);
 	assert_int_equal(arm_waited, 0);
+	assert_int_equal(arm_exports_waited, 0);
 	for (int n = 1; n <= CLUSTER_NODES; n++)
 		grove_client_close(readers[n]);
 	wait_settled(&c);
