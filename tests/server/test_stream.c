@@ -940,9 +940,18 @@ static void test_move_into_zone(void **state)
 	cli_run(&f->server, &r, "group", "add", "/root/World/ZoneA/Player", "players", (char *)NULL);
 	assert_int_equal(r.status, 0);
 
+	/* A subscriber of the whole world first: it gets the move whole, the zone's subscribers its arrival. */
+	struct grove_client *world = connect_to(&f->server);
+	assert_int_equal(client_subscribe(world, "/root/World", false, 0), GROVE_OK);
 	assert_int_equal(client_subscribe(sub, "/root/World/ZoneB", false, 0), GROVE_OK);
 	Grove__Envelope *msg;
 	bool last = false;
+	do {
+		assert_non_null(msg = next_event(world, 5000));
+		last = msg->subscribe_event->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT && msg->subscribe_event->last;
+		grove__envelope__free_unpacked(msg, NULL);
+	} while (!last);
+	last = false;
 	while (!last) {
 		assert_non_null(msg = next_event(sub, 5000));
 		assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
@@ -974,6 +983,14 @@ static void test_move_into_zone(void **state)
 	}
 	assert_string_equal(nodes[0].path, "/root/World/ZoneB/Player");
 	assert_true(nodes[0].in_players);
+	while ((msg = next_event(world, 5000)) && msg->subscribe_event->kind != GROVE__SUBSCRIBE_EVENT__KIND__CHANGES)
+		grove__envelope__free_unpacked(msg, NULL);
+	assert_non_null(msg);
+	assert_int_equal(msg->subscribe_event->n_changes, 1);
+	assert_int_equal(msg->subscribe_event->changes[0]->op, TREE_OP_MOVE);
+	assert_string_equal(msg->subscribe_event->changes[0]->path, "/root/World/ZoneB/Player");
+	grove__envelope__free_unpacked(msg, NULL);
+	grove_client_close(world);
 
 	/* What the server holds now, node for node. */
 	Grove__Envelope *holder;
