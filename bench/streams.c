@@ -336,8 +336,9 @@ struct round_subs {
 	int receivers;
 };
 
-/* Subscribe @p n subscribers, each noting @p values values from @p base, start their receivers, and wait
- * until every one has its snapshot. @p opened says whether the store's writer could be opened meanwhile. */
+/* Subscribe @p n subscribers, each noting @p values values from @p base, start their receivers, open the
+ * writers (@p open_writer with @p ctx), and wait until every subscriber has its snapshot. @return whether all
+ * of that was done; if not, the receivers are stopped (round_close() still frees the subscribers). */
 static bool round_subscribe(const struct store *st, int n, size_t values, int64_t base, struct round_subs *rs,
 			    bool (*open_writer)(const struct store *st, void *ctx), void *ctx)
 {
