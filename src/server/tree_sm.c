@@ -774,7 +774,7 @@ bool tree_sm_write_meets(struct tree_sm *t, struct store_txn *txn, const uint8_t
 
 /*
  * The largest part a read is checked beside: the check tries the part, on the loop, for every read of the shard
- * while it is held; beside a larger one (a large subtree carried in or out) a read waits, as exports do.
+ * while it is held; beside a larger one (a large subtree carried in or out) a read waits for the part.
  */
 #define READ_BESIDE_PART_MAX (64u << 10)
 
