@@ -309,9 +309,10 @@ static void stop_receivers(struct receiver *rx, int n)
 		close(rx[t].epoll_fd);
 }
 
-/* Subscribe @p n subscribers, each to member k % 3, and hand them to the receivers. */
+/* Subscribe @p n subscribers, each to member k % 3, and hand them to the receivers; with @p times, each notes
+ * its events' stage times too. */
 static bool open_subscribers(const struct store *st, struct sub *subs, int n, struct receiver *rx, int receivers,
-			     size_t values, int64_t base)
+			     size_t values, int64_t base, bool times)
 {
 	for (int k = 0; k < n; k++) {
 		struct sub *s = &subs[k];
@@ -320,9 +321,9 @@ static bool open_subscribers(const struct store *st, struct sub *subs, int n, st
 		s->values = values;
 		s->base = base;
 		s->arrival = calloc(values, sizeof(uint64_t));
-		s->events = calloc(values, sizeof(*s->events));
+		s->events = times ? calloc(values, sizeof(*s->events)) : NULL;
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
-		if (!s->arrival || !s->events || !st->open(s, st) || epoll_ctl(rx[k % receivers].epoll_fd, EPOLL_CTL_ADD, s->fd, &ev))
+		if (!s->arrival || (times && !s->events) || !st->open(s, st) || epoll_ctl(rx[k % receivers].epoll_fd, EPOLL_CTL_ADD, s->fd, &ev))
 			return false;
 	}
 	return true;
@@ -336,16 +337,17 @@ struct round_subs {
 	int receivers;
 };
 
-/* Subscribe @p n subscribers, each noting @p values values from @p base, start their receivers, open the
+/* Subscribe @p n subscribers, each noting @p values values from @p base (and their stage times, with
+ * @p times: a rate's worth of them would take gigabytes), start their receivers, open the
  * writers (@p open_writer with @p ctx), and wait until every subscriber has its snapshot. @return whether all
  * of that was done; if not, the receivers are stopped (round_close() still frees the subscribers). */
-static bool round_subscribe(const struct store *st, int n, size_t values, int64_t base, struct round_subs *rs,
-			    bool (*open_writer)(const struct store *st, void *ctx), void *ctx)
+static bool round_subscribe(const struct store *st, int n, size_t values, int64_t base, bool times,
+			    struct round_subs *rs, bool (*open_writer)(const struct store *st, void *ctx), void *ctx)
 {
 	rs->n = n;
 	rs->subs = calloc((size_t)n, sizeof(*rs->subs));
 	rs->receivers = start_receivers(rs->rx, n, st->clock ? st->clock : now_ns);
-	bool opened = rs->subs && open_subscribers(st, rs->subs, n, rs->rx, rs->receivers, values, base);
+	bool opened = rs->subs && open_subscribers(st, rs->subs, n, rs->rx, rs->receivers, values, base, times);
 	for (int t = 0; t < rs->receivers; t++)
 		pthread_create(&rs->rx[t].thread, NULL, receive, &rs->rx[t]);
 	opened = opened && open_writer(st, ctx);
@@ -379,7 +381,7 @@ bool stream_round(const struct store *st, int n, int ops, double seconds, int64_
 	size_t warmup = ops / 10 > 20 ? (size_t)ops / 10 : 20, total = warmup + (size_t)ops;
 	struct round_subs rs;
 	void *writer = NULL;
-	bool ok = round_subscribe(st, n, total, base, &rs, open_sequential_writer, &writer);
+	bool ok = round_subscribe(st, n, total, base, true, &rs, open_sequential_writer, &writer);
 	if (ok) {
 		uint64_t *sent = calloc(total, sizeof(uint64_t)), *acked = calloc(total, sizeof(uint64_t));
 		uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
@@ -490,7 +492,7 @@ bool stream_round_pipelined(const struct store *st, int n, int submitters, int w
 		return false;
 	struct submitters all = {calloc((size_t)submitters, sizeof(struct submitter)), submitters};
 	struct round_subs rs;
-	bool ok = all.s && round_subscribe(st, n, cap, base, &rs, open_submitters, &all);
+	bool ok = all.s && round_subscribe(st, n, cap, base, false, &rs, open_submitters, &all);
 	if (ok) {
 		uint64_t *sent = calloc(cap, sizeof(uint64_t)), *acked = calloc(cap, sizeof(uint64_t));
 		uint64_t start = now_ns(), span = (uint64_t)(seconds * 1e9);

@@ -46,7 +46,7 @@ struct sub {
 	char *line;                 /**< etcd: de-chunked bytes of the JSON message being read */
 	size_t line_len;
 	uint64_t *arrival;          /**< per value: when it was read (the store's clock), 0 until then */
-	struct event_times *events; /**< grove, per value: the event's stage times (written before arrival) */
+	struct event_times *events; /**< grove, per value: its event's stage times (set before arrival); NULL: not kept */
 	size_t values;              /**< length of arrival and events */
 	int64_t base;               /**< the value of write 0 */
 	bool ready;                 /**< grove: snapshot received; etcd: watch created */

@@ -317,14 +317,12 @@ static void pb_changes(struct follow *f, struct loop_conn *c, const struct sub_e
 {
 	struct grove_buf changed = {0};
 	const struct grove_buf *changes = &changed;
-	int err;
+	int err = GROVE_OK;
 	if (f->publishing && ev->whole) {
 		if (!f->packed_valid) {
 			f->packed.len = 0;
 			f->packed.failed = false;
 			f->packed_valid = (err = pack_change_fields(f, ev, &f->packed)) == GROVE_OK;
-		} else {
-			err = GROVE_OK;
 		}
 		changes = &f->packed;
 	} else {
@@ -551,6 +549,8 @@ void follow_publish(struct follow *f, uint64_t group, uint64_t index, const stru
 	subs_publish(f->subs, group, index, changes, n, paths, times, txn);
 	f->publishing = false;
 	f->packed_valid = false;
+	if (f->packed.cap > PROTOBUF_CHUNK)
+		grove_buf_free(&f->packed); /* kept for the next entry, unless an unusually large one grew it */
 	gateway_encoded_changes_free(&f->godot_packed[0]);
 	gateway_encoded_changes_free(&f->godot_packed[1]);
 }

@@ -98,11 +98,11 @@ static struct grove_client *connect_to(const struct groved_proc *p)
 	return c;
 }
 
-/* Write @p op as one batch; returns the write's applied index (0 if refused). */
-static uint64_t write_op(struct grove_client *c, const struct tree_op *op)
+/* Write @p ops as one batch; returns the batch's applied index (0 if refused). */
+static uint64_t write_ops(struct grove_client *c, const struct tree_op *ops, size_t n)
 {
 	struct wire_request wr;
-	assert_int_equal(wire_encode_batch(op, 1, &wr), GROVE_OK);
+	assert_int_equal(wire_encode_batch(ops, n, &wr), GROVE_OK);
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
 	env.write = &wr.req;
@@ -123,7 +123,7 @@ static uint64_t set_int(struct grove_client *c, const char *path, const char *pr
 	struct variant v;
 	variant_set_int(&v, value);
 	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = path}, .name = prop, .value = &v};
-	return write_op(c, &op);
+	return write_ops(c, &op, 1);
 }
 
 static void add_node(const struct groved_proc *p, const char *path, const char *cls)
@@ -349,16 +349,8 @@ static void test_one_entry_to_many_subscribers(void **state)
 		{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/A"}, .name = "m", .value = &v[1]},
 		{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/World/A/B"}, .name = "n", .value = &v[2]},
 	};
-	struct wire_request wr;
-	assert_int_equal(wire_encode_batch(ops, 3, &wr), GROVE_OK);
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
-	env.body_case = GROVE__ENVELOPE__BODY_WRITE;
-	env.write = &wr.req;
-	assert_int_equal(grove_client_call(w, &env, &reply), GROVE_OK);
-	wire_request_free(&wr);
-	assert_int_equal(reply->write_reply->code, 0);
-	uint64_t first = reply->write_reply->applied_index;
-	grove__envelope__free_unpacked(reply, NULL);
+	uint64_t first = write_ops(w, ops, 3);
+	assert_true(first > 0);
 	uint64_t second = set_int(w, "/root/World/A", "n", 10);
 	const char *all = "/root/World/A n=7;/root/World/A m=8;/root/World/A/B n=9;";
 	const char *expected[] = {all, all, "/root/World/A n=7;/root/World/A/B n=9;", all, "/root/World/A n=7;/root/World/A m=8;"};
@@ -1046,7 +1038,7 @@ static void test_move_into_zone(void **state)
 static bool move_node(struct grove_client *c, const char *from, const char *to)
 {
 	struct tree_op op = {.kind = TREE_OP_MOVE, .node = {.path = from}, .target = {.path = to}, .index = -1};
-	return write_op(c, &op) != 0;
+	return write_ops(c, &op, 1) != 0;
 }
 
 /* A zone's subscriber's copy of what the zone holds: nodes by id, with their path and property "hp". */
