@@ -114,6 +114,55 @@ static int refuse_if_moved(struct applier *a, const char *path, uint64_t id, boo
 		      (unsigned long long)group);
 }
 
+static int add_step(struct applier *a, uint64_t id, uint32_t up, const char *name, uint32_t *at);
+
+/* The walk of a path resolved for an operation, taken as the path steps of the nodes on it (node_step()). */
+struct path_walk {
+	struct applier *a;
+	uint32_t up; /* the step of the node walked before */
+	bool on;     /* still taking steps: the walk started at the group's root */
+};
+
+static int take_walked_step(void *ctx, uint64_t id, const char *name, size_t len)
+{
+	struct path_walk *w = ctx;
+	struct applier *a = w->a;
+	if (!w->on)
+		return GROVE_OK;
+	void *known = idmap_get(&a->step_of_node, id, a->path_epoch);
+	if (known) {
+		w->up = (uint32_t)((uintptr_t)known - 1);
+		return GROVE_OK;
+	}
+	if (w->up == TREE_NO_PATH && id != a->top) {
+		w->on = false;
+		return GROVE_OK;
+	}
+	char own[TREE_NAME_MAX + 1], *copy = len < sizeof(own) ? own : malloc(len + 1);
+	if (!copy)
+		return fail(a, GROVE_ENOMEM);
+	memcpy(copy, name, len);
+	copy[len] = '\0';
+	int err = add_step(a, id, w->up, copy, &w->up);
+	if (copy != own)
+		free(copy);
+	return err;
+}
+
+/*
+ * tree_resolve_path(), and when the batch records changes, the nodes on the way taken as their path steps:
+ * the change records need them (node_step()), and the walk has just read them. Only a path written as
+ * node_step() would write it (no repeated or trailing slash) names the steps as they are.
+ */
+static int resolve_path(struct applier *a, const char *path, uint64_t *id)
+{
+	size_t len = strlen(path);
+	if (!a->res->record_changes || strstr(path, "//") || (len > 1 && path[len - 1] == '/'))
+		return tree_resolve_path(a->t, a->txn, path, id);
+	struct path_walk w = {a, TREE_NO_PATH, true};
+	return tree_resolve_path_steps(a->t, a->txn, path, id, take_walked_step, &w);
+}
+
 /* Resolve a node reference to an existing node id of this group (not a mount point of another shard). */
 static int resolve(struct applier *a, const struct tree_ref *ref, uint64_t *id)
 {
@@ -134,7 +183,7 @@ static int resolve(struct applier *a, const struct tree_ref *ref, uint64_t *id)
 	} else {
 		if (!ref->path)
 			return refuse(a, GROVE_EINVAL, "op %zu names no node", a->op_index);
-		int err = tree_resolve_path(a->t, a->txn, ref->path, id);
+		int err = resolve_path(a, ref->path, id);
 		if (err == GROVE_EINVAL)
 			return refuse(a, err, "%s: no such node", ref->path);
 		if (err == GROVE_ENOTFOUND) {

@@ -155,7 +155,8 @@ bool tree_name_valid(const char *name)
 }
 
 /* Resolve the names of @p p (a path's rest after its start) one by one from node @p cur of @p t. */
-static int resolve_below(const struct tree *t, struct store_txn *txn, uint64_t cur, const char *p, uint64_t *id)
+static int resolve_below(const struct tree *t, struct store_txn *txn, uint64_t cur, const char *p, uint64_t *id,
+			 tree_step_fn step, void *ctx)
 {
 	uint8_t key[8 + TREE_NAME_MAX + 1];
 	while (*p) {
@@ -188,6 +189,8 @@ static int resolve_below(const struct tree *t, struct store_txn *txn, uint64_t c
 		if (v.len != 8)
 			return GROVE_ECORRUPT;
 		cur = get_be64(v.data);
+		if (step && (err = step(ctx, cur, p, n)) != GROVE_OK)
+			return err;
 		p += n;
 	}
 	*id = cur;
@@ -214,6 +217,12 @@ static bool path_below(const char *path, const char *root, const char **rest)
 
 int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id)
 {
+	return tree_resolve_path_steps(t, txn, path, id, NULL, NULL);
+}
+
+int tree_resolve_path_steps(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id,
+			    tree_step_fn step, void *ctx)
+{
 	if (path[0] != '/')
 		return GROVE_EINVAL;
 	if (t->view) {
@@ -229,7 +238,9 @@ int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *p
 	if (!err && !path_below(path, shard_path ? shard_path : "/root", &rest))
 		err = GROVE_ENOTFOUND;
 	free(shard_path);
-	return err ? err : resolve_below(t, txn, top, rest, id);
+	if (!err && step)
+		err = step(ctx, top, path, (size_t)(rest - path));
+	return err ? err : resolve_below(t, txn, top, rest, id, step, ctx);
 }
 
 int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, char **out)

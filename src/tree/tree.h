@@ -548,6 +548,24 @@ int tree_get_node(const struct tree *t, struct store_txn *txn, uint64_t id, stru
 int tree_resolve_path(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id);
 
 /**
+ * A node that tree_resolve_path_steps() walked through: node @p id, named
+ * by the @p len bytes at @p name (not NUL-terminated), below the node of the
+ * call before. The first call names the node the walk starts from (the
+ * group's root, or the view's) by the bytes of the path up to it, as given.
+ * Any return other than GROVE_OK stops the walk and is returned.
+ */
+typedef int (*tree_step_fn)(void *ctx, uint64_t id, const char *name, size_t len);
+
+/**
+ * @brief tree_resolve_path(), telling @p step (may be NULL) of every node
+ * on the way, the top first and @p *id last; a walk that fails part way
+ * has told of the nodes it found.
+ * @return as tree_resolve_path(), or what @p step returned.
+ */
+int tree_resolve_path_steps(const struct tree *t, struct store_txn *txn, const char *path, uint64_t *id,
+			    tree_step_fn step, void *ctx);
+
+/**
  * @brief The absolute path of node @p id, as a malloc'd string in @p *out
  * (in a shard's group: the shard root's path and the names below it).
  * @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ENOMEM, GROVE_ESTORAGE.

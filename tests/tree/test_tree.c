@@ -902,6 +902,79 @@ static void test_change_paths_follow_renames(void **state)
 	tree_result_free(&res);
 }
 
+/* Apply @p n ops in a transaction that is then aborted; the change records' paths into @p out (old -> new). */
+static size_t change_paths_of(struct fixture *f, const struct tree_op *ops, size_t n, char out[][2][64])
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, true, &txn), GROVE_OK);
+	struct tree_batch batch = {ops, n};
+	struct tree_result res = {.record_changes = true};
+	assert_int_equal(tree_apply_batch(&world, txn, &batch, &res), GROVE_OK);
+	store_txn_abort(txn);
+	for (size_t i = 0; i < res.n_changes; i++) {
+		uint32_t steps[2] = {res.changes[i].old_path_step, res.changes[i].path_step};
+		for (int k = 0; k < 2; k++) {
+			char *path = NULL;
+			assert_int_equal(tree_paths_string(&res.paths, steps[k], &path), GROVE_OK);
+			snprintf(out[i][k], sizeof(out[i][k]), "%s", path ? path : "-");
+			free(path);
+		}
+	}
+	size_t changes = res.n_changes;
+	tree_result_free(&res);
+	return changes;
+}
+
+/*
+ * A node named by its path has the path steps of the walk that found it; named by id, they are read up from
+ * it: the change records say the same either way, through moves, renames and deletes in the batch, and
+ * paths written with repeated or trailing slashes.
+ */
+static void test_change_paths_by_path_or_id(void **state)
+{
+	struct fixture *f = *state;
+	build_abc(f);
+	struct tree_op setup_ops[] = {create("/root/A", "D", "Node"), create("/root", "E", "Node")};
+	struct tree_result res = {0};
+	assert_int_equal(apply(f, setup_ops, 2, &res), GROVE_OK);
+	tree_result_free(&res);
+	struct variant v = {.type = VARIANT_INT, .as.i = 1};
+	const char *paths[] = {"/root/A/B/C", "/root//A/B/C/", "/root/A/D", "/root/A/B", "/root/E/B/C",
+			       "/root/A/D/N", "/root/A/D/N2", "/root/A/D", "/root/E/B/C", "/root/E/B"};
+	struct tree_op by_path[] = {
+		{.kind = TREE_OP_SET_PROP, .node = at(paths[0]), .name = "hp", .value = &v},
+		{.kind = TREE_OP_SET_PROP, .node = at(paths[1]), .name = "hp", .value = &v},
+		create(paths[2], "N", "Node"),
+		{.kind = TREE_OP_MOVE, .node = at(paths[3]), .target = at("/root/E"), .index = -1},
+		{.kind = TREE_OP_SET_PROP, .node = at(paths[4]), .name = "hp", .value = &v},
+		{.kind = TREE_OP_RENAME, .node = at(paths[5]), .name = "N2"},
+		{.kind = TREE_OP_SET_PROP, .node = at(paths[6]), .name = "hp", .value = &v},
+		{.kind = TREE_OP_DELETE, .node = at(paths[7])},
+		create(paths[8], "X", "Node"),
+		{.kind = TREE_OP_REORDER, .node = at(paths[9]), .index = 0},
+	};
+	enum { N = sizeof(by_path) / sizeof(by_path[0]) };
+	/* The same nodes by id: where each is before the batch, or op 2's node. */
+	const char *before[] = {"/root/A/B/C", "/root/A/B/C", "/root/A/D", "/root/A/B", "/root/A/B/C",
+				NULL,          NULL,          "/root/A/D", "/root/A/B/C", "/root/A/B"};
+	struct tree_op by_id[N];
+	for (size_t i = 0; i < N; i++) {
+		by_id[i] = by_path[i];
+		by_id[i].node = (struct tree_ref){.id = before[i] ? (int64_t)lookup(f, before[i]) : -3};
+	}
+	by_id[3].target = (struct tree_ref){.id = (int64_t)lookup(f, "/root/E")};
+	char want[N][2][64], got[N][2][64];
+	assert_int_equal(change_paths_of(f, by_id, N, want), N);
+	assert_int_equal(change_paths_of(f, by_path, N, got), N);
+	for (size_t i = 0; i < N; i++) {
+		assert_string_equal(got[i][0], want[i][0]);
+		assert_string_equal(got[i][1], want[i][1]);
+	}
+	assert_string_equal(got[4][1], "/root/E/B/C");
+	assert_string_equal(got[6][1], "/root/A/D/N2");
+	assert_string_equal(got[7][1], "/root/A/D");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -923,6 +996,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wide_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_change_paths_follow_renames, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_paths_by_path_or_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("tree", tests, NULL, NULL);
