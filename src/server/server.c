@@ -1416,6 +1416,17 @@ static int begin_across_shards(struct server *s, const struct txn_plan *plan, co
 	return err;
 }
 
+/* What the first op that names a node names (a batch may begin with resources, which name none); NULL: none. */
+static const Grove__NodeRef *first_named(const Grove__WriteRequest *wr)
+{
+	for (size_t i = 0; i < wr->n_ops; i++) {
+		const Grove__NodeRef *node = wr->ops[i]->node;
+		if (node && ((node->path && node->path[0]) || node->id > 0))
+			return node;
+	}
+	return NULL;
+}
+
 /*
  * The fast path of a keyed write across shards: the index at which its first op's shard (the anchor of its
  * first attempt, or the shard a split gave the anchor's keys) applied its key, as this member applied it; 0
@@ -1425,7 +1436,7 @@ static int begin_across_shards(struct server *s, const struct txn_plan *plan, co
  */
 static uint64_t key_applied_before(struct server *s, const Grove__WriteRequest *wr)
 {
-	const Grove__NodeRef *first = wr->n_ops ? wr->ops[0]->node : NULL;
+	const Grove__NodeRef *first = first_named(wr);
 	uint64_t group, index = 0;
 	char why[200];
 	if (wr->submit_key[0] && first &&
@@ -1450,7 +1461,7 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 	 */
 	uint64_t anchor = HOST_WORLD_GROUP;
 	char why[600] = "";
-	const Grove__NodeRef *first = wr->n_ops ? wr->ops[0]->node : NULL;
+	const Grove__NodeRef *first = first_named(wr);
 	if (first && host_route(s->host, &(struct host_ref){first->path, first->id}, 1, &anchor, why, sizeof(why)) ==
 			     GROVE_OK) {
 		if (!host_leads(s->host, anchor)) {

@@ -108,7 +108,11 @@ struct planner {
 	size_t n_leaving, cap_leaving;
 	bool spans_resources; /* an op puts a resource or refers to one batch-locally */
 	bool located;         /* an op names a node by id: where it is was read from the trees */
-	size_t resource_op;   /* the first such op */
+	/*
+	 * Across shards, the second pass: per op, the part its PUT_RESOURCE goes to (that of the ops that refer
+	 * to the resource), found by the first pass, which placed every other op. NULL in the first pass.
+	 */
+	const uint32_t *resource_part;
 	char *why;
 	size_t why_cap;
 };
@@ -124,27 +128,67 @@ static int refuse(struct planner *pl, int err, const char *fmt, ...)
 	return err;
 }
 
-static bool refers_to_local_resource(const struct variant *v, int depth)
+/*
+ * Call @p fn with each batch-local resource reference in @p v (its -(op + 1), which @p fn may change) until it
+ * returns true. @return whether it did.
+ */
+static bool each_local_resource(struct variant *v, bool (*fn)(void *ctx, int64_t *ref), void *ctx, int depth)
 {
 	if (!v || depth > VARIANT_MAX_DEPTH)
 		return false;
 	switch (v->type) {
 	case VARIANT_RESOURCE_REF:
-		return v->as.ref < 0;
+		return v->as.ref < 0 && fn(ctx, &v->as.ref);
 	case VARIANT_ARRAY:
 		for (uint32_t i = 0; i < v->as.array->len; i++)
-			if (refers_to_local_resource(&v->as.array->items[i], depth + 1))
+			if (each_local_resource(&v->as.array->items[i], fn, ctx, depth + 1))
 				return true;
 		return false;
 	case VARIANT_DICTIONARY:
 		for (uint32_t i = 0; i < v->as.dict->len; i++)
-			if (refers_to_local_resource(&v->as.dict->keys[i], depth + 1) ||
-			    refers_to_local_resource(&v->as.dict->values[i], depth + 1))
+			if (each_local_resource(&v->as.dict->keys[i], fn, ctx, depth + 1) ||
+			    each_local_resource(&v->as.dict->values[i], fn, ctx, depth + 1))
 				return true;
 		return false;
 	default:
 		return false;
 	}
+}
+
+/* Any client op: for refers_to_local_resource(). */
+#define ANY_OP SIZE_MAX
+
+static bool names_op(void *ctx, int64_t *ref)
+{
+	size_t k = *(const size_t *)ctx;
+	return k == ANY_OP || *ref == -(int64_t)k - 1;
+}
+
+/* Whether @p v refers batch-locally to the resource that client op @p k puts (ANY_OP: to any). */
+static bool refers_to_local_resource(const struct variant *v, size_t k)
+{
+	return each_local_resource((struct variant *)v, names_op, &k, 0); /* only read */
+}
+
+/* A client op's reference to what may not be its resource: not an earlier put. */
+struct bad_ref {
+	const struct planner *pl;
+	size_t op, named;
+};
+
+static bool not_an_earlier_put(void *ctx, int64_t *ref)
+{
+	struct bad_ref *b = ctx;
+	uint64_t k = (uint64_t)(-(*ref + 1));
+	b->named = (size_t)k;
+	return k >= b->op || b->pl->batch.ops[k].kind != TREE_OP_PUT_RESOURCE;
+}
+
+static bool to_part_numbering(void *ctx, int64_t *ref)
+{
+	const struct planner *pl = ctx;
+	*ref = -(int64_t)pl->ops[-(*ref + 1)].index - 1; /* checked: an earlier op's */
+	return false;
 }
 
 /* Whether node @p id is @p root or below it, before the batch (the walk up crosses shards). */
@@ -733,12 +777,14 @@ static bool has_target(enum tree_op_kind kind)
 static int plan_op(struct planner *pl, size_t i)
 {
 	const struct tree_op *op = &pl->batch.ops[i];
-	if (op->kind == TREE_OP_PUT_RESOURCE || refers_to_local_resource(op->value, 0)) {
-		if (!pl->spans_resources)
-			pl->resource_op = i;
+	if (op->kind == TREE_OP_PUT_RESOURCE || refers_to_local_resource(op->value, ANY_OP)) {
 		pl->spans_resources = true;
-		if (op->kind == TREE_OP_PUT_RESOURCE)
-			return GROVE_OK; /* it names no node: it goes where the rest goes, if all goes to one shard */
+		if (op->kind == TREE_OP_PUT_RESOURCE && !pl->resource_part)
+			return GROVE_OK; /* it names no node: it goes where the ops that refer to it go (place_resources()) */
+		if (op->kind == TREE_OP_PUT_RESOURCE) {
+			pl->ops[i].part = pl->resource_part[i];
+			return part_add(pl, pl->ops[i].part, i, HALF_PLAIN, &pl->ops[i].index);
+		}
 	}
 	struct place node, target = {0};
 	int err = place_ref(pl, i, &op->node, &node);
@@ -776,6 +822,19 @@ static void renumber(const struct planner *pl, const Grove__NodeRef *from, Grove
 		to->id = -(int64_t)pl->ops[-(from->id + 1)].index - 1;
 }
 
+/* @p v, its batch-local resource references as the parts number their ops (to_part_numbering()), encoded. */
+static int renumbered_value(const struct planner *pl, const struct variant *v, struct grove_buf *out)
+{
+	struct variant copy;
+	int err = variant_copy(&copy, v);
+	if (err)
+		return err;
+	each_local_resource(&copy, to_part_numbering, (void *)pl, 0);
+	err = variant_encode(&copy, out);
+	variant_free(&copy);
+	return err ? err : out->failed ? GROVE_ENOMEM : GROVE_OK;
+}
+
 static int pack_part(struct planner *pl, const struct part_build *b, struct txn_plan_part *out)
 {
 	int err = GROVE_ENOMEM;
@@ -783,8 +842,9 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 	Grove__Op **ptrs = calloc(b->n, sizeof(*ptrs));
 	Grove__NodeRef *refs = calloc(2 * b->n, sizeof(*refs));
 	uint64_t *groups = calloc(pl->n_parts, sizeof(*groups));
+	struct grove_buf *values = calloc(b->n, sizeof(*values));
 	out->client_op = calloc(b->n, sizeof(*out->client_op));
-	if (!ops || !ptrs || !refs || !groups || !out->client_op)
+	if (!ops || !ptrs || !refs || !groups || !values || !out->client_op)
 		goto done;
 	for (size_t p = 0; p < pl->n_parts; p++)
 		groups[p] = pl->parts[p].group;
@@ -806,6 +866,11 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 				renumber(pl, from->node, node), w->node = node;
 			if (from->target)
 				renumber(pl, from->target, target), w->target = target;
+			if (pl->resource_part && refers_to_local_resource(pl->batch.ops[i].value, ANY_OP)) {
+				if (renumbered_value(pl, pl->batch.ops[i].value, &values[j]) != GROVE_OK)
+					goto done;
+				w->value.data = values[j].data, w->value.len = values[j].len;
+			}
 			break;
 		case HALF_OUT:
 			grove__op__init(w);
@@ -870,6 +935,9 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 		err = GROVE_OK;
 	}
 done:
+	for (size_t j = 0; values && j < b->n; j++)
+		grove_buf_free(&values[j]);
+	free(values);
 	free(ops);
 	free(ptrs);
 	free(refs);
@@ -877,20 +945,62 @@ done:
 	return err;
 }
 
-/* Resources: fine in one shard; across shards they would need their ids (put them in their own batch). */
+/*
+ * Where each resource the batch puts goes, once every other op is placed (@p where, per client op): to the
+ * part of the ops that refer to it, a resource another put refers to with that one (a resource refers only to
+ * earlier ones, so the last is placed first), one that nothing refers to to the anchor's. Each group keeps
+ * the resources its nodes refer to, under ids of its own: a resource referred to from two shards' parts, or
+ * by a connection across shards (whose binds both groups keep), would be two, and is refused.
+ */
+static int resources_across(struct planner *pl, uint32_t *where)
+{
+	size_t n = pl->batch.count;
+	for (size_t i = 0; i < n; i++) {
+		struct bad_ref bad = {pl, i, 0};
+		struct variant *value = (struct variant *)pl->batch.ops[i].value; /* only read */
+		if (each_local_resource(value, not_an_earlier_put, &bad, 0))
+			return refuse(pl, GROVE_EINVAL, "op %zu refers to resource of op %zu, which is not an earlier put_resource",
+				      i, bad.named);
+	}
+	for (size_t r = n; r-- > 0;) {
+		where[r] = NO_PART;
+		if (pl->batch.ops[r].kind != TREE_OP_PUT_RESOURCE)
+			continue;
+		size_t user = SIZE_MAX;
+		for (size_t j = r + 1; j < n; j++) {
+			const struct tree_op *op = &pl->batch.ops[j];
+			if (!refers_to_local_resource(op->value, r))
+				continue;
+			if (pl->ops[j].source)
+				return refuse(pl, GROVE_ECROSSSHARD,
+					      "op %zu connects nodes of two shards with binds that refer to the resource op %zu "
+					      "puts: each shard would keep a copy of its own; put the resource in a batch of "
+					      "each shard's nodes instead", j, r);
+			uint32_t part = op->kind == TREE_OP_PUT_RESOURCE ? where[j] : pl->ops[j].part;
+			if (where[r] != NO_PART && part != where[r])
+				return refuse(pl, GROVE_ECROSSSHARD,
+					      "ops %zu and %zu refer to the resource op %zu puts from two shards (groups %llu and "
+					      "%llu), which keep resources apart: put it in a batch of each shard's nodes",
+					      user, j, r, (unsigned long long)pl->parts[where[r]].group,
+					      (unsigned long long)pl->parts[part].group);
+			where[r] = part;
+			user = j;
+		}
+		if (where[r] == NO_PART)
+			where[r] = 0;
+	}
+	return GROVE_OK;
+}
+
+/* Resources in a batch of one shard: every op in that part, in the client's order and numbering. */
 static int place_resources(struct planner *pl)
 {
-	if (!pl->spans_resources)
+	if (!pl->spans_resources || pl->n_parts > 1)
 		return GROVE_OK;
-	if (pl->n_parts > 1)
-		return refuse(pl, GROVE_ECROSSSHARD,
-			      "op %zu puts a resource or refers to one put by this batch, in a batch that spans shards: put "
-			      "resources in their own batch first", pl->resource_op);
 	uint32_t part;
 	int err = part_of(pl, pl->n_parts ? pl->parts[0].group : pl->w->view->world_group, &part);
 	if (err)
 		return err;
-	/* One part: the client's own order and numbering. */
 	struct part_build *b = &pl->parts[part];
 	b->n = 0;
 	for (size_t i = 0; i < pl->batch.count; i++) {
@@ -921,6 +1031,7 @@ static void planner_free(struct planner *pl)
 	free(pl->unlinks);
 	free(pl->leaving);
 	wire_batch_free(&pl->batch);
+	memset(pl, 0, sizeof(*pl));
 }
 
 void txn_plan_free(struct txn_plan *p)
@@ -935,29 +1046,63 @@ void txn_plan_free(struct txn_plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* The parts of a second pass: made first, in the first pass's order, and where each resource goes. */
+struct part_order {
+	const uint64_t *groups;
+	size_t n;
+	const uint32_t *resource_part;
+};
+
+/* Place every op of @p req in @p pl (freed by the caller, also on failure); @p order: NULL in a first pass. */
+static int plan_ops(const Grove__WriteRequest *req, const struct txn_plan_world *w, const struct part_order *order,
+		    struct planner *pl, char *why, size_t why_cap)
+{
+	*pl = (struct planner){.req = req, .w = w, .why = why, .why_cap = why_cap};
+	pl->world = tree_view_group(w->view, w->view->world_group);
+	if (!pl->world)
+		return refuse(pl, GROVE_EINVAL, "the view holds no tree of the world's group %llu",
+			      (unsigned long long)w->view->world_group);
+	int err = wire_decode_batch(req, false, &pl->batch, why, why_cap);
+	if (err)
+		return err;
+	size_t n = pl->batch.count;
+	pl->ops = calloc(n, sizeof(*pl->ops));
+	if (!pl->ops)
+		return GROVE_ENOMEM;
+	uint32_t part;
+	for (size_t p = 0; order && !err && p < order->n; p++)
+		err = part_of(pl, order->groups[p], &part);
+	pl->resource_part = order ? order->resource_part : NULL;
+	for (size_t i = 0; !err && i < n; i++) {
+		pl->ops[i].part = NO_PART;
+		err = plan_op(pl, i);
+	}
+	return err ? err : place_resources(pl);
+}
+
 int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *w, struct txn_plan *out, char *why,
 		   size_t why_cap)
 {
 	memset(out, 0, sizeof(*out));
 	why[0] = '\0';
-	struct planner pl = {.req = req, .w = w, .why = why, .why_cap = why_cap};
-	pl.world = tree_view_group(w->view, w->view->world_group);
-	if (!pl.world)
-		return refuse(&pl, GROVE_EINVAL, "the view holds no tree of the world's group %llu",
-			      (unsigned long long)w->view->world_group);
-	int err = wire_decode_batch(req, false, &pl.batch, why, why_cap);
-	if (err)
-		return err;
-	size_t n = pl.batch.count;
-	pl.ops = calloc(n, sizeof(*pl.ops));
-	if (!pl.ops)
-		err = GROVE_ENOMEM;
-	for (size_t i = 0; !err && i < n; i++) {
-		pl.ops[i].part = NO_PART;
-		err = plan_op(&pl, i);
+	struct planner pl;
+	uint32_t *resource_part = NULL;
+	int err = plan_ops(req, w, NULL, &pl, why, why_cap);
+	if (!err && pl.spans_resources && pl.n_parts > 1) {
+		/* Again, with the resources placed where the ops that refer to them went, and the parts in the same order. */
+		resource_part = calloc(pl.batch.count, sizeof(*resource_part));
+		err = resource_part ? resources_across(&pl, resource_part) : GROVE_ENOMEM;
+		uint64_t *order = err ? NULL : calloc(pl.n_parts, sizeof(*order));
+		size_t n_parts = pl.n_parts;
+		for (size_t p = 0; order && p < n_parts; p++)
+			order[p] = pl.parts[p].group;
+		err = err ? err : order ? GROVE_OK : GROVE_ENOMEM;
+		planner_free(&pl);
+		if (!err)
+			err = plan_ops(req, w, &(struct part_order){order, n_parts, resource_part}, &pl, why, why_cap);
+		free(order);
 	}
-	if (!err)
-		err = place_resources(&pl);
+	size_t n = pl.batch.count;
 	if (!err) {
 		out->parts = calloc(pl.n_parts, sizeof(*out->parts));
 		out->op_part = calloc(n, sizeof(*out->op_part));
@@ -975,6 +1120,7 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 	out->n_ops = n;
 	out->reads_tree = pl.located || pl.n_moved > 0;
 	planner_free(&pl);
+	free(resource_part);
 	if (err) {
 		if (err == GROVE_ENOMEM && !why[0])
 			snprintf(why, why_cap, "out of memory");

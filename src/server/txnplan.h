@@ -25,8 +25,16 @@
  * a node created by the batch moved across shards; an operation naming a node
  * that an earlier operation moved across shards. Also refused: a batch-local
  * reference to a node created in another shard's part (a connection with one
- * included), and resources put, or referred to batch-locally, in a batch that
- * spans shards.
+ * included).
+ *
+ * Resources are kept per group, each with ids of its own. A resource the batch
+ * puts goes to the part of the ops that refer to it batch-locally (with a
+ * resource that another put refers to, that one's; one that nothing refers to,
+ * to the anchor's), and the references are renumbered as that part numbers its
+ * ops. Refused: a resource referred to from two shards' parts, or by the binds
+ * of a connection across shards (each group would keep a copy of its own), and
+ * a batch-local resource reference to what is not an earlier put (GROVE_EINVAL,
+ * as the apply refuses it).
  *
  * A connection between nodes of two shards (or its removal) is a half in each
  * shard's part (TREE_OP_CONNECT_ACROSS, TREE_OP_DISCONNECT_ACROSS); the source's
@@ -42,7 +50,8 @@
  * The client's submit key goes with every part: each part's group remembers
  * it when that part is applied as committed, and refuses a later
  * transaction's part, or a later write, with the same key (tree_sm.h). A
- * retry is routed by its first op: to the anchor's group or, when the batch
+ * retry is routed by its first op that names a node: to the anchor's group
+ * or, when the batch
  * moved that node across shards, to the group that took it; both know the
  * key.
  *
@@ -87,7 +96,7 @@ struct txn_plan_part {
 
 /** The plan. Release with txn_plan_free(). */
 struct txn_plan {
-	struct txn_plan_part *parts; /**< parts[0]: the shard of the first op (the anchor); owned */
+	struct txn_plan_part *parts; /**< parts[0]: the shard of the first op that names a node (the anchor); owned */
 	size_t n_parts;              /**< 1 when the whole batch falls in one shard (propose it as a plain write) */
 	/**
 	 * Client op i is operation op_index[i] of parts[op_part[i]]; for a move

@@ -187,6 +187,26 @@ static void *load_zones(void *arg)
 	return NULL;
 }
 
+/* The subtree at @p path exported through @p cl as a Godot 4 text scene, whole; malloc'd. */
+static char *export_text(struct grove_client *cl, const char *path)
+{
+	Grove__NodeRef ref = GROVE__NODE_REF__INIT;
+	ref.path = (char *)path;
+	Grove__ExportRequest ex = GROVE__EXPORT_REQUEST__INIT;
+	ex.node = &ref;
+	ex.godot_major = 4;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
+	env.body_case = GROVE__ENVELOPE__BODY_EXPORT_SCENE;
+	env.export_scene = &ex;
+	assert_int_equal(grove_client_call(cl, &env, &reply), GROVE_OK);
+	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_EXPORT_REPLY);
+	if (reply->export_reply->code)
+		fail_msg("export of %s: %s", path, reply->export_reply->message);
+	char *scene = strndup((const char *)reply->export_reply->scene.data, reply->export_reply->scene.len);
+	grove__envelope__free_unpacked(reply, NULL);
+	return scene;
+}
+
 static void test_writes_across_shards(void **state)
 {
 	(void)state;
@@ -248,6 +268,36 @@ static void test_writes_across_shards(void **state)
 	grove__envelope__free_unpacked(holder, NULL);
 	assert_true(has_x);
 	assert_false(has_y);
+
+	/* Resources put by a batch across shards: each kept by the shard whose nodes refer to it. */
+	struct variant script, texture;
+	variant_set_resource_ref(&script, -1);
+	variant_set_resource_ref(&texture, -2);
+	struct tree_op resources[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Script",
+		 .instance = "res://hero.gd", .name = "1"},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Texture",
+		 .instance = "res://door.png", .name = "2"},
+		{.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_A "/P"}, .name = "script", .value = &script},
+		{.kind = TREE_OP_SET_PROP, .node = {.path = ZONE_B "/Q"}, .name = "texture", .value = &texture},
+	};
+	assert_int_equal(client_write_ops(cl, resources, 4), GROVE_OK);
+	char *scene = export_text(cl, "/root/World");
+	assert_non_null(strstr(scene, "path=\"res://hero.gd\""));
+	assert_non_null(strstr(scene, "path=\"res://door.png\""));
+	const char *p = strstr(scene, "[node name=\"P\""), *q = strstr(scene, "[node name=\"Q\"");
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_non_null(strstr(p, "script = ExtResource("));
+	assert_non_null(strstr(q, "texture = ExtResource("));
+	free(scene);
+	/* One resource for both shards would be two: refused, and nothing of the batch lands. */
+	resources[3].value = &script;
+	resources[3].name = "other_texture";
+	assert_int_equal(client_write_ops(cl, resources, 4), GROVE_ECROSSSHARD);
+	scene = export_text(cl, "/root/World");
+	assert_null(strstr(scene, "other_texture"));
+	free(scene);
 	grove_client_close(cl);
 	wait_settled(&c);
 	cluster_stop(&c);
@@ -368,32 +418,16 @@ static void *write_across(void *arg)
 	return NULL;
 }
 
-/*
- * Export the subtree at @p path through @p cl as a text scene, whole; it must hold that node. @return the
- * value of its property x (-1 if it has none).
- */
+/* Export the subtree at @p path (export_text()); it must hold that node. @return its property x (-1: none). */
 static long long export_x(struct grove_client *cl, const char *path)
 {
-	Grove__NodeRef ref = GROVE__NODE_REF__INIT;
-	ref.path = (char *)path;
-	Grove__ExportRequest ex = GROVE__EXPORT_REQUEST__INIT;
-	ex.node = &ref;
-	ex.godot_major = 4;
-	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
-	env.body_case = GROVE__ENVELOPE__BODY_EXPORT_SCENE;
-	env.export_scene = &ex;
-	assert_int_equal(grove_client_call(cl, &env, &reply), GROVE_OK);
-	assert_int_equal(reply->body_case, GROVE__ENVELOPE__BODY_EXPORT_REPLY);
-	if (reply->export_reply->code)
-		fail_msg("export of %s: %s", path, reply->export_reply->message);
-	char *scene = strndup((const char *)reply->export_reply->scene.data, reply->export_reply->scene.len);
+	char *scene = export_text(cl, path);
 	const char *name = strrchr(path, '/') + 1, *x = strstr(scene, "\nx = ");
 	char header[128];
 	snprintf(header, sizeof(header), "[node name=\"%s\"", name);
 	assert_non_null(strstr(scene, header));
 	long long value = x ? atoll(x + 5) : -1;
 	free(scene);
-	grove__envelope__free_unpacked(reply, NULL);
 	return value;
 }
 

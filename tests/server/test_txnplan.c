@@ -653,6 +653,101 @@ static void test_connections_across(void **state)
 	(void)x;
 }
 
+/* A resource's type, into @p ctx (32 bytes). */
+static int copy_type(void *ctx, const struct tree_resource *r)
+{
+	snprintf(ctx, 32, "%s", r->type);
+	return 0;
+}
+
+/* The resource that a material's "next_pass" refers to, into @p ctx (a uint64_t). */
+static int next_pass_of(void *ctx, const struct tree_resource *r)
+{
+	assert_int_equal(r->props->type, VARIANT_DICTIONARY);
+	assert_int_equal(r->props->as.dict->len, 1);
+	assert_int_equal(r->props->as.dict->values[0].type, VARIANT_RESOURCE_REF);
+	*(uint64_t *)ctx = (uint64_t)r->props->as.dict->values[0].as.ref;
+	return 0;
+}
+
+/* Node @p path's property @p name refers to a resource of group @p g of type @p type. */
+static void expect_resource(struct world *w, uint64_t g, const char *path, const char *name, const char *type)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	struct variant v;
+	assert_int_equal(tree_get_prop(&w->trees[g], txn, id_of(w, path), name, &v), GROVE_OK);
+	assert_int_equal(v.type, VARIANT_RESOURCE_REF);
+	char got[32] = "";
+	assert_int_equal(tree_with_resource(&w->trees[g], txn, (uint64_t)v.as.ref, copy_type, got), GROVE_OK);
+	assert_string_equal(got, type);
+	variant_free(&v);
+	store_txn_abort(txn);
+}
+
+/*
+ * Resources a batch across shards puts go to the part of the ops that refer to them, a resource that another
+ * refers to with it, one that nothing refers to to the anchor's part; the references are renumbered as their
+ * part numbers its ops.
+ */
+static void test_resources_across(void **state)
+{
+	struct world *w = *state;
+	struct variant script, material, next, nothing;
+	variant_set_resource_ref(&script, -1);
+	variant_set_resource_ref(&material, -3);
+	assert_int_equal(variant_set_dict(&next), GROVE_OK);
+	struct variant key, pass;
+	assert_int_equal(variant_set_string(&key, VARIANT_STRING, "next_pass", 9), GROVE_OK);
+	variant_set_resource_ref(&pass, -2);
+	assert_int_equal(variant_dict_put(&next, &key, &pass), GROVE_OK);
+	assert_int_equal(variant_set_dict(&nothing), GROVE_OK);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Script", .instance = "res://a.gd",
+		 .name = "1"},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "SpatialMaterial", .name = "m1",
+		 .value = &nothing},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "ShaderMaterial", .name = "m2",
+		 .value = &next},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A"), .name = "script", .value = &script},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/A"), .name = "material", .value = &material},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Texture", .instance = "res://b.png",
+		 .name = "2"},
+	};
+	struct txn_plan plan;
+	char why[512];
+	assert_int_equal(plan_ops(w, ops, 6, &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 2);
+	assert_int_equal(plan.parts[0].group, 2); /* the anchor: the shard of the first op that names a node */
+	assert_int_equal(plan.parts[1].group, 3);
+	const uint32_t parts[] = {0, 1, 1, 0, 1, 0}, indexes[] = {0, 0, 1, 1, 2, 2};
+	for (size_t i = 0; i < 6; i++) {
+		assert_int_equal(plan.op_part[i], parts[i]);
+		assert_int_equal(plan.op_index[i], indexes[i]);
+	}
+	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
+	txn_plan_free(&plan);
+	expect_resource(w, 2, "/root/W/Z1/A", "script", "Script");
+	expect_resource(w, 3, "/root/W/Z2/A", "material", "ShaderMaterial");
+	/* The material's next pass, renumbered in its part, is the other material, in the same group. */
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	struct variant v;
+	assert_int_equal(tree_get_prop(&w->trees[3], txn, id_of(w, "/root/W/Z2/A"), "material", &v), GROVE_OK);
+	uint64_t outer = (uint64_t)v.as.ref;
+	variant_free(&v);
+	store_txn_abort(txn);
+	uint64_t inner = 0;
+	char type[32] = "";
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_with_resource(&w->trees[3], txn, outer, next_pass_of, &inner), GROVE_OK);
+	assert_int_equal(tree_with_resource(&w->trees[3], txn, inner, copy_type, type), GROVE_OK);
+	store_txn_abort(txn);
+	assert_string_equal(type, "SpatialMaterial");
+	variant_free(&next);
+	variant_free(&nothing);
+}
+
 static void expect_refusal(struct world *w, const struct tree_op *ops, size_t n, int code, const char *says)
 {
 	struct txn_plan plan;
@@ -693,8 +788,15 @@ static void test_refusals(void **state)
 		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A"), .name = "script", .value = &ref},
 		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/A"), .name = "hp", .value = &ref},
 	};
-	expect_refusal(w, resources, 3, GROVE_ECROSSSHARD, "op 0 puts a resource");
-	expect_refusal(w, resources + 1, 2, GROVE_ECROSSSHARD, "put resources in their own batch first");
+	expect_refusal(w, resources, 3, GROVE_ECROSSSHARD,
+		       "ops 1 and 2 refer to the resource op 0 puts from two shards (groups 2 and 3)");
+	expect_refusal(w, resources + 1, 2, GROVE_EINVAL, "op 0 refers to resource of op 0, which is not an earlier put");
+	struct tree_op resource_binds[] = {
+		resources[0],
+		{.kind = TREE_OP_CONNECT, .node = at("/root/W/Z1/A"), .target = at("/root/W/Z2/A"), .name = "s", .text = "m",
+		 .value = &ref},
+	};
+	expect_refusal(w, resource_binds, 2, GROVE_ECROSSSHARD, "op 1 connects nodes of two shards with binds");
 	struct txn_plan plan;
 	char why[512];
 	assert_int_equal(plan_ops(w, resources, 2, &plan, why), GROVE_OK); /* one shard: fine */
@@ -1277,6 +1379,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reads_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_across_halves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resources_across, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_across, setup, teardown),
 		cmocka_unit_test(test_oracle),
 		cmocka_unit_test(test_beside_commutes),
