@@ -292,7 +292,8 @@ static char *listing_in(struct world *w, struct store_txn *txn)
 {
 	struct tree_view v;
 	view_open(w, &v);
-	char *text = test_tree_listing(tree_view_group(&v, WORLD), txn, TREE_ROOT_ID, TEST_LIST_VALUES | TEST_LIST_CONNS);
+	char *text = test_tree_listing(tree_view_group(&v, WORLD), txn, TREE_ROOT_ID,
+				       TEST_LIST_VALUES | TEST_LIST_CONNS | TEST_LIST_RESOURCES);
 	sort_connections(text);
 	tree_view_free(&v);
 	return text;
@@ -862,9 +863,10 @@ struct aref {
 struct aop {
 	enum tree_op_kind kind;
 	struct aref node, target;
-	const char *name;
+	const char *name;  /* PUT_RESOURCE: the resource's path */
 	int64_t index;
 	int64_t value;
+	int64_t resource;  /* SET_PROP: the op whose resource is the value (-1: an int) */
 };
 
 struct nodes {
@@ -926,7 +928,12 @@ static size_t make_batch(const struct nodes *ns, struct aop *ops)
 			roll = 90; /* keep the world small: delete rather than create */
 		op->index = pick(5) == 0 ? 0 : -1;
 		op->name = names[pick(sizeof(names) / sizeof(names[0]))];
-		if (roll < 30) {
+		op->resource = -1;
+		if (roll < 4) {
+			static const char *const resources[] = {"res://r0.png", "res://r1.png", "res://r2.png"};
+			op->kind = TREE_OP_PUT_RESOURCE;
+			op->name = resources[pick(3)];
+		} else if (roll < 30) {
 			op->kind = TREE_OP_CREATE;
 			op->node = any_ref(ns, ops, i, false);
 		} else if (roll < 50) {
@@ -934,6 +941,9 @@ static size_t make_batch(const struct nodes *ns, struct aop *ops)
 			op->node = any_ref(ns, ops, i, false);
 			op->name = pick(2) ? "hp" : "mp";
 			op->value = (int64_t)pick(1000);
+			for (size_t k = 0; k < i; k++)
+				if (ops[k].kind == TREE_OP_PUT_RESOURCE && pick(2))
+					op->resource = (int64_t)k;
 		} else if (roll < 60) {
 			op->kind = TREE_OP_RENAME;
 			op->node = any_ref(ns, ops, i, true);
@@ -982,9 +992,15 @@ static void make_ops(struct world *w, const struct aop *a, size_t n, struct tree
 		if (a[i].kind == TREE_OP_MOVE || a[i].kind == TREE_OP_CONNECT || a[i].kind == TREE_OP_DISCONNECT)
 			ops[i].target = make_ref(w, &a[i].target);
 		if (a[i].kind == TREE_OP_SET_PROP) {
-			variant_set_int(&values[i], a[i].value);
+			if (a[i].resource >= 0)
+				variant_set_resource_ref(&values[i], -a[i].resource - 1);
+			else
+				variant_set_int(&values[i], a[i].value);
 			ops[i].value = &values[i];
 		}
+		if (a[i].kind == TREE_OP_PUT_RESOURCE)
+			ops[i] = (struct tree_op){.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT,
+						  .text = "Texture", .instance = a[i].name, .name = "1"};
 	}
 }
 
@@ -1056,7 +1072,7 @@ static void test_oracle(void **state)
 	char *expect = listing_of(&flat), *got = listing_of(&sharded);
 	assert_string_equal(got, expect);
 	free(got);
-	size_t both_ok = 0, both_refused = 0, plan_only = 0, multi = 0, carries = 0, linked = 0, leaving = 0;
+	size_t both_ok = 0, both_refused = 0, plan_only = 0, multi = 0, carries = 0, linked = 0, leaving = 0, resourced = 0;
 	for (size_t b = 0; b < batches; b++) {
 		struct nodes ns;
 		nodes_of(expect, &sharded.map, &ns);
@@ -1104,10 +1120,13 @@ static void test_oracle(void **state)
 		} else {
 			both_ok++;
 			multi += plan.n_parts > 1;
-			bool connects = false;
-			for (size_t i = 0; i < n; i++)
+			bool connects = false, puts = false;
+			for (size_t i = 0; i < n; i++) {
 				connects |= a[i].kind == TREE_OP_CONNECT || a[i].kind == TREE_OP_DISCONNECT;
+				puts |= a[i].kind == TREE_OP_PUT_RESOURCE;
+			}
 			linked += connects && plan.n_parts > 1;
+			resourced += puts && plan.n_parts > 1;
 			for (size_t p = 0; p < plan.n_parts; p++) {
 				carries += plan.parts[p].n_ops;
 				leaving += edges_carried(&plan.parts[p]);
@@ -1136,11 +1155,12 @@ static void test_oracle(void **state)
 		nodes_free(&ns);
 	}
 	print_message("seed %llu: %zu batches, %zu accepted by both (%zu across shards, %zu ops added for moves and "
-		      "connections across, %zu with connections across, %zu connections carried along with a move), %zu "
-		      "refused by both, %zu refused by the plan alone\n", (unsigned long long)seed, batches, both_ok, multi,
-		      carries, linked, leaving, both_refused, plan_only);
+		      "connections across, %zu with connections across, %zu connections carried along with a move, %zu "
+		      "putting resources across shards), %zu refused by both, %zu refused by the plan alone\n",
+		      (unsigned long long)seed, batches, both_ok, multi, carries, linked, leaving, resourced, both_refused,
+		      plan_only);
 	if (both_ok * 5 < batches * 2 || plan_only * 5 > batches || carries * 20 < batches || linked == 0 ||
-	    (batches >= 400 && leaving == 0))
+	    (batches >= 400 && (leaving == 0 || resourced == 0)))
 		fail_msg("too few batches accepted; replay with GROVE_PLAN_SEED=%llu", (unsigned long long)seed);
 	free(expect);
 	world_close(&sharded);

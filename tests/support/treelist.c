@@ -25,6 +25,17 @@ static void put_text(struct listing *l, const char *s)
 	grove_buf_put(&l->out, s, strlen(s));
 }
 
+static int put_resource(void *ctx, const struct tree_resource *r)
+{
+	struct listing *l = ctx;
+	put_text(l, "res(");
+	put_text(l, r->type);
+	put_text(l, ",");
+	put_text(l, r->path);
+	put_text(l, ")");
+	return 0;
+}
+
 static int list_prop(void *ctx, const char *name, const struct variant *value)
 {
 	struct listing *l = ctx;
@@ -34,6 +45,10 @@ static int list_prop(void *ctx, const char *name, const struct variant *value)
 	if (!(l->flags & TEST_LIST_VALUES)) {
 		snprintf(text, sizeof(text), "%d", (int)value->type);
 		put_text(l, text);
+		return 0;
+	}
+	if ((l->flags & TEST_LIST_RESOURCES) && value->type == VARIANT_RESOURCE_REF) {
+		assert_int_equal(tree_with_resource(l->t, l->txn, (uint64_t)value->as.ref, put_resource, l), GROVE_OK);
 		return 0;
 	}
 	struct grove_buf bytes = {0};

@@ -16,7 +16,9 @@
 enum test_listing_flags {
 	TEST_LIST_IDS = 1,    /**< " #id" after the path (worlds with the same ids) */
 	TEST_LIST_VALUES = 2, /**< properties as name=hex of the canonical value, else name:type */
-	TEST_LIST_CONNS = 4   /**< connections, " signal->method", at their source */
+	TEST_LIST_CONNS = 4,  /**< connections, " signal->method", at their source */
+	TEST_LIST_RESOURCES = 8 /**< with TEST_LIST_VALUES, a property that refers to a resource as
+	                             "res(type,path)" (worlds whose resources have other ids) */
 };
 
 /**
