@@ -52,6 +52,16 @@ struct exporter {
 	size_t node_sections;              /* the nodes' sections, built first (build_nodes()) */
 	bool grove_ids;                    /* each node carries its id as metadata "grove_id" */
 	size_t max_bytes;                  /* largest scene allowed; 0: no limit */
+	/*
+	 * The properties of the node being built, as read: its section takes them at once, in a list of their
+	 * size (a list that grew by doubling would leave the smaller ones behind in the arena, for every node).
+	 */
+	struct grove_buf prop_names;       /* NUL-terminated, one after the other */
+	struct kept_prop {
+		size_t name_at;            /* in prop_names */
+		struct variant value;      /* owned until the section takes it */
+	} *props;
+	size_t n_props, props_cap;
 };
 
 __attribute__((format(printf, 3, 4))) static int export_error(struct exporter *e, int err, const char *fmt, ...)
@@ -528,6 +538,34 @@ struct node_build {
 	int err;
 };
 
+/* Keep property @p name of the node being built, taking @p value, until its section takes them all. */
+static int keep_prop(struct exporter *e, const char *name, struct variant *value)
+{
+	if (grove_grow((void **)&e->props, &e->props_cap, e->n_props, sizeof(*e->props)))
+		return GROVE_ENOMEM;
+	size_t at = e->prop_names.len;
+	grove_buf_put(&e->prop_names, name, strlen(name) + 1);
+	if (e->prop_names.failed)
+		return GROVE_ENOMEM;
+	e->props[e->n_props++] = (struct kept_prop){at, *value};
+	variant_set_nil(value);
+	return GROVE_OK;
+}
+
+/* Hand the kept properties to section @p s (room for @p extra more), or release them when @p s is NULL. */
+static int take_props(struct exporter *e, struct tscn_section *s, size_t extra)
+{
+	int err = s ? tscn_reserve_props(s, s->n_props + e->n_props + extra) : GROVE_OK;
+	for (size_t k = 0; k < e->n_props; k++) {
+		if (!err)
+			err = tscn_add_prop(s, (const char *)e->prop_names.data + e->props[k].name_at, &e->props[k].value);
+		variant_free(&e->props[k].value);
+	}
+	e->n_props = 0;
+	e->prop_names.len = 0;
+	return err;
+}
+
 /* Take a property of the node: its resource references are noted now and localized once resources are placed. */
 static int build_prop(void *ctx, const char *name, struct variant *value)
 {
@@ -536,7 +574,7 @@ static int build_prop(void *ctx, const char *name, struct variant *value)
 	if (err)
 		return b->err = err;
 	if (name[0] != '@') {
-		err = tscn_add_prop(b->section, name, value);
+		err = keep_prop(b->e, name, value);
 	} else if (strcmp(name, "@editable") == 0) {
 		b->editable = value->type == VARIANT_BOOL && value->as.b;
 	} else if (strcmp(name, "@implicit") == 0) {
@@ -648,6 +686,9 @@ static int build_node(struct exporter *e, size_t i, struct pending_node *pending
 		if (!err)
 			err = b.err;
 	}
+	int taken = take_props(e, err ? NULL : s, e->grove_ids ? 1 : 0);
+	if (!err)
+		err = taken;
 	/* Header order as Godot writes it: index, instance, then the rest, groups last. */
 	for (size_t k = 0; !err && k < deferred.n; k++)
 		if (strcmp(deferred.items[k].key, "index") == 0)
@@ -751,6 +792,9 @@ static int build_connection(void *ctx, const struct tree_connection *c)
 
 static void exporter_free(struct exporter *e)
 {
+	take_props(e, NULL, 0);
+	grove_buf_free(&e->prop_names);
+	free(e->props);
 	tree_reader_close(e->reader);
 	free(e->nodes);
 	for (size_t i = 0; i < e->n_res; i++)

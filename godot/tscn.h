@@ -60,6 +60,7 @@ struct tscn_section {
 	size_t n_attrs;              /**< number of attrs */
 	struct tscn_entry *props;    /**< body properties in file order, owned */
 	size_t n_props;              /**< number of props */
+	size_t cap_attrs, cap_props; /**< entries the lists have room for (the functions below grow them) */
 	uint32_t line;               /**< 1-based line of the header in the source (0 if built in memory) */
 	struct arena *arena;         /**< the scene's arena, where attrs, props and their keys live */
 };
@@ -137,6 +138,13 @@ void tscn_drop_last_section(struct tscn_scene *scene);
  */
 int tscn_add_attr(struct tscn_section *s, const char *key, struct variant *value);
 int tscn_add_prop(struct tscn_section *s, const char *key, struct variant *value);
+
+/**
+ * @brief Make room for @p n properties in all in section @p s, so that a builder that knows how many it
+ * adds gets a list of their size (lists otherwise grow by doubling, the outgrown ones left in the arena).
+ * @return GROVE_OK or GROVE_ENOMEM.
+ */
+int tscn_reserve_props(struct tscn_section *s, size_t n);
 
 /**
  * @brief The scene's arena, made on first use: where a builder puts the contents of borrowed values

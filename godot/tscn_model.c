@@ -76,23 +76,29 @@ struct tscn_section *tscn_add_section(struct tscn_scene *scene, enum tscn_sectio
 	return s;
 }
 
-/*
- * Append to an entry list whose capacity is the next power of two of its length, at least 4 (most
- * sections have a few entries). A grown list leaves the old one in the arena: at most as much again.
- */
-static int append_entry(struct arena *arena, struct tscn_entry **list, size_t *n, const char *key, struct variant *value,
-			bool borrowed)
+/* Give list @p list of @p n entries room for @p want in the arena; an outgrown list stays there. */
+static int make_room(struct arena *arena, struct tscn_entry **list, size_t n, size_t *cap, size_t want)
+{
+	if (want <= *cap)
+		return GROVE_OK;
+	struct tscn_entry *grown = want < SIZE_MAX / sizeof(**list) ? arena_alloc(arena, want * sizeof(**list)) : NULL;
+	if (!grown)
+		return GROVE_ENOMEM;
+	if (n)
+		memcpy(grown, *list, n * sizeof(**list));
+	*list = grown;
+	*cap = want;
+	return GROVE_OK;
+}
+
+/* Append to an entry list that doubles when full, from 4 (most sections have a few entries). */
+static int append_entry(struct arena *arena, struct tscn_entry **list, size_t *n, size_t *cap, const char *key,
+			struct variant *value, bool borrowed)
 {
 	size_t len = *n;
-	if (len >= 4 && (len & (len - 1)) == 0) {
-		struct tscn_entry *grown = len < SIZE_MAX / (2 * sizeof(**list)) ? arena_alloc(arena, 2 * len * sizeof(**list)) : NULL;
-		if (!grown)
-			return GROVE_ENOMEM;
-		memcpy(grown, *list, len * sizeof(**list));
-		*list = grown;
-	} else if (len == 0 && !(*list = arena_alloc(arena, 4 * sizeof(**list)))) {
-		return GROVE_ENOMEM;
-	}
+	int err = len < *cap ? GROVE_OK : make_room(arena, list, len, cap, len ? 2 * len : 4);
+	if (err)
+		return err;
 	char *k = arena_strdup(arena, key);
 	if (!k)
 		return GROVE_ENOMEM;
@@ -105,24 +111,29 @@ static int append_entry(struct arena *arena, struct tscn_entry **list, size_t *n
 	return GROVE_OK;
 }
 
+int tscn_reserve_props(struct tscn_section *s, size_t n)
+{
+	return make_room(s->arena, &s->props, s->n_props, &s->cap_props, n);
+}
+
 int tscn_add_attr(struct tscn_section *s, const char *key, struct variant *value)
 {
-	return append_entry(s->arena, &s->attrs, &s->n_attrs, key, value, false);
+	return append_entry(s->arena, &s->attrs, &s->n_attrs, &s->cap_attrs, key, value, false);
 }
 
 int tscn_add_prop(struct tscn_section *s, const char *key, struct variant *value)
 {
-	return append_entry(s->arena, &s->props, &s->n_props, key, value, false);
+	return append_entry(s->arena, &s->props, &s->n_props, &s->cap_props, key, value, false);
 }
 
 int tscn_add_attr_borrowed(struct tscn_section *s, const char *key, const struct variant *value)
 {
 	struct variant shallow = *value;
-	return append_entry(s->arena, &s->attrs, &s->n_attrs, key, &shallow, true);
+	return append_entry(s->arena, &s->attrs, &s->n_attrs, &s->cap_attrs, key, &shallow, true);
 }
 
 int tscn_add_prop_borrowed(struct tscn_section *s, const char *key, const struct variant *value)
 {
 	struct variant shallow = *value;
-	return append_entry(s->arena, &s->props, &s->n_props, key, &shallow, true);
+	return append_entry(s->arena, &s->props, &s->n_props, &s->cap_props, key, &shallow, true);
 }
