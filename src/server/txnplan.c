@@ -109,10 +109,15 @@ struct planner {
 	bool spans_resources; /* an op puts a resource or refers to one batch-locally */
 	bool located;         /* an op names a node by id: where it is was read from the trees */
 	/*
-	 * Across shards, the second pass: per op, the part its PUT_RESOURCE goes to (that of the ops that refer
-	 * to the resource), found by the first pass, which placed every other op. NULL in the first pass.
+	 * Across shards, the second pass: which parts get each PUT_RESOURCE (resource_in[op * n_parts + part]:
+	 * those of the ops that refer to it), found after the first pass placed every other op. NULL in the
+	 * first pass.
 	 */
-	const uint32_t *resource_part;
+	const uint8_t *resource_in;
+	struct resource_copy {
+		uint32_t op, part, index; /* an ext resource put in a part besides its first one, and its index there */
+	} *copies;
+	size_t n_copies, cap_copies;
 	char *why;
 	size_t why_cap;
 };
@@ -184,10 +189,21 @@ static bool not_an_earlier_put(void *ctx, int64_t *ref)
 	return k >= b->op || b->pl->batch.ops[k].kind != TREE_OP_PUT_RESOURCE;
 }
 
+/* A value's references as one part numbers its ops. */
+struct numbering {
+	const struct planner *pl;
+	uint32_t part;
+};
+
 static bool to_part_numbering(void *ctx, int64_t *ref)
 {
-	const struct planner *pl = ctx;
-	*ref = -(int64_t)pl->ops[-(*ref + 1)].index - 1; /* checked: an earlier op's */
+	const struct numbering *nb = ctx;
+	const struct planner *pl = nb->pl;
+	uint32_t k = (uint32_t)(-(*ref + 1)), index = pl->ops[k].index; /* checked: an earlier put's */
+	for (size_t c = 0; pl->ops[k].part != nb->part && c < pl->n_copies; c++)
+		if (pl->copies[c].op == k && pl->copies[c].part == nb->part)
+			index = pl->copies[c].index;
+	*ref = -(int64_t)index - 1;
 	return false;
 }
 
@@ -774,17 +790,36 @@ static bool has_target(enum tree_op_kind kind)
 	return kind == TREE_OP_MOVE || kind == TREE_OP_CONNECT || kind == TREE_OP_DISCONNECT;
 }
 
+/* Second pass: put resource op @p i in every part that gets it, the first answering for the client's op. */
+static int place_resource(struct planner *pl, size_t i)
+{
+	for (uint32_t part = 0; part < pl->n_parts; part++) {
+		if (!pl->resource_in[i * pl->n_parts + part])
+			continue;
+		uint32_t index;
+		int err = part_add(pl, part, i, HALF_PLAIN, &index);
+		if (err)
+			return err;
+		if (pl->ops[i].part == NO_PART) {
+			pl->ops[i].part = part, pl->ops[i].index = index;
+		} else {
+			if (grove_grow((void **)&pl->copies, &pl->cap_copies, pl->n_copies, sizeof(*pl->copies)))
+				return GROVE_ENOMEM;
+			pl->copies[pl->n_copies++] = (struct resource_copy){(uint32_t)i, part, index};
+		}
+	}
+	return GROVE_OK;
+}
+
 static int plan_op(struct planner *pl, size_t i)
 {
 	const struct tree_op *op = &pl->batch.ops[i];
 	if (op->kind == TREE_OP_PUT_RESOURCE || refers_to_local_resource(op->value, ANY_OP)) {
 		pl->spans_resources = true;
-		if (op->kind == TREE_OP_PUT_RESOURCE && !pl->resource_part)
+		if (op->kind == TREE_OP_PUT_RESOURCE && !pl->resource_in)
 			return GROVE_OK; /* it names no node: it goes where the ops that refer to it go (place_resources()) */
-		if (op->kind == TREE_OP_PUT_RESOURCE) {
-			pl->ops[i].part = pl->resource_part[i];
-			return part_add(pl, pl->ops[i].part, i, HALF_PLAIN, &pl->ops[i].index);
-		}
+		if (op->kind == TREE_OP_PUT_RESOURCE)
+			return place_resource(pl, i);
 	}
 	struct place node, target = {0};
 	int err = place_ref(pl, i, &op->node, &node);
@@ -822,14 +857,14 @@ static void renumber(const struct planner *pl, const Grove__NodeRef *from, Grove
 		to->id = -(int64_t)pl->ops[-(from->id + 1)].index - 1;
 }
 
-/* @p v, its batch-local resource references as the parts number their ops (to_part_numbering()), encoded. */
-static int renumbered_value(const struct planner *pl, const struct variant *v, struct grove_buf *out)
+/* @p v, its batch-local resource references as part @p part numbers its ops (to_part_numbering()), encoded. */
+static int renumbered_value(const struct planner *pl, uint32_t part, const struct variant *v, struct grove_buf *out)
 {
 	struct variant copy;
 	int err = variant_copy(&copy, v);
 	if (err)
 		return err;
-	each_local_resource(&copy, to_part_numbering, (void *)pl, 0);
+	each_local_resource(&copy, to_part_numbering, &(struct numbering){pl, part}, 0);
 	err = variant_encode(&copy, out);
 	variant_free(&copy);
 	return err ? err : out->failed ? GROVE_ENOMEM : GROVE_OK;
@@ -866,8 +901,9 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 				renumber(pl, from->node, node), w->node = node;
 			if (from->target)
 				renumber(pl, from->target, target), w->target = target;
-			if (pl->resource_part && refers_to_local_resource(pl->batch.ops[i].value, ANY_OP)) {
-				if (renumbered_value(pl, pl->batch.ops[i].value, &values[j]) != GROVE_OK)
+			if (pl->resource_in && refers_to_local_resource(pl->batch.ops[i].value, ANY_OP)) {
+				if (renumbered_value(pl, (uint32_t)(b - pl->parts), pl->batch.ops[i].value, &values[j]) !=
+				    GROVE_OK)
 					goto done;
 				w->value.data = values[j].data, w->value.len = values[j].len;
 			}
@@ -946,15 +982,17 @@ done:
 }
 
 /*
- * Where each resource the batch puts goes, once every other op is placed (@p where, per client op): to the
- * part of the ops that refer to it, a resource another put refers to with that one (a resource refers only to
- * earlier ones, so the last is placed first), one that nothing refers to to the anchor's. Each group keeps
- * the resources its nodes refer to, under ids of its own: a resource referred to from two shards' parts, or
- * by a connection across shards (whose binds both groups keep), would be two, and is refused.
+ * Which parts get each resource the batch puts, once every other op is placed (@p in, client op * parts +
+ * part): those of the ops that refer to it, a resource another put refers to with that one's (a resource
+ * refers only to earlier ones, so the last is placed first), one that nothing refers to the anchor's.
+ * Each group keeps the resources its nodes refer to, under ids of its own. An ext_resource (a file, by
+ * path) goes to every part that needs it, as Godot loads one file once however many entries name it. A
+ * sub_resource is one object that its users share: referred to from two shards, it is refused, and so is
+ * a resource in the binds of a connection across shards (whose binds both groups keep).
  */
-static int resources_across(struct planner *pl, uint32_t *where)
+static int resources_across(struct planner *pl, uint8_t *in)
 {
-	size_t n = pl->batch.count;
+	size_t n = pl->batch.count, parts = pl->n_parts;
 	for (size_t i = 0; i < n; i++) {
 		struct bad_ref bad = {pl, i, 0};
 		struct variant *value = (struct variant *)pl->batch.ops[i].value; /* only read */
@@ -963,9 +1001,10 @@ static int resources_across(struct planner *pl, uint32_t *where)
 				      i, bad.named);
 	}
 	for (size_t r = n; r-- > 0;) {
-		where[r] = NO_PART;
-		if (pl->batch.ops[r].kind != TREE_OP_PUT_RESOURCE)
+		const struct tree_op *put = &pl->batch.ops[r];
+		if (put->kind != TREE_OP_PUT_RESOURCE)
 			continue;
+		uint8_t *mine = &in[r * parts];
 		size_t user = SIZE_MAX;
 		for (size_t j = r + 1; j < n; j++) {
 			const struct tree_op *op = &pl->batch.ops[j];
@@ -974,20 +1013,26 @@ static int resources_across(struct planner *pl, uint32_t *where)
 			if (pl->ops[j].source)
 				return refuse(pl, GROVE_ECROSSSHARD,
 					      "op %zu connects nodes of two shards with binds that refer to the resource op %zu "
-					      "puts: each shard would keep a copy of its own; put the resource in a batch of "
-					      "each shard's nodes instead", j, r);
-			uint32_t part = op->kind == TREE_OP_PUT_RESOURCE ? where[j] : pl->ops[j].part;
-			if (where[r] != NO_PART && part != where[r])
-				return refuse(pl, GROVE_ECROSSSHARD,
-					      "ops %zu and %zu refer to the resource op %zu puts from two shards (groups %llu and "
-					      "%llu), which keep resources apart: put it in a batch of each shard's nodes",
-					      user, j, r, (unsigned long long)pl->parts[where[r]].group,
-					      (unsigned long long)pl->parts[part].group);
-			where[r] = part;
-			user = j;
+					      "puts: put the resource in a batch of each shard's nodes instead", j, r);
+			for (size_t p = 0; p < parts; p++) {
+				bool uses = op->kind == TREE_OP_PUT_RESOURCE ? in[j * parts + p] : pl->ops[j].part == p;
+				if (!uses || mine[p])
+					continue;
+				for (size_t q = 0; q < parts && put->resource_kind == TREE_RESOURCE_SUB; q++)
+					if (mine[q])
+						return refuse(pl, GROVE_ECROSSSHARD,
+							      "ops %zu and %zu refer to the sub_resource op %zu puts from two "
+							      "shards (groups %llu and %llu), which keep resources apart: an "
+							      "embedded resource is one object; put it in a batch of each "
+							      "shard's nodes", user, j, r,
+							      (unsigned long long)pl->parts[q].group,
+							      (unsigned long long)pl->parts[p].group);
+				mine[p] = 1;
+				user = j;
+			}
 		}
-		if (where[r] == NO_PART)
-			where[r] = 0;
+		if (user == SIZE_MAX)
+			mine[0] = 1;
 	}
 	return GROVE_OK;
 }
@@ -1030,6 +1075,7 @@ static void planner_free(struct planner *pl)
 	}
 	free(pl->unlinks);
 	free(pl->leaving);
+	free(pl->copies);
 	wire_batch_free(&pl->batch);
 	memset(pl, 0, sizeof(*pl));
 }
@@ -1050,7 +1096,7 @@ void txn_plan_free(struct txn_plan *p)
 struct part_order {
 	const uint64_t *groups;
 	size_t n;
-	const uint32_t *resource_part;
+	const uint8_t *resource_in;
 };
 
 /* Place every op of @p req in @p pl (freed by the caller, also on failure); @p order: NULL in a first pass. */
@@ -1072,7 +1118,7 @@ static int plan_ops(const Grove__WriteRequest *req, const struct txn_plan_world 
 	uint32_t part;
 	for (size_t p = 0; order && !err && p < order->n; p++)
 		err = part_of(pl, order->groups[p], &part);
-	pl->resource_part = order ? order->resource_part : NULL;
+	pl->resource_in = order ? order->resource_in : NULL;
 	for (size_t i = 0; !err && i < n; i++) {
 		pl->ops[i].part = NO_PART;
 		err = plan_op(pl, i);
@@ -1086,12 +1132,12 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 	memset(out, 0, sizeof(*out));
 	why[0] = '\0';
 	struct planner pl;
-	uint32_t *resource_part = NULL;
+	uint8_t *resource_in = NULL;
 	int err = plan_ops(req, w, NULL, &pl, why, why_cap);
 	if (!err && pl.spans_resources && pl.n_parts > 1) {
 		/* Again, with the resources placed where the ops that refer to them went, and the parts in the same order. */
-		resource_part = calloc(pl.batch.count, sizeof(*resource_part));
-		err = resource_part ? resources_across(&pl, resource_part) : GROVE_ENOMEM;
+		resource_in = pl.batch.count < SIZE_MAX / pl.n_parts ? calloc(pl.batch.count * pl.n_parts, 1) : NULL;
+		err = resource_in ? resources_across(&pl, resource_in) : GROVE_ENOMEM;
 		uint64_t *order = err ? NULL : calloc(pl.n_parts, sizeof(*order));
 		size_t n_parts = pl.n_parts;
 		for (size_t p = 0; order && p < n_parts; p++)
@@ -1099,7 +1145,7 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 		err = err ? err : order ? GROVE_OK : GROVE_ENOMEM;
 		planner_free(&pl);
 		if (!err)
-			err = plan_ops(req, w, &(struct part_order){order, n_parts, resource_part}, &pl, why, why_cap);
+			err = plan_ops(req, w, &(struct part_order){order, n_parts, resource_in}, &pl, why, why_cap);
 		free(order);
 	}
 	size_t n = pl.batch.count;
@@ -1120,7 +1166,7 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 	out->n_ops = n;
 	out->reads_tree = pl.located || pl.n_moved > 0;
 	planner_free(&pl);
-	free(resource_part);
+	free(resource_in);
 	if (err) {
 		if (err == GROVE_ENOMEM && !why[0])
 			snprintf(why, why_cap, "out of memory");

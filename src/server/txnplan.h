@@ -28,13 +28,15 @@
  * included).
  *
  * Resources are kept per group, each with ids of its own. A resource the batch
- * puts goes to the part of the ops that refer to it batch-locally (with a
+ * puts goes to the parts of the ops that refer to it batch-locally (with a
  * resource that another put refers to, that one's; one that nothing refers to,
- * to the anchor's), and the references are renumbered as that part numbers its
- * ops. Refused: a resource referred to from two shards' parts, or by the binds
- * of a connection across shards (each group would keep a copy of its own), and
- * a batch-local resource reference to what is not an earlier put (GROVE_EINVAL,
- * as the apply refuses it).
+ * to the anchor's), and the references are renumbered as each part numbers its
+ * ops. An ext_resource (a file, by path) goes to every part that needs it, the
+ * first answering for the client's op: Godot loads a file once however many
+ * entries name it. Refused: a sub_resource (one object its users share)
+ * referred to from two shards' parts, a resource in the binds of a connection
+ * across shards (both groups keep them), and a batch-local resource reference
+ * to what is not an earlier put (GROVE_EINVAL, as the apply refuses it).
  *
  * A connection between nodes of two shards (or its removal) is a half in each
  * shard's part (TREE_OP_CONNECT_ACROSS, TREE_OP_DISCONNECT_ACROSS); the source's

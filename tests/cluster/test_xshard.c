@@ -291,12 +291,21 @@ static void test_writes_across_shards(void **state)
 	assert_non_null(strstr(p, "script = ExtResource("));
 	assert_non_null(strstr(q, "texture = ExtResource("));
 	free(scene);
-	/* One resource for both shards would be two: refused, and nothing of the batch lands. */
+	/* A file for both shards: each keeps it. An embedded resource for both is one object: refused, nothing lands. */
 	resources[3].value = &script;
-	resources[3].name = "other_texture";
+	resources[3].name = "also_script";
+	assert_int_equal(client_write_ops(cl, resources, 4), GROVE_OK);
+	scene = export_text(cl, "/root/World");
+	q = strstr(scene, "[node name=\"Q\"");
+	assert_non_null(q);
+	assert_non_null(strstr(q, "also_script = ExtResource("));
+	free(scene);
+	resources[0] = (struct tree_op){.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB,
+					.text = "SpatialMaterial", .name = "m"};
+	resources[3].name = "material_too";
 	assert_int_equal(client_write_ops(cl, resources, 4), GROVE_ECROSSSHARD);
 	scene = export_text(cl, "/root/World");
-	assert_null(strstr(scene, "other_texture"));
+	assert_null(strstr(scene, "material_too"));
 	free(scene);
 	grove_client_close(cl);
 	wait_settled(&c);

@@ -747,6 +747,23 @@ static void test_resources_across(void **state)
 	assert_string_equal(type, "SpatialMaterial");
 	variant_free(&next);
 	variant_free(&nothing);
+
+	/* A file both shards' nodes refer to: each part puts it, and each node refers to its own group's. */
+	struct tree_op shared[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Texture", .instance = "res://t.png",
+		 .name = "1"},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/B"), .name = "texture", .value = &script},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/B"), .name = "texture", .value = &script},
+	};
+	assert_int_equal(plan_ops(w, shared, 3, &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 2);
+	assert_int_equal(plan.parts[0].n_ops, 2);
+	assert_int_equal(plan.parts[1].n_ops, 2);
+	assert_int_equal(plan.op_part[0], 0); /* the first part that gets it answers for the op */
+	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
+	txn_plan_free(&plan);
+	expect_resource(w, 2, "/root/W/Z1/B", "texture", "Texture");
+	expect_resource(w, 3, "/root/W/Z2/B", "texture", "Texture");
 }
 
 static void expect_refusal(struct world *w, const struct tree_op *ops, size_t n, int code, const char *says)
@@ -784,13 +801,12 @@ static void test_refusals(void **state)
 	expect_refusal(w, renamed_connected, 2, GROVE_ECROSSSHARD, "after earlier ops of the batch changed paths");
 	/* Resources across shards. */
 	struct tree_op resources[] = {
-		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Script", .instance = "res://a.gd",
-		 .name = "1"},
-		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A"), .name = "script", .value = &ref},
-		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/A"), .name = "hp", .value = &ref},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "SpatialMaterial", .name = "m"},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A"), .name = "material", .value = &ref},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/A"), .name = "material", .value = &ref},
 	};
 	expect_refusal(w, resources, 3, GROVE_ECROSSSHARD,
-		       "ops 1 and 2 refer to the resource op 0 puts from two shards (groups 2 and 3)");
+		       "ops 1 and 2 refer to the sub_resource op 0 puts from two shards (groups 2 and 3)");
 	expect_refusal(w, resources + 1, 2, GROVE_EINVAL, "op 0 refers to resource of op 0, which is not an earlier put");
 	struct tree_op resource_binds[] = {
 		resources[0],
@@ -1154,9 +1170,10 @@ static void test_oracle(void **state)
 		}
 		nodes_free(&ns);
 	}
-	print_message("seed %llu: %zu batches, %zu accepted by both (%zu across shards, %zu ops added for moves and "
-		      "connections across, %zu with connections across, %zu connections carried along with a move, %zu "
-		      "putting resources across shards), %zu refused by both, %zu refused by the plan alone\n",
+	print_message("seed %llu: %zu batches, %zu accepted by both (%zu across shards, %zu ops added for moves, "
+		      "connections and resources across, %zu with connections across, %zu connections carried along "
+		      "with a move, %zu putting resources across shards), %zu refused by both, %zu refused by the plan "
+		      "alone\n",
 		      (unsigned long long)seed, batches, both_ok, multi, carries, linked, leaving, resourced, both_refused,
 		      plan_only);
 	if (both_ok * 5 < batches * 2 || plan_only * 5 > batches || carries * 20 < batches || linked == 0 ||
