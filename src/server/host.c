@@ -1197,6 +1197,11 @@ bool host_disk_full(const struct host *h, char *why, size_t why_cap)
 	return true;
 }
 
+bool host_commit_due(const struct host *h)
+{
+	return h->apply_txn && h->ticks_since_commit + 1 >= APPLIED_COMMIT_TICKS;
+}
+
 void host_tick(struct host *h)
 {
 	uint64_t now = grove_monotonic_ms();

@@ -168,6 +168,12 @@ void host_log_event(struct host *h);
  */
 void host_tick(struct host *h);
 
+/**
+ * @brief Whether the next host_tick() commits the applied state (an fdatasync of the store): what must be
+ * made durable soon anyway may be written now and share that commit (host_save_clock_bound()).
+ */
+bool host_commit_due(const struct host *h);
+
 /** @brief Something arrived from peer server @p peer: it is alive (for waking quiesced groups). */
 void host_peer_heard(struct host *h, uint64_t peer);
 

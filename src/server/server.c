@@ -2114,13 +2114,15 @@ static void on_closed(void *ctx, struct loop_conn *c)
 }
 
 /*
- * Persist the clock's bound once the clock comes near it. Called before anything stamped this turn leaves the
- * process (frames, log flushes), so that no timestamp above the persisted bound is out when the process dies.
+ * Persist the clock's bound once the clock comes near it, or @p anyway (the applied state is committed now:
+ * the bound moves on in that commit, and rarely needs one of its own). Called before anything stamped this
+ * turn leaves the process (frames, log flushes), so that no timestamp above the persisted bound is out when
+ * the process dies.
  */
-static void persist_clock_bound(struct server *s)
+static void persist_clock_bound(struct server *s, bool anyway)
 {
 	uint64_t bound;
-	if (!server_clock_bound_due(&s->clock, &bound))
+	if (!server_clock_bound_due(&s->clock, &bound) && !anyway)
 		return;
 	int err = host_save_clock_bound(s->host, bound);
 	if (err)
@@ -2190,7 +2192,7 @@ static void balance_leaders(struct server *s)
 static void on_tick(void *ctx)
 {
 	struct server *s = ctx;
-	persist_clock_bound(s);
+	persist_clock_bound(s, host_commit_due(s->host));
 	host_tick(s->host);
 	transport_keepalive(s->transport);
 	follow_tick(s->follow);
@@ -2204,7 +2206,7 @@ static void on_tick(void *ctx)
 static void on_turn(void *ctx)
 {
 	struct server *s = ctx;
-	persist_clock_bound(s);
+	persist_clock_bound(s, false);
 	int err = host_process(s->host);
 	if (err && !s->failed) {
 		s->failed = err;
