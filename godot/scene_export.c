@@ -557,8 +557,9 @@ static int take_props(struct exporter *e, struct tscn_section *s, size_t extra)
 {
 	int err = s ? tscn_reserve_props(s, s->n_props + e->n_props + extra) : GROVE_OK;
 	for (size_t k = 0; k < e->n_props; k++) {
+		const char *name = (const char *)e->prop_names.data + e->props[k].name_at;
 		if (!err)
-			err = tscn_add_prop(s, (const char *)e->prop_names.data + e->props[k].name_at, &e->props[k].value);
+			err = tscn_add_prop(s, name, &e->props[k].value);
 		variant_free(&e->props[k].value);
 	}
 	e->n_props = 0;

@@ -817,7 +817,7 @@ static int plan_op(struct planner *pl, size_t i)
 	if (op->kind == TREE_OP_PUT_RESOURCE || refers_to_local_resource(op->value, ANY_OP)) {
 		pl->spans_resources = true;
 		if (op->kind == TREE_OP_PUT_RESOURCE && !pl->resource_in)
-			return GROVE_OK; /* it names no node: it goes where the ops that refer to it go (place_resources()) */
+			return GROVE_OK; /* it names no node: it goes where the ops that refer to it go */
 		if (op->kind == TREE_OP_PUT_RESOURCE)
 			return place_resource(pl, i);
 	}
@@ -902,8 +902,8 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 			if (from->target)
 				renumber(pl, from->target, target), w->target = target;
 			if (pl->resource_in && refers_to_local_resource(pl->batch.ops[i].value, ANY_OP)) {
-				if (renumbered_value(pl, (uint32_t)(b - pl->parts), pl->batch.ops[i].value, &values[j]) !=
-				    GROVE_OK)
+				uint32_t part = (uint32_t)(b - pl->parts);
+				if (renumbered_value(pl, part, pl->batch.ops[i].value, &values[j]) != GROVE_OK)
 					goto done;
 				w->value.data = values[j].data, w->value.len = values[j].len;
 			}
@@ -981,6 +981,16 @@ done:
 	return err;
 }
 
+/* Refuse sub_resource op @p r, which ops @p a (in part @p pa) and @p b (in part @p pb) refer to. */
+static int shared_sub_resource(struct planner *pl, size_t a, size_t b, size_t r, size_t pa, size_t pb)
+{
+	return refuse(pl, GROVE_ECROSSSHARD,
+		      "ops %zu and %zu refer to the sub_resource op %zu puts from two shards (groups %llu and %llu), "
+		      "which keep resources apart: an embedded resource is one object; put it in a batch of each "
+		      "shard's nodes",
+		      a, b, r, (unsigned long long)pl->parts[pa].group, (unsigned long long)pl->parts[pb].group);
+}
+
 /*
  * Which parts get each resource the batch puts, once every other op is placed (@p in, client op * parts +
  * part): those of the ops that refer to it, a resource another put refers to with that one's (a resource
@@ -997,8 +1007,9 @@ static int resources_across(struct planner *pl, uint8_t *in)
 		struct bad_ref bad = {pl, i, 0};
 		struct variant *value = (struct variant *)pl->batch.ops[i].value; /* only read */
 		if (each_local_resource(value, not_an_earlier_put, &bad, 0))
-			return refuse(pl, GROVE_EINVAL, "op %zu refers to resource of op %zu, which is not an earlier put_resource",
-				      i, bad.named);
+			return refuse(pl, GROVE_EINVAL,
+				      "op %zu refers to resource of op %zu, which is not an earlier put_resource", i,
+				      bad.named);
 	}
 	for (size_t r = n; r-- > 0;) {
 		const struct tree_op *put = &pl->batch.ops[r];
@@ -1012,21 +1023,16 @@ static int resources_across(struct planner *pl, uint8_t *in)
 				continue;
 			if (pl->ops[j].source)
 				return refuse(pl, GROVE_ECROSSSHARD,
-					      "op %zu connects nodes of two shards with binds that refer to the resource op %zu "
-					      "puts: put the resource in a batch of each shard's nodes instead", j, r);
+					      "op %zu connects nodes of two shards with binds that refer to the "
+					      "resource op %zu puts: put the resource in a batch of each shard's "
+					      "nodes instead", j, r);
 			for (size_t p = 0; p < parts; p++) {
 				bool uses = op->kind == TREE_OP_PUT_RESOURCE ? in[j * parts + p] : pl->ops[j].part == p;
 				if (!uses || mine[p])
 					continue;
 				for (size_t q = 0; q < parts && put->resource_kind == TREE_RESOURCE_SUB; q++)
 					if (mine[q])
-						return refuse(pl, GROVE_ECROSSSHARD,
-							      "ops %zu and %zu refer to the sub_resource op %zu puts from two "
-							      "shards (groups %llu and %llu), which keep resources apart: an "
-							      "embedded resource is one object; put it in a batch of each "
-							      "shard's nodes", user, j, r,
-							      (unsigned long long)pl->parts[q].group,
-							      (unsigned long long)pl->parts[p].group);
+						return shared_sub_resource(pl, user, j, r, q, p);
 				mine[p] = 1;
 				user = j;
 			}
@@ -1135,7 +1141,7 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 	uint8_t *resource_in = NULL;
 	int err = plan_ops(req, w, NULL, &pl, why, why_cap);
 	if (!err && pl.spans_resources && pl.n_parts > 1) {
-		/* Again, with the resources placed where the ops that refer to them went, and the parts in the same order. */
+		/* Again, the resources placed where the ops that refer to them went, the parts in the same order. */
 		resource_in = pl.batch.count < SIZE_MAX / pl.n_parts ? calloc(pl.batch.count * pl.n_parts, 1) : NULL;
 		err = resource_in ? resources_across(&pl, resource_in) : GROVE_ENOMEM;
 		uint64_t *order = err ? NULL : calloc(pl.n_parts, sizeof(*order));

@@ -291,7 +291,7 @@ static void test_writes_across_shards(void **state)
 	assert_non_null(strstr(p, "script = ExtResource("));
 	assert_non_null(strstr(q, "texture = ExtResource("));
 	free(scene);
-	/* A file for both shards: each keeps it. An embedded resource for both is one object: refused, nothing lands. */
+	/* A file for both shards: each keeps it. An embedded one for both is one object: refused, nothing lands. */
 	resources[3].value = &script;
 	resources[3].name = "also_script";
 	assert_int_equal(client_write_ops(cl, resources, 4), GROVE_OK);
