@@ -92,6 +92,19 @@ struct place {
 	bool by_path;
 };
 
+/*
+ * Where the resources of a batch across shards go: a row per PUT_RESOURCE op, a column per part of the
+ * first pass (which placed every other op).
+ */
+#define NO_ROW UINT32_MAX
+struct resource_places {
+	size_t parts;
+	uint32_t *row;   /* per client op: its row, or NO_ROW */
+	uint8_t *in;     /* row * parts + part: whether the part gets the resource */
+	uint32_t *index; /* row * parts + part: its index in that part (second pass) */
+	size_t *user;    /* per row: the last op found to refer to it (SIZE_MAX: none) */
+};
+
 struct planner {
 	const Grove__WriteRequest *req;
 	const struct txn_plan_world *w;
@@ -108,16 +121,8 @@ struct planner {
 	size_t n_leaving, cap_leaving;
 	bool spans_resources; /* an op puts a resource or refers to one batch-locally */
 	bool located;         /* an op names a node by id: where it is was read from the trees */
-	/*
-	 * Across shards, the second pass: which parts get each PUT_RESOURCE (resource_in[op * n_parts + part]:
-	 * those of the ops that refer to it), found after the first pass placed every other op. NULL in the
-	 * first pass.
-	 */
-	const uint8_t *resource_in;
-	struct resource_copy {
-		uint32_t op, part, index; /* an ext resource put in a part besides its first one, and its index there */
-	} *copies;
-	size_t n_copies, cap_copies;
+	/* Across shards, the second pass: where each resource goes (NULL in the first pass). */
+	struct resource_places *places;
 	char *why;
 	size_t why_cap;
 };
@@ -198,12 +203,9 @@ struct numbering {
 static bool to_part_numbering(void *ctx, int64_t *ref)
 {
 	const struct numbering *nb = ctx;
-	const struct planner *pl = nb->pl;
-	uint32_t k = (uint32_t)(-(*ref + 1)), index = pl->ops[k].index; /* checked: an earlier put's */
-	for (size_t c = 0; pl->ops[k].part != nb->part && c < pl->n_copies; c++)
-		if (pl->copies[c].op == k && pl->copies[c].part == nb->part)
-			index = pl->copies[c].index;
-	*ref = -(int64_t)index - 1;
+	const struct resource_places *rp = nb->pl->places;
+	size_t k = (size_t)(-(*ref + 1)); /* checked: an earlier put's, which the part holds */
+	*ref = -(int64_t)rp->index[rp->row[k] * rp->parts + nb->part] - 1;
 	return false;
 }
 
@@ -793,20 +795,17 @@ static bool has_target(enum tree_op_kind kind)
 /* Second pass: put resource op @p i in every part that gets it, the first answering for the client's op. */
 static int place_resource(struct planner *pl, size_t i)
 {
-	for (uint32_t part = 0; part < pl->n_parts; part++) {
-		if (!pl->resource_in[i * pl->n_parts + part])
+	struct resource_places *rp = pl->places;
+	size_t row = rp->row[i];
+	for (uint32_t part = 0; part < rp->parts; part++) {
+		if (!rp->in[row * rp->parts + part])
 			continue;
-		uint32_t index;
-		int err = part_add(pl, part, i, HALF_PLAIN, &index);
+		uint32_t *index = &rp->index[row * rp->parts + part];
+		int err = part_add(pl, part, i, HALF_PLAIN, index);
 		if (err)
 			return err;
-		if (pl->ops[i].part == NO_PART) {
-			pl->ops[i].part = part, pl->ops[i].index = index;
-		} else {
-			if (grove_grow((void **)&pl->copies, &pl->cap_copies, pl->n_copies, sizeof(*pl->copies)))
-				return GROVE_ENOMEM;
-			pl->copies[pl->n_copies++] = (struct resource_copy){(uint32_t)i, part, index};
-		}
+		if (pl->ops[i].part == NO_PART)
+			pl->ops[i].part = part, pl->ops[i].index = *index;
 	}
 	return GROVE_OK;
 }
@@ -816,7 +815,7 @@ static int plan_op(struct planner *pl, size_t i)
 	const struct tree_op *op = &pl->batch.ops[i];
 	if (op->kind == TREE_OP_PUT_RESOURCE || refers_to_local_resource(op->value, ANY_OP)) {
 		pl->spans_resources = true;
-		if (op->kind == TREE_OP_PUT_RESOURCE && !pl->resource_in)
+		if (op->kind == TREE_OP_PUT_RESOURCE && !pl->places)
 			return GROVE_OK; /* it names no node: it goes where the ops that refer to it go */
 		if (op->kind == TREE_OP_PUT_RESOURCE)
 			return place_resource(pl, i);
@@ -901,7 +900,7 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 				renumber(pl, from->node, node), w->node = node;
 			if (from->target)
 				renumber(pl, from->target, target), w->target = target;
-			if (pl->resource_in && refers_to_local_resource(pl->batch.ops[i].value, ANY_OP)) {
+			if (pl->places && refers_to_local_resource(pl->batch.ops[i].value, ANY_OP)) {
 				uint32_t part = (uint32_t)(b - pl->parts);
 				if (renumbered_value(pl, part, pl->batch.ops[i].value, &values[j]) != GROVE_OK)
 					goto done;
@@ -981,28 +980,66 @@ done:
 	return err;
 }
 
-/* Refuse sub_resource op @p r, which ops @p a (in part @p pa) and @p b (in part @p pb) refer to. */
-static int shared_sub_resource(struct planner *pl, size_t a, size_t b, size_t r, size_t pa, size_t pb)
+/* One op's references spread to the resources they name: the parts of the op get them too. */
+struct spread {
+	struct planner *pl;
+	struct resource_places *rp;
+	size_t op;
+	int err;
+};
+
+static bool spread_parts(void *ctx, int64_t *ref)
 {
-	return refuse(pl, GROVE_ECROSSSHARD,
-		      "ops %zu and %zu refer to the sub_resource op %zu puts from two shards (groups %llu and %llu), "
-		      "which keep resources apart: an embedded resource is one object; put it in a batch of each "
-		      "shard's nodes",
-		      a, b, r, (unsigned long long)pl->parts[pa].group, (unsigned long long)pl->parts[pb].group);
+	struct spread *sp = ctx;
+	struct planner *pl = sp->pl;
+	struct resource_places *rp = sp->rp;
+	size_t k = (size_t)(-(*ref + 1)), parts = rp->parts; /* checked: an earlier put */
+	uint8_t *theirs = &rp->in[rp->row[k] * parts];
+	if (pl->ops[sp->op].source) {
+		sp->err = refuse(pl, GROVE_ECROSSSHARD,
+				 "op %zu connects nodes of two shards with binds that refer to the resource op %zu "
+				 "puts: put the resource in a batch of each shard's nodes instead", sp->op, k);
+		return true;
+	}
+	for (size_t p = 0; p < parts; p++) {
+		uint32_t row = rp->row[sp->op];
+		bool uses = row != NO_ROW ? rp->in[row * parts + p] : pl->ops[sp->op].part == p;
+		if (!uses || theirs[p])
+			continue;
+		for (size_t q = 0; q < parts && pl->batch.ops[k].resource_kind == TREE_RESOURCE_SUB; q++) {
+			if (theirs[q]) {
+				sp->err = refuse(pl, GROVE_ECROSSSHARD,
+						 "ops %zu and %zu refer to the sub_resource op %zu puts from two shards "
+						 "(groups %llu and %llu), which keep resources apart: an embedded resource "
+						 "is one object; put it in a batch of each shard's nodes",
+						 sp->op, rp->user[rp->row[k]], k, (unsigned long long)pl->parts[p].group,
+						 (unsigned long long)pl->parts[q].group);
+				return true;
+			}
+		}
+		theirs[p] = 1;
+		rp->user[rp->row[k]] = sp->op;
+	}
+	return false;
 }
 
 /*
- * Which parts get each resource the batch puts, once every other op is placed (@p in, client op * parts +
- * part): those of the ops that refer to it, a resource another put refers to with that one's (a resource
- * refers only to earlier ones, so the last is placed first), one that nothing refers to the anchor's.
- * Each group keeps the resources its nodes refer to, under ids of its own. An ext_resource (a file, by
- * path) goes to every part that needs it, as Godot loads one file once however many entries name it. A
- * sub_resource is one object that its users share: referred to from two shards, it is refused, and so is
- * a resource in the binds of a connection across shards (whose binds both groups keep).
+ * Which parts get each resource the batch puts, once every other op is placed: those of the ops that
+ * refer to it, a resource another put refers to with that one's (a resource refers only to earlier ones,
+ * so a backward pass meets every op that refers to a resource before the resource), one that nothing
+ * refers to the anchor's. Each group keeps the resources its nodes refer to, under ids of its own. An
+ * ext_resource (a file, by path) goes to every part that needs it, as Godot loads one file once however
+ * many entries name it. A sub_resource is one object that its users share: referred to from two shards,
+ * it is refused, and so is a resource in the binds of a connection across shards (whose binds both groups
+ * keep). One walk over each value.
  */
-static int resources_across(struct planner *pl, uint8_t *in)
+static int resources_across(struct planner *pl, struct resource_places *rp)
 {
-	size_t n = pl->batch.count, parts = pl->n_parts;
+	size_t n = pl->batch.count, rows = 0;
+	rp->parts = pl->n_parts;
+	rp->row = calloc(n, sizeof(*rp->row));
+	if (!rp->row)
+		return GROVE_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct bad_ref bad = {pl, i, 0};
 		struct variant *value = (struct variant *)pl->batch.ops[i].value; /* only read */
@@ -1010,37 +1047,33 @@ static int resources_across(struct planner *pl, uint8_t *in)
 			return refuse(pl, GROVE_EINVAL,
 				      "op %zu refers to resource of op %zu, which is not an earlier put_resource", i,
 				      bad.named);
+		rp->row[i] = pl->batch.ops[i].kind == TREE_OP_PUT_RESOURCE ? (uint32_t)rows++ : NO_ROW;
 	}
-	for (size_t r = n; r-- > 0;) {
-		const struct tree_op *put = &pl->batch.ops[r];
-		if (put->kind != TREE_OP_PUT_RESOURCE)
-			continue;
-		uint8_t *mine = &in[r * parts];
-		size_t user = SIZE_MAX;
-		for (size_t j = r + 1; j < n; j++) {
-			const struct tree_op *op = &pl->batch.ops[j];
-			if (!refers_to_local_resource(op->value, r))
-				continue;
-			if (pl->ops[j].source)
-				return refuse(pl, GROVE_ECROSSSHARD,
-					      "op %zu connects nodes of two shards with binds that refer to the "
-					      "resource op %zu puts: put the resource in a batch of each shard's "
-					      "nodes instead", j, r);
-			for (size_t p = 0; p < parts; p++) {
-				bool uses = op->kind == TREE_OP_PUT_RESOURCE ? in[j * parts + p] : pl->ops[j].part == p;
-				if (!uses || mine[p])
-					continue;
-				for (size_t q = 0; q < parts && put->resource_kind == TREE_RESOURCE_SUB; q++)
-					if (mine[q])
-						return shared_sub_resource(pl, user, j, r, q, p);
-				mine[p] = 1;
-				user = j;
-			}
-		}
-		if (user == SIZE_MAX)
-			mine[0] = 1;
+	rp->in = rows < SIZE_MAX / rp->parts ? calloc(rows * rp->parts, sizeof(*rp->in)) : NULL;
+	rp->index = rp->in ? calloc(rows * rp->parts, sizeof(*rp->index)) : NULL;
+	rp->user = calloc(rows ? rows : 1, sizeof(*rp->user));
+	if (!rp->in || !rp->index || !rp->user)
+		return GROVE_ENOMEM;
+	for (size_t r = 0; r < rows; r++)
+		rp->user[r] = SIZE_MAX;
+	for (size_t j = n; j-- > 0;) {
+		uint32_t row = rp->row[j];
+		if (row != NO_ROW && rp->user[row] == SIZE_MAX)
+			rp->in[row * rp->parts] = 1; /* nothing refers to it: the anchor's */
+		struct spread sp = {pl, rp, j, GROVE_OK};
+		if (each_local_resource((struct variant *)pl->batch.ops[j].value, spread_parts, &sp, 0)) /* only read */
+			return sp.err;
 	}
 	return GROVE_OK;
+}
+
+static void resource_places_free(struct resource_places *rp)
+{
+	free(rp->row);
+	free(rp->in);
+	free(rp->index);
+	free(rp->user);
+	memset(rp, 0, sizeof(*rp));
 }
 
 /* Resources in a batch of one shard: every op in that part, in the client's order and numbering. */
@@ -1081,7 +1114,6 @@ static void planner_free(struct planner *pl)
 	}
 	free(pl->unlinks);
 	free(pl->leaving);
-	free(pl->copies);
 	wire_batch_free(&pl->batch);
 	memset(pl, 0, sizeof(*pl));
 }
@@ -1102,7 +1134,7 @@ void txn_plan_free(struct txn_plan *p)
 struct part_order {
 	const uint64_t *groups;
 	size_t n;
-	const uint8_t *resource_in;
+	struct resource_places *places;
 };
 
 /* Place every op of @p req in @p pl (freed by the caller, also on failure); @p order: NULL in a first pass. */
@@ -1124,7 +1156,7 @@ static int plan_ops(const Grove__WriteRequest *req, const struct txn_plan_world 
 	uint32_t part;
 	for (size_t p = 0; order && !err && p < order->n; p++)
 		err = part_of(pl, order->groups[p], &part);
-	pl->resource_in = order ? order->resource_in : NULL;
+	pl->places = order ? order->places : NULL;
 	for (size_t i = 0; !err && i < n; i++) {
 		pl->ops[i].part = NO_PART;
 		err = plan_op(pl, i);
@@ -1138,12 +1170,11 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 	memset(out, 0, sizeof(*out));
 	why[0] = '\0';
 	struct planner pl;
-	uint8_t *resource_in = NULL;
+	struct resource_places places = {0};
 	int err = plan_ops(req, w, NULL, &pl, why, why_cap);
 	if (!err && pl.spans_resources && pl.n_parts > 1) {
 		/* Again, the resources placed where the ops that refer to them went, the parts in the same order. */
-		resource_in = pl.batch.count < SIZE_MAX / pl.n_parts ? calloc(pl.batch.count * pl.n_parts, 1) : NULL;
-		err = resource_in ? resources_across(&pl, resource_in) : GROVE_ENOMEM;
+		err = resources_across(&pl, &places);
 		uint64_t *order = err ? NULL : calloc(pl.n_parts, sizeof(*order));
 		size_t n_parts = pl.n_parts;
 		for (size_t p = 0; order && p < n_parts; p++)
@@ -1151,7 +1182,7 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 		err = err ? err : order ? GROVE_OK : GROVE_ENOMEM;
 		planner_free(&pl);
 		if (!err)
-			err = plan_ops(req, w, &(struct part_order){order, n_parts, resource_in}, &pl, why, why_cap);
+			err = plan_ops(req, w, &(struct part_order){order, n_parts, &places}, &pl, why, why_cap);
 		free(order);
 	}
 	size_t n = pl.batch.count;
@@ -1172,7 +1203,7 @@ int txn_plan_build(const Grove__WriteRequest *req, const struct txn_plan_world *
 	out->n_ops = n;
 	out->reads_tree = pl.located || pl.n_moved > 0;
 	planner_free(&pl);
-	free(resource_in);
+	resource_places_free(&places);
 	if (err) {
 		if (err == GROVE_ENOMEM && !why[0])
 			snprintf(why, why_cap, "out of memory");
