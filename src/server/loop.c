@@ -98,6 +98,7 @@ struct loop {
 	uint64_t emfile_logged_ms;     /* last "out of file descriptors" line, and refusals since */
 	size_t emfile_refused;
 	uint64_t listener_rests_until_ms; /* the listener is not watched until then (0: it is) */
+	uint64_t wake_at_ns;           /* a turn is wanted by then (CLOCK_MONOTONIC; 0: none before the tick) */
 	uint64_t last_sweep_ms;
 	uint64_t turn;                 /* turns run */
 	unsigned pending_peak;         /* the most requests one client connection had in flight */
@@ -740,13 +741,43 @@ static void sweep(struct loop *l)
 	}
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void loop_wake_after(struct loop *l, uint64_t ns)
+{
+	uint64_t at = monotonic_ns() + ns;
+	if (!l->wake_at_ns || at < l->wake_at_ns)
+		l->wake_at_ns = at;
+}
+
+/* How long the next wait for events may last: until a wanted turn (rounded up to a ms), or a second. */
+static int wait_ms(struct loop *l, bool resumed)
+{
+	if (resumed)
+		return 0;
+	if (!l->wake_at_ns)
+		return 1000;
+	uint64_t now = monotonic_ns();
+	if (now >= l->wake_at_ns)
+		return 0;
+	uint64_t ms = (l->wake_at_ns - now + 999999) / 1000000;
+	return ms < 1000 ? (int)ms : 1000;
+}
+
 int loop_run(struct loop *l)
 {
 	struct epoll_event events[256];
 	bool resumed = false;
 	while (!l->stopping) {
 		l->turn++;
-		int n = epoll_wait(l->epoll_fd, events, 256, resumed ? 0 : 1000);
+		int n = epoll_wait(l->epoll_fd, events, 256, wait_ms(l, resumed));
+		if (l->wake_at_ns && monotonic_ns() >= l->wake_at_ns)
+			l->wake_at_ns = 0; /* this turn is the one wanted */
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

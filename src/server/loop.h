@@ -102,6 +102,13 @@ int loop_port(const struct loop *l);
  */
 int loop_run(struct loop *l);
 
+/**
+ * @brief Run a turn within @p ns (rounded up to a millisecond) even if no
+ * event comes, rather than at the next tick. The earliest of several asked
+ * for holds.
+ */
+void loop_wake_after(struct loop *l, uint64_t ns);
+
 /** @brief End loop_run() after the current turn. */
 void loop_stop(struct loop *l);
 

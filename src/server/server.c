@@ -867,6 +867,7 @@ static void read_ready(void *ctx, const struct host_ticket *t, const uint8_t *re
 		return;
 	}
 	/* Served now it would miss a transaction's part: it waits, or (too many waiting) is told to retry. */
+	xshard_release(s->xshard);
 	if (park_read(s, t, request, len) != GROVE_OK) {
 		loop_conn_answered(c);
 		send_error(c, t->request_id, GROVE_EINTENT, "a cross-shard transaction holds a shard this read needs, and "
@@ -1352,9 +1353,20 @@ static bool held_for_writes(struct server *s, uint64_t group, const uint8_t *req
 	if (request ? xshard_any_part_to(s->xshard, group, write_meets_part, &w) : xshard_writing_to(s->xshard, group))
 		return true;
 	struct txn_meta met;
-	if (!host_held(s->host, group, &met) || xshard_resolution_sent(s->xshard, met.id))
+	if (!host_held(s->host, group, &met))
 		return false;
-	return !request || host_write_waits(s->host, group, request, len);
+	if (!xshard_resolution_sent(s->xshard, met.id))
+		xshard_release(s->xshard); /* a resolution held back goes now, ahead of this write */
+	return !xshard_resolution_sent(s->xshard, met.id) && (!request || host_write_waits(s->host, group, request, len));
+}
+
+/* Whether a transaction's part not applied yet holds @p group; what was held back goes, since this waits for it. */
+static bool held_for_reads(struct server *s, uint64_t group)
+{
+	if (!host_held(s->host, group, NULL))
+		return false;
+	xshard_release(s->xshard);
+	return true;
 }
 
 /*
@@ -1394,7 +1406,7 @@ static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *
 	for (size_t i = 0; i < plan->n_parts; i++) {
 		uint64_t group = plan->parts[i].group;
 		const struct txn_plan_part *part = &plan->parts[i];
-		if (plan->reads_tree ? host_held(s->host, group, NULL) || xshard_writing_to(s->xshard, group)
+		if (plan->reads_tree ? held_for_reads(s, group) || xshard_writing_to(s->xshard, group)
 				     : held_for_writes(s, group, plan->n_parts == 1 ? part->request : NULL, part->request_len))
 			return true;
 	}
@@ -2207,6 +2219,7 @@ static void on_turn(void *ctx)
 {
 	struct server *s = ctx;
 	persist_clock_bound(s, false);
+	xshard_release_due(s->xshard, grove_realtime_ns());
 	int err = host_process(s->host);
 	if (err && !s->failed) {
 		s->failed = err;
@@ -2225,6 +2238,9 @@ static void on_turn(void *ctx)
 		follow_turn(s->follow);
 	if (s->httpd)
 		httpd_sweep(s->httpd, grove_monotonic_ms());
+	uint64_t now = grove_realtime_ns(), due = xshard_held_until(s->xshard);
+	if (due)
+		loop_wake_after(s->loop, due > now ? due - now : 0);
 }
 
 static void on_log_event(void *ctx, uint32_t events)

@@ -21,6 +21,14 @@
 #define MAX_CUT_ATTEMPTS 16
 /* Ready rounds handled per event, so that a state machine that keeps producing work cannot hold the loop. */
 #define MAX_ROUNDS 16
+/*
+ * Holding back what follows an answer (xshard.h): a transaction begun within HOLD_NS of the last answer counts
+ * towards the streak, one begun later against it; at HOLD_STREAK a committed transaction's commands after its
+ * answer wait for the next transaction's, at most HOLD_NS.
+ */
+#define HOLD_NS 1000000ull
+#define HOLD_STREAK 2
+#define HOLD_STREAK_MAX 4
 
 /* One cross-shard write coordinated here. */
 struct xtxn {
@@ -28,6 +36,7 @@ struct xtxn {
 	uint64_t id;
 	struct host_ticket ticket;
 	bool answered;
+	bool committed;        /* answered as committed */
 	uint64_t *groups;      /* the parts' shards, the anchor first */
 	size_t n_parts;
 	size_t bytes;          /* of the parts, held by its coordinator */
@@ -64,6 +73,15 @@ struct xshard {
 	struct xrec *recs;
 	size_t n_recs, cap_recs;
 	uint64_t next_id;
+	struct held_command {
+		uint64_t shard, txn;
+		uint8_t *cmd;
+		size_t len;
+	} *held;                     /* commands held back, in the order they were made */
+	size_t n_held, cap_held;
+	uint64_t held_since;         /* when the oldest of them was made (pt) */
+	uint64_t last_answer;        /* when a transaction was last answered as committed (pt) */
+	unsigned streak;             /* how many of the latest transactions began soon after an answer */
 };
 
 int xshard_create(const struct xshard_config *cfg, const struct xshard_hooks *hooks, struct xshard **out)
@@ -111,18 +129,67 @@ void xshard_destroy(struct xshard *x)
 		xtxn_free(x->txns[i]);
 	for (size_t i = 0; i < x->n_recs; i++)
 		txn_recover_destroy(x->recs[i].recover);
+	for (size_t i = 0; i < x->n_held; i++)
+		free(x->held[i].cmd);
+	free(x->held);
 	free(x->txns);
 	free(x->recs);
 	free(x);
 }
 
-/* Hand each command to its shard's group; one that cannot go now is sent again on a tick. */
-static void deliver(struct xshard *x, const struct txn_msg *msgs, size_t n)
+/* Whether commands of transaction @p id are held back. */
+static bool holds(const struct xshard *x, uint64_t id)
+{
+	for (size_t i = 0; i < x->n_held; i++)
+		if (x->held[i].txn == id)
+			return true;
+	return false;
+}
+
+bool xshard_release(struct xshard *x)
+{
+	size_t n = x->n_held;
+	x->n_held = 0; /* sending may make more */
+	for (size_t i = 0; i < n; i++) {
+		x->hooks.send(x->hooks.ctx, x->held[i].shard, x->held[i].cmd, x->held[i].len);
+		free(x->held[i].cmd);
+	}
+	return n > 0;
+}
+
+uint64_t xshard_held_until(const struct xshard *x)
+{
+	return x->n_held ? x->held_since + HOLD_NS : 0;
+}
+
+bool xshard_release_due(struct xshard *x, uint64_t pt)
+{
+	return x->n_held && pt >= xshard_held_until(x) && xshard_release(x);
+}
+
+/* Keep encoded command @p cmd of transaction @p txn for @p shard until the next transaction's (owned). */
+static bool hold(struct xshard *x, uint64_t shard, uint64_t txn, uint8_t *cmd, size_t len, uint64_t pt)
+{
+	if (grove_grow((void **)&x->held, &x->cap_held, x->n_held, sizeof(*x->held)))
+		return false;
+	if (!x->n_held)
+		x->held_since = pt;
+	x->held[x->n_held++] = (struct held_command){shard, txn, cmd, len};
+	return true;
+}
+
+/*
+ * Hand each command to its shard's group; one that cannot go now is sent again on a tick. With @p held_for,
+ * a transaction answered already, they wait for the next transaction's commands instead (xshard.h).
+ */
+static void deliver(struct xshard *x, const struct txn_msg *msgs, size_t n, const struct xtxn *held_for, uint64_t pt)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *cmd;
 		size_t len;
 		if (txn_cmd_encode(&msgs[i].cmd, &cmd, &len) != GROVE_OK)
+			continue;
+		if (held_for && hold(x, msgs[i].shard, held_for->id, cmd, len, pt))
 			continue;
 		x->hooks.send(x->hooks.ctx, msgs[i].shard, cmd, len);
 		free(cmd);
@@ -134,6 +201,7 @@ static void answer(struct xshard *x, struct xtxn *t, enum txn_status outcome)
 	if (t->answered)
 		return;
 	t->answered = true;
+	t->committed = outcome == TXN_COMMITTED;
 	struct xshard_outcome o = {.message = "", .group = t->groups[0], .key = t->key, .txn = t->id};
 	if (outcome == TXN_COMMITTED) {
 		o.index = t->anchor_index, o.ids = t->ids, o.n_ids = t->n_ops;
@@ -199,8 +267,12 @@ static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 			} else {
 				answer(x, t, rd.outcome);
 			}
+			if (t->committed)
+				x->last_answer = pt;
 		}
-		deliver(x, rd.msgs, rd.n_msgs);
+		/* What a committed transaction sends after its answer nobody waits for: it may go with the next one's. */
+		bool may_hold = t->committed && !x->cfg.two_phase && x->streak >= HOLD_STREAK;
+		deliver(x, rd.msgs, rd.n_msgs, may_hold ? t : NULL, pt);
 		for (size_t i = 0; i < rd.n_blockers; i++)
 			recover(x, &rd.blockers[i].txn, rd.blockers[i].shard, pt,
 				wounds(txn_coord_meta(t->coord), &rd.blockers[i].txn));
@@ -234,7 +306,7 @@ static void pump_rec(struct xshard *x, size_t slot)
 	for (int round = 0; round < MAX_ROUNDS && txn_recover_has_ready(r); round++) {
 		struct txn_recover_ready rd;
 		txn_recover_ready(r, &rd);
-		deliver(x, rd.msgs, rd.n_msgs);
+		deliver(x, rd.msgs, rd.n_msgs, NULL, 0);
 		/* A live coordinator: leave it; if it really is gone, the next look at the shard starts again. */
 		bool over = rd.done || (rd.outcome_changed && rd.outcome == TXN_RECOVER_ALIVE);
 		txn_recover_advance(r, &rd);
@@ -266,6 +338,13 @@ static int begin(struct xshard *x, const struct host_ticket *ticket, const char 
 			return GROVE_EINVAL;
 	if (xshard_full(x))
 		return GROVE_EUNAVAILABLE;
+	bool soon = x->last_answer && pt >= x->last_answer && pt - x->last_answer <= HOLD_NS;
+	if (!cut && soon && x->streak < HOLD_STREAK_MAX)
+		x->streak++;
+	else if (!cut && !soon && x->streak)
+		x->streak--;
+	/* In each group's log what the transactions before it left comes first, as if it had not waited. */
+	xshard_release(x);
 	if (grove_grow((void **)&x->txns, &x->cap_txns, x->n_txns, sizeof(*x->txns)))
 		return GROVE_ENOMEM;
 	struct xtxn *t = calloc(1, sizeof(*t));
@@ -441,8 +520,9 @@ bool xshard_resolution_sent(const struct xshard *x, uint64_t id)
 	if (slot == SIZE_MAX)
 		return false;
 	enum txn_coord_phase phase = txn_coord_phase(x->txns[slot]->coord);
-	return phase == TXN_COORD_FINALIZING || phase == TXN_COORD_RESOLVING || phase == TXN_COORD_FORGETTING ||
-	       phase == TXN_COORD_DONE;
+	bool after_answer = phase == TXN_COORD_FINALIZING || phase == TXN_COORD_RESOLVING ||
+			    phase == TXN_COORD_FORGETTING || phase == TXN_COORD_DONE;
+	return after_answer && !holds(x, id);
 }
 
 static bool any_part(void *ctx, const uint8_t *part, size_t len)
@@ -503,6 +583,7 @@ int xshard_recover(struct xshard *x, const struct txn_meta *met, uint64_t shard,
 
 void xshard_tick(struct xshard *x, uint64_t pt)
 {
+	xshard_release_due(x, pt);
 	/* Backwards: a slot that ends is refilled from the end, which was visited already. */
 	for (size_t i = x->n_txns; i-- > 0;) {
 		txn_coord_tick(x->txns[i]->coord, pt);

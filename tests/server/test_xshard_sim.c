@@ -926,6 +926,101 @@ static void test_writes_beside_intents(void **state)
 	sim_close(&s);
 }
 
+/* Apply what the logs hold, in order, the groups in turn, until write @p tag is answered. */
+static void drive_to_answer(struct sim *s, int tag)
+{
+	for (int step = 0; step < MAX_STEPS && !s->answers[tag].count; step++) {
+		bool any = false;
+		for (uint64_t g = 1; g <= N_GROUPS && !s->answers[tag].count; g++)
+			if (s->q[g].n) {
+				apply_at(s, g, 0);
+				any = true;
+			}
+		CHECK(any);
+	}
+	CHECK(s->answers[tag].count == 1);
+}
+
+/* How many commands of write @p tag wait in group @p g's log, and the position of the first (SIZE_MAX: none). */
+static size_t queued_of(const struct sim *s, uint64_t g, int tag, size_t *first)
+{
+	size_t n = 0;
+	*first = SIZE_MAX;
+	for (size_t i = 0; i < s->q[g].n; i++)
+		if (s->q[g].e[i].tag == tag && n++ == 0)
+			*first = i;
+	return n;
+}
+
+static size_t queued_anywhere(const struct sim *s, int tag)
+{
+	size_t n = 0, first;
+	for (uint64_t g = 1; g <= N_GROUPS; g++)
+		n += queued_of(s, g, tag, &first);
+	return n;
+}
+
+/*
+ * 11: what a committed transaction sends after its answer is held back while transactions begin soon after
+ * answers (xshard.h, "Held back"): writes begun far apart never hold anything; from the second in a row begun
+ * at once after the previous answer, a transaction's FINALIZE and resolutions wait for the next one, which
+ * sends them first, ahead of its own intents in every group's log, or for 1 ms. Every write applies once.
+ */
+static void test_held_back_until_next(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 11);
+	struct write w[6];
+	char names[6][4];
+	for (int tag = 1; tag <= 5; tag++) {
+		snprintf(names[tag], sizeof(names[tag]), "x%d", tag);
+		w[tag] = (struct write){.v = tag, .b_name = names[tag]};
+	}
+	/* Far apart: sent at the answer. */
+	begin(&s, 1, &w[1]);
+	drive_to_answer(&s, 1);
+	CHECK(queued_anywhere(&s, 1) > 0 && !xshard_held_until(s.x));
+	drain(&s);
+	idle(&s, 20 * MS);
+	begin(&s, 2, &w[2]);
+	drive_to_answer(&s, 2);
+	CHECK(queued_anywhere(&s, 2) > 0 && !xshard_held_until(s.x));
+	/* Back to back: the second in a row begun at once after an answer holds. */
+	begin(&s, 3, &w[3]);
+	drive_to_answer(&s, 3);
+	CHECK(!xshard_held_until(s.x));
+	begin(&s, 4, &w[4]);
+	drive_to_answer(&s, 4);
+	/* Due 1 ms after the oldest held (the previous one's last commands may be held too). */
+	uint64_t due = xshard_held_until(s.x);
+	CHECK(queued_anywhere(&s, 4) == 0 && due && due <= s.pt + MS);
+	CHECK(!xshard_resolution_sent(s.x, s.answers[4].txn));
+	CHECK(!xshard_release_due(s.x, due - 1) && queued_anywhere(&s, 4) == 0);
+	/* The next one sends them first. */
+	begin(&s, 5, &w[5]);
+	CHECK(queued_anywhere(&s, 4) > 0 && xshard_resolution_sent(s.x, s.answers[4].txn));
+	for (uint64_t g = 1; g <= 2; g++) {
+		size_t first4, first5;
+		size_t n4 = queued_of(&s, g, 4, &first4);
+		CHECK(queued_of(&s, g, 5, &first5) > 0 && n4 > 0 && first4 + n4 <= first5);
+	}
+	drive_to_answer(&s, 5);
+	CHECK(queued_anywhere(&s, 5) == 0 && xshard_held_until(s.x));
+	/* Nothing follows: due 1 ms after the answer. */
+	CHECK(xshard_release_due(s.x, s.pt + MS) && queued_anywhere(&s, 5) > 0 && !xshard_held_until(s.x));
+	drain(&s);
+	for (int tag = 1; tag <= 5; tag++) {
+		char path[16];
+		snprintf(path, sizeof(path), "/root/B/%s", names[tag]);
+		expect_answer(&s, tag, GROVE_OK, 0);
+		CHECK(node_count(&s, 2, path) == 1);
+	}
+	CHECK(s.parts_applied[WORLD] == 5 && s.parts_applied[2] == 5 && a_value(&s) == 5);
+	expect_free(&s);
+	sim_close(&s);
+}
+
 static void test_property(void **state)
 {
 	(void)state;
@@ -950,6 +1045,7 @@ int main(void)
 		cmocka_unit_test(test_older_cut_goes_on),
 		cmocka_unit_test(test_cut_reserves_shards),
 		cmocka_unit_test(test_writes_beside_intents),
+		cmocka_unit_test(test_held_back_until_next),
 		cmocka_unit_test(test_property),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
