@@ -2,6 +2,11 @@
  * @file arena.h
  * @brief A bump allocator: many small allocations that live and die together (the nodes and strings of
  * one export) cost one malloc per block instead of one each, and are freed at once.
+ *
+ * Blocks double in size. Up to 1 MB they come from malloc; past that (an arena of over 2 MB) each is a
+ * mapping of its own, aligned to and marked for huge pages, so that filling it takes one page fault per
+ * 2 MB rather than one per 4 KB where the kernel grants huge pages (transparent huge pages set to
+ * "madvise" or "always"). arena_free() unmaps them: their memory goes back to the system at once.
  */
 #ifndef GROVE_COMMON_ARENA_H
 #define GROVE_COMMON_ARENA_H

@@ -1,4 +1,4 @@
-/* The bump allocator: alignment, contents kept across new blocks, large requests, reuse after free. */
+/* The bump allocator: alignment, contents kept across new blocks (mapped ones too), large requests, reuse after free. */
 #include <setjmp.h>
 #include <stdalign.h>
 #include <stdarg.h>
@@ -54,11 +54,35 @@ static void test_large_request_and_reuse(void **state)
 	arena_free(&a);
 }
 
+static void test_growth_past_the_malloc_blocks(void **state)
+{
+	(void)state;
+	struct arena a = {0};
+	/* 48 MB in pieces: the blocks grow past 1 MB into mappings of their own, up to the largest. */
+	enum { PIECE = 64 << 10, PIECES = 768 };
+	unsigned char *pieces[PIECES];
+	for (int i = 0; i < PIECES; i++) {
+		pieces[i] = arena_alloc(&a, PIECE);
+		assert_non_null(pieces[i]);
+		assert_int_equal((uintptr_t)pieces[i] % alignof(max_align_t), 0);
+		memset(pieces[i], i & 0xff, PIECE);
+	}
+	for (int i = 0; i < PIECES; i++) {
+		assert_int_equal(pieces[i][0], i & 0xff);
+		assert_int_equal(pieces[i][PIECE - 1], i & 0xff);
+	}
+	arena_free(&a);
+	assert_null(a.head);
+	assert_string_equal(arena_strdup(&a, "again"), "again");
+	arena_free(&a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_allocations_keep_their_contents),
 		cmocka_unit_test(test_large_request_and_reuse),
+		cmocka_unit_test(test_growth_past_the_malloc_blocks),
 	};
 	return cmocka_run_group_tests_name("arena", tests, NULL, NULL);
 }
