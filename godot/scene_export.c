@@ -42,7 +42,7 @@ struct exporter {
 	struct arena *strings;             /* the node list's strings: the scene's arena, which its attributes borrow */
 	struct export_node *nodes;
 	size_t n_nodes, nodes_cap;
-	struct idmap node_index;           /* id -> index in nodes + 1 */
+	struct idmap node_index;           /* id -> index in nodes + 1, made at the first connection */
 	struct export_resource *res;
 	size_t n_res, res_cap;
 	struct strmap res_index;           /* decimal id -> index in res */
@@ -105,19 +105,26 @@ static int add_node(struct exporter *e, const struct tree_node_view *n, size_t p
 				 .instance = n->instance[0] ? arena_strdup(e->strings, n->instance) : NULL};
 	if (!en.name || !en.class_name || (n->instance[0] && !en.instance))
 		return GROVE_ENOMEM;
-	int err = idmap_put(&e->node_index, n->id, 0, (void *)(uintptr_t)(e->n_nodes + 1));
-	if (err)
-		return err;
 	e->nodes[e->n_nodes++] = en;
 	return GROVE_OK;
 }
 
-/* The index of stored node @p id in the node list, or false when it is not in the subtree. */
-static bool node_index_of(const struct exporter *e, uint64_t id, size_t *index)
+/*
+ * The index of stored node @p id in the node list in *@p index, and whether it is in the subtree in
+ * *@p found. Only connections need it: the map is made at the first, since filling it for every node of
+ * a large subtree without connections was a tenth of the export's time.
+ */
+static int node_index_of(struct exporter *e, uint64_t id, size_t *index, bool *found)
 {
+	for (size_t i = e->node_index.n ? e->n_nodes : 0; i < e->n_nodes; i++) {
+		int err = idmap_put(&e->node_index, e->nodes[i].id, 0, (void *)(uintptr_t)(i + 1));
+		if (err)
+			return err;
+	}
 	uintptr_t v = (uintptr_t)idmap_get(&e->node_index, id, 0);
 	*index = v - 1;
-	return v != 0;
+	*found = v != 0;
+	return GROVE_OK;
 }
 
 /*
@@ -676,17 +683,26 @@ static int build_node(struct exporter *e, size_t i, struct pending_node *pending
 	size_t refs_before = e->refs_noted;
 	struct tscn_section *s = tscn_add_section(e->scene, TSCN_NODE);
 	struct deferred deferred = {0};
-	int err = s ? attr_text(s, "name", en->name, strlen(en->name)) : GROVE_ENOMEM;
+	struct node_build b = {e, s, &deferred, false, false, GROVE_OK};
+	struct group_build g = {.err = GROVE_OK};
+	/* Records first: then the header's list is made the size of its attributes. */
+	int err = s ? tree_reader_props(e->reader, en->id, build_prop, &b) : GROVE_ENOMEM;
+	if (!err)
+		err = b.err;
+	if (!err)
+		err = tree_reader_groups(e->reader, en->id, build_group, &g);
+	if (!err)
+		err = g.err;
+	bool synthesized = en->instance && !deferred_has(&deferred, "instance");
+	if (!err)
+		err = tscn_reserve_attrs(s, 1 + (en->class_name[0] != '\0') + (en->parent != SIZE_MAX) + synthesized +
+						 (g.array.type == VARIANT_ARRAY) + deferred.n);
+	if (!err)
+		err = attr_text(s, "name", en->name, strlen(en->name));
 	if (!err && en->class_name[0])
 		err = attr_text(s, "type", en->class_name, strlen(en->class_name));
 	if (!err && en->parent != SIZE_MAX)
 		err = attr_text(s, "parent", e->nodes[en->parent].relpath, e->nodes[en->parent].relpath_len);
-	struct node_build b = {e, s, &deferred, false, false, GROVE_OK};
-	if (!err) {
-		err = tree_reader_props(e->reader, en->id, build_prop, &b);
-		if (!err)
-			err = b.err;
-	}
 	int taken = take_props(e, err ? NULL : s, e->grove_ids ? 1 : 0);
 	if (!err)
 		err = taken;
@@ -694,7 +710,7 @@ static int build_node(struct exporter *e, size_t i, struct pending_node *pending
 	for (size_t k = 0; !err && k < deferred.n; k++)
 		if (strcmp(deferred.items[k].key, "index") == 0)
 			err = tscn_add_attr(s, "index", &deferred.items[k].value);
-	if (!err && !deferred_has(&deferred, "instance") && en->instance) {
+	if (!err && synthesized) {
 		/* Its reference is set once the resource has its section. */
 		struct variant ref;
 		variant_set_resource_ref(&ref, 0);
@@ -706,12 +722,6 @@ static int build_node(struct exporter *e, size_t i, struct pending_node *pending
 	for (size_t k = 0; !err && k < deferred.n; k++)
 		if (strcmp(deferred.items[k].key, "instance") == 0)
 			err = tscn_add_attr(s, "instance", &deferred.items[k].value);
-	struct group_build g = {.err = GROVE_OK};
-	if (!err) {
-		err = tree_reader_groups(e->reader, en->id, build_group, &g);
-		if (!err)
-			err = g.err;
-	}
 	if (!err && g.array.type == VARIANT_ARRAY)
 		err = tscn_add_attr(s, "groups", &g.array);
 	variant_free(&g.array);
@@ -762,13 +772,18 @@ static int build_connection(void *ctx, const struct tree_connection *c)
 	if (c->from != b->from)
 		return 0; /* listed once, from its source */
 	size_t from, to;
-	node_index_of(e, c->from, &from);
-	if (!node_index_of(e, c->to, &to)) {
+	bool found;
+	int err = node_index_of(e, c->from, &from, &found);
+	if (!err)
+		err = node_index_of(e, c->to, &to, &found);
+	if (err)
+		return b->err = err;
+	if (!found) {
 		b->skipped++; /* the target lies outside the exported subtree: a scene cannot say it */
 		return 0;
 	}
 	struct tscn_section *s = tscn_add_section(e->scene, TSCN_CONNECTION);
-	int err = s ? attr_string(s, "signal", c->signal) : GROVE_ENOMEM;
+	err = s ? attr_string(s, "signal", c->signal) : GROVE_ENOMEM;
 	if (!err)
 		err = attr_text(s, "from", e->nodes[from].relpath, e->nodes[from].relpath_len);
 	if (!err)
@@ -811,16 +826,21 @@ static void exporter_free(struct exporter *e)
  */
 static int build_nodes(struct exporter *e, struct pending_node *pending, size_t *editable, size_t *n_editable)
 {
+	/* A section per node, and the header. */
+	int err = tscn_reserve_sections(e->scene, e->n_nodes + 1);
+	if (err)
+		return err;
 	for (size_t i = 0; i < e->n_nodes; i++) {
 		struct pending_node *p = &pending[e->scene->count];
-		int err = build_node(e, i, p);
+		err = build_node(e, i, p);
 		if (err)
 			return err;
 		if (p->editable)
 			editable[(*n_editable)++] = i;
 	}
 	e->node_sections = e->scene->count;
-	return GROVE_OK;
+	/* The header and the resources' sections follow. */
+	return tscn_reserve_sections(e->scene, e->scene->count + 1 + e->n_res);
 }
 
 /* Move the header and resource sections, added behind the nodes', to the front; finish the nodes'. */

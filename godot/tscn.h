@@ -140,11 +140,20 @@ int tscn_add_attr(struct tscn_section *s, const char *key, struct variant *value
 int tscn_add_prop(struct tscn_section *s, const char *key, struct variant *value);
 
 /**
- * @brief Make room for @p n properties in all in section @p s, so that a builder that knows how many it
- * adds gets a list of their size (lists otherwise grow by doubling, the outgrown ones left in the arena).
+ * @brief Make room for @p n properties (tscn_reserve_props) or attributes (tscn_reserve_attrs) in all in
+ * section @p s, so that a builder that knows how many it adds gets a list of their size (lists otherwise
+ * grow by doubling, the outgrown ones left in the arena).
  * @return GROVE_OK or GROVE_ENOMEM.
  */
 int tscn_reserve_props(struct tscn_section *s, size_t n);
+int tscn_reserve_attrs(struct tscn_section *s, size_t n);
+
+/**
+ * @brief Make room for @p n sections in all, so that a builder that knows how many it adds does not copy
+ * the list as it doubles. Section pointers stay valid until the scene holds more than that.
+ * @return GROVE_OK or GROVE_ENOMEM.
+ */
+int tscn_reserve_sections(struct tscn_scene *scene, size_t n);
 
 /**
  * @brief The scene's arena, made on first use: where a builder puts the contents of borrowed values

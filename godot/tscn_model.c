@@ -116,6 +116,23 @@ int tscn_reserve_props(struct tscn_section *s, size_t n)
 	return make_room(s->arena, &s->props, s->n_props, &s->cap_props, n);
 }
 
+int tscn_reserve_attrs(struct tscn_section *s, size_t n)
+{
+	return make_room(s->arena, &s->attrs, s->n_attrs, &s->cap_attrs, n);
+}
+
+int tscn_reserve_sections(struct tscn_scene *scene, size_t n)
+{
+	if (n <= scene->cap)
+		return GROVE_OK;
+	struct tscn_section *grown = n < SIZE_MAX / sizeof(*grown) ? realloc(scene->sections, n * sizeof(*grown)) : NULL;
+	if (!grown)
+		return GROVE_ENOMEM;
+	scene->sections = grown;
+	scene->cap = n;
+	return GROVE_OK;
+}
+
 int tscn_add_attr(struct tscn_section *s, const char *key, struct variant *value)
 {
 	return append_entry(s->arena, &s->attrs, &s->n_attrs, &s->cap_attrs, key, value, false);
