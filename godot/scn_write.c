@@ -448,8 +448,10 @@ static int plan_resources(struct plan *p)
 	const struct tscn_scene *sc = p->scene;
 	int64_t max_id = 0;
 	for (size_t i = 0; i < sc->count; i++) {
+		if (sc->sections[i].kind != TSCN_SUB_RESOURCE)
+			continue; /* not a search of every node's header */
 		const struct variant *id = tscn_attr(&sc->sections[i], "id");
-		if (sc->sections[i].kind == TSCN_SUB_RESOURCE && id && id->type == VARIANT_INT && id->as.i > max_id)
+		if (id && id->type == VARIANT_INT && id->as.i > max_id)
 			max_id = id->as.i;
 	}
 	struct strmap ids;
@@ -533,10 +535,9 @@ static int64_t index_of(const struct variant *v)
 	return -1;
 }
 
-/* Whether property @p key is listed in the node's node_paths attribute (Godot 4). */
-static bool is_node_path_property(const struct tscn_section *s, const char *key)
+/* Whether property @p key is listed in @p list, the node's node_paths attribute (Godot 4), if any. */
+static bool is_node_path_property(const struct variant *list, const char *key)
 {
-	const struct variant *list = tscn_attr(s, "node_paths");
 	if (!list)
 		return false;
 	if (list->type == VARIANT_PACKED_STRING_ARRAY) {
@@ -555,7 +556,7 @@ static bool is_node_path_property(const struct tscn_section *s, const char *key)
 
 /* The header attributes a node's entry uses (each the first of its key, as tscn_attr() finds it). */
 struct node_attrs {
-	const struct variant *name, *parent, *type, *instance, *placeholder, *owner, *index, *groups;
+	const struct variant *name, *parent, *type, *instance, *placeholder, *owner, *index, *groups, *node_paths;
 };
 
 /* One pass over the attributes instead of a search per key: a scene may hold 100,000 nodes. */
@@ -570,7 +571,7 @@ static void node_attrs_of(const struct tscn_section *s, struct node_attrs *a)
 		{"type", offsetof(struct node_attrs, type)},         {"instance", offsetof(struct node_attrs, instance)},
 		{"instance_placeholder", offsetof(struct node_attrs, placeholder)},
 		{"owner", offsetof(struct node_attrs, owner)},       {"index", offsetof(struct node_attrs, index)},
-		{"groups", offsetof(struct node_attrs, groups)},
+		{"groups", offsetof(struct node_attrs, groups)},     {"node_paths", offsetof(struct node_attrs, node_paths)},
 	};
 	for (size_t k = 0; k < s->n_attrs; k++) {
 		for (size_t j = 0; j < sizeof(keys) / sizeof(keys[0]); j++) {
@@ -662,7 +663,7 @@ static int plan_node(struct plan *p, size_t i)
 			e = add_name(p, s->props[k].key, &key);
 		if (!e)
 			e = add_value(p, &s->props[k].value, &value);
-		if (!e && p->major == 4 && is_node_path_property(s, s->props[k].key))
+		if (!e && p->major == 4 && is_node_path_property(a.node_paths, s->props[k].key))
 			key = (int32_t)((uint32_t)key | FLAG_PATH_PROPERTY_IS_NODE);
 		if (!e)
 			e = int_push(n, key);
