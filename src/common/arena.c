@@ -8,10 +8,15 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* Blocks double from the first size; up to ARENA_MALLOC_BLOCK they come from malloc. */
+/* Blocks double from the first size up to ARENA_MALLOC_BLOCK, from malloc. */
 #define ARENA_FIRST_BLOCK 4096
 #define ARENA_MALLOC_BLOCK ((size_t)1 << 20)
-/* Past that they go on doubling up to this size, mapped on their own (see map_block()). */
+/*
+ * Once the arena holds ARENA_MAPPED_FROM, its blocks go on doubling up to ARENA_MAX_BLOCK, mapped on their
+ * own (see map_block()). Below that, a process that keeps freed memory for reuse (groved) fills the next
+ * arena from it without a fault, which fresh mappings would not.
+ */
+#define ARENA_MAPPED_FROM ((size_t)32 << 20)
 #define ARENA_MAX_BLOCK ((size_t)32 << 20)
 #define HUGE_PAGE ((size_t)2 << 20)
 
@@ -61,13 +66,14 @@ void *arena_alloc(struct arena *a, size_t n)
 	n = round_up(n ? n : 1);
 	if (n > a->cap - a->used) {
 		size_t cap = a->cap ? 2 * a->cap : ARENA_FIRST_BLOCK;
-		if (cap > ARENA_MAX_BLOCK)
-			cap = ARENA_MAX_BLOCK;
+		bool mapped = a->held >= ARENA_MAPPED_FROM;
+		if (cap > (mapped ? ARENA_MAX_BLOCK : ARENA_MALLOC_BLOCK))
+			cap = mapped ? ARENA_MAX_BLOCK : ARENA_MALLOC_BLOCK;
 		if (cap < n)
 			cap = n;
 		if (cap > SIZE_MAX - sizeof(struct arena_block) - 2 * HUGE_PAGE)
 			return NULL;
-		struct arena_block *b = cap > ARENA_MALLOC_BLOCK ? map_block(cap) : NULL;
+		struct arena_block *b = mapped || cap > ARENA_MALLOC_BLOCK ? map_block(cap) : NULL;
 		if (b) {
 			cap = b->mapped - sizeof(*b);
 		} else {
@@ -80,6 +86,7 @@ void *arena_alloc(struct arena *a, size_t n)
 		a->head = b;
 		a->used = 0;
 		a->cap = cap;
+		a->held += cap;
 	}
 	void *p = a->head->bytes + a->used;
 	a->used += n;
