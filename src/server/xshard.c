@@ -22,11 +22,10 @@
 /* Ready rounds handled per event, so that a state machine that keeps producing work cannot hold the loop. */
 #define MAX_ROUNDS 16
 /*
- * Holding back what follows an answer (xshard.h): a transaction begun within HOLD_NS of the last answer counts
- * towards the streak, one begun later against it; at HOLD_STREAK a committed transaction's commands after its
- * answer wait for the next transaction's, at most HOLD_NS.
+ * Holding back what follows an answer (xshard.h): a transaction begun within cfg.hold_ns of the last answer
+ * counts towards the streak, one begun later against it; at HOLD_STREAK a committed transaction's commands
+ * after its answer wait for the next transaction's, at most cfg.hold_ns.
  */
-#define HOLD_NS 1000000ull
 #define HOLD_STREAK 2
 #define HOLD_STREAK_MAX 4
 
@@ -100,6 +99,8 @@ int xshard_create(const struct xshard_config *cfg, const struct xshard_hooks *ho
 		x->cfg.retry_interval_ns = 200000000ull;
 	if (!x->cfg.max_txns)
 		x->cfg.max_txns = 1024;
+	if (!x->cfg.hold_ns)
+		x->cfg.hold_ns = 1000000ull;
 	if (!x->cfg.max_bytes)
 		x->cfg.max_bytes = (size_t)256 << 20;
 	/*
@@ -159,7 +160,7 @@ bool xshard_release(struct xshard *x)
 
 uint64_t xshard_held_until(const struct xshard *x)
 {
-	return x->n_held ? x->held_since + HOLD_NS : 0;
+	return x->n_held ? x->held_since + x->cfg.hold_ns : 0;
 }
 
 bool xshard_release_due(struct xshard *x, uint64_t pt)
@@ -338,7 +339,7 @@ static int begin(struct xshard *x, const struct host_ticket *ticket, const char 
 			return GROVE_EINVAL;
 	if (xshard_full(x))
 		return GROVE_EUNAVAILABLE;
-	bool soon = x->last_answer && pt >= x->last_answer && pt - x->last_answer <= HOLD_NS;
+	bool soon = x->last_answer && pt >= x->last_answer && pt - x->last_answer <= x->cfg.hold_ns;
 	if (!cut && soon && x->streak < HOLD_STREAK_MAX)
 		x->streak++;
 	else if (!cut && !soon && x->streak)

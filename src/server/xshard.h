@@ -31,9 +31,9 @@
  * waits for it: a client writing across the same shards back to back paid
  * about one flush more per write than one writing in a single shard. So
  * while transactions keep beginning soon after the last answer (two of the
- * latest within 1 ms of one), those commands wait for the next
- * transaction's, which goes into the same flush behind them, or at most
- * 1 ms (xshard_release_due()). A held resolution delays only its parts'
+ * latest within 1 ms of one: xshard_config.hold_ns), those commands wait for
+ * the next transaction's, which goes into the same flush behind them, or at
+ * most 1 ms (xshard_release_due()). A held resolution delays only its parts'
  * apply; whatever would wait for that apply releases it (xshard_release():
  * a write or read that meets the transaction's hold), and a writer whose
  * transactions are far apart never has its commands held.
@@ -90,6 +90,8 @@ struct xshard_config {
 	                                  commit (the round that parallel commits save, measured) */
 	size_t max_txns;             /**< transactions coordinated at once, at most [1,024] */
 	size_t max_bytes;            /**< bytes of their parts held at once, at most (one may pass it) [256 MiB] */
+	uint64_t hold_ns;            /**< how soon after an answer a transaction counts as back to back, and how
+	                                  long commands held back wait at most ("Held back") [1 ms] */
 };
 
 /** One shard's part of a write: a packed WriteRequest of the ops that go to @c group. */
