@@ -150,7 +150,7 @@ static bool holds(const struct xshard *x, uint64_t id)
 bool xshard_release(struct xshard *x)
 {
 	size_t n = x->n_held;
-	x->n_held = 0; /* sending may make more */
+	x->n_held = 0;
 	for (size_t i = 0; i < n; i++) {
 		x->hooks.send(x->hooks.ctx, x->held[i].shard, x->held[i].cmd, x->held[i].len);
 		free(x->held[i].cmd);
