@@ -43,6 +43,7 @@ struct exporter {
 	struct export_node *nodes;
 	size_t n_nodes, nodes_cap;
 	struct idmap node_index;           /* id -> index in nodes + 1, made at the first connection */
+	bool nodes_indexed;                /* node_index holds every node */
 	struct export_resource *res;
 	size_t n_res, res_cap;
 	struct strmap res_index;           /* decimal id -> index in res */
@@ -116,11 +117,12 @@ static int add_node(struct exporter *e, const struct tree_node_view *n, size_t p
  */
 static int node_index_of(struct exporter *e, uint64_t id, size_t *index, bool *found)
 {
-	for (size_t i = e->node_index.n ? e->n_nodes : 0; i < e->n_nodes; i++) {
+	for (size_t i = 0; !e->nodes_indexed && i < e->n_nodes; i++) {
 		int err = idmap_put(&e->node_index, e->nodes[i].id, 0, (void *)(uintptr_t)(i + 1));
 		if (err)
 			return err;
 	}
+	e->nodes_indexed = true;
 	uintptr_t v = (uintptr_t)idmap_get(&e->node_index, id, 0);
 	*index = v - 1;
 	*found = v != 0;

@@ -18,12 +18,18 @@ static inline uint64_t grove_realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/** @brief CLOCK_MONOTONIC in milliseconds. */
-static inline uint64_t grove_monotonic_ms(void)
+/** @brief CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t grove_monotonic_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/** @brief CLOCK_MONOTONIC in milliseconds. */
+static inline uint64_t grove_monotonic_ms(void)
+{
+	return grove_monotonic_ns() / 1000000;
 }
 
 #endif

@@ -741,16 +741,9 @@ static void sweep(struct loop *l)
 	}
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 void loop_wake_after(struct loop *l, uint64_t ns)
 {
-	uint64_t at = monotonic_ns() + ns;
+	uint64_t at = grove_monotonic_ns() + ns;
 	if (!l->wake_at_ns || at < l->wake_at_ns)
 		l->wake_at_ns = at;
 }
@@ -762,7 +755,7 @@ static int wait_ms(struct loop *l, bool resumed)
 		return 0;
 	if (!l->wake_at_ns)
 		return 1000;
-	uint64_t now = monotonic_ns();
+	uint64_t now = grove_monotonic_ns();
 	if (now >= l->wake_at_ns)
 		return 0;
 	uint64_t ms = (l->wake_at_ns - now + 999999) / 1000000;
@@ -776,7 +769,7 @@ int loop_run(struct loop *l)
 	while (!l->stopping) {
 		l->turn++;
 		int n = epoll_wait(l->epoll_fd, events, 256, wait_ms(l, resumed));
-		if (l->wake_at_ns && monotonic_ns() >= l->wake_at_ns)
+		if (l->wake_at_ns && grove_monotonic_ns() >= l->wake_at_ns)
 			l->wake_at_ns = 0; /* this turn is the one wanted */
 		if (n < 0) {
 			if (errno == EINTR)
