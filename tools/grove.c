@@ -640,7 +640,8 @@ static void print_change(const Grove__Change *c, bool json)
 		variant_free(&v);
 	}
 	const char *fields[][2] = {
-		{"path", c->path},	   {"old_path", c->old_path}, {"name", c->name},	 {"class", c->text},
+		{"path", c->path},	   {"old_path", c->old_path}, {"target_path", c->target_path},
+		{"name", c->name},	   {"class", c->text},
 		{"property", c->op == TREE_OP_SET_PROP || c->op == TREE_OP_CLEAR_PROP ? c->name : ""},
 		{"value", value ? value : ""},
 	};
@@ -666,6 +667,8 @@ static void print_change(const Grove__Change *c, bool json)
 			printf(" (%s)", c->text);
 		if ((c->op == TREE_OP_MOVE || c->op == TREE_OP_RENAME) && c->old_path[0])
 			printf(" (was %s)", c->old_path);
+		if (c->op == TREE_OP_CONNECT || c->op == TREE_OP_DISCONNECT)
+			printf(" %s -> %s %s", c->name, c->target_path[0] ? c->target_path : "(another shard)", c->text);
 		putchar('\n');
 	}
 	free(value);

@@ -5,6 +5,7 @@
 
 #include "src/common/error.h"
 #include "src/common/grow.h"
+#include "src/common/idmap.h"
 
 /* A node still to make: read once its parent was made, so that its step can hang under its parent's. */
 struct pending {
@@ -15,13 +16,18 @@ struct pending {
 };
 
 struct build {
+	const struct tree *t;
+	struct store_txn *txn;
 	struct tree_reader *r;
 	struct tree_paths *paths;
 	const struct arrival_limits *limits;
 	struct tree_change *v;      /* the changes: the caller's first, then ours */
 	size_t n, cap;
-	struct tree_change *conns;  /* CONNECTs, after every node: a target may be made after its source */
+	struct tree_change *conns;  /* CONNECTs from the subtree's nodes, after every node: a target may be made after its source */
 	size_t n_conns, cap_conns;
+	struct tree_change *incoming; /* CONNECTs to them from nodes that may be outside it (known once all are made) */
+	size_t n_incoming, cap_incoming;
+	struct idmap made;          /* (0, node) -> its step + 1, for every node made */
 	size_t bytes;
 	struct pending *queue;      /* breadth first: every parent is made before its children */
 	size_t head, n_queue, cap_queue;
@@ -92,16 +98,21 @@ static int on_group(void *ctx, const char *group)
 	return over(b);
 }
 
-/* A connection is made once, by its source: one whose target only is in the subtree is another node's. */
+/*
+ * A connection of the node being made: from it, or to it (its source's place is settled once every node is
+ * made, settle_connections()). A connection to itself is one from it.
+ */
 static int on_connection(void *ctx, const struct tree_connection *k)
 {
 	struct build *b = ctx;
-	if (k->from != b->node)
-		return GROVE_OK;
-	struct tree_change *c = add(b, &b->conns, &b->n_conns, &b->cap_conns, TREE_OP_CONNECT);
+	bool from_here = k->from == b->node;
+	struct tree_change *c = from_here ? add(b, &b->conns, &b->n_conns, &b->cap_conns, TREE_OP_CONNECT)
+					  : add(b, &b->incoming, &b->n_incoming, &b->cap_incoming, TREE_OP_CONNECT);
 	if (!c || !copy(b, &c->name, k->signal) || !copy(b, &c->text, k->method))
 		return GROVE_ENOMEM;
+	c->node = k->from;
 	c->parent = k->to;
+	c->old_path_step = from_here ? TREE_NO_PATH : b->step;
 	c->flags = k->flags;
 	int err = k->binds && k->binds->type != VARIANT_NIL ? variant_encode(k->binds, &c->value) : GROVE_OK;
 	if (!err && c->value.failed)
@@ -134,6 +145,8 @@ static int make(struct build *b, const struct tree_change *move, const struct pe
 		return GROVE_ECHANGED;
 	if (p->up != TREE_NO_PATH && (err = tree_paths_add(b->paths, p->id, p->up, node.name, &b->step)))
 		return err;
+	if ((err = idmap_put(&b->made, 0, p->id, (void *)((uintptr_t)b->step + 1))))
+		return err;
 	struct tree_change *c = add(b, &b->v, &b->n, &b->cap, TREE_OP_CREATE);
 	if (!c || !copy(b, &c->name, node.name) || !copy(b, &c->text, node.class_name) ||
 	    !copy(b, &c->instance, node.instance))
@@ -165,11 +178,74 @@ static void free_changes(struct tree_change *v, size_t from, size_t to)
 		tree_change_free(&v[i]);
 }
 
+/*
+ * The step of node @p id, which is not one the arrival made, in *@p at: its whole path as one step, or
+ * TREE_NO_PATH if the tree does not hold it (it is in another shard).
+ */
+static int outside_step(struct build *b, uint64_t id, uint32_t *at)
+{
+	char *path;
+	int err = tree_node_path(b->t, b->txn, id, &path);
+	if (err == GROVE_ENOTFOUND) {
+		*at = TREE_NO_PATH;
+		return GROVE_OK;
+	}
+	if (!err) {
+		b->bytes += strlen(path);
+		err = tree_paths_add(b->paths, id, TREE_NO_PATH, path, at);
+		free(path);
+	}
+	return err ? err : over(b);
+}
+
+/*
+ * Place both ends of every connection found: a target's step (one made, or outside the subtree); the
+ * source of one to the subtree, if it was not made too (then the connection is its source's already):
+ * its step and class, or dropped if this tree does not hold it. Those to the subtree go after the others.
+ */
+static int settle_connections(struct build *b)
+{
+	int err;
+	for (size_t i = 0; i < b->n_conns; i++) {
+		struct tree_change *c = &b->conns[i];
+		uintptr_t made = (uintptr_t)idmap_get(&b->made, 0, c->parent);
+		if (made)
+			c->old_path_step = (uint32_t)(made - 1);
+		else if ((err = outside_step(b, c->parent, &c->old_path_step)))
+			return err;
+	}
+	for (size_t i = 0; i < b->n_incoming; i++) {
+		struct tree_change *c = &b->incoming[i];
+		struct tree_node_view source;
+		err = idmap_get(&b->made, 0, c->node) ? GROVE_ENOTFOUND : tree_reader_node(b->r, c->node, &source);
+		if (err == GROVE_ENOTFOUND) {
+			tree_change_free(c);
+			continue;
+		}
+		char *node_class = err ? NULL : strdup(source.class_name);
+		if (!err && !node_class)
+			err = GROVE_ENOMEM;
+		if (!err)
+			err = outside_step(b, c->node, &c->path_step);
+		if (err) {
+			free(node_class);
+			return err;
+		}
+		free(c->node_class);
+		c->node_class = node_class;
+		if (grove_grow((void **)&b->conns, &b->cap_conns, b->n_conns, sizeof(*b->conns)))
+			return GROVE_ENOMEM;
+		b->conns[b->n_conns++] = *c;
+		*c = (struct tree_change){0};
+	}
+	return GROVE_OK;
+}
+
 int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tree_change *move,
 		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n,
 		    size_t *cap)
 {
-	struct build b = {.paths = paths, .limits = limits, .v = *out, .n = *n, .cap = *cap};
+	struct build b = {.t = t, .txn = txn, .paths = paths, .limits = limits, .v = *out, .n = *n, .cap = *cap};
 	int err = tree_reader_open(t, txn, &b.r);
 	if (!err && !limits->max_nodes)
 		err = GROVE_ETOOBIG;
@@ -179,8 +255,13 @@ int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tr
 		struct pending p = b.queue[b.head++];
 		err = make(&b, move, &p);
 	}
+	if (!err)
+		err = settle_connections(&b);
 	tree_reader_close(b.r);
 	free(b.queue);
+	idmap_free(&b.made);
+	free_changes(b.incoming, 0, b.n_incoming);
+	free(b.incoming);
 	for (size_t i = 0; !err && i < b.n_conns; i++) {
 		if (grove_grow((void **)&b.v, &b.cap, b.n, sizeof(*b.v))) {
 			err = GROVE_ENOMEM;

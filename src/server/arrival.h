@@ -34,9 +34,13 @@ struct arrival_limits {
  * index under its new parent, the others at their place among their
  * siblings), each followed by its properties' SET_PROP (in the order they
  * were first set) and its groups' ADD_GROUP; after every node, a CONNECT
- * for each connection whose source is one of them. Each change names its
- * node's path by a step of @p paths: the moved node by the move's step, the
- * others by steps appended under their parent's.
+ * for each connection whose source is one of them, then one for each
+ * connection to one of them from a node outside the subtree that @p t
+ * holds. Each change names its node's path by a step of @p paths: the moved
+ * node by the move's step, the others by steps appended under their
+ * parent's, a connection's source outside the subtree by a step of its
+ * whole path; a CONNECT's old_path_step is its target's (a whole path's
+ * step if outside the subtree; TREE_NO_PATH if @p t does not hold it).
  *
  * The caller must know that @p t in @p txn is the state right after the
  * move, or after later changes; the changes describe that state, so

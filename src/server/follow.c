@@ -207,8 +207,8 @@ static int send_frame(void *ctx, const uint8_t *frame, size_t len)
 }
 
 /*
- * Change @p c as protobuf, its absolute paths made from @p paths into @p path and @p old_path (the caller
- * frees them). @return GROVE_OK, GROVE_ENOMEM, GROVE_EINVAL (a step the entry does not have).
+ * Change @p c as protobuf, its absolute paths made from @p paths into @p path and @p old_path (a
+ * connection's target path; the caller frees them). @return GROVE_OK, GROVE_ENOMEM, GROVE_EINVAL (a step the entry does not have).
  */
 static int fill_change(Grove__Change *pb, const struct tree_change *c, const struct tree_paths *paths, char **path,
 		       char **old_path)
@@ -225,7 +225,10 @@ static int fill_change(Grove__Change *pb, const struct tree_change *c, const str
 	pb->old_parent = c->old_parent;
 	pb->index = c->index;
 	pb->old_index = -1; /* not kept: counting it made every move linear in its siblings */
-	char **strings[] = {&pb->name, &pb->old_name, &pb->path, &pb->old_path, &pb->class_name, &pb->text, &pb->instance};
+	/* A connection's old_path_step is its target's. */
+	bool connection = c->op == TREE_OP_CONNECT || c->op == TREE_OP_DISCONNECT;
+	char **strings[] = {&pb->name,	     &pb->old_name, &pb->path,	   connection ? &pb->target_path : &pb->old_path,
+			    &pb->class_name, &pb->text,	    &pb->instance};
 	const char *values[] = {c->name, c->old_name, *path, *old_path, c->node_class, c->text, c->instance};
 	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
 		*strings[i] = (char *)(values[i] ? values[i] : "");

@@ -600,6 +600,10 @@ static int relevance(const struct sub *sub, const struct place *places, const st
 	    !listed(sub->properties, sub->n_properties, c->name))
 		return 0;
 	bool now = inside(sub, places, c->path_step);
+	/* A connection is the subtree's while both ends are in it, as in a snapshot; an end whose path the
+	 * record does not know (in another shard) is taken as in. */
+	if ((c->op == TREE_OP_CONNECT || c->op == TREE_OP_DISCONNECT) && now && c->old_path_step != TREE_NO_PATH)
+		now = inside(sub, places, c->old_path_step);
 	if (c->op == TREE_OP_MOVE && !now)
 		return inside(sub, places, c->old_path_step) ? 2 : 0;
 	return now ? 1 : 0;
@@ -854,15 +858,37 @@ static bool arrived_already(const struct delivery *d, const struct tree_change *
 	       (c->old_path_step != TREE_NO_PATH && d->region[c->old_path_step]);
 }
 
+static bool same_connection(const struct tree_change *a, const struct tree_change *b)
+{
+	return a->node == b->node && a->parent == b->parent && strcmp(a->name, b->name) == 0 &&
+	       strcmp(a->text, b->text) == 0;
+}
+
 /*
  * The connections arrivals made, after everything else of the entry: they are the entry's last state, so
  * both their ends are there by the end of it (an arrival made later in the entry may hold the target).
+ * One between two arrivals' subtrees came with both: it is given once. @return false if out of memory.
  */
-static void connections_last(const struct sub *sub, struct delivery *d)
+static bool connections_last(const struct sub *sub, struct delivery *d)
 {
-	for (size_t i = 0; i < d->n_made; i++)
-		if (d->made[i].op == TREE_OP_CONNECT && relevance(sub, d->places, &d->made[i]) == 1)
-			d->mine[d->kept++] = d->made[i]; /* arrive() made room for every change it made */
+	struct idmap given = {0}; /* (source, target) -> the first connection given between them */
+	size_t from = d->kept;
+	bool ok = true;
+	for (size_t i = 0; i < d->n_made && ok; i++) {
+		struct tree_change *c = &d->made[i];
+		if (c->op != TREE_OP_CONNECT || relevance(sub, d->places, c) != 1)
+			continue;
+		const struct tree_change *first = idmap_get(&given, c->node, c->parent);
+		bool again = first && same_connection(first, c);
+		for (size_t k = from; first && !again && k < d->kept; k++)
+			again = same_connection(&d->mine[k], c); /* rare: two signals between the same nodes */
+		if (again)
+			continue;
+		ok = first || idmap_put(&given, c->node, c->parent, c) == GROVE_OK;
+		d->mine[d->kept++] = *c; /* arrive() made room for every change it made */
+	}
+	idmap_free(&given);
+	return ok;
 }
 
 static void delivery_free(struct delivery *d, struct tree_change *stack)
@@ -925,8 +951,8 @@ static bool deliver(struct subs *s, struct sub *sub, struct store_txn *txn, cons
 	}
 	if (begun)
 		store_txn_abort(txn);
-	if (!resync)
-		connections_last(sub, &d);
+	if (!resync && !connections_last(sub, &d))
+		resync = out_of_memory;
 	bool ok = true;
 	if (resync) {
 		compact(s, sub, 0, resync);

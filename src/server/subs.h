@@ -19,11 +19,16 @@
  * subscribers at a time, and back to live once it has caught up; one that
  * falls behind the history's retention is told "compacted" and dropped.
  *
+ * A connection is given while both its ends are in the subtree, as a
+ * snapshot holds it (a change's old_path_step is its target's; one that is
+ * TREE_NO_PATH, an end in another shard, counts as in).
+ *
  * A move into a subscriber's subtree from outside it (a move within a
  * group, or a move across shards, whose half in the group it entered is
  * recorded whole) brings nodes the subscriber never had: it is given their
  * creation instead (arrival.h: the moved node and its subtree, parents
- * first, with properties, groups and connections, as CREATE, SET_PROP,
+ * first, with properties, groups, their connections and those to them
+ * from nodes the subscriber has (once, if two arrivals share one), as CREATE, SET_PROP,
  * ADD_GROUP and CONNECT changes with their own path steps, filtered like
  * any change), as the entry left it, so changes later in the same entry of
  * what arrived are in them already and are not given again. The entry's

@@ -1708,6 +1708,12 @@ static int record_change(struct applier *a, const struct tree_op *op)
 			err = step_after(a, op, c.node, &rec, &c.path_step);
 			node_rec_free(&rec);
 		}
+		/* A reader of a subtree keeps a connection only while both its ends are in it. The other
+		 * shard's end of a connection across shards has no path here: it stays unknown. */
+		if (!err && (op->kind == TREE_OP_CONNECT || op->kind == TREE_OP_DISCONNECT))
+			err = node_step(a, c.parent, &c.old_path_step);
+		else if (kind == TREE_OP_CONNECT || kind == TREE_OP_DISCONNECT)
+			c.old_path_step = TREE_NO_PATH;
 	}
 	if (op->kind == TREE_OP_CARRY_OUT || op->kind == TREE_OP_CARRY_IN)
 		c.op = TREE_OP_MOVE; /* the two halves of one move */

@@ -370,7 +370,9 @@ struct tree_change {
 	char *old_name;           /**< RENAME: the name before; else NULL */
 	uint32_t path_step;       /**< the step of the node's absolute path after the change (DELETE: before it);
 	                               PUT_RESOURCE: TREE_NO_PATH */
-	uint32_t old_path_step;   /**< MOVE, RENAME: the step of the absolute path before; else TREE_NO_PATH */
+	uint32_t old_path_step;   /**< MOVE, RENAME: the step of the absolute path before; (DIS)CONNECT: the target's
+	                               step (TREE_NO_PATH if unknown: an end in another shard, or an older record);
+	                               else TREE_NO_PATH */
 	char *node_class;         /**< the node's class (DELETE: the deleted node's); PUT_RESOURCE: NULL */
 	char *text;               /**< CREATE: the class; (DIS)CONNECT: the method; PUT_RESOURCE: the type; else NULL */
 	char *instance;           /**< CREATE: the instanced scene; PUT_RESOURCE: the path; else NULL */

@@ -1041,6 +1041,99 @@ static bool move_node(struct grove_client *c, const char *from, const char *to)
 	return write_ops(c, &op, 1) != 0;
 }
 
+/* Subscribe @p c to @p path and gather its snapshot scene (text), NUL-terminated; the caller frees it. */
+static char *subscribe_scene(struct grove_client *c, const char *path)
+{
+	assert_int_equal(client_subscribe(c, path, false, 0), GROVE_OK);
+	struct grove_buf scene = {0};
+	bool last = false;
+	while (!last) {
+		Grove__Envelope *msg = next_event(c, 5000);
+		assert_non_null(msg);
+		assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+		grove_buf_put(&scene, msg->subscribe_event->data.data, msg->subscribe_event->data.len);
+		last = msg->subscribe_event->last;
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	grove_buf_put(&scene, "", 1);
+	assert_false(scene.failed);
+	return (char *)scene.data;
+}
+
+/* The next event of @p c with changes; the caller frees it. */
+static Grove__Envelope *next_changes_event(struct grove_client *c)
+{
+	for (;;) {
+		Grove__Envelope *msg = next_event(c, 5000);
+		assert_non_null(msg);
+		assert_int_not_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED);
+		if (msg->subscribe_event->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES)
+			return msg;
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+}
+
+/*
+ * A zone's subscriber has a connection while both its ends are in the zone, as the zone's snapshot scene
+ * does: a trigger's connection to a door in another zone is not given; a connection within the zone is,
+ * with its target's path; when the door moves in, the trigger's connection to it comes with its arrival,
+ * and a new subscriber's snapshot holds the same connections.
+ */
+static void test_connections_follow_the_subtree(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/World", "Node3D");
+	add_node(&f->server, "/root/World/ZoneA", "Node3D");
+	add_node(&f->server, "/root/World/ZoneA/Door", "Node3D");
+	add_node(&f->server, "/root/World/ZoneB", "Node3D");
+	add_node(&f->server, "/root/World/ZoneB/Trigger", "Area");
+	add_node(&f->server, "/root/World/ZoneB/Lamp", "Node3D");
+	struct grove_client *w = connect_to(&f->server), *sub = connect_to(&f->server);
+	char *scene = subscribe_scene(sub, "/root/World/ZoneB");
+	assert_null(strstr(scene, "[connection"));
+	free(scene);
+
+	struct variant nil = {0};
+	struct tree_op to_door = {.kind = TREE_OP_CONNECT, .node = {.path = "/root/World/ZoneB/Trigger"},
+				  .target = {.path = "/root/World/ZoneA/Door"}, .name = "body_entered", .text = "open",
+				  .value = &nil};
+	struct tree_op to_lamp = to_door;
+	to_lamp.target.path = "/root/World/ZoneB/Lamp";
+	to_lamp.text = "light";
+	assert_true(write_ops(w, &to_door, 1) != 0);
+	assert_true(write_ops(w, &to_lamp, 1) != 0);
+	Grove__Envelope *msg = next_changes_event(sub);
+	const Grove__SubscribeEvent *ev = msg->subscribe_event;
+	assert_int_equal(ev->n_changes, 1);
+	assert_int_equal(ev->changes[0]->op, TREE_OP_CONNECT);
+	assert_string_equal(ev->changes[0]->path, "/root/World/ZoneB/Trigger");
+	assert_string_equal(ev->changes[0]->target_path, "/root/World/ZoneB/Lamp");
+	assert_string_equal(ev->changes[0]->text, "light");
+	grove__envelope__free_unpacked(msg, NULL);
+
+	assert_true(move_node(w, "/root/World/ZoneA/Door", "/root/World/ZoneB"));
+	msg = next_changes_event(sub);
+	ev = msg->subscribe_event;
+	assert_int_equal(ev->n_changes, 2);
+	assert_int_equal(ev->changes[0]->op, TREE_OP_CREATE);
+	assert_string_equal(ev->changes[0]->path, "/root/World/ZoneB/Door");
+	assert_int_equal(ev->changes[1]->op, TREE_OP_CONNECT);
+	assert_string_equal(ev->changes[1]->path, "/root/World/ZoneB/Trigger");
+	assert_string_equal(ev->changes[1]->target_path, "/root/World/ZoneB/Door");
+	assert_int_equal(ev->changes[1]->parent, ev->changes[0]->node);
+	assert_string_equal(ev->changes[1]->text, "open");
+	grove__envelope__free_unpacked(msg, NULL);
+
+	struct grove_client *fresh = connect_to(&f->server);
+	scene = subscribe_scene(fresh, "/root/World/ZoneB");
+	assert_non_null(strstr(scene, "from=\"Trigger\" to=\"Lamp\" method=\"light\""));
+	assert_non_null(strstr(scene, "from=\"Trigger\" to=\"Door\" method=\"open\""));
+	free(scene);
+	grove_client_close(fresh);
+	grove_client_close(sub);
+	grove_client_close(w);
+}
+
 /* A zone's subscriber's copy of what the zone holds: nodes by id, with their path and property "hp". */
 struct zone_copy {
 	struct {
@@ -1198,6 +1291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_into_zone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connections_follow_the_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_moves_into_zone_under_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_submits_in_flight_are_bounded, setup_inflight_limit, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_subscriber_never_slows_writes, setup, teardown),

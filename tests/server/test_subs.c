@@ -699,8 +699,10 @@ static void test_move_in_creates(void **state)
 		assert_int_equal(sh.seen.op[i], ops[i]);
 		assert_int_equal(sh.seen.node[i], nodes[i]);
 		assert_string_equal(sh.seen.path[i], paths[i]);
-		assert_null(sh.seen.old_path[i]);
+		if (i < 7)
+			assert_null(sh.seen.old_path[i]);
 	}
+	assert_string_equal(sh.seen.old_path[7], "/root/B/P/C2"); /* the connection's target */
 	assert_int_equal(sh.seen.parent[0], b);
 	assert_int_equal(sh.seen.at[0], -1); /* where the move put it */
 	assert_int_equal(sh.seen.parent[3], p);
@@ -998,6 +1000,104 @@ static void test_move_in_across_shards(void **state)
 	shards_close(&sh);
 }
 
+/* Connect @p from's signal "hit" to @p to's "on_hit" (or disconnect them) in SHARD_A, as one entry. */
+static void zone_connect(struct shards *sh, const char *from, const char *to, bool connect)
+{
+	struct variant nil = {0};
+	struct tree_op op = {.kind = connect ? TREE_OP_CONNECT : TREE_OP_DISCONNECT, .node = {.path = from},
+			     .target = {.path = to}, .name = "hit", .text = "on_hit", .value = &nil};
+	zone_apply(sh, &op, 1, NULL);
+}
+
+/* Whether the last event gave the connection from node @p from to node @p to, its paths @p path and @p target. */
+static size_t seen_connection(const struct shards *sh, uint64_t from, uint64_t to, const char *path,
+			      const char *target)
+{
+	size_t found = 0;
+	for (size_t i = 0; i < sh->seen.n && i < MAX_SEEN; i++) {
+		if (sh->seen.op[i] != TREE_OP_CONNECT || sh->seen.node[i] != from || sh->seen.parent[i] != to)
+			continue;
+		assert_string_equal(sh->seen.path[i], path);
+		assert_non_null(sh->seen.old_path[i]);
+		assert_string_equal(sh->seen.old_path[i], target);
+		found++;
+	}
+	return found;
+}
+
+/*
+ * A subscriber is given a connection only while both its ends are in its subtree, as its snapshot would
+ * hold it: one to a node outside is not given; when that node moves in, the connections to it from nodes
+ * the subscriber has come with it, once, whether the record carries the arrival or it is read live; and
+ * a connection between two subtrees moved in by one entry is given once, not by both.
+ */
+static void test_connections_need_both_ends(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	uint64_t b = zone_open(&sh, ids, false);
+	uint64_t p = ids[2], c1 = ids[5], c2 = ids[7];
+	struct tree_op make_q = {.kind = TREE_OP_CREATE, .node = {.path = "/root/B"}, .name = "Q", .text = "Area",
+				 .index = -1};
+	uint64_t q;
+	zone_apply(&sh, &make_q, 1, &q);
+	assert_int_equal(sh.seen.op[0], TREE_OP_CREATE);
+
+	/* Out of the subtree at either end: nothing for this subscriber. */
+	size_t events = sh.seen.events;
+	zone_connect(&sh, "/root/B/Q", "/root/A/P", true);
+	zone_connect(&sh, "/root/A/P/C2", "/root/B/Q", true);
+	assert_true(sh.seen.events == events || sh.seen.n == 0);
+
+	/* P moves in: its own connection, its connection to Q, and Q's connection to it. */
+	for (int carried = 0; carried < 2; carried++) {
+		if (carried) {
+			zone_move(&sh, "/root/B/P", "/root/A");
+			assert_int_equal(sh.seen.op[0], TREE_OP_DELETE);
+			sh.carry = (struct arrival_limits){ARRIVAL_DEFAULT_MAX_NODES, ARRIVAL_DEFAULT_MAX_BYTES};
+			sh.queued = 2000; /* behind: the arrival must come from the record */
+		}
+		zone_move(&sh, "/root/A/P", "/root/B");
+		if (carried) {
+			zone_connect(&sh, "/root/A", "/root/A", true); /* the tree moves on, outside the subtree */
+			sh.queued = 0;
+			subs_tick(sh.subs, 1);
+		}
+		assert_int_equal(sh.seen.compacted, 0);
+		assert_int_equal(sh.seen.n, 10);
+		assert_int_equal(seen_connection(&sh, c1, c2, "/root/B/P/C1", "/root/B/P/C2"), 1);
+		assert_int_equal(seen_connection(&sh, c2, q, "/root/B/P/C2", "/root/B/Q"), 1);
+		assert_int_equal(seen_connection(&sh, q, p, "/root/B/Q", "/root/B/P"), 1);
+		for (size_t i = 0; i < 7; i++)
+			assert_int_not_equal(sh.seen.op[i], TREE_OP_CONNECT); /* after every node */
+	}
+	assert_int_equal(sh.seen.compacted, 0);
+
+	/* Both ends in: a connection made or removed is given, its target's path with it. */
+	zone_connect(&sh, "/root/B/Q", "/root/B/P/C1", true);
+	assert_int_equal(sh.seen.n, 1);
+	assert_int_equal(seen_connection(&sh, q, c1, "/root/B/Q", "/root/B/P/C1"), 1);
+	zone_connect(&sh, "/root/B/Q", "/root/B/P", false);
+	assert_int_equal(sh.seen.n, 1);
+	assert_int_equal(sh.seen.op[0], TREE_OP_DISCONNECT);
+	assert_string_equal(sh.seen.old_path[0], "/root/B/P");
+
+	/* C2 and P move in again by one entry: C1 -> C2 is P's and C2's, given once. */
+	zone_move(&sh, "/root/B/P", "/root/A");
+	subs_tick(sh.subs, 1);
+	struct tree_op both[] = {
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/A/P/C2"}, .target = {.path = "/root/B"}, .index = -1},
+		{.kind = TREE_OP_MOVE, .node = {.path = "/root/A/P"}, .target = {.path = "/root/B"}, .index = -1},
+	};
+	zone_apply(&sh, both, 2, NULL);
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(seen_connection(&sh, c1, c2, "/root/B/P/C1", "/root/B/C2"), 1);
+	assert_int_equal(seen_connection(&sh, c2, q, "/root/B/C2", "/root/B/Q"), 1);
+	(void)b;
+	shards_close(&sh);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1015,6 +1115,7 @@ int main(void)
 		cmocka_unit_test(test_move_in_filtered),
 		cmocka_unit_test(test_move_in_carried),
 		cmocka_unit_test(test_move_in_across_shards),
+		cmocka_unit_test(test_connections_need_both_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
