@@ -403,12 +403,15 @@ static void test_point_in_time_needs_the_history(void **state)
 	}
 	uint64_t first = s.index[s.n - 1];
 	char kept[4200] = "";
+	/* Backups are listed oldest first, a line each: one taken between the writes may come before it. */
 	for (int t = 0; t < 100 && !kept[0]; t++) {
 		cli_run(&source->server, r, "--json", "snapshot", "list", (char *)NULL);
-		char *p = strstr(r->out, "\"path\":\"");
-		if (p && strtoull(strstr(r->out, "\"applied_index\":") + 16, NULL, 10) >= first) {
-			p += 8;
-			snprintf(kept, sizeof(kept), "%.*s", (int)(strchr(p, '"') - p), p);
+		for (char *line = strtok(r->out, "\n"); line && !kept[0]; line = strtok(NULL, "\n")) {
+			char *p = strstr(line, "\"path\":\""), *index = strstr(line, "\"applied_index\":");
+			if (p && index && strtoull(index + 16, NULL, 10) >= first) {
+				p += 8;
+				snprintf(kept, sizeof(kept), "%.*s", (int)(strchr(p, '"') - p), p);
+			}
 		}
 		usleep(100000);
 	}
