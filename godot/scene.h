@@ -19,6 +19,11 @@
  * the file only names in a path ("A/B/C") become implicit nodes, as below an
  * instanced node.
  * A connection's `unbinds` count is kept in bits 16..31 of its flags.
+ * A property that a [node] or [sub_resource] section sets more than once
+ * (the engine sets each value in turn, so the last one stays) keeps its last
+ * value under its own name and each earlier one as "@repeated<i>:<name>" (i:
+ * its place in the section), so the property holds what Godot's object ends
+ * with and export writes every line back where it was.
  *
  * Export walks a subtree in sibling order and rebuilds the sections: the
  * resources its properties reference (directly or through other
@@ -35,6 +40,9 @@
 
 #include "godot/tscn.h"
 #include "src/tree/tree.h"
+
+/** The start of the name that keeps a value a [node] section sets again later (see above). */
+#define SCENE_REPEATED_PROP_PREFIX "@repeated"
 
 /** A planned import: the batch plus everything its operations point to. */
 struct scene_import {

@@ -437,6 +437,20 @@ struct resource_build {
 	int err;
 };
 
+/* The property an "@repeated<i>:<name>" entry sets earlier in its section (see scene.h), or NULL. */
+static const char *repeated_prop_name(const char *name)
+{
+	size_t prefix = strlen(SCENE_REPEATED_PROP_PREFIX);
+	if (strncmp(name, SCENE_REPEATED_PROP_PREFIX, prefix) != 0)
+		return NULL;
+	const char *p = name + prefix;
+	if (*p < '0' || *p > '9')
+		return NULL;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == ':' && p[1] ? p + 1 : NULL;
+}
+
 static int build_resource(void *ctx, const struct tree_resource *r)
 {
 	struct resource_build *b = ctx;
@@ -474,8 +488,9 @@ static int build_resource(void *ctx, const struct tree_resource *r)
 			err = variant_copy(&value, &d->values[i]);
 			if (!err)
 				err = localize_refs(b->e, &value, 0);
+			const char *repeated = repeated_prop_name(d->keys[i].as.str.ptr);
 			if (!err)
-				err = tscn_add_prop(s, d->keys[i].as.str.ptr, &value);
+				err = tscn_add_prop(s, repeated ? repeated : d->keys[i].as.str.ptr, &value);
 			variant_free(&value);
 		}
 	}
@@ -583,8 +598,9 @@ static int build_prop(void *ctx, const char *name, struct variant *value)
 	int err = note_refs(b->e, value, 0);
 	if (err)
 		return b->err = err;
-	if (name[0] != '@') {
-		err = keep_prop(b->e, name, value);
+	const char *repeated = repeated_prop_name(name);
+	if (name[0] != '@' || repeated) {
+		err = keep_prop(b->e, repeated ? repeated : name, value);
 	} else if (strcmp(name, "@editable") == 0) {
 		b->editable = value->type == VARIANT_BOOL && value->as.b;
 	} else if (strcmp(name, "@implicit") == 0) {

@@ -120,6 +120,54 @@ static const struct variant *plan_value(struct planner *p, const struct tscn_sec
 	return *err ? NULL : copy;
 }
 
+/*
+ * Which properties of @p s the section sets again further down (Godot's editors have written such
+ * sections, and the engine sets both values in turn): *@p out gets one flag per property, or stays NULL
+ * when none repeats.
+ */
+static int find_repeated_props(const struct tscn_section *s, bool **out)
+{
+	*out = NULL;
+	if (s->n_props < 2)
+		return GROVE_OK;
+	bool *later = calloc(s->n_props, sizeof(*later));
+	if (!later)
+		return GROVE_ENOMEM;
+	bool any = false;
+	/* A short list is searched directly: most nodes set a handful of properties. */
+	if (s->n_props <= 16) {
+		for (size_t i = 0; i < s->n_props; i++)
+			for (size_t j = i + 1; j < s->n_props && !later[i]; j++)
+				later[i] = strcmp(s->props[i].key, s->props[j].key) == 0;
+	} else {
+		struct strmap last;
+		if (strmap_init(&last, s->n_props)) {
+			free(later);
+			return GROVE_ENOMEM;
+		}
+		int err = GROVE_OK;
+		for (size_t i = 0; !err && i < s->n_props; i++)
+			err = strmap_set(&last, s->props[i].key, i);
+		for (size_t i = 0; !err && i < s->n_props; i++) {
+			size_t at = i;
+			strmap_get(&last, s->props[i].key, &at);
+			later[i] = at != i;
+		}
+		strmap_free(&last);
+		if (err) {
+			free(later);
+			return err;
+		}
+	}
+	for (size_t i = 0; i < s->n_props; i++)
+		any |= later[i];
+	if (any)
+		*out = later;
+	else
+		free(later);
+	return GROVE_OK;
+}
+
 static int plan_resource(struct planner *p, size_t index)
 {
 	const struct tscn_section *s = &p->scene->sections[index];
@@ -152,12 +200,23 @@ static int plan_resource(struct planner *p, size_t index)
 			return plan_error(p, s, GROVE_EPARSE, "ext_resource without a path");
 		return GROVE_OK;
 	}
-	/* A sub-resource's properties travel as one ordered dictionary. */
+	/* A sub-resource's properties travel as one ordered dictionary, a repeated one under its own key. */
+	bool *repeated_later = NULL;
+	if (find_repeated_props(s, &repeated_later))
+		return plan_error(p, s, GROVE_ENOMEM, "out of memory");
 	struct variant props;
 	int err = variant_set_dict(&props);
 	for (size_t i = 0; !err && i < s->n_props; i++) {
 		struct variant key, value;
-		err = variant_set_string(&key, VARIANT_STRING, s->props[i].key, strlen(s->props[i].key));
+		char *renamed = NULL;
+		if (repeated_later && repeated_later[i] &&
+		    asprintf(&renamed, SCENE_REPEATED_PROP_PREFIX "%zu:%s", i, s->props[i].key) < 0) {
+			err = GROVE_ENOMEM;
+			break;
+		}
+		const char *name = renamed ? renamed : s->props[i].key;
+		err = variant_set_string(&key, VARIANT_STRING, name, strlen(name));
+		free(renamed);
 		if (!err)
 			err = variant_copy(&value, &s->props[i].value);
 		if (!err) {
@@ -167,6 +226,7 @@ static int plan_resource(struct planner *p, size_t index)
 		}
 		variant_free(&key);
 	}
+	free(repeated_later);
 	if (err) {
 		variant_free(&props);
 		return plan_error(p, s, err, "out of memory");
@@ -356,10 +416,23 @@ static int plan_node(struct planner *p, size_t index, const char *at_path, const
 			op->name = g;
 		}
 	}
-	for (size_t i = 0; i < s->n_props; i++)
-		if ((err = plan_set(p, s, create_op, s->props[i].key, &s->props[i].value)))
-			return err;
-	return GROVE_OK;
+	bool *repeated_later = NULL;
+	if ((err = find_repeated_props(s, &repeated_later)))
+		return plan_error(p, s, err, "out of memory");
+	for (size_t i = 0; !err && i < s->n_props; i++) {
+		const char *key = s->props[i].key;
+		if (repeated_later && repeated_later[i]) {
+			char *renamed;
+			if (asprintf(&renamed, SCENE_REPEATED_PROP_PREFIX "%zu:%s", i, key) < 0 ||
+			    !(key = own_string(p, renamed))) {
+				err = plan_error(p, s, GROVE_ENOMEM, "out of memory");
+				break;
+			}
+		}
+		err = plan_set(p, s, create_op, key, &s->props[i].value);
+	}
+	free(repeated_later);
+	return err;
 }
 
 /* The CREATE op of the node at scene-relative @p path, or a planning error. */

@@ -335,11 +335,76 @@ static void test_broken_scenes(void **state)
 	assert_int_equal(records[TREE_RESOURCES], 0);
 }
 
+/*
+ * Parse @p text, import it under /root, export the scene's root @p root for Godot @p major, and check
+ * that the export lists the same sections, property by property in order and attribute by attribute.
+ */
+static void assert_text_round_trips(struct fixture *f, const char *text, const char *root, int major)
+{
+	struct tscn_scene scene, out;
+	struct tscn_error perr;
+	int err = tscn_parse(text, strlen(text), &scene, &perr);
+	if (err)
+		print_error("parse %u:%u: %s\n", perr.line, perr.column, perr.message);
+	assert_int_equal(err, GROVE_OK);
+	char msg[512];
+	err = import_scene(f, &scene, "/root", msg, sizeof(msg));
+	if (err)
+		print_error("import: %s\n", msg);
+	assert_int_equal(err, GROVE_OK);
+	char path[256];
+	snprintf(path, sizeof(path), "/root/%s", root);
+	export_scene(f, path, major, &out);
+	assert_int_equal(out.count, scene.count);
+	for (size_t i = 1; i < scene.count; i++) {
+		if (scene.sections[i].kind == TSCN_NODE || scene.sections[i].kind == TSCN_CONNECTION)
+			assert_sections_equal(&scene.sections[i], &out.sections[i]);
+		else
+			assert_int_equal(scene.sections[i].n_props, out.sections[i].n_props);
+	}
+	tscn_scene_free(&out);
+	tscn_scene_free(&scene);
+}
+
+/* A section that sets a property twice (Godot's editors have saved such files) comes back with both lines,
+ * in place, while the stored property holds the last value, which is what the engine's object ends with. */
+static void test_repeated_properties(void **state)
+{
+	struct fixture *f = *state;
+	const char text[] = "[gd_scene load_steps=2 format=2]\n\n"
+			    "[sub_resource type=\"ImageTexture\" id=1]\n"
+			    "flags = 4\nflags = 0\nsize = Vector2( 16, 16 )\n\n"
+			    "[node name=\"Twice\" type=\"Button\"]\n"
+			    "focus_mode = 1\ntext = \"a\"\nfocus_mode = 2\nicon = SubResource( 1 )\nfocus_mode = 0\n";
+	assert_text_round_trips(f, text, "Twice", 3);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	uint64_t id;
+	assert_int_equal(tree_resolve_path(&world, txn, "/root/Twice", &id), GROVE_OK);
+	struct variant v;
+	assert_int_equal(tree_get_prop(&world, txn, id, "focus_mode", &v), GROVE_OK);
+	assert_int_equal(v.type, VARIANT_INT);
+	assert_int_equal(v.as.i, 0);
+	store_txn_abort(txn);
+	/* The sub-resource keeps both of its lines too. */
+	struct tscn_scene out;
+	export_scene(f, "/root/Twice", 3, &out);
+	const struct tscn_section *tex = &out.sections[1];
+	assert_int_equal(tex->kind, TSCN_SUB_RESOURCE);
+	assert_int_equal(tex->n_props, 3);
+	assert_string_equal(tex->props[0].key, "flags");
+	assert_int_equal(tex->props[0].value.as.i, 4);
+	assert_string_equal(tex->props[1].key, "flags");
+	assert_int_equal(tex->props[1].value.as.i, 0);
+	tscn_scene_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_scenes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_properties, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("scene", tests, NULL, NULL);
 }
