@@ -18,7 +18,7 @@ enum grove_err {
 	GROVE_ENOTFOUND = 3,     /**< the named node, property or resource does not exist */
 	GROVE_EEXIST = 4,        /**< a sibling with that name (or that id) already exists */
 	GROVE_ECYCLE = 5,        /**< the move would make a node its own ancestor */
-	GROVE_EBADNAME = 6,      /**< a node name is empty or holds . : @ / " % */
+	GROVE_EBADNAME = 6,      /**< a node name is empty, "." or "..", or holds : / " or a control character */
 	GROVE_EROOT = 7,         /**< the root cannot be deleted, renamed or moved */
 	GROVE_ECORRUPT = 8,      /**< stored or received bytes fail validation */
 	GROVE_ESTORAGE = 9,      /**< the storage engine reported an error */

@@ -270,7 +270,7 @@ static int check_node_name(struct applier *a, const char *name)
 {
 	if (!name || !tree_name_valid(name))
 		return refuse(a, GROVE_EBADNAME,
-			      "invalid node name \"%.64s\": names are 1-%d bytes of UTF-8 without : @ / \" %% or control characters",
+			      "invalid node name \"%.64s\": names are 1-%d bytes of UTF-8 without : / \" or control characters, not . or ..",
 			      name ? name : "", TREE_NAME_MAX);
 	return GROVE_OK;
 }

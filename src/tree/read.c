@@ -147,8 +147,13 @@ bool tree_name_valid(const char *name)
 	/* Godot 3 accepts dots in names ("wall.002", as 3D exporters write them); alone they would be paths. */
 	if (n == 0 || n > TREE_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return false;
+	/*
+	 * '@' and '%' are allowed: Godot's scene loader gives a node its name unchecked, and real projects' scenes
+	 * hold names such as "@@4" (an editor-generated name Godot 4 saved) and "100%" (valid in Godot 3).
+	 * ':', '/' and '"' would make the name part of a path, a property or a quoted attribute.
+	 */
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f || strchr(":@/\"%", *p))
+		if (*p < 0x20 || *p == 0x7f || strchr(":/\"", *p))
 			return false;
 	}
 	return tree_utf8_valid(name);

@@ -454,7 +454,7 @@ int tree_init(const struct tree *t, struct store_txn *txn);
  * Refusals, with the failing operation in res->failed_op and a message:
  * GROVE_ENOTFOUND (node, parent, property, group, connection or resource),
  * GROVE_EEXIST (sibling name taken, group or connection present),
- * GROVE_EBADNAME (empty, too long, not UTF-8, ".", "..", or with : @ / " %), GROVE_ECYCLE,
+ * GROVE_EBADNAME (empty, too long, not UTF-8, ".", "..", or with : / " or a control character), GROVE_ECYCLE,
  * GROVE_EROOT (delete, rename or move of the root, or of a shard's root:
  * its reorder too), GROVE_EMOVED (a node a split moved to another group),
  * GROVE_ECROSSSHARD (a delete, rename or move that would change another
@@ -709,8 +709,9 @@ int tree_reader_props(struct tree_reader *r, uint64_t id, int (*fn)(void *ctx, c
 
 /**
  * @brief Whether a node name is acceptable: 1..TREE_NAME_MAX bytes of valid
- * UTF-8, none of `: @ / " %`, no control characters, not "." or "..".
- * Dots are allowed: Godot 3 loads and saves names such as "wall.002".
+ * UTF-8, none of `: / "`, no control characters, not "." or "..".
+ * Dots are allowed: Godot 3 loads and saves names such as "wall.002"; so
+ * are '@' and '%', which Godot's scene loader keeps ("@@4", "100%").
  */
 bool tree_name_valid(const char *name);
 

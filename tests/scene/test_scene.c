@@ -399,12 +399,30 @@ static void test_repeated_properties(void **state)
 	tscn_scene_free(&out);
 }
 
+/* Names Godot's scene loader keeps although its editor would not make them: '@' and '%'. */
+static void test_names_godot_loads(void **state)
+{
+	struct fixture *f = *state;
+	const char godot3[] = "[gd_scene format=2]\n\n"
+			      "[node name=\"Zoom\" type=\"HBoxContainer\"]\n\n"
+			      "[node name=\"100%\" type=\"Button\" parent=\".\"]\ntext = \"100%\"\n\n"
+			      "[node name=\"Icon\" type=\"TextureRect\" parent=\"100%\"]\n\n"
+			      "[connection signal=\"pressed\" from=\"100%\" to=\".\" method=\"_on_100_pressed\"]\n";
+	assert_text_round_trips(f, godot3, "Zoom", 3);
+	const char godot4[] = "[gd_scene format=3]\n\n"
+			      "[node name=\"Library\" type=\"Node3D\"]\n\n"
+			      "[node name=\"@@4\" type=\"MeshInstance3D\" parent=\".\"]\n\n"
+			      "[node name=\"@Body@2\" type=\"StaticBody3D\" parent=\"@@4\"]\n";
+	assert_text_round_trips(f, godot4, "Library", 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_scenes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_properties, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names_godot_loads, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("scene", tests, NULL, NULL);
 }
