@@ -5,6 +5,7 @@
  *    What the scenes reference but the corpus does not ship is provided: an instanced scene of the same
  *    demo project is taken from the corpus (made loadable the same way), anything else is a stub of its
  *    type (an empty script, an empty resource), so every scene loads;
+ *    GROVE_CORPUS_EXTRA=dir1:dir2 adds the format=2 scenes of those directories, each checked the same way;
  *  - a generated 100,000-node scene loads from .scn with every node.
  * Without godot3-server the test skips with a message, or fails when CI=true. */
 #include <dirent.h>
@@ -27,7 +28,10 @@
 
 #define GODOT "godot3-server"
 #define CORPUS3 "../shared/corpus/godot3"
-#define MAX_SCENES 1024
+#define MAX_SCENES 4096
+
+/* The directory of Godot 3 scenes being checked: the corpus's, then each of GROVE_CORPUS_EXTRA's. */
+static const char *scene_dir = CORPUS3;
 
 static bool have_godot(void)
 {
@@ -161,14 +165,14 @@ static bool corpus_dependency(const char *from, const char *res, char *name, siz
 		char path[4096];
 		if (snprintf(name, cap, "%.*s%s", (int)cut, from, rel) >= (int)cap)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS3, name);
+		snprintf(path, sizeof(path), "%s/%s", scene_dir, name);
 		struct stat st;
 		if (stat(path, &st) == 0)
 			return true;
 	}
 	snprintf(name, cap, "%s", rel);
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", CORPUS3, name);
+	snprintf(path, sizeof(path), "%s/%s", scene_dir, name);
 	struct stat st;
 	return stat(path, &st) == 0;
 }
@@ -188,7 +192,7 @@ static const char *scene_dependency(struct project *pr, const char *from, const 
 	assert_true(asprintf(&pr->dep_path[k], "res://ext/dep%zu.tscn", k) > 0);
 	char path[4096];
 	size_t len;
-	snprintf(path, sizeof(path), "%s/%s", CORPUS3, name);
+	snprintf(path, sizeof(path), "%s/%s", scene_dir, name);
 	char *text = test_read_file(path, &len);
 	struct tscn_scene dep;
 	struct tscn_error err;
@@ -394,22 +398,43 @@ static int compare_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void test_corpus_scn_loads_like_tscn(void **state)
+/* Whether the file at @p dir/@p name is a Godot 3 scene that parses (another directory's scenes are checked
+ * by test_corpus, which names what does not parse). */
+static bool godot3_scene(const char *dir, const char *name)
 {
-	(void)state;
-	if (!have_godot())
-		skip();
-	DIR *d = opendir(CORPUS3);
-	if (!d) {
-		print_message("corpus %s is absent; skipping\n", CORPUS3);
-		skip();
+	char path[4096];
+	size_t len;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	char *text = test_read_file(path, &len);
+	struct tscn_scene sc;
+	struct tscn_error perr;
+	bool ok = text && tscn_parse(text, len, &sc, &perr) == GROVE_OK;
+	free(text);
+	if (ok) {
+		ok = sc.format == 2;
+		tscn_scene_free(&sc);
 	}
-	char *names[MAX_SCENES];
+	return ok;
+}
+
+/*
+ * Every Godot 3 scene of @p dir (the corpus, or with @p extra one of GROVE_CORPUS_EXTRA's directories, flat as
+ * the corpus is: a file's path with '/' written as '~', so that instanced scenes are found).
+ */
+static void check_scene_dir(const char *dir, bool extra)
+{
+	scene_dir = dir;
+	DIR *d = opendir(dir);
+	if (!d) {
+		print_message("%s is absent; skipping it\n", dir);
+		return;
+	}
+	static char *names[MAX_SCENES];
 	size_t count = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL && count < MAX_SCENES) {
 		size_t len = strlen(e->d_name);
-		if (len > 5 && strcmp(e->d_name + len - 5, ".tscn") == 0)
+		if (len > 5 && strcmp(e->d_name + len - 5, ".tscn") == 0 && (!extra || godot3_scene(dir, e->d_name)))
 			names[count++] = strdup(e->d_name);
 	}
 	closedir(d);
@@ -423,7 +448,7 @@ static void test_corpus_scn_loads_like_tscn(void **state)
 	for (size_t i = 0; i < count; i++) {
 		char path[4096], file[64];
 		size_t len;
-		snprintf(path, sizeof(path), "%s/%s", CORPUS3, names[i]);
+		snprintf(path, sizeof(path), "%s/%s", scene_dir, names[i]);
 		char *text = test_read_file(path, &len);
 		struct tscn_scene sc;
 		struct tscn_error perr;
@@ -460,12 +485,12 @@ static void test_corpus_scn_loads_like_tscn(void **state)
 		loaded++;
 		differ += !same_dump(pr.dir, i, names[i], &lines);
 	}
-	print_message("godot3 loaded %zu of %zu corpus scenes both as .tscn and as .scn (%zu instanced scenes "
-		      "from the corpus); %zu dump lines compared, %zu scenes differ\n",
-		      loaded, count, pr.n_deps, lines, differ);
+	print_message("godot3 loaded %zu of %zu scenes of %s both as .tscn and as .scn (%zu instanced scenes "
+		      "from there); %zu dump lines compared, %zu scenes differ\n",
+		      loaded, count, dir, pr.n_deps, lines, differ);
 	assert_int_equal(failed, 0);
 	assert_int_equal(differ, 0);
-	assert_true(count > 100);
+	assert_true(extra || count > 100);
 	for (size_t i = 0; i < count; i++)
 		free(names[i]);
 	for (size_t i = 0; i < pr.n_deps; i++) {
@@ -475,6 +500,23 @@ static void test_corpus_scn_loads_like_tscn(void **state)
 	free(out);
 	free(err);
 	test_rmtree(pr.dir);
+}
+
+static void test_corpus_scn_loads_like_tscn(void **state)
+{
+	(void)state;
+	if (!have_godot())
+		skip();
+	struct stat st;
+	if (stat(CORPUS3, &st) == 0)
+		check_scene_dir(CORPUS3, false);
+	else
+		print_message("corpus %s is absent; skipping it\n", CORPUS3);
+	const char *list = getenv("GROVE_CORPUS_EXTRA");
+	char *copy = list ? strdup(list) : NULL;
+	for (char *save = NULL, *dir = copy ? strtok_r(copy, ":", &save) : NULL; dir; dir = strtok_r(NULL, ":", &save))
+		check_scene_dir(dir, true);
+	free(copy);
 }
 
 /* ---- a 100,000-node scene ---- */
