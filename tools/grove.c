@@ -639,9 +639,10 @@ static void print_change(const Grove__Change *c, bool json)
 		value = decode_value(&c->value, &v) ? value_text(&v) : strdup("<undecodable>");
 		variant_free(&v);
 	}
+	bool connection = c->op == TREE_OP_CONNECT || c->op == TREE_OP_DISCONNECT;
 	const char *fields[][2] = {
 		{"path", c->path},	   {"old_path", c->old_path}, {"target_path", c->target_path},
-		{"name", c->name},	   {"class", c->text},
+		{connection ? "signal" : "name", c->name},	   {connection ? "method" : "class", c->text},
 		{"property", c->op == TREE_OP_SET_PROP || c->op == TREE_OP_CLEAR_PROP ? c->name : ""},
 		{"value", value ? value : ""},
 	};
