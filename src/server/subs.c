@@ -858,10 +858,12 @@ static bool arrived_already(const struct delivery *d, const struct tree_change *
 	       (c->old_path_step != TREE_NO_PATH && d->region[c->old_path_step]);
 }
 
+/* Whether @p a and @p b are the same connection (a record read back has NULL for an empty string). */
 static bool same_connection(const struct tree_change *a, const struct tree_change *b)
 {
-	return a->node == b->node && a->parent == b->parent && strcmp(a->name, b->name) == 0 &&
-	       strcmp(a->text, b->text) == 0;
+	return a->node == b->node && a->parent == b->parent &&
+	       strcmp(a->name ? a->name : "", b->name ? b->name : "") == 0 &&
+	       strcmp(a->text ? a->text : "", b->text ? b->text : "") == 0;
 }
 
 /*
