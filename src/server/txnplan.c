@@ -32,6 +32,7 @@ struct part_entry {
 struct unlink {
 	uint64_t from, to;
 	char *signal, *method;
+	char *to_path; /* the target's path, as the plan reads it (NULL: not known) */
 	bool gone; /* removed by the ops planned so far (a later connect makes it again) */
 };
 
@@ -65,6 +66,7 @@ struct op_plan {
 	uint64_t anchor;            /* CREATE: the node, before the batch, that its new node is created under (0: not known) */
 	struct carry *carry;        /* a move across shards */
 	uint64_t source, target;    /* a (dis)connection across shards: its ends */
+	char *target_path;          /* and its target's path, as the plan reads it (NULL: not known) */
 };
 
 struct moved_subtree {
@@ -605,6 +607,17 @@ static size_t find_unlink(const struct planner *pl, uint64_t from, uint64_t to, 
 }
 
 /*
+ * The path of node @p id before the batch in *@p out (malloc'd), or NULL if the world does not hold it: the
+ * source's shard records a connection across shards with its target's path, which it does not hold, so
+ * that a subscriber of a subtree can leave out one to a node outside it.
+ */
+static int path_of(struct planner *pl, uint64_t id, char **out)
+{
+	int err = tree_node_path(pl->world, pl->w->txn, id, out);
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+/*
  * Note that the batch removes connection (from, signal, to, method), as its unlink *@p index; *@p added is false if
  * the ops planned so far removed it already.
  */
@@ -617,11 +630,12 @@ static int add_unlink(struct planner *pl, uint64_t from, uint64_t to, const char
 		if (grove_grow((void **)&pl->unlinks, &pl->cap_unlinks, pl->n_unlinks, sizeof(*pl->unlinks)))
 			return GROVE_ENOMEM;
 		struct unlink *u = &pl->unlinks[pl->n_unlinks];
-		*u = (struct unlink){from, to, strdup(signal), strdup(method), false};
-		if (!u->signal || !u->method) {
+		*u = (struct unlink){from, to, strdup(signal), strdup(method), NULL, false};
+		int err = u->signal && u->method ? path_of(pl, to, &u->to_path) : GROVE_ENOMEM;
+		if (err) {
 			free(u->signal);
 			free(u->method);
-			return GROVE_ENOMEM;
+			return err;
 		}
 		k = pl->n_unlinks++;
 	}
@@ -658,6 +672,8 @@ static int plan_link(struct planner *pl, size_t i, const struct place *node, con
 	pl->located = true;
 	pl->ops[i].source = node->id;
 	pl->ops[i].target = target->id;
+	if (!pl->ops[i].target_path && (err = path_of(pl, target->id, &pl->ops[i].target_path)))
+		return err;
 	uint32_t from, to, other;
 	if ((err = part_of(pl, node->group, &from)) || (err = part_of(pl, target->group, &to)) ||
 	    (err = part_add(pl, from, i, HALF_LINK, &pl->ops[i].index)) || (err = part_add(pl, to, i, HALF_LINK, &other)) ||
@@ -925,6 +941,7 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 			node->id = (int64_t)pl->ops[i].source;
 			target->id = (int64_t)pl->ops[i].target;
 			w->node = node, w->target = target;
+			w->instance = pl->ops[i].target_path ? pl->ops[i].target_path : (char *)"";
 			break;
 		case HALF_UNLINK: {
 			const struct unlink *u = &pl->unlinks[b->entries[j].unlink];
@@ -935,6 +952,7 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 			w->node = node, w->target = target;
 			w->name = u->signal;
 			w->text = u->method;
+			w->instance = u->to_path ? u->to_path : (char *)"";
 			break;
 		}
 		case HALF_IN:
@@ -1097,8 +1115,10 @@ static int place_resources(struct planner *pl)
 
 static void planner_free(struct planner *pl)
 {
-	for (size_t i = 0; pl->ops && i < pl->batch.count; i++)
+	for (size_t i = 0; pl->ops && i < pl->batch.count; i++) {
 		carry_free(pl->ops[i].carry);
+		free(pl->ops[i].target_path);
+	}
 	free(pl->ops);
 	for (size_t p = 0; p < pl->n_parts; p++) {
 		free(pl->parts[p].entries);
@@ -1111,6 +1131,7 @@ static void planner_free(struct planner *pl)
 	for (size_t u = 0; u < pl->n_unlinks; u++) {
 		free(pl->unlinks[u].signal);
 		free(pl->unlinks[u].method);
+		free(pl->unlinks[u].to_path);
 	}
 	free(pl->unlinks);
 	free(pl->leaving);

@@ -1709,11 +1709,16 @@ static int record_change(struct applier *a, const struct tree_op *op)
 			node_rec_free(&rec);
 		}
 		/* A reader of a subtree keeps a connection only while both its ends are in it. The other
-		 * shard's end of a connection across shards has no path here: it stays unknown. */
-		if (!err && (op->kind == TREE_OP_CONNECT || op->kind == TREE_OP_DISCONNECT))
+		 * shard's end of a connection across shards is not here: its path is the one the transaction
+		 * gave, if any. */
+		if (!err && (op->kind == TREE_OP_CONNECT || op->kind == TREE_OP_DISCONNECT)) {
 			err = node_step(a, c.parent, &c.old_path_step);
-		else if (kind == TREE_OP_CONNECT || kind == TREE_OP_DISCONNECT)
+		} else if (kind == TREE_OP_CONNECT || kind == TREE_OP_DISCONNECT) {
 			c.old_path_step = TREE_NO_PATH;
+			if (!err && op->instance && op->instance[0] == '/' &&
+			    (err = tree_paths_add(&a->res->paths, c.parent, TREE_NO_PATH, op->instance, &c.old_path_step)))
+				err = fail(a, err);
+		}
 	}
 	if (op->kind == TREE_OP_CARRY_OUT || op->kind == TREE_OP_CARRY_IN)
 		c.op = TREE_OP_MOVE; /* the two halves of one move */

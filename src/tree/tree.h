@@ -218,8 +218,9 @@ enum tree_op_kind {
 	 * A signal connection between nodes of two shards is kept by both groups, each indexing the end it holds
 	 * (tree.conns_across marks it): made and removed by a transaction with one of these in each group's part
 	 * (never accepted from clients). node is the source, target the target, both by id; exactly one of them
-	 * must be this group's. Only the source's half has a change record (TREE_OP_CONNECT or _DISCONNECT): a
-	 * subscriber sees one connection. A delete of a node with such a connection is refused (GROVE_ECHANGED)
+	 * must be this group's; instance, if an absolute path, is the target's path (which the source's group
+	 * does not hold; its change record names it). Only the source's half has a change record
+	 * (TREE_OP_CONNECT or _DISCONNECT): a subscriber sees one connection. A delete of a node with such a connection is refused (GROVE_ECHANGED)
 	 * unless the batch removed it first: the other group's half must go in the same transaction.
 	 */
 	TREE_OP_CONNECT_ACROSS = 15,    /**< this group's half of a connection across shards */
@@ -282,7 +283,8 @@ struct tree_op {
 	struct tree_ref target;                 /**< MOVE: new parent; (DIS)CONNECT: target node */
 	const char *name;                       /**< node name, property, group, signal or local id */
 	const char *text;                       /**< class, method or resource type */
-	const char *instance;                   /**< CREATE: instanced scene; PUT_RESOURCE: path */
+	const char *instance;                   /**< CREATE: instanced scene; PUT_RESOURCE: path; (DIS)CONNECT_ACROSS:
+	                                             the target's path, or NULL */
 	const char *uid;                        /**< PUT_RESOURCE: uid://..., may be NULL */
 	int64_t index;                          /**< position among siblings, -1 for last */
 	uint32_t flags;                         /**< CONNECT: flags */

@@ -577,8 +577,40 @@ static void expect_part(const struct txn_plan *plan, uint64_t group, const char 
 }
 
 /*
- * A connection between nodes of two shards is a half in each shard's part; a delete of a node with such a
- * connection (or one below it) removes both halves first, and a delete in that shard elsewhere stays one part.
+ * The change record that group @p group's part of @p plan makes (applied and taken back) of a connection:
+ * the target's path it names, in @p target (empty if none).
+ */
+static void recorded_target(struct world *w, const struct txn_plan *plan, uint64_t group, char *target, size_t cap)
+{
+	const struct txn_plan_part *part = &plan->parts[part_of_group(plan, group)];
+	Grove__WriteRequest *r = part_request(part);
+	struct wire_batch b;
+	char msg[512];
+	assert_int_equal(wire_decode_batch(r, true, &b, msg, sizeof(msg)), GROVE_OK);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, true, &txn), GROVE_OK);
+	struct tree_batch batch = {b.ops, b.count};
+	struct tree_result res = {.record_changes = true};
+	assert_int_equal(tree_apply_batch(&w->trees[group], txn, &batch, &res), GROVE_OK);
+	store_txn_abort(txn);
+	target[0] = '\0';
+	for (size_t i = 0; i < res.n_changes; i++) {
+		if (res.changes[i].op != TREE_OP_CONNECT && res.changes[i].op != TREE_OP_DISCONNECT)
+			continue;
+		char *path;
+		assert_int_equal(tree_paths_string(&res.paths, res.changes[i].old_path_step, &path), GROVE_OK);
+		snprintf(target, cap, "%s", path ? path : "");
+		free(path);
+	}
+	tree_result_free(&res);
+	wire_batch_free(&b);
+	grove__write_request__free_unpacked(r, NULL);
+}
+
+/*
+ * A connection between nodes of two shards is a half in each shard's part, the source's recording it with
+ * the target's path (which its shard does not hold); a delete of a node with such a connection (or one
+ * below it) removes both halves first, and a delete in that shard elsewhere stays one part.
  */
 static void expect_refusal(struct world *w, const struct tree_op *ops, size_t n, int code, const char *says);
 
@@ -595,6 +627,9 @@ static void test_connections_across(void **state)
 	assert_int_equal(plan.parts[plan.op_part[0]].group, 2); /* the source's part answers for the op */
 	expect_part(&plan, 2, "15 ");
 	expect_part(&plan, 1, "15 ");
+	char target[256];
+	recorded_target(w, &plan, 2, target, sizeof(target));
+	assert_string_equal(target, "/root/W/Z0/A");
 	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
 	txn_plan_free(&plan);
 	char *listing = listing_of(w);
@@ -620,6 +655,8 @@ static void test_connections_across(void **state)
 	assert_int_equal(plan.n_parts, 2);
 	expect_part(&plan, 2, "16 2 ");
 	expect_part(&plan, 1, "16 ");
+	recorded_target(w, &plan, 2, target, sizeof(target));
+	assert_string_equal(target, "/root/W/Z0/A");
 	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
 	txn_plan_free(&plan);
 	listing = listing_of(w);
