@@ -9,6 +9,7 @@
 #include "godot/scene.h"
 #include "godot/scn.h"
 #include "godot/strmap.h"
+#include "godot/variant_text.h"
 #include "src/common/arena.h"
 #include "src/common/error.h"
 #include "src/common/grow.h"
@@ -961,6 +962,59 @@ int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t 
 	return err;
 }
 
+/* The type of the first value inside @p v that Godot @p major's text cannot hold, or NULL. */
+static const char *unwritable_type(const struct variant *v, int major, int depth)
+{
+	if (depth > VARIANT_MAX_DEPTH)
+		return NULL;
+	if (v->type == VARIANT_ARRAY) {
+		for (uint32_t i = 0; i < v->as.array->len; i++) {
+			const char *t = unwritable_type(&v->as.array->items[i], major, depth + 1);
+			if (t)
+				return t;
+		}
+		return NULL;
+	}
+	if (v->type == VARIANT_DICTIONARY) {
+		for (uint32_t i = 0; i < v->as.dict->len; i++) {
+			const char *t = unwritable_type(&v->as.dict->keys[i], major, depth + 1);
+			if (!t)
+				t = unwritable_type(&v->as.dict->values[i], major, depth + 1);
+			if (t)
+				return t;
+		}
+		return NULL;
+	}
+	if (v->type == VARIANT_RESOURCE_REF)
+		return NULL;
+	struct godot_text_options opts = {.godot_major = major};
+	struct grove_buf scratch = {0};
+	int err = godot_text_write(v, &opts, &scratch);
+	grove_buf_free(&scratch);
+	return err == GROVE_EINVAL ? variant_type_name(v->type) : NULL;
+}
+
+/* Say which property of @p scene holds what Godot @p major cannot hold; false if none is found. */
+static bool explain_unwritable(const struct tscn_scene *scene, int major, char *message, size_t message_cap)
+{
+	for (size_t i = 0; i < scene->count; i++) {
+		const struct tscn_section *s = &scene->sections[i];
+		for (size_t k = 0; k < s->n_props; k++) {
+			const char *type = unwritable_type(&s->props[k].value, major, 0);
+			if (!type)
+				continue;
+			const struct variant *name = tscn_attr(s, s->kind == TSCN_NODE ? "name" : "id");
+			snprintf(message, message_cap,
+				 "the subtree cannot be written for Godot %d: property \"%s\" of %s \"%s\" holds a %s, "
+				 "which Godot %d cannot hold",
+				 major, s->props[k].key, s->kind == TSCN_NODE ? "node" : "resource",
+				 name && name->type == VARIANT_STRING ? name->as.str.ptr : "?", type, major);
+			return true;
+		}
+	}
+	return false;
+}
+
 int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool binary,
 		      bool grove_ids, size_t max_bytes, struct grove_buf *out, char *message, size_t message_cap)
 {
@@ -971,7 +1025,7 @@ int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root
 		return err;
 	struct scn_error serr = {""};
 	err = binary ? scn_write(&scene, godot_major, out, &serr) : tscn_write(&scene, godot_major, out);
-	if (err)
+	if (err && !(err == GROVE_EINVAL && !serr.message[0] && explain_unwritable(&scene, godot_major, message, message_cap)))
 		snprintf(message, message_cap, "the subtree cannot be written for Godot %d: %s", godot_major,
 			 serr.message[0] ? serr.message : grove_strerror(err));
 	tscn_scene_free(&scene);

@@ -55,6 +55,8 @@ enum rsrc_type {
 	RS_PACKED_VECTOR2 = 37,
 	RS_INT64 = 40,
 	RS_DOUBLE = 41,
+	RS_CALLABLE = 42,
+	RS_SIGNAL = 43,
 	RS_STRING_NAME = 44,
 	RS_VECTOR2I = 45,
 	RS_RECT2I = 46,
@@ -90,6 +92,7 @@ static const uint8_t godot4_ids[VARIANT_TYPE_MAX] = {
 	[VARIANT_VECTOR4I] = RS_VECTOR4I,     [VARIANT_PROJECTION] = RS_PROJECTION,
 	[VARIANT_PACKED_INT64_ARRAY] = RS_PACKED_INT64, [VARIANT_PACKED_FLOAT64_ARRAY] = RS_PACKED_FLOAT64,
 	[VARIANT_PACKED_VECTOR4_ARRAY] = RS_PACKED_VECTOR4,
+	[VARIANT_CALLABLE] = RS_CALLABLE,     [VARIANT_SIGNAL] = RS_SIGNAL,
 };
 
 /* ---- the plan: every table of the file, pointing into the scene ---- */
@@ -226,6 +229,8 @@ static uint64_t value_hash_bytes(const struct variant *v)
 	uint64_t h = mix(1469598103934665603ull, &v->type, sizeof(v->type));
 	switch (v->type) {
 	case VARIANT_NIL:
+	case VARIANT_CALLABLE:
+	case VARIANT_SIGNAL:
 		return h;
 	case VARIANT_BOOL:
 		return mix(h, &v->as.b, sizeof(v->as.b));
@@ -1016,6 +1021,11 @@ static void put_variant(const struct plan *p, struct out *o, const struct varian
 	switch (v->type) {
 	case VARIANT_NIL:
 		put_u32(o, RS_NIL);
+		return;
+	case VARIANT_CALLABLE:
+	case VARIANT_SIGNAL:
+		/* Godot saves them as the type alone and loads them back empty. */
+		put_u32(o, godot4_ids[v->type]);
 		return;
 	case VARIANT_BOOL:
 		put_u32(o, RS_BOOL);

@@ -274,7 +274,15 @@ static int encode_at(const struct variant *v, int major, struct grove_buf *out, 
 	uint32_t header = (uint32_t)id;
 	switch (v->type) {
 	case VARIANT_NIL:
+	case VARIANT_CALLABLE:
+		/* Godot writes a Callable as its type alone and reads that back as an empty one. */
 		put_u32(out, header);
+		return GROVE_OK;
+	case VARIANT_SIGNAL:
+		/* An empty Signal: no name, no object. */
+		put_u32(out, header);
+		put_u32(out, 0);
+		put_u64(out, 0);
 		return GROVE_OK;
 	case VARIANT_BOOL:
 		put_u32(out, header);
@@ -639,6 +647,20 @@ static int decode_value(struct variant *v, int major, struct reader *r, int dept
 	switch (type) {
 	case VARIANT_NIL:
 		return GROVE_OK;
+	case VARIANT_CALLABLE:
+		v->type = type;
+		return GROVE_OK;
+	case VARIANT_SIGNAL: {
+		const char *s;
+		uint32_t len;
+		if (!get_string(r, &s, &len) || !get_u64(r, &x64))
+			return GROVE_ECORRUPT;
+		/* Only the empty Signal is kept: a live one names an object of the sender's process. */
+		if (len != 0 || x64 != 0)
+			return GROVE_EINVAL;
+		v->type = type;
+		return GROVE_OK;
+	}
 	case VARIANT_BOOL:
 		if (!get_u32(r, &x32) || x32 > 1)
 			return GROVE_ECORRUPT;

@@ -24,7 +24,11 @@
  *   sent whole); grove writes them as an Object id (type OBJECT with the
  *   object-as-id flag, u64 id), which Godot decodes as that id. A null
  *   reference is written as a null Object.
- * - Godot 3 cannot hold integer vectors, Vector4, Projection, StringName
+ * - Callable and Signal are kept only empty: a Callable is its type id alone
+ *   (as Godot writes and reads it), a Signal its type id, an empty name and
+ *   object id 0; a Signal naming a signal is refused (GROVE_EINVAL).
+ * - Godot 3 cannot hold integer vectors, Vector4, Projection, Callable,
+ * Signal, StringName
  *   (written as a String), int64 or float64 packed arrays (written narrowed
  *   only when every value fits exactly, refused otherwise).
  * - Godot 4 typed arrays keep their element type (builtin or class name);
@@ -53,7 +57,8 @@ int godot_binary_encode(const struct variant *v, int godot_major, struct grove_b
  * Never reads past @p len; validates every type id, length and nesting level.
  * @param consumed set to the bytes used (may be NULL).
  * @return GROVE_OK, GROVE_ECORRUPT (truncated or malformed), GROVE_EINVAL
- * (a type grove does not store: RID, Callable, Signal, a full Object),
+ * (a type grove does not store: RID, a Signal that is not empty, a full
+ * Object),
  * GROVE_ETOOBIG, GROVE_ENOMEM. On error *v is NIL.
  */
 int godot_binary_decode(struct variant *v, int godot_major, const uint8_t *data, size_t len, size_t *consumed);

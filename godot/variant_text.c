@@ -820,6 +820,14 @@ static int parse_identifier(struct godot_text_cursor *c, const struct godot_text
 	godot_text_advance(c);
 	if (IS("ExtResource") || IS("SubResource"))
 		return parse_resource_ref(c, o, IS("ExtResource"), out, err);
+	if (IS("Callable") || IS("Signal")) {
+		/* Godot writes only empty ones (what a scene can keep of them) and reads them back empty. */
+		enum variant_type type = IS("Callable") ? VARIANT_CALLABLE : VARIANT_SIGNAL;
+		if (!expect(c, ')'))
+			return parse_error(c, err, GROVE_EPARSE, "%s takes no arguments", variant_type_name(type));
+		out->type = type;
+		return GROVE_OK;
+	}
 	if (IS("NodePath") || IS("StringName") || IS("String")) {
 		enum variant_type type = IS("NodePath") ? VARIANT_NODE_PATH : IS("StringName") ? VARIANT_STRING_NAME
 											 : VARIANT_STRING;
@@ -1128,6 +1136,13 @@ static int write_value(const struct variant *v, const struct godot_text_options 
 		return GROVE_OK;
 	case VARIANT_RESOURCE_REF:
 		return write_resource_ref(v, o, out, g3);
+	case VARIANT_CALLABLE:
+	case VARIANT_SIGNAL:
+		/* Godot 3 has neither type. */
+		if (g3)
+			return GROVE_EINVAL;
+		put_str(out, v->type == VARIANT_CALLABLE ? "Callable()" : "Signal()");
+		return GROVE_OK;
 	case VARIANT_ARRAY: {
 		const struct variant_array *a = v->as.array;
 		bool typed = !g3 && a->elem.type != VARIANT_NIL;

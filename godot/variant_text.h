@@ -7,11 +7,13 @@
  * Godot 3's `Transform( ... )`, `Quaternion`/`Quat`, `Packed*Array`/`Pool*Array`,
  * `&"name"`, `^"path"` and `NodePath("path")`, `ExtResource("1_abc")` and
  * `ExtResource( 1 )`, typed arrays `Array[int]([...])`, typed dictionaries
- * `Dictionary[String, int]({...})`, base64 `PackedByteArray("...")`, `inf`,
- * `-inf`, `nan`), so a caller need not know a file's version to read it.
+ * `Dictionary[String, int]({...})`, the empty `Callable()` and `Signal()`,
+ * base64 `PackedByteArray("...")`, `inf`, `-inf`, `nan`), so a caller need
+ * not know a file's version to read it.
  * Writing targets one version and refuses what that version cannot express
- * (Godot 3 has no integer vectors, StringName literals, Vector4 or typed
- * containers).
+ * (Godot 3 has no integer vectors, Vector4, Callable or Signal); what it
+ * spells differently is written its way (a StringName as a String, a typed
+ * container untyped).
  *
  * Floats are written with the fewest digits that read back to the same
  * double, so text -> value -> text -> value is exact. A bare float is always

@@ -30,6 +30,8 @@ static const char *const type_names[VARIANT_TYPE_MAX] = {
 	[VARIANT_STRING_NAME] = "StringName",
 	[VARIANT_NODE_PATH] = "NodePath",
 	[VARIANT_RESOURCE_REF] = "Object",
+	[VARIANT_CALLABLE] = "Callable",
+	[VARIANT_SIGNAL] = "Signal",
 	[VARIANT_DICTIONARY] = "Dictionary",
 	[VARIANT_ARRAY] = "Array",
 	[VARIANT_PACKED_BYTE_ARRAY] = "PackedByteArray",
@@ -471,6 +473,8 @@ bool variant_equal(const struct variant *a, const struct variant *b)
 		return false;
 	switch (a->type) {
 	case VARIANT_NIL:
+	case VARIANT_CALLABLE:
+	case VARIANT_SIGNAL:
 		return true;
 	case VARIANT_BOOL:
 		return a->as.b == b->as.b;
@@ -566,6 +570,8 @@ static int encode_at(const struct variant *v, struct grove_buf *out, int depth)
 	put_le(out, (uint64_t)v->type, 1);
 	switch (v->type) {
 	case VARIANT_NIL:
+	case VARIANT_CALLABLE:
+	case VARIANT_SIGNAL:
 		return GROVE_OK;
 	case VARIANT_BOOL:
 		put_le(out, v->as.b ? 1 : 0, 1);
@@ -795,6 +801,10 @@ static int decode_value(struct variant *v, struct reader *r, int depth)
 	enum variant_type type = (enum variant_type)tag;
 	switch (type) {
 	case VARIANT_NIL:
+		return GROVE_OK;
+	case VARIANT_CALLABLE:
+	case VARIANT_SIGNAL:
+		v->type = type;
 		return GROVE_OK;
 	case VARIANT_BOOL:
 		if (!get_le(r, 1, &x) || x > 1)

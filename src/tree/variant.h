@@ -4,9 +4,11 @@
  *
  * A Variant is a tagged value covering Godot 4's serializable value types.
  * The tag numbers are Godot 4's own Variant::Type ids, so codecs for Godot's
- * formats can map them directly; RID, Callable and Signal are not stored
- * (Godot cannot serialize them either) and Object is replaced by a reference
- * to a stored resource (VARIANT_RESOURCE_REF).
+ * formats can map them directly. RID is not stored (Godot cannot serialize
+ * it either); Callable and Signal are stored only empty, without a payload,
+ * because that is all Godot's scene formats keep of them (`Callable()`,
+ * `Signal()`); Object is replaced by a reference to a stored resource
+ * (VARIANT_RESOURCE_REF).
  *
  * Representation rules, chosen so that every Godot format round-trips:
  * - every real component (vectors, rects, transforms, colors, planes,
@@ -63,7 +65,8 @@ enum variant_type {
 	VARIANT_NODE_PATH = 22,      /**< held in Godot's text form, e.g. "../Player:position" */
 	/* 23 (RID) is not storable. */
 	VARIANT_RESOURCE_REF = 24,   /**< takes Object's id: a reference to a stored resource, see ref */
-	/* 25 (Callable) and 26 (Signal) are not storable. */
+	VARIANT_CALLABLE = 25,       /**< an empty Callable: no payload */
+	VARIANT_SIGNAL = 26,         /**< an empty Signal: no payload */
 	VARIANT_DICTIONARY = 27,
 	VARIANT_ARRAY = 28,
 	VARIANT_PACKED_BYTE_ARRAY = 29,
@@ -260,7 +263,8 @@ int variant_packed_set_string(struct variant *v, uint32_t index, const char *s, 
  *
  * Layout: one type byte, then the payload, little-endian: BOOL 1 byte; INT
  * 8; FLOAT and real components 8 each (IEEE bits); int components 4 each;
- * strings u32 length + bytes; RESOURCE_REF 8; typehint = type byte, u32
+ * strings u32 length + bytes; RESOURCE_REF 8; CALLABLE and SIGNAL nothing
+ * (older bytes never hold their tags, so they decode as before); typehint = type byte, u32
  * length + class bytes; ARRAY = hint, u32 count, items; DICTIONARY = key
  * hint, value hint, u32 count, key, value, ...; packed arrays u32 count then
  * elements (strings as u32 length + bytes).

@@ -325,6 +325,48 @@ static void test_changes_in_parts(void **state)
 	free(changes);
 }
 
+/* A value Godot 3 cannot hold (a Callable) reaches a Godot 3 client without it, marked unsupported, as a Vector4 does. */
+static void test_godot4_only_values(void **state)
+{
+	(void)state;
+	static const char *const types[] = {"callable", "signal"};
+	for (int k = 0; k < 2; k++) {
+		struct tree_change c = {.op = TREE_OP_SET_PROP, .node = 5, .name = "on_hit"};
+		struct variant v = {.type = k == 0 ? VARIANT_CALLABLE : VARIANT_SIGNAL};
+		assert_int_equal(variant_encode(&v, &c.value), GROVE_OK);
+		struct gateway_resources res = {.describe = describe};
+		for (int major = 3; major <= 4; major++) {
+			struct gateway_encoded_changes enc;
+			assert_int_equal(gateway_changes_encode(&c, 1, major, &res, &enc), GROVE_OK);
+			struct variant got;
+			size_t used;
+			assert_int_equal(godot_binary_decode(&got, major, enc.items.data, enc.items.len, &used), GROVE_OK);
+			assert_int_equal(used, enc.items.len);
+			const struct variant *value = NULL, *unsupported = NULL;
+			for (uint32_t i = 0; i < got.as.dict->len; i++) {
+				if (strcmp(got.as.dict->keys[i].as.str.ptr, "value") == 0)
+					value = &got.as.dict->values[i];
+				if (strcmp(got.as.dict->keys[i].as.str.ptr, "unsupported") == 0)
+					unsupported = &got.as.dict->values[i];
+			}
+			assert_non_null(value);
+			if (major == 3) {
+				assert_int_equal(value->type, VARIANT_NIL);
+				assert_non_null(unsupported);
+				assert_true(unsupported->as.b);
+			} else {
+				if (value->type != v.type)
+					print_error("%s: got type %d\n", types[k], value->type);
+				assert_int_equal(value->type, v.type);
+				assert_null(unsupported);
+			}
+			variant_free(&got);
+			gateway_encoded_changes_free(&enc);
+		}
+		grove_buf_free(&c.value);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_submit_batch),
 		cmocka_unit_test(test_submit_refusals_name_the_field),
 		cmocka_unit_test(test_changes_in_parts),
+		cmocka_unit_test(test_godot4_only_values),
 	};
 	return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
 }

@@ -141,6 +141,11 @@ static void test_godot4_vectors(void **state)
 	check_vector(4, "[]", "1c000000 00000000");
 	check_vector(4, "Array[int]([7])", "1c000100 02000000 01000000 02000000 07000000");
 	check_vector(4, "Array[PackedScene]([])", "1c000200 0b000000 5061636b65645363656e6500 00000000");
+	/* Godot writes a Callable as its type alone, a Signal with its name and object id: only empty ones here. */
+	check_vector(4, "Callable()", "19000000");
+	check_vector(4, "Signal()", "1a000000 00000000 00000000 00000000");
+	check_vector(4, "[Callable(), Signal()]", "1c000000 02000000 19000000 1a000000 00000000 00000000 00000000");
+	check_vector(4, "Array[Callable]([])", "1c000100 19000000 00000000");
 	check_vector(4, "{}", "1b000000 00000000");
 	check_vector(4, "Dictionary[String, int]({\"a\": 1})",
 		     "1b000500 04000000 02000000 01000000 04000000 01000000 61000000 02000000 01000000");
@@ -190,10 +195,24 @@ static void test_resource_refs_and_refusals(void **state)
 	assert_int_equal(out.len, 0);
 	value_of("PackedInt64Array(1099511627776)", &iv);
 	assert_int_equal(godot_binary_encode(&iv, 3, &out), GROVE_EINVAL);
+	/* Godot 3 has no Callable or Signal: refused, not mangled, wherever they are. */
+	static const char *const godot4_only[] = {"Callable()", "Signal()", "{\"cb\": [Callable()]}"};
+	for (size_t i = 0; i < sizeof(godot4_only) / sizeof(godot4_only[0]); i++) {
+		variant_free(&iv);
+		value_of(godot4_only[i], &iv);
+		assert_int_equal(godot_binary_encode(&iv, 3, &out), GROVE_EINVAL);
+		assert_int_equal(out.len, 0);
+	}
+	grove_buf_free(&out);
 	variant_free(&iv);
 	uint8_t bytes[64];
 	size_t n;
-	/* RID, Callable and Signal are not stored; unknown ids are corrupt. */
+	/* A Signal that names a signal of a live object is not stored. */
+	n = unhex("1a000000 01000000 78000000 01000000 00000000", bytes);
+	assert_int_equal(godot_binary_decode(&got, 4, bytes, n, NULL), GROVE_EINVAL);
+	n = unhex("1a000000 00000000 05000000 00000000", bytes);
+	assert_int_equal(godot_binary_decode(&got, 4, bytes, n, NULL), GROVE_EINVAL);
+	/* RID is not stored; unknown ids are corrupt. */
 	n = unhex("17000000 0100000000000000", bytes);
 	assert_int_equal(godot_binary_decode(&got, 4, bytes, n, NULL), GROVE_EINVAL);
 	n = unhex("63000000", bytes);

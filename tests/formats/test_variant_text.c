@@ -110,6 +110,13 @@ static void test_godot4_types(void **state)
 	round_trip(4, "PackedColorArray(1, 1, 1, 1)", NULL);
 	round_trip(4, "PackedVector4Array(1, 2, 3, 4)", NULL);
 	round_trip(4, "PackedInt32Array()", NULL);
+	/* Godot keeps only empty Callables and Signals, written with no arguments. */
+	round_trip(4, "Callable()", NULL);
+	round_trip(4, "Signal()", NULL);
+	round_trip(4, "Callable( )", "Callable()");
+	round_trip(4, "[Callable(), {\n\"s\": Signal()\n}]", NULL);
+	round_trip(4, "Array[Callable]([Callable()])", NULL);
+	round_trip(4, "Dictionary[StringName, Signal]({})", NULL);
 }
 
 static void test_godot3_spelling(void **state)
@@ -136,7 +143,8 @@ static void test_godot3_spelling(void **state)
 	grove_buf_free(&out);
 	/* What it cannot hold is refused. */
 	const char *refused[] = {"Vector2i(1, 2)", "Vector4(1, 2, 3, 4)", "Vector3(inf, 0, 0)",
-				 "PackedInt64Array(9223372036854775807)"};
+				 "PackedInt64Array(9223372036854775807)", "Callable()", "Signal()",
+				 "[1, {\"deep\": Callable()}]"};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		parse_ok(refused[i], &v);
 		assert_int_equal(godot_text_write(&v, &o3, &out), GROVE_EINVAL);
@@ -176,6 +184,8 @@ static void test_errors(void **state)
 	expect_error("\"bad \\q escape\"", 1, 7, "unknown escape");
 	expect_error("99999999999999999999", 1, 1, "out of range");
 	expect_error("nonsense", 1, 1, "unknown word");
+	expect_error("Callable(1)", 1, 10, "takes no arguments");
+	expect_error("Signal", 1, 1, "unknown word");
 	/* An exponent's sign at the end of the number buffer: refused, never written past it. */
 	char exponents[128] = "11";
 	for (int i = 0; i < 40; i++)

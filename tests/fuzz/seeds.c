@@ -10,6 +10,7 @@ const char *const fuzz_seed_values[] = {
 	"Basis(1, 0, 0, 0, 1, 0, 0, 0, 1)", "Transform3D(1, 0, 0, 0, 1, 0, 0, 0, 1, 7, 8, 9)",
 	"Projection(1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1)", "Color(1, 0.5, 0, 1)",
 	"[1, \"x\", [2, [3]], {}]", "Array[int]([1, 2])", "Array[PackedScene]([])", "{\"k\": true, 3: [null]}",
+	"Callable()", "Signal()", "[Callable(), {\"s\": Signal()}]",
 	"Dictionary[String, int]({\"a\": 1})", "PackedByteArray(1, 2, 3)", "PackedByteArray(\"AAH/\")",
 	"PackedInt32Array(-1, 2)", "PackedInt64Array(1099511627776)", "PackedFloat32Array(0.5)",
 	"PackedFloat64Array(0.1)", "PackedStringArray(\"a\", \"\")", "PackedVector2Array(1, 2)",

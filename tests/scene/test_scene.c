@@ -416,6 +416,77 @@ static void test_names_godot_loads(void **state)
 	assert_text_round_trips(f, godot4, "Library", 4);
 }
 
+/* Import @p text under /root, export /root/@p root as Godot @p major text into @p out (message in @p msg). */
+static int export_text(struct fixture *f, const char *text, const char *root, int major, struct grove_buf *out,
+		       char *msg, size_t cap)
+{
+	struct tscn_scene scene;
+	struct tscn_error perr;
+	int err = tscn_parse(text, strlen(text), &scene, &perr);
+	if (err)
+		print_error("parse %u:%u: %s\n", perr.line, perr.column, perr.message);
+	assert_int_equal(err, GROVE_OK);
+	err = import_scene(f, &scene, "/root", msg, cap);
+	if (err)
+		print_error("import: %s\n", msg);
+	assert_int_equal(err, GROVE_OK);
+	tscn_scene_free(&scene);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	char path[256];
+	snprintf(path, sizeof(path), "/root/%s", root);
+	uint64_t id;
+	assert_int_equal(tree_resolve_path(&world, txn, path, &id), GROVE_OK);
+	err = scene_export_file(&world, txn, id, major, false, false, 0, out, msg, cap);
+	store_txn_abort(txn);
+	grove_buf_put(out, "", 1);
+	return err;
+}
+
+/* Godot 4 writes exported Callable and Signal properties as `Callable()` and `Signal()`: kept, exactly. */
+static void test_callable_and_signal(void **state)
+{
+	struct fixture *f = *state;
+	const char text[] = "[gd_scene format=3]\n\n"
+			    "[node name=\"Hooks\" type=\"Node\"]\n"
+			    "callback = Callable()\n"
+			    "sig = Signal()\n"
+			    "both = [Callable(), Signal()]\n";
+	struct grove_buf out = {0};
+	char msg[512];
+	int err = export_text(f, text, "Hooks", 4, &out, msg, sizeof(msg));
+	if (err)
+		print_error("export: %s\n", msg);
+	assert_int_equal(err, GROVE_OK);
+	assert_string_equal((char *)out.data, text);
+	/* stored as payload-less values */
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	uint64_t id;
+	assert_int_equal(tree_resolve_path(&world, txn, "/root/Hooks", &id), GROVE_OK);
+	struct variant v;
+	assert_int_equal(tree_get_prop(&world, txn, id, "callback", &v), GROVE_OK);
+	assert_int_equal(v.type, VARIANT_CALLABLE);
+	assert_int_equal(tree_get_prop(&world, txn, id, "sig", &v), GROVE_OK);
+	assert_int_equal(v.type, VARIANT_SIGNAL);
+	/* Godot 3 has neither: its export is refused, naming the property and the type. */
+	out.len = 0;
+	err = scene_export_file(&world, txn, id, 3, false, false, 0, &out, msg, sizeof(msg));
+	assert_int_equal(err, GROVE_EINVAL);
+	if (!strstr(msg, "callback") || !strstr(msg, "Callable") || !strstr(msg, "Godot 3"))
+		print_error("message: %s\n", msg);
+	assert_non_null(strstr(msg, "callback"));
+	assert_non_null(strstr(msg, "Callable"));
+	assert_non_null(strstr(msg, "Godot 3"));
+	out.len = 0;
+	err = scene_export_file(&world, txn, id, 3, true, false, 0, &out, msg, sizeof(msg));
+	assert_int_equal(err, GROVE_EINVAL);
+	assert_non_null(strstr(msg, "Callable"));
+	assert_non_null(strstr(msg, "Godot 3"));
+	store_txn_abort(txn);
+	grove_buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -423,6 +494,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_broken_scenes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_properties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names_godot_loads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_callable_and_signal, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("scene", tests, NULL, NULL);
 }
