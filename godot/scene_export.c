@@ -280,6 +280,16 @@ static int note_refs(struct exporter *e, const struct variant *v, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)
 		return GROVE_ETOOBIG;
+	/* A script typing a container is exported like any resource the value names, even if nothing else does. */
+	int64_t *scripts[2];
+	unsigned n_scripts = variant_hint_scripts((struct variant *)v, scripts); /* only read */
+	for (unsigned k = 0; k < n_scripts; k++) {
+		struct variant ref;
+		variant_set_resource_ref(&ref, *scripts[k]);
+		int err = note_refs(e, &ref, depth + 1);
+		if (err)
+			return err;
+	}
 	if (v->type == VARIANT_ARRAY) {
 		for (uint32_t i = 0; i < v->as.array->len; i++) {
 			int err = note_refs(e, &v->as.array->items[i], depth + 1);
@@ -359,6 +369,16 @@ static int localize_refs(struct exporter *e, struct variant *v, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)
 		return GROVE_ETOOBIG;
+	int64_t *scripts[2];
+	unsigned n_scripts = variant_hint_scripts(v, scripts);
+	for (unsigned k = 0; k < n_scripts; k++) {
+		struct variant ref;
+		variant_set_resource_ref(&ref, *scripts[k]);
+		int err = localize_refs(e, &ref, depth + 1);
+		if (err)
+			return err;
+		*scripts[k] = ref.as.ref;
+	}
 	if (v->type == VARIANT_ARRAY) {
 		for (uint32_t i = 0; i < v->as.array->len; i++) {
 			int err = localize_refs(e, &v->as.array->items[i], depth + 1);

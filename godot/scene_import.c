@@ -69,6 +69,24 @@ static const char *string_of(const struct variant *v)
 	return NULL;
 }
 
+static int rewrite_refs(struct planner *p, const struct tscn_section *s, struct variant *v, int depth);
+
+/* The scripts typing a container are references like its items'. */
+static int rewrite_hint_refs(struct planner *p, const struct tscn_section *s, struct variant *v, int depth)
+{
+	int64_t *scripts[2];
+	unsigned n = variant_hint_scripts(v, scripts);
+	for (unsigned k = 0; k < n; k++) {
+		struct variant ref;
+		variant_set_resource_ref(&ref, *scripts[k]);
+		int err = rewrite_refs(p, s, &ref, depth + 1);
+		if (err)
+			return err;
+		*scripts[k] = ref.as.ref;
+	}
+	return GROVE_OK;
+}
+
 /* Rewrite scene-local resource references (-(section + 1)) into batch-local ones (-(op + 1)). */
 static int rewrite_refs(struct planner *p, const struct tscn_section *s, struct variant *v, int depth)
 {
@@ -90,16 +108,18 @@ static int rewrite_refs(struct planner *p, const struct tscn_section *s, struct 
 			if (err)
 				return err;
 		}
-		return GROVE_OK;
-	case VARIANT_DICTIONARY:
-		for (uint32_t i = 0; i < v->as.dict->len; i++) {
-			int err = rewrite_refs(p, s, &v->as.dict->keys[i], depth + 1);
+		return rewrite_hint_refs(p, s, v, depth);
+	case VARIANT_DICTIONARY: {
+		int err = rewrite_hint_refs(p, s, v, depth);
+		if (err)
+			return err;
+		for (uint32_t i = 0; !err && i < v->as.dict->len; i++) {
+			err = rewrite_refs(p, s, &v->as.dict->keys[i], depth + 1);
 			if (!err)
 				err = rewrite_refs(p, s, &v->as.dict->values[i], depth + 1);
-			if (err)
-				return err;
 		}
-		return GROVE_OK;
+		return err;
+	}
 	default:
 		return GROVE_OK;
 	}

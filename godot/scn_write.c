@@ -367,6 +367,22 @@ static const struct tscn_section *ref_section(const struct plan *p, const struct
 	return s->kind == TSCN_EXT_RESOURCE || s->kind == TSCN_SUB_RESOURCE ? s : NULL;
 }
 
+static int check_value(struct plan *p, const struct variant *v, size_t before, int depth);
+
+/*
+ * The script typing a container must be a resource of the scene like any reference, though the file
+ * does not name it: Godot's binary resources keep arrays and dictionaries untyped and its loader types
+ * them again from the property they are set on.
+ */
+static int check_hint(struct plan *p, const struct variant_typehint *h, size_t before, int depth)
+{
+	if (!h->script)
+		return GROVE_OK;
+	struct variant ref;
+	variant_set_resource_ref(&ref, h->script);
+	return check_value(p, &ref, before, depth);
+}
+
 /*
  * Refuse what Godot @p major cannot hold before a byte is written. @p before: references to
  * sub_resources must name one declared before this section (Godot 3 resolves them while loading).
@@ -389,22 +405,23 @@ static int check_value(struct plan *p, const struct variant *v, size_t before, i
 			return fail(p, GROVE_EINVAL, "a sub_resource refers to one declared after it");
 		return GROVE_OK;
 	}
-	case VARIANT_ARRAY:
-		for (uint32_t i = 0; i < v->as.array->len; i++) {
-			int e = check_value(p, &v->as.array->items[i], before, depth + 1);
-			if (e)
-				return e;
-		}
-		return GROVE_OK;
-	case VARIANT_DICTIONARY:
-		for (uint32_t i = 0; i < v->as.dict->len; i++) {
-			int e = check_value(p, &v->as.dict->keys[i], before, depth + 1);
+	case VARIANT_ARRAY: {
+		int e = check_hint(p, &v->as.array->elem, before, depth + 1);
+		for (uint32_t i = 0; !e && i < v->as.array->len; i++)
+			e = check_value(p, &v->as.array->items[i], before, depth + 1);
+		return e;
+	}
+	case VARIANT_DICTIONARY: {
+		int e = check_hint(p, &v->as.dict->key, before, depth + 1);
+		if (!e)
+			e = check_hint(p, &v->as.dict->value, before, depth + 1);
+		for (uint32_t i = 0; !e && i < v->as.dict->len; i++) {
+			e = check_value(p, &v->as.dict->keys[i], before, depth + 1);
 			if (!e)
 				e = check_value(p, &v->as.dict->values[i], before, depth + 1);
-			if (e)
-				return e;
 		}
-		return GROVE_OK;
+		return e;
+	}
 	case VARIANT_PACKED_VECTOR4_ARRAY:
 		if (p->major == 4)
 			p->format_version = 6;

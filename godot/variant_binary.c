@@ -177,21 +177,26 @@ static void put_node_path(struct grove_buf *b, const char *path, uint32_t len)
 
 static int encode_at(const struct variant *v, int major, struct grove_buf *out, int depth);
 
-/* The container type info of a Godot 4 typed array or dictionary side. */
+/*
+ * The container type info of a Godot 4 typed array or dictionary side. A script-typed side goes the way
+ * Godot sends it when objects travel as ids (as grove's references do): as a class name, since the
+ * script-path form is for full objects only and the receiver could not load grove's scripts by path.
+ */
 static uint32_t typed_kind(const struct variant_typehint *h)
 {
 	if (h->type == VARIANT_NIL)
 		return TYPED_NONE;
-	return h->type == VARIANT_RESOURCE_REF && h->class_name ? TYPED_CLASS : TYPED_BUILTIN;
+	return h->type == VARIANT_RESOURCE_REF && (h->class_name || h->script) ? TYPED_CLASS : TYPED_BUILTIN;
 }
 
 static void put_typed_info(struct grove_buf *b, const struct variant_typehint *h)
 {
 	uint32_t kind = typed_kind(h);
+	const char *cls = h->class_name ? h->class_name : "Object";
 	if (kind == TYPED_BUILTIN)
 		put_u32(b, h->type == VARIANT_RESOURCE_REF ? 24 : (uint32_t)h->type);
 	else if (kind == TYPED_CLASS)
-		put_string(b, h->class_name, (uint32_t)strlen(h->class_name));
+		put_string(b, cls, (uint32_t)strlen(cls));
 }
 
 static int encode_packed(const struct variant *v, int major, struct grove_buf *out, uint32_t header)

@@ -27,12 +27,16 @@
  * - Callable and Signal are kept only empty: a Callable is its type id alone
  *   (as Godot writes and reads it), a Signal its type id, an empty name and
  *   object id 0; a Signal naming a signal is refused (GROVE_EINVAL).
- * - Godot 3 cannot hold integer vectors, Vector4, Projection, Callable,
- * Signal, StringName
- *   (written as a String), int64 or float64 packed arrays (written narrowed
- *   only when every value fits exactly, refused otherwise).
+ * - Godot 3 cannot hold integer vectors, Vector4, Projection, Callable or
+ *   Signal; StringName is written as a String, int64 or float64 packed
+ *   arrays narrowed only when every value fits exactly (refused otherwise).
  * - Godot 4 typed arrays keep their element type (builtin or class name);
- *   typed dictionaries (4.4) likewise. The Godot 4 layout is that of 4.3+.
+ *   typed dictionaries (4.4) likewise. A side typed by a script is written
+ *   as Godot writes it when objects go as ids: class-name typed (its class,
+ *   or "Object"), without the script, which only a full-object encoding
+ *   names (by path); reading such a script-typed side is refused
+ *   (GROVE_EINVAL), since grove cannot bind a path. The Godot 4 layout is
+ *   that of 4.3+.
  */
 #ifndef GROVE_GODOT_VARIANT_BINARY_H
 #define GROVE_GODOT_VARIANT_BINARY_H
@@ -58,7 +62,7 @@ int godot_binary_encode(const struct variant *v, int godot_major, struct grove_b
  * @param consumed set to the bytes used (may be NULL).
  * @return GROVE_OK, GROVE_ECORRUPT (truncated or malformed), GROVE_EINVAL
  * (a type grove does not store: RID, a Signal that is not empty, a full
- * Object),
+ * Object, a container typed by a script path),
  * GROVE_ETOOBIG, GROVE_ENOMEM. On error *v is NIL.
  */
 int godot_binary_decode(struct variant *v, int godot_major, const uint8_t *data, size_t len, size_t *consumed);

@@ -620,8 +620,15 @@ static int parse_packed(struct godot_text_cursor *c, enum variant_type type, str
 	return e;
 }
 
-/* A type name inside Array[...] or Dictionary[...]. */
-static int parse_typehint(struct godot_text_cursor *c, struct variant_typehint *h, struct godot_text_error *err)
+static int parse_resource_ref(struct godot_text_cursor *c, const struct godot_text_options *o, bool ext,
+			      struct variant *out, struct godot_text_error *err);
+
+/*
+ * A type inside Array[...] or Dictionary[...]: a builtin type name, a class name, or the script that
+ * types the elements, written as a resource reference (ExtResource(...) or SubResource(...)).
+ */
+static int parse_typehint(struct godot_text_cursor *c, const struct godot_text_options *o, struct variant_typehint *h,
+			  struct godot_text_error *err)
 {
 	godot_text_skip_space(c, false);
 	size_t from = c->pos;
@@ -631,9 +638,21 @@ static int parse_typehint(struct godot_text_cursor *c, struct variant_typehint *
 		godot_text_advance(c);
 	size_t len = c->pos - from;
 	const char *name = c->text + from;
-	if (len == 11 && memcmp(name, "ExtResource", 11) == 0)
-		return parse_error(c, err, GROVE_EPARSE, "containers typed by a script class are not supported");
 	memset(h, 0, sizeof(*h));
+	bool ext = len == 11 && memcmp(name, "ExtResource", 11) == 0;
+	if (ext || (len == 11 && memcmp(name, "SubResource", 11) == 0)) {
+		if (!expect(c, '('))
+			return parse_error(c, err, GROVE_EPARSE, "expected '('");
+		struct variant ref;
+		int e = parse_resource_ref(c, o, ext, &ref, err);
+		if (e)
+			return e;
+		if (ref.as.ref == 0)
+			return parse_error(c, err, GROVE_EPARSE, "a container typed by a null script");
+		h->type = VARIANT_RESOURCE_REF;
+		h->script = ref.as.ref;
+		return GROVE_OK;
+	}
 	for (int t = 0; t < VARIANT_TYPE_MAX; t++) {
 		const char *tn = variant_type_name((enum variant_type)t);
 		if (tn && t != VARIANT_RESOURCE_REF && strlen(tn) == len && memcmp(tn, name, len) == 0) {
@@ -786,12 +805,12 @@ static int parse_identifier(struct godot_text_cursor *c, const struct godot_text
 			return parse_error(c, err, GROVE_EPARSE, "expected '[' after %s", is_array ? "Array" : "Dictionary");
 		godot_text_advance(c);
 		struct variant_typehint k = {0}, v = {0};
-		int e = parse_typehint(c, &k, err);
+		int e = parse_typehint(c, o, &k, err);
 		if (!e && !is_array) {
 			if (!expect(c, ','))
 				e = parse_error(c, err, GROVE_EPARSE, "expected ',' between key and value types");
 			else
-				e = parse_typehint(c, &v, err);
+				e = parse_typehint(c, o, &v, err);
 		}
 		if (!e && !expect(c, ']'))
 			e = parse_error(c, err, GROVE_EPARSE, "expected ']'");
@@ -808,6 +827,12 @@ static int parse_identifier(struct godot_text_cursor *c, const struct godot_text
 		if (!e)
 			e = is_array ? variant_array_set_typehint(out, k.type, k.class_name)
 				     : variant_dict_set_typehints(out, k.type, k.class_name, v.type, v.class_name);
+		if (!e && is_array) {
+			out->as.array->elem.script = k.script;
+		} else if (!e) {
+			out->as.dict->key.script = k.script;
+			out->as.dict->value.script = v.script;
+		}
 		free(k.class_name);
 		free(v.class_name);
 		if (e)
@@ -975,8 +1000,17 @@ static void close_call(struct grove_buf *out, bool g3)
 	put_str(out, g3 ? " )" : ")");
 }
 
-static int write_typehint_name(const struct variant_typehint *h, struct grove_buf *out)
+static int write_resource_ref(const struct variant *v, const struct godot_text_options *o, struct grove_buf *out,
+			      bool g3);
+
+static int write_typehint_name(const struct variant_typehint *h, const struct godot_text_options *o,
+			       struct grove_buf *out)
 {
+	if (h->type == VARIANT_RESOURCE_REF && h->script) {
+		struct variant ref;
+		variant_set_resource_ref(&ref, h->script);
+		return write_resource_ref(&ref, o, out, false);
+	}
 	if (h->type == VARIANT_RESOURCE_REF)
 		put_str(out, h->class_name ? h->class_name : "Object");
 	else
@@ -1148,7 +1182,9 @@ static int write_value(const struct variant *v, const struct godot_text_options 
 		bool typed = !g3 && a->elem.type != VARIANT_NIL;
 		if (typed) {
 			put_str(out, "Array[");
-			write_typehint_name(&a->elem, out);
+			int e = write_typehint_name(&a->elem, o, out);
+			if (e)
+				return e;
 			put_str(out, "](");
 		}
 		put_str(out, g3 ? "[ " : "[");
@@ -1169,9 +1205,13 @@ static int write_value(const struct variant *v, const struct godot_text_options 
 		bool typed = !g3 && (d->key.type != VARIANT_NIL || d->value.type != VARIANT_NIL);
 		if (typed) {
 			put_str(out, "Dictionary[");
-			write_typehint_name(&d->key, out);
-			put_str(out, ", ");
-			write_typehint_name(&d->value, out);
+			int e = write_typehint_name(&d->key, o, out);
+			if (!e) {
+				put_str(out, ", ");
+				e = write_typehint_name(&d->value, o, out);
+			}
+			if (e)
+				return e;
 			put_str(out, "](");
 		}
 		put_str(out, d->len ? "{\n" : "{");

@@ -6,10 +6,12 @@
  * Reading accepts both versions' spellings at once (`Transform3D(...)` and
  * Godot 3's `Transform( ... )`, `Quaternion`/`Quat`, `Packed*Array`/`Pool*Array`,
  * `&"name"`, `^"path"` and `NodePath("path")`, `ExtResource("1_abc")` and
- * `ExtResource( 1 )`, typed arrays `Array[int]([...])`, typed dictionaries
- * `Dictionary[String, int]({...})`, the empty `Callable()` and `Signal()`,
- * base64 `PackedByteArray("...")`, `inf`, `-inf`, `nan`), so a caller need
- * not know a file's version to read it.
+ * `ExtResource( 1 )`, typed arrays `Array[int]([...])`, `Array[Node]([...])`
+ * and arrays typed by a script `Array[ExtResource("2_abc")]([...])`, typed
+ * dictionaries `Dictionary[String, int]({...})` (a side may be a script
+ * reference too), the empty `Callable()` and `Signal()`, base64
+ * `PackedByteArray("...")`, `inf`, `-inf`, `nan`), so a caller need not know
+ * a file's version to read it.
  * Writing targets one version and refuses what that version cannot express
  * (Godot 3 has no integer vectors, Vector4, Callable or Signal); what it
  * spells differently is written its way (a StringName as a String, a typed
@@ -24,7 +26,8 @@
  * Resource references are resolved through callbacks, because the .tscn
  * layer owns resource ids: reading calls `resolve` with the id as written
  * (a String, or an int for Godot 3), writing calls `describe` for the id to
- * write. Without callbacks, references are refused.
+ * write; the script of a typed container (variant_typehint.script) goes
+ * through the same callbacks. Without callbacks, references are refused.
  */
 #ifndef GROVE_GODOT_VARIANT_TEXT_H
 #define GROVE_GODOT_VARIANT_TEXT_H

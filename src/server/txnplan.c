@@ -148,6 +148,12 @@ static bool each_local_resource(struct variant *v, bool (*fn)(void *ctx, int64_t
 {
 	if (!v || depth > VARIANT_MAX_DEPTH)
 		return false;
+	/* The scripts typing a container are references like its items'. */
+	int64_t *scripts[2];
+	unsigned n_scripts = variant_hint_scripts(v, scripts);
+	for (unsigned k = 0; k < n_scripts; k++)
+		if (*scripts[k] < 0 && fn(ctx, scripts[k]))
+			return true;
 	switch (v->type) {
 	case VARIANT_RESOURCE_REF:
 		return v->as.ref < 0 && fn(ctx, &v->as.ref);

@@ -504,6 +504,17 @@ static int bind_resources(struct applier *a, struct variant *v, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)
 		return refuse(a, GROVE_ETOOBIG, "value nested deeper than %d", VARIANT_MAX_DEPTH);
+	/* The scripts typing a container are bound like its items. */
+	int64_t *scripts[2];
+	unsigned n_scripts = variant_hint_scripts(v, scripts);
+	for (unsigned k = 0; k < n_scripts; k++) {
+		struct variant ref;
+		variant_set_resource_ref(&ref, *scripts[k]);
+		int err = bind_resources(a, &ref, depth + 1);
+		if (err)
+			return err;
+		*scripts[k] = ref.as.ref;
+	}
 	switch (v->type) {
 	case VARIANT_RESOURCE_REF: {
 		if (v->as.ref == 0)
@@ -549,6 +560,9 @@ static int bind_resources(struct applier *a, struct variant *v, int depth)
 static bool refers_to_resources(const struct variant *v, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)
+		return true;
+	int64_t *scripts[2];
+	if (variant_hint_scripts((struct variant *)v, scripts)) /* only read */
 		return true;
 	switch (v->type) {
 	case VARIANT_RESOURCE_REF:

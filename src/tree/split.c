@@ -121,6 +121,14 @@ static int gather_refs(struct split *sp, const struct variant *v, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)
 		return GROVE_ECORRUPT;
+	/* The scripts typing a container go along like its items' resources. */
+	int64_t *scripts[2];
+	unsigned n_scripts = variant_hint_scripts((struct variant *)v, scripts); /* only read */
+	for (unsigned k = 0; k < n_scripts; k++) {
+		int err = *scripts[k] > 0 ? set_add(&sp->resources, (uint64_t)*scripts[k]) : GROVE_OK;
+		if (err)
+			return err;
+	}
 	switch (v->type) {
 	case VARIANT_RESOURCE_REF:
 		return v->as.ref > 0 ? set_add(&sp->resources, (uint64_t)v->as.ref) : GROVE_OK;

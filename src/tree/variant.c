@@ -142,6 +142,7 @@ static void typehint_free(struct variant_typehint *h)
 	free(h->class_name);
 	h->class_name = NULL;
 	h->type = VARIANT_NIL;
+	h->script = 0;
 }
 
 static void packed_free(enum variant_type type, struct variant_packed *p)
@@ -421,6 +422,7 @@ static int typehint_set(struct variant_typehint *h, enum variant_type type, cons
 	free(h->class_name);
 	h->type = type;
 	h->class_name = copy;
+	h->script = 0;
 	return GROVE_OK;
 }
 
@@ -440,11 +442,25 @@ int variant_dict_set_typehints(struct variant *dict, enum variant_type key_type,
 	return err ? err : typehint_set(&dict->as.dict->value, value_type, value_class);
 }
 
+unsigned variant_hint_scripts(struct variant *v, int64_t *out[2])
+{
+	unsigned n = 0;
+	if (v->type == VARIANT_ARRAY && v->as.array->elem.script)
+		out[n++] = &v->as.array->elem.script;
+	if (v->type == VARIANT_DICTIONARY) {
+		if (v->as.dict->key.script)
+			out[n++] = &v->as.dict->key.script;
+		if (v->as.dict->value.script)
+			out[n++] = &v->as.dict->value.script;
+	}
+	return n;
+}
+
 /* ---- equality ---- */
 
 static bool typehint_equal(const struct variant_typehint *a, const struct variant_typehint *b)
 {
-	if (a->type != b->type)
+	if (a->type != b->type || a->script != b->script)
 		return false;
 	if (!a->class_name || !b->class_name)
 		return a->class_name == b->class_name;
@@ -554,11 +570,16 @@ static void put_bytes(struct grove_buf *b, const char *s, uint32_t len)
 	grove_buf_put(b, s, len);
 }
 
+/* Set on a typehint's type byte when a script reference follows its class (no type id reaches it). */
+#define HINT_HAS_SCRIPT 0x80u
+
 static void put_typehint(struct grove_buf *b, const struct variant_typehint *h)
 {
-	put_le(b, (uint64_t)h->type, 1);
+	put_le(b, (uint64_t)h->type | (h->script ? HINT_HAS_SCRIPT : 0), 1);
 	const char *cls = h->class_name ? h->class_name : "";
 	put_bytes(b, cls, (uint32_t)strlen(cls));
+	if (h->script)
+		put_le(b, (uint64_t)h->script, 8);
 }
 
 static int encode_at(const struct variant *v, struct grove_buf *out, int depth)
@@ -720,7 +741,11 @@ static int get_string(struct reader *r, char **out, uint32_t *len_out)
 static int get_typehint(struct reader *r, struct variant_typehint *h)
 {
 	uint64_t type;
-	if (!get_le(r, 1, &type) || !variant_type_valid((int)type))
+	if (!get_le(r, 1, &type))
+		return GROVE_ECORRUPT;
+	bool has_script = (type & HINT_HAS_SCRIPT) != 0;
+	type &= ~(uint64_t)HINT_HAS_SCRIPT;
+	if (!variant_type_valid((int)type) || (has_script && type != VARIANT_RESOURCE_REF))
 		return GROVE_ECORRUPT;
 	char *cls;
 	uint32_t len;
@@ -734,7 +759,14 @@ static int get_typehint(struct reader *r, struct variant_typehint *h)
 			return GROVE_ECORRUPT;
 		cls = NULL;
 	}
+	uint64_t script = 0;
+	/* A script reference of 0 would not have set the bit: such bytes are forged. */
+	if (has_script && (!get_le(r, 8, &script) || script == 0)) {
+		free(cls);
+		return GROVE_ECORRUPT;
+	}
 	h->class_name = cls;
+	h->script = (int64_t)script;
 	return GROVE_OK;
 }
 

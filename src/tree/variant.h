@@ -85,13 +85,20 @@ enum variant_type {
 struct variant;
 
 /**
- * Element type of a typed container (Godot 4's `Array[int]`, `Array[Node]`).
+ * Element type of a typed container: Godot 4's `Array[int]` (a builtin
+ * type), `Array[Node]` (a class) or `Array[ExtResource("2_abc")]` (a script).
  * type VARIANT_NIL means untyped. class_name is set (owned, NUL-terminated)
  * only when type is VARIANT_RESOURCE_REF (Godot's OBJECT), e.g. "PackedScene".
+ * script, also only with VARIANT_RESOURCE_REF, is a resource reference to the
+ * script that types the elements, with the meaning and lifecycle of
+ * variant.as.ref (stored id, batch-local < 0, scene-local in a parsed scene);
+ * 0 means no script. Everything that binds, renumbers or localizes the
+ * references inside a value does the same to it.
  */
 struct variant_typehint {
 	enum variant_type type; /**< element type, VARIANT_NIL for any */
 	char *class_name;       /**< class of object elements, or NULL */
+	int64_t script;         /**< reference to the typing script, or 0 */
 };
 
 /** An ordered sequence of variants, optionally typed. */
@@ -242,12 +249,24 @@ int variant_dict_put(struct variant *dict, struct variant *key, struct variant *
 
 /**
  * @brief Set the element hint of an ARRAY or the key/value hints of a
- * DICTIONARY. @p class_name may be NULL; it is copied.
+ * DICTIONARY. @p class_name may be NULL; it is copied. The hint's script is
+ * cleared: set variant_typehint.script afterwards for a script-typed side.
  * @return GROVE_OK, GROVE_ETYPE, GROVE_EINVAL (bad type), GROVE_ENOMEM.
  */
 int variant_array_set_typehint(struct variant *array, enum variant_type type, const char *class_name);
 int variant_dict_set_typehints(struct variant *dict, enum variant_type key_type, const char *key_class,
 			       enum variant_type value_type, const char *value_class);
+
+/**
+ * @brief The script references of a container's type hints (variant_typehint.script),
+ * so that code walking the resource references inside a value reaches them too.
+ *
+ * Stores in @p out a pointer to each non-zero script reference of @p v's hints: an
+ * ARRAY's element hint, a DICTIONARY's key then value hint. The caller may read or
+ * rewrite them (to a non-zero reference).
+ * @return how many were stored (0 to 2; 0 for every other type).
+ */
+unsigned variant_hint_scripts(struct variant *v, int64_t *out[2]);
 
 /**
  * @brief Set element @p index of a PACKED_STRING_ARRAY to a copy of @p s.
@@ -263,9 +282,11 @@ int variant_packed_set_string(struct variant *v, uint32_t index, const char *s, 
  *
  * Layout: one type byte, then the payload, little-endian: BOOL 1 byte; INT
  * 8; FLOAT and real components 8 each (IEEE bits); int components 4 each;
- * strings u32 length + bytes; RESOURCE_REF 8; CALLABLE and SIGNAL nothing
- * (older bytes never hold their tags, so they decode as before); typehint = type byte, u32
- * length + class bytes; ARRAY = hint, u32 count, items; DICTIONARY = key
+ * strings u32 length + bytes; RESOURCE_REF 8; CALLABLE and SIGNAL nothing;
+ * typehint = type byte, u32 length + class bytes, and when the hint has a
+ * script the type byte carries 0x80 and the script's reference (8) follows
+ * (older bytes never set that bit, so they decode as before); ARRAY = hint,
+ * u32 count, items; DICTIONARY = key
  * hint, value hint, u32 count, key, value, ...; packed arrays u32 count then
  * elements (strings as u32 length + bytes).
  * @return GROVE_OK, GROVE_ENOMEM, GROVE_ETOOBIG (nesting deeper than

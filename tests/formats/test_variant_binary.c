@@ -242,6 +242,49 @@ static void test_resource_refs_and_refusals(void **state)
 	free(deep);
 }
 
+/*
+ * A container typed by a script: sent the way Godot sends it when objects go as ids (grove's references
+ * do), class-name typed without the script; the script-path form (full objects) is refused on reading.
+ */
+static void test_script_typed_containers(void **state)
+{
+	(void)state;
+	struct variant v;
+	assert_int_equal(variant_set_array(&v), GROVE_OK);
+	assert_int_equal(variant_array_set_typehint(&v, VARIANT_RESOURCE_REF, NULL), GROVE_OK);
+	v.as.array->elem.script = 12;
+	struct variant item;
+	variant_set_resource_ref(&item, 5);
+	assert_int_equal(variant_array_push(&v, &item), GROVE_OK);
+	struct grove_buf out = {0};
+	assert_int_equal(godot_binary_encode(&v, 4, &out), GROVE_OK);
+	uint8_t want[64];
+	size_t n = unhex("1c000200 06000000 4f626a65 63740000 01000000 18000100 05000000 00000000", want);
+	assert_int_equal(out.len, n);
+	assert_memory_equal(out.data, want, n);
+	/* with a class, the class is named */
+	out.len = 0;
+	assert_int_equal(variant_array_set_typehint(&v, VARIANT_RESOURCE_REF, "Resource"), GROVE_OK);
+	v.as.array->elem.script = 12;
+	assert_int_equal(godot_binary_encode(&v, 4, &out), GROVE_OK);
+	n = unhex("1c000200 08000000 5265736f 75726365 01000000 18000100 05000000 00000000", want);
+	assert_int_equal(out.len, n);
+	assert_memory_equal(out.data, want, n);
+	/* Godot 3 has no typed arrays: the items go untyped */
+	out.len = 0;
+	assert_int_equal(godot_binary_encode(&v, 3, &out), GROVE_OK);
+	n = unhex("13000000 01000000 11000100 05000000 00000000", want);
+	assert_int_equal(out.len, n);
+	assert_memory_equal(out.data, want, n);
+	variant_free(&v);
+	grove_buf_free(&out);
+	/* Typed by a script's path: grove cannot bind a path to a stored resource. */
+	struct variant got;
+	n = unhex("1c000300 0b000000 7265733a 2f2f612e 67640000 00000000", want);
+	assert_int_equal(godot_binary_decode(&got, 4, want, n, NULL), GROVE_EINVAL);
+	assert_int_equal(got.type, VARIANT_NIL);
+}
+
 static void test_packet_framing(void **state)
 {
 	(void)state;
@@ -274,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_godot4_vectors),
 		cmocka_unit_test(test_nan_payload_kept),
 		cmocka_unit_test(test_resource_refs_and_refusals),
+		cmocka_unit_test(test_script_typed_containers),
 		cmocka_unit_test(test_packet_framing),
 	};
 	return cmocka_run_group_tests_name("variant_binary", tests, NULL, NULL);

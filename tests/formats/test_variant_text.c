@@ -186,6 +186,9 @@ static void test_errors(void **state)
 	expect_error("nonsense", 1, 1, "unknown word");
 	expect_error("Callable(1)", 1, 10, "takes no arguments");
 	expect_error("Signal", 1, 1, "unknown word");
+	/* A container typed by a script needs the resource layer, like any reference. */
+	expect_error("Array[ExtResource(\"2_abc\")]([])", 1, 19, "unknown ExtResource");
+	expect_error("Array[ExtResource]([])", 1, 18, "expected '('");
 	/* An exponent's sign at the end of the number buffer: refused, never written past it. */
 	char exponents[128] = "11";
 	for (int i = 0; i < 40; i++)
@@ -256,6 +259,118 @@ static void test_resource_references(void **state)
 	grove_buf_free(&out);
 }
 
+/* Text @p text parses with references, writes back as @p expect, and its canonical form round-trips. */
+static void ref_round_trip(int major, const char *text, const char *expect, struct variant *v)
+{
+	int ctx = major;
+	struct godot_text_options o = {.godot_major = major, .resolve = resolve, .describe = describe, .ctx = &ctx};
+	struct godot_text_error err = {0};
+	int rc = godot_text_parse(text, strlen(text), &o, v, &err);
+	if (rc)
+		print_error("parse \"%s\": %u:%u %s\n", text, err.line, err.column, err.message);
+	assert_int_equal(rc, GROVE_OK);
+	struct grove_buf out = {0};
+	assert_int_equal(godot_text_write(v, &o, &out), GROVE_OK);
+	grove_buf_put(&out, "", 1);
+	if (strcmp((char *)out.data, expect) != 0)
+		print_error("wrote %s, expected %s\n", out.data, expect);
+	assert_string_equal((char *)out.data, expect);
+	grove_buf_free(&out);
+	struct grove_buf canon = {0};
+	struct variant back;
+	size_t used;
+	assert_int_equal(variant_encode(v, &canon), GROVE_OK);
+	assert_int_equal(variant_decode(&back, canon.data, canon.len, &used), GROVE_OK);
+	assert_int_equal(used, canon.len);
+	assert_true(variant_equal(v, &back));
+	for (size_t cut = 0; cut < canon.len; cut++) {
+		struct variant partial;
+		assert_int_equal(variant_decode(&partial, canon.data, cut, NULL), GROVE_ECORRUPT);
+	}
+	variant_free(&back);
+	grove_buf_free(&canon);
+}
+
+/* Godot 4's containers typed by a script: the script is a resource reference inside the type. */
+static void test_script_typed_containers(void **state)
+{
+	(void)state;
+	struct variant v;
+	const char *arr = "Array[ExtResource(\"1_abc\")]([ExtResource(\"1_abc\"), SubResource(\"1_abc\")])";
+	ref_round_trip(4, arr, arr, &v);
+	assert_int_equal(v.as.array->elem.type, VARIANT_RESOURCE_REF);
+	assert_null(v.as.array->elem.class_name);
+	assert_int_equal(v.as.array->elem.script, -1);
+	assert_int_equal(v.as.array->len, 2);
+	/* the script takes part in equality */
+	struct variant other;
+	assert_int_equal(variant_copy(&other, &v), GROVE_OK);
+	assert_true(variant_equal(&v, &other));
+	other.as.array->elem.script = -200;
+	assert_false(variant_equal(&v, &other));
+	variant_free(&other);
+	variant_free(&v);
+	ref_round_trip(4, "Array[SubResource(\"1_abc\")]([])", "Array[SubResource(\"1_abc\")]([])", &v);
+	assert_int_equal(v.as.array->elem.script, -200);
+	variant_free(&v);
+	const char *dict = "Dictionary[ExtResource(\"1_abc\"), int]({\nExtResource(\"1_abc\"): 1\n})";
+	ref_round_trip(4, dict, dict, &v);
+	assert_int_equal(v.as.dict->key.script, -1);
+	assert_int_equal(v.as.dict->value.script, 0);
+	assert_int_equal(v.as.dict->value.type, VARIANT_INT);
+	variant_free(&v);
+	ref_round_trip(4, "Dictionary[String, SubResource(\"1_abc\")]({})", "Dictionary[String, SubResource(\"1_abc\")]({})",
+		       &v);
+	assert_int_equal(v.as.dict->value.script, -200);
+	variant_free(&v);
+	/* Godot 3 has no typed containers: the array is written untyped, its items kept. */
+	ref_round_trip(3, "Array[ExtResource( 4 )]([ExtResource( 5 )])", "[ ExtResource( 5 ) ]", &v);
+	assert_int_equal(v.as.array->elem.script, -4);
+	variant_free(&v);
+}
+
+/* Bytes stored before hints could name a script decode as they always did. */
+static void test_canonical_hints_compatible(void **state)
+{
+	(void)state;
+	/* Array[int]([1]): tag, hint type 2 with no class, count 1, INT 1 */
+	static const uint8_t old_bytes[] = {0x1c, 0x02, 0, 0, 0, 0, 1, 0, 0, 0, 0x02, 1, 0, 0, 0, 0, 0, 0, 0};
+	struct variant v;
+	size_t used;
+	assert_int_equal(variant_decode(&v, old_bytes, sizeof(old_bytes), &used), GROVE_OK);
+	assert_int_equal(used, sizeof(old_bytes));
+	assert_int_equal(v.as.array->elem.type, VARIANT_INT);
+	assert_int_equal(v.as.array->elem.script, 0);
+	struct grove_buf again = {0};
+	assert_int_equal(variant_encode(&v, &again), GROVE_OK);
+	assert_int_equal(again.len, sizeof(old_bytes));
+	assert_memory_equal(again.data, old_bytes, sizeof(old_bytes));
+	variant_free(&v);
+	grove_buf_free(&again);
+	/* A script-typed hint: the Object tag with 0x80, the (empty) class, then the 8-byte reference. */
+	static const uint8_t script_bytes[] = {0x1c, 0x98, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	assert_int_equal(variant_decode(&v, script_bytes, sizeof(script_bytes), &used), GROVE_OK);
+	assert_int_equal(v.as.array->elem.type, VARIANT_RESOURCE_REF);
+	assert_int_equal(v.as.array->elem.script, 7);
+	assert_int_equal(variant_encode(&v, &again), GROVE_OK);
+	assert_memory_equal(again.data, script_bytes, sizeof(script_bytes));
+	variant_free(&v);
+	grove_buf_free(&again);
+	/* Forged: a script on a builtin hint, a script reference of 0. */
+	static const uint8_t builtin_script[] = {0x1c, 0x82, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	assert_int_equal(variant_decode(&v, builtin_script, sizeof(builtin_script), NULL), GROVE_ECORRUPT);
+	static const uint8_t zero_script[] = {0x1c, 0x98, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+	assert_int_equal(variant_decode(&v, zero_script, sizeof(zero_script), NULL), GROVE_ECORRUPT);
+	/* Callable and Signal are their tag alone. */
+	static const uint8_t callable[] = {25}, sig[] = {26};
+	assert_int_equal(variant_decode(&v, callable, 1, &used), GROVE_OK);
+	assert_int_equal(v.type, VARIANT_CALLABLE);
+	assert_int_equal(variant_decode(&v, sig, 1, &used), GROVE_OK);
+	assert_int_equal(v.type, VARIANT_SIGNAL);
+	static const uint8_t rid[] = {23, 0, 0, 0, 0, 0, 0, 0, 0};
+	assert_int_equal(variant_decode(&v, rid, sizeof(rid), NULL), GROVE_ECORRUPT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +378,8 @@ int main(void)
 		cmocka_unit_test(test_godot3_spelling),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_resource_references),
+		cmocka_unit_test(test_script_typed_containers),
+		cmocka_unit_test(test_canonical_hints_compatible),
 	};
 	return cmocka_run_group_tests_name("variant_text", tests, NULL, NULL);
 }

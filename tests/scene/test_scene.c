@@ -487,6 +487,78 @@ static void test_callable_and_signal(void **state)
 	grove_buf_free(&out);
 }
 
+/*
+ * Godot 4 writes `@export var items: Array[Item]` as an array typed by the script: the script is a resource
+ * reference that is bound, stored and exported like any, even when nothing else uses it.
+ */
+static void test_script_typed_containers(void **state)
+{
+	struct fixture *f = *state;
+	const char text[] = "[gd_scene load_steps=5 format=3]\n\n"
+			    "[ext_resource type=\"Script\" path=\"res://item.gd\" id=\"2_abc\"]\n\n"
+			    "[ext_resource type=\"Resource\" path=\"res://sword.tres\" id=\"3_x\"]\n\n"
+			    "[ext_resource type=\"Resource\" path=\"res://shield.tres\" id=\"4_y\"]\n\n"
+			    "[sub_resource type=\"Resource\" id=\"Resource_k\"]\n"
+			    "script = ExtResource(\"2_abc\")\n\n"
+			    "[node name=\"Inventory\" type=\"Node\"]\n"
+			    "items = Array[ExtResource(\"2_abc\")]([ExtResource(\"3_x\"), ExtResource(\"4_y\")])\n"
+			    "by_item = Dictionary[ExtResource(\"2_abc\"), int]({\n"
+			    "ExtResource(\"3_x\"): 1\n"
+			    "})\n"
+			    "kinds = Array[SubResource(\"Resource_k\")]([])\n\n"
+			    "[node name=\"Bag\" type=\"Node\" parent=\".\"]\n"
+			    "items = Array[ExtResource(\"2_abc\")]([])\n";
+	struct grove_buf out = {0};
+	char msg[512];
+	int err = export_text(f, text, "Inventory", 4, &out, msg, sizeof(msg));
+	if (err)
+		print_error("export: %s\n", msg);
+	assert_int_equal(err, GROVE_OK);
+	if (strcmp((char *)out.data, text) != 0)
+		print_error("exported:\n%s\n", (char *)out.data);
+	assert_string_equal((char *)out.data, text);
+	/* stored with the hint bound to the stored script */
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	uint64_t bag;
+	assert_int_equal(tree_resolve_path(&world, txn, "/root/Inventory/Bag", &bag), GROVE_OK);
+	struct variant v;
+	assert_int_equal(tree_get_prop(&world, txn, bag, "items", &v), GROVE_OK);
+	assert_int_equal(v.type, VARIANT_ARRAY);
+	assert_true(v.as.array->elem.script > 0);
+	variant_free(&v);
+	/* A subtree whose only use of the script is the type of an empty array still names it. */
+	out.len = 0;
+	err = scene_export_file(&world, txn, bag, 4, false, false, 0, &out, msg, sizeof(msg));
+	assert_int_equal(err, GROVE_OK);
+	grove_buf_put(&out, "", 1);
+	const char bag_text[] = "[gd_scene load_steps=2 format=3]\n\n"
+				"[ext_resource type=\"Script\" path=\"res://item.gd\" id=\"2_abc\"]\n\n"
+				"[node name=\"Bag\" type=\"Node\"]\n"
+				"items = Array[ExtResource(\"2_abc\")]([])\n";
+	if (strcmp((char *)out.data, bag_text) != 0)
+		print_error("exported:\n%s\n", (char *)out.data);
+	assert_string_equal((char *)out.data, bag_text);
+	/* Godot 3 has no typed containers: the items are kept, untyped. */
+	struct tscn_scene g3;
+	uint64_t inv;
+	assert_int_equal(tree_resolve_path(&world, txn, "/root/Inventory", &inv), GROVE_OK);
+	assert_int_equal(scene_export(&world, txn, inv, 3, &g3, msg, sizeof(msg)), GROVE_OK);
+	out.len = 0;
+	assert_int_equal(tscn_write(&g3, 3, &out), GROVE_OK);
+	grove_buf_put(&out, "", 1);
+	assert_non_null(strstr((char *)out.data, "items = [ ExtResource( 2 ), ExtResource( 3 ) ]"));
+	tscn_scene_free(&g3);
+	/* and the binary scene for Godot 4 keeps arrays untyped, as Godot's own binary resources do */
+	out.len = 0;
+	err = scene_export_file(&world, txn, inv, 4, true, false, 0, &out, msg, sizeof(msg));
+	if (err)
+		print_error("scn: %s\n", msg);
+	assert_int_equal(err, GROVE_OK);
+	store_txn_abort(txn);
+	grove_buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +567,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repeated_properties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names_godot_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callable_and_signal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_script_typed_containers, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("scene", tests, NULL, NULL);
 }

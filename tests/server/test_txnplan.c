@@ -803,6 +803,73 @@ static void test_resources_across(void **state)
 	expect_resource(w, 3, "/root/W/Z2/B", "texture", "Texture");
 }
 
+/* Node @p path's property @p name is an array typed by a script of group @p g (a Script resource). */
+static void expect_typed_by_script(struct world *w, uint64_t g, const char *path, const char *name)
+{
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	struct variant v;
+	assert_int_equal(tree_get_prop(&w->trees[g], txn, id_of(w, path), name, &v), GROVE_OK);
+	assert_int_equal(v.type, VARIANT_ARRAY);
+	assert_int_equal(v.as.array->elem.type, VARIANT_RESOURCE_REF);
+	assert_true(v.as.array->elem.script > 0);
+	char got[32] = "";
+	assert_int_equal(tree_with_resource(&w->trees[g], txn, (uint64_t)v.as.array->elem.script, copy_type, got),
+			 GROVE_OK);
+	assert_string_equal(got, "Script");
+	assert_int_equal(v.as.array->len, 1);
+	assert_int_equal(tree_with_resource(&w->trees[g], txn, (uint64_t)v.as.array->items[0].as.ref, copy_type, got),
+			 GROVE_OK);
+	assert_string_equal(got, "Texture");
+	variant_free(&v);
+	store_txn_abort(txn);
+}
+
+/* The script typing an array (Array[ExtResource(...)]) is a batch-local reference renumbered like any. */
+static void test_script_typed_arrays_across(void **state)
+{
+	struct world *w = *state;
+	struct variant items;
+	assert_int_equal(variant_set_array(&items), GROVE_OK);
+	assert_int_equal(variant_array_set_typehint(&items, VARIANT_RESOURCE_REF, NULL), GROVE_OK);
+	items.as.array->elem.script = -3;
+	struct variant item;
+	variant_set_resource_ref(&item, -2);
+	assert_int_equal(variant_array_push(&items, &item), GROVE_OK);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Texture", .instance = "res://u.png",
+		 .name = "1"},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Texture", .instance = "res://i.png",
+		 .name = "2"},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Script", .instance = "res://item.gd",
+		 .name = "3"},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/A"), .name = "items", .value = &items},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A"), .name = "items", .value = &items},
+	};
+	struct txn_plan plan;
+	char why[512];
+	assert_int_equal(plan_ops(w, ops, 5, &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 2);
+	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
+	txn_plan_free(&plan);
+	expect_typed_by_script(w, 2, "/root/W/Z1/A", "items");
+	expect_typed_by_script(w, 3, "/root/W/Z2/A", "items");
+	/* A script typing an array must be an earlier put, as any batch-local reference. */
+	items.as.array->elem.script = -9;
+	items.as.array->items[0].as.ref = -1;
+	struct tree_op bad[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Texture", .instance = "res://i.png",
+		 .name = "2"},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/A"), .name = "items", .value = &items},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A"), .name = "items", .value = &items},
+	};
+	int err = plan_ops(w, bad, 3, &plan, why);
+	if (err == GROVE_OK)
+		txn_plan_free(&plan);
+	assert_int_not_equal(err, GROVE_OK);
+	variant_free(&items);
+}
+
 static void expect_refusal(struct world *w, const struct tree_op *ops, size_t n, int code, const char *says)
 {
 	struct txn_plan plan;
@@ -1455,6 +1522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reads_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_across_halves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_script_typed_arrays_across, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resources_across, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_across, setup, teardown),
 		cmocka_unit_test(test_oracle),
