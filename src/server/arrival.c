@@ -23,9 +23,9 @@ struct build {
 	const struct arrival_limits *limits;
 	struct tree_change *v;      /* the changes: the caller's first, then ours */
 	size_t n, cap;
-	struct tree_change *conns;  /* CONNECTs from the subtree's nodes, after every node: a target may be made after its source */
+	struct tree_change *conns;  /* CONNECTs from its nodes, after every node: a target may be made after its source */
 	size_t n_conns, cap_conns;
-	struct tree_change *incoming; /* CONNECTs to them from nodes that may be outside it (known once all are made) */
+	struct tree_change *incoming; /* CONNECTs to its nodes, from nodes that may be outside it (known once all are made) */
 	size_t n_incoming, cap_incoming;
 	struct idmap made;          /* (0, node) -> its step + 1, for every node made */
 	size_t bytes;
