@@ -117,13 +117,36 @@ func _create(change: Dictionary) -> void:
 	# A child that an instanced scene made is there already, without an id: grove names it when it first
 	# stores something about it, and the copy takes it over instead of adding a twin beside it.
 	if node == null or node.has_meta("grove_id"):
-		node = _make(str(change.get("class", "Node")), str(change.get("instance", "")))
-		node.name = node_name
+		node = _named(_make(str(change.get("class", "Node")), str(change.get("instance", ""))), node_name)
 		parent.add_child(node)
 		node.owner = root
 		_place(node, int(change.get("index", -1)))
 	node.set_meta("grove_id", id)
 	nodes[id] = node
+
+
+# Godot's name setter drops characters that its scene loader keeps and grove stores ("Cube.001", "@@4"): a
+# node so named is loaded from a scene of its own, its name put into the packed bundle, as a snapshot would.
+func _named(node: Node, node_name: String) -> Node:
+	node.name = node_name
+	if node_name == "" or str(node.name) == node_name:
+		return node
+	var placeholder = "GroveNamePlaceholder"
+	node.name = placeholder
+	var scene = PackedScene.new()
+	if scene.pack(node) != OK:
+		return node
+	var bundle = scene._bundled
+	var names: PoolStringArray = bundle["names"]
+	var at = Array(names).find(placeholder)
+	if at < 0:
+		return node
+	names[at] = node_name
+	bundle["names"] = names
+	scene._bundled = bundle
+	var named = scene.instance()
+	node.free()
+	return named
 
 
 func _make(cls: String, scene_path: String) -> Node:

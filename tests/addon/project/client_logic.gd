@@ -269,8 +269,17 @@ func _init() -> void:
 	feed_snapshot(fresh_scene_bytes(), 120, 1, "scn")
 	check(not is_instance_valid(old_root), "the old tree is freed")
 	check(client.applied_index() == 120 and client.id_map().size() == 2, "fresh snapshot at 120")
-	changes(121, 120, [{"op": "create", "id": 201, "parent": 200, "name": "Child", "class": "Node", "index": -1, "instance": "res://missing.tscn"}])
+	# Names that Godot's name setter would change ("Cube.001", an editor's "@@4") are kept whole, as a
+	# snapshot keeps them.
+	changes(121, 120, [
+		{"op": "create", "id": 201, "parent": 200, "name": "Child", "class": "Node", "index": -1, "instance": "res://missing.tscn"},
+		{"op": "create", "id": 202, "parent": 1, "name": "Cube.001", "class": "Sprite", "index": -1, "instance": ""},
+		{"op": "set", "id": 202, "property": "position", "value": Vector2(3, 1)},
+		{"op": "create", "id": 203, "parent": 202, "name": "@@4", "class": "Node", "index": -1, "instance": ""},
+	])
 	client.apply_queued(-1.0)
+	check(path_of(202) == "World/Cube.001" and path_of(203) == "World/Cube.001/@@4", "names kept whole: %s %s" % [path_of(202), path_of(203)])
+	check(client.node_for_id(202) is Sprite and client.node_for_id(202).position == Vector2(3, 1), "a node named whole is of its class")
 	client._handle_message({"op": "error", "code": 3, "reason": "no such path"})
 	check(client.applied_position() == "", "no position within one shard")
 	dump("after compacted", out)
