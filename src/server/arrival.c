@@ -27,7 +27,7 @@ struct build {
 	size_t n_conns, cap_conns;
 	struct tree_change *incoming; /* CONNECTs to its nodes, from nodes that may be outside it (known once all are made) */
 	size_t n_incoming, cap_incoming;
-	struct idmap made;          /* (0, node) -> its step + 1, for every node made */
+	struct idmap made;          /* (0, node) -> its step + 1, for every node made; (1, node): one outside it */
 	size_t bytes;
 	struct pending *queue;      /* breadth first: every parent is made before its children */
 	size_t head, n_queue, cap_queue;
@@ -179,23 +179,28 @@ static void free_changes(struct tree_change *v, size_t from, size_t to)
 }
 
 /*
- * The step of node @p id, which is not one the arrival made, in *@p at: its whole path as one step, or
- * TREE_NO_PATH if the tree does not hold it (it is in another shard).
+ * The step of node @p id, which is not one the arrival made, in *@p at: its whole path as one step (made
+ * once however many connections name it), or TREE_NO_PATH if the tree does not hold it (another shard's).
  */
 static int outside_step(struct build *b, uint64_t id, uint32_t *at)
 {
+	uintptr_t known = (uintptr_t)idmap_get(&b->made, 1, id);
+	if (known) {
+		*at = (uint32_t)(known - 1);
+		return GROVE_OK;
+	}
 	char *path;
 	int err = tree_node_path(b->t, b->txn, id, &path);
 	if (err == GROVE_ENOTFOUND) {
 		*at = TREE_NO_PATH;
-		return GROVE_OK;
-	}
-	if (!err) {
+	} else if (!err) {
 		b->bytes += strlen(path);
 		err = tree_paths_add(b->paths, id, TREE_NO_PATH, path, at);
 		free(path);
+		if (!err)
+			err = over(b);
 	}
-	return err ? err : over(b);
+	return err ? err : idmap_put(&b->made, 1, id, (void *)((uintptr_t)*at + 1));
 }
 
 /*
