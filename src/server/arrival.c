@@ -16,7 +16,7 @@ struct pending {
 };
 
 struct build {
-	const struct tree *t;
+	const struct tree *outside; /* reads the nodes outside the subtree that connections name */
 	struct store_txn *txn;
 	struct tree_reader *r;
 	struct tree_paths *paths;
@@ -180,7 +180,7 @@ static void free_changes(struct tree_change *v, size_t from, size_t to)
 
 /*
  * The step of node @p id, which is not one the arrival made, in *@p at: its whole path as one step (made
- * once however many connections name it), or TREE_NO_PATH if the tree does not hold it (another shard's).
+ * once however many connections name it), or TREE_NO_PATH if b->outside does not find it.
  */
 static int outside_step(struct build *b, uint64_t id, uint32_t *at)
 {
@@ -190,9 +190,10 @@ static int outside_step(struct build *b, uint64_t id, uint32_t *at)
 		return GROVE_OK;
 	}
 	char *path;
-	int err = tree_node_path(b->t, b->txn, id, &path);
+	int err = tree_node_path(b->outside, b->txn, id, &path);
 	if (err == GROVE_ENOTFOUND) {
 		*at = TREE_NO_PATH;
+		err = GROVE_OK;
 	} else if (!err) {
 		b->bytes += strlen(path);
 		err = tree_paths_add(b->paths, id, TREE_NO_PATH, path, at);
@@ -206,7 +207,7 @@ static int outside_step(struct build *b, uint64_t id, uint32_t *at)
 /*
  * Place both ends of every connection found: a target's step (one made, or outside the subtree); the
  * source of one to the subtree, if it was not made too (then the connection is its source's already):
- * its step and class, or dropped if this tree does not hold it. Those to the subtree go after the others.
+ * its step and class, or dropped if b->outside does not find it. Those to the subtree go after the others.
  */
 static int settle_connections(struct build *b)
 {
@@ -221,23 +222,22 @@ static int settle_connections(struct build *b)
 	}
 	for (size_t i = 0; i < b->n_incoming; i++) {
 		struct tree_change *c = &b->incoming[i];
-		struct tree_node_view source;
-		err = idmap_get(&b->made, 0, c->node) ? GROVE_ENOTFOUND : tree_reader_node(b->r, c->node, &source);
+		struct tree_node source = {0};
+		err = idmap_get(&b->made, 0, c->node) ? GROVE_ENOTFOUND : tree_get_node(b->outside, b->txn, c->node, &source);
 		if (err == GROVE_ENOTFOUND) {
 			tree_change_free(c);
 			continue;
 		}
-		char *node_class = err ? NULL : strdup(source.class_name);
-		if (!err && !node_class)
-			err = GROVE_ENOMEM;
 		if (!err)
 			err = outside_step(b, c->node, &c->path_step);
 		if (err) {
-			free(node_class);
+			tree_node_free(&source);
 			return err;
 		}
 		free(c->node_class);
-		c->node_class = node_class;
+		c->node_class = source.class_name;
+		source.class_name = NULL;
+		tree_node_free(&source);
 		if (grove_grow((void **)&b->conns, &b->cap_conns, b->n_conns, sizeof(*b->conns)))
 			return GROVE_ENOMEM;
 		b->conns[b->n_conns++] = *c;
@@ -246,11 +246,12 @@ static int settle_connections(struct build *b)
 	return GROVE_OK;
 }
 
-int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tree_change *move,
-		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n,
-		    size_t *cap)
+int arrival_changes(const struct tree *t, const struct tree *outside, struct store_txn *txn,
+		    const struct tree_change *move, struct tree_paths *paths, const struct arrival_limits *limits,
+		    struct tree_change **out, size_t *n, size_t *cap)
 {
-	struct build b = {.t = t, .txn = txn, .paths = paths, .limits = limits, .v = *out, .n = *n, .cap = *cap};
+	struct build b = {.outside = outside ? outside : t, .txn = txn, .paths = paths, .limits = limits,
+			  .v = *out, .n = *n, .cap = *cap};
 	int err = tree_reader_open(t, txn, &b.r);
 	if (!err && !limits->max_nodes)
 		err = GROVE_ETOOBIG;
@@ -322,7 +323,7 @@ static size_t change_bytes(const struct tree_change *c)
 	return bytes;
 }
 
-int arrival_carry(const struct tree *t, struct store_txn *txn, struct tree_result *res,
+int arrival_carry(const struct tree *t, const struct tree *outside, struct store_txn *txn, struct tree_result *res,
 		  const struct arrival_limits *limits)
 {
 	/* The changes and what is carried after them: a copy, made at the first move that may bring nodes. */
@@ -347,7 +348,7 @@ int arrival_carry(const struct tree *t, struct store_txn *txn, struct tree_resul
 		}
 		struct arrival_limits left = {limits->max_nodes - nodes, limits->max_bytes - bytes};
 		size_t from = n, steps = res->paths.n;
-		err = arrival_changes(t, txn, &res->changes[i], &res->paths, &left, &all, &n, &cap);
+		err = arrival_changes(t, outside, txn, &res->changes[i], &res->paths, &left, &all, &n, &cap);
 		if (err)
 			tree_paths_truncate(&res->paths, steps); /* what it read before it stopped */
 		full = err == GROVE_ETOOBIG;

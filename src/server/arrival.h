@@ -35,12 +35,17 @@ struct arrival_limits {
  * siblings), each followed by its properties' SET_PROP (in the order they
  * were first set) and its groups' ADD_GROUP; after every node, a CONNECT
  * for each connection whose source is one of them, then one for each
- * connection to one of them from a node outside the subtree that @p t
- * holds. Each change names its node's path by a step of @p paths: the moved
- * node by the move's step, the others by steps appended under their
- * parent's, a connection's source outside the subtree by a step of its
- * whole path; a CONNECT's old_path_step is its target's (a whole path's
- * step if outside the subtree; TREE_NO_PATH if @p t does not hold it).
+ * connection to one of them from a node outside the subtree that
+ * @p outside finds. Each change names its node's path by a step of
+ * @p paths: the moved node by the move's step, the others by steps appended
+ * under their parent's, a connection's source outside the subtree by a step
+ * of its whole path; a CONNECT's old_path_step is its target's (a whole
+ * path's step if outside the subtree; TREE_NO_PATH if @p outside does not
+ * find it, which a subscriber counts as in its subtree).
+ *
+ * @p outside reads the nodes outside the subtree that its connections name:
+ * a tree of a view across the store's groups (tree_view_group()) finds
+ * those of other shards (a connection across shards); NULL reads @p t alone.
  *
  * The caller must know that @p t in @p txn is the state right after the
  * move, or after later changes; the changes describe that state, so
@@ -54,15 +59,15 @@ struct arrival_limits {
  * then *@p out and *@p n are as they were (their contents freed), and
  * @p paths may hold unused steps.
  */
-int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tree_change *move,
-		    struct tree_paths *paths, const struct arrival_limits *limits, struct tree_change **out, size_t *n,
-		    size_t *cap);
+int arrival_changes(const struct tree *t, const struct tree *outside, struct store_txn *txn,
+		    const struct tree_change *move, struct tree_paths *paths, const struct arrival_limits *limits,
+		    struct tree_change **out, size_t *n, size_t *cap);
 
 /**
  * @brief Carry in @p res (a batch applied by tree @p t in @p txn, with its
- * change records) what every move that may bring nodes into a subscriber's
- * subtree from outside it brought: a MOVE to a parent that was not an
- * ancestor of the node's old place. Each such move is followed in
+ * change records; @p outside as for arrival_changes()) what every move
+ * that may bring nodes into a subscriber's subtree from outside it brought:
+ * a MOVE to a parent that was not an ancestor of the node's old place. Each such move is followed in
  * res->changes by its arrival_changes() as the batch left the tree, marked
  * carried (tree_change.carried), their steps added to res->paths; so the
  * entry's record says what arrived however much the tree changes later,
@@ -79,7 +84,7 @@ int arrival_changes(const struct tree *t, struct store_txn *txn, const struct tr
  * as it was), GROVE_ENOMEM (res unchanged but for unused steps in
  * res->paths).
  */
-int arrival_carry(const struct tree *t, struct store_txn *txn, struct tree_result *res,
+int arrival_carry(const struct tree *t, const struct tree *outside, struct store_txn *txn, struct tree_result *res,
 		  const struct arrival_limits *limits);
 
 #endif

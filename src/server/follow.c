@@ -474,6 +474,12 @@ static const struct tree *group_tree(void *ctx, uint64_t group, uint64_t *applie
 	return host_tree(f->host, group);
 }
 
+static int world_view(void *ctx, struct tree_view *out)
+{
+	struct follow *f = ctx;
+	return host_view(f->host, out);
+}
+
 /* ---- set-up ---- */
 
 int follow_create(struct loop *loop, struct host *host, const struct follow_config *cfg, struct follow **out)
@@ -488,7 +494,7 @@ int follow_create(struct loop *loop, struct host *host, const struct follow_conf
 	}
 	struct subs_config sc = {.live_max_queued = cfg->live_max_queued, .max_catchups = cfg->max_catchups};
 	struct subs_hooks sh = {.ctx = f, .emit = emit, .queued = queued, .read_txn = history_txn,
-				 .tree = group_tree};
+				 .tree = group_tree, .view = world_view};
 	int err = subs_create(&sc, host_history(host), &sh, &f->subs);
 	if (err) {
 		free(f);

@@ -576,6 +576,12 @@ static void replica_observe(void *ctx, struct hlc_ts ts)
 
 /* ---- start and stop ---- */
 
+/* The world across the groups, for what a move into a group brings (tree_sm.world_view). */
+static int world_view(void *ctx, struct tree_view *out)
+{
+	return host_view(ctx, out);
+}
+
 /* Open group @p id (of kind @p kind) from what the store and the log (@p log, may be NULL) hold. */
 static int open_group(struct host *h, uint64_t id, enum group_kind kind, const struct wal_contents *log)
 {
@@ -609,6 +615,8 @@ static int open_group(struct host *h, uint64_t id, enum group_kind kind, const s
 	}
 	/* The history keeps every entry's changes, subscribers or not. */
 	g->tree.record_changes = true;
+	g->tree.world_view = world_view;
+	g->tree.world_view_ctx = h;
 	struct replica_env env = {.store = h->store, .state_db = h->state_db, .wal = h->wal, .ctx = h,
 				  .apply_txn = apply_txn, .commit_applied = commit_applied, .drain_log = drain_log,
 				  .send = replica_send, .backlog = replica_backlog, .flush_sends = replica_flush_sends,

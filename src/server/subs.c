@@ -781,7 +781,11 @@ static const char *read_arrival(struct subs *s, struct sub *sub, struct store_tx
 	}
 	size_t from = d->n_read;
 	struct arrival_limits limits = {s->cfg.arrival_max_nodes, s->cfg.arrival_max_bytes};
-	int err = arrival_changes(t, *txn, c, &d->ext, &limits, &d->read, &d->n_read, &d->cap_read);
+	struct tree_view view = {0};
+	const struct tree *outside = s->hooks.view && s->hooks.view(s->hooks.ctx, &view) == GROVE_OK
+					     ? tree_view_group(&view, t->group) : NULL;
+	int err = arrival_changes(t, outside, *txn, c, &d->ext, &limits, &d->read, &d->n_read, &d->cap_read);
+	tree_view_free(&view);
 	if (err == GROVE_ETOOBIG)
 		return "a subtree too large for the stream moved into the subtree from outside it; take a new snapshot";
 	if (err == GROVE_ECHANGED)

@@ -159,6 +159,12 @@ struct subs_hooks {
 	 * here. Without it (NULL hook) a move into a subtree from outside it is always "compacted".
 	 */
 	const struct tree *(*tree)(void *ctx, uint64_t group, uint64_t *applied);
+	/**
+	 * A view across every tree group here (tree_view_init(); the caller frees it), read through read_txn's
+	 * transaction, through which what a move brings finds the nodes of other shards its connections name
+	 * (arrival.h). Without it (NULL hook) such connections come without the other end's path.
+	 */
+	int (*view)(void *ctx, struct tree_view *out);
 };
 
 struct subs;

@@ -914,8 +914,16 @@ static int apply_split(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 static int carry_arrivals(struct tree_sm *t, struct store_txn *txn, int err, struct tree_result *out)
 {
 	static const struct arrival_limits limits = {ARRIVAL_DEFAULT_MAX_NODES, ARRIVAL_DEFAULT_MAX_BYTES};
-	if (!err && !out->err && out->n_changes)
-		(void)arrival_carry(&t->tree, txn, out, &limits); /* out of memory: records as they were, still right */
+	bool moved = false;
+	for (size_t i = 0; !err && !out->err && i < out->n_changes && !moved; i++)
+		moved = out->changes[i].op == TREE_OP_MOVE;
+	if (!moved)
+		return err;
+	struct tree_view view = {0};
+	const struct tree *outside = t->world_view && t->world_view(t->world_view_ctx, &view) == GROVE_OK
+					     ? tree_view_group(&view, t->tree.group) : NULL;
+	(void)arrival_carry(&t->tree, outside, txn, out, &limits); /* out of memory: records as they were, still right */
+	tree_view_free(&view);
 	return err;
 }
 

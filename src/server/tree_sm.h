@@ -119,6 +119,13 @@ struct tree_sm {
 	store_db txn_parts;   /**< "sm.txn_parts" */
 	struct txn_lmdbstore_tables txn; /**< the transaction layer's tables */
 	bool record_changes;  /**< ask apply for change records (someone subscribes) */
+	/**
+	 * A view across every tree group of the store (tree_view_init(); the caller frees it), through which
+	 * what a move brings finds the nodes of other shards its connections name (arrival.h); NULL: this
+	 * group's tables alone, and such connections are recorded without the other end's path.
+	 */
+	int (*world_view)(void *ctx, struct tree_view *out);
+	void *world_view_ctx; /**< passed to world_view */
 };
 
 /** The operations of the tree state machine; its state is a struct tree_sm. */

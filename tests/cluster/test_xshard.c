@@ -6,7 +6,8 @@
  * exactly one place, with its subtree, on every member, and no shard is held by an intent or keeps a
  * transaction resolved early without its record's confirmation. A subscriber of
  * the world across its shards gets one snapshot of all of them and one stream in which each move across
- * shards is one move, and a shard split off below it later is followed too. Writes across shards with a
+ * shards is one move, and a shard split off below it later is followed too; a node moved into a subscriber's
+ * subtree brings the connections its snapshot holds, whatever shard their other end is in. Writes across shards with a
  * submit key (protobuf and the Godot gateway) apply once: a retry after a reconnect, one that races the first
  * attempt, and one after a split moved one of their nodes answer the first attempt's index and change
  * nothing, as does one whose first op names by id a node the first attempt moved across shards (answered by
@@ -613,6 +614,25 @@ static Grove__Envelope *next_event(struct grove_client *cl)
 	return msg;
 }
 
+/* @p sub subscribed to @p path: its snapshot, in one event (free it with grove__envelope__free_unpacked()). */
+static Grove__Envelope *subscribed(struct grove_client *sub, const char *path)
+{
+	assert_int_equal(client_subscribe(sub, path, false, 0), GROVE_OK);
+	Grove__Envelope *msg = next_event(sub);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	assert_true(msg->subscribe_event->last);
+	return msg;
+}
+
+/* The next subscription event, which must not be "compacted". */
+static Grove__Envelope *next_uncompacted(struct grove_client *sub)
+{
+	Grove__Envelope *msg = next_event(sub);
+	if (msg->subscribe_event->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED)
+		fail_msg("compacted: %s", msg->subscribe_event->reason);
+	return msg;
+}
+
 /* What a subscriber of the world saw after its snapshot. */
 struct stream_seen {
 	uint64_t last;     /* its position */
@@ -667,11 +687,17 @@ static Grove__Envelope *start_following(struct cluster *c, uint64_t *player, con
 {
 	*cl = start_world(c, player);
 	*sub = cluster_connect(c, 2);
-	assert_int_equal(client_subscribe(*sub, path, false, 0), GROVE_OK);
-	Grove__Envelope *msg = next_event(*sub);
-	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
-	assert_true(msg->subscribe_event->last);
-	return msg;
+	return subscribed(*sub, path);
+}
+
+/* Three members, and a client of member 1 that wrote @p n ops @p ops. */
+static struct grove_client *start_with_ops(struct cluster *c, const struct tree_op *ops, size_t n)
+{
+	cluster_start(c, NULL);
+	cluster_wait_leader(c);
+	struct grove_client *cl = cluster_connect(c, 1);
+	assert_int_equal(client_write_ops(cl, ops, n), GROVE_OK);
+	return cl;
 }
 
 static struct tree_op connect_op(const char *from, const char *signal, const char *to, const char *method)
@@ -728,22 +754,17 @@ static void test_connections_across_shards(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_start(&c, NULL);
-	cluster_wait_leader(&c);
-	struct grove_client *cl = cluster_connect(&c, 1);
 	struct tree_op world[] = {create("/root", "World"), create("/root/World", "Manager"),
 				  create("/root/World", "ZoneA"), create("/root/World", "ZoneB"),
 				  create(ZONE_A, "Trigger"), create(ZONE_B, "Door"),
 				  connect_op(ZONE_A "/Trigger", "body_entered", "/root/World/Manager", "_on_trigger"),
 				  connect_op("/root/World/Manager", "alarm", ZONE_A "/Trigger", "arm")};
-	assert_int_equal(client_write_ops(cl, world, sizeof(world) / sizeof(world[0])), GROVE_OK);
+	struct grove_client *cl = start_with_ops(&c, world, sizeof(world) / sizeof(world[0]));
 	assert_int_equal(client_shard_split(cl, ZONE_A, NULL), GROVE_OK);
 	assert_int_equal(client_shard_split(cl, ZONE_B, NULL), GROVE_OK);
 	/* A subscriber of the world, at a follower, sees the connection once: the source's change. */
 	struct grove_client *sub = cluster_connect(&c, 2);
-	assert_int_equal(client_subscribe(sub, "/root/World", false, 0), GROVE_OK);
-	Grove__Envelope *msg = next_event(sub);
-	assert_true(msg->subscribe_event->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT && msg->subscribe_event->last);
+	Grove__Envelope *msg = subscribed(sub, "/root/World");
 	grove__envelope__free_unpacked(msg, NULL);
 	struct tree_op door = connect_op(ZONE_B "/Door", "opened", ZONE_A "/Trigger", "_on_door");
 	assert_int_equal(client_write_ops(cl, &door, 1), GROVE_OK);
@@ -874,10 +895,8 @@ static void test_move_across_shards_into_a_zone(void **state)
 	int creates = 0;
 	bool hp = false;
 	for (int events = 0; events < 100 && creates < 4; events++) {
-		msg = next_event(sub);
+		msg = next_uncompacted(sub);
 		const Grove__SubscribeEvent *ev = msg->subscribe_event;
-		if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED)
-			fail_msg("compacted: %s", ev->reason);
 		for (size_t i = 0; i < ev->n_changes; i++) {
 			const Grove__Change *ch = ev->changes[i];
 			assert_int_not_equal(ch->op, TREE_OP_MOVE);
@@ -890,6 +909,88 @@ static void test_move_across_shards_into_a_zone(void **state)
 	}
 	assert_int_equal(creates, 4); /* P, Arm, Leg, Head */
 	assert_true(hp);
+	grove_client_close(sub);
+	grove_client_close(cl);
+	wait_settled(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+/* A connection a subscriber was given: its signal, source path and target path. */
+struct seen_connection {
+	char signal[32], path[96], target[96];
+};
+
+/*
+ * A node moved into a subscriber's subtree from outside it brings the connections a snapshot of that subtree
+ * holds, whatever shard their other end is in: one to it from a node of another shard in the subtree, and its
+ * own to such a node, each with both ends' paths; not its own to a node of a shard outside the subtree.
+ */
+static void test_arrival_names_other_shards(void **state)
+{
+	(void)state;
+	struct cluster c;
+	struct tree_op world[] = {create("/root", "World"), create("/root/World", "Hall"), create("/root/World", "ZoneA"),
+				  create("/root/World", "ZoneB"), create(ZONE_A, "Trigger"), create(ZONE_B, "Q"),
+				  create("/root", "Lobby"), create("/root/Lobby", "X"), create("/root", "Far"),
+				  create("/root/Far", "Bell"),
+				  connect_op(ZONE_B "/Q", "seen", "/root/Lobby/X", "_on_seen"),
+				  connect_op("/root/Lobby/X", "armed", ZONE_A "/Trigger", "arm"),
+				  connect_op("/root/Lobby/X", "rang", "/root/Far/Bell", "ring")};
+	struct grove_client *cl = start_with_ops(&c, world, sizeof(world) / sizeof(world[0]));
+	static const char *const shards[] = {ZONE_A, ZONE_B, "/root/Far"};
+	for (size_t k = 0; k < 3; k++)
+		assert_int_equal(client_shard_split(cl, shards[k], NULL), GROVE_OK);
+	struct grove_client *sub = cluster_connect(&c, 2);
+	Grove__Envelope *msg = subscribed(sub, "/root/World");
+	grove__envelope__free_unpacked(msg, NULL);
+
+	struct tree_op in = move("/root/Lobby/X", "/root/World/Hall");
+	assert_int_equal(client_write_ops(cl, &in, 1), GROVE_OK);
+	struct seen_connection seen[8];
+	size_t n = 0;
+	bool created = false;
+	for (int events = 0; events < 100 && !created; events++) {
+		msg = next_uncompacted(sub);
+		const Grove__SubscribeEvent *ev = msg->subscribe_event;
+		for (size_t i = 0; i < ev->n_changes; i++) {
+			const Grove__Change *ch = ev->changes[i];
+			created |= ch->op == TREE_OP_CREATE && strcmp(ch->path, "/root/World/Hall/X") == 0;
+			if (ch->op != TREE_OP_CONNECT)
+				continue;
+			assert_true(n < 8);
+			snprintf(seen[n].signal, sizeof(seen[n].signal), "%s", ch->name);
+			snprintf(seen[n].path, sizeof(seen[n].path), "%s", ch->path);
+			snprintf(seen[n].target, sizeof(seen[n].target), "%s", ch->target_path ? ch->target_path : "");
+			n++;
+		}
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_true(created);
+	assert_int_equal(n, 2);
+	for (size_t k = 0; k < n; k++) {
+		if (strcmp(seen[k].signal, "seen") == 0) {
+			assert_string_equal(seen[k].path, ZONE_B "/Q");
+			assert_string_equal(seen[k].target, "/root/World/Hall/X");
+		} else {
+			assert_string_equal(seen[k].signal, "armed");
+			assert_string_equal(seen[k].path, "/root/World/Hall/X");
+			assert_string_equal(seen[k].target, ZONE_A "/Trigger");
+		}
+	}
+	assert_string_not_equal(seen[0].signal, seen[1].signal);
+
+	/* What a fresh snapshot of the subtree holds. */
+	struct grove_client *fresh = cluster_connect(&c, 3);
+	msg = subscribed(fresh, "/root/World");
+	char *scene = strndup((const char *)msg->subscribe_event->data.data, msg->subscribe_event->data.len);
+	assert_non_null(scene);
+	assert_non_null(strstr(scene, "[connection signal=\"seen\" from=\"ZoneB/Q\" to=\"Hall/X\""));
+	assert_non_null(strstr(scene, "[connection signal=\"armed\" from=\"Hall/X\" to=\"ZoneA/Trigger\""));
+	assert_null(strstr(scene, "rang"));
+	free(scene);
+	grove__envelope__free_unpacked(msg, NULL);
+	grove_client_close(fresh);
 	grove_client_close(sub);
 	grove_client_close(cl);
 	wait_settled(&c);
@@ -1620,6 +1721,7 @@ int main(void)
 		cmocka_unit_test(test_kill_the_coordinator),
 		cmocka_unit_test(test_stream_across_shards),
 		cmocka_unit_test(test_move_across_shards_into_a_zone),
+		cmocka_unit_test(test_arrival_names_other_shards),
 		cmocka_unit_test(test_transaction_state_is_collected),
 		cmocka_unit_test(test_killed_transactions_are_collected),
 		cmocka_unit_test(test_keyed_writes_across_shards),

@@ -601,7 +601,7 @@ static void zone_apply_part(struct shards *sh, const struct tree_op *ops, size_t
 	struct tree_batch batch = {ops, n};
 	assert_int_equal(tree_apply_batch(&sh->tree, w, &batch, &res), GROVE_OK);
 	if (sh->carry.max_nodes)
-		assert_int_equal(arrival_carry(&sh->tree, w, &res, &sh->carry), GROVE_OK);
+		assert_int_equal(arrival_carry(&sh->tree, NULL, w, &res, &sh->carry), GROVE_OK);
 	uint64_t index = ++sh->applied[SHARD_A];
 	struct grove_buf rec = {0};
 	assert_int_equal(history_encode(res.changes, res.n_changes, &res.paths, txn, &rec), GROVE_OK);
@@ -754,7 +754,7 @@ static size_t carry_batch(struct shards *sh, struct store_txn *w, const struct t
 	struct tree_batch batch = {ops, n};
 	assert_int_equal(tree_apply_batch(&sh->tree, w, &batch, res), GROVE_OK);
 	size_t steps = res->paths.n;
-	assert_int_equal(arrival_carry(&sh->tree, w, res, limits), GROVE_OK);
+	assert_int_equal(arrival_carry(&sh->tree, NULL, w, res, limits), GROVE_OK);
 	return steps;
 }
 
