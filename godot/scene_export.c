@@ -263,56 +263,25 @@ struct sub_deps {
 	int err;
 };
 
-static int note_refs(struct exporter *e, const struct variant *v, int depth);
+static int note_refs(struct exporter *e, const struct variant *v);
 
 static int note_sub_props(void *ctx, const struct tree_resource *r)
 {
 	struct sub_deps *d = ctx;
-	d->err = note_refs(d->e, r->props, 0);
+	d->err = note_refs(d->e, r->props);
 	return 0;
 }
 
-/*
- * Record every stored resource @p v references, and (depth-first, so that a
- * sub-resource's dependencies come before it) what those reference.
- */
-static int note_refs(struct exporter *e, const struct variant *v, int depth)
+/* Record stored resource @p ref and, before it, what it references (a sub-resource's dependencies come first). */
+static int note_ref(void *ctx, int64_t *ref)
 {
-	if (depth > VARIANT_MAX_DEPTH)
-		return GROVE_ETOOBIG;
-	/* A script typing a container is exported like any resource the value names, even if nothing else does. */
-	int64_t *scripts[2];
-	unsigned n_scripts = variant_hint_scripts((struct variant *)v, scripts); /* only read */
-	for (unsigned k = 0; k < n_scripts; k++) {
-		struct variant ref;
-		variant_set_resource_ref(&ref, *scripts[k]);
-		int err = note_refs(e, &ref, depth + 1);
-		if (err)
-			return err;
-	}
-	if (v->type == VARIANT_ARRAY) {
-		for (uint32_t i = 0; i < v->as.array->len; i++) {
-			int err = note_refs(e, &v->as.array->items[i], depth + 1);
-			if (err)
-				return err;
-		}
+	struct exporter *e = ctx;
+	if (*ref <= 0)
 		return GROVE_OK;
-	}
-	if (v->type == VARIANT_DICTIONARY) {
-		for (uint32_t i = 0; i < v->as.dict->len; i++) {
-			int err = note_refs(e, &v->as.dict->keys[i], depth + 1);
-			if (!err)
-				err = note_refs(e, &v->as.dict->values[i], depth + 1);
-			if (err)
-				return err;
-		}
-		return GROVE_OK;
-	}
-	if (v->type != VARIANT_RESOURCE_REF || v->as.ref <= 0)
-		return GROVE_OK;
+	uint64_t id = (uint64_t)*ref;
 	e->refs_noted++;
 	char key[24];
-	id_key(key, (uint64_t)v->as.ref);
+	id_key(key, id);
 	size_t index;
 	if (strmap_get(&e->res_index, key, &index))
 		return GROVE_OK;
@@ -320,19 +289,28 @@ static int note_refs(struct exporter *e, const struct variant *v, int depth)
 	int err = strmap_put(&e->res_index, key, SIZE_MAX);
 	bool ext = false;
 	if (!err)
-		err = tree_with_resource(e->t, e->txn, (uint64_t)v->as.ref, kind_of, &ext);
+		err = tree_with_resource(e->t, e->txn, id, kind_of, &ext);
 	if (!err && !ext) {
 		struct sub_deps d = {e, GROVE_OK};
-		err = tree_with_resource(e->t, e->txn, (uint64_t)v->as.ref, note_sub_props, &d);
+		err = tree_with_resource(e->t, e->txn, id, note_sub_props, &d);
 		if (!err)
 			err = d.err;
 	}
 	if (err)
 		return err;
-	err = add_resource(e, (uint64_t)v->as.ref, ext, NULL, &index);
+	err = add_resource(e, id, ext, NULL, &index);
 	if (err)
 		return err;
 	return strmap_set(&e->res_index, key, index);
+}
+
+/*
+ * Record every stored resource @p v references (a script typing a container too: it is exported like any
+ * resource the value names, even if nothing else does), depth-first.
+ */
+static int note_refs(struct exporter *e, const struct variant *v)
+{
+	return variant_each_resource_ref((struct variant *)v, note_ref, e); /* only read */
 }
 
 /* ---- building sections ---- */
@@ -364,44 +342,24 @@ static int64_t section_ref(const struct exporter *e, size_t res_index)
 	return -(int64_t)e->res[res_index].section - 1;
 }
 
-/* Replace stored resource ids in @p v by scene-local section references. */
-static int localize_refs(struct exporter *e, struct variant *v, int depth)
+static int localize_ref(void *ctx, int64_t *ref)
 {
-	if (depth > VARIANT_MAX_DEPTH)
-		return GROVE_ETOOBIG;
-	int64_t *scripts[2];
-	unsigned n_scripts = variant_hint_scripts(v, scripts);
-	for (unsigned k = 0; k < n_scripts; k++) {
-		struct variant ref;
-		variant_set_resource_ref(&ref, *scripts[k]);
-		int err = localize_refs(e, &ref, depth + 1);
-		if (err)
-			return err;
-		*scripts[k] = ref.as.ref;
-	}
-	if (v->type == VARIANT_ARRAY) {
-		for (uint32_t i = 0; i < v->as.array->len; i++) {
-			int err = localize_refs(e, &v->as.array->items[i], depth + 1);
-			if (err)
-				return err;
-		}
-	} else if (v->type == VARIANT_DICTIONARY) {
-		for (uint32_t i = 0; i < v->as.dict->len; i++) {
-			int err = localize_refs(e, &v->as.dict->keys[i], depth + 1);
-			if (!err)
-				err = localize_refs(e, &v->as.dict->values[i], depth + 1);
-			if (err)
-				return err;
-		}
-	} else if (v->type == VARIANT_RESOURCE_REF && v->as.ref > 0) {
-		char key[24];
-		size_t index;
-		id_key(key, (uint64_t)v->as.ref);
-		if (!strmap_get(&e->res_index, key, &index) || index == SIZE_MAX)
-			return GROVE_ECORRUPT;
-		v->as.ref = section_ref(e, index);
-	}
+	const struct exporter *e = ctx;
+	if (*ref < 0)
+		return GROVE_OK;
+	char key[24];
+	size_t index;
+	id_key(key, (uint64_t)*ref);
+	if (!strmap_get(&e->res_index, key, &index) || index == SIZE_MAX)
+		return GROVE_ECORRUPT;
+	*ref = section_ref(e, index);
 	return GROVE_OK;
+}
+
+/* Replace stored resource ids in @p v (the scripts typing its containers too) by scene-local section references. */
+static int localize_refs(struct exporter *e, struct variant *v)
+{
+	return variant_each_resource_ref(v, localize_ref, e);
 }
 
 /* Resource ids must be unique per kind in a file; Godot 3 wants integers. */
@@ -508,7 +466,7 @@ static int build_resource(void *ctx, const struct tree_resource *r)
 			struct variant value;
 			err = variant_copy(&value, &d->values[i]);
 			if (!err)
-				err = localize_refs(b->e, &value, 0);
+				err = localize_refs(b->e, &value);
 			const char *repeated = repeated_prop_name(d->keys[i].as.str.ptr);
 			if (!err)
 				err = tscn_add_prop(s, repeated ? repeated : d->keys[i].as.str.ptr, &value);
@@ -616,7 +574,7 @@ static int take_props(struct exporter *e, struct tscn_section *s, size_t extra)
 static int build_prop(void *ctx, const char *name, struct variant *value)
 {
 	struct node_build *b = ctx;
-	int err = note_refs(b->e, value, 0);
+	int err = note_refs(b->e, value);
 	if (err)
 		return b->err = err;
 	const char *repeated = repeated_prop_name(name);
@@ -791,9 +749,9 @@ static int finish_node(struct exporter *e, struct tscn_section *s, const struct 
 	int err = GROVE_OK;
 	for (size_t k = 0; pending->refs && !err && k < s->n_attrs; k++)
 		if (k != pending->synth_attr)
-			err = localize_refs(e, &s->attrs[k].value, 0);
+			err = localize_refs(e, &s->attrs[k].value);
 	for (size_t k = 0; pending->refs && !err && k < s->n_props; k++)
-		err = localize_refs(e, &s->props[k].value, 0);
+		err = localize_refs(e, &s->props[k].value);
 	return err;
 }
 
@@ -835,7 +793,7 @@ static int build_connection(void *ctx, const struct tree_connection *c)
 		struct variant binds;
 		err = variant_copy(&binds, c->binds);
 		if (!err)
-			err = localize_refs(e, &binds, 0);
+			err = localize_refs(e, &binds);
 		if (!err)
 			err = tscn_add_attr(s, "binds", &binds);
 		variant_free(&binds);

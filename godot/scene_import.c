@@ -69,60 +69,29 @@ static const char *string_of(const struct variant *v)
 	return NULL;
 }
 
-static int rewrite_refs(struct planner *p, const struct tscn_section *s, struct variant *v, int depth);
+struct rewrite {
+	struct planner *p;
+	const struct tscn_section *s;
+};
 
-/* The scripts typing a container are references like its items'. */
-static int rewrite_hint_refs(struct planner *p, const struct tscn_section *s, struct variant *v, int depth)
+static int rewrite_ref(void *ctx, int64_t *ref)
 {
-	int64_t *scripts[2];
-	unsigned n = variant_hint_scripts(v, scripts);
-	for (unsigned k = 0; k < n; k++) {
-		struct variant ref;
-		variant_set_resource_ref(&ref, *scripts[k]);
-		int err = rewrite_refs(p, s, &ref, depth + 1);
-		if (err)
-			return err;
-		*scripts[k] = ref.as.ref;
-	}
+	const struct rewrite *r = ctx;
+	uint64_t j = *ref < 0 ? (uint64_t)(-(*ref + 1)) : UINT64_MAX;
+	if (j >= r->p->scene->count || r->p->section_op[j] == SIZE_MAX)
+		return plan_error(r->p, r->s, GROVE_EPARSE, "reference to a resource the scene does not declare");
+	*ref = -(int64_t)r->p->section_op[j] - 1;
 	return GROVE_OK;
 }
 
-/* Rewrite scene-local resource references (-(section + 1)) into batch-local ones (-(op + 1)). */
-static int rewrite_refs(struct planner *p, const struct tscn_section *s, struct variant *v, int depth)
+/*
+ * Rewrite scene-local resource references (-(section + 1)) into batch-local ones (-(op + 1)), the scripts
+ * typing a container too.
+ */
+static int rewrite_refs(struct planner *p, const struct tscn_section *s, struct variant *v)
 {
-	if (depth > VARIANT_MAX_DEPTH)
-		return plan_error(p, s, GROVE_ETOOBIG, "value nested too deeply");
-	switch (v->type) {
-	case VARIANT_RESOURCE_REF: {
-		if (v->as.ref == 0)
-			return GROVE_OK;
-		uint64_t j = v->as.ref < 0 ? (uint64_t)(-(v->as.ref + 1)) : UINT64_MAX;
-		if (j >= p->scene->count || p->section_op[j] == SIZE_MAX)
-			return plan_error(p, s, GROVE_EPARSE, "reference to a resource the scene does not declare");
-		v->as.ref = -(int64_t)p->section_op[j] - 1;
-		return GROVE_OK;
-	}
-	case VARIANT_ARRAY:
-		for (uint32_t i = 0; i < v->as.array->len; i++) {
-			int err = rewrite_refs(p, s, &v->as.array->items[i], depth + 1);
-			if (err)
-				return err;
-		}
-		return rewrite_hint_refs(p, s, v, depth);
-	case VARIANT_DICTIONARY: {
-		int err = rewrite_hint_refs(p, s, v, depth);
-		if (err)
-			return err;
-		for (uint32_t i = 0; !err && i < v->as.dict->len; i++) {
-			err = rewrite_refs(p, s, &v->as.dict->keys[i], depth + 1);
-			if (!err)
-				err = rewrite_refs(p, s, &v->as.dict->values[i], depth + 1);
-		}
-		return err;
-	}
-	default:
-		return GROVE_OK;
-	}
+	int err = variant_each_resource_ref(v, rewrite_ref, &(struct rewrite){p, s});
+	return err == GROVE_ETOOBIG ? plan_error(p, s, GROVE_ETOOBIG, "value nested too deeply") : err;
 }
 
 /* Copy @p value into the plan with its references rewritten; returns the copy or NULL (message set). */
@@ -136,7 +105,7 @@ static const struct variant *plan_value(struct planner *p, const struct tscn_sec
 		return NULL;
 	}
 	p->plan->n_values++;
-	*err = rewrite_refs(p, s, copy, 0);
+	*err = rewrite_refs(p, s, copy);
 	return *err ? NULL : copy;
 }
 
@@ -254,7 +223,7 @@ static int plan_resource(struct planner *p, size_t index)
 	/* The section's own refs only point backwards; rewrite them in place as a plan value. */
 	struct variant *slot = &p->plan->values[p->plan->n_values++];
 	*slot = props;
-	err = rewrite_refs(p, s, slot, 0);
+	err = rewrite_refs(p, s, slot);
 	op->value = slot;
 	return err;
 }

@@ -140,37 +140,25 @@ static int refuse(struct planner *pl, int err, const char *fmt, ...)
 	return err;
 }
 
-/*
- * Call @p fn with each batch-local resource reference in @p v (its -(op + 1), which @p fn may change) until it
- * returns true. @return whether it did.
- */
-static bool each_local_resource(struct variant *v, bool (*fn)(void *ctx, int64_t *ref), void *ctx, int depth)
+struct local_walk {
+	bool (*fn)(void *ctx, int64_t *ref);
+	void *ctx;
+};
+
+static int local_ref(void *ctx, int64_t *ref)
 {
-	if (!v || depth > VARIANT_MAX_DEPTH)
-		return false;
-	/* The scripts typing a container are references like its items'. */
-	int64_t *scripts[2];
-	unsigned n_scripts = variant_hint_scripts(v, scripts);
-	for (unsigned k = 0; k < n_scripts; k++)
-		if (*scripts[k] < 0 && fn(ctx, scripts[k]))
-			return true;
-	switch (v->type) {
-	case VARIANT_RESOURCE_REF:
-		return v->as.ref < 0 && fn(ctx, &v->as.ref);
-	case VARIANT_ARRAY:
-		for (uint32_t i = 0; i < v->as.array->len; i++)
-			if (each_local_resource(&v->as.array->items[i], fn, ctx, depth + 1))
-				return true;
-		return false;
-	case VARIANT_DICTIONARY:
-		for (uint32_t i = 0; i < v->as.dict->len; i++)
-			if (each_local_resource(&v->as.dict->keys[i], fn, ctx, depth + 1) ||
-			    each_local_resource(&v->as.dict->values[i], fn, ctx, depth + 1))
-				return true;
-		return false;
-	default:
-		return false;
-	}
+	const struct local_walk *w = ctx;
+	return *ref < 0 && w->fn(w->ctx, ref);
+}
+
+/*
+ * Call @p fn with each batch-local resource reference in @p v (its -(op + 1), which @p fn may change; the
+ * scripts typing a container are references like its items') until it returns true. @return whether it did.
+ */
+static bool each_local_resource(struct variant *v, bool (*fn)(void *ctx, int64_t *ref), void *ctx)
+{
+	struct local_walk w = {fn, ctx};
+	return v && variant_each_resource_ref(v, local_ref, &w) == 1;
 }
 
 /* Any client op: for refers_to_local_resource(). */
@@ -185,7 +173,7 @@ static bool names_op(void *ctx, int64_t *ref)
 /* Whether @p v refers batch-locally to the resource that client op @p k puts (ANY_OP: to any). */
 static bool refers_to_local_resource(const struct variant *v, size_t k)
 {
-	return each_local_resource((struct variant *)v, names_op, &k, 0); /* only read */
+	return each_local_resource((struct variant *)v, names_op, &k); /* only read */
 }
 
 /* A client op's reference to what may not be its resource: not an earlier put. */
@@ -885,7 +873,7 @@ static int renumbered_value(const struct planner *pl, uint32_t part, const struc
 	int err = variant_copy(&copy, v);
 	if (err)
 		return err;
-	each_local_resource(&copy, to_part_numbering, &(struct numbering){pl, part}, 0);
+	each_local_resource(&copy, to_part_numbering, &(struct numbering){pl, part});
 	err = variant_encode(&copy, out);
 	variant_free(&copy);
 	return err ? err : out->failed ? GROVE_ENOMEM : GROVE_OK;
@@ -1067,7 +1055,7 @@ static int resources_across(struct planner *pl, struct resource_places *rp)
 	for (size_t i = 0; i < n; i++) {
 		struct bad_ref bad = {pl, i, 0};
 		struct variant *value = (struct variant *)pl->batch.ops[i].value; /* only read */
-		if (each_local_resource(value, not_an_earlier_put, &bad, 0))
+		if (each_local_resource(value, not_an_earlier_put, &bad))
 			return refuse(pl, GROVE_EINVAL,
 				      "op %zu refers to resource of op %zu, which is not an earlier put_resource", i,
 				      bad.named);
@@ -1085,7 +1073,7 @@ static int resources_across(struct planner *pl, struct resource_places *rp)
 		if (row != NO_ROW && rp->user[row] == SIZE_MAX)
 			rp->in[row * rp->parts] = 1; /* nothing refers to it: the anchor's */
 		struct spread sp = {pl, rp, j, GROVE_OK};
-		if (each_local_resource((struct variant *)pl->batch.ops[j].value, spread_parts, &sp, 0)) /* only read */
+		if (each_local_resource((struct variant *)pl->batch.ops[j].value, spread_parts, &sp)) /* only read */
 			return sp.err;
 	}
 	return GROVE_OK;

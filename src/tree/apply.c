@@ -495,92 +495,47 @@ static int unlink_child(struct applier *a, const struct node_rec *rec)
 /* ---- values ---- */
 
 /*
- * Copy @p in to @p out, replacing batch-local resource references by the ids
- * created earlier in this batch and checking that every stored reference
- * exists. Recursion is bounded by VARIANT_MAX_DEPTH (variant_decode enforces
- * it on everything that arrives from outside).
+ * A resource reference of a value being bound: a batch-local one (-(op + 1)) becomes the id that op created
+ * earlier in this batch; a stored one must exist.
  */
-static int bind_resources(struct applier *a, struct variant *v, int depth)
+static int bind_resource(void *ctx, int64_t *ref)
 {
-	if (depth > VARIANT_MAX_DEPTH)
+	struct applier *a = ctx;
+	if (*ref < 0) {
+		uint64_t k = (uint64_t)(-(*ref + 1));
+		if (k >= a->op_index || a->batch->ops[k].kind != TREE_OP_PUT_RESOURCE)
+			return refuse(a, GROVE_EINVAL, "op %zu refers to resource of op %llu, which is not an earlier put_resource",
+				      a->op_index, (unsigned long long)k);
+		*ref = (int64_t)a->res->ids[k];
+		return GROVE_OK;
+	}
+	uint8_t key[8];
+	put_be64(key, (uint64_t)*ref);
+	int err = tt_get(a->t, a->txn, TREE_RESOURCES, key, sizeof(key), NULL);
+	if (err == GROVE_ENOTFOUND)
+		return refuse(a, err, "no resource with id %lld", (long long)*ref);
+	return err ? fail(a, err) : GROVE_OK;
+}
+
+/* Bind every resource reference in @p v (the scripts typing its containers too) in place. */
+static int bind_resources(struct applier *a, struct variant *v)
+{
+	int err = variant_each_resource_ref(v, bind_resource, a);
+	if (err == GROVE_ETOOBIG && !a->res->err) /* not a refusal of bind_resource(): the value is too deep */
 		return refuse(a, GROVE_ETOOBIG, "value nested deeper than %d", VARIANT_MAX_DEPTH);
-	/* The scripts typing a container are bound like its items. */
-	int64_t *scripts[2];
-	unsigned n_scripts = variant_hint_scripts(v, scripts);
-	for (unsigned k = 0; k < n_scripts; k++) {
-		struct variant ref;
-		variant_set_resource_ref(&ref, *scripts[k]);
-		int err = bind_resources(a, &ref, depth + 1);
-		if (err)
-			return err;
-		*scripts[k] = ref.as.ref;
-	}
-	switch (v->type) {
-	case VARIANT_RESOURCE_REF: {
-		if (v->as.ref == 0)
-			return GROVE_OK;
-		if (v->as.ref < 0) {
-			uint64_t k = (uint64_t)(-(v->as.ref + 1));
-			if (k >= a->op_index || a->batch->ops[k].kind != TREE_OP_PUT_RESOURCE)
-				return refuse(a, GROVE_EINVAL,
-					      "op %zu refers to resource of op %llu, which is not an earlier put_resource",
-					      a->op_index, (unsigned long long)k);
-			v->as.ref = (int64_t)a->res->ids[k];
-			return GROVE_OK;
-		}
-		uint8_t key[8];
-		put_be64(key, (uint64_t)v->as.ref);
-		int err = tt_get(a->t, a->txn, TREE_RESOURCES, key, sizeof(key), NULL);
-		if (err == GROVE_ENOTFOUND)
-			return refuse(a, err, "no resource with id %lld", (long long)v->as.ref);
-		return err ? fail(a, err) : GROVE_OK;
-	}
-	case VARIANT_ARRAY:
-		for (uint32_t i = 0; i < v->as.array->len; i++) {
-			int err = bind_resources(a, &v->as.array->items[i], depth + 1);
-			if (err)
-				return err;
-		}
-		return GROVE_OK;
-	case VARIANT_DICTIONARY:
-		for (uint32_t i = 0; i < v->as.dict->len; i++) {
-			int err = bind_resources(a, &v->as.dict->keys[i], depth + 1);
-			if (!err)
-				err = bind_resources(a, &v->as.dict->values[i], depth + 1);
-			if (err)
-				return err;
-		}
-		return GROVE_OK;
-	default:
-		return GROVE_OK;
-	}
+	return err;
+}
+
+static int any_resource(void *ctx, int64_t *ref)
+{
+	(void)ctx, (void)ref;
+	return 1;
 }
 
 /* Whether @p v refers to a resource (or is too deep to tell, which binding then refuses). */
-static bool refers_to_resources(const struct variant *v, int depth)
+static bool refers_to_resources(const struct variant *v)
 {
-	if (depth > VARIANT_MAX_DEPTH)
-		return true;
-	int64_t *scripts[2];
-	if (variant_hint_scripts((struct variant *)v, scripts)) /* only read */
-		return true;
-	switch (v->type) {
-	case VARIANT_RESOURCE_REF:
-		return v->as.ref != 0;
-	case VARIANT_ARRAY:
-		for (uint32_t i = 0; i < v->as.array->len; i++)
-			if (refers_to_resources(&v->as.array->items[i], depth + 1))
-				return true;
-		return false;
-	case VARIANT_DICTIONARY:
-		for (uint32_t i = 0; i < v->as.dict->len; i++)
-			if (refers_to_resources(&v->as.dict->keys[i], depth + 1) ||
-			    refers_to_resources(&v->as.dict->values[i], depth + 1))
-				return true;
-		return false;
-	default:
-		return false;
-	}
+	return variant_each_resource_ref((struct variant *)v, any_resource, NULL) != GROVE_OK; /* only read */
 }
 
 /* Encode @p value, its resource references bound (on a copy: the op is the caller's), into @p out. */
@@ -589,11 +544,11 @@ static int encode_bound_value(struct applier *a, const struct variant *value, st
 	struct variant copy = {0};
 	const struct variant *bound = value;
 	int err = GROVE_OK;
-	if (refers_to_resources(value, 0)) {
+	if (refers_to_resources(value)) {
 		err = variant_copy(&copy, value);
 		if (err)
 			return fail(a, err);
-		err = bind_resources(a, &copy, 0);
+		err = bind_resources(a, &copy);
 		bound = &copy;
 	}
 	if (!err) {

@@ -116,47 +116,23 @@ static int gather_nodes(struct split *sp)
 	return err;
 }
 
-/* Add the resources @p v refers to. */
-static int gather_refs(struct split *sp, const struct variant *v, int depth)
+static int gather_ref(void *ctx, int64_t *ref)
 {
-	if (depth > VARIANT_MAX_DEPTH)
-		return GROVE_ECORRUPT;
-	/* The scripts typing a container go along like its items' resources. */
-	int64_t *scripts[2];
-	unsigned n_scripts = variant_hint_scripts((struct variant *)v, scripts); /* only read */
-	for (unsigned k = 0; k < n_scripts; k++) {
-		int err = *scripts[k] > 0 ? set_add(&sp->resources, (uint64_t)*scripts[k]) : GROVE_OK;
-		if (err)
-			return err;
-	}
-	switch (v->type) {
-	case VARIANT_RESOURCE_REF:
-		return v->as.ref > 0 ? set_add(&sp->resources, (uint64_t)v->as.ref) : GROVE_OK;
-	case VARIANT_ARRAY:
-		for (uint32_t i = 0; i < v->as.array->len; i++) {
-			int err = gather_refs(sp, &v->as.array->items[i], depth + 1);
-			if (err)
-				return err;
-		}
-		return GROVE_OK;
-	case VARIANT_DICTIONARY:
-		for (uint32_t i = 0; i < v->as.dict->len; i++) {
-			int err = gather_refs(sp, &v->as.dict->keys[i], depth + 1);
-			if (!err)
-				err = gather_refs(sp, &v->as.dict->values[i], depth + 1);
-			if (err)
-				return err;
-		}
-		return GROVE_OK;
-	default:
-		return GROVE_OK;
-	}
+	struct split *sp = ctx;
+	return *ref > 0 ? set_add(&sp->resources, (uint64_t)*ref) : GROVE_OK;
+}
+
+/* Add the resources @p v refers to (the scripts typing its containers too). */
+static int gather_refs(struct split *sp, const struct variant *v)
+{
+	int err = variant_each_resource_ref((struct variant *)v, gather_ref, sp); /* only read */
+	return err == GROVE_ETOOBIG ? GROVE_ECORRUPT : err;
 }
 
 static int gather_prop_refs(void *ctx, const char *name, const struct variant *value)
 {
 	(void)name;
-	return gather_refs(ctx, value, 0);
+	return gather_refs(ctx, value);
 }
 
 struct conn_check {
@@ -183,15 +159,15 @@ static int check_connection(void *ctx, const struct tree_connection *c)
 		if (err)
 			return err;
 		sp->n_edges++;
-		return gather_refs(sp, c->binds, 0);
+		return gather_refs(sp, c->binds);
 	}
 	int err = set_add(&sp->conns, c->id);
-	return err ? err : gather_refs(sp, c->binds, 0);
+	return err ? err : gather_refs(sp, c->binds);
 }
 
 static int gather_resource_refs(void *ctx, const struct tree_resource *r)
 {
-	return gather_refs(ctx, r->props, 0);
+	return gather_refs(ctx, r->props);
 }
 
 /* Connections, and every resource the subtree's values refer to, through resources that refer to others. */

@@ -442,18 +442,37 @@ int variant_dict_set_typehints(struct variant *dict, enum variant_type key_type,
 	return err ? err : typehint_set(&dict->as.dict->value, value_type, value_class);
 }
 
-unsigned variant_hint_scripts(struct variant *v, int64_t *out[2])
+static int each_resource_ref(struct variant *v, int (*fn)(void *ctx, int64_t *ref), void *ctx, int depth)
 {
-	unsigned n = 0;
-	if (v->type == VARIANT_ARRAY && v->as.array->elem.script)
-		out[n++] = &v->as.array->elem.script;
-	if (v->type == VARIANT_DICTIONARY) {
-		if (v->as.dict->key.script)
-			out[n++] = &v->as.dict->key.script;
-		if (v->as.dict->value.script)
-			out[n++] = &v->as.dict->value.script;
+	if (depth > VARIANT_MAX_DEPTH)
+		return GROVE_ETOOBIG;
+	int err = GROVE_OK;
+	if (v->type == VARIANT_RESOURCE_REF)
+		return v->as.ref ? fn(ctx, &v->as.ref) : GROVE_OK;
+	if (v->type == VARIANT_ARRAY) {
+		struct variant_array *a = v->as.array;
+		if (a->elem.script)
+			err = fn(ctx, &a->elem.script);
+		for (uint32_t i = 0; !err && i < a->len; i++)
+			err = each_resource_ref(&a->items[i], fn, ctx, depth + 1);
+	} else if (v->type == VARIANT_DICTIONARY) {
+		struct variant_dict *d = v->as.dict;
+		if (d->key.script)
+			err = fn(ctx, &d->key.script);
+		if (!err && d->value.script)
+			err = fn(ctx, &d->value.script);
+		for (uint32_t i = 0; !err && i < d->len; i++) {
+			err = each_resource_ref(&d->keys[i], fn, ctx, depth + 1);
+			if (!err)
+				err = each_resource_ref(&d->values[i], fn, ctx, depth + 1);
+		}
 	}
-	return n;
+	return err;
+}
+
+int variant_each_resource_ref(struct variant *v, int (*fn)(void *ctx, int64_t *ref), void *ctx)
+{
+	return each_resource_ref(v, fn, ctx, 0);
 }
 
 /* ---- equality ---- */

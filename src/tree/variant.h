@@ -258,15 +258,18 @@ int variant_dict_set_typehints(struct variant *dict, enum variant_type key_type,
 			       enum variant_type value_type, const char *value_class);
 
 /**
- * @brief The script references of a container's type hints (variant_typehint.script),
- * so that code walking the resource references inside a value reaches them too.
- *
- * Stores in @p out a pointer to each non-zero script reference of @p v's hints: an
- * ARRAY's element hint, a DICTIONARY's key then value hint. The caller may read or
- * rewrite them (to a non-zero reference).
- * @return how many were stored (0 to 2; 0 for every other type).
+ * @brief Call @p fn with every non-zero resource reference in @p v, depth
+ * first: a container's type hint scripts (variant_typehint.script: an
+ * ARRAY's element hint, a DICTIONARY's key then value hint) before its
+ * elements, an array's items in order, a dictionary's keys and values in
+ * order, and a RESOURCE_REF's reference. @p fn may rewrite the reference it
+ * is given (to a non-zero one); the walk stops at the first non-zero value
+ * it returns. Every code that binds, renumbers, collects or localizes the
+ * resources a value names walks it so, hints included.
+ * @return GROVE_OK, @p fn's non-zero value, or GROVE_ETOOBIG (@p v is nested
+ * deeper than VARIANT_MAX_DEPTH; @p fn may have been called for part of it).
  */
-unsigned variant_hint_scripts(struct variant *v, int64_t *out[2]);
+int variant_each_resource_ref(struct variant *v, int (*fn)(void *ctx, int64_t *ref), void *ctx);
 
 /**
  * @brief Set element @p index of a PACKED_STRING_ARRAY to a copy of @p s.

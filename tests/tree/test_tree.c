@@ -978,6 +978,75 @@ static void test_change_paths_by_path_or_id(void **state)
 	assert_string_equal(got[7][1], "/root/A/D");
 }
 
+/* What a walk of resource references saw, and what it does to each. */
+struct ref_walk {
+	int64_t seen[8];
+	size_t n;
+	size_t stop_at; /* return 1 at this visit (SIZE_MAX: never) */
+};
+
+static int visit_ref(void *ctx, int64_t *ref)
+{
+	struct ref_walk *w = ctx;
+	assert_true(w->n < 8);
+	w->seen[w->n] = *ref;
+	*ref += 1000; /* rewritten in place */
+	return w->n++ == w->stop_at;
+}
+
+/*
+ * variant_each_resource_ref(): a container's hint scripts before its elements, items and keys then values in
+ * order, zero references skipped, each rewritable; a non-zero return stops the walk; too deep a value is refused.
+ */
+static void test_resource_refs_walk(void **state)
+{
+	(void)state;
+	struct variant dict, inner, key, value;
+	assert_int_equal(variant_set_dict(&dict), GROVE_OK);
+	assert_int_equal(variant_dict_set_typehints(&dict, VARIANT_RESOURCE_REF, NULL, VARIANT_ARRAY, NULL), GROVE_OK);
+	dict.as.dict->key.script = 1;
+	assert_int_equal(variant_set_array(&inner), GROVE_OK);
+	assert_int_equal(variant_array_set_typehint(&inner, VARIANT_RESOURCE_REF, NULL), GROVE_OK);
+	inner.as.array->elem.script = 3;
+	const int64_t items[] = {4, 0, -5};
+	for (size_t i = 0; i < 3; i++) {
+		struct variant item;
+		variant_set_resource_ref(&item, items[i]);
+		assert_int_equal(variant_array_push(&inner, &item), GROVE_OK);
+	}
+	variant_set_resource_ref(&key, 2);
+	assert_int_equal(variant_dict_put(&dict, &key, &inner), GROVE_OK);
+	variant_set_int(&key, 7);
+	variant_set_resource_ref(&value, 6);
+	assert_int_equal(variant_dict_put(&dict, &key, &value), GROVE_OK);
+
+	struct ref_walk w = {.stop_at = SIZE_MAX};
+	assert_int_equal(variant_each_resource_ref(&dict, visit_ref, &w), GROVE_OK);
+	const int64_t order[] = {1, 2, 3, 4, -5, 6};
+	assert_int_equal(w.n, 6);
+	assert_memory_equal(w.seen, order, sizeof(order));
+	assert_int_equal(dict.as.dict->key.script, 1001);
+	assert_int_equal(dict.as.dict->values[0].as.array->elem.script, 1003);
+	assert_int_equal(dict.as.dict->values[0].as.array->items[2].as.ref, 995);
+	w = (struct ref_walk){.stop_at = 2};
+	assert_int_equal(variant_each_resource_ref(&dict, visit_ref, &w), 1);
+	assert_int_equal(w.n, 3);
+	variant_free(&dict);
+
+	struct variant deep;
+	variant_set_resource_ref(&deep, 9);
+	for (int i = 0; i <= VARIANT_MAX_DEPTH; i++) {
+		struct variant outer;
+		assert_int_equal(variant_set_array(&outer), GROVE_OK);
+		assert_int_equal(variant_array_push(&outer, &deep), GROVE_OK);
+		deep = outer;
+	}
+	w = (struct ref_walk){.stop_at = SIZE_MAX};
+	assert_int_equal(variant_each_resource_ref(&deep, visit_ref, &w), GROVE_ETOOBIG);
+	assert_int_equal(w.n, 0);
+	variant_free(&deep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -994,6 +1063,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resources, setup, teardown),
+		cmocka_unit_test(test_resource_refs_walk),
 		cmocka_unit_test_setup_teardown(test_delete_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wide_tree, setup, teardown),
