@@ -1372,6 +1372,31 @@ bool host_held(struct host *h, uint64_t group, struct txn_meta *meta)
 	return g && g->kind != GROUP_META && txn && tree_sm_held(&g->tree, txn, meta);
 }
 
+size_t host_holders(struct host *h, uint64_t group, struct txn_meta *out, size_t max)
+{
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	struct txn_meta held[TREE_SM_HOLDERS_MAX];
+	size_t n = g && g->kind != GROUP_META && txn ? tree_sm_holders(&g->tree, txn, held) : 0;
+	memcpy(out, held, (n < max ? n : max) * sizeof(*out));
+	return n;
+}
+
+bool host_part_waits(struct host *h, uint64_t group, const uint8_t *part, size_t len,
+		     bool (*passes)(void *ctx, uint64_t txn_id), void *ctx)
+{
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	return g && g->kind != GROUP_META && txn && tree_sm_part_waits(&g->tree, txn, part, len, passes, ctx);
+}
+
+bool host_parts_meet(struct host *h, uint64_t group, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+	struct group *g = group_of(h, group);
+	struct store_txn *txn = apply_txn(h);
+	return !g || g->kind == GROUP_META || !txn || tree_sm_parts_meet(&g->tree, txn, a, a_len, b, b_len);
+}
+
 bool host_write_waits(struct host *h, uint64_t group, const uint8_t *request, size_t len)
 {
 	struct group *g = group_of(h, group);

@@ -239,9 +239,35 @@ int host_key_applied(struct host *h, uint64_t group, const char *key, uint64_t *
 
 /**
  * @brief Whether a cross-shard transaction's intent holds group @p group as
- * this member applied it, and which (@p meta, may be NULL).
+ * this member applied it, and which (@p meta, may be NULL: the first of
+ * host_holders()).
  */
 bool host_held(struct host *h, uint64_t group, struct txn_meta *meta);
+
+/**
+ * @brief The cross-shard transactions whose intents hold tree group @p group
+ * as this member applied it (tree_sm_holders()), the first @p max of them
+ * into @p out.
+ * @return how many hold it (0 for a group that is not held, or not a tree
+ * group here); more than @p max when some did not fit.
+ */
+size_t host_holders(struct host *h, uint64_t group, struct txn_meta *out, size_t max);
+
+/**
+ * @brief Whether a transaction whose part for tree group @p group is
+ * @p part would now meet a transaction that holds the group, but for those
+ * @p passes (may be NULL) leaves out, as this member applied it
+ * (tree_sm_part_waits()). False for a group that is not held.
+ */
+bool host_part_waits(struct host *h, uint64_t group, const uint8_t *part, size_t len,
+		     bool (*passes)(void *ctx, uint64_t txn_id), void *ctx);
+
+/**
+ * @brief Whether parts @p a and @p b of two transactions for tree group
+ * @p group would not hold it at once (tree_sm_parts_meet()), as this member
+ * applied it; true when the group is not a tree group here.
+ */
+bool host_parts_meet(struct host *h, uint64_t group, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
 
 /**
  * @brief Whether write @p request (a packed WriteRequest) to tree group

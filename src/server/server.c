@@ -896,6 +896,19 @@ static int xshard_send(void *ctx, uint64_t group, const uint8_t *cmd, size_t len
 	return host_send_command(s->host, group, TREE_CMD_TXN, cmd, len);
 }
 
+
+/* The lanes of the transactions that hold @p group as this member applied it (xshard_hooks.lanes_held). */
+static uint32_t lanes_held(void *ctx, uint64_t group)
+{
+	struct server *s = ctx;
+	struct txn_meta held[TREE_SM_HOLDERS_MAX];
+	size_t n = host_holders(s->host, group, held, TREE_SM_HOLDERS_MAX);
+	uint32_t lanes = 0;
+	for (size_t k = 0; k < n && k < TREE_SM_HOLDERS_MAX; k++)
+		lanes |= 1u << tree_sm_lane(held[k].id);
+	return lanes;
+}
+
 /* A cross-shard write ended: answered in the protocol of the client that sent it (a Godot submit, or a write). */
 static void xshard_done(void *ctx, const struct host_ticket *t, const struct xshard_outcome *o)
 {
@@ -1065,8 +1078,10 @@ static void recover_abandoned(struct server *s)
 		struct txn_meta met;
 		if (!host_leads(s->host, group))
 			continue;
-		if (host_held(s->host, group, &met))
-			recover_if_abandoned(s, &met, group, false, now);
+		struct txn_meta held[TREE_SM_HOLDERS_MAX];
+		size_t n = host_holders(s->host, group, held, TREE_SM_HOLDERS_MAX);
+		for (size_t k = 0; k < n && k < TREE_SM_HOLDERS_MAX; k++)
+			recover_if_abandoned(s, &held[k], group, false, now);
 		uint64_t after = 0;
 		for (int k = 0; k < UNFINISHED_PER_SCAN && host_txn_early(s->host, group, after, &met) == GROVE_OK; k++) {
 			recover_if_abandoned(s, &met, group, true, now);
@@ -1338,26 +1353,67 @@ static bool write_meets_part(void *ctx, const uint8_t *part, size_t len)
 	return host_write_meets(w->host, w->group, part, len, w->request, w->len);
 }
 
+static bool parts_meet(void *ctx, const uint8_t *part, size_t len)
+{
+	const struct write_check *w = ctx;
+	return host_parts_meet(w->host, w->group, part, len, w->request, w->len);
+}
+
+static bool resolution_sent(void *ctx, uint64_t txn_id)
+{
+	return xshard_resolution_sent(ctx, txn_id);
+}
+
+/* Whether a transaction holding @p group (as applied here) has resolutions that did not go out from here yet. */
+static bool holder_unresolved(struct server *s, uint64_t group)
+{
+	struct txn_meta held[TREE_SM_HOLDERS_MAX];
+	size_t n = host_holders(s->host, group, held, TREE_SM_HOLDERS_MAX);
+	for (size_t k = 0; k < n && k < TREE_SM_HOLDERS_MAX; k++)
+		if (!xshard_resolution_sent(s->xshard, held[k].id))
+			return true;
+	return false;
+}
+
 /*
- * Whether write @p request to @p group (NULL: a transaction's part, which waits for any) must wait for a
- * transaction: one coordinated here is writing to it (its intent may not be applied here yet) and the write
- * meets its part, or one holds it and the write meets its part (host_write_meets(), host_write_waits()),
- * unless that one was coordinated here and its resolutions went out already. A write that commutes with a
- * part is applied beside it, before or after its intent: each is checked against the other at apply time.
- * Behind those, a write proposed now is applied after the resolution, in log order; the apply refuses it
- * (GROVE_EINTENT) in the rare case it is not (the group's leader changed in between).
+ * Whether write @p request to @p group must wait for a transaction: one coordinated here is writing to it
+ * (its intent may not be applied here yet) and the write meets its part, or one holds it and the write meets
+ * its part (host_write_meets(), host_write_waits()), unless every one that holds it was coordinated here and
+ * its resolutions went out already. A write that commutes with a part is applied beside it, before or after
+ * its intent: each is checked against the other at apply time. Behind those, a write proposed now is applied
+ * after the resolution, in log order; the apply refuses it (GROVE_EINTENT) in the rare case it is not (the
+ * group's leader changed in between).
  */
 static bool held_for_writes(struct server *s, uint64_t group, const uint8_t *request, size_t len)
 {
 	struct write_check w = {s->host, group, request, len};
-	if (request ? xshard_any_part_to(s->xshard, group, write_meets_part, &w) : xshard_writing_to(s->xshard, group))
+	if (xshard_any_part_to(s->xshard, group, write_meets_part, &w))
 		return true;
-	struct txn_meta met;
-	if (!host_held(s->host, group, &met))
+	if (!holder_unresolved(s, group))
 		return false;
-	if (!xshard_resolution_sent(s->xshard, met.id))
-		xshard_release(s->xshard); /* a resolution held back goes now, ahead of this write */
-	return !xshard_resolution_sent(s->xshard, met.id) && (!request || host_write_waits(s->host, group, request, len));
+	xshard_release(s->xshard); /* a resolution held back goes now, ahead of this write */
+	return holder_unresolved(s, group) && host_write_waits(s->host, group, request, len);
+}
+
+/*
+ * Whether the part @p part of a transaction to begin must wait before its intent is sent to @p group: a
+ * transaction coordinated here is writing a part there that it does not commute with, or one holds the group
+ * with such a part (host_part_waits(): its own intent would be refused as a conflict, and wait). A part planned
+ * without reading the trees does not wait for one whose resolutions went out from here: its intent is applied
+ * after them, in log order. One planned from the trees (@p reads_tree: a subtree carried, a node located)
+ * waits until such a part is applied, since what the plan read may not be what the part leaves. Parts that
+ * commute hold a shard at once (tree_sm_txn_key()).
+ */
+static bool part_waits(struct server *s, uint64_t group, const struct txn_plan_part *part, bool reads_tree)
+{
+	struct write_check w = {s->host, group, part->request, part->request_len};
+	bool (*passes)(void *, uint64_t) = reads_tree ? NULL : resolution_sent;
+	if (xshard_any_part_to(s->xshard, group, parts_meet, &w))
+		return true;
+	if (!host_part_waits(s->host, group, part->request, part->request_len, passes, s->xshard))
+		return false;
+	xshard_release(s->xshard); /* a resolution held back goes now, ahead of this part */
+	return host_part_waits(s->host, group, part->request, part->request_len, passes, s->xshard);
 }
 
 /* Whether a transaction's part not applied yet holds @p group; what was held back goes, since this waits for it. */
@@ -1389,10 +1445,11 @@ static bool applied_all_committed(struct server *s)
 
 /*
  * Whether a plan (or its failure, @p err) must wait for a transaction's part that is not applied yet: a
- * plan that read the trees waits while one of its shards is held (the part is not in that tree yet) or
- * written to by a transaction coordinated here, one of paths alone only while held_for_writes() says so; a
- * failed one while any shard is held, or an entry committed here is not applied yet (what it missed may be a
- * part: a node it creates or moves in).
+ * plan of several parts (a transaction) while one of its parts meets another transaction's there
+ * (part_waits()); a plan of one shard that read the trees while that shard is held (the part is not in that
+ * tree yet) or written to by a transaction coordinated here, one of paths alone only while held_for_writes()
+ * says so; a failed one while any shard is held, or an entry committed here is not applied yet (what it
+ * missed may be a part: a node it creates or moves in).
  * Shards the plan does not touch may stay held: a transaction elsewhere in the world does not hold this one
  * back.
  */
@@ -1406,8 +1463,9 @@ static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *
 	for (size_t i = 0; i < plan->n_parts; i++) {
 		uint64_t group = plan->parts[i].group;
 		const struct txn_plan_part *part = &plan->parts[i];
-		if (plan->reads_tree ? held_for_reads(s, group) || xshard_writing_to(s->xshard, group)
-				     : held_for_writes(s, group, plan->n_parts == 1 ? part->request : NULL, part->request_len))
+		if (plan->n_parts > 1 ? part_waits(s, group, part, plan->reads_tree)
+		    : plan->reads_tree ? held_for_reads(s, group) || xshard_writing_to(s->xshard, group)
+				       : held_for_writes(s, group, part->request, part->request_len))
 			return true;
 	}
 	return false;
@@ -2406,7 +2464,7 @@ int server_create(const struct server_config *config, struct server **out)
 				.forward = forward, .submit_done = submit_done, .shard_done = shard_done,
 				.stamp = clock_stamp, .observe = clock_observe, .txn_applied = txn_applied};
 	struct xshard_config xc = {.self = config->id, .clock = &s->clock.hlc, .two_phase = config->txn_two_phase};
-	struct xshard_hooks xh = {.ctx = s, .send = xshard_send, .done = xshard_done};
+	struct xshard_hooks xh = {.ctx = s, .send = xshard_send, .done = xshard_done, .lanes_held = lanes_held};
 	s->hub = (struct change_hub){.ctx = s, .publish = publish, .moved = moved};
 	hc.hub = &s->hub;
 	struct follow_config fc = {.token = config->token, .server_id = config->id, .version = GROVE_VERSION,

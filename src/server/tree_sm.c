@@ -247,29 +247,74 @@ static int restore(void *sm, struct store_txn *txn, const uint8_t *data, size_t 
 
 /* ---- cross-shard transactions ---- */
 
-void tree_sm_txn_key(uint64_t group, uint8_t key[TREE_SM_TXN_KEY_LEN])
+/* The first bytes of every key of the shard of group @p group: "tree" and the group id (all its lanes share them). */
+#define SHARD_KEY_PREFIX 12
+
+static void shard_key_prefix(uint64_t group, uint8_t prefix[SHARD_KEY_PREFIX])
 {
-	memcpy(key, "tree", 4);
-	put_be64(key + 4, group);
+	memcpy(prefix, "tree", 4);
+	put_be64(prefix + 4, group);
 }
 
-/* The intent on the shard's key, if any. */
-static int shard_intent(const struct tree_sm *t, const struct txn_store *st, struct txn_meta *meta)
+unsigned tree_sm_lane(uint64_t txn_id)
 {
-	uint8_t key[TREE_SM_TXN_KEY_LEN];
-	tree_sm_txn_key(t->tree.group, key);
-	return txn_shard_intent(st, (struct txn_bytes){key, sizeof(key)}, meta, NULL);
+	return (unsigned)((txn_id >> 1) % TREE_SM_LANES);
+}
+
+void tree_sm_txn_key(uint64_t group, uint64_t txn_id, uint8_t key[TREE_SM_TXN_KEY_LEN])
+{
+	shard_key_prefix(group, key);
+	key[SHARD_KEY_PREFIX] = (uint8_t)tree_sm_lane(txn_id);
+}
+
+/*
+ * The transactions whose intents hold the shard, in key order (a lane's key each; before lanes, one key stood
+ * for the whole shard: an intent written then is found too). @return how many, or -1 when the store fails.
+ */
+static int shard_holders(const struct tree_sm *t, const struct txn_store *st, struct txn_meta out[TREE_SM_HOLDERS_MAX])
+{
+	uint8_t prefix[SHARD_KEY_PREFIX], at[TREE_SM_TXN_KEY_LEN + 1];
+	shard_key_prefix(t->tree.group, prefix);
+	memcpy(at, prefix, sizeof(prefix));
+	size_t at_len = sizeof(prefix);
+	int n = 0;
+	while (n < TREE_SM_HOLDERS_MAX) {
+		struct txn_bytes k, v;
+		int err = st->ops->seek(st->ctx, TXN_TABLE_INTENTS, (struct txn_bytes){at, at_len}, &k, &v);
+		if (err == GROVE_ENOTFOUND || (!err && (k.len > TREE_SM_TXN_KEY_LEN || k.len < sizeof(prefix) ||
+							memcmp(k.data, prefix, sizeof(prefix)) != 0)))
+			break;
+		uint8_t key[TREE_SM_TXN_KEY_LEN];
+		size_t len = k.len;
+		if (!err) {
+			memcpy(key, k.data, len);
+			err = txn_shard_intent(st, (struct txn_bytes){key, len}, &out[n], NULL);
+		}
+		if (err)
+			return -1;
+		n++;
+		memcpy(at, key, len); /* the next key: this one with a zero byte after it */
+		at[len] = 0;
+		at_len = len + 1;
+	}
+	return n;
+}
+
+size_t tree_sm_holders(struct tree_sm *t, struct store_txn *txn, struct txn_meta out[TREE_SM_HOLDERS_MAX])
+{
+	struct txn_lmdbstore b = {&t->txn, t->tree.group, txn};
+	struct txn_store st = txn_lmdbstore_store(&b);
+	int n = shard_holders(t, &st, out);
+	return n > 0 ? (size_t)n : 0;
 }
 
 bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, struct txn_meta *meta)
 {
-	struct txn_lmdbstore b = {&t->txn, t->tree.group, txn};
-	struct txn_store st = txn_lmdbstore_store(&b);
-	struct txn_meta m;
-	if (shard_intent(t, &st, &m) != GROVE_OK)
+	struct txn_meta held[TREE_SM_HOLDERS_MAX];
+	if (!tree_sm_holders(t, txn, held))
 		return false;
 	if (meta)
-		*meta = m;
+		*meta = held[0];
 	return true;
 }
 
@@ -329,20 +374,46 @@ static int apply_beside(struct tree_sm *t, struct store_txn *txn, uint64_t holde
 	return err;
 }
 
-/* Apply a write's batch (with @p keep; without, only see whether the hold on the shard refuses it). */
+/* The part transaction @p id keeps beside its intent here (*@p part empty: none, a cut's hold). */
+static int held_part(struct tree_sm *t, struct store_txn *txn, uint64_t id, struct store_bytes *part)
+{
+	uint8_t key[STORE_KEY_MAX];
+	int err = store_get(txn, t->txn_parts, key, (size_t)txn_part_key(t, id, key), part);
+	if (err == GROVE_ENOTFOUND)
+		*part = (struct store_bytes){0};
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
+/*
+ * Apply a write's batch (with @p keep; without, only see whether the holds on the shard refuse it): beside
+ * every part that holds the shard, checked beside each and applied beside the last.
+ */
 static int apply_batch(struct tree_sm *t, struct store_txn *txn, const struct tree_batch *batch, bool keep,
 		       struct tree_result *out)
 {
 	out->record_changes = t->record_changes;
-	struct txn_meta held;
-	if (!tree_sm_held(t, txn, &held))
+	struct txn_meta held[TREE_SM_HOLDERS_MAX];
+	size_t n = tree_sm_holders(t, txn, held);
+	if (!n)
 		return keep ? tree_apply_batch(&t->tree, txn, batch, out) : GROVE_OK;
-	uint8_t key[STORE_KEY_MAX];
-	struct store_bytes part = {0};
-	int err = store_get(txn, t->txn_parts, key, (size_t)txn_part_key(t, held.id, key), &part);
-	if (err && err != GROVE_ENOTFOUND)
-		return err;
-	return apply_beside(t, txn, held.id, err ? NULL : part.data, part.len, batch, keep, out);
+	for (size_t i = 0; i < n; i++) {
+		bool last = i + 1 == n;
+		struct tree_result check = {0};
+		struct tree_result *res = last ? out : &check;
+		struct store_bytes part;
+		int err = held_part(t, txn, held[i].id, &part);
+		if (!err)
+			err = apply_beside(t, txn, held[i].id, part.len ? part.data : NULL, part.len, batch, last && keep, res);
+		if (!last && check.err) {
+			out->err = check.err;
+			out->failed_op = check.failed_op;
+			snprintf(out->message, sizeof(out->message), "%s", check.message);
+		}
+		tree_result_free(&check);
+		if (err || out->err)
+			return err;
+	}
+	return GROVE_OK;
 }
 
 /* The groups of every part of the transaction, for subscribers that follow several (tree_result.txn_groups). */
@@ -430,10 +501,10 @@ static int part_submit_key(const uint8_t *part, size_t len, char key[TREE_SM_KEY
  * duplicate (out->duplicate_of, out->err 0), which aborts its transaction with nothing applied. Why this
  * holds the key across the transaction: the key is remembered only by resolve_intent(), in the same LMDB
  * transaction that applies the part as committed, and this check runs at apply time in the group's log, so
- * every member decides alike. The whole shard is one key of the transaction layer, so another
- * transaction's intent can be written here only once the first one's intent is gone: resolved as committed
- * (its key remembered: the later one is a duplicate) or as aborted (nothing applied, the key free: the later
- * one applies). A retry of the same batch has the same first op, hence the same anchor; or, after the batch
+ * every member decides alike. Two parts with the same submit key never hold the shard at once (parts_commute()
+ * says they do not commute, whatever they do), so another attempt's intent can be written here only once the
+ * first one's intent is gone: resolved as committed (its key remembered: the later one is a duplicate) or as
+ * aborted (nothing applied, the key free: the later one applies). A retry of the same batch has the same first op, hence the same anchor; or, after the batch
  * moved that node across shards, the group that took it, which had a part and so remembers the key; or,
  * after a split moved that node, a group that was given its parent's keys (copy_keys()).
  */
@@ -513,6 +584,115 @@ static int update_reservation(struct tree_sm *t, struct store_txn *txn, const st
 	return store_put(txn, t->txn_parts, key, klen, value, sizeof(value));
 }
 
+/* A transaction's part decoded: its ops borrow from the request. */
+struct decoded_part {
+	Grove__WriteRequest *wr;
+	struct wire_batch batch;
+};
+
+/* Part @p part (a packed WriteRequest, carries allowed) into @p out; false if it does not decode, or has no ops. */
+static bool decode_part(const uint8_t *part, size_t len, struct decoded_part *out)
+{
+	*out = (struct decoded_part){part ? grove__write_request__unpack(NULL, len, part) : NULL, {0}};
+	char why[256];
+	return out->wr && out->wr->n_ops && wire_decode_batch(out->wr, true, &out->batch, why, sizeof(why)) == GROVE_OK;
+}
+
+static void decoded_part_free(struct decoded_part *d)
+{
+	wire_batch_free(&d->batch);
+	if (d->wr)
+		grove__write_request__free_unpacked(d->wr, NULL);
+}
+
+/* Whether two refs name one node for sure: the same stored id, or the same path. */
+static bool same_node(const struct tree_ref *a, const struct tree_ref *b)
+{
+	if (a->id > 0 || b->id > 0)
+		return a->id == b->id;
+	return a->id == 0 && b->id == 0 && a->path && b->path && strcmp(a->path, b->path) == 0;
+}
+
+/* Whether an op of @p a and one of @p b act on a node that both name the same way: they meet, without a trial. */
+static bool act_on_one_node(const struct wire_batch *a, const struct wire_batch *b)
+{
+	for (size_t i = 0; i < a->count; i++)
+		for (size_t k = 0; k < b->count; k++)
+			if (a->ops[i].kind != TREE_OP_PUT_RESOURCE && b->ops[k].kind != TREE_OP_PUT_RESOURCE &&
+			    same_node(&a->ops[i].node, &b->ops[k].node))
+				return true;
+	return false;
+}
+
+/*
+ * Whether two transactions' parts for this shard may hold it at once: each applies beside the other
+ * (tree_apply_beside(), both ways, so each still applies as checked, with the ids its client was told,
+ * whichever is applied first), and they do not carry the same submit key (each part's group remembers its
+ * key when the part applies: two attempts of one keyed write must not both apply). A cut's part (no ops)
+ * goes with nothing. @p txn is left as it was.
+ */
+static int parts_commute(struct tree_sm *t, struct store_txn *txn, const uint8_t *a, size_t a_len, const uint8_t *b,
+			 size_t b_len, bool *commute)
+{
+	*commute = false;
+	struct decoded_part pa, pb = {0};
+	struct tree_result ignored = {0};
+	int err = GROVE_OK;
+	if (decode_part(a, a_len, &pa) && decode_part(b, b_len, &pb) &&
+	    (!pa.wr->submit_key[0] || strcmp(pa.wr->submit_key, pb.wr->submit_key) != 0) &&
+	    !act_on_one_node(&pa.batch, &pb.batch)) {
+		struct tree_batch ba = {pa.batch.ops, pa.batch.count}, bb = {pb.batch.ops, pb.batch.count};
+		err = tree_apply_beside(&t->tree, txn, &ba, &bb, false, &ignored);
+		tree_result_free(&ignored);
+		ignored = (struct tree_result){0};
+		if (!err)
+			err = tree_apply_beside(&t->tree, txn, &bb, &ba, false, &ignored);
+		*commute = err == GROVE_OK;
+		err = err == GROVE_EINTENT ? GROVE_OK : err;
+	}
+	tree_result_free(&ignored);
+	decoded_part_free(&pa);
+	decoded_part_free(&pb);
+	return err;
+}
+
+/* Which holders a part is not checked against: transaction @p self's own, and those @p passes says. */
+struct holder_filter {
+	uint64_t self;
+	bool (*passes)(void *ctx, uint64_t txn_id); /* NULL: none */
+	void *ctx;
+};
+
+/*
+ * The first transaction that holds the shard, but for those @p skip leaves out, with a part that does not
+ * commute with @p part (parts_commute()), in *@p met. @return GROVE_OK (met->id 0: none), or the store's failure.
+ */
+static int part_meets_holders(struct tree_sm *t, struct store_txn *txn, const struct txn_store *st,
+			      const struct holder_filter *skip, const uint8_t *part, size_t len, struct txn_meta *met)
+{
+	met->id = 0;
+	struct txn_meta held[TREE_SM_HOLDERS_MAX];
+	int n = shard_holders(t, st, held);
+	if (n < 0)
+		return GROVE_ESTORAGE;
+	for (int i = 0; i < n; i++) {
+		if (held[i].id == skip->self || (skip->passes && skip->passes(skip->ctx, held[i].id)))
+			continue;
+		struct store_bytes theirs;
+		bool commute = false;
+		int err = held_part(t, txn, held[i].id, &theirs);
+		if (!err && theirs.len)
+			err = parts_commute(t, txn, theirs.data, theirs.len, part, len, &commute);
+		if (err)
+			return err;
+		if (!commute) {
+			*met = held[i];
+			return GROVE_OK;
+		}
+	}
+	return GROVE_OK;
+}
+
 static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index, const struct txn_store *st,
 			struct txn_cmd *cmd, struct txn_result *res, struct tree_result *out)
 {
@@ -523,7 +703,7 @@ static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index
 	 * must stay at the index the attempt first landed at, which its coordinator may have answered already.
 	 */
 	struct txn_meta there;
-	int err = shard_intent(t, st, &there);
+	int err = txn_shard_intent(st, cmd->key, &there, NULL);
 	if (err && err != GROVE_ENOTFOUND)
 		return err;
 	bool again = !err && there.id == cmd->txn.id && there.seq == cmd->txn.seq;
@@ -535,7 +715,13 @@ static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index
 	}
 	if (err && err != GROVE_ENOTFOUND)
 		return err;
-	err = txn_shard_apply(st, cmd, res);
+	/* Another lane's transaction whose part this one's does not commute with goes first: a conflict, as on one key. */
+	struct txn_meta met;
+	err = part_meets_holders(t, txn, st, &(struct holder_filter){.self = cmd->txn.id}, part.data, part.len, &met);
+	if (!err && met.id)
+		*res = (struct txn_result){.code = TXN_R_CONFLICT, .other = met};
+	else if (!err)
+		err = txn_shard_apply(st, cmd, res);
 	if (!err)
 		err = update_reservation(t, txn, cmd, part, res);
 	if (err || res->code != TXN_R_WRITTEN)
@@ -591,7 +777,7 @@ static int resolve_intent(struct tree_sm *t, struct store_txn *txn, uint64_t ind
 			  const struct txn_cmd *cmd, struct txn_result *res, struct tree_result *out)
 {
 	struct txn_meta meta;
-	int err = shard_intent(t, st, &meta);
+	int err = txn_shard_intent(st, cmd->key, &meta, NULL);
 	bool exact = !err && txn_intent_matches(&meta, cmd->txn.id, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts);
 	if (err == GROVE_ENOTFOUND)
 		err = GROVE_OK;
@@ -599,7 +785,7 @@ static int resolve_intent(struct tree_sm *t, struct store_txn *txn, uint64_t ind
 		err = txn_shard_apply(st, cmd, res);
 	bool resolved = false; /* the intent is gone */
 	if (!err && exact) {
-		err = shard_intent(t, st, &meta);
+		err = txn_shard_intent(st, cmd->key, &meta, NULL);
 		resolved = err == GROVE_ENOTFOUND;
 		err = resolved ? GROVE_OK : err;
 	}
@@ -778,30 +964,54 @@ bool tree_sm_write_meets(struct tree_sm *t, struct store_txn *txn, const uint8_t
  */
 #define READ_BESIDE_PART_MAX (64u << 10)
 
+/* Whether a read of @p node (@p whole: with its subtree) may see something part @p part changes (tree_read_beside()). */
+static bool read_meets_part(struct tree_sm *t, struct store_txn *txn, const struct store_bytes *part, uint64_t node,
+			    bool whole)
+{
+	if (part->len > READ_BESIDE_PART_MAX)
+		return true; /* too large to try for every read */
+	struct decoded_part pending;
+	bool meets = true; /* a cut's hold, or a part that cannot be read */
+	if (decode_part(part->data, part->len, &pending) &&
+	    tree_read_beside(&t->tree, txn, &(struct tree_batch){pending.batch.ops, pending.batch.count}, node, whole,
+			     &meets) != GROVE_OK)
+		meets = true;
+	decoded_part_free(&pending);
+	return meets;
+}
+
 bool tree_sm_read_waits(struct tree_sm *t, struct store_txn *txn, const char *path, int64_t id, bool whole)
 {
-	struct txn_meta held;
-	if (!tree_sm_held(t, txn, &held))
+	struct txn_meta held[TREE_SM_HOLDERS_MAX];
+	size_t n = tree_sm_holders(t, txn, held);
+	if (!n)
 		return false;
 	uint64_t node = id > 0 ? (uint64_t)id : 0;
 	if (!node && (!path || tree_resolve_path(&t->tree, txn, path, &node) != GROVE_OK))
-		return true; /* not here now: the part may bring it */
-	uint8_t key[STORE_KEY_MAX];
-	struct store_bytes part;
-	if (store_get(txn, t->txn_parts, key, (size_t)txn_part_key(t, held.id, key), &part) != GROVE_OK ||
-	    part.len > READ_BESIDE_PART_MAX)
-		return true; /* a cut's hold, the part cannot be read, or it is too large to try for every read */
-	Grove__WriteRequest *wr = grove__write_request__unpack(NULL, part.len, part.data);
-	struct wire_batch pending = {0};
-	char why[256];
-	bool meets = true;
-	if (wr && wr->n_ops && wire_decode_batch(wr, true, &pending, why, sizeof(why)) == GROVE_OK &&
-	    tree_read_beside(&t->tree, txn, &(struct tree_batch){pending.ops, pending.count}, node, whole, &meets) != GROVE_OK)
-		meets = true;
-	wire_batch_free(&pending);
-	if (wr)
-		grove__write_request__free_unpacked(wr, NULL);
-	return meets;
+		return true; /* not here now: a part may bring it */
+	for (size_t i = 0; i < n; i++) {
+		struct store_bytes part;
+		if (held_part(t, txn, held[i].id, &part) != GROVE_OK || read_meets_part(t, txn, &part, node, whole))
+			return true;
+	}
+	return false;
+}
+
+bool tree_sm_part_waits(struct tree_sm *t, struct store_txn *txn, const uint8_t *part, size_t len,
+			bool (*passes)(void *ctx, uint64_t txn_id), void *ctx)
+{
+	struct txn_lmdbstore b = {&t->txn, t->tree.group, txn};
+	struct txn_store st = txn_lmdbstore_store(&b);
+	struct txn_meta met;
+	struct holder_filter skip = {0, passes, ctx};
+	return part_meets_holders(t, txn, &st, &skip, part, len, &met) != GROVE_OK || met.id != 0;
+}
+
+bool tree_sm_parts_meet(struct tree_sm *t, struct store_txn *txn, const uint8_t *a, size_t a_len, const uint8_t *b,
+			size_t b_len)
+{
+	bool commute;
+	return parts_commute(t, txn, a, a_len, b, b_len, &commute) != GROVE_OK || !commute;
 }
 
 /* ---- splits ---- */

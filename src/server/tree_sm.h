@@ -28,17 +28,24 @@
  * - TREE_CMD_TXN: a command of a cross-shard transaction (src/txn, parallel
  *   commits; encoded by src/txn/codec.h) to this shard, applied by
  *   txn_shard_apply() on the group's transaction tables (src/txn/lmdbstore.h)
- *   in a nested transaction of the apply. The whole shard is one key of the
- *   transaction layer (tree_sm_txn_key()): an intent on it holds the shard's
- *   part of a transaction, a WriteRequest whose ops may include the halves
- *   of a move across shards (TREE_OP_CARRY_OUT, TREE_OP_CARRY_IN). The part
- *   is checked when its intent is written, by applying it and undoing it
- *   (a part the tree refuses writes no intent: the answer is the tree's
- *   refusal); it is kept ("sm.txn_parts": group id, txn id -> the part)
+ *   in a nested transaction of the apply. A shard has TREE_SM_LANES keys of
+ *   the transaction layer, its lanes (tree_sm_txn_key(): a transaction's is
+ *   chosen by its id): an intent on one holds the shard's part of a
+ *   transaction, a WriteRequest whose ops may include the halves of a move
+ *   across shards (TREE_OP_CARRY_OUT, TREE_OP_CARRY_IN). The part is checked
+ *   when its intent is written, by applying it and undoing it (a part the
+ *   tree refuses writes no intent: the answer is the tree's refusal), and
+ *   against the part of every other transaction that holds the shard: both
+ *   must apply beside each other, in either order, as tree_apply_beside()
+ *   decides for a write, and not carry the same submit key; otherwise the
+ *   intent is refused as a conflict with that transaction (TXN_R_CONFLICT,
+ *   as on one key: the coordinator waits or pushes), so several transactions
+ *   hold a shard at once only when their parts commute. A part is kept
+ *   ("sm.txn_parts": group id, txn id -> the part)
  *   while its intent is there, and applied to the tree, change records and
- *   all, when the intent is resolved as committed. While an intent holds the
- *   shard, the part must still apply exactly as checked when the transaction
- *   commits: a plain write applies beside it only when the two commute
+ *   all, when the intent is resolved as committed. While intents hold the
+ *   shard, each part must still apply exactly as checked when its transaction
+ *   commits: a plain write applies beside them only when it commutes with each
  *   (tree_apply_beside(): it does not act on a node the part acts on, touch a
  *   subtree the part moves, renames or deletes, change a node above those,
  *   nor the children of a node whose children the part changes), and is
@@ -88,15 +95,27 @@ enum tree_cmd {
 	TREE_CMD_TXN = 4      /**< a command of a cross-shard transaction (src/txn/codec.h) */
 };
 
-/** Bytes of the transaction layer's key of a shard (tree_sm_txn_key()). */
-#define TREE_SM_TXN_KEY_LEN 12
+/** Bytes of the transaction layer's key of a shard's lane (tree_sm_txn_key()). */
+#define TREE_SM_TXN_KEY_LEN 13
+
+/** Lanes of a shard: transactions whose parts commute hold the shard at once, each on its lane's key. */
+#define TREE_SM_LANES 32
+
+/** The most transactions that hold a shard at once: a lane each, and the whole-shard key of older stores. */
+#define TREE_SM_HOLDERS_MAX (TREE_SM_LANES + 1)
+
+/** @brief The lane of transaction @p txn_id in every shard (ids of one coordinator step by two). */
+unsigned tree_sm_lane(uint64_t txn_id);
 
 /**
- * @brief The transaction layer's key that stands for the whole shard of
- * group @p group: "tree" and the group id (big-endian), so that every shard
- * has a key of its own, as the layer requires.
+ * @brief The transaction layer's key of transaction @p txn_id in the shard
+ * of group @p group: "tree", the group id (big-endian) and the lane
+ * (tree_sm_lane()), so that every shard has keys of its own,
+ * and two transactions hold one shard at once unless they share a lane (the
+ * layer allows one intent per key) or their parts do not commute (the
+ * shard refuses the second intent as a conflict with the first).
  */
-void tree_sm_txn_key(uint64_t group, uint8_t key[TREE_SM_TXN_KEY_LEN]);
+void tree_sm_txn_key(uint64_t group, uint64_t txn_id, uint8_t key[TREE_SM_TXN_KEY_LEN]);
 
 /** Bytes of an idempotency key, with its NUL: longer ones are refused (tree_result.key holds one). */
 #define TREE_SM_KEY_MAX 128
@@ -209,6 +228,36 @@ bool tree_sm_write_meets(struct tree_sm *t, struct store_txn *txn, const uint8_t
  * store fails).
  */
 bool tree_sm_read_waits(struct tree_sm *t, struct store_txn *txn, const char *path, int64_t id, bool whole);
+
+/**
+ * @brief The transactions whose intents hold the shard of tree @p t, at
+ * most TREE_SM_HOLDERS_MAX (transactions whose parts commute hold a shard
+ * at once, each on its lane: tree_sm_txn_key()), in key order, into @p out.
+ * @return how many (0: not held, or the store cannot be read).
+ */
+size_t tree_sm_holders(struct tree_sm *t, struct store_txn *txn, struct txn_meta out[TREE_SM_HOLDERS_MAX]);
+
+/**
+ * @brief Whether the intent of a transaction whose part for this shard is
+ * @p part (a packed WriteRequest) would now be refused as a conflict with a
+ * transaction that holds the shard: the two parts do not commute (each
+ * applied beside the other, both ways, by tree_apply_beside()), one of them
+ * is a cut's, or they carry the same submit key. Holders for which
+ * @p passes (may be NULL) is true are left out: the caller knows the intent
+ * will come after their resolution. @p txn is left as it was.
+ * @return true or false (true when the store fails).
+ */
+bool tree_sm_part_waits(struct tree_sm *t, struct store_txn *txn, const uint8_t *part, size_t len,
+			bool (*passes)(void *ctx, uint64_t txn_id), void *ctx);
+
+/**
+ * @brief Whether parts @p a and @p b of two transactions for this shard
+ * would not hold it at once (as for tree_sm_part_waits()), applied now in
+ * @p txn (left as it was).
+ * @return true or false (true when the store fails).
+ */
+bool tree_sm_parts_meet(struct tree_sm *t, struct store_txn *txn, const uint8_t *a, size_t a_len, const uint8_t *b,
+			size_t b_len);
 
 /**
  * @brief The index that applied submit key @p key in tree @p t (0: none

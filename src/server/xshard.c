@@ -240,6 +240,33 @@ static bool is_cut(uint64_t id)
 	return id & 1;
 }
 
+/* The lanes transactions use in @p group: those that hold it as applied here, and those coordinated here. */
+static uint32_t lanes_in(const struct xshard *x, uint64_t group)
+{
+	uint32_t busy = x->hooks.lanes_held ? x->hooks.lanes_held(x->hooks.ctx, group) : 0;
+	for (size_t i = 0; i < x->n_txns; i++)
+		for (size_t k = 0; k < x->txns[i]->n_parts; k++)
+			if (x->txns[i]->groups[k] == group)
+				busy |= 1u << tree_sm_lane(x->txns[i]->id);
+	return busy;
+}
+
+/* The id of the next transaction over @p parts: on a lane no other uses in its groups, if one is free. */
+static uint64_t next_txn_id(struct xshard *x, const struct xshard_part *parts, size_t n, bool cut)
+{
+	uint32_t busy = 0;
+	for (size_t i = 0; i < n; i++)
+		busy |= lanes_in(x, parts[i].group);
+	uint64_t id = 0;
+	for (unsigned tries = 0; tries < TREE_SM_LANES; tries++) {
+		x->next_id += 2;
+		id = x->cfg.self << 48 | ((x->next_id | cut) & ((1ull << 48) - 1));
+		if (!(busy >> tree_sm_lane(id) & 1))
+			break;
+	}
+	return id;
+}
+
 /*
  * Whether transaction @p self, blocked by @p other's intent, pushes it out of its way at once: when one of
  * them is a cut and @p other began after @p self (wound-wait). The older always goes on: a cut and a
@@ -356,8 +383,7 @@ static int begin(struct xshard *x, const struct host_ticket *ticket, const char 
 	t->op_part = calloc(n_ops, sizeof(*t->op_part));
 	t->op_index = calloc(n_ops, sizeof(*t->op_index));
 	t->ids = calloc(n_ops, sizeof(*t->ids));
-	x->next_id += 2;
-	t->id = x->cfg.self << 48 | ((x->next_id | cut) & ((1ull << 48) - 1));
+	t->id = next_txn_id(x, parts, n, cut);
 	t->ticket = *ticket;
 	t->cut = cut;
 	snprintf(t->key, sizeof(t->key), "%s", key ? key : "");
@@ -371,7 +397,7 @@ static int begin(struct xshard *x, const struct host_ticket *ticket, const char 
 								   : GROVE_ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
 		uint8_t key[TREE_SM_TXN_KEY_LEN];
-		tree_sm_txn_key(parts[i].group, key);
+		tree_sm_txn_key(parts[i].group, t->id, key);
 		t->groups[i] = parts[i].group;
 		t->bytes += parts[i].len;
 		err = txn_coord_put(t->coord, parts[i].group, key, sizeof(key), parts[i].request, parts[i].len);
@@ -540,12 +566,12 @@ bool xshard_writing_to(const struct xshard *x, uint64_t group)
 bool xshard_any_part_to(const struct xshard *x, uint64_t group, bool (*fn)(void *ctx, const uint8_t *part, size_t len),
 			void *ctx)
 {
-	uint8_t key[TREE_SM_TXN_KEY_LEN];
-	tree_sm_txn_key(group, key);
 	for (size_t i = 0; i < x->n_txns; i++) {
 		enum txn_coord_phase phase = txn_coord_phase(x->txns[i]->coord);
 		if (phase != TXN_COORD_WRITING && phase != TXN_COORD_PUSHED && phase != TXN_COORD_ROLLING_BACK)
 			continue;
+		uint8_t key[TREE_SM_TXN_KEY_LEN];
+		tree_sm_txn_key(group, x->txns[i]->id, key);
 		struct txn_bytes part;
 		if (txn_coord_value(x->txns[i]->coord, (struct txn_bytes){key, sizeof(key)}, &part) == GROVE_OK &&
 		    fn(ctx, part.data, part.len))
@@ -568,7 +594,7 @@ static int recover(struct xshard *x, const struct txn_meta *met, uint64_t shard,
 					.forced = forced};
 	struct txn_recover *r;
 	uint8_t key[TREE_SM_TXN_KEY_LEN];
-	tree_sm_txn_key(shard, key);
+	tree_sm_txn_key(shard, met->id, key);
 	int err = txn_recover_create(&rc, x->cfg.clock, pt, met, shard, key, sizeof(key), &r);
 	if (err)
 		return err;

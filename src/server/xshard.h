@@ -78,6 +78,13 @@ struct xshard_hooks {
 	int (*send)(void *ctx, uint64_t group, const uint8_t *cmd, size_t len);
 	/** A cross-shard write ended (called once per xshard_begin() that succeeded). */
 	void (*done)(void *ctx, const struct host_ticket *t, const struct xshard_outcome *o);
+	/**
+	 * The lanes (bit tree_sm_lane()) of the transactions that hold @p group as applied here; NULL: none
+	 * known. A transaction begun takes a lane that neither those nor the transactions coordinated here
+	 * use in its groups, while there is one: two transactions on one lane of two shards could each hold
+	 * one and wait for the other until one times out.
+	 */
+	uint32_t (*lanes_held)(void *ctx, uint64_t group);
 };
 
 /** How to behave. Zero fields take the defaults in brackets. */
