@@ -12,7 +12,9 @@
  *
  * With --cross every write is a transaction across two shards: client i sets the property in zones 2i % N
  * and (2i + 1) % N in one batch, so that clients whose pairs differ never touch the same shard; a write
- * the server refuses (a shard held too long) is counted and the client goes on.
+ * the server refuses (a shard held too long) is counted and the client goes on. The clients set one node
+ * per zone, /root/Zk/N; with --own-nodes client i sets /root/Zk/Ni, so that transactions of clients that
+ * share a pair of shards set different nodes there (their parts commute: they hold the shards at once).
  *
  * Leaders: by default the members spread the groups' leaderships evenly by themselves (balance.h); the run
  * waits (at most 60 s) until they are within one group of even before it writes. --leaders elected starts
@@ -31,7 +33,7 @@
  * while the writers set properties of other nodes there. The "moves" column gives the moves per second and
  * their p50 (us), and the two rows' latencies what the moves cost the writes beside them.
  *
- * Usage: grove_bench_shards [--shards 1,8,64] [--clients C] [--seconds D] [--cross]
+ * Usage: grove_bench_shards [--shards 1,8,64] [--clients C] [--seconds D] [--cross] [--own-nodes]
  *                           [--leaders balanced|elected|both] [--snapshots N] [--movers M]
  */
 #include <pthread.h>
@@ -51,6 +53,9 @@
 #include "support.h"
 
 #define MAX_COUNTS 8
+
+/* Each client sets nodes of its own (--own-nodes), not the zones' one. */
+static bool own_nodes;
 
 struct writer {
 	const char *address;  /* where it connects first */
@@ -248,8 +253,8 @@ static void window(struct grove_cluster *cluster, int leader, int shards, int cl
 				       .cap = 2000000};
 		w[i].n_nodes = cross && shards > 1 ? 2 : 1;
 		for (size_t k = 0; k < w[i].n_nodes; k++)
-			snprintf(w[i].node[k], sizeof(w[i].node[k]), "/root/Z%d/N",
-				 w[i].n_nodes == 2 ? (2 * i + (int)k) % shards : i % shards);
+			snprintf(w[i].node[k], sizeof(w[i].node[k]), own_nodes ? "/root/Z%d/N%d" : "/root/Z%d/N",
+				 w[i].n_nodes == 2 ? (2 * i + (int)k) % shards : i % shards, i);
 		w[i].lat = calloc(w[i].cap, sizeof(uint64_t));
 		pthread_create(&th[i], NULL, write_loop, &w[i]);
 	}
@@ -340,7 +345,15 @@ static int run(const char *dir, int shards, int clients, double seconds, bool cr
 					 .index = -1},
 					{.kind = TREE_OP_CREATE, .node = {.path = node}, .name = "N", .text = "Node3D",
 					 .index = -1}};
-		err = client_write_ops(c, ops, 2) || !grove_shard_split(c, node) ? 1 : 0;
+		err = client_write_ops(c, ops, 2) ? 1 : 0;
+		for (int i = 0; !err && own_nodes && i < clients; i++) {
+			char name[16];
+			snprintf(name, sizeof(name), "N%d", i);
+			struct tree_op own = {.kind = TREE_OP_CREATE, .node = {.path = node}, .name = name, .text = "Node3D",
+					      .index = -1};
+			err = client_write_ops(c, &own, 1) ? 1 : 0;
+		}
+		err = err || !grove_shard_split(c, node) ? 1 : 0;
 	}
 	for (int j = 0; !err && j < movers; j++) {
 		char zone[32], name[16];
@@ -390,6 +403,8 @@ int main(int argc, char **argv)
 			movers = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--cross") == 0) {
 			cross = true;
+		} else if (strcmp(argv[i], "--own-nodes") == 0) {
+			own_nodes = true;
 		} else if (strcmp(argv[i], "--leaders") == 0 && i + 1 < argc) {
 			const char *how = argv[++i];
 			elected = strcmp(how, "elected") == 0 || strcmp(how, "both") == 0;
@@ -406,7 +421,7 @@ int main(int argc, char **argv)
 			movers = -1; /* a move across shards needs two */
 	if (n_counts <= 0 || clients < 1 || clients > 1024 || seconds <= 0 || saves < 0 || saves > 256 || movers < 0 ||
 	    movers > 256) {
-		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D] [--cross]\n"
+		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D] [--cross] [--own-nodes]\n"
 				"          [--leaders balanced|elected|both] [--snapshots N] [--movers M (2 shards or more)]\n",
 			argv[0]);
 		return 2;
