@@ -268,17 +268,18 @@ void tree_sm_txn_key(uint64_t group, uint64_t txn_id, uint8_t key[TREE_SM_TXN_KE
 }
 
 /*
- * The transactions whose intents hold the shard, in key order (a lane's key each; before lanes, one key stood
- * for the whole shard: an intent written then is found too). @return how many, or -1 when the store fails.
+ * The first @p max transactions whose intents hold the shard, in key order (a lane's key each; before lanes,
+ * one key stood for the whole shard: an intent written then is found too). @return how many, or -1 when the
+ * store fails.
  */
-static int shard_holders(const struct tree_sm *t, const struct txn_store *st, struct txn_meta out[TREE_SM_HOLDERS_MAX])
+static int shard_holders(const struct tree_sm *t, const struct txn_store *st, struct txn_meta *out, int max)
 {
 	uint8_t prefix[SHARD_KEY_PREFIX], at[TREE_SM_TXN_KEY_LEN + 1];
 	shard_key_prefix(t->tree.group, prefix);
 	memcpy(at, prefix, sizeof(prefix));
 	size_t at_len = sizeof(prefix);
 	int n = 0;
-	while (n < TREE_SM_HOLDERS_MAX) {
+	while (n < max) {
 		struct txn_bytes k, v;
 		int err = st->ops->seek(st->ctx, TXN_TABLE_INTENTS, (struct txn_bytes){at, at_len}, &k, &v);
 		if (err == GROVE_ENOTFOUND || (!err && (k.len > TREE_SM_TXN_KEY_LEN || k.len < sizeof(prefix) ||
@@ -300,21 +301,26 @@ static int shard_holders(const struct tree_sm *t, const struct txn_store *st, st
 	return n;
 }
 
-size_t tree_sm_holders(struct tree_sm *t, struct store_txn *txn, struct txn_meta out[TREE_SM_HOLDERS_MAX])
+static size_t holders_upto(struct tree_sm *t, struct store_txn *txn, struct txn_meta *out, int max)
 {
 	struct txn_lmdbstore b = {&t->txn, t->tree.group, txn};
 	struct txn_store st = txn_lmdbstore_store(&b);
-	int n = shard_holders(t, &st, out);
+	int n = shard_holders(t, &st, out, max);
 	return n > 0 ? (size_t)n : 0;
+}
+
+size_t tree_sm_holders(struct tree_sm *t, struct store_txn *txn, struct txn_meta out[TREE_SM_HOLDERS_MAX])
+{
+	return holders_upto(t, txn, out, TREE_SM_HOLDERS_MAX);
 }
 
 bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, struct txn_meta *meta)
 {
-	struct txn_meta held[TREE_SM_HOLDERS_MAX];
-	if (!tree_sm_holders(t, txn, held))
+	struct txn_meta first;
+	if (!holders_upto(t, txn, &first, 1))
 		return false;
 	if (meta)
-		*meta = held[0];
+		*meta = first;
 	return true;
 }
 
@@ -672,7 +678,7 @@ static int part_meets_holders(struct tree_sm *t, struct store_txn *txn, const st
 {
 	met->id = 0;
 	struct txn_meta held[TREE_SM_HOLDERS_MAX];
-	int n = shard_holders(t, st, held);
+	int n = shard_holders(t, st, held, TREE_SM_HOLDERS_MAX);
 	if (n < 0)
 		return GROVE_ESTORAGE;
 	for (int i = 0; i < n; i++) {

@@ -186,7 +186,8 @@ int tree_sm_split_outcome(struct tree_sm *t, struct store_txn *txn, uint64_t gro
 
 /**
  * @brief Whether a cross-shard transaction's intent holds the shard of tree
- * @p t, and whose (@p meta, may be NULL: the transaction and attempt).
+ * @p t, and whose (@p meta, may be NULL: the transaction and attempt; of
+ * several, the first of tree_sm_holders()).
  * @return true or false (false also when the store cannot be read).
  */
 bool tree_sm_held(struct tree_sm *t, struct store_txn *txn, struct txn_meta *meta);
