@@ -1365,19 +1365,30 @@ static bool propose_deferred(struct host *h)
 	return n > 0;
 }
 
-bool host_held(struct host *h, uint64_t group, struct txn_meta *meta)
+/*
+ * Tree group @p group's state machine, with in *@p txn the transaction that sees what this member applied;
+ * NULL if the group is not a tree group here or the store cannot be read.
+ */
+static struct tree_sm *applied_tree(struct host *h, uint64_t group, struct store_txn **txn)
 {
 	struct group *g = group_of(h, group);
-	struct store_txn *txn = apply_txn(h);
-	return g && g->kind != GROUP_META && txn && tree_sm_held(&g->tree, txn, meta);
+	*txn = apply_txn(h);
+	return g && g->kind != GROUP_META && *txn ? &g->tree : NULL;
+}
+
+bool host_held(struct host *h, uint64_t group, struct txn_meta *meta)
+{
+	struct store_txn *txn;
+	struct tree_sm *t = applied_tree(h, group, &txn);
+	return t && tree_sm_held(t, txn, meta);
 }
 
 size_t host_holders(struct host *h, uint64_t group, struct txn_meta *out, size_t max)
 {
-	struct group *g = group_of(h, group);
-	struct store_txn *txn = apply_txn(h);
+	struct store_txn *txn;
+	struct tree_sm *t = applied_tree(h, group, &txn);
 	struct txn_meta held[TREE_SM_HOLDERS_MAX];
-	size_t n = g && g->kind != GROUP_META && txn ? tree_sm_holders(&g->tree, txn, held) : 0;
+	size_t n = t ? tree_sm_holders(t, txn, held) : 0;
 	memcpy(out, held, (n < max ? n : max) * sizeof(*out));
 	return n;
 }
@@ -1385,31 +1396,31 @@ size_t host_holders(struct host *h, uint64_t group, struct txn_meta *out, size_t
 bool host_part_waits(struct host *h, uint64_t group, const uint8_t *part, size_t len,
 		     bool (*passes)(void *ctx, uint64_t txn_id), void *ctx)
 {
-	struct group *g = group_of(h, group);
-	struct store_txn *txn = apply_txn(h);
-	return g && g->kind != GROUP_META && txn && tree_sm_part_waits(&g->tree, txn, part, len, passes, ctx);
+	struct store_txn *txn;
+	struct tree_sm *t = applied_tree(h, group, &txn);
+	return t && tree_sm_part_waits(t, txn, part, len, passes, ctx);
 }
 
 bool host_parts_meet(struct host *h, uint64_t group, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
 {
-	struct group *g = group_of(h, group);
-	struct store_txn *txn = apply_txn(h);
-	return !g || g->kind == GROUP_META || !txn || tree_sm_parts_meet(&g->tree, txn, a, a_len, b, b_len);
+	struct store_txn *txn;
+	struct tree_sm *t = applied_tree(h, group, &txn);
+	return !t || tree_sm_parts_meet(t, txn, a, a_len, b, b_len);
 }
 
 bool host_write_waits(struct host *h, uint64_t group, const uint8_t *request, size_t len)
 {
-	struct group *g = group_of(h, group);
-	struct store_txn *txn = apply_txn(h);
-	return g && g->kind != GROUP_META && txn && tree_sm_write_waits(&g->tree, txn, request, len);
+	struct store_txn *txn;
+	struct tree_sm *t = applied_tree(h, group, &txn);
+	return t && tree_sm_write_waits(t, txn, request, len);
 }
 
 bool host_write_meets(struct host *h, uint64_t group, const uint8_t *part, size_t part_len, const uint8_t *request,
 		      size_t len)
 {
-	struct group *g = group_of(h, group);
-	struct store_txn *txn = apply_txn(h);
-	return !g || g->kind == GROUP_META || !txn || tree_sm_write_meets(&g->tree, txn, part, part_len, request, len);
+	struct store_txn *txn;
+	struct tree_sm *t = applied_tree(h, group, &txn);
+	return !t || tree_sm_write_meets(t, txn, part, part_len, request, len);
 }
 
 bool host_read_waits(struct host *h, uint64_t group, const struct host_ref *node, bool whole)
