@@ -1389,7 +1389,8 @@ size_t host_holders(struct host *h, uint64_t group, struct txn_meta *out, size_t
 	struct tree_sm *t = applied_tree(h, group, &txn);
 	struct txn_meta held[TREE_SM_HOLDERS_MAX];
 	size_t n = t ? tree_sm_holders(t, txn, held) : 0;
-	memcpy(out, held, (n < max ? n : max) * sizeof(*out));
+	n = n < max ? n : max;
+	memcpy(out, held, n * sizeof(*out));
 	return n;
 }
 

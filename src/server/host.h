@@ -248,8 +248,8 @@ bool host_held(struct host *h, uint64_t group, struct txn_meta *meta);
  * @brief The cross-shard transactions whose intents hold tree group @p group
  * as this member applied it (tree_sm_holders()), the first @p max of them
  * into @p out.
- * @return how many hold it (0 for a group that is not held, or not a tree
- * group here); more than @p max when some did not fit.
+ * @return how many were stored (0 for a group that is not held, or not a
+ * tree group here).
  */
 size_t host_holders(struct host *h, uint64_t group, struct txn_meta *out, size_t max);
 

@@ -904,7 +904,7 @@ static uint32_t lanes_held(void *ctx, uint64_t group)
 	struct txn_meta held[TREE_SM_HOLDERS_MAX];
 	size_t n = host_holders(s->host, group, held, TREE_SM_HOLDERS_MAX);
 	uint32_t lanes = 0;
-	for (size_t k = 0; k < n && k < TREE_SM_HOLDERS_MAX; k++)
+	for (size_t k = 0; k < n; k++)
 		lanes |= 1u << tree_sm_lane(held[k].id);
 	return lanes;
 }
@@ -1080,7 +1080,7 @@ static void recover_abandoned(struct server *s)
 			continue;
 		struct txn_meta held[TREE_SM_HOLDERS_MAX];
 		size_t n = host_holders(s->host, group, held, TREE_SM_HOLDERS_MAX);
-		for (size_t k = 0; k < n && k < TREE_SM_HOLDERS_MAX; k++)
+		for (size_t k = 0; k < n; k++)
 			recover_if_abandoned(s, &held[k], group, false, now);
 		uint64_t after = 0;
 		for (int k = 0; k < UNFINISHED_PER_SCAN && host_txn_early(s->host, group, after, &met) == GROVE_OK; k++) {
@@ -1369,7 +1369,7 @@ static bool holder_unresolved(struct server *s, uint64_t group)
 {
 	struct txn_meta held[TREE_SM_HOLDERS_MAX];
 	size_t n = host_holders(s->host, group, held, TREE_SM_HOLDERS_MAX);
-	for (size_t k = 0; k < n && k < TREE_SM_HOLDERS_MAX; k++)
+	for (size_t k = 0; k < n; k++)
 		if (!xshard_resolution_sent(s->xshard, held[k].id))
 			return true;
 	return false;
