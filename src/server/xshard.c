@@ -268,18 +268,22 @@ static uint64_t next_txn_id(struct xshard *x, const struct xshard_part *parts, s
 }
 
 /*
- * Whether transaction @p self, blocked by @p other's intent, pushes it out of its way at once: when one of
- * them is a cut and @p other began after @p self (wound-wait). The older always goes on: a cut and a
- * transaction, or two cuts, that each hold what the other needs never wait for each other's timeout. A cut
- * pushed out is begun again with its age (cut.h), so that it becomes the oldest in time; a transaction's
- * client is told to retry. Two transactions that are not cuts wait for each other as before.
+ * Whether a transaction, blocked by @p other's intent since @p rd says, pushes it out of its way now
+ * (wound-wait): only the older of two does, so that two that each hold what the other needs (coordinated on
+ * two members, or a cut and a transaction) never wait for each other's timeout. When one of them is a cut,
+ * at once; a cut pushed out is begun again with its age (cut.h), so that it becomes the oldest in time.
+ * Between two transactions, once the older has been blocked for a retry interval: the younger is most
+ * likely not just landing its last intent but waiting too, and its client is told to retry.
  */
-static bool wounds(const struct txn_meta *self, const struct txn_meta *other)
+static bool wounds(const struct xshard *x, const struct txn_meta *self, const struct txn_coord_ready *rd,
+		   const struct txn_meta *other, uint64_t pt)
 {
-	if (!is_cut(self->id) && !is_cut(other->id))
-		return false;
 	int c = hlc_cmp(other->start, self->start);
-	return c > 0 || (c == 0 && other->id > self->id);
+	if (c < 0 || (c == 0 && other->id < self->id))
+		return false;
+	if (is_cut(self->id) || is_cut(other->id))
+		return true;
+	return rd->blocked && pt - rd->blocked_since >= x->cfg.retry_interval_ns;
 }
 
 static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
@@ -303,7 +307,7 @@ static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 		deliver(x, rd.msgs, rd.n_msgs, may_hold ? t : NULL, pt);
 		for (size_t i = 0; i < rd.n_blockers; i++)
 			recover(x, &rd.blockers[i].txn, rd.blockers[i].shard, pt,
-				wounds(txn_coord_meta(t->coord), &rd.blockers[i].txn));
+				wounds(x, txn_coord_meta(t->coord), &rd, &rd.blockers[i].txn, pt));
 		bool pushed = rd.pushed, done = rd.done;
 		txn_coord_advance(t->coord, &rd);
 		if (done) {

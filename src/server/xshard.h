@@ -131,7 +131,10 @@ void xshard_destroy(struct xshard *x);
  * (txn_plan_build() puts it there): a part refused as a duplicate of that
  * key ends the write with GROVE_OK and the index that applied it (the
  * anchor's, if the anchor refused its part too; else that shard's, with its
- * group).
+ * group). Two transactions that each hold a shard the other needs (begun
+ * on two members) do not wait for each other's timeout: once the older has
+ * been blocked for cfg.retry_interval_ns, it pushes the younger out
+ * (wound-wait, as with a cut below), whose client is told to retry.
  * @return GROVE_OK, GROVE_EINVAL (fewer than two parts, a group twice, an op
  * mapped outside the parts), GROVE_ETOOBIG (a part over TXN_VALUE_MAX, a key
  * of TREE_SM_KEY_MAX bytes or more), GROVE_EUNAVAILABLE (xshard_full(): try

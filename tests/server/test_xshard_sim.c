@@ -9,7 +9,7 @@
  *
  * Cuts of the world (xshard_begin_cut()): one commits holding every shard and changes nothing; of a cut and
  * a write, or two cuts, that each hold what the other needs, the older pushes the younger out at once instead
- * of both waiting for a timeout.
+ * of both waiting for a timeout; of two writes, once it has waited for the younger a retry interval.
  *
  * The property run: per seed, 2-4 attempts of one keyed write begun at random points, the groups' logs
  * applied in a random interleaving (each log in order), the clock moved and the coordinator ticked now and
@@ -841,6 +841,28 @@ static void test_cut_and_write_older_goes_on(void **state)
 	}
 }
 
+/*
+ * 8b: two writes that each hold a shard the other needs (both set /root/A's "v", both create /root/B/x), as
+ * coordinators on two members can leave them: the older pushes the younger out once it has waited for it a
+ * retry interval, long before either's timeout (2 s), and commits; the younger is aborted (its client
+ * retries). Before, both waited for the timeout and both were aborted.
+ */
+static void test_writes_that_meet_older_goes_on(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 8);
+	const struct write older = {.key = "w1", .v = 1, .b_name = "x"}, younger = {.key = "w2", .v = 2, .b_name = "x"};
+	begin(&s, 1, &older);
+	s.pt += MS;
+	begin(&s, 2, &younger);
+	meet(&s, 1, 2);
+	expect_answer(&s, 1, GROVE_OK, 0);
+	expect_answer(&s, 2, GROVE_EINTENT, 0);
+	CHECK(a_value(&s) == 1 && node_count(&s, 2, "/root/B/x") == 1);
+	sim_close(&s);
+}
+
 /* 8: of two cuts that each hold a shard the other needs, the older goes on. */
 static void test_older_cut_goes_on(void **state)
 {
@@ -1270,6 +1292,7 @@ int main(void)
 		cmocka_unit_test(test_coordinated_at_most),
 		cmocka_unit_test(test_cut_holds_every_shard),
 		cmocka_unit_test(test_cut_and_write_older_goes_on),
+		cmocka_unit_test(test_writes_that_meet_older_goes_on),
 		cmocka_unit_test(test_older_cut_goes_on),
 		cmocka_unit_test(test_cut_reserves_shards),
 		cmocka_unit_test(test_writes_beside_intents),
