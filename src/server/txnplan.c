@@ -104,7 +104,7 @@ struct resource_places {
 	uint32_t *row;   /* per client op: its row, or NO_ROW */
 	uint8_t *in;     /* row * parts + part: whether the part gets the resource */
 	uint32_t *index; /* row * parts + part: its index in that part (second pass) */
-	size_t *user;    /* per row: the last op found to refer to it (SIZE_MAX: none) */
+	bool *referred;  /* per row: an op refers to it */
 };
 
 struct planner {
@@ -1013,24 +1013,11 @@ static bool spread_parts(void *ctx, int64_t *ref)
 				 "puts: put the resource in a batch of each shard's nodes instead", sp->op, k);
 		return true;
 	}
+	rp->referred[rp->row[k]] = true;
 	for (size_t p = 0; p < parts; p++) {
 		uint32_t row = rp->row[sp->op];
-		bool uses = row != NO_ROW ? rp->in[row * parts + p] : pl->ops[sp->op].part == p;
-		if (!uses || theirs[p])
-			continue;
-		for (size_t q = 0; q < parts && pl->batch.ops[k].resource_kind == TREE_RESOURCE_SUB; q++) {
-			if (theirs[q]) {
-				sp->err = refuse(pl, GROVE_ECROSSSHARD,
-						 "ops %zu and %zu refer to the sub_resource op %zu puts from two shards "
-						 "(groups %llu and %llu), which keep resources apart: an embedded resource "
-						 "is one object; put it in a batch of each shard's nodes",
-						 sp->op, rp->user[rp->row[k]], k, (unsigned long long)pl->parts[p].group,
-						 (unsigned long long)pl->parts[q].group);
-				return true;
-			}
-		}
-		theirs[p] = 1;
-		rp->user[rp->row[k]] = sp->op;
+		if (row != NO_ROW ? rp->in[row * parts + p] : pl->ops[sp->op].part == p)
+			theirs[p] = 1;
 	}
 	return false;
 }
@@ -1039,11 +1026,12 @@ static bool spread_parts(void *ctx, int64_t *ref)
  * Which parts get each resource the batch puts, once every other op is placed: those of the ops that
  * refer to it, a resource another put refers to with that one's (a resource refers only to earlier ones,
  * so a backward pass meets every op that refers to a resource before the resource), one that nothing
- * refers to the anchor's. Each group keeps the resources its nodes refer to, under ids of its own. An
- * ext_resource (a file, by path) goes to every part that needs it, as Godot loads one file once however
- * many entries name it. A sub_resource is one object that its users share: referred to from two shards,
- * it is refused, and so is a resource in the binds of a connection across shards (whose binds both groups
- * keep). One walk over each value.
+ * refers to the anchor's. Each group keeps the resources its nodes refer to, under ids of its own, so a
+ * resource goes to every part that needs it: an ext_resource (a file, by path) is loaded once by Godot
+ * however many entries name it; a sub_resource (embedded) becomes a copy per shard, as it does when a
+ * split or a move across shards takes some of its users (resources never change once put, so the copies
+ * stay equal). A resource in the binds of a connection across shards (whose binds both groups keep) is
+ * refused. One walk over each value.
  */
 static int resources_across(struct planner *pl, struct resource_places *rp)
 {
@@ -1063,14 +1051,12 @@ static int resources_across(struct planner *pl, struct resource_places *rp)
 	}
 	rp->in = rows < SIZE_MAX / rp->parts ? calloc(rows * rp->parts, sizeof(*rp->in)) : NULL;
 	rp->index = rp->in ? calloc(rows * rp->parts, sizeof(*rp->index)) : NULL;
-	rp->user = calloc(rows ? rows : 1, sizeof(*rp->user));
-	if (!rp->in || !rp->index || !rp->user)
+	rp->referred = calloc(rows ? rows : 1, sizeof(*rp->referred));
+	if (!rp->in || !rp->index || !rp->referred)
 		return GROVE_ENOMEM;
-	for (size_t r = 0; r < rows; r++)
-		rp->user[r] = SIZE_MAX;
 	for (size_t j = n; j-- > 0;) {
 		uint32_t row = rp->row[j];
-		if (row != NO_ROW && rp->user[row] == SIZE_MAX)
+		if (row != NO_ROW && !rp->referred[row])
 			rp->in[row * rp->parts] = 1; /* nothing refers to it: the anchor's */
 		struct spread sp = {pl, rp, j, GROVE_OK};
 		if (each_local_resource((struct variant *)pl->batch.ops[j].value, spread_parts, &sp)) /* only read */
@@ -1084,7 +1070,7 @@ static void resource_places_free(struct resource_places *rp)
 	free(rp->row);
 	free(rp->in);
 	free(rp->index);
-	free(rp->user);
+	free(rp->referred);
 	memset(rp, 0, sizeof(*rp));
 }
 

@@ -31,12 +31,13 @@
  * puts goes to the parts of the ops that refer to it batch-locally (with a
  * resource that another put refers to, that one's; one that nothing refers to,
  * to the anchor's), and the references are renumbered as each part numbers its
- * ops. An ext_resource (a file, by path) goes to every part that needs it, the
- * first answering for the client's op: Godot loads a file once however many
- * entries name it. Refused: a sub_resource (one object its users share)
- * referred to from two shards' parts, a resource in the binds of a connection
- * across shards (both groups keep them), and a batch-local resource reference
- * to what is not an earlier put (GROVE_EINVAL, as the apply refuses it).
+ * ops. A resource goes to every part that needs it, the first answering for
+ * the client's op: an ext_resource (a file, by path) Godot loads once however
+ * many entries name it; a sub_resource (embedded) becomes a copy per shard, as
+ * when a split or a move across shards takes some of its users. Refused: a
+ * resource in the binds of a connection across shards (both groups keep
+ * them), and a batch-local resource reference to what is not an earlier put
+ * (GROVE_EINVAL, as the apply refuses it).
  *
  * A connection between nodes of two shards (or its removal) is a half in each
  * shard's part (TREE_OP_CONNECT_ACROSS, TREE_OP_DISCONNECT_ACROSS); the source's

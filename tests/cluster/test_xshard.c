@@ -293,7 +293,7 @@ static void test_writes_across_shards(void **state)
 	assert_non_null(strstr(p, "script = ExtResource("));
 	assert_non_null(strstr(q, "texture = ExtResource("));
 	free(scene);
-	/* A file for both shards: each keeps it. An embedded one for both is one object: refused, nothing lands. */
+	/* A file for both shards: each keeps it; an embedded resource for both: each keeps a copy. */
 	resources[3].value = &script;
 	resources[3].name = "also_script";
 	assert_int_equal(client_write_ops(cl, resources, 4), GROVE_OK);
@@ -304,10 +304,19 @@ static void test_writes_across_shards(void **state)
 	free(scene);
 	resources[0] = (struct tree_op){.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB,
 					.text = "SpatialMaterial", .name = "m"};
+	resources[2].name = "material";
 	resources[3].name = "material_too";
-	assert_int_equal(client_write_ops(cl, resources, 4), GROVE_ECROSSSHARD);
+	assert_int_equal(client_write_ops(cl, resources, 4), GROVE_OK);
 	scene = export_text(cl, "/root/World");
-	assert_null(strstr(scene, "material_too"));
+	p = strstr(scene, "[node name=\"P\"");
+	q = strstr(scene, "[node name=\"Q\"");
+	assert_non_null(p);
+	assert_non_null(q);
+	assert_non_null(strstr(p, "material = SubResource("));
+	assert_non_null(strstr(q, "material_too = SubResource("));
+	const char *first = strstr(scene, "type=\"SpatialMaterial\"");
+	assert_non_null(first);
+	assert_non_null(strstr(first + 1, "type=\"SpatialMaterial\"")); /* a copy per shard */
 	free(scene);
 	grove_client_close(cl);
 	wait_settled(&c);

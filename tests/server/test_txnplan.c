@@ -726,7 +726,7 @@ static void expect_resource(struct world *w, uint64_t g, const char *path, const
 /*
  * Resources a batch across shards puts go to the part of the ops that refer to them, a resource that another
  * refers to with it, one that nothing refers to to the anchor's part; the references are renumbered as their
- * part numbers its ops.
+ * part numbers its ops. One that nodes of two shards refer to goes to both, a file or an embedded one.
  */
 static void test_resources_across(void **state)
 {
@@ -801,6 +801,48 @@ static void test_resources_across(void **state)
 	txn_plan_free(&plan);
 	expect_resource(w, 2, "/root/W/Z1/B", "texture", "Texture");
 	expect_resource(w, 3, "/root/W/Z2/B", "texture", "Texture");
+
+	/*
+	 * An embedded material, whose next pass is another, that both shards' nodes use: each part puts a copy of
+	 * both, and each node refers to its own group's copy, whose next pass is the copy beside it.
+	 */
+	struct variant pass_only, outer_ref;
+	assert_int_equal(variant_set_dict(&pass_only), GROVE_OK);
+	assert_int_equal(variant_set_dict(&next), GROVE_OK);
+	variant_set_resource_ref(&pass, -1);
+	assert_int_equal(variant_dict_put(&next, &key, &pass), GROVE_OK);
+	variant_set_resource_ref(&outer_ref, -2);
+	struct tree_op embedded[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "SpatialMaterial", .name = "p",
+		 .value = &pass_only},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "ShaderMaterial", .name = "m",
+		 .value = &next},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/B"), .name = "material", .value = &outer_ref},
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/B"), .name = "material", .value = &outer_ref},
+	};
+	assert_int_equal(plan_ops(w, embedded, 4, &plan, why), GROVE_OK);
+	assert_int_equal(plan.n_parts, 2);
+	assert_int_equal(plan.parts[0].n_ops, 3);
+	assert_int_equal(plan.parts[1].n_ops, 3);
+	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
+	txn_plan_free(&plan);
+	const char *const users[] = {"/root/W/Z1/B", "/root/W/Z2/B"};
+	uint64_t copies[2];
+	for (uint64_t g = 2; g <= 3; g++) {
+		assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+		assert_int_equal(tree_get_prop(&w->trees[g], txn, id_of(w, users[g - 2]), "material", &v), GROVE_OK);
+		copies[g - 2] = (uint64_t)v.as.ref;
+		variant_free(&v);
+		inner = 0;
+		assert_int_equal(tree_with_resource(&w->trees[g], txn, copies[g - 2], copy_type, type), GROVE_OK);
+		assert_string_equal(type, "ShaderMaterial");
+		assert_int_equal(tree_with_resource(&w->trees[g], txn, copies[g - 2], next_pass_of, &inner), GROVE_OK);
+		assert_int_equal(tree_with_resource(&w->trees[g], txn, inner, copy_type, type), GROVE_OK);
+		assert_string_equal(type, "SpatialMaterial");
+		store_txn_abort(txn);
+	}
+	variant_free(&next);
+	variant_free(&pass_only);
 }
 
 /* Node @p path's property @p name is an array typed by a script of group @p g (a Script resource). */
@@ -907,11 +949,10 @@ static void test_refusals(void **state)
 	struct tree_op resources[] = {
 		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "SpatialMaterial", .name = "m"},
 		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z1/A"), .name = "material", .value = &ref},
-		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/A"), .name = "material", .value = &ref},
 	};
-	expect_refusal(w, resources, 3, GROVE_ECROSSSHARD,
-		       "ops 1 and 2 refer to the sub_resource op 0 puts from two shards (groups 2 and 3)");
-	expect_refusal(w, resources + 1, 2, GROVE_EINVAL, "op 0 refers to resource of op 0, which is not an earlier put");
+	struct tree_op unput[] = {resources[1], resources[1]};
+	unput[1].node = at("/root/W/Z2/A");
+	expect_refusal(w, unput, 2, GROVE_EINVAL, "op 0 refers to resource of op 0, which is not an earlier put");
 	struct tree_op resource_binds[] = {
 		resources[0],
 		{.kind = TREE_OP_CONNECT, .node = at("/root/W/Z1/A"), .target = at("/root/W/Z2/A"), .name = "s", .text = "m",
