@@ -123,6 +123,14 @@ struct parked_request {
 
 /* How long a read waits for a transaction's intent to be resolved (an abandoned one takes the expiry and a recovery). */
 #define PARKED_READ_MS 10000
+
+/*
+ * How long a transaction waits here for the parts of transactions coordinated elsewhere that hold its shards
+ * (part_waits()) before it begins anyway. Another member's transactions may hold them one after the other
+ * without a gap; once begun, its intents wait in the transaction layer, where the older of two goes first
+ * (xshard.h), instead of here until the deadline. The coordinator's retry interval.
+ */
+#define PARKED_TXN_PATIENCE_MS 200
 /* Bytes of requests kept waiting for held shards; past it, more are refused at once (retryable). */
 #define PARKED_BYTES_MAX ((size_t)64 << 20)
 /* Early resolutions counted for `grove shard list` at most. */
@@ -1398,19 +1406,21 @@ static bool held_for_writes(struct server *s, uint64_t group, const uint8_t *req
 /*
  * Whether the part @p part of a transaction to begin must wait before its intent is sent to @p group: a
  * transaction coordinated here is writing a part there that it does not commute with, or one holds the group
- * with such a part (host_part_waits(): its own intent would be refused as a conflict, and wait). A part planned
+ * with such a part (host_part_waits(): its own intent would be refused as a conflict, and wait), unless it
+ * @p waited_enough for those (PARKED_TXN_PATIENCE_MS). A part planned
  * without reading the trees does not wait for one whose resolutions went out from here: its intent is applied
  * after them, in log order. One planned from the trees (@p reads_tree: a subtree carried, a node located)
  * waits until such a part is applied, since what the plan read may not be what the part leaves. Parts that
  * commute hold a shard at once (tree_sm_txn_key()).
  */
-static bool part_waits(struct server *s, uint64_t group, const struct txn_plan_part *part, bool reads_tree)
+static bool part_waits(struct server *s, uint64_t group, const struct txn_plan_part *part, bool reads_tree,
+		       bool waited_enough)
 {
 	struct write_check w = {s->host, group, part->request, part->request_len};
 	bool (*passes)(void *, uint64_t) = reads_tree ? NULL : resolution_sent;
 	if (xshard_any_part_to(s->xshard, group, parts_meet, &w))
 		return true;
-	if (!host_part_waits(s->host, group, part->request, part->request_len, passes, s->xshard))
+	if (waited_enough || !host_part_waits(s->host, group, part->request, part->request_len, passes, s->xshard))
 		return false;
 	xshard_release(s->xshard); /* a resolution held back goes now, ahead of this part */
 	return host_part_waits(s->host, group, part->request, part->request_len, passes, s->xshard);
@@ -1451,9 +1461,9 @@ static bool applied_all_committed(struct server *s)
  * says so; a failed one while any shard is held, or an entry committed here is not applied yet (what it
  * missed may be a part: a node it creates or moves in).
  * Shards the plan does not touch may stay held: a transaction elsewhere in the world does not hold this one
- * back.
+ * back. A transaction that @p waited_enough no longer waits for those coordinated elsewhere (part_waits()).
  */
-static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *plan)
+static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *plan, bool waited_enough)
 {
 	if (err) {
 		bool behind = !applied_all_committed(s);
@@ -1463,13 +1473,15 @@ static bool plan_meets_intent(struct server *s, int err, const struct txn_plan *
 	for (size_t i = 0; i < plan->n_parts; i++) {
 		uint64_t group = plan->parts[i].group;
 		const struct txn_plan_part *part = &plan->parts[i];
-		if (plan->n_parts > 1 ? part_waits(s, group, part, plan->reads_tree)
+		if (plan->n_parts > 1 ? part_waits(s, group, part, plan->reads_tree, waited_enough)
 		    : plan->reads_tree ? held_for_reads(s, group) || xshard_writing_to(s->xshard, group)
 				       : held_for_writes(s, group, part->request, part->request_len))
 			return true;
 	}
 	return false;
 }
+
+static void dispatch_parked_writes(struct server *s);
 
 /* Begin the transaction of a plan of several parts, with the write's submit @p key; xshard_done() answers it. */
 static int begin_across_shards(struct server *s, const struct txn_plan *plan, const struct host_ticket *t,
@@ -1544,6 +1556,15 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 			return;
 		}
 	}
+	/*
+	 * Writes that wait here came first: they go (or wait again) before this one, which would otherwise begin
+	 * ahead of them whenever it finds the shards free, as a client whose last transaction was just answered
+	 * does each time.
+	 */
+	if (!deadline_ms && s->n_parked_writes) {
+		s->txn_applied_since = true;
+		dispatch_parked_writes(s);
+	}
 	uint64_t applied_at = key_applied_before(s, wr);
 	if (applied_at) {
 		loop_conn_pending(c); /* write_done() answers it, as it answers a duplicate found at apply */
@@ -1552,7 +1573,8 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 	}
 	struct txn_plan plan = {0};
 	int err = plan_across_shards(s, wr, &plan, why, sizeof(why));
-	if (plan_meets_intent(s, err, &plan) || (!err && plan.n_parts > 1 && xshard_full(s->xshard))) {
+	bool waited_enough = deadline_ms && grove_monotonic_ms() + PARKED_READ_MS >= deadline_ms + PARKED_TXN_PATIENCE_MS;
+	if (plan_meets_intent(s, err, &plan, waited_enough) || (!err && plan.n_parts > 1 && xshard_full(s->xshard))) {
 		wait_for_shards(s, c, v, t, deadline_ms);
 	} else if (!err && plan.n_parts == 1) {
 		err = host_propose(s->host, plan.parts[0].group, t, TREE_CMD_WRITE, v->body_data, v->body_len);
@@ -1584,7 +1606,7 @@ static int submit_across_shards(void *ctx, const struct host_ticket *t, const ch
 	struct txn_plan plan = {0};
 	*applied_at = key_applied_before(s, wr);
 	int err = *applied_at ? GROVE_OK : plan_across_shards(s, wr, &plan, why, why_cap);
-	if (!*applied_at && plan_meets_intent(s, err, &plan)) {
+	if (!*applied_at && plan_meets_intent(s, err, &plan, false)) {
 		snprintf(why, why_cap, "a cross-shard transaction holds a shard this batch needs; retry with the same key");
 		err = GROVE_EINTENT;
 	} else if (!err && plan.n_parts > 1 && xshard_full(s->xshard)) {

@@ -515,14 +515,17 @@ static int part_submit_key(const uint8_t *part, size_t len, char key[TREE_SM_KEY
  * after a split moved that node, a group that was given its parent's keys (copy_keys()).
  */
 /*
- * A cut (a transaction whose part has no ops: host.h, cut.h) that meets another transaction's intent here
- * reserves the shard: until the cut's own intent lands, an intent of a transaction that began after the cut
- * is answered as blocked by it, so that a stream of younger transactions cannot take the shard again each
- * time it frees and keep the cut out. The reservation is kept beside the parts ("reserve": the cut's
- * transaction, 48 bytes); an attempt of the cut begun again (it keeps its age) takes it over, and it lapses
- * CUT_RESERVE_NS after the attempt's timestamp, so that a cut that went away holds nobody for longer.
+ * A transaction whose intent meets another's here reserves the shard, unless an older one does: until its own
+ * intent lands (or its transaction is resolved), the intent of a transaction that began after it and whose
+ * part does not commute with its part (parts_commute(); a cut's part, of no ops, commutes with nothing) is
+ * answered as blocked by it, not written. Otherwise a stream of younger transactions, each proposed behind
+ * the last one's resolution (as a member that coordinates them back to back does), would take the shard
+ * again each time it frees, and keep an older one out for good. The reservation is kept beside the parts
+ * ("reserve": the transaction, 48 bytes, then its part); an attempt begun again (it keeps its age) takes it
+ * over, and it lapses RESERVE_NS after the attempt's timestamp, so that one that went away holds nobody for
+ * longer.
  */
-#define CUT_RESERVE_NS 2000000000ull
+#define RESERVE_NS 2000000000ull
 #define RESERVE_BYTES 48
 
 static size_t reserve_key(const struct tree_sm *t, uint8_t key[STORE_KEY_MAX])
@@ -549,45 +552,95 @@ static void get_meta(const uint8_t *b, struct txn_meta *m)
 			       .start = {get_be64(b + 36), get_be32(b + 44)}};
 }
 
-/* The cut that reserves the shard, if any. @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ESTORAGE. */
-static int reservation(const struct tree_sm *t, struct store_txn *txn, struct txn_meta *cut)
+/*
+ * The transaction that reserves the shard, if any, into @p by, and (with @p part) a copy of its part (malloc'd;
+ * empty for a cut). @return GROVE_OK, GROVE_ENOTFOUND, GROVE_ECORRUPT, GROVE_ESTORAGE, GROVE_ENOMEM.
+ */
+static int reservation(const struct tree_sm *t, struct store_txn *txn, struct txn_meta *by, struct store_bytes *part)
 {
 	uint8_t key[STORE_KEY_MAX];
 	struct store_bytes v;
 	int err = store_get(txn, t->txn_parts, key, reserve_key(t, key), &v);
 	if (err)
 		return err;
-	if (v.len != RESERVE_BYTES)
+	if (v.len < RESERVE_BYTES)
 		return GROVE_ECORRUPT;
-	get_meta(v.data, cut);
+	get_meta(v.data, by);
+	if (!part)
+		return GROVE_OK;
+	/* A copy: the trials that check it against another part write to the store, which may move these bytes. */
+	size_t len = v.len - RESERVE_BYTES;
+	void *copy = malloc(len ? len : 1);
+	if (!copy)
+		return GROVE_ENOMEM;
+	memcpy(copy, (const uint8_t *)v.data + RESERVE_BYTES, len);
+	*part = (struct store_bytes){copy, len};
 	return GROVE_OK;
 }
 
-/* Whether a reservation by @p cut makes the intent of @p txn wait: @p txn began after it, while it lasts. */
-static bool reserved_against(const struct txn_meta *cut, const struct txn_meta *txn)
+static int parts_commute(struct tree_sm *t, struct store_txn *txn, const uint8_t *a, size_t a_len, const uint8_t *b,
+			 size_t b_len, bool *commute);
+
+/*
+ * Whether the shard's reservation makes the intent of @p cmd (part @p part) wait: by a transaction that began
+ * before it, while the reservation lasts, with a part that does not commute with @p part. Into @p by.
+ * @return GROVE_OK (by->id 0: it does not wait), or the store's failure.
+ */
+static int reserved_against(struct tree_sm *t, struct store_txn *txn, const struct txn_cmd *cmd,
+			    struct txn_bytes part, struct txn_meta *by)
 {
-	return hlc_cmp(txn->start, cut->start) > 0 && txn->ts.wall < cut->ts.wall + CUT_RESERVE_NS;
+	struct store_bytes theirs = {0};
+	int err = reservation(t, txn, by, &theirs);
+	bool waits = !err && hlc_cmp(cmd->txn.start, by->start) > 0 && cmd->txn.ts.wall < by->ts.wall + RESERVE_NS;
+	bool commute = false;
+	if (waits && theirs.len)
+		err = parts_commute(t, txn, theirs.data, theirs.len, part.data, part.len, &commute);
+	free((void *)theirs.data);
+	if (err == GROVE_ENOTFOUND || !waits || commute)
+		by->id = 0;
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 
-/* After the txn layer applied intent @p cmd, whose part is @p part: a cut's reservation is made, or lifted. */
+/*
+ * After the txn layer applied intent @p cmd, whose part is @p part: a reservation is made (the intent met
+ * another, and no older transaction reserves the shard), or lifted (the reserver's intent, or an older
+ * one's, landed).
+ */
 static int update_reservation(struct tree_sm *t, struct store_txn *txn, const struct txn_cmd *cmd,
 			      struct txn_bytes part, const struct txn_result *res)
 {
 	struct txn_meta held;
-	int err = reservation(t, txn, &held);
+	int err = reservation(t, txn, &held, NULL);
 	if (err && err != GROVE_ENOTFOUND)
 		return err;
 	bool reserved = !err;
 	uint8_t key[STORE_KEY_MAX];
 	size_t klen = reserve_key(t, key);
 	bool not_younger = reserved && hlc_cmp(cmd->txn.start, held.start) <= 0;
-	if (!part.len && res->code == TXN_R_WRITTEN && not_younger)
-		return store_del(txn, t->txn_parts, key, klen); /* the cut (an attempt of it, or an older one) landed */
-	if (part.len || res->code != TXN_R_CONFLICT || (reserved && !not_younger))
-		return GROVE_OK; /* not a cut that met an intent, or an older cut reserves the shard already */
-	uint8_t value[RESERVE_BYTES];
+	if (res->code == TXN_R_WRITTEN && not_younger)
+		return store_del(txn, t->txn_parts, key, klen);
+	if (res->code != TXN_R_CONFLICT || (reserved && !not_younger))
+		return GROVE_OK; /* it did not meet an intent, or an older transaction reserves the shard already */
+	uint8_t *value = malloc(RESERVE_BYTES + part.len);
+	if (!value)
+		return GROVE_ENOMEM;
 	put_meta(value, &cmd->txn);
-	return store_put(txn, t->txn_parts, key, klen, value, sizeof(value));
+	if (part.len)
+		memcpy(value + RESERVE_BYTES, part.data, part.len);
+	err = store_put(txn, t->txn_parts, key, klen, value, RESERVE_BYTES + part.len);
+	free(value);
+	return err;
+}
+
+/* A transaction was resolved: if it reserved the shard, it no longer waits for it. */
+static int lift_reservation_of(struct tree_sm *t, struct store_txn *txn, uint64_t txn_id)
+{
+	struct txn_meta held;
+	int err = reservation(t, txn, &held, NULL);
+	if (err == GROVE_ENOTFOUND || (!err && held.id != txn_id))
+		return GROVE_OK;
+	uint8_t key[STORE_KEY_MAX];
+	return err ? err : store_del(txn, t->txn_parts, key, reserve_key(t, key));
 }
 
 /* A transaction's part decoded: its ops borrow from the request. */
@@ -713,14 +766,13 @@ static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index
 	if (err && err != GROVE_ENOTFOUND)
 		return err;
 	bool again = !err && there.id == cmd->txn.id && there.seq == cmd->txn.seq;
-	struct txn_meta cut;
-	err = reservation(t, txn, &cut);
-	if (!err && reserved_against(&cut, &cmd->txn)) {
-		*res = (struct txn_result){.code = TXN_R_CONFLICT, .other = cut};
+	struct txn_meta reserver;
+	if ((err = reserved_against(t, txn, cmd, part, &reserver)) != GROVE_OK)
+		return err;
+	if (reserver.id) {
+		*res = (struct txn_result){.code = TXN_R_CONFLICT, .other = reserver};
 		return GROVE_OK;
 	}
-	if (err && err != GROVE_ENOTFOUND)
-		return err;
 	/* Another lane's transaction whose part this one's does not commute with goes first: a conflict, as on one key. */
 	struct txn_meta met;
 	err = part_meets_holders(t, txn, st, &(struct holder_filter){.self = cmd->txn.id}, part.data, part.len, &met);
@@ -795,6 +847,8 @@ static int resolve_intent(struct tree_sm *t, struct store_txn *txn, uint64_t ind
 		resolved = err == GROVE_ENOTFOUND;
 		err = resolved ? GROVE_OK : err;
 	}
+	if (!err)
+		err = lift_reservation_of(t, txn, cmd->txn.id);
 	bool early = cmd->status == TXN_STAGING;
 	uint8_t key[STORE_KEY_MAX];
 	size_t klen = (size_t)txn_part_key(t, cmd->txn.id, key);

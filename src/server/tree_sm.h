@@ -52,11 +52,13 @@
  *   refused with GROVE_EINTENT (retry) otherwise; splits of the shard are
  *   refused. A part of no ops changes nothing and holds the shard whole (every
  *   write is refused): a cut of the world (host_world_snapshot_begin()) is a
- *   transaction with such a part on every shard. A cut whose intent meets
- *   another's reserves the shard ("sm.txn_parts" key "reserve") until its
- *   own lands there: meanwhile the intent of a transaction that began after
- *   it is answered as blocked by the cut (TXN_R_CONFLICT), not written; the
- *   reservation lapses 2 s after the cut's attempt began. The outcome carries the command and the
+ *   transaction with such a part on every shard. A transaction whose intent
+ *   meets another's reserves the shard, unless an older one does
+ *   ("sm.txn_parts" key "reserve": the transaction and its part) until its
+ *   own lands there or it is resolved: meanwhile the intent of a transaction
+ *   that began after it, with a part that does not commute with its part, is
+ *   answered as blocked by it (TXN_R_CONFLICT), not written; the reservation
+ *   lapses 2 s after the reserving attempt's timestamp. The outcome carries the command and the
  *   shard's result (tree_result.txn_cmd, txn_result) for whoever waits on
  *   it; TREE_SM_TABLE_TXN_PARTS and TREE_SM_TABLE_TXN + enum txn_table hold
  *   the transaction state in snapshots.

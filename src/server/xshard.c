@@ -105,7 +105,7 @@ int xshard_create(const struct xshard_config *cfg, const struct xshard_hooks *ho
 		x->cfg.max_bytes = (size_t)256 << 20;
 	/*
 	 * Ids never repeat across restarts: the counter starts at the time's microseconds (48 bits), even; a cut's
-	 * is the odd one above, so that whoever meets its intent knows it for a cut (wounds()).
+	 * is the odd one above, so that a cut is told apart wherever its id shows (its lane is its even twin's).
 	 */
 	x->next_id = (grove_realtime_ns() / 1000) & ((1ull << 48) - 2);
 	*out = x;
@@ -234,12 +234,6 @@ static size_t txn_slot(const struct xshard *x, uint64_t id)
 
 static int recover(struct xshard *x, const struct txn_meta *met, uint64_t shard, uint64_t pt, bool forced);
 
-/* Whether transaction @p id is a cut's (xshard_begin_cut()): its id is odd. */
-static bool is_cut(uint64_t id)
-{
-	return id & 1;
-}
-
 /* The lanes transactions use in @p group: those that hold it as applied here, and those coordinated here. */
 static uint32_t lanes_in(const struct xshard *x, uint64_t group)
 {
@@ -268,22 +262,17 @@ static uint64_t next_txn_id(struct xshard *x, const struct xshard_part *parts, s
 }
 
 /*
- * Whether a transaction, blocked by @p other's intent since @p rd says, pushes it out of its way now
- * (wound-wait): only the older of two does, so that two that each hold what the other needs (coordinated on
- * two members, or a cut and a transaction) never wait for each other's timeout. When one of them is a cut,
- * at once; a cut pushed out is begun again with its age (cut.h), so that it becomes the oldest in time.
- * Between two transactions, once the older has been blocked for a retry interval: the younger is most
- * likely not just landing its last intent but waiting too, and its client is told to retry.
+ * Whether transaction @p self, blocked by @p other's intent, pushes it out of its way (wound-wait): when
+ * @p other began after it. The older always goes on: two that each hold what the other needs (coordinated on
+ * two members, or a cut and a transaction) never wait for each other's timeout, and a transaction that
+ * reserves a shard (tree_sm.h) is not kept out by a younger one that holds another shard it needs. A younger
+ * one pushed out is aborted if one of its intents is missing (its client is told to retry; a cut is begun
+ * again with its age, cut.h, so that it becomes the oldest in time), and recovered as committed if not.
  */
-static bool wounds(const struct xshard *x, const struct txn_meta *self, const struct txn_coord_ready *rd,
-		   const struct txn_meta *other, uint64_t pt)
+static bool wounds(const struct txn_meta *self, const struct txn_meta *other)
 {
 	int c = hlc_cmp(other->start, self->start);
-	if (c < 0 || (c == 0 && other->id < self->id))
-		return false;
-	if (is_cut(self->id) || is_cut(other->id))
-		return true;
-	return rd->blocked && pt - rd->blocked_since >= x->cfg.retry_interval_ns;
+	return c > 0 || (c == 0 && other->id > self->id);
 }
 
 static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
@@ -307,7 +296,7 @@ static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 		deliver(x, rd.msgs, rd.n_msgs, may_hold ? t : NULL, pt);
 		for (size_t i = 0; i < rd.n_blockers; i++)
 			recover(x, &rd.blockers[i].txn, rd.blockers[i].shard, pt,
-				wounds(x, txn_coord_meta(t->coord), &rd, &rd.blockers[i].txn, pt));
+				wounds(txn_coord_meta(t->coord), &rd.blockers[i].txn));
 		bool pushed = rd.pushed, done = rd.done;
 		txn_coord_advance(t->coord, &rd);
 		if (done) {

@@ -131,10 +131,9 @@ void xshard_destroy(struct xshard *x);
  * (txn_plan_build() puts it there): a part refused as a duplicate of that
  * key ends the write with GROVE_OK and the index that applied it (the
  * anchor's, if the anchor refused its part too; else that shard's, with its
- * group). Two transactions that each hold a shard the other needs (begun
- * on two members) do not wait for each other's timeout: once the older has
- * been blocked for cfg.retry_interval_ns, it pushes the younger out
- * (wound-wait, as with a cut below), whose client is told to retry.
+ * group). Of two transactions that each hold a shard the other needs (begun
+ * on two members), the older pushes the younger out at once (wound-wait, as
+ * with a cut below), whose client is told to retry.
  * @return GROVE_OK, GROVE_EINVAL (fewer than two parts, a group twice, an op
  * mapped outside the parts), GROVE_ETOOBIG (a part over TXN_VALUE_MAX, a key
  * of TREE_SM_KEY_MAX bytes or more), GROVE_EUNAVAILABLE (xshard_full(): try
@@ -148,12 +147,12 @@ int xshard_begin(struct xshard *x, const struct host_ticket *t, const char *key,
  * of the @p n groups @p groups (at least two, the anchor first) has no ops
  * and only holds its shard while the transaction runs. Its end goes to the
  * done hook with @p t; a committed outcome names the transaction
- * (xshard_outcome.txn). Its id is odd (every other transaction's is even),
- * so that whoever meets its intent knows it for a cut: between a cut and
- * another transaction the older goes on (wound-wait). An intent of a
- * younger one in the way is pushed at once, whatever its heartbeat
- * (txn_recover_config.forced): aborted if not staged (a write's client is
- * told to retry), recovered if staged; an older one is waited for. @p age:
+ * (xshard_outcome.txn). Its id is odd (every other transaction's is even).
+ * Between a cut and another transaction the older goes on (wound-wait), as
+ * between any two: an intent of a younger one in the way is pushed at once,
+ * whatever its heartbeat (txn_recover_config.forced): aborted if not staged
+ * (a write's client is told to retry), recovered if staged; an older one is
+ * waited for. @p age:
  * zero for a new cut, which gets its transaction's start; a cut begun again
  * after it gave up passes it back, and keeps its age.
  * @return as xshard_begin().

@@ -554,8 +554,6 @@ void txn_coord_ready(struct txn_coord *c, struct txn_coord_ready *rd)
 	rd->pushed_to = c->pushed_to;
 	rd->blockers = c->blockers;
 	rd->n_blockers = c->n_blockers;
-	rd->blocked = c->blocked;
-	rd->blocked_since = c->blocked_since;
 	rd->done = c->phase == TXN_COORD_DONE;
 }
 

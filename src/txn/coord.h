@@ -102,8 +102,6 @@ struct txn_coord_ready {
 	struct hlc_ts pushed_to;         /**< the timestamp a retry would take */
 	const struct txn_coord_blocker *blockers; /**< intents of other transactions that newly block a write */
 	size_t n_blockers;                        /**< how many */
-	bool blocked;                    /**< a write is blocked by another transaction's intent */
-	uint64_t blocked_since;          /**< when writes began to be blocked, without a break since (if blocked) */
 	bool done;                       /**< finished: nothing more will be sent; destroy it */
 };
 

@@ -419,6 +419,84 @@ static void test_back_to_back_writes_do_not_wait(void **state)
 	test_rmtree(c.dir);
 }
 
+/*
+ * A client that writes @c count batches across ZoneA and ZoneB, one after the other, naming ZoneA's P first or
+ * (@c b_first) ZoneB's Q first, so that the leader of that zone coordinates them; each acknowledgement is
+ * numbered in the order all clients' come (@c order).
+ */
+struct opposed {
+	struct cluster *c;
+	bool b_first;
+	int count, order_first, order_last, acked;
+	int *order;
+};
+
+static void *write_opposed(void *arg)
+{
+	struct opposed *o = arg;
+	struct grove_client *cl = cluster_connect(o->c, 1);
+	struct variant v = {0};
+	struct tree_ref p = {.path = ZONE_A "/P"}, q = {.path = ZONE_B "/Q"};
+	for (int i = 0; i < o->count; i++) {
+		variant_set_int(&v, i);
+		struct tree_op both[] = {{.kind = TREE_OP_SET_PROP, .node = o->b_first ? q : p, .name = "x", .value = &v},
+					 {.kind = TREE_OP_SET_PROP, .node = o->b_first ? p : q, .name = "x", .value = &v}};
+		if (client_write_ops(cl, both, 2) != GROVE_OK)
+			continue;
+		int at = __atomic_add_fetch(o->order, 1, __ATOMIC_ACQ_REL);
+		if (!o->acked++)
+			o->order_first = at;
+		o->order_last = at;
+	}
+	variant_free(&v);
+	grove_client_close(cl);
+	return NULL;
+}
+
+/*
+ * Writers across the same two shards in opposite orders, coordinated by their two leaders (members 1 and 2),
+ * each setting the same two nodes: every writer goes on. Before, the transactions of one member, each begun
+ * behind the last one's resolution, kept the shards held without a gap, and the other member's writers waited
+ * until they stopped; and two that each held one shard waited for each other's timeout. Now a transaction
+ * that met another's intent reserves the shard against younger ones, the older of two that wait for each
+ * other pushes the younger out, one that waited 200 ms in its member for the others begins anyway, and writes
+ * that wait in a member go before those that come after them. Checked by order, not time: each writer's
+ * first write is acknowledged before every other writer's last.
+ */
+static void test_opposed_writers_all_go_on(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t id;
+	struct grove_client *cl = start_world(&c, &id);
+	assert_int_equal(client_set_int(cl, ZONE_B "/Q", "x", 0), GROVE_OK);
+	lead(cl, ZONE_A, 1);
+	lead(cl, ZONE_B, 2);
+	enum { WRITERS = 4, EACH = 20 };
+	int order = 0;
+	struct opposed o[WRITERS];
+	pthread_t threads[WRITERS];
+	for (int k = 0; k < WRITERS; k++) {
+		o[k] = (struct opposed){.c = &c, .b_first = k % 2, .count = EACH, .order = &order};
+		assert_int_equal(pthread_create(&threads[k], NULL, write_opposed, &o[k]), 0);
+	}
+	for (int k = 0; k < WRITERS; k++)
+		pthread_join(threads[k], NULL);
+	for (int k = 0; k < WRITERS; k++) {
+		print_message("writer %d (%s first): %d acknowledged, the first %d-th and the last %d-th of all\n", k,
+			      o[k].b_first ? "ZoneB" : "ZoneA", o[k].acked, o[k].order_first, o[k].order_last);
+		assert_int_equal(o[k].acked, EACH);
+	}
+	for (int k = 0; k < WRITERS; k++)
+		for (int j = 0; j < WRITERS; j++)
+			if (j != k && o[k].order_first > o[j].order_last)
+				fail_msg("writer %d's first write was acknowledged after writer %d's last", k, j);
+	grove_client_close(cl);
+	wait_settled(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 /* Writes across the world's group and ZoneA, back to back, until @c count are acknowledged. */
 struct across {
 	struct cluster *c;
@@ -1733,6 +1811,7 @@ int main(void)
 		cmocka_unit_test(test_writes_across_shards),
 		cmocka_unit_test(test_connections_across_shards),
 		cmocka_unit_test(test_back_to_back_writes_do_not_wait),
+		cmocka_unit_test(test_opposed_writers_all_go_on),
 		cmocka_unit_test(test_reads_wait_only_for_their_shards),
 		cmocka_unit_test(test_kill_the_coordinator),
 		cmocka_unit_test(test_stream_across_shards),

@@ -9,7 +9,8 @@
  *
  * Cuts of the world (xshard_begin_cut()): one commits holding every shard and changes nothing; of a cut and
  * a write, or two cuts, that each hold what the other needs, the older pushes the younger out at once instead
- * of both waiting for a timeout; of two writes, once it has waited for the younger a retry interval.
+ * of both waiting for a timeout, and so do two writes. A write that met another's intent reserves the shard:
+ * a younger one that comes before it is sent again is answered as blocked.
  *
  * The property run: per seed, 2-4 attempts of one keyed write begun at random points, the groups' logs
  * applied in a random interleaving (each log in order), the clock moved and the coordinator ticked now and
@@ -843,9 +844,9 @@ static void test_cut_and_write_older_goes_on(void **state)
 
 /*
  * 8b: two writes that each hold a shard the other needs (both set /root/A's "v", both create /root/B/x), as
- * coordinators on two members can leave them: the older pushes the younger out once it has waited for it a
- * retry interval, long before either's timeout (2 s), and commits; the younger is aborted (its client
- * retries). Before, both waited for the timeout and both were aborted.
+ * coordinators on two members can leave them: the older pushes the younger out at once, long before either's
+ * timeout (2 s), and commits; the younger is aborted (its client retries). Before, both waited for the
+ * timeout and both were aborted.
  */
 static void test_writes_that_meet_older_goes_on(void **state)
 {
@@ -860,6 +861,41 @@ static void test_writes_that_meet_older_goes_on(void **state)
 	expect_answer(&s, 1, GROVE_OK, 0);
 	expect_answer(&s, 2, GROVE_EINTENT, 0);
 	CHECK(a_value(&s) == 1 && node_count(&s, 2, "/root/B/x") == 1);
+	sim_close(&s);
+}
+
+/*
+ * 8c: write 2 meets write 1's intent in group 2 and reserves the shard; write 3, younger, whose part does
+ * not commute with it (all three set /root/A's "v" and create a node under /root/B), comes to group 2 after
+ * write 1 let it go and before write 2 is sent again: it is answered as blocked by write 2 instead of
+ * taking the shard, so that a stream of younger writes cannot keep an older one out. All three commit,
+ * write 2 before write 3.
+ */
+static void test_reservation_keeps_younger_out(void **state)
+{
+	(void)state;
+	struct sim s;
+	sim_open(&s, 81);
+	const struct write w1 = {.v = 1, .b_name = "x"}, w2 = {.v = 2, .b_name = "y"}, w3 = {.v = 3, .b_name = "z"};
+	begin(&s, 1, &w1);
+	apply_first(&s, WORLD, 1);
+	apply_first(&s, 2, 1);
+	s.pt += MS;
+	begin(&s, 2, &w2);
+	apply_first(&s, 2, 2); /* meets write 1's intent: reserved */
+	s.pt += MS;
+	begin(&s, 3, &w3);
+	drive(&s, 1, WORLD);
+	expect_answer(&s, 1, GROVE_OK, 0);
+	CHECK(!held(&s, 2));
+	apply_first(&s, 2, 3); /* before write 2's intent is sent again */
+	CHECK(!held(&s, 2));
+	drain(&s);
+	expect_answer(&s, 2, GROVE_OK, 0);
+	expect_answer(&s, 3, GROVE_OK, 0);
+	CHECK(a_value(&s) == 3);
+	CHECK(node_count(&s, 2, "/root/B/y") == 1 && node_count(&s, 2, "/root/B/z") == 1);
+	expect_free(&s);
 	sim_close(&s);
 }
 
@@ -1293,6 +1329,7 @@ int main(void)
 		cmocka_unit_test(test_cut_holds_every_shard),
 		cmocka_unit_test(test_cut_and_write_older_goes_on),
 		cmocka_unit_test(test_writes_that_meet_older_goes_on),
+		cmocka_unit_test(test_reservation_keeps_younger_out),
 		cmocka_unit_test(test_older_cut_goes_on),
 		cmocka_unit_test(test_cut_reserves_shards),
 		cmocka_unit_test(test_writes_beside_intents),
