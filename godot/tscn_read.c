@@ -107,19 +107,19 @@ static int read_header(struct tscn_reader *r)
 	s->line = start.line;
 	struct godot_text_options opts = {.resolve = resolve_ref, .ctx = r};
 	for (;;) {
-		skip_blanks(c);
+		godot_text_skip_space(c); /* Godot reads a header over several lines, comments and all */
 		int ch = cur(c);
 		if (ch == ']') {
 			godot_text_advance(c);
 			break;
 		}
-		if (ch == -1 || ch == '\n')
-			return read_error(r, c, GROVE_EPARSE, "unterminated section header");
+		if (ch == -1)
+			return read_error(r, &start, GROVE_EPARSE, "unterminated section header");
 		size_t kfrom = c->pos;
 		while (word_char(cur(c)))
 			godot_text_advance(c);
 		size_t klen = c->pos - kfrom;
-		skip_blanks(c);
+		godot_text_skip_space(c);
 		if (klen == 0 || cur(c) != '=')
 			return read_error(r, c, GROVE_EPARSE, "expected key=value in the section header");
 		godot_text_advance(c);
@@ -211,12 +211,7 @@ static int read_property(struct tscn_reader *r)
 		}
 		return e;
 	}
-	skip_blanks(c);
-	if (cur(c) != -1 && cur(c) != '\n') {
-		free(key);
-		variant_free(&value);
-		return read_error(r, c, GROVE_EPARSE, "unexpected text after the value");
-	}
+	/* What follows on the line (a comment, or the next property, as Godot reads it) is read next. */
 	e = tscn_add_prop(s, key, &value);
 	free(key);
 	variant_free(&value);
@@ -248,7 +243,7 @@ int tscn_parse(const char *text, size_t len, struct tscn_scene *out, struct tscn
 	}
 	int e = strmap_init(&r.ids, 64);
 	while (!e) {
-		godot_text_skip_space(&r.c, true);
+		godot_text_skip_space(&r.c);
 		if (r.c.pos >= r.c.len)
 			break;
 		e = cur(&r.c) == '[' ? read_header(&r) : read_property(&r);

@@ -45,12 +45,16 @@ static const char *tag_of(enum tscn_section_kind kind)
 	return NULL;
 }
 
-/* Property names are written bare unless they could not be read back that way. */
+/*
+ * Property names are written bare unless they could not be read back that way, as Godot decides
+ * (String::property_name_encode()): a name with '=', '"', ';', '[', ']', a control character, a blank or
+ * anything outside ASCII is quoted (Godot reads a bare name byte by byte, not as UTF-8).
+ */
 static void put_key(struct grove_buf *out, const char *key)
 {
-	bool bare = key[0] != '\0' && key[0] != '"' && key[0] != '[' && key[0] != ';';
-	for (const char *p = key; *p && bare; p++)
-		bare = *p != '=' && *p != '\n' && *p != ' ' && *p != '\t' && *p != '\r';
+	bool bare = key[0] != '\0';
+	for (const unsigned char *p = (const unsigned char *)key; *p && bare; p++)
+		bare = *p > ' ' && *p < 127 && *p != '=' && *p != '"' && *p != ';' && *p != '[' && *p != ']';
 	if (bare)
 		grove_buf_put(out, key, strlen(key));
 	else

@@ -115,13 +115,13 @@ void godot_text_advance(struct godot_text_cursor *c)
 	c->pos++;
 }
 
-void godot_text_skip_space(struct godot_text_cursor *c, bool comments)
+void godot_text_skip_space(struct godot_text_cursor *c)
 {
 	for (;;) {
 		int ch = peek(c);
 		if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
 			godot_text_advance(c);
-		} else if (comments && ch == ';') {
+		} else if (ch == ';') {
 			while (peek(c) != -1 && peek(c) != '\n')
 				godot_text_advance(c);
 		} else {
@@ -157,7 +157,7 @@ static bool is_ident_char(int ch)
 
 static bool expect(struct godot_text_cursor *c, int ch)
 {
-	godot_text_skip_space(c, false);
+	godot_text_skip_space(c);
 	if (peek(c) != ch)
 		return false;
 	godot_text_advance(c);
@@ -243,11 +243,6 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 		case 'r': byte = '\r'; break;
 		case 'b': byte = '\b'; break;
 		case 'f': byte = '\f'; break;
-		case 'a': byte = '\a'; break;
-		case 'v': byte = '\v'; break;
-		case '"': byte = '"'; break;
-		case '\'': byte = '\''; break;
-		case '\\': byte = '\\'; break;
 		case 'u':
 		case 'U':
 			godot_text_advance(c);
@@ -268,9 +263,13 @@ int godot_text_parse_string(struct godot_text_cursor *c, char **out, size_t *len
 			}
 			put_utf8(&b, cp);
 			continue;
-		default:
+		case -1:
 			grove_buf_free(&b);
-			return parse_error(c, err, GROVE_EPARSE, "unknown escape \\%c", esc < 0 ? '?' : esc);
+			return parse_error(&start, err, GROVE_EPARSE, "unterminated string");
+		default:
+			/* Godot reads any other escaped character as itself (its writers escape ' and ? so). */
+			byte = (char)esc;
+			break;
 		}
 		grove_buf_put(&b, &byte, 1);
 		godot_text_advance(c);
@@ -389,7 +388,7 @@ static int parse_number_list(struct godot_text_cursor *c, struct number **out, s
 	struct number *items = malloc(cap * sizeof(*items));
 	if (!items)
 		return GROVE_ENOMEM;
-	godot_text_skip_space(c, false);
+	godot_text_skip_space(c);
 	if (peek(c) == ')') {
 		godot_text_advance(c);
 		*out = items;
@@ -397,7 +396,7 @@ static int parse_number_list(struct godot_text_cursor *c, struct number **out, s
 		return GROVE_OK;
 	}
 	for (;;) {
-		godot_text_skip_space(c, false);
+		godot_text_skip_space(c);
 		if (grove_grow((void **)&items, &cap, n, sizeof(*items))) {
 			free(items);
 			return GROVE_ENOMEM;
@@ -408,7 +407,7 @@ static int parse_number_list(struct godot_text_cursor *c, struct number **out, s
 			return e;
 		}
 		n++;
-		godot_text_skip_space(c, false);
+		godot_text_skip_space(c);
 		if (peek(c) == ',') {
 			godot_text_advance(c);
 			continue;
@@ -534,7 +533,7 @@ static int parse_packed(struct godot_text_cursor *c, enum variant_type type, str
 			struct godot_text_error *err)
 {
 	struct godot_text_cursor start = *c;
-	godot_text_skip_space(c, false);
+	godot_text_skip_space(c);
 	if (type == VARIANT_PACKED_STRING_ARRAY || (type == VARIANT_PACKED_BYTE_ARRAY && peek(c) == '"')) {
 		/* Strings (or one base64 string for bytes) up to ')'. */
 		struct variant list;
@@ -549,10 +548,10 @@ static int parse_packed(struct godot_text_cursor *c, enum variant_type type, str
 			e = variant_array_push(&list, &item);
 			if (e)
 				variant_free(&item);
-			godot_text_skip_space(c, false);
+			godot_text_skip_space(c);
 			if (!e && peek(c) == ',') {
 				godot_text_advance(c);
-				godot_text_skip_space(c, false);
+				godot_text_skip_space(c);
 			} else if (!e && peek(c) != ')') {
 				e = parse_error(c, err, GROVE_EPARSE, "expected ',' or ')'");
 			}
@@ -630,7 +629,7 @@ static int parse_resource_ref(struct godot_text_cursor *c, const struct godot_te
 static int parse_typehint(struct godot_text_cursor *c, const struct godot_text_options *o, struct variant_typehint *h,
 			  struct godot_text_error *err)
 {
-	godot_text_skip_space(c, false);
+	godot_text_skip_space(c);
 	size_t from = c->pos;
 	if (!is_ident_start(peek(c)))
 		return parse_error(c, err, GROVE_EPARSE, "expected a type name");
@@ -675,7 +674,7 @@ static int parse_array_body(struct godot_text_cursor *c, const struct godot_text
 {
 	/* The '[' is already consumed. */
 	int e = variant_set_array(out);
-	godot_text_skip_space(c, false);
+	godot_text_skip_space(c);
 	while (!e && peek(c) != ']') {
 		struct variant item;
 		e = parse_value(c, o, &item, err, depth + 1);
@@ -686,10 +685,10 @@ static int parse_array_body(struct godot_text_cursor *c, const struct godot_text
 			variant_free(&item);
 			break;
 		}
-		godot_text_skip_space(c, false);
+		godot_text_skip_space(c);
 		if (peek(c) == ',') {
 			godot_text_advance(c);
-			godot_text_skip_space(c, false);
+			godot_text_skip_space(c);
 		} else if (peek(c) != ']') {
 			e = parse_error(c, err, GROVE_EPARSE, peek(c) == -1 ? "unterminated array" : "expected ',' or ']'");
 		}
@@ -706,7 +705,7 @@ static int parse_dict_body(struct godot_text_cursor *c, const struct godot_text_
 {
 	/* The '{' is already consumed. */
 	int e = variant_set_dict(out);
-	godot_text_skip_space(c, false);
+	godot_text_skip_space(c);
 	while (!e && peek(c) != '}') {
 		struct variant key, value = {0};
 		e = parse_value(c, o, &key, err, depth + 1);
@@ -724,10 +723,10 @@ static int parse_dict_body(struct godot_text_cursor *c, const struct godot_text_
 		variant_free(&value);
 		if (e)
 			break;
-		godot_text_skip_space(c, false);
+		godot_text_skip_space(c);
 		if (peek(c) == ',') {
 			godot_text_advance(c);
-			godot_text_skip_space(c, false);
+			godot_text_skip_space(c);
 		} else if (peek(c) != '}') {
 			e = parse_error(c, err, GROVE_EPARSE, peek(c) == -1 ? "unterminated dictionary" : "expected ',' or '}'");
 		}
@@ -744,7 +743,7 @@ static int parse_resource_ref(struct godot_text_cursor *c, const struct godot_te
 			      struct variant *out, struct godot_text_error *err)
 {
 	struct godot_text_cursor start = *c;
-	godot_text_skip_space(c, false);
+	godot_text_skip_space(c);
 	struct variant id = {0};
 	int e;
 	if (peek(c) == '"') {
@@ -800,7 +799,7 @@ static int parse_identifier(struct godot_text_cursor *c, const struct godot_text
 	}
 	if (IS("Array") || IS("Dictionary")) {
 		bool is_array = IS("Array");
-		godot_text_skip_space(c, false);
+		godot_text_skip_space(c);
 		if (peek(c) != '[')
 			return parse_error(c, err, GROVE_EPARSE, "expected '[' after %s", is_array ? "Array" : "Dictionary");
 		godot_text_advance(c);
@@ -839,7 +838,7 @@ static int parse_identifier(struct godot_text_cursor *c, const struct godot_text
 			variant_free(out);
 		return e;
 	}
-	godot_text_skip_space(c, false);
+	godot_text_skip_space(c);
 	if (peek(c) != '(')
 		return parse_error(&start, err, GROVE_EPARSE, "unknown word \"%.*s\"", (int)(len > 40 ? 40 : len), name);
 	godot_text_advance(c);
@@ -856,7 +855,7 @@ static int parse_identifier(struct godot_text_cursor *c, const struct godot_text
 	if (IS("NodePath") || IS("StringName") || IS("String")) {
 		enum variant_type type = IS("NodePath") ? VARIANT_NODE_PATH : IS("StringName") ? VARIANT_STRING_NAME
 											 : VARIANT_STRING;
-		godot_text_skip_space(c, false);
+		godot_text_skip_space(c);
 		char *s;
 		size_t slen;
 		int e = godot_text_parse_string(c, &s, &slen, err);
@@ -882,7 +881,7 @@ static int parse_value(struct godot_text_cursor *c, const struct godot_text_opti
 	variant_set_nil(out);
 	if (depth > VARIANT_MAX_DEPTH)
 		return parse_error(c, err, GROVE_ETOOBIG, "value nested deeper than %d", VARIANT_MAX_DEPTH);
-	godot_text_skip_space(c, false);
+	godot_text_skip_space(c);
 	int ch = peek(c);
 	if (ch == -1)
 		return parse_error(c, err, GROVE_EPARSE, "expected a value");
@@ -940,7 +939,7 @@ int godot_text_parse(const char *text, size_t len, const struct godot_text_optio
 	int e = parse_value(&c, opts, out, err, 0);
 	if (e)
 		return e;
-	godot_text_skip_space(&c, false);
+	godot_text_skip_space(&c);
 	if (c.pos != c.len) {
 		variant_free(out);
 		return parse_error(&c, err, GROVE_EPARSE, "unexpected text after the value");
@@ -957,9 +956,11 @@ static void put_str(struct grove_buf *b, const char *s)
 
 /*
  * The shortest decimal that reads back as exactly @p d. If @p bare, an
- * integral value keeps a ".0" so that it reads back as a float.
+ * integral value keeps a ".0" so that it reads back as a float. Negative
+ * infinity is "inf_neg" for Godot 4, whose parsers before 4.5 do not read
+ * "-inf" (Godot 3, @p g3, writes "-inf", which it does not read either).
  */
-static void put_real(struct grove_buf *b, double d, bool bare)
+static void put_real(struct grove_buf *b, double d, bool bare, bool g3)
 {
 	char buf[40];
 	if (isnan(d)) {
@@ -967,7 +968,7 @@ static void put_real(struct grove_buf *b, double d, bool bare)
 		return;
 	}
 	if (isinf(d)) {
-		put_str(b, d < 0 ? "-inf" : "inf");
+		put_str(b, d > 0 ? "inf" : g3 ? "-inf" : "inf_neg");
 		return;
 	}
 	if (d == floor(d) && fabs(d) < 1e15) {
@@ -1072,7 +1073,7 @@ static int write_packed(const struct variant *v, struct grove_buf *out, bool g3,
 		default:
 			if (g3 && !isfinite(p->as.reals[i]))
 				return GROVE_EINVAL;
-			put_real(out, p->as.reals[i], false);
+			put_real(out, p->as.reals[i], false, g3);
 			break;
 		}
 	}
@@ -1098,7 +1099,7 @@ static int write_fixed(const struct variant *v, struct grove_buf *out, bool g3)
 			/* Godot 3's constructors refuse inf and nan. */
 			if (g3 && !isfinite(v->as.r[i]))
 				return GROVE_EINVAL;
-			put_real(out, v->as.r[i], false);
+			put_real(out, v->as.r[i], false, g3);
 		}
 	}
 	close_call(out, g3);
@@ -1152,7 +1153,7 @@ static int write_value(const struct variant *v, const struct godot_text_options 
 		put_str(out, buf);
 		return GROVE_OK;
 	case VARIANT_FLOAT:
-		put_real(out, v->as.f, true);
+		put_real(out, v->as.f, true, g3);
 		return GROVE_OK;
 	case VARIANT_STRING:
 		godot_text_write_string(out, v->as.str.ptr, v->as.str.len);

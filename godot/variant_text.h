@@ -86,10 +86,11 @@ void godot_text_cursor_init(struct godot_text_cursor *c, const char *text, size_
 void godot_text_advance(struct godot_text_cursor *c);
 
 /**
- * @brief Skip blanks, tabs, carriage returns and newlines (and, if
- * @p comments, `;` comments to the end of their line).
+ * @brief Skip blanks, tabs, carriage returns, newlines and `;` comments to
+ * the end of their line: Godot's parser takes a `;` outside a string for a
+ * comment anywhere, inside a value too.
  */
-void godot_text_skip_space(struct godot_text_cursor *c, bool comments);
+void godot_text_skip_space(struct godot_text_cursor *c);
 
 /**
  * @brief Read one value at the cursor (after skipping leading white space)
