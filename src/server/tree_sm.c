@@ -766,8 +766,9 @@ static int write_intent(struct tree_sm *t, struct store_txn *txn, uint64_t index
 	if (err && err != GROVE_ENOTFOUND)
 		return err;
 	bool again = !err && there.id == cmd->txn.id && there.seq == cmd->txn.seq;
-	struct txn_meta reserver;
-	if ((err = reserved_against(t, txn, cmd, part, &reserver)) != GROVE_OK)
+	/* This attempt's intent landed already (its answer was lost): the same answer again, reserved or not. */
+	struct txn_meta reserver = {0};
+	if (!again && (err = reserved_against(t, txn, cmd, part, &reserver)) != GROVE_OK)
 		return err;
 	if (reserver.id) {
 		*res = (struct txn_result){.code = TXN_R_CONFLICT, .other = reserver};

@@ -50,9 +50,8 @@ struct txn_recover_config {
 	uint64_t retry_interval_ns; /**< unanswered commands are sent again this often; > 0 */
 	bool own;                   /**< the coordinator's own rollback: abort without waiting for expiry,
 	                                 and leave resolving to the coordinator */
-	bool forced;                /**< a pusher with priority (the older of two that wait for each
-	                                 other, or a cut of the world, which must not wait behind
-	                                 transactions): abort an unstaged transaction, or recover a
+	bool forced;                /**< a pusher with priority (an older transaction, or a cut of the
+	                                 world, whose intent a younger one's is in the way): abort an unstaged transaction, or recover a
 	                                 STAGING one, whatever its heartbeat says; resolve as any recovery.
 	                                 Safe as an expiry is: a live coordinator learns the outcome from
 	                                 its commands' results, as one taken for dead does */
