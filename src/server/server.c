@@ -1573,6 +1573,7 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 	}
 	struct txn_plan plan = {0};
 	int err = plan_across_shards(s, wr, &plan, why, sizeof(why));
+	/* A parked write's deadline is PARKED_READ_MS after it was first parked (wait_for_shards()). */
 	bool waited_enough = deadline_ms && grove_monotonic_ms() + PARKED_READ_MS >= deadline_ms + PARKED_TXN_PATIENCE_MS;
 	if (plan_meets_intent(s, err, &plan, waited_enough) || (!err && plan.n_parts > 1 && xshard_full(s->xshard))) {
 		wait_for_shards(s, c, v, t, deadline_ms);
