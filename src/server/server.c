@@ -1594,8 +1594,11 @@ static void write_across_shards(struct server *s, struct loop_conn *c, const str
 
 /*
  * A Godot client's submit whose batch spans shards (follow.h submit_across): the same transaction as a
- * write's. Refused while a shard it needs is held, as a submit to a held shard is at apply: the client
- * sends it again with its key.
+ * write's. Refused while a transaction coordinated here writes a part it meets, or a shard it needs is held
+ * in a way that makes its plan wait, as a submit to a held shard is at apply: the client sends it again with
+ * its key. It does not wait for parts coordinated elsewhere (nothing parks a submit): it begins, and waits
+ * for them in the shards with its age (tree_sm.h, reservations), so that another member's stream of
+ * transactions cannot refuse it each time it is sent.
  */
 static int submit_across_shards(void *ctx, const struct host_ticket *t, const char *key, const uint8_t *request,
 				size_t len, uint64_t *applied_at, char *why, size_t why_cap)
@@ -1607,7 +1610,7 @@ static int submit_across_shards(void *ctx, const struct host_ticket *t, const ch
 	struct txn_plan plan = {0};
 	*applied_at = key_applied_before(s, wr);
 	int err = *applied_at ? GROVE_OK : plan_across_shards(s, wr, &plan, why, why_cap);
-	if (!*applied_at && plan_meets_intent(s, err, &plan, false)) {
+	if (!*applied_at && plan_meets_intent(s, err, &plan, true)) {
 		snprintf(why, why_cap, "a cross-shard transaction holds a shard this batch needs; retry with the same key");
 		err = GROVE_EINTENT;
 	} else if (!err && plan.n_parts > 1 && xshard_full(s->xshard)) {
