@@ -253,23 +253,70 @@ static int plan_set(struct planner *p, const struct tscn_section *s, size_t crea
 }
 
 /*
+ * @p path as the scene's node map keys it: Godot finds a parent or a connection's end with get_node()
+ * from the root, so "./A", "A/./B" and "A/C/../B" name the same nodes as "A" and "A/B". NULL for a path
+ * that climbs above the root, or on allocation failure (@p *nomem says which).
+ */
+static char *canonical_path(const char *path, bool *nomem)
+{
+	size_t len = strlen(path);
+	char *out = malloc(len + 2);
+	*nomem = !out;
+	if (!out)
+		return NULL;
+	size_t n = 0;
+	for (const char *seg = path; *seg;) {
+		const char *end = strchr(seg, '/');
+		size_t seglen = end ? (size_t)(end - seg) : strlen(seg);
+		if (seglen == 2 && memcmp(seg, "..", 2) == 0) {
+			if (n == 0) {
+				free(out);
+				return NULL;
+			}
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			n -= n > 0;
+		} else if (seglen > 0 && !(seglen == 1 && seg[0] == '.')) {
+			if (n > 0)
+				out[n++] = '/';
+			memcpy(out + n, seg, seglen);
+			n += seglen;
+		}
+		seg += seglen + (end != NULL);
+	}
+	if (n == 0)
+		out[n++] = '.';
+	out[n] = '\0';
+	return out;
+}
+
+/*
  * The CREATE op of the node at scene-relative @p path ("." is the root). A
  * scene may add nodes under, or connect to, nodes that live inside an
  * instanced scene and so have no [node] section of their own; those path
  * segments become "implicit" nodes (class empty, "@implicit" true) that
  * export leaves out again.
  */
-static int path_op(struct planner *p, const struct tscn_section *s, const char *path, size_t *op)
+static int path_op(struct planner *p, const struct tscn_section *s, const char *written, size_t *op)
 {
+	bool nomem;
+	char *path = canonical_path(written, &nomem);
+	if (!path)
+		return nomem ? plan_error(p, s, GROVE_ENOMEM, "out of memory")
+			     : plan_error(p, s, GROVE_EPARSE, "\"%s\" leads out of the scene", written);
+	int err = GROVE_OK;
 	if (strmap_get(&p->paths, path, op))
-		return GROVE_OK;
-	if (!strmap_get(&p->paths, ".", op))
-		return plan_error(p, s, GROVE_EPARSE, "\"%s\" comes before the scene's root", path);
+		goto out;
+	if (!strmap_get(&p->paths, ".", op)) {
+		err = plan_error(p, s, GROVE_EPARSE, "\"%s\" comes before the scene's root", written);
+		goto out;
+	}
 	size_t len = strlen(path);
 	char *prefix = malloc(len + 1);
-	if (!prefix)
-		return plan_error(p, s, GROVE_ENOMEM, "out of memory");
-	int err = GROVE_OK;
+	if (!prefix) {
+		err = plan_error(p, s, GROVE_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t end = 0; !err && end <= len; end++) {
 		if (end < len && path[end] != '/')
 			continue;
@@ -281,13 +328,13 @@ static int path_op(struct planner *p, const struct tscn_section *s, const char *
 			continue;
 		}
 		if (!p->instanced[*op]) {
-			err = plan_error(p, s, GROVE_EPARSE, "\"%s\" is not a node of the scene", path);
+			err = plan_error(p, s, GROVE_EPARSE, "\"%s\" is not a node of the scene", written);
 			break;
 		}
 		const char *slash = strrchr(prefix, '/');
 		const char *name = own_string(p, strdup(slash ? slash + 1 : prefix));
 		if (!name || !name[0]) {
-			err = plan_error(p, s, name ? GROVE_EPARSE : GROVE_ENOMEM, "malformed node path \"%s\"", path);
+			err = plan_error(p, s, name ? GROVE_EPARSE : GROVE_ENOMEM, "malformed node path \"%s\"", written);
 			break;
 		}
 		struct tree_op *create = new_op(p, TREE_OP_CREATE);
@@ -306,7 +353,11 @@ static int path_op(struct planner *p, const struct tscn_section *s, const char *
 		*op = create_op;
 	}
 	free(prefix);
-	return err == GROVE_ENOMEM ? plan_error(p, s, err, "out of memory") : err;
+	if (err == GROVE_ENOMEM)
+		err = plan_error(p, s, err, "out of memory");
+out:
+	free(path);
+	return err;
 }
 
 static int plan_node(struct planner *p, size_t index, const char *at_path, const char *root_name)
@@ -337,10 +388,13 @@ static int plan_node(struct planner *p, size_t index, const char *at_path, const
 		if (err)
 			return err;
 		create.node.id = -(int64_t)parent_op - 1;
-		if (strcmp(parent, ".") == 0)
-			path = strdup(name);
-		else if (asprintf(&path, "%s/%s", parent, name) < 0)
+		bool nomem;
+		char *parent_path = canonical_path(parent, &nomem);
+		if (!parent_path || strcmp(parent_path, ".") == 0)
+			path = parent_path ? strdup(name) : NULL;
+		else if (asprintf(&path, "%s/%s", parent_path, name) < 0)
 			path = NULL;
+		free(parent_path);
 	}
 	if (!path)
 		return plan_error(p, s, GROVE_ENOMEM, "out of memory");

@@ -198,7 +198,9 @@ static int read_property(struct tscn_reader *r)
 		return read_error(r, c, GROVE_EPARSE, "expected '=' after the property name");
 	}
 	godot_text_advance(c);
-	struct godot_text_options opts = {.resolve = resolve_ref, .ctx = r};
+	/* A colour code with alpha means ARGB in a Godot 3 scene (format=2), RGBA in a Godot 4 one. */
+	struct godot_text_options opts = {
+		.godot_major = r->scene->format == 2 ? 3 : 4, .resolve = resolve_ref, .ctx = r};
 	struct variant value;
 	struct godot_text_error verr;
 	int e = godot_text_parse_at(c, &opts, &value, &verr);

@@ -1,6 +1,5 @@
 #include "godot/variant_text.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -360,11 +359,11 @@ static int parse_number(struct godot_text_cursor *c, struct number *n, struct go
 	if (!digits || is_ident_char(peek(c)) || peek(c) == '.')
 		return parse_error(&start, err, GROVE_EPARSE, "malformed number");
 	char *end;
-	errno = 0;
 	if (is_int) {
+		/* Beyond 64 bits strtoll gives the nearest limit: Godot's loaders clamp the same way (and log it). */
 		long long v = strtoll(buf, &end, 10);
-		if (*end || errno == ERANGE)
-			return parse_error(&start, err, GROVE_EPARSE, "integer out of range");
+		if (*end)
+			return parse_error(&start, err, GROVE_EPARSE, "malformed number");
 		*n = (struct number){.is_int = true, .i = v, .d = (double)v};
 	} else {
 		double d = strtod(buf, &end);
@@ -421,6 +420,54 @@ static int parse_number_list(struct godot_text_cursor *c, struct number **out, s
 	}
 	*out = items;
 	*count = n;
+	return GROVE_OK;
+}
+
+/* ---- colours written as HTML codes: #rgb, #rrggbb and, with alpha, 4 or 8 digits ---- */
+
+static int hex_digit(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Godot's parsers read '#' and every hex digit after it as a colour. With alpha, Godot 3 puts it first
+ * (#aarrggbb, #argb) and Godot 4 last (#rrggbbaa, #rgba); a short form doubles each digit. Components
+ * are bytes over 255, narrowed to the float a Color holds.
+ */
+static int parse_html_color(struct godot_text_cursor *c, const struct godot_text_options *o, struct variant *out,
+			    struct godot_text_error *err)
+{
+	struct godot_text_cursor start = *c;
+	godot_text_advance(c); /* '#' */
+	int digits[8];
+	size_t n = 0;
+	while (hex_digit(peek(c)) >= 0) {
+		if (n < 8)
+			digits[n] = hex_digit(peek(c));
+		n++;
+		godot_text_advance(c);
+	}
+	if (n != 3 && n != 4 && n != 6 && n != 8)
+		return parse_error(&start, err, GROVE_EPARSE, "a colour code has 3, 4, 6 or 8 hex digits, not %zu", n);
+	bool short_form = n < 6;
+	size_t count = short_form ? n : n / 2;
+	double bytes[4];
+	for (size_t i = 0; i < count; i++)
+		bytes[i] = short_form ? digits[i] * 17 : digits[2 * i] * 16 + digits[2 * i + 1];
+	double rgba[4] = {0, 0, 0, 255};
+	bool alpha_first = count == 4 && o && o->godot_major == 3;
+	for (size_t i = 0; i < count; i++)
+		rgba[alpha_first ? (i + 3) % 4 : i] = bytes[i];
+	for (size_t i = 0; i < 4; i++)
+		rgba[i] = (float)(rgba[i] / 255.0);
+	variant_set_reals(out, VARIANT_COLOR, rgba, 4);
 	return GROVE_OK;
 }
 
@@ -511,12 +558,14 @@ static int parse_fixed(struct godot_text_cursor *c, enum variant_type type, stru
 	if (is_int_components(type)) {
 		int32_t iv[4];
 		for (unsigned i = 0; i < n; i++) {
-			if (!nums[i].is_int || nums[i].i < INT32_MIN || nums[i].i > INT32_MAX) {
+			/* Godot converts a component written as a float the way C does: toward zero. */
+			double d = nums[i].is_int ? (double)nums[i].i : trunc(nums[i].d);
+			if (!(d >= INT32_MIN && d <= INT32_MAX)) {
 				free(nums);
 				return parse_error(&start, err, GROVE_EPARSE, "%s takes 32-bit integers",
 						   variant_type_name(type));
 			}
-			iv[i] = (int32_t)nums[i].i;
+			iv[i] = (int32_t)d;
 		}
 		variant_set_ints(out, type, iv, want);
 	} else {
@@ -920,6 +969,8 @@ static int parse_value(struct godot_text_cursor *c, const struct godot_text_opti
 			variant_set_float(out, n.d);
 		return GROVE_OK;
 	}
+	if (ch == '#')
+		return parse_html_color(c, o, out, err);
 	if (is_ident_start(ch))
 		return parse_identifier(c, o, out, err, depth);
 	return parse_error(c, err, GROVE_EPARSE, "unexpected character '%c'", ch);

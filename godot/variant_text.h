@@ -10,8 +10,12 @@
  * and arrays typed by a script `Array[ExtResource("2_abc")]([...])`, typed
  * dictionaries `Dictionary[String, int]({...})` (a side may be a script
  * reference too), the empty `Callable()` and `Signal()`, base64
- * `PackedByteArray("...")`, `inf`, `-inf`, `nan`), so a caller need not know
- * a file's version to read it.
+ * `PackedByteArray("...")`, `inf`, `-inf`, `nan`, HTML colour codes `#rrggbb`),
+ * so a caller need not know a file's version to read it (except for what a
+ * colour code with alpha means: see godot_major).
+ * As Godot's loaders do, an integer beyond 64 bits is clamped to the nearest
+ * limit and a vector of integers takes components written as floats toward
+ * zero.
  * Writing targets one version and refuses what that version cannot express
  * (Godot 3 has no integer vectors, Vector4, Callable or Signal); what it
  * spells differently is written its way (a StringName as a String, a typed
@@ -56,7 +60,11 @@ struct godot_text_error {
 
 /** How to read or write values. Zero-initialized means Godot 4, no resource references. */
 struct godot_text_options {
-	/** 3 or 4: the version written (reading accepts both). 0 means 4. */
+	/**
+	 * 3 or 4: the version written. Reading accepts both versions' spellings; this only says which
+	 * meaning a colour code with alpha has (`#aarrggbb` and `#argb` in Godot 3, `#rrggbbaa` and
+	 * `#rgba` in Godot 4). 0 means 4.
+	 */
 	int godot_major;
 	/**
 	 * Godot 4 only: write PackedByteArray as one base64 string (.tscn

@@ -184,12 +184,14 @@ static void test_errors(void **state)
 	expect_error("[1, 2", 1, 6, "unterminated array");
 	expect_error("{\n\"a\" 1}", 2, 5, "expected ':'");
 	expect_error("1 2", 1, 3, "unexpected text after the value");
-	expect_error("Vector2i(1.5, 2)", 1, 10, "32-bit integers");
+	expect_error("Vector2i(3000000000.0, 2)", 1, 10, "32-bit integers");
 	expect_error("PackedByteArray(256)", 1, 17, "bytes");
 	expect_error("PackedVector2Array(1, 2, 3)", 1, 20, "multiple of 2");
 	expect_error("ExtResource(\"1_a\")", 1, 13, "unknown ExtResource");
 	expect_error("\"escape at the end \\", 1, 1, "unterminated string");
-	expect_error("99999999999999999999", 1, 1, "out of range");
+	expect_error("#12345", 1, 1, "3, 4, 6 or 8 hex digits");
+	expect_error("#", 1, 1, "3, 4, 6 or 8 hex digits");
+	expect_error("#123456789", 1, 1, "3, 4, 6 or 8 hex digits");
 	expect_error("nonsense", 1, 1, "unknown word");
 	expect_error("Callable(1)", 1, 10, "takes no arguments");
 	expect_error("Signal", 1, 1, "unknown word");
@@ -211,6 +213,46 @@ static void test_errors(void **state)
 	struct variant v;
 	struct godot_text_error err;
 	assert_int_equal(godot_text_parse(deep, n, NULL, &v, &err), GROVE_ETOOBIG);
+}
+
+/* A colour code read for Godot @p major is the Color of these components (as bytes over 255). */
+static void expect_colour(int major, const char *text, const int bytes[4])
+{
+	struct godot_text_options o = {.godot_major = major};
+	struct godot_text_error err = {0};
+	struct variant v;
+	int rc = godot_text_parse(text, strlen(text), &o, &v, &err);
+	if (rc)
+		print_error("parse \"%s\": %u:%u %s\n", text, err.line, err.column, err.message);
+	assert_int_equal(rc, GROVE_OK);
+	assert_int_equal(v.type, VARIANT_COLOR);
+	for (int i = 0; i < 4; i++)
+		assert_true(v.as.r[i] == (float)(bytes[i] / 255.0));
+	variant_free(&v);
+}
+
+/* What Godot's own loaders accept and how they read it (checked against Godot 3.2.3). */
+static void test_read_as_godot_does(void **state)
+{
+	(void)state;
+	/* Colour codes: alpha first in Godot 3, last in Godot 4; a short form doubles each digit. */
+	expect_colour(3, "#ff8000", (int[]){255, 128, 0, 255});
+	expect_colour(4, "#FF8000", (int[]){255, 128, 0, 255});
+	expect_colour(3, "#80ff0000", (int[]){255, 0, 0, 128});
+	expect_colour(4, "#80ff0000", (int[]){128, 255, 0, 0});
+	expect_colour(3, "#f00", (int[]){255, 0, 0, 255});
+	expect_colour(3, "#8f00", (int[]){255, 0, 0, 136});
+	expect_colour(4, "#8f00", (int[]){136, 255, 0, 0});
+	expect_colour(0, "  #0a0B0c ; a comment", (int[]){10, 11, 12, 255});
+	/* Inside containers, and written back as Color(...). */
+	round_trip(4, "[#00ff00]", "[Color(0, 1, 0, 1)]");
+	round_trip(3, "{\"c\": #0000ff}", "{\n\"c\": Color( 0, 0, 1, 1 )\n}");
+	/* Integers beyond 64 bits are clamped to the nearest limit. */
+	round_trip(4, "99999999999999999999", "9223372036854775807");
+	round_trip(4, "-99999999999999999999", "-9223372036854775808");
+	/* Integer vectors take float components toward zero. */
+	round_trip(4, "Vector2i(1.9, -2.9)", "Vector2i(1, -2)");
+	round_trip(4, "Vector3i(1e3, 0.5, -0.5)", "Vector3i(1000, 0, 0)");
 }
 
 static int resolve(void *ctx, bool ext, const struct variant *id, int64_t *ref)
@@ -384,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_godot4_types),
 		cmocka_unit_test(test_godot3_spelling),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_read_as_godot_does),
 		cmocka_unit_test(test_resource_references),
 		cmocka_unit_test(test_script_typed_containers),
 		cmocka_unit_test(test_canonical_hints_compatible),

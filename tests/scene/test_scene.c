@@ -488,6 +488,49 @@ static void test_callable_and_signal(void **state)
 }
 
 /*
+ * Godot finds a node's parent and a connection's ends with get_node() from the root, so a scene may spell
+ * them "./A" or "A/C/../B"; a colour may be an HTML code, alpha first in Godot 3 (both as Godot 3.2.3 loads
+ * them). Export writes the plain spelling.
+ */
+static void test_spellings_godot_loads(void **state)
+{
+	struct fixture *f = *state;
+	const char text[] = "[gd_scene format=2]\n\n"
+			    "[node name=\"Level\" type=\"Node2D\"]\n"
+			    "modulate = #80ff0000\n\n"
+			    "[node name=\"A\" type=\"Node2D\" parent=\"./\"]\n\n"
+			    "[node name=\"B\" type=\"Node2D\" parent=\"./A\"]\n\n"
+			    "[node name=\"C\" type=\"Node2D\" parent=\"A/B/../B/.\"]\n"
+			    "self_modulate = #0f0\n\n"
+			    "[connection signal=\"ready\" from=\"./A/B/C\" to=\"A/..\" method=\"_on_ready\"]\n";
+	const char written[] = "[gd_scene format=2]\n\n"
+			       "[node name=\"Level\" type=\"Node2D\"]\n"
+			       "modulate = Color( 1, 0, 0, 0.501960813999176 )\n\n"
+			       "[node name=\"A\" type=\"Node2D\" parent=\".\"]\n\n"
+			       "[node name=\"B\" type=\"Node2D\" parent=\"A\"]\n\n"
+			       "[node name=\"C\" type=\"Node2D\" parent=\"A/B\"]\n"
+			       "self_modulate = Color( 0, 1, 0, 1 )\n\n"
+			       "[connection signal=\"ready\" from=\"A/B/C\" to=\".\" method=\"_on_ready\"]\n";
+	struct grove_buf out = {0};
+	char msg[512];
+	int err = export_text(f, text, "Level", 3, &out, msg, sizeof(msg));
+	if (err)
+		print_error("export: %s\n", msg);
+	assert_int_equal(err, GROVE_OK);
+	assert_string_equal((char *)out.data, written);
+	grove_buf_free(&out);
+	/* A path that climbs out of the scene names no node of it. */
+	struct tscn_scene scene;
+	struct tscn_error perr;
+	const char outside[] = "[gd_scene format=2]\n\n[node name=\"L\" type=\"Node\"]\n\n"
+			       "[node name=\"A\" type=\"Node\" parent=\"./..\"]\n";
+	assert_int_equal(tscn_parse(outside, strlen(outside), &scene, &perr), GROVE_OK);
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EPARSE);
+	assert_non_null(strstr(msg, "\"./..\" leads out of the scene"));
+	tscn_scene_free(&scene);
+}
+
+/*
  * Godot 4 writes `@export var items: Array[Item]` as an array typed by the script: the script is a resource
  * reference that is bound, stored and exported like any, even when nothing else uses it.
  */
@@ -567,6 +610,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repeated_properties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_names_godot_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callable_and_signal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spellings_godot_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_typed_containers, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("scene", tests, NULL, NULL);
