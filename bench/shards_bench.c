@@ -36,8 +36,13 @@
  * while the writers set properties of other nodes there. The "moves" column gives the moves per second and
  * their p50 (us), and the two rows' latencies what the moves cost the writes beside them.
  *
+ * With --plain P, P more clients, connected to the members in turn, each set alone the node of one zone that
+ * the others set (client j: /root/Z(2j % N)/N), one plain single-shard write after the other: with --cross,
+ * beside transactions that hold that node's shard. A line after the row gives their writes/s, p50, p99 and
+ * slowest write, and how many were refused (a plain write that meets a transaction's part waits for it).
+ *
  * Usage: grove_bench_shards [--shards 1,8,64] [--clients C] [--seconds D] [--cross] [--own-nodes] [--opposed]
- *                           [--leaders balanced|elected|both] [--snapshots N] [--movers M]
+ *                           [--leaders balanced|elected|both] [--snapshots N] [--movers M] [--plain P]
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -61,6 +66,8 @@
 static bool own_nodes;
 /* Odd clients name their two zones the other way round (--opposed). */
 static bool opposed;
+/* Writers of single-shard writes to the nodes the other clients' transactions set (--plain P). */
+static int plain_writers;
 
 struct writer {
 	const char *address;  /* where it connects first */
@@ -279,6 +286,15 @@ static void window(struct grove_cluster *cluster, int leader, int shards, int cl
 		snprintf(mv[j].name, sizeof(mv[j].name), "M%d", j);
 		pthread_create(&mth[j], NULL, move_loop, &mv[j]);
 	}
+	struct writer *pw = calloc((size_t)plain_writers + 1, sizeof(*pw));
+	pthread_t *pth = calloc((size_t)plain_writers + 1, sizeof(*pth));
+	for (int j = 0; j < plain_writers; j++) {
+		pw[j] = (struct writer){.address = cluster->addresses[(leader + 1 + j) % CLUSTER_MEMBERS],
+					.deadline = start + (uint64_t)(seconds * 1e9), .cap = 2000000, .n_nodes = 1};
+		snprintf(pw[j].node[0], sizeof(pw[j].node[0]), "/root/Z%d/N", (2 * j) % shards);
+		pw[j].lat = calloc(pw[j].cap, sizeof(uint64_t));
+		pthread_create(&pth[j], NULL, write_loop, &pw[j]);
+	}
 	size_t total = 0, refused = 0;
 	uint64_t retried = 0;
 	for (int i = 0; i < clients; i++) {
@@ -295,6 +311,18 @@ static void window(struct grove_cluster *cluster, int leader, int shards, int cl
 		moves += mv[j].n;
 		moves_refused += mv[j].refused;
 	}
+	size_t plain = 0, plain_refused = 0;
+	for (int j = 0; j < plain_writers; j++) {
+		pthread_join(pth[j], NULL);
+		plain += pw[j].n;
+		plain_refused += pw[j].refused;
+	}
+	uint64_t *plain_lat = calloc(plain + 1, sizeof(*plain_lat));
+	for (int j = 0, k = 0; j < plain_writers; k += (int)pw[j].n, j++) {
+		memcpy(plain_lat + k, pw[j].lat, pw[j].n * sizeof(uint64_t));
+		free(pw[j].lat);
+	}
+	qsort(plain_lat, plain, sizeof(*plain_lat), cmp_u64);
 	uint64_t *move_lat = calloc(moves + 1, sizeof(*move_lat));
 	for (int j = 0, k = 0; j < movers; k += (int)mv[j].n, j++)
 		memcpy(move_lat + k, mv[j].lat, mv[j].n * sizeof(uint64_t));
@@ -325,6 +353,13 @@ static void window(struct grove_cluster *cluster, int leader, int shards, int cl
 	       (double)total / elapsed, pct(all, total, 0.5), pct(all, total, 0.99), (double)fsyncs / elapsed,
 	       fsyncs ? (double)total * CLUSTER_MEMBERS / (double)fsyncs : 0.0, refused, leaders,
 	       balanced ? "balanced" : "elected", saved, moved);
+	if (plain_writers)
+		printf("%6s plain writes beside them, %d clients: %.0f/s, p50 %.0f us, p99 %.0f us, slowest %.0f us, "
+		       "refused %zu\n", "", plain_writers, (double)plain / elapsed, pct(plain_lat, plain, 0.5),
+		       pct(plain_lat, plain, 0.99), pct(plain_lat, plain, 1.0), plain_refused);
+	free(plain_lat);
+	free(pw);
+	free(pth);
 	free(move_lat);
 	free(mv);
 	free(mth);
@@ -417,6 +452,8 @@ int main(int argc, char **argv)
 			own_nodes = true;
 		} else if (strcmp(argv[i], "--opposed") == 0) {
 			opposed = true;
+		} else if (strcmp(argv[i], "--plain") == 0 && i + 1 < argc) {
+			plain_writers = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--leaders") == 0 && i + 1 < argc) {
 			const char *how = argv[++i];
 			elected = strcmp(how, "elected") == 0 || strcmp(how, "both") == 0;
@@ -432,9 +469,10 @@ int main(int argc, char **argv)
 		if (counts[i] < 2)
 			movers = -1; /* a move across shards needs two */
 	if (n_counts <= 0 || clients < 1 || clients > 1024 || seconds <= 0 || saves < 0 || saves > 256 || movers < 0 ||
-	    movers > 256) {
+	    movers > 256 || plain_writers < 0 || plain_writers > 256) {
 		fprintf(stderr, "usage: %s [--shards 1,8,64] [--clients C] [--seconds D] [--cross] [--own-nodes] [--opposed]\n"
-				"          [--leaders balanced|elected|both] [--snapshots N] [--movers M (2 shards or more)]\n",
+				"          [--leaders balanced|elected|both] [--snapshots N] [--movers M (2 shards or more)]\n"
+				"          [--plain P]\n",
 			argv[0]);
 		return 2;
 	}
