@@ -50,7 +50,8 @@
  * components in grove's component order (which is Godot's); NODE_PATH 22:
  * u16 name count, u16 subname count | 0x8000 if absolute, then each part as
  * u32 (length + 1) | 0x80000000 and the bytes with a NUL (inline, not through
- * the string table); OBJECT 24: u32 0 (null), or 3 + u32 external index, or
+ * the string table; Godot loads "/", absolute without names, as the empty path, from its own .scn files
+ * too); OBJECT 24: u32 0 (null), or 3 + u32 external index, or
  * 2 + u32 internal reference (Godot 3: the sub-resource's integer id, which
  * is also its "local://<id>"; Godot 4: its index in the internal table);
  * DICTIONARY 26 and ARRAY 30: u32 count then the items; packed arrays:
