@@ -164,8 +164,10 @@ static int time_export(struct store *store, uint64_t top, int nodes, bool binary
 		struct grove_buf out = {0};
 		char msg[512];
 		uint64_t t0 = now_ns(), c0 = cpu_ns();
-		int err = scene_export_file(&world, txn, top, 3, binary, true, EXPORT_SCENE_MAX, &out, msg, sizeof(msg));
+		struct variant ids_aside;
+		int err = scene_export_file(&world, txn, top, 3, binary, &ids_aside, EXPORT_SCENE_MAX, &out, msg, sizeof(msg));
 		uint64_t t1 = now_ns(), c1 = cpu_ns();
+		variant_free(&ids_aside);
 		store_txn_abort(txn);
 		if (err) {
 			fprintf(stderr, "export: %s\n", msg);

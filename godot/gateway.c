@@ -492,7 +492,15 @@ static int encode_change_as(const struct tree_change *c, int major, const struct
 	default:
 		break;
 	}
-	if (c->op == TREE_OP_SET_PROP && with_value) {
+	/* A set's value, a connection's binds, an embedded resource's properties (the client has no file of it). */
+	const char *key = NULL;
+	if (c->op == TREE_OP_SET_PROP)
+		key = "value";
+	else if (c->op == TREE_OP_CONNECT && c->value.len)
+		key = "binds";
+	else if (c->op == TREE_OP_PUT_RESOURCE && c->flags == TREE_RESOURCE_SUB && c->value.len)
+		key = "properties";
+	if (key && with_value) {
 		struct variant v = {0};
 		int err = variant_decode(&v, c->value.data, c->value.len, NULL);
 		if (!err)
@@ -502,10 +510,10 @@ static int encode_change_as(const struct tree_change *c, int major, const struct
 			variant_free(&m.dict);
 			return err;
 		}
-		gateway_msg_take(&m, "value", &v);
-	} else if (c->op == TREE_OP_SET_PROP) {
+		gateway_msg_take(&m, key, &v);
+	} else if (key) {
 		struct variant nil = {0};
-		gateway_msg_take(&m, "value", &nil);
+		gateway_msg_take(&m, key, &nil);
 		gateway_msg_bool(&m, "unsupported", true);
 	}
 	return gateway_msg_finish(&m, major, out);
@@ -516,7 +524,7 @@ static int encode_change(const struct tree_change *c, int major, const struct ga
 {
 	size_t mark = out->len;
 	int err = encode_change_as(c, major, res, true, out);
-	if (err == GROVE_EINVAL && c->op == TREE_OP_SET_PROP) {
+	if (err == GROVE_EINVAL && (c->op == TREE_OP_SET_PROP || c->op == TREE_OP_CONNECT || c->op == TREE_OP_PUT_RESOURCE)) {
 		/* A value this major cannot hold (a Vector4 for Godot 3): the change goes without it. */
 		out->len = mark;
 		err = encode_change_as(c, major, res, false, out);

@@ -32,7 +32,11 @@
  *   of the subscribed node), "format": String, "size": int (bytes in all),
  *   "offset": int, "data": PoolByteArray/PackedByteArray, "last": bool}.
  *   Every node of the scene carries its grove id as metadata "grove_id"
- *   (Godot 3: `__meta__`; Godot 4: `metadata/grove_id`). Then every change
+ *   (Godot 3: `__meta__`; Godot 4: `metadata/grove_id`), except, in Godot
+ *   3, a node of an instanced or inherited scene that stores no `__meta__`
+ *   (the scene's would replace what its own scene gives it): the last chunk
+ *   has "ids", a Dictionary of node path (from the scene's root) -> id, for
+ *   the client to set as metadata once it instanced the scene. Then every change
  *   from N + 1 on. No change is missed or repeated between the two.
  *   With "from" = F (the last index the client applied): the stream resumes
  *   at F + 1 with {"op": "resumed", "index": F}; if the server no longer has
@@ -97,11 +101,17 @@
  *   {"op": "set", "id", "property", "value"}   {"op": "clear", "id", "property"}
  *   {"op": "rename", "id", "name"}   {"op": "move", "id", "parent", "index"}
  *   {"op": "reorder", "id", "index"}   {"op": "group_add"|"group_remove", "id", "group"}
- *   {"op": "connect"|"disconnect", "id" (source), "target", "signal", "method", "flags"}
- *   {"op": "resource", "id", "type", "path"}
+ *   {"op": "connect"|"disconnect", "id" (source), "target", "signal", "method", "flags"},
+ *   a connect with binds also "binds": an Array, values as a set's
+ *   {"op": "resource", "id", "type", "path"}, and for an embedded resource
+ *   (path "") with properties, "properties": a Dictionary of them, values as
+ *   a set's (resources they refer to described as below), for the client to
+ *   build it: it has no file to load it from
  *   "index" is the position asked for among the siblings (-1: last). A value
  *   that refers to a resource is {"@resource": id, "path": String ("" for an
- *   embedded one), "type": String}.
+ *   embedded one), "type": String}. A value (or binds, or an embedded
+ *   resource's properties) that the client's major cannot hold is left out:
+ *   "value" (or "binds", "properties") is null and "unsupported" true.
  *
  * This module turns those Dictionaries into grove's operations and grove's
  * change records into Dictionaries; the server does the rest.

@@ -89,10 +89,17 @@ int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, 
 		 size_t message_cap);
 
 /**
- * @brief scene_export(), and with @p grove_ids every node carries its grove
- * id as metadata "grove_id" (Godot 4: property "metadata/grove_id"; Godot 3:
- * key "grove_id" of the node's "__meta__" Dictionary), so that a client that
- * instances the scene can find the node a change names.
+ * @brief scene_export(), and with @p grove_ids (not NULL) every node carries
+ * its grove id as metadata "grove_id" (Godot 4: property "metadata/grove_id";
+ * Godot 3: key "grove_id" of the node's "__meta__" Dictionary), so that a
+ * client that instances the scene can find the node a change names. A Godot 3
+ * scene's "__meta__" replaces all of a node's metadata, so a node of an
+ * instanced or inherited scene (instanced here, or declared without a type)
+ * that stores no "__meta__" of its own keeps what its scene gives it: its id
+ * goes to *@p grove_ids instead, a Dictionary of node path (relative to the
+ * scene's root, "." for the root) -> id, for the client to set after it
+ * instanced the scene; NIL when there is none. The caller frees it (it is
+ * NIL after a failure).
  *
  * With @p max_bytes (0: no limit), a subtree whose scene would hold more than
  * @p max_bytes of node paths is refused with GROVE_ETOOBIG (and a message
@@ -102,8 +109,9 @@ int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, 
  * while what the scene holds besides grows with the subtree's records.
  * Otherwise same returns.
  */
-int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool grove_ids,
-			  size_t max_bytes, struct tscn_scene *out, char *message, size_t message_cap);
+int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major,
+			  struct variant *grove_ids, size_t max_bytes, struct tscn_scene *out, char *message,
+			  size_t message_cap);
 
 /**
  * @brief The subtree at @p root_id as a file Godot @p godot_major loads:
@@ -116,6 +124,7 @@ int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t 
  * out larger than @p max_bytes (then nothing is appended to @p out).
  */
 int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool binary,
-		      bool grove_ids, size_t max_bytes, struct grove_buf *out, char *message, size_t message_cap);
+		      struct variant *grove_ids, size_t max_bytes, struct grove_buf *out, char *message,
+		      size_t message_cap);
 
 #endif

@@ -53,6 +53,7 @@ struct exporter {
 	size_t refs_noted;                 /* resource references note_refs() has seen */
 	size_t node_sections;              /* the nodes' sections, built first (build_nodes()) */
 	bool grove_ids;                    /* each node carries its id as metadata "grove_id" */
+	struct variant *ids_aside;         /* Godot 3: path -> id of nodes whose metadata a base scene gives */
 	size_t max_bytes;                  /* largest scene allowed; 0: no limit */
 	/*
 	 * The properties of the node being built, as read: its section takes them at once, in a list of their
@@ -628,14 +629,16 @@ static int synthesized_instance(struct exporter *e, const char *path, size_t *in
 }
 
 /*
- * The node's id as metadata, so that a client that instances the scene can map grove's ids to its nodes:
+ * Node @p en's id as metadata, so that a client that instances the scene can map grove's ids to its nodes:
  * Godot 4 writes metadata as "metadata/NAME" properties, Godot 3 in the node's "__meta__" Dictionary (which
- * a scene may already have, with editor keys).
+ * a scene may already have, with editor keys). A Godot 3 scene's "__meta__" replaces the whole Dictionary,
+ * so a node of an instanced or inherited scene (instanced here, or declared without a type) that stores
+ * none keeps what its own scene gives it only if its id goes aside instead, by its path.
  */
-static int add_grove_id(struct exporter *e, struct tscn_section *s, uint64_t id)
+static int add_grove_id(struct exporter *e, struct tscn_section *s, const struct export_node *en)
 {
 	struct variant key, value;
-	variant_set_int(&value, (int64_t)id);
+	variant_set_int(&value, (int64_t)en->id);
 	if (e->godot_major == 4)
 		return tscn_add_prop(s, "metadata/grove_id", &value);
 	for (size_t k = 0; k < s->n_props; k++) {
@@ -645,6 +648,12 @@ static int add_grove_id(struct exporter *e, struct tscn_section *s, uint64_t id)
 				return GROVE_ENOMEM;
 			return variant_dict_put(&s->props[k].value, &key, &value);
 		}
+	}
+	if (e->ids_aside && (en->instance || !en->class_name[0])) {
+		int err = e->ids_aside->type == VARIANT_DICTIONARY ? GROVE_OK : variant_set_dict(e->ids_aside);
+		if (!err)
+			err = variant_set_string(&key, VARIANT_STRING, en->relpath, strlen(en->relpath));
+		return err ? err : variant_dict_put(e->ids_aside, &key, &value);
 	}
 	/* Made in the scene's arena: one per node of a large scene, freed with it at once. */
 	struct variant_dict *d = arena_alloc(s->arena, sizeof(*d));
@@ -731,7 +740,7 @@ static int build_node(struct exporter *e, size_t i, struct pending_node *pending
 		variant_free(&deferred.items[k].value);
 	free(deferred.items);
 	if (!err && e->grove_ids && !b.implicit)
-		err = add_grove_id(e, s, en->id);
+		err = add_grove_id(e, s, en);
 	pending->refs = e->refs_noted != refs_before;
 	pending->editable = b.editable;
 	if (!err && b.implicit) {
@@ -914,17 +923,21 @@ static int export_all(struct exporter *e, uint64_t root_id)
 int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
 		 size_t message_cap)
 {
-	return scene_export_with_ids(t, txn, root_id, godot_major, false, 0, out, message, message_cap);
+	return scene_export_with_ids(t, txn, root_id, godot_major, NULL, 0, out, message, message_cap);
 }
 
-int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool grove_ids,
-			  size_t max_bytes, struct tscn_scene *out, char *message, size_t message_cap)
+int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major,
+			  struct variant *grove_ids, size_t max_bytes, struct tscn_scene *out, char *message,
+			  size_t message_cap)
 {
 	memset(out, 0, sizeof(*out));
 	if (message_cap)
 		message[0] = '\0';
+	if (grove_ids)
+		variant_set_nil(grove_ids);
 	struct exporter e = {.t = t, .txn = txn, .godot_major = godot_major, .scene = out, .message = message,
-			     .message_cap = message_cap, .grove_ids = grove_ids, .max_bytes = max_bytes};
+			     .message_cap = message_cap, .grove_ids = grove_ids != NULL, .ids_aside = grove_ids,
+			     .max_bytes = max_bytes};
 	if (godot_major != 3 && godot_major != 4)
 		return export_error(&e, GROVE_EINVAL, "Godot version must be 3 or 4");
 	out->format = godot_major == 3 ? 2 : 3;
@@ -934,6 +947,8 @@ int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t 
 	exporter_free(&e);
 	if (err) {
 		tscn_scene_free(out);
+		if (grove_ids)
+			variant_free(grove_ids);
 		if (!message[0])
 			export_error(&e, err, "export failed: %s", grove_strerror(err));
 	}
@@ -994,7 +1009,8 @@ static bool explain_unwritable(const struct tscn_scene *scene, int major, char *
 }
 
 int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool binary,
-		      bool grove_ids, size_t max_bytes, struct grove_buf *out, char *message, size_t message_cap)
+		      struct variant *grove_ids, size_t max_bytes, struct grove_buf *out, char *message,
+		      size_t message_cap)
 {
 	struct tscn_scene scene;
 	size_t before = out->len;
@@ -1014,5 +1030,7 @@ int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root
 		out->len = before;
 		err = GROVE_ETOOBIG;
 	}
+	if (err && grove_ids)
+		variant_free(grove_ids);
 	return err;
 }

@@ -571,9 +571,12 @@ void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *
 
 /* ---- subscribing ---- */
 
-/* Send @p scene (the snapshot at @p index of the subtree @p root, a .tscn with @p tscn) in chunks. */
+/*
+ * Send @p scene (the snapshot at @p index of the subtree @p root, a .tscn with @p tscn) in chunks; a Godot
+ * client gets the ids the scene could not carry (@p ids_aside, a Dictionary or NIL) with the last.
+ */
 static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t request_id, bool tscn, uint64_t index,
-			  char *position, uint64_t root, const struct grove_buf *scene)
+			  char *position, uint64_t root, const struct grove_buf *scene, struct variant *ids_aside)
 {
 	size_t chunk = fw->godot ? GODOT_CHUNK : PROTOBUF_CHUNK;
 	size_t offset = 0;
@@ -592,6 +595,8 @@ static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t req
 			gateway_msg_bool(&m, "last", last);
 			if (last && position)
 				gateway_msg_str(&m, "position", position);
+			if (last && ids_aside->type == VARIANT_DICTIONARY)
+				gateway_msg_take(&m, "ids", ids_aside);
 			godot_send(c, fw->godot, &m);
 		} else {
 			Grove__SubscribeEvent ev = GROVE__SUBSCRIBE_EVENT__INIT;
@@ -674,6 +679,7 @@ struct snapshot_job {
 	int err;
 	char why[512];
 	struct grove_buf scene;
+	struct variant ids_aside; /* ids the scene cannot carry (scene.h), for a Godot client */
 };
 
 /*
@@ -686,7 +692,7 @@ struct snapshot_job {
 static void make_snapshot(void *arg)
 {
 	struct snapshot_job *j = arg;
-	j->err = scene_export_file(j->tree, j->txn, j->root, j->major, !j->tscn, true, SNAPSHOT_SCENE_MAX, &j->scene,
+	j->err = scene_export_file(j->tree, j->txn, j->root, j->major, !j->tscn, &j->ids_aside, SNAPSHOT_SCENE_MAX, &j->scene,
 				   j->why, sizeof(j->why));
 	store_txn_abort(j->txn);
 	j->txn = NULL;
@@ -704,12 +710,13 @@ static void snapshot_made(void *arg, bool cancelled)
 			subs_remove(f->subs, j->conn);
 			send_error(fw, c, j->request_id, j->err, j->why[0] ? j->why : grove_strerror(j->err));
 		} else {
-			send_snapshot(fw, c, j->request_id, j->tscn, j->at, j->position, j->root, &j->scene);
+			send_snapshot(fw, c, j->request_id, j->tscn, j->at, j->position, j->root, &j->scene, &j->ids_aside);
 			subs_release(f->subs, j->conn);
 		}
 	}
 	store_txn_abort(j->txn);
 	grove_buf_free(&j->scene);
+	variant_free(&j->ids_aside);
 	tree_view_free(&j->view);
 	free(j->position);
 	free(j);

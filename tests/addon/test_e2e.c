@@ -15,7 +15,9 @@
  *    entries, a follower started again after more than 64 entries is told "compacted" and takes a
  *    snapshot;
  *  - a follower of zone B alone gets a node with a child moved in from zone A as its creation, with no
- *    new snapshot, and ends equal to grove's export of zone B.
+ *    new snapshot, and ends equal to grove's export of zone B;
+ *  - a follower of a world into which scenes the engine made are imported, before its snapshot and while
+ *    it follows (embedded resources arrive with their properties), ends equal to grove's export.
  * Without godot3-server the tests skip with a message, or fail when CI=true. */
 #include <errno.h>
 #include <fcntl.h>
@@ -719,6 +721,18 @@ static void test_follower_behind_short_history_takes_snapshot(void **state)
 	e->passed = true;
 }
 
+/* Follower @p f, @p name, released and ended, has applied all there is, on the one snapshot it took, and no error came. */
+static void follower_ended(struct e2e *e, pid_t f, const char *name, struct seen *s)
+{
+	uint64_t end = release_followers(e);
+	godot_wait(e, f, name, "GROVE-FOLLOWER-DONE");
+	seen_read(e, name, s);
+	assert_true(s->applied >= end);
+	int64_t v[4];
+	assert_int_equal(lines_of(s, "S ", v, 4), 1);
+	assert_int_equal(lines_of(s, "E ", v, 4), 0);
+}
+
 /*
  * A follower of zone B alone: a node with a child and properties moved in from zone A arrives as its
  * creation (one snapshot, the one it started with, and nothing refused), and the follower ends equal to
@@ -734,19 +748,69 @@ static void test_zone_follower_gets_moved_in_nodes(void **state)
 	pid_t f = follower_start(e, "zone", false, WORLD "/B");
 	wait_subscribers(e, WORLD "/B", 1);
 	CLI(e, r, "mv", WORLD "/A/Mover", WORLD "/B");
-	uint64_t end = release_followers(e);
-	godot_wait(e, f, "zone", "GROVE-FOLLOWER-DONE");
 	struct seen s;
-	seen_read(e, "zone", &s);
-	assert_true(s.applied >= end);
+	follower_ended(e, f, "zone", &s);
 	int64_t v[4];
-	assert_int_equal(lines_of(&s, "S ", v, 4), 1);
 	assert_int_equal(lines_of(&s, "U ", v, 4), 1);
-	assert_int_equal(lines_of(&s, "E ", v, 4), 0);
 	char *tree = grove_tree(e, WORLD "/B");
 	assert_non_null(strstr(tree, "B/Mover/Arm Sprite"));
 	check_tree("zone", &s, tree);
 	print_message("the follower of zone B got the node moved in as its creation and equals grove's tree of it\n");
+	free(tree);
+	free(s.text);
+	free(r);
+	e->passed = true;
+}
+
+/*
+ * Scenes the engine made itself (tests/engine/scenes/make_scenes.gd: names and strings that need escaping,
+ * metadata of every Godot 3 type, embedded resources shared and nested, a script's values, groups,
+ * connections with binds, instances of another of them) imported into the world, half before a follower's
+ * snapshot and half while it follows, then one moved into another and one renamed: the follower ends equal
+ * to grove's tree, metadata and embedded resources compared whole.
+ */
+static void test_follower_of_imported_scenes(void **state)
+{
+	struct e2e *e = running(state);
+	static const char *const files[] = {"make_scenes.gd", "scripted.gd"};
+	for (size_t i = 0; i < 2; i++) {
+		char path[256];
+		size_t len;
+		snprintf(path, sizeof(path), "tests/engine/scenes/%s", files[i]);
+		char *text = test_read_file(path, &len);
+		assert_non_null(text);
+		test_write_file(e->project, files[i], text, len);
+		free(text);
+	}
+	const char *env[] = {"GROVE_FIRST_SEED=1", "GROVE_SCENE_COUNT=8", "GROVE_NO_ONE_SHOT=1", NULL};
+	godot_wait(e, godot_start(e, "maker", "make_scenes.gd", env), "maker", "GROVE-DONE");
+	struct cli_result *r = malloc(sizeof(*r));
+	pid_t f = 0;
+	for (int n = 1; n <= 8; n++) {
+		if (n == 5) {
+			f = follower_start(e, "scenes", false, WORLD);
+			wait_subscribers(e, WORLD, 1);
+		}
+		char scene[4200], name[16];
+		snprintf(scene, sizeof(scene), "%s/gen_%d.tscn", e->project, n);
+		snprintf(name, sizeof(name), "G%d", n);
+		CLI(e, r, "import", scene, "--at", WORLD, "--name", name);
+	}
+	CLI(e, r, "mv", WORLD "/G1", WORLD "/G6");
+	CLI(e, r, "rename", WORLD "/G2", "W\xc3\xb6rld [2] %");
+	struct seen s;
+	follower_ended(e, f, "scenes", &s);
+	char *tree = grove_tree(e, WORLD);
+	assert_non_null(strstr(tree, "World/G6/G1/"));
+	check_tree("scenes", &s, tree);
+	size_t nodes = 0, embedded = 0;
+	for (const char *p = tree; (p = strstr(p, "\nN ")); p++)
+		nodes++;
+	for (const char *p = tree; (p = strstr(p, " resource_local_to_scene=")); p++)
+		embedded++;
+	print_message("a follower of 8 engine-made scenes, 4 imported while it followed, equals grove's tree: %zu nodes, "
+		      "%zu embedded resources shown whole\n", nodes, embedded);
+	assert_true(embedded > 0);
 	free(tree);
 	free(s.text);
 	free(r);
@@ -761,6 +825,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batches_lost_with_the_leader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follower_resumes_from_checkpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zone_follower_gets_moved_in_nodes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_follower_of_imported_scenes, setup, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_follower_behind_short_history_takes_snapshot, setup, teardown,
 							 (void *)short_history),
 	};

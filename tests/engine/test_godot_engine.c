@@ -761,7 +761,7 @@ static void test_godot_loads_engine_made_scenes(void **state)
 		tscn_scene_free(&scene);
 		for (int binary = 0; binary < 2; binary++) {
 			struct grove_buf out = {0};
-			err = scene_export_file(&world, txn, root, 3, binary, false, 0, &out, msg, sizeof(msg));
+			err = scene_export_file(&world, txn, root, 3, binary, NULL, 0, &out, msg, sizeof(msg));
 			if (err)
 				print_error("%s: export: %s\n", name, msg);
 			assert_int_equal(err, GROVE_OK);

@@ -367,6 +367,108 @@ static void test_godot4_only_values(void **state)
 	}
 }
 
+/* The value under @p key of Dictionary @p d, or NULL. */
+static const struct variant *entry(const struct variant *d, const char *key)
+{
+	for (uint32_t i = 0; i < d->as.dict->len; i++)
+		if (d->as.dict->keys[i].type == VARIANT_STRING && strcmp(d->as.dict->keys[i].as.str.ptr, key) == 0)
+			return &d->as.dict->values[i];
+	return NULL;
+}
+
+/* The one change @p c as a Godot @p major client gets it. */
+static void encode_one(const struct tree_change *c, int major, struct variant *got)
+{
+	struct gateway_resources res = {.describe = describe};
+	struct gateway_encoded_changes enc;
+	assert_int_equal(gateway_changes_encode(c, 1, major, &res, &enc), GROVE_OK);
+	size_t used;
+	assert_int_equal(godot_binary_decode(got, major, enc.items.data, enc.items.len, &used), GROVE_OK);
+	assert_int_equal(used, enc.items.len);
+	gateway_encoded_changes_free(&enc);
+}
+
+/*
+ * An embedded resource reaches a client with its properties (resources they name described as a set's
+ * value describes them), since the client has no file to load it from; a file's resource with its path
+ * alone; properties the client's major cannot hold are left out, marked unsupported. A connection comes
+ * with its binds.
+ */
+static void test_embedded_resources_carry_their_properties(void **state)
+{
+	(void)state;
+	struct variant props, color, ref;
+	assert_int_equal(variant_set_dict(&props), GROVE_OK);
+	double green[4] = {0, 1, 0, 1};
+	variant_set_reals(&color, VARIANT_COLOR, green, 4);
+	put(&props, "bg_color", &color);
+	variant_set_resource_ref(&ref, 7);
+	put(&props, "next", &ref);
+	struct tree_change c = {.op = TREE_OP_PUT_RESOURCE, .node = 8, .name = "2", .text = "StyleBoxFlat", .instance = "",
+				.flags = TREE_RESOURCE_SUB};
+	assert_int_equal(variant_encode(&props, &c.value), GROVE_OK);
+	struct variant got;
+	encode_one(&c, 3, &got);
+	assert_string_equal(entry(&got, "op")->as.str.ptr, "resource");
+	assert_string_equal(entry(&got, "type")->as.str.ptr, "StyleBoxFlat");
+	const struct variant *sent = entry(&got, "properties");
+	assert_non_null(sent);
+	assert_int_equal(sent->type, VARIANT_DICTIONARY);
+	variant_set_reals(&color, VARIANT_COLOR, green, 4); /* put() took the first */
+	assert_true(variant_equal(entry(sent, "bg_color"), &color));
+	const struct variant *next = entry(sent, "next");
+	assert_int_equal(next->type, VARIANT_DICTIONARY);
+	assert_int_equal(entry(next, "@resource")->as.i, 7);
+	assert_string_equal(entry(next, "path")->as.str.ptr, "res://r7.tres");
+	assert_null(entry(&got, "unsupported"));
+	variant_free(&got);
+	/* A file's resource: its path, no properties. */
+	c.flags = TREE_RESOURCE_EXT;
+	c.instance = "res://skin.tres";
+	encode_one(&c, 3, &got);
+	assert_string_equal(entry(&got, "path")->as.str.ptr, "res://skin.tres");
+	assert_null(entry(&got, "properties"));
+	variant_free(&got);
+	/* A Vector4 among the properties: Godot 4 gets them, Godot 3 does not. */
+	double four[4] = {1, 2, 3, 4};
+	struct variant v4;
+	variant_set_reals(&v4, VARIANT_VECTOR4, four, 4);
+	put(&props, "corners", &v4);
+	grove_buf_free(&c.value);
+	assert_int_equal(variant_encode(&props, &c.value), GROVE_OK);
+	c.flags = TREE_RESOURCE_SUB;
+	c.instance = "";
+	encode_one(&c, 4, &got);
+	assert_int_equal(entry(&got, "properties")->type, VARIANT_DICTIONARY);
+	variant_free(&got);
+	encode_one(&c, 3, &got);
+	assert_int_equal(entry(&got, "properties")->type, VARIANT_NIL);
+	assert_true(entry(&got, "unsupported")->as.b);
+	variant_free(&got);
+	grove_buf_free(&c.value);
+	variant_free(&props);
+	/* A connection's binds go with it, a resource among them described. */
+	struct variant binds, one;
+	assert_int_equal(variant_set_array(&binds), GROVE_OK);
+	variant_set_int(&one, 1);
+	assert_int_equal(variant_array_push(&binds, &one), GROVE_OK);
+	variant_set_resource_ref(&ref, 7);
+	assert_int_equal(variant_array_push(&binds, &ref), GROVE_OK);
+	struct tree_change link = {.op = TREE_OP_CONNECT, .node = 3, .parent = 4, .name = "hit", .text = "on_hit",
+				   .flags = 2};
+	assert_int_equal(variant_encode(&binds, &link.value), GROVE_OK);
+	encode_one(&link, 3, &got);
+	const struct variant *sent_binds = entry(&got, "binds");
+	assert_non_null(sent_binds);
+	assert_int_equal(sent_binds->type, VARIANT_ARRAY);
+	assert_int_equal(sent_binds->as.array->len, 2);
+	assert_int_equal(sent_binds->as.array->items[0].as.i, 1);
+	assert_int_equal(entry(&sent_binds->as.array->items[1], "@resource")->as.i, 7);
+	variant_free(&got);
+	grove_buf_free(&link.value);
+	variant_free(&binds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +478,7 @@ int main(void)
 		cmocka_unit_test(test_submit_refusals_name_the_field),
 		cmocka_unit_test(test_changes_in_parts),
 		cmocka_unit_test(test_godot4_only_values),
+		cmocka_unit_test(test_embedded_resources_carry_their_properties),
 	};
 	return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
 }

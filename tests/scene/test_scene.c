@@ -437,7 +437,7 @@ static int export_text(struct fixture *f, const char *text, const char *root, in
 	snprintf(path, sizeof(path), "/root/%s", root);
 	uint64_t id;
 	assert_int_equal(tree_resolve_path(&world, txn, path, &id), GROVE_OK);
-	err = scene_export_file(&world, txn, id, major, false, false, 0, out, msg, cap);
+	err = scene_export_file(&world, txn, id, major, false, NULL, 0, out, msg, cap);
 	store_txn_abort(txn);
 	grove_buf_put(out, "", 1);
 	return err;
@@ -471,7 +471,7 @@ static void test_callable_and_signal(void **state)
 	assert_int_equal(v.type, VARIANT_SIGNAL);
 	/* Godot 3 has neither: its export is refused, naming the property and the type. */
 	out.len = 0;
-	err = scene_export_file(&world, txn, id, 3, false, false, 0, &out, msg, sizeof(msg));
+	err = scene_export_file(&world, txn, id, 3, false, NULL, 0, &out, msg, sizeof(msg));
 	assert_int_equal(err, GROVE_EINVAL);
 	if (!strstr(msg, "callback") || !strstr(msg, "Callable") || !strstr(msg, "Godot 3"))
 		print_error("message: %s\n", msg);
@@ -479,7 +479,7 @@ static void test_callable_and_signal(void **state)
 	assert_non_null(strstr(msg, "Callable"));
 	assert_non_null(strstr(msg, "Godot 3"));
 	out.len = 0;
-	err = scene_export_file(&world, txn, id, 3, true, false, 0, &out, msg, sizeof(msg));
+	err = scene_export_file(&world, txn, id, 3, true, NULL, 0, &out, msg, sizeof(msg));
 	assert_int_equal(err, GROVE_EINVAL);
 	assert_non_null(strstr(msg, "Callable"));
 	assert_non_null(strstr(msg, "Godot 3"));
@@ -572,7 +572,7 @@ static void test_script_typed_containers(void **state)
 	variant_free(&v);
 	/* A subtree whose only use of the script is the type of an empty array still names it. */
 	out.len = 0;
-	err = scene_export_file(&world, txn, bag, 4, false, false, 0, &out, msg, sizeof(msg));
+	err = scene_export_file(&world, txn, bag, 4, false, NULL, 0, &out, msg, sizeof(msg));
 	assert_int_equal(err, GROVE_OK);
 	grove_buf_put(&out, "", 1);
 	const char bag_text[] = "[gd_scene load_steps=2 format=3]\n\n"
@@ -594,7 +594,7 @@ static void test_script_typed_containers(void **state)
 	tscn_scene_free(&g3);
 	/* and the binary scene for Godot 4 keeps arrays untyped, as Godot's own binary resources do */
 	out.len = 0;
-	err = scene_export_file(&world, txn, inv, 4, true, false, 0, &out, msg, sizeof(msg));
+	err = scene_export_file(&world, txn, inv, 4, true, NULL, 0, &out, msg, sizeof(msg));
 	if (err)
 		print_error("scn: %s\n", msg);
 	assert_int_equal(err, GROVE_OK);

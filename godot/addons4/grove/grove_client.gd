@@ -469,6 +469,13 @@ func _on_snapshot(message: Dictionary) -> void:
 	if scene_root == null:
 		_fail(EPARSE, "the snapshot could not be written to or loaded from %s" % (snapshot_file + "." + format))
 		return
+	# Nodes of instanced scenes whose own metadata the scene's would replace (Godot 3) come by path.
+	var ids = message.get("ids", {})
+	if typeof(ids) == TYPE_DICTIONARY:
+		for path in ids:
+			var node = scene_root.get_node_or_null(str(path))
+			if node != null:
+				node.set_meta("grove_id", int(ids[path]))
 	# The subscribed node is where changes to its children attach: its id must be in the map even if
 	# the scene's root came without the metadata.
 	if not scene_root.has_meta("grove_id"):

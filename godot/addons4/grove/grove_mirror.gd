@@ -11,6 +11,7 @@ const STORE_ENTRY_PREFIX = "@"
 var root = null
 var nodes = {}
 var resources = {}
+var embedded = {}
 var _defaults = {}
 var _unresolved = false
 
@@ -75,6 +76,8 @@ func apply(change: Dictionary) -> void:
 		return
 	if op == "resource":
 		resources[int(change.get("id", 0))] = str(change.get("path", ""))
+		if typeof(change.get("properties")) == TYPE_DICTIONARY:
+			_embed(int(change.get("id", 0)), str(change.get("type", "")), change.get("properties"))
 		return
 	var node = node_for(int(change.get("id", 0)))
 	if node == null:
@@ -235,11 +238,14 @@ func _set_property(node: Node, property: String, value) -> void:
 	if _unresolved:
 		push_warning("grove: %s of %s refers to a resource that is embedded or missing; left as it is" % [property, str(node.get_path())])
 		return
+	var id = node.get_meta("grove_id") if node.has_meta("grove_id") else null
 	node.set(property, resolved)
+	_keep_id(node, id)
 
 
 # Resources travel as references ({"@resource": id, "path": ...}), never as objects: a file is loaded
-# from the project; an embedded one (no path) has no file to load, and the stream does not carry it.
+# from the project; an embedded one (no path) is the one built from its properties when the stream
+# brought it (one that came in the snapshot is in the scene, but no id names it).
 func _resolve(value):
 	if typeof(value) == TYPE_DICTIONARY:
 		if value.has("@resource"):
@@ -256,8 +262,27 @@ func _resolve(value):
 	return value
 
 
+# An embedded resource comes with its properties and is built here from its class, never decoded as an
+# object; only an engine Resource that runs no code (not a Script, no script set) is built.
+func _embed(id: int, type: String, properties: Dictionary) -> void:
+	if not ClassDB.class_exists(type) or not ClassDB.is_parent_class(type, "Resource") or ClassDB.is_parent_class(type, "Script") or not ClassDB.can_instantiate(type):
+		push_warning("grove: embedded resource %d is a %s, which is not built" % [id, type])
+		return
+	var resource = ClassDB.instantiate(type)
+	for property in properties:
+		if str(property) == "script":
+			continue
+		_unresolved = false
+		var value = _resolve(properties[property])
+		if not _unresolved:
+			resource.set(str(property), value)
+	embedded[id] = resource
+
+
 func _load_resource(ref: Dictionary):
 	var path = str(ref.get("path", ""))
+	if path == "" and embedded.has(int(ref.get("@resource", 0))):
+		return embedded[int(ref.get("@resource", 0))]
 	if path == "":
 		path = str(resources.get(int(ref.get("@resource", 0)), ""))
 	if path == "" or not ResourceLoader.exists(path):
@@ -269,7 +294,16 @@ func _load_resource(ref: Dictionary):
 func _clear_property(node: Node, property: String) -> void:
 	if property.begins_with(STORE_ENTRY_PREFIX):
 		return
+	var id = node.get_meta("grove_id") if node.has_meta("grove_id") else null
 	node.set(property, _default_value(node, property))
+	_keep_id(node, id)
+
+
+# Godot 3 keeps all of a node's metadata in one property, __meta__: setting or clearing it must not lose
+# the node's grove id.
+func _keep_id(node: Node, id) -> void:
+	if id != null and not node.has_meta("grove_id"):
+		node.set_meta("grove_id", id)
 
 
 # A cleared property holds what a node of its class holds before anything is stored. Godot 3 has no call
@@ -305,7 +339,14 @@ func _connection(node: Node, change: Dictionary, on: bool) -> void:
 	if target == null or not node.has_signal(sig):
 		push_warning("grove: cannot %s %s of %s" % [str(change.get("op")), sig, str(node.get_path())])
 		return
+	# A scene's connections are persistent, whatever flags it names: Godot's instancing adds the flag too.
 	if on and not node.is_connected(sig, Callable(target, method)):
-		node.connect(sig, Callable(target, method), int(change.get("flags", 0)))
+		node.connect(sig, Callable(target, method).bindv(_binds(change)), int(change.get("flags", 0)) | CONNECT_PERSIST)
 	elif not on and node.is_connected(sig, Callable(target, method)):
 		node.disconnect(sig, Callable(target, method))
+
+
+# A connection's binds, resources among them resolved as in a set's value.
+func _binds(change: Dictionary) -> Array:
+	var binds = _resolve(change.get("binds", []))
+	return binds if typeof(binds) == TYPE_ARRAY else []

@@ -183,6 +183,14 @@ func _init() -> void:
 		{"op": "resource", "id": 50, "type": "Theme", "path": "res://theme.tres"},
 		{"op": "set", "id": 7, "property": "theme", "value": {"@resource": 50, "path": "", "type": "Theme"}},
 		{"op": "set", "id": 5, "property": "theme", "value": {"@resource": 99, "path": "", "type": "Theme"}},
+		# Embedded resources come with their properties and are built; a script is not, nor set on one.
+		{"op": "resource", "id": 51, "type": "Gradient", "path": "", "properties": {"offsets": PoolRealArray([0.0, 1.0]), "colors": PoolColorArray([Color(1, 0, 0), Color(0, 0, 1)])}},
+		{"op": "resource", "id": 52, "type": "GradientTexture", "path": "", "properties": {"gradient": {"@resource": 51, "path": "", "type": "Gradient"}, "width": 16}},
+		{"op": "resource", "id": 53, "type": "GDScript", "path": "", "properties": {"source_code": "extends Node"}},
+		{"op": "resource", "id": 54, "type": "StyleBoxFlat", "path": "", "properties": {"bg_color": Color(0, 1, 0), "script": {"@resource": 53, "path": "", "type": "GDScript"}}},
+		{"op": "set", "id": 7, "property": "custom_styles/normal", "value": {"@resource": 54, "path": "", "type": "StyleBoxFlat"}},
+		{"op": "set", "id": 5, "property": "custom_styles/normal", "value": {"@resource": 53, "path": "", "type": "GDScript"}},
+		{"op": "set", "id": 3, "property": "__meta__", "value": {"grove_id": 3, "skin": {"@resource": 52, "path": "", "type": "GradientTexture"}}},
 		{"op": "connect", "id": 5, "target": 1, "signal": "resized", "method": "update", "flags": CONNECT_PERSIST},
 		{"op": "connect", "id": 7, "target": 1, "signal": "resized", "method": "update", "flags": CONNECT_PERSIST},
 		# A target outside what this copy follows (a zone's node connected to the world's manager): left out.
@@ -192,6 +200,11 @@ func _init() -> void:
 	client.apply_queued(-1.0)
 	check(client.node_for_id(2) == null and client.node_for_id(6) == null, "the removed subtree left the id map")
 	check(client.id_map().size() == 5, "ids after the removal: %s" % str(client.id_map().keys()))
+	var style = client.node_for_id(7).get("custom_styles/normal")
+	check(style is StyleBoxFlat and style.bg_color == Color(0, 1, 0) and style.get_script() == null, "an embedded resource built from its properties, without the script")
+	check(client.node_for_id(5).get("custom_styles/normal") == null, "a script is not built")
+	var skin = client.node_for_id(3).get_meta("skin")
+	check(skin is GradientTexture and skin.width == 16 and skin.gradient.colors[1] == Color(0, 0, 1), "embedded resources referring to each other")
 
 	# A gap (15 is missing): resubscribe from 14; what the old subscription still sends is dropped
 	# until the server says it resumed.

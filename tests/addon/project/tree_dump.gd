@@ -5,9 +5,17 @@ extends Reference
 
 static func describe(value) -> String:
 	if typeof(value) == TYPE_OBJECT and value != null:
+		# An embedded resource is told by what it holds: the copies compared came from different files.
+		if value is Resource and (value.resource_path == "" or "::" in value.resource_path):
+			var held = ""
+			for info in value.get_property_list():
+				if info.usage & PROPERTY_USAGE_STORAGE and info.name != "resource_path":
+					held += " %s=%s" % [info.name, describe(value.get(info.name))]
+			return "<%s%s>" % [value.get_class(), held]
 		if value is Resource:
 			return "<%s %s>" % [value.get_class(), value.resource_path]
 		return "<%s>" % value.get_class()
+	# Inside a container, var2str writes a resource out whole, its path left out.
 	return var2str(value).replace("\n", " ")
 
 
@@ -24,6 +32,13 @@ static func dump_node(top: Node, base: Node, f: File) -> void:
 		if node.owner != null:
 			owner_path = str(base.get_path_to(node.owner))
 		f.store_line("N %s %s id=%s owner=%s" % [str(base.get_path_to(node)), node.get_class(), id, owner_path])
+		var keys = []
+		for key in node.get_meta_list():
+			if key != "grove_id":
+				keys.append(key)
+		keys.sort()
+		for key in keys:
+			f.store_line("M %s = %s" % [key, describe(node.get_meta(key))])
 		var fresh = ClassDB.instance(node.get_class())
 		for info in node.get_property_list():
 			if info.usage & PROPERTY_USAGE_STORAGE and info.name != "__meta__":
@@ -43,7 +58,8 @@ static func dump_node(top: Node, base: Node, f: File) -> void:
 			for c in node.get_signal_connection_list(sig.name):
 				# A scene's connections are persistent; Godot's own (a Label's resize) are not.
 				if c.flags & Object.CONNECT_PERSIST and c.target is Node and base.is_a_parent_of(c.target):
-					f.store_line("C %s -> %s.%s" % [sig.name, str(base.get_path_to(c.target)), c.method])
+					var binds = " binds=" + describe(c.binds) if not c.binds.empty() else ""
+					f.store_line("C %s -> %s.%s%s" % [sig.name, str(base.get_path_to(c.target)), c.method, binds])
 		var children = node.get_children()
 		children.invert()
 		stack += children
