@@ -16,6 +16,7 @@ struct pending {
 };
 
 struct build {
+	const struct tree *t;       /* the subtree's */
 	const struct tree *outside; /* reads the nodes outside the subtree that connections name */
 	struct store_txn *txn;
 	struct tree_reader *r;
@@ -27,7 +28,9 @@ struct build {
 	size_t n_conns, cap_conns;
 	struct tree_change *incoming; /* CONNECTs to its nodes, from nodes that may be outside it (known once all are made) */
 	size_t n_incoming, cap_incoming;
-	struct idmap made;          /* (0, node) -> its step + 1, for every node made; (1, node): one outside it */
+	struct idmap made;          /* (0, node) -> its step + 1, for every node made; (1, node): one outside it;
+	                               (2, resource): an embedded resource made, or being made */
+	int resource_depth;         /* embedded resources being made, one inside the other's properties */
 	size_t bytes;
 	struct pending *queue;      /* breadth first: every parent is made before its children */
 	size_t head, n_queue, cap_queue;
@@ -76,13 +79,60 @@ static int on_child(void *ctx, uint64_t child)
 	return GROVE_OK;
 }
 
+static int bring_resource(void *ctx, int64_t *ref);
+
+/* Resource @p r, if embedded: its PUT_RESOURCE, after those of the embedded resources its properties name. */
+static int on_resource(void *ctx, const struct tree_resource *r)
+{
+	struct build *b = ctx;
+	if (r->kind != TREE_RESOURCE_SUB)
+		return GROVE_OK; /* a file: every reference to it names its path */
+	int err = variant_each_resource_ref((struct variant *)r->props, bring_resource, b); /* only read */
+	if (err)
+		return err;
+	if (grove_grow((void **)&b->v, &b->cap, b->n, sizeof(*b->v)))
+		return GROVE_ENOMEM;
+	struct tree_change *c = &b->v[b->n++];
+	*c = (struct tree_change){.op = TREE_OP_PUT_RESOURCE, .node = r->id, .path_step = TREE_NO_PATH,
+				  .old_path_step = TREE_NO_PATH, .flags = r->kind};
+	if (!copy(b, &c->name, r->local_id ? r->local_id : "") || !copy(b, &c->text, r->type) ||
+	    !copy(b, &c->instance, r->path ? r->path : ""))
+		return GROVE_ENOMEM;
+	err = r->props->type != VARIANT_NIL ? variant_encode(r->props, &c->value) : GROVE_OK;
+	if (!err && c->value.failed)
+		err = GROVE_ENOMEM;
+	b->bytes += c->value.len;
+	return err ? err : over(b);
+}
+
+/*
+ * An embedded resource that a value of the subtree names, made before the change that names it: a
+ * subscriber that never had the subtree may never have been told of it, and has no file to load it from.
+ */
+static int bring_resource(void *ctx, int64_t *ref)
+{
+	struct build *b = ctx;
+	if (*ref <= 0 || idmap_get(&b->made, 2, (uint64_t)*ref))
+		return GROVE_OK;
+	int err = idmap_put(&b->made, 2, (uint64_t)*ref, b);
+	if (!err && ++b->resource_depth > VARIANT_MAX_DEPTH)
+		err = GROVE_ETOOBIG;
+	if (!err)
+		err = tree_with_resource(b->t, b->txn, (uint64_t)*ref, on_resource, b);
+	b->resource_depth--;
+	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
+}
+
 static int on_prop(void *ctx, const char *name, struct variant *value)
 {
 	struct build *b = ctx;
+	int err = variant_each_resource_ref(value, bring_resource, b);
+	if (err)
+		return err;
 	struct tree_change *c = add(b, &b->v, &b->n, &b->cap, TREE_OP_SET_PROP);
 	if (!c || !copy(b, &c->name, name))
 		return GROVE_ENOMEM;
-	int err = variant_encode(value, &c->value);
+	err = variant_encode(value, &c->value);
 	if (!err && c->value.failed)
 		err = GROVE_ENOMEM;
 	b->bytes += c->value.len;
@@ -114,7 +164,9 @@ static int on_connection(void *ctx, const struct tree_connection *k)
 	c->parent = k->to;
 	c->old_path_step = from_here ? TREE_NO_PATH : b->step;
 	c->flags = k->flags;
-	int err = k->binds && k->binds->type != VARIANT_NIL ? variant_encode(k->binds, &c->value) : GROVE_OK;
+	int err = k->binds ? variant_each_resource_ref((struct variant *)k->binds, bring_resource, b) : GROVE_OK; /* only read */
+	if (!err && k->binds && k->binds->type != VARIANT_NIL)
+		err = variant_encode(k->binds, &c->value);
 	if (!err && c->value.failed)
 		err = GROVE_ENOMEM;
 	b->bytes += c->value.len;
@@ -250,7 +302,7 @@ int arrival_changes(const struct tree *t, const struct tree *outside, struct sto
 		    const struct tree_change *move, struct tree_paths *paths, const struct arrival_limits *limits,
 		    struct tree_change **out, size_t *n, size_t *cap)
 {
-	struct build b = {.outside = outside ? outside : t, .txn = txn, .paths = paths, .limits = limits,
+	struct build b = {.t = t, .outside = outside ? outside : t, .txn = txn, .paths = paths, .limits = limits,
 			  .v = *out, .n = *n, .cap = *cap};
 	int err = tree_reader_open(t, txn, &b.r);
 	if (!err && !limits->max_nodes)

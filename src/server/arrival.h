@@ -5,8 +5,8 @@
  * never had those nodes, the move is their creation.
  *
  * The changes are the kinds every stream carries already (CREATE, SET_PROP,
- * ADD_GROUP, CONNECT), so whoever applies a stream applies them as any
- * other: nothing new on the wire.
+ * ADD_GROUP, CONNECT, PUT_RESOURCE), so whoever applies a stream applies them
+ * as any other: nothing new on the wire.
  */
 #ifndef GROVE_SERVER_ARRIVAL_H
 #define GROVE_SERVER_ARRIVAL_H
@@ -33,7 +33,10 @@ struct arrival_limits {
  * children and children in sibling order (the moved node at the move's
  * index under its new parent, the others at their place among their
  * siblings), each followed by its properties' SET_PROP (in the order they
- * were first set) and its groups' ADD_GROUP; after every node, a CONNECT
+ * were first set) and its groups' ADD_GROUP; before the first change whose
+ * value (or binds) names an embedded resource, that resource's PUT_RESOURCE
+ * (after those of the embedded resources its properties name: a subscriber
+ * may never have been told of it, and has no file to load it from); after every node, a CONNECT
  * for each connection whose source is one of them, then one for each
  * connection to one of them from a node outside the subtree that
  * @p outside finds. Each change names its node's path by a step of

@@ -15,7 +15,8 @@
  *    entries, a follower started again after more than 64 entries is told "compacted" and takes a
  *    snapshot;
  *  - a follower of zone B alone gets a node with a child moved in from zone A as its creation, with no
- *    new snapshot, and ends equal to grove's export of zone B;
+ *    new snapshot, and a node whose texture is an embedded resource with it, and ends equal to grove's
+ *    export of zone B;
  *  - a follower of a world into which scenes the engine made are imported, before its snapshot and while
  *    it follows (embedded resources arrive with their properties), ends equal to grove's export.
  * Without godot3-server the tests skip with a message, or fail when CI=true. */
@@ -735,8 +736,9 @@ static void follower_ended(struct e2e *e, pid_t f, const char *name, struct seen
 
 /*
  * A follower of zone B alone: a node with a child and properties moved in from zone A arrives as its
- * creation (one snapshot, the one it started with, and nothing refused), and the follower ends equal to
- * grove's tree of zone B, grove ids included.
+ * creation (one snapshot, the one it started with, and nothing refused), and a node whose texture is an
+ * embedded resource (embedding another) with that resource; the follower ends equal to grove's tree of
+ * zone B, grove ids included.
  */
 static void test_zone_follower_gets_moved_in_nodes(void **state)
 {
@@ -745,15 +747,28 @@ static void test_zone_follower_gets_moved_in_nodes(void **state)
 	CLI(e, r, "add", WORLD "/A/Mover/Arm", "Sprite");
 	CLI(e, r, "set", WORLD "/A/Mover/Arm", "modulate", "Color(0, 1, 0, 1)");
 	CLI(e, r, "set", WORLD "/A/Mover", "position", "Vector2(3, 4)");
+	/* A crate whose texture is embedded, and embeds its gradient: resources the follower is never told of. */
+	static const char crate[] = "[gd_scene load_steps=3 format=2]\n\n"
+				    "[sub_resource type=\"Gradient\" id=1]\n"
+				    "colors = PoolColorArray( 1, 0, 0, 1, 0, 0, 1, 1 )\n\n"
+				    "[sub_resource type=\"GradientTexture\" id=2]\n"
+				    "gradient = SubResource( 1 )\nwidth = 8\n\n"
+				    "[node name=\"Crate\" type=\"Sprite\"]\ntexture = SubResource( 2 )\n";
+	test_write_file(e->dir, "crate.tscn", crate, sizeof(crate) - 1);
+	char crate_path[4200];
+	snprintf(crate_path, sizeof(crate_path), "%s/crate.tscn", e->dir);
+	CLI(e, r, "import", crate_path, "--at", WORLD "/A");
 	pid_t f = follower_start(e, "zone", false, WORLD "/B");
 	wait_subscribers(e, WORLD "/B", 1);
 	CLI(e, r, "mv", WORLD "/A/Mover", WORLD "/B");
+	CLI(e, r, "mv", WORLD "/A/Crate", WORLD "/B");
 	struct seen s;
 	follower_ended(e, f, "zone", &s);
 	int64_t v[4];
 	assert_int_equal(lines_of(&s, "U ", v, 4), 1);
 	char *tree = grove_tree(e, WORLD "/B");
 	assert_non_null(strstr(tree, "B/Mover/Arm Sprite"));
+	assert_non_null(strstr(tree, "P texture = <GradientTexture"));
 	check_tree("zone", &s, tree);
 	print_message("the follower of zone B got the node moved in as its creation and equals grove's tree of it\n");
 	free(tree);

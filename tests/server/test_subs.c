@@ -746,6 +746,56 @@ static void test_move_in_creates(void **state)
 	shards_close(&sh);
 }
 
+/*
+ * A node whose property names an embedded resource (which names another, and a file's) moved into /root/B:
+ * the subscriber (which may have subscribed after the resources were put) is given each embedded one
+ * before the change that names it, the one it names first, and nothing for the file's (a reference names
+ * its path); once, though two properties name it.
+ */
+static void test_move_in_brings_embedded_resources(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	uint64_t b = zone_open(&sh, ids, false);
+	struct variant props, key, ref, skin, again;
+	assert_int_equal(variant_set_dict(&props), GROVE_OK);
+	assert_int_equal(variant_set_string(&key, VARIANT_STRING, "gradient", 8), GROVE_OK);
+	variant_set_resource_ref(&ref, -2); /* op 1: the gradient */
+	assert_int_equal(variant_dict_put(&props, &key, &ref), GROVE_OK);
+	assert_int_equal(variant_set_string(&key, VARIANT_STRING, "normal", 6), GROVE_OK);
+	variant_set_resource_ref(&ref, -1); /* op 0: a file */
+	assert_int_equal(variant_dict_put(&props, &key, &ref), GROVE_OK);
+	variant_set_resource_ref(&skin, -3); /* op 2: the texture */
+	variant_set_resource_ref(&again, -3);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Texture", .instance = "res://n.png",
+		 .name = "1"},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "Gradient", .name = "2"},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "GradientTexture", .name = "3",
+		 .value = &props},
+		{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/A/P/C1"}, .name = "texture", .value = &skin},
+		{.kind = TREE_OP_SET_PROP, .node = {.path = "/root/A/P/C1"}, .name = "normal_map", .value = &again},
+	};
+	uint64_t made[5];
+	zone_apply(&sh, ops, 5, made);
+	zone_move(&sh, "/root/A/P", "/root/B");
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(sh.seen.n, 12);
+	/* P's creation, x, its group; the gradient, the texture, then C1's creation... */
+	static const enum tree_op_kind want[] = {TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_ADD_GROUP, TREE_OP_CREATE,
+						 TREE_OP_SET_PROP, TREE_OP_PUT_RESOURCE, TREE_OP_PUT_RESOURCE,
+						 TREE_OP_SET_PROP, TREE_OP_SET_PROP, TREE_OP_CREATE, TREE_OP_CREATE,
+						 TREE_OP_CONNECT};
+	for (size_t i = 0; i < 12; i++)
+		assert_int_equal(sh.seen.op[i], want[i]);
+	assert_int_equal(sh.seen.node[5], made[1]); /* the gradient, which the texture names */
+	assert_int_equal(sh.seen.node[6], made[2]);
+	assert_int_equal(sh.seen.parent[0], b);
+	variant_free(&props);
+	shards_close(&sh);
+}
+
 /* Apply @p ops in SHARD_A's tree in @p w, with change records, into @p res, then carry what they brought within @p limits: the steps before. */
 static size_t carry_batch(struct shards *sh, struct store_txn *w, const struct tree_op *ops, size_t n,
 			  const struct arrival_limits *limits, struct tree_result *res)
@@ -1111,6 +1161,7 @@ int main(void)
 		cmocka_unit_test(test_resume_across_shards),
 		cmocka_unit_test(test_resume_refused),
 		cmocka_unit_test(test_move_in_creates),
+		cmocka_unit_test(test_move_in_brings_embedded_resources),
 		cmocka_unit_test(test_move_in_then_more),
 		cmocka_unit_test(test_move_in_filtered),
 		cmocka_unit_test(test_move_in_carried),
