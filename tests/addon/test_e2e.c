@@ -18,7 +18,10 @@
  *    new snapshot, and a node whose texture is an embedded resource with it, and ends equal to grove's
  *    export of zone B;
  *  - a follower of a world into which scenes the engine made are imported, before its snapshot and while
- *    it follows (embedded resources arrive with their properties), ends equal to grove's export.
+ *    it follows (embedded resources arrive with their properties), ends equal to grove's export;
+ *  - a follower of a world that a Godot client changes with 150 random batches (sets of values of many
+ *    types, metadata, creates, renames, moves, reorders, removals, groups, clears) ends equal to grove's
+ *    export, and every batch was answered once.
  * Without godot3-server the tests skip with a message, or fail when CI=true. */
 #include <errno.h>
 #include <fcntl.h>
@@ -832,6 +835,49 @@ static void test_follower_of_imported_scenes(void **state)
 	e->passed = true;
 }
 
+/*
+ * A submitter of random batches (tests/addon/project/e2e/random_submitter.gd, seed GROVE_E2E_SEED, 1 by
+ * default): sets of properties and metadata with values of many types and names that need escaping,
+ * creates, renames, moves, reorders, removals, groups and clears, one batch after the other on the nodes
+ * its own copy holds; a follower ends equal to grove's tree, and every batch was answered once.
+ */
+static void test_random_batches_keep_follower_equal(void **state)
+{
+	struct e2e *e = running(state);
+	enum { BATCHES_DRAWN = 150 };
+	pid_t f = follower_start(e, "follower", false, WORLD);
+	wait_subscribers(e, WORLD, 1);
+	char addresses[300], out[4200], seed[64], count[64];
+	snprintf(addresses, sizeof(addresses), "GROVE_ADDRESSES=%s", e->addresses);
+	snprintf(out, sizeof(out), "GROVE_OUT=%s/random.txt", e->dir);
+	snprintf(seed, sizeof(seed), "GROVE_SEED=%s", getenv("GROVE_E2E_SEED") ? getenv("GROVE_E2E_SEED") : "1");
+	snprintf(count, sizeof(count), "GROVE_COUNT=%d", BATCHES_DRAWN);
+	const char *env[] = {addresses, out, seed, count, "GROVE_SECONDS=" FOLLOWER_SECONDS, NULL};
+	godot_wait(e, godot_start(e, "random", "e2e/random_submitter.gd", env), "random", "GROVE-RANDOM-DONE");
+	size_t len;
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/random.txt", e->dir);
+	char *answers = test_read_file(path, &len);
+	assert_non_null(answers);
+	int lines = 0, applied = 0;
+	for (char *line = strtok(answers, "\n"); line; line = strtok(NULL, "\n")) {
+		lines++;
+		applied += strstr(line, " submitted ") != NULL;
+	}
+	free(answers);
+	assert_int_equal(lines, BATCHES_DRAWN);
+	struct seen s;
+	follower_ended(e, f, "follower", &s);
+	char *tree = grove_tree(e, WORLD);
+	check_tree("follower", &s, tree);
+	print_message("%d random batches answered (%d applied, %d refused); the follower equals grove's tree (%s)\n",
+		      lines, applied, lines - applied, seed);
+	assert_true(applied > BATCHES_DRAWN / 3);
+	free(tree);
+	free(s.text);
+	e->passed = true;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -841,6 +887,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_follower_resumes_from_checkpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zone_follower_gets_moved_in_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follower_of_imported_scenes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_batches_keep_follower_equal, setup, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_follower_behind_short_history_takes_snapshot, setup, teardown,
 							 (void *)short_history),
 	};
