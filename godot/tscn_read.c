@@ -180,15 +180,29 @@ static int read_property(struct tscn_reader *r)
 		if (godot_text_parse_string(c, &key, &klen, &kerr))
 			return read_error(r, &start, GROVE_EPARSE, "%s", kerr.message);
 	} else {
-		size_t from = c->pos;
-		while (cur(c) != -1 && cur(c) != '\n' && cur(c) != '=')
+		/*
+		 * As Godot's loader reads a bare name: every byte above a blank up to the '=', blanks and line ends
+		 * skipped, and a ';' a comment to the end of its line (Godot 3.2 writes names with ';' bare, and
+		 * reads them back so: "anims/a;b = X" names whatever the next line holds up to its '=').
+		 */
+		struct grove_buf name = {0};
+		while (cur(c) != -1 && cur(c) != '=') {
+			if (cur(c) == ';') {
+				while (cur(c) != -1 && cur(c) != '\n')
+					godot_text_advance(c);
+				continue;
+			}
+			if (cur(c) > ' ')
+				grove_buf_put(&name, c->text + c->pos, 1);
 			godot_text_advance(c);
-		size_t end = c->pos;
-		while (end > from && (c->text[end - 1] == ' ' || c->text[end - 1] == '\t' || c->text[end - 1] == '\r'))
-			end--;
-		if (end == from)
-			return read_error(r, &start, GROVE_EPARSE, "expected a property name");
-		key = strndup(c->text + from, end - from);
+		}
+		if (!name.len || cur(c) != '=') {
+			const char *why = name.len ? "expected '=' after the property name" : "expected a property name";
+			grove_buf_free(&name);
+			return read_error(r, &start, GROVE_EPARSE, "%s", why);
+		}
+		key = strndup((const char *)name.data, name.len);
+		grove_buf_free(&name);
 		if (!key)
 			return GROVE_ENOMEM;
 	}

@@ -116,13 +116,17 @@ static void test_read_as_godot_does(void **state)
 		"}\n"
 		"a = 1 b = 2\n"
 		"\"\xc3\xbcn\xc3\xaf_key\" = 3\n"
-		"\"semi;colon\" = 4\n";
+		"\"semi;colon\" = 4\n"
+		/* Godot 3.2 writes a name with ';' bare; its loader takes the ';' for a comment and the name on. */
+		"z_;index = 5\n"
+		"ind ex = 6\n";
 	struct tscn_scene s;
 	parse_ok(text, &s);
 	assert_int_equal(s.count, 2);
 	const struct tscn_section *root = &s.sections[1];
 	assert_string_equal(tscn_attr(root, "type")->as.str.ptr, "Node2D");
-	assert_int_equal(root->n_props, 6);
+	assert_int_equal(root->n_props, 7);
+	assert_int_equal(tscn_prop(root, "z_index")->as.i, 6);
 	assert_int_equal(tscn_prop(root, "a")->as.i, 1);
 	assert_int_equal(tscn_prop(root, "b")->as.i, 2);
 	assert_int_equal(tscn_prop(root, "__meta__")->type, VARIANT_DICTIONARY);
@@ -163,8 +167,9 @@ static void test_broken_scenes(void **state)
 	expect_refused("[gd_scene format=3]\n[node name=\"A\"]\nx = \"open\n", 3, 5, "unterminated string");
 	expect_refused("[gd_scene format=3]\n[node name=\"A\"]\nx = Vector3(1, 2)\n", 3, 13, "takes 3 numbers");
 	expect_refused("[gd_scene format=3]\n[node name=\"A\"]\nx = ExtResource(\"9\")\n", 3, 17, "unknown ExtResource");
-	expect_refused("[gd_scene format=3]\n[node name=\"A\"]\nx = 1 2\n", 3, 8, "expected '='");
-	expect_refused("[gd_scene format=3]\n[node name=\"A\"]\nx 1\n", 3, 4, "expected '='");
+	/* A bare name runs to the '=' (blanks and line ends skipped, as Godot reads it): the error is at its start. */
+	expect_refused("[gd_scene format=3]\n[node name=\"A\"]\nx = 1 2\n", 3, 7, "expected '='");
+	expect_refused("[gd_scene format=3]\n[node name=\"A\"]\nx 1\n", 3, 1, "expected '='");
 	expect_refused("[gd_scene format=3]\nx = 1\n", 2, 1, "outside a [node]");
 	expect_refused("[gd_scene format=3]\n[ext_resource type=\"T\" path=\"res://a\" id=\"1\"]\n"
 		       "[ext_resource type=\"T\" path=\"res://b\" id=\"1\"]\n",

@@ -24,6 +24,13 @@ func dump(node, root):
 		line += " position=" + text(node.position)
 	if node is Timer:
 		line += " wait_time=" + text(node.wait_time)
+	if node is AnimationPlayer:
+		for animation_name in node.get_animation_list():
+			line += " animation[" + animation_name + "]=" + text(node.get_animation(animation_name))
+	if node is TileMap:
+		line += " tile_data=" + text(node.get("tile_data"))
+	if node is Polygon2D:
+		line += " polygon=" + text(node.polygon) + " color=" + text(node.color)
 	if node.get_script() != null:
 		line += " script=" + node.get_script().resource_path + " hp=" + text(node.get("hp")) + " items=" + text(node.get("items"))
 	var groups = []

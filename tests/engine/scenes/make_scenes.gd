@@ -3,12 +3,13 @@ extends SceneTree
 # GROVE_SCENE_COUNT seeds from GROVE_FIRST_SEED on. Each is a tree of built-in nodes with names, strings
 # and metadata keys full of characters that need quoting or escaping, metadata of every Variant type
 # Godot 3 has (containers nested, floats at their extremes), embedded resources (one shared by several
-# nodes, some nesting others), a script with exported values, persistent groups, signal connections with
+# nodes, some nesting others), animations (value, method and bezier tracks), tile maps (cells far from
+# the origin, flipped and transposed), polygons, a script with exported values, persistent groups, signal connections with
 # binds and flags, and now and then an instance of the previous seed's scene with an overridden value.
 # The same seed makes the same scene. GROVE_NO_ONE_SHOT (not empty) leaves the one-shot flag out.
 
 var rng = RandomNumberGenerator.new()
-var classes = ["Node", "Node2D", "Spatial", "Control", "Label", "Sprite", "Timer", "Position2D", "MeshInstance", "Button"]
+var classes = ["Node", "Node2D", "Spatial", "Control", "Label", "Sprite", "Timer", "Position2D", "MeshInstance", "Button", "AnimationPlayer", "TileMap", "Polygon2D"]
 var name_chars = ["a", "Z", "_", "-", " ", "%", "0", "9", "é", "ß", "中", "(", ")", "[", "]", "{", "'", "!", "+", "~", "#", "$", ",", ";", "=", "&", "*", "<", ">", "?", "|"]
 var string_chars = ["a", "b", " ", "\"", "\\", "\n", "\t", "é", "中", "😀", "'", ";", "=", "[", "]", "{", "}", ":", "/", ",", "#", "&", "^", "@", "%", "\r", "\u0001"]
 
@@ -140,6 +141,24 @@ func random_resource(depth):
 	return texture
 
 
+# An animation with a value track, a method track and a bezier track, keys at random times.
+func random_animation() -> Animation:
+	var animation = Animation.new()
+	animation.length = rng.randf_range(0.1, 10.0)
+	animation.loop = rng.randi() % 2 == 0
+	var track = animation.add_track(Animation.TYPE_VALUE)
+	animation.track_set_path(track, NodePath(".:position"))
+	for k in range(rng.randi_range(0, 4)):
+		animation.track_insert_key(track, rng.randf_range(0.0, animation.length), Vector2(random_float(), random_float()), rng.randf_range(0.1, 2.0))
+	track = animation.add_track(Animation.TYPE_METHOD)
+	animation.track_set_path(track, NodePath("."))
+	animation.track_insert_key(track, 0.0, {"method": "m_" + random_name(), "args": [random_value(1)]})
+	track = animation.add_track(Animation.TYPE_BEZIER)
+	animation.track_set_path(track, NodePath(".:modulate:a"))
+	animation.bezier_track_insert_key(track, 0.5, random_float(), Vector2(-0.25, 0), Vector2(0.25, 0))
+	return animation
+
+
 func make_scene(seed_value):
 	rng.seed = seed_value
 	var root = Node2D.new()
@@ -177,6 +196,16 @@ func make_scene(seed_value):
 			node.position = Vector2(random_float(), random_float())
 		if node is Timer:
 			node.wait_time = abs(random_float()) + 0.001
+		if node is AnimationPlayer:
+			# Godot 3.2 writes an animation's property name ("anims/NAME") bare, and its loader takes a ';'
+			# in it for a comment (as grove does): such a name does not survive Godot's own save and load.
+			node.add_animation(random_name().replace(";", "_"), random_animation())
+		if node is TileMap:
+			for k in range(rng.randi_range(0, 6)):
+				node.set_cell(rng.randi_range(-70000, 70000), rng.randi_range(-5, 5), rng.randi_range(0, 3), rng.randi() % 2 == 0, rng.randi() % 2 == 0, rng.randi() % 2 == 0)
+		if node is Polygon2D:
+			node.polygon = PoolVector2Array([Vector2(random_float(), 0), Vector2(1, random_float()), Vector2(-1, 2)])
+			node.color = Color(rng.randf(), rng.randf(), rng.randf(), rng.randf())
 		if rng.randi() % 3 == 0:
 			node.add_to_group(random_name(), true)
 	for k in range(rng.randi_range(0, 4)):
