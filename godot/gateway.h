@@ -34,9 +34,10 @@
  *   Every node of the scene carries its grove id as metadata "grove_id"
  *   (Godot 3: `__meta__`; Godot 4: `metadata/grove_id`), except, in Godot
  *   3, a node of an instanced or inherited scene that stores no `__meta__`
- *   (the scene's would replace what its own scene gives it): the last chunk
- *   has "ids", a Dictionary of node path (from the scene's root) -> id, for
- *   the client to set as metadata once it instanced the scene. Then every change
+ *   (the scene's would replace what its own scene gives it): before the
+ *   chunks come {"op": "snapshot_ids", "ids": Dictionary of node path (from
+ *   the scene's root) -> id}, as many as keep each frame under the bound,
+ *   for the client to set as metadata once it instanced the scene. Then every change
  *   from N + 1 on. No change is missed or repeated between the two.
  *   With "from" = F (the last index the client applied): the stream resumes
  *   at F + 1 with {"op": "resumed", "index": F}; if the server no longer has

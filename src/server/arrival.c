@@ -115,11 +115,13 @@ static int bring_resource(void *ctx, int64_t *ref)
 	if (*ref <= 0 || idmap_get(&b->made, 2, (uint64_t)*ref))
 		return GROVE_OK;
 	int err = idmap_put(&b->made, 2, (uint64_t)*ref, b);
-	if (!err && ++b->resource_depth > VARIANT_MAX_DEPTH)
+	if (!err && b->resource_depth >= VARIANT_MAX_DEPTH)
 		err = GROVE_ETOOBIG;
-	if (!err)
+	if (!err) {
+		b->resource_depth++;
 		err = tree_with_resource(b->t, b->txn, (uint64_t)*ref, on_resource, b);
-	b->resource_depth--;
+		b->resource_depth--;
+	}
 	return err == GROVE_ENOTFOUND ? GROVE_OK : err;
 }
 

@@ -572,14 +572,46 @@ void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *
 /* ---- subscribing ---- */
 
 /*
+ * The ids a Godot client's scene could not carry (@p ids, a Dictionary of path -> id, scene.h), in
+ * "snapshot_ids" messages of at most a chunk's bytes each.
+ */
+static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const struct variant *ids)
+{
+	const struct variant_dict *d = ids->as.dict;
+	for (uint32_t i = 0; i < d->len;) {
+		struct gateway_msg m;
+		gateway_msg_begin(&m, "snapshot_ids");
+		struct variant part;
+		m.failed |= variant_set_dict(&part) != GROVE_OK;
+		for (size_t bytes = 0; !m.failed && i < d->len && bytes < GODOT_CHUNK; i++) {
+			struct variant key = {0}, id = d->values[i]; /* an int: copied whole */
+			int err = variant_set_string(&key, VARIANT_STRING, d->keys[i].as.str.ptr, d->keys[i].as.str.len);
+			if (!err && (err = variant_dict_put(&part, &key, &id)))
+				variant_free(&key);
+			m.failed |= err != GROVE_OK;
+			bytes += d->keys[i].as.str.len + 24; /* and the encodings' lengths, types and padding */
+		}
+		gateway_msg_take(&m, "ids", &part);
+		if (m.failed) {
+			variant_free(&m.dict);
+			log_line("%s: out of memory for a snapshot's ids", loop_conn_peer(c));
+			return;
+		}
+		godot_send(c, fw->godot, &m);
+	}
+}
+
+/*
  * Send @p scene (the snapshot at @p index of the subtree @p root, a .tscn with @p tscn) in chunks; a Godot
- * client gets the ids the scene could not carry (@p ids_aside, a Dictionary or NIL) with the last.
+ * client gets the ids the scene could not carry (@p ids_aside, a Dictionary or NIL) before them.
  */
 static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t request_id, bool tscn, uint64_t index,
-			  char *position, uint64_t root, const struct grove_buf *scene, struct variant *ids_aside)
+			  char *position, uint64_t root, const struct grove_buf *scene, const struct variant *ids_aside)
 {
 	size_t chunk = fw->godot ? GODOT_CHUNK : PROTOBUF_CHUNK;
 	size_t offset = 0;
+	if (fw->godot && ids_aside->type == VARIANT_DICTIONARY)
+		send_snapshot_ids(fw, c, ids_aside);
 	do {
 		size_t len = scene->len - offset < chunk ? scene->len - offset : chunk;
 		bool last = offset + len == scene->len;
@@ -595,8 +627,6 @@ static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t req
 			gateway_msg_bool(&m, "last", last);
 			if (last && position)
 				gateway_msg_str(&m, "position", position);
-			if (last && ids_aside->type == VARIANT_DICTIONARY)
-				gateway_msg_take(&m, "ids", ids_aside);
 			godot_send(c, fw->godot, &m);
 		} else {
 			Grove__SubscribeEvent ev = GROVE__SUBSCRIBE_EVENT__INIT;

@@ -43,6 +43,7 @@
 
 #include <cmocka.h>
 
+#include "src/common/buf.h"
 #include "cluster.h"
 #include "files.h"
 #include "godot_project.h"
@@ -441,12 +442,23 @@ static char *grove_tree(struct e2e *e, const char *path)
 	char scene[4200];
 	snprintf(scene, sizeof(scene), "%s/grove_world.tscn", e->project);
 	CLI(e, r, "export", path, "-o", scene, "--godot", "3");
-	/* An export carries no grove ids; `grove tree` lists them with names and parents, and the dump script puts them back. */
-	CLI(e, r, "--json", "tree", path);
-	test_write_file(e->dir, "grove_ids.json", r->out, strlen(r->out));
+	/*
+	 * An export carries no grove ids; `grove tree` lists them with names and parents, and the dump script puts
+	 * them back. The listing goes straight to a file: a large world's is more than a captured output holds.
+	 */
+	char cmd[8192], member[64], listing[4200];
+	cluster_address(&e->cluster, any_member(e), member, sizeof(member));
+	snprintf(listing, sizeof(listing), "%s/grove_ids.json", e->dir);
+	snprintf(cmd, sizeof(cmd), "%s --server %s --json tree '%s' > %s", GROVE_CLI_PATH, member, path, listing);
+	if (system(cmd) != 0)
+		fail_msg("%s failed", cmd);
+	size_t len;
+	char *listed = test_read_file(listing, &len);
+	assert_non_null(listed);
 	size_t nodes = 0; /* a node's "id" is a number; a property named "id" would be an object */
-	for (const char *p = r->out; (p = strstr(p, "\"id\":")); p++)
+	for (const char *p = listed; (p = strstr(p, "\"id\":")); p++)
 		nodes += p[5] >= '0' && p[5] <= '9';
+	free(listed);
 	char ids[4200], out[4200], marker[64];
 	snprintf(ids, sizeof(ids), "GROVE_IDS=%s/grove_ids.json", e->dir);
 	snprintf(out, sizeof(out), "GROVE_OUT=%s/grove.txt", e->dir);
@@ -454,7 +466,6 @@ static char *grove_tree(struct e2e *e, const char *path)
 	pid_t pid = godot_start(e, "grove", "e2e/grove_dump.gd", env);
 	snprintf(marker, sizeof(marker), "GROVE-DUMP-DONE %zu\n", nodes);
 	godot_wait(e, pid, "grove", marker);
-	size_t len;
 	snprintf(out, sizeof(out), "%s/grove.txt", e->dir);
 	char *tree = test_read_file(out, &len);
 	assert_non_null(tree);
@@ -784,8 +795,9 @@ static void test_zone_follower_gets_moved_in_nodes(void **state)
  * Scenes the engine made itself (tests/engine/scenes/make_scenes.gd: names and strings that need escaping,
  * metadata of every Godot 3 type, embedded resources shared and nested, a script's values, groups,
  * connections with binds, instances of another of them) imported into the world, half before a follower's
- * snapshot and half while it follows, then one moved into another and one renamed: the follower ends equal
- * to grove's tree, metadata and embedded resources compared whole.
+ * snapshot and half while it follows, then one moved into another and one renamed, and before them 1,500
+ * instances of a scene that gives its root metadata: the follower ends equal to grove's tree, metadata
+ * and embedded resources compared whole.
  */
 static void test_follower_of_imported_scenes(void **state)
 {
@@ -803,6 +815,28 @@ static void test_follower_of_imported_scenes(void **state)
 	const char *env[] = {"GROVE_FIRST_SEED=1", "GROVE_SCENE_COUNT=8", "GROVE_NO_ONE_SHOT=1", NULL};
 	godot_wait(e, godot_start(e, "maker", "make_scenes.gd", env), "maker", "GROVE-DONE");
 	struct cli_result *r = malloc(sizeof(*r));
+	/*
+	 * 1,500 instances of a scene whose root has metadata: their ids cannot go in a Godot 3 scene's
+	 * __meta__ (it would replace that scene's), so they precede the snapshot, in more than one message.
+	 */
+	static const char prop[] = "[gd_scene format=2]\n\n[node name=\"Prop\" type=\"Node2D\"]\n"
+				   "__meta__ = {\n\"kind\": \"crate\"\n}\n\n[node name=\"Lid\" type=\"Node2D\" parent=\".\"]\n";
+	test_write_file(e->project, "prop.tscn", prop, sizeof(prop) - 1);
+	struct grove_buf props = {0};
+	const char head[] = "[gd_scene load_steps=2 format=2]\n\n[ext_resource path=\"res://prop.tscn\" type=\"PackedScene\" id=1]\n\n"
+			    "[node name=\"Props\" type=\"Node2D\"]\n";
+	grove_buf_put(&props, head, sizeof(head) - 1);
+	for (int i = 0; i < 1500; i++) {
+		char line[160];
+		int n = snprintf(line, sizeof(line),
+				 "\n[node name=\"an_instance_with_a_longer_name_%04d\" parent=\".\" instance=ExtResource( 1 )]\n", i);
+		grove_buf_put(&props, line, (size_t)n);
+	}
+	test_write_file(e->dir, "props.tscn", props.data, props.len);
+	grove_buf_free(&props);
+	char props_path[4200];
+	snprintf(props_path, sizeof(props_path), "%s/props.tscn", e->dir);
+	CLI(e, r, "import", props_path, "--at", WORLD);
 	pid_t f = 0;
 	for (int n = 1; n <= 8; n++) {
 		if (n == 5) {
@@ -820,6 +854,8 @@ static void test_follower_of_imported_scenes(void **state)
 	follower_ended(e, f, "scenes", &s);
 	char *tree = grove_tree(e, WORLD);
 	assert_non_null(strstr(tree, "World/G6/G1/"));
+	assert_non_null(strstr(tree, "N World/Props/an_instance_with_a_longer_name_1499 Node2D id="));
+	assert_non_null(strstr(tree, "M kind = \"crate\""));
 	check_tree("scenes", &s, tree);
 	size_t nodes = 0, embedded = 0;
 	for (const char *p = tree; (p = strstr(p, "\nN ")); p++)

@@ -76,6 +76,7 @@ var _unacked = {}
 var _resubmit = []
 var _resubmit_at = 0
 var _snapshot = PackedByteArray()
+var _snapshot_ids = {}
 var _loaded = false
 var _received_index = 0
 var _applied_index = 0
@@ -365,6 +366,7 @@ func _close_link() -> void:
 	_parts = []
 	_parts_index = -1
 	_snapshot = PackedByteArray()
+	_snapshot_ids = {}
 
 
 # Equal jitter: half the delay is fixed, so a member that comes back is not stormed, and half is random,
@@ -402,6 +404,8 @@ func _handle_message(message: Dictionary) -> void:
 			_on_welcome(message)
 		"snapshot":
 			_on_snapshot(message)
+		"snapshot_ids":
+			_on_snapshot_ids(message)
 		"resumed":
 			_on_resumed(message)
 		"changes":
@@ -446,8 +450,17 @@ func _subscribe() -> void:
 		_stream = Stream.RESUMING
 	else:
 		_snapshot = PackedByteArray()
+		_snapshot_ids = {}
 		_stream = Stream.SNAPSHOT
 	_send(message)
+
+
+# Before a Godot 3 snapshot's chunks, the ids of the nodes whose metadata its scene cannot carry.
+func _on_snapshot_ids(message: Dictionary) -> void:
+	var ids = message.get("ids")
+	if _stream == Stream.SNAPSHOT and typeof(ids) == TYPE_DICTIONARY:
+		for path in ids:
+			_snapshot_ids[path] = ids[path]
 
 
 func _on_snapshot(message: Dictionary) -> void:
@@ -470,12 +483,11 @@ func _on_snapshot(message: Dictionary) -> void:
 		_fail(EPARSE, "the snapshot could not be written to or loaded from %s" % (snapshot_file + "." + format))
 		return
 	# Nodes of instanced scenes whose own metadata the scene's would replace (Godot 3) come by path.
-	var ids = message.get("ids", {})
-	if typeof(ids) == TYPE_DICTIONARY:
-		for path in ids:
-			var node = scene_root.get_node_or_null(str(path))
-			if node != null:
-				node.set_meta("grove_id", int(ids[path]))
+	for path in _snapshot_ids:
+		var node = scene_root.get_node_or_null(str(path))
+		if node != null:
+			node.set_meta("grove_id", int(_snapshot_ids[path]))
+	_snapshot_ids = {}
 	# The subscribed node is where changes to its children attach: its id must be in the map even if
 	# the scene's root came without the metadata.
 	if not scene_root.has_meta("grove_id"):

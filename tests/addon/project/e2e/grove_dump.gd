@@ -18,8 +18,13 @@ func _init() -> void:
 	base.add_child(top)
 	var f = File.new()
 	f.open(GroveEnv.env("GROVE_IDS", ""), File.READ)
-	var listing = JSON.parse(f.get_as_text()).result
+	var parsed = JSON.parse(f.get_as_text())
 	f.close()
+	if parsed.error != OK:
+		print("GROVE-DUMP-FAILED the listing is not JSON: %s" % parsed.error_string)
+		quit(1)
+		return
+	var listing = parsed.result
 	var named = 0
 	var paths = {}
 	# The exported node is the scene's root, under base: a path names a node below base from its parent on.
