@@ -236,7 +236,7 @@ func _set_property(node: Node, property: String, value) -> void:
 	_unresolved = false
 	var resolved = _resolve(value)
 	if _unresolved:
-		push_warning("grove: %s of %s refers to a resource that is embedded or missing; left as it is" % [property, str(node.get_path())])
+		push_warning("grove: %s of %s refers to a resource this copy was not sent (embedded in its snapshot) or a file it lacks; left as it is" % [property, str(node.get_path())])
 		return
 	var id = node.get_meta("grove_id") if node.has_meta("grove_id") else null
 	node.set(property, resolved)
