@@ -6,7 +6,8 @@
  *    as format=2, loaded and instanced by Godot, and Godot's tree (paths, classes, chosen properties,
  *    groups) must agree with grove's.
  *  - scenes the engine makes itself from a seed (tests/engine/scenes/make_scenes.gd), imported and exported
- *    as .tscn and .scn: Godot's dumps of the exports must equal its dump of each scene it saved;
+ *    as .tscn and .scn, and through Godot 4's text and back: Godot's dumps of the exports must equal its
+ *    dump of each scene it saved;
  * Without godot3-server the test skips with a message, or fails when CI=true. */
 #include <dirent.h>
 #include <inttypes.h>
@@ -526,6 +527,17 @@ static int compare_dump(struct store_txn *txn, uint64_t root, char **cursor, con
 	return mismatches;
 }
 
+/* The subtree at @p root exported for Godot @p major (a .scn with @p binary) into @p out; it must succeed. */
+static void export_or_fail(struct store_txn *txn, uint64_t root, int major, bool binary, const char *name,
+			   struct grove_buf *out)
+{
+	char msg[512];
+	int err = scene_export_file(&world, txn, root, major, binary, NULL, 0, out, msg, sizeof(msg));
+	if (err)
+		print_error("%s: export for Godot %d: %s\n", name, major, msg);
+	assert_int_equal(err, GROVE_OK);
+}
+
 /* A store in @p dir whose world (group 1, the file's `world`) holds only its root. */
 static struct store *open_world(const char *dir)
 {
@@ -706,8 +718,9 @@ static bool same_dump(const char *original, const char *exported, int seed, cons
 /*
  * Scenes the engine makes itself (tests/engine/scenes/make_scenes.gd: random trees whose names, strings,
  * metadata of every Godot 3 type, embedded resources, script values, groups, connections and instances
- * of the previous scene are drawn from a seed) are imported into a store and exported as .tscn and .scn;
- * Godot's dump of each export (dump_scenes.gd) must equal its dump of the scene it saved. 100 scenes from
+ * of the previous scene are drawn from a seed) are imported into a store and exported as .tscn and .scn,
+ * and once more through Godot 4 (exported as Godot 4 text, read back, stored again and exported for Godot
+ * 3): Godot's dump of each export (dump_scenes.gd) must equal its dump of the scene it saved. 100 scenes from
  * seed 1 by default; GROVE_ENGINE_SCENES and GROVE_ENGINE_FIRST_SEED choose others.
  */
 static void test_godot_loads_engine_made_scenes(void **state)
@@ -742,7 +755,7 @@ static void test_godot_loads_engine_made_scenes(void **state)
 	assert_int_equal(store_txn_begin(store, NULL, true, &txn), GROVE_OK);
 	struct grove_buf dump_list = {0};
 	for (int seed = first; seed < first + count; seed++) {
-		char name[64], path[4096], msg[512];
+		char name[64], path[4096];
 		snprintf(name, sizeof(name), "gen_%d.tscn", seed);
 		snprintf(path, sizeof(path), "%s/%s", project, name);
 		size_t len;
@@ -761,15 +774,27 @@ static void test_godot_loads_engine_made_scenes(void **state)
 		tscn_scene_free(&scene);
 		for (int binary = 0; binary < 2; binary++) {
 			struct grove_buf out = {0};
-			err = scene_export_file(&world, txn, root, 3, binary, NULL, 0, &out, msg, sizeof(msg));
-			if (err)
-				print_error("%s: export: %s\n", name, msg);
-			assert_int_equal(err, GROVE_OK);
+			export_or_fail(txn, root, 3, binary, name, &out);
 			snprintf(path, sizeof(path), "out_%d.%s", seed, binary ? "scn" : "tscn");
 			write_file(project, path, out.data, out.len);
 			grove_buf_free(&out);
 		}
-		snprintf(path, sizeof(path), "res://gen_%d.tscn res://out_%d.tscn res://out_%d.scn ", seed, seed, seed);
+		/* Through Godot 4: grove's Godot 4 text of it, read back, stored again and exported for Godot 3. */
+		struct grove_buf four = {0}, back = {0};
+		export_or_fail(txn, root, 4, false, name, &four);
+		err = tscn_parse((const char *)four.data, four.len, &scene, &perr);
+		if (err)
+			print_error("%s as Godot 4 text:%u:%u: %s\n", name, perr.line, perr.column, perr.message);
+		assert_int_equal(err, GROVE_OK);
+		grove_buf_free(&four);
+		uint64_t again = import_under_holder(txn, &scene, (size_t)seed + 1000000, name);
+		tscn_scene_free(&scene);
+		export_or_fail(txn, again, 3, false, name, &back);
+		snprintf(path, sizeof(path), "via4_%d.tscn", seed);
+		write_file(project, path, back.data, back.len);
+		grove_buf_free(&back);
+		snprintf(path, sizeof(path), "res://gen_%d.tscn res://out_%d.tscn res://out_%d.scn res://via4_%d.tscn ", seed,
+			 seed, seed, seed);
 		grove_buf_put(&dump_list, path, strlen(path));
 	}
 	assert_int_equal(store_txn_commit(txn), GROVE_OK);
@@ -780,10 +805,12 @@ static void test_godot_loads_engine_made_scenes(void **state)
 	int differing = 0;
 	size_t lines = 0;
 	for (int seed = first; seed < first + count; seed++) {
-		char path[3][64];
+		char path[4][64];
+		static const char *const what[] = {NULL, ".tscn", ".scn", "Godot 4 .tscn, read back and"};
 		snprintf(path[0], sizeof(path[0]), "res://gen_%d.tscn", seed);
 		snprintf(path[1], sizeof(path[1]), "res://out_%d.tscn", seed);
 		snprintf(path[2], sizeof(path[2]), "res://out_%d.scn", seed);
+		snprintf(path[3], sizeof(path[3]), "res://via4_%d.tscn", seed);
 		char *original = dump_section(out, path[0]);
 		if (strstr(original, "LOAD-FAILED") || !*original) {
 			print_error("seed %d: Godot could not load the scene it made\n", seed);
@@ -791,14 +818,15 @@ static void test_godot_loads_engine_made_scenes(void **state)
 		}
 		for (const char *c = original; *c; c++)
 			lines += *c == '\n';
-		for (int k = 1; k < 3; k++) {
+		for (int k = 1; k < 4; k++) {
 			char *exported = dump_section(out, path[k]);
-			differing += !same_dump(original, exported, seed, k == 1 ? ".tscn" : ".scn");
+			differing += !same_dump(original, exported, seed, what[k]);
 			free(exported);
 		}
 		free(original);
 	}
-	print_message("godot3 made %d scenes (%zu nodes); its dumps of grove's .tscn and .scn exports of them %s\n",
+	print_message("godot3 made %d scenes (%zu nodes); its dumps of grove's .tscn and .scn exports of them, and of "
+		      "their Godot 4 text read back, %s\n",
 		      count, lines, differing ? "differ" : "agree");
 	assert_int_equal(differing, 0);
 	free(out);
