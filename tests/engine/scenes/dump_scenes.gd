@@ -1,8 +1,8 @@
 extends SceneTree
 # Loads and instances each scene named in GROVE_DUMP (space-separated res:// paths) and prints, after a
 # line "S<TAB>path", one line per node in tree order: its path from the scene's root, class, metadata (keys
-# sorted, values and types), text, position, wait_time, script and its exported values, persistent
-# groups (sorted) and the connections of three signals (sorted). Values print with var2str, so embedded
+# sorted, values and types), text, position, wait_time, animations, tile data, polygon and colour, script
+# and its exported values, persistent groups (sorted) and the connections of three signals (sorted). Values print with var2str, so embedded
 # resources print with every property.
 
 
