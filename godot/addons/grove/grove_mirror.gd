@@ -263,14 +263,15 @@ func _resolve(value):
 
 
 # An embedded resource comes with its properties and is built here from its class, never decoded as an
-# object; only an engine Resource that runs no code (not a Script, no script set) is built.
+# object; only an engine Resource that runs no code (not a Script, no script set) is built, and it claims
+# no path (a resource_path would take a file's place in the resource cache).
 func _embed(id: int, type: String, properties: Dictionary) -> void:
 	if not ClassDB.class_exists(type) or not ClassDB.is_parent_class(type, "Resource") or ClassDB.is_parent_class(type, "Script") or not ClassDB.can_instance(type):
 		push_warning("grove: embedded resource %d is a %s, which is not built" % [id, type])
 		return
 	var resource = ClassDB.instance(type)
 	for property in properties:
-		if str(property) == "script":
+		if str(property) == "script" or str(property) == "resource_path":
 			continue
 		_unresolved = false
 		var value = _resolve(properties[property])
