@@ -187,7 +187,7 @@ func _init() -> void:
 		{"op": "resource", "id": 51, "type": "Gradient", "path": "", "properties": {"offsets": PoolRealArray([0.0, 1.0]), "colors": PoolColorArray([Color(1, 0, 0), Color(0, 0, 1)])}},
 		{"op": "resource", "id": 52, "type": "GradientTexture", "path": "", "properties": {"gradient": {"@resource": 51, "path": "", "type": "Gradient"}, "width": 16}},
 		{"op": "resource", "id": 53, "type": "GDScript", "path": "", "properties": {"source_code": "extends Node"}},
-		{"op": "resource", "id": 54, "type": "StyleBoxFlat", "path": "", "properties": {"bg_color": Color(0, 1, 0), "script": {"@resource": 53, "path": "", "type": "GDScript"}, "resource_path": "res://theme.tres"}},
+		{"op": "resource", "id": 54, "type": "StyleBoxFlat", "path": "", "properties": {"bg_color": Color(0, 1, 0), "script": {"@resource": 53, "path": "", "type": "GDScript"}, "resource_path": "res://claimed.tres"}},
 		{"op": "set", "id": 7, "property": "custom_styles/normal", "value": {"@resource": 54, "path": "", "type": "StyleBoxFlat"}},
 		{"op": "set", "id": 5, "property": "custom_styles/normal", "value": {"@resource": 53, "path": "", "type": "GDScript"}},
 		{"op": "set", "id": 3, "property": "__meta__", "value": {"grove_id": 3, "skin": {"@resource": 52, "path": "", "type": "GradientTexture"}}},
@@ -202,7 +202,7 @@ func _init() -> void:
 	check(client.id_map().size() == 5, "ids after the removal: %s" % str(client.id_map().keys()))
 	var style = client.node_for_id(7).get("custom_styles/normal")
 	check(style is StyleBoxFlat and style.bg_color == Color(0, 1, 0) and style.get_script() == null and style.resource_path == "", "an embedded resource built from its properties, without the script or a path")
-	check(load("res://theme.tres") is Theme, "a file's resource keeps its place in the cache")
+	check(not ResourceLoader.has_cached("res://claimed.tres"), "a built resource claims no path in the cache")
 	check(client.node_for_id(5).get("custom_styles/normal") == null, "a script is not built")
 	var skin = client.node_for_id(3).get_meta("skin")
 	check(skin is GradientTexture and skin.width == 16 and skin.gradient.colors[1] == Color(0, 0, 1), "embedded resources referring to each other")
