@@ -201,7 +201,7 @@ static int read_property(struct tscn_reader *r)
 			grove_buf_free(&name);
 			return read_error(r, &start, GROVE_EPARSE, "%s", why);
 		}
-		key = strndup((const char *)name.data, name.len);
+		key = name.failed ? NULL : strndup((const char *)name.data, name.len);
 		grove_buf_free(&name);
 		if (!key)
 			return GROVE_ENOMEM;
