@@ -12,6 +12,9 @@ var root = null
 var nodes = {}
 var resources = {}
 var embedded = {}
+# The embedded resources kept built: the oldest half goes past it (a change that names one of those again
+# leaves its value as it was, with a warning), so a long-followed world does not grow the map without end.
+var embedded_max = 4096
 var _defaults = {}
 var _unresolved = false
 
@@ -278,6 +281,10 @@ func _embed(id: int, type: String, properties: Dictionary) -> void:
 		if not _unresolved:
 			resource.set(str(property), value)
 	embedded[id] = resource
+	if embedded.size() > embedded_max:
+		var oldest = embedded.keys()
+		for i in range(oldest.size() - embedded_max / 2):
+			embedded.erase(oldest[i])
 
 
 func _load_resource(ref: Dictionary):

@@ -329,6 +329,13 @@ func _init() -> void:
 		out.store_line(e)
 	out.close()
 
+	# The built embedded resources are bounded: past the limit the oldest half goes.
+	var mirror = preload("res://addons/grove/grove_mirror.gd").new()
+	mirror.embedded_max = 4
+	for i in range(9):
+		mirror.apply({"op": "resource", "id": 100 + i, "type": "Gradient", "path": "", "properties": {}})
+	check(mirror.embedded.size() <= 4 and mirror.embedded.has(108) and not mirror.embedded.has(100), "embedded resources bounded: %s" % str(mirror.embedded.keys()))
+
 	if failures == 0:
 		print("GROVE-ADDON-OK")
 	print("GROVE-DONE")
