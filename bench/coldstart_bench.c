@@ -10,9 +10,10 @@
  *   - a C client subscribes to /root/World over protobuf and takes the snapshot (.scn for Godot 3): the
  *     server's export and the transfer, without Godot;
  *   - godot3-server runs bench/godot/coldstart.gd (the project is copied with the addon under
- *     addons/grove): GroveClient connects, says hello, subscribes, receives the snapshot as a binary .scn,
- *     writes it to user://, loads, instances and adds it to the tree; the script times each stage from
- *     start() to the live tree;
+ *     addons/grove): GroveClient connects, says hello, subscribes, receives the snapshot as a binary .scn
+ *     with its grove ids beside it (with --ids-in-scene: in each node's metadata), writes it to user://,
+ *     loads, instances, maps the ids and adds it to the tree; the script times each stage from start() to
+ *     the live tree;
  *   - godot3-server loads the same .scn from the local file, instances and adds it (bench/godot/
  *     load_local.gd), as grove_bench_scn does: what Godot alone needs.
  * A cluster's term and leader before and after say whether serving the snapshots cost it its leader.
@@ -21,7 +22,8 @@
  * With --perf DIR, the serving groved is recorded by `perf record --call-graph dwarf` while the C client
  * takes its snapshots (DIR/perf-N.data per world size; `perf report -i` reads it).
  *
- *   grove_bench_coldstart [--nodes N,N,...] [--runs R] [--cluster | --at-leader] [--perf DIR] [--quick]
+ *   grove_bench_coldstart [--nodes N,N,...] [--runs R] [--cluster | --at-leader] [--ids-in-scene] [--perf DIR]
+ *                         [--quick]
  */
 #include <math.h>
 #include <signal.h>
@@ -141,17 +143,18 @@ static uint64_t c_snapshot(const char *address, size_t *bytes, uint64_t *first_n
 /* ---- Godot ---- */
 
 /*
- * Run godot3-server on @p script of @p project (GROVE_ADDRESS=@p address) and read the numbers after
+ * Run godot3-server on @p script of @p project (GROVE_ADDRESS=@p address; the snapshot's ids in its scene
+ * with @p ids_in_scene) and read the numbers after
  * @p marker in its output into @p out. @return how many it read; *@p process_ns the whole process.
  */
-static int run_godot(const char *project, const char *script, const char *address, const char *marker, long *out,
-		     int want, uint64_t *process_ns)
+static int run_godot(const char *project, const char *script, const char *address, bool ids_in_scene,
+		     const char *marker, long *out, int want, uint64_t *process_ns)
 {
 	char env_address[128], log[4300];
 	snprintf(env_address, sizeof(env_address), "GROVE_ADDRESS=%s", address);
 	snprintf(log, sizeof(log), "%s/godot.log", project);
 	unlink(log);
-	const char *env[] = {env_address, NULL};
+	const char *env[] = {env_address, ids_in_scene ? "GROVE_IDS_IN_SCENE=1" : NULL, NULL};
 	uint64_t t0 = now_ns();
 	pid_t pid = godot_spawn(project, script, env, log);
 	int status = pid > 0 ? bench_wait(pid, GODOT_TIMEOUT_MS) : -1;
@@ -203,6 +206,8 @@ struct world_result {
 	int leader_before, leader_after;
 	double fill_s;
 	size_t scn_bytes;
+	size_t godot_bytes;               /* GroveClient's snapshot */
+	bool ids_in_scene;
 	uint64_t samples[STAGES][MAX_RUNS];
 	int n[STAGES];
 	bool ok;
@@ -267,12 +272,13 @@ static uint64_t cluster_term(const struct grove_cluster *c, int *leader)
 	return term;
 }
 
-static void measure_world(int nodes, int runs, enum serving serving, bool godot, const char *perf_dir,
-			  struct world_result *w)
+static void measure_world(int nodes, int runs, enum serving serving, bool godot, bool ids_in_scene,
+			  const char *perf_dir, struct world_result *w)
 {
 	bool cluster = serving != SINGLE_NODE;
 	memset(w, 0, sizeof(*w));
 	w->nodes = nodes;
+	w->ids_in_scene = ids_in_scene;
 	char *dir = test_tmpdir("bench-coldstart");
 	struct grove_cluster members;
 	struct groved_proc single = {0};
@@ -328,7 +334,9 @@ static void measure_world(int nodes, int runs, enum serving serving, bool godot,
 	for (int r = 0; r < runs && project && w->ok; r++) {
 		long v[11];
 		uint64_t process_ns;
-		w->ok = run_godot(project, "coldstart.gd", serve_address, "GROVE-COLDSTART ", v, 11, &process_ns) == 11;
+		w->ok = run_godot(project, "coldstart.gd", serve_address, ids_in_scene, "GROVE-COLDSTART ", v, 11,
+				  &process_ns) == 11;
+		w->godot_bytes = w->ok ? (size_t)v[9] : 0;
 		if (w->ok && v[10] != nodes) {
 			fprintf(stderr, "godot3-server's live tree has %ld nodes with grove ids, not %d\n", v[10], nodes);
 			w->ok = false;
@@ -343,7 +351,7 @@ static void measure_world(int nodes, int runs, enum serving serving, bool godot,
 	for (int r = 0; r < runs && project && w->ok; r++) {
 		long v[4];
 		uint64_t process_ns;
-		w->ok = run_godot(project, "load_local.gd", serve_address, "GROVE-LOCAL ", v, 4, &process_ns) == 4;
+		w->ok = run_godot(project, "load_local.gd", serve_address, false, "GROVE-LOCAL ", v, 4, &process_ns) == 4;
 		if (!w->ok)
 			break;
 		sample(w, L_LOAD, (uint64_t)v[0]);
@@ -367,7 +375,7 @@ static void print_world(struct world_result *w, int runs, enum serving serving)
 {
 	static const char *const served_by[] = {"a single durable node", "a follower of a 3-member cluster",
 						"the leader of a 3-member cluster"};
-	printf("\n%d nodes under /root/World: %.1f MB as .scn for Godot 3; filled in %.2f s (%.0f nodes/s, batches of %d nodes)\n",
+	printf("\n%d nodes under /root/World: %.1f MB as .scn for Godot 3 with its ids; filled in %.2f s (%.0f nodes/s, batches of %d nodes)\n",
 	       w->nodes, (double)w->scn_bytes / 1e6, w->fill_s, w->fill_s > 0 ? w->nodes / w->fill_s : 0, FILL_BATCH_NODES);
 	if (!w->ok)
 		printf("  (failed; see above)\n");
@@ -383,7 +391,9 @@ static void print_world(struct world_result *w, int runs, enum serving serving)
 	print_stage(w, C_FIRST_CHUNK);
 	print_stage(w, C_SNAPSHOT);
 	if (w->n[G_TOTAL]) {
-		printf("  GroveClient in godot3-server, cold start (from start(); each stage ends at the time shown):\n");
+		printf("  GroveClient in godot3-server, cold start (from start(); each stage ends at the time shown;\n"
+		       "  its .scn %.1f MB, the grove ids %s):\n",
+		       (double)w->godot_bytes / 1e6, w->ids_in_scene ? "in each node's metadata" : "beside it");
 		for (enum stage s = G_WELCOME; s <= G_PROCESS; s++)
 			print_stage(w, s);
 	}
@@ -401,6 +411,7 @@ int main(int argc, char **argv)
 	int sizes[MAX_SIZES] = {10000, 100000}, n_sizes = 2, runs = 5;
 	enum serving serving = SINGLE_NODE;
 	const char *perf_dir = NULL;
+	bool ids_in_scene = false;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--nodes") == 0 && i + 1 < argc) {
 			n_sizes = parse_int_list(argv[++i], 2, 10000000, sizes, MAX_SIZES);
@@ -412,6 +423,8 @@ int main(int argc, char **argv)
 			serving = CLUSTER_FOLLOWER;
 		} else if (strcmp(argv[i], "--at-leader") == 0) {
 			serving = CLUSTER_LEADER;
+		} else if (strcmp(argv[i], "--ids-in-scene") == 0) {
+			ids_in_scene = true;
 		} else if (strcmp(argv[i], "--quick") == 0) {
 			sizes[0] = 10000;
 			n_sizes = 1;
@@ -422,7 +435,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if (n_sizes < 1 || runs < 1 || runs > MAX_RUNS) {
-		fprintf(stderr, "usage: %s [--nodes N,N,...] [--runs R (1 to %d)] [--cluster | --at-leader] [--perf DIR] [--quick]\n",
+		fprintf(stderr, "usage: %s [--nodes N,N,...] [--runs R (1 to %d)] [--cluster | --at-leader] [--ids-in-scene] "
+				"[--perf DIR] [--quick]\n",
 			argv[0], MAX_RUNS);
 		return 2;
 	}
@@ -432,7 +446,7 @@ int main(int argc, char **argv)
 	printf("cold start of a world into a Godot 3 client; this machine, this run\n");
 	for (int i = 0; i < n_sizes; i++) {
 		struct world_result *w = calloc(1, sizeof(*w));
-		measure_world(sizes[i], runs, serving, godot, perf_dir, w);
+		measure_world(sizes[i], runs, serving, godot, ids_in_scene, perf_dir, w);
 		print_world(w, runs, serving);
 		free(w);
 		fflush(stdout);

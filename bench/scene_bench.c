@@ -4,8 +4,9 @@
  *
  * With --export N,N..., only the server's snapshot export instead: the cold-start world (world_plan.h)
  * of each size is created in a durable store, then scene_export_file() makes it as a subscriber gets it
- * (Godot 3 .scn with grove ids), and as .tscn; p50, min and max over --runs runs (and the p50 of the CPU
- * time, steadier on a shared machine), with the file's size
+ * (Godot 3 .scn, its grove ids beside it as GroveClient asks, and in each node's metadata as other clients
+ * get it), and as .tscn; p50, min and max over --runs runs (and the p50 of the CPU time, steadier on a
+ * shared machine), with the file's size
  * and an FNV-1a hash of its bytes, so that two builds can be compared for speed and for identical output.
  *
  *   grove_bench_scene [--nodes N] [--quick]
@@ -151,8 +152,11 @@ static uint64_t fill_store(struct store *store, int nodes)
 	return top;
 }
 
-/* Time @p runs exports of @p top as a subscriber's .scn (or .tscn) and print p50, min, max, size, hash. */
-static int time_export(struct store *store, uint64_t top, int nodes, bool binary, int runs)
+/*
+ * Time @p runs exports of @p top as a subscriber's .scn (or .tscn) with its ids as @p mode says and print p50,
+ * min, max, size, hash.
+ */
+static int time_export(struct store *store, uint64_t top, int nodes, bool binary, enum scene_ids_mode mode, int runs)
 {
 	uint64_t took[EXPORT_MAX_RUNS], cpu[EXPORT_MAX_RUNS];
 	size_t bytes = 0;
@@ -164,10 +168,10 @@ static int time_export(struct store *store, uint64_t top, int nodes, bool binary
 		struct grove_buf out = {0};
 		char msg[512];
 		uint64_t t0 = now_ns(), c0 = cpu_ns();
-		struct variant ids_aside;
-		int err = scene_export_file(&world, txn, top, 3, binary, &ids_aside, EXPORT_SCENE_MAX, &out, msg, sizeof(msg));
+		struct scene_ids ids;
+		int err = scene_export_file(&world, txn, top, 3, binary, mode, &ids, EXPORT_SCENE_MAX, &out, msg, sizeof(msg));
 		uint64_t t1 = now_ns(), c1 = cpu_ns();
-		variant_free(&ids_aside);
+		scene_ids_free(&ids);
 		store_txn_abort(txn);
 		if (err) {
 			fprintf(stderr, "export: %s\n", msg);
@@ -182,8 +186,8 @@ static int time_export(struct store *store, uint64_t top, int nodes, bool binary
 	}
 	qsort(took, (size_t)runs, sizeof(*took), cmp_u64);
 	qsort(cpu, (size_t)runs, sizeof(*cpu), cmp_u64);
-	printf("  %-5s p50 %7.1f ms  min %7.1f  max %7.1f  (%.2f us/node)  cpu p50 %7.1f ms  %zu bytes  fnv1a %016llx\n",
-	       binary ? ".scn" : ".tscn", pct(took, (size_t)runs, 0.5) / 1e3, pct(took, (size_t)runs, 0) / 1e3,
+	printf("  %-5s %-8s p50 %7.1f ms  min %7.1f  max %7.1f  (%.2f us/node)  cpu p50 %7.1f ms  %zu bytes  fnv1a %016llx\n",
+	       binary ? ".scn" : ".tscn", mode == SCENE_IDS_WALK ? "ids walk" : "ids meta", pct(took, (size_t)runs, 0.5) / 1e3, pct(took, (size_t)runs, 0) / 1e3,
 	       pct(took, (size_t)runs, 1) / 1e3, pct(took, (size_t)runs, 0.5) / nodes, pct(cpu, (size_t)runs, 0.5) / 1e3,
 	       bytes, (unsigned long long)hash);
 	return 0;
@@ -199,8 +203,12 @@ static int export_bench(const int *sizes, int n_sizes, int runs)
 		uint64_t top = fill_store(store, sizes[s]);
 		if (!top)
 			return 1;
-		printf("export of a %d-node world (Godot 3, grove ids), %d runs:\n", sizes[s], runs);
-		int err = time_export(store, top, sizes[s], true, runs) || time_export(store, top, sizes[s], false, runs);
+		printf("export of a %d-node world (Godot 3; grove ids beside the scene as a walk, or in its metadata), %d runs:\n",
+		       sizes[s], runs);
+		int err = time_export(store, top, sizes[s], true, SCENE_IDS_WALK, runs) ||
+			  time_export(store, top, sizes[s], true, SCENE_IDS_METADATA, runs) ||
+			  time_export(store, top, sizes[s], false, SCENE_IDS_WALK, runs) ||
+			  time_export(store, top, sizes[s], false, SCENE_IDS_METADATA, runs);
 		store_close(store);
 		test_rmtree(dir);
 		if (err)

@@ -22,7 +22,8 @@
  *   this member leads or none is known)}; or {"op": "error", "code": int,
  *   "reason": String} and the connection closes.
  * - {"op": "subscribe", "path": String (absolute, "/root/World"),
- *   "format": "scn"|"tscn" (default "scn"), "from": int (optional),
+ *   "format": "scn"|"tscn" (default "scn"), "ids": "metadata"|"walk"
+ *   (default "metadata"), "from": int (optional),
  *   "classes": Array of String (optional), "properties": Array of String
  *   (optional), "depth": int (optional, levels below the subscribed node)}
  *   One subscription per connection; a second replaces the first. Any member
@@ -31,14 +32,22 @@
  *   index N, in chunks: {"op": "snapshot", "index": N, "root": int (grove id
  *   of the subscribed node), "format": String, "size": int (bytes in all),
  *   "offset": int, "data": PoolByteArray/PackedByteArray, "last": bool}.
- *   Every node of the scene carries its grove id as metadata "grove_id"
- *   (Godot 3: `__meta__`; Godot 4: `metadata/grove_id`), except, in Godot
- *   3, a node of an instanced or inherited scene that stores no `__meta__`
- *   (the scene's would replace what its own scene gives it): before the
- *   chunks come {"op": "snapshot_ids", "ids": Dictionary of node path (from
- *   the scene's root) -> id}, as many as keep each frame under the bound,
- *   for the client to set as metadata once it instanced the scene. Then every change
- *   from N + 1 on. No change is missed or repeated between the two.
+ *   With "ids": "metadata" (the default), every node of the scene carries
+ *   its grove id as metadata "grove_id" (Godot 3: `__meta__`; Godot 4:
+ *   `metadata/grove_id`), except, in Godot 3, a node of an instanced or
+ *   inherited scene that stores no `__meta__` (the scene's would replace
+ *   what its own scene gives it), and a node of an instanced scene that the
+ *   scene does not declare: before the chunks come {"op": "snapshot_ids",
+ *   "ids": Dictionary of node path (from the scene's root) -> id}, as many
+ *   as keep each frame under the bound, for the client to find once it
+ *   instanced the scene. With "ids": "walk", the scene carries no ids (it
+ *   is about half the size, and Godot loads and instances it faster): the
+ *   "snapshot_ids" messages carry also "walk": Array of ids and
+ *   "walk_children": PoolIntArray/PackedInt32Array, to be joined in the
+ *   order they come, the walk that scene_export_with_ids() (godot/scene.h)
+ *   defines, and "ids" holds every node the walk does not reach. Then
+ *   every change from N + 1 on. No change is missed or repeated between the
+ *   two.
  *   With "from" = F (the last index the client applied): the stream resumes
  *   at F + 1 with {"op": "resumed", "index": F}; if the server no longer has
  *   F + 1 in its history it answers {"op": "compacted", "oldest": int,
@@ -152,6 +161,7 @@ struct gateway_request {
 	/* subscribe */
 	const char *path;          /**< the subtree */
 	bool tscn;                 /**< text scene rather than binary */
+	bool ids_walk;             /**< the snapshot's ids beside it as a walk (scene.h), not as metadata */
 	bool has_from;             /**< resume */
 	uint64_t from;             /**< the last index the client applied */
 	const char *from_position; /**< "from" as a position String, or NULL; borrowed from the message */

@@ -88,18 +88,54 @@ void scene_import_free(struct scene_import *plan);
 int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
 		 size_t message_cap);
 
+/** How a scene made for a client says which of grove's nodes each of its nodes stands for. */
+enum scene_ids_mode {
+	SCENE_IDS_NONE,     /**< it does not: a scene for a file */
+	SCENE_IDS_METADATA, /**< each node carries its id as metadata (below) */
+	SCENE_IDS_WALK,     /**< the scene carries none: they come beside it (below) */
+};
+
+/** The ids that come beside a scene (scene_export_with_ids()). */
+struct scene_ids {
+	/** Node path (relative to the scene's root, "." for the root) -> id: a Dictionary, or NIL for none. */
+	struct variant by_path;
+	uint64_t *walk;          /**< SCENE_IDS_WALK: ids in the order of the walk, owned */
+	uint32_t *walk_children; /**< how many children of each the walk enters, owned */
+	size_t walk_len;         /**< entries in both */
+};
+
+/** @brief Release what @p ids holds; it is empty afterwards. */
+void scene_ids_free(struct scene_ids *ids);
+
 /**
- * @brief scene_export(), and with @p grove_ids (not NULL) every node carries
- * its grove id as metadata "grove_id" (Godot 4: property "metadata/grove_id";
- * Godot 3: key "grove_id" of the node's "__meta__" Dictionary), so that a
- * client that instances the scene can find the node a change names. A Godot 3
- * scene's "__meta__" replaces all of a node's metadata, so a node of an
- * instanced or inherited scene (instanced here, or declared without a type)
- * that stores no "__meta__" of its own keeps what its scene gives it: its id
- * goes to *@p grove_ids instead, a Dictionary of node path (relative to the
- * scene's root, "." for the root) -> id, for the client to set after it
- * instanced the scene; NIL when there is none. The caller frees it (it is
- * NIL after a failure).
+ * @brief scene_export(), with the ids a client that instances the scene
+ * needs to find the node a change names, as @p mode says:
+ *
+ * SCENE_IDS_METADATA: every node carries its grove id as metadata
+ * "grove_id" (Godot 4: property "metadata/grove_id"; Godot 3: key
+ * "grove_id" of the node's "__meta__" Dictionary), except, in Godot 3, a
+ * node of an instanced or inherited scene (instanced here, or declared
+ * without a type) that stores no "__meta__" of its own: a Godot 3 scene's
+ * "__meta__" replaces all of a node's metadata, so its id goes to
+ * @p ids->by_path instead, for the client to set after it instanced the
+ * scene.
+ *
+ * SCENE_IDS_WALK: no node carries metadata it does not store (the file is
+ * about half the size, and Godot loads and instances it faster); the ids
+ * come in @p ids as a walk and by path. The walk goes in pre-order from the
+ * scene's root: its entry i is the id of the node it is at and k =
+ * walk_children[i], the number of that node's children it enters next, in
+ * their order: once the scene is instanced (before it enters a tree) they
+ * are the node's last k children, since children its class or script makes
+ * as it is built come first. k is 0 for a node whose children Godot may
+ * place otherwise (an instanced scene's root or one of its nodes, a node
+ * with a child the scene places at an index); every node the walk does not
+ * reach is in @p ids->by_path.
+ *
+ * In both modes the nodes of an instanced scene that the file does not
+ * declare but grove holds (a parent named only in a path) are in
+ * @p ids->by_path. The caller releases @p ids with scene_ids_free() (it is
+ * empty after a failure). With SCENE_IDS_NONE, @p ids may be NULL.
  *
  * With @p max_bytes (0: no limit), a subtree whose scene would hold more than
  * @p max_bytes of node paths is refused with GROVE_ETOOBIG (and a message
@@ -110,13 +146,13 @@ int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, 
  * Otherwise same returns.
  */
 int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major,
-			  struct variant *grove_ids, size_t max_bytes, struct tscn_scene *out, char *message,
-			  size_t message_cap);
+			  enum scene_ids_mode mode, struct scene_ids *ids, size_t max_bytes, struct tscn_scene *out,
+			  char *message, size_t message_cap);
 
 /**
  * @brief The subtree at @p root_id as a file Godot @p godot_major loads:
  * the binary scene resource (.scn) with @p binary, the text scene (.tscn)
- * otherwise, appended to @p out; with @p grove_ids and @p max_bytes as
+ * otherwise, appended to @p out; with @p mode, @p ids and @p max_bytes as
  * scene_export_with_ids(). A binary scene names parents by index, but it is
  * made from the same model, so the same bound on node paths applies.
  * @return as scene_export(), GROVE_EINVAL for a value the major cannot
@@ -124,7 +160,7 @@ int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t 
  * out larger than @p max_bytes (then nothing is appended to @p out).
  */
 int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool binary,
-		      struct variant *grove_ids, size_t max_bytes, struct grove_buf *out, char *message,
-		      size_t message_cap);
+		      enum scene_ids_mode mode, struct scene_ids *ids, size_t max_bytes, struct grove_buf *out,
+		      char *message, size_t message_cap);
 
 #endif

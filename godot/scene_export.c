@@ -24,6 +24,8 @@ struct export_node {
 	const char *instance;   /* its instanced scene's path, or NULL */
 	size_t relpath_len;     /* strlen(relpath), known before relpath is made */
 	const char *relpath;    /* path relative to the scene root: "." for the root, "A/B" below */
+	bool sectionless;       /* a node of an instanced scene that the file does not declare */
+	bool placed;            /* the file places it among its siblings at an index */
 };
 
 /* One resource the scene needs. */
@@ -52,8 +54,8 @@ struct exporter {
 	size_t message_cap;
 	size_t refs_noted;                 /* resource references note_refs() has seen */
 	size_t node_sections;              /* the nodes' sections, built first (build_nodes()) */
-	bool grove_ids;                    /* each node carries its id as metadata "grove_id" */
-	struct variant *ids_aside;         /* Godot 3: path -> id of nodes whose metadata a base scene gives */
+	enum scene_ids_mode ids_mode;      /* how the scene says which node is which (scene.h) */
+	struct scene_ids *ids;             /* the ids beside the scene */
 	size_t max_bytes;                  /* largest scene allowed; 0: no limit */
 	/*
 	 * The properties of the node being built, as read: its section takes them at once, in a list of their
@@ -635,6 +637,16 @@ static int synthesized_instance(struct exporter *e, const char *path, size_t *in
  * so a node of an instanced or inherited scene (instanced here, or declared without a type) that stores
  * none keeps what its own scene gives it only if its id goes aside instead, by its path.
  */
+static int put_by_path(struct exporter *e, const struct export_node *en)
+{
+	struct variant key, value;
+	variant_set_int(&value, (int64_t)en->id);
+	int err = e->ids->by_path.type == VARIANT_DICTIONARY ? GROVE_OK : variant_set_dict(&e->ids->by_path);
+	if (!err)
+		err = variant_set_string(&key, VARIANT_STRING, en->relpath, en->relpath_len);
+	return err ? err : variant_dict_put(&e->ids->by_path, &key, &value);
+}
+
 static int add_grove_id(struct exporter *e, struct tscn_section *s, const struct export_node *en)
 {
 	struct variant key, value;
@@ -649,12 +661,8 @@ static int add_grove_id(struct exporter *e, struct tscn_section *s, const struct
 			return variant_dict_put(&s->props[k].value, &key, &value);
 		}
 	}
-	if (e->ids_aside && (en->instance || !en->class_name[0])) {
-		int err = e->ids_aside->type == VARIANT_DICTIONARY ? GROVE_OK : variant_set_dict(e->ids_aside);
-		if (!err)
-			err = variant_set_string(&key, VARIANT_STRING, en->relpath, strlen(en->relpath));
-		return err ? err : variant_dict_put(e->ids_aside, &key, &value);
-	}
+	if (en->instance || !en->class_name[0])
+		return put_by_path(e, en);
 	/* Made in the scene's arena: one per node of a large scene, freed with it at once. */
 	struct variant_dict *d = arena_alloc(s->arena, sizeof(*d));
 	struct variant *items = arena_alloc(s->arena, 2 * sizeof(*items));
@@ -684,7 +692,7 @@ struct pending_node {
  */
 static int build_node(struct exporter *e, size_t i, struct pending_node *pending)
 {
-	const struct export_node *en = &e->nodes[i];
+	struct export_node *en = &e->nodes[i];
 	*pending = (struct pending_node){.synth_attr = SIZE_MAX};
 	size_t refs_before = e->refs_noted;
 	struct tscn_section *s = tscn_add_section(e->scene, TSCN_NODE);
@@ -709,10 +717,12 @@ static int build_node(struct exporter *e, size_t i, struct pending_node *pending
 		err = attr_text(s, "type", en->class_name, strlen(en->class_name));
 	if (!err && en->parent != SIZE_MAX)
 		err = attr_text(s, "parent", e->nodes[en->parent].relpath, e->nodes[en->parent].relpath_len);
-	int taken = take_props(e, err ? NULL : s, e->grove_ids ? 1 : 0);
+	int taken = take_props(e, err ? NULL : s, e->ids_mode == SCENE_IDS_METADATA ? 1 : 0);
 	if (!err)
 		err = taken;
 	/* Header order as Godot writes it: index, instance, then the rest, groups last. */
+	en->placed = deferred_has(&deferred, "index");
+	en->sectionless = b.implicit;
 	for (size_t k = 0; !err && k < deferred.n; k++)
 		if (strcmp(deferred.items[k].key, "index") == 0)
 			err = tscn_add_attr(s, "index", &deferred.items[k].value);
@@ -739,7 +749,7 @@ static int build_node(struct exporter *e, size_t i, struct pending_node *pending
 	for (size_t k = 0; k < deferred.n; k++)
 		variant_free(&deferred.items[k].value);
 	free(deferred.items);
-	if (!err && e->grove_ids && !b.implicit)
+	if (!err && e->ids_mode == SCENE_IDS_METADATA && !b.implicit)
 		err = add_grove_id(e, s, en);
 	pending->refs = e->refs_noted != refs_before;
 	pending->editable = b.editable;
@@ -867,6 +877,49 @@ static int place_nodes(struct exporter *e, const struct pending_node *pending)
 	return err;
 }
 
+/*
+ * The ids beside the scene (scene.h): of the nodes the file does not declare, by path; with SCENE_IDS_WALK,
+ * the walk and every node it does not reach, by path. The walk enters a node's children when Godot appends
+ * each to it in the file's order as it instances the scene: the node is of a class, not an instanced scene,
+ * and each of its children is declared, with a class or an instance of its own, at no index.
+ */
+static int note_ids_beside(struct exporter *e)
+{
+	size_t n = e->n_nodes;
+	struct scene_ids *ids = e->ids;
+	bool walk = e->ids_mode == SCENE_IDS_WALK;
+	uint32_t *children = calloc(n, sizeof(*children));
+	bool *enters = calloc(n, sizeof(*enters)), *reached = calloc(n, sizeof(*reached));
+	if (walk) {
+		ids->walk = malloc(n * sizeof(*ids->walk));
+		ids->walk_children = malloc(n * sizeof(*ids->walk_children));
+	}
+	int err = children && enters && reached && (!walk || (ids->walk && ids->walk_children)) ? GROVE_OK : GROVE_ENOMEM;
+	for (size_t i = 0; !err && i < n; i++)
+		enters[i] = e->nodes[i].class_name[0] && !e->nodes[i].instance;
+	for (size_t i = 1; !err && i < n; i++) {
+		const struct export_node *en = &e->nodes[i];
+		children[en->parent]++;
+		if (en->sectionless || en->placed || (!en->class_name[0] && !en->instance))
+			enters[en->parent] = false;
+	}
+	/* The node list is in pre-order, so a node's parent is settled before it. */
+	for (size_t i = 0; !err && i < n; i++) {
+		const struct export_node *en = &e->nodes[i];
+		reached[i] = walk && (i == 0 || (reached[en->parent] && enters[en->parent]));
+		if (reached[i]) {
+			ids->walk[ids->walk_len] = en->id;
+			ids->walk_children[ids->walk_len++] = enters[i] ? children[i] : 0;
+		} else if (walk || en->sectionless) {
+			err = put_by_path(e, en);
+		}
+	}
+	free(children);
+	free(enters);
+	free(reached);
+	return err;
+}
+
 static int export_all(struct exporter *e, uint64_t root_id)
 {
 	e->strings = tscn_scene_arena(e->scene);
@@ -881,6 +934,8 @@ static int export_all(struct exporter *e, uint64_t root_id)
 	size_t n_editable = 0;
 	size_t *editable_nodes = calloc(e->n_nodes + 1, sizeof(*editable_nodes));
 	err = pending && editable_nodes ? build_nodes(e, pending, editable_nodes, &n_editable) : GROVE_ENOMEM;
+	if (!err && e->ids_mode != SCENE_IDS_NONE)
+		err = note_ids_beside(e);
 	struct tscn_section *header = err ? NULL : tscn_add_section(e->scene, TSCN_GD_SCENE);
 	if (!err && !header)
 		err = GROVE_ENOMEM;
@@ -923,21 +978,28 @@ static int export_all(struct exporter *e, uint64_t root_id)
 int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, struct tscn_scene *out, char *message,
 		 size_t message_cap)
 {
-	return scene_export_with_ids(t, txn, root_id, godot_major, NULL, 0, out, message, message_cap);
+	return scene_export_with_ids(t, txn, root_id, godot_major, SCENE_IDS_NONE, NULL, 0, out, message, message_cap);
+}
+
+void scene_ids_free(struct scene_ids *ids)
+{
+	variant_free(&ids->by_path);
+	free(ids->walk);
+	free(ids->walk_children);
+	*ids = (struct scene_ids){0};
 }
 
 int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major,
-			  struct variant *grove_ids, size_t max_bytes, struct tscn_scene *out, char *message,
-			  size_t message_cap)
+			  enum scene_ids_mode mode, struct scene_ids *ids, size_t max_bytes, struct tscn_scene *out,
+			  char *message, size_t message_cap)
 {
 	memset(out, 0, sizeof(*out));
 	if (message_cap)
 		message[0] = '\0';
-	if (grove_ids)
-		variant_set_nil(grove_ids);
+	if (mode != SCENE_IDS_NONE)
+		*ids = (struct scene_ids){0};
 	struct exporter e = {.t = t, .txn = txn, .godot_major = godot_major, .scene = out, .message = message,
-			     .message_cap = message_cap, .grove_ids = grove_ids != NULL, .ids_aside = grove_ids,
-			     .max_bytes = max_bytes};
+			     .message_cap = message_cap, .ids_mode = mode, .ids = ids, .max_bytes = max_bytes};
 	if (godot_major != 3 && godot_major != 4)
 		return export_error(&e, GROVE_EINVAL, "Godot version must be 3 or 4");
 	out->format = godot_major == 3 ? 2 : 3;
@@ -947,8 +1009,8 @@ int scene_export_with_ids(const struct tree *t, struct store_txn *txn, uint64_t 
 	exporter_free(&e);
 	if (err) {
 		tscn_scene_free(out);
-		if (grove_ids)
-			variant_free(grove_ids);
+		if (mode != SCENE_IDS_NONE)
+			scene_ids_free(ids);
 		if (!message[0])
 			export_error(&e, err, "export failed: %s", grove_strerror(err));
 	}
@@ -1009,12 +1071,13 @@ static bool explain_unwritable(const struct tscn_scene *scene, int major, char *
 }
 
 int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root_id, int godot_major, bool binary,
-		      struct variant *grove_ids, size_t max_bytes, struct grove_buf *out, char *message,
-		      size_t message_cap)
+		      enum scene_ids_mode mode, struct scene_ids *ids, size_t max_bytes, struct grove_buf *out,
+		      char *message, size_t message_cap)
 {
 	struct tscn_scene scene;
 	size_t before = out->len;
-	int err = scene_export_with_ids(t, txn, root_id, godot_major, grove_ids, max_bytes, &scene, message, message_cap);
+	int err = scene_export_with_ids(t, txn, root_id, godot_major, mode, ids, max_bytes, &scene, message,
+					message_cap);
 	if (err)
 		return err;
 	struct scn_error serr = {""};
@@ -1030,7 +1093,7 @@ int scene_export_file(const struct tree *t, struct store_txn *txn, uint64_t root
 		out->len = before;
 		err = GROVE_ETOOBIG;
 	}
-	if (err && grove_ids)
-		variant_free(grove_ids);
+	if (err && mode != SCENE_IDS_NONE)
+		scene_ids_free(ids);
 	return err;
 }

@@ -1,5 +1,6 @@
 # One cold start, timed: a GroveClient connects to GROVE_ADDRESS, says hello, subscribes to /root/World,
-# receives the snapshot as a binary .scn, writes it to user://, loads, instances and adds it to the tree.
+# receives the snapshot as a binary .scn (its grove ids beside it, or with GROVE_IDS_IN_SCENE in each node's
+# metadata), writes it to user://, loads, instances and adds it to the tree.
 # Prints one line, times in microseconds from start():
 #   GROVE-COLDSTART <total> <welcome> <first chunk> <last chunk> <write> <load> <instance> <add> <id map>
 #                   <bytes> <nodes>
@@ -18,6 +19,7 @@ func _init() -> void:
 	client.addresses = PoolStringArray([OS.get_environment("GROVE_ADDRESS")])
 	client.subscribe_path = "/root/World"
 	client.autostart = false
+	client.snapshot_ids_beside = not OS.has_environment("GROVE_IDS_IN_SCENE")
 	client.connect("snapshot_loaded", self, "on_snapshot_loaded")
 	root.add_child(client)
 	var seconds = 60

@@ -38,6 +38,7 @@ struct sub_request {
 	uint64_t request_id;      /* protobuf: echoed in events */
 	const char *path;
 	bool tscn;
+	bool ids_walk;            /* gateway: the ids beside the scene as a walk (scene.h) */
 	bool resume;
 	uint64_t from;
 	const char *position;     /* resume after this position's text rather than after from (NULL: from) */
@@ -571,19 +572,48 @@ void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *
 
 /* ---- subscribing ---- */
 
-/*
- * The ids a Godot client's scene could not carry (@p ids, a Dictionary of path -> id, scene.h), in
- * "snapshot_ids" messages of at most a chunk's bytes each.
- */
-static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const struct variant *ids)
+/* Walk entries in one "snapshot_ids" message: an id in an Array takes at most 12 bytes, a child count 4. */
+#define WALK_PER_MESSAGE (GODOT_CHUNK / 16)
+
+/* The walk's entries from @p at on (at most WALK_PER_MESSAGE) into @p m; false when out of memory. */
+static bool put_walk(struct gateway_msg *m, const struct scene_ids *ids, size_t at)
 {
-	const struct variant_dict *d = ids->as.dict;
-	for (uint32_t i = 0; i < d->len;) {
+	size_t n = ids->walk_len - at < WALK_PER_MESSAGE ? ids->walk_len - at : WALK_PER_MESSAGE;
+	struct variant walk = {0}, children = {0};
+	int err = variant_set_array(&walk);
+	if (!err)
+		err = variant_set_packed(&children, VARIANT_PACKED_INT32_ARRAY, (uint32_t)n);
+	for (size_t i = 0; !err && i < n; i++) {
+		struct variant id;
+		variant_set_int(&id, (int64_t)ids->walk[at + i]);
+		err = variant_array_push(&walk, &id);
+		children.as.packed->as.i32[i] = (int32_t)ids->walk_children[at + i];
+	}
+	if (err) {
+		variant_free(&walk);
+		variant_free(&children);
+		return false;
+	}
+	gateway_msg_take(m, "walk", &walk);
+	gateway_msg_take(m, "walk_children", &children);
+	return true;
+}
+
+/*
+ * The ids that come beside a Godot client's scene (@p ids, scene.h), in "snapshot_ids" messages of about a
+ * chunk's bytes each: the ids by path, then the walk.
+ */
+static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const struct scene_ids *ids)
+{
+	const struct variant_dict *d = ids->by_path.type == VARIANT_DICTIONARY ? ids->by_path.as.dict : NULL;
+	uint32_t by_path = d ? d->len : 0;
+	for (size_t i = 0, walked = 0; i < by_path || walked < ids->walk_len;) {
 		struct gateway_msg m;
 		gateway_msg_begin(&m, "snapshot_ids");
 		struct variant part;
 		m.failed |= variant_set_dict(&part) != GROVE_OK;
-		for (size_t bytes = 0; !m.failed && i < d->len && bytes < GODOT_CHUNK; i++) {
+		size_t first = i;
+		for (size_t bytes = 0; !m.failed && i < by_path && bytes < GODOT_CHUNK; i++) {
 			struct variant key = {0}, id = d->values[i]; /* an int: copied whole */
 			int err = variant_set_string(&key, VARIANT_STRING, d->keys[i].as.str.ptr, d->keys[i].as.str.len);
 			if (!err && (err = variant_dict_put(&part, &key, &id)))
@@ -592,6 +622,10 @@ static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const st
 			bytes += d->keys[i].as.str.len + 24; /* and the encodings' lengths, types and padding */
 		}
 		gateway_msg_take(&m, "ids", &part);
+		if (!m.failed && i == first && walked < ids->walk_len) {
+			m.failed |= !put_walk(&m, ids, walked);
+			walked += WALK_PER_MESSAGE;
+		}
 		if (m.failed) {
 			variant_free(&m.dict);
 			log_line("%s: out of memory for a snapshot's ids", loop_conn_peer(c));
@@ -603,15 +637,15 @@ static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const st
 
 /*
  * Send @p scene (the snapshot at @p index of the subtree @p root, a .tscn with @p tscn) in chunks; a Godot
- * client gets the ids the scene could not carry (@p ids_aside, a Dictionary or NIL) before them.
+ * client gets the ids that come beside the scene (@p ids) before them.
  */
 static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t request_id, bool tscn, uint64_t index,
-			  char *position, uint64_t root, const struct grove_buf *scene, const struct variant *ids_aside)
+			  char *position, uint64_t root, const struct grove_buf *scene, const struct scene_ids *ids)
 {
 	size_t chunk = fw->godot ? GODOT_CHUNK : PROTOBUF_CHUNK;
 	size_t offset = 0;
-	if (fw->godot && ids_aside->type == VARIANT_DICTIONARY)
-		send_snapshot_ids(fw, c, ids_aside);
+	if (fw->godot)
+		send_snapshot_ids(fw, c, ids);
 	do {
 		size_t len = scene->len - offset < chunk ? scene->len - offset : chunk;
 		bool last = offset + len == scene->len;
@@ -706,10 +740,11 @@ struct snapshot_job {
 	char *position;           /* at, per group, of a stream across shards (else NULL) */
 	int major;
 	bool tscn;
+	enum scene_ids_mode ids_mode;
 	int err;
 	char why[512];
 	struct grove_buf scene;
-	struct variant ids_aside; /* ids the scene cannot carry (scene.h), for a Godot client */
+	struct scene_ids ids;     /* the ids beside the scene (scene.h), for a Godot client */
 };
 
 /*
@@ -722,8 +757,8 @@ struct snapshot_job {
 static void make_snapshot(void *arg)
 {
 	struct snapshot_job *j = arg;
-	j->err = scene_export_file(j->tree, j->txn, j->root, j->major, !j->tscn, &j->ids_aside, SNAPSHOT_SCENE_MAX, &j->scene,
-				   j->why, sizeof(j->why));
+	j->err = scene_export_file(j->tree, j->txn, j->root, j->major, !j->tscn, j->ids_mode, &j->ids, SNAPSHOT_SCENE_MAX,
+				   &j->scene, j->why, sizeof(j->why));
 	store_txn_abort(j->txn);
 	j->txn = NULL;
 }
@@ -740,13 +775,13 @@ static void snapshot_made(void *arg, bool cancelled)
 			subs_remove(f->subs, j->conn);
 			send_error(fw, c, j->request_id, j->err, j->why[0] ? j->why : grove_strerror(j->err));
 		} else {
-			send_snapshot(fw, c, j->request_id, j->tscn, j->at, j->position, j->root, &j->scene, &j->ids_aside);
+			send_snapshot(fw, c, j->request_id, j->tscn, j->at, j->position, j->root, &j->scene, &j->ids);
 			subs_release(f->subs, j->conn);
 		}
 	}
 	store_txn_abort(j->txn);
 	grove_buf_free(&j->scene);
-	variant_free(&j->ids_aside);
+	scene_ids_free(&j->ids);
 	tree_view_free(&j->view);
 	free(j->position);
 	free(j);
@@ -919,7 +954,8 @@ static int start_snapshot(struct follow *f, struct loop_conn *c, struct follower
 	}
 	*j = (struct snapshot_job){.f = f, .conn = loop_conn_id(c), .generation = fw->snapshots,
 				   .request_id = rq->request_id, .tree = tree, .txn = txn, .root = spec->root,
-				   .at = subs_position(at, spec->n_groups), .major = rq->scene_major, .tscn = rq->tscn};
+				   .at = subs_position(at, spec->n_groups), .major = rq->scene_major, .tscn = rq->tscn,
+				   .ids_mode = rq->ids_walk ? SCENE_IDS_WALK : SCENE_IDS_METADATA};
 	j->position = position_text(spec, at);
 	int err = j->position ? GROVE_OK : GROVE_ENOMEM;
 	if (!err && spec->n_groups > 1) {
@@ -1285,7 +1321,8 @@ void follow_godot_frame(struct follow *f, struct loop_conn *c, const uint8_t *pa
 	} else if (err) {
 		godot_error(c, fw->godot, err, why);
 	} else if (rq.op == GATEWAY_SUBSCRIBE) {
-		struct sub_request sr = {.path = rq.path, .tscn = rq.tscn, .resume = rq.has_from, .from = rq.from,
+		struct sub_request sr = {.path = rq.path, .tscn = rq.tscn, .ids_walk = rq.ids_walk,
+					 .resume = rq.has_from, .from = rq.from,
 					 .position = rq.from_position,
 					 .scene_major = fw->godot, .depth = rq.depth, .properties = rq.properties,
 					 .n_properties = rq.n_properties, .classes = rq.classes, .n_classes = rq.n_classes};

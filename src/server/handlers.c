@@ -472,7 +472,7 @@ static void handle_export(const struct tree *t, struct store_txn *txn, const str
 		snprintf(msg, sizeof(msg), "%.480s: no such node", ex->node && ex->node->path ? ex->node->path : "?");
 	struct grove_buf text = {0};
 	if (!err)
-		err = scene_export_file(t, txn, id, major, ex->binary, NULL,
+		err = scene_export_file(t, txn, id, major, ex->binary, SCENE_IDS_NONE, NULL,
 					ex->max_bytes ? EXPORT_SCENE_MAX : reply_limit(state) - READ_REPLY_HEADROOM, &text,
 					msg, sizeof(msg));
 	if (err == GROVE_ETOOBIG && !ex->max_bytes)

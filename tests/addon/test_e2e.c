@@ -361,6 +361,10 @@ static void seen_read(struct e2e *e, const char *name, struct seen *s)
 	s->tree = strstr(s->text, "\nN ");
 	assert_non_null(s->tree);
 	s->tree++;
+	/* Every world here fits the walk that finds a snapshot's ids beside it (the addon's default). */
+	for (const char *line = s->text; line < s->tree; line = strchr(line, '\n') + 1)
+		if (strncmp(line, "S ", 2) == 0 && !strstr(line, " beside\n"))
+			fail_msg("%s: a snapshot's ids did not come beside it: %.80s", name, line);
 }
 
 /* How many lines of @p s start with @p tag (e.g. "S "); the numbers after the first @p cap in @p values. */

@@ -532,7 +532,7 @@ static void export_or_fail(struct store_txn *txn, uint64_t root, int major, bool
 			   struct grove_buf *out)
 {
 	char msg[512];
-	int err = scene_export_file(&world, txn, root, major, binary, NULL, 0, out, msg, sizeof(msg));
+	int err = scene_export_file(&world, txn, root, major, binary, SCENE_IDS_NONE, NULL, 0, out, msg, sizeof(msg));
 	if (err)
 		print_error("%s: export for Godot %d: %s\n", name, major, msg);
 	assert_int_equal(err, GROVE_OK);

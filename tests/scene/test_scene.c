@@ -437,7 +437,7 @@ static int export_text(struct fixture *f, const char *text, const char *root, in
 	snprintf(path, sizeof(path), "/root/%s", root);
 	uint64_t id;
 	assert_int_equal(tree_resolve_path(&world, txn, path, &id), GROVE_OK);
-	err = scene_export_file(&world, txn, id, major, false, NULL, 0, out, msg, cap);
+	err = scene_export_file(&world, txn, id, major, false, SCENE_IDS_NONE, NULL, 0, out, msg, cap);
 	store_txn_abort(txn);
 	grove_buf_put(out, "", 1);
 	return err;
@@ -471,7 +471,7 @@ static void test_callable_and_signal(void **state)
 	assert_int_equal(v.type, VARIANT_SIGNAL);
 	/* Godot 3 has neither: its export is refused, naming the property and the type. */
 	out.len = 0;
-	err = scene_export_file(&world, txn, id, 3, false, NULL, 0, &out, msg, sizeof(msg));
+	err = scene_export_file(&world, txn, id, 3, false, SCENE_IDS_NONE, NULL, 0, &out, msg, sizeof(msg));
 	assert_int_equal(err, GROVE_EINVAL);
 	if (!strstr(msg, "callback") || !strstr(msg, "Callable") || !strstr(msg, "Godot 3"))
 		print_error("message: %s\n", msg);
@@ -479,7 +479,7 @@ static void test_callable_and_signal(void **state)
 	assert_non_null(strstr(msg, "Callable"));
 	assert_non_null(strstr(msg, "Godot 3"));
 	out.len = 0;
-	err = scene_export_file(&world, txn, id, 3, true, NULL, 0, &out, msg, sizeof(msg));
+	err = scene_export_file(&world, txn, id, 3, true, SCENE_IDS_NONE, NULL, 0, &out, msg, sizeof(msg));
 	assert_int_equal(err, GROVE_EINVAL);
 	assert_non_null(strstr(msg, "Callable"));
 	assert_non_null(strstr(msg, "Godot 3"));
@@ -572,7 +572,7 @@ static void test_script_typed_containers(void **state)
 	variant_free(&v);
 	/* A subtree whose only use of the script is the type of an empty array still names it. */
 	out.len = 0;
-	err = scene_export_file(&world, txn, bag, 4, false, NULL, 0, &out, msg, sizeof(msg));
+	err = scene_export_file(&world, txn, bag, 4, false, SCENE_IDS_NONE, NULL, 0, &out, msg, sizeof(msg));
 	assert_int_equal(err, GROVE_OK);
 	grove_buf_put(&out, "", 1);
 	const char bag_text[] = "[gd_scene load_steps=2 format=3]\n\n"
@@ -594,12 +594,111 @@ static void test_script_typed_containers(void **state)
 	tscn_scene_free(&g3);
 	/* and the binary scene for Godot 4 keeps arrays untyped, as Godot's own binary resources do */
 	out.len = 0;
-	err = scene_export_file(&world, txn, inv, 4, true, NULL, 0, &out, msg, sizeof(msg));
+	err = scene_export_file(&world, txn, inv, 4, true, SCENE_IDS_NONE, NULL, 0, &out, msg, sizeof(msg));
 	if (err)
 		print_error("scn: %s\n", msg);
 	assert_int_equal(err, GROVE_OK);
 	store_txn_abort(txn);
 	grove_buf_free(&out);
+}
+
+/* The id of node /root/World/@p rel ("." for World). */
+static int64_t id_at(struct store_txn *txn, const char *rel)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/root/World%s%s", strcmp(rel, ".") ? "/" : "", strcmp(rel, ".") ? rel : "");
+	uint64_t id;
+	assert_int_equal(tree_resolve_path(&world, txn, path, &id), GROVE_OK);
+	return (int64_t)id;
+}
+
+/* @p ids->by_path holds exactly the @p n paths of @p paths, each with its node's id. */
+static void assert_by_path(struct store_txn *txn, const struct scene_ids *ids, const char *const *paths, size_t n)
+{
+	assert_int_equal(ids->by_path.type, n ? VARIANT_DICTIONARY : VARIANT_NIL);
+	assert_int_equal(n ? ids->by_path.as.dict->len : 0, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct variant_dict *d = ids->by_path.as.dict;
+		const struct variant *id = NULL;
+		for (uint32_t k = 0; k < d->len && !id; k++)
+			if (strcmp(d->keys[k].as.str.ptr, paths[i]) == 0)
+				id = &d->values[k];
+		if (!id)
+			print_error("%s is not among the ids by path\n", paths[i]);
+		assert_non_null(id);
+		assert_int_equal(id->as.i, id_at(txn, paths[i]));
+	}
+}
+
+/*
+ * The ids beside a scene: as a walk, the nodes Godot appends to their parents in the file's order as it
+ * instances the scene, the rest by path; as metadata, only those whose metadata Godot 3 would lose or that
+ * the file does not declare, by path.
+ */
+static void test_ids_beside_the_scene(void **state)
+{
+	struct fixture *f = *state;
+	const char text[] = "[gd_scene load_steps=2 format=2]\n\n"
+			    "[ext_resource path=\"res://prop.tscn\" type=\"PackedScene\" id=1]\n\n"
+			    "[node name=\"World\" type=\"Node2D\"]\n\n"
+			    "[node name=\"A\" type=\"Node2D\" parent=\".\"]\n\n"
+			    "[node name=\"A1\" type=\"Sprite\" parent=\"A\"]\n\n"
+			    "[node name=\"A2\" parent=\"A\" instance=ExtResource( 1 )]\n\n"
+			    "[node name=\"Inner\" parent=\"A/A2\"]\nposition = Vector2( 1, 2 )\n\n"
+			    "[node name=\"Added\" type=\"Node\" parent=\"A/A2\"]\n\n"
+			    "[node name=\"X\" type=\"Node\" parent=\"A/A2/Deep\"]\n\n"
+			    "[node name=\"B\" type=\"Node\" parent=\".\"]\n\n"
+			    "[node name=\"B1\" type=\"Node\" parent=\"B\"]\n\n"
+			    "[node name=\"B2\" type=\"Node\" parent=\"B\" index=\"0\"]\n\n"
+			    "[node name=\"C\" type=\"Node\" parent=\".\"]\n";
+	struct tscn_scene scene;
+	struct tscn_error perr;
+	char msg[512];
+	assert_int_equal(tscn_parse(text, strlen(text), &scene, &perr), GROVE_OK);
+	int err = import_scene(f, &scene, "/root", msg, sizeof(msg));
+	if (err)
+		print_error("import: %s\n", msg);
+	assert_int_equal(err, GROVE_OK);
+	tscn_scene_free(&scene);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	uint64_t root = (uint64_t)id_at(txn, ".");
+	for (int major = 3; major <= 4; major++) {
+		struct grove_buf out = {0};
+		struct scene_ids ids;
+		assert_int_equal(scene_export_file(&world, txn, root, major, false, SCENE_IDS_WALK, &ids, 0, &out, msg,
+						   sizeof(msg)),
+				 GROVE_OK);
+		grove_buf_put(&out, "", 1);
+		assert_null(strstr((char *)out.data, "grove_id"));
+		/* World enters A, B and C; A enters A1 and A2; A2 is an instance, B places a child at an index. */
+		const char *walked[] = {".", "A", "A/A1", "A/A2", "B", "C"};
+		const uint32_t entered[] = {3, 2, 0, 0, 0, 0};
+		assert_int_equal(ids.walk_len, 6);
+		for (size_t i = 0; i < 6; i++) {
+			assert_int_equal(ids.walk[i], id_at(txn, walked[i]));
+			assert_int_equal(ids.walk_children[i], entered[i]);
+		}
+		const char *rest[] = {"A/A2/Inner", "A/A2/Added", "A/A2/Deep", "A/A2/Deep/X", "B/B1", "B/B2"};
+		assert_by_path(txn, &ids, rest, 6);
+		scene_ids_free(&ids);
+		/* As metadata: every declared node carries it, but for Godot 3 those of instanced scenes. */
+		out.len = 0;
+		assert_int_equal(scene_export_file(&world, txn, root, major, false, SCENE_IDS_METADATA, &ids, 0, &out,
+						   msg, sizeof(msg)),
+				 GROVE_OK);
+		grove_buf_put(&out, "", 1);
+		assert_non_null(strstr((char *)out.data, "grove_id"));
+		assert_int_equal(ids.walk_len, 0);
+		const char *godot3[] = {"A/A2", "A/A2/Inner", "A/A2/Deep"};
+		if (major == 3)
+			assert_by_path(txn, &ids, godot3, 3);
+		else
+			assert_by_path(txn, &ids, godot3 + 2, 1);
+		scene_ids_free(&ids);
+		grove_buf_free(&out);
+	}
+	store_txn_abort(txn);
 }
 
 int main(void)
@@ -612,6 +711,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_callable_and_signal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spellings_godot_loads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_typed_containers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_beside_the_scene, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("scene", tests, NULL, NULL);
 }

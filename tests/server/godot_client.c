@@ -70,6 +70,7 @@ bool godot_receive(struct godot *g, struct variant *msg)
 		size_t used;
 		int err = godot_packet_decode(msg, g->major, g->in.data, g->in.len, &used);
 		if (!err) {
+			g->frame_bytes = used;
 			memmove(g->in.data, g->in.data + used, g->in.len - used);
 			g->in.len -= used;
 			return true;

@@ -13,6 +13,7 @@ struct godot {
 	int fd;
 	int major;           /* the Godot major version it speaks (3 or 4) */
 	struct grove_buf in; /* bytes received and not decoded yet */
+	size_t frame_bytes;  /* the size of the last frame received, its length included */
 	struct variant held; /* a "changes" message that arrived while a submit waited */
 	bool holding;
 };

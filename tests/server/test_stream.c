@@ -8,6 +8,7 @@
  * into a followed subtree from outside it arrives as its creation, which rebuilds what the server holds.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -32,6 +33,7 @@
 #include "src/net/wire.h"
 #include "godot_client.h"
 #include "harness.h"
+#include "files.h"
 #include "support.h"
 
 struct fixture {
@@ -763,6 +765,102 @@ static void test_godot_gateway(void **state)
 	assert_string_equal(r.out, "14\n");
 }
 
+__attribute__((format(printf, 2, 3))) static void buf_printf(struct grove_buf *b, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof(line));
+	grove_buf_put(b, line, (size_t)n);
+}
+
+/*
+ * A Godot client that asks for its snapshot's ids as a walk gets a scene without them and, before it, the
+ * walk and the ids by path in frames that fit PacketPeerStream's default buffer; a wrong "ids" is refused.
+ */
+static void test_godot_snapshot_ids_as_a_walk(void **state)
+{
+	struct fixture *f = *state;
+	enum { ROWS = 40, CELLS = 100 }; /* 4,141 nodes: more than one message of walk */
+	struct grove_buf text = {0};
+	buf_printf(&text, "[gd_scene load_steps=2 format=2]\n\n"
+				"[ext_resource path=\"res://prop.tscn\" type=\"PackedScene\" id=1]\n\n"
+				"[node name=\"Walked\" type=\"Node\"]\n\n"
+				"[node name=\"Prop\" parent=\".\" instance=ExtResource( 1 )]\n\n"
+				"[node name=\"Lamp\" type=\"Node\" parent=\"Prop\"]\n\n");
+	for (int r = 0; r < ROWS; r++) {
+		buf_printf(&text, "[node name=\"R%d\" type=\"Node2D\" parent=\".\"]\n\n", r);
+		for (int c = 0; c < CELLS; c++)
+			buf_printf(&text, "[node name=\"C%d\" type=\"Sprite\" parent=\"R%d\"]\n\n", c, r);
+	}
+	test_write_file(f->dir, "walked.tscn", text.data, text.len);
+	grove_buf_free(&text);
+	char scene[4200];
+	snprintf(scene, sizeof(scene), "%s/walked.tscn", f->dir);
+	struct cli_result r;
+	cli_run(&f->server, &r, "import", scene, "--at", "/root", (char *)NULL);
+	assert_int_equal(r.status, 0);
+	for (int major = 3; major <= 4; major++) {
+		struct godot g;
+		godot_hello(&g, f->server.port, major);
+		struct variant m;
+		godot_dict(&m, "op", "s:subscribe", "path", "s:/root/Walked", "ids", "s:beside", NULL);
+		godot_send(&g, &m);
+		godot_expect(&g, "error", &m);
+		assert_non_null(strstr(godot_field(&m, "reason")->as.str.ptr, "\"walk\""));
+		variant_free(&m);
+		godot_dict(&m, "op", "s:subscribe", "path", "s:/root/Walked", "ids", "s:walk", NULL);
+		godot_send(&g, &m);
+		size_t walked = 0, messages = 0, by_path = 0;
+		int64_t first = 0, lamp = 0;
+		int32_t root_children = -1, row_children = -1;
+		for (;;) {
+			assert_true(godot_receive(&g, &m));
+			assert_true(g.frame_bytes <= 65536);
+			if (strcmp(godot_op_of(&m), "snapshot") == 0)
+				break;
+			assert_string_equal(godot_op_of(&m), "snapshot_ids");
+			messages++;
+			const struct variant *ids = godot_field(&m, "ids"), *walk = godot_field(&m, "walk"),
+					     *children = godot_field(&m, "walk_children");
+			for (uint32_t i = 0; ids && i < ids->as.dict->len; i++, by_path++)
+				if (strcmp(ids->as.dict->keys[i].as.str.ptr, "Prop/Lamp") == 0)
+					lamp = ids->as.dict->values[i].as.i;
+			if (walk) {
+				assert_int_equal(walk->type, VARIANT_ARRAY);
+				assert_int_equal(children->type, VARIANT_PACKED_INT32_ARRAY);
+				assert_int_equal(walk->as.array->len, children->as.packed->len);
+				if (walked == 0) {
+					first = walk->as.array->items[0].as.i;
+					root_children = children->as.packed->as.i32[0];
+					row_children = children->as.packed->as.i32[2]; /* the root, Prop, R0 */
+				}
+				walked += walk->as.array->len;
+			}
+			variant_free(&m);
+		}
+		/* The scene: the snapshot's, without the ids. */
+		assert_true(godot_field(&m, "last")->as.b || godot_field(&m, "offset")->as.i == 0);
+		assert_int_equal(godot_field(&m, "root")->as.i, first);
+		const struct variant *data = godot_field(&m, "data");
+		assert_null(memmem(data->as.packed->as.bytes, data->as.packed->len, "grove_id", 8));
+		variant_free(&m);
+		assert_true(messages >= 2);
+		assert_int_equal(walked, 2 + ROWS * (1 + CELLS));
+		assert_int_equal(by_path, 1);
+		assert_int_equal(root_children, 1 + ROWS);
+		assert_int_equal(row_children, CELLS);
+		cli_run(&f->server, &r, "get", "/root/Walked/Prop/Lamp", (char *)NULL);
+		char want[40];
+		snprintf(want, sizeof(want), "id=%" PRId64 " ", lamp);
+		assert_true(lamp > 0);
+		assert_non_null(strstr(r.out, want));
+		godot_close(&g);
+	}
+}
+
 /*
  * Latency accounting: a write's reply carries the leader's stage times and the subscriber's event of the same
  * index the member's own, every one present and in the order the stages run (one server: leader and member).
@@ -1290,6 +1388,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_entry_to_many_subscribers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_godot_snapshot_ids_as_a_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_into_zone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_follow_the_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_moves_into_zone_under_load, setup, teardown),

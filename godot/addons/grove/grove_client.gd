@@ -53,6 +53,10 @@ export var keepalive_ms: int = 1000
 export var dead_after_ms: int = 10000
 # Godot rounds (size + 4) up to a power of two; snapshot chunks and parts are fewer with a larger buffer.
 export var buffer_bytes: int = 4 * 1024 * 1024 - 4
+# A snapshot's grove ids come beside its scene, which is then about half the size and faster to load and
+# instance, rather than in every node's metadata. Turned off by itself, with a warning, for a world whose
+# scripts give nodes children as they are built (the walk that finds the ids would not fit).
+export var snapshot_ids_beside: bool = true
 
 var last_failure = ""
 var leader = ""
@@ -77,6 +81,8 @@ var _resubmit = []
 var _resubmit_at = 0
 var _snapshot = PoolByteArray()
 var _snapshot_ids = {}
+var _snapshot_walk = []
+var _snapshot_walk_children = []
 var _loaded = false
 var _received_index = 0
 var _applied_index = 0
@@ -451,16 +457,23 @@ func _subscribe() -> void:
 	else:
 		_snapshot = PoolByteArray()
 		_snapshot_ids = {}
+		_snapshot_walk = []
+		_snapshot_walk_children = []
+		if snapshot_ids_beside:
+			message["ids"] = "walk"
 		_stream = Stream.SNAPSHOT
 	_send(message)
 
 
-# Before a Godot 3 snapshot's chunks, the ids of the nodes whose metadata its scene cannot carry.
+# Before a snapshot's chunks, the ids its scene does not carry: by path, and the walk's, joined in order.
 func _on_snapshot_ids(message: Dictionary) -> void:
 	var ids = message.get("ids")
 	if _stream == Stream.SNAPSHOT and typeof(ids) == TYPE_DICTIONARY:
 		for path in ids:
 			_snapshot_ids[path] = ids[path]
+	if _stream == Stream.SNAPSHOT and typeof(message.get("walk")) == TYPE_ARRAY and typeof(message.get("walk_children")) == TYPE_INT_ARRAY:
+		_snapshot_walk += message["walk"]
+		_snapshot_walk_children += Array(message["walk_children"])
 
 
 func _on_snapshot(message: Dictionary) -> void:
@@ -482,17 +495,12 @@ func _on_snapshot(message: Dictionary) -> void:
 	if scene_root == null:
 		_fail(EPARSE, "the snapshot could not be written to or loaded from %s" % (snapshot_file + "." + format))
 		return
-	# Nodes of instanced scenes whose own metadata the scene's would replace (Godot 3) come by path.
-	for path in _snapshot_ids:
-		var node = scene_root.get_node_or_null(str(path))
-		if node != null:
-			node.set_meta("grove_id", int(_snapshot_ids[path]))
-	_snapshot_ids = {}
-	# The subscribed node is where changes to its children attach: its id must be in the map even if
-	# the scene's root came without the metadata.
-	if not scene_root.has_meta("grove_id"):
-		scene_root.set_meta("grove_id", int(message.get("root", 0)))
-	_mirror.mount(scene_root, _mount_point())
+	if not _mount_snapshot(scene_root, int(message.get("root", 0))):
+		scene_root.free()
+		push_warning("grove: the snapshot's ids do not fit its scene (a script gives nodes children as they are built); asking for a snapshot that carries them")
+		snapshot_ids_beside = false
+		_subscribe()
+		return
 	_queue = []
 	_queue_head = 0
 	_received_index = int(message.get("index", 0))
@@ -502,6 +510,29 @@ func _on_snapshot(message: Dictionary) -> void:
 	_loaded = true
 	_stream = Stream.LIVE
 	emit_signal("snapshot_loaded", scene_root)
+
+
+func _mount_snapshot(scene_root: Node, root_id: int) -> bool:
+	var walk = _snapshot_walk
+	var walk_children = _snapshot_walk_children
+	var by_path = _snapshot_ids
+	_snapshot_walk = []
+	_snapshot_walk_children = []
+	_snapshot_ids = {}
+	if not walk.empty():
+		return _mirror.mount_walked(scene_root, _mount_point(), walk, walk_children, by_path)
+	# Nodes whose metadata the scene does not carry (Godot 3's instanced ones; nodes of an instanced scene
+	# that it does not declare) come by path.
+	for path in by_path:
+		var node = scene_root.get_node_or_null(str(path))
+		if node != null:
+			node.set_meta("grove_id", int(by_path[path]))
+	# The subscribed node is where changes to its children attach: its id must be in the map even if
+	# the scene's root came without the metadata.
+	if not scene_root.has_meta("grove_id"):
+		scene_root.set_meta("grove_id", root_id)
+	_mirror.mount(scene_root, _mount_point())
+	return true
 
 
 func _mount_point() -> Node:

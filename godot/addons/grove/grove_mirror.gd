@@ -54,6 +54,54 @@ func mount(scene_root: Node, parent: Node) -> void:
 	_register(scene_root)
 
 
+# A snapshot whose ids came beside it (godot/gateway.h), mounted once they are all found: false, and nothing
+# mounted, when its walk does not fit the scene.
+func mount_walked(scene_root: Node, parent: Node, walk: Array, walk_children: Array, by_path: Dictionary) -> bool:
+	var found = map_walk(scene_root, walk, walk_children, by_path)
+	if found.empty():
+		return false
+	drop()
+	root = scene_root
+	nodes = found
+	parent.add_child(scene_root)
+	return true
+
+
+# The walk gives, in pre-order, the id of each node it reaches and how many of that node's children it
+# enters next: its last ones, since those its class or script made as it was built come first. Done before
+# the scene enters the tree, so that no child a node adds once it is ready is among them; a node whose last
+# child the scene does not own was given one after it was built (by a script), so the walk would not fit,
+# and an empty map says so. Every node the walk does not reach comes by path.
+func map_walk(scene_root: Node, walk: Array, walk_children: Array, by_path: Dictionary) -> Dictionary:
+	var found = {}
+	var stack = [scene_root]
+	var i = 0
+	while not stack.empty():
+		var node = stack.pop_back()
+		if i >= walk.size() or i >= walk_children.size():
+			return {}
+		var id = walk[i]
+		var entered = walk_children[i]
+		i += 1
+		node.set_meta("grove_id", id)
+		found[id] = node
+		if entered > 0:
+			var children = node.get_children()
+			var first = children.size() - entered
+			if first < 0 or children[children.size() - 1].owner != scene_root:
+				return {}
+			for k in range(children.size() - 1, first - 1, -1):
+				stack.append(children[k])
+	if i != walk.size():
+		return {}
+	for path in by_path:
+		var node = scene_root.get_node_or_null(str(path))
+		if node != null:
+			node.set_meta("grove_id", int(by_path[path]))
+			found[int(by_path[path])] = node
+	return found
+
+
 func drop() -> void:
 	if is_instance_valid(root):
 		if root.get_parent() != null:

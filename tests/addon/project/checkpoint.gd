@@ -190,7 +190,7 @@ func _init() -> void:
 	check(b.applied_index() == 15 and path_of(b, 3) == "World/Arena/Alice" and b.node_for_id(3).position == Vector2(9, 9) and path_of(b, 7) == "World/Sign2", "the reloaded id map takes changes")
 	# Compacted: a fresh snapshot, as for a client that never had a checkpoint.
 	b._handle_message({"op": "compacted", "oldest": 100})
-	check(last_sent(b).hash() == {"op": "subscribe", "path": "/root/World", "format": "scn"}.hash(), "compacted: a snapshot: %s" % str(last_sent(b)))
+	check(last_sent(b).hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "walk"}.hash(), "compacted: a snapshot: %s" % str(last_sent(b)))
 	b.free()
 
 	var whole = file_bytes(CHECKPOINT)

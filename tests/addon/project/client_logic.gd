@@ -101,6 +101,85 @@ func dump(title: String, f: File) -> void:
 		TreeDump.dump_node(client.scene_root(), mount, f)
 
 
+# A world as Godot saves it, without ids: containers whose class makes children of its own as it is built
+# (a ScrollContainer's scroll bars, a SpinBox's LineEdit), an instanced scene, and a root that runs @p script
+# (none if empty).
+func walked_scene_bytes(script: String) -> PoolByteArray:
+	var prop = Node2D.new()
+	prop.name = "Prop"
+	var lamp = Node2D.new()
+	lamp.name = "Lamp"
+	prop.add_child(lamp)
+	lamp.owner = prop
+	var prop_scene = PackedScene.new()
+	prop_scene.pack(prop)
+	ResourceSaver.save("res://walk_prop.scn", prop_scene)
+	prop.free()
+	var world = Node2D.new()
+	world.name = "World"
+	if script != "":
+		var code = GDScript.new()
+		code.source_code = script
+		code.reload()
+		world.set_script(code)
+	var scroll = ScrollContainer.new()
+	scroll.name = "Scroll"
+	var content = VBoxContainer.new()
+	content.name = "Content"
+	var item = Label.new()
+	item.name = "Item"
+	var spin = SpinBox.new()
+	spin.name = "Spin"
+	var tail = Node.new()
+	tail.name = "Tail"
+	world.add_child(scroll)
+	scroll.add_child(content)
+	content.add_child(item)
+	world.add_child(spin)
+	world.add_child(load("res://walk_prop.scn").instance())
+	world.add_child(tail)
+	for node in [scroll, content, item, spin, world.get_node("Prop"), tail]:
+		node.owner = world
+	var scene = PackedScene.new()
+	scene.pack(world)
+	ResourceSaver.save("res://walk.scn", scene)
+	world.free()
+	return file_bytes("res://walk.scn")
+
+
+# A snapshot whose ids come beside it: the walk in two messages and a node of the instanced scene by path.
+func feed_walked(to, bytes: PoolByteArray) -> void:
+	to._handle_message({"op": "snapshot_ids", "ids": {"Prop/Lamp": 8}, "walk": [1, 2, 3], "walk_children": PoolIntArray([4, 1, 1])})
+	to._handle_message({"op": "snapshot_ids", "ids": {}, "walk": [4, 5, 6, 7], "walk_children": PoolIntArray([0, 0, 0, 0])})
+	to._handle_message({"op": "snapshot", "index": 40, "root": 1, "format": "scn", "size": bytes.size(), "offset": 0, "data": bytes, "last": true})
+
+
+func check_walked_snapshot() -> void:
+	var holder = Node.new()
+	root.add_child(holder)
+	var walked = RecordingClient.new()
+	walked.autostart = false
+	walked.snapshot_file = "user://addon_test_walked"
+	holder.add_child(walked)
+	walked._handle_message({"op": "welcome", "server": 1, "version": "test", "leader": ""})
+	check(walked.sent.back().get("ids") == "walk", "the ids asked for beside the scene: %s" % str(walked.sent.back()))
+	feed_walked(walked, walked_scene_bytes(""))
+	var names = {}
+	for id in walked.id_map():
+		names[id] = str(walked.scene_root().get_path_to(walked.node_for_id(id)))
+	var want = {1: ".", 2: "Scroll", 3: "Scroll/Content", 4: "Scroll/Content/Item", 5: "Spin", 6: "Prop", 7: "Tail", 8: "Prop/Lamp"}
+	check(walked.is_following() and names.hash() == want.hash(), "the walk finds every node: %s" % str(names))
+	check(walked.node_for_id(5) is SpinBox and int(walked.node_for_id(8).get_meta("grove_id")) == 8, "the walked nodes carry their ids")
+	# A root whose script gives it a child once it is instanced: the walk does not fit, nothing is mounted,
+	# and the client asks for a snapshot that carries the ids.
+	var scripted = walked_scene_bytes("extends Node2D\nfunc _notification(what):\n\tif what == NOTIFICATION_INSTANCED:\n\t\tadd_child(Node.new())\n")
+	walked._handle_message({"op": "compacted", "oldest": 50})
+	feed_walked(walked, scripted)
+	check(walked.scene_root().get_child_count() == 4 and not walked.snapshot_ids_beside, "a walk that does not fit is not mounted")
+	check(walked.sent.back().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn"}.hash(), "then a snapshot with the ids in it: %s" % str(walked.sent.back()))
+	holder.free()
+
+
 # The second snapshot is a binary scene that Godot itself writes, as the server's default format is.
 func fresh_scene_bytes() -> PoolByteArray:
 	var world = Node2D.new()
@@ -136,7 +215,7 @@ func _init() -> void:
 
 	# A first welcome: no tree yet, so a subscription without "from" (a snapshot).
 	client._handle_message({"op": "welcome", "server": 1, "version": "test", "leader": ""})
-	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn"}.hash(), "cold subscribe: %s" % str(last_sent()))
+	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "walk"}.hash(), "cold subscribe: %s" % str(last_sent()))
 	# Changes before the snapshot belong to no tree and are dropped.
 	changes(3, 2, [{"op": "rename", "id": 1, "name": "Early"}])
 	feed_snapshot(file_bytes("res://snapshot.tscn"), 10, 1, "tscn")
@@ -277,7 +356,7 @@ func _init() -> void:
 	# Compacted: a new snapshot, a fresh tree; the old one stays until the new one replaces it.
 	var old_root = client.scene_root()
 	client._handle_message({"op": "compacted", "oldest": 100})
-	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn"}.hash(), "cold start after compacted: %s" % str(last_sent()))
+	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "walk"}.hash(), "cold start after compacted: %s" % str(last_sent()))
 	check(is_instance_valid(old_root), "the old tree stays until the snapshot")
 	changes(17, 16, [{"op": "rename", "id": 7, "name": "Stale"}])
 	feed_snapshot(fresh_scene_bytes(), 120, 1, "scn")
@@ -328,6 +407,8 @@ func _init() -> void:
 	for e in events:
 		out.store_line(e)
 	out.close()
+
+	check_walked_snapshot()
 
 	# The built embedded resources are bounded: past the limit the oldest half goes.
 	var mirror = preload("res://addons/grove/grove_mirror.gd").new()

@@ -6,8 +6,8 @@
 # none), GROVE_UNTIL_FILE (a file that, once it exists, holds the index to reach), GROVE_OUT (default
 # user://follower.txt).
 # Lines written: "applied N", then in order "W <leader the member named, or self>" for each connection,
-# "U <from, -1 for a snapshot>" for each subscription, "K N" for a checkpoint loaded at index N, "S N" for a
-# snapshot at N, "A N <changes>" for each entry applied, "E <code> <reason>" for errors; then the tree.
+# "U <from, -1 for a snapshot>" for each subscription, "K N" for a checkpoint loaded at index N, "S N <ids>" for a
+# snapshot at N whose grove ids came "beside" it or in its nodes' "metadata", "A N <changes>" for each entry applied, "E <code> <reason>" for errors; then the tree.
 # Prints GROVE-FOLLOWER-DONE <applied index> when the file is written.
 extends SceneTree
 
@@ -53,7 +53,7 @@ func on_checkpoint_loaded(_scene_root) -> void:
 
 
 func on_snapshot_loaded(_scene_root) -> void:
-	seen.append("S %d" % client.applied_index())
+	seen.append("S %d %s" % [client.applied_index(), "beside" if client.snapshot_ids_beside else "metadata"])
 
 
 func on_changes_applied(index, changes) -> void:
