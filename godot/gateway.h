@@ -116,7 +116,11 @@
  *   {"op": "resource", "id", "type", "path"}, and for an embedded resource
  *   (path "") with properties, "properties": a Dictionary of them, values as
  *   a set's (resources they refer to described as below), for the client to
- *   build it: it has no file to load it from
+ *   build it: it has no file to load it from. An entry whose set (or
+ *   connect's binds) names an embedded resource that the entry does not
+ *   make brings it this way first, after those its properties name
+ *   (src/server/arrival.h): a client may have it only in its snapshot's
+ *   scene, where no id names it
  *   "index" is the position asked for among the siblings (-1: last). A value
  *   that refers to a resource is {"@resource": id, "path": String ("" for an
  *   embedded one), "type": String}. A value (or binds, or an embedded

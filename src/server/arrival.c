@@ -428,3 +428,69 @@ int arrival_carry(const struct tree *t, const struct tree *outside, struct store
 	}
 	return GROVE_OK;
 }
+
+/* Whether change @p c's value may name a resource: a reference, or a container that may hold one. */
+static bool may_name_resource(const struct tree_change *c)
+{
+	if ((c->op != TREE_OP_SET_PROP && c->op != TREE_OP_CONNECT) || c->carried || !c->value.len)
+		return false;
+	uint8_t type = c->value.data[0];
+	return type == VARIANT_RESOURCE_REF || type == VARIANT_ARRAY || type == VARIANT_DICTIONARY;
+}
+
+/* The PUT_RESOURCEs of the embedded resources that change @p c's value names, appended to b->v. */
+static int bring_named(struct build *b, const struct tree_change *c)
+{
+	struct variant v;
+	int err = variant_decode(&v, c->value.data, c->value.len, NULL);
+	if (!err)
+		err = variant_each_resource_ref(&v, bring_resource, b);
+	variant_free(&v);
+	return err;
+}
+
+int arrival_resources(const struct tree *t, struct store_txn *txn, struct tree_result *res,
+		      const struct arrival_limits *limits)
+{
+	size_t n = res->n_changes, first = 0;
+	while (first < n && !may_name_resource(&res->changes[first]))
+		first++;
+	if (first == n)
+		return GROVE_OK;
+	/* What change i brings goes to b.v[upto[i - 1] .. upto[i]) (from 0 for the first), before it. */
+	struct build b = {.t = t, .txn = txn, .limits = limits};
+	size_t *upto = calloc(n, sizeof(*upto));
+	int err = upto ? GROVE_OK : GROVE_ENOMEM;
+	/* What the entry puts itself, its subscribers are told of by the entry. */
+	for (size_t i = 0; i < n && !err; i++)
+		if (res->changes[i].op == TREE_OP_PUT_RESOURCE && !res->changes[i].carried)
+			err = idmap_put(&b.made, 2, res->changes[i].node, &b);
+	for (size_t i = first; i < n && !err; i++) {
+		if (may_name_resource(&res->changes[i]))
+			err = bring_named(&b, &res->changes[i]);
+		upto[i] = b.n;
+	}
+	idmap_free(&b.made);
+	struct tree_change *all = !err && b.n ? malloc((n + b.n) * sizeof(*all)) : NULL;
+	if (!err && b.n && !all)
+		err = GROVE_ENOMEM;
+	if (err) {
+		free_changes(b.v, 0, b.n);
+		free(b.v);
+		free(upto);
+		return err == GROVE_ENOMEM ? err : GROVE_OK; /* too large, or unreadable: nothing brought */
+	}
+	for (size_t i = 0, k = 0, from = 0; all && i < n; i++) {
+		for (; i >= first && from < upto[i]; from++)
+			all[k++] = b.v[from];
+		all[k++] = res->changes[i];
+	}
+	if (all) {
+		free(res->changes);
+		res->changes = all;
+		res->n_changes = n + b.n;
+	}
+	free(b.v);
+	free(upto);
+	return GROVE_OK;
+}

@@ -90,4 +90,24 @@ int arrival_changes(const struct tree *t, const struct tree *outside, struct sto
 int arrival_carry(const struct tree *t, const struct tree *outside, struct store_txn *txn, struct tree_result *res,
 		  const struct arrival_limits *limits);
 
+/**
+ * @brief Before each change of @p res (a batch applied by tree @p t in
+ * @p txn, with its change records) whose value names an embedded resource
+ * that the entry does not put itself (a SET_PROP's value, a CONNECT's
+ * binds), that resource's PUT_RESOURCE, after those of the embedded
+ * resources its properties name, once per entry: a subscriber may know it
+ * only from its snapshot's scene, where no id names it, or not at all, and
+ * has no file to load it from. Not carried: every subscriber gets them, as
+ * any PUT_RESOURCE. Only values that may hold a reference (a reference, an
+ * Array, a Dictionary) are decoded, so a batch of other values costs one
+ * look at each change.
+ *
+ * The resources one entry brings stay within @p limits' bytes; beyond them,
+ * or when a stored value cannot be read, the entry brings none (a
+ * subscriber then leaves the value as it was, as before).
+ * @return GROVE_OK, GROVE_ENOMEM (res unchanged).
+ */
+int arrival_resources(const struct tree *t, struct store_txn *txn, struct tree_result *res,
+		      const struct arrival_limits *limits);
+
 #endif

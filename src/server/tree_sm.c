@@ -1179,14 +1179,19 @@ static int apply_split(struct tree_sm *t, struct store_txn *txn, uint64_t index,
 }
 
 /*
- * What a move brought into the tree goes into its change records (arrival.h): a subscriber given the entry
- * after the tree moved on (behind other entries, catching up, resumed) is still told what arrived.
+ * What a move brought into the tree, and the embedded resources that values name, go into the entry's change
+ * records (arrival.h): a subscriber given the entry after the tree moved on (behind other entries, catching
+ * up, resumed) is still told what arrived, and one that has a resource only in its snapshot's scene, or not
+ * at all, is given it.
  */
 static int carry_arrivals(struct tree_sm *t, struct store_txn *txn, int err, struct tree_result *out)
 {
 	static const struct arrival_limits limits = {ARRIVAL_DEFAULT_MAX_NODES, ARRIVAL_DEFAULT_MAX_BYTES};
+	if (err || out->err)
+		return err;
+	(void)arrival_resources(&t->tree, txn, out, &limits); /* out of memory: records as they were, as before */
 	bool moved = false;
-	for (size_t i = 0; !err && !out->err && i < out->n_changes && !moved; i++)
+	for (size_t i = 0; i < out->n_changes && !moved; i++)
 		moved = out->changes[i].op == TREE_OP_MOVE;
 	if (!moved)
 		return err;

@@ -765,6 +765,17 @@ static void test_godot_gateway(void **state)
 	assert_string_equal(r.out, "14\n");
 }
 
+/* Import scene @p text (@p len bytes) under /root with grove import, through file @p name. */
+static void import_scene(struct fixture *f, const char *name, const void *text, size_t len)
+{
+	test_write_file(f->dir, name, text, len);
+	char scene[4200];
+	snprintf(scene, sizeof(scene), "%s/%s", f->dir, name);
+	struct cli_result r;
+	cli_run(&f->server, &r, "import", scene, "--at", "/root", (char *)NULL);
+	assert_int_equal(r.status, 0);
+}
+
 __attribute__((format(printf, 2, 3))) static void buf_printf(struct grove_buf *b, const char *fmt, ...)
 {
 	char line[256];
@@ -795,13 +806,9 @@ static void test_godot_snapshot_ids_as_a_walk(void **state)
 		for (int c = 0; c < CELLS; c++)
 			buf_printf(&text, "[node name=\"C%d\" type=\"Sprite\" parent=\"R%d\"]\n\n", c, r);
 	}
-	test_write_file(f->dir, "walked.tscn", text.data, text.len);
+	import_scene(f, "walked.tscn", text.data, text.len);
 	grove_buf_free(&text);
-	char scene[4200];
-	snprintf(scene, sizeof(scene), "%s/walked.tscn", f->dir);
 	struct cli_result r;
-	cli_run(&f->server, &r, "import", scene, "--at", "/root", (char *)NULL);
-	assert_int_equal(r.status, 0);
 	for (int major = 3; major <= 4; major++) {
 		struct godot g;
 		godot_hello(&g, f->server.port, major);
@@ -859,6 +866,63 @@ static void test_godot_snapshot_ids_as_a_walk(void **state)
 		assert_non_null(strstr(r.out, want));
 		godot_close(&g);
 	}
+}
+
+/*
+ * A submit that names an embedded resource stored before the subscriber's snapshot (the subscriber has it only
+ * in the scene, where no id names it) brings it: "resource" changes with their properties, the gradient the
+ * texture names first, before the "set".
+ */
+static void test_godot_set_brings_embedded_resource(void **state)
+{
+	struct fixture *f = *state;
+	static const char crate[] = "[gd_scene load_steps=3 format=2]\n\n"
+				    "[sub_resource type=\"Gradient\" id=1]\n"
+				    "colors = PoolColorArray( 1, 0, 0, 1, 0, 0, 1, 1 )\n\n"
+				    "[sub_resource type=\"GradientTexture\" id=2]\n"
+				    "gradient = SubResource( 1 )\nwidth = 8\n\n"
+				    "[node name=\"Crate\" type=\"Sprite\"]\ntexture = SubResource( 2 )\n\n"
+				    "[node name=\"Other\" type=\"Sprite\" parent=\".\"]\n";
+	import_scene(f, "crate.tscn", crate, sizeof(crate) - 1);
+	struct cli_result r;
+	cli_run(&f->server, &r, "get", "/root/Crate", "texture", (char *)NULL);
+	const char *hash = strchr(r.out, '#');
+	assert_non_null(hash);
+	int64_t texture = strtoll(hash + 1, NULL, 10);
+	assert_true(texture > 0);
+	struct godot g;
+	godot_hello(&g, f->server.port, 4);
+	struct variant m;
+	godot_dict(&m, "op", "s:subscribe", "path", "s:/root/Crate", NULL);
+	godot_send(&g, &m);
+	godot_expect(&g, "snapshot", &m);
+	variant_free(&m);
+	struct variant ref, op, ops, answer;
+	char id[32];
+	snprintf(id, sizeof(id), "i:%" PRId64, texture);
+	godot_dict(&ref, "@resource", id, NULL);
+	godot_dict(&op, "op", "s:set", "node", "s:/root/Crate/Other", "property", "s:texture", "value", "v:", &ref, NULL);
+	assert_int_equal(variant_set_array(&ops), GROVE_OK);
+	assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
+	godot_send_ops(&g, "texture-again", &ops);
+	godot_answer(&g, &answer);
+	assert_string_equal(godot_op_of(&answer), "submitted");
+	variant_free(&answer);
+	godot_expect(&g, "changes", &m);
+	const struct variant *changes = godot_field(&m, "changes");
+	assert_int_equal(changes->as.array->len, 3);
+	const struct variant *gradient = &changes->as.array->items[0], *made = &changes->as.array->items[1],
+			     *set = &changes->as.array->items[2];
+	assert_string_equal(godot_op_of(gradient), "resource");
+	assert_string_equal(godot_field(gradient, "type")->as.str.ptr, "Gradient");
+	assert_string_equal(godot_op_of(made), "resource");
+	assert_int_equal(godot_field(made, "id")->as.i, texture);
+	assert_int_equal(godot_field(made, "properties")->type, VARIANT_DICTIONARY);
+	assert_int_equal(godot_field(godot_field(made, "properties"), "width")->as.i, 8);
+	assert_string_equal(godot_op_of(set), "set");
+	assert_int_equal(godot_field(godot_field(set, "value"), "@resource")->as.i, texture);
+	variant_free(&m);
+	godot_close(&g);
 }
 
 /*
@@ -1389,6 +1453,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_snapshot_ids_as_a_walk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_godot_set_brings_embedded_resource, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_into_zone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_follow_the_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_moves_into_zone_under_load, setup, teardown),

@@ -600,6 +600,8 @@ static void zone_apply_part(struct shards *sh, const struct tree_op *ops, size_t
 	struct tree_result res = {.record_changes = true};
 	struct tree_batch batch = {ops, n};
 	assert_int_equal(tree_apply_batch(&sh->tree, w, &batch, &res), GROVE_OK);
+	static const struct arrival_limits resources = {ARRIVAL_DEFAULT_MAX_NODES, ARRIVAL_DEFAULT_MAX_BYTES};
+	assert_int_equal(arrival_resources(&sh->tree, w, &res, &resources), GROVE_OK);
 	if (sh->carry.max_nodes)
 		assert_int_equal(arrival_carry(&sh->tree, NULL, w, &res, &sh->carry), GROVE_OK);
 	uint64_t index = ++sh->applied[SHARD_A];
@@ -793,6 +795,72 @@ static void test_move_in_brings_embedded_resources(void **state)
 	assert_int_equal(sh.seen.node[6], made[2]);
 	assert_int_equal(sh.seen.parent[0], b);
 	variant_free(&props);
+	shards_close(&sh);
+}
+
+/*
+ * A value that names an embedded resource stored before (a subscriber may have it only in its snapshot's
+ * scene, or not at all) brings it, after the resources its properties name, once per entry; one that the
+ * entry puts itself, or a file, is not brought again; a value of another kind is not looked into.
+ */
+static void test_set_brings_embedded_resources(void **state)
+{
+	(void)state;
+	struct shards sh;
+	uint64_t ids[10];
+	uint64_t b = zone_open(&sh, ids, false);
+	struct variant props, key, ref;
+	assert_int_equal(variant_set_dict(&props), GROVE_OK);
+	assert_int_equal(variant_set_string(&key, VARIANT_STRING, "gradient", 8), GROVE_OK);
+	variant_set_resource_ref(&ref, -2); /* op 1: the gradient */
+	assert_int_equal(variant_dict_put(&props, &key, &ref), GROVE_OK);
+	struct tree_op put[] = {
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_EXT, .text = "Texture", .instance = "res://n.png",
+		 .name = "1"},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "Gradient", .name = "2"},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "GradientTexture", .name = "3",
+		 .value = &props},
+	};
+	uint64_t made[3];
+	zone_apply(&sh, put, 3, made);
+	variant_free(&props);
+	sh.seen.n = 0;
+	/* In /root/B: the texture twice (in a value and inside an Array), the file, a position. */
+	struct variant skin, list, item, file, where;
+	variant_set_resource_ref(&skin, (int64_t)made[2]);
+	assert_int_equal(variant_set_array(&list), GROVE_OK);
+	variant_set_resource_ref(&item, (int64_t)made[2]);
+	assert_int_equal(variant_array_push(&list, &item), GROVE_OK);
+	variant_set_resource_ref(&file, (int64_t)made[0]);
+	where = (struct variant){.type = VARIANT_VECTOR2, .as.r = {1, 2}};
+	struct tree_op sets[] = {
+		{.kind = TREE_OP_CREATE, .node = {(int64_t)b, NULL}, .name = "S", .text = "Sprite", .index = -1},
+		{.kind = TREE_OP_SET_PROP, .node = {-1, NULL}, .name = "position", .value = &where},
+		{.kind = TREE_OP_SET_PROP, .node = {-1, NULL}, .name = "texture", .value = &skin},
+		{.kind = TREE_OP_SET_PROP, .node = {-1, NULL}, .name = "frames", .value = &list},
+		{.kind = TREE_OP_SET_PROP, .node = {-1, NULL}, .name = "normal_map", .value = &file},
+	};
+	uint64_t sprite[5];
+	zone_apply(&sh, sets, 5, sprite);
+	static const enum tree_op_kind want[] = {TREE_OP_CREATE, TREE_OP_SET_PROP, TREE_OP_PUT_RESOURCE,
+						 TREE_OP_PUT_RESOURCE, TREE_OP_SET_PROP, TREE_OP_SET_PROP,
+						 TREE_OP_SET_PROP};
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_int_equal(sh.seen.n, 7);
+	for (size_t i = 0; i < 7; i++)
+		assert_int_equal(sh.seen.op[i], want[i]);
+	assert_int_equal(sh.seen.node[2], made[1]); /* the gradient, which the texture names, first */
+	assert_int_equal(sh.seen.node[3], made[2]);
+	/* The next entry names it again, inside an Array only: brought again. */
+	sh.seen.n = 0;
+	struct tree_op again = {.kind = TREE_OP_SET_PROP, .node = {(int64_t)sprite[0], NULL}, .name = "frames",
+				.value = &list};
+	zone_apply(&sh, &again, 1, NULL);
+	variant_free(&list);
+	assert_int_equal(sh.seen.n, 3);
+	assert_int_equal(sh.seen.op[0], TREE_OP_PUT_RESOURCE);
+	assert_int_equal(sh.seen.op[1], TREE_OP_PUT_RESOURCE);
+	assert_int_equal(sh.seen.op[2], TREE_OP_SET_PROP);
 	shards_close(&sh);
 }
 
@@ -1162,6 +1230,7 @@ int main(void)
 		cmocka_unit_test(test_resume_refused),
 		cmocka_unit_test(test_move_in_creates),
 		cmocka_unit_test(test_move_in_brings_embedded_resources),
+		cmocka_unit_test(test_set_brings_embedded_resources),
 		cmocka_unit_test(test_move_in_then_more),
 		cmocka_unit_test(test_move_in_filtered),
 		cmocka_unit_test(test_move_in_carried),
