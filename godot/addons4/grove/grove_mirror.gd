@@ -12,8 +12,9 @@ var root = null
 var nodes = {}
 var resources = {}
 var embedded = {}
-# The embedded resources kept built: the oldest half goes past it (a change that names one of those again
-# leaves its value as it was, with a warning), so a long-followed world does not grow the map without end.
+# The embedded resources kept built, and the paths of the others kept by id, each: the oldest half goes past
+# it (a change that names one of those again leaves its value as it was, with a warning), so a
+# long-followed world does not grow the maps without end.
 var embedded_max = 4096
 var _defaults = {}
 var _unresolved = false
@@ -127,6 +128,7 @@ func apply(change: Dictionary) -> void:
 		return
 	if op == "resource":
 		resources[int(change.get("id", 0))] = str(change.get("path", ""))
+		_bound(resources)
 		if typeof(change.get("properties")) == TYPE_DICTIONARY:
 			_embed(int(change.get("id", 0)), str(change.get("type", "")), change.get("properties"))
 		return
@@ -329,10 +331,14 @@ func _embed(id: int, type: String, properties: Dictionary) -> void:
 		if not _unresolved:
 			resource.set(str(property), value)
 	embedded[id] = resource
-	if embedded.size() > embedded_max:
-		var oldest = embedded.keys()
+	_bound(embedded)
+
+
+func _bound(table: Dictionary) -> void:
+	if table.size() > embedded_max:
+		var oldest = table.keys()
 		for i in range(oldest.size() - embedded_max / 2):
-			embedded.erase(oldest[i])
+			table.erase(oldest[i])
 
 
 func _load_resource(ref: Dictionary):

@@ -410,12 +410,15 @@ func _init() -> void:
 
 	check_walked_snapshot()
 
-	# The built embedded resources are bounded: past the limit the oldest half goes.
+	# The built embedded resources and the paths kept are bounded: past the limit the oldest half goes.
 	var mirror = preload("res://addons/grove/grove_mirror.gd").new()
 	mirror.embedded_max = 4
 	for i in range(9):
 		mirror.apply({"op": "resource", "id": 100 + i, "type": "Gradient", "path": "", "properties": {}})
 	check(mirror.embedded.size() <= 4 and mirror.embedded.has(108) and not mirror.embedded.has(100), "embedded resources bounded: %s" % str(mirror.embedded.keys()))
+	for i in range(9):
+		mirror.apply({"op": "resource", "id": 200 + i, "type": "Theme", "path": "res://theme.tres"})
+	check(mirror.resources.size() <= 4 and mirror.resources.has(208) and not mirror.resources.has(200), "resource paths bounded: %s" % str(mirror.resources.keys()))
 
 	if failures == 0:
 		print("GROVE-ADDON-OK")
