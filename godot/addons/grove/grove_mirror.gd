@@ -75,11 +75,14 @@ func mount_walked(scene_root: Node, parent: Node, walk: Array, walk_children: Ar
 # and an empty map says so. Every node the walk does not reach comes by path.
 func map_walk(scene_root: Node, walk: Array, walk_children: Array, by_path: Dictionary) -> Dictionary:
 	var found = {}
+	var n = walk.size()
+	if walk_children.size() != n:
+		return {}
 	var stack = [scene_root]
 	var i = 0
 	while not stack.empty():
 		var node = stack.pop_back()
-		if i >= walk.size() or i >= walk_children.size():
+		if i == n:
 			return {}
 		var id = walk[i]
 		var entered = walk_children[i]
@@ -88,12 +91,12 @@ func map_walk(scene_root: Node, walk: Array, walk_children: Array, by_path: Dict
 		found[id] = node
 		if entered > 0:
 			var children = node.get_children()
-			var first = children.size() - entered
-			if first < 0 or children[children.size() - 1].owner != scene_root:
+			var last = children.size() - 1
+			if last + 1 < entered or children[last].owner != scene_root:
 				return {}
-			for k in range(children.size() - 1, first - 1, -1):
+			for k in range(last, last - entered, -1):
 				stack.append(children[k])
-	if i != walk.size():
+	if i != n:
 		return {}
 	for path in by_path:
 		var node = scene_root.get_node_or_null(str(path))

@@ -178,6 +178,22 @@ func check_walked_snapshot() -> void:
 	check(walked.scene_root().get_child_count() == 4 and not walked.snapshot_ids_beside, "a walk that does not fit is not mounted")
 	check(walked.sent.back().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn"}.hash(), "then a snapshot with the ids in it: %s" % str(walked.sent.back()))
 	holder.free()
+	# A walk that is short, too long, or enters more children than a node has does not fit either.
+	walked_scene_bytes("")
+	var mirror = preload("res://addons/grove/grove_mirror.gd").new()
+	var bad_walks = [
+		[[1, 2, 3, 4, 5, 6], [4, 1, 1, 0, 0, 0]],
+		[[1, 2, 3, 4, 5, 6, 7, 9], [4, 1, 1, 0, 0, 0, 0, 0]],
+		[[1, 2, 3, 4, 5, 6, 7], [4, 1, 9, 0, 0, 0, 0]],
+		[[1, 2, 3, 4, 5, 6, 7], [4, 1, 1, 0, 0, 0]],
+	]
+	for bad in bad_walks:
+		var scene = load("res://walk.scn").instance()
+		check(mirror.map_walk(scene, bad[0], bad[1], {}).empty(), "a walk that does not fit: %s" % str(bad))
+		scene.free()
+	var fits = load("res://walk.scn").instance()
+	check(mirror.map_walk(fits, [1, 2, 3, 4, 5, 6, 7], [4, 1, 1, 0, 0, 0, 0], {}).size() == 7, "the walk that fits")
+	fits.free()
 
 
 # The second snapshot is a binary scene that Godot itself writes, as the server's default format is.
