@@ -49,7 +49,8 @@ static const char usage_text[] =
 	"\n"
 	"Commands (paths look like Godot's: /root/World/Player):\n"
 	"  add PATH CLASS [--instance res://x.tscn] [--index N]   create a node\n"
-	"  set PATH PROP VALUE          set a property; VALUE in Godot syntax, e.g. 'Vector3(1, 2, 3)', '\"text\"'\n"
+	"  set PATH PROP VALUE          set a property; VALUE in Godot syntax, e.g. 'Vector3(1, 2, 3)', '\"text\"',\n"
+	"                               'ExtResource(\"#12\")' for stored resource 12 (as get shows it)\n"
 	"  clear PATH PROP              remove a property\n"
 	"  get PATH [PROP]              show a node, or one property\n"
 	"  mv PATH NEW_PARENT [--index N]   move a node under another\n"
@@ -116,6 +117,21 @@ static char *value_text(const struct variant *v)
 	}
 	grove_buf_put(&buf, "", 1);
 	return buf.failed ? NULL : (char *)buf.data;
+}
+
+/* A value's ExtResource("#<id>"), as value_text() shows a stored resource, read back as that resource. */
+static int resolve_stored(void *ctx, bool ext, const struct variant *id, int64_t *ref)
+{
+	(void)ctx;
+	char *end = NULL;
+	long long n = ext && id->type == VARIANT_STRING && id->as.str.ptr[0] == '#' && id->as.str.ptr[1] >= '1' &&
+				      id->as.str.ptr[1] <= '9'
+			      ? strtoll(id->as.str.ptr + 1, &end, 10)
+			      : 0;
+	if (n <= 0 || !end || *end)
+		return GROVE_EINVAL;
+	*ref = n;
+	return GROVE_OK;
 }
 
 static bool decode_value(const ProtobufCBinaryData *bytes, struct variant *v)
@@ -256,8 +272,11 @@ static int cmd_set(const struct options *o)
 		return fail(o, EXIT_USAGE, "usage: grove set PATH PROP VALUE   (VALUE like 'Vector3(1, 2, 3)' or '\"text\"')");
 	struct variant v;
 	struct godot_text_error err;
-	if (godot_text_parse(o->argv[2], strlen(o->argv[2]), NULL, &v, &err) != GROVE_OK)
-		return fail(o, EXIT_USAGE, "cannot read value at column %u: %s", err.column, err.message);
+	struct godot_text_options opts = {.resolve = resolve_stored};
+	if (godot_text_parse(o->argv[2], strlen(o->argv[2]), &opts, &v, &err) != GROVE_OK)
+		return fail(o, EXIT_USAGE, "cannot read value at column %u: %s%s", err.column, err.message,
+			    strstr(err.message, "Resource") ? " (a stored resource is ExtResource(\"#<id>\"), as grove get shows it)"
+							    : "");
 	struct tree_op op = {.kind = TREE_OP_SET_PROP, .node = {.path = o->argv[0]}, .name = o->argv[1], .value = &v};
 	int code = write_ops(o, &op, 1);
 	variant_free(&v);

@@ -755,8 +755,9 @@ static void follower_ended(struct e2e *e, pid_t f, const char *name, struct seen
 /*
  * A follower of zone B alone: a node with a child and properties moved in from zone A arrives as its
  * creation (one snapshot, the one it started with, and nothing refused), and a node whose texture is an
- * embedded resource (embedding another) with that resource; the follower ends equal to grove's tree of
- * zone B, grove ids included.
+ * embedded resource (embedding another) with that resource; a node given the embedded texture that the
+ * follower has only in its snapshot's scene gets it too; the follower ends equal to grove's tree of zone B,
+ * grove ids included.
  */
 static void test_zone_follower_gets_moved_in_nodes(void **state)
 {
@@ -776,10 +777,18 @@ static void test_zone_follower_gets_moved_in_nodes(void **state)
 	char crate_path[4200];
 	snprintf(crate_path, sizeof(crate_path), "%s/crate.tscn", e->dir);
 	CLI(e, r, "import", crate_path, "--at", WORLD "/A");
+	/* And one in zone B, whose embedded texture the follower has only in its snapshot's scene. */
+	CLI(e, r, "import", crate_path, "--at", WORLD "/B", "--name", "Stack");
 	pid_t f = follower_start(e, "zone", false, WORLD "/B");
 	wait_subscribers(e, WORLD "/B", 1);
 	CLI(e, r, "mv", WORLD "/A/Mover", WORLD "/B");
 	CLI(e, r, "mv", WORLD "/A/Crate", WORLD "/B");
+	CLI(e, r, "get", WORLD "/B/Stack", "texture");
+	const char *stored = strstr(r->out, "ExtResource(\"#");
+	assert_non_null(stored);
+	char texture[48];
+	snprintf(texture, sizeof(texture), "ExtResource(\"#%lld\")", strtoll(stored + 14, NULL, 10));
+	CLI(e, r, "set", WORLD "/B/Mover/Arm", "texture", texture);
 	struct seen s;
 	follower_ended(e, f, "zone", &s);
 	int64_t v[4];
@@ -787,6 +796,10 @@ static void test_zone_follower_gets_moved_in_nodes(void **state)
 	char *tree = grove_tree(e, WORLD "/B");
 	assert_non_null(strstr(tree, "B/Mover/Arm Sprite"));
 	assert_non_null(strstr(tree, "P texture = <GradientTexture"));
+	const char *arm = strstr(tree, "B/Mover/Arm Sprite");
+	assert_non_null(arm);
+	const char *arm_texture = strstr(arm, "P texture = <GradientTexture"), *next = strstr(arm, "\nN ");
+	assert_true(arm_texture && (!next || arm_texture < next));
 	check_tree("zone", &s, tree);
 	print_message("the follower of zone B got the node moved in as its creation and equals grove's tree of it\n");
 	free(tree);

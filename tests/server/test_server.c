@@ -610,6 +610,20 @@ static void test_cli_import_export(void **state)
 	assert_int_equal(count_sections(out3, "[node "), nodes);
 	assert_int_equal(count_sections(out4, "[gd_scene"), 1);
 	assert_int_equal(count_sections(out3, "[gd_scene load_steps="), 1);
+	/* A stored resource reads back as grove get shows it: ExtResource("#<id>"); another spelling is refused. */
+	CLI(f, &r, "get", "/root/Level/Main/Music", "stream");
+	expect_ok(&r);
+	const char *stored = strstr(r.out, "ExtResource(\"#");
+	assert_non_null(stored);
+	char music[64];
+	snprintf(music, sizeof(music), "%.*s", (int)(strchr(stored, ')') + 1 - stored), stored);
+	CLI(f, &r, "set", "/root/Level/Main/DeathSound", "stream", music);
+	expect_ok(&r);
+	CLI(f, &r, "get", "/root/Level/Main/DeathSound", "stream");
+	assert_non_null(strstr(r.out, music));
+	CLI(f, &r, "set", "/root/Level/Main/DeathSound", "stream", "ExtResource(\"5_55d8h\")");
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "ExtResource(\"#<id>\")"));
 	/* A broken scene names its line and column and imports nothing. */
 	char broken[4096];
 	snprintf(broken, sizeof(broken), "%s/broken.tscn", f->dir);
