@@ -64,6 +64,21 @@ static void write_file(const char *dir, const char *name, const void *data, size
 	assert_int_equal(fclose(f), 0);
 }
 
+/* Copy @p from (a path from the repository's root, where the tests run) into @p dir as @p name. */
+static void copy_into(const char *dir, const char *from, const char *name)
+{
+	FILE *f = fopen(from, "rb");
+	assert_non_null(f);
+	struct grove_buf b = {0};
+	char chunk[8192];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		grove_buf_put(&b, chunk, n);
+	fclose(f);
+	write_file(dir, name, b.data, b.len);
+	grove_buf_free(&b);
+}
+
 static char *make_project(void)
 {
 	char *dir = test_tmpdir("godot");
@@ -584,6 +599,93 @@ static uint64_t import_under_holder(struct store_txn *txn, const struct tscn_sce
 	return root;
 }
 
+/* GroveClient's own walk (the addon's grove_mirror.gd), for walk_check.gd to run in @p project. */
+static void add_walk_check(const char *project)
+{
+	char addon[4200];
+	snprintf(addon, sizeof(addon), "%s/addons", project);
+	assert_int_equal(mkdir(addon, 0755), 0);
+	snprintf(addon, sizeof(addon), "%s/addons/grove", project);
+	assert_int_equal(mkdir(addon, 0755), 0);
+	copy_into(project, "godot/addons/grove/grove_mirror.gd", "addons/grove/grove_mirror.gd");
+	copy_into(project, "tests/engine/scenes/walk_check.gd", "walk_check.gd");
+}
+
+/*
+ * Scene @p n of @p project as GroveClient gets it: w<n>.scn without ids, and beside it w<n>.ids, the walk
+ * ("W id k" lines) and the ids by path ("P id path" lines). @return how many ids it names.
+ */
+static size_t write_walked(struct store_txn *txn, const char *project, uint64_t root, size_t n, const char *name)
+{
+	struct grove_buf scn = {0}, lines = {0};
+	struct scene_ids ids;
+	char msg[512], file[32], line[4200];
+	int err = scene_export_file(&world, txn, root, 3, true, SCENE_IDS_WALK, &ids, 0, &scn, msg, sizeof(msg));
+	if (err)
+		print_error("%s: export with its ids beside it: %s\n", name, msg);
+	assert_int_equal(err, GROVE_OK);
+	snprintf(file, sizeof(file), "w%zu.scn", n);
+	write_file(project, file, scn.data, scn.len);
+	for (size_t i = 0; i < ids.walk_len; i++) {
+		snprintf(line, sizeof(line), "W %" PRIu64 " %u\n", ids.walk[i], ids.walk_children[i]);
+		grove_buf_put(&lines, line, strlen(line));
+	}
+	const struct variant_dict *d = ids.by_path.type == VARIANT_DICTIONARY ? ids.by_path.as.dict : NULL;
+	for (uint32_t i = 0; d && i < d->len; i++) {
+		snprintf(line, sizeof(line), "P %" PRId64 " %s\n", d->values[i].as.i, d->keys[i].as.str.ptr);
+		grove_buf_put(&lines, line, strlen(line));
+	}
+	snprintf(file, sizeof(file), "w%zu.ids", n);
+	write_file(project, file, lines.data, lines.len);
+	size_t named = ids.walk_len + (d ? d->len : 0);
+	scene_ids_free(&ids);
+	grove_buf_free(&scn);
+	grove_buf_free(&lines);
+	return named;
+}
+
+/*
+ * walk_check.gd's output @p out: every scene's walk found all @p named[i] ids it names, each at the node grove
+ * holds under that path. @return the mismatches.
+ */
+static int check_walks(struct store_txn *txn, char *out, const uint64_t *roots, const size_t *named, size_t count,
+		       char (*names)[256])
+{
+	int mismatches = 0;
+	size_t scenes = 0, ids = 0;
+	for (char *line = out, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		char *end;
+		size_t i = strtoul(line + 2, &end, 10);
+		if ((line[0] != 'W' && line[0] != 'I') || line[1] != '\t' || i >= count)
+			continue;
+		if (line[0] == 'W') {
+			scenes++;
+			if (strtoul(end + 1, NULL, 10) != named[i]) {
+				print_error("%s: the walk found %s of the %zu ids beside the scene\n", names[i], end + 1, named[i]);
+				mismatches++;
+			}
+			continue;
+		}
+		uint64_t id = strtoull(end + 1, &end, 10), at = 0;
+		char *root_path = NULL, path[4600];
+		assert_int_equal(tree_node_path(&world, txn, roots[i], &root_path), GROVE_OK);
+		snprintf(path, sizeof(path), "%s%s%s", root_path, strcmp(end + 1, ".") ? "/" : "",
+			 strcmp(end + 1, ".") ? end + 1 : "");
+		free(root_path);
+		if (tree_resolve_path(&world, txn, path, &at) != GROVE_OK || at != id) {
+			print_error("%s: the walk put id %" PRIu64 " on %s, which grove holds as %" PRIu64 "\n", names[i], id,
+				    end + 1, at);
+			mismatches++;
+		}
+		ids++;
+	}
+	print_message("GroveClient's walk mapped %zu ids on %zu of %zu scenes as grove holds them\n", ids, scenes, count);
+	return mismatches + (scenes == count ? 0 : 1);
+}
+
 static void test_godot_loads_grove_scenes(void **state)
 {
 	(void)state;
@@ -595,6 +697,7 @@ static void test_godot_loads_grove_scenes(void **state)
 		skip();
 	}
 	char *project = make_project();
+	add_walk_check(project);
 	char *store_dir = test_tmpdir("engine-store");
 	struct store *store = open_world(store_dir);
 	struct store_txn *txn;
@@ -602,6 +705,7 @@ static void test_godot_loads_grove_scenes(void **state)
 	DIR *d = opendir(CORPUS3);
 	struct dirent *e;
 	uint64_t roots[512];
+	size_t named[512];
 	char names[512][256];
 	size_t count = 0, inherited = 0;
 	while ((e = readdir(d)) != NULL && count < 512) {
@@ -633,6 +737,7 @@ static void test_godot_loads_grove_scenes(void **state)
 		snprintf(file, sizeof(file), "s%zu.tscn", count);
 		write_file(project, file, out.data, out.len);
 		grove_buf_free(&out);
+		named[count] = write_walked(txn, project, roots[count], count, e->d_name);
 		snprintf(names[count], sizeof(names[count]), "%s", e->d_name);
 		count++;
 	}
@@ -669,6 +774,9 @@ static void test_godot_loads_grove_scenes(void **state)
 		loaded++;
 		mismatches += compare_dump(txn, roots[index], &cursor, names[index], &nodes, &props);
 	}
+	char *walked = run_godot(project, "walk_check.gd");
+	mismatches += check_walks(txn, walked, roots, named, count, names);
+	free(walked);
 	store_txn_abort(txn);
 	print_message("godot3 loaded %zu of %zu scenes grove exported (%zu inherited scenes left out); "
 		      "%zu nodes and %zu property values agree\n",
@@ -732,6 +840,11 @@ static void test_godot_loads_engine_made_scenes(void **state)
 	int count = count_text ? atoi(count_text) : 100, first = first_text ? atoi(first_text) : 1;
 	assert_true(count > 0 && count <= 1000);
 	char *project = make_project();
+	add_walk_check(project);
+	uint64_t *roots = calloc((size_t)count, sizeof(*roots));
+	size_t *named = calloc((size_t)count, sizeof(*named));
+	char(*names)[256] = calloc((size_t)count, sizeof(*names));
+	assert_true(roots && named && names);
 	static const char *const scripts[] = {"make_scenes.gd", "dump_scenes.gd", "scripted.gd"};
 	for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
 		char path[256];
@@ -772,6 +885,9 @@ static void test_godot_loads_engine_made_scenes(void **state)
 		free(text);
 		uint64_t root = import_under_holder(txn, &scene, (size_t)seed, name);
 		tscn_scene_free(&scene);
+		roots[seed - first] = root;
+		named[seed - first] = write_walked(txn, project, root, (size_t)(seed - first), name);
+		snprintf(names[seed - first], sizeof(names[0]), "%s", name);
 		for (int binary = 0; binary < 2; binary++) {
 			struct grove_buf out = {0};
 			export_or_fail(txn, root, 3, binary, name, &out);
@@ -828,6 +944,14 @@ static void test_godot_loads_engine_made_scenes(void **state)
 	print_message("godot3 made %d scenes (%zu nodes); its dumps of grove's .tscn and .scn exports of them, and of "
 		      "their Godot 4 text read back, %s\n",
 		      count, lines, differing ? "differ" : "agree");
+	char *walked = run_godot(project, "walk_check.gd");
+	assert_int_equal(store_txn_begin(store, NULL, false, &txn), GROVE_OK);
+	differing += check_walks(txn, walked, roots, named, (size_t)count, names);
+	store_txn_abort(txn);
+	free(walked);
+	free(roots);
+	free(named);
+	free(names);
 	assert_int_equal(differing, 0);
 	free(out);
 	store_close(store);
