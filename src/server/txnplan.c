@@ -936,6 +936,13 @@ static int pack_part(struct planner *pl, const struct part_build *b, struct txn_
 			target->id = (int64_t)pl->ops[i].target;
 			w->node = node, w->target = target;
 			w->instance = pl->ops[i].target_path ? pl->ops[i].target_path : (char *)"";
+			if ((uint32_t)(b - pl->parts) != pl->ops[i].part) {
+				w->value.data = NULL, w->value.len = 0; /* the binds stay with the source's half */
+			} else if (pl->places && refers_to_local_resource(pl->batch.ops[i].value, ANY_OP)) {
+				if (renumbered_value(pl, pl->ops[i].part, pl->batch.ops[i].value, &values[j]) != GROVE_OK)
+					goto done;
+				w->value.data = values[j].data, w->value.len = values[j].len;
+			}
 			break;
 		case HALF_UNLINK: {
 			const struct unlink *u = &pl->unlinks[b->entries[j].unlink];
@@ -1007,12 +1014,6 @@ static bool spread_parts(void *ctx, int64_t *ref)
 	struct resource_places *rp = sp->rp;
 	size_t k = (size_t)(-(*ref + 1)), parts = rp->parts; /* checked: an earlier put */
 	uint8_t *theirs = &rp->in[rp->row[k] * parts];
-	if (pl->ops[sp->op].source) {
-		sp->err = refuse(pl, GROVE_ECROSSSHARD,
-				 "op %zu connects nodes of two shards with binds that refer to the resource op %zu "
-				 "puts: put the resource in a batch of each shard's nodes instead", sp->op, k);
-		return true;
-	}
 	rp->referred[rp->row[k]] = true;
 	for (size_t p = 0; p < parts; p++) {
 		uint32_t row = rp->row[sp->op];
@@ -1030,8 +1031,8 @@ static bool spread_parts(void *ctx, int64_t *ref)
  * resource goes to every part that needs it: an ext_resource (a file, by path) is loaded once by Godot
  * however many entries name it; a sub_resource (embedded) becomes a copy per shard, as it does when a
  * split or a move across shards takes some of its users (resources never change once put, so the copies
- * stay equal). A resource in the binds of a connection across shards (whose binds both groups keep) is
- * refused. One walk over each value.
+ * stay equal). A connection across shards keeps its binds in its source's group only, so a resource in them
+ * goes to the source's part (the op's own part). One walk over each value.
  */
 static int resources_across(struct planner *pl, struct resource_places *rp)
 {

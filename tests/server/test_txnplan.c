@@ -723,6 +723,71 @@ static void expect_resource(struct world *w, uint64_t g, const char *path, const
 	store_txn_abort(txn);
 }
 
+struct binds_seen {
+	struct world *w;
+	struct store_txn *txn;
+	uint64_t group;
+	char type[32];  /* the class of the resource the binds name, "" if none */
+	bool nil;       /* the connection keeps no binds */
+};
+
+static int see_binds(void *ctx, const struct tree_connection *c)
+{
+	struct binds_seen *b = ctx;
+	b->nil = !c->binds || c->binds->type == VARIANT_NIL;
+	if (!b->nil && c->binds->as.array->len == 1 && c->binds->as.array->items[0].type == VARIANT_RESOURCE_REF)
+		assert_int_equal(tree_with_resource(&b->w->trees[b->group], b->txn,
+						    (uint64_t)c->binds->as.array->items[0].as.ref, copy_type, b->type),
+				 GROVE_OK);
+	return 0;
+}
+
+/*
+ * A connection across shards whose binds name a resource the batch puts: the binds stay in the source's
+ * group, so the resource goes to the source's part, and the binds name that group's copy; the target's group
+ * keeps the connection without binds.
+ */
+static void test_binds_across_keep_their_resource(void **state)
+{
+	struct world *w = *state;
+	struct variant binds, ref, nothing, hp;
+	assert_int_equal(variant_set_array(&binds), GROVE_OK);
+	variant_set_resource_ref(&ref, -2); /* op 1, the first op of the source's part */
+	assert_int_equal(variant_array_push(&binds, &ref), GROVE_OK);
+	assert_int_equal(variant_set_dict(&nothing), GROVE_OK);
+	variant_set_int(&hp, 3);
+	struct tree_op ops[] = {
+		{.kind = TREE_OP_SET_PROP, .node = at("/root/W/Z2/B"), .name = "hp", .value = &hp},
+		{.kind = TREE_OP_PUT_RESOURCE, .resource_kind = TREE_RESOURCE_SUB, .text = "SpatialMaterial", .name = "m",
+		 .value = &nothing},
+		{.kind = TREE_OP_CONNECT, .node = at("/root/W/Z1/A"), .target = at("/root/W/Z2/A"), .name = "s", .text = "m",
+		 .value = &binds},
+	};
+	struct txn_plan plan;
+	char why[512];
+	int err = plan_ops(w, ops, 3, &plan, why);
+	if (err)
+		print_error("%s\n", why);
+	assert_int_equal(err, GROVE_OK);
+	assert_int_equal(plan.n_parts, 2);
+	assert_int_equal(plan.op_part[1], plan.op_part[2]); /* the put goes with the source's half */
+	assert_int_not_equal(plan.op_part[0], plan.op_part[1]);
+	assert_int_equal(apply_plan(w, &plan), GROVE_OK);
+	txn_plan_free(&plan);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(w->store, NULL, false, &txn), GROVE_OK);
+	struct binds_seen source = {w, txn, 2, "", true}, target = {w, txn, 3, "", false};
+	assert_int_equal(tree_for_each_connection(&w->trees[2], txn, id_of(w, "/root/W/Z1/A"), see_binds, &source),
+			 GROVE_OK);
+	assert_int_equal(tree_for_each_connection(&w->trees[3], txn, id_of(w, "/root/W/Z2/A"), see_binds, &target),
+			 GROVE_OK);
+	store_txn_abort(txn);
+	assert_string_equal(source.type, "SpatialMaterial");
+	assert_true(target.nil);
+	variant_free(&binds);
+	variant_free(&nothing);
+}
+
 /*
  * Resources a batch across shards puts go to the part of the ops that refer to them, a resource that another
  * refers to with it, one that nothing refers to to the anchor's part; the references are renumbered as their
@@ -953,12 +1018,6 @@ static void test_refusals(void **state)
 	struct tree_op unput[] = {resources[1], resources[1]};
 	unput[1].node = at("/root/W/Z2/A");
 	expect_refusal(w, unput, 2, GROVE_EINVAL, "op 0 refers to resource of op 0, which is not an earlier put");
-	struct tree_op resource_binds[] = {
-		resources[0],
-		{.kind = TREE_OP_CONNECT, .node = at("/root/W/Z1/A"), .target = at("/root/W/Z2/A"), .name = "s", .text = "m",
-		 .value = &ref},
-	};
-	expect_refusal(w, resource_binds, 2, GROVE_ECROSSSHARD, "op 1 connects nodes of two shards with binds");
 	struct txn_plan plan;
 	char why[512];
 	assert_int_equal(plan_ops(w, resources, 2, &plan, why), GROVE_OK); /* one shard: fine */
@@ -1565,6 +1624,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_script_typed_arrays_across, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resources_across, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_binds_across_keep_their_resource, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_across, setup, teardown),
 		cmocka_unit_test(test_oracle),
 		cmocka_unit_test(test_beside_commutes),
