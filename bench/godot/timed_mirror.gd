@@ -40,18 +40,15 @@ func mount(scene_root: Node, parent: Node) -> void:
 	register_usec = t2 - t1
 
 
-# The addon's mount_walked, step by step: the id map (before the tree, as the addon does), then adding.
-func mount_walked(scene_root: Node, parent: Node, walk: Array, walk_children: Array, by_path: Dictionary) -> bool:
+# The addon's walk, timed: it maps the ids before the tree is added.
+func map_walk(scene_root: Node, walk: Array, walk_children: Array, by_path: Dictionary) -> Dictionary:
 	var t0 = OS.get_ticks_usec()
-	var found = map_walk(scene_root, walk, walk_children, by_path)
-	var t1 = OS.get_ticks_usec()
-	if found.empty():
-		return false
-	drop()
-	root = scene_root
-	nodes = found
-	parent.add_child(scene_root)
-	var t2 = OS.get_ticks_usec()
-	register_usec = t1 - t0
-	add_usec = t2 - t1
-	return true
+	var found = .map_walk(scene_root, walk, walk_children, by_path)
+	register_usec = OS.get_ticks_usec() - t0
+	return found
+
+
+func adopt(scene_root: Node, parent: Node, found: Dictionary) -> void:
+	var t0 = OS.get_ticks_usec()
+	.adopt(scene_root, parent, found)
+	add_usec = OS.get_ticks_usec() - t0

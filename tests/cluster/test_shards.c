@@ -759,8 +759,12 @@ static void test_split_under_load(void **state)
 		moved += w[i].moved;
 	print_message("%d writes acknowledged across %d splits; %llu refused as moved and asked again\n",
 		      acked_total(w, WRITERS), WRITERS + 1, (unsigned long long)moved);
-	for (int i = 0; i < WRITERS; i++)
+	for (int i = 0; i < WRITERS; i++) {
+		if (w[i].acked <= 50)
+			print_error("the writer of %s was acknowledged %d writes only (%llu refused as moved)\n", w[i].path,
+				    w[i].acked, (unsigned long long)w[i].moved);
 		assert_true(w[i].acked > 50);
+	}
 	grove_client_close(cl);
 	for (int n = 1; n <= CLUSTER_NODES; n++)
 		check_writers_read(&c, n, w, WRITERS);

@@ -61,11 +61,16 @@ func mount_walked(scene_root: Node, parent: Node, walk: Array, walk_children: Ar
 	var found = map_walk(scene_root, walk, walk_children, by_path)
 	if found.empty():
 		return false
+	adopt(scene_root, parent, found)
+	return true
+
+
+# The new tree, whose ids are found, in the old one's place.
+func adopt(scene_root: Node, parent: Node, found: Dictionary) -> void:
 	drop()
 	root = scene_root
 	nodes = found
 	parent.add_child(scene_root)
-	return true
 
 
 # The walk gives, in pre-order, the id of each node it reaches and how many of that node's children it
