@@ -630,13 +630,7 @@ static int synthesized_instance(struct exporter *e, const char *path, size_t *in
 	return err;
 }
 
-/*
- * Node @p en's id as metadata, so that a client that instances the scene can map grove's ids to its nodes:
- * Godot 4 writes metadata as "metadata/NAME" properties, Godot 3 in the node's "__meta__" Dictionary (which
- * a scene may already have, with editor keys). A Godot 3 scene's "__meta__" replaces the whole Dictionary,
- * so a node of an instanced or inherited scene (instanced here, or declared without a type) that stores
- * none keeps what its own scene gives it only if its id goes aside instead, by its path.
- */
+/* Node @p en's id in the ids beside the scene, under its path from the scene's root. */
 static int put_by_path(struct exporter *e, const struct export_node *en)
 {
 	struct variant key, value;
@@ -644,9 +638,18 @@ static int put_by_path(struct exporter *e, const struct export_node *en)
 	int err = e->ids->by_path.type == VARIANT_DICTIONARY ? GROVE_OK : variant_set_dict(&e->ids->by_path);
 	if (!err)
 		err = variant_set_string(&key, VARIANT_STRING, en->relpath, en->relpath_len);
-	return err ? err : variant_dict_put(&e->ids->by_path, &key, &value);
+	if (!err && (err = variant_dict_put(&e->ids->by_path, &key, &value)))
+		variant_free(&key);
+	return err;
 }
 
+/*
+ * Node @p en's id as metadata, so that a client that instances the scene can map grove's ids to its nodes:
+ * Godot 4 writes metadata as "metadata/NAME" properties, Godot 3 in the node's "__meta__" Dictionary (which
+ * a scene may already have, with editor keys). A Godot 3 scene's "__meta__" replaces the whole Dictionary,
+ * so a node of an instanced or inherited scene (instanced here, or declared without a type) that stores
+ * none keeps what its own scene gives it only if its id goes aside instead, by its path.
+ */
 static int add_grove_id(struct exporter *e, struct tscn_section *s, const struct export_node *en)
 {
 	struct variant key, value;
