@@ -1004,7 +1004,6 @@ struct spread {
 	struct planner *pl;
 	struct resource_places *rp;
 	size_t op;
-	int err;
 };
 
 static bool spread_parts(void *ctx, int64_t *ref)
@@ -1059,9 +1058,8 @@ static int resources_across(struct planner *pl, struct resource_places *rp)
 		uint32_t row = rp->row[j];
 		if (row != NO_ROW && !rp->referred[row])
 			rp->in[row * rp->parts] = 1; /* nothing refers to it: the anchor's */
-		struct spread sp = {pl, rp, j, GROVE_OK};
-		if (each_local_resource((struct variant *)pl->batch.ops[j].value, spread_parts, &sp)) /* only read */
-			return sp.err;
+		struct spread sp = {pl, rp, j};
+		each_local_resource((struct variant *)pl->batch.ops[j].value, spread_parts, &sp); /* only read; never stops */
 	}
 	return GROVE_OK;
 }
