@@ -131,6 +131,12 @@ int gateway_decode_request(const uint8_t *payload, size_t len, int major, struct
 		if (!get_int(m, "godot", &v) || (v != 3 && v != 4))
 			return bad(why, why_cap, "hello names \"godot\": 3 or 4");
 		out->godot = (int)v;
+		out->buffer = GATEWAY_CLIENT_BUFFER_DEFAULT;
+		if (get(m, "buffer")) {
+			if (!get_int(m, "buffer", &v) || v < (int64_t)GATEWAY_CLIENT_BUFFER_DEFAULT || v > INT32_MAX)
+				return bad(why, why_cap, "hello's \"buffer\" is at least %u bytes", GATEWAY_CLIENT_BUFFER_DEFAULT);
+			out->buffer = (uint32_t)v;
+		}
 		return GROVE_OK;
 	}
 	if (strcmp(op, "subscribe") == 0) {
@@ -606,6 +612,16 @@ int gateway_changes_send(uint64_t index, uint64_t prev, const char *position, co
 		err = frame_part(index, prev, position, enc->items.data + from, end - from, count, number, true, enc->major,
 				 emit, ctx);
 	return err;
+}
+
+size_t gateway_changes_largest(const struct gateway_encoded_changes *enc)
+{
+	size_t largest = 0;
+	for (size_t i = 0; i < enc->n; i++) {
+		size_t len = enc->ends[i] - (i ? enc->ends[i - 1] : 0);
+		largest = len > largest ? len : largest;
+	}
+	return largest;
 }
 
 void gateway_encoded_changes_free(struct gateway_encoded_changes *e)

@@ -16,7 +16,9 @@
  * parts.
  *
  * Client to server:
- * - {"op": "hello", "godot": 3|4, "token": String, "client": String}
+ * - {"op": "hello", "godot": 3|4, "token": String, "client": String,
+ *   "buffer": int (optional: the largest frame payload its PacketPeerStream
+ *   reads, input_buffer_max_size; 65,532 if absent, the default)}
  *   First, always. Answer: {"op": "welcome", "server": int (member id),
  *   "version": String, "leader": String ("HOST:PORT" of the leader, "" if
  *   this member leads or none is known)}; or {"op": "error", "code": int,
@@ -100,9 +102,11 @@
  *   the final one); apply them together, at the last part.
  * - {"op": "progress", "index": int, "prev": int, "position": String}: nothing in the subtree changed up to "index"; sent when quiet,
  *   so the client's position moves.
- * - {"op": "compacted", "oldest": int}: the client fell too far behind (or
- *   asked for a position the history no longer holds); subscribe again
- *   without "from".
+ * - {"op": "compacted", "oldest": int, "reason": String}: the client fell
+ *   too far behind (or asked for a position the history no longer holds),
+ *   or an entry holds a change larger than one frame it reads (its hello's
+ *   "buffer"); subscribe again without "from" (the snapshot carries any
+ *   value in chunks).
  * - {"op": "error", "code": int, "reason": String}: a request was refused
  *   (malformed message, unknown op, no such path); grove_err codes.
  * Change dictionaries (ids are grove's node ids):
@@ -144,6 +148,9 @@
 /** Largest frame the server sends a Godot client (its default PacketPeerStream buffer is 64 KiB). */
 #define GATEWAY_FRAME_MAX (60u << 10)
 
+/** The largest frame payload a client reads unless its hello says otherwise: PacketPeerStream's default. */
+#define GATEWAY_CLIENT_BUFFER_DEFAULT 65532u
+
 /** Whether the first frame @p payload of a connection is a Godot Dictionary (of major 3 or 4, set in *@p major). */
 bool gateway_is_godot(const uint8_t *payload, size_t len, int *major);
 
@@ -162,6 +169,7 @@ struct gateway_request {
 	/* hello */
 	int godot;                 /**< the major the client says it is */
 	const char *token;         /**< "" if absent */
+	uint32_t buffer;           /**< the largest frame payload it reads (GATEWAY_CLIENT_BUFFER_DEFAULT if absent) */
 	/* subscribe */
 	const char *path;          /**< the subtree */
 	bool tscn;                 /**< text scene rather than binary */
@@ -273,6 +281,18 @@ int gateway_changes_encode(const struct tree_change *changes, size_t n, int majo
  */
 int gateway_changes_send(uint64_t index, uint64_t prev, const char *position, const struct gateway_encoded_changes *enc,
 			 int (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx);
+
+/**
+ * What a "changes" frame holds besides its changes, at most (its header: index, prev, part, last; plus the
+ * position's bytes).
+ */
+#define GATEWAY_FRAME_HEADER_MAX 256u
+
+/**
+ * @brief The bytes of the largest single change in @p enc. A frame holds at most GATEWAY_FRAME_MAX bytes
+ * unless one change alone is larger; then that change's frame takes it and its header.
+ */
+size_t gateway_changes_largest(const struct gateway_encoded_changes *enc);
 
 /** @brief Release what gateway_changes_encode() made. */
 void gateway_encoded_changes_free(struct gateway_encoded_changes *e);

@@ -1,5 +1,6 @@
 #include "src/server/follow.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ enum event_field {
 struct follower {
 	int godot;            /* 3 or 4: the gateway protocol of that Godot; 0: grove's protobuf */
 	bool authenticated;   /* gateway: its hello was accepted */
+	uint32_t buffer;      /* gateway: the largest frame payload it reads (its hello's "buffer") */
 	uint64_t snapshots;   /* snapshots asked for: only the latest one is sent */
 };
 
@@ -395,6 +397,22 @@ static bool emit_to(struct follow *f, struct loop_conn *c, struct follower *fw, 
 				err = gateway_changes_encode(ev->changes, ev->n_changes, fw->godot, &res, enc);
 		} else {
 			err = gateway_changes_encode(ev->changes, ev->n_changes, fw->godot, &res, enc);
+		}
+		size_t largest = err ? 0 : gateway_changes_largest(enc);
+		if (largest + GATEWAY_FRAME_HEADER_MAX + (position ? strlen(position) : 0) > fw->buffer) {
+			/* Its client could never read that frame: the snapshot holds the value in chunks instead. */
+			char reason[200];
+			snprintf(reason, sizeof(reason),
+				 "entry %" PRIu64 " holds a change of %zu bytes, more than this client reads in one frame "
+				 "(\"buffer\" %u in its hello); take a snapshot",
+				 ev->index, largest, fw->buffer);
+			struct gateway_msg m;
+			gateway_msg_begin(&m, "compacted");
+			gateway_msg_int(&m, "oldest", (int64_t)ev->index);
+			gateway_msg_str(&m, "reason", reason);
+			godot_send(c, fw->godot, &m);
+			gateway_encoded_changes_free(&own);
+			return false; /* and the subscription ends, as after "compacted" */
 		}
 		if (!err)
 			err = gateway_changes_send(ev->index, ev->prev, position, enc, send_frame, c);
@@ -1171,6 +1189,7 @@ bool follow_godot_hello(struct follow *f, struct loop_conn *c, const uint8_t *pa
 		loop_close_after_send(c, why[0] ? why : grove_strerror(err));
 	} else {
 		fw->authenticated = true;
+		fw->buffer = rq.buffer;
 		loop_conn_authenticated(c, false);
 		struct gateway_msg m;
 		gateway_msg_begin(&m, "welcome");

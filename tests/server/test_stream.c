@@ -926,6 +926,74 @@ static void test_godot_set_brings_embedded_resource(void **state)
 }
 
 /*
+ * An entry with one change larger than a Godot client reads in one frame (its hello's "buffer", 65,532 bytes
+ * by default) is not sent to it: it is told "compacted" and takes a snapshot, which holds the value in
+ * chunks; a client with a larger buffer gets the entry. A buffer below the default is refused.
+ */
+static void test_godot_entry_larger_than_a_clients_buffer(void **state)
+{
+	struct fixture *f = *state;
+	add_node(&f->server, "/root/Big", "Node");
+	struct godot small, large, bad;
+	godot_hello(&small, f->server.port, 3);
+	godot_connect(&large, f->server.port, 3);
+	struct variant m;
+	godot_dict(&m, "op", "s:hello", "godot", "i:3", "token", "s:", "client", "s:large", "buffer", "i:1048576", NULL);
+	godot_send(&large, &m);
+	godot_expect(&large, "welcome", &m);
+	variant_free(&m);
+	godot_connect(&bad, f->server.port, 4);
+	godot_dict(&m, "op", "s:hello", "godot", "i:4", "token", "s:", "client", "s:bad", "buffer", "i:4096", NULL);
+	godot_send(&bad, &m);
+	godot_expect(&bad, "error", &m);
+	assert_non_null(strstr(godot_field(&m, "reason")->as.str.ptr, "\"buffer\""));
+	variant_free(&m);
+	godot_close(&bad);
+	struct godot *both[] = {&small, &large};
+	for (int k = 0; k < 2; k++) {
+		godot_dict(&m, "op", "s:subscribe", "path", "s:/root/Big", NULL);
+		godot_send(both[k], &m);
+		godot_expect(both[k], "snapshot", &m);
+		variant_free(&m);
+	}
+	enum { BLOB = 100000 };
+	char *blob = malloc(BLOB + 3);
+	blob[0] = 's', blob[1] = ':';
+	memset(blob + 2, 'x', BLOB);
+	blob[BLOB + 2] = '\0';
+	struct variant op, ops, answer;
+	godot_dict(&op, "op", "s:set", "node", "s:/root/Big", "property", "s:blob", "value", blob, NULL);
+	free(blob);
+	assert_int_equal(variant_set_array(&ops), GROVE_OK);
+	assert_int_equal(variant_array_push(&ops, &op), GROVE_OK);
+	godot_send_ops(&large, "blob", &ops);
+	godot_answer(&large, &answer);
+	assert_string_equal(godot_op_of(&answer), "submitted");
+	variant_free(&answer);
+	godot_expect(&large, "changes", &m);
+	const struct variant *set = &godot_field(&m, "changes")->as.array->items[0];
+	assert_int_equal(godot_field(set, "value")->as.str.len, BLOB);
+	variant_free(&m);
+	godot_expect(&small, "compacted", &m);
+	assert_non_null(strstr(godot_field(&m, "reason")->as.str.ptr, "\"buffer\" 65532"));
+	variant_free(&m);
+	/* Its snapshot holds the value, in chunks of its size. */
+	godot_dict(&m, "op", "s:subscribe", "path", "s:/root/Big", NULL);
+	godot_send(&small, &m);
+	size_t bytes = 0;
+	for (bool last = false; !last;) {
+		godot_expect(&small, "snapshot", &m);
+		assert_true(small.frame_bytes <= 65536);
+		bytes += godot_field(&m, "data")->as.packed->len;
+		last = godot_field(&m, "last")->as.b;
+		variant_free(&m);
+	}
+	assert_true(bytes > BLOB);
+	godot_close(&small);
+	godot_close(&large);
+}
+
+/*
  * Latency accounting: a write's reply carries the leader's stage times and the subscriber's event of the same
  * index the member's own, every one present and in the order the stages run (one server: leader and member).
  */
@@ -1454,6 +1522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_snapshot_ids_as_a_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_set_brings_embedded_resource, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_godot_entry_larger_than_a_clients_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_into_zone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_follow_the_subtree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_moves_into_zone_under_load, setup, teardown),

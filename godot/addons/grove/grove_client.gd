@@ -51,7 +51,9 @@ export var connect_timeout_ms: int = 3000
 # FIN (power loss, a cable) is otherwise noticed only by TCP's own timeouts, minutes later.
 export var keepalive_ms: int = 1000
 export var dead_after_ms: int = 10000
-# Godot rounds (size + 4) up to a power of two; snapshot chunks and parts are fewer with a larger buffer.
+# Godot rounds (size + 4) up to a power of two; snapshot chunks and parts are fewer with a larger buffer. The
+# hello tells the server: an entry with one change larger than this is not sent, and the client takes a
+# snapshot instead (at least 65,532, PacketPeerStream's default).
 export var buffer_bytes: int = 4 * 1024 * 1024 - 4
 # A snapshot's grove ids come beside its scene, which is then about half the size and faster to load and
 # instance, rather than in every node's metadata. Turned off by itself, with a warning, for a world whose
@@ -320,7 +322,7 @@ func _poll_link() -> void:
 			_link = Link.HELLO
 			_link_since = now
 			_heard_at = now
-			_send({"op": "hello", "godot": Engine.get_version_info()["major"], "token": token, "client": _client_key})
+			_send({"op": "hello", "godot": Engine.get_version_info()["major"], "token": token, "client": _client_key, "buffer": buffer_bytes})
 		elif status != StreamPeerTCP.STATUS_CONNECTING or now - _link_since > connect_timeout_ms:
 			_link_lost("cannot connect to %s" % addresses[_next_address % addresses.size()])
 		return
