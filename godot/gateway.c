@@ -580,8 +580,11 @@ int gateway_changes_encode(const struct tree_change *changes, size_t n, int majo
 	*out = (struct gateway_encoded_changes){.major = major, .ends = malloc((n ? n : 1) * sizeof(size_t))};
 	int err = out->ends ? GROVE_OK : GROVE_ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
+		size_t start = out->items.len;
 		err = encode_change(&changes[i], major, res, &out->items);
 		out->ends[out->n++] = out->items.len;
+		if (out->items.len - start > out->largest)
+			out->largest = out->items.len - start;
 	}
 	if (!err && out->items.failed)
 		err = GROVE_ENOMEM;
@@ -612,16 +615,6 @@ int gateway_changes_send(uint64_t index, uint64_t prev, const char *position, co
 		err = frame_part(index, prev, position, enc->items.data + from, end - from, count, number, true, enc->major,
 				 emit, ctx);
 	return err;
-}
-
-size_t gateway_changes_largest(const struct gateway_encoded_changes *enc)
-{
-	size_t largest = 0;
-	for (size_t i = 0; i < enc->n; i++) {
-		size_t len = enc->ends[i] - (i ? enc->ends[i - 1] : 0);
-		largest = len > largest ? len : largest;
-	}
-	return largest;
 }
 
 void gateway_encoded_changes_free(struct gateway_encoded_changes *e)

@@ -10,10 +10,12 @@
  * major version the client named in its hello. Every message is a
  * Dictionary with String keys; "op" names it. A connection whose first frame
  * is a Dictionary of Godot 3 or 4 (type id 18 or 27) speaks this protocol;
- * otherwise it speaks grove's protobuf protocol. Frames from the server are
- * kept under 60 KiB, so that PacketPeerStream's default 64 KiB buffer holds
- * them; a client may raise its buffer (input_buffer_max_size) for fewer
- * parts.
+ * otherwise it speaks grove's protobuf protocol. Frames from the server fit
+ * the buffer the hello announces (PacketPeerStream's default 64 KiB if it
+ * announces none): a client that raises its buffer (input_buffer_max_size)
+ * and says so gets its snapshot and the ids beside it in fewer, larger
+ * frames (up to 1 MiB); "changes" frames are kept under 60 KiB whatever the
+ * buffer, unless one change alone is larger (see "compacted").
  *
  * Client to server:
  * - {"op": "hello", "godot": 3|4, "token": String, "client": String,
@@ -264,6 +266,11 @@ struct gateway_encoded_changes {
 	struct grove_buf items; /**< the change Dictionaries, back to back */
 	size_t *ends;           /**< per change, where its encoding ends in items, owned */
 	size_t n;
+	/**
+	 * The bytes of the largest single change. A frame holds at most GATEWAY_FRAME_MAX bytes unless one change
+	 * alone is larger; then that change's frame takes it and its header.
+	 */
+	size_t largest;
 	int major;
 };
 
@@ -287,12 +294,6 @@ int gateway_changes_send(uint64_t index, uint64_t prev, const char *position, co
  * position's bytes).
  */
 #define GATEWAY_FRAME_HEADER_MAX 256u
-
-/**
- * @brief The bytes of the largest single change in @p enc. A frame holds at most GATEWAY_FRAME_MAX bytes
- * unless one change alone is larger; then that change's frame takes it and its header.
- */
-size_t gateway_changes_largest(const struct gateway_encoded_changes *enc);
 
 /** @brief Release what gateway_changes_encode() made. */
 void gateway_encoded_changes_free(struct gateway_encoded_changes *e);

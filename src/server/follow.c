@@ -17,8 +17,12 @@
 #include "src/server/offload.h"
 #include "src/server/subs.h"
 
-/* Snapshot bytes per event: a Godot frame stays under its client's 64 KiB buffer with the headers. */
+/*
+ * Snapshot bytes (or ids) per event: a Godot frame stays under its client's buffer (64 KiB by default) with
+ * the headers, 16 KiB of room left; a client with a larger one gets larger frames, up to a protobuf chunk's.
+ */
 #define GODOT_CHUNK (48u << 10)
+#define GODOT_FRAME_ROOM (16u << 10)
 #define PROTOBUF_CHUNK (1u << 20)
 
 /* The fields of a protobuf changes event that pb_changes() packs by hand. */
@@ -365,6 +369,16 @@ static void pb_changes(struct follow *f, struct loop_conn *c, const struct sub_e
 	}
 }
 
+/* Tell a Godot client to take a new snapshot, and why (@p reason; @p oldest: the oldest entry still kept). */
+static void godot_compacted(struct loop_conn *c, int major, uint64_t oldest, const char *reason)
+{
+	struct gateway_msg m;
+	gateway_msg_begin(&m, "compacted");
+	gateway_msg_int(&m, "oldest", (int64_t)oldest);
+	gateway_msg_str(&m, "reason", reason);
+	godot_send(c, major, &m);
+}
+
 /* The events of @p fw to connection @p c, @p position (NULL: none) with those that carry an index. */
 static bool emit_to(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_event *ev,
 		    char *position)
@@ -398,19 +412,14 @@ static bool emit_to(struct follow *f, struct loop_conn *c, struct follower *fw, 
 		} else {
 			err = gateway_changes_encode(ev->changes, ev->n_changes, fw->godot, &res, enc);
 		}
-		size_t largest = err ? 0 : gateway_changes_largest(enc);
-		if (largest + GATEWAY_FRAME_HEADER_MAX + (position ? strlen(position) : 0) > fw->buffer) {
+		if (!err && enc->largest + GATEWAY_FRAME_HEADER_MAX + (position ? strlen(position) : 0) > fw->buffer) {
 			/* Its client could never read that frame: the snapshot holds the value in chunks instead. */
 			char reason[200];
 			snprintf(reason, sizeof(reason),
 				 "entry %" PRIu64 " holds a change of %zu bytes, more than this client reads in one frame "
 				 "(\"buffer\" %u in its hello); take a snapshot",
-				 ev->index, largest, fw->buffer);
-			struct gateway_msg m;
-			gateway_msg_begin(&m, "compacted");
-			gateway_msg_int(&m, "oldest", (int64_t)ev->index);
-			gateway_msg_str(&m, "reason", reason);
-			godot_send(c, fw->godot, &m);
+				 ev->index, enc->largest, fw->buffer);
+			godot_compacted(c, fw->godot, ev->index, reason);
 			gateway_encoded_changes_free(&own);
 			return false; /* and the subscription ends, as after "compacted" */
 		}
@@ -421,17 +430,16 @@ static bool emit_to(struct follow *f, struct loop_conn *c, struct follower *fw, 
 			loop_close_after_send(c, "a change could not be sent to this subscriber");
 		return !err;
 	}
-	struct gateway_msg m;
-	gateway_msg_begin(&m, ev->kind == SUB_PROGRESS ? "progress" : "compacted");
-	if (ev->kind == SUB_PROGRESS) {
-		gateway_msg_int(&m, "index", (int64_t)ev->index);
-		gateway_msg_int(&m, "prev", (int64_t)ev->prev);
-		if (position)
-			gateway_msg_str(&m, "position", position);
-	} else {
-		gateway_msg_int(&m, "oldest", (int64_t)ev->oldest);
-		gateway_msg_str(&m, "reason", ev->reason);
+	if (ev->kind != SUB_PROGRESS) {
+		godot_compacted(c, fw->godot, ev->oldest, ev->reason);
+		return true;
 	}
+	struct gateway_msg m;
+	gateway_msg_begin(&m, "progress");
+	gateway_msg_int(&m, "index", (int64_t)ev->index);
+	gateway_msg_int(&m, "prev", (int64_t)ev->prev);
+	if (position)
+		gateway_msg_str(&m, "position", position);
 	godot_send(c, fw->godot, &m);
 	return true;
 }
@@ -590,13 +598,17 @@ void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *
 
 /* ---- subscribing ---- */
 
-/* Walk entries in one "snapshot_ids" message: an id in an Array takes at most 12 bytes, a child count 4. */
-#define WALK_PER_MESSAGE (GODOT_CHUNK / 16)
-
-/* The walk's entries from @p at on (at most WALK_PER_MESSAGE) into @p m; false when out of memory. */
-static bool put_walk(struct gateway_msg *m, const struct scene_ids *ids, size_t at)
+/* The snapshot bytes (or ids) in one event to Godot client @p fw: as many as its buffer takes, within bounds. */
+static size_t godot_chunk(const struct follower *fw)
 {
-	size_t n = ids->walk_len - at < WALK_PER_MESSAGE ? ids->walk_len - at : WALK_PER_MESSAGE;
+	size_t room = fw->buffer > GODOT_FRAME_ROOM ? fw->buffer - GODOT_FRAME_ROOM : 0;
+	return room < GODOT_CHUNK ? GODOT_CHUNK : room > PROTOBUF_CHUNK ? PROTOBUF_CHUNK : room;
+}
+
+/* The walk's entries from @p at on (at most @p most) into @p m; false when out of memory. */
+static bool put_walk(struct gateway_msg *m, const struct scene_ids *ids, size_t at, size_t most)
+{
+	size_t n = ids->walk_len - at < most ? ids->walk_len - at : most;
 	struct variant walk = {0}, children = {0};
 	int err = variant_set_array(&walk);
 	if (!err)
@@ -625,13 +637,15 @@ static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const st
 {
 	const struct variant_dict *d = ids->by_path.type == VARIANT_DICTIONARY ? ids->by_path.as.dict : NULL;
 	uint32_t by_path = d ? d->len : 0;
+	/* Walk entries per message: an id in an Array takes at most 12 bytes, its child count 4. */
+	size_t chunk = godot_chunk(fw), per_message = chunk / 16;
 	for (size_t i = 0, walked = 0; i < by_path || walked < ids->walk_len;) {
 		struct gateway_msg m;
 		gateway_msg_begin(&m, "snapshot_ids");
 		struct variant part;
 		m.failed |= variant_set_dict(&part) != GROVE_OK;
 		size_t first = i;
-		for (size_t bytes = 0; !m.failed && i < by_path && bytes < GODOT_CHUNK; i++) {
+		for (size_t bytes = 0; !m.failed && i < by_path && bytes < chunk; i++) {
 			struct variant key = {0}, id = d->values[i]; /* an int: copied whole */
 			int err = variant_set_string(&key, VARIANT_STRING, d->keys[i].as.str.ptr, d->keys[i].as.str.len);
 			if (!err && (err = variant_dict_put(&part, &key, &id)))
@@ -641,8 +655,8 @@ static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const st
 		}
 		gateway_msg_take(&m, "ids", &part);
 		if (!m.failed && i == first && walked < ids->walk_len) {
-			m.failed |= !put_walk(&m, ids, walked);
-			walked += WALK_PER_MESSAGE;
+			m.failed |= !put_walk(&m, ids, walked, per_message);
+			walked += per_message;
 		}
 		if (m.failed) {
 			variant_free(&m.dict);
@@ -660,7 +674,7 @@ static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const st
 static void send_snapshot(struct follower *fw, struct loop_conn *c, uint64_t request_id, bool tscn, uint64_t index,
 			  char *position, uint64_t root, const struct grove_buf *scene, const struct scene_ids *ids)
 {
-	size_t chunk = fw->godot ? GODOT_CHUNK : PROTOBUF_CHUNK;
+	size_t chunk = fw->godot ? godot_chunk(fw) : PROTOBUF_CHUNK;
 	size_t offset = 0;
 	if (fw->godot)
 		send_snapshot_ids(fw, c, ids);
@@ -731,11 +745,7 @@ static void send_compacted(struct follower *fw, struct loop_conn *c, uint64_t re
 			   const char *reason)
 {
 	if (fw->godot) {
-		struct gateway_msg m;
-		gateway_msg_begin(&m, "compacted");
-		gateway_msg_int(&m, "oldest", (int64_t)oldest);
-		gateway_msg_str(&m, "reason", reason);
-		godot_send(c, fw->godot, &m);
+		godot_compacted(c, fw->godot, oldest, reason);
 		return;
 	}
 	Grove__SubscribeEvent ev = GROVE__SUBSCRIBE_EVENT__INIT;
