@@ -671,9 +671,10 @@ static void snapshot_restore(struct server *s, struct loop_conn *c, const Grove_
 		return;
 	}
 	err = snapshot_verify(cl->restoring.data, cl->restoring.len, NULL, why, sizeof(why));
-	/* The entry travels to followers in one message, which must fit in a peer frame. */
+	/* The entry travels to followers in one message, which must fit in a peer frame beside its envelope. */
 	uint32_t max_frame = s->config.max_frame ? s->config.max_frame : (64u << 20);
-	if (!err && cl->restoring.len > max_frame - (1u << 20)) {
+	uint32_t room = max_frame - (max_frame / 2 < (1u << 20) ? max_frame / 2 : (1u << 20));
+	if (!err && cl->restoring.len > room) {
 		err = GROVE_ETOOBIG;
 		snprintf(why, sizeof(why), "a snapshot of %zu bytes is too large to restore into a cluster whose --max-frame is %u",
 			 cl->restoring.len, max_frame);
