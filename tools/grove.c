@@ -95,6 +95,51 @@ static int fail(const struct options *o, int code, const char *fmt, ...)
 	return code;
 }
 
+/* @p text as a whole number from @p min to @p max: an optional '-', digits only, nothing that overflows. */
+static bool read_whole(const char *text, int64_t min, int64_t max, int64_t *out)
+{
+	bool negative = text[0] == '-';
+	const char *digits = text + negative;
+	uint64_t n = 0;
+	if (!digits[0])
+		return false;
+	for (const char *p = digits; *p; p++) {
+		if (*p < '0' || *p > '9' || n > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return false;
+		n = n * 10 + (uint64_t)(*p - '0');
+	}
+	if (negative ? n > (uint64_t)INT64_MAX + 1 : n > (uint64_t)INT64_MAX)
+		return false;
+	int64_t v = negative ? (int64_t)(0 - n) : (int64_t)n;
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Option @p name's value as a whole number in [min, max], or a usage error that says what it takes. */
+static bool number_option(const char *name, const char *value, int64_t min, int64_t max, int64_t *out)
+{
+	if (read_whole(value, min, max, out))
+		return true;
+	fprintf(stderr, "grove: %s must be a whole number from %" PRId64 " to %" PRId64 ", not \"%s\"\n", name, min,
+		max, value);
+	return false;
+}
+
+/* A member id given as an argument, or a usage error. */
+static bool member_id_arg(const struct options *o, const char *text, uint64_t *id)
+{
+	int64_t v;
+	if (read_whole(text, 1, INT64_MAX, &v)) {
+		*id = (uint64_t)v;
+		return true;
+	}
+	fail(o, EXIT_USAGE, "\"%s\" is not a member id (a whole number, at least 1; grove cluster status lists them)",
+	     text);
+	return false;
+}
+
 /* ---- value display ---- */
 
 static int describe_for_display(void *ctx, int64_t ref, bool *ext, struct variant *id)
@@ -1331,7 +1376,8 @@ static int cmd_cluster(const struct options *o)
 			    "usage: grove cluster status | transfer-leader ID | add ID HOST:PORT | promote ID | remove ID");
 	Grove__ClusterRequest rq = GROVE__CLUSTER_REQUEST__INIT;
 	rq.op = op;
-	rq.node = strtoull(o->argv[1], NULL, 10);
+	if (!member_id_arg(o, o->argv[1], &rq.node))
+		return EXIT_USAGE;
 	rq.address = (char *)(o->argc == 3 ? o->argv[2] : "");
 	Grove__Envelope env = GROVE__ENVELOPE__INIT, *reply;
 	env.body_case = GROVE__ENVELOPE__BODY_CLUSTER;
@@ -1480,7 +1526,8 @@ static int cmd_shard(const struct options *o)
 	} else if (strcmp(sub, "transfer-leader") == 0 && o->argc == 3) {
 		rq.op = GROVE__SHARD_REQUEST__OP__TRANSFER_LEADER;
 		rq.path = o->argv[1];
-		rq.node = strtoull(o->argv[2], NULL, 10);
+		if (!member_id_arg(o, o->argv[2], &rq.node))
+			return EXIT_USAGE;
 	} else {
 		return fail(o, EXIT_USAGE, "usage: grove shard list | split PATH | transfer-leader PATH ID");
 	}
@@ -1533,8 +1580,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 				o->token = value;
 			else if (strcmp(a, "--instance") == 0)
 				o->instance = value;
-			else if (strcmp(a, "--index") == 0)
-				o->index = strtoll(value, NULL, 10);
+			else if (strcmp(a, "--index") == 0 && !number_option(a, value, -1, INT32_MAX, &o->index))
+				return EXIT_USAGE;
 			else if (strcmp(a, "--at") == 0)
 				o->at = value;
 			else if (strcmp(a, "--name") == 0)
@@ -1543,16 +1590,20 @@ static int parse_args(int argc, char **argv, struct options *o)
 				o->output = value;
 			else if (strcmp(a, "--from") == 0 && strchr(value, ':'))
 				o->from_position = value; /* "group:index,...", as the stream gave it */
-			else if (strcmp(a, "--from") == 0)
-				o->from = strtoll(value, NULL, 10);
-			else if (strcmp(a, "--count") == 0)
-				o->count = strtoll(value, NULL, 10);
-			else if (strcmp(a, "--seconds") == 0)
-				o->seconds = strtoll(value, NULL, 10);
+			else if (strcmp(a, "--from") == 0 && !number_option(a, value, 0, INT64_MAX, &o->from))
+				return EXIT_USAGE;
+			else if (strcmp(a, "--count") == 0 && !number_option(a, value, 0, INT64_MAX, &o->count))
+				return EXIT_USAGE;
+			else if (strcmp(a, "--seconds") == 0 && !number_option(a, value, 0, INT64_MAX, &o->seconds))
+				return EXIT_USAGE;
 			else if (strcmp(a, "--history-from") == 0)
 				o->history_from = value;
-			else
-				o->godot = atoi(value);
+			else if (strcmp(a, "--godot") == 0) {
+				int64_t major;
+				if (!number_option(a, value, 3, 4, &major))
+					return EXIT_USAGE;
+				o->godot = (int)major;
+			}
 		} else if (a[0] == '-' && a[1] == '-' && a[2] != '\0') {
 			fprintf(stderr, "grove: unknown option %s\n", a);
 			return EXIT_USAGE;

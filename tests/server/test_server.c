@@ -146,6 +146,52 @@ static void test_cli_workflow(void **state)
 	assert_int_equal(r.status, 2);
 }
 
+/* A number the CLI cannot read is refused before anything is sent, with what it takes; it is never read as 0. */
+static void test_cli_refuses_malformed_numbers(void **state)
+{
+	struct fixture *f = *state;
+	struct cli_result r;
+	CLI(f, &r, "add", "/root/A", "Node");
+	expect_ok(&r);
+	CLI(f, &r, "add", "/root/B", "Node");
+	expect_ok(&r);
+	CLI(f, &r, "add", "/root/B/First", "Node");
+	expect_ok(&r);
+	static const char *const bad[][8] = {
+		{"mv", "/root/A", "/root/B", "--index", "x", NULL},
+		{"mv", "/root/A", "/root/B", "--index", "-2", NULL},
+		{"mv", "/root/A", "/root/B", "--index", "0x1", NULL},
+		{"add", "/root/B/C", "Node", "--index", "99999999999999999999", NULL},
+		{"export", "/root", "-o", "never.tscn", "--godot", "3x", NULL},
+		{"watch", "/root", "--from", "1e3", NULL},
+		{"watch", "/root", "--count", "-1", NULL},
+		{"cluster", "transfer-leader", "two", NULL},
+		{"cluster", "add", "4x", "127.0.0.1:1", NULL},
+		{"shard", "transfer-leader", "/root/A", "", NULL},
+	};
+	static const char *const said[] = {
+		"--index must be a whole number from -1 to 2147483647, not \"x\"", "--index must be", "--index must be",
+		"--index must be", "--godot must be a whole number from 3 to 4", "--from must be", "--count must be",
+		"\"two\" is not a member id", "\"4x\" is not a member id", "\"\" is not a member id"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *const *a = bad[i];
+		cli_run(&f->server, &r, a[0], a[1], a[2], a[3], a[4], a[5], a[6], (char *)NULL);
+		if (r.status != 2 || !strstr(r.err, said[i]))
+			print_error("grove %s %s ...: exit %d, said: %s", a[0], a[1], r.status, r.err);
+		assert_int_equal(r.status, 2);
+		assert_non_null(strstr(r.err, said[i]));
+	}
+	/* Nothing moved, nothing was made; -1 is the end of the list, as for Godot. */
+	CLI(f, &r, "tree");
+	expect_ok(&r);
+	assert_string_equal(r.out, "root (Window)\n  A (Node)\n  B (Node)\n    First (Node)\n");
+	CLI(f, &r, "mv", "/root/A", "/root/B", "--index", "-1");
+	expect_ok(&r);
+	CLI(f, &r, "tree");
+	expect_ok(&r);
+	assert_string_equal(r.out, "root (Window)\n  B (Node)\n    First (Node)\n    A (Node)\n");
+}
+
 static void test_wrong_token(void **state)
 {
 	struct fixture *f = *state;
@@ -717,6 +763,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cli_workflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cli_refuses_malformed_numbers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_frames, setup, teardown),
