@@ -1268,15 +1268,20 @@ static void handle_cluster(struct server *s, struct loop_conn *c, const Grove__E
 	default:
 		break;
 	}
+	/* A learner's peers dial its address as given: a host name or a missing port would never connect. */
+	bool bad_address = op == RAFT_CONF_ADD_LEARNER && !loop_address_valid(rq->address);
 	/* Made to the world's group; every other group follows it (host.h). */
-	int err = host_admin(s->host, HOST_WORLD_GROUP, op, rq->node, rq->address);
+	int err = bad_address ? GROVE_EINVAL : host_admin(s->host, HOST_WORLD_GROUP, op, rq->node, rq->address);
 	if (err == GROVE_ENOTLEADER) {
 		send_not_leader(s, c, req->request_id, err, HOST_WORLD_GROUP);
 		return;
 	}
 	Grove__ClusterReply cr = GROVE__CLUSTER_REPLY__INIT;
-	char message[160];
-	if (err)
+	char message[256];
+	if (bad_address)
+		snprintf(message, sizeof(message), "cannot %s %llu: \"%.40s\" is not IPv4-ADDRESS:PORT (the address "
+			 "its peers reach it at, e.g. 127.0.0.1:7404)", what, (unsigned long long)rq->node, rq->address);
+	else if (err)
 		snprintf(message, sizeof(message), "cannot %s %llu: %s", what, (unsigned long long)rq->node,
 			 err == GROVE_EUNAVAILABLE ? "another change is still pending" : grove_strerror(err));
 	else if (op && host_sharded(s->host))
@@ -2425,6 +2430,13 @@ static int founders(const struct server_config *cfg, int port, struct membership
 		log_line("cannot read --peers \"%s\": expected ID=HOST:PORT,ID=HOST:PORT,... with distinct ids",
 			 cfg->peers);
 		return GROVE_EINVAL;
+	}
+	for (size_t i = 0; i < out->n; i++) {
+		if (!loop_address_valid(out->members[i].address)) {
+			log_line("--peers: member %llu's address \"%s\" is not IPv4-ADDRESS:PORT (e.g. 127.0.0.1:7402; host "
+				 "names are not looked up)", (unsigned long long)out->members[i].id, out->members[i].address);
+			return GROVE_EINVAL;
+		}
 	}
 	const struct member *me = membership_find(out, cfg->id);
 	if (!me) {

@@ -413,6 +413,11 @@ static void test_add_learner_promote_remove(void **state)
 	char listen4[32];
 	pid_t pid4 = cluster_spawn_joiner(&c, 4, listen4, sizeof(listen4));
 	usleep(300000);
+	/* An address its peers could not dial (a host name, no port) is refused before anything is proposed. */
+	assert_int_equal(cluster_admin(&c, leader, GROVE__CLUSTER_REQUEST__OP__ADD_LEARNER, 4, "localhost:7404"),
+			 GROVE_EINVAL);
+	assert_int_equal(cluster_admin(&c, leader, GROVE__CLUSTER_REQUEST__OP__ADD_LEARNER, 4, "127.0.0.1"),
+			 GROVE_EINVAL);
 	assert_int_equal(cluster_admin(&c, leader, GROVE__CLUSTER_REQUEST__OP__ADD_LEARNER, 4, listen4), 0);
 	/* Promotion waits until the learner has caught up with the leader. */
 	uint64_t applied4 = 0, applied[CLUSTER_NODES + 1];

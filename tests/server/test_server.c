@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "files.h"
 #include "harness.h"
 #include "proto/grove.pb-c.h"
 #include "src/common/buf.h"
@@ -190,6 +191,37 @@ static void test_cli_refuses_malformed_numbers(void **state)
 	CLI(f, &r, "tree");
 	expect_ok(&r);
 	assert_string_equal(r.out, "root (Window)\n  B (Node)\n    First (Node)\n    A (Node)\n");
+}
+
+/* A configuration that cannot work stops groved at start, with a message in its log that says what to fix. */
+static void test_bad_configuration_refused(void **state)
+{
+	(void)state;
+	char *dir = test_tmpdir("badconf");
+	char data[4200], listen[32], peers[128], log_path[4300];
+	snprintf(data, sizeof(data), "%s/data", dir);
+	snprintf(log_path, sizeof(log_path), "%s.log", data);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", test_free_port());
+	snprintf(peers, sizeof(peers), "1=%s,2=localhost:7402,3=127.0.0.1:7403", listen);
+	const char *const named_host[] = {"--id", "1", "--peers", peers, "--cluster-token", "t", NULL};
+	const char *const bad_number[] = {"--max-inflight", "lots", NULL};
+	const char *const *args[] = {named_host, bad_number};
+	const char *const said[] = {"--peers: member 2's address \"localhost:7402\" is not IPv4-ADDRESS:PORT",
+				    "--max-inflight must be a whole number of requests from 1 to 1000000, not \"lots\""};
+	for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+		unlink(log_path);
+		struct groved_opts o = {.listen = listen, .args = args[i]};
+		int status = groved_run_to_exit(data, &o, 20);
+		assert_true(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) != 0);
+		size_t log_len;
+		char *log = test_read_file(log_path, &log_len);
+		assert_non_null(log);
+		if (!strstr(log, said[i]))
+			print_error("groved's log: %s", log);
+		assert_non_null(strstr(log, said[i]));
+		free(log);
+	}
+	test_rmtree(dir);
 }
 
 static void test_wrong_token(void **state)
@@ -764,6 +796,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cli_workflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_refuses_malformed_numbers, setup, teardown),
+		cmocka_unit_test(test_bad_configuration_refused),
 		cmocka_unit_test_setup_teardown(test_wrong_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_frames, setup, teardown),
