@@ -1815,8 +1815,15 @@ const struct shard_map *host_shard_map(const struct host *h)
 
 bool host_sharded(const struct host *h)
 {
-	return host_shard_map(h)->n > 1;
+	/* A split applied here before this member's copy of the map shows it has made shards all the same. */
+	if (host_shard_map(h)->n > 1 || h->n_births)
+		return true;
+	for (size_t i = 0; i < h->n_groups; i++)
+		if (h->groups[i]->kind == GROUP_SHARD)
+			return true;
+	return false;
 }
+
 
 bool host_connected_across(struct host *h, uint64_t group)
 {
@@ -1881,26 +1888,31 @@ int host_shard_split(struct host *h, const struct host_ticket *t, const char *pa
 }
 
 /* The trees of every group that holds a scene tree, for a view. */
-static int tree_groups(const struct host *h, const struct tree ***out, size_t *n)
-{
-	*n = 0;
-	*out = calloc(h->n_groups ? h->n_groups : 1, sizeof(**out));
-	if (!*out)
-		return GROVE_ENOMEM;
-	for (size_t i = 0; i < h->n_groups; i++)
-		if (h->groups[i]->kind != GROUP_META)
-			(*out)[(*n)++] = &h->groups[i]->tree.tree;
-	return GROVE_OK;
-}
-
+/*
+ * A view across the scene trees of every group here. A group that a split made in this turn starts only after
+ * the turn's applies (start_births()), yet its records are in the store already, and a read released in the
+ * same turn (replica_release_reads() commits the applies first) follows the split's mount point into it: it is
+ * in the view too, as the world's tables read under its group id. Without it, the mount point left in the
+ * source would be read as the node, without its records.
+ */
 int host_view(const struct host *h, struct tree_view *out)
 {
-	const struct tree **trees;
-	size_t n;
-	int err = tree_groups(h, &trees, &n);
+	size_t cap = h->n_groups + h->n_births, n = 0;
+	struct tree *born = calloc(h->n_births ? h->n_births : 1, sizeof(*born));
+	const struct tree **trees = calloc(cap ? cap : 1, sizeof(*trees));
+	int err = born && trees ? GROVE_OK : GROVE_ENOMEM;
+	for (size_t i = 0; !err && i < h->n_groups; i++)
+		if (h->groups[i]->kind != GROUP_META)
+			trees[n++] = &h->groups[i]->tree.tree;
+	for (size_t i = 0; !err && i < h->n_births; i++) {
+		born[i] = group_of(h, HOST_WORLD_GROUP)->tree.tree;
+		born[i].group = h->births[i];
+		trees[n++] = &born[i];
+	}
 	if (!err)
 		err = tree_view_init(out, trees, n, HOST_WORLD_GROUP);
 	free(trees);
+	free(born);
 	return err;
 }
 

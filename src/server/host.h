@@ -507,7 +507,11 @@ bool host_world_held(struct host *h, uint64_t *holder);
 /** @brief The shard map as this member applied it (borrowed; it changes as the meta group applies). */
 const struct shard_map *host_shard_map(const struct host *h);
 
-/** @brief Whether the world has more than one shard (or a split running). */
+/**
+ * @brief Whether the world has more than one shard (or a split running), as
+ * this member knows it: by its copy of the map, or by a group that a split
+ * made here (its source's log may be applied before the meta group's).
+ */
 bool host_sharded(const struct host *h);
 
 /**
@@ -530,7 +534,8 @@ int host_shard_split(struct host *h, const struct host_ticket *t, const char *pa
 
 /**
  * @brief A read-only view of the world across every tree group hosted here
- * (struct tree_view), as this member applied them. Release with tree_view_free().
+ * (struct tree_view), as this member applied them, groups made by a split in
+ * this turn and not started yet included. Release with tree_view_free().
  * @return GROVE_OK, GROVE_ENOMEM.
  */
 int host_view(const struct host *h, struct tree_view *out);

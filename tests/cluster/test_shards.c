@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -710,6 +711,102 @@ static void test_leaders_spread(void **state)
  * Writers write to nodes inside zones while the zones, and then their parent, are split off: every write
  * acknowledged before, during or after a split is there afterwards, through every member and in every store.
  */
+/* A reader of the split nodes' property "v": every read must see it or be told to retry. */
+struct split_reader {
+	struct cluster *c;
+	int member;            /* the member it asks (reads go on to the shard's leader) */
+	atomic_int *target;    /* the node being split: the one read */
+	atomic_bool *stop;
+	int ok, retried;       /* reads that saw the value; reads answered with a retryable code */
+	char bad[256];         /* the first read that saw the node without its value, or no node */
+	pthread_t thread;
+};
+
+static void *split_reader_main(void *arg)
+{
+	struct split_reader *r = arg;
+	struct grove_client *cl = cluster_connect(r->c, r->member);
+	for (int round = 0; !atomic_load(r->stop) && !r->bad[0] && round < 1000000; round++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/root/Split/S%d", atomic_load(r->target));
+		Grove__Envelope *holder;
+		Grove__ReadReply *rr = client_read(cl, path, 0, true, &holder);
+		if (!rr || (rr->code && rr->code != GROVE_ENOTFOUND)) {
+			r->retried++; /* no answer, moved, unavailable: the client asks again */
+		} else if (rr->code == GROVE_ENOTFOUND || rr->n_nodes != 1) {
+			snprintf(r->bad, sizeof(r->bad), "%s: no such node (%s)", path, rr->message);
+		} else {
+			bool seen = false;
+			for (size_t i = 0; i < rr->nodes[0]->n_props; i++)
+				seen |= strcmp(rr->nodes[0]->props[i]->name, "v") == 0;
+			if (seen)
+				r->ok++;
+			else
+				snprintf(r->bad, sizeof(r->bad), "%s: read without its property v", path);
+		}
+		if (holder)
+			grove__envelope__free_unpacked(holder, NULL);
+	}
+	grove_client_close(cl);
+	return NULL;
+}
+
+/*
+ * Reads of nodes while they are split into shards, from readers at every member: each read sees the node as
+ * it was (its value set before) or is told to retry, never the node without its records or no node at all.
+ * A read released in the same turn as the split's apply once found the shard's new group not started yet,
+ * and read the mount point left in the source as the node.
+ */
+static void test_reads_during_splits(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start_compacting(&c, "20000");
+	cluster_wait_leader(&c);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	enum { NODES = 32, READERS = 6 };
+	assert_int_equal(create_one(cl, "/root", "Split"), 0);
+	char names[NODES][32];
+	for (int i = 0; i < NODES; i++)
+		snprintf(names[i], sizeof(names[i]), "S%d", i);
+	assert_int_equal(create_nodes(cl, "/root/Split", names, NODES), 0);
+	for (int i = 0; i < NODES; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/root/Split/S%d", i);
+		assert_int_equal(client_set_int(cl, path, "v", i), 0);
+	}
+	atomic_bool stop = false;
+	atomic_int target = 0;
+	struct split_reader readers[READERS];
+	for (int i = 0; i < READERS; i++) {
+		readers[i] = (struct split_reader){.c = &c, .member = 1 + i % CLUSTER_NODES, .target = &target, .stop = &stop};
+		assert_int_equal(pthread_create(&readers[i].thread, NULL, split_reader_main, &readers[i]), 0);
+	}
+	usleep(200000);
+	for (int i = 0; i < NODES; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/root/Split/S%d", i);
+		atomic_store(&target, i);
+		usleep(20000);
+		split(cl, path);
+	}
+	usleep(200000);
+	atomic_store(&stop, true);
+	int ok = 0, retried = 0;
+	for (int i = 0; i < READERS; i++) {
+		pthread_join(readers[i].thread, NULL);
+		if (readers[i].bad[0])
+			fail_msg("reader %d (at member %d): %s", i, readers[i].member, readers[i].bad);
+		ok += readers[i].ok;
+		retried += readers[i].retried;
+	}
+	print_message("reads during %d splits: %d saw the value, %d were told to retry\n", NODES, ok, retried);
+	assert_true(ok > NODES * READERS);
+	grove_client_close(cl);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 static void test_split_under_load(void **state)
 {
 	(void)state;
@@ -996,6 +1093,7 @@ int main(void)
 		cmocka_unit_test(test_client_keeps_a_connection_per_member),
 		cmocka_unit_test(test_leaders_spread),
 		cmocka_unit_test(test_split_under_load),
+		cmocka_unit_test(test_reads_during_splits),
 		cmocka_unit_test(test_catch_up_across_a_split),
 		cmocka_unit_test(test_member_replaced),
 	};
