@@ -2,7 +2,7 @@
  * grove_campaign: a Jepsen-style fault campaign against a real 3-member groved cluster on 127.0.0.1.
  *
  *   grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]
- *                  [--faults kill,kill-leader,kill-all,pause,partition,one-way] [--history FILE] [--data DIR]
+ *                  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split] [--history FILE] [--data DIR]
  *                  [--mutate read|final]
  *
  * Every peer link goes through a fault proxy (tools/netdelay --control): member i reaches member j at the
@@ -11,7 +11,8 @@
  * adds to a few grow-only sets and reads of those sets, and log every invoke and completion (history.h
  * format, one CLOCK_MONOTONIC for all). The nemesis (the main thread, so that the members it restarts die
  * with it: PR_SET_PDEATHSIG follows the thread that forked) injects one fault at a time, round-robin over the
- * enabled kinds in a seeded order, and heals it. At the end everything is healed, the members converge and
+ * enabled kinds in a seeded order, and heals it ("split" splits a register's node into a shard of its own
+ * and kills a member during the split; with --cross there is nothing left to split). At the end everything is healed, the members converge and
  * stop, and each member's store is opened to read every set (`final` lines). lincheck.h then decides every
  * key's history, and that every acknowledged add is on every member.
  *
@@ -81,11 +82,12 @@ enum fault {
 	FAULT_PAUSE,
 	FAULT_PARTITION,
 	FAULT_ONE_WAY,
+	FAULT_SPLIT,
 	FAULT_COUNT
 };
 
 static const char *const fault_names[FAULT_COUNT] = {"kill", "kill-leader", "kill-all", "pause", "partition",
-						     "one-way"};
+						     "one-way", "split"};
 
 struct options {
 	uint64_t seed;
@@ -115,6 +117,7 @@ struct campaign {
 	int64_t acked_add;                       /* an acknowledged add's element, for --mutate final */
 	int acked_add_set;                       /* its set, -1 while none */
 	uint64_t set_groups[MAX_KEYS];           /* the group holding each set's node (with --cross, its shard) */
+	bool register_split[MAX_KEYS];           /* a split of the register's node was asked for */
 	uint64_t faults_done[FAULT_COUNT];
 };
 
@@ -465,6 +468,95 @@ static int random_member(uint64_t *rng)
 	return 1 + (int)random_below(rng, CLUSTER_NODES);
 }
 
+/* A split asked of the cluster on a thread of its own, so that the nemesis can kill a member meanwhile. */
+struct split_call {
+	const char *members;
+	char path[32];
+	int code; /* the answer's code; -1 without one */
+	pthread_t thread;
+};
+
+static void *split_main(void *arg)
+{
+	struct split_call *call = arg;
+	struct grove_client *client;
+	call->code = -1;
+	if (grove_client_connect(call->members, NULL, 10000, &client, NULL, 0) == GROVE_OK) {
+		call->code = client_shard_split(client, call->path, NULL);
+		grove_client_close(client);
+	}
+	return NULL;
+}
+
+/*
+ * Split a register's node into a shard of its own while its clients write and read it, and kill -9 member
+ * @p m a few milliseconds after asking, so that the kill lands in one of the split's steps (the meta log's
+ * StartSplit, the source's log, SwitchMap) or just after. Whether the split is answered does not matter: its
+ * steps are driven again by the meta group's leader, and the registers must stay linearizable either way.
+ */
+static void split_under_kill(struct campaign *cp, int m, uint64_t hold_ms, uint64_t *rng)
+{
+	int candidates[MAX_KEYS], n = 0;
+	for (int k = 0; k < cp->opt.registers; k++)
+		if (!cp->register_split[k])
+			candidates[n++] = k;
+	if (n == 0) {
+		printf("nemesis: every register's node is a shard already; nothing to split\n");
+		return;
+	}
+	int k = candidates[random_below(rng, (uint64_t)n)];
+	cp->register_split[k] = true;
+	struct split_call call = {.members = cp->members};
+	snprintf(call.path, sizeof(call.path), "/root/r%d", k);
+	printf("nemesis: split %s, kill -9 member %d during it for %" PRIu64 " ms\n", call.path, m, hold_ms);
+	fflush(stdout);
+	if (pthread_create(&call.thread, NULL, split_main, &call) != 0)
+		return;
+	sleep_ms(random_below(rng, 40));
+	cluster_node_signal(&cp->cluster, m, SIGKILL);
+	hold(cp, hold_ms);
+	cluster_node_start(&cp->cluster, m);
+	pthread_join(call.thread, NULL);
+	printf("nemesis: split %s answered %s\n", call.path, call.code < 0 ? "nothing" : grove_strerror(call.code));
+	fflush(stdout);
+}
+
+/*
+ * Once healed, every split asked for ends as an active shard (the meta group's leader drives an unanswered
+ * one on; only a split of a missing node is aborted, and the registers' nodes exist): waits up to 30 s and
+ * names the first register whose split did not finish, or returns true.
+ */
+static bool splits_finished(struct campaign *cp)
+{
+	struct grove_client *client;
+	if (grove_client_connect(cp->members, NULL, 10000, &client, NULL, 0) != GROVE_OK)
+		return false;
+	int unfinished = -1;
+	for (uint64_t until = now_ns() + 30000000000ull; now_ns() < until; sleep_ms(200)) {
+		Grove__Envelope *holder;
+		Grove__ShardReply *sr = client_shard_list(client, &holder);
+		unfinished = -1;
+		for (int k = 0; k < cp->opt.registers && unfinished < 0; k++) {
+			char path[32];
+			snprintf(path, sizeof(path), "/root/r%d", k);
+			bool active = false;
+			for (size_t i = 0; sr && i < sr->n_shards; i++)
+				active |= strcmp(sr->shards[i]->path, path) == 0 && strcmp(sr->shards[i]->state, "active") == 0;
+			if (cp->register_split[k] && !active)
+				unfinished = k;
+		}
+		if (holder)
+			grove__envelope__free_unpacked(holder, NULL);
+		if (sr && unfinished < 0)
+			break;
+	}
+	grove_client_close(client);
+	if (unfinished >= 0)
+		fprintf(stderr, "campaign: the split of /root/r%d was asked for and is not an active shard 30 s after "
+				"the faults were healed\n", unfinished);
+	return unfinished < 0;
+}
+
 /* Inject fault @p f, hold it a while, and heal it. */
 static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 {
@@ -472,6 +564,13 @@ static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 	uint64_t hold_ms = 1000 + random_below(rng, 2000);
 	int m = random_member(rng);
 	uint64_t applied[CLUSTER_NODES + 1];
+	if (f == FAULT_SPLIT) {
+		/* Half the time the world's leader: the member that carries the split in its log first. */
+		int leader = random_below(rng, 2) ? cluster_leader(c, applied) : 0;
+		cp->faults_done[f]++;
+		split_under_kill(cp, leader ? leader : m, hold_ms, rng);
+		return;
+	}
 	if (f == FAULT_KILL_LEADER) {
 		int leader = cluster_leader(c, applied);
 		m = leader ? leader : m;
@@ -630,7 +729,7 @@ static bool final_reads(struct campaign *cp, int node)
 static void usage(void)
 {
 	fprintf(stderr, "usage: grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]\n"
-			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way] [--history FILE] [--data DIR]\n"
+			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split] [--history FILE] [--data DIR]\n"
 			"  [--mutate read|final] [--cross PERCENT]\n"
 			"--cross: every key a shard of its own, and PERCENT of the register writes set two registers in\n"
 			"  one batch (a transaction across two shards)\n");
@@ -806,6 +905,7 @@ int main(int argc, char **argv)
 	heal_all(&cp);
 	cluster_wait_leader(&cp.cluster);
 	cluster_wait_converged(&cp.cluster);
+	bool splits_done = splits_finished(&cp);
 	cluster_stop(&cp.cluster);
 	bool finals = true;
 	for (int i = 1; i <= CLUSTER_NODES; i++)
@@ -829,10 +929,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	lin_report_write(stdout, h, report, false);
-	enum lin_verdict verdict = report->verdict;
-	printf("RESULT: %s: %zu keys checked (%zu linearizable, %zu unknown, %zu violations), %zu final reads; "
+	/* A split left unfinished is a failure of its own, whatever the histories say. */
+	enum lin_verdict verdict = splits_done ? report->verdict : LIN_VIOLATION;
+	printf("RESULT: %s: %zu keys checked (%zu linearizable, %zu unknown, %zu violations), %zu final reads%s; "
 	       "seed %" PRIu64 "\n", verdict == LIN_OK ? "PASSED" : verdict == LIN_UNKNOWN ? "UNDECIDED" : "FAILED",
-	       report->n_keys, report->n_ok, report->n_unknown, report->n_violation, h->n_finals, cp.opt.seed);
+	       report->n_keys, report->n_ok, report->n_unknown, report->n_violation, h->n_finals,
+	       splits_done ? "" : ", a split unfinished", cp.opt.seed);
 	if (verdict != LIN_OK) {
 		printf("reproduce: grove_campaign --seed %" PRIu64 " --seconds %g --clients %d --keys %d --sets %d --faults ",
 		       cp.opt.seed, cp.opt.seconds, cp.opt.clients, cp.opt.registers, cp.opt.sets);
