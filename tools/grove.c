@@ -45,7 +45,7 @@ struct options {
 };
 
 static const char usage_text[] =
-	"usage: grove [--server HOST:PORT[,HOST:PORT...]] [--token TOKEN] [--json] COMMAND ...\n"
+	"usage: grove [--server HOST:PORT[,HOST:PORT...]] [--token TOKEN] [--json] COMMAND ...   (grove --version)\n"
 	"\n"
 	"Commands (paths look like Godot's: /root/World/Player):\n"
 	"  add PATH CLASS [--instance res://x.tscn] [--index N]   create a node\n"
@@ -1565,6 +1565,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			     strcmp(a, "--history-from") == 0;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage_text, stdout);
+			exit(0);
+		} else if (strcmp(a, "--version") == 0) {
+			printf("grove %s\n", GROVE_VERSION);
 			exit(0);
 		} else if (strcmp(a, "--json") == 0) {
 			o->json = true;

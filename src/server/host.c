@@ -1,5 +1,6 @@
 #include "src/server/host.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "src/server/shard_sm.h"
 #include "src/server/tree_sm.h"
 #include "src/txn/shard.h"
+#include "storage/dirlock.h"
 
 /* Ticks between commits of the applied state when nothing else asks for one (each costs an fdatasync). */
 #define APPLIED_COMMIT_TICKS 10
@@ -23,6 +25,8 @@
  * command was lost, or its source's leader changed); the meta group's leader looks at running splits every turn. */
 #define SPLIT_DRIVE_TICKS 10
 #define SPLIT_RETRY_TICKS 100
+/* How long a start waits for the data directory's previous holder to exit (one killed a moment ago). */
+#define DIR_LOCK_WAIT_MS 2000
 /* How far behind its group's commit index a learner may be and be promoted (entries). */
 #define PROMOTE_LAG 16
 /* A group born by a split starts from a snapshot at this index and term: its state as the split left it. */
@@ -127,6 +131,7 @@ struct host {
 	struct host_config cfg;
 	struct host_hooks hooks;
 	bool sends_flushed;            /* this turn's first apply wrote out what was queued for peers */
+	int dir_lock;                  /* the data directory's lock (dirlock.h), held until host_close() */
 	struct store *store;
 	store_db state_db;
 	struct history history;        /* what every applied entry changed */
@@ -687,7 +692,15 @@ int host_open(const struct host_config *cfg, const struct host_hooks *hooks, str
 	/* The log replays whatever a crash undid in the store (wal.h), so store commits need one sync, not two. */
 	struct store_options opts = {.no_sync = cfg->no_sync, .lazy_sync = true};
 	struct wal_contents log = {0};
-	int err = store_open(&h->store, cfg->data_dir, &opts);
+	pid_t holder;
+	int err = dirlock_take(cfg->data_dir, DIR_LOCK_WAIT_MS, &h->dir_lock, &holder);
+	if (err == GROVE_EUNAVAILABLE)
+		log_line("%s is in use by another groved (process %ld): stop it first, or give this one a --data of its "
+			 "own", cfg->data_dir, (long)holder);
+	else if (err)
+		log_line("cannot lock %s/LOCK: %s", cfg->data_dir, strerror(errno));
+	if (!err)
+		err = store_open(&h->store, cfg->data_dir, &opts);
 	if (!err)
 		err = groupstate_open(h->store, &h->state_db);
 	if (!err)
@@ -781,6 +794,7 @@ void host_close(struct host *h)
 	grove_buf_free(&h->history_record);
 	wal_close(h->wal);
 	store_close(h->store);
+	dirlock_release(h->dir_lock);
 	free(h);
 }
 
@@ -1823,7 +1837,6 @@ bool host_sharded(const struct host *h)
 			return true;
 	return false;
 }
-
 
 bool host_connected_across(struct host *h, uint64_t group)
 {

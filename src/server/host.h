@@ -146,9 +146,12 @@ struct host_hooks {
 struct host;
 
 /**
- * @brief Open the store and the log in cfg->data_dir (moving data from older
- * layouts first), start the groups and the log writer.
- * @return GROVE_OK, GROVE_EINVAL, GROVE_ECORRUPT, GROVE_EIO, GROVE_ESTORAGE, GROVE_ENOMEM.
+ * @brief Take cfg->data_dir for this process (dirlock.h), open the store and
+ * the log in it (moving data from older layouts first), start the groups and
+ * the log writer.
+ * @return GROVE_OK, GROVE_EUNAVAILABLE (another process holds the directory:
+ * logged with its process id), GROVE_EINVAL, GROVE_ECORRUPT, GROVE_EIO,
+ * GROVE_ESTORAGE, GROVE_ENOMEM.
  */
 int host_open(const struct host_config *cfg, const struct host_hooks *hooks, struct host **out);
 

@@ -25,6 +25,9 @@ int main(int argc, char **argv)
 	case OPTIONS_HELP:
 		options_usage(stdout);
 		return 0;
+	case OPTIONS_VERSION:
+		printf("groved %s\n", GROVE_VERSION);
+		return 0;
 	case OPTIONS_REFUSED:
 		fprintf(stderr, "groved: %s\n", message);
 		return 2;

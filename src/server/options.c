@@ -120,7 +120,7 @@ void options_usage(FILE *out)
 	      "behind), to test clock skew on one machine.\n"
 	      "\n"
 	      "Prints \"listening on ADDRESS:PORT\" on standard output once it accepts\n"
-	      "connections. SIGTERM or SIGINT stops it cleanly.\n",
+	      "connections. SIGTERM or SIGINT stops it cleanly. --version prints the version.\n",
 	      out);
 }
 
@@ -211,6 +211,8 @@ enum options_outcome options_parse(int argc, char *const *argv, struct server_co
 		const char *arg = argv[i];
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
 			return OPTIONS_HELP;
+		if (strcmp(arg, "--version") == 0)
+			return OPTIONS_VERSION;
 		const struct option *o = NULL;
 		for (size_t k = 0; k < OPTION_COUNT && !o; k++)
 			if (strcmp(arg, options[k].name) == 0)

@@ -20,6 +20,7 @@
 enum options_outcome {
 	OPTIONS_RUN,     /**< the configuration is complete: serve it */
 	OPTIONS_HELP,    /**< --help or -h: print the usage and stop */
+	OPTIONS_VERSION, /**< --version: print the version and stop */
 	OPTIONS_REFUSED  /**< an argument is wrong: the message says which, and how to fix it */
 };
 
@@ -35,7 +36,7 @@ void options_usage(FILE *out);
  * @param message on OPTIONS_REFUSED, one line without a trailing newline
  * (truncated to @p message_cap); left empty otherwise.
  * @return OPTIONS_RUN (--data and --listen given, every value valid),
- * OPTIONS_HELP, OPTIONS_REFUSED (an unknown option, a missing or invalid
+ * OPTIONS_HELP, OPTIONS_VERSION, OPTIONS_REFUSED (an unknown option, a missing or invalid
  * value, or --data or --listen missing).
  */
 enum options_outcome options_parse(int argc, char *const *argv, struct server_config *config, char *message,

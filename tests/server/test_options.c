@@ -164,6 +164,7 @@ static void test_defaults_and_environment(void **state)
 
 	assert_int_equal(parse(&c, message, sizeof(message), "--data", "d", "--help", "--bogus", NULL), OPTIONS_HELP);
 	assert_int_equal(parse(&c, message, sizeof(message), "-h", NULL), OPTIONS_HELP);
+	assert_int_equal(parse(&c, message, sizeof(message), "--id", "2", "--version", NULL), OPTIONS_VERSION);
 }
 
 /* Each refused with a message that names what is wrong. */

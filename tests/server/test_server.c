@@ -224,6 +224,41 @@ static void test_bad_configuration_refused(void **state)
 	test_rmtree(dir);
 }
 
+/*
+ * A second groved pointed at a directory a running one serves is refused (both would append to one log),
+ * and says which process holds it; the first serves on. A kill -9 leaves nothing locked: a restart takes it.
+ */
+static void test_one_server_per_data_directory(void **state)
+{
+	struct fixture *f = *state;
+	char log_path[4200], holder[64];
+	snprintf(log_path, sizeof(log_path), "%s.second.log", f->data);
+	snprintf(holder, sizeof(holder), "(process %ld)", (long)f->server.pid);
+	struct cli_result r;
+	CLI(f, &r, "add", "/root/Before", "Node");
+	expect_ok(&r);
+	/* Its own log file, so that the first one's log stays apart: run it through a shell redirect. */
+	char command[8800];
+	snprintf(command, sizeof(command), "%s --data %s --listen 127.0.0.1:0 >%s 2>&1", GROVED_PATH, f->data, log_path);
+	int status = system(command);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	size_t len;
+	char *log = test_read_file(log_path, &len);
+	assert_non_null(log);
+	if (!strstr(log, "is in use by another groved") || !strstr(log, holder))
+		print_error("the second groved said: %s", log);
+	assert_non_null(strstr(log, "is in use by another groved"));
+	assert_non_null(strstr(log, holder));
+	free(log);
+	CLI(f, &r, "add", "/root/After", "Node");
+	expect_ok(&r);
+	groved_kill(&f->server);
+	groved_start(&f->server, f->data, NULL);
+	CLI(f, &r, "tree");
+	expect_ok(&r);
+	assert_string_equal(r.out, "root (Window)\n  Before (Node)\n  After (Node)\n");
+}
+
 static void test_wrong_token(void **state)
 {
 	struct fixture *f = *state;
@@ -797,6 +832,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cli_workflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cli_refuses_malformed_numbers, setup, teardown),
 		cmocka_unit_test(test_bad_configuration_refused),
+		cmocka_unit_test_setup_teardown(test_one_server_per_data_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_members, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_frames, setup, teardown),
