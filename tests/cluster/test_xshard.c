@@ -20,6 +20,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -979,6 +980,123 @@ static void test_stream_across_shards(void **state)
 	test_rmtree(c.dir);
 }
 
+/* Sets "n" of ZoneS/R to 1, 2, ... SPLIT_WRITES one at a time; which were acknowledged. */
+#define SPLIT_WRITES 300
+struct counting_writer {
+	struct cluster *c;
+	bool acked[SPLIT_WRITES + 1];
+	atomic_int n_acked;
+	pthread_t thread;
+};
+
+static void *counting_writer_main(void *arg)
+{
+	struct counting_writer *w = arg;
+	struct grove_client *cl = cluster_connect(w->c, 1);
+	for (int v = 1; v <= SPLIT_WRITES; v++)
+		if (client_set_int(cl, "/root/World/ZoneS/R", "n", v) == GROVE_OK) {
+			w->acked[v] = true;
+			atomic_fetch_add(&w->n_acked, 1);
+		}
+	grove_client_close(cl);
+	return NULL;
+}
+
+/* The value of "n" in a snapshot scene of ZoneS (its only node with one), or 0. */
+static int64_t n_in_scene(const Grove__SubscribeEvent *ev)
+{
+	char *scene = strndup((const char *)ev->data.data, ev->data.len);
+	const char *at = scene ? strstr(scene, "\nn = ") : NULL;
+	int64_t n = at ? strtoll(at + 5, NULL, 10) : 0;
+	free(scene);
+	return n;
+}
+
+/*
+ * Subscribers of a subtree that is split into a shard of its own while a writer sets its node's value, and of
+ * its parent. The parent's stream goes on through the split with no gap, no repeat and no new snapshot. A
+ * stream of the split's root itself ends with "compacted" (subscribe again) at the split, never a silent stop
+ * or a gap: up to it every acknowledged value came once, in order, and the new snapshot and the stream after
+ * it bring the rest. At a subscriber of every member.
+ */
+static void test_stream_through_a_split_of_its_root(void **state)
+{
+	(void)state;
+	struct cluster c;
+	struct tree_op world[] = {create("/root", "World"), create("/root/World", "ZoneS"),
+				  create("/root/World/ZoneS", "R")};
+	struct grove_client *cl = start_with_ops(&c, world, sizeof(world) / sizeof(world[0]));
+	enum { SUBS = 4 };
+	struct grove_client *sub[SUBS];
+	for (int i = 0; i < SUBS; i++) {
+		sub[i] = cluster_connect(&c, 1 + i % CLUSTER_NODES);
+		grove__envelope__free_unpacked(subscribed(sub[i], i < CLUSTER_NODES ? "/root/World/ZoneS" : "/root/World"),
+					       NULL);
+	}
+	struct counting_writer *w = calloc(1, sizeof(*w));
+	w->c = &c;
+	assert_int_equal(pthread_create(&w->thread, NULL, counting_writer_main, w), 0);
+	while (atomic_load(&w->n_acked) < SPLIT_WRITES / 3)
+		usleep(2000);
+	assert_int_equal(client_shard_split(cl, "/root/World/ZoneS", NULL), GROVE_OK);
+	pthread_join(w->thread, NULL);
+	int last_acked = 0;
+	for (int v = 1; v <= SPLIT_WRITES; v++)
+		if (w->acked[v])
+			last_acked = v;
+	assert_true(last_acked > SPLIT_WRITES / 3);
+	for (int i = 0; i < SUBS; i++) {
+		bool of_root = i < CLUSTER_NODES;
+		int64_t last_seen = 0;
+		int seen = 0, snapshots = 0;
+		for (int events = 0; events < 10 * SPLIT_WRITES && last_seen < last_acked; events++) {
+			Grove__Envelope *msg = next_event(sub[i]);
+			const Grove__SubscribeEvent *ev = msg->subscribe_event;
+			if (of_root && ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED && snapshots == 0) {
+				assert_non_null(strstr(ev->reason, "(a split); subscribe again"));
+				grove__envelope__free_unpacked(msg, NULL);
+				msg = subscribed(sub[i], "/root/World/ZoneS");
+				int64_t n = n_in_scene(msg->subscribe_event);
+				if (n < last_seen)
+					fail_msg("subscriber %d: a snapshot with %lld after %lld", i, (long long)n, (long long)last_seen);
+				last_seen = n;
+				snapshots++;
+				grove__envelope__free_unpacked(msg, NULL);
+				continue;
+			}
+			if (ev->kind != GROVE__SUBSCRIBE_EVENT__KIND__CHANGES && ev->kind != GROVE__SUBSCRIBE_EVENT__KIND__PROGRESS)
+				fail_msg("subscriber %d: an event of kind %d after %lld: %s", i, ev->kind, (long long)last_seen,
+					 ev->reason);
+			for (size_t k = 0; k < ev->n_changes; k++) {
+				const Grove__Change *ch = ev->changes[k];
+				if (ch->op != TREE_OP_SET_PROP || strcmp(ch->name, "n") != 0)
+					continue;
+				struct variant v;
+				assert_int_equal(variant_decode(&v, ch->value.data, ch->value.len, NULL), GROVE_OK);
+				if (v.as.i <= last_seen)
+					fail_msg("subscriber %d: %lld after %lld", i, (long long)v.as.i, (long long)last_seen);
+				for (int64_t skipped = last_seen + 1; skipped < v.as.i; skipped++)
+					if (w->acked[skipped])
+						fail_msg("subscriber %d: %lld, acknowledged, never came (%lld came next)", i,
+							 (long long)skipped, (long long)v.as.i);
+				last_seen = v.as.i;
+				seen++;
+			}
+			grove__envelope__free_unpacked(msg, NULL);
+		}
+		assert_int_equal(last_seen, last_acked);
+		assert_int_equal(snapshots, of_root ? 1 : 0);
+		print_message("subscriber %d (%s, member %d): %d values streamed, %d new snapshots\n", i,
+			      of_root ? "the split's root" : "its parent", 1 + i % CLUSTER_NODES, seen, snapshots);
+		grove_client_close(sub[i]);
+	}
+	free(w);
+	grove_client_close(cl);
+	wait_settled(&c);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 /*
  * A subscriber of ZoneB alone, a shard of its own: the player and its subtree moved in from ZoneA's shard
  * arrive as their creation with the player's property, never "compacted".
@@ -1822,6 +1940,7 @@ int main(void)
 		cmocka_unit_test(test_reads_wait_only_for_their_shards),
 		cmocka_unit_test(test_kill_the_coordinator),
 		cmocka_unit_test(test_stream_across_shards),
+		cmocka_unit_test(test_stream_through_a_split_of_its_root),
 		cmocka_unit_test(test_move_across_shards_into_a_zone),
 		cmocka_unit_test(test_arrival_names_other_shards),
 		cmocka_unit_test(test_transaction_state_is_collected),
