@@ -52,6 +52,9 @@ const struct tree *tree_view_group(const struct tree_view *v, uint64_t group)
 /*
  * The tree that holds node @p id's own records: @p t itself, unless @p t belongs to a view; then the group
  * the id was born in, following moved ids and mount points from there (each split leaves one of them behind).
+ * NULL when they lead to a group this view lacks, or to one that does not hold the node yet (a member whose
+ * new group waits for its first snapshot): a mount point or a moved id is not the node, and reading it as the
+ * node would give it without its records. Readers answer NULL with GROVE_EMOVED (retry).
  */
 static const struct tree *holder(const struct tree *t, struct store_txn *txn, uint64_t id)
 {
@@ -63,7 +66,8 @@ static const struct tree *holder(const struct tree *t, struct store_txn *txn, ui
 	const struct tree *cur = tree_view_group(v, tree_id_birth_group(id, v->world_group));
 	uint8_t key[8];
 	put_be64(key, id);
-	for (int hops = 0; cur && hops < 64; hops++) {
+	int hops;
+	for (hops = 0; cur && hops < 64; hops++) {
 		uint64_t group;
 		int err = tt_get(cur, txn, TREE_NODES, key, sizeof(key), NULL);
 		if (err == GROVE_OK && tt_get_id_u64(cur, txn, TREE_MOUNTS, id, &group) != GROVE_OK) {
@@ -77,7 +81,8 @@ static const struct tree *holder(const struct tree *t, struct store_txn *txn, ui
 			break;
 		cur = tree_view_group(v, group);
 	}
-	return t; /* not found anywhere: the read fails there as it would without a view */
+	/* Not in its birth group at all: the read fails there as it would without a view. */
+	return hops == 0 ? t : NULL;
 }
 
 int tree_view_locate(struct tree_view *v, struct store_txn *txn, uint64_t id, uint64_t *group)
@@ -86,6 +91,8 @@ int tree_view_locate(struct tree_view *v, struct store_txn *txn, uint64_t id, ui
 	if (!start)
 		return GROVE_ENOTFOUND;
 	const struct tree *t = holder(start, txn, id);
+	if (!t)
+		return GROVE_EMOVED;
 	uint8_t key[8];
 	put_be64(key, id);
 	int err = tt_get(t, txn, TREE_NODES, key, sizeof(key), NULL);
@@ -106,6 +113,8 @@ int tree_get_node(const struct tree *t, struct store_txn *txn, uint64_t id, stru
 {
 	memset(out, 0, sizeof(*out));
 	t = holder(t, txn, id);
+	if (!t)
+		return GROVE_EMOVED;
 	struct node_rec rec;
 	int err = node_rec_load(t, txn, id, &rec);
 	if (err)
@@ -252,6 +261,8 @@ int tree_node_path(const struct tree *t, struct store_txn *txn, uint64_t id, cha
 {
 	*out = NULL;
 	t = holder(t, txn, id);
+	if (!t)
+		return GROVE_EMOVED;
 	/* Collect names leaf-to-top, then join them in reverse; iterative so
 	 * that a 10,000-level tree needs no deep recursion. A shard's names
 	 * hang below the path its root has in the world. */
@@ -355,6 +366,8 @@ int tree_get_prop(const struct tree *t, struct store_txn *txn, uint64_t id, cons
 {
 	t = holder(t, txn, id);
 	variant_set_nil(value);
+	if (!t)
+		return GROVE_EMOVED;
 	if (strlen(name) > TREE_NAME_MAX)
 		return GROVE_ENOTFOUND;
 	uint8_t key[8 + TREE_NAME_MAX];
@@ -611,6 +624,8 @@ void tree_reader_close(struct tree_reader *r)
 static int reader_cursor(struct tree_reader *r, uint64_t id, enum tree_table table, struct tt_cursor **out)
 {
 	const struct tree *t = holder(r->t, r->txn, id);
+	if (!t)
+		return GROVE_EMOVED;
 	if (t != r->at) {
 		reader_close_cursors(r);
 		r->at = t;

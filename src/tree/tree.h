@@ -134,8 +134,11 @@ uint64_t tree_id_birth_group(uint64_t id, uint64_t world);
  * now, starting from the group whose block its id came from and following
  * mount points and moved ids, and resolves absolute paths from the world's root
  * through mount points. Reads through it see each group as the one store
- * transaction they run in sees it. It keeps a one-entry cache (the last
- * node located), so it must not be shared between transactions or threads.
+ * transaction they run in sees it. A node whose mount point or moved id leads
+ * to a group the view lacks, or to one that does not hold it yet, is never
+ * read as that mount point: the read fails with GROVE_EMOVED (retry). It keeps
+ * a one-entry cache (the last node located), so it must not be shared between
+ * transactions or threads.
  */
 struct tree_view {
 	struct tree *trees;          /**< one per group, each with view = this; owned */

@@ -679,6 +679,60 @@ static void copy_group(struct fixture *f, uint64_t from, uint64_t to)
 }
 
 /* A split-born group's records (a snapshot of it) load into another group and make the same shard. */
+/*
+ * A view that lacks the group a split made (a read in the turn that applied the split, before the group was
+ * started; a member whose new group waits for its first snapshot) never reads the mount point left in the
+ * source as the node: the node, its properties, its path and its subtree's nodes are GROVE_EMOVED (retry),
+ * and the nodes outside the split read as before. With the group in the view they read whole.
+ */
+static void test_view_without_the_new_group(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t r1, r2, r3;
+	build_world(f, &r1, &r2, &r3);
+	uint64_t zone = lookup(f, WORLD, "/root/World/ZoneA"), p1 = lookup(f, WORLD, "/root/World/ZoneA/P1");
+	uint64_t q = lookup(f, WORLD, "/root/World/ZoneB/Q");
+	struct tree_split_result res;
+	assert_int_equal(split(f, WORLD, 3, "/root/World/ZoneA", &res), GROVE_OK);
+	struct tree_view v;
+	const struct tree *world_only[] = {&f->trees[WORLD]};
+	assert_int_equal(tree_view_init(&v, world_only, 1, WORLD), GROVE_OK);
+	const struct tree *t = tree_view_group(&v, WORLD);
+	struct store_txn *txn;
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	struct tree_node n;
+	assert_int_equal(tree_get_node(t, txn, zone, &n), GROVE_EMOVED); /* before: the mount point, as ZoneA */
+	assert_int_equal(tree_get_node(t, txn, p1, &n), GROVE_EMOVED);
+	struct variant got = {0};
+	assert_int_equal(tree_get_prop(t, txn, p1, "hp", &got), GROVE_EMOVED);
+	char *path = NULL;
+	assert_int_equal(tree_node_path(t, txn, p1, &path), GROVE_EMOVED);
+	assert_null(path);
+	uint64_t group;
+	assert_int_equal(tree_view_locate(&v, txn, zone, &group), GROVE_EMOVED);
+	assert_int_equal(tree_get_node(t, txn, q, &n), GROVE_OK);
+	assert_string_equal(n.name, "Q");
+	tree_node_free(&n);
+	assert_int_equal(tree_get_node(t, txn, (uint64_t)9 << 40, &n), GROVE_ENOTFOUND); /* no such id anywhere */
+	store_txn_abort(txn);
+	tree_view_free(&v);
+	/* With the new group in the view, ZoneA and P1 are themselves again. */
+	const struct tree *both[] = {&f->trees[WORLD], &f->trees[3]};
+	assert_int_equal(tree_view_init(&v, both, 2, WORLD), GROVE_OK);
+	t = tree_view_group(&v, WORLD);
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_get_prop(t, txn, p1, "hp", &got), GROVE_OK);
+	assert_int_equal(got.as.i, 7);
+	variant_free(&got);
+	assert_int_equal(tree_node_path(t, txn, p1, &path), GROVE_OK);
+	assert_string_equal(path, "/root/World/ZoneA/P1");
+	free(path);
+	assert_int_equal(tree_view_locate(&v, txn, zone, &group), GROVE_OK);
+	assert_int_equal(group, 3);
+	store_txn_abort(txn);
+	tree_view_free(&v);
+}
+
 static void test_split_group_snapshot(void **state)
 {
 	struct fixture *f = *state;
@@ -1162,6 +1216,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writes_after_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nested_splits_and_view, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_view_without_the_new_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_group_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_carry_moves_subtree, setup, teardown),
