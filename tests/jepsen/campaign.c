@@ -12,7 +12,7 @@
  * format, one CLOCK_MONOTONIC for all). The nemesis (the main thread, so that the members it restarts die
  * with it: PR_SET_PDEATHSIG follows the thread that forked) injects one fault at a time, round-robin over the
  * enabled kinds in a seeded order, and heals it ("split" splits a register's node into a shard of its own
- * and kills a member during the split; with --cross there is nothing left to split). At the end everything is healed, the members converge and
+ * and kills or partitions a member during the split; with --cross there is nothing left to split). At the end everything is healed, the members converge and
  * stop, and each member's store is opened to read every set (`final` lines). lincheck.h then decides every
  * key's history, and that every acknowledged add is on every member.
  *
@@ -118,6 +118,7 @@ struct campaign {
 	int acked_add_set;                       /* its set, -1 while none */
 	uint64_t set_groups[MAX_KEYS];           /* the group holding each set's node (with --cross, its shard) */
 	bool register_split[MAX_KEYS];           /* a split of the register's node was asked for */
+	int split_code[MAX_KEYS];                /* and what it was answered: a code, or -1 for no answer */
 	uint64_t faults_done[FAULT_COUNT];
 };
 
@@ -490,11 +491,12 @@ static void *split_main(void *arg)
 
 /*
  * Split a register's node into a shard of its own while its clients write and read it, and kill -9 member
- * @p m a few milliseconds after asking, so that the kill lands in one of the split's steps (the meta log's
- * StartSplit, the source's log, SwitchMap) or just after. Whether the split is answered does not matter: its
- * steps are driven again by the meta group's leader, and the registers must stay linearizable either way.
+ * @p m, or cut it off from the others, a few milliseconds after asking, so that the fault lands in one of the
+ * split's steps (the meta log's StartSplit, the source's log, SwitchMap) or just after. Whether the split is
+ * answered does not matter: its steps are driven again by the meta group's leader, and the registers must
+ * stay linearizable either way.
  */
-static void split_under_kill(struct campaign *cp, int m, uint64_t hold_ms, uint64_t *rng)
+static void split_under_fault(struct campaign *cp, int m, uint64_t hold_ms, uint64_t *rng)
 {
 	int candidates[MAX_KEYS], n = 0;
 	for (int k = 0; k < cp->opt.registers; k++)
@@ -508,23 +510,37 @@ static void split_under_kill(struct campaign *cp, int m, uint64_t hold_ms, uint6
 	cp->register_split[k] = true;
 	struct split_call call = {.members = cp->members};
 	snprintf(call.path, sizeof(call.path), "/root/r%d", k);
-	printf("nemesis: split %s, kill -9 member %d during it for %" PRIu64 " ms\n", call.path, m, hold_ms);
+	bool kill_it = random_below(rng, 2) == 0;
+	printf("nemesis: split %s, %s member %d during it for %" PRIu64 " ms\n", call.path,
+	       kill_it ? "kill -9" : "partition", m, hold_ms);
 	fflush(stdout);
 	if (pthread_create(&call.thread, NULL, split_main, &call) != 0)
 		return;
 	sleep_ms(random_below(rng, 40));
-	cluster_node_signal(&cp->cluster, m, SIGKILL);
-	hold(cp, hold_ms);
-	cluster_node_start(&cp->cluster, m);
+	if (kill_it) {
+		cluster_node_signal(&cp->cluster, m, SIGKILL);
+		hold(cp, hold_ms);
+		cluster_node_start(&cp->cluster, m);
+	} else {
+		for (int j = 1; j <= CLUSTER_NODES; j++)
+			if (j != m) {
+				proxy_command(cp, m, j, "drop both");
+				proxy_command(cp, j, m, "drop both");
+			}
+		hold(cp, hold_ms);
+		heal_all(cp);
+	}
 	pthread_join(call.thread, NULL);
+	cp->split_code[k] = call.code;
 	printf("nemesis: split %s answered %s\n", call.path, call.code < 0 ? "nothing" : grove_strerror(call.code));
 	fflush(stdout);
 }
 
 /*
- * Once healed, every split asked for ends as an active shard (the meta group's leader drives an unanswered
- * one on; only a split of a missing node is aborted, and the registers' nodes exist): waits up to 30 s and
- * names the first register whose split did not finish, or returns true.
+ * Once healed, no split is left half done: a split that was answered is an active shard, and one that was not
+ * (the member that took it was killed or cut off) is either an active shard, driven on by the meta group's
+ * leader once it began, or absent, if it never began. Waits up to 30 s and names the first register whose
+ * split is neither, or returns true.
  */
 static bool splits_finished(struct campaign *cp)
 {
@@ -539,10 +555,14 @@ static bool splits_finished(struct campaign *cp)
 		for (int k = 0; k < cp->opt.registers && unfinished < 0; k++) {
 			char path[32];
 			snprintf(path, sizeof(path), "/root/r%d", k);
-			bool active = false;
+			bool listed = false, active = false;
 			for (size_t i = 0; sr && i < sr->n_shards; i++)
-				active |= strcmp(sr->shards[i]->path, path) == 0 && strcmp(sr->shards[i]->state, "active") == 0;
-			if (cp->register_split[k] && !active)
+				if (strcmp(sr->shards[i]->path, path) == 0) {
+					listed = true;
+					active = strcmp(sr->shards[i]->state, "active") == 0;
+				}
+			bool began = listed || cp->split_code[k] == GROVE_OK;
+			if (cp->register_split[k] && began && !active)
 				unfinished = k;
 		}
 		if (holder)
@@ -552,8 +572,9 @@ static bool splits_finished(struct campaign *cp)
 	}
 	grove_client_close(client);
 	if (unfinished >= 0)
-		fprintf(stderr, "campaign: the split of /root/r%d was asked for and is not an active shard 30 s after "
-				"the faults were healed\n", unfinished);
+		fprintf(stderr, "campaign: the split of /root/r%d (answered %s) is not an active shard 30 s after the faults "
+				"were healed\n", unfinished, cp->split_code[unfinished] < 0 ? "nothing"
+							: grove_strerror(cp->split_code[unfinished]));
 	return unfinished < 0;
 }
 
@@ -568,7 +589,7 @@ static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 		/* Half the time the world's leader: the member that carries the split in its log first. */
 		int leader = random_below(rng, 2) ? cluster_leader(c, applied) : 0;
 		cp->faults_done[f]++;
-		split_under_kill(cp, leader ? leader : m, hold_ms, rng);
+		split_under_fault(cp, leader ? leader : m, hold_ms, rng);
 		return;
 	}
 	if (f == FAULT_KILL_LEADER) {
