@@ -94,7 +94,7 @@ static const struct option options[] = {
 };
 
 #define OPTION_COUNT (sizeof(options) / sizeof(options[0]))
-/* The column the help text starts in; a longer option and value push it to the next line. */
+/* The column the help text starts in; a longer option and value are followed by two blanks instead. */
 #define HELP_COLUMN 21
 
 void options_usage(FILE *out)
@@ -111,7 +111,7 @@ void options_usage(FILE *out)
 		fprintf(out, "%*s", width < HELP_COLUMN - 1 ? HELP_COLUMN - width : 2, "");
 		for (const char *line = o->help; *line;) {
 			size_t len = strcspn(line, "\n");
-			fprintf(out, "%s%.*s\n", line == o->help ? "" : "                     ", (int)len, line);
+			fprintf(out, "%*s%.*s\n", line == o->help ? 0 : HELP_COLUMN, "", (int)len, line);
 			line += len + (line[len] == '\n');
 		}
 	}

@@ -508,6 +508,7 @@ static void split_under_fault(struct campaign *cp, int m, uint64_t hold_ms, uint
 	}
 	int k = candidates[random_below(rng, (uint64_t)n)];
 	cp->register_split[k] = true;
+	cp->faults_done[FAULT_SPLIT]++;
 	struct split_call call = {.members = cp->members};
 	snprintf(call.path, sizeof(call.path), "/root/r%d", k);
 	bool kill_it = random_below(rng, 2) == 0;
@@ -588,7 +589,6 @@ static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 	if (f == FAULT_SPLIT) {
 		/* Half the time the world's leader: the member that carries the split in its log first. */
 		int leader = random_below(rng, 2) ? cluster_leader(c, applied) : 0;
-		cp->faults_done[f]++;
 		split_under_fault(cp, leader ? leader : m, hold_ms, rng);
 		return;
 	}
@@ -854,8 +854,11 @@ static bool start_cluster(struct campaign *cp)
 		char path[32];
 		snprintf(path, sizeof(path), "/root/%s", name);
 		uint64_t group = 1; /* the world's */
-		if (ok && cp->opt.cross)
+		if (ok && cp->opt.cross) {
 			ok = client_shard_split(client, path, &group) == GROVE_OK;
+			if (k < cp->opt.registers)
+				cp->register_split[k] = true; /* answered: nothing left for the split fault */
+		}
 		if (k >= cp->opt.registers)
 			cp->set_groups[k - cp->opt.registers] = group;
 	}
