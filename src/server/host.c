@@ -1900,7 +1900,6 @@ int host_shard_split(struct host *h, const struct host_ticket *t, const char *pa
 	return err;
 }
 
-/* The trees of every group that holds a scene tree, for a view. */
 /*
  * A view across the scene trees of every group here. A group that a split made in this turn starts only after
  * the turn's applies (start_births()), yet its records are in the store already, and a read released in the

@@ -52,9 +52,10 @@ const struct tree *tree_view_group(const struct tree_view *v, uint64_t group)
 /*
  * The tree that holds node @p id's own records: @p t itself, unless @p t belongs to a view; then the group
  * the id was born in, following moved ids and mount points from there (each split leaves one of them behind).
- * NULL when they lead to a group this view lacks, or to one that does not hold the node yet (a member whose
- * new group waits for its first snapshot): a mount point or a moved id is not the node, and reading it as the
- * node would give it without its records. Readers answer NULL with GROVE_EMOVED (retry).
+ * NULL when they lead to a group this view lacks, or through a mount point to a group that does not hold its
+ * root yet (a member whose new group waits for its first snapshot): a mount point is not the node, and reading
+ * it as the node would give it without its records. Readers answer NULL with GROVE_EMOVED (retry). A moved id
+ * that its group no longer holds was deleted there: the read fails as it would without a view.
  */
 static const struct tree *holder(const struct tree *t, struct store_txn *txn, uint64_t id)
 {
@@ -67,6 +68,7 @@ static const struct tree *holder(const struct tree *t, struct store_txn *txn, ui
 	uint8_t key[8];
 	put_be64(key, id);
 	int hops;
+	bool via_mount = false;
 	for (hops = 0; cur && hops < 64; hops++) {
 		uint64_t group;
 		int err = tt_get(cur, txn, TREE_NODES, key, sizeof(key), NULL);
@@ -76,12 +78,13 @@ static const struct tree *holder(const struct tree *t, struct store_txn *txn, ui
 			return cur;
 		}
 		if (err == GROVE_ENOTFOUND && tt_get_id_u64(cur, txn, TREE_MOVED, id, &group) != GROVE_OK)
-			break;
+			return via_mount ? NULL : t; /* never made, or deleted: the read fails as without a view */
 		if (err && err != GROVE_ENOTFOUND)
-			break;
+			return t;
+		via_mount = err == GROVE_OK;
 		cur = tree_view_group(v, group);
 	}
-	/* Not in its birth group at all: the read fails there as it would without a view. */
+	/* Not even its birth group is here: the read fails as without a view; a group it moved to is not yet. */
 	return hops == 0 ? t : NULL;
 }
 

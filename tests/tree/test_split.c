@@ -730,6 +730,14 @@ static void test_view_without_the_new_group(void **state)
 	assert_int_equal(tree_view_locate(&v, txn, zone, &group), GROVE_OK);
 	assert_int_equal(group, 3);
 	store_txn_abort(txn);
+	/* A moved node deleted where it went is gone, not "moved": its id is not found, as without a view. */
+	char msg[512];
+	assert_int_equal(apply1(f, 3, (struct tree_op){.kind = TREE_OP_DELETE, .node = at("/root/World/ZoneA/P1")}, msg),
+			 GROVE_OK);
+	assert_int_equal(store_txn_begin(f->store, NULL, false, &txn), GROVE_OK);
+	assert_int_equal(tree_get_node(t, txn, p1, &n), GROVE_ENOTFOUND);
+	assert_int_equal(tree_get_prop(t, txn, p1, "hp", &got), GROVE_ENOTFOUND);
+	store_txn_abort(txn);
 	tree_view_free(&v);
 }
 
