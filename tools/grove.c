@@ -24,6 +24,9 @@
 /* Exit codes: 0 done, 1 the server refused or failed the request, 2 bad usage or no connection. */
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2 };
 
+/* How long `shard split` waits for another split of the same shard to finish before it gives up. */
+#define SPLIT_WAIT_MS 60000
+
 struct options {
 	const char *server;
 	const char *token;
@@ -1535,6 +1538,16 @@ static int cmd_shard(const struct options *o)
 	env.body_case = GROVE__ENVELOPE__BODY_SHARD;
 	env.shard = &rq;
 	int code = admin_call(o, &env, GROVE__ENVELOPE__BODY_SHARD_REPLY, &reply);
+	/* A shard splits off one subtree at a time: a split asked while another of the same shard runs waits its
+	 * turn here rather than fail. */
+	for (int waited_ms = 0; !code && rq.op == GROVE__SHARD_REQUEST__OP__SPLIT && waited_ms < SPLIT_WAIT_MS &&
+				reply->shard_reply->code == GROVE_EUNAVAILABLE;
+	     waited_ms += 100) {
+		grove__envelope__free_unpacked(reply, NULL);
+		struct timespec pause = {0, 100 * 1000000L};
+		nanosleep(&pause, NULL);
+		code = admin_call(o, &env, GROVE__ENVELOPE__BODY_SHARD_REPLY, &reply);
+	}
 	if (code)
 		return code;
 	if (reply->shard_reply->code)

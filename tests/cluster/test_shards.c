@@ -807,6 +807,66 @@ static void test_reads_during_splits(void **state)
 	test_rmtree(c.dir);
 }
 
+struct cli_split {
+	const char *servers;
+	char path[32];
+	struct cli_result *r;
+	pthread_t thread;
+};
+
+static void *cli_split_main(void *arg)
+{
+	struct cli_split *s = arg;
+	cli_run_at(s->servers, s->r, "shard", "split", s->path, (char *)NULL);
+	return NULL;
+}
+
+/*
+ * `grove shard split` of six siblings at once, each through another member: a shard splits off one subtree at
+ * a time, and each split waits its turn in the CLI rather than fail with "retry when that split finished".
+ */
+static void test_concurrent_splits_wait_their_turn(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start_compacting(&c, "20000");
+	cluster_wait_leader(&c);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	enum { SPLITS = 6 };
+	assert_int_equal(create_one(cl, "/root", "Par"), 0);
+	char names[SPLITS][32];
+	for (int i = 0; i < SPLITS; i++)
+		snprintf(names[i], sizeof(names[i]), "C%d", i);
+	assert_int_equal(create_nodes(cl, "/root/Par", names, SPLITS), 0);
+	char servers[CLUSTER_NODES][32];
+	struct cli_split splits[SPLITS];
+	for (int i = 0; i < SPLITS; i++) {
+		cluster_address(&c, 1 + i % CLUSTER_NODES, servers[i % CLUSTER_NODES], sizeof(servers[0]));
+		splits[i] = (struct cli_split){.servers = servers[i % CLUSTER_NODES], .r = calloc(1, sizeof(struct cli_result))};
+		snprintf(splits[i].path, sizeof(splits[i].path), "/root/Par/C%d", i);
+	}
+	for (int i = 0; i < SPLITS; i++)
+		assert_int_equal(pthread_create(&splits[i].thread, NULL, cli_split_main, &splits[i]), 0);
+	for (int i = 0; i < SPLITS; i++) {
+		pthread_join(splits[i].thread, NULL);
+		if (splits[i].r->status != 0)
+			fail_msg("grove shard split %s exited %d: %s", splits[i].path, splits[i].r->status, splits[i].r->err);
+		assert_non_null(strstr(splits[i].r->out, "is shard"));
+		free(splits[i].r);
+	}
+	Grove__Envelope *holder;
+	Grove__ShardReply *sr = client_shard_list(cl, &holder);
+	assert_non_null(sr);
+	int active = 0;
+	for (size_t i = 0; i < sr->n_shards; i++)
+		active += strncmp(sr->shards[i]->path, "/root/Par/C", 11) == 0 && strcmp(sr->shards[i]->state, "active") == 0;
+	assert_int_equal(active, SPLITS);
+	grove__envelope__free_unpacked(holder, NULL);
+	grove_client_close(cl);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 static void test_split_under_load(void **state)
 {
 	(void)state;
@@ -1094,6 +1154,7 @@ int main(void)
 		cmocka_unit_test(test_leaders_spread),
 		cmocka_unit_test(test_split_under_load),
 		cmocka_unit_test(test_reads_during_splits),
+		cmocka_unit_test(test_concurrent_splits_wait_their_turn),
 		cmocka_unit_test(test_catch_up_across_a_split),
 		cmocka_unit_test(test_member_replaced),
 	};
