@@ -12,9 +12,10 @@
  * format, one CLOCK_MONOTONIC for all). The nemesis (the main thread, so that the members it restarts die
  * with it: PR_SET_PDEATHSIG follows the thread that forked) injects one fault at a time, round-robin over the
  * enabled kinds in a seeded order, and heals it ("split" splits a register's node into a shard of its own
- * and kills or partitions a member during the split; with --cross there is nothing left to split). At the end everything is healed, the members converge and
- * stop, and each member's store is opened to read every set (`final` lines). lincheck.h then decides every
- * key's history, and that every acknowledged add is on every member.
+ * and kills or partitions a member during the split; with --cross there is nothing left to split). At the
+ * end everything is healed, the members converge, no split may be left half done, the members stop, and each
+ * member's store is opened to read every set (`final` lines). lincheck.h then decides every key's history,
+ * and that every acknowledged add is on every member.
  *
  * Representation: register key rN is the integer property "v" of node /root/rN (a read of a missing
  * property is nil); set key sN is node /root/sN, and adding element E sets its property "eE" to E (a
@@ -469,6 +470,38 @@ static int random_member(uint64_t *rng)
 	return 1 + (int)random_below(rng, CLUSTER_NODES);
 }
 
+/* kill -9 member @p m, hold the fault, and start the member again. */
+static void kill_for(struct campaign *cp, int m, uint64_t hold_ms)
+{
+	cluster_node_signal(&cp->cluster, m, SIGKILL);
+	hold(cp, hold_ms);
+	cluster_node_start(&cp->cluster, m);
+}
+
+enum cut { CUT_BOTH_WAYS, CUT_INBOUND, CUT_OUTBOUND };
+
+/* Cut member @p m off from the others (@p how: both ways, or only what it receives, or sends), hold, heal. */
+static void cut_off_for(struct campaign *cp, int m, enum cut how, uint64_t hold_ms)
+{
+	for (int j = 1; j <= CLUSTER_NODES; j++) {
+		if (j == m)
+			continue;
+		/* The proxy m->j carries m's connections to j ("up" is m to j); j->m carries j's to m. */
+		if (how == CUT_BOTH_WAYS) {
+			proxy_command(cp, m, j, "drop both");
+			proxy_command(cp, j, m, "drop both");
+		} else if (how == CUT_INBOUND) {
+			proxy_command(cp, j, m, "drop up");
+			proxy_command(cp, m, j, "drop down");
+		} else {
+			proxy_command(cp, m, j, "drop up");
+			proxy_command(cp, j, m, "drop down");
+		}
+	}
+	hold(cp, hold_ms);
+	heal_all(cp);
+}
+
 /* A split asked of the cluster on a thread of its own, so that the nemesis can kill a member meanwhile. */
 struct split_call {
 	const char *members;
@@ -518,19 +551,10 @@ static void split_under_fault(struct campaign *cp, int m, uint64_t hold_ms, uint
 	if (pthread_create(&call.thread, NULL, split_main, &call) != 0)
 		return;
 	sleep_ms(random_below(rng, 40));
-	if (kill_it) {
-		cluster_node_signal(&cp->cluster, m, SIGKILL);
-		hold(cp, hold_ms);
-		cluster_node_start(&cp->cluster, m);
-	} else {
-		for (int j = 1; j <= CLUSTER_NODES; j++)
-			if (j != m) {
-				proxy_command(cp, m, j, "drop both");
-				proxy_command(cp, j, m, "drop both");
-			}
-		hold(cp, hold_ms);
-		heal_all(cp);
-	}
+	if (kill_it)
+		kill_for(cp, m, hold_ms);
+	else
+		cut_off_for(cp, m, CUT_BOTH_WAYS, hold_ms);
 	pthread_join(call.thread, NULL);
 	cp->split_code[k] = call.code;
 	printf("nemesis: split %s answered %s\n", call.path, call.code < 0 ? "nothing" : grove_strerror(call.code));
@@ -624,9 +648,7 @@ static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 	switch (f) {
 	case FAULT_KILL:
 	case FAULT_KILL_LEADER:
-		cluster_node_signal(c, m, SIGKILL);
-		hold(cp, hold_ms);
-		cluster_node_start(c, m);
+		kill_for(cp, m, hold_ms);
 		break;
 	case FAULT_KILL_ALL:
 		for (int i = 1; i <= CLUSTER_NODES; i++)
@@ -641,24 +663,10 @@ static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 		kill(c->pids[m], SIGCONT);
 		break;
 	case FAULT_PARTITION:
+		cut_off_for(cp, m, CUT_BOTH_WAYS, hold_ms);
+		break;
 	case FAULT_ONE_WAY:
-		for (int j = 1; j <= CLUSTER_NODES; j++) {
-			if (j == m)
-				continue;
-			/* The proxy m->j carries m's connections to j ("up" is m to j); j->m carries j's to m. */
-			if (f == FAULT_PARTITION) {
-				proxy_command(cp, m, j, "drop both");
-				proxy_command(cp, j, m, "drop both");
-			} else if (inbound) {
-				proxy_command(cp, j, m, "drop up");
-				proxy_command(cp, m, j, "drop down");
-			} else {
-				proxy_command(cp, m, j, "drop up");
-				proxy_command(cp, j, m, "drop down");
-			}
-		}
-		hold(cp, hold_ms);
-		heal_all(cp);
+		cut_off_for(cp, m, inbound ? CUT_INBOUND : CUT_OUTBOUND, hold_ms);
 		break;
 	default:
 		break;
