@@ -62,7 +62,9 @@
  *   "1:120,5:33"; one pair within one shard); across shards "index" is a
  *   sum that only orders the stream. Keep the latest position and resume with "from" = that
  *   String: each shard resumes after its index, a shard split off below the
- *   subscribed node since from its birth; "resumed" gives the index and
+ *   subscribed node since from its birth, and so does the shard that the
+ *   subscribed subtree itself was split into (the shard it split from stays
+ *   in the position); "resumed" gives the index and
  *   position it resumed at (a new shard included). A position naming a shard
  *   that holds no part of the subtree now, or behind a shard's history, is
  *   answered "compacted"; one that does not parse, "error" (the subscription

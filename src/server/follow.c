@@ -884,6 +884,41 @@ static size_t span_of(struct follow *f, uint64_t group, const char *root_path, u
 	return n;
 }
 
+/* Whether @p group is among @p at's @p n groups. */
+static bool names_group(const struct sub_at *at, size_t n, uint64_t group)
+{
+	for (size_t i = 0; i < n; i++)
+		if (at[i].group == group)
+			return true;
+	return false;
+}
+
+/*
+ * A position taken before a split moved the subtree into a shard of its own (or kept since by a stream handed
+ * over at the split) names the group the subtree split from: that group is followed too, up to the split for
+ * the subtree's last changes there and after it for nothing, so that the stream's index, the sum over its
+ * groups, keeps growing; and so is the group that one split from, if the position names it too (the subtree
+ * split again since). Appends them to @p groups (@p n of them, grown). @return the new count (@p n if nothing
+ * was added, 0 if out of memory).
+ */
+static size_t with_split_sources(struct follow *f, uint64_t **groups, size_t n, const struct sub_at *from, size_t n_from)
+{
+	const struct shard_map *map = host_shard_map(f->host);
+	const struct shard_entry *e = map ? shard_map_find_group(map, (*groups)[0]) : NULL;
+	while (e && e->source && names_group(from, n_from, e->source) && host_tree(f->host, e->source)) {
+		for (size_t i = 0; i < n; i++)
+			if ((*groups)[i] == e->source)
+				return n;
+		uint64_t *more = realloc(*groups, (n + 1) * sizeof(*more));
+		if (!more)
+			return 0;
+		more[n++] = e->source;
+		*groups = more;
+		e = shard_map_find_group(map, e->source);
+	}
+	return n;
+}
+
 /* Whether a transaction's intent holds any of @p groups: its parts are not all applied yet. */
 static bool any_held(struct follow *f, const uint64_t *groups, size_t n)
 {
@@ -1044,6 +1079,8 @@ static void subscribe_from(struct follow *f, struct loop_conn *c, struct followe
 	}
 	uint64_t *groups = NULL, *at = NULL;
 	size_t n = span_of(f, group, path, &groups);
+	if (n && rq->resume && rq->position)
+		n = with_split_sources(f, &groups, n, from, n_from);
 	if (n)
 		at = malloc(n * sizeof(*at));
 	for (size_t i = 0; at && i < n; i++)

@@ -19,8 +19,9 @@
  * the events also carry the stream's position (subs_position_format():
  * "group:index" per group), which a subscribe resumes from (subs_resume();
  * a position that does not parse is an error and changes nothing). A split
- * that moves the subscribed subtree away ends the subscription with
- * "compacted" (subscribe again: the new shard answers). Submits are routed
+ * that moves the subscribed subtree into a shard of its own hands the stream
+ * over to that shard (subs_moved()); a position from before it resumes
+ * there too, the group it split from kept in the position. Submits are routed
  * to the shard of the nodes they name; one that names several is handed to the server's write across
  * shards (follow_config.submit_across), which answers it, once, through
  * follow_submit_done(): its key holds across the transaction.

@@ -398,20 +398,21 @@ static int resume_points(const struct sub_spec *spec, const struct sub_span *spa
 		if (spec_slot(spec, from[i].group) == spec->n_groups)
 			return refuse(why, 0, "the position names shard %llu, which holds no part of this subtree now",
 				      (unsigned long long)from[i].group);
-	if (!named(from, n_from, spec->groups[0], &at[0]))
-		return refuse(why, 0, "the subscribed node is in shard %llu now, which the position does not name",
-			      (unsigned long long)spec->groups[0]);
 	*n_waits = 0;
-	for (size_t i = 1; i < spec->n_groups; i++) {
+	for (size_t i = 0; i < spec->n_groups; i++) {
 		if (named(from, n_from, spec->groups[i], &at[i]))
 			continue;
 		/*
-		 * Split off below the root since: its part of the subtree was in its source until the split and is
-		 * in its own log from its birth on, so that is exact, provided nothing of its own goes out before
-		 * what its source applied up to the split.
+		 * Split off since: below the root, or the root's own group when the subtree moved into a shard of
+		 * its own. Its part of the subtree was in its source until the split and is in its own log from its
+		 * birth on, so that is exact, provided nothing of its own goes out before what its source applied up
+		 * to the split.
 		 */
 		size_t src = spec_slot(spec, span[i].source);
 		uint64_t src_at = 0;
+		if (i == 0 && (!span[0].split_index || src == spec->n_groups || !named(from, n_from, span[0].source, &src_at)))
+			return refuse(why, 0, "the subscribed node is in shard %llu now, which the position does not name",
+				      (unsigned long long)spec->groups[0]);
 		if (!span[i].split_index || src == spec->n_groups || src == i ||
 		    (!named(from, n_from, span[i].source, &src_at) && spec_slot(spec, span[src].source) == spec->n_groups))
 			return refuse(why, 0, "shard %llu split off below the subscribed node since that position, from shard "
@@ -1037,26 +1038,35 @@ static bool follow_split(struct subs *s, struct sub *sub, uint64_t group, uint64
 	return true;
 }
 
+/* Put @p group first among @p sub's groups, where the root's group stands (grove subscribers shows it). */
+static void root_group_first(struct sub *sub, uint64_t group)
+{
+	for (size_t i = sub->n_groups; i-- > 1;)
+		if (sub->groups[i].group == group) {
+			struct sub_at first = sub->groups[i];
+			memmove(&sub->groups[1], &sub->groups[0], i * sizeof(*sub->groups));
+			sub->groups[0] = first;
+			return;
+		}
+}
+
 void subs_moved(struct subs *s, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at)
 {
-	char reason[160];
-	snprintf(reason, sizeof(reason), "the subtree moved to shard %llu (a split); subscribe again", (unsigned long long)to);
 	size_t n = strlen(path);
 	for (size_t i = 0; i < s->n_all;) {
 		struct sub *sub = s->all[i];
 		const char *root = sub->root_path;
 		size_t r = strlen(root);
 		bool follows = group_of(sub, group) != NULL;
-		if (follows && strncmp(root, path, n) == 0 && (root[n] == '\0' || root[n] == '/')) {
-			compact(s, sub, 0, reason); /* it leaves s->all */
+		bool moved = follows && strncmp(root, path, n) == 0 && (root[n] == '\0' || root[n] == '/');
+		/* A shard split off inside the subtree, or the subtree moved into one: followed there from now on. */
+		bool split_inside = follows && n > r && strncmp(path, root, r) == 0 && path[r] == '/';
+		if ((moved || split_inside) && !follow_split(s, sub, group, index, to, born_at)) {
+			compact(s, sub, 0, out_of_memory); /* it leaves s->all */
 			continue;
 		}
-		/* A shard split off inside the subtree: its part is followed there from now on. */
-		if (follows && n > r && strncmp(path, root, r) == 0 && path[r] == '/' &&
-		    !follow_split(s, sub, group, index, to, born_at)) {
-			compact(s, sub, 0, out_of_memory);
-			continue;
-		}
+		if (moved)
+			root_group_first(sub, to);
 		i++;
 	}
 }

@@ -271,11 +271,14 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 /**
  * @brief A split (entry @p index of @p group, published already) moved the
  * subtree at @p path out of @p group into group @p to, whose own log starts
- * from that state at @p born_at: the subscribers of a subtree at or below it
- * hear "compacted" (take a new snapshot, which the shard that holds it now
- * gives) and are dropped. Subscribers of a subtree that holds @p path stay,
- * and follow @p to's entries after @p born_at too; one that is catching up
- * gets none of them before it was given @p group's up to @p index.
+ * from that state at @p born_at: every subscriber that follows @p group and
+ * whose subtree holds @p path, or lies at or below it, follows @p to's
+ * entries after @p born_at too; one that is catching up gets none of them
+ * before it was given @p group's up to @p index. A subtree at or below
+ * @p path is handed over: @p to becomes its root's group, and @p group stays
+ * in its position, which has nothing more of the subtree but keeps the
+ * stream's index (the sum over its groups) growing and lets it resume
+ * (subs_resume()). Only a subscriber out of memory is dropped, "compacted".
  */
 void subs_moved(struct subs *s, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at);
 

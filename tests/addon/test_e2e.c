@@ -16,7 +16,8 @@
  *    snapshot;
  *  - a follower of zone B alone gets a node with a child moved in from zone A as its creation, with no
  *    new snapshot, and a node whose texture is an embedded resource with it, and ends equal to grove's
- *    export of zone B;
+ *    export of zone B; one of zone B while B is split into a shard of its own follows it through the split
+ *    with no new snapshot and ends equal to grove's export of it;
  *  - a follower of a world into which scenes the engine made are imported, before its snapshot and while
  *    it follows (embedded resources arrive with their properties), ends equal to grove's export;
  *  - a follower of a world that a Godot client changes with 150 random batches (sets of values of many
@@ -752,6 +753,15 @@ static void follower_ended(struct e2e *e, pid_t f, const char *name, struct seen
 	assert_int_equal(lines_of(s, "E ", v, 4), 0);
 }
 
+/* Follower @p f of zone B ended as follower_ended() says, on its one subscription: grove's tree of zone B (free it). */
+static char *zone_follower_ended(struct e2e *e, pid_t f, const char *name, struct seen *s)
+{
+	follower_ended(e, f, name, s);
+	int64_t v[4];
+	assert_int_equal(lines_of(s, "U ", v, 4), 1);
+	return grove_tree(e, WORLD "/B");
+}
+
 /*
  * A follower of zone B alone: a node with a child and properties moved in from zone A arrives as its
  * creation (one snapshot, the one it started with, and nothing refused), and a node whose texture is an
@@ -790,10 +800,7 @@ static void test_zone_follower_gets_moved_in_nodes(void **state)
 	snprintf(texture, sizeof(texture), "ExtResource(\"#%lld\")", strtoll(stored + 14, NULL, 10));
 	CLI(e, r, "set", WORLD "/B/Mover/Arm", "texture", texture);
 	struct seen s;
-	follower_ended(e, f, "zone", &s);
-	int64_t v[4];
-	assert_int_equal(lines_of(&s, "U ", v, 4), 1);
-	char *tree = grove_tree(e, WORLD "/B");
+	char *tree = zone_follower_ended(e, f, "zone", &s);
 	assert_non_null(strstr(tree, "B/Mover/Arm Sprite"));
 	assert_non_null(strstr(tree, "P texture = <GradientTexture"));
 	const char *arm = strstr(tree, "B/Mover/Arm Sprite");
@@ -802,6 +809,41 @@ static void test_zone_follower_gets_moved_in_nodes(void **state)
 	assert_true(arm_texture && (!next || arm_texture < next));
 	check_tree("zone", &s, tree);
 	print_message("the follower of zone B got the node moved in as its creation and equals grove's tree of it\n");
+	free(tree);
+	free(s.text);
+	free(r);
+	e->passed = true;
+}
+
+/*
+ * A follower of zone B while B is split into a shard of its own: its stream is handed over to the new shard
+ * with no new snapshot and no new subscription; the values set before and after the split, a node added,
+ * and a node moved in from zone A (across the shards then) all reach it, and it ends equal to grove's tree of
+ * zone B, grove ids included.
+ */
+static void test_zone_follower_through_its_split(void **state)
+{
+	struct e2e *e = running(state);
+	struct cli_result *r = malloc(sizeof(*r));
+	pid_t f = follower_start(e, "split", false, WORLD "/B");
+	wait_subscribers(e, WORLD "/B", 1);
+	for (int i = 0; i < 20; i++) {
+		char value[48];
+		snprintf(value, sizeof(value), "Vector2(%d, %d)", i, -i);
+		CLI(e, r, "set", WORLD "/B/Lamp", "position", value);
+		if (i == 9)
+			CLI(e, r, "shard", "split", WORLD "/B");
+	}
+	CLI(e, r, "add", WORLD "/B/Lamp/Glow", "Sprite");
+	CLI(e, r, "set", WORLD "/B/Lamp/Glow", "modulate", "Color(0, 0, 1, 1)");
+	CLI(e, r, "mv", WORLD "/A/Mover", WORLD "/B");
+	CLI(e, r, "set", WORLD "/B/Mover", "position", "Vector2(3, 4)");
+	struct seen s;
+	char *tree = zone_follower_ended(e, f, "split", &s);
+	assert_non_null(strstr(tree, "B/Lamp/Glow Sprite"));
+	assert_non_null(strstr(tree, "B/Mover Node2D"));
+	check_tree("split", &s, tree);
+	print_message("the follower of zone B followed it through its split with its one snapshot and equals grove's tree of it\n");
 	free(tree);
 	free(s.text);
 	free(r);
@@ -939,6 +981,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batches_lost_with_the_leader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follower_resumes_from_checkpoint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zone_follower_gets_moved_in_nodes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zone_follower_through_its_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_follower_of_imported_scenes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_batches_keep_follower_equal, setup, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_follower_behind_short_history_takes_snapshot, setup, teardown,

@@ -1002,22 +1002,11 @@ static void *counting_writer_main(void *arg)
 	return NULL;
 }
 
-/* The value of "n" in a snapshot scene of ZoneS (its only node with one), or 0. */
-static int64_t n_in_scene(const Grove__SubscribeEvent *ev)
-{
-	char *scene = strndup((const char *)ev->data.data, ev->data.len);
-	const char *at = scene ? strstr(scene, "\nn = ") : NULL;
-	int64_t n = at ? strtoll(at + 5, NULL, 10) : 0;
-	free(scene);
-	return n;
-}
-
 /*
  * Subscribers of a subtree that is split into a shard of its own while a writer sets its node's value, and of
- * its parent. The parent's stream goes on through the split with no gap, no repeat and no new snapshot. A
- * stream of the split's root itself ends with "compacted" (subscribe again) at the split, never a silent stop
- * or a gap: up to it every acknowledged value came once, in order, and the new snapshot and the stream after
- * it bring the rest. At a subscriber of every member.
+ * its parent. Both streams go on through the split with no gap, no repeat and no new snapshot: every
+ * acknowledged value comes once, in order, each event chained to the one before it; the stream of the split's
+ * root is handed over to the new group at its birth. At a subscriber of every member.
  */
 static void test_stream_through_a_split_of_its_root(void **state)
 {
@@ -1028,10 +1017,12 @@ static void test_stream_through_a_split_of_its_root(void **state)
 	struct grove_client *cl = start_with_ops(&c, world, sizeof(world) / sizeof(world[0]));
 	enum { SUBS = 4 };
 	struct grove_client *sub[SUBS];
+	uint64_t subscribed_index[SUBS];
 	for (int i = 0; i < SUBS; i++) {
 		sub[i] = cluster_connect(&c, 1 + i % CLUSTER_NODES);
-		grove__envelope__free_unpacked(subscribed(sub[i], i < CLUSTER_NODES ? "/root/World/ZoneS" : "/root/World"),
-					       NULL);
+		Grove__Envelope *msg = subscribed(sub[i], i < CLUSTER_NODES ? "/root/World/ZoneS" : "/root/World");
+		subscribed_index[i] = msg->subscribe_event->index;
+		grove__envelope__free_unpacked(msg, NULL);
 	}
 	struct counting_writer *w = calloc(1, sizeof(*w));
 	w->c = &c;
@@ -1048,25 +1039,18 @@ static void test_stream_through_a_split_of_its_root(void **state)
 	for (int i = 0; i < SUBS; i++) {
 		bool of_root = i < CLUSTER_NODES;
 		int64_t last_seen = 0;
-		int seen = 0, snapshots = 0;
+		int seen = 0;
+		uint64_t index = subscribed_index[i];
 		for (int events = 0; events < 10 * SPLIT_WRITES && last_seen < last_acked; events++) {
 			Grove__Envelope *msg = next_event(sub[i]);
 			const Grove__SubscribeEvent *ev = msg->subscribe_event;
-			if (of_root && ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED && snapshots == 0) {
-				assert_non_null(strstr(ev->reason, "(a split); subscribe again"));
-				grove__envelope__free_unpacked(msg, NULL);
-				msg = subscribed(sub[i], "/root/World/ZoneS");
-				int64_t n = n_in_scene(msg->subscribe_event);
-				if (n < last_seen)
-					fail_msg("subscriber %d: a snapshot with %lld after %lld", i, (long long)n, (long long)last_seen);
-				last_seen = n;
-				snapshots++;
-				grove__envelope__free_unpacked(msg, NULL);
-				continue;
-			}
 			if (ev->kind != GROVE__SUBSCRIBE_EVENT__KIND__CHANGES && ev->kind != GROVE__SUBSCRIBE_EVENT__KIND__PROGRESS)
 				fail_msg("subscriber %d: an event of kind %d after %lld: %s", i, ev->kind, (long long)last_seen,
 					 ev->reason);
+			if (ev->prev != index || ev->index <= index)
+				fail_msg("subscriber %d: an event at %llu after %llu, but the last one was at %llu", i,
+					 (unsigned long long)ev->index, (unsigned long long)ev->prev, (unsigned long long)index);
+			index = ev->index;
 			for (size_t k = 0; k < ev->n_changes; k++) {
 				const Grove__Change *ch = ev->changes[k];
 				if (ch->op != TREE_OP_SET_PROP || strcmp(ch->name, "n") != 0)
@@ -1085,9 +1069,8 @@ static void test_stream_through_a_split_of_its_root(void **state)
 			grove__envelope__free_unpacked(msg, NULL);
 		}
 		assert_int_equal(last_seen, last_acked);
-		assert_int_equal(snapshots, of_root ? 1 : 0);
-		print_message("subscriber %d (%s, member %d): %d values streamed, %d new snapshots\n", i,
-			      of_root ? "the split's root" : "its parent", 1 + i % CLUSTER_NODES, seen, snapshots);
+		print_message("subscriber %d (%s, member %d): %d values streamed\n", i,
+			      of_root ? "the split's root" : "its parent", 1 + i % CLUSTER_NODES, seen);
 		grove_client_close(sub[i]);
 	}
 	free(w);
@@ -1872,10 +1855,57 @@ static void test_resume_across_shards(void **state)
 	test_rmtree(c.dir);
 }
 
+/* Read events of @p f until value @p want of "n" on node @p t came; every value after @p seen->values' last once, in order. */
+static void read_values_until(struct follower *f, struct resume_seen *seen, uint64_t t, int64_t want)
+{
+	int64_t last = seen->n_values[0] ? seen->values[0][seen->n_values[0] - 1] : 0;
+	for (int events = 0; events < 500 && last < want; events++) {
+		struct read_event e;
+		follower_next(f, &e, 0);
+		if (e.kind != 'C' && e.kind != 'P')
+			fail_msg("event '%c' in the stream after %lld: %s", e.kind, (long long)last, e.reason);
+		if (e.prev != seen->index || e.index <= seen->index)
+			fail_msg("event at %llu follows %llu, but the last one was %llu", (unsigned long long)e.index,
+				 (unsigned long long)e.prev, (unsigned long long)seen->index);
+		seen->index = e.index;
+		copy_text(seen->position, sizeof(seen->position), e.position);
+		for (size_t i = 0; i < e.n_sets; i++) {
+			if (e.set_node[i] != t)
+				continue;
+			if (e.set_value[i] != last + 1)
+				fail_msg("%lld after %lld", (long long)e.set_value[i], (long long)last);
+			last = e.set_value[i];
+			if (seen->n_values[0] < 16)
+				seen->values[0][seen->n_values[0]++] = last;
+		}
+	}
+	assert_int_equal(last, want);
+}
+
+/* Resume @p f at member @p node from @p seen's position: "resumed" at it or past it, never a new snapshot. */
+static void resume_at(struct follower *f, struct cluster *c, int node, bool godot, const char *path,
+		      struct resume_seen *seen)
+{
+	struct read_event e;
+	follower_open(f, c, node, godot);
+	follower_subscribe_at(f, path, seen->position);
+	follower_next(f, &e, 0);
+	if (e.kind != 'R')
+		fail_msg("resuming %s from %s: '%c' at %llu %s", path, seen->position, e.kind, (unsigned long long)e.index,
+			 e.reason);
+	assert_true(e.index >= seen->index);
+	seen->index = e.index;
+	copy_text(seen->position, sizeof(seen->position), e.position);
+}
+
 /*
- * A stream within one shard names its group too: after a split moved the subscribed subtree to a new group
- * while its client was away, the old position is not read as an index of the new group's log (which starts
- * again at 1, so an index from the old one would skip or repeat entries there): the answer is "compacted".
+ * A stream within one shard names its group, and a split that moved the subscribed subtree to a new group
+ * while its client was away does not end it: the old position resumes in the old group up to the split and
+ * in the new one from its birth (whose log starts again at 1: an index of the old one is never read as one
+ * of the new), with nothing skipped or repeated and no new snapshot; the position then names both, and
+ * resumes again at another member. The subscribed node (T, in a zone) is then split off the zone's shard in
+ * turn while the stream follows it: handed over live, and a position from between the two splits resumes
+ * through both.
  */
 static void test_resume_after_the_subtree_moved_shards(void **state)
 {
@@ -1891,35 +1921,46 @@ static void test_resume_after_the_subtree_moved_shards(void **state)
 		cluster_wait_converged(&c); /* member 2 serves the subscription from what it applied */
 		char t[80];
 		snprintf(t, sizeof(t), "%s/T", path);
+		uint64_t t_id = node_at(cl, t, NULL);
 		struct follower f;
 		struct read_event e;
 		follower_open(&f, &c, 2, godot);
-		follower_subscribe_at(&f, path, NULL);
+		follower_subscribe_at(&f, t, NULL);
 		follower_next(&f, &e, player);
 		assert_int_equal(e.kind, 'S');
 		assert_int_equal(strchr(e.position, ','), NULL); /* one group */
 		assert_true(e.position[0] != '\0');
+		struct resume_seen seen = {.index = e.index};
 		assert_int_equal(client_set_int(cl, t, "n", 1), GROVE_OK);
-		do
-			follower_next(&f, &e, player);
-		while (e.kind != 'C');
-		char last[256];
-		copy_text(last, sizeof(last), e.position);
+		read_values_until(&f, &seen, t_id, 1);
 		follower_close(&f);
 
 		assert_int_equal(client_shard_split(cl, path, NULL), GROVE_OK);
 		for (int i = 2; i < 6; i++)
 			assert_int_equal(client_set_int(cl, t, "n", i), GROVE_OK);
 		cluster_wait_converged(&c);
-		follower_open(&f, &c, 3, godot);
-		follower_subscribe_at(&f, path, last);
-		follower_next(&f, &e, player);
-		if (e.kind != 'X')
-			fail_msg("resuming %s from %s after its split: '%c' at %llu %s", path, last, e.kind,
-				 (unsigned long long)e.index, e.reason);
-		follower_subscribe_at(&f, path, NULL);
-		follower_next(&f, &e, player);
-		assert_int_equal(e.kind, 'S');
+		resume_at(&f, &c, 3, godot, t, &seen);
+		read_values_until(&f, &seen, t_id, 5);
+		follower_close(&f);
+		assert_non_null(strchr(seen.position, ',')); /* the old group and the new */
+
+		assert_int_equal(client_set_int(cl, t, "n", 6), GROVE_OK);
+		cluster_wait_converged(&c);
+		resume_at(&f, &c, 1, godot, t, &seen);
+		read_values_until(&f, &seen, t_id, 6);
+		struct resume_seen between = seen;
+		assert_int_equal(client_shard_split(cl, t, NULL), GROVE_OK);
+		assert_int_equal(client_set_int(cl, t, "n", 7), GROVE_OK);
+		read_values_until(&f, &seen, t_id, 7);
+		follower_close(&f);
+
+		assert_int_equal(client_set_int(cl, t, "n", 8), GROVE_OK);
+		cluster_wait_converged(&c);
+		resume_at(&f, &c, 2, godot, t, &seen);
+		read_values_until(&f, &seen, t_id, 8);
+		follower_close(&f);
+		resume_at(&f, &c, 3, godot, t, &between);
+		read_values_until(&f, &between, t_id, 8);
 		follower_close(&f);
 	}
 	grove_client_close(cl);

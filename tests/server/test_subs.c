@@ -534,6 +534,71 @@ static void test_resume_across_shards(void **state)
 	shards_close(&sh);
 }
 
+/*
+ * A subscriber of /root/c, which SHARD_A holds until a split moves it into a shard of its own (C): its stream
+ * goes on in C from C's birth, A kept in its position, with no "compacted"; a position from before the split
+ * resumes the same way (the spec then names C, the root's group, and A, which the position names), once A was
+ * looked at up to the split; without the split's index, or without A, it cannot.
+ */
+static void test_subtree_handed_over_at_its_split(void **state)
+{
+	(void)state;
+	enum { SHARD_C = 3, NODE_C = 30 };
+	struct shards sh;
+	shards_open(&sh, 0, 0);
+	static const uint64_t before_split[] = {SHARD_A};
+	struct sub_spec spec = {.groups = before_split, .n_groups = 1, .root = NODE_C, .root_path = "/root/c", .depth = -1};
+	static const uint64_t at_start[] = {0};
+	assert_int_equal(subs_add_held(sh.subs, 1, &spec, at_start), GROVE_OK);
+	subs_release(sh.subs, 1);
+	apply(&sh, SHARD_A, NODE_C, "/root/c", false);
+	apply(&sh, SHARD_A, NODE_C, "/root/c", false);
+	assert_int_equal(sh.seen.events, 2);
+	assert_int_equal(sh.seen.index, 2);
+	const char *left_at = "1:2";
+	apply(&sh, SHARD_A, 10, "/root/a", false); /* the split's entry */
+	subs_moved(sh.subs, SHARD_A, sh.applied[SHARD_A], "/root/c", SHARD_C, 0);
+	apply(&sh, SHARD_C, NODE_C, "/root/c", false);
+	assert_int_equal(sh.seen.events, 3);
+	assert_int_equal(sh.seen.compacted, 0);
+	assert_string_equal(sh.seen.path[0], "/root/c");
+	assert_string_equal(sh.seen.position, "3:1,1:3"); /* the root's group first */
+	assert_int_equal(sh.seen.index, 4);
+	apply(&sh, SHARD_A, 10, "/root/a", false); /* nothing of the subtree: looked at, not sent */
+	assert_int_equal(sh.seen.events, 3);
+
+	/* Resumed from before the split, as a subscribe builds it: the root's group C, and A, which it names. */
+	static const uint64_t after_split[] = {SHARD_C, SHARD_A};
+	spec.groups = after_split;
+	spec.n_groups = 2;
+	struct sub_span span[2] = {{.applied = sh.applied[SHARD_C], .source = SHARD_A, .split_index = 3, .born = 0},
+				   {.applied = sh.applied[SHARD_A]}};
+	struct sub_at *from;
+	size_t n;
+	char text[200];
+	assert_int_equal(subs_position_parse(left_at, &from, &n, text, sizeof(text)), GROVE_OK);
+	uint64_t at[2];
+	struct sub_refusal why;
+	assert_int_equal(subs_resume(sh.subs, 2, &spec, span, from, n, at, &why), GROVE_OK);
+	assert_int_equal(at[0], 0);
+	assert_int_equal(at[1], 2);
+	subs_tick(sh.subs, 1);
+	assert_int_equal(sh.seen.events, 4); /* C's entry, once A was looked at past the split */
+	assert_string_equal(sh.seen.path[0], "/root/c");
+	assert_string_equal(sh.seen.position, "3:1,1:4");
+	/* Not knowing where the split was, or not naming A: a new snapshot. */
+	span[0].split_index = 0;
+	assert_int_equal(subs_resume(sh.subs, 3, &spec, span, from, n, at, &why), GROVE_ERANGE);
+	assert_non_null(strstr(why.reason, "shard 3 now"));
+	free(from);
+	span[0].split_index = 3;
+	assert_int_equal(subs_position_parse("2:1", &from, &n, text, sizeof(text)), GROVE_OK);
+	assert_int_equal(subs_resume(sh.subs, 3, &spec, span, from, n, at, &why), GROVE_ERANGE);
+	free(from);
+	assert_int_equal(sh.seen.compacted, 0);
+	shards_close(&sh);
+}
+
 /* Which resumes take a new snapshot instead, and why; the parts of a transaction never go out alone. */
 static void test_resume_refused(void **state)
 {
@@ -1228,6 +1293,7 @@ int main(void)
 		cmocka_unit_test(test_position_codec),
 		cmocka_unit_test(test_resume_across_shards),
 		cmocka_unit_test(test_resume_refused),
+		cmocka_unit_test(test_subtree_handed_over_at_its_split),
 		cmocka_unit_test(test_move_in_creates),
 		cmocka_unit_test(test_move_in_brings_embedded_resources),
 		cmocka_unit_test(test_set_brings_embedded_resources),
