@@ -3,7 +3,7 @@
  *
  *   grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]
  *                  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split] [--history FILE] [--data DIR]
- *                  [--mutate read|final]
+ *                  [--mutate read|final|stream]
  *
  * Every peer link goes through a fault proxy (tools/netdelay --control): member i reaches member j at the
  * proxy i->j, so the nemesis can cut any direction between any two members. K client threads, each with its
@@ -15,7 +15,9 @@
  * and kills or partitions a member during the split; with --cross there is nothing left to split). At the
  * end everything is healed, the members converge, no split may be left half done, the members stop, and each
  * member's store is opened to read every set (`final` lines). lincheck.h then decides every key's history,
- * and that every acknowledged add is on every member.
+ * and that every acknowledged add is on every member. Throughout, WATCHERS threads follow the world's change
+ * stream through the faults, resuming at another member when their link fails, and streamcheck.h checks what
+ * they saw of the registers against the history: every acknowledged write once, in the log's order.
  *
  * Representation: register key rN is the integer property "v" of node /root/rN (a read of a missing
  * property is nil); set key sN is node /root/sN, and adding element E sets its property "eE" to E (a
@@ -29,7 +31,8 @@
  * does not return a value -> fail: reads have no effects.
  *
  * --mutate is for the campaign's own test: "read" records one read as having seen a value no one wrote,
- * "final" leaves one acknowledged add out of member 1's final read. Either must make the run fail.
+ * "final" leaves one acknowledged add out of member 1's final read, "stream" has a watcher note one value
+ * twice. Each must make the run fail.
  *
  * Exit status: 0 every key linearizable and every final read complete; 1 a violation (the seed and the
  * shortest failing excerpt are printed); 3 undecided (a step limit); 2 bad usage or a setup failure.
@@ -71,6 +74,7 @@
 #include "support.h"
 #include "tests/jepsen/history.h"
 #include "tests/jepsen/lincheck.h"
+#include "tests/jepsen/streamcheck.h"
 
 #define MAX_CLIENTS 32
 #define MAX_KEYS 64
@@ -121,6 +125,7 @@ struct campaign {
 	bool register_split[MAX_KEYS];           /* a split of the register's node was asked for */
 	int split_code[MAX_KEYS];                /* and what it was answered: a code, or -1 for no answer */
 	uint64_t faults_done[FAULT_COUNT];
+	_Atomic uint64_t end_written_ns;         /* when the end mark for the watchers was set (0: not yet) */
 };
 
 struct worker {
@@ -390,6 +395,181 @@ static void *client_main(void *arg)
 	}
 	grove_client_close(c);
 	return NULL;
+}
+
+/* ---- watchers of the change stream ---- */
+
+/*
+ * Each watcher follows the whole world's change stream from a member (a snapshot, then every entry), and when
+ * its link fails (a member killed, paused, or silent: a live stream has progress at least every 100 ms), or
+ * after 0.5-3.0 s on one link in any case, resumes from its last position at the next member. It notes every register value the stream brings
+ * (streamcheck.h checks them against the history at the end) and that every event is chained to the one
+ * before it. It stops once it saw the end mark, a property the campaign sets on /root/r0 when the clients have
+ * stopped and the cluster has healed, or when that took too long.
+ */
+#define WATCHERS 2
+#define WATCH_SILENCE_MS 3000
+#define WATCH_END_MS 60000
+#define END_MARK "campaign_end"
+
+struct watcher {
+	struct campaign *cp;
+	int id;
+	uint64_t rng;
+	pthread_t thread;
+	struct stream_watch seen;
+	uint64_t events, last_index;
+	char position[512];
+	int links, snapshots, resumes, compactions;
+	bool saw_end;
+};
+
+static bool watch_over(const struct watcher *w)
+{
+	uint64_t end = atomic_load(&w->cp->end_written_ns);
+	return w->saw_end || (end && now_ns() > end + WATCH_END_MS * 1000000ull);
+}
+
+static void watch_violation(struct watcher *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Note the first broken chain of @p w's stream (the first says the most; the rest may follow from it). */
+static void watch_violation(struct watcher *w, const char *fmt, ...)
+{
+	if (w->seen.violation[0])
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->seen.violation, sizeof(w->seen.violation), fmt, ap);
+	va_end(ap);
+}
+
+/* Subscribe @p c to the world: a snapshot, or resumed after the last position. @return false if it failed. */
+static bool watch_subscribe(struct watcher *w, struct grove_client *c)
+{
+	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
+	rq.path = "/root";
+	rq.tscn = true;
+	rq.resume = w->position[0] != '\0';
+	rq.position = w->position;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &rq;
+	return grove_client_send(c, &env) == GROVE_OK;
+}
+
+/* The register values and the end mark of one event of changes. */
+static void watch_changes(struct watcher *w, const Grove__SubscribeEvent *ev)
+{
+	w->events++;
+	for (size_t i = 0; i < ev->n_changes; i++) {
+		const Grove__Change *ch = ev->changes[i];
+		int64_t value;
+		if (ch->op != TREE_OP_SET_PROP || strncmp(ch->path, "/root/r", 7) != 0 || !decode_int(&ch->value, &value))
+			continue;
+		if (strcmp(ch->name, END_MARK) == 0) {
+			w->saw_end = true;
+		} else if (strcmp(ch->name, "v") == 0) {
+			const char *mutate = w->cp->opt.mutate;
+			bool repeat = mutate && strcmp(mutate, "stream") == 0 && w->id == 0 && w->seen.n == 10;
+			for (int times = repeat ? 2 : 1; times > 0; times--) /* the mutation: a value delivered twice */
+				if (stream_watch_add(&w->seen, ch->path + 6, value, w->events))
+					watch_violation(w, "out of memory after %zu values", w->seen.n);
+		}
+	}
+}
+
+/* Take the next message of @p c. @return false when the link is to be given up (a new one resumes). */
+static bool watch_next(struct watcher *w, struct grove_client *c)
+{
+	Grove__Envelope *msg = NULL;
+	if (grove_client_receive(c, WATCH_SILENCE_MS, &msg) != GROVE_OK)
+		return false;
+	const Grove__SubscribeEvent *ev = msg->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT ? msg->subscribe_event : NULL;
+	bool go_on = ev != NULL; /* an error reply (too many snapshots at once): try again elsewhere */
+	switch (ev ? ev->kind : GROVE__SUBSCRIBE_EVENT__KIND__ERROR) {
+	case GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT:
+		if (ev->last) {
+			w->last_index = ev->index;
+			snprintf(w->position, sizeof(w->position), "%s", ev->position);
+			w->seen.complete_from_ns = now_ns(); /* every write invoked from now on applies after it */
+			w->snapshots++;
+		}
+		break;
+	case GROVE__SUBSCRIBE_EVENT__KIND__RESUMED:
+		if (ev->index < w->last_index)
+			watch_violation(w, "resumed at %llu, behind the last event, at %llu", (unsigned long long)ev->index,
+					(unsigned long long)w->last_index);
+		w->last_index = ev->index;
+		snprintf(w->position, sizeof(w->position), "%s", ev->position);
+		w->resumes++;
+		break;
+	case GROVE__SUBSCRIBE_EVENT__KIND__CHANGES:
+	case GROVE__SUBSCRIBE_EVENT__KIND__PROGRESS:
+		if (ev->prev != w->last_index || ev->index <= w->last_index)
+			watch_violation(w, "an event at %llu after %llu, but the last one was at %llu",
+					(unsigned long long)ev->index, (unsigned long long)ev->prev,
+					(unsigned long long)w->last_index);
+		w->last_index = ev->index;
+		if (ev->position[0])
+			snprintf(w->position, sizeof(w->position), "%s", ev->position);
+		if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES)
+			watch_changes(w, ev);
+		break;
+	case GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED:
+		w->position[0] = '\0'; /* a new snapshot: what came between the two is in it */
+		w->compactions++;
+		go_on = watch_subscribe(w, c);
+		break;
+	default:
+		go_on = false;
+		break;
+	}
+	grove__envelope__free_unpacked(msg, NULL);
+	return go_on;
+}
+
+static void *watcher_main(void *arg)
+{
+	struct watcher *w = arg;
+	int member = w->id;
+	/* Bounded by the end mark's deadline, and by count in case the clock or the cluster misbehaves. */
+	for (int link = 0; link < 100000 && !watch_over(w); link++) {
+		member = member % CLUSTER_NODES + 1;
+		char address[32];
+		cluster_address(&w->cp->cluster, member, address, sizeof(address));
+		struct grove_client *c = NULL;
+		if (grove_client_connect(address, NULL, CLIENT_TIMEOUT_MS, &c, NULL, 0) == GROVE_OK && watch_subscribe(w, c)) {
+			w->links++;
+			/* It also leaves by itself now and then, as a game server restarting does, to resume elsewhere. */
+			uint64_t leave_at = now_ns() + (500 + random_below(&w->rng, 2500)) * 1000000ull;
+			while (!watch_over(w) && now_ns() < leave_at && watch_next(w, c))
+				;
+		}
+		grove_client_close(c);
+		if (!watch_over(w))
+			sleep_ms(50);
+	}
+	return NULL;
+}
+
+/* Set the end mark, once every client stopped and the cluster healed. @return false if no member took it. */
+static bool write_end_mark(struct campaign *cp)
+{
+	struct grove_client *c = NULL;
+	const char *const path[] = {"/root/r0"};
+	for (int attempt = 0; attempt < 20; attempt++) {
+		char key[32];
+		snprintf(key, sizeof(key), "end-%d", attempt);
+		if (set_prop(cp, &c, path, 1, END_MARK, 1, key) == OUTCOME_OK) {
+			grove_client_close(c);
+			atomic_store(&cp->end_written_ns, now_ns());
+			return true;
+		}
+		sleep_ms(500);
+	}
+	grove_client_close(c);
+	atomic_store(&cp->end_written_ns, now_ns());
+	return false;
 }
 
 /* ---- fault proxies ---- */
@@ -759,7 +939,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]\n"
 			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split] [--history FILE] [--data DIR]\n"
-			"  [--mutate read|final] [--cross PERCENT]\n"
+			"  [--mutate read|final|stream] [--cross PERCENT]\n"
 			"--cross: every key a shard of its own, and PERCENT of the register writes set two registers in\n"
 			"  one batch (a transaction across two shards)\n");
 	exit(2);
@@ -818,7 +998,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->seconds <= 0 || o->seconds > 86400 || o->clients < 1 || o->clients > MAX_CLIENTS || o->registers < 1 ||
 	    o->registers > MAX_KEYS || o->sets < 1 || o->sets > MAX_KEYS || o->cross < 0 || o->cross > 100 ||
-	    (o->mutate && strcmp(o->mutate, "read") != 0 && strcmp(o->mutate, "final") != 0))
+	    (o->mutate && strcmp(o->mutate, "read") != 0 && strcmp(o->mutate, "final") != 0 &&
+	     strcmp(o->mutate, "stream") != 0))
 		usage();
 }
 
@@ -924,6 +1105,11 @@ int main(int argc, char **argv)
 	}
 	fprintf(cp.history, "# grove_campaign seed %" PRIu64 "\n", cp.opt.seed);
 	cp.deadline_ns = now_ns() + (uint64_t)(cp.opt.seconds * 1e9);
+	static struct watcher watchers[WATCHERS];
+	for (int i = 0; i < WATCHERS; i++) {
+		watchers[i] = (struct watcher){.cp = &cp, .id = i, .rng = next_random(&rng) | 1};
+		pthread_create(&watchers[i].thread, NULL, watcher_main, &watchers[i]);
+	}
 	struct worker workers[MAX_CLIENTS];
 	for (int i = 0; i < cp.opt.clients; i++) {
 		workers[i] = (struct worker){.cp = &cp, .id = i, .rng = next_random(&rng) | 1};
@@ -937,6 +1123,11 @@ int main(int argc, char **argv)
 	heal_all(&cp);
 	cluster_wait_leader(&cp.cluster);
 	cluster_wait_converged(&cp.cluster);
+	bool marked = write_end_mark(&cp), watched = marked;
+	for (int i = 0; i < WATCHERS; i++) {
+		pthread_join(watchers[i].thread, NULL);
+		watched &= watchers[i].saw_end;
+	}
 	bool splits_done = splits_finished(&cp);
 	cluster_stop(&cp.cluster);
 	bool finals = true;
@@ -947,6 +1138,11 @@ int main(int argc, char **argv)
 	printf("faults:");
 	for (int f = 0; f < FAULT_COUNT; f++)
 		printf(" %s %" PRIu64, fault_names[f], cp.faults_done[f]);
+	printf("\nwatchers:");
+	for (int i = 0; i < WATCHERS; i++)
+		printf(" %d: %zu values in %" PRIu64 " events, %d links, %d snapshots, %d resumes, %d compacted%s;", i,
+		       watchers[i].seen.n, watchers[i].events, watchers[i].links, watchers[i].snapshots, watchers[i].resumes,
+		       watchers[i].compactions, watchers[i].saw_end ? "" : ", never saw the end mark");
 	printf("\nhistory: %s\n", history_path);
 	struct history *h;
 	struct history_error herr;
@@ -961,12 +1157,20 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	lin_report_write(stdout, h, report, false);
-	/* A split left unfinished is a failure of its own, whatever the histories say. */
-	enum lin_verdict verdict = splits_done ? report->verdict : LIN_VIOLATION;
-	printf("RESULT: %s: %zu keys checked (%zu linearizable, %zu unknown, %zu violations), %zu final reads%s; "
-	       "seed %" PRIu64 "\n", verdict == LIN_OK ? "PASSED" : verdict == LIN_UNKNOWN ? "UNDECIDED" : "FAILED",
-	       report->n_keys, report->n_ok, report->n_unknown, report->n_violation, h->n_finals,
-	       splits_done ? "" : ", a split unfinished", cp.opt.seed);
+	struct stream_watch seen[WATCHERS];
+	for (int i = 0; i < WATCHERS; i++)
+		seen[i] = watchers[i].seen;
+	size_t stream_violations = stream_check(h, seen, WATCHERS, stdout);
+	/* A split left unfinished, or a stream that lost, repeated or reordered a write, fails whatever the histories say. */
+	bool streams_ok = watched && stream_violations == 0;
+	enum lin_verdict verdict = splits_done && streams_ok ? report->verdict : LIN_VIOLATION;
+	printf("RESULT: %s: %zu keys checked (%zu linearizable, %zu unknown, %zu violations), %zu final reads%s, "
+	       "streams %s; seed %" PRIu64 "\n",
+	       verdict == LIN_OK ? "PASSED" : verdict == LIN_UNKNOWN ? "UNDECIDED" : "FAILED", report->n_keys, report->n_ok,
+	       report->n_unknown, report->n_violation, h->n_finals, splits_done ? "" : ", a split unfinished",
+	       streams_ok ? "whole" : !watched ? "not followed to the end" : "NOT whole", cp.opt.seed);
+	for (int i = 0; i < WATCHERS; i++)
+		stream_watch_free(&watchers[i].seen);
 	if (verdict != LIN_OK) {
 		printf("reproduce: grove_campaign --seed %" PRIu64 " --seconds %g --clients %d --keys %d --sets %d --faults ",
 		       cp.opt.seed, cp.opt.seconds, cp.opt.clients, cp.opt.registers, cp.opt.sets);
@@ -976,8 +1180,7 @@ int main(int argc, char **argv)
 				printf("%s%s", sep, fault_names[f]);
 				sep = ",";
 			}
-		printf("%s%s", *sep ? "" : "none", cp.opt.mutate ? (strcmp(cp.opt.mutate, "read") == 0 ?
-			" --mutate read" : " --mutate final") : "");
+		printf("%s%s%s", *sep ? "" : "none", cp.opt.mutate ? " --mutate " : "", cp.opt.mutate ? cp.opt.mutate : "");
 		if (cp.opt.cross)
 			printf(" --cross %d", cp.opt.cross);
 		printf("\n");

@@ -1,7 +1,8 @@
-/* The fault campaign in the default suite: a short run with every fault kind must pass the checker (and one
- * with every key a shard of its own and writes across shards), and
+/* The fault campaign in the default suite: a short run with every fault kind must pass the checker and the
+ * check of the change streams (and one with every key a shard of its own and writes across shards), and
  * runs with a mutation of what the campaign records (a read of a value no one wrote; an acknowledged add
- * left out of a member's final read) must fail it, so that a passing run means something. */
+ * left out of a member's final read; a value a watcher of the stream noted twice) must fail it, so that a
+ * passing run means something. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -90,6 +91,16 @@ static void test_lost_add_fails(void **state)
 	assert_non_null(strstr(output, "which was acknowledged"));
 }
 
+static void test_repeated_stream_value_fails(void **state)
+{
+	(void)state;
+	const char *args[] = {"--seed", "7", "--seconds", "6", "--faults", "kill", "--mutate", "stream", NULL};
+	assert_int_equal(run_campaign(args, output, sizeof(output)), 1);
+	assert_non_null(strstr(output, "stream: watcher 0 saw r"));
+	assert_non_null(strstr(output, "twice"));
+	assert_non_null(strstr(output, "streams NOT whole"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -97,6 +108,7 @@ int main(void)
 		cmocka_unit_test(test_short_run_across_shards_passes),
 		cmocka_unit_test(test_corrupted_read_fails),
 		cmocka_unit_test(test_lost_add_fails),
+		cmocka_unit_test(test_repeated_stream_value_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
