@@ -596,6 +596,11 @@ void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *
 	subs_moved(f->subs, group, index, path, to, born_at);
 }
 
+void follow_installed(struct follow *f, uint64_t group, uint64_t index)
+{
+	subs_installed(f->subs, group, index);
+}
+
 /* ---- subscribing ---- */
 
 /* The snapshot bytes (or ids) in one event to Godot client @p fw: as many as its buffer takes, within bounds. */

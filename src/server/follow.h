@@ -93,6 +93,9 @@ void follow_publish(struct follow *f, uint64_t group, uint64_t index, const stru
 /** @brief A split moved the subtree at @p path out of @p group into group @p to (struct change_hub's moved). */
 void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at);
 
+/** @brief @p group's copy here was replaced by a snapshot at @p index (struct change_hub's installed). */
+void follow_installed(struct follow *f, uint64_t group, uint64_t index);
+
 /** @brief A submit ended (struct host_hooks' submit_done). */
 void follow_submit_done(struct follow *f, const struct host_ticket *t, const char *key, uint64_t index, int code,
 			const char *message, size_t failed_op);

@@ -487,6 +487,14 @@ static void meta_applied(struct host *h, struct group *meta, struct proposal *p,
 	}
 }
 
+/* A group's copy here was replaced by a snapshot: its subscribers that lacked what it covers must start over. */
+static void replica_installed(void *ctx, struct replica *r, uint64_t index)
+{
+	struct host *h = ctx;
+	if (h->cfg.hub && h->cfg.hub->installed)
+		h->cfg.hub->installed(h->cfg.hub->ctx, replica_group(r), index);
+}
+
 static void replica_applied(void *ctx, struct replica *r, const struct replica_applied *a)
 {
 	struct host *h = ctx;
@@ -625,7 +633,7 @@ static int open_group(struct host *h, uint64_t id, enum group_kind kind, const s
 	struct replica_env env = {.store = h->store, .state_db = h->state_db, .wal = h->wal, .ctx = h,
 				  .apply_txn = apply_txn, .commit_applied = commit_applied, .drain_log = drain_log,
 				  .send = replica_send, .backlog = replica_backlog, .flush_sends = replica_flush_sends,
-				  .applied = replica_applied,
+				  .applied = replica_applied, .installed = replica_installed,
 				  .read_ready = replica_read_ready, .member_address = replica_member_address,
 				  .stamp = h->hooks.stamp ? replica_stamp : NULL,
 				  .observe = h->hooks.observe ? replica_observe : NULL, .metrics = h->metrics};

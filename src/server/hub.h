@@ -52,6 +52,12 @@ struct change_hub {
 	 * later entries never touch it again, @p to's entries after @p born_at do. May be NULL.
 	 */
 	void (*moved)(void *ctx, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at);
+	/**
+	 * This member's copy of @p group was replaced by a snapshot at @p index (it had fallen behind the log):
+	 * the entries up to @p index were never applied here, so they were not published and never will be.
+	 * May be NULL.
+	 */
+	void (*installed)(void *ctx, uint64_t group, uint64_t index);
 };
 
 #endif

@@ -466,6 +466,8 @@ static int install_snapshot(struct replica *r, const struct raft_ready *rd)
 	r->applied = rd->snapshot_index;
 	log_line("raft: group %llu: installed a snapshot of %zu bytes at index %llu", (unsigned long long)r->cfg.group,
 		 len, (unsigned long long)rd->snapshot_index);
+	if (r->env.installed)
+		r->env.installed(r->env.ctx, r, rd->snapshot_index);
 	return GROVE_OK;
 }
 

@@ -86,6 +86,11 @@ struct replica_env {
 	size_t (*backlog)(void *ctx, uint64_t to);
 	/** A committed entry was applied (every entry, on every member). */
 	void (*applied)(void *ctx, struct replica *r, const struct replica_applied *a);
+	/**
+	 * The state machine was replaced by a snapshot at @p index, installed and durable: the entries up to it
+	 * were never applied here, and applied() was not called for them (NULL: nobody needs to know).
+	 */
+	void (*installed)(void *ctx, struct replica *r, uint64_t index);
 	/** A linearizable read of @p context may be served: the state it needs is applied and committed. */
 	void (*read_ready)(void *ctx, struct replica *r, uint64_t context);
 	/** A membership change named member @p id at @p address. */

@@ -1128,6 +1128,13 @@ static void moved(void *ctx, uint64_t group, uint64_t index, const char *path, u
 		follow_moved(s->follow, group, index, path, to, born_at);
 }
 
+static void installed(void *ctx, uint64_t group, uint64_t index)
+{
+	struct server *s = ctx;
+	if (s->follow)
+		follow_installed(s->follow, group, index);
+}
+
 static void shard_done(void *ctx, const struct host_ticket *t, int code, const char *message, uint64_t group)
 {
 	struct server *s = ctx;
@@ -2504,7 +2511,7 @@ int server_create(const struct server_config *config, struct server **out)
 				.stamp = clock_stamp, .observe = clock_observe, .txn_applied = txn_applied};
 	struct xshard_config xc = {.self = config->id, .clock = &s->clock.hlc, .two_phase = config->txn_two_phase};
 	struct xshard_hooks xh = {.ctx = s, .send = xshard_send, .done = xshard_done, .lanes_held = lanes_held};
-	s->hub = (struct change_hub){.ctx = s, .publish = publish, .moved = moved};
+	s->hub = (struct change_hub){.ctx = s, .publish = publish, .moved = moved, .installed = installed};
 	hc.hub = &s->hub;
 	struct follow_config fc = {.token = config->token, .server_id = config->id, .version = GROVE_VERSION,
 				   .submit_across = submit_across_shards, .ctx = s};

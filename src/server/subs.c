@@ -1071,6 +1071,24 @@ void subs_moved(struct subs *s, uint64_t group, uint64_t index, const char *path
 	}
 }
 
+void subs_installed(struct subs *s, uint64_t group, uint64_t index)
+{
+	uint64_t *applied = applied_of(s, group);
+	if (applied && index > *applied)
+		*applied = index;
+	char reason[160];
+	snprintf(reason, sizeof(reason), "this member's copy of shard %llu was replaced by a snapshot at index %llu, "
+		 "past this subscriber's position; take a new snapshot", (unsigned long long)group, (unsigned long long)index);
+	for (size_t i = 0; i < s->n_all;) {
+		const struct sub_at *g = group_of(s->all[i], group);
+		if (g && g->index < index) {
+			compact(s, s->all[i], 0, reason); /* it leaves s->all */
+			continue;
+		}
+		i++;
+	}
+}
+
 /* ---- catching up ---- */
 
 /* The next entry of one of a subscriber's groups, decoded. */

@@ -283,6 +283,16 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 void subs_moved(struct subs *s, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at);
 
 /**
+ * @brief This member's copy of @p group was replaced by a snapshot at
+ * @p index: the entries up to it were never applied here, so they are
+ * neither in the history nor published. Every subscriber that follows
+ * @p group and was not given all of them (its position in @p group is below
+ * @p index) hears "compacted" (take a new snapshot) and is dropped; the
+ * others follow on from their positions.
+ */
+void subs_installed(struct subs *s, uint64_t group, uint64_t index);
+
+/**
  * @brief Periodic work: progress events, catch-up steps (at most max_catchups
  * since the last subs_turn(), those included). Call every tick.
  */

@@ -1,6 +1,7 @@
 /* A real 3-node groved cluster on 127.0.0.1: the leader is killed with SIGKILL during a stream of writes and
  * every acknowledged write is on all three nodes afterwards; a follower that was down while thousands of
- * writes landed catches up, through a snapshot once the log was compacted past it; leadership transfer;
+ * writes landed catches up, through a snapshot once the log was compacted past it, and a subscriber of a
+ * follower that installs such a snapshot is told to take a new one; leadership transfer;
  * peers with the wrong cluster token or id are refused. */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -284,6 +285,83 @@ static void test_follower_catches_up_by_snapshot(void **state)
 {
 	(void)state;
 	follower_catches_up(5000, true); /* compact past 5,000 entries: the follower misses far more */
+}
+
+/*
+ * A subscriber of a follower that falls behind the leader's compacted log: once the follower installs a
+ * snapshot, the entries it covers were never applied there, so the subscriber is told "compacted" (it takes a
+ * new snapshot, which holds them) instead of being handed the entries after the snapshot as if nothing lay
+ * between. The new snapshot has the last value.
+ */
+static void test_subscriber_of_a_follower_that_installs_a_snapshot(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start_compacting(&c, 200);
+	int leader = cluster_wait_leader(&c);
+	int follower = leader % CLUSTER_NODES + 1;
+	struct grove_client *cl = cluster_connect(&c, leader);
+	struct tree_op make = {.kind = TREE_OP_CREATE, .node = {.path = "/root"}, .name = "N", .text = "Node", .index = -1};
+	assert_int_equal(client_write_ops(cl, &make, 1), GROVE_OK);
+	cluster_wait_converged(&c);
+	struct grove_client *sub = cluster_connect(&c, follower);
+	assert_int_equal(client_subscribe(sub, "/root", false, 0), GROVE_OK);
+	Grove__Envelope *msg;
+	do {
+		assert_int_equal(grove_client_receive(sub, 10000, &msg), GROVE_OK);
+		assert_int_equal(msg->body_case, GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT);
+		bool snapshot_done = msg->subscribe_event->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT &&
+				     msg->subscribe_event->last;
+		grove__envelope__free_unpacked(msg, NULL);
+		if (snapshot_done)
+			break;
+	} while (true);
+	assert_int_equal(kill(c.pids[follower], SIGSTOP), 0);
+	enum { WRITES = 1000 };
+	for (int i = 1; i <= WRITES; i++)
+		assert_int_equal(client_set_int(cl, "/root/N", "v", i), GROVE_OK);
+	assert_int_equal(kill(c.pids[follower], SIGCONT), 0);
+	cluster_wait_converged(&c);
+	assert_int_equal(client_set_int(cl, "/root/N", "v", WRITES + 1), GROVE_OK); /* one more once it is back */
+	int64_t last_value = 0;
+	bool compacted = false;
+	for (int events = 0; events < 10 * WRITES && !compacted; events++) {
+		assert_int_equal(grove_client_receive(sub, 10000, &msg), GROVE_OK);
+		const Grove__SubscribeEvent *ev = msg->subscribe_event;
+		assert_non_null(ev);
+		compacted = ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED;
+		if (compacted)
+			assert_non_null(strstr(ev->reason, "replaced by a snapshot"));
+		for (size_t i = 0; i < ev->n_changes; i++) {
+			struct variant v;
+			if (strcmp(ev->changes[i]->name, "v") != 0 ||
+			    variant_decode(&v, ev->changes[i]->value.data, ev->changes[i]->value.len, NULL) != GROVE_OK)
+				continue;
+			if (v.as.i != last_value + 1)
+				fail_msg("the subscriber got v = %lld after %lld, with nothing in between", (long long)v.as.i,
+					 (long long)last_value);
+			last_value = v.as.i;
+		}
+		grove__envelope__free_unpacked(msg, NULL);
+	}
+	assert_true(compacted);
+	char line[512];
+	assert_true(cluster_log_has(&c, follower, "installed a snapshot", line, sizeof(line)));
+	print_message("the follower's subscriber had %lld of %d values when it was told to take a new snapshot\n",
+		      (long long)last_value, WRITES);
+	assert_int_equal(client_subscribe(sub, "/root", false, 0), GROVE_OK);
+	assert_int_equal(grove_client_receive(sub, 10000, &msg), GROVE_OK);
+	assert_int_equal(msg->subscribe_event->kind, GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT);
+	char want[32];
+	snprintf(want, sizeof(want), "v = %d", WRITES + 1);
+	char *scene = strndup((const char *)msg->subscribe_event->data.data, msg->subscribe_event->data.len);
+	assert_non_null(strstr(scene, want));
+	free(scene);
+	grove__envelope__free_unpacked(msg, NULL);
+	grove_client_close(sub);
+	grove_client_close(cl);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
 }
 
 static void test_bad_peers_refused(void **state)
@@ -659,6 +737,7 @@ int main(void)
 		cmocka_unit_test(test_kill_all_keeps_acknowledged_writes),
 		cmocka_unit_test(test_follower_catches_up_by_log),
 		cmocka_unit_test(test_follower_catches_up_by_snapshot),
+		cmocka_unit_test(test_subscriber_of_a_follower_that_installs_a_snapshot),
 		cmocka_unit_test(test_bad_peers_refused),
 		cmocka_unit_test(test_transfer_leader),
 		cmocka_unit_test(test_add_learner_promote_remove),

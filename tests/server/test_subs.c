@@ -599,6 +599,37 @@ static void test_subtree_handed_over_at_its_split(void **state)
 	shards_close(&sh);
 }
 
+/*
+ * A member whose copy of a group fell behind installs a snapshot of it: the entries the snapshot covers were
+ * never applied here, so they are not in its history and were never published. A subscriber that had not
+ * been given them all is told "compacted" (it takes a new snapshot) rather than handed the entries after
+ * the snapshot as if nothing lay between; one that had been given them (it resumed from a position at or
+ * past the snapshot, from another member) follows on.
+ */
+static void test_snapshot_installed_past_a_subscriber(void **state)
+{
+	(void)state;
+	struct shards sh;
+	shards_open(&sh, 0, 1);
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	assert_int_equal(sh.seen.events, 1);
+	struct sub_refusal why;
+	assert_int_equal(shards_resume(&sh, 2, "1:30,2:0", NULL, &why), GROVE_OK); /* from a member further on */
+	sh.applied[SHARD_A] = 20;
+	subs_installed(sh.subs, SHARD_A, 20);
+	assert_int_equal(sh.seen.compacted, 1); /* subscriber 1, at 1:1 */
+	assert_int_equal(sh.seen.events, 1);
+	size_t before = sh.seen.events;
+	for (int i = 0; i < 11; i++)
+		apply(&sh, SHARD_A, 10, "/root/a", false);
+	subs_tick(sh.subs, 1);
+	/* Subscriber 2 gets 31 only: 21-30 it had. Subscriber 1 gets nothing: it is gone. */
+	assert_int_equal(sh.seen.events - before, 1);
+	assert_int_equal(sh.seen.index, 31);
+	assert_int_equal(sh.seen.compacted, 1);
+	shards_close(&sh);
+}
+
 /* Which resumes take a new snapshot instead, and why; the parts of a transaction never go out alone. */
 static void test_resume_refused(void **state)
 {
@@ -1294,6 +1325,7 @@ int main(void)
 		cmocka_unit_test(test_resume_across_shards),
 		cmocka_unit_test(test_resume_refused),
 		cmocka_unit_test(test_subtree_handed_over_at_its_split),
+		cmocka_unit_test(test_snapshot_installed_past_a_subscriber),
 		cmocka_unit_test(test_move_in_creates),
 		cmocka_unit_test(test_move_in_brings_embedded_resources),
 		cmocka_unit_test(test_set_brings_embedded_resources),
