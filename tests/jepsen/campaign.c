@@ -65,6 +65,8 @@
 
 #include "cluster.h"
 #include "harness.h"
+#include "godot/variant_binary.h"
+#include "src/common/buf.h"
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/net/wire.h"
@@ -123,6 +125,7 @@ struct campaign {
 	int acked_add_set;                       /* its set, -1 while none */
 	uint64_t set_groups[MAX_KEYS];           /* the group holding each set's node (with --cross, its shard) */
 	bool register_split[MAX_KEYS];           /* a split of the register's node was asked for */
+	uint64_t register_ids[MAX_KEYS];         /* each register's node id (the gateway's changes name nodes by id) */
 	int split_code[MAX_KEYS];                /* and what it was answered: a code, or -1 for no answer */
 	uint64_t faults_done[FAULT_COUNT];
 	_Atomic uint64_t end_written_ns;         /* when the end mark for the watchers was set (0: not yet) */
@@ -400,12 +403,13 @@ static void *client_main(void *arg)
 /* ---- watchers of the change stream ---- */
 
 /*
- * Each watcher follows the whole world's change stream from a member (a snapshot, then every entry), and when
- * its link fails (a member killed, paused, or silent: a live stream has progress at least every 100 ms), or
- * after 0.5-3.0 s on one link in any case, resumes from its last position at the next member. It notes every register value the stream brings
- * (streamcheck.h checks them against the history at the end) and that every event is chained to the one
- * before it. It stops once it saw the end mark, a property the campaign sets on /root/r0 when the clients have
- * stopped and the cluster has healed, or when that took too long.
+ * Each watcher (one over protobuf, one through the Godot gateway as GDScript speaks it) follows the whole
+ * world's change stream from a member (a snapshot, then every entry), and when its link fails (a member
+ * killed, paused, or silent: a live stream has progress at least every 100 ms), or after 0.5-3.0 s on one
+ * link in any case, resumes from its last position at the next member. It notes every register value the
+ * stream brings (streamcheck.h checks them against the history at the end) and that every event is chained
+ * to the one before it. It stops once it saw the end mark, a property the campaign sets on /root/r0 when the
+ * clients have stopped and the cluster has healed, or when that took too long.
  */
 #define WATCHERS 2
 #define WATCH_SILENCE_MS 3000
@@ -415,6 +419,7 @@ static void *client_main(void *arg)
 struct watcher {
 	struct campaign *cp;
 	int id;
+	bool godot;               /* through the Godot gateway (Godot 3's Variants), else protobuf */
 	uint64_t rng;
 	pthread_t thread;
 	struct stream_watch seen;
@@ -422,6 +427,13 @@ struct watcher {
 	char position[512];
 	int links, snapshots, resumes, compactions;
 	bool saw_end;
+};
+
+/* One link of a watcher: a protobuf client, or a gateway socket and what it received and has not decoded. */
+struct watch_link {
+	struct grove_client *pb;
+	int fd;
+	struct grove_buf in;
 };
 
 static bool watch_over(const struct watcher *w)
@@ -443,8 +455,61 @@ static void watch_violation(struct watcher *w, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Subscribe @p c to the world: a snapshot, or resumed after the last position. @return false if it failed. */
-static bool watch_subscribe(struct watcher *w, struct grove_client *c)
+/* ---- what a stream's events mean, whichever protocol brought them ---- */
+
+static void watch_snapshot(struct watcher *w, uint64_t index, const char *position)
+{
+	w->last_index = index;
+	snprintf(w->position, sizeof(w->position), "%s", position);
+	w->seen.complete_from_ns = now_ns(); /* every write invoked from now on applies after it */
+	w->snapshots++;
+}
+
+static void watch_resumed(struct watcher *w, uint64_t index, const char *position)
+{
+	if (index < w->last_index)
+		watch_violation(w, "resumed at %llu, behind the last event, at %llu", (unsigned long long)index,
+				(unsigned long long)w->last_index);
+	w->last_index = index;
+	snprintf(w->position, sizeof(w->position), "%s", position);
+	w->resumes++;
+}
+
+/* A "changes" or "progress" event: chained to the one before it. */
+static void watch_step(struct watcher *w, uint64_t index, uint64_t prev, const char *position, bool changes)
+{
+	if (prev != w->last_index || index <= w->last_index)
+		watch_violation(w, "an event at %llu after %llu, but the last one was at %llu", (unsigned long long)index,
+				(unsigned long long)prev, (unsigned long long)w->last_index);
+	w->last_index = index;
+	if (position && position[0])
+		snprintf(w->position, sizeof(w->position), "%s", position);
+	w->events += changes;
+}
+
+/* Property @p name of register @p key set to @p value, in the current event. */
+static void watch_set(struct watcher *w, int key, const char *name, int64_t value)
+{
+	if (key < 0)
+		return;
+	if (strcmp(name, END_MARK) == 0) {
+		w->saw_end = true;
+		return;
+	}
+	if (strcmp(name, "v") != 0)
+		return;
+	char k[16];
+	snprintf(k, sizeof(k), "r%d", key);
+	const char *mutate = w->cp->opt.mutate;
+	bool repeat = mutate && strcmp(mutate, "stream") == 0 && w->id == 0 && w->seen.n == 10;
+	for (int times = repeat ? 2 : 1; times > 0; times--) /* the mutation: a value delivered twice */
+		if (stream_watch_add(&w->seen, k, value, w->events))
+			watch_violation(w, "out of memory after %zu values", w->seen.n);
+}
+
+/* ---- protobuf ---- */
+
+static bool pb_subscribe(struct watcher *w, struct watch_link *l)
 {
 	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
 	rq.path = "/root";
@@ -454,71 +519,49 @@ static bool watch_subscribe(struct watcher *w, struct grove_client *c)
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
 	env.subscribe = &rq;
-	return grove_client_send(c, &env) == GROVE_OK;
+	return grove_client_send(l->pb, &env) == GROVE_OK;
 }
 
-/* The register values and the end mark of one event of changes. */
-static void watch_changes(struct watcher *w, const Grove__SubscribeEvent *ev)
+/* The register whose node's path is @p path, or -1. */
+static int register_of_path(const struct campaign *cp, const char *path)
 {
-	w->events++;
-	for (size_t i = 0; i < ev->n_changes; i++) {
-		const Grove__Change *ch = ev->changes[i];
-		int64_t value;
-		if (ch->op != TREE_OP_SET_PROP || strncmp(ch->path, "/root/r", 7) != 0 || !decode_int(&ch->value, &value))
-			continue;
-		if (strcmp(ch->name, END_MARK) == 0) {
-			w->saw_end = true;
-		} else if (strcmp(ch->name, "v") == 0) {
-			const char *mutate = w->cp->opt.mutate;
-			bool repeat = mutate && strcmp(mutate, "stream") == 0 && w->id == 0 && w->seen.n == 10;
-			for (int times = repeat ? 2 : 1; times > 0; times--) /* the mutation: a value delivered twice */
-				if (stream_watch_add(&w->seen, ch->path + 6, value, w->events))
-					watch_violation(w, "out of memory after %zu values", w->seen.n);
-		}
-	}
+	int k = -1;
+	if (strncmp(path, "/root/r", 7) != 0 || sscanf(path + 7, "%d", &k) != 1 || k < 0 || k >= cp->opt.registers)
+		return -1;
+	char canonical[32];
+	snprintf(canonical, sizeof(canonical), "/root/r%d", k);
+	return strcmp(canonical, path) == 0 ? k : -1;
 }
 
-/* Take the next message of @p c. @return false when the link is to be given up (a new one resumes). */
-static bool watch_next(struct watcher *w, struct grove_client *c)
+static bool pb_next(struct watcher *w, struct watch_link *l)
 {
 	Grove__Envelope *msg = NULL;
-	if (grove_client_receive(c, WATCH_SILENCE_MS, &msg) != GROVE_OK)
+	if (grove_client_receive(l->pb, WATCH_SILENCE_MS, &msg) != GROVE_OK)
 		return false;
 	const Grove__SubscribeEvent *ev = msg->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT ? msg->subscribe_event : NULL;
 	bool go_on = ev != NULL; /* an error reply (too many snapshots at once): try again elsewhere */
 	switch (ev ? ev->kind : GROVE__SUBSCRIBE_EVENT__KIND__ERROR) {
 	case GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT:
-		if (ev->last) {
-			w->last_index = ev->index;
-			snprintf(w->position, sizeof(w->position), "%s", ev->position);
-			w->seen.complete_from_ns = now_ns(); /* every write invoked from now on applies after it */
-			w->snapshots++;
-		}
+		if (ev->last)
+			watch_snapshot(w, ev->index, ev->position);
 		break;
 	case GROVE__SUBSCRIBE_EVENT__KIND__RESUMED:
-		if (ev->index < w->last_index)
-			watch_violation(w, "resumed at %llu, behind the last event, at %llu", (unsigned long long)ev->index,
-					(unsigned long long)w->last_index);
-		w->last_index = ev->index;
-		snprintf(w->position, sizeof(w->position), "%s", ev->position);
-		w->resumes++;
+		watch_resumed(w, ev->index, ev->position);
 		break;
 	case GROVE__SUBSCRIBE_EVENT__KIND__CHANGES:
 	case GROVE__SUBSCRIBE_EVENT__KIND__PROGRESS:
-		if (ev->prev != w->last_index || ev->index <= w->last_index)
-			watch_violation(w, "an event at %llu after %llu, but the last one was at %llu",
-					(unsigned long long)ev->index, (unsigned long long)ev->prev,
-					(unsigned long long)w->last_index);
-		w->last_index = ev->index;
-		if (ev->position[0])
-			snprintf(w->position, sizeof(w->position), "%s", ev->position);
-		if (ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES)
-			watch_changes(w, ev);
+		watch_step(w, ev->index, ev->prev, ev->position, ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES);
+		for (size_t i = 0; i < ev->n_changes; i++) {
+			const Grove__Change *ch = ev->changes[i];
+			int64_t value;
+			if (ch->op == TREE_OP_SET_PROP && decode_int(&ch->value, &value))
+				watch_set(w, register_of_path(w->cp, ch->path), ch->name, value);
+		}
 		break;
 	case GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED:
 		w->position[0] = '\0'; /* a new snapshot: what came between the two is in it */
 		w->compactions++;
-		go_on = watch_subscribe(w, c);
+		go_on = pb_subscribe(w, l);
 		break;
 	default:
 		go_on = false;
@@ -528,6 +571,164 @@ static bool watch_next(struct watcher *w, struct grove_client *c)
 	return go_on;
 }
 
+/* ---- the Godot gateway (godot/gateway.h), as GDScript speaks it ---- */
+
+static bool godot_put(struct variant *d, const char *key, struct variant *value)
+{
+	struct variant k;
+	variant_set_string(&k, VARIANT_STRING, key, strlen(key));
+	return variant_dict_put(d, &k, value) == GROVE_OK;
+}
+
+static bool godot_put_string(struct variant *d, const char *key, const char *value)
+{
+	struct variant v;
+	variant_set_string(&v, VARIANT_STRING, value, strlen(value));
+	return godot_put(d, key, &v);
+}
+
+/* Send Dictionary @p msg (freed) as a PacketPeerStream frame. */
+static bool godot_send_frame(struct watch_link *l, struct variant *msg)
+{
+	struct grove_buf b = {0};
+	bool ok = godot_packet_encode(msg, 3, &b) == GROVE_OK && send(l->fd, b.data, b.len, MSG_NOSIGNAL) == (ssize_t)b.len;
+	grove_buf_free(&b);
+	variant_free(msg);
+	return ok;
+}
+
+/* The next frame (false on a close, a malformed frame, or WATCH_SILENCE_MS of nothing). */
+static bool godot_next_frame(struct watch_link *l, struct variant *msg)
+{
+	for (;;) {
+		size_t used;
+		int err = godot_packet_decode(msg, 3, l->in.data, l->in.len, &used);
+		if (!err) {
+			memmove(l->in.data, l->in.data + used, l->in.len - used);
+			l->in.len -= used;
+			return true;
+		}
+		struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
+		uint8_t chunk[65536];
+		ssize_t n = err == GROVE_ENOTFOUND && poll(&pfd, 1, WATCH_SILENCE_MS) == 1 ? recv(l->fd, chunk, sizeof(chunk), 0) : 0;
+		if (n <= 0)
+			return false;
+		grove_buf_put(&l->in, chunk, (size_t)n);
+	}
+}
+
+static const struct variant *godot_get(const struct variant *d, const char *key)
+{
+	for (uint32_t i = 0; d->type == VARIANT_DICTIONARY && i < d->as.dict->len; i++)
+		if (d->as.dict->keys[i].type == VARIANT_STRING && strcmp(d->as.dict->keys[i].as.str.ptr, key) == 0)
+			return &d->as.dict->values[i];
+	return NULL;
+}
+
+static int64_t godot_int(const struct variant *d, const char *key)
+{
+	const struct variant *v = godot_get(d, key);
+	return v && v->type == VARIANT_INT ? v->as.i : -1;
+}
+
+static const char *godot_string(const struct variant *d, const char *key)
+{
+	const struct variant *v = godot_get(d, key);
+	return v && v->type == VARIANT_STRING ? v->as.str.ptr : "";
+}
+
+/* Connect to member @p member's gateway and say hello, up to the welcome. */
+static bool godot_open(struct watcher *w, struct watch_link *l, int member)
+{
+	l->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)w->cp->cluster.ports[member])};
+	inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+	if (l->fd < 0 || connect(l->fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+		return false;
+	struct variant hello, v;
+	variant_set_dict(&hello);
+	variant_set_int(&v, 3);
+	bool ok = godot_put_string(&hello, "op", "hello") && godot_put(&hello, "godot", &v) &&
+		  godot_put_string(&hello, "token", "") && godot_put_string(&hello, "client", "campaign");
+	if (!ok || !godot_send_frame(l, &hello))
+		return false;
+	struct variant welcome;
+	if (!godot_next_frame(l, &welcome))
+		return false;
+	ok = strcmp(godot_string(&welcome, "op"), "welcome") == 0;
+	variant_free(&welcome);
+	return ok;
+}
+
+static bool godot_subscribe(struct watcher *w, struct watch_link *l)
+{
+	struct variant m;
+	variant_set_dict(&m);
+	bool ok = godot_put_string(&m, "op", "subscribe") && godot_put_string(&m, "path", "/root") &&
+		  godot_put_string(&m, "format", "tscn") && (!w->position[0] || godot_put_string(&m, "from", w->position));
+	return ok ? godot_send_frame(l, &m) : (variant_free(&m), false);
+}
+
+static bool godot_next(struct watcher *w, struct watch_link *l)
+{
+	struct variant m;
+	if (!godot_next_frame(l, &m))
+		return false;
+	const char *op = godot_string(&m, "op");
+	bool go_on = true;
+	if (strcmp(op, "snapshot") == 0) {
+		const struct variant *last = godot_get(&m, "last");
+		if (last && last->type == VARIANT_BOOL && last->as.b)
+			watch_snapshot(w, (uint64_t)godot_int(&m, "index"), godot_string(&m, "position"));
+	} else if (strcmp(op, "resumed") == 0) {
+		watch_resumed(w, (uint64_t)godot_int(&m, "index"), godot_string(&m, "position"));
+	} else if (strcmp(op, "changes") == 0 || strcmp(op, "progress") == 0) {
+		bool changes = op[0] == 'c';
+		if (godot_int(&m, "part") <= 0) /* later parts of one entry: the same event */
+			watch_step(w, (uint64_t)godot_int(&m, "index"), (uint64_t)godot_int(&m, "prev"),
+				   godot_string(&m, "position"), changes);
+		const struct variant *list = changes ? godot_get(&m, "changes") : NULL;
+		for (uint32_t i = 0; list && list->type == VARIANT_ARRAY && i < list->as.array->len; i++) {
+			const struct variant *ch = &list->as.array->items[i], *value = godot_get(ch, "value");
+			if (strcmp(godot_string(ch, "op"), "set") != 0 || !value || value->type != VARIANT_INT)
+				continue;
+			int key = -1;
+			for (int k = 0; k < w->cp->opt.registers; k++)
+				if ((int64_t)w->cp->register_ids[k] == godot_int(ch, "id"))
+					key = k;
+			watch_set(w, key, godot_string(ch, "property"), value->as.i);
+		}
+	} else if (strcmp(op, "compacted") == 0) {
+		w->position[0] = '\0';
+		w->compactions++;
+		go_on = godot_subscribe(w, l);
+	} else if (strcmp(op, "pong") != 0) {
+		go_on = false; /* an error (too many snapshots at once): try again elsewhere */
+	}
+	variant_free(&m);
+	return go_on;
+}
+
+/* ---- the watcher ---- */
+
+static bool link_open(struct watcher *w, struct watch_link *l, int member)
+{
+	*l = (struct watch_link){.fd = -1};
+	if (w->godot)
+		return godot_open(w, l, member) && godot_subscribe(w, l);
+	char address[32];
+	cluster_address(&w->cp->cluster, member, address, sizeof(address));
+	return grove_client_connect(address, NULL, CLIENT_TIMEOUT_MS, &l->pb, NULL, 0) == GROVE_OK && pb_subscribe(w, l);
+}
+
+static void link_close(struct watch_link *l)
+{
+	grove_client_close(l->pb);
+	if (l->fd >= 0)
+		close(l->fd);
+	grove_buf_free(&l->in);
+}
+
 static void *watcher_main(void *arg)
 {
 	struct watcher *w = arg;
@@ -535,17 +736,15 @@ static void *watcher_main(void *arg)
 	/* Bounded by the end mark's deadline, and by count in case the clock or the cluster misbehaves. */
 	for (int link = 0; link < 100000 && !watch_over(w); link++) {
 		member = member % CLUSTER_NODES + 1;
-		char address[32];
-		cluster_address(&w->cp->cluster, member, address, sizeof(address));
-		struct grove_client *c = NULL;
-		if (grove_client_connect(address, NULL, CLIENT_TIMEOUT_MS, &c, NULL, 0) == GROVE_OK && watch_subscribe(w, c)) {
+		struct watch_link l;
+		if (link_open(w, &l, member)) {
 			w->links++;
 			/* It also leaves by itself now and then, as a game server restarting does, to resume elsewhere. */
 			uint64_t leave_at = now_ns() + (500 + random_below(&w->rng, 2500)) * 1000000ull;
-			while (!watch_over(w) && now_ns() < leave_at && watch_next(w, c))
+			while (!watch_over(w) && now_ns() < leave_at && (w->godot ? godot_next(w, &l) : pb_next(w, &l)))
 				;
 		}
-		grove_client_close(c);
+		link_close(&l);
 		if (!watch_over(w))
 			sleep_ms(50);
 	}
@@ -1042,6 +1241,14 @@ static bool start_cluster(struct campaign *cp)
 		ok = client_write_ops(client, &op, 1) == 0;
 		char path[32];
 		snprintf(path, sizeof(path), "/root/%s", name);
+		if (ok && k < cp->opt.registers) {
+			Grove__Envelope *holder = NULL;
+			Grove__ReadReply *rr = client_read(client, path, 0, false, &holder);
+			ok = rr && rr->code == 0 && rr->n_nodes == 1;
+			cp->register_ids[k] = ok ? rr->nodes[0]->id : 0;
+			if (holder)
+				grove__envelope__free_unpacked(holder, NULL);
+		}
 		uint64_t group = 1; /* the world's */
 		if (ok && cp->opt.cross) {
 			ok = client_shard_split(client, path, &group) == GROVE_OK;
@@ -1107,7 +1314,7 @@ int main(int argc, char **argv)
 	cp.deadline_ns = now_ns() + (uint64_t)(cp.opt.seconds * 1e9);
 	static struct watcher watchers[WATCHERS];
 	for (int i = 0; i < WATCHERS; i++) {
-		watchers[i] = (struct watcher){.cp = &cp, .id = i, .rng = next_random(&rng) | 1};
+		watchers[i] = (struct watcher){.cp = &cp, .id = i, .godot = i % 2 == 1, .rng = next_random(&rng) | 1};
 		pthread_create(&watchers[i].thread, NULL, watcher_main, &watchers[i]);
 	}
 	struct worker workers[MAX_CLIENTS];
@@ -1140,8 +1347,8 @@ int main(int argc, char **argv)
 		printf(" %s %" PRIu64, fault_names[f], cp.faults_done[f]);
 	printf("\nwatchers:");
 	for (int i = 0; i < WATCHERS; i++)
-		printf(" %d: %zu values in %" PRIu64 " events, %d links, %d snapshots, %d resumes, %d compacted%s;", i,
-		       watchers[i].seen.n, watchers[i].events, watchers[i].links, watchers[i].snapshots, watchers[i].resumes,
+		printf(" %d (%s): %zu values in %" PRIu64 " events, %d links, %d snapshots, %d resumes, %d compacted%s;", i,
+		       watchers[i].godot ? "Godot gateway" : "protobuf", watchers[i].seen.n, watchers[i].events, watchers[i].links, watchers[i].snapshots, watchers[i].resumes,
 		       watchers[i].compactions, watchers[i].saw_end ? "" : ", never saw the end mark");
 	printf("\nhistory: %s\n", history_path);
 	struct history *h;
