@@ -998,11 +998,19 @@ void subs_publish(struct subs *s, uint64_t group, uint64_t index, const struct t
 		size_t before = s->n_all;
 		struct sub_at *g = group_of(sub, group);
 		if (g && sub->live && index > g->index) {
-			/* Over its queue, or a transaction's first part: the history serves it, once the rest is there. */
+			/*
+			 * Over its queue, or a transaction's first part: the history serves it, once the rest is there.
+			 * So it does an entry that does not follow the last one given (never expected: every applied
+			 * entry is published, and subs_installed() drops those a snapshot skips): the history has what
+			 * lies between, or says it is gone, and nothing is skipped silently.
+			 */
 			bool full = s->hooks.queued(s->hooks.ctx, sub->conn) > s->cfg.live_max_queued || !may_advance(sub, g);
-			if (full || awaits_parts(sub, txn, group)) {
+			bool gap = index != g->index + 1;
+			if (full || gap || awaits_parts(sub, txn, group)) {
 				sub->live = false;
-				sub->awaiting_parts = !full;
+				sub->awaiting_parts = !full && !gap;
+				if (gap)
+					sub->due = s->any_due = true;
 			} else {
 				g->index = index;
 				deliver(s, sub, NULL, changes, n, paths, times);

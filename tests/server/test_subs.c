@@ -250,6 +250,8 @@ struct shards {
 	struct tree tree;       /* SHARD_A's tree, in the same store */
 	struct tree tree_b;     /* SHARD_B's (it holds its root only) */
 	struct arrival_limits carry; /* SHARD_A's records carry what moves brought, within these (0 nodes: they do not) */
+	bool unpublished;       /* apply() records the entry in the history but does not publish it */
+	bool unrecorded;        /* apply() does neither: the entry is lost */
 };
 
 static size_t shards_queued(void *ctx, uint64_t conn)
@@ -333,6 +335,10 @@ static void apply(struct shards *sh, uint64_t group, uint64_t node, const char *
 	uint64_t groups[] = {SHARD_A, SHARD_B};
 	struct change_txn txn = {sh->txn_id ? sh->txn_id : TXN_ID, groups, 2};
 	uint64_t index = ++sh->applied[group];
+	if (sh->unrecorded) {
+		tree_paths_free(&paths);
+		return;
+	}
 	struct grove_buf rec = {0};
 	assert_int_equal(history_encode(&c, 1, &paths, part ? &txn : NULL, &rec), GROVE_OK);
 	struct store_txn *w;
@@ -342,7 +348,8 @@ static void apply(struct shards *sh, uint64_t group, uint64_t node, const char *
 	grove_buf_free(&rec);
 	/* Times the test can tell apart: committed at 1000 x the group + the index, applied 1 later. */
 	struct entry_times times = {1000 * group + index, 1000 * group + index + 1};
-	subs_publish(sh->subs, group, index, &c, 1, &paths, &times, part ? &txn : NULL);
+	if (!sh->unpublished)
+		subs_publish(sh->subs, group, index, &c, 1, &paths, &times, part ? &txn : NULL);
 	tree_paths_free(&paths);
 }
 
@@ -626,6 +633,38 @@ static void test_snapshot_installed_past_a_subscriber(void **state)
 	/* Subscriber 2 gets 31 only: 21-30 it had. Subscriber 1 gets nothing: it is gone. */
 	assert_int_equal(sh.seen.events - before, 1);
 	assert_int_equal(sh.seen.index, 31);
+	assert_int_equal(sh.seen.compacted, 1);
+	shards_close(&sh);
+}
+
+/*
+ * A live subscriber is handed an entry only if it follows the last one it was given; after a gap (never
+ * expected: every applied entry is published) it goes to the history, which brings what lies between, in
+ * order, or, when that is gone, says "compacted": never a silent skip.
+ */
+static void test_live_gap_goes_through_history(void **state)
+{
+	(void)state;
+	struct shards sh;
+	shards_open(&sh, 0, 1);
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	assert_int_equal(sh.seen.events, 1);
+	sh.unpublished = true;
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	sh.unpublished = false;
+	apply(&sh, SHARD_A, 10, "/root/a", false); /* 4, after 2 and 3 that were not published */
+	subs_turn(sh.subs, 1);
+	subs_tick(sh.subs, 2);
+	assert_int_equal(sh.seen.events, 4); /* 2, 3 and 4, in order, from the history */
+	assert_int_equal(sh.seen.index, 4);
+	sh.unrecorded = true;
+	apply(&sh, SHARD_A, 10, "/root/a", false);
+	sh.unrecorded = false;
+	apply(&sh, SHARD_A, 10, "/root/a", false); /* 6, after 5 that is nowhere */
+	subs_turn(sh.subs, 1);
+	subs_tick(sh.subs, 3);
+	assert_int_equal(sh.seen.events, 4);
 	assert_int_equal(sh.seen.compacted, 1);
 	shards_close(&sh);
 }
@@ -1326,6 +1365,7 @@ int main(void)
 		cmocka_unit_test(test_resume_refused),
 		cmocka_unit_test(test_subtree_handed_over_at_its_split),
 		cmocka_unit_test(test_snapshot_installed_past_a_subscriber),
+		cmocka_unit_test(test_live_gap_goes_through_history),
 		cmocka_unit_test(test_move_in_creates),
 		cmocka_unit_test(test_move_in_brings_embedded_resources),
 		cmocka_unit_test(test_set_brings_embedded_resources),
