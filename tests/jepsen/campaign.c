@@ -15,9 +15,10 @@
  * and kills or partitions a member during the split; with --cross there is nothing left to split). At the
  * end everything is healed, the members converge, no split may be left half done, the members stop, and each
  * member's store is opened to read every set (`final` lines). lincheck.h then decides every key's history,
- * and that every acknowledged add is on every member. Throughout, WATCHERS threads follow the world's change
- * stream through the faults, resuming at another member when their link fails, and streamcheck.h checks what
- * they saw of the registers against the history: every acknowledged write once, in the log's order.
+ * and that every acknowledged add is on every member. Throughout, watchers follow the change stream of the
+ * world and of each of the first registers' nodes through the faults (and through the splits of those
+ * nodes), resuming at another member when their link fails, and streamcheck.h checks what they saw of the
+ * registers against the history: every acknowledged write once, in the log's order.
  *
  * Representation: register key rN is the integer property "v" of node /root/rN (a read of a missing
  * property is nil); set key sN is node /root/sN, and adding element E sets its property "eE" to E (a
@@ -408,10 +409,13 @@ static void *client_main(void *arg)
  * killed, paused, or silent: a live stream has progress at least every 100 ms), or after 0.5-3.0 s on one
  * link in any case, resumes from its last position at the next member. It notes every register value the
  * stream brings (streamcheck.h checks them against the history at the end) and that every event is chained
- * to the one before it. It stops once it saw the end mark, a property the campaign sets on /root/r0 when the
- * clients have stopped and the cluster has healed, or when that took too long.
+ * to the one before it. It stops once it saw the end mark of every register it follows, a property the
+ * campaign sets on each register's node when the clients have stopped and the cluster has healed, or when
+ * that took too long.
  */
-#define WATCHERS 2
+/* Two of the world, and one of each of the first REGISTER_WATCHERS registers' nodes (which the split fault splits). */
+#define REGISTER_WATCHERS 4
+#define WATCHERS (2 + REGISTER_WATCHERS)
 #define WATCH_SILENCE_MS 3000
 #define WATCH_END_MS 60000
 #define END_MARK "campaign_end"
@@ -420,13 +424,16 @@ struct watcher {
 	struct campaign *cp;
 	int id;
 	bool godot;               /* through the Godot gateway (Godot 3's Variants), else protobuf */
+	int key;                  /* the register whose node it follows, or -1 for the whole world */
+	char path[32];            /* what it subscribes to */
+	uint64_t marks;           /* the registers whose end mark it saw (bit k: register k) */
 	uint64_t rng;
 	pthread_t thread;
 	struct stream_watch seen;
 	uint64_t events, last_index;
 	char position[512];
 	int links, snapshots, resumes, compactions;
-	bool saw_end;
+	bool saw_end;             /* the end marks of every register it follows */
 };
 
 /* One link of a watcher: a protobuf client, or a gateway socket and what it received and has not decoded. */
@@ -459,6 +466,7 @@ static void watch_violation(struct watcher *w, const char *fmt, ...)
 
 static void watch_snapshot(struct watcher *w, uint64_t index, const char *position)
 {
+	w->seen.epoch = (uint32_t)w->snapshots; /* a new snapshot may be older than the last stream's state */
 	w->last_index = index;
 	snprintf(w->position, sizeof(w->position), "%s", position);
 	w->seen.complete_from_ns = now_ns(); /* every write invoked from now on applies after it */
@@ -493,7 +501,10 @@ static void watch_set(struct watcher *w, int key, const char *name, int64_t valu
 	if (key < 0)
 		return;
 	if (strcmp(name, END_MARK) == 0) {
-		w->saw_end = true;
+		w->marks |= 1ull << key;
+		int n = w->cp->opt.registers;
+		uint64_t all = w->key >= 0 ? 1ull << w->key : n >= 64 ? ~0ull : (1ull << n) - 1;
+		w->saw_end = (w->marks & all) == all;
 		return;
 	}
 	if (strcmp(name, "v") != 0)
@@ -512,7 +523,7 @@ static void watch_set(struct watcher *w, int key, const char *name, int64_t valu
 static bool pb_subscribe(struct watcher *w, struct watch_link *l)
 {
 	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
-	rq.path = "/root";
+	rq.path = w->path;
 	rq.tscn = true;
 	rq.resume = w->position[0] != '\0';
 	rq.position = w->position;
@@ -664,7 +675,7 @@ static bool godot_subscribe(struct watcher *w, struct watch_link *l)
 {
 	struct variant m;
 	variant_set_dict(&m);
-	bool ok = godot_put_string(&m, "op", "subscribe") && godot_put_string(&m, "path", "/root") &&
+	bool ok = godot_put_string(&m, "op", "subscribe") && godot_put_string(&m, "path", w->path) &&
 		  godot_put_string(&m, "format", "tscn") && (!w->position[0] || godot_put_string(&m, "from", w->position));
 	return ok ? godot_send_frame(l, &m) : (variant_free(&m), false);
 }
@@ -751,24 +762,30 @@ static void *watcher_main(void *arg)
 	return NULL;
 }
 
-/* Set the end mark, once every client stopped and the cluster healed. @return false if no member took it. */
-static bool write_end_mark(struct campaign *cp)
+/*
+ * Set the end mark on every register's node, once every client stopped and the cluster healed: in each
+ * register's log it follows every acknowledged write of it. @return false if one was not taken.
+ */
+static bool write_end_marks(struct campaign *cp)
 {
 	struct grove_client *c = NULL;
-	const char *const path[] = {"/root/r0"};
-	for (int attempt = 0; attempt < 20; attempt++) {
-		char key[32];
-		snprintf(key, sizeof(key), "end-%d", attempt);
-		if (set_prop(cp, &c, path, 1, END_MARK, 1, key) == OUTCOME_OK) {
-			grove_client_close(c);
-			atomic_store(&cp->end_written_ns, now_ns());
-			return true;
+	bool all = true;
+	for (int k = 0; k < cp->opt.registers; k++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/root/r%d", k);
+		const char *const paths[] = {path};
+		enum outcome o = OUTCOME_FAIL;
+		for (int attempt = 0; attempt < 20 && o != OUTCOME_OK; attempt++) {
+			char key[32];
+			snprintf(key, sizeof(key), "end-%d-%d", k, attempt);
+			if ((o = set_prop(cp, &c, paths, 1, END_MARK, 1, key)) != OUTCOME_OK)
+				sleep_ms(500);
 		}
-		sleep_ms(500);
+		all &= o == OUTCOME_OK;
 	}
 	grove_client_close(c);
 	atomic_store(&cp->end_written_ns, now_ns());
-	return false;
+	return all;
 }
 
 /* ---- fault proxies ---- */
@@ -1314,8 +1331,14 @@ int main(int argc, char **argv)
 	cp.deadline_ns = now_ns() + (uint64_t)(cp.opt.seconds * 1e9);
 	static struct watcher watchers[WATCHERS];
 	for (int i = 0; i < WATCHERS; i++) {
-		watchers[i] = (struct watcher){.cp = &cp, .id = i, .godot = i % 2 == 1, .rng = next_random(&rng) | 1};
-		pthread_create(&watchers[i].thread, NULL, watcher_main, &watchers[i]);
+		struct watcher *w = &watchers[i];
+		*w = (struct watcher){.cp = &cp, .id = i, .godot = i % 2 == 1, .key = i - 2, .rng = next_random(&rng) | 1};
+		if (w->key >= cp.opt.registers)
+			continue;
+		snprintf(w->path, sizeof(w->path), w->key < 0 ? "/root" : "/root/r%d", w->key);
+		if (w->key >= 0)
+			snprintf(w->seen.only_key, sizeof(w->seen.only_key), "r%d", w->key);
+		pthread_create(&w->thread, NULL, watcher_main, w);
 	}
 	struct worker workers[MAX_CLIENTS];
 	for (int i = 0; i < cp.opt.clients; i++) {
@@ -1330,8 +1353,9 @@ int main(int argc, char **argv)
 	heal_all(&cp);
 	cluster_wait_leader(&cp.cluster);
 	cluster_wait_converged(&cp.cluster);
-	bool marked = write_end_mark(&cp), watched = marked;
-	for (int i = 0; i < WATCHERS; i++) {
+	bool marked = write_end_marks(&cp), watched = marked;
+	int n_watchers = 2 + (cp.opt.registers < REGISTER_WATCHERS ? cp.opt.registers : REGISTER_WATCHERS);
+	for (int i = 0; i < n_watchers; i++) {
 		pthread_join(watchers[i].thread, NULL);
 		watched &= watchers[i].saw_end;
 	}
@@ -1346,9 +1370,9 @@ int main(int argc, char **argv)
 	for (int f = 0; f < FAULT_COUNT; f++)
 		printf(" %s %" PRIu64, fault_names[f], cp.faults_done[f]);
 	printf("\nwatchers:");
-	for (int i = 0; i < WATCHERS; i++)
-		printf(" %d (%s): %zu values in %" PRIu64 " events, %d links, %d snapshots, %d resumes, %d compacted%s;", i,
-		       watchers[i].godot ? "Godot gateway" : "protobuf", watchers[i].seen.n, watchers[i].events, watchers[i].links, watchers[i].snapshots, watchers[i].resumes,
+	for (int i = 0; i < n_watchers; i++)
+		printf(" %d (%s, %s): %zu values in %" PRIu64 " events, %d links, %d snapshots, %d resumes, %d compacted%s;", i,
+		       watchers[i].path, watchers[i].godot ? "Godot gateway" : "protobuf", watchers[i].seen.n, watchers[i].events, watchers[i].links, watchers[i].snapshots, watchers[i].resumes,
 		       watchers[i].compactions, watchers[i].saw_end ? "" : ", never saw the end mark");
 	printf("\nhistory: %s\n", history_path);
 	struct history *h;
@@ -1365,9 +1389,9 @@ int main(int argc, char **argv)
 	}
 	lin_report_write(stdout, h, report, false);
 	struct stream_watch seen[WATCHERS];
-	for (int i = 0; i < WATCHERS; i++)
+	for (int i = 0; i < n_watchers; i++)
 		seen[i] = watchers[i].seen;
-	size_t stream_violations = stream_check(h, seen, WATCHERS, stdout);
+	size_t stream_violations = stream_check(h, seen, (size_t)n_watchers, stdout);
 	/* A split left unfinished, or a stream that lost, repeated or reordered a write, fails whatever the histories say. */
 	bool streams_ok = watched && stream_violations == 0;
 	enum lin_verdict verdict = splits_done && streams_ok ? report->verdict : LIN_VIOLATION;
@@ -1376,7 +1400,7 @@ int main(int argc, char **argv)
 	       verdict == LIN_OK ? "PASSED" : verdict == LIN_UNKNOWN ? "UNDECIDED" : "FAILED", report->n_keys, report->n_ok,
 	       report->n_unknown, report->n_violation, h->n_finals, splits_done ? "" : ", a split unfinished",
 	       streams_ok ? "whole" : !watched ? "not followed to the end" : "NOT whole", cp.opt.seed);
-	for (int i = 0; i < WATCHERS; i++)
+	for (int i = 0; i < n_watchers; i++)
 		stream_watch_free(&watchers[i].seen);
 	if (verdict != LIN_OK) {
 		printf("reproduce: grove_campaign --seed %" PRIu64 " --seconds %g --clients %d --keys %d --sets %d --faults ",

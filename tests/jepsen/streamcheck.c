@@ -19,6 +19,7 @@ int stream_watch_add(struct stream_watch *w, const char *key, int64_t value, uin
 	snprintf(v->key, sizeof(v->key), "%s", key);
 	v->value = value;
 	v->event = event;
+	v->epoch = w->epoch;
 	return 0;
 }
 
@@ -84,6 +85,12 @@ static struct write_seen *write_of(struct checker *c, const char *key, int64_t v
 	return k == c->h->n_keys ? NULL : bsearch(&want, c->writes, c->n_writes, sizeof(*c->writes), by_key_value);
 }
 
+/* Whether watcher @p k follows the register @p key. */
+static bool follows(const struct checker *c, size_t k, size_t key)
+{
+	return !c->w[k].only_key[0] || strcmp(c->w[k].only_key, c->h->keys[key]) == 0;
+}
+
 /* Each watcher's values placed on the writes that wrote them: unknown, failed and repeated ones reported. */
 static void place_values(struct checker *c)
 {
@@ -97,26 +104,29 @@ static void place_values(struct checker *c)
 			if (!ws)
 				violation(c, "watcher %zu saw %s = %lld (event %llu), which no one wrote", k, v->key,
 					  (long long)v->value, (unsigned long long)v->event);
+			else if (!follows(c, k, ws->op->key))
+				violation(c, "watcher %zu, which follows %s only, saw %s = %lld (event %llu)", k, w->only_key,
+					  v->key, (long long)v->value, (unsigned long long)v->event);
 			else if (ws->op->status == HISTORY_FAIL)
 				violation(c, "watcher %zu saw %s = %lld (event %llu), whose write failed", k, v->key,
 					  (long long)v->value, (unsigned long long)v->event);
-			else if (ws->at[k] != NONE)
+			else if (ws->at[k] != NONE && w->seen[ws->at[k]].epoch == v->epoch)
 				violation(c, "watcher %zu saw %s = %lld twice (events %llu and %llu)", k, v->key,
 					  (long long)v->value, (unsigned long long)w->seen[ws->at[k]].event,
 					  (unsigned long long)v->event);
-			else
-				ws->at[k] = i;
+			else if (ws->at[k] == NONE)
+				ws->at[k] = i; /* seen again after a new snapshot: its first time counts */
 		}
 	}
 }
 
-/* Acknowledged writes invoked after a watcher's last snapshot are all seen by it. */
+/* Acknowledged writes invoked after a watcher's last snapshot are all seen by it (of the registers it follows). */
 static void check_complete(struct checker *c)
 {
 	for (size_t i = 0; i < c->n_writes; i++) {
 		const struct history_op *op = c->writes[i].op;
 		for (size_t k = 0; k < c->n_watchers; k++)
-			if (op->status == HISTORY_OK && op->invoke_ns >= c->w[k].complete_from_ns &&
+			if (op->status == HISTORY_OK && op->invoke_ns >= c->w[k].complete_from_ns && follows(c, k, op->key) &&
 			    c->writes[i].at[k] == NONE)
 				violation(c, "watcher %zu never saw %s = %lld, which was acknowledged (history line %zu)", k,
 					  c->h->keys[op->key], (long long)op->value.i, op->invoke_line);
@@ -188,7 +198,7 @@ static void check_pair_whole(struct checker *c, const struct history_op *a, cons
 	struct write_seen *wa = write_of(c, c->h->keys[a->key], a->value.i), *wb = write_of(c, c->h->keys[b->key], b->value.i);
 	for (size_t k = 0; wa && wb && k < c->n_watchers; k++) {
 		size_t pa = wa->at[k], pb = wb->at[k];
-		if (pa == NONE && pb == NONE)
+		if ((pa == NONE && pb == NONE) || !follows(c, k, a->key) || !follows(c, k, b->key))
 			continue;
 		if (pa == NONE || pb == NONE || c->w[k].seen[pa].event != c->w[k].seen[pb].event)
 			violation(c, "watcher %zu saw %s = %lld of a batch across shards without %s in the same event", k,

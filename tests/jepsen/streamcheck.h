@@ -3,22 +3,24 @@
  * @brief What watchers of the change stream saw during a fault campaign,
  * checked against the campaign's history of register writes.
  *
- * A watcher follows the whole world's change stream (a snapshot, then every
- * applied entry, resuming from its last position at another member whenever
- * its link fails) and notes, in stream order, every value set on a register
- * with the number of the event that brought it. The stream is the log's
+ * A watcher follows the whole world's change stream, or one register's node
+ * (a snapshot, then every applied entry, resuming from its last position at
+ * another member whenever its link fails), and notes, in stream order, every
+ * value set on a register with the number of the event that brought it. The stream is the log's
  * order made visible, so for each register:
- *  - a value is seen at most once per watcher, and only one that a write
- *    which did not fail wrote (an `info` write may have applied);
+ *  - a value is seen at most once per watcher and epoch (see struct
+ *    stream_watch), and only one that a write which did not fail wrote (an
+ *    `info` write may have applied);
  *  - every acknowledged write invoked after the watcher's last snapshot
  *    arrived is seen (nothing is lost between a snapshot and its stream, or
- *    across a resume);
+ *    across a resume), of every register the watcher follows, and nothing
+ *    of the others;
  *  - two acknowledged writes ordered in real time (one completed before the
  *    other was invoked) are seen in that order;
  *  - any two watchers see their common values in the same order;
  *  - a batch that wrote one value to two registers (a transaction across
  *    shards; a writer's values are otherwise unique) is seen whole, in one
- *    event, or not at all.
+ *    event, or not at all, by a watcher that follows both.
  * Each violation is written as one line to the report; the count is returned.
  */
 #ifndef GROVE_TESTS_JEPSEN_STREAMCHECK_H
@@ -35,6 +37,7 @@ struct stream_value {
 	char key[16];    /**< the register's key in the history ("r3") */
 	int64_t value;
 	uint64_t event;  /**< the number of the stream event that brought it (increasing) */
+	uint32_t epoch;  /**< the watcher's epoch when it came (struct stream_watch) */
 };
 
 /** What one watcher saw. Zero-initialize; release with stream_watch_free(). */
@@ -43,6 +46,14 @@ struct stream_watch {
 	size_t n, cap;
 	/** Acknowledged writes invoked at or after this time (the history's clock) must all be seen. */
 	uint64_t complete_from_ns;
+	/** The one register it follows (a subscriber of that register's node), or "" for all of them. */
+	char only_key[16];
+	/**
+	 * Counts the watcher's snapshots after the first. A stream told "compacted" starts over from a new
+	 * snapshot, which another member may take at an older state than the stream had reached (it knows
+	 * nothing of the old stream): what comes after it again is not a repeat.
+	 */
+	uint32_t epoch;
 	/** A broken stream noticed on the wire (an index out of its chain), or "" */
 	char violation[256];
 };
