@@ -91,6 +91,21 @@ static size_t check(const char *const *seen, size_t n, uint64_t complete_from_ns
 	return violations;
 }
 
+/* The violations of watcher @p w alone (freed), its report kept in @p report. */
+static size_t check_one(struct stream_watch *w, char *report, size_t cap)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	size_t violations = stream_check(h, w, 1, f);
+	fclose(f);
+	snprintf(report, cap, "%s", text);
+	free(text);
+	stream_watch_free(w);
+	return violations;
+}
+
 static void test_good_streams_pass(void **state)
 {
 	(void)state;
@@ -133,42 +148,26 @@ static void test_each_mistake_is_reported(void **state)
 	assert_int_equal(check(half, 1, 0, report, sizeof(report)), 2);
 	assert_non_null(strstr(report, "never saw r1 = 10"));
 	/* After a new snapshot (an epoch of its own) a value may come again: not a repeat. */
-	struct stream_watch again;
-	watch(&again, "r0=1@1 r0=2@2");
-	again.epoch = 1;
-	assert_int_equal(stream_watch_add(&again, "r0", 2, 3), 0);
-	assert_int_equal(stream_watch_add(&again, "r0", 10, 4), 0);
-	assert_int_equal(stream_watch_add(&again, "r1", 10, 4), 0);
-	assert_int_equal(stream_check(h, &again, 1, stdout), 0);
-	stream_watch_free(&again);
-	/* A watcher of r1 alone owes nothing of r0, sees no batch by halves, and must not see r0. */
-	struct stream_watch one;
-	watch(&one, "r1=10@4");
-	snprintf(one.only_key, sizeof(one.only_key), "r1");
-	char *scoped = NULL;
-	size_t scoped_len = 0;
-	FILE *sf = open_memstream(&scoped, &scoped_len);
-	assert_int_equal(stream_check(h, &one, 1, sf), 0);
-	stream_watch_free(&one);
-	watch(&one, "r0=1@1 r1=10@4");
-	snprintf(one.only_key, sizeof(one.only_key), "r1");
-	assert_int_equal(stream_check(h, &one, 1, sf), 1);
-	fclose(sf);
-	assert_non_null(strstr(scoped, "which follows r1 only, saw r0 = 1"));
-	free(scoped);
-	stream_watch_free(&one);
-	/* A broken chain noticed on the wire is reported as it was noticed. */
 	struct stream_watch w;
+	watch(&w, "r0=1@1 r0=2@2");
+	w.epoch = 1;
+	assert_int_equal(stream_watch_add(&w, "r0", 2, 3), 0);
+	assert_int_equal(stream_watch_add(&w, "r0", 10, 4), 0);
+	assert_int_equal(stream_watch_add(&w, "r1", 10, 4), 0);
+	assert_int_equal(check_one(&w, report, sizeof(report)), 0);
+	/* A watcher of r1 alone owes nothing of r0, sees no batch by halves, and must not see r0. */
+	watch(&w, "r1=10@4");
+	snprintf(w.only_key, sizeof(w.only_key), "r1");
+	assert_int_equal(check_one(&w, report, sizeof(report)), 0);
+	watch(&w, "r0=1@1 r1=10@4");
+	snprintf(w.only_key, sizeof(w.only_key), "r1");
+	assert_int_equal(check_one(&w, report, sizeof(report)), 1);
+	assert_non_null(strstr(report, "which follows r1 only, saw r0 = 1"));
+	/* A broken chain noticed on the wire is reported as it was noticed. */
 	watch(&w, "r0=1@1 r0=2@2 r0=10@3 r1=10@3");
 	snprintf(w.violation, sizeof(w.violation), "an event at 7 after 5, but the last one was at 6");
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	assert_int_equal(stream_check(h, &w, 1, f), 1);
-	fclose(f);
-	assert_non_null(strstr(text, "watcher 0: an event at 7"));
-	free(text);
-	stream_watch_free(&w);
+	assert_int_equal(check_one(&w, report, sizeof(report)), 1);
+	assert_non_null(strstr(report, "watcher 0: an event at 7"));
 }
 
 int main(void)
