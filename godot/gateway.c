@@ -161,6 +161,9 @@ int gateway_decode_request(const uint8_t *payload, size_t len, int major, struct
 			out->has_from = true;
 			out->from = out->from_position ? 0 : (uint64_t)v;
 		}
+		out->not_before = get_str(m, "not_before");
+		if (get(m, "not_before") && !out->not_before)
+			return bad(why, why_cap, "subscribe's \"not_before\" is a position String as the server sent it");
 		if (get(m, "depth")) {
 			if (!get_int(m, "depth", &v) || v < 0 || v > 1 << 20)
 				return bad(why, why_cap, "subscribe's \"depth\" is 0 or more");

@@ -56,7 +56,10 @@
  *   at F + 1 with {"op": "resumed", "index": F}; if the server no longer has
  *   F + 1 in its history it answers {"op": "compacted", "oldest": int,
  *   "reason": String} and the client subscribes again without "from" (a new
- *   snapshot).
+ *   snapshot), with "not_before": the last position it had (a String as
+ *   the server sent it), so that the new snapshot is not older than what it
+ *   had: a member that has not applied that far waits for it, up to 10 s,
+ *   then answers {"op": "error", "code": 17} (ask another member).
  *   The snapshot's last chunk, "changes", "progress" and "resumed" carry
  *   "position": String ("group:index" pairs, comma-separated, e.g.
  *   "1:120,5:33"; one pair within one shard); across shards "index" is a
@@ -181,6 +184,7 @@ struct gateway_request {
 	bool has_from;             /**< resume */
 	uint64_t from;             /**< the last index the client applied */
 	const char *from_position; /**< "from" as a position String, or NULL; borrowed from the message */
+	const char *not_before;    /**< "not_before", a position String, or NULL; borrowed from the message */
 	int depth;                 /**< < 0: all levels */
 	const char **properties;   /**< owned array of borrowed strings, or NULL */
 	size_t n_properties;

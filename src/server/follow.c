@@ -48,6 +48,7 @@ struct sub_request {
 	bool resume;
 	uint64_t from;
 	const char *position;     /* resume after this position's text rather than after from (NULL: from) */
+	const char *not_before;   /* a snapshot: not older than this position's text (NULL: any) */
 	int scene_major;
 	int depth;
 	const char *const *properties;
@@ -56,7 +57,10 @@ struct sub_request {
 	size_t n_classes;
 };
 
-/* A subscribe whose subtree spans shards, waiting while a transaction holds one of them (see subscribe()); one per connection at most. */
+/*
+ * A subscribe waiting while a transaction holds one of its subtree's shards, or until this member applied as
+ * far as its "not before" position (see subscribe_from()); one per connection at most.
+ */
 struct deferred {
 	uint64_t conn;
 	uint64_t deadline_ms;
@@ -844,6 +848,7 @@ static void sub_request_free(struct sub_request *rq)
 		return;
 	free((char *)rq->path);
 	free((char *)rq->position);
+	free((char *)rq->not_before);
 	free_list(rq->properties, rq->n_properties);
 	free_list(rq->classes, rq->n_classes);
 	free(rq);
@@ -858,6 +863,7 @@ static struct sub_request *sub_request_copy(const struct sub_request *rq)
 	*copy = *rq;
 	bool oom = !(copy->path = strdup(rq->path ? rq->path : ""));
 	oom |= rq->position && !(copy->position = strdup(rq->position));
+	oom |= rq->not_before && !(copy->not_before = strdup(rq->not_before));
 	copy->properties = (const char *const *)copy_list(rq->properties, rq->n_properties, &oom);
 	copy->classes = (const char *const *)copy_list(rq->classes, rq->n_classes, &oom);
 	if (oom) {
@@ -922,6 +928,30 @@ static size_t with_split_sources(struct follow *f, uint64_t **groups, size_t n, 
 		e = shard_map_find_group(map, e->source);
 	}
 	return n;
+}
+
+/*
+ * Whether this member has applied, in each of @p groups that position @p text names, as far as it says: a
+ * snapshot for a client told "compacted" must not show an older state than the one it had.
+ * @return GROVE_OK; GROVE_EUNAVAILABLE (not yet), GROVE_EINVAL (not a position), with @p why; GROVE_ENOMEM.
+ */
+static int behind_position(struct follow *f, const uint64_t *groups, size_t n, const char *text, char *why, size_t cap)
+{
+	struct sub_at *at;
+	size_t n_at;
+	int err = subs_position_parse(text, &at, &n_at, why, cap);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n_at && !err; i++)
+		for (size_t k = 0; k < n && !err; k++)
+			if (groups[k] == at[i].group && host_applied(f->host, groups[k]) < at[i].index) {
+				snprintf(why, cap, "this member has applied shard %llu up to %llu, short of %llu that \"not before\" "
+					 "names; ask another member", (unsigned long long)groups[k],
+					 (unsigned long long)host_applied(f->host, groups[k]), (unsigned long long)at[i].index);
+				err = GROVE_EUNAVAILABLE;
+			}
+	free(at);
+	return err;
 }
 
 /* Whether a transaction's intent holds any of @p groups: its parts are not all applied yet. */
@@ -1082,6 +1112,7 @@ static void subscribe_from(struct follow *f, struct loop_conn *c, struct followe
 		send_error(fw, c, rq->request_id, err == GROVE_EINVAL ? GROVE_EINVAL : GROVE_ENOTFOUND, why);
 		return;
 	}
+	char why_behind[200];
 	uint64_t *groups = NULL, *at = NULL;
 	size_t n = span_of(f, group, path, &groups);
 	if (n && rq->resume && rq->position)
@@ -1100,6 +1131,15 @@ static void subscribe_from(struct follow *f, struct loop_conn *c, struct followe
 		if (!rq->position)
 			from[0].group = group; /* an index alone is one in the root's group */
 		err = resume(f, c, fw, rq, &spec, at, from, n_from);
+	} else if (rq->not_before && (err = behind_position(f, groups, n, rq->not_before, why_behind, sizeof(why_behind)))) {
+		/* Behind it: wait (tried again every tick) until the deadline, then say to ask another member. */
+		bool waited = deadline_ms && grove_monotonic_ms() >= deadline_ms;
+		if (err == GROVE_EUNAVAILABLE && !waited) {
+			err = defer(f, c, rq, deadline_ms) ? GROVE_OK : GROVE_ENOMEM;
+		} else if (err != GROVE_ENOMEM) {
+			send_error(fw, c, rq->request_id, err, why_behind);
+			err = GROVE_OK;
+		}
 	} else if (n > 1 && any_held(f, groups, n)) {
 		bool waited = deadline_ms && grove_monotonic_ms() >= deadline_ms;
 		err = waited ? GROVE_EINTENT : defer(f, c, rq, deadline_ms) ? GROVE_OK : GROVE_ENOMEM;
@@ -1175,6 +1215,7 @@ void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelo
 	}
 	struct sub_request rq = {.request_id = req->request_id, .path = s->path, .tscn = s->tscn, .resume = s->resume,
 				 .from = s->from, .position = s->position && s->position[0] ? s->position : NULL,
+				 .not_before = s->not_before && s->not_before[0] ? s->not_before : NULL,
 				 .scene_major = s->godot_major == 3 ? 3 : 4,
 				 .depth = s->depth ? (int)s->depth : -1,
 				 .properties = (const char *const *)s->properties, .n_properties = s->n_properties,
@@ -1395,6 +1436,7 @@ void follow_godot_frame(struct follow *f, struct loop_conn *c, const uint8_t *pa
 		struct sub_request sr = {.path = rq.path, .tscn = rq.tscn, .ids_walk = rq.ids_walk,
 					 .resume = rq.has_from, .from = rq.from,
 					 .position = rq.from_position,
+					 .not_before = rq.not_before && rq.not_before[0] ? rq.not_before : NULL,
 					 .scene_major = fw->godot, .depth = rq.depth, .properties = rq.properties,
 					 .n_properties = rq.n_properties, .classes = rq.classes, .n_classes = rq.n_classes};
 		subscribe(f, c, fw, &sr, 0);

@@ -1968,6 +1968,95 @@ static void test_resume_after_the_subtree_moved_shards(void **state)
 	test_rmtree(c.dir);
 }
 
+/* Subscribe follower @p f to @p path for a snapshot not older than position @p not_before. */
+static void subscribe_not_before(struct follower *f, const char *path, const char *not_before)
+{
+	if (f->godot) {
+		struct variant m;
+		char at[300], nb[300];
+		snprintf(at, sizeof(at), "s:%s", path);
+		snprintf(nb, sizeof(nb), "s:%s", not_before);
+		godot_dict(&m, "op", "s:subscribe", "path", at, "format", "s:tscn", "not_before", nb, NULL);
+		godot_send(&f->gd, &m);
+		return;
+	}
+	Grove__SubscribeRequest rq = GROVE__SUBSCRIBE_REQUEST__INIT;
+	rq.path = (char *)path;
+	rq.tscn = true;
+	rq.not_before = (char *)not_before;
+	Grove__Envelope env = GROVE__ENVELOPE__INIT;
+	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
+	env.subscribe = &rq;
+	assert_int_equal(grove_client_send(f->pb, &env), GROVE_OK);
+}
+
+/*
+ * A client told "compacted" asks for a snapshot not older than the position it had ("not_before"): a member
+ * that has not applied that far waits for it (the snapshot then holds what was written meanwhile), and says
+ * to ask another member once 10 s went by; a "not_before" that is not a position is an error. Over protobuf
+ * and the Godot gateway.
+ */
+static void test_snapshot_not_before_a_position(void **state)
+{
+	(void)state;
+	struct cluster c;
+	uint64_t player;
+	struct grove_client *cl = start_world(&c, &player);
+	struct tree_op make = create("/root/World", "NB");
+	assert_int_equal(client_write_ops(cl, &make, 1), GROVE_OK);
+	uint64_t nb = node_at(cl, "/root/World/NB", NULL);
+	for (int godot = 0; godot <= 1; godot++) {
+		assert_int_equal(client_set_int(cl, "/root/World/NB", "n", 10 * godot + 1), GROVE_OK);
+		cluster_wait_converged(&c);
+		struct follower f;
+		struct read_event e;
+		follower_open(&f, &c, 2, godot);
+		follower_subscribe_at(&f, "/root/World/NB", NULL);
+		follower_next(&f, &e, player);
+		assert_int_equal(e.kind, 'S');
+		unsigned long long group, index;
+		assert_int_equal(sscanf(e.position, "%llu:%llu", &group, &index), 2);
+		char ahead[64];
+		snprintf(ahead, sizeof(ahead), "%llu:%llu", group, index + 1);
+		/* One entry ahead: the snapshot waits for the next write, and holds it. */
+		subscribe_not_before(&f, "/root/World/NB", ahead);
+		assert_int_equal(client_set_int(cl, "/root/World/NB", "n", 10 * godot + 2), GROVE_OK);
+		do /* the first subscription goes on until the new one takes its snapshot */
+			follower_next(&f, &e, player);
+		while (e.kind == 'C' || e.kind == 'P');
+		assert_int_equal(e.kind, 'S');
+		unsigned long long at_group, at_index;
+		assert_int_equal(sscanf(e.position, "%llu:%llu", &at_group, &at_index), 2);
+		assert_true(at_index >= index + 1);
+		follower_subscribe_at(&f, "/root/World/NB", e.position); /* the stream goes on from it */
+		assert_int_equal(client_set_int(cl, "/root/World/NB", "n", 10 * godot + 3), GROVE_OK);
+		do
+			follower_next(&f, &e, player);
+		while (e.kind != 'C');
+		assert_int_equal(e.n_sets, 1);
+		assert_int_equal(e.set_node[0], nb);
+		assert_int_equal(e.set_value[0], 10 * godot + 3); /* so the snapshot held 10 * godot + 2 */
+		subscribe_not_before(&f, "/root/World/NB", "1:x");
+		do
+			follower_next(&f, &e, player);
+		while (e.kind != 'E');
+		assert_int_equal(e.code, GROVE_EINVAL);
+		if (!godot) {
+			snprintf(ahead, sizeof(ahead), "%llu:%llu", group, index + 1000000);
+			subscribe_not_before(&f, "/root/World/NB", ahead);
+			do
+				follower_next(&f, &e, player);
+			while (e.kind != 'E');
+			assert_int_equal(e.code, GROVE_EUNAVAILABLE);
+			assert_non_null(strstr(e.reason, "ask another member"));
+		}
+		follower_close(&f);
+	}
+	grove_client_close(cl);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
 int main(void)
 {
 	const char *filter = getenv("GROVE_TEST_FILTER");
@@ -1991,6 +2080,7 @@ int main(void)
 		cmocka_unit_test(test_godot_keyed_submit_across_shards),
 		cmocka_unit_test(test_resume_across_shards),
 		cmocka_unit_test(test_resume_after_the_subtree_moved_shards),
+		cmocka_unit_test(test_snapshot_not_before_a_position),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

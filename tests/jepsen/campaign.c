@@ -432,6 +432,7 @@ struct watcher {
 	struct stream_watch seen;
 	uint64_t events, last_index;
 	char position[512];
+	char not_before[512];     /* after "compacted": the position its new snapshot must not be older than */
 	int links, snapshots, resumes, compactions;
 	bool saw_end;             /* the end marks of every register it follows */
 };
@@ -466,9 +467,9 @@ static void watch_violation(struct watcher *w, const char *fmt, ...)
 
 static void watch_snapshot(struct watcher *w, uint64_t index, const char *position)
 {
-	w->seen.epoch = (uint32_t)w->snapshots; /* a new snapshot may be older than the last stream's state */
 	w->last_index = index;
 	snprintf(w->position, sizeof(w->position), "%s", position);
+	w->not_before[0] = '\0';
 	w->seen.complete_from_ns = now_ns(); /* every write invoked from now on applies after it */
 	w->snapshots++;
 }
@@ -481,6 +482,14 @@ static void watch_resumed(struct watcher *w, uint64_t index, const char *positio
 	w->last_index = index;
 	snprintf(w->position, sizeof(w->position), "%s", position);
 	w->resumes++;
+}
+
+/* Told "compacted": a new snapshot, which holds what came between, and is not older than what it had. */
+static void watch_compacted(struct watcher *w)
+{
+	snprintf(w->not_before, sizeof(w->not_before), "%s", w->position);
+	w->position[0] = '\0';
+	w->compactions++;
 }
 
 /* A "changes" or "progress" event: chained to the one before it. */
@@ -527,6 +536,7 @@ static bool pb_subscribe(struct watcher *w, struct watch_link *l)
 	rq.tscn = true;
 	rq.resume = w->position[0] != '\0';
 	rq.position = w->position;
+	rq.not_before = w->not_before;
 	Grove__Envelope env = GROVE__ENVELOPE__INIT;
 	env.body_case = GROVE__ENVELOPE__BODY_SUBSCRIBE;
 	env.subscribe = &rq;
@@ -570,8 +580,7 @@ static bool pb_next(struct watcher *w, struct watch_link *l)
 		}
 		break;
 	case GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED:
-		w->position[0] = '\0'; /* a new snapshot: what came between the two is in it */
-		w->compactions++;
+		watch_compacted(w);
 		go_on = pb_subscribe(w, l);
 		break;
 	default:
@@ -676,7 +685,8 @@ static bool godot_subscribe(struct watcher *w, struct watch_link *l)
 	struct variant m;
 	variant_set_dict(&m);
 	bool ok = godot_put_string(&m, "op", "subscribe") && godot_put_string(&m, "path", w->path) &&
-		  godot_put_string(&m, "format", "tscn") && (!w->position[0] || godot_put_string(&m, "from", w->position));
+		  godot_put_string(&m, "format", "tscn") && (!w->position[0] || godot_put_string(&m, "from", w->position)) &&
+		  (w->position[0] || !w->not_before[0] || godot_put_string(&m, "not_before", w->not_before));
 	return ok ? godot_send_frame(l, &m) : (variant_free(&m), false);
 }
 
@@ -710,8 +720,7 @@ static bool godot_next(struct watcher *w, struct watch_link *l)
 			watch_set(w, key, godot_string(ch, "property"), value->as.i);
 		}
 	} else if (strcmp(op, "compacted") == 0) {
-		w->position[0] = '\0';
-		w->compactions++;
+		watch_compacted(w);
 		go_on = godot_subscribe(w, l);
 	} else if (strcmp(op, "pong") != 0) {
 		go_on = false; /* an error (too many snapshots at once): try again elsewhere */

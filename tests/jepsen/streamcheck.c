@@ -19,7 +19,6 @@ int stream_watch_add(struct stream_watch *w, const char *key, int64_t value, uin
 	snprintf(v->key, sizeof(v->key), "%s", key);
 	v->value = value;
 	v->event = event;
-	v->epoch = w->epoch;
 	return 0;
 }
 
@@ -110,12 +109,12 @@ static void place_values(struct checker *c)
 			else if (ws->op->status == HISTORY_FAIL)
 				violation(c, "watcher %zu saw %s = %lld (event %llu), whose write failed", k, v->key,
 					  (long long)v->value, (unsigned long long)v->event);
-			else if (ws->at[k] != NONE && w->seen[ws->at[k]].epoch == v->epoch)
+			else if (ws->at[k] != NONE)
 				violation(c, "watcher %zu saw %s = %lld twice (events %llu and %llu)", k, v->key,
 					  (long long)v->value, (unsigned long long)w->seen[ws->at[k]].event,
 					  (unsigned long long)v->event);
-			else if (ws->at[k] == NONE)
-				ws->at[k] = i; /* seen again after a new snapshot: its first time counts */
+			else
+				ws->at[k] = i;
 		}
 	}
 }

@@ -8,9 +8,10 @@
  * another member whenever its link fails), and notes, in stream order, every
  * value set on a register with the number of the event that brought it. The stream is the log's
  * order made visible, so for each register:
- *  - a value is seen at most once per watcher and epoch (see struct
- *    stream_watch), and only one that a write which did not fail wrote (an
- *    `info` write may have applied);
+ *  - a value is seen at most once per watcher, also across a new snapshot
+ *    after "compacted" (which is never older than what the watcher had), and
+ *    only one that a write which did not fail wrote (an `info` write may
+ *    have applied);
  *  - every acknowledged write invoked after the watcher's last snapshot
  *    arrived is seen (nothing is lost between a snapshot and its stream, or
  *    across a resume), of every register the watcher follows, and nothing
@@ -37,7 +38,6 @@ struct stream_value {
 	char key[16];    /**< the register's key in the history ("r3") */
 	int64_t value;
 	uint64_t event;  /**< the number of the stream event that brought it (increasing) */
-	uint32_t epoch;  /**< the watcher's epoch when it came (struct stream_watch) */
 };
 
 /** What one watcher saw. Zero-initialize; release with stream_watch_free(). */
@@ -48,12 +48,6 @@ struct stream_watch {
 	uint64_t complete_from_ns;
 	/** The one register it follows (a subscriber of that register's node), or "" for all of them. */
 	char only_key[16];
-	/**
-	 * Counts the watcher's snapshots after the first. A stream told "compacted" starts over from a new
-	 * snapshot, which another member may take at an older state than the stream had reached (it knows
-	 * nothing of the old stream): what comes after it again is not a repeat.
-	 */
-	uint32_t epoch;
 	/** A broken stream noticed on the wire (an index out of its chain), or "" */
 	char violation[256];
 };

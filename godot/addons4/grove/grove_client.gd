@@ -99,6 +99,9 @@ var _checkpoint_at = -1
 # sends back, the last applied what a checkpoint keeps. The client never looks inside it.
 var _received_position = ""
 var _applied_position = ""
+# Told "compacted", the client takes a new snapshot that must not be older than the position it had (a
+# member behind it waits, or says to ask another), so that the copy never goes back to an older world.
+var _not_before = ""
 
 
 func _init() -> void:
@@ -463,6 +466,8 @@ func _subscribe() -> void:
 		_snapshot_walk_children = []
 		if snapshot_ids_beside:
 			message["ids"] = "walk"
+		if _not_before != "":
+			message["not_before"] = _not_before
 		_stream = Stream.SNAPSHOT
 	_send(message)
 
@@ -509,6 +514,7 @@ func _on_snapshot(message: Dictionary) -> void:
 	_applied_index = _received_index
 	_received_position = str(message.get("position", ""))
 	_applied_position = _received_position
+	_not_before = ""
 	_loaded = true
 	_stream = Stream.LIVE
 	emit_signal("snapshot_loaded", scene_root)
@@ -612,6 +618,7 @@ func _on_progress(message: Dictionary) -> void:
 func _on_compacted() -> void:
 	if _stream == Stream.NONE or _stream == Stream.SNAPSHOT:
 		return
+	_not_before = _received_position
 	_loaded = false
 	_queue = []
 	_queue_head = 0
@@ -645,5 +652,9 @@ func _on_error(message: Dictionary) -> void:
 		_fail(code, reason)
 		return
 	if _stream == Stream.SNAPSHOT or _stream == Stream.RESUMING:
+		# A subscribe this member cannot serve now (it is behind the position, busy, or held): another can.
+		if code in RETRY_CODES:
+			_fail(code, reason)
+			return
 		_stream = Stream.NONE
 	emit_signal("error", code, reason)

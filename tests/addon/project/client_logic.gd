@@ -424,6 +424,22 @@ func _init() -> void:
 		out.store_line(e)
 	out.close()
 
+	# Told "compacted" with a position: the new snapshot must not be older (a member behind it waits, or says
+	# to ask another, which the client then does); once a snapshot came, the bound is its position.
+	client._handle_message({"op": "welcome", "server": 3, "version": "test", "leader": ""})
+	client._handle_message({"op": "resumed", "index": 306, "position": "1:202,5:102,7:2"})
+	client._handle_message({"op": "compacted", "oldest": 400})
+	check(last_sent().get("not_before") == "1:202,5:102,7:2" and not last_sent().has("from"), "a new snapshot, not before the position: %s" % str(last_sent()))
+	client._handle_message({"op": "error", "code": 17, "reason": "this member is behind"})
+	check(client._link == client.Link.IDLE, "refused as unavailable, it asks another member")
+	client._handle_message({"op": "welcome", "server": 2, "version": "test", "leader": ""})
+	check(last_sent().get("not_before") == "1:202,5:102,7:2", "and says the same there: %s" % str(last_sent()))
+	feed_snapshot(fresh_scene_bytes(), 400, 1, "scn", "1:300,5:102,7:2")
+	client._handle_message({"op": "compacted", "oldest": 500})
+	check(last_sent().get("not_before") == "1:300,5:102,7:2", "the bound moves with the snapshot: %s" % str(last_sent()))
+	client._handle_message({"op": "error", "code": 3, "reason": "no such path"})
+	check(client._link == client.Link.UP, "a refusal that is final is reported, not retried")
+
 	check_walked_snapshot()
 
 	# The built embedded resources and the paths kept are bounded: past the limit the oldest half goes.
