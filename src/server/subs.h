@@ -218,15 +218,18 @@ struct sub_refusal {
  * resume after position @p from (@p n_from groups, from a stream over the
  * same subtree): each group it names is followed after its index there (a
  * position ahead of what this member applied skips what it has not sent);
- * a group of @p spec it does not name, split off below the root since, is
+ * a group of @p spec it does not name, split off since (below the root, or
+ * the root's own group when the subtree moved into a shard of its own), is
  * followed from its birth (@p span's born), and only once its source group
  * has been looked at up to the split, so nothing of that part arrives
- * before what preceded the split. @p span (one per group of @p spec) says
- * where each group stands. *@p resumed_at receives the positions registered
- * per group of @p spec (n_groups of them, the caller's array).
+ * before what preceded the split (a source group that no longer holds any of
+ * the subtree is in @p spec for that, and stays in the position). @p span
+ * (one per group of @p spec) says where each group stands. *@p resumed_at
+ * receives the positions registered per group of @p spec (n_groups of them,
+ * the caller's array).
  * @return GROVE_OK; GROVE_ERANGE (a new snapshot is needed, *@p why says
- * why, and nothing was registered): @p from does not name the root's group
- * (it moved to another shard), names a group that no longer holds a part
+ * why, and nothing was registered): @p from names neither the root's group
+ * nor the group it split from, names a group that no longer holds a part
  * of the subtree, or is behind what the history keeps of a group, or a
  * group split off since from a group @p from does not name; GROVE_ENOMEM,
  * GROVE_ESTORAGE.

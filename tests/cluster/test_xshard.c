@@ -707,11 +707,14 @@ static void test_kill_the_coordinator(void **state)
 	test_rmtree(c.dir);
 }
 
-/* The next subscription event (fails after 10 s without one). */
+/*
+ * The next subscription event (fails after 20 s without one: longer than the 10 s a member waits to apply a
+ * "not_before" position before it says to ask another member).
+ */
 static Grove__Envelope *next_event(struct grove_client *cl)
 {
 	Grove__Envelope *msg = NULL;
-	assert_int_equal(grove_client_receive(cl, 10000, &msg), GROVE_OK);
+	assert_int_equal(grove_client_receive(cl, 20000, &msg), GROVE_OK);
 	assert_int_equal(msg->body_case, GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT);
 	return msg;
 }
@@ -1182,7 +1185,8 @@ static void test_arrival_names_other_shards(void **state)
 	}
 	assert_string_not_equal(seen[0].signal, seen[1].signal);
 
-	/* What a fresh snapshot of the subtree holds. */
+	/* What a fresh snapshot of the subtree holds, at a member that has applied the move. */
+	cluster_wait_converged(&c);
 	struct grove_client *fresh = cluster_connect(&c, 3);
 	msg = subscribed(fresh, "/root/World");
 	char *scene = strndup((const char *)msg->subscribe_event->data.data, msg->subscribe_event->data.len);
