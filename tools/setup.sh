@@ -13,6 +13,7 @@ packages=(
 	strace                     # test_limits counts groved's epoll_ctl calls
 	gnuplot                    # grove_bench_e2e --report draws its charts
 	curl                       # test_metrics scrapes groved's metrics over HTTP
+	faketime                   # the fault campaign moves members' clocks (libfaketime)
 	"$@"
 )
 # The GDScript 4 syntax check runs on node; Debian's nodejs and npm unless a node with npm is already here.

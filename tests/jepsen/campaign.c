@@ -2,7 +2,8 @@
  * grove_campaign: a Jepsen-style fault campaign against a real 3-member groved cluster on 127.0.0.1.
  *
  *   grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]
- *                  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split] [--history FILE] [--data DIR]
+ *                  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split,clock] [--history FILE]
+ *                  [--data DIR]
  *                  [--mutate read|final|stream]
  *
  * Every peer link goes through a fault proxy (tools/netdelay --control): member i reaches member j at the
@@ -12,7 +13,8 @@
  * format, one CLOCK_MONOTONIC for all). The nemesis (the main thread, so that the members it restarts die
  * with it: PR_SET_PDEATHSIG follows the thread that forked) injects one fault at a time, round-robin over the
  * enabled kinds in a seeded order, and heals it ("split" splits a register's node into a shard of its own
- * and kills or partitions a member during the split; with --cross there is nothing left to split). At the
+ * and kills or partitions a member during the split; with --cross there is nothing left to split; "clock"
+ * moves a member's wall clock ahead or behind, members running under libfaketime). At the
  * end everything is healed, the members converge, no split may be left half done, the members stop, and each
  * member's store is opened to read every set (`final` lines). lincheck.h then decides every key's history,
  * and that every acknowledged add is on every member. Throughout, watchers follow the change stream of the
@@ -91,11 +93,12 @@ enum fault {
 	FAULT_PARTITION,
 	FAULT_ONE_WAY,
 	FAULT_SPLIT,
+	FAULT_CLOCK,
 	FAULT_COUNT
 };
 
 static const char *const fault_names[FAULT_COUNT] = {"kill", "kill-leader", "kill-all", "pause", "partition",
-						     "one-way", "split"};
+						     "one-way", "split", "clock"};
 
 struct options {
 	uint64_t seed;
@@ -129,6 +132,7 @@ struct campaign {
 	uint64_t register_ids[MAX_KEYS];         /* each register's node id (the gateway's changes name nodes by id) */
 	int split_code[MAX_KEYS];                /* and what it was answered: a code, or -1 for no answer */
 	uint64_t faults_done[FAULT_COUNT];
+	uint64_t clocks_beyond;                  /* clock faults held past the maximum offset, long enough to act */
 	_Atomic uint64_t end_written_ns;         /* when the end mark for the watchers was set (0: not yet) */
 };
 
@@ -1008,6 +1012,42 @@ static bool splits_finished(struct campaign *cp)
 	return unfinished < 0;
 }
 
+/*
+ * Move member @p m's wall clock (CLOCK_REALTIME: what its hybrid logical clock, its transactions' heartbeats
+ * and their expiry read) off the others' while it runs, as a clock stepped by NTP or drifting would be:
+ * three times in four within groved's maximum offset (500 ms by default), so that timestamps, pushes and
+ * heartbeats meet a clock ahead or behind; otherwise beyond it, so that its peers refuse its frames (ahead)
+ * or it refuses theirs (behind). Healed by stepping the clock back on time while it runs or, one time in
+ * three, by kill -9 and a restart on time: a clock that went back across a restart, which the bound groved
+ * persists must outrun.
+ */
+static void clock_off_for(struct campaign *cp, int m, uint64_t hold_ms, uint64_t *rng)
+{
+	bool beyond = random_below(rng, 4) == 0;
+	int64_t ms = (int64_t)(beyond ? 700 + random_below(rng, 1300) : 100 + random_below(rng, 350));
+	if (random_below(rng, 2))
+		ms = -ms;
+	bool restart = random_below(rng, 3) == 0;
+	printf("nemesis: %.1f s: member %d's clock %+" PRId64 " ms for %" PRIu64 " ms, then %s\n",
+	       (double)(now_ns() - (cp->deadline_ns - (uint64_t)(cp->opt.seconds * 1e9))) / 1e9, m, ms, hold_ms,
+	       restart ? "kill -9 and a restart on time" : "on time again");
+	fflush(stdout);
+	cp->faults_done[FAULT_CLOCK]++;
+	uint64_t began = now_ns();
+	if (!cluster_clock_shift(&cp->cluster, m, ms))
+		fprintf(stderr, "campaign: member %d's clock could not be shifted\n", m);
+	hold(cp, hold_ms + 1000); /* libfaketime reads the shift again once a second */
+	/* Held long enough that the member surely ran with it a while: its frames or its peers' were refused. */
+	if (beyond && now_ns() - began >= 1500000000ull)
+		cp->clocks_beyond++;
+	if (restart)
+		cluster_node_signal(&cp->cluster, m, SIGKILL);
+	if (!cluster_clock_shift(&cp->cluster, m, 0))
+		fprintf(stderr, "campaign: member %d's clock could not be set on time\n", m);
+	if (restart)
+		cluster_node_start(&cp->cluster, m);
+}
+
 /* Inject fault @p f, hold it a while, and heal it. */
 static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 {
@@ -1019,6 +1059,10 @@ static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 		/* Half the time the world's leader: the member that carries the split in its log first. */
 		int leader = random_below(rng, 2) ? cluster_leader(c, applied) : 0;
 		split_under_fault(cp, leader ? leader : m, hold_ms, rng);
+		return;
+	}
+	if (f == FAULT_CLOCK) {
+		clock_off_for(cp, m, hold_ms, rng);
 		return;
 	}
 	if (f == FAULT_KILL_LEADER) {
@@ -1163,7 +1207,7 @@ static bool final_reads(struct campaign *cp, int node)
 static void usage(void)
 {
 	fprintf(stderr, "usage: grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]\n"
-			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split] [--history FILE] [--data DIR]\n"
+			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split,clock] [--history FILE] [--data DIR]\n"
 			"  [--mutate read|final|stream] [--cross PERCENT]\n"
 			"--cross: every key a shard of its own, and PERCENT of the register writes set two registers in\n"
 			"  one batch (a transaction across two shards)\n");
@@ -1235,6 +1279,11 @@ static bool start_cluster(struct campaign *cp)
 	if (cp->opt.data && mkdir(cp->opt.data, 0755) != 0 && errno != EEXIST)
 		return false;
 	cluster_prepare(c, NULL, cp->opt.data);
+	if (cp->opt.faults[FAULT_CLOCK] && !(c->faketime = cluster_faketime_library())) {
+		fprintf(stderr, "campaign: the clock fault runs the members under libfaketime, which is not installed "
+				"(Debian package faketime; tools/setup.sh installs it), or leave the fault out with --faults\n");
+		return false;
+	}
 	for (int i = 1; i <= CLUSTER_NODES; i++) {
 		size_t n = 0;
 		for (int j = 1; j <= CLUSTER_NODES; j++) {
@@ -1370,6 +1419,11 @@ int main(int argc, char **argv)
 	}
 	bool splits_done = splits_finished(&cp);
 	cluster_stop(&cp.cluster);
+	int refusals = 0;
+	for (int i = 1; i <= CLUSTER_NODES; i++)
+		refusals += cluster_log_count(&cp.cluster, i, "clock: refused");
+	/* A clock past the maximum offset that nobody refused was never moved: the fault did not act. */
+	bool clocks_acted = cp.clocks_beyond == 0 || refusals > 0;
 	bool finals = true;
 	for (int i = 1; i <= CLUSTER_NODES; i++)
 		finals &= final_reads(&cp, i);
@@ -1378,6 +1432,8 @@ int main(int argc, char **argv)
 	printf("faults:");
 	for (int f = 0; f < FAULT_COUNT; f++)
 		printf(" %s %" PRIu64, fault_names[f], cp.faults_done[f]);
+	printf("\nclocks: %" PRIu64 " held past the maximum offset; %d refusals logged by the members%s", cp.clocks_beyond,
+	       refusals, clocks_acted ? "" : " (NONE: the clock fault did not act)");
 	printf("\nwatchers:");
 	for (int i = 0; i < n_watchers; i++)
 		printf(" %d (%s, %s): %zu values in %" PRIu64 " events, %d links, %d snapshots, %d resumes, %d compacted%s;", i,
@@ -1403,7 +1459,7 @@ int main(int argc, char **argv)
 	size_t stream_violations = stream_check(h, seen, (size_t)n_watchers, stdout);
 	/* A split left unfinished, or a stream that lost, repeated or reordered a write, fails whatever the histories say. */
 	bool streams_ok = watched && stream_violations == 0;
-	enum lin_verdict verdict = splits_done && streams_ok ? report->verdict : LIN_VIOLATION;
+	enum lin_verdict verdict = splits_done && streams_ok && clocks_acted ? report->verdict : LIN_VIOLATION;
 	printf("RESULT: %s: %zu keys checked (%zu linearizable, %zu unknown, %zu violations), %zu final reads%s, "
 	       "streams %s; seed %" PRIu64 "\n",
 	       verdict == LIN_OK ? "PASSED" : verdict == LIN_UNKNOWN ? "UNDECIDED" : "FAILED", report->n_keys, report->n_ok,

@@ -63,6 +63,91 @@ pid_t cluster_spawn_joiner(struct cluster *c, int id, char *address, size_t cap)
 	return pid;
 }
 
+const char *cluster_faketime_library(void)
+{
+	static const char *const places[] = {"/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+					     "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+					     "/usr/lib/faketime/libfaketimeMT.so.1"};
+	for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++)
+		if (access(places[i], R_OK) == 0)
+			return places[i];
+	return NULL;
+}
+
+/* The file member @p node's libfaketime reads its clock's shift from. */
+static void clock_file(const struct cluster *c, int node, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/node%d.clock", c->dir, node);
+}
+
+bool cluster_clock_shift(struct cluster *c, int node, int64_t ms)
+{
+	char path[4096], tmp[4200];
+	clock_file(c, node, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return false;
+	/* libfaketime's relative form: seconds ahead (+) or behind (-) the real clock. */
+	uint64_t abs_ms = (uint64_t)(ms < 0 ? -ms : ms);
+	bool ok = fprintf(f, "%c%llu.%03llu\n", ms < 0 ? '-' : '+', (unsigned long long)(abs_ms / 1000),
+			  (unsigned long long)(abs_ms % 1000)) > 0;
+	ok &= fclose(f) == 0;
+	return ok && rename(tmp, path) == 0;
+}
+
+/* An environment of faketime_env(); its strings end at the first NULL. */
+static void free_env(char **env)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+/*
+ * The environment of member @p node under libfaketime: this process's, with the library preloaded and told
+ * where the shift is (read again once a second), the monotonic clock and file times left alone, and ASan
+ * (in sanitizer builds) told that another library comes first. Built before fork(): a child of a process with
+ * threads must not allocate. NULL-terminated, malloc'd (the strings too); free with free_env().
+ */
+static char **faketime_env(struct cluster *c, int node)
+{
+	extern char **environ;
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 7, sizeof(*env));
+	if (!env)
+		return NULL;
+	size_t k = 0;
+	const char *asan = "";
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(environ[i], "ASAN_OPTIONS=", 13) == 0)
+			asan = environ[i] + 13;
+		else if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0 && strncmp(environ[i], "FAKETIME", 8) != 0)
+			env[k++] = strdup(environ[i]);
+	}
+	char file[4096], preload[4200], shift[4200], asan_options[4200];
+	clock_file(c, node, file, sizeof(file));
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", c->faketime);
+	snprintf(shift, sizeof(shift), "FAKETIME_TIMESTAMP_FILE=%s", file);
+	snprintf(asan_options, sizeof(asan_options), "ASAN_OPTIONS=%s%sverify_asan_link_order=0", asan, asan[0] ? ":" : "");
+	const char *const added[] = {preload, shift, asan_options, "FAKETIME_CACHE_DURATION=1",
+				     "FAKETIME_DONT_FAKE_MONOTONIC=1", "NO_FAKE_STAT=1"};
+	for (size_t i = 0; i < sizeof(added) / sizeof(added[0]); i++)
+		env[k++] = strdup(added[i]);
+	bool whole = true;
+	for (size_t i = 0; i < k; i++)
+		whole &= env[i] != NULL;
+	if (!whole) {
+		for (size_t i = 0; i < k; i++)
+			free(env[i]);
+		free(env);
+		return NULL;
+	}
+	return env;
+}
+
 pid_t cluster_node_spawn(struct cluster *c, int node, int *out)
 {
 	char data[4096], log[4096], id[16], listen[32], metrics[32];
@@ -82,6 +167,14 @@ pid_t cluster_node_spawn(struct cluster *c, int node, int *out)
 		argv[n++] = metrics;
 	}
 	argv[n] = NULL;
+	char **env = NULL;
+	if (c->faketime) {
+		char file[4096];
+		clock_file(c, node, file, sizeof(file));
+		if (access(file, F_OK) != 0)
+			assert_true(cluster_clock_shift(c, node, 0));
+		assert_non_null(env = faketime_env(c, node));
+	}
 	int fds[2];
 	assert_int_equal(pipe(fds), 0);
 	pid_t pid = fork();
@@ -92,9 +185,13 @@ pid_t cluster_node_spawn(struct cluster *c, int node, int *out)
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
 		close(fds[0]);
-		execv(GROVED_PATH, (char *const *)argv);
+		if (env)
+			execve(GROVED_PATH, (char *const *)argv, env);
+		else
+			execv(GROVED_PATH, (char *const *)argv);
 		_exit(127);
 	}
+	free_env(env);
 	close(fds[1]);
 	*out = fds[0];
 	return pid;

@@ -26,6 +26,12 @@ struct cluster {
 	char args[8][64];               /**< more groved arguments for every member */
 	size_t n_args;
 	int metrics_ports[CLUSTER_NODES + 1]; /**< each member's --metrics port; 0: none (cluster_start_with_metrics()) */
+	/**
+	 * libfaketime's library (cluster_faketime_library()) to run every member under, so that
+	 * cluster_clock_shift() can move its wall clock (CLOCK_REALTIME; CLOCK_MONOTONIC stays) while it runs;
+	 * NULL: the real clock. Set it before the members start.
+	 */
+	const char *faketime;
 };
 
 /**
@@ -58,6 +64,16 @@ pid_t cluster_node_spawn(struct cluster *c, int node, int *out);
  * address goes to @p address (@p cap bytes). Stop it with kill() and waitpid().
  */
 pid_t cluster_spawn_joiner(struct cluster *c, int id, char *address, size_t cap);
+
+/** @brief Where Debian's libfaketime (package faketime) is, or NULL if it is not installed. */
+const char *cluster_faketime_library(void);
+
+/**
+ * @brief Member @p node's wall clock, as its processes read it, @p ms milliseconds off the real one (0: on
+ * time), from within a second (libfaketime reads the shift again once a second), whether it runs or not.
+ * Needs c->faketime. @return false if the shift could not be written.
+ */
+bool cluster_clock_shift(struct cluster *c, int node, int64_t ms);
 
 /** @brief Send @p sig to member @p node (if it runs) and wait for it. */
 void cluster_node_signal(struct cluster *c, int node, int sig);
