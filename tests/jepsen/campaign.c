@@ -2,7 +2,7 @@
  * grove_campaign: a Jepsen-style fault campaign against a real 3-member groved cluster on 127.0.0.1.
  *
  *   grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]
- *                  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split,clock] [--history FILE]
+ *                  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split,clock,slow] [--history FILE]
  *                  [--data DIR]
  *                  [--mutate read|final|stream]
  *
@@ -14,7 +14,8 @@
  * with it: PR_SET_PDEATHSIG follows the thread that forked) injects one fault at a time, round-robin over the
  * enabled kinds in a seeded order, and heals it ("split" splits a register's node into a shard of its own
  * and kills or partitions a member during the split; with --cross there is nothing left to split; "clock"
- * moves a member's wall clock ahead or behind, members running under libfaketime). At the
+ * moves a member's wall clock ahead or behind, members running under libfaketime; "slow" delays a member's
+ * links). At the
  * end everything is healed, the members converge, no split may be left half done, the members stop, and each
  * member's store is opened to read every set (`final` lines). lincheck.h then decides every key's history,
  * and that every acknowledged add is on every member. Throughout, watchers follow the change stream of the
@@ -94,11 +95,12 @@ enum fault {
 	FAULT_ONE_WAY,
 	FAULT_SPLIT,
 	FAULT_CLOCK,
+	FAULT_SLOW,
 	FAULT_COUNT
 };
 
 static const char *const fault_names[FAULT_COUNT] = {"kill", "kill-leader", "kill-all", "pause", "partition",
-						     "one-way", "split", "clock"};
+						     "one-way", "split", "clock", "slow"};
 
 struct options {
 	uint64_t seed;
@@ -854,12 +856,12 @@ static bool proxy_command(struct campaign *cp, int from, int to, const char *com
 	return strncmp(reply, "ok", 2) == 0;
 }
 
-/* Every proxy carries everything again. */
+/* Every proxy carries everything again, without delay. */
 static void heal_all(struct campaign *cp)
 {
 	for (int i = 1; i <= CLUSTER_NODES; i++)
 		for (int j = 1; j <= CLUSTER_NODES; j++)
-			if (i != j && !proxy_command(cp, i, j, "heal"))
+			if (i != j && (!proxy_command(cp, i, j, "heal") || !proxy_command(cp, i, j, "delay 0 0")))
 				fprintf(stderr, "campaign: proxy %d->%d did not heal\n", i, j);
 }
 
@@ -907,6 +909,22 @@ static void cut_off_for(struct campaign *cp, int m, enum cut how, uint64_t hold_
 			proxy_command(cp, j, m, "drop down");
 		}
 	}
+	hold(cp, hold_ms);
+	heal_all(cp);
+}
+
+/*
+ * Slow member @p m's links to the others, both ways (what it sends and what it receives), by @p delay_ms
+ * each way: a congested or distant link, on which heartbeats, votes, acknowledgements and transaction
+ * messages arrive late but whole and in order. Hold, then take the delay away.
+ */
+static void slow_for(struct campaign *cp, int m, unsigned delay_ms, uint64_t hold_ms)
+{
+	char slow[32];
+	snprintf(slow, sizeof(slow), "delay %u %u", delay_ms, delay_ms);
+	for (int j = 1; j <= CLUSTER_NODES; j++)
+		if (j != m && (!proxy_command(cp, m, j, slow) || !proxy_command(cp, j, m, slow)))
+			fprintf(stderr, "campaign: the links of member %d and %d were not slowed\n", m, j);
 	hold(cp, hold_ms);
 	heal_all(cp);
 }
@@ -1090,6 +1108,10 @@ static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 	bool inbound = random_below(rng, 2) == 0;
 	if (f == FAULT_ONE_WAY)
 		snprintf(what, sizeof(what), "member %d %s nothing", m, inbound ? "receives" : "sends");
+	/* 5 to 644 ms each way, spread evenly over the doublings: a slow link, up to past every timeout. */
+	unsigned delay_ms = (unsigned)(5u << random_below(rng, 8)) + (unsigned)random_below(rng, 5);
+	if (f == FAULT_SLOW)
+		snprintf(what, sizeof(what), "member %d's links %u ms slower each way", m, delay_ms);
 	printf("nemesis: %.1f s: %s for %" PRIu64 " ms\n", (double)(now_ns() - (cp->deadline_ns -
 	       (uint64_t)(cp->opt.seconds * 1e9))) / 1e9, what, hold_ms);
 	fflush(stdout);
@@ -1116,6 +1138,9 @@ static void inject(struct campaign *cp, enum fault f, uint64_t *rng)
 		break;
 	case FAULT_ONE_WAY:
 		cut_off_for(cp, m, inbound ? CUT_INBOUND : CUT_OUTBOUND, hold_ms);
+		break;
+	case FAULT_SLOW:
+		slow_for(cp, m, delay_ms, hold_ms);
 		break;
 	default:
 		break;
@@ -1207,8 +1232,8 @@ static bool final_reads(struct campaign *cp, int node)
 static void usage(void)
 {
 	fprintf(stderr, "usage: grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]\n"
-			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split,clock] [--history FILE] [--data DIR]\n"
-			"  [--mutate read|final|stream] [--cross PERCENT]\n"
+			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split,clock,slow] [--history FILE]\n"
+			"  [--data DIR] [--mutate read|final|stream] [--cross PERCENT]\n"
 			"--cross: every key a shard of its own, and PERCENT of the register writes set two registers in\n"
 			"  one batch (a transaction across two shards)\n");
 	exit(2);

@@ -48,7 +48,7 @@ static int run_campaign(const char *const *args, char *out, size_t cap)
 
 static char output[1 << 20];
 
-/* Every fault kind about once in 36 s (eight kinds, one every 2.5 to 5.5 s, a clock fault 1 s longer). */
+/* Every fault kind about once in 36 s (nine kinds, one every 2.5 to 5.5 s, a clock fault 1 s longer). */
 static void test_short_run_passes(void **state)
 {
 	(void)state;
