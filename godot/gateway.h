@@ -58,7 +58,8 @@
  *   "reason": String} and the client subscribes again without "from" (a new
  *   snapshot), with "not_before": the last position it had (a String as
  *   the server sent it), so that the new snapshot is not older than what it
- *   had: a member that has not applied that far waits for it, up to 10 s,
+ *   had: a member that has not applied that far (in every shard the
+ *   position names) waits for it, up to 10 s,
  *   then answers {"op": "error", "code": 17} (ask another member).
  *   The snapshot's last chunk, "changes", "progress" and "resumed" carry
  *   "position": String ("group:index" pairs, comma-separated, e.g.

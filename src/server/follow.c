@@ -931,25 +931,28 @@ static size_t with_split_sources(struct follow *f, uint64_t **groups, size_t n, 
 }
 
 /*
- * Whether this member has applied, in each of @p groups that position @p text names, as far as it says: a
- * snapshot for a client told "compacted" must not show an older state than the one it had.
+ * Whether this member has applied, in every group that position @p text names, as far as it says: a snapshot
+ * for a client told "compacted" must not show an older state than the one it had. Every group it names, not
+ * only those this member's shard map puts under the subtree: a member that applied a split but not yet the
+ * map's switch to the new group routes the subtree to the group it left, and would show it through the split's
+ * mount point as the new group stood here, maybe far behind (a group not started here yet counts as applied
+ * up to 0).
  * @return GROVE_OK; GROVE_EUNAVAILABLE (not yet), GROVE_EINVAL (not a position), with @p why; GROVE_ENOMEM.
  */
-static int behind_position(struct follow *f, const uint64_t *groups, size_t n, const char *text, char *why, size_t cap)
+static int behind_position(struct follow *f, const char *text, char *why, size_t cap)
 {
 	struct sub_at *at;
 	size_t n_at;
 	int err = subs_position_parse(text, &at, &n_at, why, cap);
-	if (err)
-		return err;
-	for (size_t i = 0; i < n_at && !err; i++)
-		for (size_t k = 0; k < n && !err; k++)
-			if (groups[k] == at[i].group && host_applied(f->host, groups[k]) < at[i].index) {
-				snprintf(why, cap, "this member has applied shard %llu up to %llu, short of %llu that \"not before\" "
-					 "names; ask another member", (unsigned long long)groups[k],
-					 (unsigned long long)host_applied(f->host, groups[k]), (unsigned long long)at[i].index);
-				err = GROVE_EUNAVAILABLE;
-			}
+	for (size_t i = 0; !err && i < n_at; i++) {
+		uint64_t applied = host_applied(f->host, at[i].group);
+		if (applied < at[i].index) {
+			snprintf(why, cap, "this member has applied shard %llu up to %llu, short of %llu that \"not before\" "
+				 "names; ask another member", (unsigned long long)at[i].group, (unsigned long long)applied,
+				 (unsigned long long)at[i].index);
+			err = GROVE_EUNAVAILABLE;
+		}
+	}
 	free(at);
 	return err;
 }
@@ -1131,7 +1134,7 @@ static void subscribe_from(struct follow *f, struct loop_conn *c, struct followe
 		if (!rq->position)
 			from[0].group = group; /* an index alone is one in the root's group */
 		err = resume(f, c, fw, rq, &spec, at, from, n_from);
-	} else if (rq->not_before && (err = behind_position(f, groups, n, rq->not_before, why_behind, sizeof(why_behind)))) {
+	} else if (rq->not_before && (err = behind_position(f, rq->not_before, why_behind, sizeof(why_behind)))) {
 		/* Behind it: wait (tried again every tick) until the deadline, then say to ask another member. */
 		bool waited = deadline_ms && grove_monotonic_ms() >= deadline_ms;
 		if (err == GROVE_EUNAVAILABLE && !waited) {

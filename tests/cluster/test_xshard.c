@@ -2053,6 +2053,25 @@ static void test_snapshot_not_before_a_position(void **state)
 			while (e.kind != 'E');
 			assert_int_equal(e.code, GROVE_EUNAVAILABLE);
 			assert_non_null(strstr(e.reason, "ask another member"));
+			/*
+			 * The same when only another group the position names is ahead, one the subtree is not in by
+			 * this member's shard map (a member that applied a split before the map's switch to the new
+			 * group routes the subtree to the group it left), or one not started here at all.
+			 */
+			uint64_t zone_a = client_shard_group(cl, ZONE_A);
+			const char *const ahead_elsewhere[] = {"%llu:%llu,%llu:1000000", "%llu:%llu,%llu:1"};
+			for (int k = 0; k < 2; k++) {
+				snprintf(ahead, sizeof(ahead), ahead_elsewhere[k], group, index,
+					 k ? 999ull : (unsigned long long)zone_a);
+				subscribe_not_before(&f, "/root/World/NB", ahead);
+				do {
+					follower_next(&f, &e, player);
+					if (e.kind == 'S')
+						fail_msg("a snapshot, though not before %s, which this member has not applied", ahead);
+				} while (e.kind != 'E');
+				assert_int_equal(e.code, GROVE_EUNAVAILABLE);
+				assert_non_null(strstr(e.reason, k ? "shard 999 up to 0" : "ask another member"));
+			}
 		}
 		follower_close(&f);
 	}

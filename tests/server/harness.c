@@ -317,17 +317,33 @@ Grove__Envelope *client_shard_call(struct grove_client *c, Grove__ShardRequest__
 	return grove_client_call(c, &env, &reply) == GROVE_OK ? reply : NULL;
 }
 
-uint64_t client_shard_leader(struct grove_client *c, const char *path)
+/* The group of the shard whose root is @p path and its leader, as the member @p c talks to sees them (0, 0: none). */
+static void shard_at(struct grove_client *c, const char *path, uint64_t *group, uint64_t *leader)
 {
 	Grove__Envelope *holder;
 	Grove__ShardReply *sr = client_shard_list(c, &holder);
-	uint64_t leader = 0;
+	*group = *leader = 0;
 	for (size_t i = 0; sr && i < sr->n_shards; i++)
-		if (strcmp(sr->shards[i]->path, path) == 0)
-			leader = sr->shards[i]->leader_id;
+		if (strcmp(sr->shards[i]->path, path) == 0) {
+			*group = sr->shards[i]->group;
+			*leader = sr->shards[i]->leader_id;
+		}
 	if (holder)
 		grove__envelope__free_unpacked(holder, NULL);
+}
+
+uint64_t client_shard_leader(struct grove_client *c, const char *path)
+{
+	uint64_t group, leader;
+	shard_at(c, path, &group, &leader);
 	return leader;
+}
+
+uint64_t client_shard_group(struct grove_client *c, const char *path)
+{
+	uint64_t group, leader;
+	shard_at(c, path, &group, &leader);
+	return group;
 }
 
 int client_shard_split(struct grove_client *c, const char *path, uint64_t *group)

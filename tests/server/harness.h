@@ -150,6 +150,9 @@ Grove__Envelope *client_shard_call(struct grove_client *c, Grove__ShardRequest__
 /** @brief Who leads the shard whose root is @p path, as the member @p c talks to sees it (0: none known). */
 uint64_t client_shard_leader(struct grove_client *c, const char *path);
 
+/** @brief The group of the shard whose root is @p path, as the member @p c talks to sees it (0: none). */
+uint64_t client_shard_group(struct grove_client *c, const char *path);
+
 /**
  * @brief Split the subtree at @p path into a shard of its own, through @p c.
  * @param group receives the new shard's group when split (may be NULL).
