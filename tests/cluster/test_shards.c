@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "proto/grove.pb-c.h"
+#include "src/common/clock.h"
 #include "src/common/error.h"
 #include "src/net/client.h"
 #include "src/tree/tree.h"
@@ -751,6 +752,30 @@ static void *split_reader_main(void *arg)
 	return NULL;
 }
 
+/* Nodes /root/Split/S0 to S<n - 1>, made through @p cl. */
+static void make_split_nodes(struct grove_client *cl, int n)
+{
+	assert_int_equal(create_one(cl, "/root", "Split"), 0);
+	char names[64][32];
+	assert_true(n <= 64);
+	for (int i = 0; i < n; i++)
+		snprintf(names[i], sizeof(names[i]), "S%d", i);
+	assert_int_equal(create_nodes(cl, "/root/Split", names, n), 0);
+}
+
+/* Split S0 to S<n - 1> into shards of their own one after the other, each named in @p target @p lead_us before. */
+static void split_one_by_one(struct grove_client *cl, atomic_int *target, int n, useconds_t lead_us)
+{
+	usleep(200000); /* the threads that watch the target are under way */
+	for (int i = 0; i < n; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/root/Split/S%d", i);
+		atomic_store(target, i);
+		usleep(lead_us);
+		split(cl, path);
+	}
+}
+
 /*
  * Reads of nodes while they are split into shards, from readers at every member: each read sees the node as
  * it was (its value set before) or is told to retry, never the node without its records or no node at all.
@@ -765,11 +790,7 @@ static void test_reads_during_splits(void **state)
 	cluster_wait_leader(&c);
 	struct grove_client *cl = cluster_connect(&c, 1);
 	enum { NODES = 32, READERS = 6 };
-	assert_int_equal(create_one(cl, "/root", "Split"), 0);
-	char names[NODES][32];
-	for (int i = 0; i < NODES; i++)
-		snprintf(names[i], sizeof(names[i]), "S%d", i);
-	assert_int_equal(create_nodes(cl, "/root/Split", names, NODES), 0);
+	make_split_nodes(cl, NODES);
 	for (int i = 0; i < NODES; i++) {
 		char path[32];
 		snprintf(path, sizeof(path), "/root/Split/S%d", i);
@@ -782,14 +803,7 @@ static void test_reads_during_splits(void **state)
 		readers[i] = (struct split_reader){.c = &c, .member = 1 + i % CLUSTER_NODES, .target = &target, .stop = &stop};
 		assert_int_equal(pthread_create(&readers[i].thread, NULL, split_reader_main, &readers[i]), 0);
 	}
-	usleep(200000);
-	for (int i = 0; i < NODES; i++) {
-		char path[32];
-		snprintf(path, sizeof(path), "/root/Split/S%d", i);
-		atomic_store(&target, i);
-		usleep(20000);
-		split(cl, path);
-	}
+	split_one_by_one(cl, &target, NODES, 20000);
 	usleep(200000);
 	atomic_store(&stop, true);
 	int ok = 0, retried = 0;
@@ -802,6 +816,134 @@ static void test_reads_during_splits(void **state)
 	}
 	print_message("reads during %d splits: %d saw the value, %d were told to retry\n", NODES, ok, retried);
 	assert_true(ok > NODES * READERS);
+	grove_client_close(cl);
+	cluster_stop(&c);
+	test_rmtree(c.dir);
+}
+
+/* A subscriber of the node being split: each subscription must be sent the node's next writes. */
+struct split_subscriber {
+	struct cluster *c;
+	int member;            /* the member it subscribes at */
+	atomic_int *target;    /* the node being split: the one followed */
+	atomic_bool *stop;
+	int fed, refused;      /* subscriptions that were sent a write; subscribes refused with a retryable code */
+	char bad[256];         /* the first subscription that was sent no write of its node for 3 s */
+	pthread_t thread;
+};
+
+/* One subscription of @p s to its target: false (and s->bad) if it was starved. */
+static bool subscribe_once(struct split_subscriber *s, struct grove_client *cl)
+{
+	char path[32];
+	snprintf(path, sizeof(path), "/root/Split/S%d", atomic_load(s->target));
+	if (client_subscribe(cl, path, false, 0) != GROVE_OK)
+		return true;
+	bool snapshot = false;
+	/* The writer sets the node every few ms: 3 s without a write of it is a subscription that was lost. */
+	for (uint64_t until = grove_monotonic_ms() + 3000; grove_monotonic_ms() < until;) {
+		Grove__Envelope *msg = NULL;
+		if (grove_client_receive(cl, 500, &msg) != GROVE_OK)
+			continue;
+		const Grove__SubscribeEvent *ev = msg->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT ? msg->subscribe_event : NULL;
+		bool refused = !ev || ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__ERROR ||
+			       ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED;
+		bool fed = false;
+		snapshot |= ev && ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT;
+		for (size_t i = 0; ev && snapshot && i < ev->n_changes; i++)
+			fed |= ev->changes[i]->op == TREE_OP_SET_PROP && strcmp(ev->changes[i]->name, "v") == 0;
+		grove__envelope__free_unpacked(msg, NULL);
+		if (refused) {
+			s->refused++;
+			return true;
+		}
+		if (fed) {
+			s->fed++;
+			return true;
+		}
+	}
+	snprintf(s->bad, sizeof(s->bad), "a subscription of %s at member %d%s was sent no write of it in 3 s", path,
+		 s->member, snapshot ? " (after its snapshot)" : ", nor a snapshot,");
+	return false;
+}
+
+static void *split_subscriber_main(void *arg)
+{
+	struct split_subscriber *s = arg;
+	for (int round = 0; !atomic_load(s->stop) && round < 100000; round++) {
+		struct grove_client *cl = cluster_connect(s->c, s->member);
+		bool ok = subscribe_once(s, cl);
+		grove_client_close(cl);
+		if (!ok)
+			break;
+	}
+	return NULL;
+}
+
+/* Sets "v" of the nodes split so far and of the one being split, over and over, while it is writing. */
+struct split_writer {
+	struct cluster *c;
+	atomic_int *target;
+	atomic_bool *writing;
+	pthread_t thread;
+};
+
+static void *split_writer_main(void *arg)
+{
+	struct split_writer *w = arg;
+	struct grove_client *cl = cluster_connect(w->c, 1);
+	for (int i = 0; atomic_load(w->writing) && i < 1000000; i++) {
+		char path[32];
+		/* Every node split so far in turn, and the one being split: a subscription of any is sent writes. */
+		snprintf(path, sizeof(path), "/root/Split/S%d", i % (atomic_load(w->target) + 1));
+		client_set_int(cl, path, "v", i); /* refused while it moves: the next one goes */
+		usleep(2000);
+	}
+	grove_client_close(cl);
+	return NULL;
+}
+
+/*
+ * Subscriptions of nodes while they are split into shards, at every member: each one is sent the node's writes
+ * (or is refused, and subscribes again). A member that had applied the split in the source group but not yet
+ * the shard map's switch to the new group routed the subscription to the source, which by then held only the
+ * split's mount point: the subscriber was registered there and sent nothing of the node ever after.
+ */
+static void test_subscribes_during_splits(void **state)
+{
+	(void)state;
+	struct cluster c;
+	start_compacting(&c, "20000");
+	cluster_wait_leader(&c);
+	struct grove_client *cl = cluster_connect(&c, 1);
+	enum { NODES = 24, SUBSCRIBERS = 6 };
+	make_split_nodes(cl, NODES);
+	atomic_bool stop = false;
+	atomic_int target = 0;
+	atomic_bool writing = true;
+	struct split_writer writer = {.c = &c, .target = &target, .writing = &writing};
+	assert_int_equal(pthread_create(&writer.thread, NULL, split_writer_main, &writer), 0);
+	struct split_subscriber subs[SUBSCRIBERS];
+	for (int i = 0; i < SUBSCRIBERS; i++) {
+		subs[i] = (struct split_subscriber){.c = &c, .member = 1 + i % CLUSTER_NODES, .target = &target, .stop = &stop};
+		assert_int_equal(pthread_create(&subs[i].thread, NULL, split_subscriber_main, &subs[i]), 0);
+	}
+	split_one_by_one(cl, &target, NODES, 50000);
+	usleep(500000);
+	atomic_store(&stop, true);
+	int fed = 0, refused = 0;
+	for (int i = 0; i < SUBSCRIBERS; i++) {
+		pthread_join(subs[i].thread, NULL);
+		if (subs[i].bad[0])
+			fail_msg("subscriber %d: %s", i, subs[i].bad);
+		fed += subs[i].fed;
+		refused += subs[i].refused;
+	}
+	atomic_store(&writing, false); /* after the subscribers: their last subscriptions wait for a write too */
+	pthread_join(writer.thread, NULL);
+	print_message("subscriptions during %d splits: %d were sent writes, %d were refused and asked again\n", NODES,
+		      fed, refused);
+	assert_true(fed > NODES * SUBSCRIBERS);
 	grove_client_close(cl);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
@@ -1154,6 +1296,7 @@ int main(void)
 		cmocka_unit_test(test_leaders_spread),
 		cmocka_unit_test(test_split_under_load),
 		cmocka_unit_test(test_reads_during_splits),
+		cmocka_unit_test(test_subscribes_during_splits),
 		cmocka_unit_test(test_concurrent_splits_wait_their_turn),
 		cmocka_unit_test(test_catch_up_across_a_split),
 		cmocka_unit_test(test_member_replaced),
