@@ -957,26 +957,6 @@ static int behind_position(struct follow *f, const char *text, char *why, size_t
 	return err;
 }
 
-/*
- * Whether this member's shard map shows a split of the subtree at @p path, or of one holding it, that has not
- * switched the map here yet. Until it does, the map routes the subtree to the group the split leaves, which
- * may hold only the split's mount point by now: a subscriber registered there would be sent nothing more of
- * the subtree, and a snapshot would show it as the new group stands on this member.
- */
-static bool split_unswitched_over(struct follow *f, const char *path)
-{
-	const struct shard_map *map = host_shard_map(f->host);
-	for (size_t i = 0; map && i < map->n; i++) {
-		const char *root = map->entries[i].path;
-		size_t len = strlen(root);
-		/* A path names nodes below the root only after a '/' ("//" and a trailing '/' are the same path). */
-		if (map->entries[i].state != SHARD_ACTIVE && strncmp(path, root, len) == 0 &&
-		    (path[len] == '\0' || path[len] == '/'))
-			return true;
-	}
-	return false;
-}
-
 /* Whether a transaction's intent holds any of @p groups: its parts are not all applied yet. */
 static bool any_held(struct follow *f, const uint64_t *groups, size_t n)
 {
@@ -1113,8 +1093,12 @@ static void subscribe_from(struct follow *f, struct loop_conn *c, struct followe
 	char why_route[16];
 	struct host_ref ref = {rq->path, 0};
 	host_route(f->host, &ref, 1, &group, why_route, sizeof(why_route));
-	if (split_unswitched_over(f, rq->path)) {
-		/* Wait (tried again every tick) for the switch, normally a round away; past the deadline, ask elsewhere. */
+	const struct shard_map *map = host_shard_map(f->host);
+	if (map && shard_map_split_over(map, rq->path)) {
+		/*
+		 * Routed to the group the split leaves, a subscriber would be registered there and sent nothing more:
+		 * wait (tried again every tick) for the switch, normally a round away; past the deadline, ask elsewhere.
+		 */
 		if (!deadline_ms || grove_monotonic_ms() < deadline_ms) {
 			if (!defer(f, c, rq, deadline_ms))
 				send_error(fw, c, rq->request_id, GROVE_ENOMEM, "server out of memory");

@@ -116,17 +116,24 @@ int shard_map_init(struct shard_map *m, uint64_t world_group, uint64_t first_gro
 	return err;
 }
 
+/* @p path without repeated or trailing slashes, into @p canon (SHARD_PATH_MAX + 1 bytes). @return its length. */
+static size_t canonical(const char *path, char *canon)
+{
+	size_t n = 0;
+	for (const char *p = path; *p && n < SHARD_PATH_MAX; p++)
+		if (!(*p == '/' && (p[1] == '/' || p[1] == '\0')))
+			canon[n++] = *p;
+	canon[n] = '\0';
+	return n;
+}
+
 const struct shard_entry *shard_map_lookup(const struct shard_map *m, const char *path)
 {
 	if (strncmp(path, "/root", 5) != 0 || (path[5] != '\0' && path[5] != '/'))
 		return NULL;
 	/* Canonical form of the path, then its prefixes at component boundaries, longest first. */
 	char canon[SHARD_PATH_MAX + 1];
-	size_t n = 0;
-	for (const char *p = path; *p && n < sizeof(canon) - 1; p++)
-		if (!(*p == '/' && (p[1] == '/' || p[1] == '\0')))
-			canon[n++] = *p;
-	canon[n] = '\0';
+	size_t n = canonical(path, canon);
 	for (size_t len = n; len >= 5; len--) {
 		if (len < n && canon[len] != '/')
 			continue;
@@ -135,6 +142,16 @@ const struct shard_entry *shard_map_lookup(const struct shard_map *m, const char
 		if (found && m->entries[at].state == SHARD_ACTIVE)
 			return &m->entries[at];
 	}
+	return NULL;
+}
+
+const struct shard_entry *shard_map_split_over(const struct shard_map *m, const char *path)
+{
+	char canon[SHARD_PATH_MAX + 1];
+	canonical(path, canon);
+	for (size_t i = 0; i < m->n; i++)
+		if (m->entries[i].state == SHARD_SPLITTING && shard_path_within(canon, m->entries[i].path))
+			return &m->entries[i];
 	return NULL;
 }
 

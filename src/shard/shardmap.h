@@ -124,6 +124,15 @@ bool shard_path_within(const char *path, const char *root);
  */
 const struct shard_entry *shard_map_lookup(const struct shard_map *m, const char *path);
 
+/**
+ * @brief A split that has not switched the map yet (SPLITTING) of the subtree
+ * at @p path or of one holding it: until it switches, lookups route the
+ * subtree to the group the split leaves, which may hold only the split's
+ * mount point once it applied the split. @p path need not be canonical.
+ * Borrowed; valid until the map changes. @return the entry, or NULL.
+ */
+const struct shard_entry *shard_map_split_over(const struct shard_map *m, const char *path);
+
 /** @brief The entry of group @p group, or NULL. Borrowed. */
 const struct shard_entry *shard_map_find_group(const struct shard_map *m, uint64_t group);
 

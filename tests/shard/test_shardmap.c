@@ -113,6 +113,11 @@ static void test_split_validity(void **state)
 	assert_int_equal(g, FIRST);
 	assert_int_equal(group_of(&m, "/root/A/x"), WORLD);
 	assert_ptr_equal(shard_map_split_of(&m, WORLD), shard_map_find_group(&m, g));
+	/* Until it switches, the split is over the subtree and all below it (any spelling), not beside or above. */
+	assert_ptr_equal(shard_map_split_over(&m, "/root/A"), shard_map_find_group(&m, g));
+	assert_ptr_equal(shard_map_split_over(&m, "/root//A/x/"), shard_map_find_group(&m, g));
+	assert_null(shard_map_split_over(&m, "/root/AB"));
+	assert_null(shard_map_split_over(&m, "/root"));
 	assert_int_equal(shard_map_start_split(&m, "/root/A", members, 3, &g, why, sizeof(why)), GROVE_EEXIST);
 	assert_int_equal(shard_map_start_split(&m, "/root/B", members, 3, &g, why, sizeof(why)), GROVE_EUNAVAILABLE);
 	assert_non_null(strstr(why, "already"));
@@ -121,6 +126,7 @@ static void test_split_validity(void **state)
 	assert_int_equal(shard_map_switch(&m, FIRST, 9), GROVE_OK); /* idempotent: the first switch stands */
 	assert_int_equal(shard_map_find_group(&m, FIRST)->split_index, 7);
 	assert_int_equal(group_of(&m, "/root/A/x"), FIRST);
+	assert_null(shard_map_split_over(&m, "/root/A/x"));
 	assert_int_equal(shard_map_start_split(&m, "/root/A", members, 3, &g, why, sizeof(why)), GROVE_EEXIST);
 	assert_non_null(strstr(why, "already the root of shard"));
 	/* Splits of different groups run side by side. */
