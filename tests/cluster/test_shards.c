@@ -828,7 +828,7 @@ struct split_subscriber {
 	atomic_int *target;    /* the node being split: the one followed */
 	atomic_bool *stop;
 	int fed, refused;      /* subscriptions that were sent a write; subscribes refused with a retryable code */
-	char bad[256];         /* the first subscription that was sent no write of its node for 3 s */
+	char bad[256];         /* the first subscription that was sent no write of its node for 5 s */
 	pthread_t thread;
 };
 
@@ -840,8 +840,11 @@ static bool subscribe_once(struct split_subscriber *s, struct grove_client *cl)
 	if (client_subscribe(cl, path, false, 0) != GROVE_OK)
 		return true;
 	bool snapshot = false;
-	/* The writer sets the node every few ms: 3 s without a write of it is a subscription that was lost. */
-	for (uint64_t until = grove_monotonic_ms() + 3000; grove_monotonic_ms() < until;) {
+	/*
+	 * The writer sets the node every few ms: 5 s after its snapshot without a write of it is a subscription
+	 * that was lost. The snapshot itself may wait for a split's switch, up to the 10 s a member waits.
+	 */
+	for (uint64_t until = grove_monotonic_ms() + 15000; grove_monotonic_ms() < until;) {
 		Grove__Envelope *msg = NULL;
 		if (grove_client_receive(cl, 500, &msg) != GROVE_OK)
 			continue;
@@ -849,7 +852,10 @@ static bool subscribe_once(struct split_subscriber *s, struct grove_client *cl)
 		bool refused = !ev || ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__ERROR ||
 			       ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__COMPACTED;
 		bool fed = false;
-		snapshot |= ev && ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT;
+		if (!snapshot && ev && ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__SNAPSHOT) {
+			snapshot = true;
+			until = grove_monotonic_ms() + 5000;
+		}
 		for (size_t i = 0; ev && snapshot && i < ev->n_changes; i++)
 			fed |= ev->changes[i]->op == TREE_OP_SET_PROP && strcmp(ev->changes[i]->name, "v") == 0;
 		grove__envelope__free_unpacked(msg, NULL);
@@ -862,25 +868,23 @@ static bool subscribe_once(struct split_subscriber *s, struct grove_client *cl)
 			return true;
 		}
 	}
-	snprintf(s->bad, sizeof(s->bad), "a subscription of %s at member %d%s was sent no write of it in 3 s", path,
-		 s->member, snapshot ? " (after its snapshot)" : ", nor a snapshot,");
+	snprintf(s->bad, sizeof(s->bad), "a subscription of %s at member %d was sent %s", path, s->member,
+		 snapshot ? "no write of it in the 5 s after its snapshot" : "no snapshot in 15 s");
 	return false;
 }
 
 static void *split_subscriber_main(void *arg)
 {
 	struct split_subscriber *s = arg;
-	for (int round = 0; !atomic_load(s->stop) && round < 100000; round++) {
-		struct grove_client *cl = cluster_connect(s->c, s->member);
-		bool ok = subscribe_once(s, cl);
-		grove_client_close(cl);
-		if (!ok)
-			break;
-	}
+	struct grove_client *cl = cluster_connect(s->c, s->member);
+	/* Each subscribe replaces the connection's last one once its snapshot is taken: many per split. */
+	for (int round = 0; !atomic_load(s->stop) && round < 100000 && subscribe_once(s, cl); round++)
+		;
+	grove_client_close(cl);
 	return NULL;
 }
 
-/* Sets "v" of the nodes split so far and of the one being split, over and over, while it is writing. */
+/* Sets "v" of the node being split and of those split before, over and over, while it is writing. */
 struct split_writer {
 	struct cluster *c;
 	atomic_int *target;
@@ -894,8 +898,9 @@ static void *split_writer_main(void *arg)
 	struct grove_client *cl = cluster_connect(w->c, 1);
 	for (int i = 0; atomic_load(w->writing) && i < 1000000; i++) {
 		char path[32];
-		/* Every node split so far in turn, and the one being split: a subscription of any is sent writes. */
-		snprintf(path, sizeof(path), "/root/Split/S%d", i % (atomic_load(w->target) + 1));
+		/* Every other write to the node being split, the rest to each node split so far in turn. */
+		int target = atomic_load(w->target);
+		snprintf(path, sizeof(path), "/root/Split/S%d", i % 2 ? target : i / 2 % (target + 1));
 		client_set_int(cl, path, "v", i); /* refused while it moves: the next one goes */
 		usleep(2000);
 	}
@@ -904,10 +909,11 @@ static void *split_writer_main(void *arg)
 }
 
 /*
- * Subscriptions of nodes while they are split into shards, at every member: each one is sent the node's writes
- * (or is refused, and subscribes again). A member that had applied the split in the source group but not yet
- * the shard map's switch to the new group routed the subscription to the source, which by then held only the
- * split's mount point: the subscriber was registered there and sent nothing of the node ever after.
+ * Subscriptions of nodes while they are split into shards, at every member: each one is sent the node's
+ * writes within 5 s of its snapshot (or is refused, and subscribes again). A member that had applied the
+ * split in the source group but not yet the shard map's switch to the new group routed the subscription to
+ * the source, which by then held only the split's mount point: the subscriber was registered there and sent
+ * nothing of the node ever after.
  */
 static void test_subscribes_during_splits(void **state)
 {
@@ -916,7 +922,7 @@ static void test_subscribes_during_splits(void **state)
 	start_compacting(&c, "20000");
 	cluster_wait_leader(&c);
 	struct grove_client *cl = cluster_connect(&c, 1);
-	enum { NODES = 24, SUBSCRIBERS = 6 };
+	enum { NODES = 24, SUBSCRIBERS = 12 };
 	make_split_nodes(cl, NODES);
 	atomic_bool stop = false;
 	atomic_int target = 0;
