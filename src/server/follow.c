@@ -997,6 +997,19 @@ static bool defer(struct follow *f, struct loop_conn *c, const struct sub_reques
 	return true;
 }
 
+/*
+ * A subscribe that cannot be served yet: kept for follow_tick() (defer()) until its deadline, then refused with
+ * @p code and @p why. @return GROVE_OK, GROVE_ENOMEM (nothing kept or sent).
+ */
+static int wait_or_refuse(struct follow *f, struct loop_conn *c, struct follower *fw, const struct sub_request *rq,
+			  uint64_t deadline_ms, int code, const char *why)
+{
+	if (!deadline_ms || grove_monotonic_ms() < deadline_ms)
+		return defer(f, c, rq, deadline_ms) ? GROVE_OK : GROVE_ENOMEM;
+	send_error(fw, c, rq->request_id, code, why);
+	return GROVE_OK;
+}
+
 /* Where each group of @p spec stands for a resume: its applied index @p applied, and the split that made it. */
 static struct sub_span *span_now(struct follow *f, const struct sub_spec *spec, const uint64_t *applied)
 {
@@ -1099,13 +1112,9 @@ static void subscribe_from(struct follow *f, struct loop_conn *c, struct followe
 		 * Routed to the group the split leaves, a subscriber would be registered there and sent nothing more:
 		 * wait (tried again every tick) for the switch, normally a round away; past the deadline, ask elsewhere.
 		 */
-		if (!deadline_ms || grove_monotonic_ms() < deadline_ms) {
-			if (!defer(f, c, rq, deadline_ms))
-				send_error(fw, c, rq->request_id, GROVE_ENOMEM, "server out of memory");
-		} else {
-			send_error(fw, c, rq->request_id, GROVE_EUNAVAILABLE,
-				   "a split of this subtree has not finished on this member; ask another member");
-		}
+		if (wait_or_refuse(f, c, fw, rq, deadline_ms, GROVE_EUNAVAILABLE,
+				   "a split of this subtree has not finished on this member; ask another member"))
+			send_error(fw, c, rq->request_id, GROVE_ENOMEM, "server out of memory");
 		return;
 	}
 	const struct tree *tree = host_tree(f->host, group);
@@ -1151,16 +1160,15 @@ static void subscribe_from(struct follow *f, struct loop_conn *c, struct followe
 		err = resume(f, c, fw, rq, &spec, at, from, n_from);
 	} else if (rq->not_before && (err = behind_position(f, rq->not_before, why_behind, sizeof(why_behind)))) {
 		/* Behind it: wait (tried again every tick) until the deadline, then say to ask another member. */
-		bool waited = deadline_ms && grove_monotonic_ms() >= deadline_ms;
-		if (err == GROVE_EUNAVAILABLE && !waited) {
-			err = defer(f, c, rq, deadline_ms) ? GROVE_OK : GROVE_ENOMEM;
+		if (err == GROVE_EUNAVAILABLE) {
+			err = wait_or_refuse(f, c, fw, rq, deadline_ms, err, why_behind);
 		} else if (err != GROVE_ENOMEM) {
 			send_error(fw, c, rq->request_id, err, why_behind);
 			err = GROVE_OK;
 		}
 	} else if (n > 1 && any_held(f, groups, n)) {
-		bool waited = deadline_ms && grove_monotonic_ms() >= deadline_ms;
-		err = waited ? GROVE_EINTENT : defer(f, c, rq, deadline_ms) ? GROVE_OK : GROVE_ENOMEM;
+		err = wait_or_refuse(f, c, fw, rq, deadline_ms, GROVE_EINTENT,
+				     "transactions across the shards of this subtree kept them held; retry");
 	} else {
 		err = start_snapshot(f, c, fw, rq, &spec, at, tree, txn);
 		txn = NULL; /* taken over */
@@ -1170,9 +1178,7 @@ static void subscribe_from(struct follow *f, struct loop_conn *c, struct followe
 	free(path);
 	free(groups);
 	free(at);
-	if (err == GROVE_EINTENT)
-		send_error(fw, c, rq->request_id, err, "transactions across the shards of this subtree kept them held; retry");
-	else if (err)
+	if (err)
 		send_error(fw, c, rq->request_id, err,
 			   err == GROVE_EUNAVAILABLE ? "too many snapshots are being made; retry" : grove_strerror(err));
 }
