@@ -4,7 +4,7 @@
  *   grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]
  *                  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split,clock,slow] [--history FILE]
  *                  [--data DIR]
- *                  [--mutate read|final|stream]
+ *                  [--mutate read|final|stream|starve] [--end-wait S]
  *
  * Every peer link goes through a fault proxy (tools/netdelay --control): member i reaches member j at the
  * proxy i->j, so the nemesis can cut any direction between any two members. K client threads, each with its
@@ -36,7 +36,9 @@
  *
  * --mutate is for the campaign's own test: "read" records one read as having seen a value no one wrote,
  * "final" leaves one acknowledged add out of member 1's final read, "stream" has a watcher note one value
- * twice. Each must make the run fail.
+ * twice, "starve" has the steady protobuf watcher stop noting what its events change after ten values (as a
+ * subscription that brings progress alone). Each must make the run fail. --end-wait is how long the
+ * watchers may take to bring the end marks once they are written (60 s).
  *
  * Exit status: 0 every key linearizable and every final read complete; 1 a violation (the seed and the
  * shortest failing excerpt are printed); 3 undecided (a step limit); 2 bad usage or a setup failure.
@@ -109,6 +111,7 @@ struct options {
 	int cross; /* percent of register writes over two registers; > 0: every key a shard of its own */
 	bool faults[FAULT_COUNT];
 	const char *history, *data, *mutate;
+	double end_wait; /* seconds the watchers may take to bring the end marks */
 };
 
 /* Counts of a client's operations: [f][outcome], outcome 0 ok, 1 fail, 2 info. */
@@ -412,18 +415,23 @@ static void *client_main(void *arg)
 /*
  * Each watcher (one over protobuf, one through the Godot gateway as GDScript speaks it) follows the whole
  * world's change stream from a member (a snapshot, then every entry), and when its link fails (a member
- * killed, paused, or silent: a live stream has progress at least every 100 ms), or after 0.5-3.0 s on one
- * link in any case, resumes from its last position at the next member. It notes every register value the
- * stream brings (streamcheck.h checks them against the history at the end) and that every event is chained
- * to the one before it. It stops once it saw the end mark of every register it follows, a property the
- * campaign sets on each register's node when the clients have stopped and the cluster has healed, or when
- * that took too long.
+ * killed, paused, or silent for 3 s while the clients write: a live stream then has progress at least every
+ * 100 ms), or after 0.5-3.0 s on one link in any case, resumes from its last position at the next member.
+ * It notes every register value the stream brings (streamcheck.h checks them against the history at the
+ * end) and that every event is chained to the one before it. It stops once it saw the end mark of every
+ * register it follows, a property the campaign sets on each register's node when the clients have stopped
+ * and the cluster has healed, or when that took too long. Once the end marks are written no watcher leaves
+ * a link that is open, silent or not, and two steady watchers never leave one by themselves: a subscription
+ * that no longer brings the changes of its subtree (one registered in a group its subtree left, say) is
+ * then caught by the end marks it never brings, where leaving it would hide it behind a resume that
+ * catches up.
  */
 /* Two of the world, and one of each of the first REGISTER_WATCHERS registers' nodes (which the split fault splits). */
 #define REGISTER_WATCHERS 4
-#define WATCHERS (2 + REGISTER_WATCHERS)
+/* Then the steady ones, of registers 0 and 1: one over protobuf, one through the gateway. */
+#define STEADY_WATCHERS 2
+#define WATCHERS (2 + REGISTER_WATCHERS + STEADY_WATCHERS)
 #define WATCH_SILENCE_MS 3000
-#define WATCH_END_MS 60000
 #define END_MARK "campaign_end"
 
 struct watcher {
@@ -431,6 +439,8 @@ struct watcher {
 	int id;
 	bool godot;               /* through the Godot gateway (Godot 3's Variants), else protobuf */
 	int key;                  /* the register whose node it follows, or -1 for the whole world */
+	bool steady;              /* never leaves a working link by itself */
+	bool started;
 	char path[32];            /* what it subscribes to */
 	uint64_t marks;           /* the registers whose end mark it saw (bit k: register k) */
 	uint64_t rng;
@@ -441,6 +451,9 @@ struct watcher {
 	char not_before[512];     /* after "compacted": the position its new snapshot must not be older than */
 	int links, snapshots, resumes, compactions;
 	bool saw_end;             /* the end marks of every register it follows */
+	/* Its last link: the member, when it was opened, and the events it brought. */
+	int link_member;
+	uint64_t link_opened_ns, link_changes, link_progress;
 };
 
 /* One link of a watcher: a protobuf client, or a gateway socket and what it received and has not decoded. */
@@ -453,7 +466,7 @@ struct watch_link {
 static bool watch_over(const struct watcher *w)
 {
 	uint64_t end = atomic_load(&w->cp->end_written_ns);
-	return w->saw_end || (end && now_ns() > end + WATCH_END_MS * 1000000ull);
+	return w->saw_end || (end && now_ns() > end + (uint64_t)(w->cp->opt.end_wait * 1e9));
 }
 
 static void watch_violation(struct watcher *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -508,6 +521,8 @@ static void watch_step(struct watcher *w, uint64_t index, uint64_t prev, const c
 	if (position && position[0])
 		snprintf(w->position, sizeof(w->position), "%s", position);
 	w->events += changes;
+	w->link_changes += changes;
+	w->link_progress += !changes;
 }
 
 /* Property @p name of register @p key set to @p value, in the current event. */
@@ -560,11 +575,28 @@ static int register_of_path(const struct campaign *cp, const char *path)
 	return strcmp(canonical, path) == 0 ? k : -1;
 }
 
+/*
+ * Whether a link silent for WATCH_SILENCE_MS is kept: once the end marks are written the cluster is whole and
+ * goes idle, and a stream then owes nothing but the end marks, which a link must bring without a resume.
+ */
+static bool silence_is_idle(const struct watcher *w)
+{
+	return atomic_load(&w->cp->end_written_ns) != 0;
+}
+
+/* --mutate starve: whether @p w is the steady protobuf watcher and has noted ten values. */
+static bool starved(const struct watcher *w)
+{
+	const char *mutate = w->cp->opt.mutate;
+	return mutate && strcmp(mutate, "starve") == 0 && w->steady && !w->godot && w->seen.n >= 10;
+}
+
 static bool pb_next(struct watcher *w, struct watch_link *l)
 {
 	Grove__Envelope *msg = NULL;
-	if (grove_client_receive(l->pb, WATCH_SILENCE_MS, &msg) != GROVE_OK)
-		return false;
+	int err = grove_client_receive(l->pb, WATCH_SILENCE_MS, &msg);
+	if (err)
+		return err == GROVE_ETIMEDOUT && silence_is_idle(w);
 	const Grove__SubscribeEvent *ev = msg->body_case == GROVE__ENVELOPE__BODY_SUBSCRIBE_EVENT ? msg->subscribe_event : NULL;
 	bool go_on = ev != NULL; /* an error reply (too many snapshots at once): try again elsewhere */
 	switch (ev ? ev->kind : GROVE__SUBSCRIBE_EVENT__KIND__ERROR) {
@@ -578,7 +610,7 @@ static bool pb_next(struct watcher *w, struct watch_link *l)
 	case GROVE__SUBSCRIBE_EVENT__KIND__CHANGES:
 	case GROVE__SUBSCRIBE_EVENT__KIND__PROGRESS:
 		watch_step(w, ev->index, ev->prev, ev->position, ev->kind == GROVE__SUBSCRIBE_EVENT__KIND__CHANGES);
-		for (size_t i = 0; i < ev->n_changes; i++) {
+		for (size_t i = 0; i < ev->n_changes && !starved(w); i++) {
 			const Grove__Change *ch = ev->changes[i];
 			int64_t value;
 			if (ch->op == TREE_OP_SET_PROP && decode_int(&ch->value, &value))
@@ -623,8 +655,8 @@ static bool godot_send_frame(struct watch_link *l, struct variant *msg)
 	return ok;
 }
 
-/* The next frame (false on a close, a malformed frame, or WATCH_SILENCE_MS of nothing). */
-static bool godot_next_frame(struct watch_link *l, struct variant *msg)
+/* The next frame: 1, or 0 after WATCH_SILENCE_MS of nothing, or -1 on a close or a malformed frame. */
+static int godot_next_frame(struct watch_link *l, struct variant *msg)
 {
 	for (;;) {
 		size_t used;
@@ -632,13 +664,18 @@ static bool godot_next_frame(struct watch_link *l, struct variant *msg)
 		if (!err) {
 			memmove(l->in.data, l->in.data + used, l->in.len - used);
 			l->in.len -= used;
-			return true;
+			return 1;
 		}
+		if (err != GROVE_ENOTFOUND)
+			return -1;
 		struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
+		int ready = poll(&pfd, 1, WATCH_SILENCE_MS);
+		if (ready == 0)
+			return 0;
 		uint8_t chunk[65536];
-		ssize_t n = err == GROVE_ENOTFOUND && poll(&pfd, 1, WATCH_SILENCE_MS) == 1 ? recv(l->fd, chunk, sizeof(chunk), 0) : 0;
+		ssize_t n = ready == 1 ? recv(l->fd, chunk, sizeof(chunk), 0) : 0;
 		if (n <= 0)
-			return false;
+			return -1;
 		grove_buf_put(&l->in, chunk, (size_t)n);
 	}
 }
@@ -699,8 +736,9 @@ static bool godot_subscribe(struct watcher *w, struct watch_link *l)
 static bool godot_next(struct watcher *w, struct watch_link *l)
 {
 	struct variant m;
-	if (!godot_next_frame(l, &m))
-		return false;
+	int got = godot_next_frame(l, &m);
+	if (got <= 0)
+		return got == 0 && silence_is_idle(w);
 	const char *op = godot_string(&m, "op");
 	bool go_on = true;
 	if (strcmp(op, "snapshot") == 0) {
@@ -763,11 +801,16 @@ static void *watcher_main(void *arg)
 	for (int link = 0; link < 100000 && !watch_over(w); link++) {
 		member = member % CLUSTER_NODES + 1;
 		struct watch_link l;
+		w->link_member = member;
+		w->link_opened_ns = now_ns();
+		w->link_changes = w->link_progress = 0;
 		if (link_open(w, &l, member)) {
 			w->links++;
 			/* It also leaves by itself now and then, as a game server restarting does, to resume elsewhere. */
-			uint64_t leave_at = now_ns() + (500 + random_below(&w->rng, 2500)) * 1000000ull;
-			while (!watch_over(w) && now_ns() < leave_at && (w->godot ? godot_next(w, &l) : pb_next(w, &l)))
+			uint64_t leave_at = w->link_opened_ns + (500 + random_below(&w->rng, 2500)) * 1000000ull;
+			while (!watch_over(w) &&
+			       (w->steady || atomic_load(&w->cp->end_written_ns) || now_ns() < leave_at) &&
+			       (w->godot ? godot_next(w, &l) : pb_next(w, &l)))
 				;
 		}
 		link_close(&l);
@@ -1233,7 +1276,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: grove_campaign [--seed N] [--seconds S] [--clients K] [--keys R] [--sets N]\n"
 			"  [--faults kill,kill-leader,kill-all,pause,partition,one-way,split,clock,slow] [--history FILE]\n"
-			"  [--data DIR] [--mutate read|final|stream] [--cross PERCENT]\n"
+			"  [--data DIR] [--mutate read|final|stream|starve] [--end-wait S] [--cross PERCENT]\n"
 			"--cross: every key a shard of its own, and PERCENT of the register writes set two registers in\n"
 			"  one batch (a transaction across two shards)\n");
 	exit(2);
@@ -1259,7 +1302,8 @@ static bool parse_faults(const char *list, bool faults[FAULT_COUNT])
 
 static void parse_options(int argc, char **argv, struct options *o)
 {
-	*o = (struct options){.seed = (uint64_t)time(NULL), .seconds = 25, .clients = 5, .registers = 4, .sets = 2};
+	*o = (struct options){.seed = (uint64_t)time(NULL), .seconds = 25, .clients = 5, .registers = 4, .sets = 2,
+			      .end_wait = 60};
 	for (int f = 0; f < FAULT_COUNT; f++)
 		o->faults[f] = true;
 	for (int i = 1; i < argc; i += 2) {
@@ -1287,13 +1331,16 @@ static void parse_options(int argc, char **argv, struct options *o)
 			o->data = v;
 		else if (strcmp(a, "--mutate") == 0)
 			o->mutate = v;
+		else if (strcmp(a, "--end-wait") == 0)
+			o->end_wait = atof(v);
 		else
 			usage();
 	}
 	if (o->seconds <= 0 || o->seconds > 86400 || o->clients < 1 || o->clients > MAX_CLIENTS || o->registers < 1 ||
 	    o->registers > MAX_KEYS || o->sets < 1 || o->sets > MAX_KEYS || o->cross < 0 || o->cross > 100 ||
+	    o->end_wait <= 0 || o->end_wait > 3600 ||
 	    (o->mutate && strcmp(o->mutate, "read") != 0 && strcmp(o->mutate, "final") != 0 &&
-	     strcmp(o->mutate, "stream") != 0))
+	     strcmp(o->mutate, "stream") != 0 && strcmp(o->mutate, "starve") != 0))
 		usage();
 }
 
@@ -1415,9 +1462,12 @@ int main(int argc, char **argv)
 	static struct watcher watchers[WATCHERS];
 	for (int i = 0; i < WATCHERS; i++) {
 		struct watcher *w = &watchers[i];
-		*w = (struct watcher){.cp = &cp, .id = i, .godot = i % 2 == 1, .key = i - 2, .rng = next_random(&rng) | 1};
+		bool steady = i >= WATCHERS - STEADY_WATCHERS;
+		*w = (struct watcher){.cp = &cp, .id = i, .godot = i % 2 == 1, .steady = steady,
+				      .key = steady ? i - (WATCHERS - STEADY_WATCHERS) : i - 2, .rng = next_random(&rng) | 1};
 		if (w->key >= cp.opt.registers)
 			continue;
+		w->started = true;
 		snprintf(w->path, sizeof(w->path), w->key < 0 ? "/root" : "/root/r%d", w->key);
 		if (w->key >= 0)
 			snprintf(w->seen.only_key, sizeof(w->seen.only_key), "r%d", w->key);
@@ -1437,8 +1487,9 @@ int main(int argc, char **argv)
 	cluster_wait_leader(&cp.cluster);
 	cluster_wait_converged(&cp.cluster);
 	bool marked = write_end_marks(&cp), watched = marked;
-	int n_watchers = 2 + (cp.opt.registers < REGISTER_WATCHERS ? cp.opt.registers : REGISTER_WATCHERS);
-	for (int i = 0; i < n_watchers; i++) {
+	for (int i = 0; i < WATCHERS; i++) {
+		if (!watchers[i].started)
+			continue;
 		pthread_join(watchers[i].thread, NULL);
 		watched &= watchers[i].saw_end;
 	}
@@ -1460,10 +1511,19 @@ int main(int argc, char **argv)
 	printf("\nclocks: %" PRIu64 " held past the maximum offset; %d refusals logged by the members%s", cp.clocks_beyond,
 	       refusals, clocks_acted ? "" : " (NONE: the clock fault did not act)");
 	printf("\nwatchers:");
-	for (int i = 0; i < n_watchers; i++)
-		printf(" %d (%s, %s): %zu values in %" PRIu64 " events, %d links, %d snapshots, %d resumes, %d compacted%s;", i,
-		       watchers[i].path, watchers[i].godot ? "Godot gateway" : "protobuf", watchers[i].seen.n, watchers[i].events, watchers[i].links, watchers[i].snapshots, watchers[i].resumes,
-		       watchers[i].compactions, watchers[i].saw_end ? "" : ", never saw the end mark");
+	for (int i = 0; i < WATCHERS; i++) {
+		const struct watcher *w = &watchers[i];
+		if (!w->started)
+			continue;
+		printf(" %d (%s, %s%s): %zu values in %" PRIu64 " events, %d links, %d snapshots, %d resumes, %d compacted", i,
+		       w->path, w->godot ? "Godot gateway" : "protobuf", w->steady ? ", steady" : "", w->seen.n, w->events,
+		       w->links, w->snapshots, w->resumes, w->compactions);
+		if (!w->saw_end)
+			printf(", NEVER SAW THE END MARK: its last link, to member %d, open %.1f s, brought %" PRIu64
+			       " changes and %" PRIu64 " progress events", w->link_member,
+			       (double)(now_ns() - w->link_opened_ns) / 1e9, w->link_changes, w->link_progress);
+		printf(";");
+	}
 	printf("\nhistory: %s\n", history_path);
 	struct history *h;
 	struct history_error herr;
@@ -1479,9 +1539,11 @@ int main(int argc, char **argv)
 	}
 	lin_report_write(stdout, h, report, false);
 	struct stream_watch seen[WATCHERS];
-	for (int i = 0; i < n_watchers; i++)
-		seen[i] = watchers[i].seen;
-	size_t stream_violations = stream_check(h, seen, (size_t)n_watchers, stdout);
+	size_t n_watched = 0;
+	for (int i = 0; i < WATCHERS; i++)
+		if (watchers[i].started)
+			seen[n_watched++] = watchers[i].seen;
+	size_t stream_violations = stream_check(h, seen, n_watched, stdout);
 	/* A split left unfinished, or a stream that lost, repeated or reordered a write, fails whatever the histories say. */
 	bool streams_ok = watched && stream_violations == 0;
 	enum lin_verdict verdict = splits_done && streams_ok && clocks_acted ? report->verdict : LIN_VIOLATION;
@@ -1490,7 +1552,7 @@ int main(int argc, char **argv)
 	       verdict == LIN_OK ? "PASSED" : verdict == LIN_UNKNOWN ? "UNDECIDED" : "FAILED", report->n_keys, report->n_ok,
 	       report->n_unknown, report->n_violation, h->n_finals, splits_done ? "" : ", a split unfinished",
 	       streams_ok ? "whole" : !watched ? "not followed to the end" : "NOT whole", cp.opt.seed);
-	for (int i = 0; i < n_watchers; i++)
+	for (int i = 0; i < WATCHERS; i++)
 		stream_watch_free(&watchers[i].seen);
 	if (verdict != LIN_OK) {
 		printf("reproduce: grove_campaign --seed %" PRIu64 " --seconds %g --clients %d --keys %d --sets %d --faults ",

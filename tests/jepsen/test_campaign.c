@@ -1,8 +1,8 @@
 /* The fault campaign in the default suite: a short run with every fault kind must pass the checker and the
  * check of the change streams (and one with every key a shard of its own and writes across shards), and
  * runs with a mutation of what the campaign records (a read of a value no one wrote; an acknowledged add
- * left out of a member's final read; a value a watcher of the stream noted twice) must fail it, so that a
- * passing run means something. */
+ * left out of a member's final read; a value a watcher of the stream noted twice; a steady watcher whose
+ * link brings progress but no longer the changes) must fail it, so that a passing run means something. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -101,6 +101,18 @@ static void test_repeated_stream_value_fails(void **state)
 	assert_non_null(strstr(output, "streams NOT whole"));
 }
 
+/* A link that goes on with progress alone never brings the end marks: the steady watcher does not leave it. */
+static void test_starved_stream_fails(void **state)
+{
+	(void)state;
+	const char *args[] = {"--seed", "7", "--seconds", "6", "--faults", "kill", "--mutate", "starve", "--end-wait", "5",
+			      NULL};
+	assert_int_equal(run_campaign(args, output, sizeof(output)), 1);
+	assert_non_null(strstr(output, "steady): "));
+	assert_non_null(strstr(output, "NEVER SAW THE END MARK: its last link"));
+	assert_non_null(strstr(output, "streams not followed to the end"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -109,6 +121,7 @@ int main(void)
 		cmocka_unit_test(test_corrupted_read_fails),
 		cmocka_unit_test(test_lost_add_fails),
 		cmocka_unit_test(test_repeated_stream_value_fails),
+		cmocka_unit_test(test_starved_stream_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
