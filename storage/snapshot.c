@@ -1,5 +1,6 @@
 #include "storage/snapshot.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,24 +14,57 @@
 
 static const char magic[8] = {'G', 'R', 'O', 'V', 'E', 'S', 'N', '1'};
 
+/* CRC-32C a byte at a time through a table: for processors without the instruction. */
+static uint32_t crc_table[256];
+
+static void make_crc_table(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0x82f63b78u ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+static uint32_t crc32c_by_table(uint32_t crc, const uint8_t *p, size_t len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, make_crc_table); /* the log's writer thread and snapshot builders call this too */
+	for (size_t i = 0; i < len; i++)
+		crc = crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	return crc;
+}
+
+#if defined(__x86_64__)
+/*
+ * SSE4.2's crc32 instruction computes CRC-32C (the same reflected polynomial), 8 bytes at a time: the log
+ * checksums every record it writes and reads, and a snapshot its whole body, so the byte-wise table showed
+ * in profiles of a loaded server.
+ */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_by_instruction(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc;
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t word;
+		memcpy(&word, p, 8);
+		c = __builtin_ia32_crc32di(c, word);
+	}
+	uint32_t c32 = (uint32_t)c;
+	for (; len; p++, len--)
+		c32 = __builtin_ia32_crc32qi(c32, *p);
+	return c32;
+}
+#endif
+
 uint32_t snapshot_crc32c(uint32_t crc, const void *data, size_t len)
 {
-	static uint32_t table[256];
-	static int ready;
-	if (!ready) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? 0x82f63b78u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
-		ready = 1;
-	}
 	const uint8_t *p = data;
-	crc = ~crc;
-	for (size_t i = 0; i < len; i++)
-		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-	return ~crc;
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("sse4.2"))
+		return ~crc32c_by_instruction(~crc, p, len);
+#endif
+	return ~crc32c_by_table(~crc, p, len);
 }
 
 int snapshot_add_record(void *ctx, unsigned table, const void *key, size_t key_len, const void *val,
