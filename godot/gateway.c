@@ -131,6 +131,12 @@ int gateway_decode_request(const uint8_t *payload, size_t len, int major, struct
 		if (!get_int(m, "godot", &v) || (v != 3 && v != 4))
 			return bad(why, why_cap, "hello names \"godot\": 3 or 4");
 		out->godot = (int)v;
+		out->minor = GATEWAY_MINOR_NEWEST;
+		if (get(m, "minor")) {
+			if (!get_int(m, "minor", &v) || v < 0 || v >= GATEWAY_MINOR_NEWEST)
+				return bad(why, why_cap, "hello's \"minor\" is its Godot minor version, 0 or more");
+			out->minor = (int)v;
+		}
 		out->buffer = GATEWAY_CLIENT_BUFFER_DEFAULT;
 		if (get(m, "buffer")) {
 			if (!get_int(m, "buffer", &v) || v < (int64_t)GATEWAY_CLIENT_BUFFER_DEFAULT || v > INT32_MAX)
@@ -422,19 +428,27 @@ static int describe_refs(struct variant *v, const struct gateway_resources *res,
 		*v = d.dict;
 		return GROVE_OK;
 	}
-	if (v->type == VARIANT_ARRAY)
-		for (uint32_t i = 0; i < v->as.array->len; i++) {
-			int err = describe_refs(&v->as.array->items[i], res, depth + 1);
-			if (err)
-				return err;
+	/*
+	 * A container typed by a resource class now holds Dictionaries, which Godot would drop from it one by one
+	 * (a typed container takes only its type): it goes untyped, and the client types it as it sets it.
+	 */
+	int err = GROVE_OK;
+	if (v->type == VARIANT_ARRAY) {
+		for (uint32_t i = 0; !err && i < v->as.array->len; i++)
+			err = describe_refs(&v->as.array->items[i], res, depth + 1);
+		if (!err && v->as.array->elem.type == VARIANT_RESOURCE_REF)
+			err = variant_array_set_typehint(v, VARIANT_NIL, NULL);
+	}
+	if (v->type == VARIANT_DICTIONARY) {
+		struct variant_dict *d = v->as.dict;
+		for (uint32_t i = 0; !err && i < d->len; i++)
+			err = describe_refs(&d->values[i], res, depth + 1);
+		if (!err && d->value.type == VARIANT_RESOURCE_REF) {
+			free(d->value.class_name);
+			d->value = (struct variant_typehint){.type = VARIANT_NIL};
 		}
-	if (v->type == VARIANT_DICTIONARY)
-		for (uint32_t i = 0; i < v->as.dict->len; i++) {
-			int err = describe_refs(&v->as.dict->values[i], res, depth + 1);
-			if (err)
-				return err;
-		}
-	return GROVE_OK;
+	}
+	return err;
 }
 
 static const char *change_op(enum tree_op_kind k)
@@ -460,8 +474,8 @@ static const char *change_op(enum tree_op_kind k)
 	return "unknown";
 }
 
-/* One change as a Dictionary, encoded for Godot @p major into @p out; a set's value only @p with_value. */
-static int encode_change_as(const struct tree_change *c, int major, const struct gateway_resources *res,
+/* One change as a Dictionary, encoded for Godot @p major.@p minor into @p out; a set's value only @p with_value. */
+static int encode_change_as(const struct tree_change *c, int major, int minor, const struct gateway_resources *res,
 			    bool with_value, struct grove_buf *out)
 {
 	struct gateway_msg m;
@@ -518,6 +532,8 @@ static int encode_change_as(const struct tree_change *c, int major, const struct
 		int err = variant_decode(&v, c->value.data, c->value.len, NULL);
 		if (!err)
 			err = describe_refs(&v, res, 0);
+		if (!err && major == 4)
+			err = godot4_readable_by(&v, minor);
 		if (err) {
 			variant_free(&v);
 			variant_free(&m.dict);
@@ -532,15 +548,15 @@ static int encode_change_as(const struct tree_change *c, int major, const struct
 	return gateway_msg_finish(&m, major, out);
 }
 
-static int encode_change(const struct tree_change *c, int major, const struct gateway_resources *res,
+static int encode_change(const struct tree_change *c, int major, int minor, const struct gateway_resources *res,
 			 struct grove_buf *out)
 {
 	size_t mark = out->len;
-	int err = encode_change_as(c, major, res, true, out);
+	int err = encode_change_as(c, major, minor, res, true, out);
 	if (err == GROVE_EINVAL && (c->op == TREE_OP_SET_PROP || c->op == TREE_OP_CONNECT || c->op == TREE_OP_PUT_RESOURCE)) {
 		/* A value this major cannot hold (a Vector4 for Godot 3): the change goes without it. */
 		out->len = mark;
-		err = encode_change_as(c, major, res, false, out);
+		err = encode_change_as(c, major, minor, res, false, out);
 	}
 	return err;
 }
@@ -577,14 +593,22 @@ static int frame_part(uint64_t index, uint64_t prev, const char *position, const
 	return err;
 }
 
-int gateway_changes_encode(const struct tree_change *changes, size_t n, int major, const struct gateway_resources *res,
-			   struct gateway_encoded_changes *out)
+int gateway_dialect(int major, int minor)
 {
-	*out = (struct gateway_encoded_changes){.major = major, .ends = malloc((n ? n : 1) * sizeof(size_t))};
+	if (major == 3)
+		return 0;
+	return minor < GODOT4_TYPED_ARRAYS_MINOR ? 1 : minor < GODOT4_TYPED_DICTIONARIES_MINOR ? 2 : 3;
+}
+
+int gateway_changes_encode(const struct tree_change *changes, size_t n, int major, int minor,
+			   const struct gateway_resources *res, struct gateway_encoded_changes *out)
+{
+	*out = (struct gateway_encoded_changes){.major = major, .minor = minor,
+						.ends = malloc((n ? n : 1) * sizeof(size_t))};
 	int err = out->ends ? GROVE_OK : GROVE_ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
 		size_t start = out->items.len;
-		err = encode_change(&changes[i], major, res, &out->items);
+		err = encode_change(&changes[i], major, minor, res, &out->items);
 		out->ends[out->n++] = out->items.len;
 		if (out->items.len - start > out->largest)
 			out->largest = out->items.len - start;
@@ -628,11 +652,11 @@ void gateway_encoded_changes_free(struct gateway_encoded_changes *e)
 }
 
 int gateway_changes(uint64_t index, uint64_t prev, const char *position, const struct tree_change *changes, size_t n,
-		    int major, const struct gateway_resources *res, int (*emit)(void *ctx, const uint8_t *frame, size_t len),
-		    void *ctx)
+		    int major, int minor, const struct gateway_resources *res,
+		    int (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx)
 {
 	struct gateway_encoded_changes enc;
-	int err = gateway_changes_encode(changes, n, major, res, &enc);
+	int err = gateway_changes_encode(changes, n, major, minor, res, &enc);
 	if (!err)
 		err = gateway_changes_send(index, prev, position, &enc, emit, ctx);
 	gateway_encoded_changes_free(&enc);

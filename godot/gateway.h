@@ -18,7 +18,10 @@
  * buffer, unless one change alone is larger (see "compacted").
  *
  * Client to server:
- * - {"op": "hello", "godot": 3|4, "token": String, "client": String,
+ * - {"op": "hello", "godot": 3|4, "minor": int (optional: the client's
+ *   Godot minor version; a Godot 4 client's changes then hold only what
+ *   its decoder reads, see godot4_readable_by(); the newest layout if
+ *   absent), "token": String, "client": String,
  *   "buffer": int (optional: the largest frame payload its PacketPeerStream
  *   reads, input_buffer_max_size; 65,532 if absent, the default)}
  *   First, always. Answer: {"op": "welcome", "server": int (member id),
@@ -159,6 +162,12 @@
 /** The largest frame payload a client reads unless its hello says otherwise: PacketPeerStream's default. */
 #define GATEWAY_CLIENT_BUFFER_DEFAULT 65532u
 
+/**
+ * A hello's "minor" when it names none: changes are then written in the
+ * newest layout (Godot 4.4's typed containers), as before hellos named it.
+ */
+#define GATEWAY_MINOR_NEWEST 1000
+
 /** Whether the first frame @p payload of a connection is a Godot Dictionary (of major 3 or 4, set in *@p major). */
 bool gateway_is_godot(const uint8_t *payload, size_t len, int *major);
 
@@ -176,6 +185,7 @@ struct gateway_request {
 	struct variant msg;        /**< the whole Dictionary, owned */
 	/* hello */
 	int godot;                 /**< the major the client says it is */
+	int minor;                 /**< its minor (GATEWAY_MINOR_NEWEST if absent): what its Godot 4 decoder reads */
 	const char *token;         /**< "" if absent */
 	uint32_t buffer;           /**< the largest frame payload it reads (GATEWAY_CLIENT_BUFFER_DEFAULT if absent) */
 	/* subscribe */
@@ -257,7 +267,8 @@ struct gateway_resources {
 };
 
 /**
- * @brief The "changes" message(s) of entry @p index for Godot @p major:
+ * @brief The "changes" message(s) of entry @p index for Godot @p major
+ * (4.@p minor for Godot 4: values as godot4_readable_by() makes them):
  * @p emit gets each frame's payload, in order, each at most
  * GATEWAY_FRAME_MAX bytes unless one change alone is larger. A value that
  * major cannot hold goes as nil with "unsupported": true. @p position (a
@@ -265,8 +276,17 @@ struct gateway_resources {
  * @return GROVE_OK, @p emit's non-zero value, GROVE_ENOMEM.
  */
 int gateway_changes(uint64_t index, uint64_t prev, const char *position, const struct tree_change *changes, size_t n,
-		    int major, const struct gateway_resources *res, int (*emit)(void *ctx, const uint8_t *frame, size_t len),
-		    void *ctx);
+		    int major, int minor, const struct gateway_resources *res,
+		    int (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx);
+
+/**
+ * The encodings of changes that differ by the client's version: Godot 3; Godot 4 below
+ * GODOT4_TYPED_ARRAYS_MINOR; below GODOT4_TYPED_DICTIONARIES_MINOR; from it on.
+ */
+#define GATEWAY_DIALECTS 4
+
+/** @brief Which of the GATEWAY_DIALECTS Godot @p major.@p minor reads (0 .. GATEWAY_DIALECTS - 1). */
+int gateway_dialect(int major, int minor);
 
 /** An entry's changes encoded once for one Godot major, to frame for any number of subscribers. */
 struct gateway_encoded_changes {
@@ -279,15 +299,16 @@ struct gateway_encoded_changes {
 	 */
 	size_t largest;
 	int major;
+	int minor;
 };
 
 /**
- * @brief gateway_changes() in two steps: encode @p changes for @p major into @p out (free it with
+ * @brief gateway_changes() in two steps: encode @p changes for Godot @p major.@p minor into @p out (free it with
  * gateway_encoded_changes_free(); on error it holds nothing) ...
  * @return GROVE_OK, GROVE_ENOMEM, GROVE_EINVAL (a change that cannot be encoded).
  */
-int gateway_changes_encode(const struct tree_change *changes, size_t n, int major, const struct gateway_resources *res,
-			   struct gateway_encoded_changes *out);
+int gateway_changes_encode(const struct tree_change *changes, size_t n, int major, int minor,
+			   const struct gateway_resources *res, struct gateway_encoded_changes *out);
 
 /**
  * @brief ... then frame them for one subscriber, as gateway_changes() does: its @p index, @p prev and

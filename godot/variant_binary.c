@@ -400,6 +400,55 @@ int godot_binary_encode(const struct variant *v, int godot_major, struct grove_b
 	return err;
 }
 
+/* A PackedVector4Array made an Array of Vector4, for a Godot 4 that has no such packed array. */
+static int vector4_array(struct variant *v)
+{
+	struct variant array;
+	if (variant_set_array(&array))
+		return GROVE_ENOMEM;
+	const struct variant_packed *p = v->as.packed;
+	for (uint32_t i = 0; i < p->len; i++) {
+		struct variant item;
+		variant_set_reals(&item, VARIANT_VECTOR4, p->as.reals + 4 * (size_t)i, 4);
+		if (variant_array_push(&array, &item)) {
+			variant_free(&array);
+			return GROVE_ENOMEM;
+		}
+	}
+	variant_free(v);
+	*v = array;
+	return GROVE_OK;
+}
+
+static int readable_at(struct variant *v, int minor, int depth)
+{
+	if (depth > VARIANT_MAX_DEPTH)
+		return GROVE_ETOOBIG;
+	int err = GROVE_OK;
+	if (v->type == VARIANT_PACKED_VECTOR4_ARRAY && minor < GODOT4_TYPED_ARRAYS_MINOR)
+		return vector4_array(v);
+	if (v->type == VARIANT_ARRAY) {
+		if (minor < GODOT4_TYPED_ARRAYS_MINOR)
+			err = variant_array_set_typehint(v, VARIANT_NIL, NULL);
+		for (uint32_t i = 0; !err && i < v->as.array->len; i++)
+			err = readable_at(&v->as.array->items[i], minor, depth + 1);
+	} else if (v->type == VARIANT_DICTIONARY) {
+		if (minor < GODOT4_TYPED_DICTIONARIES_MINOR)
+			err = variant_dict_set_typehints(v, VARIANT_NIL, NULL, VARIANT_NIL, NULL);
+		for (uint32_t i = 0; !err && i < v->as.dict->len; i++) {
+			err = readable_at(&v->as.dict->keys[i], minor, depth + 1);
+			if (!err)
+				err = readable_at(&v->as.dict->values[i], minor, depth + 1);
+		}
+	}
+	return err;
+}
+
+int godot4_readable_by(struct variant *v, int minor)
+{
+	return readable_at(v, minor, 0);
+}
+
 int godot_packet_encode(const struct variant *v, int godot_major, struct grove_buf *out)
 {
 	size_t start = out->len;

@@ -67,6 +67,24 @@ int godot_binary_encode(const struct variant *v, int godot_major, struct grove_b
  */
 int godot_binary_decode(struct variant *v, int godot_major, const uint8_t *data, size_t len, size_t *consumed);
 
+/** The Godot 4 minor whose binary decoder first reads typed arrays and PackedVector4Array (4.3). */
+#define GODOT4_TYPED_ARRAYS_MINOR 3
+/** The Godot 4 minor whose binary decoder first reads typed dictionaries (4.4). */
+#define GODOT4_TYPED_DICTIONARIES_MINOR 4
+
+/**
+ * @brief Make @p v, in place, what the binary decoder of Godot 4.@p minor
+ * reads. An older decoder takes the bits that type a container for part of
+ * its header and misreads what follows, and refuses a type id it does not
+ * know: below GODOT4_TYPED_ARRAYS_MINOR arrays lose their element type and a
+ * PackedVector4Array becomes an Array of Vector4; below
+ * GODOT4_TYPED_DICTIONARIES_MINOR dictionaries lose their key and value
+ * types. The values are the same; a newer @p minor changes nothing.
+ * @return GROVE_OK, GROVE_ETOOBIG (nesting), GROVE_ENOMEM (@p v is then
+ * partly changed, but still a valid Variant).
+ */
+int godot4_readable_by(struct variant *v, int minor);
+
 /**
  * @brief Append one PacketPeerStream frame: a u32 little-endian length and
  * the encoded Variant.

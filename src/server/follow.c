@@ -34,6 +34,7 @@ enum event_field {
 /* A connection that speaks the gateway protocol, or subscribes over protobuf. */
 struct follower {
 	int godot;            /* 3 or 4: the gateway protocol of that Godot; 0: grove's protobuf */
+	int minor;            /* gateway: its Godot's minor (GATEWAY_MINOR_NEWEST if its hello named none) */
 	bool authenticated;   /* gateway: its hello was accepted */
 	uint32_t buffer;      /* gateway: the largest frame payload it reads (its hello's "buffer") */
 	uint64_t snapshots;   /* snapshots asked for: only the latest one is sent */
@@ -82,7 +83,8 @@ struct follow {
 	struct grove_buf own;     /* a subscriber's own fields of an event being packed */
 	struct grove_buf scratch; /* an event's frame being packed */
 	uint32_t fields[EV_FIELDS]; /* the numbers of the fields packed by hand */
-	struct gateway_encoded_changes godot_packed[2]; /* and for the Godot subscribers, 3 and 4 (ends NULL: not yet) */
+	/* and for the Godot subscribers, per gateway_dialect() (ends NULL: not yet) */
+	struct gateway_encoded_changes godot_packed[GATEWAY_DIALECTS];
 };
 
 /* How long a subscribe across shards waits for transactions to be resolved before it is told to retry. */
@@ -410,11 +412,12 @@ static bool emit_to(struct follow *f, struct loop_conn *c, struct follower *fw, 
 		struct gateway_resources res = {&d, describe};
 		int err = GROVE_OK;
 		if (f->publishing && ev->whole) {
-			enc = &f->godot_packed[fw->godot == 3 ? 0 : 1];
+			enc = &f->godot_packed[gateway_dialect(fw->godot, fw->minor)];
 			if (!enc->ends)
-				err = gateway_changes_encode(ev->changes, ev->n_changes, fw->godot, &res, enc);
+				err = gateway_changes_encode(ev->changes, ev->n_changes, fw->godot, fw->minor, &res,
+							     enc);
 		} else {
-			err = gateway_changes_encode(ev->changes, ev->n_changes, fw->godot, &res, enc);
+			err = gateway_changes_encode(ev->changes, ev->n_changes, fw->godot, fw->minor, &res, enc);
 		}
 		if (!err && enc->largest + GATEWAY_FRAME_HEADER_MAX + (position ? strlen(position) : 0) > fw->buffer) {
 			/* Its client could never read that frame: the snapshot holds the value in chunks instead. */
@@ -535,6 +538,12 @@ int follow_create(struct loop *loop, struct host *host, const struct follow_conf
 	return GROVE_OK;
 }
 
+static void free_godot_packed(struct follow *f)
+{
+	for (int i = 0; i < GATEWAY_DIALECTS; i++)
+		gateway_encoded_changes_free(&f->godot_packed[i]);
+}
+
 static void free_follower(void *ctx, uint64_t a, uint64_t b, void *value)
 {
 	(void)ctx, (void)a, (void)b;
@@ -554,8 +563,7 @@ void follow_destroy(struct follow *f)
 	grove_buf_free(&f->packed);
 	grove_buf_free(&f->own);
 	grove_buf_free(&f->scratch);
-	gateway_encoded_changes_free(&f->godot_packed[0]);
-	gateway_encoded_changes_free(&f->godot_packed[1]);
+	free_godot_packed(f);
 	idmap_for_each(&f->followers, free_follower, NULL);
 	idmap_free(&f->followers);
 	free(f);
@@ -572,7 +580,7 @@ static struct follower *follower_of(struct follow *f, struct loop_conn *c, int g
 		fw = NULL;
 	}
 	if (fw)
-		fw->godot = godot;
+		*fw = (struct follower){.godot = godot, .minor = GATEWAY_MINOR_NEWEST};
 	return fw;
 }
 
@@ -591,8 +599,7 @@ void follow_publish(struct follow *f, uint64_t group, uint64_t index, const stru
 	f->packed_valid = false;
 	if (f->packed.cap > PROTOBUF_CHUNK)
 		grove_buf_free(&f->packed); /* kept for the next entry, unless an unusually large one grew it */
-	gateway_encoded_changes_free(&f->godot_packed[0]);
-	gateway_encoded_changes_free(&f->godot_packed[1]);
+	free_godot_packed(f);
 }
 
 void follow_moved(struct follow *f, uint64_t group, uint64_t index, const char *path, uint64_t to, uint64_t born_at)
@@ -1307,6 +1314,7 @@ bool follow_godot_hello(struct follow *f, struct loop_conn *c, const uint8_t *pa
 	} else {
 		fw->authenticated = true;
 		fw->buffer = rq.buffer;
+		fw->minor = rq.minor;
 		loop_conn_authenticated(c, false);
 		struct gateway_msg m;
 		gateway_msg_begin(&m, "welcome");

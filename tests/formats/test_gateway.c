@@ -294,7 +294,8 @@ static void test_changes_in_parts(void **state)
 	}
 	struct gateway_resources res = {.describe = describe};
 	struct frames f = {0};
-	assert_int_equal(gateway_changes(12, 11, NULL, changes, N, 4, &res, collect, &f), GROVE_OK);
+	assert_int_equal(gateway_changes(12, 11, NULL, changes, N, 4, GATEWAY_MINOR_NEWEST, &res, collect, &f),
+			 GROVE_OK);
 	assert_true(f.count > 1);
 	assert_true(f.largest <= GATEWAY_FRAME_MAX);
 	assert_int_equal(f.n_values, N);
@@ -303,12 +304,12 @@ static void test_changes_in_parts(void **state)
 	variant_free(&f.last);
 	/* Encoded once and framed for two subscribers: each gets what gateway_changes() makes for it. */
 	struct gateway_encoded_changes enc;
-	assert_int_equal(gateway_changes_encode(changes, N, 4, &res, &enc), GROVE_OK);
+	assert_int_equal(gateway_changes_encode(changes, N, 4, GATEWAY_MINOR_NEWEST, &res, &enc), GROVE_OK);
 	struct { uint64_t prev; const char *position; } subscribers[] = {{11, "1:12"}, {7, NULL}};
 	for (int k = 0; k < 2; k++) {
 		struct grove_buf alone = {0}, shared = {0};
-		assert_int_equal(gateway_changes(12, subscribers[k].prev, subscribers[k].position, changes, N, 4, &res,
-						 append_frame, &alone),
+		assert_int_equal(gateway_changes(12, subscribers[k].prev, subscribers[k].position, changes, N, 4,
+						 GATEWAY_MINOR_NEWEST, &res, append_frame, &alone),
 				 GROVE_OK);
 		assert_int_equal(gateway_changes_send(12, subscribers[k].prev, subscribers[k].position, &enc, append_frame,
 						      &shared),
@@ -337,7 +338,8 @@ static void test_godot4_only_values(void **state)
 		struct gateway_resources res = {.describe = describe};
 		for (int major = 3; major <= 4; major++) {
 			struct gateway_encoded_changes enc;
-			assert_int_equal(gateway_changes_encode(&c, 1, major, &res, &enc), GROVE_OK);
+			assert_int_equal(gateway_changes_encode(&c, 1, major, GATEWAY_MINOR_NEWEST, &res, &enc),
+					 GROVE_OK);
 			struct variant got;
 			size_t used;
 			assert_int_equal(godot_binary_decode(&got, major, enc.items.data, enc.items.len, &used), GROVE_OK);
@@ -381,11 +383,136 @@ static void encode_one(const struct tree_change *c, int major, struct variant *g
 {
 	struct gateway_resources res = {.describe = describe};
 	struct gateway_encoded_changes enc;
-	assert_int_equal(gateway_changes_encode(c, 1, major, &res, &enc), GROVE_OK);
+	assert_int_equal(gateway_changes_encode(c, 1, major, GATEWAY_MINOR_NEWEST, &res, &enc), GROVE_OK);
 	size_t used;
 	assert_int_equal(godot_binary_decode(got, major, enc.items.data, enc.items.len, &used), GROVE_OK);
 	assert_int_equal(used, enc.items.len);
 	gateway_encoded_changes_free(&enc);
+}
+
+/* The hello's "minor": the client's Godot minor version, GATEWAY_MINOR_NEWEST when it names none. */
+static void test_hello_names_its_minor(void **state)
+{
+	(void)state;
+	struct gateway_request rq;
+	char why[256];
+	struct variant m = dict_op("hello");
+	put_int(&m, "godot", 4);
+	assert_int_equal(decode(&m, 4, &rq, why, sizeof(why)), GROVE_OK);
+	assert_int_equal(rq.minor, GATEWAY_MINOR_NEWEST);
+	gateway_request_free(&rq);
+	m = dict_op("hello");
+	put_int(&m, "godot", 4);
+	put_int(&m, "minor", 2);
+	assert_int_equal(decode(&m, 4, &rq, why, sizeof(why)), GROVE_OK);
+	assert_int_equal(rq.minor, 2);
+	gateway_request_free(&rq);
+	m = dict_op("hello");
+	put_int(&m, "godot", 4);
+	put_str(&m, "minor", "2");
+	assert_int_equal(decode(&m, 4, &rq, why, sizeof(why)), GROVE_EPROTO);
+	assert_non_null(strstr(why, "minor"));
+	gateway_request_free(&rq);
+}
+
+/* A set of @p value (consumed) as a Godot 4.@p minor client decodes it; @p got is the whole change. */
+static const struct variant *set_for_minor(struct variant *value, int minor, struct variant *got)
+{
+	struct tree_change c = {.op = TREE_OP_SET_PROP, .node = 5, .name = "loot"};
+	assert_int_equal(variant_encode(value, &c.value), GROVE_OK);
+	variant_free(value);
+	struct gateway_resources res = {.describe = describe};
+	struct gateway_encoded_changes enc;
+	assert_int_equal(gateway_changes_encode(&c, 1, 4, minor, &res, &enc), GROVE_OK);
+	size_t used;
+	assert_int_equal(godot_binary_decode(got, 4, enc.items.data, enc.items.len, &used), GROVE_OK);
+	assert_int_equal(used, enc.items.len);
+	gateway_encoded_changes_free(&enc);
+	grove_buf_free(&c.value);
+	return entry(got, "value");
+}
+
+/*
+ * What a Godot 4 client's decoder cannot read is not sent to it: typed arrays and PackedVector4Array (from
+ * 4.3), typed dictionaries (from 4.4), for the minor its hello names. The values stay the same.
+ */
+static void test_values_for_older_godot4_decoders(void **state)
+{
+	(void)state;
+	for (int minor = 0; minor <= 5; minor++) {
+		struct variant v, ints, table, quads, item;
+		assert_int_equal(variant_set_dict(&v), GROVE_OK);
+		assert_int_equal(variant_set_array(&ints), GROVE_OK);
+		assert_int_equal(variant_array_set_typehint(&ints, VARIANT_INT, NULL), GROVE_OK);
+		variant_set_int(&item, 7);
+		assert_int_equal(variant_array_push(&ints, &item), GROVE_OK);
+		put(&v, "ints", &ints);
+		assert_int_equal(variant_set_dict(&table), GROVE_OK);
+		assert_int_equal(variant_dict_set_typehints(&table, VARIANT_STRING, NULL, VARIANT_INT, NULL), GROVE_OK);
+		put_int(&table, "a", 1);
+		put(&v, "table", &table);
+		assert_int_equal(variant_set_packed(&quads, VARIANT_PACKED_VECTOR4_ARRAY, 2), GROVE_OK);
+		for (int i = 0; i < 8; i++)
+			quads.as.packed->as.reals[i] = i + 1;
+		put(&v, "quads", &quads);
+		struct variant got;
+		const struct variant *sent = set_for_minor(&v, minor, &got);
+		assert_non_null(sent);
+		const struct variant *a = entry(sent, "ints"), *t = entry(sent, "table"), *q = entry(sent, "quads");
+		assert_int_equal(a->as.array->len, 1);
+		assert_int_equal(a->as.array->items[0].as.i, 7);
+		bool typed_arrays = minor >= GODOT4_TYPED_ARRAYS_MINOR;
+		bool typed_dicts = minor >= GODOT4_TYPED_DICTIONARIES_MINOR;
+		assert_int_equal(a->as.array->elem.type, typed_arrays ? VARIANT_INT : VARIANT_NIL);
+		assert_int_equal(t->as.dict->len, 1);
+		assert_int_equal(t->as.dict->value.type, typed_dicts ? VARIANT_INT : VARIANT_NIL);
+		assert_int_equal(t->as.dict->key.type, typed_dicts ? VARIANT_STRING : VARIANT_NIL);
+		if (typed_arrays) {
+			assert_int_equal(q->type, VARIANT_PACKED_VECTOR4_ARRAY);
+		} else {
+			assert_int_equal(q->type, VARIANT_ARRAY);
+			assert_int_equal(q->as.array->len, 2);
+			assert_int_equal(q->as.array->items[1].type, VARIANT_VECTOR4);
+			assert_true(q->as.array->items[1].as.r[0] == 5 && q->as.array->items[1].as.r[3] == 8);
+		}
+		variant_free(&got);
+	}
+}
+
+/*
+ * An array (or a dictionary's values) typed by a resource class reaches a Godot 4 client untyped: its
+ * references go as Dictionaries that say what each resource is, which a typed container would drop.
+ */
+static void test_resource_typed_containers_go_untyped(void **state)
+{
+	(void)state;
+	struct variant v, ref;
+	assert_int_equal(variant_set_array(&v), GROVE_OK);
+	assert_int_equal(variant_array_set_typehint(&v, VARIANT_RESOURCE_REF, "Texture2D"), GROVE_OK);
+	variant_set_resource_ref(&ref, 7);
+	assert_int_equal(variant_array_push(&v, &ref), GROVE_OK);
+	struct variant got;
+	const struct variant *sent = set_for_minor(&v, GATEWAY_MINOR_NEWEST, &got);
+	assert_int_equal(sent->type, VARIANT_ARRAY);
+	assert_int_equal(sent->as.array->elem.type, VARIANT_NIL);
+	assert_int_equal(sent->as.array->len, 1);
+	assert_int_equal(sent->as.array->items[0].type, VARIANT_DICTIONARY);
+	assert_int_equal(entry(&sent->as.array->items[0], "@resource")->as.i, 7);
+	variant_free(&got);
+
+	assert_int_equal(variant_set_dict(&v), GROVE_OK);
+	assert_int_equal(variant_dict_set_typehints(&v, VARIANT_STRING_NAME, NULL, VARIANT_RESOURCE_REF, "Texture2D"),
+			 GROVE_OK);
+	struct variant key;
+	assert_int_equal(variant_set_string(&key, VARIANT_STRING_NAME, "icon", 4), GROVE_OK);
+	variant_set_resource_ref(&ref, 7);
+	assert_int_equal(variant_dict_put(&v, &key, &ref), GROVE_OK);
+	sent = set_for_minor(&v, GATEWAY_MINOR_NEWEST, &got);
+	assert_int_equal(sent->type, VARIANT_DICTIONARY);
+	assert_int_equal(sent->as.dict->key.type, VARIANT_STRING_NAME);
+	assert_int_equal(sent->as.dict->value.type, VARIANT_NIL);
+	assert_int_equal(sent->as.dict->values[0].type, VARIANT_DICTIONARY);
+	variant_free(&got);
 }
 
 /*
@@ -478,6 +605,9 @@ int main(void)
 		cmocka_unit_test(test_submit_refusals_name_the_field),
 		cmocka_unit_test(test_changes_in_parts),
 		cmocka_unit_test(test_godot4_only_values),
+		cmocka_unit_test(test_hello_names_its_minor),
+		cmocka_unit_test(test_values_for_older_godot4_decoders),
+		cmocka_unit_test(test_resource_typed_containers_go_untyped),
 		cmocka_unit_test(test_embedded_resources_carry_their_properties),
 	};
 	return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);

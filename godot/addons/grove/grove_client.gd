@@ -325,7 +325,7 @@ func _poll_link() -> void:
 			_link = Link.HELLO
 			_link_since = now
 			_heard_at = now
-			_send({"op": "hello", "godot": Engine.get_version_info()["major"], "token": token, "client": _client_key, "buffer": buffer_bytes})
+			_send({"op": "hello", "godot": Engine.get_version_info()["major"], "minor": Engine.get_version_info()["minor"], "token": token, "client": _client_key, "buffer": buffer_bytes})
 		elif status != StreamPeerTCP.STATUS_CONNECTING or now - _link_since > connect_timeout_ms:
 			_link_lost("cannot connect to %s" % addresses[_next_address % addresses.size()])
 		return
