@@ -299,9 +299,17 @@ func _set_property(node: Node, property: String, value) -> void:
 	if _unresolved:
 		push_warning("grove: %s of %s refers to a resource this copy was not sent (embedded in its snapshot) or a file it lacks; left as it is" % [property, str(node.get_path())])
 		return
+	if typeof(resolved) == TYPE_ARRAY:
+		resolved = _typed_like(node.get(property), resolved)
 	var id = node.get_meta("grove_id") if node.has_meta("grove_id") else null
 	node.set(property, resolved)
 	_keep_id(node, id)
+
+
+# Godot 4 types arrays, and a script's typed Array takes no plain one (set() fails silently): the value
+# gets the type of the Array it replaces, as Godot's loader converts it. Godot 3's arrays have no type.
+func _typed_like(current, value):
+	return value if typeof(current) != TYPE_ARRAY or not current.is_typed() else Array(value, current.get_typed_builtin(), current.get_typed_class_name(), current.get_typed_script())
 
 
 # Resources travel as references ({"@resource": id, "path": ...}), never as objects: a file is loaded
@@ -410,8 +418,11 @@ func _connection(node: Node, change: Dictionary, on: bool) -> void:
 		push_warning("grove: cannot %s %s of %s" % [str(change.get("op")), sig, str(node.get_path())])
 		return
 	# A scene's connections are persistent, whatever flags it names: Godot's instancing adds the flag too.
+	# Above their low 16 bits the flags count the signal's arguments to drop (the unbinds of a Godot 4 scene),
+	# which Godot 4 drops as its loader does; Godot 3 cannot, and connects as it loads that scene's export.
+	var flags = int(change.get("flags", 0))
 	if on and not node.is_connected(sig, Callable(target, method)):
-		node.connect(sig, Callable(target, method).bindv(_binds(change)), int(change.get("flags", 0)) | CONNECT_PERSIST)
+		node.connect(sig, (Callable(target, method).unbind(flags >> 16) if flags >> 16 > 0 else Callable(target, method).bindv(_binds(change))), (flags & 0xFFFF) | CONNECT_PERSIST)
 	elif not on and node.is_connected(sig, Callable(target, method)):
 		node.disconnect(sig, Callable(target, method))
 
