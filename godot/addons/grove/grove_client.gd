@@ -307,6 +307,7 @@ func _apply_entry(entry: Dictionary) -> void:
 	for change in changes:
 		if typeof(change) == TYPE_DICTIONARY:
 			_mirror.apply(change)
+	_mirror.finish_entry()
 	_applied_index = entry["index"]
 	emit_signal("changes_applied", _applied_index, changes)
 

@@ -18,6 +18,8 @@ var embedded = {}
 var embedded_max = 4096
 var _defaults = {}
 var _unresolved = false
+# Sets of a property that holds a Node, to the path of one: [node, property, NodePath], made by finish_entry().
+var _node_paths = []
 
 
 # Godot builds a PackedScene only from a resource file, hence the detour through user://.
@@ -299,6 +301,9 @@ func _set_property(node: Node, property: String, value) -> void:
 	if _unresolved:
 		push_warning("grove: %s of %s refers to a resource this copy was not sent (embedded in its snapshot) or a file it lacks; left as it is" % [property, str(node.get_path())])
 		return
+	if typeof(resolved) == TYPE_NODE_PATH and _holds_object(node, property):
+		_node_paths.append([node, property, resolved])
+		return
 	if typeof(resolved) == TYPE_ARRAY:
 		resolved = _typed_like(node.get(property), resolved)
 	var id = node.get_meta("grove_id") if node.has_meta("grove_id") else null
@@ -310,6 +315,26 @@ func _set_property(node: Node, property: String, value) -> void:
 # gets the type of the Array it replaces, as Godot's loader converts it. Godot 3's arrays have no type.
 func _typed_like(current, value):
 	return value  # as it is: Godot 3's arrays have no type
+
+
+# A property that holds a Node (a typed script variable, an exported Node of Godot 4) is stored as the
+# path to the node, as a scene stores it, and set() refuses a path there without a word: the node is
+# looked up once the whole entry is applied, as Godot's loader does once the scene is built, since the
+# entry may make it after the set.
+func _holds_object(node: Node, property: String) -> bool:
+	for info in node.get_property_list():
+		if info["name"] == property:
+			return info["type"] == TYPE_OBJECT
+	return false
+
+
+# The end of an entry: the Node properties it set get their nodes.
+func finish_entry() -> void:
+	for pending in _node_paths:
+		var node = pending[0]
+		if is_instance_valid(node):
+			node.set(pending[1], node.get_node_or_null(pending[2]))
+	_node_paths = []
 
 
 # Resources travel as references ({"@resource": id, "path": ...}), never as objects: a file is loaded

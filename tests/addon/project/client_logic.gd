@@ -452,6 +452,23 @@ func _init() -> void:
 		mirror.apply({"op": "resource", "id": 200 + i, "type": "Theme", "path": "res://theme.tres"})
 	check(mirror.resources.size() <= 4 and mirror.resources.has(208) and not mirror.resources.has(200), "resource paths bounded: %s" % str(mirror.resources.keys()))
 
+	# A set of a path to a property that holds a Node gives it the node once its entry is applied (the
+	# entry may make the node after the set); a property that holds a path keeps the path.
+	var world = Node.new()
+	mirror.root = world
+	mirror.nodes = {1: world}
+	mirror.apply({"op": "create", "id": 2, "parent": 1, "name": "Holder", "class": "Node", "index": -1, "instance": ""})
+	mirror.apply({"op": "resource", "id": 60, "type": "GDScript", "path": "res://node_holder.gd"})
+	mirror.apply({"op": "set", "id": 2, "property": "script", "value": {"@resource": 60, "path": "res://node_holder.gd", "type": "GDScript"}})
+	mirror.apply({"op": "set", "id": 2, "property": "target", "value": NodePath("../Later")})
+	mirror.apply({"op": "set", "id": 2, "property": "path_kept", "value": NodePath("../Later")})
+	mirror.apply({"op": "create", "id": 3, "parent": 1, "name": "Later", "class": "Node", "index": -1, "instance": ""})
+	mirror.finish_entry()
+	var holder = mirror.node_for(2)
+	check(holder.get("target") == mirror.node_for(3) and mirror.node_for(3) != null, "a Node property gets its node: %s" % str(holder.get("target")))
+	check(holder.get("path_kept") == NodePath("../Later"), "a NodePath property keeps its path: %s" % str(holder.get("path_kept")))
+	world.free()
+
 	if failures == 0:
 		print("GROVE-ADDON-OK")
 	print("GROVE-DONE")
