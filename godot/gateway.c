@@ -406,6 +406,15 @@ int gateway_msg_finish(struct gateway_msg *m, int major, struct grove_buf *out)
 
 /* ---- changes ---- */
 
+/* A container side typed by a resource class made untyped (see describe_refs()). */
+static void untype_resources(struct variant_typehint *h)
+{
+	if (h->type != VARIANT_RESOURCE_REF)
+		return;
+	free(h->class_name);
+	*h = (struct variant_typehint){.type = VARIANT_NIL};
+}
+
 /* @p v with every resource reference, however deep, made a Dictionary that says what the resource is. */
 static int describe_refs(struct variant *v, const struct gateway_resources *res, int depth)
 {
@@ -436,17 +445,12 @@ static int describe_refs(struct variant *v, const struct gateway_resources *res,
 	if (v->type == VARIANT_ARRAY) {
 		for (uint32_t i = 0; !err && i < v->as.array->len; i++)
 			err = describe_refs(&v->as.array->items[i], res, depth + 1);
-		if (!err && v->as.array->elem.type == VARIANT_RESOURCE_REF)
-			err = variant_array_set_typehint(v, VARIANT_NIL, NULL);
+		untype_resources(&v->as.array->elem);
 	}
 	if (v->type == VARIANT_DICTIONARY) {
-		struct variant_dict *d = v->as.dict;
-		for (uint32_t i = 0; !err && i < d->len; i++)
-			err = describe_refs(&d->values[i], res, depth + 1);
-		if (!err && d->value.type == VARIANT_RESOURCE_REF) {
-			free(d->value.class_name);
-			d->value = (struct variant_typehint){.type = VARIANT_NIL};
-		}
+		for (uint32_t i = 0; !err && i < v->as.dict->len; i++)
+			err = describe_refs(&v->as.dict->values[i], res, depth + 1);
+		untype_resources(&v->as.dict->value);
 	}
 	return err;
 }
