@@ -339,19 +339,20 @@ func finish_entry() -> void:
 
 # Resources travel as references ({"@resource": id, "path": ...}), never as objects: a file is loaded
 # from the project; an embedded one (no path) is the one built from its properties when the stream
-# brought it (one that came in the snapshot is in the scene, but no id names it).
+# brought it (one that came in the snapshot is in the scene, but no id names it). A container is copied
+# with duplicate(), which keeps the type a Godot 4 container came with.
 func _resolve(value):
 	if typeof(value) == TYPE_DICTIONARY:
 		if value.has("@resource"):
 			return _load_resource(value)
-		var table = {}
+		var table = value.duplicate()
 		for key in value:
 			table[key] = _resolve(value[key])
 		return table
 	if typeof(value) == TYPE_ARRAY:
-		var list = []
-		for item in value:
-			list.append(_resolve(item))
+		var list = value.duplicate()
+		for i in range(list.size()):
+			list[i] = _resolve(list[i])
 		return list
 	return value
 
