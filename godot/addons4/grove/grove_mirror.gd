@@ -301,7 +301,7 @@ func _set_property(node: Node, property: String, value) -> void:
 	if _unresolved:
 		push_warning("grove: %s of %s refers to a resource this copy was not sent (embedded in its snapshot) or a file it lacks; left as it is" % [property, str(node.get_path())])
 		return
-	if typeof(resolved) == TYPE_NODE_PATH and _holds_object(node, property):
+	if (typeof(resolved) == TYPE_NODE_PATH and _holds_object(node, property)) or (typeof(resolved) == TYPE_ARRAY and _holds_objects(node.get(property))):
 		_node_paths.append([node, property, resolved])
 		return
 	if typeof(resolved) == TYPE_ARRAY:
@@ -328,13 +328,27 @@ func _holds_object(node: Node, property: String) -> bool:
 	return false
 
 
+# An Array of Nodes (Godot 4's typed ones) holds paths likewise.
+func _holds_objects(current) -> bool:
+	return typeof(current) == TYPE_ARRAY and current.is_typed() and current.get_typed_builtin() == TYPE_OBJECT
+
+
 # The end of an entry: the Node properties it set get their nodes.
 func finish_entry() -> void:
 	for pending in _node_paths:
 		var node = pending[0]
 		if is_instance_valid(node):
-			node.set(pending[1], node.get_node_or_null(pending[2]))
+			node.set(pending[1], _nodes_at(node, pending[1], pending[2]))
 	_node_paths = []
+
+
+func _nodes_at(node: Node, property: String, value):
+	if typeof(value) != TYPE_ARRAY:
+		return node.get_node_or_null(value)
+	var found = []
+	for path in value:
+		found.append(node.get_node_or_null(path) if typeof(path) == TYPE_NODE_PATH else path)
+	return _typed_like(node.get(property), found)
 
 
 # Resources travel as references ({"@resource": id, "path": ...}), never as objects: a file is loaded
