@@ -535,7 +535,11 @@ static int plan_resources(struct plan *p)
 		for (size_t k = 0; !e && k < s->n_props; k++) {
 			size_t index;
 			p->current_key = s->props[k].key;
-			e = check_value(p, &s->props[k].value, i, 0);
+			/* Godot's loader takes an empty property name for a corrupt file, and loads none of it. */
+			if (!s->props[k].key[0])
+				e = fail(p, GROVE_EINVAL, "sub_resource %s has a property without a name", local);
+			if (!e)
+				e = check_value(p, &s->props[k].value, i, 0);
 			if (!e)
 				e = intern(&p->strings, &p->string_list, s->props[k].key, &index);
 		}

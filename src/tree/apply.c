@@ -1258,6 +1258,21 @@ static int op_connection_across(struct applier *a, const struct tree_op *op, boo
 	return change_connection(a, op, from, to, from_here ? from : to, connect);
 }
 
+/* A resource's properties, which Godot reads back by name: every key a name as check_member_name() has it. */
+static int check_resource_props(struct applier *a, const struct variant *props)
+{
+	const struct variant_dict *d = props->as.dict;
+	for (uint32_t i = 0; i < d->len; i++) {
+		const struct variant *k = &d->keys[i];
+		if (k->type != VARIANT_STRING && k->type != VARIANT_STRING_NAME)
+			return refuse(a, GROVE_ETYPE, "resource property names must be Strings");
+		int err = check_member_name(a, "resource property", k->as.str.ptr);
+		if (err)
+			return err;
+	}
+	return GROVE_OK;
+}
+
 static int op_put_resource(struct applier *a, const struct tree_op *op)
 {
 	if (op->resource_kind != TREE_RESOURCE_EXT && op->resource_kind != TREE_RESOURCE_SUB)
@@ -1271,6 +1286,8 @@ static int op_put_resource(struct applier *a, const struct tree_op *op)
 		err = refuse(a, GROVE_EINVAL, "resource id longer than %d bytes", TREE_NAME_MAX);
 	if (!err && op->value && op->value->type != VARIANT_NIL && op->value->type != VARIANT_DICTIONARY)
 		err = refuse(a, GROVE_ETYPE, "resource properties must be a Dictionary");
+	if (!err && op->value && op->value->type == VARIANT_DICTIONARY)
+		err = check_resource_props(a, op->value);
 	if (err)
 		return err;
 	struct variant nil = {0};

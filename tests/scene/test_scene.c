@@ -328,6 +328,12 @@ static void test_broken_scenes(void **state)
 	add_val(&scene.sections[5], false, "extra", ref_to(40));
 	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EPARSE);
 	tscn_scene_free(&scene);
+	/* A sub_resource property without a name (`"" = 1`): Godot's loaders refuse the whole file. */
+	build_scene(&scene);
+	add_val(&scene.sections[3], false, "", int_value(1));
+	assert_int_equal(import_scene(f, &scene, "/root", msg, sizeof(msg)), GROVE_EINVAL);
+	assert_non_null(strstr(msg, "invalid resource property name"));
+	tscn_scene_free(&scene);
 	/* Nothing of any of them arrived. */
 	uint64_t records[TREE_TABLE_COUNT];
 	count_records(f, records);
