@@ -875,6 +875,7 @@ static void test_resources_across(void **state)
 	assert_int_equal(variant_set_dict(&pass_only), GROVE_OK);
 	assert_int_equal(variant_set_dict(&next), GROVE_OK);
 	variant_set_resource_ref(&pass, -1);
+	assert_int_equal(variant_set_string(&key, VARIANT_STRING, "next_pass", 9), GROVE_OK); /* the first was taken */
 	assert_int_equal(variant_dict_put(&next, &key, &pass), GROVE_OK);
 	variant_set_resource_ref(&outer_ref, -2);
 	struct tree_op embedded[] = {
