@@ -451,9 +451,9 @@ struct watcher {
 	char not_before[512];     /* after "compacted": the position its new snapshot must not be older than */
 	int links, snapshots, resumes, compactions;
 	bool saw_end;             /* the end marks of every register it follows */
-	/* Its last link: the member, when it was opened, and the events it brought. */
+	/* Its last link: the member, when it was opened and left, and the events it brought. */
 	int link_member;
-	uint64_t link_opened_ns, link_changes, link_progress;
+	uint64_t link_opened_ns, link_left_ns, link_changes, link_progress;
 };
 
 /* One link of a watcher: a protobuf client, or a gateway socket and what it received and has not decoded. */
@@ -813,6 +813,7 @@ static void *watcher_main(void *arg)
 			       (w->godot ? godot_next(w, &l) : pb_next(w, &l)))
 				;
 		}
+		w->link_left_ns = now_ns();
 		link_close(&l);
 		if (!watch_over(w))
 			sleep_ms(50);
@@ -1521,7 +1522,7 @@ int main(int argc, char **argv)
 		if (!w->saw_end)
 			printf(", NEVER SAW THE END MARK: its last link, to member %d, open %.1f s, brought %" PRIu64
 			       " changes and %" PRIu64 " progress events", w->link_member,
-			       (double)(now_ns() - w->link_opened_ns) / 1e9, w->link_changes, w->link_progress);
+			       (double)(w->link_left_ns - w->link_opened_ns) / 1e9, w->link_changes, w->link_progress);
 		printf(";");
 	}
 	printf("\nhistory: %s\n", history_path);
