@@ -795,13 +795,17 @@ static Grove__Envelope *start_following(struct cluster *c, uint64_t *player, con
 	return subscribed(*sub, path);
 }
 
-/* Three members, and a client of member 1 that wrote @p n ops @p ops. */
+/*
+ * Three members, and a client of member 1 that wrote @p n ops @p ops, applied by every member (a subscriber of a
+ * member that had not applied them yet would be told there is no such node).
+ */
 static struct grove_client *start_with_ops(struct cluster *c, const struct tree_op *ops, size_t n)
 {
 	cluster_start(c, NULL);
 	cluster_wait_leader(c);
 	struct grove_client *cl = cluster_connect(c, 1);
 	assert_int_equal(client_write_ops(cl, ops, n), GROVE_OK);
+	cluster_wait_converged(c);
 	return cl;
 }
 
