@@ -446,7 +446,8 @@ static int readable_at(struct variant *v, int minor, int depth)
 
 int godot4_readable_by(struct variant *v, int minor)
 {
-	return readable_at(v, minor, 0);
+	/* The newest decoders read everything: no walk through every value of every change for them. */
+	return minor >= GODOT4_TYPED_DICTIONARIES_MINOR ? GROVE_OK : readable_at(v, minor, 0);
 }
 
 int godot_packet_encode(const struct variant *v, int godot_major, struct grove_buf *out)
