@@ -415,7 +415,7 @@ static void untype_resources(struct variant_typehint *h)
 	*h = (struct variant_typehint){.type = VARIANT_NIL};
 }
 
-/* @p v with every resource reference, however deep, made a Dictionary that says what the resource is. */
+/* @p v with every resource reference, however deep (Dictionary keys too), made a Dictionary that says what the resource is. */
 static int describe_refs(struct variant *v, const struct gateway_resources *res, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)
@@ -448,8 +448,13 @@ static int describe_refs(struct variant *v, const struct gateway_resources *res,
 		untype_resources(&v->as.array->elem);
 	}
 	if (v->type == VARIANT_DICTIONARY) {
-		for (uint32_t i = 0; !err && i < v->as.dict->len; i++)
-			err = describe_refs(&v->as.dict->values[i], res, depth + 1);
+		/* Keys too: a resource can key a Dictionary, and its descriptions stay distinct, as its ids are. */
+		for (uint32_t i = 0; !err && i < v->as.dict->len; i++) {
+			err = describe_refs(&v->as.dict->keys[i], res, depth + 1);
+			if (!err)
+				err = describe_refs(&v->as.dict->values[i], res, depth + 1);
+		}
+		untype_resources(&v->as.dict->key);
 		untype_resources(&v->as.dict->value);
 	}
 	return err;

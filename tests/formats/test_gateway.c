@@ -513,6 +513,32 @@ static void test_resource_typed_containers_go_untyped(void **state)
 	assert_int_equal(sent->as.dict->value.type, VARIANT_NIL);
 	assert_int_equal(sent->as.dict->values[0].type, VARIANT_DICTIONARY);
 	variant_free(&got);
+
+	/* A resource keying a Dictionary (typed by its class or not) is described like a value. */
+	for (int typed = 0; typed <= 1; typed++) {
+		assert_int_equal(variant_set_dict(&v), GROVE_OK);
+		if (typed)
+			assert_int_equal(variant_dict_set_typehints(&v, VARIANT_RESOURCE_REF, "Texture2D", VARIANT_INT, NULL),
+					 GROVE_OK);
+		struct variant count;
+		variant_set_resource_ref(&key, 7);
+		variant_set_int(&count, 3);
+		assert_int_equal(variant_dict_put(&v, &key, &count), GROVE_OK);
+		variant_set_resource_ref(&key, 8);
+		variant_set_int(&count, 4);
+		assert_int_equal(variant_dict_put(&v, &key, &count), GROVE_OK);
+		sent = set_for_minor(&v, GATEWAY_MINOR_NEWEST, &got);
+		assert_int_equal(sent->type, VARIANT_DICTIONARY);
+		assert_int_equal(sent->as.dict->key.type, VARIANT_NIL);
+		assert_int_equal(sent->as.dict->value.type, typed ? VARIANT_INT : VARIANT_NIL);
+		assert_int_equal(sent->as.dict->len, 2);
+		for (uint32_t i = 0; i < 2; i++) {
+			assert_int_equal(sent->as.dict->keys[i].type, VARIANT_DICTIONARY);
+			assert_int_equal(entry(&sent->as.dict->keys[i], "@resource")->as.i, 7 + i);
+			assert_int_equal(sent->as.dict->values[i].as.i, 3 + i);
+		}
+		variant_free(&got);
+	}
 }
 
 /*

@@ -304,17 +304,34 @@ func _set_property(node: Node, property: String, value) -> void:
 	if (typeof(resolved) == TYPE_NODE_PATH and _holds_object(node, property)) or (typeof(resolved) == TYPE_ARRAY and _holds_objects(node.get(property))):
 		_node_paths.append([node, property, resolved])
 		return
-	if typeof(resolved) == TYPE_ARRAY:
+	if typeof(resolved) == TYPE_ARRAY or typeof(resolved) == TYPE_DICTIONARY:
 		resolved = _typed_like(node.get(property), resolved)
 	var id = node.get_meta("grove_id") if node.has_meta("grove_id") else null
 	node.set(property, resolved)
 	_keep_id(node, id)
 
 
-# Godot 4 types arrays, and a script's typed Array takes no plain one (set() fails silently): the value
-# gets the type of the Array it replaces, as Godot's loader converts it. Godot 3's arrays have no type.
+# Godot 4 types arrays (and, from 4.4, dictionaries), and a script's typed container takes no plain one
+# (set() fails silently): the value gets the type of the container it replaces, as Godot's loader
+# converts it. Godot 3's containers have no type.
 func _typed_like(current, value):
+	if typeof(value) == TYPE_DICTIONARY:
+		return _dictionary_like(current, value) if _typed_dictionary(current) else value
 	return value  # as it is: Godot 3's arrays have no type
+
+
+# Dictionaries are typed from Godot 4.4 on; is_typed() is not called on older ones, which lack it.
+func _typed_dictionary(current) -> bool:
+	return false  # Godot 3's dictionaries have no type
+
+
+# An empty copy of the Dictionary replaced has its type, and takes the value's entries.
+func _dictionary_like(current: Dictionary, value: Dictionary) -> Dictionary:
+	var typed = current.duplicate()
+	typed.clear()
+	for key in value:
+		typed[key] = value[key]
+	return typed
 
 
 # A property that holds a Node (a typed script variable, an exported Node of Godot 4) is stored as the
@@ -354,14 +371,16 @@ func _nodes_at(node: Node, property: String, value):
 # Resources travel as references ({"@resource": id, "path": ...}), never as objects: a file is loaded
 # from the project; an embedded one (no path) is the one built from its properties when the stream
 # brought it (one that came in the snapshot is in the scene, but no id names it). A container is copied
-# with duplicate(), which keeps the type a Godot 4 container came with.
+# with duplicate(), which keeps the type a Godot 4 container came with; a Dictionary's keys are resolved
+# too, since a resource can be one.
 func _resolve(value):
 	if typeof(value) == TYPE_DICTIONARY:
 		if value.has("@resource"):
 			return _load_resource(value)
 		var table = value.duplicate()
+		table.clear()
 		for key in value:
-			table[key] = _resolve(value[key])
+			table[_resolve(key)] = _resolve(value[key])
 		return table
 	if typeof(value) == TYPE_ARRAY:
 		var list = value.duplicate()

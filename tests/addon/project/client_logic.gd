@@ -467,6 +467,17 @@ func _init() -> void:
 	var holder = mirror.node_for(2)
 	check(holder.get("target") == mirror.node_for(3) and mirror.node_for(3) != null, "a Node property gets its node: %s" % str(holder.get("target")))
 	check(holder.get("path_kept") == NodePath("../Later"), "a NodePath property keeps its path: %s" % str(holder.get("path_kept")))
+
+	# A resource that keys a Dictionary comes as a reference, like a value, and is resolved.
+	mirror.apply({"op": "resource", "id": 61, "type": "Theme", "path": "res://theme.tres"})
+	mirror.apply({"op": "set", "id": 2, "property": "by_resource", "value": {{"@resource": 61, "path": "", "type": "Theme"}: {"@resource": 61, "path": "", "type": "Theme"}, "plain": 2}})
+	var keyed = holder.get("by_resource")
+	var theme = load("res://theme.tres")
+	check(keyed.size() == 2 and keyed.get(theme) == theme and keyed.get("plain") == 2, "a resource as a Dictionary key: %s" % str(keyed))
+	# A typed Dictionary's value is copied into an empty copy of the one it replaces (Godot 4.4 types it).
+	var replaced = {"old": 1}
+	var copied = mirror._dictionary_like(replaced, {"new": 2})
+	check(copied.size() == 1 and copied.get("new") == 2 and replaced.size() == 1 and replaced.has("old"), "a Dictionary copied into an empty copy of another: %s" % str(copied))
 	world.free()
 
 	if failures == 0:
