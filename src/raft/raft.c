@@ -68,9 +68,18 @@ struct raft {
 	/* Output. */
 	struct raft_msg *msgs;
 	size_t n_msgs, cap_msgs;
+	/* The messages of the ready handed out, until raft_advance(): those made meanwhile go to the next one. */
+	struct raft_msg *handed_msgs;
+	size_t n_handed_msgs, cap_handed_msgs;
 	struct raft_read_state *ready_reads;
 	size_t n_ready_reads, cap_ready_reads;
 	bool snapshot_to_install;
+	/* Follower: its peers' acknowledgements of the current term (copies of their answers to the leader). */
+	struct peer_ack {
+		uint64_t id, index;
+	} peer_acks[RAFT_MAX_MEMBERS];
+	size_t n_peer_acks;
+	uint64_t peer_acks_term;
 	/* Quiescence (raft_quiesced()). */
 	bool quiesced;
 	unsigned idle_heartbeats;  /* leader: heartbeat periods in a row that found the group idle */
@@ -188,14 +197,14 @@ static struct raft_msg *msg_new(struct raft *r, enum raft_msg_type type, uint64_
 	return m;
 }
 
-static void free_msgs(struct raft *r)
+static void free_msgs(struct raft_msg *msgs, size_t *n)
 {
-	for (size_t i = 0; i < r->n_msgs; i++) {
-		for (size_t k = 0; k < r->msgs[i].n_entries; k++)
-			free(r->msgs[i].entries[k].data);
-		free(r->msgs[i].entries);
+	for (size_t i = 0; i < *n; i++) {
+		for (size_t k = 0; k < msgs[i].n_entries; k++)
+			free(msgs[i].entries[k].data);
+		free(msgs[i].entries);
 	}
-	r->n_msgs = 0;
+	*n = 0;
 }
 
 static void push_ready_read(struct raft *r, uint64_t context, uint64_t index)
@@ -605,13 +614,89 @@ static struct raft_msg *reply(struct raft *r, const struct raft_msg *to, enum ra
 	return msg_new(r, type, to->from);
 }
 
+/*
+ * Say that this log matches the leader's up to @p index, durably (a follower answering an append, or the
+ * leader once its own write is durable), to the leader and to every other voter: a follower that sees a
+ * quorum hold an entry of the current term commits it itself (learn_commit()), without waiting for the
+ * leader's next message to tell it.
+ */
+static void acknowledge(struct raft *r, uint64_t leader, uint64_t index)
+{
+	struct raft_msg *resp;
+	if (leader != r->id && (resp = msg_new(r, RAFT_MSG_APPEND_RESP, leader)) != NULL)
+		resp->index = index;
+	for (size_t i = 0; i < r->conf.n_voters; i++) {
+		uint64_t peer = r->conf.voters[i];
+		if (peer != r->id && peer != leader && (resp = msg_new(r, RAFT_MSG_APPEND_RESP, peer)) != NULL)
+			resp->index = index;
+	}
+}
+
+/* Whether a membership change lies in the log between what was applied and @p index. */
+static bool conf_change_unapplied(const struct raft *r, uint64_t index)
+{
+	for (uint64_t i = r->applied + 1 > r->snapshot_index + 1 ? r->applied + 1 : r->snapshot_index + 1;
+	     i <= index && i <= last_index(r); i++)
+		if (r->ents[i - r->snapshot_index - 1].type == RAFT_ENTRY_CONF_CHANGE)
+			return true;
+	return false;
+}
+
+/*
+ * Commit what a quorum of voters holds, as a leader would, from this follower's durable log and the
+ * acknowledgements of this term it heard (its peers' copies, and the leader's own once its write is durable,
+ * see raft_persisted()): an entry of this term at index i here is the leader's entry i (only the term's
+ * leader makes entries of it, and logs that share an entry share what precedes it), so a quorum that
+ * acknowledged i holds it (tla/raft/Raft.tla, LearnCommit). Not across a membership change this follower has
+ * not applied: the quorum it counts is then one of the configuration in force (changes come one at a time).
+ */
+static void learn_commit(struct raft *r)
+{
+	if (r->role != RAFT_FOLLOWER || r->peer_acks_term != r->term || !raft_conf_has_voter(&r->conf, r->id))
+		return;
+	uint64_t matches[RAFT_MAX_MEMBERS];
+	size_t n = 0;
+	for (size_t i = 0; i < r->conf.n_voters; i++) {
+		uint64_t id = r->conf.voters[i], match = id == r->id ? r->persisted : 0;
+		for (size_t k = 0; id != r->id && k < r->n_peer_acks; k++)
+			if (r->peer_acks[k].id == id)
+				match = r->peer_acks[k].index;
+		matches[n++] = match;
+	}
+	qsort(matches, n, sizeof(matches[0]), cmp_desc);
+	uint64_t candidate = matches[quorum(r) - 1];
+	if (candidate > r->commit && term_at(r, candidate) == r->term && !conf_change_unapplied(r, candidate))
+		r->commit = candidate;
+}
+
+/* An acknowledgement of this term heard by this follower: a peer's copy, or the leader's own. */
+static void handle_peer_ack(struct raft *r, const struct raft_msg *m)
+{
+	if (m->reject || r->role != RAFT_FOLLOWER)
+		return;
+	if (r->peer_acks_term != r->term) {
+		r->peer_acks_term = r->term;
+		r->n_peer_acks = 0;
+	}
+	size_t k = 0;
+	while (k < r->n_peer_acks && r->peer_acks[k].id != m->from)
+		k++;
+	if (k == r->n_peer_acks) {
+		if (k == RAFT_MAX_MEMBERS)
+			return;
+		r->peer_acks[r->n_peer_acks++] = (struct peer_ack){m->from, 0};
+	}
+	if (m->index > r->peer_acks[k].index)
+		r->peer_acks[k].index = m->index;
+	learn_commit(r);
+}
+
 static void handle_append(struct raft *r, const struct raft_msg *m)
 {
 	struct raft_msg *resp;
 	if (m->index < r->commit) {
 		/* Already committed here: say so and let the leader move on. */
-		if ((resp = reply(r, m, RAFT_MSG_APPEND_RESP)) != NULL)
-			resp->index = r->commit;
+		acknowledge(r, m->from, r->commit);
 		return;
 	}
 	if (term_at(r, m->index) != m->log_term || m->index > last_index(r)) {
@@ -642,8 +727,7 @@ static void handle_append(struct raft *r, const struct raft_msg *m)
 	uint64_t commit = m->commit < last_new ? m->commit : last_new;
 	if (commit > r->commit)
 		r->commit = commit;
-	if ((resp = reply(r, m, RAFT_MSG_APPEND_RESP)) != NULL)
-		resp->index = last_new;
+	acknowledge(r, m->from, last_new);
 }
 
 static void handle_heartbeat(struct raft *r, const struct raft_msg *m)
@@ -742,8 +826,10 @@ void raft_destroy(struct raft *r)
 		return;
 	log_truncate_after(r, 0);
 	free(r->ents);
-	free_msgs(r);
+	free_msgs(r->msgs, &r->n_msgs);
 	free(r->msgs);
+	free_msgs(r->handed_msgs, &r->n_handed_msgs);
+	free(r->handed_msgs);
 	free(r->reads);
 	free(r->ready_reads);
 	free(r);
@@ -813,6 +899,12 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	/* Anything but a leader's heartbeat (or an answer to one) is a sign of life that needs ticks. */
 	if (m->type != RAFT_MSG_HEARTBEAT_RESP && !(m->type == RAFT_MSG_HEARTBEAT && m->quiesce))
 		wake(r);
+	/*
+	 * An acknowledgement reaches a non-leader as a peer's copy (acknowledge()): one of another term tells it
+	 * nothing it may use, and is dropped rather than taken for a sign of a newer term.
+	 */
+	if (m->type == RAFT_MSG_APPEND_RESP && r->role != RAFT_LEADER && m->term != r->term)
+		return GROVE_OK;
 	bool vote_request = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PRE_VOTE;
 	if (m->term > r->term) {
 		if (vote_request && m->context != CONTEXT_TRANSFER && in_lease(r))
@@ -884,6 +976,8 @@ int raft_step(struct raft *r, const struct raft_msg *m)
 	case RAFT_MSG_APPEND_RESP:
 		if (r->role == RAFT_LEADER)
 			handle_append_resp(r, m);
+		else
+			handle_peer_ack(r, m);
 		return GROVE_OK;
 	case RAFT_MSG_HEARTBEAT_RESP:
 		if (r->role == RAFT_LEADER)
@@ -1062,7 +1156,12 @@ int raft_read_index(struct raft *r, uint64_t context)
 	struct pending_read *pr = &r->reads[r->n_reads++];
 	pr->seq = ++r->read_seq;
 	pr->context = context;
-	pr->index = r->commit;
+	/*
+	 * Not only the commit index: a follower may have committed (and applied, and shown) entries past it
+	 * from its peers' acknowledgements (learn_commit()), and a read must see them. Every entry any member
+	 * holds of this term is in this log, so its last index bounds them.
+	 */
+	pr->index = last_index(r);
 	pr->acks = 0;
 	for (size_t k = 0; k < r->n_prs; k++)
 		if (r->prs[k].id == r->id)
@@ -1156,8 +1255,17 @@ void raft_ready(struct raft *r, struct raft_ready *rd)
 		rd->entries = &r->ents[from - r->snapshot_index - 1];
 		rd->n_entries = (size_t)(last_index(r) - from + 1);
 	}
-	rd->msgs = r->msgs;
-	rd->n_msgs = r->n_msgs;
+	/*
+	 * The messages leave the list that msg_new() grows: a raft_persisted() before raft_advance() (a caller
+	 * that persists synchronously) may make more, which must neither move these nor be dropped with them.
+	 */
+	free_msgs(r->handed_msgs, &r->n_handed_msgs);
+	struct raft_msg *spare = r->handed_msgs;
+	size_t spare_cap = r->cap_handed_msgs;
+	r->handed_msgs = r->msgs, r->n_handed_msgs = r->n_msgs, r->cap_handed_msgs = r->cap_msgs;
+	r->msgs = spare, r->n_msgs = 0, r->cap_msgs = spare_cap;
+	rd->msgs = r->handed_msgs;
+	rd->n_msgs = r->n_handed_msgs;
 	uint64_t apply_from = r->applied + 1 > r->snapshot_index + 1 ? r->applied + 1 : r->snapshot_index + 1;
 	uint64_t apply_to = applicable(r);
 	if (apply_to >= apply_from) {
@@ -1187,7 +1295,7 @@ void raft_advance(struct raft *r, const struct raft_ready *rd)
 		if (last > r->applied)
 			r->applied = last;
 	}
-	free_msgs(r);
+	free_msgs(r->handed_msgs, &r->n_handed_msgs);
 	r->n_ready_reads = 0;
 }
 
@@ -1197,13 +1305,16 @@ void raft_persisted(struct raft *r, uint64_t index, uint64_t term)
 	if (index > last_index(r) || index <= r->persisted || term_at(r, index) != term)
 		return;
 	r->persisted = index;
-	/* The leader's own write is now durable: it may complete a quorum. */
+	/* The leader's own write is now durable: it may complete a quorum; so may a follower's, with its peers'. */
 	if (r->role == RAFT_LEADER) {
 		struct progress *self = progress_of(r, r->id);
 		if (self)
 			self->match = r->persisted;
 		if (maybe_commit(r))
 			broadcast_append(r, true);
+		acknowledge(r, r->id, r->persisted);
+	} else {
+		learn_commit(r);
 	}
 }
 

@@ -39,6 +39,17 @@
  * section 4.1's erratum); learners [4.2.1] (non-voting members); leadership
  * transfer [3.10]; ReadIndex for linearizable reads without a log write [6.4].
  *
+ * Commit learned by followers: a follower sends its acknowledgement of an
+ * append to the leader and the same answer to the other voters, a leader
+ * acknowledges its own log to the followers once its write is durable, and a
+ * follower commits an entry of its term that it holds durably once the
+ * acknowledgements of its term it heard make a quorum with it, without
+ * waiting for the leader's next message to tell it; never across a
+ * membership change it has not applied. So a follower may apply an entry before the leader counts it
+ * committed, and a ReadIndex read waits for the leader's last index rather
+ * than its commit index. tla/raft/Raft.tla and
+ * tla/linearizability/Linearizability.tla (LearnCommit) check both.
+ *
  * Ownership: the core owns its log. Entries, messages and read states handed
  * out by raft_ready() stay valid until raft_advance(); entry data passed to
  * raft_propose() and in stepped messages is copied.
@@ -141,7 +152,8 @@ struct raft_hard_state {
 /** A confirmed linearizable read: serve it once applied >= index. */
 struct raft_read_state {
 	uint64_t context; /**< what raft_read_index() was given */
-	uint64_t index;   /**< commit index at the time of the request, confirmed by a quorum */
+	uint64_t index;   /**< the leader's last index at the time of the request (every entry any member may
+	                       have committed), confirmed by a quorum */
 };
 
 /** What the core needs to start. */
@@ -281,7 +293,9 @@ int raft_apply_conf_change(struct raft *r, const struct raft_entry *e);
 
 /**
  * @brief Ask for a linearizable read [6.4]; a read state with @p context
- * appears in a later ready once a quorum has confirmed leadership.
+ * appears in a later ready once a quorum has confirmed leadership. Its index
+ * is this leader's last index when asked: a follower may have committed and
+ * applied entries past the leader's commit index, and the read must see them.
  * @return GROVE_OK, GROVE_ENOTLEADER, GROVE_EUNAVAILABLE (no entry of this
  * term committed yet: retry shortly).
  */

@@ -1,4 +1,5 @@
 /* Focused scenarios for the Raft core, each driven message by message: elections and pre-vote, stale terms,
+ * commits a follower learns from its peers' acknowledgements,
  * the Figure 8 commit rule, ReadIndex, leadership transfer, learners, membership changes, snapshots to a
  * follower behind compaction, check-quorum, and restart with a commit index beyond the log. */
 #include <setjmp.h>
@@ -289,6 +290,111 @@ static void test_previous_term_not_committed_by_counting(void **state)
 	raft_destroy(r);
 }
 
+/* Hand @p r's ready over as written: what it persists is durable at once. @return the messages' count. */
+static size_t persist_ready(struct raft *r, enum raft_msg_type type, uint64_t *to, size_t cap)
+{
+	struct raft_ready rd;
+	raft_ready(r, &rd);
+	if (rd.n_entries)
+		raft_persisted(r, rd.entries[rd.n_entries - 1].index, rd.entries[rd.n_entries - 1].term);
+	size_t n = 0;
+	for (size_t i = 0; i < rd.n_msgs; i++)
+		if (rd.msgs[i].type == type && n < cap)
+			to[n++] = rd.msgs[i].to;
+	raft_advance(r, &rd);
+	return n;
+}
+
+/*
+ * A follower acknowledges to the leader and to the other voters, and commits what a quorum of them holds
+ * before the leader says so: only entries of its term that it holds durably, only from acknowledgements of
+ * its term, never across a membership change it has not applied.
+ */
+static void test_follower_commits_from_peer_acks(void **state)
+{
+	(void)state;
+	struct raft_entry first = {.index = 1, .term = 1};
+	struct raft_conf conf = {.voters = {1, 2, 3}, .n_voters = 3};
+	struct raft_restore rs = {.hard = {.term = 2, .commit = 1}, .conf = conf, .entries = &first, .n_entries = 1,
+				  .applied = 1};
+	struct raft *r;
+	struct raft_config k = cfg(2);
+	assert_int_equal(raft_create(&k, &rs, &r), GROVE_OK);
+	struct raft_entry e[4] = {{.index = 2, .term = 2}, {.index = 3, .term = 2}};
+	struct raft_msg app = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2, .index = 1, .log_term = 1,
+			       .commit = 1, .entries = e, .n_entries = 2};
+	assert_int_equal(raft_step(r, &app), GROVE_OK);
+	/* Not durable here yet: a peer's acknowledgement commits nothing. */
+	struct raft_msg ack = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 2, .term = 2, .index = 3};
+	assert_int_equal(raft_step(r, &ack), GROVE_OK);
+	assert_int_equal(raft_commit(r), 1);
+	uint64_t to[8];
+	assert_int_equal(persist_ready(r, RAFT_MSG_APPEND_RESP, to, 8), 2);
+	assert_true((to[0] == 1 && to[1] == 3) || (to[0] == 3 && to[1] == 1));
+	/* Durable here and acknowledged by 3: a quorum holds 3, which the leader has not said. */
+	assert_int_equal(raft_commit(r), 3);
+	/* An acknowledgement of another term neither counts nor moves the term. */
+	struct raft_msg later = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 2, .term = 4, .index = 9};
+	assert_int_equal(raft_step(r, &later), GROVE_OK);
+	assert_int_equal(raft_term(r), 2);
+	/* 3 acknowledged up to 5 in term 2 (entries this follower never had); in term 3 that proves nothing. */
+	ack.index = 5;
+	assert_int_equal(raft_step(r, &ack), GROVE_OK);
+	e[0] = (struct raft_entry){.index = 4, .term = 3};
+	e[1] = (struct raft_entry){.index = 5, .term = 3};
+	app = (struct raft_msg){.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 3, .index = 3, .log_term = 2,
+				.commit = 3, .entries = e, .n_entries = 2};
+	assert_int_equal(raft_step(r, &app), GROVE_OK);
+	persist_ready(r, RAFT_MSG_APPEND_RESP, to, 8);
+	assert_int_equal(raft_commit(r), 3);
+	ack.term = 3;
+	assert_int_equal(raft_step(r, &ack), GROVE_OK);
+	assert_int_equal(raft_commit(r), 5);
+	persist_ready(r, RAFT_MSG_APPEND_RESP, to, 8);
+	/* A membership change this follower has not applied stops it: the quorum could be another one's. */
+	uint8_t cc[9];
+	raft_encode_conf_change(&(struct raft_conf_change){.op = RAFT_CONF_ADD_LEARNER, .node = 4}, cc);
+	e[0] = (struct raft_entry){.index = 6, .term = 3, .type = RAFT_ENTRY_CONF_CHANGE, .data = cc, .len = 9};
+	e[1] = (struct raft_entry){.index = 7, .term = 3};
+	app = (struct raft_msg){.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 3, .index = 5, .log_term = 3,
+				.commit = 5, .entries = e, .n_entries = 2};
+	assert_int_equal(raft_step(r, &app), GROVE_OK);
+	persist_ready(r, RAFT_MSG_APPEND_RESP, to, 8);
+	ack.index = 7;
+	assert_int_equal(raft_step(r, &ack), GROVE_OK);
+	assert_int_equal(raft_commit(r), 5);
+	raft_destroy(r);
+
+	/* A leader acknowledges its own log once it is durable; a follower holding it commits with that. */
+	struct cluster c;
+	cluster_init(&c, 3, 0);
+	elect(&c, 1);
+	uint64_t value = 9, index;
+	assert_int_equal(raft_propose(c.r[1], &value, sizeof(value), &index), GROVE_OK);
+	struct raft_ready rd;
+	raft_ready(c.r[1], &rd);
+	assert_int_equal(rd.n_entries, 1);
+	for (size_t i = 0; i < rd.n_msgs; i++)
+		if (rd.msgs[i].type == RAFT_MSG_APPEND && rd.msgs[i].to == 2)
+			assert_int_equal(raft_step(c.r[2], &rd.msgs[i]), GROVE_OK);
+	assert_int_equal(raft_last_index(c.r[2]), index);
+	raft_persisted(c.r[1], index, rd.entries[0].term); /* synchronously: its acknowledgements join the next ready */
+	raft_advance(c.r[1], &rd);
+	raft_ready(c.r[1], &rd);
+	size_t acks = 0;
+	for (size_t i = 0; i < rd.n_msgs; i++)
+		if (rd.msgs[i].type == RAFT_MSG_APPEND_RESP && rd.msgs[i].index == index && rd.msgs[i].to == 2 &&
+		    raft_step(c.r[2], &rd.msgs[i]) == GROVE_OK)
+			acks++;
+	raft_advance(c.r[1], &rd);
+	assert_int_equal(acks, 1);
+	assert_int_equal(raft_commit(c.r[1]), index - 1); /* no follower has answered the leader */
+	assert_true(raft_commit(c.r[2]) < index);          /* nor is the entry durable at 2 yet */
+	persist_ready(c.r[2], RAFT_MSG_APPEND_RESP, to, 8);
+	assert_int_equal(raft_commit(c.r[2]), index);
+	cluster_free(&c);
+}
+
 static void test_read_index(void **state)
 {
 	(void)state;
@@ -577,6 +683,7 @@ int main(void)
 		cmocka_unit_test(test_prevote_does_not_disrupt),
 		cmocka_unit_test(test_stale_term_ignored),
 		cmocka_unit_test(test_previous_term_not_committed_by_counting),
+		cmocka_unit_test(test_follower_commits_from_peer_acks),
 		cmocka_unit_test(test_read_index),
 		cmocka_unit_test(test_leadership_transfer),
 		cmocka_unit_test(test_learner_not_counted),

@@ -78,11 +78,7 @@ hidden byte preTerm[MAXLOG + 1], preVal[MAXLOG + 1], preLen;
 #define Holds(q, s, i) (log[q].last >= (i) && log[q].e[i].term == log[s].e[i].term)
 #define HoldCount(s, i) (Holds(0, s, i) + Holds(1, s, i) + Holds(2, s, i))
 /* raft_read_index's refusal: no entry of the leader's term committed yet */
-#ifdef MUTANT_READ_BEFORE_TERM_COMMIT
-#define TermCommitted(s) true   /* bug: a new leader serves its stale commit index */
-#else
 #define TermCommitted(s) (commitIndex[s] > 0 && log[s].e[commitIndex[s]].term == currentTerm[s])
-#endif
 
 /* ---- invariants ---- */
 #define TypeOK (currentTerm[0] <= MAXTERM && currentTerm[1] <= MAXTERM && \
@@ -285,6 +281,14 @@ inline AdvanceCommit(s, ii) {
     Choose(s, ii)
 }
 
+/* learn_commit: a follower commits entry ii of its term that a quorum holds */
+inline LearnCommit(t, ii) {
+    role[t] == FOLLOWER && commitIndex[t] < ii && ii <= log[t].last &&
+    log[t].e[ii].term == currentTerm[t] && 2 * HoldCount(t, ii) > NS -> SavePre();
+    commitIndex[t] = ii;
+    Choose(t, ii)
+}
+
 /* on_applied for the entry at index ii of s */
 inline AckWrite(s, ii) {
     q = 1;
@@ -320,7 +324,12 @@ inline InvokeRead(r) {
 
 inline ReadIndex(r, s) {
     rd[r].state == R_INVOKED && role[s] == LEADER && TermCommitted(s) -> SavePre();
+#ifdef MUTANT_READ_AT_COMMIT_INDEX
+    /* bug: the read index is the leader's commit index, behind what followers committed */
     rd[r].srv = s; rd[r].idx = commitIndex[s]; rd[r].term = currentTerm[s];
+#else
+    rd[r].srv = s; rd[r].idx = log[s].last; rd[r].term = currentTerm[s];
+#endif
     rd[r].acks = 1 << s;
 #ifdef MUTANT_READ_WITHOUT_QUORUM_CHECK
     /* bug: served from the leader's own state, no heartbeat round */
@@ -359,6 +368,7 @@ inline ServeRead(r) {
 #define PAIR(s, t) STEP(StepDown(s, t)) STEP(Replicate(s, t))
 #define PER_SERVER(s) STEP(ClientWrite(1, s)) STEP(Apply(s)) \
     STEP(AdvanceCommit(s, 1)) STEP(AdvanceCommit(s, 2)) STEP(AdvanceCommit(s, 3)) \
+    STEP(LearnCommit(s, 1)) STEP(LearnCommit(s, 2)) STEP(LearnCommit(s, 3)) \
     STEP(ReadIndex(0, s)) STEP(HeartbeatAck(0, s))
 
 init {

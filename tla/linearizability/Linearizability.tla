@@ -79,7 +79,7 @@ VARIABLES
 vars == <<currentTerm, role, log, commitIndex, applied, wr, rd, chosen>>
 raftVars == <<currentTerm, role, log, commitIndex, applied>>
 
-\* ACTIONS: BecomeLeader, StepDown, ClientWrite, Replicate, AdvanceCommit, Apply, AckWrite, InvokeRead, ReadIndex, HeartbeatAck, ServeRead
+\* ACTIONS: BecomeLeader, StepDown, ClientWrite, Replicate, AdvanceCommit, LearnCommit, Apply, AckWrite, InvokeRead, ReadIndex, HeartbeatAck, ServeRead
 
 MaxLog == MaxTerm + Cardinality(Writes)   \* a no-op per term, each write once
 Max(a, b) == IF a >= b THEN a ELSE b
@@ -215,6 +215,19 @@ AdvanceCommit(s, i) ==
     /\ chosen' = Choose(Prefix(log[s], i))
     /\ UNCHANGED <<currentTerm, role, log, applied, wr, rd>>
 
+\* learn_commit: a follower commits entry i of its own term once a quorum
+\* holds it, from its peers' acknowledgements, before the leader's next
+\* message would say so.  What it applies is seen by its subscribers: the
+\* write takes effect there, and a read asked after it must see it.
+LearnCommit(t, i) ==
+    /\ role[t] = Follower
+    /\ i \in commitIndex[t] + 1 .. Len(log[t])
+    /\ log[t][i].term = currentTerm[t]
+    /\ IsQuorum({q \in Server : Len(log[q]) >= i /\ log[q][i].term = log[t][i].term})
+    /\ commitIndex' = [commitIndex EXCEPT ![t] = i]
+    /\ chosen' = Choose(Prefix(log[t], i))
+    /\ UNCHANGED <<currentTerm, role, log, applied, wr, rd>>
+
 \* on_applied: the entry at a proposal's index is the client's own (same
 \* term; here the same unique value): the write is acknowledged.
 AckWrite(s, i) ==
@@ -251,14 +264,16 @@ InvokeRead(r) ==
     /\ UNCHANGED <<raftVars, wr, chosen>>
 
 \* raft_read_index on s: refused unless s leads and has committed an entry
-\* of its own term; the read index is the commit index; a heartbeat round
-\* carrying the read's sequence number goes out.
+\* of its own term; the read index is the last index of s's log, not its
+\* commit index: a follower may have committed entries past the latter
+\* (LearnCommit), and every entry of the term is in the leader's log; a
+\* heartbeat round carrying the read's sequence number goes out.
 ReadIndex(r, s) ==
     /\ rd[r].state = "invoked"
     /\ role[s] = Leader
     /\ commitIndex[s] > 0 /\ log[s][commitIndex[s]].term = currentTerm[s]
     /\ rd' = [rd EXCEPT ![r] = [@ EXCEPT !.state = "pending", !.srv = s,
-                                         !.idx = commitIndex[s], !.term = currentTerm[s],
+                                         !.idx = Len(log[s]), !.term = currentTerm[s],
                                          !.acks = {s}]]
     /\ UNCHANGED <<raftVars, wr, chosen>>
 
@@ -292,7 +307,7 @@ Next ==
     \/ \E s, t \in Server : StepDown(s, t)
     \/ \E w \in Writes, s \in Server : ClientWrite(w, s)
     \/ \E s, t \in Server : Replicate(s, t)
-    \/ \E s \in Server, i \in 1..MaxLog : AdvanceCommit(s, i)
+    \/ \E s \in Server, i \in 1..MaxLog : AdvanceCommit(s, i) \/ LearnCommit(s, i)
     \/ \E s \in Server : Apply(s)
     \/ \E r \in Reads : InvokeRead(r) \/ ServeRead(r)
     \/ \E r \in Reads, s \in Server : ReadIndex(r, s) \/ HeartbeatAck(r, s)

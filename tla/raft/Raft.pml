@@ -401,6 +401,48 @@ inline HandleAppendEntriesResponse(msg) {
     fi
 }
 
+/* raft_persisted on a leader: it acknowledges its durable log to t */
+inline LeaderAck(s, t) {
+    Send(Msg(MsgAppResp, s, t, currentTerm[s], log[s].size, 0, 0, 0))
+}
+
+/* learn_commit: follower s reads peer p's answer to the leader (the copy
+ * acknowledge() sends it), or the leader's own (LeaderAck), and commits
+ * what both hold if they are a quorum */
+#define LearnTo(s, msg)  Min(MINDEX(msg), log[s].size)
+#ifdef MUTANT_LEARN_PREVIOUS_TERM
+/* bug: the entry need not be of the follower's term (Figure 3.7 again) */
+#define OfTerm(s, idx) true
+#else
+#define OfTerm(s, idx) (log[s].at[(idx) - 1] == currentTerm[s])
+#endif
+#define CanLearn(s, msg) (MTYPE(msg) == MsgAppResp && MFROM(msg) != s && \
+                          role[s] == Follower && MTERM(msg) == currentTerm[s] && \
+                          IsQuorum(BIT(s) | BIT(MFROM(msg))) && LearnTo(s, msg) > commitIndex[s] && \
+                          OfTerm(s, LearnTo(s, msg)))
+
+inline LearnCommit(s, msg) {
+    c = LearnTo(s, msg);
+#ifdef MUTANT_CLAIM_LEADER_FIRST
+    /* false claim: the leader (the answer went to it, or it sent its own) committed there first */
+    assert((role[MTO(msg)] == Leader && commitIndex[MTO(msg)] >= c) ||
+           (role[MFROM(msg)] == Leader && commitIndex[MFROM(msg)] >= c));
+#endif
+    i = commitIndex[s];
+    do
+    :: i < c ->
+        StateMachineSafety = (committed[i].term == 0 || committed[i].term == log[s].at[i]);
+        assert(StateMachineSafety);
+        if
+        :: committed[i].term == 0 -> committed[i].term = log[s].at[i]; committed[i].by = currentTerm[s]
+        :: else -> committed[i].by = Min(committed[i].by, currentTerm[s])
+        fi;
+        i++
+    :: else -> break
+    od;
+    commitIndex[s] = c
+}
+
 inline Restart(s) {
     role[s] = Follower;
     ResetVolatile(s)
@@ -442,11 +484,15 @@ inline Receive(msg) {
     STEP(role[s] == Candidate, RequestVote(s, t)) \
     STEP(role[s] == Leader && 0 <= log[s].size, AppendEntries(s, t, 0)) \
     STEP(role[s] == Leader && 1 <= log[s].size, AppendEntries(s, t, 1)) \
-    STEP(role[s] == Leader && 2 <= log[s].size, AppendEntries(s, t, 2))
+    STEP(role[s] == Leader && 2 <= log[s].size, AppendEntries(s, t, 2)) \
+    STEP(role[s] == Leader, LeaderAck(s, t))
 
 #define SLOT_ACTIONS(x) \
     STEP(messages[x] != 0, m = messages[x]; Receive(m)) \
-    STEP(messages[x] != 0, DropMessage(x))
+    STEP(messages[x] != 0, DropMessage(x)) \
+    STEP(messages[x] != 0 && CanLearn(0, messages[x]), m = messages[x]; LearnCommit(0, m)) \
+    STEP(messages[x] != 0 && CanLearn(1, messages[x]), m = messages[x]; LearnCommit(1, m)) \
+    STEP(messages[x] != 0 && CanLearn(2, messages[x]), m = messages[x]; LearnCommit(2, m))
 
 init {
     d_step {

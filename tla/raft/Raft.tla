@@ -3,7 +3,8 @@
 (* Raft (Ongaro's dissertation, chapter 3, with pre-vote from 9.6) as the  *)
 (* core in src/raft implements it: elections preceded by a pre-vote round, *)
 (* log replication one entry per AppendEntries, commitment of entries of   *)
-(* the leader's own term by a quorum of matches, crash and restart that    *)
+(* the leader's own term by a quorum of matches (by the leader, and by a  *)
+(* follower that reads its peers' acknowledgements), crash and restart that*)
 (* keep only the durable state, and a network that loses, duplicates and   *)
 (* reorders messages.                                                      *)
 (*                                                                         *)
@@ -53,7 +54,7 @@ VARIABLES
 vars == <<currentTerm, votedFor, log, commitIndex, role, votesGranted,
           matchIndex, messages, elected, committed>>
 
-\* ACTIONS: Timeout, RequestPreVote, RequestVote, ClientRequest, AppendEntries, AdvanceCommitIndex, HandlePreVote, HandlePreVoteResponse, HandleVote, HandleVoteResponse, HandleAppendEntries, HandleAppendEntriesResponse, Restart, DropMessage
+\* ACTIONS: Timeout, RequestPreVote, RequestVote, ClientRequest, AppendEntries, AdvanceCommitIndex, HandlePreVote, HandlePreVoteResponse, HandleVote, HandleVoteResponse, HandleAppendEntries, HandleAppendEntriesResponse, LeaderAck, LearnCommit, Restart, DropMessage
 
 Follower == "Follower"
 PreCandidate == "PreCandidate"
@@ -315,6 +316,41 @@ HandleAppendEntriesResponse(m) ==
     /\ UpdateTerm(m)
     /\ UNCHANGED <<log, commitIndex, messages, elected, committed>>
 
+\* raft_persisted on a leader: its own log is durable up to its last index
+\* (at once, here), and it acknowledges that to follower t as a follower
+\* acknowledges an append.
+LeaderAck(s, t) ==
+    /\ role[s] = Leader
+    /\ t # s
+    /\ Send(Msg(MsgAppResp, s, t, currentTerm[s], Len(log[s]), 0, 0, 0))
+    /\ UNCHANGED <<currentTerm, votedFor, log, commitIndex, role, votesGranted,
+                   matchIndex, elected, committed>>
+
+\* learn_commit: follower s reads peer p's acknowledgement of s's own term
+\* (acknowledge() sends s a copy of p's answer to the leader: the same
+\* message, read by another server, as long as it is in the network; or
+\* the leader's own, LeaderAck) and commits what s and p both hold if they
+\* are a quorum: an entry of the term at index i is the term's leader's
+\* entry i, and two logs that share it share what precedes it.  (The
+\* implementation counts every peer it heard from in the term; with three
+\* servers one peer makes a quorum.)  Acknowledgements of another term are
+\* dropped, unread.
+LearnCommit(s, m) ==
+    LET c == Min(m.index, Len(log[s])) IN
+    /\ m.type = MsgAppResp
+    /\ m.from # s
+    /\ role[s] = Follower
+    /\ m.term = currentTerm[s]
+    /\ IsQuorum({s, m.from})
+    /\ c > commitIndex[s]
+    /\ log[s][c] = currentTerm[s]
+    /\ commitIndex' = [commitIndex EXCEPT ![s] = c]
+    /\ committed' = committed \cup
+          {[index |-> k, term |-> log[s][k], by |-> currentTerm[s]] :
+              k \in (commitIndex[s] + 1)..c}
+    /\ UNCHANGED <<currentTerm, votedFor, log, role, votesGranted,
+                   matchIndex, messages, elected>>
+
 (***************************************************************************)
 (* Faults.                                                                 *)
 (***************************************************************************)
@@ -349,7 +385,9 @@ Next ==
             \/ RequestPreVote(s, t)
             \/ RequestVote(s, t)
             \/ \E i \in 0..MaxLog : AppendEntries(s, t, i)
+            \/ LeaderAck(s, t)
     \/ \E m \in messages : Receive(m) \/ DropMessage(m)
+    \/ \E s \in Server, m \in messages : LearnCommit(s, m)
 
 Spec == Init /\ [][Next]_vars
 
