@@ -13,6 +13,7 @@
  *   answered      leader receive -> its reply sent (processing and replication together; across shards,
  *                 the parallel-commit coordination too)
  *   apply         committed -> applied, on the leader; on followers: leader committed -> follower applied
+ *                 (0 when the follower applied first: followers commit from the acknowledgements they hear)
  *   delivery      applied at the subscriber's member -> read by the subscriber (queued: -> the member
  *                 queued it to that subscriber; wire: queued -> read)
  *   Godot apply   (5c) in a real game server: godot3-server running the GroveClient addon unchanged
