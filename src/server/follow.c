@@ -1234,6 +1234,8 @@ void follow_tick(struct follow *f)
 void follow_turn(struct follow *f)
 {
 	subs_turn(f->subs, grove_monotonic_ms());
+	if (subs_more_due(f->subs))
+		loop_wake_after(f->loop, 0);
 }
 
 void follow_subscribe(struct follow *f, struct loop_conn *c, const Grove__Envelope *req)

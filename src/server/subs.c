@@ -78,6 +78,7 @@ struct subs {
 	uint64_t now_ms;
 	unsigned catchups;        /* catch-up steps since the last turn ended: ticks and turns share one cap */
 	bool any_due;             /* some subscriber may be due (struct sub's due) */
+	bool capped;              /* the last subs_turn() left due subscribers to the cap alone */
 };
 
 static struct recent_times *recent_slot(const struct subs *s, uint64_t group, uint64_t index)
@@ -1381,6 +1382,7 @@ void subs_tick(struct subs *s, uint64_t now_ms)
 
 void subs_turn(struct subs *s, uint64_t now_ms)
 {
+	s->capped = false;
 	if (s->any_due) {
 		s->now_ms = now_ms;
 		bool left = false;
@@ -1395,6 +1397,7 @@ void subs_turn(struct subs *s, uint64_t now_ms)
 					catch_up(s, sub);
 				} else {
 					left = true;
+					s->capped |= s->catchups >= s->cfg.max_catchups;
 				}
 			}
 			if (s->n_all == before)
@@ -1403,6 +1406,11 @@ void subs_turn(struct subs *s, uint64_t now_ms)
 		s->any_due = left;
 	}
 	s->catchups = 0;
+}
+
+bool subs_more_due(const struct subs *s)
+{
+	return s->capped;
 }
 
 /* Entries applied here in @p sub's groups that it was not sent. */

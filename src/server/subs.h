@@ -313,6 +313,13 @@ void subs_tick(struct subs *s, uint64_t now_ms);
  */
 void subs_turn(struct subs *s, uint64_t now_ms);
 
+/**
+ * @brief Whether the last subs_turn() left subscribers due for the cap alone
+ * (not for a full queue, which a drain brings back): the caller runs another
+ * turn soon rather than leave them to the next event or tick.
+ */
+bool subs_more_due(const struct subs *s);
+
 /** One subscriber, for `grove subscribers`. */
 struct sub_info {
 	uint64_t conn;        /**< its connection */

@@ -374,6 +374,7 @@ static void test_parts_at_turn_end(void **state)
 	/* Made from the history, the event still says when it was committed and applied: its last part's. */
 	assert_int_equal(sh.seen.committed_ns, 1000 * SHARD_B + 1);
 	assert_int_equal(sh.seen.applied_ns, 1000 * SHARD_B + 2);
+	assert_false(subs_more_due(sh.subs));
 	/* Caught up, it is live again: the next entry goes out as it is published. */
 	apply(&sh, SHARD_B, 20, "/root/b", false);
 	assert_int_equal(sh.seen.events, 3);
@@ -412,7 +413,10 @@ static void test_split_while_catching_up(void **state)
 	shards_close(&sh);
 }
 
-/* Turns catch up at most max_catchups subscribers (ticks included), and none whose queue is too full. */
+/*
+ * Turns catch up at most max_catchups subscribers (ticks included), and none whose queue is too full; one
+ * that left a subscriber to the cap alone wants another turn soon.
+ */
 static void test_turn_catchups_bounded(void **state)
 {
 	(void)state;
@@ -423,11 +427,14 @@ static void test_turn_catchups_bounded(void **state)
 	sh.queued = 600; /* over half the limit: it waits for its connection to drain */
 	subs_turn(sh.subs, 1);
 	assert_int_equal(sh.seen.events, 0);
+	assert_false(subs_more_due(sh.subs)); /* a drain brings it back: no turn is wanted for it */
 	sh.queued = 0;
 	subs_turn(sh.subs, 1);
 	assert_int_equal(sh.seen.events, 1); /* one subscriber per turn */
+	assert_true(subs_more_due(sh.subs)); /* the other waits for the cap alone: another turn is wanted */
 	subs_turn(sh.subs, 1);
 	assert_int_equal(sh.seen.events, 2);
+	assert_false(subs_more_due(sh.subs));
 	subs_turn(sh.subs, 1);
 	assert_int_equal(sh.seen.events, 2); /* nothing more is due */
 	shards_close(&sh);
