@@ -320,7 +320,7 @@ static void test_follower_commits_from_peer_acks(void **state)
 	struct raft *r;
 	struct raft_config k = cfg(2);
 	assert_int_equal(raft_create(&k, &rs, &r), GROVE_OK);
-	struct raft_entry e[4] = {{.index = 2, .term = 2}, {.index = 3, .term = 2}};
+	struct raft_entry e[2] = {{.index = 2, .term = 2}, {.index = 3, .term = 2}};
 	struct raft_msg app = {.type = RAFT_MSG_APPEND, .from = 1, .to = 2, .term = 2, .index = 1, .log_term = 1,
 			       .commit = 1, .entries = e, .n_entries = 2};
 	assert_int_equal(raft_step(r, &app), GROVE_OK);
