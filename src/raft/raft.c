@@ -1212,11 +1212,13 @@ void raft_report_snapshot(struct raft *r, uint64_t peer, bool ok)
 		return;
 	p->state = PROBE;
 	p->paused = false;
-	if (ok) {
-		if (p->match < p->pending_snapshot)
-			p->match = p->pending_snapshot;
+	/*
+	 * Sent is not durable: the follower's answer, held until it is, says what it holds (a follower whose
+	 * log already held the snapshot's last entry, not yet synced, may lose it in a crash). Counted as
+	 * matched, it would never be probed below that again, nor sent a snapshot once the log is compacted.
+	 */
+	if (ok)
 		p->next = p->pending_snapshot + 1;
-	}
 	send_append(r, p, true);
 }
 
