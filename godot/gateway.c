@@ -415,7 +415,10 @@ static void untype_resources(struct variant_typehint *h)
 	*h = (struct variant_typehint){.type = VARIANT_NIL};
 }
 
-/* @p v with every resource reference, however deep (Dictionary keys too), made a Dictionary that says what the resource is. */
+/*
+ * @p v with every resource reference, however deep (Dictionary keys too), made a Dictionary that says what
+ * the resource is.
+ */
 static int describe_refs(struct variant *v, const struct gateway_resources *res, int depth)
 {
 	if (depth > VARIANT_MAX_DEPTH)

@@ -518,8 +518,8 @@ static void test_resource_typed_containers_go_untyped(void **state)
 	for (int typed = 0; typed <= 1; typed++) {
 		assert_int_equal(variant_set_dict(&v), GROVE_OK);
 		if (typed)
-			assert_int_equal(variant_dict_set_typehints(&v, VARIANT_RESOURCE_REF, "Texture2D", VARIANT_INT, NULL),
-					 GROVE_OK);
+			assert_int_equal(
+				variant_dict_set_typehints(&v, VARIANT_RESOURCE_REF, "Texture2D", VARIANT_INT, NULL), GROVE_OK);
 		struct variant count;
 		variant_set_resource_ref(&key, 7);
 		variant_set_int(&count, 3);
