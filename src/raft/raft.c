@@ -501,7 +501,20 @@ static int cmp_desc(const void *a, const void *b)
 	return x > y ? -1 : x < y;
 }
 
-/* Commit the highest index a quorum of voters holds, if it is of the current term (§3.6.2). */
+/*
+ * The highest index that a quorum of the @p n voters' @p matches (sorted here) reaches, if it is past the
+ * commit index and of the current term (§3.6.2); else 0.
+ */
+static uint64_t quorum_commit(const struct raft *r, uint64_t *matches, size_t n)
+{
+	if (n < quorum(r))
+		return 0;
+	qsort(matches, n, sizeof(matches[0]), cmp_desc);
+	uint64_t candidate = matches[quorum(r) - 1];
+	return candidate > r->commit && term_at(r, candidate) == r->term ? candidate : 0;
+}
+
+/* Commit the highest index a quorum of voters holds, if it is of the current term. */
 static bool maybe_commit(struct raft *r)
 {
 	uint64_t matches[RAFT_MAX_MEMBERS];
@@ -511,15 +524,10 @@ static bool maybe_commit(struct raft *r)
 			continue;
 		matches[n++] = r->prs[i].id == r->id ? r->persisted : r->prs[i].match;
 	}
-	if (n == 0)
-		return false;
-	qsort(matches, n, sizeof(matches[0]), cmp_desc);
-	uint64_t candidate = matches[quorum(r) - 1];
-	if (candidate > r->commit && term_at(r, candidate) == r->term) {
+	uint64_t candidate = quorum_commit(r, matches, n);
+	if (candidate)
 		r->commit = candidate;
-		return true;
-	}
-	return false;
+	return candidate != 0;
 }
 
 static void release_reads(struct raft *r)
@@ -663,9 +671,8 @@ static void learn_commit(struct raft *r)
 				match = r->peer_acks[k].index;
 		matches[n++] = match;
 	}
-	qsort(matches, n, sizeof(matches[0]), cmp_desc);
-	uint64_t candidate = matches[quorum(r) - 1];
-	if (candidate > r->commit && term_at(r, candidate) == r->term && !conf_change_unapplied(r, candidate))
+	uint64_t candidate = quorum_commit(r, matches, n);
+	if (candidate && !conf_change_unapplied(r, candidate))
 		r->commit = candidate;
 }
 
