@@ -78,7 +78,8 @@ static void set_transform(struct variant *v, double degrees, double scale, doubl
 {
 	double a = degrees * M_PI / 180, c = scale * cos(a), s = scale * sin(a);
 	double r[12] = {c, 0, s, 0, scale, 0, -s, 0, c, x, y, z};
-	variant_set_reals(v, VARIANT_TRANSFORM3D, r, 12);
+	if (variant_set_reals(v, VARIANT_TRANSFORM3D, r, 12))
+		abort();
 }
 
 static void set_vector2(struct variant *v, double x, double y)

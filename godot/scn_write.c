@@ -251,7 +251,7 @@ static uint64_t value_hash_bytes(const struct variant *v)
 		  v->type == VARIANT_RECT2I))
 		return mix(h, v->as.iv, n * sizeof(int32_t));
 	if (n)
-		return mix(h, v->as.r, n * sizeof(double));
+		return mix(h, variant_reals(v), n * sizeof(double));
 	const struct variant_packed *pk = v->as.packed;
 	h = mix(h, &pk->len, sizeof(pk->len));
 	switch (v->type) {
@@ -1115,7 +1115,7 @@ static void put_variant(const struct plan *p, struct out *o, const struct varian
 		for (unsigned i = 0; i < n; i++)
 			put_u32(o, (uint32_t)v->as.iv[i]);
 	} else {
-		put_reals(o, v->as.r, n);
+		put_reals(o, variant_reals(v), n);
 	}
 }
 

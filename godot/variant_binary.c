@@ -332,7 +332,7 @@ static int encode_at(const struct variant *v, int major, struct grove_buf *out, 
 		return GROVE_OK;
 	case VARIANT_COLOR:
 		put_u32(out, header);
-		put_reals(out, v->as.r, 4, false);
+		put_reals(out, variant_reals(v), 4, false);
 		return GROVE_OK;
 	case VARIANT_ARRAY: {
 		const struct variant_array *a = v->as.array;
@@ -381,9 +381,10 @@ static int encode_at(const struct variant *v, int major, struct grove_buf *out, 
 			put_u32(out, (uint32_t)v->as.iv[i]);
 		return GROVE_OK;
 	}
-	bool wide = real_t_type(v->type) && needs_wide(v->as.r, n, major);
+	const double *reals = variant_reals(v);
+	bool wide = real_t_type(v->type) && needs_wide(reals, n, major);
 	put_u32(out, header | (wide ? FLAG_64 : 0));
-	put_reals(out, v->as.r, n, wide);
+	put_reals(out, reals, n, wide);
 	return GROVE_OK;
 }
 
@@ -409,8 +410,8 @@ static int vector4_array(struct variant *v)
 	const struct variant_packed *p = v->as.packed;
 	for (uint32_t i = 0; i < p->len; i++) {
 		struct variant item;
-		variant_set_reals(&item, VARIANT_VECTOR4, p->as.reals + 4 * (size_t)i, 4);
-		if (variant_array_push(&array, &item)) {
+		if (variant_set_reals(&item, VARIANT_VECTOR4, p->as.reals + 4 * (size_t)i, 4) ||
+		    variant_array_push(&array, &item)) {
 			variant_free(&array);
 			return GROVE_ENOMEM;
 		}
@@ -827,13 +828,18 @@ static int decode_value(struct variant *v, int major, struct reader *r, int dept
 	if (type >= VARIANT_PACKED_BYTE_ARRAY)
 		return decode_packed(v, type, major, wide, r);
 	unsigned n = variant_component_count(type);
-	v->type = type;
+	if (int_vector_type(type)) {
+		v->type = type;
+	} else if (variant_set_reals(v, type, NULL, 0)) {
+		return GROVE_ENOMEM;
+	}
+	double *reals = variant_reals_mut(v);
 	for (unsigned i = 0; i < n; i++) {
 		if (int_vector_type(type)) {
 			if (!get_u32(r, &x32))
 				return GROVE_ECORRUPT;
 			v->as.iv[i] = (int32_t)x32;
-		} else if (!get_real(r, wide && real_t_type(type), &v->as.r[i])) {
+		} else if (!get_real(r, wide && real_t_type(type), &reals[i])) {
 			return GROVE_ECORRUPT;
 		}
 	}

@@ -467,8 +467,7 @@ static int parse_html_color(struct godot_text_cursor *c, const struct godot_text
 		rgba[alpha_first ? (i + 3) % 4 : i] = bytes[i];
 	for (size_t i = 0; i < 4; i++)
 		rgba[i] = (float)(rgba[i] / 255.0);
-	variant_set_reals(out, VARIANT_COLOR, rgba, 4);
-	return GROVE_OK;
+	return variant_set_reals(out, VARIANT_COLOR, rgba, 4);
 }
 
 /* ---- base64 (Godot 4 writes PackedByteArray that way) ---- */
@@ -572,10 +571,10 @@ static int parse_fixed(struct godot_text_cursor *c, enum variant_type type, stru
 		double r[16];
 		for (unsigned i = 0; i < n; i++)
 			r[i] = nums[i].d;
-		variant_set_reals(out, type, r, want);
+		e = variant_set_reals(out, type, r, want);
 	}
 	free(nums);
-	return GROVE_OK;
+	return e;
 }
 
 static int parse_packed(struct godot_text_cursor *c, enum variant_type type, struct variant *out,
@@ -1140,6 +1139,7 @@ static int write_fixed(const struct variant *v, struct grove_buf *out, bool g3)
 	unsigned n = variant_component_count(v->type);
 	open_call(out, g3 ? k->name3 : k->name, g3);
 	char buf[24];
+	const double *reals = variant_reals(v);
 	for (unsigned i = 0; i < n; i++) {
 		if (i)
 			put_str(out, ", ");
@@ -1148,9 +1148,9 @@ static int write_fixed(const struct variant *v, struct grove_buf *out, bool g3)
 			put_str(out, buf);
 		} else {
 			/* Godot 3's constructors refuse inf and nan. */
-			if (g3 && !isfinite(v->as.r[i]))
+			if (g3 && !isfinite(reals[i]))
 				return GROVE_EINVAL;
-			put_real(out, v->as.r[i], false, g3);
+			put_real(out, reals[i], false, g3);
 		}
 	}
 	close_call(out, g3);

@@ -102,6 +102,13 @@ unsigned variant_component_count(enum variant_type type)
 	}
 }
 
+/* Real-component types whose components do not fit in `as.r` and live in `as.rs`. */
+static bool reals_apart(enum variant_type type)
+{
+	const size_t inline_reals = sizeof(((struct variant){0}).as.r) / sizeof(double);
+	return !is_int_vector_type(type) && variant_component_count(type) > inline_reals;
+}
+
 unsigned variant_packed_reals_per_element(enum variant_type type)
 {
 	switch (type) {
@@ -195,6 +202,8 @@ void variant_free(struct variant *v)
 	default:
 		if (is_packed_type(v->type))
 			packed_free(v->type, v->as.packed);
+		else if (reals_apart(v->type))
+			free(v->as.rs);
 		break;
 	}
 	memset(v, 0, sizeof(*v));
@@ -226,13 +235,38 @@ void variant_set_float(struct variant *v, double f)
 	v->as.f = f;
 }
 
-void variant_set_reals(struct variant *v, enum variant_type type, const double *r, unsigned n)
+/* Make @p v a zero value of real-component @p type. */
+static int set_zero_reals(struct variant *v, enum variant_type type)
 {
 	memset(v, 0, sizeof(*v));
+	if (reals_apart(type) && !(v->as.rs = calloc(variant_component_count(type), sizeof(double))))
+		return GROVE_ENOMEM;
 	v->type = type;
-	unsigned want = is_int_vector_type(type) ? 0 : variant_component_count(type);
+	return GROVE_OK;
+}
+
+int variant_set_reals(struct variant *v, enum variant_type type, const double *r, unsigned n)
+{
+	int err = set_zero_reals(v, type);
+	if (err)
+		return err;
+	double *to = variant_reals_mut(v);
+	unsigned want = to ? variant_component_count(type) : 0;
 	for (unsigned i = 0; i < n && i < want; i++)
-		v->as.r[i] = r[i];
+		to[i] = r[i];
+	return GROVE_OK;
+}
+
+double *variant_reals_mut(struct variant *v)
+{
+	if (is_int_vector_type(v->type) || !variant_component_count(v->type))
+		return NULL;
+	return reals_apart(v->type) ? v->as.rs : v->as.r;
+}
+
+const double *variant_reals(const struct variant *v)
+{
+	return variant_reals_mut((struct variant *)v);
 }
 
 void variant_set_ints(struct variant *v, enum variant_type type, const int32_t *iv, unsigned n)
@@ -546,7 +580,7 @@ bool variant_equal(const struct variant *a, const struct variant *b)
 			return packed_equal(a->type, a->as.packed, b->as.packed);
 		if (is_int_vector_type(a->type))
 			return memcmp(a->as.iv, b->as.iv, sizeof(int32_t) * variant_component_count(a->type)) == 0;
-		return memcmp(a->as.r, b->as.r, sizeof(double) * variant_component_count(a->type)) == 0;
+		return memcmp(variant_reals(a), variant_reals(b), sizeof(double) * variant_component_count(a->type)) == 0;
 	}
 }
 
@@ -691,8 +725,9 @@ static int encode_at(const struct variant *v, struct grove_buf *out, int depth)
 		for (unsigned i = 0; i < n; i++)
 			put_le(out, (uint32_t)v->as.iv[i], 4);
 	} else {
+		const double *r = variant_reals(v);
 		for (unsigned i = 0; i < n; i++)
-			put_double(out, v->as.r[i]);
+			put_double(out, r[i]);
 	}
 	return GROVE_OK;
 }
@@ -945,13 +980,16 @@ static int decode_value(struct variant *v, struct reader *r, int depth)
 	if (is_packed_type(type))
 		return decode_packed(v, type, r);
 	unsigned n = variant_component_count(type);
-	v->type = type;
+	int err = set_zero_reals(v, type);
+	if (err)
+		return err;
+	double *reals = variant_reals_mut(v);
 	for (unsigned i = 0; i < n; i++) {
 		if (is_int_vector_type(type)) {
 			if (!get_le(r, 4, &x))
 				return GROVE_ECORRUPT;
 			v->as.iv[i] = (int32_t)(uint32_t)x;
-		} else if (!get_double(r, &v->as.r[i])) {
+		} else if (!get_double(r, &reals[i])) {
 			return GROVE_ECORRUPT;
 		}
 	}

@@ -148,7 +148,19 @@ struct variant {
 			char *ptr;             /**< UTF-8 bytes, NUL-terminated, owned */
 			uint32_t len;          /**< byte length without the NUL */
 		} str;                         /**< STRING, STRING_NAME, NODE_PATH */
-		double r[16];                  /**< real-component types, layout per enum comment */
+		/**
+		 * Real-component types of up to 4 components (vectors, Rect2, Plane,
+		 * Quaternion, Color), layout per enum comment. Read and write any
+		 * real-component type through variant_reals().
+		 */
+		double r[4];
+		/**
+		 * The components of a real-component type of more (Transform2D, AABB,
+		 * Basis, Transform3D, Projection), owned: kept apart so that every
+		 * variant stays small, as a scene of many thousand nodes holds several
+		 * per node.
+		 */
+		double *rs;
 		int32_t iv[4];                 /**< integer vector and Rect2i types */
 		/**
 		 * RESOURCE_REF: the id of a stored resource (> 0), 0 for a null
@@ -205,8 +217,20 @@ void variant_set_nil(struct variant *v);
 void variant_set_bool(struct variant *v, bool b);
 void variant_set_int(struct variant *v, int64_t i);
 void variant_set_float(struct variant *v, double f);
-/** @brief Set a real-component type from @p n doubles (n == variant_component_count(type)). */
-void variant_set_reals(struct variant *v, enum variant_type type, const double *r, unsigned n);
+/**
+ * @brief Set a real-component type from @p n doubles (n == variant_component_count(type);
+ * missing ones are 0).
+ * @return GROVE_OK, or GROVE_ENOMEM (then @p v is NIL).
+ */
+int variant_set_reals(struct variant *v, enum variant_type type, const double *r, unsigned n);
+/**
+ * @brief The variant_component_count() components of real-component variant
+ * @p v, wherever it keeps them; NULL for any other type. The pointer lives as
+ * long as @p v's value.
+ */
+const double *variant_reals(const struct variant *v);
+/** @brief variant_reals(), writable. */
+double *variant_reals_mut(struct variant *v);
 /** @brief Set an integer vector type from @p n int32 values. */
 void variant_set_ints(struct variant *v, enum variant_type type, const int32_t *iv, unsigned n);
 void variant_set_resource_ref(struct variant *v, int64_t ref);

@@ -166,8 +166,9 @@ static bool close_enough(const struct variant *a, const struct variant *b)
 		return fabs(a->as.f - b->as.f) <= 1e-5 * fmax(1, fabs(a->as.f));
 	if (n && a->type != VARIANT_VECTOR2I && a->type != VARIANT_VECTOR3I && a->type != VARIANT_VECTOR4I &&
 	    a->type != VARIANT_RECT2I) {
+		const double *x = variant_reals(a), *y = variant_reals(b);
 		for (unsigned i = 0; i < n; i++)
-			if (fabs(a->as.r[i] - b->as.r[i]) > 1e-4 * fmax(1, fabs(a->as.r[i])))
+			if (fabs(x[i] - y[i]) > 1e-4 * fmax(1, fabs(x[i])))
 				return false;
 		return true;
 	}

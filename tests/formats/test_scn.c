@@ -328,7 +328,7 @@ static void rd_variant(struct reader *r, struct variant *out, int depth)
 		} else {
 			double rv[16];
 			rd_reals(r, rv, n);
-			variant_set_reals(out, t, rv, n);
+			assert_int_equal(variant_set_reals(out, t, rv, n), GROVE_OK);
 		}
 		return;
 	}
@@ -620,8 +620,9 @@ static void expected_value(const struct refmap *m, int major, const struct varia
 	bool int_vector = out->type == VARIANT_VECTOR2I || out->type == VARIANT_VECTOR3I ||
 			  out->type == VARIANT_VECTOR4I || out->type == VARIANT_RECT2I;
 	unsigned n = int_vector ? 0 : variant_component_count(out->type);
+	double *reals = variant_reals_mut(out);
 	for (unsigned i = 0; i < n; i++)
-		out->as.r[i] = narrow(out->as.r[i]);
+		reals[i] = narrow(reals[i]);
 }
 
 static void expect_equal_value(const struct refmap *m, int major, const struct variant *model, const struct variant *got,
