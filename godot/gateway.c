@@ -156,9 +156,9 @@ int gateway_decode_request(const uint8_t *payload, size_t len, int major, struct
 			return bad(why, why_cap, "subscribe's \"format\" is \"scn\" or \"tscn\"");
 		out->tscn = format && strcmp(format, "tscn") == 0;
 		const char *ids = get_str(m, "ids");
-		if (get(m, "ids") && (!ids || (strcmp(ids, "metadata") != 0 && strcmp(ids, "walk") != 0)))
-			return bad(why, why_cap, "subscribe's \"ids\" is \"metadata\" or \"walk\"");
-		out->ids_walk = ids && strcmp(ids, "walk") == 0;
+		if (get(m, "ids") && (!ids || (strcmp(ids, "metadata") != 0 && strcmp(ids, "names") != 0)))
+			return bad(why, why_cap, "subscribe's \"ids\" is \"metadata\" or \"names\"");
+		out->ids_names = ids && strcmp(ids, "names") == 0;
 		if (get(m, "from")) {
 			out->from_position = get_str(m, "from");
 			if (!out->from_position && (!get_int(m, "from", &v) || v < 0))

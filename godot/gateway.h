@@ -29,7 +29,7 @@
  *   this member leads or none is known)}; or {"op": "error", "code": int,
  *   "reason": String} and the connection closes.
  * - {"op": "subscribe", "path": String (absolute, "/root/World"),
- *   "format": "scn"|"tscn" (default "scn"), "ids": "metadata"|"walk"
+ *   "format": "scn"|"tscn" (default "scn"), "ids": "metadata"|"names"
  *   (default "metadata"), "from": int (optional),
  *   "classes": Array of String (optional), "properties": Array of String
  *   (optional), "depth": int (optional, levels below the subscribed node)}
@@ -47,12 +47,15 @@
  *   scene does not declare: before the chunks come {"op": "snapshot_ids",
  *   "ids": Dictionary of node path (from the scene's root) -> id}, as many
  *   as keep each frame under the bound, for the client to find once it
- *   instanced the scene. With "ids": "walk", the scene carries no ids (it
+ *   instanced the scene. With "ids": "names", the scene carries no ids (it
  *   is about half the size, and Godot loads and instances it faster): the
- *   "snapshot_ids" messages carry also "walk": Array of ids and
- *   "walk_children": PoolIntArray/PackedInt32Array, to be joined in the
- *   order they come, the walk that scene_export_with_ids() (godot/scene.h)
- *   defines, and "ids" holds every node the walk does not reach. Then
+ *   "snapshot_ids" messages carry an empty "ids" and "node_ids": Array of
+ *   ids, "parents": PoolIntArray/PackedInt32Array and "names":
+ *   PoolStringArray/PackedStringArray, to be joined in the order they come:
+ *   every node of the scene in ascending order of id, entry k being node
+ *   node_ids[k], named names[k], whose parent is entry parents[k] (-1 for
+ *   the scene's root), so that the client finds a node from its parent by
+ *   name once it needs it (godot/scene.h, SCENE_IDS_NAMES). Then
  *   every change from N + 1 on. No change is missed or repeated between the
  *   two.
  *   With "from" = F (the last index the client applied): the stream resumes
@@ -191,7 +194,7 @@ struct gateway_request {
 	/* subscribe */
 	const char *path;          /**< the subtree */
 	bool tscn;                 /**< text scene rather than binary */
-	bool ids_walk;             /**< the snapshot's ids beside it as a walk (scene.h), not as metadata */
+	bool ids_names;            /**< the snapshot's ids beside it with parents and names (scene.h), not as metadata */
 	bool has_from;             /**< resume */
 	uint64_t from;             /**< the last index the client applied */
 	const char *from_position; /**< "from" as a position String, or NULL; borrowed from the message */

@@ -37,8 +37,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "godot/tscn.h"
+#include "src/common/buf.h"
 #include "src/tree/tree.h"
 
 /** The start of the name that keeps a value a [node] section sets again later (see above). */
@@ -92,16 +94,19 @@ int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, 
 enum scene_ids_mode {
 	SCENE_IDS_NONE,     /**< it does not: a scene for a file */
 	SCENE_IDS_METADATA, /**< each node carries its id as metadata (below) */
-	SCENE_IDS_WALK,     /**< the scene carries none: they come beside it (below) */
+	SCENE_IDS_NAMES,    /**< the scene carries none: they come beside it (below) */
 };
 
 /** The ids that come beside a scene (scene_export_with_ids()). */
 struct scene_ids {
 	/** Node path (relative to the scene's root, "." for the root) -> id: a Dictionary, or NIL for none. */
 	struct variant by_path;
-	uint64_t *walk;          /**< SCENE_IDS_WALK: ids in the order of the walk, owned */
-	uint32_t *walk_children; /**< how many children of each the walk enters, owned */
-	size_t walk_len;         /**< entries in both */
+	/* SCENE_IDS_NAMES: every node of the scene, in ascending order of id, in these lists of len entries. */
+	uint64_t *node_ids;     /**< the ids, owned */
+	int32_t *parents;       /**< the entry of each one's parent, -1 for the scene's root, owned */
+	uint32_t *name_at;      /**< where each one's name (NUL-terminated) starts in names */
+	struct grove_buf names; /**< the names, owned */
+	size_t len;             /**< entries in each list */
 };
 
 /** @brief Release what @p ids holds; it is empty afterwards. */
@@ -120,21 +125,17 @@ void scene_ids_free(struct scene_ids *ids);
  * @p ids->by_path instead, for the client to set after it instanced the
  * scene.
  *
- * SCENE_IDS_WALK: no node carries metadata it does not store (the file is
- * about half the size, and Godot loads and instances it faster); the ids
- * come in @p ids as a walk and by path. The walk goes in pre-order from the
- * scene's root: its entry i is the id of the node it is at and k =
- * walk_children[i], the number of that node's children it enters next, in
- * their order: once the scene is instanced (before it enters a tree) they
- * are the node's last k children, since children its class or script makes
- * as it is built come first. k is 0 for a node whose children Godot may
- * place otherwise (an instanced scene's root or one of its nodes, a node
- * with a child the scene places at an index); every node the walk does not
- * reach is in @p ids->by_path.
+ * SCENE_IDS_NAMES: no node carries metadata it does not store (the file is
+ * about half the size, and Godot loads and instances it faster); @p ids
+ * lists every node of the scene by id, each with its parent's entry and its
+ * name, which is how a client that instanced the scene finds a node: from
+ * its parent, by name, only once it needs it (looking all of them up as the
+ * scene arrives took a Godot client longer than adding the scene to its
+ * tree). Sorted by id, so that the client finds an entry by bisection.
  *
- * In both modes the nodes of an instanced scene that the file does not
- * declare but grove holds (a parent named only in a path) are in
- * @p ids->by_path. The caller releases @p ids with scene_ids_free() (it is
+ * With SCENE_IDS_METADATA, the nodes of an instanced scene that the file does
+ * not declare but grove holds (a parent named only in a path) are in
+ * @p ids->by_path too. The caller releases @p ids with scene_ids_free() (it is
  * empty after a failure). With SCENE_IDS_NONE, @p ids may be NULL.
  *
  * With @p max_bytes (0: no limit), a subtree whose scene would hold more than

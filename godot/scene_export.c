@@ -25,7 +25,6 @@ struct export_node {
 	size_t relpath_len;     /* strlen(relpath), known before relpath is made */
 	const char *relpath;    /* path relative to the scene root: "." for the root, "A/B" below */
 	bool sectionless;       /* a node of an instanced scene that the file does not declare */
-	bool placed;            /* the file places it among its siblings at an index */
 };
 
 /* One resource the scene needs. */
@@ -724,7 +723,6 @@ static int build_node(struct exporter *e, size_t i, struct pending_node *pending
 	if (!err)
 		err = taken;
 	/* Header order as Godot writes it: index, instance, then the rest, groups last. */
-	en->placed = deferred_has(&deferred, "index");
 	en->sectionless = b.implicit;
 	for (size_t k = 0; !err && k < deferred.n; k++)
 		if (strcmp(deferred.items[k].key, "index") == 0)
@@ -880,46 +878,60 @@ static int place_nodes(struct exporter *e, const struct pending_node *pending)
 	return err;
 }
 
-/*
- * The ids beside the scene (scene.h): of the nodes the file does not declare, by path; with SCENE_IDS_WALK,
- * the walk and every node it does not reach, by path. The walk enters a node's children when Godot appends
- * each to it in the file's order as it instances the scene: the node is of a class, not an instanced scene,
- * and each of its children is declared, with a class or an instance of its own, at no index.
- */
-static int note_ids_beside(struct exporter *e)
+/* Of the nodes the file does not declare, by path (scene.h): with SCENE_IDS_METADATA, they carry none. */
+static int note_undeclared(struct exporter *e)
+{
+	int err = GROVE_OK;
+	for (size_t i = 0; !err && i < e->n_nodes; i++)
+		if (e->nodes[i].sectionless)
+			err = put_by_path(e, &e->nodes[i]);
+	return err;
+}
+
+struct id_entry {
+	uint64_t id;
+	size_t node; /* index in the node list */
+};
+
+static int by_id(const void *a, const void *b)
+{
+	uint64_t x = ((const struct id_entry *)a)->id, y = ((const struct id_entry *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
+/* SCENE_IDS_NAMES (scene.h): every node by id, with its parent's entry and its name. */
+static int note_names(struct exporter *e)
 {
 	size_t n = e->n_nodes;
 	struct scene_ids *ids = e->ids;
-	bool walk = e->ids_mode == SCENE_IDS_WALK;
-	uint32_t *children = calloc(n, sizeof(*children));
-	bool *enters = calloc(n, sizeof(*enters)), *reached = calloc(n, sizeof(*reached));
-	if (walk) {
-		ids->walk = malloc(n * sizeof(*ids->walk));
-		ids->walk_children = malloc(n * sizeof(*ids->walk_children));
-	}
-	int err = children && enters && reached && (!walk || (ids->walk && ids->walk_children)) ? GROVE_OK : GROVE_ENOMEM;
+	if (n > INT32_MAX)
+		return GROVE_ETOOBIG;
+	struct id_entry *sorted = malloc(n * sizeof(*sorted));
+	size_t *entry_of = malloc(n * sizeof(*entry_of));
+	ids->node_ids = malloc(n * sizeof(*ids->node_ids));
+	ids->parents = malloc(n * sizeof(*ids->parents));
+	ids->name_at = malloc(n * sizeof(*ids->name_at));
+	int err = sorted && entry_of && ids->node_ids && ids->parents && ids->name_at ? GROVE_OK : GROVE_ENOMEM;
 	for (size_t i = 0; !err && i < n; i++)
-		enters[i] = e->nodes[i].class_name[0] && !e->nodes[i].instance;
-	for (size_t i = 1; !err && i < n; i++) {
-		const struct export_node *en = &e->nodes[i];
-		children[en->parent]++;
-		if (en->sectionless || en->placed || (!en->class_name[0] && !en->instance))
-			enters[en->parent] = false;
+		sorted[i] = (struct id_entry){e->nodes[i].id, i};
+	if (!err)
+		qsort(sorted, n, sizeof(*sorted), by_id);
+	for (size_t k = 0; !err && k < n; k++)
+		entry_of[sorted[k].node] = k;
+	for (size_t k = 0; !err && k < n; k++) {
+		const struct export_node *en = &e->nodes[sorted[k].node];
+		ids->node_ids[k] = en->id;
+		/* The node list starts at the scene's root; every other node's parent is in it. */
+		ids->parents[k] = sorted[k].node == 0 ? -1 : (int32_t)entry_of[en->parent];
+		ids->name_at[k] = (uint32_t)ids->names.len;
+		grove_buf_put(&ids->names, en->name, strlen(en->name) + 1);
 	}
-	/* The node list is in pre-order, so a node's parent is settled before it. */
-	for (size_t i = 0; !err && i < n; i++) {
-		const struct export_node *en = &e->nodes[i];
-		reached[i] = walk && (i == 0 || (reached[en->parent] && enters[en->parent]));
-		if (reached[i]) {
-			ids->walk[ids->walk_len] = en->id;
-			ids->walk_children[ids->walk_len++] = enters[i] ? children[i] : 0;
-		} else if (walk || en->sectionless) {
-			err = put_by_path(e, en);
-		}
-	}
-	free(children);
-	free(enters);
-	free(reached);
+	if (!err && (ids->names.failed || ids->names.len > UINT32_MAX))
+		err = GROVE_ENOMEM;
+	if (!err)
+		ids->len = n;
+	free(sorted);
+	free(entry_of);
 	return err;
 }
 
@@ -937,8 +949,10 @@ static int export_all(struct exporter *e, uint64_t root_id)
 	size_t n_editable = 0;
 	size_t *editable_nodes = calloc(e->n_nodes + 1, sizeof(*editable_nodes));
 	err = pending && editable_nodes ? build_nodes(e, pending, editable_nodes, &n_editable) : GROVE_ENOMEM;
-	if (!err && e->ids_mode != SCENE_IDS_NONE)
-		err = note_ids_beside(e);
+	if (!err && e->ids_mode == SCENE_IDS_METADATA)
+		err = note_undeclared(e);
+	else if (!err && e->ids_mode == SCENE_IDS_NAMES)
+		err = note_names(e);
 	struct tscn_section *header = err ? NULL : tscn_add_section(e->scene, TSCN_GD_SCENE);
 	if (!err && !header)
 		err = GROVE_ENOMEM;
@@ -987,8 +1001,10 @@ int scene_export(const struct tree *t, struct store_txn *txn, uint64_t root_id, 
 void scene_ids_free(struct scene_ids *ids)
 {
 	variant_free(&ids->by_path);
-	free(ids->walk);
-	free(ids->walk_children);
+	free(ids->node_ids);
+	free(ids->parents);
+	free(ids->name_at);
+	grove_buf_free(&ids->names);
 	*ids = (struct scene_ids){0};
 }
 

@@ -1,5 +1,6 @@
 # The addon's mirror with a clock on each step of a cold start: writing the snapshot to user://, loading
-# it as a PackedScene, instancing it, adding it to the tree, and mapping its grove ids.
+# it as a PackedScene, instancing it, adding it to the tree, and mapping its grove ids (with the ids beside
+# the scene, only joining the lists its nodes are looked up by).
 extends "res://addons/grove/grove_mirror.gd"
 
 var write_usec = 0
@@ -40,15 +41,15 @@ func mount(scene_root: Node, parent: Node) -> void:
 	register_usec = t2 - t1
 
 
-# The addon's walk, timed: it maps the ids before the tree is added.
-func map_walk(scene_root: Node, walk: Array, walk_children: Array, by_path: Dictionary) -> Dictionary:
+# A snapshot whose ids came beside it: adding it to the tree, then joining the lists that its nodes are
+# looked up by later (the lookups themselves come when something needs a node, after the cold start).
+func adopt(scene_root: Node, parent: Node, root_id: int) -> void:
 	var t0 = OS.get_ticks_usec()
-	var found = .map_walk(scene_root, walk, walk_children, by_path)
-	register_usec = OS.get_ticks_usec() - t0
-	return found
-
-
-func adopt(scene_root: Node, parent: Node, found: Dictionary) -> void:
-	var t0 = OS.get_ticks_usec()
-	.adopt(scene_root, parent, found)
+	.adopt(scene_root, parent, root_id)
 	add_usec = OS.get_ticks_usec() - t0
+
+
+func keep_names(parts: Array, root_id: int) -> void:
+	var t0 = OS.get_ticks_usec()
+	.keep_names(parts, root_id)
+	register_usec = OS.get_ticks_usec() - t0

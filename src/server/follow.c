@@ -45,7 +45,7 @@ struct sub_request {
 	uint64_t request_id;      /* protobuf: echoed in events */
 	const char *path;
 	bool tscn;
-	bool ids_walk;            /* gateway: the ids beside the scene as a walk (scene.h) */
+	bool ids_names;           /* gateway: the ids beside the scene with parents and names (scene.h) */
 	bool resume;
 	uint64_t from;
 	const char *position;     /* resume after this position's text rather than after from (NULL: from) */
@@ -621,41 +621,54 @@ static size_t godot_chunk(const struct follower *fw)
 	return room < GODOT_CHUNK ? GODOT_CHUNK : room > PROTOBUF_CHUNK ? PROTOBUF_CHUNK : room;
 }
 
-/* The walk's entries from @p at on (at most @p most) into @p m; false when out of memory. */
-static bool put_walk(struct gateway_msg *m, const struct scene_ids *ids, size_t at, size_t most)
+/*
+ * The ids beside the scene from entry @p at on into @p m, as many as about @p bytes of the message hold (one
+ * at least): how many, or 0 when out of memory.
+ */
+static size_t put_names(struct gateway_msg *m, const struct scene_ids *ids, size_t at, size_t bytes)
 {
-	size_t n = ids->walk_len - at < most ? ids->walk_len - at : most;
-	struct variant walk = {0}, children = {0};
-	int err = variant_set_array(&walk);
+	const char *name = (const char *)ids->names.data;
+	size_t n = 0;
+	/* An id in an Array takes 12 bytes at most, a parent 4, a name 4 and its bytes padded to 4. */
+	for (size_t used = 0; at + n < ids->len && (n == 0 || used < bytes); n++)
+		used += 20 + strlen(name + ids->name_at[at + n]) + 3;
+	struct variant node_ids = {0}, parents = {0}, names = {0};
+	int err = variant_set_array(&node_ids);
 	if (!err)
-		err = variant_set_packed(&children, VARIANT_PACKED_INT32_ARRAY, (uint32_t)n);
+		err = variant_set_packed(&parents, VARIANT_PACKED_INT32_ARRAY, (uint32_t)n);
+	if (!err)
+		err = variant_set_packed(&names, VARIANT_PACKED_STRING_ARRAY, (uint32_t)n);
 	for (size_t i = 0; !err && i < n; i++) {
 		struct variant id;
-		variant_set_int(&id, (int64_t)ids->walk[at + i]);
-		err = variant_array_push(&walk, &id);
-		children.as.packed->as.i32[i] = (int32_t)ids->walk_children[at + i];
+		variant_set_int(&id, (int64_t)ids->node_ids[at + i]);
+		err = variant_array_push(&node_ids, &id);
+		parents.as.packed->as.i32[i] = ids->parents[at + i];
+		const char *its = name + ids->name_at[at + i];
+		if (!err)
+			err = variant_packed_set_string(&names, (uint32_t)i, its, strlen(its));
 	}
 	if (err) {
-		variant_free(&walk);
-		variant_free(&children);
-		return false;
+		variant_free(&node_ids);
+		variant_free(&parents);
+		variant_free(&names);
+		return 0;
 	}
-	gateway_msg_take(m, "walk", &walk);
-	gateway_msg_take(m, "walk_children", &children);
-	return true;
+	gateway_msg_take(m, "node_ids", &node_ids);
+	gateway_msg_take(m, "parents", &parents);
+	gateway_msg_take(m, "names", &names);
+	return n;
 }
 
 /*
  * The ids that come beside a Godot client's scene (@p ids, scene.h), in "snapshot_ids" messages of about a
- * chunk's bytes each: the ids by path, then the walk.
+ * chunk's bytes each: the ids by path, then the named entries.
  */
 static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const struct scene_ids *ids)
 {
 	const struct variant_dict *d = ids->by_path.type == VARIANT_DICTIONARY ? ids->by_path.as.dict : NULL;
 	uint32_t by_path = d ? d->len : 0;
-	/* Walk entries per message: an id in an Array takes at most 12 bytes, its child count 4. */
-	size_t chunk = godot_chunk(fw), per_message = chunk / 16;
-	for (size_t i = 0, walked = 0; i < by_path || walked < ids->walk_len;) {
+	size_t chunk = godot_chunk(fw);
+	for (size_t i = 0, named = 0; i < by_path || named < ids->len;) {
 		struct gateway_msg m;
 		gateway_msg_begin(&m, "snapshot_ids");
 		struct variant part;
@@ -670,9 +683,10 @@ static void send_snapshot_ids(struct follower *fw, struct loop_conn *c, const st
 			bytes += d->keys[i].as.str.len + 24; /* and the encodings' lengths, types and padding */
 		}
 		gateway_msg_take(&m, "ids", &part);
-		if (!m.failed && i == first && walked < ids->walk_len) {
-			m.failed |= !put_walk(&m, ids, walked, per_message);
-			walked += per_message;
+		if (!m.failed && i == first && named < ids->len) {
+			size_t put = put_names(&m, ids, named, chunk);
+			m.failed |= put == 0;
+			named += put;
 		}
 		if (m.failed) {
 			variant_free(&m.dict);
@@ -1076,7 +1090,7 @@ static int start_snapshot(struct follow *f, struct loop_conn *c, struct follower
 	*j = (struct snapshot_job){.f = f, .conn = loop_conn_id(c), .generation = fw->snapshots,
 				   .request_id = rq->request_id, .tree = tree, .txn = txn, .root = spec->root,
 				   .at = subs_position(at, spec->n_groups), .major = rq->scene_major, .tscn = rq->tscn,
-				   .ids_mode = rq->ids_walk ? SCENE_IDS_WALK : SCENE_IDS_METADATA};
+				   .ids_mode = rq->ids_names ? SCENE_IDS_NAMES : SCENE_IDS_METADATA};
 	j->position = position_text(spec, at);
 	int err = j->position ? GROVE_OK : GROVE_ENOMEM;
 	if (!err && spec->n_groups > 1) {
@@ -1467,7 +1481,7 @@ void follow_godot_frame(struct follow *f, struct loop_conn *c, const uint8_t *pa
 	} else if (err) {
 		godot_error(c, fw->godot, err, why);
 	} else if (rq.op == GATEWAY_SUBSCRIBE) {
-		struct sub_request sr = {.path = rq.path, .tscn = rq.tscn, .ids_walk = rq.ids_walk,
+		struct sub_request sr = {.path = rq.path, .tscn = rq.tscn, .ids_names = rq.ids_names,
 					 .resume = rq.has_from, .from = rq.from,
 					 .position = rq.from_position,
 					 .not_before = rq.not_before && rq.not_before[0] ? rq.not_before : NULL,

@@ -600,8 +600,8 @@ static uint64_t import_under_holder(struct store_txn *txn, const struct tscn_sce
 	return root;
 }
 
-/* GroveClient's own walk (the addon's grove_mirror.gd), for walk_check.gd to run in @p project. */
-static void add_walk_check(const char *project)
+/* GroveClient's own lookup (the addon's grove_mirror.gd), for lookup_check.gd to run in @p project. */
+static void add_lookup_check(const char *project)
 {
 	char addon[4200];
 	snprintf(addon, sizeof(addon), "%s/addons", project);
@@ -609,36 +609,34 @@ static void add_walk_check(const char *project)
 	snprintf(addon, sizeof(addon), "%s/addons/grove", project);
 	assert_int_equal(mkdir(addon, 0755), 0);
 	copy_into(project, "godot/addons/grove/grove_mirror.gd", "addons/grove/grove_mirror.gd");
-	copy_into(project, "tests/engine/scenes/walk_check.gd", "walk_check.gd");
+	copy_into(project, "tests/engine/scenes/lookup_check.gd", "lookup_check.gd");
 }
 
 /*
- * Scene @p n of @p project as GroveClient gets it: w<n>.scn without ids, and beside it w<n>.ids, the walk
- * ("W id k" lines) and the ids by path ("P id path" lines). @return how many ids it names.
+ * Scene @p n of @p project as GroveClient gets it: w<n>.scn without ids, and beside it w<n>.ids, one
+ * "N id parent name" line per node (parent: the entry of its parent, -1 for the root) in the order they
+ * come. @return how many ids it names.
  */
-static size_t write_walked(struct store_txn *txn, const char *project, uint64_t root, size_t n, const char *name)
+static size_t write_named(struct store_txn *txn, const char *project, uint64_t root, size_t n, const char *name)
 {
 	struct grove_buf scn = {0}, lines = {0};
 	struct scene_ids ids;
 	char msg[512], file[32], line[4200];
-	int err = scene_export_file(&world, txn, root, 3, true, SCENE_IDS_WALK, &ids, 0, &scn, msg, sizeof(msg));
+	int err = scene_export_file(&world, txn, root, 3, true, SCENE_IDS_NAMES, &ids, 0, &scn, msg, sizeof(msg));
 	if (err)
 		print_error("%s: export with its ids beside it: %s\n", name, msg);
 	assert_int_equal(err, GROVE_OK);
 	snprintf(file, sizeof(file), "w%zu.scn", n);
 	write_file(project, file, scn.data, scn.len);
-	for (size_t i = 0; i < ids.walk_len; i++) {
-		snprintf(line, sizeof(line), "W %" PRIu64 " %u\n", ids.walk[i], ids.walk_children[i]);
-		grove_buf_put(&lines, line, strlen(line));
-	}
-	const struct variant_dict *d = ids.by_path.type == VARIANT_DICTIONARY ? ids.by_path.as.dict : NULL;
-	for (uint32_t i = 0; d && i < d->len; i++) {
-		snprintf(line, sizeof(line), "P %" PRId64 " %s\n", d->values[i].as.i, d->keys[i].as.str.ptr);
+	assert_int_equal(ids.by_path.type, VARIANT_NIL);
+	for (size_t i = 0; i < ids.len; i++) {
+		snprintf(line, sizeof(line), "N %" PRIu64 " %" PRId32 " %s\n", ids.node_ids[i], ids.parents[i],
+			 (const char *)ids.names.data + ids.name_at[i]);
 		grove_buf_put(&lines, line, strlen(line));
 	}
 	snprintf(file, sizeof(file), "w%zu.ids", n);
 	write_file(project, file, lines.data, lines.len);
-	size_t named = ids.walk_len + (d ? d->len : 0);
+	size_t named = ids.len;
 	scene_ids_free(&ids);
 	grove_buf_free(&scn);
 	grove_buf_free(&lines);
@@ -646,10 +644,10 @@ static size_t write_walked(struct store_txn *txn, const char *project, uint64_t 
 }
 
 /*
- * walk_check.gd's output @p out: every scene's walk found all @p named[i] ids it names, each at the node grove
+ * lookup_check.gd's output @p out: every scene's lookup found all @p named[i] ids it names, each at the node grove
  * holds under that path. @return the mismatches.
  */
-static int check_walks(struct store_txn *txn, char *out, const uint64_t *roots, const size_t *named, size_t count,
+static int check_lookups(struct store_txn *txn, char *out, const uint64_t *roots, const size_t *named, size_t count,
 		       char (*names)[256])
 {
 	int mismatches = 0;
@@ -665,7 +663,7 @@ static int check_walks(struct store_txn *txn, char *out, const uint64_t *roots, 
 		if (line[0] == 'W') {
 			scenes++;
 			if (strtoul(end + 1, NULL, 10) != named[i]) {
-				print_error("%s: the walk found %s of the %zu ids beside the scene\n", names[i], end + 1, named[i]);
+				print_error("%s: the lookup found %s of the %zu ids beside the scene\n", names[i], end + 1, named[i]);
 				mismatches++;
 			}
 			continue;
@@ -677,13 +675,13 @@ static int check_walks(struct store_txn *txn, char *out, const uint64_t *roots, 
 			 strcmp(end + 1, ".") ? end + 1 : "");
 		free(root_path);
 		if (tree_resolve_path(&world, txn, path, &at) != GROVE_OK || at != id) {
-			print_error("%s: the walk put id %" PRIu64 " on %s, which grove holds as %" PRIu64 "\n", names[i], id,
+			print_error("%s: the lookup found id %" PRIu64 " at %s, which grove holds as %" PRIu64 "\n", names[i], id,
 				    end + 1, at);
 			mismatches++;
 		}
 		ids++;
 	}
-	print_message("GroveClient's walk mapped %zu ids on %zu of %zu scenes as grove holds them\n", ids, scenes, count);
+	print_message("GroveClient's lookup by name mapped %zu ids on %zu of %zu scenes as grove holds them\n", ids, scenes, count);
 	return mismatches + (scenes == count ? 0 : 1);
 }
 
@@ -698,7 +696,7 @@ static void test_godot_loads_grove_scenes(void **state)
 		skip();
 	}
 	char *project = make_project();
-	add_walk_check(project);
+	add_lookup_check(project);
 	char *store_dir = test_tmpdir("engine-store");
 	struct store *store = open_world(store_dir);
 	struct store_txn *txn;
@@ -738,7 +736,7 @@ static void test_godot_loads_grove_scenes(void **state)
 		snprintf(file, sizeof(file), "s%zu.tscn", count);
 		write_file(project, file, out.data, out.len);
 		grove_buf_free(&out);
-		named[count] = write_walked(txn, project, roots[count], count, e->d_name);
+		named[count] = write_named(txn, project, roots[count], count, e->d_name);
 		snprintf(names[count], sizeof(names[count]), "%s", e->d_name);
 		count++;
 	}
@@ -775,9 +773,9 @@ static void test_godot_loads_grove_scenes(void **state)
 		loaded++;
 		mismatches += compare_dump(txn, roots[index], &cursor, names[index], &nodes, &props);
 	}
-	char *walked = run_godot(project, "walk_check.gd");
-	mismatches += check_walks(txn, walked, roots, named, count, names);
-	free(walked);
+	char *looked = run_godot(project, "lookup_check.gd");
+	mismatches += check_lookups(txn, looked, roots, named, count, names);
+	free(looked);
 	store_txn_abort(txn);
 	print_message("godot3 loaded %zu of %zu scenes grove exported (%zu inherited scenes left out); "
 		      "%zu nodes and %zu property values agree\n",
@@ -841,7 +839,7 @@ static void test_godot_loads_engine_made_scenes(void **state)
 	int count = count_text ? atoi(count_text) : 100, first = first_text ? atoi(first_text) : 1;
 	assert_true(count > 0 && count <= 1000);
 	char *project = make_project();
-	add_walk_check(project);
+	add_lookup_check(project);
 	uint64_t *roots = calloc((size_t)count, sizeof(*roots));
 	size_t *named = calloc((size_t)count, sizeof(*named));
 	char(*names)[256] = calloc((size_t)count, sizeof(*names));
@@ -887,7 +885,7 @@ static void test_godot_loads_engine_made_scenes(void **state)
 		uint64_t root = import_under_holder(txn, &scene, (size_t)seed, name);
 		tscn_scene_free(&scene);
 		roots[seed - first] = root;
-		named[seed - first] = write_walked(txn, project, root, (size_t)(seed - first), name);
+		named[seed - first] = write_named(txn, project, root, (size_t)(seed - first), name);
 		snprintf(names[seed - first], sizeof(names[0]), "%s", name);
 		for (int binary = 0; binary < 2; binary++) {
 			struct grove_buf out = {0};
@@ -945,11 +943,11 @@ static void test_godot_loads_engine_made_scenes(void **state)
 	print_message("godot3 made %d scenes (%zu nodes); its dumps of grove's .tscn and .scn exports of them, and of "
 		      "their Godot 4 text read back, %s\n",
 		      count, lines, differing ? "differ" : "agree");
-	char *walked = run_godot(project, "walk_check.gd");
+	char *looked = run_godot(project, "lookup_check.gd");
 	assert_int_equal(store_txn_begin(store, NULL, false, &txn), GROVE_OK);
-	differing += check_walks(txn, walked, roots, named, (size_t)count, names);
+	differing += check_lookups(txn, looked, roots, named, (size_t)count, names);
 	store_txn_abort(txn);
-	free(walked);
+	free(looked);
 	free(roots);
 	free(named);
 	free(names);

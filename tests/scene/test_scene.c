@@ -637,8 +637,28 @@ static void assert_by_path(struct store_txn *txn, const struct scene_ids *ids, c
 }
 
 /*
- * The ids beside a scene: as a walk, the nodes Godot appends to their parents in the file's order as it
- * instances the scene, the rest by path; as metadata, only those whose metadata Godot 3 would lose or that
+ * Entry @p k of the named ids beside a scene is the node at @p rel (from the scene's root), and its parent
+ * is the entry of the node at @p parent_rel (NULL for the scene's root).
+ */
+static void assert_named(struct store_txn *txn, const struct scene_ids *ids, size_t k, const char *rel,
+			 const char *parent_rel)
+{
+	assert_int_equal(ids->node_ids[k], id_at(txn, rel));
+	const char *slash = strrchr(rel, '/');
+	const char *name = (const char *)ids->names.data + ids->name_at[k];
+	if (strcmp(rel, ".") != 0)
+		assert_string_equal(name, slash ? slash + 1 : rel);
+	if (!parent_rel) {
+		assert_int_equal(ids->parents[k], -1);
+		return;
+	}
+	assert_in_range(ids->parents[k], 0, ids->len - 1);
+	assert_int_equal(ids->node_ids[ids->parents[k]], id_at(txn, parent_rel));
+}
+
+/*
+ * The ids beside a scene: with names, every node, the nodes of instanced scenes too, sorted by id, each
+ * with its parent's entry and its name; as metadata, only those whose metadata Godot 3 would lose or that
  * the file does not declare, by path.
  */
 static void test_ids_beside_the_scene(void **state)
@@ -672,21 +692,30 @@ static void test_ids_beside_the_scene(void **state)
 	for (int major = 3; major <= 4; major++) {
 		struct grove_buf out = {0};
 		struct scene_ids ids;
-		assert_int_equal(scene_export_file(&world, txn, root, major, false, SCENE_IDS_WALK, &ids, 0, &out, msg,
+		assert_int_equal(scene_export_file(&world, txn, root, major, false, SCENE_IDS_NAMES, &ids, 0, &out, msg,
 						   sizeof(msg)),
 				 GROVE_OK);
 		grove_buf_put(&out, "", 1);
 		assert_null(strstr((char *)out.data, "grove_id"));
-		/* World enters A, B and C; A enters A1 and A2; A2 is an instance, B places a child at an index. */
-		const char *walked[] = {".", "A", "A/A1", "A/A2", "B", "C"};
-		const uint32_t entered[] = {3, 2, 0, 0, 0, 0};
-		assert_int_equal(ids.walk_len, 6);
-		for (size_t i = 0; i < 6; i++) {
-			assert_int_equal(ids.walk[i], id_at(txn, walked[i]));
-			assert_int_equal(ids.walk_children[i], entered[i]);
+		/* Every node with its parent: Deep is only named in a path, B2 placed at an index. */
+		const char *nodes[][2] = {{".", NULL},          {"A", "."},
+					  {"A/A1", "A"},        {"A/A2", "A"},
+					  {"A/A2/Inner", "A/A2"}, {"A/A2/Added", "A/A2"},
+					  {"A/A2/Deep", "A/A2"}, {"A/A2/Deep/X", "A/A2/Deep"},
+					  {"B", "."},           {"B/B1", "B"},
+					  {"B/B2", "B"},        {"C", "."}};
+		const size_t n = sizeof(nodes) / sizeof(nodes[0]);
+		assert_int_equal(ids.len, n);
+		for (size_t k = 1; k < n; k++)
+			assert_true(ids.node_ids[k - 1] < ids.node_ids[k]);
+		for (size_t i = 0; i < n; i++) {
+			size_t k = 0;
+			while (k < n && ids.node_ids[k] != (uint64_t)id_at(txn, nodes[i][0]))
+				k++;
+			assert_true(k < n);
+			assert_named(txn, &ids, k, nodes[i][0], nodes[i][1]);
 		}
-		const char *rest[] = {"A/A2/Inner", "A/A2/Added", "A/A2/Deep", "A/A2/Deep/X", "B/B1", "B/B2"};
-		assert_by_path(txn, &ids, rest, 6);
+		assert_by_path(txn, &ids, NULL, 0);
 		scene_ids_free(&ids);
 		/* As metadata: every declared node carries it, but for Godot 3 those of instanced scenes. */
 		out.len = 0;
@@ -695,7 +724,7 @@ static void test_ids_beside_the_scene(void **state)
 				 GROVE_OK);
 		grove_buf_put(&out, "", 1);
 		assert_non_null(strstr((char *)out.data, "grove_id"));
-		assert_int_equal(ids.walk_len, 0);
+		assert_int_equal(ids.len, 0);
 		const char *godot3[] = {"A/A2", "A/A2/Inner", "A/A2/Deep"};
 		if (major == 3)
 			assert_by_path(txn, &ids, godot3, 3);

@@ -788,14 +788,14 @@ __attribute__((format(printf, 2, 3))) static void buf_printf(struct grove_buf *b
 }
 
 /*
- * A Godot client that asks for its snapshot's ids as a walk gets a scene without them and, before it, the
- * walk and the ids by path in frames that fit PacketPeerStream's default buffer (or the larger one its hello
- * announces, in fewer frames); a wrong "ids" is refused.
+ * A Godot client that asks for its snapshot's ids with names gets a scene without them and, before it, every
+ * node's id, parent and name, sorted by id, in frames that fit PacketPeerStream's default buffer (or the
+ * larger one its hello announces, in fewer frames); a wrong "ids" is refused.
  */
-static void test_godot_snapshot_ids_as_a_walk(void **state)
+static void test_godot_snapshot_ids_with_names(void **state)
 {
 	struct fixture *f = *state;
-	enum { ROWS = 40, CELLS = 100 }; /* 4,141 nodes: more than one message of walk */
+	enum { ROWS = 40, CELLS = 100 }; /* 4,141 nodes: more than one message of ids */
 	struct grove_buf text = {0};
 	buf_printf(&text, "[gd_scene load_steps=2 format=2]\n\n"
 				"[ext_resource path=\"res://prop.tscn\" type=\"PackedScene\" id=1]\n\n"
@@ -828,49 +828,77 @@ static void test_godot_snapshot_ids_as_a_walk(void **state)
 		godot_dict(&m, "op", "s:subscribe", "path", "s:/root/Walked", "ids", "s:beside", NULL);
 		godot_send(&g, &m);
 		godot_expect(&g, "error", &m);
-		assert_non_null(strstr(godot_field(&m, "reason")->as.str.ptr, "\"walk\""));
+		assert_non_null(strstr(godot_field(&m, "reason")->as.str.ptr, "\"names\""));
 		variant_free(&m);
-		godot_dict(&m, "op", "s:subscribe", "path", "s:/root/Walked", "ids", "s:walk", NULL);
+		godot_dict(&m, "op", "s:subscribe", "path", "s:/root/Walked", "ids", "s:names", NULL);
 		godot_send(&g, &m);
-		size_t walked = 0, walk_messages = 0, by_path = 0;
-		int64_t first = 0, lamp = 0;
-		int32_t root_children = -1, row_children = -1;
+		struct variant node_ids, parents, names;
+		assert_int_equal(variant_set_array(&node_ids), GROVE_OK);
+		assert_int_equal(variant_set_array(&parents), GROVE_OK);
+		assert_int_equal(variant_set_array(&names), GROVE_OK);
+		size_t messages = 0;
 		for (;;) {
 			assert_true(godot_receive(&g, &m));
 			assert_true(g.frame_bytes <= buffer);
 			if (strcmp(godot_op_of(&m), "snapshot") == 0)
 				break;
 			assert_string_equal(godot_op_of(&m), "snapshot_ids");
-			const struct variant *ids = godot_field(&m, "ids"), *walk = godot_field(&m, "walk"),
-					     *children = godot_field(&m, "walk_children");
-			for (uint32_t i = 0; ids && i < ids->as.dict->len; i++, by_path++)
-				if (strcmp(ids->as.dict->keys[i].as.str.ptr, "Prop/Lamp") == 0)
-					lamp = ids->as.dict->values[i].as.i;
-			if (walk) {
-				assert_int_equal(walk->type, VARIANT_ARRAY);
-				assert_int_equal(children->type, VARIANT_PACKED_INT32_ARRAY);
-				assert_int_equal(walk->as.array->len, children->as.packed->len);
-				if (walked == 0) {
-					first = walk->as.array->items[0].as.i;
-					root_children = children->as.packed->as.i32[0];
-					row_children = children->as.packed->as.i32[2]; /* the root, Prop, R0 */
-				}
-				walked += walk->as.array->len;
-				walk_messages++;
+			assert_int_equal(godot_field(&m, "ids")->as.dict->len, 0);
+			const struct variant *ids = godot_field(&m, "node_ids"), *up = godot_field(&m, "parents"),
+					     *named = godot_field(&m, "names");
+			assert_int_equal(ids->type, VARIANT_ARRAY);
+			assert_int_equal(up->type, VARIANT_PACKED_INT32_ARRAY);
+			assert_int_equal(named->type, VARIANT_PACKED_STRING_ARRAY);
+			assert_int_equal(ids->as.array->len, up->as.packed->len);
+			assert_int_equal(ids->as.array->len, named->as.packed->len);
+			for (uint32_t i = 0; i < ids->as.array->len; i++) {
+				struct variant id = ids->as.array->items[i], parent, name;
+				variant_set_int(&parent, up->as.packed->as.i32[i]);
+				assert_int_equal(variant_set_string(&name, VARIANT_STRING, named->as.packed->as.strings.ptrs[i],
+								    named->as.packed->as.strings.lens[i]),
+						 GROVE_OK);
+				assert_int_equal(variant_array_push(&node_ids, &id), GROVE_OK);
+				assert_int_equal(variant_array_push(&parents, &parent), GROVE_OK);
+				assert_int_equal(variant_array_push(&names, &name), GROVE_OK);
 			}
+			messages++;
 			variant_free(&m);
 		}
 		/* The scene: the snapshot's, without the ids. */
 		assert_true(godot_field(&m, "last")->as.b || godot_field(&m, "offset")->as.i == 0);
-		assert_int_equal(godot_field(&m, "root")->as.i, first);
+		int64_t root = godot_field(&m, "root")->as.i;
 		const struct variant *data = godot_field(&m, "data");
 		assert_null(memmem(data->as.packed->as.bytes, data->as.packed->len, "grove_id", 8));
 		variant_free(&m);
-		assert_int_equal(walk_messages >= 2, major == 3); /* the larger buffer takes the whole walk at once */
-		assert_int_equal(walked, 2 + ROWS * (1 + CELLS));
-		assert_int_equal(by_path, 1);
-		assert_int_equal(root_children, 1 + ROWS);
-		assert_int_equal(row_children, CELLS);
+		assert_int_equal(messages >= 2, major == 3); /* the larger buffer takes them all at once */
+		/* Every node, Prop's Lamp (declared without a type) too, by id, each below the node its parent names. */
+		uint32_t n = node_ids.as.array->len;
+		assert_int_equal(n, 3 + ROWS * (1 + CELLS));
+		const struct variant *id = node_ids.as.array->items, *up = parents.as.array->items,
+				     *name = names.as.array->items;
+		int64_t lamp = 0;
+		size_t roots = 0, cells = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			assert_true(i == 0 || id[i - 1].as.i < id[i].as.i);
+			if (up[i].as.i < 0) {
+				assert_int_equal(id[i].as.i, root);
+				roots++;
+				continue;
+			}
+			assert_in_range(up[i].as.i, 0, n - 1);
+			const char *parent_name = name[up[i].as.i].as.str.ptr;
+			if (strcmp(name[i].as.str.ptr, "Lamp") == 0 && strcmp(parent_name, "Prop") == 0)
+				lamp = id[i].as.i;
+			if (name[i].as.str.ptr[0] == 'C') {
+				assert_int_equal(parent_name[0], 'R');
+				cells++;
+			}
+		}
+		assert_int_equal(roots, 1);
+		assert_int_equal(cells, ROWS * CELLS);
+		variant_free(&node_ids);
+		variant_free(&parents);
+		variant_free(&names);
 		cli_run(&f->server, &r, "get", "/root/Walked/Prop/Lamp", (char *)NULL);
 		char want[40];
 		snprintf(want, sizeof(want), "id=%" PRId64 " ", lamp);
@@ -1532,7 +1560,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_entry_to_many_subscribers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_and_compacted, setup_short_history, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_gateway, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_godot_snapshot_ids_as_a_walk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_godot_snapshot_ids_with_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_set_brings_embedded_resource, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_godot_entry_larger_than_a_clients_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_into_zone, setup, teardown),

@@ -20,6 +20,13 @@ var _defaults = {}
 var _unresolved = false
 # Sets of a property that holds a Node, to the path of one: [node, property, NodePath], made by finish_entry().
 var _node_paths = []
+# The nodes of a snapshot whose ids came beside it that were not looked up yet (mount_named()): their ids
+# ascending, the entry of each one's parent (-1 for the root; TAKEN once looked up) and their names.
+const TAKEN = -2
+var _unseen_ids = []
+var _unseen_parents = []
+var _unseen_names = PoolStringArray()
+var _unseen = 0
 
 
 # Godot builds a PackedScene only from a resource file, hence the detour through user://.
@@ -57,60 +64,41 @@ func mount(scene_root: Node, parent: Node) -> void:
 	_register(scene_root)
 
 
-# A snapshot whose ids came beside it (godot/gateway.h), mounted once they are all found: false, and nothing
-# mounted, when its walk does not fit the scene.
-func mount_walked(scene_root: Node, parent: Node, walk: Array, walk_children: Array, by_path: Dictionary) -> bool:
-	var found = map_walk(scene_root, walk, walk_children, by_path)
-	if found.empty():
-		return false
-	adopt(scene_root, parent, found)
-	return true
+# A snapshot whose ids came beside it (godot/gateway.h): in the tree at once, with only its root mapped;
+# every other node is found by name the first time something needs it (node_for()). Walking the whole
+# scene for its ids as it arrived took a 100,000-node snapshot longer than adding it to the tree.
+func mount_named(scene_root: Node, parent: Node, root_id: int, parts: Array) -> void:
+	adopt(scene_root, parent, root_id)
+	keep_names(parts, root_id)
 
 
-# The new tree, whose ids are found, in the old one's place.
-func adopt(scene_root: Node, parent: Node, found: Dictionary) -> void:
+# The scene carries no ids: its root's came with the snapshot's last chunk.
+func adopt(scene_root: Node, parent: Node, root_id: int) -> void:
 	drop()
 	root = scene_root
-	nodes = found
 	parent.add_child(scene_root)
+	scene_root.set_meta("grove_id", root_id)
+	nodes[root_id] = scene_root
 
 
-# The walk gives, in pre-order, the id of each node it reaches and how many of that node's children it
-# enters next: its last ones, since those its class or script made as it was built come first. Done before
-# the scene enters the tree, so that no child a node adds once it is ready is among them; a node whose last
-# child the scene does not own was given one after it was built (by a script), so the walk would not fit,
-# and an empty map says so. Every node the walk does not reach comes by path.
-func map_walk(scene_root: Node, walk: Array, walk_children: Array, by_path: Dictionary) -> Dictionary:
-	var found = {}
-	var n = walk.size()
-	if walk_children.size() != n:
-		return {}
-	var stack = [scene_root]
-	var i = 0
-	while not stack.empty():
-		var node = stack.pop_back()
-		if i == n:
-			return {}
-		var id = walk[i]
-		var entered = walk_children[i]
-		i += 1
-		node.set_meta("grove_id", id)
-		found[id] = node
-		if entered > 0:
-			var children = node.get_children()
-			var last = children.size() - 1
-			if last + 1 < entered or children[last].owner != scene_root:
-				return {}
-			for k in range(last, last - entered, -1):
-				stack.append(children[k])
-	if i != n:
-		return {}
-	for path in by_path:
-		var node = scene_root.get_node_or_null(str(path))
-		if node != null:
-			node.set_meta("grove_id", int(by_path[path]))
-			found[int(by_path[path])] = node
-	return found
+# Each part is one snapshot_ids message's [node_ids, parents, names]. A parent is an entry of the lists
+# joined, in the order they came; joined here, once the scene is there, rather than as each message comes.
+func keep_names(parts: Array, root_id: int) -> void:
+	var ids = []
+	var parents = PoolIntArray()
+	var names = PoolStringArray()
+	for part in parts:
+		ids += part[0]
+		parents.append_array(part[1])
+		names.append_array(part[2])
+	_unseen_ids = ids
+	# An Array rather than a pool one, for find(): Godot 3's pool arrays have none.
+	_unseen_parents = Array(parents)
+	_unseen_names = names
+	_unseen = ids.size()
+	var at = _entry(root_id)
+	if at >= 0:
+		_take(at)
 
 
 func drop() -> void:
@@ -120,13 +108,137 @@ func drop() -> void:
 		root.free()
 	root = null
 	nodes = {}
+	_forget_names()
+
+
+func _forget_names() -> void:
+	_unseen_ids = []
+	_unseen_parents = []
+	_unseen_names = PoolStringArray()
+	_unseen = 0
 
 
 func node_for(id: int) -> Node:
 	var node = nodes.get(id)
 	if is_instance_valid(node):
 		return node
+	var at = _entry(id)
+	if at < 0 or _unseen_parents[at] == TAKEN:
+		return null
+	return _look_up(at)
+
+
+# For what needs every node's id (id_map(), a checkpoint, which must carry each node's grove_id). A node
+# whose parent is found already, as most are by then, is looked up here: one call of _look_up() each took
+# half as long again. Godot 3 finds a child by name by going through its siblings, which made the 20,000
+# children of one parent take 0.6 s: those of a wide parent are indexed once (a narrow one is searched faster
+# by the engine than indexed in GDScript).
+func look_up_all() -> void:
+	var wide = {}
+	for k in range(_unseen_ids.size()):
+		if _unseen == 0:
+			break
+		var up = _unseen_parents[k]
+		if up == TAKEN:
+			continue
+		var above = nodes.get(_unseen_ids[up]) if up >= 0 and up < _unseen_ids.size() else null
+		if not is_instance_valid(above):
+			_look_up(k)
+			continue
+		var found = null
+		if above.get_child_count() > 1000:
+			if not wide.has(above):
+				wide[above] = _children_by_name(above)
+			found = wide[above].get(_unseen_names[k])
+		else:
+			found = _child_named(above, _unseen_names[k])
+		if found != null and found.owner != null:
+			found.set_meta("grove_id", _unseen_ids[k])
+			nodes[_unseen_ids[k]] = found
+		_unseen_parents[k] = TAKEN
+		_unseen -= 1
+	_forget_names()
+
+
+func _children_by_name(parent: Node) -> Dictionary:
+	var by_name = {}
+	for child in parent.get_children():
+		by_name[str(child.name)] = child
+	return by_name
+
+
+# Godot 4 reads a path that starts with "%" as a scene-unique name, and grove keeps such names as Godot's
+# scene loader does: a child so named is looked for among the children.
+func _child_named(parent: Node, node_name: String) -> Node:
+	if not node_name.begins_with("%"):
+		return parent.get_node_or_null(NodePath(node_name))
+	for child in parent.get_children():
+		if str(child.name) == node_name:
+			return child
 	return null
+
+
+# The ids are sorted: Array.bsearch finds one in engine code.
+func _entry(id: int) -> int:
+	var at = _unseen_ids.bsearch(id)
+	if at < _unseen_ids.size() and _unseen_ids[at] == id:
+		return at
+	return -1
+
+
+# Down from the nearest ancestor already found, by name, each node its parent's child of that name that
+# the scene owns (not one that its class made for itself, as a SpinBox's LineEdit). Every entry of the way
+# is taken once, found or not: a node that came later under a name the snapshot's held (once that one was
+# removed) is never taken for it, and below an ancestor that is gone nothing is found. Up by a loop, not
+# recursion: a chain of parents may be thousands deep.
+func _look_up(at: int) -> Node:
+	var chain = [at]
+	var above = null
+	while above == null:
+		var up = _unseen_parents[chain.back()]
+		if up < 0 or up >= _unseen_ids.size() or chain.size() > _unseen_ids.size():
+			break
+		var node = nodes.get(_unseen_ids[up])
+		if is_instance_valid(node):
+			above = node
+		elif _unseen_parents[up] == TAKEN:
+			break
+		else:
+			chain.append(up)
+	for i in range(chain.size() - 1, -1, -1):
+		var k = chain[i]
+		var found = null
+		if above != null:
+			found = _child_named(above, _unseen_names[k])
+		if found != null and found.owner == null:
+			found = null
+		if found != null:
+			found.set_meta("grove_id", _unseen_ids[k])
+			nodes[_unseen_ids[k]] = found
+		_take(k)
+		above = found
+	if _unseen == 0:
+		_forget_names()
+	return above
+
+
+func _take(k: int) -> void:
+	_unseen_parents[k] = TAKEN
+	_unseen -= 1
+
+
+# The snapshot's node of that name under that parent, looked up if it was not yet: it has no grove_id
+# until then, and must not be taken over for another.
+func _look_up_child(parent_id: int, node_name: String) -> void:
+	var above = _entry(parent_id)
+	if above < 0:
+		return
+	var k = _unseen_parents.find(above)
+	while k >= 0:
+		if _unseen_names[k] == node_name:
+			_look_up(k)
+			return
+		k = _unseen_parents.find(above, k + 1)
 
 
 # A change that names a node this copy lacks is skipped with a warning: grove validated it against its
@@ -179,9 +291,12 @@ func _create(change: Dictionary) -> void:
 	var node_name = str(change.get("name", ""))
 	var node = null
 	if node_name != "":
-		node = parent.get_node_or_null(node_name)
+		node = _child_named(parent, node_name)
 	# A child that an instanced scene made is there already, without an id: grove names it when it first
-	# stores something about it, and the copy takes it over instead of adding a twin beside it.
+	# stores something about it, and the copy takes it over instead of adding a twin beside it. A snapshot
+	# node not looked up yet has no id either, and is not such a child.
+	if node != null and not node.has_meta("grove_id"):
+		_look_up_child(int(change.get("parent", 0)), node_name)
 	if node == null or node.has_meta("grove_id"):
 		node = _named(_make(str(change.get("class", "Node")), str(change.get("instance", ""))), node_name)
 		parent.add_child(node)
@@ -468,9 +583,9 @@ func _default_value(node: Node, property: String):
 # rather than failing the whole entry.
 func _connection(node: Node, change: Dictionary, on: bool) -> void:
 	var target_id = int(change.get("target", 0))
+	var target = node_for(target_id)
 	if not nodes.has(target_id):
 		return
-	var target = node_for(target_id)
 	var sig = str(change.get("signal", ""))
 	var method = str(change.get("method", ""))
 	if target == null or not node.has_signal(sig):

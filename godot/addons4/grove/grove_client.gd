@@ -56,8 +56,8 @@ enum Stream { NONE, SNAPSHOT, RESUMING, LIVE }
 # snapshot instead (at least 65,532, PacketPeerStream's default).
 @export var buffer_bytes: int = 4 * 1024 * 1024 - 4
 # A snapshot's grove ids come beside its scene, which is then about half the size and faster to load and
-# instance, rather than in every node's metadata. Turned off by itself, with a warning, for a world whose
-# scripts give nodes children as they are built (the walk that finds the ids would not fit).
+# instance, rather than in every node's metadata: each node gets its grove_id metadata once something
+# needs it (a change names it, node_for_id(), id_map(), a checkpoint).
 @export var snapshot_ids_beside: bool = true
 
 var last_failure = ""
@@ -83,8 +83,7 @@ var _resubmit = []
 var _resubmit_at = 0
 var _snapshot = PackedByteArray()
 var _snapshot_ids = {}
-var _snapshot_walk = []
-var _snapshot_walk_children = []
+var _snapshot_names = []
 var _loaded = false
 var _received_index = 0
 var _applied_index = 0
@@ -164,8 +163,10 @@ func node_for_id(id: int) -> Node:
 	return _mirror.node_for(id)
 
 
-# grove id -> Node, live: read it, never change it.
+# grove id -> Node, live: read it, never change it. Every node of a snapshot not looked up yet is looked up
+# for it, once: about as long as the cold start saved (some 0.3 s for 100,000 nodes).
 func id_map() -> Dictionary:
+	_mirror.look_up_all()
 	return _mirror.nodes
 
 
@@ -240,6 +241,8 @@ func save_checkpoint() -> int:
 	_checkpoint_at = Time.get_ticks_msec()
 	var aside = checkpoint_file.get_basename() + ".tmp." + checkpoint_file.get_extension()
 	var scene = PackedScene.new()
+	# A restart maps the checkpoint's nodes by their metadata alone.
+	_mirror.look_up_all()
 	top.set_meta("grove_index", _applied_index)
 	top.set_meta("grove_path", subscribe_path)
 	top.set_meta("grove_position", _applied_position)
@@ -379,6 +382,7 @@ func _close_link() -> void:
 	_parts_index = -1
 	_snapshot = PackedByteArray()
 	_snapshot_ids = {}
+	_snapshot_names = []
 
 
 # Equal jitter: half the delay is fixed, so a member that comes back is not stormed, and half is random,
@@ -463,25 +467,30 @@ func _subscribe() -> void:
 	else:
 		_snapshot = PackedByteArray()
 		_snapshot_ids = {}
-		_snapshot_walk = []
-		_snapshot_walk_children = []
+		_snapshot_names = []
 		if snapshot_ids_beside:
-			message["ids"] = "walk"
+			message["ids"] = "names"
 		if _not_before != "":
 			message["not_before"] = _not_before
 		_stream = Stream.SNAPSHOT
 	_send(message)
 
 
-# Before a snapshot's chunks, the ids its scene does not carry: by path, and the walk's, joined in order.
+# Before a snapshot's chunks, the ids its scene does not carry: by path, and every node's with its parent
+# and name, kept as they come and joined once the scene is there.
 func _on_snapshot_ids(message: Dictionary) -> void:
 	var ids = message.get("ids")
 	if _stream == Stream.SNAPSHOT and typeof(ids) == TYPE_DICTIONARY:
 		for path in ids:
 			_snapshot_ids[path] = ids[path]
-	if _stream == Stream.SNAPSHOT and typeof(message.get("walk")) == TYPE_ARRAY and typeof(message.get("walk_children")) == TYPE_PACKED_INT32_ARRAY:
-		_snapshot_walk += message["walk"]
-		_snapshot_walk_children += Array(message["walk_children"])
+	if _stream != Stream.SNAPSHOT or typeof(message.get("node_ids")) != TYPE_ARRAY or typeof(message.get("parents")) != TYPE_PACKED_INT32_ARRAY or typeof(message.get("names")) != TYPE_PACKED_STRING_ARRAY:
+		return
+	var part = [message["node_ids"], message["parents"], message["names"]]
+	# A parent is a position in the lists joined: lists of different lengths would misplace every later one.
+	if part[0].size() != part[1].size() or part[0].size() != part[2].size():
+		_fail(EPROTO, "snapshot ids whose lists differ in length")
+		return
+	_snapshot_names.append(part)
 
 
 func _on_snapshot(message: Dictionary) -> void:
@@ -503,12 +512,7 @@ func _on_snapshot(message: Dictionary) -> void:
 	if scene_root == null:
 		_fail(EPARSE, "the snapshot could not be written to or loaded from %s" % (snapshot_file + "." + format))
 		return
-	if not _mount_snapshot(scene_root, int(message.get("root", 0))):
-		scene_root.free()
-		push_warning("grove: the snapshot's ids do not fit its scene (a script gives nodes children as they are built); asking for a snapshot that carries them")
-		snapshot_ids_beside = false
-		_subscribe()
-		return
+	_mount_snapshot(scene_root, int(message.get("root", 0)))
 	_queue = []
 	_queue_head = 0
 	_received_index = int(message.get("index", 0))
@@ -521,15 +525,14 @@ func _on_snapshot(message: Dictionary) -> void:
 	emit_signal("snapshot_loaded", scene_root)
 
 
-func _mount_snapshot(scene_root: Node, root_id: int) -> bool:
-	var walk = _snapshot_walk
-	var walk_children = _snapshot_walk_children
+func _mount_snapshot(scene_root: Node, root_id: int) -> void:
+	var named = _snapshot_names
 	var by_path = _snapshot_ids
-	_snapshot_walk = []
-	_snapshot_walk_children = []
+	_snapshot_names = []
 	_snapshot_ids = {}
-	if not walk.is_empty():
-		return _mirror.mount_walked(scene_root, _mount_point(), walk, walk_children, by_path)
+	if not named.is_empty():
+		_mirror.mount_named(scene_root, _mount_point(), root_id, named)
+		return
 	# Nodes whose metadata the scene does not carry (Godot 3's instanced ones; nodes of an instanced scene
 	# that it does not declare) come by path.
 	for path in by_path:
@@ -541,7 +544,6 @@ func _mount_snapshot(scene_root: Node, root_id: int) -> bool:
 	if not scene_root.has_meta("grove_id"):
 		scene_root.set_meta("grove_id", root_id)
 	_mirror.mount(scene_root, _mount_point())
-	return true
 
 
 func _mount_point() -> Node:

@@ -110,6 +110,22 @@ func dump(client) -> String:
 	return file_bytes(path).get_string_from_utf8()
 
 
+# res://snapshot.tscn as a binary scene without the grove ids, as a snapshot whose ids come beside it.
+func scene_without_ids() -> PoolByteArray:
+	var top = load("res://snapshot.tscn").instance()
+	var stack = [top]
+	while not stack.empty():
+		var node = stack.pop_back()
+		node.remove_meta("grove_id")
+		for child in node.get_children():
+			stack.append(child)
+	var scene = PackedScene.new()
+	scene.pack(top)
+	top.free()
+	ResourceSaver.save("user://checkpoint_test_bare.scn", scene)
+	return file_bytes("user://checkpoint_test_bare.scn")
+
+
 # A client started on whatever the checkpoint file holds now: it must cold-start.
 func expect_cold_start(what: String) -> void:
 	var before = loaded.size()
@@ -190,7 +206,7 @@ func _init() -> void:
 	check(b.applied_index() == 15 and path_of(b, 3) == "World/Arena/Alice" and b.node_for_id(3).position == Vector2(9, 9) and path_of(b, 7) == "World/Sign2", "the reloaded id map takes changes")
 	# Compacted: a fresh snapshot, as for a client that never had a checkpoint.
 	b._handle_message({"op": "compacted", "oldest": 100})
-	check(last_sent(b).hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "walk"}.hash(), "compacted: a snapshot: %s" % str(last_sent(b)))
+	check(last_sent(b).hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "names"}.hash(), "compacted: a snapshot: %s" % str(last_sent(b)))
 	b.free()
 
 	var whole = file_bytes(CHECKPOINT)
@@ -233,6 +249,31 @@ func _init() -> void:
 	d._handle_message({"op": "welcome", "server": 2, "version": "test", "leader": ""})
 	check(last_sent(d).hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "from": "1:21,4:11"}.hash(), "subscribes from the checkpoint's position: %s" % str(last_sent(d)))
 	d.free()
+
+	# A snapshot whose ids came beside it: its nodes wait to be looked up until something needs them, and
+	# the checkpoint written right after it carries every node's grove_id all the same.
+	remove_file(CHECKPOINT)
+	var e = make_client("MountE")
+	e.start()
+	e._handle_message({"op": "welcome", "server": 1, "version": "test", "leader": ""})
+	check(last_sent(e).get("ids") == "names", "the ids beside the scene: %s" % str(last_sent(e)))
+	var bare = scene_without_ids()
+	e._handle_message({"op": "snapshot_ids", "ids": {}, "node_ids": [1, 2, 3], "parents": PoolIntArray([-1, 0, 1]), "names": PoolStringArray(["World", "Players", "Alice"])})
+	e._handle_message({"op": "snapshot_ids", "ids": {}, "node_ids": [4, 5], "parents": PoolIntArray([0, 0]), "names": PoolStringArray(["Zone", "Label"])})
+	e._handle_message({"op": "snapshot", "index": 50, "root": 1, "format": "scn", "size": bare.size(), "offset": 0, "data": bare, "last": true})
+	var want = {1: ".", 2: "Players", 3: "Players/Alice", 4: "Zone", 5: "Label"}
+	check(TreeDump.ids_in(e.scene_root()).size() == 1, "only the root has its id before the checkpoint: %s" % str(TreeDump.ids_in(e.scene_root())))
+	e.apply_queued(-1.0)
+	check(checkpoint_index() == 50, "the snapshot's index checkpointed: %d" % checkpoint_index())
+	var saved = ResourceLoader.load(CHECKPOINT, "", true).instance()
+	check(TreeDump.same_map(TreeDump.ids_in(saved), want), "the checkpoint carries every node's grove_id: %s" % str(TreeDump.ids_in(saved)))
+	saved.free()
+	e.stop()
+	e.free()
+	var f = make_client("MountF")
+	f.start()
+	check(f.applied_index() == 50 and path_of(f, 3) == "World/Players/Alice" and path_of(f, 5) == "World/Label", "and a restart maps them from it: %s" % path_of(f, 3))
+	f.free()
 
 	remove_file(CHECKPOINT)
 	remove_file(ASIDE)

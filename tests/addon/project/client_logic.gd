@@ -76,7 +76,11 @@ func feed_snapshot(bytes: PoolByteArray, index: int, root_id: int, format: Strin
 
 
 func changes(index: int, prev: int, list: Array, part: int = 0, last: bool = true) -> void:
-	client._handle_message({"op": "changes", "index": index, "prev": prev, "changes": list, "part": part, "last": last})
+	changes_to(client, index, prev, list, part, last)
+
+
+func changes_to(to, index: int, prev: int, list: Array, part: int = 0, last: bool = true) -> void:
+	to._handle_message({"op": "changes", "index": index, "prev": prev, "changes": list, "part": part, "last": last})
 
 
 # Changes of a stream across shards: each carries the stream's position after it.
@@ -102,98 +106,188 @@ func dump(title: String, f: File) -> void:
 
 
 # A world as Godot saves it, without ids: containers whose class makes children of its own as it is built
-# (a ScrollContainer's scroll bars, a SpinBox's LineEdit), an instanced scene, and a root that runs @p script
-# (none if empty).
-func walked_scene_bytes(script: String) -> PoolByteArray:
+# (a ScrollContainer's scroll bars, a SpinBox's LineEdit), below them nodes of the scene, an instanced scene
+# with a node grove holds (Lamp) and one it does not (Bulb), and chains of nodes to rename, move and remove.
+func named_scene_bytes() -> PoolByteArray:
 	var prop = Node2D.new()
 	prop.name = "Prop"
-	var lamp = Node2D.new()
-	lamp.name = "Lamp"
-	prop.add_child(lamp)
-	lamp.owner = prop
+	for child_name in ["Lamp", "Bulb"]:
+		var child = Node2D.new()
+		child.name = child_name
+		prop.add_child(child)
+		child.owner = prop
 	var prop_scene = PackedScene.new()
 	prop_scene.pack(prop)
-	ResourceSaver.save("res://walk_prop.scn", prop_scene)
+	ResourceSaver.save("res://named_prop.scn", prop_scene)
 	prop.free()
 	var world = Node2D.new()
 	world.name = "World"
-	if script != "":
-		var code = GDScript.new()
-		code.source_code = script
-		code.reload()
-		world.set_script(code)
-	var scroll = ScrollContainer.new()
-	scroll.name = "Scroll"
-	var content = VBoxContainer.new()
-	content.name = "Content"
-	var item = Label.new()
-	item.name = "Item"
-	var spin = SpinBox.new()
-	spin.name = "Spin"
-	var tail = Node.new()
-	tail.name = "Tail"
-	world.add_child(scroll)
-	scroll.add_child(content)
-	content.add_child(item)
-	world.add_child(spin)
-	world.add_child(load("res://walk_prop.scn").instance())
-	world.add_child(tail)
-	for node in [scroll, content, item, spin, world.get_node("Prop"), tail]:
+	var made = {".": world}
+	# Parent path, name, class; the instanced scene is added apart.
+	for spec in [[".", "Scroll", "ScrollContainer"], ["Scroll", "Content", "VBoxContainer"], ["Scroll/Content", "Item", "Label"],
+			[".", "Spin", "SpinBox"], ["Spin", "Extra", "Node"], [".", "Room", "Node2D"], ["Room", "Desk", "Node2D"],
+			["Room/Desk", "Pen", "Node2D"], ["Room/Desk/Pen", "Cap", "Node2D"], [".", "Zone", "Node2D"], ["Zone", "Crate", "Node2D"],
+			["Zone/Crate", "Lid", "Node2D"], [".", "Shelf", "Node2D"], [".", "Tail", "Node"], ["Tail", "End", "Node"],
+			[".", "Sign", "Node2D"], [".", "Attic", "Node2D"], ["Attic", "Trunk", "Node2D"]]:
+		var node = ClassDB.instance(spec[2])
+		node.name = spec[1]
+		made[spec[0]].add_child(node)
 		node.owner = world
+		made[str(world.get_path_to(node))] = node
+	var instanced = load("res://named_prop.scn").instance()
+	world.add_child(instanced)
+	instanced.owner = world
 	var scene = PackedScene.new()
 	scene.pack(world)
-	ResourceSaver.save("res://walk.scn", scene)
+	ResourceSaver.save("res://named.scn", scene)
 	world.free()
-	return file_bytes("res://walk.scn")
+	return file_bytes("res://named.scn")
 
 
-# A snapshot whose ids come beside it: the walk in two messages and a node of the instanced scene by path.
-func feed_walked(to, bytes: PoolByteArray) -> void:
-	to._handle_message({"op": "snapshot_ids", "ids": {"Prop/Lamp": 8}, "walk": [1, 2, 3], "walk_children": PoolIntArray([4, 1, 1])})
-	to._handle_message({"op": "snapshot_ids", "ids": {}, "walk": [4, 5, 6, 7], "walk_children": PoolIntArray([0, 0, 0, 0])})
+# The ids beside named_scene_bytes()'s scene, sorted by id, in two messages; a parent is a position in the
+# two joined, so the second's Lamp names the first's Prop. A child's id may be below its parent's (Desk,
+# made before it was moved under Room; Trunk). _v_scroll and _h_scroll are nodes grove holds that this copy
+# lacks: the scroll bars of those names that the ScrollContainer made for itself must not be taken for them.
+func feed_named(to, bytes: PoolByteArray) -> void:
+	var entries = [
+		[1, -1, "World"], [2, 0, "Scroll"], [3, 1, "Content"], [4, 2, "Item"], [5, 0, "Spin"], [6, 4, "Extra"],
+		[7, 0, "Prop"], [8, 6, "Lamp"], [9, 1, "_v_scroll"], [12, 12, "Desk"], [13, 9, "Pen"], [14, 10, "Cap"],
+		[20, 0, "Room"], [30, 0, "Zone"], [31, 13, "Crate"], [32, 14, "Lid"], [40, 0, "Shelf"], [41, 0, "Tail"],
+		[42, 17, "End"], [43, 21, "Trunk"], [44, 0, "Sign"], [45, 0, "Attic"], [46, 1, "_h_scroll"],
+	]
+	for half in [entries.slice(0, 6), entries.slice(7, entries.size() - 1)]:
+		var ids = []
+		var parents = PoolIntArray()
+		var names = PoolStringArray()
+		for e in half:
+			ids.append(e[0])
+			parents.append(e[1])
+			names.append(e[2])
+		to._handle_message({"op": "snapshot_ids", "ids": {}, "node_ids": ids, "parents": parents, "names": names})
 	to._handle_message({"op": "snapshot", "index": 40, "root": 1, "format": "scn", "size": bytes.size(), "offset": 0, "data": bytes, "last": true})
 
 
-func check_walked_snapshot() -> void:
+func named_path(to, id: int) -> String:
+	var node = to.node_for_id(id)
+	if node == null:
+		return "-"
+	return str(to.scene_root().get_path_to(node))
+
+
+# A snapshot whose ids come beside it as ids, parents and names: mounted with only its root mapped, each
+# other node found by name the first time something needs it.
+func check_named_snapshot() -> void:
 	var holder = Node.new()
 	root.add_child(holder)
-	var walked = RecordingClient.new()
-	walked.autostart = false
-	walked.snapshot_file = "user://addon_test_walked"
-	holder.add_child(walked)
-	walked._handle_message({"op": "welcome", "server": 1, "version": "test", "leader": ""})
-	check(walked.sent.back().get("ids") == "walk", "the ids asked for beside the scene: %s" % str(walked.sent.back()))
-	feed_walked(walked, walked_scene_bytes(""))
-	var names = {}
-	for id in walked.id_map():
-		names[id] = str(walked.scene_root().get_path_to(walked.node_for_id(id)))
-	var want = {1: ".", 2: "Scroll", 3: "Scroll/Content", 4: "Scroll/Content/Item", 5: "Spin", 6: "Prop", 7: "Tail", 8: "Prop/Lamp"}
-	check(walked.is_following() and names.hash() == want.hash(), "the walk finds every node: %s" % str(names))
-	check(walked.node_for_id(5) is SpinBox and int(walked.node_for_id(8).get_meta("grove_id")) == 8, "the walked nodes carry their ids")
-	# A root whose script gives it a child once it is instanced: the walk does not fit, nothing is mounted,
-	# and the client asks for a snapshot that carries the ids.
-	var scripted = walked_scene_bytes("extends Node2D\nfunc _notification(what):\n\tif what == NOTIFICATION_INSTANCED:\n\t\tadd_child(Node.new())\n")
-	walked._handle_message({"op": "compacted", "oldest": 50})
-	feed_walked(walked, scripted)
-	check(walked.scene_root().get_child_count() == 4 and not walked.snapshot_ids_beside, "a walk that does not fit is not mounted")
-	check(walked.sent.back().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn"}.hash(), "then a snapshot with the ids in it: %s" % str(walked.sent.back()))
+	var named = RecordingClient.new()
+	named.autostart = false
+	named.snapshot_file = "user://addon_test_named"
+	holder.add_child(named)
+	named._handle_message({"op": "welcome", "server": 1, "version": "test", "leader": ""})
+	check(named.sent.back().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "names"}.hash(), "the ids asked for beside the scene, by name: %s" % str(named.sent.back()))
+	feed_named(named, named_scene_bytes())
+	var top = named.scene_root()
+	check(named.is_following() and top != null and top.get_parent() == named, "a snapshot with its ids beside it is mounted")
+	check(TreeDump.same_map(TreeDump.ids_in(top), {1: "."}) and named._mirror.nodes.size() == 1, "only the root is mapped at first: %s" % str(TreeDump.ids_in(top)))
+	check(named_path(named, 4) == "Scroll/Content/Item" and int(named.node_for_id(4).get_meta("grove_id")) == 4, "a node found on first use: %s" % named_path(named, 4))
+	check(TreeDump.same_map(TreeDump.ids_in(top), {1: ".", 2: "Scroll", 3: "Scroll/Content", 4: "Scroll/Content/Item"}), "with its ancestors, and nothing else: %s" % str(TreeDump.ids_in(top)))
+	check(named_path(named, 6) == "Spin/Extra" and named.node_for_id(5) is SpinBox, "a node below a SpinBox, past the LineEdit it made: %s" % named_path(named, 6))
+	check(named_path(named, 8) == "Prop/Lamp", "a node of an instanced scene: %s" % named_path(named, 8))
+	check(top.get_node("Scroll").get_node_or_null("_v_scroll") != null and named.node_for_id(9) == null, "a child its class made is not a node of the scene")
+	check(named.node_for_id(10) == null and named.node_for_id(99) == null, "ids the snapshot does not list")
+	# Changes name nodes not looked up yet: the rename and the move find Room as it is, then Pen, two levels
+	# below it and never looked up, is found where Room went.
+	changes_to(named, 41, 40, [
+		{"op": "rename", "id": 20, "name": "Hall"},
+		{"op": "move", "id": 20, "parent": 40, "index": -1},
+		{"op": "set", "id": 13, "property": "position", "value": Vector2(5, 6)},
+	])
+	named.apply_queued(-1.0)
+	check(named_path(named, 13) == "Shelf/Hall/Desk/Pen" and named.node_for_id(13).position == Vector2(5, 6), "found below an ancestor renamed and moved: %s" % named_path(named, 13))
+	check(named_path(named, 12) == "Shelf/Hall/Desk", "and the node between: %s" % named_path(named, 12))
+	# Zone goes with Crate and Lid, never looked up; a new Zone with a Crate and a Lid takes their names.
+	changes_to(named, 42, 41, [
+		{"op": "remove", "id": 30},
+		{"op": "create", "id": 50, "parent": 1, "name": "Zone", "class": "Node2D", "index": -1, "instance": ""},
+		{"op": "create", "id": 51, "parent": 50, "name": "Crate", "class": "Node2D", "index": -1, "instance": ""},
+		{"op": "create", "id": 52, "parent": 51, "name": "Lid", "class": "Node2D", "index": -1, "instance": ""},
+	])
+	named.apply_queued(-1.0)
+	check(named.node_for_id(30) == null and named.node_for_id(31) == null and named.node_for_id(32) == null, "a removed node and the nodes below it are gone for good: %s %s %s" % [named_path(named, 30), named_path(named, 31), named_path(named, 32)])
+	check(named_path(named, 50) == "Zone" and named_path(named, 51) == "Zone/Crate" and named_path(named, 52) == "Zone/Crate/Lid", "the new nodes of those names")
+	check(int(named.node_for_id(51).get_meta("grove_id")) == 51 and int(named.node_for_id(52).get_meta("grove_id")) == 52, "keep their own ids")
+	# A create that names a child already there without an id: a node of an instanced scene that grove did
+	# not hold (Bulb) is taken over; a snapshot node not looked up yet (Tail) is not.
+	var bulb = top.get_node("Prop/Bulb")
+	var tail = top.get_node("Tail")
+	changes_to(named, 43, 42, [
+		{"op": "create", "id": 60, "parent": 7, "name": "Bulb", "class": "Node2D", "index": -1, "instance": ""},
+		{"op": "create", "id": 61, "parent": 1, "name": "Tail", "class": "Node", "index": -1, "instance": ""},
+		# A target not looked up yet is one this copy has.
+		{"op": "connect", "id": 4, "target": 44, "signal": "resized", "method": "update", "flags": CONNECT_PERSIST},
+	])
+	named.apply_queued(-1.0)
+	check(named.node_for_id(60) == bulb and top.get_node("Prop").get_child_count() == 2, "an instanced scene's child taken over")
+	check(top.get_node("Scroll/Content/Item").is_connected("resized", top.get_node("Sign"), "update"), "a connection to a node not looked up yet")
+	check(named.node_for_id(41) == tail and int(tail.get_meta("grove_id")) == 41 and named.node_for_id(61) != tail and named.node_for_id(61) != null, "a snapshot node not looked up yet is not taken over")
+	# id_map() looks up every node still waiting: all of them, each with its grove_id.
+	check(not top.get_node("Attic").has_meta("grove_id") and not top.get_node("Shelf/Hall/Desk/Pen/Cap").has_meta("grove_id"), "nodes no change named wait")
+	var paths = {}
+	for id in named.id_map():
+		paths[id] = named_path(named, id)
+	var want = {1: ".", 2: "Scroll", 3: "Scroll/Content", 4: "Scroll/Content/Item", 5: "Spin", 6: "Spin/Extra", 7: "Prop",
+			8: "Prop/Lamp", 12: "Shelf/Hall/Desk", 13: "Shelf/Hall/Desk/Pen", 14: "Shelf/Hall/Desk/Pen/Cap", 20: "Shelf/Hall",
+			40: "Shelf", 41: "Tail", 42: "Tail/End", 43: "Attic/Trunk", 44: "Sign", 45: "Attic", 50: "Zone", 51: "Zone/Crate",
+			52: "Zone/Crate/Lid", 60: "Prop/Bulb", 61: named_path(named, 61)}
+	check(TreeDump.same_map(paths, want), "id_map() has every node: %s" % str(paths))
+	check(TreeDump.same_map(TreeDump.ids_in(top), want), "each with its grove_id: %s" % str(TreeDump.ids_in(top)))
+	check(named.node_for_id(46) == null, "nor is a scroll bar taken for a node looked up with all the others")
+	# A new snapshot forgets the nodes the last one left waiting.
+	named._handle_message({"op": "compacted", "oldest": 50})
+	feed_named(named, named_scene_bytes())
+	check(named._mirror._unseen == 22, "waiting again: %d" % named._mirror._unseen)
+	named._handle_message({"op": "compacted", "oldest": 60})
+	var fresh = fresh_scene_bytes()
+	named._handle_message({"op": "snapshot", "index": 60, "root": 1, "format": "scn", "size": fresh.size(), "offset": 0, "data": fresh, "last": true})
+	check(named._mirror._unseen == 0 and named._mirror._unseen_ids.empty() and named.node_for_id(2) == null, "a snapshot with ids in its nodes after one by name")
+	check(named.id_map().size() == 2, "its ids: %s" % str(named.id_map().keys()))
+	# Lists of different lengths would misplace every parent after them.
+	named._handle_message({"op": "compacted", "oldest": 70})
+	named._handle_message({"op": "snapshot_ids", "ids": {}, "node_ids": [1, 2], "parents": PoolIntArray([-1]), "names": PoolStringArray(["World", "A"])})
+	check(named._link == named.Link.IDLE and named.last_failure == "snapshot ids whose lists differ in length", "ids whose lists differ: %s" % named.last_failure)
 	holder.free()
-	# A walk that is short, too long, or enters more children than a node has does not fit either.
-	walked_scene_bytes("")
+
+	# A parent of more than a thousand children, whose children are looked up all at once through an index of
+	# them: all found, but not one that the scene does not own, nor one the scene lacks.
+	var wide = Node.new()
+	wide.name = "Wide"
+	var ids = [1]
+	var parents = PoolIntArray([-1])
+	var names = PoolStringArray(["Wide"])
+	for i in range(1100):
+		var child = Node.new()
+		child.name = "C%d" % i
+		wide.add_child(child)
+		child.owner = wide
+		ids.append(2 + i)
+		parents.append(0)
+		names.append(child.name)
+	var loose = Node.new()
+	loose.name = "Loose"
+	wide.add_child(loose)
+	for extra in [[5000, "Loose"], [5001, "Missing"]]:
+		ids.append(extra[0])
+		parents.append(0)
+		names.append(extra[1])
+	var wide_holder = Node.new()
+	root.add_child(wide_holder)
 	var mirror = preload("res://addons/grove/grove_mirror.gd").new()
-	var bad_walks = [
-		[[1, 2, 3, 4, 5, 6], [4, 1, 1, 0, 0, 0]],
-		[[1, 2, 3, 4, 5, 6, 7, 9], [4, 1, 1, 0, 0, 0, 0, 0]],
-		[[1, 2, 3, 4, 5, 6, 7], [4, 1, 9, 0, 0, 0, 0]],
-		[[1, 2, 3, 4, 5, 6, 7], [4, 1, 1, 0, 0, 0]],
-	]
-	for bad in bad_walks:
-		var scene = load("res://walk.scn").instance()
-		check(mirror.map_walk(scene, bad[0], bad[1], {}).empty(), "a walk that does not fit: %s" % str(bad))
-		scene.free()
-	var fits = load("res://walk.scn").instance()
-	check(mirror.map_walk(fits, [1, 2, 3, 4, 5, 6, 7], [4, 1, 1, 0, 0, 0, 0], {}).size() == 7, "the walk that fits")
-	fits.free()
+	mirror.mount_named(wide, wide_holder, 1, [[ids, parents, names]])
+	mirror.look_up_all()
+	check(mirror.nodes.size() == 1101 and mirror.nodes.get(1101) == wide.get_node("C1099") and int(wide.get_node("C1099").get_meta("grove_id")) == 1101, "the children of a wide parent: %d" % mirror.nodes.size())
+	check(not mirror.nodes.has(5000) and not loose.has_meta("grove_id") and mirror.node_for(5001) == null, "not one the scene does not own")
+	mirror.drop()
+	wide_holder.free()
 
 
 # The second snapshot is a binary scene that Godot itself writes, as the server's default format is.
@@ -231,7 +325,7 @@ func _init() -> void:
 
 	# A first welcome: no tree yet, so a subscription without "from" (a snapshot).
 	client._handle_message({"op": "welcome", "server": 1, "version": "test", "leader": ""})
-	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "walk"}.hash(), "cold subscribe: %s" % str(last_sent()))
+	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "names"}.hash(), "cold subscribe: %s" % str(last_sent()))
 	# Changes before the snapshot belong to no tree and are dropped.
 	changes(3, 2, [{"op": "rename", "id": 1, "name": "Early"}])
 	feed_snapshot(file_bytes("res://snapshot.tscn"), 10, 1, "tscn")
@@ -372,7 +466,7 @@ func _init() -> void:
 	# Compacted: a new snapshot, a fresh tree; the old one stays until the new one replaces it.
 	var old_root = client.scene_root()
 	client._handle_message({"op": "compacted", "oldest": 100})
-	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "walk"}.hash(), "cold start after compacted: %s" % str(last_sent()))
+	check(last_sent().hash() == {"op": "subscribe", "path": "/root/World", "format": "scn", "ids": "names"}.hash(), "cold start after compacted: %s" % str(last_sent()))
 	check(is_instance_valid(old_root), "the old tree stays until the snapshot")
 	changes(17, 16, [{"op": "rename", "id": 7, "name": "Stale"}])
 	feed_snapshot(fresh_scene_bytes(), 120, 1, "scn")
@@ -440,7 +534,7 @@ func _init() -> void:
 	client._handle_message({"op": "error", "code": 3, "reason": "no such path"})
 	check(client._link == client.Link.UP, "a refusal that is final is reported, not retried")
 
-	check_walked_snapshot()
+	check_named_snapshot()
 
 	# The built embedded resources and the paths kept are bounded: past the limit the oldest half goes.
 	var mirror = preload("res://addons/grove/grove_mirror.gd").new()

@@ -63,3 +63,26 @@ static func dump_node(top: Node, base: Node, f: File) -> void:
 		var children = node.get_children()
 		children.invert()
 		stack += children
+
+
+# The nodes of the tree below @p top that carry a grove_id: id -> path from top.
+static func ids_in(top: Node) -> Dictionary:
+	var found = {}
+	var stack = [top]
+	while not stack.empty():
+		var node = stack.pop_back()
+		if node.has_meta("grove_id"):
+			found[int(node.get_meta("grove_id"))] = str(top.get_path_to(node))
+		for child in node.get_children():
+			stack.append(child)
+	return found
+
+
+# Dictionary.hash() depends on the order of the keys.
+static func same_map(a: Dictionary, b: Dictionary) -> bool:
+	if a.size() != b.size():
+		return false
+	for key in a:
+		if not b.has(key) or b[key] != a[key]:
+			return false
+	return true

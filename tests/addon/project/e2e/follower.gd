@@ -84,6 +84,8 @@ func on_frame() -> void:
 	for line in seen:
 		f.store_line(line)
 	if client.scene_root() != null:
+		# The dump names each node's id, which a node of a snapshot gets only once something needs it.
+		client.id_map()
 		TreeDump.dump_node(client.scene_root(), client.scene_root().get_parent(), f)
 	f.close()
 	print("GROVE-FOLLOWER-DONE %d" % client.applied_index())

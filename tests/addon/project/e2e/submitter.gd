@@ -55,6 +55,8 @@ func id_of(scene_root: Node, relative: String) -> int:
 func on_snapshot_loaded(scene_root) -> void:
 	if armed:
 		return
+	# Every node's grove_id, which a node of a snapshot otherwise gets only once a change names it.
+	client.id_map()
 	mover = id_of(scene_root, GroveEnv.env("GROVE_NODE", "Mover"))
 	for relative in GroveEnv.env("GROVE_PARENTS", "A,B").split(","):
 		parents.append(id_of(scene_root, relative))
