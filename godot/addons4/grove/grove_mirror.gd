@@ -145,18 +145,12 @@ func look_up_all() -> void:
 		if not is_instance_valid(above):
 			_look_up(k)
 			continue
-		var found = null
 		if above.get_child_count() > 1000:
 			if not wide.has(above):
 				wide[above] = _children_by_name(above)
-			found = wide[above].get(_unseen_names[k])
+			_settle(k, wide[above].get(_unseen_names[k]))
 		else:
-			found = _child_named(above, _unseen_names[k])
-		if found != null and found.owner != null:
-			found.set_meta("grove_id", _unseen_ids[k])
-			nodes[_unseen_ids[k]] = found
-		_unseen_parents[k] = TAKEN
-		_unseen -= 1
+			_settle(k, _child_named(above, _unseen_names[k]))
 	_forget_names()
 
 
@@ -186,11 +180,9 @@ func _entry(id: int) -> int:
 	return -1
 
 
-# Down from the nearest ancestor already found, by name, each node its parent's child of that name that
-# the scene owns (not one that its class made for itself, as a SpinBox's LineEdit). Every entry of the way
-# is taken once, found or not: a node that came later under a name the snapshot's held (once that one was
-# removed) is never taken for it, and below an ancestor that is gone nothing is found. Up by a loop, not
-# recursion: a chain of parents may be thousands deep.
+# Down from the nearest ancestor already found, by name, each node of the way (_settle()). Below an
+# ancestor that is gone nothing is found. Up by a loop, not recursion: a chain of parents may be thousands
+# deep.
 func _look_up(at: int) -> Node:
 	var chain = [at]
 	var above = null
@@ -207,19 +199,23 @@ func _look_up(at: int) -> Node:
 			chain.append(up)
 	for i in range(chain.size() - 1, -1, -1):
 		var k = chain[i]
-		var found = null
-		if above != null:
-			found = _child_named(above, _unseen_names[k])
-		if found != null and found.owner == null:
-			found = null
-		if found != null:
-			found.set_meta("grove_id", _unseen_ids[k])
-			nodes[_unseen_ids[k]] = found
-		_take(k)
-		above = found
+		above = _settle(k, _child_named(above, _unseen_names[k]) if above != null else null)
 	if _unseen == 0:
 		_forget_names()
 	return above
+
+
+# Entry k stands for @p found if the scene owns it (not a child that its class made for itself, as a
+# SpinBox's LineEdit). Taken once, found or not: a node that came later under a name the snapshot's held
+# (once that one was removed) is never taken for it.
+func _settle(k: int, found) -> Node:
+	if found != null and found.owner == null:
+		found = null
+	if found != null:
+		found.set_meta("grove_id", _unseen_ids[k])
+		nodes[_unseen_ids[k]] = found
+	_take(k)
+	return found
 
 
 func _take(k: int) -> void:
