@@ -57,7 +57,7 @@ static bool have_godot(void)
 static void write_file(const char *dir, const char *name, const void *data, size_t len)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(snprintf(path, sizeof(path), "%s/%s", dir, name) < (int)sizeof(path));
 	FILE *f = fopen(path, "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(data, 1, len, f), len);
@@ -428,6 +428,7 @@ static bool make_loadable(const struct tscn_scene *in, struct tscn_scene *out)
 
 static char *slurp(const char *path, size_t *len)
 {
+	*len = 0;
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;
