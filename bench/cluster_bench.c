@@ -4,6 +4,9 @@
  * grove: three groved processes with --peers, a set-property per write, the client at the leader.
  * etcd: three members of Debian's etcd (3.4) on loopback ports, a put per write through the v3 JSON gateway
  * with a keep-alive HTTP/1.1 client at the leader. Not a test: it prints figures.
+ * floor: the same clients against a server that answers each frame at once (floor_server.c), with frames
+ * of the sizes grove's requests and replies have: what this machine allows any server for this client
+ * shape, and grove's throughput as a share of it.
  *
  * Then the catch-up of a follower that was down while the leader took M writes (default 10,000): the time
  * from its restart until it has applied them all, through the log, and through a snapshot (the leader
@@ -14,10 +17,16 @@
  * --no-sync runs groved without fsync (NOT durable): the difference to a durable run is the disks' share
  * of the latency.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -137,6 +146,9 @@ static void *grove_connect(void *ctx)
 	return grove_client_connect(g->leader, NULL, 10000, &c, NULL, 0) ? NULL : c;
 }
 
+/* Frame sizes of a grove write and its reply (length prefix included), for the floor to mimic. */
+static size_t request_frame_bytes, reply_frame_bytes;
+
 static uint64_t grove_write(void *conn, int i)
 {
 	static __thread struct variant value;
@@ -157,6 +169,10 @@ static uint64_t grove_write(void *conn, int i)
 	uint64_t t0 = now_ns();
 	int err = grove_client_call(conn, &env, &reply);
 	uint64_t t1 = now_ns();
+	if (!err && i == 0 && !reply_frame_bytes) {
+		request_frame_bytes = 4 + grove__envelope__get_packed_size(&env);
+		reply_frame_bytes = 4 + grove__envelope__get_packed_size(reply);
+	}
 	wire_request_free(&wr);
 	if (err)
 		return 0;
@@ -168,6 +184,84 @@ static uint64_t grove_write(void *conn, int i)
 static void grove_close(void *conn)
 {
 	grove_client_close(conn);
+}
+
+/* ---- the floor: a server that answers at once ---- */
+
+struct floor_conn {
+	int fd;
+	uint8_t buf[4096];
+};
+
+static void *floor_connect(void *ctx)
+{
+	int port = *(int *)ctx;
+	struct floor_conn *c = calloc(1, sizeof(*c));
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int one = 1;
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* As grove_client_call() does: send the frame, then poll and read until the whole reply is in. */
+static uint64_t floor_write(void *conn, int i)
+{
+	(void)i;
+	struct floor_conn *c = conn;
+	size_t body = request_frame_bytes - 4;
+	c->buf[0] = (uint8_t)body;
+	c->buf[1] = (uint8_t)(body >> 8);
+	c->buf[2] = c->buf[3] = 0;
+	uint64_t t0 = now_ns();
+	if (send(c->fd, c->buf, request_frame_bytes, MSG_NOSIGNAL) != (ssize_t)request_frame_bytes)
+		return 0;
+	for (size_t got = 0; got < reply_frame_bytes;) {
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		if (poll(&pfd, 1, 10000) != 1)
+			return 0;
+		ssize_t n = recv(c->fd, c->buf, reply_frame_bytes - got, 0);
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			return 0;
+		got += n > 0 ? (size_t)n : 0;
+	}
+	return now_ns() - t0;
+}
+
+static void floor_close(void *conn)
+{
+	struct floor_conn *c = conn;
+	close(c->fd);
+	free(c);
+}
+
+/* The same measurement against the floor server; false if it could not be run. */
+static bool measure_floor(const char *dir, int ops, int clients, double seconds, struct result *r)
+{
+	if (!request_frame_bytes || request_frame_bytes > sizeof(((struct floor_conn *)0)->buf))
+		return false;
+	int port = test_free_port();
+	char port_arg[16], reply_arg[16], log[4200];
+	snprintf(port_arg, sizeof(port_arg), "%d", port);
+	snprintf(reply_arg, sizeof(reply_arg), "%zu", reply_frame_bytes - 4);
+	snprintf(log, sizeof(log), "%s/floor.log", dir);
+	char *argv[] = {FLOOR_SERVER_PATH, port_arg, reply_arg, NULL};
+	pid_t pid = bench_spawn(argv, log);
+	const char *ready[] = {"ready"};
+	bool ok = pid > 0 && bench_wait_said(log, ready, 1, 10000) == 0;
+	if (ok) {
+		struct target ft = {floor_connect, floor_write, floor_close, &port};
+		measure(&ft, ops, clients, seconds, r);
+	}
+	bench_stop(pid);
+	return ok;
 }
 
 /* ---- follower catch-up ---- */
@@ -307,6 +401,13 @@ int main(int argc, char **argv)
 	printf("3-node clusters on loopback, %s, 100-byte values, this machine, same run\n",
 	       no_sync ? "grove WITHOUT fsync (not durable)" : "durable (fsync)");
 	print_result("grove", &gr, clients);
+	struct result fr;
+	if (measure_floor(dir, ops, clients, seconds, &fr)) {
+		print_result("floor", &fr, clients);
+		printf("ratio  grove/floor: %d clients' throughput %.2f (a server that answers at once: %zu-byte "
+		       "requests, %zu-byte replies)\n",
+		       clients, fr.cops > 0 ? gr.cops / fr.cops : 0.0, request_frame_bytes, reply_frame_bytes);
+	}
 	if (catchup > 0) {
 		double by_log = catch_up(dir, catchup, clients, "1000000");
 		double by_snapshot = catch_up(dir, catchup, clients, "1000");
