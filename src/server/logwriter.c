@@ -115,12 +115,14 @@ bool logwriter_busy(const struct logwriter *lw)
 
 bool logwriter_collect(struct logwriter *lw, bool wait, int *result, uint64_t *duration_ns)
 {
-	if (!lw->busy)
-		return false;
+	/* Read first, even when nothing is submitted: a flush collected by a waiting call left its signal, and
+	 * an eventfd left readable would wake the loop at every turn. */
 	uint64_t count;
 	if (read(lw->event_fd, &count, sizeof(count)) < 0) {
 		/* Nothing to read yet (EAGAIN): the state under the lock decides. */
 	}
+	if (!lw->busy)
+		return false;
 	pthread_mutex_lock(&lw->lock);
 	while (wait && !lw->finished)
 		pthread_cond_wait(&lw->cond, &lw->lock);
