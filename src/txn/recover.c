@@ -123,6 +123,14 @@ static int resolve_intent(struct txn_recover *r, size_t i)
 	return send(r, listed ? r->rec.writes[i].shard : r->met_shard, &cmd);
 }
 
+static bool all_resolved(const struct txn_recover *r)
+{
+	for (size_t i = 0; i <= r->rec.n_writes; i++)
+		if (!r->resolved[i])
+			return false;
+	return true;
+}
+
 static int resolve_unanswered(struct txn_recover *r)
 {
 	int err = GROVE_OK;
@@ -164,7 +172,9 @@ static int finish(struct txn_recover *r, const struct txn_record *final)
 		return GROVE_ENOMEM;
 	r->resolved[r->rec.n_writes] = !r->met_key_len || met_is_listed(r);
 	r->phase = TXN_RECOVER_RESOLVING;
-	return resolve_unanswered(r);
+	/* A record that lists no intent (pushed before it was staged), met through no intent: nothing to resolve,
+	 * and no RESOLVE answer would ever move it on. */
+	return all_resolved(r) ? forget_record(r) : resolve_unanswered(r);
 }
 
 int txn_recover_create(const struct txn_recover_config *cfg, struct hlc_clock *clock, uint64_t pt,
@@ -254,15 +264,13 @@ static int on_resolved(struct txn_recover *r, const struct txn_cmd *cmd)
 	 * a mark that only the final record's removes. */
 	if (cmd->status != r->rec.status)
 		return GROVE_OK;
-	bool all = true;
 	for (size_t i = 0; i <= r->rec.n_writes; i++) {
 		struct txn_bytes key = i < r->rec.n_writes ? r->rec.writes[i].key
 							   : (struct txn_bytes){r->met_key, r->met_key_len};
 		if (key.len == cmd->key.len && memcmp(key.data, cmd->key.data, key.len) == 0)
 			r->resolved[i] = true;
-		all = all && r->resolved[i];
 	}
-	return all ? forget_record(r) : GROVE_OK;
+	return all_resolved(r) ? forget_record(r) : GROVE_OK;
 }
 
 int txn_recover_on_result(struct txn_recover *r, uint64_t pt, const struct txn_cmd *cmd, const struct txn_result *res)

@@ -579,6 +579,23 @@ static void test_recovery_hears_an_early_resolution(void **state)
 	world_free(s.w);
 }
 
+/*
+ * A recovery that met no intent (a sweep of the records an anchor keeps) of a transaction that never staged: the
+ * push aborts it with a record that lists no intent, so there is nothing to resolve, and the recovery goes
+ * straight on to forget the record instead of waiting for an answer that nothing was sent to give.
+ */
+static void test_recovery_of_an_unstaged_record_met_through_no_intent(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct txn_meta never_staged = {.id = w->next_id++, .anchor = 1, .epoch = 0, .seq = 1,
+					.ts = {w->now - 2 * EXPIRY, 0}, .start = {w->now - 2 * EXPIRY, 0}};
+	assert_int_equal(recover_txn(w, &never_staged, 0, NULL), TXN_RECOVER_ABORTED);
+	assert_int_equal(record_status(w, never_staged.id), TXN_ABORTED);
+	assert_int_equal(stores_count(w->stores, 1, TXN_TABLE_RESOLVED), 1); /* forgotten */
+	world_free(w);
+}
+
 /* The coordinator dies with one intent still in flight: recovery prevents it and aborts. The late intent,
  * arriving between the prevention and the decision, can no longer land at the timestamp; once the shard has
  * resolved the transaction it is refused outright. */
@@ -1634,6 +1651,7 @@ int main(void)
 		cmocka_unit_test(test_recovery_hears_an_early_resolution),
 		cmocka_unit_test(test_recovery_commits_implicitly_committed),
 		cmocka_unit_test(test_recovery_prevents_and_aborts),
+		cmocka_unit_test(test_recovery_of_an_unstaged_record_met_through_no_intent),
 		cmocka_unit_test(test_push_aborts_unstaged),
 		cmocka_unit_test(test_recovery_record_moved_on),
 		cmocka_unit_test(test_push_refresh),
