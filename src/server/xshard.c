@@ -52,6 +52,7 @@ struct xtxn {
 	bool cut;              /* a cut of the world (xshard_begin_cut()) */
 	bool answer_held;      /* aborted with a key before the anchor decided: answered once it does */
 	enum txn_status held_outcome;
+	bool outcome_unknown;  /* its ABORTED is the low-water mark's: the outcome is not known (coord.h) */
 	int refusal;           /* a part the tree refused: the write's answer */
 	size_t failed_op;
 	char message[512];
@@ -216,6 +217,12 @@ static void answer(struct xshard *x, struct xtxn *t, enum txn_status outcome)
 			    "same key";
 	} else if (t->refusal) {
 		o.code = t->refusal, o.message = t->message, o.failed_op = t->failed_op;
+	} else if (t->outcome_unknown) {
+		/* Not a refusal: a client that retries on its own would apply twice what did commit. */
+		o.code = GROVE_ETIMEDOUT;
+		o.message = "the outcome of the cross-shard write is not known: this server stayed silent longer than "
+			    "--txn-gc-after and the transaction's record was collected; read to see whether it applied (a "
+			    "retry with the same key applies it at most once)";
 	} else {
 		o.code = GROVE_EINTENT;
 		o.message = "the cross-shard write was aborted: it met another transaction, or could not be staged in "
@@ -281,6 +288,8 @@ static void pump_txn(struct xshard *x, size_t slot, uint64_t pt)
 	for (int round = 0; round < MAX_ROUNDS && txn_coord_has_ready(t->coord); round++) {
 		struct txn_coord_ready rd;
 		txn_coord_ready(t->coord, &rd);
+		if (rd.outcome_changed)
+			t->outcome_unknown = rd.outcome_unknown;
 		if (rd.outcome_changed && !(x->cfg.two_phase && rd.outcome == TXN_COMMITTED)) {
 			if (rd.outcome != TXN_COMMITTED && t->key[0] && !t->anchor_decided && !rd.done) {
 				t->answer_held = true;

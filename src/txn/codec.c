@@ -167,7 +167,7 @@ int txn_result_encode(const struct txn_result *res, uint8_t **data, size_t *len)
 {
 	*data = NULL;
 	*len = 0;
-	if ((unsigned)res->code > TXN_R_GONE || (res->has_record && (unsigned)res->record.status > TXN_ABORTED) ||
+	if ((unsigned)res->code > TXN_R_FORGOTTEN || (res->has_record && (unsigned)res->record.status > TXN_ABORTED) ||
 	    res->record.n_writes > TXN_WRITES_MAX || res->value_len > TXN_VALUE_MAX)
 		return GROVE_EINVAL;
 	for (size_t i = 0; res->has_record && i < res->record.n_writes; i++)
@@ -203,7 +203,7 @@ int txn_result_decode(const uint8_t *data, size_t len, struct txn_result *res, c
 	res->ts = layout_get_ts(&r);
 	if (r.bad)
 		return refuse(why, GROVE_ECORRUPT, "truncated");
-	if (code > TXN_R_GONE)
+	if (code > TXN_R_FORGOTTEN)
 		return refuse(why, GROVE_ECORRUPT, "unknown result code");
 	if ((flags & ~(FLAG_OTHER | FLAG_RECORD | FLAG_FOUND)) || !(flags & FLAG_OTHER) != !carries_other(res->code) ||
 	    ((flags & FLAG_FOUND) && res->code != TXN_R_VALUE))

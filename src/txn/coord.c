@@ -42,6 +42,7 @@ struct txn_coord {
 	uint64_t next_heartbeat;       /* when the record's heartbeat is refreshed */
 	uint64_t next_retry;           /* when unanswered commands go again */
 	enum txn_status outcome;       /* what the client was (or is to be) told; TXN_NONE before */
+	bool outcome_unknown;          /* ...and that ABORTED is the mark's answer: the client is told "not known" */
 	struct hlc_ts commit_ts;
 	bool outcome_new;              /* not handed out yet */
 	bool pushed_new;               /* the push is not handed out yet */
@@ -173,8 +174,12 @@ static int resolve_unanswered(struct txn_coord *c)
 	return err;
 }
 
-/* The record is final (by this coordinator or by anyone): report it and resolve every intent by it. */
-static int learn_final(struct txn_coord *c, uint64_t pt, const struct txn_record *rec)
+/*
+ * The record is final (by this coordinator or by anyone): report it and resolve every intent by it. With
+ * @p forgotten it is the low-water mark's ABORTED (TXN_R_FORGOTTEN): resolving by it is right, but the
+ * transaction may have committed before its record was collected, so the outcome reported is not known.
+ */
+static int learn_final(struct txn_coord *c, uint64_t pt, const struct txn_record *rec, bool forgotten)
 {
 	txn_record_free(&c->final);
 	int err = txn_record_copy(&c->final, rec);
@@ -182,6 +187,7 @@ static int learn_final(struct txn_coord *c, uint64_t pt, const struct txn_record
 		return err;
 	if (c->outcome == TXN_NONE) {
 		c->outcome = rec->status;
+		c->outcome_unknown = forgotten;
 		c->commit_ts = rec->ts;
 		c->outcome_new = true;
 	}
@@ -203,7 +209,7 @@ static int learn_final(struct txn_coord *c, uint64_t pt, const struct txn_record
 static int learn_forgotten_commit(struct txn_coord *c, uint64_t pt)
 {
 	struct txn_record committed = {TXN_COMMITTED, c->meta.epoch, c->meta.seq, c->meta.ts, 0, NULL, 0};
-	return learn_final(c, pt, &committed);
+	return learn_final(c, pt, &committed, false);
 }
 
 /* Move the rollback's messages into this queue; once it knows the outcome, take it over. */
@@ -218,7 +224,7 @@ static int drain_rollback(struct txn_coord *c, uint64_t pt)
 		txn_recover_advance(c->rollback, &rd);
 	}
 	const struct txn_record *final = txn_recover_record(c->rollback);
-	return err || !final ? err : learn_final(c, pt, final);
+	return err || !final ? err : learn_final(c, pt, final, txn_recover_forgotten(c->rollback));
 }
 
 /* Rollback: its own status recovery, which aborts unless every intent turns out to be in place. */
@@ -351,7 +357,7 @@ int txn_coord_on_result(struct txn_coord *c, uint64_t pt, const struct txn_cmd *
 		break;
 	case TXN_CMD_STAGE:
 		if (is_current_attempt(c, cmd) && final_record)
-			err = learn_final(c, pt, &res->record);
+			err = learn_final(c, pt, &res->record, res->code == TXN_R_FORGOTTEN);
 		else if (is_current_attempt(c, cmd) && res->code == TXN_R_OK)
 			c->staged = true;
 		break;
@@ -362,7 +368,7 @@ int txn_coord_on_result(struct txn_coord *c, uint64_t pt, const struct txn_cmd *
 		    (res->record.status == TXN_NONE || res->record.status == TXN_ABORTED))
 			err = learn_forgotten_commit(c, pt);
 		else if (active && final_record)
-			err = learn_final(c, pt, &res->record);
+			err = learn_final(c, pt, &res->record, res->code == TXN_R_FORGOTTEN);
 		break;
 	case TXN_CMD_RESOLVE:
 		/* An early resolution's answer says nothing of the resolution by the final record. */
@@ -549,6 +555,7 @@ void txn_coord_ready(struct txn_coord *c, struct txn_coord_ready *rd)
 	rd->n_msgs = c->out.n;
 	rd->outcome_changed = c->outcome_new;
 	rd->outcome = c->outcome;
+	rd->outcome_unknown = c->outcome_unknown;
 	rd->commit_ts = c->commit_ts;
 	rd->pushed = c->pushed_new;
 	rd->pushed_to = c->pushed_to;

@@ -97,6 +97,13 @@ struct txn_coord_ready {
 	size_t n_msgs;                   /**< how many */
 	bool outcome_changed;            /**< the outcome is new: tell the client */
 	enum txn_status outcome;         /**< TXN_COMMITTED (at commit_ts) or TXN_ABORTED; TXN_NONE before */
+	/**
+	 * With TXN_ABORTED: not known. The transaction began at or below the low-water mark and its record is
+	 * gone (TXN_R_FORGOTTEN): it can no longer commit, and what it left is resolved as aborted, but it may
+	 * have committed, by a status recovery, before its record was collected (this coordinator was silent
+	 * longer than the collection lags). Tell the client that the outcome is not known.
+	 */
+	bool outcome_unknown;
 	struct hlc_ts commit_ts;         /**< the commit timestamp when COMMITTED */
 	bool pushed;                     /**< call txn_coord_retry() or txn_coord_rollback() */
 	struct hlc_ts pushed_to;         /**< the timestamp a retry would take */

@@ -22,6 +22,7 @@ struct txn_recover {
 	bool done_reported;               /* `done` was handed out */
 	uint64_t cutoff;                  /* the push's expiry: heartbeats at or before it are abandoned */
 	struct txn_record rec;            /* the STAGING record examined; then the final record (owned) */
+	bool forgotten;                   /* that final record is the mark's answer (TXN_R_FORGOTTEN) */
 	uint8_t *queried;                 /* per listed intent: enum query_state */
 	bool *resolved;                   /* per listed intent, then the met intent: answered */
 	uint64_t next_retry;              /* when unanswered commands go again */
@@ -223,6 +224,7 @@ static bool same_attempt(const struct txn_meta *m, const struct txn_record *rec)
 static int on_push(struct txn_recover *r, const struct txn_result *res)
 {
 	const struct txn_record *rec = &res->record;
+	r->forgotten = res->code == TXN_R_FORGOTTEN;
 	if (txn_status_is_final(rec->status))
 		return finish(r, rec);
 	if (rec->status == TXN_STAGING && (r->cfg.own || r->cfg.forced || rec->heartbeat <= r->cutoff))
@@ -252,6 +254,7 @@ static int on_decided(struct txn_recover *r, const struct txn_cmd *cmd, const st
 {
 	if (!same_attempt(&cmd->txn, &r->rec) || cmd->txn.seq != r->rec.seq)
 		return GROVE_OK;
+	r->forgotten = res->code == TXN_R_FORGOTTEN;
 	if (txn_status_is_final(res->record.status))
 		return finish(r, &res->record);
 	/* The record moved on (a later attempt was staged): what was examined says nothing now. */
@@ -364,4 +367,9 @@ const struct txn_record *txn_recover_record(const struct txn_recover *r)
 const struct txn_meta *txn_recover_txn(const struct txn_recover *r)
 {
 	return &r->txn;
+}
+
+bool txn_recover_forgotten(const struct txn_recover *r)
+{
+	return r->forgotten;
 }

@@ -136,4 +136,11 @@ const struct txn_record *txn_recover_record(const struct txn_recover *r);
 /** @brief The transaction being recovered, as the met intent carried it. */
 const struct txn_meta *txn_recover_txn(const struct txn_recover *r);
 
+/**
+ * @brief Whether its ABORTED outcome is the low-water mark's answer (TXN_R_FORGOTTEN): the transaction can
+ * no longer commit, and what it left is resolved as aborted, but it may have committed before its record was
+ * collected, so whoever reports it to a client reports it as not known.
+ */
+bool txn_recover_forgotten(const struct txn_recover *r);
+
 #endif

@@ -442,12 +442,15 @@ static int begun_at_or_below_mark(const struct txn_store *st, const struct txn_c
 	return err;
 }
 
-/* Such a transaction is aborted, as a push would abort it: the record is ABORTED at the command's attempt. */
-static enum txn_result_code abort_unrecorded(const struct txn_cmd *cmd, struct txn_record *next, bool *changed)
+/*
+ * Such a transaction can no longer commit: it is answered as aborted (FORGOTTEN, with an ABORTED record at the
+ * command's attempt), and nothing is stored, since the mark refuses its record for good. Its record may have
+ * been collected after it committed, so the answer must not say it never did: a coordinator that hears it
+ * before it knew the outcome cannot tell its client either (txn_coord_ready.outcome_unknown).
+ */
+static void forgotten_record(const struct txn_cmd *cmd, struct txn_record *answer)
 {
-	*next = (struct txn_record){TXN_ABORTED, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts, cmd->heartbeat, NULL, 0};
-	*changed = true;
-	return cmd->type == TXN_CMD_FINALIZE && cmd->status == TXN_ABORTED ? TXN_R_OK : TXN_R_REFUSED;
+	*answer = (struct txn_record){TXN_ABORTED, cmd->txn.epoch, cmd->txn.seq, cmd->txn.ts, cmd->heartbeat, NULL, 0};
 }
 
 /*
@@ -470,16 +473,18 @@ static int update_record(const struct txn_store *st, const struct txn_cmd *cmd, 
 	if (rec.status == TXN_NONE && (err = begun_at_or_below_mark(st, cmd, &too_old)) != GROVE_OK)
 		return err;
 	enum txn_result_code code;
-	if (txn_status_is_final(rec.status))
+	if (too_old) {
+		forgotten_record(cmd, &next);
+		code = TXN_R_FORGOTTEN;
+	} else if (txn_status_is_final(rec.status)) {
 		code = TXN_R_REFUSED;
-	else if (too_old)
-		code = abort_unrecorded(cmd, &next, &changed);
-	else
+	} else {
 		code = step(&rec, cmd, &next, &changed);
+	}
 	if (changed)
 		err = store_record(st, cmd->txn.id, &next);
 	if (!err)
-		err = with_record(res, code, changed ? &next : &rec);
+		err = with_record(res, code, changed || too_old ? &next : &rec);
 	txn_record_free(&rec);
 	return err;
 }

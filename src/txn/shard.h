@@ -29,7 +29,8 @@
  * Transaction state does not grow without bound: txn_gc() forgets what lies
  * at or below a low-water mark that follows the clock some time behind,
  * final records included once nothing needs them; a transaction that began
- * at or below the mark can no longer make a record (it is aborted instead).
+ * at or below the mark can no longer make a record (it is answered as
+ * aborted, TXN_R_FORGOTTEN, its outcome before the collection unknown).
  *
  * Storage. The state machine reads and writes typed records as bytes in eight
  * tables through struct txn_store: the server backs it with LMDB tables
@@ -138,9 +139,10 @@ int txn_write_intent(const struct txn_store *st, const struct txn_cmd *cmd, stru
  * the command's (epoch, seq, ts) with its in-flight list (OK). The same
  * attempt again is OK; an earlier one is STALE; a final record is REFUSED.
  * The heartbeat only moves forward. An absent record of a transaction that
- * began at or below the low-water mark (its start) becomes ABORTED instead:
- * REFUSED with it (the same holds for HEARTBEAT and for FINALIZE expecting
- * an unstaged record, which then answers OK).
+ * began at or below the low-water mark (its start) is not made: the answer is
+ * FORGOTTEN with an ABORTED record at the command's attempt, and nothing is
+ * stored (the same holds for HEARTBEAT and for FINALIZE expecting an
+ * unstaged record). Its record may have been collected after it committed.
  * Same returns as txn_shard_apply().
  */
 int txn_record_stage(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);
@@ -176,11 +178,11 @@ int txn_finalize(const struct txn_store *st, const struct txn_cmd *cmd, struct t
  * below the low-water mark (OK; also OK when there is no record). A record
  * that is not final is kept as it is: REFUSED with it. Beyond the spec: the
  * coordinator sends it once it resolved every intent, and so does a status
- * recovery. A push after the record is deleted finds none and aborts (the
- * transaction began at or below the mark, so nothing can make another
- * record for it), which is right for what can still come: a copy of one of
- * its intents that was late, at a pushed timestamp, whose part was applied
- * already (or never was).
+ * recovery. A push after the record is deleted finds none and is answered
+ * as aborted (FORGOTTEN: the transaction began at or below the mark, so
+ * nothing can make another record for it), which is right for what can
+ * still come: a copy of one of its intents that was late, at a pushed
+ * timestamp, whose part was applied already (or never was).
  * Same returns as txn_shard_apply().
  */
 int txn_forget(const struct txn_store *st, const struct txn_cmd *cmd, struct txn_result *res);

@@ -161,8 +161,12 @@ enum txn_result_code {
 	TXN_R_PREVENTED = 7, /**< QUERY_INTENT: it is not; it can no longer land at that timestamp */
 	TXN_R_VALUE = 8,     /**< READ: the newest version at or below the read timestamp (if found) */
 	TXN_R_INTENT = 9,    /**< READ: an intent at or below the read timestamp is in the way (other) */
-	TXN_R_GONE = 10      /**< READ: at or below the low-water mark, whose older versions are gone (txn_gc):
+	TXN_R_GONE = 10,     /**< READ: at or below the low-water mark, whose older versions are gone (txn_gc):
 	                          read again at a later timestamp */
+	TXN_R_FORGOTTEN = 11 /**< STAGE, HEARTBEAT, FINALIZE: the transaction began at or below the low-water mark
+	                          and has no record, so none can be made for it: record is an ABORTED one for the
+	                          command's attempt (nothing is stored). It can no longer commit, but it may have
+	                          committed before its record was collected (txn_gc): its outcome is not known */
 };
 
 /**

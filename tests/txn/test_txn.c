@@ -124,6 +124,7 @@ struct coord_view {
 	char blocked_key[8];
 	bool blocked;
 	bool done;
+	bool unknown;  /* the last outcome reported is "not known" (outcome_unknown) */
 };
 
 static void take_coord(struct txn_coord *c, struct queue *q, struct coord_view *v)
@@ -133,6 +134,7 @@ static void take_coord(struct txn_coord *c, struct queue *q, struct coord_view *
 		txn_coord_ready(c, &rd);
 		if (rd.outcome_changed) {
 			v->outcome = rd.outcome;
+			v->unknown = rd.outcome_unknown;
 			v->commit_ts = rd.commit_ts;
 			v->outcomes++;
 		}
@@ -1141,8 +1143,9 @@ static void test_records_collected(void **state)
 }
 
 /*
- * A transaction that began at or below the mark can no longer make a record: its STAGE or HEARTBEAT makes an
- * ABORTED one (REFUSED with it) and a push aborts it whatever its age. One that began above the mark stages.
+ * A transaction that began at or below the mark can no longer make a record: its STAGE, its HEARTBEAT and a
+ * push (whatever its age) are answered FORGOTTEN with an ABORTED record, and nothing is stored (its outcome
+ * may have been COMMITTED before its record was collected). One that began above the mark stages.
  */
 static void test_no_record_at_or_below_mark(void **state)
 {
@@ -1154,20 +1157,22 @@ static void test_no_record_at_or_below_mark(void **state)
 	struct txn_meta old = {.id = 1, .anchor = 1, .seq = 1, .ts = txn_ts_next(mark), .start = mark};
 	struct txn_cmd stage = {.type = TXN_CMD_STAGE, .txn = old, .writes = &ref, .n_writes = 1, .heartbeat = w->now};
 	enum txn_status status;
-	assert_int_equal(apply_on_anchor(w, &stage, &status), TXN_R_REFUSED);
+	assert_int_equal(apply_on_anchor(w, &stage, &status), TXN_R_FORGOTTEN);
 	assert_int_equal(status, TXN_ABORTED);
-	assert_int_equal(record_status(w, 1), TXN_ABORTED);
+	assert_int_equal(record_status(w, 1), TXN_NONE);
+	assert_int_equal(apply_on_anchor(w, &stage, &status), TXN_R_FORGOTTEN); /* and again, the same */
 
 	old.id = 2;
 	struct txn_cmd beat = {.type = TXN_CMD_HEARTBEAT, .txn = old, .heartbeat = w->now};
-	assert_int_equal(apply_on_anchor(w, &beat, &status), TXN_R_REFUSED);
+	assert_int_equal(apply_on_anchor(w, &beat, &status), TXN_R_FORGOTTEN);
 	assert_int_equal(status, TXN_ABORTED);
 
 	old.id = 3;
 	struct txn_cmd push = {.type = TXN_CMD_FINALIZE, .txn = old, .status = TXN_ABORTED,
 			       .expect = TXN_EXPECT_UNSTAGED, .expiry_cutoff = 0}; /* young by the pusher's clock */
-	assert_int_equal(apply_on_anchor(w, &push, &status), TXN_R_OK);
+	assert_int_equal(apply_on_anchor(w, &push, &status), TXN_R_FORGOTTEN);
 	assert_int_equal(status, TXN_ABORTED);
+	assert_int_equal(stores_count(w->stores, 1, TXN_TABLE_RECORDS), 0);
 
 	struct txn_meta young = {.id = 4, .anchor = 1, .seq = 1, .ts = {w->now + 1, 0}, .start = {w->now + 1, 0}};
 	stage.txn = young;
@@ -1177,8 +1182,39 @@ static void test_no_record_at_or_below_mark(void **state)
 }
 
 /*
+ * The scene's transaction was committed by a status recovery, its intents resolved and its record collected
+ * while its coordinator did not hear of it; the coordinator then goes on until it is done.
+ */
+static void recover_and_collect_behind_the_coordinator(struct scene *s)
+{
+	s->w->now += 2 * EXPIRY;
+	assert_int_equal(recover_intent(s->w, 2, "b"), TXN_RECOVER_COMMITTED);
+	collect(s->w, 1, s->meta.ts);
+	collect(s->w, 2, s->meta.ts);
+	assert_int_equal(record_status(s->w, s->meta.id), TXN_NONE);
+	assert_int_equal(txn_coord_tick(s->c, s->w->now), GROVE_OK); /* what it had not heard of, again */
+	run_coord(s->w, s->c, &s->q, &s->v);
+	assert_true(s->v.done);
+	assert_int_equal(s->v.outcomes, 1);
+}
+
+/* Both writes of the scene's transaction are there at its timestamp, and no intent of it is left. */
+static void expect_committed_at_ts(struct scene *s)
+{
+	char val[64];
+	struct hlc_ts vts;
+	assert_int_equal(read_at(s->w, 1, "a", far_future(), val, &vts), TXN_R_VALUE);
+	assert_string_equal(val, "v1");
+	assert_int_equal(hlc_cmp(vts, s->meta.ts), 0);
+	assert_int_equal(read_at(s->w, 2, "b", far_future(), val, &vts), TXN_R_VALUE);
+	assert_string_equal(val, "v1");
+	assert_false(has_intent(s->w, 1, "a"));
+	assert_false(has_intent(s->w, 2, "b"));
+}
+
+/*
  * A coordinator silent from its acknowledgement until its record was committed by a recovery, resolved and
- * collected: its explicit commit finds no record and its heartbeat makes an ABORTED one (it began below the
+ * collected: its explicit commit finds no record and its heartbeat is answered FORGOTTEN (it began below the
  * mark), and it takes both for what they are, the commit it acknowledged. Nothing it then does undoes a write.
  */
 static void test_coordinator_silent_through_collection(void **state)
@@ -1186,27 +1222,31 @@ static void test_coordinator_silent_through_collection(void **state)
 	(void)state;
 	struct scene s;
 	begin_acknowledged(&s, "v1"); /* its FINALIZE and early resolutions held */
-	s.w->now += 2 * EXPIRY;
-	assert_int_equal(recover_intent(s.w, 2, "b"), TXN_RECOVER_COMMITTED);
-	collect(s.w, 1, s.meta.ts);
-	collect(s.w, 2, s.meta.ts);
-	assert_int_equal(record_status(s.w, s.meta.id), TXN_NONE);
-	assert_int_equal(txn_coord_tick(s.c, s.w->now), GROVE_OK); /* a heartbeat and the FINALIZE again */
-	run_coord(s.w, s.c, &s.q, &s.v);
-	assert_true(s.v.done);
-	assert_int_equal(s.v.outcomes, 1);
+	recover_and_collect_behind_the_coordinator(&s); /* a heartbeat and the FINALIZE again */
 	assert_int_equal(s.v.outcome, TXN_COMMITTED);
-	char val[64];
-	struct hlc_ts vts;
-	assert_int_equal(read_at(s.w, 1, "a", far_future(), val, &vts), TXN_R_VALUE);
-	assert_string_equal(val, "v1");
-	assert_int_equal(hlc_cmp(vts, s.meta.ts), 0);
-	assert_int_equal(read_at(s.w, 2, "b", far_future(), val, &vts), TXN_R_VALUE);
-	assert_string_equal(val, "v1");
-	assert_false(has_intent(s.w, 1, "a"));
-	assert_false(has_intent(s.w, 2, "b"));
+	expect_committed_at_ts(&s);
 	collect(s.w, 1, (struct hlc_ts){s.w->now, 0});
 	assert_int_equal(stores_count(s.w->stores, 1, TXN_TABLE_RECORDS), 0);
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
+/*
+ * A coordinator that never heard back from its attempt (every answer lost) while a status recovery committed
+ * it, resolved its intents and saw its record collected: its retried STAGE is answered FORGOTTEN, and it
+ * cannot tell COMMITTED from ABORTED, so it reports the outcome as not known, never as aborted. Its late
+ * intents are resolved away; the committed values stay.
+ */
+static void test_coordinator_unanswered_through_collection(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	assert_int_equal(deliver(s.w, &s.q, any, NULL, NULL, NULL, false), 3); /* landed; the answers lost */
+	recover_and_collect_behind_the_coordinator(&s); /* the intents and the STAGE again */
+	assert_int_equal(s.v.outcome, TXN_ABORTED);
+	assert_true(s.v.unknown);
+	expect_committed_at_ts(&s);
 	txn_coord_destroy(s.c);
 	world_free(s.w);
 }
@@ -1667,6 +1707,7 @@ int main(void)
 		cmocka_unit_test(test_records_collected),
 		cmocka_unit_test(test_no_record_at_or_below_mark),
 		cmocka_unit_test(test_coordinator_silent_through_collection),
+		cmocka_unit_test(test_coordinator_unanswered_through_collection),
 		cmocka_unit_test(test_malformed_refused),
 	};
 	const struct CMUnitTest lmdb_tests[] = {
