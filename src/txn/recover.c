@@ -221,7 +221,8 @@ static bool same_attempt(const struct txn_meta *m, const struct txn_record *rec)
 	return m->epoch == rec->epoch && hlc_cmp(m->ts, rec->ts) == 0;
 }
 
-static int on_push(struct txn_recover *r, const struct txn_result *res)
+/* The answer to a push, this one's or one it overheard (every push of the transaction is heard by all). */
+static int on_push(struct txn_recover *r, const struct txn_cmd *cmd, const struct txn_result *res)
 {
 	const struct txn_record *rec = &res->record;
 	r->forgotten = res->code == TXN_R_FORGOTTEN;
@@ -229,6 +230,13 @@ static int on_push(struct txn_recover *r, const struct txn_result *res)
 		return finish(r, rec);
 	if (rec->status == TXN_STAGING && (r->cfg.own || r->cfg.forced || rec->heartbeat <= r->cutoff))
 		return start_recovery(r, rec);
+	/*
+	 * A push with an older cutoff than this one's that found the heartbeat too recent says nothing of this
+	 * one: its own answer decides. (A coordinator's own rollback took another's refusal for "alive" and
+	 * then waited for itself for good.)
+	 */
+	if (cmd->expiry_cutoff < r->cutoff)
+		return GROVE_OK;
 	/* A recent heartbeat: the coordinator is alive and will finish the transaction itself. */
 	learn(r, TXN_RECOVER_ALIVE);
 	r->phase = TXN_RECOVER_DONE;
@@ -283,7 +291,7 @@ int txn_recover_on_result(struct txn_recover *r, uint64_t pt, const struct txn_c
 	bool finalize = cmd->type == TXN_CMD_FINALIZE && res->has_record;
 	switch (r->phase) {
 	case TXN_RECOVER_PUSHING:
-		return finalize && cmd->expect == TXN_EXPECT_UNSTAGED ? on_push(r, res) : GROVE_OK;
+		return finalize && cmd->expect == TXN_EXPECT_UNSTAGED ? on_push(r, cmd, res) : GROVE_OK;
 	case TXN_RECOVER_QUERYING:
 		return cmd->type == TXN_CMD_QUERY_INTENT ? on_query(r, cmd, res) : GROVE_OK;
 	case TXN_RECOVER_DECIDING:

@@ -598,6 +598,42 @@ static void test_recovery_of_an_unstaged_record_met_through_no_intent(void **sta
 	world_free(w);
 }
 
+/*
+ * A coordinator rolls back (its own status recovery) while its record is PENDING with a fresh heartbeat, and
+ * overhears another member's push, whose older cutoff the heartbeat passed: refused, "alive". That answer says
+ * nothing of its own push (no cutoff at all), whose answer aborts the transaction; taken for its own, it
+ * had ended the rollback as "alive" and left the coordinator waiting for itself for good.
+ */
+static void test_rollback_ignores_an_older_push(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	drop_all(&s.q); /* nothing of the attempt lands */
+	struct txn_cmd beat = {.type = TXN_CMD_HEARTBEAT, .txn = s.meta, .heartbeat = s.w->now};
+	struct txn_result res;
+	apply_cmd(s.w, 1, &beat, &res);
+	assert_int_equal(res.record.status, TXN_PENDING);
+	txn_result_free(&res);
+	assert_int_equal(txn_coord_rollback(s.c, s.w->now), GROVE_OK);
+	take_coord(s.c, &s.q, &s.v); /* its own push, held */
+	struct txn_cmd other = {.type = TXN_CMD_FINALIZE, .txn = s.meta, .status = TXN_ABORTED,
+				.expect = TXN_EXPECT_UNSTAGED, .expiry_cutoff = s.w->now - EXPIRY};
+	apply_cmd(s.w, 1, &other, &res);
+	assert_int_equal(res.code, TXN_R_REFUSED);
+	assert_int_equal(res.record.status, TXN_PENDING);
+	assert_int_equal(txn_coord_on_result(s.c, s.w->now, &other, &res), GROVE_OK); /* overheard */
+	txn_result_free(&res);
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_true(s.v.done);
+	assert_int_equal(s.v.outcomes, 1);
+	assert_int_equal(s.v.outcome, TXN_ABORTED);
+	assert_false(s.v.unknown);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_ABORTED);
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
 /* The coordinator dies with one intent still in flight: recovery prevents it and aborts. The late intent,
  * arriving between the prevention and the decision, can no longer land at the timestamp; once the shard has
  * resolved the transaction it is refused outright. */
@@ -1692,6 +1728,7 @@ int main(void)
 		cmocka_unit_test(test_recovery_commits_implicitly_committed),
 		cmocka_unit_test(test_recovery_prevents_and_aborts),
 		cmocka_unit_test(test_recovery_of_an_unstaged_record_met_through_no_intent),
+		cmocka_unit_test(test_rollback_ignores_an_older_push),
 		cmocka_unit_test(test_push_aborts_unstaged),
 		cmocka_unit_test(test_recovery_record_moved_on),
 		cmocka_unit_test(test_push_refresh),
