@@ -363,11 +363,18 @@ int txn_coord_on_result(struct txn_coord *c, uint64_t pt, const struct txn_cmd *
 		break;
 	case TXN_CMD_HEARTBEAT:
 	case TXN_CMD_FINALIZE:
-		/* A refused heartbeat is how a live coordinator learns that others finished its transaction. */
+		/*
+		 * A refused heartbeat is how a live coordinator learns that others finished its transaction. An
+		 * acknowledged one that hears of no record, or an ABORTED one, takes it for its record collected after
+		 * the commit, but only from a command made after its STAGE: another member's push (expecting an
+		 * unstaged record) may have been applied before the STAGE and overheard late, so it says nothing;
+		 * its own commands will tell.
+		 */
 		if (c->phase == TXN_COORD_FINALIZING && res->has_record &&
-		    (res->record.status == TXN_NONE || res->record.status == TXN_ABORTED))
-			err = learn_forgotten_commit(c, pt);
-		else if (active && final_record)
+		    (res->record.status == TXN_NONE || res->record.status == TXN_ABORTED)) {
+			if (cmd->expect != TXN_EXPECT_UNSTAGED)
+				err = learn_forgotten_commit(c, pt);
+		} else if (active && final_record)
 			err = learn_final(c, pt, &res->record, res->code == TXN_R_FORGOTTEN);
 		break;
 	case TXN_CMD_RESOLVE:

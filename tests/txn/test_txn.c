@@ -634,6 +634,37 @@ static void test_rollback_ignores_an_older_push(void **state)
 	world_free(s.w);
 }
 
+/*
+ * Another member pushes a young transaction before its STAGE lands: refused, no record. The coordinator then
+ * stages, is acknowledged, and overhears that answer late. An absent record in an answer to a push says
+ * nothing of a collection (the push may have come before the STAGE): taken for its record collected after the
+ * commit, it had resolved the intents and left the record STAGING, which a later recovery, finding the intents
+ * gone, aborted under the committed values.
+ */
+static void test_acknowledged_coordinator_ignores_an_early_push(void **state)
+{
+	(void)state;
+	struct scene s;
+	begin_two_shard(&s, "v1");
+	struct txn_cmd push = {.type = TXN_CMD_FINALIZE, .txn = s.meta, .status = TXN_ABORTED,
+			       .expect = TXN_EXPECT_UNSTAGED, .expiry_cutoff = s.meta.start.wall - 1};
+	struct txn_result early;
+	apply_cmd(s.w, 1, &push, &early);
+	assert_int_equal(early.code, TXN_R_REFUSED);
+	assert_int_equal(early.record.status, TXN_NONE);
+	deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
+	take_coord(s.c, &s.q, &s.v);
+	assert_int_equal(s.v.outcome, TXN_COMMITTED);
+	assert_int_equal(txn_coord_on_result(s.c, s.w->now, &push, &early), GROVE_OK); /* overheard, late */
+	txn_result_free(&early);
+	assert_int_equal(txn_coord_phase(s.c), TXN_COORD_FINALIZING);
+	run_coord(s.w, s.c, &s.q, &s.v);
+	assert_true(s.v.done);
+	assert_int_equal(record_status(s.w, s.meta.id), TXN_COMMITTED);
+	txn_coord_destroy(s.c);
+	world_free(s.w);
+}
+
 /* The coordinator dies with one intent still in flight: recovery prevents it and aborts. The late intent,
  * arriving between the prevention and the decision, can no longer land at the timestamp; once the shard has
  * resolved the transaction it is refused outright. */
@@ -1729,6 +1760,7 @@ int main(void)
 		cmocka_unit_test(test_recovery_prevents_and_aborts),
 		cmocka_unit_test(test_recovery_of_an_unstaged_record_met_through_no_intent),
 		cmocka_unit_test(test_rollback_ignores_an_older_push),
+		cmocka_unit_test(test_acknowledged_coordinator_ignores_an_early_push),
 		cmocka_unit_test(test_push_aborts_unstaged),
 		cmocka_unit_test(test_recovery_record_moved_on),
 		cmocka_unit_test(test_push_refresh),
