@@ -228,10 +228,16 @@ static void env_applied(void *ctx, struct replica *r, const struct replica_appli
 	else if (res && res->err)
 		violate(s, "node %llu: entry %llu refused: %s", (unsigned long long)nd->id, (unsigned long long)a->index,
 			res->message);
-	for (size_t i = 0; i < nd->n_proposals; i++) {
+	/*
+	 * Every proposal at this index is settled by this entry: the one of its term is acknowledged, and one of
+	 * an earlier term (its leader's entry overwritten there) is dropped. Both can be held at once.
+	 */
+	for (size_t i = 0; i < nd->n_proposals;) {
 		struct proposal *p = &nd->proposals[i];
-		if (p->index != a->index)
+		if (p->index != a->index) {
+			i++;
 			continue;
+		}
 		if (p->term == a->term && res && !res->err && !s->acked_set[p->write]) {
 			s->acked_set[p->write] = true;
 			struct replica_status st;
@@ -240,7 +246,6 @@ static void env_applied(void *ctx, struct replica *r, const struct replica_appli
 			s->acked[s->n_acked++] = p->write;
 		}
 		nd->proposals[i] = nd->proposals[--nd->n_proposals];
-		break;
 	}
 }
 
