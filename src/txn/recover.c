@@ -232,8 +232,8 @@ static int on_push(struct txn_recover *r, const struct txn_cmd *cmd, const struc
 		return start_recovery(r, rec);
 	/*
 	 * A push with an older cutoff than this one's that found the heartbeat too recent says nothing of this
-	 * one: its own answer decides. (A coordinator's own rollback took another's refusal for "alive" and
-	 * then waited for itself for good.)
+	 * one: its own answer decides. A coordinator's own rollback (no cutoff) must never end as "alive", or
+	 * the coordinator waits for itself for good.
 	 */
 	if (cmd->expiry_cutoff < r->cutoff)
 		return GROVE_OK;
@@ -262,7 +262,6 @@ static int on_decided(struct txn_recover *r, const struct txn_cmd *cmd, const st
 {
 	if (!same_attempt(&cmd->txn, &r->rec) || cmd->txn.seq != r->rec.seq)
 		return GROVE_OK;
-	r->forgotten = res->code == TXN_R_FORGOTTEN;
 	if (txn_status_is_final(res->record.status))
 		return finish(r, &res->record);
 	/* The record moved on (a later attempt was staged): what was examined says nothing now. */
