@@ -130,10 +130,11 @@ static void make_logs(struct log logs[2], char *split_path, size_t split_cap)
 		const char *target = create ? zone : child;
 		int log = shard_map_lookup(&map, target)->group == SOURCE ? 0 : 1;
 		/* Now and then a write sent by a stale map to the source after the split: refused as moved. */
-		if (log == 1 && next_random() % 8 == 0)
+		bool stale = log == 1 && next_random() % 8 == 0;
+		if (stale)
 			log = 0;
 		append_write(&logs[log], target, create ? name : NULL, i);
-		if (create)
+		if (create && !stale) /* a create refused as moved makes no node for later writes to name */
 			children[z]++;
 	}
 	shard_map_free(&map);
