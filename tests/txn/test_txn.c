@@ -598,6 +598,16 @@ static void test_recovery_of_an_unstaged_record_met_through_no_intent(void **sta
 	world_free(w);
 }
 
+/* Another member's push of the scene's transaction with @p cutoff, applied on the anchor now; its answer in @p res. */
+static struct txn_cmd push_from_elsewhere(struct scene *s, uint64_t cutoff, struct txn_result *res)
+{
+	struct txn_cmd push = {.type = TXN_CMD_FINALIZE, .txn = s->meta, .status = TXN_ABORTED,
+			       .expect = TXN_EXPECT_UNSTAGED, .expiry_cutoff = cutoff};
+	apply_cmd(s->w, 1, &push, res);
+	assert_int_equal(res->code, TXN_R_REFUSED);
+	return push;
+}
+
 /*
  * A coordinator rolls back (its own status recovery) while its record is PENDING with a fresh heartbeat, and
  * overhears another member's push, whose older cutoff the heartbeat passed: refused, "alive". That answer says
@@ -617,10 +627,7 @@ static void test_rollback_ignores_an_older_push(void **state)
 	txn_result_free(&res);
 	assert_int_equal(txn_coord_rollback(s.c, s.w->now), GROVE_OK);
 	take_coord(s.c, &s.q, &s.v); /* its own push, held */
-	struct txn_cmd other = {.type = TXN_CMD_FINALIZE, .txn = s.meta, .status = TXN_ABORTED,
-				.expect = TXN_EXPECT_UNSTAGED, .expiry_cutoff = s.w->now - EXPIRY};
-	apply_cmd(s.w, 1, &other, &res);
-	assert_int_equal(res.code, TXN_R_REFUSED);
+	struct txn_cmd other = push_from_elsewhere(&s, s.w->now - EXPIRY, &res);
 	assert_int_equal(res.record.status, TXN_PENDING);
 	assert_int_equal(txn_coord_on_result(s.c, s.w->now, &other, &res), GROVE_OK); /* overheard */
 	txn_result_free(&res);
@@ -646,11 +653,8 @@ static void test_acknowledged_coordinator_ignores_an_early_push(void **state)
 	(void)state;
 	struct scene s;
 	begin_two_shard(&s, "v1");
-	struct txn_cmd push = {.type = TXN_CMD_FINALIZE, .txn = s.meta, .status = TXN_ABORTED,
-			       .expect = TXN_EXPECT_UNSTAGED, .expiry_cutoff = s.meta.start.wall - 1};
 	struct txn_result early;
-	apply_cmd(s.w, 1, &push, &early);
-	assert_int_equal(early.code, TXN_R_REFUSED);
+	struct txn_cmd push = push_from_elsewhere(&s, s.meta.start.wall - 1, &early);
 	assert_int_equal(early.record.status, TXN_NONE);
 	deliver(s.w, &s.q, any, NULL, s.c, NULL, false);
 	take_coord(s.c, &s.q, &s.v);
