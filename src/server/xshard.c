@@ -98,6 +98,8 @@ int xshard_create(const struct xshard_config *cfg, const struct xshard_hooks *ho
 		x->cfg.expiry_ns = 2000000000ull;
 	if (!x->cfg.retry_interval_ns)
 		x->cfg.retry_interval_ns = 200000000ull;
+	if (!x->cfg.retry_max_ns)
+		x->cfg.retry_max_ns = 8 * x->cfg.retry_interval_ns;
 	if (!x->cfg.max_txns)
 		x->cfg.max_txns = 1024;
 	if (!x->cfg.hold_ns)
@@ -392,7 +394,8 @@ static int begin(struct xshard *x, const struct host_ticket *ticket, const char 
 	t->n_parts = n;
 	t->n_ops = ops->n;
 	struct txn_coord_config cc = {.id = t->id, .heartbeat_interval_ns = x->cfg.expiry_ns / 4,
-				      .retry_interval_ns = x->cfg.retry_interval_ns, .block_timeout_ns = x->cfg.expiry_ns,
+				      .retry_interval_ns = x->cfg.retry_interval_ns, .retry_max_ns = x->cfg.retry_max_ns,
+				      .block_timeout_ns = x->cfg.expiry_ns,
 				      .expiry_ns = x->cfg.expiry_ns, .max_attempts = cut ? MAX_CUT_ATTEMPTS : MAX_ATTEMPTS,
 				      .start = cut ? *cut_age : (struct hlc_ts){0}};
 	int err = t->groups && t->op_part && t->op_index && t->ids ? txn_coord_create(&cc, x->cfg.clock, pt, &t->coord)
@@ -593,7 +596,7 @@ static int recover(struct xshard *x, const struct txn_meta *met, uint64_t shard,
 	if (grove_grow((void **)&x->recs, &x->cap_recs, x->n_recs, sizeof(*x->recs)))
 		return GROVE_ENOMEM;
 	struct txn_recover_config rc = {.expiry_ns = x->cfg.expiry_ns, .retry_interval_ns = x->cfg.retry_interval_ns,
-					.forced = forced};
+					.retry_max_ns = x->cfg.retry_max_ns, .forced = forced};
 	struct txn_recover *r;
 	uint8_t key[TREE_SM_TXN_KEY_LEN];
 	tree_sm_txn_key(shard, met->id, key);

@@ -92,7 +92,8 @@ struct xshard_config {
 	uint64_t self;               /**< this member's id: the high 16 bits of its transactions' ids */
 	struct hlc_clock *clock;     /**< the member's hybrid clock (borrowed; outlives the module) */
 	uint64_t expiry_ns;          /**< a coordinator silent this long is gone [2 s] */
-	uint64_t retry_interval_ns;  /**< unanswered commands are sent again this often [200 ms] */
+	uint64_t retry_interval_ns;  /**< unanswered commands are sent again after this [200 ms] */
+	uint64_t retry_max_ns;       /**< and after twice as long each time, up to this [1.6 s] */
 	bool two_phase;              /**< benchmarks only: answer once the record is COMMITTED, not at the implicit
 	                                  commit (the round that parallel commits save, measured) */
 	size_t max_txns;             /**< transactions coordinated at once, at most [1,024] */

@@ -40,7 +40,7 @@ struct txn_coord {
 	uint64_t blocked_since;
 	struct hlc_ts pushed_to;       /* the highest timestamp an intent of the attempt landed at */
 	uint64_t next_heartbeat;       /* when the record's heartbeat is refreshed */
-	uint64_t next_retry;           /* when unanswered commands go again */
+	struct txn_resend resend;      /* when unanswered commands go again */
 	enum txn_status outcome;       /* what the client was (or is to be) told; TXN_NONE before */
 	bool outcome_unknown;          /* ...and that ABORTED is the mark's answer: the client is told "not known" */
 	struct hlc_ts commit_ts;
@@ -112,7 +112,7 @@ static int send_writes(struct txn_coord *c, uint64_t pt)
 {
 	c->phase = TXN_COORD_WRITING;
 	c->staged = c->blocked = false;
-	c->next_retry = pt + c->cfg.retry_interval_ns;
+	resend_restart(&c->resend, pt);
 	c->next_heartbeat = pt + c->cfg.heartbeat_interval_ns;
 	int err = GROVE_OK;
 	for (size_t i = 0; i < c->n_writes && !err; i++) {
@@ -195,7 +195,7 @@ static int learn_final(struct txn_coord *c, uint64_t pt, const struct txn_record
 	c->rollback = NULL;
 	c->pushed_new = false;
 	c->phase = TXN_COORD_RESOLVING;
-	c->next_retry = pt + c->cfg.retry_interval_ns;
+	resend_restart(&c->resend, pt);
 	for (size_t i = 0; i < c->n_writes; i++)
 		c->writes[i].resolved = false;
 	return resolve_unanswered(c);
@@ -231,7 +231,7 @@ static int drain_rollback(struct txn_coord *c, uint64_t pt)
 static int rollback(struct txn_coord *c, uint64_t pt)
 {
 	struct txn_recover_config cfg = {.expiry_ns = c->cfg.expiry_ns, .retry_interval_ns = c->cfg.retry_interval_ns,
-					 .own = true};
+					 .retry_max_ns = c->cfg.retry_max_ns, .own = true};
 	int err = txn_recover_create(&cfg, c->clock, pt, &c->meta, 0, NULL, 0, &c->rollback);
 	if (err)
 		return err;
@@ -347,6 +347,7 @@ int txn_coord_on_result(struct txn_coord *c, uint64_t pt, const struct txn_cmd *
 		int err = txn_recover_on_result(c->rollback, pt, cmd, res);
 		return err ? err : drain_rollback(c, pt);
 	}
+	enum txn_coord_phase before = c->phase;
 	bool final_record = res->has_record && txn_status_is_final(res->record.status);
 	bool active = c->phase == TXN_COORD_WRITING || c->phase == TXN_COORD_PUSHED || c->phase == TXN_COORD_FINALIZING;
 	int err = GROVE_OK;
@@ -391,6 +392,10 @@ int txn_coord_on_result(struct txn_coord *c, uint64_t pt, const struct txn_cmd *
 	}
 	if (!err && c->phase == TXN_COORD_WRITING)
 		err = evaluate(c, pt);
+	if (c->phase != before)
+		resend_restart(&c->resend, pt); /* new commands: the backoff of the old ones does not apply to them */
+	else
+		resend_relax(&c->resend, pt);
 	return err;
 }
 
@@ -409,6 +414,7 @@ int txn_coord_create(const struct txn_coord_config *cfg, struct hlc_clock *clock
 		return err;
 	}
 	c->cfg = *cfg;
+	resend_init(&c->resend, cfg->retry_interval_ns, cfg->retry_max_ns, pt);
 	c->clock = clock;
 	c->meta.id = cfg->id;
 	c->meta.start = cfg->start.wall || cfg->start.logical ? cfg->start : c->meta.ts;
@@ -529,9 +535,8 @@ int txn_coord_tick(struct txn_coord *c, uint64_t pt)
 		err = txn_recover_tick(c->rollback, pt);
 		return err ? err : drain_rollback(c, pt);
 	}
-	if (pt < c->next_retry)
+	if (!resend_due(&c->resend, pt))
 		return GROVE_OK;
-	c->next_retry = pt + c->cfg.retry_interval_ns;
 	switch (c->phase) {
 	case TXN_COORD_WRITING:
 		for (size_t i = 0; i < c->n_writes && !err; i++)

@@ -7,7 +7,8 @@
  * into timestamps), commands to shards leave as messages in a Ready batch
  * that the caller delivers, and their results come back through
  * txn_coord_on_result(). Unanswered commands are sent again on
- * txn_coord_tick(), so lost, duplicated or reordered messages only cost time.
+ * txn_coord_tick(), so lost, duplicated or reordered messages only cost time;
+ * each resend waits twice as long as the one before, up to a ceiling.
  *
  * The life of a transaction (spec actions of
  * tla/parallel_commits/ParallelCommits.tla in brackets):
@@ -64,7 +65,8 @@ struct txn_coord_config {
 	uint64_t id;                    /**< the transaction id: unique in the cluster, non-zero (e.g. node id
 	                                     in the high bits, a counter in the low ones) */
 	uint64_t heartbeat_interval_ns; /**< how often the record's heartbeat is refreshed; > 0 */
-	uint64_t retry_interval_ns;     /**< unanswered commands are sent again this often; > 0 */
+	uint64_t retry_interval_ns;     /**< unanswered commands are sent again after this; > 0 */
+	uint64_t retry_max_ns;          /**< each resend doubles the wait, up to this (0: it stays retry_interval_ns) */
 	uint64_t block_timeout_ns;      /**< give up (roll back) after a write is blocked this long; > 0 */
 	uint64_t expiry_ns;             /**< the expiry recovery uses (for the own rollback's config); > 0 */
 	uint32_t max_attempts;          /**< attempts including the first; >= 1 */

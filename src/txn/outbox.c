@@ -71,3 +71,32 @@ void outbox_free(struct txn_outbox *o)
 	free(o->blocks);
 	memset(o, 0, sizeof(*o));
 }
+
+void resend_init(struct txn_resend *r, uint64_t base_ns, uint64_t max_ns, uint64_t pt)
+{
+	r->base_ns = base_ns;
+	r->max_ns = max_ns > base_ns ? max_ns : base_ns;
+	resend_restart(r, pt);
+}
+
+void resend_restart(struct txn_resend *r, uint64_t pt)
+{
+	r->wait_ns = r->base_ns;
+	r->due = pt + r->wait_ns;
+}
+
+void resend_relax(struct txn_resend *r, uint64_t pt)
+{
+	r->wait_ns = r->base_ns;
+	if (r->due > pt + r->base_ns)
+		r->due = pt + r->base_ns;
+}
+
+bool resend_due(struct txn_resend *r, uint64_t pt)
+{
+	if (pt < r->due)
+		return false;
+	r->wait_ns = r->wait_ns > r->max_ns / 2 ? r->max_ns : 2 * r->wait_ns;
+	r->due = pt + r->wait_ns;
+	return true;
+}

@@ -25,7 +25,7 @@ struct txn_recover {
 	bool forgotten;                   /* that final record is the mark's answer (TXN_R_FORGOTTEN) */
 	uint8_t *queried;                 /* per listed intent: enum query_state */
 	bool *resolved;                   /* per listed intent, then the met intent: answered */
-	uint64_t next_retry;              /* when unanswered commands go again */
+	struct txn_resend resend;         /* when unanswered commands go again */
 	struct txn_outbox out;
 };
 
@@ -55,7 +55,6 @@ static int push_abort(struct txn_recover *r, uint64_t pt)
 	else
 		r->cutoff = now.wall > r->cfg.expiry_ns ? now.wall - r->cfg.expiry_ns : 0;
 	r->phase = TXN_RECOVER_PUSHING;
-	r->next_retry = pt + r->cfg.retry_interval_ns;
 	struct txn_cmd cmd = {.type = TXN_CMD_FINALIZE, .txn = r->txn, .status = TXN_ABORTED,
 			      .expect = TXN_EXPECT_UNSTAGED, .expiry_cutoff = r->cutoff};
 	return send(r, r->txn.anchor, &cmd);
@@ -192,6 +191,7 @@ int txn_recover_create(const struct txn_recover_config *cfg, struct hlc_clock *c
 	r->cfg = *cfg;
 	r->clock = clock;
 	r->txn = *txn;
+	resend_init(&r->resend, cfg->retry_interval_ns, cfg->retry_max_ns, pt);
 	r->met_shard = met_shard;
 	r->met_key_len = met_key ? met_key_len : 0;
 	if (r->met_key_len)
@@ -283,10 +283,8 @@ static int on_resolved(struct txn_recover *r, const struct txn_cmd *cmd)
 	return all_resolved(r) ? forget_record(r) : GROVE_OK;
 }
 
-int txn_recover_on_result(struct txn_recover *r, uint64_t pt, const struct txn_cmd *cmd, const struct txn_result *res)
+static int on_result(struct txn_recover *r, uint64_t pt, const struct txn_cmd *cmd, const struct txn_result *res)
 {
-	if (cmd->txn.id != r->txn.id)
-		return GROVE_EINVAL;
 	bool finalize = cmd->type == TXN_CMD_FINALIZE && res->has_record;
 	switch (r->phase) {
 	case TXN_RECOVER_PUSHING:
@@ -307,11 +305,23 @@ int txn_recover_on_result(struct txn_recover *r, uint64_t pt, const struct txn_c
 	return GROVE_OK;
 }
 
+int txn_recover_on_result(struct txn_recover *r, uint64_t pt, const struct txn_cmd *cmd, const struct txn_result *res)
+{
+	if (cmd->txn.id != r->txn.id)
+		return GROVE_EINVAL;
+	enum txn_recover_phase before = r->phase;
+	int err = on_result(r, pt, cmd, res);
+	if (r->phase != before)
+		resend_restart(&r->resend, pt); /* new commands: the backoff of the old ones does not apply to them */
+	else
+		resend_relax(&r->resend, pt);
+	return err;
+}
+
 int txn_recover_tick(struct txn_recover *r, uint64_t pt)
 {
-	if (r->phase == TXN_RECOVER_DONE || pt < r->next_retry)
+	if (r->phase == TXN_RECOVER_DONE || !resend_due(&r->resend, pt))
 		return GROVE_OK;
-	r->next_retry = pt + r->cfg.retry_interval_ns;
 	int err = GROVE_OK;
 	switch (r->phase) {
 	case TXN_RECOVER_PUSHING:

@@ -47,7 +47,8 @@
 /** How a recovery is to behave. */
 struct txn_recover_config {
 	uint64_t expiry_ns;         /**< a heartbeat older than this (by the caller's clock) is abandoned; > 0 */
-	uint64_t retry_interval_ns; /**< unanswered commands are sent again this often; > 0 */
+	uint64_t retry_interval_ns; /**< unanswered commands are sent again after this; > 0 */
+	uint64_t retry_max_ns;      /**< each resend doubles the wait, up to this (0: it stays retry_interval_ns) */
 	bool own;                   /**< the coordinator's own rollback: abort without waiting for expiry,
 	                                 and leave resolving to the coordinator */
 	bool forced;                /**< a pusher with priority (an older transaction, or a cut of the

@@ -1040,6 +1040,111 @@ static void test_blocked_write(void **state)
 	world_free(w);
 }
 
+/* How many held messages of q are of @p type. */
+static size_t count_kind(const struct queue *q, enum txn_cmd_type type)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < q->n; i++) {
+		struct txn_cmd cmd;
+		assert_int_equal(txn_cmd_decode(q->items[i].bytes, q->items[i].len, &cmd, NULL), GROVE_OK);
+		n += cmd.type == type;
+		txn_cmd_release(&cmd);
+	}
+	return n;
+}
+
+/*
+ * Advance time 1 ms at a time until c (or r) sends a command of @p type again, dropping everything it sends
+ * (lost); return how long that took, in ms, or 0 if nothing came within @p limit_ms.
+ */
+static uint64_t until_resent(struct world *w, struct txn_coord *c, struct txn_recover *r, enum txn_cmd_type type,
+			     uint64_t limit_ms)
+{
+	struct queue q = {0};
+	struct coord_view cv = {0};
+	struct recover_view rv = {0};
+	for (uint64_t ms = 1; ms <= limit_ms; ms++) {
+		w->now += MS;
+		if (c) {
+			assert_int_equal(txn_coord_tick(c, w->now), GROVE_OK);
+			take_coord(c, &q, &cv);
+		} else {
+			assert_int_equal(txn_recover_tick(r, w->now), GROVE_OK);
+			take_recover(r, &q, &rv);
+		}
+		size_t n = count_kind(&q, type);
+		drop_all(&q);
+		if (n)
+			return ms;
+	}
+	return 0;
+}
+
+/*
+ * Unanswered commands go again after the retry interval, then after twice as long each time up to the
+ * ceiling, so that a shard that cannot commit is not sent a copy of every command each interval for as long
+ * as that lasts; a coordinator that moves on, or hears an answer, starts again at the interval.
+ */
+static void test_resends_back_off(void **state)
+{
+	(void)state;
+	struct world *w = world_new();
+	struct txn_coord_config cfg = coord_config(w);
+	cfg.retry_max_ns = 20 * MS; /* retry_interval_ns is 5 ms */
+	struct txn_coord *c;
+	assert_int_equal(txn_coord_create(&cfg, &w->clock, w->now, &c), GROVE_OK);
+	assert_int_equal(txn_coord_put(c, 1, "a", 1, "A", 1), GROVE_OK);
+	assert_int_equal(txn_coord_put(c, 2, "b", 1, "A", 1), GROVE_OK);
+	assert_int_equal(txn_coord_commit(c, w->now), GROVE_OK);
+	struct queue q = {0};
+	struct coord_view v = {0};
+	take_coord(c, &q, &v);
+	assert_int_equal(count_kind(&q, TXN_CMD_WRITE_INTENT), 2);
+	drop_all(&q);
+	static const uint64_t waits[] = {5, 10, 20, 20, 20};
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
+		assert_int_equal(until_resent(w, c, NULL, TXN_CMD_WRITE_INTENT, 100), waits[i]);
+	/* The next copies arrive but b's: an answer, so b's next copy goes after the interval again. */
+	w->now += 20 * MS;
+	assert_int_equal(txn_coord_tick(c, w->now), GROVE_OK);
+	take_coord(c, &q, &v);
+	assert_true(deliver(w, &q, not_key, "b", c, NULL, false) >= 2); /* a's intent, the STAGE, a heartbeat */
+	drop_all(&q);
+	assert_int_equal(txn_coord_phase(c), TXN_COORD_WRITING);
+	assert_int_equal(until_resent(w, c, NULL, TXN_CMD_WRITE_INTENT, 100), 5);
+	/* b's next copy arrives: acknowledged, it finalizes, and the FINALIZE goes again after the interval. */
+	w->now += 10 * MS;
+	assert_int_equal(txn_coord_tick(c, w->now), GROVE_OK);
+	take_coord(c, &q, &v);
+	deliver(w, &q, any, NULL, c, NULL, false);
+	take_coord(c, &q, &v);
+	assert_int_equal(v.outcome, TXN_COMMITTED);
+	assert_int_equal(txn_coord_phase(c), TXN_COORD_FINALIZING);
+	drop_all(&q);
+	assert_int_equal(until_resent(w, c, NULL, TXN_CMD_FINALIZE, 100), 5);
+	assert_int_equal(until_resent(w, c, NULL, TXN_CMD_FINALIZE, 100), 10);
+	struct txn_meta txn = *txn_coord_meta(c);
+	txn_coord_destroy(c);
+
+	/* A status recovery's push backs off the same way (nothing is delivered); without a ceiling the wait
+	 * stays the interval. */
+	for (int ceiling = 0; ceiling < 2; ceiling++) {
+		struct txn_recover_config rc = {.expiry_ns = EXPIRY, .retry_interval_ns = 5 * MS,
+						.retry_max_ns = ceiling ? 40 * MS : 0};
+		struct txn_recover *r;
+		assert_int_equal(txn_recover_create(&rc, &w->clock, w->now, &txn, 0, NULL, 0, &r), GROVE_OK);
+		struct recover_view rv = {0};
+		take_recover(r, &q, &rv);
+		assert_int_equal(count_kind(&q, TXN_CMD_FINALIZE), 1);
+		drop_all(&q);
+		static const uint64_t backing_off[] = {5, 10, 20, 40, 40};
+		for (size_t i = 0; i < sizeof(backing_off) / sizeof(backing_off[0]); i++)
+			assert_int_equal(until_resent(w, NULL, r, TXN_CMD_FINALIZE, 100), ceiling ? backing_off[i] : 5);
+		txn_recover_destroy(r);
+	}
+	world_free(w);
+}
+
 /* A blocked write goes again as soon as the intent in its way is resolved, not at the next retransmission. */
 static void test_unblocked_write_goes_at_once(void **state)
 {
@@ -1774,6 +1879,7 @@ int main(void)
 		cmocka_unit_test(test_duplicates_idempotent),
 		cmocka_unit_test(test_blocked_write),
 		cmocka_unit_test(test_unblocked_write_goes_at_once),
+		cmocka_unit_test(test_resends_back_off),
 		cmocka_unit_test(test_blocked_then_rollback),
 		cmocka_unit_test(test_gc_low_water_mark),
 		cmocka_unit_test(test_gc_prunes_versions),

@@ -72,6 +72,7 @@
 #define HEARTBEAT (10 * MS)
 #define EXPIRY (40 * MS)
 #define RETRY (8 * MS)
+#define RETRY_MAX (4 * RETRY)    /* resends back off up to this */
 #define BLOCK_TIMEOUT (80 * MS)  /* longer than EXPIRY: a blocked write outlives a dead blocker */
 #define RUN_TIME (500 * MS)        /* with faults and new work */
 #define QUIESCE_TIME (4000 * MS)   /* at most, to finish everything after */
@@ -878,7 +879,8 @@ static bool start_helper(struct sim *s, int node, const struct txn_meta *txn, in
 	char buf[8];
 	struct txn_bytes met = key < 0 ? (struct txn_bytes){NULL, 0} : key_bytes(key, buf);
 	uint64_t met_shard = key < 0 ? 0 : shard_of(s, key);
-	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = RETRY, .forced = forced};
+	struct txn_recover_config cfg = {.expiry_ns = EXPIRY, .retry_interval_ns = RETRY, .retry_max_ns = RETRY_MAX,
+					 .forced = forced};
 	hp->gen++;
 	hp->node = node;
 	hp->txn = txn->id;
@@ -1167,7 +1169,8 @@ static void begin_txn(struct sim *s, int c)
 	pick_keys(s, tx->keys, tx->n_keys);
 	tx->anchor = shard_of(s, tx->keys[0]);
 	struct txn_coord_config cfg = {.id = (uint64_t)t + 1, .heartbeat_interval_ns = HEARTBEAT,
-				       .retry_interval_ns = RETRY, .block_timeout_ns = BLOCK_TIMEOUT,
+				       .retry_interval_ns = RETRY, .retry_max_ns = RETRY_MAX,
+				       .block_timeout_ns = BLOCK_TIMEOUT,
 				       .expiry_ns = EXPIRY, .max_attempts = 4};
 	struct node *nd = &s->nodes[cl->node];
 	check(s, txn_coord_create(&cfg, &nd->clock, pt_of(s, cl->node), &cl->coord), "beginning a transaction");
