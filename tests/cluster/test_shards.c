@@ -942,6 +942,8 @@ static void test_subscribes_during_splits(void **state)
 		pthread_join(subs[i].thread, NULL);
 		if (subs[i].bad[0])
 			fail_msg("subscriber %d: %s", i, subs[i].bad);
+		if (!subs[i].fed)
+			fail_msg("subscriber %d at member %d: none of its subscriptions was sent a write", i, subs[i].member);
 		fed += subs[i].fed;
 		refused += subs[i].refused;
 	}
@@ -949,7 +951,9 @@ static void test_subscribes_during_splits(void **state)
 	pthread_join(writer.thread, NULL);
 	print_message("subscriptions during %d splits: %d were sent writes, %d were refused and asked again\n", NODES,
 		      fed, refused);
-	assert_true(fed > NODES * SUBSCRIBERS);
+	/* How many ran depends on the machine's speed (about 650 on a quiet one); that every subscriber was fed,
+	 * and that they were fed at least once per split between them, does not. */
+	assert_true(fed >= NODES);
 	grove_client_close(cl);
 	cluster_stop(&c);
 	test_rmtree(c.dir);
