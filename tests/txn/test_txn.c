@@ -1080,6 +1080,14 @@ static uint64_t until_resent(struct world *w, struct txn_coord *c, struct txn_re
 	return 0;
 }
 
+/* c (or r) sends a command of @p type again after each of the @p n waits in turn, in ms, nothing answered. */
+static void expect_resends(struct world *w, struct txn_coord *c, struct txn_recover *r, enum txn_cmd_type type,
+			   const uint64_t *waits, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(until_resent(w, c, r, type, 100), waits[i]);
+}
+
 /*
  * Unanswered commands go again after the retry interval, then after twice as long each time up to the
  * ceiling, so that a shard that cannot commit is not sent a copy of every command each interval for as long
@@ -1101,9 +1109,8 @@ static void test_resends_back_off(void **state)
 	take_coord(c, &q, &v);
 	assert_int_equal(count_kind(&q, TXN_CMD_WRITE_INTENT), 2);
 	drop_all(&q);
-	static const uint64_t waits[] = {5, 10, 20, 20, 20};
-	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++)
-		assert_int_equal(until_resent(w, c, NULL, TXN_CMD_WRITE_INTENT, 100), waits[i]);
+	static const uint64_t doubling[] = {5, 10, 20, 20, 20};
+	expect_resends(w, c, NULL, TXN_CMD_WRITE_INTENT, doubling, 5);
 	/* The next copies arrive but b's: an answer, so b's next copy goes after the interval again. */
 	w->now += 20 * MS;
 	assert_int_equal(txn_coord_tick(c, w->now), GROVE_OK);
@@ -1121,8 +1128,7 @@ static void test_resends_back_off(void **state)
 	assert_int_equal(v.outcome, TXN_COMMITTED);
 	assert_int_equal(txn_coord_phase(c), TXN_COORD_FINALIZING);
 	drop_all(&q);
-	assert_int_equal(until_resent(w, c, NULL, TXN_CMD_FINALIZE, 100), 5);
-	assert_int_equal(until_resent(w, c, NULL, TXN_CMD_FINALIZE, 100), 10);
+	expect_resends(w, c, NULL, TXN_CMD_FINALIZE, doubling, 2);
 	struct txn_meta txn = *txn_coord_meta(c);
 	txn_coord_destroy(c);
 
@@ -1137,9 +1143,8 @@ static void test_resends_back_off(void **state)
 		take_recover(r, &q, &rv);
 		assert_int_equal(count_kind(&q, TXN_CMD_FINALIZE), 1);
 		drop_all(&q);
-		static const uint64_t backing_off[] = {5, 10, 20, 40, 40};
-		for (size_t i = 0; i < sizeof(backing_off) / sizeof(backing_off[0]); i++)
-			assert_int_equal(until_resent(w, NULL, r, TXN_CMD_FINALIZE, 100), ceiling ? backing_off[i] : 5);
+		static const uint64_t backing_off[] = {5, 10, 20, 40, 40}, steady[] = {5, 5, 5, 5, 5};
+		expect_resends(w, NULL, r, TXN_CMD_FINALIZE, ceiling ? backing_off : steady, 5);
 		txn_recover_destroy(r);
 	}
 	world_free(w);
