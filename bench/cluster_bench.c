@@ -7,6 +7,9 @@
  * floor: the same clients against a server that answers each frame at once (floor_server.c), with frames
  * of the sizes grove's requests and replies have: what this machine allows any server for this client
  * shape, and grove's throughput as a share of it.
+ * pipe: the same clients against the least a durable 3-member pipeline does (pipeline_floor.c: each turn's
+ * requests sent to two followers, appended and fdatasynced, answered once one follower did the same): what
+ * grove costs above it is its own overhead, a figure that moves less with the machine than a ratio to etcd.
  *
  * Then the catch-up of a follower that was down while the leader took M writes (default 10,000): the time
  * from its restart until it has applied them all, through the log, and through a snapshot (the leader
@@ -266,6 +269,39 @@ static bool measure_floor(const char *dir, int ops, int clients, double seconds,
 	return ok;
 }
 
+/* The same measurement against the durable pipeline floor (leader and two followers); false if it could not
+ * be run. */
+static bool measure_pipeline(const char *dir, int ops, int clients, double seconds, struct result *r)
+{
+	if (!request_frame_bytes || request_frame_bytes > sizeof(((struct floor_conn *)0)->buf))
+		return false;
+	int ports[3];
+	char port_args[3][16], reply_arg[16], logs[3][4200], files[3][4200];
+	pid_t pids[3] = {0, 0, 0};
+	snprintf(reply_arg, sizeof(reply_arg), "%zu", reply_frame_bytes - 4);
+	const char *ready[] = {"ready"};
+	bool ok = true;
+	/* The followers first: the leader connects to them before it listens. */
+	for (int i = 2; ok && i >= 0; i--) {
+		ports[i] = test_free_port();
+		snprintf(port_args[i], sizeof(port_args[i]), "%d", ports[i]);
+		snprintf(logs[i], sizeof(logs[i]), "%s/pipe%d.log", dir, i);
+		snprintf(files[i], sizeof(files[i]), "%s/pipe%d.wal", dir, i);
+		char *follower[] = {PIPELINE_FLOOR_PATH, "follower", port_args[i], files[i], NULL};
+		char *leader[] = {PIPELINE_FLOOR_PATH, "leader", port_args[0], reply_arg, files[0], port_args[1], port_args[2], NULL};
+		pids[i] = bench_spawn(i ? follower : leader, logs[i]);
+		ok = pids[i] > 0 && bench_wait_said(logs[i], ready, 1, 10000) == 0;
+	}
+	if (ok) {
+		struct target pt = {floor_connect, floor_write, floor_close, &ports[0]};
+		measure(&pt, ops, clients, seconds, r);
+	}
+	for (int i = 0; i < 3; i++)
+		if (pids[i] > 0)
+			bench_stop(pids[i]);
+	return ok;
+}
+
 /* ---- follower catch-up ---- */
 
 /* Seconds from the follower's restart until it applied everything, or -1. */
@@ -409,6 +445,14 @@ int main(int argc, char **argv)
 		printf("ratio  grove/floor: %d clients' throughput %.2f (a server that answers at once: %zu-byte "
 		       "requests, %zu-byte replies)\n",
 		       clients, fr.cops > 0 ? gr.cops / fr.cops : 0.0, request_frame_bytes, reply_frame_bytes);
+	}
+	struct result pr;
+	if (!no_sync && measure_pipeline(dir, ops, clients, seconds, &pr)) {
+		print_result("pipe", &pr, clients);
+		printf("ratio  grove/pipe: sequential p50 %.2fx, p99 %.2fx; %d clients' throughput %.2f (the least a "
+		       "durable 3-member pipeline does)\n",
+		       pr.p50 > 0 ? gr.p50 / pr.p50 : 0.0, pr.p99 > 0 ? gr.p99 / pr.p99 : 0.0, clients,
+		       pr.cops > 0 ? gr.cops / pr.cops : 0.0);
 	}
 	if (catchup > 0) {
 		double by_log = catch_up(dir, catchup, clients, "1000000");
