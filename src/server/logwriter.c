@@ -103,8 +103,10 @@ void logwriter_submit(struct logwriter *lw)
 	pthread_mutex_lock(&lw->lock);
 	lw->submitted = true;
 	lw->finished = false;
-	pthread_cond_broadcast(&lw->cond);
 	pthread_mutex_unlock(&lw->lock);
+	/* Signalled after the unlock: a thread woken while the lock is still held would at once sleep again on
+	 * it, and every flush would cost the thread two wake-ups instead of one. */
+	pthread_cond_broadcast(&lw->cond);
 	lw->busy = true;
 }
 
