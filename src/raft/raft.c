@@ -386,7 +386,7 @@ static void send_snapshot(struct raft *r, struct progress *p)
 /* Send what @p p lacks, within flow control; an empty append only if @p allow_empty. */
 static void send_append(struct raft *r, struct progress *p, bool allow_empty)
 {
-	if (p->id == r->id || p->state == SNAPSHOTTING || (p->state == PROBE && p->paused) ||
+	if (r->role != RAFT_LEADER || p->id == r->id || p->state == SNAPSHOTTING || (p->state == PROBE && p->paused) ||
 	    (p->state == REPLICATE && inflight_full(r, p)))
 		return;
 	if (p->next <= r->snapshot_index) {
@@ -1214,6 +1214,14 @@ int raft_compact(struct raft *r, uint64_t index)
 
 void raft_report_snapshot(struct raft *r, uint64_t peer, bool ok)
 {
+	/*
+	 * Only a leader tracks its followers' progress. One that stepped down while the snapshot was on its way
+	 * keeps its stale progress; acting on it would send an append in its new term, with its own log, to a
+	 * follower that takes whatever arrives in the term as the term's leader's, and acknowledges it to the
+	 * real one as if it held that leader's entries.
+	 */
+	if (r->role != RAFT_LEADER)
+		return;
 	struct progress *p = progress_of(r, peer);
 	if (!p || p->state != SNAPSHOTTING)
 		return;

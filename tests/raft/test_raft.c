@@ -540,6 +540,49 @@ static void test_snapshot_to_lagging_follower(void **state)
 	cluster_free(&c);
 }
 
+/*
+ * The transport reports a snapshot's transfer after its sender stepped down: a follower has no followers, and
+ * an append it sent on that report would carry its new term and its own log, which the term's real leader
+ * would then count as held by that peer.
+ */
+static void test_snapshot_reported_after_stepping_down(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_init(&c, 3, 0);
+	elect(&c, 1);
+	isolate(&c, 3);
+	uint64_t last = 0;
+	for (int i = 0; i < 20; i++)
+		last = propose(&c, 1, 100 + (uint64_t)i);
+	tick(&c, 1, 1);
+	assert_int_equal(raft_compact(c.r[1], last - 2), GROVE_OK);
+	heal(&c);
+	c.blocked[1][3] = true; /* the snapshot is on its way */
+	uint64_t term = raft_term(c.r[1]);
+	struct raft_msg refused = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1, .term = term, .reject = true,
+				   .index = last, .reject_hint = raft_last_index(c.r[3])};
+	assert_int_equal(raft_step(c.r[1], &refused), GROVE_OK);
+	settle(&c);
+	/* A newer term reaches the leader: it steps down. */
+	struct raft_msg newer = {.type = RAFT_MSG_HEARTBEAT_RESP, .from = 2, .to = 1, .term = term + 1};
+	assert_int_equal(raft_step(c.r[1], &newer), GROVE_OK);
+	assert_int_equal(raft_role(c.r[1]), RAFT_FOLLOWER);
+	struct raft_ready rd;
+	if (raft_has_ready(c.r[1])) {
+		raft_ready(c.r[1], &rd);
+		raft_advance(c.r[1], &rd);
+	}
+	raft_report_snapshot(c.r[1], 3, true);
+	if (raft_has_ready(c.r[1])) {
+		raft_ready(c.r[1], &rd);
+		for (size_t i = 0; i < rd.n_msgs; i++)
+			assert_int_not_equal(rd.msgs[i].type, RAFT_MSG_APPEND);
+		raft_advance(c.r[1], &rd);
+	}
+	cluster_free(&c);
+}
+
 static void test_check_quorum_step_down(void **state)
 {
 	(void)state;
@@ -701,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_learner_not_counted),
 		cmocka_unit_test(test_membership_change),
 		cmocka_unit_test(test_snapshot_to_lagging_follower),
+		cmocka_unit_test(test_snapshot_reported_after_stepping_down),
 		cmocka_unit_test(test_check_quorum_step_down),
 		cmocka_unit_test(test_restart_clamps_commit),
 		cmocka_unit_test(test_quiescence),

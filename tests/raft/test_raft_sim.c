@@ -16,7 +16,8 @@
  * and at the end, after healing the network and restarting every node, every acknowledged proposal is in
  * every node's state and the cluster still commits new proposals.
  *
- * GROVE_SIM_SEEDS=N runs N seeds (default 2000); GROVE_SIM_SEED=S replays one. A failure prints its seed.
+ * GROVE_SIM_SEEDS=N runs N seeds (default 2000); GROVE_SIM_SEED=S replays one (with GROVE_SIM_TRACE=1, printing
+ * its events). A failure prints its seed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -142,6 +143,36 @@ __attribute__((format(printf, 2, 3))) static void violate(struct sim *s, const c
 	va_end(ap);
 }
 
+/* GROVE_SIM_TRACE=1 with GROVE_SIM_SEED=S prints the seed's events: what a failure came from. */
+static bool tracing;
+
+__attribute__((format(printf, 2, 3))) static void trace(const struct sim *s, const char *fmt, ...)
+{
+	if (!tracing)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	printf("t=%llu ", (unsigned long long)s->now);
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+}
+
+static void trace_msg(const struct sim *s, const char *what, const struct raft_msg *m)
+{
+	if (!tracing)
+		return;
+	char entries[256] = "";
+	size_t at = 0;
+	for (size_t i = 0; i < m->n_entries && at < sizeof(entries) - 24; i++)
+		at += (size_t)snprintf(entries + at, sizeof(entries) - at, " %llu:%llu",
+				       (unsigned long long)m->entries[i].index, (unsigned long long)m->entries[i].term);
+	trace(s, "%s type=%d %llu->%llu term=%llu index=%llu log_term=%llu commit=%llu reject=%d hint=%llu snap=%llu%s",
+	      what, (int)m->type, (unsigned long long)m->from, (unsigned long long)m->to, (unsigned long long)m->term,
+	      (unsigned long long)m->index, (unsigned long long)m->log_term, (unsigned long long)m->commit, m->reject,
+	      (unsigned long long)m->reject_hint, (unsigned long long)m->snapshot_index, entries);
+}
+
 static void copy_msg(struct raft_msg *dst, const struct raft_msg *src)
 {
 	*dst = *src;
@@ -238,7 +269,9 @@ static void free_writes(struct node *nd)
 /* A crash: memory is gone, and so are the writes that had not finished and the messages they held. */
 static void crash_node(struct sim *s, struct node *nd)
 {
-	(void)s;
+	trace(s, "node %llu crashes (durable through %llu, %zu writes lost)", (unsigned long long)nd->id,
+	      (unsigned long long)(nd->disk.n ? nd->disk.log[nd->disk.n - 1].index : nd->disk.snapshot_index),
+	      nd->n_writes);
 	raft_destroy(nd->r);
 	nd->r = NULL;
 	nd->up = false;
@@ -256,6 +289,8 @@ static void check_leader(struct sim *s, struct node *nd)
 		return;
 	if (s->leader_of_term[term] == 0) {
 		s->leader_of_term[term] = nd->id;
+		trace(s, "node %llu leads term %llu, log to %llu", (unsigned long long)nd->id, (unsigned long long)term,
+		      (unsigned long long)raft_last_index(nd->r));
 		/*
 		 * Leader completeness: what was committed before its term is in the new leader's log. A leader
 		 * may be seen late (it was paused), after later terms committed more: those it need not have.
@@ -286,6 +321,8 @@ static void apply_entry(struct sim *s, struct node *nd, const struct raft_entry 
 		return;
 	}
 	uint64_t v = value_of(e);
+	trace(s, "node %llu applies %llu:%llu value %llu", (unsigned long long)nd->id, (unsigned long long)e->index,
+	      (unsigned long long)e->term, (unsigned long long)v);
 	struct history_entry *h = &s->hist[e->index];
 	if (!h->set) {
 		uint64_t top = 0;
@@ -320,6 +357,7 @@ static void send(struct sim *s, const struct raft_msg *m)
 	struct inflight *f = &s->net[s->n_net++];
 	copy_msg(&f->m, m);
 	f->at = s->now + 1 + rnd(s) % 3;
+	trace_msg(s, "send", m);
 }
 
 /* Finish the writes due by now (all of them with @p all), in order, and release what waited for them. */
@@ -332,6 +370,11 @@ static void finish_writes(struct sim *s, struct node *nd, bool all)
 			disk_append(&nd->disk, &w->entries[i]);
 		if (w->has_hard)
 			nd->disk.hard = w->hard;
+		trace(s, "node %llu write %llu durable: %zu entries to %llu:%llu, hard %d term=%llu vote=%llu commit=%llu",
+		      (unsigned long long)nd->id, (unsigned long long)w->seq, w->n,
+		      (unsigned long long)(w->n ? w->entries[w->n - 1].index : 0),
+		      (unsigned long long)(w->n ? w->entries[w->n - 1].term : 0), w->has_hard,
+		      (unsigned long long)w->hard.term, (unsigned long long)w->hard.vote, (unsigned long long)w->hard.commit);
 		if (w->n)
 			raft_persisted(nd->r, w->entries[w->n - 1].index, w->entries[w->n - 1].term);
 		for (size_t i = 0; i < w->n; i++)
@@ -476,6 +519,7 @@ static void deliver(struct sim *s, bool faults)
 				copy_msg(&s->net[s->n_net].m, &m);
 				s->net[s->n_net++].at = s->now + 1 + rnd(s) % 5;
 			}
+			trace_msg(s, "step", &m);
 			int err = raft_step(to->r, &m);
 			if (err)
 				violate(s, "step refused a message of type %d: %d", m.type, err);
@@ -541,6 +585,12 @@ static void step_world(struct sim *s, bool faults)
 		if (!nd->up) {
 			if (!faults || chance(s, 10)) {
 				start_node(s, nd);
+				trace(s, "node %llu restarts: term %llu vote %llu commit %llu, log %llu..%llu, applied %llu",
+				      (unsigned long long)nd->id, (unsigned long long)nd->disk.hard.term,
+				      (unsigned long long)nd->disk.hard.vote, (unsigned long long)nd->disk.hard.commit,
+				      (unsigned long long)nd->disk.snapshot_index + 1,
+				      (unsigned long long)(nd->disk.n ? nd->disk.log[nd->disk.n - 1].index : nd->disk.snapshot_index),
+				      (unsigned long long)nd->disk.applied);
 				process(s, nd);
 			}
 			continue;
@@ -593,8 +643,11 @@ static void step_world(struct sim *s, bool faults)
 		if (nd->up && raft_role(nd->r) == RAFT_LEADER) {
 			uint64_t v = ++s->next_value;
 			uint64_t index;
-			if (raft_propose(nd->r, &v, sizeof(v), &index) == GROVE_OK)
+			if (raft_propose(nd->r, &v, sizeof(v), &index) == GROVE_OK) {
+				trace(s, "node %llu proposes value %llu at %llu", (unsigned long long)nd->id,
+				      (unsigned long long)v, (unsigned long long)index);
 				process(s, nd);
+			}
 		}
 	}
 	if (s->now % 25 == 0)
@@ -717,6 +770,7 @@ static void test_simulation(void **state)
 {
 	(void)state;
 	const char *one = getenv("GROVE_SIM_SEED");
+	tracing = one && getenv("GROVE_SIM_TRACE");
 	if (one) {
 		assert_true(run_seed(strtoull(one, NULL, 10), true));
 		return;
