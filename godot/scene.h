@@ -9,8 +9,10 @@
  * and resources refer to each other with batch-local references, so the
  * whole scene applies in one batch, all or nothing. What a scene says about a
  * node outside its properties is kept in '@' properties (see tree.h):
- * "@instance" (the PackedScene resource), "@editable", "@scene_uid" on the
- * scene's root, "@scene_format" (4) on the root of a format=4 scene (export
+ * "@instance" (the PackedScene resource), "@editable" (the place of its
+ * [editable] section among the file's, from 1: export writes them back in that
+ * order; true, as stores written before kept it, goes after them), "@scene_uid"
+ * on the scene's root, "@scene_format" (4) on the root of a format=4 scene (export
  * hands it back as the root's scene_format attribute, which tscn_write()
  * turns into format=4), and every other [node] header attribute as
  * "@<name>" (index, unique_id, node_paths, parent_id_path,

@@ -538,7 +538,7 @@ struct node_build {
 	struct exporter *e;
 	struct tscn_section *section;
 	struct deferred *deferred;      /* "@" attributes collected for the header */
-	bool editable;
+	int64_t editable;               /* 0, or where its [editable] section goes (editable_order()) */
 	bool implicit;                  /* a node of an instanced scene: no section of its own */
 	int err;
 };
@@ -572,6 +572,17 @@ static int take_props(struct exporter *e, struct tscn_section *s, size_t extra)
 	return err;
 }
 
+/*
+ * Where the [editable] section of a node whose "@editable" is @p value goes, or 0 for none: its place in
+ * the file it came from, or after every placed one (in the order of the nodes) for a mark without a place.
+ */
+static int64_t editable_order(const struct variant *value)
+{
+	if (value->type == VARIANT_INT && value->as.i > 0)
+		return value->as.i;
+	return value->type == VARIANT_BOOL && value->as.b ? INT64_MAX : 0;
+}
+
 /* Take a property of the node: its resource references are noted now and localized once resources are placed. */
 static int build_prop(void *ctx, const char *name, struct variant *value)
 {
@@ -583,7 +594,7 @@ static int build_prop(void *ctx, const char *name, struct variant *value)
 	if (name[0] != '@' || repeated) {
 		err = keep_prop(b->e, repeated ? repeated : name, value);
 	} else if (strcmp(name, "@editable") == 0) {
-		b->editable = value->type == VARIANT_BOOL && value->as.b;
+		b->editable = editable_order(value);
 	} else if (strcmp(name, "@implicit") == 0) {
 		b->implicit = value->type == VARIANT_BOOL && value->as.b;
 	} else if (strcmp(name, "@scene_uid") != 0) {
@@ -685,8 +696,23 @@ struct pending_node {
 	bool refs;         /* its values hold stored resource references */
 	size_t synth_attr; /* its "instance" attribute when synthesized, else SIZE_MAX */
 	size_t synth_res;  /* and the resource it names */
-	bool editable;     /* its instanced scene is editable (also noted for a node without a section) */
+	int64_t editable;  /* its instanced scene is editable (also noted for a node without a section): the
+			    * section's place (editable_order()), or 0 */
 };
+
+/* A node whose instanced scene is editable, and where its [editable] section goes. */
+struct editable_mark {
+	int64_t order;
+	size_t node;
+};
+
+static int compare_editable_marks(const void *a, const void *b)
+{
+	const struct editable_mark *x = a, *y = b;
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return x->node < y->node ? -1 : x->node > y->node;
+}
 
 /*
  * Build node @p i's section as the last of the scene, reading each of its records once. A node of an
@@ -841,7 +867,8 @@ static void exporter_free(struct exporter *e)
  * The nodes' sections, built first in one pass over their records, which is also what finds the resources
  * they need: the header and the resources' sections are added behind them, then moved to the front.
  */
-static int build_nodes(struct exporter *e, struct pending_node *pending, size_t *editable, size_t *n_editable)
+static int build_nodes(struct exporter *e, struct pending_node *pending, struct editable_mark *editable,
+		       size_t *n_editable)
 {
 	/* A section per node, and the header. */
 	int err = tscn_reserve_sections(e->scene, e->n_nodes + 1);
@@ -853,8 +880,9 @@ static int build_nodes(struct exporter *e, struct pending_node *pending, size_t 
 		if (err)
 			return err;
 		if (p->editable)
-			editable[(*n_editable)++] = i;
+			editable[(*n_editable)++] = (struct editable_mark){p->editable, i};
 	}
+	qsort(editable, *n_editable, sizeof(*editable), compare_editable_marks);
 	e->node_sections = e->scene->count;
 	/* The header and the resources' sections follow. */
 	return tscn_reserve_sections(e->scene, e->scene->count + 1 + e->n_res);
@@ -947,7 +975,7 @@ static int export_all(struct exporter *e, uint64_t root_id)
 		return err;
 	struct pending_node *pending = calloc(e->n_nodes + 1, sizeof(*pending));
 	size_t n_editable = 0;
-	size_t *editable_nodes = calloc(e->n_nodes + 1, sizeof(*editable_nodes));
+	struct editable_mark *editable_nodes = calloc(e->n_nodes + 1, sizeof(*editable_nodes));
 	err = pending && editable_nodes ? build_nodes(e, pending, editable_nodes, &n_editable) : GROVE_ENOMEM;
 	if (!err && e->ids_mode == SCENE_IDS_METADATA)
 		err = note_undeclared(e);
@@ -984,7 +1012,7 @@ static int export_all(struct exporter *e, uint64_t root_id)
 	}
 	for (size_t k = 0; !err && k < n_editable; k++) {
 		struct tscn_section *s = tscn_add_section(e->scene, TSCN_EDITABLE);
-		const struct export_node *en = &e->nodes[editable_nodes[k]];
+		const struct export_node *en = &e->nodes[editable_nodes[k].node];
 		err = s ? attr_text(s, "path", en->relpath, en->relpath_len) : GROVE_ENOMEM;
 	}
 	free(editable_nodes);

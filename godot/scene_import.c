@@ -20,6 +20,7 @@ struct planner {
 	struct strmap paths;     /* node path relative to the scene root -> op index of its CREATE */
 	bool *instanced;         /* per op: a CREATE of an instanced or implicit node */
 	bool have_root;          /* the root node was seen */
+	int64_t editables;       /* [editable] sections planned */
 	char *message;
 	size_t message_cap;
 };
@@ -539,13 +540,13 @@ static int plan_editable(struct planner *p, size_t index)
 	int err = node_op(p, s, "path", tscn_attr(s, "path"), &ref);
 	if (err)
 		return err;
-	struct variant yes;
-	variant_set_bool(&yes, true);
 	struct tree_op *op = new_op(p, TREE_OP_SET_PROP);
 	op->node.id = ref;
 	op->name = "@editable";
 	struct variant *slot = &p->plan->values[p->plan->n_values++];
-	*slot = yes;
+	/* Its place among the file's [editable] sections: a node the file only names in a path has no place among
+	 * its siblings that the file shows, so the order of the nodes would not give the file's order back. */
+	variant_set_int(slot, ++p->editables);
 	op->value = slot;
 	return GROVE_OK;
 }

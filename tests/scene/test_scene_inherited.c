@@ -242,6 +242,37 @@ static void test_inherited_godot3(void **state)
 	free(text);
 }
 
+/*
+ * Godot 3 writes [editable] sections in the order of its tree, where the base scene's nodes come first: here
+ * Bounds (of the base scene, never declared in the file, so it becomes an implicit node last among the
+ * root's children) precedes Platform and Platform2, which the file declares. The export keeps that order.
+ */
+static const char editables3[] =
+	"[gd_scene load_steps=3 format=2]\n"
+	"\n"
+	"[ext_resource path=\"res://base.tscn\" type=\"PackedScene\" id=1]\n"
+	"[ext_resource path=\"res://platform.tscn\" type=\"PackedScene\" id=2]\n"
+	"\n"
+	"[node name=\"Level\" instance=ExtResource( 1 )]\n"
+	"\n"
+	"[node name=\"Platform\" parent=\".\" index=\"3\" instance=ExtResource( 2 )]\n"
+	"\n"
+	"[node name=\"Platform2\" parent=\".\" index=\"4\" instance=ExtResource( 2 )]\n"
+	"\n"
+	"[editable path=\"Bounds\"]\n"
+	"[editable path=\"Platform2\"]\n"
+	"[editable path=\"Platform\"]\n";
+
+static void test_editables_keep_their_order(void **state)
+{
+	char *text = round_trip(*state, editables3, sizeof(editables3) - 1, 3, true);
+	const char *bounds = strstr(text, "[editable path=\"Bounds\"]"), *second = strstr(text, "[editable path=\"Platform2\"]"),
+		   *first = strstr(text, "[editable path=\"Platform\"]");
+	assert_non_null(bounds);
+	assert_true(bounds < second && second < first);
+	free(text);
+}
+
 /* A typed node is the scene's own: a path through a child it does not declare is still refused. */
 static void test_typed_parent_still_refused(void **state)
 {
@@ -337,6 +368,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_inherited_godot4, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inherited_godot3, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_editables_keep_their_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_typed_parent_still_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_format4_written_back_in_base64, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corpus_format4_scenes, setup, teardown),
