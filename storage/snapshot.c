@@ -9,6 +9,7 @@
 #include <zstd.h>
 
 #include "src/common/error.h"
+#include "src/common/grow.h"
 #include "storage/store.h"
 #include "src/common/bytes.h"
 
@@ -281,24 +282,54 @@ int snapshot_for_each_record(const uint8_t *data, size_t len, record_fn *fn, voi
 	return err;
 }
 
+int snapshot_receiver_put_any(struct snapshot_receiver *r, size_t offset, size_t total, const void *chunk, size_t len,
+			      size_t max_total)
+{
+	if (total > max_total)
+		return GROVE_ETOOBIG;
+	if ((r->total && total != r->total) || offset > total || len > total - offset)
+		return GROVE_ERANGE;
+	if (r->n_ranges == r->cap_ranges &&
+	    grove_grow((void **)&r->ranges, &r->cap_ranges, r->n_ranges, sizeof(*r->ranges)) != GROVE_OK)
+		return GROVE_ENOMEM;
+	if (!r->data) {
+		r->data = malloc(total ? total : 1);
+		if (!r->data)
+			return GROVE_ENOMEM;
+		r->total = total;
+	}
+	if (!len)
+		return GROVE_OK; /* an empty chunk may come as NULL (protobuf's empty bytes) */
+	memcpy(r->data + offset, chunk, len);
+	/* Merge [offset, offset + len) with the ranges it overlaps or touches: those from `first` to `last`. */
+	size_t start = offset, end = offset + len, first = 0;
+	while (first < r->n_ranges && r->ranges[first].end < start)
+		first++;
+	size_t last = first;
+	for (; last < r->n_ranges && r->ranges[last].start <= end; last++) {
+		start = r->ranges[last].start < start ? r->ranges[last].start : start;
+		end = r->ranges[last].end > end ? r->ranges[last].end : end;
+	}
+	if (last == first) {
+		memmove(r->ranges + first + 1, r->ranges + first, (r->n_ranges - first) * sizeof(*r->ranges));
+		r->n_ranges++;
+	} else {
+		memmove(r->ranges + first + 1, r->ranges + last, (r->n_ranges - last) * sizeof(*r->ranges));
+		r->n_ranges -= last - first - 1;
+	}
+	r->ranges[first] = (struct snapshot_range){start, end};
+	r->len = r->ranges[0].start == 0 ? r->ranges[0].end : 0;
+	return GROVE_OK;
+}
+
 int snapshot_receiver_put(struct snapshot_receiver *r, size_t offset, size_t total, const void *chunk, size_t len,
 			  size_t max_total)
 {
 	if (total > max_total)
 		return GROVE_ETOOBIG;
-	if (offset != r->len || (r->total && total != r->total) || len > total - offset)
+	if (offset != r->len)
 		return GROVE_ERANGE;
-	if (!r->data) {
-		r->data = malloc(total ? total : 1);
-		if (!r->data)
-			return GROVE_ENOMEM;
-		r->cap = total;
-		r->total = total;
-	}
-	if (len) /* an empty chunk may come as NULL (protobuf's empty bytes) */
-		memcpy(r->data + r->len, chunk, len);
-	r->len += len;
-	return GROVE_OK;
+	return snapshot_receiver_put_any(r, offset, total, chunk, len, max_total);
 }
 
 int snapshot_receiver_complete(const struct snapshot_receiver *r)
@@ -309,5 +340,6 @@ int snapshot_receiver_complete(const struct snapshot_receiver *r)
 void snapshot_receiver_free(struct snapshot_receiver *r)
 {
 	free(r->data);
+	free(r->ranges);
 	memset(r, 0, sizeof(*r));
 }

@@ -20,9 +20,10 @@
  *           u8 table, u32 key length, key, u32 value length, value.
  * Keys are 1..STORE_KEY_MAX bytes.
  *
- * Snapshots travel in chunks. A struct snapshot_receiver assembles them in
- * order and says which offset it expects next, so an interrupted transfer
- * resumes where it stopped rather than from the beginning.
+ * Snapshots travel in chunks. A struct snapshot_receiver assembles them and
+ * says which offset it expects next, so that an interrupted transfer resumes
+ * where it stopped rather than from the beginning; chunks that a network
+ * reordered or repeated are taken as well (snapshot_receiver_put_any()).
  */
 #ifndef GROVE_STORAGE_SNAPSHOT_H
 #define GROVE_STORAGE_SNAPSHOT_H
@@ -89,22 +90,41 @@ int snapshot_for_each_record(const uint8_t *data, size_t len,
 				       size_t val_len),
 			     void *ctx, char *why, size_t why_cap);
 
+/** A byte range [start, end) of a snapshot that has arrived. */
+struct snapshot_range {
+	size_t start, end;
+};
+
 /** Assembles a snapshot sent in chunks. Zero-initialize; free with snapshot_receiver_free(). */
 struct snapshot_receiver {
-	uint8_t *data;   /**< bytes received so far, owned */
-	size_t len;      /**< = the next offset expected */
-	size_t cap;      /**< allocated */
+	uint8_t *data;   /**< the snapshot's bytes (room for total once a chunk came), owned */
+	size_t len;      /**< bytes received from offset 0 without a gap: the next offset expected */
 	size_t total;    /**< announced total size, 0 until the first chunk */
+	struct snapshot_range *ranges; /**< what arrived: sorted, disjoint, not adjacent; owned */
+	size_t n_ranges, cap_ranges;
 };
 
 /**
- * @brief Add the chunk at @p offset of a snapshot of @p total bytes.
+ * @brief Add the chunk at @p offset of a snapshot of @p total bytes, which
+ * must be the next offset expected (a client's transfer, which resumes from
+ * receiver->len after a refusal).
  * @return GROVE_OK; GROVE_ERANGE if @p offset is not the next expected one
- * (resume from receiver->len) or the total changed; GROVE_ETOOBIG if
- * @p total is over @p max_total; GROVE_ENOMEM.
+ * or the total changed; GROVE_ETOOBIG if @p total is over @p max_total;
+ * GROVE_ENOMEM.
  */
 int snapshot_receiver_put(struct snapshot_receiver *r, size_t offset, size_t total, const void *chunk, size_t len,
 			  size_t max_total);
+
+/**
+ * @brief Add the chunk at @p offset of a snapshot of @p total bytes, in
+ * whatever order the chunks come, again or overlapping (a peer's transfer,
+ * whose messages a network may reorder or repeat).
+ * @return GROVE_OK; GROVE_ERANGE if the chunk passes @p total or the total
+ * changed; GROVE_ETOOBIG if @p total is over @p max_total; GROVE_ENOMEM.
+ * On an error @p r is as it was.
+ */
+int snapshot_receiver_put_any(struct snapshot_receiver *r, size_t offset, size_t total, const void *chunk, size_t len,
+			      size_t max_total);
 
 /** @brief Whether every byte has arrived. */
 int snapshot_receiver_complete(const struct snapshot_receiver *r);

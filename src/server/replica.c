@@ -297,17 +297,22 @@ void replica_tick(struct replica *r)
 static int receive_snapshot_chunk(struct replica *r, const Grove__RaftMessage *pb, bool *complete)
 {
 	*complete = false;
-	if (pb->snapshot_offset == 0 || pb->from != r->receiving_from || pb->term != r->receiving_term ||
-	    pb->snapshot_index != r->receiving_index) {
+	if (pb->from != r->receiving_from || pb->term != r->receiving_term || pb->snapshot_index != r->receiving_index ||
+	    pb->snapshot_size != r->receiving.total) {
+		/* A late chunk of an older snapshot than the one being assembled changes nothing; a newer one replaces it. */
+		if (r->receiving.total && (pb->term < r->receiving_term ||
+					   (pb->term == r->receiving_term && pb->snapshot_index < r->receiving_index)))
+			return GROVE_OK;
 		snapshot_receiver_free(&r->receiving);
 		r->receiving_from = pb->from;
 		r->receiving_term = pb->term;
 		r->receiving_index = pb->snapshot_index;
 	}
-	int err = snapshot_receiver_put(&r->receiving, pb->snapshot_offset, pb->snapshot_size, pb->snapshot_data.data,
-					pb->snapshot_data.len, SNAPSHOT_RECEIVE_MAX);
+	/* Chunks that the network reordered or repeated are taken as they come. */
+	int err = snapshot_receiver_put_any(&r->receiving, pb->snapshot_offset, pb->snapshot_size,
+					    pb->snapshot_data.data, pb->snapshot_data.len, SNAPSHOT_RECEIVE_MAX);
 	if (err == GROVE_ERANGE)
-		return GROVE_OK; /* a chunk out of order after a lost one: wait for the retry from its start */
+		return GROVE_OK; /* a chunk that does not fit its own snapshot: the sender retries in time */
 	if (err)
 		return err;
 	if (!snapshot_receiver_complete(&r->receiving))

@@ -19,8 +19,10 @@
  * directly, so it can run in a simulation over real files.
  *
  * Snapshots: a follower too far behind receives the leader's state machine
- * snapshot in chunks (struct snapshot_receiver); the replica assembles and
- * verifies it before it steps it into Raft, then installs it in one store
+ * snapshot in chunks (struct snapshot_receiver); the replica assembles them
+ * in whatever order they come (a late chunk of an older snapshot is dropped,
+ * a newer snapshot replaces the one being assembled) and verifies it before
+ * it steps it into Raft, then installs it in one store
  * transaction that also notes the snapshot in its group state, makes that
  * durable, and only then replaces its log; a restart between the two halves
  * finishes the install (replica_open()).

@@ -449,9 +449,9 @@ static void check_current(struct sim *s, struct node *nd, const struct replica_s
 }
 
 /* A client's write at whichever member thinks it leads: create /root/w<k>. */
-static void propose(struct sim *s)
+/* A client's write at @p nd, if it thinks it leads. */
+static void propose_at(struct sim *s, struct node *nd)
 {
-	struct node *nd = &s->nodes[rnd(s) % s->n];
 	struct replica_status st;
 	if (!nd->up || nd->paused_until > s->now || s->next_write + 1 >= MAX_WRITES || nd->n_proposals == 64)
 		return;
@@ -473,8 +473,16 @@ static void propose(struct sim *s)
 	struct proposal p = {.write = k};
 	if (replica_propose(nd->rep, cmd, cmd_len, &p.index, &p.term) == GROVE_OK)
 		nd->proposals[nd->n_proposals++] = p;
+	else
+		s->next_write--; /* nothing was proposed: the next write takes its name */
 	free(cmd);
 	process(s, nd);
+}
+
+/* A client's write at a member picked at random. */
+static void propose(struct sim *s)
+{
+	propose_at(s, &s->nodes[rnd(s) % s->n]);
 }
 
 /* A client's linearizable read at whichever member thinks it leads, a cut-off or resumed one included. */
@@ -577,8 +585,10 @@ static bool heal(struct sim *s)
 	for (int t = 0; t < 4000 && !s->failed; t++) {
 		step(s, false);
 		if (!last || t % 400 == 399) {
+			/* At whichever member leads: a client that tried members at random could miss it every time. */
 			uint64_t before = s->next_write;
-			propose(s);
+			for (int i = 0; i < s->n && s->next_write == before; i++)
+				propose_at(s, &s->nodes[i]);
 			last = s->next_write > before ? s->next_write : last;
 		}
 		if (!last || !s->acked_set[last])
@@ -595,6 +605,19 @@ static bool heal(struct sim *s)
 		if (all && !s->n_net)
 			return true;
 	}
+	if (getenv("GROVE_SIM_DEBUG"))
+		for (int i = 0; i < s->n; i++) {
+			struct node *nd = &s->nodes[i];
+			struct replica_status st = {0};
+			if (nd->up)
+				replica_status(nd->rep, &st);
+			printf("node %d up=%d role=%d term=%llu leader=%llu commit=%llu applied=%llu log=%llu..%llu "
+			       "quiesced=%d flying=%d held=%zu net=%zu last=%llu acked=%d\n",
+			       i + 1, nd->up, (int)st.role, (unsigned long long)st.term, (unsigned long long)st.leader,
+			       (unsigned long long)st.commit, (unsigned long long)st.applied, (unsigned long long)st.first,
+			       (unsigned long long)st.last, st.quiesced, (int)nd->flying, nd->n_held, s->n_net,
+			       (unsigned long long)last, last ? s->acked_set[last] : 0);
+		}
 	return false;
 }
 

@@ -298,6 +298,38 @@ static void test_chunks(void **state)
 	snapshot_receiver_free(&r);
 }
 
+/* A peer's chunks, reordered and repeated by the network, overlapping too: the snapshot still comes whole. */
+static void test_chunks_in_any_order(void **state)
+{
+	(void)state;
+	uint8_t data[1000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 5);
+	struct snapshot_receiver r = {0};
+	static const size_t order[][2] = {{600, 200}, {200, 200}, {800, 200}, {600, 200}, {250, 100}, {0, 100}};
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		assert_int_equal(snapshot_receiver_put_any(&r, order[k][0], 1000, data + order[k][0], order[k][1], 1 << 20),
+				 GROVE_OK);
+		assert_false(snapshot_receiver_complete(&r));
+	}
+	/* 0..100, 200..400, 600..1000 have come: the next offset expected is where the first gap starts. */
+	assert_int_equal(r.len, 100);
+	assert_int_equal(r.n_ranges, 3);
+	/* Out of its snapshot, or of another size: refused, and nothing changes. */
+	assert_int_equal(snapshot_receiver_put_any(&r, 950, 1000, data, 100, 1 << 20), GROVE_ERANGE);
+	assert_int_equal(snapshot_receiver_put_any(&r, 100, 999, data + 100, 100, 1 << 20), GROVE_ERANGE);
+	assert_int_equal(snapshot_receiver_put_any(&r, 0, 1u << 30, data, 10, 1 << 20), GROVE_ETOOBIG);
+	assert_int_equal(r.n_ranges, 3);
+	assert_int_equal(snapshot_receiver_put_any(&r, 400, 1000, data + 400, 200, 1 << 20), GROVE_OK);
+	assert_int_equal(r.n_ranges, 2);
+	assert_false(snapshot_receiver_complete(&r));
+	assert_int_equal(snapshot_receiver_put_any(&r, 100, 1000, data + 100, 100, 1 << 20), GROVE_OK);
+	assert_true(snapshot_receiver_complete(&r));
+	assert_int_equal(r.len, 1000);
+	assert_memory_equal(r.data, data, sizeof(data));
+	snapshot_receiver_free(&r);
+}
+
 /* CRC-32C bit by bit, as its definition gives it: the reference for the fast paths. */
 static uint32_t crc32c_bitwise(const uint8_t *p, size_t len)
 {
@@ -343,6 +375,7 @@ int main(void)
 		cmocka_unit_test(test_foreign_records),
 		cmocka_unit_test(test_body_sizes),
 		cmocka_unit_test(test_chunks),
+		cmocka_unit_test(test_chunks_in_any_order),
 		cmocka_unit_test(test_crc32c),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
