@@ -11,11 +11,17 @@
  * requests sent to two followers, appended and fdatasynced, answered once one follower did the same): what
  * grove costs above it is its own overhead, a figure that moves less with the machine than a ratio to etcd.
  *
+ * All of them run from the start, and the clients visit them in turn, in R rounds (default 5): each round
+ * gives each system N/R sequential writes, then D/R seconds of the C clients. This machine's speed drifts
+ * over seconds; measured one after the other, each system met a different machine, and a ratio of one run
+ * moved between 1.8x and 3.5x.
+ *
  * Then the catch-up of a follower that was down while the leader took M writes (default 10,000): the time
  * from its restart until it has applied them all, through the log, and through a snapshot (the leader
  * compacts its log past the follower).
  *
- *   grove_bench_cluster [--ops N] [--clients C] [--seconds D] [--catchup M] [--no-etcd] [--quick] [--no-sync]
+ *   grove_bench_cluster [--ops N] [--clients C] [--seconds D] [--rounds R] [--catchup M] [--no-etcd] [--quick]
+ *                       [--no-sync]
  *
  * --no-sync runs groved without fsync (NOT durable): the difference to a durable run is the disks' share
  * of the latency.
@@ -79,58 +85,104 @@ static void *work(void *arg)
 	return NULL;
 }
 
-static void measure(const struct target *t, int ops, int clients, double seconds, struct result *r)
+/* What one system's rounds gathered, turned into a struct result at the end. */
+struct samples {
+	uint64_t *seq, *conc;      /* latencies in ns */
+	size_t n_seq, n_conc;
+	double seq_seconds, conc_seconds;
+};
+
+static void keep(uint64_t **lat, size_t *n, const uint64_t *more, size_t k)
 {
-	memset(r, 0, sizeof(*r));
+	*lat = realloc(*lat, (*n + k + 1) * sizeof(**lat));
+	memcpy(*lat + *n, more, k * sizeof(*more));
+	*n += k;
+}
+
+/* One round of @p ops sequential writes on one connection. */
+static void sequential_round(const struct target *t, int ops, int base, struct samples *sm)
+{
 	void *conn = t->connect(t->ctx);
 	if (!conn)
 		return;
-	uint64_t *lat = calloc((size_t)ops, sizeof(*lat));
+	uint64_t *lat = calloc((size_t)ops + 1, sizeof(*lat));
+	size_t n = 0;
 	uint64_t t0 = now_ns();
 	for (int i = 0; i < ops; i++) {
-		uint64_t ns = t->write(conn, i);
+		uint64_t ns = t->write(conn, base + i);
 		if (!ns)
 			break;
-		lat[r->n++] = ns;
+		lat[n++] = ns;
 	}
-	double elapsed = (double)(now_ns() - t0) / 1e9;
+	sm->seq_seconds += (double)(now_ns() - t0) / 1e9;
 	t->close(conn);
-	qsort(lat, r->n, sizeof(*lat), cmp_u64);
-	r->p50 = pct(lat, r->n, 0.5);
-	r->p99 = pct(lat, r->n, 0.99);
-	r->p999 = pct(lat, r->n, 0.999);
-	r->ops = (double)r->n / elapsed;
+	keep(&sm->seq, &sm->n_seq, lat, n);
 	free(lat);
+}
+
+/* One round of @p clients concurrent clients, one write at a time each, for @p seconds. */
+static void concurrent_round(const struct target *t, int clients, double seconds, int base, struct samples *sm)
+{
 	struct worker *w = calloc((size_t)clients, sizeof(*w));
 	pthread_t *th = calloc((size_t)clients, sizeof(*th));
 	uint64_t start = now_ns();
 	for (int i = 0; i < clients; i++) {
 		w[i] = (struct worker){.t = t, .deadline = start + (uint64_t)(seconds * 1e9), .cap = 1000000,
-				       .base = 1000000 * (i + 1)};
+				       .base = base + 1000000 * (i + 1)};
 		w[i].lat = calloc(w[i].cap, sizeof(uint64_t));
 		pthread_create(&th[i], NULL, work, &w[i]);
 	}
-	size_t total = 0;
-	for (int i = 0; i < clients; i++) {
+	for (int i = 0; i < clients; i++)
 		pthread_join(th[i], NULL);
-		total += w[i].n;
-	}
-	elapsed = (double)(now_ns() - start) / 1e9;
-	uint64_t *all = calloc(total + 1, sizeof(*all));
-	size_t k = 0;
+	sm->conc_seconds += (double)(now_ns() - start) / 1e9;
 	for (int i = 0; i < clients; i++) {
-		memcpy(all + k, w[i].lat, w[i].n * sizeof(uint64_t));
-		k += w[i].n;
+		keep(&sm->conc, &sm->n_conc, w[i].lat, w[i].n);
 		free(w[i].lat);
 	}
-	qsort(all, total, sizeof(*all), cmp_u64);
-	r->cn = total;
-	r->cops = (double)total / elapsed;
-	r->cp50 = pct(all, total, 0.5);
-	r->cp99 = pct(all, total, 0.99);
-	free(all);
 	free(w);
 	free(th);
+}
+
+static void summarize(struct samples *sm, struct result *r)
+{
+	memset(r, 0, sizeof(*r));
+	qsort(sm->seq, sm->n_seq, sizeof(*sm->seq), cmp_u64);
+	qsort(sm->conc, sm->n_conc, sizeof(*sm->conc), cmp_u64);
+	r->n = sm->n_seq;
+	r->p50 = pct(sm->seq, sm->n_seq, 0.5);
+	r->p99 = pct(sm->seq, sm->n_seq, 0.99);
+	r->p999 = pct(sm->seq, sm->n_seq, 0.999);
+	r->ops = sm->seq_seconds > 0 ? (double)sm->n_seq / sm->seq_seconds : 0;
+	r->cn = sm->n_conc;
+	r->cp50 = pct(sm->conc, sm->n_conc, 0.5);
+	r->cp99 = pct(sm->conc, sm->n_conc, 0.99);
+	r->cops = sm->conc_seconds > 0 ? (double)sm->n_conc / sm->conc_seconds : 0;
+	free(sm->seq);
+	free(sm->conc);
+	memset(sm, 0, sizeof(*sm));
+}
+
+/*
+ * Measure @p n systems in @p rounds interleaved rounds, each round giving each system its share of the
+ * sequential writes and then of the concurrent clients' time: on a shared machine whose speed drifts
+ * over seconds, every system then meets the same drift, and the ratios between them hold better than
+ * when each is measured in a block of its own.
+ */
+static void measure_interleaved(const struct target *const *t, size_t n, int ops, int clients, double seconds,
+				int rounds, struct result *r)
+{
+	struct samples *sm = calloc(n, sizeof(*sm));
+	for (int round = 0; round < rounds; round++)
+		for (size_t k = 0; k < n; k++)
+			if (t[k])
+				sequential_round(t[k], ops / rounds, round * (ops / rounds), &sm[k]);
+	for (int round = 0; round < rounds; round++)
+		for (size_t k = 0; k < n; k++)
+			if (t[k])
+				concurrent_round(t[k], clients, seconds / rounds, round * 100000000, &sm[k]);
+	for (size_t k = 0; k < n; k++)
+		summarize(&sm[k], &r[k]);
+	free(sm);
 }
 
 /* ---- grove ---- */
@@ -247,37 +299,34 @@ static void floor_close(void *conn)
 	free(c);
 }
 
-/* The same measurement against the floor server; false if it could not be run. */
-static bool measure_floor(const char *dir, int ops, int clients, double seconds, struct result *r)
+/* Start the floor server; its port goes to @p port. Returns its pid, or 0 if it could not be started. */
+static pid_t start_floor(const char *dir, int *port)
 {
 	if (!request_frame_bytes || request_frame_bytes > sizeof(((struct floor_conn *)0)->buf))
-		return false;
-	int port = test_free_port();
+		return 0;
+	*port = test_free_port();
 	char port_arg[16], reply_arg[16], log[4200];
-	snprintf(port_arg, sizeof(port_arg), "%d", port);
+	snprintf(port_arg, sizeof(port_arg), "%d", *port);
 	snprintf(reply_arg, sizeof(reply_arg), "%zu", reply_frame_bytes - 4);
 	snprintf(log, sizeof(log), "%s/floor.log", dir);
 	char *argv[] = {FLOOR_SERVER_PATH, port_arg, reply_arg, NULL};
 	pid_t pid = bench_spawn(argv, log);
 	const char *ready[] = {"ready"};
-	bool ok = pid > 0 && bench_wait_said(log, ready, 1, 10000) == 0;
-	if (ok) {
-		struct target ft = {floor_connect, floor_write, floor_close, &port};
-		measure(&ft, ops, clients, seconds, r);
-	}
+	if (pid > 0 && bench_wait_said(log, ready, 1, 10000) == 0)
+		return pid;
 	bench_stop(pid);
-	return ok;
+	return 0;
 }
 
-/* The same measurement against the durable pipeline floor (leader and two followers); false if it could not
- * be run. */
-static bool measure_pipeline(const char *dir, int ops, int clients, double seconds, struct result *r)
+/* Start the durable pipeline floor (a leader and two followers); the leader's port goes to @p port and the
+ * three pids to @p pids. False if it could not be started (then nothing of it runs). */
+static bool start_pipeline(const char *dir, int *port, pid_t pids[3])
 {
+	pids[0] = pids[1] = pids[2] = 0;
 	if (!request_frame_bytes || request_frame_bytes > sizeof(((struct floor_conn *)0)->buf))
 		return false;
 	int ports[3];
 	char port_args[3][16], reply_arg[16], logs[3][4200], files[3][4200];
-	pid_t pids[3] = {0, 0, 0};
 	snprintf(reply_arg, sizeof(reply_arg), "%zu", reply_frame_bytes - 4);
 	const char *ready[] = {"ready"};
 	bool ok = true;
@@ -292,13 +341,11 @@ static bool measure_pipeline(const char *dir, int ops, int clients, double secon
 		pids[i] = bench_spawn(i ? follower : leader, logs[i]);
 		ok = pids[i] > 0 && bench_wait_said(logs[i], ready, 1, 10000) == 0;
 	}
-	if (ok) {
-		struct target pt = {floor_connect, floor_write, floor_close, &ports[0]};
-		measure(&pt, ops, clients, seconds, r);
-	}
-	for (int i = 0; i < 3; i++)
-		if (pids[i] > 0)
-			bench_stop(pids[i]);
+	if (!ok)
+		for (int i = 0; i < 3; i++)
+			if (pids[i] > 0)
+				bench_stop(pids[i]), pids[i] = 0;
+	*port = ports[0];
 	return ok;
 }
 
@@ -391,7 +438,7 @@ static void print_result(const char *name, const struct result *r, int clients)
 
 int main(int argc, char **argv)
 {
-	int ops = 3000, clients = 16, catchup = 10000;
+	int ops = 3000, clients = 16, catchup = 10000, rounds = 5;
 	double seconds = 5;
 	bool with_etcd = true;
 	for (int i = 1; i < argc; i++) {
@@ -411,16 +458,22 @@ int main(int argc, char **argv)
 			clients = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = atof(argv[++i]);
+		} else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0) {
+			rounds = atoi(argv[++i]);
 		} else {
 			fprintf(stderr,
-				"usage: %s [--ops N] [--clients C] [--seconds D] [--catchup M] [--no-etcd] [--quick] [--no-sync]\n",
+				"usage: %s [--ops N] [--clients C] [--seconds D] [--rounds R] [--catchup M] [--no-etcd] [--quick] "
+				"[--no-sync]\n",
 				argv[0]);
 			return 2;
 		}
 	}
 	char *dir = test_tmpdir("bench-cluster");
 
-	/* grove */
+	/*
+	 * Every system runs from the start; the clients visit them in turn, in rounds (measure_interleaved()).
+	 * grove's first write tells the floors the sizes of its frames.
+	 */
 	const char *const sync_args[] = {no_sync ? "--no-sync" : NULL, NULL};
 	struct grove_cluster cluster;
 	grove_cluster_init(&cluster, dir, "grove", sync_args);
@@ -433,53 +486,76 @@ int main(int argc, char **argv)
 	struct grove_ctx g;
 	snprintf(g.leader, sizeof(g.leader), "%s", cluster.addresses[leader]);
 	struct target gt = {grove_connect, grove_write, grove_close, &g};
-	struct result gr;
-	measure(&gt, ops, clients, seconds, &gr);
+	void *first = grove_connect(&g);
+	if (!first || !grove_write(first, 0)) {
+		fprintf(stderr, "grove: the first write failed\n");
+		grove_cluster_stop(&cluster);
+		return 1;
+	}
+	grove_close(first);
+	int floor_port = 0, pipe_port = 0;
+	pid_t floor_pid = start_floor(dir, &floor_port), pipe_pids[3] = {0, 0, 0};
+	bool pipe_up = !no_sync && start_pipeline(dir, &pipe_port, pipe_pids);
+	struct target ft = {floor_connect, floor_write, floor_close, &floor_port};
+	struct target pt = {floor_connect, floor_write, floor_close, &pipe_port};
+	struct etcd_cluster etcd;
+	struct etcd_ctx e = {0};
+	struct target et = {etcd_connect, etcd_write, etcd_close, &e};
+	bool etcd_up = false;
+	if (with_etcd && etcd_installed()) {
+		int etcd_lead = etcd_cluster_start(&etcd, dir);
+		if (etcd_lead < 0) {
+			fprintf(stderr, "etcd: no leader\n");
+			etcd_cluster_stop(&etcd);
+		} else {
+			e.port = etcd.client_ports[etcd_lead];
+			etcd_up = true;
+		}
+	}
+	enum { GROVE, FLOOR, PIPE, ETCD, SYSTEMS };
+	const struct target *targets[SYSTEMS] = {&gt, floor_pid ? &ft : NULL, pipe_up ? &pt : NULL, etcd_up ? &et : NULL};
+	struct result res[SYSTEMS];
+	measure_interleaved(targets, SYSTEMS, ops, clients, seconds, rounds, res);
 	grove_cluster_stop(&cluster);
-	printf("3-node clusters on loopback, %s, 100-byte values, this machine, same run\n",
-	       no_sync ? "grove WITHOUT fsync (not durable)" : "durable (fsync)");
-	print_result("grove", &gr, clients);
-	struct result fr;
-	if (measure_floor(dir, ops, clients, seconds, &fr)) {
-		print_result("floor", &fr, clients);
+	if (floor_pid)
+		bench_stop(floor_pid);
+	for (int i = 0; i < 3; i++)
+		if (pipe_pids[i])
+			bench_stop(pipe_pids[i]);
+	if (etcd_up)
+		etcd_cluster_stop(&etcd);
+
+	printf("3-node clusters on loopback, %s, 100-byte values, this machine, same run, the systems measured in "
+	       "turn in %d rounds\n",
+	       no_sync ? "grove WITHOUT fsync (not durable)" : "durable (fsync)", rounds);
+	const struct result *gr = &res[GROVE], *fr = &res[FLOOR], *pr = &res[PIPE], *er = &res[ETCD];
+	print_result("grove", gr, clients);
+	if (targets[FLOOR]) {
+		print_result("floor", fr, clients);
 		printf("ratio  grove/floor: %d clients' throughput %.2f (a server that answers at once: %zu-byte "
 		       "requests, %zu-byte replies)\n",
-		       clients, fr.cops > 0 ? gr.cops / fr.cops : 0.0, request_frame_bytes, reply_frame_bytes);
+		       clients, fr->cops > 0 ? gr->cops / fr->cops : 0.0, request_frame_bytes, reply_frame_bytes);
 	}
-	struct result pr;
-	if (!no_sync && measure_pipeline(dir, ops, clients, seconds, &pr)) {
-		print_result("pipe", &pr, clients);
+	if (targets[PIPE]) {
+		print_result("pipe", pr, clients);
 		printf("ratio  grove/pipe: sequential p50 %.2fx, p99 %.2fx; %d clients' throughput %.2f (the least a "
 		       "durable 3-member pipeline does)\n",
-		       pr.p50 > 0 ? gr.p50 / pr.p50 : 0.0, pr.p99 > 0 ? gr.p99 / pr.p99 : 0.0, clients,
-		       pr.cops > 0 ? gr.cops / pr.cops : 0.0);
+		       pr->p50 > 0 ? gr->p50 / pr->p50 : 0.0, pr->p99 > 0 ? gr->p99 / pr->p99 : 0.0, clients,
+		       pr->cops > 0 ? gr->cops / pr->cops : 0.0);
+	}
+	if (targets[ETCD]) {
+		print_result("etcd", er, clients);
+		if (gr->p50 > 0 && er->p50 > 0)
+			printf("ratio  etcd/grove: sequential p50 %.2fx, p99 %.2fx; throughput grove/etcd %.2fx\n",
+			       er->p50 / gr->p50, er->p99 / gr->p99, er->cops > 0 ? gr->cops / er->cops : 0.0);
+	} else if (with_etcd) {
+		printf("etcd is not installed (Debian package etcd-server) or did not start: no comparison\n");
 	}
 	if (catchup > 0) {
 		double by_log = catch_up(dir, catchup, clients, "1000000");
 		double by_snapshot = catch_up(dir, catchup, clients, "1000");
 		printf("grove  catch-up after %d writes: %.2f s through the log, %.2f s through a snapshot\n", catchup,
 		       by_log, by_snapshot);
-	}
-
-	/* etcd */
-	if (with_etcd && etcd_installed()) {
-		struct etcd_cluster etcd;
-		int etcd_lead = etcd_cluster_start(&etcd, dir);
-		if (etcd_lead < 0) {
-			fprintf(stderr, "etcd: no leader\n");
-		} else {
-			struct etcd_ctx e = {etcd.client_ports[etcd_lead]};
-			struct target et = {etcd_connect, etcd_write, etcd_close, &e};
-			struct result er;
-			measure(&et, ops, clients, seconds, &er);
-			print_result("etcd", &er, clients);
-			if (gr.p50 > 0 && er.p50 > 0)
-				printf("ratio  etcd/grove: sequential p50 %.2fx, p99 %.2fx; throughput grove/etcd %.2fx\n",
-				       er.p50 / gr.p50, er.p99 / gr.p99, gr.cops / er.cops);
-		}
-		etcd_cluster_stop(&etcd);
-	} else if (with_etcd) {
-		printf("etcd is not installed (Debian package etcd-server): no comparison\n");
 	}
 	test_rmtree(dir);
 	return 0;
