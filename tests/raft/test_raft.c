@@ -502,31 +502,41 @@ static void test_membership_change(void **state)
 	cluster_free(&c);
 }
 
+/*
+ * Leader 1 of @p c commits 20 entries while follower 3 is cut off, compacts its log behind them, and sends 3 a
+ * snapshot that is still on its way (the link 1 -> 3 stays blocked). Returns the last index.
+ */
+static uint64_t snapshot_on_its_way(struct cluster *c)
+{
+	cluster_init(c, 3, 0);
+	elect(c, 1);
+	isolate(c, 3);
+	uint64_t last = 0;
+	for (int i = 0; i < 20; i++)
+		last = propose(c, 1, 100 + (uint64_t)i);
+	tick(c, 1, 1);
+	assert_int_equal(raft_commit(c->r[1]), last);
+	/* The leader compacts behind what follower 3 has: it must be sent a snapshot. */
+	assert_int_equal(raft_compact(c->r[1], last - 2), GROVE_OK);
+	assert_int_equal(raft_compact(c->r[1], last + 5), GROVE_EINVAL);
+	heal(c);
+	c->blocked[1][3] = true;
+	struct raft_msg refused = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1, .term = raft_term(c->r[1]),
+				   .reject = true, .index = last, .reject_hint = raft_last_index(c->r[3])};
+	assert_int_equal(raft_step(c->r[1], &refused), GROVE_OK);
+	settle(c);
+	return last;
+}
+
 static void test_snapshot_to_lagging_follower(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_init(&c, 3, 0);
-	elect(&c, 1);
-	isolate(&c, 3);
-	uint64_t last = 0;
-	for (int i = 0; i < 20; i++)
-		last = propose(&c, 1, 100 + (uint64_t)i);
-	tick(&c, 1, 1);
-	assert_int_equal(raft_commit(c.r[1]), last);
-	/* The leader compacts behind what follower 3 has: it must be sent a snapshot. */
-	assert_int_equal(raft_compact(c.r[1], last - 2), GROVE_OK);
-	assert_int_equal(raft_compact(c.r[1], last + 5), GROVE_EINVAL);
-	heal(&c);
+	uint64_t last = snapshot_on_its_way(&c);
 	/*
 	 * A snapshot delivered is not one installed (3 may crash before it is durable): the transport's report
 	 * counts nothing for 3; its answer does. Here the snapshot is lost on the way, reported delivered.
 	 */
-	c.blocked[1][3] = true;
-	struct raft_msg refused = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1, .term = raft_term(c.r[1]),
-				   .reject = true, .index = last, .reject_hint = raft_last_index(c.r[3])};
-	assert_int_equal(raft_step(c.r[1], &refused), GROVE_OK);
-	settle(&c);
 	raft_report_snapshot(c.r[1], 3, true);
 	assert_true(raft_match(c.r[1], 3) < last - 2);
 	c.blocked[1][3] = false;
@@ -549,21 +559,8 @@ static void test_snapshot_reported_after_stepping_down(void **state)
 {
 	(void)state;
 	struct cluster c;
-	cluster_init(&c, 3, 0);
-	elect(&c, 1);
-	isolate(&c, 3);
-	uint64_t last = 0;
-	for (int i = 0; i < 20; i++)
-		last = propose(&c, 1, 100 + (uint64_t)i);
-	tick(&c, 1, 1);
-	assert_int_equal(raft_compact(c.r[1], last - 2), GROVE_OK);
-	heal(&c);
-	c.blocked[1][3] = true; /* the snapshot is on its way */
+	snapshot_on_its_way(&c);
 	uint64_t term = raft_term(c.r[1]);
-	struct raft_msg refused = {.type = RAFT_MSG_APPEND_RESP, .from = 3, .to = 1, .term = term, .reject = true,
-				   .index = last, .reject_hint = raft_last_index(c.r[3])};
-	assert_int_equal(raft_step(c.r[1], &refused), GROVE_OK);
-	settle(&c);
 	/* A newer term reaches the leader: it steps down. */
 	struct raft_msg newer = {.type = RAFT_MSG_HEARTBEAT_RESP, .from = 2, .to = 1, .term = term + 1};
 	assert_int_equal(raft_step(c.r[1], &newer), GROVE_OK);
