@@ -300,7 +300,6 @@ int snapshot_receiver_put_any(struct snapshot_receiver *r, size_t offset, size_t
 	}
 	if (!len)
 		return GROVE_OK; /* an empty chunk may come as NULL (protobuf's empty bytes) */
-	memcpy(r->data + offset, chunk, len);
 	/* Merge [offset, offset + len) with the ranges it overlaps or touches: those from `first` to `last`. */
 	size_t start = offset, end = offset + len, first = 0;
 	while (first < r->n_ranges && r->ranges[first].end < start)
@@ -310,6 +309,9 @@ int snapshot_receiver_put_any(struct snapshot_receiver *r, size_t offset, size_t
 		start = r->ranges[last].start < start ? r->ranges[last].start : start;
 		end = r->ranges[last].end > end ? r->ranges[last].end : end;
 	}
+	if (last == first && r->n_ranges == SNAPSHOT_RECEIVER_MAX_RANGES)
+		return GROVE_ERANGE;
+	memcpy(r->data + offset, chunk, len);
 	if (last == first) {
 		memmove(r->ranges + first + 1, r->ranges + first, (r->n_ranges - first) * sizeof(*r->ranges));
 		r->n_ranges++;

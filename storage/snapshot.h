@@ -115,12 +115,17 @@ struct snapshot_receiver {
 int snapshot_receiver_put(struct snapshot_receiver *r, size_t offset, size_t total, const void *chunk, size_t len,
 			  size_t max_total);
 
+/** Most separate ranges a receiver keeps (chunks with gaps between them). */
+#define SNAPSHOT_RECEIVER_MAX_RANGES 4096
+
 /**
  * @brief Add the chunk at @p offset of a snapshot of @p total bytes, in
  * whatever order the chunks come, again or overlapping (a peer's transfer,
  * whose messages a network may reorder or repeat).
- * @return GROVE_OK; GROVE_ERANGE if the chunk passes @p total or the total
- * changed; GROVE_ETOOBIG if @p total is over @p max_total; GROVE_ENOMEM.
+ * @return GROVE_OK; GROVE_ERANGE if the chunk passes @p total, the total
+ * changed, or it would leave more than SNAPSHOT_RECEIVER_MAX_RANGES separate
+ * ranges (a sender scattering small chunks: it retries from the start);
+ * GROVE_ETOOBIG if @p total is over @p max_total; GROVE_ENOMEM.
  * On an error @p r is as it was.
  */
 int snapshot_receiver_put_any(struct snapshot_receiver *r, size_t offset, size_t total, const void *chunk, size_t len,

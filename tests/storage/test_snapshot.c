@@ -328,6 +328,18 @@ static void test_chunks_in_any_order(void **state)
 	assert_int_equal(r.len, 1000);
 	assert_memory_equal(r.data, data, sizeof(data));
 	snapshot_receiver_free(&r);
+	/* One-byte chunks with gaps between them: the ranges kept stop at the bound. */
+	size_t total = 4 * SNAPSHOT_RECEIVER_MAX_RANGES;
+	uint8_t *big = calloc(total, 1);
+	for (size_t k = 0; k < SNAPSHOT_RECEIVER_MAX_RANGES; k++)
+		assert_int_equal(snapshot_receiver_put_any(&r, 2 * k + 1, total, big, 1, total), GROVE_OK);
+	assert_int_equal(snapshot_receiver_put_any(&r, total - 1, total, big, 1, total), GROVE_ERANGE);
+	assert_int_equal(r.n_ranges, SNAPSHOT_RECEIVER_MAX_RANGES);
+	/* A chunk that joins ranges is still taken. */
+	assert_int_equal(snapshot_receiver_put_any(&r, 0, total, big, 8, total), GROVE_OK);
+	assert_true(r.n_ranges < SNAPSHOT_RECEIVER_MAX_RANGES);
+	snapshot_receiver_free(&r);
+	free(big);
 }
 
 /* CRC-32C bit by bit, as its definition gives it: the reference for the fast paths. */
