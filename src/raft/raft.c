@@ -383,6 +383,16 @@ static void send_snapshot(struct raft *r, struct progress *p)
 	p->n_inflight = 0;
 }
 
+/* Whether a membership change lies in the log after @p after, up to @p index. */
+static bool conf_change_between(const struct raft *r, uint64_t after, uint64_t index)
+{
+	for (uint64_t i = after + 1 > r->snapshot_index + 1 ? after + 1 : r->snapshot_index + 1;
+	     i <= index && i <= last_index(r); i++)
+		if (r->ents[i - r->snapshot_index - 1].type == RAFT_ENTRY_CONF_CHANGE)
+			return true;
+	return false;
+}
+
 /* Send what @p p lacks, within flow control; an empty append only if @p allow_empty. */
 static void send_append(struct raft *r, struct progress *p, bool allow_empty)
 {
@@ -440,6 +450,21 @@ static void broadcast_append(struct raft *r, bool allow_empty)
 {
 	for (size_t i = 0; i < r->n_prs; i++)
 		send_append(r, &r->prs[i], allow_empty);
+}
+
+/*
+ * Tell the members that the commit index moved on from @p old_commit. Voters learn it from the very
+ * acknowledgements that moved it, which every member sends to every voter (learn_commit()): an empty append
+ * to them would cost the leader two sends before it answers the client, and each follower a wake-up, for
+ * nothing. So it goes to learners, and to everyone when the newly committed entries hold a membership change
+ * (learn_commit() does not cross one); appends that carry entries go as ever. A voter that missed an
+ * acknowledgement (a link that dropped) hears the commit index with the next heartbeat.
+ */
+static void broadcast_commit(struct raft *r, uint64_t old_commit)
+{
+	bool to_all = conf_change_between(r, old_commit, r->commit);
+	for (size_t i = 0; i < r->n_prs; i++)
+		send_append(r, &r->prs[i], to_all || r->prs[i].learner);
 }
 
 static void broadcast_heartbeat(struct raft *r, uint64_t context, bool quiesce)
@@ -567,6 +592,7 @@ static void handle_append_resp(struct raft *r, const struct raft_msg *m)
 		return;
 	}
 	bool progressed = m->index > p->match;
+	uint64_t old_commit = r->commit;
 	if (progressed)
 		p->match = m->index;
 	if (p->next < m->index + 1)
@@ -583,7 +609,7 @@ static void handle_append_resp(struct raft *r, const struct raft_msg *m)
 		p->next = p->match + 1;
 	}
 	if (progressed && maybe_commit(r))
-		broadcast_append(r, true);
+		broadcast_commit(r, old_commit);
 	else
 		send_append(r, p, false);
 	if (r->transferee == p->id && p->match == last_index(r))
@@ -640,16 +666,6 @@ static void acknowledge(struct raft *r, uint64_t leader, uint64_t index)
 	}
 }
 
-/* Whether a membership change lies in the log between what was applied and @p index. */
-static bool conf_change_unapplied(const struct raft *r, uint64_t index)
-{
-	for (uint64_t i = r->applied + 1 > r->snapshot_index + 1 ? r->applied + 1 : r->snapshot_index + 1;
-	     i <= index && i <= last_index(r); i++)
-		if (r->ents[i - r->snapshot_index - 1].type == RAFT_ENTRY_CONF_CHANGE)
-			return true;
-	return false;
-}
-
 /*
  * Commit what a quorum of voters holds, as a leader would, from this follower's durable log and the
  * acknowledgements of this term it heard (its peers' copies, and the leader's own once its write is durable,
@@ -672,7 +688,7 @@ static void learn_commit(struct raft *r)
 		matches[n++] = match;
 	}
 	uint64_t candidate = quorum_commit(r, matches, n);
-	if (candidate && !conf_change_unapplied(r, candidate))
+	if (candidate && !conf_change_between(r, r->applied, candidate))
 		r->commit = candidate;
 }
 
@@ -1327,8 +1343,9 @@ void raft_persisted(struct raft *r, uint64_t index, uint64_t term)
 		struct progress *self = progress_of(r, r->id);
 		if (self)
 			self->match = r->persisted;
+		uint64_t old_commit = r->commit;
 		if (maybe_commit(r))
-			broadcast_append(r, true);
+			broadcast_commit(r, old_commit);
 		acknowledge(r, r->id, r->persisted);
 	} else {
 		learn_commit(r);

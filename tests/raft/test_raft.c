@@ -21,6 +21,8 @@ struct cluster {
 	int n;
 	struct raft *r[N + 1];               /* by id, 1-based */
 	bool blocked[N + 1][N + 1];          /* drop messages from -> to */
+	bool acks_lost[N + 1];               /* drop the append acknowledgements sent to this member */
+	unsigned empty_appends[N + 1][N + 1]; /* appends without entries delivered from -> to */
 	struct raft_read_state reads[16];
 	size_t n_reads;
 	uint64_t applied_values[N + 1][64];  /* value applied at each index */
@@ -119,7 +121,10 @@ static void settle(struct cluster *c)
 			raft_advance(c->r[i], &rd);
 			for (size_t k = 0; k < n_msgs; k++) {
 				struct raft_msg *m = &msgs[k];
-				if (m->to <= (uint64_t)c->n && c->r[m->to] && !c->blocked[m->from][m->to]) {
+				if (m->to <= (uint64_t)c->n && c->r[m->to] && !c->blocked[m->from][m->to] &&
+				    !(m->type == RAFT_MSG_APPEND_RESP && c->acks_lost[m->to])) {
+					if (m->type == RAFT_MSG_APPEND && !m->n_entries)
+						c->empty_appends[m->from][m->to]++;
 					assert_int_equal(raft_step(c->r[m->to], m), GROVE_OK);
 					if (m->type == RAFT_MSG_SNAPSHOT)
 						raft_report_snapshot(c->r[i], m->to, true);
@@ -392,6 +397,42 @@ static void test_follower_commits_from_peer_acks(void **state)
 	assert_true(raft_commit(c.r[2]) < index);          /* nor is the entry durable at 2 yet */
 	persist_ready(c.r[2], RAFT_MSG_APPEND_RESP, to, 8);
 	assert_int_equal(raft_commit(c.r[2]), index);
+	cluster_free(&c);
+}
+
+/*
+ * Voters learn that the commit index moved from the acknowledgements that moved it, so the leader sends them
+ * no empty append for it; learners, which hear no acknowledgements, are told. A voter that missed the
+ * acknowledgements learns it from the next heartbeat, and a membership change is told to everyone.
+ */
+static void test_commit_told_to_those_who_cannot_learn_it(void **state)
+{
+	(void)state;
+	struct cluster c;
+	cluster_init(&c, 3, 1); /* node 4 is a learner */
+	elect(&c, 1);
+	memset(c.empty_appends, 0, sizeof(c.empty_appends));
+	uint64_t index = propose(&c, 1, 5);
+	for (int i = 1; i <= 4; i++)
+		assert_int_equal(raft_commit(c.r[i]), index);
+	assert_int_equal(c.empty_appends[1][2] + c.empty_appends[1][3], 0);
+	assert_int_equal(c.empty_appends[1][4], 1);
+
+	c.acks_lost[3] = true;
+	index = propose(&c, 1, 6);
+	assert_int_equal(raft_commit(c.r[1]), index);
+	assert_int_equal(raft_commit(c.r[3]), index - 1);
+	c.acks_lost[3] = false;
+	tick(&c, 1, 1);
+	assert_int_equal(raft_commit(c.r[3]), index);
+
+	memset(c.empty_appends, 0, sizeof(c.empty_appends));
+	struct raft_conf_change promote = {RAFT_CONF_PROMOTE, 4};
+	assert_int_equal(raft_propose_conf_change(c.r[1], &promote, &index), GROVE_OK);
+	settle(&c);
+	for (int i = 1; i <= 4; i++)
+		assert_int_equal(raft_commit(c.r[i]), index);
+	assert_true(c.empty_appends[1][2] >= 1 && c.empty_appends[1][3] >= 1);
 	cluster_free(&c);
 }
 
@@ -736,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_stale_term_ignored),
 		cmocka_unit_test(test_previous_term_not_committed_by_counting),
 		cmocka_unit_test(test_follower_commits_from_peer_acks),
+		cmocka_unit_test(test_commit_told_to_those_who_cannot_learn_it),
 		cmocka_unit_test(test_read_index),
 		cmocka_unit_test(test_leadership_transfer),
 		cmocka_unit_test(test_learner_not_counted),
