@@ -102,6 +102,20 @@ struct deferred_command {
 #define FLUSH_RETRY_MAX_MS 2000
 #define DISK_FULL_LOG_MS 10000
 
+/*
+ * Where the log is synced. The writer thread lets the next batch form while the disk syncs the last one, which
+ * is what a busy leader needs; but handing a flush to it and hearing back costs two thread wake-ups, each
+ * tens of microseconds where an idle CPU must be woken (a virtual machine's most of all), and on a follower
+ * both lie on every write's path: its acknowledgement waits for the sync. So a member that leads no group
+ * syncs in the loop, which has nothing else to do meanwhile (what arrives is read at the next turn, in one
+ * batch), and so does a leader whose batch is at most INLINE_FLUSH_MAX_BYTES (a client or two writing one at
+ * a time), after sending its appends so that the followers' syncs run beside its own. A larger batch goes to
+ * the thread. A turn syncs in the loop at most INLINE_FLUSH_ROUNDS times; what its last round queued goes to
+ * the thread, whose end wakes the loop.
+ */
+#define INLINE_FLUSH_MAX_BYTES 1024
+#define INLINE_FLUSH_ROUNDS 3
+
 /* A message that waits until the log flush @p after is durable. */
 struct held {
 	uint64_t after;
@@ -211,12 +225,19 @@ static int commit_applied(void *ctx)
 /* ---- the log ---- */
 
 /* Collect a finished flush (waiting for it with @p wait); the replicas hear of it at the next safe point. */
+static void end_flush(struct host *h, int result, uint64_t duration_ns);
+
 static void collect_flush(struct host *h, bool wait)
 {
 	int result;
 	uint64_t duration_ns;
-	if (!logwriter_collect(h->writer, wait, &result, &duration_ns))
-		return;
+	if (logwriter_collect(h->writer, wait, &result, &duration_ns))
+		end_flush(h, result, duration_ns);
+}
+
+/* Hand the result of a flush that ran (in the thread or the loop) to the log, the metrics and the host. */
+static void end_flush(struct host *h, int result, uint64_t duration_ns)
+{
 	wal_flush_end(h->wal, result);
 	metrics_observe(&h->metrics->flush, duration_ns);
 	if (result == GROVE_ENOSPC) {
@@ -299,15 +320,41 @@ static void finish_flush(struct host *h)
 	h->n_held = kept;
 }
 
-static void start_flush(struct host *h)
+/* Whether a flush of @p bytes runs in the loop rather than the writer thread (see INLINE_FLUSH_MAX_BYTES). */
+static bool flush_in_loop(const struct host *h, size_t bytes)
 {
+	if (bytes <= INLINE_FLUSH_MAX_BYTES)
+		return true;
+	for (size_t i = 0; i < h->n_groups; i++)
+		if (h->groups[i]->was_leader)
+			return false;
+	return true;
+}
+
+/*
+ * Flush what is queued, if anything is and no flush runs, in the loop if @p may_run_here and flush_in_loop()
+ * says so. @return true if it ran to its end here: the replicas heard of it and its held messages left.
+ */
+static bool start_flush(struct host *h, bool may_run_here)
+{
+	size_t bytes = wal_pending(h->wal);
 	if (h->failed || logwriter_busy(h->writer) || (h->log_full && grove_monotonic_ms() < h->flush_retry_ms) ||
 	    !wal_flush_begin(h->wal))
-		return;
+		return false;
 	h->flushes_started++;
 	for (size_t i = 0; i < h->n_groups; i++)
 		replica_flush_taken(h->groups[i]->replica);
-	logwriter_submit(h->writer);
+	if (!may_run_here || !flush_in_loop(h, bytes)) {
+		logwriter_submit(h->writer);
+		return false;
+	}
+	if (h->hooks.flush_sends)
+		h->hooks.flush_sends(h->hooks.ctx);
+	uint64_t start = grove_monotonic_ns();
+	int result = wal_flush_run(h->wal);
+	end_flush(h, result, grove_monotonic_ns() - start);
+	finish_flush(h);
+	return true;
 }
 
 int host_log_fd(const struct host *h)
@@ -1147,7 +1194,11 @@ int host_process(struct host *h)
 	start_births(h);
 	if (shard_map_has_splits(&group_of(h, HOST_META_GROUP)->map.map))
 		drive_splits(h);
-	start_flush(h);
+	/* What a flush in the loop made durable is committed, applied and answered in the same turn. */
+	for (int round = 0; !err && start_flush(h, round < INLINE_FLUSH_ROUNDS); round++)
+		err = process_groups(h);
+	if (err)
+		return err;
 	/* A compaction writes the log synchronously: not while it waits for space. */
 	for (size_t i = 0; i < h->n_groups && !h->failed && !h->log_full; i++)
 		replica_maybe_compact(h->groups[i]->replica);
@@ -1237,7 +1288,7 @@ void host_tick(struct host *h)
 	uint64_t now = grove_monotonic_ms();
 	check_disk(h, now);
 	if (h->log_full && now >= h->flush_retry_ms)
-		start_flush(h);
+		start_flush(h, false);
 	fail_submits(h, 0, now, "not applied in time (a leadership change?); retry with the same key");
 	for (size_t i = 0; i < h->n_groups; i++)
 		replica_tick(h->groups[i]->replica);

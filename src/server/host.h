@@ -4,8 +4,9 @@
  * write-ahead log and its writer thread, and what waits on them.
  *
  * A host owns the store (one LMDB environment for every group), the log (one
- * for every group, flushed beside the loop by a struct logwriter, one write
- * and one fdatasync per flush whatever the number of groups), and a replica
+ * for every group, one write and one fdatasync per flush whatever the number
+ * of groups; flushed beside the loop by a struct logwriter when a leader's
+ * batch is large, in the loop otherwise: see host.c), and a replica
  * per group (replica.h) keyed by group id. It tracks proposals by (group,
  * index) and linearizable reads by context, and answers them through its
  * hooks; it sends Raft messages through its hooks too, holding back those
