@@ -30,8 +30,11 @@
  *                 write's 5c (the frame's work, after its wait)
  * etcd (3.4): put -> the event read by a watcher on a member other than the leader.
  *
- * --cross-shard adds, after the single-shard rounds and for the same subscriber counts, rounds on a
- * second cluster whose world is split into two shards (/root/World/ZoneA and /root/World/ZoneB, each with
+ * The clusters (grove's, the cross-shard one, etcd's) run from the start, and each subscriber count is
+ * measured on each in turn, so that the ratios compare figures taken side by side on a machine whose load
+ * drifts.
+ *
+ * --cross-shard adds, for the same subscriber counts, rounds on a second cluster whose world is split into two shards (/root/World/ZoneA and /root/World/ZoneB, each with
  * a Target): every write sets "seq" of both Targets in one batch, a transaction across the shards (parallel
  * commits), and the subscribers of /root/World (which spans both) get the two parts as one event. Its
  * reply carries the leader's receive and answer times only, so its row has propagation, receive ->
@@ -615,14 +618,23 @@ static void note_placement(const struct grove_cluster *c, int leader, struct e2e
 		snprintf(out[r].placement, sizeof(out[r].placement), "%s", placement);
 }
 
-/* Rounds of every subscriber count on a fresh cluster, delayed by @p p if not NULL; with @p godot_project,
- * a Godot follower at a follower member through each round; with @p cross, writes across two shards. */
-static bool run_grove(const char *dir, const char *tag, const struct preset *p, const int *counts, int rounds, int ops,
-		      double seconds, const char *godot_project, bool cross, struct e2e_result *out)
+/* A grove cluster that rounds run on: the cluster, the view its clients have of it (their addresses through
+ * proxies when delayed), the proxies, and the member that leads. */
+struct grove_run {
+	struct e2e_grove *g;
+	struct e2e_grove view;
+	pid_t proxies[2 * CLUSTER_MEMBERS];
+	int leader;
+	bool cross;
+};
+
+/* Start a fresh cluster, delayed by @p p if not NULL; with @p cross, its world split into two shards written
+ * together. @return false (the cluster stopped, its logs left in @p dir) if it did not come up. */
+static bool grove_run_start(struct grove_run *run, const char *dir, const char *tag, const struct preset *p, bool cross)
 {
-	struct e2e_grove *g = calloc(1, sizeof(*g));
-	g->cross = cross;
-	pid_t proxies[2 * CLUSTER_MEMBERS] = {0};
+	memset(run, 0, sizeof(*run));
+	struct e2e_grove *g = run->g = calloc(1, sizeof(*g));
+	g->cross = run->cross = cross;
 	static const char *const fixed_leaders[] = {"--no-leader-balance", NULL}; /* they stay where they are put */
 	grove_cluster_init(&g->cluster, dir, tag, cross && colocate_leaders ? fixed_leaders : NULL);
 	if (p) {
@@ -630,7 +642,7 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 		int ports[CLUSTER_MEMBERS];
 		for (int i = 0; i < CLUSTER_MEMBERS; i++) {
 			ports[i] = test_free_port();
-			proxies[i] = start_delay(dir, ports[i], g->cluster.ports[i], p->peers);
+			run->proxies[i] = start_delay(dir, ports[i], g->cluster.ports[i], p->peers);
 		}
 		for (int i = 0; i < CLUSTER_MEMBERS; i++)
 			for (int j = 0; j < CLUSTER_MEMBERS; j++) {
@@ -640,69 +652,71 @@ static bool run_grove(const char *dir, const char *tag, const struct preset *p, 
 					 i == j ? g->cluster.ports[j] : ports[j]);
 			}
 	}
-	int leader = grove_cluster_start(&g->cluster);
+	int leader = run->leader = grove_cluster_start(&g->cluster);
 	bool ok = leader >= 0 && (cross ? make_cross_world(&g->cluster, leader) : grove_make_world(&g->cluster, leader));
 	if (!ok)
 		fprintf(stderr, "grove (%s): no leader, or /root/World (%s) could not be made; logs kept in %s\n", tag,
 			cross ? "two shards" : "one shard", dir);
 	/* The clients reach each member through a proxy of their own, now that the leader is known. The
 	 * subscribers' and the writer's addresses are the proxies'; the cluster's own stay as they were. */
-	struct e2e_grove *view = g;
-	struct e2e_grove proxied;
-	if (ok && p) {
-		proxied = *g;
-		for (int i = 0; ok && i < CLUSTER_MEMBERS; i++) {
-			int port = test_free_port();
-			proxies[CLUSTER_MEMBERS + i] =
-				start_delay(dir, port, g->cluster.ports[i], i == leader ? p->client_leader : p->client_follower);
-			snprintf(proxied.cluster.addresses[i], sizeof(proxied.cluster.addresses[i]), "127.0.0.1:%d", port);
-		}
-		view = &proxied;
+	run->view = *g;
+	for (int i = 0; ok && p && i < CLUSTER_MEMBERS; i++) {
+		int port = test_free_port();
+		run->proxies[CLUSTER_MEMBERS + i] =
+			start_delay(dir, port, g->cluster.ports[i], i == leader ? p->client_leader : p->client_follower);
+		snprintf(run->view.cluster.addresses[i], sizeof(run->view.cluster.addresses[i]), "127.0.0.1:%d", port);
 	}
-	for (int r = 0; ok && r < rounds; r++) {
-		size_t warmup = ops / 10 > 20 ? (size_t)ops / 10 : 20;
-		view->cap = warmup + (size_t)ops;
-		view->base = 1000000 * (int64_t)(r + 1);
-		view->writes = calloc(view->cap, sizeof(*view->writes));
-		struct store st = {"grove", leader, grove_open, view, e2e_writer_open, e2e_write, e2e_writer_close, realtime, NULL};
-		memset(&out[r], 0, sizeof(out[r]));
-		out[r].subscribers = counts[r];
-		out[r].cross = cross;
-		struct godot_follower follower = {0}, paced = {0};
-		int member = (leader + 1) % CLUSTER_MEMBERS;
-		bool following = godot_project && godot_follow(&follower, godot_project, dir, tag, r, member,
-							       view->cluster.addresses[member], seconds, 0);
-		/* The paced one needs a C subscriber at its member to measure from: subscriber k is at member k % 3. */
-		bool pacing = following && counts[r] > member &&
-			      godot_follow(&paced, godot_project, dir, tag, r, member, view->cluster.addresses[member],
-					   seconds, FRAME_HZ);
-		struct grove_summary gs = {&out[r], view, following ? &follower : NULL, pacing ? &paced : NULL};
-		stream_round(&st, counts[r], ops, seconds, view->base, summarize_grove, &gs);
-		godot_abandon(&follower);
-		godot_abandon(&paced);
-		free(view->writes);
+	if (!ok) {
+		grove_cluster_stop(&g->cluster);
+		for (int i = 0; i < 2 * CLUSTER_MEMBERS; i++)
+			bench_stop(run->proxies[i]);
+		free(g);
+		run->g = NULL;
 	}
-	if (ok && cross)
-		note_placement(&g->cluster, leader, out, rounds);
-	grove_cluster_stop(&g->cluster);
-	for (int i = 0; i < 2 * CLUSTER_MEMBERS; i++)
-		bench_stop(proxies[i]);
-	free(g);
 	return ok;
 }
 
-static void run_etcd(const char *dir, const int *counts, int rounds, int ops, double seconds, struct e2e_result *out)
+/* Round @p r on @p run: @p subscribers subscribers; with @p godot_project, a Godot follower at a follower member. */
+static void grove_run_round(struct grove_run *run, const char *dir, const char *tag, int r, int subscribers, int ops,
+			    double seconds, const char *godot_project, struct e2e_result *out)
 {
-	struct etcd_cluster e;
-	int leader = etcd_cluster_start(&e, dir);
-	if (leader < 0) {
-		fprintf(stderr, "etcd: no leader\n");
-	} else {
-		struct store st = {"etcd", leader, etcd_open, &e, etcd_writer, etcd_put_seq, etcd_close_writer, realtime, NULL};
-		for (int r = 0; r < rounds; r++)
-			stream_round(&st, counts[r], ops, seconds, 1000000 * (int64_t)(r + 1), summarize_etcd, &out[r]);
-	}
-	etcd_cluster_stop(&e);
+	struct e2e_grove *view = &run->view;
+	size_t warmup = ops / 10 > 20 ? (size_t)ops / 10 : 20;
+	view->cap = warmup + (size_t)ops;
+	view->base = 1000000 * (int64_t)(r + 1);
+	view->writes = calloc(view->cap, sizeof(*view->writes));
+	struct store st = {"grove", run->leader, grove_open, view, e2e_writer_open, e2e_write, e2e_writer_close, realtime, NULL};
+	memset(out, 0, sizeof(*out));
+	out->subscribers = subscribers;
+	out->cross = run->cross;
+	struct godot_follower follower = {0}, paced = {0};
+	int member = (run->leader + 1) % CLUSTER_MEMBERS;
+	bool following = godot_project && godot_follow(&follower, godot_project, dir, tag, r, member,
+						       view->cluster.addresses[member], seconds, 0);
+	/* The paced one needs a C subscriber at its member to measure from: subscriber k is at member k % 3. */
+	bool pacing = following && subscribers > member &&
+		      godot_follow(&paced, godot_project, dir, tag, r, member, view->cluster.addresses[member], seconds,
+				   FRAME_HZ);
+	struct grove_summary gs = {out, view, following ? &follower : NULL, pacing ? &paced : NULL};
+	stream_round(&st, subscribers, ops, seconds, view->base, summarize_grove, &gs);
+	godot_abandon(&follower);
+	godot_abandon(&paced);
+	free(view->writes);
+	view->writes = NULL;
+}
+
+/* Stop @p run's cluster and proxies; across shards, first note in its @p rounds results who led the shards. */
+static void grove_run_stop(struct grove_run *run, struct e2e_result *out, int rounds)
+{
+	if (!run->g)
+		return;
+	if (run->cross)
+		note_placement(&run->g->cluster, run->leader, out, rounds);
+	grove_cluster_stop(&run->g->cluster);
+	for (int i = 0; i < 2 * CLUSTER_MEMBERS; i++)
+		bench_stop(run->proxies[i]);
+	free(run->g);
+	run->g = NULL;
 }
 
 /* ---- report ---- */
@@ -1005,23 +1019,53 @@ int main(int argc, char **argv)
 		printf("godot3-server is not installed (Debian package godot3-server): no Godot follower, stage 5c not measured\n");
 	else if (!(godot_project = godot_bench_project()))
 		return 1;
-	bool grove_ran = run_grove(dir, "grove", NULL, counts, rounds, ops, seconds, godot_project, false, res);
-	/* Right after the single-shard rounds, so that both see the machine alike. */
-	bool kept = grove_ran && cross && !run_grove(dir, "cross", NULL, counts, rounds, ops, seconds, NULL, true, cross_res);
+	/*
+	 * Every cluster runs from the start, and each round's subscriber count is measured on each in turn:
+	 * a shared machine's load drifts over minutes, and the ratios compare figures taken side by side.
+	 */
+	struct grove_run single, crossed;
+	bool grove_ran = grove_run_start(&single, dir, "grove", NULL, false);
+	bool kept = !grove_ran;
+	bool cross_ran = grove_ran && cross && grove_run_start(&crossed, dir, "cross", NULL, true);
+	kept |= cross && !cross_ran;
+	bool etcd_ran = grove_ran && with_etcd && etcd_installed();
+	struct etcd_cluster e;
+	int etcd_leader = etcd_ran ? etcd_cluster_start(&e, dir) : -1;
+	if (etcd_ran && etcd_leader < 0)
+		fprintf(stderr, "etcd: no leader\n");
+	else if (grove_ran && with_etcd && !etcd_ran)
+		printf("etcd is not installed (Debian package etcd-server): no comparison\n");
+	struct store etcd_store = {"etcd", etcd_leader, etcd_open, &e, etcd_writer, etcd_put_seq, etcd_close_writer, realtime,
+				   NULL};
+	for (int r = 0; grove_ran && r < rounds; r++) {
+		grove_run_round(&single, dir, "grove", r, counts[r], ops, seconds, godot_project, &res[r]);
+		if (cross_ran)
+			grove_run_round(&crossed, dir, "cross", r, counts[r], ops, seconds, NULL, &cross_res[r]);
+		if (etcd_leader >= 0)
+			stream_round(&etcd_store, counts[r], ops, seconds, 1000000 * (int64_t)(r + 1), summarize_etcd, &res[r]);
+	}
+	if (grove_ran)
+		grove_run_stop(&single, res, rounds);
+	if (cross_ran)
+		grove_run_stop(&crossed, cross_res, rounds);
+	if (etcd_ran)
+		etcd_cluster_stop(&e);
+	etcd_ran = etcd_leader >= 0;
 	if (!grove_ran) {
 		if (godot_project)
 			test_rmtree(godot_project);
 		return 1;
 	}
-	bool etcd_ran = with_etcd && etcd_installed();
-	if (etcd_ran)
-		run_etcd(dir, counts, rounds, ops, seconds, res);
-	else if (with_etcd)
-		printf("etcd is not installed (Debian package etcd-server): no comparison\n");
 	for (int k = 0; k < n_net; k++) {
 		char tag[32];
 		snprintf(tag, sizeof(tag), "net-%s", net[k]->name);
-		kept |= !run_grove(dir, tag, net[k], &net_subscribers, 1, net_ops, seconds, godot_project, false, &net_res[k]);
+		struct grove_run delayed;
+		bool up = grove_run_start(&delayed, dir, tag, net[k], false);
+		if (up) {
+			grove_run_round(&delayed, dir, tag, 0, net_subscribers, net_ops, seconds, godot_project, &net_res[k]);
+			grove_run_stop(&delayed, &net_res[k], 1);
+		}
+		kept |= !up;
 	}
 	if (godot_project)
 		test_rmtree(godot_project);
