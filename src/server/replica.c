@@ -510,6 +510,11 @@ static int queue_persist(struct replica *r, const struct raft_ready *rd)
 	return err;
 }
 
+bool replica_entries_queued(const struct replica *r)
+{
+	return r->queued.any;
+}
+
 void replica_flush_taken(struct replica *r)
 {
 	if (r->queued.any)

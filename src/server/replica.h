@@ -183,6 +183,9 @@ bool replica_has_ready(const struct replica *r);
  */
 int replica_process(struct replica *r);
 
+/** @brief Whether this replica queued log entries that no flush has taken yet. */
+bool replica_entries_queued(const struct replica *r);
+
 /** @brief A log flush began: what this replica queued is now in it. */
 void replica_flush_taken(struct replica *r);
 
