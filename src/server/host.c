@@ -111,8 +111,8 @@ struct deferred_command {
  * batch), and so does a leader whose batch is at most INLINE_FLUSH_MAX_BYTES (a client or two writing one at
  * a time), after sending its appends so that the followers' syncs run beside its own. A larger batch with
  * entries of a group led here goes to the thread (measured: with 8 clients or more, syncing such batches in
- * the loop costs a tenth of the throughput). A turn syncs in the loop at most INLINE_FLUSH_ROUNDS times; what its last round queued goes to
- * the thread, whose end wakes the loop.
+ * the loop costs a tenth of the throughput). A turn syncs in the loop at most INLINE_FLUSH_ROUNDS times; what
+ * its last round queued goes to the thread, whose end wakes the loop.
  */
 #define INLINE_FLUSH_MAX_BYTES 1024
 #define INLINE_FLUSH_ROUNDS 3
@@ -225,9 +225,9 @@ static int commit_applied(void *ctx)
 
 /* ---- the log ---- */
 
-/* Collect a finished flush (waiting for it with @p wait); the replicas hear of it at the next safe point. */
 static void end_flush(struct host *h, int result, uint64_t duration_ns);
 
+/* Collect a finished flush (waiting for it with @p wait); the replicas hear of it at the next safe point. */
 static void collect_flush(struct host *h, bool wait)
 {
 	int result;
