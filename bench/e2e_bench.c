@@ -34,9 +34,9 @@
  * measured on each in turn, so that the ratios compare figures taken side by side on a machine whose load
  * drifts.
  *
- * --cross-shard adds, for the same subscriber counts, rounds on a second cluster whose world is split into two shards (/root/World/ZoneA and /root/World/ZoneB, each with
- * a Target): every write sets "seq" of both Targets in one batch, a transaction across the shards (parallel
- * commits), and the subscribers of /root/World (which spans both) get the two parts as one event. Its
+ * --cross-shard adds, for the same subscriber counts, rounds on a second cluster whose world is split into
+ * two shards (/root/World/ZoneA and /root/World/ZoneB, each with a Target): every write sets "seq" of both
+ * Targets in one batch, a transaction across the shards (parallel commits), and the subscribers of /root/World (which spans both) get the two parts as one event. Its
  * reply carries the leader's receive and answer times only, so its row has propagation, receive ->
  * answered (leader processing, replication and the parallel-commit coordination together), delivery (an
  * event made from the change history carries its last part's commit and apply times), commit, submit ->
@@ -628,6 +628,16 @@ struct grove_run {
 	bool cross;
 };
 
+/* Stop @p run's cluster and proxies, and free it. */
+static void grove_run_free(struct grove_run *run)
+{
+	grove_cluster_stop(&run->g->cluster);
+	for (int i = 0; i < 2 * CLUSTER_MEMBERS; i++)
+		bench_stop(run->proxies[i]);
+	free(run->g);
+	run->g = NULL;
+}
+
 /* Start a fresh cluster, delayed by @p p if not NULL; with @p cross, its world split into two shards written
  * together. @return false (the cluster stopped, its logs left in @p dir) if it did not come up. */
 static bool grove_run_start(struct grove_run *run, const char *dir, const char *tag, const struct preset *p, bool cross)
@@ -666,13 +676,8 @@ static bool grove_run_start(struct grove_run *run, const char *dir, const char *
 			start_delay(dir, port, g->cluster.ports[i], i == leader ? p->client_leader : p->client_follower);
 		snprintf(run->view.cluster.addresses[i], sizeof(run->view.cluster.addresses[i]), "127.0.0.1:%d", port);
 	}
-	if (!ok) {
-		grove_cluster_stop(&g->cluster);
-		for (int i = 0; i < 2 * CLUSTER_MEMBERS; i++)
-			bench_stop(run->proxies[i]);
-		free(g);
-		run->g = NULL;
-	}
+	if (!ok)
+		grove_run_free(run);
 	return ok;
 }
 
@@ -685,7 +690,8 @@ static void grove_run_round(struct grove_run *run, const char *dir, const char *
 	view->cap = warmup + (size_t)ops;
 	view->base = 1000000 * (int64_t)(r + 1);
 	view->writes = calloc(view->cap, sizeof(*view->writes));
-	struct store st = {"grove", run->leader, grove_open, view, e2e_writer_open, e2e_write, e2e_writer_close, realtime, NULL};
+	struct store st = {"grove", run->leader, grove_open, view, e2e_writer_open, e2e_write, e2e_writer_close,
+			   realtime, NULL};
 	memset(out, 0, sizeof(*out));
 	out->subscribers = subscribers;
 	out->cross = run->cross;
@@ -712,11 +718,7 @@ static void grove_run_stop(struct grove_run *run, struct e2e_result *out, int ro
 		return;
 	if (run->cross)
 		note_placement(&run->g->cluster, run->leader, out, rounds);
-	grove_cluster_stop(&run->g->cluster);
-	for (int i = 0; i < 2 * CLUSTER_MEMBERS; i++)
-		bench_stop(run->proxies[i]);
-	free(run->g);
-	run->g = NULL;
+	grove_run_free(run);
 }
 
 /* ---- report ---- */
@@ -1028,12 +1030,12 @@ int main(int argc, char **argv)
 	bool kept = !grove_ran;
 	bool cross_ran = grove_ran && cross && grove_run_start(&crossed, dir, "cross", NULL, true);
 	kept |= cross && !cross_ran;
-	bool etcd_ran = grove_ran && with_etcd && etcd_installed();
+	bool etcd_started = grove_ran && with_etcd && etcd_installed();
 	struct etcd_cluster e;
-	int etcd_leader = etcd_ran ? etcd_cluster_start(&e, dir) : -1;
-	if (etcd_ran && etcd_leader < 0)
+	int etcd_leader = etcd_started ? etcd_cluster_start(&e, dir) : -1;
+	if (etcd_started && etcd_leader < 0)
 		fprintf(stderr, "etcd: no leader\n");
-	else if (grove_ran && with_etcd && !etcd_ran)
+	else if (grove_ran && with_etcd && !etcd_started)
 		printf("etcd is not installed (Debian package etcd-server): no comparison\n");
 	struct store etcd_store = {"etcd", etcd_leader, etcd_open, &e, etcd_writer, etcd_put_seq, etcd_close_writer, realtime,
 				   NULL};
@@ -1048,9 +1050,9 @@ int main(int argc, char **argv)
 		grove_run_stop(&single, res, rounds);
 	if (cross_ran)
 		grove_run_stop(&crossed, cross_res, rounds);
-	if (etcd_ran)
+	if (etcd_started)
 		etcd_cluster_stop(&e);
-	etcd_ran = etcd_leader >= 0;
+	bool etcd_ran = etcd_leader >= 0;
 	if (!grove_ran) {
 		if (godot_project)
 			test_rmtree(godot_project);
